@@ -1,0 +1,117 @@
+/*
+ * conform_bench.c: `migsim bench events`, the hold-model benchmark of the
+ * event queue (overview in conform_bench.h).
+ *
+ * Hold model: N events pending; each step removes the earliest and inserts
+ * one event at that time plus a random increment (uniform in [1, 2 x mean]),
+ * so the queue size stays N.  "queue" drives sim_queue directly; "sim" runs
+ * the same through sim_run with a small handler that re-arms its own event.
+ * Wall-clock time is read here only, outside the simulated path.
+ */
+#include "sim_base.h"
+
+#include "conform_bench.h"
+#include "sim.h"
+#include "sim_queue.h"
+
+#define BENCH_MEAN_NS UINT64_C(1000)
+
+static double bench_seconds(void)
+{
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
+static void bench_noop(struct sim *sim, struct sim_event *event)
+{
+  (void)sim;
+  (void)event;
+}
+
+/* Queue only: returns events per second; *check receives a sum that depends on every pop. */
+static double bench_queue(uint32_t pending, uint64_t steps, uint64_t *check)
+{
+  struct sim_queue_entry *storage = calloc(pending, sizeof(*storage));
+  struct sim_event *events = calloc(pending, sizeof(*events));
+  SIM_ASSERT(storage != NULL && events != NULL);
+  struct sim_queue queue;
+  sim_queue_init(&queue, storage, pending);
+  struct sim_prng prng;
+  sim_prng_init_stream(&prng, 1, "bench/queue");
+  uint64_t seq = 1;
+  for (uint32_t i = 0; i < pending; i++) {
+    events[i].callback = bench_noop;
+    SIM_ASSERT(sim_queue_push(&queue, &events[i], sim_prng_range(&prng, 1, 2 * BENCH_MEAN_NS),
+                              seq++));
+  }
+  double start = bench_seconds();
+  uint64_t sum = 0;
+  for (uint64_t i = 0; i < steps; i++) {
+    struct sim_event *event = sim_queue_pop(&queue);
+    uint64_t now_ns = event->time_ns;
+    sum += now_ns;
+    sim_queue_push(&queue, event, now_ns + sim_prng_range(&prng, 1, 2 * BENCH_MEAN_NS), seq++);
+  }
+  double elapsed = bench_seconds() - start;
+  *check = sum;
+  free(storage);
+  free(events);
+  return (double)steps / elapsed;
+}
+
+struct bench_holder {
+  struct sim_event event;
+  struct sim_prng *prng;
+  uint64_t *sum;
+};
+
+static void bench_handler(struct sim *sim, struct sim_event *event)
+{
+  struct bench_holder *holder = SIM_CONTAINER_OF(event, struct bench_holder, event);
+  *holder->sum += sim_now_ns(sim);
+  sim_event_schedule_after(sim, event, sim_prng_range(holder->prng, 1, 2 * BENCH_MEAN_NS));
+}
+
+/* Through the simulator with a small handler. */
+static double bench_sim(uint32_t pending, uint64_t steps, uint64_t *check)
+{
+  struct sim_options options = {.seed = 1, .events_max = steps,
+                                .events_pending_max = pending + 1024};
+  struct sim *sim = sim_create(&options);
+  SIM_ASSERT(sim != NULL);
+  struct sim_prng prng;
+  sim_prng_stream(sim, &prng, "bench/sim");
+  uint64_t sum = 0;
+  struct bench_holder *holders = calloc(pending, sizeof(*holders));
+  SIM_ASSERT(holders != NULL);
+  for (uint32_t i = 0; i < pending; i++) {
+    holders[i] = (struct bench_holder){.prng = &prng, .sum = &sum};
+    sim_event_init(&holders[i].event, bench_handler, "bench");
+    sim_event_schedule_at(sim, &holders[i].event, sim_prng_range(&prng, 1, 2 * BENCH_MEAN_NS));
+  }
+  double start = bench_seconds();
+  enum sim_run_result result = sim_run(sim);
+  double elapsed = bench_seconds() - start;
+  SIM_ASSERT(result == SIM_RUN_EVENTS_MAX);
+  *check = sum ^ sim_events_count(sim);
+  sim_destroy(sim);
+  free(holders);
+  return (double)steps / elapsed;
+}
+
+int conform_bench_events(FILE *out)
+{
+  static const uint32_t sizes[] = {1000, 10000, 1000000};
+  fprintf(out, "hold model, increment uniform in [1, %" PRIu64 "] ns\n", 2 * BENCH_MEAN_NS);
+  fprintf(out, "%10s  %14s  %14s  %s\n", "pending", "queue (M ev/s)", "sim (M ev/s)", "check");
+  for (size_t i = 0; i < SIM_ARRAY_COUNT(sizes); i++) {
+    uint64_t steps = sizes[i] >= 1000000 ? UINT64_C(5000000) : UINT64_C(20000000);
+    uint64_t check_queue, check_sim;
+    double queue_rate = bench_queue(sizes[i], steps, &check_queue);
+    double sim_rate = bench_sim(sizes[i], steps, &check_sim);
+    fprintf(out, "%10" PRIu32 "  %14.1f  %14.1f  %016" PRIx64 "\n", sizes[i], queue_rate / 1e6,
+            sim_rate / 1e6, check_queue ^ check_sim);
+  }
+  return 0;
+}

@@ -1,0 +1,192 @@
+/*
+ * conform_oracle.c: switchover equality and the guest digest (overview in
+ * conform_oracle.h).  Devices are compared through their canonical wire
+ * encoding, field by field, never by memcmp of structs (STYLE tangle 4).
+ */
+#include "sim_base.h"
+
+#include "conform_oracle.h"
+#include "mig_limits.h"
+#include "mig_vmstate.h"
+
+#include <xxhash.h>
+
+#define FIELD_BYTES_INLINE 64
+
+struct conform_snapshot_field {
+  char path[MIG_PATH_BYTES_MAX + 64];  /* "<idstr>/<field path>" */
+  uint8_t bytes[FIELD_BYTES_INLINE];   /* the first bytes of the encoding */
+  uint64_t count;                      /* encoding length */
+  uint64_t hash;                       /* XXH3 of the whole encoding */
+};
+
+struct collect {
+  struct conform_snapshot *snapshot;
+  const char *idstr;      /* section idstr, e.g. "0000:00:03.0/testdev" */
+  const char *vmsd_name;  /* the description's name, which visit paths start with */
+};
+
+/* "testdev/extra/extra" under "0000:00:03.0/testdev" reads "0000:00:03.0/testdev/extra/extra". */
+static const char *path_after_vmsd(const struct collect *collect, const char *path)
+{
+  size_t name_bytes = strlen(collect->vmsd_name);
+  if (strncmp(path, collect->vmsd_name, name_bytes) == 0 && path[name_bytes] == '/') {
+    return path + name_bytes + 1;
+  }
+  return path;
+}
+
+static void collect_field(void *context, const char *path, const uint8_t *bytes, size_t count)
+{
+  struct collect *collect = context;
+  struct conform_snapshot *snapshot = collect->snapshot;
+  if (snapshot->field_count == snapshot->field_capacity) {
+    snapshot->field_capacity = snapshot->field_capacity * 2 + 64;
+    snapshot->fields = realloc(snapshot->fields,
+                               snapshot->field_capacity * sizeof(*snapshot->fields));
+    SIM_ASSERT(snapshot->fields != NULL);
+  }
+  struct conform_snapshot_field *field = &snapshot->fields[snapshot->field_count++];
+  memset(field, 0, sizeof(*field));
+  snprintf(field->path, sizeof(field->path), "%s/%s", collect->idstr,
+           path_after_vmsd(collect, path));
+  field->count = count;
+  if (count > 0) memcpy(field->bytes, bytes, SIM_MIN(count, (size_t)FIELD_BYTES_INLINE));
+  field->hash = XXH3_64bits(bytes, count);
+}
+
+static void collect_machine(struct conform_snapshot *snapshot, const struct machine *machine)
+{
+  for (uint32_t i = 0; i < machine_vmstate_count(machine); i++) {
+    if (snapshot->guest_visible_only && !machine_vmstate_guest_visible(machine, i)) continue;
+    const struct vmstate_instance *instance = machine_vmstate(machine, i);
+    struct collect collect = {snapshot, instance->idstr, instance->desc->name};
+    mig_vmstate_visit(instance->desc, instance->opaque, collect_field, &collect);
+  }
+}
+
+void conform_snapshot_take(struct conform_snapshot *snapshot, const struct machine *machine,
+                           bool guest_visible_only)
+{
+  memset(snapshot, 0, sizeof(*snapshot));
+  snapshot->guest_visible_only = guest_visible_only;
+  snapshot->ram_count = machine_ram_count(machine);
+  for (uint32_t b = 0; b < snapshot->ram_count; b++) {
+    const struct ram_block *block = machine_ram(machine, b);
+    memcpy(snapshot->ram_names[b], block->name, sizeof(block->name));
+    snapshot->ram_page_counts[b] = block->page_count;
+    snapshot->ram_page_hashes[b] = malloc(block->page_count * sizeof(uint64_t));
+    SIM_ASSERT(snapshot->ram_page_hashes[b] != NULL);
+    for (uint64_t page = 0; page < block->page_count; page++) {
+      snapshot->ram_page_hashes[b][page] = ram_page_hash(block, page);
+    }
+  }
+  collect_machine(snapshot, machine);
+}
+
+void conform_snapshot_deinit(struct conform_snapshot *snapshot)
+{
+  for (uint32_t b = 0; b < snapshot->ram_count; b++) free(snapshot->ram_page_hashes[b]);
+  free(snapshot->fields);
+  memset(snapshot, 0, sizeof(*snapshot));
+}
+
+static void format_bytes(char *out, size_t out_bytes, const struct conform_snapshot_field *f)
+{
+  size_t shown = SIM_MIN(f->count, (uint64_t)16);
+  size_t at = (size_t)snprintf(out, out_bytes, "0x");
+  for (size_t i = 0; i < shown && at + 3 < out_bytes; i++) {
+    at += (size_t)snprintf(out + at, out_bytes - at, "%02x", f->bytes[i]);
+  }
+  if (shown < f->count && at + 4 < out_bytes) snprintf(out + at, out_bytes - at, "...");
+}
+
+static bool compare_ram(const struct conform_snapshot *a, const struct conform_snapshot *b,
+                        char *failure, size_t failure_bytes)
+{
+  if (a->ram_count != b->ram_count) {
+    snprintf(failure, failure_bytes, "ram: %" PRIu32 " blocks at the source, %" PRIu32
+             " at the destination", a->ram_count, b->ram_count);
+    return false;
+  }
+  for (uint32_t i = 0; i < a->ram_count; i++) {
+    if (strcmp(a->ram_names[i], b->ram_names[i]) != 0 ||
+        a->ram_page_counts[i] != b->ram_page_counts[i]) {
+      snprintf(failure, failure_bytes, "ram/%s: block differs in name or size",
+               a->ram_names[i]);
+      return false;
+    }
+    for (uint64_t page = 0; page < a->ram_page_counts[i]; page++) {
+      if (a->ram_page_hashes[i][page] != b->ram_page_hashes[i][page]) {
+        snprintf(failure, failure_bytes, "ram/%s page 0x%" PRIx64 " (offset 0x%" PRIx64
+                 "): destination differs from source", a->ram_names[i], page,
+                 page * RAM_PAGE_BYTES);
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+bool conform_snapshot_diff(const struct conform_snapshot *a, const struct conform_snapshot *b,
+                           char *failure, size_t failure_bytes)
+{
+  if (!compare_ram(a, b, failure, failure_bytes)) return false;
+  uint32_t count = SIM_MAX(a->field_count, b->field_count);
+  for (uint32_t i = 0; i < count; i++) {
+    const struct conform_snapshot_field *x = i < a->field_count ? &a->fields[i] : NULL;
+    const struct conform_snapshot_field *y = i < b->field_count ? &b->fields[i] : NULL;
+    if (x == NULL || y == NULL || strcmp(x->path, y->path) != 0) {
+      snprintf(failure, failure_bytes, "%s: present at the %s only",
+               x != NULL ? x->path : y->path, x != NULL ? "source" : "destination");
+      return false;
+    }
+    if (x->count != y->count || x->hash != y->hash) {
+      char source[48], dest[48];
+      format_bytes(source, sizeof(source), x);
+      format_bytes(dest, sizeof(dest), y);
+      snprintf(failure, failure_bytes, "%s: source %s, destination %s", x->path, source, dest);
+      return false;
+    }
+  }
+  return true;
+}
+
+bool conform_snapshot_compare(const struct conform_snapshot *snapshot,
+                              const struct machine *machine, char *failure,
+                              size_t failure_bytes)
+{
+  struct conform_snapshot other;
+  conform_snapshot_take(&other, machine, snapshot->guest_visible_only);
+  bool equal = conform_snapshot_diff(snapshot, &other, failure, failure_bytes);
+  conform_snapshot_deinit(&other);
+  return equal;
+}
+
+static void digest_field(void *context, const char *path, const uint8_t *bytes, size_t count)
+{
+  XXH3_state_t *state = context;
+  XXH3_64bits_update(state, path, strlen(path) + 1);
+  if (count > 0) XXH3_64bits_update(state, bytes, count);
+}
+
+uint64_t conform_guest_digest(const struct machine *machine)
+{
+  XXH3_state_t *state = XXH3_createState();
+  SIM_ASSERT(state != NULL);
+  XXH3_64bits_reset(state);
+  for (uint32_t b = 0; b < machine_ram_count(machine); b++) {
+    const struct ram_block *block = machine_ram(machine, b);
+    XXH3_64bits_update(state, block->name, strlen(block->name) + 1);
+    XXH3_64bits_update(state, block->bytes, block->used_bytes);
+  }
+  for (uint32_t i = 0; i < machine_vmstate_count(machine); i++) {
+    if (!machine_vmstate_guest_visible(machine, i)) continue;
+    const struct vmstate_instance *instance = machine_vmstate(machine, i);
+    XXH3_64bits_update(state, instance->idstr, strlen(instance->idstr) + 1);
+    mig_vmstate_visit(instance->desc, instance->opaque, digest_field, state);
+  }
+  uint64_t digest = XXH3_64bits_digest(state);
+  XXH3_freeState(state);
+  return digest;
+}

@@ -1,0 +1,50 @@
+/*
+ * conform_oracle.h: the oracles that decide whether a migration was correct
+ * (DESIGN.md, "The oracles").
+ *
+ * Switchover equality: when the source stops, conform_snapshot_take records
+ * a hash per RAM page and the canonical encoding of every vmstate field
+ * (mig_vmstate_visit); after the destination loads, conform_snapshot_compare
+ * names the first differing page or `device/field`.  Transparency:
+ * conform_guest_digest hashes what the guest can see (RAM, vCPU program
+ * state, device registers; not the VM clock), to compare a migrated run with
+ * an unmigrated one.
+ */
+#ifndef CONFORM_ORACLE_H
+#define CONFORM_ORACLE_H
+
+#include "sim_base.h"
+#include "machine.h"
+
+struct conform_snapshot_field;
+
+struct conform_snapshot {                    /* malloc'd contents; deinit frees */
+  uint32_t ram_count;
+  char ram_names[RAM_BLOCKS_MAX][RAM_BLOCK_NAME_BYTES_MAX + 1];
+  uint64_t ram_page_counts[RAM_BLOCKS_MAX];
+  uint64_t *ram_page_hashes[RAM_BLOCKS_MAX]; /* XXH3 per page */
+  struct conform_snapshot_field *fields;     /* canonical fields, in visit order */
+  uint32_t field_count;
+  uint32_t field_capacity;
+  bool guest_visible_only;                   /* the VM clock section was left out */
+};
+
+/* With guest_visible_only, sections that are not guest results (the VM clock) are skipped. */
+void conform_snapshot_take(struct conform_snapshot *snapshot, const struct machine *machine,
+                           bool guest_visible_only);
+void conform_snapshot_deinit(struct conform_snapshot *snapshot);
+/*
+ * Compares machine against the snapshot.  Returns true when equal; otherwise
+ * writes the first difference ("ram/pc.ram page 0x1f3: ..." or
+ * "0000:00:03.0/testdev/count: source 0x5, destination 0x4") into failure.
+ */
+bool conform_snapshot_compare(const struct conform_snapshot *snapshot,
+                              const struct machine *machine, char *failure,
+                              size_t failure_bytes);
+/* The same comparison between two snapshots (a is "source", b "destination"). */
+bool conform_snapshot_diff(const struct conform_snapshot *a, const struct conform_snapshot *b,
+                           char *failure, size_t failure_bytes);
+/* XXH3 over guest-visible state: RAM bytes and every section but the VM clock. */
+uint64_t conform_guest_digest(const struct machine *machine);
+
+#endif /* CONFORM_ORACLE_H */

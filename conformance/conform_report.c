@@ -1,0 +1,133 @@
+/*
+ * conform_report.c: summary and JSON report (overview in conform_report.h).
+ * QMP reports times in milliseconds; the report does too, beside the exact
+ * nanosecond figures.
+ */
+#include "sim_base.h"
+
+#include "conform_report.h"
+
+#include <jansson.h>
+
+static const char *status_name(enum mig_precopy_status status)
+{
+  switch (status) {
+  case MIG_PRECOPY_NONE: return "none";
+  case MIG_PRECOPY_SETUP: return "setup";
+  case MIG_PRECOPY_ACTIVE: return "active";
+  case MIG_PRECOPY_DEVICE: return "device";
+  case MIG_PRECOPY_COMPLETED: return "completed";
+  case MIG_PRECOPY_FAILED: return "failed";
+  }
+  return "?";
+}
+
+static uint64_t downtime_ns(const struct mig_precopy_stats *stats)
+{
+  return stats->status == MIG_PRECOPY_COMPLETED ? stats->end_ns - stats->stop_ns : 0;
+}
+
+void conform_report_summary(FILE *out, const struct conform_scenario *scenario,
+                            const struct conform_run_result *result, const char *repro)
+{
+  const struct mig_precopy_stats *stats = &result->stats;
+  fprintf(out, "migsim: %s\n", conform_verdict_name(result->verdict));
+  if (result->verdict != CONFORM_PASS) fprintf(out, "  failure         %s\n", result->failure);
+  fprintf(out, "  scenario        %s\n", scenario->name);
+  fprintf(out, "  seed            %" PRIu64 "\n", result->seed);
+  fprintf(out, "  simulated time  %.6f s\n", (double)result->end_ns / 1e9);
+  if (result->migrated) {
+    fprintf(out, "  migration       %s, total %.3f ms\n", status_name(stats->status),
+            (double)(stats->end_ns - stats->start_ns) / 1e6);
+    fprintf(out, "  downtime        %.3f ms\n", (double)downtime_ns(stats) / 1e6);
+    fprintf(out, "  bytes sent      %" PRIu64 " (%.2f MiB)\n", stats->transferred_bytes,
+            (double)stats->transferred_bytes / 1048576.0);
+    fprintf(out, "  rounds          %" PRIu64 " (dirty syncs %" PRIu64 ", pages %" PRIu64
+            " normal + %" PRIu64 " zero)\n", stats->rounds_count, stats->dirty_sync_count,
+            stats->normal_pages_count, stats->zero_pages_count);
+  } else {
+    fprintf(out, "  migration       none\n");
+  }
+  fprintf(out, "  events          %" PRIu64 "\n", result->events_count);
+  fprintf(out, "  guest digest    0x%016" PRIx64 "\n", result->guest_digest);
+  fprintf(out, "  trace digest    0x%016" PRIx64 "\n", result->trace_digest);
+  fprintf(out, "  reproduce       %s\n", repro);
+}
+
+static json_t *report_ram(const struct mig_precopy_stats *stats, uint64_t total_bytes)
+{
+  json_t *ram = json_object();
+  double seconds = (double)(stats->end_ns - stats->start_ns) / 1e9;
+  json_object_set_new(ram, "transferred", json_integer((json_int_t)stats->transferred_bytes));
+  json_object_set_new(ram, "remaining", json_integer(0));
+  json_object_set_new(ram, "total", json_integer((json_int_t)total_bytes));
+  json_object_set_new(ram, "duplicate", json_integer((json_int_t)stats->zero_pages_count));
+  json_object_set_new(ram, "normal", json_integer((json_int_t)stats->normal_pages_count));
+  json_object_set_new(ram, "normal-bytes",
+                      json_integer((json_int_t)(stats->normal_pages_count * RAM_PAGE_BYTES)));
+  json_object_set_new(ram, "dirty-sync-count",
+                      json_integer((json_int_t)stats->dirty_sync_count));
+  json_object_set_new(ram, "mbps", json_real(seconds > 0 ? (double)stats->transferred_bytes *
+                                                               8 / 1e6 / seconds : 0));
+  return ram;
+}
+
+static json_t *report_migrate(const struct conform_scenario *scenario,
+                              const struct mig_precopy_stats *stats)
+{
+  json_t *migrate = json_object();
+  uint64_t total_bytes = 0;
+  for (uint32_t i = 0; i < scenario->machine.ram_count; i++) {
+    total_bytes += scenario->machine.ram[i].bytes;
+  }
+  json_object_set_new(migrate, "status", json_string(status_name(stats->status)));
+  json_object_set_new(migrate, "total-time",
+                      json_integer((json_int_t)((stats->end_ns - stats->start_ns) / 1000000)));
+  json_object_set_new(migrate, "downtime",
+                      json_integer((json_int_t)(downtime_ns(stats) / 1000000)));
+  json_object_set_new(migrate, "setup-time", json_integer(
+      (json_int_t)((stats->setup_end_ns - stats->start_ns) / 1000000)));
+  json_object_set_new(migrate, "ram", report_ram(stats, total_bytes));
+  json_object_set_new(migrate, "x-total-time-ns",
+                      json_integer((json_int_t)(stats->end_ns - stats->start_ns)));
+  json_object_set_new(migrate, "x-downtime-ns", json_integer((json_int_t)downtime_ns(stats)));
+  json_object_set_new(migrate, "x-rounds", json_integer((json_int_t)stats->rounds_count));
+  json_object_set_new(migrate, "x-threshold-bytes",
+                      json_integer((json_int_t)stats->threshold_bytes));
+  return migrate;
+}
+
+bool conform_report_write(const char *path, const struct conform_scenario *scenario,
+                          const struct conform_run_result *result, const char *repro)
+{
+  char digest[24];
+  json_t *root = json_object();
+  json_object_set_new(root, "verdict", json_string(conform_verdict_name(result->verdict)));
+  json_object_set_new(root, "exit_code", json_integer(result->verdict));
+  json_object_set_new(root, "failure", result->verdict == CONFORM_PASS
+                                           ? json_null() : json_string(result->failure));
+  json_object_set_new(root, "scenario", json_string(scenario->name));
+  json_object_set_new(root, "seed", json_integer((json_int_t)result->seed));
+  snprintf(digest, sizeof(digest), "0x%016" PRIx64, result->trace_digest);
+  json_object_set_new(root, "trace_digest", json_string(digest));
+  snprintf(digest, sizeof(digest), "0x%016" PRIx64, result->guest_digest);
+  json_object_set_new(root, "guest_digest", json_string(digest));
+  json_object_set_new(root, "simulated_ns", json_integer((json_int_t)result->end_ns));
+  json_object_set_new(root, "events", json_integer((json_int_t)result->events_count));
+  json_object_set_new(root, "query-migrate", result->migrated
+                                                 ? report_migrate(scenario, &result->stats)
+                                                 : json_null());
+  json_t *timeline = json_array();
+  for (uint32_t i = 0; i < result->timeline_count; i++) {
+    json_t *entry = json_object();
+    json_object_set_new(entry, "time_ns", json_integer((json_int_t)result->timeline[i].time_ns));
+    json_object_set_new(entry, "event", json_string(result->timeline[i].what));
+    json_object_set_new(entry, "value", json_integer((json_int_t)result->timeline[i].value));
+    json_array_append_new(timeline, entry);
+  }
+  json_object_set_new(root, "timeline", timeline);
+  json_object_set_new(root, "reproduce", json_string(repro));
+  int rc = json_dump_file(root, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  json_decref(root);
+  return rc == 0;
+}

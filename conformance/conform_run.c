@@ -1,0 +1,298 @@
+/*
+ * conform_run.c: one scenario run, and the judgement over several runs
+ * (overview in conform_run.h; oracles in DESIGN.md).
+ *
+ * Verdicts are decided here in C, never in the python harness (STYLE
+ * tangle 7): the exit code alone classifies a failure.
+ */
+#include "sim_base.h"
+
+#include "conform_run.h"
+#include "sim_link.h"
+
+struct run {
+  struct sim *sim;
+  const struct conform_scenario *scenario;
+  const struct conform_run_options *options;
+  struct conform_run_result *result;
+  struct machine *source;
+  struct machine *dest;
+  struct mig_precopy *precopy;
+  struct mig_precopy_params params;     /* as set by migrate-set-parameters so far */
+  struct conform_snapshot switchover;   /* source state when it stopped */
+  bool switchover_taken;
+  uint32_t next_command_index;
+  struct sim_event command_event;
+};
+
+const char *conform_verdict_name(enum conform_verdict verdict)
+{
+  switch (verdict) {
+  case CONFORM_PASS: return "PASS";
+  case CONFORM_ORACLE_VIOLATION: return "ORACLE-VIOLATION";
+  case CONFORM_BAD_INPUT: return "BAD-INPUT";
+  case CONFORM_LIVENESS: return "LIVENESS";
+  case CONFORM_NONDETERMINISM: return "NONDETERMINISM";
+  }
+  return "?";
+}
+
+static void timeline_add(struct run *run, const char *what, uint64_t value)
+{
+  struct conform_run_result *result = run->result;
+  if (result->timeline_count == CONFORM_TIMELINE_MAX) return;
+  result->timeline[result->timeline_count++] =
+      (struct conform_timeline_entry){sim_now_ns(run->sim), what, value};
+}
+
+static void violation(struct run *run, const char *format, ...)
+{
+  if (run->result->verdict != CONFORM_PASS) return; /* the first violation is reported */
+  run->result->verdict = CONFORM_ORACLE_VIOLATION;
+  va_list args;
+  va_start(args, format);
+  vsnprintf(run->result->failure, sizeof(run->result->failure), format, args);
+  va_end(args);
+}
+
+static void on_switchover(void *context)
+{
+  struct run *run = context;
+  conform_snapshot_take(&run->switchover, run->source, false);
+  run->switchover_taken = true;
+  timeline_add(run, "stop", mig_precopy_stats(run->precopy)->pending_bytes_at_stop);
+}
+
+static void on_loaded(void *context, enum mig_err err)
+{
+  struct run *run = context;
+  if (err != MIG_OK) {
+    char message[512];
+    mig_error_format(&mig_precopy_stats(run->precopy)->error, message, sizeof(message));
+    timeline_add(run, "load-failed", (uint64_t)err);
+    violation(run, "destination failed to load the stream: %s", message);
+    return;
+  }
+  timeline_add(run, "loaded", mig_precopy_stats(run->precopy)->dest_stream_bytes);
+  SIM_ASSERT(run->switchover_taken);
+  char failure[512];
+  if (!conform_snapshot_compare(&run->switchover, run->dest, failure, sizeof(failure))) {
+    violation(run, "switchover equality: %s", failure);
+  }
+}
+
+static void run_migrate(struct run *run)
+{
+  const struct conform_scenario *scenario = run->scenario;
+  run->dest = machine_create(run->sim, &scenario->machine, 1);
+  struct link *link = link_create(run->sim, &scenario->link, "migration");
+  struct mig_precopy_hooks hooks = {run, on_switchover, on_loaded};
+  run->precopy = mig_precopy_create(run->sim, run->source, run->dest, link, &run->params,
+                                    &hooks);
+  if (run->options->capture != NULL) mig_precopy_capture_set(run->precopy, run->options->capture);
+  run->result->migrated = true;
+  mig_precopy_start(run->precopy);
+}
+
+static void run_command(struct run *run, const struct conform_command *command)
+{
+  timeline_add(run, command->execute, 0);
+  switch (command->kind) {
+  case CONFORM_COMMAND_SET_PARAMETERS:
+    if (command->has_downtime_limit) {
+      run->params.downtime_limit_ns = command->downtime_limit_ms * SIM_NS_PER_MS;
+    }
+    if (command->has_max_bandwidth) {
+      run->params.max_bandwidth_bytes_per_s = command->max_bandwidth_bytes_per_s;
+    }
+    if (run->precopy != NULL) mig_precopy_params_set(run->precopy, &run->params);
+    break;
+  case CONFORM_COMMAND_SET_CAPABILITIES:
+    break; /* the parser admits only "state": false so far */
+  case CONFORM_COMMAND_MIGRATE:
+    if (run->options->migrate_enabled && machine_running(run->source)) run_migrate(run);
+    break;
+  case CONFORM_COMMAND_QUERY_MIGRATE:
+    if (run->precopy != NULL) {
+      timeline_add(run, "transferred", mig_precopy_stats(run->precopy)->transferred_bytes);
+    }
+    break;
+  }
+}
+
+static void on_command(struct sim *sim, struct sim_event *event)
+{
+  struct run *run = SIM_CONTAINER_OF(event, struct run, command_event);
+  const struct conform_scenario *scenario = run->scenario;
+  while (run->next_command_index < scenario->command_count &&
+         scenario->commands[run->next_command_index].at_ns == sim_now_ns(sim)) {
+    run_command(run, &scenario->commands[run->next_command_index++]);
+  }
+  if (run->next_command_index < scenario->command_count) {
+    sim_event_schedule_at(sim, event, scenario->commands[run->next_command_index].at_ns);
+  }
+}
+
+static const char *run_result_name(enum sim_run_result result)
+{
+  switch (result) {
+  case SIM_RUN_IDLE: return "idle";
+  case SIM_RUN_STOPPED: return "stopped";
+  case SIM_RUN_EVENTS_MAX: return "events_max reached";
+  case SIM_RUN_TIME_MAX: return "time_ns_max reached";
+  }
+  return "?";
+}
+
+/* After sim_run: liveness, and the figures of the machine that ran last. */
+static void run_finish(struct run *run)
+{
+  struct conform_run_result *result = run->result;
+  const struct mig_precopy_stats *stats =
+      run->precopy != NULL ? mig_precopy_stats(run->precopy) : NULL;
+  if (stats != NULL) result->stats = *stats;
+  bool completed = stats != NULL && stats->status == MIG_PRECOPY_COMPLETED;
+  struct machine *last = completed ? run->dest : run->source;
+  if (result->verdict == CONFORM_PASS) {
+    if (result->run_result != SIM_RUN_IDLE) {
+      result->verdict = CONFORM_LIVENESS;
+      snprintf(result->failure, sizeof(result->failure),
+               "run ended at %" PRIu64 " ns: %s (migration %s)", result->end_ns,
+               run_result_name(result->run_result),
+               stats == NULL ? "not started" : completed ? "completed" : "unfinished");
+    } else if (stats != NULL && !completed) {
+      result->verdict = CONFORM_LIVENESS;
+      snprintf(result->failure, sizeof(result->failure),
+               "simulation went idle with the migration unfinished (status %d)",
+               (int)stats->status);
+    } else if (!machine_workload_done(last)) {
+      result->verdict = CONFORM_LIVENESS;
+      snprintf(result->failure, sizeof(result->failure), "guest program did not finish");
+    }
+  }
+  result->guest_digest = conform_guest_digest(last);
+  conform_snapshot_take(&result->final, last, true);
+  if (run->options->trace_records_max > 0) {
+    uint64_t count;
+    const struct sim_trace_record *records = sim_trace_records(run->sim, &count);
+    result->records = malloc(SIM_MAX(count, 1) * sizeof(*records));
+    SIM_ASSERT(result->records != NULL);
+    memcpy(result->records, records, count * sizeof(*records));
+    result->record_count = count;
+  }
+}
+
+void conform_run(const struct conform_scenario *scenario,
+                 const struct conform_run_options *options, struct conform_run_result *result)
+{
+  memset(result, 0, sizeof(*result));
+  struct sim_options sim_options = {
+      .seed = scenario->seed,
+      .events_max = scenario->events_max,
+      .time_ns_max = scenario->time_ns_max,
+      .trace_records_max = options->trace_records_max,
+      .trace_text = options->trace_text,
+  };
+  struct run run = {.scenario = scenario, .options = options, .result = result};
+  run.sim = sim_create(&sim_options);
+  SIM_ASSERT(run.sim != NULL);
+  result->seed = scenario->seed;
+  run.params = (struct mig_precopy_params){
+      .downtime_limit_ns = 300 * SIM_NS_PER_MS,          /* QEMU's defaults */
+      .max_bandwidth_bytes_per_s = UINT64_C(134217728),
+      .section_pages_max = scenario->section_pages_max,
+  };
+  run.source = machine_create(run.sim, &scenario->machine, 0);
+  machine_boot(run.source);
+  sim_event_init(&run.command_event, on_command, "scenario.command");
+  if (scenario->command_count > 0) {
+    sim_event_schedule_at(run.sim, &run.command_event, scenario->commands[0].at_ns);
+  }
+  result->run_result = sim_run(run.sim);
+  result->end_ns = sim_now_ns(run.sim);
+  result->events_count = sim_events_count(run.sim);
+  run_finish(&run);
+  result->trace_digest = sim_trace_digest(run.sim);
+  result->trace_count = sim_trace_count(run.sim);
+  if (run.switchover_taken) conform_snapshot_deinit(&run.switchover);
+  sim_destroy(run.sim);
+}
+
+void conform_run_result_deinit(struct conform_run_result *result)
+{
+  free(result->records);
+  result->records = NULL;
+  conform_snapshot_deinit(&result->final);
+}
+
+/* Names the first record where two runs' traces part. */
+static void twice_compare(const struct conform_run_result *first,
+                          const struct conform_run_result *second, char *out, size_t out_bytes)
+{
+  uint64_t count = SIM_MIN(first->record_count, second->record_count);
+  uint64_t index = 0;
+  while (index < count && first->records[index].digest == second->records[index].digest) {
+    index++;
+  }
+  if (index == count) {
+    snprintf(out, out_bytes, "traces agree on %" PRIu64 " kept records; they part after "
+             "(%" PRIu64 " vs %" PRIu64 " records in all)", count, first->trace_count,
+             second->trace_count);
+    return;
+  }
+  const struct sim_trace_record *a = &first->records[index];
+  const struct sim_trace_record *b = &second->records[index];
+  snprintf(out, out_bytes,
+           "first divergent record #%" PRIu64 ": run 1 %" PRIu64 " ns %s 0x%" PRIx64
+           " 0x%" PRIx64 " 0x%" PRIx64 " 0x%" PRIx64 "; run 2 %" PRIu64 " ns %s 0x%" PRIx64
+           " 0x%" PRIx64 " 0x%" PRIx64 " 0x%" PRIx64, index, a->time_ns, a->kind,
+           a->values[0], a->values[1], a->values[2], a->values[3], b->time_ns, b->kind,
+           b->values[0], b->values[1], b->values[2], b->values[3]);
+}
+
+#define TWICE_RECORDS_MAX (UINT64_C(1) << 22)
+
+void conform_check(const struct conform_scenario *scenario, bool twice, FILE *trace_text,
+                   struct mig_membuf *capture, struct conform_run_result *result)
+{
+  struct conform_run_options options = {.migrate_enabled = true, .trace_text = trace_text,
+                                        .trace_records_max = twice ? TWICE_RECORDS_MAX : 0,
+                                        .capture = capture};
+  conform_run(scenario, &options, result);
+  struct conform_run_options reference_options = {.migrate_enabled = false};
+  struct conform_run_result reference;
+  conform_run(scenario, &reference_options, &reference);
+  result->reference_guest_digest = reference.guest_digest;
+  result->reference_trace_digest = reference.trace_digest;
+  if (result->verdict == CONFORM_PASS && reference.verdict != CONFORM_PASS) {
+    result->verdict = reference.verdict;
+    snprintf(result->failure, sizeof(result->failure), "reference run: %.900s",
+             reference.failure);
+  }
+  char failure[512] = "no field or page differs";
+  bool same_state = conform_snapshot_diff(&reference.final, &result->final, failure,
+                                          sizeof(failure));
+  if (result->verdict == CONFORM_PASS && result->migrated &&
+      (result->guest_digest != reference.guest_digest || !same_state)) {
+    result->verdict = CONFORM_ORACLE_VIOLATION;
+    snprintf(result->failure, sizeof(result->failure),
+             "transparency: guest digest 0x%016" PRIx64 " after migration, 0x%016" PRIx64
+             " unmigrated; first difference (source = unmigrated): %s", result->guest_digest,
+             reference.guest_digest, failure);
+  }
+  conform_run_result_deinit(&reference);
+  if (!twice || result->verdict != CONFORM_PASS) return;
+  struct conform_run_result second;
+  struct conform_run_options second_options = options;
+  second_options.trace_text = NULL;
+  second_options.capture = NULL;
+  conform_run(scenario, &second_options, &second);
+  if (second.trace_digest != result->trace_digest) {
+    result->verdict = CONFORM_NONDETERMINISM;
+    int at = snprintf(result->failure, sizeof(result->failure), "same seed, different trace "
+                      "digests 0x%016" PRIx64 " and 0x%016" PRIx64 "; ", result->trace_digest,
+                      second.trace_digest);
+    twice_compare(result, &second, result->failure + at, sizeof(result->failure) - (size_t)at);
+  }
+  conform_run_result_deinit(&second);
+}

@@ -1,0 +1,527 @@
+/*
+ * conform_scenario.c: scenario parsing and validation (overview in
+ * conform_scenario.h, format in docs/scenario.md).
+ *
+ * jansson parses; this file walks the result with a path stack so that
+ * every complaint can be located in the text by conform_json_locate.
+ * Unknown keys are errors, so a typo never silently falls back to a default.
+ */
+#include "sim_base.h"
+
+#include "conform_json.h"
+#include "conform_scenario.h"
+#include "sim_limits.h"
+
+#include <jansson.h>
+
+static const char default_text[] =
+    "{\n"
+    "  \"seed\": 1,\n"
+    "  \"limits\": {\"events_max\": 50000000, \"time_ns_max\": 60000000000},\n"
+    "  \"machine\": {\n"
+    "    \"type\": \"migsim-1.0\",\n"
+    "    \"ram\": [{\"name\": \"pc.ram\", \"bytes\": 16777216},\n"
+    "            {\"name\": \"pc.bios\", \"bytes\": 262144}],\n"
+    "    \"devices\": [{\"driver\": \"testdev\", \"addr\": \"00:03.0\", \"device_id\": 4660}]\n"
+    "  },\n"
+    "  \"workload\": {\"pages_per_s\": 4000, \"duration_ns\": 2000000000,\n"
+    "               \"fill_pages\": 2048, \"device_every\": 16},\n"
+    "  \"link\": {\"bandwidth_bytes_per_s\": 67108864, \"latency_ns\": 200000,\n"
+    "           \"window_bytes\": 1048576, \"packet_bytes\": 65536},\n"
+    "  \"migration\": {\"section_pages\": 256},\n"
+    "  \"commands\": [\n"
+    "    {\"at_ns\": 0, \"execute\": \"migrate-set-parameters\",\n"
+    "     \"arguments\": {\"downtime-limit\": 30, \"max-bandwidth\": 67108864}},\n"
+    "    {\"at_ns\": 500000000, \"execute\": \"migrate\", \"arguments\": {\"uri\": \"sim:link0\"}}\n"
+    "  ]\n"
+    "}\n";
+
+const char *conform_scenario_default_text(void) { return default_text; }
+
+struct parse {
+  const char *text;
+  size_t length;
+  const char *name;
+  char *error;
+  size_t error_bytes;
+  struct conform_json_step path[CONFORM_JSON_PATH_DEPTH_MAX];
+  size_t depth;
+};
+
+static void push_key(struct parse *p, const char *key)
+{
+  SIM_ASSERT(p->depth < CONFORM_JSON_PATH_DEPTH_MAX);
+  p->path[p->depth++] = (struct conform_json_step){.key = key};
+}
+
+static void push_index(struct parse *p, size_t index)
+{
+  SIM_ASSERT(p->depth < CONFORM_JSON_PATH_DEPTH_MAX);
+  p->path[p->depth++] = (struct conform_json_step){.index = index};
+}
+
+static void pop(struct parse *p)
+{
+  SIM_ASSERT(p->depth > 0);
+  p->depth--;
+}
+
+/* Writes "name:line:col: message", the line's text and a caret under the column. */
+static void format_error(char *out, size_t out_bytes, const char *name, const char *text,
+                         size_t length, uint32_t line, uint32_t column, const char *message)
+{
+  size_t at = 0;
+  for (uint32_t l = 1; l < line && at < length; at++) {
+    if (text[at] == '\n') l++;
+  }
+  size_t end = at;
+  while (end < length && text[end] != '\n') end++;
+  int line_bytes = (int)SIM_MIN(end - at, (size_t)200);
+  int caret = (int)SIM_MIN((size_t)(column > 0 ? column - 1 : 0), (size_t)200);
+  snprintf(out, out_bytes, "%s:%" PRIu32 ":%" PRIu32 ": %s\n  %.*s\n  %*s^", name, line,
+           column, message, line_bytes, text + at, caret, "");
+}
+
+static bool fail(struct parse *p, const char *format, ...)
+{
+  char message[256];
+  va_list args;
+  va_start(args, format);
+  vsnprintf(message, sizeof(message), format, args);
+  va_end(args);
+  struct conform_json_position at = conform_json_locate(p->text, p->length, p->path, p->depth);
+  if (at.line == 0 && p->depth > 0) {
+    at = conform_json_locate(p->text, p->length, p->path, p->depth - 1);
+  }
+  format_error(p->error, p->error_bytes, p->name, p->text, p->length, at.line, at.column,
+               message);
+  return false;
+}
+
+/* Every key of object must be in allowed (a NULL-terminated list). */
+static bool check_keys(struct parse *p, json_t *object, const char *const *allowed)
+{
+  const char *key;
+  json_t *value;
+  json_object_foreach(object, key, value) {
+    bool known = false;
+    for (size_t i = 0; allowed[i] != NULL && !known; i++) known = strcmp(allowed[i], key) == 0;
+    if (!known) {
+      push_key(p, key);
+      return fail(p, "unknown key \"%s\"", key);
+    }
+  }
+  return true;
+}
+
+static bool get_object(struct parse *p, json_t *parent, const char *key, json_t **out)
+{
+  *out = json_object_get(parent, key);
+  if (*out == NULL) return fail(p, "missing object \"%s\"", key);
+  push_key(p, key);
+  if (!json_is_object(*out)) return fail(p, "\"%s\" must be an object", key);
+  return true;
+}
+
+/* An integer member in [low, high]; absent members keep *out when optional. */
+static bool get_u64(struct parse *p, json_t *object, const char *key, uint64_t low,
+                    uint64_t high, bool required, uint64_t *out)
+{
+  json_t *value = json_object_get(object, key);
+  if (value == NULL) return required ? fail(p, "missing \"%s\"", key) : true;
+  push_key(p, key);
+  if (!json_is_integer(value) || json_integer_value(value) < 0) {
+    return fail(p, "\"%s\" must be a non-negative integer", key);
+  }
+  uint64_t number = (uint64_t)json_integer_value(value);
+  if (number < low || number > high) {
+    return fail(p, "\"%s\" is %" PRIu64 ", outside %" PRIu64 "..%" PRIu64, key, number, low,
+                high);
+  }
+  *out = number;
+  pop(p);
+  return true;
+}
+
+static bool get_string(struct parse *p, json_t *object, const char *key, char *out,
+                       size_t out_bytes)
+{
+  json_t *value = json_object_get(object, key);
+  if (value == NULL) return fail(p, "missing \"%s\"", key);
+  push_key(p, key);
+  if (!json_is_string(value)) return fail(p, "\"%s\" must be a string", key);
+  size_t length = json_string_length(value);
+  if (length == 0 || length >= out_bytes || strlen(json_string_value(value)) != length) {
+    return fail(p, "\"%s\" must be 1..%zu bytes with no NUL", key, out_bytes - 1);
+  }
+  memcpy(out, json_string_value(value), length + 1);
+  pop(p);
+  return true;
+}
+
+/* "BB:DD.F" or "DD.F", hexadecimal as QEMU writes PCI addresses. */
+static bool parse_pci_addr(const char *text, struct machine_device_config *device)
+{
+  unsigned bus = 0, slot, function;
+  char tail;
+  int matched = sscanf(text, "%2x:%2x.%1x%c", &bus, &slot, &function, &tail);
+  if (matched != 3) {
+    bus = 0;
+    matched = sscanf(text, "%2x.%1x%c", &slot, &function, &tail);
+    if (matched != 2) return false;
+  }
+  if (slot > 31 || function > 7) return false;
+  device->bus = (uint8_t)bus;
+  device->slot = (uint8_t)slot;
+  device->function = (uint8_t)function;
+  return true;
+}
+
+static bool parse_ram(struct parse *p, json_t *machine, struct machine_config *config)
+{
+  static const char *const keys[] = {"name", "bytes", NULL};
+  json_t *ram = json_object_get(machine, "ram");
+  if (ram == NULL) return fail(p, "missing \"ram\"");
+  push_key(p, "ram");
+  if (!json_is_array(ram) || json_array_size(ram) == 0 || json_array_size(ram) > RAM_BLOCKS_MAX) {
+    return fail(p, "\"ram\" must be an array of 1..%d blocks", RAM_BLOCKS_MAX);
+  }
+  uint64_t total_bytes = 0;
+  for (size_t i = 0; i < json_array_size(ram); i++) {
+    json_t *block = json_array_get(ram, i);
+    struct machine_ram_config *out = &config->ram[i];
+    push_index(p, i);
+    if (!json_is_object(block)) return fail(p, "a RAM block must be an object");
+    if (!check_keys(p, block, keys)) return false;
+    if (!get_string(p, block, "name", out->name, sizeof(out->name))) return false;
+    if (!get_u64(p, block, "bytes", RAM_PAGE_BYTES, CONFORM_MACHINE_RAM_BYTES_MAX, true,
+                 &out->bytes)) {
+      return false;
+    }
+    push_key(p, "bytes");
+    if (out->bytes % RAM_PAGE_BYTES != 0) return fail(p, "\"bytes\" must be whole 4 KiB pages");
+    total_bytes += out->bytes;
+    if (total_bytes > CONFORM_MACHINE_RAM_BYTES_MAX) {
+      return fail(p, "RAM totals more than %" PRIu64 " bytes", CONFORM_MACHINE_RAM_BYTES_MAX);
+    }
+    pop(p);
+    for (size_t j = 0; j < i; j++) {
+      if (strcmp(config->ram[j].name, out->name) == 0) {
+        push_key(p, "name");
+        return fail(p, "RAM block \"%s\" named twice", out->name);
+      }
+    }
+    pop(p);
+  }
+  config->ram_count = (uint32_t)json_array_size(ram);
+  pop(p);
+  return true;
+}
+
+static bool parse_device(struct parse *p, json_t *entry, struct machine_config *config,
+                         size_t index)
+{
+  static const char *const keys[] = {"driver", "addr", "device_id", "quirks", NULL};
+  struct machine_device_config *device = &config->devices[index];
+  char addr[16];
+  if (!json_is_object(entry)) return fail(p, "a device must be an object");
+  if (!check_keys(p, entry, keys)) return false;
+  if (!get_string(p, entry, "driver", device->driver, sizeof(device->driver))) return false;
+  if (strcmp(device->driver, "testdev") != 0) {
+    push_key(p, "driver");
+    return fail(p, "unknown driver \"%s\" (known: testdev)", device->driver);
+  }
+  if (!get_string(p, entry, "addr", addr, sizeof(addr))) return false;
+  push_key(p, "addr");
+  if (!parse_pci_addr(addr, device)) return fail(p, "bad PCI address \"%s\"", addr);
+  for (size_t j = 0; j < index; j++) {
+    const struct machine_device_config *other = &config->devices[j];
+    if (other->bus == device->bus && other->slot == device->slot &&
+        other->function == device->function) {
+      return fail(p, "PCI address \"%s\" is taken by device %zu", addr, j);
+    }
+  }
+  pop(p);
+  uint64_t device_id = 0;
+  if (!get_u64(p, entry, "device_id", 0, UINT32_MAX, false, &device_id)) return false;
+  device->device_id = (uint32_t)device_id;
+  json_t *quirks = json_object_get(entry, "quirks");
+  if (quirks == NULL) return true;
+  push_key(p, "quirks");
+  if (!json_is_array(quirks)) return fail(p, "\"quirks\" must be an array of strings");
+  for (size_t i = 0; i < json_array_size(quirks); i++) {
+    push_index(p, i);
+    const char *quirk = json_string_value(json_array_get(quirks, i));
+    if (quirk == NULL || strcmp(quirk, "lossy-extra") != 0) {
+      return fail(p, "unknown quirk (known: \"lossy-extra\")");
+    }
+    device->quirk_lossy_extra = true;
+    pop(p);
+  }
+  pop(p);
+  return true;
+}
+
+static bool parse_machine(struct parse *p, json_t *root, struct machine_config *config)
+{
+  static const char *const keys[] = {"type", "ram", "devices", NULL};
+  json_t *machine;
+  if (!get_object(p, root, "machine", &machine)) return false;
+  if (!check_keys(p, machine, keys)) return false;
+  if (!get_string(p, machine, "type", config->type, sizeof(config->type))) return false;
+  if (!parse_ram(p, machine, config)) return false;
+  json_t *devices = json_object_get(machine, "devices");
+  if (devices != NULL) {
+    push_key(p, "devices");
+    if (!json_is_array(devices) || json_array_size(devices) > MACHINE_DEVICES_MAX) {
+      return fail(p, "\"devices\" must be an array of at most %d", MACHINE_DEVICES_MAX);
+    }
+    for (size_t i = 0; i < json_array_size(devices); i++) {
+      push_index(p, i);
+      if (!parse_device(p, json_array_get(devices, i), config, i)) return false;
+      pop(p);
+    }
+    config->device_count = (uint32_t)json_array_size(devices);
+    pop(p);
+  }
+  pop(p);
+  return true;
+}
+
+static bool parse_workload(struct parse *p, json_t *root, struct vcpu_config *vcpu)
+{
+  static const char *const keys[] = {"pages_per_s", "duration_ns", "fill_pages",
+                                     "device_every", NULL};
+  json_t *workload;
+  if (!get_object(p, root, "workload", &workload)) return false;
+  if (!check_keys(p, workload, keys)) return false;
+  uint64_t device_every = 0;
+  bool ok = get_u64(p, workload, "pages_per_s", 0, VCPU_PAGES_PER_S_MAX, true,
+                    &vcpu->pages_per_s) &&
+            get_u64(p, workload, "duration_ns", 0, UINT64_C(1) << 50, true,
+                    &vcpu->duration_ns) &&
+            get_u64(p, workload, "fill_pages", 0, UINT64_C(1) << 30, false, &vcpu->fill_pages) &&
+            get_u64(p, workload, "device_every", 0, UINT32_MAX, false, &device_every);
+  if (!ok) return false;
+  vcpu->device_every = (uint32_t)device_every;
+  pop(p);
+  return true;
+}
+
+static bool parse_link(struct parse *p, json_t *root, struct link_options *link)
+{
+  static const char *const keys[] = {"bandwidth_bytes_per_s", "latency_ns", "window_bytes",
+                                     "packet_bytes", NULL};
+  json_t *object;
+  if (!get_object(p, root, "link", &object)) return false;
+  if (!check_keys(p, object, keys)) return false;
+  uint64_t window_bytes = UINT64_C(1) << 20;
+  uint64_t packet_bytes = UINT64_C(64) << 10;
+  bool ok = get_u64(p, object, "bandwidth_bytes_per_s", 1, UINT64_C(1) << 40, true,
+                    &link->bandwidth_bytes_per_s) &&
+            get_u64(p, object, "latency_ns", 0, 100 * SIM_NS_PER_S, true, &link->latency_ns) &&
+            get_u64(p, object, "window_bytes", 4096, SIM_LINK_PACKET_BYTES_MAX, false,
+                    &window_bytes) &&
+            get_u64(p, object, "packet_bytes", 1, SIM_LINK_PACKET_BYTES_MAX, false,
+                    &packet_bytes);
+  if (!ok) return false;
+  if (packet_bytes > window_bytes) {
+    push_key(p, "packet_bytes");
+    return fail(p, "\"packet_bytes\" exceeds \"window_bytes\"");
+  }
+  link->window_bytes = (uint32_t)window_bytes;
+  link->packet_bytes_max = (uint32_t)packet_bytes;
+  pop(p);
+  return true;
+}
+
+static bool parse_set_parameters(struct parse *p, json_t *arguments,
+                                 struct conform_command *command)
+{
+  static const char *const keys[] = {"downtime-limit", "max-bandwidth", NULL};
+  if (!check_keys(p, arguments, keys)) return false;
+  command->has_downtime_limit = json_object_get(arguments, "downtime-limit") != NULL;
+  command->has_max_bandwidth = json_object_get(arguments, "max-bandwidth") != NULL;
+  /* QEMU's ranges: downtime-limit <= 2000000 ms; max-bandwidth <= SIZE_MAX. */
+  return get_u64(p, arguments, "downtime-limit", 0, 2000000, false,
+                 &command->downtime_limit_ms) &&
+         get_u64(p, arguments, "max-bandwidth", 0, UINT64_C(1) << 40, false,
+                 &command->max_bandwidth_bytes_per_s);
+}
+
+static bool parse_set_capabilities(struct parse *p, json_t *arguments)
+{
+  static const char *const keys[] = {"capabilities", NULL};
+  static const char *const entry_keys[] = {"capability", "state", NULL};
+  if (!check_keys(p, arguments, keys)) return false;
+  json_t *list = json_object_get(arguments, "capabilities");
+  if (list == NULL) return fail(p, "missing \"capabilities\"");
+  push_key(p, "capabilities");
+  if (!json_is_array(list)) return fail(p, "\"capabilities\" must be an array");
+  for (size_t i = 0; i < json_array_size(list); i++) {
+    json_t *entry = json_array_get(list, i);
+    push_index(p, i);
+    if (!json_is_object(entry)) return fail(p, "a capability must be an object");
+    if (!check_keys(p, entry, entry_keys)) return false;
+    char name[64];
+    if (!get_string(p, entry, "capability", name, sizeof(name))) return false;
+    json_t *state = json_object_get(entry, "state");
+    push_key(p, "state");
+    if (!json_is_boolean(state)) return fail(p, "\"state\" must be true or false");
+    /* The walking skeleton migrates plain precopy: every capability stays off. */
+    if (json_is_true(state)) return fail(p, "capability \"%s\" is not supported yet", name);
+    pop(p);
+    pop(p);
+  }
+  pop(p);
+  return true;
+}
+
+static bool parse_command(struct parse *p, json_t *entry, struct conform_command *command)
+{
+  static const char *const keys[] = {"at_ns", "execute", "arguments", NULL};
+  if (!json_is_object(entry)) return fail(p, "a command must be an object");
+  if (!check_keys(p, entry, keys)) return false;
+  if (!get_u64(p, entry, "at_ns", 0, UINT64_C(1) << 50, true, &command->at_ns)) return false;
+  if (!get_string(p, entry, "execute", command->execute, sizeof(command->execute))) {
+    return false;
+  }
+  json_t *arguments = json_object_get(entry, "arguments");
+  json_t *empty = json_object();
+  if (arguments == NULL) arguments = empty;
+  push_key(p, json_object_get(entry, "arguments") != NULL ? "arguments" : "execute");
+  bool ok = json_is_object(arguments) || fail(p, "\"arguments\" must be an object");
+  if (ok && strcmp(command->execute, "migrate-set-parameters") == 0) {
+    command->kind = CONFORM_COMMAND_SET_PARAMETERS;
+    ok = parse_set_parameters(p, arguments, command);
+  } else if (ok && strcmp(command->execute, "migrate-set-capabilities") == 0) {
+    command->kind = CONFORM_COMMAND_SET_CAPABILITIES;
+    ok = parse_set_capabilities(p, arguments);
+  } else if (ok && strcmp(command->execute, "migrate") == 0) {
+    static const char *const migrate_keys[] = {"uri", NULL};
+    command->kind = CONFORM_COMMAND_MIGRATE;
+    ok = check_keys(p, arguments, migrate_keys) &&
+         get_string(p, arguments, "uri", command->uri, sizeof(command->uri));
+    if (ok && strncmp(command->uri, "sim:", 4) != 0) {
+      push_key(p, "uri");
+      ok = fail(p, "\"uri\" must be \"sim:<name>\" inside a simulation");
+    }
+  } else if (ok && strcmp(command->execute, "query-migrate") == 0) {
+    command->kind = CONFORM_COMMAND_QUERY_MIGRATE;
+    ok = json_object_size(arguments) == 0 || fail(p, "query-migrate takes no arguments");
+  } else if (ok) {
+    pop(p);
+    push_key(p, "execute");
+    ok = fail(p, "unknown command \"%s\"", command->execute);
+  }
+  json_decref(empty);
+  if (ok) pop(p);
+  return ok;
+}
+
+static bool parse_commands(struct parse *p, json_t *root, struct conform_scenario *scenario)
+{
+  json_t *commands = json_object_get(root, "commands");
+  if (commands == NULL) return true;
+  push_key(p, "commands");
+  if (!json_is_array(commands) || json_array_size(commands) > CONFORM_COMMANDS_MAX) {
+    return fail(p, "\"commands\" must be an array of at most %d", CONFORM_COMMANDS_MAX);
+  }
+  uint32_t migrate_count = 0;
+  for (size_t i = 0; i < json_array_size(commands); i++) {
+    struct conform_command *command = &scenario->commands[i];
+    push_index(p, i);
+    if (!parse_command(p, json_array_get(commands, i), command)) return false;
+    if (i > 0 && command->at_ns < scenario->commands[i - 1].at_ns) {
+      return fail(p, "commands must be listed in time order");
+    }
+    if (command->kind == CONFORM_COMMAND_MIGRATE && ++migrate_count > 1) {
+      return fail(p, "only one migrate command per scenario");
+    }
+    scenario->command_count++;
+    pop(p);
+  }
+  pop(p);
+  return true;
+}
+
+static bool parse_root(struct parse *p, json_t *root, struct conform_scenario *scenario)
+{
+  static const char *const keys[] = {"seed", "limits", "machine", "workload", "link",
+                                     "migration", "commands", NULL};
+  static const char *const limit_keys[] = {"events_max", "time_ns_max", NULL};
+  static const char *const migration_keys[] = {"section_pages", NULL};
+  if (!json_is_object(root)) return fail(p, "a scenario must be a JSON object");
+  if (!check_keys(p, root, keys)) return false;
+  if (!get_u64(p, root, "seed", 0, INT64_MAX, true, &scenario->seed)) return false;
+  json_t *limits;
+  if (!get_object(p, root, "limits", &limits) || !check_keys(p, limits, limit_keys) ||
+      !get_u64(p, limits, "events_max", 1, UINT64_C(1) << 40, true, &scenario->events_max) ||
+      !get_u64(p, limits, "time_ns_max", 1, UINT64_C(1) << 50, true, &scenario->time_ns_max)) {
+    return false;
+  }
+  pop(p);
+  if (!parse_machine(p, root, &scenario->machine)) return false;
+  if (!parse_workload(p, root, &scenario->machine.vcpu)) return false;
+  if (!parse_link(p, root, &scenario->link)) return false;
+  scenario->section_pages_max = 256;
+  json_t *migration = json_object_get(root, "migration");
+  if (migration != NULL) {
+    if (!get_object(p, root, "migration", &migration) ||
+        !check_keys(p, migration, migration_keys) ||
+        !get_u64(p, migration, "section_pages", 1, 65536, false,
+                 &scenario->section_pages_max)) {
+      return false;
+    }
+    pop(p);
+  }
+  return parse_commands(p, root, scenario);
+}
+
+bool conform_scenario_parse(const char *text, size_t length, const char *name,
+                            struct conform_scenario *scenario, char *error,
+                            size_t error_bytes)
+{
+  memset(scenario, 0, sizeof(*scenario));
+  snprintf(scenario->name, sizeof(scenario->name), "%s", name);
+  struct parse p = {.text = text, .length = length, .name = name, .error = error,
+                    .error_bytes = error_bytes};
+  if (length > CONFORM_SCENARIO_BYTES_MAX) {
+    snprintf(error, error_bytes, "%s:1:1: file larger than %" PRIu32 " bytes", name,
+             CONFORM_SCENARIO_BYTES_MAX);
+    return false;
+  }
+  json_error_t json_error;
+  json_t *root = json_loadb(text, length, JSON_REJECT_DUPLICATES, &json_error);
+  if (root == NULL) {
+    format_error(error, error_bytes, name, text, length, (uint32_t)SIM_MAX(json_error.line, 1),
+                 (uint32_t)SIM_MAX(json_error.column, 1), json_error.text);
+    return false;
+  }
+  bool ok = parse_root(&p, root, scenario);
+  json_decref(root);
+  return ok;
+}
+
+bool conform_scenario_load(const char *path, struct conform_scenario *scenario, char *error,
+                           size_t error_bytes)
+{
+  FILE *file = fopen(path, "rb");
+  if (file == NULL) {
+    snprintf(error, error_bytes, "%s: %s", path, strerror(errno));
+    return false;
+  }
+  char *text = malloc(CONFORM_SCENARIO_BYTES_MAX + 1);
+  SIM_ASSERT(text != NULL);
+  size_t length = fread(text, 1, CONFORM_SCENARIO_BYTES_MAX + 1, file);
+  bool read_error = ferror(file) != 0;
+  fclose(file);
+  bool ok = false;
+  if (read_error) {
+    snprintf(error, error_bytes, "%s: read error", path);
+  } else {
+    ok = conform_scenario_parse(text, length, path, scenario, error, error_bytes);
+  }
+  free(text);
+  return ok;
+}

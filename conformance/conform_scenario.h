@@ -1,0 +1,62 @@
+/*
+ * conform_scenario.h: scenario files (JSON) and the embedded default scenario.
+ *
+ * A scenario names the seed, run bounds, the machine (RAM blocks, devices
+ * at PCI addresses, the guest program), the link, and QMP-shaped migration
+ * commands scheduled in simulated time.  Every number is range-checked;
+ * every error reads `file:line:column: message` followed by the line and a
+ * caret (STYLE R9).  docs/scenario.md documents the format.
+ */
+#ifndef CONFORM_SCENARIO_H
+#define CONFORM_SCENARIO_H
+
+#include "sim_base.h"
+#include "machine.h"
+#include "sim_link.h"
+
+#define CONFORM_COMMANDS_MAX 64
+#define CONFORM_SCENARIO_BYTES_MAX (UINT32_C(1) << 20)
+#define CONFORM_MACHINE_RAM_BYTES_MAX (UINT64_C(4) << 30) /* dense backing, per machine */
+#define CONFORM_ERROR_BYTES 1024
+
+enum conform_command_kind {
+  CONFORM_COMMAND_SET_PARAMETERS,    /* migrate-set-parameters */
+  CONFORM_COMMAND_SET_CAPABILITIES,  /* migrate-set-capabilities */
+  CONFORM_COMMAND_MIGRATE,           /* migrate */
+  CONFORM_COMMAND_QUERY_MIGRATE,     /* query-migrate: records the stats in the timeline */
+};
+
+struct conform_command {
+  uint64_t at_ns;                    /* simulated time it runs */
+  enum conform_command_kind kind;
+  char execute[32];                  /* the QMP command name */
+  bool has_downtime_limit;           /* set-parameters: downtime-limit given */
+  uint64_t downtime_limit_ms;        /* QMP units: milliseconds */
+  bool has_max_bandwidth;            /* set-parameters: max-bandwidth given */
+  uint64_t max_bandwidth_bytes_per_s; /* QMP units: bytes per second */
+  char uri[64];                      /* migrate: must start with "sim:" */
+};
+
+struct conform_scenario {
+  char name[256];                    /* file path, or "<default>" */
+  uint64_t seed;
+  uint64_t events_max;               /* run bound, events */
+  uint64_t time_ns_max;              /* run bound, simulated time */
+  struct machine_config machine;
+  struct link_options link;
+  uint64_t section_pages_max;        /* pages per PART section */
+  struct conform_command commands[CONFORM_COMMANDS_MAX]; /* sorted by at_ns, stable */
+  uint32_t command_count;
+};
+
+/* The default scenario's JSON text (what `migsim` runs with no arguments). */
+const char *conform_scenario_default_text(void);
+/* Parses text; on failure returns false with a `name:line:col: message` in error. */
+bool conform_scenario_parse(const char *text, size_t length, const char *name,
+                            struct conform_scenario *scenario, char *error,
+                            size_t error_bytes);
+/* Reads and parses a file (at most CONFORM_SCENARIO_BYTES_MAX bytes). */
+bool conform_scenario_load(const char *path, struct conform_scenario *scenario, char *error,
+                           size_t error_bytes);
+
+#endif /* CONFORM_SCENARIO_H */

@@ -1,0 +1,14 @@
+/*
+ * runner.c: the conformance/ test runner; suites in a fixed order.
+ */
+#include "sim_base.h"
+
+#include "sim_check.h"
+
+Suite *conform_suite(void);
+
+int main(int argc, char **argv)
+{
+  static sim_suite_fn *const suites[] = {conform_suite};
+  return sim_check_main(argc, argv, suites, SIM_ARRAY_COUNT(suites));
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Every test: installs what is missing, builds every variant, runs the libcheck
+# suites in the release, debug, asan+ubsan and clang builds, checks that a
+# seed's trace digest is the same in every build, runs --twice, replays the
+# fuzz corpora and regression inputs, and produces the lcov coverage report.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash harness/setup.sh
+
+python3 configure.py --check
+ninja -f build.ninja all
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+mkdir -p out/reports
+status=0
+for variant in release debug asan clang; do
+  # The 200-seed property sweep runs in full in release and asan+ubsan; the
+  # debug and clang builds run its first 20 seeds (they add no new code paths).
+  seeds=200
+  [[ $variant == debug || $variant == clang ]] && seeds=20
+  for layer in sim models migration conformance; do
+    binary=out/$variant/${layer}_test
+    [[ -x $binary ]] || { echo "missing $binary"; status=1; continue; }
+    echo "== $binary"
+    if ! MIGSIM_PROPERTY_SEEDS=$seeds CK_DEFAULT_TIMEOUT=600 \
+        "$binary" --xml "out/reports/${variant}-${layer}.xml"; then
+      status=1
+    fi
+  done
+done
+
+echo "== digests across builds, and --twice"
+python3 harness/digest_matrix.py --seeds 1,2,3,42 || status=1
+
+echo "== fuzz replay"
+for replay in out/asan/*_replay; do
+  [[ -x $replay ]] || continue
+  target=$(basename "$replay" _replay)
+  "$replay" "fuzz/corpus/$target" conformance/regress || status=1
+done
+
+echo "== fuzz smoke: the canary must be found, the stream target must survive 30 s"
+# libFuzzer writes new inputs into its corpus folder: give it copies under out/.
+rm -rf out/canary-work && mkdir -p out/canary-work && cp fuzz/corpus/canary_fuzz/* out/canary-work/
+if out/fuzz/canary_fuzz -max_total_time=60 -artifact_prefix=out/canary- \
+    out/canary-work >out/reports/canary.log 2>&1; then
+  echo "canary_fuzz did not fail: libFuzzer is not working"; status=1
+else
+  echo "canary found: $(grep -c 'found the canary' out/reports/canary.log) time(s)"
+fi
+rm -rf out/fuzz-work && mkdir -p out/fuzz-work && cp fuzz/corpus/stream_fuzz/* out/fuzz-work/
+out/fuzz/stream_fuzz -max_total_time=30 -dict=fuzz/stream_fuzz.dict -artifact_prefix=out/ \
+  -print_final_stats=1 out/fuzz-work 2>&1 | grep -E 'stat::(number_of_executed_units|average_exec_per_sec)|ERROR|SUMMARY' \
+  || true
+[[ -z $(ls out/crash-* out/timeout-* out/leak-* 2>/dev/null) ]] || { echo "stream_fuzz found a crasher"; status=1; }
+
+echo "== coverage"
+bash coverage/report.sh || status=1
+
+exit $status

@@ -1,0 +1,58 @@
+/*
+ * mig_err.c: names and messages of the migration error codes, and the one
+ * formatter every report uses.  Both tables are generated from MIG_ERR_MAP in
+ * mig_err.h (STYLE R8), so a new code cannot be added without its text.  The
+ * formatted form "offset 0x1f: toydev/count: message (detail)" puts the stream
+ * offset first because it is what a reader of a hex dump looks for (R9).
+ */
+#include "sim_base.h"
+
+#include "mig_err.h"
+
+static const char *const mig_err_names[MIG_ERR_COUNT] = {
+  [MIG_OK] = "OK",
+#define MIG_ERR_NAME(name, message) [MIG_ERR_##name] = #name,
+  MIG_ERR_MAP(MIG_ERR_NAME)
+#undef MIG_ERR_NAME
+};
+
+static const char *const mig_err_messages[MIG_ERR_COUNT] = {
+  [MIG_OK] = "no error",
+#define MIG_ERR_MESSAGE(name, message) [MIG_ERR_##name] = message,
+  MIG_ERR_MAP(MIG_ERR_MESSAGE)
+#undef MIG_ERR_MESSAGE
+};
+
+const char *mig_err_name(enum mig_err err)
+{
+  if ((unsigned)err >= (unsigned)MIG_ERR_COUNT) return "UNKNOWN";
+  SIM_ASSERT(mig_err_names[err] != NULL);
+  return mig_err_names[err];
+}
+
+const char *mig_err_message(enum mig_err err)
+{
+  if ((unsigned)err >= (unsigned)MIG_ERR_COUNT) return "unknown error";
+  SIM_ASSERT(mig_err_messages[err] != NULL);
+  return mig_err_messages[err];
+}
+
+/*
+ * The path and the detail are optional: an empty string leaves out its part,
+ * so a bare stream truncation reads "offset 0x10: stream ended early".
+ * The output is always NUL-terminated; too long a text is cut at out_bytes.
+ */
+void mig_error_format(const struct mig_error *error, char *out, size_t out_bytes)
+{
+  SIM_ASSERT(error != NULL);
+  SIM_ASSERT(out != NULL && out_bytes > 0);
+  if (error->code == MIG_OK) {
+    snprintf(out, out_bytes, "no error");
+    return;
+  }
+  const char *separator = error->path[0] != '\0' ? ": " : "";
+  const char *open = error->detail[0] != '\0' ? " (" : "";
+  const char *close = error->detail[0] != '\0' ? ")" : "";
+  snprintf(out, out_bytes, "offset 0x%" PRIx64 ": %s%s%s%s%s%s", error->offset,
+           error->path, separator, mig_err_message(error->code), open, error->detail, close);
+}

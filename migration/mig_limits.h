@@ -1,0 +1,30 @@
+/*
+ * mig_limits.h: every bound of the migration layer (STYLE R7).  Each length
+ * or count read from a stream is checked against one of these and against
+ * the bytes remaining before it is used (STYLE R21).
+ */
+#ifndef MIG_LIMITS_H
+#define MIG_LIMITS_H
+
+#include "sim_base.h"
+
+#define MIG_PAGE_BYTES UINT32_C(4096)            /* x86 target page */
+#define MIG_PAGE_BITS 12
+#define MIG_IDSTR_BYTES_MAX 255                  /* counted strings */
+#define MIG_MACHINE_NAME_BYTES_MAX 255           /* spec §11.3 item 1 */
+#define MIG_CAPABILITIES_MAX 16                  /* spec §11.3 item 3 */
+#define MIG_SECTIONS_MAX 4096                    /* distinct section ids per stream */
+#define MIG_RAM_BLOCKS_MAX 64
+#define MIG_VMSTATE_DEPTH_MAX 8                  /* nested structs and subsections */
+#define MIG_VMSTATE_FIELD_BYTES_MAX (UINT32_C(1) << 24)
+#define MIG_PATH_BYTES_MAX 192                   /* "section/field" in errors */
+#define MIG_VMDESC_BYTES_MAX (UINT32_C(16) << 20) /* JSON trailer */
+#define MIG_READER_BUFFER_BYTES (UINT32_C(64) << 10) /* refill-mode window */
+#define MIG_WRITER_BUFFER_BYTES (UINT32_C(64) << 10)
+
+_Static_assert(MIG_PAGE_BYTES == (UINT32_C(1) << MIG_PAGE_BITS), "page size and bits agree");
+_Static_assert(MIG_READER_BUFFER_BYTES >= 2 * MIG_PAGE_BYTES,
+               "a page record fits the reader window");
+_Static_assert(MIG_PATH_BYTES_MAX > 2 * MIG_IDSTR_BYTES_MAX / 4, "paths hold a name");
+
+#endif /* MIG_LIMITS_H */

@@ -1,0 +1,35 @@
+/*
+ * mig_load.h: the destination's stream loader (QEMU's loadvm role), run over
+ * a mig_reader until the stream ends.
+ *
+ * It checks the header and configuration (exact machine type), dispatches
+ * START/PART/END sections to the RAM loader and FULL sections to the vmstate
+ * instance with the same (idstr, instance_id), checks every footer, and after
+ * EOF accepts an optional VM-description trailer that must be valid JSON of
+ * QEMU's schema and must end the stream.  It is stricter than QEMU where
+ * spec §11.3 says so; every rejection carries offset and path.
+ */
+#ifndef MIG_LOAD_H
+#define MIG_LOAD_H
+
+#include "sim_base.h"
+#include "machine.h"
+#include "mig_stream.h"
+
+struct mig_load_stats {
+  uint64_t sections_count;        /* START/PART/END/FULL sections loaded */
+  uint64_t devices_count;         /* FULL sections loaded */
+  uint64_t zero_pages_count;      /* ZERO records */
+  uint64_t normal_pages_count;    /* PAGE records */
+  uint64_t vmdesc_bytes;          /* JSON trailer length; 0 when absent */
+  uint64_t stream_bytes;          /* bytes consumed */
+};
+
+/*
+ * Loads a whole stream into machine (which must be stopped and freshly
+ * created).  Returns MIG_OK or the reader's latched error.
+ */
+enum mig_err mig_load_machine(struct mig_reader *reader, struct machine *machine,
+                              struct mig_load_stats *stats);
+
+#endif /* MIG_LOAD_H */

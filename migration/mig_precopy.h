@@ -1,0 +1,84 @@
+/*
+ * mig_precopy.h: a live precopy migration between two simulated machines.
+ *
+ * Two fibers mirror QEMU's two sides.  The source fiber is the migration
+ * thread: it writes the header, configuration and RAM setup, then PART
+ * sections of dirty pages, rate-limited per 100 ms window; after every full
+ * pass it syncs the dirty log and, once the pending bytes fit in
+ * bandwidth x downtime-limit, stops the VM and writes the END section, every
+ * device's FULL section, EOF and the VM description.  It blocks when the
+ * link's window is full.  The destination fiber is the incoming coroutine: it
+ * parses whatever arrives off the link with mig_load_machine, and when the
+ * stream is complete and valid, resumes the destination VM.  Nothing passes
+ * between the machines except the link's bytes.
+ */
+#ifndef MIG_PRECOPY_H
+#define MIG_PRECOPY_H
+
+#include "sim_base.h"
+#include "machine.h"
+#include "mig_err.h"
+#include "mig_stream.h"
+#include "sim.h"
+#include "sim_link.h"
+
+struct mig_precopy;
+
+/* QMP migrate-set-parameters values that shape precopy, in this project's units. */
+struct mig_precopy_params {
+  uint64_t downtime_limit_ns;          /* QMP downtime-limit (ms) x 1e6 */
+  uint64_t max_bandwidth_bytes_per_s;  /* QMP max-bandwidth; 0 = unlimited */
+  uint64_t section_pages_max;          /* pages per PART section (the time slice) */
+};
+
+enum mig_precopy_status {
+  MIG_PRECOPY_NONE,
+  MIG_PRECOPY_SETUP,
+  MIG_PRECOPY_ACTIVE,
+  MIG_PRECOPY_DEVICE,      /* source stopped, final state on the wire */
+  MIG_PRECOPY_COMPLETED,   /* destination loaded and resumed */
+  MIG_PRECOPY_FAILED,
+};
+
+/* query-migrate-shaped figures, integers only (STYLE R18). */
+struct mig_precopy_stats {
+  enum mig_precopy_status status;
+  uint64_t start_ns;             /* migrate command */
+  uint64_t setup_end_ns;         /* setup section written */
+  uint64_t stop_ns;              /* source VM stopped */
+  uint64_t end_ns;               /* destination resumed (or failed) */
+  uint64_t transferred_bytes;    /* stream bytes written */
+  uint64_t zero_pages_count;     /* QMP "duplicate" */
+  uint64_t normal_pages_count;   /* QMP "normal" */
+  uint64_t dirty_sync_count;     /* QMP "dirty-sync-count" */
+  uint64_t rounds_count;         /* full passes over RAM before the stop */
+  uint64_t sections_count;       /* PART sections written */
+  uint64_t threshold_bytes;      /* last bandwidth x downtime-limit */
+  uint64_t pending_bytes_at_stop; /* dirty bytes when the VM stopped */
+  uint64_t dest_stream_bytes;    /* bytes the destination parsed */
+  struct mig_error error;        /* destination's error when FAILED */
+};
+
+/* Callbacks into the layer that owns the run (conformance/). */
+struct mig_precopy_hooks {
+  void *context;
+  /* The source VM has stopped and its final state is frozen. */
+  void (*switchover)(void *context);
+  /* The destination finished loading (err MIG_OK) or failed; before resume. */
+  void (*loaded)(void *context, enum mig_err err);
+};
+
+/* Allocates from the sim's arena.  The link carries source -> destination bytes. */
+struct mig_precopy *mig_precopy_create(struct sim *sim, struct machine *source,
+                                       struct machine *dest, struct link *link,
+                                       const struct mig_precopy_params *params,
+                                       const struct mig_precopy_hooks *hooks);
+/* Starts both sides now (QMP migrate on the source, -incoming on the destination). */
+void mig_precopy_start(struct mig_precopy *precopy);
+/* migrate-set-parameters during a migration: takes effect at the next section. */
+void mig_precopy_params_set(struct mig_precopy *precopy, const struct mig_precopy_params *params);
+const struct mig_precopy_stats *mig_precopy_stats(const struct mig_precopy *precopy);
+/* When set, every byte the source writes is also appended here (a stream capture). */
+void mig_precopy_capture_set(struct mig_precopy *precopy, struct mig_membuf *capture);
+
+#endif /* MIG_PRECOPY_H */

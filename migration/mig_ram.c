@@ -1,0 +1,297 @@
+/*
+ * mig_ram.c: RAM section payloads, source and destination (overview in
+ * mig_ram.h, wire facts in spec/stream-format.md §6).
+ *
+ * The source walks its migration bitmaps with a cursor that survives
+ * sections, so a round may span many PART sections, as in QEMU.  The
+ * destination is stricter than QEMU 7.2 where spec §11.3 says so: the block
+ * list must sum exactly to the announced total, a ZERO fill byte must be 0,
+ * and page records must follow the block list.
+ */
+#include "sim_base.h"
+
+#include "mig_format.h"
+#include "mig_ram.h"
+
+#define RAM_OFFSET_MASK (~(uint64_t)(MIG_PAGE_BYTES - 1))
+
+_Static_assert(MIG_PAGE_BYTES == RAM_PAGE_BYTES, "stream and model pages agree");
+
+void mig_ram_source_init(struct mig_ram_source *source, struct sim *sim,
+                         struct ram_block *const *blocks, uint32_t block_count)
+{
+  SIM_ASSERT(block_count >= 1 && block_count <= MIG_RAM_BLOCKS_MAX);
+  memset(source, 0, sizeof(*source));
+  source->block_count = block_count;
+  for (uint32_t i = 0; i < block_count; i++) {
+    source->blocks[i] = blocks[i];
+    source->bitmaps[i] = sim_alloc(sim, blocks[i]->dirty_words_count * sizeof(uint64_t));
+  }
+}
+
+uint64_t mig_ram_sync(struct mig_ram_source *source)
+{
+  uint64_t newly_count = 0;
+  for (uint32_t i = 0; i < source->block_count; i++) {
+    newly_count += ram_dirty_sync(source->blocks[i], source->bitmaps[i]);
+  }
+  source->dirty_pages_count += newly_count;
+  source->dirty_sync_count++;
+  return newly_count;
+}
+
+uint64_t mig_ram_pending_bytes(const struct mig_ram_source *source)
+{
+  return source->dirty_pages_count * MIG_PAGE_BYTES;
+}
+
+uint64_t mig_ram_total_bytes(const struct mig_ram_source *source)
+{
+  uint64_t total = 0;
+  for (uint32_t i = 0; i < source->block_count; i++) total += source->blocks[i]->used_bytes;
+  return total;
+}
+
+void mig_ram_save_setup(struct mig_ram_source *source, struct mig_writer *writer)
+{
+  for (uint32_t i = 0; i < source->block_count; i++) ram_dirty_all(source->blocks[i]);
+  mig_ram_sync(source);
+  uint64_t total = mig_ram_total_bytes(source);
+  SIM_ASSERT((total & ~RAM_OFFSET_MASK) == 0);
+  mig_writer_be64(writer, total | MIG_RAM_FLAG_MEM_SIZE);
+  for (uint32_t i = 0; i < source->block_count; i++) {
+    mig_writer_counted_string(writer, source->blocks[i]->name);
+    mig_writer_be64(writer, source->blocks[i]->used_bytes);
+  }
+  mig_writer_be64(writer, MIG_RAM_FLAG_EOS);
+}
+
+/* Writes one page record for a dirty page and clears its bit. */
+static void ram_save_page(struct mig_ram_source *source, struct mig_writer *writer,
+                          uint32_t block_index, uint64_t page_index)
+{
+  const struct ram_block *block = source->blocks[block_index];
+  uint64_t *word = &source->bitmaps[block_index][page_index / 64];
+  uint64_t bit = UINT64_C(1) << (page_index % 64);
+  SIM_ASSERT(*word & bit);
+  *word &= ~bit;
+  SIM_ASSERT(source->dirty_pages_count > 0);
+  source->dirty_pages_count--;
+  bool zero = ram_page_is_zero(block, page_index);
+  uint64_t flags = zero ? MIG_RAM_FLAG_ZERO : MIG_RAM_FLAG_PAGE;
+  bool same_block = source->last_block_sent == block;
+  if (same_block) flags |= MIG_RAM_FLAG_CONTINUE;
+  mig_writer_be64(writer, page_index * MIG_PAGE_BYTES | flags);
+  if (!same_block) mig_writer_counted_string(writer, block->name);
+  source->last_block_sent = block;
+  if (zero) {
+    mig_writer_u8(writer, 0);
+    source->zero_pages_count++;
+  } else {
+    mig_writer_bytes(writer, ram_page(block, page_index), MIG_PAGE_BYTES);
+    source->normal_pages_count++;
+  }
+}
+
+/* Finds the next dirty page at or after the cursor in the current block. */
+static bool ram_next_dirty(const struct mig_ram_source *source, uint64_t *page_index)
+{
+  const struct ram_block *block = source->blocks[source->scan_block_index];
+  const uint64_t *bitmap = source->bitmaps[source->scan_block_index];
+  uint64_t page = source->scan_page_index;
+  while (page < block->page_count) {
+    uint64_t word = bitmap[page / 64] >> (page % 64);
+    if (word != 0) {
+      *page_index = page + (uint64_t)__builtin_ctzll(word);
+      return true;
+    }
+    page = (page / 64 + 1) * 64;
+  }
+  return false;
+}
+
+bool mig_ram_save_iterate(struct mig_ram_source *source, struct mig_writer *writer,
+                          uint64_t pages_max)
+{
+  bool round_ended = false;
+  uint64_t sent_count = 0;
+  while (sent_count < pages_max && source->dirty_pages_count > 0) {
+    uint64_t page_index;
+    if (ram_next_dirty(source, &page_index)) {
+      ram_save_page(source, writer, source->scan_block_index, page_index);
+      source->scan_page_index = page_index + 1;
+      sent_count++;
+      continue;
+    }
+    source->scan_page_index = 0;
+    source->scan_block_index++;
+    if (source->scan_block_index == source->block_count) {
+      source->scan_block_index = 0;
+      source->rounds_count++;
+      round_ended = true;
+      break;
+    }
+  }
+  if (source->dirty_pages_count == 0 && !round_ended) {
+    /* Nothing left dirty: the pass is over wherever the cursor stands. */
+    source->scan_block_index = 0;
+    source->scan_page_index = 0;
+    source->rounds_count++;
+    round_ended = true;
+  }
+  mig_writer_be64(writer, MIG_RAM_FLAG_EOS);
+  return round_ended;
+}
+
+void mig_ram_save_complete(struct mig_ram_source *source, struct mig_writer *writer)
+{
+  for (uint32_t b = 0; b < source->block_count; b++) {
+    source->scan_block_index = b;
+    source->scan_page_index = 0;
+    uint64_t page_index;
+    while (ram_next_dirty(source, &page_index)) {
+      ram_save_page(source, writer, b, page_index);
+      source->scan_page_index = page_index + 1;
+    }
+  }
+  SIM_ASSERT(source->dirty_pages_count == 0);
+  source->scan_block_index = 0;
+  source->scan_page_index = 0;
+  mig_writer_be64(writer, MIG_RAM_FLAG_EOS);
+}
+
+void mig_ram_dest_init(struct mig_ram_dest *dest, struct ram_block *const *blocks,
+                       uint32_t block_count)
+{
+  SIM_ASSERT(block_count >= 1 && block_count <= MIG_RAM_BLOCKS_MAX);
+  memset(dest, 0, sizeof(*dest));
+  dest->block_count = block_count;
+  for (uint32_t i = 0; i < block_count; i++) dest->blocks[i] = blocks[i];
+}
+
+/* Index of the block called name, or block_count when there is none. */
+static uint32_t ram_find(const struct mig_ram_dest *dest, const char *name)
+{
+  uint32_t index = 0;
+  while (index < dest->block_count && strcmp(dest->blocks[index]->name, name) != 0) index++;
+  return index;
+}
+
+/* The MEM_SIZE block list: every entry known, sized as here, summing to total. */
+static enum mig_err ram_load_block_list(struct mig_ram_dest *dest, struct mig_reader *reader,
+                                        uint64_t total)
+{
+  bool seen[MIG_RAM_BLOCKS_MAX] = {false};
+  uint64_t listed = 0;
+  while (listed < total) {
+    uint64_t entry_offset = mig_reader_offset(reader);
+    char name[MIG_IDSTR_BYTES_MAX + 1];
+    mig_read_counted_string(reader, name, sizeof(name));
+    uint64_t used_bytes = mig_read_be64(reader);
+    if (mig_reader_failed(reader)) return mig_reader_error(reader)->code;
+    uint32_t index = ram_find(dest, name);
+    if (index == dest->block_count) {
+      MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, entry_offset, "no such block here",
+                      "ram/%s", name);
+      return MIG_ERR_RAM_BLOCK;
+    }
+    const struct ram_block *block = dest->blocks[index];
+    if (seen[index] || used_bytes != block->used_bytes || used_bytes > total - listed) {
+      char detail[96];
+      snprintf(detail, sizeof(detail), "length 0x%" PRIx64 ", here 0x%" PRIx64 "%s",
+               used_bytes, block->used_bytes, seen[index] ? ", listed twice" : "");
+      MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, entry_offset, detail, "ram/%s", name);
+      return MIG_ERR_RAM_BLOCK;
+    }
+    seen[index] = true;
+    listed += used_bytes;
+  }
+  dest->setup_done = true;
+  return MIG_OK;
+}
+
+/* Resolves the block of a page record: a name, or CONTINUE with the last one. */
+static struct ram_block *ram_load_block(struct mig_ram_dest *dest, struct mig_reader *reader,
+                                        uint64_t flags, uint64_t record_offset)
+{
+  if (flags & MIG_RAM_FLAG_CONTINUE) {
+    if (dest->last_block == NULL) {
+      MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, record_offset, "CONTINUE with no block yet",
+                      "ram/continue");
+    }
+    return dest->last_block;
+  }
+  char name[MIG_IDSTR_BYTES_MAX + 1];
+  mig_read_counted_string(reader, name, sizeof(name));
+  if (mig_reader_failed(reader)) return NULL;
+  uint32_t index = ram_find(dest, name);
+  if (index == dest->block_count) {
+    MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, record_offset, "can't find block",
+                    "ram/%s", name);
+    return NULL;
+  }
+  dest->last_block = dest->blocks[index];
+  return dest->last_block;
+}
+
+/* One ZERO or PAGE record after its be64. */
+static enum mig_err ram_load_page(struct mig_ram_dest *dest, struct mig_reader *reader,
+                                  uint64_t flags, uint64_t offset, uint64_t record_offset)
+{
+  struct ram_block *block = ram_load_block(dest, reader, flags, record_offset);
+  if (block == NULL) return mig_reader_error(reader)->code;
+  if (offset >= block->used_bytes) {
+    char detail[64];
+    snprintf(detail, sizeof(detail), "illegal RAM offset 0x%" PRIx64, offset);
+    MIG_READER_FAIL(reader, MIG_ERR_RAM_OFFSET, record_offset, detail, "ram/%s", block->name);
+    return MIG_ERR_RAM_OFFSET;
+  }
+  uint8_t *page = ram_page_mut(block, offset / MIG_PAGE_BYTES);
+  if ((flags & ~(uint64_t)MIG_RAM_FLAG_CONTINUE) == MIG_RAM_FLAG_ZERO) {
+    uint64_t fill_offset = mig_reader_offset(reader);
+    uint8_t fill = mig_read_u8(reader);
+    if (!mig_reader_failed(reader) && fill != 0) {
+      char detail[64];
+      snprintf(detail, sizeof(detail), "zero page with fill byte 0x%02x", fill);
+      MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, fill_offset, detail, "ram/%s", block->name);
+    }
+    if (!mig_reader_failed(reader)) memset(page, 0, MIG_PAGE_BYTES);
+    dest->zero_pages_count++;
+  } else {
+    mig_read_bytes(reader, page, MIG_PAGE_BYTES);
+    dest->normal_pages_count++;
+  }
+  return mig_reader_failed(reader) ? mig_reader_error(reader)->code : MIG_OK;
+}
+
+enum mig_err mig_ram_load(struct mig_ram_dest *dest, struct mig_reader *reader,
+                          uint8_t section_type)
+{
+  for (;;) {
+    uint64_t record_offset = mig_reader_offset(reader);
+    uint64_t header = mig_read_be64(reader);
+    if (mig_reader_failed(reader)) return mig_reader_error(reader)->code;
+    uint64_t flags = header & ~RAM_OFFSET_MASK;
+    uint64_t offset = header & RAM_OFFSET_MASK;
+    uint64_t kind = flags & ~(uint64_t)MIG_RAM_FLAG_CONTINUE;
+    enum mig_err err = MIG_OK;
+    if (kind == MIG_RAM_FLAG_EOS) return MIG_OK;
+    if (kind == MIG_RAM_FLAG_MEM_SIZE && section_type == MIG_SECTION_START &&
+        !dest->setup_done && flags == kind) {
+      err = ram_load_block_list(dest, reader, offset);
+    } else if ((kind == MIG_RAM_FLAG_ZERO || kind == MIG_RAM_FLAG_PAGE) && dest->setup_done) {
+      err = ram_load_page(dest, reader, flags, offset, record_offset);
+    } else {
+      char detail[80];
+      bool known = kind == MIG_RAM_FLAG_MEM_SIZE || kind == MIG_RAM_FLAG_ZERO ||
+                   kind == MIG_RAM_FLAG_PAGE;
+      snprintf(detail, sizeof(detail), "%s: 0x%" PRIx64,
+               known ? "record out of order" : "unknown combination of migration flags",
+               flags);
+      MIG_READER_FAIL(reader, known ? MIG_ERR_RAM_ORDER : MIG_ERR_RAM_FLAGS, record_offset,
+                      detail, "ram/flags");
+      return known ? MIG_ERR_RAM_ORDER : MIG_ERR_RAM_FLAGS;
+    }
+    if (err != MIG_OK) return err;
+  }
+}

@@ -1,0 +1,70 @@
+/*
+ * mig_ram.h: the RAM section ("ram", instance 0, version 4) on both sides.
+ *
+ * Source: a migration bitmap per block, filled from the blocks' dirty logs by
+ * mig_ram_sync (QEMU's bitmap sync); the setup record lists every block
+ * (MEM_SIZE); each iteration sends dirty pages from a scan cursor as ZERO or
+ * PAGE records, naming a block only when it changes (CONTINUE otherwise).
+ * Destination: reads records until EOS with the strict checks of spec §6 and
+ * §11.3 (exact block list and sizes, offsets inside the block, zero fill 0).
+ * The section framing (headers, footers) belongs to the caller.
+ */
+#ifndef MIG_RAM_H
+#define MIG_RAM_H
+
+#include "sim_base.h"
+#include "mig_limits.h"
+#include "mig_stream.h"
+#include "ram.h"
+
+struct mig_ram_source {                      /* caller-owned; fields private */
+  struct ram_block *blocks[MIG_RAM_BLOCKS_MAX];
+  uint64_t *bitmaps[MIG_RAM_BLOCKS_MAX];     /* migration bitmap per block */
+  uint32_t block_count;
+  uint64_t dirty_pages_count;                /* bits set over all bitmaps */
+  uint32_t scan_block_index;                 /* cursor: block */
+  uint64_t scan_page_index;                  /* cursor: next page to look at */
+  const struct ram_block *last_block_sent;   /* for CONTINUE; survives sections */
+  uint64_t zero_pages_count;                 /* ZERO records sent */
+  uint64_t normal_pages_count;               /* PAGE records sent */
+  uint64_t dirty_sync_count;                 /* syncs done */
+  uint64_t rounds_count;                     /* full passes completed */
+};
+
+void mig_ram_source_init(struct mig_ram_source *source, struct sim *sim,
+                         struct ram_block *const *blocks, uint32_t block_count);
+/* First sync (every page dirty), then the MEM_SIZE block list and EOS. */
+void mig_ram_save_setup(struct mig_ram_source *source, struct mig_writer *writer);
+/*
+ * Sends up to pages_max dirty pages, then EOS.  Returns true when the scan
+ * reached the end of RAM (a round ended) during this call.
+ */
+bool mig_ram_save_iterate(struct mig_ram_source *source, struct mig_writer *writer,
+                          uint64_t pages_max);
+/* Sends every remaining dirty page, then EOS (the END section's payload). */
+void mig_ram_save_complete(struct mig_ram_source *source, struct mig_writer *writer);
+/* Collects the blocks' dirty logs; returns pages newly dirty. */
+uint64_t mig_ram_sync(struct mig_ram_source *source);
+uint64_t mig_ram_pending_bytes(const struct mig_ram_source *source);
+uint64_t mig_ram_total_bytes(const struct mig_ram_source *source);
+
+struct mig_ram_dest {                        /* caller-owned; fields private */
+  struct ram_block *blocks[MIG_RAM_BLOCKS_MAX];
+  uint32_t block_count;
+  bool setup_done;                           /* MEM_SIZE list received */
+  struct ram_block *last_block;              /* for CONTINUE */
+  uint64_t zero_pages_count;                 /* ZERO records loaded */
+  uint64_t normal_pages_count;               /* PAGE records loaded */
+};
+
+void mig_ram_dest_init(struct mig_ram_dest *dest, struct ram_block *const *blocks,
+                       uint32_t block_count);
+/*
+ * Loads one RAM section's payload (after its header, up to and including
+ * EOS).  section_type is MIG_SECTION_START/PART/END: only START may carry the
+ * block list, and page records need it first.
+ */
+enum mig_err mig_ram_load(struct mig_ram_dest *dest, struct mig_reader *reader,
+                          uint8_t section_type);
+
+#endif /* MIG_RAM_H */

@@ -1,0 +1,23 @@
+/*
+ * runner.c: the migration folder's libcheck runner (STYLE R22).  It lists the
+ * folder's suites in a fixed order, bottom-up (stream before the layers that
+ * read streams), and hands them to sim_check_main.
+ */
+#include "sim_base.h"
+
+#include "sim_check.h"
+
+Suite *mig_stream_suite(void);
+Suite *mig_vmstate_suite(void);
+Suite *mig_load_suite(void);
+
+static sim_suite_fn *const suites[] = {
+  mig_stream_suite,
+  mig_vmstate_suite,
+  mig_load_suite,
+};
+
+int main(int argc, char **argv)
+{
+  return sim_check_main(argc, argv, suites, SIM_ARRAY_COUNT(suites));
+}

@@ -1,0 +1,75 @@
+/*
+ * machine.h: one simulated machine: RAM blocks, devices at PCI addresses, a
+ * vCPU program, and a VM clock that stops while the VM is stopped.
+ *
+ * A machine registers its migratable state as vmstate instances (sections),
+ * which the migration layer saves and loads; it never calls the migration
+ * layer itself.  The same configuration builds the source, the destination
+ * and the unmigrated reference; only what arrives in the stream makes the
+ * destination equal to the source.
+ */
+#ifndef MACHINE_H
+#define MACHINE_H
+
+#include "sim_base.h"
+#include "models_limits.h"
+#include "ram.h"
+#include "sim.h"
+#include "testdev.h"
+#include "vcpu.h"
+#include "vmstate_desc.h"
+
+struct machine;
+
+struct machine_ram_config {
+  char name[RAM_BLOCK_NAME_BYTES_MAX + 1]; /* RAMBlock idstr */
+  uint64_t bytes;                          /* whole pages */
+};
+
+struct machine_device_config {
+  char driver[32];            /* "testdev" */
+  uint8_t bus;                /* PCI bus:device.function of the device */
+  uint8_t slot;               /* 0..31 */
+  uint8_t function;           /* 0..7 */
+  uint32_t device_id;         /* testdev's configuration value */
+  bool quirk_lossy_extra;     /* testdev: inject the lossy-subsection bug (testdev.h) */
+};
+
+struct machine_config {
+  char type[MACHINE_TYPE_BYTES_MAX + 1];   /* machine type, e.g. "migsim-1.0" */
+  struct machine_ram_config ram[RAM_BLOCKS_MAX];
+  uint32_t ram_count;                      /* >= 1; ram[0] is the vCPU's target */
+  struct machine_device_config devices[MACHINE_DEVICES_MAX];
+  uint32_t device_count;
+  struct vcpu_config vcpu;
+};
+
+/* Builds a stopped machine from the sim's arena; role_index tags its traces. */
+struct machine *machine_create(struct sim *sim, const struct machine_config *config,
+                               uint32_t role_index);
+/* Cold boot: the vCPU program starts at guest time 0. */
+void machine_boot(struct machine *machine);
+/* Stops the VM (vCPU and VM clock); resuming continues from the same guest time. */
+void machine_stop(struct machine *machine);
+void machine_resume(struct machine *machine);
+bool machine_running(const struct machine *machine);
+/* Guest time: advances with the sim clock only while running. */
+uint64_t machine_vm_ns(const struct machine *machine);
+struct sim *machine_sim(const struct machine *machine);
+const char *machine_type(const struct machine *machine);
+uint32_t machine_role_index(const struct machine *machine);
+/* True when the guest program has finished its work. */
+bool machine_workload_done(const struct machine *machine);
+
+uint32_t machine_ram_count(const struct machine *machine);
+struct ram_block *machine_ram(const struct machine *machine, uint32_t index);
+struct testdev *machine_testdev(const struct machine *machine, uint32_t index);
+uint32_t machine_device_count(const struct machine *machine);
+
+/* The machine's sections in registration order (QEMU's savevm handler list). */
+uint32_t machine_vmstate_count(const struct machine *machine);
+const struct vmstate_instance *machine_vmstate(const struct machine *machine, uint32_t index);
+/* True for sections that are guest-visible results (all but the VM clock). */
+bool machine_vmstate_guest_visible(const struct machine *machine, uint32_t index);
+
+#endif /* MACHINE_H */

@@ -1,0 +1,22 @@
+/*
+ * models_limits.h: every bound of the models/ layer (STYLE R7).
+ */
+#ifndef MODELS_LIMITS_H
+#define MODELS_LIMITS_H
+
+#include "sim_base.h"
+
+#define RAM_PAGE_BYTES UINT32_C(4096)          /* x86 target page */
+#define RAM_PAGE_BITS 12
+#define RAM_BLOCK_NAME_BYTES_MAX 63            /* QEMU idstrs used here are shorter */
+#define RAM_BLOCKS_MAX 16                      /* per machine */
+#define RAM_BLOCK_BYTES_MAX (UINT64_C(64) << 30)
+#define MACHINE_TYPE_BYTES_MAX 63
+#define MACHINE_DEVICES_MAX 16
+#define MACHINE_VMSTATE_INSTANCES_MAX 32
+#define VCPU_PAGES_PER_S_MAX UINT64_C(100000000)
+
+_Static_assert(RAM_PAGE_BYTES == (UINT32_C(1) << RAM_PAGE_BITS), "page bits and bytes agree");
+_Static_assert(RAM_BLOCK_BYTES_MAX % RAM_PAGE_BYTES == 0, "blocks are whole pages");
+
+#endif /* MODELS_LIMITS_H */

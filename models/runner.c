@@ -1,0 +1,15 @@
+/*
+ * runner.c: the models/ test runner; suites in a fixed order.
+ */
+#include "sim_base.h"
+
+#include "sim_check.h"
+
+Suite *ram_suite(void);
+Suite *machine_suite(void);
+
+int main(int argc, char **argv)
+{
+  static sim_suite_fn *const suites[] = {ram_suite, machine_suite};
+  return sim_check_main(argc, argv, suites, SIM_ARRAY_COUNT(suites));
+}

@@ -1,0 +1,102 @@
+/*
+ * testdev.c: the register device of testdev.h and its vmstate table.
+ *
+ * The table is the whole migration contract: the migration layer reads and
+ * writes these fields through it and nothing else (STYLE tangle 1).
+ */
+#include "sim_base.h"
+
+#include "testdev.h"
+
+static bool testdev_extra_needed(void *opaque)
+{
+  const struct testdev *dev = opaque;
+  /* Sent whenever it holds state; the quirk reproduces a predicate that forgets it. */
+  if (dev->quirk_lossy_extra) return (dev->ctrl & TESTDEV_CTRL_EXTRA) != 0;
+  return dev->extra != 0;
+}
+
+static const struct vmstate_field testdev_extra_fields[] = {
+    VMSTATE_UINT64(struct testdev, extra),
+};
+
+static const struct vmstate_desc testdev_extra_vmstate = {
+    .name = "testdev/extra",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = testdev_extra_fields,
+    .field_count = SIM_ARRAY_COUNT(testdev_extra_fields),
+    .needed = testdev_extra_needed,
+};
+
+static const struct vmstate_desc *const testdev_subsections[] = {
+    &testdev_extra_vmstate,
+};
+
+static int testdev_post_load(void *opaque, int32_t version_id)
+{
+  struct testdev *dev = opaque;
+  /* A version 1 stream has no mode field: derive it as version 2 would hold it. */
+  if (version_id < 2) dev->mode = dev->ctrl & 3u;
+  return 0;
+}
+
+static const struct vmstate_field testdev_fields[] = {
+    VMSTATE_UINT32_EQUAL(struct testdev, device_id),
+    VMSTATE_UINT8(struct testdev, ctrl),
+    VMSTATE_UINT16(struct testdev, status),
+    VMSTATE_UINT32(struct testdev, count),
+    VMSTATE_INT32(struct testdev, level),
+    VMSTATE_BOOL(struct testdev, irq_pending),
+    VMSTATE_UINT64(struct testdev, last_write_vm_ns),
+    VMSTATE_UINT16_V(struct testdev, mode, 2),
+    VMSTATE_BUFFER(struct testdev, scratch),
+    VMSTATE_UINT64_ARRAY(struct testdev, history, 4),
+};
+
+const struct vmstate_desc testdev_vmstate = {
+    .name = "testdev",
+    .version_id = 2,
+    .minimum_version_id = 1,
+    .priority = VMSTATE_PRIORITY_DEFAULT,
+    .fields = testdev_fields,
+    .field_count = SIM_ARRAY_COUNT(testdev_fields),
+    .subsections = testdev_subsections,
+    .subsection_count = SIM_ARRAY_COUNT(testdev_subsections),
+    .post_load = testdev_post_load,
+};
+
+struct testdev *testdev_create(struct sim *sim, uint32_t device_id, bool quirk_lossy_extra)
+{
+  struct testdev *dev = sim_alloc(sim, sizeof(*dev));
+  dev->quirk_lossy_extra = quirk_lossy_extra;
+  dev->sim = sim;
+  dev->device_id = device_id;
+  return dev;
+}
+
+void testdev_mmio_write(struct testdev *dev, uint64_t vm_ns, uint32_t reg, uint64_t value)
+{
+  SIM_ASSERT(reg < TESTDEV_REGS_COUNT);
+  switch (reg) {
+  case 0:
+    dev->ctrl = (uint8_t)value;
+    dev->mode = (uint16_t)(value & 3u);
+    break;
+  case 1:
+    dev->status ^= (uint16_t)value;
+    break;
+  case 2:
+    dev->level += (int32_t)(value & 0xff) - 128;
+    break;
+  default:
+    dev->scratch[value % sizeof(dev->scratch)] = (uint8_t)(value >> 8);
+    break;
+  }
+  if (dev->ctrl & TESTDEV_CTRL_EXTRA) dev->extra += value;
+  dev->history[dev->count % 4] = value;
+  dev->count++;
+  dev->irq_pending = dev->count % 7 == 0;
+  dev->last_write_vm_ns = vm_ns;
+  sim_trace(dev->sim, "testdev.write", reg, value, dev->count, dev->device_id);
+}

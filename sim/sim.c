@@ -1,0 +1,243 @@
+/*
+ * sim.c: one simulation instance: clock, two-phase dispatch, arena, PRNG
+ * streams and the trace digest (contract and overview in sim.h).
+ *
+ * The trace hashes each record in a fixed little-endian layout, written byte
+ * by byte, so the digest is the same on every host and compiler: kind bytes,
+ * a NUL, then time_ns and the four values as 8-byte little-endian words.
+ */
+#include "sim_base.h"
+
+#include "sim.h"
+#include "sim_arena.h"
+#include "sim_fiber.h"
+#include "sim_limits.h"
+
+#include <xxhash.h>
+
+#define SIM_EVENTS_PENDING_DEFAULT UINT32_C(65536)
+#define SIM_FIBERS_MAX 64
+
+struct sim {
+  struct sim_arena arena;               /* owns everything below but the records */
+  struct sim_options options;           /* as given, defaults applied */
+  struct sim_queue queue;               /* storage in the arena */
+  uint64_t now_ns;                      /* virtual clock */
+  uint64_t next_seq;                    /* next event seq; starts at 1 */
+  uint64_t events_count;                /* events dispatched */
+  bool stop_requested;                  /* sim_stop called */
+  XXH3_state_t *trace_state;            /* running digest */
+  uint64_t trace_count;                 /* records appended */
+  struct sim_trace_record *records;     /* kept records (malloc'd, grows) */
+  uint64_t records_count;
+  uint64_t records_capacity;
+  struct sim_fiber *fibers[SIM_FIBERS_MAX]; /* live fibers, creation order */
+  uint32_t fiber_count;
+};
+
+struct sim *sim_create(const struct sim_options *options)
+{
+  uint32_t pending_max = options->events_pending_max != 0 ? options->events_pending_max
+                                                          : SIM_EVENTS_PENDING_DEFAULT;
+  uint64_t arena_max = options->arena_bytes_max != 0 ? options->arena_bytes_max
+                                                     : SIM_ARENA_BYTES_MAX;
+  if (pending_max > SIM_EVENTS_PENDING_MAX || arena_max > SIM_ARENA_BYTES_MAX ||
+      options->trace_records_max > SIM_TRACE_RECORDS_MAX) {
+    return NULL;
+  }
+  struct sim *sim = calloc(1, sizeof(*sim));
+  if (sim == NULL) return NULL;
+  sim_arena_init(&sim->arena, arena_max);
+  sim->options = *options;
+  sim->options.events_pending_max = pending_max;
+  sim->options.arena_bytes_max = arena_max;
+  struct sim_queue_entry *storage =
+      sim_arena_alloc(&sim->arena, (uint64_t)pending_max * sizeof(*storage));
+  sim->trace_state = XXH3_createState();
+  if (storage == NULL || sim->trace_state == NULL) {
+    sim_destroy(sim);
+    return NULL;
+  }
+  XXH3_64bits_reset(sim->trace_state);
+  sim_queue_init(&sim->queue, storage, pending_max);
+  sim->next_seq = 1;
+  return sim;
+}
+
+void sim_destroy(struct sim *sim)
+{
+  if (sim == NULL) return;
+  /* Fibers may still touch the arena while they unwind: end them first, in order. */
+  for (uint32_t i = 0; i < sim->fiber_count; i++) sim_fiber_destroy(sim->fibers[i]);
+  if (sim->trace_state != NULL) XXH3_freeState(sim->trace_state);
+  free(sim->records);
+  sim_arena_deinit(&sim->arena);
+  free(sim);
+}
+
+uint64_t sim_now_ns(const struct sim *sim) { return sim->now_ns; }
+uint64_t sim_seed(const struct sim *sim) { return sim->options.seed; }
+uint64_t sim_events_count(const struct sim *sim) { return sim->events_count; }
+
+void *sim_alloc_try(struct sim *sim, uint64_t bytes)
+{
+  return sim_arena_alloc(&sim->arena, bytes);
+}
+
+void *sim_alloc(struct sim *sim, uint64_t bytes)
+{
+  void *memory = sim_arena_alloc(&sim->arena, bytes);
+  SIM_ASSERT(memory != NULL);
+  return memory;
+}
+
+void sim_prng_stream(struct sim *sim, struct sim_prng *prng, const char *name)
+{
+  sim_prng_init_stream(prng, sim->options.seed, name);
+}
+
+/* Registers a fiber so sim_destroy can end it; called by sim_fiber_create. */
+void sim__fiber_register(struct sim *sim, struct sim_fiber *fiber);
+void sim__fiber_register(struct sim *sim, struct sim_fiber *fiber)
+{
+  SIM_ASSERT(sim->fiber_count < SIM_FIBERS_MAX);
+  sim->fibers[sim->fiber_count++] = fiber;
+}
+
+void sim_event_init(struct sim_event *event, sim_event_fn *callback, const char *name)
+{
+  SIM_ASSERT(callback != NULL);
+  memset(event, 0, sizeof(*event));
+  event->callback = callback;
+  event->name = name;
+}
+
+void sim_event_schedule_at(struct sim *sim, struct sim_event *event, uint64_t time_ns)
+{
+  SIM_ASSERT(event->callback != NULL);
+  SIM_ASSERT(time_ns >= sim->now_ns);
+  bool pushed = sim_queue_push(&sim->queue, event, time_ns, sim->next_seq++);
+  /* The scenario sizes the queue; overflowing it is a bug of the model. */
+  SIM_ASSERT(pushed);
+}
+
+void sim_event_schedule_after(struct sim *sim, struct sim_event *event, uint64_t delay_ns)
+{
+  SIM_ASSERT(delay_ns <= UINT64_MAX - sim->now_ns);
+  sim_event_schedule_at(sim, event, sim->now_ns + delay_ns);
+}
+
+void sim_event_cancel(struct sim *sim, struct sim_event *event)
+{
+  (void)sim;
+  sim_queue_cancel(event);
+}
+
+bool sim_event_armed(const struct sim_event *event) { return event->seq != 0; }
+
+void sim_stop(struct sim *sim) { sim->stop_requested = true; }
+
+/*
+ * One step: the events due at the earliest time whose seq predates the step,
+ * at most SIM_STEP_EVENTS_MAX of them.  Returns false when the run must end.
+ */
+static bool sim_step(struct sim *sim, enum sim_run_result *result)
+{
+  struct sim_event *next = sim_queue_peek(&sim->queue);
+  if (next == NULL) {
+    *result = SIM_RUN_IDLE;
+    return false;
+  }
+  if (sim->options.time_ns_max != 0 && next->time_ns > sim->options.time_ns_max) {
+    *result = SIM_RUN_TIME_MAX;
+    return false;
+  }
+  SIM_ASSERT(next->time_ns >= sim->now_ns);
+  sim->now_ns = next->time_ns;
+  uint64_t seq_limit = sim->next_seq;
+  for (uint32_t i = 0; i < SIM_STEP_EVENTS_MAX; i++) {
+    next = sim_queue_peek(&sim->queue);
+    if (next == NULL || next->time_ns != sim->now_ns || next->seq >= seq_limit) break;
+    if (sim->options.events_max != 0 && sim->events_count >= sim->options.events_max) {
+      *result = SIM_RUN_EVENTS_MAX;
+      return false;
+    }
+    struct sim_event *event = sim_queue_pop(&sim->queue);
+    SIM_ASSERT(event == next && !sim_event_armed(event));
+    sim->events_count++;
+    event->callback(sim, event);
+    if (sim->stop_requested) {
+      sim->stop_requested = false;
+      *result = SIM_RUN_STOPPED;
+      return false;
+    }
+  }
+  return true;
+}
+
+enum sim_run_result sim_run(struct sim *sim)
+{
+  enum sim_run_result result = SIM_RUN_IDLE;
+  sim->stop_requested = false;
+  /* Bounded: every step consumes at least one event or ends the run. */
+  while (sim_step(sim, &result)) continue;
+  return result;
+}
+
+static void put_le64(uint8_t *out, uint64_t value)
+{
+  for (int i = 0; i < 8; i++) out[i] = (uint8_t)(value >> (8 * i));
+}
+
+static void trace_keep(struct sim *sim, const struct sim_trace_record *record)
+{
+  if (sim->records_count == sim->options.trace_records_max) return;
+  if (sim->records_count == sim->records_capacity) {
+    sim->records_capacity = SIM_MIN(SIM_MAX(sim->records_capacity * 2, 1024),
+                                    sim->options.trace_records_max);
+    sim->records = realloc(sim->records, sim->records_capacity * sizeof(*sim->records));
+    SIM_ASSERT(sim->records != NULL);
+  }
+  sim->records[sim->records_count++] = *record;
+}
+
+void sim_trace(struct sim *sim, const char *kind, uint64_t a, uint64_t b, uint64_t c,
+               uint64_t d)
+{
+  size_t kind_bytes = strlen(kind);
+  SIM_ASSERT(kind_bytes > 0 && kind_bytes <= SIM_TRACE_KIND_BYTES_MAX);
+  uint8_t canonical[SIM_TRACE_KIND_BYTES_MAX + 1 + 5 * 8];
+  memcpy(canonical, kind, kind_bytes);
+  canonical[kind_bytes] = 0;
+  uint64_t words[5] = {sim->now_ns, a, b, c, d};
+  for (int i = 0; i < 5; i++) put_le64(canonical + kind_bytes + 1 + 8 * i, words[i]);
+  XXH3_64bits_update(sim->trace_state, canonical, kind_bytes + 1 + 5 * 8);
+  struct sim_trace_record record = {
+      .index = sim->trace_count, .time_ns = sim->now_ns, .kind = kind,
+      .values = {a, b, c, d}};
+  sim->trace_count++;
+  if (sim->options.trace_records_max == 0 && sim->options.trace_text == NULL) return;
+  record.digest = XXH3_64bits_digest(sim->trace_state);
+  if (sim->options.trace_records_max != 0) trace_keep(sim, &record);
+  if (sim->options.trace_text != NULL) sim_trace_record_print(sim->options.trace_text, &record);
+}
+
+uint64_t sim_trace_digest(const struct sim *sim)
+{
+  return XXH3_64bits_digest(sim->trace_state);
+}
+
+uint64_t sim_trace_count(const struct sim *sim) { return sim->trace_count; }
+
+const struct sim_trace_record *sim_trace_records(const struct sim *sim, uint64_t *count)
+{
+  *count = sim->records_count;
+  return sim->records;
+}
+
+void sim_trace_record_print(FILE *out, const struct sim_trace_record *record)
+{
+  fprintf(out, "%" PRIu64 " %" PRIu64 " %s 0x%" PRIx64 " 0x%" PRIx64 " 0x%" PRIx64
+          " 0x%" PRIx64 "\n", record->index, record->time_ns, record->kind, record->values[0],
+          record->values[1], record->values[2], record->values[3]);
+}

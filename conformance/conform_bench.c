@@ -32,30 +32,28 @@ static void bench_noop(struct sim *sim, struct sim_event *event)
 /* Queue only: returns events per second; *check receives a sum that depends on every pop. */
 static double bench_queue(uint32_t pending, uint64_t steps, uint64_t *check)
 {
-  struct sim_queue_entry *storage = calloc(pending, sizeof(*storage));
+  struct sim_queue *queue = malloc(sizeof(*queue));
   struct sim_event *events = calloc(pending, sizeof(*events));
-  SIM_ASSERT(storage != NULL && events != NULL);
-  struct sim_queue queue;
-  sim_queue_init(&queue, storage, pending);
+  SIM_ASSERT(queue != NULL && events != NULL);
+  sim_queue_init(queue);
   struct sim_prng prng;
   sim_prng_init_stream(&prng, 1, "bench/queue");
   uint64_t seq = 1;
   for (uint32_t i = 0; i < pending; i++) {
     events[i].callback = bench_noop;
-    SIM_ASSERT(sim_queue_push(&queue, &events[i], sim_prng_range(&prng, 1, 2 * BENCH_MEAN_NS),
-                              seq++));
+    sim_queue_push(queue, &events[i], sim_prng_range(&prng, 1, 2 * BENCH_MEAN_NS), seq++);
   }
   double start = bench_seconds();
   uint64_t sum = 0;
   for (uint64_t i = 0; i < steps; i++) {
-    struct sim_event *event = sim_queue_pop(&queue);
+    struct sim_event *event = sim_queue_pop(queue);
     uint64_t now_ns = event->time_ns;
     sum += now_ns;
-    sim_queue_push(&queue, event, now_ns + sim_prng_range(&prng, 1, 2 * BENCH_MEAN_NS), seq++);
+    sim_queue_push(queue, event, now_ns + sim_prng_range(&prng, 1, 2 * BENCH_MEAN_NS), seq++);
   }
   double elapsed = bench_seconds() - start;
   *check = sum;
-  free(storage);
+  free(queue);
   free(events);
   return (double)steps / elapsed;
 }

@@ -21,7 +21,7 @@
 struct sim {
   struct sim_arena arena;               /* owns everything below but the records */
   struct sim_options options;           /* as given, defaults applied */
-  struct sim_queue queue;               /* storage in the arena */
+  struct sim_queue queue;               /* the timing wheel */
   uint64_t now_ns;                      /* virtual clock */
   uint64_t next_seq;                    /* next event seq; starts at 1 */
   uint64_t events_count;                /* events dispatched */
@@ -51,15 +51,13 @@ struct sim *sim_create(const struct sim_options *options)
   sim->options = *options;
   sim->options.events_pending_max = pending_max;
   sim->options.arena_bytes_max = arena_max;
-  struct sim_queue_entry *storage =
-      sim_arena_alloc(&sim->arena, (uint64_t)pending_max * sizeof(*storage));
   sim->trace_state = XXH3_createState();
-  if (storage == NULL || sim->trace_state == NULL) {
+  if (sim->trace_state == NULL) {
     sim_destroy(sim);
     return NULL;
   }
   XXH3_64bits_reset(sim->trace_state);
-  sim_queue_init(&sim->queue, storage, pending_max);
+  sim_queue_init(&sim->queue);
   sim->next_seq = 1;
   return sim;
 }
@@ -116,9 +114,9 @@ void sim_event_schedule_at(struct sim *sim, struct sim_event *event, uint64_t ti
 {
   SIM_ASSERT(event->callback != NULL);
   SIM_ASSERT(time_ns >= sim->now_ns);
-  bool pushed = sim_queue_push(&sim->queue, event, time_ns, sim->next_seq++);
-  /* The scenario sizes the queue; overflowing it is a bug of the model. */
-  SIM_ASSERT(pushed);
+  sim_queue_push(&sim->queue, event, time_ns, sim->next_seq++);
+  /* The scenario bounds pending events; exceeding the bound is a bug of the model. */
+  SIM_ASSERT(sim_queue_count(&sim->queue) <= sim->options.events_pending_max);
 }
 
 void sim_event_schedule_after(struct sim *sim, struct sim_event *event, uint64_t delay_ns)
@@ -129,8 +127,7 @@ void sim_event_schedule_after(struct sim *sim, struct sim_event *event, uint64_t
 
 void sim_event_cancel(struct sim *sim, struct sim_event *event)
 {
-  (void)sim;
-  sim_queue_cancel(event);
+  sim_queue_cancel(&sim->queue, event);
 }
 
 bool sim_event_armed(const struct sim_event *event) { return event->seq != 0; }

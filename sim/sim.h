@@ -26,7 +26,7 @@ struct sim_options {
   uint64_t seed;                /* root seed of every PRNG stream */
   uint64_t events_max;          /* run stops after this many events; 0 = no bound */
   uint64_t time_ns_max;         /* run stops before any event later than this; 0 = none */
-  uint32_t events_pending_max;  /* queue capacity; 0 = default 65536 */
+  uint32_t events_pending_max;  /* armed events at most; 0 = default 65536 */
   uint64_t arena_bytes_max;     /* 0 = SIM_ARENA_BYTES_MAX */
   uint64_t trace_records_max;   /* records kept for divergence search; 0 = none */
   FILE *trace_text;             /* if set, every record is also written as a text line */

@@ -8,58 +8,69 @@
 #include "sim_fiber.h"
 #include "sim_link.h"
 
+/* Sorts (time << 32 | seq) keys for the reference order. */
+static int compare_keys(const void *a, const void *b)
+{
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return (x > y) - (x < y);
+}
+
 START_TEST(sim_queue_pop_matches_sorted_reference)
 {
-  /* Random pushes and cancels pop in exactly (time, seq) order, against a sorted copy. */
-  enum { COUNT = 2000 };
-  static struct sim_queue_entry storage[COUNT];
+  /* Interleaved pushes, cancels and pops over wide time ranges pop in (time, seq) order. */
+  enum { COUNT = 4000 };
+  static struct sim_queue queue;
   static struct sim_event events[COUNT];
   static uint64_t expected[COUNT];
-  struct sim_queue queue;
-  sim_queue_init(&queue, storage, COUNT);
+  sim_queue_init(&queue);
   struct sim_prng prng;
   sim_prng_init(&prng, 99);
   uint32_t live = 0;
+  uint64_t seq = 1;
   for (uint32_t i = 0; i < COUNT; i++) {
-    ck_assert(sim_queue_push(&queue, &events[i], sim_prng_below(&prng, 50), i + 1));
+    /* Times spread over every wheel level: small, 2^20 and 2^40 ranges, and repeats. */
+    uint64_t span = i % 3 == 0 ? 50 : i % 3 == 1 ? (UINT64_C(1) << 20) : (UINT64_C(1) << 40);
+    sim_queue_push(&queue, &events[i], sim_prng_below(&prng, span), seq++);
   }
   for (uint32_t i = 0; i < COUNT; i++) {
-    if (i % 3 == 0) {
-      sim_queue_cancel(&events[i]);
+    if (i % 5 == 0) {
+      sim_queue_cancel(&queue, &events[i]);
+      ck_assert_uint_eq(events[i].seq, 0);
     } else {
-      expected[live++] = events[i].time_ns << 32 | events[i].seq;
+      ck_assert_uint_lt(events[i].time_ns, UINT64_C(1) << 41);
+      expected[live++] = events[i].time_ns << 22 | events[i].seq;
     }
   }
-  /* Insertion sort of the expected (time, seq) keys. */
-  for (uint32_t i = 1; i < live; i++) {
-    uint64_t key = expected[i];
-    uint32_t j = i;
-    for (; j > 0 && expected[j - 1] > key; j--) expected[j] = expected[j - 1];
-    expected[j] = key;
-  }
+  qsort(expected, live, sizeof(expected[0]), compare_keys);
+  ck_assert_uint_eq(sim_queue_count(&queue), live);
   for (uint32_t i = 0; i < live; i++) {
+    struct sim_event *peeked = sim_queue_peek(&queue);
     struct sim_event *event = sim_queue_pop(&queue);
-    ck_assert_ptr_nonnull(event);
-    ck_assert_uint_eq(event->time_ns << 32 | (uint64_t)(event - events + 1), expected[i]);
-    ck_assert(event->seq == 0);
+    ck_assert_ptr_eq(peeked, event);
+    ck_assert_uint_eq(event->time_ns << 22 | (uint64_t)(event - events + 1), expected[i]);
+    ck_assert_uint_eq(event->seq, 0);
   }
   ck_assert_ptr_null(sim_queue_pop(&queue));
 }
 END_TEST
 
-START_TEST(sim_queue_push_sweeps_stale_entries_when_full)
+START_TEST(sim_queue_rearm_and_push_at_popped_time)
 {
-  /* Re-arming one event many times fills the storage with stale entries, which a sweep frees. */
-  static struct sim_queue_entry storage[8];
-  struct sim_event event = {0};
-  struct sim_queue queue;
-  sim_queue_init(&queue, storage, 8);
-  for (uint64_t i = 1; i <= 100; i++) ck_assert(sim_queue_push(&queue, &event, i, i));
-  ck_assert_uint_le(sim_queue_count(&queue), 8);
-  struct sim_event *popped = sim_queue_pop(&queue);
-  ck_assert_ptr_eq(popped, &event);
-  ck_assert_uint_eq(popped->time_ns, 100);
-  ck_assert_ptr_null(sim_queue_pop(&queue));
+  /* Re-arming moves an event; a push at the time just popped runs after older equals. */
+  static struct sim_queue queue;
+  struct sim_event a = {0}, b = {0}, c = {0};
+  sim_queue_init(&queue);
+  sim_queue_push(&queue, &a, 1000, 1);
+  sim_queue_push(&queue, &b, 70000, 2);
+  sim_queue_push(&queue, &a, 300000, 3); /* re-arm: a moves after b */
+  ck_assert_uint_eq(sim_queue_count(&queue), 2);
+  ck_assert_ptr_eq(sim_queue_pop(&queue), &b);
+  sim_queue_push(&queue, &c, 70000, 4);
+  ck_assert_ptr_eq(sim_queue_peek(&queue), &c);
+  ck_assert_ptr_eq(sim_queue_pop(&queue), &c);
+  ck_assert_ptr_eq(sim_queue_pop(&queue), &a);
+  ck_assert_uint_eq(a.time_ns, 300000);
+  ck_assert_ptr_null(sim_queue_peek(&queue));
 }
 END_TEST
 
@@ -168,6 +179,7 @@ START_TEST(sim_run_stops_at_bounds)
   sim_destroy(sim);
   options = (struct sim_options){.seed = 1, .time_ns_max = 1050};
   sim = sim_create(&options);
+  sim_event_init(&event, tick, "tick"); /* the event still belonged to the first sim */
   sim_event_schedule_at(sim, &event, 0);
   ck_assert_int_eq(sim_run(sim), SIM_RUN_TIME_MAX);
   ck_assert_uint_eq(sim_now_ns(sim), 1000);
@@ -297,7 +309,7 @@ Suite *sim_core_suite(void)
   Suite *suite = suite_create("sim_core");
   TCase *queue = tcase_create("queue");
   tcase_add_test(queue, sim_queue_pop_matches_sorted_reference);
-  tcase_add_test(queue, sim_queue_push_sweeps_stale_entries_when_full);
+  tcase_add_test(queue, sim_queue_rearm_and_push_at_popped_time);
   suite_add_tcase(suite, queue);
   TCase *prng = tcase_create("prng");
   tcase_add_test(prng, sim_prng_known_answers);

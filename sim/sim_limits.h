@@ -6,7 +6,7 @@
 
 #include "sim_base.h"
 
-/* Pending events one simulation may hold (live entries plus stale ones). */
+/* Armed events one simulation may hold. */
 #define SIM_EVENTS_PENDING_MAX (UINT32_C(1) << 24)
 /* Events one dispatch step may run before yielding back to the loop. */
 #define SIM_STEP_EVENTS_MAX UINT32_C(4096)

@@ -25,13 +25,15 @@ struct link {
   uint8_t *ring;                   /* window_bytes */
   uint64_t ring_head;              /* offset of the oldest undelivered byte */
   uint64_t ring_count;             /* undelivered bytes */
-  struct link_packet *packets;     /* FIFO of SIM_LINK_PACKETS_MAX */
+  struct link_packet *packets;     /* FIFO of packet_capacity */
+  uint32_t packet_capacity;        /* min(SIM_LINK_PACKETS_MAX, window_bytes) */
   uint32_t packet_head;
   uint32_t packet_count;
   uint64_t serialised_until_ns;    /* when the last accepted packet finishes sending */
   uint64_t bytes_sent;
   uint64_t bytes_delivered;
   bool closed;                     /* link_close called */
+  uint64_t close_arrival_ns;       /* end-of-stream follows the last byte, one latency on */
   bool close_delivered;            /* the receiver saw count 0 */
   struct sim_event arrival;        /* head packet's arrival, or the close */
   void *receiver_context;
@@ -55,9 +57,8 @@ static void link_arm(struct link *link)
     const struct link_packet *head = &link->packets[link->packet_head];
     sim_event_schedule_at(link->sim, &link->arrival, head->arrival_ns);
   } else if (link->closed && !link->close_delivered) {
-    uint64_t at_ns = SIM_MAX(sim_now_ns(link->sim),
-                             link->serialised_until_ns + link->options.latency_ns);
-    sim_event_schedule_at(link->sim, &link->arrival, at_ns);
+    sim_event_schedule_at(link->sim, &link->arrival,
+                          SIM_MAX(sim_now_ns(link->sim), link->close_arrival_ns));
   }
 }
 
@@ -73,7 +74,7 @@ static void link_on_arrival(struct sim *sim, struct sim_event *event)
   }
   struct link_packet packet = link->packets[link->packet_head];
   SIM_ASSERT(packet.ring_offset == link->ring_head);
-  link->packet_head = (link->packet_head + 1) % SIM_LINK_PACKETS_MAX;
+  link->packet_head = (link->packet_head + 1) % link->packet_capacity;
   link->packet_count--;
   uint64_t first = SIM_MIN(packet.count, (uint64_t)link->options.window_bytes - packet.ring_offset);
   const uint8_t *bytes = link->ring + packet.ring_offset;
@@ -102,7 +103,9 @@ struct link *link_create(struct sim *sim, const struct link_options *options,
   link->options = *options;
   link->name = name;
   link->ring = sim_alloc(sim, options->window_bytes);
-  link->packets = sim_alloc(sim, SIM_LINK_PACKETS_MAX * sizeof(*link->packets));
+  /* Every packet holds at least one byte, so the window also bounds the packet count. */
+  link->packet_capacity = SIM_MIN(SIM_LINK_PACKETS_MAX, options->window_bytes);
+  link->packets = sim_alloc(sim, link->packet_capacity * sizeof(*link->packets));
   sim_event_init(&link->arrival, link_on_arrival, "link.arrival");
   return link;
 }
@@ -121,7 +124,7 @@ void link_writable_set(struct link *link, void *context, link_writable_fn *writa
 
 size_t link_space(const struct link *link)
 {
-  if (link->closed || link->packet_count == SIM_LINK_PACKETS_MAX) return 0;
+  if (link->closed || link->packet_count == link->packet_capacity) return 0;
   return (size_t)(link->options.window_bytes - link->ring_count);
 }
 
@@ -138,7 +141,7 @@ size_t link_send(struct link *link, const uint8_t *bytes, size_t count)
     memcpy(link->ring, bytes + accepted + first, chunk - first);
     uint64_t start_ns = SIM_MAX(sim_now_ns(link->sim), link->serialised_until_ns);
     link->serialised_until_ns = start_ns + link_serialise_ns(link, chunk);
-    uint32_t slot = (link->packet_head + link->packet_count) % SIM_LINK_PACKETS_MAX;
+    uint32_t slot = (link->packet_head + link->packet_count) % link->packet_capacity;
     link->packets[slot] = (struct link_packet){
         tail, chunk, link->serialised_until_ns + link->options.latency_ns};
     link->packet_count++;
@@ -157,6 +160,9 @@ void link_close(struct link *link)
 {
   SIM_ASSERT(!link->closed);
   link->closed = true;
+  /* Like a FIN: sent after the last byte has been serialised, then one latency. */
+  uint64_t sent_ns = SIM_MAX(sim_now_ns(link->sim), link->serialised_until_ns);
+  link->close_arrival_ns = sent_ns + link->options.latency_ns;
   if (!sim_event_armed(&link->arrival)) link_arm(link);
 }
 

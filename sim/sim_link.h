@@ -7,7 +7,7 @@
  * packet_bytes_max: a packet starts transmitting when the previous one has,
  * takes ceil(bytes * 1e9 / bandwidth) ns to serialise, and arrives latency_ns
  * later, in order.  Arrival calls the receiver; freeing window space calls
- * the writable callback.  link_close delivers an end-of-stream (count 0)
+ * the writable callback.   link_close delivers an end-of-stream (count 0)
  * after the last byte.  Timing is a pure function of the virtual clock, so a
  * link needs no PRNG yet; faults will draw from the link's own named stream.
  */
@@ -39,7 +39,7 @@ void link_writable_set(struct link *link, void *context, link_writable_fn *writa
 size_t link_space(const struct link *link);
 /* Copies up to link_space() bytes; returns how many were taken. */
 size_t link_send(struct link *link, const uint8_t *bytes, size_t count);
-/* No more bytes will be sent; the receiver gets count 0 after the last one. */
+/* No more bytes will be sent; the receiver gets count 0 one latency after the last byte. */
 void link_close(struct link *link);
 bool link_closed(const struct link *link);
 uint64_t link_bytes_sent(const struct link *link);

@@ -7,6 +7,7 @@
 #include "sim_base.h"
 
 #include "conform_bench.h"
+#include "conform_inspect.h"
 #include "conform_report.h"
 #include "conform_run.h"
 #include "conform_scenario.h"
@@ -19,6 +20,7 @@ static const char usage_main[] =
     "commands:\n"
     "  run [FILE.json]   run a scenario (default: the embedded one) and judge it\n"
     "  scenario          print the embedded default scenario\n"
+    "  inspect FILE      walk a QEMU migration stream (summary or --validate)\n"
     "  bench events      event-queue benchmark (hold model)\n"
     "  help              this text\n"
     "\n"
@@ -170,6 +172,7 @@ int main(int argc, char **argv)
   const char *command = argv[1];
   if (strcmp(command, "run") == 0) return command_run(argc - 2, argv + 2);
   if (strcmp(command, "bench") == 0) return command_bench(argc - 2, argv + 2);
+  if (strcmp(command, "inspect") == 0) return conform_inspect_main(argc - 2, argv + 2);
   if (strcmp(command, "scenario") == 0) {
     if (argc > 2 && strcmp(argv[2], "--help") == 0) {
       fputs("usage: migsim scenario\n\nPrints the embedded default scenario (JSON).\n",

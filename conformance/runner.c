@@ -6,9 +6,10 @@
 #include "sim_check.h"
 
 Suite *conform_suite(void);
+Suite *conform_inspect_suite(void);
 
 int main(int argc, char **argv)
 {
-  static sim_suite_fn *const suites[] = {conform_suite};
+  static sim_suite_fn *const suites[] = {conform_suite, conform_inspect_suite};
   return sim_check_main(argc, argv, suites, SIM_ARRAY_COUNT(suites));
 }

@@ -1,0 +1,593 @@
+/*
+ * mig_inspect.c: the stream walker behind `migsim inspect` (overview in
+ * mig_inspect.h; wire facts in spec/stream-format.md §2-§7, §10).  It never
+ * interprets device state: a FULL section's size comes from the matching
+ * device entry of the VM-description trailer (Σ field size × array_len, plus
+ * each sent subsection's 0x05, counted name and be32 version), and the footer
+ * or next record type checks it.  Every length read from the stream is bounded
+ * against a limit and against the bytes left before the EOF marker.
+ */
+#include "sim_base.h"
+
+#include "mig_format.h"
+#include "mig_inspect.h"
+#include "mig_stream.h"
+
+#include <jansson.h>
+
+/* zlib's compressBound(4096): n + n/4096 + n/16384 + n/2^25 + 13 (spec §6.4). */
+#define INSPECT_COMPRESS_BYTES_MAX (MIG_PAGE_BYTES + (MIG_PAGE_BYTES >> 12) + \
+                                    (MIG_PAGE_BYTES >> 14) + (MIG_PAGE_BYTES >> 25) + 13)
+/* Fixed command payload lengths (§7); -1: variable, checked by its own rule. */
+static const int32_t command_lengths[MIG_INSPECT_COMMANDS] = {-2, 0, 4, -1, 0, 0, -1, 4, 0, 0, -1};
+
+struct walk {
+  struct mig_reader reader;
+  struct mig_inspect *out;
+  json_t *vmdesc;                  /* parsed trailer */
+  json_t *devices;                 /* its "devices" array */
+  bool *device_used;               /* per devices[] entry */
+  bool ram_bound;
+  uint32_t ram_section_id;
+  int32_t last_block;              /* -1 until a page record names a block */
+};
+
+static bool walk_failed(struct walk *walk)
+{
+  return mig_reader_failed(&walk->reader);
+}
+
+static uint64_t walk_left(struct walk *walk)
+{
+  uint64_t at = mig_reader_offset(&walk->reader);
+  return at < walk->out->eof_offset ? walk->out->eof_offset - at : 0;
+}
+
+static uint32_t be32_at(const uint8_t *bytes)
+{
+  return (uint32_t)bytes[0] << 24 | (uint32_t)bytes[1] << 16 | (uint32_t)bytes[2] << 8 | bytes[3];
+}
+
+/* Finds p with bytes[p-5]==0x06, be32 at p-4 == count-p, bytes[p]=='{', bytes[p-6]==0x00. */
+static enum mig_err walk_find_trailer(struct walk *walk, const uint8_t *bytes, size_t count)
+{
+  size_t low = count > MIG_VMDESC_BYTES_MAX ? count - MIG_VMDESC_BYTES_MAX : 14;
+  if (low < 14) low = 14;
+  for (size_t p = count; p-- > low;) {
+    if (bytes[p] != '{' || bytes[p - 5] != MIG_SECTION_VMDESCRIPTION) continue;
+    if (be32_at(bytes + p - 4) != count - p || bytes[p - 6] != MIG_SECTION_EOF) continue;
+    walk->out->eof_offset = p - 6;
+    walk->out->trailer_offset = p;
+    walk->out->trailer_bytes = count - p;
+    json_error_t json_error;
+    walk->vmdesc = json_loadb((const char *)bytes + p, count - p, 0, &json_error);
+    walk->devices = json_object_get(walk->vmdesc, "devices");
+    if (!json_is_array(walk->devices) || json_array_size(walk->devices) > MIG_SECTIONS_MAX) {
+      MIG_READER_FAIL(&walk->reader, MIG_ERR_VMDESC, p,
+                      walk->vmdesc == NULL ? json_error.text : "no bounded \"devices\" array",
+                      "vmdesc");
+      return MIG_ERR_VMDESC;
+    }
+    walk->device_used = calloc(json_array_size(walk->devices) + 1, sizeof(bool));
+    if (walk->device_used == NULL) {
+      MIG_READER_FAIL(&walk->reader, MIG_ERR_NOMEM, p, "device flags", "vmdesc");
+      return MIG_ERR_NOMEM;
+    }
+    return MIG_OK;
+  }
+  MIG_READER_FAIL(&walk->reader, MIG_ERR_VMDESC, count,
+                  "no EOF + 0x06 + be32 length + JSON at the end of the stream "
+                  "(streams without a trailer are not supported yet)", "vmdesc");
+  return MIG_ERR_VMDESC;
+}
+
+static enum mig_err walk_header(struct walk *walk)
+{
+  struct mig_reader *reader = &walk->reader;
+  uint32_t magic = mig_read_be32(reader);
+  uint32_t version = mig_read_be32(reader);
+  if (walk_failed(walk)) {
+    mig__reader_annotate(reader, "header");
+    return mig_reader_error(reader)->code;
+  }
+  char detail[48];
+  if (magic != MIG_FILE_MAGIC) {
+    snprintf(detail, sizeof detail, "magic 0x%08" PRIx32, magic);
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_MAGIC, 0, detail, "header/magic");
+    return MIG_ERR_BAD_MAGIC;
+  }
+  if (version != MIG_FILE_VERSION) {
+    snprintf(detail, sizeof detail, "version %" PRIu32, version);
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_VERSION, 4, detail, "header/version");
+    return MIG_ERR_BAD_VERSION;
+  }
+  return MIG_OK;
+}
+
+/* One configuration subsection (§3): name already read. */
+static void walk_config_subsection(struct walk *walk, const char *name, uint64_t offset)
+{
+  struct mig_reader *reader = &walk->reader;
+  if (strcmp(name, "configuration/capabilities") == 0) {
+    uint64_t count_offset = mig_reader_offset(reader);
+    uint32_t count = mig_read_be32(reader);
+    if (!walk_failed(walk) && count > MIG_CAPABILITIES_MAX) {
+      char detail[48];
+      snprintf(detail, sizeof detail, "count %" PRIu32, count);
+      MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, count_offset, detail,
+                      "configuration/capabilities/count");
+      return;
+    }
+    for (uint32_t i = 0; i < count && !walk_failed(walk); i++) {
+      char cap[MIG_IDSTR_BYTES_MAX + 1];
+      (void)mig_read_counted_string(reader, cap, sizeof cap);
+      if (strcmp(cap, "x-ignore-shared") == 0) walk->out->x_ignore_shared = true;
+    }
+    walk->out->capability_count = count;
+    mig__reader_annotate(reader, "configuration/capabilities");
+  } else if (strcmp(name, "configuration/uuid") == 0) {
+    mig_read_skip(reader, 16);
+    walk->out->has_uuid = true;
+    mig__reader_annotate(reader, "configuration/uuid");
+  } else if (strcmp(name, "configuration/target-page-bits") == 0) {
+    uint32_t bits = mig_read_be32(reader);
+    if (!walk_failed(walk) && bits != MIG_PAGE_BITS) {
+      MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, offset, "not 12",
+                      "configuration/target-page-bits");
+    }
+  } else {
+    MIG_READER_FAIL(reader, MIG_ERR_SUBSECTION, offset, name, "configuration/subsection");
+  }
+}
+
+static enum mig_err walk_configuration(struct walk *walk)
+{
+  struct mig_reader *reader = &walk->reader;
+  uint8_t type = 0;
+  if (!mig_reader_peek_u8(reader, &type) || type != MIG_SECTION_CONFIGURATION) return MIG_OK;
+  walk->out->has_configuration = true;
+  walk->out->records[MIG_SECTION_CONFIGURATION]++;
+  (void)mig_read_u8(reader);
+  uint32_t length = mig_read_be32(reader);
+  if (!walk_failed(walk) && (length == 0 || length > MIG_MACHINE_NAME_BYTES_MAX)) {
+    char detail[48];
+    snprintf(detail, sizeof detail, "length %" PRIu32, length);
+    MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, 9, detail, "configuration/name");
+  }
+  if (walk_failed(walk)) return mig_reader_error(reader)->code;
+  mig_read_bytes(reader, walk->out->machine, length);
+  walk->out->machine[length] = 0;
+  while (!walk_failed(walk) && mig_reader_peek_u8(reader, &type) &&
+         type == MIG_SECTION_SUBSECTION) {
+    uint64_t offset = mig_reader_offset(reader);
+    char name[MIG_IDSTR_BYTES_MAX + 1];
+    (void)mig_read_u8(reader);
+    (void)mig_read_counted_string(reader, name, sizeof name);
+    uint32_t version = mig_read_be32(reader);
+    if (!walk_failed(walk) && version != 1) {
+      MIG_READER_FAIL(reader, MIG_ERR_SECTION_VERSION, offset, name, "configuration/subsection");
+    }
+    if (!walk_failed(walk)) walk_config_subsection(walk, name, offset);
+  }
+  mig__reader_annotate(reader, "configuration");
+  return walk_failed(walk) ? mig_reader_error(reader)->code : MIG_OK;
+}
+
+static int32_t walk_find_block(const struct mig_inspect *out, const char *name)
+{
+  for (uint32_t i = 0; i < out->block_count; i++) {
+    if (strcmp(out->blocks[i].name, name) == 0) return (int32_t)i;
+  }
+  return -1;
+}
+
+/* MEM_SIZE (§6.3): counted name, be64 used_length, [be64 gpa] until total is consumed. */
+static void walk_ram_block_list(struct walk *walk, uint64_t total)
+{
+  struct mig_reader *reader = &walk->reader;
+  while (total > 0 && !walk_failed(walk)) {
+    uint64_t offset = mig_reader_offset(reader);
+    struct mig_inspect_block block = {0};
+    (void)mig_read_counted_string(reader, block.name, sizeof block.name);
+    block.used_bytes = mig_read_be64(reader);
+    if (walk->out->x_ignore_shared) block.gpa = mig_read_be64(reader);
+    mig__reader_annotate(reader, "ram/blocks");
+    if (walk_failed(walk)) return;
+    char detail[96];
+    snprintf(detail, sizeof detail, "block '%.40s' used 0x%" PRIx64 " left 0x%" PRIx64,
+             block.name, block.used_bytes, total);
+    if (block.name[0] == 0 || block.used_bytes > total ||
+        walk_find_block(walk->out, block.name) >= 0) {
+      MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, offset, detail, "ram/blocks/%s", block.name);
+      return;
+    }
+    if (walk->out->block_count >= MIG_RAM_BLOCKS_MAX) {
+      MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, offset, detail, "ram/blocks");
+      return;
+    }
+    walk->out->blocks[walk->out->block_count++] = block;
+    total -= block.used_bytes;
+  }
+}
+
+/* The block of a page record: its counted name, or the last one with CONTINUE (§6.2). */
+static struct mig_inspect_block *walk_ram_page_block(struct walk *walk, uint32_t flags,
+                                                     uint64_t record_offset)
+{
+  struct mig_reader *reader = &walk->reader;
+  if ((flags & MIG_RAM_FLAG_CONTINUE) == 0) {
+    char name[MIG_IDSTR_BYTES_MAX + 1];
+    (void)mig_read_counted_string(reader, name, sizeof name);
+    mig__reader_annotate(reader, "ram/page/block");
+    if (walk_failed(walk)) return NULL;
+    walk->last_block = walk_find_block(walk->out, name);
+    if (walk->last_block < 0) {
+      MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, record_offset, name, "ram/page/block");
+      return NULL;
+    }
+  } else if (walk->last_block < 0) {
+    MIG_READER_FAIL(reader, MIG_ERR_RAM_ORDER, record_offset, "CONTINUE with no block",
+                    "ram/page/block");
+    return NULL;
+  }
+  return &walk->out->blocks[walk->last_block];
+}
+
+/* ZERO, PAGE, XBZRLE, COMPRESS_PAGE payloads (§6.4). */
+static void walk_ram_page(struct walk *walk, uint32_t kind, struct mig_inspect_block *block)
+{
+  struct mig_reader *reader = &walk->reader;
+  uint64_t offset = mig_reader_offset(reader);
+  uint64_t length = 0;
+  char detail[48];
+  if (kind == MIG_RAM_FLAG_ZERO) {
+    (void)mig_read_u8(reader);
+    block->zero_pages++;
+  } else if (kind == MIG_RAM_FLAG_PAGE) {
+    length = MIG_PAGE_BYTES;
+    block->normal_pages++;
+  } else if (kind == MIG_RAM_FLAG_XBZRLE) {
+    uint8_t encoding = mig_read_u8(reader);
+    length = mig_read_be16(reader);
+    if (!walk_failed(walk) && encoding != 1) {
+      snprintf(detail, sizeof detail, "encoding flag 0x%02x", encoding);
+      MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, offset, detail, "ram/%s/xbzrle", block->name);
+    }
+    if (!walk_failed(walk) && length > MIG_PAGE_BYTES) {
+      snprintf(detail, sizeof detail, "length %" PRIu64, length);
+      MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, offset + 1, detail, "ram/%s/xbzrle", block->name);
+    }
+    block->xbzrle_pages++;
+  } else {
+    length = mig_read_be32(reader);
+    if (!walk_failed(walk) && length > INSPECT_COMPRESS_BYTES_MAX) {
+      snprintf(detail, sizeof detail, "length %" PRIu64, length);
+      MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, offset, detail, "ram/%s/compressed", block->name);
+    }
+    block->compressed_pages++;
+  }
+  if (!walk_failed(walk) && length > walk_left(walk)) {
+    snprintf(detail, sizeof detail, "length %" PRIu64, length);
+    MIG_READER_FAIL(reader, MIG_ERR_TRUNCATED, mig_reader_offset(reader), detail, "ram/%s/page",
+                    block->name);
+  }
+  mig_read_skip(reader, length);
+  mig__reader_annotate(reader, "ram/%s/page", block->name);
+}
+
+/* One RAM section payload: records until EOS (§6.1-§6.5). */
+static void walk_ram_section(struct walk *walk)
+{
+  struct mig_reader *reader = &walk->reader;
+  for (;;) {
+    uint64_t record_offset = mig_reader_offset(reader);
+    uint64_t word = mig_read_be64(reader);
+    mig__reader_annotate(reader, "ram/record");
+    if (walk_failed(walk)) return;
+    uint32_t flags = (uint32_t)(word & (MIG_PAGE_BYTES - 1));
+    uint64_t address = word & ~(uint64_t)(MIG_PAGE_BYTES - 1);
+    uint32_t kind = flags & ~MIG_RAM_FLAG_CONTINUE;
+    if (kind == MIG_RAM_FLAG_EOS) return;
+    if (kind == MIG_RAM_FLAG_MEM_SIZE) {
+      walk_ram_block_list(walk, address);
+      continue;
+    }
+    if (kind != MIG_RAM_FLAG_ZERO && kind != MIG_RAM_FLAG_PAGE && kind != MIG_RAM_FLAG_XBZRLE &&
+        kind != MIG_RAM_FLAG_COMPRESS_PAGE) {
+      char detail[48];
+      snprintf(detail, sizeof detail, "flags 0x%03" PRIx32, flags);
+      MIG_READER_FAIL(reader, MIG_ERR_RAM_FLAGS, record_offset, detail, "ram/record/flags");
+      return;
+    }
+    struct mig_inspect_block *block = walk_ram_page_block(walk, flags, record_offset);
+    if (block == NULL) return;
+    if (address >= block->used_bytes) {
+      char detail[64];
+      snprintf(detail, sizeof detail, "offset 0x%" PRIx64 " used 0x%" PRIx64, address,
+               block->used_bytes);
+      MIG_READER_FAIL(reader, MIG_ERR_RAM_OFFSET, record_offset, detail, "ram/%s/offset",
+                      block->name);
+      return;
+    }
+    walk_ram_page(walk, kind, block);
+    if (walk_failed(walk)) return;
+  }
+}
+
+/* A bounded non-negative JSON integer; false when absent, negative or too large. */
+static bool json_bounded(const json_t *value, uint64_t bound, uint64_t *out)
+{
+  if (!json_is_integer(value)) return false;
+  json_int_t number = json_integer_value(value);
+  if (number < 0 || (uint64_t)number > bound) return false;
+  *out = (uint64_t)number;
+  return true;
+}
+
+static bool vmdesc_subsections_bytes(const json_t *subsections, uint32_t depth, uint64_t *total);
+
+/* Σ size × array_len over a "fields" array; struct sizes already include their subsections. */
+static bool vmdesc_fields_bytes(const json_t *fields, uint64_t *total)
+{
+  if (fields == NULL) return true;
+  if (!json_is_array(fields)) return false;
+  size_t index;
+  const json_t *field;
+  json_array_foreach(fields, index, field) {
+    uint64_t size = 0, count = 1;
+    if (!json_bounded(json_object_get(field, "size"), MIG_VMSTATE_FIELD_BYTES_MAX, &size)) {
+      return false;
+    }
+    const json_t *array_len = json_object_get(field, "array_len");
+    if (array_len != NULL && !json_bounded(array_len, MIG_VMSTATE_FIELD_BYTES_MAX, &count)) {
+      return false;
+    }
+    *total += size * count;  /* each term < 2^48; at most 2^12 fields per level in practice */
+    if (*total > (UINT64_C(1) << 56)) return false;
+  }
+  return true;
+}
+
+/* Each sent subsection: 0x05, counted vmsd_name, be32 version, fields, nested subsections. */
+static bool vmdesc_subsections_bytes(const json_t *subsections, uint32_t depth, uint64_t *total)
+{
+  if (subsections == NULL) return true;
+  if (!json_is_array(subsections) || depth > MIG_VMSTATE_DEPTH_MAX) return false;
+  size_t index;
+  const json_t *subsection;
+  json_array_foreach(subsections, index, subsection) {
+    const char *name = json_string_value(json_object_get(subsection, "vmsd_name"));
+    if (name == NULL || strlen(name) == 0 || strlen(name) > MIG_IDSTR_BYTES_MAX) return false;
+    *total += 1 + 1 + strlen(name) + 4;
+    if (!vmdesc_fields_bytes(json_object_get(subsection, "fields"), total)) return false;
+    if (!vmdesc_subsections_bytes(json_object_get(subsection, "subsections"), depth + 1, total)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/* The first unused device entry for (idstr, instance_id); -1 when none. */
+static long walk_find_device(struct walk *walk, const char *idstr, uint32_t instance_id)
+{
+  size_t index;
+  const json_t *device;
+  json_array_foreach(walk->devices, index, device) {
+    const char *name = json_string_value(json_object_get(device, "name"));
+    uint64_t instance = 0;
+    if (walk->device_used[index] || name == NULL || strcmp(name, idstr) != 0) continue;
+    if (!json_bounded(json_object_get(device, "instance_id"), UINT32_MAX, &instance)) continue;
+    if (instance != instance_id) continue;
+    walk->device_used[index] = true;
+    return (long)index;
+  }
+  return -1;
+}
+
+/* A FULL section's payload, sized by the trailer's device entry. */
+static void walk_full_section(struct walk *walk, struct mig_inspect_device *device)
+{
+  struct mig_reader *reader = &walk->reader;
+  long index = walk_find_device(walk, device->idstr, device->instance_id);
+  if (index < 0) {
+    MIG_READER_FAIL(reader, MIG_ERR_UNKNOWN_SECTION, device->offset,
+                    "no unused VM-description entry", "%s/%" PRIu32, device->idstr,
+                    device->instance_id);
+    return;
+  }
+  const json_t *entry = json_array_get(walk->devices, (size_t)index);
+  uint64_t bytes = 0;
+  if (!vmdesc_fields_bytes(json_object_get(entry, "fields"), &bytes) ||
+      !vmdesc_subsections_bytes(json_object_get(entry, "subsections"), 1, &bytes)) {
+    MIG_READER_FAIL(reader, MIG_ERR_VMDESC, walk->out->trailer_offset,
+                    "device entry has no usable sizes", "vmdesc/%s", device->idstr);
+    return;
+  }
+  if (bytes > walk_left(walk)) {
+    char detail[64];
+    snprintf(detail, sizeof detail, "size 0x%" PRIx64 " left 0x%" PRIx64, bytes, walk_left(walk));
+    MIG_READER_FAIL(reader, MIG_ERR_TRUNCATED, mig_reader_offset(reader), detail, "%s/payload",
+                    device->idstr);
+    return;
+  }
+  device->bytes = bytes;
+  mig_read_skip(reader, bytes);
+}
+
+/* The footer 0x7e + be32 id (§4.3); legacy streams (no configuration) may omit footers. */
+static void walk_footer(struct walk *walk, uint32_t section_id, const char *idstr)
+{
+  struct mig_reader *reader = &walk->reader;
+  uint64_t offset = mig_reader_offset(reader);
+  uint8_t next = 0;
+  if (!mig_reader_peek_u8(reader, &next)) {
+    MIG_READER_FAIL(reader, MIG_ERR_TRUNCATED, offset, "no footer", "%s/footer", idstr);
+    return;
+  }
+  char detail[64];
+  if (next == MIG_SECTION_FOOTER) {
+    (void)mig_read_u8(reader);
+    uint32_t id = mig_read_be32(reader);
+    mig__reader_annotate(reader, "%s/footer", idstr);
+    if (!walk_failed(walk) && id != section_id) {
+      snprintf(detail, sizeof detail, "read 0x%" PRIx32 " expected 0x%" PRIx32, id, section_id);
+      MIG_READER_FAIL(reader, MIG_ERR_FOOTER, offset, detail, "%s/footer", idstr);
+    }
+    walk->out->footers_seen = true;
+    return;
+  }
+  bool record = next <= MIG_SECTION_FULL || next == MIG_SECTION_COMMAND;
+  if (!walk->out->has_configuration && !walk->out->footers_seen && record) return;
+  snprintf(detail, sizeof detail, "read 0x%02x, expected 0x7e", next);
+  MIG_READER_FAIL(reader, MIG_ERR_FOOTER, offset, detail, "%s/footer", idstr);
+}
+
+/* A command record (§7): be16 code, be16 length, payload. */
+static void walk_command(struct walk *walk, uint64_t offset)
+{
+  struct mig_reader *reader = &walk->reader;
+  uint16_t code = mig_read_be16(reader);
+  uint16_t length = mig_read_be16(reader);
+  mig__reader_annotate(reader, "command");
+  if (walk_failed(walk)) return;
+  char detail[64];
+  snprintf(detail, sizeof detail, "command %" PRIu16 " length %" PRIu16, code, length);
+  bool known = code > 0 && code < MIG_INSPECT_COMMANDS && code != 7;
+  int32_t fixed = known ? command_lengths[code] : -2;
+  bool length_ok = (fixed >= 0 && length == (uint32_t)fixed) ||
+                   (code == 3 && (length == 0 || length == 16)) ||
+                   (code == 6 && length >= 3) || (code == 10 && length >= 1);
+  if (!known || !length_ok) {
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_COMMAND, offset,
+                    code == 7 ? "PACKAGED (postcopy) is not walked yet" : detail, "command");
+    return;
+  }
+  if (length > walk_left(walk)) {
+    MIG_READER_FAIL(reader, MIG_ERR_TRUNCATED, offset, detail, "command/payload");
+    return;
+  }
+  mig_read_skip(reader, length);
+  walk->out->commands[code]++;
+}
+
+/* START/FULL header fields after the type and id (§4.2). */
+static bool walk_long_header(struct walk *walk, struct mig_inspect_device *device)
+{
+  struct mig_reader *reader = &walk->reader;
+  size_t length = mig_read_counted_string(reader, device->idstr, sizeof device->idstr);
+  device->instance_id = mig_read_be32(reader);
+  device->version = mig_read_be32(reader);
+  mig__reader_annotate(reader, "section/header");
+  if (walk_failed(walk)) return false;
+  if (length == 0) {
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_IDSTR, device->offset + 5, "empty", "section/idstr");
+    return false;
+  }
+  return true;
+}
+
+static void walk_ram_header(struct walk *walk, uint8_t type, struct mig_inspect_device *header)
+{
+  struct mig_reader *reader = &walk->reader;
+  char detail[64];
+  if (type == MIG_SECTION_START) {
+    if (strcmp(header->idstr, MIG_RAM_IDSTR) != 0) {
+      MIG_READER_FAIL(reader, MIG_ERR_UNKNOWN_SECTION, header->offset,
+                      "live sections other than \"ram\" are not walked yet", "%s",
+                      header->idstr);
+      return;
+    }
+    if (header->version != MIG_RAM_SECTION_VERSION || header->instance_id != 0) {
+      snprintf(detail, sizeof detail, "version %" PRIu32 " instance %" PRIu32, header->version,
+               header->instance_id);
+      MIG_READER_FAIL(reader, MIG_ERR_SECTION_VERSION, header->offset, detail, "ram/header");
+      return;
+    }
+    walk->ram_bound = true;
+    walk->ram_section_id = header->section_id;
+  } else if (!walk->ram_bound || header->section_id != walk->ram_section_id) {
+    snprintf(detail, sizeof detail, "section id 0x%" PRIx32, header->section_id);
+    MIG_READER_FAIL(reader, MIG_ERR_UNKNOWN_SECTION, header->offset, detail, "section/id");
+    return;
+  }
+  snprintf(header->idstr, sizeof header->idstr, "%s", MIG_RAM_IDSTR);
+  walk_ram_section(walk);
+}
+
+static void walk_section(struct walk *walk, uint8_t type, uint64_t offset)
+{
+  struct mig_reader *reader = &walk->reader;
+  struct mig_inspect_device header = {.offset = offset};
+  header.section_id = mig_read_be32(reader);
+  mig__reader_annotate(reader, "section/id");
+  if (walk_failed(walk)) return;
+  if ((type == MIG_SECTION_START || type == MIG_SECTION_FULL) && !walk_long_header(walk, &header)) {
+    return;
+  }
+  if (type != MIG_SECTION_FULL) {
+    walk_ram_header(walk, type, &header);
+  } else if (walk->out->device_count >= MIG_SECTIONS_MAX) {
+    MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, offset, "too many FULL sections", "%s",
+                    header.idstr);
+  } else {
+    walk_full_section(walk, &header);
+    walk->out->devices[walk->out->device_count++] = header;
+  }
+  if (!walk_failed(walk)) walk_footer(walk, header.section_id, header.idstr);
+}
+
+static enum mig_err walk_records(struct walk *walk)
+{
+  struct mig_reader *reader = &walk->reader;
+  while (!walk_failed(walk)) {
+    uint64_t offset = mig_reader_offset(reader);
+    uint8_t type = mig_read_u8(reader);
+    mig__reader_annotate(reader, "record");
+    if (walk_failed(walk)) break;
+    if (type < MIG_INSPECT_RECORD_TYPES) walk->out->records[type]++;
+    if (type == MIG_SECTION_EOF) {
+      if (offset != walk->out->eof_offset) {
+        MIG_READER_FAIL(reader, MIG_ERR_TRAILING, offset, "EOF before the trailer's EOF byte",
+                        "eof");
+      }
+      break;
+    }
+    if (type >= MIG_SECTION_START && type <= MIG_SECTION_FULL) {
+      walk_section(walk, type, offset);
+    } else if (type == MIG_SECTION_COMMAND) {
+      walk_command(walk, offset);
+    } else {
+      char detail[32];
+      snprintf(detail, sizeof detail, "type 0x%02x", type);
+      MIG_READER_FAIL(reader, MIG_ERR_BAD_SECTION_TYPE, offset, detail, "record");
+    }
+  }
+  return walk_failed(walk) ? mig_reader_error(reader)->code : MIG_OK;
+}
+
+enum mig_err mig_inspect_stream(const uint8_t *bytes, size_t count, struct mig_inspect *out,
+                                struct mig_error *error)
+{
+  memset(out, 0, sizeof *out);
+  struct walk walk = {.out = out, .last_block = -1};
+  mig_reader_init_memory(&walk.reader, bytes, count);
+  out->devices = calloc(MIG_SECTIONS_MAX, sizeof *out->devices);
+  if (out->devices == NULL) {
+    MIG_READER_FAIL(&walk.reader, MIG_ERR_NOMEM, 0, "device table", "inspect");
+  } else if (walk_header(&walk) == MIG_OK && walk_find_trailer(&walk, bytes, count) == MIG_OK) {
+    /* From here on the reader ends at the EOF byte: nothing can read into the trailer. */
+    mig_reader_init_memory(&walk.reader, bytes, (size_t)out->eof_offset + 1);
+    mig_read_skip(&walk.reader, 8);
+    if (walk_configuration(&walk) == MIG_OK) (void)walk_records(&walk);
+  }
+  *error = *mig_reader_error(&walk.reader);
+  json_decref(walk.vmdesc);
+  free(walk.device_used);
+  return error->code;
+}
+
+void mig_inspect_deinit(struct mig_inspect *inspect)
+{
+  free(inspect->devices);
+  inspect->devices = NULL;
+}

@@ -92,7 +92,7 @@ struct sim_event *sim_queue_peek(const struct sim_queue *queue)
     if (slot == SIM_QUEUE_SLOTS) continue;
     const struct sim_event *best = queue->heads[level * SIM_QUEUE_SLOTS + slot];
     if (level == 0) return (struct sim_event *)best;
-    /* A higher slot spans many times: the first of the earliest time (list is in seq order). */
+    /* A higher slot spans many times: take the earliest, first in seq order. */
     for (const struct sim_event *e = best->next; e != NULL; e = e->next) {
       if (e->time_ns < best->time_ns) best = e;
     }

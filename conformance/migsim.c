@@ -8,6 +8,7 @@
 
 #include "conform_bench.h"
 #include "conform_inspect.h"
+#include "conform_sink.h"
 #include "conform_report.h"
 #include "conform_run.h"
 #include "conform_scenario.h"
@@ -21,6 +22,7 @@ static const char usage_main[] =
     "  run [FILE.json]   run a scenario (default: the embedded one) and judge it\n"
     "  scenario          print the embedded default scenario\n"
     "  inspect FILE      walk a QEMU migration stream (summary or --validate)\n"
+    "  sink --listen URI destination for a real QEMU source (tcp:HOST:PORT, unix:PATH)\n"
     "  bench events      event-queue benchmark (hold model)\n"
     "  help              this text\n"
     "\n"
@@ -173,6 +175,7 @@ int main(int argc, char **argv)
   if (strcmp(command, "run") == 0) return command_run(argc - 2, argv + 2);
   if (strcmp(command, "bench") == 0) return command_bench(argc - 2, argv + 2);
   if (strcmp(command, "inspect") == 0) return conform_inspect_main(argc - 2, argv + 2);
+  if (strcmp(command, "sink") == 0) return conform_sink_main(argc - 2, argv + 2);
   if (strcmp(command, "scenario") == 0) {
     if (argc > 2 && strcmp(argv[2], "--help") == 0) {
       fputs("usage: migsim scenario\n\nPrints the embedded default scenario (JSON).\n",

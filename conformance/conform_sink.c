@@ -1,0 +1,784 @@
+/*
+ * conform_sink.c: `migsim sink`, a destination for a real QEMU 7.2 source
+ * (overview and approach in conform_sink.h; wire facts in
+ * spec/stream-format.md §7-§9).  One poll loop reads every channel; the main
+ * channel is buffered and its prefix walked as it grows, multifd channels are
+ * parsed packet by packet and discarded.  The whole main stream is validated
+ * by mig_inspect_stream once it is complete.  Every length read from a
+ * channel is bounded before use: the main buffer by stream_bytes_max, a
+ * multifd packet by its fixed size, a payload by 128 pages.
+ */
+#include "sim_base.h"
+
+#include "conform_inspect.h"
+#include "conform_run.h"
+#include "conform_sink.h"
+#include "mig_format.h"
+#include "mig_stream.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define SINK_MULTIFD_MAGIC UINT32_C(0x11223344)
+#define SINK_MULTIFD_VERSION 1u
+#define SINK_MULTIFD_FLAG_SYNC 0x1u
+#define SINK_MULTIFD_FLAG_COMPRESSION 0xeu     /* 7.2: zlib 0x2, zstd 0x4 */
+#define SINK_RP_SHUT 1u
+#define SINK_RP_PONG 2u
+#define SINK_CMD_OPEN_RETURN_PATH 1u
+#define SINK_CMD_PING 2u
+#define SINK_CMD_PACKAGED 7u
+#define SINK_CHUNK_BYTES (UINT32_C(256) << 10)
+
+_Static_assert(CONFORM_SINK_MULTIFD_PACKET_BYTES == 1344, "7.2 x86 packet size (spec §9.3)");
+_Static_assert(CONFORM_SINK_CHANNELS_MAX >= 2, "main plus at least one multifd channel");
+
+enum channel_kind { CHANNEL_UNKNOWN, CHANNEL_MAIN, CHANNEL_MULTIFD };
+
+struct channel {
+  int fd;                           /* -1 once closed */
+  enum channel_kind kind;
+  uint32_t index;                   /* connection order, for error paths */
+  uint64_t offset;                  /* bytes received so far */
+  uint8_t head[CONFORM_SINK_MULTIFD_PACKET_BYTES];  /* packet being assembled */
+  size_t head_count;                /* bytes in head */
+  uint64_t head_offset;             /* channel offset of head[0] */
+  bool initial_done;                /* multifd: initial packet parsed */
+  uint32_t id;                      /* multifd channel id from the initial packet */
+  uint64_t payload_left;            /* multifd: page bytes still to skip */
+  uint64_t syncs;                   /* multifd: SYNC packets */
+};
+
+struct sink {
+  const struct conform_sink_options *options;
+  struct conform_sink_result *result;
+  struct channel channels[CONFORM_SINK_CHANNELS_MAX];
+  uint32_t channel_count;
+  int32_t main_index;               /* -1 until "QEVM" arrives */
+  bool ids_seen[CONFORM_SINK_CHANNELS_MAX];
+  struct mig_membuf stream;         /* the main channel, whole */
+  bool prefix_done;                 /* header, configuration, leading commands walked */
+  bool main_complete;               /* trailer seen or channel closed */
+  uint64_t syncs_expected;          /* RAM sections in the main stream */
+  uint8_t chunk[SINK_CHUNK_BYTES];
+};
+
+static bool sink_failed(const struct sink *sink)
+{
+  return sink->result->error.code != MIG_OK;
+}
+
+#ifdef __GNUC__
+__attribute__((format(printf, 6, 7)))
+#endif
+static void sink__fail(struct sink *sink, int line, enum mig_err code, uint64_t offset,
+                       const char *detail, const char *path_format, ...)
+{
+  struct mig_error *error = &sink->result->error;
+  if (error->code != MIG_OK) return;
+  SIM_ASSERT(code != MIG_OK);
+  error->code = code;
+  error->offset = offset;
+  va_list args;
+  va_start(args, path_format);
+  vsnprintf(error->path, sizeof error->path, path_format, args);
+  va_end(args);
+  snprintf(error->detail, sizeof error->detail, "%s", detail);
+  error->source_file = __FILE__;
+  error->source_line = line;
+}
+#define SINK_FAIL(sink, code, offset, detail, ...) \
+  sink__fail((sink), __LINE__, (code), (offset), (detail), __VA_ARGS__)
+
+static uint32_t be32_at(const uint8_t *bytes)
+{
+  return (uint32_t)bytes[0] << 24 | (uint32_t)bytes[1] << 16 | (uint32_t)bytes[2] << 8 | bytes[3];
+}
+
+static uint64_t be64_at(const uint8_t *bytes)
+{
+  return (uint64_t)be32_at(bytes) << 32 | be32_at(bytes + 4);
+}
+
+/* ------------------------------------------------------------ return path */
+
+/* be16 type, be16 length 4, be32 value (spec §8): SHUT and PONG have this shape. */
+static bool sink_rp_send(struct sink *sink, uint16_t type, uint32_t value)
+{
+  SIM_ASSERT(sink->main_index >= 0);
+  uint8_t message[8] = {(uint8_t)(type >> 8), (uint8_t)type, 0, 4, (uint8_t)(value >> 24),
+                        (uint8_t)(value >> 16), (uint8_t)(value >> 8), (uint8_t)value};
+  int fd = sink->channels[sink->main_index].fd;
+  ssize_t sent = fd < 0 ? -1 : send(fd, message, sizeof message, MSG_NOSIGNAL);
+  if (sent != (ssize_t)sizeof message) {
+    SINK_FAIL(sink, MIG_ERR_IO, sink->stream.count, strerror(errno), "return-path/%s",
+              type == SINK_RP_SHUT ? "shut" : "pong");
+    return false;
+  }
+  return true;
+}
+
+/* ------------------------------------------------------------ main prefix */
+
+/* False when the prefix ended early (not all bytes here yet) or was left to the full walk. */
+static bool prefix_configuration(struct sink *sink, struct mig_reader *reader)
+{
+  uint8_t type = 0;
+  if (!mig_reader_peek_u8(reader, &type)) return false;
+  if (type != MIG_SECTION_CONFIGURATION) return true;
+  (void)mig_read_u8(reader);
+  uint32_t name_bytes = mig_read_be32(reader);
+  if (name_bytes > MIG_MACHINE_NAME_BYTES_MAX) {
+    sink->prefix_done = true;       /* the full walk reports it */
+    return false;
+  }
+  mig_read_skip(reader, name_bytes);
+  while (mig_reader_peek_u8(reader, &type) && type == MIG_SECTION_SUBSECTION) {
+    char name[MIG_IDSTR_BYTES_MAX + 1];
+    (void)mig_read_u8(reader);
+    (void)mig_read_counted_string(reader, name, sizeof name);
+    (void)mig_read_be32(reader);
+    if (strcmp(name, "configuration/capabilities") == 0) {
+      uint32_t count = mig_read_be32(reader);
+      if (count > MIG_CAPABILITIES_MAX) sink->prefix_done = true;
+      for (uint32_t i = 0; i < count && !sink->prefix_done && !mig_reader_failed(reader); i++) {
+        (void)mig_read_counted_string(reader, name, sizeof name);
+      }
+    } else if (strcmp(name, "configuration/uuid") == 0) {
+      mig_read_skip(reader, 16);
+    } else if (strcmp(name, "configuration/target-page-bits") == 0) {
+      mig_read_skip(reader, 4);
+    } else if (!mig_reader_failed(reader)) {
+      sink->prefix_done = true;
+    }
+    if (sink->prefix_done || mig_reader_failed(reader)) return false;
+  }
+  return !mig_reader_failed(reader) && !mig_reader_at_end(reader);
+}
+
+/* One command (§7) whose header byte 0x08 was peeked; answers PING. */
+static bool prefix_command(struct sink *sink, struct mig_reader *reader, uint32_t *ping_count)
+{
+  uint64_t offset = mig_reader_offset(reader);
+  (void)mig_read_u8(reader);
+  uint16_t code = mig_read_be16(reader);
+  uint16_t length = mig_read_be16(reader);
+  const uint8_t *payload = mig_read_view(reader, length);
+  if (payload == NULL && length > 0) return false;
+  if (mig_reader_failed(reader)) return false;
+  struct conform_sink_result *result = sink->result;
+  if (code == SINK_CMD_OPEN_RETURN_PATH && length == 0) {
+    result->return_path = true;
+  } else if (code == SINK_CMD_PING && length == 4) {
+    (*ping_count)++;
+    if (*ping_count <= result->pongs_sent) return true;   /* answered on an earlier pass */
+    if (!result->return_path) {
+      SINK_FAIL(sink, MIG_ERR_BAD_COMMAND, offset, "PING before OPEN_RETURN_PATH",
+                "command/ping");
+      return false;
+    }
+    if (!sink_rp_send(sink, SINK_RP_PONG, be32_at(payload))) return false;
+    result->pongs_sent++;
+  } else if (code == SINK_CMD_PACKAGED) {
+    sink->prefix_done = true;       /* postcopy package: left to the full walk */
+    return false;
+  }
+  return true;
+}
+
+/*
+ * Walks header, configuration and the commands before the first section, from
+ * the start of the buffer each time bytes arrive, until a section record shows
+ * up.  Cheap: the prefix is a few hundred bytes.  PINGs already answered are
+ * counted, not answered again.
+ */
+static void prefix_walk(struct sink *sink)
+{
+  if (sink->prefix_done || sink->stream.count < 8) return;
+  const uint8_t *bytes = sink->stream.bytes;
+  if (be32_at(bytes) != MIG_FILE_MAGIC || be32_at(bytes + 4) != MIG_FILE_VERSION) {
+    SINK_FAIL(sink, be32_at(bytes) != MIG_FILE_MAGIC ? MIG_ERR_BAD_MAGIC : MIG_ERR_BAD_VERSION,
+              be32_at(bytes) != MIG_FILE_MAGIC ? 0 : 4, "", "header/%s",
+              be32_at(bytes) != MIG_FILE_MAGIC ? "magic" : "version");
+    return;
+  }
+  struct mig_reader reader;
+  mig_reader_init_memory(&reader, bytes, sink->stream.count);
+  mig_read_skip(&reader, 8);
+  if (!prefix_configuration(sink, &reader)) return;
+  uint32_t ping_count = 0;
+  uint8_t type = 0;
+  while (mig_reader_peek_u8(&reader, &type) && type == MIG_SECTION_COMMAND) {
+    if (!prefix_command(sink, &reader, &ping_count)) return;
+  }
+  if (!mig_reader_failed(&reader) && !mig_reader_at_end(&reader)) sink->prefix_done = true;
+}
+
+/* EOF, 0x06, be32 N, then N bytes of JSON ending the buffer (spec §10.1). */
+static bool trailer_present(const uint8_t *bytes, size_t count)
+{
+  if (count < 15 || bytes[count - 1] != '}') return false;
+  size_t low = count > (size_t)MIG_VMDESC_BYTES_MAX + 6 ? count - MIG_VMDESC_BYTES_MAX : 14;
+  for (size_t p = count - 1; p-- > low;) {
+    if (bytes[p] != '{' || bytes[p - 5] != MIG_SECTION_VMDESCRIPTION) continue;
+    if (bytes[p - 6] == MIG_SECTION_EOF && be32_at(bytes + p - 4) == count - p) return true;
+  }
+  return false;
+}
+
+static void main_feed(struct sink *sink, const uint8_t *bytes, size_t count)
+{
+  if (mig_membuf_write(&sink->stream, bytes, count) != MIG_OK) {
+    SINK_FAIL(sink, MIG_ERR_NOMEM, sink->stream.count, "main channel exceeds stream_bytes_max",
+              "channel/main");
+    return;
+  }
+  prefix_walk(sink);
+  if (sink->prefix_done && !sink_failed(sink) &&
+      trailer_present(sink->stream.bytes, sink->stream.count)) {
+    sink->main_complete = true;
+  }
+}
+
+/* ---------------------------------------------------------------- multifd */
+
+static struct conform_sink_multifd_block *multifd_block(struct sink *sink, const char *name,
+                                                        uint64_t offset, uint32_t index)
+{
+  struct conform_sink_result *result = sink->result;
+  for (uint32_t i = 0; i < result->multifd_block_count; i++) {
+    if (strcmp(result->multifd_blocks[i].name, name) == 0) return &result->multifd_blocks[i];
+  }
+  if (result->multifd_block_count == MIG_RAM_BLOCKS_MAX) {
+    SINK_FAIL(sink, MIG_ERR_TOO_LONG, offset, "too many RAM blocks",
+              "multifd/channel%" PRIu32 "/ramblock", index);
+    return NULL;
+  }
+  struct conform_sink_multifd_block *block = &result->multifd_blocks[result->multifd_block_count++];
+  snprintf(block->name, sizeof block->name, "%s", name);
+  return block;
+}
+
+/* The 64-byte initial packet (§9.2). */
+static void multifd_initial(struct sink *sink, struct channel *channel)
+{
+  const uint8_t *packet = channel->head;
+  uint32_t index = channel->index;
+  if (be32_at(packet + 4) != SINK_MULTIFD_VERSION) {
+    SINK_FAIL(sink, MIG_ERR_BAD_VERSION, 4, "multifd version is not 1",
+              "multifd/channel%" PRIu32 "/initial/version", index);
+    return;
+  }
+  uint32_t id = packet[24];
+  if (id >= CONFORM_SINK_CHANNELS_MAX - 1 || sink->ids_seen[id]) {
+    char detail[48];
+    snprintf(detail, sizeof detail, "id %" PRIu32 " out of range or repeated", id);
+    SINK_FAIL(sink, MIG_ERR_BAD_VALUE, 24, detail, "multifd/channel%" PRIu32 "/initial/id",
+              index);
+    return;
+  }
+  sink->ids_seen[id] = true;
+  channel->id = id;
+  channel->initial_done = true;
+  sink->result->multifd_channel_count++;
+}
+
+/* Header checks of one RAM packet (§9.3); false after a failure. */
+static bool multifd_packet_header(struct sink *sink, struct channel *channel)
+{
+  const uint8_t *packet = channel->head;
+  uint64_t at = channel->head_offset;
+  uint32_t index = channel->index;
+  uint32_t flags = be32_at(packet + 8);
+  uint32_t pages_alloc = be32_at(packet + 12);
+  uint32_t normal = be32_at(packet + 16);
+  const char *field = NULL;
+  const char *detail = NULL;
+  if (be32_at(packet) != SINK_MULTIFD_MAGIC) {
+    field = "magic", detail = "not 0x11223344";
+  } else if (be32_at(packet + 4) != SINK_MULTIFD_VERSION) {
+    field = "version", detail = "not 1";
+  } else if ((flags & SINK_MULTIFD_FLAG_COMPRESSION) != 0) {
+    field = "flags", detail = "zlib/zstd multifd compression: the sink reads nocomp only";
+  } else if ((flags & ~(SINK_MULTIFD_FLAG_SYNC | SINK_MULTIFD_FLAG_COMPRESSION)) != 0) {
+    field = "flags", detail = "unknown flag bits";
+  } else if (pages_alloc > CONFORM_SINK_MULTIFD_PAGES_MAX) {
+    field = "pages_alloc", detail = "above 128";
+  } else if (normal > pages_alloc) {
+    field = "normal_pages", detail = "above pages_alloc";
+  } else if (normal > 0 && be32_at(packet + 20) != normal * MIG_PAGE_BYTES) {
+    field = "next_packet_size", detail = "not normal_pages x 4096";
+  }
+  if (field != NULL) {
+    SINK_FAIL(sink, field[0] == 'm' ? MIG_ERR_BAD_MAGIC : MIG_ERR_BAD_VALUE, at, detail,
+              "multifd/channel%" PRIu32 "/packet/%s", index, field);
+    return false;
+  }
+  return true;
+}
+
+/* One RAM packet: header, block name and page offsets; arms the payload skip. */
+static void multifd_packet(struct sink *sink, struct channel *channel)
+{
+  if (!multifd_packet_header(sink, channel)) return;
+  uint8_t *packet = channel->head;
+  uint32_t normal = be32_at(packet + 16);
+  struct conform_sink_result *result = sink->result;
+  result->multifd_packets++;
+  if ((be32_at(packet + 8) & SINK_MULTIFD_FLAG_SYNC) != 0) {
+    channel->syncs++;
+    result->multifd_sync_packets++;
+  }
+  if (normal == 0) return;          /* 7.2 SYNC packets carry stale names and offsets */
+  packet[64 + 255] = 0;             /* as QEMU's loader does */
+  const char *name = (const char *)packet + 64;
+  if (name[0] == 0) {
+    SINK_FAIL(sink, MIG_ERR_RAM_BLOCK, channel->head_offset + 64, "empty block name",
+              "multifd/channel%" PRIu32 "/packet/ramblock", channel->index);
+    return;
+  }
+  struct conform_sink_multifd_block *block =
+      multifd_block(sink, name, channel->head_offset + 64, channel->index);
+  if (block == NULL) return;
+  for (uint32_t i = 0; i < normal; i++) {
+    uint64_t offset = be64_at(packet + 320 + 8 * (size_t)i);
+    if ((offset & (MIG_PAGE_BYTES - 1)) != 0) {
+      SINK_FAIL(sink, MIG_ERR_RAM_OFFSET, channel->head_offset + 320 + 8 * (uint64_t)i,
+                "offset not page aligned", "multifd/channel%" PRIu32 "/packet/offset[%" PRIu32
+                "]", channel->index, i);
+      return;
+    }
+    block->offset_max = SIM_MAX(block->offset_max, offset);
+  }
+  block->pages += normal;
+  result->multifd_pages += normal;
+  channel->payload_left = (uint64_t)normal * MIG_PAGE_BYTES;
+}
+
+static void multifd_feed(struct sink *sink, struct channel *channel, const uint8_t *bytes,
+                         size_t count)
+{
+  sink->result->multifd_bytes += count;
+  while (count > 0 && !sink_failed(sink)) {
+    if (channel->payload_left > 0) {
+      size_t take = (size_t)SIM_MIN((uint64_t)count, channel->payload_left);
+      channel->payload_left -= take;
+      channel->offset += take;
+      bytes += take;
+      count -= take;
+      continue;
+    }
+    size_t need = channel->initial_done ? CONFORM_SINK_MULTIFD_PACKET_BYTES
+                                        : CONFORM_SINK_MULTIFD_INITIAL_BYTES;
+    if (channel->head_count == 0) channel->head_offset = channel->offset;
+    size_t take = SIM_MIN(count, need - channel->head_count);
+    memcpy(channel->head + channel->head_count, bytes, take);
+    channel->head_count += take;
+    channel->offset += take;
+    bytes += take;
+    count -= take;
+    if (channel->head_count < need) break;
+    channel->head_count = 0;
+    if (channel->initial_done) {
+      multifd_packet(sink, channel);
+    } else {
+      multifd_initial(sink, channel);
+    }
+  }
+}
+
+/* --------------------------------------------------------------- channels */
+
+/* Sorts a new connection by its first 4 bytes (spec §9.1), then feeds it. */
+static void channel_feed(struct sink *sink, struct channel *channel, const uint8_t *bytes,
+                         size_t count)
+{
+  if (channel->kind == CHANNEL_UNKNOWN) {
+    size_t take = SIM_MIN(count, 4 - channel->head_count);
+    memcpy(channel->head + channel->head_count, bytes, take);
+    channel->head_count += take;
+    bytes += take;
+    count -= take;
+    if (channel->head_count < 4) return;
+    uint32_t magic = be32_at(channel->head);
+    if (magic == MIG_FILE_MAGIC && sink->main_index < 0) {
+      channel->kind = CHANNEL_MAIN;
+      sink->main_index = (int32_t)channel->index;
+      channel->head_count = 0;
+      channel->offset = 4;
+      main_feed(sink, channel->head, 4);
+    } else if (magic == SINK_MULTIFD_MAGIC) {
+      channel->kind = CHANNEL_MULTIFD;
+      channel->offset = 4;
+      sink->result->multifd_bytes += 4;
+    } else {
+      SINK_FAIL(sink, MIG_ERR_BAD_MAGIC, 0,
+                magic == MIG_FILE_MAGIC ? "second main channel" : "neither QEVM nor multifd",
+                "channel%" PRIu32 "/magic", channel->index);
+      return;
+    }
+  }
+  if (count == 0) return;
+  if (channel->kind == CHANNEL_MAIN) {
+    channel->offset += count;
+    main_feed(sink, bytes, count);
+  } else {
+    multifd_feed(sink, channel, bytes, count);
+  }
+}
+
+static void channel_close(struct sink *sink, struct channel *channel)
+{
+  if (channel->fd < 0) return;
+  close(channel->fd);
+  channel->fd = -1;
+  if (channel->kind == CHANNEL_MAIN) sink->main_complete = true;
+  if (channel->kind == CHANNEL_MULTIFD && (channel->head_count > 0 || channel->payload_left > 0)) {
+    SINK_FAIL(sink, MIG_ERR_TRUNCATED, channel->offset, "channel closed inside a packet",
+              "multifd/channel%" PRIu32, channel->index);
+  }
+}
+
+static void sink_accept(struct sink *sink, int listen_fd)
+{
+  int fd = accept(listen_fd, NULL, NULL);
+  if (fd < 0) {
+    if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED) {
+      SINK_FAIL(sink, MIG_ERR_IO, 0, strerror(errno), "listen");
+    }
+    return;
+  }
+  if (sink->channel_count == CONFORM_SINK_CHANNELS_MAX) {
+    close(fd);
+    SINK_FAIL(sink, MIG_ERR_TOO_LONG, 0, "more connections than CONFORM_SINK_CHANNELS_MAX",
+              "channel%" PRIu32, sink->channel_count);
+    return;
+  }
+  struct channel *channel = &sink->channels[sink->channel_count];
+  memset(channel, 0, sizeof *channel);
+  channel->fd = fd;
+  channel->index = sink->channel_count++;
+}
+
+static void sink_read(struct sink *sink, struct channel *channel)
+{
+  ssize_t got = read(channel->fd, sink->chunk, sizeof sink->chunk);
+  if (got < 0 && (errno == EINTR || errno == EAGAIN)) return;
+  if (got < 0 && errno != ECONNRESET) {
+    SINK_FAIL(sink, MIG_ERR_IO, channel->offset, strerror(errno), "channel%" PRIu32,
+              channel->index);
+    return;
+  }
+  if (got <= 0) {
+    channel_close(sink, channel);
+  } else {
+    channel_feed(sink, channel, sink->chunk, (size_t)got);
+  }
+}
+
+/* Done when the main stream is complete and each multifd channel sent its SYNCs or closed. */
+static bool sink_done(const struct sink *sink)
+{
+  if (!sink->main_complete) return false;
+  for (uint32_t i = 0; i < sink->channel_count; i++) {
+    const struct channel *channel = &sink->channels[i];
+    if (channel->fd < 0 || channel->kind == CHANNEL_MAIN) continue;
+    if (channel->kind == CHANNEL_UNKNOWN || channel->syncs < sink->syncs_expected) return false;
+  }
+  return true;
+}
+
+/* The full walk of the main stream, once; sets the SYNC count multifd channels owe. */
+static void sink_walk_main(struct sink *sink)
+{
+  struct conform_sink_result *result = sink->result;
+  if (result->walked) return;
+  result->walked = true;
+  result->stream_bytes = sink->stream.count;
+  struct mig_error error;
+  if (mig_inspect_stream(sink->stream.bytes, sink->stream.count, &result->inspect, &error) !=
+      MIG_OK) {
+    if (!sink_failed(sink)) result->error = error;
+    return;
+  }
+  const uint64_t *records = result->inspect.records;
+  sink->syncs_expected = records[MIG_SECTION_START] + records[MIG_SECTION_PART] +
+                         records[MIG_SECTION_END];
+}
+
+/* Multifd pages join the per-block totals; their blocks and offsets are checked. */
+static void sink_account_multifd(struct sink *sink)
+{
+  struct conform_sink_result *result = sink->result;
+  for (uint32_t i = 0; i < sink->channel_count && !sink_failed(sink); i++) {
+    const struct channel *channel = &sink->channels[i];
+    if (channel->kind != CHANNEL_MULTIFD || channel->syncs == sink->syncs_expected) continue;
+    char detail[96];
+    snprintf(detail, sizeof detail, "%" PRIu64 " SYNC packets, the main stream has %" PRIu64
+             " RAM sections", channel->syncs, sink->syncs_expected);
+    SINK_FAIL(sink, MIG_ERR_TRUNCATED, channel->offset, detail,
+              "multifd/channel%" PRIu32 "/sync", channel->index);
+  }
+  for (uint32_t i = 0; i < result->multifd_block_count && !sink_failed(sink); i++) {
+    const struct conform_sink_multifd_block *entry = &result->multifd_blocks[i];
+    struct mig_inspect_block *block = NULL;
+    for (uint32_t j = 0; j < result->inspect.block_count; j++) {
+      if (strcmp(result->inspect.blocks[j].name, entry->name) == 0) {
+        block = &result->inspect.blocks[j];
+      }
+    }
+    if (block == NULL) {
+      SINK_FAIL(sink, MIG_ERR_RAM_BLOCK, 0, "block not in the main stream's list",
+                "multifd/ramblock/%s", entry->name);
+    } else if (block->used_bytes < MIG_PAGE_BYTES ||
+               entry->offset_max > block->used_bytes - MIG_PAGE_BYTES) {
+      SINK_FAIL(sink, MIG_ERR_RAM_OFFSET, 0, "page offset beyond used_length",
+                "multifd/ramblock/%s", entry->name);
+    } else {
+      block->normal_pages += entry->pages;
+    }
+  }
+}
+
+/* One poll round over the listening socket and every open channel. */
+static void sink_poll(struct sink *sink, int listen_fd)
+{
+  struct pollfd fds[CONFORM_SINK_CHANNELS_MAX + 1];
+  uint32_t owners[CONFORM_SINK_CHANNELS_MAX + 1];
+  nfds_t count = 0;
+  fds[count++] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
+  for (uint32_t i = 0; i < sink->channel_count; i++) {
+    if (sink->channels[i].fd < 0) continue;
+    owners[count] = i;
+    fds[count++] = (struct pollfd){.fd = sink->channels[i].fd, .events = POLLIN};
+  }
+  int wait_ms = sink->channel_count == 0 ? -1 : (int)sink->options->idle_ms_max;
+  int ready = poll(fds, count, wait_ms);
+  if (ready < 0 && errno == EINTR) return;
+  if (ready <= 0) {
+    char detail[64];
+    snprintf(detail, sizeof detail, "no byte for %" PRIu32 " ms", sink->options->idle_ms_max);
+    SINK_FAIL(sink, ready == 0 ? MIG_ERR_TRUNCATED : MIG_ERR_IO, sink->stream.count,
+              ready == 0 ? detail : strerror(errno), "channel/main");
+    return;
+  }
+  for (nfds_t i = 1; i < count && !sink_failed(sink); i++) {
+    if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+      sink_read(sink, &sink->channels[owners[i]]);
+    }
+  }
+  if ((fds[0].revents & POLLIN) != 0 && !sink_failed(sink)) sink_accept(sink, listen_fd);
+}
+
+enum mig_err conform_sink_serve(int listen_fd, const struct conform_sink_options *options,
+                                struct conform_sink_result *result)
+{
+  SIM_ASSERT(listen_fd >= 0 && options != NULL && result != NULL);
+  SIM_ASSERT(options->idle_ms_max > 0 && options->idle_ms_max <= INT_MAX);
+  memset(result, 0, sizeof *result);
+  struct sink *sink = calloc(1, sizeof *sink);
+  if (sink == NULL) {
+    result->error.code = MIG_ERR_NOMEM;
+    snprintf(result->error.path, sizeof result->error.path, "sink");
+    return MIG_ERR_NOMEM;
+  }
+  sink->options = options;
+  sink->result = result;
+  sink->main_index = -1;
+  mig_membuf_init(&sink->stream, options->stream_bytes_max);
+  while (!sink_failed(sink) && !sink_done(sink)) {
+    sink_poll(sink, listen_fd);
+    if (sink->main_complete && !sink_failed(sink)) sink_walk_main(sink);
+  }
+  if (!sink_failed(sink)) sink_account_multifd(sink);
+  if (result->stream_bytes == 0) result->stream_bytes = sink->stream.count;
+  if (result->return_path) {
+    result->shut_value = sink_failed(sink) ? 1 : 0;
+    result->shut_sent = sink_rp_send(sink, SINK_RP_SHUT, result->shut_value);
+  }
+  for (uint32_t i = 0; i < sink->channel_count; i++) {
+    if (sink->channels[i].fd >= 0) close(sink->channels[i].fd);
+  }
+  mig_membuf_deinit(&sink->stream);
+  free(sink);
+  return result->error.code;
+}
+
+void conform_sink_result_deinit(struct conform_sink_result *result)
+{
+  if (result->walked) mig_inspect_deinit(&result->inspect);
+  result->walked = false;
+}
+
+/* ------------------------------------------------------------ listen, CLI */
+
+int conform_sink_listen(const char *spec, uint16_t *port_out, char *error, size_t error_bytes)
+{
+  *port_out = 0;
+  if (strncmp(spec, "unix:", 5) == 0) {
+    struct sockaddr_un address = {.sun_family = AF_UNIX};
+    if (strlen(spec + 5) == 0 || strlen(spec + 5) >= sizeof address.sun_path) {
+      snprintf(error, error_bytes, "%s: unix socket path empty or too long", spec);
+      return -1;
+    }
+    memcpy(address.sun_path, spec + 5, strlen(spec + 5) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    (void)unlink(address.sun_path);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&address, sizeof address) != 0 ||
+        listen(fd, (int)CONFORM_SINK_CHANNELS_MAX) != 0) {
+      snprintf(error, error_bytes, "%s: %s", spec, strerror(errno));
+      if (fd >= 0) close(fd);
+      return -1;
+    }
+    return fd;
+  }
+  char host[64];
+  unsigned port = 0;
+  const char *colon = strrchr(spec, ':');
+  struct sockaddr_in address = {.sin_family = AF_INET};
+  if (strncmp(spec, "tcp:", 4) != 0 || colon == NULL || colon - (spec + 4) <= 0 ||
+      (size_t)(colon - (spec + 4)) >= sizeof host || sscanf(colon + 1, "%5u", &port) != 1 ||
+      port > 65535) {
+    snprintf(error, error_bytes, "%s: expected tcp:HOST:PORT or unix:PATH", spec);
+    return -1;
+  }
+  memcpy(host, spec + 4, (size_t)(colon - (spec + 4)));
+  host[colon - (spec + 4)] = 0;
+  if (inet_pton(AF_INET, host, &address.sin_addr) != 1) {
+    snprintf(error, error_bytes, "%s: HOST must be a numeric IPv4 address", spec);
+    return -1;
+  }
+  address.sin_port = htons((uint16_t)port);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  socklen_t length = sizeof address;
+  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      bind(fd, (struct sockaddr *)&address, sizeof address) != 0 ||
+      listen(fd, (int)CONFORM_SINK_CHANNELS_MAX) != 0 ||
+      getsockname(fd, (struct sockaddr *)&address, &length) != 0) {
+    snprintf(error, error_bytes, "%s: %s", spec, strerror(errno));
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  *port_out = ntohs(address.sin_port);
+  return fd;
+}
+
+void conform_sink_print(FILE *out, const struct conform_sink_result *result, bool summary)
+{
+  const struct mig_inspect *inspect = &result->inspect;
+  if (summary && result->walked) {
+    conform_inspect_print_summary(out, inspect);
+    fputc('\n', out);
+  }
+  uint64_t zero = 0, normal = 0, xbzrle = 0, compressed = 0;
+  for (uint32_t i = 0; result->walked && i < inspect->block_count; i++) {
+    zero += inspect->blocks[i].zero_pages;
+    normal += inspect->blocks[i].normal_pages;
+    xbzrle += inspect->blocks[i].xbzrle_pages;
+    compressed += inspect->blocks[i].compressed_pages;
+  }
+  fprintf(out, "sink: main channel %" PRIu64 " bytes\n", result->stream_bytes);
+  fprintf(out, "sink: return path %s, pongs %" PRIu32 ", shut %s\n",
+          result->return_path ? "open" : "closed", result->pongs_sent,
+          result->shut_sent ? (result->shut_value == 0 ? "0" : "1") : "not sent");
+  fprintf(out, "sink: multifd channels %" PRIu32 ", packets %" PRIu64 " (sync %" PRIu64
+          "), pages %" PRIu64 ", bytes %" PRIu64 "\n", result->multifd_channel_count,
+          result->multifd_packets, result->multifd_sync_packets, result->multifd_pages,
+          result->multifd_bytes);
+  fprintf(out, "sink: ram pages normal %" PRIu64 " (multifd %" PRIu64 "), zero %" PRIu64
+          ", xbzrle %" PRIu64 ", compressed %" PRIu64 "\n", normal, result->multifd_pages, zero,
+          xbzrle, compressed);
+  fprintf(out, "sink: devices %" PRIu32 "\n", result->walked ? inspect->device_count : 0);
+  fprintf(out, "sink: %s\n", result->error.code == MIG_OK ? "valid" : "INVALID");
+}
+
+static const char usage_sink[] =
+    "usage: migsim sink --listen tcp:HOST:PORT|unix:PATH [--once] [--summary]\n"
+    "                   [--idle-ms N] [--stream-bytes-max N]\n"
+    "\n"
+    "A migration destination for a real QEMU 7.2 source (migrate uri tcp:HOST:PORT or\n"
+    "unix:PATH).  Validates the stream, answers the return path (PONG, SHUT), accepts\n"
+    "multifd channels (nocomp), then prints sink lines (with --summary, the inspect\n"
+    "summary first).  Prints 'migsim sink: listening on ...' on stderr when ready;\n"
+    "PORT 0 picks a free port.\n"
+    "\n"
+    "  --once              serve one migration, exit 0 when valid, 2 otherwise\n"
+    "  --summary           print the `migsim inspect` summary of the stream\n"
+    "  --idle-ms N         fail when a connected source sends nothing for N ms (20000)\n"
+    "  --stream-bytes-max N  main-channel bytes held in memory (4 GiB)\n";
+
+static bool sink_parse_u64(const char *text, uint64_t low, uint64_t high, uint64_t *out)
+{
+  char *end = NULL;
+  errno = 0;
+  unsigned long long value = strtoull(text, &end, 10);
+  if (errno != 0 || end == text || *end != 0 || value < low || value > high) return false;
+  *out = value;
+  return true;
+}
+
+int conform_sink_main(int argc, char **argv)
+{
+  const char *listen_spec = NULL;
+  bool once = false, summary = false;
+  uint64_t idle_ms = CONFORM_SINK_IDLE_MS_DEFAULT, bytes_max = CONFORM_SINK_STREAM_BYTES_MAX;
+  for (int i = 0; i < argc; i++) {
+    bool has_value = i + 1 < argc;
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      fputs(usage_sink, stdout);
+      return 0;
+    } else if (strcmp(argv[i], "--listen") == 0 && has_value) {
+      listen_spec = argv[++i];
+    } else if (strcmp(argv[i], "--once") == 0) {
+      once = true;
+    } else if (strcmp(argv[i], "--summary") == 0) {
+      summary = true;
+    } else if (!(strcmp(argv[i], "--idle-ms") == 0 && has_value &&
+                 sink_parse_u64(argv[++i], 1, INT_MAX, &idle_ms)) &&
+               !(strcmp(argv[i], "--stream-bytes-max") == 0 && has_value &&
+                 sink_parse_u64(argv[++i], 64, CONFORM_SINK_STREAM_BYTES_MAX, &bytes_max))) {
+      fprintf(stderr, "migsim sink: bad argument '%s'\n%s", argv[i], usage_sink);
+      return CONFORM_BAD_INPUT;
+    }
+  }
+  if (listen_spec == NULL) {
+    fputs(usage_sink, stderr);
+    return CONFORM_BAD_INPUT;
+  }
+  char message[MIG_PATH_BYTES_MAX + 512];
+  uint16_t port = 0;
+  int fd = conform_sink_listen(listen_spec, &port, message, sizeof message);
+  if (fd < 0) {
+    fprintf(stderr, "migsim sink: %s\n", message);
+    return CONFORM_BAD_INPUT;
+  }
+  if (port != 0) {
+    fprintf(stderr, "migsim sink: listening on tcp:%.*s:%u\n",
+            (int)(strrchr(listen_spec, ':') - (listen_spec + 4)), listen_spec + 4, port);
+  } else {
+    fprintf(stderr, "migsim sink: listening on %s\n", listen_spec);
+  }
+  fflush(stderr);
+  struct conform_sink_options options = {.stream_bytes_max = (size_t)bytes_max,
+                                         .idle_ms_max = (uint32_t)idle_ms};
+  int code = 0;
+  do {
+    struct conform_sink_result result;
+    enum mig_err err = conform_sink_serve(fd, &options, &result);
+    conform_sink_print(stdout, &result, summary);
+    fflush(stdout);
+    if (err != MIG_OK) {
+      mig_error_format(&result.error, message, sizeof message);
+      fprintf(stderr, "%s\n", message);
+    }
+    code = err == MIG_OK ? 0 : CONFORM_BAD_INPUT;
+    conform_sink_result_deinit(&result);
+  } while (!once);
+  close(fd);
+  return code;
+}

@@ -1,0 +1,152 @@
+"""Small QEMU helpers shared by record.py and sink_test.py (python3 stdlib only).
+
+QmpClient speaks QMP over a unix socket; Qemu starts a qemu-system binary with
+a QMP socket in a work folder and stops it.  make_boot_sector() hand-assembles
+the 512-byte boot sector that keeps a running guest dirtying RAM.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+
+class QmpError(Exception):
+    pass
+
+
+class QmpClient:
+    def __init__(self, path, timeout_s=30.0):
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.connect(path)
+                break
+            except OSError:
+                self.sock.close()
+                if time.monotonic() > deadline:
+                    raise QmpError("cannot connect to QMP socket " + path)
+                time.sleep(0.05)
+        self.sock.settimeout(timeout_s)
+        self.file = self.sock.makefile("rwb")
+        self.events = []
+        greeting = self._read()
+        if "QMP" not in greeting:
+            raise QmpError("no QMP greeting: %r" % greeting)
+        self.command("qmp_capabilities")
+
+    def _read(self):
+        line = self.file.readline()
+        if not line:
+            raise QmpError("QMP connection closed")
+        return json.loads(line)
+
+    def command(self, name, **arguments):
+        message = {"execute": name}
+        if arguments:
+            message["arguments"] = arguments
+        self.file.write(json.dumps(message).encode() + b"\n")
+        self.file.flush()
+        while True:
+            reply = self._read()
+            if "event" in reply:
+                self.events.append(reply)
+                continue
+            if "error" in reply:
+                raise QmpError("%s: %s" % (name, reply["error"].get("desc", reply["error"])))
+            return reply.get("return")
+
+    def close(self):
+        try:
+            self.file.close()
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class Qemu:
+    """One qemu-system process with a QMP socket in folder; argv without -qmp."""
+
+    def __init__(self, argv, folder, name):
+        self.qmp_path = os.path.join(folder, name + ".qmp")
+        if os.path.exists(self.qmp_path):
+            os.unlink(self.qmp_path)
+        self.stderr_path = os.path.join(folder, name + ".stderr")
+        self.stderr = open(self.stderr_path, "wb")
+        full = list(argv) + ["-qmp", "unix:%s,server=on,wait=off" % self.qmp_path]
+        self.process = subprocess.Popen(full, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=self.stderr)
+        self.qmp = QmpClient(self.qmp_path)
+
+    def wait_migration(self, timeout_s, poll_s=0.05):
+        """Polls query-migrate until completed/failed/cancelled; returns the last reply."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            info = self.qmp.command("query-migrate")
+            if info.get("status") in ("completed", "failed", "cancelled"):
+                return info
+            if time.monotonic() > deadline:
+                return info
+            time.sleep(poll_s)
+
+    def stop(self):
+        try:
+            self.qmp.command("quit")
+        except (QmpError, OSError):
+            pass
+        self.qmp.close()
+        try:
+            code = self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        self.stderr.close()
+        return code
+
+    def stderr_text(self):
+        with open(self.stderr_path, "rb") as handle:
+            return handle.read().decode(errors="replace")
+
+
+def find_qemu(binary=None):
+    """The QEMU binary to use, or None: an explicit path, else qemu-system-x86_64 on PATH."""
+    if binary:
+        return binary if os.access(binary, os.X_OK) else shutil.which(binary)
+    return shutil.which("qemu-system-x86_64")
+
+
+def qemu_version(binary):
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30)
+    return out.stdout.splitlines()[0].strip() if out.stdout else ""
+
+
+def make_boot_sector():
+    """A 512-byte real-mode boot sector that forever increments the first word of
+    each 4 KiB page in 0x10000-0x8ffff (128 pages), so RAM stays dirty.
+
+        cli; xor ax,ax; mov ss,ax; mov sp,0x7c00
+    outer: mov bx,0x1000
+    inner: mov es,bx; inc word [es:0]; add bx,0x100; cmp bx,0x9000; jb inner; jmp outer
+    """
+    code = bytes([
+        0xFA, 0x31, 0xC0, 0x8E, 0xD0, 0xBC, 0x00, 0x7C,   # 0: cli .. mov sp
+        0xBB, 0x00, 0x10,                                 # 8: outer: mov bx,0x1000
+        0x8E, 0xC3,                                       # 11: inner: mov es,bx
+        0x26, 0xFF, 0x06, 0x00, 0x00,                     # 13: inc word [es:0]
+        0x81, 0xC3, 0x00, 0x01,                           # 18: add bx,0x100
+        0x81, 0xFB, 0x00, 0x90,                           # 22: cmp bx,0x9000
+        0x72, 0xEF,                                       # 26: jb inner (28-17=11)
+        0xEB, 0xEA,                                       # 28: jmp outer (30-22=8)
+    ])
+    return code + bytes(510 - len(code)) + b"\x55\xaa"
+
+
+def write_boot_drive(path, size=1 << 20):
+    """A raw drive image of size bytes whose first sector is make_boot_sector()."""
+    with open(path, "wb") as handle:
+        handle.write(make_boot_sector())
+        handle.truncate(size)
+    return path

@@ -685,7 +685,7 @@ void conform_sink_print(FILE *out, const struct conform_sink_result *result, boo
   fprintf(out, "sink: main channel %" PRIu64 " bytes\n", result->stream_bytes);
   fprintf(out, "sink: return path %s, pongs %" PRIu32 ", shut %s\n",
           result->return_path ? "open" : "closed", result->pongs_sent,
-          result->shut_sent ? (result->shut_value == 0 ? "0" : "1") : "not sent");
+          result->shut_sent ? (result->shut_value == 0 ? "0" : "1") : "none");
   fprintf(out, "sink: multifd channels %" PRIu32 ", packets %" PRIu64 " (sync %" PRIu64
           "), pages %" PRIu64 ", bytes %" PRIu64 "\n", result->multifd_channel_count,
           result->multifd_packets, result->multifd_sync_packets, result->multifd_pages,

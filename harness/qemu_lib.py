@@ -125,21 +125,27 @@ def qemu_version(binary):
 
 def make_boot_sector():
     """A 512-byte real-mode boot sector that forever increments the first word of
-    each 4 KiB page in 0x10000-0x8ffff (128 pages), so RAM stays dirty.
+    each 4 KiB page in 0x10000-0x8ffff (128 pages), so RAM stays dirty.  Each
+    pass toggles CR4.PSE, which makes TCG flush its TLB: without that, TCG logs
+    a page dirty only when its TLB entry is refilled, and a tight loop would
+    look idle to migration after the first bitmap sync.
 
-        cli; xor ax,ax; mov ss,ax; mov sp,0x7c00
-    outer: mov bx,0x1000
+        sti; xor ax,ax; mov ss,ax; mov sp,0x7c00
+    outer: mov eax,cr4; xor eax,0x10; mov cr4,eax; mov bx,0x1000
     inner: mov es,bx; inc word [es:0]; add bx,0x100; cmp bx,0x9000; jb inner; jmp outer
     """
     code = bytes([
-        0xFA, 0x31, 0xC0, 0x8E, 0xD0, 0xBC, 0x00, 0x7C,   # 0: cli .. mov sp
-        0xBB, 0x00, 0x10,                                 # 8: outer: mov bx,0x1000
-        0x8E, 0xC3,                                       # 11: inner: mov es,bx
-        0x26, 0xFF, 0x06, 0x00, 0x00,                     # 13: inc word [es:0]
-        0x81, 0xC3, 0x00, 0x01,                           # 18: add bx,0x100
-        0x81, 0xFB, 0x00, 0x90,                           # 22: cmp bx,0x9000
-        0x72, 0xEF,                                       # 26: jb inner (28-17=11)
-        0xEB, 0xEA,                                       # 28: jmp outer (30-22=8)
+        0xFB, 0x31, 0xC0, 0x8E, 0xD0, 0xBC, 0x00, 0x7C,   # 0: sti .. mov sp
+        0x0F, 0x20, 0xE0,                                 # 8: outer: mov eax,cr4
+        0x66, 0x35, 0x10, 0x00, 0x00, 0x00,               # 11: xor eax,0x10 (PSE)
+        0x0F, 0x22, 0xE0,                                 # 17: mov cr4,eax
+        0xBB, 0x00, 0x10,                                 # 20: mov bx,0x1000
+        0x8E, 0xC3,                                       # 23: inner: mov es,bx
+        0x26, 0xFF, 0x06, 0x00, 0x00,                     # 25: inc word [es:0]
+        0x81, 0xC3, 0x00, 0x01,                           # 30: add bx,0x100
+        0x81, 0xFB, 0x00, 0x90,                           # 34: cmp bx,0x9000
+        0x72, 0xEF,                                       # 38: jb inner (40-17=23)
+        0xEB, 0xDE,                                       # 40: jmp outer (42-34=8)
     ])
     return code + bytes(510 - len(code)) + b"\x55\xaa"
 

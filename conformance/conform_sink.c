@@ -40,7 +40,8 @@ _Static_assert(CONFORM_SINK_CHANNELS_MAX >= 2, "main plus at least one multifd c
 enum channel_kind { CHANNEL_UNKNOWN, CHANNEL_MAIN, CHANNEL_MULTIFD };
 
 struct channel {
-  int fd;                           /* -1 once closed */
+  int fd;                           /* open until the migration is over */
+  bool eof;                         /* the peer finished sending */
   enum channel_kind kind;
   uint32_t index;                   /* connection order, for error paths */
   uint64_t offset;                  /* bytes received so far */
@@ -431,11 +432,10 @@ static void channel_feed(struct sink *sink, struct channel *channel, const uint8
   }
 }
 
-static void channel_close(struct sink *sink, struct channel *channel)
+/* The peer stopped sending; the fd stays open so SHUT can still go back. */
+static void channel_eof(struct sink *sink, struct channel *channel)
 {
-  if (channel->fd < 0) return;
-  close(channel->fd);
-  channel->fd = -1;
+  channel->eof = true;
   if (channel->kind == CHANNEL_MAIN) sink->main_complete = true;
   if (channel->kind == CHANNEL_MULTIFD && (channel->head_count > 0 || channel->payload_left > 0)) {
     SINK_FAIL(sink, MIG_ERR_TRUNCATED, channel->offset, "channel closed inside a packet",
@@ -474,7 +474,7 @@ static void sink_read(struct sink *sink, struct channel *channel)
     return;
   }
   if (got <= 0) {
-    channel_close(sink, channel);
+    channel_eof(sink, channel);
   } else {
     channel_feed(sink, channel, sink->chunk, (size_t)got);
   }
@@ -486,7 +486,7 @@ static bool sink_done(const struct sink *sink)
   if (!sink->main_complete) return false;
   for (uint32_t i = 0; i < sink->channel_count; i++) {
     const struct channel *channel = &sink->channels[i];
-    if (channel->fd < 0 || channel->kind == CHANNEL_MAIN) continue;
+    if (channel->eof || channel->kind == CHANNEL_MAIN) continue;
     if (channel->kind == CHANNEL_UNKNOWN || channel->syncs < sink->syncs_expected) return false;
   }
   return true;
@@ -552,7 +552,7 @@ static void sink_poll(struct sink *sink, int listen_fd)
   nfds_t count = 0;
   fds[count++] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
   for (uint32_t i = 0; i < sink->channel_count; i++) {
-    if (sink->channels[i].fd < 0) continue;
+    if (sink->channels[i].eof) continue;
     owners[count] = i;
     fds[count++] = (struct pollfd){.fd = sink->channels[i].fd, .events = POLLIN};
   }
@@ -601,7 +601,7 @@ enum mig_err conform_sink_serve(int listen_fd, const struct conform_sink_options
     result->shut_sent = sink_rp_send(sink, SINK_RP_SHUT, result->shut_value);
   }
   for (uint32_t i = 0; i < sink->channel_count; i++) {
-    if (sink->channels[i].fd >= 0) close(sink->channels[i].fd);
+    close(sink->channels[i].fd);
   }
   mig_membuf_deinit(&sink->stream);
   free(sink);

@@ -1,0 +1,414 @@
+/*
+ * conform_sink_test.c: `migsim sink` without QEMU.  A forked child plays the
+ * QEMU source over a unix socket: it sends migsim's own stream (the default
+ * scenario, captured through conform_check), with OPEN_RETURN_PATH and PING
+ * spliced in after the configuration section where QEMU puts them, and, for
+ * multifd, hand-built initial and RAM packets (spec §9.2, §9.3).  The child
+ * checks what the sink sends back on the return path and reports through its
+ * exit code; the parent runs conform_sink_serve and checks the result.
+ */
+#include "sim_base.h"
+
+#include "conform_run.h"
+#include "conform_scenario.h"
+#include "conform_sink.h"
+#include "mig_format.h"
+#include "sim_check.h"
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define PING_VALUE UINT32_C(0x1234abcd)
+
+/* Child exit codes: which check failed on the source side. */
+enum { CHILD_OK = 0, CHILD_CONNECT = 10, CHILD_WRITE = 11, CHILD_PONG = 12, CHILD_SHUT = 13 };
+
+struct source_plan {
+  const uint8_t *bytes;             /* the main stream */
+  size_t count;
+  size_t pause_at;                  /* after this many bytes, expect a PONG (0: none) */
+  bool expect_shut;                 /* read SHUT after sending */
+  uint32_t shut_value;
+  const uint8_t *multifd[4];        /* per extra channel: bytes sent first */
+  size_t multifd_count[4];
+  uint32_t multifd_channels;
+};
+
+static void put_be32(uint8_t *out, uint32_t value)
+{
+  out[0] = (uint8_t)(value >> 24), out[1] = (uint8_t)(value >> 16);
+  out[2] = (uint8_t)(value >> 8), out[3] = (uint8_t)value;
+}
+
+static void put_be64(uint8_t *out, uint64_t value)
+{
+  put_be32(out, (uint32_t)(value >> 32));
+  put_be32(out + 4, (uint32_t)value);
+}
+
+static uint32_t get_be32(const uint8_t *bytes)
+{
+  return (uint32_t)bytes[0] << 24 | (uint32_t)bytes[1] << 16 | (uint32_t)bytes[2] << 8 | bytes[3];
+}
+
+/* The default scenario's stream, captured through conform_check. */
+static void capture_default(struct mig_membuf *capture)
+{
+  static struct conform_scenario scenario;
+  char error[CONFORM_ERROR_BYTES];
+  const char *text = conform_scenario_default_text();
+  ck_assert_msg(conform_scenario_parse(text, strlen(text), "<default>", &scenario, error,
+                                       sizeof error), "%s", error);
+  static struct conform_run_result result;
+  mig_membuf_init(capture, (size_t)1 << 30);
+  conform_check(&scenario, false, NULL, capture, &result);
+  ck_assert_int_eq(result.verdict, CONFORM_PASS);
+  conform_run_result_deinit(&result);
+  ck_assert_uint_gt(capture->count, 64);
+}
+
+/*
+ * The same stream with `08 0001 0000` (OPEN_RETURN_PATH) and `08 0002 0004
+ * PING_VALUE` after the configuration section; *prefix_bytes gets the offset
+ * just past the PING.  migsim writes the configuration without subsections.
+ */
+static void splice_return_path(const struct mig_membuf *in, struct mig_membuf *out,
+                               size_t *prefix_bytes)
+{
+  ck_assert_uint_eq(in->bytes[8], MIG_SECTION_CONFIGURATION);
+  size_t config_end = 8 + 1 + 4 + get_be32(in->bytes + 9);
+  ck_assert_uint_lt(config_end, in->count);
+  ck_assert_msg(in->bytes[config_end] >= MIG_SECTION_START &&
+                in->bytes[config_end] <= MIG_SECTION_FULL, "configuration has subsections");
+  uint8_t commands[14] = {MIG_SECTION_COMMAND, 0, 1, 0, 0, MIG_SECTION_COMMAND, 0, 2, 0, 4};
+  put_be32(commands + 10, PING_VALUE);
+  mig_membuf_init(out, (size_t)1 << 30);
+  ck_assert_int_eq(mig_membuf_write(out, in->bytes, config_end), MIG_OK);
+  ck_assert_int_eq(mig_membuf_write(out, commands, sizeof commands), MIG_OK);
+  ck_assert_int_eq(mig_membuf_write(out, in->bytes + config_end, in->count - config_end), MIG_OK);
+  *prefix_bytes = config_end + sizeof commands;
+}
+
+static int listen_unix(char *path, size_t path_bytes)
+{
+  char folder[] = "/tmp/migsim-sink-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(folder));
+  snprintf(path, path_bytes, "unix:%s/sock", folder);
+  uint16_t port = 1;
+  char error[256];
+  int fd = conform_sink_listen(path, &port, error, sizeof error);
+  ck_assert_msg(fd >= 0, "%s", error);
+  ck_assert_uint_eq(port, 0);
+  return fd;
+}
+
+static int connect_unix(const char *spec)
+{
+  struct sockaddr_un address = {.sun_family = AF_UNIX};
+  snprintf(address.sun_path, sizeof address.sun_path, "%s", spec + 5);
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&address, sizeof address) != 0) return -1;
+  return fd;
+}
+
+static bool write_all(int fd, const uint8_t *bytes, size_t count)
+{
+  while (count > 0) {
+    ssize_t put = write(fd, bytes, count);
+    if (put <= 0) return false;
+    bytes += put;
+    count -= (size_t)put;
+  }
+  return true;
+}
+
+/* Reads one 8-byte return-path message; true when it is (type, 4, value). */
+static bool read_rp(int fd, uint16_t type, uint32_t value)
+{
+  uint8_t message[8];
+  size_t got = 0;
+  while (got < sizeof message) {
+    ssize_t n = read(fd, message + got, sizeof message - got);
+    if (n <= 0) return false;
+    got += (size_t)n;
+  }
+  return message[0] == type >> 8 && message[1] == (type & 0xff) && message[2] == 0 &&
+         message[3] == 4 && get_be32(message + 4) == value;
+}
+
+static int source_run(const char *spec, const struct source_plan *plan)
+{
+  int extra[4];
+  for (uint32_t i = 0; i < plan->multifd_channels; i++) {
+    extra[i] = connect_unix(spec);
+    if (extra[i] < 0) return CHILD_CONNECT;
+    if (!write_all(extra[i], plan->multifd[i], plan->multifd_count[i])) return CHILD_WRITE;
+  }
+  int fd = connect_unix(spec);
+  if (fd < 0) return CHILD_CONNECT;
+  size_t first = plan->pause_at > 0 ? plan->pause_at : plan->count;
+  if (!write_all(fd, plan->bytes, first)) return CHILD_WRITE;
+  /* The PONG must arrive while the rest of the stream is still unsent. */
+  if (plan->pause_at > 0 && !read_rp(fd, 2, PING_VALUE)) return CHILD_PONG;
+  if (!write_all(fd, plan->bytes + first, plan->count - first)) return CHILD_WRITE;
+  shutdown(fd, SHUT_WR);
+  if (plan->expect_shut && !read_rp(fd, 1, plan->shut_value)) return CHILD_SHUT;
+  for (uint32_t i = 0; i < plan->multifd_channels; i++) close(extra[i]);
+  close(fd);
+  return CHILD_OK;
+}
+
+/* Forks the source, serves one migration, returns the child's exit code. */
+static int serve_with_source(const struct source_plan *plan, struct conform_sink_result *result)
+{
+  char spec[128];
+  int listen_fd = listen_unix(spec, sizeof spec);
+  fflush(NULL);
+  pid_t child = fork();
+  ck_assert_int_ge(child, 0);
+  if (child == 0) {
+    close(listen_fd);
+    signal(SIGPIPE, SIG_IGN);       /* a sink that rejects early closes the socket */
+    _exit(source_run(spec, plan));
+  }
+  struct conform_sink_options options = {.stream_bytes_max = (size_t)1 << 30,
+                                         .idle_ms_max = 5000};
+  (void)conform_sink_serve(listen_fd, &options, result);
+  close(listen_fd);
+  unlink(spec + 5);
+  int status = 0;
+  ck_assert_int_eq(waitpid(child, &status, 0), child);
+  ck_assert(WIFEXITED(status));
+  return WEXITSTATUS(status);
+}
+
+START_TEST(conform_sink_serve_migsim_stream)
+{
+  /* Goal: a plain stream validates and gives the same walk as mig_inspect_stream. */
+  struct mig_membuf stream;
+  capture_default(&stream);
+  struct source_plan plan = {.bytes = stream.bytes, .count = stream.count};
+  struct conform_sink_result result;
+  ck_assert_int_eq(serve_with_source(&plan, &result), CHILD_OK);
+  char message[512];
+  mig_error_format(&result.error, message, sizeof message);
+  ck_assert_msg(result.error.code == MIG_OK, "%s", message);
+  struct mig_inspect direct;
+  struct mig_error error;
+  ck_assert_int_eq(mig_inspect_stream(stream.bytes, stream.count, &direct, &error), MIG_OK);
+  ck_assert_uint_eq(result.stream_bytes, stream.count);
+  ck_assert_uint_eq(result.inspect.device_count, direct.device_count);
+  ck_assert_uint_eq(result.inspect.block_count, direct.block_count);
+  ck_assert_uint_eq(result.inspect.blocks[0].normal_pages, direct.blocks[0].normal_pages);
+  ck_assert(!result.return_path && !result.shut_sent && result.pongs_sent == 0);
+  mig_inspect_deinit(&direct);
+  conform_sink_result_deinit(&result);
+  mig_membuf_deinit(&stream);
+}
+END_TEST
+
+START_TEST(conform_sink_return_path_ping_pong_shut)
+{
+  /* Goal: PONG is sent while the source waits mid-stream, SHUT(0) at the end. */
+  struct mig_membuf plain, stream;
+  capture_default(&plain);
+  size_t prefix = 0;
+  splice_return_path(&plain, &stream, &prefix);
+  struct source_plan plan = {.bytes = stream.bytes, .count = stream.count, .pause_at = prefix,
+                             .expect_shut = true, .shut_value = 0};
+  struct conform_sink_result result;
+  ck_assert_int_eq(serve_with_source(&plan, &result), CHILD_OK);
+  ck_assert_int_eq(result.error.code, MIG_OK);
+  ck_assert(result.return_path);
+  ck_assert_uint_eq(result.pongs_sent, 1);
+  ck_assert(result.shut_sent);
+  ck_assert_uint_eq(result.shut_value, 0);
+  ck_assert_uint_eq(result.inspect.commands[2], 1);  /* the walk saw the PING too */
+  conform_sink_result_deinit(&result);
+  mig_membuf_deinit(&stream);
+  mig_membuf_deinit(&plain);
+}
+END_TEST
+
+START_TEST(conform_sink_truncated_stream_fails_with_shut_1)
+{
+  /* Goal: a stream cut in half is rejected with offset and path; the source gets SHUT(1). */
+  struct mig_membuf plain, stream;
+  capture_default(&plain);
+  size_t prefix = 0;
+  splice_return_path(&plain, &stream, &prefix);
+  size_t half = stream.count / 2;
+  struct source_plan plan = {.bytes = stream.bytes, .count = half, .pause_at = prefix,
+                             .expect_shut = true, .shut_value = 1};
+  struct conform_sink_result result;
+  ck_assert_int_eq(serve_with_source(&plan, &result), CHILD_OK);
+  ck_assert_int_ne(result.error.code, MIG_OK);
+  ck_assert_uint_le(result.error.offset, half);
+  ck_assert_msg(result.error.path[0] != 0, "error without a path");
+  ck_assert_uint_eq(result.stream_bytes, half);
+  ck_assert(result.shut_sent && result.shut_value == 1);
+  conform_sink_result_deinit(&result);
+  mig_membuf_deinit(&stream);
+  mig_membuf_deinit(&plain);
+}
+END_TEST
+
+START_TEST(conform_sink_ping_without_return_path)
+{
+  /* Goal: PING before OPEN_RETURN_PATH is fatal (spec §7), named command/ping. */
+  struct mig_membuf plain, stream;
+  capture_default(&plain);
+  size_t prefix = 0;
+  splice_return_path(&plain, &stream, &prefix);
+  size_t open_at = prefix - 14;
+  stream.bytes[open_at + 2] = 9;    /* OPEN_RETURN_PATH becomes POSTCOPY_RESUME */
+  struct source_plan plan = {.bytes = stream.bytes, .count = stream.count};
+  struct conform_sink_result result;
+  (void)serve_with_source(&plan, &result);
+  ck_assert_int_eq(result.error.code, MIG_ERR_BAD_COMMAND);
+  ck_assert_str_eq(result.error.path, "command/ping");
+  ck_assert_uint_eq(result.error.offset, open_at + 5);
+  conform_sink_result_deinit(&result);
+  mig_membuf_deinit(&stream);
+  mig_membuf_deinit(&plain);
+}
+END_TEST
+
+/* Initial packet plus sync_count SYNC packets; the first one carries 2 pages of block. */
+static void build_multifd(struct mig_membuf *out, uint8_t id, uint64_t sync_count,
+                          const char *block, uint64_t page_offset)
+{
+  mig_membuf_init(out, (size_t)64 << 20);
+  uint8_t initial[CONFORM_SINK_MULTIFD_INITIAL_BYTES] = {0};
+  put_be32(initial, 0x11223344), put_be32(initial + 4, 1);
+  initial[24] = id;
+  ck_assert_int_eq(mig_membuf_write(out, initial, sizeof initial), MIG_OK);
+  static uint8_t packet[CONFORM_SINK_MULTIFD_PACKET_BYTES];
+  static uint8_t page[MIG_PAGE_BYTES];
+  for (uint64_t i = 0; i < sync_count; i++) {
+    memset(packet, 0, sizeof packet);
+    uint32_t normal = i == 0 ? 2 : 0;
+    put_be32(packet, 0x11223344), put_be32(packet + 4, 1), put_be32(packet + 8, 1);
+    put_be32(packet + 12, 128), put_be32(packet + 16, normal);
+    put_be32(packet + 20, normal * MIG_PAGE_BYTES), put_be64(packet + 24, i * 4 + id);
+    snprintf((char *)packet + 64, 256, "%s", block);
+    put_be64(packet + 320, page_offset), put_be64(packet + 328, page_offset + MIG_PAGE_BYTES);
+    ck_assert_int_eq(mig_membuf_write(out, packet, sizeof packet), MIG_OK);
+    for (uint32_t p = 0; p < normal; p++) {
+      memset(page, 0x5a + p, sizeof page);
+      ck_assert_int_eq(mig_membuf_write(out, page, sizeof page), MIG_OK);
+    }
+  }
+}
+
+START_TEST(conform_sink_multifd_channels_counted)
+{
+  /* Goal: 2 multifd channels; their pages join the block's normal count; SYNCs match. */
+  struct mig_membuf stream, channel[2];
+  capture_default(&stream);
+  struct mig_inspect direct;
+  struct mig_error error;
+  ck_assert_int_eq(mig_inspect_stream(stream.bytes, stream.count, &direct, &error), MIG_OK);
+  uint64_t sections = direct.records[1] + direct.records[2] + direct.records[3];
+  ck_assert_uint_gt(sections, 0);
+  ck_assert_uint_gt(direct.blocks[0].used_bytes, 4 * MIG_PAGE_BYTES);
+  for (uint8_t id = 0; id < 2; id++) {
+    build_multifd(&channel[id], id, sections, direct.blocks[0].name, 2 * id * MIG_PAGE_BYTES);
+  }
+  struct source_plan plan = {.bytes = stream.bytes, .count = stream.count,
+                             .multifd = {channel[0].bytes, channel[1].bytes},
+                             .multifd_count = {channel[0].count, channel[1].count},
+                             .multifd_channels = 2};
+  struct conform_sink_result result;
+  ck_assert_int_eq(serve_with_source(&plan, &result), CHILD_OK);
+  char message[512];
+  mig_error_format(&result.error, message, sizeof message);
+  ck_assert_msg(result.error.code == MIG_OK, "%s", message);
+  ck_assert_uint_eq(result.multifd_channel_count, 2);
+  ck_assert_uint_eq(result.multifd_sync_packets, 2 * sections);
+  ck_assert_uint_eq(result.multifd_pages, 4);
+  ck_assert_uint_eq(result.inspect.blocks[0].normal_pages, direct.blocks[0].normal_pages + 4);
+  ck_assert_uint_eq(result.multifd_bytes, channel[0].count + channel[1].count);
+  conform_sink_result_deinit(&result);
+  mig_inspect_deinit(&direct);
+  for (int i = 0; i < 2; i++) mig_membuf_deinit(&channel[i]);
+  mig_membuf_deinit(&stream);
+}
+END_TEST
+
+START_TEST(conform_sink_multifd_hostile)
+{
+  /* Goal: a repeated channel id, an offset past the block and a missing SYNC are rejected. */
+  struct mig_membuf stream, channel[2];
+  capture_default(&stream);
+  struct mig_inspect direct;
+  struct mig_error error;
+  ck_assert_int_eq(mig_inspect_stream(stream.bytes, stream.count, &direct, &error), MIG_OK);
+  uint64_t sections = direct.records[1] + direct.records[2] + direct.records[3];
+  const struct { uint8_t id1; uint64_t offset; uint64_t syncs1; const char *path; } cases[] = {
+      {0, 0, sections, "multifd/channel1/initial/id"},
+      {1, direct.blocks[0].used_bytes, sections, "multifd/ramblock/"},
+      {1, 0, sections - 1, "multifd/channel1/sync"},
+  };
+  for (size_t c = 0; c < SIM_ARRAY_COUNT(cases); c++) {
+    build_multifd(&channel[0], 0, sections, direct.blocks[0].name, 0);
+    build_multifd(&channel[1], cases[c].id1, cases[c].syncs1, direct.blocks[0].name,
+                  cases[c].offset);
+    struct source_plan plan = {.bytes = stream.bytes, .count = stream.count,
+                               .multifd = {channel[0].bytes, channel[1].bytes},
+                               .multifd_count = {channel[0].count, channel[1].count},
+                               .multifd_channels = 2};
+    struct conform_sink_result result;
+    (void)serve_with_source(&plan, &result);
+    ck_assert_msg(result.error.code != MIG_OK, "case %zu accepted", c);
+    ck_assert_msg(strncmp(result.error.path, cases[c].path, strlen(cases[c].path)) == 0,
+                  "case %zu: path %s, expected %s", c, result.error.path, cases[c].path);
+    conform_sink_result_deinit(&result);
+    for (int i = 0; i < 2; i++) mig_membuf_deinit(&channel[i]);
+  }
+  mig_inspect_deinit(&direct);
+  mig_membuf_deinit(&stream);
+}
+END_TEST
+
+START_TEST(conform_sink_listen_rejects_bad_specs)
+{
+  /* Goal: listen specs other than tcp:IPv4:PORT and unix:PATH fail with a message. */
+  static const char *const bad[] = {"tcp:localhost:1", "tcp:127.0.0.1:99999", "udp:1",
+                                    "unix:", "tcp:127.0.0.1"};
+  for (size_t i = 0; i < SIM_ARRAY_COUNT(bad); i++) {
+    char error[256] = "";
+    uint16_t port = 0;
+    ck_assert_int_eq(conform_sink_listen(bad[i], &port, error, sizeof error), -1);
+    ck_assert_msg(strstr(error, bad[i]) != NULL, "%s: %s", bad[i], error);
+  }
+  char error[256];
+  uint16_t port = 0;
+  int fd = conform_sink_listen("tcp:127.0.0.1:0", &port, error, sizeof error);
+  ck_assert_msg(fd >= 0, "%s", error);
+  ck_assert_uint_gt(port, 0);
+  close(fd);
+}
+END_TEST
+
+Suite *conform_sink_suite(void)
+{
+  Suite *suite = suite_create("conform_sink");
+  TCase *serve = tcase_create("serve");
+  tcase_set_timeout(serve, 120);
+  tcase_add_test(serve, conform_sink_serve_migsim_stream);
+  tcase_add_test(serve, conform_sink_return_path_ping_pong_shut);
+  tcase_add_test(serve, conform_sink_multifd_channels_counted);
+  tcase_add_test(serve, conform_sink_listen_rejects_bad_specs);
+  suite_add_tcase(suite, serve);
+  TCase *corrupt = tcase_create("corrupt");
+  tcase_set_timeout(corrupt, 120);
+  tcase_add_test(corrupt, conform_sink_truncated_stream_fails_with_shut_1);
+  tcase_add_test(corrupt, conform_sink_ping_without_return_path);
+  tcase_add_test(corrupt, conform_sink_multifd_hostile);
+  suite_add_tcase(suite, corrupt);
+  return suite;
+}

@@ -106,9 +106,12 @@ class Qemu:
         self.stderr.close()
         return code
 
-    def stderr_text(self):
+    def stderr_text(self, remove=False):
         with open(self.stderr_path, "rb") as handle:
-            return handle.read().decode(errors="replace")
+            text = handle.read().decode(errors="replace")
+        if remove:
+            os.unlink(self.stderr_path)
+        return text
 
 
 def find_qemu(binary=None):

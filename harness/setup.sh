@@ -7,6 +7,7 @@ packages=(
   ninja-build gcc clang python3 pkg-config xz-utils
   check libsubunit-dev libjansson-dev libxxhash-dev zlib1g-dev libzstd-dev liblzma-dev
   lcov libclang-rt-14-dev libfuzzer-14-dev
+  qemu-system-x86
 )
 
 missing=()

@@ -39,6 +39,8 @@ for replay in out/asan/*_replay; do
   target=$(basename "$replay" _replay)
   "$replay" "fuzz/corpus/$target" conformance/regress || status=1
 done
+python3 harness/sink_test.py || status=1    # live QEMU -> migsim sink; skips without QEMU
+python3 harness/record_test.py || status=1  # recorder, 2 configs into out/record-test
 
 echo "== fuzz smoke: the canary must be found, the stream target must survive 30 s"
 # libFuzzer writes new inputs into its corpus folder: give it copies under out/.

@@ -8,7 +8,9 @@ A real QEMU 7.2 source (TCG) migrates over loopback TCP into
   return-path    the same with the return-path capability (PONG 1, SHUT 0)
   xbzrle         a running guest dirtying 128 pages, xbzrle, low bandwidth first
   multifd-2      multifd with 2 channels
-  multifd-4      multifd with 4 channels, plus the return path
+  multifd-4      multifd with 4 channels and the return path
+  multifd-4-run  the same on a running guest (normal pages within 2 of QEMU's)
+  cancelled      migrate_cancel half-way: the sink must exit 2 naming offset and path
 
 Each case asserts that QEMU's query-migrate says completed, that the sink
 exited 0, that the sink's normal and zero page totals equal query-migrate's
@@ -113,6 +115,9 @@ def run_case(case, migsim, qemu, work, devices_expected):
         if case.get("running"):
             time.sleep(case.get("run_before_s", 1.0))
         source.qmp.command("migrate", uri="tcp:127.0.0.1:%d" % port)
+        if case.get("cancel_after_s"):
+            time.sleep(case["cancel_after_s"])
+            source.qmp.command("migrate_cancel")
         if case.get("raise_after_s"):
             info = source.wait_migration(case["raise_after_s"])
             if info.get("status") == "active":
@@ -127,12 +132,15 @@ def run_case(case, migsim, qemu, work, devices_expected):
         sink.kill()
         out, err = sink.communicate()
         raise Failure("sink did not exit; stderr: %s" % err)
+    if case.get("cancel_after_s"):
+        return check_cancelled(info, sink.returncode, out, err)
     check(info.get("status") == "completed", "query-migrate: %s" % info)
     check(sink.returncode == 0, "sink exit %d: %s" % (sink.returncode, err.strip()))
     got = parse_sink(out)
     ram = info["ram"]
-    check(got["normal"] == ram["normal"],
-          "normal pages: sink %d, query-migrate %d" % (got["normal"], ram["normal"]))
+    slack = case.get("normal_slack", 0)
+    check(abs(got["normal"] - ram["normal"]) <= slack, "normal pages: sink %d, query-migrate %d"
+          % (got["normal"], ram["normal"]))
     check(got["zero"] == ram["duplicate"],
           "zero pages: sink %d, query-migrate duplicate %d" % (got["zero"], ram["duplicate"]))
     check(got["devices"] == devices_expected,
@@ -144,14 +152,26 @@ def run_case(case, migsim, qemu, work, devices_expected):
     check(got["channels"] == channels, "multifd channels: sink %d, expected %d"
           % (got["channels"], channels))
     if channels:
-        check(got["multifd"] == ram["normal"], "multifd pages %d != query-migrate normal %d"
-              % (got["multifd"], ram["normal"]))
+        check(got["multifd"] == got["normal"], "multifd pages %d, all normal pages %d"
+              % (got["multifd"], got["normal"]))
     if "xbzrle" in case.get("capabilities", []):
         pages = info.get("xbzrle-cache", {}).get("pages", 0)
         if pages == 0:
             raise Retry("QEMU converged before sending an XBZRLE page")
         check(got["xbzrle"] > 0, "xbzrle pages: sink %d, query-migrate %d"
               % (got["xbzrle"], pages))
+    return got, info
+
+
+def check_cancelled(info, code, out, err):
+    """A cancelled source leaves a truncated stream: exit 2, offset and path on stderr."""
+    check(info.get("status") == "cancelled", "query-migrate: %s" % info)
+    check(code == 2, "sink exit %d after a cancelled migration" % code)
+    check(re.match(r"offset 0x[0-9a-f]+: \S+: ", err) is not None,
+          "sink stderr lacks 'offset 0x...: path: message': %r" % err)
+    check("sink: INVALID" in out, "sink stdout lacks the INVALID verdict")
+    got = parse_sink(out)
+    got["error"] = err.strip().splitlines()[0]
     return got, info
 
 
@@ -165,6 +185,13 @@ CASES = [
     {"name": "multifd-2", "capabilities": ["multifd"], "parameters": {"multifd-channels": 2}},
     {"name": "multifd-4", "capabilities": ["multifd", "return-path"],
      "parameters": {"multifd-channels": 4}},
+    # A running guest: QEMU 7.2's ram.normal is sometimes one page below the pages
+    # its multifd packets carry (seen in about 1 run of 3), so normal gets 2 pages
+    # of slack here; zero pages still match exactly.
+    {"name": "multifd-4-run", "capabilities": ["multifd", "return-path"], "running": True,
+     "parameters": {"multifd-channels": 4}, "normal_slack": 2},
+    {"name": "cancelled", "running": True, "capabilities": ["return-path"],
+     "parameters": {"max-bandwidth": 256 << 10}, "cancel_after_s": 0.5},
 ]
 
 
@@ -195,15 +222,17 @@ def main():
                 except Retry as retry:
                     if attempt == case.get("attempts", 1):
                         raise Failure("%s (%d attempts)" % (retry, attempt))
-                    print("     %-12s attempt %d: %s" % (case["name"], attempt, retry))
-            print("PASS %-12s %5.2f s  normal %d (multifd %d) zero %d xbzrle %d devices %d"
+                    print("     %-13s attempt %d: %s" % (case["name"], attempt, retry))
+            print("PASS %-13s %5.2f s  normal %d (multifd %d) zero %d xbzrle %d devices %d"
                   " (query-migrate: total-time %d ms, xbzrle pages %d)"
                   % (case["name"], time.monotonic() - started, got["normal"], got["multifd"],
                      got["zero"], got["xbzrle"], got["devices"], info.get("total-time", 0),
                      info.get("xbzrle-cache", {}).get("pages", 0)))
+            if "error" in got:
+                print("     %-13s sink: %s" % (case["name"], got["error"]))
         except (Failure, qemu_lib.QmpError, OSError) as error:
             failed += 1
-            print("FAIL %-12s %5.2f s  %s" % (case["name"], time.monotonic() - started, error))
+            print("FAIL %-13s %5.2f s  %s" % (case["name"], time.monotonic() - started, error))
     return 1 if failed else 0
 
 

@@ -574,6 +574,16 @@ static void sink_poll(struct sink *sink, int listen_fd)
   if ((fds[0].revents & POLLIN) != 0 && !sink_failed(sink)) sink_accept(sink, listen_fd);
 }
 
+/* --stream-out: the main channel as received, valid or not (after the verdict). */
+static void sink_save(struct sink *sink, const char *path)
+{
+  FILE *file = fopen(path, "wb");
+  bool ok = file != NULL &&
+            fwrite(sink->stream.bytes, 1, sink->stream.count, file) == sink->stream.count;
+  if (file != NULL && fclose(file) != 0) ok = false;
+  if (!ok) SINK_FAIL(sink, MIG_ERR_IO, 0, strerror(errno), "stream-out");
+}
+
 enum mig_err conform_sink_serve(int listen_fd, const struct conform_sink_options *options,
                                 struct conform_sink_result *result)
 {
@@ -595,6 +605,7 @@ enum mig_err conform_sink_serve(int listen_fd, const struct conform_sink_options
     if (sink->main_complete && !sink_failed(sink)) sink_walk_main(sink);
   }
   if (!sink_failed(sink)) sink_account_multifd(sink);
+  if (options->stream_out != NULL) sink_save(sink, options->stream_out);
   if (result->stream_bytes == 0) result->stream_bytes = sink->stream.count;
   if (result->return_path) {
     result->shut_value = sink_failed(sink) ? 1 : 0;
@@ -699,7 +710,7 @@ void conform_sink_print(FILE *out, const struct conform_sink_result *result, boo
 
 static const char usage_sink[] =
     "usage: migsim sink --listen tcp:HOST:PORT|unix:PATH [--once] [--summary]\n"
-    "                   [--idle-ms N] [--stream-bytes-max N]\n"
+    "                   [--idle-ms N] [--stream-bytes-max N] [--stream-out FILE]\n"
     "\n"
     "A migration destination for a real QEMU 7.2 source (migrate uri tcp:HOST:PORT or\n"
     "unix:PATH).  Validates the stream, answers the return path (PONG, SHUT), accepts\n"
@@ -710,7 +721,8 @@ static const char usage_sink[] =
     "  --once              serve one migration, exit 0 when valid, 2 otherwise\n"
     "  --summary           print the `migsim inspect` summary of the stream\n"
     "  --idle-ms N         fail when a connected source sends nothing for N ms (20000)\n"
-    "  --stream-bytes-max N  main-channel bytes held in memory (4 GiB)\n";
+    "  --stream-bytes-max N  main-channel bytes held in memory (4 GiB)\n"
+    "  --stream-out FILE   save the main channel's bytes as received\n";
 
 static bool sink_parse_u64(const char *text, uint64_t low, uint64_t high, uint64_t *out)
 {
@@ -725,6 +737,7 @@ static bool sink_parse_u64(const char *text, uint64_t low, uint64_t high, uint64
 int conform_sink_main(int argc, char **argv)
 {
   const char *listen_spec = NULL;
+  const char *stream_out = NULL;
   bool once = false, summary = false;
   uint64_t idle_ms = CONFORM_SINK_IDLE_MS_DEFAULT, bytes_max = CONFORM_SINK_STREAM_BYTES_MAX;
   for (int i = 0; i < argc; i++) {
@@ -734,6 +747,8 @@ int conform_sink_main(int argc, char **argv)
       return 0;
     } else if (strcmp(argv[i], "--listen") == 0 && has_value) {
       listen_spec = argv[++i];
+    } else if (strcmp(argv[i], "--stream-out") == 0 && has_value) {
+      stream_out = argv[++i];
     } else if (strcmp(argv[i], "--once") == 0) {
       once = true;
     } else if (strcmp(argv[i], "--summary") == 0) {
@@ -765,7 +780,8 @@ int conform_sink_main(int argc, char **argv)
   }
   fflush(stderr);
   struct conform_sink_options options = {.stream_bytes_max = (size_t)bytes_max,
-                                         .idle_ms_max = (uint32_t)idle_ms};
+                                         .idle_ms_max = (uint32_t)idle_ms,
+                                         .stream_out = stream_out};
   int code = 0;
   do {
     struct conform_sink_result result;

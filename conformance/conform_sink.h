@@ -41,6 +41,7 @@
 struct conform_sink_options {
   size_t stream_bytes_max;          /* main-channel bytes held in memory */
   uint32_t idle_ms_max;             /* wall-clock idle limit once connected */
+  const char *stream_out;           /* optional: file that gets the main channel's bytes */
 };
 
 struct conform_sink_multifd_block {

@@ -162,7 +162,8 @@ static int source_run(const char *spec, const struct source_plan *plan)
 }
 
 /* Forks the source, serves one migration, returns the child's exit code. */
-static int serve_with_source(const struct source_plan *plan, struct conform_sink_result *result)
+static int serve_with_source_out(const struct source_plan *plan, const char *stream_out,
+                                 struct conform_sink_result *result)
 {
   char spec[128];
   int listen_fd = listen_unix(spec, sizeof spec);
@@ -175,7 +176,7 @@ static int serve_with_source(const struct source_plan *plan, struct conform_sink
     _exit(source_run(spec, plan));
   }
   struct conform_sink_options options = {.stream_bytes_max = (size_t)1 << 30,
-                                         .idle_ms_max = 5000};
+                                         .idle_ms_max = 5000, .stream_out = stream_out};
   (void)conform_sink_serve(listen_fd, &options, result);
   close(listen_fd);
   unlink(spec + 5);
@@ -185,14 +186,31 @@ static int serve_with_source(const struct source_plan *plan, struct conform_sink
   return WEXITSTATUS(status);
 }
 
+static int serve_with_source(const struct source_plan *plan, struct conform_sink_result *result)
+{
+  return serve_with_source_out(plan, NULL, result);
+}
+
 START_TEST(conform_sink_serve_migsim_stream)
 {
-  /* Goal: a plain stream validates and gives the same walk as mig_inspect_stream. */
+  /* Goal: a plain stream validates, gives mig_inspect_stream's walk, --stream-out copies it. */
   struct mig_membuf stream;
   capture_default(&stream);
   struct source_plan plan = {.bytes = stream.bytes, .count = stream.count};
   struct conform_sink_result result;
-  ck_assert_int_eq(serve_with_source(&plan, &result), CHILD_OK);
+  char out_path[] = "/tmp/migsim-sink-out-XXXXXX";
+  int out_fd = mkstemp(out_path);
+  ck_assert_int_ge(out_fd, 0);
+  close(out_fd);
+  ck_assert_int_eq(serve_with_source_out(&plan, out_path, &result), CHILD_OK);
+  FILE *saved = fopen(out_path, "rb");
+  ck_assert_ptr_nonnull(saved);
+  uint8_t *copy = malloc(stream.count + 1);
+  ck_assert_uint_eq(fread(copy, 1, stream.count + 1, saved), stream.count);
+  ck_assert_int_eq(memcmp(copy, stream.bytes, stream.count), 0);
+  fclose(saved);
+  free(copy);
+  unlink(out_path);
   char message[512];
   mig_error_format(&result.error, message, sizeof message);
   ck_assert_msg(result.error.code == MIG_OK, "%s", message);

@@ -33,11 +33,16 @@
 #define SINK_CMD_PING 2u
 #define SINK_CMD_PACKAGED 7u
 #define SINK_CHUNK_BYTES (UINT32_C(256) << 10)
+#define SINK_TRAILER_CANDIDATES_MAX 64u
 
 _Static_assert(CONFORM_SINK_MULTIFD_PACKET_BYTES == 1344, "7.2 x86 packet size (spec §9.3)");
 _Static_assert(CONFORM_SINK_CHANNELS_MAX >= 2, "main plus at least one multifd channel");
 
 enum channel_kind { CHANNEL_UNKNOWN, CHANNEL_MAIN, CHANNEL_MULTIFD };
+
+struct sink_trailer_candidate {
+  uint64_t end;                     /* stream length at which this trailer would end */
+};
 
 struct channel {
   int fd;                           /* open until the migration is over */
@@ -64,6 +69,11 @@ struct sink {
   struct mig_membuf stream;         /* the main channel, whole */
   bool prefix_done;                 /* header, configuration, leading commands walked */
   bool main_complete;               /* trailer seen or channel closed */
+  bool walk_pending;                /* a trailer candidate walked with an error: more bytes? */
+  bool settled;                     /* ...none came for settle_ms: that error is final */
+  size_t scanned;                   /* main bytes searched for a trailer start */
+  uint32_t candidate_count;
+  struct sink_trailer_candidate candidates[SINK_TRAILER_CANDIDATES_MAX];
   uint64_t syncs_expected;          /* RAM sections in the main stream */
   uint8_t chunk[SINK_CHUNK_BYTES];
 };
@@ -219,14 +229,50 @@ static void prefix_walk(struct sink *sink)
   if (!mig_reader_failed(&reader) && !mig_reader_at_end(&reader)) sink->prefix_done = true;
 }
 
-/* EOF, 0x06, be32 N, then N bytes of JSON ending the buffer (spec §10.1). */
-static bool trailer_present(const uint8_t *bytes, size_t count)
+/*
+ * The end of the main stream is EOF, 0x06, be32 N, then N bytes of JSON
+ * (spec §10.1).  Each new byte is searched once for "00 06 N N N N {"; a hit
+ * is a candidate that completes the stream when exactly N bytes follow its
+ * '{'.  Candidates whose end has passed are dropped; when the table is full
+ * the one ending furthest away is replaced (a hostile stream can then hide its
+ * trailer, and the sink falls back to the channel closing or the idle limit).
+ */
+static void trailer_scan(struct sink *sink)
 {
-  if (count < 15 || bytes[count - 1] != '}') return false;
-  size_t low = count > (size_t)MIG_VMDESC_BYTES_MAX + 6 ? count - MIG_VMDESC_BYTES_MAX : 14;
-  for (size_t p = count - 1; p-- > low;) {
-    if (bytes[p] != '{' || bytes[p - 5] != MIG_SECTION_VMDESCRIPTION) continue;
-    if (bytes[p - 6] == MIG_SECTION_EOF && be32_at(bytes + p - 4) == count - p) return true;
+  const uint8_t *bytes = sink->stream.bytes;
+  size_t count = sink->stream.count;
+  uint32_t kept = 0;
+  for (uint32_t i = 0; i < sink->candidate_count; i++) {
+    if (sink->candidates[i].end >= count) sink->candidates[kept++] = sink->candidates[i];
+  }
+  sink->candidate_count = kept;
+  size_t p = SIM_MAX(sink->scanned, (size_t)6);
+  for (const uint8_t *hit; p < count && (hit = memchr(bytes + p, '{', count - p)) != NULL;) {
+    p = (size_t)(hit - bytes) + 1;
+    size_t at = p - 1;
+    if (bytes[at - 5] != MIG_SECTION_VMDESCRIPTION || bytes[at - 6] != MIG_SECTION_EOF) continue;
+    uint32_t length = be32_at(bytes + at - 4);
+    if (length == 0 || length > MIG_VMDESC_BYTES_MAX) continue;
+    struct sink_trailer_candidate candidate = {.end = (uint64_t)at + length};
+    if (sink->candidate_count < SINK_TRAILER_CANDIDATES_MAX) {
+      sink->candidates[sink->candidate_count++] = candidate;
+      continue;
+    }
+    uint32_t furthest = 0;
+    for (uint32_t i = 1; i < sink->candidate_count; i++) {
+      if (sink->candidates[i].end > sink->candidates[furthest].end) furthest = i;
+    }
+    if (sink->candidates[furthest].end > candidate.end) sink->candidates[furthest] = candidate;
+  }
+  sink->scanned = count;
+}
+
+static bool trailer_complete(const struct sink *sink)
+{
+  size_t count = sink->stream.count;
+  if (count == 0 || sink->stream.bytes[count - 1] != '}') return false;
+  for (uint32_t i = 0; i < sink->candidate_count; i++) {
+    if (sink->candidates[i].end == count) return true;
   }
   return false;
 }
@@ -238,9 +284,11 @@ static void main_feed(struct sink *sink, const uint8_t *bytes, size_t count)
               "channel/main");
     return;
   }
+  if (sink->walk_pending) sink->result->false_trailers++;
+  sink->walk_pending = false;        /* more bytes: the failed candidate was not the end */
   prefix_walk(sink);
-  if (sink->prefix_done && !sink_failed(sink) &&
-      trailer_present(sink->stream.bytes, sink->stream.count)) {
+  trailer_scan(sink);
+  if (sink->prefix_done && !sink_failed(sink) && trailer_complete(sink)) {
     sink->main_complete = true;
   }
 }
@@ -500,8 +548,18 @@ static void sink_walk_main(struct sink *sink)
   result->walked = true;
   result->stream_bytes = sink->stream.count;
   struct mig_error error;
+  SIM_ASSERT(sink->main_index >= 0);
+  bool final = sink->settled || sink->channels[sink->main_index].eof;
   if (mig_inspect_stream(sink->stream.bytes, sink->stream.count, &result->inspect, &error) !=
       MIG_OK) {
+    if (!final) {
+      /* Maybe page data that looked like a trailer: wait briefly for more bytes. */
+      mig_inspect_deinit(&result->inspect);
+      result->walked = false;
+      sink->main_complete = false;
+      sink->walk_pending = true;
+      return;
+    }
     if (!sink_failed(sink)) result->error = error;
     return;
   }
@@ -557,8 +615,14 @@ static void sink_poll(struct sink *sink, int listen_fd)
     fds[count++] = (struct pollfd){.fd = sink->channels[i].fd, .events = POLLIN};
   }
   int wait_ms = sink->channel_count == 0 ? -1 : (int)sink->options->idle_ms_max;
+  if (sink->walk_pending) wait_ms = (int)sink->options->settle_ms;
   int ready = poll(fds, count, wait_ms);
   if (ready < 0 && errno == EINTR) return;
+  if (ready == 0 && sink->walk_pending) {
+    sink->settled = true;
+    sink->main_complete = true;
+    return;
+  }
   if (ready <= 0) {
     char detail[64];
     snprintf(detail, sizeof detail, "no byte for %" PRIu32 " ms", sink->options->idle_ms_max);
@@ -589,6 +653,7 @@ enum mig_err conform_sink_serve(int listen_fd, const struct conform_sink_options
 {
   SIM_ASSERT(listen_fd >= 0 && options != NULL && result != NULL);
   SIM_ASSERT(options->idle_ms_max > 0 && options->idle_ms_max <= INT_MAX);
+  SIM_ASSERT(options->settle_ms > 0 && options->settle_ms <= INT_MAX);
   memset(result, 0, sizeof *result);
   struct sink *sink = calloc(1, sizeof *sink);
   if (sink == NULL) {
@@ -781,6 +846,7 @@ int conform_sink_main(int argc, char **argv)
   fflush(stderr);
   struct conform_sink_options options = {.stream_bytes_max = (size_t)bytes_max,
                                          .idle_ms_max = (uint32_t)idle_ms,
+                                         .settle_ms = CONFORM_SINK_SETTLE_MS_DEFAULT,
                                          .stream_out = stream_out};
   int code = 0;
   do {

@@ -12,8 +12,9 @@
  *   with PONG, as QEMU's destination does (spec §7, §8.1).
  * - FULL sections carry no length, so the full validation waits for the end:
  *   the stream is complete when it ends in EOF, 0x06, be32 N and N bytes of
- *   JSON, or when the source closes the channel.  mig_inspect_stream then
- *   walks it whole.
+ *   JSON (each byte is searched once for such a start), or when the source
+ *   closes the channel.  mig_inspect_stream then walks it whole; a failed walk
+ *   at a trailer look-alike is final only if no byte follows for settle_ms.
  * - Multifd channels are parsed as bytes arrive (initial packet, RAM packets
  *   with nocomp payloads; §9.2, §9.3) and not buffered.  Their pages are added
  *   to the per-block normal page counts after the main walk, which also checks
@@ -34,6 +35,7 @@
 #define CONFORM_SINK_CHANNELS_MAX 17u             /* main + 16 multifd channels */
 #define CONFORM_SINK_STREAM_BYTES_MAX ((size_t)4 << 30)
 #define CONFORM_SINK_IDLE_MS_DEFAULT 20000u       /* no byte for this long: fail */
+#define CONFORM_SINK_SETTLE_MS_DEFAULT 500u
 #define CONFORM_SINK_MULTIFD_PAGES_MAX 128u       /* 512 KiB / 4 KiB (spec §9.3) */
 #define CONFORM_SINK_MULTIFD_INITIAL_BYTES 64u
 #define CONFORM_SINK_MULTIFD_PACKET_BYTES (320u + 8u * CONFORM_SINK_MULTIFD_PAGES_MAX)
@@ -41,6 +43,7 @@
 struct conform_sink_options {
   size_t stream_bytes_max;          /* main-channel bytes held in memory */
   uint32_t idle_ms_max;             /* wall-clock idle limit once connected */
+  uint32_t settle_ms;               /* quiet time that confirms a failed trailer look-alike */
   const char *stream_out;           /* optional: file that gets the main channel's bytes */
 };
 
@@ -55,6 +58,7 @@ struct conform_sink_result {
   bool walked;                      /* inspect holds a walk (deinit it) */
   struct mig_inspect inspect;       /* the main stream's walk, multifd pages added */
   uint64_t stream_bytes;            /* main channel */
+  uint32_t false_trailers;          /* trailer look-alikes whose walk failed, then more came */
   bool return_path;                 /* OPEN_RETURN_PATH seen */
   uint32_t pongs_sent;
   bool shut_sent;

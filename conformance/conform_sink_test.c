@@ -30,6 +30,7 @@ struct source_plan {
   const uint8_t *bytes;             /* the main stream */
   size_t count;
   size_t pause_at;                  /* after this many bytes, expect a PONG (0: none) */
+  bool pause_quiet;                 /* at pause_at, sleep 300 ms instead of reading a PONG */
   bool expect_shut;                 /* read SHUT after sending */
   uint32_t shut_value;
   const uint8_t *multifd[4];        /* per extra channel: bytes sent first */
@@ -152,7 +153,12 @@ static int source_run(const char *spec, const struct source_plan *plan)
   size_t first = plan->pause_at > 0 ? plan->pause_at : plan->count;
   if (!write_all(fd, plan->bytes, first)) return CHILD_WRITE;
   /* The PONG must arrive while the rest of the stream is still unsent. */
-  if (plan->pause_at > 0 && !read_rp(fd, 2, PING_VALUE)) return CHILD_PONG;
+  if (plan->pause_at > 0 && plan->pause_quiet) {
+    struct timespec pause = {.tv_nsec = 300 * 1000 * 1000};  /* < settle_ms */
+    nanosleep(&pause, NULL);
+  } else if (plan->pause_at > 0 && !read_rp(fd, 2, PING_VALUE)) {
+    return CHILD_PONG;
+  }
   if (!write_all(fd, plan->bytes + first, plan->count - first)) return CHILD_WRITE;
   shutdown(fd, SHUT_WR);
   if (plan->expect_shut && !read_rp(fd, 1, plan->shut_value)) return CHILD_SHUT;
@@ -176,7 +182,8 @@ static int serve_with_source_out(const struct source_plan *plan, const char *str
     _exit(source_run(spec, plan));
   }
   struct conform_sink_options options = {.stream_bytes_max = (size_t)1 << 30,
-                                         .idle_ms_max = 5000, .stream_out = stream_out};
+                                         .idle_ms_max = 10000, .settle_ms = 5000,
+                                         .stream_out = stream_out};
   (void)conform_sink_serve(listen_fd, &options, result);
   close(listen_fd);
   unlink(spec + 5);
@@ -222,6 +229,7 @@ START_TEST(conform_sink_serve_migsim_stream)
   ck_assert_uint_eq(result.inspect.block_count, direct.block_count);
   ck_assert_uint_eq(result.inspect.blocks[0].normal_pages, direct.blocks[0].normal_pages);
   ck_assert(!result.return_path && !result.shut_sent && result.pongs_sent == 0);
+  ck_assert_uint_eq(result.false_trailers, 0);
   mig_inspect_deinit(&direct);
   conform_sink_result_deinit(&result);
   mig_membuf_deinit(&stream);
@@ -292,6 +300,45 @@ START_TEST(conform_sink_ping_without_return_path)
   conform_sink_result_deinit(&result);
   mig_membuf_deinit(&stream);
   mig_membuf_deinit(&plain);
+}
+END_TEST
+
+/* Offset of the data of a RAM PAGE|CONTINUE record (be64 ending in 0x028, then 4096 bytes). */
+static size_t find_continued_page(const struct mig_membuf *stream)
+{
+  for (size_t i = 16; i + 8 + MIG_PAGE_BYTES + 8 < stream->count; i++) {
+    const uint8_t *at = stream->bytes + i;
+    if (at[7] != 0x28 || (at[6] & 0x0f) != 0) continue;
+    const uint8_t *next = at + 8 + MIG_PAGE_BYTES;  /* must be another RAM record */
+    uint32_t flags = (uint32_t)(next[6] & 0x0f) << 8 | next[7];
+    if (flags == 0x10 || flags == 0x28 || flags == 0x22) return i + 8;
+  }
+  return 0;
+}
+
+START_TEST(conform_sink_fake_trailer_in_page_data)
+{
+  /* Goal: page bytes that look like "EOF 06 N {" ... "}" at a read boundary do not end the
+   * stream: the failed walk waits for more bytes, and the real end then validates. */
+  struct mig_membuf stream;
+  capture_default(&stream);
+  size_t data = find_continued_page(&stream);
+  ck_assert_uint_gt(data, 0);
+  uint8_t *page = stream.bytes + data;
+  uint8_t fake[7] = {0x00, MIG_SECTION_VMDESCRIPTION, 0, 0, 0, 32, '{'};
+  memcpy(page + 100, fake, sizeof fake);
+  page[100 + 6 + 31] = '}';         /* the fake JSON's last byte: the stream pauses after it */
+  struct source_plan plan = {.bytes = stream.bytes, .count = stream.count,
+                             .pause_at = data + 100 + 6 + 32, .pause_quiet = true};
+  struct conform_sink_result result;
+  ck_assert_int_eq(serve_with_source(&plan, &result), CHILD_OK);
+  char message[512];
+  mig_error_format(&result.error, message, sizeof message);
+  ck_assert_msg(result.error.code == MIG_OK, "%s", message);
+  ck_assert_uint_eq(result.stream_bytes, stream.count);
+  ck_assert_uint_eq(result.false_trailers, 1);
+  conform_sink_result_deinit(&result);
+  mig_membuf_deinit(&stream);
 }
 END_TEST
 
@@ -427,6 +474,7 @@ Suite *conform_sink_suite(void)
   tcase_add_test(corrupt, conform_sink_truncated_stream_fails_with_shut_1);
   tcase_add_test(corrupt, conform_sink_ping_without_return_path);
   tcase_add_test(corrupt, conform_sink_multifd_hostile);
+  tcase_add_test(corrupt, conform_sink_fake_trailer_in_page_data);
   suite_add_tcase(suite, corrupt);
   return suite;
 }

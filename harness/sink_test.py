@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Live QEMU -> `migsim sink` tests (python3 stdlib only).
 
-A real QEMU 7.2 source (TCG) migrates over loopback TCP into
-`out/release/migsim sink --listen tcp:127.0.0.1:0 --once --summary`:
+A real QEMU 7.2 source (TCG) migrates over loopback TCP (one case: a unix
+socket) into `out/release/migsim sink --listen tcp:127.0.0.1:0 --once --summary`:
 
   precopy        paused pc-i440fx-7.2, 32 MiB
   return-path    the same with the return-path capability (PONG 1, SHUT 0)
+  unix-rp        the same over a unix socket (--listen unix:PATH)
   xbzrle         a running guest dirtying 128 pages, xbzrle, low bandwidth first
   multifd-2      multifd with 2 channels
   multifd-4      multifd with 4 channels and the return path
@@ -49,17 +50,18 @@ def check(condition, message):
         raise Failure(message)
 
 
-def start_sink(migsim, extra=()):
-    sink = subprocess.Popen([migsim, "sink", "--listen", "tcp:127.0.0.1:0", "--once",
+def start_sink(migsim, listen, extra=()):
+    """Starts the sink; returns it and the migrate URI it listens on."""
+    sink = subprocess.Popen([migsim, "sink", "--listen", listen, "--once",
                              "--summary", "--idle-ms", "30000"] + list(extra),
                             stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=ENV)
     line = sink.stderr.readline()
-    match = re.search(r"listening on tcp:127\.0\.0\.1:(\d+)", line)
+    match = re.search(r"listening on (\S+)", line)
     if not match:
         sink.kill()
         raise Failure("sink did not start: %r" % line)
-    return sink, int(match.group(1))
+    return sink, match.group(1)
 
 
 def parse_sink(text):
@@ -120,7 +122,10 @@ def run_case(case, migsim, qemu, work, devices_expected):
     else:
         argv += ["-S"]
     received = os.path.join(work, case["name"] + ".received.mig")
-    sink, port = start_sink(migsim, ["--stream-out", received])
+    listen = "tcp:127.0.0.1:0"
+    if case.get("unix"):
+        listen = "unix:" + os.path.join(work, case["name"] + ".sock")
+    sink, uri = start_sink(migsim, listen, ["--stream-out", received])
     source = qemu_lib.Qemu(argv, work, case["name"])
     try:
         caps = [{"capability": c, "state": True} for c in case.get("capabilities", [])]
@@ -130,7 +135,7 @@ def run_case(case, migsim, qemu, work, devices_expected):
             source.qmp.command("migrate-set-parameters", **case["parameters"])
         if case.get("running"):
             time.sleep(case.get("run_before_s", 1.0))
-        source.qmp.command("migrate", uri="tcp:127.0.0.1:%d" % port)
+        source.qmp.command("migrate", uri=uri)
         if case.get("cancel_after_s"):
             time.sleep(case["cancel_after_s"])
             source.qmp.command("migrate_cancel")
@@ -196,6 +201,7 @@ def check_cancelled(info, code, out, err):
 CASES = [
     {"name": "precopy"},
     {"name": "return-path", "capabilities": ["return-path"]},
+    {"name": "unix-rp", "capabilities": ["return-path"], "unix": True},
     {"name": "xbzrle", "running": True, "capabilities": ["xbzrle"], "run_before_s": 1.5,
      "parameters": {"max-bandwidth": 512 << 10, "downtime-limit": 1,
                     "xbzrle-cache-size": 8 << 20},

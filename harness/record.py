@@ -123,18 +123,23 @@ def record_source(binary, config, out, stream_path):
             time.sleep(config.get("run_before_s", 1.5))
         result["runstate_before"] = source.qmp.command("query-status")["status"]
         started = time.monotonic()
-        source.qmp.command("migrate", uri="exec:cat > " + stream_path)
-        change = config.get("parameter_changes_during_migration")
-        info = source.wait_migration(change["after_s"] if change else 300)
-        if change and info.get("status") == "active":
-            source.qmp.command("migrate-set-parameters", **change["set"])
-            info = source.wait_migration(300)
-        result.update({"status": info.get("status"),
-                       "wall_s": round(time.monotonic() - started, 3), "query_migrate": info})
+        try:
+            source.qmp.command("migrate", uri="exec:cat > " + stream_path)
+        except qemu_lib.QmpError as error:     # a migration blocker: nothing was sent
+            result.update({"status": "blocked", "error": str(error)})
+        if result.get("status") != "blocked":
+            change = config.get("parameter_changes_during_migration")
+            info = source.wait_migration(change["after_s"] if change else 300)
+            if change and info.get("status") == "active":
+                source.qmp.command("migrate-set-parameters", **change["set"])
+                info = source.wait_migration(300)
+            result.update({"status": info.get("status"), "query_migrate": info,
+                           "wall_s": round(time.monotonic() - started, 3)})
         result["runstate_after"] = source.qmp.command("query-status")["status"]
     finally:
         result["exitcode"] = source.stop()
-    return result, source.stderr_text(remove=True)
+        result["stderr"] = source.stderr_text(remove=True)
+    return result, result.pop("stderr")
 
 
 def roundtrip(binary, config, out, stream_path):
@@ -195,18 +200,27 @@ def record_one(binary, version, config, out, plain):
     if os.path.exists(stream_path):
         os.unlink(stream_path)
     source_result, source_stderr = record_source(binary, config, out, stream_path)
-    data = open(stream_path, "rb").read() if os.path.exists(stream_path) else b""
+    data = b""
+    if os.path.exists(stream_path):
+        with open(stream_path, "rb") as handle:
+            data = handle.read()
     load = roundtrip(binary, config, out, stream_path) if data else {"verdict": "not-run"}
     stream = {"file": name + (".mig" if plain else ".mig.xz"),
               "compression": None if plain else "xz", "size": len(data),
               "sha256": hashlib.sha256(data).hexdigest()}
-    if not plain:
+    if not data:
+        stream = {"file": None, "compression": None, "size": 0, "sha256": None}
+        if os.path.exists(stream_path):
+            os.unlink(stream_path)
+    elif not plain:
         packed = lzma.compress(data, preset=6)
         with open(stream_path + ".xz", "wb") as handle:
             handle.write(packed)
         stream["xz_size"] = len(packed)
         os.unlink(stream_path)
-    if source_result.get("status") != "completed":
+    if source_result.get("status") == "blocked":
+        observed = "blocked"
+    elif source_result.get("status") != "completed":
         observed = "migrate-failed"
     else:
         observed = "load-ok" if load.get("verdict") == "accepted" else "load-failed"
@@ -229,7 +243,8 @@ def record_one(binary, version, config, out, plain):
         "migration_uri": "exec:cat > <stream>", "resources": resources,
         "expected_outcome": config.get("expected_outcome", "load-ok"),
         "notes": config.get("notes", ""), "source_result": source_result,
-        "source_stderr": source_stderr, "stream": stream, "stream_facts": stream_facts(data),
+        "source_stderr": source_stderr, "stream": stream,
+        "stream_facts": stream_facts(data) if data else None,
         "roundtrip_load": load, "observed_outcome": observed,
         "generated_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "generation_seconds": round(time.monotonic() - started, 2),
@@ -265,15 +280,35 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     version = qemu_lib.qemu_version(binary)
     status = 0
+    rows = []
     for config in configs:
         sidecar = record_one(binary, version, config, os.path.abspath(args.out), args.plain)
+        rows.append(sidecar)
         ok = sidecar["observed_outcome"] == sidecar["expected_outcome"]
         status |= 0 if ok else 1
         print("%s %-40s %9d bytes  %s  %.2f s" % ("ok  " if ok else "DIFF", sidecar["name"],
                                                   sidecar["stream"]["size"],
                                                   sidecar["observed_outcome"],
                                                   sidecar["generation_seconds"]))
+    write_index(args.out, version, rows)
     return status
+
+
+def write_index(out, version, sidecars):
+    """INDEX.md: one row per entry recorded in this run, like the corpus's."""
+    lines = ["# Recorded migration streams", "",
+             "Recorded by harness/record.py from %s. One `.json` sidecar per entry." % version,
+             "", "| name | machine | MiB | vCPUs | stream bytes | outcome | features |",
+             "|---|---|---|---|---|---|---|"]
+    for s in sorted(sidecars, key=lambda entry: entry["name"]):
+        features = ["caps: " + ", ".join(sorted(s["capabilities"]))] if s["capabilities"] else []
+        if s["guest_state_at_migrate"].startswith("running"):
+            features.append("running")
+        lines.append("| %s | %s | %s | %s | %d | %s | %s |" % (
+            s["name"], s["machine"], s["memory_mb"], s["smp"], s["stream"]["size"],
+            s["observed_outcome"], "; ".join(features) or "-"))
+    with open(os.path.join(out, "INDEX.md"), "w") as handle:
+        handle.write("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -439,6 +439,38 @@ START_TEST(conform_sink_multifd_hostile)
 }
 END_TEST
 
+START_TEST(conform_sink_channel_count_bounded)
+{
+  /* Goal: connection number CONFORM_SINK_CHANNELS_MAX + 1 fails the migration (TOO_LONG). */
+  char spec[128];
+  int listen_fd = listen_unix(spec, sizeof spec);
+  fflush(NULL);
+  pid_t child = fork();
+  ck_assert_int_ge(child, 0);
+  if (child == 0) {
+    int fds[CONFORM_SINK_CHANNELS_MAX + 1];
+    for (uint32_t i = 0; i < CONFORM_SINK_CHANNELS_MAX + 1; i++) {
+      fds[i] = connect_unix(spec);
+      if (fds[i] < 0) _exit(CHILD_CONNECT);
+    }
+    uint8_t byte;
+    (void)read(fds[0], &byte, 1);   /* returns when the sink closes the channels */
+    _exit(CHILD_OK);
+  }
+  struct conform_sink_options options = {.stream_bytes_max = 1 << 20, .idle_ms_max = 10000,
+                                         .settle_ms = 500};
+  struct conform_sink_result result;
+  ck_assert_int_eq(conform_sink_serve(listen_fd, &options, &result), MIG_ERR_TOO_LONG);
+  ck_assert_str_eq(result.error.path, "channel17");
+  conform_sink_result_deinit(&result);
+  close(listen_fd);
+  unlink(spec + 5);
+  int status = 0;
+  ck_assert_int_eq(waitpid(child, &status, 0), child);
+  ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == CHILD_OK);
+}
+END_TEST
+
 START_TEST(conform_sink_listen_rejects_bad_specs)
 {
   /* Goal: listen specs other than tcp:IPv4:PORT and unix:PATH fail with a message. */
@@ -475,6 +507,7 @@ Suite *conform_sink_suite(void)
   tcase_add_test(corrupt, conform_sink_ping_without_return_path);
   tcase_add_test(corrupt, conform_sink_multifd_hostile);
   tcase_add_test(corrupt, conform_sink_fake_trailer_in_page_data);
+  tcase_add_test(corrupt, conform_sink_channel_count_bounded);
   suite_add_tcase(suite, corrupt);
   return suite;
 }

@@ -68,6 +68,7 @@ struct sink {
   bool ids_seen[CONFORM_SINK_CHANNELS_MAX];
   struct mig_membuf stream;         /* the main channel, whole */
   bool prefix_done;                 /* header, configuration, leading commands walked */
+  uint64_t prefix_offset;           /* end of the last complete prefix item; 0: none yet */
   bool main_complete;               /* trailer seen or channel closed */
   bool walk_pending;                /* a trailer candidate walked with an error: more bytes? */
   bool settled;                     /* ...none came for settle_ms: that error is final */
@@ -171,8 +172,8 @@ static bool prefix_configuration(struct sink *sink, struct mig_reader *reader)
   return !mig_reader_failed(reader) && !mig_reader_at_end(reader);
 }
 
-/* One command (§7) whose header byte 0x08 was peeked; answers PING. */
-static bool prefix_command(struct sink *sink, struct mig_reader *reader, uint32_t *ping_count)
+/* One command (§7) whose header byte 0x08 was peeked; answers PING.  False: incomplete. */
+static bool prefix_command(struct sink *sink, struct mig_reader *reader)
 {
   uint64_t offset = mig_reader_offset(reader);
   (void)mig_read_u8(reader);
@@ -185,8 +186,6 @@ static bool prefix_command(struct sink *sink, struct mig_reader *reader, uint32_
   if (code == SINK_CMD_OPEN_RETURN_PATH && length == 0) {
     result->return_path = true;
   } else if (code == SINK_CMD_PING && length == 4) {
-    (*ping_count)++;
-    if (*ping_count <= result->pongs_sent) return true;   /* answered on an earlier pass */
     if (!result->return_path) {
       SINK_FAIL(sink, MIG_ERR_BAD_COMMAND, offset, "PING before OPEN_RETURN_PATH",
                 "command/ping");
@@ -202,10 +201,10 @@ static bool prefix_command(struct sink *sink, struct mig_reader *reader, uint32_
 }
 
 /*
- * Walks header, configuration and the commands before the first section, from
- * the start of the buffer each time bytes arrive, until a section record shows
- * up.  Cheap: the prefix is a few hundred bytes.  PINGs already answered are
- * counted, not answered again.
+ * Walks header, configuration and the commands before the first section as
+ * bytes arrive, until a section record shows up.  It resumes after the last
+ * complete item (sink->prefix_offset), so each byte is parsed about once and
+ * each PING is answered once.
  */
 static void prefix_walk(struct sink *sink)
 {
@@ -219,12 +218,16 @@ static void prefix_walk(struct sink *sink)
   }
   struct mig_reader reader;
   mig_reader_init_memory(&reader, bytes, sink->stream.count);
-  mig_read_skip(&reader, 8);
-  if (!prefix_configuration(sink, &reader)) return;
-  uint32_t ping_count = 0;
+  if (sink->prefix_offset == 0) {
+    mig_read_skip(&reader, 8);
+    if (!prefix_configuration(sink, &reader)) return;
+    sink->prefix_offset = mig_reader_offset(&reader);
+  }
+  mig_read_skip(&reader, sink->prefix_offset - mig_reader_offset(&reader));
   uint8_t type = 0;
   while (mig_reader_peek_u8(&reader, &type) && type == MIG_SECTION_COMMAND) {
-    if (!prefix_command(sink, &reader, &ping_count)) return;
+    if (!prefix_command(sink, &reader)) return;
+    sink->prefix_offset = mig_reader_offset(&reader);
   }
   if (!mig_reader_failed(&reader) && !mig_reader_at_end(&reader)) sink->prefix_done = true;
 }

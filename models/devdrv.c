@@ -208,6 +208,12 @@ void devdrv_boot(struct devdrv *drv)
 void devdrv_resume(struct devdrv *drv)
 {
   if (devdrv_done(drv)) return;
+  uint64_t now_vm_ns = machine_vm_ns(drv->machine);
+  if (drv->next_tick_vm_ns < now_vm_ns) {
+    /* Only a stream can put the tick in the past: run it now, on an even nanosecond. */
+    drv->next_tick_vm_ns = now_vm_ns + (now_vm_ns & 1u);
+    sim_trace(machine_sim(drv->machine), "devdrv.tick_late", now_vm_ns, 0, 0, 0);
+  }
   sim_event_schedule_at(machine_sim(drv->machine), &drv->event,
                         machine_sim_ns_at(drv->machine, drv->next_tick_vm_ns));
 }

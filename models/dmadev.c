@@ -64,6 +64,12 @@ static bool busy(const struct dmadev *dev) { return (dev->status & DMADEV_STATUS
 static void step_arm(struct dmadev *dev)
 {
   if (!busy(dev) || !machine_running(dev->machine)) return;
+  uint64_t now_vm_ns = machine_vm_ns(dev->machine);
+  if (dev->next_step_vm_ns < now_vm_ns) {
+    /* Only a stream can put the step in the past (sections may arrive in any order). */
+    dev->next_step_vm_ns = now_vm_ns | 1u;
+    sim_trace(dev->sim, "dmadev.step_late", dmadev_devid(dev), now_vm_ns, 0, 0);
+  }
   sim_event_schedule_at(dev->sim, &dev->event,
                         machine_sim_ns_at(dev->machine, dev->next_step_vm_ns));
 }
@@ -211,6 +217,7 @@ static int dmadev_post_load(void *opaque, int32_t version_id)
   }
   if ((dev->status & ~(DMADEV_STATUS_BUSY | DMADEV_STATUS_ERROR)) != 0) return -1;
   if (busy(dev) && dev->cur_done_bytes == dev->cur_bytes) return -1;
+  if (busy(dev) && dev->next_step_vm_ns % 2 == 0) return -1; /* steps are on odd guest ns */
   if (dev->ring_base % DMADEV_DESC_BYTES != 0) return -1;
   return 0;
 }

@@ -153,7 +153,8 @@ static int pci_function_post_load(void *opaque, int32_t version_id)
   const struct pci_function *fn = opaque;
   (void)version_id;
   for (uint32_t i = 0; i < PCI_CONFIG_BYTES; i++) {
-    if (((fn->config[i] ^ fn->config_ro[i]) & fn->cmask[i]) != 0) return -1;
+    uint8_t checked = (uint8_t)(fn->cmask[i] & ~fn->wmask[i] & ~fn->w1cmask[i]);
+    if (((fn->config[i] ^ fn->config_ro[i]) & checked) != 0) return -1;
   }
   return 0;
 }

@@ -138,6 +138,8 @@ static int devdrv_post_load(void *opaque, int32_t version_id)
   const struct devdrv *drv = opaque;
   (void)version_id;
   if (drv->next_tick_vm_ns % 2 != 0) return -1; /* ticks stay on even guest nanoseconds */
+  /* xoshiro256** must never hold the all-zero state. */
+  if ((drv->prng.s[0] | drv->prng.s[1] | drv->prng.s[2] | drv->prng.s[3]) == 0) return -1;
   if (drv->dma == NULL) return 0;
   return drv->tail < drv->dma->ring_entries && drv->reaped < drv->dma->ring_entries ? 0 : -1;
 }
@@ -178,6 +180,8 @@ void devdrv_init(struct devdrv *drv, struct machine *machine, const struct devdr
   drv->window_gpa = window_gpa;
   drv->window_bytes = window_bytes;
   drv->machine = machine;
+  /* Seeded now too, so a destination that has not loaded yet never holds a zero state. */
+  sim_prng_stream(machine_sim(machine), &drv->prng, "guest/devdrv");
   sim_event_init(&drv->event, devdrv_on_event, "devdrv.tick");
 }
 

@@ -138,6 +138,8 @@ static int devdrv_post_load(void *opaque, int32_t version_id)
   const struct devdrv *drv = opaque;
   (void)version_id;
   if (drv->next_tick_vm_ns % 2 != 0) return -1; /* ticks stay on even guest nanoseconds */
+  /* A running program's next tick is at most one period past its end. */
+  if (drv->next_tick_vm_ns > drv->config.duration_ns + drv->config.period_ns) return -1;
   /* xoshiro256** must never hold the all-zero state. */
   if ((drv->prng.s[0] | drv->prng.s[1] | drv->prng.s[2] | drv->prng.s[3]) == 0) return -1;
   if (drv->dma == NULL) return 0;

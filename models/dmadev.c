@@ -218,6 +218,7 @@ static int dmadev_post_load(void *opaque, int32_t version_id)
   if ((dev->status & ~(DMADEV_STATUS_BUSY | DMADEV_STATUS_ERROR)) != 0) return -1;
   if (busy(dev) && dev->cur_done_bytes == dev->cur_bytes) return -1;
   if (busy(dev) && dev->next_step_vm_ns % 2 == 0) return -1; /* steps are on odd guest ns */
+  if (dev->next_step_vm_ns > DMADEV_STEP_VM_NS_MAX) return -1;  /* keeps sim time finite */
   if (dev->ring_base % DMADEV_DESC_BYTES != 0) return -1;
   return 0;
 }

@@ -357,7 +357,9 @@ uint64_t machine_sim_ns_at(const struct machine *machine, uint64_t vm_ns)
 {
   uint64_t now_vm_ns = machine_vm_ns(machine);
   uint64_t now_ns = sim_now_ns(machine->sim);
-  return vm_ns > now_vm_ns ? now_ns + (vm_ns - now_vm_ns) : now_ns;
+  if (vm_ns <= now_vm_ns) return now_ns;
+  /* Saturates: a time past the end of sim time is never, not a wrap into the past. */
+  return vm_ns - now_vm_ns > UINT64_MAX - now_ns ? UINT64_MAX : now_ns + (vm_ns - now_vm_ns);
 }
 
 bool machine_invariants_check(const struct machine *machine, char *why, size_t why_bytes)

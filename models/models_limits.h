@@ -25,6 +25,7 @@
 #define BLOCKDEV_SECTOR_BYTES 512u
 #define BLOCKDEV_SECTORS_MAX (UINT64_C(1) << 16) /* 32 MiB images in the arena */
 #define DEVDRV_PERIOD_NS_MIN UINT64_C(1000)    /* guest driver tick, at least 1 us */
+#define DMADEV_STEP_VM_NS_MAX (UINT64_C(1) << 60) /* a loaded step time beyond is refused */
 
 _Static_assert(RAM_PAGE_BYTES == (UINT32_C(1) << RAM_PAGE_BITS), "page bits and bytes agree");
 _Static_assert(RAM_BLOCK_BYTES_MAX % RAM_PAGE_BYTES == 0, "blocks are whole pages");

@@ -94,6 +94,28 @@ START_TEST(conform_devices_scenario_passes)
 }
 END_TEST
 
+START_TEST(conform_each_device_alone_passes)
+{
+  /* _i = 0: the DMA engine alone; _i = 1: the block device alone; both oracles hold. */
+  static struct conform_scenario scenario;
+  parse_devices(&scenario);
+  scenario.machine.devices[0] = scenario.machine.devices[1 + _i];
+  scenario.machine.device_count = 1;
+  static struct conform_run_result result;
+  struct trace_capture capture = {0};
+  check_captured(&scenario, false, &capture, &result);
+  ck_assert_msg(result.verdict == CONFORM_PASS, "%s: %s", conform_verdict_name(result.verdict),
+                result.failure);
+  ck_assert_int_eq(result.stats.status, MIG_PRECOPY_COMPLETED);
+  ck_assert_uint_eq(result.guest_digest, result.reference_guest_digest);
+  bool dma = _i == 0;
+  ck_assert_uint_eq(trace_count(&capture, "dmadev.retire") > 150, dma);
+  ck_assert_uint_eq(trace_count(&capture, "blockdev.write") > 10000, !dma);
+  free(capture.text);
+  conform_run_result_deinit(&result);
+}
+END_TEST
+
 START_TEST(conform_blockdev_early_activation_caught)
 {
   /* A destination that takes the image at -incoming collides with the running source. */
@@ -200,6 +222,7 @@ Suite *conform_devices_suite(void)
   TCase *run = tcase_create("run");
   tcase_set_timeout(run, 300);
   tcase_add_loop_test(run, conform_devices_scenario_passes, 0, 3);
+  tcase_add_loop_test(run, conform_each_device_alone_passes, 0, 2);
   tcase_add_test(run, conform_blockdev_early_activation_caught);
   tcase_add_test(run, conform_blockdev_kept_ownership_caught);
   tcase_add_test(run, conform_dmadev_self_check_fails_cleanly);

@@ -375,6 +375,52 @@ START_TEST(mig_devices_every_byte_flip_is_survived)
 }
 END_TEST
 
+/* Loads stream into a fresh destination at the source's stop time; returns the error. */
+static enum mig_err flipped_load_once(const struct mig_membuf *stream,
+                                      const struct machine_config *config,
+                                      struct mig_error *error)
+{
+  struct sim_options options = {.seed = 4, .time_ns_max = SWITCH_NS + SIM_NS_PER_MS};
+  struct sim *sim = sim_create(&options);
+  struct flipped_load load = {.stream = stream, .config = config};
+  sim_event_init(&load.event, flipped_load_fire, "test.load");
+  sim_event_schedule_at(sim, &load.event, SWITCH_NS);
+  (void)sim_run(sim);
+  sim_destroy(sim);
+  *error = load.error;
+  return load.err;
+}
+
+START_TEST(mig_devices_pci_identity_refused)
+{
+  /* Another vendor id, or another class in the config space, is refused at the device's pci. */
+  struct sim_options options = {.seed = 21, .time_ns_max = SWITCH_NS};
+  struct sim *sim = sim_create(&options);
+  struct machine_config config = device_config();
+  struct machine *source = machine_create(sim, &config, 0);
+  machine_boot(source);
+  ck_assert_int_eq(sim_run(sim), SIM_RUN_TIME_MAX);
+  machine_stop(source);
+  struct mig_membuf stream;
+  ck_assert_int_eq(save_machine(sim, source, &stream, NULL), MIG_OK);
+  sim_destroy(sim);
+  const char *idstr = "0000:00:04.0/dmadev";
+  size_t payload = stream_find(&stream, idstr) + strlen(idstr) + 8; /* instance, version */
+  struct mig_error error;
+  ck_assert_int_eq(flipped_load_once(&stream, &config, &error), MIG_OK);
+  stream.bytes[payload + 1] ^= 0x01;                      /* vendor id, big-endian */
+  ck_assert_int_eq(flipped_load_once(&stream, &config, &error), MIG_ERR_EQUAL_MISMATCH);
+  ck_assert_str_eq(error.path, "0000:00:04.0/dmadev/pci/vendor_id");
+  ck_assert_str_eq(error.detail, "read 0x1b37 expected 0x1b36");
+  stream.bytes[payload + 1] ^= 0x01;
+  stream.bytes[payload + 4 + PCI_CLASS_PROG + 2] ^= 0x01; /* base class in config */
+  ck_assert_int_eq(flipped_load_once(&stream, &config, &error), MIG_ERR_HOOK);
+  ck_assert_str_eq(error.path, "0000:00:04.0/dmadev/pci");
+  ck_assert_str_eq(error.detail, "post_load returned -1");
+  mig_membuf_deinit(&stream);
+}
+END_TEST
+
 Suite *mig_devices_suite(void)
 {
   Suite *suite = suite_create("mig_devices");
@@ -392,6 +438,7 @@ Suite *mig_devices_suite(void)
   TCase *corrupt = tcase_create("corrupt");
   tcase_set_timeout(corrupt, 120);
   tcase_add_test(corrupt, mig_devices_every_byte_flip_is_survived);
+  tcase_add_test(corrupt, mig_devices_pci_identity_refused);
   suite_add_tcase(suite, corrupt);
   TCase *selfcheck = tcase_create("selfcheck");
   tcase_add_test(selfcheck, mig_devices_self_check_fails_save);

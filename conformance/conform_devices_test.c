@@ -35,7 +35,8 @@ static const char devices_text[] =
     "  \"commands\": [\n"
     "    {\"at_ns\": 0, \"execute\": \"migrate-set-parameters\",\n"
     "     \"arguments\": {\"downtime-limit\": 30, \"max-bandwidth\": 67108864}},\n"
-    "    {\"at_ns\": 500000000, \"execute\": \"migrate\", \"arguments\": {\"uri\": \"sim:link0\"}}\n"
+    "    {\"at_ns\": 500000000, \"execute\": \"migrate\",\n"
+    "     \"arguments\": {\"uri\": \"sim:link0\"}}\n"
     "  ]\n"
     "}\n";
 
@@ -152,7 +153,7 @@ END_TEST
 
 START_TEST(conform_dmadev_self_check_fails_cleanly)
 {
-  /* The engine's accounting bug is found at save: the migration fails naming it, the source runs on. */
+  /* The engine's accounting bug, found at save, fails the migration; the source runs on. */
   static struct conform_scenario scenario;
   parse_devices(&scenario);
   scenario.machine.devices[1].dma.quirk_overrun = true;

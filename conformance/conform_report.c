@@ -32,7 +32,7 @@ void conform_report_summary(FILE *out, const struct conform_scenario *scenario,
 {
   const struct mig_precopy_stats *stats = &result->stats;
   fprintf(out, "migsim: %s\n", conform_verdict_name(result->verdict));
-  if (result->verdict != CONFORM_PASS) fprintf(out, "  failure         %s\n", result->failure);
+  if (result->failure[0] != 0) fprintf(out, "  failure         %s\n", result->failure);
   fprintf(out, "  scenario        %s\n", scenario->name);
   fprintf(out, "  seed            %" PRIu64 "\n", result->seed);
   fprintf(out, "  simulated time  %.6f s\n", (double)result->end_ns / 1e9);
@@ -104,7 +104,7 @@ bool conform_report_write(const char *path, const struct conform_scenario *scena
   json_t *root = json_object();
   json_object_set_new(root, "verdict", json_string(conform_verdict_name(result->verdict)));
   json_object_set_new(root, "exit_code", json_integer(result->verdict));
-  json_object_set_new(root, "failure", result->verdict == CONFORM_PASS
+  json_object_set_new(root, "failure", result->failure[0] == 0
                                            ? json_null() : json_string(result->failure));
   json_object_set_new(root, "scenario", json_string(scenario->name));
   json_object_set_new(root, "seed", json_integer((json_int_t)result->seed));

@@ -66,6 +66,11 @@ static void on_switchover(void *context)
 static void on_loaded(void *context, enum mig_err err)
 {
   struct run *run = context;
+  if (err != MIG_OK && mig_precopy_stats(run->precopy)->source_failed) {
+    /* The source cut the stream after a device refused its save: expected, not a bug here. */
+    timeline_add(run, "load-cut", (uint64_t)err);
+    return;
+  }
   if (err != MIG_OK) {
     char message[512];
     mig_error_format(&mig_precopy_stats(run->precopy)->error, message, sizeof(message));
@@ -84,7 +89,8 @@ static void on_loaded(void *context, enum mig_err err)
 static void run_migrate(struct run *run)
 {
   const struct conform_scenario *scenario = run->scenario;
-  run->dest = machine_create(run->sim, &scenario->machine, 1);
+  /* The destination shares the source's disk images, as on shared storage. */
+  run->dest = machine_create_peer(run->sim, &scenario->machine, 1, run->source);
   struct link *link = link_create(run->sim, &scenario->link, "migration");
   struct mig_precopy_hooks hooks = {run, on_switchover, on_loaded};
   run->precopy = mig_precopy_create(run->sim, run->source, run->dest, link, &run->params,
@@ -152,7 +158,12 @@ static void run_finish(struct run *run)
       run->precopy != NULL ? mig_precopy_stats(run->precopy) : NULL;
   if (stats != NULL) result->stats = *stats;
   bool completed = stats != NULL && stats->status == MIG_PRECOPY_COMPLETED;
+  bool refused = stats != NULL && stats->source_failed;
   struct machine *last = completed ? run->dest : run->source;
+  char why[512];
+  if (!machine_invariants_check(run->source, why, sizeof(why))) {
+    violation(run, "invariant: %s", why);
+  }
   if (result->verdict == CONFORM_PASS) {
     if (result->run_result != SIM_RUN_IDLE) {
       result->verdict = CONFORM_LIVENESS;
@@ -160,7 +171,7 @@ static void run_finish(struct run *run)
                "run ended at %" PRIu64 " ns: %s (migration %s)", result->end_ns,
                run_result_name(result->run_result),
                stats == NULL ? "not started" : completed ? "completed" : "unfinished");
-    } else if (stats != NULL && !completed) {
+    } else if (stats != NULL && !completed && !refused) {
       result->verdict = CONFORM_LIVENESS;
       snprintf(result->failure, sizeof(result->failure),
                "simulation went idle with the migration unfinished (status %d)",
@@ -168,6 +179,14 @@ static void run_finish(struct run *run)
     } else if (!machine_workload_done(last)) {
       result->verdict = CONFORM_LIVENESS;
       snprintf(result->failure, sizeof(result->failure), "guest program did not finish");
+    } else if (refused && !machine_running(run->source)) {
+      violation(run, "clean failure: the source did not resume after the failed migration");
+    } else if (refused) {
+      /* Clean failure held: the source ran on to the end.  Say why the migration failed. */
+      char message[512];
+      mig_error_format(&stats->error, message, sizeof(message));
+      snprintf(result->failure, sizeof(result->failure), "migration failed cleanly: %s",
+               message);
     }
   }
   result->guest_digest = conform_guest_digest(last);
@@ -272,7 +291,13 @@ void conform_check(const struct conform_scenario *scenario, bool twice, FILE *tr
   char failure[512] = "no field or page differs";
   bool same_state = conform_snapshot_diff(&reference.final, &result->final, failure,
                                           sizeof(failure));
-  if (result->verdict == CONFORM_PASS && result->migrated &&
+  /*
+   * A device that refused its save entered its error state, which the guest
+   * saw; the reference never saved, so only the clean-failure checks of
+   * run_finish apply to that run.
+   */
+  bool refused = result->stats.source_failed;
+  if (result->verdict == CONFORM_PASS && result->migrated && !refused &&
       (result->guest_digest != reference.guest_digest || !same_state)) {
     result->verdict = CONFORM_ORACLE_VIOLATION;
     snprintf(result->failure, sizeof(result->failure),

@@ -218,22 +218,113 @@ static bool parse_ram(struct parse *p, json_t *machine, struct machine_config *c
   return true;
 }
 
+/* Driver-specific keys and quirks; every driver also takes "driver", "addr" and "quirks". */
+struct driver_schema {
+  const char *name;
+  const char *const *keys;
+  const char *quirks;          /* known quirks, for messages */
+};
+
+static const char *const testdev_keys[] = {"driver", "addr", "quirks", "device_id", NULL};
+static const char *const dmadev_keys[] = {"driver", "addr", "quirks", "ring_entries",
+                                          "bandwidth", NULL};
+static const char *const blockdev_keys[] = {"driver", "addr", "quirks", "sectors", NULL};
+
+static const struct driver_schema driver_schemas[] = {
+    {"testdev", testdev_keys, "\"lossy-extra\""},
+    {"dmadev", dmadev_keys, "\"overrun\""},
+    {"blockdev", blockdev_keys, "\"activate-early\", \"keep-ownership\""},
+};
+
+/* Sets the quirk named quirk on device; false when its driver has no such quirk. */
+static bool device_quirk_set(struct machine_device_config *device, const char *quirk)
+{
+  if (strcmp(device->driver, "testdev") == 0 && strcmp(quirk, "lossy-extra") == 0) {
+    device->quirk_lossy_extra = true;
+  } else if (strcmp(device->driver, "dmadev") == 0 && strcmp(quirk, "overrun") == 0) {
+    device->dma.quirk_overrun = true;
+  } else if (strcmp(device->driver, "blockdev") == 0 && strcmp(quirk, "activate-early") == 0) {
+    device->block.quirk_activate_early = true;
+  } else if (strcmp(device->driver, "blockdev") == 0 && strcmp(quirk, "keep-ownership") == 0) {
+    device->block.quirk_keep_ownership = true;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+static bool parse_device_quirks(struct parse *p, json_t *entry,
+                                struct machine_device_config *device,
+                                const struct driver_schema *schema)
+{
+  json_t *quirks = json_object_get(entry, "quirks");
+  if (quirks == NULL) return true;
+  push_key(p, "quirks");
+  if (!json_is_array(quirks)) return fail(p, "\"quirks\" must be an array of strings");
+  for (size_t i = 0; i < json_array_size(quirks); i++) {
+    push_index(p, i);
+    const char *quirk = json_string_value(json_array_get(quirks, i));
+    if (quirk == NULL || !device_quirk_set(device, quirk)) {
+      return fail(p, "unknown %s quirk (known: %s)", schema->name, schema->quirks);
+    }
+    pop(p);
+  }
+  pop(p);
+  return true;
+}
+
+/* Properties, with the defaults docs/scenario.md lists. */
+static bool parse_device_properties(struct parse *p, json_t *entry,
+                                    struct machine_device_config *device)
+{
+  uint64_t value = 0;
+  if (strcmp(device->driver, "testdev") == 0) {
+    if (!get_u64(p, entry, "device_id", 0, UINT32_MAX, false, &value)) return false;
+    device->device_id = (uint32_t)value;
+  } else if (strcmp(device->driver, "dmadev") == 0) {
+    value = 16;
+    if (!get_u64(p, entry, "ring_entries", 2, DMADEV_RING_ENTRIES_MAX, false, &value)) {
+      return false;
+    }
+    device->dma.ring_entries = (uint32_t)value;
+    device->dma.bandwidth_bytes_per_s = UINT64_C(268435456);
+    if (!get_u64(p, entry, "bandwidth", 1, DMADEV_BANDWIDTH_BYTES_PER_S_MAX, false,
+                 &device->dma.bandwidth_bytes_per_s)) {
+      return false;
+    }
+  } else {
+    device->block.sectors_count = 2048;
+    if (!get_u64(p, entry, "sectors", 1, BLOCKDEV_SECTORS_MAX, false,
+                 &device->block.sectors_count)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 static bool parse_device(struct parse *p, json_t *entry, struct machine_config *config,
                          size_t index)
 {
-  static const char *const keys[] = {"driver", "addr", "device_id", "quirks", NULL};
   struct machine_device_config *device = &config->devices[index];
   char addr[16];
   if (!json_is_object(entry)) return fail(p, "a device must be an object");
-  if (!check_keys(p, entry, keys)) return false;
   if (!get_string(p, entry, "driver", device->driver, sizeof(device->driver))) return false;
-  if (strcmp(device->driver, "testdev") != 0) {
-    push_key(p, "driver");
-    return fail(p, "unknown driver \"%s\" (known: testdev)", device->driver);
+  const struct driver_schema *schema = NULL;
+  for (size_t i = 0; i < SIM_ARRAY_COUNT(driver_schemas) && schema == NULL; i++) {
+    if (strcmp(device->driver, driver_schemas[i].name) == 0) schema = &driver_schemas[i];
   }
+  if (schema == NULL) {
+    push_key(p, "driver");
+    return fail(p, "unknown driver \"%s\" (known: testdev, dmadev, blockdev)", device->driver);
+  }
+  if (!check_keys(p, entry, schema->keys)) return false;
   if (!get_string(p, entry, "addr", addr, sizeof(addr))) return false;
   push_key(p, "addr");
   if (!parse_pci_addr(addr, device)) return fail(p, "bad PCI address \"%s\"", addr);
+  if (device->bus >= PCI_BUSES_MAX) {
+    return fail(p, "PCI bus %u does not exist (buses 00..%02x)", device->bus,
+                PCI_BUSES_MAX - 1);
+  }
   for (size_t j = 0; j < index; j++) {
     const struct machine_device_config *other = &config->devices[j];
     if (other->bus == device->bus && other->slot == device->slot &&
@@ -242,21 +333,30 @@ static bool parse_device(struct parse *p, json_t *entry, struct machine_config *
     }
   }
   pop(p);
-  uint64_t device_id = 0;
-  if (!get_u64(p, entry, "device_id", 0, UINT32_MAX, false, &device_id)) return false;
-  device->device_id = (uint32_t)device_id;
-  json_t *quirks = json_object_get(entry, "quirks");
-  if (quirks == NULL) return true;
-  push_key(p, "quirks");
-  if (!json_is_array(quirks)) return fail(p, "\"quirks\" must be an array of strings");
-  for (size_t i = 0; i < json_array_size(quirks); i++) {
-    push_index(p, i);
-    const char *quirk = json_string_value(json_array_get(quirks, i));
-    if (quirk == NULL || strcmp(quirk, "lossy-extra") != 0) {
-      return fail(p, "unknown quirk (known: \"lossy-extra\")");
-    }
-    device->quirk_lossy_extra = true;
-    pop(p);
+  return parse_device_properties(p, entry, device) &&
+         parse_device_quirks(p, entry, device, schema);
+}
+
+/* "device_driver": the guest driver program of the DMA engine and block device. */
+static bool parse_device_driver(struct parse *p, json_t *machine, struct machine_config *config)
+{
+  static const char *const keys[] = {"period_ns", "duration_ns", "transfer_bytes_max", NULL};
+  if (json_object_get(machine, "device_driver") == NULL) return true;
+  json_t *driver;
+  if (!get_object(p, machine, "device_driver", &driver)) return false;
+  if (!check_keys(p, driver, keys)) return false;
+  uint64_t transfer_bytes_max = 65536;
+  bool ok = get_u64(p, driver, "period_ns", DEVDRV_PERIOD_NS_MIN, UINT64_C(1) << 40, true,
+                    &config->driver.period_ns) &&
+            get_u64(p, driver, "duration_ns", 0, UINT64_C(1) << 50, true,
+                    &config->driver.duration_ns) &&
+            get_u64(p, driver, "transfer_bytes_max", 1, DMADEV_TRANSFER_BYTES_MAX, false,
+                    &transfer_bytes_max);
+  if (!ok) return false;
+  config->driver.transfer_bytes_max = (uint32_t)transfer_bytes_max;
+  if (config->driver.period_ns % 2 != 0) {
+    push_key(p, "period_ns");
+    return fail(p, "\"period_ns\" must be even (DMA steps own the odd nanoseconds)");
   }
   pop(p);
   return true;
@@ -264,7 +364,7 @@ static bool parse_device(struct parse *p, json_t *entry, struct machine_config *
 
 static bool parse_machine(struct parse *p, json_t *root, struct machine_config *config)
 {
-  static const char *const keys[] = {"type", "ram", "devices", NULL};
+  static const char *const keys[] = {"type", "ram", "devices", "device_driver", NULL};
   json_t *machine;
   if (!get_object(p, root, "machine", &machine)) return false;
   if (!check_keys(p, machine, keys)) return false;
@@ -284,6 +384,9 @@ static bool parse_machine(struct parse *p, json_t *root, struct machine_config *
     config->device_count = (uint32_t)json_array_size(devices);
     pop(p);
   }
+  if (!parse_device_driver(p, machine, config)) return false;
+  char why[CONFORM_ERROR_BYTES / 2];
+  if (!machine_config_check(config, why, sizeof(why))) return fail(p, "%s", why);
   pop(p);
   return true;
 }

@@ -135,6 +135,30 @@ static const char *load_handler_idstr(const struct load_state *state, uint32_t h
   return handler == 0 ? MIG_RAM_IDSTR : machine_vmstate(state->machine, handler - 1)->idstr;
 }
 
+/*
+ * The vmstate loader names fields from the description ("dmadev/head"); a
+ * device section's error should also say which device, so the description
+ * name at the front becomes the section's idstr ("0000:00:04.0/dmadev/head").
+ */
+static void load_error_place(struct mig_reader *reader, const struct vmstate_instance *instance)
+{
+  struct mig_error *error = &reader->error;
+  const char *name = instance->desc->name;
+  size_t name_bytes = strlen(name);
+  size_t idstr_bytes = strlen(instance->idstr);
+  if (idstr_bytes <= name_bytes || strcmp(instance->idstr + idstr_bytes - name_bytes, name) != 0 ||
+      strncmp(error->path, name, name_bytes) != 0 ||
+      (error->path[name_bytes] != 0 && error->path[name_bytes] != '/')) {
+    return;
+  }
+  char placed[2 * MIG_PATH_BYTES_MAX + 256];
+  snprintf(placed, sizeof(placed), "%.*s%s", (int)(idstr_bytes - name_bytes), instance->idstr,
+           error->path);
+  size_t placed_bytes = SIM_MIN(strlen(placed), sizeof(error->path) - 1);
+  memcpy(error->path, placed, placed_bytes);
+  error->path[placed_bytes] = 0;
+}
+
 /* START and FULL: header, bind the id, payload, footer. */
 static enum mig_err load_section_long(struct load_state *state, uint8_t type,
                                       uint64_t offset)
@@ -180,6 +204,7 @@ static enum mig_err load_section_long(struct load_state *state, uint8_t type,
     if (err == MIG_ERR_SECTION_VERSION && !mig_reader_failed(reader)) {
       MIG_READER_FAIL(reader, err, offset, "version out of range", "%s", idstr);
     }
+    if (err != MIG_OK) load_error_place(reader, instance);
     state->stats->devices_count++;
   }
   if (err != MIG_OK) return err;
@@ -271,6 +296,23 @@ static enum mig_err load_trailer(struct load_state *state)
   return MIG_OK;
 }
 
+/*
+ * Topology check at EOF: every PCI device of the destination must have come
+ * in the stream.  QEMU leaves such a device at its reset state; a device the
+ * source does not have is a configuration mismatch (seed 000), so refuse it.
+ */
+static enum mig_err load_devices_complete(struct load_state *state, uint64_t offset)
+{
+  for (uint32_t i = 1; i < state->handler_count; i++) {
+    if (state->bound[i] || !machine_vmstate_required(state->machine, i - 1)) continue;
+    MIG_READER_FAIL(state->reader, MIG_ERR_UNKNOWN_SECTION, offset,
+                    "device missing from the stream (not on the source?)", "%s",
+                    load_handler_idstr(state, i));
+    return MIG_ERR_UNKNOWN_SECTION;
+  }
+  return MIG_OK;
+}
+
 static enum mig_err load_sections(struct load_state *state)
 {
   struct mig_reader *reader = state->reader;
@@ -281,7 +323,7 @@ static enum mig_err load_sections(struct load_state *state)
     enum mig_err err;
     switch (type) {
     case MIG_SECTION_EOF:
-      return MIG_OK;
+      return load_devices_complete(state, offset);
     case MIG_SECTION_START:
     case MIG_SECTION_FULL:
       err = load_section_long(state, type, offset);

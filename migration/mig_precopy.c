@@ -173,6 +173,24 @@ static bool source_iterate(struct mig_precopy *precopy)
   return pending_bytes <= precopy->stats.threshold_bytes;
 }
 
+/*
+ * A device refused its save (seed 003: it found its own state inconsistent,
+ * logged why and entered its error state).  The migration fails cleanly as
+ * QEMU's does: the error names the device, the stream is cut (the
+ * destination's load then fails and it never runs), and the source VM
+ * resumes with everything it had.
+ */
+static void source_save_failed(struct mig_precopy *precopy, const struct mig_error *error)
+{
+  precopy->stats.status = MIG_PRECOPY_FAILED;
+  precopy->stats.source_failed = true;
+  precopy->stats.error = *error;
+  precopy->stats.end_ns = sim_now_ns(precopy->sim);
+  sim_trace(precopy->sim, "mig.save_failed", error->offset, 0, 0, 0);
+  machine_resume(precopy->source);
+  link_close(precopy->link);
+}
+
 /* Stop-and-copy: stop the VM, then END, every device, EOF and the description. */
 static void source_complete(struct mig_precopy *precopy)
 {
@@ -187,10 +205,14 @@ static void source_complete(struct mig_precopy *precopy)
   mig_ram_save_complete(&precopy->ram, writer);
   mig_save_footer(writer, MIG_SAVE_RAM_SECTION_ID);
   json_t *devices = json_array();
-  enum mig_err err = mig_save_devices(writer, precopy->source, devices);
+  struct mig_error save_error;
+  enum mig_err err = mig_save_devices_checked(writer, precopy->source, devices, &save_error);
   if (err == MIG_OK) err = mig_save_finish(writer, devices);
   json_decref(devices);
-  /* A device's save hook refusing is a bug of the model, not of the stream. */
+  if (err == MIG_ERR_HOOK) {
+    source_save_failed(precopy, &save_error);
+    return;
+  }
   SIM_ASSERT(err == MIG_OK || err == MIG_ERR_CANCELLED);
   if (err == MIG_OK) link_close(precopy->link);
 }
@@ -262,12 +284,14 @@ static void dest_body(struct sim_fiber *fiber, void *context)
   enum mig_err err = mig_load_machine(&reader, precopy->dest, &load_stats);
   if (sim_fiber_cancelled(fiber)) return;
   precopy->stats.dest_stream_bytes = load_stats.stream_bytes;
-  precopy->stats.end_ns = sim_now_ns(precopy->sim);
+  if (!precopy->stats.source_failed) precopy->stats.end_ns = sim_now_ns(precopy->sim);
   sim_trace(precopy->sim, "mig.loaded", (uint64_t)err, load_stats.stream_bytes,
             load_stats.sections_count, load_stats.devices_count);
   if (err != MIG_OK) {
-    precopy->stats.status = MIG_PRECOPY_FAILED;
-    precopy->stats.error = *mig_reader_error(&reader);
+    if (!precopy->stats.source_failed) {
+      precopy->stats.status = MIG_PRECOPY_FAILED;
+      precopy->stats.error = *mig_reader_error(&reader);
+    }
     if (precopy->hooks.loaded != NULL) precopy->hooks.loaded(precopy->hooks.context, err);
     return;
   }

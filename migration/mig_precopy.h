@@ -56,7 +56,8 @@ struct mig_precopy_stats {
   uint64_t threshold_bytes;      /* last bandwidth x downtime-limit */
   uint64_t pending_bytes_at_stop; /* dirty bytes when the VM stopped */
   uint64_t dest_stream_bytes;    /* bytes the destination parsed */
-  struct mig_error error;        /* destination's error when FAILED */
+  struct mig_error error;        /* when FAILED: the source's error, else the destination's */
+  bool source_failed;            /* a device refused its save; the source VM resumed */
 };
 
 /* Callbacks into the layer that owns the run (conformance/). */

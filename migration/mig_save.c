@@ -80,8 +80,29 @@ static json_t *save_section_json(const struct vmstate_instance *instance, json_t
   return entry;
 }
 
+static void save_error_set(struct mig_error *error, const struct machine *machine,
+                           uint32_t index, uint64_t offset)
+{
+  memset(error, 0, sizeof(*error));
+  error->code = MIG_ERR_HOOK;
+  error->offset = offset;
+  error->source_file = __FILE__;
+  error->source_line = __LINE__;
+  snprintf(error->path, sizeof(error->path), "%.150s",
+           machine_vmstate(machine, index)->idstr);
+  const char *why = machine_vmstate_error(machine, index);
+  snprintf(error->detail, sizeof(error->detail), "save refused by the device: %s",
+           why != NULL ? why : "its pre_save or post_save failed");
+}
+
 enum mig_err mig_save_devices(struct mig_writer *writer, struct machine *machine,
                               json_t *devices_json)
+{
+  return mig_save_devices_checked(writer, machine, devices_json, NULL);
+}
+
+enum mig_err mig_save_devices_checked(struct mig_writer *writer, struct machine *machine,
+                                      json_t *devices_json, struct mig_error *error)
 {
   uint32_t order[MACHINE_VMSTATE_INSTANCES_MAX];
   uint32_t count = save_order(machine, order);
@@ -95,6 +116,9 @@ enum mig_err mig_save_devices(struct mig_writer *writer, struct machine *machine
                                         devices_json != NULL ? &vmsd_json : NULL);
     if (err != MIG_OK) {
       json_decref(vmsd_json);
+      if (err == MIG_ERR_HOOK && error != NULL) {
+        save_error_set(error, machine, order[i], mig_writer_offset(writer));
+      }
       return err;
     }
     mig_save_footer(writer, section_id);

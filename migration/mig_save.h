@@ -37,6 +37,13 @@ void mig_save_footer(struct mig_writer *writer, uint32_t section_id);
  */
 enum mig_err mig_save_devices(struct mig_writer *writer, struct machine *machine,
                               json_t *devices_json);
+/*
+ * The same; when a device's save hook refuses (a save-time self-check,
+ * seed 003), error (if not NULL) receives MIG_ERR_HOOK, the stream offset,
+ * the section's idstr as path and the device's own account as detail.
+ */
+enum mig_err mig_save_devices_checked(struct mig_writer *writer, struct machine *machine,
+                                      json_t *devices_json, struct mig_error *error);
 /* EOF (0x00), then 0x06, be32 length and {"page_size": 4096, "devices": [...]}. */
 enum mig_err mig_save_finish(struct mig_writer *writer, json_t *devices_json);
 

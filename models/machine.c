@@ -4,18 +4,34 @@
  * Sections are registered in a fixed order, like QEMU's handler list:
  * "vmclock", then "cpu", then each device as "<bus:dev.fn path>/<vmsd>".
  * RAM is not a vmstate section; the migration layer reads the RAM blocks
- * directly through ram.h, as QEMU's RAM handler walks RAMBlocks.
+ * directly through ram.h, as QEMU's RAM handler walks RAMBlocks.  The guest
+ * device driver (devdrv), when configured, registers last as "devdrv".
  */
 #include "sim_base.h"
 
 #include "machine.h"
+
+enum machine_device_kind { MACHINE_TESTDEV, MACHINE_DMADEV, MACHINE_BLOCKDEV };
+
+struct machine_device {
+  enum machine_device_kind kind;
+  struct testdev *testdev;                         /* kind testdev */
+  struct dmadev *dma;                              /* kind dmadev */
+  struct blockdev *block;                          /* kind blockdev */
+  struct pci_function *pci;                        /* its function on the bus */
+  uint32_t instance_index;                         /* its vmstate instance */
+};
 
 struct machine {
   struct sim *sim;                                 /* owner of everything below */
   struct machine_config config;                    /* as given */
   uint32_t role_index;                             /* tags traces: 0 src, 1 dst, ... */
   struct ram_block *ram[RAM_BLOCKS_MAX];           /* config.ram_count blocks */
-  struct testdev *devices[MACHINE_DEVICES_MAX];    /* config.device_count devices */
+  struct machine_device devices[MACHINE_DEVICES_MAX]; /* config.device_count devices */
+  uint32_t testdev_count;                          /* devices of kind testdev */
+  struct pci_bus buses[PCI_BUSES_MAX];             /* root buses, numbered by index */
+  struct devdrv devdrv;                            /* the guest driver program */
+  bool devdrv_present;                             /* config.driver.period_ns != 0 */
   struct vcpu vcpu;                                /* the guest program */
   bool running;                                    /* VM clock advancing */
   uint64_t vm_ns_bias;                             /* running: vm_ns = now - bias */
@@ -67,23 +83,84 @@ static void machine_register(struct machine *machine, const char *idstr, uint32_
   instance->opaque = opaque;
 }
 
-static void machine_register_devices(struct machine *machine)
+/* testdev predates PCI here: it gets a function on the bus, outside its vmstate. */
+static struct pci_function *testdev_pci_create(struct sim *sim)
 {
-  for (uint32_t i = 0; i < machine->config.device_count; i++) {
-    const struct machine_device_config *device = &machine->config.devices[i];
-    SIM_ASSERT(strcmp(device->driver, "testdev") == 0);
-    SIM_ASSERT(device->slot < 32 && device->function < 8);
-    machine->devices[i] = testdev_create(machine->sim, device->device_id,
-                                        device->quirk_lossy_extra);
-    char idstr[64];
-    snprintf(idstr, sizeof(idstr), "0000:%02x:%02x.%x/%s", device->bus, device->slot,
-             device->function, testdev_vmstate.name);
-    machine_register(machine, idstr, 0, &testdev_vmstate, machine->devices[i]);
-  }
+  struct pci_function *fn = sim_alloc(sim, sizeof(*fn));
+  struct pci_function_id id = {.vendor_id = 0x1b36u, .device_id = 0x00f2u,
+                               .class_code = 0x00ff00u, .revision_id = 1};
+  pci_function_init(fn, &id);
+  return fn;
 }
 
-struct machine *machine_create(struct sim *sim, const struct machine_config *config,
-                               uint32_t role_index)
+static void machine_device_create(struct machine *machine, uint32_t index,
+                                  const struct machine *peer)
+{
+  const struct machine_device_config *config = &machine->config.devices[index];
+  struct machine_device *device = &machine->devices[index];
+  const struct vmstate_desc *desc;
+  void *opaque;
+  if (strcmp(config->driver, "dmadev") == 0) {
+    device->kind = MACHINE_DMADEV;
+    device->dma = dmadev_create(machine->sim, machine, &config->dma);
+    device->pci = &device->dma->pci;
+    desc = &dmadev_vmstate;
+    opaque = device->dma;
+  } else if (strcmp(config->driver, "blockdev") == 0) {
+    /* The destination opens the source's image: one shared object in the simulation. */
+    const struct machine_device *twin = peer != NULL && index < peer->config.device_count
+                                            ? &peer->devices[index] : NULL;
+    struct blockdev_image *image =
+        twin != NULL && twin->kind == MACHINE_BLOCKDEV &&
+                twin->block->image->sectors_count == config->block.sectors_count
+            ? twin->block->image
+            : blockdev_image_create(machine->sim, config->block.sectors_count);
+    device->kind = MACHINE_BLOCKDEV;
+    device->block = blockdev_create(machine->sim, image, machine->role_index, &config->block);
+    device->pci = &device->block->pci;
+    desc = &blockdev_vmstate;
+    opaque = device->block;
+  } else {
+    SIM_ASSERT(strcmp(config->driver, "testdev") == 0);
+    device->kind = MACHINE_TESTDEV;
+    device->testdev = testdev_create(machine->sim, config->device_id, config->quirk_lossy_extra);
+    device->pci = testdev_pci_create(machine->sim);
+    desc = &testdev_vmstate;
+    opaque = device->testdev;
+    machine->testdev_count++;
+  }
+  SIM_ASSERT(config->bus < PCI_BUSES_MAX);
+  bool placed = pci_bus_attach(&machine->buses[config->bus], device->pci, config->slot,
+                               config->function);
+  SIM_ASSERT(placed);
+  char idstr[64];
+  snprintf(idstr, sizeof(idstr), "%s/%s", device->pci->path, desc->name);
+  device->instance_index = machine->instance_count;
+  machine_register(machine, idstr, 0, desc, opaque);
+}
+
+static void machine_register_devices(struct machine *machine, const struct machine *peer)
+{
+  for (uint8_t bus = 0; bus < PCI_BUSES_MAX; bus++) pci_bus_init(&machine->buses[bus], bus);
+  for (uint32_t i = 0; i < machine->config.device_count; i++) {
+    machine_device_create(machine, i, peer);
+  }
+  if (machine->config.driver.period_ns == 0) return;
+  struct dmadev *dma = machine_dmadev(machine, 0);
+  struct blockdev *block = machine_blockdev(machine, 0);
+  uint64_t window_gpa = 0;
+  for (uint32_t i = 0; i + 1 < machine->config.ram_count; i++) {
+    window_gpa += machine->config.ram[i].bytes;
+  }
+  uint64_t window_bytes = machine->config.ram[machine->config.ram_count - 1].bytes;
+  devdrv_init(&machine->devdrv, machine, &machine->config.driver, dma, block, window_gpa,
+              window_bytes);
+  machine->devdrv_present = true;
+  machine_register(machine, "devdrv", 0, &devdrv_vmstate, &machine->devdrv);
+}
+
+struct machine *machine_create_peer(struct sim *sim, const struct machine_config *config,
+                                    uint32_t role_index, const struct machine *peer)
 {
   SIM_ASSERT(config->ram_count >= 1 && config->ram_count <= RAM_BLOCKS_MAX);
   SIM_ASSERT(config->device_count <= MACHINE_DEVICES_MAX);
@@ -97,8 +174,29 @@ struct machine *machine_create(struct sim *sim, const struct machine_config *con
   vcpu_init(&machine->vcpu, machine, &config->vcpu);
   machine_register(machine, "vmclock", 0, &machine_clock_vmstate, machine);
   machine_register(machine, "cpu", 0, &vcpu_vmstate, &machine->vcpu);
-  machine_register_devices(machine);
+  machine_register_devices(machine, peer);
   return machine;
+}
+
+struct machine *machine_create(struct sim *sim, const struct machine_config *config,
+                               uint32_t role_index)
+{
+  return machine_create_peer(sim, config, role_index, NULL);
+}
+
+/* Devices follow the VM's run state: engines pause, block ownership moves. */
+static void machine_devices_run(struct machine *machine, bool running)
+{
+  for (uint32_t i = 0; i < machine->config.device_count; i++) {
+    struct machine_device *device = &machine->devices[i];
+    if (device->kind == MACHINE_DMADEV) {
+      if (running) dmadev_resume(device->dma); else dmadev_stop(device->dma);
+    } else if (device->kind == MACHINE_BLOCKDEV) {
+      if (running) blockdev_activate(device->block); else blockdev_inactivate(device->block);
+    }
+  }
+  if (!machine->devdrv_present) return;
+  if (running) devdrv_resume(&machine->devdrv); else devdrv_stop(&machine->devdrv);
 }
 
 void machine_boot(struct machine *machine)
@@ -106,6 +204,7 @@ void machine_boot(struct machine *machine)
   SIM_ASSERT(!machine->running);
   machine->vm_ns_stopped = 0;
   vcpu_boot(&machine->vcpu);
+  if (machine->devdrv_present) devdrv_boot(&machine->devdrv);
   machine_resume(machine);
 }
 
@@ -116,6 +215,7 @@ void machine_stop(struct machine *machine)
   machine->vm_ns_saved = machine->vm_ns_stopped; /* what a save writes from now on */
   machine->running = false;
   vcpu_stop(&machine->vcpu);
+  machine_devices_run(machine, false);
   sim_trace(machine->sim, "machine.stop", machine->role_index, machine->vm_ns_stopped, 0, 0);
 }
 
@@ -129,6 +229,7 @@ void machine_resume(struct machine *machine)
   machine->running = true;
   sim_trace(machine->sim, "machine.resume", machine->role_index, machine->vm_ns_stopped, 0, 0);
   vcpu_resume(&machine->vcpu);
+  machine_devices_run(machine, true);
 }
 
 bool machine_running(const struct machine *machine) { return machine->running; }
@@ -142,7 +243,10 @@ uint64_t machine_vm_ns(const struct machine *machine)
 struct sim *machine_sim(const struct machine *machine) { return machine->sim; }
 const char *machine_type(const struct machine *machine) { return machine->config.type; }
 uint32_t machine_role_index(const struct machine *machine) { return machine->role_index; }
-bool machine_workload_done(const struct machine *machine) { return vcpu_done(&machine->vcpu); }
+bool machine_workload_done(const struct machine *machine)
+{
+  return vcpu_done(&machine->vcpu) && (!machine->devdrv_present || devdrv_done(&machine->devdrv));
+}
 uint32_t machine_ram_count(const struct machine *machine) { return machine->config.ram_count; }
 
 struct ram_block *machine_ram(const struct machine *machine, uint32_t index)
@@ -153,13 +257,123 @@ struct ram_block *machine_ram(const struct machine *machine, uint32_t index)
 
 struct testdev *machine_testdev(const struct machine *machine, uint32_t index)
 {
-  SIM_ASSERT(index < machine->config.device_count);
-  return machine->devices[index];
+  SIM_ASSERT(index < machine->testdev_count);
+  for (uint32_t i = 0; i < machine->config.device_count; i++) {
+    if (machine->devices[i].kind != MACHINE_TESTDEV) continue;
+    if (index-- == 0) return machine->devices[i].testdev;
+  }
+  SIM_ASSERT(false);
+  return NULL;
 }
 
-uint32_t machine_device_count(const struct machine *machine)
+uint32_t machine_device_count(const struct machine *machine) { return machine->testdev_count; }
+
+uint32_t machine_pci_device_count(const struct machine *machine)
 {
   return machine->config.device_count;
+}
+
+static const struct machine_device *device_of_kind(const struct machine *machine,
+                                                   enum machine_device_kind kind,
+                                                   uint32_t index)
+{
+  for (uint32_t i = 0; i < machine->config.device_count; i++) {
+    if (machine->devices[i].kind != kind) continue;
+    if (index-- == 0) return &machine->devices[i];
+  }
+  return NULL;
+}
+
+struct dmadev *machine_dmadev(const struct machine *machine, uint32_t index)
+{
+  const struct machine_device *device = device_of_kind(machine, MACHINE_DMADEV, index);
+  return device != NULL ? device->dma : NULL;
+}
+
+struct blockdev *machine_blockdev(const struct machine *machine, uint32_t index)
+{
+  const struct machine_device *device = device_of_kind(machine, MACHINE_BLOCKDEV, index);
+  return device != NULL ? device->block : NULL;
+}
+
+struct pci_bus *machine_pci_bus(struct machine *machine, uint8_t number)
+{
+  SIM_ASSERT(number < PCI_BUSES_MAX);
+  return &machine->buses[number];
+}
+
+const struct devdrv *machine_devdrv(const struct machine *machine)
+{
+  return machine->devdrv_present ? &machine->devdrv : NULL;
+}
+
+/* Finds the block holding [gpa, gpa + count); false when the range is not all in one. */
+static bool gpa_locate(const struct machine *machine, uint64_t gpa, uint32_t count,
+                       uint32_t *block_index, uint64_t *offset)
+{
+  uint64_t base = 0;
+  for (uint32_t i = 0; i < machine->config.ram_count; i++) {
+    uint64_t bytes = machine->ram[i]->used_bytes;
+    if (gpa >= base && gpa - base < bytes) {
+      if (count > bytes - (gpa - base)) return false;
+      *block_index = i;
+      *offset = gpa - base;
+      return true;
+    }
+    base += bytes;
+  }
+  return false;
+}
+
+bool machine_dma_read(const struct machine *machine, uint64_t gpa, void *bytes, uint32_t count)
+{
+  uint32_t index;
+  uint64_t offset;
+  if (!gpa_locate(machine, gpa, count, &index, &offset)) return false;
+  uint8_t *out = bytes;
+  while (count > 0) {
+    uint64_t page = offset / RAM_PAGE_BYTES;
+    uint32_t in_page = (uint32_t)(offset % RAM_PAGE_BYTES);
+    uint32_t chunk = SIM_MIN(count, RAM_PAGE_BYTES - in_page);
+    memcpy(out, ram_page(machine->ram[index], page) + in_page, chunk);
+    out += chunk;
+    offset += chunk;
+    count -= chunk;
+  }
+  return true;
+}
+
+bool machine_dma_write(struct machine *machine, uint64_t gpa, const void *bytes,
+                       uint32_t count)
+{
+  uint32_t index;
+  uint64_t offset;
+  if (!gpa_locate(machine, gpa, count, &index, &offset)) return false;
+  ram_write(machine->ram[index], offset, bytes, count);
+  return true;
+}
+
+uint64_t machine_sim_ns_at(const struct machine *machine, uint64_t vm_ns)
+{
+  uint64_t now_vm_ns = machine_vm_ns(machine);
+  uint64_t now_ns = sim_now_ns(machine->sim);
+  if (vm_ns <= now_vm_ns) return now_ns;
+  /* Saturates: a time past the end of sim time is never, not a wrap into the past. */
+  return vm_ns - now_vm_ns > UINT64_MAX - now_ns ? UINT64_MAX : now_ns + (vm_ns - now_vm_ns);
+}
+
+bool machine_invariants_check(const struct machine *machine, char *why, size_t why_bytes)
+{
+  for (uint32_t i = 0; i < machine->config.device_count; i++) {
+    const struct machine_device *device = &machine->devices[i];
+    if (device->kind != MACHINE_BLOCKDEV) continue;
+    char detail[160];
+    if (blockdev_image_check(device->block->image, detail, sizeof(detail))) continue;
+    snprintf(why, why_bytes, "%s: write ownership: %s",
+             machine->instances[device->instance_index].idstr, detail);
+    return false;
+  }
+  return true;
 }
 
 uint32_t machine_vmstate_count(const struct machine *machine)
@@ -176,4 +390,113 @@ const struct vmstate_instance *machine_vmstate(const struct machine *machine, ui
 bool machine_vmstate_guest_visible(const struct machine *machine, uint32_t index)
 {
   return machine_vmstate(machine, index)->desc != &machine_clock_vmstate;
+}
+
+bool machine_vmstate_required(const struct machine *machine, uint32_t index)
+{
+  SIM_ASSERT(index < machine->instance_count);
+  for (uint32_t i = 0; i < machine->config.device_count; i++) {
+    if (machine->devices[i].instance_index == index) return true;
+  }
+  return false;
+}
+
+const char *machine_vmstate_error(const struct machine *machine, uint32_t index)
+{
+  SIM_ASSERT(index < machine->instance_count);
+  for (uint32_t i = 0; i < machine->config.device_count; i++) {
+    const struct machine_device *device = &machine->devices[i];
+    if (device->instance_index != index || device->kind != MACHINE_DMADEV) continue;
+    return device->dma->error_message[0] != 0 ? device->dma->error_message : NULL;
+  }
+  return NULL;
+}
+
+/* One device's properties; why gets "<bdf>/<driver>: ..." on failure. */
+static bool device_config_check(const struct machine_device_config *device, char *why,
+                                size_t why_bytes)
+{
+  char path[48];
+  snprintf(path, sizeof(path), "0000:%02x:%02x.%x/%.16s", device->bus, device->slot,
+           device->function, device->driver);
+  if (device->bus >= PCI_BUSES_MAX || device->slot >= PCI_SLOTS_COUNT ||
+      device->function >= PCI_FUNCTIONS_COUNT) {
+    snprintf(why, why_bytes, "%s: PCI address out of range (buses 0..%d)", path,
+             PCI_BUSES_MAX - 1);
+    return false;
+  }
+  if (strcmp(device->driver, "dmadev") == 0) {
+    if (device->dma.ring_entries < 2 || device->dma.ring_entries > DMADEV_RING_ENTRIES_MAX) {
+      snprintf(why, why_bytes, "%s: ring_entries must be 2..%u", path, DMADEV_RING_ENTRIES_MAX);
+      return false;
+    }
+    if (device->dma.bandwidth_bytes_per_s == 0 ||
+        device->dma.bandwidth_bytes_per_s > DMADEV_BANDWIDTH_BYTES_PER_S_MAX) {
+      snprintf(why, why_bytes, "%s: bandwidth must be 1..%" PRIu64 " bytes/s", path,
+               DMADEV_BANDWIDTH_BYTES_PER_S_MAX);
+      return false;
+    }
+  } else if (strcmp(device->driver, "blockdev") == 0) {
+    if (device->block.sectors_count == 0 || device->block.sectors_count > BLOCKDEV_SECTORS_MAX) {
+      snprintf(why, why_bytes, "%s: sectors must be 1..%" PRIu64, path, BLOCKDEV_SECTORS_MAX);
+      return false;
+    }
+  } else if (strcmp(device->driver, "testdev") != 0) {
+    snprintf(why, why_bytes, "%s: unknown driver", path);
+    return false;
+  }
+  return true;
+}
+
+static bool driver_config_check(const struct machine_config *config, char *why,
+                                size_t why_bytes)
+{
+  const struct devdrv_config *driver = &config->driver;
+  if (driver->period_ns == 0) return true;
+  if (driver->period_ns < DEVDRV_PERIOD_NS_MIN || driver->period_ns % 2 != 0) {
+    snprintf(why, why_bytes, "driver: period_ns must be even and >= %" PRIu64,
+             DEVDRV_PERIOD_NS_MIN);
+    return false;
+  }
+  const struct machine_device_config *dma = NULL;
+  for (uint32_t i = 0; i < config->device_count && dma == NULL; i++) {
+    if (strcmp(config->devices[i].driver, "dmadev") == 0) dma = &config->devices[i];
+  }
+  if (dma == NULL) return true;
+  if (driver->transfer_bytes_max == 0 || driver->transfer_bytes_max > DMADEV_TRANSFER_BYTES_MAX) {
+    snprintf(why, why_bytes, "driver: transfer_bytes_max must be 1..%" PRIu32,
+             DMADEV_TRANSFER_BYTES_MAX);
+    return false;
+  }
+  uint64_t need = devdrv_window_bytes(driver, dma->dma.ring_entries);
+  const struct machine_ram_config *last = &config->ram[config->ram_count - 1];
+  if (config->ram_count < 2 || last->bytes < need) {
+    snprintf(why, why_bytes, "driver: the DMA window is the last RAM block, apart from the "
+             "vCPU's first; it needs %" PRIu64 " bytes", need);
+    return false;
+  }
+  return true;
+}
+
+bool machine_config_check(const struct machine_config *config, char *why, size_t why_bytes)
+{
+  if (config->ram_count == 0 || config->ram_count > RAM_BLOCKS_MAX ||
+      config->device_count > MACHINE_DEVICES_MAX) {
+    snprintf(why, why_bytes, "machine: RAM block or device count out of range");
+    return false;
+  }
+  for (uint32_t i = 0; i < config->device_count; i++) {
+    const struct machine_device_config *device = &config->devices[i];
+    if (!device_config_check(device, why, why_bytes)) return false;
+    for (uint32_t j = 0; j < i; j++) {
+      const struct machine_device_config *other = &config->devices[j];
+      if (other->bus == device->bus && other->slot == device->slot &&
+          other->function == device->function) {
+        snprintf(why, why_bytes, "0000:%02x:%02x.%x/%.16s: PCI address taken by device %" PRIu32,
+                 device->bus, device->slot, device->function, device->driver, j);
+        return false;
+      }
+    }
+  }
+  return driver_config_check(config, why, why_bytes);
 }

@@ -13,6 +13,10 @@
 
 #include "sim_base.h"
 #include "models_limits.h"
+#include "blockdev.h"
+#include "devdrv.h"
+#include "dmadev.h"
+#include "pci.h"
 #include "ram.h"
 #include "sim.h"
 #include "testdev.h"
@@ -27,12 +31,14 @@ struct machine_ram_config {
 };
 
 struct machine_device_config {
-  char driver[32];            /* "testdev" */
-  uint8_t bus;                /* PCI bus:device.function of the device */
+  char driver[32];            /* "testdev", "dmadev" or "blockdev" */
+  uint8_t bus;                /* PCI bus:device.function of the device, bus < PCI_BUSES_MAX */
   uint8_t slot;               /* 0..31 */
   uint8_t function;           /* 0..7 */
   uint32_t device_id;         /* testdev's configuration value */
   bool quirk_lossy_extra;     /* testdev: inject the lossy-subsection bug (testdev.h) */
+  struct dmadev_config dma;   /* dmadev: properties and quirks */
+  struct blockdev_config block; /* blockdev: properties and quirks */
 };
 
 struct machine_config {
@@ -42,11 +48,25 @@ struct machine_config {
   struct machine_device_config devices[MACHINE_DEVICES_MAX];
   uint32_t device_count;
   struct vcpu_config vcpu;
+  struct devdrv_config driver;             /* drives the first dmadev and blockdev */
 };
 
 /* Builds a stopped machine from the sim's arena; role_index tags its traces. */
 struct machine *machine_create(struct sim *sim, const struct machine_config *config,
                                uint32_t role_index);
+/*
+ * The same, for a machine that shares peer's storage: its blockdevs open the
+ * images of peer's blockdevs at the same index (the destination of a
+ * migration on shared storage).
+ */
+struct machine *machine_create_peer(struct sim *sim, const struct machine_config *config,
+                                    uint32_t role_index, const struct machine *peer);
+/*
+ * Checks what machine_create asserts, for configurations from input: PCI
+ * addresses, device properties, the driver and its DMA window.  False with a
+ * message naming the device ("0000:00:04.0/dmadev: ...") otherwise.
+ */
+bool machine_config_check(const struct machine_config *config, char *why, size_t why_bytes);
 /* Cold boot: the vCPU program starts at guest time 0. */
 void machine_boot(struct machine *machine);
 /* Stops the VM (vCPU and VM clock); resuming continues from the same guest time. */
@@ -63,13 +83,41 @@ bool machine_workload_done(const struct machine *machine);
 
 uint32_t machine_ram_count(const struct machine *machine);
 struct ram_block *machine_ram(const struct machine *machine, uint32_t index);
+/* The index-th testdev; machine_device_count counts testdevs (the vCPU's MMIO targets). */
 struct testdev *machine_testdev(const struct machine *machine, uint32_t index);
 uint32_t machine_device_count(const struct machine *machine);
+/* Every device of every kind, in configuration order. */
+uint32_t machine_pci_device_count(const struct machine *machine);
+/* The index-th dmadev / blockdev, or NULL. */
+struct dmadev *machine_dmadev(const struct machine *machine, uint32_t index);
+struct blockdev *machine_blockdev(const struct machine *machine, uint32_t index);
+struct pci_bus *machine_pci_bus(struct machine *machine, uint8_t number);
+const struct devdrv *machine_devdrv(const struct machine *machine);
+
+/*
+ * Guest physical memory: the RAM blocks laid end to end from gpa 0.  Writes
+ * log dirty pages like any guest store.  False when [gpa, gpa + count) is not
+ * all RAM.
+ */
+bool machine_dma_read(const struct machine *machine, uint64_t gpa, void *bytes, uint32_t count);
+bool machine_dma_write(struct machine *machine, uint64_t gpa, const void *bytes,
+                       uint32_t count);
+/* Sim time at which guest time vm_ns arrives on a running machine (now if passed). */
+uint64_t machine_sim_ns_at(const struct machine *machine, uint64_t vm_ns);
+/*
+ * Cross-device invariants that hold at every instant (today: shared-image
+ * write ownership).  False with the first violation, device named, in why.
+ */
+bool machine_invariants_check(const struct machine *machine, char *why, size_t why_bytes);
 
 /* The machine's sections in registration order (QEMU's savevm handler list). */
 uint32_t machine_vmstate_count(const struct machine *machine);
 const struct vmstate_instance *machine_vmstate(const struct machine *machine, uint32_t index);
 /* True for sections that are guest-visible results (all but the VM clock). */
 bool machine_vmstate_guest_visible(const struct machine *machine, uint32_t index);
+/* True for PCI device sections: a load must bring each of them (topology check). */
+bool machine_vmstate_required(const struct machine *machine, uint32_t index);
+/* A device's own account of why its save hook refused, or NULL. */
+const char *machine_vmstate_error(const struct machine *machine, uint32_t index);
 
 #endif /* MACHINE_H */

@@ -16,7 +16,21 @@
 #define MACHINE_VMSTATE_INSTANCES_MAX 32
 #define VCPU_PAGES_PER_S_MAX UINT64_C(100000000)
 
+/* Devices (pci.h, dmadev.h, blockdev.h, devdrv.h). */
+#define PCI_BUSES_MAX 4                        /* root buses 0..3, no bridges */
+#define DMADEV_RING_ENTRIES_MAX 256u           /* descriptors per ring */
+#define DMADEV_TRANSFER_BYTES_MAX (UINT32_C(1) << 20) /* one descriptor's length */
+#define DMADEV_BANDWIDTH_BYTES_PER_S_MAX (UINT64_C(100) << 30)
+#define DMADEV_CHUNK_BYTES UINT32_C(4096)      /* bytes copied per engine step */
+#define BLOCKDEV_SECTOR_BYTES 512u
+#define BLOCKDEV_SECTORS_MAX (UINT64_C(1) << 16) /* 32 MiB images in the arena */
+#define DEVDRV_PERIOD_NS_MIN UINT64_C(1000)    /* guest driver tick, at least 1 us */
+#define DMADEV_STEP_VM_NS_MAX (UINT64_C(1) << 60) /* a loaded step time beyond is refused */
+
 _Static_assert(RAM_PAGE_BYTES == (UINT32_C(1) << RAM_PAGE_BITS), "page bits and bytes agree");
 _Static_assert(RAM_BLOCK_BYTES_MAX % RAM_PAGE_BYTES == 0, "blocks are whole pages");
+
+_Static_assert(DMADEV_CHUNK_BYTES == RAM_PAGE_BYTES, "an engine step is one page");
+_Static_assert(DMADEV_TRANSFER_BYTES_MAX % DMADEV_CHUNK_BYTES == 0, "whole steps");
 
 #endif /* MODELS_LIMITS_H */

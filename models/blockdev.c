@@ -1,0 +1,129 @@
+/*
+ * blockdev.c: the shared image and its write-ownership checker (overview in
+ * blockdev.h).
+ *
+ * Ownership is not migrated: it belongs to each side's process, as an image
+ * lock does, and only the machines' run state moves it.
+ */
+#include "sim_base.h"
+
+#include "blockdev.h"
+
+#include <xxhash.h>
+
+struct blockdev_image *blockdev_image_create(struct sim *sim, uint64_t sectors_count)
+{
+  SIM_ASSERT(sectors_count >= 1 && sectors_count <= BLOCKDEV_SECTORS_MAX);
+  struct blockdev_image *image = sim_alloc(sim, sizeof(*image));
+  image->sectors_count = sectors_count;
+  image->bytes = sim_alloc(sim, sectors_count * BLOCKDEV_SECTOR_BYTES);
+  image->sim = sim;
+  return image;
+}
+
+uint64_t blockdev_image_hash(const struct blockdev_image *image)
+{
+  return XXH3_64bits(image->bytes, image->sectors_count * BLOCKDEV_SECTOR_BYTES);
+}
+
+bool blockdev_image_check(const struct blockdev_image *image, char *why, size_t why_bytes)
+{
+  if (image->violations_count == 0) return true;
+  snprintf(why, why_bytes, "at %" PRIu64 " ns roles 0x%" PRIx32 " held write ownership "
+           "together (%" PRIu64 " violation(s))", image->violation_first_ns,
+           image->violation_first_mask, image->violations_count);
+  return false;
+}
+
+/* The invariant: at most one bit in owners_mask. */
+static void image_check(struct blockdev_image *image)
+{
+  uint32_t mask = image->owners_mask;
+  if ((mask & (mask - 1)) == 0) return;
+  if (image->violations_count == 0) {
+    image->violation_first_ns = sim_now_ns(image->sim);
+    image->violation_first_mask = mask;
+  }
+  image->violations_count++;
+  sim_trace(image->sim, "blockdev.violation", mask, image->violations_count, 0, 0);
+}
+
+static const struct vmstate_field blockdev_fields[] = {
+    VMSTATE_STRUCT(struct blockdev, pci, struct pci_function, pci_function_vmstate),
+    VMSTATE_UINT64_EQUAL(struct blockdev, sectors_count),
+    VMSTATE_UINT64(struct blockdev, writes_count),
+    VMSTATE_UINT64(struct blockdev, writes_refused_count),
+    VMSTATE_UINT64(struct blockdev, reads_count),
+};
+
+const struct vmstate_desc blockdev_vmstate = {
+    .name = "blockdev",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .priority = VMSTATE_PRIORITY_DEFAULT,
+    .fields = blockdev_fields,
+    .field_count = SIM_ARRAY_COUNT(blockdev_fields),
+};
+
+struct blockdev *blockdev_create(struct sim *sim, struct blockdev_image *image,
+                                 uint32_t role_index, const struct blockdev_config *config)
+{
+  SIM_ASSERT(image != NULL && image->sectors_count == config->sectors_count);
+  SIM_ASSERT(role_index < BLOCKDEV_OWNERS_MAX);
+  struct blockdev *dev = sim_alloc(sim, sizeof(*dev));
+  struct pci_function_id id = {.vendor_id = BLOCKDEV_VENDOR_ID,
+                               .device_id = BLOCKDEV_DEVICE_ID,
+                               .class_code = 0x018000u, /* mass storage, other */
+                               .revision_id = 1, .bar0_bytes = 64};
+  pci_function_init(&dev->pci, &id);
+  pci_msi_add(&dev->pci);
+  dev->sectors_count = config->sectors_count;
+  dev->role_index = role_index;
+  dev->quirk_activate_early = config->quirk_activate_early;
+  dev->quirk_keep_ownership = config->quirk_keep_ownership;
+  dev->image = image;
+  dev->sim = sim;
+  if (dev->quirk_activate_early) blockdev_activate(dev);
+  return dev;
+}
+
+void blockdev_activate(struct blockdev *dev)
+{
+  if (dev->owner) return;
+  dev->owner = true;
+  dev->image->owners_mask |= UINT32_C(1) << dev->role_index;
+  dev->image->transfers_count++;
+  sim_trace(dev->sim, "blockdev.activate", dev->role_index, dev->image->owners_mask, 0, 0);
+  image_check(dev->image);
+}
+
+void blockdev_inactivate(struct blockdev *dev)
+{
+  if (!dev->owner || dev->quirk_keep_ownership) return;
+  dev->owner = false;
+  dev->image->owners_mask &= ~(UINT32_C(1) << dev->role_index);
+  dev->image->transfers_count++;
+  sim_trace(dev->sim, "blockdev.inactivate", dev->role_index, dev->image->owners_mask, 0, 0);
+}
+
+bool blockdev_write(struct blockdev *dev, uint64_t sector, const uint8_t *bytes)
+{
+  if (sector >= dev->sectors_count || !dev->owner) {
+    dev->writes_refused_count++;
+    return false;
+  }
+  image_check(dev->image);
+  memcpy(dev->image->bytes + sector * BLOCKDEV_SECTOR_BYTES, bytes, BLOCKDEV_SECTOR_BYTES);
+  dev->writes_count++;
+  dev->image->writes_count++;
+  sim_trace(dev->sim, "blockdev.write", dev->role_index, sector, bytes[0], dev->writes_count);
+  return true;
+}
+
+bool blockdev_read(struct blockdev *dev, uint64_t sector, uint8_t *bytes)
+{
+  if (sector >= dev->sectors_count) return false;
+  memcpy(bytes, dev->image->bytes + sector * BLOCKDEV_SECTOR_BYTES, BLOCKDEV_SECTOR_BYTES);
+  dev->reads_count++;
+  return true;
+}

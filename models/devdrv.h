@@ -1,0 +1,69 @@
+/*
+ * devdrv.h: the guest's device driver program: it drives the DMA engine and
+ * the block device the way a guest kernel's drivers would, in guest time.
+ *
+ * Every period_ns of guest time (on even guest nanoseconds, see dmadev.c) it
+ * reaps the DMA descriptors the engine completed, folding each destination
+ * buffer into dma_checksum, queues one new descriptor of random length with
+ * random source bytes, rings the doorbell, then writes one random sector of
+ * the block device and reads another back into block_checksum.  Its state,
+ * like a guest kernel's, migrates ("devdrv" section), and its checksums and
+ * counts are the guest-visible result the transparency oracle compares.
+ *
+ * Memory layout, in the DMA window (the machine's last RAM block): the ring
+ * (ring_entries x 32 bytes, rounded up to a page), then ring_entries source
+ * slots of transfer_bytes_max, then as many destination slots.
+ */
+#ifndef DEVDRV_H
+#define DEVDRV_H
+
+#include "sim_base.h"
+#include "blockdev.h"
+#include "dmadev.h"
+#include "sim.h"
+#include "vmstate_desc.h"
+
+struct machine;
+
+struct devdrv_config {
+  uint64_t period_ns;              /* even, >= DEVDRV_PERIOD_NS_MIN; 0 = no driver */
+  uint64_t duration_ns;            /* guest time after which it stops submitting */
+  uint32_t transfer_bytes_max;     /* 1..DMADEV_TRANSFER_BYTES_MAX */
+};
+
+struct devdrv {                    /* embedded in struct machine; (m) = migrated */
+  struct sim_prng prng;            /* (m) */
+  uint64_t next_tick_vm_ns;        /* (m) */
+  uint32_t tail;                   /* (m) next ring slot to fill */
+  uint32_t reaped;                 /* (m) next ring slot to reap */
+  uint64_t submitted_count;        /* (m) */
+  uint64_t reaped_count;           /* (m) */
+  uint64_t dma_failed_count;       /* (m) reaped descriptors that failed */
+  uint64_t dma_checksum;           /* (m) XXH3 chain over reaped destination bytes */
+  uint64_t block_writes_count;     /* (m) */
+  uint64_t block_refused_count;    /* (m) writes the device refused */
+  uint64_t block_checksum;         /* (m) XXH3 chain over sectors read back */
+  bool device_error_seen;          /* (m) the engine reported its error state */
+  struct devdrv_config config;
+  struct dmadev *dma;              /* NULL: no DMA traffic */
+  struct blockdev *block;          /* NULL: no block traffic */
+  uint64_t window_gpa;             /* start of the DMA window */
+  uint64_t window_bytes;
+  struct machine *machine;
+  struct sim_event event;
+};
+
+extern const struct vmstate_desc devdrv_vmstate;
+
+/* Bytes of DMA window a configuration needs with a ring of ring_entries. */
+uint64_t devdrv_window_bytes(const struct devdrv_config *config, uint32_t ring_entries);
+void devdrv_init(struct devdrv *drv, struct machine *machine, const struct devdrv_config *config,
+                 struct dmadev *dma, struct blockdev *block, uint64_t window_gpa,
+                 uint64_t window_bytes);
+/* Boot: enables the PCI functions and the engine, seeds the program. */
+void devdrv_boot(struct devdrv *drv);
+void devdrv_stop(struct devdrv *drv);
+void devdrv_resume(struct devdrv *drv);
+bool devdrv_done(const struct devdrv *drv);
+
+#endif /* DEVDRV_H */

@@ -1,0 +1,119 @@
+/*
+ * dmadev.h: a PCI DMA engine the guest programs through a descriptor ring.
+ *
+ * The guest writes 32-byte descriptors into a ring in guest RAM, sets the
+ * ring's base and enables the engine through BAR0 registers, and rings the
+ * doorbell with its new tail index.  The engine copies each descriptor's
+ * bytes from src to dst in steps of one page, one step per
+ * DMADEV_CHUNK_BYTES / bandwidth of guest time, writes the descriptor's
+ * status back, advances its head and raises its interrupt (MSI when the
+ * guest enabled it).  Every address goes through a translation hook
+ * (identity when there is no IOMMU): translate(opaque, devid, iova, is_write,
+ * &gpa), one call per page touched.
+ *
+ * Descriptor (little-endian): 0 src u64, 8 dst u64, 16 length u32, 20 flags
+ * u32 (bit 0: interrupt on completion), 24 status u32 (written by the
+ * device: 1 done, 2 error), 28 reserved.  docs/dmadev.md has the registers.
+ *
+ * Migration: section "<bdf>/dmadev" carries the PCI function, the ring
+ * registers, the descriptor in progress and its progress in bytes, and the
+ * guest time of the next step, so a transfer cut by migration resumes where
+ * it stopped.  The ring size and bandwidth are properties that must be equal.
+ *
+ * Save-time self-check (seed 003): pre_save verifies the engine's own
+ * invariants; when one fails the device logs the cause, enters its error
+ * state (it stops, STATUS shows ERROR, the rest of the machine runs on) and
+ * refuses the save, so the migration fails with the device named.
+ */
+#ifndef DMADEV_H
+#define DMADEV_H
+
+#include "sim_base.h"
+#include "models_limits.h"
+#include "pci.h"
+#include "sim.h"
+#include "vmstate_desc.h"
+
+struct machine;
+
+#define DMADEV_VENDOR_ID 0x1b36u   /* Red Hat's id, as QEMU's own test devices */
+#define DMADEV_DEVICE_ID 0x00f0u   /* migsim's own; not a QEMU device id */
+#define DMADEV_DESC_BYTES 32u
+
+/* BAR0 registers, 8-byte access. */
+enum dmadev_reg {
+  DMADEV_REG_RING_BASE = 0x00,     /* rw: ring gpa (iova), 32-byte aligned; idle only */
+  DMADEV_REG_RING_ENTRIES = 0x08,  /* ro: the ring_entries property */
+  DMADEV_REG_CTRL = 0x10,          /* rw: bit 0 enable */
+  DMADEV_REG_DOORBELL = 0x18,      /* wo: new tail index */
+  DMADEV_REG_HEAD = 0x20,          /* ro: next descriptor the engine takes */
+  DMADEV_REG_STATUS = 0x28,        /* ro: DMADEV_STATUS_* */
+  DMADEV_REG_COMPLETED = 0x30,     /* ro: descriptors completed */
+  DMADEV_REG_BAR_BYTES = 0x40,
+};
+
+#define DMADEV_CTRL_ENABLE 0x1u
+#define DMADEV_STATUS_BUSY 0x1u
+#define DMADEV_STATUS_ERROR 0x2u     /* the device found itself inconsistent */
+#define DMADEV_DESC_FLAG_IRQ 0x1u
+#define DMADEV_DESC_DONE 1u
+#define DMADEV_DESC_FAILED 2u
+
+/* Returns false when iova has no translation (the engine fails the descriptor). */
+typedef bool dmadev_translate_fn(void *opaque, uint16_t devid, uint64_t iova, bool is_write,
+                                 uint64_t *gpa);
+
+struct dmadev_config {
+  uint32_t ring_entries;           /* 2..DMADEV_RING_ENTRIES_MAX */
+  uint64_t bandwidth_bytes_per_s;  /* 1..DMADEV_BANDWIDTH_BYTES_PER_S_MAX */
+  bool quirk_overrun;              /* injected bug: the last short step counts a whole page */
+};
+
+struct dmadev {                    /* arena-owned; (m) = migrated */
+  struct pci_function pci;         /* (m) config space, MSI */
+  uint32_t ring_entries;           /* (m, must be equal) property */
+  uint64_t bandwidth_bytes_per_s;  /* (m, must be equal) property */
+  uint64_t ring_base;              /* (m) */
+  uint32_t ctrl;                   /* (m) */
+  uint32_t tail;                   /* (m) guest's producer index, < ring_entries */
+  uint32_t head;                   /* (m) engine's consumer index, < ring_entries */
+  uint32_t status;                 /* (m) DMADEV_STATUS_* */
+  uint64_t completed_count;        /* (m) descriptors completed, ok or failed */
+  uint64_t failed_count;           /* (m) descriptors that failed */
+  uint64_t irq_count;              /* (m) interrupts raised */
+  uint64_t cur_src;                /* (m) descriptor in progress (busy) */
+  uint64_t cur_dst;                /* (m) */
+  uint32_t cur_bytes;              /* (m) its length, <= DMADEV_TRANSFER_BYTES_MAX */
+  uint32_t cur_flags;              /* (m) */
+  uint32_t cur_done_bytes;         /* (m) progress, <= cur_bytes */
+  uint64_t next_step_vm_ns;        /* (m) guest time of the next step (busy) */
+  uint64_t copied_bytes;           /* (m) bytes copied since reset */
+  uint64_t retired_bytes;          /* (m) lengths of descriptors completed ok */
+  bool quirk_overrun;              /* see struct dmadev_config */
+  char error_message[96];          /* the self-check's last finding; not migrated */
+  dmadev_translate_fn *translate;  /* never NULL */
+  void *translate_opaque;
+  struct machine *machine;         /* guest RAM and the VM clock */
+  struct sim *sim;
+  struct sim_event event;          /* next step, armed while busy and running */
+};
+
+extern const struct vmstate_desc dmadev_vmstate;
+
+struct dmadev *dmadev_create(struct sim *sim, struct machine *machine,
+                             const struct dmadev_config *config);
+/* Replaces the identity translation (the IOMMU plugs in here). */
+void dmadev_translate_set(struct dmadev *dev, dmadev_translate_fn *translate, void *opaque);
+/* Guest MMIO to BAR0: 8-byte accesses at 8-aligned offsets; others read ~0 / are dropped. */
+uint64_t dmadev_mmio_read(struct dmadev *dev, uint32_t offset);
+void dmadev_mmio_write(struct dmadev *dev, uint32_t offset, uint64_t value);
+/* The VM stopped / resumed: the engine's step event follows the VM clock. */
+void dmadev_stop(struct dmadev *dev);
+void dmadev_resume(struct dmadev *dev);
+/*
+ * Checks the engine's invariants; on a failure writes the cause to
+ * error_message, traces it, enters the error state and returns false.
+ */
+bool dmadev_self_check(struct dmadev *dev);
+
+#endif /* DMADEV_H */

@@ -1,0 +1,369 @@
+/*
+ * dmadev_test.c: the DMA engine (bandwidth in guest time, translation,
+ * hostile descriptors, stop/resume, self-check) and its guest driver.
+ */
+#include "sim_base.h"
+
+#include "machine.h"
+#include "sim_check.h"
+
+#define WINDOW_GPA (64 * RAM_PAGE_BYTES)   /* start of block 1 in dma_config() */
+
+static struct machine_config dma_config(uint64_t period_ns)
+{
+  struct machine_config config = {.type = "migsim-1.0", .ram_count = 2, .device_count = 1};
+  snprintf(config.ram[0].name, sizeof(config.ram[0].name), "pc.ram");
+  config.ram[0].bytes = 64 * RAM_PAGE_BYTES;
+  snprintf(config.ram[1].name, sizeof(config.ram[1].name), "dma.ram");
+  config.ram[1].bytes = 256 * RAM_PAGE_BYTES;
+  snprintf(config.devices[0].driver, sizeof(config.devices[0].driver), "dmadev");
+  config.devices[0].slot = 4;
+  config.devices[0].dma = (struct dmadev_config){.ring_entries = 8,
+                                                 .bandwidth_bytes_per_s = 4096000};
+  config.driver = (struct devdrv_config){.period_ns = period_ns, .duration_ns = 50 * SIM_NS_PER_MS,
+                                         .transfer_bytes_max = 3 * RAM_PAGE_BYTES};
+  return config;
+}
+
+/* A machine with the engine enabled by hand (no driver), ring at the window. */
+static struct machine *bare_machine(struct sim *sim, bool quirk_overrun)
+{
+  struct machine_config config = dma_config(0);
+  config.devices[0].dma.quirk_overrun = quirk_overrun;
+  struct machine *machine = machine_create(sim, &config, 0);
+  machine_boot(machine);
+  struct dmadev *dev = machine_dmadev(machine, 0);
+  pci_bus_config_write(machine_pci_bus(machine, 0), 4, 0, PCI_COMMAND, PCI_COMMAND_MASTER, 2);
+  dmadev_mmio_write(dev, DMADEV_REG_RING_BASE, WINDOW_GPA);
+  dmadev_mmio_write(dev, DMADEV_REG_CTRL, DMADEV_CTRL_ENABLE);
+  return machine;
+}
+
+static void put_desc(struct machine *machine, uint32_t index, uint64_t src, uint64_t dst,
+                     uint32_t length)
+{
+  uint8_t desc[DMADEV_DESC_BYTES] = {0};
+  for (int i = 0; i < 8; i++) desc[i] = (uint8_t)(src >> (8 * i));
+  for (int i = 0; i < 8; i++) desc[8 + i] = (uint8_t)(dst >> (8 * i));
+  for (int i = 0; i < 4; i++) desc[16 + i] = (uint8_t)(length >> (8 * i));
+  desc[20] = DMADEV_DESC_FLAG_IRQ;
+  ck_assert(machine_dma_write(machine, WINDOW_GPA + index * DMADEV_DESC_BYTES, desc,
+                              sizeof(desc)));
+}
+
+static uint8_t desc_status(const struct machine *machine, uint32_t index)
+{
+  uint8_t status = 0;
+  ck_assert(machine_dma_read(machine, WINDOW_GPA + index * DMADEV_DESC_BYTES + 24, &status, 1));
+  return status;
+}
+
+struct head_probe {
+  struct dmadev *dev;
+  struct sim_event event;
+  uint32_t head_seen;
+};
+
+static void head_probe_fire(struct sim *sim, struct sim_event *event)
+{
+  struct head_probe *probe = SIM_CONTAINER_OF(event, struct head_probe, event);
+  (void)sim;
+  probe->head_seen = probe->dev->head;
+}
+
+START_TEST(dmadev_copies_at_bandwidth)
+{
+  /* 3 pages + 100 bytes at 4096000 B/s take 3 ms + 24414 ns of guest time; the copy is exact. */
+  struct sim_options options = {.seed = 3};
+  struct sim *sim = sim_create(&options);
+  struct machine *machine = bare_machine(sim, false);
+  struct dmadev *dev = machine_dmadev(machine, 0);
+  uint32_t length = 3 * RAM_PAGE_BYTES + 100;
+  uint64_t src = WINDOW_GPA + 16 * RAM_PAGE_BYTES + 7;   /* unaligned on purpose */
+  uint64_t dst = WINDOW_GPA + 64 * RAM_PAGE_BYTES + 3;
+  uint8_t pattern[3 * RAM_PAGE_BYTES + 100];
+  for (uint32_t i = 0; i < length; i++) pattern[i] = (uint8_t)(i * 7 + 1);
+  ck_assert(machine_dma_write(machine, src, pattern, length));
+  put_desc(machine, 0, src, dst, length);
+  dmadev_mmio_write(dev, DMADEV_REG_DOORBELL, 1);
+  ck_assert_uint_eq(dmadev_mmio_read(dev, DMADEV_REG_STATUS), DMADEV_STATUS_BUSY);
+  uint64_t expected_ns = 3 * SIM_NS_PER_MS + 100 * SIM_NS_PER_S / 4096000;
+  struct head_probe before = {.dev = dev, .head_seen = 99};
+  struct head_probe after = {.dev = dev, .head_seen = 99};
+  sim_event_init(&before.event, head_probe_fire, "probe");
+  sim_event_init(&after.event, head_probe_fire, "probe");
+  sim_event_schedule_at(sim, &before.event, expected_ns - 4);
+  sim_event_schedule_at(sim, &after.event, expected_ns + 4);
+  ck_assert_int_eq(sim_run(sim), SIM_RUN_IDLE);
+  ck_assert_uint_eq(before.head_seen, 0);
+  ck_assert_uint_eq(after.head_seen, 1);
+  uint8_t copied[3 * RAM_PAGE_BYTES + 100];
+  ck_assert(machine_dma_read(machine, dst, copied, length));
+  ck_assert_mem_eq(copied, pattern, length);
+  ck_assert_uint_eq(desc_status(machine, 0), DMADEV_DESC_DONE);
+  ck_assert_uint_eq(dmadev_mmio_read(dev, DMADEV_REG_COMPLETED), 1);
+  ck_assert_uint_eq(dev->pci.intx_count, 1);               /* MSI was never enabled */
+  ck_assert(dmadev_self_check(dev));
+  sim_destroy(sim);
+}
+END_TEST
+
+struct offset_iommu {
+  uint64_t offset;
+  uint64_t calls_count;
+  uint16_t devid_seen;
+  uint64_t fault_iova;                                     /* translating this page fails */
+};
+
+static bool offset_translate(void *opaque, uint16_t devid, uint64_t iova, bool is_write,
+                             uint64_t *gpa)
+{
+  struct offset_iommu *iommu = opaque;
+  (void)is_write;
+  iommu->calls_count++;
+  iommu->devid_seen = devid;
+  if (iova / RAM_PAGE_BYTES == iommu->fault_iova / RAM_PAGE_BYTES) return false;
+  *gpa = iova + iommu->offset;
+  return true;
+}
+
+START_TEST(dmadev_translate_hook)
+{
+  /* Every access goes through the hook with the device's requester id; a fault fails it. */
+  struct sim_options options = {.seed = 3};
+  struct sim *sim = sim_create(&options);
+  struct machine *machine = bare_machine(sim, false);
+  struct dmadev *dev = machine_dmadev(machine, 0);
+  struct offset_iommu iommu = {.offset = WINDOW_GPA, .fault_iova = 200 * RAM_PAGE_BYTES};
+  dmadev_mmio_write(dev, DMADEV_REG_RING_BASE, 0);        /* ring at iova 0 = gpa WINDOW */
+  dmadev_translate_set(dev, offset_translate, &iommu);
+  uint8_t marker[16] = "through-iommu!!";
+  ck_assert(machine_dma_write(machine, WINDOW_GPA + 20 * RAM_PAGE_BYTES, marker, 16));
+  put_desc(machine, 0, 20 * RAM_PAGE_BYTES, 30 * RAM_PAGE_BYTES, 16);
+  put_desc(machine, 1, 20 * RAM_PAGE_BYTES, 200 * RAM_PAGE_BYTES, 16);
+  dmadev_mmio_write(dev, DMADEV_REG_DOORBELL, 2);
+  ck_assert_int_eq(sim_run(sim), SIM_RUN_IDLE);
+  uint8_t copied[16];
+  ck_assert(machine_dma_read(machine, WINDOW_GPA + 30 * RAM_PAGE_BYTES, copied, 16));
+  ck_assert_mem_eq(copied, marker, 16);
+  ck_assert_uint_eq(desc_status(machine, 0), DMADEV_DESC_DONE);
+  ck_assert_uint_eq(desc_status(machine, 1), DMADEV_DESC_FAILED);
+  ck_assert_uint_eq(dev->failed_count, 1);
+  ck_assert_uint_eq(dev->completed_count, 2);
+  ck_assert_uint_eq(iommu.devid_seen, 4 << 3);
+  ck_assert_uint_ge(iommu.calls_count, 6);
+  ck_assert(dmadev_self_check(dev));
+  sim_destroy(sim);
+}
+END_TEST
+
+START_TEST(dmadev_hostile_descriptors)
+{
+  /* Zero, oversized and out-of-RAM descriptors fail fast; bad doorbells and bases are dropped. */
+  struct sim_options options = {.seed = 3};
+  struct sim *sim = sim_create(&options);
+  struct machine *machine = bare_machine(sim, false);
+  struct dmadev *dev = machine_dmadev(machine, 0);
+  put_desc(machine, 0, WINDOW_GPA, WINDOW_GPA + RAM_PAGE_BYTES, 0);
+  put_desc(machine, 1, WINDOW_GPA, WINDOW_GPA + RAM_PAGE_BYTES, DMADEV_TRANSFER_BYTES_MAX + 1);
+  put_desc(machine, 2, UINT64_MAX - 8, WINDOW_GPA, 64);
+  put_desc(machine, 3, WINDOW_GPA, WINDOW_GPA + 255 * RAM_PAGE_BYTES, 2 * RAM_PAGE_BYTES);
+  dmadev_mmio_write(dev, DMADEV_REG_DOORBELL, 8);            /* past the ring: dropped */
+  ck_assert_uint_eq(dev->tail, 0);
+  dmadev_mmio_write(dev, DMADEV_REG_DOORBELL, 4);
+  dmadev_mmio_write(dev, DMADEV_REG_RING_BASE, 0x1000);      /* busy: ignored */
+  ck_assert_uint_eq(dev->ring_base, WINDOW_GPA);
+  ck_assert_uint_eq(dev->completed_count, 2);                /* the first two at once */
+  ck_assert_int_eq(sim_run(sim), SIM_RUN_IDLE);
+  ck_assert_uint_eq(dev->completed_count, 4);
+  ck_assert_uint_eq(dev->failed_count, 4);
+  for (uint32_t i = 0; i < 4; i++) ck_assert_uint_eq(desc_status(machine, i), DMADEV_DESC_FAILED);
+  ck_assert(dmadev_self_check(dev));                        /* failures are consistent */
+  dmadev_mmio_write(dev, DMADEV_REG_RING_BASE, WINDOW_GPA + 3); /* misaligned: ignored */
+  ck_assert_uint_eq(dev->ring_base, WINDOW_GPA);
+  ck_assert_uint_eq(dmadev_mmio_read(dev, 0x38), UINT64_MAX);
+  sim_destroy(sim);
+}
+END_TEST
+
+struct stop_probe {
+  struct machine *machine;
+  struct sim_event stop_event;
+  struct sim_event resume_event;
+  uint32_t done_at_stop;
+  uint32_t done_at_resume;
+};
+
+static void stop_fire(struct sim *sim, struct sim_event *event)
+{
+  struct stop_probe *probe = SIM_CONTAINER_OF(event, struct stop_probe, stop_event);
+  (void)sim;
+  machine_stop(probe->machine);
+  probe->done_at_stop = machine_dmadev(probe->machine, 0)->cur_done_bytes;
+}
+
+static void resume_fire(struct sim *sim, struct sim_event *event)
+{
+  struct stop_probe *probe = SIM_CONTAINER_OF(event, struct stop_probe, resume_event);
+  (void)sim;
+  probe->done_at_resume = machine_dmadev(probe->machine, 0)->cur_done_bytes;
+  machine_resume(probe->machine);
+}
+
+START_TEST(dmadev_pauses_with_the_vm)
+{
+  /* Stopped for 10 ms mid-transfer, the engine makes no progress and finishes 10 ms later. */
+  struct sim_options options = {.seed = 3};
+  struct sim *sim = sim_create(&options);
+  struct stop_probe probe = {.machine = bare_machine(sim, false)};
+  struct dmadev *dev = machine_dmadev(probe.machine, 0);
+  put_desc(probe.machine, 0, WINDOW_GPA + RAM_PAGE_BYTES, WINDOW_GPA + 100 * RAM_PAGE_BYTES,
+           8 * RAM_PAGE_BYTES);
+  dmadev_mmio_write(dev, DMADEV_REG_DOORBELL, 1);
+  sim_event_init(&probe.stop_event, stop_fire, "probe.stop");
+  sim_event_init(&probe.resume_event, resume_fire, "probe.resume");
+  sim_event_schedule_at(sim, &probe.stop_event, 2500 * SIM_NS_PER_US);
+  sim_event_schedule_at(sim, &probe.resume_event, 12500 * SIM_NS_PER_US);
+  ck_assert_int_eq(sim_run(sim), SIM_RUN_IDLE);
+  ck_assert_uint_eq(probe.done_at_stop, 2 * RAM_PAGE_BYTES);
+  ck_assert_uint_eq(probe.done_at_resume, 2 * RAM_PAGE_BYTES);
+  ck_assert_uint_eq(dev->completed_count, 1);
+  ck_assert_uint_eq(sim_now_ns(sim), 18 * SIM_NS_PER_MS + 1); /* 8 ms of copying + 10 stopped */
+  sim_destroy(sim);
+}
+END_TEST
+
+START_TEST(dmadev_self_check_enters_error_state)
+{
+  /* The overrun quirk breaks the byte accounting; pre_save finds it, logs, refuses, stops. */
+  struct sim_options options = {.seed = 3};
+  struct sim *sim = sim_create(&options);
+  struct machine *machine = bare_machine(sim, true);
+  struct dmadev *dev = machine_dmadev(machine, 0);
+  put_desc(machine, 0, WINDOW_GPA + RAM_PAGE_BYTES, WINDOW_GPA + 9 * RAM_PAGE_BYTES, 4096);
+  dmadev_mmio_write(dev, DMADEV_REG_DOORBELL, 1);
+  ck_assert_int_eq(sim_run(sim), SIM_RUN_IDLE);
+  ck_assert_int_eq(dmadev_vmstate.pre_save(dev), 0);          /* whole pages: consistent */
+  put_desc(machine, 1, WINDOW_GPA + RAM_PAGE_BYTES, WINDOW_GPA + 9 * RAM_PAGE_BYTES, 100);
+  dmadev_mmio_write(dev, DMADEV_REG_DOORBELL, 2);
+  ck_assert_int_eq(sim_run(sim), SIM_RUN_IDLE);
+  ck_assert_ptr_null(machine_vmstate_error(machine, 2));
+  ck_assert_int_ne(dmadev_vmstate.pre_save(dev), 0);
+  ck_assert_str_eq(dev->error_message, "copied 8192 bytes, descriptors account for 4196");
+  ck_assert_str_eq(machine_vmstate_error(machine, 2), dev->error_message);
+  ck_assert_uint_eq(dmadev_mmio_read(dev, DMADEV_REG_STATUS), DMADEV_STATUS_ERROR);
+  /* In the error state the engine takes no more work, and nothing else stops. */
+  put_desc(machine, 2, WINDOW_GPA + RAM_PAGE_BYTES, WINDOW_GPA + 9 * RAM_PAGE_BYTES, 100);
+  dmadev_mmio_write(dev, DMADEV_REG_DOORBELL, 3);
+  ck_assert_int_eq(sim_run(sim), SIM_RUN_IDLE);
+  ck_assert_uint_eq(dev->head, 2);
+  ck_assert(machine_running(machine));
+  sim_destroy(sim);
+}
+END_TEST
+
+START_TEST(dmadev_post_load_refuses_bad_indexes)
+{
+  /* A stream that sets indexes or progress the engine cannot hold is refused at load. */
+  struct sim_options options = {.seed = 3};
+  struct sim *sim = sim_create(&options);
+  struct dmadev_config config = {.ring_entries = 8, .bandwidth_bytes_per_s = 1000};
+  struct dmadev *dev = dmadev_create(sim, NULL, &config);
+  ck_assert_int_eq(dmadev_vmstate.post_load(dev, 1), 0);
+  dev->head = 8;
+  ck_assert_int_ne(dmadev_vmstate.post_load(dev, 1), 0);
+  dev->head = 7;
+  dev->cur_bytes = 10;
+  dev->cur_done_bytes = 11;
+  ck_assert_int_ne(dmadev_vmstate.post_load(dev, 1), 0);
+  dev->cur_done_bytes = 10;
+  dev->status = DMADEV_STATUS_BUSY;                       /* busy with nothing left */
+  ck_assert_int_ne(dmadev_vmstate.post_load(dev, 1), 0);
+  dev->cur_bytes = DMADEV_TRANSFER_BYTES_MAX + 1;
+  ck_assert_int_ne(dmadev_vmstate.post_load(dev, 1), 0);
+  sim_destroy(sim);
+}
+END_TEST
+
+/* Runs the driver workload to the end; returns the driver's result. */
+static struct devdrv drive(uint64_t seed, uint64_t *completed)
+{
+  struct sim_options options = {.seed = seed};
+  struct sim *sim = sim_create(&options);
+  struct machine_config config = dma_config(200 * SIM_NS_PER_US);
+  config.devices[0].dma.bandwidth_bytes_per_s = 40960000;  /* ~0.15 ms per descriptor */
+  char why[160];
+  ck_assert_msg(machine_config_check(&config, why, sizeof(why)), "%s", why);
+  struct machine *machine = machine_create(sim, &config, 0);
+  machine_boot(machine);
+  ck_assert_int_eq(sim_run(sim), SIM_RUN_IDLE);
+  ck_assert(machine_workload_done(machine));
+  struct devdrv result = *machine_devdrv(machine);
+  struct dmadev *dev = machine_dmadev(machine, 0);
+  *completed = dev->completed_count;
+  ck_assert_uint_eq(dev->failed_count, 0);
+  ck_assert_uint_eq(dev->pci.msi_count, dev->completed_count);  /* the driver enabled MSI */
+  ck_assert(dmadev_self_check(dev));
+  sim_destroy(sim);
+  return result;
+}
+
+START_TEST(devdrv_result_is_a_function_of_the_seed)
+{
+  /* The driver reaps what it submitted; same seed, same checksum; another seed, another. */
+  uint64_t completed_a, completed_b, completed_c;
+  struct devdrv a = drive(11, &completed_a);
+  struct devdrv b = drive(11, &completed_b);
+  struct devdrv c = drive(12, &completed_c);
+  ck_assert_uint_eq(a.dma_checksum, b.dma_checksum);
+  ck_assert_uint_eq(a.reaped_count, b.reaped_count);
+  ck_assert_uint_ne(a.dma_checksum, c.dma_checksum);
+  ck_assert_uint_gt(a.reaped_count, 50);
+  ck_assert_uint_le(a.reaped_count, a.submitted_count);
+  ck_assert_uint_ge(completed_a, a.reaped_count);
+  ck_assert_uint_eq(a.dma_failed_count, 0);
+  ck_assert(!a.device_error_seen);
+}
+END_TEST
+
+START_TEST(machine_config_check_names_the_device)
+{
+  /* Bad properties and a missing DMA window are refused with the device's path. */
+  char why[200];
+  struct machine_config config = dma_config(200 * SIM_NS_PER_US);
+  ck_assert(machine_config_check(&config, why, sizeof(why)));
+  config.devices[0].dma.ring_entries = 1;
+  ck_assert(!machine_config_check(&config, why, sizeof(why)));
+  ck_assert_str_eq(why, "0000:00:04.0/dmadev: ring_entries must be 2..256");
+  config = dma_config(200 * SIM_NS_PER_US);
+  config.devices[0].bus = PCI_BUSES_MAX;
+  ck_assert(!machine_config_check(&config, why, sizeof(why)));
+  ck_assert_str_eq(why, "0000:04:04.0/dmadev: PCI address out of range (buses 0..3)");
+  config = dma_config(200 * SIM_NS_PER_US);
+  config.ram[1].bytes = 8 * RAM_PAGE_BYTES;
+  ck_assert(!machine_config_check(&config, why, sizeof(why)));
+  ck_assert_ptr_nonnull(strstr(why, "needs 200704 bytes"));
+  config = dma_config(201);
+  ck_assert(!machine_config_check(&config, why, sizeof(why)));
+}
+END_TEST
+
+Suite *dmadev_suite(void)
+{
+  Suite *suite = suite_create("dmadev");
+  TCase *core = tcase_create("core");
+  tcase_add_test(core, dmadev_copies_at_bandwidth);
+  tcase_add_test(core, dmadev_translate_hook);
+  tcase_add_test(core, dmadev_pauses_with_the_vm);
+  tcase_add_test(core, devdrv_result_is_a_function_of_the_seed);
+  suite_add_tcase(suite, core);
+  TCase *hostile = tcase_create("hostile");
+  tcase_add_test(hostile, dmadev_hostile_descriptors);
+  tcase_add_test(hostile, dmadev_post_load_refuses_bad_indexes);
+  tcase_add_test(hostile, machine_config_check_names_the_device);
+  suite_add_tcase(suite, hostile);
+  TCase *selfcheck = tcase_create("selfcheck");
+  tcase_add_test(selfcheck, dmadev_self_check_enters_error_state);
+  suite_add_tcase(suite, selfcheck);
+  return suite;
+}

@@ -7,9 +7,12 @@
 
 Suite *ram_suite(void);
 Suite *machine_suite(void);
+Suite *amdvi_suite(void);
+Suite *amdvi_xlate_suite(void);
 
 int main(int argc, char **argv)
 {
-  static sim_suite_fn *const suites[] = {ram_suite, machine_suite};
+  static sim_suite_fn *const suites[] = {ram_suite, machine_suite, amdvi_suite,
+                                         amdvi_xlate_suite};
   return sim_check_main(argc, argv, suites, SIM_ARRAY_COUNT(suites));
 }

@@ -188,8 +188,9 @@ enum amdvi_irq_status amdvi_remap_msi(struct amdvi *dev, uint16_t devid,
 /*
  * The per-device translation mode a machine would use to choose a DMA path
  * (QEMU 10.2's dma-remap address-space switch): true = confined (translated).
- * Updated by INVALIDATE_DEVTAB_ENTRY / INVALIDATE_IOMMU_ALL; the default
- * model re-derives it after a load, qemu-10.1 loses it (spec §9.2).
+ * Default: derived from the registers and the DTE whenever asked, so a load
+ * cannot lose it; qemu-10.1: switched only by INVALIDATE_DEVTAB_ENTRY and
+ * lost by migration (spec §9.2).
  */
 bool amdvi_device_translated(const struct amdvi *dev, uint16_t devid);
 

@@ -119,7 +119,6 @@ static void execute(struct amdvi *dev, uint32_t opcode, uint64_t q0, uint64_t q1
   case OP_INVALIDATE_IOTLB_PAGES: invalidate_iotlb_pages(dev, q0, q1); break;
   case OP_INVALIDATE_IOMMU_ALL:
     amdvi__iotlb_flush_all(dev);
-    if (!amdvi__qemu(dev)) amdvi__device_modes_rederive(dev);
     break;
   default: break; /* 5, 6, 7: no state of ours to change */
   }

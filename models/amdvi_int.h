@@ -84,7 +84,7 @@ struct amdvi {
   uint8_t pci_wmask[AMDVI_PCI_CONFIG_BYTES];   /* writable config bits */
   uint8_t pci_w1cmask[AMDVI_PCI_CONFIG_BYTES]; /* W1C config bits */
   uint8_t pci_reset[AMDVI_PCI_CONFIG_BYTES];   /* config space after reset */
-  uint8_t dev_translated[AMDVI_DEVIDS_COUNT / 8]; /* per-device mode bitmap */
+  uint8_t dev_translated[AMDVI_DEVIDS_COUNT / 8]; /* qemu-10.1: region switch per device */
   struct amdvi_iotlb_entry iotlb[AMDVI_IOTLB_ENTRIES];
   uint8_t iotlb_victim[AMDVI_IOTLB_SETS];  /* round-robin way per set */
   uint32_t iotlb_used_count;          /* valid entries */
@@ -148,6 +148,5 @@ void amdvi__iotlb_flush_device(struct amdvi *dev, uint16_t devid, uint64_t start
                                uint64_t last);
 void amdvi__device_mode_update(struct amdvi *dev, uint16_t devid);
 void amdvi__device_modes_clear(struct amdvi *dev);
-void amdvi__device_modes_rederive(struct amdvi *dev);
 
 #endif /* AMDVI_INT_H */

@@ -15,7 +15,8 @@
  * and a post_load that validates the constant parts of the stream (masks,
  * EFR, read-only config bytes) and re-derives every derived field, each
  * device's translation mode, and an empty IOTLB from the registers and the
- * device table.  The qemu-10.1 description has QEMU's fields only and no
+ * device table (in this profile the mode is a function of the DTE, read when
+ * asked, so it cannot go stale).  The qemu-10.1 description has QEMU's fields only and no
  * post_load: what the stream says is what the device gets.  Both refuse to
  * save unless the PCI function was placed explicitly (spec §3.4).
  */
@@ -97,7 +98,6 @@ static int amdvi_post_load(void *opaque, int32_t version_id)
   amdvi__derive_from_registers(dev);
   command_head_normalize(dev);
   amdvi__iotlb_flush_all(dev);
-  amdvi__device_modes_rederive(dev);
   dev->error[0] = '\0';
   sim_trace(dev->sim, "amdvi.post_load", dev->cmdbuf_head, dev->cmdbuf_tail, dev->evtlog_tail,
             dev->enabled);

@@ -386,42 +386,55 @@ static void mode_set(struct amdvi *dev, uint16_t devid, bool translated)
   }
 }
 
-bool amdvi_device_translated(const struct amdvi *dev, uint16_t devid)
+static bool mode_get(const struct amdvi *dev, uint16_t devid)
 {
   return (dev->dev_translated[devid / 8] >> (devid % 8) & 1) != 0;
 }
 
+/* QEMU 10.2's rule (spec §7.1) applied to a DTE's first qword. */
+static bool dte_confines(uint64_t q0)
+{
+  bool valid = (q0 & 1) != 0, tv = (q0 >> 1 & 1) != 0;
+  return valid && (!tv || ((q0 >> 9) & 7) != 0);
+}
+
 /*
- * QEMU 10.2's rule (spec §7.1): translated if the DTE is unreadable, V=1 with
- * TV=0, or V=1 with Mode != 0; otherwise passthrough.  Events are not logged
- * here: this is bookkeeping, the access path reports faults.
+ * qemu-10.1: the region switch state, changed only by invalidations and lost
+ * by migration.  Default: a pure function of the registers and the DTE in
+ * guest memory, so there is nothing a migration could lose (a DeviceID past
+ * the table, or an unreadable entry, is confined: its requests are refused).
+ */
+bool amdvi_device_translated(const struct amdvi *dev, uint16_t devid)
+{
+  if (amdvi__qemu(dev)) return mode_get(dev, devid);
+  if (!dev->enabled || !dev->config.dma_remap) return false;
+  if (devid >= dev->devtab_len) return true;
+  uint8_t bytes[8];
+  if (!dev->ops.read(dev->ops.context, dev->devtab + (uint64_t)devid * AMDVI_DTE_BYTES, bytes,
+                     sizeof bytes)) {
+    return true;
+  }
+  return dte_confines(amdvi__le64(bytes));
+}
+
+/*
+ * qemu-10.1 bookkeeping on INVALIDATE_DEVTAB_ENTRY: translated if the DTE is
+ * unreadable, V=1 with TV=0, or V=1 with Mode != 0; otherwise passthrough.
+ * Events are not logged here: the access path reports faults.
  */
 void amdvi__device_mode_update(struct amdvi *dev, uint16_t devid)
 {
-  if (!dev->config.dma_remap) return;
+  if (!amdvi__qemu(dev) || !dev->config.dma_remap) return;
   uint64_t gpa = dev->devtab + (uint64_t)devid * AMDVI_DTE_BYTES;
   uint8_t bytes[8];
   bool translated = true;
-  if (amdvi__mem_read(dev, gpa, bytes, sizeof bytes)) {
-    uint64_t q0 = amdvi__le64(bytes);
-    bool valid = (q0 & 1) != 0, tv = (q0 >> 1 & 1) != 0;
-    translated = valid && (!tv || ((q0 >> 9) & 7) != 0);
-  }
+  if (amdvi__mem_read(dev, gpa, bytes, sizeof bytes)) translated = dte_confines(amdvi__le64(bytes));
   mode_set(dev, devid, translated);
 }
 
 void amdvi__device_modes_clear(struct amdvi *dev)
 {
   memset(dev->dev_translated, 0, sizeof dev->dev_translated);
-}
-
-/* Every DeviceID inside the programmed table, in order (bounded by 65536 reads). */
-void amdvi__device_modes_rederive(struct amdvi *dev)
-{
-  amdvi__device_modes_clear(dev);
-  if (!dev->enabled) return;
-  uint64_t count = SIM_MIN(dev->devtab_len, (uint64_t)AMDVI_DEVIDS_COUNT);
-  for (uint64_t devid = 0; devid < count; devid++) amdvi__device_mode_update(dev, (uint16_t)devid);
 }
 
 /* ------------------------------------------------- interrupt remapping */

@@ -3,7 +3,9 @@
  * and event log (spec §10.4 functional cases 1-4 and hostile cases 9-14, 17),
  * in the default profile and, where QEMU differs, the qemu-10.1 profile.
  * The device is driven through its public API by the small guest driver of
- * amdvi_guest.h over a flat 16 MiB memory.  TCases: mmio, pci, cmd, evt.
+ * amdvi_guest.h over a flat 16 MiB memory; a seeded sweep of random guest
+ * behaviour checks boundedness and derived-state consistency.  TCases: mmio,
+ * pci, cmd, evt, hostile.
  */
 #include "sim_base.h"
 
@@ -11,6 +13,7 @@
 #include "amdvi_guest.h"
 #include "sim.h"
 #include "sim_check.h"
+#include "sim_prng.h"
 
 #define RAM_BYTES (UINT64_C(16) << 20)
 #define STORE_GPA UINT64_C(0x300000)          /* completion-wait targets */
@@ -557,6 +560,131 @@ START_TEST(amdvi_reset_clears_state)
 }
 END_TEST
 
+
+/* amdvi_evt_unbacked_log: an event log outside RAM drops events without a crash or a loop. */
+START_TEST(amdvi_evt_unbacked_log)
+{
+  struct fixture fx;
+  fixture_init(&fx, AMDVI_PROFILE_DEFAULT);
+  amdvi_guest_setup(&fx.guest, 8, 8, CONTROL_ALL);
+  fault_device_setup(&fx);
+  amdvi_mmio_write(fx.dev, AMDVI_MMIO_EVTLOG_BASE, 8, AMDVI_MMIO_BASE | UINT64_C(8) << 56);
+  fault_once(&fx, 0x1000);
+  struct amdvi_stats stats;
+  amdvi_stats_get(fx.dev, &stats);
+  ck_assert_uint_eq(stats.events_logged_count, 0);
+  ck_assert_uint_eq(stats.events_dropped_count, 1);
+  ck_assert_uint_eq(reg(&fx, AMDVI_MMIO_EVTLOG_TAIL), 0);
+  fixture_deinit(&fx);
+}
+END_TEST
+
+/* amdvi_cmd_tail_byte_write: QEMU's 1-byte Tail write runs commands without storing Tail. */
+START_TEST(amdvi_cmd_tail_byte_write)
+{
+  for (int profile = 0; profile < 2; profile++) {
+    struct fixture fx;
+    fixture_init(&fx, (enum amdvi_profile)profile);
+    amdvi_guest_setup(&fx.guest, 8, 8, CONTROL_ALL & ~AMDVI_CONTROL_CMDBUF_EN);
+    ck_assert(amdvi_guest_completion_wait(&fx.guest, STORE_GPA, 5, AMDVI_CW_STORE, true));
+    amdvi_mmio_write(fx.dev, AMDVI_MMIO_CONTROL, 1, 0x01); /* Control byte 0: IommuEn only */
+    amdvi_mmio_write(fx.dev, AMDVI_MMIO_CONTROL + 1, 1, 0x10); /* byte 1: CmdBufEn */
+    uint64_t want = profile == AMDVI_PROFILE_QEMU_10_1 ? 0 : 5;
+    ck_assert_uint_eq(amdvi_guest_read64(&fx.guest, STORE_GPA), want);
+    amdvi_mmio_write(fx.dev, AMDVI_MMIO_CMDBUF_TAIL, 1, 0x10);
+    ck_assert_uint_eq(amdvi_guest_read64(&fx.guest, STORE_GPA), want);
+    fixture_deinit(&fx);
+  }
+}
+END_TEST
+
+/* ------------------------------------------------------------- hostile */
+
+#define HOSTILE_SEEDS 40
+#define HOSTILE_OPS 300
+#define CMD_ENTRIES_MAX 32768u /* ComLen 15 */
+
+/* One random guest action; returns how many commands the device ran during it. */
+static uint64_t hostile_op(struct fixture *fx, struct sim_prng *prng)
+{
+  static const uint32_t sizes[] = {1, 2, 3, 4, 8};
+  struct amdvi_stats before, after;
+  amdvi_stats_get(fx->dev, &before);
+  uint64_t value = sim_prng_u64(prng);
+  switch (sim_prng_below(prng, 8)) {
+  case 0: { /* garbage command words in the ring, then a doorbell */
+    uint64_t slot = sim_prng_below(prng, 256);
+    amdvi_guest_write64(&fx->guest, AMDVI_GUEST_CMD_GPA + 16 * slot, value);
+    amdvi_guest_write64(&fx->guest, AMDVI_GUEST_CMD_GPA + 16 * slot + 8, sim_prng_u64(prng));
+    amdvi_mmio_write(fx->dev, AMDVI_MMIO_CMDBUF_TAIL, 8, sim_prng_below(prng, 0x80000));
+    break;
+  }
+  case 1: { /* any register, any size, any value (bases may point anywhere) */
+    uint32_t size = sizes[sim_prng_below(prng, SIM_ARRAY_COUNT(sizes))];
+    uint32_t offset = (uint32_t)sim_prng_below(prng, 0x4010);
+    if (sim_prng_below(prng, 2) == 0) offset = (uint32_t)sim_prng_below(prng, 0x50) & ~7u;
+    if (sim_prng_below(prng, 2) == 0) offset = 0x2000 + ((uint32_t)sim_prng_below(prng, 8) << 3);
+    amdvi_mmio_write(fx->dev, offset, size, value);
+    (void)amdvi_mmio_read(fx->dev, offset, size);
+    break;
+  }
+  case 2: { /* DMA from any requester */
+    struct amdvi_xlate_result result;
+    amdvi_translate(fx->dev, (uint16_t)sim_prng_below(prng, 0x10000), value,
+                    sim_prng_below(prng, 2) != 0, &result);
+    amdvi_stats_get(fx->dev, &after);
+    ck_assert_uint_le(after.walk_reads_count - before.walk_reads_count, 6);
+    break;
+  }
+  case 3: { /* an interrupt from any requester */
+    struct amdvi_msi in = {.address = 0xFEE00000 | (value & 0xFFFFF), .data = (uint32_t)value};
+    struct amdvi_msi out;
+    (void)amdvi_remap_msi(fx->dev, (uint16_t)sim_prng_below(prng, 0x900), &in, &out);
+    break;
+  }
+  case 4: { /* garbage in the device table or in table pages */
+    uint64_t gpa = sim_prng_below(prng, 2) == 0
+                       ? AMDVI_GUEST_DEVTAB_GPA + 8 * sim_prng_below(prng, 16 * 512)
+                       : AMDVI_GUEST_ALLOC_GPA + 8 * sim_prng_below(prng, 64 * 512);
+    amdvi_guest_write64(&fx->guest, gpa, value);
+    break;
+  }
+  case 5:
+    amdvi_pci_config_write(fx->dev, (uint32_t)sim_prng_below(prng, 260),
+                           sizes[sim_prng_below(prng, SIM_ARRAY_COUNT(sizes))], (uint32_t)value);
+    break;
+  case 6: (void)amdvi_step(fx->dev); break;
+  default:
+    if (sim_prng_below(prng, 20) == 0) amdvi_reset(fx->dev);
+    break;
+  }
+  amdvi_stats_get(fx->dev, &after);
+  return after.commands_count - before.commands_count;
+}
+
+/* amdvi_hostile_sweep: random guest behaviour never hangs, crashes, or desyncs derived state. */
+START_TEST(amdvi_hostile_sweep)
+{
+  enum amdvi_profile profile = _i % 2 == 0 ? AMDVI_PROFILE_DEFAULT : AMDVI_PROFILE_QEMU_10_1;
+  struct fixture fx;
+  fixture_init(&fx, profile);
+  struct sim_prng prng;
+  sim_prng_init_stream(&prng, 1000 + (uint64_t)_i, "amdvi/hostile");
+  amdvi_guest_setup(&fx.guest, 8, 8, sim_prng_u64(&prng) | AMDVI_CONTROL_CMDBUF_EN);
+  (void)amdvi_guest_dte_translate(&fx.guest, 0x10, 1 + (uint32_t)sim_prng_below(&prng, 6), 3);
+  for (uint32_t op = 0; op < HOSTILE_OPS; op++) {
+    uint64_t ran = hostile_op(&fx, &prng);
+    ck_assert_msg(ran <= CMD_ENTRIES_MAX, "seed %d op %u ran %" PRIu64, _i, op, ran);
+    if (profile == AMDVI_PROFILE_DEFAULT) {
+      char names[256];
+      ck_assert_msg(amdvi_derived_check(fx.dev, names, sizeof names) == 0,
+                    "seed %d op %u: %s", _i, op, names);
+    }
+  }
+  fixture_deinit(&fx);
+}
+END_TEST
+
 Suite *amdvi_suite(void)
 {
   Suite *suite = suite_create("amdvi");
@@ -581,11 +709,17 @@ Suite *amdvi_suite(void)
   tcase_add_test(cmd, amdvi_cmd_reserved_bits);
   tcase_add_test(cmd, amdvi_cmd_hostile_ring);
   tcase_add_test(cmd, amdvi_cmd_fetch_error);
+  tcase_add_test(cmd, amdvi_cmd_tail_byte_write);
   suite_add_tcase(suite, cmd);
   TCase *evt = tcase_create("evt");
   tcase_add_test(evt, amdvi_evt_overflow);
   tcase_add_test(evt, amdvi_evt_no_base);
   tcase_add_test(evt, amdvi_evt_byte_writes);
+  tcase_add_test(evt, amdvi_evt_unbacked_log);
   suite_add_tcase(suite, evt);
+  TCase *hostile = tcase_create("hostile");
+  tcase_set_timeout(hostile, 60);
+  tcase_add_loop_test(hostile, amdvi_hostile_sweep, 0, HOSTILE_SEEDS);
+  suite_add_tcase(suite, hostile);
   return suite;
 }

@@ -19,6 +19,8 @@
 
 #include <check.h>
 
+#include <jansson.h>
+
 #include "amdvi.h"
 #include "amdvi_guest.h"
 #include "mig_err.h"
@@ -174,6 +176,12 @@ static void step_run(struct world *w, uint32_t step)
     break;
   case STEP_FAULTS:
     for (uint64_t i = 0; i < 3; i++) fault(w, UINT64_C(0x100000) + (i << 12));
+    /* Five commands, one doorbell: with a batch bound the cut falls mid-batch. */
+    for (int i = 0; i < 4; i++) {
+      uint64_t slot = w->stores_count++ % STORE_SLOTS;
+      ck_assert(amdvi_guest_completion_wait(&w->guest, STORE_GPA + 8 * slot, w->stores_count,
+                                            AMDVI_CW_STORE, false));
+    }
     store(w, AMDVI_CW_INTERRUPT);
     break;
   case STEP_WRAP:
@@ -614,12 +622,17 @@ static bool topology_holds(const struct amdvi_config *config)
   return ok;
 }
 
-/* Every invariant over every cut; returns the failed mask and prints the report. */
-static uint32_t invariants_run(enum amdvi_profile profile)
+/*
+ * Every invariant over every cut; returns the failed mask and prints the
+ * report.  batch_max > 0 bounds commands per doorbell so that the "status"
+ * cut falls mid-batch (commands pending with CmdBufEn=1).
+ */
+static uint32_t invariants_run(enum amdvi_profile profile, uint32_t batch_max)
 {
   struct amdvi_config config;
   amdvi_config_default(&config);
   config.profile = profile;
+  config.commands_per_step_max = batch_max;
   struct world reference;
   world_prefix(&reference, &config, STEP_COUNT - 1);
   struct probe_results ref_probes;
@@ -658,7 +671,7 @@ static void mask_names(uint32_t mask, char *out, size_t out_bytes)
 START_TEST(mig_amdvi_default_invariants)
 {
   char names[512];
-  mask_names(invariants_run(AMDVI_PROFILE_DEFAULT), names, sizeof names);
+  mask_names(invariants_run(AMDVI_PROFILE_DEFAULT, 0), names, sizeof names);
   ck_assert_str_eq(names, "");
 }
 END_TEST
@@ -667,9 +680,62 @@ END_TEST
 START_TEST(mig_amdvi_qemu_10_1_invariants)
 {
   char names[512];
-  mask_names(invariants_run(AMDVI_PROFILE_QEMU_10_1), names, sizeof names);
+  mask_names(invariants_run(AMDVI_PROFILE_QEMU_10_1, 0), names, sizeof names);
   ck_assert_str_eq(names, "2-derived-state,6-ring-wrap,7-translation,9-device-mode,"
                           "11-own-msi,12-topology");
+}
+END_TEST
+
+/* mig_amdvi_default_invariants_mid_batch: two commands per doorbell; pending ones survive. */
+START_TEST(mig_amdvi_default_invariants_mid_batch)
+{
+  struct amdvi_config config;
+  amdvi_config_default(&config);
+  config.commands_per_step_max = 2;
+  struct world w;
+  world_prefix(&w, &config, STEP_FAULTS);
+  ck_assert_uint_eq(amdvi_commands_pending(w.dev), 3); /* the cut really is mid-batch */
+  world_deinit(&w);
+  char names[512];
+  mask_names(invariants_run(AMDVI_PROFILE_DEFAULT, 2), names, sizeof names);
+  ck_assert_str_eq(names, "");
+}
+END_TEST
+
+/* mig_amdvi_qemu_field_set: the JSON description lists QEMU 10.1's 24 fields in order. */
+START_TEST(mig_amdvi_qemu_field_set)
+{
+  static const char *const qemu_names[] = {
+      "enabled", "ga_enabled", "unused", "cmdbuf_enabled", "completion_wait_intr",
+      "evtlog_enabled", "evtlog_intr", "devtab", "devtab_len", "cmdbuf", "cmdbuf_len",
+      "cmdbuf_head", "cmdbuf_tail", "evtlog", "evtlog_len", "evtlog_head", "evtlog_tail",
+      "ppr_log", "pprlog_len", "pprlog_head", "pprlog_tail", "mmior", "romask", "w1cmask"};
+  for (int profile = 0; profile < 2; profile++) {
+    struct amdvi_config config;
+    amdvi_config_default(&config);
+    config.profile = (enum amdvi_profile)profile;
+    struct world w;
+    world_prefix(&w, &config, STEP_SETUP);
+    struct mig_membuf stream;
+    mig_membuf_init(&stream, STREAM_BYTES_MAX);
+    uint8_t buffer[4096];
+    struct mig_writer writer;
+    mig_writer_init(&writer, buffer, sizeof buffer, mig_membuf_write, &stream);
+    json_t *json = NULL;
+    ck_assert_int_eq(mig_vmstate_save(&writer, amdvi_vmstate_desc(w.dev), w.dev, &json), MIG_OK);
+    ck_assert_str_eq(json_string_value(json_object_get(json, "vmsd_name")), "amd-iommu");
+    json_t *fields = json_object_get(json, "fields");
+    ck_assert_uint_eq(json_array_size(fields), SIM_ARRAY_COUNT(qemu_names));
+    for (size_t i = 0; i < SIM_ARRAY_COUNT(qemu_names); i++) {
+      json_t *name = json_object_get(json_array_get(fields, i), "name");
+      ck_assert_str_eq(json_string_value(name), qemu_names[i]);
+    }
+    size_t subsections = json_array_size(json_object_get(json, "subsections"));
+    ck_assert_uint_eq(subsections, profile == AMDVI_PROFILE_DEFAULT ? 2 : 0);
+    json_decref(json);
+    mig_membuf_deinit(&stream);
+    world_deinit(&w);
+  }
 }
 END_TEST
 
@@ -819,10 +885,12 @@ Suite *mig_amdvi_suite(void)
   tcase_set_timeout(invariants, 600);
   tcase_add_test(invariants, mig_amdvi_default_invariants);
   tcase_add_test(invariants, mig_amdvi_qemu_10_1_invariants);
+  tcase_add_test(invariants, mig_amdvi_default_invariants_mid_batch);
   suite_add_tcase(suite, invariants);
   TCase *config = tcase_create("config");
   tcase_add_test(config, mig_amdvi_config_mismatch_named);
   tcase_add_test(config, mig_amdvi_implicit_pci_blocked);
+  tcase_add_test(config, mig_amdvi_qemu_field_set);
   suite_add_tcase(suite, config);
   TCase *stream = tcase_create("stream");
   tcase_add_test(stream, mig_amdvi_old_stream_loads);

@@ -59,6 +59,24 @@ static bool masks_equal(struct amdvi *dev)
   return equal;
 }
 
+/* Read-only register bits hold their reset values (EFR is checked on its own). */
+static bool mmio_readonly_clean(struct amdvi *dev)
+{
+  for (uint32_t i = 0; i < AMDVI_MMIO_BYTES; i++) {
+    if (i >= AMDVI_MMIO_EFR && i < AMDVI_MMIO_EFR + 8) continue;
+    uint8_t fixed = dev->romask[i];
+    if (i == AMDVI_MMIO_STATUS) {
+      fixed &= (uint8_t)~(AMDVI_STATUS_EVTLOG_RUN | AMDVI_STATUS_CMDBUF_RUN); /* re-derived */
+    }
+    if ((dev->mmior[i] & fixed) != 0) {
+      snprintf(dev->error, sizeof dev->error,
+               "amd-iommu/mmior: read-only bits set at offset 0x%x", (unsigned)i);
+      return false;
+    }
+  }
+  return true;
+}
+
 static bool pci_readonly_equal(const struct amdvi *dev)
 {
   for (uint32_t i = 0; i < AMDVI_PCI_CONFIG_BYTES; i++) {
@@ -90,6 +108,7 @@ static int amdvi_post_load(void *opaque, int32_t version_id)
     error_set(dev, "amd-iommu: mmior EFR differs from the destination's properties");
     return -1;
   }
+  if (!mmio_readonly_clean(dev)) return -1;
   if (!pci_readonly_equal(dev)) {
     error_set(dev, "amd-iommu/pci: read-only config bytes (ids, capabilities) differ");
     return -1;

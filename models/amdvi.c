@@ -103,7 +103,9 @@ void amdvi__pci_build(struct amdvi *dev)
   put_le(img, 0x2E, 2, 0x1100);
   img[0x34] = AMDVI_PCI_CAP_MSI;           /* list: 0x60 -> 0x5C -> 0x58 -> 0x40 */
   uint32_t cap = AMDVI_PCI_CAP_IOMMU;
-  put_le(img, cap + 0x00, 4, 0x1F03000F);
+  /* IotlbSup (bit 24): QEMU advertises it whatever device-iotlb says (spec §1). */
+  bool iotlb_sup = amdvi__qemu(dev) || dev->config.device_iotlb;
+  put_le(img, cap + 0x00, 4, iotlb_sup ? 0x1F03000Fu : 0x1E03000Fu);
   put_le(img, cap + 0x04, 4, (uint32_t)AMDVI_MMIO_BASE);
   put_le(img, cap + 0x0C, 4, 0xFF000000);
   /* Misc Info 0: QEMU's value, or the spec layout (PAsize 48, VAsize 64). */
@@ -137,7 +139,8 @@ struct amdvi *amdvi_create(struct sim *sim, const struct amdvi_config *config,
   dev->cfg_props = (config->xtsup ? AMDVI_PROP_XTSUP : 0) |
                    (config->intremap ? AMDVI_PROP_INTREMAP : 0) |
                    (config->dma_remap ? AMDVI_PROP_DMA_REMAP : 0) |
-                   (config->dma_translation ? AMDVI_PROP_DMA_TRANSLATION : 0);
+                   (config->dma_translation ? AMDVI_PROP_DMA_TRANSLATION : 0) |
+                   (config->device_iotlb ? AMDVI_PROP_DEVICE_IOTLB : 0);
   dev->cfg_efr = amdvi__efr_compute(config);
   dev->cfg_cap_offset = AMDVI_PCI_CAP_IOMMU;
   amdvi_reset(dev);

@@ -94,8 +94,9 @@ struct amdvi_config {
   enum amdvi_profile profile;
   bool xtsup;                         /* EFR.XTSup; 32-bit IRTE destinations */
   bool intremap;                      /* interrupt remapping supported */
-  bool dma_remap;                     /* false: every DMA passes untranslated */
+  bool dma_remap;                     /* false: every DMA passes untranslated (10.1 pt=on) */
   bool dma_translation;               /* false: HATS=11b, DTE roots illegal */
+  bool device_iotlb;                  /* IotlbSup capability bit (QEMU: always set) */
   bool pci_placed_explicitly;         /* the pci-id rule (spec §3.4): false blocks migration */
   uint16_t pci_bdf;                   /* AMDVI-PCI requester id, bus<<8 | devfn */
   bool illegal_command_continue;      /* QEMU: log and go on; default halts (spec) */

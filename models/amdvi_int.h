@@ -96,6 +96,7 @@ struct amdvi {
 #define AMDVI_PROP_INTREMAP (1u << 1)
 #define AMDVI_PROP_DMA_REMAP (1u << 2)
 #define AMDVI_PROP_DMA_TRANSLATION (1u << 3)
+#define AMDVI_PROP_DEVICE_IOTLB (1u << 4)
 
 static inline bool amdvi__qemu(const struct amdvi *dev)
 {

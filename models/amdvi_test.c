@@ -197,7 +197,7 @@ START_TEST(amdvi_pci_identity)
   }
   ck_assert_uint_eq(pointer, 0);
   uint32_t cap = amdvi_pci_iommu_cap_offset(fx.dev);
-  ck_assert_uint_eq(amdvi_pci_config_read(fx.dev, cap, 4), 0x1F03000F);
+  ck_assert_uint_eq(amdvi_pci_config_read(fx.dev, cap, 4), 0x1E03000F); /* device-iotlb off */
   ck_assert_uint_eq(amdvi_pci_config_read(fx.dev, cap + 4, 4), 0xFED80000);
   ck_assert_uint_eq(amdvi_pci_config_read(fx.dev, cap + 0xC, 4), 0xFF000000);
   ck_assert_uint_eq(amdvi_pci_config_read(fx.dev, amdvi_pci_msi_cap_offset(fx.dev) + 2, 2),
@@ -205,6 +205,20 @@ START_TEST(amdvi_pci_identity)
   ck_assert_uint_eq(amdvi_pci_config_read(fx.dev, 0x101, 1), UINT32_MAX);
   ck_assert_uint_eq(amdvi_pci_config_read(fx.dev, 0x01, 2), UINT32_MAX);
   fixture_deinit(&fx);
+  /* IotlbSup: set by device-iotlb, and always by QEMU. */
+  fixture_init(&fx, AMDVI_PROFILE_QEMU_10_1);
+  ck_assert_uint_eq(amdvi_pci_config_read(fx.dev, cap, 4), 0x1F03000F);
+  ck_assert_uint_eq(amdvi_pci_config_read(fx.dev, cap + 0x10, 4), 0x00182E00);
+  fixture_deinit(&fx);
+  struct sim_options options = {.seed = 1};
+  struct sim *sim = sim_create(&options);
+  struct amdvi_config config;
+  amdvi_config_default(&config);
+  config.device_iotlb = true;
+  struct amdvi_guest guest;
+  amdvi_guest_init(&guest, sim, &config, RAM_BYTES);
+  ck_assert_uint_eq(amdvi_pci_config_read(guest.iommu, cap, 4), 0x1F03000F);
+  sim_destroy(sim);
 }
 END_TEST
 
@@ -216,7 +230,7 @@ START_TEST(amdvi_pci_masks)
   amdvi_pci_config_write(fx.dev, 0, 4, 0);
   ck_assert_uint_eq(amdvi_pci_config_read(fx.dev, 0, 4), 0x14191022);
   amdvi_pci_config_write(fx.dev, 0x40, 4, 0);
-  ck_assert_uint_eq(amdvi_pci_config_read(fx.dev, 0x40, 4), 0x1F03000F);
+  ck_assert_uint_eq(amdvi_pci_config_read(fx.dev, 0x40, 4), 0x1E03000F);
   amdvi_pci_config_write(fx.dev, 0x62, 2, 0xFFFF);
   ck_assert_uint_eq(amdvi_pci_config_read(fx.dev, 0x62, 2), 0x0081);
   amdvi_pci_config_write(fx.dev, 0x64, 4, 0xFEE01237);

@@ -699,6 +699,34 @@ START_TEST(amdvi_hostile_sweep)
 }
 END_TEST
 
+/* Runs one hostile seed and returns the trace digest of everything the device did. */
+static uint64_t hostile_digest(uint64_t seed, enum amdvi_profile profile)
+{
+  struct fixture fx;
+  fixture_init(&fx, profile);
+  struct sim_prng prng;
+  sim_prng_init_stream(&prng, seed, "amdvi/hostile");
+  amdvi_guest_setup(&fx.guest, 8, 8, sim_prng_u64(&prng) | AMDVI_CONTROL_CMDBUF_EN);
+  (void)amdvi_guest_dte_translate(&fx.guest, 0x10, 2, 3);
+  for (uint32_t op = 0; op < HOSTILE_OPS; op++) (void)hostile_op(&fx, &prng);
+  uint64_t digest = sim_trace_digest(fx.sim);
+  ck_assert_uint_gt(sim_trace_count(fx.sim), HOSTILE_OPS / 8);
+  fixture_deinit(&fx);
+  return digest;
+}
+
+/* amdvi_trace_deterministic: the same seed gives the same trace digest; another seed differs. */
+START_TEST(amdvi_trace_deterministic)
+{
+  for (int profile = 0; profile < 2; profile++) {
+    uint64_t first = hostile_digest(77, (enum amdvi_profile)profile);
+    printf("amdvi trace digest, seed 77, profile %d: %016" PRIx64 "\n", profile, first);
+    ck_assert_uint_eq(hostile_digest(77, (enum amdvi_profile)profile), first);
+    ck_assert_uint_ne(hostile_digest(78, (enum amdvi_profile)profile), first);
+  }
+}
+END_TEST
+
 Suite *amdvi_suite(void)
 {
   Suite *suite = suite_create("amdvi");
@@ -734,6 +762,7 @@ Suite *amdvi_suite(void)
   TCase *hostile = tcase_create("hostile");
   tcase_set_timeout(hostile, 60);
   tcase_add_loop_test(hostile, amdvi_hostile_sweep, 0, HOSTILE_SEEDS);
+  tcase_add_test(hostile, amdvi_trace_deterministic);
   suite_add_tcase(suite, hostile);
   return suite;
 }

@@ -364,6 +364,7 @@ void amdvi__event_log(struct amdvi *dev, uint32_t code, uint16_t devid, uint16_t
     return;
   }
   dev->stats.events_logged_count++;
+  SIM_ASSERT(next < ring_bytes && next % AMDVI_EVENT_BYTES == 0);
   evtlog_tail_set(dev, next);
   if (dev->evtlog_intr) {
     amdvi__status_set(dev, AMDVI_STATUS_EVTLOG_INT);
@@ -485,6 +486,11 @@ void amdvi_mmio_write(struct amdvi *dev, uint32_t offset, uint32_t size, uint64_
   bool doorbell = amdvi__qemu(dev) ? qemu_write_effect(dev, reg, offset, size)
                                    : default_write_effect(dev, reg);
   if (doorbell) (void)amdvi__commands_run(dev);
+  SIM_ASSERT((amdvi__reg(dev, AMDVI_MMIO_EFR) == amdvi__efr_compute(&dev->config)));
+#ifdef SIM_DEBUG
+  char names[AMDVI_ERROR_BYTES];
+  SIM_ASSERT(amdvi__qemu(dev) || amdvi_derived_check(dev, names, sizeof names) == 0);
+#endif
 }
 
 uint32_t amdvi_step(struct amdvi *dev)

@@ -154,6 +154,7 @@ static void head_advance(struct amdvi *dev, uint64_t ring_bytes)
   /* QEMU stores the unwrapped value in the register (§11 item 5, issue #3338). */
   amdvi__reg_set(dev, AMDVI_MMIO_CMDBUF_HEAD, amdvi__qemu(dev) ? next : next % ring_bytes);
   dev->cmdbuf_head = (uint32_t)(next % ring_bytes);
+  SIM_ASSERT(dev->cmdbuf_head < ring_bytes && dev->cmdbuf_head % AMDVI_CMD_BYTES == 0);
 }
 
 /* Default profile: stops the command buffer (CmdBufRun=0) with a hardware error event. */

@@ -177,6 +177,33 @@ START_TEST(amdvi_mmio_byte_access_qemu_quirk)
 }
 END_TEST
 
+/* amdvi_mmio_low_dword_qemu_quirk: QEMU applies a base only on a qword or upper-dword write. */
+START_TEST(amdvi_mmio_low_dword_qemu_quirk)
+{
+  for (int profile = 0; profile < 2; profile++) {
+    struct fixture fx;
+    fixture_init(&fx, (enum amdvi_profile)profile);
+    amdvi_guest_setup(&fx.guest, 8, 8, CONTROL_ALL);
+    fault_device_setup(&fx);
+    /* Move the device table by a low-dword write only: QEMU keeps using the old one. */
+    amdvi_mmio_write(fx.dev, AMDVI_MMIO_DEVTAB_BASE, 4, (uint32_t)(RAM_BYTES | 15));
+    struct amdvi_xlate_result result;
+    amdvi_translate(fx.dev, 0x10, 0x1000, false, &result);
+    ck_assert_uint_eq(result.event_code, profile == AMDVI_PROFILE_QEMU_10_1
+                                             ? AMDVI_EVENT_IO_PAGE_FAULT
+                                             : AMDVI_EVENT_DEVTAB_HW_ERROR);
+    ck_assert_int_eq(result.status, AMDVI_XLATE_FAULT);
+    amdvi_mmio_write(fx.dev, AMDVI_MMIO_DEVTAB_BASE + 4, 4, 0);
+    amdvi_translate(fx.dev, 0x10, 0x1000, false, &result);
+    ck_assert_int_eq(result.status, AMDVI_XLATE_FAULT);
+    uint64_t q0, q1;
+    while (amdvi_guest_event_pop(&fx.guest, &q0, &q1)) continue;
+    ck_assert_uint_eq(q0 >> 60, AMDVI_EVENT_DEVTAB_HW_ERROR);
+    fixture_deinit(&fx);
+  }
+}
+END_TEST
+
 /* ----------------------------------------------------------------- pci */
 
 /* amdvi_pci_identity: IDs, class, and the capability chain 0x60->0x5C->0x58->0x40 (§3.2). */
@@ -736,6 +763,7 @@ Suite *amdvi_suite(void)
   tcase_add_test(mmio, amdvi_mmio_w1c_clears_written_bits);
   tcase_add_test(mmio, amdvi_mmio_invalid_access);
   tcase_add_test(mmio, amdvi_mmio_byte_access_qemu_quirk);
+  tcase_add_test(mmio, amdvi_mmio_low_dword_qemu_quirk);
   tcase_add_test(mmio, amdvi_reset_clears_state);
   suite_add_tcase(suite, mmio);
   TCase *pci = tcase_create("pci");

@@ -18,6 +18,7 @@
 struct dte {
   uint64_t q[4];
   uint64_t gpa;               /* where it was read */
+  uint32_t event_code;        /* event logged by dte_read, 0 if none */
 };
 
 #define DTE_V(d) (((d)->q[0] >> 0) & 1)
@@ -117,15 +118,17 @@ void amdvi__iotlb_flush_device(struct amdvi *dev, uint16_t devid, uint64_t start
 
 enum dte_status { DTE_OK, DTE_ABORT, DTE_ERROR };
 
-/* Reads and validates DTE[devid]; logs the §4 events. */
+/* Reads and validates DTE[devid]; logs the §4 events (their code in dte->event_code). */
 static enum dte_status dte_read(struct amdvi *dev, uint16_t devid, struct dte *dte)
 {
+  dte->event_code = 0;
   if (!amdvi__qemu(dev) && devid >= dev->devtab_len) return DTE_ABORT; /* target abort */
   dte->gpa = dev->devtab + (uint64_t)devid * AMDVI_DTE_BYTES;
   uint8_t bytes[AMDVI_DTE_BYTES];
   if (!amdvi__mem_read(dev, dte->gpa, bytes, sizeof bytes)) {
     amdvi__event_log(dev, AMDVI_EVENT_DEVTAB_HW_ERROR, devid, 0, 0, dte->gpa);
     amdvi__target_abort(dev);
+    dte->event_code = AMDVI_EVENT_DEVTAB_HW_ERROR;
     return DTE_ERROR;
   }
   for (uint32_t i = 0; i < 4; i++) dte->q[i] = amdvi__le64(bytes + 8 * i);
@@ -136,6 +139,7 @@ static enum dte_status dte_read(struct amdvi *dev, uint16_t devid, struct dte *d
   bool root_illegal = !dev->config.dma_translation && DTE_ROOT(dte) != 0;
   if (DTE_V(dte) && (reserved || root_illegal)) {
     amdvi__event_log(dev, AMDVI_EVENT_ILLEGAL_DEVTAB_ENTRY, devid, 0, 0, dte->gpa);
+    dte->event_code = AMDVI_EVENT_ILLEGAL_DEVTAB_ENTRY;
     return DTE_ERROR;
   }
   return DTE_OK;
@@ -296,6 +300,7 @@ static void translate_miss(struct amdvi *dev, struct walk *walk,
   enum dte_status status = dte_read(dev, walk->devid, &dte);
   if (status != DTE_OK) {
     result->status = status == DTE_ABORT ? AMDVI_XLATE_BLOCKED : AMDVI_XLATE_FAULT;
+    result->event_code = dte.event_code;
     return;
   }
   if (!DTE_V(&dte)) {
@@ -311,6 +316,7 @@ static void translate_miss(struct amdvi *dev, struct walk *walk,
   if (mode == 7) {
     if (!amdvi__qemu(dev)) {
       amdvi__event_log(dev, AMDVI_EVENT_ILLEGAL_DEVTAB_ENTRY, walk->devid, 0, 0, dte.gpa);
+      result->event_code = AMDVI_EVENT_ILLEGAL_DEVTAB_ENTRY;
     }
     result->status = AMDVI_XLATE_BLOCKED;
     return;

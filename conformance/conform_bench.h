@@ -10,5 +10,7 @@
 
 /* Hold-model event-queue benchmark; prints a table to out; returns an exit code. */
 int conform_bench_events(FILE *out);
+/* AMD IOMMU translations per second, IOTLB hits and misses; prints a table to out. */
+int conform_bench_iommu(FILE *out);
 
 #endif /* CONFORM_BENCH_H */

@@ -1,0 +1,226 @@
+/*
+ * amdvi_vmstate.c: the AMD IOMMU's migration descriptions (spec §9).
+ *
+ * Both descriptions are named "amd-iommu", version 1, priority IOMMU, and
+ * start with QEMU 10.1's 24 fields in QEMU's order (spec §9.1), so a stream
+ * from either loads into the other.  The default description adds what QEMU
+ * misses, as subsections (absent from old streams, so those still load):
+ *
+ *   amd-iommu/pci     the AMDVI-PCI config space (MSI enable/address/data,
+ *                     command, status): the IOMMU's own interrupt path;
+ *   amd-iommu/config  BDF, properties, EFR and capability offset, each an
+ *                     EQUAL field: a destination that differs refuses the load;
+ *   amd-iommu/halt    a command buffer stopped on an illegal command.
+ *
+ * and a post_load that validates the constant parts of the stream (masks,
+ * EFR, read-only config bytes) and re-derives every derived field, each
+ * device's translation mode, and an empty IOTLB from the registers and the
+ * device table (in this profile the mode is a function of the DTE, read when
+ * asked, so it cannot go stale).  The qemu-10.1 description has QEMU's fields only and no
+ * post_load: what the stream says is what the device gets.  Both refuse to
+ * save unless the PCI function was placed explicitly (spec §3.4).
+ */
+#include "sim_base.h"
+
+#include "amdvi.h"
+#include "amdvi_int.h"
+
+static void error_set(struct amdvi *dev, const char *text)
+{
+  snprintf(dev->error, sizeof dev->error, "%s", text);
+}
+
+static int amdvi_pre_save(void *opaque)
+{
+  struct amdvi *dev = opaque;
+  if (!dev->config.pci_placed_explicitly) {
+    error_set(dev, "amd-iommu: migration blocked: AMDVI-PCI was not placed explicitly "
+                   "(give it a fixed bus/devfn, pci-id rule)");
+    return -1;
+  }
+  if (!amdvi__qemu(dev)) {
+    char names[AMDVI_ERROR_BYTES];
+    SIM_ASSERT(amdvi_derived_check(dev, names, sizeof names) == 0); /* paired with post_load */
+  }
+  dev->error[0] = '\0';
+  return 0;
+}
+
+static bool masks_equal(struct amdvi *dev)
+{
+  uint8_t *saved = malloc(2 * AMDVI_MMIO_BYTES);
+  SIM_ASSERT(saved != NULL);
+  memcpy(saved, dev->romask, AMDVI_MMIO_BYTES);
+  memcpy(saved + AMDVI_MMIO_BYTES, dev->w1cmask, AMDVI_MMIO_BYTES);
+  amdvi__masks_build(dev);
+  bool equal = memcmp(saved, dev->romask, AMDVI_MMIO_BYTES) == 0 &&
+               memcmp(saved + AMDVI_MMIO_BYTES, dev->w1cmask, AMDVI_MMIO_BYTES) == 0;
+  free(saved);
+  return equal;
+}
+
+/* Read-only register bits hold their reset values (EFR is checked on its own). */
+static bool mmio_readonly_clean(struct amdvi *dev)
+{
+  for (uint32_t i = 0; i < AMDVI_MMIO_BYTES; i++) {
+    if (i >= AMDVI_MMIO_EFR && i < AMDVI_MMIO_EFR + 8) continue;
+    uint8_t fixed = dev->romask[i];
+    if (i == AMDVI_MMIO_STATUS) {
+      fixed &= (uint8_t)~(AMDVI_STATUS_EVTLOG_RUN | AMDVI_STATUS_CMDBUF_RUN); /* re-derived */
+    }
+    if ((dev->mmior[i] & fixed) != 0) {
+      snprintf(dev->error, sizeof dev->error,
+               "amd-iommu/mmior: read-only bits set at offset 0x%x", (unsigned)i);
+      return false;
+    }
+  }
+  return true;
+}
+
+static bool pci_readonly_equal(const struct amdvi *dev)
+{
+  for (uint32_t i = 0; i < AMDVI_PCI_CONFIG_BYTES; i++) {
+    uint8_t fixed = (uint8_t)~(dev->pci_wmask[i] | dev->pci_w1cmask[i]);
+    if ((dev->pci_config[i] & fixed) != (dev->pci_reset[i] & fixed)) return false;
+  }
+  return true;
+}
+
+/* Wraps a head the qemu-10.1 profile left at the ring size (issue #3338) to 0. */
+static void command_head_normalize(struct amdvi *dev)
+{
+  uint64_t ring_bytes = dev->cmdbuf_len * AMDVI_CMD_BYTES;
+  if (ring_bytes != 0 && dev->cmdbuf_head == ring_bytes) {
+    amdvi__reg_set(dev, AMDVI_MMIO_CMDBUF_HEAD, 0);
+    dev->cmdbuf_head = 0;
+  }
+}
+
+static int amdvi_post_load(void *opaque, int32_t version_id)
+{
+  struct amdvi *dev = opaque;
+  (void)version_id;
+  if (!masks_equal(dev)) {
+    error_set(dev, "amd-iommu: romask/w1cmask in the stream differ from this device's masks");
+    return -1;
+  }
+  if (amdvi__reg(dev, AMDVI_MMIO_EFR) != dev->cfg_efr) {
+    error_set(dev, "amd-iommu: mmior EFR differs from the destination's properties");
+    return -1;
+  }
+  if (!mmio_readonly_clean(dev)) return -1;
+  if (!pci_readonly_equal(dev)) {
+    error_set(dev, "amd-iommu/pci: read-only config bytes (ids, capabilities) differ");
+    return -1;
+  }
+  /* Nothing derived is trusted from the stream (spec §9.4 invariant 2). */
+  amdvi__derive_from_registers(dev);
+  command_head_normalize(dev);
+  amdvi__iotlb_flush_all(dev);
+  dev->error[0] = '\0';
+  sim_trace(dev->sim, "amdvi.post_load", dev->cmdbuf_head, dev->cmdbuf_tail, dev->evtlog_tail,
+            dev->enabled);
+  return 0;
+}
+
+static bool always_needed(void *opaque)
+{
+  (void)opaque;
+  return true;
+}
+
+static bool halt_needed(void *opaque)
+{
+  return ((struct amdvi *)opaque)->cmdbuf_halted;
+}
+
+static const struct vmstate_field pci_fields[] = {
+    VMSTATE_BUFFER(struct amdvi, pci_config),
+};
+
+static const struct vmstate_desc pci_desc = {
+    .name = "amd-iommu/pci", .version_id = 1, .minimum_version_id = 1,
+    .fields = pci_fields, .field_count = SIM_ARRAY_COUNT(pci_fields),
+    .needed = always_needed,
+};
+
+static const struct vmstate_field config_fields[] = {
+    VMSTATE_UINT16_EQUAL(struct amdvi, cfg_bdf),
+    VMSTATE_UINT32_EQUAL(struct amdvi, cfg_props),
+    VMSTATE_UINT64_EQUAL(struct amdvi, cfg_efr),
+    VMSTATE_UINT8_EQUAL(struct amdvi, cfg_cap_offset),
+};
+
+static const struct vmstate_desc config_desc = {
+    .name = "amd-iommu/config", .version_id = 1, .minimum_version_id = 1,
+    .fields = config_fields, .field_count = SIM_ARRAY_COUNT(config_fields),
+    .needed = always_needed,
+};
+
+static const struct vmstate_field halt_fields[] = {
+    VMSTATE_BOOL(struct amdvi, cmdbuf_halted),
+};
+
+static const struct vmstate_desc halt_desc = {
+    .name = "amd-iommu/halt", .version_id = 1, .minimum_version_id = 1,
+    .fields = halt_fields, .field_count = SIM_ARRAY_COUNT(halt_fields),
+    .needed = halt_needed,
+};
+
+static const struct vmstate_desc *const subsections[] = {&pci_desc, &config_desc, &halt_desc};
+
+/* QEMU 10.1's "amd-iommu" fields, in its order (spec §9.1). */
+static const struct vmstate_field qemu_fields[] = {
+    VMSTATE_BOOL(struct amdvi, enabled),
+    VMSTATE_BOOL(struct amdvi, ga_enabled),
+    VMSTATE_UNUSED(1), /* was ats_enabled */
+    VMSTATE_BOOL(struct amdvi, cmdbuf_enabled),
+    VMSTATE_BOOL(struct amdvi, completion_wait_intr),
+    VMSTATE_BOOL(struct amdvi, evtlog_enabled),
+    VMSTATE_BOOL(struct amdvi, evtlog_intr),
+    VMSTATE_UINT64(struct amdvi, devtab),
+    VMSTATE_UINT64(struct amdvi, devtab_len),
+    VMSTATE_UINT64(struct amdvi, cmdbuf),
+    VMSTATE_UINT64(struct amdvi, cmdbuf_len),
+    VMSTATE_UINT32(struct amdvi, cmdbuf_head),
+    VMSTATE_UINT32(struct amdvi, cmdbuf_tail),
+    VMSTATE_UINT64(struct amdvi, evtlog),
+    VMSTATE_UINT32(struct amdvi, evtlog_len),
+    VMSTATE_UINT32(struct amdvi, evtlog_head),
+    VMSTATE_UINT32(struct amdvi, evtlog_tail),
+    VMSTATE_UINT64(struct amdvi, ppr_log),
+    VMSTATE_UINT32(struct amdvi, pprlog_len),
+    VMSTATE_UINT32(struct amdvi, pprlog_head),
+    VMSTATE_UINT32(struct amdvi, pprlog_tail),
+    VMSTATE_BUFFER(struct amdvi, mmior),
+    VMSTATE_BUFFER(struct amdvi, romask),
+    VMSTATE_BUFFER(struct amdvi, w1cmask),
+};
+
+const struct vmstate_desc amdvi_vmstate = {
+    .name = "amd-iommu",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .priority = VMSTATE_PRIORITY_IOMMU,
+    .fields = qemu_fields,
+    .field_count = SIM_ARRAY_COUNT(qemu_fields),
+    .subsections = subsections,
+    .subsection_count = SIM_ARRAY_COUNT(subsections),
+    .pre_save = amdvi_pre_save,
+    .post_load = amdvi_post_load,
+};
+
+const struct vmstate_desc amdvi_vmstate_qemu_10_1 = {
+    .name = "amd-iommu",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .priority = VMSTATE_PRIORITY_IOMMU,
+    .fields = qemu_fields,
+    .field_count = SIM_ARRAY_COUNT(qemu_fields),
+    .pre_save = amdvi_pre_save,
+};
+
+const struct vmstate_desc *amdvi_vmstate_desc(const struct amdvi *dev)
+{
+  return amdvi__qemu(dev) ? &amdvi_vmstate_qemu_10_1 : &amdvi_vmstate;
+}

@@ -88,7 +88,7 @@ static void ram_save_page(struct mig_ram_source *source, struct mig_writer *writ
     mig_writer_u8(writer, 0);
     source->zero_pages_count++;
   } else {
-    mig_writer_bytes(writer, ram_page(block, page_index), MIG_PAGE_BYTES);
+    mig_writer_bytes(writer, ram_page_read(block, page_index, source->scratch), MIG_PAGE_BYTES);
     source->normal_pages_count++;
   }
 }
@@ -110,21 +110,41 @@ static bool ram_next_dirty(const struct mig_ram_source *source, uint64_t *page_i
   return false;
 }
 
+/* True when page_index lies in the same host page as the one just before it. */
+static bool ram_same_host_page(const struct ram_block *block, uint64_t page_index)
+{
+  uint64_t pages_per_host_page = block->host_page_bytes / MIG_PAGE_BYTES;
+  return page_index % pages_per_host_page != 0;
+}
+
 bool mig_ram_save_iterate(struct mig_ram_source *source, struct mig_writer *writer,
                           uint64_t pages_max)
 {
   bool round_ended = false;
   uint64_t sent_count = 0;
-  while (sent_count < pages_max && source->dirty_pages_count > 0) {
+  uint64_t last_sent = UINT64_MAX;
+  while (source->dirty_pages_count > 0) {
     uint64_t page_index;
     if (ram_next_dirty(source, &page_index)) {
+      if (sent_count >= pages_max) {
+        /* Over budget: only the rest of the host page just started may follow. */
+        const struct ram_block *block = source->blocks[source->scan_block_index];
+        uint64_t host_pages = block->host_page_bytes / MIG_PAGE_BYTES;
+        if (last_sent == UINT64_MAX || !ram_same_host_page(block, last_sent + 1) ||
+            page_index / host_pages != last_sent / host_pages) {
+          break;
+        }
+      }
       ram_save_page(source, writer, source->scan_block_index, page_index);
+      last_sent = page_index;
       source->scan_page_index = page_index + 1;
       sent_count++;
       continue;
     }
+    if (sent_count >= pages_max) break;
     source->scan_page_index = 0;
     source->scan_block_index++;
+    last_sent = UINT64_MAX;
     if (source->scan_block_index == source->block_count) {
       source->scan_block_index = 0;
       source->rounds_count++;
@@ -195,14 +215,20 @@ static enum mig_err ram_load_block_list(struct mig_ram_dest *dest, struct mig_re
                       "ram/%s", name);
       return MIG_ERR_RAM_BLOCK;
     }
-    const struct ram_block *block = dest->blocks[index];
-    if (seen[index] || used_bytes != block->used_bytes || used_bytes > total - listed) {
-      char detail[96];
-      snprintf(detail, sizeof(detail), "length 0x%" PRIx64 ", here 0x%" PRIx64 "%s",
-               used_bytes, block->used_bytes, seen[index] ? ", listed twice" : "");
+    struct ram_block *block = dest->blocks[index];
+    /* A resizable block takes any used length within its maximum, in whole host pages. */
+    bool resizes = used_bytes != block->used_bytes && block->resizable && used_bytes > 0 &&
+                   used_bytes <= block->max_bytes && used_bytes % block->host_page_bytes == 0;
+    if (seen[index] || (used_bytes != block->used_bytes && !resizes) ||
+        used_bytes > total - listed) {
+      char detail[128];
+      snprintf(detail, sizeof(detail), "length 0x%" PRIx64 ", here 0x%" PRIx64 "%s%s",
+               used_bytes, block->used_bytes, seen[index] ? ", listed twice" : "",
+               block->resizable ? ", resizable" : "");
       MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, entry_offset, detail, "ram/%s", name);
       return MIG_ERR_RAM_BLOCK;
     }
+    if (resizes) ram_block_resize(block, used_bytes);
     seen[index] = true;
     listed += used_bytes;
   }
@@ -246,7 +272,7 @@ static enum mig_err ram_load_page(struct mig_ram_dest *dest, struct mig_reader *
     MIG_READER_FAIL(reader, MIG_ERR_RAM_OFFSET, record_offset, detail, "ram/%s", block->name);
     return MIG_ERR_RAM_OFFSET;
   }
-  uint8_t *page = ram_page_mut(block, offset / MIG_PAGE_BYTES);
+  uint64_t page_index = offset / MIG_PAGE_BYTES;
   if ((flags & ~(uint64_t)MIG_RAM_FLAG_CONTINUE) == MIG_RAM_FLAG_ZERO) {
     uint64_t fill_offset = mig_reader_offset(reader);
     uint8_t fill = mig_read_u8(reader);
@@ -255,10 +281,16 @@ static enum mig_err ram_load_page(struct mig_ram_dest *dest, struct mig_reader *
       snprintf(detail, sizeof(detail), "zero page with fill byte 0x%02x", fill);
       MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, fill_offset, detail, "ram/%s", block->name);
     }
-    if (!mig_reader_failed(reader)) memset(page, 0, MIG_PAGE_BYTES);
+    if (!mig_reader_failed(reader)) ram_page_load_zero(block, page_index);
     dest->zero_pages_count++;
+  } else if (block->backing == RAM_BACKING_DENSE) {
+    mig_read_bytes(reader, ram_page_mut(block, page_index), MIG_PAGE_BYTES);
+    dest->normal_pages_count++;
   } else {
-    mig_read_bytes(reader, page, MIG_PAGE_BYTES);
+    /* Synthetic: the page is hashed and dropped; only its digest and generation stay. */
+    uint8_t bytes[MIG_PAGE_BYTES];
+    mig_read_bytes(reader, bytes, MIG_PAGE_BYTES);
+    if (!mig_reader_failed(reader)) ram_page_load(block, page_index, bytes);
     dest->normal_pages_count++;
   }
   return mig_reader_failed(reader) ? mig_reader_error(reader)->code : MIG_OK;

@@ -2,7 +2,8 @@
  * machine.c: composition of one simulated machine (overview in machine.h).
  *
  * Sections are registered in a fixed order, like QEMU's handler list:
- * "vmclock", then "cpu", then each device as "<bus:dev.fn path>/<vmsd>".
+ * "vmclock", then "cpu" (one instance per vCPU, instance id = vCPU number),
+ * then each device as "<bus:dev.fn path>/<vmsd>".
  * RAM is not a vmstate section; the migration layer reads the RAM blocks
  * directly through ram.h, as QEMU's RAM handler walks RAMBlocks.
  */
@@ -16,7 +17,8 @@ struct machine {
   uint32_t role_index;                             /* tags traces: 0 src, 1 dst, ... */
   struct ram_block *ram[RAM_BLOCKS_MAX];           /* config.ram_count blocks */
   struct testdev *devices[MACHINE_DEVICES_MAX];    /* config.device_count devices */
-  struct vcpu vcpu;                                /* the guest program */
+  struct vcpu vcpus[VCPUS_MAX];                    /* the guest programs */
+  uint32_t vcpu_count;                             /* >= 1 */
   bool running;                                    /* VM clock advancing */
   uint64_t vm_ns_bias;                             /* running: vm_ns = now - bias */
   uint64_t vm_ns_stopped;                          /* stopped: the frozen guest time */
@@ -92,11 +94,21 @@ struct machine *machine_create(struct sim *sim, const struct machine_config *con
   machine->config = *config;
   machine->role_index = role_index;
   for (uint32_t i = 0; i < config->ram_count; i++) {
-    machine->ram[i] = ram_block_create(sim, config->ram[i].name, config->ram[i].bytes);
+    const struct machine_ram_config *ram = &config->ram[i];
+    struct ram_block_options options = {
+        .name = ram->name, .used_bytes = ram->bytes, .max_bytes = ram->max_bytes,
+        .host_page_bytes = ram->host_page_bytes, .backing = ram->backing, .shared = ram->shared};
+    machine->ram[i] = ram_block_create_with(sim, &options);
   }
-  vcpu_init(&machine->vcpu, machine, &config->vcpu);
+  machine->vcpu_count = config->vcpu_count == 0 ? 1 : config->vcpu_count;
+  SIM_ASSERT(machine->vcpu_count <= VCPUS_MAX);
+  for (uint32_t i = 0; i < machine->vcpu_count; i++) {
+    vcpu_init(&machine->vcpus[i], machine, i, &config->vcpus[i]);
+  }
   machine_register(machine, "vmclock", 0, &machine_clock_vmstate, machine);
-  machine_register(machine, "cpu", 0, &vcpu_vmstate, &machine->vcpu);
+  for (uint32_t i = 0; i < machine->vcpu_count; i++) {
+    machine_register(machine, "cpu", i, &vcpu_vmstate, &machine->vcpus[i]);
+  }
   machine_register_devices(machine);
   return machine;
 }
@@ -105,7 +117,12 @@ void machine_boot(struct machine *machine)
 {
   SIM_ASSERT(!machine->running);
   machine->vm_ns_stopped = 0;
-  vcpu_boot(&machine->vcpu);
+  /* The guest (firmware) sizes its resizable blocks, as QEMU's ACPI tables are. */
+  for (uint32_t i = 0; i < machine->config.ram_count; i++) {
+    uint64_t boot_bytes = machine->config.ram[i].boot_bytes;
+    if (boot_bytes != 0) ram_block_resize(machine->ram[i], boot_bytes);
+  }
+  for (uint32_t i = 0; i < machine->vcpu_count; i++) vcpu_boot(&machine->vcpus[i]);
   machine_resume(machine);
 }
 
@@ -115,7 +132,7 @@ void machine_stop(struct machine *machine)
   machine->vm_ns_stopped = machine_vm_ns(machine);
   machine->vm_ns_saved = machine->vm_ns_stopped; /* what a save writes from now on */
   machine->running = false;
-  vcpu_stop(&machine->vcpu);
+  for (uint32_t i = 0; i < machine->vcpu_count; i++) vcpu_stop(&machine->vcpus[i]);
   sim_trace(machine->sim, "machine.stop", machine->role_index, machine->vm_ns_stopped, 0, 0);
 }
 
@@ -128,7 +145,7 @@ void machine_resume(struct machine *machine)
   machine->vm_ns_bias = now_ns - machine->vm_ns_stopped;
   machine->running = true;
   sim_trace(machine->sim, "machine.resume", machine->role_index, machine->vm_ns_stopped, 0, 0);
-  vcpu_resume(&machine->vcpu);
+  for (uint32_t i = 0; i < machine->vcpu_count; i++) vcpu_resume(&machine->vcpus[i]);
 }
 
 bool machine_running(const struct machine *machine) { return machine->running; }
@@ -142,7 +159,21 @@ uint64_t machine_vm_ns(const struct machine *machine)
 struct sim *machine_sim(const struct machine *machine) { return machine->sim; }
 const char *machine_type(const struct machine *machine) { return machine->config.type; }
 uint32_t machine_role_index(const struct machine *machine) { return machine->role_index; }
-bool machine_workload_done(const struct machine *machine) { return vcpu_done(&machine->vcpu); }
+bool machine_workload_done(const struct machine *machine)
+{
+  for (uint32_t i = 0; i < machine->vcpu_count; i++) {
+    if (!vcpu_done(&machine->vcpus[i])) return false;
+  }
+  return true;
+}
+
+uint32_t machine_vcpu_count(const struct machine *machine) { return machine->vcpu_count; }
+
+const struct vcpu *machine_vcpu(const struct machine *machine, uint32_t index)
+{
+  SIM_ASSERT(index < machine->vcpu_count);
+  return &machine->vcpus[index];
+}
 uint32_t machine_ram_count(const struct machine *machine) { return machine->config.ram_count; }
 
 struct ram_block *machine_ram(const struct machine *machine, uint32_t index)

@@ -1,6 +1,6 @@
 /*
- * machine.h: one simulated machine: RAM blocks, devices at PCI addresses, a
- * vCPU program, and a VM clock that stops while the VM is stopped.
+ * machine.h: one simulated machine: RAM blocks, devices at PCI addresses,
+ * vCPU programs, and a VM clock that stops while the VM is stopped.
  *
  * A machine registers its migratable state as vmstate instances (sections),
  * which the migration layer saves and loads; it never calls the migration
@@ -23,7 +23,12 @@ struct machine;
 
 struct machine_ram_config {
   char name[RAM_BLOCK_NAME_BYTES_MAX + 1]; /* RAMBlock idstr */
-  uint64_t bytes;                          /* whole pages */
+  uint64_t bytes;                          /* used length at creation, whole host pages */
+  uint64_t max_bytes;                      /* 0: fixed size; else resizable up to this */
+  uint64_t boot_bytes;                     /* 0: none; else the guest resizes to it at boot */
+  uint32_t host_page_bytes;                /* 0 or 4096: 4 KiB; or 2 MiB */
+  enum ram_backing backing;                /* dense (default) or synthetic */
+  bool shared;                             /* share=on memory */
 };
 
 struct machine_device_config {
@@ -41,7 +46,11 @@ struct machine_config {
   uint32_t ram_count;                      /* >= 1; ram[0] is the vCPU's target */
   struct machine_device_config devices[MACHINE_DEVICES_MAX];
   uint32_t device_count;
-  struct vcpu_config vcpu;
+  union {
+    struct vcpu_config vcpu;               /* vCPU 0 (what single-vCPU callers set) */
+    struct vcpu_config vcpus[VCPUS_MAX];   /* vcpu_count programs */
+  };
+  uint32_t vcpu_count;                     /* 0 counts as 1 */
 };
 
 /* Builds a stopped machine from the sim's arena; role_index tags its traces. */
@@ -58,13 +67,15 @@ uint64_t machine_vm_ns(const struct machine *machine);
 struct sim *machine_sim(const struct machine *machine);
 const char *machine_type(const struct machine *machine);
 uint32_t machine_role_index(const struct machine *machine);
-/* True when the guest program has finished its work. */
+/* True when every vCPU program has finished its work. */
 bool machine_workload_done(const struct machine *machine);
 
 uint32_t machine_ram_count(const struct machine *machine);
 struct ram_block *machine_ram(const struct machine *machine, uint32_t index);
 struct testdev *machine_testdev(const struct machine *machine, uint32_t index);
 uint32_t machine_device_count(const struct machine *machine);
+uint32_t machine_vcpu_count(const struct machine *machine);
+const struct vcpu *machine_vcpu(const struct machine *machine, uint32_t index);
 
 /* The machine's sections in registration order (QEMU's savevm handler list). */
 uint32_t machine_vmstate_count(const struct machine *machine);

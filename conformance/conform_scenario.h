@@ -17,6 +17,7 @@
 #define CONFORM_COMMANDS_MAX 64
 #define CONFORM_SCENARIO_BYTES_MAX (UINT32_C(1) << 20)
 #define CONFORM_MACHINE_RAM_BYTES_MAX (UINT64_C(4) << 30) /* dense backing, per machine */
+#define CONFORM_MACHINE_SYNTHETIC_BYTES_MAX (UINT64_C(128) << 30) /* synthetic, per machine */
 #define CONFORM_ERROR_BYTES 1024
 
 enum conform_command_kind {

@@ -117,8 +117,10 @@ static void vcpu_zipf_build(struct vcpu *vcpu, uint64_t rank_count)
   vcpu->zipf_start[count] = rank_count;
   for (uint32_t i = 0; i < count; i++) {
     SIM_ASSERT(vcpu->zipf_start[i] < vcpu->zipf_start[i + 1]);
-    weights[i] = zipf_integral((double)vcpu->zipf_start[i] + 0.5,
-                               (double)vcpu->zipf_start[i + 1] + 0.5, s);
+    /* A single rank r (0-based) weighs (r + 1)^-s; a wider bucket, the integral around it. */
+    weights[i] = i < exact ? pow((double)i + 1.0, -s)
+                           : zipf_integral((double)vcpu->zipf_start[i] + 0.5,
+                                           (double)vcpu->zipf_start[i + 1] + 0.5, s);
     total += weights[i];
   }
   double cumulative = 0;

@@ -10,5 +10,12 @@
 
 /* Hold-model event-queue benchmark; prints a table to out; returns an exit code. */
 int conform_bench_events(FILE *out);
+/*
+ * Synthetic RAM: pages materialised and hashed per second, then a 64 GiB
+ * synthetic guest migrated with a hot-set workload under both oracles, with
+ * its wall time and peak RSS (VmHWM).  Returns an exit code (1 if the
+ * migration does not pass).
+ */
+int conform_bench_ram(FILE *out);
 
 #endif /* CONFORM_BENCH_H */

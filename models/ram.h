@@ -56,6 +56,7 @@ struct ram_block {                         /* arena-owned; read fields, don't wr
   uint64_t *digests;                       /* synthetic: loaded pages' XXH3 */
   uint64_t *digest_valid;                  /* synthetic: bit per page, digests[] holds it */
   uint64_t content_key;                    /* synthetic: from the seed and the name */
+  uint64_t synth_pool[RAM_PAGE_BYTES / 8]; /* synthetic: ram_synth_pool(content_key) */
   uint64_t zero_hash;                      /* XXH3 of a zero page */
   uint64_t *dirty_log;                     /* bit per page, set by guest writes */
   uint64_t dirty_words_count;              /* words in dirty_log (covers max_bytes) */
@@ -120,9 +121,13 @@ uint64_t ram_block_hash(const struct ram_block *block);
  */
 uint64_t ram_next_touched(const struct ram_block *block, uint64_t page_index);
 
-/* The synthetic content function: 4 KiB of bytes for (key, page, generation >= 1). */
-void ram_synth_fill(uint64_t content_key, uint64_t page_index, uint32_t generation,
-                    uint8_t *out);
+/*
+ * The synthetic content function: 4 KiB of bytes for (key, page, generation
+ * >= 1); pool must be ram_synth_pool(key), 512 words that a block computes once.
+ */
+void ram_synth_pool(uint64_t content_key, uint64_t *pool);
+void ram_synth_fill(const uint64_t *restrict pool, uint64_t content_key,
+                    uint64_t page_index, uint32_t generation, uint8_t *restrict out);
 /* The content key of a block called name in a simulation seeded with seed. */
 uint64_t ram_synth_key(uint64_t seed, const char *name);
 

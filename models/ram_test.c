@@ -89,24 +89,30 @@ static struct ram_block *synthetic(struct sim *sim, const char *name, uint64_t b
 
 START_TEST(ram_synth_fill_is_pure)
 {
-  /* Same (key, page, generation) gives the same bytes; changing any one changes them. */
+  /* Same (key, page, generation) gives the same bytes; changing any one changes every word. */
   static uint8_t a[RAM_PAGE_BYTES], b[RAM_PAGE_BYTES];
-  ram_synth_fill(77, 5, 3, a);
-  ram_synth_fill(77, 5, 3, b);
+  static uint64_t pool[RAM_PAGE_BYTES / 8], pool2[RAM_PAGE_BYTES / 8];
+  ram_synth_pool(77, pool);
+  ram_synth_pool(77, pool2);
+  ck_assert_int_eq(memcmp(pool, pool2, sizeof(pool)), 0);
+  ram_synth_fill(pool, 77, 5, 3, a);
+  ram_synth_fill(pool2, 77, 5, 3, b);
   ck_assert_int_eq(memcmp(a, b, RAM_PAGE_BYTES), 0);
   uint64_t word0;
   memcpy(&word0, a, 8);
   ck_assert_uint_eq(word0, UINT64_C(3) << 32 | 5);
-  ram_synth_fill(78, 5, 3, b);
-  ck_assert_int_ne(memcmp(a + 8, b + 8, RAM_PAGE_BYTES - 8), 0);
-  ram_synth_fill(77, 6, 3, b);
-  ck_assert_int_ne(memcmp(a + 8, b + 8, RAM_PAGE_BYTES - 8), 0);
-  ram_synth_fill(77, 5, 4, b);
-  ck_assert_int_ne(memcmp(a + 8, b + 8, RAM_PAGE_BYTES - 8), 0);
-  /* Not degenerate: no two of the 512 words of a page are equal. */
-  uint64_t words[RAM_PAGE_BYTES / 8];
-  memcpy(words, a, sizeof(words));
-  for (uint32_t i = 1; i < RAM_PAGE_BYTES / 8; i++) ck_assert_uint_ne(words[i], words[i - 1]);
+  uint64_t wa[RAM_PAGE_BYTES / 8], wb[RAM_PAGE_BYTES / 8];
+  memcpy(wa, a, sizeof(wa));
+  const struct { uint64_t key, page; uint32_t generation; } others[] = {{78, 5, 3}, {77, 6, 3},
+                                                                       {77, 5, 4}};
+  for (size_t k = 0; k < SIM_ARRAY_COUNT(others); k++) {
+    ram_synth_pool(others[k].key, pool2);
+    ram_synth_fill(pool2, others[k].key, others[k].page, others[k].generation, b);
+    memcpy(wb, b, sizeof(wb));
+    for (uint32_t i = 1; i < RAM_PAGE_BYTES / 8; i++) ck_assert_uint_ne(wa[i], wb[i]);
+  }
+  /* Not degenerate: no two neighbouring words of a page are equal. */
+  for (uint32_t i = 2; i < RAM_PAGE_BYTES / 8; i++) ck_assert_uint_ne(wa[i], wa[i - 1]);
   ck_assert_uint_ne(ram_synth_key(1, "pc.ram"), ram_synth_key(1, "pc.bios"));
   ck_assert_uint_ne(ram_synth_key(1, "pc.ram"), ram_synth_key(2, "pc.ram"));
 }

@@ -250,8 +250,9 @@ void ram_page_load_zero(struct ram_block *block, uint64_t page_index)
     memset(block->bytes + page_index * RAM_PAGE_BYTES, 0, RAM_PAGE_BYTES);
     return;
   }
-  block->generations[page_index] = 0;
-  bit_set(block->digest_valid, page_index, false);
+  /* Write only what changes: untouched pages of a huge block stay unbacked by the kernel. */
+  if (block->generations[page_index] != 0) block->generations[page_index] = 0;
+  if (bit_test(block->digest_valid, page_index)) bit_set(block->digest_valid, page_index, false);
 }
 
 uint64_t ram_dirty_sync(struct ram_block *block, uint64_t *bitmap)

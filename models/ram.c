@@ -8,7 +8,10 @@
  * sized for max_bytes at creation and comes from the arena, whose big
  * requests are calloc'd chunks of their own: the kernel backs them with
  * zero pages until first touched, which is what keeps a 64 GiB synthetic
- * guest's resident set proportional to the pages it writes.
+ * guest's resident set proportional to the pages it writes.  Reading an
+ * untouched array still costs resident memory (the kernel maps huge zero
+ * pages), so a synthetic block keeps one `touched` bit per 1024 pages and
+ * never reads the per-page arrays of an untouched chunk.
  *
  * Synthetic page layout (little-endian 64-bit words): word 0 is
  * generation << 32 | (page index & 0xffffffff), so a loader can read the
@@ -97,6 +100,9 @@ struct ram_block *ram_block_create_with(struct sim *sim, const struct ram_block_
     block->generations = sim_alloc(sim, block->max_page_count * sizeof(uint32_t));
     block->digests = sim_alloc(sim, block->max_page_count * sizeof(uint64_t));
     block->digest_valid = sim_alloc(sim, block->dirty_words_count * sizeof(uint64_t));
+    uint64_t chunk_count = (block->max_page_count + RAM_SYNTH_CHUNK_PAGES - 1) /
+                           RAM_SYNTH_CHUNK_PAGES;
+    block->touched = sim_alloc(sim, (chunk_count + 63) / 64 * sizeof(uint64_t));
     block->content_key = ram_synth_key(sim_seed(sim), name);
     ram_synth_pool(block->content_key, block->synth_pool);
   }
@@ -118,13 +124,24 @@ static void bit_set(uint64_t *bitmap, uint64_t index, bool value)
   }
 }
 
+/* Synthetic: false when the page's chunk was never stored to or loaded (the page is zero). */
+static bool chunk_touched(const struct ram_block *block, uint64_t page_index)
+{
+  return bit_test(block->touched, page_index / RAM_SYNTH_CHUNK_PAGES);
+}
+
+static void chunk_touch(struct ram_block *block, uint64_t page_index)
+{
+  bit_set(block->touched, page_index / RAM_SYNTH_CHUNK_PAGES, true);
+}
+
 /* Makes one page (beyond the used range after a resize) zero and clean. */
 static void page_clear(struct ram_block *block, uint64_t page_index)
 {
   bit_set(block->dirty_log, page_index, false);
   if (block->backing == RAM_BACKING_DENSE) {
     memset(block->bytes + page_index * RAM_PAGE_BYTES, 0, RAM_PAGE_BYTES);
-  } else {
+  } else if (chunk_touched(block, page_index)) {
     block->generations[page_index] = 0;
     bit_set(block->digest_valid, page_index, false);
   }
@@ -168,6 +185,7 @@ void ram_store(struct ram_block *block, uint64_t page_index, uint32_t word_index
     ram_write(block, page_index * RAM_PAGE_BYTES + word_index * 8, bytes, sizeof(bytes));
     return;
   }
+  chunk_touch(block, page_index);
   uint32_t *generation = &block->generations[page_index];
   *generation = *generation == RAM_SYNTH_GENERATION_MAX ? 1 : *generation + 1;
   bit_set(block->digest_valid, page_index, false);
@@ -187,7 +205,7 @@ const uint8_t *ram_page_read(const struct ram_block *block, uint64_t page_index,
 {
   if (block->backing == RAM_BACKING_DENSE) return ram_page(block, page_index);
   SIM_ASSERT(page_index < block->page_count);
-  uint32_t generation = block->generations[page_index];
+  uint32_t generation = chunk_touched(block, page_index) ? block->generations[page_index] : 0;
   if (generation == 0) return zero_page;
   ram_synth_fill(block->synth_pool, block->content_key, page_index, generation, scratch);
   return scratch;
@@ -204,7 +222,7 @@ uint32_t ram_page_generation(const struct ram_block *block, uint64_t page_index)
 {
   SIM_ASSERT(block->backing == RAM_BACKING_SYNTHETIC);
   SIM_ASSERT(page_index < block->page_count);
-  return block->generations[page_index];
+  return chunk_touched(block, page_index) ? block->generations[page_index] : 0;
 }
 
 static bool bytes_are_zero(const uint8_t *page)
@@ -222,6 +240,7 @@ bool ram_page_is_zero(const struct ram_block *block, uint64_t page_index)
 {
   if (block->backing == RAM_BACKING_DENSE) return bytes_are_zero(ram_page(block, page_index));
   SIM_ASSERT(page_index < block->page_count);
+  if (!chunk_touched(block, page_index)) return true;
   if (bit_test(block->digest_valid, page_index)) {
     return block->digests[page_index] == block->zero_hash;
   }
@@ -235,6 +254,7 @@ void ram_page_load(struct ram_block *block, uint64_t page_index, const uint8_t *
     memcpy(block->bytes + page_index * RAM_PAGE_BYTES, bytes, RAM_PAGE_BYTES);
     return;
   }
+  chunk_touch(block, page_index);
   uint64_t word0;
   memcpy(&word0, bytes, sizeof(word0));
   /* The generation is read back from the bytes; the digest is what the oracle trusts. */
@@ -251,6 +271,7 @@ void ram_page_load_zero(struct ram_block *block, uint64_t page_index)
     return;
   }
   /* Write only what changes: untouched pages of a huge block stay unbacked by the kernel. */
+  if (!chunk_touched(block, page_index)) return;
   if (block->generations[page_index] != 0) block->generations[page_index] = 0;
   if (bit_test(block->digest_valid, page_index)) bit_set(block->digest_valid, page_index, false);
 }
@@ -282,6 +303,7 @@ uint64_t ram_page_hash(const struct ram_block *block, uint64_t page_index)
     return XXH3_64bits(ram_page(block, page_index), RAM_PAGE_BYTES);
   }
   SIM_ASSERT(page_index < block->page_count);
+  if (!chunk_touched(block, page_index)) return block->zero_hash;
   if (bit_test(block->digest_valid, page_index)) return block->digests[page_index];
   uint32_t generation = block->generations[page_index];
   if (generation == 0) return block->zero_hash;
@@ -302,6 +324,10 @@ uint64_t ram_next_touched(const struct ram_block *block, uint64_t page_index)
   /* A loaded page may carry generation 0 (bytes not made here), so both are checked. */
   uint64_t page = page_index;
   while (page < block->page_count) {
+    if (!chunk_touched(block, page)) {
+      page = (page / RAM_SYNTH_CHUNK_PAGES + 1) * RAM_SYNTH_CHUNK_PAGES;
+      continue;
+    }
     if (block->generations[page] != 0 || bit_test(block->digest_valid, page)) return page;
     page++;
   }

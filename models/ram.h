@@ -55,6 +55,8 @@ struct ram_block {                         /* arena-owned; read fields, don't wr
   uint32_t *generations;                   /* synthetic: per page; 0 = zero page */
   uint64_t *digests;                       /* synthetic: loaded pages' XXH3 */
   uint64_t *digest_valid;                  /* synthetic: bit per page, digests[] holds it */
+  uint64_t *touched;                       /* synthetic: bit per RAM_SYNTH_CHUNK_PAGES pages
+                                              ever stored or loaded; others are zero */
   uint64_t content_key;                    /* synthetic: from the seed and the name */
   uint64_t synth_pool[RAM_PAGE_BYTES / 8]; /* synthetic: ram_synth_pool(content_key) */
   uint64_t zero_hash;                      /* XXH3 of a zero page */

@@ -166,6 +166,8 @@ START_TEST(conform_ram_scenario_errors_are_located)
                "r.json:3:", "\"max_bytes\" is smaller than \"bytes\"");
   expect_error("[{\"name\": \"a\", \"bytes\": 8192, \"shared\": 1}]", WL_OK, "r.json:3:",
                "\"shared\" must be true or false");
+  expect_error("[{\"name\": \"a\", \"bytes\": 8192, \"gpa\": 100}]", WL_OK, "r.json:3:",
+               "\"gpa\" must be 4 KiB aligned");
   expect_error("[{\"name\": \"a\", \"bytes\": 4294967296}, {\"name\": \"b\", \"bytes\": 4096}]",
                WL_OK, "r.json:3:", "dense RAM totals more than");
   expect_error(RAM_OK, "{\"kind\": \"random\", \"pages_per_s\": 1, \"duration_ns\": 1}",

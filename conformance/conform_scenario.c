@@ -242,7 +242,7 @@ static bool parse_ram_backing(struct parse *p, json_t *block, struct machine_ram
 static bool parse_ram_block(struct parse *p, json_t *block, struct machine_ram_config *out)
 {
   static const char *const keys[] = {"name", "bytes", "max_bytes", "boot_bytes", "page_bytes",
-                                     "backing", "shared", NULL};
+                                     "backing", "shared", "gpa", NULL};
   if (!json_is_object(block)) return fail(p, "a RAM block must be an object");
   if (!check_keys(p, block, keys)) return false;
   if (!get_string(p, block, "name", out->name, sizeof(out->name))) return false;
@@ -264,8 +264,13 @@ static bool parse_ram_block(struct parse *p, json_t *block, struct machine_ram_c
                         &out->max_bytes) ||
       !get_block_length(p, block, "boot_bytes", false, max, out->host_page_bytes,
                         &out->boot_bytes) ||
-      !get_bool(p, block, "shared", &out->shared)) {
+      !get_bool(p, block, "shared", &out->shared) ||
+      !get_u64(p, block, "gpa", 0, UINT64_C(1) << 52, false, &out->gpa)) {
     return false;
+  }
+  if (out->gpa % RAM_PAGE_BYTES != 0) {
+    push_key(p, "gpa");
+    return fail(p, "\"gpa\" must be 4 KiB aligned");
   }
   if (out->max_bytes != 0 && out->max_bytes < out->bytes) {
     push_key(p, "max_bytes");

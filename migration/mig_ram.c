@@ -29,10 +29,26 @@ void mig_ram_source_init(struct mig_ram_source *source, struct sim *sim,
   }
 }
 
+/* True for a block whose pages x-ignore-shared keeps out of the stream. */
+static bool ram_ignored(bool ignore_shared, const struct ram_block *block)
+{
+  return ignore_shared && block->shared;
+}
+
+void mig_ram_source_ignore_shared_set(struct mig_ram_source *source, bool on)
+{
+  SIM_ASSERT(source->dirty_sync_count == 0); /* before setup */
+  source->ignore_shared = on;
+}
+
 uint64_t mig_ram_sync(struct mig_ram_source *source)
 {
   uint64_t newly_count = 0;
   for (uint32_t i = 0; i < source->block_count; i++) {
+    if (ram_ignored(source->ignore_shared, source->blocks[i])) {
+      ram_dirty_clear(source->blocks[i]);
+      continue;
+    }
     newly_count += ram_dirty_sync(source->blocks[i], source->bitmaps[i]);
   }
   source->dirty_pages_count += newly_count;
@@ -62,6 +78,8 @@ void mig_ram_save_setup(struct mig_ram_source *source, struct mig_writer *writer
   for (uint32_t i = 0; i < source->block_count; i++) {
     mig_writer_counted_string(writer, source->blocks[i]->name);
     mig_writer_be64(writer, source->blocks[i]->used_bytes);
+    /* QEMU 7.2 ram_save_setup: the region address of every block, ignored or not. */
+    if (source->ignore_shared) mig_writer_be64(writer, source->blocks[i]->gpa);
   }
   mig_writer_be64(writer, MIG_RAM_FLAG_EOS);
 }
@@ -189,6 +207,12 @@ void mig_ram_dest_init(struct mig_ram_dest *dest, struct ram_block *const *block
   for (uint32_t i = 0; i < block_count; i++) dest->blocks[i] = blocks[i];
 }
 
+void mig_ram_dest_ignore_shared_set(struct mig_ram_dest *dest, bool on)
+{
+  SIM_ASSERT(!dest->setup_done);
+  dest->ignore_shared = on;
+}
+
 /* Index of the block called name, or block_count when there is none. */
 static uint32_t ram_find(const struct mig_ram_dest *dest, const char *name)
 {
@@ -228,6 +252,18 @@ static enum mig_err ram_load_block_list(struct mig_ram_dest *dest, struct mig_re
       MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, entry_offset, detail, "ram/%s", name);
       return MIG_ERR_RAM_BLOCK;
     }
+    if (dest->ignore_shared) {
+      uint64_t gpa_offset = mig_reader_offset(reader);
+      uint64_t gpa = mig_read_be64(reader);
+      if (mig_reader_failed(reader)) return mig_reader_error(reader)->code;
+      if (ram_ignored(true, block) && gpa != block->gpa) {
+        char detail[96];
+        snprintf(detail, sizeof(detail), "mismatched GPA 0x%" PRIx64 ", here 0x%" PRIx64, gpa,
+                 block->gpa);
+        MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, gpa_offset, detail, "ram/%s/gpa", name);
+        return MIG_ERR_RAM_BLOCK;
+      }
+    }
     if (resizes) ram_block_resize(block, used_bytes);
     seen[index] = true;
     listed += used_bytes;
@@ -254,6 +290,11 @@ static struct ram_block *ram_load_block(struct mig_ram_dest *dest, struct mig_re
   if (index == dest->block_count) {
     MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, record_offset, "can't find block",
                     "ram/%s", name);
+    return NULL;
+  }
+  if (ram_ignored(dest->ignore_shared, dest->blocks[index])) {
+    MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, record_offset,
+                    "page of a block x-ignore-shared leaves out", "ram/%s", name);
     return NULL;
   }
   dest->last_block = dest->blocks[index];

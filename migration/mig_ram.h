@@ -32,11 +32,17 @@ struct mig_ram_source {                      /* caller-owned; fields private */
   uint64_t normal_pages_count;               /* PAGE records sent */
   uint64_t dirty_sync_count;                 /* syncs done */
   uint64_t rounds_count;                     /* full passes completed */
+  bool ignore_shared;                        /* x-ignore-shared: no pages of shared blocks */
   uint8_t scratch[MIG_PAGE_BYTES];           /* a synthetic page, materialised to send */
 };
 
 void mig_ram_source_init(struct mig_ram_source *source, struct sim *sim,
                          struct ram_block *const *blocks, uint32_t block_count);
+/*
+ * x-ignore-shared (before setup): the block list carries each block's GPA and
+ * shared blocks' pages are never sent; the destination maps the same memory.
+ */
+void mig_ram_source_ignore_shared_set(struct mig_ram_source *source, bool on);
 /* First sync (every page dirty), then the MEM_SIZE block list and EOS. */
 void mig_ram_save_setup(struct mig_ram_source *source, struct mig_writer *writer);
 /*
@@ -59,10 +65,13 @@ struct mig_ram_dest {                        /* caller-owned; fields private */
   struct ram_block *last_block;              /* for CONTINUE */
   uint64_t zero_pages_count;                 /* ZERO records loaded */
   uint64_t normal_pages_count;               /* PAGE records loaded */
+  bool ignore_shared;                        /* x-ignore-shared: GPAs listed, shared skipped */
 };
 
 void mig_ram_dest_init(struct mig_ram_dest *dest, struct ram_block *const *blocks,
                        uint32_t block_count);
+/* x-ignore-shared on the destination: expects GPAs, refuses pages of shared blocks. */
+void mig_ram_dest_ignore_shared_set(struct mig_ram_dest *dest, bool on);
 /*
  * Loads one RAM section's payload (after its header, up to and including
  * EOS).  section_type is MIG_SECTION_START/PART/END: only START may carry the

@@ -2,7 +2,8 @@
  * mig_ram_test.c: the RAM section payloads between source and destination
  * blocks of both backings: a synthetic multi-block guest migrates with its
  * page digests equal, a resized block arrives resized, host pages are not
- * split across sections, and block-list mismatches are typed errors.
+ * split across sections, block-list mismatches are typed errors, and
+ * x-ignore-shared leaves shared blocks' pages out.
  */
 #include "sim_base.h"
 
@@ -20,6 +21,13 @@ struct pair {
   struct mig_writer writer;
   uint8_t buffer[4096];
 };
+
+static uint64_t be64_at(const uint8_t *bytes)
+{
+  uint64_t value = 0;
+  for (int i = 0; i < 8; i++) value = value << 8 | bytes[i];
+  return value;
+}
 
 static enum mig_err membuf_sink(void *context, const uint8_t *bytes, size_t count)
 {
@@ -159,6 +167,106 @@ START_TEST(mig_ram_block_list_resize_beyond_max_is_refused)
 }
 END_TEST
 
+/* pc.ram and a shared vga.vram at 0xfd000000, which the destination may map too (alias). */
+static void shared_init(struct pair *pair, bool alias, uint64_t dest_vram_gpa)
+{
+  struct sim_options options = {.seed = 12};
+  pair->sim = sim_create(&options);
+  struct ram_block_options ram = {.name = "pc.ram", .used_bytes = 256 * RAM_PAGE_BYTES,
+                                  .backing = RAM_BACKING_SYNTHETIC};
+  struct ram_block_options vram = {.name = "vga.vram", .used_bytes = 64 * RAM_PAGE_BYTES,
+                                   .backing = RAM_BACKING_SYNTHETIC, .shared = true,
+                                   .gpa = UINT64_C(0xfd000000)};
+  pair->source[0] = ram_block_create_with(pair->sim, &ram);
+  pair->source[1] = ram_block_create_with(pair->sim, &vram);
+  pair->dest[0] = ram_block_create_with(pair->sim, &ram);
+  vram.gpa = dest_vram_gpa;
+  pair->dest[1] = alias ? pair->source[1] : ram_block_create_with(pair->sim, &vram);
+  mig_membuf_init(&pair->stream, (size_t)1 << 24);
+  mig_writer_init(&pair->writer, pair->buffer, sizeof(pair->buffer), membuf_sink,
+                  &pair->stream);
+}
+
+static size_t count_bytes(const struct mig_membuf *stream, const char *needle)
+{
+  size_t count = 0, needle_count = strlen(needle);
+  for (size_t at = 0; at + needle_count <= stream->count; at++) {
+    count += memcmp(stream->bytes + at, needle, needle_count) == 0;
+  }
+  return count;
+}
+
+START_TEST(mig_ram_ignore_shared_sends_no_shared_pages)
+{
+  /* x-ignore-shared: GPAs in the list, no vga.vram page, and the shared memory is just there. */
+  static struct pair pair;
+  shared_init(&pair, true, UINT64_C(0xfd000000));
+  for (uint64_t page = 0; page < 10; page++) ram_store(pair.source[0], page * 3, 0, page);
+  for (uint64_t page = 0; page < 20; page++) ram_store(pair.source[1], page, 0, page);
+  static struct mig_ram_source source;
+  struct mig_ram_dest dest;
+  mig_ram_source_init(&source, pair.sim, pair.source, 2);
+  mig_ram_source_ignore_shared_set(&source, true);
+  mig_ram_dest_init(&dest, pair.dest, 2);
+  mig_ram_dest_ignore_shared_set(&dest, true);
+  size_t at = 0;
+  mig_ram_save_setup(&source, &pair.writer);
+  ck_assert_int_eq(pair_load(&pair, &dest, &at, MIG_SECTION_START, NULL), MIG_OK);
+  ck_assert_uint_eq(source.dirty_pages_count, 256);
+  ram_store(pair.source[1], 30, 0, 1); /* a later guest store to shared memory: not sent */
+  mig_ram_sync(&source);
+  mig_ram_save_complete(&source, &pair.writer);
+  ck_assert_int_eq(pair_load(&pair, &dest, &at, MIG_SECTION_END, NULL), MIG_OK);
+  ck_assert_uint_eq(source.normal_pages_count, 10);
+  ck_assert_uint_eq(source.zero_pages_count, 246);
+  ck_assert_uint_eq(count_bytes(&pair.stream, "\x08vga.vram"), 1); /* the list entry only */
+  ck_assert_uint_eq(be64_at(pair.stream.bytes + 8 + 7 + 8 + 8 + 9 + 8), 0xfd000000);
+  for (uint64_t page = 0; page < 256; page++) {
+    ck_assert_uint_eq(ram_page_hash(pair.dest[0], page), ram_page_hash(pair.source[0], page));
+  }
+  ck_assert_uint_eq(ram_page_generation(pair.dest[1], 30), 1);
+  pair_deinit(&pair);
+}
+END_TEST
+
+START_TEST(mig_ram_ignore_shared_gpa_mismatch_and_stray_page_fail)
+{
+  /* A shared block mapped elsewhere, or a page record for it, is a located error. */
+  static struct pair pair;
+  shared_init(&pair, false, UINT64_C(0xfe000000));
+  static struct mig_ram_source source;
+  struct mig_ram_dest dest;
+  mig_ram_source_init(&source, pair.sim, pair.source, 2);
+  mig_ram_source_ignore_shared_set(&source, true);
+  mig_ram_dest_init(&dest, pair.dest, 2);
+  mig_ram_dest_ignore_shared_set(&dest, true);
+  mig_ram_save_setup(&source, &pair.writer);
+  size_t at = 0;
+  struct mig_error error;
+  ck_assert_int_eq(pair_load(&pair, &dest, &at, MIG_SECTION_START, &error), MIG_ERR_RAM_BLOCK);
+  ck_assert_str_eq(error.path, "ram/vga.vram/gpa");
+  ck_assert_str_eq(error.detail, "mismatched GPA 0xfd000000, here 0xfe000000");
+  ck_assert_uint_eq(error.offset, 8 + 7 + 8 + 8 + 9 + 8);
+  pair_deinit(&pair);
+  shared_init(&pair, true, UINT64_C(0xfd000000));
+  mig_ram_source_init(&source, pair.sim, pair.source, 2);
+  mig_ram_source_ignore_shared_set(&source, true);
+  mig_ram_dest_init(&dest, pair.dest, 2);
+  mig_ram_dest_ignore_shared_set(&dest, true);
+  mig_ram_save_setup(&source, &pair.writer);
+  at = 0;
+  ck_assert_int_eq(pair_load(&pair, &dest, &at, MIG_SECTION_START, NULL), MIG_OK);
+  mig_writer_be64(&pair.writer, 5 * MIG_PAGE_BYTES | MIG_RAM_FLAG_ZERO);
+  mig_writer_counted_string(&pair.writer, "vga.vram");
+  mig_writer_u8(&pair.writer, 0);
+  mig_writer_be64(&pair.writer, MIG_RAM_FLAG_EOS);
+  ck_assert_int_eq(pair_load(&pair, &dest, &at, MIG_SECTION_PART, &error), MIG_ERR_RAM_BLOCK);
+  ck_assert_str_eq(error.path, "ram/vga.vram");
+  ck_assert_str_eq(error.detail, "page of a block x-ignore-shared leaves out");
+  pair_deinit(&pair);
+}
+END_TEST
+
 Suite *mig_ram_suite(void)
 {
   Suite *suite = suite_create("mig_ram");
@@ -167,6 +275,8 @@ Suite *mig_ram_suite(void)
   tcase_add_test(core, mig_ram_synthetic_guest_migrates_with_equal_digests);
   tcase_add_test(core, mig_ram_iterate_keeps_host_pages_whole);
   tcase_add_test(core, mig_ram_block_list_resize_beyond_max_is_refused);
+  tcase_add_test(core, mig_ram_ignore_shared_sends_no_shared_pages);
+  tcase_add_test(core, mig_ram_ignore_shared_gpa_mismatch_and_stray_page_fail);
   suite_add_tcase(suite, core);
   return suite;
 }

@@ -97,7 +97,8 @@ struct machine *machine_create(struct sim *sim, const struct machine_config *con
     const struct machine_ram_config *ram = &config->ram[i];
     struct ram_block_options options = {
         .name = ram->name, .used_bytes = ram->bytes, .max_bytes = ram->max_bytes,
-        .host_page_bytes = ram->host_page_bytes, .backing = ram->backing, .shared = ram->shared};
+        .host_page_bytes = ram->host_page_bytes, .backing = ram->backing, .shared = ram->shared,
+        .gpa = ram->gpa};
     machine->ram[i] = ram_block_create_with(sim, &options);
   }
   machine->vcpu_count = config->vcpu_count == 0 ? 1 : config->vcpu_count;

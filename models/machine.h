@@ -29,6 +29,7 @@ struct machine_ram_config {
   uint32_t host_page_bytes;                /* 0 or 4096: 4 KiB; or 2 MiB */
   enum ram_backing backing;                /* dense (default) or synthetic */
   bool shared;                             /* share=on memory */
+  uint64_t gpa;                            /* region address (x-ignore-shared block list) */
 };
 
 struct machine_device_config {

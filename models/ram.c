@@ -89,6 +89,7 @@ struct ram_block *ram_block_create_with(struct sim *sim, const struct ram_block_
   block->host_page_bytes = host_page_bytes;
   block->resizable = options->max_bytes != 0;
   block->shared = options->shared;
+  block->gpa = options->gpa;
   block->backing = options->backing;
   block->dirty_words_count = (block->max_page_count + 63) / 64;
   block->dirty_log = sim_alloc(sim, block->dirty_words_count * sizeof(uint64_t));
@@ -286,6 +287,11 @@ uint64_t ram_dirty_sync(struct ram_block *block, uint64_t *bitmap)
     block->dirty_log[i] = 0;
   }
   return newly_count;
+}
+
+void ram_dirty_clear(struct ram_block *block)
+{
+  memset(block->dirty_log, 0, block->dirty_words_count * sizeof(uint64_t));
 }
 
 void ram_dirty_all(struct ram_block *block)

@@ -39,6 +39,7 @@ struct ram_block_options {
   uint32_t host_page_bytes; /* 0 or 4096: 4 KiB; or 2 MiB */
   enum ram_backing backing;
   bool shared;              /* share=on memory (x-ignore-shared skips it) */
+  uint64_t gpa;             /* its region's guest address (sent with x-ignore-shared) */
 };
 
 struct ram_block {                         /* arena-owned; read fields, don't write */
@@ -50,6 +51,7 @@ struct ram_block {                         /* arena-owned; read fields, don't wr
   uint32_t host_page_bytes;                /* 4 KiB or 2 MiB */
   bool resizable;                          /* max_bytes was given */
   bool shared;                             /* share=on */
+  uint64_t gpa;                            /* region address, for x-ignore-shared */
   enum ram_backing backing;
   uint8_t *bytes;                          /* dense: max_page_count pages */
   uint32_t *generations;                   /* synthetic: per page; 0 = zero page */
@@ -107,6 +109,8 @@ uint32_t ram_page_generation(const struct ram_block *block, uint64_t page_index)
  * returns how many bits were newly set in bitmap.
  */
 uint64_t ram_dirty_sync(struct ram_block *block, uint64_t *bitmap);
+/* Drops the log (a block whose pages are not migrated, e.g. under x-ignore-shared). */
+void ram_dirty_clear(struct ram_block *block);
 /* Marks every used page in the log (the first sync of a migration sees all RAM). */
 void ram_dirty_all(struct ram_block *block);
 /*

@@ -10,12 +10,14 @@
 #include "conform_oracle.h"
 #include "conform_run.h"
 #include "conform_scenario.h"
+#include "mig_load.h"
 #include "sim_check.h"
 
 static const char *const workload_files[] = {
     "conformance/scenarios/ram-idle.json",    "conformance/scenarios/ram-uniform.json",
     "conformance/scenarios/ram-hotset.json",  "conformance/scenarios/ram-sweep.json",
     "conformance/scenarios/ram-zipf.json",    "conformance/scenarios/ram-synthetic.json",
+    "conformance/scenarios/ram-shared.json",
 };
 
 static void load(const char *path, struct conform_scenario *scenario)
@@ -86,6 +88,46 @@ START_TEST(conform_ram_resize_is_in_the_block_list)
   ck_assert_uint_lt(find_bytes(capture.bytes, capture.count, mem_size, 8), at);
   mig_membuf_deinit(&capture);
   conform_run_result_deinit(&result);
+}
+END_TEST
+
+START_TEST(conform_ram_ignore_shared_leaves_shared_pages_out)
+{
+  /* x-ignore-shared: the capability is in the configuration, shared pages are not sent. */
+  static struct conform_scenario scenario;
+  load("conformance/scenarios/ram-shared.json", &scenario);
+  ck_assert(scenario.commands[0].has_x_ignore_shared && scenario.commands[0].x_ignore_shared);
+  struct mig_membuf capture;
+  mig_membuf_init(&capture, (size_t)1 << 30);
+  static struct conform_run_result on, off;
+  conform_check(&scenario, false, NULL, &capture, &on);
+  ck_assert_msg(on.verdict == CONFORM_PASS, "%s", on.failure);
+  static const char caps[] = "\x05\x1a" "configuration/capabilities\0\0\0\1\0\0\0\1\x0f"
+                             "x-ignore-shared";
+  ck_assert_uint_eq(find_bytes(capture.bytes, capture.count, caps, sizeof(caps) - 1),
+                    8 + 1 + 4 + strlen("migsim-1.0"));
+  /* A destination without the capability refuses the stream before any RAM. */
+  struct sim_options options = {.seed = scenario.seed};
+  struct sim *sim = sim_create(&options);
+  struct machine *dest = machine_create(sim, &scenario.machine, 1);
+  struct mig_reader reader;
+  mig_reader_init_memory(&reader, capture.bytes, capture.count);
+  struct mig_load_stats stats;
+  ck_assert_int_eq(mig_load_machine(&reader, dest, &stats), MIG_ERR_EQUAL_MISMATCH);
+  ck_assert_str_eq(mig_reader_error(&reader)->path,
+                   "configuration/capabilities/x-ignore-shared");
+  sim_destroy(sim);
+  mig_membuf_deinit(&capture);
+  /* Off: the same guest sends its shared blocks too, so many more pages. */
+  scenario.commands[0].x_ignore_shared = false;
+  conform_check(&scenario, false, NULL, NULL, &off);
+  ck_assert_msg(off.verdict == CONFORM_PASS, "%s", off.failure);
+  uint64_t shared_pages = (16777216 + 4194304) / RAM_PAGE_BYTES;
+  ck_assert_uint_ge(off.stats.normal_pages_count + off.stats.zero_pages_count,
+                    on.stats.normal_pages_count + on.stats.zero_pages_count + shared_pages);
+  ck_assert_uint_eq(on.guest_digest, off.guest_digest);
+  conform_run_result_deinit(&on);
+  conform_run_result_deinit(&off);
 }
 END_TEST
 
@@ -205,6 +247,7 @@ Suite *conform_ram_suite(void)
                       (int)SIM_ARRAY_COUNT(workload_files));
   tcase_add_test(run, conform_ram_resize_is_in_the_block_list);
   tcase_add_test(run, conform_ram_oracle_names_the_synthetic_page);
+  tcase_add_test(run, conform_ram_ignore_shared_leaves_shared_pages_out);
   suite_add_tcase(suite, run);
   return suite;
 }

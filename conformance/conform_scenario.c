@@ -555,7 +555,8 @@ static bool parse_set_parameters(struct parse *p, json_t *arguments,
                  &command->max_bandwidth_bytes_per_s);
 }
 
-static bool parse_set_capabilities(struct parse *p, json_t *arguments)
+static bool parse_set_capabilities(struct parse *p, json_t *arguments,
+                                   struct conform_command *command)
 {
   static const char *const keys[] = {"capabilities", NULL};
   static const char *const entry_keys[] = {"capability", "state", NULL};
@@ -574,8 +575,13 @@ static bool parse_set_capabilities(struct parse *p, json_t *arguments)
     json_t *state = json_object_get(entry, "state");
     push_key(p, "state");
     if (!json_is_boolean(state)) return fail(p, "\"state\" must be true or false");
-    /* The walking skeleton migrates plain precopy: every capability stays off. */
-    if (json_is_true(state)) return fail(p, "capability \"%s\" is not supported yet", name);
+    if (strcmp(name, "x-ignore-shared") == 0) {
+      command->has_x_ignore_shared = true;
+      command->x_ignore_shared = json_is_true(state);
+    } else if (json_is_true(state)) {
+      /* Plain precopy otherwise: every other capability stays off. */
+      return fail(p, "capability \"%s\" is not supported yet", name);
+    }
     pop(p);
     pop(p);
   }
@@ -602,7 +608,7 @@ static bool parse_command(struct parse *p, json_t *entry, struct conform_command
     ok = parse_set_parameters(p, arguments, command);
   } else if (ok && strcmp(command->execute, "migrate-set-capabilities") == 0) {
     command->kind = CONFORM_COMMAND_SET_CAPABILITIES;
-    ok = parse_set_capabilities(p, arguments);
+    ok = parse_set_capabilities(p, arguments, command);
   } else if (ok && strcmp(command->execute, "migrate") == 0) {
     static const char *const migrate_keys[] = {"uri", NULL};
     command->kind = CONFORM_COMMAND_MIGRATE;

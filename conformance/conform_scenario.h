@@ -36,6 +36,8 @@ struct conform_command {
   bool has_max_bandwidth;            /* set-parameters: max-bandwidth given */
   uint64_t max_bandwidth_bytes_per_s; /* QMP units: bytes per second */
   char uri[64];                      /* migrate: must start with "sim:" */
+  bool has_x_ignore_shared;          /* set-capabilities: x-ignore-shared listed */
+  bool x_ignore_shared;              /* its state */
 };
 
 struct conform_scenario {

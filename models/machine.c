@@ -87,6 +87,12 @@ static void machine_register_devices(struct machine *machine)
 struct machine *machine_create(struct sim *sim, const struct machine_config *config,
                                uint32_t role_index)
 {
+  return machine_create_sharing(sim, config, role_index, NULL);
+}
+
+struct machine *machine_create_sharing(struct sim *sim, const struct machine_config *config,
+                                       uint32_t role_index, const struct machine *share_from)
+{
   SIM_ASSERT(config->ram_count >= 1 && config->ram_count <= RAM_BLOCKS_MAX);
   SIM_ASSERT(config->device_count <= MACHINE_DEVICES_MAX);
   struct machine *machine = sim_alloc(sim, sizeof(*machine));
@@ -99,6 +105,12 @@ struct machine *machine_create(struct sim *sim, const struct machine_config *con
         .name = ram->name, .used_bytes = ram->bytes, .max_bytes = ram->max_bytes,
         .host_page_bytes = ram->host_page_bytes, .backing = ram->backing, .shared = ram->shared,
         .gpa = ram->gpa};
+    if (share_from != NULL && ram->shared) {
+      SIM_ASSERT(i < share_from->config.ram_count);
+      SIM_ASSERT(strcmp(share_from->ram[i]->name, ram->name) == 0);
+      machine->ram[i] = share_from->ram[i];
+      continue;
+    }
     machine->ram[i] = ram_block_create_with(sim, &options);
   }
   machine->vcpu_count = config->vcpu_count == 0 ? 1 : config->vcpu_count;

@@ -57,6 +57,13 @@ struct machine_config {
 /* Builds a stopped machine from the sim's arena; role_index tags its traces. */
 struct machine *machine_create(struct sim *sim, const struct machine_config *config,
                                uint32_t role_index);
+/*
+ * The same, except that every `shared` RAM block is share_from's own block:
+ * the destination of an x-ignore-shared migration maps the source's shared
+ * memory (QEMU: the same memory-backend file on both sides).
+ */
+struct machine *machine_create_sharing(struct sim *sim, const struct machine_config *config,
+                                       uint32_t role_index, const struct machine *share_from);
 /* Cold boot: the vCPU program starts at guest time 0. */
 void machine_boot(struct machine *machine);
 /* Stops the VM (vCPU and VM clock); resuming continues from the same guest time. */

@@ -133,7 +133,7 @@ END_TEST
 
 START_TEST(conform_ram_oracle_names_the_synthetic_page)
 {
-  /* Two machines booted alike compare equal; one more store is named by block and page. */
+  /* Two machines booted alike compare equal; a store or a checksum differing is named. */
   static struct conform_scenario scenario;
   load("conformance/scenarios/ram-synthetic.json", &scenario);
   struct sim_options options = {.seed = scenario.seed};
@@ -156,6 +156,12 @@ START_TEST(conform_ram_oracle_names_the_synthetic_page)
   ck_assert_uint_eq(conform_guest_digest(a), conform_guest_digest(b));
   ram_store(machine_ram(a, 0), 3, 0, 1);
   ck_assert_uint_ne(conform_guest_digest(a), conform_guest_digest(b));
+  conform_snapshot_deinit(&snapshot);
+  /* The workload's checksum is guest-visible state: a difference is named by its path. */
+  conform_snapshot_take(&snapshot, b, true);
+  ((struct vcpu *)machine_vcpu(b, 1))->checksum ^= 1;
+  ck_assert(!conform_snapshot_compare(&snapshot, b, failure, sizeof(failure)));
+  ck_assert_msg(strncmp(failure, "cpu/workload/checksum: ", 23) == 0, "%s", failure);
   conform_snapshot_deinit(&snapshot);
   sim_destroy(sim);
 }

@@ -51,6 +51,28 @@ START_TEST(conform_ram_workload_scenario_migrates)
 }
 END_TEST
 
+#define RAM_SWEEP_SEEDS_PER_SCENARIO 3
+#define RAM_SWEEP_SEED_BASE UINT64_C(2000)
+
+START_TEST(conform_ram_workload_seed_sweep)
+{
+  /* Property: every workload scenario passes both oracles and runs identically twice. */
+  size_t file = (size_t)_i % SIM_ARRAY_COUNT(workload_files);
+  static struct conform_scenario scenario;
+  load(workload_files[file], &scenario);
+  scenario.seed = RAM_SWEEP_SEED_BASE + (uint64_t)_i / SIM_ARRAY_COUNT(workload_files);
+  static struct conform_run_result result;
+  conform_check(&scenario, true, NULL, NULL, &result);
+  ck_assert_msg(result.verdict == CONFORM_PASS,
+                "%s seed %" PRIu64 " trace digest 0x%016" PRIx64 ": %s: %s\n"
+                "reproduce: migsim run %s --seed %" PRIu64 " --twice", workload_files[file],
+                scenario.seed, result.trace_digest, conform_verdict_name(result.verdict),
+                result.failure, workload_files[file], scenario.seed);
+  ck_assert_uint_eq(result.guest_digest, result.reference_guest_digest);
+  conform_run_result_deinit(&result);
+}
+END_TEST
+
 /* Offset of needle in haystack, or SIZE_MAX. */
 static size_t find_bytes(const uint8_t *haystack, size_t count, const void *needle,
                          size_t needle_count)
@@ -255,5 +277,10 @@ Suite *conform_ram_suite(void)
   tcase_add_test(run, conform_ram_oracle_names_the_synthetic_page);
   tcase_add_test(run, conform_ram_ignore_shared_leaves_shared_pages_out);
   suite_add_tcase(suite, run);
+  TCase *property = tcase_create("property");
+  tcase_set_timeout(property, 600);
+  tcase_add_loop_test(property, conform_ram_workload_seed_sweep, 0,
+                      (int)(SIM_ARRAY_COUNT(workload_files) * RAM_SWEEP_SEEDS_PER_SCENARIO));
+  suite_add_tcase(suite, property);
   return suite;
 }

@@ -12,5 +12,12 @@
 int conform_bench_events(FILE *out);
 /* AMD IOMMU translations per second, IOTLB hits and misses; prints a table to out. */
 int conform_bench_iommu(FILE *out);
+/*
+ * Synthetic RAM: pages materialised and hashed per second, then a 64 GiB
+ * synthetic guest migrated with a hot-set workload under both oracles, with
+ * its wall time and peak RSS (VmHWM).  Returns an exit code (1 if the
+ * migration does not pass).
+ */
+int conform_bench_ram(FILE *out);
 
 #endif /* CONFORM_BENCH_H */

@@ -65,6 +65,26 @@ static void collect_machine(struct conform_snapshot *snapshot, const struct mach
   }
 }
 
+/* The non-zero pages of block with their hashes, ascending; returns the count. */
+static uint64_t collect_pages(const struct ram_block *block, struct conform_page_hash **out)
+{
+  uint64_t capacity = 0, count = 0;
+  struct conform_page_hash *pages = NULL;
+  for (uint64_t page = ram_next_touched(block, 0); page < block->page_count;
+       page = ram_next_touched(block, page + 1)) {
+    uint64_t hash = ram_page_hash(block, page);
+    if (hash == block->zero_hash && ram_page_is_zero(block, page)) continue;
+    if (count == capacity) {
+      capacity = capacity * 2 + 1024;
+      pages = realloc(pages, capacity * sizeof(*pages));
+      SIM_ASSERT(pages != NULL);
+    }
+    pages[count++] = (struct conform_page_hash){page, hash};
+  }
+  *out = pages;
+  return count;
+}
+
 void conform_snapshot_take(struct conform_snapshot *snapshot, const struct machine *machine,
                            bool guest_visible_only)
 {
@@ -75,18 +95,14 @@ void conform_snapshot_take(struct conform_snapshot *snapshot, const struct machi
     const struct ram_block *block = machine_ram(machine, b);
     memcpy(snapshot->ram_names[b], block->name, sizeof(block->name));
     snapshot->ram_page_counts[b] = block->page_count;
-    snapshot->ram_page_hashes[b] = malloc(block->page_count * sizeof(uint64_t));
-    SIM_ASSERT(snapshot->ram_page_hashes[b] != NULL);
-    for (uint64_t page = 0; page < block->page_count; page++) {
-      snapshot->ram_page_hashes[b][page] = ram_page_hash(block, page);
-    }
+    snapshot->ram_pages_count[b] = collect_pages(block, &snapshot->ram_pages[b]);
   }
   collect_machine(snapshot, machine);
 }
 
 void conform_snapshot_deinit(struct conform_snapshot *snapshot)
 {
-  for (uint32_t b = 0; b < snapshot->ram_count; b++) free(snapshot->ram_page_hashes[b]);
+  for (uint32_t b = 0; b < snapshot->ram_count; b++) free(snapshot->ram_pages[b]);
   free(snapshot->fields);
   memset(snapshot, 0, sizeof(*snapshot));
 }
@@ -116,13 +132,24 @@ static bool compare_ram(const struct conform_snapshot *a, const struct conform_s
                a->ram_names[i]);
       return false;
     }
-    for (uint64_t page = 0; page < a->ram_page_counts[i]; page++) {
-      if (a->ram_page_hashes[i][page] != b->ram_page_hashes[i][page]) {
-        snprintf(failure, failure_bytes, "ram/%s page 0x%" PRIx64 " (offset 0x%" PRIx64
-                 "): destination differs from source", a->ram_names[i], page,
-                 page * RAM_PAGE_BYTES);
-        return false;
+    /* Merge walk: a page listed on one side only is non-zero there and zero on the other. */
+    const struct conform_page_hash *x = a->ram_pages[i], *y = b->ram_pages[i];
+    uint64_t xi = 0, yi = 0, xn = a->ram_pages_count[i], yn = b->ram_pages_count[i];
+    while (xi < xn || yi < yn) {
+      uint64_t xp = xi < xn ? x[xi].page_index : UINT64_MAX;
+      uint64_t yp = yi < yn ? y[yi].page_index : UINT64_MAX;
+      if (xp == yp && x[xi].hash == y[yi].hash) {
+        xi++;
+        yi++;
+        continue;
       }
+      uint64_t page = SIM_MIN(xp, yp);
+      const char *how = xp == yp ? "destination differs from source"
+                        : xp < yp ? "zero at the destination only"
+                                  : "zero at the source only";
+      snprintf(failure, failure_bytes, "ram/%s page 0x%" PRIx64 " (offset 0x%" PRIx64 "): %s",
+               a->ram_names[i], page, page * RAM_PAGE_BYTES, how);
+      return false;
     }
   }
   return true;
@@ -178,7 +205,15 @@ uint64_t conform_guest_digest(const struct machine *machine)
   for (uint32_t b = 0; b < machine_ram_count(machine); b++) {
     const struct ram_block *block = machine_ram(machine, b);
     XXH3_64bits_update(state, block->name, strlen(block->name) + 1);
-    XXH3_64bits_update(state, block->bytes, block->used_bytes);
+    if (block->backing == RAM_BACKING_DENSE) {
+      XXH3_64bits_update(state, block->bytes, block->used_bytes);
+      continue;
+    }
+    XXH3_64bits_update(state, &block->used_bytes, sizeof(block->used_bytes));
+    struct conform_page_hash *pages;
+    uint64_t count = collect_pages(block, &pages);
+    if (count > 0) XXH3_64bits_update(state, pages, count * sizeof(*pages));
+    free(pages);
   }
   for (uint32_t i = 0; i < machine_vmstate_count(machine); i++) {
     if (!machine_vmstate_guest_visible(machine, i)) continue;

@@ -3,7 +3,8 @@
  * (DESIGN.md, "The oracles").
  *
  * Switchover equality: when the source stops, conform_snapshot_take records
- * a hash per RAM page and the canonical encoding of every vmstate field
+ * a hash per non-zero RAM page (sparse, so a 64 GiB synthetic guest costs 16
+ * bytes per written page) and the canonical encoding of every vmstate field
  * (mig_vmstate_visit); after the destination loads, conform_snapshot_compare
  * names the first differing page or `device/field`.  Transparency:
  * conform_guest_digest hashes what the guest can see (RAM, vCPU program
@@ -18,11 +19,17 @@
 
 struct conform_snapshot_field;
 
+struct conform_page_hash {
+  uint64_t page_index;
+  uint64_t hash;                             /* XXH3 of the page's bytes */
+};
+
 struct conform_snapshot {                    /* malloc'd contents; deinit frees */
   uint32_t ram_count;
   char ram_names[RAM_BLOCKS_MAX][RAM_BLOCK_NAME_BYTES_MAX + 1];
-  uint64_t ram_page_counts[RAM_BLOCKS_MAX];
-  uint64_t *ram_page_hashes[RAM_BLOCKS_MAX]; /* XXH3 per page */
+  uint64_t ram_page_counts[RAM_BLOCKS_MAX];  /* used length in pages */
+  struct conform_page_hash *ram_pages[RAM_BLOCKS_MAX]; /* non-zero pages, ascending */
+  uint64_t ram_pages_count[RAM_BLOCKS_MAX];  /* entries in ram_pages */
   struct conform_snapshot_field *fields;     /* canonical fields, in visit order */
   uint32_t field_count;
   uint32_t field_capacity;
@@ -44,7 +51,10 @@ bool conform_snapshot_compare(const struct conform_snapshot *snapshot,
 /* The same comparison between two snapshots (a is "source", b "destination"). */
 bool conform_snapshot_diff(const struct conform_snapshot *a, const struct conform_snapshot *b,
                            char *failure, size_t failure_bytes);
-/* XXH3 over guest-visible state: RAM bytes and every section but the VM clock. */
+/*
+ * XXH3 over guest-visible state: RAM (dense: its bytes; synthetic: the index
+ * and hash of every non-zero page) and every section but the VM clock.
+ */
 uint64_t conform_guest_digest(const struct machine *machine);
 
 #endif /* CONFORM_ORACLE_H */

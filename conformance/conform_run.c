@@ -89,8 +89,13 @@ static void on_loaded(void *context, enum mig_err err)
 static void run_migrate(struct run *run)
 {
   const struct conform_scenario *scenario = run->scenario;
-  /* The destination shares the source's disk images, as on shared storage. */
-  run->dest = machine_create_peer(run->sim, &scenario->machine, 1, run->source);
+  /*
+   * The destination shares the source's disk images, as on shared storage;
+   * with x-ignore-shared it also maps the source's shared RAM blocks.
+   */
+  run->dest = run->params.x_ignore_shared
+                  ? machine_create_sharing(run->sim, &scenario->machine, 1, run->source)
+                  : machine_create_peer(run->sim, &scenario->machine, 1, run->source);
   struct link *link = link_create(run->sim, &scenario->link, "migration");
   struct mig_precopy_hooks hooks = {run, on_switchover, on_loaded};
   run->precopy = mig_precopy_create(run->sim, run->source, run->dest, link, &run->params,
@@ -114,7 +119,11 @@ static void run_command(struct run *run, const struct conform_command *command)
     if (run->precopy != NULL) mig_precopy_params_set(run->precopy, &run->params);
     break;
   case CONFORM_COMMAND_SET_CAPABILITIES:
-    break; /* the parser admits only "state": false so far */
+    /* QMP refuses capability changes during a migration; so does this. */
+    if (command->has_x_ignore_shared && run->precopy == NULL) {
+      run->params.x_ignore_shared = command->x_ignore_shared;
+    }
+    break;
   case CONFORM_COMMAND_MIGRATE:
     if (run->options->migrate_enabled && machine_running(run->source)) run_migrate(run);
     break;

@@ -177,32 +177,140 @@ static bool parse_pci_addr(const char *text, struct machine_device_config *devic
   return true;
 }
 
+/* An optional boolean member; absent members keep *out. */
+static bool get_bool(struct parse *p, json_t *object, const char *key, bool *out)
+{
+  json_t *value = json_object_get(object, key);
+  if (value == NULL) return true;
+  push_key(p, key);
+  if (!json_is_boolean(value)) return fail(p, "\"%s\" must be true or false", key);
+  *out = json_is_true(value);
+  pop(p);
+  return true;
+}
+
+/*
+ * An optional number in [0, high] read as millionths of a unit (fractions) or
+ * thousandths (the zipf exponent): scale is 10^6 or 10^3.  Floating point
+ * stays here, in the parser; the models see integers only.
+ */
+static bool get_scaled(struct parse *p, json_t *object, const char *key, bool zero_ok,
+                       double high, uint32_t scale, uint32_t *out)
+{
+  json_t *value = json_object_get(object, key);
+  if (value == NULL) return true;
+  push_key(p, key);
+  double number = json_number_value(value);
+  bool low_ok = zero_ok ? number >= 0 : number > 0;
+  if (!json_is_number(value) || !low_ok || !(number <= high)) {
+    return fail(p, "\"%s\" must be a number with 0 %s x <= %g", key, zero_ok ? "<=" : "<",
+                high);
+  }
+  *out = (uint32_t)(number * scale + 0.5);
+  pop(p);
+  return true;
+}
+
+/* A block's length key: optional unless required, whole host pages, within max. */
+static bool get_block_length(struct parse *p, json_t *block, const char *key, bool required,
+                             uint64_t max, uint32_t page_bytes, uint64_t *out)
+{
+  if (!get_u64(p, block, key, page_bytes, max, required, out)) return false;
+  if (*out == 0 || *out % page_bytes == 0) return true;
+  push_key(p, key);
+  return fail(p, "\"%s\" must be whole %s pages", key, page_bytes == RAM_PAGE_BYTES ? "4 KiB"
+                                                                                    : "2 MiB");
+}
+
+static bool parse_ram_backing(struct parse *p, json_t *block, struct machine_ram_config *out)
+{
+  json_t *value = json_object_get(block, "backing");
+  out->backing = RAM_BACKING_DENSE;
+  if (value == NULL) return true;
+  push_key(p, "backing");
+  const char *text = json_string_value(value);
+  if (text != NULL && strcmp(text, "synthetic") == 0) {
+    out->backing = RAM_BACKING_SYNTHETIC;
+  } else if (text == NULL || strcmp(text, "dense") != 0) {
+    return fail(p, "\"backing\" must be \"dense\" or \"synthetic\"");
+  }
+  pop(p);
+  return true;
+}
+
+/* One machine.ram[] entry (the caller has pushed its index). */
+static bool parse_ram_block(struct parse *p, json_t *block, struct machine_ram_config *out)
+{
+  static const char *const keys[] = {"name", "bytes", "max_bytes", "boot_bytes", "page_bytes",
+                                     "backing", "shared", "gpa", NULL};
+  if (!json_is_object(block)) return fail(p, "a RAM block must be an object");
+  if (!check_keys(p, block, keys)) return false;
+  if (!get_string(p, block, "name", out->name, sizeof(out->name))) return false;
+  if (!parse_ram_backing(p, block, out)) return false;
+  uint64_t page_bytes = RAM_PAGE_BYTES;
+  if (!get_u64(p, block, "page_bytes", RAM_PAGE_BYTES, RAM_HOST_PAGE_BYTES_MAX, false,
+               &page_bytes)) {
+    return false;
+  }
+  if (page_bytes != RAM_PAGE_BYTES && page_bytes != RAM_HOST_PAGE_BYTES_MAX) {
+    push_key(p, "page_bytes");
+    return fail(p, "\"page_bytes\" must be 4096 or 2097152");
+  }
+  out->host_page_bytes = (uint32_t)page_bytes;
+  uint64_t max = out->backing == RAM_BACKING_DENSE ? CONFORM_MACHINE_RAM_BYTES_MAX
+                                                   : RAM_BLOCK_BYTES_MAX;
+  if (!get_block_length(p, block, "bytes", true, max, out->host_page_bytes, &out->bytes) ||
+      !get_block_length(p, block, "max_bytes", false, max, out->host_page_bytes,
+                        &out->max_bytes) ||
+      !get_block_length(p, block, "boot_bytes", false, max, out->host_page_bytes,
+                        &out->boot_bytes) ||
+      !get_bool(p, block, "shared", &out->shared) ||
+      !get_u64(p, block, "gpa", 0, UINT64_C(1) << 52, false, &out->gpa)) {
+    return false;
+  }
+  if (out->gpa % RAM_PAGE_BYTES != 0) {
+    push_key(p, "gpa");
+    return fail(p, "\"gpa\" must be 4 KiB aligned");
+  }
+  if (out->max_bytes != 0 && out->max_bytes < out->bytes) {
+    push_key(p, "max_bytes");
+    return fail(p, "\"max_bytes\" is smaller than \"bytes\"");
+  }
+  if (out->boot_bytes != 0 && out->boot_bytes > out->max_bytes) {
+    push_key(p, "boot_bytes");
+    return fail(p, out->max_bytes == 0 ? "\"boot_bytes\" needs a resizable block (\"max_bytes\")"
+                                       : "\"boot_bytes\" exceeds \"max_bytes\"");
+  }
+  return true;
+}
+
 static bool parse_ram(struct parse *p, json_t *machine, struct machine_config *config)
 {
-  static const char *const keys[] = {"name", "bytes", NULL};
   json_t *ram = json_object_get(machine, "ram");
   if (ram == NULL) return fail(p, "missing \"ram\"");
   push_key(p, "ram");
   if (!json_is_array(ram) || json_array_size(ram) == 0 || json_array_size(ram) > RAM_BLOCKS_MAX) {
     return fail(p, "\"ram\" must be an array of 1..%d blocks", RAM_BLOCKS_MAX);
   }
-  uint64_t total_bytes = 0;
+  uint64_t dense_bytes = 0, synthetic_bytes = 0;
   for (size_t i = 0; i < json_array_size(ram); i++) {
-    json_t *block = json_array_get(ram, i);
     struct machine_ram_config *out = &config->ram[i];
     push_index(p, i);
-    if (!json_is_object(block)) return fail(p, "a RAM block must be an object");
-    if (!check_keys(p, block, keys)) return false;
-    if (!get_string(p, block, "name", out->name, sizeof(out->name))) return false;
-    if (!get_u64(p, block, "bytes", RAM_PAGE_BYTES, CONFORM_MACHINE_RAM_BYTES_MAX, true,
-                 &out->bytes)) {
-      return false;
-    }
+    if (!parse_ram_block(p, json_array_get(ram, i), out)) return false;
     push_key(p, "bytes");
-    if (out->bytes % RAM_PAGE_BYTES != 0) return fail(p, "\"bytes\" must be whole 4 KiB pages");
-    total_bytes += out->bytes;
-    if (total_bytes > CONFORM_MACHINE_RAM_BYTES_MAX) {
-      return fail(p, "RAM totals more than %" PRIu64 " bytes", CONFORM_MACHINE_RAM_BYTES_MAX);
+    uint64_t reserved = SIM_MAX(out->bytes, out->max_bytes);
+    if (out->backing == RAM_BACKING_DENSE) {
+      dense_bytes += reserved;
+      if (dense_bytes > CONFORM_MACHINE_RAM_BYTES_MAX) {
+        return fail(p, "dense RAM totals more than %" PRIu64 " bytes",
+                    CONFORM_MACHINE_RAM_BYTES_MAX);
+      }
+    } else {
+      synthetic_bytes += reserved;
+      if (synthetic_bytes > CONFORM_MACHINE_SYNTHETIC_BYTES_MAX) {
+        return fail(p, "synthetic RAM totals more than %" PRIu64 " bytes",
+                    CONFORM_MACHINE_SYNTHETIC_BYTES_MAX);
+      }
     }
     pop(p);
     for (size_t j = 0; j < i; j++) {
@@ -391,22 +499,120 @@ static bool parse_machine(struct parse *p, json_t *root, struct machine_config *
   return true;
 }
 
-static bool parse_workload(struct parse *p, json_t *root, struct vcpu_config *vcpu)
+static bool parse_workload_kind(struct parse *p, json_t *object, struct vcpu_config *vcpu)
 {
-  static const char *const keys[] = {"pages_per_s", "duration_ns", "fill_pages",
-                                     "device_every", NULL};
-  json_t *workload;
-  if (!get_object(p, root, "workload", &workload)) return false;
-  if (!check_keys(p, workload, keys)) return false;
+  static const enum vcpu_workload kinds[] = {VCPU_WORKLOAD_UNIFORM, VCPU_WORKLOAD_IDLE,
+                                             VCPU_WORKLOAD_HOTSET, VCPU_WORKLOAD_SWEEP,
+                                             VCPU_WORKLOAD_ZIPF};
+  json_t *value = json_object_get(object, "kind");
+  vcpu->kind = VCPU_WORKLOAD_UNIFORM;
+  vcpu->checksum = false; /* the original program: no cpu/workload subsection */
+  if (value == NULL) return true;
+  push_key(p, "kind");
+  const char *text = json_string_value(value);
+  for (size_t i = 0; text != NULL && i < SIM_ARRAY_COUNT(kinds); i++) {
+    if (strcmp(text, vcpu_workload_name(kinds[i])) == 0) {
+      vcpu->kind = kinds[i];
+      vcpu->checksum = true;
+      pop(p);
+      return true;
+    }
+  }
+  return fail(p, "\"kind\" must be one of \"idle\", \"uniform\", \"hotset\", \"sweep\", "
+              "\"zipf\"");
+}
+
+/* A key that only some kinds take: present exactly when the kind needs it. */
+static bool check_kind_key(struct parse *p, json_t *object, const char *key, bool wanted,
+                           const char *kind)
+{
+  bool present = json_object_get(object, key) != NULL;
+  if (present == wanted) return true;
+  if (!present) return fail(p, "kind \"%s\" needs \"%s\"", kind, key);
+  push_key(p, key);
+  return fail(p, "\"%s\" does not apply to kind \"%s\"", key, kind);
+}
+
+/* One vCPU program (the caller has pushed its position). */
+static bool parse_program(struct parse *p, json_t *object, const struct machine_config *config,
+                          bool allow_vcpus, struct vcpu_config *vcpu)
+{
+  static const char *const keys[] = {"kind", "block", "pages_per_s", "duration_ns",
+                                     "fill_pages", "device_every", "hot_pages", "hot_writes",
+                                     "s", "vcpus", NULL};
+  if (!json_is_object(object)) return fail(p, "a workload must be an object");
+  if (!check_keys(p, object, keys) || !parse_workload_kind(p, object, vcpu)) return false;
+  if (!allow_vcpus && json_object_get(object, "vcpus") != NULL) {
+    push_key(p, "vcpus");
+    return fail(p, "\"vcpus\" belongs to the object form; an array lists one program per vCPU");
+  }
+  const char *kind = vcpu_workload_name(vcpu->kind);
+  bool idle = vcpu->kind == VCPU_WORKLOAD_IDLE;
+  bool hotset = vcpu->kind == VCPU_WORKLOAD_HOTSET;
+  if ((idle && !check_kind_key(p, object, "pages_per_s", false, kind)) ||
+      !check_kind_key(p, object, "hot_pages", hotset, kind) ||
+      !check_kind_key(p, object, "hot_writes", hotset, kind) ||
+      !check_kind_key(p, object, "s", vcpu->kind == VCPU_WORKLOAD_ZIPF, kind)) {
+    return false;
+  }
   uint64_t device_every = 0;
-  bool ok = get_u64(p, workload, "pages_per_s", 0, VCPU_PAGES_PER_S_MAX, true,
+  bool ok = get_u64(p, object, "pages_per_s", 0, VCPU_PAGES_PER_S_MAX, !idle,
                     &vcpu->pages_per_s) &&
-            get_u64(p, workload, "duration_ns", 0, UINT64_C(1) << 50, true,
+            get_u64(p, object, "duration_ns", 0, UINT64_C(1) << 50, !idle,
                     &vcpu->duration_ns) &&
-            get_u64(p, workload, "fill_pages", 0, UINT64_C(1) << 30, false, &vcpu->fill_pages) &&
-            get_u64(p, workload, "device_every", 0, UINT32_MAX, false, &device_every);
+            get_u64(p, object, "fill_pages", 0, UINT64_C(1) << 30, false, &vcpu->fill_pages) &&
+            get_u64(p, object, "device_every", 0, UINT32_MAX, false, &device_every) &&
+            get_scaled(p, object, "hot_pages", false, 1, VCPU_PPM, &vcpu->hot_pages_ppm) &&
+            get_scaled(p, object, "hot_writes", true, 1, VCPU_PPM, &vcpu->hot_writes_ppm) &&
+            get_scaled(p, object, "s", true, VCPU_ZIPF_S_MILLI_MAX / 1000.0, 1000,
+                       &vcpu->zipf_s_milli);
   if (!ok) return false;
   vcpu->device_every = (uint32_t)device_every;
+  if (hotset && vcpu->hot_pages_ppm == 0) {
+    push_key(p, "hot_pages");
+    return fail(p, "\"hot_pages\" rounds to no page at all");
+  }
+  char block[RAM_BLOCK_NAME_BYTES_MAX + 1];
+  if (json_object_get(object, "block") == NULL) return true;
+  if (!get_string(p, object, "block", block, sizeof(block))) return false;
+  for (uint32_t i = 0; i < config->ram_count; i++) {
+    if (strcmp(config->ram[i].name, block) == 0) {
+      vcpu->block_index = i;
+      return true;
+    }
+  }
+  push_key(p, "block");
+  return fail(p, "no RAM block \"%s\" in \"machine.ram\"", block);
+}
+
+/* "workload": one program (object, optionally run by "vcpus" vCPUs) or one per vCPU (array). */
+static bool parse_workload(struct parse *p, json_t *root, struct machine_config *config)
+{
+  json_t *workload = json_object_get(root, "workload");
+  if (workload == NULL) return fail(p, "missing object \"workload\"");
+  push_key(p, "workload");
+  if (json_is_array(workload)) {
+    size_t count = json_array_size(workload);
+    if (count == 0 || count > VCPUS_MAX) {
+      return fail(p, "\"workload\" must list 1..%d vCPU programs", VCPUS_MAX);
+    }
+    for (size_t i = 0; i < count; i++) {
+      push_index(p, i);
+      if (!parse_program(p, json_array_get(workload, i), config, false, &config->vcpus[i])) {
+        return false;
+      }
+      pop(p);
+    }
+    config->vcpu_count = (uint32_t)count;
+    pop(p);
+    return true;
+  }
+  if (!json_is_object(workload)) return fail(p, "\"workload\" must be an object or an array");
+  if (!parse_program(p, workload, config, true, &config->vcpus[0])) return false;
+  uint64_t vcpus = 1;
+  if (!get_u64(p, workload, "vcpus", 1, VCPUS_MAX, false, &vcpus)) return false;
+  for (uint64_t i = 1; i < vcpus; i++) config->vcpus[i] = config->vcpus[0];
+  config->vcpu_count = (uint32_t)vcpus;
   pop(p);
   return true;
 }
@@ -452,7 +658,8 @@ static bool parse_set_parameters(struct parse *p, json_t *arguments,
                  &command->max_bandwidth_bytes_per_s);
 }
 
-static bool parse_set_capabilities(struct parse *p, json_t *arguments)
+static bool parse_set_capabilities(struct parse *p, json_t *arguments,
+                                   struct conform_command *command)
 {
   static const char *const keys[] = {"capabilities", NULL};
   static const char *const entry_keys[] = {"capability", "state", NULL};
@@ -471,8 +678,13 @@ static bool parse_set_capabilities(struct parse *p, json_t *arguments)
     json_t *state = json_object_get(entry, "state");
     push_key(p, "state");
     if (!json_is_boolean(state)) return fail(p, "\"state\" must be true or false");
-    /* The walking skeleton migrates plain precopy: every capability stays off. */
-    if (json_is_true(state)) return fail(p, "capability \"%s\" is not supported yet", name);
+    if (strcmp(name, "x-ignore-shared") == 0) {
+      command->has_x_ignore_shared = true;
+      command->x_ignore_shared = json_is_true(state);
+    } else if (json_is_true(state)) {
+      /* Plain precopy otherwise: every other capability stays off. */
+      return fail(p, "capability \"%s\" is not supported yet", name);
+    }
     pop(p);
     pop(p);
   }
@@ -499,7 +711,7 @@ static bool parse_command(struct parse *p, json_t *entry, struct conform_command
     ok = parse_set_parameters(p, arguments, command);
   } else if (ok && strcmp(command->execute, "migrate-set-capabilities") == 0) {
     command->kind = CONFORM_COMMAND_SET_CAPABILITIES;
-    ok = parse_set_capabilities(p, arguments);
+    ok = parse_set_capabilities(p, arguments, command);
   } else if (ok && strcmp(command->execute, "migrate") == 0) {
     static const char *const migrate_keys[] = {"uri", NULL};
     command->kind = CONFORM_COMMAND_MIGRATE;
@@ -565,7 +777,7 @@ static bool parse_root(struct parse *p, json_t *root, struct conform_scenario *s
   }
   pop(p);
   if (!parse_machine(p, root, &scenario->machine)) return false;
-  if (!parse_workload(p, root, &scenario->machine.vcpu)) return false;
+  if (!parse_workload(p, root, &scenario->machine)) return false;
   if (!parse_link(p, root, &scenario->link)) return false;
   scenario->section_pages_max = 256;
   json_t *migration = json_object_get(root, "migration");

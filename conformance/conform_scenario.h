@@ -17,6 +17,7 @@
 #define CONFORM_COMMANDS_MAX 64
 #define CONFORM_SCENARIO_BYTES_MAX (UINT32_C(1) << 20)
 #define CONFORM_MACHINE_RAM_BYTES_MAX (UINT64_C(4) << 30) /* dense backing, per machine */
+#define CONFORM_MACHINE_SYNTHETIC_BYTES_MAX (UINT64_C(128) << 30) /* synthetic, per machine */
 #define CONFORM_ERROR_BYTES 1024
 
 enum conform_command_kind {
@@ -35,6 +36,8 @@ struct conform_command {
   bool has_max_bandwidth;            /* set-parameters: max-bandwidth given */
   uint64_t max_bandwidth_bytes_per_s; /* QMP units: bytes per second */
   char uri[64];                      /* migrate: must start with "sim:" */
+  bool has_x_ignore_shared;          /* set-capabilities: x-ignore-shared listed */
+  bool x_ignore_shared;              /* its state */
 };
 
 struct conform_scenario {

@@ -22,6 +22,7 @@ struct load_state {
   struct mig_reader *reader;
   struct machine *machine;
   struct mig_load_stats *stats;
+  struct mig_load_options options;
   struct mig_ram_dest ram;
   uint32_t handler_count;                 /* 1 + vmstate instances */
   bool bound[HANDLERS_MAX];               /* handler has seen a START/FULL */
@@ -51,6 +52,55 @@ static enum mig_err load_header(struct load_state *state)
              version == MIG_FILE_VERSION_COMPAT ? " (SaveVM v2 format is obsolete)" : "");
     MIG_READER_FAIL(reader, MIG_ERR_BAD_VERSION, 4, detail, "header/version");
     return MIG_ERR_BAD_VERSION;
+  }
+  return MIG_OK;
+}
+
+/*
+ * configuration/capabilities (spec §3): the only validated 7.2 capability,
+ * x-ignore-shared, must be listed exactly when it is on here.
+ */
+static enum mig_err load_capabilities(struct load_state *state, bool present)
+{
+  struct mig_reader *reader = state->reader;
+  uint64_t offset = mig_reader_offset(reader);
+  bool received = false;
+  if (present) {
+    mig_read_u8(reader);
+    char name[MIG_IDSTR_BYTES_MAX + 1];
+    mig_read_counted_string(reader, name, sizeof(name));
+    uint32_t version = mig_read_be32(reader);
+    uint64_t count_offset = mig_reader_offset(reader);
+    uint32_t count = mig_read_be32(reader);
+    if (mig_reader_failed(reader)) return load_failed(state);
+    if (strcmp(name, MIG_CONFIGURATION_CAPABILITIES) != 0 || version != 1 ||
+        count > MIG_CAPABILITIES_MAX) {
+      char detail[MIG_IDSTR_BYTES_MAX + 64];
+      snprintf(detail, sizeof(detail), "'%s' version %" PRIu32 " count %" PRIu32, name,
+               version, count);
+      MIG_READER_FAIL(reader, MIG_ERR_SUBSECTION, offset, detail, "configuration");
+      return MIG_ERR_SUBSECTION;
+    }
+    for (uint32_t i = 0; i < count; i++) {
+      uint64_t entry_offset = mig_reader_offset(reader);
+      mig_read_counted_string(reader, name, sizeof(name));
+      if (mig_reader_failed(reader)) return load_failed(state);
+      if (strcmp(name, MIG_CAPABILITY_X_IGNORE_SHARED) != 0) {
+        MIG_READER_FAIL(reader, MIG_ERR_SUBSECTION, entry_offset, "received unknown capability",
+                        "configuration/capabilities/%s", name);
+        return MIG_ERR_SUBSECTION;
+      }
+      received = true;
+    }
+    offset = count_offset;
+  }
+  if (received != state->options.x_ignore_shared) {
+    char detail[96];
+    snprintf(detail, sizeof(detail), "capability x-ignore-shared is %s, but received "
+             "capability is %s", received ? "off" : "on", received ? "on" : "off");
+    MIG_READER_FAIL(reader, MIG_ERR_EQUAL_MISMATCH, offset, detail,
+                    "configuration/capabilities/x-ignore-shared");
+    return MIG_ERR_EQUAL_MISMATCH;
   }
   return MIG_OK;
 }
@@ -88,11 +138,8 @@ static enum mig_err load_configuration(struct load_state *state)
     return MIG_ERR_MACHINE_MISMATCH;
   }
   uint8_t next;
-  if (mig_reader_peek_u8(reader, &next) && next == MIG_SECTION_SUBSECTION) {
-    MIG_READER_FAIL(reader, MIG_ERR_SUBSECTION, mig_reader_offset(reader),
-                    "no configuration subsection is expected here", "configuration");
-    return MIG_ERR_SUBSECTION;
-  }
+  bool present = mig_reader_peek_u8(reader, &next) && next == MIG_SECTION_SUBSECTION;
+  if (present || state->options.x_ignore_shared) return load_capabilities(state, present);
   return MIG_OK;
 }
 
@@ -349,14 +396,24 @@ static enum mig_err load_sections(struct load_state *state)
 enum mig_err mig_load_machine(struct mig_reader *reader, struct machine *machine,
                               struct mig_load_stats *stats)
 {
+  struct mig_load_options options = {.x_ignore_shared = false};
+  return mig_load_machine_with(reader, machine, &options, stats);
+}
+
+enum mig_err mig_load_machine_with(struct mig_reader *reader, struct machine *machine,
+                                   const struct mig_load_options *options,
+                                   struct mig_load_stats *stats)
+{
   SIM_ASSERT(!machine_running(machine));
   SIM_ASSERT(machine_vmstate_count(machine) < HANDLERS_MAX);
-  struct load_state state = {.reader = reader, .machine = machine, .stats = stats};
+  struct load_state state = {.reader = reader, .machine = machine, .stats = stats,
+                             .options = *options};
   memset(stats, 0, sizeof(*stats));
   state.handler_count = 1 + machine_vmstate_count(machine);
   struct ram_block *blocks[RAM_BLOCKS_MAX];
   for (uint32_t i = 0; i < machine_ram_count(machine); i++) blocks[i] = machine_ram(machine, i);
   mig_ram_dest_init(&state.ram, blocks, machine_ram_count(machine));
+  mig_ram_dest_ignore_shared_set(&state.ram, options->x_ignore_shared);
   enum mig_err err = load_header(&state);
   if (err == MIG_OK) err = load_configuration(&state);
   if (err == MIG_OK) err = load_sections(&state);

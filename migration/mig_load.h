@@ -25,11 +25,19 @@ struct mig_load_stats {
   uint64_t stream_bytes;          /* bytes consumed */
 };
 
+struct mig_load_options {
+  bool x_ignore_shared;           /* capability on here: validated against the stream's */
+};
+
 /*
  * Loads a whole stream into machine (which must be stopped and freshly
  * created).  Returns MIG_OK or the reader's latched error.
  */
 enum mig_err mig_load_machine(struct mig_reader *reader, struct machine *machine,
                               struct mig_load_stats *stats);
+/* The same with options (mig_load_machine uses all-off options). */
+enum mig_err mig_load_machine_with(struct mig_reader *reader, struct machine *machine,
+                                   const struct mig_load_options *options,
+                                   struct mig_load_stats *stats);
 
 #endif /* MIG_LOAD_H */

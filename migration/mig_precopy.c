@@ -144,6 +144,7 @@ static void source_setup(struct mig_precopy *precopy)
   precopy->stats.status = MIG_PRECOPY_SETUP;
   mig_save_header(writer);
   mig_save_configuration(writer, machine_type(precopy->source));
+  mig_save_configuration_capabilities(writer, precopy->params.x_ignore_shared);
   mig_save_section_header(writer, MIG_SECTION_START, MIG_SAVE_RAM_SECTION_ID, MIG_RAM_IDSTR,
                           0, MIG_RAM_SECTION_VERSION);
   mig_ram_save_setup(&precopy->ram, writer);
@@ -281,7 +282,8 @@ static void dest_body(struct sim_fiber *fiber, void *context)
   mig_reader_init_refill(&reader, precopy->reader_buffer, sizeof(precopy->reader_buffer),
                          dest_refill, precopy);
   struct mig_load_stats load_stats;
-  enum mig_err err = mig_load_machine(&reader, precopy->dest, &load_stats);
+  struct mig_load_options options = {.x_ignore_shared = precopy->params.x_ignore_shared};
+  enum mig_err err = mig_load_machine_with(&reader, precopy->dest, &options, &load_stats);
   if (sim_fiber_cancelled(fiber)) return;
   precopy->stats.dest_stream_bytes = load_stats.stream_bytes;
   if (!precopy->stats.source_failed) precopy->stats.end_ns = sim_now_ns(precopy->sim);
@@ -321,6 +323,7 @@ struct mig_precopy *mig_precopy_create(struct sim *sim, struct machine *source,
   struct ram_block *blocks[RAM_BLOCKS_MAX];
   for (uint32_t i = 0; i < machine_ram_count(source); i++) blocks[i] = machine_ram(source, i);
   mig_ram_source_init(&precopy->ram, sim, blocks, machine_ram_count(source));
+  mig_ram_source_ignore_shared_set(&precopy->ram, params->x_ignore_shared);
   mig_writer_init(&precopy->writer, precopy->writer_buffer, sizeof(precopy->writer_buffer),
                   source_write, precopy);
   link_writable_set(link, precopy, source_on_writable);
@@ -354,7 +357,9 @@ void mig_precopy_capture_set(struct mig_precopy *precopy, struct mig_membuf *cap
 void mig_precopy_params_set(struct mig_precopy *precopy, const struct mig_precopy_params *params)
 {
   SIM_ASSERT(params->section_pages_max > 0);
+  bool x_ignore_shared = precopy->params.x_ignore_shared; /* capabilities are fixed by now */
   precopy->params = *params;
+  precopy->params.x_ignore_shared = x_ignore_shared;
   sim_trace(precopy->sim, "mig.params", params->downtime_limit_ns,
             params->max_bandwidth_bytes_per_s, params->section_pages_max, 0);
 }

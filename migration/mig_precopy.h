@@ -29,6 +29,7 @@ struct mig_precopy_params {
   uint64_t downtime_limit_ns;          /* QMP downtime-limit (ms) x 1e6 */
   uint64_t max_bandwidth_bytes_per_s;  /* QMP max-bandwidth; 0 = unlimited */
   uint64_t section_pages_max;          /* pages per PART section (the time slice) */
+  bool x_ignore_shared;                /* capability; fixed once the migration starts */
 };
 
 enum mig_precopy_status {

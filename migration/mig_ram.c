@@ -29,10 +29,26 @@ void mig_ram_source_init(struct mig_ram_source *source, struct sim *sim,
   }
 }
 
+/* True for a block whose pages x-ignore-shared keeps out of the stream. */
+static bool ram_ignored(bool ignore_shared, const struct ram_block *block)
+{
+  return ignore_shared && block->shared;
+}
+
+void mig_ram_source_ignore_shared_set(struct mig_ram_source *source, bool on)
+{
+  SIM_ASSERT(source->dirty_sync_count == 0); /* before setup */
+  source->ignore_shared = on;
+}
+
 uint64_t mig_ram_sync(struct mig_ram_source *source)
 {
   uint64_t newly_count = 0;
   for (uint32_t i = 0; i < source->block_count; i++) {
+    if (ram_ignored(source->ignore_shared, source->blocks[i])) {
+      ram_dirty_clear(source->blocks[i]);
+      continue;
+    }
     newly_count += ram_dirty_sync(source->blocks[i], source->bitmaps[i]);
   }
   source->dirty_pages_count += newly_count;
@@ -62,6 +78,8 @@ void mig_ram_save_setup(struct mig_ram_source *source, struct mig_writer *writer
   for (uint32_t i = 0; i < source->block_count; i++) {
     mig_writer_counted_string(writer, source->blocks[i]->name);
     mig_writer_be64(writer, source->blocks[i]->used_bytes);
+    /* QEMU 7.2 ram_save_setup: the region address of every block, ignored or not. */
+    if (source->ignore_shared) mig_writer_be64(writer, source->blocks[i]->gpa);
   }
   mig_writer_be64(writer, MIG_RAM_FLAG_EOS);
 }
@@ -88,7 +106,7 @@ static void ram_save_page(struct mig_ram_source *source, struct mig_writer *writ
     mig_writer_u8(writer, 0);
     source->zero_pages_count++;
   } else {
-    mig_writer_bytes(writer, ram_page(block, page_index), MIG_PAGE_BYTES);
+    mig_writer_bytes(writer, ram_page_read(block, page_index, source->scratch), MIG_PAGE_BYTES);
     source->normal_pages_count++;
   }
 }
@@ -110,21 +128,41 @@ static bool ram_next_dirty(const struct mig_ram_source *source, uint64_t *page_i
   return false;
 }
 
+/* True when page_index lies in the same host page as the one just before it. */
+static bool ram_same_host_page(const struct ram_block *block, uint64_t page_index)
+{
+  uint64_t pages_per_host_page = block->host_page_bytes / MIG_PAGE_BYTES;
+  return page_index % pages_per_host_page != 0;
+}
+
 bool mig_ram_save_iterate(struct mig_ram_source *source, struct mig_writer *writer,
                           uint64_t pages_max)
 {
   bool round_ended = false;
   uint64_t sent_count = 0;
-  while (sent_count < pages_max && source->dirty_pages_count > 0) {
+  uint64_t last_sent = UINT64_MAX;
+  while (source->dirty_pages_count > 0) {
     uint64_t page_index;
     if (ram_next_dirty(source, &page_index)) {
+      if (sent_count >= pages_max) {
+        /* Over budget: only the rest of the host page just started may follow. */
+        const struct ram_block *block = source->blocks[source->scan_block_index];
+        uint64_t host_pages = block->host_page_bytes / MIG_PAGE_BYTES;
+        if (last_sent == UINT64_MAX || !ram_same_host_page(block, last_sent + 1) ||
+            page_index / host_pages != last_sent / host_pages) {
+          break;
+        }
+      }
       ram_save_page(source, writer, source->scan_block_index, page_index);
+      last_sent = page_index;
       source->scan_page_index = page_index + 1;
       sent_count++;
       continue;
     }
+    if (sent_count >= pages_max) break;
     source->scan_page_index = 0;
     source->scan_block_index++;
+    last_sent = UINT64_MAX;
     if (source->scan_block_index == source->block_count) {
       source->scan_block_index = 0;
       source->rounds_count++;
@@ -169,6 +207,12 @@ void mig_ram_dest_init(struct mig_ram_dest *dest, struct ram_block *const *block
   for (uint32_t i = 0; i < block_count; i++) dest->blocks[i] = blocks[i];
 }
 
+void mig_ram_dest_ignore_shared_set(struct mig_ram_dest *dest, bool on)
+{
+  SIM_ASSERT(!dest->setup_done);
+  dest->ignore_shared = on;
+}
+
 /* Index of the block called name, or block_count when there is none. */
 static uint32_t ram_find(const struct mig_ram_dest *dest, const char *name)
 {
@@ -195,14 +239,32 @@ static enum mig_err ram_load_block_list(struct mig_ram_dest *dest, struct mig_re
                       "ram/%s", name);
       return MIG_ERR_RAM_BLOCK;
     }
-    const struct ram_block *block = dest->blocks[index];
-    if (seen[index] || used_bytes != block->used_bytes || used_bytes > total - listed) {
-      char detail[96];
-      snprintf(detail, sizeof(detail), "length 0x%" PRIx64 ", here 0x%" PRIx64 "%s",
-               used_bytes, block->used_bytes, seen[index] ? ", listed twice" : "");
+    struct ram_block *block = dest->blocks[index];
+    /* A resizable block takes any used length within its maximum, in whole host pages. */
+    bool resizes = used_bytes != block->used_bytes && block->resizable && used_bytes > 0 &&
+                   used_bytes <= block->max_bytes && used_bytes % block->host_page_bytes == 0;
+    if (seen[index] || (used_bytes != block->used_bytes && !resizes) ||
+        used_bytes > total - listed) {
+      char detail[128];
+      snprintf(detail, sizeof(detail), "length 0x%" PRIx64 ", here 0x%" PRIx64 "%s%s",
+               used_bytes, block->used_bytes, seen[index] ? ", listed twice" : "",
+               block->resizable ? ", resizable" : "");
       MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, entry_offset, detail, "ram/%s", name);
       return MIG_ERR_RAM_BLOCK;
     }
+    if (dest->ignore_shared) {
+      uint64_t gpa_offset = mig_reader_offset(reader);
+      uint64_t gpa = mig_read_be64(reader);
+      if (mig_reader_failed(reader)) return mig_reader_error(reader)->code;
+      if (ram_ignored(true, block) && gpa != block->gpa) {
+        char detail[96];
+        snprintf(detail, sizeof(detail), "mismatched GPA 0x%" PRIx64 ", here 0x%" PRIx64, gpa,
+                 block->gpa);
+        MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, gpa_offset, detail, "ram/%s/gpa", name);
+        return MIG_ERR_RAM_BLOCK;
+      }
+    }
+    if (resizes) ram_block_resize(block, used_bytes);
     seen[index] = true;
     listed += used_bytes;
   }
@@ -230,6 +292,11 @@ static struct ram_block *ram_load_block(struct mig_ram_dest *dest, struct mig_re
                     "ram/%s", name);
     return NULL;
   }
+  if (ram_ignored(dest->ignore_shared, dest->blocks[index])) {
+    MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, record_offset,
+                    "page of a block x-ignore-shared leaves out", "ram/%s", name);
+    return NULL;
+  }
   dest->last_block = dest->blocks[index];
   return dest->last_block;
 }
@@ -246,7 +313,7 @@ static enum mig_err ram_load_page(struct mig_ram_dest *dest, struct mig_reader *
     MIG_READER_FAIL(reader, MIG_ERR_RAM_OFFSET, record_offset, detail, "ram/%s", block->name);
     return MIG_ERR_RAM_OFFSET;
   }
-  uint8_t *page = ram_page_mut(block, offset / MIG_PAGE_BYTES);
+  uint64_t page_index = offset / MIG_PAGE_BYTES;
   if ((flags & ~(uint64_t)MIG_RAM_FLAG_CONTINUE) == MIG_RAM_FLAG_ZERO) {
     uint64_t fill_offset = mig_reader_offset(reader);
     uint8_t fill = mig_read_u8(reader);
@@ -255,10 +322,16 @@ static enum mig_err ram_load_page(struct mig_ram_dest *dest, struct mig_reader *
       snprintf(detail, sizeof(detail), "zero page with fill byte 0x%02x", fill);
       MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, fill_offset, detail, "ram/%s", block->name);
     }
-    if (!mig_reader_failed(reader)) memset(page, 0, MIG_PAGE_BYTES);
+    if (!mig_reader_failed(reader)) ram_page_load_zero(block, page_index);
     dest->zero_pages_count++;
+  } else if (block->backing == RAM_BACKING_DENSE) {
+    mig_read_bytes(reader, ram_page_mut(block, page_index), MIG_PAGE_BYTES);
+    dest->normal_pages_count++;
   } else {
-    mig_read_bytes(reader, page, MIG_PAGE_BYTES);
+    /* Synthetic: the page is hashed and dropped; only its digest and generation stay. */
+    uint8_t bytes[MIG_PAGE_BYTES];
+    mig_read_bytes(reader, bytes, MIG_PAGE_BYTES);
+    if (!mig_reader_failed(reader)) ram_page_load(block, page_index, bytes);
     dest->normal_pages_count++;
   }
   return mig_reader_failed(reader) ? mig_reader_error(reader)->code : MIG_OK;

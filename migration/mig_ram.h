@@ -2,11 +2,14 @@
  * mig_ram.h: the RAM section ("ram", instance 0, version 4) on both sides.
  *
  * Source: a migration bitmap per block, filled from the blocks' dirty logs by
- * mig_ram_sync (QEMU's bitmap sync); the setup record lists every block
- * (MEM_SIZE); each iteration sends dirty pages from a scan cursor as ZERO or
- * PAGE records, naming a block only when it changes (CONTINUE otherwise).
+ * mig_ram_sync (QEMU's bitmap sync); the setup record lists every block with
+ * its used length (MEM_SIZE); each iteration sends dirty pages from a scan
+ * cursor as ZERO or PAGE records, naming a block only when it changes
+ * (CONTINUE otherwise), and never ends a section inside a host page (QEMU's
+ * ram_save_host_page).  Synthetic pages are materialised into a scratch page.
  * Destination: reads records until EOS with the strict checks of spec §6 and
- * §11.3 (exact block list and sizes, offsets inside the block, zero fill 0).
+ * §11.3 (exact block list, sizes equal or a resizable block resized within its
+ * maximum, offsets inside the block, zero fill 0).
  * The section framing (headers, footers) belongs to the caller.
  */
 #ifndef MIG_RAM_H
@@ -29,10 +32,17 @@ struct mig_ram_source {                      /* caller-owned; fields private */
   uint64_t normal_pages_count;               /* PAGE records sent */
   uint64_t dirty_sync_count;                 /* syncs done */
   uint64_t rounds_count;                     /* full passes completed */
+  bool ignore_shared;                        /* x-ignore-shared: no pages of shared blocks */
+  uint8_t scratch[MIG_PAGE_BYTES];           /* a synthetic page, materialised to send */
 };
 
 void mig_ram_source_init(struct mig_ram_source *source, struct sim *sim,
                          struct ram_block *const *blocks, uint32_t block_count);
+/*
+ * x-ignore-shared (before setup): the block list carries each block's GPA and
+ * shared blocks' pages are never sent; the destination maps the same memory.
+ */
+void mig_ram_source_ignore_shared_set(struct mig_ram_source *source, bool on);
 /* First sync (every page dirty), then the MEM_SIZE block list and EOS. */
 void mig_ram_save_setup(struct mig_ram_source *source, struct mig_writer *writer);
 /*
@@ -55,10 +65,13 @@ struct mig_ram_dest {                        /* caller-owned; fields private */
   struct ram_block *last_block;              /* for CONTINUE */
   uint64_t zero_pages_count;                 /* ZERO records loaded */
   uint64_t normal_pages_count;               /* PAGE records loaded */
+  bool ignore_shared;                        /* x-ignore-shared: GPAs listed, shared skipped */
 };
 
 void mig_ram_dest_init(struct mig_ram_dest *dest, struct ram_block *const *blocks,
                        uint32_t block_count);
+/* x-ignore-shared on the destination: expects GPAs, refuses pages of shared blocks. */
+void mig_ram_dest_ignore_shared_set(struct mig_ram_dest *dest, bool on);
 /*
  * Loads one RAM section's payload (after its header, up to and including
  * EOS).  section_type is MIG_SECTION_START/PART/END: only START may carry the

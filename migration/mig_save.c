@@ -23,6 +23,16 @@ void mig_save_configuration(struct mig_writer *writer, const char *machine_type)
   mig_writer_bytes(writer, machine_type, length);
 }
 
+void mig_save_configuration_capabilities(struct mig_writer *writer, bool x_ignore_shared)
+{
+  if (!x_ignore_shared) return;
+  mig_writer_u8(writer, MIG_SECTION_SUBSECTION);
+  mig_writer_counted_string(writer, MIG_CONFIGURATION_CAPABILITIES);
+  mig_writer_be32(writer, 1);  /* version */
+  mig_writer_be32(writer, 1);  /* caps_count */
+  mig_writer_counted_string(writer, MIG_CAPABILITY_X_IGNORE_SHARED);
+}
+
 void mig_save_section_header(struct mig_writer *writer, uint8_t type, uint32_t section_id,
                              const char *idstr, uint32_t instance_id, uint32_t version_id)
 {

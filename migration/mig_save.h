@@ -21,8 +21,14 @@
 #define MIG_SAVE_RAM_SECTION_ID 0u
 
 void mig_save_header(struct mig_writer *writer);
-/* 0x07, be32 length, machine type; no subsections (none are validated yet). */
+/* 0x07, be32 length, machine type; no subsections. */
 void mig_save_configuration(struct mig_writer *writer, const char *machine_type);
+/*
+ * The configuration's capabilities subsection, right after the machine type:
+ * QEMU 7.2 validates one capability, x-ignore-shared; nothing is written when
+ * it is off.
+ */
+void mig_save_configuration_capabilities(struct mig_writer *writer, bool x_ignore_shared);
 /* START or FULL header: type, be32 id, counted idstr, be32 instance, be32 version. */
 void mig_save_section_header(struct mig_writer *writer, uint8_t type, uint32_t section_id,
                              const char *idstr, uint32_t instance_id, uint32_t version_id);

@@ -12,6 +12,7 @@ Suite *mig_vmstate_suite(void);
 Suite *mig_load_suite(void);
 Suite *mig_devices_suite(void);
 Suite *mig_amdvi_suite(void);
+Suite *mig_ram_suite(void);
 
 static sim_suite_fn *const suites[] = {
   mig_stream_suite,
@@ -19,6 +20,7 @@ static sim_suite_fn *const suites[] = {
   mig_load_suite,
   mig_devices_suite,
   mig_amdvi_suite,
+  mig_ram_suite,
 };
 
 int main(int argc, char **argv)

@@ -2,7 +2,8 @@
  * machine.c: composition of one simulated machine (overview in machine.h).
  *
  * Sections are registered in a fixed order, like QEMU's handler list:
- * "vmclock", then "cpu", then each device as "<bus:dev.fn path>/<vmsd>".
+ * "vmclock", then "cpu" (one instance per vCPU, instance id = vCPU number),
+ * then each device as "<bus:dev.fn path>/<vmsd>".
  * RAM is not a vmstate section; the migration layer reads the RAM blocks
  * directly through ram.h, as QEMU's RAM handler walks RAMBlocks.  The guest
  * device driver (devdrv), when configured, registers last as "devdrv".
@@ -32,7 +33,8 @@ struct machine {
   struct pci_bus buses[PCI_BUSES_MAX];             /* root buses, numbered by index */
   struct devdrv devdrv;                            /* the guest driver program */
   bool devdrv_present;                             /* config.driver.period_ns != 0 */
-  struct vcpu vcpu;                                /* the guest program */
+  struct vcpu vcpus[VCPUS_MAX];                    /* the guest programs */
+  uint32_t vcpu_count;                             /* >= 1 */
   bool running;                                    /* VM clock advancing */
   uint64_t vm_ns_bias;                             /* running: vm_ns = now - bias */
   uint64_t vm_ns_stopped;                          /* stopped: the frozen guest time */
@@ -159,9 +161,15 @@ static void machine_register_devices(struct machine *machine, const struct machi
   machine_register(machine, "devdrv", 0, &devdrv_vmstate, &machine->devdrv);
 }
 
-struct machine *machine_create_peer(struct sim *sim, const struct machine_config *config,
-                                    uint32_t role_index, const struct machine *peer)
+/*
+ * peer: the machine whose block images this one opens (shared storage);
+ * share_ram: also map peer's `shared` RAM blocks instead of creating them.
+ */
+static struct machine *machine_create_impl(struct sim *sim, const struct machine_config *config,
+                                           uint32_t role_index, const struct machine *peer,
+                                           bool share_ram)
 {
+  const struct machine *share_from = share_ram ? peer : NULL;
   SIM_ASSERT(config->ram_count >= 1 && config->ram_count <= RAM_BLOCKS_MAX);
   SIM_ASSERT(config->device_count <= MACHINE_DEVICES_MAX);
   struct machine *machine = sim_alloc(sim, sizeof(*machine));
@@ -169,19 +177,48 @@ struct machine *machine_create_peer(struct sim *sim, const struct machine_config
   machine->config = *config;
   machine->role_index = role_index;
   for (uint32_t i = 0; i < config->ram_count; i++) {
-    machine->ram[i] = ram_block_create(sim, config->ram[i].name, config->ram[i].bytes);
+    const struct machine_ram_config *ram = &config->ram[i];
+    struct ram_block_options options = {
+        .name = ram->name, .used_bytes = ram->bytes, .max_bytes = ram->max_bytes,
+        .host_page_bytes = ram->host_page_bytes, .backing = ram->backing, .shared = ram->shared,
+        .gpa = ram->gpa};
+    if (share_from != NULL && ram->shared) {
+      SIM_ASSERT(i < share_from->config.ram_count);
+      SIM_ASSERT(strcmp(share_from->ram[i]->name, ram->name) == 0);
+      machine->ram[i] = share_from->ram[i];
+      continue;
+    }
+    machine->ram[i] = ram_block_create_with(sim, &options);
   }
-  vcpu_init(&machine->vcpu, machine, &config->vcpu);
+  machine->vcpu_count = config->vcpu_count == 0 ? 1 : config->vcpu_count;
+  SIM_ASSERT(machine->vcpu_count <= VCPUS_MAX);
+  for (uint32_t i = 0; i < machine->vcpu_count; i++) {
+    vcpu_init(&machine->vcpus[i], machine, i, &config->vcpus[i]);
+  }
   machine_register(machine, "vmclock", 0, &machine_clock_vmstate, machine);
-  machine_register(machine, "cpu", 0, &vcpu_vmstate, &machine->vcpu);
+  for (uint32_t i = 0; i < machine->vcpu_count; i++) {
+    machine_register(machine, "cpu", i, &vcpu_vmstate, &machine->vcpus[i]);
+  }
   machine_register_devices(machine, peer);
   return machine;
+}
+
+struct machine *machine_create_peer(struct sim *sim, const struct machine_config *config,
+                                    uint32_t role_index, const struct machine *peer)
+{
+  return machine_create_impl(sim, config, role_index, peer, false);
+}
+
+struct machine *machine_create_sharing(struct sim *sim, const struct machine_config *config,
+                                       uint32_t role_index, const struct machine *peer)
+{
+  return machine_create_impl(sim, config, role_index, peer, true);
 }
 
 struct machine *machine_create(struct sim *sim, const struct machine_config *config,
                                uint32_t role_index)
 {
-  return machine_create_peer(sim, config, role_index, NULL);
+  return machine_create_impl(sim, config, role_index, NULL, false);
 }
 
 /* Devices follow the VM's run state: engines pause, block ownership moves. */
@@ -203,7 +240,12 @@ void machine_boot(struct machine *machine)
 {
   SIM_ASSERT(!machine->running);
   machine->vm_ns_stopped = 0;
-  vcpu_boot(&machine->vcpu);
+  /* The guest (firmware) sizes its resizable blocks, as QEMU's ACPI tables are. */
+  for (uint32_t i = 0; i < machine->config.ram_count; i++) {
+    uint64_t boot_bytes = machine->config.ram[i].boot_bytes;
+    if (boot_bytes != 0) ram_block_resize(machine->ram[i], boot_bytes);
+  }
+  for (uint32_t i = 0; i < machine->vcpu_count; i++) vcpu_boot(&machine->vcpus[i]);
   if (machine->devdrv_present) devdrv_boot(&machine->devdrv);
   machine_resume(machine);
 }
@@ -214,7 +256,7 @@ void machine_stop(struct machine *machine)
   machine->vm_ns_stopped = machine_vm_ns(machine);
   machine->vm_ns_saved = machine->vm_ns_stopped; /* what a save writes from now on */
   machine->running = false;
-  vcpu_stop(&machine->vcpu);
+  for (uint32_t i = 0; i < machine->vcpu_count; i++) vcpu_stop(&machine->vcpus[i]);
   machine_devices_run(machine, false);
   sim_trace(machine->sim, "machine.stop", machine->role_index, machine->vm_ns_stopped, 0, 0);
 }
@@ -228,7 +270,7 @@ void machine_resume(struct machine *machine)
   machine->vm_ns_bias = now_ns - machine->vm_ns_stopped;
   machine->running = true;
   sim_trace(machine->sim, "machine.resume", machine->role_index, machine->vm_ns_stopped, 0, 0);
-  vcpu_resume(&machine->vcpu);
+  for (uint32_t i = 0; i < machine->vcpu_count; i++) vcpu_resume(&machine->vcpus[i]);
   machine_devices_run(machine, true);
 }
 
@@ -245,7 +287,18 @@ const char *machine_type(const struct machine *machine) { return machine->config
 uint32_t machine_role_index(const struct machine *machine) { return machine->role_index; }
 bool machine_workload_done(const struct machine *machine)
 {
-  return vcpu_done(&machine->vcpu) && (!machine->devdrv_present || devdrv_done(&machine->devdrv));
+  for (uint32_t i = 0; i < machine->vcpu_count; i++) {
+    if (!vcpu_done(&machine->vcpus[i])) return false;
+  }
+  return !machine->devdrv_present || devdrv_done(&machine->devdrv);
+}
+
+uint32_t machine_vcpu_count(const struct machine *machine) { return machine->vcpu_count; }
+
+const struct vcpu *machine_vcpu(const struct machine *machine, uint32_t index)
+{
+  SIM_ASSERT(index < machine->vcpu_count);
+  return &machine->vcpus[index];
 }
 uint32_t machine_ram_count(const struct machine *machine) { return machine->config.ram_count; }
 

@@ -1,6 +1,6 @@
 /*
- * machine.h: one simulated machine: RAM blocks, devices at PCI addresses, a
- * vCPU program, and a VM clock that stops while the VM is stopped.
+ * machine.h: one simulated machine: RAM blocks, devices at PCI addresses,
+ * vCPU programs, and a VM clock that stops while the VM is stopped.
  *
  * A machine registers its migratable state as vmstate instances (sections),
  * which the migration layer saves and loads; it never calls the migration
@@ -27,7 +27,13 @@ struct machine;
 
 struct machine_ram_config {
   char name[RAM_BLOCK_NAME_BYTES_MAX + 1]; /* RAMBlock idstr */
-  uint64_t bytes;                          /* whole pages */
+  uint64_t bytes;                          /* used length at creation, whole host pages */
+  uint64_t max_bytes;                      /* 0: fixed size; else resizable up to this */
+  uint64_t boot_bytes;                     /* 0: none; else the guest resizes to it at boot */
+  uint32_t host_page_bytes;                /* 0 or 4096: 4 KiB; or 2 MiB */
+  enum ram_backing backing;                /* dense (default) or synthetic */
+  bool shared;                             /* share=on memory */
+  uint64_t gpa;                            /* region address (x-ignore-shared block list) */
 };
 
 struct machine_device_config {
@@ -47,7 +53,11 @@ struct machine_config {
   uint32_t ram_count;                      /* >= 1; ram[0] is the vCPU's target */
   struct machine_device_config devices[MACHINE_DEVICES_MAX];
   uint32_t device_count;
-  struct vcpu_config vcpu;
+  union {
+    struct vcpu_config vcpu;               /* vCPU 0 (what single-vCPU callers set) */
+    struct vcpu_config vcpus[VCPUS_MAX];   /* vcpu_count programs */
+  };
+  uint32_t vcpu_count;                     /* 0 counts as 1 */
   struct devdrv_config driver;             /* drives the first dmadev and blockdev */
 };
 
@@ -67,6 +77,13 @@ struct machine *machine_create_peer(struct sim *sim, const struct machine_config
  * message naming the device ("0000:00:04.0/dmadev: ...") otherwise.
  */
 bool machine_config_check(const struct machine_config *config, char *why, size_t why_bytes);
+/*
+ * machine_create_peer, and every `shared` RAM block is peer's own block:
+ * the destination of an x-ignore-shared migration maps the source's shared
+ * memory (QEMU: the same memory-backend file on both sides).
+ */
+struct machine *machine_create_sharing(struct sim *sim, const struct machine_config *config,
+                                       uint32_t role_index, const struct machine *peer);
 /* Cold boot: the vCPU program starts at guest time 0. */
 void machine_boot(struct machine *machine);
 /* Stops the VM (vCPU and VM clock); resuming continues from the same guest time. */
@@ -78,7 +95,7 @@ uint64_t machine_vm_ns(const struct machine *machine);
 struct sim *machine_sim(const struct machine *machine);
 const char *machine_type(const struct machine *machine);
 uint32_t machine_role_index(const struct machine *machine);
-/* True when the guest program has finished its work. */
+/* True when every vCPU program has finished its work. */
 bool machine_workload_done(const struct machine *machine);
 
 uint32_t machine_ram_count(const struct machine *machine);
@@ -109,6 +126,8 @@ uint64_t machine_sim_ns_at(const struct machine *machine, uint64_t vm_ns);
  * write ownership).  False with the first violation, device named, in why.
  */
 bool machine_invariants_check(const struct machine *machine, char *why, size_t why_bytes);
+uint32_t machine_vcpu_count(const struct machine *machine);
+const struct vcpu *machine_vcpu(const struct machine *machine, uint32_t index);
 
 /* The machine's sections in registration order (QEMU's savevm handler list). */
 uint32_t machine_vmstate_count(const struct machine *machine);

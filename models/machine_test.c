@@ -136,6 +136,39 @@ START_TEST(testdev_extra_follows_ctrl_bit)
 }
 END_TEST
 
+START_TEST(machine_vcpus_register_one_cpu_instance_each)
+{
+  /* N programs: "cpu" instances 0..N-1 after the clock; done only when every one is done. */
+  struct sim_options options = {.seed = 5};
+  struct sim *sim = sim_create(&options);
+  struct machine_config config = test_config();
+  config.vcpu_count = 3;
+  config.vcpus[1] = (struct vcpu_config){.kind = VCPU_WORKLOAD_SWEEP, .block_index = 1,
+                                         .pages_per_s = 100, .duration_ns = 2 * SIM_NS_PER_S,
+                                         .checksum = true};
+  config.vcpus[2] = (struct vcpu_config){.kind = VCPU_WORKLOAD_IDLE, .duration_ns = 5};
+  struct machine *machine = machine_create(sim, &config, 0);
+  ck_assert_uint_eq(machine_vcpu_count(machine), 3);
+  for (uint32_t i = 0; i < 3; i++) {
+    const struct vmstate_instance *instance = machine_vmstate(machine, 1 + i);
+    ck_assert_str_eq(instance->idstr, "cpu");
+    ck_assert_uint_eq(instance->instance_id, i);
+  }
+  ck_assert_str_eq(machine_vmstate(machine, 4)->idstr, "0000:00:03.0/testdev");
+  machine_boot(machine);
+  ck_assert_int_eq(sim_run(sim), SIM_RUN_IDLE);
+  ck_assert(machine_workload_done(machine));
+  ck_assert(sim_now_ns(sim) > SIM_NS_PER_S + SIM_NS_PER_S / 2); /* vCPU 1 ran for 2 s */
+  const struct vcpu *sweep = machine_vcpu(machine, 1);
+  ck_assert_uint_ge(sweep->writes_count, 150);
+  ck_assert_uint_eq(sweep->sweep_page_index, sweep->writes_count % 4);
+  ck_assert_uint_ne(sweep->checksum, 0);
+  ck_assert_uint_eq(machine_vcpu(machine, 2)->writes_count, 0);
+  ck_assert_uint_eq(machine_ram(machine, 1)->writes_count, sweep->writes_count);
+  sim_destroy(sim);
+}
+END_TEST
+
 Suite *machine_suite(void)
 {
   Suite *suite = suite_create("machine");
@@ -143,6 +176,7 @@ Suite *machine_suite(void)
   tcase_add_test(core, machine_program_is_a_function_of_the_seed);
   tcase_add_test(core, machine_stop_freezes_guest_time);
   tcase_add_test(core, machine_sections_have_pci_paths);
+  tcase_add_test(core, machine_vcpus_register_one_cpu_instance_each);
   tcase_add_test(core, testdev_extra_follows_ctrl_bit);
   suite_add_tcase(suite, core);
   return suite;

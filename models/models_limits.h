@@ -11,6 +11,13 @@
 #define RAM_BLOCK_NAME_BYTES_MAX 63            /* QEMU idstrs used here are shorter */
 #define RAM_BLOCKS_MAX 16                      /* per machine */
 #define RAM_BLOCK_BYTES_MAX (UINT64_C(64) << 30)
+#define RAM_HOST_PAGE_BYTES_MAX (UINT32_C(2) << 20) /* 2 MiB huge pages */
+#define RAM_SYNTH_GENERATION_MAX UINT32_MAX     /* then it wraps to 1, never to 0 */
+#define RAM_SYNTH_CHUNK_PAGES 1024              /* pages per "touched" bit: 4 KiB of generations */
+#define VCPUS_MAX 8                             /* vCPU programs per machine */
+#define VCPU_ZIPF_TABLE_MAX 4096                /* buckets of the zipf sampler */
+#define VCPU_ZIPF_S_MILLI_MAX 8000              /* zipf exponent s <= 8 */
+#define VCPU_PPM 1000000                        /* fractions are parts per million */
 #define MACHINE_TYPE_BYTES_MAX 63
 #define MACHINE_DEVICES_MAX 16
 #define MACHINE_VMSTATE_INSTANCES_MAX 32
@@ -29,6 +36,8 @@
 
 _Static_assert(RAM_PAGE_BYTES == (UINT32_C(1) << RAM_PAGE_BITS), "page bits and bytes agree");
 _Static_assert(RAM_BLOCK_BYTES_MAX % RAM_PAGE_BYTES == 0, "blocks are whole pages");
+_Static_assert(RAM_BLOCK_BYTES_MAX % RAM_HOST_PAGE_BYTES_MAX == 0, "huge pages tile a block");
+_Static_assert((RAM_BLOCK_BYTES_MAX >> RAM_PAGE_BITS) <= UINT32_MAX, "page index fits 32 bits");
 
 _Static_assert(DMADEV_CHUNK_BYTES == RAM_PAGE_BYTES, "an engine step is one page");
 _Static_assert(DMADEV_TRANSFER_BYTES_MAX % DMADEV_CHUNK_BYTES == 0, "whole steps");

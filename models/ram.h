@@ -1,12 +1,24 @@
 /*
- * ram.h: guest RAM blocks with a dirty log.
+ * ram.h: guest RAM blocks with a dirty log, dense or synthetic.
  *
- * A block is a named run of dense bytes (QEMU's RAMBlock: "pc.ram",
- * "pc.bios").  Guest writes go through ram_write, which sets the page's bit in
- * the block's dirty log; the migration layer collects the log once per round
- * with ram_dirty_sync, as QEMU's bitmap sync does.  Loading (the destination)
- * writes through ram_page_mut, which does not log.  The synthetic backing of
- * issue 4 will slot in behind the same page accessors.
+ * A block is QEMU's RAMBlock: a name ("pc.ram", "pc.bios", "vga.vram"), a
+ * used length that a resizable block may change up to its maximum length,
+ * a host page size (4 KiB or 2 MiB; the dirty log and the stream stay at 4 KiB
+ * target pages), and a `shared` flag (memory-backend share=on, which
+ * x-ignore-shared and cpr-transfer leave out of the stream).
+ *
+ * Two backings sit behind the same page accessors:
+ * - dense: real bytes, max_bytes of them, lazily zeroed by the kernel;
+ * - synthetic: a 32-bit write generation per page; a page's bytes are the pure
+ *   function ram_synth_fill(content key, page, generation), made only when the
+ *   stream needs them; generation 0 is the zero page.  A loaded (destination)
+ *   page keeps the XXH3 digest of the bytes received plus the generation read
+ *   from them, so a 64 GiB guest costs about 12 bytes per written page.
+ *
+ * Guest writes go through ram_write (dense) or ram_store (either backing),
+ * which set the page's bit in the dirty log; the migration layer collects the
+ * log once per round with ram_dirty_sync, as QEMU's bitmap sync does.  Loading
+ * goes through ram_page_load / ram_page_load_zero, which do not log.
  */
 #ifndef RAM_H
 #define RAM_H
@@ -15,33 +27,114 @@
 #include "models_limits.h"
 #include "sim.h"
 
-struct ram_block {                         /* arena-owned; read fields, don't write */
-  char name[RAM_BLOCK_NAME_BYTES_MAX + 1]; /* RAMBlock idstr, NUL-terminated */
-  uint64_t used_bytes;                     /* block length, whole pages */
-  uint64_t page_count;                     /* used_bytes / RAM_PAGE_BYTES */
-  uint8_t *bytes;                          /* page_count pages, dense */
-  uint64_t *dirty_log;                     /* bit per page, set by ram_write */
-  uint64_t dirty_words_count;              /* words in dirty_log */
-  uint64_t writes_count;                   /* ram_write calls */
+enum ram_backing {
+  RAM_BACKING_DENSE,      /* real bytes */
+  RAM_BACKING_SYNTHETIC,  /* generation per page; bytes made on demand */
 };
 
-/* Allocates the block's bytes and log from the sim's arena; bytes is page-aligned. */
+struct ram_block_options {
+  const char *name;         /* RAMBlock idstr, 1..RAM_BLOCK_NAME_BYTES_MAX bytes */
+  uint64_t used_bytes;      /* initial used length, whole host pages */
+  uint64_t max_bytes;       /* 0: not resizable (max = used); else >= used */
+  uint32_t host_page_bytes; /* 0 or 4096: 4 KiB; or 2 MiB */
+  enum ram_backing backing;
+  bool shared;              /* share=on memory (x-ignore-shared skips it) */
+  uint64_t gpa;             /* its region's guest address (sent with x-ignore-shared) */
+};
+
+struct ram_block {                         /* arena-owned; read fields, don't write */
+  char name[RAM_BLOCK_NAME_BYTES_MAX + 1]; /* RAMBlock idstr, NUL-terminated */
+  uint64_t used_bytes;                     /* used length, whole host pages */
+  uint64_t page_count;                     /* used_bytes / RAM_PAGE_BYTES */
+  uint64_t max_bytes;                      /* resizable up to this; == used if not */
+  uint64_t max_page_count;                 /* max_bytes / RAM_PAGE_BYTES */
+  uint32_t host_page_bytes;                /* 4 KiB or 2 MiB */
+  bool resizable;                          /* max_bytes was given */
+  bool shared;                             /* share=on */
+  uint64_t gpa;                            /* region address, for x-ignore-shared */
+  enum ram_backing backing;
+  uint8_t *bytes;                          /* dense: max_page_count pages */
+  uint32_t *generations;                   /* synthetic: per page; 0 = zero page */
+  uint64_t *digests;                       /* synthetic: loaded pages' XXH3 */
+  uint64_t *digest_valid;                  /* synthetic: bit per page, digests[] holds it */
+  uint64_t *touched;                       /* synthetic: bit per RAM_SYNTH_CHUNK_PAGES pages
+                                              ever stored or loaded; others are zero */
+  uint64_t content_key;                    /* synthetic: from the seed and the name */
+  uint64_t synth_pool[RAM_PAGE_BYTES / 8]; /* synthetic: ram_synth_pool(content_key) */
+  uint64_t zero_hash;                      /* XXH3 of a zero page */
+  uint64_t *dirty_log;                     /* bit per page, set by guest writes */
+  uint64_t dirty_words_count;              /* words in dirty_log (covers max_bytes) */
+  uint64_t writes_count;                   /* guest writes */
+  uint64_t resize_count;                   /* ram_block_resize calls that changed it */
+};
+
+/* A dense, fixed-size, 4 KiB-page block (the original constructor). */
 struct ram_block *ram_block_create(struct sim *sim, const char *name, uint64_t bytes);
-/* A guest write: copies count bytes at offset and logs the touched pages. */
+/* Any block; per-page arrays come from the sim's arena, sized for max_bytes. */
+struct ram_block *ram_block_create_with(struct sim *sim, const struct ram_block_options *options);
+/*
+ * Sets the used length (QEMU's qemu_ram_resize).  Pages that leave the used
+ * range are zeroed and dropped from the dirty log.  The block must be
+ * resizable, used_bytes whole host pages and at most max_bytes.
+ */
+void ram_block_resize(struct ram_block *block, uint64_t used_bytes);
+
+/* A dense guest write: copies count bytes at offset and logs the touched pages. */
 void ram_write(struct ram_block *block, uint64_t offset, const void *bytes, size_t count);
+/*
+ * A guest store of one aligned 8-byte value, either backing: dense stores the
+ * bytes (as ram_write); synthetic advances the page's generation.
+ */
+void ram_store(struct ram_block *block, uint64_t page_index, uint32_t word_index,
+               uint64_t value);
+/* Dense only: the page's bytes. */
 const uint8_t *ram_page(const struct ram_block *block, uint64_t page_index);
-/* Writable page for loading; does not touch the dirty log. */
-uint8_t *ram_page_mut(struct ram_block *block, uint64_t page_index);
+/*
+ * The page's bytes, either backing: dense returns a pointer into the block;
+ * synthetic materialises the page into scratch (RAM_PAGE_BYTES) and returns it.
+ */
+const uint8_t *ram_page_read(const struct ram_block *block, uint64_t page_index,
+                             uint8_t *scratch);
 bool ram_page_is_zero(const struct ram_block *block, uint64_t page_index);
+/* Loading (destination): one received page / a ZERO record.  No dirty logging. */
+void ram_page_load(struct ram_block *block, uint64_t page_index, const uint8_t *bytes);
+void ram_page_load_zero(struct ram_block *block, uint64_t page_index);
+/* Dense only: writable page for loading; does not touch the dirty log. */
+uint8_t *ram_page_mut(struct ram_block *block, uint64_t page_index);
+/* Synthetic only: the page's write generation (0 = never written or zeroed). */
+uint32_t ram_page_generation(const struct ram_block *block, uint64_t page_index);
+
 /*
  * ORs the dirty log into bitmap (dirty_words_count words), clears the log and
  * returns how many bits were newly set in bitmap.
  */
 uint64_t ram_dirty_sync(struct ram_block *block, uint64_t *bitmap);
-/* Marks every page in the log (the first sync of a migration sees all RAM). */
+/* Drops the log (a block whose pages are not migrated, e.g. under x-ignore-shared). */
+void ram_dirty_clear(struct ram_block *block);
+/* Marks every used page in the log (the first sync of a migration sees all RAM). */
 void ram_dirty_all(struct ram_block *block);
-/* XXH3 of one page, and of the whole block. */
+/*
+ * XXH3 of one page's bytes (synthetic: of the materialised page, or the digest
+ * kept at load); equal across backings for equal bytes.  ram_block_hash is
+ * dense only.
+ */
 uint64_t ram_page_hash(const struct ram_block *block, uint64_t page_index);
 uint64_t ram_block_hash(const struct ram_block *block);
+/*
+ * The next page at or after page_index that may be non-zero (synthetic: only
+ * written or loaded pages; dense: every page), or page_count.  Lets callers
+ * skip the untouched bulk of a huge synthetic block.
+ */
+uint64_t ram_next_touched(const struct ram_block *block, uint64_t page_index);
+
+/*
+ * The synthetic content function: 4 KiB of bytes for (key, page, generation
+ * >= 1); pool must be ram_synth_pool(key), 512 words that a block computes once.
+ */
+void ram_synth_pool(uint64_t content_key, uint64_t *pool);
+void ram_synth_fill(const uint64_t *restrict pool, uint64_t content_key,
+                    uint64_t page_index, uint32_t generation, uint8_t *restrict out);
+/* The content key of a block called name in a simulation seeded with seed. */
+uint64_t ram_synth_key(uint64_t seed, const char *name);
 
 #endif /* RAM_H */

@@ -1,10 +1,14 @@
 /*
- * ram_test.c: RAM blocks and their dirty log.
+ * ram_test.c: RAM blocks, their dirty log, the synthetic backing, and the
+ * page choices of the vCPU workloads.
  */
 #include "sim_base.h"
 
+#include "machine.h"
 #include "ram.h"
 #include "sim_check.h"
+
+#include <xxhash.h>
 
 static struct sim *test_sim(void)
 {
@@ -75,6 +79,192 @@ START_TEST(ram_page_mut_does_not_log)
 }
 END_TEST
 
+static struct ram_block *synthetic(struct sim *sim, const char *name, uint64_t bytes,
+                                   uint64_t max_bytes)
+{
+  struct ram_block_options options = {.name = name, .used_bytes = bytes, .max_bytes = max_bytes,
+                                      .backing = RAM_BACKING_SYNTHETIC};
+  return ram_block_create_with(sim, &options);
+}
+
+START_TEST(ram_synth_fill_is_pure)
+{
+  /* Same (key, page, generation) gives the same bytes; changing any one changes every word. */
+  static uint8_t a[RAM_PAGE_BYTES], b[RAM_PAGE_BYTES];
+  static uint64_t pool[RAM_PAGE_BYTES / 8], pool2[RAM_PAGE_BYTES / 8];
+  ram_synth_pool(77, pool);
+  ram_synth_pool(77, pool2);
+  ck_assert_int_eq(memcmp(pool, pool2, sizeof(pool)), 0);
+  ram_synth_fill(pool, 77, 5, 3, a);
+  ram_synth_fill(pool2, 77, 5, 3, b);
+  ck_assert_int_eq(memcmp(a, b, RAM_PAGE_BYTES), 0);
+  uint64_t word0;
+  memcpy(&word0, a, 8);
+  ck_assert_uint_eq(word0, UINT64_C(3) << 32 | 5);
+  uint64_t wa[RAM_PAGE_BYTES / 8], wb[RAM_PAGE_BYTES / 8];
+  memcpy(wa, a, sizeof(wa));
+  const struct { uint64_t key, page; uint32_t generation; } others[] = {{78, 5, 3}, {77, 6, 3},
+                                                                       {77, 5, 4}};
+  for (size_t k = 0; k < SIM_ARRAY_COUNT(others); k++) {
+    ram_synth_pool(others[k].key, pool2);
+    ram_synth_fill(pool2, others[k].key, others[k].page, others[k].generation, b);
+    memcpy(wb, b, sizeof(wb));
+    for (uint32_t i = 1; i < RAM_PAGE_BYTES / 8; i++) ck_assert_uint_ne(wa[i], wb[i]);
+  }
+  /* Not degenerate: no two neighbouring words of a page are equal. */
+  for (uint32_t i = 2; i < RAM_PAGE_BYTES / 8; i++) ck_assert_uint_ne(wa[i], wa[i - 1]);
+  ck_assert_uint_ne(ram_synth_key(1, "pc.ram"), ram_synth_key(1, "pc.bios"));
+  ck_assert_uint_ne(ram_synth_key(1, "pc.ram"), ram_synth_key(2, "pc.ram"));
+}
+END_TEST
+
+START_TEST(ram_synthetic_store_load_and_hash)
+{
+  /* A store advances the generation and logs; a loaded copy hashes the same; zero stays zero. */
+  struct sim *sim = test_sim();
+  struct ram_block *source = synthetic(sim, "pc.ram", 64 * RAM_PAGE_BYTES, 0);
+  struct ram_block *dest = synthetic(sim, "pc.ram", 64 * RAM_PAGE_BYTES, 0);
+  ck_assert_uint_eq(source->content_key, dest->content_key);
+  ck_assert(ram_page_is_zero(source, 9));
+  ck_assert_uint_eq(ram_page_hash(source, 9), source->zero_hash);
+  ram_store(source, 9, 0, 1);
+  ram_store(source, 9, 3, 2);
+  ck_assert_uint_eq(ram_page_generation(source, 9), 2);
+  ck_assert_uint_eq(source->dirty_log[0], UINT64_C(1) << 9);
+  ck_assert(!ram_page_is_zero(source, 9));
+  uint8_t scratch[RAM_PAGE_BYTES];
+  const uint8_t *bytes = ram_page_read(source, 9, scratch);
+  ck_assert_uint_eq(ram_page_hash(source, 9), XXH3_64bits(bytes, RAM_PAGE_BYTES));
+  ram_page_load(dest, 9, bytes);
+  ck_assert_uint_eq(dest->dirty_log[0], 0);
+  ck_assert_uint_eq(ram_page_generation(dest, 9), 2);
+  ck_assert_uint_eq(ram_page_hash(dest, 9), ram_page_hash(source, 9));
+  ck_assert_uint_eq(ram_next_touched(dest, 0), 9);
+  ck_assert_uint_eq(ram_next_touched(dest, 10), 64);
+  /* A corrupted copy keeps its own digest: the oracle sees the difference. */
+  uint8_t bad[RAM_PAGE_BYTES];
+  memcpy(bad, bytes, sizeof(bad));
+  bad[100] ^= 1;
+  ram_page_load(dest, 9, bad);
+  ck_assert_uint_eq(ram_page_generation(dest, 9), 2);
+  ck_assert_uint_ne(ram_page_hash(dest, 9), ram_page_hash(source, 9));
+  /* A guest store on the destination makes the page the generator's again. */
+  ram_store(dest, 9, 0, 5);
+  ram_store(source, 9, 0, 5);
+  ck_assert_uint_eq(ram_page_hash(dest, 9), ram_page_hash(source, 9));
+  ram_page_load_zero(dest, 9);
+  ck_assert(ram_page_is_zero(dest, 9));
+  sim_destroy(sim);
+}
+END_TEST
+
+START_TEST(ram_block_resize_zeroes_the_dropped_tail)
+{
+  /* Resizing keeps pages below the new length, zeroes and un-logs the ones it drops. */
+  struct sim *sim = test_sim();
+  struct ram_block *block = synthetic(sim, "/rom@etc/acpi/tables", 8 * RAM_PAGE_BYTES,
+                                      32 * RAM_PAGE_BYTES);
+  ck_assert(block->resizable);
+  ck_assert_uint_eq(block->dirty_words_count, 1);
+  ram_block_resize(block, 20 * RAM_PAGE_BYTES);
+  ck_assert_uint_eq(block->page_count, 20);
+  ram_store(block, 3, 0, 1);
+  ram_store(block, 15, 0, 1);
+  ram_block_resize(block, 10 * RAM_PAGE_BYTES);
+  ck_assert_uint_eq(block->page_count, 10);
+  ck_assert_uint_eq(block->resize_count, 2);
+  ck_assert_uint_eq(block->dirty_log[0], UINT64_C(1) << 3);
+  ram_block_resize(block, 20 * RAM_PAGE_BYTES);
+  ck_assert(ram_page_is_zero(block, 15));
+  ck_assert(!ram_page_is_zero(block, 3));
+  struct ram_block *dense = ram_block_create_with(
+      sim, &(struct ram_block_options){.name = "d", .used_bytes = RAM_PAGE_BYTES,
+                                       .max_bytes = 4 * RAM_PAGE_BYTES});
+  ram_block_resize(dense, 4 * RAM_PAGE_BYTES);
+  ram_store(dense, 3, 1, 0xabcdef);
+  ram_block_resize(dense, RAM_PAGE_BYTES);
+  ram_block_resize(dense, 4 * RAM_PAGE_BYTES);
+  ck_assert(ram_page_is_zero(dense, 3));
+  ram_dirty_all(dense);
+  ck_assert_uint_eq(dense->dirty_log[0], 0xf);
+  sim_destroy(sim);
+}
+END_TEST
+
+START_TEST(ram_block_options_host_pages_and_shared)
+{
+  /* 2 MiB host pages keep a 4 KiB dirty log; shared and backing are recorded as given. */
+  struct sim *sim = test_sim();
+  struct ram_block_options options = {.name = "pc.ram", .used_bytes = UINT64_C(4) << 20,
+                                      .host_page_bytes = RAM_HOST_PAGE_BYTES_MAX,
+                                      .backing = RAM_BACKING_SYNTHETIC, .shared = true};
+  struct ram_block *block = ram_block_create_with(sim, &options);
+  ck_assert_uint_eq(block->host_page_bytes, RAM_HOST_PAGE_BYTES_MAX);
+  ck_assert_uint_eq(block->page_count, 1024);
+  ck_assert_uint_eq(block->dirty_words_count, 16);
+  ck_assert(block->shared);
+  ck_assert(!block->resizable);
+  ck_assert_ptr_null(block->bytes);
+  ram_store(block, 513, 0, 1);
+  ck_assert_uint_eq(block->dirty_log[8], UINT64_C(1) << 1);
+  struct ram_block *plain = ram_block_create(sim, "pc.bios", 2 * RAM_PAGE_BYTES);
+  ck_assert_uint_eq(plain->host_page_bytes, RAM_PAGE_BYTES);
+  ck_assert(!plain->shared);
+  ck_assert_int_eq(plain->backing, RAM_BACKING_DENSE);
+  sim_destroy(sim);
+}
+END_TEST
+
+/* A one-block machine whose vCPU 0 runs config; page picks come from vcpu_pick_page. */
+static struct machine *workload_machine(struct sim *sim, const struct vcpu_config *config,
+                                        uint64_t pages)
+{
+  static struct machine_config machine_config;
+  memset(&machine_config, 0, sizeof(machine_config));
+  snprintf(machine_config.type, sizeof(machine_config.type), "t");
+  snprintf(machine_config.ram[0].name, sizeof(machine_config.ram[0].name), "pc.ram");
+  machine_config.ram[0].bytes = pages * RAM_PAGE_BYTES;
+  machine_config.ram[0].backing = RAM_BACKING_SYNTHETIC;
+  machine_config.ram_count = 1;
+  machine_config.vcpu = *config;
+  struct machine *machine = machine_create(sim, &machine_config, 0);
+  machine_boot(machine);
+  return machine;
+}
+
+START_TEST(vcpu_pick_page_follows_the_workload)
+{
+  /* Hot set share, sweep order and zipf's head weight match their definitions. */
+  struct sim *sim = test_sim();
+  struct vcpu_config hot = {.kind = VCPU_WORKLOAD_HOTSET, .pages_per_s = 1, .duration_ns = 1,
+                            .hot_pages_ppm = 100000, .hot_writes_ppm = 900000};
+  struct vcpu *vcpu = (struct vcpu *)machine_vcpu(workload_machine(sim, &hot, 1000), 0);
+  uint64_t hot_hits = 0;
+  for (int i = 0; i < 100000; i++) hot_hits += vcpu_pick_page(vcpu, 1000) < 100;
+  ck_assert_uint_gt(hot_hits, 89000); /* expected 90000 */
+  ck_assert_uint_lt(hot_hits, 91000);
+  struct vcpu_config sweep = {.kind = VCPU_WORKLOAD_SWEEP, .pages_per_s = 1, .duration_ns = 1};
+  vcpu = (struct vcpu *)machine_vcpu(workload_machine(sim, &sweep, 10), 0);
+  for (uint64_t i = 0; i < 25; i++) ck_assert_uint_eq(vcpu_pick_page(vcpu, 10), i % 10);
+  /* zipf s = 1 over 100000 ranks: P(rank 0) = 1 / H(100000) = 0.0830. */
+  struct vcpu_config zipf = {.kind = VCPU_WORKLOAD_ZIPF, .pages_per_s = 1, .duration_ns = 1,
+                             .zipf_s_milli = 1000};
+  vcpu = (struct vcpu *)machine_vcpu(workload_machine(sim, &zipf, 100000), 0);
+  uint64_t head = 0, tail = 0;
+  for (int i = 0; i < 200000; i++) {
+    uint64_t page = vcpu_pick_page(vcpu, 100000);
+    ck_assert_uint_lt(page, 100000);
+    head += page == 0;
+    tail += page >= 50000;
+  }
+  ck_assert_uint_gt(head, 15900); /* 16600 expected */
+  ck_assert_uint_lt(head, 17300);
+  ck_assert_uint_gt(tail, 10000); /* ln 2 / H = 0.0575: 11500 expected */
+  ck_assert_uint_lt(tail, 13000);
+  sim_destroy(sim);
+}
+END_TEST
+
 Suite *ram_suite(void)
 {
   Suite *suite = suite_create("ram");
@@ -84,5 +274,14 @@ Suite *ram_suite(void)
   tcase_add_test(core, ram_dirty_all_sets_exactly_page_count_bits);
   tcase_add_test(core, ram_page_mut_does_not_log);
   suite_add_tcase(suite, core);
+  TCase *synth = tcase_create("synthetic");
+  tcase_add_test(synth, ram_synth_fill_is_pure);
+  tcase_add_test(synth, ram_synthetic_store_load_and_hash);
+  tcase_add_test(synth, ram_block_resize_zeroes_the_dropped_tail);
+  tcase_add_test(synth, ram_block_options_host_pages_and_shared);
+  suite_add_tcase(suite, synth);
+  TCase *workload = tcase_create("workload");
+  tcase_add_test(workload, vcpu_pick_page_follows_the_workload);
+  suite_add_tcase(suite, workload);
   return suite;
 }

@@ -4,17 +4,47 @@
  * One event per write, scheduled in guest time and converted to sim time by
  * the machine's VM clock.  Every choice is drawn from the migrated PRNG, so
  * the destination continues the exact sequence the source would have run.
+ * The draw order of a write (value, then page, then word) is the original
+ * program's, so the uniform workload reproduces earlier runs exactly.
  */
 #include "sim_base.h"
 
 #include "machine.h"
 #include "vcpu.h"
 
+#include <math.h>
+
+#define CHECKSUM_MUL UINT64_C(0x9fb21c651e98df25)
+
 static const struct vmstate_field vcpu_fields[] = {
     VMSTATE_UINT64_ARRAY(struct vcpu, prng.s, 4),
     VMSTATE_UINT64(struct vcpu, writes_count),
     VMSTATE_UINT64(struct vcpu, device_writes_count),
     VMSTATE_UINT64(struct vcpu, next_write_vm_ns),
+};
+
+static bool vcpu_workload_needed(void *opaque)
+{
+  const struct vcpu *vcpu = opaque;
+  return vcpu->config.checksum;
+}
+
+static const struct vmstate_field vcpu_workload_fields[] = {
+    VMSTATE_UINT64(struct vcpu, checksum),
+    VMSTATE_UINT64(struct vcpu, sweep_page_index),
+};
+
+static const struct vmstate_desc vcpu_workload_vmstate = {
+    .name = "cpu/workload",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = vcpu_workload_fields,
+    .field_count = SIM_ARRAY_COUNT(vcpu_workload_fields),
+    .needed = vcpu_workload_needed,
+};
+
+static const struct vmstate_desc *const vcpu_subsections[] = {
+    &vcpu_workload_vmstate,
 };
 
 static int vcpu_post_load(void *opaque, int32_t version_id)
@@ -32,8 +62,117 @@ const struct vmstate_desc vcpu_vmstate = {
     .minimum_version_id = 1,
     .fields = vcpu_fields,
     .field_count = SIM_ARRAY_COUNT(vcpu_fields),
+    .subsections = vcpu_subsections,
+    .subsection_count = SIM_ARRAY_COUNT(vcpu_subsections),
     .post_load = vcpu_post_load,
 };
+
+const char *vcpu_workload_name(enum vcpu_workload kind)
+{
+  switch (kind) {
+  case VCPU_WORKLOAD_UNIFORM: return "uniform";
+  case VCPU_WORKLOAD_IDLE: return "idle";
+  case VCPU_WORKLOAD_HOTSET: return "hotset";
+  case VCPU_WORKLOAD_SWEEP: return "sweep";
+  case VCPU_WORKLOAD_ZIPF: return "zipf";
+  }
+  return "?";
+}
+
+/* Integral of x^-s over [a, b], a > 0: the weight of a bucket of ranks. */
+static double zipf_integral(double a, double b, double s)
+{
+  if (fabs(s - 1.0) < 1e-12) return log(b / a);
+  return (pow(b, 1.0 - s) - pow(a, 1.0 - s)) / (1.0 - s);
+}
+
+/*
+ * Builds the zipf sampler's table at set-up: the first half of the buckets
+ * are single ranks, the rest split the tail geometrically.  Floating point is
+ * used here only, once, and its results are frozen into integers (STYLE
+ * tangle 9): every draw during the run is an integer search of the table.
+ */
+static void vcpu_zipf_build(struct vcpu *vcpu, uint64_t rank_count)
+{
+  struct sim *sim = machine_sim(vcpu->machine);
+  double s = vcpu->config.zipf_s_milli / 1000.0;
+  uint64_t exact = SIM_MIN(rank_count, (uint64_t)VCPU_ZIPF_TABLE_MAX / 2);
+  uint64_t tail = SIM_MIN(rank_count - exact, (uint64_t)VCPU_ZIPF_TABLE_MAX - exact);
+  uint32_t count = (uint32_t)(exact + tail);
+  vcpu->zipf_cdf = sim_alloc(sim, count * sizeof(uint64_t));
+  vcpu->zipf_start = sim_alloc(sim, (count + 1) * sizeof(uint64_t));
+  vcpu->zipf_bucket_count = count;
+  double *weights = sim_alloc(sim, count * sizeof(double));
+  double total = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    uint64_t start = i;
+    if (i >= exact) {
+      double ratio = (double)rank_count / (double)exact;
+      double at = (double)exact * pow(ratio, (double)(i - exact) / (double)tail);
+      start = SIM_MAX((uint64_t)at, vcpu->zipf_start[i - 1] + 1);
+      start = SIM_MIN(start, rank_count - (count - i));
+    }
+    vcpu->zipf_start[i] = start;
+  }
+  vcpu->zipf_start[count] = rank_count;
+  for (uint32_t i = 0; i < count; i++) {
+    SIM_ASSERT(vcpu->zipf_start[i] < vcpu->zipf_start[i + 1]);
+    /* A single rank r (0-based) weighs (r + 1)^-s; a wider bucket, the integral around it. */
+    weights[i] = i < exact ? pow((double)i + 1.0, -s)
+                           : zipf_integral((double)vcpu->zipf_start[i] + 0.5,
+                                           (double)vcpu->zipf_start[i + 1] + 0.5, s);
+    total += weights[i];
+  }
+  double cumulative = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    cumulative += weights[i];
+    uint64_t scaled = (uint64_t)(cumulative / total * 9007199254740992.0); /* 2^53 */
+    uint64_t previous = i == 0 ? 0 : vcpu->zipf_cdf[i - 1];
+    vcpu->zipf_cdf[i] = SIM_MAX(scaled, previous);
+  }
+  vcpu->zipf_cdf[count - 1] = UINT64_C(1) << 53;
+}
+
+static uint64_t vcpu_zipf_rank(struct vcpu *vcpu)
+{
+  uint64_t u = sim_prng_below(&vcpu->prng, UINT64_C(1) << 53);
+  uint32_t low = 0, high = vcpu->zipf_bucket_count - 1;
+  while (low < high) { /* first bucket whose cumulative weight exceeds u */
+    uint32_t mid = low + (high - low) / 2;
+    if (vcpu->zipf_cdf[mid] > u) {
+      high = mid;
+    } else {
+      low = mid + 1;
+    }
+  }
+  uint64_t start = vcpu->zipf_start[low];
+  return start + sim_prng_below(&vcpu->prng, vcpu->zipf_start[low + 1] - start);
+}
+
+uint64_t vcpu_pick_page(struct vcpu *vcpu, uint64_t page_count)
+{
+  SIM_ASSERT(page_count > 0);
+  switch (vcpu->config.kind) {
+  case VCPU_WORKLOAD_IDLE:
+  case VCPU_WORKLOAD_UNIFORM:
+    return sim_prng_below(&vcpu->prng, page_count);
+  case VCPU_WORKLOAD_HOTSET: {
+    uint64_t hot_count = SIM_MAX(page_count * vcpu->config.hot_pages_ppm / VCPU_PPM, 1);
+    bool hot = sim_prng_below(&vcpu->prng, VCPU_PPM) < vcpu->config.hot_writes_ppm;
+    if (hot || hot_count >= page_count) return sim_prng_below(&vcpu->prng, hot_count);
+    return hot_count + sim_prng_below(&vcpu->prng, page_count - hot_count);
+  }
+  case VCPU_WORKLOAD_SWEEP: {
+    uint64_t page = vcpu->sweep_page_index % page_count;
+    vcpu->sweep_page_index = (page + 1) % page_count;
+    return page;
+  }
+  case VCPU_WORKLOAD_ZIPF:
+    return vcpu_zipf_rank(vcpu) % page_count;
+  }
+  SIM_ASSERT(false);
+  return 0;
+}
 
 /* Sim time at which guest time vm_ns arrives on a running machine. */
 static uint64_t vcpu_sim_time_ns(const struct vcpu *vcpu, uint64_t vm_ns)
@@ -50,6 +189,12 @@ static void vcpu_schedule_next(struct vcpu *vcpu)
   vcpu->next_write_vm_ns += interval_ns / 2 + sim_prng_below(&vcpu->prng, interval_ns + 1);
 }
 
+static void vcpu_fold(struct vcpu *vcpu, uint64_t page, uint64_t word, uint64_t value)
+{
+  uint64_t x = (vcpu->checksum << 7 | vcpu->checksum >> 57) ^ (page << 9 | word);
+  vcpu->checksum = (x * CHECKSUM_MUL) ^ value;
+}
+
 static void vcpu_write_one(struct vcpu *vcpu)
 {
   struct machine *machine = vcpu->machine;
@@ -61,15 +206,15 @@ static void vcpu_write_one(struct vcpu *vcpu)
     uint32_t reg = (uint32_t)sim_prng_below(&vcpu->prng, TESTDEV_REGS_COUNT);
     testdev_mmio_write(machine_testdev(machine, 0), vcpu->next_write_vm_ns, reg, value);
     vcpu->device_writes_count++;
+    vcpu_fold(vcpu, UINT64_MAX, reg, value);
     return;
   }
-  struct ram_block *block = machine_ram(machine, 0);
-  uint64_t page = sim_prng_below(&vcpu->prng, block->page_count);
+  struct ram_block *block = machine_ram(machine, vcpu->config.block_index);
+  uint64_t page = vcpu_pick_page(vcpu, block->page_count);
   uint64_t word = sim_prng_below(&vcpu->prng, RAM_PAGE_BYTES / 8);
-  uint8_t bytes[8];
-  for (int i = 0; i < 8; i++) bytes[i] = (uint8_t)(value >> (8 * i));
-  ram_write(block, page * RAM_PAGE_BYTES + word * 8, bytes, sizeof(bytes));
+  ram_store(block, page, (uint32_t)word, value);
   vcpu->writes_count++;
+  vcpu_fold(vcpu, page, word, value);
   sim_trace(machine_sim(machine), "vcpu.write", machine_role_index(machine), page, word,
             value);
 }
@@ -85,27 +230,53 @@ static void vcpu_on_event(struct sim *sim, struct sim_event *event)
   vcpu_resume(vcpu);
 }
 
-void vcpu_init(struct vcpu *vcpu, struct machine *machine, const struct vcpu_config *config)
+void vcpu_init(struct vcpu *vcpu, struct machine *machine, uint32_t index,
+               const struct vcpu_config *config)
 {
   SIM_ASSERT(config->pages_per_s <= VCPU_PAGES_PER_S_MAX);
+  SIM_ASSERT(config->block_index < machine_ram_count(machine));
+  SIM_ASSERT(config->hot_pages_ppm <= VCPU_PPM && config->hot_writes_ppm <= VCPU_PPM);
+  SIM_ASSERT(config->zipf_s_milli <= VCPU_ZIPF_S_MILLI_MAX);
   vcpu->machine = machine;
+  vcpu->index = index;
   vcpu->config = *config;
+  if (config->kind == VCPU_WORKLOAD_IDLE) vcpu->config.pages_per_s = 0;
+  if (config->kind == VCPU_WORKLOAD_ZIPF) {
+    /* Built from the configured length, so both sides agree whatever a resize did. */
+    vcpu_zipf_build(vcpu, machine_ram(machine, config->block_index)->page_count);
+  }
   sim_event_init(&vcpu->event, vcpu_on_event, "vcpu.tick");
+}
+
+/* Boot fill: random bytes on a dense block (the original program), a store per page otherwise. */
+static void vcpu_fill(struct vcpu *vcpu, struct ram_block *block)
+{
+  uint64_t fill_pages = SIM_MIN(vcpu->config.fill_pages, block->page_count);
+  if (block->backing == RAM_BACKING_DENSE) {
+    uint8_t page[RAM_PAGE_BYTES];
+    for (uint64_t i = 0; i < fill_pages; i++) {
+      sim_prng_fill(&vcpu->prng, page, sizeof(page));
+      ram_write(block, i * RAM_PAGE_BYTES, page, sizeof(page));
+    }
+  } else {
+    for (uint64_t i = 0; i < fill_pages; i++) {
+      ram_store(block, i, 0, sim_prng_u64(&vcpu->prng));
+    }
+  }
+  sim_trace(machine_sim(vcpu->machine), "vcpu.boot", machine_role_index(vcpu->machine),
+            fill_pages, vcpu->index, 0);
 }
 
 void vcpu_boot(struct vcpu *vcpu)
 {
   struct sim *sim = machine_sim(vcpu->machine);
-  struct ram_block *block = machine_ram(vcpu->machine, 0);
-  sim_prng_stream(sim, &vcpu->prng, "guest/vcpu0");
-  uint64_t fill_pages = SIM_MIN(vcpu->config.fill_pages, block->page_count);
-  uint8_t page[RAM_PAGE_BYTES];
-  for (uint64_t i = 0; i < fill_pages; i++) {
-    sim_prng_fill(&vcpu->prng, page, sizeof(page));
-    ram_write(block, i * RAM_PAGE_BYTES, page, sizeof(page));
-  }
-  sim_trace(sim, "vcpu.boot", machine_role_index(vcpu->machine), fill_pages, 0, 0);
+  char stream[32];
+  snprintf(stream, sizeof(stream), "guest/vcpu%" PRIu32, vcpu->index);
+  sim_prng_stream(sim, &vcpu->prng, stream);
+  vcpu_fill(vcpu, machine_ram(vcpu->machine, vcpu->config.block_index));
   vcpu->next_write_vm_ns = 0;
+  vcpu->checksum = 0;
+  vcpu->sweep_page_index = 0;
   if (vcpu->config.pages_per_s != 0) vcpu_schedule_next(vcpu);
 }
 

@@ -8,26 +8,45 @@
  * state is part of the migrated state, exactly as a real guest's registers
  * and memory would carry its program's position.
  *
- * Each write picks a page of the first RAM block uniformly and stores one
- * 8-byte value at a random aligned offset; every device_every-th write is an
+ * Each write stores one 8-byte value at a random aligned offset of a page of
+ * the target block; the workload kind picks the page: uniform, a hot set
+ * (a share of the pages takes a share of the writes), a sequential sweep, or
+ * zipf (rank r is page r, weight r^-s).  Every device_every-th write is an
  * MMIO write to the machine's first device instead.  At boot it fills the
- * first fill_pages pages with random bytes so RAM holds both zero and
- * non-zero pages.
+ * first fill_pages pages so RAM holds both zero and non-zero pages.  With
+ * `checksum` on, the program folds every (page, word, value) into a running
+ * checksum migrated in the "cpu/workload" subsection: the guest-visible
+ * result of the workload.
  */
 #ifndef VCPU_H
 #define VCPU_H
 
 #include "sim_base.h"
+#include "models_limits.h"
 #include "sim.h"
 #include "vmstate_desc.h"
 
 struct machine;
 
+enum vcpu_workload {
+  VCPU_WORKLOAD_UNIFORM,  /* any page of the block, equally likely (the default) */
+  VCPU_WORKLOAD_IDLE,     /* no writes */
+  VCPU_WORKLOAD_HOTSET,   /* hot_writes_ppm of writes go to the first hot_pages_ppm pages */
+  VCPU_WORKLOAD_SWEEP,    /* pages 0, 1, 2, ... wrapping at the block's end */
+  VCPU_WORKLOAD_ZIPF,     /* page r with weight (r + 1)^-s */
+};
+
 struct vcpu_config {
   uint64_t pages_per_s;    /* guest writes per second of guest time; 0 = idle */
   uint64_t duration_ns;    /* guest time after which the program stops writing */
-  uint64_t fill_pages;     /* pages filled at boot, from page 0 of the first block */
+  uint64_t fill_pages;     /* pages filled at boot, from page 0 of the target block */
   uint32_t device_every;   /* every Nth write goes to the device; 0 = never */
+  enum vcpu_workload kind; /* how pages are picked */
+  uint32_t block_index;    /* target RAM block (machine_ram index) */
+  uint32_t hot_pages_ppm;  /* hotset: share of the block's pages that is hot, 1..10^6 */
+  uint32_t hot_writes_ppm; /* hotset: share of writes that hit the hot pages, 0..10^6 */
+  uint32_t zipf_s_milli;   /* zipf: exponent s in thousandths, 0..VCPU_ZIPF_S_MILLI_MAX */
+  bool checksum;           /* keep and migrate the running checksum */
 };
 
 struct vcpu {                       /* embedded in struct machine; (m) = migrated */
@@ -35,20 +54,31 @@ struct vcpu {                       /* embedded in struct machine; (m) = migrate
   uint64_t writes_count;            /* (m) RAM writes done */
   uint64_t device_writes_count;     /* (m) MMIO writes done */
   uint64_t next_write_vm_ns;        /* (m) guest time of the next write */
+  uint64_t checksum;                /* (m, cpu/workload) fold of every write */
+  uint64_t sweep_page_index;        /* (m, cpu/workload) sweep: next page */
+  uint32_t index;                   /* vCPU number: PRNG stream and instance id */
   struct vcpu_config config;        /* from the machine configuration */
   struct machine *machine;          /* owner */
   struct sim_event event;           /* next write, armed while the VM runs */
+  uint64_t *zipf_cdf;               /* zipf: cumulative weights, zipf_bucket_count */
+  uint64_t *zipf_start;             /* zipf: first rank per bucket, + 1 sentinel */
+  uint32_t zipf_bucket_count;       /* zipf: buckets in the table */
 };
 
 extern const struct vmstate_desc vcpu_vmstate;
 
-void vcpu_init(struct vcpu *vcpu, struct machine *machine, const struct vcpu_config *config);
-/* Boot: seeds the program from the sim's "guest/vcpu0" stream and fills RAM. */
+/* The target block must exist; a zipf table is built here (set-up, not the run). */
+void vcpu_init(struct vcpu *vcpu, struct machine *machine, uint32_t index,
+               const struct vcpu_config *config);
+/* Boot: seeds the program from the sim's "guest/vcpu<index>" stream and fills RAM. */
 void vcpu_boot(struct vcpu *vcpu);
 /* Arms the next write (VM resumed) / disarms it (VM stopped). */
 void vcpu_resume(struct vcpu *vcpu);
 void vcpu_stop(struct vcpu *vcpu);
-/* True once guest time has passed duration_ns. */
+/* True once guest time has passed duration_ns (always for an idle program). */
 bool vcpu_done(const struct vcpu *vcpu);
+/* The page a write would pick next (consumes draws); exposed for tests. */
+uint64_t vcpu_pick_page(struct vcpu *vcpu, uint64_t page_count);
+const char *vcpu_workload_name(enum vcpu_workload kind);
 
 #endif /* VCPU_H */

@@ -21,13 +21,13 @@
 #include "mig_limits.h"
 #include "mig_vmstate.h"
 
-/* Subsections per description; the loader tracks duplicates in one 64-bit mask. */
-#define MIG_VMSTATE_SUBSECTIONS_MAX 64
 #define MIG_SUBSECTION_MARKER 0x05
-#define MIG_SUBSECTION_VERSION_MAX 255 /* spec §11.3 item 4 */
+#define MIG_NULLPTR_MARKER 0x30 /* a NULL element of an array of pointers (spec §5.4) */
 
 _Static_assert(sizeof(bool) == 1, "a bool field is one byte in memory and on the wire");
 _Static_assert(MIG_IDSTR_BYTES_MAX == 255, "subsection names fit a counted string");
+_Static_assert(MIG_VMSTATE_SUBSECTIONS_MAX <= 64, "the loader's seen-mask is 64 bits");
+_Static_assert(MIG_VMSTATE_TMP_BYTES_MAX >= sizeof(void *), "a temporary holds its parent");
 
 /* ------------------------------------------------------------ descriptions */
 
@@ -45,9 +45,21 @@ static uint32_t kind_width(enum vmstate_kind kind)
   case VMSTATE_KIND_UINT64: return 8;
   case VMSTATE_KIND_BUFFER:
   case VMSTATE_KIND_UNUSED:
-  case VMSTATE_KIND_STRUCT: return 0;
+  case VMSTATE_KIND_STRUCT:
+  case VMSTATE_KIND_TMP:
+  case VMSTATE_KIND_VALIDATE: return 0;
   }
   return 0;
+}
+
+static bool field_is_varray(const struct vmstate_field *field)
+{
+  return (field->flags & VMSTATE_FLAG_VARRAY_ANY) != 0;
+}
+
+static bool field_has_nested(const struct vmstate_field *field)
+{
+  return field->kind == VMSTATE_KIND_STRUCT || field->kind == VMSTATE_KIND_TMP;
 }
 
 static bool kind_is_integer(enum vmstate_kind kind)
@@ -61,8 +73,20 @@ static void field_check(const struct vmstate_field *field)
   SIM_ASSERT(field->name != NULL);
   SIM_ASSERT((uint64_t)field->size_bytes * field->count <= MIG_VMSTATE_FIELD_BYTES_MAX);
   SIM_ASSERT(kind_width(field->kind) == 0 || kind_width(field->kind) == field->size_bytes);
-  SIM_ASSERT((field->kind == VMSTATE_KIND_STRUCT) == (field->nested != NULL));
+  SIM_ASSERT(field_has_nested(field) == (field->nested != NULL));
   SIM_ASSERT((field->flags & VMSTATE_FLAG_EQUAL) == 0 || kind_is_integer(field->kind));
+  uint32_t varray = field->flags & VMSTATE_FLAG_VARRAY_ANY;
+  SIM_ASSERT((varray & (varray - 1)) == 0); /* at most one count type */
+  SIM_ASSERT((field->flags & VMSTATE_FLAG_ALLOC) == 0 ||
+             (varray != 0 && (field->flags & VMSTATE_FLAG_POINTER) != 0));
+  SIM_ASSERT((field->flags & VMSTATE_FLAG_POINTER) == 0 ||
+             (field->flags & VMSTATE_FLAG_ARRAY_OF_POINTER) == 0);
+  SIM_ASSERT((field->flags & VMSTATE_FLAG_LE) == 0 || field->kind == VMSTATE_KIND_INT32);
+  SIM_ASSERT(field->kind != VMSTATE_KIND_TMP ||
+             (field->num_offset == 0 && field->size_bytes <= MIG_VMSTATE_TMP_BYTES_MAX &&
+              field->size_bytes >= sizeof(void *)));
+  SIM_ASSERT(field->kind != VMSTATE_KIND_VALIDATE ||
+             (field->field_exists != NULL && field->count == 0));
 }
 
 static void subsection_check(const struct vmstate_desc *parent, const struct vmstate_desc *sub)
@@ -80,11 +104,18 @@ static bool field_present(const struct vmstate_field *field, void *opaque, int32
   return field->version_id <= version_id;
 }
 
+/* Fields that may hold several elements name each one "[i]"; a VBUFFER is one. */
+static bool field_indexed(const struct vmstate_field *field)
+{
+  if (field->kind == VMSTATE_KIND_BUFFER) return false;
+  return field->count > 1 || field_is_varray(field);
+}
+
 /* "<path>/<field>", plus "[i]" for an element of a field with several. */
 static void field_path(char *out, const char *path, const struct vmstate_field *field,
                        uint32_t index)
 {
-  if (field->count > 1) {
+  if (field_indexed(field)) {
     snprintf(out, MIG_PATH_BYTES_MAX, "%s/%s[%" PRIu32 "]", path, field->name, index);
   } else {
     snprintf(out, MIG_PATH_BYTES_MAX, "%s/%s", path, field->name);
@@ -140,6 +171,117 @@ static uint32_t element_encode(const struct vmstate_field *field, const uint8_t 
   return width;
 }
 
+/* ----------------------------------------------------------------- layout */
+
+/* Where a field's elements are for one object, and how many there are this time. */
+struct field_layout {
+  uint8_t *base;           /* element 0 (the pointer array for ARRAY_OF_POINTER); or NULL */
+  uint32_t count;          /* elements now: count, or the VARRAY member's value */
+  uint32_t element_bytes;  /* one element in memory (and on the wire, but for structs) */
+  int64_t varray_count;    /* the VARRAY member's value as read, for messages */
+};
+
+enum layout_problem {
+  LAYOUT_OK,
+  LAYOUT_NEGATIVE,         /* an int32 VARRAY count below zero */
+  LAYOUT_OVER_MAX,         /* a VARRAY count above the field's bound */
+};
+
+static int64_t varray_count_get(const struct vmstate_field *field, const void *opaque)
+{
+  const uint8_t *member = (const uint8_t *)opaque + field->num_offset;
+  int32_t i32;
+  uint32_t u32;
+  uint16_t u16;
+  uint8_t u8;
+  switch (field->flags & VMSTATE_FLAG_VARRAY_ANY) {
+  case VMSTATE_FLAG_VARRAY_INT32: memcpy(&i32, member, 4); return i32;
+  case VMSTATE_FLAG_VARRAY_UINT32: memcpy(&u32, member, 4); return u32;
+  case VMSTATE_FLAG_VARRAY_UINT16: memcpy(&u16, member, 2); return u16;
+  default:
+    SIM_ASSERT((field->flags & VMSTATE_FLAG_VARRAY_ANY) == VMSTATE_FLAG_VARRAY_UINT8);
+    memcpy(&u8, member, 1);
+    return u8;
+  }
+}
+
+/*
+ * Resolves count, element size and base for the object.  A VARRAY count comes
+ * from a member that may have been loaded from the stream a moment ago, so it
+ * is checked against the field's bound here, before any loop or allocation.
+ */
+static enum layout_problem field_layout_get(const struct vmstate_field *field, void *opaque,
+                                            struct field_layout *layout)
+{
+  *layout = (struct field_layout){.count = field->count, .element_bytes = field->size_bytes};
+  if (field->kind == VMSTATE_KIND_UNUSED || field->kind == VMSTATE_KIND_VALIDATE) {
+    return LAYOUT_OK;
+  }
+  if (field->kind == VMSTATE_KIND_TMP) {
+    layout->base = opaque;
+    return LAYOUT_OK;
+  }
+  if (field_is_varray(field)) {
+    int64_t count = varray_count_get(field, opaque);
+    layout->varray_count = count;
+    if (count < 0) return LAYOUT_NEGATIVE;
+    if (count > field->count) return LAYOUT_OVER_MAX;
+    if (field->kind == VMSTATE_KIND_BUFFER) {
+      layout->count = 1;
+      layout->element_bytes = (uint32_t)count;
+    } else {
+      layout->count = (uint32_t)count;
+    }
+  }
+  uint8_t *member = (uint8_t *)opaque + field->offset;
+  if ((field->flags & VMSTATE_FLAG_POINTER) != 0) {
+    memcpy(&layout->base, member, sizeof layout->base);
+  } else {
+    layout->base = member;
+  }
+  return LAYOUT_OK;
+}
+
+/* True when a pointer field has elements to move but nowhere to keep them. */
+static bool layout_missing_storage(const struct vmstate_field *field,
+                                   const struct field_layout *layout)
+{
+  return (field->flags & VMSTATE_FLAG_POINTER) != 0 && layout->base == NULL &&
+         layout->count > 0 && layout->element_bytes > 0;
+}
+
+/* Element i; NULL for an UNUSED field and for a NULL element of an array of pointers. */
+static uint8_t *layout_element(const struct vmstate_field *field,
+                               const struct field_layout *layout, uint32_t index)
+{
+  SIM_ASSERT(index < layout->count);
+  if (layout->base == NULL) return NULL;
+  if ((field->flags & VMSTATE_FLAG_ARRAY_OF_POINTER) != 0) {
+    uint8_t *element = NULL;
+    memcpy(&element, layout->base + (size_t)index * sizeof element, sizeof element);
+    return element;
+  }
+  if (field->kind == VMSTATE_KIND_TMP) return layout->base;
+  return layout->base + (size_t)index * layout->element_bytes;
+}
+
+/*
+ * A zeroed temporary for VMSTATE_WITH_TMP whose first member points at the
+ * parent object (QEMU's get_tmp/put_tmp).  It lives on the caller's stack.
+ */
+union tmp_storage {
+  max_align_t align;                       /* any member type fits */
+  uint8_t bytes[MIG_VMSTATE_TMP_BYTES_MAX];
+};
+
+static void tmp_prepare(union tmp_storage *tmp, const struct vmstate_field *field, void *parent)
+{
+  SIM_ASSERT(field->kind == VMSTATE_KIND_TMP);
+  SIM_ASSERT(field->size_bytes <= sizeof tmp->bytes);
+  memset(tmp, 0, sizeof *tmp);
+  memcpy(tmp->bytes, &parent, sizeof parent);
+}
+
 /* ----------------------------------------------------------------- JSON */
 
 static void json_set(json_t *object, const char *key, json_t *value)
@@ -164,7 +306,9 @@ static const char *field_type_name(const struct vmstate_field *field)
   case VMSTATE_KIND_BOOL: return "bool";
   case VMSTATE_KIND_INT8: return equal ? "int8 equal" : "int8";
   case VMSTATE_KIND_INT16: return equal ? "int16 equal" : "int16";
-  case VMSTATE_KIND_INT32: return equal ? "int32 equal" : "int32";
+  case VMSTATE_KIND_INT32:
+    if ((field->flags & VMSTATE_FLAG_LE) != 0) return "int32 le";
+    return equal ? "int32 equal" : "int32";
   case VMSTATE_KIND_INT64: return equal ? "int64 equal" : "int64";
   case VMSTATE_KIND_UINT8: return equal ? "uint8 equal" : "uint8";
   case VMSTATE_KIND_UINT16: return equal ? "uint16 equal" : "uint16";
@@ -173,6 +317,8 @@ static const char *field_type_name(const struct vmstate_field *field)
   case VMSTATE_KIND_BUFFER: return "buffer";
   case VMSTATE_KIND_UNUSED: return "unused_buffer";
   case VMSTATE_KIND_STRUCT: return "struct";
+  case VMSTATE_KIND_TMP: return "tmp";
+  case VMSTATE_KIND_VALIDATE: return "validate"; /* never written: it has no elements */
   }
   return "unknown";
 }
@@ -218,21 +364,23 @@ static bool field_compressible(const struct vmstate_field *field, uint32_t depth
 /* Appends {"name", ["array_len"|"index"], "type", ["struct"]}; "size" is set later. */
 static json_t *field_json_start(json_t *fields_json, const struct vmstate_desc *desc,
                                 const struct vmstate_field *field, uint32_t index,
-                                bool compress, json_t **struct_json)
+                                uint32_t elements_count, bool compress, json_t **struct_json)
 {
   char name[MIG_IDSTR_BYTES_MAX + 16];
   field_json_name(desc, field, name, sizeof name);
   json_t *entry = json_object();
   SIM_ASSERT(entry != NULL);
   json_set(entry, "name", json_string(name));
-  if (field->count > 1 && compress) json_set(entry, "array_len", json_integer(field->count));
-  if (field->count > 1 && !compress) json_set(entry, "index", json_integer(index));
+  if (elements_count > 1 && compress) json_set(entry, "array_len", json_integer(elements_count));
+  if (elements_count > 1 && !compress) json_set(entry, "index", json_integer(index));
   json_set(entry, "type", json_string(field_type_name(field)));
   *struct_json = NULL;
   if (field->kind == VMSTATE_KIND_STRUCT) {
     *struct_json = json_object();
     json_set(entry, "struct", *struct_json);
   }
+  /* A temporary's vmsd_name, version and fields sit in the field entry itself (§10.2). */
+  if (field->kind == VMSTATE_KIND_TMP) *struct_json = entry;
   json_append(fields_json, entry);
   return entry;
 }
@@ -252,17 +400,45 @@ static void save_zeros(struct mig_writer *writer, uint32_t count)
   }
 }
 
+/* A temporary's walk: zeroed, parent set, then its own description (pre_save fills it). */
+static enum mig_err save_tmp(struct mig_writer *writer, const struct vmstate_field *field,
+                             void *parent, json_t *json, uint32_t depth)
+{
+  union tmp_storage tmp;
+  tmp_prepare(&tmp, field, parent);
+  return save_desc(writer, field->nested, tmp.bytes, json, depth + 1);
+}
+
 static enum mig_err save_element(struct mig_writer *writer, const struct vmstate_field *field,
-                                 uint8_t *element, json_t *struct_json, uint32_t depth)
+                                 const struct field_layout *layout, uint8_t *element,
+                                 json_t *struct_json, uint32_t depth)
 {
   uint8_t bytes[8];
+  if (element == NULL && (field->flags & VMSTATE_FLAG_ARRAY_OF_POINTER) != 0) {
+    mig_writer_u8(writer, MIG_NULLPTR_MARKER);
+    return MIG_OK;
+  }
   switch (field->kind) {
   case VMSTATE_KIND_STRUCT:
     return save_desc(writer, field->nested, element, struct_json, depth + 1);
-  case VMSTATE_KIND_BUFFER: mig_writer_bytes(writer, element, field->size_bytes); break;
+  case VMSTATE_KIND_TMP: return save_tmp(writer, field, element, struct_json, depth);
+  case VMSTATE_KIND_BUFFER: mig_writer_bytes(writer, element, layout->element_bytes); break;
   case VMSTATE_KIND_UNUSED: save_zeros(writer, field->size_bytes); break;
+  case VMSTATE_KIND_VALIDATE: SIM_ASSERT(false); break; /* it has no elements */
   default: mig_writer_bytes(writer, bytes, element_encode(field, element, bytes)); break;
   }
+  return MIG_OK;
+}
+
+/*
+ * Our own object's state is bad (a VARRAY count over its bound, a NULL
+ * pointer with elements): QEMU asserts here; the save fails instead.
+ */
+static enum mig_err save_layout(const struct vmstate_field *field, void *opaque,
+                                struct field_layout *layout)
+{
+  if (field_layout_get(field, opaque, layout) != LAYOUT_OK) return MIG_ERR_BAD_VALUE;
+  if (layout_missing_storage(field, layout)) return MIG_ERR_BAD_VALUE;
   return MIG_OK;
 }
 
@@ -271,19 +447,20 @@ static enum mig_err save_field(struct mig_writer *writer, const struct vmstate_d
                                json_t *fields_json, uint32_t depth)
 {
   field_check(field);
+  struct field_layout layout;
+  enum mig_err err = save_layout(field, opaque, &layout);
+  if (err != MIG_OK) return err;
   bool compress = fields_json != NULL && field_compressible(field, depth);
-  uint8_t *first = (uint8_t *)opaque + field->offset;
-  for (uint32_t i = 0; i < field->count; i++) {
+  for (uint32_t i = 0; i < layout.count; i++) {
     json_t *entry = NULL;
     json_t *struct_json = NULL;
     if (fields_json != NULL && (i == 0 || !compress)) {
-      entry = field_json_start(fields_json, desc, field, i, compress, &struct_json);
+      entry = field_json_start(fields_json, desc, field, i, layout.count, compress,
+                               &struct_json);
     }
     uint64_t start = mig_writer_offset(writer);
-    uint8_t *element = field->kind == VMSTATE_KIND_UNUSED
-                           ? NULL
-                           : first + (size_t)i * field->size_bytes;
-    enum mig_err err = save_element(writer, field, element, struct_json, depth);
+    err = save_element(writer, field, &layout, layout_element(field, &layout, i), struct_json,
+                       depth);
     if (err != MIG_OK) return err;
     uint64_t written = mig_writer_offset(writer) - start;
     if (entry != NULL) json_set(entry, "size", json_integer((json_int_t)written));
@@ -338,6 +515,11 @@ static enum mig_err save_desc(struct mig_writer *writer, const struct vmstate_de
   enum mig_err err = MIG_OK;
   for (uint32_t i = 0; i < desc->field_count && err == MIG_OK; i++) {
     const struct vmstate_field *field = &desc->fields[i];
+    if (field->kind == VMSTATE_KIND_VALIDATE) {
+      /* QEMU asserts "Output state validation failed"; the save fails instead. */
+      if (!field->field_exists(opaque, desc->version_id)) err = MIG_ERR_BAD_VALUE;
+      continue;
+    }
     if (!field_present(field, opaque, desc->version_id)) continue;
     err = save_field(writer, desc, field, opaque, fields_json, depth);
   }
@@ -396,9 +578,32 @@ static bool load_hook_ok(struct mig_reader *reader, int rc, const char *hook, co
   return false;
 }
 
-/* Reads one integer; an EQUAL field must match the value already in the object. */
+/* Latches BAD_VALUE or EQUAL_MISMATCH when value breaks an EQUAL or LE rule. */
+static bool load_integer_ok(struct mig_reader *reader, const struct vmstate_field *field,
+                            uint64_t value, uint64_t current, uint64_t offset,
+                            const char *element_path)
+{
+  char detail[80];
+  if ((field->flags & VMSTATE_FLAG_EQUAL) != 0 && value != current) {
+    snprintf(detail, sizeof detail, "read 0x%" PRIx64 " expected 0x%" PRIx64, value, current);
+    MIG_READER_FAIL(reader, MIG_ERR_EQUAL_MISMATCH, offset, detail, "%s", element_path);
+    return false;
+  }
+  if ((field->flags & VMSTATE_FLAG_LE) != 0) {
+    int32_t received = (int32_t)(uint32_t)value;
+    int32_t local = (int32_t)(uint32_t)current;
+    if (received < 0 || received > local) {
+      snprintf(detail, sizeof detail, "read %" PRId32 ", accepted 0..%" PRId32, received, local);
+      MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, offset, detail, "%s", element_path);
+      return false;
+    }
+  }
+  return true;
+}
+
+/* Reads one integer; EQUAL and LE fields are checked against the value already there. */
 static void load_integer(struct mig_reader *reader, const struct vmstate_field *field,
-                         uint8_t *element, const char *path, uint32_t index)
+                         uint8_t *element, const char *element_path)
 {
   uint32_t width = kind_width(field->kind);
   uint64_t offset = mig_reader_offset(reader);
@@ -411,49 +616,120 @@ static void load_integer(struct mig_reader *reader, const struct vmstate_field *
   }
   if (mig_reader_failed(reader)) return;
   uint64_t current = element_get(element, width);
-  if ((field->flags & VMSTATE_FLAG_EQUAL) != 0 && value != current) {
-    char detail[80];
-    char element_path[MIG_PATH_BYTES_MAX];
-    snprintf(detail, sizeof detail, "read 0x%" PRIx64 " expected 0x%" PRIx64, value, current);
-    field_path(element_path, path, field, index);
-    MIG_READER_FAIL(reader, MIG_ERR_EQUAL_MISMATCH, offset, detail, "%s", element_path);
-    return;
-  }
+  if (!load_integer_ok(reader, field, value, current, offset, element_path)) return;
   element_set(element, width, value);
 }
 
+/* A NULL element of an array of pointers: the byte must be the nullptr marker 0x30. */
+static void load_nullptr(struct mig_reader *reader, const char *element_path)
+{
+  uint64_t offset = mig_reader_offset(reader);
+  uint8_t marker = mig_read_u8(reader);
+  if (mig_reader_failed(reader) || marker == MIG_NULLPTR_MARKER) return;
+  char detail[64];
+  snprintf(detail, sizeof detail, "nullptr marker 0x%02x, expected 0x%02x", marker,
+           MIG_NULLPTR_MARKER);
+  MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, offset, detail, "%s", element_path);
+}
+
+static void load_tmp(struct mig_reader *reader, const struct vmstate_field *field, void *parent,
+                     const char *element_path, uint32_t depth)
+{
+  union tmp_storage tmp;
+  tmp_prepare(&tmp, field, parent);
+  load_desc(reader, field->nested, tmp.bytes, field->nested->version_id, element_path,
+            depth + 1);
+}
+
 static void load_element(struct mig_reader *reader, const struct vmstate_field *field,
-                         uint8_t *element, const char *path, uint32_t index, uint32_t depth)
+                         const struct field_layout *layout, uint8_t *element, const char *path,
+                         uint32_t index, uint32_t depth)
 {
   char element_path[MIG_PATH_BYTES_MAX];
+  field_path(element_path, path, field, index);
   bool value = false;
+  if (element == NULL && (field->flags & VMSTATE_FLAG_ARRAY_OF_POINTER) != 0) {
+    load_nullptr(reader, element_path);
+    return;
+  }
   switch (field->kind) {
   case VMSTATE_KIND_STRUCT:
-    field_path(element_path, path, field, index);
     SIM_ASSERT(field->nested->minimum_version_id <= field->nested->version_id);
     load_desc(reader, field->nested, element, field->nested->version_id, element_path,
               depth + 1);
     break;
-  case VMSTATE_KIND_BUFFER: mig_read_bytes(reader, element, field->size_bytes); break;
+  case VMSTATE_KIND_TMP: load_tmp(reader, field, element, element_path, depth); break;
+  case VMSTATE_KIND_BUFFER: mig_read_bytes(reader, element, layout->element_bytes); break;
   case VMSTATE_KIND_UNUSED: mig_read_skip(reader, field->size_bytes); break;
+  case VMSTATE_KIND_VALIDATE: SIM_ASSERT(false); break; /* it has no elements */
   case VMSTATE_KIND_BOOL:
     value = mig_read_u8(reader) != 0; /* spec §5.3: any nonzero byte is true */
     if (!mig_reader_failed(reader)) memcpy(element, &value, 1);
     break;
-  default: load_integer(reader, field, element, path, index); break;
+  default: load_integer(reader, field, element, element_path); break;
   }
+}
+
+/*
+ * Resolves the layout for loading: the VARRAY count (loaded earlier from the
+ * stream) must be within the field's bound (spec §11.3 item 16), and an ALLOC
+ * field gets storage for exactly that many elements, at most
+ * MIG_VMSTATE_FIELD_BYTES_MAX bytes.  False when an error was latched.
+ */
+static bool load_layout(struct mig_reader *reader, const struct vmstate_field *field,
+                        void *opaque, const char *field_path_text, struct field_layout *layout)
+{
+  uint64_t offset = mig_reader_offset(reader);
+  char detail[96];
+  enum layout_problem problem = field_layout_get(field, opaque, layout);
+  if (problem != LAYOUT_OK) {
+    snprintf(detail, sizeof detail, "element count %" PRId64 " %s %" PRIu32,
+             layout->varray_count, problem == LAYOUT_NEGATIVE ? "below 0, bound" : "> bound",
+             field->count);
+    enum mig_err code = problem == LAYOUT_NEGATIVE ? MIG_ERR_BAD_VALUE : MIG_ERR_TOO_LONG;
+    MIG_READER_FAIL(reader, code, offset, detail, "%s", field_path_text);
+    return false;
+  }
+  size_t bytes = (size_t)layout->count * layout->element_bytes;
+  if ((field->flags & VMSTATE_FLAG_ALLOC) != 0 && bytes > 0) {
+    SIM_ASSERT(bytes <= MIG_VMSTATE_FIELD_BYTES_MAX);
+    uint8_t *grown = realloc(layout->base, bytes);
+    if (grown == NULL) {
+      MIG_READER_FAIL(reader, MIG_ERR_NOMEM, offset, "allocation failed", "%s",
+                      field_path_text);
+      return false;
+    }
+    memset(grown, 0, bytes);
+    layout->base = grown;
+    memcpy((uint8_t *)opaque + field->offset, &grown, sizeof grown);
+  }
+  if (layout_missing_storage(field, layout)) {
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, offset, "destination pointer is NULL", "%s",
+                    field_path_text);
+    return false;
+  }
+  return true;
+}
+
+/* QEMU's VMSTATE_VALIDATE: the test runs where the entry stands; false is fatal. */
+static void load_validate(struct mig_reader *reader, const struct vmstate_field *field,
+                          void *opaque, int32_t version_id, const char *path)
+{
+  if (field->field_exists(opaque, version_id)) return;
+  MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, mig_reader_offset(reader),
+                  "input validation failed", "%s/%s", path, field->name);
 }
 
 static void load_field(struct mig_reader *reader, const struct vmstate_field *field,
                        void *opaque, const char *path, uint32_t depth)
 {
   field_check(field);
-  uint8_t *first = (uint8_t *)opaque + field->offset;
-  for (uint32_t i = 0; i < field->count; i++) {
-    uint8_t *element = field->kind == VMSTATE_KIND_UNUSED
-                           ? NULL
-                           : first + (size_t)i * field->size_bytes;
-    load_element(reader, field, element, path, i, depth);
+  char field_path_text[MIG_PATH_BYTES_MAX];
+  snprintf(field_path_text, sizeof field_path_text, "%s/%s", path, field->name);
+  struct field_layout layout;
+  if (!load_layout(reader, field, opaque, field_path_text, &layout)) return;
+  for (uint32_t i = 0; i < layout.count; i++) {
+    load_element(reader, field, &layout, layout_element(field, &layout, i), path, i, depth);
     if (mig_reader_failed(reader)) {
       char element_path[MIG_PATH_BYTES_MAX];
       field_path(element_path, path, field, i);
@@ -577,8 +853,11 @@ static void load_desc(struct mig_reader *reader, const struct vmstate_desc *desc
   if (!load_hook_ok(reader, rc, "pre_load", path)) return;
   for (uint32_t i = 0; i < desc->field_count; i++) {
     const struct vmstate_field *field = &desc->fields[i];
-    if (!field_present(field, opaque, version_id)) continue;
-    load_field(reader, field, opaque, path, depth);
+    if (field->kind == VMSTATE_KIND_VALIDATE) {
+      load_validate(reader, field, opaque, version_id, path);
+    } else if (field_present(field, opaque, version_id)) {
+      load_field(reader, field, opaque, path, depth);
+    }
     if (mig_reader_failed(reader)) return;
   }
   load_subsections(reader, desc, opaque, path, depth);
@@ -610,21 +889,42 @@ struct visit_sink {
 static void visit_desc(const struct vmstate_desc *desc, void *opaque, const char *path,
                        uint32_t depth, const struct visit_sink *sink);
 
+/*
+ * A temporary has no state of its own: its bytes are what its pre_save makes
+ * of the parent, so visiting runs that one hook, on the temporary only.
+ */
+static void visit_tmp(const struct vmstate_field *field, void *parent, const char *element_path,
+                      uint32_t depth, const struct visit_sink *sink)
+{
+  union tmp_storage tmp;
+  tmp_prepare(&tmp, field, parent);
+  if (field->nested->pre_save != NULL) (void)field->nested->pre_save(tmp.bytes);
+  visit_desc(field->nested, tmp.bytes, element_path, depth + 1, sink);
+}
+
 static void visit_field(const struct vmstate_field *field, void *opaque, const char *path,
                         uint32_t depth, const struct visit_sink *sink)
 {
   field_check(field);
-  if (field->kind == VMSTATE_KIND_UNUSED) return;
-  uint8_t *first = (uint8_t *)opaque + field->offset;
-  for (uint32_t i = 0; i < field->count; i++) {
-    uint8_t *element = first + (size_t)i * field->size_bytes;
+  if (field->kind == VMSTATE_KIND_UNUSED || field->kind == VMSTATE_KIND_VALIDATE) return;
+  struct field_layout layout;
+  enum layout_problem problem = field_layout_get(field, opaque, &layout);
+  SIM_ASSERT(problem == LAYOUT_OK);          /* our own objects: saved or loaded whole */
+  SIM_ASSERT(!layout_missing_storage(field, &layout));
+  static const uint8_t nullptr_bytes[1] = {MIG_NULLPTR_MARKER};
+  for (uint32_t i = 0; i < layout.count; i++) {
+    uint8_t *element = layout_element(field, &layout, i);
     char element_path[MIG_PATH_BYTES_MAX];
     field_path(element_path, path, field, i);
     uint8_t bytes[8];
-    if (field->kind == VMSTATE_KIND_STRUCT) {
+    if (element == NULL) {
+      sink->visit(sink->context, element_path, nullptr_bytes, sizeof nullptr_bytes);
+    } else if (field->kind == VMSTATE_KIND_STRUCT) {
       visit_desc(field->nested, element, element_path, depth + 1, sink);
+    } else if (field->kind == VMSTATE_KIND_TMP) {
+      visit_tmp(field, element, element_path, depth, sink);
     } else if (field->kind == VMSTATE_KIND_BUFFER) {
-      sink->visit(sink->context, element_path, element, field->size_bytes);
+      sink->visit(sink->context, element_path, element, layout.element_bytes);
     } else {
       sink->visit(sink->context, element_path, bytes, element_encode(field, element, bytes));
     }
@@ -654,7 +954,7 @@ static void visit_desc(const struct vmstate_desc *desc, void *opaque, const char
   }
 }
 
-/* Runs no hooks: visiting must not change the object it describes. */
+/* Runs no hooks on the object (only a temporary's pre_save, on the temporary). */
 void mig_vmstate_visit(const struct vmstate_desc *desc, void *opaque,
                        mig_vmstate_visit_fn *visit, void *context)
 {

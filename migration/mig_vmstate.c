@@ -42,7 +42,8 @@ static uint32_t kind_width(enum vmstate_kind kind)
   case VMSTATE_KIND_INT32:
   case VMSTATE_KIND_UINT32: return 4;
   case VMSTATE_KIND_INT64:
-  case VMSTATE_KIND_UINT64: return 8;
+  case VMSTATE_KIND_UINT64:
+  case VMSTATE_KIND_TIMER: return 8;
   case VMSTATE_KIND_BUFFER:
   case VMSTATE_KIND_UNUSED:
   case VMSTATE_KIND_STRUCT:
@@ -318,6 +319,7 @@ static const char *field_type_name(const struct vmstate_field *field)
   case VMSTATE_KIND_UNUSED: return "unused_buffer";
   case VMSTATE_KIND_STRUCT: return "struct";
   case VMSTATE_KIND_TMP: return "tmp";
+  case VMSTATE_KIND_TIMER: return "timer";
   case VMSTATE_KIND_VALIDATE: return "validate"; /* never written: it has no elements */
   }
   return "unknown";

@@ -32,6 +32,7 @@ enum vmstate_kind {
   /* Added after the first cut; existing tables are unaffected. */
   VMSTATE_KIND_TMP,     /* QEMU's VMSTATE_WITH_TMP: nested desc run on a temporary */
   VMSTATE_KIND_VALIDATE, /* no bytes; field_exists false on load is fatal */
+  VMSTATE_KIND_TIMER,   /* int64_t expiry in ns, -1 when not armed; JSON type "timer" */
 };
 
 /* The loaded value must equal the current one (QEMU's *_EQUAL fields). */
@@ -198,6 +199,9 @@ struct vmstate_instance {
 #define VMSTATE_UINT16_TEST(o, m, t) VMSTATE_SCALAR_TEST_(o, m, VMSTATE_KIND_UINT16, uint16_t, t)
 #define VMSTATE_UINT32_TEST(o, m, t) VMSTATE_SCALAR_TEST_(o, m, VMSTATE_KIND_UINT32, uint32_t, t)
 #define VMSTATE_UINT64_TEST(o, m, t) VMSTATE_SCALAR_TEST_(o, m, VMSTATE_KIND_UINT64, uint64_t, t)
+
+/* QEMU's VMSTATE_TIMER, modelled as the int64_t expiry (virtual ns) it puts on the wire. */
+#define VMSTATE_TIMER(o, m) VMSTATE_SCALAR_(o, m, VMSTATE_KIND_TIMER, int64_t, 0, 0)
 
 #define VMSTATE_INT8_EQUAL(o, m) \
   VMSTATE_SCALAR_(o, m, VMSTATE_KIND_INT8, int8_t, 0, VMSTATE_FLAG_EQUAL)

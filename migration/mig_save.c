@@ -49,16 +49,16 @@ void mig_save_footer(struct mig_writer *writer, uint32_t section_id)
 }
 
 /* Instance indexes in save order: priority descending, then registration order. */
-static uint32_t save_order(const struct machine *machine, uint32_t *order)
+static uint32_t save_order(const struct vmstate_instance *const *instances, uint32_t count,
+                           uint32_t *order)
 {
-  uint32_t count = machine_vmstate_count(machine);
   for (uint32_t i = 0; i < count; i++) order[i] = i;
   /* Insertion sort: stable by construction, so equal priorities keep registration order. */
   for (uint32_t i = 1; i < count; i++) {
     uint32_t moving = order[i];
-    int32_t priority = machine_vmstate(machine, moving)->desc->priority;
+    int32_t priority = instances[moving]->desc->priority;
     uint32_t j = i;
-    while (j > 0 && machine_vmstate(machine, order[j - 1])->desc->priority < priority) {
+    while (j > 0 && instances[order[j - 1]]->desc->priority < priority) {
       order[j] = order[j - 1];
       j--;
     }
@@ -80,13 +80,15 @@ static json_t *save_section_json(const struct vmstate_instance *instance, json_t
   return entry;
 }
 
-enum mig_err mig_save_devices(struct mig_writer *writer, struct machine *machine,
-                              json_t *devices_json)
+enum mig_err mig_save_instances(struct mig_writer *writer,
+                                const struct vmstate_instance *const *instances, uint32_t count,
+                                json_t *devices_json)
 {
-  uint32_t order[MACHINE_VMSTATE_INSTANCES_MAX];
-  uint32_t count = save_order(machine, order);
+  SIM_ASSERT(count <= MIG_LOAD_INSTANCES_MAX);
+  uint32_t order[MIG_LOAD_INSTANCES_MAX];
+  save_order(instances, count, order);
   for (uint32_t i = 0; i < count; i++) {
-    const struct vmstate_instance *instance = machine_vmstate(machine, order[i]);
+    const struct vmstate_instance *instance = instances[order[i]];
     uint32_t section_id = MIG_SAVE_RAM_SECTION_ID + 1 + order[i];
     mig_save_section_header(writer, MIG_SECTION_FULL, section_id, instance->idstr,
                             instance->instance_id, (uint32_t)instance->desc->version_id);
@@ -103,6 +105,16 @@ enum mig_err mig_save_devices(struct mig_writer *writer, struct machine *machine
     }
   }
   return mig_writer_error(writer);
+}
+
+enum mig_err mig_save_devices(struct mig_writer *writer, struct machine *machine,
+                              json_t *devices_json)
+{
+  const struct vmstate_instance *instances[MIG_LOAD_INSTANCES_MAX];
+  uint32_t count = machine_vmstate_count(machine);
+  SIM_ASSERT(count <= MIG_LOAD_INSTANCES_MAX);
+  for (uint32_t i = 0; i < count; i++) instances[i] = machine_vmstate(machine, i);
+  return mig_save_instances(writer, instances, count, devices_json);
 }
 
 enum mig_err mig_save_finish(struct mig_writer *writer, json_t *devices_json)

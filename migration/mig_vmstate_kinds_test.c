@@ -1270,6 +1270,109 @@ START_TEST(mig_vmstate_kinds_qemu_corpus_descriptions)
 }
 END_TEST
 
+/* ------------------------------------------------ compat-table subsections */
+
+/*
+ * The seed guide's recipe for backward migration: a device property, set per
+ * machine type from a compat table, decides a subsection's needed(); an outer
+ * pre_load sets the default used when the subsection is absent.
+ */
+struct compat_dev {
+  bool send_extra;            /* device property, from the machine type's compat table */
+  uint32_t a;                 /* migrated */
+  uint32_t extra;             /* in "compat/extra" */
+};
+
+static const struct {
+  const char *machine_type;   /* versioned machine type */
+  bool send_extra;            /* the property's value there */
+} compat_table[] = {{"mt-1.0", false}, {"mt-2.0", true}};
+
+static void compat_dev_init(struct compat_dev *dev, const char *machine_type)
+{
+  memset(dev, 0, sizeof *dev);
+  dev->send_extra = true; /* the default for machine types newer than the table */
+  for (size_t i = 0; i < SIM_ARRAY_COUNT(compat_table); i++) {
+    if (strcmp(compat_table[i].machine_type, machine_type) == 0) {
+      dev->send_extra = compat_table[i].send_extra;
+    }
+  }
+}
+
+static bool compat_extra_needed(void *opaque)
+{
+  return ((struct compat_dev *)opaque)->send_extra;
+}
+
+static int compat_pre_load(void *opaque)
+{
+  ((struct compat_dev *)opaque)->extra = 0xdefa; /* used if no subsection arrives */
+  return 0;
+}
+
+static const struct vmstate_field compat_extra_fields[] = {
+  VMSTATE_UINT32(struct compat_dev, extra),
+};
+static const struct vmstate_desc compat_extra_desc = {
+  .name = "compat/extra", .version_id = 1, .minimum_version_id = 1,
+  .fields = compat_extra_fields, .field_count = 1, .needed = compat_extra_needed,
+};
+static const struct vmstate_desc *const compat_subsections[] = {&compat_extra_desc};
+static const struct vmstate_field compat_fields[] = {VMSTATE_UINT32(struct compat_dev, a)};
+static const struct vmstate_desc compat_new_desc = {
+  .name = "compat", .version_id = 1, .minimum_version_id = 1,
+  .fields = compat_fields, .field_count = 1,
+  .subsections = compat_subsections, .subsection_count = 1, .pre_load = compat_pre_load,
+};
+/* The same device in an older release, before the subsection existed. */
+static const struct vmstate_desc compat_old_desc = {
+  .name = "compat", .version_id = 1, .minimum_version_id = 1,
+  .fields = compat_fields, .field_count = 1,
+};
+
+/*
+ * Goal: an old machine type's stream omits the subsection, so an old release
+ * loads it and a new one falls back to its default; the new machine type's
+ * stream carries it and an old release refuses it; method: four loads.
+ */
+START_TEST(mig_vmstate_kinds_compat_table_subsection)
+{
+  struct compat_dev source;
+  struct mig_membuf old_stream;
+  compat_dev_init(&source, "mt-1.0");
+  source.a = 7;
+  source.extra = 9;
+  ck_assert_int_eq(save_to(&old_stream, &compat_new_desc, &source, NULL), MIG_OK);
+  ck_assert_uint_eq(old_stream.count, 4);
+  struct mig_membuf new_stream;
+  compat_dev_init(&source, "mt-2.0");
+  source.a = 7;
+  source.extra = 9;
+  ck_assert_int_eq(save_to(&new_stream, &compat_new_desc, &source, NULL), MIG_OK);
+  ck_assert_uint_eq(new_stream.count, 4 + 1 + 1 + 12 + 4 + 4);
+  struct compat_dev dest;
+  compat_dev_init(&dest, "mt-1.0");
+  ck_assert_int_eq(load_desc_from(&compat_old_desc, old_stream.bytes, old_stream.count, &dest, 1,
+                                  NULL).code, MIG_OK);
+  compat_dev_init(&dest, "mt-1.0");
+  ck_assert_int_eq(load_desc_from(&compat_new_desc, old_stream.bytes, old_stream.count, &dest, 1,
+                                  NULL).code, MIG_OK);
+  ck_assert_uint_eq(dest.extra, 0xdefa);
+  compat_dev_init(&dest, "mt-2.0");
+  ck_assert_int_eq(load_desc_from(&compat_new_desc, new_stream.bytes, new_stream.count, &dest, 1,
+                                  NULL).code, MIG_OK);
+  ck_assert_uint_eq(dest.extra, 9);
+  compat_dev_init(&dest, "mt-2.0");
+  struct mig_error error = load_desc_from(&compat_old_desc, new_stream.bytes, new_stream.count,
+                                          &dest, 1, NULL);
+  ck_assert_int_eq(error.code, MIG_ERR_SUBSECTION); /* seed guide: "we just fail" */
+  ck_assert_uint_eq(error.offset, 4);
+  ck_assert_str_eq(error.path, "compat/extra");
+  mig_membuf_deinit(&old_stream);
+  mig_membuf_deinit(&new_stream);
+}
+END_TEST
+
 Suite *mig_vmstate_kinds_suite(void)
 {
   Suite *suite = suite_create("mig_vmstate_kinds");
@@ -1280,6 +1383,7 @@ Suite *mig_vmstate_kinds_suite(void)
   tcase_add_test(save, mig_vmstate_kinds_save_bad_state);
   tcase_add_test(save, mig_vmstate_kinds_visit_paths);
   tcase_add_test(save, mig_vmstate_kinds_hook_order_nested_subsections);
+  tcase_add_test(save, mig_vmstate_kinds_compat_table_subsection);
   suite_add_tcase(suite, save);
   TCase *load = tcase_create("load");
   tcase_add_test(load, mig_vmstate_kinds_load_round_trip);

@@ -895,7 +895,7 @@ struct hpet {
   uint8_t num_timers;
   struct hpet_timer timer[32];
   uint8_t rtc_irq_level;
-  bool offset_needed;
+  uint64_t hpet_offset;
 };
 
 static const struct vmstate_field hpet_timer_fields[] = {
@@ -934,7 +934,22 @@ static const struct vmstate_desc hpet_rtc_desc = {
   .fields = hpet_rtc_fields, .field_count = 1, .needed = hpet_rtc_irq_level_needed,
 };
 
-static const struct vmstate_desc *const hpet_subsections[] = {&hpet_rtc_desc};
+static bool never_needed(void *opaque)
+{
+  (void)opaque;
+  return false;
+}
+
+static const struct vmstate_field hpet_offset_fields[] = {
+  VMSTATE_UINT64(struct hpet, hpet_offset),
+};
+
+static const struct vmstate_desc hpet_offset_desc = {
+  .name = "hpet/offset", .version_id = 1, .minimum_version_id = 1,
+  .fields = hpet_offset_fields, .field_count = 1, .needed = never_needed,
+};
+
+static const struct vmstate_desc *const hpet_subsections[] = {&hpet_rtc_desc, &hpet_offset_desc};
 
 static const struct vmstate_field hpet_fields[] = {
   VMSTATE_UINT64(struct hpet, config),
@@ -949,7 +964,7 @@ static const struct vmstate_field hpet_fields[] = {
 static const struct vmstate_desc hpet_desc = {
   .name = "hpet", .version_id = 2, .minimum_version_id = 1,
   .fields = hpet_fields, .field_count = SIM_ARRAY_COUNT(hpet_fields),
-  .subsections = hpet_subsections, .subsection_count = 1,
+  .subsections = hpet_subsections, .subsection_count = 2,
 };
 
 static const char hpet_qemu_json[] =
@@ -1060,6 +1075,7 @@ struct fdrive {
   uint8_t sect;
   uint8_t media_rate;
   bool media_changed;
+  uint8_t perpendicular;
 };
 
 struct fdc {
@@ -1070,6 +1086,9 @@ struct fdc {
   uint8_t tail[9];             /* data_state .. pwrd */
   uint8_t num_floppies;
   struct fdrive drives[2];
+  uint32_t reset_sensei;
+  int64_t result_timer;
+  uint8_t phase;
 };
 
 struct fdc_outer {
@@ -1102,8 +1121,15 @@ static const struct vmstate_desc fdrive_media_changed_desc = {
   .fields = fdrive_media_changed_fields, .field_count = 1,
   .needed = fdrive_media_changed_needed,
 };
-static const struct vmstate_desc *const fdrive_subsections[] = {&fdrive_media_changed_desc,
-                                                                 &fdrive_media_rate_desc};
+static const struct vmstate_field fdrive_perpendicular_fields[] = {
+  VMSTATE_UINT8(struct fdrive, perpendicular),
+};
+static const struct vmstate_desc fdrive_perpendicular_desc = {
+  .name = "fdrive/perpendicular", .version_id = 1, .minimum_version_id = 1,
+  .fields = fdrive_perpendicular_fields, .field_count = 1, .needed = never_needed,
+};
+static const struct vmstate_desc *const fdrive_subsections[] = {
+  &fdrive_media_changed_desc, &fdrive_media_rate_desc, &fdrive_perpendicular_desc};
 static const struct vmstate_field fdrive_fields[] = {
   VMSTATE_UINT8(struct fdrive, head),
   VMSTATE_UINT8(struct fdrive, track),
@@ -1112,7 +1138,7 @@ static const struct vmstate_field fdrive_fields[] = {
 static const struct vmstate_desc fdrive_desc = {
   .name = "fdrive", .version_id = 1, .minimum_version_id = 1,
   .fields = fdrive_fields, .field_count = SIM_ARRAY_COUNT(fdrive_fields),
-  .subsections = fdrive_subsections, .subsection_count = 2,
+  .subsections = fdrive_subsections, .subsection_count = 3,
 };
 
 #define FDC_U8(n, i) \
@@ -1133,11 +1159,34 @@ static const struct vmstate_field fdc_fields[] = {
   FDC_TAIL("timer0", 3), FDC_TAIL("timer1", 4), FDC_TAIL("precomp_trk", 5),
   FDC_TAIL("config", 6), FDC_TAIL("lock", 7), FDC_TAIL("pwrd", 8),
   VMSTATE_UINT8_EQUAL(struct fdc, num_floppies),
-  VMSTATE_STRUCT_ARRAY(struct fdc, drives, 2, struct fdrive, fdrive_desc),
+  {.name = "drives", .kind = VMSTATE_KIND_STRUCT, .offset = offsetof(struct fdc, drives),
+   .size_bytes = sizeof(struct fdrive), .count = 2, .version_id = 1, .nested = &fdrive_desc},
 };
+static const struct vmstate_field fdc_reset_sensei_fields[] = {
+  VMSTATE_UINT32(struct fdc, reset_sensei),
+};
+static const struct vmstate_desc fdc_reset_sensei_desc = {
+  .name = "fdc/reset_sensei", .version_id = 1, .minimum_version_id = 1,
+  .fields = fdc_reset_sensei_fields, .field_count = 1, .needed = never_needed,
+};
+static const struct vmstate_field fdc_result_timer_fields[] = {
+  VMSTATE_TIMER(struct fdc, result_timer),
+};
+static const struct vmstate_desc fdc_result_timer_desc = {
+  .name = "fdc/result_timer", .version_id = 1, .minimum_version_id = 1,
+  .fields = fdc_result_timer_fields, .field_count = 1, .needed = never_needed,
+};
+static const struct vmstate_field fdc_phase_fields[] = {VMSTATE_UINT8(struct fdc, phase)};
+static const struct vmstate_desc fdc_phase_desc = {
+  .name = "fdc/phase", .version_id = 1, .minimum_version_id = 1,
+  .fields = fdc_phase_fields, .field_count = 1, .needed = never_needed,
+};
+static const struct vmstate_desc *const fdc_subsections[] = {
+  &fdc_reset_sensei_desc, &fdc_result_timer_desc, &fdc_phase_desc};
 static const struct vmstate_desc fdc_desc = {
   .name = "fdc", .version_id = 2, .minimum_version_id = 2,
   .fields = fdc_fields, .field_count = SIM_ARRAY_COUNT(fdc_fields),
+  .subsections = fdc_subsections, .subsection_count = SIM_ARRAY_COUNT(fdc_subsections),
 };
 static const struct vmstate_field fdc_outer_fields[] = {
   VMSTATE_STRUCT(struct fdc_outer, state, struct fdc, fdc_desc),
@@ -1373,6 +1422,68 @@ START_TEST(mig_vmstate_kinds_compat_table_subsection)
 }
 END_TEST
 
+#define CORPUS_DUMP "../shared/corpus/qemu-7.2/vmstate/pc-i440fx-7.2.vmstate.json"
+
+static void dump_compare_desc(const json_t *dump, const struct vmstate_desc *desc);
+
+/* One -dump-vmstate field entry against ours; struct sizes are QEMU's C sizes, not compared. */
+static void dump_compare_field(const json_t *dump, const struct vmstate_desc *desc,
+                               const struct vmstate_field *field)
+{
+  const char *name = json_string_value(json_object_get(dump, "field"));
+  ck_assert_msg(name != NULL && strcmp(name, field->name) == 0, "%s: field %s, QEMU has %s",
+                desc->name, field->name, name);
+  ck_assert_int_eq(json_integer_value(json_object_get(dump, "version_id")), field->version_id);
+  ck_assert_int_eq(json_is_true(json_object_get(dump, "field_exists")),
+                   field->field_exists != NULL);
+  if (field->kind == VMSTATE_KIND_STRUCT) {
+    dump_compare_desc(json_object_get(dump, "Description"), field->nested);
+  } else {
+    ck_assert_int_eq(json_integer_value(json_object_get(dump, "size")), field->size_bytes);
+  }
+}
+
+/*
+ * QEMU's -dump-vmstate entry (spec §10.4) against our table: name, versions,
+ * fields in order (VALIDATE entries are not dumped), subsections in order.
+ */
+static void dump_compare_desc(const json_t *dump, const struct vmstate_desc *desc)
+{
+  ck_assert_ptr_nonnull(dump);
+  ck_assert_str_eq(json_string_value(json_object_get(dump, "name")), desc->name);
+  ck_assert_int_eq(json_integer_value(json_object_get(dump, "version_id")), desc->version_id);
+  ck_assert_int_eq(json_integer_value(json_object_get(dump, "minimum_version_id")),
+                   desc->minimum_version_id);
+  const json_t *fields = json_object_get(dump, "Fields");
+  size_t index = 0;
+  for (uint32_t i = 0; i < desc->field_count; i++) {
+    if (desc->fields[i].kind == VMSTATE_KIND_VALIDATE) continue;
+    dump_compare_field(json_array_get(fields, index++), desc, &desc->fields[i]);
+  }
+  ck_assert_uint_eq(json_array_size(fields), index);
+  const json_t *subsections = json_object_get(dump, "Subsections");
+  ck_assert_uint_eq(json_array_size(subsections), desc->subsection_count);
+  for (uint32_t i = 0; i < desc->subsection_count; i++) {
+    dump_compare_desc(json_array_get(subsections, i), desc->subsections[i]);
+  }
+}
+
+/* Goal: our hpet and fdc tables are QEMU 7.2's, field by field; method: the vmstate dump. */
+START_TEST(mig_vmstate_kinds_qemu_vmstate_dump)
+{
+  json_error_t error;
+  json_t *root = json_load_file(CORPUS_DUMP, 0, &error);
+  if (root == NULL) {
+    fprintf(stderr, "skipped: %s not found\n", CORPUS_DUMP);
+    return;
+  }
+  dump_compare_desc(json_object_get(json_object_get(root, "hpet"), "Description"), &hpet_desc);
+  dump_compare_desc(json_object_get(json_object_get(root, "isa-fdc"), "Description"),
+                    &fdc_outer_desc);
+  json_decref(root);
+}
+END_TEST
+
 Suite *mig_vmstate_kinds_suite(void)
 {
   Suite *suite = suite_create("mig_vmstate_kinds");
@@ -1402,6 +1513,7 @@ Suite *mig_vmstate_kinds_suite(void)
   tcase_add_test(qemu, mig_vmstate_kinds_qemu_hpet_json);
   tcase_add_test(qemu, mig_vmstate_kinds_qemu_fdc_json);
   tcase_add_test(qemu, mig_vmstate_kinds_qemu_corpus_descriptions);
+  tcase_add_test(qemu, mig_vmstate_kinds_qemu_vmstate_dump);
   suite_add_tcase(suite, qemu);
   return suite;
 }

@@ -48,9 +48,16 @@ static uint32_t kind_width(enum vmstate_kind kind)
   case VMSTATE_KIND_UNUSED:
   case VMSTATE_KIND_STRUCT:
   case VMSTATE_KIND_TMP:
-  case VMSTATE_KIND_VALIDATE: return 0;
+  case VMSTATE_KIND_VALIDATE:
+  case VMSTATE_KIND_QTAILQ:
+  case VMSTATE_KIND_QLIST: return 0;
   }
   return 0;
+}
+
+static bool field_is_list(const struct vmstate_field *field)
+{
+  return field->kind == VMSTATE_KIND_QTAILQ || field->kind == VMSTATE_KIND_QLIST;
 }
 
 static bool field_is_varray(const struct vmstate_field *field)
@@ -60,7 +67,8 @@ static bool field_is_varray(const struct vmstate_field *field)
 
 static bool field_has_nested(const struct vmstate_field *field)
 {
-  return field->kind == VMSTATE_KIND_STRUCT || field->kind == VMSTATE_KIND_TMP;
+  return field->kind == VMSTATE_KIND_STRUCT || field->kind == VMSTATE_KIND_TMP ||
+         field_is_list(field);
 }
 
 static bool kind_is_integer(enum vmstate_kind kind)
@@ -88,6 +96,8 @@ static void field_check(const struct vmstate_field *field)
               field->size_bytes >= sizeof(void *)));
   SIM_ASSERT(field->kind != VMSTATE_KIND_VALIDATE ||
              (field->field_exists != NULL && field->count == 0));
+  SIM_ASSERT(!field_is_list(field) ||
+             (field->count >= 1 && field->num_offset + sizeof(void *) <= field->size_bytes));
 }
 
 static void subsection_check(const struct vmstate_desc *parent, const struct vmstate_desc *sub)
@@ -109,7 +119,7 @@ static bool field_present(const struct vmstate_field *field, void *opaque, int32
 static bool field_indexed(const struct vmstate_field *field)
 {
   if (field->kind == VMSTATE_KIND_BUFFER) return false;
-  return field->count > 1 || field_is_varray(field);
+  return field->count > 1 || field_is_varray(field) || field_is_list(field);
 }
 
 /* "<path>/<field>", plus "[i]" for an element of a field with several. */
@@ -283,6 +293,24 @@ static void tmp_prepare(union tmp_storage *tmp, const struct vmstate_field *fiel
   memcpy(tmp->bytes, &parent, sizeof parent);
 }
 
+/* ----------------------------------------------------------------- lists */
+
+#define MIG_LIST_MORE 0x01 /* an element follows (spec §5.3 qtailq/qlist) */
+#define MIG_LIST_END 0x00  /* the list ends */
+
+/* The head slot of a list field, and the next slot of one of its elements. */
+static uint8_t **list_head_slot(const struct vmstate_field *field, void *opaque)
+{
+  return (uint8_t **)(void *)((uint8_t *)opaque + field->offset);
+}
+
+static uint8_t *list_next(const struct vmstate_field *field, const uint8_t *element)
+{
+  uint8_t *next = NULL;
+  memcpy(&next, element + field->num_offset, sizeof next);
+  return next;
+}
+
 /* ----------------------------------------------------------------- JSON */
 
 static void json_set(json_t *object, const char *key, json_t *value)
@@ -320,6 +348,8 @@ static const char *field_type_name(const struct vmstate_field *field)
   case VMSTATE_KIND_STRUCT: return "struct";
   case VMSTATE_KIND_TMP: return "tmp";
   case VMSTATE_KIND_TIMER: return "timer";
+  case VMSTATE_KIND_QTAILQ: return "qtailq";
+  case VMSTATE_KIND_QLIST: return "qlist";
   case VMSTATE_KIND_VALIDATE: return "validate"; /* never written: it has no elements */
   }
   return "unknown";
@@ -433,6 +463,39 @@ static enum mig_err save_element(struct mig_writer *writer, const struct vmstate
 }
 
 /*
+ * A list: 0x01 and the element, per element, then 0x00.  Elements are saved
+ * at their description's current version.  The JSON entry carries the first
+ * element's description inline (QEMU writes one per element into the same
+ * object, which is not valid JSON) and the size of the whole list.
+ */
+static enum mig_err save_list(struct mig_writer *writer, const struct vmstate_desc *desc,
+                              const struct vmstate_field *field, void *opaque,
+                              json_t *fields_json, uint32_t depth)
+{
+  json_t *entry = NULL;
+  json_t *element_json = NULL;
+  if (fields_json != NULL) {
+    entry = field_json_start(fields_json, desc, field, 0, 1, true, &element_json);
+    element_json = entry;
+  }
+  uint64_t start = mig_writer_offset(writer);
+  uint32_t count = 0;
+  for (uint8_t *element = *list_head_slot(field, opaque); element != NULL;
+       element = list_next(field, element)) {
+    if (++count > field->count) return MIG_ERR_BAD_VALUE; /* longer than the bound */
+    mig_writer_u8(writer, MIG_LIST_MORE);
+    enum mig_err err = save_desc(writer, field->nested, element, element_json, depth + 1);
+    if (err != MIG_OK) return err;
+    element_json = NULL;
+  }
+  mig_writer_u8(writer, MIG_LIST_END);
+  if (entry != NULL) {
+    json_set(entry, "size", json_integer((json_int_t)(mig_writer_offset(writer) - start)));
+  }
+  return mig_writer_error(writer);
+}
+
+/*
  * Our own object's state is bad (a VARRAY count over its bound, a NULL
  * pointer with elements): QEMU asserts here; the save fails instead.
  */
@@ -449,6 +512,7 @@ static enum mig_err save_field(struct mig_writer *writer, const struct vmstate_d
                                json_t *fields_json, uint32_t depth)
 {
   field_check(field);
+  if (field_is_list(field)) return save_list(writer, desc, field, opaque, fields_json, depth);
   struct field_layout layout;
   enum mig_err err = save_layout(field, opaque, &layout);
   if (err != MIG_OK) return err;
@@ -713,6 +777,65 @@ static bool load_layout(struct mig_reader *reader, const struct vmstate_field *f
   return true;
 }
 
+/* One list marker: true when an element follows; false at the end or on an error. */
+static bool load_list_more(struct mig_reader *reader, const char *element_path)
+{
+  uint64_t offset = mig_reader_offset(reader);
+  uint8_t marker = mig_read_u8(reader);
+  if (mig_reader_failed(reader) || marker == MIG_LIST_END) return false;
+  if (marker == MIG_LIST_MORE) return true;
+  char detail[48];
+  snprintf(detail, sizeof detail, "list marker 0x%02x, expected 0 or 1", marker);
+  MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, offset, detail, "%s", element_path);
+  return false;
+}
+
+/*
+ * A list (spec §5.3, §5.2): elements load at the field's version, which must
+ * be in the element description's range; each is calloc()ed and appended
+ * (linked before loading, so the object owns it even when the load fails);
+ * more than field->count elements are refused before allocating.
+ */
+static void load_list(struct mig_reader *reader, const struct vmstate_field *field,
+                      void *opaque, const char *path, uint32_t depth)
+{
+  char field_path_text[MIG_PATH_BYTES_MAX];
+  snprintf(field_path_text, sizeof field_path_text, "%s/%s", path, field->name);
+  if (!load_version_ok(reader, field->nested, field->version_id, mig_reader_offset(reader),
+                       field_path_text)) {
+    return;
+  }
+  uint8_t **slot = list_head_slot(field, opaque);
+  uint32_t count = 0;
+  while (*slot != NULL && count < field->count) {
+    slot = (uint8_t **)(void *)(*slot + field->num_offset);
+    count++;
+  }
+  for (;;) {
+    char element_path[MIG_PATH_BYTES_MAX];
+    field_path(element_path, path, field, count);
+    uint64_t offset = mig_reader_offset(reader);
+    if (!load_list_more(reader, element_path)) break;
+    if (*slot != NULL || count >= field->count) {
+      char detail[64];
+      snprintf(detail, sizeof detail, "more than %" PRIu32 " elements", field->count);
+      MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, offset, detail, "%s", field_path_text);
+      break;
+    }
+    uint8_t *element = calloc(1, field->size_bytes);
+    if (element == NULL) {
+      MIG_READER_FAIL(reader, MIG_ERR_NOMEM, offset, "allocation failed", "%s", element_path);
+      break;
+    }
+    *slot = element;
+    slot = (uint8_t **)(void *)(element + field->num_offset);
+    load_desc(reader, field->nested, element, field->version_id, element_path, depth + 1);
+    if (mig_reader_failed(reader)) break;
+    count++;
+  }
+  mig__reader_annotate(reader, "%s", field_path_text);
+}
+
 /* QEMU's VMSTATE_VALIDATE: the test runs where the entry stands; false is fatal. */
 static void load_validate(struct mig_reader *reader, const struct vmstate_field *field,
                           void *opaque, int32_t version_id, const char *path)
@@ -726,6 +849,10 @@ static void load_field(struct mig_reader *reader, const struct vmstate_field *fi
                        void *opaque, const char *path, uint32_t depth)
 {
   field_check(field);
+  if (field_is_list(field)) {
+    load_list(reader, field, opaque, path, depth);
+    return;
+  }
   char field_path_text[MIG_PATH_BYTES_MAX];
   snprintf(field_path_text, sizeof field_path_text, "%s/%s", path, field->name);
   struct field_layout layout;
@@ -904,11 +1031,28 @@ static void visit_tmp(const struct vmstate_field *field, void *parent, const cha
   visit_desc(field->nested, tmp.bytes, element_path, depth + 1, sink);
 }
 
+static void visit_list(const struct vmstate_field *field, void *opaque, const char *path,
+                       uint32_t depth, const struct visit_sink *sink)
+{
+  uint32_t index = 0;
+  for (uint8_t *element = *list_head_slot(field, opaque); element != NULL;
+       element = list_next(field, element)) {
+    SIM_ASSERT(index < field->count); /* our own objects: saved or loaded whole */
+    char element_path[MIG_PATH_BYTES_MAX];
+    field_path(element_path, path, field, index++);
+    visit_desc(field->nested, element, element_path, depth + 1, sink);
+  }
+}
+
 static void visit_field(const struct vmstate_field *field, void *opaque, const char *path,
                         uint32_t depth, const struct visit_sink *sink)
 {
   field_check(field);
   if (field->kind == VMSTATE_KIND_UNUSED || field->kind == VMSTATE_KIND_VALIDATE) return;
+  if (field_is_list(field)) {
+    visit_list(field, opaque, path, depth, sink);
+    return;
+  }
   struct field_layout layout;
   enum layout_problem problem = field_layout_get(field, opaque, &layout);
   SIM_ASSERT(problem == LAYOUT_OK);          /* our own objects: saved or loaded whole */

@@ -1484,6 +1484,171 @@ START_TEST(mig_vmstate_kinds_qemu_vmstate_dump)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- lists */
+
+struct litem {
+  uint8_t tag;
+  uint16_t value;               /* from version 2 */
+  struct litem *next;
+};
+
+struct listdev {
+  uint8_t before;
+  struct litem *head;           /* QTAILQ, at most 3 */
+  struct litem *qhead;          /* QLIST, at most 3 */
+  uint8_t after;
+};
+
+static const struct vmstate_field litem_fields[] = {
+  VMSTATE_UINT8(struct litem, tag),
+  VMSTATE_UINT16_V(struct litem, value, 2),
+};
+static const struct vmstate_desc litem_desc = {
+  .name = "litem", .version_id = 2, .minimum_version_id = 1,
+  .fields = litem_fields, .field_count = SIM_ARRAY_COUNT(litem_fields),
+};
+static const struct vmstate_field listdev_fields[] = {
+  VMSTATE_UINT8(struct listdev, before),
+  VMSTATE_QTAILQ_V(struct listdev, head, 2, 3, struct litem, next, litem_desc),
+  VMSTATE_UINT8(struct listdev, after),
+  VMSTATE_QLIST_V(struct listdev, qhead, 2, 3, struct litem, next, litem_desc),
+};
+/* The list fields are _V(2): like QEMU's, the version also gates the field's presence. */
+static const struct vmstate_desc listdev_desc = {
+  .name = "listdev", .version_id = 2, .minimum_version_id = 1,
+  .fields = listdev_fields, .field_count = SIM_ARRAY_COUNT(listdev_fields),
+};
+/* A release whose list loads at version 3, past litem's 2. */
+static const struct vmstate_field listdev_v3_fields[] = {
+  VMSTATE_UINT8(struct listdev, before),
+  VMSTATE_QTAILQ_V(struct listdev, head, 3, 3, struct litem, next, litem_desc),
+};
+static const struct vmstate_desc listdev_v3_desc = {
+  .name = "listdev", .version_id = 3, .minimum_version_id = 1,
+  .fields = listdev_v3_fields, .field_count = SIM_ARRAY_COUNT(listdev_v3_fields),
+};
+
+static const uint8_t listdev_golden[] = {
+  0xaa,                         /* 0x00 before */
+  0x01, 0x01, 0x01, 0x02,       /* 0x01 head[0]: more, tag, value */
+  0x01, 0x02, 0x03, 0x04,       /* 0x05 head[1] */
+  0x00,                         /* 0x09 end of head */
+  0xbb,                         /* 0x0a after */
+  0x00,                         /* 0x0b qhead: empty */
+};
+
+static const char listdev_json[] =
+  "{\"vmsd_name\": \"listdev\", \"version\": 2, \"fields\": ["
+  "{\"name\": \"before\", \"type\": \"uint8\", \"size\": 1}, "
+  "{\"name\": \"head\", \"type\": \"qtailq\", \"vmsd_name\": \"litem\", \"version\": 2, "
+  "\"fields\": [{\"name\": \"tag\", \"type\": \"uint8\", \"size\": 1}, "
+  "{\"name\": \"value\", \"type\": \"uint16\", \"size\": 2}], \"size\": 9}, "
+  "{\"name\": \"after\", \"type\": \"uint8\", \"size\": 1}, "
+  "{\"name\": \"qhead\", \"type\": \"qlist\", \"size\": 1}]}";
+
+static void listdev_free(struct listdev *dev)
+{
+  struct litem **heads[] = {&dev->head, &dev->qhead};
+  for (size_t i = 0; i < SIM_ARRAY_COUNT(heads); i++) {
+    while (*heads[i] != NULL) {
+      struct litem *next = (*heads[i])->next;
+      free(*heads[i]);
+      *heads[i] = next;
+    }
+  }
+}
+
+/* Goal: lists encode as 0x01 + element ... 0x00 and describe as QEMU's; method: golden. */
+START_TEST(mig_vmstate_kinds_list_save_golden_and_json)
+{
+  struct litem second = {.tag = 2, .value = 0x0304};
+  struct litem first = {.tag = 1, .value = 0x0102, .next = &second};
+  struct listdev dev = {.before = 0xaa, .head = &first, .after = 0xbb};
+  struct mig_membuf membuf;
+  json_t *json = NULL;
+  ck_assert_int_eq(save_to(&membuf, &listdev_desc, &dev, &json), MIG_OK);
+  ck_assert_uint_eq(membuf.count, sizeof listdev_golden);
+  ck_assert_int_eq(memcmp(membuf.bytes, listdev_golden, sizeof listdev_golden), 0);
+  char *text = json_dumps(json, JSON_PRESERVE_ORDER);
+  ck_assert_str_eq(text, listdev_json);
+  free(text);
+  json_decref(json);
+  mig_membuf_deinit(&membuf);
+  struct litem third = {.tag = 3};
+  struct litem fourth = {.tag = 4};
+  second.next = &third;
+  third.next = &fourth; /* four elements: over the bound of 3 */
+  ck_assert_int_eq(save_to(&membuf, &listdev_desc, &dev, NULL), MIG_ERR_BAD_VALUE);
+  mig_membuf_deinit(&membuf);
+}
+END_TEST
+
+/* Goal: a loaded list equals the saved one, elements allocated in order; method: visits. */
+START_TEST(mig_vmstate_kinds_list_round_trip)
+{
+  struct listdev dest = {0};
+  uint64_t offset = 0;
+  struct mig_error error = load_desc_from(&listdev_desc, listdev_golden, sizeof listdev_golden,
+                                          &dest, 2, &offset);
+  ck_assert_int_eq(error.code, MIG_OK);
+  ck_assert_uint_eq(offset, sizeof listdev_golden);
+  ck_assert_ptr_nonnull(dest.head);
+  ck_assert_uint_eq(dest.head->value, 0x0102);
+  ck_assert_ptr_nonnull(dest.head->next);
+  ck_assert_uint_eq(dest.head->next->tag, 2);
+  ck_assert_ptr_null(dest.head->next->next);
+  ck_assert_ptr_null(dest.qhead);
+  ck_assert_uint_eq(dest.after, 0xbb);
+  static struct text text;
+  visit_text(&listdev_desc, &dest, &text);
+  ck_assert_str_eq(text.bytes, "listdev/before=aa\nlistdev/head[0]/tag=01\n"
+                               "listdev/head[0]/value=0102\nlistdev/head[1]/tag=02\n"
+                               "listdev/head[1]/value=0304\nlistdev/after=bb\n");
+  listdev_free(&dest);
+}
+END_TEST
+
+/*
+ * Goal: a bad marker, too many elements and an element version outside the
+ * element's range are refused (spec §11.2 "qtailq/qlist element version out
+ * of range", §11.3 item 19 for lists); method: patched streams.
+ */
+START_TEST(mig_vmstate_kinds_list_hostile)
+{
+  uint8_t stream[sizeof listdev_golden + 8];
+  memcpy(stream, listdev_golden, sizeof listdev_golden);
+  stream[0x05] = 0x02;
+  struct listdev dest = {0};
+  struct mig_error error = load_desc_from(&listdev_desc, stream, sizeof listdev_golden, &dest, 2,
+                                          NULL);
+  ck_assert_int_eq(error.code, MIG_ERR_BAD_VALUE);
+  ck_assert_uint_eq(error.offset, 0x05);
+  ck_assert_str_eq(error.path, "listdev/head[1]");
+  ck_assert_str_eq(error.detail, "list marker 0x02, expected 0 or 1");
+  listdev_free(&dest);
+  /* Four elements where three are accepted: refused at the fourth marker. */
+  static const uint8_t four[] = {0xaa, 1, 1, 0, 1, 1, 2, 0, 2, 1, 3, 0, 3, 1, 4, 0, 4, 0};
+  error = load_desc_from(&listdev_desc, four, sizeof four, &dest, 2, NULL);
+  ck_assert_int_eq(error.code, MIG_ERR_TOO_LONG);
+  ck_assert_uint_eq(error.offset, 13);
+  ck_assert_str_eq(error.path, "listdev/head");
+  ck_assert_ptr_nonnull(dest.head->next->next); /* three were loaded and are owned */
+  listdev_free(&dest);
+  error = load_desc_from(&listdev_v3_desc, listdev_golden, sizeof listdev_golden, &dest, 3,
+                         NULL);
+  ck_assert_int_eq(error.code, MIG_ERR_SECTION_VERSION);
+  ck_assert_uint_eq(error.offset, 1);
+  ck_assert_str_eq(error.path, "listdev/head");
+  ck_assert_ptr_null(dest.head);
+  for (size_t n = 0; n < sizeof listdev_golden; n++) {
+    error = load_desc_from(&listdev_desc, listdev_golden, n, &dest, 2, NULL);
+    ck_assert_msg(error.code == MIG_ERR_TRUNCATED, "length %zu: %s", n,
+                  mig_err_name(error.code));
+    listdev_free(&dest);
+  }
+}
+END_TEST
+
 Suite *mig_vmstate_kinds_suite(void)
 {
   Suite *suite = suite_create("mig_vmstate_kinds");
@@ -1509,6 +1674,11 @@ Suite *mig_vmstate_kinds_suite(void)
   tcase_add_test(hostile, mig_vmstate_kinds_hostile_every_truncation);
   tcase_add_test(hostile, mig_vmstate_kinds_hostile_byte_flips);
   suite_add_tcase(suite, hostile);
+  TCase *list = tcase_create("list");
+  tcase_add_test(list, mig_vmstate_kinds_list_save_golden_and_json);
+  tcase_add_test(list, mig_vmstate_kinds_list_round_trip);
+  tcase_add_test(list, mig_vmstate_kinds_list_hostile);
+  suite_add_tcase(suite, list);
   TCase *qemu = tcase_create("qemu");
   tcase_add_test(qemu, mig_vmstate_kinds_qemu_hpet_json);
   tcase_add_test(qemu, mig_vmstate_kinds_qemu_fdc_json);

@@ -33,6 +33,8 @@ enum vmstate_kind {
   VMSTATE_KIND_TMP,     /* QEMU's VMSTATE_WITH_TMP: nested desc run on a temporary */
   VMSTATE_KIND_VALIDATE, /* no bytes; field_exists false on load is fatal */
   VMSTATE_KIND_TIMER,   /* int64_t expiry in ns, -1 when not armed; JSON type "timer" */
+  VMSTATE_KIND_QTAILQ,  /* a linked list of nested structs: 0x01 + element ..., 0x00 */
+  VMSTATE_KIND_QLIST,   /* the same wire and rules; JSON type "qlist" */
 };
 
 /* The loaded value must equal the current one (QEMU's *_EQUAL fields). */
@@ -340,6 +342,23 @@ struct vmstate_instance {
     .nested = &(desc_), \
     .num_offset = (uint32_t)(offsetof(tmp_ctype, parent) + \
                              _Generic(((tmp_ctype *)0)->parent, o *: 0)) }
+
+/*
+ * QEMU's VMSTATE_QTAILQ_V / VMSTATE_QLIST_V: member m is the head (elem *),
+ * elements link through their member next (elem *), and each is described by
+ * desc_.  Each element goes on the wire as 0x01 then its fields; 0x00 ends
+ * the list.  Elements load at version v, which must be in desc_'s range; the
+ * loader appends calloc()ed elements (owned by the object) and accepts at
+ * most max of them.
+ */
+#define VMSTATE_LIST_V_(kind_, o, m, v, max, elem, next, desc_) \
+  { .name = #m, .kind = (kind_), .offset = VMSTATE_OFFSET_(o, m, elem *), \
+    .size_bytes = sizeof(elem), .count = (max), .version_id = (v), .nested = &(desc_), \
+    .num_offset = VMSTATE_OFFSET_(elem, next, elem *) }
+#define VMSTATE_QTAILQ_V(o, m, v, max, elem, next, desc_) \
+  VMSTATE_LIST_V_(VMSTATE_KIND_QTAILQ, o, m, v, max, elem, next, desc_)
+#define VMSTATE_QLIST_V(o, m, v, max, elem, next, desc_) \
+  VMSTATE_LIST_V_(VMSTATE_KIND_QLIST, o, m, v, max, elem, next, desc_)
 
 /*
  * QEMU's VMSTATE_VALIDATE: no bytes; test(opaque, version) runs where the

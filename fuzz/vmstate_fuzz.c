@@ -4,8 +4,8 @@
  * description "fz" uses the kinds whose lengths come from the stream:
  * variable arrays with each count type (through a pointer, in place, and
  * allocated by the loader), a VBUFFER, an array of pointers with a NULL, a
- * struct pointer, a temporary, a VALIDATE entry, int32 le, EQUAL, _TEST and
- * _V fields, and nested subsections.
+ * struct pointer, a QTAILQ, a temporary, a VALIDATE entry, int32 le, EQUAL,
+ * _TEST and _V fields, and nested subsections.
  *
  * Input: byte 0 selects the version loaded (1 or 2), the rest is the payload.
  * Every input must end in MIG_OK or a latched typed error inside the input;
@@ -45,10 +45,16 @@ struct fz {
   uint8_t hi;                   /* through the temporary */
   uint8_t lo;
   struct fz_elem *one;          /* struct pointer */
+  struct fz_item *list;         /* QTAILQ, version 2, at most 8 */
   uint8_t s;                    /* fz/sub */
   uint8_t d;                    /* fz/sub/deep */
   uint16_t v8_storage[4];
   struct fz_elem elem_storage[2];
+};
+
+struct fz_item {
+  uint8_t tag;
+  struct fz_item *next;
 };
 
 struct fz_tmp {
@@ -80,6 +86,12 @@ static int fz_tmp_post_load(void *opaque, int32_t version_id)
   tmp->parent->lo = (uint8_t)tmp->both;
   return 0;
 }
+
+static const struct vmstate_field fz_item_fields[] = {VMSTATE_UINT8(struct fz_item, tag)};
+static const struct vmstate_desc fz_item_desc = {
+  .name = "fz_item", .version_id = 2, .minimum_version_id = 2,
+  .fields = fz_item_fields, .field_count = 1,
+};
 
 static const struct vmstate_field fz_tmp_fields[] = {VMSTATE_UINT16(struct fz_tmp, both)};
 static const struct vmstate_desc fz_tmp_desc = {
@@ -135,6 +147,7 @@ static const struct vmstate_field fz_fields[] = {
   VMSTATE_WITH_TMP(struct fz, struct fz_tmp, fz_tmp_desc),
   VMSTATE_VALIDATE("counts_ok", fz_counts_ok),
   VMSTATE_STRUCT_POINTER(struct fz, one, struct fz_elem, fz_elem_desc),
+  VMSTATE_QTAILQ_V(struct fz, list, 2, 8, struct fz_item, next, fz_item_desc),
 };
 static const struct vmstate_desc fz_desc = {
   .name = "fz", .version_id = 2, .minimum_version_id = 1,
@@ -181,5 +194,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   }
   free(fz.a32);
   free(fz.vbuf);
+  while (fz.list != NULL) {
+    struct fz_item *next = fz.list->next;
+    free(fz.list);
+    fz.list = next;
+  }
   return 0;
 }

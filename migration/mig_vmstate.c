@@ -50,7 +50,8 @@ static uint32_t kind_width(enum vmstate_kind kind)
   case VMSTATE_KIND_TMP:
   case VMSTATE_KIND_VALIDATE:
   case VMSTATE_KIND_QTAILQ:
-  case VMSTATE_KIND_QLIST: return 0;
+  case VMSTATE_KIND_QLIST:
+  case VMSTATE_KIND_GTREE: return 0;
   }
   return 0;
 }
@@ -68,7 +69,7 @@ static bool field_is_varray(const struct vmstate_field *field)
 static bool field_has_nested(const struct vmstate_field *field)
 {
   return field->kind == VMSTATE_KIND_STRUCT || field->kind == VMSTATE_KIND_TMP ||
-         field_is_list(field);
+         field->kind == VMSTATE_KIND_GTREE || field_is_list(field);
 }
 
 static bool kind_is_integer(enum vmstate_kind kind)
@@ -98,6 +99,8 @@ static void field_check(const struct vmstate_field *field)
              (field->field_exists != NULL && field->count == 0));
   SIM_ASSERT(!field_is_list(field) ||
              (field->count >= 1 && field->num_offset + sizeof(void *) <= field->size_bytes));
+  SIM_ASSERT(field->kind != VMSTATE_KIND_GTREE ||
+             (field->count >= 1 && field->size_bytes >= sizeof(uint64_t)));
 }
 
 static void subsection_check(const struct vmstate_desc *parent, const struct vmstate_desc *sub)
@@ -119,7 +122,8 @@ static bool field_present(const struct vmstate_field *field, void *opaque, int32
 static bool field_indexed(const struct vmstate_field *field)
 {
   if (field->kind == VMSTATE_KIND_BUFFER) return false;
-  return field->count > 1 || field_is_varray(field) || field_is_list(field);
+  return field->count > 1 || field_is_varray(field) || field_is_list(field) ||
+         field->kind == VMSTATE_KIND_GTREE;
 }
 
 /* "<path>/<field>", plus "[i]" for an element of a field with several. */
@@ -311,6 +315,25 @@ static uint8_t *list_next(const struct vmstate_field *field, const uint8_t *elem
   return next;
 }
 
+/* ----------------------------------------------------------------- gtree */
+
+#define MIG_GTREE_NODE 0x01 /* a node follows (spec §5.3 gtree) */
+#define MIG_GTREE_END 0x00  /* no more nodes */
+
+static uint32_t gtree_count_get(const struct vmstate_field *field, const void *opaque)
+{
+  uint32_t count = 0;
+  memcpy(&count, (const uint8_t *)opaque + field->num_offset, sizeof count);
+  return count;
+}
+
+static uint64_t gtree_key_get(const uint8_t *entry)
+{
+  uint64_t key = 0;
+  memcpy(&key, entry, sizeof key); /* the entry's first member (checked by the macro) */
+  return key;
+}
+
 /* ----------------------------------------------------------------- JSON */
 
 static void json_set(json_t *object, const char *key, json_t *value)
@@ -350,6 +373,7 @@ static const char *field_type_name(const struct vmstate_field *field)
   case VMSTATE_KIND_TIMER: return "timer";
   case VMSTATE_KIND_QTAILQ: return "qtailq";
   case VMSTATE_KIND_QLIST: return "qlist";
+  case VMSTATE_KIND_GTREE: return "gtree";
   case VMSTATE_KIND_VALIDATE: return "validate"; /* never written: it has no elements */
   }
   return "unknown";
@@ -496,6 +520,45 @@ static enum mig_err save_list(struct mig_writer *writer, const struct vmstate_de
 }
 
 /*
+ * A gtree: be32 count, then 0x01, be64 key and the entry's fields per entry,
+ * then 0x00.  Entries must be sorted by key and within the bound (our own
+ * state: a failure here is a device bug, reported as BAD_VALUE).  JSON as
+ * for lists: the first entry's description inline and the whole size.
+ */
+static enum mig_err save_gtree(struct mig_writer *writer, const struct vmstate_desc *desc,
+                               const struct vmstate_field *field, void *opaque,
+                               json_t *fields_json, uint32_t depth)
+{
+  uint32_t count = gtree_count_get(field, opaque);
+  if (count > field->count) return MIG_ERR_BAD_VALUE;
+  json_t *entry_json = NULL;
+  json_t *value_json = NULL;
+  if (fields_json != NULL) {
+    entry_json = field_json_start(fields_json, desc, field, 0, 1, true, &value_json);
+    value_json = entry_json;
+  }
+  uint64_t start = mig_writer_offset(writer);
+  mig_writer_be32(writer, count);
+  uint8_t *first = (uint8_t *)opaque + field->offset;
+  for (uint32_t i = 0; i < count; i++) {
+    uint8_t *entry = first + (size_t)i * field->size_bytes;
+    if (i > 0 && gtree_key_get(entry) <= gtree_key_get(entry - field->size_bytes)) {
+      return MIG_ERR_BAD_VALUE;
+    }
+    mig_writer_u8(writer, MIG_GTREE_NODE);
+    mig_writer_be64(writer, gtree_key_get(entry));
+    enum mig_err err = save_desc(writer, field->nested, entry, value_json, depth + 1);
+    if (err != MIG_OK) return err;
+    value_json = NULL;
+  }
+  mig_writer_u8(writer, MIG_GTREE_END);
+  if (entry_json != NULL) {
+    json_set(entry_json, "size", json_integer((json_int_t)(mig_writer_offset(writer) - start)));
+  }
+  return mig_writer_error(writer);
+}
+
+/*
  * Our own object's state is bad (a VARRAY count over its bound, a NULL
  * pointer with elements): QEMU asserts here; the save fails instead.
  */
@@ -513,6 +576,9 @@ static enum mig_err save_field(struct mig_writer *writer, const struct vmstate_d
 {
   field_check(field);
   if (field_is_list(field)) return save_list(writer, desc, field, opaque, fields_json, depth);
+  if (field->kind == VMSTATE_KIND_GTREE) {
+    return save_gtree(writer, desc, field, opaque, fields_json, depth);
+  }
   struct field_layout layout;
   enum mig_err err = save_layout(field, opaque, &layout);
   if (err != MIG_OK) return err;
@@ -836,6 +902,95 @@ static void load_list(struct mig_reader *reader, const struct vmstate_field *fie
   mig__reader_annotate(reader, "%s", field_path_text);
 }
 
+/* One gtree node marker: true when a node follows; false at the end or on an error. */
+static bool load_gtree_more(struct mig_reader *reader, const char *element_path)
+{
+  uint64_t offset = mig_reader_offset(reader);
+  uint8_t marker = mig_read_u8(reader);
+  if (mig_reader_failed(reader) || marker == MIG_GTREE_END) return false;
+  if (marker == MIG_GTREE_NODE) return true;
+  char detail[48];
+  snprintf(detail, sizeof detail, "node marker 0x%02x, expected 0 or 1", marker);
+  MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, offset, detail, "%s", element_path);
+  return false;
+}
+
+/* Fails with BAD_VALUE at offset; always returns false. */
+static bool load_gtree_fail(struct mig_reader *reader, uint64_t offset, const char *detail,
+                            const char *path)
+{
+  MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, offset, detail, "%s", path);
+  return false;
+}
+
+/* The announced count: within the bound before any node is read (spec §11.3 item 19). */
+static bool load_gtree_count(struct mig_reader *reader, const struct vmstate_field *field,
+                             const char *field_path_text, uint32_t *count_out)
+{
+  uint64_t offset = mig_reader_offset(reader);
+  *count_out = mig_read_be32(reader);
+  if (mig_reader_failed(reader)) return false;
+  if (*count_out <= field->count) return true;
+  char detail[64];
+  snprintf(detail, sizeof detail, "node count %" PRIu32 " > bound %" PRIu32, *count_out,
+           field->count);
+  MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, offset, detail, "%s", field_path_text);
+  return false;
+}
+
+/*
+ * A gtree into the entry array: the node count is bounded first, nodes load
+ * at the field's version (checked against the value description's range),
+ * keys must strictly increase (QEMU would silently replace a repeated key),
+ * and the number of nodes must equal the count (QEMU's "count mismatch").
+ */
+static void load_gtree(struct mig_reader *reader, const struct vmstate_field *field,
+                       void *opaque, const char *path, uint32_t depth)
+{
+  char field_path_text[MIG_PATH_BYTES_MAX];
+  snprintf(field_path_text, sizeof field_path_text, "%s/%s", path, field->name);
+  if (!load_version_ok(reader, field->nested, field->version_id, mig_reader_offset(reader),
+                       field_path_text)) {
+    return;
+  }
+  uint32_t count = 0;
+  if (!load_gtree_count(reader, field, field_path_text, &count)) return;
+  uint8_t *first = (uint8_t *)opaque + field->offset;
+  uint32_t index = 0;
+  for (;; index++) {
+    char element_path[MIG_PATH_BYTES_MAX];
+    field_path(element_path, path, field, index);
+    uint64_t offset = mig_reader_offset(reader);
+    if (!load_gtree_more(reader, element_path)) break;
+    if (index == count) {
+      (void)load_gtree_fail(reader, offset, "more nodes than announced", field_path_text);
+      return;
+    }
+    uint8_t *entry = first + (size_t)index * field->size_bytes;
+    uint64_t key_offset = mig_reader_offset(reader);
+    uint64_t key = mig_read_be64(reader);
+    if (mig_reader_failed(reader)) break;
+    if (index > 0 && key <= gtree_key_get(entry - field->size_bytes)) {
+      (void)load_gtree_fail(reader, key_offset, "key not above the previous one", element_path);
+      return;
+    }
+    memcpy(entry, &key, sizeof key);
+    load_desc(reader, field->nested, entry, field->version_id, element_path, depth + 1);
+    if (mig_reader_failed(reader)) break;
+  }
+  if (!mig_reader_failed(reader) && index != count) {
+    char detail[64];
+    snprintf(detail, sizeof detail, "count mismatch: %" PRIu32 " nodes, announced %" PRIu32,
+             index, count);
+    (void)load_gtree_fail(reader, mig_reader_offset(reader) - 1, detail, field_path_text);
+    return;
+  }
+  if (!mig_reader_failed(reader)) {
+    memcpy((uint8_t *)opaque + field->num_offset, &count, sizeof count);
+  }
+  mig__reader_annotate(reader, "%s", field_path_text);
+}
+
 /* QEMU's VMSTATE_VALIDATE: the test runs where the entry stands; false is fatal. */
 static void load_validate(struct mig_reader *reader, const struct vmstate_field *field,
                           void *opaque, int32_t version_id, const char *path)
@@ -851,6 +1006,10 @@ static void load_field(struct mig_reader *reader, const struct vmstate_field *fi
   field_check(field);
   if (field_is_list(field)) {
     load_list(reader, field, opaque, path, depth);
+    return;
+  }
+  if (field->kind == VMSTATE_KIND_GTREE) {
+    load_gtree(reader, field, opaque, path, depth);
     return;
   }
   char field_path_text[MIG_PATH_BYTES_MAX];
@@ -1044,10 +1203,34 @@ static void visit_list(const struct vmstate_field *field, void *opaque, const ch
   }
 }
 
+static void visit_gtree(const struct vmstate_field *field, void *opaque, const char *path,
+                        uint32_t depth, const struct visit_sink *sink)
+{
+  uint32_t count = gtree_count_get(field, opaque);
+  SIM_ASSERT(count <= field->count); /* our own objects: saved or loaded whole */
+  uint8_t *first = (uint8_t *)opaque + field->offset;
+  for (uint32_t i = 0; i < count; i++) {
+    uint8_t *entry = first + (size_t)i * field->size_bytes;
+    char element_path[MIG_PATH_BYTES_MAX];
+    field_path(element_path, path, field, i);
+    char key_path[MIG_PATH_BYTES_MAX + 8];
+    snprintf(key_path, sizeof key_path, "%s/key", element_path);
+    uint64_t key = gtree_key_get(entry);
+    uint8_t bytes[8];
+    for (int b = 0; b < 8; b++) bytes[b] = (uint8_t)(key >> (56 - 8 * b));
+    sink->visit(sink->context, key_path, bytes, sizeof bytes);
+    visit_desc(field->nested, entry, element_path, depth + 1, sink);
+  }
+}
+
 static void visit_field(const struct vmstate_field *field, void *opaque, const char *path,
                         uint32_t depth, const struct visit_sink *sink)
 {
   field_check(field);
+  if (field->kind == VMSTATE_KIND_GTREE) {
+    visit_gtree(field, opaque, path, depth, sink);
+    return;
+  }
   if (field->kind == VMSTATE_KIND_UNUSED || field->kind == VMSTATE_KIND_VALIDATE) return;
   if (field_is_list(field)) {
     visit_list(field, opaque, path, depth, sink);

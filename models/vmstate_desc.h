@@ -35,6 +35,7 @@ enum vmstate_kind {
   VMSTATE_KIND_TIMER,   /* int64_t expiry in ns, -1 when not armed; JSON type "timer" */
   VMSTATE_KIND_QTAILQ,  /* a linked list of nested structs: 0x01 + element ..., 0x00 */
   VMSTATE_KIND_QLIST,   /* the same wire and rules; JSON type "qlist" */
+  VMSTATE_KIND_GTREE,   /* a map with uint64 keys: be32 count, (0x01, be64 key, value)..., 0x00 */
 };
 
 /* The loaded value must equal the current one (QEMU's *_EQUAL fields). */
@@ -359,6 +360,23 @@ struct vmstate_instance {
   VMSTATE_LIST_V_(VMSTATE_KIND_QTAILQ, o, m, v, max, elem, next, desc_)
 #define VMSTATE_QLIST_V(o, m, v, max, elem, next, desc_) \
   VMSTATE_LIST_V_(VMSTATE_KIND_QLIST, o, m, v, max, elem, next, desc_)
+
+/*
+ * QEMU's VMSTATE_GTREE_DIRECT_KEY_V, over an array instead of a GTree: member
+ * m is an array of entries (entry m[N]) sorted by key, each entry's first
+ * member is `uint64_t key` (both checked at compile time), and the uint32_t
+ * member num counts the entries.
+ * On the wire: be32 count, then per entry 0x01, be64 key and the fields of
+ * desc_ (which describes the rest of the entry), then 0x00.  Entries load at
+ * version v, which must be in desc_'s range; keys must increase; at most N.
+ */
+#define VMSTATE_GTREE_DIRECT_KEY_V(o, m, v, num, entry, desc_) \
+  { .name = #m, .kind = VMSTATE_KIND_GTREE, .offset = VMSTATE_OFFSET_(o, m[0], entry), \
+    .size_bytes = sizeof(entry), \
+    .count = (uint32_t)(sizeof(((o *)0)->m) / sizeof(entry)) + \
+             0 * (uint32_t)sizeof(char[offsetof(entry, key) == 0 ? 1 : -1]) + \
+             (uint32_t)_Generic(((entry *)0)->key, uint64_t: 0), \
+    .version_id = (v), .nested = &(desc_), .num_offset = VMSTATE_OFFSET_(o, num, uint32_t) }
 
 /*
  * QEMU's VMSTATE_VALIDATE: no bytes; test(opaque, version) runs where the

@@ -4,7 +4,7 @@
  * description "fz" uses the kinds whose lengths come from the stream:
  * variable arrays with each count type (through a pointer, in place, and
  * allocated by the loader), a VBUFFER, an array of pointers with a NULL, a
- * struct pointer, a QTAILQ, a temporary, a VALIDATE entry, int32 le, EQUAL,
+ * struct pointer, a QTAILQ, a GTREE, a temporary, a VALIDATE entry, int32 le, EQUAL,
  * _TEST and _V fields, and nested subsections.
  *
  * Input: byte 0 selects the version loaded (1 or 2), the rest is the payload.
@@ -22,6 +22,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct fz_elem {
   uint8_t tag;
+  uint16_t value;
+};
+
+struct fz_gentry {
+  uint64_t key;
   uint16_t value;
 };
 
@@ -46,6 +51,8 @@ struct fz {
   uint8_t lo;
   struct fz_elem *one;          /* struct pointer */
   struct fz_item *list;         /* QTAILQ, version 2, at most 8 */
+  uint32_t gn;                  /* entries in map */
+  struct fz_gentry map[4];      /* GTREE */
   uint8_t s;                    /* fz/sub */
   uint8_t d;                    /* fz/sub/deep */
   uint16_t v8_storage[4];
@@ -91,6 +98,14 @@ static const struct vmstate_field fz_item_fields[] = {VMSTATE_UINT8(struct fz_it
 static const struct vmstate_desc fz_item_desc = {
   .name = "fz_item", .version_id = 2, .minimum_version_id = 2,
   .fields = fz_item_fields, .field_count = 1,
+};
+
+static const struct vmstate_field fz_gentry_fields[] = {
+  VMSTATE_UINT16(struct fz_gentry, value),
+};
+static const struct vmstate_desc fz_gentry_desc = {
+  .name = "fz_gentry", .version_id = 1, .minimum_version_id = 1,
+  .fields = fz_gentry_fields, .field_count = 1,
 };
 
 static const struct vmstate_field fz_tmp_fields[] = {VMSTATE_UINT16(struct fz_tmp, both)};
@@ -148,6 +163,7 @@ static const struct vmstate_field fz_fields[] = {
   VMSTATE_VALIDATE("counts_ok", fz_counts_ok),
   VMSTATE_STRUCT_POINTER(struct fz, one, struct fz_elem, fz_elem_desc),
   VMSTATE_QTAILQ_V(struct fz, list, 2, 8, struct fz_item, next, fz_item_desc),
+  VMSTATE_GTREE_DIRECT_KEY_V(struct fz, map, 1, gn, struct fz_gentry, fz_gentry_desc),
 };
 static const struct vmstate_desc fz_desc = {
   .name = "fz", .version_id = 2, .minimum_version_id = 1,

@@ -302,17 +302,31 @@ static void tmp_prepare(union tmp_storage *tmp, const struct vmstate_field *fiel
 #define MIG_LIST_MORE 0x01 /* an element follows (spec §5.3 qtailq/qlist) */
 #define MIG_LIST_END 0x00  /* the list ends */
 
-/* The head slot of a list field, and the next slot of one of its elements. */
-static uint8_t **list_head_slot(const struct vmstate_field *field, void *opaque)
+/*
+ * A slot is where a list pointer is stored: the head member, or an element's
+ * next member.  Slots hold `elem *`, so they are read and written with memcpy
+ * (not through a uint8_t ** lvalue, which strict aliasing forbids).
+ */
+static uint8_t *slot_get(const uint8_t *slot)
 {
-  return (uint8_t **)(void *)((uint8_t *)opaque + field->offset);
+  uint8_t *value = NULL;
+  memcpy(&value, slot, sizeof value);
+  return value;
+}
+
+static void slot_set(uint8_t *slot, uint8_t *value)
+{
+  memcpy(slot, &value, sizeof value);
+}
+
+static uint8_t *list_head(const struct vmstate_field *field, void *opaque)
+{
+  return slot_get((const uint8_t *)opaque + field->offset);
 }
 
 static uint8_t *list_next(const struct vmstate_field *field, const uint8_t *element)
 {
-  uint8_t *next = NULL;
-  memcpy(&next, element + field->num_offset, sizeof next);
-  return next;
+  return slot_get(element + field->num_offset);
 }
 
 /* ----------------------------------------------------------------- gtree */
@@ -504,7 +518,7 @@ static enum mig_err save_list(struct mig_writer *writer, const struct vmstate_de
   }
   uint64_t start = mig_writer_offset(writer);
   uint32_t count = 0;
-  for (uint8_t *element = *list_head_slot(field, opaque); element != NULL;
+  for (uint8_t *element = list_head(field, opaque); element != NULL;
        element = list_next(field, element)) {
     if (++count > field->count) return MIG_ERR_BAD_VALUE; /* longer than the bound */
     mig_writer_u8(writer, MIG_LIST_MORE);
@@ -871,10 +885,10 @@ static void load_list(struct mig_reader *reader, const struct vmstate_field *fie
                        field_path_text)) {
     return;
   }
-  uint8_t **slot = list_head_slot(field, opaque);
+  uint8_t *slot = (uint8_t *)opaque + field->offset;
   uint32_t count = 0;
-  while (*slot != NULL && count < field->count) {
-    slot = (uint8_t **)(void *)(*slot + field->num_offset);
+  while (slot_get(slot) != NULL && count < field->count) {
+    slot = slot_get(slot) + field->num_offset;
     count++;
   }
   for (;;) {
@@ -882,7 +896,7 @@ static void load_list(struct mig_reader *reader, const struct vmstate_field *fie
     field_path(element_path, path, field, count);
     uint64_t offset = mig_reader_offset(reader);
     if (!load_list_more(reader, element_path)) break;
-    if (*slot != NULL || count >= field->count) {
+    if (slot_get(slot) != NULL || count >= field->count) {
       char detail[64];
       snprintf(detail, sizeof detail, "more than %" PRIu32 " elements", field->count);
       MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, offset, detail, "%s", field_path_text);
@@ -893,8 +907,8 @@ static void load_list(struct mig_reader *reader, const struct vmstate_field *fie
       MIG_READER_FAIL(reader, MIG_ERR_NOMEM, offset, "allocation failed", "%s", element_path);
       break;
     }
-    *slot = element;
-    slot = (uint8_t **)(void *)(element + field->num_offset);
+    slot_set(slot, element);
+    slot = element + field->num_offset;
     load_desc(reader, field->nested, element, field->version_id, element_path, depth + 1);
     if (mig_reader_failed(reader)) break;
     count++;
@@ -1194,7 +1208,7 @@ static void visit_list(const struct vmstate_field *field, void *opaque, const ch
                        uint32_t depth, const struct visit_sink *sink)
 {
   uint32_t index = 0;
-  for (uint8_t *element = *list_head_slot(field, opaque); element != NULL;
+  for (uint8_t *element = list_head(field, opaque); element != NULL;
        element = list_next(field, element)) {
     SIM_ASSERT(index < field->count); /* our own objects: saved or loaded whole */
     char element_path[MIG_PATH_BYTES_MAX];

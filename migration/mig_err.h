@@ -34,7 +34,8 @@
   X(VMDESC, "bad VM description trailer") \
   X(TRAILING, "bytes after the end of the stream") \
   X(CANCELLED, "load cancelled") \
-  X(NOMEM, "allocation bound exceeded")
+  X(NOMEM, "allocation bound exceeded") \
+  X(CONFIG_MISMATCH, "configuration differs from the destination's")
 
 enum mig_err {
   MIG_OK = 0,

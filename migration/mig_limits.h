@@ -16,8 +16,13 @@
 #define MIG_SECTIONS_MAX 4096                    /* distinct section ids per stream */
 #define MIG_RAM_BLOCKS_MAX 64
 #define MIG_VMSTATE_DEPTH_MAX 8                  /* nested structs and subsections */
-#define MIG_VMSTATE_FIELD_BYTES_MAX (UINT32_C(1) << 24)
+#define MIG_VMSTATE_FIELD_BYTES_MAX (UINT32_C(1) << 24) /* one field; also one VMS_ALLOC */
+#define MIG_VMSTATE_TMP_BYTES_MAX 1024           /* a VMSTATE_WITH_TMP temporary (stack) */
+#define MIG_VMSTATE_SUBSECTIONS_MAX 64           /* per description (a 64-bit seen-mask) */
+#define MIG_SUBSECTION_VERSION_MAX 255           /* spec §11.3 item 4 */
 #define MIG_PATH_BYTES_MAX 192                   /* "section/field" in errors */
+#define MIG_LOAD_INSTANCES_MAX 64                /* vmstate handlers of one destination */
+#define MIG_PACKAGED_BYTES_MAX (UINT32_C(16) << 20) /* spec §11.3 item 7 */
 #define MIG_VMDESC_BYTES_MAX (UINT32_C(16) << 20) /* JSON trailer */
 #define MIG_READER_BUFFER_BYTES (UINT32_C(64) << 10) /* refill-mode window */
 #define MIG_WRITER_BUFFER_BYTES (UINT32_C(64) << 10)

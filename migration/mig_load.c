@@ -16,13 +16,16 @@
 
 #include <jansson.h>
 
-#define HANDLERS_MAX (MACHINE_VMSTATE_INSTANCES_MAX + 1)
+#define HANDLERS_MAX (MIG_LOAD_INSTANCES_MAX + 1)
+#define CONFIG_SUBSECTIONS_COUNT 3
+
+_Static_assert(MACHINE_VMSTATE_INSTANCES_MAX < MIG_LOAD_INSTANCES_MAX, "machines fit a target");
 
 struct load_state {
   struct mig_reader *reader;
-  struct machine *machine;
+  const struct mig_load_target *target;
   struct mig_load_stats *stats;
-  struct mig_load_options options;
+  bool return_path_open;                  /* OPEN_RETURN_PATH seen */
   struct mig_ram_dest ram;
   uint32_t handler_count;                 /* 1 + vmstate instances */
   bool bound[HANDLERS_MAX];               /* handler has seen a START/FULL */
@@ -56,53 +59,105 @@ static enum mig_err load_header(struct load_state *state)
   return MIG_OK;
 }
 
-/*
- * configuration/capabilities (spec §3): the only validated 7.2 capability,
- * x-ignore-shared, must be listed exactly when it is on here.
- */
-static enum mig_err load_capabilities(struct load_state *state, bool present)
+/* One configuration subsection's payload (spec §3); false once an error is latched. */
+static bool load_config_payload(struct load_state *state, uint32_t which, const char *path)
 {
   struct mig_reader *reader = state->reader;
+  const struct mig_load_target *target = state->target;
   uint64_t offset = mig_reader_offset(reader);
-  bool received = false;
-  if (present) {
+  char detail[MIG_IDSTR_BYTES_MAX + 64];
+  if (which == 0) { /* target-page-bits */
+    uint32_t bits = mig_read_be32(reader);
+    if (mig_reader_failed(reader)) return false;
+    if (bits == MIG_PAGE_BITS) return true;
+    snprintf(detail, sizeof(detail), "received TARGET_PAGE_BITS is %" PRIu32 " but local is %d",
+             bits, MIG_PAGE_BITS);
+    MIG_READER_FAIL(reader, MIG_ERR_CONFIG_MISMATCH, offset, detail, "%s", path);
+    return false;
+  }
+  if (which == 2) { /* uuid: checked only when the destination has one */
+    uint8_t uuid[16];
+    mig_read_bytes(reader, uuid, sizeof(uuid));
+    if (mig_reader_failed(reader)) return false;
+    if (target->uuid == NULL || memcmp(uuid, target->uuid, sizeof(uuid)) == 0) return true;
+    MIG_READER_FAIL(reader, MIG_ERR_CONFIG_MISMATCH, offset, "UUID differs", "%s", path);
+    return false;
+  }
+  uint32_t count = mig_read_be32(reader);
+  if (mig_reader_failed(reader)) return false;
+  if (count > MIG_CAPABILITIES_MAX) { /* spec §11.3 item 3: before any loop */
+    snprintf(detail, sizeof(detail), "caps_count %" PRIu32 " > %d", count, MIG_CAPABILITIES_MAX);
+    MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, offset, detail, "%s/caps_count", path);
+    return false;
+  }
+  bool received_ignore_shared = false;
+  for (uint32_t i = 0; i < count; i++) {
+    uint64_t name_offset = mig_reader_offset(reader);
+    char name[MIG_IDSTR_BYTES_MAX + 1];
+    size_t name_bytes = mig_read_counted_string(reader, name, sizeof(name));
+    if (mig_reader_failed(reader)) return false;
+    if (strlen(name) != name_bytes || strcmp(name, "x-ignore-shared") != 0) {
+      snprintf(detail, sizeof(detail), "received unknown capability %.*s", (int)name_bytes,
+               name);
+      MIG_READER_FAIL(reader, MIG_ERR_CONFIG_MISMATCH, name_offset, detail, "%s[%" PRIu32 "]",
+                      path, i);
+      return false;
+    }
+    received_ignore_shared = true;
+  }
+  if (received_ignore_shared == target->x_ignore_shared) return true;
+  snprintf(detail, sizeof(detail), "capability x-ignore-shared is %s, but received capability "
+           "is %s", target->x_ignore_shared ? "on" : "off", received_ignore_shared ? "on" : "off");
+  MIG_READER_FAIL(reader, MIG_ERR_CONFIG_MISMATCH, offset, detail, "%s", path);
+  return false;
+}
+
+/*
+ * The configuration's subsections (spec §3, §5.6), any order, each at most
+ * once, version 1.  A 0x05 whose name is not "configuration/..." is left for
+ * the section loop, which refuses it; an unknown "configuration/..." is fatal.
+ */
+static bool load_config_subsections(struct load_state *state, bool *capabilities_seen)
+{
+  static const char *const names[CONFIG_SUBSECTIONS_COUNT] = {
+    "configuration/target-page-bits", "configuration/capabilities", "configuration/uuid"};
+  struct mig_reader *reader = state->reader;
+  bool seen[CONFIG_SUBSECTIONS_COUNT] = {false};
+  uint8_t marker = 0;
+  while (mig_reader_peek_u8(reader, &marker) && marker == MIG_SECTION_SUBSECTION) {
+    uint64_t offset = mig_reader_offset(reader);
+    uint8_t length = 0;
+    if (!mig_reader_peek_at(reader, 1, &length) || length < sizeof("configuration/")) break;
     mig_read_u8(reader);
     char name[MIG_IDSTR_BYTES_MAX + 1];
-    mig_read_counted_string(reader, name, sizeof(name));
+    size_t name_bytes = mig_read_counted_string(reader, name, sizeof(name));
+    uint64_t version_offset = mig_reader_offset(reader);
     uint32_t version = mig_read_be32(reader);
-    uint64_t count_offset = mig_reader_offset(reader);
-    uint32_t count = mig_read_be32(reader);
-    if (mig_reader_failed(reader)) return load_failed(state);
-    if (strcmp(name, MIG_CONFIGURATION_CAPABILITIES) != 0 || version != 1 ||
-        count > MIG_CAPABILITIES_MAX) {
-      char detail[MIG_IDSTR_BYTES_MAX + 64];
-      snprintf(detail, sizeof(detail), "'%s' version %" PRIu32 " count %" PRIu32, name,
-               version, count);
-      MIG_READER_FAIL(reader, MIG_ERR_SUBSECTION, offset, detail, "configuration");
-      return MIG_ERR_SUBSECTION;
+    if (mig_reader_failed(reader)) return false;
+    uint32_t which = 0;
+    while (which < CONFIG_SUBSECTIONS_COUNT &&
+           (strlen(name) != name_bytes || strcmp(name, names[which]) != 0)) {
+      which++;
     }
-    for (uint32_t i = 0; i < count; i++) {
-      uint64_t entry_offset = mig_reader_offset(reader);
-      mig_read_counted_string(reader, name, sizeof(name));
-      if (mig_reader_failed(reader)) return load_failed(state);
-      if (strcmp(name, MIG_CAPABILITY_X_IGNORE_SHARED) != 0) {
-        MIG_READER_FAIL(reader, MIG_ERR_SUBSECTION, entry_offset, "received unknown capability",
-                        "configuration/capabilities/%s", name);
-        return MIG_ERR_SUBSECTION;
-      }
-      received = true;
+    if (which == CONFIG_SUBSECTIONS_COUNT || seen[which]) {
+      const char *why = which == CONFIG_SUBSECTIONS_COUNT ? "no such subsection here"
+                                                          : "subsection sent twice";
+      MIG_READER_FAIL(reader, MIG_ERR_SUBSECTION, offset, why, "%.*s", (int)name_bytes, name);
+      return false;
     }
-    offset = count_offset;
+    seen[which] = true;
+    if (version != 1) {
+      char detail[48];
+      snprintf(detail, sizeof(detail), "version %" PRIu32 ", accepted 1..1", version);
+      MIG_READER_FAIL(reader, version > MIG_SUBSECTION_VERSION_MAX ? MIG_ERR_SUBSECTION
+                                                                   : MIG_ERR_SECTION_VERSION,
+                      version_offset, detail, "%s", names[which]);
+      return false;
+    }
+    if (!load_config_payload(state, which, names[which])) return false;
   }
-  if (received != state->options.x_ignore_shared) {
-    char detail[96];
-    snprintf(detail, sizeof(detail), "capability x-ignore-shared is %s, but received "
-             "capability is %s", received ? "off" : "on", received ? "on" : "off");
-    MIG_READER_FAIL(reader, MIG_ERR_EQUAL_MISMATCH, offset, detail,
-                    "configuration/capabilities/x-ignore-shared");
-    return MIG_ERR_EQUAL_MISMATCH;
-  }
-  return MIG_OK;
+  *capabilities_seen = seen[1];
+  return true;
 }
 
 static enum mig_err load_configuration(struct load_state *state)
@@ -129,17 +184,22 @@ static enum mig_err load_configuration(struct load_state *state)
   mig_read_bytes(reader, name, length);
   name[length] = 0;
   if (mig_reader_failed(reader)) return load_failed(state);
-  if (strlen(name) != length || strcmp(name, machine_type(state->machine)) != 0) {
+  if (strlen(name) != length || strcmp(name, state->target->machine_type) != 0) {
     char detail[MIG_MACHINE_NAME_BYTES_MAX + 64];
     snprintf(detail, sizeof(detail), "received '%s', local '%s'", name,
-             machine_type(state->machine));
+             state->target->machine_type);
     MIG_READER_FAIL(reader, MIG_ERR_MACHINE_MISMATCH, length_offset + 4, detail,
                     "configuration/name");
     return MIG_ERR_MACHINE_MISMATCH;
   }
-  uint8_t next;
-  bool present = mig_reader_peek_u8(reader, &next) && next == MIG_SECTION_SUBSECTION;
-  if (present || state->options.x_ignore_shared) return load_capabilities(state, present);
+  bool capabilities_seen = false;
+  if (!load_config_subsections(state, &capabilities_seen)) return load_failed(state);
+  if (!capabilities_seen && state->target->x_ignore_shared) {
+    MIG_READER_FAIL(reader, MIG_ERR_CONFIG_MISMATCH, mig_reader_offset(reader),
+                    "capability x-ignore-shared is on, but received capability is off",
+                    "configuration/capabilities");
+    return MIG_ERR_CONFIG_MISMATCH;
+  }
   return MIG_OK;
 }
 
@@ -171,7 +231,7 @@ static uint32_t load_find_handler(const struct load_state *state, const char *id
 {
   if (strcmp(idstr, MIG_RAM_IDSTR) == 0 && instance_id == 0) return 0;
   for (uint32_t i = 1; i < state->handler_count; i++) {
-    const struct vmstate_instance *instance = machine_vmstate(state->machine, i - 1);
+    const struct vmstate_instance *instance = state->target->instances[i - 1];
     if (strcmp(instance->idstr, idstr) == 0 && instance->instance_id == instance_id) return i;
   }
   return state->handler_count;
@@ -179,7 +239,33 @@ static uint32_t load_find_handler(const struct load_state *state, const char *id
 
 static const char *load_handler_idstr(const struct load_state *state, uint32_t handler)
 {
-  return handler == 0 ? MIG_RAM_IDSTR : machine_vmstate(state->machine, handler - 1)->idstr;
+  return handler == 0 ? MIG_RAM_IDSTR : state->target->instances[handler - 1]->idstr;
+}
+
+/*
+ * Spec §11.3 item 5: a subsection whose name does not start with the
+ * description's name is left in the stream by the vmstate loader (as QEMU
+ * does); QEMU then reports a missing footer.  Say precisely what it is.
+ */
+static enum mig_err load_stray_subsection(struct load_state *state,
+                                          const struct vmstate_instance *instance)
+{
+  struct mig_reader *reader = state->reader;
+  uint8_t marker = 0;
+  if (!mig_reader_peek_u8(reader, &marker) || marker != MIG_SECTION_SUBSECTION) return MIG_OK;
+  char name[MIG_IDSTR_BYTES_MAX + 1];
+  uint8_t length = 0;
+  size_t kept = 0;
+  if (mig_reader_peek_at(reader, 1, &length)) {
+    while (kept < length && mig_reader_peek_at(reader, 2 + kept, (uint8_t *)&name[kept])) kept++;
+  }
+  name[kept] = 0;
+  char detail[MIG_IDSTR_BYTES_MAX + 64];
+  snprintf(detail, sizeof(detail), "subsection '%s' is not one of '%s'", name,
+           instance->desc->name);
+  MIG_READER_FAIL(reader, MIG_ERR_SUBSECTION, mig_reader_offset(reader), detail, "%s",
+                  instance->idstr);
+  return MIG_ERR_SUBSECTION;
 }
 
 /*
@@ -244,7 +330,7 @@ static enum mig_err load_section_long(struct load_state *state, uint8_t type,
   if (ram) {
     err = mig_ram_load(&state->ram, reader, type);
   } else {
-    const struct vmstate_instance *instance = machine_vmstate(state->machine, handler - 1);
+    const struct vmstate_instance *instance = state->target->instances[handler - 1];
     err = version_id > INT32_MAX
               ? MIG_ERR_SECTION_VERSION
               : mig_vmstate_load(reader, instance->desc, instance->opaque, (int32_t)version_id);
@@ -253,6 +339,7 @@ static enum mig_err load_section_long(struct load_state *state, uint8_t type,
     }
     if (err != MIG_OK) load_error_place(reader, instance);
     state->stats->devices_count++;
+    if (err == MIG_OK) err = load_stray_subsection(state, instance);
   }
   if (err != MIG_OK) return err;
   return load_footer(state, section_id, idstr);
@@ -343,6 +430,87 @@ static enum mig_err load_trailer(struct load_state *state)
   return MIG_OK;
 }
 
+/* QEMU 7.2's command table (spec §7): name and fixed payload length (-1: variable). */
+static const struct {
+  const char *name;
+  int32_t length;
+} load_commands[] = {
+  {"INVALID", -1}, {"OPEN_RETURN_PATH", 0}, {"PING", 4}, {"POSTCOPY_ADVISE", -1},
+  {"POSTCOPY_LISTEN", 0}, {"POSTCOPY_RUN", 0}, {"POSTCOPY_RAM_DISCARD", -1}, {"PACKAGED", 4},
+  {"ENABLE_COLO", 0}, {"POSTCOPY_RESUME", 0}, {"RECV_BITMAP", -1},
+};
+
+static enum mig_err load_command_fail(struct load_state *state, uint64_t offset,
+                                      const char *detail, const char *name)
+{
+  MIG_READER_FAIL(state->reader, MIG_ERR_BAD_COMMAND, offset, detail, "command/%s", name);
+  return MIG_ERR_BAD_COMMAND;
+}
+
+/*
+ * PACKAGED (spec §7, §11.3 item 7): the length is capped before anything is
+ * read, and the package must be present whole.  Its contents are postcopy
+ * commands, which this precopy destination refuses, so it stops there.
+ */
+static enum mig_err load_packaged(struct load_state *state, uint64_t offset)
+{
+  struct mig_reader *reader = state->reader;
+  uint64_t length_offset = mig_reader_offset(reader);
+  uint32_t length = mig_read_be32(reader);
+  if (mig_reader_failed(reader)) return load_failed(state);
+  char detail[80];
+  if (length > MIG_PACKAGED_BYTES_MAX) {
+    snprintf(detail, sizeof(detail), "length %" PRIu32 " > %" PRIu32, length,
+             MIG_PACKAGED_BYTES_MAX);
+    MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, length_offset, detail, "command/PACKAGED");
+    return MIG_ERR_TOO_LONG;
+  }
+  mig_read_skip(reader, length);
+  if (mig_reader_failed(reader)) {
+    mig__reader_annotate(reader, "command/PACKAGED");
+    return load_failed(state);
+  }
+  return load_command_fail(state, offset, "package needs postcopy, which is off here",
+                           "PACKAGED");
+}
+
+/* A COMMAND record after its 0x08 (spec §7, §11.2 framing). */
+static enum mig_err load_command(struct load_state *state, uint64_t offset)
+{
+  struct mig_reader *reader = state->reader;
+  uint16_t command = mig_read_be16(reader);
+  uint16_t length = mig_read_be16(reader);
+  if (mig_reader_failed(reader)) return load_failed(state);
+  char detail[96];
+  if (command == 0 || command >= SIM_ARRAY_COUNT(load_commands)) {
+    snprintf(detail, sizeof(detail), "MIG_CMD 0x%x unknown (len 0x%x)", command, length);
+    return load_command_fail(state, offset, detail, "code");
+  }
+  const char *name = load_commands[command].name;
+  if (load_commands[command].length >= 0 && load_commands[command].length != length) {
+    snprintf(detail, sizeof(detail), "received with bad length - expecting %" PRId32 ", got %u",
+             load_commands[command].length, length);
+    return load_command_fail(state, offset, detail, name);
+  }
+  state->stats->commands_count++;
+  switch (command) {
+  case 1: state->return_path_open = true; return MIG_OK; /* repeats are harmless */
+  case 2:
+    mig_read_be32(reader);
+    if (mig_reader_failed(reader)) return load_failed(state);
+    if (!state->return_path_open) {
+      return load_command_fail(state, offset, "received with no return path", name);
+    }
+    state->stats->pings_count++;
+    return MIG_OK;
+  case 7: return load_packaged(state, offset);
+  case 9: return MIG_OK; /* RESUME outside postcopy-recover: ignored, as QEMU does */
+  default: break;
+  }
+  /* ADVISE, LISTEN, RUN, DISCARD, COLO, RECV_BITMAP: postcopy and COLO are off here. */
+  return load_command_fail(state, offset, "postcopy, COLO and recovery are off here", name);
+}
+
 /*
  * Topology check at EOF: every PCI device of the destination must have come
  * in the stream.  QEMU leaves such a device at its reset state; a device the
@@ -350,8 +518,10 @@ static enum mig_err load_trailer(struct load_state *state)
  */
 static enum mig_err load_devices_complete(struct load_state *state, uint64_t offset)
 {
+  const bool *required = state->target->instance_required;
+  if (required == NULL) return MIG_OK;
   for (uint32_t i = 1; i < state->handler_count; i++) {
-    if (state->bound[i] || !machine_vmstate_required(state->machine, i - 1)) continue;
+    if (state->bound[i] || !required[i - 1]) continue;
     MIG_READER_FAIL(state->reader, MIG_ERR_UNKNOWN_SECTION, offset,
                     "device missing from the stream (not on the source?)", "%s",
                     load_handler_idstr(state, i));
@@ -379,18 +549,42 @@ static enum mig_err load_sections(struct load_state *state)
     case MIG_SECTION_END:
       err = load_section_short(state, type, offset);
       break;
+    case MIG_SECTION_COMMAND:
+      err = load_command(state, offset);
+      if (err != MIG_OK) return err;
+      continue;
     default: {
       char detail[48];
       snprintf(detail, sizeof(detail), "unknown savevm section type 0x%02x", type);
-      enum mig_err code = type == MIG_SECTION_COMMAND ? MIG_ERR_BAD_COMMAND
-                                                      : MIG_ERR_BAD_SECTION_TYPE;
-      MIG_READER_FAIL(reader, code, offset, detail, "stream");
-      return code;
+      MIG_READER_FAIL(reader, MIG_ERR_BAD_SECTION_TYPE, offset, detail, "stream");
+      return MIG_ERR_BAD_SECTION_TYPE;
     }
     }
     if (err != MIG_OK) return err;
     state->stats->sections_count++;
   }
+}
+
+enum mig_err mig_load_target_run(struct mig_reader *reader, const struct mig_load_target *target,
+                                 struct mig_load_stats *stats)
+{
+  SIM_ASSERT(target->instance_count < HANDLERS_MAX);
+  SIM_ASSERT(target->ram_block_count >= 1 && target->ram_block_count <= MIG_RAM_BLOCKS_MAX);
+  SIM_ASSERT(target->machine_type != NULL);
+  struct load_state state = {.reader = reader, .target = target, .stats = stats};
+  memset(stats, 0, sizeof(*stats));
+  state.handler_count = 1 + target->instance_count;
+  mig_ram_dest_init(&state.ram, target->ram_blocks, target->ram_block_count);
+  mig_ram_dest_ignore_shared_set(&state.ram, target->x_ignore_shared);
+  enum mig_err err = load_header(&state);
+  if (err == MIG_OK) err = load_configuration(&state);
+  if (err == MIG_OK) err = load_sections(&state);
+  if (err == MIG_OK) err = load_trailer(&state);
+  stats->zero_pages_count = state.ram.zero_pages_count;
+  stats->normal_pages_count = state.ram.normal_pages_count;
+  stats->stream_bytes = mig_reader_offset(reader);
+  SIM_ASSERT(err == MIG_OK || mig_reader_failed(reader));
+  return err;
 }
 
 enum mig_err mig_load_machine(struct mig_reader *reader, struct machine *machine,
@@ -406,21 +600,18 @@ enum mig_err mig_load_machine_with(struct mig_reader *reader, struct machine *ma
 {
   SIM_ASSERT(!machine_running(machine));
   SIM_ASSERT(machine_vmstate_count(machine) < HANDLERS_MAX);
-  struct load_state state = {.reader = reader, .machine = machine, .stats = stats,
-                             .options = *options};
-  memset(stats, 0, sizeof(*stats));
-  state.handler_count = 1 + machine_vmstate_count(machine);
+  const struct vmstate_instance *instances[MIG_LOAD_INSTANCES_MAX];
+  bool required[MIG_LOAD_INSTANCES_MAX];
+  for (uint32_t i = 0; i < machine_vmstate_count(machine); i++) {
+    instances[i] = machine_vmstate(machine, i);
+    required[i] = machine_vmstate_required(machine, i);
+  }
   struct ram_block *blocks[RAM_BLOCKS_MAX];
   for (uint32_t i = 0; i < machine_ram_count(machine); i++) blocks[i] = machine_ram(machine, i);
-  mig_ram_dest_init(&state.ram, blocks, machine_ram_count(machine));
-  mig_ram_dest_ignore_shared_set(&state.ram, options->x_ignore_shared);
-  enum mig_err err = load_header(&state);
-  if (err == MIG_OK) err = load_configuration(&state);
-  if (err == MIG_OK) err = load_sections(&state);
-  if (err == MIG_OK) err = load_trailer(&state);
-  stats->zero_pages_count = state.ram.zero_pages_count;
-  stats->normal_pages_count = state.ram.normal_pages_count;
-  stats->stream_bytes = mig_reader_offset(reader);
-  SIM_ASSERT(err == MIG_OK || mig_reader_failed(reader));
-  return err;
+  struct mig_load_target target = {
+    .machine_type = machine_type(machine), .instances = instances,
+    .instance_count = machine_vmstate_count(machine), .instance_required = required,
+    .ram_blocks = blocks, .ram_block_count = machine_ram_count(machine),
+    .x_ignore_shared = options->x_ignore_shared};
+  return mig_load_target_run(reader, &target, stats);
 }

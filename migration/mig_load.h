@@ -14,7 +14,26 @@
 
 #include "sim_base.h"
 #include "machine.h"
+#include "mig_limits.h"
 #include "mig_stream.h"
+
+/*
+ * What a destination offers the loader: its machine type, its vmstate
+ * instances (QEMU's handler list), its RAM blocks and its validated
+ * configuration (spec §3).  mig_load_machine builds one from a machine;
+ * tests and fuzz targets may build their own.
+ */
+struct mig_load_target {
+  const char *machine_type;                     /* compared exactly (spec §11.3 item 2) */
+  const struct vmstate_instance *const *instances; /* handler list, registration order */
+  uint32_t instance_count;                      /* < MIG_LOAD_INSTANCES_MAX */
+  const bool *instance_required;                /* per instance: must come in the stream
+                                                   (topology check at EOF), or NULL */
+  struct ram_block *const *ram_blocks;          /* RAM handler's blocks */
+  uint32_t ram_block_count;                     /* 1 .. MIG_RAM_BLOCKS_MAX */
+  bool x_ignore_shared;                         /* the one validated capability of 7.2 */
+  const uint8_t *uuid;                          /* 16 bytes, or NULL: no -uuid here */
+};
 
 struct mig_load_stats {
   uint64_t sections_count;        /* START/PART/END/FULL sections loaded */
@@ -23,10 +42,8 @@ struct mig_load_stats {
   uint64_t normal_pages_count;    /* PAGE records */
   uint64_t vmdesc_bytes;          /* JSON trailer length; 0 when absent */
   uint64_t stream_bytes;          /* bytes consumed */
-};
-
-struct mig_load_options {
-  bool x_ignore_shared;           /* capability on here: validated against the stream's */
+  uint64_t commands_count;        /* COMMAND records accepted */
+  uint64_t pings_count;           /* PING commands (return path open) */
 };
 
 /*
@@ -35,9 +52,17 @@ struct mig_load_options {
  */
 enum mig_err mig_load_machine(struct mig_reader *reader, struct machine *machine,
                               struct mig_load_stats *stats);
+
+struct mig_load_options {
+  bool x_ignore_shared;           /* capability on here: validated against the stream's */
+};
+
 /* The same with options (mig_load_machine uses all-off options). */
 enum mig_err mig_load_machine_with(struct mig_reader *reader, struct machine *machine,
                                    const struct mig_load_options *options,
                                    struct mig_load_stats *stats);
+/* The same for any target; its instances' objects must be freshly set up. */
+enum mig_err mig_load_target_run(struct mig_reader *reader, const struct mig_load_target *target,
+                                 struct mig_load_stats *stats);
 
 #endif /* MIG_LOAD_H */

@@ -266,11 +266,104 @@ START_TEST(mig_load_machine_header_byte_flips)
 }
 END_TEST
 
+/* Four one-byte devices with QEMU 7.2 priorities, for the save-order test. */
+struct prio_dev {
+  uint8_t value;              /* migrated */
+  uint32_t *load_log;         /* where post_load records the load order */
+};
+
+static int prio_post_load(void *opaque, int32_t version_id)
+{
+  (void)version_id;
+  struct prio_dev *dev = opaque;
+  *dev->load_log = *dev->load_log * 10 + dev->value;
+  return 0;
+}
+
+static const struct vmstate_field prio_fields[] = {VMSTATE_UINT8(struct prio_dev, value)};
+#define PRIO_DESC(var, name_, priority_) \
+  static const struct vmstate_desc var = { \
+    .name = name_, .version_id = 1, .minimum_version_id = 1, .priority = (priority_), \
+    .fields = prio_fields, .field_count = 1, .post_load = prio_post_load}
+PRIO_DESC(prio_default_desc, "plain", VMSTATE_PRIORITY_DEFAULT);
+PRIO_DESC(prio_iommu_desc, "iommu", VMSTATE_PRIORITY_IOMMU);
+PRIO_DESC(prio_bus_desc, "bus", VMSTATE_PRIORITY_PCI_BUS);
+PRIO_DESC(prio_gic_desc, "gic", VMSTATE_PRIORITY_GICV3);
+
+START_TEST(mig_save_instances_priority_order)
+{
+  /* Goal: sections go out by priority, then registration (spec §5.7), with their
+   * registration ids, and load in that order; method: save four, read ids and hooks. */
+  static const struct vmstate_desc *const descs[] = {&prio_default_desc, &prio_bus_desc,
+                                                     &prio_iommu_desc, &prio_gic_desc,
+                                                     &prio_default_desc};
+  uint32_t load_log = 0;
+  struct prio_dev devs[5];
+  struct vmstate_instance instances[5];
+  const struct vmstate_instance *list[5];
+  for (uint32_t i = 0; i < 5; i++) {
+    devs[i] = (struct prio_dev){.value = (uint8_t)(i + 1), .load_log = &load_log};
+    instances[i] = (struct vmstate_instance){.desc = descs[i], .opaque = &devs[i],
+                                             .instance_id = i};
+    snprintf(instances[i].idstr, sizeof(instances[i].idstr), "%s", descs[i]->name);
+    list[i] = &instances[i];
+  }
+  struct mig_membuf out;
+  mig_membuf_init(&out, 1 << 16);
+  uint8_t buffer[256];
+  struct mig_writer writer;
+  mig_writer_init(&writer, buffer, sizeof(buffer), membuf_sink, &out);
+  mig_save_header(&writer);
+  mig_save_configuration(&writer, "prio-1.0");
+  json_t *devices = json_array();
+  ck_assert_int_eq(mig_save_instances(&writer, list, 5, devices), MIG_OK);
+  ck_assert_int_eq(mig_save_finish(&writer, devices), MIG_OK);
+  /* JSON order is stream order: gic, bus, iommu, then the two plain ones as registered. */
+  static const char *const names[] = {"gic", "bus", "iommu", "plain", "plain"};
+  static const json_int_t instance_ids[] = {3, 1, 2, 0, 4};
+  ck_assert_uint_eq(json_array_size(devices), 5);
+  for (size_t i = 0; i < 5; i++) {
+    json_t *entry = json_array_get(devices, i);
+    ck_assert_str_eq(json_string_value(json_object_get(entry, "name")), names[i]);
+    ck_assert_int_eq(json_integer_value(json_object_get(entry, "instance_id")), instance_ids[i]);
+  }
+  json_decref(devices);
+  /* The first FULL section after the 8 + 13 header bytes carries id 4 (instance 3). */
+  ck_assert_uint_eq(out.bytes[21], MIG_SECTION_FULL);
+  ck_assert_uint_eq(out.bytes[25], 4);
+  /* Loading runs post_load in stream order. */
+  struct sim_options options = {.seed = 1};
+  struct sim *sim = sim_create(&options);
+  struct ram_block *block = ram_block_create(sim, "pc.ram", RAM_PAGE_BYTES);
+  struct prio_dev dest[5];
+  struct vmstate_instance dest_instances[5];
+  const struct vmstate_instance *dest_list[5];
+  for (uint32_t i = 0; i < 5; i++) {
+    dest[i] = (struct prio_dev){.load_log = &load_log};
+    dest_instances[i] = instances[i];
+    dest_instances[i].opaque = &dest[i];
+    dest_list[i] = &dest_instances[i];
+  }
+  struct mig_load_target target = {.machine_type = "prio-1.0", .instances = dest_list,
+                                   .instance_count = 5, .ram_blocks = &block,
+                                   .ram_block_count = 1};
+  struct mig_reader reader;
+  mig_reader_init_memory(&reader, out.bytes, out.count);
+  struct mig_load_stats stats;
+  ck_assert_int_eq(mig_load_target_run(&reader, &target, &stats), MIG_OK);
+  ck_assert_uint_eq(load_log, 42315);
+  ck_assert_uint_eq(stats.devices_count, 5);
+  sim_destroy(sim);
+  mig_membuf_deinit(&out);
+}
+END_TEST
+
 Suite *mig_load_suite(void)
 {
   Suite *suite = suite_create("mig_load");
   TCase *core = tcase_create("core");
   tcase_add_test(core, mig_load_machine_round_trip);
+  tcase_add_test(core, mig_save_instances_priority_order);
   tcase_add_test(core, mig_save_header_golden_bytes);
   suite_add_tcase(suite, core);
   TCase *corrupt = tcase_create("corrupt");

@@ -59,16 +59,16 @@ void mig_save_footer(struct mig_writer *writer, uint32_t section_id)
 }
 
 /* Instance indexes in save order: priority descending, then registration order. */
-static uint32_t save_order(const struct machine *machine, uint32_t *order)
+static uint32_t save_order(const struct vmstate_instance *const *instances, uint32_t count,
+                           uint32_t *order)
 {
-  uint32_t count = machine_vmstate_count(machine);
   for (uint32_t i = 0; i < count; i++) order[i] = i;
   /* Insertion sort: stable by construction, so equal priorities keep registration order. */
   for (uint32_t i = 1; i < count; i++) {
     uint32_t moving = order[i];
-    int32_t priority = machine_vmstate(machine, moving)->desc->priority;
+    int32_t priority = instances[moving]->desc->priority;
     uint32_t j = i;
-    while (j > 0 && machine_vmstate(machine, order[j - 1])->desc->priority < priority) {
+    while (j > 0 && instances[order[j - 1]]->desc->priority < priority) {
       order[j] = order[j - 1];
       j--;
     }
@@ -88,6 +88,43 @@ static json_t *save_section_json(const struct vmstate_instance *instance, json_t
   json_object_foreach(vmsd_json, key, value) json_object_set(entry, key, value);
   json_decref(vmsd_json);
   return entry;
+}
+
+/* mig_save_instances; *failed gets the index of an instance whose save hook refused. */
+static enum mig_err save_instances(struct mig_writer *writer,
+                                   const struct vmstate_instance *const *instances,
+                                   uint32_t count, json_t *devices_json, uint32_t *failed)
+{
+  SIM_ASSERT(count <= MIG_LOAD_INSTANCES_MAX);
+  uint32_t order[MIG_LOAD_INSTANCES_MAX];
+  save_order(instances, count, order);
+  for (uint32_t i = 0; i < count; i++) {
+    const struct vmstate_instance *instance = instances[order[i]];
+    uint32_t section_id = MIG_SAVE_RAM_SECTION_ID + 1 + order[i];
+    mig_save_section_header(writer, MIG_SECTION_FULL, section_id, instance->idstr,
+                            instance->instance_id, (uint32_t)instance->desc->version_id);
+    json_t *vmsd_json = NULL;
+    enum mig_err err = mig_vmstate_save(writer, instance->desc, instance->opaque,
+                                        devices_json != NULL ? &vmsd_json : NULL);
+    if (err != MIG_OK) {
+      json_decref(vmsd_json);
+      *failed = order[i];
+      return err;
+    }
+    mig_save_footer(writer, section_id);
+    if (devices_json != NULL) {
+      json_array_append_new(devices_json, save_section_json(instance, vmsd_json));
+    }
+  }
+  return mig_writer_error(writer);
+}
+
+enum mig_err mig_save_instances(struct mig_writer *writer,
+                                const struct vmstate_instance *const *instances, uint32_t count,
+                                json_t *devices_json)
+{
+  uint32_t failed;
+  return save_instances(writer, instances, count, devices_json, &failed);
 }
 
 static void save_error_set(struct mig_error *error, const struct machine *machine,
@@ -114,29 +151,16 @@ enum mig_err mig_save_devices(struct mig_writer *writer, struct machine *machine
 enum mig_err mig_save_devices_checked(struct mig_writer *writer, struct machine *machine,
                                       json_t *devices_json, struct mig_error *error)
 {
-  uint32_t order[MACHINE_VMSTATE_INSTANCES_MAX];
-  uint32_t count = save_order(machine, order);
-  for (uint32_t i = 0; i < count; i++) {
-    const struct vmstate_instance *instance = machine_vmstate(machine, order[i]);
-    uint32_t section_id = MIG_SAVE_RAM_SECTION_ID + 1 + order[i];
-    mig_save_section_header(writer, MIG_SECTION_FULL, section_id, instance->idstr,
-                            instance->instance_id, (uint32_t)instance->desc->version_id);
-    json_t *vmsd_json = NULL;
-    enum mig_err err = mig_vmstate_save(writer, instance->desc, instance->opaque,
-                                        devices_json != NULL ? &vmsd_json : NULL);
-    if (err != MIG_OK) {
-      json_decref(vmsd_json);
-      if (err == MIG_ERR_HOOK && error != NULL) {
-        save_error_set(error, machine, order[i], mig_writer_offset(writer));
-      }
-      return err;
-    }
-    mig_save_footer(writer, section_id);
-    if (devices_json != NULL) {
-      json_array_append_new(devices_json, save_section_json(instance, vmsd_json));
-    }
+  const struct vmstate_instance *instances[MIG_LOAD_INSTANCES_MAX];
+  uint32_t count = machine_vmstate_count(machine);
+  SIM_ASSERT(count <= MIG_LOAD_INSTANCES_MAX);
+  for (uint32_t i = 0; i < count; i++) instances[i] = machine_vmstate(machine, i);
+  uint32_t failed = 0;
+  enum mig_err err = save_instances(writer, instances, count, devices_json, &failed);
+  if (err == MIG_ERR_HOOK && error != NULL) {
+    save_error_set(error, machine, failed, mig_writer_offset(writer));
   }
-  return mig_writer_error(writer);
+  return err;
 }
 
 enum mig_err mig_save_finish(struct mig_writer *writer, json_t *devices_json)

@@ -14,6 +14,7 @@
 
 #include "sim_base.h"
 #include "machine.h"
+#include "mig_limits.h"
 #include "mig_stream.h"
 
 #include <jansson.h>
@@ -50,6 +51,14 @@ enum mig_err mig_save_devices(struct mig_writer *writer, struct machine *machine
  */
 enum mig_err mig_save_devices_checked(struct mig_writer *writer, struct machine *machine,
                                       json_t *devices_json, struct mig_error *error);
+/*
+ * The same for any handler list (registration order): instance i gets section
+ * id 1 + i; sections go out by desc->priority, higher first (QEMU's
+ * MIG_PRI_*, spec §5.7), equal priorities in registration order.
+ */
+enum mig_err mig_save_instances(struct mig_writer *writer,
+                                const struct vmstate_instance *const *instances, uint32_t count,
+                                json_t *devices_json);
 /* EOF (0x00), then 0x06, be32 length and {"page_size": 4096, "devices": [...]}. */
 enum mig_err mig_save_finish(struct mig_writer *writer, json_t *devices_json);
 

@@ -21,13 +21,13 @@
 #include "mig_limits.h"
 #include "mig_vmstate.h"
 
-/* Subsections per description; the loader tracks duplicates in one 64-bit mask. */
-#define MIG_VMSTATE_SUBSECTIONS_MAX 64
 #define MIG_SUBSECTION_MARKER 0x05
-#define MIG_SUBSECTION_VERSION_MAX 255 /* spec §11.3 item 4 */
+#define MIG_NULLPTR_MARKER 0x30 /* a NULL element of an array of pointers (spec §5.4) */
 
 _Static_assert(sizeof(bool) == 1, "a bool field is one byte in memory and on the wire");
 _Static_assert(MIG_IDSTR_BYTES_MAX == 255, "subsection names fit a counted string");
+_Static_assert(MIG_VMSTATE_SUBSECTIONS_MAX <= 64, "the loader's seen-mask is 64 bits");
+_Static_assert(MIG_VMSTATE_TMP_BYTES_MAX >= sizeof(void *), "a temporary holds its parent");
 
 /* ------------------------------------------------------------ descriptions */
 
@@ -42,12 +42,34 @@ static uint32_t kind_width(enum vmstate_kind kind)
   case VMSTATE_KIND_INT32:
   case VMSTATE_KIND_UINT32: return 4;
   case VMSTATE_KIND_INT64:
-  case VMSTATE_KIND_UINT64: return 8;
+  case VMSTATE_KIND_UINT64:
+  case VMSTATE_KIND_TIMER: return 8;
   case VMSTATE_KIND_BUFFER:
   case VMSTATE_KIND_UNUSED:
-  case VMSTATE_KIND_STRUCT: return 0;
+  case VMSTATE_KIND_STRUCT:
+  case VMSTATE_KIND_TMP:
+  case VMSTATE_KIND_VALIDATE:
+  case VMSTATE_KIND_QTAILQ:
+  case VMSTATE_KIND_QLIST:
+  case VMSTATE_KIND_GTREE: return 0;
   }
   return 0;
+}
+
+static bool field_is_list(const struct vmstate_field *field)
+{
+  return field->kind == VMSTATE_KIND_QTAILQ || field->kind == VMSTATE_KIND_QLIST;
+}
+
+static bool field_is_varray(const struct vmstate_field *field)
+{
+  return (field->flags & VMSTATE_FLAG_VARRAY_ANY) != 0;
+}
+
+static bool field_has_nested(const struct vmstate_field *field)
+{
+  return field->kind == VMSTATE_KIND_STRUCT || field->kind == VMSTATE_KIND_TMP ||
+         field->kind == VMSTATE_KIND_GTREE || field_is_list(field);
 }
 
 static bool kind_is_integer(enum vmstate_kind kind)
@@ -61,8 +83,24 @@ static void field_check(const struct vmstate_field *field)
   SIM_ASSERT(field->name != NULL);
   SIM_ASSERT((uint64_t)field->size_bytes * field->count <= MIG_VMSTATE_FIELD_BYTES_MAX);
   SIM_ASSERT(kind_width(field->kind) == 0 || kind_width(field->kind) == field->size_bytes);
-  SIM_ASSERT((field->kind == VMSTATE_KIND_STRUCT) == (field->nested != NULL));
+  SIM_ASSERT(field_has_nested(field) == (field->nested != NULL));
   SIM_ASSERT((field->flags & VMSTATE_FLAG_EQUAL) == 0 || kind_is_integer(field->kind));
+  uint32_t varray = field->flags & VMSTATE_FLAG_VARRAY_ANY;
+  SIM_ASSERT((varray & (varray - 1)) == 0); /* at most one count type */
+  SIM_ASSERT((field->flags & VMSTATE_FLAG_ALLOC) == 0 ||
+             (varray != 0 && (field->flags & VMSTATE_FLAG_POINTER) != 0));
+  SIM_ASSERT((field->flags & VMSTATE_FLAG_POINTER) == 0 ||
+             (field->flags & VMSTATE_FLAG_ARRAY_OF_POINTER) == 0);
+  SIM_ASSERT((field->flags & VMSTATE_FLAG_LE) == 0 || field->kind == VMSTATE_KIND_INT32);
+  SIM_ASSERT(field->kind != VMSTATE_KIND_TMP ||
+             (field->num_offset == 0 && field->size_bytes <= MIG_VMSTATE_TMP_BYTES_MAX &&
+              field->size_bytes >= sizeof(void *)));
+  SIM_ASSERT(field->kind != VMSTATE_KIND_VALIDATE ||
+             (field->field_exists != NULL && field->count == 0));
+  SIM_ASSERT(!field_is_list(field) ||
+             (field->count >= 1 && field->num_offset + sizeof(void *) <= field->size_bytes));
+  SIM_ASSERT(field->kind != VMSTATE_KIND_GTREE ||
+             (field->count >= 1 && field->size_bytes >= sizeof(uint64_t)));
 }
 
 static void subsection_check(const struct vmstate_desc *parent, const struct vmstate_desc *sub)
@@ -80,11 +118,19 @@ static bool field_present(const struct vmstate_field *field, void *opaque, int32
   return field->version_id <= version_id;
 }
 
+/* Fields that may hold several elements name each one "[i]"; a VBUFFER is one. */
+static bool field_indexed(const struct vmstate_field *field)
+{
+  if (field->kind == VMSTATE_KIND_BUFFER) return false;
+  return field->count > 1 || field_is_varray(field) || field_is_list(field) ||
+         field->kind == VMSTATE_KIND_GTREE;
+}
+
 /* "<path>/<field>", plus "[i]" for an element of a field with several. */
 static void field_path(char *out, const char *path, const struct vmstate_field *field,
                        uint32_t index)
 {
-  if (field->count > 1) {
+  if (field_indexed(field)) {
     snprintf(out, MIG_PATH_BYTES_MAX, "%s/%s[%" PRIu32 "]", path, field->name, index);
   } else {
     snprintf(out, MIG_PATH_BYTES_MAX, "%s/%s", path, field->name);
@@ -140,6 +186,168 @@ static uint32_t element_encode(const struct vmstate_field *field, const uint8_t 
   return width;
 }
 
+/* ----------------------------------------------------------------- layout */
+
+/* Where a field's elements are for one object, and how many there are this time. */
+struct field_layout {
+  uint8_t *base;           /* element 0 (the pointer array for ARRAY_OF_POINTER); or NULL */
+  uint32_t count;          /* elements now: count, or the VARRAY member's value */
+  uint32_t element_bytes;  /* one element in memory (and on the wire, but for structs) */
+  int64_t varray_count;    /* the VARRAY member's value as read, for messages */
+};
+
+enum layout_problem {
+  LAYOUT_OK,
+  LAYOUT_NEGATIVE,         /* an int32 VARRAY count below zero */
+  LAYOUT_OVER_MAX,         /* a VARRAY count above the field's bound */
+};
+
+static int64_t varray_count_get(const struct vmstate_field *field, const void *opaque)
+{
+  const uint8_t *member = (const uint8_t *)opaque + field->num_offset;
+  int32_t i32;
+  uint32_t u32;
+  uint16_t u16;
+  uint8_t u8;
+  switch (field->flags & VMSTATE_FLAG_VARRAY_ANY) {
+  case VMSTATE_FLAG_VARRAY_INT32: memcpy(&i32, member, 4); return i32;
+  case VMSTATE_FLAG_VARRAY_UINT32: memcpy(&u32, member, 4); return u32;
+  case VMSTATE_FLAG_VARRAY_UINT16: memcpy(&u16, member, 2); return u16;
+  default:
+    SIM_ASSERT((field->flags & VMSTATE_FLAG_VARRAY_ANY) == VMSTATE_FLAG_VARRAY_UINT8);
+    memcpy(&u8, member, 1);
+    return u8;
+  }
+}
+
+/*
+ * Resolves count, element size and base for the object.  A VARRAY count comes
+ * from a member that may have been loaded from the stream a moment ago, so it
+ * is checked against the field's bound here, before any loop or allocation.
+ */
+static enum layout_problem field_layout_get(const struct vmstate_field *field, void *opaque,
+                                            struct field_layout *layout)
+{
+  *layout = (struct field_layout){.count = field->count, .element_bytes = field->size_bytes};
+  if (field->kind == VMSTATE_KIND_UNUSED || field->kind == VMSTATE_KIND_VALIDATE) {
+    return LAYOUT_OK;
+  }
+  if (field->kind == VMSTATE_KIND_TMP) {
+    layout->base = opaque;
+    return LAYOUT_OK;
+  }
+  if (field_is_varray(field)) {
+    int64_t count = varray_count_get(field, opaque);
+    layout->varray_count = count;
+    if (count < 0) return LAYOUT_NEGATIVE;
+    if (count > field->count) return LAYOUT_OVER_MAX;
+    if (field->kind == VMSTATE_KIND_BUFFER) {
+      layout->count = 1;
+      layout->element_bytes = (uint32_t)count;
+    } else {
+      layout->count = (uint32_t)count;
+    }
+  }
+  uint8_t *member = (uint8_t *)opaque + field->offset;
+  if ((field->flags & VMSTATE_FLAG_POINTER) != 0) {
+    memcpy(&layout->base, member, sizeof layout->base);
+  } else {
+    layout->base = member;
+  }
+  return LAYOUT_OK;
+}
+
+/* True when a pointer field has elements to move but nowhere to keep them. */
+static bool layout_missing_storage(const struct vmstate_field *field,
+                                   const struct field_layout *layout)
+{
+  return (field->flags & VMSTATE_FLAG_POINTER) != 0 && layout->base == NULL &&
+         layout->count > 0 && layout->element_bytes > 0;
+}
+
+/* Element i; NULL for an UNUSED field and for a NULL element of an array of pointers. */
+static uint8_t *layout_element(const struct vmstate_field *field,
+                               const struct field_layout *layout, uint32_t index)
+{
+  SIM_ASSERT(index < layout->count);
+  if (layout->base == NULL) return NULL;
+  if ((field->flags & VMSTATE_FLAG_ARRAY_OF_POINTER) != 0) {
+    uint8_t *element = NULL;
+    memcpy(&element, layout->base + (size_t)index * sizeof element, sizeof element);
+    return element;
+  }
+  if (field->kind == VMSTATE_KIND_TMP) return layout->base;
+  return layout->base + (size_t)index * layout->element_bytes;
+}
+
+/*
+ * A zeroed temporary for VMSTATE_WITH_TMP whose first member points at the
+ * parent object (QEMU's get_tmp/put_tmp).  It lives on the caller's stack.
+ */
+union tmp_storage {
+  max_align_t align;                       /* any member type fits */
+  uint8_t bytes[MIG_VMSTATE_TMP_BYTES_MAX];
+};
+
+static void tmp_prepare(union tmp_storage *tmp, const struct vmstate_field *field, void *parent)
+{
+  SIM_ASSERT(field->kind == VMSTATE_KIND_TMP);
+  SIM_ASSERT(field->size_bytes <= sizeof tmp->bytes);
+  memset(tmp, 0, sizeof *tmp);
+  memcpy(tmp->bytes, &parent, sizeof parent);
+}
+
+/* ----------------------------------------------------------------- lists */
+
+#define MIG_LIST_MORE 0x01 /* an element follows (spec §5.3 qtailq/qlist) */
+#define MIG_LIST_END 0x00  /* the list ends */
+
+/*
+ * A slot is where a list pointer is stored: the head member, or an element's
+ * next member.  Slots hold `elem *`, so they are read and written with memcpy
+ * (not through a uint8_t ** lvalue, which strict aliasing forbids).
+ */
+static uint8_t *slot_get(const uint8_t *slot)
+{
+  uint8_t *value = NULL;
+  memcpy(&value, slot, sizeof value);
+  return value;
+}
+
+static void slot_set(uint8_t *slot, uint8_t *value)
+{
+  memcpy(slot, &value, sizeof value);
+}
+
+static uint8_t *list_head(const struct vmstate_field *field, void *opaque)
+{
+  return slot_get((const uint8_t *)opaque + field->offset);
+}
+
+static uint8_t *list_next(const struct vmstate_field *field, const uint8_t *element)
+{
+  return slot_get(element + field->num_offset);
+}
+
+/* ----------------------------------------------------------------- gtree */
+
+#define MIG_GTREE_NODE 0x01 /* a node follows (spec §5.3 gtree) */
+#define MIG_GTREE_END 0x00  /* no more nodes */
+
+static uint32_t gtree_count_get(const struct vmstate_field *field, const void *opaque)
+{
+  uint32_t count = 0;
+  memcpy(&count, (const uint8_t *)opaque + field->num_offset, sizeof count);
+  return count;
+}
+
+static uint64_t gtree_key_get(const uint8_t *entry)
+{
+  uint64_t key = 0;
+  memcpy(&key, entry, sizeof key); /* the entry's first member (checked by the macro) */
+  return key;
+}
+
 /* ----------------------------------------------------------------- JSON */
 
 static void json_set(json_t *object, const char *key, json_t *value)
@@ -164,7 +372,9 @@ static const char *field_type_name(const struct vmstate_field *field)
   case VMSTATE_KIND_BOOL: return "bool";
   case VMSTATE_KIND_INT8: return equal ? "int8 equal" : "int8";
   case VMSTATE_KIND_INT16: return equal ? "int16 equal" : "int16";
-  case VMSTATE_KIND_INT32: return equal ? "int32 equal" : "int32";
+  case VMSTATE_KIND_INT32:
+    if ((field->flags & VMSTATE_FLAG_LE) != 0) return "int32 le";
+    return equal ? "int32 equal" : "int32";
   case VMSTATE_KIND_INT64: return equal ? "int64 equal" : "int64";
   case VMSTATE_KIND_UINT8: return equal ? "uint8 equal" : "uint8";
   case VMSTATE_KIND_UINT16: return equal ? "uint16 equal" : "uint16";
@@ -173,6 +383,12 @@ static const char *field_type_name(const struct vmstate_field *field)
   case VMSTATE_KIND_BUFFER: return "buffer";
   case VMSTATE_KIND_UNUSED: return "unused_buffer";
   case VMSTATE_KIND_STRUCT: return "struct";
+  case VMSTATE_KIND_TMP: return "tmp";
+  case VMSTATE_KIND_TIMER: return "timer";
+  case VMSTATE_KIND_QTAILQ: return "qtailq";
+  case VMSTATE_KIND_QLIST: return "qlist";
+  case VMSTATE_KIND_GTREE: return "gtree";
+  case VMSTATE_KIND_VALIDATE: return "validate"; /* never written: it has no elements */
   }
   return "unknown";
 }
@@ -218,21 +434,23 @@ static bool field_compressible(const struct vmstate_field *field, uint32_t depth
 /* Appends {"name", ["array_len"|"index"], "type", ["struct"]}; "size" is set later. */
 static json_t *field_json_start(json_t *fields_json, const struct vmstate_desc *desc,
                                 const struct vmstate_field *field, uint32_t index,
-                                bool compress, json_t **struct_json)
+                                uint32_t elements_count, bool compress, json_t **struct_json)
 {
   char name[MIG_IDSTR_BYTES_MAX + 16];
   field_json_name(desc, field, name, sizeof name);
   json_t *entry = json_object();
   SIM_ASSERT(entry != NULL);
   json_set(entry, "name", json_string(name));
-  if (field->count > 1 && compress) json_set(entry, "array_len", json_integer(field->count));
-  if (field->count > 1 && !compress) json_set(entry, "index", json_integer(index));
+  if (elements_count > 1 && compress) json_set(entry, "array_len", json_integer(elements_count));
+  if (elements_count > 1 && !compress) json_set(entry, "index", json_integer(index));
   json_set(entry, "type", json_string(field_type_name(field)));
   *struct_json = NULL;
   if (field->kind == VMSTATE_KIND_STRUCT) {
     *struct_json = json_object();
     json_set(entry, "struct", *struct_json);
   }
+  /* A temporary's vmsd_name, version and fields sit in the field entry itself (§10.2). */
+  if (field->kind == VMSTATE_KIND_TMP) *struct_json = entry;
   json_append(fields_json, entry);
   return entry;
 }
@@ -252,17 +470,117 @@ static void save_zeros(struct mig_writer *writer, uint32_t count)
   }
 }
 
+/* A temporary's walk: zeroed, parent set, then its own description (pre_save fills it). */
+static enum mig_err save_tmp(struct mig_writer *writer, const struct vmstate_field *field,
+                             void *parent, json_t *json, uint32_t depth)
+{
+  union tmp_storage tmp;
+  tmp_prepare(&tmp, field, parent);
+  return save_desc(writer, field->nested, tmp.bytes, json, depth + 1);
+}
+
 static enum mig_err save_element(struct mig_writer *writer, const struct vmstate_field *field,
-                                 uint8_t *element, json_t *struct_json, uint32_t depth)
+                                 const struct field_layout *layout, uint8_t *element,
+                                 json_t *struct_json, uint32_t depth)
 {
   uint8_t bytes[8];
+  if (element == NULL && (field->flags & VMSTATE_FLAG_ARRAY_OF_POINTER) != 0) {
+    mig_writer_u8(writer, MIG_NULLPTR_MARKER);
+    return MIG_OK;
+  }
   switch (field->kind) {
   case VMSTATE_KIND_STRUCT:
     return save_desc(writer, field->nested, element, struct_json, depth + 1);
-  case VMSTATE_KIND_BUFFER: mig_writer_bytes(writer, element, field->size_bytes); break;
+  case VMSTATE_KIND_TMP: return save_tmp(writer, field, element, struct_json, depth);
+  case VMSTATE_KIND_BUFFER: mig_writer_bytes(writer, element, layout->element_bytes); break;
   case VMSTATE_KIND_UNUSED: save_zeros(writer, field->size_bytes); break;
+  case VMSTATE_KIND_VALIDATE: SIM_ASSERT(false); break; /* it has no elements */
   default: mig_writer_bytes(writer, bytes, element_encode(field, element, bytes)); break;
   }
+  return MIG_OK;
+}
+
+/*
+ * A list: 0x01 and the element, per element, then 0x00.  Elements are saved
+ * at their description's current version.  The JSON entry carries the first
+ * element's description inline (QEMU writes one per element into the same
+ * object, which is not valid JSON) and the size of the whole list.
+ */
+static enum mig_err save_list(struct mig_writer *writer, const struct vmstate_desc *desc,
+                              const struct vmstate_field *field, void *opaque,
+                              json_t *fields_json, uint32_t depth)
+{
+  json_t *entry = NULL;
+  json_t *element_json = NULL;
+  if (fields_json != NULL) {
+    entry = field_json_start(fields_json, desc, field, 0, 1, true, &element_json);
+    element_json = entry;
+  }
+  uint64_t start = mig_writer_offset(writer);
+  uint32_t count = 0;
+  for (uint8_t *element = list_head(field, opaque); element != NULL;
+       element = list_next(field, element)) {
+    if (++count > field->count) return MIG_ERR_BAD_VALUE; /* longer than the bound */
+    mig_writer_u8(writer, MIG_LIST_MORE);
+    enum mig_err err = save_desc(writer, field->nested, element, element_json, depth + 1);
+    if (err != MIG_OK) return err;
+    element_json = NULL;
+  }
+  mig_writer_u8(writer, MIG_LIST_END);
+  if (entry != NULL) {
+    json_set(entry, "size", json_integer((json_int_t)(mig_writer_offset(writer) - start)));
+  }
+  return mig_writer_error(writer);
+}
+
+/*
+ * A gtree: be32 count, then 0x01, be64 key and the entry's fields per entry,
+ * then 0x00.  Entries must be sorted by key and within the bound (our own
+ * state: a failure here is a device bug, reported as BAD_VALUE).  JSON as
+ * for lists: the first entry's description inline and the whole size.
+ */
+static enum mig_err save_gtree(struct mig_writer *writer, const struct vmstate_desc *desc,
+                               const struct vmstate_field *field, void *opaque,
+                               json_t *fields_json, uint32_t depth)
+{
+  uint32_t count = gtree_count_get(field, opaque);
+  if (count > field->count) return MIG_ERR_BAD_VALUE;
+  json_t *entry_json = NULL;
+  json_t *value_json = NULL;
+  if (fields_json != NULL) {
+    entry_json = field_json_start(fields_json, desc, field, 0, 1, true, &value_json);
+    value_json = entry_json;
+  }
+  uint64_t start = mig_writer_offset(writer);
+  mig_writer_be32(writer, count);
+  uint8_t *first = (uint8_t *)opaque + field->offset;
+  for (uint32_t i = 0; i < count; i++) {
+    uint8_t *entry = first + (size_t)i * field->size_bytes;
+    if (i > 0 && gtree_key_get(entry) <= gtree_key_get(entry - field->size_bytes)) {
+      return MIG_ERR_BAD_VALUE;
+    }
+    mig_writer_u8(writer, MIG_GTREE_NODE);
+    mig_writer_be64(writer, gtree_key_get(entry));
+    enum mig_err err = save_desc(writer, field->nested, entry, value_json, depth + 1);
+    if (err != MIG_OK) return err;
+    value_json = NULL;
+  }
+  mig_writer_u8(writer, MIG_GTREE_END);
+  if (entry_json != NULL) {
+    json_set(entry_json, "size", json_integer((json_int_t)(mig_writer_offset(writer) - start)));
+  }
+  return mig_writer_error(writer);
+}
+
+/*
+ * Our own object's state is bad (a VARRAY count over its bound, a NULL
+ * pointer with elements): QEMU asserts here; the save fails instead.
+ */
+static enum mig_err save_layout(const struct vmstate_field *field, void *opaque,
+                                struct field_layout *layout)
+{
+  if (field_layout_get(field, opaque, layout) != LAYOUT_OK) return MIG_ERR_BAD_VALUE;
+  if (layout_missing_storage(field, layout)) return MIG_ERR_BAD_VALUE;
   return MIG_OK;
 }
 
@@ -271,19 +589,24 @@ static enum mig_err save_field(struct mig_writer *writer, const struct vmstate_d
                                json_t *fields_json, uint32_t depth)
 {
   field_check(field);
+  if (field_is_list(field)) return save_list(writer, desc, field, opaque, fields_json, depth);
+  if (field->kind == VMSTATE_KIND_GTREE) {
+    return save_gtree(writer, desc, field, opaque, fields_json, depth);
+  }
+  struct field_layout layout;
+  enum mig_err err = save_layout(field, opaque, &layout);
+  if (err != MIG_OK) return err;
   bool compress = fields_json != NULL && field_compressible(field, depth);
-  uint8_t *first = (uint8_t *)opaque + field->offset;
-  for (uint32_t i = 0; i < field->count; i++) {
+  for (uint32_t i = 0; i < layout.count; i++) {
     json_t *entry = NULL;
     json_t *struct_json = NULL;
     if (fields_json != NULL && (i == 0 || !compress)) {
-      entry = field_json_start(fields_json, desc, field, i, compress, &struct_json);
+      entry = field_json_start(fields_json, desc, field, i, layout.count, compress,
+                               &struct_json);
     }
     uint64_t start = mig_writer_offset(writer);
-    uint8_t *element = field->kind == VMSTATE_KIND_UNUSED
-                           ? NULL
-                           : first + (size_t)i * field->size_bytes;
-    enum mig_err err = save_element(writer, field, element, struct_json, depth);
+    err = save_element(writer, field, &layout, layout_element(field, &layout, i), struct_json,
+                       depth);
     if (err != MIG_OK) return err;
     uint64_t written = mig_writer_offset(writer) - start;
     if (entry != NULL) json_set(entry, "size", json_integer((json_int_t)written));
@@ -338,6 +661,11 @@ static enum mig_err save_desc(struct mig_writer *writer, const struct vmstate_de
   enum mig_err err = MIG_OK;
   for (uint32_t i = 0; i < desc->field_count && err == MIG_OK; i++) {
     const struct vmstate_field *field = &desc->fields[i];
+    if (field->kind == VMSTATE_KIND_VALIDATE) {
+      /* QEMU asserts "Output state validation failed"; the save fails instead. */
+      if (!field->field_exists(opaque, desc->version_id)) err = MIG_ERR_BAD_VALUE;
+      continue;
+    }
     if (!field_present(field, opaque, desc->version_id)) continue;
     err = save_field(writer, desc, field, opaque, fields_json, depth);
   }
@@ -396,9 +724,32 @@ static bool load_hook_ok(struct mig_reader *reader, int rc, const char *hook, co
   return false;
 }
 
-/* Reads one integer; an EQUAL field must match the value already in the object. */
+/* Latches BAD_VALUE or EQUAL_MISMATCH when value breaks an EQUAL or LE rule. */
+static bool load_integer_ok(struct mig_reader *reader, const struct vmstate_field *field,
+                            uint64_t value, uint64_t current, uint64_t offset,
+                            const char *element_path)
+{
+  char detail[80];
+  if ((field->flags & VMSTATE_FLAG_EQUAL) != 0 && value != current) {
+    snprintf(detail, sizeof detail, "read 0x%" PRIx64 " expected 0x%" PRIx64, value, current);
+    MIG_READER_FAIL(reader, MIG_ERR_EQUAL_MISMATCH, offset, detail, "%s", element_path);
+    return false;
+  }
+  if ((field->flags & VMSTATE_FLAG_LE) != 0) {
+    int32_t received = (int32_t)(uint32_t)value;
+    int32_t local = (int32_t)(uint32_t)current;
+    if (received < 0 || received > local) {
+      snprintf(detail, sizeof detail, "read %" PRId32 ", accepted 0..%" PRId32, received, local);
+      MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, offset, detail, "%s", element_path);
+      return false;
+    }
+  }
+  return true;
+}
+
+/* Reads one integer; EQUAL and LE fields are checked against the value already there. */
 static void load_integer(struct mig_reader *reader, const struct vmstate_field *field,
-                         uint8_t *element, const char *path, uint32_t index)
+                         uint8_t *element, const char *element_path)
 {
   uint32_t width = kind_width(field->kind);
   uint64_t offset = mig_reader_offset(reader);
@@ -411,49 +762,276 @@ static void load_integer(struct mig_reader *reader, const struct vmstate_field *
   }
   if (mig_reader_failed(reader)) return;
   uint64_t current = element_get(element, width);
-  if ((field->flags & VMSTATE_FLAG_EQUAL) != 0 && value != current) {
-    char detail[80];
-    char element_path[MIG_PATH_BYTES_MAX];
-    snprintf(detail, sizeof detail, "read 0x%" PRIx64 " expected 0x%" PRIx64, value, current);
-    field_path(element_path, path, field, index);
-    MIG_READER_FAIL(reader, MIG_ERR_EQUAL_MISMATCH, offset, detail, "%s", element_path);
-    return;
-  }
+  if (!load_integer_ok(reader, field, value, current, offset, element_path)) return;
   element_set(element, width, value);
 }
 
+/* A NULL element of an array of pointers: the byte must be the nullptr marker 0x30. */
+static void load_nullptr(struct mig_reader *reader, const char *element_path)
+{
+  uint64_t offset = mig_reader_offset(reader);
+  uint8_t marker = mig_read_u8(reader);
+  if (mig_reader_failed(reader) || marker == MIG_NULLPTR_MARKER) return;
+  char detail[64];
+  snprintf(detail, sizeof detail, "nullptr marker 0x%02x, expected 0x%02x", marker,
+           MIG_NULLPTR_MARKER);
+  MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, offset, detail, "%s", element_path);
+}
+
+static void load_tmp(struct mig_reader *reader, const struct vmstate_field *field, void *parent,
+                     const char *element_path, uint32_t depth)
+{
+  union tmp_storage tmp;
+  tmp_prepare(&tmp, field, parent);
+  load_desc(reader, field->nested, tmp.bytes, field->nested->version_id, element_path,
+            depth + 1);
+}
+
 static void load_element(struct mig_reader *reader, const struct vmstate_field *field,
-                         uint8_t *element, const char *path, uint32_t index, uint32_t depth)
+                         const struct field_layout *layout, uint8_t *element, const char *path,
+                         uint32_t index, uint32_t depth)
 {
   char element_path[MIG_PATH_BYTES_MAX];
+  field_path(element_path, path, field, index);
   bool value = false;
+  if (element == NULL && (field->flags & VMSTATE_FLAG_ARRAY_OF_POINTER) != 0) {
+    load_nullptr(reader, element_path);
+    return;
+  }
   switch (field->kind) {
   case VMSTATE_KIND_STRUCT:
-    field_path(element_path, path, field, index);
     SIM_ASSERT(field->nested->minimum_version_id <= field->nested->version_id);
     load_desc(reader, field->nested, element, field->nested->version_id, element_path,
               depth + 1);
     break;
-  case VMSTATE_KIND_BUFFER: mig_read_bytes(reader, element, field->size_bytes); break;
+  case VMSTATE_KIND_TMP: load_tmp(reader, field, element, element_path, depth); break;
+  case VMSTATE_KIND_BUFFER: mig_read_bytes(reader, element, layout->element_bytes); break;
   case VMSTATE_KIND_UNUSED: mig_read_skip(reader, field->size_bytes); break;
+  case VMSTATE_KIND_VALIDATE: SIM_ASSERT(false); break; /* it has no elements */
   case VMSTATE_KIND_BOOL:
     value = mig_read_u8(reader) != 0; /* spec §5.3: any nonzero byte is true */
     if (!mig_reader_failed(reader)) memcpy(element, &value, 1);
     break;
-  default: load_integer(reader, field, element, path, index); break;
+  default: load_integer(reader, field, element, element_path); break;
   }
+}
+
+/*
+ * Resolves the layout for loading: the VARRAY count (loaded earlier from the
+ * stream) must be within the field's bound (spec §11.3 item 16), and an ALLOC
+ * field gets storage for exactly that many elements, at most
+ * MIG_VMSTATE_FIELD_BYTES_MAX bytes.  False when an error was latched.
+ */
+static bool load_layout(struct mig_reader *reader, const struct vmstate_field *field,
+                        void *opaque, const char *field_path_text, struct field_layout *layout)
+{
+  uint64_t offset = mig_reader_offset(reader);
+  char detail[96];
+  enum layout_problem problem = field_layout_get(field, opaque, layout);
+  if (problem != LAYOUT_OK) {
+    snprintf(detail, sizeof detail, "element count %" PRId64 " %s %" PRIu32,
+             layout->varray_count, problem == LAYOUT_NEGATIVE ? "below 0, bound" : "> bound",
+             field->count);
+    enum mig_err code = problem == LAYOUT_NEGATIVE ? MIG_ERR_BAD_VALUE : MIG_ERR_TOO_LONG;
+    MIG_READER_FAIL(reader, code, offset, detail, "%s", field_path_text);
+    return false;
+  }
+  size_t bytes = (size_t)layout->count * layout->element_bytes;
+  if ((field->flags & VMSTATE_FLAG_ALLOC) != 0 && bytes > 0) {
+    SIM_ASSERT(bytes <= MIG_VMSTATE_FIELD_BYTES_MAX);
+    uint8_t *grown = realloc(layout->base, bytes);
+    if (grown == NULL) {
+      MIG_READER_FAIL(reader, MIG_ERR_NOMEM, offset, "allocation failed", "%s",
+                      field_path_text);
+      return false;
+    }
+    memset(grown, 0, bytes);
+    layout->base = grown;
+    memcpy((uint8_t *)opaque + field->offset, &grown, sizeof grown);
+  }
+  if (layout_missing_storage(field, layout)) {
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, offset, "destination pointer is NULL", "%s",
+                    field_path_text);
+    return false;
+  }
+  return true;
+}
+
+/* One list marker: true when an element follows; false at the end or on an error. */
+static bool load_list_more(struct mig_reader *reader, const char *element_path)
+{
+  uint64_t offset = mig_reader_offset(reader);
+  uint8_t marker = mig_read_u8(reader);
+  if (mig_reader_failed(reader) || marker == MIG_LIST_END) return false;
+  if (marker == MIG_LIST_MORE) return true;
+  char detail[48];
+  snprintf(detail, sizeof detail, "list marker 0x%02x, expected 0 or 1", marker);
+  MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, offset, detail, "%s", element_path);
+  return false;
+}
+
+/*
+ * A list (spec §5.3, §5.2): elements load at the field's version, which must
+ * be in the element description's range; each is calloc()ed and appended
+ * (linked before loading, so the object owns it even when the load fails);
+ * more than field->count elements are refused before allocating.
+ */
+static void load_list(struct mig_reader *reader, const struct vmstate_field *field,
+                      void *opaque, const char *path, uint32_t depth)
+{
+  char field_path_text[MIG_PATH_BYTES_MAX];
+  snprintf(field_path_text, sizeof field_path_text, "%s/%s", path, field->name);
+  if (!load_version_ok(reader, field->nested, field->version_id, mig_reader_offset(reader),
+                       field_path_text)) {
+    return;
+  }
+  uint8_t *slot = (uint8_t *)opaque + field->offset;
+  uint32_t count = 0;
+  while (slot_get(slot) != NULL && count < field->count) {
+    slot = slot_get(slot) + field->num_offset;
+    count++;
+  }
+  for (;;) {
+    char element_path[MIG_PATH_BYTES_MAX];
+    field_path(element_path, path, field, count);
+    uint64_t offset = mig_reader_offset(reader);
+    if (!load_list_more(reader, element_path)) break;
+    if (slot_get(slot) != NULL || count >= field->count) {
+      char detail[64];
+      snprintf(detail, sizeof detail, "more than %" PRIu32 " elements", field->count);
+      MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, offset, detail, "%s", field_path_text);
+      break;
+    }
+    uint8_t *element = calloc(1, field->size_bytes);
+    if (element == NULL) {
+      MIG_READER_FAIL(reader, MIG_ERR_NOMEM, offset, "allocation failed", "%s", element_path);
+      break;
+    }
+    slot_set(slot, element);
+    slot = element + field->num_offset;
+    load_desc(reader, field->nested, element, field->version_id, element_path, depth + 1);
+    if (mig_reader_failed(reader)) break;
+    count++;
+  }
+  mig__reader_annotate(reader, "%s", field_path_text);
+}
+
+/* One gtree node marker: true when a node follows; false at the end or on an error. */
+static bool load_gtree_more(struct mig_reader *reader, const char *element_path)
+{
+  uint64_t offset = mig_reader_offset(reader);
+  uint8_t marker = mig_read_u8(reader);
+  if (mig_reader_failed(reader) || marker == MIG_GTREE_END) return false;
+  if (marker == MIG_GTREE_NODE) return true;
+  char detail[48];
+  snprintf(detail, sizeof detail, "node marker 0x%02x, expected 0 or 1", marker);
+  MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, offset, detail, "%s", element_path);
+  return false;
+}
+
+/* Fails with BAD_VALUE at offset; always returns false. */
+static bool load_gtree_fail(struct mig_reader *reader, uint64_t offset, const char *detail,
+                            const char *path)
+{
+  MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, offset, detail, "%s", path);
+  return false;
+}
+
+/* The announced count: within the bound before any node is read (spec §11.3 item 19). */
+static bool load_gtree_count(struct mig_reader *reader, const struct vmstate_field *field,
+                             const char *field_path_text, uint32_t *count_out)
+{
+  uint64_t offset = mig_reader_offset(reader);
+  *count_out = mig_read_be32(reader);
+  if (mig_reader_failed(reader)) return false;
+  if (*count_out <= field->count) return true;
+  char detail[64];
+  snprintf(detail, sizeof detail, "node count %" PRIu32 " > bound %" PRIu32, *count_out,
+           field->count);
+  MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, offset, detail, "%s", field_path_text);
+  return false;
+}
+
+/*
+ * A gtree into the entry array: the node count is bounded first, nodes load
+ * at the field's version (checked against the value description's range),
+ * keys must strictly increase (QEMU would silently replace a repeated key),
+ * and the number of nodes must equal the count (QEMU's "count mismatch").
+ */
+static void load_gtree(struct mig_reader *reader, const struct vmstate_field *field,
+                       void *opaque, const char *path, uint32_t depth)
+{
+  char field_path_text[MIG_PATH_BYTES_MAX];
+  snprintf(field_path_text, sizeof field_path_text, "%s/%s", path, field->name);
+  if (!load_version_ok(reader, field->nested, field->version_id, mig_reader_offset(reader),
+                       field_path_text)) {
+    return;
+  }
+  uint32_t count = 0;
+  if (!load_gtree_count(reader, field, field_path_text, &count)) return;
+  uint8_t *first = (uint8_t *)opaque + field->offset;
+  uint32_t index = 0;
+  for (;; index++) {
+    char element_path[MIG_PATH_BYTES_MAX];
+    field_path(element_path, path, field, index);
+    uint64_t offset = mig_reader_offset(reader);
+    if (!load_gtree_more(reader, element_path)) break;
+    if (index == count) {
+      (void)load_gtree_fail(reader, offset, "more nodes than announced", field_path_text);
+      return;
+    }
+    uint8_t *entry = first + (size_t)index * field->size_bytes;
+    uint64_t key_offset = mig_reader_offset(reader);
+    uint64_t key = mig_read_be64(reader);
+    if (mig_reader_failed(reader)) break;
+    if (index > 0 && key <= gtree_key_get(entry - field->size_bytes)) {
+      (void)load_gtree_fail(reader, key_offset, "key not above the previous one", element_path);
+      return;
+    }
+    memcpy(entry, &key, sizeof key);
+    load_desc(reader, field->nested, entry, field->version_id, element_path, depth + 1);
+    if (mig_reader_failed(reader)) break;
+  }
+  if (!mig_reader_failed(reader) && index != count) {
+    char detail[64];
+    snprintf(detail, sizeof detail, "count mismatch: %" PRIu32 " nodes, announced %" PRIu32,
+             index, count);
+    (void)load_gtree_fail(reader, mig_reader_offset(reader) - 1, detail, field_path_text);
+    return;
+  }
+  if (!mig_reader_failed(reader)) {
+    memcpy((uint8_t *)opaque + field->num_offset, &count, sizeof count);
+  }
+  mig__reader_annotate(reader, "%s", field_path_text);
+}
+
+/* QEMU's VMSTATE_VALIDATE: the test runs where the entry stands; false is fatal. */
+static void load_validate(struct mig_reader *reader, const struct vmstate_field *field,
+                          void *opaque, int32_t version_id, const char *path)
+{
+  if (field->field_exists(opaque, version_id)) return;
+  MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, mig_reader_offset(reader),
+                  "input validation failed", "%s/%s", path, field->name);
 }
 
 static void load_field(struct mig_reader *reader, const struct vmstate_field *field,
                        void *opaque, const char *path, uint32_t depth)
 {
   field_check(field);
-  uint8_t *first = (uint8_t *)opaque + field->offset;
-  for (uint32_t i = 0; i < field->count; i++) {
-    uint8_t *element = field->kind == VMSTATE_KIND_UNUSED
-                           ? NULL
-                           : first + (size_t)i * field->size_bytes;
-    load_element(reader, field, element, path, i, depth);
+  if (field_is_list(field)) {
+    load_list(reader, field, opaque, path, depth);
+    return;
+  }
+  if (field->kind == VMSTATE_KIND_GTREE) {
+    load_gtree(reader, field, opaque, path, depth);
+    return;
+  }
+  char field_path_text[MIG_PATH_BYTES_MAX];
+  snprintf(field_path_text, sizeof field_path_text, "%s/%s", path, field->name);
+  struct field_layout layout;
+  if (!load_layout(reader, field, opaque, field_path_text, &layout)) return;
+  for (uint32_t i = 0; i < layout.count; i++) {
+    load_element(reader, field, &layout, layout_element(field, &layout, i), path, i, depth);
     if (mig_reader_failed(reader)) {
       char element_path[MIG_PATH_BYTES_MAX];
       field_path(element_path, path, field, i);
@@ -577,8 +1155,11 @@ static void load_desc(struct mig_reader *reader, const struct vmstate_desc *desc
   if (!load_hook_ok(reader, rc, "pre_load", path)) return;
   for (uint32_t i = 0; i < desc->field_count; i++) {
     const struct vmstate_field *field = &desc->fields[i];
-    if (!field_present(field, opaque, version_id)) continue;
-    load_field(reader, field, opaque, path, depth);
+    if (field->kind == VMSTATE_KIND_VALIDATE) {
+      load_validate(reader, field, opaque, version_id, path);
+    } else if (field_present(field, opaque, version_id)) {
+      load_field(reader, field, opaque, path, depth);
+    }
     if (mig_reader_failed(reader)) return;
   }
   load_subsections(reader, desc, opaque, path, depth);
@@ -610,21 +1191,83 @@ struct visit_sink {
 static void visit_desc(const struct vmstate_desc *desc, void *opaque, const char *path,
                        uint32_t depth, const struct visit_sink *sink);
 
+/*
+ * A temporary has no state of its own: its bytes are what its pre_save makes
+ * of the parent, so visiting runs that one hook, on the temporary only.
+ */
+static void visit_tmp(const struct vmstate_field *field, void *parent, const char *element_path,
+                      uint32_t depth, const struct visit_sink *sink)
+{
+  union tmp_storage tmp;
+  tmp_prepare(&tmp, field, parent);
+  if (field->nested->pre_save != NULL) (void)field->nested->pre_save(tmp.bytes);
+  visit_desc(field->nested, tmp.bytes, element_path, depth + 1, sink);
+}
+
+static void visit_list(const struct vmstate_field *field, void *opaque, const char *path,
+                       uint32_t depth, const struct visit_sink *sink)
+{
+  uint32_t index = 0;
+  for (uint8_t *element = list_head(field, opaque); element != NULL;
+       element = list_next(field, element)) {
+    SIM_ASSERT(index < field->count); /* our own objects: saved or loaded whole */
+    char element_path[MIG_PATH_BYTES_MAX];
+    field_path(element_path, path, field, index++);
+    visit_desc(field->nested, element, element_path, depth + 1, sink);
+  }
+}
+
+static void visit_gtree(const struct vmstate_field *field, void *opaque, const char *path,
+                        uint32_t depth, const struct visit_sink *sink)
+{
+  uint32_t count = gtree_count_get(field, opaque);
+  SIM_ASSERT(count <= field->count); /* our own objects: saved or loaded whole */
+  uint8_t *first = (uint8_t *)opaque + field->offset;
+  for (uint32_t i = 0; i < count; i++) {
+    uint8_t *entry = first + (size_t)i * field->size_bytes;
+    char element_path[MIG_PATH_BYTES_MAX];
+    field_path(element_path, path, field, i);
+    char key_path[MIG_PATH_BYTES_MAX + 8];
+    snprintf(key_path, sizeof key_path, "%s/key", element_path);
+    uint64_t key = gtree_key_get(entry);
+    uint8_t bytes[8];
+    for (int b = 0; b < 8; b++) bytes[b] = (uint8_t)(key >> (56 - 8 * b));
+    sink->visit(sink->context, key_path, bytes, sizeof bytes);
+    visit_desc(field->nested, entry, element_path, depth + 1, sink);
+  }
+}
+
 static void visit_field(const struct vmstate_field *field, void *opaque, const char *path,
                         uint32_t depth, const struct visit_sink *sink)
 {
   field_check(field);
-  if (field->kind == VMSTATE_KIND_UNUSED) return;
-  uint8_t *first = (uint8_t *)opaque + field->offset;
-  for (uint32_t i = 0; i < field->count; i++) {
-    uint8_t *element = first + (size_t)i * field->size_bytes;
+  if (field->kind == VMSTATE_KIND_GTREE) {
+    visit_gtree(field, opaque, path, depth, sink);
+    return;
+  }
+  if (field->kind == VMSTATE_KIND_UNUSED || field->kind == VMSTATE_KIND_VALIDATE) return;
+  if (field_is_list(field)) {
+    visit_list(field, opaque, path, depth, sink);
+    return;
+  }
+  struct field_layout layout;
+  enum layout_problem problem = field_layout_get(field, opaque, &layout);
+  SIM_ASSERT(problem == LAYOUT_OK);          /* our own objects: saved or loaded whole */
+  SIM_ASSERT(!layout_missing_storage(field, &layout));
+  static const uint8_t nullptr_bytes[1] = {MIG_NULLPTR_MARKER};
+  for (uint32_t i = 0; i < layout.count; i++) {
+    uint8_t *element = layout_element(field, &layout, i);
     char element_path[MIG_PATH_BYTES_MAX];
     field_path(element_path, path, field, i);
     uint8_t bytes[8];
-    if (field->kind == VMSTATE_KIND_STRUCT) {
+    if (element == NULL) {
+      sink->visit(sink->context, element_path, nullptr_bytes, sizeof nullptr_bytes);
+    } else if (field->kind == VMSTATE_KIND_STRUCT) {
       visit_desc(field->nested, element, element_path, depth + 1, sink);
+    } else if (field->kind == VMSTATE_KIND_TMP) {
+      visit_tmp(field, element, element_path, depth, sink);
     } else if (field->kind == VMSTATE_KIND_BUFFER) {
-      sink->visit(sink->context, element_path, element, field->size_bytes);
+      sink->visit(sink->context, element_path, element, layout.element_bytes);
     } else {
       sink->visit(sink->context, element_path, bytes, element_encode(field, element, bytes));
     }
@@ -654,7 +1297,7 @@ static void visit_desc(const struct vmstate_desc *desc, void *opaque, const char
   }
 }
 
-/* Runs no hooks: visiting must not change the object it describes. */
+/* Runs no hooks on the object (only a temporary's pre_save, on the temporary). */
 void mig_vmstate_visit(const struct vmstate_desc *desc, void *opaque,
                        mig_vmstate_visit_fn *visit, void *context)
 {

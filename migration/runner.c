@@ -9,18 +9,22 @@
 
 Suite *mig_stream_suite(void);
 Suite *mig_vmstate_suite(void);
+Suite *mig_vmstate_kinds_suite(void);
 Suite *mig_load_suite(void);
 Suite *mig_devices_suite(void);
 Suite *mig_amdvi_suite(void);
 Suite *mig_ram_suite(void);
+Suite *mig_hostile_suite(void);
 
 static sim_suite_fn *const suites[] = {
   mig_stream_suite,
   mig_vmstate_suite,
+  mig_vmstate_kinds_suite,
   mig_load_suite,
   mig_devices_suite,
   mig_amdvi_suite,
   mig_ram_suite,
+  mig_hostile_suite,
 };
 
 int main(int argc, char **argv)

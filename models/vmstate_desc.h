@@ -29,10 +29,44 @@ enum vmstate_kind {
   VMSTATE_KIND_BUFFER,  /* size_bytes raw bytes */
   VMSTATE_KIND_UNUSED,  /* size_bytes bytes: zeros on save, skipped on load */
   VMSTATE_KIND_STRUCT,  /* the nested description, at its own current version */
+  /* Added after the first cut; existing tables are unaffected. */
+  VMSTATE_KIND_TMP,     /* QEMU's VMSTATE_WITH_TMP: nested desc run on a temporary */
+  VMSTATE_KIND_VALIDATE, /* no bytes; field_exists false on load is fatal */
+  VMSTATE_KIND_TIMER,   /* int64_t expiry in ns, -1 when not armed; JSON type "timer" */
+  VMSTATE_KIND_QTAILQ,  /* a linked list of nested structs: 0x01 + element ..., 0x00 */
+  VMSTATE_KIND_QLIST,   /* the same wire and rules; JSON type "qlist" */
+  VMSTATE_KIND_GTREE,   /* a map with uint64 keys: be32 count, (0x01, be64 key, value)..., 0x00 */
 };
 
 /* The loaded value must equal the current one (QEMU's *_EQUAL fields). */
 #define VMSTATE_FLAG_EQUAL 0x1u
+/* The member is a pointer to the first element (QEMU's VMS_POINTER). */
+#define VMSTATE_FLAG_POINTER 0x2u
+/*
+ * The member is an array of count pointers, one per element; a NULL element
+ * is the single byte 0x30 on the wire (QEMU's VMS_ARRAY_OF_POINTER, nullptr).
+ */
+#define VMSTATE_FLAG_ARRAY_OF_POINTER 0x4u
+/*
+ * The element count is another member of the same object, at num_offset, of
+ * the named type (QEMU's VMS_VARRAY_*); count is then the most elements the
+ * destination accepts (spec §11.3 item 16).  For a BUFFER the member counts
+ * bytes and the buffer is one element (QEMU's VBUFFER).
+ */
+#define VMSTATE_FLAG_VARRAY_INT32 0x10u
+#define VMSTATE_FLAG_VARRAY_UINT32 0x20u
+#define VMSTATE_FLAG_VARRAY_UINT16 0x40u
+#define VMSTATE_FLAG_VARRAY_UINT8 0x80u
+#define VMSTATE_FLAG_VARRAY_ANY \
+  (VMSTATE_FLAG_VARRAY_INT32 | VMSTATE_FLAG_VARRAY_UINT32 | VMSTATE_FLAG_VARRAY_UINT16 | \
+   VMSTATE_FLAG_VARRAY_UINT8)
+/*
+ * With POINTER and a VARRAY flag: the loader (re)allocates the elements with
+ * realloc(); the object owns and frees them (QEMU's VMS_ALLOC).
+ */
+#define VMSTATE_FLAG_ALLOC 0x100u
+/* int32 only: 0 <= loaded value <= current value (QEMU's "int32 le"). */
+#define VMSTATE_FLAG_LE 0x200u
 
 struct vmstate_desc;
 
@@ -46,6 +80,8 @@ struct vmstate_field {
   uint32_t flags;                   /* VMSTATE_FLAG_* */
   bool (*field_exists)(void *opaque, int32_t version_id); /* if set, decides presence */
   const struct vmstate_desc *nested; /* VMSTATE_KIND_STRUCT only */
+  /* Added after the first cut; zero in older tables. */
+  uint32_t num_offset;              /* VARRAY: offset of the element-count member */
 };
 
 struct vmstate_desc {
@@ -79,6 +115,10 @@ struct vmstate_instance {
 #define VMSTATE_PRIORITY_DEFAULT 0
 #define VMSTATE_PRIORITY_IOMMU 1
 #define VMSTATE_PRIORITY_PCI_BUS 2
+#define VMSTATE_PRIORITY_VIRTIO_MEM 3
+#define VMSTATE_PRIORITY_GICV3_ITS 4
+#define VMSTATE_PRIORITY_GICV3 5
+#define VMSTATE_PRIORITY_MAX 6
 
 /*
  * Field macros.  The _Generic in VMSTATE_OFFSET_ is a compile-time type check:
@@ -143,5 +183,206 @@ struct vmstate_instance {
 #define VMSTATE_STRUCT(o, m, ctype, desc_) \
   { .name = #m, .kind = VMSTATE_KIND_STRUCT, .offset = VMSTATE_OFFSET_(o, m, ctype), \
     .size_bytes = sizeof(ctype), .count = 1, .nested = &(desc_) }
+
+/* ------------------------------------------------------------------------
+ * Added after the first cut: the rest of QEMU's field kinds (spec §5.1-§5.4).
+ * Everything above keeps its meaning; these only add fields and macros.
+ */
+
+/* Predicate fields (QEMU's _TEST): test alone decides presence, at save and at load. */
+#define VMSTATE_SCALAR_TEST_(o, m, kind_, ctype, test_) \
+  { .name = #m, .kind = (kind_), .offset = VMSTATE_OFFSET_(o, m, ctype), \
+    .size_bytes = sizeof(ctype), .count = 1, .field_exists = (test_) }
+#define VMSTATE_BOOL_TEST(o, m, t) VMSTATE_SCALAR_TEST_(o, m, VMSTATE_KIND_BOOL, bool, t)
+#define VMSTATE_INT8_TEST(o, m, t) VMSTATE_SCALAR_TEST_(o, m, VMSTATE_KIND_INT8, int8_t, t)
+#define VMSTATE_INT16_TEST(o, m, t) VMSTATE_SCALAR_TEST_(o, m, VMSTATE_KIND_INT16, int16_t, t)
+#define VMSTATE_INT32_TEST(o, m, t) VMSTATE_SCALAR_TEST_(o, m, VMSTATE_KIND_INT32, int32_t, t)
+#define VMSTATE_INT64_TEST(o, m, t) VMSTATE_SCALAR_TEST_(o, m, VMSTATE_KIND_INT64, int64_t, t)
+#define VMSTATE_UINT8_TEST(o, m, t) VMSTATE_SCALAR_TEST_(o, m, VMSTATE_KIND_UINT8, uint8_t, t)
+#define VMSTATE_UINT16_TEST(o, m, t) VMSTATE_SCALAR_TEST_(o, m, VMSTATE_KIND_UINT16, uint16_t, t)
+#define VMSTATE_UINT32_TEST(o, m, t) VMSTATE_SCALAR_TEST_(o, m, VMSTATE_KIND_UINT32, uint32_t, t)
+#define VMSTATE_UINT64_TEST(o, m, t) VMSTATE_SCALAR_TEST_(o, m, VMSTATE_KIND_UINT64, uint64_t, t)
+
+/* QEMU's VMSTATE_TIMER, modelled as the int64_t expiry (virtual ns) it puts on the wire. */
+#define VMSTATE_TIMER(o, m) VMSTATE_SCALAR_(o, m, VMSTATE_KIND_TIMER, int64_t, 0, 0)
+
+#define VMSTATE_INT8_EQUAL(o, m) \
+  VMSTATE_SCALAR_(o, m, VMSTATE_KIND_INT8, int8_t, 0, VMSTATE_FLAG_EQUAL)
+#define VMSTATE_INT16_EQUAL(o, m) \
+  VMSTATE_SCALAR_(o, m, VMSTATE_KIND_INT16, int16_t, 0, VMSTATE_FLAG_EQUAL)
+#define VMSTATE_INT32_EQUAL(o, m) \
+  VMSTATE_SCALAR_(o, m, VMSTATE_KIND_INT32, int32_t, 0, VMSTATE_FLAG_EQUAL)
+#define VMSTATE_INT64_EQUAL(o, m) \
+  VMSTATE_SCALAR_(o, m, VMSTATE_KIND_INT64, int64_t, 0, VMSTATE_FLAG_EQUAL)
+/* QEMU's VMSTATE_INT32_POSITIVE_LE: 0 <= loaded <= the destination's value. */
+#define VMSTATE_INT32_POSITIVE_LE(o, m) \
+  VMSTATE_SCALAR_(o, m, VMSTATE_KIND_INT32, int32_t, 0, VMSTATE_FLAG_LE)
+
+#define VMSTATE_BOOL_ARRAY(o, m, n) VMSTATE_ARRAY_(o, m, n, VMSTATE_KIND_BOOL, bool, 0)
+#define VMSTATE_INT8_ARRAY(o, m, n) VMSTATE_ARRAY_(o, m, n, VMSTATE_KIND_INT8, int8_t, 0)
+#define VMSTATE_INT16_ARRAY(o, m, n) VMSTATE_ARRAY_(o, m, n, VMSTATE_KIND_INT16, int16_t, 0)
+#define VMSTATE_INT32_ARRAY(o, m, n) VMSTATE_ARRAY_(o, m, n, VMSTATE_KIND_INT32, int32_t, 0)
+#define VMSTATE_INT64_ARRAY(o, m, n) VMSTATE_ARRAY_(o, m, n, VMSTATE_KIND_INT64, int64_t, 0)
+#define VMSTATE_UINT8_ARRAY_V(o, m, n, v) VMSTATE_ARRAY_(o, m, n, VMSTATE_KIND_UINT8, uint8_t, v)
+#define VMSTATE_UINT16_ARRAY_V(o, m, n, v) \
+  VMSTATE_ARRAY_(o, m, n, VMSTATE_KIND_UINT16, uint16_t, v)
+#define VMSTATE_UINT32_ARRAY_V(o, m, n, v) \
+  VMSTATE_ARRAY_(o, m, n, VMSTATE_KIND_UINT32, uint32_t, v)
+#define VMSTATE_UINT64_ARRAY_V(o, m, n, v) \
+  VMSTATE_ARRAY_(o, m, n, VMSTATE_KIND_UINT64, uint64_t, v)
+
+#define VMSTATE_UNUSED_V(v, n) \
+  { .name = "unused", .kind = VMSTATE_KIND_UNUSED, .size_bytes = (n), .count = 1, \
+    .version_id = (v) }
+#define VMSTATE_UNUSED_TEST(t, n) \
+  { .name = "unused", .kind = VMSTATE_KIND_UNUSED, .size_bytes = (n), .count = 1, \
+    .field_exists = (t) }
+
+#define VMSTATE_STRUCT_V(o, m, v, ctype, desc_) \
+  { .name = #m, .kind = VMSTATE_KIND_STRUCT, .offset = VMSTATE_OFFSET_(o, m, ctype), \
+    .size_bytes = sizeof(ctype), .count = 1, .version_id = (v), .nested = &(desc_) }
+#define VMSTATE_STRUCT_TEST(o, m, t, ctype, desc_) \
+  { .name = #m, .kind = VMSTATE_KIND_STRUCT, .offset = VMSTATE_OFFSET_(o, m, ctype), \
+    .size_bytes = sizeof(ctype), .count = 1, .field_exists = (t), .nested = &(desc_) }
+/* A fixed array of n structs, ctype m[n]. */
+#define VMSTATE_STRUCT_ARRAY(o, m, n, ctype, desc_) \
+  { .name = #m, .kind = VMSTATE_KIND_STRUCT, .offset = VMSTATE_OFFSET_(o, m[0], ctype), \
+    .size_bytes = sizeof(ctype), .count = (n), .nested = &(desc_) }
+/* A pointer member, ctype *m, to one struct; it must not be NULL. */
+#define VMSTATE_STRUCT_POINTER(o, m, ctype, desc_) \
+  { .name = #m, .kind = VMSTATE_KIND_STRUCT, .offset = VMSTATE_OFFSET_(o, m, ctype *), \
+    .size_bytes = sizeof(ctype), .count = 1, .flags = VMSTATE_FLAG_POINTER, \
+    .nested = &(desc_) }
+
+/*
+ * Variable arrays through a pointer member (ctype *m): the element count is
+ * member num (of type num_ctype), at most max.  Without _ALLOC the object's
+ * pointer must reach max elements; with _ALLOC the loader reallocs it.
+ * kind_ is a VMSTATE_KIND_*, desc_ a description for STRUCT elements (or NULL).
+ */
+#define VMSTATE_VARRAY_(o, m, num, num_ctype, num_flag, max, kind_, ctype, desc_, extra_) \
+  { .name = #m, .kind = (kind_), .offset = VMSTATE_OFFSET_(o, m, ctype *), \
+    .size_bytes = sizeof(ctype), .count = (max), \
+    .flags = VMSTATE_FLAG_POINTER | (num_flag) | (extra_), .nested = (desc_), \
+    .num_offset = VMSTATE_OFFSET_(o, num, num_ctype) }
+#define VMSTATE_VARRAY_INT32(o, m, num, max, kind_, ctype) \
+  VMSTATE_VARRAY_(o, m, num, int32_t, VMSTATE_FLAG_VARRAY_INT32, max, kind_, ctype, NULL, 0)
+#define VMSTATE_VARRAY_UINT32(o, m, num, max, kind_, ctype) \
+  VMSTATE_VARRAY_(o, m, num, uint32_t, VMSTATE_FLAG_VARRAY_UINT32, max, kind_, ctype, NULL, 0)
+#define VMSTATE_VARRAY_UINT16(o, m, num, max, kind_, ctype) \
+  VMSTATE_VARRAY_(o, m, num, uint16_t, VMSTATE_FLAG_VARRAY_UINT16, max, kind_, ctype, NULL, 0)
+#define VMSTATE_VARRAY_UINT8(o, m, num, max, kind_, ctype) \
+  VMSTATE_VARRAY_(o, m, num, uint8_t, VMSTATE_FLAG_VARRAY_UINT8, max, kind_, ctype, NULL, 0)
+#define VMSTATE_VARRAY_INT32_ALLOC(o, m, num, max, kind_, ctype) \
+  VMSTATE_VARRAY_(o, m, num, int32_t, VMSTATE_FLAG_VARRAY_INT32, max, kind_, ctype, NULL, \
+                  VMSTATE_FLAG_ALLOC)
+#define VMSTATE_VARRAY_UINT32_ALLOC(o, m, num, max, kind_, ctype) \
+  VMSTATE_VARRAY_(o, m, num, uint32_t, VMSTATE_FLAG_VARRAY_UINT32, max, kind_, ctype, NULL, \
+                  VMSTATE_FLAG_ALLOC)
+#define VMSTATE_VARRAY_UINT16_ALLOC(o, m, num, max, kind_, ctype) \
+  VMSTATE_VARRAY_(o, m, num, uint16_t, VMSTATE_FLAG_VARRAY_UINT16, max, kind_, ctype, NULL, \
+                  VMSTATE_FLAG_ALLOC)
+#define VMSTATE_VARRAY_UINT8_ALLOC(o, m, num, max, kind_, ctype) \
+  VMSTATE_VARRAY_(o, m, num, uint8_t, VMSTATE_FLAG_VARRAY_UINT8, max, kind_, ctype, NULL, \
+                  VMSTATE_FLAG_ALLOC)
+#define VMSTATE_STRUCT_VARRAY_POINTER_UINT32(o, m, num, max, ctype, desc_) \
+  VMSTATE_VARRAY_(o, m, num, uint32_t, VMSTATE_FLAG_VARRAY_UINT32, max, VMSTATE_KIND_STRUCT, \
+                  ctype, &(desc_), 0)
+#define VMSTATE_STRUCT_VARRAY_ALLOC_INT32(o, m, num, max, ctype, desc_) \
+  VMSTATE_VARRAY_(o, m, num, int32_t, VMSTATE_FLAG_VARRAY_INT32, max, VMSTATE_KIND_STRUCT, \
+                  ctype, &(desc_), VMSTATE_FLAG_ALLOC)
+
+/* Variable arrays inside an array member (ctype m[N]): at most N elements. */
+#define VMSTATE_VARRAY_INPLACE_(o, m, num, num_ctype, num_flag, kind_, ctype, desc_) \
+  { .name = #m, .kind = (kind_), .offset = VMSTATE_OFFSET_(o, m[0], ctype), \
+    .size_bytes = sizeof(ctype), .count = (uint32_t)(sizeof(((o *)0)->m) / sizeof(ctype)), \
+    .flags = (num_flag), .nested = (desc_), .num_offset = VMSTATE_OFFSET_(o, num, num_ctype) }
+#define VMSTATE_VARRAY_UINT16_INPLACE(o, m, num, kind_, ctype) \
+  VMSTATE_VARRAY_INPLACE_(o, m, num, uint16_t, VMSTATE_FLAG_VARRAY_UINT16, kind_, ctype, NULL)
+#define VMSTATE_STRUCT_VARRAY_INT32(o, m, num, ctype, desc_) \
+  VMSTATE_VARRAY_INPLACE_(o, m, num, int32_t, VMSTATE_FLAG_VARRAY_INT32, VMSTATE_KIND_STRUCT, \
+                          ctype, &(desc_))
+#define VMSTATE_STRUCT_VARRAY_UINT32(o, m, num, ctype, desc_) \
+  VMSTATE_VARRAY_INPLACE_(o, m, num, uint32_t, VMSTATE_FLAG_VARRAY_UINT32, \
+                          VMSTATE_KIND_STRUCT, ctype, &(desc_))
+#define VMSTATE_STRUCT_VARRAY_UINT8(o, m, num, ctype, desc_) \
+  VMSTATE_VARRAY_INPLACE_(o, m, num, uint8_t, VMSTATE_FLAG_VARRAY_UINT8, VMSTATE_KIND_STRUCT, \
+                          ctype, &(desc_))
+
+/*
+ * A byte buffer behind a pointer (uint8_t *m) whose length in bytes is member
+ * num, at most max (QEMU's VBUFFER; one JSON entry of type "buffer").
+ */
+#define VMSTATE_VBUFFER(o, m, num, max) \
+  VMSTATE_VARRAY_(o, m, num, int32_t, VMSTATE_FLAG_VARRAY_INT32, max, VMSTATE_KIND_BUFFER, \
+                  uint8_t, NULL, 0)
+#define VMSTATE_VBUFFER_UINT32(o, m, num, max) \
+  VMSTATE_VARRAY_(o, m, num, uint32_t, VMSTATE_FLAG_VARRAY_UINT32, max, VMSTATE_KIND_BUFFER, \
+                  uint8_t, NULL, 0)
+#define VMSTATE_VBUFFER_ALLOC_UINT32(o, m, num, max) \
+  VMSTATE_VARRAY_(o, m, num, uint32_t, VMSTATE_FLAG_VARRAY_UINT32, max, VMSTATE_KIND_BUFFER, \
+                  uint8_t, NULL, VMSTATE_FLAG_ALLOC)
+
+/* An array of n pointers (ctype *m[n]); NULL elements travel as the byte 0x30. */
+#define VMSTATE_ARRAY_OF_POINTER(o, m, n, kind_, ctype) \
+  { .name = #m, .kind = (kind_), .offset = VMSTATE_OFFSET_(o, m[0], ctype *), \
+    .size_bytes = sizeof(ctype), .count = (n), .flags = VMSTATE_FLAG_ARRAY_OF_POINTER }
+#define VMSTATE_ARRAY_OF_POINTER_TO_STRUCT(o, m, n, ctype, desc_) \
+  { .name = #m, .kind = VMSTATE_KIND_STRUCT, .offset = VMSTATE_OFFSET_(o, m[0], ctype *), \
+    .size_bytes = sizeof(ctype), .count = (n), .flags = VMSTATE_FLAG_ARRAY_OF_POINTER, \
+    .nested = &(desc_) }
+
+/*
+ * QEMU's VMSTATE_WITH_TMP: desc_ is saved and loaded on a zeroed temporary of
+ * type tmp_ctype whose first member is `o *parent`, set to the object; the
+ * temporary's pre_save fills it from the parent, its post_load copies back.
+ * (The _Generic fails to compile unless parent has type o *.)
+ */
+#define VMSTATE_WITH_TMP(o, tmp_ctype, desc_) \
+  { .name = "tmp", .kind = VMSTATE_KIND_TMP, .size_bytes = sizeof(tmp_ctype), .count = 1, \
+    .nested = &(desc_), \
+    .num_offset = (uint32_t)(offsetof(tmp_ctype, parent) + \
+                             _Generic(((tmp_ctype *)0)->parent, o *: 0)) }
+
+/*
+ * QEMU's VMSTATE_QTAILQ_V / VMSTATE_QLIST_V: member m is the head (elem *),
+ * elements link through their member next (elem *), and each is described by
+ * desc_.  Each element goes on the wire as 0x01 then its fields; 0x00 ends
+ * the list.  Elements load at version v, which must be in desc_'s range; the
+ * loader appends calloc()ed elements (owned by the object) and accepts at
+ * most max of them.
+ */
+#define VMSTATE_LIST_V_(kind_, o, m, v, max, elem, next, desc_) \
+  { .name = #m, .kind = (kind_), .offset = VMSTATE_OFFSET_(o, m, elem *), \
+    .size_bytes = sizeof(elem), .count = (max), .version_id = (v), .nested = &(desc_), \
+    .num_offset = VMSTATE_OFFSET_(elem, next, elem *) }
+#define VMSTATE_QTAILQ_V(o, m, v, max, elem, next, desc_) \
+  VMSTATE_LIST_V_(VMSTATE_KIND_QTAILQ, o, m, v, max, elem, next, desc_)
+#define VMSTATE_QLIST_V(o, m, v, max, elem, next, desc_) \
+  VMSTATE_LIST_V_(VMSTATE_KIND_QLIST, o, m, v, max, elem, next, desc_)
+
+/*
+ * QEMU's VMSTATE_GTREE_DIRECT_KEY_V, over an array instead of a GTree: member
+ * m is an array of entries (entry m[N]) sorted by key, each entry's first
+ * member is `uint64_t key` (both checked at compile time), and the uint32_t
+ * member num counts the entries.
+ * On the wire: be32 count, then per entry 0x01, be64 key and the fields of
+ * desc_ (which describes the rest of the entry), then 0x00.  Entries load at
+ * version v, which must be in desc_'s range; keys must increase; at most N.
+ */
+#define VMSTATE_GTREE_DIRECT_KEY_V(o, m, v, num, entry, desc_) \
+  { .name = #m, .kind = VMSTATE_KIND_GTREE, .offset = VMSTATE_OFFSET_(o, m[0], entry), \
+    .size_bytes = sizeof(entry), \
+    .count = (uint32_t)(sizeof(((o *)0)->m) / sizeof(entry)) + \
+             0 * (uint32_t)sizeof(char[offsetof(entry, key) == 0 ? 1 : -1]) + \
+             (uint32_t)_Generic(((entry *)0)->key, uint64_t: 0), \
+    .version_id = (v), .nested = &(desc_), .num_offset = VMSTATE_OFFSET_(o, num, uint32_t) }
+
+/*
+ * QEMU's VMSTATE_VALIDATE: no bytes; test(opaque, version) runs where the
+ * entry stands, and false fails the load ("input validation failed").
+ */
+#define VMSTATE_VALIDATE(name_, test_) \
+  { .name = (name_), .kind = VMSTATE_KIND_VALIDATE, .count = 0, .field_exists = (test_) }
 
 #endif /* VMSTATE_DESC_H */

@@ -26,8 +26,10 @@ static const char usage_inspect[] =
     "  --validate         print nothing; exit 0 when valid, 2 with\n"
     "                     'offset 0x...: section/field: message' on stderr otherwise\n"
     "\n"
-    "Not yet walked: streams without a VM-description trailer, live sections\n"
-    "other than \"ram\" (dirty-bitmap, block), postcopy packages.\n";
+    "Streams without the trailer are walked; their device sections are then\n"
+    "sized heuristically (the first 0x7e + section id followed by a plausible\n"
+    "record). Not walked: live sections other than ram and dirty-bitmap\n"
+    "(block), postcopy packages.\n";
 
 static const uint8_t xz_magic[6] = {0xfd, '7', 'z', 'X', 'Z', 0x00};
 
@@ -151,8 +153,21 @@ void conform_inspect_print_summary(FILE *out, const struct mig_inspect *inspect)
     fprintf(out, "  %-40s %8" PRIu32 " %7" PRIu32 " %8" PRIu64 "\n", device->idstr,
             device->instance_id, device->version, device->bytes);
   }
-  fprintf(out, "\nEOF at 0x%" PRIx64 "; VM description: %" PRIu64 " bytes at 0x%" PRIx64 "\n",
-          inspect->eof_offset, inspect->trailer_bytes, inspect->trailer_offset);
+  fprintf(out, "\nlive sections:");
+  for (uint32_t i = 0; i < inspect->live_count; i++) {
+    fprintf(out, " %s (id %" PRIu32 ", v%" PRIu32 ")", inspect->lives[i].idstr,
+            inspect->lives[i].section_id, inspect->lives[i].version);
+  }
+  if (inspect->bitmap_chunks > 0) {
+    fprintf(out, "; dirty-bitmap chunks %" PRIu64, inspect->bitmap_chunks);
+  }
+  if (inspect->has_trailer) {
+    fprintf(out, "\nEOF at 0x%" PRIx64 "; VM description: %" PRIu64 " bytes at 0x%" PRIx64 "\n",
+            inspect->eof_offset, inspect->trailer_bytes, inspect->trailer_offset);
+  } else {
+    fprintf(out, "\nEOF at 0x%" PRIx64 "; no VM description: device sizes are heuristic "
+            "(next footer + plausible record)\n", inspect->eof_offset);
+  }
 }
 
 int conform_inspect_main(int argc, char **argv)

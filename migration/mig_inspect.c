@@ -329,6 +329,7 @@ static void walk_ram_page(struct walk *walk, struct mig_inspect_event *event,
     MIG_READER_FAIL(reader, MIG_ERR_TRUNCATED, mig_reader_offset(reader), detail, "ram/%s/page",
                     block->name);
   }
+  event->payload_offset = mig_reader_offset(reader);
   event->payload = mig_read_view(reader, (size_t)length);
   event->payload_bytes = length;
   mig__reader_annotate(reader, "ram/%s/page", block->name);

@@ -140,6 +140,7 @@ struct mig_inspect_event {
   /* Payloads: PAGE 4096 bytes; XBZRLE/COMPRESS encoded bytes; FULL, command, bits, trailer. */
   const uint8_t *payload;
   uint64_t payload_bytes;
+  uint64_t payload_offset;          /* RAM_PAGE: stream offset of payload[0] */
   uint16_t command;                 /* COMMAND: code */
 };
 

@@ -10,5 +10,7 @@
 
 /* Hold-model event-queue benchmark; prints a table to out; returns an exit code. */
 int conform_bench_events(FILE *out);
+/* `bench load|validate STREAM`: mode is "load" or "validate"; returns an exit code. */
+int conform_bench_stream(FILE *out, const char *mode, const char *path);
 
 #endif /* CONFORM_BENCH_H */

@@ -11,6 +11,7 @@
 #include "sim_base.h"
 
 #include "conform_inspect.h"
+#include "conform_reencode.h"
 #include "conform_run.h"
 #include "conform_scenario.h"
 #include "mig_format.h"
@@ -182,6 +183,69 @@ static uint32_t check_ram_sha256(const char *name, const struct mig_inspect *ins
   return compared;
 }
 
+/* Page-by-page equality of two applied RAM images over every block (never-written = zeros). */
+static void check_same_ram(const char *name, const struct mig_inspect *inspect,
+                           const struct mig_ramapply *a, const struct mig_ramapply *b)
+{
+  static const uint8_t zeros[MIG_PAGE_BYTES];
+  ck_assert_uint_eq(a->block_count, b->block_count);
+  for (uint32_t block = 0; block < a->block_count; block++) {
+    uint64_t pages = (inspect->blocks[block].used_bytes + MIG_PAGE_BYTES - 1) / MIG_PAGE_BYTES;
+    for (uint64_t page = 0; page < pages; page++) {
+      const uint8_t *left = mig_ramapply_page(a, block, page);
+      const uint8_t *right = mig_ramapply_page(b, block, page);
+      ck_assert_msg(memcmp(left != NULL ? left : zeros, right != NULL ? right : zeros,
+                           MIG_PAGE_BYTES) == 0, "%s: rechunked RAM differs in %s page 0x%" PRIx64,
+                    name, inspect->blocks[block].name, page);
+    }
+  }
+}
+
+/*
+ * Round trip: re-encoding gives the input byte for byte; --rechunk gives a
+ * different stream that validates with the same page counts and the same RAM.
+ */
+static void check_reencode(const char *name, const struct mig_membuf *input,
+                           const struct mig_inspect *inspect, const struct mig_ramapply *apply)
+{
+  struct mig_membuf output;
+  struct mig_error error;
+  char message[512];
+  struct mig_reencode_options same = {0}, rechunk = {.rechunk_records = 97};
+  ck_assert_int_eq(conform_reencode_bytes(input->bytes, input->count, &same, &output, NULL,
+                                          &error), MIG_OK);
+  ck_assert_msg(output.count == input->count &&
+                memcmp(output.bytes, input->bytes, input->count) == 0,
+                "%s: re-encoded stream differs (%zu bytes, input %zu)", name, output.count,
+                input->count);
+  mig_membuf_deinit(&output);
+  uint64_t added = 0;
+  ck_assert_int_eq(conform_reencode_bytes(input->bytes, input->count, &rechunk, &output, &added,
+                                          &error), MIG_OK);
+  ck_assert_uint_gt(added, 0);
+  ck_assert_uint_eq(output.count, input->count + added * (8 + (inspect->footers_seen ? 10 : 5)));
+  static struct mig_ramapply again;
+  mig_ramapply_init(&again, false);
+  struct mig_inspect_visitor visitor = {.visit = mig_ramapply_visit, .context = &again};
+  struct mig_inspect walked;
+  enum mig_err code = mig_inspect_walk(output.bytes, output.count, &walked, &visitor, &error);
+  mig_error_format(&error, message, sizeof message);
+  ck_assert_msg(code == MIG_OK, "%s rechunked: %s", name, message);
+  ck_assert_uint_eq(walked.records[MIG_SECTION_PART] + walked.records[MIG_SECTION_END],
+                    inspect->records[MIG_SECTION_PART] + inspect->records[MIG_SECTION_END] +
+                    added);
+  for (uint32_t b = 0; b < inspect->block_count; b++) {
+    ck_assert_uint_eq(walked.blocks[b].zero_pages, inspect->blocks[b].zero_pages);
+    ck_assert_uint_eq(walked.blocks[b].normal_pages, inspect->blocks[b].normal_pages);
+    ck_assert_uint_eq(walked.blocks[b].xbzrle_pages, inspect->blocks[b].xbzrle_pages);
+    ck_assert_uint_eq(walked.blocks[b].compressed_pages, inspect->blocks[b].compressed_pages);
+  }
+  check_same_ram(name, inspect, apply, &again);
+  mig_ramapply_deinit(&again);
+  mig_inspect_deinit(&walked);
+  mig_membuf_deinit(&output);
+}
+
 struct corpus_totals {
   uint32_t streams;
   uint32_t valid;
@@ -214,6 +278,7 @@ static bool check_corpus_entry(const char *file_name, struct corpus_totals *tota
   ck_assert_msg(code == MIG_OK, "%s: %s", file_name, message);
   totals->ranges += check_ram_sha256(file_name, &inspect, &apply, sidecar,
                                      &totals->ranges_skipped);
+  check_reencode(file_name, &input, &inspect, &apply);
   mig_ramapply_deinit(&apply);
   check_stream_facts(file_name, &inspect, json_object_get(sidecar, "stream_facts"));
   const json_t *counts = json_object_get(json_object_get(sidecar, "analyze"), "ram_page_counts");

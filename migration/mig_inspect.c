@@ -66,7 +66,10 @@ static void walk_emit(struct walk *walk, struct mig_inspect_event *event)
 {
   if (walk->visitor == NULL || walk->visitor->visit == NULL || walk_failed(walk)) return;
   event->inspect = walk->out;
-  struct mig_error error = {0};
+  struct mig_error error;  /* not zeroed whole: this runs once per record (hot path) */
+  error.offset = 0;
+  error.path[0] = 0;
+  error.detail[0] = 0;
   enum mig_err code = walk->visitor->visit(walk->visitor->context, event, &error);
   if (code == MIG_OK) return;
   SIM_ASSERT(code < MIG_ERR_COUNT);
@@ -342,11 +345,62 @@ static bool walk_ram_kind_known(uint32_t kind)
          kind == MIG_RAM_FLAG_COMPRESS_PAGE;
 }
 
+static uint64_t be64_at(const uint8_t *bytes)
+{
+  return (uint64_t)be32_at(bytes) << 32 | be32_at(bytes + 4);
+}
+
+/*
+ * Fast path for the two records that make up nearly every stream, ZERO and
+ * PAGE with CONTINUE: parsed straight from the in-memory bytes and skipped in
+ * one step.  It stops before the first record it does not fully accept, which
+ * the general path then reads (and, if need be, rejects with its error).
+ */
+static void walk_ram_fast(struct walk *walk)
+{
+  if (walk->last_block < 0 || walk_failed(walk)) return;
+  struct mig_inspect_block *block = &walk->out->blocks[walk->last_block];
+  uint64_t start = mig_reader_offset(&walk->reader), at = start;
+  uint64_t end = walk->out->eof_offset;
+  bool visit = walk->visitor != NULL && walk->visitor->visit != NULL;
+  struct mig_inspect_event event = {.kind = MIG_INSPECT_RAM_PAGE,
+                                    .block_index = (uint32_t)walk->last_block};
+  while (at + 9 <= end) {
+    uint64_t word = be64_at(walk->bytes + at);
+    uint32_t flags = (uint32_t)(word & (MIG_PAGE_BYTES - 1));
+    uint64_t address = word & ~(uint64_t)(MIG_PAGE_BYTES - 1);
+    bool zero = flags == (MIG_RAM_FLAG_ZERO | MIG_RAM_FLAG_CONTINUE);
+    if (!zero && flags != (MIG_RAM_FLAG_PAGE | MIG_RAM_FLAG_CONTINUE)) break;
+    uint64_t length = zero ? 1 : MIG_PAGE_BYTES;
+    if (address >= block->used_bytes || length > end - at - 8) break;
+    if (zero) {
+      block->zero_pages++;
+    } else {
+      block->normal_pages++;
+    }
+    if (visit) {
+      event.offset = at;
+      event.word = word;
+      event.ram_kind = flags & ~MIG_RAM_FLAG_CONTINUE;
+      event.address = address;
+      event.fill = zero ? walk->bytes[at + 8] : 0;
+      event.payload = zero ? NULL : walk->bytes + at + 8;
+      event.payload_bytes = zero ? 0 : MIG_PAGE_BYTES;
+      event.payload_offset = at + 8;
+      walk_emit(walk, &event);
+      if (walk_failed(walk)) return;
+    }
+    at += 8 + length;
+  }
+  mig_read_skip(&walk->reader, at - start);
+}
+
 /* One RAM section payload: records until EOS (§6.1-§6.5). */
 static void walk_ram_section(struct walk *walk)
 {
   struct mig_reader *reader = &walk->reader;
   for (;;) {
+    walk_ram_fast(walk);
     uint64_t record_offset = mig_reader_offset(reader);
     uint64_t word = mig_read_be64(reader);
     mig__reader_annotate(reader, "ram/record");

@@ -32,6 +32,7 @@ void mig_ramapply_deinit(struct mig_ramapply *apply)
   for (uint32_t b = 0; b < apply->block_count; b++) {
     struct mig_ramapply_block *block = &apply->blocks[b];
     free(block->dense);
+    free(block->written);
     if (block->chunks == NULL) continue;
     uint64_t chunk_count = (block->page_count + MIG_RAMAPPLY_CHUNK_PAGES - 1) /
                            MIG_RAMAPPLY_CHUNK_PAGES;
@@ -74,6 +75,11 @@ static enum mig_err ramapply_blocks(struct mig_ramapply *apply,
     apply->block_count = b + 1;
     if (apply->dense) {
       block->dense = calloc(block->page_count == 0 ? 1 : block->page_count, MIG_PAGE_BYTES);
+      block->written = calloc(block->page_count / 64 + 1, sizeof *block->written);
+      if (block->written == NULL) {
+        free(block->dense);
+        block->dense = NULL;
+      }
     } else {
       uint64_t chunk_count = (block->page_count + MIG_RAMAPPLY_CHUNK_PAGES - 1) /
                              MIG_RAMAPPLY_CHUNK_PAGES;
@@ -93,7 +99,10 @@ const uint8_t *mig_ramapply_page(const struct mig_ramapply *apply, uint32_t bloc
   SIM_ASSERT(block_index < apply->block_count);
   const struct mig_ramapply_block *block = &apply->blocks[block_index];
   SIM_ASSERT(page_index < block->page_count);
-  if (block->dense != NULL) return block->dense + page_index * MIG_PAGE_BYTES;
+  if (block->dense != NULL) {
+    bool written = (block->written[page_index / 64] >> (page_index % 64)) & 1;
+    return written ? block->dense + page_index * MIG_PAGE_BYTES : NULL;
+  }
   const uint8_t *const *chunk = (const uint8_t *const *)block->chunks[page_index /
                                                                      MIG_RAMAPPLY_CHUNK_PAGES];
   return chunk == NULL ? NULL : chunk[page_index % MIG_RAMAPPLY_CHUNK_PAGES];
@@ -105,7 +114,10 @@ static uint8_t *ramapply_page_writable(struct mig_ramapply *apply, uint32_t bloc
 {
   struct mig_ramapply_block *block = &apply->blocks[block_index];
   SIM_ASSERT(page_index < block->page_count);
-  if (block->dense != NULL) return block->dense + page_index * MIG_PAGE_BYTES;
+  if (block->dense != NULL) {
+    block->written[page_index / 64] |= UINT64_C(1) << (page_index % 64);
+    return block->dense + page_index * MIG_PAGE_BYTES;
+  }
   uint8_t ***chunk = &block->chunks[page_index / MIG_RAMAPPLY_CHUNK_PAGES];
   if (*chunk == NULL) *chunk = calloc(MIG_RAMAPPLY_CHUNK_PAGES, sizeof **chunk);
   if (*chunk == NULL) return NULL;

@@ -7,6 +7,8 @@
  * Storage is dense (one calloc'd array per block, for benchmarks) or sparse:
  * a two-level table of 2 MiB chunks whose pages are allocated only when a
  * record writes non-zero data, so a 16 GiB all-zero stream costs a few MiB.
+ * Both modes skip ZERO records on pages that never held data, so dense
+ * memory is touched only where data lands (a bit per page records that).
  * Blocks are created from the MEM_SIZE list and bounded by
  * MIG_RAMAPPLY_BYTES_MAX in total.
  */
@@ -23,6 +25,7 @@ struct mig_ramapply_block {       /* private, do not touch */
   uint64_t used_bytes;            /* from MEM_SIZE */
   uint64_t page_count;            /* used_bytes rounded up to pages */
   uint8_t *dense;                 /* dense mode: page_count pages */
+  uint64_t *written;              /* dense mode: bit per page that holds data */
   uint8_t ***chunks;              /* sparse mode: page_count / CHUNK_PAGES (rounded up) */
   uint64_t pages_applied;         /* page records applied to this block */
   uint64_t pages_materialised;    /* sparse pages allocated */

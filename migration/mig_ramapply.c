@@ -6,6 +6,9 @@
  * can: XBZRLE pairs and zlib streams.  A malformed record is rejected with
  * the byte offset of the bad item and the path ram/BLOCK/xbzrle|compressed.
  */
+/* MAP_ANONYMOUS and MADV_HUGEPAGE are not POSIX: ask glibc for them. */
+#define _DEFAULT_SOURCE 1
+
 /*
  * zlib.h comes before sim_base.h, against the usual order: it names a struct
  * field after the wall-clock call that sim_base.h poisons, and the poison
@@ -18,7 +21,26 @@
 #include "mig_format.h"
 #include "mig_ramapply.h"
 
-#define RAMAPPLY_XBZRLE_RUN_MAX 0x3fffu   /* two uleb128 bytes, spec §6.6 */
+#include <sys/mman.h>
+
+/*
+ * Dense blocks are anonymous mappings (zero-filled by the kernel) advised to
+ * use 2 MiB transparent huge pages, as QEMU does for guest RAM: first-touch
+ * faults then come per 2 MiB instead of per 4 KiB page.
+ */
+static uint8_t *ramapply_dense_map(uint64_t bytes)
+{
+  void *map = mmap(NULL, (size_t)bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+                   0);
+  if (map == MAP_FAILED) return NULL;
+  (void)madvise(map, (size_t)bytes, MADV_HUGEPAGE);  /* advice only; may be refused */
+  return map;
+}
+
+static uint64_t ramapply_dense_bytes(const struct mig_ramapply_block *block)
+{
+  return (block->page_count == 0 ? 1 : block->page_count) * MIG_PAGE_BYTES;
+}
 
 void mig_ramapply_init(struct mig_ramapply *apply, bool dense)
 {
@@ -31,7 +53,7 @@ void mig_ramapply_deinit(struct mig_ramapply *apply)
 {
   for (uint32_t b = 0; b < apply->block_count; b++) {
     struct mig_ramapply_block *block = &apply->blocks[b];
-    free(block->dense);
+    if (block->dense != NULL) munmap(block->dense, (size_t)ramapply_dense_bytes(block));
     free(block->written);
     if (block->chunks == NULL) continue;
     uint64_t chunk_count = (block->page_count + MIG_RAMAPPLY_CHUNK_PAGES - 1) /
@@ -74,10 +96,10 @@ static enum mig_err ramapply_blocks(struct mig_ramapply *apply,
     block->page_count = (source->used_bytes + MIG_PAGE_BYTES - 1) / MIG_PAGE_BYTES;
     apply->block_count = b + 1;
     if (apply->dense) {
-      block->dense = calloc(block->page_count == 0 ? 1 : block->page_count, MIG_PAGE_BYTES);
+      block->dense = ramapply_dense_map(ramapply_dense_bytes(block));
       block->written = calloc(block->page_count / 64 + 1, sizeof *block->written);
-      if (block->written == NULL) {
-        free(block->dense);
+      if (block->written == NULL && block->dense != NULL) {
+        munmap(block->dense, (size_t)ramapply_dense_bytes(block));
         block->dense = NULL;
       }
     } else {

@@ -85,16 +85,21 @@ def guest_argv(qemu, kind, work):
 
 
 def run_qemu(argv, sock_path, body):
+    if os.path.exists(sock_path):
+        os.unlink(sock_path)  # a stale socket would accept nothing
     child = subprocess.Popen(argv + ["-qmp", f"unix:{sock_path},server=on,wait=off"], env=ENV,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         sock, stream = qmp_open(sock_path)
         result = body(stream)
         qmp(stream, "quit")
         sock.close()
+        child.wait(timeout=60)
         return result
     finally:
-        child.wait(timeout=30)
+        if child.poll() is None:
+            child.kill()
+            child.wait()
 
 
 def make_stream(qemu, kind, work):

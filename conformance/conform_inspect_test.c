@@ -500,6 +500,45 @@ START_TEST(conform_inspect_checks_command_codes_and_lengths)
 }
 END_TEST
 
+START_TEST(conform_inspect_dirty_bitmap_rejects_bad_chunks)
+{
+  /* Goal: dirty-bitmap chunk checks name their offset and path; method: edit the corpus START chunk. */
+  char path[512], message[512];
+  snprintf(path, sizeof path, "%s/pc-i440fx-7.2_m32_dirty-bitmaps%s", CORPUS_DIR, CORPUS_SUFFIX);
+  struct mig_membuf input;
+  if (!conform_inspect_read(path, &input, message, sizeof message)) {
+    fprintf(stderr, "skipped: %s\n", message);
+    mig_membuf_deinit(&input);
+    return;
+  }
+  static const uint8_t name[] = "\x0c" "dirty-bitmap";
+  uint64_t chunk = 0;
+  for (size_t at = 0; at + sizeof name < input.count && chunk == 0; at++) {
+    if (memcmp(input.bytes + at, name, sizeof name - 1) == 0) chunk = at + 13 + 8;
+  }
+  ck_assert_uint_gt(chunk, 0);
+  ck_assert_uint_eq(input.bytes[chunk], 0x1c);  /* START | DEVICE_NAME | BITMAP_NAME */
+  uint64_t node_bytes = input.bytes[chunk + 1], bitmap_bytes = input.bytes[chunk + 2 + node_bytes];
+  uint64_t start_flags = chunk + 1 + 1 + node_bytes + 1 + bitmap_bytes + 4;
+  struct mig_inspect inspect;
+  struct mig_error error;
+  input.bytes[start_flags] |= 0x08;             /* a reserved start flag */
+  ck_assert_int_eq(mig_inspect_stream(input.bytes, input.count, &inspect, &error),
+                   MIG_ERR_BAD_VALUE);
+  ck_assert_uint_eq(error.offset, chunk);
+  ck_assert_str_eq(error.path, "dirty-bitmap/start");
+  mig_inspect_deinit(&inspect);
+  input.bytes[start_flags] &= (uint8_t)~0x08;
+  input.bytes[chunk] |= 0x80;                   /* two-byte flags: bits no 7.2 sender sets */
+  ck_assert_int_eq(mig_inspect_stream(input.bytes, input.count, &inspect, &error),
+                   MIG_ERR_BAD_VALUE);
+  ck_assert_uint_eq(error.offset, chunk);
+  ck_assert_str_eq(error.path, "dirty-bitmap/flags");
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&input);
+}
+END_TEST
+
 START_TEST(conform_inspect_rejects_bad_magic_and_short_input)
 {
   static const uint8_t junk[] = {'Q', 'E', 'V', 'X', 0, 0, 0, 3};
@@ -729,6 +768,7 @@ Suite *conform_inspect_suite(void)
   tcase_add_test(walk, conform_inspect_rejects_unknown_ram_flag);
   tcase_add_test(walk, conform_inspect_checks_command_codes_and_lengths);
   tcase_add_test(walk, conform_inspect_rejects_bad_magic_and_short_input);
+  tcase_add_test(walk, conform_inspect_dirty_bitmap_rejects_bad_chunks);
   suite_add_tcase(suite, walk);
   TCase *ramapply = tcase_create("ramapply");
   tcase_set_timeout(ramapply, 120);

@@ -77,6 +77,23 @@ static void walk_emit(struct walk *walk, struct mig_inspect_event *event)
                   error.detail, "%s", error.path[0] != 0 ? error.path : "visitor");
 }
 
+/*
+ * A counted string (§1) that must not hold a NUL byte.  QEMU reads such a
+ * name as the text before the NUL; rejecting it keeps every accepted stream
+ * re-encodable byte for byte (stricter than QEMU, on purpose).
+ */
+static size_t walk_name(struct walk *walk, char *out, size_t out_bytes, const char *path)
+{
+  struct mig_reader *reader = &walk->reader;
+  uint64_t offset = mig_reader_offset(reader);
+  size_t length = mig_read_counted_string(reader, out, out_bytes);
+  if (!walk_failed(walk) && strlen(out) != length) {
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_IDSTR, offset, "NUL byte inside a name", "%s", path);
+    return 0;
+  }
+  return length;
+}
+
 static uint32_t be32_at(const uint8_t *bytes)
 {
   return (uint32_t)bytes[0] << 24 | (uint32_t)bytes[1] << 16 | (uint32_t)bytes[2] << 8 | bytes[3];
@@ -163,7 +180,8 @@ static void walk_config_subsection(struct walk *walk, const char *name, uint64_t
     }
     for (uint32_t i = 0; i < count && !walk_failed(walk); i++) {
       char *cap = walk->out->capabilities[i];
-      (void)mig_read_counted_string(reader, cap, sizeof walk->out->capabilities[i]);
+      (void)walk_name(walk, cap, sizeof walk->out->capabilities[i],
+                      "configuration/capabilities");
       if (strcmp(cap, "x-ignore-shared") == 0) walk->out->x_ignore_shared = true;
     }
     walk->out->capability_count = count;
@@ -201,12 +219,16 @@ static enum mig_err walk_configuration(struct walk *walk)
   if (walk_failed(walk)) return mig_reader_error(reader)->code;
   mig_read_bytes(reader, walk->out->machine, length);
   walk->out->machine[length] = 0;
+  if (!walk_failed(walk) && strlen(walk->out->machine) != length) {
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_IDSTR, 13, "NUL byte inside the machine name",
+                    "configuration/name");
+  }
   while (!walk_failed(walk) && mig_reader_peek_u8(reader, &type) &&
          type == MIG_SECTION_SUBSECTION) {
     uint64_t offset = mig_reader_offset(reader);
     char name[MIG_IDSTR_BYTES_MAX + 1];
     (void)mig_read_u8(reader);
-    (void)mig_read_counted_string(reader, name, sizeof name);
+    (void)walk_name(walk, name, sizeof name, "configuration/subsection");
     uint32_t version = mig_read_be32(reader);
     if (!walk_failed(walk) && version != 1) {
       MIG_READER_FAIL(reader, MIG_ERR_SECTION_VERSION, offset, name, "configuration/subsection");
@@ -245,7 +267,7 @@ static void walk_ram_block_list(struct walk *walk, uint64_t word, uint64_t recor
   while (total > 0 && !walk_failed(walk)) {
     uint64_t offset = mig_reader_offset(reader);
     struct mig_inspect_block block = {0};
-    (void)mig_read_counted_string(reader, block.name, sizeof block.name);
+    (void)walk_name(walk, block.name, sizeof block.name, "ram/blocks");
     block.used_bytes = mig_read_be64(reader);
     if (walk->out->x_ignore_shared) block.gpa = mig_read_be64(reader);
     mig__reader_annotate(reader, "ram/blocks");
@@ -276,7 +298,7 @@ static struct mig_inspect_block *walk_ram_page_block(struct walk *walk, uint32_t
   struct mig_reader *reader = &walk->reader;
   if ((flags & MIG_RAM_FLAG_CONTINUE) == 0) {
     char name[MIG_IDSTR_BYTES_MAX + 1];
-    (void)mig_read_counted_string(reader, name, sizeof name);
+    (void)walk_name(walk, name, sizeof name, "ram/page/block");
     mig__reader_annotate(reader, "ram/page/block");
     if (walk_failed(walk)) return NULL;
     walk->last_block = walk_find_block(walk->out, name);
@@ -683,7 +705,7 @@ static void walk_command(struct walk *walk, uint64_t offset)
 static bool walk_long_header(struct walk *walk, struct mig_inspect_device *device)
 {
   struct mig_reader *reader = &walk->reader;
-  size_t length = mig_read_counted_string(reader, device->idstr, sizeof device->idstr);
+  size_t length = walk_name(walk, device->idstr, sizeof device->idstr, "section/idstr");
   device->instance_id = mig_read_be32(reader);
   device->version = mig_read_be32(reader);
   mig__reader_annotate(reader, "section/header");
@@ -757,11 +779,11 @@ static void walk_bitmap_section(struct walk *walk)
       MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, event.offset, detail, "dirty-bitmap/flags");
     }
     if (event.bitmap_flags & BITMAP_FLAG_DEVICE_NAME) {
-      (void)mig_read_counted_string(reader, walk->bitmap_node, sizeof walk->bitmap_node);
+      (void)walk_name(walk, walk->bitmap_node, sizeof walk->bitmap_node, "dirty-bitmap/node");
       event.bitmap_node = walk->bitmap_node;
     }
     if (event.bitmap_flags & BITMAP_FLAG_BITMAP_NAME) {
-      (void)mig_read_counted_string(reader, walk->bitmap_name, sizeof walk->bitmap_name);
+      (void)walk_name(walk, walk->bitmap_name, sizeof walk->bitmap_name, "dirty-bitmap/name");
       event.bitmap_name = walk->bitmap_name;
     }
     mig__reader_annotate(reader, "dirty-bitmap/header");

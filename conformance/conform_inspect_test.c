@@ -502,7 +502,7 @@ END_TEST
 
 START_TEST(conform_inspect_dirty_bitmap_rejects_bad_chunks)
 {
-  /* Goal: dirty-bitmap chunk checks name their offset and path; method: edit the corpus START chunk. */
+  /* Goal: dirty-bitmap chunk errors name offset and path; method: edit the corpus START chunk. */
   char path[512], message[512];
   snprintf(path, sizeof path, "%s/pc-i440fx-7.2_m32_dirty-bitmaps%s", CORPUS_DIR, CORPUS_SUFFIX);
   struct mig_membuf input;
@@ -667,7 +667,7 @@ static size_t xbzrle_records(uint8_t *out, const uint8_t *encoded, uint16_t enco
 
 START_TEST(conform_inspect_xbzrle_applies_delta)
 {
-  /* Goal: XBZRLE edits the previous page contents; method: skip 0x80 bytes, write 2, skip 1, write 1. */
+  /* Goal: XBZRLE edits the previous page; method: skip 0x80 bytes, write 2, skip 1, write 1. */
   static const uint8_t encoded[] = {0x80, 0x01, 0x02, 0xaa, 0xbb, 0x01, 0x01, 0xcc};
   static uint8_t records[2 * MIG_PAGE_BYTES];
   size_t bytes = xbzrle_records(records, encoded, sizeof encoded);

@@ -539,6 +539,51 @@ START_TEST(conform_inspect_dirty_bitmap_rejects_bad_chunks)
 }
 END_TEST
 
+START_TEST(conform_inspect_trailerless_heuristic_limit)
+{
+  /* Goal: show the documented limit of sizing FULL sections without a trailer; method: plant a
+   * footer and a plausible PART header inside a device payload, with and without the trailer. */
+  struct mig_membuf capture;
+  capture_default(&capture);
+  struct mig_inspect inspect;
+  struct mig_error error;
+  ck_assert_int_eq(inspect_bytes(&capture, &inspect, &error), MIG_OK);
+  const struct mig_inspect_device *device = NULL;
+  for (uint32_t i = 0; i < inspect.device_count && device == NULL; i++) {
+    if (inspect.devices[i].bytes >= 12) device = &inspect.devices[i];
+  }
+  ck_assert_ptr_nonnull(device);
+  uint64_t payload = device->offset + 1 + 4 + 1 + strlen(device->idstr) + 4 + 4;
+  uint32_t id = device->section_id, ram_id = inspect.lives[0].section_id;
+  uint64_t bytes = device->bytes, eof = inspect.eof_offset;
+  mig_inspect_deinit(&inspect);
+  uint8_t planted[10] = {MIG_SECTION_FOOTER, (uint8_t)(id >> 24), (uint8_t)(id >> 16),
+                         (uint8_t)(id >> 8), (uint8_t)id, MIG_SECTION_PART,
+                         (uint8_t)(ram_id >> 24), (uint8_t)(ram_id >> 16), (uint8_t)(ram_id >> 8),
+                         (uint8_t)ram_id};
+  memcpy(capture.bytes + payload, planted, sizeof planted);
+  /* With the trailer the payload is opaque: the stream still validates. */
+  ck_assert_int_eq(inspect_bytes(&capture, &inspect, &error), MIG_OK);
+  bool sized = false;
+  for (uint32_t i = 0; i < inspect.device_count; i++) {
+    if (inspect.devices[i].section_id == id) sized = inspect.devices[i].bytes == bytes;
+  }
+  ck_assert(sized);
+  mig_inspect_deinit(&inspect);
+  /* Without it the section is cut at the planted footer: the walk goes wrong and says so. */
+  enum mig_err code = mig_inspect_stream(capture.bytes, eof + 1, &inspect, &error);
+  bool cut = false;
+  for (uint32_t i = 0; i < inspect.device_count; i++) {
+    if (inspect.devices[i].section_id == id) cut = inspect.devices[i].bytes == 0;
+  }
+  ck_assert(cut);
+  ck_assert_int_ne(code, MIG_OK);
+  ck_assert_uint_gt(error.offset, payload);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&capture);
+}
+END_TEST
+
 START_TEST(conform_inspect_rejects_bad_magic_and_short_input)
 {
   static const uint8_t junk[] = {'Q', 'E', 'V', 'X', 0, 0, 0, 3};
@@ -769,6 +814,7 @@ Suite *conform_inspect_suite(void)
   tcase_add_test(walk, conform_inspect_checks_command_codes_and_lengths);
   tcase_add_test(walk, conform_inspect_rejects_bad_magic_and_short_input);
   tcase_add_test(walk, conform_inspect_dirty_bitmap_rejects_bad_chunks);
+  tcase_add_test(walk, conform_inspect_trailerless_heuristic_limit);
   suite_add_tcase(suite, walk);
   TCase *ramapply = tcase_create("ramapply");
   tcase_set_timeout(ramapply, 120);

@@ -31,7 +31,7 @@ DETERMINISTIC = {"sim", "models", "migration"}
 
 WARNINGS = "-std=c11 -Wall -Wextra -Wpedantic -Werror -Wshadow -Wstrict-prototypes"
 DEFINES = "-D_POSIX_C_SOURCE=200809L"
-LIBS = "-ljansson -llzma -lxxhash -lz -lzstd -lm -pthread"
+LIBS = "-ljansson -llzma -lxxhash -lz -lzstd -lcrypto -lm -pthread"
 CHECK_LIBS = "-lcheck_pic -lsubunit -lrt"
 
 VARIANTS = {

@@ -19,5 +19,7 @@ int conform_bench_iommu(FILE *out);
  * migration does not pass).
  */
 int conform_bench_ram(FILE *out);
+/* `bench load|validate STREAM`: mode is "load" or "validate"; returns an exit code. */
+int conform_bench_stream(FILE *out, const char *mode, const char *path);
 
 #endif /* CONFORM_BENCH_H */

@@ -12,11 +12,14 @@
 #include "mig_format.h"
 
 #include <lzma.h>
+#include <openssl/evp.h>
 
 #define INSPECT_CHUNK_BYTES (UINT32_C(64) << 10)
+#define INSPECT_RANGES_MAX 16
 
 static const char usage_inspect[] =
     "usage: migsim inspect FILE [--format summary] [--validate]\n"
+    "                           [--ram-sha256 BLOCK:START-END]...\n"
     "\n"
     "Walks a QEMU 7.2 migration stream (FILE, or - for stdin; xz input is\n"
     "decompressed) without knowing the devices: FULL sections are sized from\n"
@@ -25,9 +28,16 @@ static const char usage_inspect[] =
     "  --format summary   print sections, RAM blocks, devices, commands (default)\n"
     "  --validate         print nothing; exit 0 when valid, 2 with\n"
     "                     'offset 0x...: section/field: message' on stderr otherwise\n"
+    "  --ram-sha256 BLOCK:START-END  apply the RAM records (ZERO, PAGE, XBZRLE,\n"
+    "                     COMPRESS_PAGE) to sparse per-block RAM and print\n"
+    "                     'SHA256  BLOCK:START-END' for bytes [START, END) of\n"
+    "                     BLOCK (repeatable, at most 16; on pc/q35 below the PCI\n"
+    "                     hole, guest-physical A is offset A of pc.ram)\n"
     "\n"
-    "Not yet walked: streams without a VM-description trailer, live sections\n"
-    "other than \"ram\" (dirty-bitmap, block), postcopy packages.\n";
+    "Streams without the trailer are walked; their device sections are then\n"
+    "sized heuristically (the first 0x7e + section id followed by a plausible\n"
+    "record). Not walked: live sections other than ram and dirty-bitmap\n"
+    "(block), postcopy packages.\n";
 
 static const uint8_t xz_magic[6] = {0xfd, '7', 'z', 'X', 'Z', 0x00};
 
@@ -151,50 +161,194 @@ void conform_inspect_print_summary(FILE *out, const struct mig_inspect *inspect)
     fprintf(out, "  %-40s %8" PRIu32 " %7" PRIu32 " %8" PRIu64 "\n", device->idstr,
             device->instance_id, device->version, device->bytes);
   }
-  fprintf(out, "\nEOF at 0x%" PRIx64 "; VM description: %" PRIu64 " bytes at 0x%" PRIx64 "\n",
-          inspect->eof_offset, inspect->trailer_bytes, inspect->trailer_offset);
+  fprintf(out, "\nlive sections:");
+  for (uint32_t i = 0; i < inspect->live_count; i++) {
+    fprintf(out, " %s (id %" PRIu32 ", v%" PRIu32 ")", inspect->lives[i].idstr,
+            inspect->lives[i].section_id, inspect->lives[i].version);
+  }
+  if (inspect->bitmap_chunks > 0) {
+    fprintf(out, "; dirty-bitmap chunks %" PRIu64, inspect->bitmap_chunks);
+  }
+  if (inspect->has_trailer) {
+    fprintf(out, "\nEOF at 0x%" PRIx64 "; VM description: %" PRIu64 " bytes at 0x%" PRIx64 "\n",
+            inspect->eof_offset, inspect->trailer_bytes, inspect->trailer_offset);
+  } else {
+    fprintf(out, "\nEOF at 0x%" PRIx64 "; no VM description: device sizes are heuristic "
+            "(next footer + plausible record)\n", inspect->eof_offset);
+  }
 }
 
-int conform_inspect_main(int argc, char **argv)
+bool conform_inspect_parse_range(const char *text, char *block, size_t block_bytes,
+                                 uint64_t *start, uint64_t *end)
 {
-  const char *path = NULL;
-  bool validate = false;
+  const char *colon = strrchr(text, ':');
+  if (colon == NULL || colon == text || (size_t)(colon - text) >= block_bytes) return false;
+  memcpy(block, text, (size_t)(colon - text));
+  block[colon - text] = 0;
+  char *dash;
+  errno = 0;
+  unsigned long long low = strtoull(colon + 1, &dash, 0);
+  if (errno != 0 || dash == colon + 1 || *dash != '-' || colon[1] == '-') return false;
+  char *tail;
+  unsigned long long high = strtoull(dash + 1, &tail, 0);
+  if (errno != 0 || tail == dash + 1 || *tail != 0 || dash[1] == '-') return false;
+  *start = low;
+  *end = high;
+  return true;
+}
+
+static int32_t inspect_block_index(const struct mig_inspect *inspect, const char *name)
+{
+  for (uint32_t i = 0; i < inspect->block_count; i++) {
+    if (strcmp(inspect->blocks[i].name, name) == 0) return (int32_t)i;
+  }
+  return -1;
+}
+
+/* Feeds [start, end) of the block to the digest; pages never written hash as zeros. */
+static bool inspect_digest_range(EVP_MD_CTX *md, const struct mig_ramapply *apply,
+                                 uint32_t block, uint64_t start, uint64_t end)
+{
+  static const uint8_t zeros[MIG_PAGE_BYTES];
+  for (uint64_t at = start; at < end;) {
+    uint64_t page = at / MIG_PAGE_BYTES, within = at % MIG_PAGE_BYTES;
+    uint64_t take = MIG_PAGE_BYTES - within;
+    if (take > end - at) take = end - at;
+    const uint8_t *bytes = mig_ramapply_page(apply, block, page);
+    if (EVP_DigestUpdate(md, (bytes != NULL ? bytes : zeros) + within, (size_t)take) != 1) {
+      return false;
+    }
+    at += take;
+  }
+  return true;
+}
+
+bool conform_inspect_ram_sha256(const struct mig_inspect *inspect,
+                                const struct mig_ramapply *apply, const char *block,
+                                uint64_t start, uint64_t end, char hex[65], char *error,
+                                size_t error_bytes)
+{
+  int32_t index = inspect_block_index(inspect, block);
+  if (index < 0 || (uint32_t)index >= apply->block_count) {
+    snprintf(error, error_bytes, "RAM block '%s' is not in the stream's block list", block);
+    return false;
+  }
+  uint64_t used = inspect->blocks[index].used_bytes;
+  if (start >= end || end > used) {
+    snprintf(error, error_bytes, "range 0x%" PRIx64 "-0x%" PRIx64 " is empty or outside '%s' "
+             "(0x%" PRIx64 " bytes)", start, end, block, used);
+    return false;
+  }
+  if (inspect->x_ignore_shared && mig_ramapply_pages_applied(apply, (uint32_t)index) == 0) {
+    snprintf(error, error_bytes, "RAM block '%s' has no page in the stream and x-ignore-shared "
+             "is on: its contents live in the shared backend file, not in the stream", block);
+    return false;
+  }
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  uint8_t digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_bytes = 0;
+  bool ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+            inspect_digest_range(md, apply, (uint32_t)index, start, end) &&
+            EVP_DigestFinal_ex(md, digest, &digest_bytes) == 1 && digest_bytes == 32;
+  EVP_MD_CTX_free(md);
+  if (!ok) {
+    snprintf(error, error_bytes, "sha256 failed (OpenSSL)");
+    return false;
+  }
+  for (unsigned int i = 0; i < digest_bytes; i++) snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+  return true;
+}
+
+struct inspect_args {
+  const char *path;
+  bool validate;
+  bool summary;                      /* --format summary given explicitly */
+  uint32_t range_count;
+  const char *ranges[INSPECT_RANGES_MAX];
+};
+
+static int inspect_args_parse(int argc, char **argv, struct inspect_args *args)
+{
   for (int i = 0; i < argc; i++) {
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
       fputs(usage_inspect, stdout);
-      return 0;
+      return -1;
     } else if (strcmp(argv[i], "--validate") == 0) {
-      validate = true;
+      args->validate = true;
     } else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc &&
                strcmp(argv[i + 1], "summary") == 0) {
+      args->summary = true;
       i++;
-    } else if ((argv[i][0] != '-' || strcmp(argv[i], "-") == 0) && path == NULL) {
-      path = argv[i];
+    } else if (strcmp(argv[i], "--ram-sha256") == 0 && i + 1 < argc &&
+               args->range_count < INSPECT_RANGES_MAX) {
+      args->ranges[args->range_count++] = argv[++i];
+    } else if ((argv[i][0] != '-' || strcmp(argv[i], "-") == 0) && args->path == NULL) {
+      args->path = argv[i];
     } else {
       fprintf(stderr, "migsim inspect: unexpected argument '%s'\n%s", argv[i], usage_inspect);
       return CONFORM_BAD_INPUT;
     }
   }
-  if (path == NULL) {
+  if (args->path == NULL) {
     fputs(usage_inspect, stderr);
     return CONFORM_BAD_INPUT;
   }
+  return 0;
+}
+
+/* Prints one line per --ram-sha256 range; returns false after the first bad range. */
+static bool inspect_print_ranges(const struct inspect_args *args,
+                                 const struct mig_inspect *inspect,
+                                 const struct mig_ramapply *apply)
+{
+  for (uint32_t i = 0; i < args->range_count; i++) {
+    char block[MIG_IDSTR_BYTES_MAX + 1], hex[65], message[512];
+    uint64_t start = 0, end = 0;
+    if (!conform_inspect_parse_range(args->ranges[i], block, sizeof block, &start, &end)) {
+      fprintf(stderr, "migsim inspect: --ram-sha256 wants BLOCK:START-END, got '%s'\n",
+              args->ranges[i]);
+      return false;
+    }
+    if (!conform_inspect_ram_sha256(inspect, apply, block, start, end, hex, message,
+                                    sizeof message)) {
+      fprintf(stderr, "migsim inspect: %s\n", message);
+      return false;
+    }
+    printf("%s  %s\n", hex, args->ranges[i]);
+  }
+  return true;
+}
+
+int conform_inspect_main(int argc, char **argv)
+{
+  struct inspect_args args = {0};
+  int rc = inspect_args_parse(argc, argv, &args);
+  if (rc != 0) return rc < 0 ? 0 : rc;
   char message[MIG_PATH_BYTES_MAX + 512];
   struct mig_membuf input;
-  if (!conform_inspect_read(path, &input, message, sizeof message)) {
+  if (!conform_inspect_read(args.path, &input, message, sizeof message)) {
     fprintf(stderr, "migsim inspect: %s\n", message);
     mig_membuf_deinit(&input);
     return CONFORM_BAD_INPUT;
   }
+  static struct mig_ramapply apply;
+  mig_ramapply_init(&apply, false);
+  struct mig_inspect_visitor visitor = {.visit = mig_ramapply_visit, .context = &apply};
   struct mig_inspect inspect;
   struct mig_error error;
-  enum mig_err code = mig_inspect_stream(input.bytes, input.count, &inspect, &error);
-  if (!validate) conform_inspect_print_summary(stdout, &inspect);
+  enum mig_err code = mig_inspect_walk(input.bytes, input.count, &inspect,
+                                       args.range_count > 0 ? &visitor : NULL, &error);
+  bool print_summary = !args.validate && (args.range_count == 0 || args.summary);
+  if (print_summary) conform_inspect_print_summary(stdout, &inspect);
+  bool ranges_ok = true;
   if (code != MIG_OK) {
     mig_error_format(&error, message, sizeof message);
     fprintf(stderr, "%s\n", message);
+  } else {
+    ranges_ok = inspect_print_ranges(&args, &inspect, &apply);
   }
+  mig_ramapply_deinit(&apply);
   mig_inspect_deinit(&inspect);
   mig_membuf_deinit(&input);
-  return code == MIG_OK ? 0 : CONFORM_BAD_INPUT;
+  return code == MIG_OK && ranges_ok ? 0 : CONFORM_BAD_INPUT;
 }

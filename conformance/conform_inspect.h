@@ -8,6 +8,7 @@
 
 #include "sim_base.h"
 #include "mig_inspect.h"
+#include "mig_ramapply.h"
 #include "mig_stream.h"
 
 #define CONFORM_INSPECT_BYTES_MAX ((size_t)4 << 30)   /* a stream read into memory */
@@ -21,6 +22,20 @@
 bool conform_inspect_read(const char *path, struct mig_membuf *out, char *error,
                           size_t error_bytes);
 void conform_inspect_print_summary(FILE *out, const struct mig_inspect *inspect);
+/*
+ * sha256 (OpenSSL EVP) of bytes [start, end) of RAM block `block` after the
+ * stream was applied; writes 64 hex digits + NUL to hex.  False with a message
+ * when the block is unknown, the range is empty or outside the block, or the
+ * block is an x-ignore-shared block the stream never wrote (its contents live
+ * in the shared backend file, not in the stream).
+ */
+bool conform_inspect_ram_sha256(const struct mig_inspect *inspect,
+                                const struct mig_ramapply *apply, const char *block,
+                                uint64_t start, uint64_t end, char hex[65], char *error,
+                                size_t error_bytes);
+/* Parses "BLOCK:START-END" (numbers in C syntax, e.g. 0x100000); false when malformed. */
+bool conform_inspect_parse_range(const char *text, char *block, size_t block_bytes,
+                                 uint64_t *start, uint64_t *end);
 /* argv holds the arguments after "inspect"; returns the exit code. */
 int conform_inspect_main(int argc, char **argv);
 

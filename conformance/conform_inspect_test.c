@@ -11,14 +11,17 @@
 #include "sim_base.h"
 
 #include "conform_inspect.h"
+#include "conform_reencode.h"
 #include "conform_run.h"
 #include "conform_scenario.h"
 #include "mig_format.h"
 #include "mig_inspect.h"
+#include "mig_ramapply.h"
 #include "sim_check.h"
 
 #include <dirent.h>
 #include <jansson.h>
+#include <zlib.h>
 
 #define CORPUS_DIR "../shared/corpus/qemu-7.2"
 #define CORPUS_SUFFIX ".mig.xz"
@@ -85,8 +88,174 @@ static void check_stream_facts(const char *name, const struct mig_inspect *inspe
   }
 }
 
+/*
+ * The same stream cut after its EOF byte (no JSON trailer): FULL sections are
+ * sized by the footer heuristic and must come out as the trailer sized them;
+ * a stream without footers cannot be sized and is rejected.
+ */
+static void check_trailerless(const char *name, const struct mig_membuf *input,
+                              const struct mig_inspect *sized)
+{
+  struct mig_inspect cut;
+  struct mig_error error;
+  char message[512];
+  enum mig_err code = mig_inspect_stream(input->bytes, sized->eof_offset + 1, &cut, &error);
+  mig_error_format(&error, message, sizeof message);
+  if (!sized->footers_seen) {
+    ck_assert_msg(code == MIG_ERR_VMDESC, "%s without trailer: %s", name, message);
+    mig_inspect_deinit(&cut);
+    return;
+  }
+  ck_assert_msg(code == MIG_OK, "%s without trailer: %s", name, message);
+  ck_assert(!cut.has_trailer);
+  ck_assert_uint_eq(cut.device_count, sized->device_count);
+  for (uint32_t i = 0; i < cut.device_count; i++) {
+    ck_assert_msg(cut.devices[i].bytes == sized->devices[i].bytes,
+                  "%s without trailer: %s sized %" PRIu64 ", trailer says %" PRIu64, name,
+                  cut.devices[i].idstr, cut.devices[i].bytes, sized->devices[i].bytes);
+  }
+  for (uint32_t i = 0; i < cut.block_count; i++) {
+    ck_assert_uint_eq(cut.blocks[i].normal_pages, sized->blocks[i].normal_pages);
+  }
+  mig_inspect_deinit(&cut);
+}
+
+/*
+ * The RAM block that holds guest-physical RAM: the one the analysis script
+ * named, else the memory backend given on the command line, else the board's
+ * default (corpus README).
+ */
+static void main_ram_block(const json_t *sidecar, char *block, size_t block_bytes)
+{
+  const char *named = json_string_value(json_object_get(json_object_get(json_object_get(
+      json_object_get(sidecar, "analyze"), "extract"), "main_ram_ranges"), "block"));
+  const char *machine = json_string_value(json_object_get(sidecar, "machine"));
+  snprintf(block, block_bytes, "%s", named != NULL ? named
+                                     : machine != NULL && strcmp(machine, "microvm") == 0
+                                         ? "microvm.ram" : "pc.ram");
+  if (named != NULL) return;
+  size_t index;
+  const json_t *arg;
+  json_array_foreach(json_object_get(sidecar, "argv_destination"), index, arg) {
+    const char *text = json_string_value(arg);
+    const char *key = text == NULL ? NULL : strstr(text, "memory-backend=");
+    if (key == NULL && text != NULL) key = strstr(text, "memdev=");
+    if (key == NULL) continue;
+    const char *value = strchr(key, '=') + 1;
+    snprintf(block, block_bytes, "%.*s", (int)strcspn(value, ","), value);
+  }
+}
+
+/*
+ * Every guest_ram_sha256 range of the sidecar, recomputed from the stream.
+ * Returns the number of ranges compared; x-ignore-shared blocks are not in
+ * the stream and must be refused with that reason (counted in *skipped).
+ */
+static uint32_t check_ram_sha256(const char *name, const struct mig_inspect *inspect,
+                                 const struct mig_ramapply *apply, const json_t *sidecar,
+                                 uint32_t *skipped)
+{
+  const json_t *expected = json_object_get(json_object_get(sidecar, "roundtrip_load"),
+                                           "guest_ram_sha256");
+  char block[MIG_IDSTR_BYTES_MAX + 1];
+  main_ram_block(sidecar, block, sizeof block);
+  uint32_t compared = 0;
+  const char *range;
+  const json_t *hash;
+  json_object_foreach((json_t *)expected, range, hash) {
+    char spec[512], parsed_block[MIG_IDSTR_BYTES_MAX + 1], hex[65], message[512];
+    uint64_t start = 0, end = 0;
+    snprintf(spec, sizeof spec, "%s:%s", block, range);
+    ck_assert_msg(conform_inspect_parse_range(spec, parsed_block, sizeof parsed_block, &start,
+                                              &end), "%s: range %s", name, spec);
+    bool ok = conform_inspect_ram_sha256(inspect, apply, parsed_block, start, end, hex, message,
+                                         sizeof message);
+    if (inspect->x_ignore_shared && !ok && strstr(message, "x-ignore-shared") != NULL) {
+      fprintf(stderr, "skipped: %s %s: %s\n", name, spec, message);
+      (*skipped)++;
+      continue;
+    }
+    ck_assert_msg(ok, "%s: %s", name, message);
+    ck_assert_msg(strcmp(hex, json_string_value(hash)) == 0, "%s: %s sha256 %s, sidecar %s",
+                  name, spec, hex, json_string_value(hash));
+    compared++;
+  }
+  return compared;
+}
+
+/* Page-by-page equality of two applied RAM images over every block (never-written = zeros). */
+static void check_same_ram(const char *name, const struct mig_inspect *inspect,
+                           const struct mig_ramapply *a, const struct mig_ramapply *b)
+{
+  static const uint8_t zeros[MIG_PAGE_BYTES];
+  ck_assert_uint_eq(a->block_count, b->block_count);
+  for (uint32_t block = 0; block < a->block_count; block++) {
+    uint64_t pages = (inspect->blocks[block].used_bytes + MIG_PAGE_BYTES - 1) / MIG_PAGE_BYTES;
+    for (uint64_t page = 0; page < pages; page++) {
+      const uint8_t *left = mig_ramapply_page(a, block, page);
+      const uint8_t *right = mig_ramapply_page(b, block, page);
+      ck_assert_msg(memcmp(left != NULL ? left : zeros, right != NULL ? right : zeros,
+                           MIG_PAGE_BYTES) == 0, "%s: rechunked RAM differs in %s page 0x%" PRIx64,
+                    name, inspect->blocks[block].name, page);
+    }
+  }
+}
+
+/*
+ * Round trip: re-encoding gives the input byte for byte; --rechunk gives a
+ * different stream that validates with the same page counts and the same RAM
+ * (applied densely, compared page by page with the sparse original).
+ */
+static void check_reencode(const char *name, const struct mig_membuf *input,
+                           const struct mig_inspect *inspect, const struct mig_ramapply *apply)
+{
+  struct mig_membuf output;
+  struct mig_error error;
+  char message[512];
+  struct mig_reencode_options same = {0}, rechunk = {.rechunk_records = 97};
+  ck_assert_int_eq(conform_reencode_bytes(input->bytes, input->count, &same, &output, NULL,
+                                          &error), MIG_OK);
+  ck_assert_msg(output.count == input->count &&
+                memcmp(output.bytes, input->bytes, input->count) == 0,
+                "%s: re-encoded stream differs (%zu bytes, input %zu)", name, output.count,
+                input->count);
+  mig_membuf_deinit(&output);
+  uint64_t added = 0;
+  ck_assert_int_eq(conform_reencode_bytes(input->bytes, input->count, &rechunk, &output, &added,
+                                          &error), MIG_OK);
+  ck_assert_uint_gt(added, 0);
+  ck_assert_uint_eq(output.count, input->count + added * (8 + (inspect->footers_seen ? 10 : 5)));
+  static struct mig_ramapply again;
+  mig_ramapply_init(&again, true);  /* dense here, sparse for the original: both modes agree */
+  struct mig_inspect_visitor visitor = {.visit = mig_ramapply_visit, .context = &again};
+  struct mig_inspect walked;
+  enum mig_err code = mig_inspect_walk(output.bytes, output.count, &walked, &visitor, &error);
+  mig_error_format(&error, message, sizeof message);
+  ck_assert_msg(code == MIG_OK, "%s rechunked: %s", name, message);
+  ck_assert_uint_eq(walked.records[MIG_SECTION_PART] + walked.records[MIG_SECTION_END],
+                    inspect->records[MIG_SECTION_PART] + inspect->records[MIG_SECTION_END] +
+                    added);
+  for (uint32_t b = 0; b < inspect->block_count; b++) {
+    ck_assert_uint_eq(walked.blocks[b].zero_pages, inspect->blocks[b].zero_pages);
+    ck_assert_uint_eq(walked.blocks[b].normal_pages, inspect->blocks[b].normal_pages);
+    ck_assert_uint_eq(walked.blocks[b].xbzrle_pages, inspect->blocks[b].xbzrle_pages);
+    ck_assert_uint_eq(walked.blocks[b].compressed_pages, inspect->blocks[b].compressed_pages);
+  }
+  check_same_ram(name, inspect, apply, &again);
+  mig_ramapply_deinit(&again);
+  mig_inspect_deinit(&walked);
+  mig_membuf_deinit(&output);
+}
+
+struct corpus_totals {
+  uint32_t streams;
+  uint32_t valid;
+  uint32_t ranges;                    /* guest_ram_sha256 ranges equal to the sidecar */
+  uint32_t ranges_skipped;            /* x-ignore-shared blocks */
+};
+
 /* Returns true when the stream validated (and was checked against its sidecar). */
-static bool check_corpus_entry(const char *file_name)
+static bool check_corpus_entry(const char *file_name, struct corpus_totals *totals)
 {
   char path[512], sidecar_path[512];
   size_t stem = strlen(file_name) - strlen(CORPUS_SUFFIX);
@@ -102,17 +271,24 @@ static bool check_corpus_entry(const char *file_name)
                                      json_object_get(json_object_get(sidecar, "stream"), "size")));
   struct mig_inspect inspect;
   struct mig_error error;
-  enum mig_err code = mig_inspect_stream(input.bytes, input.count, &inspect, &error);
+  static struct mig_ramapply apply;
+  mig_ramapply_init(&apply, false);
+  struct mig_inspect_visitor visitor = {.visit = mig_ramapply_visit, .context = &apply};
+  enum mig_err code = mig_inspect_walk(input.bytes, input.count, &inspect, &visitor, &error);
   mig_error_format(&error, message, sizeof message);
+  ck_assert_msg(code == MIG_OK, "%s: %s", file_name, message);
+  totals->ranges += check_ram_sha256(file_name, &inspect, &apply, sidecar,
+                                     &totals->ranges_skipped);
+  check_reencode(file_name, &input, &inspect, &apply);
+  mig_ramapply_deinit(&apply);
+  check_stream_facts(file_name, &inspect, json_object_get(sidecar, "stream_facts"));
+  const json_t *counts = json_object_get(json_object_get(sidecar, "analyze"), "ram_page_counts");
+  if (json_object_size(counts) > 0) check_page_counts(file_name, &inspect, counts);
+  check_trailerless(file_name, &input, &inspect);
   if (strstr(file_name, "dirty-bitmaps") != NULL) {
-    /* Known gap of this increment: "dirty-bitmap" live sections are not walked. */
-    ck_assert_msg(code == MIG_ERR_UNKNOWN_SECTION && strcmp(error.path, "dirty-bitmap") == 0,
-                  "%s: %s", file_name, message);
-  } else {
-    ck_assert_msg(code == MIG_OK, "%s: %s", file_name, message);
-    check_stream_facts(file_name, &inspect, json_object_get(sidecar, "stream_facts"));
-    check_page_counts(file_name, &inspect,
-                      json_object_get(json_object_get(sidecar, "analyze"), "ram_page_counts"));
+    ck_assert_uint_eq(inspect.live_count, 2);
+    ck_assert_str_eq(inspect.lives[1].idstr, "dirty-bitmap");
+    ck_assert_uint_gt(inspect.bitmap_chunks, 2);
   }
   json_decref(sidecar);
   mig_inspect_deinit(&inspect);
@@ -127,7 +303,7 @@ START_TEST(conform_inspect_corpus_streams_match_sidecars)
     fprintf(stderr, "skipped: %s not found\n", CORPUS_DIR);
     return;
   }
-  uint32_t streams = 0, valid = 0;
+  struct corpus_totals totals = {0};
   struct dirent *entry;
   while ((entry = readdir(dir)) != NULL) {
     size_t length = strlen(entry->d_name);
@@ -135,12 +311,16 @@ START_TEST(conform_inspect_corpus_streams_match_sidecars)
         strcmp(entry->d_name + length - strlen(CORPUS_SUFFIX), CORPUS_SUFFIX) != 0) {
       continue;
     }
-    streams++;
-    if (check_corpus_entry(entry->d_name)) valid++;
+    totals.streams++;
+    if (check_corpus_entry(entry->d_name, &totals)) totals.valid++;
   }
   closedir(dir);
-  ck_assert_msg(streams > 0, "no %s files in %s", CORPUS_SUFFIX, CORPUS_DIR);
-  ck_assert_uint_ge(valid + 1, streams);  /* all but the dirty-bitmaps stream */
+  ck_assert_msg(totals.streams > 0, "no %s files in %s", CORPUS_SUFFIX, CORPUS_DIR);
+  ck_assert_uint_eq(totals.valid, totals.streams);
+  ck_assert_uint_eq(totals.streams, 16);
+  /* 16 streams x 2 ranges; the x-ignore-shared stream's 2 ranges live in its backend file. */
+  ck_assert_uint_eq(totals.ranges, 30);
+  ck_assert_uint_eq(totals.ranges_skipped, 2);
 }
 END_TEST
 
@@ -320,6 +500,90 @@ START_TEST(conform_inspect_checks_command_codes_and_lengths)
 }
 END_TEST
 
+START_TEST(conform_inspect_dirty_bitmap_rejects_bad_chunks)
+{
+  /* Goal: dirty-bitmap chunk errors name offset and path; method: edit the corpus START chunk. */
+  char path[512], message[512];
+  snprintf(path, sizeof path, "%s/pc-i440fx-7.2_m32_dirty-bitmaps%s", CORPUS_DIR, CORPUS_SUFFIX);
+  struct mig_membuf input;
+  if (!conform_inspect_read(path, &input, message, sizeof message)) {
+    fprintf(stderr, "skipped: %s\n", message);
+    mig_membuf_deinit(&input);
+    return;
+  }
+  static const uint8_t name[] = "\x0c" "dirty-bitmap";
+  uint64_t chunk = 0;
+  for (size_t at = 0; at + sizeof name < input.count && chunk == 0; at++) {
+    if (memcmp(input.bytes + at, name, sizeof name - 1) == 0) chunk = at + 13 + 8;
+  }
+  ck_assert_uint_gt(chunk, 0);
+  ck_assert_uint_eq(input.bytes[chunk], 0x1c);  /* START | DEVICE_NAME | BITMAP_NAME */
+  uint64_t node_bytes = input.bytes[chunk + 1], bitmap_bytes = input.bytes[chunk + 2 + node_bytes];
+  uint64_t start_flags = chunk + 1 + 1 + node_bytes + 1 + bitmap_bytes + 4;
+  struct mig_inspect inspect;
+  struct mig_error error;
+  input.bytes[start_flags] |= 0x08;             /* a reserved start flag */
+  ck_assert_int_eq(mig_inspect_stream(input.bytes, input.count, &inspect, &error),
+                   MIG_ERR_BAD_VALUE);
+  ck_assert_uint_eq(error.offset, chunk);
+  ck_assert_str_eq(error.path, "dirty-bitmap/start");
+  mig_inspect_deinit(&inspect);
+  input.bytes[start_flags] &= (uint8_t)~0x08;
+  input.bytes[chunk] |= 0x80;                   /* two-byte flags: bits no 7.2 sender sets */
+  ck_assert_int_eq(mig_inspect_stream(input.bytes, input.count, &inspect, &error),
+                   MIG_ERR_BAD_VALUE);
+  ck_assert_uint_eq(error.offset, chunk);
+  ck_assert_str_eq(error.path, "dirty-bitmap/flags");
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&input);
+}
+END_TEST
+
+START_TEST(conform_inspect_trailerless_heuristic_limit)
+{
+  /* Goal: show the documented limit of sizing FULL sections without a trailer; method: plant a
+   * footer and a plausible PART header inside a device payload, with and without the trailer. */
+  struct mig_membuf capture;
+  capture_default(&capture);
+  struct mig_inspect inspect;
+  struct mig_error error;
+  ck_assert_int_eq(inspect_bytes(&capture, &inspect, &error), MIG_OK);
+  const struct mig_inspect_device *device = NULL;
+  for (uint32_t i = 0; i < inspect.device_count && device == NULL; i++) {
+    if (inspect.devices[i].bytes >= 12) device = &inspect.devices[i];
+  }
+  ck_assert_ptr_nonnull(device);
+  uint64_t payload = device->offset + 1 + 4 + 1 + strlen(device->idstr) + 4 + 4;
+  uint32_t id = device->section_id, ram_id = inspect.lives[0].section_id;
+  uint64_t bytes = device->bytes, eof = inspect.eof_offset;
+  mig_inspect_deinit(&inspect);
+  uint8_t planted[10] = {MIG_SECTION_FOOTER, (uint8_t)(id >> 24), (uint8_t)(id >> 16),
+                         (uint8_t)(id >> 8), (uint8_t)id, MIG_SECTION_PART,
+                         (uint8_t)(ram_id >> 24), (uint8_t)(ram_id >> 16), (uint8_t)(ram_id >> 8),
+                         (uint8_t)ram_id};
+  memcpy(capture.bytes + payload, planted, sizeof planted);
+  /* With the trailer the payload is opaque: the stream still validates. */
+  ck_assert_int_eq(inspect_bytes(&capture, &inspect, &error), MIG_OK);
+  bool sized = false;
+  for (uint32_t i = 0; i < inspect.device_count; i++) {
+    if (inspect.devices[i].section_id == id) sized = inspect.devices[i].bytes == bytes;
+  }
+  ck_assert(sized);
+  mig_inspect_deinit(&inspect);
+  /* Without it the section is cut at the planted footer: the walk goes wrong and says so. */
+  enum mig_err code = mig_inspect_stream(capture.bytes, eof + 1, &inspect, &error);
+  bool cut = false;
+  for (uint32_t i = 0; i < inspect.device_count; i++) {
+    if (inspect.devices[i].section_id == id) cut = inspect.devices[i].bytes == 0;
+  }
+  ck_assert(cut);
+  ck_assert_int_ne(code, MIG_OK);
+  ck_assert_uint_gt(error.offset, payload);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&capture);
+}
+END_TEST
+
 START_TEST(conform_inspect_rejects_bad_magic_and_short_input)
 {
   static const uint8_t junk[] = {'Q', 'E', 'V', 'X', 0, 0, 0, 3};
@@ -331,6 +595,209 @@ START_TEST(conform_inspect_rejects_bad_magic_and_short_input)
   mig_inspect_deinit(&inspect);
   ck_assert_int_eq(mig_inspect_stream(junk, 3, &inspect, &error), MIG_ERR_TRUNCATED);
   mig_inspect_deinit(&inspect);
+}
+END_TEST
+
+/*
+ * Hand-built streams for RAM application: QEVM v3, configuration "pc", a RAM
+ * START with one block "pc.ram" of used_bytes, one PART holding `records`
+ * (raw bytes of page records), and EOF without a trailer (no FULL sections).
+ */
+struct built {
+  struct mig_membuf stream;
+  uint64_t part_offset;                  /* offset of the PART's first record */
+};
+
+static void build_stream(struct built *built, uint64_t used_bytes, const uint8_t *records,
+                         size_t records_bytes)
+{
+  mig_membuf_init(&built->stream, (size_t)1 << 30);
+  static uint8_t buffer[MIG_WRITER_BUFFER_BYTES];
+  struct mig_writer writer;
+  mig_writer_init(&writer, buffer, sizeof buffer, mig_membuf_write, &built->stream);
+  mig_writer_be32(&writer, MIG_FILE_MAGIC);
+  mig_writer_be32(&writer, MIG_FILE_VERSION);
+  mig_writer_u8(&writer, MIG_SECTION_CONFIGURATION);
+  mig_writer_be32(&writer, 2);
+  mig_writer_bytes(&writer, "pc", 2);
+  mig_writer_u8(&writer, MIG_SECTION_START);
+  mig_writer_be32(&writer, 1);
+  mig_writer_counted_string(&writer, "ram");
+  mig_writer_be32(&writer, 0);
+  mig_writer_be32(&writer, MIG_RAM_SECTION_VERSION);
+  mig_writer_be64(&writer, used_bytes | MIG_RAM_FLAG_MEM_SIZE);
+  mig_writer_counted_string(&writer, "pc.ram");
+  mig_writer_be64(&writer, used_bytes);
+  mig_writer_be64(&writer, MIG_RAM_FLAG_EOS);
+  mig_writer_u8(&writer, MIG_SECTION_FOOTER);
+  mig_writer_be32(&writer, 1);
+  mig_writer_u8(&writer, MIG_SECTION_PART);
+  mig_writer_be32(&writer, 1);
+  built->part_offset = mig_writer_offset(&writer);
+  mig_writer_bytes(&writer, records, records_bytes);
+  mig_writer_be64(&writer, MIG_RAM_FLAG_EOS);
+  mig_writer_u8(&writer, MIG_SECTION_FOOTER);
+  mig_writer_be32(&writer, 1);
+  mig_writer_u8(&writer, MIG_SECTION_EOF);
+  ck_assert_int_eq(mig_writer_flush(&writer), MIG_OK);
+}
+
+/* Appends a page record header: be64 address|flags, then the block name unless CONTINUE. */
+static size_t put_record(uint8_t *out, uint64_t address, uint32_t flags)
+{
+  uint64_t word = address | flags;
+  for (int i = 0; i < 8; i++) out[i] = (uint8_t)(word >> (56 - 8 * i));
+  if (flags & MIG_RAM_FLAG_CONTINUE) return 8;
+  out[8] = 6;
+  memcpy(out + 9, "pc.ram", 6);
+  return 15;
+}
+
+static enum mig_err apply_built(const struct built *built, struct mig_inspect *inspect,
+                                struct mig_ramapply *apply, struct mig_error *error)
+{
+  mig_ramapply_init(apply, false);
+  struct mig_inspect_visitor visitor = {.visit = mig_ramapply_visit, .context = apply};
+  return mig_inspect_walk(built->stream.bytes, built->stream.count, inspect, &visitor, error);
+}
+
+START_TEST(conform_inspect_zero_stream_16g_materialises_nothing)
+{
+  /* Goal: 16 GiB of ZERO records apply without allocating pages; method: 4 Mi records. */
+  uint64_t used = UINT64_C(16) << 30, pages = used / MIG_PAGE_BYTES;
+  size_t bytes = 15 + 1 + (size_t)(pages - 1) * 9;
+  uint8_t *records = malloc(bytes);
+  ck_assert_ptr_nonnull(records);
+  size_t at = put_record(records, 0, MIG_RAM_FLAG_ZERO);
+  records[at++] = 0;
+  for (uint64_t p = 1; p < pages; p++) {
+    at += put_record(records + at, p * MIG_PAGE_BYTES, MIG_RAM_FLAG_ZERO | MIG_RAM_FLAG_CONTINUE);
+    records[at++] = 0;
+  }
+  ck_assert_uint_eq(at, bytes);
+  static struct built built;
+  build_stream(&built, used, records, bytes);
+  free(records);
+  static struct mig_ramapply apply;
+  struct mig_inspect inspect;
+  struct mig_error error;
+  ck_assert_int_eq(apply_built(&built, &inspect, &apply, &error), MIG_OK);
+  ck_assert_uint_eq(inspect.blocks[0].zero_pages, pages);
+  ck_assert_uint_eq(mig_ramapply_pages_materialised(&apply), 0);
+  ck_assert_uint_eq(mig_ramapply_pages_applied(&apply, 0), pages);
+  char hex[65], message[256];
+  ck_assert(conform_inspect_ram_sha256(&inspect, &apply, "pc.ram", 0, 4096, hex, message,
+                                       sizeof message));
+  /* sha256 of 4096 zero bytes */
+  ck_assert_str_eq(hex, "ad7facb2586fc6e966c004d7d1d16b024f5805ff7cb47c7a85dabd8b48892ca7");
+  mig_ramapply_deinit(&apply);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&built.stream);
+}
+END_TEST
+
+/* PAGE of 0x11 at page 1, then an XBZRLE record with `encoded` on it. */
+static size_t xbzrle_records(uint8_t *out, const uint8_t *encoded, uint16_t encoded_bytes)
+{
+  size_t at = put_record(out, MIG_PAGE_BYTES, MIG_RAM_FLAG_PAGE);
+  memset(out + at, 0x11, MIG_PAGE_BYTES);
+  at += MIG_PAGE_BYTES;
+  at += put_record(out + at, MIG_PAGE_BYTES, MIG_RAM_FLAG_XBZRLE | MIG_RAM_FLAG_CONTINUE);
+  out[at++] = 1;
+  out[at++] = (uint8_t)(encoded_bytes >> 8);
+  out[at++] = (uint8_t)encoded_bytes;
+  memcpy(out + at, encoded, encoded_bytes);
+  return at + encoded_bytes;
+}
+
+START_TEST(conform_inspect_xbzrle_applies_delta)
+{
+  /* Goal: XBZRLE edits the previous page; method: skip 0x80 bytes, write 2, skip 1, write 1. */
+  static const uint8_t encoded[] = {0x80, 0x01, 0x02, 0xaa, 0xbb, 0x01, 0x01, 0xcc};
+  static uint8_t records[2 * MIG_PAGE_BYTES];
+  size_t bytes = xbzrle_records(records, encoded, sizeof encoded);
+  static struct built built;
+  build_stream(&built, 4 * MIG_PAGE_BYTES, records, bytes);
+  static struct mig_ramapply apply;
+  struct mig_inspect inspect;
+  struct mig_error error;
+  ck_assert_int_eq(apply_built(&built, &inspect, &apply, &error), MIG_OK);
+  const uint8_t *page = mig_ramapply_page(&apply, 0, 1);
+  ck_assert_ptr_nonnull(page);
+  ck_assert_uint_eq(page[0x7f], 0x11);
+  ck_assert_uint_eq(page[0x80], 0xaa);
+  ck_assert_uint_eq(page[0x81], 0xbb);
+  ck_assert_uint_eq(page[0x82], 0x11);
+  ck_assert_uint_eq(page[0x83], 0xcc);
+  ck_assert_uint_eq(page[0x84], 0x11);
+  ck_assert_ptr_null(mig_ramapply_page(&apply, 0, 0));
+  mig_ramapply_deinit(&apply);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&built.stream);
+}
+END_TEST
+
+START_TEST(conform_inspect_xbzrle_rejects_malformed)
+{
+  /* Goal: every malformed XBZRLE encoding is a typed error at the bad byte; method: table. */
+  static const struct { uint8_t bytes[8]; uint16_t count; uint32_t bad_index; } cases[] = {
+      {{0x05}, 1, 0},                          /* truncated pair */
+      {{0x00, 0x01, 0xaa, 0x00, 0x01, 0xbb}, 6, 3},  /* zero-run of 0 after the first pair */
+      {{0x81, 0x80, 0x01, 0xaa}, 4, 0},        /* uleb128 over 14 bits */
+      {{0x00, 0x00, 0xaa}, 3, 1},              /* data-run of 0 */
+      {{0x80, 0x20, 0x01, 0xaa}, 4, 2},        /* zero-run reaches 4096: data past the page */
+      {{0x00, 0x05, 0xaa, 0xbb}, 4, 1},        /* data-run past the encoding */
+  };
+  for (size_t i = 0; i < SIM_ARRAY_COUNT(cases); i++) {
+    static uint8_t records[2 * MIG_PAGE_BYTES];
+    size_t bytes = xbzrle_records(records, cases[i].bytes, cases[i].count);
+    static struct built built;
+    build_stream(&built, 4 * MIG_PAGE_BYTES, records, bytes);
+    static struct mig_ramapply apply;
+    struct mig_inspect inspect;
+    struct mig_error error;
+    ck_assert_int_eq(apply_built(&built, &inspect, &apply, &error), MIG_ERR_BAD_VALUE);
+    uint64_t payload = built.part_offset + bytes - cases[i].count;
+    ck_assert_msg(error.offset == payload + cases[i].bad_index, "case %zu: offset 0x%" PRIx64
+                  " (%s)", i, error.offset, error.detail);
+    ck_assert_str_eq(error.path, "ram/pc.ram/xbzrle");
+    mig_ramapply_deinit(&apply);
+    mig_inspect_deinit(&inspect);
+    mig_membuf_deinit(&built.stream);
+  }
+}
+END_TEST
+
+START_TEST(conform_inspect_compressed_page_inflates_or_is_rejected)
+{
+  /* Goal: COMPRESS_PAGE inflates to one page, a damaged zlib stream is refused at its offset. */
+  static uint8_t page[MIG_PAGE_BYTES], records[2 * MIG_PAGE_BYTES];
+  for (size_t i = 0; i < sizeof page; i++) page[i] = (uint8_t)(i * 7);
+  uLongf packed_bytes = 2 * MIG_PAGE_BYTES - 32;
+  size_t at = put_record(records, 2 * MIG_PAGE_BYTES, MIG_RAM_FLAG_COMPRESS_PAGE);
+  ck_assert_int_eq(compress2(records + at + 4, &packed_bytes, page, sizeof page, 1), Z_OK);
+  for (int i = 0; i < 4; i++) records[at + (size_t)i] = (uint8_t)(packed_bytes >> (24 - 8 * i));
+  size_t bytes = at + 4 + packed_bytes;
+  for (int damaged = 0; damaged < 2; damaged++) {
+    if (damaged) records[at + 4 + packed_bytes / 2] ^= 0x5a;
+    static struct built built;
+    build_stream(&built, 4 * MIG_PAGE_BYTES, records, bytes);
+    static struct mig_ramapply apply;
+    struct mig_inspect inspect;
+    struct mig_error error;
+    enum mig_err code = apply_built(&built, &inspect, &apply, &error);
+    if (!damaged) {
+      ck_assert_int_eq(code, MIG_OK);
+      ck_assert_mem_eq(mig_ramapply_page(&apply, 0, 2), page, sizeof page);
+    } else {
+      ck_assert_int_eq(code, MIG_ERR_BAD_VALUE);
+      ck_assert_uint_eq(error.offset, built.part_offset + at + 4);
+      ck_assert_str_eq(error.path, "ram/pc.ram/compressed");
+    }
+    mig_ramapply_deinit(&apply);
+    mig_inspect_deinit(&inspect);
+    mig_membuf_deinit(&built.stream);
+  }
 }
 END_TEST
 
@@ -346,6 +813,15 @@ Suite *conform_inspect_suite(void)
   tcase_add_test(walk, conform_inspect_rejects_unknown_ram_flag);
   tcase_add_test(walk, conform_inspect_checks_command_codes_and_lengths);
   tcase_add_test(walk, conform_inspect_rejects_bad_magic_and_short_input);
+  tcase_add_test(walk, conform_inspect_dirty_bitmap_rejects_bad_chunks);
+  tcase_add_test(walk, conform_inspect_trailerless_heuristic_limit);
   suite_add_tcase(suite, walk);
+  TCase *ramapply = tcase_create("ramapply");
+  tcase_set_timeout(ramapply, 120);
+  tcase_add_test(ramapply, conform_inspect_zero_stream_16g_materialises_nothing);
+  tcase_add_test(ramapply, conform_inspect_xbzrle_applies_delta);
+  tcase_add_test(ramapply, conform_inspect_xbzrle_rejects_malformed);
+  tcase_add_test(ramapply, conform_inspect_compressed_page_inflates_or_is_rejected);
+  suite_add_tcase(suite, ramapply);
   return suite;
 }

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   ninja-build gcc clang python3 pkg-config xz-utils
-  check libsubunit-dev libjansson-dev libxxhash-dev zlib1g-dev libzstd-dev liblzma-dev
+  check libsubunit-dev libjansson-dev libxxhash-dev zlib1g-dev libzstd-dev liblzma-dev libssl-dev
   lcov libclang-rt-14-dev libfuzzer-14-dev
   qemu-system-x86
 )

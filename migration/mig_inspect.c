@@ -21,15 +21,33 @@
 /* Fixed command payload lengths (§7); -1: variable, checked by its own rule. */
 static const int32_t command_lengths[MIG_INSPECT_COMMANDS] = {-2, 0, 4, -1, 0, 0, -1, 4, 0, 0, -1};
 
+/* Dirty-bitmap chunk flags (QEMU 7.2 migration/block-dirty-bitmap.c). */
+#define BITMAP_FLAG_EOS 0x01u
+#define BITMAP_FLAG_ZEROES 0x02u
+#define BITMAP_FLAG_BITMAP_NAME 0x04u
+#define BITMAP_FLAG_DEVICE_NAME 0x08u
+#define BITMAP_FLAG_START 0x10u
+#define BITMAP_FLAG_COMPLETE 0x20u
+#define BITMAP_FLAG_BITS 0x40u
+#define BITMAP_FLAG_EXTRA 0x80u
+#define BITMAP_START_RESERVED 0xf8u
+#define BITMAP_IDSTR "dirty-bitmap"
+#define BITMAP_SECTION_VERSION 1
+/* QEMU serialises at most 1 KiB of bitmap per chunk (CHUNK_SIZE); allow generous slack. */
+#define BITMAP_BITS_BYTES_MAX (UINT32_C(1) << 20)
+
 struct walk {
   struct mig_reader reader;
   struct mig_inspect *out;
-  json_t *vmdesc;                  /* parsed trailer */
+  const uint8_t *bytes;            /* the whole stream */
+  size_t count;                    /* its length */
+  const struct mig_inspect_visitor *visitor;  /* may be NULL */
+  json_t *vmdesc;                  /* parsed trailer; NULL without one */
   json_t *devices;                 /* its "devices" array */
   bool *device_used;               /* per devices[] entry */
-  bool ram_bound;
-  uint32_t ram_section_id;
   int32_t last_block;              /* -1 until a page record names a block */
+  char bitmap_node[MIG_IDSTR_BYTES_MAX + 1];  /* names carried over between chunks */
+  char bitmap_name[MIG_IDSTR_BYTES_MAX + 1];
 };
 
 static bool walk_failed(struct walk *walk)
@@ -43,12 +61,49 @@ static uint64_t walk_left(struct walk *walk)
   return at < walk->out->eof_offset ? walk->out->eof_offset - at : 0;
 }
 
+/* Hands event to the visitor; a refusal latches the visitor's error (R11: no callback after). */
+static void walk_emit(struct walk *walk, struct mig_inspect_event *event)
+{
+  if (walk->visitor == NULL || walk->visitor->visit == NULL || walk_failed(walk)) return;
+  event->inspect = walk->out;
+  struct mig_error error;  /* not zeroed whole: this runs once per record (hot path) */
+  error.offset = 0;
+  error.path[0] = 0;
+  error.detail[0] = 0;
+  enum mig_err code = walk->visitor->visit(walk->visitor->context, event, &error);
+  if (code == MIG_OK) return;
+  SIM_ASSERT(code < MIG_ERR_COUNT);
+  MIG_READER_FAIL(&walk->reader, code, error.offset != 0 ? error.offset : event->offset,
+                  error.detail, "%s", error.path[0] != 0 ? error.path : "visitor");
+}
+
+/*
+ * A counted string (§1) that must not hold a NUL byte.  QEMU reads such a
+ * name as the text before the NUL; rejecting it keeps every accepted stream
+ * re-encodable byte for byte (stricter than QEMU, on purpose).
+ */
+static size_t walk_name(struct walk *walk, char *out, size_t out_bytes, const char *path)
+{
+  struct mig_reader *reader = &walk->reader;
+  uint64_t offset = mig_reader_offset(reader);
+  size_t length = mig_read_counted_string(reader, out, out_bytes);
+  if (!walk_failed(walk) && strlen(out) != length) {
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_IDSTR, offset, "NUL byte inside a name", "%s", path);
+    return 0;
+  }
+  return length;
+}
+
 static uint32_t be32_at(const uint8_t *bytes)
 {
   return (uint32_t)bytes[0] << 24 | (uint32_t)bytes[1] << 16 | (uint32_t)bytes[2] << 8 | bytes[3];
 }
 
-/* Finds p with bytes[p-5]==0x06, be32 at p-4 == count-p, bytes[p]=='{', bytes[p-6]==0x00. */
+/*
+ * Finds p with bytes[p-5]==0x06, be32 at p-4 == count-p, bytes[p]=='{', bytes[p-6]==0x00.
+ * A stream whose last byte is the EOF marker has no trailer (§10: it is optional):
+ * has_trailer stays false and FULL sections are sized by walk_full_unsized.
+ */
 static enum mig_err walk_find_trailer(struct walk *walk, const uint8_t *bytes, size_t count)
 {
   size_t low = count > MIG_VMDESC_BYTES_MAX ? count - MIG_VMDESC_BYTES_MAX : 14;
@@ -56,6 +111,7 @@ static enum mig_err walk_find_trailer(struct walk *walk, const uint8_t *bytes, s
   for (size_t p = count; p-- > low;) {
     if (bytes[p] != '{' || bytes[p - 5] != MIG_SECTION_VMDESCRIPTION) continue;
     if (be32_at(bytes + p - 4) != count - p || bytes[p - 6] != MIG_SECTION_EOF) continue;
+    walk->out->has_trailer = true;
     walk->out->eof_offset = p - 6;
     walk->out->trailer_offset = p;
     walk->out->trailer_bytes = count - p;
@@ -75,9 +131,13 @@ static enum mig_err walk_find_trailer(struct walk *walk, const uint8_t *bytes, s
     }
     return MIG_OK;
   }
+  if (count > 8 && bytes[count - 1] == MIG_SECTION_EOF) {
+    walk->out->eof_offset = count - 1;
+    return MIG_OK;
+  }
   MIG_READER_FAIL(&walk->reader, MIG_ERR_VMDESC, count,
-                  "no EOF + 0x06 + be32 length + JSON at the end of the stream "
-                  "(streams without a trailer are not supported yet)", "vmdesc");
+                  "neither EOF + 0x06 + be32 length + JSON nor a final EOF byte ends the stream",
+                  "vmdesc");
   return MIG_ERR_VMDESC;
 }
 
@@ -119,18 +179,20 @@ static void walk_config_subsection(struct walk *walk, const char *name, uint64_t
       return;
     }
     for (uint32_t i = 0; i < count && !walk_failed(walk); i++) {
-      char cap[MIG_IDSTR_BYTES_MAX + 1];
-      (void)mig_read_counted_string(reader, cap, sizeof cap);
+      char *cap = walk->out->capabilities[i];
+      (void)walk_name(walk, cap, sizeof walk->out->capabilities[i],
+                      "configuration/capabilities");
       if (strcmp(cap, "x-ignore-shared") == 0) walk->out->x_ignore_shared = true;
     }
     walk->out->capability_count = count;
     mig__reader_annotate(reader, "configuration/capabilities");
   } else if (strcmp(name, "configuration/uuid") == 0) {
-    mig_read_skip(reader, 16);
+    mig_read_bytes(reader, walk->out->uuid, sizeof walk->out->uuid);
     walk->out->has_uuid = true;
     mig__reader_annotate(reader, "configuration/uuid");
   } else if (strcmp(name, "configuration/target-page-bits") == 0) {
     uint32_t bits = mig_read_be32(reader);
+    walk->out->target_page_bits = bits;
     if (!walk_failed(walk) && bits != MIG_PAGE_BITS) {
       MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, offset, "not 12",
                       "configuration/target-page-bits");
@@ -157,17 +219,30 @@ static enum mig_err walk_configuration(struct walk *walk)
   if (walk_failed(walk)) return mig_reader_error(reader)->code;
   mig_read_bytes(reader, walk->out->machine, length);
   walk->out->machine[length] = 0;
+  if (!walk_failed(walk) && strlen(walk->out->machine) != length) {
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_IDSTR, 13, "NUL byte inside the machine name",
+                    "configuration/name");
+  }
   while (!walk_failed(walk) && mig_reader_peek_u8(reader, &type) &&
          type == MIG_SECTION_SUBSECTION) {
     uint64_t offset = mig_reader_offset(reader);
     char name[MIG_IDSTR_BYTES_MAX + 1];
     (void)mig_read_u8(reader);
-    (void)mig_read_counted_string(reader, name, sizeof name);
+    (void)walk_name(walk, name, sizeof name, "configuration/subsection");
     uint32_t version = mig_read_be32(reader);
     if (!walk_failed(walk) && version != 1) {
       MIG_READER_FAIL(reader, MIG_ERR_SECTION_VERSION, offset, name, "configuration/subsection");
     }
-    if (!walk_failed(walk)) walk_config_subsection(walk, name, offset);
+    if (!walk_failed(walk) &&
+        walk->out->config_subsection_count >= MIG_INSPECT_CONFIG_SUBSECTIONS_MAX) {
+      MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, offset, name, "configuration/subsection");
+    }
+    if (walk_failed(walk)) break;
+    struct mig_inspect_config_subsection *entry =
+        &walk->out->config_subsections[walk->out->config_subsection_count++];
+    snprintf(entry->name, sizeof entry->name, "%s", name);
+    entry->version = version;
+    walk_config_subsection(walk, name, offset);
   }
   mig__reader_annotate(reader, "configuration");
   return walk_failed(walk) ? mig_reader_error(reader)->code : MIG_OK;
@@ -182,13 +257,17 @@ static int32_t walk_find_block(const struct mig_inspect *out, const char *name)
 }
 
 /* MEM_SIZE (§6.3): counted name, be64 used_length, [be64 gpa] until total is consumed. */
-static void walk_ram_block_list(struct walk *walk, uint64_t total)
+static void walk_ram_block_list(struct walk *walk, uint64_t word, uint64_t record_offset)
 {
   struct mig_reader *reader = &walk->reader;
+  uint64_t total = word & ~(uint64_t)(MIG_PAGE_BYTES - 1);
+  struct mig_inspect_event event = {.kind = MIG_INSPECT_RAM_BLOCKS, .offset = record_offset,
+                                    .word = word, .ram_kind = MIG_RAM_FLAG_MEM_SIZE,
+                                    .block_first = walk->out->block_count};
   while (total > 0 && !walk_failed(walk)) {
     uint64_t offset = mig_reader_offset(reader);
     struct mig_inspect_block block = {0};
-    (void)mig_read_counted_string(reader, block.name, sizeof block.name);
+    (void)walk_name(walk, block.name, sizeof block.name, "ram/blocks");
     block.used_bytes = mig_read_be64(reader);
     if (walk->out->x_ignore_shared) block.gpa = mig_read_be64(reader);
     mig__reader_annotate(reader, "ram/blocks");
@@ -208,6 +287,8 @@ static void walk_ram_block_list(struct walk *walk, uint64_t total)
     walk->out->blocks[walk->out->block_count++] = block;
     total -= block.used_bytes;
   }
+  event.block_count = walk->out->block_count - event.block_first;
+  walk_emit(walk, &event);
 }
 
 /* The block of a page record: its counted name, or the last one with CONTINUE (§6.2). */
@@ -217,7 +298,7 @@ static struct mig_inspect_block *walk_ram_page_block(struct walk *walk, uint32_t
   struct mig_reader *reader = &walk->reader;
   if ((flags & MIG_RAM_FLAG_CONTINUE) == 0) {
     char name[MIG_IDSTR_BYTES_MAX + 1];
-    (void)mig_read_counted_string(reader, name, sizeof name);
+    (void)walk_name(walk, name, sizeof name, "ram/page/block");
     mig__reader_annotate(reader, "ram/page/block");
     if (walk_failed(walk)) return NULL;
     walk->last_block = walk_find_block(walk->out, name);
@@ -233,24 +314,26 @@ static struct mig_inspect_block *walk_ram_page_block(struct walk *walk, uint32_t
   return &walk->out->blocks[walk->last_block];
 }
 
-/* ZERO, PAGE, XBZRLE, COMPRESS_PAGE payloads (§6.4). */
-static void walk_ram_page(struct walk *walk, uint32_t kind, struct mig_inspect_block *block)
+/* ZERO, PAGE, XBZRLE, COMPRESS_PAGE payloads (§6.4); event holds the record header. */
+static void walk_ram_page(struct walk *walk, struct mig_inspect_event *event,
+                          struct mig_inspect_block *block)
 {
   struct mig_reader *reader = &walk->reader;
   uint64_t offset = mig_reader_offset(reader);
   uint64_t length = 0;
   char detail[48];
+  uint32_t kind = event->ram_kind;
   if (kind == MIG_RAM_FLAG_ZERO) {
-    (void)mig_read_u8(reader);
+    event->fill = mig_read_u8(reader);
     block->zero_pages++;
   } else if (kind == MIG_RAM_FLAG_PAGE) {
     length = MIG_PAGE_BYTES;
     block->normal_pages++;
   } else if (kind == MIG_RAM_FLAG_XBZRLE) {
-    uint8_t encoding = mig_read_u8(reader);
+    event->encoding = mig_read_u8(reader);
     length = mig_read_be16(reader);
-    if (!walk_failed(walk) && encoding != 1) {
-      snprintf(detail, sizeof detail, "encoding flag 0x%02x", encoding);
+    if (!walk_failed(walk) && event->encoding != 1) {
+      snprintf(detail, sizeof detail, "encoding flag 0x%02x", event->encoding);
       MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, offset, detail, "ram/%s/xbzrle", block->name);
     }
     if (!walk_failed(walk) && length > MIG_PAGE_BYTES) {
@@ -271,8 +354,67 @@ static void walk_ram_page(struct walk *walk, uint32_t kind, struct mig_inspect_b
     MIG_READER_FAIL(reader, MIG_ERR_TRUNCATED, mig_reader_offset(reader), detail, "ram/%s/page",
                     block->name);
   }
-  mig_read_skip(reader, length);
+  event->payload_offset = mig_reader_offset(reader);
+  event->payload = mig_read_view(reader, (size_t)length);
+  event->payload_bytes = length;
   mig__reader_annotate(reader, "ram/%s/page", block->name);
+  walk_emit(walk, event);
+}
+
+static bool walk_ram_kind_known(uint32_t kind)
+{
+  return kind == MIG_RAM_FLAG_ZERO || kind == MIG_RAM_FLAG_PAGE || kind == MIG_RAM_FLAG_XBZRLE ||
+         kind == MIG_RAM_FLAG_COMPRESS_PAGE;
+}
+
+static uint64_t be64_at(const uint8_t *bytes)
+{
+  return (uint64_t)be32_at(bytes) << 32 | be32_at(bytes + 4);
+}
+
+/*
+ * Fast path for the two records that make up nearly every stream, ZERO and
+ * PAGE with CONTINUE: parsed straight from the in-memory bytes and skipped in
+ * one step.  It stops before the first record it does not fully accept, which
+ * the general path then reads (and, if need be, rejects with its error).
+ */
+static void walk_ram_fast(struct walk *walk)
+{
+  if (walk->last_block < 0 || walk_failed(walk)) return;
+  struct mig_inspect_block *block = &walk->out->blocks[walk->last_block];
+  uint64_t start = mig_reader_offset(&walk->reader), at = start;
+  uint64_t end = walk->out->eof_offset;
+  bool visit = walk->visitor != NULL && walk->visitor->visit != NULL;
+  struct mig_inspect_event event = {.kind = MIG_INSPECT_RAM_PAGE,
+                                    .block_index = (uint32_t)walk->last_block};
+  while (at + 9 <= end) {
+    uint64_t word = be64_at(walk->bytes + at);
+    uint32_t flags = (uint32_t)(word & (MIG_PAGE_BYTES - 1));
+    uint64_t address = word & ~(uint64_t)(MIG_PAGE_BYTES - 1);
+    bool zero = flags == (MIG_RAM_FLAG_ZERO | MIG_RAM_FLAG_CONTINUE);
+    if (!zero && flags != (MIG_RAM_FLAG_PAGE | MIG_RAM_FLAG_CONTINUE)) break;
+    uint64_t length = zero ? 1 : MIG_PAGE_BYTES;
+    if (address >= block->used_bytes || length > end - at - 8) break;
+    if (zero) {
+      block->zero_pages++;
+    } else {
+      block->normal_pages++;
+    }
+    if (visit) {
+      event.offset = at;
+      event.word = word;
+      event.ram_kind = flags & ~MIG_RAM_FLAG_CONTINUE;
+      event.address = address;
+      event.fill = zero ? walk->bytes[at + 8] : 0;
+      event.payload = zero ? NULL : walk->bytes + at + 8;
+      event.payload_bytes = zero ? 0 : MIG_PAGE_BYTES;
+      event.payload_offset = at + 8;
+      walk_emit(walk, &event);
+      if (walk_failed(walk)) return;
+    }
+    at += 8 + length;
+  }
+  mig_read_skip(&walk->reader, at - start);
 }
 
 /* One RAM section payload: records until EOS (§6.1-§6.5). */
@@ -280,20 +422,27 @@ static void walk_ram_section(struct walk *walk)
 {
   struct mig_reader *reader = &walk->reader;
   for (;;) {
+    walk_ram_fast(walk);
     uint64_t record_offset = mig_reader_offset(reader);
     uint64_t word = mig_read_be64(reader);
     mig__reader_annotate(reader, "ram/record");
     if (walk_failed(walk)) return;
     uint32_t flags = (uint32_t)(word & (MIG_PAGE_BYTES - 1));
-    uint64_t address = word & ~(uint64_t)(MIG_PAGE_BYTES - 1);
-    uint32_t kind = flags & ~MIG_RAM_FLAG_CONTINUE;
-    if (kind == MIG_RAM_FLAG_EOS) return;
-    if (kind == MIG_RAM_FLAG_MEM_SIZE) {
-      walk_ram_block_list(walk, address);
+    struct mig_inspect_event event = {
+        .kind = MIG_INSPECT_RAM_PAGE, .offset = record_offset, .word = word,
+        .ram_kind = flags & ~MIG_RAM_FLAG_CONTINUE,
+        .ram_named = (flags & MIG_RAM_FLAG_CONTINUE) == 0,
+        .address = word & ~(uint64_t)(MIG_PAGE_BYTES - 1)};
+    if (event.ram_kind == MIG_RAM_FLAG_EOS) {
+      event.kind = MIG_INSPECT_RAM_EOS;
+      walk_emit(walk, &event);
+      return;
+    }
+    if (event.ram_kind == MIG_RAM_FLAG_MEM_SIZE) {
+      walk_ram_block_list(walk, word, record_offset);
       continue;
     }
-    if (kind != MIG_RAM_FLAG_ZERO && kind != MIG_RAM_FLAG_PAGE && kind != MIG_RAM_FLAG_XBZRLE &&
-        kind != MIG_RAM_FLAG_COMPRESS_PAGE) {
+    if (!walk_ram_kind_known(event.ram_kind)) {
       char detail[48];
       snprintf(detail, sizeof detail, "flags 0x%03" PRIx32, flags);
       MIG_READER_FAIL(reader, MIG_ERR_RAM_FLAGS, record_offset, detail, "ram/record/flags");
@@ -301,15 +450,16 @@ static void walk_ram_section(struct walk *walk)
     }
     struct mig_inspect_block *block = walk_ram_page_block(walk, flags, record_offset);
     if (block == NULL) return;
-    if (address >= block->used_bytes) {
+    if (event.address >= block->used_bytes) {
       char detail[64];
-      snprintf(detail, sizeof detail, "offset 0x%" PRIx64 " used 0x%" PRIx64, address,
+      snprintf(detail, sizeof detail, "offset 0x%" PRIx64 " used 0x%" PRIx64, event.address,
                block->used_bytes);
       MIG_READER_FAIL(reader, MIG_ERR_RAM_OFFSET, record_offset, detail, "ram/%s/offset",
                       block->name);
       return;
     }
-    walk_ram_page(walk, kind, block);
+    event.block_index = (uint32_t)walk->last_block;
+    walk_ram_page(walk, &event, block);
     if (walk_failed(walk)) return;
   }
 }
@@ -384,8 +534,9 @@ static long walk_find_device(struct walk *walk, const char *idstr, uint32_t inst
   return -1;
 }
 
-/* A FULL section's payload, sized by the trailer's device entry. */
-static void walk_full_section(struct walk *walk, struct mig_inspect_device *device)
+/* A FULL section's payload size from the trailer's device entry; false after an error. */
+static bool walk_full_sized(struct walk *walk, struct mig_inspect_device *device,
+                            uint64_t *bytes)
 {
   struct mig_reader *reader = &walk->reader;
   long index = walk_find_device(walk, device->idstr, device->instance_id);
@@ -393,16 +544,83 @@ static void walk_full_section(struct walk *walk, struct mig_inspect_device *devi
     MIG_READER_FAIL(reader, MIG_ERR_UNKNOWN_SECTION, device->offset,
                     "no unused VM-description entry", "%s/%" PRIu32, device->idstr,
                     device->instance_id);
-    return;
+    return false;
   }
   const json_t *entry = json_array_get(walk->devices, (size_t)index);
-  uint64_t bytes = 0;
-  if (!vmdesc_fields_bytes(json_object_get(entry, "fields"), &bytes) ||
-      !vmdesc_subsections_bytes(json_object_get(entry, "subsections"), 1, &bytes)) {
+  *bytes = 0;
+  if (!vmdesc_fields_bytes(json_object_get(entry, "fields"), bytes) ||
+      !vmdesc_subsections_bytes(json_object_get(entry, "subsections"), 1, bytes)) {
     MIG_READER_FAIL(reader, MIG_ERR_VMDESC, walk->out->trailer_offset,
                     "device entry has no usable sizes", "vmdesc/%s", device->idstr);
-    return;
+    return false;
   }
+  return true;
+}
+
+/* A plausible record at p: EOF at the end, or a section/command header that fits. */
+static bool walk_plausible_record(const struct walk *walk, uint64_t p)
+{
+  uint64_t end = walk->out->eof_offset + 1;
+  if (p >= end) return false;
+  uint8_t type = walk->bytes[p];
+  if (type == MIG_SECTION_EOF) return p + 1 == end;
+  if (type == MIG_SECTION_PART || type == MIG_SECTION_END) return p + 5 < end;
+  if (type == MIG_SECTION_COMMAND) {
+    return p + 5 <= end && (walk->bytes[p + 1] == 0 && walk->bytes[p + 2] > 0 &&
+                            walk->bytes[p + 2] < MIG_INSPECT_COMMANDS);
+  }
+  if (type != MIG_SECTION_START && type != MIG_SECTION_FULL) return false;
+  if (p + 6 >= end) return false;
+  uint64_t length = walk->bytes[p + 5];
+  if (length == 0 || p + 6 + length + 8 > end) return false;
+  for (uint64_t i = 0; i < length; i++) {
+    uint8_t c = walk->bytes[p + 6 + i];
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+/*
+ * Without a trailer a FULL section's size is unknown (spec §10).  Heuristic:
+ * the payload ends at the first 0x7e + be32(section id) that is followed by a
+ * plausible record (walk_plausible_record).  Limits: a payload containing
+ * those 5 bytes followed by something record-like is cut short (the walk
+ * then fails or mis-attributes bytes); legacy streams without footers
+ * cannot be sized at all and are rejected.
+ */
+static bool walk_full_unsized(struct walk *walk, struct mig_inspect_device *device,
+                              uint64_t *bytes)
+{
+  struct mig_reader *reader = &walk->reader;
+  uint64_t start = mig_reader_offset(reader);
+  uint64_t end = walk->out->eof_offset;
+  if (!walk->out->has_configuration && !walk->out->footers_seen) {
+    MIG_READER_FAIL(reader, MIG_ERR_VMDESC, device->offset,
+                    "no trailer and no section footers: FULL sections cannot be sized",
+                    "%s/payload", device->idstr);
+    return false;
+  }
+  uint8_t id[4] = {(uint8_t)(device->section_id >> 24), (uint8_t)(device->section_id >> 16),
+                   (uint8_t)(device->section_id >> 8), (uint8_t)device->section_id};
+  for (uint64_t p = start; p + 5 <= end; p++) {
+    if (walk->bytes[p] != MIG_SECTION_FOOTER || memcmp(walk->bytes + p + 1, id, 4) != 0) continue;
+    if (!walk_plausible_record(walk, p + 5)) continue;
+    *bytes = p - start;
+    return true;
+  }
+  MIG_READER_FAIL(reader, MIG_ERR_FOOTER, start, "no footer followed by a plausible record",
+                  "%s/footer", device->idstr);
+  return false;
+}
+
+/* A FULL section's payload: sized by the trailer, or heuristically without one. */
+static void walk_full_section(struct walk *walk, struct mig_inspect_device *device)
+{
+  struct mig_reader *reader = &walk->reader;
+  uint64_t bytes = 0;
+  bool sized = walk->out->has_trailer ? walk_full_sized(walk, device, &bytes)
+                                      : walk_full_unsized(walk, device, &bytes);
+  if (!sized) return;
   if (bytes > walk_left(walk)) {
     char detail[64];
     snprintf(detail, sizeof detail, "size 0x%" PRIx64 " left 0x%" PRIx64, bytes, walk_left(walk));
@@ -411,18 +629,27 @@ static void walk_full_section(struct walk *walk, struct mig_inspect_device *devi
     return;
   }
   device->bytes = bytes;
-  mig_read_skip(reader, bytes);
+  struct mig_inspect_event event = {
+      .kind = MIG_INSPECT_DEVICE, .offset = mig_reader_offset(reader),
+      .section_type = MIG_SECTION_FULL, .section_id = device->section_id,
+      .idstr = device->idstr, .instance_id = device->instance_id, .version = device->version,
+      .payload_bytes = bytes};
+  event.payload = mig_read_view(reader, (size_t)bytes);
+  walk_emit(walk, &event);
 }
 
-/* The footer 0x7e + be32 id (§4.3); legacy streams (no configuration) may omit footers. */
-static void walk_footer(struct walk *walk, uint32_t section_id, const char *idstr)
+/*
+ * The footer 0x7e + be32 id (§4.3); legacy streams (no configuration) may omit
+ * footers.  Returns whether a footer was read.
+ */
+static bool walk_footer(struct walk *walk, uint32_t section_id, const char *idstr)
 {
   struct mig_reader *reader = &walk->reader;
   uint64_t offset = mig_reader_offset(reader);
   uint8_t next = 0;
   if (!mig_reader_peek_u8(reader, &next)) {
     MIG_READER_FAIL(reader, MIG_ERR_TRUNCATED, offset, "no footer", "%s/footer", idstr);
-    return;
+    return false;
   }
   char detail[64];
   if (next == MIG_SECTION_FOOTER) {
@@ -434,12 +661,13 @@ static void walk_footer(struct walk *walk, uint32_t section_id, const char *idst
       MIG_READER_FAIL(reader, MIG_ERR_FOOTER, offset, detail, "%s/footer", idstr);
     }
     walk->out->footers_seen = true;
-    return;
+    return true;
   }
   bool record = next <= MIG_SECTION_FULL || next == MIG_SECTION_COMMAND;
-  if (!walk->out->has_configuration && !walk->out->footers_seen && record) return;
+  if (!walk->out->has_configuration && !walk->out->footers_seen && record) return false;
   snprintf(detail, sizeof detail, "read 0x%02x, expected 0x7e", next);
   MIG_READER_FAIL(reader, MIG_ERR_FOOTER, offset, detail, "%s/footer", idstr);
+  return false;
 }
 
 /* A command record (§7): be16 code, be16 length, payload. */
@@ -466,15 +694,18 @@ static void walk_command(struct walk *walk, uint64_t offset)
     MIG_READER_FAIL(reader, MIG_ERR_TRUNCATED, offset, detail, "command/payload");
     return;
   }
-  mig_read_skip(reader, length);
+  struct mig_inspect_event event = {.kind = MIG_INSPECT_COMMAND, .offset = offset,
+                                    .command = code, .payload_bytes = length};
+  event.payload = mig_read_view(reader, length);
   walk->out->commands[code]++;
+  walk_emit(walk, &event);
 }
 
 /* START/FULL header fields after the type and id (§4.2). */
 static bool walk_long_header(struct walk *walk, struct mig_inspect_device *device)
 {
   struct mig_reader *reader = &walk->reader;
-  size_t length = mig_read_counted_string(reader, device->idstr, sizeof device->idstr);
+  size_t length = walk_name(walk, device->idstr, sizeof device->idstr, "section/idstr");
   device->instance_id = mig_read_be32(reader);
   device->version = mig_read_be32(reader);
   mig__reader_annotate(reader, "section/header");
@@ -486,32 +717,133 @@ static bool walk_long_header(struct walk *walk, struct mig_inspect_device *devic
   return true;
 }
 
-static void walk_ram_header(struct walk *walk, uint8_t type, struct mig_inspect_device *header)
+/* Dirty-bitmap chunk flags: 1, 2 or 4 bytes, widened while the top bit is set. */
+static uint32_t walk_bitmap_flags(struct walk *walk, uint32_t *flags_bytes)
+{
+  struct mig_reader *reader = &walk->reader;
+  uint32_t flags = mig_read_u8(reader);
+  *flags_bytes = 1;
+  if (flags & BITMAP_FLAG_EXTRA) {
+    flags = flags << 8 | mig_read_u8(reader);
+    *flags_bytes = 2;
+    if (flags & BITMAP_FLAG_EXTRA) {
+      flags = flags << 16 | mig_read_be16(reader);
+      *flags_bytes = 4;
+    }
+  }
+  return flags;
+}
+
+/* START: be32 granularity, u8 flags; BITS: be64 sector, be32 count, [be64 size, bytes]. */
+static void walk_bitmap_body(struct walk *walk, struct mig_inspect_event *event)
 {
   struct mig_reader *reader = &walk->reader;
   char detail[64];
-  if (type == MIG_SECTION_START) {
-    if (strcmp(header->idstr, MIG_RAM_IDSTR) != 0) {
-      MIG_READER_FAIL(reader, MIG_ERR_UNKNOWN_SECTION, header->offset,
-                      "live sections other than \"ram\" are not walked yet", "%s",
-                      header->idstr);
-      return;
+  if (event->bitmap_flags & BITMAP_FLAG_START) {
+    event->granularity = mig_read_be32(reader);
+    event->bitmap_start_flags = mig_read_u8(reader);
+    if (!walk_failed(walk) && (event->bitmap_start_flags & BITMAP_START_RESERVED) != 0) {
+      snprintf(detail, sizeof detail, "start flags 0x%02x", event->bitmap_start_flags);
+      MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, event->offset, detail, "dirty-bitmap/start");
     }
-    if (header->version != MIG_RAM_SECTION_VERSION || header->instance_id != 0) {
-      snprintf(detail, sizeof detail, "version %" PRIu32 " instance %" PRIu32, header->version,
-               header->instance_id);
-      MIG_READER_FAIL(reader, MIG_ERR_SECTION_VERSION, header->offset, detail, "ram/header");
-      return;
+  } else if ((event->bitmap_flags & BITMAP_FLAG_COMPLETE) == 0 &&
+             (event->bitmap_flags & BITMAP_FLAG_BITS) != 0) {
+    event->start_sector = mig_read_be64(reader);
+    event->sectors = mig_read_be32(reader);
+    if ((event->bitmap_flags & BITMAP_FLAG_ZEROES) == 0) {
+      uint64_t size_offset = mig_reader_offset(reader);
+      uint64_t size = mig_read_be64(reader);
+      if (!walk_failed(walk) && (size > BITMAP_BITS_BYTES_MAX || size > walk_left(walk))) {
+        snprintf(detail, sizeof detail, "buffer size 0x%" PRIx64, size);
+        MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, size_offset, detail, "dirty-bitmap/bits");
+        return;
+      }
+      event->payload_bytes = size;
+      event->payload = mig_read_view(reader, (size_t)size);
     }
-    walk->ram_bound = true;
-    walk->ram_section_id = header->section_id;
-  } else if (!walk->ram_bound || header->section_id != walk->ram_section_id) {
+  }
+  mig__reader_annotate(reader, "dirty-bitmap/chunk");
+}
+
+/* One dirty-bitmap section payload: chunks until one carries EOS. */
+static void walk_bitmap_section(struct walk *walk)
+{
+  struct mig_reader *reader = &walk->reader;
+  for (uint64_t chunk = 0; !walk_failed(walk); chunk++) {
+    struct mig_inspect_event event = {.kind = MIG_INSPECT_BITMAP_CHUNK,
+                                      .offset = mig_reader_offset(reader)};
+    event.bitmap_flags = walk_bitmap_flags(walk, &event.bitmap_flags_bytes);
+    if (!walk_failed(walk) && event.bitmap_flags > 0xff) {
+      char detail[32];
+      snprintf(detail, sizeof detail, "flags 0x%" PRIx32, event.bitmap_flags);
+      MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, event.offset, detail, "dirty-bitmap/flags");
+    }
+    if (event.bitmap_flags & BITMAP_FLAG_DEVICE_NAME) {
+      (void)walk_name(walk, walk->bitmap_node, sizeof walk->bitmap_node, "dirty-bitmap/node");
+      event.bitmap_node = walk->bitmap_node;
+    }
+    if (event.bitmap_flags & BITMAP_FLAG_BITMAP_NAME) {
+      (void)walk_name(walk, walk->bitmap_name, sizeof walk->bitmap_name, "dirty-bitmap/name");
+      event.bitmap_name = walk->bitmap_name;
+    }
+    mig__reader_annotate(reader, "dirty-bitmap/header");
+    walk_bitmap_body(walk, &event);
+    if (walk_failed(walk)) return;
+    walk->out->bitmap_chunks++;
+    walk_emit(walk, &event);
+    if (event.bitmap_flags & BITMAP_FLAG_EOS) return;
+  }
+}
+
+/* The live section registered under section_id; NULL when none. */
+static struct mig_inspect_live *walk_find_live(struct walk *walk, uint32_t section_id)
+{
+  for (uint32_t i = 0; i < walk->out->live_count; i++) {
+    if (walk->out->lives[i].section_id == section_id) return &walk->out->lives[i];
+  }
+  return NULL;
+}
+
+/* START registers a live section (ram v4 or dirty-bitmap v1); PART/END look it up. */
+static struct mig_inspect_live *walk_live_header(struct walk *walk, uint8_t type,
+                                                 const struct mig_inspect_device *header)
+{
+  struct mig_reader *reader = &walk->reader;
+  char detail[64];
+  struct mig_inspect_live *live = walk_find_live(walk, header->section_id);
+  if (type != MIG_SECTION_START) {
+    if (live != NULL) return live;
     snprintf(detail, sizeof detail, "section id 0x%" PRIx32, header->section_id);
     MIG_READER_FAIL(reader, MIG_ERR_UNKNOWN_SECTION, header->offset, detail, "section/id");
-    return;
+    return NULL;
   }
-  snprintf(header->idstr, sizeof header->idstr, "%s", MIG_RAM_IDSTR);
-  walk_ram_section(walk);
+  bool ram = strcmp(header->idstr, MIG_RAM_IDSTR) == 0;
+  if (!ram && strcmp(header->idstr, BITMAP_IDSTR) != 0) {
+    MIG_READER_FAIL(reader, MIG_ERR_UNKNOWN_SECTION, header->offset,
+                    "live sections other than \"ram\" and \"dirty-bitmap\" are not walked", "%s",
+                    header->idstr);
+    return NULL;
+  }
+  uint32_t version = ram ? MIG_RAM_SECTION_VERSION : BITMAP_SECTION_VERSION;
+  if (header->version != version || header->instance_id != 0) {
+    snprintf(detail, sizeof detail, "version %" PRIu32 " instance %" PRIu32, header->version,
+             header->instance_id);
+    MIG_READER_FAIL(reader, MIG_ERR_SECTION_VERSION, header->offset, detail, "%s/header",
+                    header->idstr);
+    return NULL;
+  }
+  if (live != NULL || walk->out->live_count >= MIG_INSPECT_LIVE_SECTIONS_MAX) {
+    snprintf(detail, sizeof detail, "section id 0x%" PRIx32 " (%" PRIu32 " live)",
+             header->section_id, walk->out->live_count);
+    MIG_READER_FAIL(reader, MIG_ERR_UNKNOWN_SECTION, header->offset, detail, "section/id");
+    return NULL;
+  }
+  live = &walk->out->lives[walk->out->live_count++];
+  live->section_id = header->section_id;
+  snprintf(live->idstr, sizeof live->idstr, "%s", header->idstr);
+  live->instance_id = header->instance_id;
+  live->version = header->version;
+  return live;
 }
 
 static void walk_section(struct walk *walk, uint8_t type, uint64_t offset)
@@ -524,16 +856,32 @@ static void walk_section(struct walk *walk, uint8_t type, uint64_t offset)
   if ((type == MIG_SECTION_START || type == MIG_SECTION_FULL) && !walk_long_header(walk, &header)) {
     return;
   }
+  const struct mig_inspect_live *live = NULL;
   if (type != MIG_SECTION_FULL) {
-    walk_ram_header(walk, type, &header);
+    live = walk_live_header(walk, type, &header);
+    if (live == NULL) return;
   } else if (walk->out->device_count >= MIG_SECTIONS_MAX) {
     MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, offset, "too many FULL sections", "%s",
                     header.idstr);
+    return;
+  }
+  struct mig_inspect_event event = {
+      .kind = MIG_INSPECT_SECTION_START, .offset = offset, .section_type = type,
+      .section_id = header.section_id, .idstr = live != NULL ? live->idstr : header.idstr,
+      .instance_id = header.instance_id, .version = header.version};
+  walk_emit(walk, &event);
+  if (live != NULL && strcmp(live->idstr, MIG_RAM_IDSTR) == 0) {
+    walk_ram_section(walk);
+  } else if (live != NULL) {
+    walk_bitmap_section(walk);
   } else {
     walk_full_section(walk, &header);
     walk->out->devices[walk->out->device_count++] = header;
   }
-  if (!walk_failed(walk)) walk_footer(walk, header.section_id, header.idstr);
+  if (walk_failed(walk)) return;
+  event.kind = MIG_INSPECT_SECTION_END;
+  event.footer = walk_footer(walk, header.section_id, event.idstr);
+  walk_emit(walk, &event);
 }
 
 static enum mig_err walk_records(struct walk *walk)
@@ -547,9 +895,16 @@ static enum mig_err walk_records(struct walk *walk)
     if (type < MIG_INSPECT_RECORD_TYPES) walk->out->records[type]++;
     if (type == MIG_SECTION_EOF) {
       if (offset != walk->out->eof_offset) {
-        MIG_READER_FAIL(reader, MIG_ERR_TRAILING, offset, "EOF before the trailer's EOF byte",
+        MIG_READER_FAIL(reader, MIG_ERR_TRAILING, offset, "EOF before the end of the stream",
                         "eof");
+        break;
       }
+      struct mig_inspect_event event = {.kind = MIG_INSPECT_EOF, .offset = offset};
+      if (walk->out->has_trailer) {
+        event.payload = walk->bytes + walk->out->trailer_offset;
+        event.payload_bytes = walk->out->trailer_bytes;
+      }
+      walk_emit(walk, &event);
       break;
     }
     if (type >= MIG_SECTION_START && type <= MIG_SECTION_FULL) {
@@ -565,11 +920,13 @@ static enum mig_err walk_records(struct walk *walk)
   return walk_failed(walk) ? mig_reader_error(reader)->code : MIG_OK;
 }
 
-enum mig_err mig_inspect_stream(const uint8_t *bytes, size_t count, struct mig_inspect *out,
-                                struct mig_error *error)
+enum mig_err mig_inspect_walk(const uint8_t *bytes, size_t count, struct mig_inspect *out,
+                              const struct mig_inspect_visitor *visitor,
+                              struct mig_error *error)
 {
   memset(out, 0, sizeof *out);
-  struct walk walk = {.out = out, .last_block = -1};
+  struct walk walk = {.out = out, .last_block = -1, .bytes = bytes, .count = count,
+                      .visitor = visitor};
   mig_reader_init_memory(&walk.reader, bytes, count);
   out->devices = calloc(MIG_SECTIONS_MAX, sizeof *out->devices);
   if (out->devices == NULL) {
@@ -578,12 +935,22 @@ enum mig_err mig_inspect_stream(const uint8_t *bytes, size_t count, struct mig_i
     /* From here on the reader ends at the EOF byte: nothing can read into the trailer. */
     mig_reader_init_memory(&walk.reader, bytes, (size_t)out->eof_offset + 1);
     mig_read_skip(&walk.reader, 8);
-    if (walk_configuration(&walk) == MIG_OK) (void)walk_records(&walk);
+    if (walk_configuration(&walk) == MIG_OK) {
+      struct mig_inspect_event event = {.kind = MIG_INSPECT_CONFIGURATION, .offset = 0};
+      walk_emit(&walk, &event);
+      (void)walk_records(&walk);
+    }
   }
   *error = *mig_reader_error(&walk.reader);
   json_decref(walk.vmdesc);
   free(walk.device_used);
   return error->code;
+}
+
+enum mig_err mig_inspect_stream(const uint8_t *bytes, size_t count, struct mig_inspect *out,
+                                struct mig_error *error)
+{
+  return mig_inspect_walk(bytes, count, out, NULL, error);
 }
 
 void mig_inspect_deinit(struct mig_inspect *inspect)

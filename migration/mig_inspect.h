@@ -4,11 +4,22 @@
  * so the walker first locates the VM-description trailer exactly, parses it,
  * and sizes each FULL section from its device entry; the footer (or, in
  * legacy streams without footers, the next record type) confirms the size.
- * RAM sections (START/PART/END, version 4) are walked record by record.
+ * Live sections "ram" (v4) and "dirty-bitmap" (v1) are walked record by record.
  *
- * Not handled in this increment: streams without a trailer, live sections
- * other than "ram" (e.g. "dirty-bitmap", "block"), postcopy page sizes in
- * the block list.  Each is rejected with a latched error.
+ * Streams without a trailer (spec §10: it is optional) are walked too; FULL
+ * sections are then sized by a heuristic, see mig_inspect.c
+ * walk_full_unsized: the first footer 0x7e + be32 section id that is followed
+ * by a plausible record.  A device payload that happens to contain such bytes
+ * is cut short there; streams that have neither trailer nor footers are
+ * rejected.
+ *
+ * A visitor (struct mig_inspect_visitor) sees every record as it is parsed,
+ * so the summary, RAM application (mig_ramapply.h) and re-encoding
+ * (mig_reencode.h) are consumers of one walk.
+ *
+ * Not handled: live sections other than "ram" and "dirty-bitmap" ("block" is
+ * not described by the spec), postcopy page sizes in the block list,
+ * PACKAGED commands.  Each is rejected with a latched error.
  */
 #ifndef MIG_INSPECT_H
 #define MIG_INSPECT_H
@@ -19,6 +30,8 @@
 
 #define MIG_INSPECT_COMMANDS 11     /* 7.2: MIG_CMD_MAX */
 #define MIG_INSPECT_RECORD_TYPES 9  /* 0x00 .. 0x08 */
+#define MIG_INSPECT_CONFIG_SUBSECTIONS_MAX 8
+#define MIG_INSPECT_LIVE_SECTIONS_MAX 8   /* distinct START sections */
 
 struct mig_inspect_block {
   char name[MIG_IDSTR_BYTES_MAX + 1];
@@ -39,29 +52,121 @@ struct mig_inspect_device {
   uint64_t bytes;                   /* payload bytes */
 };
 
+/* One configuration subsection (spec §3), in stream order. */
+struct mig_inspect_config_subsection {
+  char name[MIG_IDSTR_BYTES_MAX + 1];
+  uint32_t version;                 /* always 1 once validated */
+};
+
+/* A live (START/PART/END) section id and what it carries. */
+struct mig_inspect_live {
+  uint32_t section_id;
+  char idstr[MIG_IDSTR_BYTES_MAX + 1];
+  uint32_t instance_id;
+  uint32_t version;
+};
+
 struct mig_inspect {
   bool has_configuration;
   char machine[MIG_MACHINE_NAME_BYTES_MAX + 1];
   uint32_t capability_count;
+  char capabilities[MIG_CAPABILITIES_MAX][MIG_IDSTR_BYTES_MAX + 1];
+  uint32_t config_subsection_count;
+  struct mig_inspect_config_subsection config_subsections[MIG_INSPECT_CONFIG_SUBSECTIONS_MAX];
+  uint8_t uuid[16];                 /* with has_uuid */
+  uint32_t target_page_bits;        /* 0 when the subsection is absent */
   bool x_ignore_shared;
   bool has_uuid;
   bool footers_seen;                /* at least one section footer */
+  bool has_trailer;                 /* false: FULL sections were sized heuristically */
   uint64_t records[MIG_INSPECT_RECORD_TYPES];  /* by top-level record type */
   uint64_t commands[MIG_INSPECT_COMMANDS];     /* by command code */
+  uint64_t bitmap_chunks;           /* dirty-bitmap chunks, EOS included */
   uint32_t block_count;
   struct mig_inspect_block blocks[MIG_RAM_BLOCKS_MAX];
+  uint32_t live_count;
+  struct mig_inspect_live lives[MIG_INSPECT_LIVE_SECTIONS_MAX];
   uint32_t device_count;
   struct mig_inspect_device *devices;  /* MIG_SECTIONS_MAX entries, calloc'd */
   uint64_t eof_offset;
-  uint64_t trailer_offset;          /* of the JSON text */
+  uint64_t trailer_offset;          /* of the JSON text; 0 without trailer */
   uint64_t trailer_bytes;
+};
+
+enum mig_inspect_kind {
+  MIG_INSPECT_CONFIGURATION,  /* header and configuration read (see event.inspect) */
+  MIG_INSPECT_SECTION_START,  /* a section header: type, id, idstr, instance, version */
+  MIG_INSPECT_SECTION_END,    /* payload done; footer tells whether 0x7e + id was read */
+  MIG_INSPECT_RAM_BLOCKS,     /* MEM_SIZE: word; blocks[block_first, +block_count) */
+  MIG_INSPECT_RAM_PAGE,       /* ZERO, PAGE, XBZRLE or COMPRESS_PAGE record */
+  MIG_INSPECT_RAM_EOS,        /* the RAM EOS record (word) */
+  MIG_INSPECT_BITMAP_CHUNK,   /* one dirty-bitmap chunk */
+  MIG_INSPECT_DEVICE,         /* a FULL section's payload (payload, payload_bytes) */
+  MIG_INSPECT_COMMAND,        /* command, payload */
+  MIG_INSPECT_EOF,            /* the EOF byte; payload is the trailer JSON (may be empty) */
+};
+
+/* One parsed record.  Pointers are valid during the callback only. */
+struct mig_inspect_event {
+  enum mig_inspect_kind kind;
+  uint64_t offset;                  /* stream offset of the record */
+  const struct mig_inspect *inspect;  /* the walk's state so far */
+  /* Sections. */
+  uint8_t section_type;             /* MIG_SECTION_START .. MIG_SECTION_FULL */
+  uint32_t section_id;
+  const char *idstr;                /* PART/END: the idstr of their START */
+  uint32_t instance_id;             /* START/FULL */
+  uint32_t version;                 /* START/FULL */
+  bool footer;                      /* SECTION_END: 0x7e + be32 id was present */
+  /* RAM records. */
+  uint64_t word;                    /* the record's be64: address | flags */
+  uint32_t ram_kind;                /* flags & ~CONTINUE */
+  bool ram_named;                   /* CONTINUE clear: the block name was sent */
+  uint32_t block_index;             /* RAM_PAGE: index into inspect->blocks */
+  uint64_t address;                 /* RAM_PAGE: byte offset inside the block */
+  uint32_t block_first;             /* RAM_BLOCKS */
+  uint32_t block_count;             /* RAM_BLOCKS */
+  uint8_t fill;                     /* ZERO: the fill byte */
+  uint8_t encoding;                 /* XBZRLE: the encoding flag byte */
+  /* Dirty-bitmap chunks (QEMU 7.2 migration/block-dirty-bitmap.c). */
+  uint32_t bitmap_flags;
+  uint32_t bitmap_flags_bytes;      /* 1, 2 or 4 */
+  const char *bitmap_node;          /* NULL unless DEVICE_NAME */
+  const char *bitmap_name;          /* NULL unless BITMAP_NAME */
+  uint32_t granularity;             /* START */
+  uint8_t bitmap_start_flags;       /* START */
+  uint64_t start_sector;            /* BITS */
+  uint32_t sectors;                 /* BITS */
+  /* Payloads: PAGE 4096 bytes; XBZRLE/COMPRESS encoded bytes; FULL, command, bits, trailer. */
+  const uint8_t *payload;
+  uint64_t payload_bytes;
+  uint64_t payload_offset;          /* RAM_PAGE: stream offset of payload[0] */
+  uint16_t command;                 /* COMMAND: code */
+};
+
+/*
+ * Called for every record in stream order.  Returns MIG_OK to go on; any
+ * other code stops the walk, which latches it with error->offset,
+ * error->path and error->detail as the callback filled them (offset 0 and
+ * empty path mean "the record's offset" and "visitor").
+ */
+typedef enum mig_err mig_inspect_visit_fn(void *context, const struct mig_inspect_event *event,
+                                          struct mig_error *error);
+
+struct mig_inspect_visitor {
+  mig_inspect_visit_fn *visit;
+  void *context;
 };
 
 /*
  * Walks bytes[0, count).  Returns MIG_OK or the error code; *error gets the
  * first error (offset, path, detail).  *out is filled as far as the walk got;
- * release it with mig_inspect_deinit in both cases.
+ * release it with mig_inspect_deinit in both cases.  visitor may be NULL.
  */
+enum mig_err mig_inspect_walk(const uint8_t *bytes, size_t count, struct mig_inspect *out,
+                              const struct mig_inspect_visitor *visitor,
+                              struct mig_error *error);
+/* mig_inspect_walk with no visitor. */
 enum mig_err mig_inspect_stream(const uint8_t *bytes, size_t count, struct mig_inspect *out,
                                 struct mig_error *error);
 void mig_inspect_deinit(struct mig_inspect *inspect);

@@ -1,0 +1,296 @@
+/*
+ * mig_ramapply.c: guest RAM from a walked stream (overview in
+ * mig_ramapply.h; wire facts in spec/stream-format.md §6.3, §6.4, §6.6).
+ * Every record was already bounded by the walker (block known, offset below
+ * used_length, payload lengths checked); this file checks what only decoding
+ * can: XBZRLE pairs and zlib streams.  A malformed record is rejected with
+ * the byte offset of the bad item and the path ram/BLOCK/xbzrle|compressed.
+ */
+/* MAP_ANONYMOUS and MADV_HUGEPAGE are not POSIX: ask glibc for them. */
+#define _DEFAULT_SOURCE 1
+
+/*
+ * zlib.h comes before sim_base.h, against the usual order: it names a struct
+ * field after the wall-clock call that sim_base.h poisons, and the poison
+ * rejects the name even there.  Only uncompress() is used from it.
+ */
+#include <zlib.h>
+
+#include "sim_base.h"
+
+#include "mig_format.h"
+#include "mig_ramapply.h"
+
+#include <sys/mman.h>
+
+/*
+ * Dense blocks are anonymous mappings (zero-filled by the kernel) advised to
+ * use 2 MiB transparent huge pages, as QEMU does for guest RAM: first-touch
+ * faults then come per 2 MiB instead of per 4 KiB page.
+ */
+static uint8_t *ramapply_dense_map(uint64_t bytes)
+{
+  void *map = mmap(NULL, (size_t)bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+                   0);
+  if (map == MAP_FAILED) return NULL;
+  (void)madvise(map, (size_t)bytes, MADV_HUGEPAGE);  /* advice only; may be refused */
+  return map;
+}
+
+static uint64_t ramapply_dense_bytes(const struct mig_ramapply_block *block)
+{
+  return (block->page_count == 0 ? 1 : block->page_count) * MIG_PAGE_BYTES;
+}
+
+void mig_ramapply_init(struct mig_ramapply *apply, bool dense)
+{
+  SIM_ASSERT(apply != NULL);
+  memset(apply, 0, sizeof *apply);
+  apply->dense = dense;
+}
+
+void mig_ramapply_deinit(struct mig_ramapply *apply)
+{
+  for (uint32_t b = 0; b < apply->block_count; b++) {
+    struct mig_ramapply_block *block = &apply->blocks[b];
+    if (block->dense != NULL) munmap(block->dense, (size_t)ramapply_dense_bytes(block));
+    free(block->written);
+    if (block->chunks == NULL) continue;
+    uint64_t chunk_count = (block->page_count + MIG_RAMAPPLY_CHUNK_PAGES - 1) /
+                           MIG_RAMAPPLY_CHUNK_PAGES;
+    for (uint64_t c = 0; c < chunk_count; c++) {
+      if (block->chunks[c] == NULL) continue;
+      for (uint32_t p = 0; p < MIG_RAMAPPLY_CHUNK_PAGES; p++) free(block->chunks[c][p]);
+      free(block->chunks[c]);
+    }
+    free(block->chunks);
+  }
+  memset(apply, 0, sizeof *apply);
+}
+
+static void ramapply_fail(struct mig_error *error, uint64_t offset, const char *block,
+                          const char *what, const char *detail)
+{
+  error->offset = offset;
+  snprintf(error->path, sizeof error->path, "ram/%.80s/%s", block, what);
+  snprintf(error->detail, sizeof error->detail, "%s", detail);
+}
+
+/* Creates storage for the blocks the MEM_SIZE record just listed. */
+static enum mig_err ramapply_blocks(struct mig_ramapply *apply,
+                                    const struct mig_inspect_event *event,
+                                    struct mig_error *error)
+{
+  const struct mig_inspect *inspect = event->inspect;
+  SIM_ASSERT(event->block_first == apply->block_count);
+  for (uint32_t b = event->block_first; b < event->block_first + event->block_count; b++) {
+    const struct mig_inspect_block *source = &inspect->blocks[b];
+    struct mig_ramapply_block *block = &apply->blocks[b];
+    if (source->used_bytes > MIG_RAMAPPLY_BYTES_MAX - apply->bytes_total) {
+      ramapply_fail(error, event->offset, source->name, "used_length",
+                    "RAM total exceeds MIG_RAMAPPLY_BYTES_MAX");
+      return MIG_ERR_NOMEM;
+    }
+    apply->bytes_total += source->used_bytes;
+    block->used_bytes = source->used_bytes;
+    block->page_count = (source->used_bytes + MIG_PAGE_BYTES - 1) / MIG_PAGE_BYTES;
+    apply->block_count = b + 1;
+    if (apply->dense) {
+      block->dense = ramapply_dense_map(ramapply_dense_bytes(block));
+      block->written = calloc(block->page_count / 64 + 1, sizeof *block->written);
+      if (block->written == NULL && block->dense != NULL) {
+        munmap(block->dense, (size_t)ramapply_dense_bytes(block));
+        block->dense = NULL;
+      }
+    } else {
+      uint64_t chunk_count = (block->page_count + MIG_RAMAPPLY_CHUNK_PAGES - 1) /
+                             MIG_RAMAPPLY_CHUNK_PAGES;
+      block->chunks = calloc(chunk_count == 0 ? 1 : chunk_count, sizeof *block->chunks);
+    }
+    if (block->dense == NULL && block->chunks == NULL) {
+      ramapply_fail(error, event->offset, source->name, "used_length", "out of memory");
+      return MIG_ERR_NOMEM;
+    }
+  }
+  return MIG_OK;
+}
+
+const uint8_t *mig_ramapply_page(const struct mig_ramapply *apply, uint32_t block_index,
+                                 uint64_t page_index)
+{
+  SIM_ASSERT(block_index < apply->block_count);
+  const struct mig_ramapply_block *block = &apply->blocks[block_index];
+  SIM_ASSERT(page_index < block->page_count);
+  if (block->dense != NULL) {
+    bool written = (block->written[page_index / 64] >> (page_index % 64)) & 1;
+    return written ? block->dense + page_index * MIG_PAGE_BYTES : NULL;
+  }
+  const uint8_t *const *chunk = (const uint8_t *const *)block->chunks[page_index /
+                                                                     MIG_RAMAPPLY_CHUNK_PAGES];
+  return chunk == NULL ? NULL : chunk[page_index % MIG_RAMAPPLY_CHUNK_PAGES];
+}
+
+/* A writable page, allocated (zeroed) on first use in sparse mode; NULL when out of memory. */
+static uint8_t *ramapply_page_writable(struct mig_ramapply *apply, uint32_t block_index,
+                                       uint64_t page_index)
+{
+  struct mig_ramapply_block *block = &apply->blocks[block_index];
+  SIM_ASSERT(page_index < block->page_count);
+  if (block->dense != NULL) {
+    block->written[page_index / 64] |= UINT64_C(1) << (page_index % 64);
+    return block->dense + page_index * MIG_PAGE_BYTES;
+  }
+  uint8_t ***chunk = &block->chunks[page_index / MIG_RAMAPPLY_CHUNK_PAGES];
+  if (*chunk == NULL) *chunk = calloc(MIG_RAMAPPLY_CHUNK_PAGES, sizeof **chunk);
+  if (*chunk == NULL) return NULL;
+  uint8_t **page = &(*chunk)[page_index % MIG_RAMAPPLY_CHUNK_PAGES];
+  if (*page == NULL) {
+    *page = calloc(1, MIG_PAGE_BYTES);
+    if (*page != NULL) block->pages_materialised++;
+  }
+  return *page;
+}
+
+/* One uleb128 of at most two bytes at encoded[*i]; the caller made sure two bytes remain. */
+static bool xbzrle_uleb(const uint8_t *encoded, uint32_t *i, uint32_t *value)
+{
+  uint8_t first = encoded[*i];
+  if ((first & 0x80) == 0) {
+    *value = first;
+    *i += 1;
+    return true;
+  }
+  uint8_t second = encoded[*i + 1];
+  if (second & 0x80) return false;
+  *value = (uint32_t)(first & 0x7f) | (uint32_t)second << 7;
+  *i += 2;
+  return true;
+}
+
+bool mig_ramapply_xbzrle_decode(const uint8_t *encoded, uint32_t encoded_bytes, uint8_t *page,
+                                uint32_t *bad_index, const char **reason)
+{
+  uint32_t i = 0, d = 0;
+  while (i < encoded_bytes) {
+    uint32_t pair = i, run = 0;
+    *bad_index = i;
+    if (encoded_bytes - i < 2) return *reason = "truncated pair", false;
+    if (!xbzrle_uleb(encoded, &i, &run)) return *reason = "zero-run uleb128 over 14 bits", false;
+    if (pair != 0 && run == 0) return *reason = "zero-run of 0 after the first pair", false;
+    d += run;
+    if (d > MIG_PAGE_BYTES) return *reason = "zero-run past the page", false;
+    *bad_index = i;
+    if (encoded_bytes - i < 2) return *reason = "truncated pair", false;
+    if (!xbzrle_uleb(encoded, &i, &run)) return *reason = "data-run uleb128 over 14 bits", false;
+    if (run == 0) return *reason = "data-run of 0", false;
+    if (d + run > MIG_PAGE_BYTES) return *reason = "data-run past the page", false;
+    if (run > encoded_bytes - i) return *reason = "data-run past the encoding", false;
+    memcpy(page + d, encoded + i, run);
+    d += run;
+    i += run;
+  }
+  SIM_ASSERT(d <= MIG_PAGE_BYTES);
+  return true;
+}
+
+/* XBZRLE: decode onto a copy of the page's previous contents, then store. */
+static enum mig_err ramapply_xbzrle(struct mig_ramapply *apply,
+                                    const struct mig_inspect_event *event, uint64_t page_index,
+                                    struct mig_error *error)
+{
+  const char *name = event->inspect->blocks[event->block_index].name;
+  uint8_t page[MIG_PAGE_BYTES];
+  const uint8_t *old = mig_ramapply_page(apply, event->block_index, page_index);
+  if (old != NULL) {
+    memcpy(page, old, sizeof page);
+  } else {
+    memset(page, 0, sizeof page);
+  }
+  uint32_t bad_index = 0;
+  const char *reason = NULL;
+  if (!mig_ramapply_xbzrle_decode(event->payload, (uint32_t)event->payload_bytes, page,
+                                  &bad_index, &reason)) {
+    ramapply_fail(error, event->payload_offset + bad_index, name, "xbzrle", reason);
+    return MIG_ERR_BAD_VALUE;
+  }
+  uint8_t *target = ramapply_page_writable(apply, event->block_index, page_index);
+  if (target == NULL) return ramapply_fail(error, 0, name, "page", "out of memory"), MIG_ERR_NOMEM;
+  memcpy(target, page, sizeof page);
+  return MIG_OK;
+}
+
+/* COMPRESS_PAGE (7.2): one complete zlib stream that inflates to exactly one page. */
+static enum mig_err ramapply_compressed(struct mig_ramapply *apply,
+                                        const struct mig_inspect_event *event,
+                                        uint64_t page_index, struct mig_error *error)
+{
+  const char *name = event->inspect->blocks[event->block_index].name;
+  uint8_t page[MIG_PAGE_BYTES];
+  uLongf page_bytes = sizeof page;
+  int ret = uncompress(page, &page_bytes, event->payload, (uLong)event->payload_bytes);
+  if (ret != Z_OK || page_bytes != MIG_PAGE_BYTES) {
+    char detail[64];
+    snprintf(detail, sizeof detail, "zlib %d, %lu bytes inflated", ret,
+             (unsigned long)page_bytes);
+    ramapply_fail(error, event->payload_offset, name, "compressed", detail);
+    return MIG_ERR_BAD_VALUE;
+  }
+  uint8_t *target = ramapply_page_writable(apply, event->block_index, page_index);
+  if (target == NULL) return ramapply_fail(error, 0, name, "page", "out of memory"), MIG_ERR_NOMEM;
+  memcpy(target, page, sizeof page);
+  return MIG_OK;
+}
+
+static enum mig_err ramapply_page_record(struct mig_ramapply *apply,
+                                         const struct mig_inspect_event *event,
+                                         struct mig_error *error)
+{
+  SIM_ASSERT(event->block_index < apply->block_count);
+  uint64_t page_index = event->address / MIG_PAGE_BYTES;
+  const char *name = event->inspect->blocks[event->block_index].name;
+  apply->blocks[event->block_index].pages_applied++;
+  if (event->ram_kind == MIG_RAM_FLAG_XBZRLE) {
+    return ramapply_xbzrle(apply, event, page_index, error);
+  }
+  if (event->ram_kind == MIG_RAM_FLAG_COMPRESS_PAGE) {
+    return ramapply_compressed(apply, event, page_index, error);
+  }
+  if (event->ram_kind == MIG_RAM_FLAG_ZERO && event->fill == 0) {
+    /* Never materialise for zeros; clear a page that already holds data. */
+    const uint8_t *old = mig_ramapply_page(apply, event->block_index, page_index);
+    if (old != NULL) memset((uint8_t *)old, 0, MIG_PAGE_BYTES);
+    return MIG_OK;
+  }
+  uint8_t *target = ramapply_page_writable(apply, event->block_index, page_index);
+  if (target == NULL) return ramapply_fail(error, 0, name, "page", "out of memory"), MIG_ERR_NOMEM;
+  if (event->ram_kind == MIG_RAM_FLAG_ZERO) {
+    memset(target, event->fill, MIG_PAGE_BYTES);  /* 7.2 accepts any fill byte (§6.4) */
+  } else {
+    SIM_ASSERT(event->ram_kind == MIG_RAM_FLAG_PAGE);
+    SIM_ASSERT(event->payload_bytes == MIG_PAGE_BYTES);
+    memcpy(target, event->payload, MIG_PAGE_BYTES);
+  }
+  return MIG_OK;
+}
+
+enum mig_err mig_ramapply_visit(void *context, const struct mig_inspect_event *event,
+                                struct mig_error *error)
+{
+  struct mig_ramapply *apply = context;
+  if (event->kind == MIG_INSPECT_RAM_BLOCKS) return ramapply_blocks(apply, event, error);
+  if (event->kind == MIG_INSPECT_RAM_PAGE) return ramapply_page_record(apply, event, error);
+  return MIG_OK;
+}
+
+uint64_t mig_ramapply_pages_applied(const struct mig_ramapply *apply, uint32_t block_index)
+{
+  SIM_ASSERT(block_index < apply->block_count);
+  return apply->blocks[block_index].pages_applied;
+}
+
+uint64_t mig_ramapply_pages_materialised(const struct mig_ramapply *apply)
+{
+  uint64_t total = 0;
+  for (uint32_t b = 0; b < apply->block_count; b++) total += apply->blocks[b].pages_materialised;
+  return total;
+}

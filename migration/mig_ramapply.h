@@ -1,0 +1,63 @@
+/*
+ * mig_ramapply.h: applies the RAM records of a walked stream (mig_inspect.h)
+ * to per-block guest RAM, the way QEMU 7.2's destination does (spec §6.4,
+ * §6.6): ZERO fills, PAGE copies, XBZRLE decodes against the page's previous
+ * contents, COMPRESS_PAGE inflates one zlib stream to one page.
+ *
+ * Storage is dense (one calloc'd array per block, for benchmarks) or sparse:
+ * a two-level table of 2 MiB chunks whose pages are allocated only when a
+ * record writes non-zero data, so a 16 GiB all-zero stream costs a few MiB.
+ * Both modes skip ZERO records on pages that never held data, so dense
+ * memory is touched only where data lands (a bit per page records that).
+ * Blocks are created from the MEM_SIZE list and bounded by
+ * MIG_RAMAPPLY_BYTES_MAX in total.
+ */
+#ifndef MIG_RAMAPPLY_H
+#define MIG_RAMAPPLY_H
+
+#include "sim_base.h"
+#include "mig_inspect.h"
+
+#define MIG_RAMAPPLY_BYTES_MAX (UINT64_C(1) << 40)  /* Σ used_length accepted */
+#define MIG_RAMAPPLY_CHUNK_PAGES 512u               /* sparse table: pages per chunk */
+
+struct mig_ramapply_block {       /* private, do not touch */
+  uint64_t used_bytes;            /* from MEM_SIZE */
+  uint64_t page_count;            /* used_bytes rounded up to pages */
+  uint8_t *dense;                 /* dense mode: page_count pages */
+  uint64_t *written;              /* dense mode: bit per page that holds data */
+  uint8_t ***chunks;              /* sparse mode: page_count / CHUNK_PAGES (rounded up) */
+  uint64_t pages_applied;         /* page records applied to this block */
+  uint64_t pages_materialised;    /* sparse pages allocated */
+};
+
+struct mig_ramapply {             /* caller-owned; fields private */
+  bool dense;                     /* storage mode */
+  uint64_t bytes_total;           /* Σ used_bytes of the blocks */
+  uint32_t block_count;           /* mirrors inspect->block_count */
+  struct mig_ramapply_block blocks[MIG_RAM_BLOCKS_MAX];
+};
+
+void mig_ramapply_init(struct mig_ramapply *apply, bool dense);
+void mig_ramapply_deinit(struct mig_ramapply *apply);
+/* The visitor: pass with context = apply (alone or from another visitor). */
+mig_inspect_visit_fn mig_ramapply_visit;
+/*
+ * The 4096 bytes of page page_index of block block_index, or NULL when the
+ * page holds only zeros and was never materialised.
+ */
+const uint8_t *mig_ramapply_page(const struct mig_ramapply *apply, uint32_t block_index,
+                                 uint64_t page_index);
+/* Page records applied to the block (0: the stream never wrote it). */
+uint64_t mig_ramapply_pages_applied(const struct mig_ramapply *apply, uint32_t block_index);
+/* Sparse pages allocated over all blocks. */
+uint64_t mig_ramapply_pages_materialised(const struct mig_ramapply *apply);
+/*
+ * Decodes an XBZRLE page delta (spec §6.6) onto page (4096 bytes, previous
+ * contents).  On a malformed encoding returns false with *bad_index = the
+ * offending byte of encoded and a reason; page may then be partly written.
+ */
+bool mig_ramapply_xbzrle_decode(const uint8_t *encoded, uint32_t encoded_bytes, uint8_t *page,
+                                uint32_t *bad_index, const char **reason);
+
+#endif /* MIG_RAMAPPLY_H */

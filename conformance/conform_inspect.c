@@ -7,6 +7,7 @@
  */
 #include "sim_base.h"
 
+#include "conform_analyze.h"
 #include "conform_inspect.h"
 #include "conform_run.h"
 #include "mig_format.h"
@@ -16,13 +17,14 @@
 #define INSPECT_CHUNK_BYTES (UINT32_C(64) << 10)
 
 static const char usage_inspect[] =
-    "usage: migsim inspect FILE [--format summary] [--validate]\n"
+    "usage: migsim inspect FILE [--format summary|analyze] [--validate]\n"
     "\n"
     "Walks a QEMU 7.2 migration stream (FILE, or - for stdin; xz input is\n"
     "decompressed) without knowing the devices: FULL sections are sized from\n"
     "the VM-description trailer, RAM sections are walked record by record.\n"
     "\n"
     "  --format summary   print sections, RAM blocks, devices, commands (default)\n"
+    "  --format analyze   print JSON shaped like QEMU's analyze-migration.py -d state\n"
     "  --validate         print nothing; exit 0 when valid, 2 with\n"
     "                     'offset 0x...: section/field: message' on stderr otherwise\n"
     "\n"
@@ -159,6 +161,7 @@ int conform_inspect_main(int argc, char **argv)
 {
   const char *path = NULL;
   bool validate = false;
+  bool analyze = false;
   for (int i = 0; i < argc; i++) {
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
       fputs(usage_inspect, stdout);
@@ -167,6 +170,10 @@ int conform_inspect_main(int argc, char **argv)
       validate = true;
     } else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc &&
                strcmp(argv[i + 1], "summary") == 0) {
+      i++;
+    } else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc &&
+               strcmp(argv[i + 1], "analyze") == 0) {
+      analyze = true;
       i++;
     } else if ((argv[i][0] != '-' || strcmp(argv[i], "-") == 0) && path == NULL) {
       path = argv[i];
@@ -189,7 +196,13 @@ int conform_inspect_main(int argc, char **argv)
   struct mig_inspect inspect;
   struct mig_error error;
   enum mig_err code = mig_inspect_stream(input.bytes, input.count, &inspect, &error);
-  if (!validate) conform_inspect_print_summary(stdout, &inspect);
+  if (analyze && code == MIG_OK) {
+    int exit_code = conform_analyze_print(stdout, stderr, input.bytes, input.count, &inspect);
+    mig_inspect_deinit(&inspect);
+    mig_membuf_deinit(&input);
+    return exit_code;
+  }
+  if (!validate && !analyze) conform_inspect_print_summary(stdout, &inspect);
   if (code != MIG_OK) {
     mig_error_format(&error, message, sizeof message);
     fprintf(stderr, "%s\n", message);

@@ -7,9 +7,11 @@
 
 Suite *conform_suite(void);
 Suite *conform_inspect_suite(void);
+Suite *conform_analyze_suite(void);
 
 int main(int argc, char **argv)
 {
-  static sim_suite_fn *const suites[] = {conform_suite, conform_inspect_suite};
+  static sim_suite_fn *const suites[] = {conform_suite, conform_inspect_suite,
+                                            conform_analyze_suite};
   return sim_check_main(argc, argv, suites, SIM_ARRAY_COUNT(suites));
 }

@@ -529,7 +529,7 @@ static enum mig_err decode_device(const uint8_t *bytes, size_t count, const json
     memset(error, 0, sizeof *error);
     error->code = desc == NULL ? MIG_ERR_UNKNOWN_SECTION : MIG_ERR_TRUNCATED;
     error->offset = device->offset;
-    snprintf(error->path, sizeof error->path, "%s", device->idstr);
+    snprintf(error->path, sizeof error->path, "%.*s", (int)sizeof error->path - 1, device->idstr);
     snprintf(error->detail, sizeof error->detail, "%s",
              desc == NULL ? "no VM-description entry" : "payload beyond the stream");
     error->source_file = __FILE__;

@@ -240,6 +240,30 @@ START_TEST(mig_analyze_section_every_truncation_fails)
 }
 END_TEST
 
+/* Goal: the text is Python's json.dumps(indent=4, separators=(',', ': ')) plus print's newline,
+ * including its lower-case \\u escapes, escaped DEL, surrogate pairs and empty containers. */
+START_TEST(conform_analyze_text_python_format)
+{
+  json_t *root = json_object();
+  json_object_set_new(root, "\xc3\xa9\x7f\x01", json_string("a\\b\"\xf0\x9f\x98\x80"));
+  json_object_set_new(root, "ram (2)", json_pack("{s:{}}", "section sizes"));
+  json_object_set_new(root, "l", json_pack("[b,[]]", 1));
+  char *text = conform_analyze_text(root);
+  ck_assert_str_eq(text, "{\n"
+                         "    \"\\u00e9\\u007f\\u0001\": \"a\\\\b\\\"\\ud83d\\ude00\",\n"
+                         "    \"ram (2)\": {\n"
+                         "        \"section sizes\": {}\n"
+                         "    },\n"
+                         "    \"l\": [\n"
+                         "        true,\n"
+                         "        []\n"
+                         "    ]\n"
+                         "}\n");
+  free(text);
+  json_decref(root);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ corpus */
 
 /* Ordered equality: same keys in the same order, same values; path names the first difference. */
@@ -377,6 +401,77 @@ START_TEST(conform_analyze_corpus_matches_references)
 }
 END_TEST
 
+/* The trailer's entry for a walked device (first match; corpus names are unique). */
+static const json_t *corpus_device_desc(const json_t *vmdesc,
+                                        const struct mig_inspect_device *device)
+{
+  size_t i;
+  const json_t *entry;
+  json_array_foreach(json_object_get(vmdesc, "devices"), i, entry) {
+    if (strcmp(json_string_value(json_object_get(entry, "name")), device->idstr) == 0 &&
+        json_integer_value(json_object_get(entry, "instance_id")) ==
+            (json_int_t)device->instance_id) {
+      return entry;
+    }
+  }
+  return NULL;
+}
+
+/*
+ * Goal: hostile device bytes in a real stream.  Every single-byte flip (xor 0xff) of every
+ * device payload of one corpus stream either decodes or is rejected with an offset inside that
+ * payload and a path under the device's idstr; flips of subsection markers must be rejected.
+ */
+START_TEST(conform_analyze_corpus_every_payload_flip)
+{
+  char path[] = CORPUS_DIR "/microvm_m32_virtio-mmio-blk.mig.xz", message[512];
+  struct mig_membuf input;
+  if (!conform_inspect_read(path, &input, message, sizeof message)) {
+    fprintf(stderr, "skipped: %s not found\n", path);
+    mig_membuf_deinit(&input);
+    return;
+  }
+  struct mig_inspect inspect;
+  struct mig_error error;
+  ck_assert_int_eq(mig_inspect_stream(input.bytes, input.count, &inspect, &error), MIG_OK);
+  json_t *vmdesc = json_loadb((const char *)input.bytes + inspect.trailer_offset,
+                              (size_t)inspect.trailer_bytes, 0, NULL);
+  ck_assert_ptr_nonnull(vmdesc);
+  uint64_t flips = 0, rejected = 0, subsection_rejects = 0;
+  for (uint32_t d = 0; d < inspect.device_count; d++) {
+    const struct mig_inspect_device *device = &inspect.devices[d];
+    const json_t *desc = corpus_device_desc(vmdesc, device);
+    ck_assert_ptr_nonnull(desc);
+    uint64_t start = device->offset + 14 + strlen(device->idstr);
+    uint8_t *payload = input.bytes + start;
+    for (uint64_t at = 0; at < device->bytes; at++) {
+      payload[at] ^= 0xff;
+      json_t *out = NULL;
+      enum mig_err code = mig_analyze_section(desc, payload, (size_t)device->bytes, start,
+                                              device->idstr, &out, &error);
+      payload[at] ^= 0xff;
+      flips++;
+      json_decref(out);
+      if (payload[at] == MIG_SECTION_SUBSECTION && code == MIG_ERR_SUBSECTION) {
+        subsection_rejects++;
+      }
+      if (code == MIG_OK) continue;
+      rejected++;
+      ck_assert_uint_ge(error.offset, start);
+      ck_assert_uint_le(error.offset, start + device->bytes);
+      ck_assert_msg(strncmp(error.path, device->idstr, strlen(device->idstr)) == 0,
+                    "path %s for %s", error.path, device->idstr);
+    }
+  }
+  fprintf(stderr, "analyze: %" PRIu64 " payload flips, %" PRIu64 " rejected (%" PRIu64
+          " at subsection markers)\n", flips, rejected, subsection_rejects);
+  ck_assert_uint_gt(subsection_rejects, 0);
+  json_decref(vmdesc);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&input);
+}
+END_TEST
+
 /* The default scenario's migration stream, captured through conform_check. */
 static void capture_default(struct mig_membuf *capture)
 {
@@ -435,6 +530,7 @@ Suite *conform_analyze_suite(void)
   tcase_add_test(decode, mig_analyze_section_bool_and_bytes);
   tcase_add_test(decode, mig_analyze_section_arrays_and_structs);
   tcase_add_test(decode, mig_analyze_section_subsections);
+  tcase_add_test(decode, conform_analyze_text_python_format);
   suite_add_tcase(suite, decode);
   TCase *corrupt = tcase_create("corrupt");
   tcase_set_timeout(corrupt, 60);
@@ -446,6 +542,7 @@ Suite *conform_analyze_suite(void)
   tcase_set_timeout(corpus, 300);
   tcase_add_test(corpus, conform_analyze_corpus_matches_references);
   tcase_add_test(corpus, conform_analyze_migsim_stream);
+  tcase_add_test(corpus, conform_analyze_corpus_every_payload_flip);
   suite_add_tcase(suite, corpus);
   return suite;
 }

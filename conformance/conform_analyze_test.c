@@ -348,7 +348,8 @@ static bool check_reference(const char *reference_name, const char *stem, bool *
   char where[1024] = "";
   bool equal = json_ordered_equal(ours, theirs, where, sizeof where);
   if (!equal) fprintf(stderr, "analyze: %s differs at %s\n", reference_name, where);
-  *identical = produced_bytes == reference_bytes && memcmp(produced, reference, produced_bytes) == 0;
+  *identical = produced_bytes == reference_bytes &&
+               memcmp(produced, reference, produced_bytes) == 0;
   json_decref(ours);
   json_decref(theirs);
   free(reference);

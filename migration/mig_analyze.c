@@ -606,12 +606,12 @@ enum mig_err mig_analyze_stream(const uint8_t *bytes, size_t count,
   if (has_ram && ram.value == NULL) error->code = MIG_ERR_NOMEM;
   const json_t *devices = json_object_get(vmdesc, "devices");
   for (uint32_t i = 0; error->code == MIG_OK && i <= inspect->device_count; i++) {
-    bool ram_next = has_ram && (i == inspect->device_count || ram.offset < inspect->devices[i].offset);
-    if (ram_next) {
+    bool last = i == inspect->device_count;
+    if (has_ram && (last || ram.offset < inspect->devices[i].offset)) {
       entries[entry_count++] = ram;
       has_ram = false;
     }
-    if (i == inspect->device_count) break;
+    if (last) break;
     if (decode_device(bytes, count, devices, &inspect->devices[i], &entries[entry_count],
                       error) == MIG_OK) {
       entry_count++;

@@ -473,6 +473,106 @@ START_TEST(conform_analyze_corpus_every_payload_flip)
 }
 END_TEST
 
+/* Offset of the first described subsection's marker among the walked devices, or 0. */
+static uint64_t first_subsection_marker(const struct mig_membuf *input,
+                                        const struct mig_inspect *inspect, const json_t *vmdesc,
+                                        char *path, size_t path_bytes)
+{
+  for (uint32_t d = 0; d < inspect->device_count; d++) {
+    const struct mig_inspect_device *device = &inspect->devices[d];
+    const json_t *sub = json_array_get(
+        json_object_get(corpus_device_desc(vmdesc, device), "subsections"), 0);
+    const char *name = json_string_value(json_object_get(sub, "vmsd_name"));
+    if (name == NULL) continue;
+    uint8_t pattern[2 + MIG_IDSTR_BYTES_MAX] = {MIG_SECTION_SUBSECTION, (uint8_t)strlen(name)};
+    memcpy(pattern + 2, name, strlen(name));
+    uint64_t start = device->offset + 14 + strlen(device->idstr);
+    for (uint64_t at = start; at + 2 + strlen(name) <= start + device->bytes; at++) {
+      if (memcmp(input->bytes + at, pattern, 2 + strlen(name)) == 0) {
+        snprintf(path, path_bytes, "%s/%s", device->idstr, name);
+        return at;
+      }
+    }
+  }
+  return 0;
+}
+
+/* Runs `migsim inspect PATH --format analyze` in-process; stdout and stderr go to files. */
+static int run_cli(const char *stream_path, const char *out_path, const char *err_path)
+{
+  char *argv[] = {(char *)stream_path, "--format", "analyze"};
+  fflush(stdout);
+  fflush(stderr);
+  ck_assert_ptr_nonnull(freopen(out_path, "w", stdout));
+  ck_assert_ptr_nonnull(freopen(err_path, "w", stderr));
+  int code = conform_inspect_main(3, argv);
+  fflush(stdout);
+  fflush(stderr);
+  return code;
+}
+
+/*
+ * Goal: the CLI path end to end.  `inspect FILE --format analyze` prints the reference text and
+ * exits 0; with one subsection marker flipped it prints nothing, exits 2 and names the marker's
+ * offset and the `idstr/subsection` path on stderr.  (Runs in a forked test: stdout and stderr
+ * are redirected for good.)
+ */
+START_TEST(conform_analyze_cli_output_and_rejection)
+{
+  const char *stem = "microvm_m32_virtio-mmio-blk";
+  char path[512], message[1024], expected_path[2 * MIG_IDSTR_BYTES_MAX + 2];
+  snprintf(path, sizeof path, "%s/%s.mig.xz", CORPUS_DIR, stem);
+  struct mig_membuf input;
+  if (!conform_inspect_read(path, &input, message, sizeof message)) {
+    fprintf(stderr, "skipped: %s not found\n", path);
+    mig_membuf_deinit(&input);
+    return;
+  }
+  struct mig_inspect inspect;
+  struct mig_error error;
+  ck_assert_int_eq(mig_inspect_stream(input.bytes, input.count, &inspect, &error), MIG_OK);
+  json_t *vmdesc = json_loadb((const char *)input.bytes + inspect.trailer_offset,
+                              (size_t)inspect.trailer_bytes, 0, NULL);
+  uint64_t marker = first_subsection_marker(&input, &inspect, vmdesc, expected_path,
+                                            sizeof expected_path);
+  ck_assert_uint_gt(marker, 0);
+  json_decref(vmdesc);
+  mig_inspect_deinit(&inspect);
+  char dir[] = "/tmp/migsim-analyze-XXXXXX", stream_path[64], out_path[64], err_path[64];
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(stream_path, sizeof stream_path, "%s/flipped.mig", dir);
+  snprintf(out_path, sizeof out_path, "%s/out.json", dir);
+  snprintf(err_path, sizeof err_path, "%s/err.txt", dir);
+  ck_assert_int_eq(run_cli(path, out_path, err_path), 0);
+  size_t out_bytes = 0, reference_bytes = 0, err_bytes = 0;
+  char *out = read_text_file(out_path, &out_bytes);
+  snprintf(path, sizeof path, "%s/%s.analyze.json", CORPUS_DIR, stem);
+  char *reference = read_text_file(path, &reference_bytes);
+  ck_assert_uint_eq(out_bytes, reference_bytes);
+  ck_assert(memcmp(out, reference, out_bytes) == 0);
+  free(out);
+  free(reference);
+  input.bytes[marker] = 0x06;
+  FILE *file = fopen(stream_path, "wb");
+  ck_assert_uint_eq(fwrite(input.bytes, 1, input.count, file), input.count);
+  fclose(file);
+  ck_assert_int_eq(run_cli(stream_path, out_path, err_path), CONFORM_BAD_INPUT);
+  out = read_text_file(out_path, &out_bytes);
+  char *err = read_text_file(err_path, &err_bytes);
+  snprintf(message, sizeof message, "offset 0x%" PRIx64 ": %s: %s (subsection not found: byte "
+           "0x06)\n", marker, expected_path, mig_err_message(MIG_ERR_SUBSECTION));
+  ck_assert_uint_eq(out_bytes, 0);
+  ck_assert_str_eq(err, message);
+  free(out);
+  free(err);
+  remove(stream_path);
+  remove(out_path);
+  remove(err_path);
+  remove(dir);
+  mig_membuf_deinit(&input);
+}
+END_TEST
+
 /* The default scenario's migration stream, captured through conform_check. */
 static void capture_default(struct mig_membuf *capture)
 {
@@ -544,6 +644,7 @@ Suite *conform_analyze_suite(void)
   tcase_add_test(corpus, conform_analyze_corpus_matches_references);
   tcase_add_test(corpus, conform_analyze_migsim_stream);
   tcase_add_test(corpus, conform_analyze_corpus_every_payload_flip);
+  tcase_add_test(corpus, conform_analyze_cli_output_and_rejection);
   suite_add_tcase(suite, corpus);
   return suite;
 }

@@ -618,6 +618,22 @@ START_TEST(conform_analyze_migsim_stream)
     ck_assert_msg(json_is_object(json_object_get(root, key)), "no member %s", key);
   }
   json_decref(root);
+  /* A live section other than "ram" must not be printed with RAM's block sizes. */
+  static const uint8_t ram_idstr[] = {3, 'r', 'a', 'm'};
+  uint64_t start = 0;
+  for (uint64_t at = 8; start == 0 && at + 9 < capture.count; at++) {
+    if (capture.bytes[at] == MIG_SECTION_START &&
+        memcmp(capture.bytes + at + 5, ram_idstr, 4) == 0) {
+      start = at;
+    }
+  }
+  ck_assert_uint_gt(start, 0);
+  capture.bytes[start + 8] = 'x';
+  code = mig_analyze_stream(capture.bytes, capture.count, &inspect, &root, &error);
+  ck_assert_int_eq(code, MIG_ERR_UNKNOWN_SECTION);
+  ck_assert_ptr_null(root);
+  ck_assert_uint_eq(error.offset, start);
+  ck_assert_str_eq(error.path, "rax");
   mig_inspect_deinit(&inspect);
   mig_membuf_deinit(&capture);
 }

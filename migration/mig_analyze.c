@@ -476,6 +476,12 @@ static bool find_ram_start(const uint8_t *bytes, uint64_t eof_offset, struct ana
   (void)mig_read_u8(&reader);
   ram->section_id = mig_read_be32(&reader);
   (void)mig_read_counted_string(&reader, name, sizeof name);
+  mig__reader_annotate(&reader, "section/header");
+  if (!mig_reader_failed(&reader) && strcmp(name, MIG_RAM_IDSTR) != 0) {
+    /* Only RAM's START payload is summarised; another live section must not borrow it. */
+    MIG_READER_FAIL(&reader, MIG_ERR_UNKNOWN_SECTION, ram->offset,
+                    "live sections other than \"ram\" are not decoded", "%s", name);
+  }
   snprintf(ram->key, sizeof ram->key, "%s (%" PRIu32 ")", name, ram->section_id);
   *error = *mig_reader_error(&reader);
   return !mig_reader_failed(&reader);

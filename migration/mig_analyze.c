@@ -17,7 +17,9 @@
  *
  * All work is bounded: sizes are checked against MIG_VMSTATE_FIELD_BYTES_MAX
  * and the bytes left, nesting against MIG_VMSTATE_DEPTH_MAX and the number of
- * decoded values against MIG_ANALYZE_VALUES_MAX.  Errors are latched in the
+ * decoded values in a whole stream against MIG_ANALYZE_VALUES_MAX (zero-size
+ * fields cost description bytes but no payload bytes, so a per-section bound
+ * alone would let a small stream build a huge tree).  Errors are latched in the
  * payload reader with offsets relative to the payload and shifted to stream
  * offsets on the way out.
  */
@@ -45,7 +47,7 @@ static const struct {
 struct analyze {
   struct mig_reader reader;        /* over the payload; offsets relative to payload[0] */
   uint64_t payload_bytes;          /* bytes in the payload */
-  uint64_t values_count;           /* decoded values so far, <= MIG_ANALYZE_VALUES_MAX */
+  uint64_t values_count;           /* values decoded in the stream so far, bounded */
   size_t path_bytes;               /* strlen(path) */
   char path[MIG_PATH_BYTES_MAX];   /* "idstr/field[i]/..." of the item being decoded */
 };
@@ -370,16 +372,18 @@ static json_t *decode_struct(struct analyze *a, const json_t *desc, uint32_t dep
   return NULL;
 }
 
-enum mig_err mig_analyze_section(const json_t *desc, const uint8_t *payload, size_t count,
-                                 uint64_t offset, const char *idstr, json_t **out,
-                                 struct mig_error *error)
+/* mig_analyze_section with the stream's running count of decoded values. */
+static enum mig_err analyze_section(const json_t *desc, const uint8_t *payload, size_t count,
+                                    uint64_t offset, const char *idstr, uint64_t *values_count,
+                                    json_t **out, struct mig_error *error)
 {
-  SIM_ASSERT(out != NULL && error != NULL);
+  SIM_ASSERT(out != NULL && error != NULL && values_count != NULL);
   SIM_ASSERT(idstr != NULL && (payload != NULL || count == 0));
   static struct analyze zero;
   struct analyze a = zero;
   mig_reader_init_memory(&a.reader, payload, count);
   a.payload_bytes = count;
+  a.values_count = *values_count;
   (void)path_push(&a, "%s", idstr);
   json_t *object = NULL;
   if (json_is_object(desc)) {
@@ -395,6 +399,7 @@ enum mig_err mig_analyze_section(const json_t *desc, const uint8_t *payload, siz
     (void)path_push(&a, "%s/(end)", idstr);
     ANALYZE_FAIL(&a, MIG_ERR_VMDESC, detail);
   }
+  *values_count = a.values_count;
   *error = *mig_reader_error(&a.reader);
   *out = NULL;
   if (error->code != MIG_OK) {
@@ -404,6 +409,14 @@ enum mig_err mig_analyze_section(const json_t *desc, const uint8_t *payload, siz
   }
   *out = object;
   return MIG_OK;
+}
+
+enum mig_err mig_analyze_section(const json_t *desc, const uint8_t *payload, size_t count,
+                                 uint64_t offset, const char *idstr, json_t **out,
+                                 struct mig_error *error)
+{
+  uint64_t values_count = 0;
+  return analyze_section(desc, payload, count, offset, idstr, &values_count, out, error);
 }
 
 /* ------------------------------------------------------------- whole stream */
@@ -523,7 +536,8 @@ static const json_t *device_desc(const json_t *devices, const struct mig_inspect
 
 static enum mig_err decode_device(const uint8_t *bytes, size_t count, const json_t *devices,
                                   const struct mig_inspect_device *device,
-                                  struct analyze_entry *entry, struct mig_error *error)
+                                  uint64_t *values_count, struct analyze_entry *entry,
+                                  struct mig_error *error)
 {
   /* FULL header: type, be32 section_id, counted idstr, be32 instance_id, be32 version. */
   uint64_t payload_offset = device->offset + 1 + 4 + 1 + strlen(device->idstr) + 4 + 4;
@@ -542,8 +556,8 @@ static enum mig_err decode_device(const uint8_t *bytes, size_t count, const json
     error->source_line = __LINE__;
     return error->code;
   }
-  return mig_analyze_section(desc, bytes + payload_offset, (size_t)device->bytes, payload_offset,
-                             device->idstr, &entry->value, error);
+  return analyze_section(desc, bytes + payload_offset, (size_t)device->bytes, payload_offset,
+                         device->idstr, values_count, &entry->value, error);
 }
 
 /* Builds the result object; a repeated section id replaces the earlier value in place. */
@@ -605,6 +619,7 @@ enum mig_err mig_analyze_stream(const uint8_t *bytes, size_t count,
   if (vmdesc == NULL) return error->code;
   struct analyze_entry *entries = calloc((size_t)inspect->device_count + 1, sizeof *entries);
   size_t entry_count = 0;
+  uint64_t values_count = 0;
   struct analyze_entry ram = {0};
   bool has_ram = entries != NULL && find_ram_start(bytes, inspect->eof_offset, &ram, error);
   if (entries == NULL) error->code = MIG_ERR_NOMEM;
@@ -618,8 +633,8 @@ enum mig_err mig_analyze_stream(const uint8_t *bytes, size_t count,
       has_ram = false;
     }
     if (last) break;
-    if (decode_device(bytes, count, devices, &inspect->devices[i], &entries[entry_count],
-                      error) == MIG_OK) {
+    if (decode_device(bytes, count, devices, &inspect->devices[i], &values_count,
+                      &entries[entry_count], error) == MIG_OK) {
       entry_count++;
     }
   }

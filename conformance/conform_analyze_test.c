@@ -3,7 +3,9 @@
  * migration/mig_analyze.c, rendering in conform_analyze.c).
  *
  * - decode: hand-built descriptions and payloads for every field kind the
- *   7.2-era analyze-migration.py distinguishes, with the text it would print.
+ *   7.2-era analyze-migration.py distinguishes, with the text it prints (the
+ *   expected values were checked by running that script on one-device
+ *   streams carrying the same descriptions and payloads).
  * - corrupt: payloads that do not match their description are rejected with
  *   the byte offset and the `section/field` path; every truncation fails.
  * - corpus: every stream in ../shared/corpus/qemu-7.2 with a reference

@@ -200,6 +200,29 @@ START_TEST(mig_analyze_section_rejects_mismatch)
 }
 END_TEST
 
+/* Goal: the rarer description shapes: capability strings, and malformed entries by name. */
+START_TEST(mig_analyze_section_capability_and_bad_entries)
+{
+  static const uint8_t cap[] = {3, 'x', 'y', 'z', 0, 2, 0xc3, 0x28};
+  static const char cap_desc[] = "{\"fields\":[{\"name\":\"c\",\"type\":\"capability\"},"
+                                 "{\"name\":\"d\",\"type\":\"capability\"}]}";
+  expect_text(cap_desc, cap, 5, "{\"c\":\"xyz\",\"d\":\"\"}");
+  /* 0xc3 0x28 is not UTF-8: rejected at the string's length byte. */
+  static const uint8_t bad_cap[] = {2, 0xc3, 0x28};
+  expect_error(cap_desc, bad_cap, sizeof bad_cap, MIG_ERR_BAD_VALUE, PAYLOAD_OFFSET, "dev/c");
+  expect_error("{\"fields\":[" FIELD("i", "uint32", 0) "]}", cap, 1, MIG_ERR_BAD_VALUE,
+               PAYLOAD_OFFSET, "dev/i");
+  expect_error("{\"fields\":[{\"name\":\"v\",\"type\":\"uint8\",\"size\":1,\"index\":-1}]}",
+               cap, 1, MIG_ERR_VMDESC, PAYLOAD_OFFSET, "dev/v");
+  expect_error("{\"fields\":[{\"type\":\"uint8\",\"size\":1}]}", cap, 1, MIG_ERR_VMDESC,
+               PAYLOAD_OFFSET, "dev");
+  expect_error("{\"fields\":{}}", cap, 1, MIG_ERR_VMDESC, PAYLOAD_OFFSET, "dev");
+  expect_error("{\"fields\":[],\"subsections\":7}", cap, 0, MIG_ERR_VMDESC, PAYLOAD_OFFSET,
+               "dev");
+  expect_error("[]", cap, 0, MIG_ERR_VMDESC, PAYLOAD_OFFSET, "dev");
+}
+END_TEST
+
 /* Goal: hostile descriptions are bounded: huge "array_len" and deep nesting are refused. */
 START_TEST(mig_analyze_section_bounds)
 {
@@ -641,6 +664,67 @@ START_TEST(conform_analyze_migsim_stream)
 }
 END_TEST
 
+/*
+ * Goal: stream-level paths of mig_analyze_stream on migsim's own stream: a command record
+ * before the RAM section is skipped (same output), and a walk result that no longer fits the
+ * bytes (no device entry, unusable trailer) is rejected with the offset and path.
+ */
+START_TEST(mig_analyze_stream_commands_and_bad_walks)
+{
+  struct mig_membuf capture;
+  capture_default(&capture);
+  struct mig_inspect inspect;
+  struct mig_error error;
+  ck_assert_int_eq(mig_inspect_stream(capture.bytes, capture.count, &inspect, &error), MIG_OK);
+  json_t *plain = NULL;
+  ck_assert_int_eq(mig_analyze_stream(capture.bytes, capture.count, &inspect, &plain, &error),
+                   MIG_OK);
+  /* 08 0002 0004 + 4 bytes: a PING command, inserted right after the configuration section. */
+  static const uint8_t ram_idstr[] = {3, 'r', 'a', 'm'};
+  uint64_t at = 8;
+  while (at + 9 < capture.count && (capture.bytes[at] != MIG_SECTION_START ||
+                                    memcmp(capture.bytes + at + 5, ram_idstr, 4) != 0)) {
+    at++;
+  }
+  static const uint8_t ping[] = {MIG_SECTION_COMMAND, 0, 2, 0, 4, 0, 0, 0, 1};
+  struct mig_membuf edited;
+  mig_membuf_init(&edited, capture.count + sizeof ping);
+  ck_assert_int_eq(mig_membuf_write(&edited, capture.bytes, at), MIG_OK);
+  ck_assert_int_eq(mig_membuf_write(&edited, ping, sizeof ping), MIG_OK);
+  ck_assert_int_eq(mig_membuf_write(&edited, capture.bytes + at, capture.count - at), MIG_OK);
+  struct mig_inspect edited_inspect;
+  ck_assert_int_eq(mig_inspect_stream(edited.bytes, edited.count, &edited_inspect, &error),
+                   MIG_OK);
+  ck_assert_uint_eq(edited_inspect.commands[2], 1);
+  json_t *with_ping = NULL;
+  ck_assert_int_eq(mig_analyze_stream(edited.bytes, edited.count, &edited_inspect, &with_ping,
+                                      &error), MIG_OK);
+  ck_assert(json_equal(plain, with_ping));
+  json_decref(with_ping);
+  json_decref(plain);
+  mig_inspect_deinit(&edited_inspect);
+  mig_membuf_deinit(&edited);
+  /* A walked device that the trailer does not describe. */
+  json_t *root = NULL;
+  char saved = inspect.devices[0].idstr[0];
+  inspect.devices[0].idstr[0] = '#';
+  ck_assert_int_eq(mig_analyze_stream(capture.bytes, capture.count, &inspect, &root, &error),
+                   MIG_ERR_UNKNOWN_SECTION);
+  ck_assert_uint_eq(error.offset, inspect.devices[0].offset);
+  ck_assert_str_eq(error.path, inspect.devices[0].idstr);
+  inspect.devices[0].idstr[0] = saved;
+  /* A trailer that is not a VM description. */
+  inspect.trailer_bytes = 1;
+  ck_assert_int_eq(mig_analyze_stream(capture.bytes, capture.count, &inspect, &root, &error),
+                   MIG_ERR_VMDESC);
+  ck_assert_uint_eq(error.offset, inspect.trailer_offset);
+  ck_assert_str_eq(error.path, "vmdesc/devices");
+  ck_assert_ptr_null(root);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&capture);
+}
+END_TEST
+
 Suite *conform_analyze_suite(void)
 {
   Suite *suite = suite_create("conform_analyze");
@@ -655,12 +739,14 @@ Suite *conform_analyze_suite(void)
   tcase_set_timeout(corrupt, 60);
   tcase_add_test(corrupt, mig_analyze_section_rejects_mismatch);
   tcase_add_test(corrupt, mig_analyze_section_bounds);
+  tcase_add_test(corrupt, mig_analyze_section_capability_and_bad_entries);
   tcase_add_test(corrupt, mig_analyze_section_every_truncation_fails);
   suite_add_tcase(suite, corrupt);
   TCase *corpus = tcase_create("corpus");
   tcase_set_timeout(corpus, 300);
   tcase_add_test(corpus, conform_analyze_corpus_matches_references);
   tcase_add_test(corpus, conform_analyze_migsim_stream);
+  tcase_add_test(corpus, mig_analyze_stream_commands_and_bad_walks);
   tcase_add_test(corpus, conform_analyze_corpus_every_payload_flip);
   tcase_add_test(corpus, conform_analyze_cli_output_and_rejection);
   suite_add_tcase(suite, corpus);

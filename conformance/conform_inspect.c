@@ -7,6 +7,7 @@
  */
 #include "sim_base.h"
 
+#include "conform_analyze.h"
 #include "conform_inspect.h"
 #include "conform_run.h"
 #include "mig_format.h"
@@ -18,7 +19,7 @@
 #define INSPECT_RANGES_MAX 16
 
 static const char usage_inspect[] =
-    "usage: migsim inspect FILE [--format summary] [--validate]\n"
+    "usage: migsim inspect FILE [--format summary|analyze] [--validate]\n"
     "                           [--ram-sha256 BLOCK:START-END]...\n"
     "\n"
     "Walks a QEMU 7.2 migration stream (FILE, or - for stdin; xz input is\n"
@@ -26,6 +27,7 @@ static const char usage_inspect[] =
     "the VM-description trailer, RAM sections are walked record by record.\n"
     "\n"
     "  --format summary   print sections, RAM blocks, devices, commands (default)\n"
+    "  --format analyze   print JSON shaped like QEMU's analyze-migration.py -d state\n"
     "  --validate         print nothing; exit 0 when valid, 2 with\n"
     "                     'offset 0x...: section/field: message' on stderr otherwise\n"
     "  --ram-sha256 BLOCK:START-END  apply the RAM records (ZERO, PAGE, XBZRLE,\n"
@@ -263,6 +265,7 @@ struct inspect_args {
   const char *path;
   bool validate;
   bool summary;                      /* --format summary given explicitly */
+  bool analyze;                      /* --format analyze */
   uint32_t range_count;
   const char *ranges[INSPECT_RANGES_MAX];
 };
@@ -278,6 +281,10 @@ static int inspect_args_parse(int argc, char **argv, struct inspect_args *args)
     } else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc &&
                strcmp(argv[i + 1], "summary") == 0) {
       args->summary = true;
+      i++;
+    } else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc &&
+               strcmp(argv[i + 1], "analyze") == 0) {
+      args->analyze = true;
       i++;
     } else if (strcmp(argv[i], "--ram-sha256") == 0 && i + 1 < argc &&
                args->range_count < INSPECT_RANGES_MAX) {
@@ -338,7 +345,15 @@ int conform_inspect_main(int argc, char **argv)
   struct mig_error error;
   enum mig_err code = mig_inspect_walk(input.bytes, input.count, &inspect,
                                        args.range_count > 0 ? &visitor : NULL, &error);
-  bool print_summary = !args.validate && (args.range_count == 0 || args.summary);
+  if (args.analyze && code == MIG_OK) {
+    int exit_code = conform_analyze_print(stdout, stderr, input.bytes, input.count, &inspect);
+    mig_ramapply_deinit(&apply);
+    mig_inspect_deinit(&inspect);
+    mig_membuf_deinit(&input);
+    return exit_code;
+  }
+  bool print_summary = !args.validate && !args.analyze &&
+                       (args.range_count == 0 || args.summary);
   if (print_summary) conform_inspect_print_summary(stdout, &inspect);
   bool ranges_ok = true;
   if (code != MIG_OK) {

@@ -26,6 +26,7 @@
 #define MIG_VMDESC_BYTES_MAX (UINT32_C(16) << 20) /* JSON trailer */
 #define MIG_READER_BUFFER_BYTES (UINT32_C(64) << 10) /* refill-mode window */
 #define MIG_WRITER_BUFFER_BYTES (UINT32_C(64) << 10)
+#define MIG_ANALYZE_VALUES_MAX (UINT32_C(1) << 21) /* decoded values per stream (analyze) */
 
 _Static_assert(MIG_PAGE_BYTES == (UINT32_C(1) << MIG_PAGE_BITS), "page size and bits agree");
 _Static_assert(MIG_READER_BUFFER_BYTES >= 2 * MIG_PAGE_BYTES,

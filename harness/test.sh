@@ -44,6 +44,8 @@ for replay in out/asan/*_replay; do
 done
 python3 harness/sink_test.py || status=1    # live QEMU -> migsim sink; skips without QEMU
 python3 harness/record_test.py || status=1  # recorder, 2 configs into out/record-test
+# every corpus stream, re-chunked by migsim reencode, loaded by a real QEMU 7.2
+python3 harness/qemu_load_rechunk.py --stand-in-resources || status=1
 
 echo "== fuzz smoke: the canary must be found, the stream target must survive 30 s"
 # libFuzzer writes new inputs into its corpus folder: give it copies under out/.

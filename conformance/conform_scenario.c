@@ -339,7 +339,7 @@ static const char *const dmadev_keys[] = {"driver", "addr", "quirks", "ring_entr
 static const char *const blockdev_keys[] = {"driver", "addr", "quirks", "sectors", NULL};
 static const char *const amdvi_keys[] = {
     "driver", "addr", "quirks", "profile", "xtsup", "intremap", "dma_remap", "dma_translation",
-    "device_iotlb", "illegal_command_continue", "commands_per_step_max", NULL};
+    "device_iotlb", "illegal_command_continue", NULL};
 
 static const struct driver_schema driver_schemas[] = {
     {"testdev", testdev_keys, "\"lossy-extra\""},
@@ -367,16 +367,13 @@ static bool parse_amdvi_properties(struct parse *p, json_t *entry, struct amdvi_
     }
     pop(p);
   }
-  uint64_t per_step = 0;
   bool ok = get_bool(p, entry, "xtsup", &config->xtsup) &&
             get_bool(p, entry, "intremap", &config->intremap) &&
             get_bool(p, entry, "dma_remap", &config->dma_remap) &&
             get_bool(p, entry, "dma_translation", &config->dma_translation) &&
             get_bool(p, entry, "device_iotlb", &config->device_iotlb) &&
-            get_bool(p, entry, "illegal_command_continue", &config->illegal_command_continue) &&
-            get_u64(p, entry, "commands_per_step_max", 0, 256, false, &per_step);
-  config->commands_per_step_max = (uint32_t)per_step;
-  return ok;
+            get_bool(p, entry, "illegal_command_continue", &config->illegal_command_continue);
+  return ok; /* commands_per_step_max stays 0: a doorbell runs what is pending */
 }
 
 /*
@@ -556,6 +553,11 @@ static bool parse_iommu_driver(struct parse *p, json_t *machine, struct machine_
             get_u64(p, driver, "event_consume_every", 1, UINT32_MAX, false, &consume_every) &&
             get_u64(p, driver, "cmdbuf_pause_every", 0, UINT32_MAX, false, &pause_every);
   if (!ok) return false;
+  if (pause_every == 1) {
+    push_key(p, "cmdbuf_pause_every");
+    return fail(p, "\"cmdbuf_pause_every\" must be 0 or >= 2 (each stall ends at the next "
+                   "batch)");
+  }
   config->iommu_driver = (struct iommudrv_config){
       .enabled = true, .mode = (uint32_t)mode, .fault_every = (uint32_t)fault_every,
       .event_consume_every = (uint32_t)consume_every,

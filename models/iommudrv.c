@@ -115,8 +115,27 @@ static void range_map(struct iommudrv *drv, uint64_t gpa, uint64_t bytes, bool w
   }
 }
 
+static void mmio_write(struct iommudrv *drv, uint32_t offset, uint64_t value)
+{
+  amdvi_mmio_write(drv->iommu, offset, 8, value);
+}
+
+/* Enables the command buffer (running what is pending) and rings the doorbell. */
+static void commands_run(struct iommudrv *drv)
+{
+  mmio_write(drv, AMDVI_MMIO_CONTROL, CONTROL_RUN | AMDVI_CONTROL_CMDBUF_EN);
+  drv->cmdbuf_paused = false;
+  mmio_write(drv, AMDVI_MMIO_CMDBUF_TAIL, drv->cmd_tail);
+}
+
 static void command_queue(struct iommudrv *drv, uint64_t q0, uint64_t q1)
 {
+  uint32_t next = (drv->cmd_tail + 16) % IOMMUDRV_RING_BYTES;
+  if (next == (uint32_t)amdvi_mmio_read(drv->iommu, AMDVI_MMIO_CMDBUF_HEAD, 8)) {
+    /* Full: let the IOMMU drain the ring (it runs a ring's worth per doorbell). */
+    commands_run(drv);
+    SIM_ASSERT(next != (uint32_t)amdvi_mmio_read(drv->iommu, AMDVI_MMIO_CMDBUF_HEAD, 8));
+  }
   uint64_t at = drv->base_gpa + IOMMUDRV_CMD_OFFSET + drv->cmd_tail;
   write64(drv, at, q0);
   write64(drv, at + 8, q1);
@@ -148,11 +167,6 @@ static void range_unmap(struct iommudrv *drv, uint64_t gpa, uint64_t bytes)
     drv->unmaps_count++;
   }
   range_invalidate(drv, iommudrv_iova(drv, gpa), bytes);
-}
-
-static void mmio_write(struct iommudrv *drv, uint32_t offset, uint64_t value)
-{
-  amdvi_mmio_write(drv->iommu, offset, 8, value);
 }
 
 void iommudrv_boot(struct iommudrv *drv, uint64_t ring_bytes)
@@ -238,11 +252,6 @@ static void events_consume(struct iommudrv *drv)
 void iommudrv_tick_begin(struct iommudrv *drv)
 {
   drv->ticks_count++;
-  if (drv->cmdbuf_paused) {
-    /* Re-enabling the buffer runs what the last tick left pending. */
-    mmio_write(drv, AMDVI_MMIO_CONTROL, CONTROL_RUN | AMDVI_CONTROL_CMDBUF_EN);
-    drv->cmdbuf_paused = false;
-  }
   uint64_t seen = read64(drv, drv->base_gpa + IOMMUDRV_SEM_OFFSET);
   if (seen > drv->completions_count && seen <= drv->wait_seq) drv->completions_count = seen;
   if (drv->ticks_count % drv->config.event_consume_every == 0) events_consume(drv);
@@ -256,11 +265,15 @@ void iommudrv_tick_end(struct iommudrv *drv)
   command_queue(drv, OP_COMPLETION_WAIT << AMDVI_OP_SHIFT | (store & ADDRESS_MASK) |
                          AMDVI_CW_STORE | AMDVI_CW_INTERRUPT, drv->wait_seq);
   drv->queued_count = 0;
+  drv->batches_count++;
   uint32_t pause = drv->config.cmdbuf_pause_every;
-  if (pause != 0 && drv->ticks_count % pause == 0) {
-    mmio_write(drv, AMDVI_MMIO_CONTROL, CONTROL_RUN);
-    drv->cmdbuf_paused = true;
+  if (pause == 0 || drv->batches_count % pause != 0) {
+    commands_run(drv); /* this batch, and a paused one before it */
+    return;
   }
+  /* The injected stall: this batch waits, CmdBufEn clear, until the next one. */
+  mmio_write(drv, AMDVI_MMIO_CONTROL, CONTROL_RUN);
+  drv->cmdbuf_paused = true;
   mmio_write(drv, AMDVI_MMIO_CMDBUF_TAIL, drv->cmd_tail);
 }
 
@@ -285,6 +298,7 @@ static const struct vmstate_field iommudrv_fields[] = {
     VMSTATE_UINT32(struct iommudrv, cmd_tail),
     VMSTATE_UINT32(struct iommudrv, evt_head),
     VMSTATE_UINT64(struct iommudrv, ticks_count),
+    VMSTATE_UINT64(struct iommudrv, batches_count),
     VMSTATE_UINT64(struct iommudrv, wait_seq),
     VMSTATE_UINT64(struct iommudrv, completions_count),
     VMSTATE_UINT64(struct iommudrv, maps_count),

@@ -15,8 +15,8 @@
  * of a fresh sequence number to the semaphore, which the next tick polls.
  * Every event_consume_every ticks it consumes the event log and clears
  * EventLogInt, ComWaitInt and EventOverflow (W1C), as an interrupt handler.  Knobs make it
- * fault (skip a destination mapping) and leave commands pending with the
- * command buffer disabled until the next tick: the §9.4 cut points.
+ * fault (skip a destination mapping) and leave a batch of commands pending
+ * with the command buffer disabled until the next batch: §9.4 cut points.
  *
  * Its counts and checksums migrate in the "iommudrv" section, a
  * guest-visible result the transparency oracle compares.
@@ -45,7 +45,7 @@ struct iommudrv_config {
   uint32_t mode;                   /* paging mode, 3 or 4 */
   uint32_t fault_every;            /* every n-th transfer has no destination mapping; 0 never */
   uint32_t event_consume_every;    /* consume the event log every n ticks; >= 1 */
-  uint32_t cmdbuf_pause_every;     /* every n-th tick leaves its commands pending; 0 never */
+  uint32_t cmdbuf_pause_every;     /* every n-th batch waits for the next (>= 2); 0 never */
 };
 
 struct iommudrv {                  /* embedded in struct machine; (m) = migrated */
@@ -54,6 +54,7 @@ struct iommudrv {                  /* embedded in struct machine; (m) = migrated
   uint32_t cmd_tail;               /* (m) driver's command tail, bytes */
   uint32_t evt_head;               /* (m) driver's event head, bytes */
   uint64_t ticks_count;            /* (m) */
+  uint64_t batches_count;          /* (m) ticks that queued commands */
   uint64_t wait_seq;               /* (m) last completion-wait value issued */
   uint64_t completions_count;      /* (m) last value seen in the semaphore */
   uint64_t maps_count;             /* (m) pages mapped */

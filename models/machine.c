@@ -357,15 +357,25 @@ void machine_stop(struct machine *machine)
   machine_devices_run(machine, false);
   sim_trace(machine->sim, "machine.stop", machine->role_index, machine->vm_ns_stopped, 0, 0);
   if (machine->iommu != NULL) {
-    /* The IOMMU's state at the stop: what a §9.4 cut point is made of. */
+    /*
+     * The IOMMU's state at the stop, what a §9.4 cut point is made of: Control,
+     * Status, command head/tail and event head/tail (16 bits each), and the
+     * first dmadev's mode << 32 | commands pending.
+     */
     struct amdvi *iommu = machine->iommu;
     uint64_t rings = amdvi_mmio_read(iommu, AMDVI_MMIO_CMDBUF_HEAD, 4) << 48 |
                      amdvi_mmio_read(iommu, AMDVI_MMIO_CMDBUF_TAIL, 4) << 32 |
                      amdvi_mmio_read(iommu, AMDVI_MMIO_EVTLOG_HEAD, 4) << 16 |
                      amdvi_mmio_read(iommu, AMDVI_MMIO_EVTLOG_TAIL, 4);
+    uint64_t translated = 0;
+    struct dmadev *dma = machine_dmadev(machine, 0);
+    if (dma != NULL) {
+      uint16_t devid = (uint16_t)(dma->pci.bus << 8 | dma->pci.slot << 3 | dma->pci.function);
+      translated = amdvi_device_translated(iommu, devid);
+    }
     sim_trace(machine->sim, "machine.iommu_stop", amdvi_mmio_read(iommu, AMDVI_MMIO_CONTROL, 8),
               amdvi_mmio_read(iommu, AMDVI_MMIO_STATUS, 8), rings,
-              (uint64_t)amdvi_commands_pending(iommu));
+              translated << 32 | amdvi_commands_pending(iommu));
   }
 }
 
@@ -730,6 +740,10 @@ static bool iommu_config_check(const struct machine_config *config, char *why, s
   }
   if (driver->mode != 3 && driver->mode != 4) {
     snprintf(why, why_bytes, "iommu_driver: mode must be 3 or 4");
+    return false;
+  }
+  if (driver->cmdbuf_pause_every == 1) {
+    snprintf(why, why_bytes, "iommu_driver: cmdbuf_pause_every must be 0 or >= 2");
     return false;
   }
   if (driver->event_consume_every == 0) {

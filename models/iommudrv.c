@@ -46,9 +46,13 @@ static void write64(struct iommudrv *drv, uint64_t gpa, uint64_t value)
 
 uint64_t iommudrv_block_bytes(uint32_t mode, uint64_t window_bytes)
 {
-  /* One table per level above the leaves, leaf tables for the window (+1 for misalignment). */
-  uint64_t leaf_tables = (window_bytes + (UINT64_C(1) << 21) - 1) / (UINT64_C(1) << 21) + 1;
-  return IOMMUDRV_POOL_OFFSET + (mode + leaf_tables) * PAGE_BYTES;
+  /* Tables at each level: one per span of the window that level's table covers, +1. */
+  uint64_t tables = 1; /* the root */
+  for (uint32_t level = 1; level < mode; level++) {
+    uint32_t shift = 12 + 9 * level; /* bytes one table at this level maps, log2 */
+    tables += (window_bytes >> shift) + 2;
+  }
+  return IOMMUDRV_POOL_OFFSET + tables * PAGE_BYTES;
 }
 
 void iommudrv_init(struct iommudrv *drv, struct machine *machine,

@@ -84,6 +84,9 @@ static void on_loaded(void *context, enum mig_err err)
   if (!conform_snapshot_compare(&run->switchover, run->dest, failure, sizeof(failure))) {
     violation(run, "switchover equality: %s", failure);
   }
+  if (!machine_iommu_check(run->dest, failure, sizeof(failure))) {
+    violation(run, "invariant after load: %s", failure);
+  }
 }
 
 static void run_migrate(struct run *run)

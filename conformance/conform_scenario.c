@@ -335,14 +335,69 @@ struct driver_schema {
 
 static const char *const testdev_keys[] = {"driver", "addr", "quirks", "device_id", NULL};
 static const char *const dmadev_keys[] = {"driver", "addr", "quirks", "ring_entries",
-                                          "bandwidth", NULL};
+                                          "bandwidth", "iommu", NULL};
 static const char *const blockdev_keys[] = {"driver", "addr", "quirks", "sectors", NULL};
+static const char *const amdvi_keys[] = {
+    "driver", "addr", "quirks", "profile", "xtsup", "intremap", "dma_remap", "dma_translation",
+    "device_iotlb", "illegal_command_continue", NULL};
 
 static const struct driver_schema driver_schemas[] = {
     {"testdev", testdev_keys, "\"lossy-extra\""},
     {"dmadev", dmadev_keys, "\"overrun\""},
     {"blockdev", blockdev_keys, "\"activate-early\", \"keep-ownership\""},
+    {"amd-iommu", amdvi_keys, "none"},
 };
+
+/* amd-iommu properties: QEMU's defaults (amdvi_config_default) and a profile. */
+static bool parse_amdvi_properties(struct parse *p, json_t *entry, struct amdvi_config *config)
+{
+  bool placed = config->pci_placed_explicitly;
+  amdvi_config_default(config);
+  config->pci_placed_explicitly = placed;
+  json_t *profile = json_object_get(entry, "profile");
+  if (profile != NULL) {
+    push_key(p, "profile");
+    const char *text = json_string_value(profile);
+    if (text != NULL && strcmp(text, "default") == 0) {
+      config->profile = AMDVI_PROFILE_DEFAULT;
+    } else if (text != NULL && strcmp(text, "qemu-10.1") == 0) {
+      config->profile = AMDVI_PROFILE_QEMU_10_1;
+    } else {
+      return fail(p, "\"profile\" must be \"default\" or \"qemu-10.1\"");
+    }
+    pop(p);
+  }
+  bool ok = get_bool(p, entry, "xtsup", &config->xtsup) &&
+            get_bool(p, entry, "intremap", &config->intremap) &&
+            get_bool(p, entry, "dma_remap", &config->dma_remap) &&
+            get_bool(p, entry, "dma_translation", &config->dma_translation) &&
+            get_bool(p, entry, "device_iotlb", &config->device_iotlb) &&
+            get_bool(p, entry, "illegal_command_continue", &config->illegal_command_continue);
+  return ok; /* commands_per_step_max stays 0: a doorbell runs what is pending */
+}
+
+/*
+ * Without "addr", AMDVI-PCI goes where QEMU's realize puts it: the first free
+ * devfn on bus 0 from 00:01.0, among the devices created before it (spec
+ * §3.3); such a placement blocks migration (§3.4).
+ */
+static bool amdvi_place_default(const struct machine_config *config, size_t index,
+                                struct machine_device_config *device)
+{
+  for (uint32_t devfn = 8; devfn < PCI_SLOTS_COUNT * PCI_FUNCTIONS_COUNT; devfn++) {
+    bool taken = false;
+    for (size_t j = 0; j < index && !taken; j++) {
+      const struct machine_device_config *other = &config->devices[j];
+      taken = other->bus == 0 && other->slot == devfn >> 3 && other->function == (devfn & 7);
+    }
+    if (taken) continue;
+    device->bus = 0;
+    device->slot = (uint8_t)(devfn >> 3);
+    device->function = (uint8_t)(devfn & 7);
+    return true;
+  }
+  return false;
+}
 
 /* Sets the quirk named quirk on device; false when its driver has no such quirk. */
 static bool device_quirk_set(struct machine_device_config *device, const char *quirk)
@@ -400,6 +455,9 @@ static bool parse_device_properties(struct parse *p, json_t *entry,
                  &device->dma.bandwidth_bytes_per_s)) {
       return false;
     }
+    if (!get_bool(p, entry, "iommu", &device->behind_iommu)) return false;
+  } else if (strcmp(device->driver, "amd-iommu") == 0) {
+    if (!parse_amdvi_properties(p, entry, &device->iommu)) return false;
   } else {
     device->block.sectors_count = 2048;
     if (!get_u64(p, entry, "sectors", 1, BLOCKDEV_SECTORS_MAX, false,
@@ -423,12 +481,22 @@ static bool parse_device(struct parse *p, json_t *entry, struct machine_config *
   }
   if (schema == NULL) {
     push_key(p, "driver");
-    return fail(p, "unknown driver \"%s\" (known: testdev, dmadev, blockdev)", device->driver);
+    return fail(p, "unknown driver \"%s\" (known: testdev, dmadev, blockdev, amd-iommu)",
+                device->driver);
   }
   if (!check_keys(p, entry, schema->keys)) return false;
-  if (!get_string(p, entry, "addr", addr, sizeof(addr))) return false;
-  push_key(p, "addr");
-  if (!parse_pci_addr(addr, device)) return fail(p, "bad PCI address \"%s\"", addr);
+  bool implicit = strcmp(device->driver, "amd-iommu") == 0 &&
+                  json_object_get(entry, "addr") == NULL;
+  device->iommu.pci_placed_explicitly = !implicit;
+  if (implicit) {
+    push_key(p, "driver");
+    if (!amdvi_place_default(config, index, device)) return fail(p, "bus 0 is full");
+    snprintf(addr, sizeof(addr), "%02x:%02x.%x", device->bus, device->slot, device->function);
+  } else {
+    if (!get_string(p, entry, "addr", addr, sizeof(addr))) return false;
+    push_key(p, "addr");
+    if (!parse_pci_addr(addr, device)) return fail(p, "bad PCI address \"%s\"", addr);
+  }
   if (device->bus >= PCI_BUSES_MAX) {
     return fail(p, "PCI bus %u does not exist (buses 00..%02x)", device->bus,
                 PCI_BUSES_MAX - 1);
@@ -470,9 +538,38 @@ static bool parse_device_driver(struct parse *p, json_t *machine, struct machine
   return true;
 }
 
+/* "iommu_driver": the guest's AMD IOMMU driver (iommudrv.h). */
+static bool parse_iommu_driver(struct parse *p, json_t *machine, struct machine_config *config)
+{
+  static const char *const keys[] = {"mode", "fault_every", "event_consume_every",
+                                     "cmdbuf_pause_every", NULL};
+  if (json_object_get(machine, "iommu_driver") == NULL) return true;
+  json_t *driver;
+  if (!get_object(p, machine, "iommu_driver", &driver)) return false;
+  if (!check_keys(p, driver, keys)) return false;
+  uint64_t mode = 3, fault_every = 0, consume_every = 1, pause_every = 0;
+  bool ok = get_u64(p, driver, "mode", 3, 4, false, &mode) &&
+            get_u64(p, driver, "fault_every", 0, UINT32_MAX, false, &fault_every) &&
+            get_u64(p, driver, "event_consume_every", 1, UINT32_MAX, false, &consume_every) &&
+            get_u64(p, driver, "cmdbuf_pause_every", 0, UINT32_MAX, false, &pause_every);
+  if (!ok) return false;
+  if (pause_every == 1) {
+    push_key(p, "cmdbuf_pause_every");
+    return fail(p, "\"cmdbuf_pause_every\" must be 0 or >= 2 (each stall ends at the next "
+                   "batch)");
+  }
+  config->iommu_driver = (struct iommudrv_config){
+      .enabled = true, .mode = (uint32_t)mode, .fault_every = (uint32_t)fault_every,
+      .event_consume_every = (uint32_t)consume_every,
+      .cmdbuf_pause_every = (uint32_t)pause_every};
+  pop(p);
+  return true;
+}
+
 static bool parse_machine(struct parse *p, json_t *root, struct machine_config *config)
 {
-  static const char *const keys[] = {"type", "ram", "devices", "device_driver", NULL};
+  static const char *const keys[] = {"type", "ram", "devices", "device_driver", "iommu_driver",
+                                     NULL};
   json_t *machine;
   if (!get_object(p, root, "machine", &machine)) return false;
   if (!check_keys(p, machine, keys)) return false;
@@ -493,6 +590,7 @@ static bool parse_machine(struct parse *p, json_t *root, struct machine_config *
     pop(p);
   }
   if (!parse_device_driver(p, machine, config)) return false;
+  if (!parse_iommu_driver(p, machine, config)) return false;
   char why[CONFORM_ERROR_BYTES / 2];
   if (!machine_config_check(config, why, sizeof(why))) return fail(p, "%s", why);
   pop(p);

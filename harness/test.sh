@@ -34,7 +34,8 @@ echo "== digests across builds, and --twice"
 python3 harness/digest_matrix.py --seeds 1,2,3,42 || status=1
 python3 harness/digest_matrix.py --seeds 1,2 --scenario conformance/scenarios/ram-zipf.json \
   --scenario conformance/scenarios/ram-synthetic.json \
-  --scenario conformance/scenarios/ram-shared.json || status=1
+  --scenario conformance/scenarios/ram-shared.json \
+  --scenario conformance/scenarios/iommu.json || status=1
 
 echo "== fuzz replay"
 for replay in out/asan/*_replay; do

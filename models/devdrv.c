@@ -49,6 +49,12 @@ static void checksum_fold(struct devdrv *drv, uint64_t gpa, uint32_t count, uint
   }
 }
 
+/* The address the engine uses for window address gpa: an IOVA behind the IOMMU. */
+static uint64_t device_address(const struct devdrv *drv, uint64_t gpa)
+{
+  return drv->iommu != NULL ? iommudrv_iova(drv->iommu, gpa) : gpa;
+}
+
 static void dma_reap(struct devdrv *drv)
 {
   struct dmadev *dma = drv->dma;
@@ -63,10 +69,15 @@ static void dma_reap(struct devdrv *drv)
     SIM_ASSERT(fetched);
     uint32_t length = (uint32_t)(desc[16] | desc[17] << 8 | desc[18] << 16 |
                                  (uint32_t)desc[19] << 24);
-    if (desc[24] == DMADEV_DESC_DONE && length <= drv->config.transfer_bytes_max) {
+    bool length_ok = length >= 1 && length <= drv->config.transfer_bytes_max;
+    if (desc[24] == DMADEV_DESC_DONE && length_ok) {
       checksum_fold(drv, slot_gpa(drv, drv->reaped, true), length, &drv->dma_checksum);
     } else {
       drv->dma_failed_count++;
+    }
+    if (drv->iommu != NULL && length_ok) {
+      iommudrv_transfer_unmap(drv->iommu, slot_gpa(drv, drv->reaped, false),
+                              slot_gpa(drv, drv->reaped, true), length);
     }
     drv->reaped_count++;
     drv->reaped = (drv->reaped + 1) % dma->ring_entries;
@@ -87,9 +98,11 @@ static void dma_submit(struct devdrv *drv)
     bool written = machine_dma_write(drv->machine, src + done, page, chunk);
     SIM_ASSERT(written);
   }
+  uint64_t dst = slot_gpa(drv, drv->tail, true);
+  if (drv->iommu != NULL) iommudrv_transfer_map(drv->iommu, src, dst, length);
   uint8_t desc[DMADEV_DESC_BYTES] = {0};
-  le_put(desc, src, 8);
-  le_put(desc + 8, slot_gpa(drv, drv->tail, true), 8);
+  le_put(desc, device_address(drv, src), 8);
+  le_put(desc + 8, device_address(drv, dst), 8);
   le_put(desc + 16, length, 4);
   le_put(desc + 20, DMADEV_DESC_FLAG_IRQ, 4);
   uint64_t at = drv->window_gpa + (uint64_t)drv->tail * DMADEV_DESC_BYTES;
@@ -122,10 +135,12 @@ static void devdrv_on_event(struct sim *sim, struct sim_event *event)
   struct devdrv *drv = SIM_CONTAINER_OF(event, struct devdrv, event);
   SIM_ASSERT(machine_running(drv->machine));
   SIM_ASSERT(machine_vm_ns(drv->machine) == drv->next_tick_vm_ns);
+  if (drv->iommu != NULL) iommudrv_tick_begin(drv->iommu);
   if (drv->dma != NULL) {
     dma_reap(drv);
     dma_submit(drv);
   }
+  if (drv->iommu != NULL) iommudrv_tick_end(drv->iommu);
   if (drv->block != NULL) block_io(drv);
   sim_trace(sim, "devdrv.tick", machine_role_index(drv->machine), drv->submitted_count,
             drv->reaped_count, drv->dma_checksum ^ drv->block_checksum);
@@ -204,7 +219,8 @@ void devdrv_boot(struct devdrv *drv)
   sim_prng_stream(machine_sim(drv->machine), &drv->prng, "guest/devdrv");
   if (drv->dma != NULL) {
     pci_enable(drv->machine, &drv->dma->pci);
-    dmadev_mmio_write(drv->dma, DMADEV_REG_RING_BASE, drv->window_gpa);
+    if (drv->iommu != NULL) iommudrv_boot(drv->iommu, ring_bytes(drv->dma->ring_entries));
+    dmadev_mmio_write(drv->dma, DMADEV_REG_RING_BASE, device_address(drv, drv->window_gpa));
     dmadev_mmio_write(drv->dma, DMADEV_REG_CTRL, DMADEV_CTRL_ENABLE);
   }
   if (drv->block != NULL) pci_enable(drv->machine, &drv->block->pci);

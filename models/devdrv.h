@@ -12,7 +12,9 @@
  *
  * Memory layout, in the DMA window (the machine's last RAM block): the ring
  * (ring_entries x 32 bytes, rounded up to a page), then ring_entries source
- * slots of transfer_bytes_max, then as many destination slots.
+ * slots of transfer_bytes_max, then as many destination slots.  With an
+ * IOMMU driver (iommu set before boot) the engine gets I/O virtual addresses
+ * and every transfer is mapped on submit and unmapped on reap (iommudrv.h).
  */
 #ifndef DEVDRV_H
 #define DEVDRV_H
@@ -20,6 +22,7 @@
 #include "sim_base.h"
 #include "blockdev.h"
 #include "dmadev.h"
+#include "iommudrv.h"
 #include "sim.h"
 #include "vmstate_desc.h"
 
@@ -47,6 +50,7 @@ struct devdrv {                    /* embedded in struct machine; (m) = migrated
   struct devdrv_config config;
   struct dmadev *dma;              /* NULL: no DMA traffic */
   struct blockdev *block;          /* NULL: no block traffic */
+  struct iommudrv *iommu;          /* NULL: the engine uses guest-physical addresses */
   uint64_t window_gpa;             /* start of the DMA window */
   uint64_t window_bytes;
   struct machine *machine;

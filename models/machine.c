@@ -6,19 +6,26 @@
  * then each device as "<bus:dev.fn path>/<vmsd>".
  * RAM is not a vmstate section; the migration layer reads the RAM blocks
  * directly through ram.h, as QEMU's RAM handler walks RAMBlocks.  The guest
- * device driver (devdrv), when configured, registers last as "devdrv".
+ * device driver (devdrv), when configured, registers last as "devdrv",
+ * followed by the guest IOMMU driver ("iommudrv").
+ *
+ * An "amd-iommu" device is one struct amdvi: its AMDVI-PCI half sits on bus
+ * 0 as a function whose config cycles go to the model, its guest memory is
+ * machine RAM, its MSIs are counted here, and dmadevs marked behind_iommu
+ * translate through it (devid = their BDF).
  */
 #include "sim_base.h"
 
 #include "machine.h"
 
-enum machine_device_kind { MACHINE_TESTDEV, MACHINE_DMADEV, MACHINE_BLOCKDEV };
+enum machine_device_kind { MACHINE_TESTDEV, MACHINE_DMADEV, MACHINE_BLOCKDEV, MACHINE_AMDVI };
 
 struct machine_device {
   enum machine_device_kind kind;
   struct testdev *testdev;                         /* kind testdev */
   struct dmadev *dma;                              /* kind dmadev */
   struct blockdev *block;                          /* kind blockdev */
+  struct amdvi *iommu;                             /* kind amd-iommu */
   struct pci_function *pci;                        /* its function on the bus */
   uint32_t instance_index;                         /* its vmstate instance */
 };
@@ -33,6 +40,10 @@ struct machine {
   struct pci_bus buses[PCI_BUSES_MAX];             /* root buses, numbered by index */
   struct devdrv devdrv;                            /* the guest driver program */
   bool devdrv_present;                             /* config.driver.period_ns != 0 */
+  struct amdvi *iommu;                             /* the amd-iommu device, or NULL */
+  uint64_t iommu_msi_count;                        /* its MSIs delivered (not migrated) */
+  struct iommudrv iommudrv;                        /* the guest IOMMU driver */
+  bool iommudrv_present;                           /* config.iommu_driver.enabled */
   struct vcpu vcpus[VCPUS_MAX];                    /* the guest programs */
   uint32_t vcpu_count;                             /* >= 1 */
   bool running;                                    /* VM clock advancing */
@@ -95,6 +106,71 @@ static struct pci_function *testdev_pci_create(struct sim *sim)
   return fn;
 }
 
+/* ------------------------------------------------------------ amd-iommu */
+
+static bool iommu_memory_read(void *context, uint64_t gpa, void *bytes, uint32_t count)
+{
+  return machine_dma_read(context, gpa, bytes, count);
+}
+
+static bool iommu_memory_write(void *context, uint64_t gpa, const void *bytes, uint32_t count)
+{
+  return machine_dma_write(context, gpa, bytes, count);
+}
+
+static void iommu_msi(void *context, uint64_t address, uint32_t data)
+{
+  struct machine *machine = context;
+  machine->iommu_msi_count++;
+  sim_trace(machine->sim, "machine.iommu_msi", machine->role_index, address, data,
+            machine->iommu_msi_count);
+}
+
+static uint32_t iommu_config_read(void *opaque, uint32_t offset, uint32_t bytes)
+{
+  return amdvi_pci_config_read(opaque, offset, bytes);
+}
+
+static void iommu_config_write(void *opaque, uint32_t offset, uint32_t value, uint32_t bytes)
+{
+  amdvi_pci_config_write(opaque, offset, bytes, value);
+}
+
+static const struct pci_function_ops iommu_pci_ops = {iommu_config_read, iommu_config_write};
+
+static void iommu_create(struct machine *machine, struct machine_device *device,
+                         const struct machine_device_config *config)
+{
+  struct amdvi_config iommu_config = config->iommu;
+  iommu_config.pci_bdf = (uint16_t)(config->bus << 8 | config->slot << 3 | config->function);
+  struct amdvi_memory_ops ops = {iommu_memory_read, iommu_memory_write, iommu_msi, machine};
+  device->kind = MACHINE_AMDVI;
+  device->iommu = amdvi_create(machine->sim, &iommu_config, &ops);
+  /* The bus sees a function whose config cycles all go to the model's own config space. */
+  device->pci = sim_alloc(machine->sim, sizeof(*device->pci));
+  struct pci_function_id id = {.vendor_id = AMDVI_PCI_VENDOR_ID,
+                               .device_id = AMDVI_PCI_DEVICE_ID, .class_code = 0x080600u};
+  pci_function_init(device->pci, &id);
+  pci_function_ops_set(device->pci, &iommu_pci_ops, device->iommu);
+  machine->iommu = device->iommu;
+}
+
+/* The DMA path of a dmadev behind the IOMMU: translated when its mode says so (spec §7). */
+static bool iommu_translate(void *opaque, uint16_t devid, uint64_t iova, bool is_write,
+                            uint64_t *gpa)
+{
+  struct amdvi *iommu = opaque;
+  if (!amdvi_device_translated(iommu, devid)) {
+    *gpa = iova; /* the untranslated (passthrough) region */
+    return true;
+  }
+  struct amdvi_xlate_result result;
+  amdvi_translate(iommu, devid, iova, is_write, &result);
+  if (result.status != AMDVI_XLATE_OK) return false;
+  *gpa = result.address;
+  return true;
+}
+
 static void machine_device_create(struct machine *machine, uint32_t index,
                                   const struct machine *peer)
 {
@@ -122,6 +198,10 @@ static void machine_device_create(struct machine *machine, uint32_t index,
     device->pci = &device->block->pci;
     desc = &blockdev_vmstate;
     opaque = device->block;
+  } else if (strcmp(config->driver, "amd-iommu") == 0) {
+    iommu_create(machine, device, config);
+    desc = amdvi_vmstate_desc(device->iommu);
+    opaque = device->iommu;
   } else {
     SIM_ASSERT(strcmp(config->driver, "testdev") == 0);
     device->kind = MACHINE_TESTDEV;
@@ -147,6 +227,13 @@ static void machine_register_devices(struct machine *machine, const struct machi
   for (uint32_t i = 0; i < machine->config.device_count; i++) {
     machine_device_create(machine, i, peer);
   }
+  for (uint32_t i = 0; i < machine->config.device_count; i++) {
+    if (machine->devices[i].kind != MACHINE_DMADEV || !machine->config.devices[i].behind_iommu) {
+      continue;
+    }
+    SIM_ASSERT(machine->iommu != NULL);
+    dmadev_translate_set(machine->devices[i].dma, iommu_translate, machine->iommu);
+  }
   if (machine->config.driver.period_ns == 0) return;
   struct dmadev *dma = machine_dmadev(machine, 0);
   struct blockdev *block = machine_blockdev(machine, 0);
@@ -159,6 +246,16 @@ static void machine_register_devices(struct machine *machine, const struct machi
               window_bytes);
   machine->devdrv_present = true;
   machine_register(machine, "devdrv", 0, &devdrv_vmstate, &machine->devdrv);
+  if (!machine->config.iommu_driver.enabled) return;
+  SIM_ASSERT(dma != NULL && machine->iommu != NULL && machine->config.ram_count >= 3);
+  uint64_t base_gpa = window_gpa - machine->config.ram[machine->config.ram_count - 2].bytes;
+  iommudrv_init(&machine->iommudrv, machine, &machine->config.iommu_driver, machine->iommu,
+                (uint16_t)(dma->pci.bus << 8 | dma->pci.slot << 3 | dma->pci.function), base_gpa,
+                machine->config.ram[machine->config.ram_count - 2].bytes, window_gpa,
+                window_bytes);
+  machine->devdrv.iommu = &machine->iommudrv;
+  machine->iommudrv_present = true;
+  machine_register(machine, "iommudrv", 0, &iommudrv_vmstate, &machine->iommudrv);
 }
 
 /*
@@ -259,6 +356,27 @@ void machine_stop(struct machine *machine)
   for (uint32_t i = 0; i < machine->vcpu_count; i++) vcpu_stop(&machine->vcpus[i]);
   machine_devices_run(machine, false);
   sim_trace(machine->sim, "machine.stop", machine->role_index, machine->vm_ns_stopped, 0, 0);
+  if (machine->iommu != NULL) {
+    /*
+     * The IOMMU's state at the stop, what a §9.4 cut point is made of: Control,
+     * Status, command head/tail and event head/tail (16 bits each), and the
+     * first dmadev's mode << 32 | commands pending.
+     */
+    struct amdvi *iommu = machine->iommu;
+    uint64_t rings = amdvi_mmio_read(iommu, AMDVI_MMIO_CMDBUF_HEAD, 4) << 48 |
+                     amdvi_mmio_read(iommu, AMDVI_MMIO_CMDBUF_TAIL, 4) << 32 |
+                     amdvi_mmio_read(iommu, AMDVI_MMIO_EVTLOG_HEAD, 4) << 16 |
+                     amdvi_mmio_read(iommu, AMDVI_MMIO_EVTLOG_TAIL, 4);
+    uint64_t translated = 0;
+    struct dmadev *dma = machine_dmadev(machine, 0);
+    if (dma != NULL) {
+      uint16_t devid = (uint16_t)(dma->pci.bus << 8 | dma->pci.slot << 3 | dma->pci.function);
+      translated = amdvi_device_translated(iommu, devid);
+    }
+    sim_trace(machine->sim, "machine.iommu_stop", amdvi_mmio_read(iommu, AMDVI_MMIO_CONTROL, 8),
+              amdvi_mmio_read(iommu, AMDVI_MMIO_STATUS, 8), rings,
+              translated << 32 | amdvi_commands_pending(iommu));
+  }
 }
 
 void machine_resume(struct machine *machine)
@@ -360,6 +478,18 @@ const struct devdrv *machine_devdrv(const struct machine *machine)
   return machine->devdrv_present ? &machine->devdrv : NULL;
 }
 
+struct amdvi *machine_amdvi(const struct machine *machine) { return machine->iommu; }
+
+const struct iommudrv *machine_iommudrv(const struct machine *machine)
+{
+  return machine->iommudrv_present ? &machine->iommudrv : NULL;
+}
+
+uint64_t machine_amdvi_msi_count(const struct machine *machine)
+{
+  return machine->iommu_msi_count;
+}
+
 /* Finds the block holding [gpa, gpa + count); false when the range is not all in one. */
 static bool gpa_locate(const struct machine *machine, uint64_t gpa, uint32_t count,
                        uint32_t *block_index, uint64_t *offset)
@@ -415,8 +545,73 @@ uint64_t machine_sim_ns_at(const struct machine *machine, uint64_t vm_ns)
   return vm_ns - now_vm_ns > UINT64_MAX - now_ns ? UINT64_MAX : now_ns + (vm_ns - now_vm_ns);
 }
 
+static const char *iommu_path(const struct machine *machine)
+{
+  for (uint32_t i = 0; i < machine->config.device_count; i++) {
+    const struct machine_device *device = &machine->devices[i];
+    if (device->kind == MACHINE_AMDVI) return machine->instances[device->instance_index].idstr;
+  }
+  return "amd-iommu";
+}
+
+/*
+ * Spec §9.4 invariant 9: each dmadev behind the IOMMU is confined exactly
+ * when the registers and its DTE in guest memory say so (V=1 and TV=0 or
+ * Mode != 0, with the IOMMU enabled and dma_remap on).
+ */
+static bool iommu_modes_check(const struct machine *machine, char *why, size_t why_bytes)
+{
+  struct amdvi *iommu = machine->iommu;
+  uint64_t control = amdvi_mmio_read(iommu, AMDVI_MMIO_CONTROL, 8);
+  uint64_t devtab = amdvi_mmio_read(iommu, AMDVI_MMIO_DEVTAB_BASE, 8);
+  uint64_t entries = ((devtab & 0x1FF) + 1) * 4096 / 32;
+  for (uint32_t i = 0; i < machine->config.device_count; i++) {
+    const struct machine_device *device = &machine->devices[i];
+    if (device->kind != MACHINE_DMADEV || !machine->config.devices[i].behind_iommu) continue;
+    const struct pci_function *fn = &device->dma->pci;
+    uint16_t devid = (uint16_t)(fn->bus << 8 | fn->slot << 3 | fn->function);
+    bool expected = true;
+    if ((control & AMDVI_CONTROL_IOMMU_EN) == 0 || !amdvi_config_get(iommu)->dma_remap) {
+      expected = false;
+    } else if (devid < entries) {
+      uint8_t bytes[8];
+      uint64_t at = (devtab & UINT64_C(0x000FFFFFFFFFF000)) + (uint64_t)devid * 32;
+      if (machine_dma_read(machine, at, bytes, sizeof(bytes))) {
+        uint64_t q0 = 0;
+        for (uint32_t b = 0; b < 8; b++) q0 |= (uint64_t)bytes[b] << (8 * b);
+        bool valid = (q0 & 1) != 0, tv = (q0 >> 1 & 1) != 0;
+        expected = valid && (!tv || ((q0 >> 9) & 7) != 0);
+      }
+    }
+    bool translated = amdvi_device_translated(iommu, devid);
+    if (translated != expected) {
+      snprintf(why, why_bytes, "%s: spec 9.4 invariant 9 (device mode): %s is %s, its DTE "
+               "says %s", iommu_path(machine), fn->path,
+               translated ? "confined" : "passthrough", expected ? "confined" : "passthrough");
+      return false;
+    }
+  }
+  return true;
+}
+
+bool machine_iommu_check(const struct machine *machine, char *why, size_t why_bytes)
+{
+  if (machine->iommu != NULL) {
+    /* Spec §9.4 invariant 2: every derived field equals what the registers imply. */
+    char fields[160];
+    if (amdvi_derived_check(machine->iommu, fields, sizeof(fields)) != 0) {
+      snprintf(why, why_bytes, "%s: spec 9.4 invariant 2 (derived state): %s",
+               iommu_path(machine), fields);
+      return false;
+    }
+    if (!iommu_modes_check(machine, why, why_bytes)) return false;
+  }
+  return true;
+}
+
 bool machine_invariants_check(const struct machine *machine, char *why, size_t why_bytes)
 {
+  if (!machine_iommu_check(machine, why, why_bytes)) return false;
   for (uint32_t i = 0; i < machine->config.device_count; i++) {
     const struct machine_device *device = &machine->devices[i];
     if (device->kind != MACHINE_BLOCKDEV) continue;
@@ -459,7 +654,12 @@ const char *machine_vmstate_error(const struct machine *machine, uint32_t index)
   SIM_ASSERT(index < machine->instance_count);
   for (uint32_t i = 0; i < machine->config.device_count; i++) {
     const struct machine_device *device = &machine->devices[i];
-    if (device->instance_index != index || device->kind != MACHINE_DMADEV) continue;
+    if (device->instance_index != index) continue;
+    if (device->kind == MACHINE_AMDVI) {
+      const char *error = amdvi_migration_error(device->iommu);
+      return error[0] != 0 ? error : NULL;
+    }
+    if (device->kind != MACHINE_DMADEV) continue;
     return device->dma->error_message[0] != 0 ? device->dma->error_message : NULL;
   }
   return NULL;
@@ -494,8 +694,67 @@ static bool device_config_check(const struct machine_device_config *device, char
       snprintf(why, why_bytes, "%s: sectors must be 1..%" PRIu64, path, BLOCKDEV_SECTORS_MAX);
       return false;
     }
+  } else if (strcmp(device->driver, "amd-iommu") == 0) {
+    if (device->bus != 0) {
+      /* IVRS names AMDVI-PCI by devfn only, bus 0 implied (spec §3.3). */
+      snprintf(why, why_bytes, "%s: AMDVI-PCI must be on bus 0", path);
+      return false;
+    }
   } else if (strcmp(device->driver, "testdev") != 0) {
     snprintf(why, why_bytes, "%s: unknown driver", path);
+    return false;
+  }
+  if (device->behind_iommu && strcmp(device->driver, "dmadev") != 0) {
+    snprintf(why, why_bytes, "%s: only a dmadev can be behind the IOMMU", path);
+    return false;
+  }
+  return true;
+}
+
+/* One IOMMU at most; dmadevs behind it and its guest driver need it. */
+static bool iommu_config_check(const struct machine_config *config, char *why, size_t why_bytes)
+{
+  uint32_t iommus = 0;
+  bool behind = false;
+  const struct machine_device_config *dma = NULL;
+  for (uint32_t i = 0; i < config->device_count; i++) {
+    const struct machine_device_config *device = &config->devices[i];
+    if (strcmp(device->driver, "amd-iommu") == 0) iommus++;
+    behind |= device->behind_iommu;
+    if (dma == NULL && strcmp(device->driver, "dmadev") == 0) dma = device;
+  }
+  if (iommus > 1) {
+    snprintf(why, why_bytes, "amd-iommu: only one IOMMU per machine");
+    return false;
+  }
+  if (behind && iommus == 0) {
+    snprintf(why, why_bytes, "dmadev: \"iommu\" is set but the machine has no amd-iommu");
+    return false;
+  }
+  const struct iommudrv_config *driver = &config->iommu_driver;
+  if (!driver->enabled) return true;
+  if (dma == NULL || !dma->behind_iommu || config->driver.period_ns == 0) {
+    snprintf(why, why_bytes, "iommu_driver: needs the device driver and a first dmadev "
+             "behind the amd-iommu");
+    return false;
+  }
+  if (driver->mode != 3 && driver->mode != 4) {
+    snprintf(why, why_bytes, "iommu_driver: mode must be 3 or 4");
+    return false;
+  }
+  if (driver->cmdbuf_pause_every == 1) {
+    snprintf(why, why_bytes, "iommu_driver: cmdbuf_pause_every must be 0 or >= 2");
+    return false;
+  }
+  if (driver->event_consume_every == 0) {
+    snprintf(why, why_bytes, "iommu_driver: event_consume_every must be >= 1");
+    return false;
+  }
+  uint64_t window = config->ram[config->ram_count - 1].bytes;
+  uint64_t need = iommudrv_block_bytes(driver->mode, window);
+  if (config->ram_count < 3 || config->ram[config->ram_count - 2].bytes < need) {
+    snprintf(why, why_bytes, "iommu_driver: its tables live in the second-to-last RAM block, "
+             "apart from the vCPU's first; it needs %" PRIu64 " bytes", need);
     return false;
   }
   return true;
@@ -551,5 +810,6 @@ bool machine_config_check(const struct machine_config *config, char *why, size_t
       }
     }
   }
-  return driver_config_check(config, why, why_bytes);
+  return driver_config_check(config, why, why_bytes) &&
+         iommu_config_check(config, why, why_bytes);
 }

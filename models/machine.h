@@ -13,9 +13,11 @@
 
 #include "sim_base.h"
 #include "models_limits.h"
+#include "amdvi.h"
 #include "blockdev.h"
 #include "devdrv.h"
 #include "dmadev.h"
+#include "iommudrv.h"
 #include "pci.h"
 #include "ram.h"
 #include "sim.h"
@@ -37,7 +39,7 @@ struct machine_ram_config {
 };
 
 struct machine_device_config {
-  char driver[32];            /* "testdev", "dmadev" or "blockdev" */
+  char driver[32];            /* "testdev", "dmadev", "blockdev" or "amd-iommu" */
   uint8_t bus;                /* PCI bus:device.function of the device, bus < PCI_BUSES_MAX */
   uint8_t slot;               /* 0..31 */
   uint8_t function;           /* 0..7 */
@@ -45,6 +47,8 @@ struct machine_device_config {
   bool quirk_lossy_extra;     /* testdev: inject the lossy-subsection bug (testdev.h) */
   struct dmadev_config dma;   /* dmadev: properties and quirks */
   struct blockdev_config block; /* blockdev: properties and quirks */
+  bool behind_iommu;          /* dmadev: DMA goes through the machine's amd-iommu */
+  struct amdvi_config iommu;  /* amd-iommu: properties (pci_bdf follows bus/slot/function) */
 };
 
 struct machine_config {
@@ -59,6 +63,7 @@ struct machine_config {
   };
   uint32_t vcpu_count;                     /* 0 counts as 1 */
   struct devdrv_config driver;             /* drives the first dmadev and blockdev */
+  struct iommudrv_config iommu_driver;     /* the guest's IOMMU driver (needs driver) */
 };
 
 /* Builds a stopped machine from the sim's arena; role_index tags its traces. */
@@ -110,6 +115,14 @@ struct dmadev *machine_dmadev(const struct machine *machine, uint32_t index);
 struct blockdev *machine_blockdev(const struct machine *machine, uint32_t index);
 struct pci_bus *machine_pci_bus(struct machine *machine, uint8_t number);
 const struct devdrv *machine_devdrv(const struct machine *machine);
+/*
+ * The machine's AMD IOMMU (at most one, on bus 0), or NULL; its guest
+ * driver, or NULL; and the MSIs the IOMMU raised on this machine (not
+ * migrated: a count of deliveries, like an interrupt controller's).
+ */
+struct amdvi *machine_amdvi(const struct machine *machine);
+const struct iommudrv *machine_iommudrv(const struct machine *machine);
+uint64_t machine_amdvi_msi_count(const struct machine *machine);
 
 /*
  * Guest physical memory: the RAM blocks laid end to end from gpa 0.  Writes
@@ -123,9 +136,16 @@ bool machine_dma_write(struct machine *machine, uint64_t gpa, const void *bytes,
 uint64_t machine_sim_ns_at(const struct machine *machine, uint64_t vm_ns);
 /*
  * Cross-device invariants that hold at every instant (today: shared-image
- * write ownership).  False with the first violation, device named, in why.
+ * write ownership, the IOMMU's below).  False with the first violation,
+ * device named, in why.
  */
 bool machine_invariants_check(const struct machine *machine, char *why, size_t why_bytes);
+/*
+ * The IOMMU's part of them (spec §9.4 invariants 2 and 9: derived state, and
+ * each dmadev behind it confined exactly when its DTE says so), which also
+ * holds right after a load.  True without an IOMMU.
+ */
+bool machine_iommu_check(const struct machine *machine, char *why, size_t why_bytes);
 uint32_t machine_vcpu_count(const struct machine *machine);
 const struct vcpu *machine_vcpu(const struct machine *machine, uint32_t index);
 

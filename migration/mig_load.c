@@ -2,8 +2,8 @@
  * mig_load.c: the destination's stream loader (overview in mig_load.h; wire
  * facts in spec/stream-format.md §2-§4, §10, §11).
  *
- * Handlers are the RAM loader (index 0) and the machine's vmstate instances
- * (index 1 + registration index).  A START or FULL header binds its section
+ * Handlers are the RAM loader (index 0), the machine's vmstate instances
+ * (index 1 + registration index) and the options' live handlers (after them).  A START or FULL header binds its section
  * id to a handler; PART and END find their handler only through an id bound
  * earlier in the same stream (spec §11.3 item 6: no zero-initialised id).
  */
@@ -16,7 +16,7 @@
 
 #include <jansson.h>
 
-#define HANDLERS_MAX (MACHINE_VMSTATE_INSTANCES_MAX + 1)
+#define HANDLERS_MAX (MACHINE_VMSTATE_INSTANCES_MAX + 1 + MIG_LOAD_LIVES_MAX)
 
 struct load_state {
   struct mig_reader *reader;
@@ -25,6 +25,7 @@ struct load_state {
   struct mig_load_options options;
   struct mig_ram_dest ram;
   uint32_t handler_count;                 /* 1 + vmstate instances */
+  uint32_t live_first;                    /* == handler_count: index of lives[0] */
   bool bound[HANDLERS_MAX];               /* handler has seen a START/FULL */
   uint32_t bound_section_id[HANDLERS_MAX];
 };
@@ -165,20 +166,31 @@ static enum mig_err load_footer(struct load_state *state, uint32_t section_id,
   return MIG_OK;
 }
 
-/* Handler index for (idstr, instance_id), or handler_count when unknown. */
+static bool load_is_live(const struct load_state *state, uint32_t handler)
+{
+  return handler >= state->live_first && handler < state->live_first + state->options.live_count;
+}
+
+/* Handler index for (idstr, instance_id), or UINT32_MAX when unknown. */
 static uint32_t load_find_handler(const struct load_state *state, const char *idstr,
                                   uint32_t instance_id)
 {
   if (strcmp(idstr, MIG_RAM_IDSTR) == 0 && instance_id == 0) return 0;
+  for (uint32_t j = 0; j < state->options.live_count; j++) {
+    if (strcmp(state->options.lives[j].idstr, idstr) == 0 && instance_id == 0) {
+      return state->live_first + j;
+    }
+  }
   for (uint32_t i = 1; i < state->handler_count; i++) {
     const struct vmstate_instance *instance = machine_vmstate(state->machine, i - 1);
     if (strcmp(instance->idstr, idstr) == 0 && instance->instance_id == instance_id) return i;
   }
-  return state->handler_count;
+  return UINT32_MAX;
 }
 
 static const char *load_handler_idstr(const struct load_state *state, uint32_t handler)
 {
+  if (load_is_live(state, handler)) return state->options.lives[handler - state->live_first].idstr;
   return handler == 0 ? MIG_RAM_IDSTR : machine_vmstate(state->machine, handler - 1)->idstr;
 }
 
@@ -225,17 +237,21 @@ static enum mig_err load_section_long(struct load_state *state, uint8_t type,
   }
   uint32_t handler = load_find_handler(state, idstr, instance_id);
   bool ram = handler == 0;
-  if (handler == state->handler_count || ram != (type == MIG_SECTION_START)) {
+  bool live = load_is_live(state, handler);
+  if (handler == UINT32_MAX || (ram || live) != (type == MIG_SECTION_START)) {
     char detail[64];
     snprintf(detail, sizeof(detail), "instance %" PRIu32 " in a %s section", instance_id,
              type == MIG_SECTION_START ? "START" : "FULL");
     MIG_READER_FAIL(reader, MIG_ERR_UNKNOWN_SECTION, offset, detail, "%s", idstr);
     return MIG_ERR_UNKNOWN_SECTION;
   }
-  if (ram && version_id != MIG_RAM_SECTION_VERSION) {
+  uint32_t accepted = live ? state->options.lives[handler - state->live_first].version_id
+                           : MIG_RAM_SECTION_VERSION;
+  if ((ram || live) && version_id != accepted) {
     char detail[48];
-    snprintf(detail, sizeof(detail), "version %" PRIu32 ", accepted 4", version_id);
-    MIG_READER_FAIL(reader, MIG_ERR_SECTION_VERSION, offset, detail, "ram");
+    snprintf(detail, sizeof(detail), "version %" PRIu32 ", accepted %" PRIu32, version_id,
+             accepted);
+    MIG_READER_FAIL(reader, MIG_ERR_SECTION_VERSION, offset, detail, "%s", idstr);
     return MIG_ERR_SECTION_VERSION;
   }
   state->bound[handler] = true;
@@ -243,6 +259,9 @@ static enum mig_err load_section_long(struct load_state *state, uint8_t type,
   enum mig_err err;
   if (ram) {
     err = mig_ram_load(&state->ram, reader, type);
+  } else if (live) {
+    const struct mig_load_live *handler_live = &state->options.lives[handler - state->live_first];
+    err = handler_live->load(handler_live->context, reader, type);
   } else {
     const struct vmstate_instance *instance = machine_vmstate(state->machine, handler - 1);
     err = version_id > INT32_MAX
@@ -266,11 +285,13 @@ static enum mig_err load_section_short(struct load_state *state, uint8_t type,
   uint32_t section_id = mig_read_be32(reader);
   if (mig_reader_failed(reader)) return load_failed(state);
   uint32_t handler = 0;
-  while (handler < state->handler_count &&
+  uint32_t handlers_end = state->live_first + state->options.live_count;
+  while (handler < handlers_end &&
          !(state->bound[handler] && state->bound_section_id[handler] == section_id)) {
     handler++;
   }
-  if (handler != 0) {
+  bool live = load_is_live(state, handler);
+  if (handler != 0 && !live) {
     char detail[64];
     snprintf(detail, sizeof(detail), "%s for section id 0x%" PRIx32 " with no START",
              type == MIG_SECTION_PART ? "PART" : "END", section_id);
@@ -278,7 +299,13 @@ static enum mig_err load_section_short(struct load_state *state, uint8_t type,
                     section_id);
     return MIG_ERR_UNKNOWN_SECTION;
   }
-  enum mig_err err = mig_ram_load(&state->ram, reader, type);
+  enum mig_err err;
+  if (live) {
+    const struct mig_load_live *handler_live = &state->options.lives[handler - state->live_first];
+    err = handler_live->load(handler_live->context, reader, type);
+  } else {
+    err = mig_ram_load(&state->ram, reader, type);
+  }
   if (err != MIG_OK) return err;
   return load_footer(state, section_id, load_handler_idstr(state, handler));
 }
@@ -410,6 +437,9 @@ enum mig_err mig_load_machine_with(struct mig_reader *reader, struct machine *ma
                              .options = *options};
   memset(stats, 0, sizeof(*stats));
   state.handler_count = 1 + machine_vmstate_count(machine);
+  state.live_first = state.handler_count;
+  SIM_ASSERT(options->live_count <= MIG_LOAD_LIVES_MAX);
+  SIM_ASSERT(options->live_count == 0 || options->lives != NULL);
   struct ram_block *blocks[RAM_BLOCKS_MAX];
   for (uint32_t i = 0; i < machine_ram_count(machine); i++) blocks[i] = machine_ram(machine, i);
   mig_ram_dest_init(&state.ram, blocks, machine_ram_count(machine));

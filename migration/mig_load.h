@@ -3,7 +3,7 @@
  * a mig_reader until the stream ends.
  *
  * It checks the header and configuration (exact machine type), dispatches
- * START/PART/END sections to the RAM loader and FULL sections to the vmstate
+ * START/PART/END sections to the RAM loader (or a live handler of the options) and FULL sections to the vmstate
  * instance with the same (idstr, instance_id), checks every footer, and after
  * EOF accepts an optional VM-description trailer that must be valid JSON of
  * QEMU's schema and must end the stream.  It is stricter than QEMU where
@@ -25,8 +25,22 @@ struct mig_load_stats {
   uint64_t stream_bytes;          /* bytes consumed */
 };
 
+/*
+ * A live handler beside RAM (a vfio device's data): it owns the payload of
+ * the START, PART and END sections of (idstr, instance 0, version_id).
+ */
+struct mig_load_live {
+  const char *idstr;
+  uint32_t version_id;
+  void *context;
+  /* Reads one payload (after the header, before the footer); MIG_OK or the latched error. */
+  enum mig_err (*load)(void *context, struct mig_reader *reader, uint8_t type);
+};
+
 struct mig_load_options {
   bool x_ignore_shared;           /* capability on here: validated against the stream's */
+  const struct mig_load_live *lives; /* live_count entries, not owned */
+  uint32_t live_count;            /* <= MIG_LOAD_LIVES_MAX */
 };
 
 /*

@@ -12,13 +12,14 @@
 
 #include "machine.h"
 
-enum machine_device_kind { MACHINE_TESTDEV, MACHINE_DMADEV, MACHINE_BLOCKDEV };
+enum machine_device_kind { MACHINE_TESTDEV, MACHINE_DMADEV, MACHINE_BLOCKDEV, MACHINE_VFIODEV };
 
 struct machine_device {
   enum machine_device_kind kind;
   struct testdev *testdev;                         /* kind testdev */
   struct dmadev *dma;                              /* kind dmadev */
   struct blockdev *block;                          /* kind blockdev */
+  struct vfiodev *vfio;                            /* kind vfiodev */
   struct pci_function *pci;                        /* its function on the bus */
   uint32_t instance_index;                         /* its vmstate instance */
 };
@@ -122,6 +123,15 @@ static void machine_device_create(struct machine *machine, uint32_t index,
     device->pci = &device->block->pci;
     desc = &blockdev_vmstate;
     opaque = device->block;
+  } else if (strcmp(config->driver, "vfiodev") == 0) {
+    char path[16];
+    snprintf(path, sizeof(path), "0000:%02x:%02x.%x", config->bus, config->slot,
+             config->function);
+    device->kind = MACHINE_VFIODEV;
+    device->vfio = vfiodev_create(machine->sim, machine, &config->vfio, path);
+    device->pci = &device->vfio->pci;
+    desc = &vfiodev_vmstate;
+    opaque = device->vfio;
   } else {
     SIM_ASSERT(strcmp(config->driver, "testdev") == 0);
     device->kind = MACHINE_TESTDEV;
@@ -230,6 +240,8 @@ static void machine_devices_run(struct machine *machine, bool running)
       if (running) dmadev_resume(device->dma); else dmadev_stop(device->dma);
     } else if (device->kind == MACHINE_BLOCKDEV) {
       if (running) blockdev_activate(device->block); else blockdev_inactivate(device->block);
+    } else if (device->kind == MACHINE_VFIODEV) {
+      if (running) vfiodev_resume(device->vfio); else vfiodev_stop(device->vfio);
     }
   }
   if (!machine->devdrv_present) return;
@@ -347,6 +359,26 @@ struct blockdev *machine_blockdev(const struct machine *machine, uint32_t index)
 {
   const struct machine_device *device = device_of_kind(machine, MACHINE_BLOCKDEV, index);
   return device != NULL ? device->block : NULL;
+}
+
+struct vfiodev *machine_vfiodev(const struct machine *machine, uint32_t index)
+{
+  const struct machine_device *device = device_of_kind(machine, MACHINE_VFIODEV, index);
+  return device != NULL ? device->vfio : NULL;
+}
+
+uint32_t machine_vfiodev_count(const struct machine *machine)
+{
+  uint32_t count = 0;
+  while (device_of_kind(machine, MACHINE_VFIODEV, count) != NULL) count++;
+  return count;
+}
+
+uint32_t machine_vfiodev_instance(const struct machine *machine, uint32_t index)
+{
+  const struct machine_device *device = device_of_kind(machine, MACHINE_VFIODEV, index);
+  SIM_ASSERT(device != NULL);
+  return device->instance_index;
 }
 
 struct pci_bus *machine_pci_bus(struct machine *machine, uint8_t number)
@@ -492,6 +524,12 @@ static bool device_config_check(const struct machine_device_config *device, char
   } else if (strcmp(device->driver, "blockdev") == 0) {
     if (device->block.sectors_count == 0 || device->block.sectors_count > BLOCKDEV_SECTORS_MAX) {
       snprintf(why, why_bytes, "%s: sectors must be 1..%" PRIu64, path, BLOCKDEV_SECTORS_MAX);
+      return false;
+    }
+  } else if (strcmp(device->driver, "vfiodev") == 0) {
+    char detail[96];
+    if (!vfiodev_config_check(&device->vfio, detail, sizeof(detail))) {
+      snprintf(why, why_bytes, "%s: %s", path, detail);
       return false;
     }
   } else if (strcmp(device->driver, "testdev") != 0) {

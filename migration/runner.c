@@ -13,6 +13,7 @@ Suite *mig_load_suite(void);
 Suite *mig_devices_suite(void);
 Suite *mig_amdvi_suite(void);
 Suite *mig_ram_suite(void);
+Suite *mig_vfio_suite(void);
 
 static sim_suite_fn *const suites[] = {
   mig_stream_suite,
@@ -21,6 +22,7 @@ static sim_suite_fn *const suites[] = {
   mig_devices_suite,
   mig_amdvi_suite,
   mig_ram_suite,
+  mig_vfio_suite,
 };
 
 int main(int argc, char **argv)

@@ -491,8 +491,11 @@ const char *machine_vmstate_error(const struct machine *machine, uint32_t index)
   SIM_ASSERT(index < machine->instance_count);
   for (uint32_t i = 0; i < machine->config.device_count; i++) {
     const struct machine_device *device = &machine->devices[i];
-    if (device->instance_index != index || device->kind != MACHINE_DMADEV) continue;
-    return device->dma->error_message[0] != 0 ? device->dma->error_message : NULL;
+    if (device->instance_index != index) continue;
+    const char *message = device->kind == MACHINE_DMADEV    ? device->dma->error_message
+                          : device->kind == MACHINE_VFIODEV ? device->vfio->error_message
+                                                            : "";
+    return message[0] != 0 ? message : NULL;
   }
   return NULL;
 }

@@ -104,9 +104,9 @@ static void run_migrate(struct run *run)
   const struct conform_scenario *scenario = run->scenario;
   /*
    * The destination shares the source's disk images, as on shared storage;
-   * with x-ignore-shared it also maps the source's shared RAM blocks.
+   * with x-ignore-shared or cpr-transfer it also maps the source's shared RAM blocks.
    */
-  run->dest = run->params.x_ignore_shared
+  run->dest = run->params.x_ignore_shared || run->params.cpr_transfer
                   ? machine_create_sharing(run->sim, &scenario->machine, 1, run->source)
                   : machine_create_peer(run->sim, &scenario->machine, 1, run->source);
   struct link *link = link_create(run->sim, &scenario->link, "migration");
@@ -133,6 +133,9 @@ static void run_command(struct run *run, const struct conform_command *command)
     }
     if (command->has_max_bandwidth) {
       run->params.max_bandwidth_bytes_per_s = command->max_bandwidth_bytes_per_s;
+    }
+    if (command->has_mode && run->precopy == NULL) {
+      run->params.cpr_transfer = command->cpr_transfer;
     }
     if (run->precopy != NULL) mig_precopy_params_set(run->precopy, &run->params);
     break;

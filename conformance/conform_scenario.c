@@ -724,11 +724,21 @@ static bool parse_link(struct parse *p, json_t *root, struct link_options *link)
 static bool parse_set_parameters(struct parse *p, json_t *arguments,
                                  struct conform_command *command)
 {
-  static const char *const keys[] = {"downtime-limit", "max-bandwidth", NULL};
+  static const char *const keys[] = {"downtime-limit", "max-bandwidth", "mode", NULL};
   if (!check_keys(p, arguments, keys)) return false;
   command->has_downtime_limit = json_object_get(arguments, "downtime-limit") != NULL;
   command->has_max_bandwidth = json_object_get(arguments, "max-bandwidth") != NULL;
   /* QEMU's ranges: downtime-limit <= 2000000 ms; max-bandwidth <= SIZE_MAX. */
+  if (json_object_get(arguments, "mode") != NULL) {
+    char mode[16];
+    if (!get_string(p, arguments, "mode", mode, sizeof(mode))) return false;
+    if (strcmp(mode, "normal") != 0 && strcmp(mode, "cpr-transfer") != 0) {
+      push_key(p, "mode");
+      return fail(p, "\"mode\" must be \"normal\" or \"cpr-transfer\"");
+    }
+    command->has_mode = true;
+    command->cpr_transfer = strcmp(mode, "cpr-transfer") == 0;
+  }
   return get_u64(p, arguments, "downtime-limit", 0, 2000000, false,
                  &command->downtime_limit_ms) &&
          get_u64(p, arguments, "max-bandwidth", 0, UINT64_C(1) << 40, false,

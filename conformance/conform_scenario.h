@@ -40,6 +40,8 @@ struct conform_command {
   bool x_ignore_shared;              /* its state */
   bool has_switchover_ack;           /* set-capabilities: switchover-ack listed */
   bool switchover_ack;               /* its state */
+  bool has_mode;                     /* set-parameters: mode given */
+  bool cpr_transfer;                 /* mode is "cpr-transfer" (else "normal") */
 };
 
 struct conform_scenario {

@@ -14,6 +14,7 @@
 
 #define PRECOPY_FILE "conformance/scenarios/vfio-precopy.json"
 #define ACK_FILE "conformance/scenarios/vfio-ack.json"
+#define CPR_FILE "conformance/scenarios/vfio-cpr.json"
 
 static void load(const char *path, struct conform_scenario *scenario)
 {
@@ -93,6 +94,52 @@ START_TEST(conform_vfio_ignore_ack_quirk_is_caught)
 }
 END_TEST
 
+START_TEST(conform_vfio_cpr_transfer_hands_device_over)
+{
+  /* Goal: cpr-transfer copies neither shared RAM nor device data, and both oracles hold. */
+  static struct conform_scenario scenario;
+  load(CPR_FILE, &scenario);
+  static struct conform_run_result result;
+  conform_check(&scenario, true, NULL, NULL, &result);
+  ck_assert_msg(result.verdict == CONFORM_PASS, "%s", result.failure);
+  const struct mig_precopy_stats *stats = &result.stats;
+  ck_assert_int_eq(stats->status, MIG_PRECOPY_COMPLETED);
+  ck_assert_uint_eq(stats->device_bytes, 0);
+  ck_assert_uint_eq(stats->normal_pages_count, 0);
+  ck_assert_uint_eq(stats->rounds_count, 0);
+  ck_assert_uint_lt(stats->transferred_bytes, 65536);
+  ck_assert_uint_le(downtime_ns(stats), SIM_NS_PER_MS);
+  /* The device kept working on the destination: the same guest result as never migrating. */
+  ck_assert_uint_eq(result.guest_digest, result.reference_guest_digest);
+  conform_run_result_deinit(&result);
+  /* The same machine in normal mode copies the device's whole state. */
+  scenario.commands[0].cpr_transfer = false;
+  conform_check(&scenario, false, NULL, NULL, &result);
+  ck_assert_msg(result.verdict == CONFORM_PASS, "%s", result.failure);
+  ck_assert_uint_ge(result.stats.device_bytes, scenario.machine.devices[0].vfio.state_bytes);
+  conform_run_result_deinit(&result);
+}
+END_TEST
+
+START_TEST(conform_vfio_cpr_transfer_refused_for_legacy_mdev)
+{
+  /* Goal: a mediated device in a legacy container refuses cpr-transfer, named; source runs on. */
+  static struct conform_scenario scenario;
+  load(CPR_FILE, &scenario);
+  scenario.machine.devices[0].vfio.legacy_mdev = true;
+  static struct conform_run_result result;
+  conform_check(&scenario, false, NULL, NULL, &result);
+  ck_assert_msg(result.verdict == CONFORM_PASS, "%s", result.failure);
+  ck_assert_int_eq(result.stats.status, MIG_PRECOPY_FAILED);
+  ck_assert(result.stats.source_failed);
+  ck_assert_str_eq(result.stats.error.path, "0000:00:05.0/vfio");
+  ck_assert_msg(strstr(result.failure, "cpr-transfer refused: a mediated device in a legacy "
+                                       "VFIO container") != NULL, "%s", result.failure);
+  ck_assert_uint_eq(result.guest_digest, result.reference_guest_digest);
+  conform_run_result_deinit(&result);
+}
+END_TEST
+
 /* Parses the ack scenario with its device entry replaced; returns the error text. */
 static bool parse_with_device(const char *device, char *error, size_t error_bytes)
 {
@@ -143,6 +190,8 @@ Suite *conform_vfio_suite(void)
   tcase_add_test(core, conform_vfio_precopy_downtime_carries_initial_load);
   tcase_add_test(core, conform_vfio_ack_waits_for_initial_load);
   tcase_add_test(core, conform_vfio_ignore_ack_quirk_is_caught);
+  tcase_add_test(core, conform_vfio_cpr_transfer_hands_device_over);
+  tcase_add_test(core, conform_vfio_cpr_transfer_refused_for_legacy_mdev);
   tcase_add_test(core, conform_vfio_scenario_errors_located);
   suite_add_tcase(suite, core);
   return suite;

@@ -250,6 +250,15 @@ static void source_save_failed(struct mig_precopy *precopy, const struct mig_err
   link_close(precopy->link);
 }
 
+/* The new process takes over each vfiodev: state and mappings handed over, not copied. */
+static void cpr_devices_hand_over(struct mig_precopy *precopy)
+{
+  for (uint32_t i = 0; i < machine_vfiodev_count(precopy->source); i++) {
+    vfiodev_adopt(machine_vfiodev(precopy->dest, i), machine_vfiodev(precopy->source, i));
+    sim_trace(precopy->sim, "mig.cpr_handover", i, 0, 0, 0);
+  }
+}
+
 /* Stop-and-copy: stop the VM, then END, every device, EOF and the description. */
 static void source_complete(struct mig_precopy *precopy)
 {
@@ -264,6 +273,7 @@ static void source_complete(struct mig_precopy *precopy)
   sim_trace(precopy->sim, "mig.stop", precopy->stats.pending_bytes_at_stop,
             precopy->stats.device_pending_bytes_at_stop, precopy->switchover_acked, 0);
   if (precopy->hooks.switchover != NULL) precopy->hooks.switchover(precopy->hooks.context);
+  if (precopy->params.cpr_transfer) cpr_devices_hand_over(precopy);
   mig_save_section_short_header(writer, MIG_SECTION_END, MIG_SAVE_RAM_SECTION_ID);
   mig_ram_save_complete(&precopy->ram, writer);
   mig_save_footer(writer, MIG_SAVE_RAM_SECTION_ID);
@@ -283,12 +293,39 @@ static void source_complete(struct mig_precopy *precopy)
   if (err == MIG_OK) link_close(precopy->link);
 }
 
+/*
+ * cpr-transfer keeps a device's DMA mappings alive across the update only
+ * when they do not depend on the old process's virtual addresses: a
+ * mediated device in a legacy VFIO container does (seed 001), so it refuses.
+ */
+static bool source_cpr_check(struct mig_precopy *precopy)
+{
+  for (uint32_t i = 0; i < machine_vfiodev_count(precopy->source); i++) {
+    const struct vfiodev *dev = machine_vfiodev(precopy->source, i);
+    if (!dev->config.legacy_mdev) continue;
+    struct mig_error error = {.code = MIG_ERR_HOOK};
+    snprintf(error.path, sizeof(error.path), "%s/vfio", dev->pci.path);
+    snprintf(error.detail, sizeof(error.detail), "cpr-transfer refused: a mediated device in "
+             "a legacy VFIO container needs its old DMA addresses (use iommufd)");
+    precopy->stats.status = MIG_PRECOPY_FAILED;
+    precopy->stats.source_failed = true;
+    precopy->stats.error = error;
+    precopy->stats.end_ns = sim_now_ns(precopy->sim);
+    sim_trace(precopy->sim, "mig.cpr_refused", i, 0, 0, 0);
+    link_close(precopy->link);
+    return false;
+  }
+  return true;
+}
+
 static void source_body(struct sim_fiber *fiber, void *context)
 {
   struct mig_precopy *precopy = context;
   (void)fiber;
+  if (precopy->params.cpr_transfer && !source_cpr_check(precopy)) return;
   source_setup(precopy);
-  for (;;) {
+  /* cpr-transfer is not live: nothing to iterate, the VM stops at once. */
+  for (bool live = !precopy->params.cpr_transfer; live;) {
     if (mig_writer_error(&precopy->writer) != MIG_OK) return;
     if (precopy->rp_error.code != MIG_OK) {
       source_save_failed(precopy, &precopy->rp_error);
@@ -485,6 +522,7 @@ static void vfio_setup(struct mig_precopy *precopy)
 {
   uint32_t count = machine_vfiodev_count(precopy->source);
   SIM_ASSERT(count == machine_vfiodev_count(precopy->dest));
+  if (precopy->params.cpr_transfer) return; /* devices are handed over, not sent */
   SIM_ASSERT(count <= MIG_VFIO_DEVICES_MAX);
   uint32_t section_base = MIG_SAVE_RAM_SECTION_ID + 1 + machine_vmstate_count(precopy->source);
   for (uint32_t i = 0; i < count; i++) {
@@ -520,6 +558,8 @@ struct mig_precopy *mig_precopy_create(struct sim *sim, struct machine *source,
   precopy->dest = dest;
   precopy->link = link;
   precopy->params = *params;
+  /* cpr-transfer leaves shared memory in place, as x-ignore-shared does. */
+  if (params->cpr_transfer) precopy->params.x_ignore_shared = true;
   precopy->hooks = *hooks;
   sim_event_init(&precopy->source_wake, precopy_on_wake, "mig.source.wake");
   sim_event_init(&precopy->dest_wake, precopy_on_dest_wake, "mig.dest.wake");
@@ -528,7 +568,7 @@ struct mig_precopy *mig_precopy_create(struct sim *sim, struct machine *source,
   struct ram_block *blocks[RAM_BLOCKS_MAX];
   for (uint32_t i = 0; i < machine_ram_count(source); i++) blocks[i] = machine_ram(source, i);
   mig_ram_source_init(&precopy->ram, sim, blocks, machine_ram_count(source));
-  mig_ram_source_ignore_shared_set(&precopy->ram, params->x_ignore_shared);
+  mig_ram_source_ignore_shared_set(&precopy->ram, precopy->params.x_ignore_shared);
   mig_writer_init(&precopy->writer, precopy->writer_buffer, sizeof(precopy->writer_buffer),
                   source_write, precopy);
   link_writable_set(link, precopy, source_on_writable);
@@ -567,9 +607,11 @@ void mig_precopy_params_set(struct mig_precopy *precopy, const struct mig_precop
   SIM_ASSERT(params->section_pages_max > 0);
   bool x_ignore_shared = precopy->params.x_ignore_shared; /* capabilities are fixed by now */
   bool switchover_ack = precopy->params.switchover_ack;
+  bool cpr_transfer = precopy->params.cpr_transfer;
   precopy->params = *params;
   precopy->params.x_ignore_shared = x_ignore_shared;
   precopy->params.switchover_ack = switchover_ack;
+  precopy->params.cpr_transfer = cpr_transfer;
   sim_trace(precopy->sim, "mig.params", params->downtime_limit_ns,
             params->max_bandwidth_bytes_per_s, params->section_pages_max, 0);
 }

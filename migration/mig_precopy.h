@@ -18,6 +18,12 @@
  * and the rest goes in an END section at stop-copy.  The destination's device
  * loading costs load_bytes_per_s of simulated time on a timeline beside the
  * stream reader; the destination resumes only when it is done.
+ *
+ * cpr-transfer (seed 001): the source stops at once, shared RAM stays where
+ * it is (as x-ignore-shared), and each destination vfiodev adopts the
+ * source's device (state and DMA mappings handed over, nothing copied); a
+ * mediated device in a legacy container refuses, and the migration fails
+ * cleanly with the device named.
  */
 #ifndef MIG_PRECOPY_H
 #define MIG_PRECOPY_H
@@ -38,6 +44,7 @@ struct mig_precopy_params {
   uint64_t section_pages_max;          /* pages per PART section (the time slice) */
   bool x_ignore_shared;                /* capability; fixed once the migration starts */
   bool switchover_ack;                 /* capability (8.1+); needs a return path */
+  bool cpr_transfer;                   /* parameter mode=cpr-transfer (10.x); fixed at start */
 };
 
 enum mig_precopy_status {

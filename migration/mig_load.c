@@ -3,9 +3,10 @@
  * facts in spec/stream-format.md §2-§4, §10, §11).
  *
  * Handlers are the RAM loader (index 0), the machine's vmstate instances
- * (index 1 + registration index) and the options' live handlers (after them).  A START or FULL header binds its section
- * id to a handler; PART and END find their handler only through an id bound
- * earlier in the same stream (spec §11.3 item 6: no zero-initialised id).
+ * (index 1 + registration index) and the options' live handlers (after
+ * them).  A START or FULL header binds its section id to a handler; PART and
+ * END find their handler only through an id bound earlier in the same stream
+ * (spec §11.3 item 6: no zero-initialised id).
  */
 #include "sim_base.h"
 

@@ -3,9 +3,10 @@
  * a mig_reader until the stream ends.
  *
  * It checks the header and configuration (exact machine type), dispatches
- * START/PART/END sections to the RAM loader (or a live handler of the options) and FULL sections to the vmstate
- * instance with the same (idstr, instance_id), checks every footer, and after
- * EOF accepts an optional VM-description trailer that must be valid JSON of
+ * START/PART/END sections to the RAM loader (or a live handler of the
+ * options) and FULL sections to the vmstate instance with the same (idstr,
+ * instance_id), checks every footer, and after EOF accepts an optional
+ * VM-description trailer that must be valid JSON of
  * QEMU's schema and must end the stream.  It is stricter than QEMU where
  * spec §11.3 says so; every rejection carries offset and path.
  */

@@ -7,10 +7,11 @@
  * when migration needs them, so 300 MB of state costs 4 bytes per page of
  * memory.  At creation every page has generation 1 (the device's initial
  * state, QEMU's "precopy initial data"); 0 means "never loaded" on a
- * destination.  While the VM runs, for duration_ns of guest time, the device dirties dirty_pages_per_s of its
- * pages (a tick every VFIODEV_TICK_NS of guest time, pages drawn by hashing
- * (content key, tick, i), so the migrated tick count is the whole stream state) and DMA-writes a counter into guest RAM through its DMA
- * mappings, a list of iova -> gpa ranges the guest set up.
+ * destination.  While the VM runs, for duration_ns of guest time, the device
+ * dirties dirty_pages_per_s of its pages (a tick every VFIODEV_TICK_NS of
+ * guest time, pages drawn by hashing (content key, tick, i), so the migrated
+ * tick count is the whole stream state) and DMA-writes a counter into guest
+ * RAM through its DMA mappings, a list of iova -> gpa ranges the guest set up.
  *
  * Migration keeps a dirty bitmap of pages to send (vfiodev_dirty_*); the data
  * itself travels in iterative sections written by migration/mig_vfio.c.  The

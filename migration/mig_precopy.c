@@ -246,7 +246,8 @@ static void source_save_failed(struct mig_precopy *precopy, const struct mig_err
   precopy->stats.error = *error;
   precopy->stats.end_ns = sim_now_ns(precopy->sim);
   sim_trace(precopy->sim, "mig.save_failed", error->offset, 0, 0, 0);
-  machine_resume(precopy->source);
+  /* A bad return-path message fails the migration before the stop. */
+  if (!machine_running(precopy->source)) machine_resume(precopy->source);
   link_close(precopy->link);
 }
 

@@ -10,6 +10,7 @@
 #include "machine.h"
 #include "mig_format.h"
 #include "mig_load.h"
+#include "mig_precopy.h"
 #include "mig_ram.h"
 #include "mig_save.h"
 #include "mig_vfio.h"
@@ -298,6 +299,73 @@ START_TEST(mig_vfio_load_truncated_everywhere)
 }
 END_TEST
 
+/* Runs a precopy with switchover-ack; garbage, when given, goes up the return path first. */
+static struct mig_precopy_stats precopy_run(const uint8_t *garbage, size_t garbage_bytes,
+                                            bool *source_running, uint64_t *dest_digest,
+                                            uint64_t *source_digest)
+{
+  struct sim_options options = {.seed = 5};
+  struct sim *sim = sim_create(&options);
+  struct machine_config config = vfio_config();
+  config.devices[0].vfio.load_bytes_per_s = 64 * RAM_PAGE_BYTES * 10; /* 100 ms for all */
+  struct machine *source = machine_create(sim, &config, 0);
+  struct machine *dest = machine_create_peer(sim, &config, 1, source);
+  machine_boot(source);
+  struct link_options link_options = {.bandwidth_bytes_per_s = 64 << 20, .latency_ns = 100000,
+                                      .window_bytes = 1 << 20, .packet_bytes_max = 1 << 16};
+  struct link *forward = link_create(sim, &link_options, "migration");
+  struct link *reverse = link_create(sim, &link_options, "return-path");
+  struct mig_precopy_params params = {.downtime_limit_ns = 30 * SIM_NS_PER_MS,
+                                      .section_pages_max = 16, .switchover_ack = true};
+  struct mig_precopy_hooks hooks = {0};
+  struct mig_precopy *precopy = mig_precopy_create(sim, source, dest, forward, &params, &hooks);
+  mig_precopy_return_path_set(precopy, reverse);
+  if (garbage != NULL) ck_assert_uint_eq(link_send(reverse, garbage, garbage_bytes), garbage_bytes);
+  mig_precopy_start(precopy);
+  ck_assert_int_eq(sim_run(sim), SIM_RUN_IDLE);
+  struct mig_precopy_stats stats = *mig_precopy_stats(precopy);
+  *source_running = machine_running(source);
+  *dest_digest = vfiodev_generations_digest(machine_vfiodev(dest, 0));
+  *source_digest = vfiodev_generations_digest(machine_vfiodev(source, 0));
+  sim_destroy(sim);
+  return stats;
+}
+
+START_TEST(mig_vfio_precopy_waits_for_ack)
+{
+  /* Goal: the source stops only after SWITCHOVER_ACK, which follows the 100 ms initial load. */
+  bool running;
+  uint64_t dest_digest, source_digest;
+  struct mig_precopy_stats stats = precopy_run(NULL, 0, &running, &dest_digest, &source_digest);
+  ck_assert_int_eq(stats.status, MIG_PRECOPY_COMPLETED);
+  ck_assert_uint_gt(stats.switchover_ack_ns, stats.start_ns + 100 * SIM_NS_PER_MS);
+  ck_assert_uint_le(stats.switchover_ack_ns, stats.stop_ns);
+  ck_assert_uint_gt(stats.ack_waits_count, 0);
+  ck_assert_uint_ge(stats.device_bytes, 64 * MIG_VFIO_RECORD_BYTES);
+  ck_assert_uint_eq(dest_digest, source_digest);
+}
+END_TEST
+
+START_TEST(mig_vfio_precopy_bad_return_path_message)
+{
+  /* Goal: an unknown return-path type (9) fails the migration on the source, which runs on. */
+  const uint8_t garbage[4] = {0, 9, 0, 0};
+  bool running;
+  uint64_t dest_digest, source_digest;
+  struct mig_precopy_stats stats =
+      precopy_run(garbage, sizeof(garbage), &running, &dest_digest, &source_digest);
+  ck_assert_int_eq(stats.status, MIG_PRECOPY_FAILED);
+  ck_assert(stats.source_failed);
+  ck_assert(running);
+  ck_assert_str_eq(stats.error.path, "return-path/message");
+  ck_assert_str_eq(stats.error.detail, "invalid return-path message type (type 9, len 0)");
+  ck_assert_uint_eq(stats.switchover_ack_ns, 0);
+  const uint8_t long_ack[4] = {0, 7, 0, 4};
+  stats = precopy_run(long_ack, sizeof(long_ack), &running, &dest_digest, &source_digest);
+  ck_assert_str_eq(stats.error.detail, "SWITCHOVER_ACK must be empty (type 7, len 4)");
+}
+END_TEST
+
 Suite *mig_vfio_suite(void)
 {
   Suite *suite = suite_create("mig_vfio");
@@ -305,6 +373,8 @@ Suite *mig_vfio_suite(void)
   tcase_add_test(core, mig_vfio_load_equals_source);
   tcase_add_test(core, mig_vfio_init_data_sent_once_with_ack);
   tcase_add_test(core, mig_vfio_missed_page_fails_post_load);
+  tcase_add_test(core, mig_vfio_precopy_waits_for_ack);
+  tcase_add_test(core, mig_vfio_precopy_bad_return_path_message);
   suite_add_tcase(suite, core);
   TCase *corrupt = tcase_create("corrupt");
   tcase_add_test(corrupt, mig_vfio_load_bad_flag);

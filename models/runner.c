@@ -12,11 +12,12 @@ Suite *dmadev_suite(void);
 Suite *blockdev_suite(void);
 Suite *amdvi_suite(void);
 Suite *amdvi_xlate_suite(void);
+Suite *vfiodev_suite(void);
 
 int main(int argc, char **argv)
 {
   static sim_suite_fn *const suites[] = {ram_suite,   machine_suite,  pci_suite,
                                          dmadev_suite, blockdev_suite, amdvi_suite,
-                                         amdvi_xlate_suite};
+                                         amdvi_xlate_suite, vfiodev_suite};
   return sim_check_main(argc, argv, suites, SIM_ARRAY_COUNT(suites));
 }

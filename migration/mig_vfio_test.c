@@ -299,6 +299,42 @@ START_TEST(mig_vfio_load_truncated_everywhere)
 }
 END_TEST
 
+START_TEST(mig_vfio_load_every_byte_flip_in_headers)
+{
+  /* Goal: each byte of the vfio START section and of the first block's header, flipped,
+   * loads or fails with a typed error that has a path; the flag bytes always fail. */
+  struct fixture f;
+  fixture_build(&f, true, false);
+  const char *idstr = PATH "/vfio";
+  size_t start = 0;
+  while (start + strlen(idstr) <= f.stream.count &&
+         memcmp(f.stream.bytes + start, idstr, strlen(idstr)) != 0) {
+    start++;
+  }
+  ck_assert_uint_lt(start, f.stream.count);
+  start -= 6; /* type, be32 section id, idstr length byte */
+  size_t data = flag_find(&f.stream, MIG_VFIO_FLAG_DEV_DATA_STATE, start);
+  uint8_t *copy = malloc(f.stream.count);
+  ck_assert_ptr_nonnull(copy);
+  uint32_t refused_count = 0;
+  for (size_t i = 0; i < 80; i++) {
+    size_t at = i < 56 ? start + i : data - 4 + (i - 56); /* START, then around the block */
+    memcpy(copy, f.stream.bytes, f.stream.count);
+    copy[at] ^= 0xff;
+    struct mig_error error;
+    struct hook_counts counts;
+    enum mig_err err = load_stream(&f, copy, f.stream.count, true, &error, &counts, NULL);
+    if (err == MIG_OK) continue;
+    ck_assert_int_eq(err, error.code);
+    ck_assert_msg(error.path[0] != 0, "flip at %zu: no path", at);
+    refused_count++;
+  }
+  ck_assert_uint_ge(refused_count, 70);
+  free(copy);
+  fixture_deinit(&f);
+}
+END_TEST
+
 /* Runs a precopy with switchover-ack; garbage, when given, goes up the return path first. */
 static struct mig_precopy_stats precopy_run(const uint8_t *garbage, size_t garbage_bytes,
                                             bool *source_running, uint64_t *dest_digest,
@@ -382,6 +418,7 @@ Suite *mig_vfio_suite(void)
   tcase_add_test(corrupt, mig_vfio_load_bad_page);
   tcase_add_test(corrupt, mig_vfio_load_bad_bytes);
   tcase_add_test(corrupt, mig_vfio_load_truncated_everywhere);
+  tcase_add_test(corrupt, mig_vfio_load_every_byte_flip_in_headers);
   tcase_set_timeout(corrupt, 60);
   suite_add_tcase(suite, corrupt);
   return suite;

@@ -35,6 +35,8 @@ python3 harness/digest_matrix.py --seeds 1,2,3,42 || status=1
 python3 harness/digest_matrix.py --seeds 1,2 --scenario conformance/scenarios/ram-zipf.json \
   --scenario conformance/scenarios/ram-synthetic.json \
   --scenario conformance/scenarios/ram-shared.json || status=1
+python3 harness/digest_matrix.py --seeds 1,2 --scenario conformance/scenarios/vfio-ack.json \
+  --scenario conformance/scenarios/vfio-cpr.json || status=1
 
 echo "== fuzz replay"
 for replay in out/asan/*_replay; do

@@ -179,6 +179,11 @@ START_TEST(conform_vfio_scenario_errors_located)
                                "\"mappings\": [{\"iova\": 1, \"gpa\": 0, \"bytes\": 4096}]}",
                                error, sizeof(error)));
   ck_assert_msg(strstr(error, "multiples of 4096") != NULL, "%s", error);
+  ck_assert(!parse_with_device("{\"driver\": \"vfiodev\", \"addr\": \"00:05.0\", "
+                               "\"mappings\": [{\"iova\": 0, \"gpa\": 16777216, "
+                               "\"bytes\": 4096}]}", error, sizeof(error)));
+  ck_assert_msg(strstr(error, "0000:00:05.0/vfiodev: mapping 0 is outside guest RAM "
+                              "(16777216 bytes)") != NULL, "%s", error);
 }
 END_TEST
 

@@ -30,6 +30,9 @@
 #define MIG_VFIO_SECTION_VERSION 1u
 #define MIG_VFIO_IDSTR_SUFFIX "/vfio"
 
+_Static_assert(MIG_VFIO_DEVICES_MAX >= VFIODEV_DEVICES_MAX, "every vfiodev gets a handler");
+_Static_assert(MIG_LOAD_LIVES_MAX >= MIG_VFIO_DEVICES_MAX, "the loader takes every handler");
+
 struct mig_vfio_source {           /* caller-owned; fields private */
   struct vfiodev *dev;
   uint32_t section_id;

@@ -572,6 +572,32 @@ static bool driver_config_check(const struct machine_config *config, char *why,
   return true;
 }
 
+/* vfiodevs: at most VFIODEV_DEVICES_MAX, and their mappings inside guest RAM. */
+static bool vfio_config_check(const struct machine_config *config, char *why, size_t why_bytes)
+{
+  uint64_t ram_end = 0;
+  for (uint32_t i = 0; i < config->ram_count; i++) ram_end += config->ram[i].bytes;
+  uint32_t count = 0;
+  for (uint32_t i = 0; i < config->device_count; i++) {
+    const struct machine_device_config *device = &config->devices[i];
+    if (strcmp(device->driver, "vfiodev") != 0) continue;
+    if (++count > VFIODEV_DEVICES_MAX) {
+      snprintf(why, why_bytes, "machine: at most %u vfiodev devices", VFIODEV_DEVICES_MAX);
+      return false;
+    }
+    for (uint32_t j = 0; j < device->vfio.mapping_count; j++) {
+      const struct vfiodev_mapping *map = &device->vfio.mappings[j];
+      if (map->gpa > ram_end || map->bytes > ram_end - map->gpa) {
+        snprintf(why, why_bytes, "0000:%02x:%02x.%x/vfiodev: mapping %" PRIu32 " is outside "
+                 "guest RAM (%" PRIu64 " bytes)", device->bus, device->slot, device->function,
+                 j, ram_end);
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
 bool machine_config_check(const struct machine_config *config, char *why, size_t why_bytes)
 {
   if (config->ram_count == 0 || config->ram_count > RAM_BLOCKS_MAX ||
@@ -579,6 +605,7 @@ bool machine_config_check(const struct machine_config *config, char *why, size_t
     snprintf(why, why_bytes, "machine: RAM block or device count out of range");
     return false;
   }
+  if (!vfio_config_check(config, why, why_bytes)) return false;
   for (uint32_t i = 0; i < config->device_count; i++) {
     const struct machine_device_config *device = &config->devices[i];
     if (!device_config_check(device, why, why_bytes)) return false;

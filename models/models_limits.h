@@ -36,6 +36,7 @@
 
 /* vfiodev.h */
 #define VFIODEV_MAPPINGS_MAX 8u                /* DMA mappings per device */
+#define VFIODEV_DEVICES_MAX 8u                 /* vfiodevs per machine */
 #define VFIODEV_STATE_BYTES_MAX (UINT64_C(4) << 30) /* internal state, 4 GiB */
 #define VFIODEV_TICK_NS (UINT64_C(1) * 1000000) /* dirtying tick, 1 ms of guest time */
 #define VFIODEV_DIRTY_PAGES_PER_S_MAX UINT64_C(100000000)

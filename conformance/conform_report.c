@@ -45,6 +45,16 @@ void conform_report_summary(FILE *out, const struct conform_scenario *scenario,
     fprintf(out, "  rounds          %" PRIu64 " (dirty syncs %" PRIu64 ", pages %" PRIu64
             " normal + %" PRIu64 " zero)\n", stats->rounds_count, stats->dirty_sync_count,
             stats->normal_pages_count, stats->zero_pages_count);
+    if (stats->device_bytes > 0 || stats->switchover_ack_ns > 0) {
+      /* vfio devices only (docs/vfiodev.md); other runs print what they always did. */
+      fprintf(out, "  device data     %" PRIu64 " bytes, %" PRIu64 " pending at stop\n",
+              stats->device_bytes, stats->device_pending_bytes_at_stop);
+    }
+    if (stats->switchover_ack_ns > 0) {
+      fprintf(out, "  switchover-ack  at %.3f ms, source waited %" PRIu64 " times\n",
+              (double)(stats->switchover_ack_ns - stats->start_ns) / 1e6,
+              stats->ack_waits_count);
+    }
   } else {
     fprintf(out, "  migration       none\n");
   }
@@ -94,6 +104,13 @@ static json_t *report_migrate(const struct conform_scenario *scenario,
   json_object_set_new(migrate, "x-rounds", json_integer((json_int_t)stats->rounds_count));
   json_object_set_new(migrate, "x-threshold-bytes",
                       json_integer((json_int_t)stats->threshold_bytes));
+  if (stats->device_bytes > 0) {
+    json_object_set_new(migrate, "x-vfio-bytes", json_integer((json_int_t)stats->device_bytes));
+  }
+  if (stats->switchover_ack_ns > 0) {
+    json_object_set_new(migrate, "x-switchover-ack-ns",
+                        json_integer((json_int_t)(stats->switchover_ack_ns - stats->start_ns)));
+  }
   return migrate;
 }
 

@@ -340,12 +340,17 @@ static const char *const blockdev_keys[] = {"driver", "addr", "quirks", "sectors
 static const char *const amdvi_keys[] = {
     "driver", "addr", "quirks", "profile", "xtsup", "intremap", "dma_remap", "dma_translation",
     "device_iotlb", "illegal_command_continue", NULL};
+static const char *const vfiodev_keys[] = {"driver", "addr", "quirks", "state_bytes",
+                                           "dirty_pages_per_s", "load_bytes_per_s",
+                                           "duration_ns", "mappings", "container", "mdev",
+                                           NULL};
 
 static const struct driver_schema driver_schemas[] = {
     {"testdev", testdev_keys, "\"lossy-extra\""},
     {"dmadev", dmadev_keys, "\"overrun\""},
     {"blockdev", blockdev_keys, "\"activate-early\", \"keep-ownership\""},
     {"amd-iommu", amdvi_keys, "none"},
+    {"vfiodev", vfiodev_keys, "\"ignore-ack\""},
 };
 
 /* amd-iommu properties: QEMU's defaults (amdvi_config_default) and a profile. */
@@ -410,6 +415,8 @@ static bool device_quirk_set(struct machine_device_config *device, const char *q
     device->block.quirk_activate_early = true;
   } else if (strcmp(device->driver, "blockdev") == 0 && strcmp(quirk, "keep-ownership") == 0) {
     device->block.quirk_keep_ownership = true;
+  } else if (strcmp(device->driver, "vfiodev") == 0 && strcmp(quirk, "ignore-ack") == 0) {
+    device->vfio.quirk_ignore_ack = true;
   } else {
     return false;
   }
@@ -436,6 +443,73 @@ static bool parse_device_quirks(struct parse *p, json_t *entry,
   return true;
 }
 
+/* "mappings": [{"iova", "gpa", "bytes"}, ...], the DMA mappings the guest set up. */
+static bool parse_vfio_mappings(struct parse *p, json_t *entry, struct vfiodev_config *vfio)
+{
+  static const char *const keys[] = {"iova", "gpa", "bytes", NULL};
+  json_t *list = json_object_get(entry, "mappings");
+  if (list == NULL) return true;
+  push_key(p, "mappings");
+  if (!json_is_array(list) || json_array_size(list) > VFIODEV_MAPPINGS_MAX) {
+    return fail(p, "\"mappings\" must be an array of at most %u objects",
+                VFIODEV_MAPPINGS_MAX);
+  }
+  for (size_t i = 0; i < json_array_size(list); i++) {
+    json_t *map = json_array_get(list, i);
+    struct vfiodev_mapping *out = &vfio->mappings[i];
+    push_index(p, i);
+    if (!json_is_object(map)) return fail(p, "a mapping must be an object");
+    if (!check_keys(p, map, keys) ||
+        !get_u64(p, map, "iova", 0, UINT64_C(1) << 52, true, &out->iova) ||
+        !get_u64(p, map, "gpa", 0, UINT64_C(1) << 52, true, &out->gpa) ||
+        !get_u64(p, map, "bytes", RAM_PAGE_BYTES, UINT64_C(1) << 40, true, &out->bytes)) {
+      return false;
+    }
+    if ((out->iova | out->gpa | out->bytes) % RAM_PAGE_BYTES != 0) {
+      return fail(p, "iova, gpa and bytes must be multiples of 4096");
+    }
+    pop(p);
+  }
+  vfio->mapping_count = (uint32_t)json_array_size(list);
+  pop(p);
+  return true;
+}
+
+/* vfiodev properties (docs/vfiodev.md). */
+static bool parse_vfio_properties(struct parse *p, json_t *entry, struct vfiodev_config *vfio)
+{
+  vfio->state_bytes = UINT64_C(64) << 20;
+  vfio->dirty_pages_per_s = 1000;
+  vfio->load_bytes_per_s = 0;
+  vfio->duration_ns = 2 * SIM_NS_PER_S;
+  if (!get_u64(p, entry, "state_bytes", RAM_PAGE_BYTES, VFIODEV_STATE_BYTES_MAX, false,
+               &vfio->state_bytes) ||
+      !get_u64(p, entry, "dirty_pages_per_s", 0, VFIODEV_DIRTY_PAGES_PER_S_MAX, false,
+               &vfio->dirty_pages_per_s) ||
+      !get_u64(p, entry, "load_bytes_per_s", 0, VFIODEV_LOAD_BYTES_PER_S_MAX, false,
+               &vfio->load_bytes_per_s) ||
+      !get_u64(p, entry, "duration_ns", 0, UINT64_C(1) << 50, false, &vfio->duration_ns)) {
+    return false;
+  }
+  if (vfio->state_bytes % RAM_PAGE_BYTES != 0) {
+    push_key(p, "state_bytes");
+    return fail(p, "\"state_bytes\" must be a multiple of 4096");
+  }
+  char container[16] = "iommufd";
+  if (json_object_get(entry, "container") != NULL &&
+      !get_string(p, entry, "container", container, sizeof(container))) {
+    return false;
+  }
+  if (strcmp(container, "legacy") != 0 && strcmp(container, "iommufd") != 0) {
+    push_key(p, "container");
+    return fail(p, "\"container\" must be \"legacy\" or \"iommufd\"");
+  }
+  bool mdev = false;
+  if (!get_bool(p, entry, "mdev", &mdev)) return false;
+  vfio->legacy_mdev = mdev && strcmp(container, "legacy") == 0;
+  return parse_vfio_mappings(p, entry, vfio);
+}
+
 /* Properties, with the defaults docs/scenario.md lists. */
 static bool parse_device_properties(struct parse *p, json_t *entry,
                                     struct machine_device_config *device)
@@ -458,6 +532,8 @@ static bool parse_device_properties(struct parse *p, json_t *entry,
     if (!get_bool(p, entry, "iommu", &device->behind_iommu)) return false;
   } else if (strcmp(device->driver, "amd-iommu") == 0) {
     if (!parse_amdvi_properties(p, entry, &device->iommu)) return false;
+  } else if (strcmp(device->driver, "vfiodev") == 0) {
+    return parse_vfio_properties(p, entry, &device->vfio);
   } else {
     device->block.sectors_count = 2048;
     if (!get_u64(p, entry, "sectors", 1, BLOCKDEV_SECTORS_MAX, false,
@@ -481,7 +557,8 @@ static bool parse_device(struct parse *p, json_t *entry, struct machine_config *
   }
   if (schema == NULL) {
     push_key(p, "driver");
-    return fail(p, "unknown driver \"%s\" (known: testdev, dmadev, blockdev, amd-iommu)",
+    return fail(p, "unknown driver \"%s\" (known: testdev, dmadev, blockdev, amd-iommu, "
+                   "vfiodev)",
                 device->driver);
   }
   if (!check_keys(p, entry, schema->keys)) return false;
@@ -745,11 +822,21 @@ static bool parse_link(struct parse *p, json_t *root, struct link_options *link)
 static bool parse_set_parameters(struct parse *p, json_t *arguments,
                                  struct conform_command *command)
 {
-  static const char *const keys[] = {"downtime-limit", "max-bandwidth", NULL};
+  static const char *const keys[] = {"downtime-limit", "max-bandwidth", "mode", NULL};
   if (!check_keys(p, arguments, keys)) return false;
   command->has_downtime_limit = json_object_get(arguments, "downtime-limit") != NULL;
   command->has_max_bandwidth = json_object_get(arguments, "max-bandwidth") != NULL;
   /* QEMU's ranges: downtime-limit <= 2000000 ms; max-bandwidth <= SIZE_MAX. */
+  if (json_object_get(arguments, "mode") != NULL) {
+    char mode[16];
+    if (!get_string(p, arguments, "mode", mode, sizeof(mode))) return false;
+    if (strcmp(mode, "normal") != 0 && strcmp(mode, "cpr-transfer") != 0) {
+      push_key(p, "mode");
+      return fail(p, "\"mode\" must be \"normal\" or \"cpr-transfer\"");
+    }
+    command->has_mode = true;
+    command->cpr_transfer = strcmp(mode, "cpr-transfer") == 0;
+  }
   return get_u64(p, arguments, "downtime-limit", 0, 2000000, false,
                  &command->downtime_limit_ms) &&
          get_u64(p, arguments, "max-bandwidth", 0, UINT64_C(1) << 40, false,
@@ -779,6 +866,11 @@ static bool parse_set_capabilities(struct parse *p, json_t *arguments,
     if (strcmp(name, "x-ignore-shared") == 0) {
       command->has_x_ignore_shared = true;
       command->x_ignore_shared = json_is_true(state);
+    } else if (strcmp(name, "switchover-ack") == 0) {
+      command->has_switchover_ack = true;
+      command->switchover_ack = json_is_true(state);
+    } else if (strcmp(name, "return-path") == 0) {
+      /* The simulated link always has a reverse direction; switchover-ack uses it. */
     } else if (json_is_true(state)) {
       /* Plain precopy otherwise: every other capability stays off. */
       return fail(p, "capability \"%s\" is not supported yet", name);

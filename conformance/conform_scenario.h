@@ -38,6 +38,10 @@ struct conform_command {
   char uri[64];                      /* migrate: must start with "sim:" */
   bool has_x_ignore_shared;          /* set-capabilities: x-ignore-shared listed */
   bool x_ignore_shared;              /* its state */
+  bool has_switchover_ack;           /* set-capabilities: switchover-ack listed */
+  bool switchover_ack;               /* its state */
+  bool has_mode;                     /* set-parameters: mode given */
+  bool cpr_transfer;                 /* mode is "cpr-transfer" (else "normal") */
 };
 
 struct conform_scenario {

@@ -36,6 +36,8 @@ python3 harness/digest_matrix.py --seeds 1,2 --scenario conformance/scenarios/ra
   --scenario conformance/scenarios/ram-synthetic.json \
   --scenario conformance/scenarios/ram-shared.json \
   --scenario conformance/scenarios/iommu.json || status=1
+python3 harness/digest_matrix.py --seeds 1,2 --scenario conformance/scenarios/vfio-ack.json \
+  --scenario conformance/scenarios/vfio-cpr.json || status=1
 
 echo "== fuzz replay"
 for replay in out/asan/*_replay; do

@@ -27,6 +27,10 @@
 #define MIG_READER_BUFFER_BYTES (UINT32_C(64) << 10) /* refill-mode window */
 #define MIG_WRITER_BUFFER_BYTES (UINT32_C(64) << 10)
 #define MIG_ANALYZE_VALUES_MAX (UINT32_C(1) << 21) /* decoded values per stream (analyze) */
+#define MIG_VFIO_RECORD_BYTES (UINT32_C(8) + MIG_PAGE_BYTES) /* be32 page, be32 gen, page */
+#define MIG_VFIO_BLOCK_RECORDS_MAX 256u           /* records per DEV_DATA_STATE block (~1 MiB) */
+#define MIG_VFIO_DEVICES_MAX 8u                   /* live vfio handlers per machine */
+#define MIG_LOAD_LIVES_MAX 8u                     /* extra live handlers a load accepts */
 
 _Static_assert(MIG_PAGE_BYTES == (UINT32_C(1) << MIG_PAGE_BITS), "page size and bits agree");
 _Static_assert(MIG_READER_BUFFER_BYTES >= 2 * MIG_PAGE_BYTES,

@@ -2,10 +2,11 @@
  * mig_load.c: the destination's stream loader (overview in mig_load.h; wire
  * facts in spec/stream-format.md §2-§4, §10, §11).
  *
- * Handlers are the RAM loader (index 0) and the machine's vmstate instances
- * (index 1 + registration index).  A START or FULL header binds its section
- * id to a handler; PART and END find their handler only through an id bound
- * earlier in the same stream (spec §11.3 item 6: no zero-initialised id).
+ * Handlers are the RAM loader (index 0), the target's vmstate instances
+ * (index 1 + registration index) and the target's live handlers (after
+ * them).  A START or FULL header binds its section id to a handler; PART and
+ * END find their handler only through an id bound earlier in the same stream
+ * (spec §11.3 item 6: no zero-initialised id).
  */
 #include "sim_base.h"
 
@@ -16,7 +17,7 @@
 
 #include <jansson.h>
 
-#define HANDLERS_MAX (MIG_LOAD_INSTANCES_MAX + 1)
+#define HANDLERS_MAX (MIG_LOAD_INSTANCES_MAX + 1 + MIG_LOAD_LIVES_MAX)
 #define CONFIG_SUBSECTIONS_COUNT 3
 
 _Static_assert(MACHINE_VMSTATE_INSTANCES_MAX < MIG_LOAD_INSTANCES_MAX, "machines fit a target");
@@ -28,6 +29,7 @@ struct load_state {
   bool return_path_open;                  /* OPEN_RETURN_PATH seen */
   struct mig_ram_dest ram;
   uint32_t handler_count;                 /* 1 + vmstate instances */
+  uint32_t live_first;                    /* == handler_count: index of lives[0] */
   bool bound[HANDLERS_MAX];               /* handler has seen a START/FULL */
   uint32_t bound_section_id[HANDLERS_MAX];
 };
@@ -225,20 +227,36 @@ static enum mig_err load_footer(struct load_state *state, uint32_t section_id,
   return MIG_OK;
 }
 
-/* Handler index for (idstr, instance_id), or handler_count when unknown. */
+static bool load_is_live(const struct load_state *state, uint32_t handler)
+{
+  return handler >= state->live_first && handler < state->live_first + state->target->live_count;
+}
+
+static const struct mig_load_live *load_live(const struct load_state *state, uint32_t handler)
+{
+  return &state->target->lives[handler - state->live_first];
+}
+
+/* Handler index for (idstr, instance_id), or UINT32_MAX when unknown. */
 static uint32_t load_find_handler(const struct load_state *state, const char *idstr,
                                   uint32_t instance_id)
 {
   if (strcmp(idstr, MIG_RAM_IDSTR) == 0 && instance_id == 0) return 0;
+  for (uint32_t j = 0; j < state->target->live_count; j++) {
+    if (strcmp(state->target->lives[j].idstr, idstr) == 0 && instance_id == 0) {
+      return state->live_first + j;
+    }
+  }
   for (uint32_t i = 1; i < state->handler_count; i++) {
     const struct vmstate_instance *instance = state->target->instances[i - 1];
     if (strcmp(instance->idstr, idstr) == 0 && instance->instance_id == instance_id) return i;
   }
-  return state->handler_count;
+  return UINT32_MAX;
 }
 
 static const char *load_handler_idstr(const struct load_state *state, uint32_t handler)
 {
+  if (load_is_live(state, handler)) return load_live(state, handler)->idstr;
   return handler == 0 ? MIG_RAM_IDSTR : state->target->instances[handler - 1]->idstr;
 }
 
@@ -311,17 +329,20 @@ static enum mig_err load_section_long(struct load_state *state, uint8_t type,
   }
   uint32_t handler = load_find_handler(state, idstr, instance_id);
   bool ram = handler == 0;
-  if (handler == state->handler_count || ram != (type == MIG_SECTION_START)) {
+  bool live = load_is_live(state, handler);
+  if (handler == UINT32_MAX || (ram || live) != (type == MIG_SECTION_START)) {
     char detail[64];
     snprintf(detail, sizeof(detail), "instance %" PRIu32 " in a %s section", instance_id,
              type == MIG_SECTION_START ? "START" : "FULL");
     MIG_READER_FAIL(reader, MIG_ERR_UNKNOWN_SECTION, offset, detail, "%s", idstr);
     return MIG_ERR_UNKNOWN_SECTION;
   }
-  if (ram && version_id != MIG_RAM_SECTION_VERSION) {
+  uint32_t accepted = live ? load_live(state, handler)->version_id : MIG_RAM_SECTION_VERSION;
+  if ((ram || live) && version_id != accepted) {
     char detail[48];
-    snprintf(detail, sizeof(detail), "version %" PRIu32 ", accepted 4", version_id);
-    MIG_READER_FAIL(reader, MIG_ERR_SECTION_VERSION, offset, detail, "ram");
+    snprintf(detail, sizeof(detail), "version %" PRIu32 ", accepted %" PRIu32, version_id,
+             accepted);
+    MIG_READER_FAIL(reader, MIG_ERR_SECTION_VERSION, offset, detail, "%s", idstr);
     return MIG_ERR_SECTION_VERSION;
   }
   state->bound[handler] = true;
@@ -329,6 +350,8 @@ static enum mig_err load_section_long(struct load_state *state, uint8_t type,
   enum mig_err err;
   if (ram) {
     err = mig_ram_load(&state->ram, reader, type);
+  } else if (live) {
+    err = load_live(state, handler)->load(load_live(state, handler)->context, reader, type);
   } else {
     const struct vmstate_instance *instance = state->target->instances[handler - 1];
     err = version_id > INT32_MAX
@@ -353,11 +376,13 @@ static enum mig_err load_section_short(struct load_state *state, uint8_t type,
   uint32_t section_id = mig_read_be32(reader);
   if (mig_reader_failed(reader)) return load_failed(state);
   uint32_t handler = 0;
-  while (handler < state->handler_count &&
+  uint32_t handlers_end = state->live_first + state->target->live_count;
+  while (handler < handlers_end &&
          !(state->bound[handler] && state->bound_section_id[handler] == section_id)) {
     handler++;
   }
-  if (handler != 0) {
+  bool live = load_is_live(state, handler);
+  if (handler != 0 && !live) {
     char detail[64];
     snprintf(detail, sizeof(detail), "%s for section id 0x%" PRIx32 " with no START",
              type == MIG_SECTION_PART ? "PART" : "END", section_id);
@@ -365,7 +390,9 @@ static enum mig_err load_section_short(struct load_state *state, uint8_t type,
                     section_id);
     return MIG_ERR_UNKNOWN_SECTION;
   }
-  enum mig_err err = mig_ram_load(&state->ram, reader, type);
+  enum mig_err err = live ? load_live(state, handler)->load(load_live(state, handler)->context,
+                                                          reader, type)
+                          : mig_ram_load(&state->ram, reader, type);
   if (err != MIG_OK) return err;
   return load_footer(state, section_id, load_handler_idstr(state, handler));
 }
@@ -574,6 +601,9 @@ enum mig_err mig_load_target_run(struct mig_reader *reader, const struct mig_loa
   struct load_state state = {.reader = reader, .target = target, .stats = stats};
   memset(stats, 0, sizeof(*stats));
   state.handler_count = 1 + target->instance_count;
+  state.live_first = state.handler_count;
+  SIM_ASSERT(target->live_count <= MIG_LOAD_LIVES_MAX);
+  SIM_ASSERT(target->live_count == 0 || target->lives != NULL);
   mig_ram_dest_init(&state.ram, target->ram_blocks, target->ram_block_count);
   mig_ram_dest_ignore_shared_set(&state.ram, target->x_ignore_shared);
   enum mig_err err = load_header(&state);
@@ -612,6 +642,7 @@ enum mig_err mig_load_machine_with(struct mig_reader *reader, struct machine *ma
     .machine_type = machine_type(machine), .instances = instances,
     .instance_count = machine_vmstate_count(machine), .instance_required = required,
     .ram_blocks = blocks, .ram_block_count = machine_ram_count(machine),
-    .x_ignore_shared = options->x_ignore_shared};
+    .x_ignore_shared = options->x_ignore_shared, .lives = options->lives,
+    .live_count = options->live_count};
   return mig_load_target_run(reader, &target, stats);
 }

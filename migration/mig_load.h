@@ -18,6 +18,18 @@
 #include "mig_stream.h"
 
 /*
+ * A live handler beside RAM (a vfio device's data): it owns the payload of
+ * the START, PART and END sections of (idstr, instance 0, version_id).
+ */
+struct mig_load_live {
+  const char *idstr;
+  uint32_t version_id;
+  void *context;
+  /* Reads one payload (after the header, before the footer); MIG_OK or the latched error. */
+  enum mig_err (*load)(void *context, struct mig_reader *reader, uint8_t type);
+};
+
+/*
  * What a destination offers the loader: its machine type, its vmstate
  * instances (QEMU's handler list), its RAM blocks and its validated
  * configuration (spec §3).  mig_load_machine builds one from a machine;
@@ -32,6 +44,8 @@ struct mig_load_target {
   struct ram_block *const *ram_blocks;          /* RAM handler's blocks */
   uint32_t ram_block_count;                     /* 1 .. MIG_RAM_BLOCKS_MAX */
   bool x_ignore_shared;                         /* the one validated capability of 7.2 */
+  const struct mig_load_live *lives;            /* live_count entries, not owned */
+  uint32_t live_count;                          /* <= MIG_LOAD_LIVES_MAX */
   const uint8_t *uuid;                          /* 16 bytes, or NULL: no -uuid here */
 };
 
@@ -55,6 +69,8 @@ enum mig_err mig_load_machine(struct mig_reader *reader, struct machine *machine
 
 struct mig_load_options {
   bool x_ignore_shared;           /* capability on here: validated against the stream's */
+  const struct mig_load_live *lives; /* live_count entries, not owned */
+  uint32_t live_count;            /* <= MIG_LOAD_LIVES_MAX */
 };
 
 /* The same with options (mig_load_machine uses all-off options). */

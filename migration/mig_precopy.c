@@ -16,12 +16,25 @@
 #include "mig_precopy.h"
 #include "mig_ram.h"
 #include "mig_save.h"
+#include "mig_vfio.h"
 #include "sim_fiber.h"
 #include "sim_limits.h"
 
 #include <jansson.h>
 
 #define RATE_WINDOW_NS (100 * SIM_NS_PER_MS) /* QEMU's BUFFER_DELAY */
+#define ACK_POLL_NS SIM_NS_PER_MS            /* source's wait step while the ack is due */
+#define RP_MSG_SWITCHOVER_ACK 7u             /* spec §8 */
+#define RP_MSG_MAX 8u                        /* 10.x's MIG_RP_MSG_MAX */
+#define RP_LEN_MAX 512u                      /* spec §8: any longer message is fatal */
+
+struct mig_precopy;
+
+/* A destination vfio device's hook context: which device of which migration. */
+struct vfio_hook {
+  struct mig_precopy *precopy;
+  uint64_t load_bytes_per_s;               /* the device's load throughput; 0 = free */
+};
 
 struct mig_precopy {
   struct sim *sim;
@@ -51,6 +64,21 @@ struct mig_precopy {
   uint64_t rx_count;                       /* unread bytes */
   bool rx_closed;                          /* the link delivered end-of-stream */
   uint8_t reader_buffer[MIG_READER_BUFFER_BYTES];
+  /* vfio devices: device data in live sections (mig_vfio.h). */
+  uint32_t vfio_count;
+  struct mig_vfio_source vfio_sources[MIG_VFIO_DEVICES_MAX];
+  struct mig_vfio_dest vfio_dests[MIG_VFIO_DEVICES_MAX];
+  struct mig_load_live vfio_lives[MIG_VFIO_DEVICES_MAX];
+  struct vfio_hook vfio_hooks[MIG_VFIO_DEVICES_MAX];
+  uint64_t dest_busy_until_ns;             /* device loading timeline of the destination */
+  uint32_t acks_pending_count;             /* destination: devices yet to approve */
+  struct sim_event ack_event;              /* destination sends SWITCHOVER_ACK */
+  /* Return path. */
+  struct link *rp_link;                    /* destination -> source; NULL when none */
+  bool switchover_acked;                   /* source received SWITCHOVER_ACK */
+  struct mig_error rp_error;               /* source: first bad return-path message */
+  uint8_t rp_bytes[4 + RP_LEN_MAX];        /* source: a partial message */
+  uint32_t rp_count;                       /* bytes in rp_bytes */
 };
 
 /* a * b / c without overflow for the ranges used here (products up to 2^128). */
@@ -149,10 +177,36 @@ static void source_setup(struct mig_precopy *precopy)
                           0, MIG_RAM_SECTION_VERSION);
   mig_ram_save_setup(&precopy->ram, writer);
   mig_save_footer(writer, MIG_SAVE_RAM_SECTION_ID);
+  for (uint32_t i = 0; i < precopy->vfio_count; i++) {
+    mig_vfio_save_setup(&precopy->vfio_sources[i], writer);
+  }
   mig_writer_flush(writer);
   precopy->stats.setup_end_ns = sim_now_ns(precopy->sim);
   precopy->stats.status = MIG_PRECOPY_ACTIVE;
   precopy->window_start_ns = sim_now_ns(precopy->sim);
+}
+
+static uint64_t vfio_pending_bytes(const struct mig_precopy *precopy)
+{
+  uint64_t bytes = 0;
+  for (uint32_t i = 0; i < precopy->vfio_count; i++) {
+    bytes += mig_vfio_pending_bytes(&precopy->vfio_sources[i]);
+  }
+  return bytes;
+}
+
+/*
+ * Switchover is allowed unless a device asked for the ack and it has not
+ * come (QEMU 8.1 migration_can_switchover).  A device with the ignore-ack
+ * quirk never asks.
+ */
+static bool source_can_switchover(const struct mig_precopy *precopy)
+{
+  if (!precopy->params.switchover_ack || precopy->switchover_acked) return true;
+  for (uint32_t i = 0; i < precopy->vfio_count; i++) {
+    if (precopy->vfio_sources[i].switchover_ack) return false;
+  }
+  return true;
 }
 
 /* One PART section; returns true when the source may stop (pending fits the threshold). */
@@ -163,12 +217,16 @@ static bool source_iterate(struct mig_precopy *precopy)
   bool round_ended = mig_ram_save_iterate(&precopy->ram, writer,
                                           precopy->params.section_pages_max);
   mig_save_footer(writer, MIG_SAVE_RAM_SECTION_ID);
+  for (uint32_t i = 0; i < precopy->vfio_count; i++) {
+    mig_vfio_save_iterate(&precopy->vfio_sources[i], writer, precopy->params.section_pages_max);
+    precopy->stats.sections_count++;
+  }
   mig_writer_flush(writer);
   precopy->stats.sections_count++;
   if (!round_ended) return false;
   mig_ram_sync(&precopy->ram);
   source_rate_window(precopy);
-  uint64_t pending_bytes = mig_ram_pending_bytes(&precopy->ram);
+  uint64_t pending_bytes = mig_ram_pending_bytes(&precopy->ram) + vfio_pending_bytes(precopy);
   sim_trace(precopy->sim, "mig.round", precopy->ram.rounds_count, pending_bytes,
             precopy->stats.threshold_bytes, precopy->stats.transferred_bytes);
   return pending_bytes <= precopy->stats.threshold_bytes;
@@ -188,8 +246,18 @@ static void source_save_failed(struct mig_precopy *precopy, const struct mig_err
   precopy->stats.error = *error;
   precopy->stats.end_ns = sim_now_ns(precopy->sim);
   sim_trace(precopy->sim, "mig.save_failed", error->offset, 0, 0, 0);
-  machine_resume(precopy->source);
+  /* A bad return-path message fails the migration before the stop. */
+  if (!machine_running(precopy->source)) machine_resume(precopy->source);
   link_close(precopy->link);
+}
+
+/* The new process takes over each vfiodev: state and mappings handed over, not copied. */
+static void cpr_devices_hand_over(struct mig_precopy *precopy)
+{
+  for (uint32_t i = 0; i < machine_vfiodev_count(precopy->source); i++) {
+    vfiodev_adopt(machine_vfiodev(precopy->dest, i), machine_vfiodev(precopy->source, i));
+    sim_trace(precopy->sim, "mig.cpr_handover", i, 0, 0, 0);
+  }
 }
 
 /* Stop-and-copy: stop the VM, then END, every device, EOF and the description. */
@@ -200,11 +268,19 @@ static void source_complete(struct mig_precopy *precopy)
   precopy->stats.stop_ns = sim_now_ns(precopy->sim);
   precopy->stats.status = MIG_PRECOPY_DEVICE;
   mig_ram_sync(&precopy->ram);
-  precopy->stats.pending_bytes_at_stop = mig_ram_pending_bytes(&precopy->ram);
+  precopy->stats.device_pending_bytes_at_stop = vfio_pending_bytes(precopy);
+  precopy->stats.pending_bytes_at_stop =
+      mig_ram_pending_bytes(&precopy->ram) + precopy->stats.device_pending_bytes_at_stop;
+  sim_trace(precopy->sim, "mig.stop", precopy->stats.pending_bytes_at_stop,
+            precopy->stats.device_pending_bytes_at_stop, precopy->switchover_acked, 0);
   if (precopy->hooks.switchover != NULL) precopy->hooks.switchover(precopy->hooks.context);
+  if (precopy->params.cpr_transfer) cpr_devices_hand_over(precopy);
   mig_save_section_short_header(writer, MIG_SECTION_END, MIG_SAVE_RAM_SECTION_ID);
   mig_ram_save_complete(&precopy->ram, writer);
   mig_save_footer(writer, MIG_SAVE_RAM_SECTION_ID);
+  for (uint32_t i = 0; i < precopy->vfio_count; i++) {
+    mig_vfio_save_complete(&precopy->vfio_sources[i], writer);
+  }
   json_t *devices = json_array();
   struct mig_error save_error;
   enum mig_err err = mig_save_devices_checked(writer, precopy->source, devices, &save_error);
@@ -218,17 +294,54 @@ static void source_complete(struct mig_precopy *precopy)
   if (err == MIG_OK) link_close(precopy->link);
 }
 
+/*
+ * cpr-transfer keeps a device's DMA mappings alive across the update only
+ * when they do not depend on the old process's virtual addresses: a
+ * mediated device in a legacy VFIO container does (seed 001), so it refuses.
+ */
+static bool source_cpr_check(struct mig_precopy *precopy)
+{
+  for (uint32_t i = 0; i < machine_vfiodev_count(precopy->source); i++) {
+    const struct vfiodev *dev = machine_vfiodev(precopy->source, i);
+    if (!dev->config.legacy_mdev) continue;
+    struct mig_error error = {.code = MIG_ERR_HOOK};
+    snprintf(error.path, sizeof(error.path), "%s/vfio", dev->pci.path);
+    snprintf(error.detail, sizeof(error.detail), "cpr-transfer refused: a mediated device in "
+             "a legacy VFIO container needs its old DMA addresses (use iommufd)");
+    precopy->stats.status = MIG_PRECOPY_FAILED;
+    precopy->stats.source_failed = true;
+    precopy->stats.error = error;
+    precopy->stats.end_ns = sim_now_ns(precopy->sim);
+    sim_trace(precopy->sim, "mig.cpr_refused", i, 0, 0, 0);
+    link_close(precopy->link);
+    return false;
+  }
+  return true;
+}
+
 static void source_body(struct sim_fiber *fiber, void *context)
 {
   struct mig_precopy *precopy = context;
   (void)fiber;
+  if (precopy->params.cpr_transfer && !source_cpr_check(precopy)) return;
   source_setup(precopy);
-  for (;;) {
+  /* cpr-transfer is not live: nothing to iterate, the VM stops at once. */
+  for (bool live = !precopy->params.cpr_transfer; live;) {
     if (mig_writer_error(&precopy->writer) != MIG_OK) return;
+    if (precopy->rp_error.code != MIG_OK) {
+      source_save_failed(precopy, &precopy->rp_error);
+      return;
+    }
     if (!source_rate_limit(precopy)) return;
-    if (source_iterate(precopy)) break;
+    uint64_t wait_ns = 0;
+    if (source_iterate(precopy)) {
+      if (source_can_switchover(precopy)) break;
+      /* Converged, but a device's initial data is not loaded yet: wait for the ack. */
+      precopy->stats.ack_waits_count++;
+      wait_ns = ACK_POLL_NS;
+    }
     /* Let the guest's events due now run between sections, as a thread would. */
-    if (!source_sleep_until(precopy, sim_now_ns(precopy->sim))) return;
+    if (!source_sleep_until(precopy, sim_now_ns(precopy->sim) + wait_ns)) return;
   }
   if (mig_writer_error(&precopy->writer) != MIG_OK) return;
   source_complete(precopy);
@@ -236,6 +349,9 @@ static void source_body(struct sim_fiber *fiber, void *context)
   precopy->stats.normal_pages_count = precopy->ram.normal_pages_count;
   precopy->stats.dirty_sync_count = precopy->ram.dirty_sync_count;
   precopy->stats.rounds_count = precopy->ram.rounds_count;
+  for (uint32_t i = 0; i < precopy->vfio_count; i++) {
+    precopy->stats.device_bytes += precopy->vfio_sources[i].sent_bytes;
+  }
 }
 
 /* The reader's refill: takes received bytes, or blocks the fiber until some arrive. */
@@ -282,9 +398,17 @@ static void dest_body(struct sim_fiber *fiber, void *context)
   mig_reader_init_refill(&reader, precopy->reader_buffer, sizeof(precopy->reader_buffer),
                          dest_refill, precopy);
   struct mig_load_stats load_stats;
-  struct mig_load_options options = {.x_ignore_shared = precopy->params.x_ignore_shared};
+  struct mig_load_options options = {.x_ignore_shared = precopy->params.x_ignore_shared,
+                                     .lives = precopy->vfio_lives,
+                                     .live_count = precopy->vfio_count};
   enum mig_err err = mig_load_machine_with(&reader, precopy->dest, &options, &load_stats);
   if (sim_fiber_cancelled(fiber)) return;
+  if (err == MIG_OK && precopy->dest_busy_until_ns > sim_now_ns(precopy->sim)) {
+    /* The stream is in; the device loads what it still holds before the VM may run. */
+    sim_event_schedule_at(precopy->sim, &precopy->dest_wake, precopy->dest_busy_until_ns);
+    if (!sim_fiber_yield(fiber)) return;
+  }
+  precopy->stats.dest_load_end_ns = SIM_MAX(precopy->dest_busy_until_ns, sim_now_ns(precopy->sim));
   precopy->stats.dest_stream_bytes = load_stats.stream_bytes;
   if (!precopy->stats.source_failed) precopy->stats.end_ns = sim_now_ns(precopy->sim);
   sim_trace(precopy->sim, "mig.loaded", (uint64_t)err, load_stats.stream_bytes,
@@ -302,6 +426,126 @@ static void dest_body(struct sim_fiber *fiber, void *context)
   precopy->stats.status = MIG_PRECOPY_COMPLETED;
 }
 
+static enum mig_err vfio_live_load(void *context, struct mig_reader *reader, uint8_t type)
+{
+  return mig_vfio_load(context, reader, type);
+}
+
+/* Destination: a device-data block cost its load time, queued behind earlier blocks. */
+static void dest_vfio_data_loaded(void *context, uint64_t bytes)
+{
+  struct vfio_hook *hook = context;
+  struct mig_precopy *precopy = hook->precopy;
+  uint64_t start_ns = SIM_MAX(precopy->dest_busy_until_ns, sim_now_ns(precopy->sim));
+  uint64_t cost_ns = hook->load_bytes_per_s == 0
+                         ? 0 : muldiv64(bytes, SIM_NS_PER_S, hook->load_bytes_per_s);
+  precopy->dest_busy_until_ns = start_ns + cost_ns;
+}
+
+/*
+ * Destination: a device's initial data is in the stream.  When every device
+ * has approved, SWITCHOVER_ACK leaves once the queued loading is done (QEMU's
+ * qemu_loadvm_approve_switchover after the device loaded it).
+ */
+static void dest_vfio_init_data(void *context)
+{
+  struct vfio_hook *hook = context;
+  struct mig_precopy *precopy = hook->precopy;
+  SIM_ASSERT(precopy->acks_pending_count > 0);
+  precopy->acks_pending_count--;
+  sim_trace(precopy->sim, "mig.vfio.init_data", precopy->acks_pending_count,
+            precopy->dest_busy_until_ns, 0, 0);
+  if (precopy->acks_pending_count != 0) return;
+  uint64_t at_ns = SIM_MAX(precopy->dest_busy_until_ns, sim_now_ns(precopy->sim));
+  sim_event_schedule_at(precopy->sim, &precopy->ack_event, at_ns);
+}
+
+static void dest_on_ack_event(struct sim *sim, struct sim_event *event)
+{
+  struct mig_precopy *precopy = SIM_CONTAINER_OF(event, struct mig_precopy, ack_event);
+  SIM_ASSERT(precopy->rp_link != NULL);
+  /* be16 type, be16 len = 0 (spec §8). */
+  const uint8_t message[4] = {0, RP_MSG_SWITCHOVER_ACK, 0, 0};
+  size_t sent = link_send(precopy->rp_link, message, sizeof(message));
+  SIM_ASSERT(sent == sizeof(message)); /* the reverse window carries nothing else */
+  sim_trace(sim, "mig.rp.send", RP_MSG_SWITCHOVER_ACK, 0, 0, 0);
+}
+
+static void source_rp_fail(struct mig_precopy *precopy, uint32_t type, uint32_t length,
+                           const char *detail)
+{
+  if (precopy->rp_error.code != MIG_OK) return;
+  struct mig_error *error = &precopy->rp_error;
+  error->code = MIG_ERR_BAD_COMMAND;
+  error->offset = 0;
+  snprintf(error->detail, sizeof(error->detail), "%s (type %" PRIu32 ", len %" PRIu32 ")",
+           detail, type, length);
+  snprintf(error->path, sizeof(error->path), "return-path/message");
+}
+
+/* Source: return-path bytes, parsed message by message (spec §8 checks). */
+static void source_on_rp_deliver(void *context, const uint8_t *bytes, size_t count)
+{
+  struct mig_precopy *precopy = context;
+  for (size_t i = 0; i < count && precopy->rp_error.code == MIG_OK; i++) {
+    SIM_ASSERT(precopy->rp_count < sizeof(precopy->rp_bytes));
+    precopy->rp_bytes[precopy->rp_count++] = bytes[i];
+    if (precopy->rp_count < 4) continue;
+    uint32_t type = (uint32_t)precopy->rp_bytes[0] << 8 | precopy->rp_bytes[1];
+    uint32_t length = (uint32_t)precopy->rp_bytes[2] << 8 | precopy->rp_bytes[3];
+    if (type == 0 || type >= RP_MSG_MAX) {
+      source_rp_fail(precopy, type, length, "invalid return-path message type");
+    } else if (length > RP_LEN_MAX) {
+      source_rp_fail(precopy, type, length, "return-path message too long");
+    } else if (type != RP_MSG_SWITCHOVER_ACK) {
+      source_rp_fail(precopy, type, length, "return-path message not used in precopy here");
+    } else if (length != 0) {
+      source_rp_fail(precopy, type, length, "SWITCHOVER_ACK must be empty");
+    } else {
+      precopy->switchover_acked = true;
+      precopy->stats.switchover_ack_ns = sim_now_ns(precopy->sim);
+      sim_trace(precopy->sim, "mig.rp.ack", precopy->stats.switchover_ack_ns, 0, 0, 0);
+      precopy->rp_count = 0;
+    }
+  }
+}
+
+void mig_precopy_return_path_set(struct mig_precopy *precopy, struct link *reverse)
+{
+  SIM_ASSERT(precopy->stats.status == MIG_PRECOPY_NONE);
+  SIM_ASSERT(reverse != NULL);
+  precopy->rp_link = reverse;
+  link_receiver_set(reverse, precopy, source_on_rp_deliver);
+}
+
+/* Pairs each source vfiodev with the destination's at the same index. */
+static void vfio_setup(struct mig_precopy *precopy)
+{
+  uint32_t count = machine_vfiodev_count(precopy->source);
+  SIM_ASSERT(count == machine_vfiodev_count(precopy->dest));
+  if (precopy->params.cpr_transfer) return; /* devices are handed over, not sent */
+  SIM_ASSERT(count <= MIG_VFIO_DEVICES_MAX);
+  uint32_t section_base = MIG_SAVE_RAM_SECTION_ID + 1 + machine_vmstate_count(precopy->source);
+  for (uint32_t i = 0; i < count; i++) {
+    struct vfiodev *source_dev = machine_vfiodev(precopy->source, i);
+    struct vfiodev *dest_dev = machine_vfiodev(precopy->dest, i);
+    char path[sizeof(source_dev->pci.path)];
+    snprintf(path, sizeof(path), "%s", source_dev->pci.path);
+    mig_vfio_source_init(&precopy->vfio_sources[i], source_dev, section_base + i, path,
+                         precopy->params.switchover_ack);
+    precopy->vfio_hooks[i] = (struct vfio_hook){precopy, dest_dev->config.load_bytes_per_s};
+    struct mig_vfio_dest_hooks hooks = {&precopy->vfio_hooks[i], dest_vfio_data_loaded,
+                                        dest_vfio_init_data};
+    mig_vfio_dest_init(&precopy->vfio_dests[i], dest_dev, path, precopy->params.switchover_ack,
+                       &hooks);
+    precopy->vfio_lives[i] = (struct mig_load_live){
+        .idstr = precopy->vfio_dests[i].idstr, .version_id = MIG_VFIO_SECTION_VERSION,
+        .context = &precopy->vfio_dests[i], .load = vfio_live_load};
+  }
+  precopy->vfio_count = count;
+  precopy->acks_pending_count = count;
+}
+
 struct mig_precopy *mig_precopy_create(struct sim *sim, struct machine *source,
                                        struct machine *dest, struct link *link,
                                        const struct mig_precopy_params *params,
@@ -315,6 +559,8 @@ struct mig_precopy *mig_precopy_create(struct sim *sim, struct machine *source,
   precopy->dest = dest;
   precopy->link = link;
   precopy->params = *params;
+  /* cpr-transfer leaves shared memory in place, as x-ignore-shared does. */
+  if (params->cpr_transfer) precopy->params.x_ignore_shared = true;
   precopy->hooks = *hooks;
   sim_event_init(&precopy->source_wake, precopy_on_wake, "mig.source.wake");
   sim_event_init(&precopy->dest_wake, precopy_on_dest_wake, "mig.dest.wake");
@@ -323,11 +569,13 @@ struct mig_precopy *mig_precopy_create(struct sim *sim, struct machine *source,
   struct ram_block *blocks[RAM_BLOCKS_MAX];
   for (uint32_t i = 0; i < machine_ram_count(source); i++) blocks[i] = machine_ram(source, i);
   mig_ram_source_init(&precopy->ram, sim, blocks, machine_ram_count(source));
-  mig_ram_source_ignore_shared_set(&precopy->ram, params->x_ignore_shared);
+  mig_ram_source_ignore_shared_set(&precopy->ram, precopy->params.x_ignore_shared);
   mig_writer_init(&precopy->writer, precopy->writer_buffer, sizeof(precopy->writer_buffer),
                   source_write, precopy);
   link_writable_set(link, precopy, source_on_writable);
   link_receiver_set(link, precopy, dest_on_deliver);
+  sim_event_init(&precopy->ack_event, dest_on_ack_event, "mig.dest.ack");
+  vfio_setup(precopy);
   precopy->source_fiber = sim_fiber_create(sim, source_body, precopy);
   precopy->dest_fiber = sim_fiber_create(sim, dest_body, precopy);
   return precopy;
@@ -337,6 +585,7 @@ void mig_precopy_start(struct mig_precopy *precopy)
 {
   SIM_ASSERT(precopy->stats.status == MIG_PRECOPY_NONE);
   SIM_ASSERT(machine_running(precopy->source) && !machine_running(precopy->dest));
+  SIM_ASSERT(!precopy->params.switchover_ack || precopy->rp_link != NULL);
   precopy->stats.start_ns = sim_now_ns(precopy->sim);
   sim_trace(precopy->sim, "mig.start", precopy->params.downtime_limit_ns,
             precopy->params.max_bandwidth_bytes_per_s, precopy->params.section_pages_max, 0);
@@ -358,8 +607,12 @@ void mig_precopy_params_set(struct mig_precopy *precopy, const struct mig_precop
 {
   SIM_ASSERT(params->section_pages_max > 0);
   bool x_ignore_shared = precopy->params.x_ignore_shared; /* capabilities are fixed by now */
+  bool switchover_ack = precopy->params.switchover_ack;
+  bool cpr_transfer = precopy->params.cpr_transfer;
   precopy->params = *params;
   precopy->params.x_ignore_shared = x_ignore_shared;
+  precopy->params.switchover_ack = switchover_ack;
+  precopy->params.cpr_transfer = cpr_transfer;
   sim_trace(precopy->sim, "mig.params", params->downtime_limit_ns,
             params->max_bandwidth_bytes_per_s, params->section_pages_max, 0);
 }

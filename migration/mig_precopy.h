@@ -10,7 +10,20 @@
  * link's window is full.  The destination fiber is the incoming coroutine: it
  * parses whatever arrives off the link with mig_load_machine, and when the
  * stream is complete and valid, resumes the destination VM.  Nothing passes
- * between the machines except the link's bytes.
+ * between the machines except the link's bytes (and, with switchover-ack,
+ * return-path messages on a reverse link).
+ *
+ * vfio devices (mig_vfio.h) add a live section each: their dirty data goes in
+ * a PART after every RAM PART, their pending bytes count into the threshold,
+ * and the rest goes in an END section at stop-copy.  The destination's device
+ * loading costs load_bytes_per_s of simulated time on a timeline beside the
+ * stream reader; the destination resumes only when it is done.
+ *
+ * cpr-transfer (seed 001): the source stops at once, shared RAM stays where
+ * it is (as x-ignore-shared), and each destination vfiodev adopts the
+ * source's device (state and DMA mappings handed over, nothing copied); a
+ * mediated device in a legacy container refuses, and the migration fails
+ * cleanly with the device named.
  */
 #ifndef MIG_PRECOPY_H
 #define MIG_PRECOPY_H
@@ -30,6 +43,8 @@ struct mig_precopy_params {
   uint64_t max_bandwidth_bytes_per_s;  /* QMP max-bandwidth; 0 = unlimited */
   uint64_t section_pages_max;          /* pages per PART section (the time slice) */
   bool x_ignore_shared;                /* capability; fixed once the migration starts */
+  bool switchover_ack;                 /* capability (8.1+); needs a return path */
+  bool cpr_transfer;                   /* parameter mode=cpr-transfer (10.x); fixed at start */
 };
 
 enum mig_precopy_status {
@@ -59,6 +74,11 @@ struct mig_precopy_stats {
   uint64_t dest_stream_bytes;    /* bytes the destination parsed */
   struct mig_error error;        /* when FAILED: the source's error, else the destination's */
   bool source_failed;            /* a device refused its save; the source VM resumed */
+  uint64_t device_bytes;         /* vfio device data records written */
+  uint64_t device_pending_bytes_at_stop; /* vfio part of pending_bytes_at_stop */
+  uint64_t switchover_ack_ns;    /* SWITCHOVER_ACK reached the source; 0 = never */
+  uint64_t ack_waits_count;      /* times the source could stop but waited for the ack */
+  uint64_t dest_load_end_ns;     /* the destination's device-data loading finished */
 };
 
 /* Callbacks into the layer that owns the run (conformance/). */
@@ -80,6 +100,11 @@ void mig_precopy_start(struct mig_precopy *precopy);
 /* migrate-set-parameters during a migration: takes effect at the next section. */
 void mig_precopy_params_set(struct mig_precopy *precopy, const struct mig_precopy_params *params);
 const struct mig_precopy_stats *mig_precopy_stats(const struct mig_precopy *precopy);
+/*
+ * The reverse link (destination -> source) for return-path messages; needed
+ * before start when switchover_ack is on.  Only SWITCHOVER_ACK is sent today.
+ */
+void mig_precopy_return_path_set(struct mig_precopy *precopy, struct link *reverse);
 /* When set, every byte the source writes is also appended here (a stream capture). */
 void mig_precopy_capture_set(struct mig_precopy *precopy, struct mig_membuf *capture);
 

@@ -18,7 +18,9 @@
 
 #include "machine.h"
 
-enum machine_device_kind { MACHINE_TESTDEV, MACHINE_DMADEV, MACHINE_BLOCKDEV, MACHINE_AMDVI };
+enum machine_device_kind {
+  MACHINE_TESTDEV, MACHINE_DMADEV, MACHINE_BLOCKDEV, MACHINE_AMDVI, MACHINE_VFIODEV
+};
 
 struct machine_device {
   enum machine_device_kind kind;
@@ -26,6 +28,7 @@ struct machine_device {
   struct dmadev *dma;                              /* kind dmadev */
   struct blockdev *block;                          /* kind blockdev */
   struct amdvi *iommu;                             /* kind amd-iommu */
+  struct vfiodev *vfio;                            /* kind vfiodev */
   struct pci_function *pci;                        /* its function on the bus */
   uint32_t instance_index;                         /* its vmstate instance */
 };
@@ -202,6 +205,15 @@ static void machine_device_create(struct machine *machine, uint32_t index,
     iommu_create(machine, device, config);
     desc = amdvi_vmstate_desc(device->iommu);
     opaque = device->iommu;
+  } else if (strcmp(config->driver, "vfiodev") == 0) {
+    char path[16];
+    snprintf(path, sizeof(path), "0000:%02x:%02x.%x", config->bus, config->slot,
+             config->function);
+    device->kind = MACHINE_VFIODEV;
+    device->vfio = vfiodev_create(machine->sim, machine, &config->vfio, path);
+    device->pci = &device->vfio->pci;
+    desc = &vfiodev_vmstate;
+    opaque = device->vfio;
   } else {
     SIM_ASSERT(strcmp(config->driver, "testdev") == 0);
     device->kind = MACHINE_TESTDEV;
@@ -327,6 +339,8 @@ static void machine_devices_run(struct machine *machine, bool running)
       if (running) dmadev_resume(device->dma); else dmadev_stop(device->dma);
     } else if (device->kind == MACHINE_BLOCKDEV) {
       if (running) blockdev_activate(device->block); else blockdev_inactivate(device->block);
+    } else if (device->kind == MACHINE_VFIODEV) {
+      if (running) vfiodev_resume(device->vfio); else vfiodev_stop(device->vfio);
     }
   }
   if (!machine->devdrv_present) return;
@@ -465,6 +479,26 @@ struct blockdev *machine_blockdev(const struct machine *machine, uint32_t index)
 {
   const struct machine_device *device = device_of_kind(machine, MACHINE_BLOCKDEV, index);
   return device != NULL ? device->block : NULL;
+}
+
+struct vfiodev *machine_vfiodev(const struct machine *machine, uint32_t index)
+{
+  const struct machine_device *device = device_of_kind(machine, MACHINE_VFIODEV, index);
+  return device != NULL ? device->vfio : NULL;
+}
+
+uint32_t machine_vfiodev_count(const struct machine *machine)
+{
+  uint32_t count = 0;
+  while (device_of_kind(machine, MACHINE_VFIODEV, count) != NULL) count++;
+  return count;
+}
+
+uint32_t machine_vfiodev_instance(const struct machine *machine, uint32_t index)
+{
+  const struct machine_device *device = device_of_kind(machine, MACHINE_VFIODEV, index);
+  SIM_ASSERT(device != NULL);
+  return device->instance_index;
 }
 
 struct pci_bus *machine_pci_bus(struct machine *machine, uint8_t number)
@@ -655,12 +689,11 @@ const char *machine_vmstate_error(const struct machine *machine, uint32_t index)
   for (uint32_t i = 0; i < machine->config.device_count; i++) {
     const struct machine_device *device = &machine->devices[i];
     if (device->instance_index != index) continue;
-    if (device->kind == MACHINE_AMDVI) {
-      const char *error = amdvi_migration_error(device->iommu);
-      return error[0] != 0 ? error : NULL;
-    }
-    if (device->kind != MACHINE_DMADEV) continue;
-    return device->dma->error_message[0] != 0 ? device->dma->error_message : NULL;
+    const char *message = device->kind == MACHINE_DMADEV    ? device->dma->error_message
+                          : device->kind == MACHINE_VFIODEV ? device->vfio->error_message
+                          : device->kind == MACHINE_AMDVI   ? amdvi_migration_error(device->iommu)
+                                                            : "";
+    return message[0] != 0 ? message : NULL;
   }
   return NULL;
 }
@@ -698,6 +731,12 @@ static bool device_config_check(const struct machine_device_config *device, char
     if (device->bus != 0) {
       /* IVRS names AMDVI-PCI by devfn only, bus 0 implied (spec §3.3). */
       snprintf(why, why_bytes, "%s: AMDVI-PCI must be on bus 0", path);
+      return false;
+    }
+  } else if (strcmp(device->driver, "vfiodev") == 0) {
+    char detail[96];
+    if (!vfiodev_config_check(&device->vfio, detail, sizeof(detail))) {
+      snprintf(why, why_bytes, "%s: %s", path, detail);
       return false;
     }
   } else if (strcmp(device->driver, "testdev") != 0) {
@@ -790,6 +829,32 @@ static bool driver_config_check(const struct machine_config *config, char *why,
   return true;
 }
 
+/* vfiodevs: at most VFIODEV_DEVICES_MAX, and their mappings inside guest RAM. */
+static bool vfio_config_check(const struct machine_config *config, char *why, size_t why_bytes)
+{
+  uint64_t ram_end = 0;
+  for (uint32_t i = 0; i < config->ram_count; i++) ram_end += config->ram[i].bytes;
+  uint32_t count = 0;
+  for (uint32_t i = 0; i < config->device_count; i++) {
+    const struct machine_device_config *device = &config->devices[i];
+    if (strcmp(device->driver, "vfiodev") != 0) continue;
+    if (++count > VFIODEV_DEVICES_MAX) {
+      snprintf(why, why_bytes, "machine: at most %u vfiodev devices", VFIODEV_DEVICES_MAX);
+      return false;
+    }
+    for (uint32_t j = 0; j < device->vfio.mapping_count; j++) {
+      const struct vfiodev_mapping *map = &device->vfio.mappings[j];
+      if (map->gpa > ram_end || map->bytes > ram_end - map->gpa) {
+        snprintf(why, why_bytes, "0000:%02x:%02x.%x/vfiodev: mapping %" PRIu32 " is outside "
+                 "guest RAM (%" PRIu64 " bytes)", device->bus, device->slot, device->function,
+                 j, ram_end);
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
 bool machine_config_check(const struct machine_config *config, char *why, size_t why_bytes)
 {
   if (config->ram_count == 0 || config->ram_count > RAM_BLOCKS_MAX ||
@@ -797,6 +862,7 @@ bool machine_config_check(const struct machine_config *config, char *why, size_t
     snprintf(why, why_bytes, "machine: RAM block or device count out of range");
     return false;
   }
+  if (!vfio_config_check(config, why, why_bytes)) return false;
   for (uint32_t i = 0; i < config->device_count; i++) {
     const struct machine_device_config *device = &config->devices[i];
     if (!device_config_check(device, why, why_bytes)) return false;

@@ -23,6 +23,7 @@
 #include "sim.h"
 #include "testdev.h"
 #include "vcpu.h"
+#include "vfiodev.h"
 #include "vmstate_desc.h"
 
 struct machine;
@@ -39,7 +40,7 @@ struct machine_ram_config {
 };
 
 struct machine_device_config {
-  char driver[32];            /* "testdev", "dmadev", "blockdev" or "amd-iommu" */
+  char driver[32];            /* "testdev", "dmadev", "blockdev", "amd-iommu" or "vfiodev" */
   uint8_t bus;                /* PCI bus:device.function of the device, bus < PCI_BUSES_MAX */
   uint8_t slot;               /* 0..31 */
   uint8_t function;           /* 0..7 */
@@ -49,6 +50,7 @@ struct machine_device_config {
   struct blockdev_config block; /* blockdev: properties and quirks */
   bool behind_iommu;          /* dmadev: DMA goes through the machine's amd-iommu */
   struct amdvi_config iommu;  /* amd-iommu: properties (pci_bdf follows bus/slot/function) */
+  struct vfiodev_config vfio;  /* vfiodev: properties and quirks */
 };
 
 struct machine_config {
@@ -113,6 +115,11 @@ uint32_t machine_pci_device_count(const struct machine *machine);
 /* The index-th dmadev / blockdev, or NULL. */
 struct dmadev *machine_dmadev(const struct machine *machine, uint32_t index);
 struct blockdev *machine_blockdev(const struct machine *machine, uint32_t index);
+/* The index-th vfiodev, or NULL; machine_vfiodev_count counts them. */
+struct vfiodev *machine_vfiodev(const struct machine *machine, uint32_t index);
+uint32_t machine_vfiodev_count(const struct machine *machine);
+/* The vmstate instance index of the index-th vfiodev (its section id follows from it). */
+uint32_t machine_vfiodev_instance(const struct machine *machine, uint32_t index);
 struct pci_bus *machine_pci_bus(struct machine *machine, uint8_t number);
 const struct devdrv *machine_devdrv(const struct machine *machine);
 /*

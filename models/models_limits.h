@@ -34,11 +34,20 @@
 #define DEVDRV_PERIOD_NS_MIN UINT64_C(1000)    /* guest driver tick, at least 1 us */
 #define DMADEV_STEP_VM_NS_MAX (UINT64_C(1) << 60) /* a loaded step time beyond is refused */
 
+/* vfiodev.h */
+#define VFIODEV_MAPPINGS_MAX 8u                /* DMA mappings per device */
+#define VFIODEV_DEVICES_MAX 8u                 /* vfiodevs per machine */
+#define VFIODEV_STATE_BYTES_MAX (UINT64_C(4) << 30) /* internal state, 4 GiB */
+#define VFIODEV_TICK_NS (UINT64_C(1) * 1000000) /* dirtying tick, 1 ms of guest time */
+#define VFIODEV_DIRTY_PAGES_PER_S_MAX UINT64_C(100000000)
+#define VFIODEV_LOAD_BYTES_PER_S_MAX (UINT64_C(1) << 40)
+
 _Static_assert(RAM_PAGE_BYTES == (UINT32_C(1) << RAM_PAGE_BITS), "page bits and bytes agree");
 _Static_assert(RAM_BLOCK_BYTES_MAX % RAM_PAGE_BYTES == 0, "blocks are whole pages");
 _Static_assert(RAM_BLOCK_BYTES_MAX % RAM_HOST_PAGE_BYTES_MAX == 0, "huge pages tile a block");
 _Static_assert((RAM_BLOCK_BYTES_MAX >> RAM_PAGE_BITS) <= UINT32_MAX, "page index fits 32 bits");
 
+_Static_assert((VFIODEV_STATE_BYTES_MAX >> RAM_PAGE_BITS) <= UINT32_MAX, "page index fits 32 bits");
 _Static_assert(DMADEV_CHUNK_BYTES == RAM_PAGE_BYTES, "an engine step is one page");
 _Static_assert(DMADEV_TRANSFER_BYTES_MAX % DMADEV_CHUNK_BYTES == 0, "whole steps");
 

@@ -1,0 +1,206 @@
+/*
+ * mig_vfio.c: a vfiodev's device data in iterative sections (overview and
+ * wire layout in mig_vfio.h; docs/vfiodev.md has the byte tables).
+ *
+ * The source walks the device's dirty bitmap with a cursor, one pass after
+ * another; the first pass after setup carries the initial data, and with
+ * switchover-ack the PART section that finishes it ends with INIT_DATA_SENT
+ * instead of END_OF_STATE (QEMU 8.1 vfio_save_iterate).  The destination
+ * validates every flag, size, page index and page byte before it touches
+ * the device.
+ */
+#include "sim_base.h"
+
+#include "mig_format.h"
+#include "mig_save.h"
+#include "mig_vfio.h"
+
+void mig_vfio_source_init(struct mig_vfio_source *source, struct vfiodev *dev,
+                          uint32_t section_id, const char *path, bool switchover_ack)
+{
+  SIM_ASSERT(dev != NULL);
+  SIM_ASSERT(strlen(path) + strlen(MIG_VFIO_IDSTR_SUFFIX) < sizeof(source->idstr));
+  memset(source, 0, sizeof(*source));
+  source->dev = dev;
+  source->section_id = section_id;
+  snprintf(source->idstr, sizeof(source->idstr), "%s%s", path, MIG_VFIO_IDSTR_SUFFIX);
+  source->switchover_ack = switchover_ack && !dev->config.quirk_ignore_ack;
+}
+
+void mig_vfio_save_setup(struct mig_vfio_source *source, struct mig_writer *writer)
+{
+  vfiodev_log_start(source->dev);
+  mig_save_section_header(writer, MIG_SECTION_START, source->section_id, source->idstr, 0,
+                          MIG_VFIO_SECTION_VERSION);
+  mig_writer_be64(writer, MIG_VFIO_FLAG_DEV_SETUP_STATE);
+  mig_writer_be64(writer, MIG_VFIO_FLAG_END_OF_STATE);
+  mig_save_footer(writer, source->section_id);
+}
+
+/* DEV_DATA_STATE blocks of up to pages_max dirty pages in total. */
+static void save_data(struct mig_vfio_source *source, struct mig_writer *writer,
+                      uint64_t pages_max)
+{
+  uint64_t left = pages_max;
+  while (left > 0 && source->dev->dirty_count > 0) {
+    uint64_t records = SIM_MIN(SIM_MIN(left, source->dev->dirty_count),
+                               (uint64_t)MIG_VFIO_BLOCK_RECORDS_MAX);
+    mig_writer_be64(writer, MIG_VFIO_FLAG_DEV_DATA_STATE);
+    mig_writer_be64(writer, records * MIG_VFIO_RECORD_BYTES);
+    for (uint64_t i = 0; i < records; i++) {
+      uint64_t before = source->cursor;
+      uint64_t page;
+      uint32_t generation;
+      bool taken = vfiodev_dirty_take(source->dev, &source->cursor, &page, &generation);
+      SIM_ASSERT(taken);
+      /* Wrapping to the front ends the pass that carried the initial data. */
+      if (page < before) source->first_pass_done = true;
+      vfiodev_page_fill(source->dev, page, generation, source->scratch);
+      mig_writer_be32(writer, (uint32_t)page);
+      mig_writer_be32(writer, generation);
+      mig_writer_bytes(writer, source->scratch, MIG_PAGE_BYTES);
+    }
+    source->sent_pages_count += records;
+    source->sent_bytes += records * MIG_VFIO_RECORD_BYTES;
+    left -= records;
+  }
+  if (source->dev->dirty_count == 0 || source->cursor >= source->dev->page_count) {
+    source->first_pass_done = true;
+  }
+}
+
+void mig_vfio_save_iterate(struct mig_vfio_source *source, struct mig_writer *writer,
+                           uint64_t pages_max)
+{
+  SIM_ASSERT(pages_max > 0);
+  mig_save_section_short_header(writer, MIG_SECTION_PART, source->section_id);
+  save_data(source, writer, pages_max);
+  if (source->switchover_ack && source->first_pass_done && !source->init_data_sent) {
+    mig_writer_be64(writer, MIG_VFIO_FLAG_DEV_INIT_DATA_SENT);
+    source->init_data_sent = true;
+  } else {
+    mig_writer_be64(writer, MIG_VFIO_FLAG_END_OF_STATE);
+  }
+  mig_save_footer(writer, source->section_id);
+}
+
+void mig_vfio_save_complete(struct mig_vfio_source *source, struct mig_writer *writer)
+{
+  mig_save_section_short_header(writer, MIG_SECTION_END, source->section_id);
+  save_data(source, writer, UINT64_MAX);
+  SIM_ASSERT(source->dev->dirty_count == 0);
+  mig_writer_be64(writer, MIG_VFIO_FLAG_END_OF_STATE);
+  mig_save_footer(writer, source->section_id);
+}
+
+uint64_t mig_vfio_pending_bytes(const struct mig_vfio_source *source)
+{
+  return source->dev->dirty_count * MIG_VFIO_RECORD_BYTES;
+}
+
+void mig_vfio_dest_init(struct mig_vfio_dest *dest, struct vfiodev *dev, const char *path,
+                        bool switchover_ack, const struct mig_vfio_dest_hooks *hooks)
+{
+  SIM_ASSERT(dev != NULL);
+  SIM_ASSERT(strlen(path) + strlen(MIG_VFIO_IDSTR_SUFFIX) < sizeof(dest->idstr));
+  memset(dest, 0, sizeof(*dest));
+  dest->dev = dev;
+  snprintf(dest->idstr, sizeof(dest->idstr), "%s%s", path, MIG_VFIO_IDSTR_SUFFIX);
+  dest->switchover_ack = switchover_ack;
+  if (hooks != NULL) dest->hooks = *hooks;
+}
+
+/* One record: page index and generation in range, bytes as the device makes them. */
+static enum mig_err load_record(struct mig_vfio_dest *dest, struct mig_reader *reader)
+{
+  uint64_t offset = mig_reader_offset(reader);
+  uint32_t page = mig_read_be32(reader);
+  uint32_t generation = mig_read_be32(reader);
+  mig_read_bytes(reader, dest->scratch, MIG_PAGE_BYTES);
+  if (mig_reader_failed(reader)) return mig_reader_error(reader)->code;
+  if (page >= dest->dev->page_count || generation == 0) {
+    char detail[80];
+    snprintf(detail, sizeof(detail), "page %" PRIu32 " generation %" PRIu32 " (pages %" PRIu64
+             ")", page, generation, dest->dev->page_count);
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, offset, detail, "%s/data/page", dest->idstr);
+    return MIG_ERR_BAD_VALUE;
+  }
+  uint8_t expected[MIG_PAGE_BYTES];
+  vfiodev_page_fill(dest->dev, page, generation, expected);
+  if (memcmp(expected, dest->scratch, MIG_PAGE_BYTES) != 0) {
+    char detail[64];
+    snprintf(detail, sizeof(detail), "page %" PRIu32 " bytes differ from its content", page);
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, offset + 8, detail, "%s/data/bytes",
+                    dest->idstr);
+    return MIG_ERR_BAD_VALUE;
+  }
+  vfiodev_page_set(dest->dev, page, generation);
+  dest->loaded_pages_count++;
+  return MIG_OK;
+}
+
+static enum mig_err load_data(struct mig_vfio_dest *dest, struct mig_reader *reader)
+{
+  uint64_t offset = mig_reader_offset(reader);
+  uint64_t size = mig_read_be64(reader);
+  if (mig_reader_failed(reader)) return mig_reader_error(reader)->code;
+  if (size == 0 || size % MIG_VFIO_RECORD_BYTES != 0 ||
+      size / MIG_VFIO_RECORD_BYTES > MIG_VFIO_BLOCK_RECORDS_MAX) {
+    char detail[64];
+    snprintf(detail, sizeof(detail), "size %" PRIu64 " (records of %u, at most %u)", size,
+             MIG_VFIO_RECORD_BYTES, MIG_VFIO_BLOCK_RECORDS_MAX);
+    MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, offset, detail, "%s/data/size", dest->idstr);
+    return MIG_ERR_TOO_LONG;
+  }
+  for (uint64_t i = 0; i < size / MIG_VFIO_RECORD_BYTES; i++) {
+    enum mig_err err = load_record(dest, reader);
+    if (err != MIG_OK) return err;
+  }
+  dest->loaded_bytes += size;
+  if (dest->hooks.data_loaded != NULL) dest->hooks.data_loaded(dest->hooks.context, size);
+  return MIG_OK;
+}
+
+/* INIT_DATA_SENT: only in a PART section, once, and only with switchover-ack on here. */
+static enum mig_err load_init_data(struct mig_vfio_dest *dest, struct mig_reader *reader,
+                                   uint8_t type, uint64_t offset)
+{
+  const char *why = NULL;
+  if (!dest->switchover_ack) why = "received INIT_DATA_SENT but switchover-ack is off";
+  else if (type != MIG_SECTION_PART) why = "INIT_DATA_SENT outside a PART section";
+  else if (dest->init_data_received) why = "INIT_DATA_SENT twice";
+  if (why != NULL) {
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, offset, why, "%s/init-data-sent", dest->idstr);
+    return MIG_ERR_BAD_VALUE;
+  }
+  dest->init_data_received = true;
+  if (dest->hooks.init_data != NULL) dest->hooks.init_data(dest->hooks.context);
+  return MIG_OK;
+}
+
+enum mig_err mig_vfio_load(struct mig_vfio_dest *dest, struct mig_reader *reader, uint8_t type)
+{
+  SIM_ASSERT(type == MIG_SECTION_START || type == MIG_SECTION_PART || type == MIG_SECTION_END);
+  /* Each pass reads a flag; a block consumes at least one record, so the stream bounds it. */
+  for (bool first = true;; first = false) {
+    uint64_t offset = mig_reader_offset(reader);
+    uint64_t flag = mig_read_be64(reader);
+    if (mig_reader_failed(reader)) return mig_reader_error(reader)->code;
+    if (flag == MIG_VFIO_FLAG_END_OF_STATE) return MIG_OK;
+    enum mig_err err;
+    if (flag == MIG_VFIO_FLAG_DEV_SETUP_STATE && type == MIG_SECTION_START && first) {
+      err = MIG_OK;
+    } else if (flag == MIG_VFIO_FLAG_DEV_DATA_STATE && type != MIG_SECTION_START) {
+      err = load_data(dest, reader);
+    } else if (flag == MIG_VFIO_FLAG_DEV_INIT_DATA_SENT) {
+      return load_init_data(dest, reader, type, offset);
+    } else {
+      char detail[64];
+      snprintf(detail, sizeof(detail), "unexpected flag 0x%016" PRIx64 " in a %s section", flag,
+               type == MIG_SECTION_START ? "START" : type == MIG_SECTION_PART ? "PART" : "END");
+      MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, offset, detail, "%s/flag", dest->idstr);
+      return MIG_ERR_BAD_VALUE;
+    }
+    if (err != MIG_OK) return err;
+  }
+}

@@ -1,0 +1,87 @@
+/*
+ * mig_vfio.h: the live (iterative) migration of a vfiodev's device data, as
+ * QEMU's VFIO migration does it (hw/vfio/migration.c, read at QEMU 8.1/10.x):
+ * the handler "<bdf>/vfio" has START, PART and END sections whose payload is
+ * a run of be64 flags:
+ *
+ *   START: DEV_SETUP_STATE, END_OF_STATE
+ *   PART:  { DEV_DATA_STATE, be64 size, size bytes }*, END_OF_STATE
+ *          or, once, INIT_DATA_SENT instead of END_OF_STATE (switchover-ack)
+ *   END:   { DEV_DATA_STATE, be64 size, size bytes }*, END_OF_STATE
+ *
+ * QEMU's data bytes are opaque device blobs; here a block is a run of
+ * records of be32 page index, be32 generation, 4096 page bytes (docs/vfiodev.md).
+ * The destination checks each page's bytes against the device's content
+ * function, so a corrupted or misplaced page fails with offset and path.
+ */
+#ifndef MIG_VFIO_H
+#define MIG_VFIO_H
+
+#include "sim_base.h"
+#include "mig_limits.h"
+#include "mig_stream.h"
+#include "vfiodev.h"
+
+#define MIG_VFIO_FLAG_END_OF_STATE UINT64_C(0xffffffffef100001)
+#define MIG_VFIO_FLAG_DEV_CONFIG_STATE UINT64_C(0xffffffffef100002)
+#define MIG_VFIO_FLAG_DEV_SETUP_STATE UINT64_C(0xffffffffef100003)
+#define MIG_VFIO_FLAG_DEV_DATA_STATE UINT64_C(0xffffffffef100004)
+#define MIG_VFIO_FLAG_DEV_INIT_DATA_SENT UINT64_C(0xffffffffef100005)
+#define MIG_VFIO_SECTION_VERSION 1u
+#define MIG_VFIO_IDSTR_SUFFIX "/vfio"
+
+_Static_assert(MIG_VFIO_DEVICES_MAX >= VFIODEV_DEVICES_MAX, "every vfiodev gets a handler");
+_Static_assert(MIG_LOAD_LIVES_MAX >= MIG_VFIO_DEVICES_MAX, "the loader takes every handler");
+
+struct mig_vfio_source {           /* caller-owned; fields private */
+  struct vfiodev *dev;
+  uint32_t section_id;
+  char idstr[MIG_IDSTR_BYTES_MAX + 1]; /* "<bdf>/vfio" */
+  bool switchover_ack;             /* capability on and the device asks for the ack */
+  bool first_pass_done;            /* the initial data has all been sent */
+  bool init_data_sent;             /* INIT_DATA_SENT is on the wire */
+  uint64_t cursor;                 /* next page the pass looks at */
+  uint64_t sent_pages_count;       /* records written */
+  uint64_t sent_bytes;             /* data bytes (records) written */
+  uint8_t scratch[MIG_PAGE_BYTES];
+};
+
+/* path is the device's PCI path ("0000:00:05.0"). */
+void mig_vfio_source_init(struct mig_vfio_source *source, struct vfiodev *dev,
+                          uint32_t section_id, const char *path, bool switchover_ack);
+/* Whole sections, header to footer.  setup also starts the device's dirty log. */
+void mig_vfio_save_setup(struct mig_vfio_source *source, struct mig_writer *writer);
+void mig_vfio_save_iterate(struct mig_vfio_source *source, struct mig_writer *writer,
+                           uint64_t pages_max);
+void mig_vfio_save_complete(struct mig_vfio_source *source, struct mig_writer *writer);
+/* Bytes still to send (dirty pages x record size): counted into the switchover threshold. */
+uint64_t mig_vfio_pending_bytes(const struct mig_vfio_source *source);
+
+struct mig_vfio_dest_hooks {
+  void *context;
+  /* A DEV_DATA_STATE block of bytes was loaded (the destination's load cost). */
+  void (*data_loaded)(void *context, uint64_t bytes);
+  /* INIT_DATA_SENT arrived: the initial data is in (QEMU: approve switchover). */
+  void (*init_data)(void *context);
+};
+
+struct mig_vfio_dest {             /* caller-owned; fields private */
+  struct vfiodev *dev;
+  char idstr[MIG_IDSTR_BYTES_MAX + 1];
+  bool switchover_ack;             /* capability on here */
+  bool init_data_received;
+  struct mig_vfio_dest_hooks hooks;
+  uint64_t loaded_pages_count;
+  uint64_t loaded_bytes;
+  uint8_t scratch[MIG_PAGE_BYTES];
+};
+
+void mig_vfio_dest_init(struct mig_vfio_dest *dest, struct vfiodev *dev, const char *path,
+                        bool switchover_ack, const struct mig_vfio_dest_hooks *hooks);
+/*
+ * Loads one START, PART or END payload (after the header, before the
+ * footer).
+ */
+enum mig_err mig_vfio_load(struct mig_vfio_dest *dest, struct mig_reader *reader, uint8_t type);
+
+#endif /* MIG_VFIO_H */

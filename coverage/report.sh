@@ -11,7 +11,10 @@ for layer in sim models migration conformance; do
 done
 out/coverage/migsim run --seed 5 >/dev/null
 for replay in out/coverage/*_replay; do
-  [[ -x $replay ]] && "$replay" "fuzz/corpus/$(basename "$replay" _replay)" conformance/regress >/dev/null
+  target=$(basename "$replay" _replay)
+  regress=conformance/regress
+  [[ $target == canary_fuzz ]] && regress=   # the canary aborts on any stream
+  [[ -x $replay ]] && "$replay" "fuzz/corpus/$target" $regress >/dev/null
 done
 lcov --quiet --capture --directory out/coverage/obj --output-file coverage/lcov.info \
   --rc lcov_branch_coverage=1 >/dev/null

@@ -30,59 +30,15 @@ import json
 import lzma
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import qemu_lib  # noqa: E402
+
 ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-
-
-class Qmp:
-    """A minimal QMP client over a unix socket (one command at a time)."""
-
-    def __init__(self, path, timeout_seconds):
-        deadline = time.monotonic() + timeout_seconds
-        while True:
-            try:
-                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.sock.connect(path)
-                break
-            except OSError:
-                self.sock.close()
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        self.sock.settimeout(timeout_seconds)
-        self.buffer = b""
-        self._read()  # greeting
-        self.command("qmp_capabilities")
-
-    def _read(self):
-        while b"\n" not in self.buffer:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError("QMP socket closed")
-            self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\n", 1)
-        return json.loads(line)
-
-    def command(self, name, **arguments):
-        message = {"execute": name}
-        if arguments:
-            message["arguments"] = arguments
-        self.sock.sendall(json.dumps(message).encode() + b"\n")
-        while True:
-            reply = self._read()
-            if "event" in reply:
-                continue
-            if "error" in reply:
-                raise RuntimeError(f"{name}: {reply['error']}")
-            return reply.get("return")
-
-    def close(self):
-        self.sock.close()
 
 
 def needs_missing_resources(sidecar, resources):
@@ -134,7 +90,7 @@ def load_one(args, name, sidecar, work, resources):
     argv += ["-qmp", f"unix:{sock},server=on,wait=off"]
     child = subprocess.Popen(argv, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        qmp = Qmp(sock, args.timeout_seconds)
+        qmp = qemu_lib.QmpClient(sock, args.timeout_seconds)
         if defer:
             caps = [{"capability": k, "state": v}
                     for k, v in sorted(sidecar.get("destination_capabilities", {}).items())]
@@ -170,7 +126,7 @@ def load_one(args, name, sidecar, work, resources):
                     if shared_backend else f"{len(ranges)} RAM ranges match")
         return "PASS", (f"completed in {seconds:.2f} s; {compared}; "
                         f"{len(data)} bytes vs {len(original)} original")
-    except (OSError, RuntimeError, EOFError) as error:
+    except (OSError, qemu_lib.QmpError) as error:
         return "FAIL", f"{error}"
     finally:
         try:

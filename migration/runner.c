@@ -15,6 +15,7 @@ Suite *mig_devices_suite(void);
 Suite *mig_amdvi_suite(void);
 Suite *mig_ram_suite(void);
 Suite *mig_hostile_suite(void);
+Suite *mig_rp_suite(void);
 
 static sim_suite_fn *const suites[] = {
   mig_stream_suite,
@@ -25,6 +26,7 @@ static sim_suite_fn *const suites[] = {
   mig_amdvi_suite,
   mig_ram_suite,
   mig_hostile_suite,
+  mig_rp_suite,
 };
 
 int main(int argc, char **argv)

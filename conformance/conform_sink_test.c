@@ -494,6 +494,61 @@ START_TEST(conform_sink_multifd_hostile)
 }
 END_TEST
 
+START_TEST(conform_sink_multifd_uuid_matches_configuration)
+{
+  /*
+   * Goal: with configuration/uuid in the main stream, every multifd channel's
+   * UUID must equal it (spec §9.2).  Method: insert `05 12
+   * "configuration/uuid" 00000001` + 16 bytes after the configuration's
+   * name; channels with that UUID pass, zero UUIDs fail on channel 0.
+   */
+  struct mig_membuf base, stream, channel[2];
+  capture_default(&base);
+  size_t name_end = 8 + 1 + 4 + get_be32(base.bytes + 9);
+  uint8_t subsection[2 + 18 + 4 + 16] = {0x05, 18};
+  memcpy(subsection + 2, "configuration/uuid", 18);
+  put_be32(subsection + 20, 1);
+  for (int i = 0; i < 16; i++) subsection[24 + i] = (uint8_t)(0xa0 + i);
+  mig_membuf_init(&stream, base.count + sizeof subsection);
+  ck_assert_int_eq(mig_membuf_write(&stream, base.bytes, name_end), MIG_OK);
+  ck_assert_int_eq(mig_membuf_write(&stream, subsection, sizeof subsection), MIG_OK);
+  ck_assert_int_eq(mig_membuf_write(&stream, base.bytes + name_end, base.count - name_end),
+                   MIG_OK);
+  struct mig_inspect direct;
+  struct mig_error error;
+  ck_assert_int_eq(mig_inspect_stream(stream.bytes, stream.count, &direct, &error), MIG_OK);
+  ck_assert(direct.has_uuid);
+  uint64_t sections = direct.records[1] + direct.records[2] + direct.records[3];
+  for (int matching = 1; matching >= 0; matching--) {
+    for (uint8_t id = 0; id < 2; id++) {
+      build_multifd(&channel[id], id, sections, direct.blocks[0].name, 2 * id * MIG_PAGE_BYTES);
+      if (matching) memcpy(channel[id].bytes + 8, subsection + 24, 16);
+    }
+    struct source_plan plan = {.bytes = stream.bytes, .count = stream.count,
+                               .multifd = {channel[0].bytes, channel[1].bytes},
+                               .multifd_count = {channel[0].count, channel[1].count},
+                               .multifd_channels = 2};
+    struct conform_sink_result result;
+    (void)serve_with_source(&plan, &result);
+    char message[512];
+    mig_error_format(&result.error, message, sizeof message);
+    if (matching) {
+      ck_assert_msg(result.error.code == MIG_OK, "%s", message);
+      ck_assert_uint_eq(result.multifd_channel_count, 2);
+    } else {
+      ck_assert_msg(result.error.code == MIG_ERR_CONFIG_MISMATCH, "%s", message);
+      ck_assert_str_eq(result.error.path, "multifd/channel0/initial/uuid");
+      ck_assert_uint_eq(result.error.offset, 8);
+    }
+    conform_sink_result_deinit(&result);
+    for (int i = 0; i < 2; i++) mig_membuf_deinit(&channel[i]);
+  }
+  mig_inspect_deinit(&direct);
+  mig_membuf_deinit(&stream);
+  mig_membuf_deinit(&base);
+}
+END_TEST
+
 START_TEST(conform_sink_channel_count_bounded)
 {
   /* Goal: connection number CONFORM_SINK_CHANNELS_MAX + 1 fails the migration (TOO_LONG). */
@@ -561,6 +616,7 @@ Suite *conform_sink_suite(void)
   tcase_add_test(corrupt, conform_sink_truncated_stream_fails_with_shut_1);
   tcase_add_test(corrupt, conform_sink_ping_without_return_path);
   tcase_add_test(corrupt, conform_sink_multifd_hostile);
+  tcase_add_test(corrupt, conform_sink_multifd_uuid_matches_configuration);
   tcase_add_test(corrupt, conform_sink_fake_trailer_in_page_data);
   tcase_add_test(corrupt, conform_sink_channel_count_bounded);
   suite_add_tcase(suite, corrupt);

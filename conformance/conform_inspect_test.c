@@ -476,7 +476,8 @@ static uint64_t insert_command(struct mig_membuf *stream, uint16_t code, uint16_
 START_TEST(conform_inspect_checks_command_codes_and_lengths)
 {
   static const struct { uint16_t code, length; enum mig_err expected; } cases[] = {
-      {1, 0, MIG_OK}, {2, 4, MIG_OK}, {3, 16, MIG_OK}, {3, 0, MIG_OK},
+      /* ADVISE with a body: conform_inspect_advise_and_recv_bitmap_bodies (zeros are refused). */
+      {1, 0, MIG_OK}, {2, 4, MIG_OK}, {3, 0, MIG_OK},
       {0, 0, MIG_ERR_BAD_COMMAND}, {11, 0, MIG_ERR_BAD_COMMAND}, {2, 3, MIG_ERR_BAD_COMMAND},
       {3, 8, MIG_ERR_BAD_COMMAND}, {7, 4, MIG_ERR_BAD_COMMAND}};
   for (size_t i = 0; i < SIM_ARRAY_COUNT(cases); i++) {
@@ -652,6 +653,70 @@ START_TEST(conform_inspect_globalstate_runstate_checked)
     mig_inspect_deinit(&inspect);
   }
   mig_membuf_deinit(&input);
+}
+END_TEST
+
+START_TEST(conform_inspect_advise_and_recv_bitmap_bodies)
+{
+  /*
+   * Goal: POSTCOPY_ADVISE's target page size and RECV_BITMAP's length and
+   * block are checked (spec §7, §11.2 postcopy).  Method: insert each command
+   * before EOF; a good and a bad body of each.
+   */
+  struct mig_membuf capture;
+  capture_default(&capture);
+  struct mig_inspect inspect;
+  struct mig_error error;
+  ck_assert_int_eq(inspect_bytes(&capture, &inspect, &error), MIG_OK);
+  char name[MIG_IDSTR_BYTES_MAX + 1];
+  snprintf(name, sizeof name, "%s", inspect.blocks[0].name);
+  uint64_t eof_at = inspect.eof_offset;
+  mig_inspect_deinit(&inspect);
+  size_t name_bytes = strlen(name);
+  enum { ADVISE_OK, ADVISE_PAGE, BITMAP_OK, BITMAP_LENGTH, BITMAP_BLOCK, CASES };
+  for (int c = 0; c < CASES; c++) {
+    uint8_t record[5 + 1 + MIG_IDSTR_BYTES_MAX + 1] = {MIG_SECTION_COMMAND};
+    size_t at = 5;
+    if (c <= ADVISE_PAGE) {
+      record[2] = 3;
+      put_be64(record, &at, 0x1000);
+      put_be64(record, &at, c == ADVISE_PAGE ? 0x10000 : 0x1000);
+    } else {
+      record[2] = 10;
+      record[at++] = (uint8_t)name_bytes;
+      memcpy(record + at, name, name_bytes);
+      if (c == BITMAP_BLOCK) record[at] ^= 0x20;
+      at += name_bytes;
+      if (c == BITMAP_LENGTH) record[at++] = 0;
+    }
+    record[3] = (uint8_t)((at - 5) >> 8), record[4] = (uint8_t)(at - 5);
+    struct mig_membuf edited;
+    mig_membuf_init(&edited, capture.count + at);
+    ck_assert_int_eq(mig_membuf_write(&edited, capture.bytes, (size_t)eof_at), MIG_OK);
+    ck_assert_int_eq(mig_membuf_write(&edited, record, at), MIG_OK);
+    ck_assert_int_eq(mig_membuf_write(&edited, capture.bytes + eof_at,
+                                      capture.count - (size_t)eof_at), MIG_OK);
+    enum mig_err code = inspect_bytes(&edited, &inspect, &error);
+    static const struct { enum mig_err code; uint64_t delta; const char *path; } expect[CASES] = {
+      [ADVISE_OK] = {MIG_OK, 0, ""},
+      [ADVISE_PAGE] = {MIG_ERR_BAD_VALUE, 13, "command/POSTCOPY_ADVISE/target_page_size"},
+      [BITMAP_OK] = {MIG_OK, 0, ""},
+      [BITMAP_LENGTH] = {MIG_ERR_BAD_COMMAND, 3, "command/RECV_BITMAP/length"},
+      [BITMAP_BLOCK] = {MIG_ERR_RAM_BLOCK, 5, "command/RECV_BITMAP/block"},
+    };
+    char text[512];
+    mig_error_format(&error, text, sizeof text);
+    ck_assert_msg(code == expect[c].code, "case %d: %s", c, text);
+    if (code != MIG_OK) {
+      ck_assert_msg(error.offset == eof_at + expect[c].delta, "case %d: %s", c, text);
+      ck_assert_str_eq(error.path, expect[c].path);
+    } else {
+      ck_assert_uint_eq(inspect.commands[c == ADVISE_OK ? 3 : 10], 1);
+    }
+    mig_inspect_deinit(&inspect);
+    mig_membuf_deinit(&edited);
+  }
+  mig_membuf_deinit(&capture);
 }
 END_TEST
 
@@ -1012,6 +1077,7 @@ Suite *conform_inspect_suite(void)
   tcase_add_test(walk, conform_inspect_rejects_unknown_ram_flag);
   tcase_add_test(walk, conform_inspect_checks_command_codes_and_lengths);
   tcase_add_test(walk, conform_inspect_discard_ranges_checked_first);
+  tcase_add_test(walk, conform_inspect_advise_and_recv_bitmap_bodies);
   tcase_add_test(walk, conform_inspect_rejects_bad_magic_and_short_input);
   tcase_add_test(walk, conform_inspect_dirty_bitmap_rejects_bad_chunks);
   tcase_add_test(walk, conform_inspect_globalstate_runstate_checked);

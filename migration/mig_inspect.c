@@ -805,6 +805,45 @@ static bool walk_discard(struct walk *walk, uint64_t offset, const uint8_t *payl
   return true;
 }
 
+/*
+ * POSTCOPY_ADVISE with a body: be64 page-size summary, be64 target page
+ * size; the target page size must be ours (§7, §11.2 "ADVISE page-size
+ * mismatch").  RECV_BITMAP: counted block name and nothing else, naming a
+ * block of the RAM setup (§7).  False after a rejection.
+ */
+static bool walk_postcopy_body(struct walk *walk, uint64_t offset, uint16_t code,
+                               const uint8_t *payload, uint16_t length)
+{
+  struct mig_reader *reader = &walk->reader;
+  char detail[64];
+  if (code == 3 && length == 16) {
+    uint64_t target = 0;
+    for (int b = 0; b < 8; b++) target = target << 8 | payload[8 + b];
+    if (target != MIG_PAGE_BYTES) {
+      snprintf(detail, sizeof detail, "target page size 0x%" PRIx64 ", expected 0x1000", target);
+      MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, offset + 5 + 8, detail,
+                      "command/POSTCOPY_ADVISE/target_page_size");
+      return false;
+    }
+  } else if (code == 10) {
+    uint32_t name_bytes = payload[0];
+    if (length != 1u + name_bytes) {
+      snprintf(detail, sizeof detail, "length %" PRIu16 ", expected 1 + %" PRIu32, length,
+               name_bytes);
+      MIG_READER_FAIL(reader, MIG_ERR_BAD_COMMAND, offset + 3, detail,
+                      "command/RECV_BITMAP/length");
+      return false;
+    }
+    if (walk_block_named(walk, payload + 1, name_bytes) < 0 ||
+        memchr(payload + 1, 0, name_bytes) != NULL) {
+      MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, offset + 5, "no such block in the RAM setup",
+                      "command/RECV_BITMAP/block");
+      return false;
+    }
+  }
+  return true;
+}
+
 /* A command record (§7): be16 code, be16 length, payload. */
 static void walk_command(struct walk *walk, uint64_t offset)
 {
@@ -834,6 +873,7 @@ static void walk_command(struct walk *walk, uint64_t offset)
   event.payload = mig_read_view(reader, length);
   if (walk_failed(walk)) return;
   if (code == 6 && !walk_discard(walk, offset, event.payload, length)) return;
+  if (!walk_postcopy_body(walk, offset, code, event.payload, length)) return;
   walk->out->commands[code]++;
   walk_emit(walk, &event);
 }

@@ -476,7 +476,8 @@ static uint64_t insert_command(struct mig_membuf *stream, uint16_t code, uint16_
 START_TEST(conform_inspect_checks_command_codes_and_lengths)
 {
   static const struct { uint16_t code, length; enum mig_err expected; } cases[] = {
-      {1, 0, MIG_OK}, {2, 4, MIG_OK}, {3, 16, MIG_OK}, {3, 0, MIG_OK},
+      /* ADVISE with a body: conform_inspect_advise_and_recv_bitmap_bodies (zeros are refused). */
+      {1, 0, MIG_OK}, {2, 4, MIG_OK}, {3, 0, MIG_OK},
       {0, 0, MIG_ERR_BAD_COMMAND}, {11, 0, MIG_ERR_BAD_COMMAND}, {2, 3, MIG_ERR_BAD_COMMAND},
       {3, 8, MIG_ERR_BAD_COMMAND}, {7, 4, MIG_ERR_BAD_COMMAND}};
   for (size_t i = 0; i < SIM_ARRAY_COUNT(cases); i++) {
@@ -497,6 +498,225 @@ START_TEST(conform_inspect_checks_command_codes_and_lengths)
     mig_inspect_deinit(&inspect);
     mig_membuf_deinit(&capture);
   }
+}
+END_TEST
+
+/* Appends be64 value at bytes[*at]. */
+static void put_be64(uint8_t *bytes, size_t *at, uint64_t value)
+{
+  for (int i = 0; i < 8; i++) bytes[(*at)++] = (uint8_t)(value >> (56 - 8 * i));
+}
+
+START_TEST(conform_inspect_discard_ranges_checked_first)
+{
+  /*
+   * Goal: POSTCOPY_RAM_DISCARD is validated before it is accepted (spec §11.3
+   * item 8).  Method: insert a DISCARD for the stream's first block before
+   * EOF, one malformation per case; assert code, offset and path.
+   */
+  struct mig_membuf capture;
+  capture_default(&capture);
+  struct mig_inspect inspect;
+  struct mig_error error;
+  ck_assert_int_eq(inspect_bytes(&capture, &inspect, &error), MIG_OK);
+  ck_assert_uint_gt(inspect.block_count, 0);
+  char name[MIG_IDSTR_BYTES_MAX + 1];
+  snprintf(name, sizeof name, "%s", inspect.blocks[0].name);
+  uint64_t used = inspect.blocks[0].used_bytes;
+  uint64_t eof_at = inspect.eof_offset;
+  mig_inspect_deinit(&inspect);
+  ck_assert_uint_ge(used, 4 * MIG_PAGE_BYTES);
+  size_t name_bytes = strlen(name);
+  enum { GOOD, VERSION, LENGTH, TERMINATOR, BLOCK, ALIGN, EMPTY, WRAP, BEYOND, CASES };
+  for (int c = 0; c < CASES; c++) {
+    uint8_t record[5 + 3 + MIG_IDSTR_BYTES_MAX + 2 * 16 + 1];
+    size_t at = 5;
+    record[at++] = c == VERSION ? 1 : 0;
+    record[at++] = (uint8_t)name_bytes;
+    memcpy(record + at, name, name_bytes);
+    if (c == BLOCK) record[at] ^= 0x20;     /* a name that differs in its first letter */
+    at += name_bytes;
+    record[at++] = c == TERMINATOR ? 0x2e : 0;
+    size_t ranges_at = at;
+    put_be64(record, &at, 0);               /* range 0 is always good */
+    put_be64(record, &at, MIG_PAGE_BYTES);
+    uint64_t start = MIG_PAGE_BYTES, bytes = MIG_PAGE_BYTES;
+    if (c == ALIGN) start += 8;
+    if (c == EMPTY) bytes = 0;
+    if (c == WRAP) start = UINT64_MAX - MIG_PAGE_BYTES + 1, bytes = 2 * MIG_PAGE_BYTES;
+    if (c == BEYOND) start = used - MIG_PAGE_BYTES, bytes = 2 * MIG_PAGE_BYTES;
+    put_be64(record, &at, start);
+    put_be64(record, &at, bytes);
+    if (c == LENGTH) record[at++] = 0;      /* one byte too many for a range */
+    size_t length = at - 5;
+    record[0] = MIG_SECTION_COMMAND;
+    record[1] = 0, record[2] = 6;
+    record[3] = (uint8_t)(length >> 8), record[4] = (uint8_t)length;
+    struct mig_membuf edited;
+    mig_membuf_init(&edited, capture.count + at);
+    ck_assert_int_eq(mig_membuf_write(&edited, capture.bytes, (size_t)eof_at), MIG_OK);
+    ck_assert_int_eq(mig_membuf_write(&edited, record, at), MIG_OK);
+    ck_assert_int_eq(mig_membuf_write(&edited, capture.bytes + eof_at,
+                                      capture.count - (size_t)eof_at), MIG_OK);
+    enum mig_err code = inspect_bytes(&edited, &inspect, &error);
+    static const struct { enum mig_err code; const char *path; } expect[CASES] = {
+      [GOOD] = {MIG_OK, ""},
+      [VERSION] = {MIG_ERR_BAD_VALUE, "command/POSTCOPY_RAM_DISCARD/version"},
+      [LENGTH] = {MIG_ERR_BAD_COMMAND, "command/POSTCOPY_RAM_DISCARD/length"},
+      [TERMINATOR] = {MIG_ERR_BAD_VALUE, "command/POSTCOPY_RAM_DISCARD/terminator"},
+      [BLOCK] = {MIG_ERR_RAM_BLOCK, "command/POSTCOPY_RAM_DISCARD/block"},
+      [ALIGN] = {MIG_ERR_RAM_OFFSET, "command/POSTCOPY_RAM_DISCARD/ranges[1]"},
+      [EMPTY] = {MIG_ERR_RAM_OFFSET, "command/POSTCOPY_RAM_DISCARD/ranges[1]"},
+      [WRAP] = {MIG_ERR_RAM_OFFSET, "command/POSTCOPY_RAM_DISCARD/ranges[1]"},
+      [BEYOND] = {MIG_ERR_RAM_OFFSET, "command/POSTCOPY_RAM_DISCARD/ranges[1]"},
+    };
+    char text[512];
+    mig_error_format(&error, text, sizeof text);
+    ck_assert_msg(code == expect[c].code, "case %d: %s", c, text);
+    uint64_t offsets[CASES] = {
+      [VERSION] = eof_at + 5, [LENGTH] = eof_at + 3, [TERMINATOR] = eof_at + 5 + 2 + name_bytes,
+      [BLOCK] = eof_at + 6, [ALIGN] = eof_at + ranges_at + 16, [EMPTY] = eof_at + ranges_at + 16,
+      [WRAP] = eof_at + ranges_at + 16, [BEYOND] = eof_at + ranges_at + 16};
+    if (c == GOOD) {
+      ck_assert_uint_eq(inspect.commands[6], 1);
+    } else {
+      ck_assert_msg(strcmp(error.path, expect[c].path) == 0, "case %d: %s", c, text);
+      ck_assert_msg(error.offset == offsets[c], "case %d: %s", c, text);
+    }
+    mig_inspect_deinit(&inspect);
+    mig_membuf_deinit(&edited);
+  }
+  mig_membuf_deinit(&capture);
+}
+END_TEST
+
+/* Visitor: remembers the payload offset of the "globalstate" FULL section. */
+static enum mig_err find_globalstate(void *context, const struct mig_inspect_event *event,
+                                     struct mig_error *error)
+{
+  (void)error;
+  uint64_t *found = context;
+  if (event->kind == MIG_INSPECT_DEVICE && strcmp(event->idstr, "globalstate") == 0) {
+    ck_assert_uint_eq(event->payload_bytes, 104);   /* be32 size + runstate[100] (7.2) */
+    *found = event->offset;
+  }
+  return MIG_OK;
+}
+
+START_TEST(conform_inspect_globalstate_runstate_checked)
+{
+  /*
+   * Goal: the globalstate runstate must end with a NUL inside its 100-byte
+   * buffer, name a known RunState and match its be32 size (spec §11.3 item
+   * 20).  Method: find the section in a real QEMU 7.2 stream, patch it.
+   */
+  char path[512], message[512];
+  snprintf(path, sizeof path, "%s/pc-i440fx-7.2_m32_running-seabios%s", CORPUS_DIR, CORPUS_SUFFIX);
+  struct mig_membuf input;
+  if (!conform_inspect_read(path, &input, message, sizeof message)) {
+    fprintf(stderr, "skipped: %s\n", message);
+    mig_membuf_deinit(&input);
+    return;
+  }
+  uint64_t at = 0;
+  struct mig_inspect_visitor visitor = {.visit = find_globalstate, .context = &at};
+  struct mig_inspect inspect;
+  struct mig_error error;
+  ck_assert_int_eq(mig_inspect_walk(input.bytes, input.count, &inspect, &visitor, &error), MIG_OK);
+  mig_inspect_deinit(&inspect);
+  ck_assert_uint_gt(at, 0);
+  uint8_t *state = input.bytes + at;
+  ck_assert_str_eq((const char *)state + 4, "running");   /* sidecar: a running source */
+  ck_assert_uint_eq(state[3], 8);
+  uint8_t saved[104];
+  memcpy(saved, state, sizeof saved);
+  enum { PAUSED_OK, UNKNOWN, NO_NUL, SIZE, EMPTY, CASES };
+  for (int c = 0; c < CASES; c++) {
+    memcpy(state, saved, sizeof saved);
+    if (c == PAUSED_OK) memcpy(state + 4, "paused", 7), state[3] = 7;
+    if (c == UNKNOWN) state[4 + 6] = 'x';                 /* "runninx" */
+    if (c == NO_NUL) memset(state + 4, 'r', 100);
+    if (c == SIZE) state[3] = 9;
+    if (c == EMPTY) state[4] = 0, state[3] = 1;
+    enum mig_err code = mig_inspect_stream(input.bytes, input.count, &inspect, &error);
+    mig_error_format(&error, message, sizeof message);
+    if (c == PAUSED_OK) {
+      ck_assert_msg(code == MIG_OK, "%s", message);
+    } else {
+      static const struct { uint64_t delta; const char *path; } expect[CASES] = {
+        [UNKNOWN] = {4, "globalstate/runstate"}, [NO_NUL] = {103, "globalstate/runstate"},
+        [SIZE] = {0, "globalstate/size"}, [EMPTY] = {4, "globalstate/runstate"}};
+      ck_assert_msg(code == MIG_ERR_BAD_VALUE, "case %d: %s", c, message);
+      ck_assert_msg(error.offset == at + expect[c].delta, "case %d: %s", c, message);
+      ck_assert_str_eq(error.path, expect[c].path);
+    }
+    mig_inspect_deinit(&inspect);
+  }
+  mig_membuf_deinit(&input);
+}
+END_TEST
+
+START_TEST(conform_inspect_advise_and_recv_bitmap_bodies)
+{
+  /*
+   * Goal: POSTCOPY_ADVISE's target page size and RECV_BITMAP's length and
+   * block are checked (spec §7, §11.2 postcopy).  Method: insert each command
+   * before EOF; a good and a bad body of each.
+   */
+  struct mig_membuf capture;
+  capture_default(&capture);
+  struct mig_inspect inspect;
+  struct mig_error error;
+  ck_assert_int_eq(inspect_bytes(&capture, &inspect, &error), MIG_OK);
+  char name[MIG_IDSTR_BYTES_MAX + 1];
+  snprintf(name, sizeof name, "%s", inspect.blocks[0].name);
+  uint64_t eof_at = inspect.eof_offset;
+  mig_inspect_deinit(&inspect);
+  size_t name_bytes = strlen(name);
+  enum { ADVISE_OK, ADVISE_PAGE, BITMAP_OK, BITMAP_LENGTH, BITMAP_BLOCK, CASES };
+  for (int c = 0; c < CASES; c++) {
+    uint8_t record[5 + 1 + MIG_IDSTR_BYTES_MAX + 1] = {MIG_SECTION_COMMAND};
+    size_t at = 5;
+    if (c <= ADVISE_PAGE) {
+      record[2] = 3;
+      put_be64(record, &at, 0x1000);
+      put_be64(record, &at, c == ADVISE_PAGE ? 0x10000 : 0x1000);
+    } else {
+      record[2] = 10;
+      record[at++] = (uint8_t)name_bytes;
+      memcpy(record + at, name, name_bytes);
+      if (c == BITMAP_BLOCK) record[at] ^= 0x20;
+      at += name_bytes;
+      if (c == BITMAP_LENGTH) record[at++] = 0;
+    }
+    record[3] = (uint8_t)((at - 5) >> 8), record[4] = (uint8_t)(at - 5);
+    struct mig_membuf edited;
+    mig_membuf_init(&edited, capture.count + at);
+    ck_assert_int_eq(mig_membuf_write(&edited, capture.bytes, (size_t)eof_at), MIG_OK);
+    ck_assert_int_eq(mig_membuf_write(&edited, record, at), MIG_OK);
+    ck_assert_int_eq(mig_membuf_write(&edited, capture.bytes + eof_at,
+                                      capture.count - (size_t)eof_at), MIG_OK);
+    enum mig_err code = inspect_bytes(&edited, &inspect, &error);
+    static const struct { enum mig_err code; uint64_t delta; const char *path; } expect[CASES] = {
+      [ADVISE_OK] = {MIG_OK, 0, ""},
+      [ADVISE_PAGE] = {MIG_ERR_BAD_VALUE, 13, "command/POSTCOPY_ADVISE/target_page_size"},
+      [BITMAP_OK] = {MIG_OK, 0, ""},
+      [BITMAP_LENGTH] = {MIG_ERR_BAD_COMMAND, 3, "command/RECV_BITMAP/length"},
+      [BITMAP_BLOCK] = {MIG_ERR_RAM_BLOCK, 5, "command/RECV_BITMAP/block"},
+    };
+    char text[512];
+    mig_error_format(&error, text, sizeof text);
+    ck_assert_msg(code == expect[c].code, "case %d: %s", c, text);
+    if (code != MIG_OK) {
+      ck_assert_msg(error.offset == eof_at + expect[c].delta, "case %d: %s", c, text);
+      ck_assert_str_eq(error.path, expect[c].path);
+    } else {
+      ck_assert_uint_eq(inspect.commands[c == ADVISE_OK ? 3 : 10], 1);
+    }
+    mig_inspect_deinit(&inspect);
+    mig_membuf_deinit(&edited);
+  }
+  mig_membuf_deinit(&capture);
 }
 END_TEST
 
@@ -768,6 +988,50 @@ START_TEST(conform_inspect_xbzrle_rejects_malformed)
 }
 END_TEST
 
+START_TEST(conform_inspect_xbzrle_rejects_bad_header)
+{
+  /*
+   * Goal: the XBZRLE record header is checked before its payload (spec §11.2
+   * "XBZRLE header flag != 1, length > page"; §11.3 item 12).  Method: a good
+   * one-pair encoding, then the encoding flag set to 0 and 2, then the be16
+   * length set to 4097 (with 4097 bytes behind it).
+   */
+  static const uint8_t encoded[] = {0x00, 0x01, 0xaa};
+  static const struct { uint8_t flag; uint16_t length; enum mig_err code; uint32_t at; } cases[] = {
+      {1, sizeof encoded, MIG_OK, 0},
+      {0, sizeof encoded, MIG_ERR_BAD_VALUE, 0},
+      {2, sizeof encoded, MIG_ERR_BAD_VALUE, 0},
+      {1, MIG_PAGE_BYTES + 1, MIG_ERR_TOO_LONG, 1},
+  };
+  for (size_t i = 0; i < SIM_ARRAY_COUNT(cases); i++) {
+    static uint8_t records[3 * MIG_PAGE_BYTES];
+    static uint8_t long_encoding[MIG_PAGE_BYTES + 1];
+    memset(long_encoding, 0, sizeof long_encoding);
+    memcpy(long_encoding, encoded, sizeof encoded);
+    size_t bytes = xbzrle_records(records, long_encoding, cases[i].length);
+    size_t header = bytes - cases[i].length - 3;   /* the encoding flag byte */
+    records[header] = cases[i].flag;
+    static struct built built;
+    build_stream(&built, 4 * MIG_PAGE_BYTES, records, bytes);
+    static struct mig_ramapply apply;
+    struct mig_inspect inspect;
+    struct mig_error error;
+    enum mig_err code = apply_built(&built, &inspect, &apply, &error);
+    ck_assert_msg(code == cases[i].code, "case %zu: %s %s", i, mig_err_name(code), error.detail);
+    if (code == MIG_OK) {
+      ck_assert_uint_eq(mig_ramapply_page(&apply, 0, 1)[0], 0xaa);
+      ck_assert_uint_eq(mig_ramapply_page(&apply, 0, 1)[1], 0x11);
+    } else {
+      ck_assert_uint_eq(error.offset, built.part_offset + header + cases[i].at);
+      ck_assert_str_eq(error.path, "ram/pc.ram/xbzrle");
+    }
+    mig_ramapply_deinit(&apply);
+    mig_inspect_deinit(&inspect);
+    mig_membuf_deinit(&built.stream);
+  }
+}
+END_TEST
+
 START_TEST(conform_inspect_compressed_page_inflates_or_is_rejected)
 {
   /* Goal: COMPRESS_PAGE inflates to one page, a damaged zlib stream is refused at its offset. */
@@ -812,8 +1076,11 @@ Suite *conform_inspect_suite(void)
   tcase_add_test(walk, conform_inspect_rejects_bad_footer);
   tcase_add_test(walk, conform_inspect_rejects_unknown_ram_flag);
   tcase_add_test(walk, conform_inspect_checks_command_codes_and_lengths);
+  tcase_add_test(walk, conform_inspect_discard_ranges_checked_first);
+  tcase_add_test(walk, conform_inspect_advise_and_recv_bitmap_bodies);
   tcase_add_test(walk, conform_inspect_rejects_bad_magic_and_short_input);
   tcase_add_test(walk, conform_inspect_dirty_bitmap_rejects_bad_chunks);
+  tcase_add_test(walk, conform_inspect_globalstate_runstate_checked);
   tcase_add_test(walk, conform_inspect_trailerless_heuristic_limit);
   suite_add_tcase(suite, walk);
   TCase *ramapply = tcase_create("ramapply");
@@ -821,6 +1088,7 @@ Suite *conform_inspect_suite(void)
   tcase_add_test(ramapply, conform_inspect_zero_stream_16g_materialises_nothing);
   tcase_add_test(ramapply, conform_inspect_xbzrle_applies_delta);
   tcase_add_test(ramapply, conform_inspect_xbzrle_rejects_malformed);
+  tcase_add_test(ramapply, conform_inspect_xbzrle_rejects_bad_header);
   tcase_add_test(ramapply, conform_inspect_compressed_page_inflates_or_is_rejected);
   suite_add_tcase(suite, ramapply);
   return suite;

@@ -55,6 +55,7 @@ struct channel {
   uint64_t head_offset;             /* channel offset of head[0] */
   bool initial_done;                /* multifd: initial packet parsed */
   uint32_t id;                      /* multifd channel id from the initial packet */
+  uint8_t uuid[16];                 /* multifd: source UUID from the initial packet */
   uint64_t payload_left;            /* multifd: page bytes still to skip */
   uint64_t syncs;                   /* multifd: SYNC packets */
 };
@@ -334,6 +335,7 @@ static void multifd_initial(struct sink *sink, struct channel *channel)
     return;
   }
   sink->ids_seen[id] = true;
+  memcpy(channel->uuid, packet + 8, sizeof channel->uuid);
   channel->id = id;
   channel->initial_done = true;
   sink->result->multifd_channel_count++;
@@ -350,24 +352,33 @@ static bool multifd_packet_header(struct sink *sink, struct channel *channel)
   uint32_t normal = be32_at(packet + 16);
   const char *field = NULL;
   const char *detail = NULL;
+  uint32_t field_at = 0;            /* the field's offset in the packet */
+  enum mig_err code = MIG_ERR_BAD_VALUE;
   if (be32_at(packet) != SINK_MULTIFD_MAGIC) {
-    field = "magic", detail = "not 0x11223344";
+    field = "magic", detail = "not 0x11223344", code = MIG_ERR_BAD_MAGIC;
   } else if (be32_at(packet + 4) != SINK_MULTIFD_VERSION) {
-    field = "version", detail = "not 1";
+    field = "version", detail = "not 1", field_at = 4, code = MIG_ERR_BAD_VERSION;
   } else if ((flags & SINK_MULTIFD_FLAG_COMPRESSION) != 0) {
     field = "flags", detail = "zlib/zstd multifd compression: the sink reads nocomp only";
+    field_at = 8;
   } else if ((flags & ~(SINK_MULTIFD_FLAG_SYNC | SINK_MULTIFD_FLAG_COMPRESSION)) != 0) {
-    field = "flags", detail = "unknown flag bits";
+    field = "flags", detail = "unknown flag bits", field_at = 8;
   } else if (pages_alloc > CONFORM_SINK_MULTIFD_PAGES_MAX) {
-    field = "pages_alloc", detail = "above 128";
+    field = "pages_alloc", detail = "above 128", field_at = 12;
   } else if (normal > pages_alloc) {
-    field = "normal_pages", detail = "above pages_alloc";
+    field = "normal_pages", detail = "above pages_alloc", field_at = 16;
   } else if (normal > 0 && be32_at(packet + 20) != normal * MIG_PAGE_BYTES) {
-    field = "next_packet_size", detail = "not normal_pages x 4096";
+    /*
+     * nocomp: the payload is exactly normal_pages pages.  With no pages the
+     * field is not checked: 7.2 SYNC packets carry the previous packet's
+     * stale size (spec §9.3 [V]); QEMU's assert on it lives in the zlib/zstd
+     * receivers, whose flags are refused above (§11.3 item 13).
+     */
+    field = "next_packet_size", detail = "not normal_pages x 4096", field_at = 20;
   }
   if (field != NULL) {
-    SINK_FAIL(sink, field[0] == 'm' ? MIG_ERR_BAD_MAGIC : MIG_ERR_BAD_VALUE, at, detail,
-              "multifd/channel%" PRIu32 "/packet/%s", index, field);
+    SINK_FAIL(sink, code, at + field_at, detail, "multifd/channel%" PRIu32 "/packet/%s", index,
+              field);
     return false;
   }
   return true;
@@ -404,7 +415,11 @@ static void multifd_packet(struct sink *sink, struct channel *channel)
                 "]", channel->index, i);
       return;
     }
-    block->offset_max = SIM_MAX(block->offset_max, offset);
+    if (offset >= block->offset_max) {
+      block->offset_max = offset;
+      block->offset_max_at = channel->head_offset + 320 + 8 * (uint64_t)i;
+      block->offset_max_channel = channel->index;
+    }
   }
   block->pages += normal;
   result->multifd_pages += normal;
@@ -572,6 +587,39 @@ static void sink_walk_main(struct sink *sink)
 }
 
 /* Multifd pages join the per-block totals; their blocks and offsets are checked. */
+/*
+ * Channel ids and UUIDs once every channel is in (spec §9.2, §11.3 item 13).
+ * The sink never sees the source's multifd-channels parameter, so ids are
+ * bounded by the connection limit on arrival and must be dense 0..n-1 here.
+ * Every UUID must equal the main stream's configuration/uuid when it sent
+ * one, else the UUID of the first multifd channel.
+ */
+static void sink_check_multifd_ids(struct sink *sink)
+{
+  const struct conform_sink_result *result = sink->result;
+  for (uint32_t id = 0; id < result->multifd_channel_count && !sink_failed(sink); id++) {
+    if (sink->ids_seen[id]) continue;
+    char detail[64];
+    snprintf(detail, sizeof detail, "%" PRIu32 " channels but no id %" PRIu32,
+             result->multifd_channel_count, id);
+    SINK_FAIL(sink, MIG_ERR_BAD_VALUE, 24, detail, "multifd/initial/id");
+  }
+  const uint8_t *expected = result->walked && result->inspect.has_uuid ? result->inspect.uuid
+                                                                       : NULL;
+  for (uint32_t i = 0; i < sink->channel_count && !sink_failed(sink); i++) {
+    const struct channel *channel = &sink->channels[i];
+    if (channel->kind != CHANNEL_MULTIFD || !channel->initial_done) continue;
+    if (expected == NULL) {
+      expected = channel->uuid;
+    } else if (memcmp(channel->uuid, expected, sizeof channel->uuid) != 0) {
+      SINK_FAIL(sink, MIG_ERR_CONFIG_MISMATCH, 8,
+                result->inspect.has_uuid ? "differs from configuration/uuid"
+                                         : "differs from the first multifd channel's",
+                "multifd/channel%" PRIu32 "/initial/uuid", channel->index);
+    }
+  }
+}
+
 static void sink_account_multifd(struct sink *sink)
 {
   struct conform_sink_result *result = sink->result;
@@ -584,6 +632,7 @@ static void sink_account_multifd(struct sink *sink)
     SINK_FAIL(sink, MIG_ERR_TRUNCATED, channel->offset, detail,
               "multifd/channel%" PRIu32 "/sync", channel->index);
   }
+  sink_check_multifd_ids(sink);
   for (uint32_t i = 0; i < result->multifd_block_count && !sink_failed(sink); i++) {
     const struct conform_sink_multifd_block *entry = &result->multifd_blocks[i];
     struct mig_inspect_block *block = NULL;
@@ -597,8 +646,11 @@ static void sink_account_multifd(struct sink *sink)
                 "multifd/ramblock/%s", entry->name);
     } else if (block->used_bytes < MIG_PAGE_BYTES ||
                entry->offset_max > block->used_bytes - MIG_PAGE_BYTES) {
-      SINK_FAIL(sink, MIG_ERR_RAM_OFFSET, 0, "page offset beyond used_length",
-                "multifd/ramblock/%s", entry->name);
+      char detail[96];
+      snprintf(detail, sizeof detail, "page offset 0x%" PRIx64 " beyond used_length 0x%" PRIx64,
+               entry->offset_max, block->used_bytes);
+      SINK_FAIL(sink, MIG_ERR_RAM_OFFSET, entry->offset_max_at, detail,
+                "multifd/channel%" PRIu32 "/ramblock/%s", entry->offset_max_channel, entry->name);
     } else {
       block->normal_pages += entry->pages;
     }

@@ -51,6 +51,8 @@ struct conform_sink_multifd_block {
   char name[MIG_IDSTR_BYTES_MAX + 1];
   uint64_t pages;                   /* normal pages received for the block */
   uint64_t offset_max;              /* largest page offset seen */
+  uint64_t offset_max_at;           /* channel byte offset of that offset's entry */
+  uint32_t offset_max_channel;      /* connection index that sent it */
 };
 
 struct conform_sink_result {

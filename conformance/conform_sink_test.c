@@ -13,6 +13,7 @@
 #include "conform_scenario.h"
 #include "conform_sink.h"
 #include "mig_format.h"
+#include "mig_rp.h"
 #include "sim_check.h"
 
 #include <signal.h>
@@ -126,18 +127,39 @@ static bool write_all(int fd, const uint8_t *bytes, size_t count)
   return true;
 }
 
-/* Reads one 8-byte return-path message; true when it is (type, 4, value). */
+/*
+ * Reads one return-path message as the source would and validates it with
+ * mig_rp (spec §8: type, length rules, SHUT flag); true when it is a valid
+ * (type, value) message.  A SHUT(1) is what QEMU's source treats as the
+ * destination's failure: mig_rp rejects it (BAD_VALUE return-path/SHUT/flag),
+ * so an expected SHUT(1) is accepted only as exactly that rejection.
+ */
 static bool read_rp(int fd, uint16_t type, uint32_t value)
 {
-  uint8_t message[8];
-  size_t got = 0;
-  while (got < sizeof message) {
-    ssize_t n = read(fd, message + got, sizeof message - got);
+  uint8_t message[4 + MIG_RP_MESSAGE_BYTES_MAX];
+  size_t got = 0, need = 4;
+  while (got < need) {
+    ssize_t n = read(fd, message + got, need - got);
     if (n <= 0) return false;
     got += (size_t)n;
+    if (got == 4) {
+      need = 4 + ((size_t)message[2] << 8 | message[3]);
+      if (need > sizeof message) return false;
+    }
   }
-  return message[0] == type >> 8 && message[1] == (type & 0xff) && message[2] == 0 &&
-         message[3] == 4 && get_be32(message + 4) == value;
+  struct mig_rp_state state;
+  mig_rp_state_init(&state, MIG_RP_TYPE_MAX_7_2, MIG_PAGE_BYTES, NULL, 0);
+  struct mig_reader reader;
+  mig_reader_init_memory(&reader, message, got);
+  struct mig_rp_message parsed;
+  enum mig_err code = mig_rp_read(&state, &reader, &parsed);
+  if (type == 1 && value != 0) {
+    return code == MIG_ERR_BAD_VALUE &&
+           strcmp(mig_reader_error(&reader)->path, "return-path/SHUT/flag") == 0 &&
+           get_be32(message + 4) == value;
+  }
+  return code == MIG_OK && mig_reader_at_end(&reader) && parsed.type == type &&
+         parsed.value == value;
 }
 
 static int source_run(const char *spec, const struct source_plan *plan)
@@ -406,36 +428,124 @@ END_TEST
 
 START_TEST(conform_sink_multifd_hostile)
 {
-  /* Goal: a repeated channel id, an offset past the block and a missing SYNC are rejected. */
+  /*
+   * Goal: every multifd check of spec §11.2 and §11.3 item 13 rejects with
+   * its code, channel byte offset and path.  Method: channel 0 is good;
+   * channel 1 (connection 1) gets one fault: an id, a page offset, a SYNC
+   * count, or a be32 patched at a byte of the channel (64 = the first RAM
+   * packet, whose two pages sit at offsets `offset` and `offset` + 4096).
+   */
   struct mig_membuf stream, channel[2];
   capture_default(&stream);
   struct mig_inspect direct;
   struct mig_error error;
   ck_assert_int_eq(mig_inspect_stream(stream.bytes, stream.count, &direct, &error), MIG_OK);
   uint64_t sections = direct.records[1] + direct.records[2] + direct.records[3];
-  const struct { uint8_t id1; uint64_t offset; uint64_t syncs1; const char *path; } cases[] = {
-      {0, 0, sections, "multifd/channel1/initial/id"},
-      {1, direct.blocks[0].used_bytes, sections, "multifd/ramblock/"},
-      {1, 0, sections - 1, "multifd/channel1/sync"},
+  uint64_t used = direct.blocks[0].used_bytes;
+  char beyond_path[MIG_PATH_BYTES_MAX];
+  snprintf(beyond_path, sizeof beyond_path, "multifd/channel1/ramblock/%.100s",
+           direct.blocks[0].name);
+  const struct {
+    uint8_t id1; uint64_t offset; uint64_t syncs1; uint32_t patch_at; uint32_t patch;
+    enum mig_err code; uint64_t at; const char *path;
+  } cases[] = {
+      {0, 0, sections, 0, 0, MIG_ERR_BAD_VALUE, 24, "multifd/channel1/initial/id"},
+      {16, 0, sections, 0, 0, MIG_ERR_BAD_VALUE, 24, "multifd/channel1/initial/id"},
+      {2, 0, sections, 0, 0, MIG_ERR_BAD_VALUE, 24, "multifd/initial/id"},   /* ids 0, 2 */
+      {1, 0, sections, 8, 0x42000000, MIG_ERR_CONFIG_MISMATCH, 8, "multifd/channel1/initial/uuid"},
+      {1, used - MIG_PAGE_BYTES, sections, 0, 0, MIG_ERR_RAM_OFFSET, 64 + 328, beyond_path},
+      {1, 0, sections - 1, 0, 0, MIG_ERR_TRUNCATED, 0, "multifd/channel1/sync"},
+      {1, 0, sections, 64, 0x11223345, MIG_ERR_BAD_MAGIC, 64, "multifd/channel1/packet/magic"},
+      {1, 0, sections, 68, 2, MIG_ERR_BAD_VERSION, 68, "multifd/channel1/packet/version"},
+      {1, 0, sections, 72, 0x3, MIG_ERR_BAD_VALUE, 72, "multifd/channel1/packet/flags"},  /* zlib */
+      {1, 0, sections, 72, 0x5, MIG_ERR_BAD_VALUE, 72, "multifd/channel1/packet/flags"},  /* zstd */
+      {1, 0, sections, 72, 0x11, MIG_ERR_BAD_VALUE, 72, "multifd/channel1/packet/flags"},
+      {1, 0, sections, 76, 129, MIG_ERR_BAD_VALUE, 76, "multifd/channel1/packet/pages_alloc"},
+      {1, 0, sections, 76, 1, MIG_ERR_BAD_VALUE, 80, "multifd/channel1/packet/normal_pages"},
+      {1, 0, sections, 84, 3 * MIG_PAGE_BYTES, MIG_ERR_BAD_VALUE, 84,
+       "multifd/channel1/packet/next_packet_size"},
+      {1, 0, sections, 64 + 320 + 4, 0x800, MIG_ERR_RAM_OFFSET, 64 + 320,
+       "multifd/channel1/packet/offset[0]"},
   };
   for (size_t c = 0; c < SIM_ARRAY_COUNT(cases); c++) {
     build_multifd(&channel[0], 0, sections, direct.blocks[0].name, 0);
     build_multifd(&channel[1], cases[c].id1, cases[c].syncs1, direct.blocks[0].name,
                   cases[c].offset);
+    if (cases[c].patch_at != 0) put_be32(channel[1].bytes + cases[c].patch_at, cases[c].patch);
     struct source_plan plan = {.bytes = stream.bytes, .count = stream.count,
                                .multifd = {channel[0].bytes, channel[1].bytes},
                                .multifd_count = {channel[0].count, channel[1].count},
                                .multifd_channels = 2};
     struct conform_sink_result result;
     (void)serve_with_source(&plan, &result);
-    ck_assert_msg(result.error.code != MIG_OK, "case %zu accepted", c);
-    ck_assert_msg(strncmp(result.error.path, cases[c].path, strlen(cases[c].path)) == 0,
-                  "case %zu: path %s, expected %s", c, result.error.path, cases[c].path);
+    char message[512];
+    mig_error_format(&result.error, message, sizeof message);
+    ck_assert_msg(result.error.code == cases[c].code, "case %zu: %s", c, message);
+    ck_assert_msg(strcmp(result.error.path, cases[c].path) == 0, "case %zu: %s, expected %s", c,
+                  message, cases[c].path);
+    if (cases[c].code != MIG_ERR_TRUNCATED) {
+      ck_assert_msg(result.error.offset == cases[c].at, "case %zu: %s", c, message);
+    }
     conform_sink_result_deinit(&result);
     for (int i = 0; i < 2; i++) mig_membuf_deinit(&channel[i]);
   }
   mig_inspect_deinit(&direct);
   mig_membuf_deinit(&stream);
+}
+END_TEST
+
+START_TEST(conform_sink_multifd_uuid_matches_configuration)
+{
+  /*
+   * Goal: with configuration/uuid in the main stream, every multifd channel's
+   * UUID must equal it (spec §9.2).  Method: insert `05 12
+   * "configuration/uuid" 00000001` + 16 bytes after the configuration's
+   * name; channels with that UUID pass, zero UUIDs fail on channel 0.
+   */
+  struct mig_membuf base, stream, channel[2];
+  capture_default(&base);
+  size_t name_end = 8 + 1 + 4 + get_be32(base.bytes + 9);
+  uint8_t subsection[2 + 18 + 4 + 16] = {0x05, 18};
+  memcpy(subsection + 2, "configuration/uuid", 18);
+  put_be32(subsection + 20, 1);
+  for (int i = 0; i < 16; i++) subsection[24 + i] = (uint8_t)(0xa0 + i);
+  mig_membuf_init(&stream, base.count + sizeof subsection);
+  ck_assert_int_eq(mig_membuf_write(&stream, base.bytes, name_end), MIG_OK);
+  ck_assert_int_eq(mig_membuf_write(&stream, subsection, sizeof subsection), MIG_OK);
+  ck_assert_int_eq(mig_membuf_write(&stream, base.bytes + name_end, base.count - name_end),
+                   MIG_OK);
+  struct mig_inspect direct;
+  struct mig_error error;
+  ck_assert_int_eq(mig_inspect_stream(stream.bytes, stream.count, &direct, &error), MIG_OK);
+  ck_assert(direct.has_uuid);
+  uint64_t sections = direct.records[1] + direct.records[2] + direct.records[3];
+  for (int matching = 1; matching >= 0; matching--) {
+    for (uint8_t id = 0; id < 2; id++) {
+      build_multifd(&channel[id], id, sections, direct.blocks[0].name, 2 * id * MIG_PAGE_BYTES);
+      if (matching) memcpy(channel[id].bytes + 8, subsection + 24, 16);
+    }
+    struct source_plan plan = {.bytes = stream.bytes, .count = stream.count,
+                               .multifd = {channel[0].bytes, channel[1].bytes},
+                               .multifd_count = {channel[0].count, channel[1].count},
+                               .multifd_channels = 2};
+    struct conform_sink_result result;
+    (void)serve_with_source(&plan, &result);
+    char message[512];
+    mig_error_format(&result.error, message, sizeof message);
+    if (matching) {
+      ck_assert_msg(result.error.code == MIG_OK, "%s", message);
+      ck_assert_uint_eq(result.multifd_channel_count, 2);
+    } else {
+      ck_assert_msg(result.error.code == MIG_ERR_CONFIG_MISMATCH, "%s", message);
+      ck_assert_str_eq(result.error.path, "multifd/channel0/initial/uuid");
+      ck_assert_uint_eq(result.error.offset, 8);
+    }
+    conform_sink_result_deinit(&result);
+    for (int i = 0; i < 2; i++) mig_membuf_deinit(&channel[i]);
+  }
+  mig_inspect_deinit(&direct);
+  mig_membuf_deinit(&stream);
+  mig_membuf_deinit(&base);
 }
 END_TEST
 
@@ -506,6 +616,7 @@ Suite *conform_sink_suite(void)
   tcase_add_test(corrupt, conform_sink_truncated_stream_fails_with_shut_1);
   tcase_add_test(corrupt, conform_sink_ping_without_return_path);
   tcase_add_test(corrupt, conform_sink_multifd_hostile);
+  tcase_add_test(corrupt, conform_sink_multifd_uuid_matches_configuration);
   tcase_add_test(corrupt, conform_sink_fake_trailer_in_page_data);
   tcase_add_test(corrupt, conform_sink_channel_count_bounded);
   suite_add_tcase(suite, corrupt);

@@ -613,6 +613,58 @@ static bool walk_full_unsized(struct walk *walk, struct mig_inspect_device *devi
   return false;
 }
 
+/*
+ * RunState names, QEMU qapi/run-state.json (read at upstream commit 01bed0ff;
+ * every value is "since 2.8" or older, so QEMU 7.2 has the same 16).
+ */
+static const char *const runstate_names[] = {
+  "debug", "inmigrate", "internal-error", "io-error", "paused", "postmigrate", "prelaunch",
+  "finish-migrate", "restore-vm", "running", "save-vm", "shutdown", "suspended", "watchdog",
+  "guest-panicked", "colo",
+};
+
+/*
+ * The "globalstate" section (spec §11.3 item 20): be32 size, then the
+ * runstate buffer (100 bytes in 7.2).  QEMU forces the buffer's last byte to
+ * NUL and then parses the name; here the name must end inside the buffer,
+ * be a known RunState, and size must be its length + 1 (what the source
+ * writes).  payload holds bytes bytes at stream offset at.
+ */
+static void walk_globalstate(struct walk *walk, const uint8_t *payload, uint64_t bytes,
+                             uint64_t at)
+{
+  struct mig_reader *reader = &walk->reader;
+  if (bytes < 5) {
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, at, "payload under 5 bytes", "globalstate/runstate");
+    return;
+  }
+  const char *runstate = (const char *)payload + 4;
+  size_t buffer_bytes = (size_t)bytes - 4;
+  const char *end = memchr(runstate, '\0', buffer_bytes);
+  if (end == NULL) {
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, at + bytes - 1, "no NUL inside the buffer",
+                    "globalstate/runstate");
+    return;
+  }
+  bool known = false;
+  for (size_t i = 0; i < SIM_ARRAY_COUNT(runstate_names) && !known; i++) {
+    known = strcmp(runstate, runstate_names[i]) == 0;
+  }
+  char detail[80];
+  if (!known) {
+    snprintf(detail, sizeof detail, "\"%.40s\" is not a RunState", runstate);
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, at + 4, detail, "globalstate/runstate");
+    return;
+  }
+  uint32_t size = (uint32_t)payload[0] << 24 | (uint32_t)payload[1] << 16 |
+                  (uint32_t)payload[2] << 8 | payload[3];
+  if (size != (uint32_t)(end - runstate) + 1) {
+    snprintf(detail, sizeof detail, "size %" PRIu32 ", runstate \"%s\" needs %zu", size, runstate,
+             (size_t)(end - runstate) + 1);
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, at, detail, "globalstate/size");
+  }
+}
+
 /* A FULL section's payload: sized by the trailer, or heuristically without one. */
 static void walk_full_section(struct walk *walk, struct mig_inspect_device *device)
 {
@@ -635,6 +687,11 @@ static void walk_full_section(struct walk *walk, struct mig_inspect_device *devi
       .idstr = device->idstr, .instance_id = device->instance_id, .version = device->version,
       .payload_bytes = bytes};
   event.payload = mig_read_view(reader, (size_t)bytes);
+  if (walk_failed(walk)) return;
+  if (strcmp(device->idstr, "globalstate") == 0 && device->instance_id == 0) {
+    walk_globalstate(walk, event.payload, bytes, event.offset);
+    if (walk_failed(walk)) return;
+  }
   walk_emit(walk, &event);
 }
 
@@ -670,6 +727,123 @@ static bool walk_footer(struct walk *walk, uint32_t section_id, const char *idst
   return false;
 }
 
+/* Index of the block called name (not NUL-terminated, name_bytes long); -1 if unknown. */
+static int32_t walk_block_named(const struct walk *walk, const uint8_t *name, size_t name_bytes)
+{
+  for (uint32_t i = 0; i < walk->out->block_count; i++) {
+    const char *known = walk->out->blocks[i].name;
+    if (strlen(known) == name_bytes && memcmp(known, name, name_bytes) == 0) return (int32_t)i;
+  }
+  return -1;
+}
+
+/*
+ * POSTCOPY_RAM_DISCARD (§7, §11.2, §11.3 item 8): u8 version 0, counted
+ * block name, u8 0, then (be64 start, be64 length) pairs in bytes.  QEMU
+ * clears received-bitmap bits before it validates a range and never checks
+ * start + length for overflow; here every range is checked first: page
+ * aligned, non-empty, no wrap, inside the named block.  payload holds length
+ * bytes (length >= 3 was checked by the caller).
+ */
+static bool walk_discard(struct walk *walk, uint64_t offset, const uint8_t *payload,
+                         uint16_t length)
+{
+  struct mig_reader *reader = &walk->reader;
+  uint64_t at = offset + 5;         /* payload[0] */
+  char detail[96];
+  if (payload[0] != 0) {
+    snprintf(detail, sizeof detail, "version %u, expected 0", payload[0]);
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, at, detail, "command/POSTCOPY_RAM_DISCARD/version");
+    return false;
+  }
+  uint32_t name_bytes = payload[1];
+  if (3u + name_bytes > length || (length - 3u - name_bytes) % 16 != 0) {
+    snprintf(detail, sizeof detail, "length %" PRIu16 " is not 3 + %" PRIu32 " + 16 x ranges",
+             length, name_bytes);
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_COMMAND, offset + 3, detail,
+                    "command/POSTCOPY_RAM_DISCARD/length");
+    return false;
+  }
+  if (payload[2 + name_bytes] != 0) {
+    snprintf(detail, sizeof detail, "0x%02x after the name, expected 0", payload[2 + name_bytes]);
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, at + 2 + name_bytes, detail,
+                    "command/POSTCOPY_RAM_DISCARD/terminator");
+    return false;
+  }
+  int32_t index = walk_block_named(walk, payload + 2, name_bytes);
+  if (index < 0 || memchr(payload + 2, 0, name_bytes) != NULL) {
+    MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, at + 1, "no such block in the RAM setup",
+                    "command/POSTCOPY_RAM_DISCARD/block");
+    return false;
+  }
+  uint64_t used = walk->out->blocks[index].used_bytes;
+  uint32_t range_count = (length - 3u - name_bytes) / 16;
+  const uint8_t *ranges = payload + 3 + name_bytes;
+  for (uint32_t i = 0; i < range_count; i++) {
+    uint64_t start = 0, bytes = 0;
+    for (int b = 0; b < 8; b++) {
+      start = start << 8 | ranges[16 * i + (uint32_t)b];
+      bytes = bytes << 8 | ranges[16 * i + 8 + (uint32_t)b];
+    }
+    const char *problem = NULL;
+    if (((start | bytes) & (MIG_PAGE_BYTES - 1)) != 0) {
+      problem = "not page aligned";
+    } else if (bytes == 0) {
+      problem = "empty range";
+    } else if (start > UINT64_MAX - bytes) {
+      problem = "start + length wraps";
+    } else if (start + bytes > used) {
+      problem = "beyond used_length";
+    }
+    if (problem != NULL) {
+      snprintf(detail, sizeof detail, "0x%" PRIx64 "+0x%" PRIx64 " %s", start, bytes, problem);
+      MIG_READER_FAIL(reader, MIG_ERR_RAM_OFFSET, at + 3 + name_bytes + 16 * (uint64_t)i, detail,
+                      "command/POSTCOPY_RAM_DISCARD/ranges[%" PRIu32 "]", i);
+      return false;
+    }
+  }
+  return true;
+}
+
+/*
+ * POSTCOPY_ADVISE with a body: be64 page-size summary, be64 target page
+ * size; the target page size must be ours (§7, §11.2 "ADVISE page-size
+ * mismatch").  RECV_BITMAP: counted block name and nothing else, naming a
+ * block of the RAM setup (§7).  False after a rejection.
+ */
+static bool walk_postcopy_body(struct walk *walk, uint64_t offset, uint16_t code,
+                               const uint8_t *payload, uint16_t length)
+{
+  struct mig_reader *reader = &walk->reader;
+  char detail[64];
+  if (code == 3 && length == 16) {
+    uint64_t target = 0;
+    for (int b = 0; b < 8; b++) target = target << 8 | payload[8 + b];
+    if (target != MIG_PAGE_BYTES) {
+      snprintf(detail, sizeof detail, "target page size 0x%" PRIx64 ", expected 0x1000", target);
+      MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, offset + 5 + 8, detail,
+                      "command/POSTCOPY_ADVISE/target_page_size");
+      return false;
+    }
+  } else if (code == 10) {
+    uint32_t name_bytes = payload[0];
+    if (length != 1u + name_bytes) {
+      snprintf(detail, sizeof detail, "length %" PRIu16 ", expected 1 + %" PRIu32, length,
+               name_bytes);
+      MIG_READER_FAIL(reader, MIG_ERR_BAD_COMMAND, offset + 3, detail,
+                      "command/RECV_BITMAP/length");
+      return false;
+    }
+    if (walk_block_named(walk, payload + 1, name_bytes) < 0 ||
+        memchr(payload + 1, 0, name_bytes) != NULL) {
+      MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, offset + 5, "no such block in the RAM setup",
+                      "command/RECV_BITMAP/block");
+      return false;
+    }
+  }
+  return true;
+}
+
 /* A command record (§7): be16 code, be16 length, payload. */
 static void walk_command(struct walk *walk, uint64_t offset)
 {
@@ -697,6 +871,9 @@ static void walk_command(struct walk *walk, uint64_t offset)
   struct mig_inspect_event event = {.kind = MIG_INSPECT_COMMAND, .offset = offset,
                                     .command = code, .payload_bytes = length};
   event.payload = mig_read_view(reader, length);
+  if (walk_failed(walk)) return;
+  if (code == 6 && !walk_discard(walk, offset, event.payload, length)) return;
+  if (!walk_postcopy_body(walk, offset, code, event.payload, length)) return;
   walk->out->commands[code]++;
   walk_emit(walk, &event);
 }

@@ -16,6 +16,7 @@ Suite *mig_amdvi_suite(void);
 Suite *mig_ram_suite(void);
 Suite *mig_hostile_suite(void);
 Suite *mig_vfio_suite(void);
+Suite *mig_rp_suite(void);
 
 static sim_suite_fn *const suites[] = {
   mig_stream_suite,
@@ -27,6 +28,7 @@ static sim_suite_fn *const suites[] = {
   mig_ram_suite,
   mig_hostile_suite,
   mig_vfio_suite,
+  mig_rp_suite,
 };
 
 int main(int argc, char **argv)

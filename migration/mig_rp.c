@@ -1,0 +1,256 @@
+/*
+ * mig_rp.c: return-path messages (overview in mig_rp.h; wire facts in
+ * spec/stream-format.md §8).  A message is read whole into a view once its
+ * length is known to be ≤ 512 bytes, then its fields are checked in the
+ * view, so no field is read past the message's own end.
+ */
+#include "sim_base.h"
+
+#include "mig_rp.h"
+
+static const char *const rp_names[] = {
+  [MIG_RP_INVALID] = "INVALID",     [MIG_RP_SHUT] = "SHUT",
+  [MIG_RP_PONG] = "PONG",           [MIG_RP_REQ_PAGES_ID] = "REQ_PAGES_ID",
+  [MIG_RP_REQ_PAGES] = "REQ_PAGES", [MIG_RP_RECV_BITMAP] = "RECV_BITMAP",
+  [MIG_RP_RESUME_ACK] = "RESUME_ACK", [MIG_RP_SWITCHOVER_ACK] = "SWITCHOVER_ACK",
+};
+/* Fixed payload lengths; -1: variable (REQ_PAGES_ID 13 + n, RECV_BITMAP 1 + n). */
+static const int32_t rp_lengths[] = {-1, 4, 4, -1, 12, -1, 4, 0};
+
+_Static_assert(SIM_ARRAY_COUNT(rp_names) == MIG_RP_TYPE_MAX_10, "a name per type");
+_Static_assert(SIM_ARRAY_COUNT(rp_lengths) == MIG_RP_TYPE_MAX_10, "a length rule per type");
+
+static uint32_t be32_at(const uint8_t *bytes)
+{
+  return (uint32_t)bytes[0] << 24 | (uint32_t)bytes[1] << 16 | (uint32_t)bytes[2] << 8 | bytes[3];
+}
+
+static uint64_t be64_at(const uint8_t *bytes)
+{
+  return (uint64_t)be32_at(bytes) << 32 | be32_at(bytes + 4);
+}
+
+void mig_rp_state_init(struct mig_rp_state *state, uint32_t type_max, uint32_t host_page_bytes,
+                       const struct mig_rp_block *blocks, uint32_t block_count)
+{
+  SIM_ASSERT(type_max == MIG_RP_TYPE_MAX_7_2 || type_max == MIG_RP_TYPE_MAX_10);
+  SIM_ASSERT(host_page_bytes > 0 && (host_page_bytes & (host_page_bytes - 1)) == 0);
+  SIM_ASSERT(blocks != NULL || block_count == 0);
+  *state = (struct mig_rp_state){.type_max = type_max, .host_page_bytes = host_page_bytes,
+                                 .blocks = blocks, .block_count = block_count,
+                                 .request_block = -1};
+}
+
+static int32_t rp_block_find(const struct mig_rp_state *state, const char *name)
+{
+  for (uint32_t i = 0; i < state->block_count; i++) {
+    if (strcmp(state->blocks[i].name, name) == 0) return (int32_t)i;
+  }
+  return -1;
+}
+
+/* Counted name at payload[at]; the message must end exactly after it. */
+static bool rp_name(struct mig_reader *reader, struct mig_rp_message *out, const uint8_t *payload,
+                    uint32_t at)
+{
+  const char *type_name = rp_names[out->type];
+  uint32_t name_bytes = payload[at];
+  if (out->payload_bytes != at + 1 + name_bytes) {
+    char detail[64];
+    snprintf(detail, sizeof detail, "length %" PRIu16 ", expected %" PRIu32 " + %" PRIu32,
+             out->payload_bytes, at + 1, name_bytes);
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, out->offset + 2, detail, "return-path/%s/length",
+                    type_name);
+    return false;
+  }
+  memcpy(out->block, payload + at + 1, name_bytes);
+  out->block[name_bytes] = '\0';
+  if (name_bytes == 0 || memchr(out->block, '\0', name_bytes) != NULL) {
+    MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, out->offset + 4 + at, "empty or NUL in name",
+                    "return-path/%s/block", type_name);
+    return false;
+  }
+  return true;
+}
+
+/* REQ_PAGES(_ID) range: aligned to the host page, non-empty, inside the block. */
+static bool rp_range(struct mig_rp_state *state, struct mig_reader *reader,
+                     struct mig_rp_message *out)
+{
+  const char *type_name = rp_names[out->type];
+  const struct mig_rp_block *block = &state->blocks[out->block_index];
+  uint64_t mask = state->host_page_bytes - 1;
+  char detail[96];
+  if ((out->start & mask) != 0) {
+    snprintf(detail, sizeof detail, "start 0x%" PRIx64 " not %" PRIu32 "-aligned", out->start,
+             state->host_page_bytes);
+    MIG_READER_FAIL(reader, MIG_ERR_RAM_OFFSET, out->offset + 4, detail, "return-path/%s/start",
+                    type_name);
+    return false;
+  }
+  if (out->length_bytes == 0 || (out->length_bytes & mask) != 0) {
+    snprintf(detail, sizeof detail, "length 0x%" PRIx32 " not a positive multiple of %" PRIu32,
+             out->length_bytes, state->host_page_bytes);
+    MIG_READER_FAIL(reader, MIG_ERR_RAM_OFFSET, out->offset + 12, detail,
+                    "return-path/%s/length", type_name);
+    return false;
+  }
+  if (out->start > block->used_bytes || out->length_bytes > block->used_bytes - out->start) {
+    snprintf(detail, sizeof detail, "0x%" PRIx64 "+0x%" PRIx32 " overruns %s (0x%" PRIx64 ")",
+             out->start, out->length_bytes, block->name, block->used_bytes);
+    MIG_READER_FAIL(reader, MIG_ERR_RAM_OFFSET, out->offset + 4, detail, "return-path/%s/start",
+                    type_name);
+    return false;
+  }
+  return true;
+}
+
+/* Type-specific checks of a message whose payload is all in `payload`. */
+static bool rp_check(struct mig_rp_state *state, struct mig_reader *reader,
+                     struct mig_rp_message *out, const uint8_t *payload)
+{
+  const char *type_name = rp_names[out->type];
+  char detail[64];
+  switch (out->type) {
+  case MIG_RP_SHUT:
+  case MIG_RP_PONG:
+  case MIG_RP_RESUME_ACK:
+    out->value = be32_at(payload);
+    if (out->type == MIG_RP_SHUT && out->value != 0) {
+      snprintf(detail, sizeof detail, "error flag 0x%" PRIx32 ": the destination failed",
+               out->value);
+      MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, out->offset + 4, detail, "return-path/SHUT/flag");
+      return false;
+    }
+    if (out->type == MIG_RP_RESUME_ACK && out->value != MIG_RP_RESUME_ACK_VALUE) {
+      snprintf(detail, sizeof detail, "0x%" PRIx32 ", expected 1", out->value);
+      MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, out->offset + 4, detail,
+                      "return-path/RESUME_ACK/value");
+      return false;
+    }
+    if (out->type == MIG_RP_SHUT) state->shuts_count++;
+    return true;
+  case MIG_RP_REQ_PAGES_ID:
+  case MIG_RP_REQ_PAGES:
+    out->start = be64_at(payload);
+    out->length_bytes = be32_at(payload + 8);
+    if (out->type == MIG_RP_REQ_PAGES_ID) {
+      if (!rp_name(reader, out, payload, 12)) return false;
+      out->block_index = rp_block_find(state, out->block);
+      if (out->block_index < 0) {
+        MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, out->offset + 16, out->block,
+                        "return-path/REQ_PAGES_ID/block");
+        return false;
+      }
+    } else {
+      if (state->request_block < 0) {
+        MIG_READER_FAIL(reader, MIG_ERR_RAM_ORDER, out->offset, "no REQ_PAGES_ID before it",
+                        "return-path/REQ_PAGES/block");
+        return false;
+      }
+      out->block_index = state->request_block;
+      snprintf(out->block, sizeof out->block, "%s", state->blocks[out->block_index].name);
+    }
+    if (!rp_range(state, reader, out)) return false;
+    state->request_block = out->block_index;
+    return true;
+  case MIG_RP_RECV_BITMAP:
+    if (!rp_name(reader, out, payload, 0)) return false;
+    out->block_index = rp_block_find(state, out->block);
+    if (out->block_index < 0) {
+      MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, out->offset + 4, out->block,
+                      "return-path/RECV_BITMAP/block");
+      return false;
+    }
+    return true;
+  default:
+    SIM_ASSERT(out->type == MIG_RP_SWITCHOVER_ACK);
+    (void)type_name;
+    return true;
+  }
+}
+
+enum mig_err mig_rp_read(struct mig_rp_state *state, struct mig_reader *reader,
+                         struct mig_rp_message *out)
+{
+  SIM_ASSERT(state != NULL && reader != NULL && out != NULL);
+  *out = (struct mig_rp_message){.offset = mig_reader_offset(reader), .block_index = -1};
+  out->type = mig_read_be16(reader);
+  out->payload_bytes = mig_read_be16(reader);
+  mig__reader_annotate(reader, "return-path/header");
+  if (mig_reader_failed(reader)) return mig_reader_error(reader)->code;
+  char detail[64];
+  if (out->type == MIG_RP_INVALID || out->type >= state->type_max) {
+    snprintf(detail, sizeof detail, "type %" PRIu16 " (valid 1..%" PRIu32 ")", out->type,
+             state->type_max - 1);
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_COMMAND, out->offset, detail, "return-path/type");
+    return MIG_ERR_BAD_COMMAND;
+  }
+  const char *type_name = rp_names[out->type];
+  if (out->payload_bytes > MIG_RP_MESSAGE_BYTES_MAX) {
+    snprintf(detail, sizeof detail, "length %" PRIu16 " > %u", out->payload_bytes,
+             MIG_RP_MESSAGE_BYTES_MAX);
+    MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, out->offset + 2, detail, "return-path/%s/length",
+                    type_name);
+    return MIG_ERR_TOO_LONG;
+  }
+  int32_t fixed = rp_lengths[out->type];
+  uint32_t minimum = out->type == MIG_RP_REQ_PAGES_ID ? 13u : 1u;
+  if ((fixed >= 0 && out->payload_bytes != (uint32_t)fixed) ||
+      (fixed < 0 && out->payload_bytes < minimum)) {
+    snprintf(detail, sizeof detail, "length %" PRIu16 ", expected %s%" PRIu32, out->payload_bytes,
+             fixed >= 0 ? "" : "at least ", fixed >= 0 ? (uint32_t)fixed : minimum);
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, out->offset + 2, detail, "return-path/%s/length",
+                    type_name);
+    return MIG_ERR_BAD_VALUE;
+  }
+  const uint8_t *payload = out->payload_bytes > 0 ? mig_read_view(reader, out->payload_bytes)
+                                                  : NULL;
+  mig__reader_annotate(reader, "return-path/%s/payload", type_name);
+  if (mig_reader_failed(reader)) return mig_reader_error(reader)->code;
+  if (!rp_check(state, reader, out, payload)) return mig_reader_error(reader)->code;
+  state->messages_count++;
+  return MIG_OK;
+}
+
+uint64_t mig_rp_bitmap_bytes(uint64_t used_bytes)
+{
+  uint64_t pages = used_bytes / MIG_PAGE_BYTES;
+  uint64_t bytes = pages / 8 + (pages % 8 != 0);
+  return (bytes + 7) & ~UINT64_C(7);
+}
+
+enum mig_err mig_rp_bitmap_read(struct mig_rp_state *state, struct mig_reader *reader,
+                                int32_t block_index, uint8_t *out, size_t out_bytes)
+{
+  SIM_ASSERT(block_index >= 0 && (uint32_t)block_index < state->block_count);
+  const struct mig_rp_block *block = &state->blocks[block_index];
+  uint64_t size_offset = mig_reader_offset(reader);
+  uint64_t size = mig_read_be64(reader);
+  mig__reader_annotate(reader, "return-path/RECV_BITMAP/size");
+  if (mig_reader_failed(reader)) return mig_reader_error(reader)->code;
+  uint64_t expected = mig_rp_bitmap_bytes(block->used_bytes);
+  char detail[96];
+  if (size != expected) {
+    snprintf(detail, sizeof detail, "0x%" PRIx64 " bytes, %s needs 0x%" PRIx64, size, block->name,
+             expected);
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, size_offset, detail,
+                    "return-path/RECV_BITMAP/size");
+    return MIG_ERR_BAD_VALUE;
+  }
+  if (out != NULL && out_bytes >= size) {
+    mig_read_bytes(reader, out, (size_t)size);
+  } else {
+    mig_read_skip(reader, size);
+  }
+  uint64_t end_offset = mig_reader_offset(reader);
+  uint64_t end = mig_read_be64(reader);
+  mig__reader_annotate(reader, "return-path/RECV_BITMAP/bitmap");
+  if (mig_reader_failed(reader)) return mig_reader_error(reader)->code;
+  if (end != MIG_RP_BITMAP_END_MARK) {
+    snprintf(detail, sizeof detail, "0x%016" PRIx64 ", expected 0x0123456789abcdef", end);
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, end_offset, detail, "return-path/RECV_BITMAP/end");
+    return MIG_ERR_BAD_VALUE;
+  }
+  return MIG_OK;
+}

@@ -1,0 +1,83 @@
+/*
+ * mig_rp.h: reader and validator of the return path, the destination →
+ * source direction (spec/stream-format.md §8, §8.4, §11.2 "Return path",
+ * §11.3 item 18).  Each message is be16 type, be16 length, length bytes.
+ * mig_rp_read checks what QEMU's source checks and the stricter rules of
+ * §11.3: type in 1..MAX-1, length ≤ 512, exact length per type
+ * (REQ_PAGES_ID 13 + n, RECV_BITMAP 1 + n), SHUT error flag 0, RESUME_ACK 1,
+ * REQ_PAGES aligned and inside a known block, REQ_PAGES only after a
+ * REQ_PAGES_ID.  mig_rp_bitmap_read checks the received-bitmap body that
+ * follows RECV_BITMAP.  Errors latch on the reader with offset and a
+ * `return-path/<TYPE>/<field>` path.
+ */
+#ifndef MIG_RP_H
+#define MIG_RP_H
+
+#include "sim_base.h"
+#include "mig_err.h"
+#include "mig_limits.h"
+#include "mig_stream.h"
+
+enum mig_rp_type {
+  MIG_RP_INVALID = 0,
+  MIG_RP_SHUT = 1,
+  MIG_RP_PONG = 2,
+  MIG_RP_REQ_PAGES_ID = 3,
+  MIG_RP_REQ_PAGES = 4,
+  MIG_RP_RECV_BITMAP = 5,
+  MIG_RP_RESUME_ACK = 6,
+  MIG_RP_SWITCHOVER_ACK = 7,   /* 8.1+ */
+};
+
+#define MIG_RP_TYPE_MAX_7_2 7u   /* first invalid type in QEMU 7.2 */
+#define MIG_RP_TYPE_MAX_10 8u    /* 10.x: SWITCHOVER_ACK added */
+#define MIG_RP_MESSAGE_BYTES_MAX 512u
+#define MIG_RP_RESUME_ACK_VALUE 1u
+#define MIG_RP_BITMAP_END_MARK UINT64_C(0x0123456789abcdef)
+
+/* One block the source knows: name and used length in bytes. */
+struct mig_rp_block {
+  const char *name;
+  uint64_t used_bytes;
+};
+
+/* Reader state; caller-owned, fields private except the counters. */
+struct mig_rp_state {
+  uint32_t type_max;                /* MIG_RP_TYPE_MAX_7_2 or _10 */
+  uint32_t host_page_bytes;         /* alignment of page requests */
+  const struct mig_rp_block *blocks;
+  uint32_t block_count;
+  int32_t request_block;            /* block of the last REQ_PAGES_ID; -1: none */
+  uint64_t messages_count;          /* messages accepted */
+  uint64_t shuts_count;             /* SHUT(0) accepted */
+};
+
+/* One accepted message. */
+struct mig_rp_message {
+  uint64_t offset;                  /* of the type field */
+  uint16_t type;
+  uint16_t payload_bytes;
+  uint32_t value;                   /* SHUT flag, PONG echo, RESUME_ACK value */
+  uint64_t start;                   /* REQ_PAGES(_ID): byte offset in the block */
+  uint32_t length_bytes;            /* REQ_PAGES(_ID): bytes requested */
+  int32_t block_index;              /* REQ_PAGES(_ID), RECV_BITMAP; -1 otherwise */
+  char block[MIG_IDSTR_BYTES_MAX + 1];
+};
+
+/* blocks may be NULL when block_count is 0 (no page request can then pass). */
+void mig_rp_state_init(struct mig_rp_state *state, uint32_t type_max, uint32_t host_page_bytes,
+                       const struct mig_rp_block *blocks, uint32_t block_count);
+/* Reads and checks one message; MIG_OK or the error latched on reader. */
+enum mig_err mig_rp_read(struct mig_rp_state *state, struct mig_reader *reader,
+                         struct mig_rp_message *out);
+/* ⌈(used_bytes / page) / 8⌉ rounded up to a multiple of 8 (spec §8.4). */
+uint64_t mig_rp_bitmap_bytes(uint64_t used_bytes);
+/*
+ * Reads the body after RECV_BITMAP for block block_index: be64 size (must
+ * equal mig_rp_bitmap_bytes), the bitmap (copied to out when out_bytes
+ * holds it, else skipped), be64 end marker.
+ */
+enum mig_err mig_rp_bitmap_read(struct mig_rp_state *state, struct mig_reader *reader,
+                                int32_t block_index, uint8_t *out, size_t out_bytes);
+
+#endif /* MIG_RP_H */

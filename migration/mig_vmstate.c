@@ -43,7 +43,9 @@ static uint32_t kind_width(enum vmstate_kind kind)
   case VMSTATE_KIND_UINT32: return 4;
   case VMSTATE_KIND_INT64:
   case VMSTATE_KIND_UINT64:
-  case VMSTATE_KIND_TIMER: return 8;
+  case VMSTATE_KIND_TIMER:
+  case VMSTATE_KIND_FLOAT64:
+  case VMSTATE_KIND_CPUDOUBLE: return 8;
   case VMSTATE_KIND_BUFFER:
   case VMSTATE_KIND_UNUSED:
   case VMSTATE_KIND_STRUCT:
@@ -74,7 +76,8 @@ static bool field_has_nested(const struct vmstate_field *field)
 
 static bool kind_is_integer(enum vmstate_kind kind)
 {
-  return kind != VMSTATE_KIND_BOOL && kind_width(kind) != 0;
+  return kind != VMSTATE_KIND_BOOL && kind != VMSTATE_KIND_FLOAT64 &&
+         kind != VMSTATE_KIND_CPUDOUBLE && kind_width(kind) != 0;
 }
 
 /* A description bug, not a stream problem: these are asserted. */
@@ -389,6 +392,8 @@ static const char *field_type_name(const struct vmstate_field *field)
   case VMSTATE_KIND_QLIST: return "qlist";
   case VMSTATE_KIND_GTREE: return "gtree";
   case VMSTATE_KIND_VALIDATE: return "validate"; /* never written: it has no elements */
+  case VMSTATE_KIND_FLOAT64: return "float64";
+  case VMSTATE_KIND_CPUDOUBLE: return "CPU_Double_U";
   }
   return "unknown";
 }

@@ -22,6 +22,7 @@
 #include "mig_vmstate.h"
 
 #include <lzma.h>
+#include <math.h>
 
 /* ------------------------------------------------------ the description */
 
@@ -1799,6 +1800,137 @@ START_TEST(mig_vmstate_kinds_gtree_hostile)
 }
 END_TEST
 
+/* ------------------------------------------------- float64, CPU_Double_U */
+
+/*
+ * QEMU's VMSTATE_FLOAT64 and VMSTATE_CPUDOUBLE_ARRAY (e.g. an FPU's registers):
+ * only the IEEE bits travel, be64 for float64 and be32 upper, be32 lower for
+ * CPU_Double_U, which is the same eight bytes.
+ */
+struct fpu {
+  uint8_t top;
+  double fpr;
+  double fprs[2];
+  union vmstate_cpu_double regs[3];
+};
+
+static const struct vmstate_field fpu_fields[] = {
+  VMSTATE_UINT8(struct fpu, top),
+  VMSTATE_FLOAT64(struct fpu, fpr),
+  VMSTATE_FLOAT64_ARRAY(struct fpu, fprs, 2),
+  VMSTATE_CPUDOUBLE_ARRAY(struct fpu, regs, 3),
+};
+static const struct vmstate_desc fpu_desc = {
+  .name = "fpu", .version_id = 1, .minimum_version_id = 1,
+  .fields = fpu_fields, .field_count = SIM_ARRAY_COUNT(fpu_fields),
+};
+
+/* 1.0 is 0x3ff0000000000000; -0.0 is 0x8000000000000000; a NaN keeps its payload. */
+static const uint8_t fpu_golden[] = {
+  0x07,                                           /* top */
+  0x3f, 0xf0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* fpr = 1.0 */
+  0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* fprs[0] = -0.0 */
+  0x7f, 0xf0, 0x00, 0x00, 0x00, 0x00, 0xbe, 0xef, /* fprs[1] = signalling NaN 0xbeef */
+  0xc0, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* regs[0].d = -2.5 */
+  0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, /* regs[1].ll */
+  0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x01, /* regs[2].ll: upper, then lower */
+};
+
+static const char fpu_json[] =
+  "{\"vmsd_name\": \"fpu\", \"version\": 1, \"fields\": ["
+  "{\"name\": \"top\", \"type\": \"uint8\", \"size\": 1}, "
+  "{\"name\": \"fpr\", \"type\": \"float64\", \"size\": 8}, "
+  "{\"name\": \"fprs\", \"array_len\": 2, \"type\": \"float64\", \"size\": 8}, "
+  "{\"name\": \"regs\", \"array_len\": 3, \"type\": \"CPU_Double_U\", \"size\": 8}]}";
+
+static void fpu_fill(struct fpu *f)
+{
+  memset(f, 0, sizeof *f);
+  f->top = 7;
+  f->fpr = 1.0;
+  f->fprs[0] = -0.0;
+  uint64_t nan_bits = UINT64_C(0x7ff000000000beef);
+  memcpy(&f->fprs[1], &nan_bits, sizeof nan_bits);
+  f->regs[0].d = -2.5;
+  f->regs[1].ll = UINT64_C(0x0123456789abcdef);
+  f->regs[2].ll = UINT64_C(0xffffffff00000001);
+}
+
+/* Goal: float64 and CPU_Double_U bytes are be64 of the bits; method: hand-written golden. */
+START_TEST(mig_vmstate_kinds_float_golden_and_json)
+{
+  struct fpu f;
+  fpu_fill(&f);
+  struct mig_membuf membuf;
+  json_t *json = NULL;
+  ck_assert_int_eq(save_to(&membuf, &fpu_desc, &f, &json), MIG_OK);
+  ck_assert_uint_eq(membuf.count, sizeof fpu_golden);
+  ck_assert_mem_eq(membuf.bytes, fpu_golden, sizeof fpu_golden);
+  char *text = json_dumps(json, JSON_PRESERVE_ORDER);
+  ck_assert_str_eq(text, fpu_json);
+  free(text);
+  json_decref(json);
+  mig_membuf_deinit(&membuf);
+  static struct text paths;
+  visit_text(&fpu_desc, &f, &paths);
+  ck_assert_str_eq(paths.bytes, "fpu/top=07\n"
+                                "fpu/fpr=3ff0000000000000\n"
+                                "fpu/fprs[0]=8000000000000000\n"
+                                "fpu/fprs[1]=7ff000000000beef\n"
+                                "fpu/regs[0]=c004000000000000\n"
+                                "fpu/regs[1]=0123456789abcdef\n"
+                                "fpu/regs[2]=ffffffff00000001\n");
+}
+END_TEST
+
+/* Goal: every bit survives a load (NaN payload, -0.0); method: compare memory bytes. */
+START_TEST(mig_vmstate_kinds_float_round_trip)
+{
+  struct fpu src;
+  fpu_fill(&src);
+  struct fpu dest;
+  memset(&dest, 0x5a, sizeof dest);
+  struct mig_error error =
+    load_desc_from(&fpu_desc, fpu_golden, sizeof fpu_golden, &dest, 1, NULL);
+  ck_assert_int_eq(error.code, MIG_OK);
+  ck_assert_uint_eq(dest.top, 7);
+  ck_assert_mem_eq(&dest.fpr, &src.fpr, sizeof src.fpr);
+  ck_assert_mem_eq(dest.fprs, src.fprs, sizeof src.fprs);
+  ck_assert_mem_eq(dest.regs, src.regs, sizeof src.regs);
+  ck_assert(dest.regs[0].d == -2.5);
+  ck_assert(signbit(dest.fprs[0]) != 0);
+  ck_assert(isnan(dest.fprs[1]));
+  struct mig_membuf membuf;
+  ck_assert_int_eq(save_to(&membuf, &fpu_desc, &dest, NULL), MIG_OK);
+  ck_assert_mem_eq(membuf.bytes, fpu_golden, sizeof fpu_golden);
+  mig_membuf_deinit(&membuf);
+}
+END_TEST
+
+/*
+ * Goal: a cut float64 or CPU_Double_U names its offset and element; method:
+ * every truncation, expected element from the golden layout.  Any 8 bytes
+ * are a valid double, so truncation is the only bad input these kinds have.
+ */
+START_TEST(mig_vmstate_kinds_float_hostile)
+{
+  static const char *const owners[] = {
+    "fpu/top", "fpu/fpr", "fpu/fprs[0]", "fpu/fprs[1]", "fpu/regs[0]", "fpu/regs[1]",
+    "fpu/regs[2]"};
+  for (size_t n = 0; n < sizeof fpu_golden; n++) {
+    struct fpu dest;
+    memset(&dest, 0, sizeof dest);
+    struct mig_error error = load_desc_from(&fpu_desc, fpu_golden, n, &dest, 1, NULL);
+    size_t owner = n == 0 ? 0 : 1 + (n - 1) / 8;
+    ck_assert_msg(error.code == MIG_ERR_TRUNCATED, "length %zu: %s", n,
+                  mig_err_name(error.code));
+    ck_assert_msg(error.offset == (owner == 0 ? 0 : 1 + 8 * (owner - 1)), "length %zu: %" PRIu64,
+                  n, error.offset);
+    ck_assert_str_eq(error.path, owners[owner]);
+  }
+}
+END_TEST
+
 Suite *mig_vmstate_kinds_suite(void)
 {
   Suite *suite = suite_create("mig_vmstate_kinds");
@@ -1831,6 +1963,11 @@ Suite *mig_vmstate_kinds_suite(void)
   tcase_add_test(list, mig_vmstate_kinds_gtree_round_trip);
   tcase_add_test(list, mig_vmstate_kinds_gtree_hostile);
   suite_add_tcase(suite, list);
+  TCase *floats = tcase_create("float");
+  tcase_add_test(floats, mig_vmstate_kinds_float_golden_and_json);
+  tcase_add_test(floats, mig_vmstate_kinds_float_round_trip);
+  tcase_add_test(floats, mig_vmstate_kinds_float_hostile);
+  suite_add_tcase(suite, floats);
   TCase *qemu = tcase_create("qemu");
   tcase_add_test(qemu, mig_vmstate_kinds_qemu_hpet_json);
   tcase_add_test(qemu, mig_vmstate_kinds_qemu_fdc_json);

@@ -36,6 +36,8 @@ enum vmstate_kind {
   VMSTATE_KIND_QTAILQ,  /* a linked list of nested structs: 0x01 + element ..., 0x00 */
   VMSTATE_KIND_QLIST,   /* the same wire and rules; JSON type "qlist" */
   VMSTATE_KIND_GTREE,   /* a map with uint64 keys: be32 count, (0x01, be64 key, value)..., 0x00 */
+  VMSTATE_KIND_FLOAT64, /* a double: be64 of its IEEE 754 bits; JSON type "float64" */
+  VMSTATE_KIND_CPUDOUBLE, /* union vmstate_cpu_double: be32 upper, be32 lower; "CPU_Double_U" */
 };
 
 /* The loaded value must equal the current one (QEMU's *_EQUAL fields). */
@@ -384,5 +386,28 @@ struct vmstate_instance {
  */
 #define VMSTATE_VALIDATE(name_, test_) \
   { .name = (name_), .kind = VMSTATE_KIND_VALIDATE, .count = 0, .field_exists = (test_) }
+
+/*
+ * QEMU's float64 is a uint64_t holding IEEE 754 bits; here the member is a C
+ * double (binary64 on every host we build for) and only its bits travel:
+ * be64 of them, NaN payloads and -0.0 included.  No arithmetic is done on it.
+ */
+_Static_assert(sizeof(double) == sizeof(uint64_t), "double must be IEEE 754 binary64");
+#define VMSTATE_FLOAT64_V(o, m, v) VMSTATE_SCALAR_(o, m, VMSTATE_KIND_FLOAT64, double, v, 0)
+#define VMSTATE_FLOAT64(o, m) VMSTATE_FLOAT64_V(o, m, 0)
+#define VMSTATE_FLOAT64_ARRAY_V(o, m, n, v) VMSTATE_ARRAY_(o, m, n, VMSTATE_KIND_FLOAT64, double, v)
+#define VMSTATE_FLOAT64_ARRAY(o, m, n) VMSTATE_FLOAT64_ARRAY_V(o, m, n, 0)
+
+/*
+ * QEMU's CPU_DoubleU: a double seen as a uint64_t.  On the wire the upper
+ * 32 bits go first, then the lower, both big-endian: that is be64 of ll.
+ */
+union vmstate_cpu_double {
+  double d;
+  uint64_t ll;
+};
+#define VMSTATE_CPUDOUBLE_ARRAY_V(o, m, n, v) \
+  VMSTATE_ARRAY_(o, m, n, VMSTATE_KIND_CPUDOUBLE, union vmstate_cpu_double, v)
+#define VMSTATE_CPUDOUBLE_ARRAY(o, m, n) VMSTATE_CPUDOUBLE_ARRAY_V(o, m, n, 0)
 
 #endif /* VMSTATE_DESC_H */

@@ -47,6 +47,7 @@ static uint32_t kind_width(enum vmstate_kind kind)
   case VMSTATE_KIND_FLOAT64:
   case VMSTATE_KIND_CPUDOUBLE: return 8;
   case VMSTATE_KIND_BUFFER:
+  case VMSTATE_KIND_BITMAP:
   case VMSTATE_KIND_UNUSED:
   case VMSTATE_KIND_STRUCT:
   case VMSTATE_KIND_TMP:
@@ -102,6 +103,9 @@ static void field_check(const struct vmstate_field *field)
              (field->field_exists != NULL && field->count == 0));
   SIM_ASSERT(!field_is_list(field) ||
              (field->count >= 1 && field->num_offset + sizeof(void *) <= field->size_bytes));
+  SIM_ASSERT(field->kind != VMSTATE_KIND_BITMAP ||
+             (field->flags == (VMSTATE_FLAG_POINTER | VMSTATE_FLAG_VARRAY_INT32) &&
+              field->size_bytes == 1));
   SIM_ASSERT(field->kind != VMSTATE_KIND_GTREE ||
              (field->count >= 1 && field->size_bytes >= sizeof(uint64_t)));
 }
@@ -124,7 +128,7 @@ static bool field_present(const struct vmstate_field *field, void *opaque, int32
 /* Fields that may hold several elements name each one "[i]"; a VBUFFER is one. */
 static bool field_indexed(const struct vmstate_field *field)
 {
-  if (field->kind == VMSTATE_KIND_BUFFER) return false;
+  if (field->kind == VMSTATE_KIND_BUFFER || field->kind == VMSTATE_KIND_BITMAP) return false;
   return field->count > 1 || field_is_varray(field) || field_is_list(field) ||
          field->kind == VMSTATE_KIND_GTREE;
 }
@@ -247,6 +251,9 @@ static enum layout_problem field_layout_get(const struct vmstate_field *field, v
     if (field->kind == VMSTATE_KIND_BUFFER) {
       layout->count = 1;
       layout->element_bytes = (uint32_t)count;
+    } else if (field->kind == VMSTATE_KIND_BITMAP) {
+      layout->count = 1;                                   /* whole words of bits */
+      layout->element_bytes = (uint32_t)((count + 63) / 64) * (uint32_t)sizeof(uint64_t);
     } else {
       layout->count = (uint32_t)count;
     }
@@ -392,6 +399,7 @@ static const char *field_type_name(const struct vmstate_field *field)
   case VMSTATE_KIND_QLIST: return "qlist";
   case VMSTATE_KIND_GTREE: return "gtree";
   case VMSTATE_KIND_VALIDATE: return "validate"; /* never written: it has no elements */
+  case VMSTATE_KIND_BITMAP: return "bitmap";
   case VMSTATE_KIND_FLOAT64: return "float64";
   case VMSTATE_KIND_CPUDOUBLE: return "CPU_Double_U";
   }
@@ -484,6 +492,17 @@ static enum mig_err save_tmp(struct mig_writer *writer, const struct vmstate_fie
   return save_desc(writer, field->nested, tmp.bytes, json, depth + 1);
 }
 
+/* Bitmap words (host uint64_t) as be64, in order. */
+static void save_bitmap(struct mig_writer *writer, const uint8_t *words, uint32_t bytes)
+{
+  for (uint32_t at = 0; at < bytes; at += 8) {
+    uint8_t out[8];
+    uint64_t word = element_get(words + at, 8);
+    for (uint32_t i = 0; i < 8; i++) out[i] = (uint8_t)(word >> (8 * (7 - i)));
+    mig_writer_bytes(writer, out, sizeof out);
+  }
+}
+
 static enum mig_err save_element(struct mig_writer *writer, const struct vmstate_field *field,
                                  const struct field_layout *layout, uint8_t *element,
                                  json_t *struct_json, uint32_t depth)
@@ -498,6 +517,7 @@ static enum mig_err save_element(struct mig_writer *writer, const struct vmstate
     return save_desc(writer, field->nested, element, struct_json, depth + 1);
   case VMSTATE_KIND_TMP: return save_tmp(writer, field, element, struct_json, depth);
   case VMSTATE_KIND_BUFFER: mig_writer_bytes(writer, element, layout->element_bytes); break;
+  case VMSTATE_KIND_BITMAP: save_bitmap(writer, element, layout->element_bytes); break;
   case VMSTATE_KIND_UNUSED: save_zeros(writer, field->size_bytes); break;
   case VMSTATE_KIND_VALIDATE: SIM_ASSERT(false); break; /* it has no elements */
   default: mig_writer_bytes(writer, bytes, element_encode(field, element, bytes)); break;
@@ -811,6 +831,12 @@ static void load_element(struct mig_reader *reader, const struct vmstate_field *
     break;
   case VMSTATE_KIND_TMP: load_tmp(reader, field, element, element_path, depth); break;
   case VMSTATE_KIND_BUFFER: mig_read_bytes(reader, element, layout->element_bytes); break;
+  case VMSTATE_KIND_BITMAP:
+    for (uint32_t at = 0; at < layout->element_bytes && !mig_reader_failed(reader); at += 8) {
+      uint64_t word = mig_read_be64(reader);
+      if (!mig_reader_failed(reader)) element_set(element + at, 8, word);
+    }
+    break;
   case VMSTATE_KIND_UNUSED: mig_read_skip(reader, field->size_bytes); break;
   case VMSTATE_KIND_VALIDATE: SIM_ASSERT(false); break; /* it has no elements */
   case VMSTATE_KIND_BOOL:
@@ -1242,6 +1268,21 @@ static void visit_gtree(const struct vmstate_field *field, void *opaque, const c
   }
 }
 
+/* A bitmap is one visit of its wire bytes (be64 words), at most MIG_VMSTATE_FIELD_BYTES_MAX. */
+static void visit_bitmap(const char *element_path, const uint8_t *words, uint32_t bytes,
+                         const struct visit_sink *sink)
+{
+  SIM_ASSERT(bytes <= MIG_VMSTATE_FIELD_BYTES_MAX);
+  uint8_t *wire = malloc(bytes > 0 ? bytes : 1);
+  SIM_ASSERT(wire != NULL);
+  for (uint32_t at = 0; at < bytes; at += 8) {
+    uint64_t word = element_get(words + at, 8);
+    for (uint32_t i = 0; i < 8; i++) wire[at + i] = (uint8_t)(word >> (8 * (7 - i)));
+  }
+  sink->visit(sink->context, element_path, wire, bytes);
+  free(wire);
+}
+
 static void visit_field(const struct vmstate_field *field, void *opaque, const char *path,
                         uint32_t depth, const struct visit_sink *sink)
 {
@@ -1273,6 +1314,8 @@ static void visit_field(const struct vmstate_field *field, void *opaque, const c
       visit_tmp(field, element, element_path, depth, sink);
     } else if (field->kind == VMSTATE_KIND_BUFFER) {
       sink->visit(sink->context, element_path, element, layout.element_bytes);
+    } else if (field->kind == VMSTATE_KIND_BITMAP) {
+      visit_bitmap(element_path, element, layout.element_bytes, sink);
     } else {
       sink->visit(sink->context, element_path, bytes, element_encode(field, element, bytes));
     }

@@ -1931,6 +1931,167 @@ START_TEST(mig_vmstate_kinds_float_hostile)
 }
 END_TEST
 
+/* ------------------------------------------------------------- bitmap */
+
+/* QEMU's VMSTATE_BITMAP: bits counted by an int32, words be64 (e.g. a dirty map). */
+struct bmdev {
+  uint8_t tag;
+  int32_t nbits;
+  uint64_t *map;
+  uint64_t words[3];             /* storage: 192 bits, the field accepts 150 */
+};
+
+static const struct vmstate_field bmdev_fields[] = {
+  VMSTATE_UINT8(struct bmdev, tag),
+  VMSTATE_INT32(struct bmdev, nbits),
+  VMSTATE_BITMAP(struct bmdev, map, 0, nbits, 150),
+};
+static const struct vmstate_desc bmdev_desc = {
+  .name = "bm", .version_id = 1, .minimum_version_id = 1,
+  .fields = bmdev_fields, .field_count = SIM_ARRAY_COUNT(bmdev_fields),
+};
+
+/* 130 bits: three words, the last one whole (QEMU does not mask the tail). */
+static const uint8_t bmdev_golden[] = {
+  0x42,                                           /* tag */
+  0x00, 0x00, 0x00, 0x82,                         /* nbits = 130 */
+  0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, /* bits 63 and 0 */
+  0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
+  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x06, /* bits 129 and 130 (past nbits) */
+};
+
+static const char bmdev_json[] =
+  "{\"vmsd_name\": \"bm\", \"version\": 1, \"fields\": ["
+  "{\"name\": \"tag\", \"type\": \"uint8\", \"size\": 1}, "
+  "{\"name\": \"nbits\", \"type\": \"int32\", \"size\": 4}, "
+  "{\"name\": \"map\", \"type\": \"bitmap\", \"size\": 24}]}";
+
+static void bmdev_fill(struct bmdev *b)
+{
+  memset(b, 0, sizeof *b);
+  b->tag = 0x42;
+  b->nbits = 130;
+  b->map = b->words;
+  b->words[0] = UINT64_C(0x8000000000000001);
+  b->words[1] = UINT64_C(0x0123456789abcdef);
+  b->words[2] = 6;
+}
+
+/* Goal: bitmap words are be64 and the JSON is one "bitmap" entry; method: golden bytes. */
+START_TEST(mig_vmstate_kinds_bitmap_golden_and_json)
+{
+  struct bmdev b;
+  bmdev_fill(&b);
+  struct mig_membuf membuf;
+  json_t *json = NULL;
+  ck_assert_int_eq(save_to(&membuf, &bmdev_desc, &b, &json), MIG_OK);
+  ck_assert_uint_eq(membuf.count, sizeof bmdev_golden);
+  ck_assert_mem_eq(membuf.bytes, bmdev_golden, sizeof bmdev_golden);
+  char *text = json_dumps(json, JSON_PRESERVE_ORDER);
+  ck_assert_str_eq(text, bmdev_json);
+  free(text);
+  json_decref(json);
+  mig_membuf_deinit(&membuf);
+  static struct text paths;
+  visit_text(&bmdev_desc, &b, &paths);
+  ck_assert_str_eq(paths.bytes, "bm/tag=42\nbm/nbits=00000082\n"
+                                "bm/map=800000000000000101234567" "89abcdef0000000000000006\n");
+  /* 64 bits are exactly one word; 0 bits are none. */
+  b.nbits = 64;
+  ck_assert_int_eq(save_to(&membuf, &bmdev_desc, &b, NULL), MIG_OK);
+  ck_assert_uint_eq(membuf.count, 1 + 4 + 8);
+  mig_membuf_deinit(&membuf);
+  b.nbits = 0;
+  b.map = NULL;
+  ck_assert_int_eq(save_to(&membuf, &bmdev_desc, &b, NULL), MIG_OK);
+  ck_assert_uint_eq(membuf.count, 1 + 4);
+  mig_membuf_deinit(&membuf);
+  /* The source's own count above the bound fails the save. */
+  bmdev_fill(&b);
+  b.nbits = 151;
+  ck_assert_int_eq(save_to(&membuf, &bmdev_desc, &b, NULL), MIG_ERR_BAD_VALUE);
+  mig_membuf_deinit(&membuf);
+}
+END_TEST
+
+/* Goal: the words come back and nothing past them is touched; method: sentinel storage. */
+START_TEST(mig_vmstate_kinds_bitmap_round_trip)
+{
+  struct bmdev src;
+  bmdev_fill(&src);
+  struct bmdev dest;
+  memset(&dest, 0, sizeof dest);
+  dest.map = dest.words;
+  dest.words[2] = UINT64_C(0x5a5a5a5a5a5a5a5a);
+  src.nbits = 100; /* two words */
+  struct mig_membuf membuf;
+  ck_assert_int_eq(save_to(&membuf, &bmdev_desc, &src, NULL), MIG_OK);
+  ck_assert_uint_eq(membuf.count, 1 + 4 + 16);
+  struct mig_error error = load_desc_from(&bmdev_desc, membuf.bytes, membuf.count, &dest, 1, NULL);
+  ck_assert_int_eq(error.code, MIG_OK);
+  ck_assert_int_eq(dest.nbits, 100);
+  ck_assert_uint_eq(dest.words[0], src.words[0]);
+  ck_assert_uint_eq(dest.words[1], src.words[1]);
+  ck_assert_uint_eq(dest.words[2], UINT64_C(0x5a5a5a5a5a5a5a5a));
+  mig_membuf_deinit(&membuf);
+  error = load_desc_from(&bmdev_desc, bmdev_golden, sizeof bmdev_golden, &dest, 1, NULL);
+  ck_assert_int_eq(error.code, MIG_OK);
+  ck_assert_mem_eq(dest.words, src.words, sizeof src.words);
+}
+END_TEST
+
+/*
+ * Goal: a hostile bit count is refused before any word is read, and a cut
+ * word names its offset; method: patched golden, every truncation.
+ */
+START_TEST(mig_vmstate_kinds_bitmap_hostile)
+{
+  static const struct {
+    uint8_t nbits[4];
+    enum mig_err code;
+    const char *detail;
+  } cases[] = {
+    {{0x00, 0x00, 0x00, 0x97}, MIG_ERR_TOO_LONG, "element count 151 > bound 150"},
+    {{0xff, 0xff, 0xff, 0xff}, MIG_ERR_BAD_VALUE, "element count -1 below 0, bound 150"},
+    {{0x80, 0x00, 0x00, 0x00}, MIG_ERR_BAD_VALUE,
+     "element count -2147483648 below 0, bound 150"},
+    {{0x7f, 0xff, 0xff, 0xff}, MIG_ERR_TOO_LONG, "element count 2147483647 > bound 150"},
+  };
+  for (size_t i = 0; i < SIM_ARRAY_COUNT(cases); i++) {
+    uint8_t stream[sizeof bmdev_golden];
+    memcpy(stream, bmdev_golden, sizeof stream);
+    memcpy(stream + 1, cases[i].nbits, 4);
+    struct bmdev dest;
+    memset(&dest, 0, sizeof dest);
+    dest.map = dest.words;
+    struct mig_error error = load_desc_from(&bmdev_desc, stream, sizeof stream, &dest, 1, NULL);
+    ck_assert_msg(error.code == cases[i].code, "case %zu: %s", i, mig_err_name(error.code));
+    ck_assert_uint_eq(error.offset, 5);
+    ck_assert_str_eq(error.path, "bm/map");
+    ck_assert_str_eq(error.detail, cases[i].detail);
+    ck_assert_uint_eq(dest.words[0], 0); /* nothing was read into the map */
+  }
+  /* A destination without storage refuses a non-empty bitmap. */
+  struct bmdev dest;
+  memset(&dest, 0, sizeof dest);
+  struct mig_error error =
+    load_desc_from(&bmdev_desc, bmdev_golden, sizeof bmdev_golden, &dest, 1, NULL);
+  ck_assert_int_eq(error.code, MIG_ERR_BAD_VALUE);
+  ck_assert_uint_eq(error.offset, 5);
+  ck_assert_str_eq(error.path, "bm/map");
+  for (size_t n = 5; n < sizeof bmdev_golden; n++) {
+    memset(&dest, 0, sizeof dest);
+    dest.map = dest.words;
+    error = load_desc_from(&bmdev_desc, bmdev_golden, n, &dest, 1, NULL);
+    ck_assert_msg(error.code == MIG_ERR_TRUNCATED, "length %zu: %s", n,
+                  mig_err_name(error.code));
+    ck_assert_msg(error.offset == 5 + 8 * ((n - 5) / 8), "length %zu: %" PRIu64, n,
+                  error.offset);
+    ck_assert_str_eq(error.path, "bm/map");
+  }
+}
+END_TEST
+
 Suite *mig_vmstate_kinds_suite(void)
 {
   Suite *suite = suite_create("mig_vmstate_kinds");
@@ -1963,11 +2124,14 @@ Suite *mig_vmstate_kinds_suite(void)
   tcase_add_test(list, mig_vmstate_kinds_gtree_round_trip);
   tcase_add_test(list, mig_vmstate_kinds_gtree_hostile);
   suite_add_tcase(suite, list);
-  TCase *floats = tcase_create("float");
-  tcase_add_test(floats, mig_vmstate_kinds_float_golden_and_json);
-  tcase_add_test(floats, mig_vmstate_kinds_float_round_trip);
-  tcase_add_test(floats, mig_vmstate_kinds_float_hostile);
-  suite_add_tcase(suite, floats);
+  TCase *more = tcase_create("more");
+  tcase_add_test(more, mig_vmstate_kinds_float_golden_and_json);
+  tcase_add_test(more, mig_vmstate_kinds_float_round_trip);
+  tcase_add_test(more, mig_vmstate_kinds_float_hostile);
+  tcase_add_test(more, mig_vmstate_kinds_bitmap_golden_and_json);
+  tcase_add_test(more, mig_vmstate_kinds_bitmap_round_trip);
+  tcase_add_test(more, mig_vmstate_kinds_bitmap_hostile);
+  suite_add_tcase(suite, more);
   TCase *qemu = tcase_create("qemu");
   tcase_add_test(qemu, mig_vmstate_kinds_qemu_hpet_json);
   tcase_add_test(qemu, mig_vmstate_kinds_qemu_fdc_json);

@@ -38,6 +38,7 @@ enum vmstate_kind {
   VMSTATE_KIND_GTREE,   /* a map with uint64 keys: be32 count, (0x01, be64 key, value)..., 0x00 */
   VMSTATE_KIND_FLOAT64, /* a double: be64 of its IEEE 754 bits; JSON type "float64" */
   VMSTATE_KIND_CPUDOUBLE, /* union vmstate_cpu_double: be32 upper, be32 lower; "CPU_Double_U" */
+  VMSTATE_KIND_BITMAP,  /* uint64_t words behind a pointer, bits counted by an int32: be64 each */
 };
 
 /* The loaded value must equal the current one (QEMU's *_EQUAL fields). */
@@ -409,5 +410,18 @@ union vmstate_cpu_double {
 #define VMSTATE_CPUDOUBLE_ARRAY_V(o, m, n, v) \
   VMSTATE_ARRAY_(o, m, n, VMSTATE_KIND_CPUDOUBLE, union vmstate_cpu_double, v)
 #define VMSTATE_CPUDOUBLE_ARRAY(o, m, n) VMSTATE_CPUDOUBLE_ARRAY_V(o, m, n, 0)
+
+/*
+ * QEMU's VMSTATE_BITMAP over a uint64_t *m (QEMU's unsigned long on a 64-bit
+ * host): the int32_t member num counts bits, at most max_bits; on the wire
+ * each of the (num + 63) / 64 words is be64, whole (bits past num included).
+ * One JSON entry of type "bitmap" whose size is the bytes written.  The
+ * object's pointer must reach max_bits; a negative or larger num is refused.
+ */
+#define VMSTATE_BITMAP(o, m, v, num, max_bits) \
+  { .name = #m, .kind = VMSTATE_KIND_BITMAP, .offset = VMSTATE_OFFSET_(o, m, uint64_t *), \
+    .size_bytes = 1, .count = (max_bits), .version_id = (v), \
+    .flags = VMSTATE_FLAG_POINTER | VMSTATE_FLAG_VARRAY_INT32, \
+    .num_offset = VMSTATE_OFFSET_(o, num, int32_t) }
 
 #endif /* VMSTATE_DESC_H */

@@ -103,6 +103,11 @@ static void field_check(const struct vmstate_field *field)
              (field->field_exists != NULL && field->count == 0));
   SIM_ASSERT(!field_is_list(field) ||
              (field->count >= 1 && field->num_offset + sizeof(void *) <= field->size_bytes));
+  SIM_ASSERT((field->flags & VMSTATE_FLAG_MULTIPLY) == 0
+                 ? field->multiply == 0
+                 : (varray != 0 && field->multiply >= 1 &&
+                    field->multiply <= MIG_VMSTATE_FIELD_BYTES_MAX &&
+                    field->kind != VMSTATE_KIND_BITMAP));
   SIM_ASSERT(field->kind != VMSTATE_KIND_BITMAP ||
              (field->flags == (VMSTATE_FLAG_POINTER | VMSTATE_FLAG_VARRAY_INT32) &&
               field->size_bytes == 1));
@@ -245,6 +250,8 @@ static enum layout_problem field_layout_get(const struct vmstate_field *field, v
   }
   if (field_is_varray(field)) {
     int64_t count = varray_count_get(field, opaque);
+    /* |count| < 2^32 and multiply <= 2^24: the product fits an int64. */
+    if ((field->flags & VMSTATE_FLAG_MULTIPLY) != 0) count *= field->multiply;
     layout->varray_count = count;
     if (count < 0) return LAYOUT_NEGATIVE;
     if (count > field->count) return LAYOUT_OVER_MAX;

@@ -2092,6 +2092,166 @@ START_TEST(mig_vmstate_kinds_bitmap_hostile)
 }
 END_TEST
 
+/* ------------------------------------------------------------- MULTIPLY */
+
+/* QEMU's VBUFFER_MULTIPLY (16-byte sectors) and VARRAY_MULTIPLY (2 regs per unit). */
+struct muldev {
+  uint32_t nsect;
+  uint8_t *sectors;
+  uint32_t nregs;
+  uint16_t regs[8];
+  uint8_t storage[64];           /* behind sectors; the field accepts 48 bytes */
+};
+
+static const struct vmstate_field muldev_fields[] = {
+  VMSTATE_UINT32(struct muldev, nsect),
+  VMSTATE_VBUFFER_MULTIPLY(struct muldev, sectors, 0, NULL, nsect, 16, 48),
+  VMSTATE_UINT32(struct muldev, nregs),
+  VMSTATE_VARRAY_MULTIPLY(struct muldev, regs, nregs, 2, VMSTATE_KIND_UINT16, uint16_t),
+};
+static const struct vmstate_desc muldev_desc = {
+  .name = "mul", .version_id = 1, .minimum_version_id = 1,
+  .fields = muldev_fields, .field_count = SIM_ARRAY_COUNT(muldev_fields),
+};
+
+static const char muldev_json[] =
+  "{\"vmsd_name\": \"mul\", \"version\": 1, \"fields\": ["
+  "{\"name\": \"nsect\", \"type\": \"uint32\", \"size\": 4}, "
+  "{\"name\": \"sectors\", \"type\": \"buffer\", \"size\": 32}, "
+  "{\"name\": \"nregs\", \"type\": \"uint32\", \"size\": 4}, "
+  "{\"name\": \"regs\", \"array_len\": 6, \"type\": \"uint16\", \"size\": 2}]}";
+
+/* nsect 2 (32 bytes, byte i = 3i + 1), nregs 3 (6 regs, 0x1000 + i): 4 + 32 + 4 + 12 bytes. */
+static void muldev_golden(uint8_t out[52])
+{
+  memset(out, 0, 52);
+  out[3] = 2;
+  for (int i = 0; i < 32; i++) out[4 + i] = (uint8_t)(3 * i + 1);
+  out[39] = 3;
+  for (int i = 0; i < 6; i++) {
+    out[40 + 2 * i] = 0x10;
+    out[41 + 2 * i] = (uint8_t)i;
+  }
+}
+
+static void muldev_fill(struct muldev *d)
+{
+  memset(d, 0, sizeof *d);
+  d->sectors = d->storage;
+  d->nsect = 2;
+  for (int i = 0; i < 32; i++) d->storage[i] = (uint8_t)(3 * i + 1);
+  d->nregs = 3;
+  for (int i = 0; i < 6; i++) d->regs[i] = (uint16_t)(0x1000 + i);
+}
+
+/* Goal: counts are member x factor on the wire and in JSON; method: golden, JSON text. */
+START_TEST(mig_vmstate_kinds_multiply_golden_and_json)
+{
+  uint8_t golden[52];
+  muldev_golden(golden);
+  struct muldev d;
+  muldev_fill(&d);
+  struct mig_membuf membuf;
+  json_t *json = NULL;
+  ck_assert_int_eq(save_to(&membuf, &muldev_desc, &d, &json), MIG_OK);
+  ck_assert_uint_eq(membuf.count, sizeof golden);
+  ck_assert_mem_eq(membuf.bytes, golden, sizeof golden);
+  char *text = json_dumps(json, JSON_PRESERVE_ORDER);
+  ck_assert_str_eq(text, muldev_json);
+  free(text);
+  json_decref(json);
+  mig_membuf_deinit(&membuf);
+  static struct text paths;
+  visit_text(&muldev_desc, &d, &paths);
+  ck_assert_ptr_nonnull(strstr(paths.bytes, "mul/regs[5]=1005\n"));
+  ck_assert_ptr_null(strstr(paths.bytes, "mul/regs[6]"));
+  /* The source's own product above the bound fails the save. */
+  d.nsect = 4;
+  ck_assert_int_eq(save_to(&membuf, &muldev_desc, &d, NULL), MIG_ERR_BAD_VALUE);
+  mig_membuf_deinit(&membuf);
+}
+END_TEST
+
+/* Goal: a load fills exactly member x factor elements; method: sentinels past them. */
+START_TEST(mig_vmstate_kinds_multiply_round_trip)
+{
+  uint8_t golden[52];
+  muldev_golden(golden);
+  struct muldev src;
+  muldev_fill(&src);
+  struct muldev dest;
+  memset(&dest, 0xee, sizeof dest);
+  dest.sectors = dest.storage;
+  struct mig_error error = load_desc_from(&muldev_desc, golden, sizeof golden, &dest, 1, NULL);
+  ck_assert_int_eq(error.code, MIG_OK);
+  ck_assert_uint_eq(dest.nsect, 2);
+  ck_assert_uint_eq(dest.nregs, 3);
+  ck_assert_mem_eq(dest.storage, src.storage, 32);
+  ck_assert_uint_eq(dest.storage[32], 0xee);
+  ck_assert_mem_eq(dest.regs, src.regs, 6 * sizeof src.regs[0]);
+  ck_assert_uint_eq(dest.regs[6], 0xeeee);
+  struct mig_membuf membuf;
+  ck_assert_int_eq(save_to(&membuf, &muldev_desc, &dest, NULL), MIG_OK);
+  ck_assert_mem_eq(membuf.bytes, golden, sizeof golden);
+  mig_membuf_deinit(&membuf);
+}
+END_TEST
+
+/* Goal: the product is bounded before any byte is read; method: patched counts, truncations. */
+START_TEST(mig_vmstate_kinds_multiply_hostile)
+{
+  static const struct {
+    size_t at;
+    uint8_t count[4];
+    enum mig_err code;
+    uint64_t offset;
+    const char *path;
+    const char *detail;
+  } cases[] = {
+    {0, {0x00, 0x00, 0x00, 0x04}, MIG_ERR_TOO_LONG, 4, "mul/sectors",
+     "element count 64 > bound 48"},
+    {0, {0xff, 0xff, 0xff, 0xff}, MIG_ERR_TOO_LONG, 4, "mul/sectors",
+     "element count 68719476720 > bound 48"},
+    {36, {0x00, 0x00, 0x00, 0x05}, MIG_ERR_TOO_LONG, 40, "mul/regs",
+     "element count 10 > bound 8"},
+    {36, {0x80, 0x00, 0x00, 0x00}, MIG_ERR_TOO_LONG, 40, "mul/regs",
+     "element count 4294967296 > bound 8"},
+  };
+  uint8_t golden[52];
+  muldev_golden(golden);
+  for (size_t i = 0; i < SIM_ARRAY_COUNT(cases); i++) {
+    uint8_t stream[52];
+    memcpy(stream, golden, sizeof stream);
+    memcpy(stream + cases[i].at, cases[i].count, 4);
+    struct muldev dest;
+    memset(&dest, 0, sizeof dest);
+    dest.sectors = dest.storage;
+    struct mig_error error = load_desc_from(&muldev_desc, stream, sizeof stream, &dest, 1, NULL);
+    ck_assert_msg(error.code == cases[i].code, "case %zu: %s", i, mig_err_name(error.code));
+    ck_assert_uint_eq(error.offset, cases[i].offset);
+    ck_assert_str_eq(error.path, cases[i].path);
+    ck_assert_str_eq(error.detail, cases[i].detail);
+  }
+  for (size_t n = 4; n < sizeof golden; n++) {
+    if (n >= 36 && n < 40) continue; /* inside nregs: a plain uint32 */
+    struct muldev dest;
+    memset(&dest, 0, sizeof dest);
+    dest.sectors = dest.storage;
+    struct mig_error error = load_desc_from(&muldev_desc, golden, n, &dest, 1, NULL);
+    ck_assert_msg(error.code == MIG_ERR_TRUNCATED, "length %zu", n);
+    char path[32];
+    if (n < 36) {
+      ck_assert_uint_eq(error.offset, 4);
+      snprintf(path, sizeof path, "mul/sectors");
+    } else {
+      ck_assert_uint_eq(error.offset, 40 + 2 * ((n - 40) / 2));
+      snprintf(path, sizeof path, "mul/regs[%zu]", (n - 40) / 2);
+    }
+    ck_assert_str_eq(error.path, path);
+  }
+}
+END_TEST
+
 Suite *mig_vmstate_kinds_suite(void)
 {
   Suite *suite = suite_create("mig_vmstate_kinds");
@@ -2131,6 +2291,9 @@ Suite *mig_vmstate_kinds_suite(void)
   tcase_add_test(more, mig_vmstate_kinds_bitmap_golden_and_json);
   tcase_add_test(more, mig_vmstate_kinds_bitmap_round_trip);
   tcase_add_test(more, mig_vmstate_kinds_bitmap_hostile);
+  tcase_add_test(more, mig_vmstate_kinds_multiply_golden_and_json);
+  tcase_add_test(more, mig_vmstate_kinds_multiply_round_trip);
+  tcase_add_test(more, mig_vmstate_kinds_multiply_hostile);
   suite_add_tcase(suite, more);
   TCase *qemu = tcase_create("qemu");
   tcase_add_test(qemu, mig_vmstate_kinds_qemu_hpet_json);

@@ -70,6 +70,12 @@ enum vmstate_kind {
 #define VMSTATE_FLAG_ALLOC 0x100u
 /* int32 only: 0 <= loaded value <= current value (QEMU's "int32 le"). */
 #define VMSTATE_FLAG_LE 0x200u
+/*
+ * With a VARRAY flag: the count is the member's value times the field's
+ * multiply (QEMU's VMS_MULTIPLY for a VBUFFER, VMS_MULTIPLY_ELEMENTS for an
+ * array); the product is what count bounds.
+ */
+#define VMSTATE_FLAG_MULTIPLY 0x400u
 
 struct vmstate_desc;
 
@@ -85,6 +91,7 @@ struct vmstate_field {
   const struct vmstate_desc *nested; /* VMSTATE_KIND_STRUCT only */
   /* Added after the first cut; zero in older tables. */
   uint32_t num_offset;              /* VARRAY: offset of the element-count member */
+  uint32_t multiply;                /* VMSTATE_FLAG_MULTIPLY: factor, 1..2^24; else 0 */
 };
 
 struct vmstate_desc {
@@ -423,5 +430,24 @@ union vmstate_cpu_double {
     .size_bytes = 1, .count = (max_bits), .version_id = (v), \
     .flags = VMSTATE_FLAG_POINTER | VMSTATE_FLAG_VARRAY_INT32, \
     .num_offset = VMSTATE_OFFSET_(o, num, int32_t) }
+
+/*
+ * QEMU's VMSTATE_VBUFFER_MULTIPLY: uint8_t *m holds num * mult bytes (num a
+ * uint32_t member), at most max; one JSON entry of type "buffer".
+ */
+#define VMSTATE_VBUFFER_MULTIPLY(o, m, v, test_, num, mult, max) \
+  { .name = #m, .kind = VMSTATE_KIND_BUFFER, .offset = VMSTATE_OFFSET_(o, m, uint8_t *), \
+    .size_bytes = 1, .count = (max), .version_id = (v), .field_exists = (test_), \
+    .flags = VMSTATE_FLAG_POINTER | VMSTATE_FLAG_VARRAY_UINT32 | VMSTATE_FLAG_MULTIPLY, \
+    .num_offset = VMSTATE_OFFSET_(o, num, uint32_t), .multiply = (mult) }
+/*
+ * QEMU's VMSTATE_VARRAY_MULTIPLY: the array member ctype m[N] holds
+ * num * mult elements (num a uint32_t member), at most N.
+ */
+#define VMSTATE_VARRAY_MULTIPLY(o, m, num, mult, kind_, ctype) \
+  { .name = #m, .kind = (kind_), .offset = VMSTATE_OFFSET_(o, m[0], ctype), \
+    .size_bytes = sizeof(ctype), .count = (uint32_t)(sizeof(((o *)0)->m) / sizeof(ctype)), \
+    .flags = VMSTATE_FLAG_VARRAY_UINT32 | VMSTATE_FLAG_MULTIPLY, \
+    .num_offset = VMSTATE_OFFSET_(o, num, uint32_t), .multiply = (mult) }
 
 #endif /* VMSTATE_DESC_H */

@@ -108,6 +108,11 @@ static void field_check(const struct vmstate_field *field)
                  : (varray != 0 && field->multiply >= 1 &&
                     field->multiply <= MIG_VMSTATE_FIELD_BYTES_MAX &&
                     field->kind != VMSTATE_KIND_BITMAP));
+  SIM_ASSERT((field->flags & VMSTATE_FLAG_VSTRUCT) == 0
+                 ? field->struct_version_id == 0
+                 : (field->kind == VMSTATE_KIND_STRUCT &&
+                    field->struct_version_id >= field->nested->minimum_version_id &&
+                    field->struct_version_id <= field->nested->version_id));
   SIM_ASSERT(field->kind != VMSTATE_KIND_BITMAP ||
              (field->flags == (VMSTATE_FLAG_POINTER | VMSTATE_FLAG_VARRAY_INT32) &&
               field->size_bytes == 1));
@@ -122,6 +127,13 @@ static void subsection_check(const struct vmstate_desc *parent, const struct vms
   SIM_ASSERT(strncmp(sub->name, parent->name, prefix_bytes) == 0);
   SIM_ASSERT(sub->name[prefix_bytes] == '/' && strlen(sub->name) <= MIG_IDSTR_BYTES_MAX);
   SIM_ASSERT(sub->version_id >= 0 && sub->version_id <= MIG_SUBSECTION_VERSION_MAX);
+}
+
+/* The version a STRUCT element is saved and loaded at: its own, or a VSTRUCT's. */
+static int32_t field_struct_version(const struct vmstate_field *field)
+{
+  if ((field->flags & VMSTATE_FLAG_VSTRUCT) != 0) return field->struct_version_id;
+  return field->nested->version_id;
 }
 
 static bool field_present(const struct vmstate_field *field, void *opaque, int32_t version_id)
@@ -477,8 +489,14 @@ static json_t *field_json_start(json_t *fields_json, const struct vmstate_desc *
 
 /* ----------------------------------------------------------------- save */
 
+static enum mig_err save_desc_v(struct mig_writer *writer, const struct vmstate_desc *desc,
+                                void *opaque, json_t *json, uint32_t depth, int32_t version_id);
+
 static enum mig_err save_desc(struct mig_writer *writer, const struct vmstate_desc *desc,
-                              void *opaque, json_t *json, uint32_t depth);
+                              void *opaque, json_t *json, uint32_t depth)
+{
+  return save_desc_v(writer, desc, opaque, json, depth, desc->version_id);
+}
 
 static void save_zeros(struct mig_writer *writer, uint32_t count)
 {
@@ -521,7 +539,8 @@ static enum mig_err save_element(struct mig_writer *writer, const struct vmstate
   }
   switch (field->kind) {
   case VMSTATE_KIND_STRUCT:
-    return save_desc(writer, field->nested, element, struct_json, depth + 1);
+    return save_desc_v(writer, field->nested, element, struct_json, depth + 1,
+                       field_struct_version(field));
   case VMSTATE_KIND_TMP: return save_tmp(writer, field, element, struct_json, depth);
   case VMSTATE_KIND_BUFFER: mig_writer_bytes(writer, element, layout->element_bytes); break;
   case VMSTATE_KIND_BITMAP: save_bitmap(writer, element, layout->element_bytes); break;
@@ -675,10 +694,11 @@ static enum mig_err save_subsections(struct mig_writer *writer, const struct vms
 }
 
 /* Hook order (spec §5.5): pre_save, fields, subsections, post_save (once pre_save passed). */
-static enum mig_err save_desc(struct mig_writer *writer, const struct vmstate_desc *desc,
-                              void *opaque, json_t *json, uint32_t depth)
+static enum mig_err save_desc_v(struct mig_writer *writer, const struct vmstate_desc *desc,
+                                void *opaque, json_t *json, uint32_t depth, int32_t version_id)
 {
   SIM_ASSERT(desc != NULL && desc->name != NULL);
+  SIM_ASSERT(version_id >= desc->minimum_version_id && version_id <= desc->version_id);
   SIM_ASSERT(depth < MIG_VMSTATE_DEPTH_MAX);
   SIM_ASSERT(desc->minimum_version_id <= desc->version_id);
   SIM_ASSERT(desc->field_count == 0 || desc->fields != NULL);
@@ -686,7 +706,7 @@ static enum mig_err save_desc(struct mig_writer *writer, const struct vmstate_de
   json_t *fields_json = NULL;
   if (json != NULL) {
     json_set(json, "vmsd_name", json_string(desc->name));
-    json_set(json, "version", json_integer(desc->version_id));
+    json_set(json, "version", json_integer(version_id));
     fields_json = json_array();
     json_set(json, "fields", fields_json);
   }
@@ -695,10 +715,10 @@ static enum mig_err save_desc(struct mig_writer *writer, const struct vmstate_de
     const struct vmstate_field *field = &desc->fields[i];
     if (field->kind == VMSTATE_KIND_VALIDATE) {
       /* QEMU asserts "Output state validation failed"; the save fails instead. */
-      if (!field->field_exists(opaque, desc->version_id)) err = MIG_ERR_BAD_VALUE;
+      if (!field->field_exists(opaque, version_id)) err = MIG_ERR_BAD_VALUE;
       continue;
     }
-    if (!field_present(field, opaque, desc->version_id)) continue;
+    if (!field_present(field, opaque, version_id)) continue;
     err = save_field(writer, desc, field, opaque, fields_json, depth);
   }
   if (err == MIG_OK) err = save_subsections(writer, desc, opaque, json, depth);
@@ -833,7 +853,7 @@ static void load_element(struct mig_reader *reader, const struct vmstate_field *
   switch (field->kind) {
   case VMSTATE_KIND_STRUCT:
     SIM_ASSERT(field->nested->minimum_version_id <= field->nested->version_id);
-    load_desc(reader, field->nested, element, field->nested->version_id, element_path,
+    load_desc(reader, field->nested, element, field_struct_version(field), element_path,
               depth + 1);
     break;
   case VMSTATE_KIND_TMP: load_tmp(reader, field, element, element_path, depth); break;
@@ -1226,8 +1246,14 @@ struct visit_sink {
   void *context;               /* its context */
 };
 
+static void visit_desc_v(const struct vmstate_desc *desc, void *opaque, const char *path,
+                         uint32_t depth, const struct visit_sink *sink, int32_t version_id);
+
 static void visit_desc(const struct vmstate_desc *desc, void *opaque, const char *path,
-                       uint32_t depth, const struct visit_sink *sink);
+                       uint32_t depth, const struct visit_sink *sink)
+{
+  visit_desc_v(desc, opaque, path, depth, sink, desc->version_id);
+}
 
 /*
  * A temporary has no state of its own: its bytes are what its pre_save makes
@@ -1316,7 +1342,8 @@ static void visit_field(const struct vmstate_field *field, void *opaque, const c
     if (element == NULL) {
       sink->visit(sink->context, element_path, nullptr_bytes, sizeof nullptr_bytes);
     } else if (field->kind == VMSTATE_KIND_STRUCT) {
-      visit_desc(field->nested, element, element_path, depth + 1, sink);
+      visit_desc_v(field->nested, element, element_path, depth + 1, sink,
+                   field_struct_version(field));
     } else if (field->kind == VMSTATE_KIND_TMP) {
       visit_tmp(field, element, element_path, depth, sink);
     } else if (field->kind == VMSTATE_KIND_BUFFER) {
@@ -1329,15 +1356,15 @@ static void visit_field(const struct vmstate_field *field, void *opaque, const c
   }
 }
 
-static void visit_desc(const struct vmstate_desc *desc, void *opaque, const char *path,
-                       uint32_t depth, const struct visit_sink *sink)
+static void visit_desc_v(const struct vmstate_desc *desc, void *opaque, const char *path,
+                         uint32_t depth, const struct visit_sink *sink, int32_t version_id)
 {
   SIM_ASSERT(desc != NULL && desc->name != NULL);
   SIM_ASSERT(depth < MIG_VMSTATE_DEPTH_MAX);
   SIM_ASSERT(desc->subsection_count <= MIG_VMSTATE_SUBSECTIONS_MAX);
   for (uint32_t i = 0; i < desc->field_count; i++) {
     const struct vmstate_field *field = &desc->fields[i];
-    if (field_present(field, opaque, desc->version_id)) {
+    if (field_present(field, opaque, version_id)) {
       visit_field(field, opaque, path, depth, sink);
     }
   }

@@ -2252,6 +2252,157 @@ START_TEST(mig_vmstate_kinds_multiply_hostile)
 }
 END_TEST
 
+/* ------------------------------------------------------------- VSTRUCT */
+
+/* QEMU's VMSTATE_VSTRUCT: one description, saved at the version the field names. */
+struct vpart {
+  uint16_t a;
+  uint32_t b;                    /* version 2 */
+  uint8_t c;                     /* version 3 */
+  int32_t loaded_at;             /* not migrated: post_load's version_id */
+};
+
+static int vpart_post_load(void *opaque, int32_t version_id)
+{
+  ((struct vpart *)opaque)->loaded_at = version_id;
+  return 0;
+}
+
+static const struct vmstate_field vpart_fields[] = {
+  VMSTATE_UINT16(struct vpart, a),
+  VMSTATE_UINT32_V(struct vpart, b, 2),
+  VMSTATE_UINT8_V(struct vpart, c, 3),
+};
+static const struct vmstate_desc vpart_desc = {
+  .name = "vpart", .version_id = 3, .minimum_version_id = 1,
+  .fields = vpart_fields, .field_count = SIM_ARRAY_COUNT(vpart_fields),
+  .post_load = vpart_post_load,
+};
+
+struct vsdev {
+  uint8_t tag;
+  struct vpart old;
+  struct vpart cur;
+  struct vpart full;
+};
+
+static const struct vmstate_field vsdev_fields[] = {
+  VMSTATE_UINT8(struct vsdev, tag),
+  VMSTATE_VSTRUCT(struct vsdev, old, vpart_desc, struct vpart, 1),
+  VMSTATE_VSTRUCT_V(struct vsdev, cur, 0, vpart_desc, struct vpart, 2),
+  VMSTATE_STRUCT(struct vsdev, full, struct vpart, vpart_desc),
+};
+static const struct vmstate_desc vsdev_desc = {
+  .name = "vs", .version_id = 1, .minimum_version_id = 1,
+  .fields = vsdev_fields, .field_count = SIM_ARRAY_COUNT(vsdev_fields),
+};
+
+static const uint8_t vsdev_golden[] = {
+  0x11,                                     /* tag */
+  0x01, 0x02,                               /* old at v1: a */
+  0x03, 0x04, 0x05, 0x06, 0x07, 0x08,       /* cur at v2: a, b */
+  0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, /* full at v3: a, b, c */
+};
+
+#define VPART_A "{\"name\": \"a\", \"type\": \"uint16\", \"size\": 2}"
+#define VPART_B "{\"name\": \"b\", \"type\": \"uint32\", \"size\": 4}"
+#define VPART_C "{\"name\": \"c\", \"type\": \"uint8\", \"size\": 1}"
+static const char vsdev_json[] =
+  "{\"vmsd_name\": \"vs\", \"version\": 1, \"fields\": ["
+  "{\"name\": \"tag\", \"type\": \"uint8\", \"size\": 1}, "
+  "{\"name\": \"old\", \"type\": \"struct\", \"struct\": {\"vmsd_name\": \"vpart\", "
+  "\"version\": 1, \"fields\": [" VPART_A "]}, \"size\": 2}, "
+  "{\"name\": \"cur\", \"type\": \"struct\", \"struct\": {\"vmsd_name\": \"vpart\", "
+  "\"version\": 2, \"fields\": [" VPART_A ", " VPART_B "]}, \"size\": 6}, "
+  "{\"name\": \"full\", \"type\": \"struct\", \"struct\": {\"vmsd_name\": \"vpart\", "
+  "\"version\": 3, \"fields\": [" VPART_A ", " VPART_B ", " VPART_C "]}, \"size\": 7}]}";
+
+static void vsdev_fill(struct vsdev *d)
+{
+  memset(d, 0, sizeof *d);
+  d->tag = 0x11;
+  d->old = (struct vpart){.a = 0x0102, .b = 0xdeadbeef, .c = 0xdd};
+  d->cur = (struct vpart){.a = 0x0304, .b = 0x05060708, .c = 0xcc};
+  d->full = (struct vpart){.a = 0x090a, .b = 0x0b0c0d0e, .c = 0x0f};
+}
+
+/* Goal: a VSTRUCT sends only its version's fields and says so in JSON; method: golden. */
+START_TEST(mig_vmstate_kinds_vstruct_golden_and_json)
+{
+  struct vsdev d;
+  vsdev_fill(&d);
+  struct mig_membuf membuf;
+  json_t *json = NULL;
+  ck_assert_int_eq(save_to(&membuf, &vsdev_desc, &d, &json), MIG_OK);
+  ck_assert_uint_eq(membuf.count, sizeof vsdev_golden);
+  ck_assert_mem_eq(membuf.bytes, vsdev_golden, sizeof vsdev_golden);
+  char *text = json_dumps(json, JSON_PRESERVE_ORDER);
+  ck_assert_str_eq(text, vsdev_json);
+  free(text);
+  json_decref(json);
+  mig_membuf_deinit(&membuf);
+  static struct text paths;
+  visit_text(&vsdev_desc, &d, &paths);
+  ck_assert_str_eq(paths.bytes, "vs/tag=11\nvs/old/a=0102\nvs/cur/a=0304\nvs/cur/b=05060708\n"
+                                "vs/full/a=090a\nvs/full/b=0b0c0d0e\nvs/full/c=0f\n");
+}
+END_TEST
+
+/* Goal: fields above the VSTRUCT's version stay untouched; post_load sees that version. */
+START_TEST(mig_vmstate_kinds_vstruct_round_trip)
+{
+  struct vsdev dest;
+  memset(&dest, 0, sizeof dest);
+  dest.old.b = 0x77777777;
+  dest.old.c = 0x77;
+  dest.cur.c = 0x66;
+  struct mig_error error =
+    load_desc_from(&vsdev_desc, vsdev_golden, sizeof vsdev_golden, &dest, 1, NULL);
+  ck_assert_int_eq(error.code, MIG_OK);
+  ck_assert_uint_eq(dest.old.a, 0x0102);
+  ck_assert_uint_eq(dest.old.b, 0x77777777);
+  ck_assert_uint_eq(dest.old.c, 0x77);
+  ck_assert_uint_eq(dest.cur.b, 0x05060708);
+  ck_assert_uint_eq(dest.cur.c, 0x66);
+  ck_assert_uint_eq(dest.full.c, 0x0f);
+  ck_assert_int_eq(dest.old.loaded_at, 1);
+  ck_assert_int_eq(dest.cur.loaded_at, 2);
+  ck_assert_int_eq(dest.full.loaded_at, 3);
+  struct mig_membuf membuf;
+  ck_assert_int_eq(save_to(&membuf, &vsdev_desc, &dest, NULL), MIG_OK);
+  ck_assert_mem_eq(membuf.bytes, vsdev_golden, sizeof vsdev_golden);
+  mig_membuf_deinit(&membuf);
+}
+END_TEST
+
+/* Goal: a cut VSTRUCT names the field of its version that was cut; method: every length. */
+START_TEST(mig_vmstate_kinds_vstruct_hostile)
+{
+  static const struct {
+    uint64_t start;
+    uint64_t end;
+    const char *path;
+  } owners[] = {
+    {0, 1, "vs/tag"}, {1, 3, "vs/old/a"}, {3, 5, "vs/cur/a"}, {5, 9, "vs/cur/b"},
+    {9, 11, "vs/full/a"}, {11, 15, "vs/full/b"}, {15, 16, "vs/full/c"},
+  };
+  size_t checked = 0;
+  for (size_t n = 0; n < sizeof vsdev_golden; n++) {
+    struct vsdev dest;
+    memset(&dest, 0, sizeof dest);
+    struct mig_error error = load_desc_from(&vsdev_desc, vsdev_golden, n, &dest, 1, NULL);
+    ck_assert_msg(error.code == MIG_ERR_TRUNCATED, "length %zu", n);
+    for (size_t i = 0; i < SIM_ARRAY_COUNT(owners); i++) {
+      if (n < owners[i].start || n >= owners[i].end) continue;
+      ck_assert_uint_eq(error.offset, owners[i].start);
+      ck_assert_str_eq(error.path, owners[i].path);
+      checked++;
+    }
+  }
+  ck_assert_uint_eq(checked, sizeof vsdev_golden);
+}
+END_TEST
+
 Suite *mig_vmstate_kinds_suite(void)
 {
   Suite *suite = suite_create("mig_vmstate_kinds");
@@ -2294,6 +2445,9 @@ Suite *mig_vmstate_kinds_suite(void)
   tcase_add_test(more, mig_vmstate_kinds_multiply_golden_and_json);
   tcase_add_test(more, mig_vmstate_kinds_multiply_round_trip);
   tcase_add_test(more, mig_vmstate_kinds_multiply_hostile);
+  tcase_add_test(more, mig_vmstate_kinds_vstruct_golden_and_json);
+  tcase_add_test(more, mig_vmstate_kinds_vstruct_round_trip);
+  tcase_add_test(more, mig_vmstate_kinds_vstruct_hostile);
   suite_add_tcase(suite, more);
   TCase *qemu = tcase_create("qemu");
   tcase_add_test(qemu, mig_vmstate_kinds_qemu_hpet_json);

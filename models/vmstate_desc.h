@@ -76,6 +76,8 @@ enum vmstate_kind {
  * array); the product is what count bounds.
  */
 #define VMSTATE_FLAG_MULTIPLY 0x400u
+/* STRUCT only: elements are saved and loaded at struct_version_id (QEMU's VMS_VSTRUCT). */
+#define VMSTATE_FLAG_VSTRUCT 0x800u
 
 struct vmstate_desc;
 
@@ -92,6 +94,7 @@ struct vmstate_field {
   /* Added after the first cut; zero in older tables. */
   uint32_t num_offset;              /* VARRAY: offset of the element-count member */
   uint32_t multiply;                /* VMSTATE_FLAG_MULTIPLY: factor, 1..2^24; else 0 */
+  int32_t struct_version_id;        /* VMSTATE_FLAG_VSTRUCT: the nested version; else 0 */
 };
 
 struct vmstate_desc {
@@ -449,5 +452,19 @@ union vmstate_cpu_double {
     .size_bytes = sizeof(ctype), .count = (uint32_t)(sizeof(((o *)0)->m) / sizeof(ctype)), \
     .flags = VMSTATE_FLAG_VARRAY_UINT32 | VMSTATE_FLAG_MULTIPLY, \
     .num_offset = VMSTATE_OFFSET_(o, num, uint32_t), .multiply = (mult) }
+
+/*
+ * QEMU's VMSTATE_VSTRUCT_TEST / _V / VSTRUCT: a ctype member described by
+ * desc_, saved and loaded at version sv (in desc_'s range) instead of desc_'s
+ * current one: only desc_'s fields present at sv travel, and the JSON entry's
+ * "version" is sv.  The field itself is present per test_ or version v.
+ */
+#define VMSTATE_VSTRUCT_TEST(o, m, test_, v, desc_, ctype, sv) \
+  { .name = #m, .kind = VMSTATE_KIND_STRUCT, .offset = VMSTATE_OFFSET_(o, m, ctype), \
+    .size_bytes = sizeof(ctype), .count = 1, .version_id = (v), .field_exists = (test_), \
+    .flags = VMSTATE_FLAG_VSTRUCT, .nested = &(desc_), .struct_version_id = (sv) }
+#define VMSTATE_VSTRUCT_V(o, m, v, desc_, ctype, sv) \
+  VMSTATE_VSTRUCT_TEST(o, m, NULL, v, desc_, ctype, sv)
+#define VMSTATE_VSTRUCT(o, m, desc_, ctype, sv) VMSTATE_VSTRUCT_TEST(o, m, NULL, 0, desc_, ctype, sv)
 
 #endif /* VMSTATE_DESC_H */

@@ -2,7 +2,7 @@
  * devdrv.h: the guest's device driver program: it drives the DMA engine and
  * the block device the way a guest kernel's drivers would, in guest time.
  *
- * Every period_ns of guest time (on even guest nanoseconds, see dmadev.c) it
+ * Every period_ns of guest time, on even guest nanoseconds (see dmadev.c), it
  * reaps the DMA descriptors the engine completed, folding each destination
  * buffer into dma_checksum, queues one new descriptor of random length with
  * random source bytes, rings the doorbell, then writes one random sector of

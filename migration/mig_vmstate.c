@@ -929,6 +929,19 @@ static bool load_list_more(struct mig_reader *reader, const char *element_path)
 }
 
 /*
+ * A list or gtree field: its path, and its elements' version (the field's)
+ * checked against the element description's range.  False once an error is
+ * latched.
+ */
+static bool load_nested_begin(struct mig_reader *reader, const struct vmstate_field *field,
+                              const char *path, char *field_path, size_t field_path_bytes)
+{
+  snprintf(field_path, field_path_bytes, "%s/%s", path, field->name);
+  return load_version_ok(reader, field->nested, field->version_id, mig_reader_offset(reader),
+                         field_path);
+}
+
+/*
  * A list (spec §5.3, §5.2): elements load at the field's version, which must
  * be in the element description's range; each is calloc()ed and appended
  * (linked before loading, so the object owns it even when the load fails);
@@ -938,11 +951,7 @@ static void load_list(struct mig_reader *reader, const struct vmstate_field *fie
                       void *opaque, const char *path, uint32_t depth)
 {
   char field_path_text[MIG_PATH_BYTES_MAX];
-  snprintf(field_path_text, sizeof field_path_text, "%s/%s", path, field->name);
-  if (!load_version_ok(reader, field->nested, field->version_id, mig_reader_offset(reader),
-                       field_path_text)) {
-    return;
-  }
+  if (!load_nested_begin(reader, field, path, field_path_text, sizeof field_path_text)) return;
   uint8_t *slot = (uint8_t *)opaque + field->offset;
   uint32_t count = 0;
   while (slot_get(slot) != NULL && count < field->count) {
@@ -1020,11 +1029,7 @@ static void load_gtree(struct mig_reader *reader, const struct vmstate_field *fi
                        void *opaque, const char *path, uint32_t depth)
 {
   char field_path_text[MIG_PATH_BYTES_MAX];
-  snprintf(field_path_text, sizeof field_path_text, "%s/%s", path, field->name);
-  if (!load_version_ok(reader, field->nested, field->version_id, mig_reader_offset(reader),
-                       field_path_text)) {
-    return;
-  }
+  if (!load_nested_begin(reader, field, path, field_path_text, sizeof field_path_text)) return;
   uint32_t count = 0;
   if (!load_gtree_count(reader, field, field_path_text, &count)) return;
   uint8_t *first = (uint8_t *)opaque + field->offset;

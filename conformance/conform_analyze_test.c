@@ -601,17 +601,8 @@ END_TEST
 /* The default scenario's migration stream, captured through conform_check. */
 static void capture_default(struct mig_membuf *capture)
 {
-  static struct conform_scenario scenario;
   char error[CONFORM_ERROR_BYTES];
-  const char *text = conform_scenario_default_text();
-  ck_assert_msg(conform_scenario_parse(text, strlen(text), "<default>", &scenario, error,
-                                       sizeof(error)), "%s", error);
-  static struct conform_run_result result;
-  mig_membuf_init(capture, (size_t)1 << 30);
-  conform_check(&scenario, false, NULL, capture, &result);
-  ck_assert_int_eq(result.verdict, CONFORM_PASS);
-  conform_run_result_deinit(&result);
-  ck_assert_uint_gt(capture->count, 0);
+  ck_assert_msg(conform_capture_default(capture, error, sizeof error), "%s", error);
 }
 
 /* Goal: migsim's own stream decodes: one member per section, RAM sizes from the walk. */

@@ -357,3 +357,26 @@ void conform_check(const struct conform_scenario *scenario, bool twice, FILE *tr
   }
   conform_run_result_deinit(&second);
 }
+
+bool conform_capture_default(struct mig_membuf *capture, char *error, size_t error_bytes)
+{
+  static struct conform_scenario scenario;
+  static struct conform_run_result result;
+  const char *text = conform_scenario_default_text();
+  mig_membuf_init(capture, (size_t)1 << 30);
+  if (!conform_scenario_parse(text, strlen(text), "<default>", &scenario, error, error_bytes))
+    return false;
+  conform_check(&scenario, false, NULL, capture, &result);
+  enum conform_verdict verdict = result.verdict;
+  conform_run_result_deinit(&result);
+  if (verdict != CONFORM_PASS) {
+    snprintf(error, error_bytes, "the default scenario did not pass: %s",
+             conform_verdict_name(verdict));
+    return false;
+  }
+  if (capture->count == 0) {
+    snprintf(error, error_bytes, "the default scenario wrote no migration stream");
+    return false;
+  }
+  return true;
+}

@@ -80,4 +80,12 @@ void conform_run_result_deinit(struct conform_run_result *result);
 void conform_check(const struct conform_scenario *scenario, bool twice, FILE *trace_text,
                    struct mig_membuf *capture, struct conform_run_result *result);
 
+/*
+ * Runs the default scenario through conform_check and keeps its migration
+ * stream in capture (initialised here, up to 1 GiB; release it with
+ * mig_membuf_deinit). Returns false with a message when the scenario does not
+ * parse, does not pass, or wrote no stream.
+ */
+bool conform_capture_default(struct mig_membuf *capture, char *error, size_t error_bytes);
+
 #endif /* CONFORM_RUN_H */

@@ -14,6 +14,10 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 mkdir -p out/reports
 status=0
+failed=()
+# fail STEP: remember that STEP failed; the list is printed last, where CI logs
+# keep it even when they cut the middle of the output.
+fail() { status=1; failed+=("$1"); }
 for variant in release debug asan clang; do
   # The 200-seed property sweep runs in full in release, its first 100 seeds
   # under asan+ubsan (the slowest build), and its first 20 in the debug and
@@ -23,23 +27,23 @@ for variant in release debug asan clang; do
   [[ $variant == debug || $variant == clang ]] && seeds=20
   for layer in sim models migration conformance; do
     binary=out/$variant/${layer}_test
-    [[ -x $binary ]] || { echo "missing $binary"; status=1; continue; }
+    [[ -x $binary ]] || { echo "missing $binary"; fail "missing $binary"; continue; }
     echo "== $binary"
     if ! MIGSIM_PROPERTY_SEEDS=$seeds CK_DEFAULT_TIMEOUT=600 \
         "$binary" --xml "out/reports/${variant}-${layer}.xml"; then
-      status=1
+      fail "$binary"
     fi
   done
 done
 
 echo "== digests across builds, and --twice"
-python3 harness/digest_matrix.py --seeds 1,2,3,42 || status=1
+python3 harness/digest_matrix.py --seeds 1,2,3,42 || fail "digest_matrix default"
 python3 harness/digest_matrix.py --seeds 1,2 --scenario conformance/scenarios/ram-zipf.json \
   --scenario conformance/scenarios/ram-synthetic.json \
   --scenario conformance/scenarios/ram-shared.json \
-  --scenario conformance/scenarios/iommu.json || status=1
+  --scenario conformance/scenarios/iommu.json || fail "digest_matrix ram/iommu"
 python3 harness/digest_matrix.py --seeds 1,2 --scenario conformance/scenarios/vfio-ack.json \
-  --scenario conformance/scenarios/vfio-cpr.json || status=1
+  --scenario conformance/scenarios/vfio-cpr.json || fail "digest_matrix vfio"
 
 echo "== fuzz replay"
 for replay in out/asan/*_replay; do
@@ -49,19 +53,19 @@ for replay in out/asan/*_replay; do
   # so it replays only its own corpus; every other target also the regressions.
   regress=conformance/regress
   [[ $target == canary_fuzz ]] && regress=
-  "$replay" "fuzz/corpus/$target" $regress || status=1
+  "$replay" "fuzz/corpus/$target" $regress || fail "$replay"
 done
-python3 harness/sink_test.py || status=1    # live QEMU -> migsim sink; skips without QEMU
-python3 harness/record_test.py || status=1  # recorder, 2 configs into out/record-test
+python3 harness/sink_test.py || fail sink_test.py    # live QEMU -> migsim sink; skips without QEMU
+python3 harness/record_test.py || fail record_test.py  # recorder, 2 configs into out/record-test
 # every corpus stream, re-chunked by migsim reencode, loaded by a real QEMU 7.2
-python3 harness/qemu_load_rechunk.py --stand-in-resources || status=1
+python3 harness/qemu_load_rechunk.py --stand-in-resources || fail qemu_load_rechunk.py
 
 echo "== fuzz smoke: the canary must be found, the stream target must survive 30 s"
 # libFuzzer writes new inputs into its corpus folder: give it copies under out/.
 rm -rf out/canary-work && mkdir -p out/canary-work && cp fuzz/corpus/canary_fuzz/* out/canary-work/
 if out/fuzz/canary_fuzz -max_total_time=60 -artifact_prefix=out/canary- \
     out/canary-work >out/reports/canary.log 2>&1; then
-  echo "canary_fuzz did not fail: libFuzzer is not working"; status=1
+  echo "canary_fuzz did not fail: libFuzzer is not working"; fail "canary smoke"
 else
   echo "canary found: $(grep -c 'found the canary' out/reports/canary.log) time(s)"
 fi
@@ -69,9 +73,15 @@ rm -rf out/fuzz-work && mkdir -p out/fuzz-work && cp fuzz/corpus/stream_fuzz/* o
 out/fuzz/stream_fuzz -max_total_time=30 -dict=fuzz/stream_fuzz.dict -artifact_prefix=out/ \
   -print_final_stats=1 out/fuzz-work 2>&1 | grep -E 'stat::(number_of_executed_units|average_exec_per_sec)|ERROR|SUMMARY' \
   || true
-[[ -z $(ls out/crash-* out/timeout-* out/leak-* 2>/dev/null) ]] || { echo "stream_fuzz found a crasher"; status=1; }
+[[ -z $(ls out/crash-* out/timeout-* out/leak-* 2>/dev/null) ]] || { echo "stream_fuzz found a crasher"; fail "stream_fuzz smoke"; }
 
 echo "== coverage"
-bash coverage/report.sh || status=1
+bash coverage/report.sh || fail coverage
 
+if (( status != 0 )); then
+  echo "== FAILED: ${#failed[@]} step(s)"
+  printf '  %s\n' "${failed[@]}"
+else
+  echo "== all steps passed"
+fi
 exit $status

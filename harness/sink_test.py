@@ -9,6 +9,10 @@ socket) into `out/release/migsim sink --listen tcp:127.0.0.1:0 --once --summary`
   unix-rp        the same over a unix socket (--listen unix:PATH)
   xbzrle         a running guest dirtying 128 pages, xbzrle, low bandwidth first
   multifd-2      multifd with 2 channels
+  multifd-zlib   2 channels, multifd-compression=zlib (sink --multifd-compression zlib)
+  multifd-zstd   the same with zstd
+  multifd-zlib-rp, multifd-zstd-rp  the same on a running guest with the return path
+  zlib-refused   zlib packets into a sink left at none: exit 2 naming packet flags
   multifd-4      multifd with 4 channels and the return path
   multifd-4-run  the same on a running guest (normal pages: see the note in CASES)
   cancelled      migrate_cancel half-way: the sink must exit 2 naming offset and path
@@ -17,8 +21,10 @@ Each case asserts that QEMU's query-migrate says completed, that the sink
 exited 0, that the sink's normal and zero page totals equal query-migrate's
 ram.normal and ram.duplicate, and that the sink saw as many devices as
 `migsim inspect` finds in a stream of the same guest saved through
-exec:cat.  The verdict on the stream is the sink's (C); this script compares
-counts.  Skips with a message when qemu-system-x86_64 is absent.
+exec:cat.  Multifd cases also check the sink's compression method and that
+its payload bytes are pages x 4096 (none) or fewer (zlib, zstd).  The verdict
+on the stream is the sink's (C); this script compares counts.  --case NAME
+(repeatable) runs only those cases.  Skips with a message when qemu-system-x86_64 is absent.
 """
 
 import argparse
@@ -236,6 +242,9 @@ CASES = [
     {"name": "multifd-zstd", "capabilities": ["multifd"],
      "parameters": {"multifd-channels": 2, "multifd-compression": "zstd"},
      "sink": ["--multifd-compression", "zstd"]},
+    {"name": "multifd-zlib-rp", "capabilities": ["multifd", "return-path"], "running": True,
+     "parameters": {"multifd-channels": 2, "multifd-compression": "zlib"},
+     "sink": ["--multifd-compression", "zlib"], "normal_slack": True},
     {"name": "multifd-zstd-rp", "capabilities": ["multifd", "return-path"], "running": True,
      "parameters": {"multifd-channels": 2, "multifd-compression": "zstd"},
      "sink": ["--multifd-compression", "zstd"], "normal_slack": True},

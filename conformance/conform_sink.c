@@ -456,7 +456,12 @@ static void payload_fail(struct sink *sink, const struct channel *channel, enum 
             conform_sink_compression_name(sink->options->multifd_compression));
 }
 
-/* Output beyond normal_pages x 4096 is refused as soon as it appears (at most one scratch more). */
+/*
+ * Output beyond normal_pages x 4096 is refused as soon as it appears (at
+ * most one scratch more).  QEMU 7.2 is laxer: it inflates page by page and
+ * drops the rest of the packet's input, so the stream is out of step for the
+ * next packet; the sink names the packet that caused it.
+ */
 static bool payload_output(struct sink *sink, struct channel *channel, size_t produced,
                            uint64_t offset)
 {
@@ -470,11 +475,24 @@ static bool payload_output(struct sink *sink, struct channel *channel, size_t pr
 }
 
 /*
+ * A decoder call that neither took input nor gave output would loop for
+ * ever; both libraries promise it cannot happen, but their promise is not
+ * an invariant of ours (STYLE R11), so it is an error.
+ */
+static bool payload_progress(struct sink *sink, const struct channel *channel, bool progress,
+                             uint64_t offset)
+{
+  if (!progress) payload_fail(sink, channel, MIG_ERR_BAD_VALUE, offset, "decoder stalled");
+  return progress;
+}
+
+/*
  * One piece of a zlib payload at channel offset `at`.  QEMU keeps one
  * deflate stream per channel and ends each packet with Z_SYNC_FLUSH, so
  * once a packet's bytes are all in, all its output has come out.  Each
- * inflate call fills at most the scratch buffer; a full scratch means more
- * may follow, and payload_output bounds how often that can repeat.
+ * inflate call fills at most the scratch buffer; the loop ends when input is
+ * used up and output room is left.  Each round takes input or gives output,
+ * and payload_output bounds the output, so the rounds are bounded.
  */
 static void payload_zlib(struct sink *sink, struct channel *channel, const uint8_t *bytes,
                          size_t count, uint64_t at)
@@ -484,6 +502,7 @@ static void payload_zlib(struct sink *sink, struct channel *channel, const uint8
   zs->next_in = bytes;
   zs->avail_in = (uInt)count;
   for (;;) {
+    uInt in_before = zs->avail_in;
     zs->next_out = sink->scratch;
     zs->avail_out = sizeof sink->scratch;
     int ret = inflate(zs, Z_SYNC_FLUSH);
@@ -499,19 +518,25 @@ static void payload_zlib(struct sink *sink, struct channel *channel, const uint8
       payload_fail(sink, channel, MIG_ERR_BAD_VALUE, offset, detail);
       return;
     }
-    if (!payload_output(sink, channel, sizeof sink->scratch - zs->avail_out, offset)) return;
-    if (zs->avail_out > 0) break;   /* room was left: all input taken, all output out */
+    size_t produced = sizeof sink->scratch - zs->avail_out;
+    if (!payload_output(sink, channel, produced, offset)) return;
+    if (zs->avail_in == 0 && zs->avail_out > 0) return;  /* all input taken, all output out */
+    if (!payload_progress(sink, channel, produced > 0 || zs->avail_in < in_before, offset)) return;
   }
-  SIM_ASSERT(zs->avail_in == 0);
 }
 
-/* The same for zstd: one stream per channel, ZSTD_e_flush at the end of each packet. */
+/*
+ * The same for zstd: one stream per channel, ZSTD_e_flush at the end of
+ * each packet.  A frame may end inside a payload (the call then returns
+ * early) and a new one follow, as QEMU's decoder also accepts.
+ */
 static void payload_zstd(struct sink *sink, struct channel *channel, const uint8_t *bytes,
                          size_t count, uint64_t at)
 {
   SIM_ASSERT(channel->zstd != NULL);
   ZSTD_inBuffer in = {.src = bytes, .size = count, .pos = 0};
   for (;;) {
+    size_t in_before = in.pos;
     ZSTD_outBuffer out = {.dst = sink->scratch, .size = sizeof sink->scratch, .pos = 0};
     size_t ret = ZSTD_decompressStream(channel->zstd, &out, &in);
     if (ZSTD_isError(ret)) {
@@ -521,10 +546,9 @@ static void payload_zstd(struct sink *sink, struct channel *channel, const uint8
       return;
     }
     if (!payload_output(sink, channel, out.pos, at + in.pos)) return;
-    /* zstd's contract: output room left over means the input is used up and flushed. */
-    if (out.pos < out.size) break;
+    if (in.pos == in.size && out.pos < out.size) return;  /* room left: everything flushed */
+    if (!payload_progress(sink, channel, out.pos > 0 || in.pos > in_before, at + in.pos)) return;
   }
-  SIM_ASSERT(in.pos == in.size);
 }
 
 /* Creates the channel's decoder on its first compressed payload. */

@@ -575,6 +575,7 @@ struct packed_plan {
   uint32_t normal[2];               /* normal_pages of packets 0 and 1 */
   uint32_t pages[2];                /* pages actually compressed into them */
   bool finish;                      /* zlib: end packet 0 with Z_FINISH */
+  bool zstd_frames;                 /* zstd: end the frame after page 0 (a new one follows) */
   uint32_t next_bytes;              /* nonzero: next_packet_size of packet 0 */
 };
 
@@ -606,11 +607,14 @@ static size_t packed_payload(const struct packed_plan *plan, z_stream *zs, ZSTD_
     } else {
       ZSTD_inBuffer in = {page, sizeof page, 0};
       ZSTD_outBuffer sink_out = {out, out_bytes, used};
+      ZSTD_EndDirective mode = plan->zstd_frames && first + p == 0 ? ZSTD_e_end
+                               : last                               ? ZSTD_e_flush
+                                                                    : ZSTD_e_continue;
       size_t left = 0;
       do {
-        left = ZSTD_compressStream2(zcs, &sink_out, &in, last ? ZSTD_e_flush : ZSTD_e_continue);
+        left = ZSTD_compressStream2(zcs, &sink_out, &in, mode);
         ck_assert(!ZSTD_isError(left));
-      } while (in.pos < in.size || (last && left > 0));
+      } while (in.pos < in.size || (mode != ZSTD_e_continue && left > 0));
       used = sink_out.pos;
     }
   }
@@ -672,8 +676,10 @@ START_TEST(conform_sink_multifd_compressed_counted)
   /*
    * Goal: zlib and zstd payloads (real compressors, one stream across two
    * packets) are decompressed and their pages counted like nocomp pages.
-   * Method: 2 + 2 pages; the sink must be valid, count 4 pages in the block,
-   * and report the compressed payload size, which is below 4 x 4096.
+   * Method: 2 + 2 pages with zlib, zstd, and zstd whose first frame ends
+   * after page 0 (a second frame follows inside the same payload); the sink
+   * must be valid, count 4 pages in the block, and report the compressed
+   * payload size, which is below 4 x 4096.
    */
   struct mig_membuf stream, channel;
   capture_default(&stream);
@@ -683,11 +689,11 @@ START_TEST(conform_sink_multifd_compressed_counted)
   uint64_t sections = direct.records[1] + direct.records[2] + direct.records[3];
   ck_assert_uint_ge(sections, 2);
   ck_assert_uint_gt(direct.blocks[0].used_bytes, 4 * MIG_PAGE_BYTES);
-  for (size_t m = 0; m < SIM_ARRAY_COUNT(packed_methods); m++) {
-    enum conform_sink_compression method = packed_methods[m];
+  for (size_t m = 0; m < 3; m++) {
+    enum conform_sink_compression method = packed_methods[SIM_MIN(m, (size_t)1)];
     struct packed_plan packed = {.method = method, .flag = method == CONFORM_SINK_COMPRESSION_ZLIB
                                                                ? 0x2 : 0x4,
-                                 .normal = {2, 2}, .pages = {2, 2}};
+                                 .normal = {2, 2}, .pages = {2, 2}, .zstd_frames = m == 2};
     uint64_t payload_at[2];
     build_packed(&channel, &packed, sections, direct.blocks[0].name, payload_at);
     struct conform_sink_result result;

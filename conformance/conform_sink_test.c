@@ -467,8 +467,8 @@ START_TEST(conform_sink_multifd_hostile)
       {1, 0, sections - 1, 0, 0, MIG_ERR_TRUNCATED, 0, "multifd/channel1/sync"},
       {1, 0, sections, 64, 0x11223345, MIG_ERR_BAD_MAGIC, 64, "multifd/channel1/packet0/magic"},
       {1, 0, sections, 68, 2, MIG_ERR_BAD_VERSION, 68, "multifd/channel1/packet0/version"},
-      {1, 0, sections, 72, 0x3, MIG_ERR_BAD_VALUE, 72, "multifd/channel1/packet0/flags"},  /* zlib */
-      {1, 0, sections, 72, 0x5, MIG_ERR_BAD_VALUE, 72, "multifd/channel1/packet0/flags"},  /* zstd */
+      {1, 0, sections, 72, 0x3, MIG_ERR_BAD_VALUE, 72, "multifd/channel1/packet0/flags"}, /* zlib */
+      {1, 0, sections, 72, 0x5, MIG_ERR_BAD_VALUE, 72, "multifd/channel1/packet0/flags"}, /* zstd */
       {1, 0, sections, 72, 0x11, MIG_ERR_BAD_VALUE, 72, "multifd/channel1/packet0/flags"},
       {1, 0, sections, 76, 129, MIG_ERR_BAD_VALUE, 76, "multifd/channel1/packet0/pages_alloc"},
       {1, 0, sections, 76, 1, MIG_ERR_BAD_VALUE, 80, "multifd/channel1/packet0/normal_pages"},
@@ -718,6 +718,64 @@ START_TEST(conform_sink_multifd_compressed_counted)
 }
 END_TEST
 
+enum { AT_FIELD, AT_PAYLOAD, AT_END };  /* where a packed case's error offset must lie */
+enum { OWN = 0x100 };               /* packed_case.flag: the method's own compression bits */
+
+/* One fault in a single packed channel (build_packed), and the error it must give. */
+struct packed_case {
+  enum conform_sink_compression method;  /* 0: run with zlib and with zstd */
+  uint32_t flag;                    /* compression bits of packets with pages, or OWN */
+  uint32_t normal0, pages0;         /* packet 0: pages listed, pages compressed */
+  bool finish;                      /* zlib: end the stream with packet 0 */
+  uint32_t next_bytes;              /* nonzero: packet 0's next_packet_size */
+  int corrupt_packet;               /* -1 none; else 0xff over that payload's first 4 bytes */
+  enum conform_sink_compression configured;  /* 0: the same as the method */
+  enum mig_err code;
+  int where;                        /* AT_FIELD (flags or next_packet_size of packet 0), ... */
+  const char *leaf;                 /* last path element; NULL: the method's name */
+  uint32_t packet;                  /* the packet named in the path */
+};
+
+static void packed_case_run(const struct mig_membuf *stream, uint64_t sections, const char *block,
+                            const struct packed_case *test, enum conform_sink_compression method,
+                            size_t index)
+{
+  uint32_t own_flag = method == CONFORM_SINK_COMPRESSION_ZLIB ? 0x2 : 0x4;
+  struct packed_plan packed = {.method = method, .flag = test->flag == OWN ? own_flag : test->flag,
+                               .normal = {test->normal0, 2}, .pages = {test->pages0, 2},
+                               .finish = test->finish, .next_bytes = test->next_bytes};
+  uint64_t payload_at[2];
+  struct mig_membuf channel;
+  build_packed(&channel, &packed, sections, block, payload_at);
+  if (test->corrupt_packet >= 0) memset(channel.bytes + payload_at[test->corrupt_packet], 0xff, 4);
+  struct conform_sink_result result;
+  serve_packed(stream, &channel, test->configured != 0 ? test->configured : method, &result);
+  char message[512], path[MIG_PATH_BYTES_MAX];
+  mig_error_format(&result.error, message, sizeof message);
+  snprintf(path, sizeof path, "multifd/channel0/packet%" PRIu32 "/%s", test->packet,
+           test->leaf != NULL ? test->leaf : conform_sink_compression_name(method));
+  const char *name = conform_sink_compression_name(method);
+  ck_assert_msg(result.error.code == test->code, "case %zu %s: %s", index, name, message);
+  ck_assert_msg(strcmp(result.error.path, path) == 0, "case %zu %s: %s, expected %s", index,
+                name, message, path);
+  uint64_t start = payload_at[test->packet];
+  uint64_t end = test->packet == 0 ? payload_at[1] - CONFORM_SINK_MULTIFD_PACKET_BYTES
+                                   : channel.count;
+  if (test->where == AT_FIELD) {
+    uint64_t field = strcmp(test->leaf, "flags") == 0 ? 8 : 20;
+    ck_assert_msg(result.error.offset == CONFORM_SINK_MULTIFD_INITIAL_BYTES + field,
+                  "case %zu %s: %s", index, name, message);
+  } else if (test->where == AT_END) {
+    ck_assert_msg(result.error.offset == end, "case %zu %s: %s", index, name, message);
+  } else {
+    ck_assert_msg(result.error.offset >= start && result.error.offset <= end,
+                  "case %zu %s: %s not in [%" PRIu64 ", %" PRIu64 "]", index, name, message,
+                  start, end);
+  }
+  conform_sink_result_deinit(&result);
+  mig_membuf_deinit(&channel);
+}
+
 START_TEST(conform_sink_multifd_compressed_hostile)
 {
   /*
@@ -727,33 +785,25 @@ START_TEST(conform_sink_multifd_compressed_hostile)
    * the configured method, corrupted data, fewer or more pages than
    * normal_pages, next_packet_size beyond 1 MiB or 0, a zlib stream that ends.
    */
-  struct mig_membuf stream, channel;
+  struct mig_membuf stream;
   capture_default(&stream);
   struct mig_inspect direct;
   struct mig_error error;
   ck_assert_int_eq(mig_inspect_stream(stream.bytes, stream.count, &direct, &error), MIG_OK);
   uint64_t sections = direct.records[1] + direct.records[2] + direct.records[3];
   ck_assert_uint_ge(sections, 2);
-  enum { AT_FIELD, AT_PAYLOAD, AT_END };  /* where the error offset must lie */
-  enum { OWN = 0x100 };             /* flag: the method's own compression bits */
-  const struct {
-    enum conform_sink_compression method; /* 0: both methods */
-    uint32_t flag; uint32_t normal0; uint32_t pages0; bool finish; uint32_t next_bytes;
-    int corrupt_packet;             /* -1 none; else overwrite that payload's first bytes */
-    enum conform_sink_compression configured; /* 0: the same as method */
-    enum mig_err code; int where; const char *leaf; uint32_t packet;
-  } cases[] = {
-      /* flags: the other method, nocomp with pages, or the configured one where none is */
-      {CONFORM_SINK_COMPRESSION_ZLIB, 0x2, 2, 2, false, 0, -1, CONFORM_SINK_COMPRESSION_ZSTD,
-       MIG_ERR_BAD_VALUE, AT_FIELD, "flags", 0},
-      {CONFORM_SINK_COMPRESSION_ZSTD, 0x4, 2, 2, false, 0, -1, CONFORM_SINK_COMPRESSION_ZLIB,
-       MIG_ERR_BAD_VALUE, AT_FIELD, "flags", 0},
+  const enum conform_sink_compression zlib = CONFORM_SINK_COMPRESSION_ZLIB;
+  const enum conform_sink_compression zstd = CONFORM_SINK_COMPRESSION_ZSTD;
+  const struct packed_case cases[] = {
+      /* flags: the other method, nocomp with pages, both bits */
+      {zlib, 0x2, 2, 2, false, 0, -1, zstd, MIG_ERR_BAD_VALUE, AT_FIELD, "flags", 0},
+      {zstd, 0x4, 2, 2, false, 0, -1, zlib, MIG_ERR_BAD_VALUE, AT_FIELD, "flags", 0},
       {0, 0x0, 2, 2, false, 0, -1, 0, MIG_ERR_BAD_VALUE, AT_FIELD, "flags", 0},
       {0, 0x6, 2, 2, false, 0, -1, 0, MIG_ERR_BAD_VALUE, AT_FIELD, "flags", 0},
       /* corrupted data at the start of packet 0 (stream header) and of packet 1 */
       {0, OWN, 2, 2, false, 0, 0, 0, MIG_ERR_BAD_VALUE, AT_PAYLOAD, NULL, 0},
       {0, OWN, 2, 2, false, 0, 1, 0, MIG_ERR_BAD_VALUE, AT_PAYLOAD, NULL, 1},
-      /* decompressed size: too small, too large */
+      /* decompressed size: too small, too large (3 pages for 2, 2 for 1) */
       {0, OWN, 2, 1, false, 0, -1, 0, MIG_ERR_TRUNCATED, AT_END, NULL, 0},
       {0, OWN, 2, 3, false, 0, -1, 0, MIG_ERR_TOO_LONG, AT_PAYLOAD, NULL, 0},
       {0, OWN, 1, 2, false, 0, -1, 0, MIG_ERR_TOO_LONG, AT_PAYLOAD, NULL, 0},
@@ -762,52 +812,13 @@ START_TEST(conform_sink_multifd_compressed_hostile)
        MIG_ERR_TOO_LONG, AT_FIELD, "next_packet_size", 0},
       {0, OWN, 2, 0, false, 0, -1, 0, MIG_ERR_TRUNCATED, AT_END, NULL, 0},
       /* zlib: a stream that ends (Z_FINISH) cannot carry the next packet */
-      {CONFORM_SINK_COMPRESSION_ZLIB, 0x2, 2, 2, true, 0, -1, 0, MIG_ERR_BAD_VALUE, AT_PAYLOAD,
-       NULL, 0},
+      {zlib, 0x2, 2, 2, true, 0, -1, 0, MIG_ERR_BAD_VALUE, AT_PAYLOAD, NULL, 0},
   };
   uint32_t runs = 0;
   for (size_t c = 0; c < SIM_ARRAY_COUNT(cases); c++) {
     for (size_t m = 0; m < SIM_ARRAY_COUNT(packed_methods); m++) {
-      enum conform_sink_compression method = packed_methods[m];
-      if (cases[c].method != 0 && cases[c].method != method) continue;
-      uint32_t own_flag = method == CONFORM_SINK_COMPRESSION_ZLIB ? 0x2 : 0x4;
-      struct packed_plan packed = {.method = method,
-                                   .flag = cases[c].flag == OWN ? own_flag : cases[c].flag,
-                                   .normal = {cases[c].normal0, 2},
-                                   .pages = {cases[c].pages0, 2}, .finish = cases[c].finish,
-                                   .next_bytes = cases[c].next_bytes};
-      uint64_t payload_at[2];
-      build_packed(&channel, &packed, sections, direct.blocks[0].name, payload_at);
-      if (cases[c].corrupt_packet >= 0) {
-        memset(channel.bytes + payload_at[cases[c].corrupt_packet], 0xff, 4);
-      }
-      enum conform_sink_compression configured = cases[c].configured != 0 ? cases[c].configured
-                                                                          : method;
-      struct conform_sink_result result;
-      serve_packed(&stream, &channel, configured, &result);
-      char message[512], path[MIG_PATH_BYTES_MAX];
-      mig_error_format(&result.error, message, sizeof message);
-      snprintf(path, sizeof path, "multifd/channel0/packet%" PRIu32 "/%s", cases[c].packet,
-               cases[c].leaf != NULL ? cases[c].leaf : conform_sink_compression_name(method));
-      ck_assert_msg(result.error.code == cases[c].code, "case %zu %s: %s", c,
-                    conform_sink_compression_name(method), message);
-      ck_assert_msg(strcmp(result.error.path, path) == 0, "case %zu: %s, expected %s", c,
-                    message, path);
-      uint64_t start = payload_at[cases[c].packet];
-      uint64_t end = cases[c].packet == 0 ? payload_at[1] - CONFORM_SINK_MULTIFD_PACKET_BYTES
-                                          : channel.count;
-      if (cases[c].where == AT_FIELD) {
-        uint64_t field = strcmp(cases[c].leaf, "flags") == 0 ? 8 : 20;  /* in packet 0 */
-        ck_assert_msg(result.error.offset == CONFORM_SINK_MULTIFD_INITIAL_BYTES + field,
-                      "case %zu: %s", c, message);
-      } else if (cases[c].where == AT_END) {
-        ck_assert_msg(result.error.offset == end, "case %zu: %s", c, message);
-      } else {
-        ck_assert_msg(result.error.offset >= start && result.error.offset <= end,
-                      "case %zu: %s not in [%" PRIu64 ", %" PRIu64 "]", c, message, start, end);
-      }
-      conform_sink_result_deinit(&result);
-      mig_membuf_deinit(&channel);
+      if (cases[c].method != 0 && cases[c].method != packed_methods[m]) continue;
+      packed_case_run(&stream, sections, direct.blocks[0].name, &cases[c], packed_methods[m], c);
       runs++;
     }
   }

@@ -20,10 +20,10 @@
  *   (nocomp) or, with options.multifd_compression, zlib or zstd data that is
  *   decompressed as it arrives into a scratch buffer (one inflate or zstd
  *   stream per channel, kept across packets) and must give exactly
- *   normal_pages x 4096 bytes.  The pages themselves are counted, not kept:
- *   the sink has no RAM model, for nocomp as for zlib/zstd.  Their pages are added
- *   to the per-block normal page counts after the main walk, which also checks
- *   their block names and offsets.  A 7.2 source sends one SYNC packet per
+ *   normal_pages x 4096 bytes.  Pages are counted, not kept (the sink has
+ *   no RAM model, whatever the method): they join the per-block normal page
+ *   counts after the main walk, which also checks their block names and
+ *   offsets.  A 7.2 source sends one SYNC packet per
  *   channel per RAM section (§9.3), so the sink waits for that many.
  * - Then, if the return path was opened, it sends SHUT(0) for a valid stream
  *   and SHUT(1) otherwise.

@@ -576,6 +576,7 @@ struct packed_plan {
   uint32_t pages[2];                /* pages actually compressed into them */
   bool finish;                      /* zlib: end packet 0 with Z_FINISH */
   bool zstd_frames;                 /* zstd: end the frame after page 0 (a new one follows) */
+  int zstd_window_log;              /* zstd: nonzero sets ZSTD_c_windowLog */
   uint32_t next_bytes;              /* nonzero: next_packet_size of packet 0 */
 };
 
@@ -631,6 +632,10 @@ static void build_packed(struct mig_membuf *out, const struct packed_plan *plan,
   z_stream zs = {0};
   ZSTD_CStream *zcs = ZSTD_createCStream();
   ck_assert_ptr_nonnull(zcs);
+  if (plan->zstd_window_log != 0) {
+    ck_assert(!ZSTD_isError(ZSTD_CCtx_setParameter(zcs, ZSTD_c_windowLog,
+                                                   plan->zstd_window_log)));
+  }
   ck_assert_int_eq(deflateInit(&zs, 1), Z_OK);
   static uint8_t packet[CONFORM_SINK_MULTIFD_PACKET_BYTES];
   static uint8_t payload[CONFORM_SINK_MULTIFD_COMPRESSED_BYTES_MAX];
@@ -726,7 +731,7 @@ struct packed_case {
   enum conform_sink_compression method;  /* 0: run with zlib and with zstd */
   uint32_t flag;                    /* compression bits of packets with pages, or OWN */
   uint32_t normal0, pages0;         /* packet 0: pages listed, pages compressed */
-  bool finish;                      /* zlib: end the stream with packet 0 */
+  bool finish;                      /* zlib: end the stream with packet 0; zstd: window 2^26 */
   uint32_t next_bytes;              /* nonzero: packet 0's next_packet_size */
   int corrupt_packet;               /* -1 none; else 0xff over that payload's first 4 bytes */
   enum conform_sink_compression configured;  /* 0: the same as the method */
@@ -743,7 +748,8 @@ static void packed_case_run(const struct mig_membuf *stream, uint64_t sections, 
   uint32_t own_flag = method == CONFORM_SINK_COMPRESSION_ZLIB ? 0x2 : 0x4;
   struct packed_plan packed = {.method = method, .flag = test->flag == OWN ? own_flag : test->flag,
                                .normal = {test->normal0, 2}, .pages = {test->pages0, 2},
-                               .finish = test->finish, .next_bytes = test->next_bytes};
+                               .finish = test->finish, .next_bytes = test->next_bytes,
+                               .zstd_window_log = test->finish ? 26 : 0};
   uint64_t payload_at[2];
   struct mig_membuf channel;
   build_packed(&channel, &packed, sections, block, payload_at);
@@ -783,7 +789,8 @@ START_TEST(conform_sink_multifd_compressed_hostile)
    * offset inside the faulty field or payload.  Method: for zlib and zstd,
    * one fault per case in packet 0 or 1 of a single channel: flags against
    * the configured method, corrupted data, fewer or more pages than
-   * normal_pages, next_packet_size beyond 1 MiB or 0, a zlib stream that ends.
+   * normal_pages, next_packet_size beyond 1 MiB or 0, a zlib stream that
+   * ends, a zstd window above 2^25.
    */
   struct mig_membuf stream;
   capture_default(&stream);
@@ -813,6 +820,8 @@ START_TEST(conform_sink_multifd_compressed_hostile)
       {0, OWN, 2, 0, false, 0, -1, 0, MIG_ERR_TRUNCATED, AT_END, NULL, 0},
       /* zlib: a stream that ends (Z_FINISH) cannot carry the next packet */
       {zlib, 0x2, 2, 2, true, 0, -1, 0, MIG_ERR_BAD_VALUE, AT_PAYLOAD, NULL, 0},
+      /* zstd: a frame whose window (2^26) is above CONFORM_SINK_ZSTD_WINDOW_LOG_MAX */
+      {zstd, 0x4, 2, 2, true, 0, -1, 0, MIG_ERR_BAD_VALUE, AT_PAYLOAD, NULL, 0},
   };
   uint32_t runs = 0;
   for (size_t c = 0; c < SIM_ARRAY_COUNT(cases); c++) {
@@ -822,7 +831,7 @@ START_TEST(conform_sink_multifd_compressed_hostile)
       runs++;
     }
   }
-  ck_assert_uint_eq(runs, 2 * SIM_ARRAY_COUNT(cases) - 3);
+  ck_assert_uint_eq(runs, 2 * SIM_ARRAY_COUNT(cases) - 4);
   mig_inspect_deinit(&direct);
   mig_membuf_deinit(&stream);
 }

@@ -3,10 +3,13 @@
  * (overview and approach in conform_sink.h; wire facts in
  * spec/stream-format.md §7-§9).  One poll loop reads every channel; the main
  * channel is buffered and its prefix walked as it grows, multifd channels are
- * parsed packet by packet and discarded.  The whole main stream is validated
+ * parsed packet by packet and discarded (zlib/zstd payloads are decompressed
+ * into a scratch buffer on the way).  The whole main stream is validated
  * by mig_inspect_stream once it is complete.  Every length read from a
  * channel is bounded before use: the main buffer by stream_bytes_max, a
- * multifd packet by its fixed size, a payload by 128 pages.
+ * multifd packet by its fixed size, a payload by 128 pages (raw) or
+ * CONFORM_SINK_MULTIFD_COMPRESSED_BYTES_MAX (compressed), and decompressed
+ * output by normal_pages x 4096 plus at most one scratch buffer.
  */
 #include "sim_base.h"
 
@@ -22,11 +25,17 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#define ZLIB_CONST 1                 /* next_in is const */
+#include <zlib.h>
+#include <zstd.h>
 
 #define SINK_MULTIFD_MAGIC UINT32_C(0x11223344)
 #define SINK_MULTIFD_VERSION 1u
 #define SINK_MULTIFD_FLAG_SYNC 0x1u
 #define SINK_MULTIFD_FLAG_COMPRESSION 0xeu     /* 7.2: zlib 0x2, zstd 0x4 */
+#define SINK_MULTIFD_FLAG_ZLIB 0x2u
+#define SINK_MULTIFD_FLAG_ZSTD 0x4u
+#define SINK_SCRATCH_BYTES (UINT32_C(64) << 10)  /* decompressed pages land here, discarded */
 #define SINK_RP_SHUT 1u
 #define SINK_RP_PONG 2u
 #define SINK_CMD_OPEN_RETURN_PATH 1u
@@ -37,6 +46,9 @@
 
 _Static_assert(CONFORM_SINK_MULTIFD_PACKET_BYTES == 1344, "7.2 x86 packet size (spec §9.3)");
 _Static_assert(CONFORM_SINK_CHANNELS_MAX >= 2, "main plus at least one multifd channel");
+_Static_assert(CONFORM_SINK_MULTIFD_COMPRESSED_BYTES_MAX == (1u << 20),
+               "QEMU 7.2's zbuff: MULTIFD_PACKET_SIZE x 2");
+_Static_assert(SINK_SCRATCH_BYTES % MIG_PAGE_BYTES == 0, "scratch holds whole pages");
 
 enum channel_kind { CHANNEL_UNKNOWN, CHANNEL_MAIN, CHANNEL_MULTIFD };
 
@@ -56,8 +68,14 @@ struct channel {
   bool initial_done;                /* multifd: initial packet parsed */
   uint32_t id;                      /* multifd channel id from the initial packet */
   uint8_t uuid[16];                 /* multifd: source UUID from the initial packet */
-  uint64_t payload_left;            /* multifd: page bytes still to skip */
+  uint64_t payload_left;            /* multifd: payload bytes (raw or compressed) still to read */
   uint64_t syncs;                   /* multifd: SYNC packets */
+  uint64_t packets;                 /* multifd: RAM packets parsed; the current one is packets-1 */
+  bool compressed;                  /* the current payload is zlib/zstd data */
+  uint64_t out_expected_bytes;      /* ...that must give normal_pages x 4096 bytes */
+  uint64_t out_bytes;               /* ...decompressed so far */
+  z_stream *zlib;                   /* inflate state kept across packets; NULL until needed */
+  ZSTD_DStream *zstd;               /* zstd state kept across packets; NULL until needed */
 };
 
 struct sink {
@@ -78,6 +96,7 @@ struct sink {
   struct sink_trailer_candidate candidates[SINK_TRAILER_CANDIDATES_MAX];
   uint64_t syncs_expected;          /* RAM sections in the main stream */
   uint8_t chunk[SINK_CHUNK_BYTES];
+  uint8_t scratch[SINK_SCRATCH_BYTES];  /* decompressed pages, counted then dropped */
 };
 
 static bool sink_failed(const struct sink *sink)
@@ -341,53 +360,251 @@ static void multifd_initial(struct sink *sink, struct channel *channel)
   sink->result->multifd_channel_count++;
 }
 
+static uint32_t compression_flag(enum conform_sink_compression compression)
+{
+  switch (compression) {
+  case CONFORM_SINK_COMPRESSION_NONE: return 0;
+  case CONFORM_SINK_COMPRESSION_ZLIB: return SINK_MULTIFD_FLAG_ZLIB;
+  case CONFORM_SINK_COMPRESSION_ZSTD: return SINK_MULTIFD_FLAG_ZSTD;
+  }
+  SIM_ASSERT(!"unknown compression");
+  return 0;
+}
+
+const char *conform_sink_compression_name(enum conform_sink_compression compression)
+{
+  switch (compression) {
+  case CONFORM_SINK_COMPRESSION_NONE: return "none";
+  case CONFORM_SINK_COMPRESSION_ZLIB: return "zlib";
+  case CONFORM_SINK_COMPRESSION_ZSTD: return "zstd";
+  }
+  SIM_ASSERT(!"unknown compression");
+  return "";
+}
+
+/*
+ * The compression bits of a packet's flags (§9.3).  QEMU 7.2 checks them
+ * only on packets with pages (its recv_pages methods), and its sender sets
+ * them only there, so a packet without pages may carry 0 or the configured
+ * flag; a packet with pages must carry exactly the configured flag.
+ */
+static bool packet_compression_ok(const struct sink *sink, uint32_t flags, uint32_t normal,
+                                  char *detail, size_t detail_bytes)
+{
+  enum conform_sink_compression configured = sink->options->multifd_compression;
+  uint32_t method = flags & SINK_MULTIFD_FLAG_COMPRESSION;
+  uint32_t expected = compression_flag(configured);
+  if (method == expected || (normal == 0 && method == 0)) return true;
+  snprintf(detail, detail_bytes, "compression flag 0x%" PRIx32 ", configured %s (0x%" PRIx32 ")",
+           method, conform_sink_compression_name(configured), expected);
+  return false;
+}
+
 /* Header checks of one RAM packet (§9.3); false after a failure. */
-static bool multifd_packet_header(struct sink *sink, struct channel *channel)
+static bool multifd_packet_header(struct sink *sink, struct channel *channel, uint64_t number)
 {
   const uint8_t *packet = channel->head;
-  uint64_t at = channel->head_offset;
-  uint32_t index = channel->index;
   uint32_t flags = be32_at(packet + 8);
   uint32_t pages_alloc = be32_at(packet + 12);
   uint32_t normal = be32_at(packet + 16);
+  uint32_t next_packet_bytes = be32_at(packet + 20);
+  bool compressed = sink->options->multifd_compression != CONFORM_SINK_COMPRESSION_NONE;
   const char *field = NULL;
   const char *detail = NULL;
+  char method_detail[96];
   uint32_t field_at = 0;            /* the field's offset in the packet */
   enum mig_err code = MIG_ERR_BAD_VALUE;
   if (be32_at(packet) != SINK_MULTIFD_MAGIC) {
     field = "magic", detail = "not 0x11223344", code = MIG_ERR_BAD_MAGIC;
   } else if (be32_at(packet + 4) != SINK_MULTIFD_VERSION) {
     field = "version", detail = "not 1", field_at = 4, code = MIG_ERR_BAD_VERSION;
-  } else if ((flags & SINK_MULTIFD_FLAG_COMPRESSION) != 0) {
-    field = "flags", detail = "zlib/zstd multifd compression: the sink reads nocomp only";
-    field_at = 8;
   } else if ((flags & ~(SINK_MULTIFD_FLAG_SYNC | SINK_MULTIFD_FLAG_COMPRESSION)) != 0) {
     field = "flags", detail = "unknown flag bits", field_at = 8;
+  } else if (!packet_compression_ok(sink, flags, normal, method_detail, sizeof method_detail)) {
+    field = "flags", detail = method_detail, field_at = 8;
   } else if (pages_alloc > CONFORM_SINK_MULTIFD_PAGES_MAX) {
     field = "pages_alloc", detail = "above 128", field_at = 12;
   } else if (normal > pages_alloc) {
     field = "normal_pages", detail = "above pages_alloc", field_at = 16;
-  } else if (normal > 0 && be32_at(packet + 20) != normal * MIG_PAGE_BYTES) {
+  } else if (normal > 0 && !compressed && next_packet_bytes != normal * MIG_PAGE_BYTES) {
     /*
      * nocomp: the payload is exactly normal_pages pages.  With no pages the
      * field is not checked: 7.2 SYNC packets carry the previous packet's
-     * stale size (spec §9.3 [V]); QEMU's assert on it lives in the zlib/zstd
-     * receivers, whose flags are refused above (§11.3 item 13).
+     * stale size (spec §9.3 [V]) and no payload.
      */
     field = "next_packet_size", detail = "not normal_pages x 4096", field_at = 20;
+  } else if (normal > 0 && compressed &&
+             next_packet_bytes > CONFORM_SINK_MULTIFD_COMPRESSED_BYTES_MAX) {
+    field = "next_packet_size", detail = "compressed payload above 1 MiB (QEMU's zbuff)";
+    field_at = 20, code = MIG_ERR_TOO_LONG;
   }
   if (field != NULL) {
-    SINK_FAIL(sink, code, at + field_at, detail, "multifd/channel%" PRIu32 "/packet/%s", index,
-              field);
+    SINK_FAIL(sink, code, channel->head_offset + field_at, detail,
+              "multifd/channel%" PRIu32 "/packet%" PRIu64 "/%s", channel->index, number, field);
     return false;
   }
   return true;
 }
 
-/* One RAM packet: header, block name and page offsets; arms the payload skip. */
+/* ------------------------------------------------- compressed payloads */
+
+static void payload_fail(struct sink *sink, const struct channel *channel, enum mig_err code,
+                         uint64_t offset, const char *detail)
+{
+  SINK_FAIL(sink, code, offset, detail, "multifd/channel%" PRIu32 "/packet%" PRIu64 "/%s",
+            channel->index, channel->packets - 1,
+            conform_sink_compression_name(sink->options->multifd_compression));
+}
+
+/*
+ * Output beyond normal_pages x 4096 is refused as soon as it appears (at
+ * most one scratch more).  QEMU 7.2 is laxer: it inflates page by page and
+ * drops the rest of the packet's input, so the stream is out of step for the
+ * next packet; the sink names the packet that caused it.
+ */
+static bool payload_output(struct sink *sink, struct channel *channel, size_t produced,
+                           uint64_t offset)
+{
+  channel->out_bytes += produced;
+  if (channel->out_bytes <= channel->out_expected_bytes) return true;
+  char detail[96];
+  snprintf(detail, sizeof detail, "decompresses to more than normal_pages x 4096 = %" PRIu64
+           " bytes", channel->out_expected_bytes);
+  payload_fail(sink, channel, MIG_ERR_TOO_LONG, offset, detail);
+  return false;
+}
+
+/*
+ * A decoder call that neither took input nor gave output would loop for
+ * ever; both libraries promise it cannot happen, but their promise is not
+ * an invariant of ours (STYLE R11), so it is an error.
+ */
+static bool payload_progress(struct sink *sink, const struct channel *channel, bool progress,
+                             uint64_t offset)
+{
+  if (!progress) payload_fail(sink, channel, MIG_ERR_BAD_VALUE, offset, "decoder stalled");
+  return progress;
+}
+
+/*
+ * One piece of a zlib payload at channel offset `at`.  QEMU keeps one
+ * deflate stream per channel and ends each packet with Z_SYNC_FLUSH, so
+ * once a packet's bytes are all in, all its output has come out.  Each
+ * inflate call fills at most the scratch buffer; the loop ends when input is
+ * used up and output room is left.  Each round takes input or gives output,
+ * and payload_output bounds the output, so the rounds are bounded.
+ */
+static void payload_zlib(struct sink *sink, struct channel *channel, const uint8_t *bytes,
+                         size_t count, uint64_t at)
+{
+  z_stream *zs = channel->zlib;
+  SIM_ASSERT(zs != NULL && count <= UINT32_MAX);
+  zs->next_in = bytes;
+  zs->avail_in = (uInt)count;
+  for (;;) {
+    uInt in_before = zs->avail_in;
+    zs->next_out = sink->scratch;
+    zs->avail_out = sizeof sink->scratch;
+    int ret = inflate(zs, Z_SYNC_FLUSH);
+    uint64_t offset = at + (count - zs->avail_in);
+    if (ret == Z_STREAM_END) {
+      payload_fail(sink, channel, MIG_ERR_BAD_VALUE, offset,
+                   "deflate stream ended (QEMU keeps one open stream per channel)");
+      return;
+    }
+    if (ret != Z_OK && ret != Z_BUF_ERROR) {
+      char detail[96];
+      snprintf(detail, sizeof detail, "inflate %d: %s", ret, zs->msg != NULL ? zs->msg : "");
+      payload_fail(sink, channel, MIG_ERR_BAD_VALUE, offset, detail);
+      return;
+    }
+    size_t produced = sizeof sink->scratch - zs->avail_out;
+    if (!payload_output(sink, channel, produced, offset)) return;
+    if (zs->avail_in == 0 && zs->avail_out > 0) return;  /* all input taken, all output out */
+    if (!payload_progress(sink, channel, produced > 0 || zs->avail_in < in_before, offset)) return;
+  }
+}
+
+/*
+ * The same for zstd: one stream per channel, ZSTD_e_flush at the end of
+ * each packet.  A frame may end inside a payload (the call then returns
+ * early) and a new one follow, as QEMU's decoder also accepts.
+ */
+static void payload_zstd(struct sink *sink, struct channel *channel, const uint8_t *bytes,
+                         size_t count, uint64_t at)
+{
+  SIM_ASSERT(channel->zstd != NULL);
+  ZSTD_inBuffer in = {.src = bytes, .size = count, .pos = 0};
+  for (;;) {
+    size_t in_before = in.pos;
+    ZSTD_outBuffer out = {.dst = sink->scratch, .size = sizeof sink->scratch, .pos = 0};
+    size_t ret = ZSTD_decompressStream(channel->zstd, &out, &in);
+    if (ZSTD_isError(ret)) {
+      char detail[96];
+      snprintf(detail, sizeof detail, "zstd: %s", ZSTD_getErrorName(ret));
+      payload_fail(sink, channel, MIG_ERR_BAD_VALUE, at + in.pos, detail);
+      return;
+    }
+    if (!payload_output(sink, channel, out.pos, at + in.pos)) return;
+    if (in.pos == in.size && out.pos < out.size) return;  /* room left: everything flushed */
+    if (!payload_progress(sink, channel, out.pos > 0 || in.pos > in_before, at + in.pos)) return;
+  }
+}
+
+/* Creates the channel's decoder on its first compressed payload. */
+static bool payload_decoder(struct sink *sink, struct channel *channel, uint64_t offset)
+{
+  bool zstd = sink->options->multifd_compression == CONFORM_SINK_COMPRESSION_ZSTD;
+  if (!zstd && channel->zlib == NULL) {
+    channel->zlib = calloc(1, sizeof *channel->zlib);
+    if (channel->zlib != NULL && inflateInit(channel->zlib) != Z_OK) {
+      free(channel->zlib);
+      channel->zlib = NULL;
+    }
+  } else if (zstd && channel->zstd == NULL) {
+    channel->zstd = ZSTD_createDStream();
+    if (channel->zstd != NULL &&
+        ZSTD_isError(ZSTD_DCtx_setParameter(channel->zstd, ZSTD_d_windowLogMax,
+                                            CONFORM_SINK_ZSTD_WINDOW_LOG_MAX))) {
+      ZSTD_freeDStream(channel->zstd);
+      channel->zstd = NULL;
+    }
+  }
+  if (zstd ? channel->zstd != NULL : channel->zlib != NULL) return true;
+  payload_fail(sink, channel, MIG_ERR_NOMEM, offset, "decoder set-up failed");
+  return false;
+}
+
+/* The whole payload is in: it must have given exactly normal_pages pages. */
+static void payload_end(struct sink *sink, struct channel *channel)
+{
+  SIM_ASSERT(channel->compressed && channel->payload_left == 0);
+  channel->compressed = false;
+  if (channel->out_bytes == channel->out_expected_bytes) return;
+  char detail[96];
+  snprintf(detail, sizeof detail, "decompressed %" PRIu64 " bytes, normal_pages x 4096 = %"
+           PRIu64, channel->out_bytes, channel->out_expected_bytes);
+  payload_fail(sink, channel, MIG_ERR_TRUNCATED, channel->offset, detail);
+}
+
+static void channel_decoders_free(struct channel *channel)
+{
+  if (channel->zlib != NULL) {
+    (void)inflateEnd(channel->zlib);
+    free(channel->zlib);
+    channel->zlib = NULL;
+  }
+  ZSTD_freeDStream(channel->zstd);  /* accepts NULL */
+  channel->zstd = NULL;
+}
+
+/* -------------------------------------------------------- multifd packets */
+
+/* One RAM packet: header, block name and page offsets; arms the payload. */
 static void multifd_packet(struct sink *sink, struct channel *channel)
 {
-  if (!multifd_packet_header(sink, channel)) return;
+  uint64_t number = channel->packets++;
+  if (!multifd_packet_header(sink, channel, number)) return;
   uint8_t *packet = channel->head;
   uint32_t normal = be32_at(packet + 16);
   struct conform_sink_result *result = sink->result;
@@ -401,7 +618,7 @@ static void multifd_packet(struct sink *sink, struct channel *channel)
   const char *name = (const char *)packet + 64;
   if (name[0] == 0) {
     SINK_FAIL(sink, MIG_ERR_RAM_BLOCK, channel->head_offset + 64, "empty block name",
-              "multifd/channel%" PRIu32 "/packet/ramblock", channel->index);
+              "multifd/channel%" PRIu32 "/packet%" PRIu64 "/ramblock", channel->index, number);
     return;
   }
   struct conform_sink_multifd_block *block =
@@ -411,8 +628,8 @@ static void multifd_packet(struct sink *sink, struct channel *channel)
     uint64_t offset = be64_at(packet + 320 + 8 * (size_t)i);
     if ((offset & (MIG_PAGE_BYTES - 1)) != 0) {
       SINK_FAIL(sink, MIG_ERR_RAM_OFFSET, channel->head_offset + 320 + 8 * (uint64_t)i,
-                "offset not page aligned", "multifd/channel%" PRIu32 "/packet/offset[%" PRIu32
-                "]", channel->index, i);
+                "offset not page aligned", "multifd/channel%" PRIu32 "/packet%" PRIu64
+                "/offset[%" PRIu32 "]", channel->index, number, i);
       return;
     }
     if (offset >= block->offset_max) {
@@ -423,7 +640,34 @@ static void multifd_packet(struct sink *sink, struct channel *channel)
   }
   block->pages += normal;
   result->multifd_pages += normal;
-  channel->payload_left = (uint64_t)normal * MIG_PAGE_BYTES;
+  channel->compressed = sink->options->multifd_compression != CONFORM_SINK_COMPRESSION_NONE;
+  channel->payload_left = channel->compressed ? be32_at(packet + 20)
+                                              : (uint64_t)normal * MIG_PAGE_BYTES;
+  result->multifd_payload_bytes += channel->payload_left;
+  if (!channel->compressed) return;
+  channel->out_expected_bytes = (uint64_t)normal * MIG_PAGE_BYTES;
+  channel->out_bytes = 0;
+  if (!payload_decoder(sink, channel, channel->head_offset + 8)) return;
+  if (channel->payload_left == 0) payload_end(sink, channel);  /* next_packet_size 0 */
+}
+
+/* Up to payload_left bytes of the current payload: skipped (nocomp) or decompressed. */
+static size_t multifd_payload(struct sink *sink, struct channel *channel, const uint8_t *bytes,
+                              size_t count)
+{
+  size_t take = (size_t)SIM_MIN((uint64_t)count, channel->payload_left);
+  bool zstd = sink->options->multifd_compression == CONFORM_SINK_COMPRESSION_ZSTD;
+  if (channel->compressed && !zstd) {
+    payload_zlib(sink, channel, bytes, take, channel->offset);
+  } else if (channel->compressed) {
+    payload_zstd(sink, channel, bytes, take, channel->offset);
+  }
+  channel->payload_left -= take;
+  channel->offset += take;
+  if (channel->compressed && channel->payload_left == 0 && !sink_failed(sink)) {
+    payload_end(sink, channel);
+  }
+  return take;
 }
 
 static void multifd_feed(struct sink *sink, struct channel *channel, const uint8_t *bytes,
@@ -432,9 +676,7 @@ static void multifd_feed(struct sink *sink, struct channel *channel, const uint8
   sink->result->multifd_bytes += count;
   while (count > 0 && !sink_failed(sink)) {
     if (channel->payload_left > 0) {
-      size_t take = (size_t)SIM_MIN((uint64_t)count, channel->payload_left);
-      channel->payload_left -= take;
-      channel->offset += take;
+      size_t take = multifd_payload(sink, channel, bytes, count);
       bytes += take;
       count -= take;
       continue;
@@ -718,6 +960,7 @@ enum mig_err conform_sink_serve(int listen_fd, const struct conform_sink_options
   }
   sink->options = options;
   sink->result = result;
+  result->multifd_compression = options->multifd_compression;
   sink->main_index = -1;
   mig_membuf_init(&sink->stream, options->stream_bytes_max);
   while (!sink_failed(sink) && !sink_done(sink)) {
@@ -733,6 +976,7 @@ enum mig_err conform_sink_serve(int listen_fd, const struct conform_sink_options
   }
   for (uint32_t i = 0; i < sink->channel_count; i++) {
     close(sink->channels[i].fd);
+    channel_decoders_free(&sink->channels[i]);
   }
   mig_membuf_deinit(&sink->stream);
   free(sink);
@@ -818,9 +1062,11 @@ void conform_sink_print(FILE *out, const struct conform_sink_result *result, boo
           result->return_path ? "open" : "closed", result->pongs_sent,
           result->shut_sent ? (result->shut_value == 0 ? "0" : "1") : "none");
   fprintf(out, "sink: multifd channels %" PRIu32 ", packets %" PRIu64 " (sync %" PRIu64
-          "), pages %" PRIu64 ", bytes %" PRIu64 "\n", result->multifd_channel_count,
-          result->multifd_packets, result->multifd_sync_packets, result->multifd_pages,
-          result->multifd_bytes);
+          "), pages %" PRIu64 ", bytes %" PRIu64 ", compression %s (payload %" PRIu64
+          " bytes)\n", result->multifd_channel_count, result->multifd_packets,
+          result->multifd_sync_packets, result->multifd_pages, result->multifd_bytes,
+          conform_sink_compression_name(result->multifd_compression),
+          result->multifd_payload_bytes);
   fprintf(out, "sink: ram pages normal %" PRIu64 " (multifd %" PRIu64 "), zero %" PRIu64
           ", xbzrle %" PRIu64 ", compressed %" PRIu64 "\n", normal, result->multifd_pages, zero,
           xbzrle, compressed);
@@ -831,14 +1077,17 @@ void conform_sink_print(FILE *out, const struct conform_sink_result *result, boo
 static const char usage_sink[] =
     "usage: migsim sink --listen tcp:HOST:PORT|unix:PATH [--once] [--summary]\n"
     "                   [--idle-ms N] [--stream-bytes-max N] [--stream-out FILE]\n"
+    "                   [--multifd-compression none|zlib|zstd]\n"
     "\n"
     "A migration destination for a real QEMU 7.2 source (migrate uri tcp:HOST:PORT or\n"
     "unix:PATH).  Validates the stream, answers the return path (PONG, SHUT), accepts\n"
-    "multifd channels (nocomp), then prints sink lines (with --summary, the inspect\n"
-    "summary first).  Prints 'migsim sink: listening on ...' on stderr when ready;\n"
-    "PORT 0 picks a free port.\n"
+    "multifd channels, then prints sink lines (with --summary, the inspect summary\n"
+    "first).  Prints 'migsim sink: listening on ...' on stderr when ready; PORT 0\n"
+    "picks a free port.\n"
     "\n"
     "  --once              serve one migration, exit 0 when valid, 2 otherwise\n"
+    "  --multifd-compression none|zlib|zstd  the destination's multifd-compression\n"
+    "                      parameter: the method multifd packets must use (none)\n"
     "  --summary           print the `migsim inspect` summary of the stream\n"
     "  --idle-ms N         fail when a connected source sends nothing for N ms (20000)\n"
     "  --stream-bytes-max N  main-channel bytes held in memory (4 GiB)\n"
@@ -854,11 +1103,25 @@ static bool sink_parse_u64(const char *text, uint64_t low, uint64_t high, uint64
   return true;
 }
 
+static bool sink_parse_compression(const char *text, enum conform_sink_compression *out)
+{
+  static const enum conform_sink_compression all[] = {
+      CONFORM_SINK_COMPRESSION_NONE, CONFORM_SINK_COMPRESSION_ZLIB, CONFORM_SINK_COMPRESSION_ZSTD};
+  for (size_t i = 0; i < SIM_ARRAY_COUNT(all); i++) {
+    if (strcmp(text, conform_sink_compression_name(all[i])) == 0) {
+      *out = all[i];
+      return true;
+    }
+  }
+  return false;
+}
+
 int conform_sink_main(int argc, char **argv)
 {
   const char *listen_spec = NULL;
   const char *stream_out = NULL;
   bool once = false, summary = false;
+  enum conform_sink_compression compression = CONFORM_SINK_COMPRESSION_NONE;
   uint64_t idle_ms = CONFORM_SINK_IDLE_MS_DEFAULT, bytes_max = CONFORM_SINK_STREAM_BYTES_MAX;
   for (int i = 0; i < argc; i++) {
     bool has_value = i + 1 < argc;
@@ -869,6 +1132,9 @@ int conform_sink_main(int argc, char **argv)
       listen_spec = argv[++i];
     } else if (strcmp(argv[i], "--stream-out") == 0 && has_value) {
       stream_out = argv[++i];
+    } else if (strcmp(argv[i], "--multifd-compression") == 0 && has_value &&
+               sink_parse_compression(argv[i + 1], &compression)) {
+      i++;
     } else if (strcmp(argv[i], "--once") == 0) {
       once = true;
     } else if (strcmp(argv[i], "--summary") == 0) {
@@ -902,7 +1168,8 @@ int conform_sink_main(int argc, char **argv)
   struct conform_sink_options options = {.stream_bytes_max = (size_t)bytes_max,
                                          .idle_ms_max = (uint32_t)idle_ms,
                                          .settle_ms = CONFORM_SINK_SETTLE_MS_DEFAULT,
-                                         .stream_out = stream_out};
+                                         .stream_out = stream_out,
+                                         .multifd_compression = compression};
   int code = 0;
   do {
     struct conform_sink_result result;

@@ -16,9 +16,14 @@
  *   closes the channel.  mig_inspect_stream then walks it whole; a failed walk
  *   at a trailer look-alike is final only if no byte follows for settle_ms.
  * - Multifd channels are parsed as bytes arrive (initial packet, RAM packets
- *   with nocomp payloads; §9.2, §9.3) and not buffered.  Their pages are added
- *   to the per-block normal page counts after the main walk, which also checks
- *   their block names and offsets.  A 7.2 source sends one SYNC packet per
+ *   and their payloads; §9.2, §9.3) and not buffered.  Payloads are raw pages
+ *   (nocomp) or, with options.multifd_compression, zlib or zstd data that is
+ *   decompressed as it arrives into a scratch buffer (one inflate or zstd
+ *   stream per channel, kept across packets) and must give exactly
+ *   normal_pages x 4096 bytes.  Pages are counted, not kept (the sink has
+ *   no RAM model, whatever the method): they join the per-block normal page
+ *   counts after the main walk, which also checks their block names and
+ *   offsets.  A 7.2 source sends one SYNC packet per
  *   channel per RAM section (§9.3), so the sink waits for that many.
  * - Then, if the return path was opened, it sends SHUT(0) for a valid stream
  *   and SHUT(1) otherwise.
@@ -39,12 +44,32 @@
 #define CONFORM_SINK_MULTIFD_PAGES_MAX 128u       /* 512 KiB / 4 KiB (spec §9.3) */
 #define CONFORM_SINK_MULTIFD_INITIAL_BYTES 64u
 #define CONFORM_SINK_MULTIFD_PACKET_BYTES (320u + 8u * CONFORM_SINK_MULTIFD_PAGES_MAX)
+/*
+ * A compressed payload's next_packet_size bound: QEMU 7.2's zlib and zstd
+ * receivers read it into a buffer of twice the 512 KiB packet, without
+ * checking (spec §9.3); the sink rejects anything larger.
+ */
+#define CONFORM_SINK_MULTIFD_COMPRESSED_BYTES_MAX (2u * CONFORM_SINK_MULTIFD_PAGES_MAX * 4096u)
+/*
+ * zstd frames name their window size; the decoder refuses windows above
+ * 2^25 (32 MiB, the window of level 20, QEMU's highest multifd-zstd-level),
+ * so a hostile frame cannot make it allocate more per channel.
+ */
+#define CONFORM_SINK_ZSTD_WINDOW_LOG_MAX 25
+
+/* The destination's multifd-compression parameter; the flag packets must carry (§9.3). */
+enum conform_sink_compression {
+  CONFORM_SINK_COMPRESSION_NONE = 0,  /* nocomp, flag 0 (QEMU's default) */
+  CONFORM_SINK_COMPRESSION_ZLIB,      /* flag 0x2 */
+  CONFORM_SINK_COMPRESSION_ZSTD,      /* flag 0x4 */
+};
 
 struct conform_sink_options {
   size_t stream_bytes_max;          /* main-channel bytes held in memory */
   uint32_t idle_ms_max;             /* wall-clock idle limit once connected */
   uint32_t settle_ms;               /* quiet time that confirms a failed trailer look-alike */
   const char *stream_out;           /* optional: file that gets the main channel's bytes */
+  enum conform_sink_compression multifd_compression;  /* zero: none */
 };
 
 struct conform_sink_multifd_block {
@@ -70,6 +95,8 @@ struct conform_sink_result {
   uint64_t multifd_sync_packets;
   uint64_t multifd_pages;
   uint64_t multifd_bytes;           /* all bytes on multifd channels */
+  uint64_t multifd_payload_bytes;   /* page payloads as sent: raw or compressed */
+  enum conform_sink_compression multifd_compression;  /* from the options */
   uint32_t multifd_block_count;
   struct conform_sink_multifd_block multifd_blocks[MIG_RAM_BLOCKS_MAX];
 };
@@ -93,6 +120,9 @@ void conform_sink_result_deinit(struct conform_sink_result *result);
 
 /* The inspect summary (with --summary), then the sink's own lines. */
 void conform_sink_print(FILE *out, const struct conform_sink_result *result, bool summary);
+
+/* "none", "zlib" or "zstd". */
+const char *conform_sink_compression_name(enum conform_sink_compression compression);
 
 /* argv holds the arguments after "sink"; returns the exit code. */
 int conform_sink_main(int argc, char **argv);

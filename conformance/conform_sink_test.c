@@ -21,6 +21,8 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
 
 #define PING_VALUE UINT32_C(0x1234abcd)
 
@@ -190,8 +192,9 @@ static int source_run(const char *spec, const struct source_plan *plan)
 }
 
 /* Forks the source, serves one migration, returns the child's exit code. */
-static int serve_with_source_out(const struct source_plan *plan, const char *stream_out,
-                                 struct conform_sink_result *result)
+static int serve_with_source_method(const struct source_plan *plan, const char *stream_out,
+                                    enum conform_sink_compression method,
+                                    struct conform_sink_result *result)
 {
   char spec[128];
   int listen_fd = listen_unix(spec, sizeof spec);
@@ -205,7 +208,8 @@ static int serve_with_source_out(const struct source_plan *plan, const char *str
   }
   struct conform_sink_options options = {.stream_bytes_max = (size_t)1 << 30,
                                          .idle_ms_max = 10000, .settle_ms = 5000,
-                                         .stream_out = stream_out};
+                                         .stream_out = stream_out,
+                                         .multifd_compression = method};
   (void)conform_sink_serve(listen_fd, &options, result);
   close(listen_fd);
   unlink(spec + 5);
@@ -213,6 +217,12 @@ static int serve_with_source_out(const struct source_plan *plan, const char *str
   ck_assert_int_eq(waitpid(child, &status, 0), child);
   ck_assert(WIFEXITED(status));
   return WEXITSTATUS(status);
+}
+
+static int serve_with_source_out(const struct source_plan *plan, const char *stream_out,
+                                 struct conform_sink_result *result)
+{
+  return serve_with_source_method(plan, stream_out, CONFORM_SINK_COMPRESSION_NONE, result);
 }
 
 static int serve_with_source(const struct source_plan *plan, struct conform_sink_result *result)
@@ -455,17 +465,17 @@ START_TEST(conform_sink_multifd_hostile)
       {1, 0, sections, 8, 0x42000000, MIG_ERR_CONFIG_MISMATCH, 8, "multifd/channel1/initial/uuid"},
       {1, used - MIG_PAGE_BYTES, sections, 0, 0, MIG_ERR_RAM_OFFSET, 64 + 328, beyond_path},
       {1, 0, sections - 1, 0, 0, MIG_ERR_TRUNCATED, 0, "multifd/channel1/sync"},
-      {1, 0, sections, 64, 0x11223345, MIG_ERR_BAD_MAGIC, 64, "multifd/channel1/packet/magic"},
-      {1, 0, sections, 68, 2, MIG_ERR_BAD_VERSION, 68, "multifd/channel1/packet/version"},
-      {1, 0, sections, 72, 0x3, MIG_ERR_BAD_VALUE, 72, "multifd/channel1/packet/flags"},  /* zlib */
-      {1, 0, sections, 72, 0x5, MIG_ERR_BAD_VALUE, 72, "multifd/channel1/packet/flags"},  /* zstd */
-      {1, 0, sections, 72, 0x11, MIG_ERR_BAD_VALUE, 72, "multifd/channel1/packet/flags"},
-      {1, 0, sections, 76, 129, MIG_ERR_BAD_VALUE, 76, "multifd/channel1/packet/pages_alloc"},
-      {1, 0, sections, 76, 1, MIG_ERR_BAD_VALUE, 80, "multifd/channel1/packet/normal_pages"},
+      {1, 0, sections, 64, 0x11223345, MIG_ERR_BAD_MAGIC, 64, "multifd/channel1/packet0/magic"},
+      {1, 0, sections, 68, 2, MIG_ERR_BAD_VERSION, 68, "multifd/channel1/packet0/version"},
+      {1, 0, sections, 72, 0x3, MIG_ERR_BAD_VALUE, 72, "multifd/channel1/packet0/flags"}, /* zlib */
+      {1, 0, sections, 72, 0x5, MIG_ERR_BAD_VALUE, 72, "multifd/channel1/packet0/flags"}, /* zstd */
+      {1, 0, sections, 72, 0x11, MIG_ERR_BAD_VALUE, 72, "multifd/channel1/packet0/flags"},
+      {1, 0, sections, 76, 129, MIG_ERR_BAD_VALUE, 76, "multifd/channel1/packet0/pages_alloc"},
+      {1, 0, sections, 76, 1, MIG_ERR_BAD_VALUE, 80, "multifd/channel1/packet0/normal_pages"},
       {1, 0, sections, 84, 3 * MIG_PAGE_BYTES, MIG_ERR_BAD_VALUE, 84,
-       "multifd/channel1/packet/next_packet_size"},
+       "multifd/channel1/packet0/next_packet_size"},
       {1, 0, sections, 64 + 320 + 4, 0x800, MIG_ERR_RAM_OFFSET, 64 + 320,
-       "multifd/channel1/packet/offset[0]"},
+       "multifd/channel1/packet0/offset[0]"},
   };
   for (size_t c = 0; c < SIM_ARRAY_COUNT(cases); c++) {
     build_multifd(&channel[0], 0, sections, direct.blocks[0].name, 0);
@@ -549,6 +559,284 @@ START_TEST(conform_sink_multifd_uuid_matches_configuration)
 }
 END_TEST
 
+/* ------------------------------------------------ compressed multifd payloads */
+
+/*
+ * One channel (id 0) for --multifd-compression tests: initial packet, then
+ * sync_count SYNC packets; packets 0 and 1 list normal[k] pages (offsets
+ * 4096 x (2k + j)) and carry pages[k] pages compressed with `method` as QEMU
+ * 7.2 does (one stream per channel; zlib Z_SYNC_FLUSH or zstd ZSTD_e_flush
+ * after each packet's last page).  next_packet_size is the compressed size
+ * unless next_bytes is set.  payload_at[k] gets each payload's channel offset.
+ */
+struct packed_plan {
+  enum conform_sink_compression method;  /* the compressor used */
+  uint32_t flag;                    /* compression bits written in flags */
+  uint32_t normal[2];               /* normal_pages of packets 0 and 1 */
+  uint32_t pages[2];                /* pages actually compressed into them */
+  bool finish;                      /* zlib: end packet 0 with Z_FINISH */
+  bool zstd_frames;                 /* zstd: end the frame after page 0 (a new one follows) */
+  int zstd_window_log;              /* zstd: nonzero sets ZSTD_c_windowLog */
+  uint32_t next_bytes;              /* nonzero: next_packet_size of packet 0 */
+};
+
+static void packed_page(uint8_t *page, uint32_t index)
+{
+  for (uint32_t i = 0; i < MIG_PAGE_BYTES; i++) {
+    page[i] = (uint8_t)((i * 7 + index * 13) ^ (i >> 6));
+  }
+}
+
+/* Compresses `count` pages starting at page `first` as one packet's payload. */
+static size_t packed_payload(const struct packed_plan *plan, z_stream *zs, ZSTD_CStream *zcs,
+                             uint32_t first, uint32_t count, bool finish, uint8_t *out,
+                             size_t out_bytes)
+{
+  static uint8_t page[MIG_PAGE_BYTES];
+  size_t used = 0;
+  for (uint32_t p = 0; p < count; p++) {
+    packed_page(page, first + p);
+    bool last = p + 1 == count;
+    if (plan->method == CONFORM_SINK_COMPRESSION_ZLIB) {
+      zs->next_in = page, zs->avail_in = sizeof page;
+      zs->next_out = out + used, zs->avail_out = (uInt)(out_bytes - used);
+      int flush = !last ? Z_NO_FLUSH : finish ? Z_FINISH : Z_SYNC_FLUSH;
+      int ret = deflate(zs, flush);
+      ck_assert_int_eq(ret, finish && last ? Z_STREAM_END : Z_OK);
+      ck_assert_uint_eq(zs->avail_in, 0);
+      used = out_bytes - zs->avail_out;
+    } else {
+      ZSTD_inBuffer in = {page, sizeof page, 0};
+      ZSTD_outBuffer sink_out = {out, out_bytes, used};
+      ZSTD_EndDirective mode = plan->zstd_frames && first + p == 0 ? ZSTD_e_end
+                               : last                               ? ZSTD_e_flush
+                                                                    : ZSTD_e_continue;
+      size_t left = 0;
+      do {
+        left = ZSTD_compressStream2(zcs, &sink_out, &in, mode);
+        ck_assert(!ZSTD_isError(left));
+      } while (in.pos < in.size || (mode != ZSTD_e_continue && left > 0));
+      used = sink_out.pos;
+    }
+  }
+  return used;
+}
+
+static void build_packed(struct mig_membuf *out, const struct packed_plan *plan,
+                         uint64_t sync_count, const char *block, uint64_t payload_at[2])
+{
+  mig_membuf_init(out, (size_t)64 << 20);
+  uint8_t initial[CONFORM_SINK_MULTIFD_INITIAL_BYTES] = {0};
+  put_be32(initial, 0x11223344), put_be32(initial + 4, 1);
+  ck_assert_int_eq(mig_membuf_write(out, initial, sizeof initial), MIG_OK);
+  z_stream zs = {0};
+  ZSTD_CStream *zcs = ZSTD_createCStream();
+  ck_assert_ptr_nonnull(zcs);
+  if (plan->zstd_window_log != 0) {
+    ck_assert(!ZSTD_isError(ZSTD_CCtx_setParameter(zcs, ZSTD_c_windowLog,
+                                                   plan->zstd_window_log)));
+  }
+  ck_assert_int_eq(deflateInit(&zs, 1), Z_OK);
+  static uint8_t packet[CONFORM_SINK_MULTIFD_PACKET_BYTES];
+  static uint8_t payload[CONFORM_SINK_MULTIFD_COMPRESSED_BYTES_MAX];
+  for (uint64_t i = 0; i < sync_count; i++) {
+    memset(packet, 0, sizeof packet);
+    uint32_t normal = i < 2 ? plan->normal[i] : 0;
+    size_t bytes = i < 2 ? packed_payload(plan, &zs, zcs, 2 * (uint32_t)i, plan->pages[i],
+                                          plan->finish && i == 0, payload, sizeof payload)
+                         : 0;
+    put_be32(packet, 0x11223344), put_be32(packet + 4, 1);
+    put_be32(packet + 8, 1 | (normal > 0 ? plan->flag : 0));
+    put_be32(packet + 12, 128), put_be32(packet + 16, normal);
+    put_be32(packet + 20, i == 0 && plan->next_bytes != 0 ? plan->next_bytes : (uint32_t)bytes);
+    put_be64(packet + 24, i);
+    snprintf((char *)packet + 64, 256, "%s", block);
+    for (uint32_t j = 0; j < normal; j++) {
+      put_be64(packet + 320 + 8 * j, (2 * i + j) * MIG_PAGE_BYTES);
+    }
+    ck_assert_int_eq(mig_membuf_write(out, packet, sizeof packet), MIG_OK);
+    if (i < 2) payload_at[i] = out->count;
+    ck_assert_int_eq(mig_membuf_write(out, payload, bytes), MIG_OK);
+    if (plan->finish && i == 0) ck_assert_int_eq(deflateReset(&zs), Z_OK);
+  }
+  deflateEnd(&zs);
+  ZSTD_freeCStream(zcs);
+}
+
+static enum conform_sink_compression packed_methods[] = {CONFORM_SINK_COMPRESSION_ZLIB,
+                                                          CONFORM_SINK_COMPRESSION_ZSTD};
+
+/* Serves stream plus one packed channel with the sink configured for `method`. */
+static void serve_packed(const struct mig_membuf *stream, const struct mig_membuf *channel,
+                         enum conform_sink_compression method, struct conform_sink_result *result)
+{
+  struct source_plan plan = {.bytes = stream->bytes, .count = stream->count,
+                             .multifd = {channel->bytes}, .multifd_count = {channel->count},
+                             .multifd_channels = 1};
+  (void)serve_with_source_method(&plan, NULL, method, result);
+}
+
+START_TEST(conform_sink_multifd_compressed_counted)
+{
+  /*
+   * Goal: zlib and zstd payloads (real compressors, one stream across two
+   * packets) are decompressed and their pages counted like nocomp pages.
+   * Method: 2 + 2 pages with zlib, zstd, and zstd whose first frame ends
+   * after page 0 (a second frame follows inside the same payload); the sink
+   * must be valid, count 4 pages in the block, and report the compressed
+   * payload size, which is below 4 x 4096.
+   */
+  struct mig_membuf stream, channel;
+  capture_default(&stream);
+  struct mig_inspect direct;
+  struct mig_error error;
+  ck_assert_int_eq(mig_inspect_stream(stream.bytes, stream.count, &direct, &error), MIG_OK);
+  uint64_t sections = direct.records[1] + direct.records[2] + direct.records[3];
+  ck_assert_uint_ge(sections, 2);
+  ck_assert_uint_gt(direct.blocks[0].used_bytes, 4 * MIG_PAGE_BYTES);
+  for (size_t m = 0; m < 3; m++) {
+    enum conform_sink_compression method = packed_methods[SIM_MIN(m, (size_t)1)];
+    struct packed_plan packed = {.method = method, .flag = method == CONFORM_SINK_COMPRESSION_ZLIB
+                                                               ? 0x2 : 0x4,
+                                 .normal = {2, 2}, .pages = {2, 2}, .zstd_frames = m == 2};
+    uint64_t payload_at[2];
+    build_packed(&channel, &packed, sections, direct.blocks[0].name, payload_at);
+    struct conform_sink_result result;
+    serve_packed(&stream, &channel, method, &result);
+    char message[512];
+    mig_error_format(&result.error, message, sizeof message);
+    ck_assert_msg(result.error.code == MIG_OK, "%s: %s", conform_sink_compression_name(method),
+                  message);
+    ck_assert_uint_eq(result.multifd_pages, 4);
+    ck_assert_uint_eq(result.inspect.blocks[0].normal_pages, direct.blocks[0].normal_pages + 4);
+    uint64_t payload_bytes = channel.count - CONFORM_SINK_MULTIFD_INITIAL_BYTES -
+                             sections * CONFORM_SINK_MULTIFD_PACKET_BYTES;
+    ck_assert_uint_eq(result.multifd_payload_bytes, payload_bytes);
+    ck_assert_uint_lt(payload_bytes, 4 * MIG_PAGE_BYTES);
+    ck_assert_uint_eq(result.multifd_bytes, channel.count);
+    ck_assert_int_eq(result.multifd_compression, method);
+    conform_sink_result_deinit(&result);
+    mig_membuf_deinit(&channel);
+  }
+  mig_inspect_deinit(&direct);
+  mig_membuf_deinit(&stream);
+}
+END_TEST
+
+enum { AT_FIELD, AT_PAYLOAD, AT_END };  /* where a packed case's error offset must lie */
+enum { OWN = 0x100 };               /* packed_case.flag: the method's own compression bits */
+
+/* One fault in a single packed channel (build_packed), and the error it must give. */
+struct packed_case {
+  enum conform_sink_compression method;  /* 0: run with zlib and with zstd */
+  uint32_t flag;                    /* compression bits of packets with pages, or OWN */
+  uint32_t normal0, pages0;         /* packet 0: pages listed, pages compressed */
+  bool finish;                      /* zlib: end the stream with packet 0; zstd: window 2^26 */
+  uint32_t next_bytes;              /* nonzero: packet 0's next_packet_size */
+  int corrupt_packet;               /* -1 none; else 0xff over that payload's first 4 bytes */
+  enum conform_sink_compression configured;  /* 0: the same as the method */
+  enum mig_err code;
+  int where;                        /* AT_FIELD (flags or next_packet_size of packet 0), ... */
+  const char *leaf;                 /* last path element; NULL: the method's name */
+  uint32_t packet;                  /* the packet named in the path */
+};
+
+static void packed_case_run(const struct mig_membuf *stream, uint64_t sections, const char *block,
+                            const struct packed_case *test, enum conform_sink_compression method,
+                            size_t index)
+{
+  uint32_t own_flag = method == CONFORM_SINK_COMPRESSION_ZLIB ? 0x2 : 0x4;
+  struct packed_plan packed = {.method = method, .flag = test->flag == OWN ? own_flag : test->flag,
+                               .normal = {test->normal0, 2}, .pages = {test->pages0, 2},
+                               .finish = test->finish, .next_bytes = test->next_bytes,
+                               .zstd_window_log = test->finish ? 26 : 0};
+  uint64_t payload_at[2];
+  struct mig_membuf channel;
+  build_packed(&channel, &packed, sections, block, payload_at);
+  if (test->corrupt_packet >= 0) memset(channel.bytes + payload_at[test->corrupt_packet], 0xff, 4);
+  struct conform_sink_result result;
+  serve_packed(stream, &channel, test->configured != 0 ? test->configured : method, &result);
+  char message[512], path[MIG_PATH_BYTES_MAX];
+  mig_error_format(&result.error, message, sizeof message);
+  snprintf(path, sizeof path, "multifd/channel0/packet%" PRIu32 "/%s", test->packet,
+           test->leaf != NULL ? test->leaf : conform_sink_compression_name(method));
+  const char *name = conform_sink_compression_name(method);
+  ck_assert_msg(result.error.code == test->code, "case %zu %s: %s", index, name, message);
+  ck_assert_msg(strcmp(result.error.path, path) == 0, "case %zu %s: %s, expected %s", index,
+                name, message, path);
+  uint64_t start = payload_at[test->packet];
+  uint64_t end = test->packet == 0 ? payload_at[1] - CONFORM_SINK_MULTIFD_PACKET_BYTES
+                                   : channel.count;
+  if (test->where == AT_FIELD) {
+    uint64_t field = strcmp(test->leaf, "flags") == 0 ? 8 : 20;
+    ck_assert_msg(result.error.offset == CONFORM_SINK_MULTIFD_INITIAL_BYTES + field,
+                  "case %zu %s: %s", index, name, message);
+  } else if (test->where == AT_END) {
+    ck_assert_msg(result.error.offset == end, "case %zu %s: %s", index, name, message);
+  } else {
+    ck_assert_msg(result.error.offset >= start && result.error.offset <= end,
+                  "case %zu %s: %s not in [%" PRIu64 ", %" PRIu64 "]", index, name, message,
+                  start, end);
+  }
+  conform_sink_result_deinit(&result);
+  mig_membuf_deinit(&channel);
+}
+
+START_TEST(conform_sink_multifd_compressed_hostile)
+{
+  /*
+   * Goal: each compressed-payload check rejects with its code, path and an
+   * offset inside the faulty field or payload.  Method: for zlib and zstd,
+   * one fault per case in packet 0 or 1 of a single channel: flags against
+   * the configured method, corrupted data, fewer or more pages than
+   * normal_pages, next_packet_size beyond 1 MiB or 0, a zlib stream that
+   * ends, a zstd window above 2^25.
+   */
+  struct mig_membuf stream;
+  capture_default(&stream);
+  struct mig_inspect direct;
+  struct mig_error error;
+  ck_assert_int_eq(mig_inspect_stream(stream.bytes, stream.count, &direct, &error), MIG_OK);
+  uint64_t sections = direct.records[1] + direct.records[2] + direct.records[3];
+  ck_assert_uint_ge(sections, 2);
+  const enum conform_sink_compression zlib = CONFORM_SINK_COMPRESSION_ZLIB;
+  const enum conform_sink_compression zstd = CONFORM_SINK_COMPRESSION_ZSTD;
+  const struct packed_case cases[] = {
+      /* flags: the other method, nocomp with pages, both bits */
+      {zlib, 0x2, 2, 2, false, 0, -1, zstd, MIG_ERR_BAD_VALUE, AT_FIELD, "flags", 0},
+      {zstd, 0x4, 2, 2, false, 0, -1, zlib, MIG_ERR_BAD_VALUE, AT_FIELD, "flags", 0},
+      {0, 0x0, 2, 2, false, 0, -1, 0, MIG_ERR_BAD_VALUE, AT_FIELD, "flags", 0},
+      {0, 0x6, 2, 2, false, 0, -1, 0, MIG_ERR_BAD_VALUE, AT_FIELD, "flags", 0},
+      /* corrupted data at the start of packet 0 (stream header) and of packet 1 */
+      {0, OWN, 2, 2, false, 0, 0, 0, MIG_ERR_BAD_VALUE, AT_PAYLOAD, NULL, 0},
+      {0, OWN, 2, 2, false, 0, 1, 0, MIG_ERR_BAD_VALUE, AT_PAYLOAD, NULL, 1},
+      /* decompressed size: too small, too large (3 pages for 2, 2 for 1) */
+      {0, OWN, 2, 1, false, 0, -1, 0, MIG_ERR_TRUNCATED, AT_END, NULL, 0},
+      {0, OWN, 2, 3, false, 0, -1, 0, MIG_ERR_TOO_LONG, AT_PAYLOAD, NULL, 0},
+      {0, OWN, 1, 2, false, 0, -1, 0, MIG_ERR_TOO_LONG, AT_PAYLOAD, NULL, 0},
+      /* next_packet_size beyond QEMU's 1 MiB buffer, and 0 with pages listed */
+      {0, OWN, 2, 2, false, CONFORM_SINK_MULTIFD_COMPRESSED_BYTES_MAX + 1, -1, 0,
+       MIG_ERR_TOO_LONG, AT_FIELD, "next_packet_size", 0},
+      {0, OWN, 2, 0, false, 0, -1, 0, MIG_ERR_TRUNCATED, AT_END, NULL, 0},
+      /* zlib: a stream that ends (Z_FINISH) cannot carry the next packet */
+      {zlib, 0x2, 2, 2, true, 0, -1, 0, MIG_ERR_BAD_VALUE, AT_PAYLOAD, NULL, 0},
+      /* zstd: a frame whose window (2^26) is above CONFORM_SINK_ZSTD_WINDOW_LOG_MAX */
+      {zstd, 0x4, 2, 2, true, 0, -1, 0, MIG_ERR_BAD_VALUE, AT_PAYLOAD, NULL, 0},
+  };
+  uint32_t runs = 0;
+  for (size_t c = 0; c < SIM_ARRAY_COUNT(cases); c++) {
+    for (size_t m = 0; m < SIM_ARRAY_COUNT(packed_methods); m++) {
+      if (cases[c].method != 0 && cases[c].method != packed_methods[m]) continue;
+      packed_case_run(&stream, sections, direct.blocks[0].name, &cases[c], packed_methods[m], c);
+      runs++;
+    }
+  }
+  ck_assert_uint_eq(runs, 2 * SIM_ARRAY_COUNT(cases) - 4);
+  mig_inspect_deinit(&direct);
+  mig_membuf_deinit(&stream);
+}
+END_TEST
+
 START_TEST(conform_sink_channel_count_bounded)
 {
   /* Goal: connection number CONFORM_SINK_CHANNELS_MAX + 1 fails the migration (TOO_LONG). */
@@ -609,6 +897,7 @@ Suite *conform_sink_suite(void)
   tcase_add_test(serve, conform_sink_serve_migsim_stream);
   tcase_add_test(serve, conform_sink_return_path_ping_pong_shut);
   tcase_add_test(serve, conform_sink_multifd_channels_counted);
+  tcase_add_test(serve, conform_sink_multifd_compressed_counted);
   tcase_add_test(serve, conform_sink_listen_rejects_bad_specs);
   suite_add_tcase(suite, serve);
   TCase *corrupt = tcase_create("corrupt");
@@ -616,6 +905,7 @@ Suite *conform_sink_suite(void)
   tcase_add_test(corrupt, conform_sink_truncated_stream_fails_with_shut_1);
   tcase_add_test(corrupt, conform_sink_ping_without_return_path);
   tcase_add_test(corrupt, conform_sink_multifd_hostile);
+  tcase_add_test(corrupt, conform_sink_multifd_compressed_hostile);
   tcase_add_test(corrupt, conform_sink_multifd_uuid_matches_configuration);
   tcase_add_test(corrupt, conform_sink_fake_trailer_in_page_data);
   tcase_add_test(corrupt, conform_sink_channel_count_bounded);

@@ -9,6 +9,10 @@ socket) into `out/release/migsim sink --listen tcp:127.0.0.1:0 --once --summary`
   unix-rp        the same over a unix socket (--listen unix:PATH)
   xbzrle         a running guest dirtying 128 pages, xbzrle, low bandwidth first
   multifd-2      multifd with 2 channels
+  multifd-zlib   2 channels, multifd-compression=zlib (sink --multifd-compression zlib)
+  multifd-zstd   the same with zstd
+  multifd-zlib-rp, multifd-zstd-rp  the same on a running guest with the return path
+  zlib-refused   zlib packets into a sink left at none: exit 2 naming packet flags
   multifd-4      multifd with 4 channels and the return path
   multifd-4-run  the same on a running guest (normal pages: see the note in CASES)
   cancelled      migrate_cancel half-way: the sink must exit 2 naming offset and path
@@ -17,8 +21,10 @@ Each case asserts that QEMU's query-migrate says completed, that the sink
 exited 0, that the sink's normal and zero page totals equal query-migrate's
 ram.normal and ram.duplicate, and that the sink saw as many devices as
 `migsim inspect` finds in a stream of the same guest saved through
-exec:cat.  The verdict on the stream is the sink's (C); this script compares
-counts.  Skips with a message when qemu-system-x86_64 is absent.
+exec:cat.  Multifd cases also check the sink's compression method and that
+its payload bytes are pages x 4096 (none) or fewer (zlib, zstd).  The verdict
+on the stream is the sink's (C); this script compares counts.  --case NAME
+(repeatable) runs only those cases.  Skips with a message when qemu-system-x86_64 is absent.
 """
 
 import argparse
@@ -70,6 +76,7 @@ def parse_sink(text):
         "normal": r"sink: ram pages normal (\d+) \(multifd (\d+)\), zero (\d+), xbzrle (\d+)",
         "devices": r"sink: devices (\d+)",
         "channels": r"sink: multifd channels (\d+)",
+        "compression": r"compression (\w+) \(payload (\d+) bytes\)",
         "rp": r"sink: return path (\w+), pongs (\d+), shut (\S+)",
     }
     for key, pattern in patterns.items():
@@ -81,7 +88,8 @@ def parse_sink(text):
     return {"normal": normal, "multifd": multifd, "zero": zero, "xbzrle": xbzrle,
             "devices": int(figures["devices"][0]), "channels": int(figures["channels"][0]),
             "rp_open": figures["rp"][0] == "open", "pongs": int(figures["rp"][1]),
-            "shut": figures["rp"][2]}
+            "shut": figures["rp"][2], "compression": figures["compression"][0],
+            "payload": int(figures["compression"][1])}
 
 
 def reference_devices(migsim, qemu, work):
@@ -125,7 +133,7 @@ def run_case(case, migsim, qemu, work, devices_expected):
     listen = "tcp:127.0.0.1:0"
     if case.get("unix"):
         listen = "unix:" + os.path.join(work, case["name"] + ".sock")
-    sink, uri = start_sink(migsim, listen, ["--stream-out", received])
+    sink, uri = start_sink(migsim, listen, ["--stream-out", received] + case.get("sink", []))
     source = qemu_lib.Qemu(argv, work, case["name"])
     try:
         caps = [{"capability": c, "state": True} for c in case.get("capabilities", [])]
@@ -155,6 +163,8 @@ def run_case(case, migsim, qemu, work, devices_expected):
         raise Failure("sink did not exit; stderr: %s" % err)
     if case.get("cancel_after_s"):
         return check_cancelled(info, sink.returncode, out, err)
+    if case.get("refused"):
+        return check_refused(case, info, sink.returncode, out, err)
     check(info.get("status") == "completed", "query-migrate: %s" % info)
     check(sink.returncode == 0, "sink exit %d: %s" % (sink.returncode, err.strip()))
     got = parse_sink(out)
@@ -177,12 +187,31 @@ def run_case(case, migsim, qemu, work, devices_expected):
     if channels:
         check(got["multifd"] == got["normal"], "multifd pages %d, all normal pages %d"
               % (got["multifd"], got["normal"]))
+    method = case.get("parameters", {}).get("multifd-compression", "none")
+    check(got["compression"] == method, "sink compression %s, expected %s"
+          % (got["compression"], method))
+    raw = got["multifd"] * 4096
+    check(got["payload"] == raw if method == "none" else 0 < got["payload"] < raw,
+          "multifd payload %d bytes for %d pages (%s)" % (got["payload"], got["multifd"], method))
     if "xbzrle" in case.get("capabilities", []):
         pages = info.get("xbzrle-cache", {}).get("pages", 0)
         if pages == 0:
             raise Retry("QEMU converged before sending an XBZRLE page")
         check(got["xbzrle"] > 0, "xbzrle pages: sink %d, query-migrate %d"
               % (got["xbzrle"], pages))
+    return got, info
+
+
+def check_refused(case, info, code, out, err):
+    """QEMU sends compressed packets to a sink configured otherwise: exit 2 naming the
+    flags field of a packet, as QEMU's destination refuses them."""
+    check(code == 2, "sink exit %d for %s packets" % (code, case["refused"]))
+    check(re.match(r"offset 0x[0-9a-f]+: multifd/channel\d+/packet\d+/flags: ", err) is not None,
+          "sink stderr lacks 'offset 0x...: multifd/channelN/packetM/flags: ': %r" % err)
+    check(info.get("status") != "completed" or "sink: INVALID" in out,
+          "query-migrate: %s" % info)
+    got = parse_sink(out)
+    got["error"] = err.strip().splitlines()[0]
     return got, info
 
 
@@ -207,6 +236,20 @@ CASES = [
                     "xbzrle-cache-size": 8 << 20},
      "raise_after_s": 5.0, "attempts": 4},
     {"name": "multifd-2", "capabilities": ["multifd"], "parameters": {"multifd-channels": 2}},
+    {"name": "multifd-zlib", "capabilities": ["multifd"],
+     "parameters": {"multifd-channels": 2, "multifd-compression": "zlib"},
+     "sink": ["--multifd-compression", "zlib"]},
+    {"name": "multifd-zstd", "capabilities": ["multifd"],
+     "parameters": {"multifd-channels": 2, "multifd-compression": "zstd"},
+     "sink": ["--multifd-compression", "zstd"]},
+    {"name": "multifd-zlib-rp", "capabilities": ["multifd", "return-path"], "running": True,
+     "parameters": {"multifd-channels": 2, "multifd-compression": "zlib"},
+     "sink": ["--multifd-compression", "zlib"], "normal_slack": True},
+    {"name": "multifd-zstd-rp", "capabilities": ["multifd", "return-path"], "running": True,
+     "parameters": {"multifd-channels": 2, "multifd-compression": "zstd"},
+     "sink": ["--multifd-compression", "zstd"], "normal_slack": True},
+    {"name": "zlib-refused", "capabilities": ["multifd", "return-path"], "refused": "zlib",
+     "parameters": {"multifd-channels": 2, "multifd-compression": "zlib"}},
     {"name": "multifd-4", "capabilities": ["multifd", "return-path"],
      "parameters": {"multifd-channels": 4}},
     # A running guest: QEMU 7.2's ram.normal is sometimes below the number of pages
@@ -224,6 +267,8 @@ def main():
     parser.add_argument("--migsim", default=os.path.join(ROOT, "out/release/migsim"))
     parser.add_argument("--qemu", default=None, help="default: qemu-system-x86_64 on PATH")
     parser.add_argument("--work", default=os.path.join(ROOT, "out/sink-test"))
+    parser.add_argument("--case", action="append", default=[],
+                        help="run only this case (repeatable); default: all")
     args = parser.parse_args()
     qemu = qemu_lib.find_qemu(args.qemu)
     if qemu is None:
@@ -236,7 +281,13 @@ def main():
     print("sink_test: %s" % qemu_lib.qemu_version(qemu))
     devices = reference_devices(args.migsim, qemu, args.work)
     failed = 0
+    unknown = set(args.case) - {case["name"] for case in CASES}
+    if unknown:
+        print("sink_test: unknown case(s): %s" % ", ".join(sorted(unknown)))
+        return 1
     for case in CASES:
+        if args.case and case["name"] not in args.case:
+            continue
         started = time.monotonic()
         try:
             for attempt in range(1, case.get("attempts", 1) + 1):
@@ -246,17 +297,18 @@ def main():
                 except Retry as retry:
                     if attempt == case.get("attempts", 1):
                         raise Failure("%s (%d attempts)" % (retry, attempt))
-                    print("     %-13s attempt %d: %s" % (case["name"], attempt, retry))
-            print("PASS %-13s %5.2f s  normal %d (multifd %d) zero %d xbzrle %d devices %d"
-                  " (query-migrate: total-time %d ms, xbzrle pages %d)"
+                    print("     %-15s attempt %d: %s" % (case["name"], attempt, retry))
+            print("PASS %-15s %5.2f s  normal %d (multifd %d, %s payload %d bytes) zero %d"
+                  " xbzrle %d devices %d (query-migrate: total-time %d ms, xbzrle pages %d)"
                   % (case["name"], time.monotonic() - started, got["normal"], got["multifd"],
-                     got["zero"], got["xbzrle"], got["devices"], info.get("total-time", 0),
+                     got["compression"], got["payload"], got["zero"], got["xbzrle"],
+                     got["devices"], info.get("total-time", 0),
                      info.get("xbzrle-cache", {}).get("pages", 0)))
             if "error" in got:
-                print("     %-13s sink: %s" % (case["name"], got["error"]))
+                print("     %-15s sink: %s" % (case["name"], got["error"]))
         except (Failure, qemu_lib.QmpError, OSError) as error:
             failed += 1
-            print("FAIL %-13s %5.2f s  %s" % (case["name"], time.monotonic() - started, error))
+            print("FAIL %-15s %5.2f s  %s" % (case["name"], time.monotonic() - started, error))
     return 1 if failed else 0
 
 

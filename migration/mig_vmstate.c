@@ -1089,8 +1089,10 @@ static bool load_gtree_key(struct mig_reader *reader, const struct vmstate_field
  * A gtree into the entry array: both descriptions' version ranges hold the
  * field's version (key first, as QEMU checks), the node count is bounded
  * first, each node's key is in order (load_gtree_key), and the number of
- * nodes must equal the count (QEMU's "inconsistent stream").  The count
- * member is set only after the whole tree loaded.
+ * nodes must equal the count (QEMU's "inconsistent stream").  Each entry is
+ * zeroed before its node loads, so members no description names read 0, as
+ * in QEMU's fresh allocations.  The count member is set only after the whole
+ * tree loaded.
  */
 static void load_gtree(struct mig_reader *reader, const struct vmstate_field *field,
                        void *opaque, const char *path, uint32_t depth)
@@ -1117,6 +1119,7 @@ static void load_gtree(struct mig_reader *reader, const struct vmstate_field *fi
       return;
     }
     uint8_t *entry = first + (size_t)index * field->size_bytes;
+    memset(entry, 0, field->size_bytes); /* QEMU loads each key and value into g_malloc0 */
     if (!load_gtree_key(reader, field, entry, index, element_path, depth)) return;
     load_desc(reader, field->nested, entry, field->version_id, element_path, depth + 1);
     if (mig_reader_failed(reader)) break;

@@ -404,7 +404,8 @@ struct vmstate_instance {
  * On the wire: be32 count, then per entry 0x01, key_desc_'s fields and
  * desc_'s fields (no other marker), then 0x00.  Key and value load at version
  * v, which must be in both descriptions' ranges; keys must strictly increase
- * under compare_ (a 0 is a duplicate key).
+ * under compare_ (a 0 is a duplicate key).  The loader zeroes each entry
+ * before its node loads, as QEMU allocates each key and value zeroed.
  */
 #define VMSTATE_GTREE_V(o, m, v, num, entry, key_ctype, key_desc_, desc_, compare_) \
   { .name = #m, .kind = VMSTATE_KIND_GTREE, .offset = VMSTATE_OFFSET_(o, m[0], entry), \

@@ -117,7 +117,10 @@ static void field_check(const struct vmstate_field *field)
              (field->flags == (VMSTATE_FLAG_POINTER | VMSTATE_FLAG_VARRAY_INT32) &&
               field->size_bytes == 1));
   SIM_ASSERT(field->kind != VMSTATE_KIND_GTREE ||
-             (field->count >= 1 && field->size_bytes >= sizeof(uint64_t)));
+             (field->count >= 1 &&
+              (field->key_nested != NULL || field->size_bytes >= sizeof(uint64_t))));
+  SIM_ASSERT((field->key_nested == NULL) == (field->key_compare == NULL));
+  SIM_ASSERT(field->key_nested == NULL || field->kind == VMSTATE_KIND_GTREE);
 }
 
 static void subsection_check(const struct vmstate_desc *parent, const struct vmstate_desc *sub)
@@ -377,6 +380,16 @@ static uint64_t gtree_key_get(const uint8_t *entry)
   return key;
 }
 
+/* The GTree's order of two entries' keys: <0, 0 (the same key) or >0, as GCompareFunc. */
+static int gtree_key_compare(const struct vmstate_field *field, const uint8_t *entry_a,
+                             const uint8_t *entry_b)
+{
+  if (field->key_compare != NULL) return field->key_compare(entry_a, entry_b);
+  uint64_t key_a = gtree_key_get(entry_a);
+  uint64_t key_b = gtree_key_get(entry_b);
+  return (key_a > key_b) - (key_a < key_b);
+}
+
 /* ----------------------------------------------------------------- JSON */
 
 static void json_set(json_t *object, const char *key, json_t *value)
@@ -393,7 +406,12 @@ static void json_append(json_t *array, json_t *value)
   SIM_ASSERT(rc == 0);
 }
 
-/* QEMU's VMStateInfo names (spec §5.3); its uint64 "equal" info is named "int64 equal". */
+/*
+ * The "type" QEMU 7.2 writes: its VMStateInfo .name (migration/vmstate-types.c;
+ * "timer" is in savevm.c), or "struct" / "vstruct" (vmstate.c
+ * vmfield_get_type_name).  Its uint64 "equal" info is named "int64 equal".
+ * 7.2 has no int8, int16 or int64 equal info: those three names are ours.
+ */
 static const char *field_type_name(const struct vmstate_field *field)
 {
   bool equal = (field->flags & VMSTATE_FLAG_EQUAL) != 0;
@@ -411,7 +429,8 @@ static const char *field_type_name(const struct vmstate_field *field)
   case VMSTATE_KIND_UINT64: return equal ? "int64 equal" : "uint64";
   case VMSTATE_KIND_BUFFER: return "buffer";
   case VMSTATE_KIND_UNUSED: return "unused_buffer";
-  case VMSTATE_KIND_STRUCT: return "struct";
+  case VMSTATE_KIND_STRUCT:
+    return (field->flags & VMSTATE_FLAG_VSTRUCT) != 0 ? "vstruct" : "struct";
   case VMSTATE_KIND_TMP: return "tmp";
   case VMSTATE_KIND_TIMER: return "timer";
   case VMSTATE_KIND_QTAILQ: return "qtailq";
@@ -419,7 +438,7 @@ static const char *field_type_name(const struct vmstate_field *field)
   case VMSTATE_KIND_GTREE: return "gtree";
   case VMSTATE_KIND_VALIDATE: return "validate"; /* never written: it has no elements */
   case VMSTATE_KIND_BITMAP: return "bitmap";
-  case VMSTATE_KIND_FLOAT64: return "float64";
+  case VMSTATE_KIND_FLOAT64: return "uint64"; /* 7.2 has no "float64" info (vmstate_desc.h) */
   case VMSTATE_KIND_CPUDOUBLE: return "CPU_Double_U";
   }
   return "unknown";
@@ -454,6 +473,7 @@ static bool field_compressible(const struct vmstate_field *field, uint32_t depth
   SIM_ASSERT(depth < MIG_VMSTATE_DEPTH_MAX);
   if (field->field_exists != NULL) return false;
   if (field->kind != VMSTATE_KIND_STRUCT) return true;
+  if ((field->flags & VMSTATE_FLAG_VSTRUCT) != 0) return true; /* QEMU recurses for STRUCT only */
   const struct vmstate_desc *nested = field->nested;
   SIM_ASSERT(nested != NULL);
   if (nested->subsection_count > 0) return false;
@@ -477,12 +497,16 @@ static json_t *field_json_start(json_t *fields_json, const struct vmstate_desc *
   if (elements_count > 1 && !compress) json_set(entry, "index", json_integer(index));
   json_set(entry, "type", json_string(field_type_name(field)));
   *struct_json = NULL;
-  if (field->kind == VMSTATE_KIND_STRUCT) {
+  bool vstruct = (field->flags & VMSTATE_FLAG_VSTRUCT) != 0;
+  if (field->kind == VMSTATE_KIND_STRUCT && !vstruct) {
     *struct_json = json_object();
     json_set(entry, "struct", *struct_json);
   }
-  /* A temporary's vmsd_name, version and fields sit in the field entry itself (§10.2). */
-  if (field->kind == VMSTATE_KIND_TMP) *struct_json = entry;
+  /*
+   * A temporary's or a VSTRUCT's vmsd_name, version and fields sit in the
+   * field entry itself: QEMU opens a "struct" object for VMS_STRUCT only.
+   */
+  if (field->kind == VMSTATE_KIND_TMP || vstruct) *struct_json = entry;
   json_append(fields_json, entry);
   return entry;
 }
@@ -585,10 +609,14 @@ static enum mig_err save_list(struct mig_writer *writer, const struct vmstate_de
 }
 
 /*
- * A gtree: be32 count, then 0x01, be64 key and the entry's fields per entry,
- * then 0x00.  Entries must be sorted by key and within the bound (our own
- * state: a failure here is a device bug, reported as BAD_VALUE).  JSON as
- * for lists: the first entry's description inline and the whole size.
+ * A gtree: be32 count, then per entry 0x01, the key (be64, or the key
+ * description's fields) and the entry's fields, then 0x00.  Entries must be
+ * sorted by the key order and within the bound (our own state: a failure here
+ * is a device bug, reported as BAD_VALUE).  JSON as for lists: the first
+ * entry's value description inline and the whole size.  QEMU writes the key
+ * description, then the value's, into the same object for every node; a JSON
+ * reader keeps the last of each duplicate key, which is the value's, so a
+ * struct key leaves no trace in the parsed description and none is written.
  */
 static enum mig_err save_gtree(struct mig_writer *writer, const struct vmstate_desc *desc,
                                const struct vmstate_field *field, void *opaque,
@@ -607,12 +635,17 @@ static enum mig_err save_gtree(struct mig_writer *writer, const struct vmstate_d
   uint8_t *first = (uint8_t *)opaque + field->offset;
   for (uint32_t i = 0; i < count; i++) {
     uint8_t *entry = first + (size_t)i * field->size_bytes;
-    if (i > 0 && gtree_key_get(entry) <= gtree_key_get(entry - field->size_bytes)) {
+    if (i > 0 && gtree_key_compare(field, entry - field->size_bytes, entry) >= 0) {
       return MIG_ERR_BAD_VALUE;
     }
     mig_writer_u8(writer, MIG_GTREE_NODE);
-    mig_writer_be64(writer, gtree_key_get(entry));
-    enum mig_err err = save_desc(writer, field->nested, entry, value_json, depth + 1);
+    enum mig_err err = MIG_OK;
+    if (field->key_nested == NULL) {
+      mig_writer_be64(writer, gtree_key_get(entry));
+    } else {
+      err = save_desc(writer, field->key_nested, entry, NULL, depth + 1);
+    }
+    if (err == MIG_OK) err = save_desc(writer, field->nested, entry, value_json, depth + 1);
     if (err != MIG_OK) return err;
     value_json = NULL;
   }
@@ -1020,15 +1053,57 @@ static bool load_gtree_count(struct mig_reader *reader, const struct vmstate_fie
 }
 
 /*
- * A gtree into the entry array: the node count is bounded first, nodes load
- * at the field's version (checked against the value description's range),
- * keys must strictly increase (QEMU would silently replace a repeated key),
- * and the number of nodes must equal the count (QEMU's "count mismatch").
+ * One node's key into entry (its first member): be64 for a direct key, else
+ * the key description's fields at the field's version.  Then the order check:
+ * keys strictly increase under the GTree's compare (QEMU's saver walks the
+ * tree in that order; its loader would silently replace a repeated key and
+ * re-sort the rest, so a stream that needs either is refused).  False once
+ * an error is latched.
+ */
+static bool load_gtree_key(struct mig_reader *reader, const struct vmstate_field *field,
+                           uint8_t *entry, uint32_t index, const char *element_path,
+                           uint32_t depth)
+{
+  char key_path[MIG_PATH_BYTES_MAX + 8];
+  snprintf(key_path, sizeof key_path, "%s/key", element_path);
+  uint64_t key_offset = mig_reader_offset(reader);
+  if (field->key_nested == NULL) {
+    uint64_t key = mig_read_be64(reader);
+    if (mig_reader_failed(reader)) {
+      mig__reader_annotate(reader, "%s", key_path);
+      return false;
+    }
+    memcpy(entry, &key, sizeof key);
+  } else {
+    load_desc(reader, field->key_nested, entry, field->version_id, key_path, depth + 1);
+    if (mig_reader_failed(reader)) return false;
+  }
+  if (index == 0) return true;
+  int order = gtree_key_compare(field, entry - field->size_bytes, entry);
+  if (order < 0) return true;
+  return load_gtree_fail(reader, key_offset,
+                         order == 0 ? "duplicate key" : "key below the previous one", key_path);
+}
+
+/*
+ * A gtree into the entry array: both descriptions' version ranges hold the
+ * field's version (key first, as QEMU checks), the node count is bounded
+ * first, each node's key is in order (load_gtree_key), and the number of
+ * nodes must equal the count (QEMU's "inconsistent stream").  Each entry is
+ * zeroed before its node loads, so members no description names read 0, as
+ * in QEMU's fresh allocations.  The count member is set only after the whole
+ * tree loaded.
  */
 static void load_gtree(struct mig_reader *reader, const struct vmstate_field *field,
                        void *opaque, const char *path, uint32_t depth)
 {
   char field_path_text[MIG_PATH_BYTES_MAX];
+  snprintf(field_path_text, sizeof field_path_text, "%s/%s", path, field->name);
+  if (field->key_nested != NULL &&
+      !load_version_ok(reader, field->key_nested, field->version_id, mig_reader_offset(reader),
+                       field_path_text)) {
+    return;
+  }
   if (!load_nested_begin(reader, field, path, field_path_text, sizeof field_path_text)) return;
   uint32_t count = 0;
   if (!load_gtree_count(reader, field, field_path_text, &count)) return;
@@ -1044,14 +1119,8 @@ static void load_gtree(struct mig_reader *reader, const struct vmstate_field *fi
       return;
     }
     uint8_t *entry = first + (size_t)index * field->size_bytes;
-    uint64_t key_offset = mig_reader_offset(reader);
-    uint64_t key = mig_read_be64(reader);
-    if (mig_reader_failed(reader)) break;
-    if (index > 0 && key <= gtree_key_get(entry - field->size_bytes)) {
-      (void)load_gtree_fail(reader, key_offset, "key not above the previous one", element_path);
-      return;
-    }
-    memcpy(entry, &key, sizeof key);
+    memset(entry, 0, field->size_bytes); /* QEMU loads each key and value into g_malloc0 */
+    if (!load_gtree_key(reader, field, entry, index, element_path, depth)) return;
     load_desc(reader, field->nested, entry, field->version_id, element_path, depth + 1);
     if (mig_reader_failed(reader)) break;
   }
@@ -1298,10 +1367,14 @@ static void visit_gtree(const struct vmstate_field *field, void *opaque, const c
     field_path(element_path, path, field, i);
     char key_path[MIG_PATH_BYTES_MAX + 8];
     snprintf(key_path, sizeof key_path, "%s/key", element_path);
-    uint64_t key = gtree_key_get(entry);
-    uint8_t bytes[8];
-    for (int b = 0; b < 8; b++) bytes[b] = (uint8_t)(key >> (56 - 8 * b));
-    sink->visit(sink->context, key_path, bytes, sizeof bytes);
+    if (field->key_nested != NULL) {
+      visit_desc(field->key_nested, entry, key_path, depth + 1, sink);
+    } else {
+      uint64_t key = gtree_key_get(entry);
+      uint8_t bytes[8];
+      for (int b = 0; b < 8; b++) bytes[b] = (uint8_t)(key >> (56 - 8 * b));
+      sink->visit(sink->context, key_path, bytes, sizeof bytes);
+    }
     visit_desc(field->nested, entry, element_path, depth + 1, sink);
   }
 }

@@ -35,8 +35,8 @@ enum vmstate_kind {
   VMSTATE_KIND_TIMER,   /* int64_t expiry in ns, -1 when not armed; JSON type "timer" */
   VMSTATE_KIND_QTAILQ,  /* a linked list of nested structs: 0x01 + element ..., 0x00 */
   VMSTATE_KIND_QLIST,   /* the same wire and rules; JSON type "qlist" */
-  VMSTATE_KIND_GTREE,   /* a map with uint64 keys: be32 count, (0x01, be64 key, value)..., 0x00 */
-  VMSTATE_KIND_FLOAT64, /* a double: be64 of its IEEE 754 bits; JSON type "float64" */
+  VMSTATE_KIND_GTREE,   /* a sorted map: be32 count, (0x01, key, value)..., 0x00; "gtree" */
+  VMSTATE_KIND_FLOAT64, /* a double: be64 of its IEEE 754 bits; JSON type "uint64" (7.2) */
   VMSTATE_KIND_CPUDOUBLE, /* union vmstate_cpu_double: be32 upper, be32 lower; "CPU_Double_U" */
   VMSTATE_KIND_BITMAP,  /* uint64_t words behind a pointer, bits counted by an int32: be64 each */
 };
@@ -95,6 +95,9 @@ struct vmstate_field {
   uint32_t num_offset;              /* VARRAY: offset of the element-count member */
   uint32_t multiply;                /* VMSTATE_FLAG_MULTIPLY: factor, 1..2^24; else 0 */
   int32_t struct_version_id;        /* VMSTATE_FLAG_VSTRUCT: the nested version; else 0 */
+  /* GTREE with a struct key (QEMU's VMSTATE_GTREE_V); both NULL for a direct key. */
+  const struct vmstate_desc *key_nested; /* describes the key, the entry's first member */
+  int (*key_compare)(const void *key_a, const void *key_b); /* <0, 0 (same key), >0 */
 };
 
 struct vmstate_desc {
@@ -392,6 +395,28 @@ struct vmstate_instance {
     .version_id = (v), .nested = &(desc_), .num_offset = VMSTATE_OFFSET_(o, num, uint32_t) }
 
 /*
+ * QEMU's VMSTATE_GTREE_V (a key with its own description), over an array as
+ * above: each entry's first member is `key_ctype key`, described by key_desc_;
+ * desc_ describes the rest of the entry; the uint32_t member num counts the
+ * entries, at most N (the array's length).  Entries are sorted by compare_,
+ * the GTree's compare function (QEMU saves in that order): compare_(a, b) < 0
+ * when key a sorts first, 0 when a and b are the same key.
+ * On the wire: be32 count, then per entry 0x01, key_desc_'s fields and
+ * desc_'s fields (no other marker), then 0x00.  Key and value load at version
+ * v, which must be in both descriptions' ranges; keys must strictly increase
+ * under compare_ (a 0 is a duplicate key).  The loader zeroes each entry
+ * before its node loads, as QEMU allocates each key and value zeroed.
+ */
+#define VMSTATE_GTREE_V(o, m, v, num, entry, key_ctype, key_desc_, desc_, compare_) \
+  { .name = #m, .kind = VMSTATE_KIND_GTREE, .offset = VMSTATE_OFFSET_(o, m[0], entry), \
+    .size_bytes = sizeof(entry), \
+    .count = (uint32_t)(sizeof(((o *)0)->m) / sizeof(entry)) + \
+             0 * (uint32_t)sizeof(char[offsetof(entry, key) == 0 ? 1 : -1]) + \
+             (uint32_t)_Generic(((entry *)0)->key, key_ctype: 0), \
+    .version_id = (v), .nested = &(desc_), .num_offset = VMSTATE_OFFSET_(o, num, uint32_t), \
+    .key_nested = &(key_desc_), .key_compare = (compare_) }
+
+/*
  * QEMU's VMSTATE_VALIDATE: no bytes; test(opaque, version) runs where the
  * entry stands, and false fails the load ("input validation failed").
  */
@@ -402,6 +427,9 @@ struct vmstate_instance {
  * QEMU's float64 is a uint64_t holding IEEE 754 bits; here the member is a C
  * double (binary64 on every host we build for) and only its bits travel:
  * be64 of them, NaN payloads and -0.0 included.  No arithmetic is done on it.
+ * QEMU dropped VMSTATE_FLOAT64 and its "float64" VMStateInfo in 2020 (before
+ * 7.2); a 7.2 device keeps such registers as uint64_t, so the JSON type is
+ * "uint64", what 7.2 writes for the same bytes.
  */
 _Static_assert(sizeof(double) == sizeof(uint64_t), "double must be IEEE 754 binary64");
 #define VMSTATE_FLOAT64_V(o, m, v) VMSTATE_SCALAR_(o, m, VMSTATE_KIND_FLOAT64, double, v, 0)
@@ -456,8 +484,10 @@ union vmstate_cpu_double {
 /*
  * QEMU's VMSTATE_VSTRUCT_TEST / _V / VSTRUCT: a ctype member described by
  * desc_, saved and loaded at version sv (in desc_'s range) instead of desc_'s
- * current one: only desc_'s fields present at sv travel, and the JSON entry's
- * "version" is sv.  The field itself is present per test_ or version v.
+ * current one: only desc_'s fields present at sv travel.  The JSON entry is
+ * typed "vstruct" and holds desc_'s vmsd_name, version sv and fields itself
+ * (QEMU 7.2 nests a "struct" object for VMS_STRUCT only).  The field itself
+ * is present per test_ or version v.
  */
 #define VMSTATE_VSTRUCT_TEST(o, m, test_, v, desc_, ctype, sv) \
   { .name = #m, .kind = VMSTATE_KIND_STRUCT, .offset = VMSTATE_OFFSET_(o, m, ctype), \

@@ -406,9 +406,20 @@ END_TEST
 
 START_TEST(conform_iommu_irq_scenario_passes)
 {
-  /* Two devices, remapped completion MSIs, interrupt-driven reaping, migrated; twice. */
+  /*
+   * Two devices, remapped completion MSIs, interrupt-driven reaping, migrated;
+   * twice.  _i 0: the scenario (legacy IRTEs, separate domains); _i 1: 128-bit
+   * IRTEs and one shared domain.
+   */
   static struct conform_scenario scenario;
   load_file(IOMMU_IRQ_SCENARIO, &scenario);
+  ck_assert(scenario.machine.iommu_driver.intremap);
+  ck_assert(!scenario.machine.iommu_driver.irte_ga);
+  ck_assert(scenario.machine.iommu_driver.domains_separate);
+  if (_i == 1) {
+    scenario.machine.iommu_driver.irte_ga = true;
+    scenario.machine.iommu_driver.domains_separate = false;
+  }
   static struct conform_run_result result;
   struct trace_capture capture = {0};
   check_captured(&scenario, true, &capture, &result);
@@ -533,7 +544,7 @@ Suite *conform_iommu_suite(void)
   tcase_add_loop_test(run, conform_iommu_cut_points, 0, CUT_COUNT);
   tcase_add_test(run, conform_iommu_qemu_10_1_fails);
   tcase_add_test(run, conform_iommu_implicit_placement_blocks);
-  tcase_add_test(run, conform_iommu_irq_scenario_passes);
+  tcase_add_loop_test(run, conform_iommu_irq_scenario_passes, 0, 2);
   tcase_add_loop_test(run, conform_iommu_irq_cut_points, 0, IRQ_CUT_COUNT);
   tcase_add_test(run, conform_iommu_irq_field_dropped_fails);
   suite_add_tcase(suite, run);

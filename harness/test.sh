@@ -37,7 +37,8 @@ python3 harness/digest_matrix.py --seeds 1,2,3,42 || status=1
 python3 harness/digest_matrix.py --seeds 1,2 --scenario conformance/scenarios/ram-zipf.json \
   --scenario conformance/scenarios/ram-synthetic.json \
   --scenario conformance/scenarios/ram-shared.json \
-  --scenario conformance/scenarios/iommu.json || status=1
+  --scenario conformance/scenarios/iommu.json \
+  --scenario conformance/scenarios/iommu-irq.json || status=1
 python3 harness/digest_matrix.py --seeds 1,2 --scenario conformance/scenarios/vfio-ack.json \
   --scenario conformance/scenarios/vfio-cpr.json || status=1
 

@@ -270,6 +270,7 @@ static int dmadev_post_load(void *opaque, int32_t version_id)
   if (dev->next_step_vm_ns > DMADEV_STEP_VM_NS_MAX) return -1;  /* keeps sim time finite */
   if (dev->ring_base % DMADEV_DESC_BYTES != 0) return -1;
   if (dev->msi_pending_count > DMADEV_MSI_PENDING_MAX) return -1;
+  if (dev->msi_pending_count != 0 && dev->msi == NULL) return -1; /* nowhere to deliver */
   if (dev->msi_pending_count != 0 &&
       (dev->next_msi_vm_ns % 2 == 0 || dev->next_msi_vm_ns > DMADEV_STEP_VM_NS_MAX)) {
     return -1;

@@ -414,13 +414,16 @@ END_TEST
 
 START_TEST(dmadev_post_load_refuses_bad_msi_state)
 {
-  /* Pending MSIs beyond the bound, or due on an even nanosecond, are refused at load. */
+  /* Pending MSIs without a hook, beyond the bound, or due on an even ns, are refused. */
   struct sim_options options = {.seed = 3};
   struct sim *sim = sim_create(&options);
   struct dmadev_config config = {.ring_entries = 8, .bandwidth_bytes_per_s = 1000};
   struct dmadev *dev = dmadev_create(sim, NULL, &config);
   dev->msi_pending_count = 1;
   dev->next_msi_vm_ns = 12345;
+  ck_assert_int_ne(dmadev_vmstate.post_load(dev, 1), 0);   /* no hook to deliver to */
+  struct msi_probe msi = {0};
+  dmadev_msi_set(dev, msi_probe_fire, &msi);
   ck_assert_int_eq(dmadev_vmstate.post_load(dev, 1), 0);
   dev->next_msi_vm_ns = 12346;
   ck_assert_int_ne(dmadev_vmstate.post_load(dev, 1), 0);

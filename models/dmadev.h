@@ -11,9 +11,9 @@
  * delivered: it stays pending in the device for msi_delay_ns of guest time
  * (interrupt moderation: completions in that window share one message), then
  * goes to the hook with the address and data the guest programmed in the MSI
- * capability (the machine remaps it through the IOMMU).  Every address goes through a translation hook
- * (identity when there is no IOMMU): translate(opaque, devid, iova, is_write,
- * &gpa), one call per page touched.
+ * capability (the machine remaps it through the IOMMU).  Every address goes
+ * through a translation hook (identity when there is no IOMMU):
+ * translate(opaque, devid, iova, is_write, &gpa), one call per page touched.
  *
  * Descriptor (little-endian): 0 src u64, 8 dst u64, 16 length u32, 20 flags
  * u32 (bit 0: interrupt on completion), 24 status u32 (written by the

@@ -335,7 +335,7 @@ struct driver_schema {
 
 static const char *const testdev_keys[] = {"driver", "addr", "quirks", "device_id", NULL};
 static const char *const dmadev_keys[] = {"driver", "addr", "quirks", "ring_entries",
-                                          "bandwidth", "iommu", NULL};
+                                          "bandwidth", "iommu", "msi_delay_ns", NULL};
 static const char *const blockdev_keys[] = {"driver", "addr", "quirks", "sectors", NULL};
 static const char *const amdvi_keys[] = {
     "driver", "addr", "quirks", "profile", "xtsup", "intremap", "dma_remap", "dma_translation",
@@ -347,7 +347,7 @@ static const char *const vfiodev_keys[] = {"driver", "addr", "quirks", "state_by
 
 static const struct driver_schema driver_schemas[] = {
     {"testdev", testdev_keys, "\"lossy-extra\""},
-    {"dmadev", dmadev_keys, "\"overrun\""},
+    {"dmadev", dmadev_keys, "\"overrun\", \"msi-lost\""},
     {"blockdev", blockdev_keys, "\"activate-early\", \"keep-ownership\""},
     {"amd-iommu", amdvi_keys, "none"},
     {"vfiodev", vfiodev_keys, "\"ignore-ack\""},
@@ -411,6 +411,8 @@ static bool device_quirk_set(struct machine_device_config *device, const char *q
     device->quirk_lossy_extra = true;
   } else if (strcmp(device->driver, "dmadev") == 0 && strcmp(quirk, "overrun") == 0) {
     device->dma.quirk_overrun = true;
+  } else if (strcmp(device->driver, "dmadev") == 0 && strcmp(quirk, "msi-lost") == 0) {
+    device->dma.quirk_msi_lost = true;
   } else if (strcmp(device->driver, "blockdev") == 0 && strcmp(quirk, "activate-early") == 0) {
     device->block.quirk_activate_early = true;
   } else if (strcmp(device->driver, "blockdev") == 0 && strcmp(quirk, "keep-ownership") == 0) {
@@ -530,6 +532,10 @@ static bool parse_device_properties(struct parse *p, json_t *entry,
       return false;
     }
     if (!get_bool(p, entry, "iommu", &device->behind_iommu)) return false;
+    if (!get_u64(p, entry, "msi_delay_ns", 0, DMADEV_MSI_DELAY_NS_MAX, false,
+                 &device->dma.msi_delay_ns)) {
+      return false;
+    }
   } else if (strcmp(device->driver, "amd-iommu") == 0) {
     if (!parse_amdvi_properties(p, entry, &device->iommu)) return false;
   } else if (strcmp(device->driver, "vfiodev") == 0) {
@@ -593,7 +599,8 @@ static bool parse_device(struct parse *p, json_t *entry, struct machine_config *
 /* "device_driver": the guest driver program of the DMA engine and block device. */
 static bool parse_device_driver(struct parse *p, json_t *machine, struct machine_config *config)
 {
-  static const char *const keys[] = {"period_ns", "duration_ns", "transfer_bytes_max", NULL};
+  static const char *const keys[] = {"period_ns", "duration_ns", "transfer_bytes_max",
+                                     "interrupts", NULL};
   if (json_object_get(machine, "device_driver") == NULL) return true;
   json_t *driver;
   if (!get_object(p, machine, "device_driver", &driver)) return false;
@@ -604,7 +611,8 @@ static bool parse_device_driver(struct parse *p, json_t *machine, struct machine
             get_u64(p, driver, "duration_ns", 0, UINT64_C(1) << 50, true,
                     &config->driver.duration_ns) &&
             get_u64(p, driver, "transfer_bytes_max", 1, DMADEV_TRANSFER_BYTES_MAX, false,
-                    &transfer_bytes_max);
+                    &transfer_bytes_max) &&
+            get_bool(p, driver, "interrupts", &config->driver.interrupts);
   if (!ok) return false;
   config->driver.transfer_bytes_max = (uint32_t)transfer_bytes_max;
   if (config->driver.period_ns % 2 != 0) {
@@ -619,7 +627,8 @@ static bool parse_device_driver(struct parse *p, json_t *machine, struct machine
 static bool parse_iommu_driver(struct parse *p, json_t *machine, struct machine_config *config)
 {
   static const char *const keys[] = {"mode", "fault_every", "event_consume_every",
-                                     "cmdbuf_pause_every", NULL};
+                                     "cmdbuf_pause_every", "domains", "intremap", "intctl",
+                                     NULL};
   if (json_object_get(machine, "iommu_driver") == NULL) return true;
   json_t *driver;
   if (!get_object(p, machine, "iommu_driver", &driver)) return false;
@@ -639,6 +648,35 @@ static bool parse_iommu_driver(struct parse *p, json_t *machine, struct machine_
       .enabled = true, .mode = (uint32_t)mode, .fault_every = (uint32_t)fault_every,
       .event_consume_every = (uint32_t)consume_every,
       .cmdbuf_pause_every = (uint32_t)pause_every};
+  /* Choices among named values: "domains", "intremap" (IRTE format), "intctl". */
+  static const struct {
+    const char *key, *first, *second, *third;
+  } choices[] = {{"domains", "shared", "separate", NULL},
+                 {"intremap", "off", "legacy", "ga"},
+                 {"intctl", "remap", "abort", NULL}};
+  uint32_t chosen[SIM_ARRAY_COUNT(choices)] = {0};
+  for (size_t i = 0; i < SIM_ARRAY_COUNT(choices); i++) {
+    json_t *value = json_object_get(driver, choices[i].key);
+    if (value == NULL) continue;
+    push_key(p, choices[i].key);
+    const char *text = json_string_value(value);
+    const char *names[3] = {choices[i].first, choices[i].second, choices[i].third};
+    bool found = false;
+    for (uint32_t n = 0; n < 3 && !found; n++) {
+      found = text != NULL && names[n] != NULL && strcmp(text, names[n]) == 0;
+      if (found) chosen[i] = n;
+    }
+    if (!found) {
+      return fail(p, "\"%s\" must be \"%s\" or \"%s\"%s%s%s", choices[i].key, names[0],
+                  names[1], names[2] != NULL ? " or \"" : "", names[2] != NULL ? names[2] : "",
+                  names[2] != NULL ? "\"" : "");
+    }
+    pop(p);
+  }
+  config->iommu_driver.domains_separate = chosen[0] == 1;
+  config->iommu_driver.intremap = chosen[1] != 0;
+  config->iommu_driver.irte_ga = chosen[1] == 2;
+  config->iommu_driver.intctl_abort = chosen[2] == 1;
   pop(p);
   return true;
 }

@@ -41,7 +41,8 @@ python3 harness/digest_matrix.py --seeds 1,2,3,42 || fail "digest_matrix default
 python3 harness/digest_matrix.py --seeds 1,2 --scenario conformance/scenarios/ram-zipf.json \
   --scenario conformance/scenarios/ram-synthetic.json \
   --scenario conformance/scenarios/ram-shared.json \
-  --scenario conformance/scenarios/iommu.json || fail "digest_matrix ram/iommu"
+  --scenario conformance/scenarios/iommu.json \
+  --scenario conformance/scenarios/iommu-irq.json || fail "digest_matrix ram/iommu"
 python3 harness/digest_matrix.py --seeds 1,2 --scenario conformance/scenarios/vfio-ack.json \
   --scenario conformance/scenarios/vfio-cpr.json || fail "digest_matrix vfio"
 

@@ -7,7 +7,9 @@
  * destination at the same guest time it would have run on the source.
  * Steps land on odd guest nanoseconds and the guest driver (devdrv.c) ticks
  * on even ones, so the two never race for the same instant and event order
- * cannot differ between a migrated and an unmigrated run.
+ * cannot differ between a migrated and an unmigrated run.  Several engines
+ * split the odd nanoseconds into slots (dmadev.h) for the same reason.  One
+ * event serves both the next step and the next MSI delivery.
  */
 #include "sim_base.h"
 
@@ -61,17 +63,60 @@ static uint64_t le_get(const uint8_t *bytes, uint32_t count)
 
 static bool busy(const struct dmadev *dev) { return (dev->status & DMADEV_STATUS_BUSY) != 0; }
 
+/* The first guest instant >= at in this engine's slot (odd; one engine: at | 1). */
+static uint64_t slot_time(const struct dmadev *dev, uint64_t at)
+{
+  SIM_ASSERT(dev->slot_index < dev->slot_count);
+  uint64_t odd = at | 1u;
+  uint64_t phase = (odd >> 1) % dev->slot_count;
+  uint64_t wait = (dev->slot_index + dev->slot_count - phase) % dev->slot_count;
+  return odd + 2 * wait;
+}
+
+/* Arms the event at the next step (busy) or MSI delivery (pending), whichever is first. */
 static void step_arm(struct dmadev *dev)
 {
-  if (!busy(dev) || !machine_running(dev->machine)) return;
+  bool step = busy(dev), msi = dev->msi_pending_count != 0;
+  if ((!step && !msi) || !machine_running(dev->machine)) return;
   uint64_t now_vm_ns = machine_vm_ns(dev->machine);
-  if (dev->next_step_vm_ns < now_vm_ns) {
-    /* Only a stream can put the step in the past (sections may arrive in any order). */
-    dev->next_step_vm_ns = now_vm_ns | 1u;
+  /* Only a stream can put these in the past (sections may arrive in any order). */
+  if (step && dev->next_step_vm_ns < now_vm_ns) {
+    dev->next_step_vm_ns = slot_time(dev, now_vm_ns);
     sim_trace(dev->sim, "dmadev.step_late", dmadev_devid(dev), now_vm_ns, 0, 0);
   }
-  sim_event_schedule_at(dev->sim, &dev->event,
-                        machine_sim_ns_at(dev->machine, dev->next_step_vm_ns));
+  if (msi && dev->next_msi_vm_ns < now_vm_ns) {
+    dev->next_msi_vm_ns = slot_time(dev, now_vm_ns);
+    sim_trace(dev->sim, "dmadev.msi_late", dmadev_devid(dev), now_vm_ns, 0, 0);
+  }
+  uint64_t at_vm_ns = step ? dev->next_step_vm_ns : UINT64_MAX;
+  if (msi) at_vm_ns = SIM_MIN(at_vm_ns, dev->next_msi_vm_ns);
+  sim_event_schedule_at(dev->sim, &dev->event, machine_sim_ns_at(dev->machine, at_vm_ns));
+}
+
+/* The completion interrupt, with a hook: pending until its delivery slot. */
+static void msi_raise(struct dmadev *dev)
+{
+  if (dev->msi == NULL || !pci_msi_enabled(&dev->pci)) return;
+  if (dev->msi_pending_count == 0) {
+    dev->next_msi_vm_ns = slot_time(dev, machine_vm_ns(dev->machine) + dev->msi_delay_ns);
+  }
+  if (dev->msi_pending_count < DMADEV_MSI_PENDING_MAX) dev->msi_pending_count++;
+  step_arm(dev);
+}
+
+/* Sends one MSI for the pending completions, as the MSI capability now says. */
+static void msi_deliver(struct dmadev *dev)
+{
+  SIM_ASSERT(dev->msi != NULL && dev->pci.msi_offset != 0);
+  SIM_ASSERT(dev->msi_pending_count != 0);
+  const uint8_t *cap = dev->pci.config + dev->pci.msi_offset;
+  uint64_t address = le_get(cap + 4, 4) | le_get(cap + 8, 4) << 32;
+  uint32_t data = (uint32_t)le_get(cap + 12, 2);
+  sim_trace(dev->sim, "dmadev.msi", dmadev_devid(dev), address, data, dev->msi_pending_count);
+  dev->msi_pending_count = 0;
+  dev->next_msi_vm_ns = 0;
+  dev->msi_sent_count++;
+  dev->msi(dev->msi_opaque, dmadev_devid(dev), address, data);
 }
 
 /* The next step ends one step's duration after from_vm_ns, on an odd guest nanosecond. */
@@ -80,7 +125,7 @@ static void step_plan(struct dmadev *dev, uint64_t from_vm_ns)
   SIM_ASSERT(dev->cur_done_bytes < dev->cur_bytes);
   uint64_t step_bytes = SIM_MIN(DMADEV_CHUNK_BYTES, dev->cur_bytes - dev->cur_done_bytes);
   uint64_t step_ns = SIM_MAX(step_bytes * SIM_NS_PER_S / dev->bandwidth_bytes_per_s, 1);
-  dev->next_step_vm_ns = (from_vm_ns + step_ns) | 1u;
+  dev->next_step_vm_ns = slot_time(dev, from_vm_ns + step_ns);
   step_arm(dev);
 }
 
@@ -101,6 +146,7 @@ static void descriptor_retire(struct dmadev *dev, bool ok)
   if ((dev->cur_flags & DMADEV_DESC_FLAG_IRQ) != 0) {
     pci_irq_raise(&dev->pci);
     dev->irq_count++;
+    msi_raise(dev);
   }
   sim_trace(dev->sim, "dmadev.retire", dmadev_devid(dev), dev->head, ok && written,
             dev->completed_count);
@@ -171,7 +217,10 @@ static void dmadev_on_event(struct sim *sim, struct sim_event *event)
   struct dmadev *dev = SIM_CONTAINER_OF(event, struct dmadev, event);
   (void)sim;
   SIM_ASSERT(machine_running(dev->machine));
-  dmadev_step(dev);
+  uint64_t now_vm_ns = machine_vm_ns(dev->machine);
+  if (dev->msi_pending_count != 0 && dev->next_msi_vm_ns == now_vm_ns) msi_deliver(dev);
+  if (busy(dev) && dev->next_step_vm_ns == now_vm_ns) dmadev_step(dev);
+  if (!sim_event_armed(&dev->event)) step_arm(dev);
 }
 
 bool dmadev_self_check(struct dmadev *dev)
@@ -220,8 +269,50 @@ static int dmadev_post_load(void *opaque, int32_t version_id)
   if (busy(dev) && dev->next_step_vm_ns % 2 == 0) return -1; /* steps are on odd guest ns */
   if (dev->next_step_vm_ns > DMADEV_STEP_VM_NS_MAX) return -1;  /* keeps sim time finite */
   if (dev->ring_base % DMADEV_DESC_BYTES != 0) return -1;
+  if (dev->msi_pending_count > DMADEV_MSI_PENDING_MAX) return -1;
+  if (dev->msi_pending_count != 0 && dev->msi == NULL) return -1; /* nowhere to deliver */
+  if (dev->msi_pending_count != 0 &&
+      (dev->next_msi_vm_ns % 2 == 0 || dev->next_msi_vm_ns > DMADEV_STEP_VM_NS_MAX)) {
+    return -1;
+  }
   return 0;
 }
+
+static bool dmadev_msi_needed(void *opaque)
+{
+  const struct dmadev *dev = opaque;
+  return dev->msi != NULL;
+}
+
+/* msi_pending_count first: the quirk_msi_lost table starts after it. */
+static const struct vmstate_field dmadev_msi_fields[] = {
+    VMSTATE_UINT32(struct dmadev, msi_pending_count),
+    VMSTATE_UINT64_EQUAL(struct dmadev, msi_delay_ns),
+    VMSTATE_UINT64(struct dmadev, next_msi_vm_ns),
+    VMSTATE_UINT64(struct dmadev, msi_sent_count),
+};
+
+static const struct vmstate_desc dmadev_msi_vmstate = {
+    .name = "dmadev/msi",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = dmadev_msi_fields,
+    .field_count = SIM_ARRAY_COUNT(dmadev_msi_fields),
+    .needed = dmadev_msi_needed,
+};
+
+/* The quirk: a device model that forgot its pending interrupt (the first field). */
+static const struct vmstate_desc dmadev_msi_lost_vmstate = {
+    .name = "dmadev/msi",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = dmadev_msi_fields + 1,
+    .field_count = SIM_ARRAY_COUNT(dmadev_msi_fields) - 1,
+    .needed = dmadev_msi_needed,
+};
+
+static const struct vmstate_desc *const dmadev_subsections[] = {&dmadev_msi_vmstate};
+static const struct vmstate_desc *const dmadev_lost_subsections[] = {&dmadev_msi_lost_vmstate};
 
 static const struct vmstate_field dmadev_fields[] = {
     VMSTATE_STRUCT(struct dmadev, pci, struct pci_function, pci_function_vmstate),
@@ -252,9 +343,28 @@ const struct vmstate_desc dmadev_vmstate = {
     .priority = VMSTATE_PRIORITY_DEFAULT,
     .fields = dmadev_fields,
     .field_count = SIM_ARRAY_COUNT(dmadev_fields),
+    .subsections = dmadev_subsections,
+    .subsection_count = SIM_ARRAY_COUNT(dmadev_subsections),
     .pre_save = dmadev_pre_save,
     .post_load = dmadev_post_load,
 };
+
+static const struct vmstate_desc dmadev_msi_lost_top_vmstate = {
+    .name = "dmadev",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = dmadev_fields,
+    .field_count = SIM_ARRAY_COUNT(dmadev_fields),
+    .subsections = dmadev_lost_subsections,
+    .subsection_count = SIM_ARRAY_COUNT(dmadev_lost_subsections),
+    .pre_save = dmadev_pre_save,
+    .post_load = dmadev_post_load,
+};
+
+const struct vmstate_desc *dmadev_vmstate_desc(const struct dmadev *dev)
+{
+  return dev->quirk_msi_lost ? &dmadev_msi_lost_top_vmstate : &dmadev_vmstate;
+}
 
 struct dmadev *dmadev_create(struct sim *sim, struct machine *machine,
                              const struct dmadev_config *config)
@@ -272,6 +382,11 @@ struct dmadev *dmadev_create(struct sim *sim, struct machine *machine,
   dev->ring_entries = config->ring_entries;
   dev->bandwidth_bytes_per_s = config->bandwidth_bytes_per_s;
   dev->quirk_overrun = config->quirk_overrun;
+  dev->quirk_msi_lost = config->quirk_msi_lost;
+  SIM_ASSERT(config->msi_delay_ns <= DMADEV_MSI_DELAY_NS_MAX);
+  dev->msi_delay_ns = config->msi_delay_ns != 0 ? config->msi_delay_ns
+                                                 : DMADEV_MSI_DELAY_NS_DEFAULT;
+  dev->slot_count = 1;
   dev->translate = identity_translate;
   dev->machine = machine;
   dev->sim = sim;
@@ -284,6 +399,21 @@ void dmadev_translate_set(struct dmadev *dev, dmadev_translate_fn *translate, vo
   SIM_ASSERT(translate != NULL);
   dev->translate = translate;
   dev->translate_opaque = opaque;
+}
+
+void dmadev_msi_set(struct dmadev *dev, dmadev_msi_fn *msi, void *opaque)
+{
+  SIM_ASSERT(msi != NULL && dev->pci.msi_offset != 0);
+  dev->msi = msi;
+  dev->msi_opaque = opaque;
+}
+
+void dmadev_slot_set(struct dmadev *dev, uint32_t index, uint32_t count)
+{
+  SIM_ASSERT(count >= 1 && index < count);
+  SIM_ASSERT(!busy(dev));
+  dev->slot_index = index;
+  dev->slot_count = count;
 }
 
 uint64_t dmadev_mmio_read(struct dmadev *dev, uint32_t offset)

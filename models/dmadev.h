@@ -7,9 +7,13 @@
  * bytes from src to dst in steps of one page, one step per
  * DMADEV_CHUNK_BYTES / bandwidth of guest time, writes the descriptor's
  * status back, advances its head and raises its interrupt (MSI when the
- * guest enabled it).  Every address goes through a translation hook
- * (identity when there is no IOMMU): translate(opaque, devid, iova, is_write,
- * &gpa), one call per page touched.
+ * guest enabled it).  With an MSI hook (dmadev_msi_set) the message is
+ * delivered: it stays pending in the device for msi_delay_ns of guest time
+ * (interrupt moderation: completions in that window share one message), then
+ * goes to the hook with the address and data the guest programmed in the MSI
+ * capability (the machine remaps it through the IOMMU).  Every address goes
+ * through a translation hook (identity when there is no IOMMU):
+ * translate(opaque, devid, iova, is_write, &gpa), one call per page touched.
  *
  * Descriptor (little-endian): 0 src u64, 8 dst u64, 16 length u32, 20 flags
  * u32 (bit 0: interrupt on completion), 24 status u32 (written by the
@@ -19,6 +23,13 @@
  * registers, the descriptor in progress and its progress in bytes, and the
  * guest time of the next step, so a transfer cut by migration resumes where
  * it stopped.  The ring size and bandwidth are properties that must be equal.
+ * With an MSI hook, subsection "dmadev/msi" carries the pending MSIs and
+ * their delivery time.
+ *
+ * Time slots: steps and MSI deliveries land on odd guest nanoseconds t with
+ * (t / 2) % slot_count == slot_index, so several engines driven by one guest
+ * driver never act at the same instant (event order stays the same whether
+ * or not a migration re-armed them).  One engine: every odd nanosecond.
  *
  * Save-time self-check (seed 003): pre_save verifies the engine's own
  * invariants; when one fails the device logs the cause, enters its error
@@ -62,11 +73,15 @@ enum dmadev_reg {
 /* Returns false when iova has no translation (the engine fails the descriptor). */
 typedef bool dmadev_translate_fn(void *opaque, uint16_t devid, uint64_t iova, bool is_write,
                                  uint64_t *gpa);
+/* An MSI the device sends: the write of data to address, requester id devid. */
+typedef void dmadev_msi_fn(void *opaque, uint16_t devid, uint64_t address, uint32_t data);
 
 struct dmadev_config {
   uint32_t ring_entries;           /* 2..DMADEV_RING_ENTRIES_MAX */
   uint64_t bandwidth_bytes_per_s;  /* 1..DMADEV_BANDWIDTH_BYTES_PER_S_MAX */
   bool quirk_overrun;              /* injected bug: the last short step counts a whole page */
+  bool quirk_msi_lost;             /* injected bug: "dmadev/msi" omits msi_pending_count */
+  uint64_t msi_delay_ns;           /* 0: DMADEV_MSI_DELAY_NS_DEFAULT; <= DMADEV_MSI_DELAY_NS_MAX */
 };
 
 struct dmadev {                    /* arena-owned; (m) = migrated */
@@ -89,21 +104,36 @@ struct dmadev {                    /* arena-owned; (m) = migrated */
   uint64_t next_step_vm_ns;        /* (m) guest time of the next step (busy) */
   uint64_t copied_bytes;           /* (m) bytes copied since reset */
   uint64_t retired_bytes;          /* (m) lengths of descriptors completed ok */
+  uint64_t msi_delay_ns;           /* (m, msi, must be equal) property */
+  uint32_t msi_pending_count;      /* (m, msi) completions awaiting the next MSI */
+  uint64_t next_msi_vm_ns;         /* (m, msi) guest time of its delivery (when pending) */
+  uint64_t msi_sent_count;         /* (m, msi) messages given to the hook */
+  uint32_t slot_index;             /* time slot, < slot_count (configuration) */
+  uint32_t slot_count;
   bool quirk_overrun;              /* see struct dmadev_config */
+  bool quirk_msi_lost;
   char error_message[96];          /* the self-check's last finding; not migrated */
   dmadev_translate_fn *translate;  /* never NULL */
   void *translate_opaque;
+  dmadev_msi_fn *msi;              /* NULL: MSIs are only counted in the PCI function */
+  void *msi_opaque;
   struct machine *machine;         /* guest RAM and the VM clock */
   struct sim *sim;
   struct sim_event event;          /* next step, armed while busy and running */
 };
 
 extern const struct vmstate_desc dmadev_vmstate;
+/* The description for this device (dmadev_vmstate, or the quirk_msi_lost one). */
+const struct vmstate_desc *dmadev_vmstate_desc(const struct dmadev *dev);
 
 struct dmadev *dmadev_create(struct sim *sim, struct machine *machine,
                              const struct dmadev_config *config);
 /* Replaces the identity translation (the IOMMU plugs in here). */
 void dmadev_translate_set(struct dmadev *dev, dmadev_translate_fn *translate, void *opaque);
+/* Delivers MSIs to msi (set-up only, the same on both sides of a migration). */
+void dmadev_msi_set(struct dmadev *dev, dmadev_msi_fn *msi, void *opaque);
+/* Places the engine in time slot index of count (set-up only; default 0 of 1). */
+void dmadev_slot_set(struct dmadev *dev, uint32_t index, uint32_t count);
 /* Guest MMIO to BAR0: 8-byte accesses at 8-aligned offsets; others read ~0 / are dropped. */
 uint64_t dmadev_mmio_read(struct dmadev *dev, uint32_t offset);
 void dmadev_mmio_write(struct dmadev *dev, uint32_t offset, uint64_t value);

@@ -285,6 +285,160 @@ START_TEST(dmadev_post_load_refuses_bad_indexes)
 }
 END_TEST
 
+struct msi_probe {
+  struct machine *machine;
+  uint32_t count;
+  uint64_t vm_ns;                                          /* guest time of the last MSI */
+  uint16_t devid;
+  uint64_t address;
+  uint32_t data;
+};
+
+static void msi_probe_fire(void *opaque, uint16_t devid, uint64_t address, uint32_t data)
+{
+  struct msi_probe *probe = opaque;
+  probe->count++;
+  probe->vm_ns = machine_vm_ns(probe->machine);
+  probe->devid = devid;
+  probe->address = address;
+  probe->data = data;
+}
+
+struct pending_probe {
+  struct dmadev *dev;
+  struct sim_event event;
+  uint32_t pending_seen;
+};
+
+static void pending_probe_fire(struct sim *sim, struct sim_event *event)
+{
+  struct pending_probe *probe = SIM_CONTAINER_OF(event, struct pending_probe, event);
+  (void)sim;
+  probe->pending_seen = probe->dev->msi_pending_count;
+}
+
+START_TEST(dmadev_msi_pending_then_delivered)
+{
+  /*
+   * With a hook and MSI enabled, a completion's MSI stays pending msi_delay_ns
+   * (10 us here) and then carries the capability's address and data; two
+   * completions inside one window share one message.
+   */
+  struct sim_options options = {.seed = 3};
+  struct sim *sim = sim_create(&options);
+  struct machine_config config = dma_config(0);
+  config.devices[0].dma.msi_delay_ns = 10000;
+  config.devices[0].dma.bandwidth_bytes_per_s = 4096 * UINT64_C(1000000); /* 1 us a page */
+  struct machine *machine = machine_create(sim, &config, 0);
+  machine_boot(machine);
+  struct dmadev *dev = machine_dmadev(machine, 0);
+  struct msi_probe msi = {.machine = machine};
+  dmadev_msi_set(dev, msi_probe_fire, &msi);
+  struct pci_bus *bus = machine_pci_bus(machine, 0);
+  pci_bus_config_write(bus, 4, 0, PCI_COMMAND, PCI_COMMAND_MASTER, 2);
+  pci_bus_config_write(bus, 4, 0, dev->pci.msi_offset + 4, 0xfee03000u, 4);
+  pci_bus_config_write(bus, 4, 0, dev->pci.msi_offset + 12, 0x0061u, 2);
+  pci_bus_config_write(bus, 4, 0, dev->pci.msi_offset + 2, PCI_MSI_FLAGS_ENABLE, 2);
+  dmadev_mmio_write(dev, DMADEV_REG_RING_BASE, WINDOW_GPA);
+  dmadev_mmio_write(dev, DMADEV_REG_CTRL, DMADEV_CTRL_ENABLE);
+  put_desc(machine, 0, WINDOW_GPA + RAM_PAGE_BYTES, WINDOW_GPA + 9 * RAM_PAGE_BYTES, 4096);
+  put_desc(machine, 1, WINDOW_GPA + RAM_PAGE_BYTES, WINDOW_GPA + 9 * RAM_PAGE_BYTES, 4096);
+  dmadev_mmio_write(dev, DMADEV_REG_DOORBELL, 2);
+  /* Both retire by 2 us (odd ns 1001 and 2001); the MSI is due at 1001 + 10000 = 11001. */
+  struct pending_probe probe = {.dev = dev};
+  sim_event_init(&probe.event, pending_probe_fire, "probe");
+  sim_event_schedule_at(sim, &probe.event, 11000);
+  ck_assert_int_eq(sim_run(sim), SIM_RUN_IDLE);
+  ck_assert_uint_eq(probe.pending_seen, 2);
+  ck_assert_uint_eq(msi.count, 1);
+  ck_assert_uint_eq(msi.vm_ns, 11001);
+  ck_assert_uint_eq(msi.devid, 4 << 3);
+  ck_assert_uint_eq(msi.address, 0xfee03000u);
+  ck_assert_uint_eq(msi.data, 0x61);
+  ck_assert_uint_eq(dev->msi_sent_count, 1);
+  ck_assert_uint_eq(dev->msi_pending_count, 0);
+  ck_assert_uint_eq(dev->pci.msi_count, 2);                /* both completions raised it */
+  sim_destroy(sim);
+}
+END_TEST
+
+struct step_probe {
+  struct dmadev *dev;
+  struct sim_event event;
+  uint64_t next_seen;
+};
+
+static void step_probe_fire(struct sim *sim, struct sim_event *event)
+{
+  struct step_probe *probe = SIM_CONTAINER_OF(event, struct step_probe, event);
+  (void)sim;
+  probe->next_seen = probe->dev->next_step_vm_ns;
+}
+
+START_TEST(dmadev_slots_split_odd_nanoseconds)
+{
+  /* Engine i of 3 steps only on odd t with (t / 2) % 3 == i, at most one slot round late. */
+  for (uint32_t i = 0; i < 3; i++) {
+    struct sim_options options = {.seed = 3};
+    struct sim *sim = sim_create(&options);
+    struct machine_config config = dma_config(0);
+    config.devices[0].dma.bandwidth_bytes_per_s = UINT64_C(3333333333); /* a page: 1228 ns */
+    struct machine *machine = machine_create(sim, &config, 0);
+    struct dmadev *dev = machine_dmadev(machine, 0);
+    dmadev_slot_set(dev, i, 3);
+    machine_boot(machine);
+    pci_bus_config_write(machine_pci_bus(machine, 0), 4, 0, PCI_COMMAND, PCI_COMMAND_MASTER, 2);
+    dmadev_mmio_write(dev, DMADEV_REG_RING_BASE, WINDOW_GPA);
+    dmadev_mmio_write(dev, DMADEV_REG_CTRL, DMADEV_CTRL_ENABLE);
+    put_desc(machine, 0, WINDOW_GPA + RAM_PAGE_BYTES, WINDOW_GPA + 9 * RAM_PAGE_BYTES, 5000);
+    dmadev_mmio_write(dev, DMADEV_REG_DOORBELL, 1);
+    uint64_t first = dev->next_step_vm_ns;
+    ck_assert_uint_eq(first % 2, 1);
+    ck_assert_uint_eq(first / 2 % 3, i);
+    ck_assert_uint_ge(first, 1228);                        /* never before the bandwidth allows */
+    ck_assert_uint_le(first, 1228 + 6);
+    struct step_probe probe = {.dev = dev};
+    sim_event_init(&probe.event, step_probe_fire, "probe");
+    sim_event_schedule_at(sim, &probe.event, first + 1);
+    ck_assert_int_eq(sim_run(sim), SIM_RUN_IDLE);
+    uint64_t second = probe.next_seen;                    /* 904 bytes: 271 ns later */
+    ck_assert_uint_eq(second % 2, 1);
+    ck_assert_uint_eq(second / 2 % 3, i);
+    ck_assert_uint_ge(second, first + 271);
+    ck_assert_uint_le(second, first + 271 + 6);
+    ck_assert_uint_eq(desc_status(machine, 0), DMADEV_DESC_DONE);
+    sim_destroy(sim);
+  }
+}
+END_TEST
+
+START_TEST(dmadev_post_load_refuses_bad_msi_state)
+{
+  /* Pending MSIs without a hook, beyond the bound, or due on an even ns, are refused. */
+  struct sim_options options = {.seed = 3};
+  struct sim *sim = sim_create(&options);
+  struct dmadev_config config = {.ring_entries = 8, .bandwidth_bytes_per_s = 1000};
+  struct dmadev *dev = dmadev_create(sim, NULL, &config);
+  dev->msi_pending_count = 1;
+  dev->next_msi_vm_ns = 12345;
+  ck_assert_int_ne(dmadev_vmstate.post_load(dev, 1), 0);   /* no hook to deliver to */
+  struct msi_probe msi = {0};
+  dmadev_msi_set(dev, msi_probe_fire, &msi);
+  ck_assert_int_eq(dmadev_vmstate.post_load(dev, 1), 0);
+  dev->next_msi_vm_ns = 12346;
+  ck_assert_int_ne(dmadev_vmstate.post_load(dev, 1), 0);
+  dev->next_msi_vm_ns = DMADEV_STEP_VM_NS_MAX + 1;
+  ck_assert_int_ne(dmadev_vmstate.post_load(dev, 1), 0);
+  dev->next_msi_vm_ns = 12345;
+  dev->msi_pending_count = DMADEV_MSI_PENDING_MAX + 1;
+  ck_assert_int_ne(dmadev_vmstate.post_load(dev, 1), 0);
+  dev->msi_pending_count = 0;
+  dev->next_msi_vm_ns = 12346;                             /* ignored while nothing pends */
+  ck_assert_int_eq(dmadev_vmstate.post_load(dev, 1), 0);
+  sim_destroy(sim);
+}
+END_TEST
+
 /* Runs the driver workload to the end; returns the driver's result. */
 static struct devdrv drive(uint64_t seed, uint64_t *completed)
 {
@@ -307,6 +461,55 @@ static struct devdrv drive(uint64_t seed, uint64_t *completed)
   sim_destroy(sim);
   return result;
 }
+
+START_TEST(devdrv_interrupts_without_iommu)
+{
+  /*
+   * Two engines and no IOMMU: each MSI carries its vCPU and vector itself
+   * (engine 1: vCPU 1, vector 0x51), the driver reaps on interrupts, and the
+   * result differs from polling only in when it reaps, never in what it copied.
+   */
+  uint64_t checksums[2];
+  for (uint32_t interrupts = 0; interrupts < 2; interrupts++) {
+    struct sim_options options = {.seed = 21};
+    struct sim *sim = sim_create(&options);
+    struct machine_config config = dma_config(200 * SIM_NS_PER_US);
+    config.devices[1] = config.devices[0];
+    config.devices[1].slot = 5;
+    config.device_count = 2;
+    config.vcpu_count = 2;
+    config.vcpus[1] = config.vcpus[0];
+    config.ram[1].bytes = 2 * 256 * RAM_PAGE_BYTES;
+    config.driver.interrupts = interrupts == 1;
+    char why[160];
+    ck_assert_msg(machine_config_check(&config, why, sizeof(why)), "%s", why);
+    struct machine *machine = machine_create(sim, &config, 0);
+    machine_boot(machine);
+    ck_assert_int_eq(sim_run(sim), SIM_RUN_IDLE);
+    const struct devdrv *drv = machine_devdrv(machine);
+    struct machine_irq_stats stats;
+    machine_irq_stats_get(machine, &stats);
+    for (uint32_t i = 0; i < 2; i++) {
+      const struct dmadev *dev = machine_dmadev(machine, i);
+      ck_assert_uint_gt(dev->completed_count, 20);
+      ck_assert_uint_eq(dev->failed_count, 0);
+      uint64_t seen = machine_irq_count(machine, i, DEVDRV_MSI_VECTOR_BASE + i);
+      ck_assert_uint_eq(seen, interrupts == 1 ? dev->msi_sent_count : 0);
+      if (interrupts == 1) ck_assert_uint_gt(seen, 20);
+    }
+    uint64_t counted = machine_irq_count(machine, 0, 0x50) + machine_irq_count(machine, 1, 0x51);
+    ck_assert_uint_eq(stats.delivered_count, counted);
+    ck_assert_uint_eq(stats.stray_count, 0);
+    ck_assert_uint_eq(drv->irq_reaps_count > 0, interrupts == 1);
+    ck_assert_uint_eq(drv->dma_failed_count, 0);
+    checksums[interrupts] = drv->dma_checksum;
+    /* Both ways the driver reaped all but what its ring still held at its last tick. */
+    ck_assert_uint_ge(drv->reaped_count + 2 * 8, drv->submitted_count);
+    sim_destroy(sim);
+  }
+  ck_assert_uint_eq(checksums[0], checksums[1]);
+}
+END_TEST
 
 START_TEST(devdrv_result_is_a_function_of_the_seed)
 {
@@ -356,10 +559,14 @@ Suite *dmadev_suite(void)
   tcase_add_test(core, dmadev_translate_hook);
   tcase_add_test(core, dmadev_pauses_with_the_vm);
   tcase_add_test(core, devdrv_result_is_a_function_of_the_seed);
+  tcase_add_test(core, dmadev_msi_pending_then_delivered);
+  tcase_add_test(core, devdrv_interrupts_without_iommu);
+  tcase_add_test(core, dmadev_slots_split_odd_nanoseconds);
   suite_add_tcase(suite, core);
   TCase *hostile = tcase_create("hostile");
   tcase_add_test(hostile, dmadev_hostile_descriptors);
   tcase_add_test(hostile, dmadev_post_load_refuses_bad_indexes);
+  tcase_add_test(hostile, dmadev_post_load_refuses_bad_msi_state);
   tcase_add_test(hostile, machine_config_check_names_the_device);
   suite_add_tcase(suite, hostile);
   TCase *selfcheck = tcase_create("selfcheck");

@@ -23,6 +23,9 @@
 #define OP_COMPLETION_WAIT UINT64_C(1)
 #define OP_INVALIDATE_DEVTAB_ENTRY UINT64_C(2)
 #define OP_INVALIDATE_IOMMU_PAGES UINT64_C(3)
+#define OP_INVALIDATE_INTERRUPT_TABLE UINT64_C(5)
+#define IRT_LEN_LOG2 9u                    /* 512 entries, as Linux */
+#define DTE_IV UINT64_C(1)
 #define CONTROL_RUN (AMDVI_CONTROL_IOMMU_EN | AMDVI_CONTROL_EVTLOG_EN | \
                      AMDVI_CONTROL_EVTINT_EN | AMDVI_CONTROL_COMWAIT_EN)
 
@@ -44,7 +47,8 @@ static void write64(struct iommudrv *drv, uint64_t gpa, uint64_t value)
   SIM_ASSERT(ok);
 }
 
-uint64_t iommudrv_block_bytes(uint32_t mode, uint64_t window_bytes)
+/* Page-table pages one domain needs to map a window of window_bytes. */
+static uint64_t domain_tables(uint32_t mode, uint64_t window_bytes)
 {
   /* Tables at each level: one per span of the window that level's table covers, +1. */
   uint64_t tables = 1; /* the root */
@@ -52,21 +56,41 @@ uint64_t iommudrv_block_bytes(uint32_t mode, uint64_t window_bytes)
     uint32_t shift = 12 + 9 * level; /* bytes one table at this level maps, log2 */
     tables += (window_bytes >> shift) + 2;
   }
+  return tables;
+}
+
+/* Pages of one interrupt remapping table: 512 entries of 4 or 16 bytes. */
+static uint64_t irt_pages(const struct iommudrv_config *config)
+{
+  return config->irte_ga ? 2 : 1;
+}
+
+uint64_t iommudrv_block_bytes(const struct iommudrv_config *config, uint64_t window_bytes,
+                              uint32_t device_count)
+{
+  SIM_ASSERT(device_count >= 1 && device_count <= DEVDRV_DMADEVS_MAX);
+  uint64_t tables = domain_tables(config->mode, window_bytes);
+  if (config->domains_separate) tables *= device_count; /* each maps a part: generous */
+  if (config->intremap) tables += device_count * irt_pages(config);
   return IOMMUDRV_POOL_OFFSET + tables * PAGE_BYTES;
 }
 
 void iommudrv_init(struct iommudrv *drv, struct machine *machine,
-                   const struct iommudrv_config *config, struct amdvi *iommu, uint16_t devid,
+                   const struct iommudrv_config *config, struct amdvi *iommu,
+                   const struct iommudrv_device *devices, uint32_t device_count,
                    uint64_t base_gpa, uint64_t base_bytes, uint64_t window_gpa,
                    uint64_t window_bytes)
 {
   SIM_ASSERT(config->mode == 3 || config->mode == 4);
   SIM_ASSERT(config->event_consume_every >= 1);
-  SIM_ASSERT(iommudrv_block_bytes(config->mode, window_bytes) <= base_bytes);
+  SIM_ASSERT(device_count >= 1 && device_count <= DEVDRV_DMADEVS_MAX);
+  SIM_ASSERT(iommudrv_block_bytes(config, window_bytes, device_count) <= base_bytes);
   SIM_ASSERT(base_gpa % PAGE_BYTES == 0 && window_gpa % PAGE_BYTES == 0);
   drv->config = *config;
   drv->iommu = iommu;
-  drv->devid = devid;
+  drv->devid = devices[0].devid;
+  drv->device_count = device_count;
+  for (uint32_t i = 0; i < device_count; i++) drv->devices[i] = devices[i];
   drv->base_gpa = base_gpa;
   drv->base_bytes = base_bytes;
   drv->window_gpa = window_gpa;
@@ -91,10 +115,33 @@ static uint64_t page_alloc(struct iommudrv *drv)
   return gpa;
 }
 
-/* The leaf PTE's address for iova; creates directories when create is set (else 0 if none). */
-static uint64_t leaf_pte(struct iommudrv *drv, uint64_t iova, bool create)
+uint16_t iommudrv_domain(const struct iommudrv *drv, uint32_t index)
 {
-  uint64_t table = drv->root_gpa;
+  SIM_ASSERT(index < drv->device_count);
+  return (uint16_t)(IOMMUDRV_DOMAIN_ID + (drv->config.domains_separate ? index : 0));
+}
+
+uint64_t iommudrv_root(const struct iommudrv *drv, uint32_t index)
+{
+  SIM_ASSERT(index < drv->device_count);
+  return index == 0 || !drv->config.domains_separate ? drv->root_gpa
+                                                      : drv->roots_more[index - 1];
+}
+
+/* Control while running: GAEn too when the driver chose 128-bit IRTEs. */
+static uint64_t control_run(const struct iommudrv *drv)
+{
+  bool ga = drv->config.intremap && drv->config.irte_ga;
+  return CONTROL_RUN | (ga ? AMDVI_CONTROL_GA_EN : 0);
+}
+
+/*
+ * The leaf PTE's address for iova in device index's tables; creates
+ * directories when create is set (else 0 if none).
+ */
+static uint64_t leaf_pte(struct iommudrv *drv, uint32_t index, uint64_t iova, bool create)
+{
+  uint64_t table = iommudrv_root(drv, index);
   for (uint32_t level = drv->config.mode; level > 1; level--) {
     uint64_t at = table + ((iova >> (12 + 9 * (level - 1))) & 511) * 8;
     uint64_t pte = read64(drv, at);
@@ -108,12 +155,13 @@ static uint64_t leaf_pte(struct iommudrv *drv, uint64_t iova, bool create)
   return table + ((iova >> 12) & 511) * 8;
 }
 
-static void range_map(struct iommudrv *drv, uint64_t gpa, uint64_t bytes, bool write_ok)
+static void range_map(struct iommudrv *drv, uint32_t index, uint64_t gpa, uint64_t bytes,
+                      bool write_ok)
 {
   uint64_t first = gpa / PAGE_BYTES, last = (gpa + bytes - 1) / PAGE_BYTES;
   for (uint64_t page = first; page <= last; page++) {
     uint64_t page_gpa = page * PAGE_BYTES;
-    uint64_t at = leaf_pte(drv, iommudrv_iova(drv, page_gpa), true);
+    uint64_t at = leaf_pte(drv, index, iommudrv_iova(drv, page_gpa), true);
     write64(drv, at, page_gpa | PTE_PR | PTE_IR | (write_ok ? PTE_IW : 0));
     drv->maps_count++;
   }
@@ -127,7 +175,7 @@ static void mmio_write(struct iommudrv *drv, uint32_t offset, uint64_t value)
 /* Enables the command buffer (running what is pending) and rings the doorbell. */
 static void commands_run(struct iommudrv *drv)
 {
-  mmio_write(drv, AMDVI_MMIO_CONTROL, CONTROL_RUN | AMDVI_CONTROL_CMDBUF_EN);
+  mmio_write(drv, AMDVI_MMIO_CONTROL, control_run(drv) | AMDVI_CONTROL_CMDBUF_EN);
   drv->cmdbuf_paused = false;
   mmio_write(drv, AMDVI_MMIO_CMDBUF_TAIL, drv->cmd_tail);
 }
@@ -148,7 +196,8 @@ static void command_queue(struct iommudrv *drv, uint64_t q0, uint64_t q1)
 }
 
 /* INVALIDATE_IOMMU_PAGES for the naturally aligned block covering the range (S bit, §5.2). */
-static void range_invalidate(struct iommudrv *drv, uint64_t iova, uint64_t bytes)
+static void range_invalidate(struct iommudrv *drv, uint32_t index, uint64_t iova,
+                             uint64_t bytes)
 {
   uint64_t start = iova & ~(PAGE_BYTES - 1), last = iova + bytes - 1;
   uint64_t size = PAGE_BYTES;
@@ -157,23 +206,71 @@ static void range_invalidate(struct iommudrv *drv, uint64_t iova, uint64_t bytes
   uint64_t q1 = size == PAGE_BYTES ? address : address | ((size >> 1) - 1) | 1u;
   q1 &= ~UINT64_C(0xFFE); /* bits 1..11: PDE clear, reserved zero */
   command_queue(drv, OP_INVALIDATE_IOMMU_PAGES << AMDVI_OP_SHIFT |
-                         (uint64_t)IOMMUDRV_DOMAIN_ID << 32, q1);
+                         (uint64_t)iommudrv_domain(drv, index) << 32, q1);
   drv->invalidations_count++;
 }
 
-static void range_unmap(struct iommudrv *drv, uint64_t gpa, uint64_t bytes)
+void iommudrv_domain_flush(struct iommudrv *drv, uint32_t index)
+{
+  /* Linux's whole-domain flush: the all-ones address with S=1 and PDE=1 (spec §5.2). */
+  command_queue(drv, OP_INVALIDATE_IOMMU_PAGES << AMDVI_OP_SHIFT |
+                         (uint64_t)iommudrv_domain(drv, index) << 32,
+                UINT64_C(0x7FFFFFFFFFFFF000) | 3u);
+  drv->invalidations_count++;
+}
+
+static void range_unmap(struct iommudrv *drv, uint32_t index, uint64_t gpa, uint64_t bytes)
 {
   uint64_t first = gpa / PAGE_BYTES, last = (gpa + bytes - 1) / PAGE_BYTES;
   for (uint64_t page = first; page <= last; page++) {
-    uint64_t at = leaf_pte(drv, iommudrv_iova(drv, page * PAGE_BYTES), false);
+    uint64_t at = leaf_pte(drv, index, iommudrv_iova(drv, page * PAGE_BYTES), false);
     if (at == 0 || (read64(drv, at) & PTE_PR) == 0) continue;
     write64(drv, at, 0);
     drv->unmaps_count++;
   }
-  range_invalidate(drv, iommudrv_iova(drv, gpa), bytes);
+  range_invalidate(drv, index, iommudrv_iova(drv, gpa), bytes);
 }
 
-void iommudrv_boot(struct iommudrv *drv, uint64_t ring_bytes)
+/* Device index's DTE: valid, translating, v1 tables of the configured mode, its domain. */
+static void device_attach(struct iommudrv *drv, uint32_t index)
+{
+  const struct iommudrv_device *device = &drv->devices[index];
+  uint64_t dte = drv->base_gpa + (uint64_t)device->devid * 32;
+  write64(drv, dte + 8, iommudrv_domain(drv, index));
+  write64(drv, dte, 3 | (uint64_t)drv->config.mode << 9 | iommudrv_root(drv, index) | PTE_IR |
+                        PTE_IW);
+  range_map(drv, index, device->ring_gpa, device->ring_bytes, true);
+  command_queue(drv, OP_INVALIDATE_DEVTAB_ENTRY << AMDVI_OP_SHIFT | device->devid, 0);
+  drv->invalidations_count++;
+}
+
+/*
+ * Device index's interrupt remapping, as Linux: a table, the DTE's interrupt
+ * half, IRTE 0 for the completion vector, INVALIDATE_INTERRUPT_TABLE.
+ */
+static void device_intremap(struct iommudrv *drv, uint32_t index)
+{
+  const struct iommudrv_device *device = &drv->devices[index];
+  uint64_t irt = page_alloc(drv);
+  for (uint64_t i = 1; i < irt_pages(&drv->config); i++) (void)page_alloc(drv);
+  drv->irt_gpa[index] = irt;
+  uint64_t intctl = drv->config.intctl_abort ? 0 : 2;
+  uint64_t dte = drv->base_gpa + (uint64_t)device->devid * 32;
+  write64(drv, dte + 16, DTE_IV | (uint64_t)IRT_LEN_LOG2 << 1 | irt | intctl << 60);
+  command_queue(drv, OP_INVALIDATE_DEVTAB_ENTRY << AMDVI_OP_SHIFT | device->devid, 0);
+  /* IRTE 0: RemapEn, IntType fixed, RqEoi 0, DM physical, GuestMode 0 (spec §8.3). */
+  if (drv->config.irte_ga) {
+    write64(drv, irt, 1 | (uint64_t)(device->dest & 0xFFFFFF) << 8);
+    write64(drv, irt + 8, device->vector | (uint64_t)(device->dest >> 24) << 56);
+  } else {
+    write64(drv, irt, 1 | (uint64_t)(device->dest & 0xFF) << 8 |
+                          (uint64_t)device->vector << 16);
+  }
+  command_queue(drv, OP_INVALIDATE_INTERRUPT_TABLE << AMDVI_OP_SHIFT | device->devid, 0);
+  drv->invalidations_count += 2;
+}
+
+void iommudrv_boot(struct iommudrv *drv)
 {
   struct amdvi *iommu = drv->iommu;
   uint64_t base = drv->base_gpa;
@@ -200,35 +297,35 @@ void iommudrv_boot(struct iommudrv *drv, uint64_t ring_bytes)
   pci_bus_config_write(bus, slot, function, msi + 12, 0x4042u, 2);
   pci_bus_config_write(bus, slot, function, msi + 2, PCI_MSI_FLAGS_ENABLE, 2);
   pci_bus_config_write(bus, slot, function, PCI_COMMAND, PCI_COMMAND_MASTER, 2);
-  mmio_write(drv, AMDVI_MMIO_CONTROL, CONTROL_RUN | AMDVI_CONTROL_CMDBUF_EN);
-  /* The engine's DTE: valid, translating, v1 tables of the configured mode, domain 1. */
+  mmio_write(drv, AMDVI_MMIO_CONTROL, control_run(drv) | AMDVI_CONTROL_CMDBUF_EN);
   drv->root_gpa = page_alloc(drv);
-  uint64_t dte = base + (uint64_t)drv->devid * 32;
-  write64(drv, dte + 8, IOMMUDRV_DOMAIN_ID);
-  write64(drv, dte, 3 | (uint64_t)drv->config.mode << 9 | drv->root_gpa | PTE_IR | PTE_IW);
-  range_map(drv, drv->window_gpa, ring_bytes, true);
-  command_queue(drv, OP_INVALIDATE_DEVTAB_ENTRY << AMDVI_OP_SHIFT | drv->devid, 0);
-  drv->invalidations_count++;
+  for (uint32_t i = 0; i < drv->device_count; i++) {
+    if (i > 0 && drv->config.domains_separate) drv->roots_more[i - 1] = page_alloc(drv);
+    device_attach(drv, i);
+  }
+  if (drv->config.intremap) {
+    for (uint32_t i = 0; i < drv->device_count; i++) device_intremap(drv, i);
+  }
   iommudrv_tick_end(drv);
 }
 
-bool iommudrv_transfer_map(struct iommudrv *drv, uint64_t src_gpa, uint64_t dst_gpa,
-                           uint32_t length)
+bool iommudrv_transfer_map(struct iommudrv *drv, uint32_t index, uint64_t src_gpa,
+                           uint64_t dst_gpa, uint32_t length)
 {
   drv->transfers_count++;
-  range_map(drv, src_gpa, length, false);
+  range_map(drv, index, src_gpa, length, false);
   if (drv->config.fault_every != 0 && drv->transfers_count % drv->config.fault_every == 0) {
     return false; /* the injected driver bug: the destination is never mapped */
   }
-  range_map(drv, dst_gpa, length, true);
+  range_map(drv, index, dst_gpa, length, true);
   return true;
 }
 
-void iommudrv_transfer_unmap(struct iommudrv *drv, uint64_t src_gpa, uint64_t dst_gpa,
-                             uint32_t length)
+void iommudrv_transfer_unmap(struct iommudrv *drv, uint32_t index, uint64_t src_gpa,
+                             uint64_t dst_gpa, uint32_t length)
 {
-  range_unmap(drv, src_gpa, length);
-  range_unmap(drv, dst_gpa, length);
+  range_unmap(drv, index, src_gpa, length);
+  range_unmap(drv, index, dst_gpa, length);
 }
 
 static void events_consume(struct iommudrv *drv)
@@ -240,7 +337,10 @@ static void events_consume(struct iommudrv *drv)
     uint64_t at = drv->base_gpa + IOMMUDRV_EVT_OFFSET + drv->evt_head;
     uint64_t entry[2] = {read64(drv, at), read64(drv, at + 8)};
     drv->event_checksum = XXH3_64bits_withSeed(entry, sizeof(entry), drv->event_checksum);
-    if ((entry[0] >> 60 & 0xF) == AMDVI_EVENT_IO_PAGE_FAULT) drv->faults_count++;
+    if ((entry[0] >> 60 & 0xF) == AMDVI_EVENT_IO_PAGE_FAULT) {
+      drv->faults_count++;
+      if ((entry[0] >> 48 & AMDVI_FAULT_FLAG_I) != 0) drv->irq_faults_count++;
+    }
     drv->events_count++;
     drv->evt_head = (drv->evt_head + 16) % IOMMUDRV_RING_BYTES;
   }
@@ -276,7 +376,7 @@ void iommudrv_tick_end(struct iommudrv *drv)
     return;
   }
   /* The injected stall: this batch waits, CmdBufEn clear, until the next one. */
-  mmio_write(drv, AMDVI_MMIO_CONTROL, CONTROL_RUN);
+  mmio_write(drv, AMDVI_MMIO_CONTROL, control_run(drv));
   drv->cmdbuf_paused = true;
   mmio_write(drv, AMDVI_MMIO_CMDBUF_TAIL, drv->cmd_tail);
 }
@@ -293,8 +393,61 @@ static int iommudrv_post_load(void *opaque, int32_t version_id)
   if (drv->pool_next < pool || drv->pool_next > end || drv->pool_next % PAGE_BYTES != 0) {
     return -1;
   }
-  return drv->root_gpa >= pool && drv->root_gpa < drv->pool_next ? 0 : -1;
+  if (drv->root_gpa < pool || drv->root_gpa >= drv->pool_next) return -1;
+  /* Tables the subsections name must be pages the driver handed out. */
+  for (uint32_t i = 1; i < drv->device_count && drv->config.domains_separate; i++) {
+    uint64_t root = drv->roots_more[i - 1];
+    if (root < pool || root >= drv->pool_next || root % PAGE_BYTES != 0) return -1;
+  }
+  for (uint32_t i = 0; i < drv->device_count && drv->config.intremap; i++) {
+    uint64_t irt = drv->irt_gpa[i];
+    if (irt < pool || irt >= drv->pool_next || irt % PAGE_BYTES != 0) return -1;
+  }
+  return 0;
 }
+
+static bool iommudrv_devices_needed(void *opaque)
+{
+  const struct iommudrv *drv = opaque;
+  return drv->device_count > 1;
+}
+
+static const struct vmstate_field iommudrv_devices_fields[] = {
+    VMSTATE_UINT64_ARRAY(struct iommudrv, roots_more, DEVDRV_DMADEVS_MAX - 1),
+};
+
+static const struct vmstate_desc iommudrv_devices_vmstate = {
+    .name = "iommudrv/devices",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = iommudrv_devices_fields,
+    .field_count = SIM_ARRAY_COUNT(iommudrv_devices_fields),
+    .needed = iommudrv_devices_needed,
+};
+
+static bool iommudrv_intremap_needed(void *opaque)
+{
+  const struct iommudrv *drv = opaque;
+  return drv->config.intremap;
+}
+
+static const struct vmstate_field iommudrv_intremap_fields[] = {
+    VMSTATE_UINT64_ARRAY(struct iommudrv, irt_gpa, DEVDRV_DMADEVS_MAX),
+    VMSTATE_UINT64(struct iommudrv, irq_faults_count),
+};
+
+static const struct vmstate_desc iommudrv_intremap_vmstate = {
+    .name = "iommudrv/intremap",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = iommudrv_intremap_fields,
+    .field_count = SIM_ARRAY_COUNT(iommudrv_intremap_fields),
+    .needed = iommudrv_intremap_needed,
+};
+
+static const struct vmstate_desc *const iommudrv_subsections[] = {
+    &iommudrv_devices_vmstate, &iommudrv_intremap_vmstate,
+};
 
 static const struct vmstate_field iommudrv_fields[] = {
     VMSTATE_UINT64(struct iommudrv, pool_next),
@@ -322,5 +475,7 @@ const struct vmstate_desc iommudrv_vmstate = {
     .minimum_version_id = 1,
     .fields = iommudrv_fields,
     .field_count = SIM_ARRAY_COUNT(iommudrv_fields),
+    .subsections = iommudrv_subsections,
+    .subsection_count = SIM_ARRAY_COUNT(iommudrv_subsections),
     .post_load = iommudrv_post_load,
 };

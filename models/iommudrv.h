@@ -5,9 +5,19 @@
  * At boot it places a device table (1024 DTEs: buses 0..3), a 256-entry
  * command buffer, a 256-entry event log and a completion-wait semaphore in
  * its RAM block (the machine's second-to-last block), enables the IOMMU,
- * gives the DMA engine's BDF a translating DTE (v1 tables, mode 3 or 4,
- * domain 1), maps the descriptor ring and issues INVALIDATE_DEVTAB_ENTRY.
- * The engine sees I/O virtual addresses IOMMUDRV_IOVA_BASE + (gpa - window).
+ * gives each DMA engine's BDF a translating DTE (v1 tables, mode 3 or 4;
+ * one shared domain 1, or with domains_separate device k in domain 1 + k
+ * with its own tables), maps its descriptor ring and issues
+ * INVALIDATE_DEVTAB_ENTRY.  The engines see I/O virtual addresses
+ * IOMMUDRV_IOVA_BASE + (gpa - window); a device in its own domain has only
+ * its own buffers mapped.
+ *
+ * Interrupt remapping (intremap), as Linux's amd_iommu does it: per device
+ * an interrupt remapping table (512 entries, 32-bit legacy IRTEs, or 128-bit
+ * ones with Control.GAEn when irte_ga), the DTE's IV, IntTabLen 9, table
+ * root and IntCtl 10b (remap; 00b target abort with intctl_abort), then IRTE
+ * 0 = (dest, vector, fixed, physical), INVALIDATE_INTERRUPT_TABLE and a
+ * completion wait.  The device driver then points the MSI data at index 0.
  *
  * Per transfer: map source (read) and destination (write) pages on submit;
  * on reap clear the PTEs and queue INVALIDATE_IOMMU_PAGES for the range.
@@ -26,6 +36,7 @@
 
 #include "sim_base.h"
 #include "amdvi.h"
+#include "models_limits.h"
 #include "vmstate_desc.h"
 
 struct machine;
@@ -46,6 +57,18 @@ struct iommudrv_config {
   uint32_t fault_every;            /* every n-th transfer has no destination mapping; 0 never */
   uint32_t event_consume_every;    /* consume the event log every n ticks; >= 1 */
   uint32_t cmdbuf_pause_every;     /* every n-th batch waits for the next (>= 2); 0 never */
+  bool domains_separate;           /* each device its own domain and tables; else domain 1 */
+  bool intremap;                   /* remap the devices' MSIs through IRTEs */
+  bool irte_ga;                    /* 128-bit IRTEs (GAEn); else 32-bit legacy ones */
+  bool intctl_abort;               /* DTE IntCtl 00b: every MSI is target-aborted (a fault) */
+};
+
+struct iommudrv_device {           /* one DMA engine the driver gives a DTE */
+  uint16_t devid;                  /* its requester id */
+  uint64_t ring_gpa;               /* its descriptor ring, mapped at boot */
+  uint64_t ring_bytes;
+  uint32_t dest;                   /* its completion MSI's APIC id and vector (intremap) */
+  uint32_t vector;
 };
 
 struct iommudrv {                  /* embedded in struct machine; (m) = migrated */
@@ -66,10 +89,15 @@ struct iommudrv {                  /* embedded in struct machine; (m) = migrated
   uint64_t overflows_count;        /* (m) EventOverflow seen and cleared */
   uint64_t event_checksum;         /* (m) XXH3 chain over consumed entries */
   bool cmdbuf_paused;              /* (m) CmdBufEn cleared with commands pending */
+  uint64_t roots_more[DEVDRV_DMADEVS_MAX - 1]; /* (m, devices) roots of devices 1.. (separate) */
+  uint64_t irt_gpa[DEVDRV_DMADEVS_MAX]; /* (m, intremap) each device's remapping table */
+  uint64_t irq_faults_count;       /* (m, intremap) IO_PAGE_FAULTs with I=1 consumed */
   uint32_t queued_count;           /* commands queued this tick (0 between ticks) */
   struct iommudrv_config config;
   struct amdvi *iommu;
-  uint16_t devid;                  /* the DMA engine's requester id */
+  uint16_t devid;                  /* the first DMA engine's requester id */
+  struct iommudrv_device devices[DEVDRV_DMADEVS_MAX];
+  uint32_t device_count;           /* 1..DEVDRV_DMADEVS_MAX */
   uint64_t base_gpa;               /* the driver's RAM block */
   uint64_t base_bytes;
   uint64_t window_gpa;             /* the DMA window the IOVAs cover */
@@ -79,23 +107,31 @@ struct iommudrv {                  /* embedded in struct machine; (m) = migrated
 
 extern const struct vmstate_desc iommudrv_vmstate;
 
-/* Bytes of RAM block the driver needs for a DMA window of window_bytes. */
-uint64_t iommudrv_block_bytes(uint32_t mode, uint64_t window_bytes);
+/* Bytes of RAM block the driver needs for a DMA window of window_bytes and device_count. */
+uint64_t iommudrv_block_bytes(const struct iommudrv_config *config, uint64_t window_bytes,
+                              uint32_t device_count);
+/* devices: device_count (1..DEVDRV_DMADEVS_MAX) engines, copied. */
 void iommudrv_init(struct iommudrv *drv, struct machine *machine,
-                   const struct iommudrv_config *config, struct amdvi *iommu, uint16_t devid,
+                   const struct iommudrv_config *config, struct amdvi *iommu,
+                   const struct iommudrv_device *devices, uint32_t device_count,
                    uint64_t base_gpa, uint64_t base_bytes, uint64_t window_gpa,
                    uint64_t window_bytes);
-/* Boot: tables, rings, enable, the DTE, the ring mapping (ring_bytes from window_gpa). */
-void iommudrv_boot(struct iommudrv *drv, uint64_t ring_bytes);
+/* Boot: tables, rings, enable, the DTEs, the ring mappings, the IRTEs. */
+void iommudrv_boot(struct iommudrv *drv);
+/* Device index's domain id and page-table root. */
+uint16_t iommudrv_domain(const struct iommudrv *drv, uint32_t index);
+uint64_t iommudrv_root(const struct iommudrv *drv, uint32_t index);
+/* Queues a whole-domain INVALIDATE_IOMMU_PAGES for device index's domain (a tick ends it). */
+void iommudrv_domain_flush(struct iommudrv *drv, uint32_t index);
 /* The IOVA the device uses for window address gpa. */
 uint64_t iommudrv_iova(const struct iommudrv *drv, uint64_t gpa);
 /* Start of a tick: resume a paused buffer, poll the semaphore, clear status, events. */
 void iommudrv_tick_begin(struct iommudrv *drv);
-/* Maps a transfer's buffers; returns false when it left the destination unmapped. */
-bool iommudrv_transfer_map(struct iommudrv *drv, uint64_t src_gpa, uint64_t dst_gpa,
-                           uint32_t length);
-void iommudrv_transfer_unmap(struct iommudrv *drv, uint64_t src_gpa, uint64_t dst_gpa,
-                             uint32_t length);
+/* Maps device index's transfer; returns false when it left the destination unmapped. */
+bool iommudrv_transfer_map(struct iommudrv *drv, uint32_t index, uint64_t src_gpa,
+                           uint64_t dst_gpa, uint32_t length);
+void iommudrv_transfer_unmap(struct iommudrv *drv, uint32_t index, uint64_t src_gpa,
+                             uint64_t dst_gpa, uint32_t length);
 /* End of a tick: completion wait and doorbell (or pause) when commands were queued. */
 void iommudrv_tick_end(struct iommudrv *drv);
 

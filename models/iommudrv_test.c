@@ -2,7 +2,10 @@
  * iommudrv_test.c: the AMD IOMMU inside a machine, driven by the guest's
  * IOMMU driver: AMDVI-PCI on the bus, its section, translated DMA with
  * map/unmap per transfer, injected faults reaching both the event log and
- * the DMA driver, completion waits and MSIs counted by the machine.
+ * the DMA driver, completion waits and MSIs counted by the machine; the
+ * dmadevs' MSIs remapped through IRTEs (legacy and 128-bit) into the
+ * machine's interrupt sink, remapping failures, and several dmadevs in their
+ * own domains (isolation, per-domain invalidation).
  */
 #include "sim_base.h"
 
@@ -129,6 +132,318 @@ START_TEST(iommudrv_translated_dma)
 }
 END_TEST
 
+/* iommu_config with count dmadevs (slots 4..), interrupts and the given remapping. */
+static struct machine_config irq_config(uint32_t count, bool intremap, bool ga, bool separate)
+{
+  struct machine_config config = iommu_config(3, 0);
+  for (uint32_t i = 1; i < count; i++) {
+    config.devices[1 + i] = config.devices[1];
+    config.devices[1 + i].slot = (uint8_t)(4 + i);
+  }
+  config.device_count = 1 + count;
+  config.ram[2].bytes = 80 * count * RAM_PAGE_BYTES;
+  config.ram[1].bytes = 128 * RAM_PAGE_BYTES;
+  config.driver.interrupts = true;
+  config.iommu_driver.intremap = intremap;
+  config.iommu_driver.irte_ga = ga;
+  config.iommu_driver.domains_separate = separate;
+  return config;
+}
+
+static uint64_t read64(const struct machine *machine, uint64_t gpa)
+{
+  uint64_t value = 0;
+  ck_assert(machine_dma_read(machine, gpa, &value, sizeof(value)));
+  return value;
+}
+
+/* The IO_PAGE_FAULT entries in the event log with I=1 from devid (consumed or not). */
+static uint32_t irq_faults_logged(const struct machine *machine, const struct iommudrv *drv,
+                                  uint16_t devid)
+{
+  uint32_t count = 0;
+  for (uint32_t at = 0; at < IOMMUDRV_RING_BYTES; at += 16) {
+    uint64_t q0 = read64(machine, drv->base_gpa + IOMMUDRV_EVT_OFFSET + at);
+    bool fault = (q0 >> 60) == AMDVI_EVENT_IO_PAGE_FAULT;
+    if (fault && (q0 & 0xFFFF) == devid && (q0 >> 48 & AMDVI_FAULT_FLAG_I) != 0) count++;
+  }
+  return count;
+}
+
+static void stop_fire(struct sim *sim, struct sim_event *event)
+{
+  (void)event;
+  sim_stop(sim);
+}
+
+/* Runs sim until time_ns (an event there stops it). */
+static void run_until(struct sim *sim, uint64_t time_ns)
+{
+  static struct sim_event stop;
+  sim_event_init(&stop, stop_fire, "test.stop");
+  sim_event_schedule_at(sim, &stop, time_ns);
+  ck_assert_int_eq(sim_run(sim), SIM_RUN_STOPPED);
+}
+
+START_TEST(iommudrv_irq_remapped)
+{
+  /* Legacy (_i 0) and 128-bit (_i 1) IRTEs: every completion MSI reaches vCPU 0, vector 0x50. */
+  bool ga = _i == 1;
+  struct sim_options options = {.seed = 7};
+  struct sim *sim = sim_create(&options);
+  struct machine_config config = irq_config(1, true, ga, false);
+  char why[256];
+  ck_assert_msg(machine_config_check(&config, why, sizeof(why)), "%s", why);
+  struct machine *machine = machine_create(sim, &config, 0);
+  machine_boot(machine);
+  const struct iommudrv *drv = machine_iommudrv(machine);
+  const struct dmadev *dma = machine_dmadev(machine, 0);
+  /* The driver's programming, as Linux: DTE interrupt half, IRTE 0, MSI data = index 0. */
+  uint64_t q2 = read64(machine, drv->base_gpa + (uint64_t)drv->devid * 32 + 16);
+  ck_assert_uint_eq(q2 & 1, 1);                          /* IV */
+  ck_assert_uint_eq(q2 >> 1 & 0xF, 9);                   /* IntTabLen: 512 entries */
+  ck_assert_uint_eq(q2 >> 60 & 3, 2);                    /* IntCtl: remap */
+  ck_assert_uint_eq(q2 & UINT64_C(0x000FFFFFFFFFFFC0), drv->irt_gpa[0]);
+  uint64_t lo = read64(machine, drv->irt_gpa[0]);
+  if (ga) {
+    ck_assert_uint_eq(lo, 1);                            /* RemapEn, dest 0 */
+    ck_assert_uint_eq(read64(machine, drv->irt_gpa[0] + 8), 0x50);
+  } else {
+    ck_assert_uint_eq(lo & 0xFFFFFFFF, 1u | 0x50u << 16);
+  }
+  uint64_t control = amdvi_mmio_read(drv->iommu, AMDVI_MMIO_CONTROL, 8);
+  ck_assert_uint_eq((control & AMDVI_CONTROL_GA_EN) != 0, ga);
+  ck_assert_uint_eq(pci_bus_config_read(machine_pci_bus(machine, 0), 4, 0,
+                                        dma->pci.msi_offset + 12, 2), 0);
+  ck_assert_int_eq(sim_run(sim), SIM_RUN_IDLE);
+  struct machine_irq_stats stats;
+  machine_irq_stats_get(machine, &stats);
+  const struct devdrv *dev = machine_devdrv(machine);
+  ck_assert_uint_gt(dma->irq_count, 100);
+  /* Completions an MSI's delay window covers share it: at most one MSI each. */
+  ck_assert_uint_gt(stats.delivered_count, dma->irq_count / 2);
+  ck_assert_uint_le(stats.delivered_count, dma->irq_count);
+  ck_assert_uint_eq(stats.delivered_count, dma->msi_sent_count);
+  ck_assert_uint_eq(machine_irq_count(machine, 0, DEVDRV_MSI_VECTOR_BASE),
+                    stats.delivered_count);
+  ck_assert_uint_eq(machine_irq_count(machine, 0, 0), 0); /* index 0 never leaks as vector */
+  ck_assert_uint_eq(stats.blocked_count, 0);
+  ck_assert_uint_eq(stats.stray_count, 0);
+  ck_assert_uint_eq(dma->msi_pending_count, 0);
+  /* The driver reaped on interrupts; everything submitted was reaped. */
+  ck_assert_uint_gt(dev->irq_reaps_count, 50);
+  /* Its last tick saw all but the MSIs of descriptors still in the ring (at most 8). */
+  ck_assert_uint_le(dev->irq_seen[0], stats.delivered_count);
+  ck_assert_uint_ge(dev->irq_seen[0] + 8, stats.delivered_count);
+  ck_assert_uint_ge(dev->reaped_count + 8, dev->submitted_count);
+  ck_assert_uint_eq(dev->dma_failed_count, 0);
+  ck_assert_uint_eq(drv->irq_faults_count, 0);
+  ck_assert_msg(machine_invariants_check(machine, why, sizeof(why)), "%s", why);
+  sim_destroy(sim);
+}
+END_TEST
+
+START_TEST(iommudrv_irq_failures)
+{
+  /*
+   * IntCtl=abort (_i 0, 1) and an IRTE with RemapEn clear mid-run (_i 2, 3), in
+   * the default profile (IO_PAGE_FAULT, I=1, the device's id) and qemu-10.1
+   * (no event); every blocked MSI is counted and the driver goes on by reaping
+   * full rings.
+   */
+  bool qemu = _i % 2 == 1, abort_all = _i < 2;
+  struct sim_options options = {.seed = 9};
+  struct sim *sim = sim_create(&options);
+  struct machine_config config = irq_config(1, true, false, false);
+  config.iommu_driver.intctl_abort = abort_all;
+  config.iommu_driver.event_consume_every = 1000000; /* keep the log for the test to read */
+  if (qemu) config.devices[0].iommu.profile = AMDVI_PROFILE_QEMU_10_1;
+  struct machine *machine = machine_create(sim, &config, 0);
+  machine_boot(machine);
+  const struct iommudrv *drv = machine_iommudrv(machine);
+  struct machine_irq_stats stats;
+  if (!abort_all) {
+    run_until(sim, 10 * SIM_NS_PER_MS);
+    machine_irq_stats_get(machine, &stats);
+    ck_assert_uint_gt(stats.delivered_count, 0);
+    ck_assert_uint_eq(stats.blocked_count, 0);
+    uint64_t irte = read64(machine, drv->irt_gpa[0]);
+    ck_assert(machine_dma_write(machine, drv->irt_gpa[0], &(uint64_t){irte & ~UINT64_C(1)}, 8));
+  }
+  uint64_t delivered_before = stats.delivered_count * !abort_all;
+  ck_assert_int_eq(sim_run(sim), SIM_RUN_IDLE);
+  machine_irq_stats_get(machine, &stats);
+  const struct devdrv *dev = machine_devdrv(machine);
+  ck_assert_uint_eq(stats.delivered_count, delivered_before);
+  ck_assert_uint_gt(stats.blocked_count, 20);
+  ck_assert_uint_eq(stats.blocked_count, machine_dmadev(machine, 0)->msi_sent_count -
+                                             delivered_before);
+  uint32_t logged = irq_faults_logged(machine, drv, drv->devid);
+  if (qemu) {
+    ck_assert_uint_eq(logged, 0);
+  } else {
+    /* The log holds 255 entries; the first are the blocked MSIs. */
+    ck_assert_uint_eq(logged, SIM_MIN(stats.blocked_count, 255));
+  }
+  ck_assert_uint_gt(dev->full_reaps_count, 10);
+  ck_assert_uint_gt(dev->reaped_count, 50);
+  ck_assert_uint_eq(dev->dma_failed_count, 0);
+  sim_destroy(sim);
+}
+END_TEST
+
+START_TEST(iommudrv_devices_run)
+{
+  /* 2, 3 and 4 dmadevs, separate domains (_i even) or shared: all translated, all complete. */
+  uint32_t count = 2 + (uint32_t)_i / 2;
+  bool separate = _i % 2 == 0;
+  struct sim_options options = {.seed = 11};
+  struct sim *sim = sim_create(&options);
+  struct machine_config config = irq_config(count, true, false, separate);
+  config.vcpu_count = 2;
+  config.vcpus[1] = config.vcpus[0];
+  char why[256];
+  ck_assert_msg(machine_config_check(&config, why, sizeof(why)), "%s", why);
+  struct machine *machine = machine_create(sim, &config, 0);
+  machine_boot(machine);
+  ck_assert_int_eq(sim_run(sim), SIM_RUN_IDLE);
+  const struct iommudrv *drv = machine_iommudrv(machine);
+  const struct devdrv *dev = machine_devdrv(machine);
+  ck_assert_uint_eq(dev->dma_count, count);
+  ck_assert_uint_eq(drv->device_count, count);
+  uint64_t completed = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    const struct dmadev *dma = machine_dmadev(machine, i);
+    uint16_t devid = (uint16_t)(dma->pci.slot << 3);
+    ck_assert_uint_gt(dma->completed_count, 50);
+    ck_assert_uint_eq(dma->failed_count, 0);
+    ck_assert(amdvi_device_translated(drv->iommu, devid));
+    ck_assert_uint_eq(iommudrv_domain(drv, i), separate ? 1 + i : 1);
+    /* Device i's MSIs land at vCPU i % 2, vector 0x50 + i, and only there. */
+    uint64_t seen = machine_irq_count(machine, i % 2, DEVDRV_MSI_VECTOR_BASE + i);
+    ck_assert_uint_eq(seen, dma->msi_sent_count);
+    ck_assert_uint_eq(machine_irq_count(machine, (i + 1) % 2, DEVDRV_MSI_VECTOR_BASE + i), 0);
+    completed += dma->completed_count;
+  }
+  ck_assert_uint_eq(completed, dev->reaped_count + (dev->submitted_count - dev->reaped_count));
+  ck_assert_uint_eq(dev->dma_failed_count, 0);
+  ck_assert_uint_eq(drv->faults_count, 0);
+  ck_assert_msg(machine_invariants_check(machine, why, sizeof(why)), "%s", why);
+  sim_destroy(sim);
+}
+END_TEST
+
+START_TEST(iommudrv_domains_isolated)
+{
+  /*
+   * Two dmadevs in their own domains cannot reach each other's buffers: the
+   * second translating the first's ring IOVA faults, logged with its own
+   * DeviceID; in one shared domain the same access translates.
+   */
+  bool separate = _i == 0;
+  struct sim_options options = {.seed = 13};
+  struct sim *sim = sim_create(&options);
+  struct machine_config config = irq_config(2, false, false, separate);
+  struct machine *machine = machine_create(sim, &config, 0);
+  machine_boot(machine);
+  const struct iommudrv *drv = machine_iommudrv(machine);
+  uint16_t devid0 = 4 << 3, devid1 = 5 << 3;
+  uint64_t ring0 = iommudrv_iova(drv, devdrv_part_gpa(machine_devdrv(machine), 0));
+  uint64_t ring1 = iommudrv_iova(drv, devdrv_part_gpa(machine_devdrv(machine), 1));
+  struct amdvi_xlate_result result;
+  amdvi_translate(drv->iommu, devid0, ring0, true, &result);
+  ck_assert_int_eq(result.status, AMDVI_XLATE_OK);
+  amdvi_translate(drv->iommu, devid1, ring1, true, &result);
+  ck_assert_int_eq(result.status, AMDVI_XLATE_OK);
+  uint64_t tail = amdvi_mmio_read(drv->iommu, AMDVI_MMIO_EVTLOG_TAIL, 8);
+  amdvi_translate(drv->iommu, devid1, ring0 + 64, false, &result);
+  if (!separate) {
+    ck_assert_int_eq(result.status, AMDVI_XLATE_OK);
+    ck_assert_uint_eq(amdvi_mmio_read(drv->iommu, AMDVI_MMIO_EVTLOG_TAIL, 8), tail);
+  } else {
+    ck_assert_int_eq(result.status, AMDVI_XLATE_FAULT);
+    ck_assert_uint_eq(result.event_code, AMDVI_EVENT_IO_PAGE_FAULT);
+    ck_assert_uint_eq(amdvi_mmio_read(drv->iommu, AMDVI_MMIO_EVTLOG_TAIL, 8), tail + 16);
+    uint64_t q0 = read64(machine, drv->base_gpa + IOMMUDRV_EVT_OFFSET + tail);
+    uint64_t q1 = read64(machine, drv->base_gpa + IOMMUDRV_EVT_OFFSET + tail + 8);
+    ck_assert_uint_eq(q0 >> 60, AMDVI_EVENT_IO_PAGE_FAULT);
+    ck_assert_uint_eq(q0 & 0xFFFF, devid1);
+    ck_assert_uint_eq(q0 >> 32 & 0xFFFF, 2);             /* device 1's domain */
+    ck_assert_uint_eq(q1, ring0 + 64);
+    /* And the other way round. */
+    amdvi_translate(drv->iommu, devid0, ring1, false, &result);
+    ck_assert_int_eq(result.status, AMDVI_XLATE_FAULT);
+  }
+  sim_destroy(sim);
+}
+END_TEST
+
+START_TEST(iommudrv_domain_flush_keeps_other)
+{
+  /* Invalidating device 0's domain drops its IOTLB entries and keeps device 1's. */
+  struct sim_options options = {.seed = 17};
+  struct sim *sim = sim_create(&options);
+  struct machine_config config = irq_config(2, false, false, true);
+  struct machine *machine = machine_create(sim, &config, 0);
+  machine_boot(machine);
+  struct iommudrv *drv = machine_iommudrv(machine);
+  uint16_t devids[2] = {4 << 3, 5 << 3};
+  uint64_t rings[2];
+  struct amdvi_xlate_result result;
+  for (uint32_t i = 0; i < 2; i++) {
+    rings[i] = iommudrv_iova(drv, devdrv_part_gpa(machine_devdrv(machine), i));
+    amdvi_translate(drv->iommu, devids[i], rings[i], false, &result);
+    ck_assert_int_eq(result.status, AMDVI_XLATE_OK);
+    amdvi_translate(drv->iommu, devids[i], rings[i], false, &result);
+    ck_assert(result.iotlb_hit);
+  }
+  uint64_t head = amdvi_mmio_read(drv->iommu, AMDVI_MMIO_CMDBUF_HEAD, 8);
+  iommudrv_domain_flush(drv, 0);
+  iommudrv_tick_end(drv);
+  ck_assert_uint_eq(amdvi_mmio_read(drv->iommu, AMDVI_MMIO_CMDBUF_HEAD, 8), (head + 32) % 4096);
+  amdvi_translate(drv->iommu, devids[1], rings[1], false, &result);
+  ck_assert_int_eq(result.status, AMDVI_XLATE_OK);
+  ck_assert(result.iotlb_hit);
+  amdvi_translate(drv->iommu, devids[0], rings[0], false, &result);
+  ck_assert_int_eq(result.status, AMDVI_XLATE_OK);
+  ck_assert(!result.iotlb_hit);
+  /* Flushing device 1's domain now drops its entry too. */
+  iommudrv_domain_flush(drv, 1);
+  iommudrv_tick_end(drv);
+  amdvi_translate(drv->iommu, devids[1], rings[1], false, &result);
+  ck_assert(!result.iotlb_hit);
+  sim_destroy(sim);
+}
+END_TEST
+
+START_TEST(iommudrv_devices_config_errors)
+{
+  /* Five dmadevs, a driven dmadev outside the IOMMU, intremap without interrupts. */
+  char why[256];
+  struct machine_config config = irq_config(4, true, false, true);
+  struct machine_config five = config;
+  five.devices[5] = five.devices[1];
+  five.devices[5].slot = 9;
+  five.device_count = 6;
+  ck_assert(!machine_config_check(&five, why, sizeof(why)));
+  ck_assert_str_eq(why, "driver: it programs at most 4 dmadevs, the machine has 5");
+  struct machine_config outside = config;
+  outside.devices[3].behind_iommu = false;
+  ck_assert(!machine_config_check(&outside, why, sizeof(why)));
+  ck_assert_str_eq(why, "iommu_driver: every dmadev the driver programs must be behind the "
+                        "amd-iommu");
+  struct machine_config polling = config;
+  polling.driver.interrupts = false;
+  ck_assert(!machine_config_check(&polling, why, sizeof(why)));
+  ck_assert_str_eq(why, "iommu_driver: intremap needs the device driver's interrupts");
+  struct machine_config small = config;
+  small.ram[2].bytes = 80 * 3 * RAM_PAGE_BYTES;
+  ck_assert(!machine_config_check(&small, why, sizeof(why)));
+  ck_assert_msg(strstr(why, "driver: the DMA window is the last RAM block") == why, "%s", why);
+  ck_assert_msg(machine_config_check(&config, why, sizeof(why)), "%s", why);
+}
+END_TEST
+
 Suite *iommudrv_suite(void)
 {
   Suite *suite = suite_create("iommudrv");
@@ -136,5 +451,15 @@ Suite *iommudrv_suite(void)
   tcase_add_test(tc, iommudrv_machine_wiring);
   tcase_add_loop_test(tc, iommudrv_translated_dma, 0, 2);
   suite_add_tcase(suite, tc);
+  TCase *irq = tcase_create("irq");
+  tcase_add_loop_test(irq, iommudrv_irq_remapped, 0, 2);
+  tcase_add_loop_test(irq, iommudrv_irq_failures, 0, 4);
+  suite_add_tcase(suite, irq);
+  TCase *devices = tcase_create("devices");
+  tcase_add_loop_test(devices, iommudrv_devices_run, 0, 6);
+  tcase_add_loop_test(devices, iommudrv_domains_isolated, 0, 2);
+  tcase_add_test(devices, iommudrv_domain_flush_keeps_other);
+  tcase_add_test(devices, iommudrv_devices_config_errors);
+  suite_add_tcase(suite, devices);
   return suite;
 }

@@ -13,10 +13,19 @@
  * 0 as a function whose config cycles go to the model, its guest memory is
  * machine RAM, its MSIs are counted here, and dmadevs marked behind_iommu
  * translate through it (devid = their BDF).
+ *
+ * Interrupts (driver.interrupts): each dmadev the guest driver programs
+ * delivers its MSIs here; behind the IOMMU they go through amdvi_remap_msi
+ * first.  A delivered MSI counts at (APIC id = address bits 19:12, vector =
+ * data bits 7:0); a blocked one counts as blocked.  The counts are the
+ * guest's interrupt handlers' view and migrate as "irqsink", registered
+ * after the drivers.
  */
 #include "sim_base.h"
 
 #include "machine.h"
+
+#include <xxhash.h>
 
 enum machine_device_kind {
   MACHINE_TESTDEV, MACHINE_DMADEV, MACHINE_BLOCKDEV, MACHINE_AMDVI, MACHINE_VFIODEV
@@ -33,6 +42,14 @@ struct machine_device {
   uint32_t instance_index;                         /* its vmstate instance */
 };
 
+struct machine_irq_sink {          /* (m) section "irqsink" */
+  uint32_t counts[VCPUS_MAX * MACHINE_IRQ_VECTORS]; /* delivered, by APIC id and vector */
+  uint64_t delivered_count;
+  uint64_t blocked_count;          /* MSIs the IOMMU refused to remap (target abort) */
+  uint64_t stray_count;            /* delivered to an APIC id no vCPU has */
+  uint64_t digest;                 /* XXH3 chain over (devid, address, data), in order */
+};
+
 struct machine {
   struct sim *sim;                                 /* owner of everything below */
   struct machine_config config;                    /* as given */
@@ -47,6 +64,8 @@ struct machine {
   uint64_t iommu_msi_count;                        /* its MSIs delivered (not migrated) */
   struct iommudrv iommudrv;                        /* the guest IOMMU driver */
   bool iommudrv_present;                           /* config.iommu_driver.enabled */
+  struct machine_irq_sink irq;                     /* the guest's interrupt sink */
+  bool irq_present;                                /* config.driver.interrupts */
   struct vcpu vcpus[VCPUS_MAX];                    /* the guest programs */
   uint32_t vcpu_count;                             /* >= 1 */
   bool running;                                    /* VM clock advancing */
@@ -75,6 +94,22 @@ static int machine_clock_post_load(void *opaque, int32_t version_id)
 
 static const struct vmstate_field machine_clock_fields[] = {
     VMSTATE_UINT64(struct machine, vm_ns_saved),
+};
+
+static const struct vmstate_field machine_irq_fields[] = {
+    VMSTATE_UINT32_ARRAY(struct machine_irq_sink, counts, VCPUS_MAX * MACHINE_IRQ_VECTORS),
+    VMSTATE_UINT64(struct machine_irq_sink, delivered_count),
+    VMSTATE_UINT64(struct machine_irq_sink, blocked_count),
+    VMSTATE_UINT64(struct machine_irq_sink, stray_count),
+    VMSTATE_UINT64(struct machine_irq_sink, digest),
+};
+
+static const struct vmstate_desc machine_irq_vmstate = {
+    .name = "irqsink",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = machine_irq_fields,
+    .field_count = SIM_ARRAY_COUNT(machine_irq_fields),
 };
 
 static const struct vmstate_desc machine_clock_vmstate = {
@@ -127,6 +162,42 @@ static void iommu_msi(void *context, uint64_t address, uint32_t data)
   machine->iommu_msi_count++;
   sim_trace(machine->sim, "machine.iommu_msi", machine->role_index, address, data,
             machine->iommu_msi_count);
+}
+
+/* An MSI reaches the interrupt controllers: counted by APIC id and vector. */
+static void irq_deliver(struct machine *machine, uint16_t devid, uint64_t address,
+                        uint32_t data)
+{
+  struct machine_irq_sink *irq = &machine->irq;
+  uint32_t dest = (uint32_t)(address >> 12) & 0xFF, vector = data & 0xFF;
+  if (dest < machine->vcpu_count) {
+    irq->counts[dest * MACHINE_IRQ_VECTORS + vector]++;
+  } else {
+    irq->stray_count++;
+  }
+  irq->delivered_count++;
+  uint64_t message[3] = {devid, address, data};
+  irq->digest = XXH3_64bits_withSeed(message, sizeof(message), irq->digest);
+  sim_trace(machine->sim, "machine.msi", devid, address, data, irq->delivered_count);
+}
+
+static void dmadev_msi_direct(void *opaque, uint16_t devid, uint64_t address, uint32_t data)
+{
+  irq_deliver(opaque, devid, address, data);
+}
+
+/* A dmadev behind the IOMMU: its MSI goes through interrupt remapping (spec §8). */
+static void dmadev_msi_remapped(void *opaque, uint16_t devid, uint64_t address, uint32_t data)
+{
+  struct machine *machine = opaque;
+  struct amdvi_msi in = {.address = address, .data = data}, out;
+  if (amdvi_remap_msi(machine->iommu, devid, &in, &out) == AMDVI_IRQ_BLOCKED) {
+    machine->irq.blocked_count++;
+    sim_trace(machine->sim, "machine.msi_blocked", devid, address, data,
+              machine->irq.blocked_count);
+    return;
+  }
+  irq_deliver(machine, devid, out.address, out.data);
 }
 
 static uint32_t iommu_config_read(void *opaque, uint32_t offset, uint32_t bytes)
@@ -185,7 +256,7 @@ static void machine_device_create(struct machine *machine, uint32_t index,
     device->kind = MACHINE_DMADEV;
     device->dma = dmadev_create(machine->sim, machine, &config->dma);
     device->pci = &device->dma->pci;
-    desc = &dmadev_vmstate;
+    desc = dmadev_vmstate_desc(device->dma);
     opaque = device->dma;
   } else if (strcmp(config->driver, "blockdev") == 0) {
     /* The destination opens the source's image: one shared object in the simulation. */
@@ -247,27 +318,55 @@ static void machine_register_devices(struct machine *machine, const struct machi
     dmadev_translate_set(machine->devices[i].dma, iommu_translate, machine->iommu);
   }
   if (machine->config.driver.period_ns == 0) return;
-  struct dmadev *dma = machine_dmadev(machine, 0);
+  struct dmadev *dmas[DEVDRV_DMADEVS_MAX];
+  uint32_t dma_count = 0;
+  while (dma_count < DEVDRV_DMADEVS_MAX && machine_dmadev(machine, dma_count) != NULL) {
+    dmas[dma_count] = machine_dmadev(machine, dma_count);
+    dma_count++;
+  }
+  SIM_ASSERT(machine_dmadev(machine, dma_count) == NULL); /* machine_config_check */
   struct blockdev *block = machine_blockdev(machine, 0);
   uint64_t window_gpa = 0;
   for (uint32_t i = 0; i + 1 < machine->config.ram_count; i++) {
     window_gpa += machine->config.ram[i].bytes;
   }
   uint64_t window_bytes = machine->config.ram[machine->config.ram_count - 1].bytes;
-  devdrv_init(&machine->devdrv, machine, &machine->config.driver, dma, block, window_gpa,
-              window_bytes);
+  devdrv_init(&machine->devdrv, machine, &machine->config.driver, dmas, dma_count, block,
+              window_gpa, window_bytes);
   machine->devdrv_present = true;
   machine_register(machine, "devdrv", 0, &devdrv_vmstate, &machine->devdrv);
-  if (!machine->config.iommu_driver.enabled) return;
-  SIM_ASSERT(dma != NULL && machine->iommu != NULL && machine->config.ram_count >= 3);
-  uint64_t base_gpa = window_gpa - machine->config.ram[machine->config.ram_count - 2].bytes;
-  iommudrv_init(&machine->iommudrv, machine, &machine->config.iommu_driver, machine->iommu,
-                (uint16_t)(dma->pci.bus << 8 | dma->pci.slot << 3 | dma->pci.function), base_gpa,
-                machine->config.ram[machine->config.ram_count - 2].bytes, window_gpa,
-                window_bytes);
-  machine->devdrv.iommu = &machine->iommudrv;
-  machine->iommudrv_present = true;
-  machine_register(machine, "iommudrv", 0, &iommudrv_vmstate, &machine->iommudrv);
+  /* Several engines take turns in time slots (dmadev.h); their MSIs reach the sink. */
+  for (uint32_t i = 0; i < dma_count && dma_count > 1; i++) dmadev_slot_set(dmas[i], i, dma_count);
+  for (uint32_t i = 0; i < machine->config.device_count && machine->config.driver.interrupts;
+       i++) {
+    if (machine->devices[i].kind != MACHINE_DMADEV) continue;
+    bool behind = machine->config.devices[i].behind_iommu;
+    dmadev_msi_set(machine->devices[i].dma, behind ? dmadev_msi_remapped : dmadev_msi_direct,
+                   machine);
+  }
+  if (machine->config.iommu_driver.enabled) {
+    SIM_ASSERT(dma_count > 0 && machine->iommu != NULL && machine->config.ram_count >= 3);
+    struct iommudrv_device devices[DEVDRV_DMADEVS_MAX];
+    for (uint32_t i = 0; i < dma_count; i++) {
+      const struct pci_function *fn = &dmas[i]->pci;
+      devices[i] = (struct iommudrv_device){
+          .devid = (uint16_t)(fn->bus << 8 | fn->slot << 3 | fn->function),
+          .ring_gpa = devdrv_part_gpa(&machine->devdrv, i),
+          .ring_bytes = devdrv_ring_bytes(&machine->devdrv, i),
+          .dest = devdrv_msi_dest(&machine->devdrv, i),
+          .vector = devdrv_msi_vector(&machine->devdrv, i)};
+    }
+    uint64_t base_bytes = machine->config.ram[machine->config.ram_count - 2].bytes;
+    iommudrv_init(&machine->iommudrv, machine, &machine->config.iommu_driver, machine->iommu,
+                  devices, dma_count, window_gpa - base_bytes, base_bytes, window_gpa,
+                  window_bytes);
+    machine->devdrv.iommu = &machine->iommudrv;
+    machine->iommudrv_present = true;
+    machine_register(machine, "iommudrv", 0, &iommudrv_vmstate, &machine->iommudrv);
+  }
+  if (!machine->config.driver.interrupts) return;
+  machine->irq_present = true;
+  machine_register(machine, "irqsink", 0, &machine_irq_vmstate, &machine->irq);
 }
 
 /*
@@ -370,6 +469,22 @@ void machine_stop(struct machine *machine)
   for (uint32_t i = 0; i < machine->vcpu_count; i++) vcpu_stop(&machine->vcpus[i]);
   machine_devices_run(machine, false);
   sim_trace(machine->sim, "machine.stop", machine->role_index, machine->vm_ns_stopped, 0, 0);
+  if (machine->irq_present) {
+    /*
+     * The engines at the stop, what the interrupt cut points are made of:
+     * per engine (16 bits each, engine 0 lowest) MSIs pending, and bytes done
+     * of the descriptor in progress (0: idle or between descriptors).
+     */
+    uint64_t pending = 0, progress = 0;
+    for (uint32_t i = 0; i < DEVDRV_DMADEVS_MAX; i++) {
+      const struct dmadev *dma = machine_dmadev(machine, i);
+      if (dma == NULL) break;
+      pending |= (uint64_t)SIM_MIN(dma->msi_pending_count, 0xFFFFu) << (16 * i);
+      progress |= (uint64_t)SIM_MIN(dma->cur_done_bytes, 0xFFFFu) << (16 * i);
+    }
+    sim_trace(machine->sim, "machine.irq_stop", pending, progress, machine->irq.delivered_count,
+              machine->irq.blocked_count);
+  }
   if (machine->iommu != NULL) {
     /*
      * The IOMMU's state at the stop, what a §9.4 cut point is made of: Control,
@@ -514,14 +629,30 @@ const struct devdrv *machine_devdrv(const struct machine *machine)
 
 struct amdvi *machine_amdvi(const struct machine *machine) { return machine->iommu; }
 
-const struct iommudrv *machine_iommudrv(const struct machine *machine)
+struct iommudrv *machine_iommudrv(const struct machine *machine)
 {
-  return machine->iommudrv_present ? &machine->iommudrv : NULL;
+  /* The guest's driver object: const machine, but a test may drive it (a cast, once). */
+  return machine->iommudrv_present ? (struct iommudrv *)&machine->iommudrv : NULL;
 }
 
 uint64_t machine_amdvi_msi_count(const struct machine *machine)
 {
   return machine->iommu_msi_count;
+}
+
+uint64_t machine_irq_count(const struct machine *machine, uint32_t dest, uint32_t vector)
+{
+  SIM_ASSERT(vector < MACHINE_IRQ_VECTORS);
+  if (dest >= machine->vcpu_count) return 0;
+  return machine->irq.counts[dest * MACHINE_IRQ_VECTORS + vector];
+}
+
+void machine_irq_stats_get(const struct machine *machine, struct machine_irq_stats *stats)
+{
+  stats->delivered_count = machine->irq.delivered_count;
+  stats->blocked_count = machine->irq.blocked_count;
+  stats->stray_count = machine->irq.stray_count;
+  stats->digest = machine->irq.digest;
 }
 
 /* Finds the block holding [gpa, gpa + count); false when the range is not all in one. */
@@ -716,6 +847,11 @@ static bool device_config_check(const struct machine_device_config *device, char
       snprintf(why, why_bytes, "%s: ring_entries must be 2..%u", path, DMADEV_RING_ENTRIES_MAX);
       return false;
     }
+    if (device->dma.msi_delay_ns > DMADEV_MSI_DELAY_NS_MAX) {
+      snprintf(why, why_bytes, "%s: msi_delay_ns must be 0..%" PRIu64, path,
+               DMADEV_MSI_DELAY_NS_MAX);
+      return false;
+    }
     if (device->dma.bandwidth_bytes_per_s == 0 ||
         device->dma.bandwidth_bytes_per_s > DMADEV_BANDWIDTH_BYTES_PER_S_MAX) {
       snprintf(why, why_bytes, "%s: bandwidth must be 1..%" PRIu64 " bytes/s", path,
@@ -753,14 +889,17 @@ static bool device_config_check(const struct machine_device_config *device, char
 /* One IOMMU at most; dmadevs behind it and its guest driver need it. */
 static bool iommu_config_check(const struct machine_config *config, char *why, size_t why_bytes)
 {
-  uint32_t iommus = 0;
-  bool behind = false;
+  uint32_t iommus = 0, dmas = 0;
+  bool behind = false, all_behind = true;
   const struct machine_device_config *dma = NULL;
   for (uint32_t i = 0; i < config->device_count; i++) {
     const struct machine_device_config *device = &config->devices[i];
     if (strcmp(device->driver, "amd-iommu") == 0) iommus++;
     behind |= device->behind_iommu;
-    if (dma == NULL && strcmp(device->driver, "dmadev") == 0) dma = device;
+    if (strcmp(device->driver, "dmadev") != 0) continue;
+    if (dma == NULL) dma = device;
+    all_behind &= device->behind_iommu;
+    dmas++;
   }
   if (iommus > 1) {
     snprintf(why, why_bytes, "amd-iommu: only one IOMMU per machine");
@@ -777,6 +916,15 @@ static bool iommu_config_check(const struct machine_config *config, char *why, s
              "behind the amd-iommu");
     return false;
   }
+  if (!all_behind) {
+    snprintf(why, why_bytes, "iommu_driver: every dmadev the driver programs must be behind "
+             "the amd-iommu");
+    return false;
+  }
+  if (driver->intremap && !config->driver.interrupts) {
+    snprintf(why, why_bytes, "iommu_driver: intremap needs the device driver's interrupts");
+    return false;
+  }
   if (driver->mode != 3 && driver->mode != 4) {
     snprintf(why, why_bytes, "iommu_driver: mode must be 3 or 4");
     return false;
@@ -790,7 +938,7 @@ static bool iommu_config_check(const struct machine_config *config, char *why, s
     return false;
   }
   uint64_t window = config->ram[config->ram_count - 1].bytes;
-  uint64_t need = iommudrv_block_bytes(driver->mode, window);
+  uint64_t need = iommudrv_block_bytes(driver, window, SIM_MAX(dmas, 1));
   if (config->ram_count < 3 || config->ram[config->ram_count - 2].bytes < need) {
     snprintf(why, why_bytes, "iommu_driver: its tables live in the second-to-last RAM block, "
              "apart from the vCPU's first; it needs %" PRIu64 " bytes", need);
@@ -809,19 +957,28 @@ static bool driver_config_check(const struct machine_config *config, char *why,
              DEVDRV_PERIOD_NS_MIN);
     return false;
   }
-  const struct machine_device_config *dma = NULL;
-  for (uint32_t i = 0; i < config->device_count && dma == NULL; i++) {
-    if (strcmp(config->devices[i].driver, "dmadev") == 0) dma = &config->devices[i];
+  uint32_t dmas = 0, entries_max = 0;
+  for (uint32_t i = 0; i < config->device_count; i++) {
+    if (strcmp(config->devices[i].driver, "dmadev") != 0) continue;
+    dmas++;
+    entries_max = SIM_MAX(entries_max, config->devices[i].dma.ring_entries);
   }
-  if (dma == NULL) return true;
+  if (dmas > DEVDRV_DMADEVS_MAX) {
+    snprintf(why, why_bytes, "driver: it programs at most %u dmadevs, the machine has %" PRIu32,
+             DEVDRV_DMADEVS_MAX, dmas);
+    return false;
+  }
+  if (dmas == 0) return true;
   if (driver->transfer_bytes_max == 0 || driver->transfer_bytes_max > DMADEV_TRANSFER_BYTES_MAX) {
     snprintf(why, why_bytes, "driver: transfer_bytes_max must be 1..%" PRIu32,
              DMADEV_TRANSFER_BYTES_MAX);
     return false;
   }
-  uint64_t need = devdrv_window_bytes(driver, dma->dma.ring_entries);
+  /* Each engine has an equal part of the window: the largest ring sizes them all. */
+  uint64_t need = devdrv_window_bytes(driver, entries_max) * dmas;
   const struct machine_ram_config *last = &config->ram[config->ram_count - 1];
-  if (config->ram_count < 2 || last->bytes < need) {
+  if (config->ram_count < 2 ||
+      devdrv_part_bytes(last->bytes, dmas) < devdrv_window_bytes(driver, entries_max)) {
     snprintf(why, why_bytes, "driver: the DMA window is the last RAM block, apart from the "
              "vCPU's first; it needs %" PRIu64 " bytes", need);
     return false;

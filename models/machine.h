@@ -64,7 +64,7 @@ struct machine_config {
     struct vcpu_config vcpus[VCPUS_MAX];   /* vcpu_count programs */
   };
   uint32_t vcpu_count;                     /* 0 counts as 1 */
-  struct devdrv_config driver;             /* drives the first dmadev and blockdev */
+  struct devdrv_config driver;             /* drives the dmadevs (<= 4) and first blockdev */
   struct iommudrv_config iommu_driver;     /* the guest's IOMMU driver (needs driver) */
 };
 
@@ -128,8 +128,20 @@ const struct devdrv *machine_devdrv(const struct machine *machine);
  * migrated: a count of deliveries, like an interrupt controller's).
  */
 struct amdvi *machine_amdvi(const struct machine *machine);
-const struct iommudrv *machine_iommudrv(const struct machine *machine);
+struct iommudrv *machine_iommudrv(const struct machine *machine);
 uint64_t machine_amdvi_msi_count(const struct machine *machine);
+/*
+ * The interrupt sink (driver.interrupts): MSIs delivered to vCPU dest with
+ * vector (0 for a dest no vCPU has), and its totals.  Migrated ("irqsink").
+ */
+uint64_t machine_irq_count(const struct machine *machine, uint32_t dest, uint32_t vector);
+struct machine_irq_stats {
+  uint64_t delivered_count;
+  uint64_t blocked_count;          /* refused by interrupt remapping */
+  uint64_t stray_count;            /* to an APIC id with no vCPU */
+  uint64_t digest;                 /* XXH3 chain over every delivered message */
+};
+void machine_irq_stats_get(const struct machine *machine, struct machine_irq_stats *stats);
 
 /*
  * Guest physical memory: the RAM blocks laid end to end from gpa 0.  Writes

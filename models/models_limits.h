@@ -33,6 +33,11 @@
 #define BLOCKDEV_SECTORS_MAX (UINT64_C(1) << 16) /* 32 MiB images in the arena */
 #define DEVDRV_PERIOD_NS_MIN UINT64_C(1000)    /* guest driver tick, at least 1 us */
 #define DMADEV_STEP_VM_NS_MAX (UINT64_C(1) << 60) /* a loaded step time beyond is refused */
+#define DMADEV_MSI_DELAY_NS_DEFAULT UINT64_C(2000) /* completion to MSI delivery, guest ns */
+#define DMADEV_MSI_DELAY_NS_MAX (UINT64_C(1) << 30) /* the msi_delay_ns property's bound */
+#define DMADEV_MSI_PENDING_MAX (UINT32_C(1) << 20) /* completions one MSI covers, saturating */
+#define DEVDRV_DMADEVS_MAX 4u                  /* dmadevs one guest driver programs */
+#define MACHINE_IRQ_VECTORS 256u               /* x86 vectors per vCPU in the interrupt sink */
 
 /* vfiodev.h */
 #define VFIODEV_MAPPINGS_MAX 8u                /* DMA mappings per device */

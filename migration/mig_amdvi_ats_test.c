@@ -246,6 +246,8 @@ START_TEST(mig_amdvi_ats_subsection_only_when_owed)
   world_save(&src, &idle);
   ck_assert_uint_eq(find_bytes(idle.bytes, idle.count, "amd-iommu/ats"), SIZE_MAX);
   ck_assert_uint_lt(idle.count, busy.count);
+  printf("amd-iommu stream: %zu bytes idle, %zu with one ATS invalidation owed\n", idle.count,
+         busy.count);
   struct world dst;
   ck_assert_int_eq(world_load(&dst, &src, idle.bytes, idle.count), MIG_OK);
   ck_assert_uint_eq(amdvi_ats_pending_count(dst.dev), 0);

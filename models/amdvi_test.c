@@ -5,7 +5,7 @@
  * The device is driven through its public API by the small guest driver of
  * amdvi_guest.h over a flat 16 MiB memory; a seeded sweep of random guest
  * behaviour checks boundedness and derived-state consistency.  TCases: mmio,
- * pci, cmd, evt, hostile.
+ * pci, cmd, evt, ats (device-side ATS/PPR requests, events 7, 8, 9), hostile.
  */
 #include "sim_base.h"
 

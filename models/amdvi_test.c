@@ -1080,6 +1080,93 @@ START_TEST(amdvi_ats_qemu_profile_silent)
 }
 END_TEST
 
+#define ATS_SWEEP_SEEDS 10
+#define ATS_SWEEP_OPS 200
+
+/*
+ * amdvi_ats_hostile_sweep: random device-side requests, invalidations, DTE
+ * garbage, control writes and time steps stay bounded and consistent; the
+ * qemu-10.1 profile never produces events 7, 8 or 9.
+ */
+START_TEST(amdvi_ats_hostile_sweep)
+{
+  enum amdvi_profile profile = _i % 2 == 0 ? AMDVI_PROFILE_DEFAULT : AMDVI_PROFILE_QEMU_10_1;
+  struct fixture fx;
+  fixture_init_ats(&fx, profile);
+  struct sim_prng prng;
+  sim_prng_init_stream(&prng, 5000 + (uint64_t)_i, "amdvi/ats-hostile");
+  amdvi_guest_setup(&fx.guest, 8, 8, CONTROL_ALL | (sim_prng_u64(&prng) & UINT64_C(0xE0E0)));
+  ats_device_setup(&fx, true, UINT64_C(1) << 52);
+  struct amdvi_atc atc;
+  amdvi_atc_init(&atc, ATS_DEV, _i % 4 == 0 ? AMDVI_ATC_QUIRK_NO_COMPLETE : 0,
+                 sim_prng_below(&prng, 3) * MS_NS / 2);
+  ck_assert(amdvi_atc_register(fx.dev, &atc));
+  uint64_t seen[16] = {0};
+  for (uint32_t op = 0; op < ATS_SWEEP_OPS; op++) {
+    uint64_t value = sim_prng_u64(&prng);
+    uint16_t devid = sim_prng_below(&prng, 2) == 0 ? ATS_DEV : (uint16_t)value;
+    switch (sim_prng_below(&prng, 7)) {
+    case 0: {
+      struct amdvi_ats_request request = {.devid = devid, .iova = value & 0xFFFFF000,
+                                          .pasid_present = (value & 1) != 0,
+                                          .pasid = (uint32_t)(value >> 40)};
+      struct amdvi_ats_result result;
+      amdvi_ats_translate(fx.dev, &request, devid == ATS_DEV ? &atc : NULL, &result);
+      break;
+    }
+    case 1: {
+      struct amdvi_xlate_result result;
+      amdvi_ats_translated_access(fx.dev, devid, value, (value & 2) != 0, &result);
+      break;
+    }
+    case 2: {
+      struct amdvi_ppr_request request = {.devid = devid, .address = value, .tag = (uint16_t)op,
+                                          .flags = (uint32_t)(value >> 20),
+                                          .pasid_present = (value & 4) != 0,
+                                          .pasid = (uint32_t)(value >> 12)};
+      (void)amdvi_ppr_request(fx.dev, &request);
+      break;
+    }
+    case 3:
+      (void)amdvi_guest_command(&fx.guest, (UINT64_C(4) << 60) | devid, value & ~UINT64_C(0xFCA),
+                                sim_prng_below(&prng, 2) == 0);
+      if (sim_prng_below(&prng, 3) == 0) {
+        (void)amdvi_guest_completion_wait(&fx.guest, STORE_GPA, op, AMDVI_CW_STORE, true);
+      }
+      break;
+    case 4:
+      advance_to(&fx, sim_now_ns(fx.sim) + sim_prng_below(&prng, 2 * MS_NS));
+      (void)amdvi_step(fx.dev);
+      break;
+    case 5:
+      amdvi_mmio_write(fx.dev, sim_prng_below(&prng, 2) == 0 ? AMDVI_MMIO_CONTROL : AMDVI_MMIO_STATUS,
+                       8, value | AMDVI_CONTROL_IOMMU_EN);
+      break;
+    default:
+      amdvi_guest_write64(&fx.guest, AMDVI_GUEST_DEVTAB_GPA + ATS_DEV * 32 + 8 * (value % 4),
+                          sim_prng_u64(&prng));
+      break;
+    }
+    ck_assert_uint_le(amdvi_ats_pending_count(fx.dev), AMDVI_ATS_PENDING_MAX);
+    ck_assert_uint_le(amdvi_atc_valid_count(&atc), AMDVI_ATC_ENTRIES);
+    uint64_t q0, q1;
+    while (amdvi_guest_event_pop(&fx.guest, &q0, &q1)) seen[q0 >> 60]++;
+    if (profile == AMDVI_PROFILE_DEFAULT) {
+      char names[256];
+      ck_assert_msg(amdvi_derived_check(fx.dev, names, sizeof names) == 0, "seed %d op %u: %s",
+                    _i, op, names);
+    }
+  }
+  if (profile == AMDVI_PROFILE_QEMU_10_1) {
+    ck_assert_uint_eq(seen[7] + seen[8] + seen[9], 0);
+    ck_assert_uint_eq(atc.invalidations_count, 0);
+  } else {
+    ck_assert_uint_gt(seen[8] + seen[9], 0);
+  }
+  fixture_deinit(&fx);
+}
+END_TEST
+
 /* ------------------------------------------------------------- hostile */
 
 #define HOSTILE_SEEDS 40
@@ -1239,6 +1326,7 @@ Suite *amdvi_suite(void)
   tcase_add_test(ats, amdvi_ppr_disabled);
   tcase_add_test(ats, amdvi_ppr_logged);
   tcase_add_test(ats, amdvi_ats_qemu_profile_silent);
+  tcase_add_loop_test(ats, amdvi_ats_hostile_sweep, 0, ATS_SWEEP_SEEDS);
   suite_add_tcase(suite, ats);
   TCase *hostile = tcase_create("hostile");
   tcase_set_timeout(hostile, 60);

@@ -10,8 +10,8 @@
  * after exactly the time it still had left at the cut (the countdown stops
  * while the VM is stopped), with the same event bytes, completion store and
  * ATC contents as an unmigrated reference run.  Also: no subsection when
- * nothing is owed (older streams load), and a hostile count is refused with
- * its field path.  TCases: cut, stream.
+ * nothing is owed (older streams load), save -> load -> save is identical,
+ * and a hostile count or a non-zero unused slot is refused with its path.  TCases: cut, stream.
  */
 #include "sim_base.h"
 
@@ -280,6 +280,36 @@ START_TEST(mig_amdvi_ats_hostile_count)
 }
 END_TEST
 
+/* mig_amdvi_ats_canonical: save -> load -> save is byte-identical; a non-zero unused slot is refused. */
+START_TEST(mig_amdvi_ats_canonical)
+{
+  struct world src;
+  source_run(&src, 0, 600000);
+  struct mig_membuf first;
+  world_save(&src, &first);
+  struct world dst;
+  ck_assert_int_eq(world_load(&dst, &src, first.bytes, first.count), MIG_OK);
+  struct mig_membuf second;
+  world_save(&dst, &second);
+  ck_assert_uint_eq(first.count, second.count);
+  ck_assert(memcmp(first.bytes, second.bytes, first.count) == 0);
+  size_t at = find_bytes(first.bytes, first.count, "amd-iommu/ats");
+  ck_assert_uint_ne(at, SIZE_MAX);
+  size_t slot1_devid = at + strlen("amd-iommu/ats") + 4 + 4 + 2; /* version, count, slot 0 */
+  ck_assert_uint_eq(first.bytes[slot1_devid + 1], 0);
+  first.bytes[slot1_devid + 1] = 0x42;
+  struct world bad;
+  ck_assert_int_ne(world_load(&bad, &src, first.bytes, first.count), MIG_OK);
+  ck_assert_msg(strstr(amdvi_migration_error(bad.dev), "unused slot 1") != NULL, "%s",
+                amdvi_migration_error(bad.dev));
+  mig_membuf_deinit(&first);
+  mig_membuf_deinit(&second);
+  sim_destroy(src.sim);
+  sim_destroy(dst.sim);
+  sim_destroy(bad.sim);
+}
+END_TEST
+
 Suite *mig_amdvi_ats_suite(void)
 {
   Suite *suite = suite_create("mig_amdvi_ats");
@@ -290,6 +320,7 @@ Suite *mig_amdvi_ats_suite(void)
   TCase *stream = tcase_create("stream");
   tcase_add_test(stream, mig_amdvi_ats_subsection_only_when_owed);
   tcase_add_test(stream, mig_amdvi_ats_hostile_count);
+  tcase_add_test(stream, mig_amdvi_ats_canonical);
   suite_add_tcase(suite, stream);
   return suite;
 }

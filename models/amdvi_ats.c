@@ -139,6 +139,14 @@ static void pending_remove(struct amdvi *dev, uint32_t index)
     dev->ats_deadline_ns[i] = dev->ats_deadline_ns[i + 1];
   }
   dev->ats_pending_count--;
+  /* Unused slots stay zero, so the stream encoding is canonical (STYLE R18). */
+  uint32_t last = dev->ats_pending_count;
+  dev->ats_devid[last] = 0;
+  dev->ats_cmd_gpa[last] = 0;
+  dev->ats_start[last] = 0;
+  dev->ats_last[last] = 0;
+  dev->ats_complete_ns[last] = 0;
+  dev->ats_deadline_ns[last] = 0;
 }
 
 bool amdvi__ats_invalidate(struct amdvi *dev, uint16_t devid, uint64_t start, uint64_t last,

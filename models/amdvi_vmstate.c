@@ -88,6 +88,15 @@ static bool ats_pending_load(struct amdvi *dev)
     dev->ats_complete_ns[i] = complete_in == UINT64_MAX ? UINT64_MAX : now_ns + complete_in;
     dev->ats_deadline_ns[i] = now_ns + deadline_in;
   }
+  for (uint32_t i = dev->ats_pending_count; i < AMDVI_ATS_PENDING_MAX; i++) {
+    if (dev->ats_devid[i] != 0 || dev->ats_cmd_gpa[i] != 0 || dev->ats_start[i] != 0 ||
+        dev->ats_last[i] != 0 || dev->mig_ats_complete_in_ns[i] != 0 ||
+        dev->mig_ats_deadline_in_ns[i] != 0) {
+      snprintf(dev->error, sizeof dev->error,
+               "amd-iommu/ats/ats_devid: unused slot %u is not zero", (unsigned)i);
+      return false;
+    }
+  }
   return true;
 }
 

@@ -222,6 +222,9 @@ struct amdvi_atc {
   uint32_t victim_index;              /* round-robin replacement */
   uint64_t invalidations_count;       /* invalidation requests received */
   uint64_t completions_count;         /* invalidations answered */
+  uint64_t ppr_responses_count;       /* COMPLETE_PPR_REQUEST (PRG responses) received */
+  uint32_t ppr_last_tag;              /* tag (9 bits) and status (4 bits) of the last one */
+  uint32_t ppr_last_status;
 };
 
 /* A Translation Request (PCIe ATS) from a device. */

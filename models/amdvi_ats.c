@@ -287,6 +287,24 @@ static enum amdvi_ppr_status ppr_log_write(struct amdvi *dev, uint64_t q0, uint6
   return AMDVI_PPR_LOGGED;
 }
 
+/*
+ * COMPLETE_PPR_REQUEST as Linux builds it: DeviceID q0[15:0], PASID q0[51:32]
+ * (with GN q1[2]), tag q1[40:32] (9 bits), status q1[47:44].  The device
+ * side is the registered ATC; with none the response goes nowhere.
+ */
+void amdvi__ppr_complete(struct amdvi *dev, uint64_t q0, uint64_t q1)
+{
+  uint16_t devid = (uint16_t)q0;
+  uint32_t tag = (uint32_t)(q1 >> 32) & 0x1FF;
+  uint32_t status = (uint32_t)(q1 >> 44) & 0xF;
+  sim_trace(dev->sim, "amdvi.ppr_complete", devid, tag, status, (q1 >> 2) & 1);
+  struct amdvi_atc *atc = amdvi__atc_find(dev, devid);
+  if (atc == NULL) return;
+  atc->ppr_responses_count++;
+  atc->ppr_last_tag = tag;
+  atc->ppr_last_status = status;
+}
+
 enum amdvi_ppr_status amdvi_ppr_request(struct amdvi *dev, const struct amdvi_ppr_request *request)
 {
   SIM_ASSERT(request != NULL);

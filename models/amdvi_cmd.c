@@ -135,7 +135,10 @@ static enum cmd_outcome execute(struct amdvi *dev, uint32_t opcode, uint64_t q0,
   case OP_INVALIDATE_IOMMU_ALL:
     amdvi__iotlb_flush_all(dev);
     break;
-  default: break; /* 5, 6, 7: no state of ours to change */
+  case OP_COMPLETE_PPR_REQUEST:
+    if (!amdvi__qemu(dev)) amdvi__ppr_complete(dev, q0, q1); /* QEMU: a no-op */
+    break;
+  default: break; /* 5, 6: no state of ours to change */
   }
   return CMD_DONE;
 }

@@ -160,6 +160,8 @@ bool amdvi__ats_invalidate(struct amdvi *dev, uint16_t devid, uint64_t start, ui
 /* Settles answers and timeouts due at the current virtual time. */
 void amdvi__ats_poll(struct amdvi *dev);
 void amdvi__ats_clear(struct amdvi *dev);
+/* COMPLETE_PPR_REQUEST: the page request response goes to devid's registered ATC. */
+void amdvi__ppr_complete(struct amdvi *dev, uint64_t q0, uint64_t q1);
 struct amdvi_atc *amdvi__atc_find(struct amdvi *dev, uint16_t devid);
 void amdvi__atc_fill(struct amdvi_atc *atc, uint64_t iova, const struct amdvi_ats_result *result);
 

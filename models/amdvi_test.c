@@ -1039,6 +1039,16 @@ START_TEST(amdvi_ppr_logged)
   amdvi_mmio_write(fx.dev, AMDVI_MMIO_STATUS, 8, AMDVI_STATUS_PPR_OVERFLOW);
   ck_assert_int_eq(amdvi_ppr_request(fx.dev, &request), AMDVI_PPR_LOGGED);
   ck_assert_uint_eq(amdvi_mmio_read(fx.dev, AMDVI_MMIO_PPRLOG_TAIL, 8), 0); /* wrapped */
+  /* The driver answers tag 9 with status 0xA: the response reaches the device's ATC. */
+  struct amdvi_atc atc;
+  amdvi_atc_init(&atc, ATS_DEV, 0, 0);
+  ck_assert(amdvi_atc_register(fx.dev, &atc));
+  ck_assert(amdvi_guest_command(&fx.guest, (UINT64_C(7) << 60) | ATS_DEV,
+                                (UINT64_C(9) | UINT64_C(0xA) << 12) << 32, true));
+  ck_assert_uint_eq(atc.ppr_responses_count, 1);
+  ck_assert_uint_eq(atc.ppr_last_tag, 9);
+  ck_assert_uint_eq(atc.ppr_last_status, 0xA);
+  ck_assert_uint_eq(amdvi_guest_events_pending(&fx.guest), 0);
   char names[128];
   ck_assert_uint_eq(amdvi_derived_check(fx.dev, names, sizeof names), 0);
   fixture_deinit(&fx);
@@ -1074,6 +1084,9 @@ START_TEST(amdvi_ats_qemu_profile_silent)
   (void)amdvi_step(fx.dev);
   ck_assert_uint_eq(amdvi_ats_pending_count(fx.dev), 0);
   ck_assert_uint_eq(atc.invalidations_count, 0);
+  ck_assert(amdvi_guest_command(&fx.guest, (UINT64_C(7) << 60) | ATS_DEV, UINT64_C(5) << 32,
+                                true));
+  ck_assert_uint_eq(atc.ppr_responses_count, 0); /* QEMU: COMPLETE_PPR_REQUEST is a no-op */
   ck_assert_uint_eq(amdvi_guest_events_pending(&fx.guest), 0);
   ck_assert_uint_eq(amdvi_mmio_read(fx.dev, AMDVI_MMIO_STATUS, 8) & AMDVI_STATUS_PPRLOG_RUN, 0);
   fixture_deinit(&fx);

@@ -13,6 +13,7 @@ Suite *mig_vmstate_kinds_suite(void);
 Suite *mig_load_suite(void);
 Suite *mig_devices_suite(void);
 Suite *mig_amdvi_suite(void);
+Suite *mig_amdvi_ats_suite(void);
 Suite *mig_ram_suite(void);
 Suite *mig_hostile_suite(void);
 Suite *mig_vfio_suite(void);
@@ -25,6 +26,7 @@ static sim_suite_fn *const suites[] = {
   mig_load_suite,
   mig_devices_suite,
   mig_amdvi_suite,
+  mig_amdvi_ats_suite,
   mig_ram_suite,
   mig_hostile_suite,
   mig_vfio_suite,

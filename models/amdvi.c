@@ -153,6 +153,7 @@ void amdvi_reset(struct amdvi *dev)
   amdvi__reg_set(dev, AMDVI_MMIO_EFR, amdvi__efr_compute(&dev->config));
   memcpy(dev->pci_config, dev->pci_reset, AMDVI_PCI_CONFIG_BYTES);
   dev->cmdbuf_halted = false;
+  amdvi__ats_clear(dev); /* answers still owed are forgotten; registrations stay */
   amdvi__iotlb_flush_all(dev);
   amdvi__device_modes_clear(dev);
   if (amdvi__qemu(dev)) {
@@ -192,6 +193,12 @@ static void status_run_bits_update(struct amdvi *dev)
   status &= ~(AMDVI_STATUS_EVTLOG_RUN | AMDVI_STATUS_CMDBUF_RUN);
   if (dev->evtlog_enabled) status |= AMDVI_STATUS_EVTLOG_RUN;
   if (dev->cmdbuf_enabled) status |= AMDVI_STATUS_CMDBUF_RUN;
+  /* PPRLogRun: QEMU never sets it; the default profile mirrors IommuEn && PPRLogEn. */
+  status &= ~AMDVI_STATUS_PPRLOG_RUN;
+  uint64_t control = amdvi__reg(dev, AMDVI_MMIO_CONTROL);
+  if (!amdvi__qemu(dev) && dev->enabled && (control & AMDVI_CONTROL_PPRLOG_EN) != 0) {
+    status |= AMDVI_STATUS_PPRLOG_RUN;
+  }
   amdvi__reg_set(dev, AMDVI_MMIO_STATUS, status);
 }
 
@@ -289,6 +296,11 @@ uint32_t amdvi_derived_check(const struct amdvi *dev, char *out, size_t out_byte
               "status.EventLogRun", &count, out, out_bytes);
   check_field(((status & AMDVI_STATUS_CMDBUF_RUN) != 0) == dev->cmdbuf_enabled,
               "status.CmdBufRun", &count, out, out_bytes);
+  bool ppr_run = !amdvi__qemu(dev) && dev->enabled && (amdvi__reg(dev, AMDVI_MMIO_CONTROL) & AMDVI_CONTROL_PPRLOG_EN);
+  check_field(((status & AMDVI_STATUS_PPRLOG_RUN) != 0) == ppr_run, "status.PPRLogRun", &count,
+              out, out_bytes);
+  check_field(dev->ats_pending_count <= AMDVI_ATS_PENDING_MAX, "ats_pending_count", &count, out,
+              out_bytes);
   free(want);
   return count;
 }
@@ -332,7 +344,15 @@ void amdvi__event_log(struct amdvi *dev, uint32_t code, uint16_t devid, uint16_t
 {
   SIM_ASSERT(code > 0 && code < 16);
   SIM_ASSERT(flags < 4096);
-  sim_trace(dev->sim, "amdvi.event", code, devid, flags, address);
+  uint64_t q0 = (uint64_t)devid | (uint64_t)domain_id << 32 | (uint64_t)flags << 48 |
+                (uint64_t)code << 60;
+  amdvi__event_log_raw(dev, q0, address);
+}
+
+void amdvi__event_log_raw(struct amdvi *dev, uint64_t q0, uint64_t address)
+{
+  SIM_ASSERT((q0 >> 60) != 0);
+  sim_trace(dev->sim, "amdvi.event", q0 >> 60, q0 & 0xFFFF, (q0 >> 48) & 0xFFF, address);
   uint64_t status = amdvi__reg(dev, AMDVI_MMIO_STATUS);
   if (!dev->evtlog_enabled || (status & AMDVI_STATUS_EVT_OVERFLOW) != 0) {
     dev->stats.events_dropped_count++;
@@ -355,8 +375,6 @@ void amdvi__event_log(struct amdvi *dev, uint32_t code, uint16_t devid, uint16_t
     return;
   }
   uint8_t entry[AMDVI_EVENT_BYTES];
-  uint64_t q0 = (uint64_t)devid | (uint64_t)domain_id << 32 | (uint64_t)flags << 48 |
-                (uint64_t)code << 60;
   put_le(entry, 0, 8, q0);
   put_le(entry, 8, 8, address);
   if (!amdvi__mem_write(dev, dev->evtlog + tail, entry, sizeof entry)) {
@@ -495,6 +513,7 @@ void amdvi_mmio_write(struct amdvi *dev, uint32_t offset, uint32_t size, uint64_
 
 uint32_t amdvi_step(struct amdvi *dev)
 {
+  amdvi__ats_poll(dev);
   return amdvi__commands_run(dev);
 }
 

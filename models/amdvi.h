@@ -56,7 +56,11 @@
 #define AMDVI_CONTROL_EVTLOG_EN (UINT64_C(1) << 2)
 #define AMDVI_CONTROL_EVTINT_EN (UINT64_C(1) << 3)
 #define AMDVI_CONTROL_COMWAIT_EN (UINT64_C(1) << 4)
+#define AMDVI_CONTROL_INV_TIMEOUT_SHIFT 5 /* InvTimeOut, bits 7:5 */
 #define AMDVI_CONTROL_CMDBUF_EN (UINT64_C(1) << 12)
+#define AMDVI_CONTROL_PPRLOG_EN (UINT64_C(1) << 13)
+#define AMDVI_CONTROL_PPRINT_EN (UINT64_C(1) << 14)
+#define AMDVI_CONTROL_PPR_EN (UINT64_C(1) << 15)
 #define AMDVI_CONTROL_GA_EN (UINT64_C(1) << 17)
 #define AMDVI_CONTROL_XT_EN (UINT64_C(1) << 50)
 
@@ -66,6 +70,9 @@
 #define AMDVI_STATUS_COMWAIT_INT (UINT64_C(1) << 2)
 #define AMDVI_STATUS_EVTLOG_RUN (UINT64_C(1) << 3)
 #define AMDVI_STATUS_CMDBUF_RUN (UINT64_C(1) << 4)
+#define AMDVI_STATUS_PPR_OVERFLOW (UINT64_C(1) << 5)
+#define AMDVI_STATUS_PPR_INT (UINT64_C(1) << 6)
+#define AMDVI_STATUS_PPRLOG_RUN (UINT64_C(1) << 7)
 
 /* Event codes (spec §6.3). */
 #define AMDVI_EVENT_ILLEGAL_DEVTAB_ENTRY 0x1u
@@ -76,13 +83,42 @@
 #define AMDVI_EVENT_COMMAND_HW_ERROR 0x6u
 #define AMDVI_EVENT_IOTLB_INV_TIMEOUT 0x7u
 #define AMDVI_EVENT_INVALID_DEVICE_REQUEST 0x8u
+#define AMDVI_EVENT_INVALID_PPR_REQUEST 0x9u
+#define AMDVI_EVENT_RMP_FAULT 0xDu            /* never produced: no SEV-SNP RMP */
+#define AMDVI_EVENT_RMP_HW_ERROR 0xEu         /* never produced: no SEV-SNP RMP */
 
 /* IO_PAGE_FAULT flag bits, as bit n of the 12-bit flags field (spec §6.2). */
+#define AMDVI_FAULT_FLAG_GN (1u << 0)
 #define AMDVI_FAULT_FLAG_I (1u << 3)
 #define AMDVI_FAULT_FLAG_PR (1u << 4)
 #define AMDVI_FAULT_FLAG_RW (1u << 5)
 #define AMDVI_FAULT_FLAG_PE (1u << 6)
 #define AMDVI_FAULT_FLAG_RZ (1u << 7)
+#define AMDVI_FAULT_FLAG_TR (1u << 8)         /* the request was an ATS translation request */
+
+/* INVALID_DEVICE_REQUEST: the request type in flags bits 11:9 (docs/amd-iommu.md). */
+#define AMDVI_IDR_TYPE_SHIFT 9u
+#define AMDVI_IDR_TYPE_TRANSLATION_REQUEST 1u /* DTE has I=0, V=0, or TV=0 */
+#define AMDVI_IDR_TYPE_PRETRANSLATED 2u       /* translated access, DTE has I=0 or V=0 */
+
+/* PPR request flags, in the PPR log entry and INVALID_PPR_REQUEST (Linux PPR_FLAG_*). */
+#define AMDVI_PPR_FLAG_EXEC 0x002u
+#define AMDVI_PPR_FLAG_READ 0x004u
+#define AMDVI_PPR_FLAG_WRITE 0x020u
+#define AMDVI_PPR_FLAG_US 0x040u
+#define AMDVI_PPR_FLAG_GN 0x100u              /* PASID valid (set by the IOMMU) */
+#define AMDVI_PPR_REQ_FAULT 0x1u              /* PPR log entry type: page request */
+
+/*
+ * ATS invalidation timeouts (Control.InvTimeOut, bits 7:5): 1 ms * 10^(n-1)
+ * for n = 1..6.  The spec's 000b ("no timeout") and the reserved 111b are
+ * bounded at AMDVI_ATS_INV_TIMEOUT_NS_MAX so every invalidation ends.
+ */
+#define AMDVI_ATS_INV_TIMEOUT_NS_MAX (UINT64_C(100) * 1000000000u) /* 100 s */
+#define AMDVI_ATC_ENTRIES 8u                  /* translations one ATC holds */
+#define AMDVI_ATC_DEVICES_MAX 8u              /* ATCs registered at once */
+#define AMDVI_ATS_PENDING_MAX 8u              /* invalidations waiting for an answer */
+#define AMDVI_ATC_QUIRK_NO_COMPLETE (1u << 0) /* "ats-no-complete": never answers */
 
 enum amdvi_profile {
   AMDVI_PROFILE_DEFAULT,              /* spec-faithful, migrates everything */
@@ -152,9 +188,83 @@ struct amdvi_stats {
   uint64_t iotlb_miss_count;
   uint64_t walk_reads_count;          /* PTE reads */
   uint64_t qemu_hazards_count;        /* qemu-10.1: times QEMU would hang or crash */
+  uint64_t ats_requests_count;        /* translation requests and translated accesses */
+  uint64_t ats_invalidations_count;   /* INVALIDATE_IOTLB_PAGES sent to a registered ATC */
+  uint64_t ats_timeouts_count;        /* of those, never answered in time */
+  uint64_t ppr_requests_count;
+  uint64_t ppr_logged_count;
+  uint64_t commands_stalled_count;    /* batches stopped waiting for ATS answers */
 };
 
 struct amdvi;
+
+/*
+ * A device's Address Translation Cache (PCIe ATS).  The device owns the
+ * storage (and migrates it as its own state); the IOMMU fills it on a
+ * successful amdvi_ats_translate and delivers INVALIDATE_IOTLB_PAGES to it
+ * while it is registered.  Fields below "private" are the model's.
+ */
+struct amdvi_atc_entry {
+  bool valid;
+  bool read_ok;
+  bool write_ok;
+  uint64_t iova;                      /* first byte of the translated page */
+  uint64_t page_bytes;
+  uint64_t address;                   /* system-physical address of the page */
+};
+
+struct amdvi_atc {
+  uint16_t devid;                     /* requester id */
+  uint32_t quirks;                    /* AMDVI_ATC_QUIRK_* */
+  uint64_t response_ns;               /* time to answer an invalidation; 0 = at once */
+  /* private, do not touch */
+  struct amdvi_atc_entry entries[AMDVI_ATC_ENTRIES];
+  uint32_t victim_index;              /* round-robin replacement */
+  uint64_t invalidations_count;       /* invalidation requests received */
+  uint64_t completions_count;         /* invalidations answered */
+  uint64_t ppr_responses_count;       /* COMPLETE_PPR_REQUEST (PRG responses) received */
+  uint32_t ppr_last_tag;              /* tag (9 bits) and status (4 bits) of the last one */
+  uint32_t ppr_last_status;
+};
+
+/* A Translation Request (PCIe ATS) from a device. */
+struct amdvi_ats_request {
+  uint16_t devid;
+  uint64_t iova;
+  bool pasid_present;                 /* PASID prefix (guest translation is not modeled) */
+  uint32_t pasid;                     /* 20 bits */
+};
+
+enum amdvi_ats_status {
+  AMDVI_ATS_SUCCESS,                  /* completion with the translation (a permission may be 0) */
+  AMDVI_ATS_NO_ACCESS,                /* completion with R=W=0: the walk faulted */
+  AMDVI_ATS_UNSUPPORTED,              /* Unsupported Request; event_code says if one was logged */
+};
+
+struct amdvi_ats_result {
+  enum amdvi_ats_status status;
+  uint64_t address;                   /* translated page address */
+  uint64_t page_bytes;
+  bool read_ok;
+  bool write_ok;
+  uint32_t event_code;                /* logged event, 0 if none */
+};
+
+/* A Page Request (PCIe PRI) from a device. */
+struct amdvi_ppr_request {
+  uint16_t devid;
+  uint64_t address;
+  uint16_t tag;                       /* 10 bits, returned in the log entry */
+  uint32_t flags;                     /* AMDVI_PPR_FLAG_EXEC/READ/WRITE/US */
+  bool pasid_present;
+  uint32_t pasid;                     /* 20 bits */
+};
+
+enum amdvi_ppr_status {
+  AMDVI_PPR_LOGGED,                   /* written to the PPR log */
+  AMDVI_PPR_INVALID,                  /* PPR disabled: INVALID_PPR_REQUEST (maybe dropped) */
+  AMDVI_PPR_DROPPED,                  /* log off, full or overflowed; no entry */
+};
 
 /* The default configuration (QEMU defaults plus an explicitly placed PCI function). */
 void amdvi_config_default(struct amdvi_config *config);
@@ -167,7 +277,10 @@ void amdvi_reset(struct amdvi *dev);
 /* MMIO at offset within the 16 KiB window; size 1, 2, 4 or 8; all-ones when invalid. */
 uint64_t amdvi_mmio_read(struct amdvi *dev, uint32_t offset, uint32_t size);
 void amdvi_mmio_write(struct amdvi *dev, uint32_t offset, uint32_t size, uint64_t value);
-/* Runs the next batch of pending commands (bounded); returns how many ran. */
+/*
+ * Settles due ATS invalidation answers and timeouts (sim_now_ns), then runs
+ * the next batch of pending commands (bounded); returns how many ran.
+ */
 uint32_t amdvi_step(struct amdvi *dev);
 /* Commands between head and tail that would run if enabled. */
 uint32_t amdvi_commands_pending(const struct amdvi *dev);
@@ -194,6 +307,34 @@ enum amdvi_irq_status amdvi_remap_msi(struct amdvi *dev, uint16_t devid,
  * lost by migration (spec §9.2).
  */
 bool amdvi_device_translated(const struct amdvi *dev, uint16_t devid);
+
+/*
+ * ATS and PPR at the IOMMU boundary (docs/amd-iommu.md, "ATS and PPR").
+ * Each call does bounded work: one DTE read, one walk of at most six reads,
+ * at most AMDVI_ATC_ENTRIES entry updates, one log write.  The qemu-10.1
+ * profile has no ATS or PPR: it answers Unsupported / drops, with no event.
+ */
+void amdvi_atc_init(struct amdvi_atc *atc, uint16_t devid, uint32_t quirks, uint64_t response_ns);
+/* Registers atc (not owned) for INVALIDATE_IOTLB_PAGES; false if full or devid taken. */
+bool amdvi_atc_register(struct amdvi *dev, struct amdvi_atc *atc);
+void amdvi_atc_unregister(struct amdvi *dev, struct amdvi_atc *atc);
+/* Device-side lookup: true and *address when a cached translation allows the access. */
+bool amdvi_atc_lookup(const struct amdvi_atc *atc, uint64_t iova, bool is_write,
+                      uint64_t *address);
+uint32_t amdvi_atc_valid_count(const struct amdvi_atc *atc);
+/* Translation Request; on success the answer is also cached in atc (may be NULL). */
+void amdvi_ats_translate(struct amdvi *dev, const struct amdvi_ats_request *request,
+                         struct amdvi_atc *atc, struct amdvi_ats_result *result);
+/* A pre-translated (AT=10b) access: passes only if the DTE has V=1 and I=1. */
+void amdvi_ats_translated_access(struct amdvi *dev, uint16_t devid, uint64_t address,
+                                 bool is_write, struct amdvi_xlate_result *result);
+enum amdvi_ppr_status amdvi_ppr_request(struct amdvi *dev, const struct amdvi_ppr_request *request);
+/* Invalidations sent to devices and not yet answered or timed out. */
+uint32_t amdvi_ats_pending_count(const struct amdvi *dev);
+/* Virtual time of the next ATS completion or timeout, UINT64_MAX if none (for a timer). */
+uint64_t amdvi_ats_next_ns(const struct amdvi *dev);
+/* The invalidation timeout Control.InvTimeOut selects (bounded, see above). */
+uint64_t amdvi_ats_inv_timeout_ns(const struct amdvi *dev);
 
 void amdvi_stats_get(const struct amdvi *dev, struct amdvi_stats *stats);
 const struct amdvi_config *amdvi_config_get(const struct amdvi *dev);

@@ -18,6 +18,7 @@
 enum cmd_outcome {
   CMD_DONE,                    /* executed or skipped; advance head */
   CMD_HALT,                    /* illegal: stop at this command (default profile) */
+  CMD_STALL,                   /* waits for ATS answers: retried later, head stays */
 };
 
 #define OP_COMPLETION_WAIT 0x1u
@@ -100,28 +101,46 @@ static void invalidate_iommu_pages(struct amdvi *dev, uint64_t q0, uint64_t q1)
   amdvi__iotlb_flush_domain(dev, domain_id, start, last);
 }
 
-static void invalidate_iotlb_pages(struct amdvi *dev, uint64_t q0, uint64_t q1)
+/*
+ * QEMU uses it on its own IOTLB only.  The default profile also sends it to
+ * the device's registered ATC (spec: the command is for device IOTLBs); an
+ * answer still owed there is settled by amdvi__ats_poll.
+ */
+static enum cmd_outcome invalidate_iotlb_pages(struct amdvi *dev, uint64_t q0, uint64_t q1,
+                                               uint64_t cmd_gpa)
 {
   uint16_t devid = (uint16_t)q0;
   uint64_t start = 0, last = UINT64_MAX;
   /* QEMU: S=1 drops every entry of the device, S=0 one page. */
   if (!amdvi__qemu(dev) || (q1 & 1) == 0) invalidation_range(q1, (q1 & 1) != 0, &start, &last);
+  if (!amdvi__qemu(dev) && !amdvi__ats_invalidate(dev, devid, start, last, cmd_gpa)) {
+    return CMD_STALL;
+  }
   amdvi__iotlb_flush_device(dev, devid, start, last);
+  return CMD_DONE;
 }
 
-static void execute(struct amdvi *dev, uint32_t opcode, uint64_t q0, uint64_t q1,
-                    uint64_t cmd_gpa)
+static enum cmd_outcome execute(struct amdvi *dev, uint32_t opcode, uint64_t q0, uint64_t q1,
+                                uint64_t cmd_gpa)
 {
   switch (opcode) {
-  case OP_COMPLETION_WAIT: completion_wait(dev, q0, q1, cmd_gpa); break;
+  case OP_COMPLETION_WAIT:
+    /* Completes only after every earlier command, ATS invalidations included. */
+    if (dev->ats_pending_count > 0) return CMD_STALL;
+    completion_wait(dev, q0, q1, cmd_gpa);
+    break;
   case OP_INVALIDATE_DEVTAB_ENTRY: amdvi__device_mode_update(dev, (uint16_t)q0); break;
   case OP_INVALIDATE_IOMMU_PAGES: invalidate_iommu_pages(dev, q0, q1); break;
-  case OP_INVALIDATE_IOTLB_PAGES: invalidate_iotlb_pages(dev, q0, q1); break;
+  case OP_INVALIDATE_IOTLB_PAGES: return invalidate_iotlb_pages(dev, q0, q1, cmd_gpa);
   case OP_INVALIDATE_IOMMU_ALL:
     amdvi__iotlb_flush_all(dev);
     break;
-  default: break; /* 5, 6, 7: no state of ours to change */
+  case OP_COMPLETE_PPR_REQUEST:
+    if (!amdvi__qemu(dev)) amdvi__ppr_complete(dev, q0, q1); /* QEMU: a no-op */
+    break;
+  default: break; /* 5, 6: no state of ours to change */
   }
+  return CMD_DONE;
 }
 
 /* Decodes and runs one command; the caller advances head on CMD_DONE. */
@@ -138,14 +157,21 @@ static enum cmd_outcome command_run(struct amdvi *dev, uint64_t q0, uint64_t q1,
     return dev->config.illegal_command_continue ? CMD_DONE : CMD_HALT;
   }
   const struct opcode_rule *rule = &rules[opcode];
-  if ((q0 & rule->q0_reserved) != 0 || (q1 & rule->q1_reserved) != 0) {
+  bool reserved = (q0 & rule->q0_reserved) != 0 || (q1 & rule->q1_reserved) != 0;
+  if (reserved) {
     amdvi__event_log(dev, AMDVI_EVENT_ILLEGAL_COMMAND, 0, 0, amdvi__qemu(dev) ? opcode : 0,
                      cmd_gpa);
     if (!dev->config.illegal_command_continue) return CMD_HALT;
     if (!rule->executes_anyway) return CMD_DONE;
   }
-  execute(dev, opcode, q0, q1, cmd_gpa);
-  return CMD_DONE;
+  enum cmd_outcome outcome = execute(dev, opcode, q0, q1, cmd_gpa);
+  if (outcome == CMD_STALL) {
+    /* Not executed: it runs (and counts) when retried after the answers. */
+    dev->stats.commands_count--;
+    dev->stats.commands_stalled_count++;
+    sim_trace(dev->sim, "amdvi.command_stall", opcode, dev->ats_pending_count, cmd_gpa, 0);
+  }
+  return outcome;
 }
 
 static void head_advance(struct amdvi *dev, uint64_t ring_bytes)
@@ -185,6 +211,7 @@ static bool ring_usable(struct amdvi *dev, uint64_t ring_bytes)
 
 uint32_t amdvi__commands_run(struct amdvi *dev)
 {
+  amdvi__ats_poll(dev);
   if (!dev->cmdbuf_enabled) return 0;
   uint64_t ring_bytes = dev->cmdbuf_len * AMDVI_CMD_BYTES;
   if (!ring_usable(dev, ring_bytes)) return 0;
@@ -196,17 +223,22 @@ uint32_t amdvi__commands_run(struct amdvi *dev)
   while (ran < limit && dev->cmdbuf_enabled && dev->cmdbuf_head != dev->cmdbuf_tail) {
     uint64_t cmd_gpa = dev->cmdbuf + dev->cmdbuf_head;
     uint8_t bytes[AMDVI_CMD_BYTES];
-    ran++;
     if (!amdvi__mem_read(dev, cmd_gpa, bytes, sizeof bytes)) {
       /* Fetch failure: logged, and head moves past it (spec §5.3). */
       dev->stats.commands_count++;
       amdvi__event_log(dev, AMDVI_EVENT_COMMAND_HW_ERROR, 0, 0, 0, cmd_gpa);
       amdvi__target_abort(dev);
-    } else if (command_run(dev, amdvi__le64(bytes), amdvi__le64(bytes + 8), cmd_gpa) ==
-               CMD_HALT) {
-      halt(dev, 0, 0);
-      break;
+    } else {
+      enum cmd_outcome outcome =
+          command_run(dev, amdvi__le64(bytes), amdvi__le64(bytes + 8), cmd_gpa);
+      if (outcome == CMD_STALL) break; /* head stays; amdvi_step retries it */
+      if (outcome == CMD_HALT) {
+        ran++;
+        halt(dev, 0, 0);
+        break;
+      }
     }
+    ran++;
     head_advance(dev, ring_bytes);
   }
   SIM_ASSERT(ran <= dev->cmdbuf_len);

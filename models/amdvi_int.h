@@ -77,6 +77,18 @@ struct amdvi {
   uint64_t cfg_efr;                   /* EFR this configuration computes */
   uint8_t cfg_cap_offset;             /* IOMMU capability offset */
   bool cmdbuf_halted;                 /* stopped on an illegal command ("amd-iommu/halt") */
+  /* "amd-iommu/ats": invalidations sent to device ATCs and not yet settled,
+     in issue order.  Times are absolute here; the stream carries them
+     relative to the save instant (mig_ats_*_in_ns), filled by pre_save. */
+  uint32_t ats_pending_count;
+  uint16_t ats_devid[AMDVI_ATS_PENDING_MAX];
+  uint64_t ats_cmd_gpa[AMDVI_ATS_PENDING_MAX];   /* the INVALIDATE_IOTLB_PAGES command */
+  uint64_t ats_start[AMDVI_ATS_PENDING_MAX];     /* invalidated range */
+  uint64_t ats_last[AMDVI_ATS_PENDING_MAX];
+  uint64_t ats_complete_ns[AMDVI_ATS_PENDING_MAX]; /* answer due; UINT64_MAX = never */
+  uint64_t ats_deadline_ns[AMDVI_ATS_PENDING_MAX]; /* IOTLB_INV_TIMEOUT due */
+  uint64_t mig_ats_complete_in_ns[AMDVI_ATS_PENDING_MAX];
+  uint64_t mig_ats_deadline_in_ns[AMDVI_ATS_PENDING_MAX];
   /* ---- not migrated ---- */
   struct amdvi_config config;         /* properties */
   struct amdvi_memory_ops ops;        /* guest memory and MSI sink */
@@ -88,6 +100,7 @@ struct amdvi {
   struct amdvi_iotlb_entry iotlb[AMDVI_IOTLB_ENTRIES];
   uint8_t iotlb_victim[AMDVI_IOTLB_SETS];  /* round-robin way per set */
   uint32_t iotlb_used_count;          /* valid entries */
+  struct amdvi_atc *atcs[AMDVI_ATC_DEVICES_MAX]; /* registered device ATCs (not owned) */
   struct amdvi_stats stats;
   char error[AMDVI_ERROR_BYTES];      /* last migration hook error */
 };
@@ -128,6 +141,8 @@ static inline uint64_t amdvi__le64(const uint8_t *bytes)
 /* amdvi.c */
 void amdvi__event_log(struct amdvi *dev, uint32_t code, uint16_t devid, uint16_t domain_id,
                       uint32_t flags, uint64_t address);
+/* Logs an event whose first qword is already composed (PASID/tag layouts). */
+void amdvi__event_log_raw(struct amdvi *dev, uint64_t q0, uint64_t q1);
 void amdvi__status_set(struct amdvi *dev, uint64_t bits);
 void amdvi__msi_raise(struct amdvi *dev);
 void amdvi__target_abort(struct amdvi *dev);
@@ -137,6 +152,18 @@ void amdvi__masks_build(struct amdvi *dev);
 void amdvi__pci_build(struct amdvi *dev);
 bool amdvi__mem_read(struct amdvi *dev, uint64_t gpa, void *bytes, uint32_t count);
 bool amdvi__mem_write(struct amdvi *dev, uint64_t gpa, const void *bytes, uint32_t count);
+
+/* amdvi_ats.c */
+/* Sends INVALIDATE_IOTLB_PAGES to devid's ATC; false = no free slot (stall the ring). */
+bool amdvi__ats_invalidate(struct amdvi *dev, uint16_t devid, uint64_t start, uint64_t last,
+                           uint64_t cmd_gpa);
+/* Settles answers and timeouts due at the current virtual time. */
+void amdvi__ats_poll(struct amdvi *dev);
+void amdvi__ats_clear(struct amdvi *dev);
+/* COMPLETE_PPR_REQUEST: the page request response goes to devid's registered ATC. */
+void amdvi__ppr_complete(struct amdvi *dev, uint64_t q0, uint64_t q1);
+struct amdvi_atc *amdvi__atc_find(struct amdvi *dev, uint16_t devid);
+void amdvi__atc_fill(struct amdvi_atc *atc, uint64_t iova, const struct amdvi_ats_result *result);
 
 /* amdvi_cmd.c */
 uint32_t amdvi__commands_run(struct amdvi *dev);
@@ -149,5 +176,7 @@ void amdvi__iotlb_flush_device(struct amdvi *dev, uint16_t devid, uint64_t start
                                uint64_t last);
 void amdvi__device_mode_update(struct amdvi *dev, uint16_t devid);
 void amdvi__device_modes_clear(struct amdvi *dev);
+/* Reads DTE[devid] for a device-side request: false (request refused) on an error or abort. */
+bool amdvi__dte_fetch(struct amdvi *dev, uint16_t devid, uint64_t q[4], uint32_t *event_code);
 
 #endif /* AMDVI_INT_H */

@@ -5,7 +5,7 @@
  * The device is driven through its public API by the small guest driver of
  * amdvi_guest.h over a flat 16 MiB memory; a seeded sweep of random guest
  * behaviour checks boundedness and derived-state consistency.  TCases: mmio,
- * pci, cmd, evt, hostile.
+ * pci, cmd, evt, ats (device-side ATS/PPR requests, events 7, 8, 9), hostile.
  */
 #include "sim_base.h"
 
@@ -639,6 +639,547 @@ START_TEST(amdvi_cmd_tail_byte_write)
 }
 END_TEST
 
+
+/* ----------------------------------------------------------------- ats */
+
+#define ATS_DEV 0x0123u                       /* bus 1, device 4, function 3 */
+#define ATS_IOVA UINT64_C(0x5000)
+#define ATS_GPA UINT64_C(0x600000)
+#define PPR_GPA UINT64_C(0x780000)
+#define MS_NS UINT64_C(1000000)
+#define Q0(devid, code, flags) \
+  ((uint64_t)(devid) | (uint64_t)(flags) << 48 | (uint64_t)(code) << 60)
+
+static void fixture_init_ats(struct fixture *fx, enum amdvi_profile profile)
+{
+  struct sim_options options = {.seed = 1};
+  fx->sim = sim_create(&options);
+  struct amdvi_config config;
+  amdvi_config_default(&config);
+  config.profile = profile;
+  config.device_iotlb = true;
+  amdvi_guest_init(&fx->guest, fx->sim, &config, RAM_BYTES);
+  fx->dev = fx->guest.iommu;
+}
+
+/* DTE of ATS_DEV: mode 2, domain 9, DTE.I = ats, plus q0 bits extra; ATS_IOVA -> ATS_GPA RW. */
+static void ats_device_setup(struct fixture *fx, bool ats, uint64_t q0_extra)
+{
+  (void)amdvi_guest_dte_translate(&fx->guest, ATS_DEV, 2, 9);
+  (void)amdvi_guest_map(&fx->guest, ATS_DEV, ATS_IOVA, ATS_GPA, 4096, true, true);
+  uint64_t q[4];
+  amdvi_guest_dte_get(&fx->guest, ATS_DEV, q);
+  q[0] |= q0_extra;
+  if (ats) q[1] |= UINT64_C(1) << 32;
+  amdvi_guest_dte_set(&fx->guest, ATS_DEV, q);
+}
+
+static void tick(struct sim *sim, struct sim_event *event)
+{
+  (void)sim;
+  (void)event;
+}
+
+/* Moves virtual time to time_ns (nothing else is scheduled in these tests). */
+static void advance_to(struct fixture *fx, uint64_t time_ns)
+{
+  struct sim_event event;
+  sim_event_init(&event, tick, "test.tick");
+  sim_event_schedule_at(fx->sim, &event, time_ns);
+  ck_assert_int_eq(sim_run(fx->sim), SIM_RUN_IDLE);
+  ck_assert_uint_eq(sim_now_ns(fx->sim), time_ns);
+}
+
+static void event_expect(struct fixture *fx, uint64_t q0_want, uint64_t q1_want)
+{
+  uint64_t q0 = 0, q1 = 0;
+  ck_assert_msg(amdvi_guest_event_pop(&fx->guest, &q0, &q1), "no event");
+  ck_assert_msg(q0 == q0_want, "q0 %016" PRIx64 " want %016" PRIx64, q0, q0_want);
+  ck_assert_msg(q1 == q1_want, "q1 %016" PRIx64 " want %016" PRIx64, q1, q1_want);
+}
+
+/* amdvi_ats_translate_success: DTE.I=1 answers with the walk's page; the ATC holds it. */
+START_TEST(amdvi_ats_translate_success)
+{
+  struct fixture fx;
+  fixture_init_ats(&fx, AMDVI_PROFILE_DEFAULT);
+  amdvi_guest_setup(&fx.guest, 8, 8, CONTROL_ALL);
+  ats_device_setup(&fx, true, 0);
+  (void)amdvi_guest_map(&fx.guest, ATS_DEV, ATS_IOVA + 0x1000, ATS_GPA + 0x3000, 4096, true,
+                        false);
+  struct amdvi_atc atc;
+  amdvi_atc_init(&atc, ATS_DEV, 0, 0);
+  struct amdvi_ats_request request = {.devid = ATS_DEV, .iova = ATS_IOVA + 0x123};
+  struct amdvi_ats_result result;
+  amdvi_ats_translate(fx.dev, &request, &atc, &result);
+  ck_assert_int_eq(result.status, AMDVI_ATS_SUCCESS);
+  ck_assert_uint_eq(result.address, ATS_GPA);
+  ck_assert_uint_eq(result.page_bytes, 4096);
+  ck_assert(result.read_ok && result.write_ok);
+  ck_assert_uint_eq(result.event_code, 0);
+  request.iova = ATS_IOVA + 0x1000;
+  amdvi_ats_translate(fx.dev, &request, &atc, &result);
+  ck_assert_int_eq(result.status, AMDVI_ATS_SUCCESS);
+  ck_assert(result.read_ok && !result.write_ok); /* the device is told; no fault */
+  ck_assert_uint_eq(amdvi_atc_valid_count(&atc), 2);
+  uint64_t address = 0;
+  ck_assert(amdvi_atc_lookup(&atc, ATS_IOVA + 0x456, true, &address));
+  ck_assert_uint_eq(address, ATS_GPA + 0x456);
+  ck_assert(amdvi_atc_lookup(&atc, ATS_IOVA + 0x1008, false, &address));
+  ck_assert_uint_eq(address, ATS_GPA + 0x3008);
+  ck_assert(!amdvi_atc_lookup(&atc, ATS_IOVA + 0x1008, true, &address));
+  ck_assert(!amdvi_atc_lookup(&atc, ATS_IOVA + 0x2000, false, &address));
+  ck_assert_uint_eq(amdvi_guest_events_pending(&fx.guest), 0);
+  /* An unmapped page: completion with no access, IO_PAGE_FAULT with TR. */
+  request.iova = ATS_IOVA + 0x7000;
+  amdvi_ats_translate(fx.dev, &request, &atc, &result);
+  ck_assert_int_eq(result.status, AMDVI_ATS_NO_ACCESS);
+  ck_assert_uint_eq(result.event_code, AMDVI_EVENT_IO_PAGE_FAULT);
+  event_expect(&fx, Q0(ATS_DEV, AMDVI_EVENT_IO_PAGE_FAULT, AMDVI_FAULT_FLAG_TR) |
+                        (uint64_t)9 << 32, ATS_IOVA + 0x7000);
+  ck_assert_uint_eq(amdvi_atc_valid_count(&atc), 2);
+  fixture_deinit(&fx);
+}
+END_TEST
+
+/* amdvi_ats_disabled_invalid_request: I=0, no IotlbSup, V=1/TV=0 each log event 8, type 001b. */
+START_TEST(amdvi_ats_disabled_invalid_request)
+{
+  uint64_t want_q0 = Q0(ATS_DEV, AMDVI_EVENT_INVALID_DEVICE_REQUEST,
+                        AMDVI_FAULT_FLAG_TR |
+                            AMDVI_IDR_TYPE_TRANSLATION_REQUEST << AMDVI_IDR_TYPE_SHIFT);
+  ck_assert_uint_eq(want_q0 >> 48, 0x8300 | 0x0100); /* code 8, type 001b, TR */
+  for (int variant = 0; variant < 3; variant++) {
+    struct fixture fx;
+    fixture_init_ats(&fx, AMDVI_PROFILE_DEFAULT);
+    amdvi_guest_setup(&fx.guest, 8, 8, CONTROL_ALL);
+    ats_device_setup(&fx, variant != 0, 0);
+    if (variant == 1) {
+      fixture_deinit(&fx);
+      fixture_init(&fx, AMDVI_PROFILE_DEFAULT); /* device_iotlb off: IotlbSup = 0 */
+      amdvi_guest_setup(&fx.guest, 8, 8, CONTROL_ALL);
+      ats_device_setup(&fx, true, 0);
+    } else if (variant == 2) {
+      uint64_t q[4];
+      amdvi_guest_dte_get(&fx.guest, ATS_DEV, q);
+      q[0] &= ~UINT64_C(2); /* TV = 0 */
+      amdvi_guest_dte_set(&fx.guest, ATS_DEV, q);
+    }
+    struct amdvi_atc atc;
+    amdvi_atc_init(&atc, ATS_DEV, 0, 0);
+    struct amdvi_ats_request request = {.devid = ATS_DEV, .iova = ATS_IOVA + 0x10};
+    struct amdvi_ats_result result;
+    amdvi_ats_translate(fx.dev, &request, &atc, &result);
+    ck_assert_int_eq(result.status, AMDVI_ATS_UNSUPPORTED);
+    ck_assert_uint_eq(result.event_code, AMDVI_EVENT_INVALID_DEVICE_REQUEST);
+    ck_assert_uint_eq(amdvi_atc_valid_count(&atc), 0);
+    event_expect(&fx, want_q0, ATS_IOVA);
+    fixture_deinit(&fx);
+  }
+}
+END_TEST
+
+/* amdvi_ats_pasid_without_gv: a PASID prefix with DTE.GV=0 -> event 8 carrying the PASID. */
+START_TEST(amdvi_ats_pasid_without_gv)
+{
+  struct fixture fx;
+  fixture_init_ats(&fx, AMDVI_PROFILE_DEFAULT);
+  amdvi_guest_setup(&fx.guest, 8, 8, CONTROL_ALL);
+  ats_device_setup(&fx, true, 0);
+  struct amdvi_ats_request request = {.devid = ATS_DEV, .iova = ATS_IOVA, .pasid_present = true,
+                                      .pasid = 0x12345};
+  struct amdvi_ats_result result;
+  amdvi_ats_translate(fx.dev, &request, NULL, &result);
+  ck_assert_int_eq(result.status, AMDVI_ATS_UNSUPPORTED);
+  uint32_t flags = AMDVI_FAULT_FLAG_TR | AMDVI_FAULT_FLAG_GN |
+                   AMDVI_IDR_TYPE_TRANSLATION_REQUEST << AMDVI_IDR_TYPE_SHIFT;
+  event_expect(&fx, Q0(ATS_DEV, AMDVI_EVENT_INVALID_DEVICE_REQUEST, flags) |
+                        UINT64_C(0x1) << 16 | UINT64_C(0x2345) << 32, ATS_IOVA);
+  /* GV=1: guest tables are not modeled; refused without an event. */
+  ats_device_setup(&fx, true, UINT64_C(1) << 55);
+  amdvi_ats_translate(fx.dev, &request, NULL, &result);
+  ck_assert_int_eq(result.status, AMDVI_ATS_UNSUPPORTED);
+  ck_assert_uint_eq(result.event_code, 0);
+  ck_assert_uint_eq(amdvi_guest_events_pending(&fx.guest), 0);
+  fixture_deinit(&fx);
+}
+END_TEST
+
+/* amdvi_ats_translated_access_checks: AT=10b passes with DTE.I=1, else event 8 type 010b (+RW). */
+START_TEST(amdvi_ats_translated_access_checks)
+{
+  struct fixture fx;
+  fixture_init_ats(&fx, AMDVI_PROFILE_DEFAULT);
+  amdvi_guest_setup(&fx.guest, 8, 8, CONTROL_ALL);
+  ats_device_setup(&fx, false, 0);
+  struct amdvi_xlate_result result;
+  amdvi_ats_translated_access(fx.dev, ATS_DEV, ATS_GPA + 0x40, true, &result);
+  ck_assert_int_eq(result.status, AMDVI_XLATE_BLOCKED);
+  ck_assert_uint_eq(result.event_code, AMDVI_EVENT_INVALID_DEVICE_REQUEST);
+  event_expect(&fx, Q0(ATS_DEV, AMDVI_EVENT_INVALID_DEVICE_REQUEST,
+                       AMDVI_FAULT_FLAG_RW | AMDVI_IDR_TYPE_PRETRANSLATED << AMDVI_IDR_TYPE_SHIFT),
+               ATS_GPA + 0x40);
+  amdvi_ats_translated_access(fx.dev, ATS_DEV, ATS_GPA + 0x40, false, &result);
+  event_expect(&fx, Q0(ATS_DEV, AMDVI_EVENT_INVALID_DEVICE_REQUEST, 0x400), ATS_GPA + 0x40);
+  ats_device_setup(&fx, true, 0);
+  amdvi_ats_translated_access(fx.dev, ATS_DEV, ATS_GPA + 0x40, true, &result);
+  ck_assert_int_eq(result.status, AMDVI_XLATE_OK);
+  ck_assert_uint_eq(result.address, ATS_GPA + 0x40);
+  ck_assert_uint_eq(amdvi_guest_events_pending(&fx.guest), 0);
+  fixture_deinit(&fx);
+}
+END_TEST
+
+/* Fills atc with ATS_IOVA through a translation request. */
+static void atc_warm(struct fixture *fx, struct amdvi_atc *atc)
+{
+  struct amdvi_ats_request request = {.devid = ATS_DEV, .iova = ATS_IOVA};
+  struct amdvi_ats_result result;
+  amdvi_ats_translate(fx->dev, &request, atc, &result);
+  ck_assert_int_eq(result.status, AMDVI_ATS_SUCCESS);
+  ck_assert_uint_eq(amdvi_atc_valid_count(atc), 1);
+}
+
+#define INV_IOTLB_Q0 ((UINT64_C(4) << 60) | ATS_DEV)
+#define INV_TIMEOUT_1MS (UINT64_C(1) << AMDVI_CONTROL_INV_TIMEOUT_SHIFT)
+
+/* amdvi_ats_invalidation_answered: INVALIDATE_IOTLB_PAGES reaches the ATC at once. */
+START_TEST(amdvi_ats_invalidation_answered)
+{
+  struct fixture fx;
+  fixture_init_ats(&fx, AMDVI_PROFILE_DEFAULT);
+  amdvi_guest_setup(&fx.guest, 8, 8, CONTROL_ALL | INV_TIMEOUT_1MS);
+  ats_device_setup(&fx, true, 0);
+  struct amdvi_atc atc;
+  amdvi_atc_init(&atc, ATS_DEV, 0, 0);
+  ck_assert(amdvi_atc_register(fx.dev, &atc));
+  struct amdvi_atc twin;
+  amdvi_atc_init(&twin, ATS_DEV, 0, 0);
+  ck_assert(!amdvi_atc_register(fx.dev, &twin)); /* one ATC per DeviceID */
+  atc_warm(&fx, &atc);
+  /* A page that is not cached leaves the entry; the cached page drops it. */
+  ck_assert(amdvi_guest_command(&fx.guest, INV_IOTLB_Q0, ATS_IOVA + 0x10000, true));
+  ck_assert_uint_eq(amdvi_atc_valid_count(&atc), 1);
+  ck_assert(amdvi_guest_command(&fx.guest, INV_IOTLB_Q0, ATS_IOVA, false));
+  ck_assert(amdvi_guest_completion_wait(&fx.guest, STORE_GPA, 77, AMDVI_CW_STORE, true));
+  ck_assert_uint_eq(amdvi_atc_valid_count(&atc), 0);
+  ck_assert_uint_eq(atc.invalidations_count, 2);
+  ck_assert_uint_eq(atc.completions_count, 2);
+  ck_assert_uint_eq(amdvi_guest_read64(&fx.guest, STORE_GPA), 77);
+  ck_assert_uint_eq(amdvi_ats_pending_count(fx.dev), 0);
+  ck_assert_uint_eq(amdvi_guest_events_pending(&fx.guest), 0);
+  /* A device answering in 0.5 ms (under the 1 ms timeout) holds the wait until then. */
+  atc.response_ns = MS_NS / 2;
+  atc_warm(&fx, &atc);
+  ck_assert(amdvi_guest_command(&fx.guest, INV_IOTLB_Q0, ATS_IOVA | 1, false)); /* S=1 */
+  ck_assert(amdvi_guest_completion_wait(&fx.guest, STORE_GPA, 78, AMDVI_CW_STORE, true));
+  ck_assert_uint_eq(amdvi_ats_pending_count(fx.dev), 1);
+  ck_assert_uint_eq(amdvi_ats_next_ns(fx.dev), MS_NS / 2);
+  ck_assert_uint_eq(amdvi_guest_read64(&fx.guest, STORE_GPA), 77);
+  ck_assert_uint_eq(amdvi_atc_valid_count(&atc), 1);
+  advance_to(&fx, MS_NS / 2 - 1);
+  (void)amdvi_step(fx.dev);
+  ck_assert_uint_eq(amdvi_guest_read64(&fx.guest, STORE_GPA), 77);
+  advance_to(&fx, MS_NS / 2);
+  ck_assert_uint_eq(amdvi_step(fx.dev), 1);
+  ck_assert_uint_eq(amdvi_guest_read64(&fx.guest, STORE_GPA), 78);
+  ck_assert_uint_eq(amdvi_atc_valid_count(&atc), 0);
+  ck_assert_uint_eq(amdvi_guest_events_pending(&fx.guest), 0);
+  ck_assert_uint_eq(amdvi_commands_pending(fx.dev), 0);
+  fixture_deinit(&fx);
+}
+END_TEST
+
+/* amdvi_ats_invalidation_timeout: a device that never answers -> event 7 at exactly 1 ms. */
+START_TEST(amdvi_ats_invalidation_timeout)
+{
+  struct fixture fx;
+  fixture_init_ats(&fx, AMDVI_PROFILE_DEFAULT);
+  amdvi_guest_setup(&fx.guest, 8, 8, CONTROL_ALL | INV_TIMEOUT_1MS);
+  ats_device_setup(&fx, true, 0);
+  ck_assert_uint_eq(amdvi_ats_inv_timeout_ns(fx.dev), MS_NS);
+  struct amdvi_atc atc;
+  amdvi_atc_init(&atc, ATS_DEV, AMDVI_ATC_QUIRK_NO_COMPLETE, 0);
+  ck_assert(amdvi_atc_register(fx.dev, &atc));
+  atc_warm(&fx, &atc);
+  advance_to(&fx, 1000);
+  ck_assert(amdvi_guest_command(&fx.guest, INV_IOTLB_Q0, ATS_IOVA, false)); /* slot 0 */
+  ck_assert(amdvi_guest_completion_wait(&fx.guest, STORE_GPA, 5, AMDVI_CW_STORE, true));
+  ck_assert_uint_eq(amdvi_ats_pending_count(fx.dev), 1);
+  ck_assert_uint_eq(amdvi_ats_next_ns(fx.dev), 1000 + MS_NS);
+  ck_assert_uint_eq(amdvi_commands_pending(fx.dev), 1); /* the wait, stalled */
+  ck_assert_uint_eq(amdvi_mmio_read(fx.dev, AMDVI_MMIO_CMDBUF_HEAD, 8), 16);
+  advance_to(&fx, 1000 + MS_NS - 1);
+  ck_assert_uint_eq(amdvi_step(fx.dev), 0);
+  ck_assert_uint_eq(amdvi_guest_events_pending(&fx.guest), 0);
+  ck_assert_uint_eq(amdvi_guest_read64(&fx.guest, STORE_GPA), 0);
+  advance_to(&fx, 1000 + MS_NS);
+  ck_assert_uint_eq(amdvi_step(fx.dev), 1);
+  event_expect(&fx, Q0(ATS_DEV, AMDVI_EVENT_IOTLB_INV_TIMEOUT, 0), AMDVI_GUEST_CMD_GPA);
+  ck_assert_uint_eq(amdvi_guest_read64(&fx.guest, STORE_GPA), 5);
+  ck_assert_uint_eq(amdvi_ats_pending_count(fx.dev), 0);
+  ck_assert_uint_eq(amdvi_atc_valid_count(&atc), 1); /* the device never dropped it */
+  struct amdvi_stats stats;
+  amdvi_stats_get(fx.dev, &stats);
+  ck_assert_uint_eq(stats.ats_timeouts_count, 1);
+  ck_assert_uint_eq(stats.ats_invalidations_count, 1);
+  /* An answer later than the timeout counts as none; InvTimeOut 000b is bounded at 100 s. */
+  amdvi_mmio_write(fx.dev, AMDVI_MMIO_CONTROL, 8,
+                   CONTROL_ALL | AMDVI_CONTROL_IOMMU_EN | (UINT64_C(3) << 5));
+  ck_assert_uint_eq(amdvi_ats_inv_timeout_ns(fx.dev), 100 * MS_NS);
+  atc.quirks = 0;
+  atc.response_ns = 200 * MS_NS;
+  ck_assert(amdvi_guest_command(&fx.guest, INV_IOTLB_Q0, ATS_IOVA, true)); /* slot 2 */
+  advance_to(&fx, 1000 + 101 * MS_NS);
+  (void)amdvi_step(fx.dev);
+  event_expect(&fx, Q0(ATS_DEV, AMDVI_EVENT_IOTLB_INV_TIMEOUT, 0), AMDVI_GUEST_CMD_GPA + 32);
+  amdvi_mmio_write(fx.dev, AMDVI_MMIO_CONTROL, 8, CONTROL_ALL | AMDVI_CONTROL_IOMMU_EN);
+  ck_assert_uint_eq(amdvi_ats_inv_timeout_ns(fx.dev), AMDVI_ATS_INV_TIMEOUT_NS_MAX);
+  fixture_deinit(&fx);
+}
+END_TEST
+
+/* amdvi_ats_pending_bound: the 9th unanswered invalidation stalls the ring until one settles. */
+START_TEST(amdvi_ats_pending_bound)
+{
+  struct fixture fx;
+  fixture_init_ats(&fx, AMDVI_PROFILE_DEFAULT);
+  amdvi_guest_setup(&fx.guest, 8, 8, CONTROL_ALL | INV_TIMEOUT_1MS);
+  ats_device_setup(&fx, true, 0);
+  struct amdvi_atc atc;
+  amdvi_atc_init(&atc, ATS_DEV, AMDVI_ATC_QUIRK_NO_COMPLETE, 0);
+  ck_assert(amdvi_atc_register(fx.dev, &atc));
+  for (uint32_t i = 0; i < AMDVI_ATS_PENDING_MAX + 2; i++) {
+    ck_assert(amdvi_guest_command(&fx.guest, INV_IOTLB_Q0, ATS_IOVA + 0x1000 * i, false));
+  }
+  amdvi_guest_doorbell(&fx.guest);
+  ck_assert_uint_eq(amdvi_ats_pending_count(fx.dev), AMDVI_ATS_PENDING_MAX);
+  ck_assert_uint_eq(amdvi_commands_pending(fx.dev), 2);
+  advance_to(&fx, MS_NS);
+  ck_assert_uint_eq(amdvi_step(fx.dev), 2); /* 8 timeouts free the slots */
+  ck_assert_uint_eq(amdvi_ats_pending_count(fx.dev), 2);
+  ck_assert_uint_eq(amdvi_guest_events_pending(&fx.guest), AMDVI_ATS_PENDING_MAX);
+  for (uint32_t i = 0; i < AMDVI_ATS_PENDING_MAX; i++) {
+    event_expect(&fx, Q0(ATS_DEV, AMDVI_EVENT_IOTLB_INV_TIMEOUT, 0),
+                 AMDVI_GUEST_CMD_GPA + 16 * i);
+  }
+  /* Reset forgets what is owed; the registration stays. */
+  amdvi_reset(fx.dev);
+  ck_assert_uint_eq(amdvi_ats_pending_count(fx.dev), 0);
+  ck_assert_uint_eq(amdvi_ats_next_ns(fx.dev), UINT64_MAX);
+  fixture_deinit(&fx);
+}
+END_TEST
+
+static void ppr_log_setup(struct fixture *fx, uint32_t log2, uint64_t control)
+{
+  amdvi_mmio_write(fx->dev, AMDVI_MMIO_PPRLOG_BASE, 8, PPR_GPA | (uint64_t)log2 << 56);
+  amdvi_mmio_write(fx->dev, AMDVI_MMIO_CONTROL, 8,
+                   CONTROL_ALL | AMDVI_CONTROL_IOMMU_EN | control);
+}
+
+/* amdvi_ppr_disabled: PPREn=0 or DTE.PPR=0 -> INVALID_PPR_REQUEST with tag and PASID. */
+START_TEST(amdvi_ppr_disabled)
+{
+  struct fixture fx;
+  fixture_init_ats(&fx, AMDVI_PROFILE_DEFAULT);
+  amdvi_guest_setup(&fx.guest, 8, 8, CONTROL_ALL);
+  ats_device_setup(&fx, true, UINT64_C(1) << 52); /* DTE.PPR = 1 */
+  ppr_log_setup(&fx, 8, AMDVI_CONTROL_PPRLOG_EN); /* PPREn = 0 */
+  struct amdvi_ppr_request request = {.devid = ATS_DEV, .address = ATS_IOVA + 0x10, .tag = 0x1A5,
+                                      .flags = AMDVI_PPR_FLAG_READ | AMDVI_PPR_FLAG_WRITE,
+                                      .pasid_present = true, .pasid = 0xABCDE};
+  ck_assert_int_eq(amdvi_ppr_request(fx.dev, &request), AMDVI_PPR_INVALID);
+  uint64_t want = (uint64_t)ATS_DEV | UINT64_C(0xBCDE) << 16 | UINT64_C(0x1A5) << 32 |
+                  UINT64_C(0xA) << 42 | UINT64_C(0x124) << 48 | UINT64_C(9) << 60;
+  event_expect(&fx, want, ATS_IOVA);
+  ats_device_setup(&fx, true, 0); /* DTE.PPR = 0 */
+  ppr_log_setup(&fx, 8, AMDVI_CONTROL_PPRLOG_EN | AMDVI_CONTROL_PPR_EN);
+  request.pasid_present = false;
+  request.flags = AMDVI_PPR_FLAG_EXEC | AMDVI_PPR_FLAG_US;
+  ck_assert_int_eq(amdvi_ppr_request(fx.dev, &request), AMDVI_PPR_INVALID);
+  event_expect(&fx, Q0(ATS_DEV, AMDVI_EVENT_INVALID_PPR_REQUEST, 0x042) | UINT64_C(0x1A5) << 32,
+               ATS_IOVA);
+  ck_assert_uint_eq(amdvi_mmio_read(fx.dev, AMDVI_MMIO_PPRLOG_TAIL, 8), 0);
+  fixture_deinit(&fx);
+}
+END_TEST
+
+/* amdvi_ppr_logged: PPR enabled -> a log entry, PPRInt + MSI; full log -> PPROverflow, drops. */
+START_TEST(amdvi_ppr_logged)
+{
+  struct fixture fx;
+  fixture_init_ats(&fx, AMDVI_PROFILE_DEFAULT);
+  amdvi_guest_setup(&fx.guest, 8, 8, CONTROL_ALL);
+  ats_device_setup(&fx, true, UINT64_C(1) << 52);
+  ppr_log_setup(&fx, 3, AMDVI_CONTROL_PPRLOG_EN | AMDVI_CONTROL_PPR_EN | AMDVI_CONTROL_PPRINT_EN);
+  ck_assert(amdvi_mmio_read(fx.dev, AMDVI_MMIO_STATUS, 8) & AMDVI_STATUS_PPRLOG_RUN);
+  uint64_t msi_before = fx.guest.msi_count;
+  struct amdvi_ppr_request request = {.devid = ATS_DEV, .address = ATS_IOVA, .tag = 3,
+                                      .flags = AMDVI_PPR_FLAG_WRITE};
+  ck_assert_int_eq(amdvi_ppr_request(fx.dev, &request), AMDVI_PPR_LOGGED);
+  ck_assert_uint_eq(amdvi_guest_read64(&fx.guest, PPR_GPA),
+                    (uint64_t)ATS_DEV | UINT64_C(3) << 32 | UINT64_C(0x020) << 48 |
+                        UINT64_C(1) << 60);
+  ck_assert_uint_eq(amdvi_guest_read64(&fx.guest, PPR_GPA + 8), ATS_IOVA);
+  ck_assert_uint_eq(amdvi_mmio_read(fx.dev, AMDVI_MMIO_PPRLOG_TAIL, 8), 16);
+  ck_assert(amdvi_mmio_read(fx.dev, AMDVI_MMIO_STATUS, 8) & AMDVI_STATUS_PPR_INT);
+  ck_assert_uint_eq(fx.guest.msi_count, msi_before + 1);
+  ck_assert_uint_eq(amdvi_guest_events_pending(&fx.guest), 0);
+  /* 8 entries hold 7; the 8th request overflows, later ones drop until W1C. */
+  for (uint16_t tag = 4; tag < 10; tag++) {
+    request.tag = tag;
+    ck_assert_int_eq(amdvi_ppr_request(fx.dev, &request), AMDVI_PPR_LOGGED);
+  }
+  ck_assert_int_eq(amdvi_ppr_request(fx.dev, &request), AMDVI_PPR_DROPPED);
+  ck_assert(amdvi_mmio_read(fx.dev, AMDVI_MMIO_STATUS, 8) & AMDVI_STATUS_PPR_OVERFLOW);
+  ck_assert_uint_eq(fx.guest.msi_count, msi_before + 8);
+  amdvi_mmio_write(fx.dev, AMDVI_MMIO_PPRLOG_HEAD, 8, 0x40); /* software consumed 4 */
+  ck_assert_int_eq(amdvi_ppr_request(fx.dev, &request), AMDVI_PPR_DROPPED);
+  amdvi_mmio_write(fx.dev, AMDVI_MMIO_STATUS, 8, AMDVI_STATUS_PPR_OVERFLOW);
+  ck_assert_int_eq(amdvi_ppr_request(fx.dev, &request), AMDVI_PPR_LOGGED);
+  ck_assert_uint_eq(amdvi_mmio_read(fx.dev, AMDVI_MMIO_PPRLOG_TAIL, 8), 0); /* wrapped */
+  /* The driver answers tag 9 with status 0xA: the response reaches the device's ATC. */
+  struct amdvi_atc atc;
+  amdvi_atc_init(&atc, ATS_DEV, 0, 0);
+  ck_assert(amdvi_atc_register(fx.dev, &atc));
+  ck_assert(amdvi_guest_command(&fx.guest, (UINT64_C(7) << 60) | ATS_DEV,
+                                (UINT64_C(9) | UINT64_C(0xA) << 12) << 32, true));
+  ck_assert_uint_eq(atc.ppr_responses_count, 1);
+  ck_assert_uint_eq(atc.ppr_last_tag, 9);
+  ck_assert_uint_eq(atc.ppr_last_status, 0xA);
+  ck_assert_uint_eq(amdvi_guest_events_pending(&fx.guest), 0);
+  char names[128];
+  ck_assert_uint_eq(amdvi_derived_check(fx.dev, names, sizeof names), 0);
+  fixture_deinit(&fx);
+}
+END_TEST
+
+/* amdvi_ats_qemu_profile_silent: QEMU has no ATS/PRI; none of events 7, 8, 9 ever appear. */
+START_TEST(amdvi_ats_qemu_profile_silent)
+{
+  struct fixture fx;
+  fixture_init_ats(&fx, AMDVI_PROFILE_QEMU_10_1);
+  amdvi_guest_setup(&fx.guest, 8, 8, CONTROL_ALL | INV_TIMEOUT_1MS);
+  ats_device_setup(&fx, false, 0);
+  ck_assert(amdvi_guest_command(&fx.guest, (UINT64_C(2) << 60) | ATS_DEV, 0, true));
+  struct amdvi_atc atc;
+  amdvi_atc_init(&atc, ATS_DEV, AMDVI_ATC_QUIRK_NO_COMPLETE, 0);
+  ck_assert(amdvi_atc_register(fx.dev, &atc));
+  struct amdvi_ats_request request = {.devid = ATS_DEV, .iova = ATS_IOVA, .pasid_present = true};
+  struct amdvi_ats_result result;
+  amdvi_ats_translate(fx.dev, &request, &atc, &result);
+  ck_assert_int_eq(result.status, AMDVI_ATS_UNSUPPORTED);
+  ck_assert_uint_eq(result.event_code, 0);
+  struct amdvi_xlate_result xlate;
+  amdvi_ats_translated_access(fx.dev, ATS_DEV, ATS_GPA, true, &xlate);
+  ck_assert_uint_eq(xlate.event_code, 0);
+  ppr_log_setup(&fx, 8, INV_TIMEOUT_1MS);
+  struct amdvi_ppr_request ppr = {.devid = ATS_DEV, .address = ATS_IOVA};
+  ck_assert_int_eq(amdvi_ppr_request(fx.dev, &ppr), AMDVI_PPR_DROPPED);
+  ck_assert(amdvi_guest_command(&fx.guest, INV_IOTLB_Q0, ATS_IOVA, false));
+  ck_assert(amdvi_guest_completion_wait(&fx.guest, STORE_GPA, 9, AMDVI_CW_STORE, true));
+  ck_assert_uint_eq(amdvi_guest_read64(&fx.guest, STORE_GPA), 9);
+  advance_to(&fx, 200 * MS_NS);
+  (void)amdvi_step(fx.dev);
+  ck_assert_uint_eq(amdvi_ats_pending_count(fx.dev), 0);
+  ck_assert_uint_eq(atc.invalidations_count, 0);
+  ck_assert(amdvi_guest_command(&fx.guest, (UINT64_C(7) << 60) | ATS_DEV, UINT64_C(5) << 32,
+                                true));
+  ck_assert_uint_eq(atc.ppr_responses_count, 0); /* QEMU: COMPLETE_PPR_REQUEST is a no-op */
+  ck_assert_uint_eq(amdvi_guest_events_pending(&fx.guest), 0);
+  ck_assert_uint_eq(amdvi_mmio_read(fx.dev, AMDVI_MMIO_STATUS, 8) & AMDVI_STATUS_PPRLOG_RUN, 0);
+  fixture_deinit(&fx);
+}
+END_TEST
+
+#define ATS_SWEEP_SEEDS 10
+#define ATS_SWEEP_OPS 200
+
+/*
+ * amdvi_ats_hostile_sweep: random device-side requests, invalidations, DTE
+ * garbage, control writes and time steps stay bounded and consistent; the
+ * qemu-10.1 profile never produces events 7, 8 or 9.
+ */
+START_TEST(amdvi_ats_hostile_sweep)
+{
+  enum amdvi_profile profile = _i % 2 == 0 ? AMDVI_PROFILE_DEFAULT : AMDVI_PROFILE_QEMU_10_1;
+  struct fixture fx;
+  fixture_init_ats(&fx, profile);
+  struct sim_prng prng;
+  sim_prng_init_stream(&prng, 5000 + (uint64_t)_i, "amdvi/ats-hostile");
+  amdvi_guest_setup(&fx.guest, 8, 8, CONTROL_ALL | (sim_prng_u64(&prng) & UINT64_C(0xE0E0)));
+  ats_device_setup(&fx, true, UINT64_C(1) << 52);
+  struct amdvi_atc atc;
+  amdvi_atc_init(&atc, ATS_DEV, _i % 4 == 0 ? AMDVI_ATC_QUIRK_NO_COMPLETE : 0,
+                 sim_prng_below(&prng, 3) * MS_NS / 2);
+  ck_assert(amdvi_atc_register(fx.dev, &atc));
+  uint64_t seen[16] = {0};
+  for (uint32_t op = 0; op < ATS_SWEEP_OPS; op++) {
+    uint64_t value = sim_prng_u64(&prng);
+    uint16_t devid = sim_prng_below(&prng, 2) == 0 ? ATS_DEV : (uint16_t)value;
+    switch (sim_prng_below(&prng, 7)) {
+    case 0: {
+      struct amdvi_ats_request request = {.devid = devid, .iova = value & 0xFFFFF000,
+                                          .pasid_present = (value & 1) != 0,
+                                          .pasid = (uint32_t)(value >> 40)};
+      struct amdvi_ats_result result;
+      amdvi_ats_translate(fx.dev, &request, devid == ATS_DEV ? &atc : NULL, &result);
+      break;
+    }
+    case 1: {
+      struct amdvi_xlate_result result;
+      amdvi_ats_translated_access(fx.dev, devid, value, (value & 2) != 0, &result);
+      break;
+    }
+    case 2: {
+      struct amdvi_ppr_request request = {.devid = devid, .address = value, .tag = (uint16_t)op,
+                                          .flags = (uint32_t)(value >> 20),
+                                          .pasid_present = (value & 4) != 0,
+                                          .pasid = (uint32_t)(value >> 12)};
+      (void)amdvi_ppr_request(fx.dev, &request);
+      break;
+    }
+    case 3:
+      (void)amdvi_guest_command(&fx.guest, (UINT64_C(4) << 60) | devid, value & ~UINT64_C(0xFCA),
+                                sim_prng_below(&prng, 2) == 0);
+      if (sim_prng_below(&prng, 3) == 0) {
+        (void)amdvi_guest_completion_wait(&fx.guest, STORE_GPA, op, AMDVI_CW_STORE, true);
+      }
+      break;
+    case 4:
+      advance_to(&fx, sim_now_ns(fx.sim) + sim_prng_below(&prng, 2 * MS_NS));
+      (void)amdvi_step(fx.dev);
+      break;
+    case 5:
+      amdvi_mmio_write(fx.dev, sim_prng_below(&prng, 2) == 0 ? AMDVI_MMIO_CONTROL : AMDVI_MMIO_STATUS,
+                       8, value | AMDVI_CONTROL_IOMMU_EN);
+      break;
+    default:
+      amdvi_guest_write64(&fx.guest, AMDVI_GUEST_DEVTAB_GPA + ATS_DEV * 32 + 8 * (value % 4),
+                          sim_prng_u64(&prng));
+      break;
+    }
+    ck_assert_uint_le(amdvi_ats_pending_count(fx.dev), AMDVI_ATS_PENDING_MAX);
+    ck_assert_uint_le(amdvi_atc_valid_count(&atc), AMDVI_ATC_ENTRIES);
+    uint64_t q0, q1;
+    while (amdvi_guest_event_pop(&fx.guest, &q0, &q1)) seen[q0 >> 60]++;
+    if (profile == AMDVI_PROFILE_DEFAULT) {
+      char names[256];
+      ck_assert_msg(amdvi_derived_check(fx.dev, names, sizeof names) == 0, "seed %d op %u: %s",
+                    _i, op, names);
+    }
+  }
+  if (profile == AMDVI_PROFILE_QEMU_10_1) {
+    ck_assert_uint_eq(seen[7] + seen[8] + seen[9], 0);
+    ck_assert_uint_eq(atc.invalidations_count, 0);
+  } else {
+    ck_assert_uint_gt(seen[8] + seen[9], 0);
+  }
+  fixture_deinit(&fx);
+}
+END_TEST
+
 /* ------------------------------------------------------------- hostile */
 
 #define HOSTILE_SEEDS 40
@@ -787,6 +1328,19 @@ Suite *amdvi_suite(void)
   tcase_add_test(evt, amdvi_evt_byte_writes);
   tcase_add_test(evt, amdvi_evt_unbacked_log);
   suite_add_tcase(suite, evt);
+  TCase *ats = tcase_create("ats");
+  tcase_add_test(ats, amdvi_ats_translate_success);
+  tcase_add_test(ats, amdvi_ats_disabled_invalid_request);
+  tcase_add_test(ats, amdvi_ats_pasid_without_gv);
+  tcase_add_test(ats, amdvi_ats_translated_access_checks);
+  tcase_add_test(ats, amdvi_ats_invalidation_answered);
+  tcase_add_test(ats, amdvi_ats_invalidation_timeout);
+  tcase_add_test(ats, amdvi_ats_pending_bound);
+  tcase_add_test(ats, amdvi_ppr_disabled);
+  tcase_add_test(ats, amdvi_ppr_logged);
+  tcase_add_test(ats, amdvi_ats_qemu_profile_silent);
+  tcase_add_loop_test(ats, amdvi_ats_hostile_sweep, 0, ATS_SWEEP_SEEDS);
+  suite_add_tcase(suite, ats);
   TCase *hostile = tcase_create("hostile");
   tcase_set_timeout(hostile, 60);
   tcase_add_loop_test(hostile, amdvi_hostile_sweep, 0, HOSTILE_SEEDS);

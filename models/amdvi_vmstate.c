@@ -10,7 +10,11 @@
  *                     command, status): the IOMMU's own interrupt path;
  *   amd-iommu/config  BDF, properties, EFR and capability offset, each an
  *                     EQUAL field: a destination that differs refuses the load;
- *   amd-iommu/halt    a command buffer stopped on an illegal command.
+ *   amd-iommu/halt    a command buffer stopped on an illegal command;
+ *   amd-iommu/ats     ATS invalidations sent to devices and not yet answered
+ *                     or timed out (sent only when there are some), with
+ *                     their answer and timeout instants relative to the save:
+ *                     the countdown stops while the VM is stopped.
  *
  * and a post_load that validates the constant parts of the stream (masks,
  * EFR, read-only config bytes) and re-derives every derived field, each
@@ -42,8 +46,58 @@ static int amdvi_pre_save(void *opaque)
     char names[AMDVI_ERROR_BYTES];
     SIM_ASSERT(amdvi_derived_check(dev, names, sizeof names) == 0); /* paired with post_load */
   }
+  uint64_t now_ns = sim_now_ns(dev->sim);
+  for (uint32_t i = 0; i < AMDVI_ATS_PENDING_MAX; i++) {
+    bool used = i < dev->ats_pending_count;
+    uint64_t complete_ns = dev->ats_complete_ns[i], deadline_ns = dev->ats_deadline_ns[i];
+    dev->mig_ats_complete_in_ns[i] =
+        !used ? 0 : complete_ns == UINT64_MAX ? UINT64_MAX
+                                              : (complete_ns > now_ns ? complete_ns - now_ns : 0);
+    dev->mig_ats_deadline_in_ns[i] = !used ? 0 : deadline_ns > now_ns ? deadline_ns - now_ns : 0;
+  }
   dev->error[0] = '\0';
   return 0;
+}
+
+/* Before a load: no ATS invalidation is owed unless "amd-iommu/ats" says so. */
+static int amdvi_pre_load(void *opaque)
+{
+  amdvi__ats_clear(opaque);
+  return 0;
+}
+
+/* Validates "amd-iommu/ats" and turns its relative instants into absolute ones. */
+static bool ats_pending_load(struct amdvi *dev)
+{
+  if (dev->ats_pending_count > AMDVI_ATS_PENDING_MAX) {
+    snprintf(dev->error, sizeof dev->error,
+             "amd-iommu/ats/ats_pending_count: %u exceeds %u", (unsigned)dev->ats_pending_count,
+             (unsigned)AMDVI_ATS_PENDING_MAX);
+    return false;
+  }
+  uint64_t now_ns = sim_now_ns(dev->sim);
+  for (uint32_t i = 0; i < dev->ats_pending_count; i++) {
+    uint64_t complete_in = dev->mig_ats_complete_in_ns[i];
+    uint64_t deadline_in = dev->mig_ats_deadline_in_ns[i];
+    if (deadline_in > AMDVI_ATS_INV_TIMEOUT_NS_MAX || dev->ats_start[i] > dev->ats_last[i] ||
+        (complete_in != UINT64_MAX && complete_in > AMDVI_ATS_INV_TIMEOUT_NS_MAX)) {
+      snprintf(dev->error, sizeof dev->error,
+               "amd-iommu/ats/ats_deadline_in_ns: entry %u out of range", (unsigned)i);
+      return false;
+    }
+    dev->ats_complete_ns[i] = complete_in == UINT64_MAX ? UINT64_MAX : now_ns + complete_in;
+    dev->ats_deadline_ns[i] = now_ns + deadline_in;
+  }
+  for (uint32_t i = dev->ats_pending_count; i < AMDVI_ATS_PENDING_MAX; i++) {
+    if (dev->ats_devid[i] != 0 || dev->ats_cmd_gpa[i] != 0 || dev->ats_start[i] != 0 ||
+        dev->ats_last[i] != 0 || dev->mig_ats_complete_in_ns[i] != 0 ||
+        dev->mig_ats_deadline_in_ns[i] != 0) {
+      snprintf(dev->error, sizeof dev->error,
+               "amd-iommu/ats/ats_devid: unused slot %u is not zero", (unsigned)i);
+      return false;
+    }
+  }
+  return true;
 }
 
 static bool masks_equal(struct amdvi *dev)
@@ -66,7 +120,8 @@ static bool mmio_readonly_clean(struct amdvi *dev)
     if (i >= AMDVI_MMIO_EFR && i < AMDVI_MMIO_EFR + 8) continue;
     uint8_t fixed = dev->romask[i];
     if (i == AMDVI_MMIO_STATUS) {
-      fixed &= (uint8_t)~(AMDVI_STATUS_EVTLOG_RUN | AMDVI_STATUS_CMDBUF_RUN); /* re-derived */
+      fixed &= (uint8_t)~(AMDVI_STATUS_EVTLOG_RUN | AMDVI_STATUS_CMDBUF_RUN |
+                          AMDVI_STATUS_PPRLOG_RUN); /* re-derived */
     }
     if ((dev->mmior[i] & fixed) != 0) {
       snprintf(dev->error, sizeof dev->error,
@@ -113,6 +168,7 @@ static int amdvi_post_load(void *opaque, int32_t version_id)
     error_set(dev, "amd-iommu/pci: read-only config bytes (ids, capabilities) differ");
     return -1;
   }
+  if (!ats_pending_load(dev)) return -1;
   /* Nothing derived is trusted from the stream (spec §9.4 invariant 2). */
   amdvi__derive_from_registers(dev);
   command_head_normalize(dev);
@@ -167,7 +223,29 @@ static const struct vmstate_desc halt_desc = {
     .needed = halt_needed,
 };
 
-static const struct vmstate_desc *const subsections[] = {&pci_desc, &config_desc, &halt_desc};
+static bool ats_needed(void *opaque)
+{
+  return ((struct amdvi *)opaque)->ats_pending_count > 0;
+}
+
+static const struct vmstate_field ats_fields[] = {
+    VMSTATE_UINT32(struct amdvi, ats_pending_count),
+    VMSTATE_UINT16_ARRAY(struct amdvi, ats_devid, AMDVI_ATS_PENDING_MAX),
+    VMSTATE_UINT64_ARRAY(struct amdvi, ats_cmd_gpa, AMDVI_ATS_PENDING_MAX),
+    VMSTATE_UINT64_ARRAY(struct amdvi, ats_start, AMDVI_ATS_PENDING_MAX),
+    VMSTATE_UINT64_ARRAY(struct amdvi, ats_last, AMDVI_ATS_PENDING_MAX),
+    VMSTATE_UINT64_ARRAY(struct amdvi, mig_ats_complete_in_ns, AMDVI_ATS_PENDING_MAX),
+    VMSTATE_UINT64_ARRAY(struct amdvi, mig_ats_deadline_in_ns, AMDVI_ATS_PENDING_MAX),
+};
+
+static const struct vmstate_desc ats_desc = {
+    .name = "amd-iommu/ats", .version_id = 1, .minimum_version_id = 1,
+    .fields = ats_fields, .field_count = SIM_ARRAY_COUNT(ats_fields),
+    .needed = ats_needed,
+};
+
+static const struct vmstate_desc *const subsections[] = {&pci_desc, &config_desc, &halt_desc,
+                                                         &ats_desc};
 
 /* QEMU 10.1's "amd-iommu" fields, in its order (spec §9.1). */
 static const struct vmstate_field qemu_fields[] = {
@@ -207,6 +285,7 @@ const struct vmstate_desc amdvi_vmstate = {
     .subsections = subsections,
     .subsection_count = SIM_ARRAY_COUNT(subsections),
     .pre_save = amdvi_pre_save,
+    .pre_load = amdvi_pre_load,
     .post_load = amdvi_post_load,
 };
 

@@ -25,9 +25,11 @@ struct dte {
 #define DTE_TV(d) (((d)->q[0] >> 1) & 1)
 #define DTE_MODE(d) ((uint32_t)((d)->q[0] >> 9) & 7)
 #define DTE_ROOT(d) ((d)->q[0] & AMDVI_ADDR_MASK)
+#define DTE_GV(d) (((d)->q[0] >> 55) & 1)
 #define DTE_IR(d) (((d)->q[0] >> 61) & 1)
 #define DTE_IW(d) (((d)->q[0] >> 62) & 1)
 #define DTE_DOMAIN(d) ((uint16_t)(d)->q[1])
+#define DTE_I(d) (((d)->q[1] >> 32) & 1)
 #define DTE_IV(d) (((d)->q[2] >> 0) & 1)
 #define DTE_INTTABLEN(d) ((uint32_t)((d)->q[2] >> 1) & 0xF)
 #define DTE_IRT_ROOT(d) ((d)->q[2] & UINT64_C(0x000FFFFFFFFFFFC0))
@@ -152,6 +154,7 @@ struct walk {
   uint16_t domain_id;
   uint64_t iova;
   bool is_write;
+  bool translation_request;   /* ATS: no permission check, TR in fault events */
   uint64_t address;           /* out: translated address of iova */
   uint64_t page_bytes;        /* out */
   bool read_ok;               /* out */
@@ -168,8 +171,9 @@ static void io_page_fault(struct amdvi *dev, const struct walk *walk, uint32_t f
     devid &= 0xFF;
     domain_id = 0;
     flags = AMDVI_FAULT_FLAG_I | (walk->is_write ? 2u : 1u);
-  } else if (walk->is_write) {
-    flags |= AMDVI_FAULT_FLAG_RW;
+  } else {
+    if (walk->is_write) flags |= AMDVI_FAULT_FLAG_RW;
+    if (walk->translation_request) flags |= AMDVI_FAULT_FLAG_TR;
   }
   amdvi__event_log(dev, AMDVI_EVENT_IO_PAGE_FAULT, devid, domain_id, flags, walk->iova);
   amdvi__target_abort(dev);
@@ -335,7 +339,8 @@ static void translate_miss(struct amdvi *dev, struct walk *walk,
     result->read_ok = walk->read_ok;
     result->write_ok = walk->write_ok;
   }
-  permission_check(dev, walk, result);
+  /* A translation request returns the permissions; the device checks them. */
+  if (!walk->translation_request) permission_check(dev, walk, result);
   if (result->status != AMDVI_XLATE_OK) return;
   entry.address = result->address & ~UINT64_C(0xFFF);
   entry.page_bytes = result->page_bytes;
@@ -378,6 +383,114 @@ void amdvi_translate(struct amdvi *dev, uint16_t devid, uint64_t iova, bool is_w
   }
   dev->stats.iotlb_miss_count++;
   translate_miss(dev, &walk, result);
+}
+
+/* ----------------------------------------------------- ATS requests */
+
+bool amdvi__dte_fetch(struct amdvi *dev, uint16_t devid, uint64_t q[4], uint32_t *event_code)
+{
+  struct dte dte;
+  enum dte_status status = dte_read(dev, devid, &dte);
+  *event_code = dte.event_code;
+  if (status != DTE_OK) return false;
+  for (uint32_t i = 0; i < 4; i++) q[i] = dte.q[i];
+  return true;
+}
+
+/*
+ * INVALID_DEVICE_REQUEST (0x8): DeviceID q0[15:0], PASID[19:16] q0[19:16],
+ * PASID[15:0] q0[47:32], flags q0[59:48] with the request type in flags
+ * 11:9, address in q1 (the decoding of Linux's iommu_print_event).
+ */
+static void invalid_device_request(struct amdvi *dev, uint16_t devid, uint32_t type,
+                                   uint32_t flags, uint32_t pasid, uint64_t address)
+{
+  SIM_ASSERT(type < 8 && flags < (1u << AMDVI_IDR_TYPE_SHIFT));
+  SIM_ASSERT(pasid < (UINT32_C(1) << 20));
+  uint64_t q0 = (uint64_t)devid | (uint64_t)(pasid >> 16) << 16 | (uint64_t)(pasid & 0xFFFF) << 32 |
+                (uint64_t)(flags | type << AMDVI_IDR_TYPE_SHIFT) << 48 |
+                (uint64_t)AMDVI_EVENT_INVALID_DEVICE_REQUEST << 60;
+  amdvi__event_log_raw(dev, q0, address);
+}
+
+void amdvi_ats_translate(struct amdvi *dev, const struct amdvi_ats_request *request,
+                         struct amdvi_atc *atc, struct amdvi_ats_result *result)
+{
+  SIM_ASSERT(request != NULL && result != NULL);
+  *result = (struct amdvi_ats_result){.status = AMDVI_ATS_UNSUPPORTED};
+  dev->stats.ats_requests_count++;
+  uint32_t pasid = request->pasid_present ? request->pasid & 0xFFFFF : 0;
+  uint64_t iova = request->iova & ~UINT64_C(0xFFF);
+  sim_trace(dev->sim, "amdvi.ats_translate", request->devid, iova, request->pasid_present, pasid);
+  /* QEMU has no ATS; with IommuEn=0 there is no translation service either. */
+  if (amdvi__qemu(dev) || !dev->enabled || !dev->config.dma_remap) return;
+  uint64_t q[4];
+  uint32_t code = 0;
+  if (!amdvi__dte_fetch(dev, request->devid, q, &code)) {
+    result->event_code = code;
+    return;
+  }
+  struct dte dte = {.q = {q[0], q[1], q[2], q[3]}};
+  uint32_t flags = AMDVI_FAULT_FLAG_TR | (request->pasid_present ? AMDVI_FAULT_FLAG_GN : 0);
+  /* ATS needs IotlbSup (the device_iotlb property) and DTE.I; V=0 or TV=0 refuse too. */
+  bool ats_allowed = dev->config.device_iotlb && DTE_I(&dte);
+  if (!DTE_V(&dte) || !DTE_TV(&dte) || !ats_allowed ||
+      (request->pasid_present && !DTE_GV(&dte))) {
+    invalid_device_request(dev, request->devid, AMDVI_IDR_TYPE_TRANSLATION_REQUEST, flags, pasid,
+                           iova);
+    result->event_code = AMDVI_EVENT_INVALID_DEVICE_REQUEST;
+    return;
+  }
+  /* PASID with GV=1 needs guest (GCR3) tables, not modeled; the MSI window is never translated. */
+  if (request->pasid_present || (iova >= AMDVI_MSI_WINDOW_LO && iova <= AMDVI_MSI_WINDOW_HI)) {
+    return;
+  }
+  struct walk walk = {.devid = request->devid, .iova = iova, .translation_request = true};
+  struct amdvi_xlate_result xlate = {.status = AMDVI_XLATE_OK};
+  translate_miss(dev, &walk, &xlate);
+  result->event_code = xlate.event_code;
+  if (xlate.status == AMDVI_XLATE_FAULT) {
+    result->status = AMDVI_ATS_NO_ACCESS;
+    return;
+  }
+  if (xlate.status != AMDVI_XLATE_OK) return;
+  SIM_ASSERT(xlate.page_bytes >= 4096 && (xlate.page_bytes & (xlate.page_bytes - 1)) == 0);
+  result->page_bytes = xlate.page_bytes;
+  result->address = xlate.address & ~(xlate.page_bytes - 1);
+  result->read_ok = xlate.read_ok;
+  result->write_ok = xlate.write_ok;
+  result->status = xlate.read_ok || xlate.write_ok ? AMDVI_ATS_SUCCESS : AMDVI_ATS_NO_ACCESS;
+  if (atc != NULL && atc->devid == request->devid && result->status == AMDVI_ATS_SUCCESS) {
+    amdvi__atc_fill(atc, iova, result);
+  }
+}
+
+void amdvi_ats_translated_access(struct amdvi *dev, uint16_t devid, uint64_t address,
+                                 bool is_write, struct amdvi_xlate_result *result)
+{
+  SIM_ASSERT(result != NULL);
+  *result = (struct amdvi_xlate_result){.status = AMDVI_XLATE_BLOCKED};
+  dev->stats.ats_requests_count++;
+  sim_trace(dev->sim, "amdvi.ats_translated", devid, address, is_write, 0);
+  if (amdvi__qemu(dev)) return; /* no ATS: refused, no event */
+  if (!dev->enabled || !dev->config.dma_remap) {
+    identity(address, result, true, true);
+    return;
+  }
+  uint64_t q[4];
+  uint32_t code = 0;
+  if (!amdvi__dte_fetch(dev, devid, q, &code)) {
+    result->event_code = code;
+    return;
+  }
+  struct dte dte = {.q = {q[0], q[1], q[2], q[3]}};
+  if (!DTE_V(&dte) || !DTE_I(&dte) || !dev->config.device_iotlb) {
+    invalid_device_request(dev, devid, AMDVI_IDR_TYPE_PRETRANSLATED,
+                           is_write ? AMDVI_FAULT_FLAG_RW : 0, 0, address);
+    result->event_code = AMDVI_EVENT_INVALID_DEVICE_REQUEST;
+    return;
+  }
+  identity(address, result, true, true);
 }
 
 /* --------------------------------------------------- per-device mode */

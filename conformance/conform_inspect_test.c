@@ -337,6 +337,40 @@ static enum mig_err inspect_bytes(const struct mig_membuf *stream, struct mig_in
   return mig_inspect_stream(stream->bytes, stream->count, inspect, error);
 }
 
+/*
+ * Goal: a migsim stream cut anywhere is refused with an offset inside the cut
+ * and a non-empty path (the sink reports a cancelled QEMU source this way), or
+ * is accepted only as a stream without a trailer; method: every cut in the
+ * first 2 KiB, then 1000 cuts spread over the rest.
+ */
+START_TEST(conform_inspect_every_cut_names_a_path)
+{
+  struct mig_membuf capture;
+  capture_default(&capture);
+  uint32_t cuts = 0, refused = 0;
+  for (uint64_t i = 1; i < 2048 + 1000; i++) {
+    uint64_t n = i < 2048 ? i : 2048 + (i - 2048) * (capture.count - 2048) / 1000;
+    if (n >= capture.count) break;
+    struct mig_inspect inspect;
+    struct mig_error error;
+    char message[512];
+    enum mig_err code = mig_inspect_stream(capture.bytes, n, &inspect, &error);
+    mig_error_format(&error, message, sizeof message);
+    cuts++;
+    if (code == MIG_OK) {
+      ck_assert_msg(!inspect.has_trailer, "cut at %" PRIu64 " accepted with a trailer", n);
+    } else {
+      refused++;
+      ck_assert_msg(error.path[0] != 0, "cut at %" PRIu64 ": no path: %s", n, message);
+      ck_assert_msg(error.offset <= n, "cut at %" PRIu64 ": offset past the cut: %s", n, message);
+    }
+    mig_inspect_deinit(&inspect);
+  }
+  ck_assert_uint_gt(refused, cuts * 9 / 10);
+  mig_membuf_deinit(&capture);
+}
+END_TEST
+
 START_TEST(conform_inspect_migsim_stream_validates)
 {
   struct mig_membuf capture;
@@ -1063,6 +1097,7 @@ Suite *conform_inspect_suite(void)
   tcase_set_timeout(walk, 120);
   tcase_add_test(walk, conform_inspect_corpus_streams_match_sidecars);
   tcase_add_test(walk, conform_inspect_migsim_stream_validates);
+  tcase_add_test(walk, conform_inspect_every_cut_names_a_path);
   tcase_add_test(walk, conform_inspect_rejects_bad_trailer_length);
   tcase_add_test(walk, conform_inspect_rejects_bad_footer);
   tcase_add_test(walk, conform_inspect_rejects_unknown_ram_flag);

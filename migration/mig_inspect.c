@@ -216,7 +216,10 @@ static enum mig_err walk_configuration(struct walk *walk)
     snprintf(detail, sizeof detail, "length %" PRIu32, length);
     MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, 9, detail, "configuration/name");
   }
-  if (walk_failed(walk)) return mig_reader_error(reader)->code;
+  if (walk_failed(walk)) {
+    mig__reader_annotate(reader, "configuration/length");
+    return mig_reader_error(reader)->code;
+  }
   mig_read_bytes(reader, walk->out->machine, length);
   walk->out->machine[length] = 0;
   if (!walk_failed(walk) && strlen(walk->out->machine) != length) {

@@ -49,6 +49,7 @@ struct machine {
   bool iommudrv_present;                           /* config.iommu_driver.enabled */
   struct vcpu vcpus[VCPUS_MAX];                    /* the guest programs */
   uint32_t vcpu_count;                             /* >= 1 */
+  struct ram_resize_program ram_resize;            /* the guest's RAM resizes (ram_resize.h) */
   bool running;                                    /* VM clock advancing */
   uint64_t vm_ns_bias;                             /* running: vm_ns = now - bias */
   uint64_t vm_ns_stopped;                          /* stopped: the frozen guest time */
@@ -309,6 +310,11 @@ static struct machine *machine_create_impl(struct sim *sim, const struct machine
     machine_register(machine, "cpu", i, &vcpu_vmstate, &machine->vcpus[i]);
   }
   machine_register_devices(machine, peer);
+  /* Last, and only when configured: streams of machines without resizes stay as they were. */
+  ram_resize_program_init(&machine->ram_resize, machine, config);
+  if (machine->ram_resize.step_count > 0) {
+    machine_register(machine, "ram-resize", 0, &ram_resize_vmstate, &machine->ram_resize);
+  }
   return machine;
 }
 
@@ -358,6 +364,7 @@ void machine_boot(struct machine *machine)
   }
   for (uint32_t i = 0; i < machine->vcpu_count; i++) vcpu_boot(&machine->vcpus[i]);
   if (machine->devdrv_present) devdrv_boot(&machine->devdrv);
+  ram_resize_program_boot(&machine->ram_resize);
   machine_resume(machine);
 }
 
@@ -369,6 +376,7 @@ void machine_stop(struct machine *machine)
   machine->running = false;
   for (uint32_t i = 0; i < machine->vcpu_count; i++) vcpu_stop(&machine->vcpus[i]);
   machine_devices_run(machine, false);
+  ram_resize_program_stop(&machine->ram_resize);
   sim_trace(machine->sim, "machine.stop", machine->role_index, machine->vm_ns_stopped, 0, 0);
   if (machine->iommu != NULL) {
     /*
@@ -404,6 +412,7 @@ void machine_resume(struct machine *machine)
   sim_trace(machine->sim, "machine.resume", machine->role_index, machine->vm_ns_stopped, 0, 0);
   for (uint32_t i = 0; i < machine->vcpu_count; i++) vcpu_resume(&machine->vcpus[i]);
   machine_devices_run(machine, true);
+  ram_resize_program_resume(&machine->ram_resize);
 }
 
 bool machine_running(const struct machine *machine) { return machine->running; }

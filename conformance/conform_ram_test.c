@@ -217,6 +217,7 @@ START_TEST(conform_ram_resize_scenario_outcomes)
     ck_assert_str_eq(result.stats.error.detail, ACPI_CANCEL_DETAIL);
     ck_assert_uint_eq(result.stats.end_ns, 300 * SIM_NS_PER_MS + 150 * SIM_NS_PER_MS);
     ck_assert_uint_eq(result.stats.stop_ns, 0);
+    ck_assert_uint_gt(result.stats.normal_pages_count, 1000); /* sent before the cancel */
     ck_assert_msg(strstr(result.failure, "migration failed cleanly: ") == result.failure, "%s",
                   result.failure);
   } else {
@@ -270,6 +271,12 @@ START_TEST(conform_ram_resize_retry_lists_the_new_length)
   conform_check(&scenario, false, NULL, NULL, &result);
   ck_assert_int_eq(result.verdict, CONFORM_ORACLE_VIOLATION);
   ck_assert_str_eq(result.failure, "expected the migration to fail; it completed");
+  conform_run_result_deinit(&result);
+  /* A scenario that expects an outcome but never migrates has none. */
+  scenario.command_count = 1; /* migrate-set-parameters only */
+  conform_check(&scenario, false, NULL, NULL, &result);
+  ck_assert_int_eq(result.verdict, CONFORM_ORACLE_VIOLATION);
+  ck_assert_str_eq(result.failure, "expected a migration to fail; none started");
   mig_membuf_deinit(&capture);
   conform_run_result_deinit(&result);
 }

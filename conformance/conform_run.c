@@ -269,6 +269,10 @@ static void run_finish(struct run *run)
       }
     } else if (stats != NULL && run->scenario->expect == CONFORM_EXPECT_FAILED) {
       violation(run, "expected the migration to fail; it completed");
+    } else if (stats == NULL && run->options->migrate_enabled &&
+               run->scenario->expect != CONFORM_EXPECT_ANY) {
+      violation(run, "expected a migration to %s; none started",
+                run->scenario->expect == CONFORM_EXPECT_FAILED ? "fail" : "complete");
     }
   }
   result->guest_digest = conform_guest_digest(last);

@@ -296,6 +296,11 @@ static void source_cancel_finish(struct mig_precopy *precopy)
   SIM_ASSERT(precopy->cancelled && precopy->stats.status == MIG_PRECOPY_FAILED);
   SIM_ASSERT(machine_running(precopy->source));
   sim_trace(precopy->sim, "mig.cancelled", precopy->stats.transferred_bytes, 0, 0, 0);
+  /* query-migrate after a cancel still shows what was sent. */
+  precopy->stats.zero_pages_count = precopy->ram.zero_pages_count;
+  precopy->stats.normal_pages_count = precopy->ram.normal_pages_count;
+  precopy->stats.dirty_sync_count = precopy->ram.dirty_sync_count;
+  precopy->stats.rounds_count = precopy->ram.rounds_count;
   link_close(precopy->link);
   if (precopy->hooks.failed != NULL) precopy->hooks.failed(precopy->hooks.context);
 }
@@ -363,6 +368,7 @@ static bool source_cpr_check(struct mig_precopy *precopy)
     precopy->stats.end_ns = sim_now_ns(precopy->sim);
     sim_trace(precopy->sim, "mig.cpr_refused", i, 0, 0, 0);
     link_close(precopy->link);
+    if (precopy->hooks.failed != NULL) precopy->hooks.failed(precopy->hooks.context);
     return false;
   }
   return true;

@@ -306,6 +306,17 @@ static enum mig_err ram_load_block_list(struct mig_ram_dest *dest, struct mig_re
         return MIG_ERR_RAM_BLOCK;
       }
     }
+    if (resizes && ram_ignored(dest->ignore_shared, block)) {
+      /*
+       * Here the destination maps the source's very block: a different length
+       * means the source resized it after listing it (and cancelled), so
+       * resizing it back would change the running source.
+       */
+      snprintf(detail, sizeof(detail), "Size mismatch: %.48s: 0x%" PRIx64 " != 0x%" PRIx64
+               " (shared)", block->name, used_bytes, block->used_bytes);
+      MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, entry_offset, detail, "ram/%s", name);
+      return MIG_ERR_RAM_BLOCK;
+    }
     if (resizes) ram_block_resize(block, used_bytes);
     seen[index] = true;
     listed += used_bytes;

@@ -336,6 +336,42 @@ START_TEST(conform_ram_resize_destination_takes_or_refuses_the_length)
 }
 END_TEST
 
+#define RESIZE_POINTS_COUNT 16
+#define RESIZE_POINT_STEP_NS (50 * SIM_NS_PER_MS)
+
+START_TEST(conform_ram_resize_at_every_point)
+{
+  /*
+   * Anomaly loop: the guest resizes at migrate + k x 50 ms, from the migrate
+   * command itself to after the switchover.  Every point either completes or
+   * is cancelled at exactly the resize, with the block named; both oracles hold.
+   */
+  static struct conform_scenario scenario;
+  load("conformance/scenarios/ram-resize-cancel.json", &scenario);
+  scenario.expect = CONFORM_EXPECT_ANY;
+  uint64_t resize_ns = 300 * SIM_NS_PER_MS + (uint64_t)_i * RESIZE_POINT_STEP_NS;
+  scenario.machine.ram[1].resizes[0].at_vm_ns = resize_ns;
+  static struct conform_run_result result;
+  conform_check(&scenario, false, NULL, NULL, &result);
+  ck_assert_msg(result.verdict == CONFORM_PASS, "resize at %" PRIu64 " ns: %s", resize_ns,
+                result.failure);
+  ck_assert_uint_eq(result.guest_digest, result.reference_guest_digest);
+  ck_assert_uint_eq(result.final.ram_page_counts[1], 96);
+  /* This seed's migration runs from 300 ms to about 900 ms: points 1..11 fall inside it. */
+  if (_i >= 1 && _i <= 11) ck_assert_int_eq(result.stats.status, MIG_PRECOPY_FAILED);
+  if (_i >= 13) ck_assert_int_eq(result.stats.status, MIG_PRECOPY_COMPLETED);
+  if (result.stats.status == MIG_PRECOPY_FAILED) {
+    ck_assert_str_eq(result.stats.error.detail, ACPI_CANCEL_DETAIL);
+    ck_assert_uint_eq(result.stats.end_ns, resize_ns);
+    } else {
+    ck_assert_int_eq(result.stats.status, MIG_PRECOPY_COMPLETED);
+    /* Completed: the resize came before the setup listed the block, or after the stop. */
+    ck_assert(resize_ns <= result.stats.start_ns || resize_ns >= result.stats.stop_ns);
+  }
+  conform_run_result_deinit(&result);
+}
+END_TEST
+
 #define RESIZE_SWEEP_SEEDS_PER_SCENARIO 2
 #define RESIZE_SWEEP_SEED_BASE UINT64_C(3000)
 
@@ -496,6 +532,7 @@ Suite *conform_ram_suite(void)
                       (int)SIM_ARRAY_COUNT(resize_files));
   tcase_add_test(run, conform_ram_resize_retry_lists_the_new_length);
   tcase_add_test(run, conform_ram_resize_destination_takes_or_refuses_the_length);
+  tcase_add_loop_test(run, conform_ram_resize_at_every_point, 0, RESIZE_POINTS_COUNT);
   suite_add_tcase(suite, run);
   TCase *property = tcase_create("property");
   tcase_set_timeout(property, 600);

@@ -2,7 +2,9 @@
  * conform_ram_test.c: RAM blocks and guest workloads across the layers: every
  * workload scenario in conformance/scenarios/ram-*.json migrates and passes
  * both oracles, resizes show in the stream, the page oracle names the page,
- * and bad RAM or workload keys are located errors.  Scenario files are read
+ * and bad RAM or workload keys are located errors.  ram-resize-*.json: a guest
+ * resize before a migration, during one (cancelled, then retried), and the
+ * destination's resize or refusal of the listed length.  Scenario files are read
  * relative to the repository root, where the suites run.
  */
 #include "sim_base.h"
@@ -188,6 +190,210 @@ START_TEST(conform_ram_oracle_names_the_synthetic_page)
 }
 END_TEST
 
+static const char *const resize_files[] = {
+    "conformance/scenarios/ram-resize-before.json",
+    "conformance/scenarios/ram-resize-cancel.json",
+    "conformance/scenarios/ram-resize-retry.json",
+};
+
+#define ACPI_CANCEL_DETAIL "RAM block '/rom@etc/acpi/tables' resized during precopy."
+
+START_TEST(conform_ram_resize_scenario_outcomes)
+{
+  /* Before: completes; during: cancelled, the guest runs on; retry: completes.  Both oracles. */
+  static struct conform_scenario scenario;
+  load(resize_files[_i], &scenario);
+  static struct conform_run_result result;
+  conform_check(&scenario, true, NULL, NULL, &result);
+  ck_assert_msg(result.verdict == CONFORM_PASS, "%s: %s", resize_files[_i], result.failure);
+  ck_assert(result.migrated);
+  /* Transparency held after the cancel too: the source is the unmigrated guest. */
+  ck_assert_uint_eq(result.guest_digest, result.reference_guest_digest);
+  if (_i == 1) {
+    ck_assert_int_eq(result.stats.status, MIG_PRECOPY_FAILED);
+    ck_assert(result.stats.source_failed);
+    ck_assert_int_eq(result.stats.error.code, MIG_ERR_CANCELLED);
+    ck_assert_str_eq(result.stats.error.path, "ram//rom@etc/acpi/tables");
+    ck_assert_str_eq(result.stats.error.detail, ACPI_CANCEL_DETAIL);
+    ck_assert_uint_eq(result.stats.end_ns, 300 * SIM_NS_PER_MS + 150 * SIM_NS_PER_MS);
+    ck_assert_uint_eq(result.stats.stop_ns, 0);
+    ck_assert_uint_gt(result.stats.normal_pages_count, 1000); /* sent before the cancel */
+    ck_assert_msg(strstr(result.failure, "migration failed cleanly: ") == result.failure, "%s",
+                  result.failure);
+  } else {
+    ck_assert_int_eq(result.stats.status, MIG_PRECOPY_COMPLETED);
+  }
+  ck_assert_uint_eq(result.failed_attempts_count, _i == 0 ? 0 : 1);
+  if (_i != 0) ck_assert_str_eq(result.first_error.detail, ACPI_CANCEL_DETAIL);
+  /* The last step shrank the block on whichever machine ran last. */
+  ck_assert_uint_eq(result.final.ram_page_counts[1], _i == 0 ? 512 : _i == 1 ? 96 : 16);
+  conform_run_result_deinit(&result);
+}
+END_TEST
+
+/* Offset of the block-list entry for the ACPI block with length bytes, from at, or SIZE_MAX. */
+static size_t find_acpi_entry(const struct mig_membuf *capture, size_t at, uint64_t bytes)
+{
+  uint8_t entry[64] = "\x14/rom@etc/acpi/tables";
+  size_t name_bytes = 21;
+  for (int i = 0; i < 8; i++) entry[name_bytes + (size_t)i] = (uint8_t)(bytes >> (56 - 8 * i));
+  size_t found = find_bytes(capture->bytes + at, capture->count - at, entry, name_bytes + 8);
+  return found == SIZE_MAX ? SIZE_MAX : at + found;
+}
+
+START_TEST(conform_ram_resize_retry_lists_the_new_length)
+{
+  /* The cancelled stream listed 128 KiB; the retry's, later in the capture, lists 384 KiB. */
+  static struct conform_scenario scenario;
+  load("conformance/scenarios/ram-resize-retry.json", &scenario);
+  struct mig_membuf capture;
+  mig_membuf_init(&capture, (size_t)1 << 30);
+  static struct conform_run_result result;
+  conform_check(&scenario, false, NULL, &capture, &result);
+  ck_assert_msg(result.verdict == CONFORM_PASS, "%s", result.failure);
+  size_t first = find_acpi_entry(&capture, 0, 131072);
+  ck_assert_uint_ne(first, SIZE_MAX);
+  ck_assert_uint_eq(find_acpi_entry(&capture, 0, 393216) > first, true);
+  ck_assert_uint_ne(find_acpi_entry(&capture, 0, 393216), SIZE_MAX);
+  ck_assert_uint_eq(find_acpi_entry(&capture, first + 1, 131072), SIZE_MAX);
+  /* Without the retry the run ends with the cancel, which "completed" now refuses. */
+  scenario.retries_max = 0;
+  conform_run_result_deinit(&result);
+  conform_check(&scenario, false, NULL, NULL, &result);
+  ck_assert_int_eq(result.verdict, CONFORM_ORACLE_VIOLATION);
+  ck_assert_msg(strstr(result.failure, "expected the migration to complete; it failed: ") ==
+                    result.failure && strstr(result.failure, ACPI_CANCEL_DETAIL) != NULL,
+                "%s", result.failure);
+  conform_run_result_deinit(&result);
+  /* And a scenario expecting failure fails when the migration completes. */
+  load("conformance/scenarios/ram-resize-before.json", &scenario);
+  scenario.expect = CONFORM_EXPECT_FAILED;
+  conform_check(&scenario, false, NULL, NULL, &result);
+  ck_assert_int_eq(result.verdict, CONFORM_ORACLE_VIOLATION);
+  ck_assert_str_eq(result.failure, "expected the migration to fail; it completed");
+  conform_run_result_deinit(&result);
+  /* A scenario that expects an outcome but never migrates has none. */
+  scenario.command_count = 1; /* migrate-set-parameters only */
+  conform_check(&scenario, false, NULL, NULL, &result);
+  ck_assert_int_eq(result.verdict, CONFORM_ORACLE_VIOLATION);
+  ck_assert_str_eq(result.failure, "expected a migration to fail; none started");
+  mig_membuf_deinit(&capture);
+  conform_run_result_deinit(&result);
+}
+END_TEST
+
+/* Loads stream into a fresh destination built from config; returns the error. */
+static enum mig_err load_into(const struct conform_scenario *scenario,
+                              const struct machine_config *config, const struct mig_membuf *stream,
+                              struct mig_error *error, uint64_t *acpi_used_bytes)
+{
+  struct sim_options options = {.seed = scenario->seed};
+  struct sim *sim = sim_create(&options);
+  struct machine *dest = machine_create(sim, config, 1);
+  struct mig_reader reader;
+  mig_reader_init_memory(&reader, stream->bytes, stream->count);
+  struct mig_load_stats stats;
+  enum mig_err err = mig_load_machine(&reader, dest, &stats);
+  *error = *mig_reader_error(&reader);
+  *acpi_used_bytes = machine_ram(dest, 1)->used_bytes;
+  sim_destroy(sim);
+  return err;
+}
+
+START_TEST(conform_ram_resize_destination_takes_or_refuses_the_length)
+{
+  /* The guest grew its 2 MiB ACPI block to 4 MiB: a destination resizes, or names the block. */
+  static struct conform_scenario scenario;
+  load("conformance/scenarios/ram-resize-before.json", &scenario);
+  struct mig_membuf capture;
+  mig_membuf_init(&capture, (size_t)1 << 30);
+  static struct conform_run_result result;
+  conform_check(&scenario, false, NULL, &capture, &result);
+  ck_assert_msg(result.verdict == CONFORM_PASS, "%s", result.failure);
+  size_t entry = find_acpi_entry(&capture, 0, 4194304);
+  ck_assert_uint_ne(entry, SIZE_MAX);
+  static struct machine_config config;
+  config = scenario.machine;
+  struct mig_error error;
+  uint64_t acpi_used_bytes;
+  ck_assert_int_eq(load_into(&scenario, &config, &capture, &error, &acpi_used_bytes), MIG_OK);
+  ck_assert_uint_eq(acpi_used_bytes, 4194304);
+  config.ram[1].resize_count = 0; /* steps beyond the new maximum would not fit */
+  config.ram[1].max_bytes = 2097152; /* resizable only up to what it has */
+  ck_assert_int_eq(load_into(&scenario, &config, &capture, &error, &acpi_used_bytes),
+                   MIG_ERR_RAM_BLOCK);
+  ck_assert_str_eq(error.path, "ram//rom@etc/acpi/tables");
+  ck_assert_str_eq(error.detail, "Size too large: /rom@etc/acpi/tables: 0x400000 > 0x200000");
+  ck_assert_uint_eq(error.offset, entry);
+  ck_assert_uint_eq(acpi_used_bytes, 2097152);
+  config.ram[1].max_bytes = 0; /* fixed size */
+  ck_assert_int_eq(load_into(&scenario, &config, &capture, &error, &acpi_used_bytes),
+                   MIG_ERR_RAM_BLOCK);
+  ck_assert_str_eq(error.detail, "Size mismatch: /rom@etc/acpi/tables: 0x400000 != 0x200000");
+  ck_assert_uint_eq(error.offset, entry);
+  mig_membuf_deinit(&capture);
+  conform_run_result_deinit(&result);
+}
+END_TEST
+
+#define RESIZE_POINTS_COUNT 16
+#define RESIZE_POINT_STEP_NS (50 * SIM_NS_PER_MS)
+
+START_TEST(conform_ram_resize_at_every_point)
+{
+  /*
+   * Anomaly loop: the guest resizes at migrate + k x 50 ms, from the migrate
+   * command itself to after the switchover.  Every point either completes or
+   * is cancelled at exactly the resize, with the block named; both oracles hold.
+   */
+  static struct conform_scenario scenario;
+  load("conformance/scenarios/ram-resize-cancel.json", &scenario);
+  scenario.expect = CONFORM_EXPECT_ANY;
+  uint64_t resize_ns = 300 * SIM_NS_PER_MS + (uint64_t)_i * RESIZE_POINT_STEP_NS;
+  scenario.machine.ram[1].resizes[0].at_vm_ns = resize_ns;
+  static struct conform_run_result result;
+  conform_check(&scenario, false, NULL, NULL, &result);
+  ck_assert_msg(result.verdict == CONFORM_PASS, "resize at %" PRIu64 " ns: %s", resize_ns,
+                result.failure);
+  ck_assert_uint_eq(result.guest_digest, result.reference_guest_digest);
+  ck_assert_uint_eq(result.final.ram_page_counts[1], 96);
+  /* This seed's migration runs from 300 ms to about 900 ms: points 1..11 fall inside it. */
+  if (_i >= 1 && _i <= 11) ck_assert_int_eq(result.stats.status, MIG_PRECOPY_FAILED);
+  if (_i >= 13) ck_assert_int_eq(result.stats.status, MIG_PRECOPY_COMPLETED);
+  if (result.stats.status == MIG_PRECOPY_FAILED) {
+    ck_assert_str_eq(result.stats.error.detail, ACPI_CANCEL_DETAIL);
+    ck_assert_uint_eq(result.stats.end_ns, resize_ns);
+    } else {
+    ck_assert_int_eq(result.stats.status, MIG_PRECOPY_COMPLETED);
+    /* Completed: the resize came before the setup listed the block, or after the stop. */
+    ck_assert(resize_ns <= result.stats.start_ns || resize_ns >= result.stats.stop_ns);
+  }
+  conform_run_result_deinit(&result);
+}
+END_TEST
+
+#define RESIZE_SWEEP_SEEDS_PER_SCENARIO 2
+#define RESIZE_SWEEP_SEED_BASE UINT64_C(3000)
+
+START_TEST(conform_ram_resize_seed_sweep)
+{
+  /* Property: each resize scenario passes its expectation and both oracles on other seeds. */
+  size_t file = (size_t)_i % SIM_ARRAY_COUNT(resize_files);
+  static struct conform_scenario scenario;
+  load(resize_files[file], &scenario);
+  scenario.seed = RESIZE_SWEEP_SEED_BASE + (uint64_t)_i / SIM_ARRAY_COUNT(resize_files);
+  static struct conform_run_result result;
+  conform_check(&scenario, true, NULL, NULL, &result);
+  ck_assert_msg(result.verdict == CONFORM_PASS,
+                "%s seed %" PRIu64 " trace digest 0x%016" PRIx64 ": %s: %s\n"
+                "reproduce: migsim run %s --seed %" PRIu64 " --twice", resize_files[file],
+                scenario.seed, result.trace_digest, conform_verdict_name(result.verdict),
+                result.failure, resize_files[file], scenario.seed);
+  ck_assert_uint_eq(result.guest_digest, result.reference_guest_digest);
+  conform_run_result_deinit(&result);
+}
+END_TEST
+
 /* Parses text and returns the error message (static storage). */
 static const char *ram_parse_error(const char *machine_ram, const char *workload)
 {
@@ -259,6 +465,52 @@ START_TEST(conform_ram_scenario_errors_are_located)
   expect_error(RAM_OK, "[" WL_OK ", {\"vcpus\": 2}]", "r.json:4:",
                "\"vcpus\" belongs to the object form");
   expect_error(RAM_OK, "[]", "r.json:4:", "\"workload\" must list 1..8 vCPU programs");
+  expect_error("[{\"name\": \"a\", \"bytes\": 8192, \"resizes\": [{\"at_vm_ns\": 1, "
+               "\"bytes\": 4096}]}]", WL_OK, "r.json:3:",
+               "\"resizes\" needs a resizable block (\"max_bytes\")");
+  expect_error("[{\"name\": \"a\", \"bytes\": 8192, \"max_bytes\": 16384, \"resizes\": "
+               "[{\"at_vm_ns\": 1, \"bytes\": 20480}]}]", WL_OK, "r.json:3:",
+               "\"bytes\" is 20480, outside 4096..16384");
+  expect_error("[{\"name\": \"a\", \"bytes\": 8192, \"max_bytes\": 16384, \"resizes\": "
+               "[{\"at_vm_ns\": 1, \"bytes\": 4096, \"when\": 2}]}]", WL_OK, "r.json:3:",
+               "unknown key \"when\"");
+  expect_error("[{\"name\": \"a\", \"bytes\": 8192, \"max_bytes\": 16384, \"resizes\": "
+               "[]}]", WL_OK, "r.json:3:", "\"resizes\" must be an array of 1..8 objects");
+}
+END_TEST
+
+START_TEST(conform_ram_migration_outcome_keys_are_checked)
+{
+  /* retry_delay_ns, retries and expect: ranges, dependencies and values, located. */
+  static const struct {
+    const char *migration;
+    const char *message;
+  } cases[] = {
+      {"{\"retries\": 2}", "\"retries\" needs \"retry_delay_ns\""},
+      {"{\"retry_delay_ns\": 5, \"retries\": 9}", "\"retries\" is 9, outside 1..8"},
+      {"{\"expect\": \"fail\"}", "\"expect\" must be \"completed\" or \"failed\""},
+  };
+  for (size_t i = 0; i < SIM_ARRAY_COUNT(cases); i++) {
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "{\"seed\": 1, \"limits\": {\"events_max\": 10, \"time_ns_max\": 10},\n"
+             "\"machine\": {\"type\": \"t\", \"ram\": " RAM_OK "},\n\"workload\": " WL_OK ",\n"
+             "\"link\": {\"bandwidth_bytes_per_s\": 1, \"latency_ns\": 0},\n"
+             "\"migration\": %s}\n", cases[i].migration);
+    static struct conform_scenario scenario;
+    char error[CONFORM_ERROR_BYTES];
+    ck_assert(!conform_scenario_parse(text, strlen(text), "m.json", &scenario, error,
+                                      sizeof(error)));
+    ck_assert_msg(strncmp(error, "m.json:5:", 9) == 0 && strstr(error, cases[i].message),
+                  "want %s, got %s", cases[i].message, error);
+  }
+  static struct conform_scenario scenario;
+  load("conformance/scenarios/ram-resize-retry.json", &scenario);
+  ck_assert_uint_eq(scenario.retry_delay_ns, 200 * SIM_NS_PER_MS);
+  ck_assert_uint_eq(scenario.retries_max, 1);
+  ck_assert_int_eq(scenario.expect, CONFORM_EXPECT_COMPLETED);
+  ck_assert_uint_eq(scenario.machine.ram[1].resize_count, 2);
+  ck_assert_uint_eq(scenario.machine.ram[1].resizes[1].used_bytes, 65536);
 }
 END_TEST
 
@@ -267,6 +519,7 @@ Suite *conform_ram_suite(void)
   Suite *suite = suite_create("conform_ram");
   TCase *scenario = tcase_create("scenario");
   tcase_add_test(scenario, conform_ram_scenario_errors_are_located);
+  tcase_add_test(scenario, conform_ram_migration_outcome_keys_are_checked);
   suite_add_tcase(suite, scenario);
   TCase *run = tcase_create("run");
   tcase_set_timeout(run, 300);
@@ -275,11 +528,18 @@ Suite *conform_ram_suite(void)
   tcase_add_test(run, conform_ram_resize_is_in_the_block_list);
   tcase_add_test(run, conform_ram_oracle_names_the_synthetic_page);
   tcase_add_test(run, conform_ram_ignore_shared_leaves_shared_pages_out);
+  tcase_add_loop_test(run, conform_ram_resize_scenario_outcomes, 0,
+                      (int)SIM_ARRAY_COUNT(resize_files));
+  tcase_add_test(run, conform_ram_resize_retry_lists_the_new_length);
+  tcase_add_test(run, conform_ram_resize_destination_takes_or_refuses_the_length);
+  tcase_add_loop_test(run, conform_ram_resize_at_every_point, 0, RESIZE_POINTS_COUNT);
   suite_add_tcase(suite, run);
   TCase *property = tcase_create("property");
   tcase_set_timeout(property, 600);
   tcase_add_loop_test(property, conform_ram_workload_seed_sweep, 0,
                       (int)(SIM_ARRAY_COUNT(workload_files) * RAM_SWEEP_SEEDS_PER_SCENARIO));
+  tcase_add_loop_test(property, conform_ram_resize_seed_sweep, 0,
+                      (int)(SIM_ARRAY_COUNT(resize_files) * RESIZE_SWEEP_SEEDS_PER_SCENARIO));
   suite_add_tcase(suite, property);
   return suite;
 }

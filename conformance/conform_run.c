@@ -10,6 +10,15 @@
 #include "conform_run.h"
 #include "sim_link.h"
 
+struct run;
+
+/* One migrate (the first, or a retry): the hooks' context, so a late callback finds its own. */
+struct attempt {
+  struct run *run;
+  struct mig_precopy *precopy;
+  struct machine *dest;
+};
+
 struct run {
   struct sim *sim;
   const struct conform_scenario *scenario;
@@ -23,6 +32,8 @@ struct run {
   bool switchover_taken;
   uint32_t next_command_index;
   struct sim_event command_event;
+  uint32_t retries_count;               /* retries started */
+  struct sim_event retry_event;         /* migration.retry_delay_ns after a failure */
 };
 
 const char *conform_verdict_name(enum conform_verdict verdict)
@@ -57,20 +68,37 @@ static void violation(struct run *run, const char *format, ...)
 
 static void on_switchover(void *context)
 {
-  struct run *run = context;
+  struct attempt *attempt = context;
+  struct run *run = attempt->run;
+  SIM_ASSERT(attempt->precopy == run->precopy);
   conform_snapshot_take(&run->switchover, run->source, false);
   run->switchover_taken = true;
   timeline_add(run, "stop", mig_precopy_stats(run->precopy)->pending_bytes_at_stop);
 }
 
+/* The source failed the migration and runs on: retry after the delay, if the scenario says so. */
+static void on_failed(void *context)
+{
+  struct attempt *attempt = context;
+  struct run *run = attempt->run;
+  const struct mig_precopy_stats *stats = mig_precopy_stats(attempt->precopy);
+  timeline_add(run, "migrate-failed", (uint64_t)stats->error.code);
+  if (run->result->failed_attempts_count++ == 0) run->result->first_error = stats->error;
+  if (run->retries_count >= run->scenario->retries_max) return;
+  sim_event_schedule_at(run->sim, &run->retry_event,
+                        sim_now_ns(run->sim) + run->scenario->retry_delay_ns);
+}
+
 static void on_loaded(void *context, enum mig_err err)
 {
-  struct run *run = context;
-  if (err != MIG_OK && mig_precopy_stats(run->precopy)->source_failed) {
+  struct attempt *attempt = context;
+  struct run *run = attempt->run;
+  if (err != MIG_OK && mig_precopy_stats(attempt->precopy)->source_failed) {
     /* The source cut the stream after a device refused its save: expected, not a bug here. */
     timeline_add(run, "load-cut", (uint64_t)err);
     return;
   }
+  SIM_ASSERT(attempt->precopy == run->precopy); /* only the last attempt gets this far */
   if (err != MIG_OK) {
     char message[512];
     mig_error_format(&mig_precopy_stats(run->precopy)->error, message, sizeof(message));
@@ -113,9 +141,11 @@ static void run_migrate(struct run *run)
                   ? machine_create_sharing(run->sim, &scenario->machine, 1, run->source)
                   : machine_create_peer(run->sim, &scenario->machine, 1, run->source);
   struct link *link = link_create(run->sim, &scenario->link, "migration");
-  struct mig_precopy_hooks hooks = {run, on_switchover, on_loaded};
+  struct attempt *attempt = sim_alloc(run->sim, sizeof(*attempt));
+  struct mig_precopy_hooks hooks = {attempt, on_switchover, on_loaded, on_failed};
   run->precopy = mig_precopy_create(run->sim, run->source, run->dest, link, &run->params,
                                     &hooks);
+  *attempt = (struct attempt){run, run->precopy, run->dest};
   if (run->params.switchover_ack) {
     /* The return path: the same channel's reverse direction, with the same profile. */
     mig_precopy_return_path_set(run->precopy,
@@ -124,6 +154,15 @@ static void run_migrate(struct run *run)
   if (run->options->capture != NULL) mig_precopy_capture_set(run->precopy, run->options->capture);
   run->result->migrated = true;
   mig_precopy_start(run->precopy);
+}
+
+static void on_retry(struct sim *sim, struct sim_event *event)
+{
+  (void)sim;
+  struct run *run = SIM_CONTAINER_OF(event, struct run, retry_event);
+  run->retries_count++;
+  timeline_add(run, "migrate-retry", run->retries_count);
+  if (machine_running(run->source)) run_migrate(run);
 }
 
 static void run_command(struct run *run, const struct conform_command *command)
@@ -223,6 +262,17 @@ static void run_finish(struct run *run)
       mig_error_format(&stats->error, message, sizeof(message));
       snprintf(result->failure, sizeof(result->failure), "migration failed cleanly: %s",
                message);
+      if (run->scenario->expect == CONFORM_EXPECT_COMPLETED) {
+        result->verdict = CONFORM_ORACLE_VIOLATION;
+        snprintf(result->failure, sizeof(result->failure),
+                 "expected the migration to complete; it failed: %s", message);
+      }
+    } else if (stats != NULL && run->scenario->expect == CONFORM_EXPECT_FAILED) {
+      violation(run, "expected the migration to fail; it completed");
+    } else if (stats == NULL && run->options->migrate_enabled &&
+               run->scenario->expect != CONFORM_EXPECT_ANY) {
+      violation(run, "expected a migration to %s; none started",
+                run->scenario->expect == CONFORM_EXPECT_FAILED ? "fail" : "complete");
     }
   }
   result->guest_digest = conform_guest_digest(last);
@@ -260,6 +310,7 @@ void conform_run(const struct conform_scenario *scenario,
   run.source = machine_create(run.sim, &scenario->machine, 0);
   machine_boot(run.source);
   sim_event_init(&run.command_event, on_command, "scenario.command");
+  sim_event_init(&run.retry_event, on_retry, "scenario.retry");
   if (scenario->command_count > 0) {
     sim_event_schedule_at(run.sim, &run.command_event, scenario->commands[0].at_ns);
   }
@@ -332,7 +383,8 @@ void conform_check(const struct conform_scenario *scenario, bool twice, FILE *tr
    * saw; the reference never saved, so only the clean-failure checks of
    * run_finish apply to that run.
    */
-  bool refused = result->stats.source_failed;
+  /* A cancel (a RAM block resized) changes nothing the guest sees: transparency applies. */
+  bool refused = result->stats.source_failed && result->stats.error.code != MIG_ERR_CANCELLED;
   if (result->verdict == CONFORM_PASS && result->migrated && !refused &&
       (result->guest_digest != reference.guest_digest || !same_state)) {
     result->verdict = CONFORM_ORACLE_VIOLATION;

@@ -7,6 +7,11 @@
  * precopy migration carries the state over the simulated link.  With
  * migrate_enabled false it is the unmigrated reference run.
  *
+ * A migration the source fails or cancels (a device refused, a RAM block
+ * resized) is a clean failure; with migration.retry_delay_ns the run
+ * migrates again that much later, up to migration.retries times, and
+ * migration.expect says which final outcome passes.
+ *
  * conform_check runs the migrated run and the reference run and applies the
  * oracles; with twice set it runs the migrated run again and requires the
  * same trace, naming the first divergent record otherwise.
@@ -57,7 +62,9 @@ struct conform_run_result {
   enum sim_run_result run_result;
   uint64_t guest_digest;         /* conform_guest_digest of the machine that ran last */
   bool migrated;                 /* a migration was started */
-  struct mig_precopy_stats stats;
+  struct mig_precopy_stats stats; /* of the last migration (a retry's, when there was one) */
+  uint32_t failed_attempts_count; /* migrations the source failed or cancelled */
+  struct mig_error first_error;  /* the first of them's error */
   struct conform_timeline_entry timeline[CONFORM_TIMELINE_MAX];
   uint32_t timeline_count;
   struct sim_trace_record *records; /* malloc'd copy, trace_records_max of them at most */

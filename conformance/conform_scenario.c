@@ -238,11 +238,44 @@ static bool parse_ram_backing(struct parse *p, json_t *block, struct machine_ram
   return true;
 }
 
+/*
+ * "resizes": [{"at_vm_ns", "bytes"}, ...], the guest's resizes of a resizable
+ * block while it runs (models/ram_resize.h), in guest time.
+ */
+static bool parse_ram_resizes(struct parse *p, json_t *block, struct machine_ram_config *out)
+{
+  static const char *const keys[] = {"at_vm_ns", "bytes", NULL};
+  json_t *list = json_object_get(block, "resizes");
+  if (list == NULL) return true;
+  push_key(p, "resizes");
+  if (out->max_bytes == 0) return fail(p, "\"resizes\" needs a resizable block (\"max_bytes\")");
+  if (!json_is_array(list) || json_array_size(list) == 0 ||
+      json_array_size(list) > RAM_RESIZES_MAX) {
+    return fail(p, "\"resizes\" must be an array of 1..%d objects", RAM_RESIZES_MAX);
+  }
+  for (size_t i = 0; i < json_array_size(list); i++) {
+    json_t *entry = json_array_get(list, i);
+    struct ram_resize_at *step = &out->resizes[i];
+    push_index(p, i);
+    if (!json_is_object(entry)) return fail(p, "a resize must be an object");
+    if (!check_keys(p, entry, keys) ||
+        !get_u64(p, entry, "at_vm_ns", 0, UINT64_C(1) << 50, true, &step->at_vm_ns) ||
+        !get_block_length(p, entry, "bytes", true, out->max_bytes, out->host_page_bytes,
+                          &step->used_bytes)) {
+      return false;
+    }
+    pop(p);
+  }
+  out->resize_count = (uint32_t)json_array_size(list);
+  pop(p);
+  return true;
+}
+
 /* One machine.ram[] entry (the caller has pushed its index). */
 static bool parse_ram_block(struct parse *p, json_t *block, struct machine_ram_config *out)
 {
   static const char *const keys[] = {"name", "bytes", "max_bytes", "boot_bytes", "page_bytes",
-                                     "backing", "shared", "gpa", NULL};
+                                     "backing", "shared", "gpa", "resizes", NULL};
   if (!json_is_object(block)) return fail(p, "a RAM block must be an object");
   if (!check_keys(p, block, keys)) return false;
   if (!get_string(p, block, "name", out->name, sizeof(out->name))) return false;
@@ -281,7 +314,7 @@ static bool parse_ram_block(struct parse *p, json_t *block, struct machine_ram_c
     return fail(p, out->max_bytes == 0 ? "\"boot_bytes\" needs a resizable block (\"max_bytes\")"
                                        : "\"boot_bytes\" exceeds \"max_bytes\"");
   }
-  return true;
+  return parse_ram_resizes(p, block, out);
 }
 
 static bool parse_ram(struct parse *p, json_t *machine, struct machine_config *config)
@@ -988,12 +1021,44 @@ static bool parse_commands(struct parse *p, json_t *root, struct conform_scenari
   return true;
 }
 
+/* "retry_delay_ns", "retries" and "expect": what follows a failed migration. */
+static bool parse_migration_outcome(struct parse *p, json_t *migration,
+                                    struct conform_scenario *scenario)
+{
+  bool has_delay = json_object_get(migration, "retry_delay_ns") != NULL;
+  uint64_t retries = has_delay ? 1 : 0;
+  if (!get_u64(p, migration, "retry_delay_ns", 0, UINT64_C(1) << 50, false,
+               &scenario->retry_delay_ns) ||
+      !get_u64(p, migration, "retries", 1, CONFORM_RETRIES_MAX, false, &retries)) {
+    return false;
+  }
+  if (!has_delay && json_object_get(migration, "retries") != NULL) {
+    push_key(p, "retries");
+    return fail(p, "\"retries\" needs \"retry_delay_ns\"");
+  }
+  scenario->retries_max = (uint32_t)retries;
+  json_t *expect = json_object_get(migration, "expect");
+  if (expect == NULL) return true;
+  push_key(p, "expect");
+  const char *text = json_string_value(expect);
+  if (text != NULL && strcmp(text, "completed") == 0) {
+    scenario->expect = CONFORM_EXPECT_COMPLETED;
+  } else if (text != NULL && strcmp(text, "failed") == 0) {
+    scenario->expect = CONFORM_EXPECT_FAILED;
+  } else {
+    return fail(p, "\"expect\" must be \"completed\" or \"failed\"");
+  }
+  pop(p);
+  return true;
+}
+
 static bool parse_root(struct parse *p, json_t *root, struct conform_scenario *scenario)
 {
   static const char *const keys[] = {"seed", "limits", "machine", "workload", "link",
                                      "migration", "commands", NULL};
   static const char *const limit_keys[] = {"events_max", "time_ns_max", NULL};
-  static const char *const migration_keys[] = {"section_pages", NULL};
+  static const char *const migration_keys[] = {"section_pages", "retry_delay_ns", "retries",
+                                               "expect", NULL};
   if (!json_is_object(root)) return fail(p, "a scenario must be a JSON object");
   if (!check_keys(p, root, keys)) return false;
   if (!get_u64(p, root, "seed", 0, INT64_MAX, true, &scenario->seed)) return false;
@@ -1013,7 +1078,8 @@ static bool parse_root(struct parse *p, json_t *root, struct conform_scenario *s
     if (!get_object(p, root, "migration", &migration) ||
         !check_keys(p, migration, migration_keys) ||
         !get_u64(p, migration, "section_pages", 1, 65536, false,
-                 &scenario->section_pages_max)) {
+                 &scenario->section_pages_max) ||
+        !parse_migration_outcome(p, migration, scenario)) {
       return false;
     }
     pop(p);

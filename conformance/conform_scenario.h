@@ -19,6 +19,14 @@
 #define CONFORM_MACHINE_RAM_BYTES_MAX (UINT64_C(4) << 30) /* dense backing, per machine */
 #define CONFORM_MACHINE_SYNTHETIC_BYTES_MAX (UINT64_C(128) << 30) /* synthetic, per machine */
 #define CONFORM_ERROR_BYTES 1024
+#define CONFORM_RETRIES_MAX 8                /* migration.retries */
+
+/* migration.expect: the outcome a scenario asks for (absent: either clean outcome). */
+enum conform_expect {
+  CONFORM_EXPECT_ANY,                /* completed, or failed cleanly on the source */
+  CONFORM_EXPECT_COMPLETED,          /* the (last) migration must complete */
+  CONFORM_EXPECT_FAILED,             /* the (last) migration must fail cleanly */
+};
 
 enum conform_command_kind {
   CONFORM_COMMAND_SET_PARAMETERS,    /* migrate-set-parameters */
@@ -52,6 +60,9 @@ struct conform_scenario {
   struct machine_config machine;
   struct link_options link;
   uint64_t section_pages_max;        /* pages per PART section */
+  uint64_t retry_delay_ns;           /* after a source-side failure, migrate again this later */
+  uint32_t retries_max;              /* how many times (0: never) */
+  enum conform_expect expect;        /* migration.expect */
   struct conform_command commands[CONFORM_COMMANDS_MAX]; /* sorted by at_ns, stable */
   uint32_t command_count;
 };

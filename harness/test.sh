@@ -52,7 +52,10 @@ python3 harness/digest_matrix.py --seeds 1,2 --scenario conformance/scenarios/ra
   --scenario conformance/scenarios/ram-synthetic.json \
   --scenario conformance/scenarios/ram-shared.json \
   --scenario conformance/scenarios/iommu.json \
-  --scenario conformance/scenarios/iommu-irq.json || fail "digest_matrix ram/iommu"
+  --scenario conformance/scenarios/iommu-irq.json \
+  --scenario conformance/scenarios/ram-resize-before.json \
+  --scenario conformance/scenarios/ram-resize-cancel.json \
+  --scenario conformance/scenarios/ram-resize-retry.json || fail "digest_matrix ram/iommu"
 python3 harness/digest_matrix.py --seeds 1,2 --scenario conformance/scenarios/vfio-ack.json \
   --scenario conformance/scenarios/vfio-cpr.json || fail "digest_matrix vfio"
 

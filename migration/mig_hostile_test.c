@@ -546,7 +546,7 @@ static const struct hostile_case cases[] = {
   {"ram_setup_unknown_block", A_SETUP_ENTRY, 1, 1, B('x'), 0, MIG_ERR_RAM_BLOCK, A_SETUP_ENTRY,
    0, "ram/xc.ram", NULL},
   {"ram_setup_length_mismatch", A_SETUP_LEN, 6, 1, B(0x50), 0, MIG_ERR_RAM_BLOCK, A_SETUP_ENTRY,
-   0, "ram/pc.ram", "length 0x5000, here 0x4000"},
+   0, "ram/pc.ram", "Size mismatch: pc.ram: 0x5000 != 0x4000"},
   {"ram_setup_total_short", A_MEM_SIZE, 6, 1, B(0x30), 0, MIG_ERR_RAM_BLOCK, A_SETUP_ENTRY, 0,
    "ram/pc.ram", NULL},
   {"ram_setup_total_long", A_MEM_SIZE, 6, 1, B(0x50), 0, MIG_ERR_RAM_BLOCK, A_START_EOS, 0,

@@ -54,6 +54,7 @@ struct mig_precopy {
   struct mig_ram_source ram;
   uint64_t window_start_ns;                /* current rate window */
   uint64_t window_bytes;                   /* bytes written in it */
+  bool cancelled;                          /* a RAM block resized: the fiber must wind up */
   /* Destination side. */
   struct sim_fiber *dest_fiber;
   struct sim_event dest_wake;
@@ -136,6 +137,7 @@ static enum mig_err source_write(void *context, const uint8_t *bytes, size_t cou
     if (count == 0) break;
     precopy->source_waiting_space = true;
     if (!sim_fiber_yield(precopy->source_fiber)) return MIG_ERR_CANCELLED;
+    if (precopy->cancelled) return MIG_ERR_CANCELLED;
   }
   return MIG_OK;
 }
@@ -161,6 +163,7 @@ static bool source_rate_limit(struct mig_precopy *precopy)
   uint64_t budget_bytes = SIM_MAX(precopy->params.max_bandwidth_bytes_per_s / 10, 1);
   while (precopy->window_bytes >= budget_bytes) {
     if (!source_sleep_until(precopy, precopy->window_start_ns + RATE_WINDOW_NS)) return false;
+    if (precopy->cancelled) return true; /* the loop's next check winds up */
     source_rate_window(precopy);
   }
   return true;
@@ -182,6 +185,7 @@ static void source_setup(struct mig_precopy *precopy)
   }
   mig_writer_flush(writer);
   precopy->stats.setup_end_ns = sim_now_ns(precopy->sim);
+  if (precopy->cancelled) return; /* a resize while the setup waited for the link */
   precopy->stats.status = MIG_PRECOPY_ACTIVE;
   precopy->window_start_ns = sim_now_ns(precopy->sim);
 }
@@ -249,6 +253,56 @@ static void source_save_failed(struct mig_precopy *precopy, const struct mig_err
   /* A bad return-path message fails the migration before the stop. */
   if (!machine_running(precopy->source)) machine_resume(precopy->source);
   link_close(precopy->link);
+  if (precopy->hooks.failed != NULL) precopy->hooks.failed(precopy->hooks.context);
+}
+
+/*
+ * QEMU 7.2 ram_mig_ram_block_resized: a source block changed its length
+ * while a migration was in progress (migration_is_idle() false).  The block
+ * list already on the wire no longer holds, so the migration is cancelled
+ * with the block named; the guest keeps running with the new length.  The
+ * status and error are set now, as migration_cancel sets them; the source
+ * fiber is woken to cut the stream (source_cancel_finish).
+ */
+static void precopy_on_ram_resized(void *context, struct ram_block *block,
+                                   uint64_t old_used_bytes)
+{
+  struct mig_precopy *precopy = context;
+  enum mig_precopy_status status = precopy->stats.status;
+  if (status != MIG_PRECOPY_SETUP && status != MIG_PRECOPY_ACTIVE) return;
+  SIM_ASSERT(!precopy->cancelled);
+  SIM_ASSERT(machine_running(precopy->source)); /* only a running guest resizes */
+  mig_ram_source_block_resized(&precopy->ram, block);
+  struct mig_error error = {.code = MIG_ERR_CANCELLED,
+                            .offset = precopy->stats.transferred_bytes};
+  snprintf(error.path, sizeof(error.path), "ram/%s", block->name);
+  snprintf(error.detail, sizeof(error.detail), "RAM block '%s' resized during precopy.",
+           block->name);
+  precopy->cancelled = true;
+  precopy->stats.status = MIG_PRECOPY_FAILED;
+  precopy->stats.source_failed = true;
+  precopy->stats.error = error;
+  precopy->stats.end_ns = sim_now_ns(precopy->sim);
+  sim_trace(precopy->sim, "mig.ram_resized", old_used_bytes, block->used_bytes,
+            precopy->stats.transferred_bytes, 0);
+  /* Whatever the fiber waits for (link space, its rate window), it wakes now. */
+  precopy->source_waiting_space = false;
+  sim_event_schedule_at(precopy->sim, &precopy->source_wake, sim_now_ns(precopy->sim));
+}
+
+/* From the source fiber, after a cancel: the stream is cut, the destination never runs. */
+static void source_cancel_finish(struct mig_precopy *precopy)
+{
+  SIM_ASSERT(precopy->cancelled && precopy->stats.status == MIG_PRECOPY_FAILED);
+  SIM_ASSERT(machine_running(precopy->source));
+  sim_trace(precopy->sim, "mig.cancelled", precopy->stats.transferred_bytes, 0, 0, 0);
+  /* query-migrate after a cancel still shows what was sent. */
+  precopy->stats.zero_pages_count = precopy->ram.zero_pages_count;
+  precopy->stats.normal_pages_count = precopy->ram.normal_pages_count;
+  precopy->stats.dirty_sync_count = precopy->ram.dirty_sync_count;
+  precopy->stats.rounds_count = precopy->ram.rounds_count;
+  link_close(precopy->link);
+  if (precopy->hooks.failed != NULL) precopy->hooks.failed(precopy->hooks.context);
 }
 
 /* The new process takes over each vfiodev: state and mappings handed over, not copied. */
@@ -314,6 +368,7 @@ static bool source_cpr_check(struct mig_precopy *precopy)
     precopy->stats.end_ns = sim_now_ns(precopy->sim);
     sim_trace(precopy->sim, "mig.cpr_refused", i, 0, 0, 0);
     link_close(precopy->link);
+    if (precopy->hooks.failed != NULL) precopy->hooks.failed(precopy->hooks.context);
     return false;
   }
   return true;
@@ -327,6 +382,10 @@ static void source_body(struct sim_fiber *fiber, void *context)
   source_setup(precopy);
   /* cpr-transfer is not live: nothing to iterate, the VM stops at once. */
   for (bool live = !precopy->params.cpr_transfer; live;) {
+    if (precopy->cancelled) {
+      source_cancel_finish(precopy);
+      return;
+    }
     if (mig_writer_error(&precopy->writer) != MIG_OK) return;
     if (precopy->rp_error.code != MIG_OK) {
       source_save_failed(precopy, &precopy->rp_error);
@@ -342,6 +401,11 @@ static void source_body(struct sim_fiber *fiber, void *context)
     }
     /* Let the guest's events due now run between sections, as a thread would. */
     if (!source_sleep_until(precopy, sim_now_ns(precopy->sim) + wait_ns)) return;
+  }
+  if (precopy->cancelled) {
+    /* A section cut short by the cancel may still have ended a converged round. */
+    source_cancel_finish(precopy);
+    return;
   }
   if (mig_writer_error(&precopy->writer) != MIG_OK) return;
   source_complete(precopy);
@@ -587,6 +651,10 @@ void mig_precopy_start(struct mig_precopy *precopy)
   SIM_ASSERT(machine_running(precopy->source) && !machine_running(precopy->dest));
   SIM_ASSERT(!precopy->params.switchover_ack || precopy->rp_link != NULL);
   precopy->stats.start_ns = sim_now_ns(precopy->sim);
+  /* The source's blocks tell this migration when the guest resizes one (the last one started). */
+  for (uint32_t i = 0; i < machine_ram_count(precopy->source); i++) {
+    ram_block_resized_set(machine_ram(precopy->source, i), precopy, precopy_on_ram_resized);
+  }
   sim_trace(precopy->sim, "mig.start", precopy->params.downtime_limit_ns,
             precopy->params.max_bandwidth_bytes_per_s, precopy->params.section_pages_max, 0);
   sim_event_schedule_at(precopy->sim, &precopy->dest_wake, precopy->stats.start_ns);

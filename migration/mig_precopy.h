@@ -19,6 +19,13 @@
  * loading costs load_bytes_per_s of simulated time on a timeline beside the
  * stream reader; the destination resumes only when it is done.
  *
+ * A source RAM block resized while the migration is in setup or active
+ * cancels it, as QEMU 7.2's ram_mig_ram_block_resized does: status FAILED,
+ * source_failed, error MIG_ERR_CANCELLED at path ram/<block> with QEMU's text
+ * "RAM block '<block>' resized during precopy.", the stream is cut and the
+ * guest runs on with the new length.  A later migration (a new
+ * mig_precopy) lists the new length and can complete.
+ *
  * cpr-transfer (seed 001): the source stops at once, shared RAM stays where
  * it is (as x-ignore-shared), and each destination vfiodev adopts the
  * source's device (state and DMA mappings handed over, nothing copied); a
@@ -73,7 +80,9 @@ struct mig_precopy_stats {
   uint64_t pending_bytes_at_stop; /* dirty bytes when the VM stopped */
   uint64_t dest_stream_bytes;    /* bytes the destination parsed */
   struct mig_error error;        /* when FAILED: the source's error, else the destination's */
-  bool source_failed;            /* a device refused its save; the source VM resumed */
+  bool source_failed;            /* the source failed it (a device refused its save, or a
+                                    RAM block resized: error.code MIG_ERR_CANCELLED); the
+                                    source VM runs on */
   uint64_t device_bytes;         /* vfio device data records written */
   uint64_t device_pending_bytes_at_stop; /* vfio part of pending_bytes_at_stop */
   uint64_t switchover_ack_ns;    /* SWITCHOVER_ACK reached the source; 0 = never */
@@ -88,6 +97,8 @@ struct mig_precopy_hooks {
   void (*switchover)(void *context);
   /* The destination finished loading (err MIG_OK) or failed; before resume. */
   void (*loaded)(void *context, enum mig_err err);
+  /* Optional: the source failed or cancelled the migration and its VM runs on. */
+  void (*failed)(void *context);
 };
 
 /* Allocates from the sim's arena.  The link carries source -> destination bytes. */

@@ -135,13 +135,29 @@ static bool ram_same_host_page(const struct ram_block *block, uint64_t page_inde
   return page_index % pages_per_host_page != 0;
 }
 
+void mig_ram_source_block_resized(struct mig_ram_source *source, const struct ram_block *block)
+{
+  uint32_t index = 0;
+  while (index < source->block_count && source->blocks[index] != block) index++;
+  SIM_ASSERT(index < source->block_count);
+  uint64_t *bitmap = source->bitmaps[index];
+  for (uint64_t page = block->page_count; page < block->max_page_count; page++) {
+    uint64_t bit = UINT64_C(1) << (page % 64);
+    if ((bitmap[page / 64] & bit) == 0) continue;
+    bitmap[page / 64] &= ~bit;
+    SIM_ASSERT(source->dirty_pages_count > 0);
+    source->dirty_pages_count--;
+  }
+}
+
 bool mig_ram_save_iterate(struct mig_ram_source *source, struct mig_writer *writer,
                           uint64_t pages_max)
 {
   bool round_ended = false;
   uint64_t sent_count = 0;
   uint64_t last_sent = UINT64_MAX;
-  while (source->dirty_pages_count > 0) {
+  /* A cancelled migration's writer has latched its error: stop reading RAM at once. */
+  while (source->dirty_pages_count > 0 && mig_writer_error(writer) == MIG_OK) {
     uint64_t page_index;
     if (ram_next_dirty(source, &page_index)) {
       if (sent_count >= pages_max) {
@@ -221,6 +237,36 @@ static uint32_t ram_find(const struct mig_ram_dest *dest, const char *name)
   return index;
 }
 
+/*
+ * One block-list entry against the local block; fills detail when it is
+ * refused.  A different length is taken by a resizable block within its
+ * maximum (QEMU 7.2 ram_load_precopy -> qemu_ram_resize, whose error texts
+ * these are); a fixed-size block refuses it.
+ */
+static void ram_block_list_check(const struct ram_block *block, uint64_t used_bytes,
+                                 bool seen, uint64_t unlisted_bytes, char *detail,
+                                 size_t detail_bytes)
+{
+  if (seen) {
+    snprintf(detail, detail_bytes, "%s listed twice", block->name);
+  } else if (used_bytes == block->used_bytes) {
+    /* Equal lengths: only the total is left to check. */
+  } else if (!block->resizable) {
+    snprintf(detail, detail_bytes, "Size mismatch: %s: 0x%" PRIx64 " != 0x%" PRIx64,
+             block->name, used_bytes, block->used_bytes);
+  } else if (used_bytes > block->max_bytes) {
+    snprintf(detail, detail_bytes, "Size too large: %s: 0x%" PRIx64 " > 0x%" PRIx64,
+             block->name, used_bytes, block->max_bytes);
+  } else if (used_bytes == 0 || used_bytes % block->host_page_bytes != 0) {
+    snprintf(detail, detail_bytes, "Size 0x%" PRIx64 " of %s is not whole 0x%" PRIx32
+             "-byte host pages", used_bytes, block->name, block->host_page_bytes);
+  }
+  if (detail[0] == '\0' && used_bytes > unlisted_bytes) {
+    snprintf(detail, detail_bytes, "length 0x%" PRIx64 " exceeds the 0x%" PRIx64
+             " bytes left of the total", used_bytes, unlisted_bytes);
+  }
+}
+
 /* The MEM_SIZE block list: every entry known, sized as here, summing to total. */
 static enum mig_err ram_load_block_list(struct mig_ram_dest *dest, struct mig_reader *reader,
                                         uint64_t total)
@@ -240,29 +286,36 @@ static enum mig_err ram_load_block_list(struct mig_ram_dest *dest, struct mig_re
       return MIG_ERR_RAM_BLOCK;
     }
     struct ram_block *block = dest->blocks[index];
-    /* A resizable block takes any used length within its maximum, in whole host pages. */
-    bool resizes = used_bytes != block->used_bytes && block->resizable && used_bytes > 0 &&
-                   used_bytes <= block->max_bytes && used_bytes % block->host_page_bytes == 0;
-    if (seen[index] || (used_bytes != block->used_bytes && !resizes) ||
-        used_bytes > total - listed) {
-      char detail[128];
-      snprintf(detail, sizeof(detail), "length 0x%" PRIx64 ", here 0x%" PRIx64 "%s%s",
-               used_bytes, block->used_bytes, seen[index] ? ", listed twice" : "",
-               block->resizable ? ", resizable" : "");
+    char detail[128] = "";
+    ram_block_list_check(block, used_bytes, seen[index], total - listed, detail,
+                         sizeof(detail));
+    if (detail[0] != '\0') {
       MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, entry_offset, detail, "ram/%s", name);
       return MIG_ERR_RAM_BLOCK;
     }
+    bool resizes = used_bytes != block->used_bytes;
     if (dest->ignore_shared) {
       uint64_t gpa_offset = mig_reader_offset(reader);
       uint64_t gpa = mig_read_be64(reader);
       if (mig_reader_failed(reader)) return mig_reader_error(reader)->code;
       if (ram_ignored(true, block) && gpa != block->gpa) {
-        char detail[96];
-        snprintf(detail, sizeof(detail), "mismatched GPA 0x%" PRIx64 ", here 0x%" PRIx64, gpa,
-                 block->gpa);
-        MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, gpa_offset, detail, "ram/%s/gpa", name);
+        char gpa_detail[96];
+        snprintf(gpa_detail, sizeof(gpa_detail), "mismatched GPA 0x%" PRIx64 ", here 0x%" PRIx64,
+                 gpa, block->gpa);
+        MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, gpa_offset, gpa_detail, "ram/%s/gpa", name);
         return MIG_ERR_RAM_BLOCK;
       }
+    }
+    if (resizes && ram_ignored(dest->ignore_shared, block)) {
+      /*
+       * Here the destination maps the source's very block: a different length
+       * means the source resized it after listing it (and cancelled), so
+       * resizing it back would change the running source.
+       */
+      snprintf(detail, sizeof(detail), "Size mismatch: %.48s: 0x%" PRIx64 " != 0x%" PRIx64
+               " (shared)", block->name, used_bytes, block->used_bytes);
+      MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, entry_offset, detail, "ram/%s", name);
+      return MIG_ERR_RAM_BLOCK;
     }
     if (resizes) ram_block_resize(block, used_bytes);
     seen[index] = true;

@@ -9,7 +9,9 @@
  * ram_save_host_page).  Synthetic pages are materialised into a scratch page.
  * Destination: reads records until EOS with the strict checks of spec §6 and
  * §11.3 (exact block list, sizes equal or a resizable block resized within its
- * maximum, offsets inside the block, zero fill 0).
+ * maximum, offsets inside the block, zero fill 0).  A length refused names the
+ * block with QEMU 7.2's qemu_ram_resize texts ("Size mismatch: ...", "Size
+ * too large: ...").
  * The section framing (headers, footers) belongs to the caller.
  */
 #ifndef MIG_RAM_H
@@ -53,6 +55,12 @@ bool mig_ram_save_iterate(struct mig_ram_source *source, struct mig_writer *writ
                           uint64_t pages_max);
 /* Sends every remaining dirty page, then EOS (the END section's payload). */
 void mig_ram_save_complete(struct mig_ram_source *source, struct mig_writer *writer);
+/*
+ * A source block changed its used length (ram.h notifier): drops the bits of
+ * pages past its end, so nothing beyond the new length is ever read.  The
+ * migration itself must then be cancelled (mig_precopy.c).
+ */
+void mig_ram_source_block_resized(struct mig_ram_source *source, const struct ram_block *block);
 /* Collects the blocks' dirty logs; returns pages newly dirty. */
 uint64_t mig_ram_sync(struct mig_ram_source *source);
 uint64_t mig_ram_pending_bytes(const struct mig_ram_source *source);

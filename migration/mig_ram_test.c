@@ -3,13 +3,17 @@
  * blocks of both backings: a synthetic multi-block guest migrates with its
  * page digests equal, a resized block arrives resized, host pages are not
  * split across sections, block-list mismatches are typed errors, and
- * x-ignore-shared leaves shared blocks' pages out.
+ * x-ignore-shared leaves shared blocks' pages out.  A guest resize during a
+ * precopy cancels it with the block named; a retry then completes.
  */
 #include "sim_base.h"
 
+#include "machine.h"
 #include "mig_format.h"
+#include "mig_precopy.h"
 #include "mig_ram.h"
 #include "sim_check.h"
+#include "sim_link.h"
 
 #define BLOCKS_COUNT 3
 
@@ -159,7 +163,7 @@ START_TEST(mig_ram_block_list_resize_beyond_max_is_refused)
   struct mig_error error;
   ck_assert_int_eq(pair_load(&pair, &dest, &at, MIG_SECTION_START, &error), MIG_ERR_RAM_BLOCK);
   ck_assert_str_eq(error.path, "ram//rom@etc/acpi/tables");
-  ck_assert_str_eq(error.detail, "length 0x30000, here 0x10000, resizable");
+  ck_assert_str_eq(error.detail, "Size too large: /rom@etc/acpi/tables: 0x30000 > 0x20000");
   /* 8 (MEM_SIZE) + 7 + 8 (pc.ram) + 8 + 8 (pc.bios): the third entry. */
   ck_assert_uint_eq(error.offset, 39);
   ck_assert_uint_eq(pair.dest[2]->used_bytes, 16 * RAM_PAGE_BYTES);
@@ -267,6 +271,169 @@ START_TEST(mig_ram_ignore_shared_gpa_mismatch_and_stray_page_fail)
 }
 END_TEST
 
+START_TEST(mig_ram_block_list_shrinks_and_refuses_fixed_sizes)
+{
+  /* The list shrinks a grown resizable block (its tail gone); a fixed block refuses to. */
+  static struct pair pair;
+  pair_init(&pair, 256 * RAM_PAGE_BYTES);
+  ram_block_resize(pair.dest[2], 200 * RAM_PAGE_BYTES);
+  ram_store(pair.dest[2], 150, 0, 77);
+  static struct mig_ram_source source;
+  struct mig_ram_dest dest;
+  mig_ram_source_init(&source, pair.sim, pair.source, BLOCKS_COUNT);
+  mig_ram_dest_init(&dest, pair.dest, BLOCKS_COUNT);
+  mig_ram_save_setup(&source, &pair.writer);
+  size_t at = 0;
+  ck_assert_int_eq(pair_load(&pair, &dest, &at, MIG_SECTION_START, NULL), MIG_OK);
+  ck_assert_uint_eq(pair.dest[2]->used_bytes, 16 * RAM_PAGE_BYTES);
+  ram_block_resize(pair.dest[2], 200 * RAM_PAGE_BYTES);
+  ck_assert(ram_page_is_zero(pair.dest[2], 150));
+  /* A destination whose pc.bios is not resizable and twice as long. */
+  pair.dest[1] = ram_block_create(pair.sim, "pc.bios", 128 * RAM_PAGE_BYTES);
+  mig_ram_dest_init(&dest, pair.dest, BLOCKS_COUNT);
+  struct mig_reader reader;
+  mig_reader_init_memory(&reader, pair.stream.bytes, pair.stream.count);
+  ck_assert_int_eq(mig_ram_load(&dest, &reader, MIG_SECTION_START), MIG_ERR_RAM_BLOCK);
+  const struct mig_error *error = mig_reader_error(&reader);
+  ck_assert_str_eq(error->path, "ram/pc.bios");
+  ck_assert_str_eq(error->detail, "Size mismatch: pc.bios: 0x40000 != 0x80000");
+  ck_assert_uint_eq(error->offset, 8 + 7 + 8); /* the second entry */
+  ck_assert_uint_eq(pair.dest[1]->used_bytes, 128 * RAM_PAGE_BYTES);
+  pair_deinit(&pair);
+}
+END_TEST
+
+START_TEST(mig_ram_source_block_resized_drops_pages_past_the_end)
+{
+  /* After the setup's all-dirty sync, a shrink takes exactly the dropped pages out. */
+  static struct pair pair;
+  pair_init(&pair, 256 * RAM_PAGE_BYTES);
+  static struct mig_ram_source source;
+  mig_ram_source_init(&source, pair.sim, pair.source, BLOCKS_COUNT);
+  mig_ram_save_setup(&source, &pair.writer);
+  uint64_t before = source.dirty_pages_count;
+  ram_block_resize(pair.source[2], 4 * RAM_PAGE_BYTES);
+  mig_ram_source_block_resized(&source, pair.source[2]);
+  ck_assert_uint_eq(source.dirty_pages_count, before - 12);
+  mig_ram_save_complete(&source, &pair.writer);
+  ck_assert_uint_eq(source.zero_pages_count + source.normal_pages_count, before - 12);
+  pair_deinit(&pair);
+}
+END_TEST
+
+START_TEST(mig_ram_ignore_shared_block_is_never_resized_back)
+{
+  /* The destination maps the source's shared block: a length the source changed is refused. */
+  static struct pair pair;
+  shared_init(&pair, true, UINT64_C(0xfd000000));
+  pair.source[1] = ram_block_create_with(
+      pair.sim, &(struct ram_block_options){.name = "vga.vram", .used_bytes = 64 * RAM_PAGE_BYTES,
+                                            .max_bytes = 128 * RAM_PAGE_BYTES, .shared = true,
+                                            .gpa = UINT64_C(0xfd000000)});
+  pair.dest[1] = pair.source[1];
+  static struct mig_ram_source source;
+  struct mig_ram_dest dest;
+  mig_ram_source_init(&source, pair.sim, pair.source, 2);
+  mig_ram_source_ignore_shared_set(&source, true);
+  mig_ram_dest_init(&dest, pair.dest, 2);
+  mig_ram_dest_ignore_shared_set(&dest, true);
+  mig_ram_save_setup(&source, &pair.writer);
+  ram_block_resize(pair.source[1], 96 * RAM_PAGE_BYTES); /* after the list went out */
+  size_t at = 0;
+  struct mig_error error;
+  ck_assert_int_eq(pair_load(&pair, &dest, &at, MIG_SECTION_START, &error), MIG_ERR_RAM_BLOCK);
+  ck_assert_str_eq(error.path, "ram/vga.vram");
+  ck_assert_str_eq(error.detail, "Size mismatch: vga.vram: 0x40000 != 0x60000 (shared)");
+  ck_assert_uint_eq(pair.source[1]->used_bytes, 96 * RAM_PAGE_BYTES);
+  pair_deinit(&pair);
+}
+END_TEST
+
+/* A 32 MiB guest whose firmware grows its ACPI tables at 150 ms of guest time. */
+static struct machine_config resize_machine_config(void)
+{
+  struct machine_config config = {.type = "migsim-1.0", .ram_count = 2};
+  snprintf(config.ram[0].name, sizeof(config.ram[0].name), "pc.ram");
+  config.ram[0].bytes = UINT64_C(32) << 20;
+  snprintf(config.ram[1].name, sizeof(config.ram[1].name), "/rom@etc/acpi/tables");
+  config.ram[1].bytes = 32 * RAM_PAGE_BYTES;
+  config.ram[1].max_bytes = 512 * RAM_PAGE_BYTES;
+  config.ram[1].resizes[0] = (struct ram_resize_at){150 * SIM_NS_PER_MS, 64 * RAM_PAGE_BYTES};
+  config.ram[1].resize_count = 1;
+  config.vcpu = (struct vcpu_config){.pages_per_s = 2000, .duration_ns = 400 * SIM_NS_PER_MS,
+                                     .fill_pages = 8192}; /* all of pc.ram: 0.5 s to send */
+  return config;
+}
+
+static void count_failed(void *context)
+{
+  (*(uint32_t *)context)++;
+}
+
+/* Migrates source to a fresh destination now; runs the sim until idle. */
+static struct mig_precopy_stats resize_migrate(struct sim *sim, struct machine *source,
+                                               const struct machine_config *config,
+                                               uint32_t *failed_count, struct machine **dest)
+{
+  *dest = machine_create_peer(sim, config, 1, source);
+  struct link_options link_options = {.bandwidth_bytes_per_s = 64 << 20, .latency_ns = 100000,
+                                      .window_bytes = 1 << 20, .packet_bytes_max = 1 << 16};
+  struct link *link = link_create(sim, &link_options, "migration");
+  struct mig_precopy_params params = {.downtime_limit_ns = 30 * SIM_NS_PER_MS,
+                                      .section_pages_max = 256};
+  struct mig_precopy_hooks hooks = {.context = failed_count, .failed = count_failed};
+  struct mig_precopy *precopy = mig_precopy_create(sim, source, *dest, link, &params, &hooks);
+  mig_precopy_start(precopy);
+  ck_assert_int_eq(sim_run(sim), SIM_RUN_IDLE);
+  return *mig_precopy_stats(precopy);
+}
+
+START_TEST(mig_precopy_ram_resize_cancels_then_retry_completes)
+{
+  /* A resize at 150 ms cancels the 500 ms migration; the guest runs on; a retry completes. */
+  struct sim_options options = {.seed = 9};
+  struct sim *sim = sim_create(&options);
+  struct machine_config config = resize_machine_config();
+  struct machine *source = machine_create(sim, &config, 0);
+  machine_boot(source);
+  uint32_t failed_count = 0;
+  struct machine *dest;
+  struct mig_precopy_stats stats = resize_migrate(sim, source, &config, &failed_count, &dest);
+  ck_assert_int_eq(stats.status, MIG_PRECOPY_FAILED);
+  ck_assert(stats.source_failed);
+  ck_assert_uint_eq(failed_count, 1);
+  ck_assert_int_eq(stats.error.code, MIG_ERR_CANCELLED);
+  ck_assert_str_eq(stats.error.path, "ram//rom@etc/acpi/tables");
+  ck_assert_str_eq(stats.error.detail,
+                   "RAM block '/rom@etc/acpi/tables' resized during precopy.");
+  ck_assert_uint_eq(stats.end_ns, 150 * SIM_NS_PER_MS);
+  ck_assert_uint_gt(stats.transferred_bytes, UINT64_C(4) << 20);
+  ck_assert_uint_lt(stats.transferred_bytes, UINT64_C(32) << 20);
+  ck_assert_uint_eq(stats.stop_ns, 0); /* never stopped */
+  /* What was sent before the cancel: about 9.5 MiB of whole pages at 64 MiB/s by 150 ms. */
+  ck_assert_uint_gt(stats.normal_pages_count, 1000);
+  ck_assert_uint_le(stats.normal_pages_count * RAM_PAGE_BYTES, stats.transferred_bytes);
+  ck_assert(machine_running(source));
+  ck_assert(!machine_running(dest));
+  ck_assert(machine_workload_done(source));
+  ck_assert_uint_eq(machine_ram(source, 1)->used_bytes, 64 * RAM_PAGE_BYTES);
+  ck_assert_uint_eq(machine_ram(dest, 1)->used_bytes, 32 * RAM_PAGE_BYTES);
+  /* The retry lists the new length; the destination resizes and ends equal, page by page. */
+  stats = resize_migrate(sim, source, &config, &failed_count, &dest);
+  ck_assert_int_eq(stats.status, MIG_PRECOPY_COMPLETED);
+  ck_assert_uint_eq(failed_count, 1);
+  ck_assert(machine_running(dest));
+  for (uint32_t b = 0; b < 2; b++) {
+    struct ram_block *a = machine_ram(source, b), *z = machine_ram(dest, b);
+    ck_assert_uint_eq(z->used_bytes, a->used_bytes);
+    for (uint64_t page = 0; page < a->page_count; page++) {
+      ck_assert_uint_eq(ram_page_hash(z, page), ram_page_hash(a, page));
+    }
+  }
+  sim_destroy(sim);
+}
+END_TEST
+
 Suite *mig_ram_suite(void)
 {
   Suite *suite = suite_create("mig_ram");
@@ -275,6 +442,10 @@ Suite *mig_ram_suite(void)
   tcase_add_test(core, mig_ram_synthetic_guest_migrates_with_equal_digests);
   tcase_add_test(core, mig_ram_iterate_keeps_host_pages_whole);
   tcase_add_test(core, mig_ram_block_list_resize_beyond_max_is_refused);
+  tcase_add_test(core, mig_ram_block_list_shrinks_and_refuses_fixed_sizes);
+  tcase_add_test(core, mig_ram_source_block_resized_drops_pages_past_the_end);
+  tcase_add_test(core, mig_precopy_ram_resize_cancels_then_retry_completes);
+  tcase_add_test(core, mig_ram_ignore_shared_block_is_never_resized_back);
   tcase_add_test(core, mig_ram_ignore_shared_sends_no_shared_pages);
   tcase_add_test(core, mig_ram_ignore_shared_gpa_mismatch_and_stray_page_fail);
   suite_add_tcase(suite, core);

@@ -68,6 +68,7 @@ struct machine {
   bool irq_present;                                /* config.driver.interrupts */
   struct vcpu vcpus[VCPUS_MAX];                    /* the guest programs */
   uint32_t vcpu_count;                             /* >= 1 */
+  struct ram_resize_program ram_resize;            /* the guest's RAM resizes (ram_resize.h) */
   bool running;                                    /* VM clock advancing */
   uint64_t vm_ns_bias;                             /* running: vm_ns = now - bias */
   uint64_t vm_ns_stopped;                          /* stopped: the frozen guest time */
@@ -408,6 +409,11 @@ static struct machine *machine_create_impl(struct sim *sim, const struct machine
     machine_register(machine, "cpu", i, &vcpu_vmstate, &machine->vcpus[i]);
   }
   machine_register_devices(machine, peer);
+  /* Last, and only when configured: streams of machines without resizes stay as they were. */
+  ram_resize_program_init(&machine->ram_resize, machine, config);
+  if (machine->ram_resize.step_count > 0) {
+    machine_register(machine, "ram-resize", 0, &ram_resize_vmstate, &machine->ram_resize);
+  }
   return machine;
 }
 
@@ -457,6 +463,7 @@ void machine_boot(struct machine *machine)
   }
   for (uint32_t i = 0; i < machine->vcpu_count; i++) vcpu_boot(&machine->vcpus[i]);
   if (machine->devdrv_present) devdrv_boot(&machine->devdrv);
+  ram_resize_program_boot(&machine->ram_resize);
   machine_resume(machine);
 }
 
@@ -468,6 +475,7 @@ void machine_stop(struct machine *machine)
   machine->running = false;
   for (uint32_t i = 0; i < machine->vcpu_count; i++) vcpu_stop(&machine->vcpus[i]);
   machine_devices_run(machine, false);
+  ram_resize_program_stop(&machine->ram_resize);
   sim_trace(machine->sim, "machine.stop", machine->role_index, machine->vm_ns_stopped, 0, 0);
   if (machine->irq_present) {
     /*
@@ -519,6 +527,7 @@ void machine_resume(struct machine *machine)
   sim_trace(machine->sim, "machine.resume", machine->role_index, machine->vm_ns_stopped, 0, 0);
   for (uint32_t i = 0; i < machine->vcpu_count; i++) vcpu_resume(&machine->vcpus[i]);
   machine_devices_run(machine, true);
+  ram_resize_program_resume(&machine->ram_resize);
 }
 
 bool machine_running(const struct machine *machine) { return machine->running; }

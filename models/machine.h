@@ -20,6 +20,7 @@
 #include "iommudrv.h"
 #include "pci.h"
 #include "ram.h"
+#include "ram_resize.h"
 #include "sim.h"
 #include "testdev.h"
 #include "vcpu.h"
@@ -37,6 +38,8 @@ struct machine_ram_config {
   enum ram_backing backing;                /* dense (default) or synthetic */
   bool shared;                             /* share=on memory */
   uint64_t gpa;                            /* region address (x-ignore-shared block list) */
+  struct ram_resize_at resizes[RAM_RESIZES_MAX]; /* the guest resizes it while running */
+  uint32_t resize_count;                   /* steps in resizes (ram_resize.h) */
 };
 
 struct machine_device_config {

@@ -14,6 +14,8 @@
 #define RAM_HOST_PAGE_BYTES_MAX (UINT32_C(2) << 20) /* 2 MiB huge pages */
 #define RAM_SYNTH_GENERATION_MAX UINT32_MAX     /* then it wraps to 1, never to 0 */
 #define RAM_SYNTH_CHUNK_PAGES 1024              /* pages per "touched" bit: 4 KiB of generations */
+#define RAM_RESIZES_MAX 8                       /* guest resize steps per block */
+#define RAM_RESIZE_STEPS_MAX (RAM_BLOCKS_MAX * RAM_RESIZES_MAX) /* per machine */
 #define VCPUS_MAX 8                             /* vCPU programs per machine */
 #define VCPU_ZIPF_TABLE_MAX 4096                /* buckets of the zipf sampler */
 #define VCPU_ZIPF_S_MILLI_MAX 8000              /* zipf exponent s <= 8 */

@@ -154,11 +154,22 @@ void ram_block_resize(struct ram_block *block, uint64_t used_bytes)
   SIM_ASSERT(used_bytes > 0 && used_bytes <= block->max_bytes);
   SIM_ASSERT(used_bytes % block->host_page_bytes == 0);
   if (used_bytes == block->used_bytes) return;
+  uint64_t old_used_bytes = block->used_bytes;
   uint64_t page_count = used_bytes / RAM_PAGE_BYTES;
   for (uint64_t page = page_count; page < block->page_count; page++) page_clear(block, page);
   block->used_bytes = used_bytes;
   block->page_count = page_count;
   block->resize_count++;
+  /* QEMU 7.2 qemu_ram_resize: the whole new used range is dirty for every client. */
+  ram_dirty_all(block);
+  if (block->resized != NULL) block->resized(block->resized_context, block, old_used_bytes);
+}
+
+void ram_block_resized_set(struct ram_block *block, void *context, ram_resized_fn *callback)
+{
+  SIM_ASSERT(callback != NULL || context == NULL);
+  block->resized = callback;
+  block->resized_context = context;
 }
 
 void ram_write(struct ram_block *block, uint64_t offset, const void *bytes, size_t count)

@@ -27,6 +27,19 @@
 #include "models_limits.h"
 #include "sim.h"
 
+struct ram_block;
+/*
+ * Called by ram_block_resize after the used length changed (QEMU's
+ * RAMBlockNotifier ram_block_resized): the migration layer supplies it.
+ */
+typedef void ram_resized_fn(void *context, struct ram_block *block, uint64_t old_used_bytes);
+
+/* One step of the guest's resize program (ram_resize.h): at guest time, the new length. */
+struct ram_resize_at {
+  uint64_t at_vm_ns;        /* guest time of the resize */
+  uint64_t used_bytes;      /* new used length, whole host pages, <= max_bytes */
+};
+
 enum ram_backing {
   RAM_BACKING_DENSE,      /* real bytes */
   RAM_BACKING_SYNTHETIC,  /* generation per page; bytes made on demand */
@@ -66,6 +79,8 @@ struct ram_block {                         /* arena-owned; read fields, don't wr
   uint64_t dirty_words_count;              /* words in dirty_log (covers max_bytes) */
   uint64_t writes_count;                   /* guest writes */
   uint64_t resize_count;                   /* ram_block_resize calls that changed it */
+  ram_resized_fn *resized;                 /* notifier, or NULL (ram_block_resized_set) */
+  void *resized_context;
 };
 
 /* A dense, fixed-size, 4 KiB-page block (the original constructor). */
@@ -74,10 +89,14 @@ struct ram_block *ram_block_create(struct sim *sim, const char *name, uint64_t b
 struct ram_block *ram_block_create_with(struct sim *sim, const struct ram_block_options *options);
 /*
  * Sets the used length (QEMU's qemu_ram_resize).  Pages that leave the used
- * range are zeroed and dropped from the dirty log.  The block must be
- * resizable, used_bytes whole host pages and at most max_bytes.
+ * range are zeroed (a later growth finds them zero, generation 0) and leave
+ * the dirty log; as in QEMU, every page of the new used range is then marked
+ * dirty.  The block must be resizable, used_bytes whole host pages and at
+ * most max_bytes.  When the length changed, the notifier runs last.
  */
 void ram_block_resize(struct ram_block *block, uint64_t used_bytes);
+/* Sets (callback non-NULL) or clears the block's one resize notifier. */
+void ram_block_resized_set(struct ram_block *block, void *context, ram_resized_fn *callback);
 
 /* A dense guest write: copies count bytes at offset and logs the touched pages. */
 void ram_write(struct ram_block *block, uint64_t offset, const void *bytes, size_t count);

@@ -173,7 +173,8 @@ START_TEST(ram_block_resize_zeroes_the_dropped_tail)
   ram_block_resize(block, 10 * RAM_PAGE_BYTES);
   ck_assert_uint_eq(block->page_count, 10);
   ck_assert_uint_eq(block->resize_count, 2);
-  ck_assert_uint_eq(block->dirty_log[0], UINT64_C(1) << 3);
+  /* QEMU marks the whole new used range dirty; nothing past it stays logged. */
+  ck_assert_uint_eq(block->dirty_log[0], (UINT64_C(1) << 10) - 1);
   ram_block_resize(block, 20 * RAM_PAGE_BYTES);
   ck_assert(ram_page_is_zero(block, 15));
   ck_assert(!ram_page_is_zero(block, 3));
@@ -265,6 +266,168 @@ START_TEST(vcpu_pick_page_follows_the_workload)
 }
 END_TEST
 
+/* What the resize notifier saw: calls, the last old length and the new one. */
+struct resize_probe {
+  uint32_t calls_count;
+  uint64_t old_used_bytes;
+  uint64_t new_used_bytes;
+  uint64_t sim_ns;                 /* sim time of the last call */
+  uint64_t vm_ns;                  /* guest time of the last call */
+  struct machine *machine;         /* optional, for vm_ns */
+  struct sim *sim;
+};
+
+static void resize_probe_on_resized(void *context, struct ram_block *block,
+                                    uint64_t old_used_bytes)
+{
+  struct resize_probe *probe = context;
+  probe->calls_count++;
+  probe->old_used_bytes = old_used_bytes;
+  probe->new_used_bytes = block->used_bytes;
+  probe->sim_ns = sim_now_ns(probe->sim);
+  if (probe->machine != NULL) probe->vm_ns = machine_vm_ns(probe->machine);
+}
+
+START_TEST(ram_block_resize_notifies_after_the_change)
+{
+  /* The notifier runs once per real change, after it, with the old length; dense and synthetic. */
+  struct sim *sim = test_sim();
+  struct resize_probe probe = {.sim = sim};
+  for (int backing = 0; backing < 2; backing++) {
+    struct ram_block *block = ram_block_create_with(
+        sim, &(struct ram_block_options){
+                 .name = "/rom@etc/acpi/tables", .used_bytes = 4 * RAM_PAGE_BYTES,
+                 .max_bytes = 100 * RAM_PAGE_BYTES,
+                 .backing = backing ? RAM_BACKING_SYNTHETIC : RAM_BACKING_DENSE});
+    probe.calls_count = 0;
+    ram_block_resized_set(block, &probe, resize_probe_on_resized);
+    ram_store(block, 3, 7, 0x1234);
+    uint64_t hash3 = ram_page_hash(block, 3);
+    ram_block_resize(block, 4 * RAM_PAGE_BYTES); /* the same length: no change, no call */
+    ck_assert_uint_eq(probe.calls_count, 0);
+    ram_block_resize(block, 70 * RAM_PAGE_BYTES);
+    ck_assert_uint_eq(probe.calls_count, 1);
+    ck_assert_uint_eq(probe.old_used_bytes, 4 * RAM_PAGE_BYTES);
+    ck_assert_uint_eq(probe.new_used_bytes, 70 * RAM_PAGE_BYTES);
+    /* Growth: the new pages are zero (generation 0); the old ones kept their bytes. */
+    ck_assert(ram_page_is_zero(block, 69));
+    ck_assert_uint_eq(ram_page_hash(block, 69), block->zero_hash);
+    ck_assert_uint_eq(ram_page_hash(block, 3), hash3);
+    if (backing) ck_assert_uint_eq(ram_page_generation(block, 69), 0);
+    ck_assert_uint_eq(block->dirty_log[0], UINT64_MAX);
+    ck_assert_uint_eq(block->dirty_log[1], (UINT64_C(1) << 6) - 1);
+    ram_store(block, 66, 0, 5);
+    ram_block_resize(block, 2 * RAM_PAGE_BYTES);
+    ck_assert_uint_eq(probe.calls_count, 2);
+    ck_assert_uint_eq(probe.old_used_bytes, 70 * RAM_PAGE_BYTES);
+    ck_assert_uint_eq(block->dirty_log[0], 3);
+    ck_assert_uint_eq(block->dirty_log[1], 0);
+    /* Shrink then grow: bytes beyond the shrink are gone. */
+    ram_block_resized_set(block, NULL, NULL);
+    ram_block_resize(block, 70 * RAM_PAGE_BYTES);
+    ck_assert_uint_eq(probe.calls_count, 2);
+    ck_assert(ram_page_is_zero(block, 3));
+    ck_assert(ram_page_is_zero(block, 66));
+    ck_assert_uint_eq(ram_next_touched(block, 2), backing ? 70 : 2);
+  }
+  sim_destroy(sim);
+}
+END_TEST
+
+/* A machine whose second block the guest grows at 300 ms and shrinks at 700 ms of guest time. */
+static struct machine_config resize_config(void)
+{
+  struct machine_config config = {.type = "migsim-1.0", .ram_count = 2};
+  snprintf(config.ram[0].name, sizeof(config.ram[0].name), "pc.ram");
+  config.ram[0].bytes = 64 * RAM_PAGE_BYTES;
+  snprintf(config.ram[1].name, sizeof(config.ram[1].name), "/rom@etc/acpi/tables");
+  config.ram[1].bytes = 32 * RAM_PAGE_BYTES;
+  config.ram[1].max_bytes = 512 * RAM_PAGE_BYTES;
+  config.ram[1].backing = RAM_BACKING_SYNTHETIC;
+  /* Listed out of order: the program sorts by guest time. */
+  config.ram[1].resizes[0] = (struct ram_resize_at){700 * SIM_NS_PER_MS, 16 * RAM_PAGE_BYTES};
+  config.ram[1].resizes[1] = (struct ram_resize_at){300 * SIM_NS_PER_MS, 256 * RAM_PAGE_BYTES};
+  config.ram[1].resize_count = 2;
+  config.vcpu = (struct vcpu_config){.pages_per_s = 1000, .duration_ns = SIM_NS_PER_S,
+                                     .block_index = 1};
+  return config;
+}
+
+struct stopper {
+  struct sim_event stop;
+  struct sim_event resume;
+  struct machine *machine;
+};
+
+static void stopper_on_stop(struct sim *sim, struct sim_event *event)
+{
+  (void)sim;
+  machine_stop(SIM_CONTAINER_OF(event, struct stopper, stop)->machine);
+}
+
+static void stopper_on_resume(struct sim *sim, struct sim_event *event)
+{
+  (void)sim;
+  machine_resume(SIM_CONTAINER_OF(event, struct stopper, resume)->machine);
+}
+
+START_TEST(ram_resize_program_runs_on_guest_time)
+{
+  /* Steps run at their guest times in order, and a stopped VM postpones them in sim time. */
+  struct sim_options options = {.seed = 3};
+  struct sim *sim = sim_create(&options);
+  struct machine_config config = resize_config();
+  struct machine *machine = machine_create(sim, &config, 0);
+  struct ram_block *block = machine_ram(machine, 1);
+  struct resize_probe probe = {.sim = sim, .machine = machine};
+  ram_block_resized_set(block, &probe, resize_probe_on_resized);
+  /* The VM stops from 500 ms to 1500 ms of sim time: the shrink moves to 1700 ms. */
+  struct stopper stopper = {.machine = machine};
+  sim_event_init(&stopper.stop, stopper_on_stop, "test.stop");
+  sim_event_init(&stopper.resume, stopper_on_resume, "test.resume");
+  sim_event_schedule_at(sim, &stopper.stop, 500 * SIM_NS_PER_MS);
+  sim_event_schedule_at(sim, &stopper.resume, 1500 * SIM_NS_PER_MS);
+  machine_boot(machine);
+  ck_assert_int_eq(sim_run(sim), SIM_RUN_IDLE);
+  ck_assert_uint_eq(probe.calls_count, 2);
+  ck_assert_uint_eq(probe.old_used_bytes, 256 * RAM_PAGE_BYTES);
+  ck_assert_uint_eq(block->used_bytes, 16 * RAM_PAGE_BYTES);
+  ck_assert_uint_eq(probe.vm_ns, 700 * SIM_NS_PER_MS);
+  ck_assert_uint_eq(probe.sim_ns, 1700 * SIM_NS_PER_MS);
+  ck_assert_uint_eq(block->resize_count, 2);
+  /* The vCPU kept writing inside whatever length the block had (ram_store asserts it). */
+  ck_assert_uint_gt(block->writes_count, 900);
+  ck_assert_uint_lt(ram_next_touched(block, 0), 16);
+  sim_destroy(sim);
+}
+END_TEST
+
+START_TEST(ram_resize_program_section_only_when_configured)
+{
+  /* Machines with steps register "ram-resize" last; a bad migrated position is refused. */
+  struct sim_options options = {.seed = 3};
+  struct sim *sim = sim_create(&options);
+  struct machine_config config = resize_config();
+  struct machine *machine = machine_create(sim, &config, 0);
+  uint32_t count = machine_vmstate_count(machine);
+  const struct vmstate_instance *last = machine_vmstate(machine, count - 1);
+  ck_assert_str_eq(last->idstr, "ram-resize");
+  ck_assert(machine_vmstate_guest_visible(machine, count - 1));
+  struct ram_resize_program *program = last->opaque;
+  ck_assert_uint_eq(program->step_count, 2);
+  ck_assert_uint_eq(program->steps[0].at_vm_ns, 300 * SIM_NS_PER_MS);
+  ck_assert_uint_eq(program->steps[1].used_bytes, 16 * RAM_PAGE_BYTES);
+  program->next_index = 2;
+  ck_assert_int_eq(last->desc->post_load(program, 1), 0);
+  program->next_index = 3;
+  ck_assert_int_eq(last->desc->post_load(program, 1), -1);
+  config.ram[1].resize_count = 0;
+  struct machine *plain = machine_create(sim, &config, 1);
+  ck_assert_uint_eq(machine_vmstate_count(plain), count - 1);
+  sim_destroy(sim);
+}
+END_TEST
+
 Suite *ram_suite(void)
 {
   Suite *suite = suite_create("ram");
@@ -280,6 +443,11 @@ Suite *ram_suite(void)
   tcase_add_test(synth, ram_block_resize_zeroes_the_dropped_tail);
   tcase_add_test(synth, ram_block_options_host_pages_and_shared);
   suite_add_tcase(suite, synth);
+  TCase *resize = tcase_create("resize");
+  tcase_add_test(resize, ram_block_resize_notifies_after_the_change);
+  tcase_add_test(resize, ram_resize_program_runs_on_guest_time);
+  tcase_add_test(resize, ram_resize_program_section_only_when_configured);
+  suite_add_tcase(suite, resize);
   TCase *workload = tcase_create("workload");
   tcase_add_test(workload, vcpu_pick_page_follows_the_workload);
   suite_add_tcase(suite, workload);

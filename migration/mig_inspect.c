@@ -36,6 +36,22 @@ static const int32_t command_lengths[MIG_INSPECT_COMMANDS] = {-2, 0, 4, -1, 0, 0
 /* QEMU serialises at most 1 KiB of bitmap per chunk (CHUNK_SIZE); allow generous slack. */
 #define BITMAP_BITS_BYTES_MAX (UINT32_C(1) << 20)
 
+#define ZERO_CONTINUE (MIG_RAM_FLAG_ZERO | MIG_RAM_FLAG_CONTINUE)
+#define ZERO_RECORD_BYTES 9u       /* be64 word + fill byte */
+
+/*
+ * Eight ZERO|CONTINUE records are 72 bytes, nine 64-bit words.  A group is
+ * accepted when (word & mask) == expect for all nine, where mask selects in
+ * each record the flag bits (expected 0x022), the fill byte (expected 0) and
+ * the address bits at and above bit `bits` (expected 0), with 2^bits the
+ * largest power of two <= word_end: every accepted word is then < word_end.
+ * Words are loaded in host order on both sides, so the byte layout matches.
+ */
+struct zero_group {
+  uint64_t mask[ZERO_RECORD_BYTES];
+  uint64_t expect[ZERO_RECORD_BYTES];
+};
+
 struct walk {
   struct mig_reader reader;
   struct mig_inspect *out;
@@ -46,8 +62,10 @@ struct walk {
   json_t *devices;                 /* its "devices" array */
   bool *device_used;               /* per devices[] entry */
   int32_t last_block;              /* -1 until a page record names a block */
+  int32_t zero_group_block;        /* the block zero_group was built for; -1: none */
   char bitmap_node[MIG_IDSTR_BYTES_MAX + 1];  /* names carried over between chunks */
   char bitmap_name[MIG_IDSTR_BYTES_MAX + 1];
+  struct zero_group zero_group;    /* masks for zero runs in block zero_group_block */
 };
 
 static bool walk_failed(struct walk *walk)
@@ -367,9 +385,122 @@ static bool walk_ram_kind_known(uint32_t kind)
          kind == MIG_RAM_FLAG_COMPRESS_PAGE;
 }
 
-static uint64_t be64_at(const uint8_t *bytes)
+/* be64 at bytes, unaligned. */
+static uint64_t load_be64(const uint8_t *bytes)
 {
-  return (uint64_t)be32_at(bytes) << 32 | be32_at(bytes + 4);
+  uint64_t word;
+  memcpy(&word, bytes, sizeof word);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  word = __builtin_bswap64(word);
+#endif
+  return word;
+}
+
+/* True when the 9 bytes at p are ZERO|CONTINUE, fill 0, address below word_end (see below). */
+static bool zero_record_ok(const uint8_t *p, uint64_t word_end)
+{
+  uint64_t word = load_be64(p);
+  return (((word & (MIG_PAGE_BYTES - 1)) ^ ZERO_CONTINUE) | p[8]) == 0 && word < word_end;
+}
+
+static void zero_group_init(struct zero_group *group, uint64_t word_end)
+{
+  SIM_ASSERT(word_end >= MIG_PAGE_BYTES);
+  uint32_t bits = 63;
+  while ((UINT64_C(1) << bits) > word_end) bits--;
+  SIM_ASSERT(bits >= MIG_PAGE_BITS);
+  uint64_t word_mask = ~((UINT64_C(1) << bits) - 1) | (MIG_PAGE_BYTES - 1);
+  uint8_t mask[8 * ZERO_RECORD_BYTES], expect[8 * ZERO_RECORD_BYTES];
+  for (uint32_t r = 0; r < 8; r++) {
+    for (uint32_t b = 0; b < 8; b++) {
+      mask[ZERO_RECORD_BYTES * r + b] = (uint8_t)(word_mask >> (56 - 8 * b));
+      expect[ZERO_RECORD_BYTES * r + b] = (uint8_t)((uint64_t)ZERO_CONTINUE >> (56 - 8 * b));
+    }
+    mask[ZERO_RECORD_BYTES * r + 8] = 0xff;  /* the fill byte */
+    expect[ZERO_RECORD_BYTES * r + 8] = 0;
+  }
+  memcpy(group->mask, mask, sizeof mask);
+  memcpy(group->expect, expect, sizeof expect);
+}
+
+/*
+ * Counts the leading records of p[0, records_max × 9) that are ZERO|CONTINUE
+ * with fill byte 0 and a page address inside the block.  word_end is the
+ * block's used length rounded up to a page: the address bits of a word are
+ * page aligned by construction and the flag bits are fixed at 0x022, so
+ * address < used  <=>  address < word_end  <=>  word < word_end.  Groups of
+ * eight records are checked with masks (struct zero_group); a group that
+ * fails them (a page at or above 2^bits, or a record that is not such a zero
+ * page) is checked one record at a time, and the first record that fails
+ * ends the run: it is left for the general path, which reports it.
+ */
+/* Non-zero when word i of the group at q breaks the masks. */
+static inline uint64_t zero_word_wrong(const uint8_t *q, const struct zero_group *group, uint32_t i)
+{
+  uint64_t word;
+  memcpy(&word, q + 8 * i, sizeof word);
+  return (word & group->mask[i]) ^ group->expect[i];
+}
+
+static uint64_t zero_run_count(const uint8_t *p, uint64_t records_max, uint64_t word_end,
+                               const struct zero_group *group)
+{
+  uint64_t n = 0;
+  while (n + 8 <= records_max) {
+    const uint8_t *q = p + ZERO_RECORD_BYTES * n;
+    /* Spelled out: compilers keep a word array and loop here otherwise. */
+    uint64_t wrong = zero_word_wrong(q, group, 0) | zero_word_wrong(q, group, 1) |
+                     zero_word_wrong(q, group, 2) | zero_word_wrong(q, group, 3) |
+                     zero_word_wrong(q, group, 4) | zero_word_wrong(q, group, 5) |
+                     zero_word_wrong(q, group, 6) | zero_word_wrong(q, group, 7) |
+                     zero_word_wrong(q, group, 8);
+    if (wrong == 0) {
+      n += 8;
+      continue;
+    }
+    uint32_t i = 0;
+    while (i < 8 && zero_record_ok(q + ZERO_RECORD_BYTES * i, word_end)) i++;
+    n += i;
+    if (i < 8) return n;
+  }
+  while (n < records_max && zero_record_ok(p + ZERO_RECORD_BYTES * n, word_end)) n++;
+  return n;
+}
+
+/*
+ * A run of ZERO|CONTINUE records, fill 0, inside the current block: counted in
+ * one pass when nothing needs them one by one (no visitor), or handed over as
+ * one MIG_INSPECT_RAM_ZERO_RUN event to a visitor that asked for runs.  Every
+ * check of the general path is made (flags, block bound, fill byte); the
+ * record that fails one ends the run and is read again by the general path.
+ * Returns the bytes consumed from at.
+ */
+static uint64_t walk_zero_run(struct walk *walk, struct mig_inspect_block *block, uint64_t at,
+                              uint64_t end, bool visit)
+{
+  if (visit && !walk->visitor->zero_runs) return 0;
+  uint64_t used = block->used_bytes;
+  uint64_t word_end = (used + MIG_PAGE_BYTES - 1) & ~(uint64_t)(MIG_PAGE_BYTES - 1);
+  SIM_ASSERT(used <= UINT64_MAX - MIG_PAGE_BYTES);  /* used <= total, a page-aligned be64 */
+  if (end - at < ZERO_RECORD_BYTES || !zero_record_ok(walk->bytes + at, word_end)) return 0;
+  if (walk->zero_group_block != walk->last_block) {
+    zero_group_init(&walk->zero_group, word_end);
+    walk->zero_group_block = walk->last_block;
+  }
+  uint64_t records = zero_run_count(walk->bytes + at, (end - at) / ZERO_RECORD_BYTES, word_end,
+                                    &walk->zero_group);
+  if (records == 0) return 0;
+  block->zero_pages += records;
+  if (visit) {
+    struct mig_inspect_event event = {
+        .kind = MIG_INSPECT_RAM_ZERO_RUN, .offset = at, .word = load_be64(walk->bytes + at),
+        .ram_kind = MIG_RAM_FLAG_ZERO, .block_index = (uint32_t)walk->last_block,
+        .address = load_be64(walk->bytes + at) & ~(uint64_t)(MIG_PAGE_BYTES - 1),
+        .payload = walk->bytes + at, .payload_bytes = records * ZERO_RECORD_BYTES,
+        .payload_offset = at, .run_count = records};
+    walk_emit(walk, &event);
+  }
+  return records * ZERO_RECORD_BYTES;
 }
 
 /*
@@ -388,10 +519,14 @@ static void walk_ram_fast(struct walk *walk)
   struct mig_inspect_event event = {.kind = MIG_INSPECT_RAM_PAGE,
                                     .block_index = (uint32_t)walk->last_block};
   while (at + 9 <= end) {
-    uint64_t word = be64_at(walk->bytes + at);
+    uint64_t run = walk_zero_run(walk, block, at, end, visit);
+    if (walk_failed(walk)) return;
+    at += run;
+    if (at + 9 > end) break;
+    uint64_t word = load_be64(walk->bytes + at);
     uint32_t flags = (uint32_t)(word & (MIG_PAGE_BYTES - 1));
     uint64_t address = word & ~(uint64_t)(MIG_PAGE_BYTES - 1);
-    bool zero = flags == (MIG_RAM_FLAG_ZERO | MIG_RAM_FLAG_CONTINUE);
+    bool zero = flags == ZERO_CONTINUE;
     if (!zero && flags != (MIG_RAM_FLAG_PAGE | MIG_RAM_FLAG_CONTINUE)) break;
     uint64_t length = zero ? 1 : MIG_PAGE_BYTES;
     if (address >= block->used_bytes || length > end - at - 8) break;
@@ -1102,7 +1237,7 @@ enum mig_err mig_inspect_walk(const uint8_t *bytes, size_t count, struct mig_ins
                               struct mig_error *error)
 {
   memset(out, 0, sizeof *out);
-  struct walk walk = {.out = out, .last_block = -1, .bytes = bytes, .count = count,
+  struct walk walk = {.out = out, .last_block = -1, .zero_group_block = -1, .bytes = bytes, .count = count,
                       .visitor = visitor};
   mig_reader_init_memory(&walk.reader, bytes, count);
   out->devices = calloc(MIG_SECTIONS_MAX, sizeof *out->devices);

@@ -99,6 +99,7 @@ enum mig_inspect_kind {
   MIG_INSPECT_SECTION_END,    /* payload done; footer tells whether 0x7e + id was read */
   MIG_INSPECT_RAM_BLOCKS,     /* MEM_SIZE: word; blocks[block_first, +block_count) */
   MIG_INSPECT_RAM_PAGE,       /* ZERO, PAGE, XBZRLE or COMPRESS_PAGE record */
+  MIG_INSPECT_RAM_ZERO_RUN,   /* run_count ZERO|CONTINUE records, fill 0 (visitor.zero_runs) */
   MIG_INSPECT_RAM_EOS,        /* the RAM EOS record (word) */
   MIG_INSPECT_BITMAP_CHUNK,   /* one dirty-bitmap chunk */
   MIG_INSPECT_DEVICE,         /* a FULL section's payload (payload, payload_bytes) */
@@ -128,6 +129,7 @@ struct mig_inspect_event {
   uint32_t block_count;             /* RAM_BLOCKS */
   uint8_t fill;                     /* ZERO: the fill byte */
   uint8_t encoding;                 /* XBZRLE: the encoding flag byte */
+  uint64_t run_count;               /* RAM_ZERO_RUN: records; payload holds their 9-byte forms */
   /* Dirty-bitmap chunks (QEMU 7.2 migration/block-dirty-bitmap.c). */
   uint32_t bitmap_flags;
   uint32_t bitmap_flags_bytes;      /* 1, 2 or 4 */
@@ -156,6 +158,14 @@ typedef enum mig_err mig_inspect_visit_fn(void *context, const struct mig_inspec
 struct mig_inspect_visitor {
   mig_inspect_visit_fn *visit;
   void *context;
+  /*
+   * Set: runs of ZERO|CONTINUE records with fill 0 in one block arrive as one
+   * MIG_INSPECT_RAM_ZERO_RUN event (offset, word and address of the first,
+   * run_count, payload = the run's bytes, 9 per record) instead of one
+   * RAM_PAGE each.  The walk checks each record of the run as it would
+   * alone.  Without a visitor the walker takes the same fast path.
+   */
+  bool zero_runs;
 };
 
 /*

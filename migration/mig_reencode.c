@@ -203,6 +203,9 @@ enum mig_err mig_reencode_visit(void *context, const struct mig_inspect_event *e
   case MIG_INSPECT_SECTION_END: reencode_section_end(reencode, event); break;
   case MIG_INSPECT_RAM_BLOCKS: reencode_ram_blocks(writer, event); break;
   case MIG_INSPECT_RAM_PAGE: reencode_ram_page(reencode, event); break;
+  case MIG_INSPECT_RAM_ZERO_RUN:  /* only with visitor.zero_runs: the run's bytes as read */
+    mig_writer_bytes(writer, event->payload, (size_t)event->payload_bytes);
+    break;
   case MIG_INSPECT_RAM_EOS: mig_writer_be64(writer, event->word); break;
   case MIG_INSPECT_BITMAP_CHUNK: reencode_bitmap_chunk(writer, event); break;
   case MIG_INSPECT_DEVICE:

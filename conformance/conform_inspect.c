@@ -38,8 +38,8 @@ static const char usage_inspect[] =
     "\n"
     "Streams without the trailer are walked; their device sections are then\n"
     "sized heuristically (the first 0x7e + section id followed by a plausible\n"
-    "record). Not walked: live sections other than ram and dirty-bitmap\n"
-    "(block), postcopy packages.\n";
+    "record). Not walked: live sections other than ram, dirty-bitmap and\n"
+    "block, postcopy packages.\n";
 
 static const uint8_t xz_magic[6] = {0xfd, '7', 'z', 'X', 'Z', 0x00};
 
@@ -162,6 +162,16 @@ void conform_inspect_print_summary(FILE *out, const struct mig_inspect *inspect)
     const struct mig_inspect_device *device = &inspect->devices[i];
     fprintf(out, "  %-40s %8" PRIu32 " %7" PRIu32 " %8" PRIu64 "\n", device->idstr,
             device->instance_id, device->version, device->bytes);
+  }
+  if (inspect->block_device_count > 0 || inspect->block_eos_count > 0) {
+    fprintf(out, "\nblock devices (block migration; progress %" PRIu32 "%%, %" PRIu64
+            " progress records):\n  %-40s %12s %10s %10s\n", inspect->block_progress,
+            inspect->block_progress_count, "name", "sectors", "data", "zero");
+    for (uint32_t i = 0; i < inspect->block_device_count; i++) {
+      const struct mig_inspect_block_device *device = &inspect->block_devices[i];
+      fprintf(out, "  %-40s %12" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n", device->name,
+              device->sector_end, device->data_blocks, device->zero_blocks);
+    }
   }
   fprintf(out, "\nlive sections:");
   for (uint32_t i = 0; i < inspect->live_count; i++) {

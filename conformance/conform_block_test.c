@@ -11,6 +11,7 @@
 #include "sim_base.h"
 
 #include "conform_inspect.h"
+#include "conform_run.h"
 #include "mig_analyze.h"
 #include "mig_inspect.h"
 #include "mig_reencode.h"
@@ -191,6 +192,32 @@ START_TEST(conform_block_recorded_stream_analyze)
 }
 END_TEST
 
+static int inspect_cli(const char *device)
+{
+  char *argv[] = {(char *)BLOCK_STREAM ".mig.xz", (char *)"--validate", (char *)"--block-device",
+                  (char *)device};
+  return conform_inspect_main(device == NULL ? 2 : 4, argv);
+}
+
+/*
+ * Goal: `migsim inspect --block-device` bounds the walk; method: the recorded stream with the
+ * real disk size, half of it, another name, and malformed specs.
+ */
+START_TEST(conform_block_inspect_cli_devices)
+{
+  ck_assert_int_eq(inspect_cli(NULL), 0);
+  ck_assert_int_eq(inspect_cli("drive0:8388608"), 0);
+  ck_assert_int_eq(inspect_cli("drive0:0x800000"), 0);
+  ck_assert_int_eq(inspect_cli("drive0:4194304"), CONFORM_BAD_INPUT);
+  ck_assert_int_eq(inspect_cli("disk9:8388608"), CONFORM_BAD_INPUT);
+  ck_assert_int_eq(inspect_cli("drive0"), CONFORM_BAD_INPUT);
+  ck_assert_int_eq(inspect_cli("drive0:0"), CONFORM_BAD_INPUT);
+  ck_assert_int_eq(inspect_cli(":8388608"), CONFORM_BAD_INPUT);
+  ck_assert_int_eq(inspect_cli("drive0:-1"), CONFORM_BAD_INPUT);
+  ck_assert_int_eq(inspect_cli("drive0:0x4000000000001"), CONFORM_BAD_INPUT);
+}
+END_TEST
+
 Suite *conform_block_suite(void)
 {
   Suite *suite = suite_create("conform_block");
@@ -199,6 +226,7 @@ Suite *conform_block_suite(void)
   tcase_add_test(recorded, conform_block_recorded_stream_decodes);
   tcase_add_test(recorded, conform_block_recorded_stream_reencodes);
   tcase_add_test(recorded, conform_block_recorded_stream_analyze);
+  tcase_add_test(recorded, conform_block_inspect_cli_devices);
   suite_add_tcase(suite, recorded);
   return suite;
 }

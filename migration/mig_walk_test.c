@@ -98,7 +98,9 @@ static void build_zero_stream(struct built *b)
     b->big_records[page] = at(b);
     zero_record(b, page == 0 ? "pc.ram" : NULL, page);
   }
-  for (uint64_t page = 0; page < SMALL_PAGES; page++) zero_record(b, page == 0 ? "small" : NULL, page);
+  for (uint64_t page = 0; page < SMALL_PAGES; page++) {
+    zero_record(b, page == 0 ? "small" : NULL, page);
+  }
   mig_writer_be64(&b->writer, MIG_RAM_FLAG_EOS);
   footer(b, RAM_SECTION_ID);
   built_finish(b);

@@ -12,6 +12,7 @@
 #include "conform_run.h"
 #include "mig_format.h"
 
+#include <errno.h>
 #include <lzma.h>
 #include <openssl/evp.h>
 
@@ -21,6 +22,7 @@
 static const char usage_inspect[] =
     "usage: migsim inspect FILE [--format summary|analyze] [--validate]\n"
     "                           [--ram-sha256 BLOCK:START-END]...\n"
+    "                           [--block-device NAME:BYTES]...\n"
     "\n"
     "Walks a QEMU 7.2 migration stream (FILE, or - for stdin; xz input is\n"
     "decompressed) without knowing the devices: FULL sections are sized from\n"
@@ -35,11 +37,14 @@ static const char usage_inspect[] =
     "                     'SHA256  BLOCK:START-END' for bytes [START, END) of\n"
     "                     BLOCK (repeatable, at most 16; on pc/q35 below the PCI\n"
     "                     hole, guest-physical A is offset A of pc.ram)\n"
+    "  --block-device NAME:BYTES  the destination's disks (repeatable, at most 16):\n"
+    "                     block-migration records must name one of them and lie\n"
+    "                     inside its BYTES (decimal or 0x hex)\n"
     "\n"
     "Streams without the trailer are walked; their device sections are then\n"
     "sized heuristically (the first 0x7e + section id followed by a plausible\n"
-    "record). Not walked: live sections other than ram and dirty-bitmap\n"
-    "(block), postcopy packages.\n";
+    "record). Not walked: live sections other than ram, dirty-bitmap and\n"
+    "block, postcopy packages.\n";
 
 static const uint8_t xz_magic[6] = {0xfd, '7', 'z', 'X', 'Z', 0x00};
 
@@ -163,6 +168,16 @@ void conform_inspect_print_summary(FILE *out, const struct mig_inspect *inspect)
     fprintf(out, "  %-40s %8" PRIu32 " %7" PRIu32 " %8" PRIu64 "\n", device->idstr,
             device->instance_id, device->version, device->bytes);
   }
+  if (inspect->block_device_count > 0 || inspect->block_eos_count > 0) {
+    fprintf(out, "\nblock devices (block migration; progress %" PRIu32 "%%, %" PRIu64
+            " progress records):\n  %-40s %12s %10s %10s\n", inspect->block_progress,
+            inspect->block_progress_count, "name", "sectors", "data", "zero");
+    for (uint32_t i = 0; i < inspect->block_device_count; i++) {
+      const struct mig_inspect_block_device *device = &inspect->block_devices[i];
+      fprintf(out, "  %-40s %12" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n", device->name,
+              device->sector_end, device->data_blocks, device->zero_blocks);
+    }
+  }
   fprintf(out, "\nlive sections:");
   for (uint32_t i = 0; i < inspect->live_count; i++) {
     fprintf(out, " %s (id %" PRIu32 ", v%" PRIu32 ")", inspect->lives[i].idstr,
@@ -268,7 +283,32 @@ struct inspect_args {
   bool analyze;                      /* --format analyze */
   uint32_t range_count;
   const char *ranges[INSPECT_RANGES_MAX];
+  struct mig_inspect_options options;  /* block_devices points at devices */
+  struct mig_inspect_block_device devices[MIG_INSPECT_BLOCK_DEVICES_MAX];
 };
+
+/* NAME:BYTES into the next device slot; false when malformed, out of range or full. */
+static bool inspect_block_device_parse(const char *text, struct inspect_args *args)
+{
+  const char *colon = strrchr(text, ':');
+  if (colon == NULL || colon == text || (size_t)(colon - text) > MIG_IDSTR_BYTES_MAX ||
+      args->options.block_device_count >= MIG_INSPECT_BLOCK_DEVICES_MAX) {
+    return false;
+  }
+  char *end = NULL;
+  errno = 0;
+  unsigned long long bytes = strtoull(colon + 1, &end, 0);
+  if (errno != 0 || end == colon + 1 || *end != 0 || bytes == 0 ||
+      bytes > MIG_BLOCK_DEVICE_BYTES_MAX || colon[1] == '-') {
+    return false;
+  }
+  struct mig_inspect_block_device *device = &args->devices[args->options.block_device_count++];
+  memcpy(device->name, text, (size_t)(colon - text));
+  device->name[colon - text] = 0;
+  device->bytes = bytes;
+  args->options.block_devices = args->devices;
+  return true;
+}
 
 static int inspect_args_parse(int argc, char **argv, struct inspect_args *args)
 {
@@ -289,6 +329,12 @@ static int inspect_args_parse(int argc, char **argv, struct inspect_args *args)
     } else if (strcmp(argv[i], "--ram-sha256") == 0 && i + 1 < argc &&
                args->range_count < INSPECT_RANGES_MAX) {
       args->ranges[args->range_count++] = argv[++i];
+    } else if (strcmp(argv[i], "--block-device") == 0 && i + 1 < argc) {
+      if (!inspect_block_device_parse(argv[++i], args)) {
+        fprintf(stderr, "migsim inspect: --block-device wants NAME:BYTES (1 .. 2^50, at most "
+                "%d), got '%s'\n", MIG_INSPECT_BLOCK_DEVICES_MAX, argv[i]);
+        return CONFORM_BAD_INPUT;
+      }
     } else if ((argv[i][0] != '-' || strcmp(argv[i], "-") == 0) && args->path == NULL) {
       args->path = argv[i];
     } else {
@@ -343,8 +389,8 @@ int conform_inspect_main(int argc, char **argv)
   struct mig_inspect_visitor visitor = {.visit = mig_ramapply_visit, .context = &apply};
   struct mig_inspect inspect;
   struct mig_error error;
-  enum mig_err code = mig_inspect_walk(input.bytes, input.count, &inspect,
-                                       args.range_count > 0 ? &visitor : NULL, &error);
+  enum mig_err code = mig_inspect_walk_with(input.bytes, input.count, &inspect, &args.options,
+                                            args.range_count > 0 ? &visitor : NULL, &error);
   if (args.analyze && code == MIG_OK) {
     int exit_code = conform_analyze_print(stdout, stderr, input.bytes, input.count, &inspect);
     mig_ramapply_deinit(&apply);

@@ -428,76 +428,57 @@ struct analyze_entry {
   json_t *value;                            /* owned; NULL once merged away */
 };
 
-/* Skips one configuration subsection body (§3); the walker accepted the stream. */
-static void skip_config_subsection(struct mig_reader *reader, const char *name)
+/*
+ * The START header at live->offset, read again from bytes: it must still be a
+ * START with the walk's section id and idstr, so a live section is never
+ * printed with another one's summary.  False with *error filled otherwise.
+ */
+static bool live_header_matches(const uint8_t *bytes, size_t count,
+                                const struct mig_inspect_live *live, struct mig_error *error)
 {
-  if (strcmp(name, "configuration/capabilities") == 0) {
-    uint32_t count = mig_read_be32(reader);
-    if (count > MIG_CAPABILITIES_MAX) {
-      MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, mig_reader_offset(reader), "count",
-                      "configuration/capabilities");
-    }
-    char cap[MIG_IDSTR_BYTES_MAX + 1];
-    for (uint32_t i = 0; i < count && !mig_reader_failed(reader); i++) {
-      (void)mig_read_counted_string(reader, cap, sizeof cap);
-    }
-  } else if (strcmp(name, "configuration/uuid") == 0) {
-    mig_read_skip(reader, 16);
-  } else if (strcmp(name, "configuration/target-page-bits") == 0) {
-    mig_read_skip(reader, 4);
-  } else {
-    MIG_READER_FAIL(reader, MIG_ERR_SUBSECTION, mig_reader_offset(reader), name,
-                    "configuration/subsection");
+  struct mig_reader reader;
+  mig_reader_init_memory(&reader, bytes, count);
+  mig_read_skip(&reader, live->offset);
+  uint8_t type = mig_read_u8(&reader);
+  uint32_t section_id = mig_read_be32(&reader);
+  char name[MIG_IDSTR_BYTES_MAX + 1];
+  (void)mig_read_counted_string(&reader, name, sizeof name);
+  mig__reader_annotate(&reader, "section/header");
+  if (!mig_reader_failed(&reader) && (type != MIG_SECTION_START ||
+                                      section_id != live->section_id ||
+                                      strcmp(name, live->idstr) != 0)) {
+    MIG_READER_FAIL(&reader, MIG_ERR_UNKNOWN_SECTION, live->offset,
+                    "START header differs from the walk", "%s", name);
   }
+  *error = *mig_reader_error(&reader);
+  return !mig_reader_failed(&reader);
 }
 
 /*
- * mig_inspect does not report the RAM section's START header, so this walks
- * the records before it (configuration, commands) to find it.  Returns true
- * with *ram filled when a START section comes before any FULL section.
+ * QEMU 7.2's analyze-migration.py has no reader for "block" (it stops with a
+ * KeyError), so this prints what the walk counted: per device the data and
+ * zero chunks and the sector extent, and the last PROGRESS percent.
  */
-static bool find_ram_start(const uint8_t *bytes, uint64_t eof_offset, struct analyze_entry *ram,
-                           struct mig_error *error)
+static json_t *block_json(const struct mig_inspect *inspect)
 {
-  struct mig_reader reader;
-  mig_reader_init_memory(&reader, bytes, (size_t)eof_offset + 1);
-  mig_read_skip(&reader, 8);
-  uint8_t type = 0;
-  char name[MIG_IDSTR_BYTES_MAX + 1];
-  while (mig_reader_peek_u8(&reader, &type) &&
-         (type == MIG_SECTION_CONFIGURATION || type == MIG_SECTION_COMMAND)) {
-    (void)mig_read_u8(&reader);
-    if (type == MIG_SECTION_COMMAND) {
-      (void)mig_read_be16(&reader);
-      mig_read_skip(&reader, mig_read_be16(&reader));
-      continue;
-    }
-    uint32_t name_bytes = mig_read_be32(&reader);  /* SIM_MIN evaluates twice */
-    mig_read_skip(&reader, SIM_MIN(name_bytes, (uint32_t)MIG_MACHINE_NAME_BYTES_MAX));
-    while (mig_reader_peek_u8(&reader, &type) && type == MIG_SECTION_SUBSECTION) {
-      (void)mig_read_u8(&reader);
-      (void)mig_read_counted_string(&reader, name, sizeof name);
-      (void)mig_read_be32(&reader);
-      skip_config_subsection(&reader, name);
-    }
+  json_t *devices = json_object();
+  json_t *block = json_object();
+  bool ok = devices != NULL && block != NULL;
+  for (uint32_t i = 0; ok && i < inspect->block_device_count; i++) {
+    const struct mig_inspect_block_device *device = &inspect->block_devices[i];
+    json_t *entry = json_pack("{s:I,s:I,s:I}", "data blocks", (json_int_t)device->data_blocks,
+                              "zero blocks", (json_int_t)device->zero_blocks, "sectors",
+                              (json_int_t)device->sector_end);
+    ok = entry != NULL && json_object_set_new(devices, device->name, entry) == 0;
   }
-  ram->offset = mig_reader_offset(&reader);
-  if (mig_reader_failed(&reader) || type != MIG_SECTION_START) {
-    *error = *mig_reader_error(&reader);
-    return false;
-  }
-  (void)mig_read_u8(&reader);
-  ram->section_id = mig_read_be32(&reader);
-  (void)mig_read_counted_string(&reader, name, sizeof name);
-  mig__reader_annotate(&reader, "section/header");
-  if (!mig_reader_failed(&reader) && strcmp(name, MIG_RAM_IDSTR) != 0) {
-    /* Only RAM's START payload is summarised; another live section must not borrow it. */
-    MIG_READER_FAIL(&reader, MIG_ERR_UNKNOWN_SECTION, ram->offset,
-                    "live sections other than \"ram\" are not decoded", "%s", name);
-  }
-  snprintf(ram->key, sizeof ram->key, "%s (%" PRIu32 ")", name, ram->section_id);
-  *error = *mig_reader_error(&reader);
-  return !mig_reader_failed(&reader);
+  ok = ok && json_object_set_new(block, "devices", devices) == 0;
+  devices = NULL;
+  ok = ok && json_object_set_new(block, "progress",
+                                 json_integer((json_int_t)inspect->block_progress)) == 0;
+  if (ok) return block;
+  json_decref(block);
+  json_decref(devices);
+  return NULL;
 }
 
 /* {"section sizes": {block: "0x%016x"}}, as the script's RamSection prints it. */
@@ -617,20 +598,32 @@ enum mig_err mig_analyze_stream(const uint8_t *bytes, size_t count,
   memset(error, 0, sizeof *error);
   json_t *vmdesc = load_trailer(bytes, inspect, error);
   if (vmdesc == NULL) return error->code;
-  struct analyze_entry *entries = calloc((size_t)inspect->device_count + 1, sizeof *entries);
+  struct analyze_entry *entries =
+      calloc((size_t)inspect->device_count + MIG_INSPECT_LIVE_SECTIONS_MAX, sizeof *entries);
   size_t entry_count = 0;
   uint64_t values_count = 0;
-  struct analyze_entry ram = {0};
-  bool has_ram = entries != NULL && find_ram_start(bytes, inspect->eof_offset, &ram, error);
+  /* Live sections with a summary (ram, block), in START order, merged with FULL ones by offset. */
+  struct analyze_entry lives[MIG_INSPECT_LIVE_SECTIONS_MAX];
+  uint32_t live_count = 0, live_next = 0;
   if (entries == NULL) error->code = MIG_ERR_NOMEM;
-  if (has_ram) ram.value = ram_json(inspect);
-  if (has_ram && ram.value == NULL) error->code = MIG_ERR_NOMEM;
+  for (uint32_t i = 0; error->code == MIG_OK && i < inspect->live_count; i++) {
+    const struct mig_inspect_live *live = &inspect->lives[i];
+    bool ram = strcmp(live->idstr, MIG_RAM_IDSTR) == 0;
+    if (!ram && strcmp(live->idstr, "block") != 0) continue;
+    if (!live_header_matches(bytes, count, live, error)) break;
+    struct analyze_entry *entry = &lives[live_count++];
+    entry->offset = live->offset;
+    entry->section_id = live->section_id;
+    snprintf(entry->key, sizeof entry->key, "%s (%" PRIu32 ")", live->idstr, live->section_id);
+    entry->value = ram ? ram_json(inspect) : block_json(inspect);
+    if (entry->value == NULL) error->code = MIG_ERR_NOMEM;
+  }
   const json_t *devices = json_object_get(vmdesc, "devices");
   for (uint32_t i = 0; error->code == MIG_OK && i <= inspect->device_count; i++) {
     bool last = i == inspect->device_count;
-    if (has_ram && (last || ram.offset < inspect->devices[i].offset)) {
-      entries[entry_count++] = ram;
-      has_ram = false;
+    while (live_next < live_count &&
+           (last || lives[live_next].offset < inspect->devices[i].offset)) {
+      entries[entry_count++] = lives[live_next++];
     }
     if (last) break;
     if (decode_device(bytes, count, devices, &inspect->devices[i], &values_count,
@@ -641,7 +634,7 @@ enum mig_err mig_analyze_stream(const uint8_t *bytes, size_t count,
   if (error->code == MIG_OK) *out = entries_json(entries, entry_count);
   if (error->code == MIG_OK && *out == NULL) error->code = MIG_ERR_NOMEM;
   for (size_t i = 0; i < entry_count; i++) json_decref(entries[i].value);
-  if (has_ram) json_decref(ram.value);
+  for (uint32_t i = live_next; i < live_count; i++) json_decref(lives[i].value);
   free(entries);
   json_decref(vmdesc);
   return error->code;

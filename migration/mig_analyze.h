@@ -35,7 +35,8 @@ enum mig_err mig_analyze_section(const json_t *desc, const uint8_t *payload, siz
 /*
  * Decodes a whole stream bytes[0, count) that mig_inspect_stream walked
  * without error (inspect is its result): one member per START/FULL section,
- * keyed "idstr (section_id)", in stream order; RAM gives its block sizes.
+ * keyed "idstr (section_id)", in stream order; RAM gives its block sizes,
+ * "block" its per-device chunk counts (docs/format.md).
  * Same return convention as mig_analyze_section.
  */
 enum mig_err mig_analyze_stream(const uint8_t *bytes, size_t count,

@@ -36,18 +36,40 @@ static const int32_t command_lengths[MIG_INSPECT_COMMANDS] = {-2, 0, 4, -1, 0, 0
 /* QEMU serialises at most 1 KiB of bitmap per chunk (CHUNK_SIZE); allow generous slack. */
 #define BITMAP_BITS_BYTES_MAX (UINT32_C(1) << 20)
 
+#define BLOCK_IDSTR "block"
+#define BLOCK_SECTION_VERSION 1
+
+#define ZERO_CONTINUE (MIG_RAM_FLAG_ZERO | MIG_RAM_FLAG_CONTINUE)
+#define ZERO_RECORD_BYTES 9u       /* be64 word + fill byte */
+
+/*
+ * Eight ZERO|CONTINUE records are 72 bytes, nine 64-bit words.  A group is
+ * accepted when (word & mask) == expect for all nine, where mask selects in
+ * each record the flag bits (expected 0x022), the fill byte (expected 0) and
+ * the address bits at and above bit `bits` (expected 0), with 2^bits the
+ * largest power of two <= word_end: every accepted word is then < word_end.
+ * Words are loaded in host order on both sides, so the byte layout matches.
+ */
+struct zero_group {
+  uint64_t mask[ZERO_RECORD_BYTES];
+  uint64_t expect[ZERO_RECORD_BYTES];
+};
+
 struct walk {
   struct mig_reader reader;
   struct mig_inspect *out;
   const uint8_t *bytes;            /* the whole stream */
   size_t count;                    /* its length */
   const struct mig_inspect_visitor *visitor;  /* may be NULL */
+  const struct mig_inspect_options *options;  /* never NULL (zeroed when not given) */
   json_t *vmdesc;                  /* parsed trailer; NULL without one */
   json_t *devices;                 /* its "devices" array */
   bool *device_used;               /* per devices[] entry */
   int32_t last_block;              /* -1 until a page record names a block */
+  int32_t zero_group_block;        /* the block zero_group was built for; -1: none */
   char bitmap_node[MIG_IDSTR_BYTES_MAX + 1];  /* names carried over between chunks */
   char bitmap_name[MIG_IDSTR_BYTES_MAX + 1];
+  struct zero_group zero_group;    /* masks for zero runs in block zero_group_block */
 };
 
 static bool walk_failed(struct walk *walk)
@@ -370,9 +392,122 @@ static bool walk_ram_kind_known(uint32_t kind)
          kind == MIG_RAM_FLAG_COMPRESS_PAGE;
 }
 
-static uint64_t be64_at(const uint8_t *bytes)
+/* be64 at bytes, unaligned. */
+static uint64_t load_be64(const uint8_t *bytes)
 {
-  return (uint64_t)be32_at(bytes) << 32 | be32_at(bytes + 4);
+  uint64_t word;
+  memcpy(&word, bytes, sizeof word);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  word = __builtin_bswap64(word);
+#endif
+  return word;
+}
+
+/* True when the 9 bytes at p are ZERO|CONTINUE, fill 0, address below word_end (see below). */
+static bool zero_record_ok(const uint8_t *p, uint64_t word_end)
+{
+  uint64_t word = load_be64(p);
+  return (((word & (MIG_PAGE_BYTES - 1)) ^ ZERO_CONTINUE) | p[8]) == 0 && word < word_end;
+}
+
+static void zero_group_init(struct zero_group *group, uint64_t word_end)
+{
+  SIM_ASSERT(word_end >= MIG_PAGE_BYTES);
+  uint32_t bits = 63;
+  while ((UINT64_C(1) << bits) > word_end) bits--;
+  SIM_ASSERT(bits >= MIG_PAGE_BITS);
+  uint64_t word_mask = ~((UINT64_C(1) << bits) - 1) | (MIG_PAGE_BYTES - 1);
+  uint8_t mask[8 * ZERO_RECORD_BYTES], expect[8 * ZERO_RECORD_BYTES];
+  for (uint32_t r = 0; r < 8; r++) {
+    for (uint32_t b = 0; b < 8; b++) {
+      mask[ZERO_RECORD_BYTES * r + b] = (uint8_t)(word_mask >> (56 - 8 * b));
+      expect[ZERO_RECORD_BYTES * r + b] = (uint8_t)((uint64_t)ZERO_CONTINUE >> (56 - 8 * b));
+    }
+    mask[ZERO_RECORD_BYTES * r + 8] = 0xff;  /* the fill byte */
+    expect[ZERO_RECORD_BYTES * r + 8] = 0;
+  }
+  memcpy(group->mask, mask, sizeof mask);
+  memcpy(group->expect, expect, sizeof expect);
+}
+
+/*
+ * Counts the leading records of p[0, records_max × 9) that are ZERO|CONTINUE
+ * with fill byte 0 and a page address inside the block.  word_end is the
+ * block's used length rounded up to a page: the address bits of a word are
+ * page aligned by construction and the flag bits are fixed at 0x022, so
+ * address < used  <=>  address < word_end  <=>  word < word_end.  Groups of
+ * eight records are checked with masks (struct zero_group); a group that
+ * fails them (a page at or above 2^bits, or a record that is not such a zero
+ * page) is checked one record at a time, and the first record that fails
+ * ends the run: it is left for the general path, which reports it.
+ */
+/* Non-zero when word i of the group at q breaks the masks. */
+static inline uint64_t zero_word_wrong(const uint8_t *q, const struct zero_group *group, uint32_t i)
+{
+  uint64_t word;
+  memcpy(&word, q + 8 * i, sizeof word);
+  return (word & group->mask[i]) ^ group->expect[i];
+}
+
+static uint64_t zero_run_count(const uint8_t *p, uint64_t records_max, uint64_t word_end,
+                               const struct zero_group *group)
+{
+  uint64_t n = 0;
+  while (n + 8 <= records_max) {
+    const uint8_t *q = p + ZERO_RECORD_BYTES * n;
+    /* Spelled out: compilers keep a word array and loop here otherwise. */
+    uint64_t wrong = zero_word_wrong(q, group, 0) | zero_word_wrong(q, group, 1) |
+                     zero_word_wrong(q, group, 2) | zero_word_wrong(q, group, 3) |
+                     zero_word_wrong(q, group, 4) | zero_word_wrong(q, group, 5) |
+                     zero_word_wrong(q, group, 6) | zero_word_wrong(q, group, 7) |
+                     zero_word_wrong(q, group, 8);
+    if (wrong == 0) {
+      n += 8;
+      continue;
+    }
+    uint32_t i = 0;
+    while (i < 8 && zero_record_ok(q + ZERO_RECORD_BYTES * i, word_end)) i++;
+    n += i;
+    if (i < 8) return n;
+  }
+  while (n < records_max && zero_record_ok(p + ZERO_RECORD_BYTES * n, word_end)) n++;
+  return n;
+}
+
+/*
+ * A run of ZERO|CONTINUE records, fill 0, inside the current block: counted in
+ * one pass when nothing needs them one by one (no visitor), or handed over as
+ * one MIG_INSPECT_RAM_ZERO_RUN event to a visitor that asked for runs.  Every
+ * check of the general path is made (flags, block bound, fill byte); the
+ * record that fails one ends the run and is read again by the general path.
+ * Returns the bytes consumed from at.
+ */
+static uint64_t walk_zero_run(struct walk *walk, struct mig_inspect_block *block, uint64_t at,
+                              uint64_t end, bool visit)
+{
+  if (visit && !walk->visitor->zero_runs) return 0;
+  uint64_t used = block->used_bytes;
+  uint64_t word_end = (used + MIG_PAGE_BYTES - 1) & ~(uint64_t)(MIG_PAGE_BYTES - 1);
+  SIM_ASSERT(used <= UINT64_MAX - MIG_PAGE_BYTES);  /* used <= total, a page-aligned be64 */
+  if (end - at < ZERO_RECORD_BYTES || !zero_record_ok(walk->bytes + at, word_end)) return 0;
+  if (walk->zero_group_block != walk->last_block) {
+    zero_group_init(&walk->zero_group, word_end);
+    walk->zero_group_block = walk->last_block;
+  }
+  uint64_t records = zero_run_count(walk->bytes + at, (end - at) / ZERO_RECORD_BYTES, word_end,
+                                    &walk->zero_group);
+  if (records == 0) return 0;
+  block->zero_pages += records;
+  if (visit) {
+    struct mig_inspect_event event = {
+        .kind = MIG_INSPECT_RAM_ZERO_RUN, .offset = at, .word = load_be64(walk->bytes + at),
+        .ram_kind = MIG_RAM_FLAG_ZERO, .block_index = (uint32_t)walk->last_block,
+        .address = load_be64(walk->bytes + at) & ~(uint64_t)(MIG_PAGE_BYTES - 1),
+        .payload = walk->bytes + at, .payload_bytes = records * ZERO_RECORD_BYTES,
+        .payload_offset = at, .run_count = records};
+    walk_emit(walk, &event);
+  }
+  return records * ZERO_RECORD_BYTES;
 }
 
 /*
@@ -391,10 +526,14 @@ static void walk_ram_fast(struct walk *walk)
   struct mig_inspect_event event = {.kind = MIG_INSPECT_RAM_PAGE,
                                     .block_index = (uint32_t)walk->last_block};
   while (at + 9 <= end) {
-    uint64_t word = be64_at(walk->bytes + at);
+    uint64_t run = walk_zero_run(walk, block, at, end, visit);
+    if (walk_failed(walk)) return;
+    at += run;
+    if (at + 9 > end) break;
+    uint64_t word = load_be64(walk->bytes + at);
     uint32_t flags = (uint32_t)(word & (MIG_PAGE_BYTES - 1));
     uint64_t address = word & ~(uint64_t)(MIG_PAGE_BYTES - 1);
-    bool zero = flags == (MIG_RAM_FLAG_ZERO | MIG_RAM_FLAG_CONTINUE);
+    bool zero = flags == ZERO_CONTINUE;
     if (!zero && flags != (MIG_RAM_FLAG_PAGE | MIG_RAM_FLAG_CONTINUE)) break;
     uint64_t length = zero ? 1 : MIG_PAGE_BYTES;
     if (address >= block->used_bytes || length > end - at - 8) break;
@@ -975,6 +1114,152 @@ static void walk_bitmap_section(struct walk *walk)
   }
 }
 
+/* The index of block device name, registered on first sight; -1 after a rejection. */
+static int32_t walk_block_device(struct walk *walk, const char *name, uint64_t name_offset)
+{
+  struct mig_reader *reader = &walk->reader;
+  struct mig_inspect *out = walk->out;
+  for (uint32_t i = 0; i < out->block_device_count; i++) {
+    if (strcmp(out->block_devices[i].name, name) == 0) return (int32_t)i;
+  }
+  const struct mig_inspect_options *options = walk->options;
+  uint64_t bytes = 0;
+  bool known = options->block_device_count == 0;
+  for (uint32_t i = 0; i < options->block_device_count && !known; i++) {
+    known = strcmp(options->block_devices[i].name, name) == 0;
+    bytes = options->block_devices[i].bytes;
+  }
+  char detail[MIG_IDSTR_BYTES_MAX + 32];
+  if (!known) {
+    snprintf(detail, sizeof detail, "no block device \"%s\"", name);
+    MIG_READER_FAIL(reader, MIG_ERR_UNKNOWN_SECTION, name_offset, detail, "block/device-name");
+    return -1;
+  }
+  if (out->block_device_count >= MIG_INSPECT_BLOCK_DEVICES_MAX) {
+    snprintf(detail, sizeof detail, "more than %d devices", MIG_INSPECT_BLOCK_DEVICES_MAX);
+    MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, name_offset, detail, "block/device-name");
+    return -1;
+  }
+  struct mig_inspect_block_device *device = &out->block_devices[out->block_device_count];
+  memset(device, 0, sizeof *device);
+  snprintf(device->name, sizeof device->name, "%s", name);
+  device->bytes = bytes;
+  return (int32_t)out->block_device_count++;
+}
+
+/*
+ * DEVICE_BLOCK (QEMU 7.2 block_load): counted device name, then unless
+ * ZERO_BLOCK one 1 MiB chunk.  Stricter than QEMU: the name is non-empty and
+ * NUL-free, the sector starts a chunk (the source only sends chunk-aligned
+ * sectors) and lies inside the device (QEMU computes a negative sector count
+ * past the end and lets the write fail).  False after a rejection.
+ */
+static bool walk_block_data(struct walk *walk, struct mig_inspect_event *event)
+{
+  struct mig_reader *reader = &walk->reader;
+  char name[MIG_IDSTR_BYTES_MAX + 1];
+  uint64_t name_offset = mig_reader_offset(reader);
+  size_t length = walk_name(walk, name, sizeof name, "block/device-name");
+  mig__reader_annotate(reader, "block/device-name");
+  if (walk_failed(walk)) return false;
+  if (length == 0) {
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_IDSTR, name_offset, "empty", "block/device-name");
+    return false;
+  }
+  int32_t index = walk_block_device(walk, name, name_offset);
+  if (index < 0) return false;
+  struct mig_inspect_block_device *device = &walk->out->block_devices[index];
+  uint64_t device_bytes = device->bytes != 0 ? device->bytes : MIG_BLOCK_DEVICE_BYTES_MAX;
+  char detail[96];
+  if (event->sector % MIG_BLOCK_CHUNK_SECTORS != 0 ||
+      event->sector >= device_bytes >> MIG_BLOCK_SECTOR_BITS) {
+    snprintf(detail, sizeof detail, "sector 0x%" PRIx64 " %s (device 0x%" PRIx64 " bytes)",
+             event->sector, event->sector % MIG_BLOCK_CHUNK_SECTORS != 0 ?
+             "does not start a 1 MiB chunk" : "beyond the device", device_bytes);
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, event->offset, detail, "block/sector");
+    return false;
+  }
+  event->block_device = (uint32_t)index;
+  if (event->block_flags & MIG_BLOCK_FLAG_ZERO_BLOCK) {
+    device->zero_blocks++;
+  } else {
+    event->payload_offset = mig_reader_offset(reader);
+    if (MIG_BLOCK_CHUNK_BYTES > walk_left(walk)) {
+      snprintf(detail, sizeof detail, "1 MiB chunk, 0x%" PRIx64 " bytes left", walk_left(walk));
+      MIG_READER_FAIL(reader, MIG_ERR_TRUNCATED, event->payload_offset, detail, "block/data");
+      return false;
+    }
+    event->payload = mig_read_view(reader, MIG_BLOCK_CHUNK_BYTES);
+    event->payload_bytes = MIG_BLOCK_CHUNK_BYTES;
+    mig__reader_annotate(reader, "block/data");
+    device->data_blocks++;
+  }
+  device->sector_end = SIM_MAX(device->sector_end, event->sector + MIG_BLOCK_CHUNK_SECTORS);
+  return !walk_failed(walk);
+}
+
+/* One record's flags and sector field; false after a rejection. */
+static bool walk_block_record(struct walk *walk, struct mig_inspect_event *event,
+                              uint32_t section_id)
+{
+  struct mig_reader *reader = &walk->reader;
+  char detail[64];
+  uint32_t flags = event->block_flags;
+  /* A valid record's sector is below 2^41, so its first byte is 0: 0x7e + id is the footer. */
+  if (event->word >> 56 == MIG_SECTION_FOOTER && (uint32_t)(event->word >> 24) == section_id) {
+    MIG_READER_FAIL(reader, MIG_ERR_FOOTER, event->offset, "section footer before EOS",
+                    "block/eos");
+    return false;
+  }
+  if (flags == MIG_BLOCK_FLAG_EOS || flags == MIG_BLOCK_FLAG_PROGRESS) {
+    bool eos = flags == MIG_BLOCK_FLAG_EOS;
+    if (event->sector > (eos ? 0u : 100u)) {
+      snprintf(detail, sizeof detail, "%s 0x%" PRIx64, eos ? "EOS with sector" : "percent",
+               event->sector);
+      MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, event->offset, detail, "%s",
+                      eos ? "block/eos" : "block/progress");
+      return false;
+    }
+    if (eos) {
+      walk->out->block_eos_count++;
+    } else {
+      walk->out->block_progress_count++;
+      walk->out->block_progress = (uint32_t)event->sector;
+    }
+    return true;
+  }
+  if (flags == MIG_BLOCK_FLAG_DEVICE_BLOCK ||
+      flags == (MIG_BLOCK_FLAG_DEVICE_BLOCK | MIG_BLOCK_FLAG_ZERO_BLOCK)) {
+    return walk_block_data(walk, event);
+  }
+  snprintf(detail, sizeof detail, "flags 0x%03" PRIx32, flags);
+  MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, event->offset, detail, "block/flags");
+  return false;
+}
+
+/*
+ * One "block" section payload (QEMU 7.2 migration/block.c block_load):
+ * records until EOS.  Accepted flag values are exactly those the source
+ * writes: DEVICE_BLOCK, DEVICE_BLOCK|ZERO_BLOCK, PROGRESS (percent <= 100)
+ * and EOS (sector 0); QEMU's loader also takes other combinations.
+ */
+static void walk_block_section(struct walk *walk, uint32_t section_id)
+{
+  struct mig_reader *reader = &walk->reader;
+  for (;;) {
+    struct mig_inspect_event event = {.kind = MIG_INSPECT_BLOCK_RECORD,
+                                      .offset = mig_reader_offset(reader)};
+    event.word = mig_read_be64(reader);
+    mig__reader_annotate(reader, "block/record");
+    if (walk_failed(walk)) return;
+    event.block_flags = (uint32_t)(event.word & ((1u << MIG_BLOCK_SECTOR_BITS) - 1));
+    event.sector = event.word >> MIG_BLOCK_SECTOR_BITS;
+    if (!walk_block_record(walk, &event, section_id)) return;
+    walk_emit(walk, &event);
+    if (walk_failed(walk) || event.block_flags == MIG_BLOCK_FLAG_EOS) return;
+  }
+}
+
 /* The live section registered under section_id; NULL when none. */
 static struct mig_inspect_live *walk_find_live(struct walk *walk, uint32_t section_id)
 {
@@ -984,7 +1269,7 @@ static struct mig_inspect_live *walk_find_live(struct walk *walk, uint32_t secti
   return NULL;
 }
 
-/* START registers a live section (ram v4 or dirty-bitmap v1); PART/END look it up. */
+/* START registers a live section (ram v4, dirty-bitmap v1, block v1); PART/END look it up. */
 static struct mig_inspect_live *walk_live_header(struct walk *walk, uint8_t type,
                                                  const struct mig_inspect_device *header)
 {
@@ -998,13 +1283,15 @@ static struct mig_inspect_live *walk_live_header(struct walk *walk, uint8_t type
     return NULL;
   }
   bool ram = strcmp(header->idstr, MIG_RAM_IDSTR) == 0;
-  if (!ram && strcmp(header->idstr, BITMAP_IDSTR) != 0) {
+  bool block = strcmp(header->idstr, BLOCK_IDSTR) == 0;
+  if (!ram && !block && strcmp(header->idstr, BITMAP_IDSTR) != 0) {
     MIG_READER_FAIL(reader, MIG_ERR_UNKNOWN_SECTION, header->offset,
-                    "live sections other than \"ram\" and \"dirty-bitmap\" are not walked", "%s",
-                    header->idstr);
+                    "live sections other than \"ram\", \"dirty-bitmap\" and \"block\" are "
+                    "not walked", "%s", header->idstr);
     return NULL;
   }
-  uint32_t version = ram ? MIG_RAM_SECTION_VERSION : BITMAP_SECTION_VERSION;
+  uint32_t version = ram ? MIG_RAM_SECTION_VERSION
+                         : block ? BLOCK_SECTION_VERSION : BITMAP_SECTION_VERSION;
   if (header->version != version || header->instance_id != 0) {
     snprintf(detail, sizeof detail, "version %" PRIu32 " instance %" PRIu32, header->version,
              header->instance_id);
@@ -1023,6 +1310,7 @@ static struct mig_inspect_live *walk_live_header(struct walk *walk, uint8_t type
   snprintf(live->idstr, sizeof live->idstr, "%s", header->idstr);
   live->instance_id = header->instance_id;
   live->version = header->version;
+  live->offset = header->offset;
   return live;
 }
 
@@ -1052,6 +1340,8 @@ static void walk_section(struct walk *walk, uint8_t type, uint64_t offset)
   walk_emit(walk, &event);
   if (live != NULL && strcmp(live->idstr, MIG_RAM_IDSTR) == 0) {
     walk_ram_section(walk);
+  } else if (live != NULL && strcmp(live->idstr, BLOCK_IDSTR) == 0) {
+    walk_block_section(walk, header.section_id);
   } else if (live != NULL) {
     walk_bitmap_section(walk);
   } else {
@@ -1100,13 +1390,17 @@ static enum mig_err walk_records(struct walk *walk)
   return walk_failed(walk) ? mig_reader_error(reader)->code : MIG_OK;
 }
 
-enum mig_err mig_inspect_walk(const uint8_t *bytes, size_t count, struct mig_inspect *out,
-                              const struct mig_inspect_visitor *visitor,
-                              struct mig_error *error)
+enum mig_err mig_inspect_walk_with(const uint8_t *bytes, size_t count, struct mig_inspect *out,
+                                   const struct mig_inspect_options *options,
+                                   const struct mig_inspect_visitor *visitor,
+                                   struct mig_error *error)
 {
+  static const struct mig_inspect_options no_options;
   memset(out, 0, sizeof *out);
-  struct walk walk = {.out = out, .last_block = -1, .bytes = bytes, .count = count,
-                      .visitor = visitor};
+  struct walk walk = {.out = out, .last_block = -1, .zero_group_block = -1, .bytes = bytes,
+                      .count = count, .visitor = visitor,
+                      .options = options != NULL ? options : &no_options};
+  SIM_ASSERT(walk.options->block_device_count == 0 || walk.options->block_devices != NULL);
   mig_reader_init_memory(&walk.reader, bytes, count);
   out->devices = calloc(MIG_SECTIONS_MAX, sizeof *out->devices);
   if (out->devices == NULL) {
@@ -1125,6 +1419,13 @@ enum mig_err mig_inspect_walk(const uint8_t *bytes, size_t count, struct mig_ins
   json_decref(walk.vmdesc);
   free(walk.device_used);
   return error->code;
+}
+
+enum mig_err mig_inspect_walk(const uint8_t *bytes, size_t count, struct mig_inspect *out,
+                              const struct mig_inspect_visitor *visitor,
+                              struct mig_error *error)
+{
+  return mig_inspect_walk_with(bytes, count, out, NULL, visitor, error);
 }
 
 enum mig_err mig_inspect_stream(const uint8_t *bytes, size_t count, struct mig_inspect *out,

@@ -4,7 +4,8 @@
  * so the walker first locates the VM-description trailer exactly, parses it,
  * and sizes each FULL section from its device entry; the footer (or, in
  * legacy streams without footers, the next record type) confirms the size.
- * Live sections "ram" (v4) and "dirty-bitmap" (v1) are walked record by record.
+ * Live sections "ram" (v4), "dirty-bitmap" (v1) and "block" (v1, QEMU block
+ * migration) are walked record by record.
  *
  * Streams without a trailer (spec §10: it is optional) are walked too; FULL
  * sections are then sized by a heuristic, see mig_inspect.c
@@ -17,9 +18,9 @@
  * so the summary, RAM application (mig_ramapply.h) and re-encoding
  * (mig_reencode.h) are consumers of one walk.
  *
- * Not handled: live sections other than "ram" and "dirty-bitmap" ("block" is
- * not described by the spec), postcopy page sizes in the block list,
- * PACKAGED commands.  Each is rejected with a latched error.
+ * Not handled: live sections other than "ram", "dirty-bitmap" and "block",
+ * postcopy page sizes in the block list, PACKAGED commands.  Each is rejected
+ * with a latched error.
  */
 #ifndef MIG_INSPECT_H
 #define MIG_INSPECT_H
@@ -32,6 +33,29 @@
 #define MIG_INSPECT_RECORD_TYPES 9  /* 0x00 .. 0x08 */
 #define MIG_INSPECT_CONFIG_SUBSECTIONS_MAX 8
 #define MIG_INSPECT_LIVE_SECTIONS_MAX 8   /* distinct START sections */
+#define MIG_INSPECT_BLOCK_DEVICES_MAX 16  /* distinct device names in "block" sections */
+
+/*
+ * QEMU 7.2 migration/block.c: each record is a be64 (sector << 9 | flags);
+ * DEVICE_BLOCK adds a counted device name and, unless ZERO_BLOCK, one
+ * BLK_MIG_BLOCK_SIZE chunk of data.
+ */
+#define MIG_BLOCK_FLAG_DEVICE_BLOCK 0x01u
+#define MIG_BLOCK_FLAG_EOS 0x02u
+#define MIG_BLOCK_FLAG_PROGRESS 0x04u
+#define MIG_BLOCK_FLAG_ZERO_BLOCK 0x08u
+#define MIG_BLOCK_SECTOR_BITS 9
+#define MIG_BLOCK_CHUNK_BYTES (UINT32_C(1) << 20)    /* BLK_MIG_BLOCK_SIZE */
+#define MIG_BLOCK_CHUNK_SECTORS (MIG_BLOCK_CHUNK_BYTES >> MIG_BLOCK_SECTOR_BITS)
+
+/* One block device of "block" sections (or, in mig_inspect_options, one the caller has). */
+struct mig_inspect_block_device {
+  char name[MIG_IDSTR_BYTES_MAX + 1];
+  uint64_t bytes;                   /* device size when known (options); 0: unknown */
+  uint64_t data_blocks;             /* DEVICE_BLOCK records with their 1 MiB of data */
+  uint64_t zero_blocks;             /* DEVICE_BLOCK | ZERO_BLOCK records */
+  uint64_t sector_end;              /* highest chunk sector seen + MIG_BLOCK_CHUNK_SECTORS */
+};
 
 struct mig_inspect_block {
   char name[MIG_IDSTR_BYTES_MAX + 1];
@@ -64,6 +88,7 @@ struct mig_inspect_live {
   char idstr[MIG_IDSTR_BYTES_MAX + 1];
   uint32_t instance_id;
   uint32_t version;
+  uint64_t offset;                  /* of its START header */
 };
 
 struct mig_inspect {
@@ -82,6 +107,11 @@ struct mig_inspect {
   uint64_t records[MIG_INSPECT_RECORD_TYPES];  /* by top-level record type */
   uint64_t commands[MIG_INSPECT_COMMANDS];     /* by command code */
   uint64_t bitmap_chunks;           /* dirty-bitmap chunks, EOS included */
+  uint32_t block_device_count;      /* "block" sections: devices in first-seen order */
+  struct mig_inspect_block_device block_devices[MIG_INSPECT_BLOCK_DEVICES_MAX];
+  uint64_t block_progress_count;    /* PROGRESS records */
+  uint32_t block_progress;          /* the last PROGRESS percent */
+  uint64_t block_eos_count;         /* EOS records (one per block section) */
   uint32_t block_count;
   struct mig_inspect_block blocks[MIG_RAM_BLOCKS_MAX];
   uint32_t live_count;
@@ -99,8 +129,10 @@ enum mig_inspect_kind {
   MIG_INSPECT_SECTION_END,    /* payload done; footer tells whether 0x7e + id was read */
   MIG_INSPECT_RAM_BLOCKS,     /* MEM_SIZE: word; blocks[block_first, +block_count) */
   MIG_INSPECT_RAM_PAGE,       /* ZERO, PAGE, XBZRLE or COMPRESS_PAGE record */
+  MIG_INSPECT_RAM_ZERO_RUN,   /* run_count ZERO|CONTINUE records, fill 0 (visitor.zero_runs) */
   MIG_INSPECT_RAM_EOS,        /* the RAM EOS record (word) */
   MIG_INSPECT_BITMAP_CHUNK,   /* one dirty-bitmap chunk */
+  MIG_INSPECT_BLOCK_RECORD,   /* one "block" record: word, block_flags, sector, [device, data] */
   MIG_INSPECT_DEVICE,         /* a FULL section's payload (payload, payload_bytes) */
   MIG_INSPECT_COMMAND,        /* command, payload */
   MIG_INSPECT_EOF,            /* the EOF byte; payload is the trailer JSON (may be empty) */
@@ -128,6 +160,7 @@ struct mig_inspect_event {
   uint32_t block_count;             /* RAM_BLOCKS */
   uint8_t fill;                     /* ZERO: the fill byte */
   uint8_t encoding;                 /* XBZRLE: the encoding flag byte */
+  uint64_t run_count;               /* RAM_ZERO_RUN: records; payload holds their 9-byte forms */
   /* Dirty-bitmap chunks (QEMU 7.2 migration/block-dirty-bitmap.c). */
   uint32_t bitmap_flags;
   uint32_t bitmap_flags_bytes;      /* 1, 2 or 4 */
@@ -137,7 +170,14 @@ struct mig_inspect_event {
   uint8_t bitmap_start_flags;       /* START */
   uint64_t start_sector;            /* BITS */
   uint32_t sectors;                 /* BITS */
-  /* Payloads: PAGE 4096 bytes; XBZRLE/COMPRESS encoded bytes; FULL, command, bits, trailer. */
+  /* Block records (QEMU 7.2 migration/block.c). */
+  uint32_t block_flags;             /* word & 0x1ff */
+  uint64_t sector;                  /* word >> 9; the percent of a PROGRESS record */
+  uint32_t block_device;            /* DEVICE_BLOCK: index into inspect->block_devices */
+  /*
+   * Payloads: PAGE 4096 bytes; block data 1 MiB; XBZRLE/COMPRESS encoded
+   * bytes; FULL, command, bits, trailer.
+   */
   const uint8_t *payload;
   uint64_t payload_bytes;
   uint64_t payload_offset;          /* RAM_PAGE: stream offset of payload[0] */
@@ -156,6 +196,14 @@ typedef enum mig_err mig_inspect_visit_fn(void *context, const struct mig_inspec
 struct mig_inspect_visitor {
   mig_inspect_visit_fn *visit;
   void *context;
+  /*
+   * Set: runs of ZERO|CONTINUE records with fill 0 in one block arrive as one
+   * MIG_INSPECT_RAM_ZERO_RUN event (offset, word and address of the first,
+   * run_count, payload = the run's bytes, 9 per record) instead of one
+   * RAM_PAGE each.  The walk checks each record of the run as it would
+   * alone.  Without a visitor the walker takes the same fast path.
+   */
+  bool zero_runs;
 };
 
 /*
@@ -166,6 +214,23 @@ struct mig_inspect_visitor {
 enum mig_err mig_inspect_walk(const uint8_t *bytes, size_t count, struct mig_inspect *out,
                               const struct mig_inspect_visitor *visitor,
                               struct mig_error *error);
+/* What the caller knows beyond the stream; every member may be zero. */
+struct mig_inspect_options {
+  /*
+   * Block devices (name, bytes) of the destination.  With a list, a "block"
+   * record naming another device is rejected and sectors are bounded by its
+   * size; without one, any name is accepted and sectors are bounded by
+   * MIG_BLOCK_DEVICE_BYTES_MAX.
+   */
+  const struct mig_inspect_block_device *block_devices;
+  uint32_t block_device_count;
+};
+
+/* mig_inspect_walk with options (may be NULL). */
+enum mig_err mig_inspect_walk_with(const uint8_t *bytes, size_t count, struct mig_inspect *out,
+                                   const struct mig_inspect_options *options,
+                                   const struct mig_inspect_visitor *visitor,
+                                   struct mig_error *error);
 /* mig_inspect_walk with no visitor. */
 enum mig_err mig_inspect_stream(const uint8_t *bytes, size_t count, struct mig_inspect *out,
                                 struct mig_error *error);

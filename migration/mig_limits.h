@@ -26,6 +26,7 @@
 #define MIG_VMDESC_BYTES_MAX (UINT32_C(16) << 20) /* JSON trailer */
 #define MIG_READER_BUFFER_BYTES (UINT32_C(64) << 10) /* refill-mode window */
 #define MIG_WRITER_BUFFER_BYTES (UINT32_C(64) << 10)
+#define MIG_BLOCK_DEVICE_BYTES_MAX (UINT64_C(1) << 50) /* a block device of unknown size */
 #define MIG_ANALYZE_VALUES_MAX (UINT32_C(1) << 21) /* decoded values per stream (analyze) */
 #define MIG_VFIO_RECORD_BYTES (UINT32_C(8) + MIG_PAGE_BYTES) /* be32 page, be32 gen, page */
 #define MIG_VFIO_BLOCK_RECORDS_MAX 256u           /* records per DEV_DATA_STATE block (~1 MiB) */

@@ -3,7 +3,8 @@
  * mig_reencode.h; wire facts in spec/stream-format.md §2-§7, §10).  Each
  * visitor event is written from its parsed fields, never by copying the
  * input around it; only opaque payloads (page bytes, device state, command
- * payloads, bitmap bits, the JSON trailer) are written as they were read.
+ * payloads, bitmap bits, block data, the JSON trailer) are written as they
+ * were read.
  */
 #include "sim_base.h"
 
@@ -160,6 +161,16 @@ static void reencode_bitmap_chunk(struct mig_writer *writer, const struct mig_in
   }
 }
 
+/* A "block" record: be64 word, then for DEVICE_BLOCK the counted name and any data. */
+static void reencode_block_record(struct mig_writer *writer, const struct mig_inspect_event *event)
+{
+  mig_writer_be64(writer, event->word);
+  if ((event->block_flags & MIG_BLOCK_FLAG_DEVICE_BLOCK) == 0) return;
+  SIM_ASSERT(event->block_device < event->inspect->block_device_count);
+  mig_writer_counted_string(writer, event->inspect->block_devices[event->block_device].name);
+  mig_writer_bytes(writer, event->payload, (size_t)event->payload_bytes);
+}
+
 static void reencode_section_end(struct mig_reencode *reencode,
                                  const struct mig_inspect_event *event)
 {
@@ -203,8 +214,12 @@ enum mig_err mig_reencode_visit(void *context, const struct mig_inspect_event *e
   case MIG_INSPECT_SECTION_END: reencode_section_end(reencode, event); break;
   case MIG_INSPECT_RAM_BLOCKS: reencode_ram_blocks(writer, event); break;
   case MIG_INSPECT_RAM_PAGE: reencode_ram_page(reencode, event); break;
+  case MIG_INSPECT_RAM_ZERO_RUN:  /* only with visitor.zero_runs: the run's bytes as read */
+    mig_writer_bytes(writer, event->payload, (size_t)event->payload_bytes);
+    break;
   case MIG_INSPECT_RAM_EOS: mig_writer_be64(writer, event->word); break;
   case MIG_INSPECT_BITMAP_CHUNK: reencode_bitmap_chunk(writer, event); break;
+  case MIG_INSPECT_BLOCK_RECORD: reencode_block_record(writer, event); break;
   case MIG_INSPECT_DEVICE:
     mig_writer_bytes(writer, event->payload, (size_t)event->payload_bytes);
     break;

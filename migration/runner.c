@@ -18,6 +18,7 @@ Suite *mig_ram_suite(void);
 Suite *mig_hostile_suite(void);
 Suite *mig_vfio_suite(void);
 Suite *mig_rp_suite(void);
+Suite *mig_walk_suite(void);
 
 static sim_suite_fn *const suites[] = {
   mig_stream_suite,
@@ -31,6 +32,7 @@ static sim_suite_fn *const suites[] = {
   mig_hostile_suite,
   mig_vfio_suite,
   mig_rp_suite,
+  mig_walk_suite,
 };
 
 int main(int argc, char **argv)

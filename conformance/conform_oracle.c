@@ -63,6 +63,14 @@ static void collect_machine(struct conform_snapshot *snapshot, const struct mach
     struct collect collect = {snapshot, instance->idstr, instance->desc->name};
     mig_vmstate_visit(instance->desc, instance->opaque, collect_field, &collect);
   }
+  /* A vfiodev's PCI config travels as DEV_CONFIG_STATE, outside its vmstate section. */
+  for (uint32_t i = 0; i < machine_vfiodev_count(machine); i++) {
+    struct vfiodev *dev = machine_vfiodev(machine, i);
+    char idstr[PCI_PATH_BYTES + 8];
+    snprintf(idstr, sizeof(idstr), "%s/vfio", dev->pci.path);
+    struct collect collect = {snapshot, idstr, vfiodev_config_vmstate.name};
+    mig_vmstate_visit(&vfiodev_config_vmstate, dev, collect_field, &collect);
+  }
 }
 
 /* The non-zero pages of block with their hashes, ascending; returns the count. */

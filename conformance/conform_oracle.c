@@ -229,6 +229,11 @@ uint64_t conform_guest_digest(const struct machine *machine)
     XXH3_64bits_update(state, instance->idstr, strlen(instance->idstr) + 1);
     mig_vmstate_visit(instance->desc, instance->opaque, digest_field, state);
   }
+  for (uint32_t i = 0; i < machine_vfiodev_count(machine); i++) {
+    struct vfiodev *dev = machine_vfiodev(machine, i);
+    XXH3_64bits_update(state, dev->pci.path, strlen(dev->pci.path) + 1);
+    mig_vmstate_visit(&vfiodev_config_vmstate, dev, digest_field, state);
+  }
   uint64_t digest = XXH3_64bits_digest(state);
   XXH3_freeState(state);
   return digest;

@@ -143,6 +143,7 @@ static enum mig_err load_record(struct mig_vfio_dest *dest, struct mig_reader *r
   uint32_t page = mig_read_be32(reader);
   uint32_t generation = mig_read_be32(reader);
   mig_read_bytes(reader, dest->scratch, MIG_PAGE_BYTES);
+  mig__reader_annotate(reader, "%s/data/page", dest->idstr);
   if (mig_reader_failed(reader)) return mig_reader_error(reader)->code;
   if (page >= dest->dev->page_count || generation == 0) {
     char detail[80];
@@ -169,6 +170,7 @@ static enum mig_err load_data(struct mig_vfio_dest *dest, struct mig_reader *rea
 {
   uint64_t offset = mig_reader_offset(reader);
   uint64_t size = mig_read_be64(reader);
+  mig__reader_annotate(reader, "%s/data/size", dest->idstr);
   if (mig_reader_failed(reader)) return mig_reader_error(reader)->code;
   if (size == 0 || size % MIG_VFIO_RECORD_BYTES != 0 ||
       size / MIG_VFIO_RECORD_BYTES > MIG_VFIO_BLOCK_RECORDS_MAX) {
@@ -284,6 +286,7 @@ enum mig_err mig_vfio_load(struct mig_vfio_dest *dest, struct mig_reader *reader
   for (bool first = true;; first = false) {
     uint64_t offset = mig_reader_offset(reader);
     uint64_t flag = mig_read_be64(reader);
+    mig__reader_annotate(reader, "%s/flag", dest->idstr);
     if (mig_reader_failed(reader)) return mig_reader_error(reader)->code;
     if (flag == MIG_VFIO_FLAG_END_OF_STATE) return MIG_OK;
     enum mig_err err;

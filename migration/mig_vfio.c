@@ -245,8 +245,11 @@ static enum mig_err load_config(struct mig_vfio_dest *dest, struct mig_reader *r
     return mig_reader_error(reader)->code;
   }
   const char *why = NULL;
-  if (flag != MIG_VFIO_FLAG_DEV_CONFIG_STATE) why = "a FULL section must start with DEV_CONFIG_STATE";
-  else if (dest->config_received) why = "DEV_CONFIG_STATE twice";
+  if (flag != MIG_VFIO_FLAG_DEV_CONFIG_STATE) {
+    why = "a FULL section must start with DEV_CONFIG_STATE";
+  } else if (dest->config_received) {
+    why = "DEV_CONFIG_STATE twice";
+  }
   if (why != NULL) {
     char detail[96];
     snprintf(detail, sizeof(detail), "flag 0x%016" PRIx64 ": %s", flag, why);

@@ -487,7 +487,8 @@ START_TEST(mig_vfio_config_truncated)
                         "/vfio/config/pci/config: stream ended early (needed 256 bytes, 100 left)",
                         CONFIG_AT_BYTES);
   assert_config_refused(CONFIG_AT_END + 3, NULL, 0, true, "offset 0x%" PRIx64 ": " PATH
-                        "/vfio/config/end: stream ended early (needed 8 bytes, 3 left)", CONFIG_AT_END);
+                        "/vfio/config/end: stream ended early (needed 8 bytes, 3 left)",
+                        CONFIG_AT_END);
 }
 END_TEST
 

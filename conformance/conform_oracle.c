@@ -63,6 +63,14 @@ static void collect_machine(struct conform_snapshot *snapshot, const struct mach
     struct collect collect = {snapshot, instance->idstr, instance->desc->name};
     mig_vmstate_visit(instance->desc, instance->opaque, collect_field, &collect);
   }
+  /* A vfiodev's PCI config travels as DEV_CONFIG_STATE, outside its vmstate section. */
+  for (uint32_t i = 0; i < machine_vfiodev_count(machine); i++) {
+    struct vfiodev *dev = machine_vfiodev(machine, i);
+    char idstr[PCI_PATH_BYTES + 8];
+    snprintf(idstr, sizeof(idstr), "%s/vfio", dev->pci.path);
+    struct collect collect = {snapshot, idstr, vfiodev_config_vmstate.name};
+    mig_vmstate_visit(&vfiodev_config_vmstate, dev, collect_field, &collect);
+  }
 }
 
 /* The non-zero pages of block with their hashes, ascending; returns the count. */
@@ -220,6 +228,11 @@ uint64_t conform_guest_digest(const struct machine *machine)
     const struct vmstate_instance *instance = machine_vmstate(machine, i);
     XXH3_64bits_update(state, instance->idstr, strlen(instance->idstr) + 1);
     mig_vmstate_visit(instance->desc, instance->opaque, digest_field, state);
+  }
+  for (uint32_t i = 0; i < machine_vfiodev_count(machine); i++) {
+    struct vfiodev *dev = machine_vfiodev(machine, i);
+    XXH3_64bits_update(state, dev->pci.path, strlen(dev->pci.path) + 1);
+    mig_vmstate_visit(&vfiodev_config_vmstate, dev, digest_field, state);
   }
   uint64_t digest = XXH3_64bits_digest(state);
   XXH3_freeState(state);

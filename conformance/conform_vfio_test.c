@@ -8,6 +8,7 @@
  */
 #include "sim_base.h"
 
+#include "conform_oracle.h"
 #include "conform_run.h"
 #include "conform_scenario.h"
 #include "sim_check.h"
@@ -121,6 +122,32 @@ START_TEST(conform_vfio_cpr_transfer_hands_device_over)
 }
 END_TEST
 
+START_TEST(conform_vfio_oracle_sees_config)
+{
+  /* Goal: the device config, which travels outside the vmstate sections, is still compared:
+   * an MSI data byte changed on one of two equal machines is the first difference, by path,
+   * and it changes the guest digest. */
+  static struct conform_scenario scenario;
+  load(ACK_FILE, &scenario);
+  struct sim_options options = {.seed = 3};
+  struct sim *sim = sim_create(&options);
+  struct machine *a = machine_create(sim, &scenario.machine, 0);
+  struct machine *b = machine_create(sim, &scenario.machine, 0);
+  struct conform_snapshot snapshot;
+  conform_snapshot_take(&snapshot, a, true);
+  char failure[512];
+  ck_assert_msg(conform_snapshot_compare(&snapshot, b, failure, sizeof(failure)), "%s", failure);
+  ck_assert_uint_eq(conform_guest_digest(a), conform_guest_digest(b));
+  struct pci_function *fn = &machine_vfiodev(b, 0)->pci;
+  pci_config_write_default(fn, fn->msi_offset + 12, 0x0031u, 2);
+  ck_assert(!conform_snapshot_compare(&snapshot, b, failure, sizeof(failure)));
+  ck_assert_ptr_nonnull(strstr(failure, "0000:00:05.0/vfio/pci/config"));
+  ck_assert_uint_ne(conform_guest_digest(a), conform_guest_digest(b));
+  conform_snapshot_deinit(&snapshot);
+  sim_destroy(sim);
+}
+END_TEST
+
 START_TEST(conform_vfio_cpr_transfer_refused_for_legacy_mdev)
 {
   /* Goal: a mediated device in a legacy container refuses cpr-transfer, named; source runs on. */
@@ -197,6 +224,7 @@ Suite *conform_vfio_suite(void)
   tcase_add_test(core, conform_vfio_ignore_ack_quirk_is_caught);
   tcase_add_test(core, conform_vfio_cpr_transfer_hands_device_over);
   tcase_add_test(core, conform_vfio_cpr_transfer_refused_for_legacy_mdev);
+  tcase_add_test(core, conform_vfio_oracle_sees_config);
   tcase_add_test(core, conform_vfio_scenario_errors_located);
   suite_add_tcase(suite, core);
   return suite;

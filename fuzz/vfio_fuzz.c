@@ -2,12 +2,13 @@
  * vfio_fuzz.c: the payload of one vfio live section (migration/mig_vfio.h),
  * as hostile bytes, into a fresh destination vfiodev (STYLE R25).
  *
- * Byte 0 selects the section type (START, PART or END, by value mod 3) and
- * bit 7 the destination's switchover-ack capability; the rest is the payload
- * after the section header.  The device is small (16 pages) so that page
- * indexes hit both sides of its bound.  The loader must return MIG_OK or a
- * latched, located error; a loaded device must hold only non-zero
- * generations where it was given pages.
+ * Byte 0 selects the section type (START, PART, END or FULL, by value mod 4)
+ * and bit 7 the destination's switchover-ack capability; the rest is the
+ * payload after the section header.  The device is small (16 pages) so that
+ * page indexes hit both sides of its bound.  The loader must return MIG_OK or
+ * a latched, located error; a loaded device must hold only non-zero
+ * generations where it was given pages, and an accepted FULL section
+ * (DEV_CONFIG_STATE) must leave every read-only config byte as it was.
  */
 #include "sim_base.h"
 
@@ -36,8 +37,9 @@ static struct machine_config fuzz_machine_config(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   if (size < 1 || size > FUZZ_INPUT_BYTES_MAX) return 0;
-  static const uint8_t types[3] = {MIG_SECTION_START, MIG_SECTION_PART, MIG_SECTION_END};
-  uint8_t type = types[(data[0] & 0x7f) % 3];
+  static const uint8_t types[4] = {MIG_SECTION_START, MIG_SECTION_PART, MIG_SECTION_END,
+                                   MIG_SECTION_FULL};
+  uint8_t type = types[(data[0] & 0x7f) % 4];
   bool ack = (data[0] & 0x80) != 0;
   struct sim_options options = {.seed = 1, .events_max = 1000};
   struct sim *sim = sim_create(&options);
@@ -54,6 +56,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   SIM_ASSERT(err == MIG_OK || mig_reader_error(&reader)->offset <= size - 1);
   SIM_ASSERT(dest.loaded_pages_count <= (size - 1) / MIG_VFIO_RECORD_BYTES);
   SIM_ASSERT(dev->generations_digest == vfiodev_generations_digest(dev));
+  uint32_t index = 0;
+  SIM_ASSERT(err != MIG_OK || !vfiodev_config_ro_mismatch(dev, &index));
+  SIM_ASSERT(err != MIG_OK || type != MIG_SECTION_FULL || dev->config_loaded);
+  SIM_ASSERT(err == MIG_OK || strncmp(mig_reader_error(&reader)->path, "0000:00:05.0/vfio/",
+                                      18) == 0);
   sim_destroy(sim);
   return 0;
 }

@@ -330,7 +330,9 @@ static enum mig_err load_section_long(struct load_state *state, uint8_t type,
   uint32_t handler = load_find_handler(state, idstr, instance_id);
   bool ram = handler == 0;
   bool live = load_is_live(state, handler);
-  if (handler == UINT32_MAX || (ram || live) != (type == MIG_SECTION_START)) {
+  /* A live handler also takes FULL: its save_state section (vfio's device config). */
+  if (handler == UINT32_MAX || (ram && type != MIG_SECTION_START) ||
+      (!ram && !live && type == MIG_SECTION_START)) {
     char detail[64];
     snprintf(detail, sizeof(detail), "instance %" PRIu32 " in a %s section", instance_id,
              type == MIG_SECTION_START ? "START" : "FULL");
@@ -522,14 +524,16 @@ static enum mig_err load_command(struct load_state *state, uint64_t offset)
   state->stats->commands_count++;
   switch (command) {
   case 1: state->return_path_open = true; return MIG_OK; /* repeats are harmless */
-  case 2:
-    mig_read_be32(reader);
+  case 2: {
+    uint32_t value = mig_read_be32(reader);
     if (mig_reader_failed(reader)) return load_failed(state);
     if (!state->return_path_open) {
       return load_command_fail(state, offset, "received with no return path", name);
     }
     state->stats->pings_count++;
+    if (state->target->ping != NULL) state->target->ping(state->target->ping_context, value);
     return MIG_OK;
+  }
   case 7: return load_packaged(state, offset);
   case 9: return MIG_OK; /* RESUME outside postcopy-recover: ignored, as QEMU does */
   default: break;
@@ -643,6 +647,7 @@ enum mig_err mig_load_machine_with(struct mig_reader *reader, struct machine *ma
     .instance_count = machine_vmstate_count(machine), .instance_required = required,
     .ram_blocks = blocks, .ram_block_count = machine_ram_count(machine),
     .x_ignore_shared = options->x_ignore_shared, .lives = options->lives,
-    .live_count = options->live_count};
+    .live_count = options->live_count, .ping = options->ping,
+    .ping_context = options->ping_context};
   return mig_load_target_run(reader, &target, stats);
 }

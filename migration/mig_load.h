@@ -19,7 +19,7 @@
 
 /*
  * A live handler beside RAM (a vfio device's data): it owns the payload of
- * the START, PART and END sections of (idstr, instance 0, version_id).
+ * the START, PART, END and FULL sections of (idstr, instance 0, version_id).
  */
 struct mig_load_live {
   const char *idstr;
@@ -47,6 +47,9 @@ struct mig_load_target {
   const struct mig_load_live *lives;            /* live_count entries, not owned */
   uint32_t live_count;                          /* <= MIG_LOAD_LIVES_MAX */
   const uint8_t *uuid;                          /* 16 bytes, or NULL: no -uuid here */
+  /* A PING accepted on the open return path (the caller answers PONG); may be NULL. */
+  void (*ping)(void *context, uint32_t value);
+  void *ping_context;
 };
 
 struct mig_load_stats {
@@ -71,6 +74,8 @@ struct mig_load_options {
   bool x_ignore_shared;           /* capability on here: validated against the stream's */
   const struct mig_load_live *lives; /* live_count entries, not owned */
   uint32_t live_count;            /* <= MIG_LOAD_LIVES_MAX */
+  void (*ping)(void *context, uint32_t value); /* as mig_load_target's; may be NULL */
+  void *ping_context;
 };
 
 /* The same with options (mig_load_machine uses all-off options). */

@@ -15,6 +15,7 @@
 #include "mig_load.h"
 #include "mig_precopy.h"
 #include "mig_ram.h"
+#include "mig_rp.h"
 #include "mig_save.h"
 #include "mig_vfio.h"
 #include "sim_fiber.h"
@@ -24,9 +25,10 @@
 
 #define RATE_WINDOW_NS (100 * SIM_NS_PER_MS) /* QEMU's BUFFER_DELAY */
 #define ACK_POLL_NS SIM_NS_PER_MS            /* source's wait step while the ack is due */
-#define RP_MSG_SWITCHOVER_ACK 7u             /* spec §8 */
-#define RP_MSG_MAX 8u                        /* 10.x's MIG_RP_MSG_MAX */
-#define RP_LEN_MAX 512u                      /* spec §8: any longer message is fatal */
+#define CMD_OPEN_RETURN_PATH 1u              /* spec §7 MIG_CMD_* */
+#define CMD_PING 2u
+#define RP_PING_VALUE 1u                     /* QEMU's migration_thread sends PING(1) */
+#define RP_PONG_WAIT_NS_MAX (5 * SIM_NS_PER_S) /* a PONG later than this: destination dead */
 
 struct mig_precopy;
 
@@ -78,8 +80,15 @@ struct mig_precopy {
   struct link *rp_link;                    /* destination -> source; NULL when none */
   bool switchover_acked;                   /* source received SWITCHOVER_ACK */
   struct mig_error rp_error;               /* source: first bad return-path message */
-  uint8_t rp_bytes[4 + RP_LEN_MAX];        /* source: a partial message */
+  struct mig_rp_state rp_state;            /* source: mig_rp_read's checks */
+  uint8_t rp_bytes[4 + MIG_RP_MESSAGE_BYTES_MAX]; /* source: a partial message */
   uint32_t rp_count;                       /* bytes in rp_bytes */
+  uint64_t rp_offset;                      /* return-path stream offset of rp_bytes[0] */
+  uint64_t ping_sent_ns;                   /* source: when setup wrote PING(1) */
+  bool pong_received;                      /* source: its PONG came back */
+  bool shut_sent;                          /* destination: SHUT is on the wire */
+  mig_precopy_rp_filter_fn *rp_filter;     /* tests: drops destination messages */
+  void *rp_filter_context;
 };
 
 /* a * b / c without overflow for the ranges used here (products up to 2^128). */
@@ -176,11 +185,23 @@ static void source_setup(struct mig_precopy *precopy)
   mig_save_header(writer);
   mig_save_configuration(writer, machine_type(precopy->source));
   mig_save_configuration_capabilities(writer, precopy->params.x_ignore_shared);
+  if (precopy->rp_link != NULL) {
+    /* QEMU's migration_thread: the destination opens its end, and a PING checks it. */
+    mig_writer_u8(writer, MIG_SECTION_COMMAND);
+    mig_writer_be16(writer, CMD_OPEN_RETURN_PATH);
+    mig_writer_be16(writer, 0);
+    mig_writer_u8(writer, MIG_SECTION_COMMAND);
+    mig_writer_be16(writer, CMD_PING);
+    mig_writer_be16(writer, 4);
+    mig_writer_be32(writer, RP_PING_VALUE);
+    precopy->ping_sent_ns = sim_now_ns(precopy->sim);
+    sim_trace(precopy->sim, "mig.rp.ping", RP_PING_VALUE, 0, 0, 0);
+  }
   mig_save_section_header(writer, MIG_SECTION_START, MIG_SAVE_RAM_SECTION_ID, MIG_RAM_IDSTR,
                           0, MIG_RAM_SECTION_VERSION);
   mig_ram_save_setup(&precopy->ram, writer);
   mig_save_footer(writer, MIG_SAVE_RAM_SECTION_ID);
-  for (uint32_t i = 0; i < precopy->vfio_count; i++) {
+  for (uint32_t i = 0; i < precopy->vfio_count && !precopy->params.cpr_transfer; i++) {
     mig_vfio_save_setup(&precopy->vfio_sources[i], writer);
   }
   mig_writer_flush(writer);
@@ -206,6 +227,8 @@ static uint64_t vfio_pending_bytes(const struct mig_precopy *precopy)
  */
 static bool source_can_switchover(const struct mig_precopy *precopy)
 {
+  /* The destination proved it is alive (PONG) before the source stops (migsim's rule). */
+  if (precopy->rp_link != NULL && !precopy->pong_received) return false;
   if (!precopy->params.switchover_ack || precopy->switchover_acked) return true;
   for (uint32_t i = 0; i < precopy->vfio_count; i++) {
     if (precopy->vfio_sources[i].switchover_ack) return false;
@@ -332,10 +355,14 @@ static void source_complete(struct mig_precopy *precopy)
   mig_save_section_short_header(writer, MIG_SECTION_END, MIG_SAVE_RAM_SECTION_ID);
   mig_ram_save_complete(&precopy->ram, writer);
   mig_save_footer(writer, MIG_SAVE_RAM_SECTION_ID);
-  for (uint32_t i = 0; i < precopy->vfio_count; i++) {
+  for (uint32_t i = 0; i < precopy->vfio_count && !precopy->params.cpr_transfer; i++) {
     mig_vfio_save_complete(&precopy->vfio_sources[i], writer);
   }
   json_t *devices = json_array();
+  /* QEMU's non-iterable phase: each vfio handler's save_state (DEV_CONFIG_STATE). */
+  for (uint32_t i = 0; i < precopy->vfio_count; i++) {
+    mig_vfio_save_state(&precopy->vfio_sources[i], writer, devices);
+  }
   struct mig_error save_error;
   enum mig_err err = mig_save_devices_checked(writer, precopy->source, devices, &save_error);
   if (err == MIG_OK) err = mig_save_finish(writer, devices);
@@ -374,6 +401,22 @@ static bool source_cpr_check(struct mig_precopy *precopy)
   return true;
 }
 
+/* False (and the migration failed) when PING(1) has gone unanswered too long. */
+static bool source_pong_in_time(struct mig_precopy *precopy)
+{
+  if (precopy->rp_link == NULL || precopy->pong_received) return true;
+  SIM_ASSERT(precopy->ping_sent_ns <= sim_now_ns(precopy->sim)); /* sent in setup */
+  uint64_t waited_ns = sim_now_ns(precopy->sim) - precopy->ping_sent_ns;
+  if (waited_ns <= RP_PONG_WAIT_NS_MAX) return true;
+  struct mig_error error = {.code = MIG_ERR_IO, .offset = precopy->rp_offset};
+  snprintf(error.path, sizeof(error.path), "return-path/PONG");
+  snprintf(error.detail, sizeof(error.detail),
+           "no PONG for PING %u after %" PRIu64 " ms: the destination is not answering",
+           RP_PING_VALUE, waited_ns / SIM_NS_PER_MS);
+  source_save_failed(precopy, &error);
+  return false;
+}
+
 static void source_body(struct sim_fiber *fiber, void *context)
 {
   struct mig_precopy *precopy = context;
@@ -395,6 +438,7 @@ static void source_body(struct sim_fiber *fiber, void *context)
     uint64_t wait_ns = 0;
     if (source_iterate(precopy)) {
       if (source_can_switchover(precopy)) break;
+      if (!source_pong_in_time(precopy)) return;
       /* Converged, but a device's initial data is not loaded yet: wait for the ack. */
       precopy->stats.ack_waits_count++;
       wait_ns = ACK_POLL_NS;
@@ -455,6 +499,44 @@ static void dest_on_deliver(void *context, const uint8_t *bytes, size_t count)
   sim_event_schedule_at(precopy->sim, &precopy->dest_wake, sim_now_ns(precopy->sim));
 }
 
+/* Destination: one return-path message (spec §8), unless a test's filter drops it. */
+static void dest_rp_send(struct mig_precopy *precopy, uint16_t type, const uint8_t *payload,
+                         uint16_t payload_bytes)
+{
+  SIM_ASSERT(precopy->rp_link != NULL);
+  SIM_ASSERT(payload_bytes <= 4);
+  uint32_t value = payload_bytes == 4 ? (uint32_t)payload[0] << 24 | (uint32_t)payload[1] << 16 |
+                                            (uint32_t)payload[2] << 8 | payload[3]
+                                      : 0;
+  sim_trace(precopy->sim, "mig.rp.send", type, value, 0, 0);
+  if (precopy->rp_filter != NULL &&
+      !precopy->rp_filter(precopy->rp_filter_context, type, value)) {
+    return;
+  }
+  uint8_t message[8] = {(uint8_t)(type >> 8), (uint8_t)type, 0, (uint8_t)payload_bytes};
+  if (payload_bytes > 0) memcpy(message + 4, payload, payload_bytes);
+  size_t sent = link_send(precopy->rp_link, message, 4u + payload_bytes);
+  SIM_ASSERT(sent == 4u + payload_bytes); /* a few small messages: the window holds them */
+}
+
+/* Destination: PING(value) arrived on the open return path; PONG echoes it (QEMU 7.2). */
+static void dest_on_ping(void *context, uint32_t value)
+{
+  struct mig_precopy *precopy = context;
+  const uint8_t payload[4] = {(uint8_t)(value >> 24), (uint8_t)(value >> 16),
+                              (uint8_t)(value >> 8), (uint8_t)value};
+  dest_rp_send(precopy, MIG_RP_PONG, payload, sizeof(payload));
+}
+
+/* Destination: the incoming side is done; SHUT tells the source, 1 when it failed. */
+static void dest_rp_shut(struct mig_precopy *precopy, bool failed)
+{
+  if (precopy->rp_link == NULL || precopy->shut_sent) return;
+  precopy->shut_sent = true;
+  const uint8_t payload[4] = {0, 0, 0, failed ? 1 : 0};
+  dest_rp_send(precopy, MIG_RP_SHUT, payload, sizeof(payload));
+}
+
 static void dest_body(struct sim_fiber *fiber, void *context)
 {
   struct mig_precopy *precopy = context;
@@ -464,9 +546,13 @@ static void dest_body(struct sim_fiber *fiber, void *context)
   struct mig_load_stats load_stats;
   struct mig_load_options options = {.x_ignore_shared = precopy->params.x_ignore_shared,
                                      .lives = precopy->vfio_lives,
-                                     .live_count = precopy->vfio_count};
+                                     .live_count = precopy->vfio_count,
+                                     .ping = precopy->rp_link != NULL ? dest_on_ping : NULL,
+                                     .ping_context = precopy};
   enum mig_err err = mig_load_machine_with(&reader, precopy->dest, &options, &load_stats);
   if (sim_fiber_cancelled(fiber)) return;
+  /* Only OPEN_RETURN_PATH and PING pass as commands here: any means the path is open. */
+  if (load_stats.commands_count > 0) dest_rp_shut(precopy, err != MIG_OK);
   if (err == MIG_OK && precopy->dest_busy_until_ns > sim_now_ns(precopy->sim)) {
     /* The stream is in; the device loads what it still holds before the VM may run. */
     sim_event_schedule_at(precopy->sim, &precopy->dest_wake, precopy->dest_busy_until_ns);
@@ -526,28 +612,56 @@ static void dest_vfio_init_data(void *context)
 
 static void dest_on_ack_event(struct sim *sim, struct sim_event *event)
 {
+  (void)sim;
   struct mig_precopy *precopy = SIM_CONTAINER_OF(event, struct mig_precopy, ack_event);
-  SIM_ASSERT(precopy->rp_link != NULL);
-  /* be16 type, be16 len = 0 (spec §8). */
-  const uint8_t message[4] = {0, RP_MSG_SWITCHOVER_ACK, 0, 0};
-  size_t sent = link_send(precopy->rp_link, message, sizeof(message));
-  SIM_ASSERT(sent == sizeof(message)); /* the reverse window carries nothing else */
-  sim_trace(sim, "mig.rp.send", RP_MSG_SWITCHOVER_ACK, 0, 0, 0);
+  dest_rp_send(precopy, MIG_RP_SWITCHOVER_ACK, NULL, 0); /* be16 type, be16 len = 0 */
 }
 
-static void source_rp_fail(struct mig_precopy *precopy, uint32_t type, uint32_t length,
-                           const char *detail)
+/* Source: one whole message in rp_bytes, checked by mig_rp_read, then acted on. */
+static void source_rp_message(struct mig_precopy *precopy)
 {
-  if (precopy->rp_error.code != MIG_OK) return;
-  struct mig_error *error = &precopy->rp_error;
-  error->code = MIG_ERR_BAD_COMMAND;
-  error->offset = 0;
-  snprintf(error->detail, sizeof(error->detail), "%s (type %" PRIu32 ", len %" PRIu32 ")",
-           detail, type, length);
-  snprintf(error->path, sizeof(error->path), "return-path/message");
+  struct mig_reader reader;
+  mig_reader_init_memory(&reader, precopy->rp_bytes, precopy->rp_count);
+  struct mig_rp_message message;
+  enum mig_err err = mig_rp_read(&precopy->rp_state, &reader, &message);
+  const char *why = NULL;
+  if (err == MIG_OK && message.type == MIG_RP_PONG && precopy->pong_received) {
+    why = "PONG with no PING outstanding";
+  } else if (err == MIG_OK && message.type == MIG_RP_PONG && message.value != RP_PING_VALUE) {
+    why = "PONG does not echo PING 1";
+  } else if (err == MIG_OK && message.type != MIG_RP_PONG && message.type != MIG_RP_SHUT &&
+             message.type != MIG_RP_SWITCHOVER_ACK) {
+    why = "message not used in precopy here";
+  }
+  if (why != NULL) {
+    char detail[80];
+    snprintf(detail, sizeof(detail), "%s (value 0x%" PRIx32 ")", why, message.value);
+    MIG_READER_FAIL(&reader, MIG_ERR_BAD_COMMAND, 0, detail, "return-path/type");
+    err = MIG_ERR_BAD_COMMAND;
+  }
+  if (err != MIG_OK) {
+    precopy->rp_error = *mig_reader_error(&reader);
+    precopy->rp_error.offset += precopy->rp_offset; /* the reader saw this message only */
+    return;
+  }
+  uint64_t now_ns = sim_now_ns(precopy->sim);
+  sim_trace(precopy->sim, "mig.rp.recv", message.type, message.value, precopy->rp_offset, 0);
+  if (message.type == MIG_RP_PONG) {
+    precopy->pong_received = true;
+    precopy->stats.pong_ns = now_ns;
+  } else if (message.type == MIG_RP_SHUT) {
+    precopy->stats.shut_ns = now_ns;
+  } else {
+    precopy->switchover_acked = true;
+    precopy->stats.switchover_ack_ns = now_ns;
+    sim_trace(precopy->sim, "mig.rp.ack", precopy->stats.switchover_ack_ns, 0, 0, 0);
+  }
 }
 
-/* Source: return-path bytes, parsed message by message (spec §8 checks). */
+/*
+ * Source: return-path bytes, gathered until a message is whole: its header
+ * says how long, and a length over 512 is refused from the header alone.
+ */
 static void source_on_rp_deliver(void *context, const uint8_t *bytes, size_t count)
 {
   struct mig_precopy *precopy = context;
@@ -555,22 +669,11 @@ static void source_on_rp_deliver(void *context, const uint8_t *bytes, size_t cou
     SIM_ASSERT(precopy->rp_count < sizeof(precopy->rp_bytes));
     precopy->rp_bytes[precopy->rp_count++] = bytes[i];
     if (precopy->rp_count < 4) continue;
-    uint32_t type = (uint32_t)precopy->rp_bytes[0] << 8 | precopy->rp_bytes[1];
     uint32_t length = (uint32_t)precopy->rp_bytes[2] << 8 | precopy->rp_bytes[3];
-    if (type == 0 || type >= RP_MSG_MAX) {
-      source_rp_fail(precopy, type, length, "invalid return-path message type");
-    } else if (length > RP_LEN_MAX) {
-      source_rp_fail(precopy, type, length, "return-path message too long");
-    } else if (type != RP_MSG_SWITCHOVER_ACK) {
-      source_rp_fail(precopy, type, length, "return-path message not used in precopy here");
-    } else if (length != 0) {
-      source_rp_fail(precopy, type, length, "SWITCHOVER_ACK must be empty");
-    } else {
-      precopy->switchover_acked = true;
-      precopy->stats.switchover_ack_ns = sim_now_ns(precopy->sim);
-      sim_trace(precopy->sim, "mig.rp.ack", precopy->stats.switchover_ack_ns, 0, 0, 0);
-      precopy->rp_count = 0;
-    }
+    if (length <= MIG_RP_MESSAGE_BYTES_MAX && precopy->rp_count < 4 + length) continue;
+    source_rp_message(precopy);
+    precopy->rp_offset += precopy->rp_count;
+    precopy->rp_count = 0;
   }
 }
 
@@ -580,6 +683,15 @@ void mig_precopy_return_path_set(struct mig_precopy *precopy, struct link *rever
   SIM_ASSERT(reverse != NULL);
   precopy->rp_link = reverse;
   link_receiver_set(reverse, precopy, source_on_rp_deliver);
+  mig_rp_state_init(&precopy->rp_state, MIG_RP_TYPE_MAX_10, MIG_PAGE_BYTES, NULL, 0);
+}
+
+void mig_precopy_rp_filter_set(struct mig_precopy *precopy, mig_precopy_rp_filter_fn *filter,
+                               void *context)
+{
+  SIM_ASSERT(precopy->stats.status == MIG_PRECOPY_NONE);
+  precopy->rp_filter = filter;
+  precopy->rp_filter_context = context;
 }
 
 /* Pairs each source vfiodev with the destination's at the same index. */
@@ -587,7 +699,7 @@ static void vfio_setup(struct mig_precopy *precopy)
 {
   uint32_t count = machine_vfiodev_count(precopy->source);
   SIM_ASSERT(count == machine_vfiodev_count(precopy->dest));
-  if (precopy->params.cpr_transfer) return; /* devices are handed over, not sent */
+  /* cpr-transfer hands the device's data over; only its config (FULL) is sent. */
   SIM_ASSERT(count <= MIG_VFIO_DEVICES_MAX);
   uint32_t section_base = MIG_SAVE_RAM_SECTION_ID + 1 + machine_vmstate_count(precopy->source);
   for (uint32_t i = 0; i < count; i++) {

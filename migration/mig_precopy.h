@@ -88,6 +88,8 @@ struct mig_precopy_stats {
   uint64_t switchover_ack_ns;    /* SWITCHOVER_ACK reached the source; 0 = never */
   uint64_t ack_waits_count;      /* times the source could stop but waited for the ack */
   uint64_t dest_load_end_ns;     /* the destination's device-data loading finished */
+  uint64_t pong_ns;              /* PONG(1) reached the source; 0 = never */
+  uint64_t shut_ns;              /* SHUT(0) reached the source; 0 = never */
 };
 
 /* Callbacks into the layer that owns the run (conformance/). */
@@ -113,9 +115,20 @@ void mig_precopy_params_set(struct mig_precopy *precopy, const struct mig_precop
 const struct mig_precopy_stats *mig_precopy_stats(const struct mig_precopy *precopy);
 /*
  * The reverse link (destination -> source) for return-path messages; needed
- * before start when switchover_ack is on.  Only SWITCHOVER_ACK is sent today.
+ * before start when switchover_ack is on.  With it, the source sends
+ * OPEN_RETURN_PATH and PING(1) after the configuration; the destination
+ * answers PONG(1), sends SWITCHOVER_ACK when due and SHUT(0 or 1) when its
+ * load ends.  The source reads them with mig_rp_read, stops the VM only after
+ * the PONG, and fails the migration if it has not come within 5 s.
  */
 void mig_precopy_return_path_set(struct mig_precopy *precopy, struct link *reverse);
+/*
+ * Fault injection for tests: called with each return-path message the
+ * destination is about to send (type, its be32 payload or 0); false drops it.
+ */
+typedef bool mig_precopy_rp_filter_fn(void *context, uint16_t type, uint32_t value);
+void mig_precopy_rp_filter_set(struct mig_precopy *precopy, mig_precopy_rp_filter_fn *filter,
+                               void *context);
 /* When set, every byte the source writes is also appended here (a stream capture). */
 void mig_precopy_capture_set(struct mig_precopy *precopy, struct mig_membuf *capture);
 

@@ -7,13 +7,15 @@
  * switchover-ack the PART section that finishes it ends with INIT_DATA_SENT
  * instead of END_OF_STATE (QEMU 8.1 vfio_save_iterate).  The destination
  * validates every flag, size, page index and page byte before it touches
- * the device.
+ * the device.  The config (DEV_CONFIG_STATE) goes in the handler's FULL
+ * section at stop-copy; its errors name `<bdf>/vfio/config/...` and the byte.
  */
 #include "sim_base.h"
 
 #include "mig_format.h"
 #include "mig_save.h"
 #include "mig_vfio.h"
+#include "mig_vmstate.h"
 
 void mig_vfio_source_init(struct mig_vfio_source *source, struct vfiodev *dev,
                           uint32_t section_id, const char *path, bool switchover_ack)
@@ -25,6 +27,7 @@ void mig_vfio_source_init(struct mig_vfio_source *source, struct vfiodev *dev,
   source->section_id = section_id;
   snprintf(source->idstr, sizeof(source->idstr), "%s%s", path, MIG_VFIO_IDSTR_SUFFIX);
   source->switchover_ack = switchover_ack && !dev->config.quirk_ignore_ack;
+  vfiodev_config_stream_set(dev);
 }
 
 void mig_vfio_save_setup(struct mig_vfio_source *source, struct mig_writer *writer)
@@ -93,6 +96,28 @@ void mig_vfio_save_complete(struct mig_vfio_source *source, struct mig_writer *w
   mig_save_footer(writer, source->section_id);
 }
 
+void mig_vfio_save_state(struct mig_vfio_source *source, struct mig_writer *writer,
+                         json_t *devices_json)
+{
+  mig_save_section_header(writer, MIG_SECTION_FULL, source->section_id, source->idstr, 0,
+                          MIG_VFIO_SECTION_VERSION);
+  uint64_t start = mig_writer_offset(writer);
+  mig_writer_be64(writer, MIG_VFIO_FLAG_DEV_CONFIG_STATE);
+  enum mig_err err = mig_vmstate_save(writer, &vfiodev_config_vmstate, source->dev, NULL);
+  SIM_ASSERT(err == MIG_OK || mig_writer_error(writer) != MIG_OK); /* the table has no hooks */
+  mig_writer_be64(writer, MIG_VFIO_FLAG_END_OF_STATE);
+  uint64_t size = mig_writer_offset(writer) - start;
+  mig_save_footer(writer, source->section_id);
+  if (devices_json == NULL) return;
+  /* QEMU 7.2 vmstate_save_old_style: the payload is one opaque buffer. */
+  json_t *field = json_pack("{s:s, s:I, s:s}", "name", "data", "size", (json_int_t)size,
+                            "type", "buffer");
+  json_t *entry = json_pack("{s:s, s:i, s:I, s:[o]}", "name", source->idstr, "instance_id", 0,
+                            "size", (json_int_t)size, "fields", field);
+  SIM_ASSERT(entry != NULL);
+  json_array_append_new(devices_json, entry);
+}
+
 uint64_t mig_vfio_pending_bytes(const struct mig_vfio_source *source)
 {
   return source->dev->dirty_count * MIG_VFIO_RECORD_BYTES;
@@ -108,6 +133,7 @@ void mig_vfio_dest_init(struct mig_vfio_dest *dest, struct vfiodev *dev, const c
   snprintf(dest->idstr, sizeof(dest->idstr), "%s%s", path, MIG_VFIO_IDSTR_SUFFIX);
   dest->switchover_ack = switchover_ack;
   if (hooks != NULL) dest->hooks = *hooks;
+  vfiodev_config_stream_set(dev);
 }
 
 /* One record: page index and generation in range, bytes as the device makes them. */
@@ -117,6 +143,7 @@ static enum mig_err load_record(struct mig_vfio_dest *dest, struct mig_reader *r
   uint32_t page = mig_read_be32(reader);
   uint32_t generation = mig_read_be32(reader);
   mig_read_bytes(reader, dest->scratch, MIG_PAGE_BYTES);
+  mig__reader_annotate(reader, "%s/data/page", dest->idstr);
   if (mig_reader_failed(reader)) return mig_reader_error(reader)->code;
   if (page >= dest->dev->page_count || generation == 0) {
     char detail[80];
@@ -143,6 +170,7 @@ static enum mig_err load_data(struct mig_vfio_dest *dest, struct mig_reader *rea
 {
   uint64_t offset = mig_reader_offset(reader);
   uint64_t size = mig_read_be64(reader);
+  mig__reader_annotate(reader, "%s/data/size", dest->idstr);
   if (mig_reader_failed(reader)) return mig_reader_error(reader)->code;
   if (size == 0 || size % MIG_VFIO_RECORD_BYTES != 0 ||
       size / MIG_VFIO_RECORD_BYTES > MIG_VFIO_BLOCK_RECORDS_MAX) {
@@ -178,13 +206,90 @@ static enum mig_err load_init_data(struct mig_vfio_dest *dest, struct mig_reader
   return MIG_OK;
 }
 
+/*
+ * The vmstate loader names errors "vfiodev-config/pci/..."; the section's
+ * reader says which device: "<bdf>/vfio/config/pci/...".  A read-only byte
+ * that differs (pci's post_load refused) is named with its own offset.
+ */
+static void config_error_place(struct mig_vfio_dest *dest, struct mig_reader *reader,
+                               uint64_t config_offset)
+{
+  struct mig_error *error = &reader->error;
+  uint32_t index = 0;
+  if (error->code == MIG_ERR_HOOK && vfiodev_config_ro_mismatch(dest->dev, &index)) {
+    const struct pci_function *fn = &dest->dev->pci;
+    /* pci_function_vmstate: be16 vendor, be16 device, then the 256 config bytes. */
+    error->offset = config_offset + 4 + index;
+    error->code = MIG_ERR_BAD_VALUE;
+    snprintf(error->detail, sizeof(error->detail),
+             "read-only config byte 0x%02" PRIx32 " is 0x%02x, here 0x%02x (bad config data)",
+             index, fn->config[index], fn->config_ro[index]);
+    snprintf(error->path, sizeof(error->path), "%.64s/config/pci/config", dest->idstr);
+    return;
+  }
+  const char *name = vfiodev_config_vmstate.name;
+  size_t name_bytes = strlen(name);
+  const char *rest = strncmp(error->path, name, name_bytes) == 0 ? error->path + name_bytes : "";
+  char placed[sizeof(error->path)];
+  snprintf(placed, sizeof(placed), "%.64s/config%.100s", dest->idstr, rest);
+  memcpy(error->path, placed, sizeof(error->path));
+}
+
+/* FULL: DEV_CONFIG_STATE, the config, END_OF_STATE, and nothing else (vfio_load_state). */
+static enum mig_err load_config(struct mig_vfio_dest *dest, struct mig_reader *reader)
+{
+  uint64_t offset = mig_reader_offset(reader);
+  uint64_t flag = mig_read_be64(reader);
+  if (mig_reader_failed(reader)) {
+    mig__reader_annotate(reader, "%s/config/flag", dest->idstr);
+    return mig_reader_error(reader)->code;
+  }
+  const char *why = NULL;
+  if (flag != MIG_VFIO_FLAG_DEV_CONFIG_STATE) {
+    why = "a FULL section must start with DEV_CONFIG_STATE";
+  } else if (dest->config_received) {
+    why = "DEV_CONFIG_STATE twice";
+  }
+  if (why != NULL) {
+    char detail[96];
+    snprintf(detail, sizeof(detail), "flag 0x%016" PRIx64 ": %s", flag, why);
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, offset, detail, "%s/config/flag", dest->idstr);
+    return MIG_ERR_BAD_VALUE;
+  }
+  uint64_t config_offset = mig_reader_offset(reader);
+  enum mig_err err = mig_vmstate_load(reader, &vfiodev_config_vmstate, dest->dev,
+                                      vfiodev_config_vmstate.version_id);
+  if (err != MIG_OK) {
+    config_error_place(dest, reader, config_offset);
+    return mig_reader_error(reader)->code;
+  }
+  uint64_t end_offset = mig_reader_offset(reader);
+  uint64_t end = mig_read_be64(reader);
+  if (mig_reader_failed(reader)) {
+    mig__reader_annotate(reader, "%s/config/end", dest->idstr);
+    return mig_reader_error(reader)->code;
+  }
+  if (end != MIG_VFIO_FLAG_END_OF_STATE) {
+    char detail[80];
+    snprintf(detail, sizeof(detail), "end flag incorrect 0x%016" PRIx64, end);
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, end_offset, detail, "%s/config/end", dest->idstr);
+    return MIG_ERR_BAD_VALUE;
+  }
+  dest->config_received = true;
+  dest->dev->config_loaded = true;
+  return MIG_OK;
+}
+
 enum mig_err mig_vfio_load(struct mig_vfio_dest *dest, struct mig_reader *reader, uint8_t type)
 {
-  SIM_ASSERT(type == MIG_SECTION_START || type == MIG_SECTION_PART || type == MIG_SECTION_END);
+  SIM_ASSERT(type == MIG_SECTION_START || type == MIG_SECTION_PART || type == MIG_SECTION_END ||
+             type == MIG_SECTION_FULL);
+  if (type == MIG_SECTION_FULL) return load_config(dest, reader);
   /* Each pass reads a flag; a block consumes at least one record, so the stream bounds it. */
   for (bool first = true;; first = false) {
     uint64_t offset = mig_reader_offset(reader);
     uint64_t flag = mig_read_be64(reader);
+    mig__reader_annotate(reader, "%s/flag", dest->idstr);
     if (mig_reader_failed(reader)) return mig_reader_error(reader)->code;
     if (flag == MIG_VFIO_FLAG_END_OF_STATE) return MIG_OK;
     enum mig_err err;

@@ -8,6 +8,12 @@
  *   PART:  { DEV_DATA_STATE, be64 size, size bytes }*, END_OF_STATE
  *          or, once, INIT_DATA_SENT instead of END_OF_STATE (switchover-ack)
  *   END:   { DEV_DATA_STATE, be64 size, size bytes }*, END_OF_STATE
+ *   FULL:  DEV_CONFIG_STATE, the vfiodev_config_vmstate fields, END_OF_STATE
+ *
+ * The FULL section is QEMU's vfio_save_state (read at 7.2 and 9.x): the
+ * device's PCI config (VFIOPCIDevice: config space, MSI), written at
+ * stop-copy after every END section.  Its loader checks the read-only config
+ * bytes as QEMU's get_pci_config_device does, then requires END_OF_STATE.
  *
  * QEMU's data bytes are opaque device blobs; here a block is a run of
  * records of be32 page index, be32 generation, 4096 page bytes (docs/vfiodev.md).
@@ -21,6 +27,8 @@
 #include "mig_limits.h"
 #include "mig_stream.h"
 #include "vfiodev.h"
+
+#include <jansson.h>
 
 #define MIG_VFIO_FLAG_END_OF_STATE UINT64_C(0xffffffffef100001)
 #define MIG_VFIO_FLAG_DEV_CONFIG_STATE UINT64_C(0xffffffffef100002)
@@ -54,6 +62,13 @@ void mig_vfio_save_setup(struct mig_vfio_source *source, struct mig_writer *writ
 void mig_vfio_save_iterate(struct mig_vfio_source *source, struct mig_writer *writer,
                            uint64_t pages_max);
 void mig_vfio_save_complete(struct mig_vfio_source *source, struct mig_writer *writer);
+/*
+ * The FULL section with the device config (QEMU's save_state), after every
+ * END section.  When devices_json is not NULL it receives the section's
+ * VM-description entry, an old-style one as QEMU writes for save_state.
+ */
+void mig_vfio_save_state(struct mig_vfio_source *source, struct mig_writer *writer,
+                         json_t *devices_json);
 /* Bytes still to send (dirty pages x record size): counted into the switchover threshold. */
 uint64_t mig_vfio_pending_bytes(const struct mig_vfio_source *source);
 
@@ -70,6 +85,7 @@ struct mig_vfio_dest {             /* caller-owned; fields private */
   char idstr[MIG_IDSTR_BYTES_MAX + 1];
   bool switchover_ack;             /* capability on here */
   bool init_data_received;
+  bool config_received;            /* a FULL section's DEV_CONFIG_STATE loaded */
   struct mig_vfio_dest_hooks hooks;
   uint64_t loaded_pages_count;
   uint64_t loaded_bytes;
@@ -79,7 +95,7 @@ struct mig_vfio_dest {             /* caller-owned; fields private */
 void mig_vfio_dest_init(struct mig_vfio_dest *dest, struct vfiodev *dev, const char *path,
                         bool switchover_ack, const struct mig_vfio_dest_hooks *hooks);
 /*
- * Loads one START, PART or END payload (after the header, before the
+ * Loads one START, PART, END or FULL payload (after the header, before the
  * footer).
  */
 enum mig_err mig_vfio_load(struct mig_vfio_dest *dest, struct mig_reader *reader, uint8_t type);

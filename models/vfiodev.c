@@ -124,6 +124,12 @@ static int vfiodev_post_load(void *opaque, int32_t version_id)
              dev->mapping_count);
     return -1;
   }
+  if (dev->config_in_vfio_stream && !dev->config_loaded) {
+    /* The live handler's FULL section (DEV_CONFIG_STATE) comes before this one. */
+    snprintf(dev->error_message, sizeof(dev->error_message),
+             "PCI config never arrived (no DEV_CONFIG_STATE)");
+    return -1;
+  }
   for (uint32_t i = 0; i < dev->mapping_count; i++) {
     if (dev->map_bytes[i] < 8) {
       snprintf(dev->error_message, sizeof(dev->error_message), "mapping %" PRIu32 " empty", i);
@@ -141,8 +147,19 @@ static int vfiodev_post_load(void *opaque, int32_t version_id)
   return 0;
 }
 
-static const struct vmstate_field vfiodev_fields[] = {
+static const struct vmstate_field vfiodev_config_fields[] = {
     VMSTATE_STRUCT(struct vfiodev, pci, struct pci_function, pci_function_vmstate),
+};
+
+const struct vmstate_desc vfiodev_config_vmstate = {
+    .name = "vfiodev-config",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = vfiodev_config_fields,
+    .field_count = SIM_ARRAY_COUNT(vfiodev_config_fields),
+};
+
+static const struct vmstate_field vfiodev_fields[] = {
     VMSTATE_UINT64_EQUAL(struct vfiodev, state_bytes),
     VMSTATE_UINT64_EQUAL(struct vfiodev, dirty_pages_per_s),
     VMSTATE_UINT64_EQUAL(struct vfiodev, duration_ns),
@@ -158,8 +175,8 @@ static const struct vmstate_field vfiodev_fields[] = {
 
 const struct vmstate_desc vfiodev_vmstate = {
     .name = "vfiodev",
-    .version_id = 1,
-    .minimum_version_id = 1,
+    .version_id = 2,
+    .minimum_version_id = 2,
     .priority = VMSTATE_PRIORITY_DEFAULT,
     .fields = vfiodev_fields,
     .field_count = SIM_ARRAY_COUNT(vfiodev_fields),
@@ -296,4 +313,22 @@ void vfiodev_adopt(struct vfiodev *dev, const struct vfiodev *from)
   memcpy(dev->iova, from->iova, sizeof(dev->iova));
   memcpy(dev->gpa, from->gpa, sizeof(dev->gpa));
   memcpy(dev->map_bytes, from->map_bytes, sizeof(dev->map_bytes));
+}
+
+void vfiodev_config_stream_set(struct vfiodev *dev)
+{
+  SIM_ASSERT(!dev->logging);
+  dev->config_in_vfio_stream = true;
+}
+
+bool vfiodev_config_ro_mismatch(const struct vfiodev *dev, uint32_t *index)
+{
+  const struct pci_function *fn = &dev->pci;
+  for (uint32_t i = 0; i < PCI_CONFIG_BYTES; i++) {
+    uint8_t checked = (uint8_t)(fn->cmask[i] & ~fn->wmask[i] & ~fn->w1cmask[i]);
+    if (((fn->config[i] ^ fn->config_ro[i]) & checked) == 0) continue;
+    *index = i;
+    return true;
+  }
+  return false;
 }

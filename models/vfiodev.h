@@ -15,11 +15,14 @@
  *
  * Migration keeps a dirty bitmap of pages to send (vfiodev_dirty_*); the data
  * itself travels in iterative sections written by migration/mig_vfio.c.  The
- * vmstate section "<bdf>/vfiodev" carries the PCI function, the mappings, the
- * tick state and a digest of every page's generation (a sum of one hash per
- * page, updated with each write, so any observer sees it current), which
- * post_load recomputes from the pages the destination received: a page
- * missed by precopy fails the load with the device named.  docs/vfiodev.md has the details.
+ * device's PCI config (config space, MSI) is vfiodev_config_vmstate, which
+ * mig_vfio.c sends as DEV_CONFIG_STATE in the live handler's FULL section, as
+ * QEMU's vfio_save_state does; "<bdf>/vfiodev" alone does not restore it.  The
+ * vmstate section "<bdf>/vfiodev" carries the mappings, the tick state and a
+ * digest of every page's generation (a sum of one hash per page, updated with
+ * each write, so any observer sees it current), which post_load recomputes
+ * from the pages the destination received: a page missed by precopy fails the
+ * load with the device named.  docs/vfiodev.md has the details.
  */
 #ifndef VFIODEV_H
 #define VFIODEV_H
@@ -54,7 +57,7 @@ struct vfiodev_config {
 };
 
 struct vfiodev {                   /* arena-owned; (m) = migrated in "<bdf>/vfiodev" */
-  struct pci_function pci;         /* (m) config space, MSI */
+  struct pci_function pci;         /* (m) config space, MSI: vfiodev_config_vmstate */
   uint64_t state_bytes;            /* (m, must be equal) property */
   uint64_t dirty_pages_per_s;      /* (m, must be equal) property */
   uint64_t iova[VFIODEV_MAPPINGS_MAX]; /* (m) mappings, mapping_count used */
@@ -74,6 +77,8 @@ struct vfiodev {                   /* arena-owned; (m) = migrated in "<bdf>/vfio
   uint64_t content_key;            /* ram_synth_key of the bdf; equal on both sides */
   uint64_t synth_pool[RAM_PAGE_BYTES / 8]; /* ram_synth_pool(content_key) */
   struct vfiodev_config config;    /* as given (load cost, legacy_mdev, quirk) */
+  bool config_in_vfio_stream;      /* a vfio handler carries pci; post_load requires it */
+  bool config_loaded;              /* destination: DEV_CONFIG_STATE was loaded */
   char error_message[96];          /* post_load's finding; not migrated */
   struct machine *machine;         /* guest RAM and the VM clock */
   struct sim *sim;
@@ -81,6 +86,8 @@ struct vfiodev {                   /* arena-owned; (m) = migrated in "<bdf>/vfio
 };
 
 extern const struct vmstate_desc vfiodev_vmstate;
+/* The PCI config as QEMU's VFIOPCIDevice config vmstate: the "pci" function, v1. */
+extern const struct vmstate_desc vfiodev_config_vmstate;
 
 /* Checks a configuration from input; false with the reason in why. */
 bool vfiodev_config_check(const struct vfiodev_config *config, char *why, size_t why_bytes);
@@ -103,6 +110,16 @@ void vfiodev_page_fill(const struct vfiodev *dev, uint64_t page, uint32_t genera
                        uint8_t *out);
 /* Destination: records a received page; the caller checked the bytes. */
 void vfiodev_page_set(struct vfiodev *dev, uint64_t page, uint32_t generation);
+/*
+ * Migration has a vfio handler for dev, which sends the config as
+ * DEV_CONFIG_STATE; on a destination, post_load then requires it loaded.
+ */
+void vfiodev_config_stream_set(struct vfiodev *dev);
+/*
+ * After a config load that post_load refused: the first read-only config byte
+ * that differs from the local one; false when every one matches.
+ */
+bool vfiodev_config_ro_mismatch(const struct vfiodev *dev, uint32_t *index);
 /* The digest recomputed from scratch over every page (post_load's check). */
 uint64_t vfiodev_generations_digest(const struct vfiodev *dev);
 /*

@@ -166,11 +166,39 @@ START_TEST(vfiodev_config_check_bounds)
 }
 END_TEST
 
+START_TEST(vfiodev_config_ro_mismatch_names_first_byte)
+{
+  /* Goal: guest-writable config bytes (MSI address, data, enable) never count as a
+   * mismatch; a changed read-only byte (the MSI capability's id, then the revision) does,
+   * and the lowest such byte is named. */
+  struct sim_options options = {.seed = 3};
+  struct sim *sim = sim_create(&options);
+  struct machine_config config = vfio_config(0);
+  struct vfiodev *dev = machine_vfiodev(machine_create(sim, &config, 1), 0);
+  struct pci_function *fn = &dev->pci;
+  uint32_t index = 0;
+  ck_assert(!vfiodev_config_ro_mismatch(dev, &index));
+  pci_config_write_default(fn, fn->msi_offset + 4, 0xfee00000u, 4);
+  pci_config_write_default(fn, fn->msi_offset + 12, 0x0021u, 2);
+  pci_config_write_default(fn, fn->msi_offset + 2, PCI_MSI_FLAGS_ENABLE, 2);
+  ck_assert(pci_msi_enabled(fn));
+  ck_assert(!vfiodev_config_ro_mismatch(dev, &index));
+  fn->config[fn->msi_offset] = 0x11; /* as a load would write it */
+  ck_assert(vfiodev_config_ro_mismatch(dev, &index));
+  ck_assert_uint_eq(index, fn->msi_offset);
+  fn->config[PCI_REVISION_ID] ^= 0xff;
+  ck_assert(vfiodev_config_ro_mismatch(dev, &index));
+  ck_assert_uint_eq(index, PCI_REVISION_ID);
+  sim_destroy(sim);
+}
+END_TEST
+
 Suite *vfiodev_suite(void)
 {
   Suite *suite = suite_create("vfiodev");
   TCase *core = tcase_create("core");
   tcase_add_test(core, vfiodev_dirties_its_rate_for_duration);
+  tcase_add_test(core, vfiodev_config_ro_mismatch_names_first_byte);
   tcase_add_test(core, vfiodev_ticks_follow_the_vm_clock);
   tcase_add_test(core, vfiodev_dirty_take_hands_out_each_page_once);
   tcase_add_test(core, vfiodev_destination_starts_empty_and_adopts);

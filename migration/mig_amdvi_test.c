@@ -764,6 +764,31 @@ START_TEST(mig_amdvi_config_mismatch_named)
                    MIG_ERR_EQUAL_MISMATCH);
   ck_assert_str_eq(error.path, "amd-iommu/config/cfg_props");
   world_deinit(&dst);
+  /* SEV-SNP RMP checks on one side only: the property bit differs. */
+  other = config;
+  other.snp_rmp_base = 0x100000;
+  other.snp_rmp_end = 0x1FFFFF;
+  world_init(&dst, &other);
+  ck_assert_int_eq(load_bytes(&dst, stream.bytes, stream.count, 1, &error),
+                   MIG_ERR_EQUAL_MISMATCH);
+  ck_assert_str_eq(error.path, "amd-iommu/config/cfg_props");
+  world_deinit(&dst);
+  mig_membuf_deinit(&stream);
+  world_deinit(&src);
+  /* Both with RMP checks, different RMP_END: named in "amd-iommu/snp"; equal ones load. */
+  config.snp_rmp_base = 0x100000;
+  config.snp_rmp_end = 0x1FFFFF;
+  world_prefix(&src, &config, STEP_SETUP);
+  ck_assert_int_eq(world_save(&src, &stream), MIG_OK);
+  world_init(&dst, &other);
+  ck_assert_int_eq(load_bytes(&dst, stream.bytes, stream.count, 1, &error), MIG_OK);
+  world_deinit(&dst);
+  other.snp_rmp_end = 0x2FFFFF;
+  world_init(&dst, &other);
+  ck_assert_int_eq(load_bytes(&dst, stream.bytes, stream.count, 1, &error),
+                   MIG_ERR_EQUAL_MISMATCH);
+  ck_assert_str_eq(error.path, "amd-iommu/snp/cfg_rmp_end");
+  world_deinit(&dst);
   mig_membuf_deinit(&stream);
   world_deinit(&src);
 }

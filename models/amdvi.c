@@ -38,6 +38,9 @@ uint64_t amdvi__efr_compute(const struct amdvi_config *config)
   uint64_t efr = AMDVI_EFR_DEFAULT;
   if (config->xtsup) efr |= UINT64_C(1) << 2;
   if (!config->dma_translation) efr |= UINT64_C(3) << 10; /* HATS = 11b */
+  bool rmp = config->profile != AMDVI_PROFILE_QEMU_10_1 &&
+             (config->snp_rmp_base != 0 || config->snp_rmp_end != 0);
+  if (rmp) efr |= AMDVI_EFR_SNPSUP;
   return efr;
 }
 
@@ -140,7 +143,10 @@ struct amdvi *amdvi_create(struct sim *sim, const struct amdvi_config *config,
                    (config->intremap ? AMDVI_PROP_INTREMAP : 0) |
                    (config->dma_remap ? AMDVI_PROP_DMA_REMAP : 0) |
                    (config->dma_translation ? AMDVI_PROP_DMA_TRANSLATION : 0) |
-                   (config->device_iotlb ? AMDVI_PROP_DEVICE_IOTLB : 0);
+                   (config->device_iotlb ? AMDVI_PROP_DEVICE_IOTLB : 0) |
+                   (amdvi__rmp_on(dev) ? AMDVI_PROP_SNP_RMP : 0);
+  dev->cfg_rmp_base = config->snp_rmp_base;
+  dev->cfg_rmp_end = config->snp_rmp_end;
   dev->cfg_efr = amdvi__efr_compute(config);
   dev->cfg_cap_offset = AMDVI_PCI_CAP_IOMMU;
   amdvi_reset(dev);

@@ -84,8 +84,27 @@
 #define AMDVI_EVENT_IOTLB_INV_TIMEOUT 0x7u
 #define AMDVI_EVENT_INVALID_DEVICE_REQUEST 0x8u
 #define AMDVI_EVENT_INVALID_PPR_REQUEST 0x9u
-#define AMDVI_EVENT_RMP_FAULT 0xDu            /* never produced: no SEV-SNP RMP */
-#define AMDVI_EVENT_RMP_HW_ERROR 0xEu         /* never produced: no SEV-SNP RMP */
+#define AMDVI_EVENT_RMP_FAULT 0xDu            /* SEV-SNP RMP check (snp_rmp_* properties) */
+#define AMDVI_EVENT_RMP_HW_ERROR 0xEu         /* RMP entry unreadable */
+
+/*
+ * SEV-SNP Reverse Map Table (docs/amd-iommu.md, "RMP checks"): 16 bytes per
+ * 4 KiB system page after a 16 KiB processor header, indexed by SPA >> 12.
+ * Low qword as Linux's struct rmpentry: Assigned 0, PageSize 1, Immutable 2,
+ * GPA 50:12, ASID 60:51.
+ */
+#define AMDVI_RMP_HEADER_BYTES 0x4000u
+#define AMDVI_RMP_ENTRY_BYTES 16u
+#define AMDVI_RMP_ASSIGNED (UINT64_C(1) << 0)
+#define AMDVI_RMP_PAGESIZE (UINT64_C(1) << 1)
+#define AMDVI_RMP_IMMUTABLE (UINT64_C(1) << 2)
+#define AMDVI_RMP_GPA_MASK UINT64_C(0x0007FFFFFFFFF000) /* bits 50:12 */
+#define AMDVI_RMP_ASID_SHIFT 51u
+#define AMDVI_RMP_ASID_MASK 0x3FFu
+/* RMP_PAGE_FAULT flags_rmp (q0[23:16]): the entry bits that refused the access. */
+#define AMDVI_RMP_FLAG_ASSIGNED (1u << 0)
+#define AMDVI_RMP_FLAG_IMMUTABLE (1u << 1)
+#define AMDVI_RMP_FLAG_PAGESIZE (1u << 2)
 
 /* IO_PAGE_FAULT flag bits, as bit n of the 12-bit flags field (spec §6.2). */
 #define AMDVI_FAULT_FLAG_GN (1u << 0)
@@ -137,6 +156,10 @@ struct amdvi_config {
   uint16_t pci_bdf;                   /* AMDVI-PCI requester id, bus<<8 | devfn */
   bool illegal_command_continue;      /* QEMU: log and go on; default halts (spec) */
   uint32_t commands_per_step_max;     /* batch bound; 0 = one ring's worth */
+  /* SEV-SNP RMP_BASE / RMP_END (inclusive), shared with the CPUs; both 0 = no
+     RMP checks (the default).  Ignored by the qemu-10.1 profile. */
+  uint64_t snp_rmp_base;
+  uint64_t snp_rmp_end;
 };
 
 /* Guest memory and interrupt sink; every callback gets context. */
@@ -194,6 +217,7 @@ struct amdvi_stats {
   uint64_t ppr_requests_count;
   uint64_t ppr_logged_count;
   uint64_t commands_stalled_count;    /* batches stopped waiting for ATS answers */
+  uint64_t rmp_reads_count;           /* RMP entries read (one per checked access) */
 };
 
 struct amdvi;

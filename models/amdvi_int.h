@@ -76,6 +76,8 @@ struct amdvi {
   uint32_t cfg_props;                 /* AMDVI_PROP_* bits of the configuration */
   uint64_t cfg_efr;                   /* EFR this configuration computes */
   uint8_t cfg_cap_offset;             /* IOMMU capability offset */
+  uint64_t cfg_rmp_base;              /* "amd-iommu/snp", only with RMP checks */
+  uint64_t cfg_rmp_end;
   bool cmdbuf_halted;                 /* stopped on an illegal command ("amd-iommu/halt") */
   /* "amd-iommu/ats": invalidations sent to device ATCs and not yet settled,
      in issue order.  Times are absolute here; the stream carries them
@@ -110,10 +112,18 @@ struct amdvi {
 #define AMDVI_PROP_DMA_REMAP (1u << 2)
 #define AMDVI_PROP_DMA_TRANSLATION (1u << 3)
 #define AMDVI_PROP_DEVICE_IOTLB (1u << 4)
+#define AMDVI_PROP_SNP_RMP (1u << 5)
+#define AMDVI_EFR_SNPSUP (UINT64_C(1) << 63)
 
 static inline bool amdvi__qemu(const struct amdvi *dev)
 {
   return dev->config.profile == AMDVI_PROFILE_QEMU_10_1;
+}
+
+/* RMP checks apply: the properties are set and the profile is not QEMU's (QEMU has none). */
+static inline bool amdvi__rmp_on(const struct amdvi *dev)
+{
+  return !amdvi__qemu(dev) && (dev->config.snp_rmp_base != 0 || dev->config.snp_rmp_end != 0);
 }
 
 static inline uint64_t amdvi__reg(const struct amdvi *dev, uint32_t offset)
@@ -164,6 +174,15 @@ void amdvi__ats_clear(struct amdvi *dev);
 void amdvi__ppr_complete(struct amdvi *dev, uint64_t q0, uint64_t q1);
 struct amdvi_atc *amdvi__atc_find(struct amdvi *dev, uint16_t devid);
 void amdvi__atc_fill(struct amdvi_atc *atc, uint64_t iova, const struct amdvi_ats_result *result);
+
+/* amdvi_rmp.c */
+/*
+ * The RMP check of a device access to system page spa (result->status OK):
+ * reads one RMP entry; on failure logs RMP_HW_ERROR or RMP_PAGE_FAULT and
+ * turns result into AMDVI_XLATE_FAULT.  No-op unless amdvi__rmp_on.
+ */
+void amdvi__rmp_check(struct amdvi *dev, uint16_t devid, uint64_t iova, bool is_write,
+                      struct amdvi_xlate_result *result);
 
 /* amdvi_cmd.c */
 uint32_t amdvi__commands_run(struct amdvi *dev);

@@ -244,8 +244,25 @@ static const struct vmstate_desc ats_desc = {
     .needed = ats_needed,
 };
 
-static const struct vmstate_desc *const subsections[] = {&pci_desc, &config_desc, &halt_desc,
-                                                         &ats_desc};
+/* RMP_BASE/RMP_END: configuration, sent only when set (cfg_props carries "set"). */
+static bool snp_needed(void *opaque)
+{
+  return amdvi__rmp_on((struct amdvi *)opaque);
+}
+
+static const struct vmstate_field snp_fields[] = {
+    VMSTATE_UINT64_EQUAL(struct amdvi, cfg_rmp_base),
+    VMSTATE_UINT64_EQUAL(struct amdvi, cfg_rmp_end),
+};
+
+static const struct vmstate_desc snp_desc = {
+    .name = "amd-iommu/snp", .version_id = 1, .minimum_version_id = 1,
+    .fields = snp_fields, .field_count = SIM_ARRAY_COUNT(snp_fields),
+    .needed = snp_needed,
+};
+
+static const struct vmstate_desc *const subsections[] = {&pci_desc, &config_desc, &snp_desc,
+                                                         &halt_desc, &ats_desc};
 
 /* QEMU 10.1's "amd-iommu" fields, in its order (spec §9.1). */
 static const struct vmstate_field qemu_fields[] = {

@@ -349,11 +349,9 @@ static void translate_miss(struct amdvi *dev, struct walk *walk,
   iotlb_insert(dev, &entry);
 }
 
-void amdvi_translate(struct amdvi *dev, uint16_t devid, uint64_t iova, bool is_write,
-                     struct amdvi_xlate_result *result)
+static void translate(struct amdvi *dev, uint16_t devid, uint64_t iova, bool is_write,
+                      struct amdvi_xlate_result *result)
 {
-  SIM_ASSERT(result != NULL);
-  *result = (struct amdvi_xlate_result){.status = AMDVI_XLATE_OK};
   if (!dev->enabled) {
     identity(iova, result, true, true);
     return;
@@ -383,6 +381,16 @@ void amdvi_translate(struct amdvi *dev, uint16_t devid, uint64_t iova, bool is_w
   }
   dev->stats.iotlb_miss_count++;
   translate_miss(dev, &walk, result);
+}
+
+void amdvi_translate(struct amdvi *dev, uint16_t devid, uint64_t iova, bool is_write,
+                     struct amdvi_xlate_result *result)
+{
+  SIM_ASSERT(result != NULL);
+  *result = (struct amdvi_xlate_result){.status = AMDVI_XLATE_OK};
+  translate(dev, devid, iova, is_write, result);
+  /* Every access that reaches memory, translated or not, is RMP-checked. */
+  if (result->status == AMDVI_XLATE_OK) amdvi__rmp_check(dev, devid, iova, is_write, result);
 }
 
 /* ----------------------------------------------------- ATS requests */
@@ -475,6 +483,7 @@ void amdvi_ats_translated_access(struct amdvi *dev, uint16_t devid, uint64_t add
   if (amdvi__qemu(dev)) return; /* no ATS: refused, no event */
   if (!dev->enabled || !dev->config.dma_remap) {
     identity(address, result, true, true);
+    amdvi__rmp_check(dev, devid, address, is_write, result);
     return;
   }
   uint64_t q[4];
@@ -491,6 +500,7 @@ void amdvi_ats_translated_access(struct amdvi *dev, uint16_t devid, uint64_t add
     return;
   }
   identity(address, result, true, true);
+  amdvi__rmp_check(dev, devid, address, is_write, result);
 }
 
 /* --------------------------------------------------- per-device mode */

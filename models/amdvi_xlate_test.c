@@ -3,7 +3,7 @@
  * interrupt remapping of the AMD IOMMU (spec §10.4 cases 5-8, 12, 15, 16),
  * default profile first and QEMU's differences where they matter.  Page
  * tables are built by amdvi_guest_map in a flat 16 MiB guest.  TCases: walk,
- * iotlb, dte, irq.
+ * iotlb, dte, irq, rmp (SEV-SNP RMP checks, events 0xD/0xE).
  */
 #include "sim_base.h"
 
@@ -503,6 +503,160 @@ START_TEST(amdvi_irq_unbacked_table)
 }
 END_TEST
 
+/* ----------------------------------------------------------------- rmp */
+
+/* The RMP in these tests: 16 KiB header + 4096 entries = SPAs below 16 MiB. */
+#define RMP_BASE UINT64_C(0xC00000)
+#define RMP_END (RMP_BASE + 0x4000 + 0x10000 - 1)
+#define RMP_DEVID 0x0456u                   /* no DTE: V=0, passthrough */
+
+static void rmp_fixture_init(struct fixture *fx, enum amdvi_profile profile, uint64_t base,
+                             uint64_t end)
+{
+  struct amdvi_config config;
+  amdvi_config_default(&config);
+  config.profile = profile;
+  config.snp_rmp_base = base;
+  config.snp_rmp_end = end;
+  fixture_init_config(fx, &config);
+}
+
+/* Writes the low qword of the RMP entry of system page spa (independent of the model's math). */
+static void rmp_entry_set(struct fixture *fx, uint64_t base, uint64_t spa, uint64_t low)
+{
+  amdvi_guest_write64(&fx->guest, base + 0x4000 + (spa >> 12) * 16, low);
+}
+
+static uint64_t rmp_reads(struct fixture *fx)
+{
+  struct amdvi_stats stats;
+  amdvi_stats_get(fx->dev, &stats);
+  return stats.rmp_reads_count;
+}
+
+/* amdvi_rmp_off_by_default: no properties, no RMP read, EFR.SNPSup clear. */
+START_TEST(amdvi_rmp_off_by_default)
+{
+  struct fixture fx;
+  fixture_init(&fx, AMDVI_PROFILE_DEFAULT);
+  ck_assert_uint_eq(amdvi_mmio_read(fx.dev, AMDVI_MMIO_EFR, 8) >> 63, 0);
+  rmp_entry_set(&fx, RMP_BASE, DATA_GPA, 1); /* an "assigned" entry nobody looks at */
+  struct amdvi_xlate_result result = xlate(&fx, RMP_DEVID, DATA_GPA, true);
+  ck_assert_int_eq(result.status, AMDVI_XLATE_OK);
+  ck_assert_uint_eq(rmp_reads(&fx), 0);
+  ck_assert_uint_eq(amdvi_guest_events_pending(&fx.guest), 0);
+  fixture_deinit(&fx);
+}
+END_TEST
+
+/* amdvi_rmp_unassigned_pass: hypervisor pages pass, one entry read per access (IOTLB hits too). */
+START_TEST(amdvi_rmp_unassigned_pass)
+{
+  struct fixture fx;
+  rmp_fixture_init(&fx, AMDVI_PROFILE_DEFAULT, RMP_BASE, RMP_END);
+  ck_assert_uint_eq(amdvi_mmio_read(fx.dev, AMDVI_MMIO_EFR, 8), UINT64_C(0x29D3) | UINT64_C(1) << 63);
+  (void)amdvi_guest_dte_translate(&fx.guest, DEVID, 3, DOMAIN);
+  (void)amdvi_guest_map(&fx.guest, DEVID, 0x10000, DATA_GPA, 4096, true, true);
+  /* Entry fields other than Assigned do not refuse an access. */
+  rmp_entry_set(&fx, RMP_BASE, DATA_GPA, UINT64_C(0x3FF) << 51 | AMDVI_RMP_IMMUTABLE);
+  struct amdvi_xlate_result result = xlate(&fx, DEVID, 0x10010, true);
+  ck_assert_int_eq(result.status, AMDVI_XLATE_OK);
+  ck_assert_uint_eq(result.address, DATA_GPA + 0x10);
+  result = xlate(&fx, DEVID, 0x10020, false);
+  ck_assert(result.iotlb_hit);
+  ck_assert_int_eq(result.status, AMDVI_XLATE_OK);
+  result = xlate(&fx, RMP_DEVID, DATA_GPA + 0x3000, false);
+  ck_assert_int_eq(result.status, AMDVI_XLATE_OK);
+  ck_assert_uint_eq(rmp_reads(&fx), 3);
+  ck_assert_uint_eq(amdvi_guest_events_pending(&fx.guest), 0);
+  fixture_deinit(&fx);
+}
+END_TEST
+
+/* amdvi_rmp_assigned_fault: reads and writes of a guest-private page give 0xD, exact q0/q1. */
+START_TEST(amdvi_rmp_assigned_fault)
+{
+  struct fixture fx;
+  rmp_fixture_init(&fx, AMDVI_PROFILE_DEFAULT, RMP_BASE, RMP_END);
+  (void)amdvi_guest_dte_translate(&fx.guest, DEVID, 3, DOMAIN);
+  (void)amdvi_guest_map(&fx.guest, DEVID, 0x10000, DATA_GPA, 4096, true, true);
+  /* Assigned, Immutable, GPA 0x5000, ASID 0x2A5. */
+  rmp_entry_set(&fx, RMP_BASE, DATA_GPA,
+                UINT64_C(0x2A5) << 51 | UINT64_C(0x5000) | AMDVI_RMP_IMMUTABLE | 1);
+  struct amdvi_xlate_result result = xlate(&fx, DEVID, 0x10008, false);
+  ck_assert_int_eq(result.status, AMDVI_XLATE_FAULT);
+  ck_assert_uint_eq(result.event_code, AMDVI_EVENT_RMP_FAULT);
+  uint64_t q0, q1;
+  ck_assert(amdvi_guest_event_pop(&fx.guest, &q0, &q1));
+  /* code D, flags 0, vmg_tag 0x2A5, flags_rmp 0x03 (Assigned, Immutable), DeviceID 0x0123. */
+  ck_assert_uint_eq(q0, UINT64_C(0xD00002A500030123));
+  ck_assert_uint_eq(q1, 0x10008);
+  /* A write through the IOTLB: flags RW (bit 5). */
+  result = xlate(&fx, DEVID, 0x10FF0, true);
+  ck_assert(result.iotlb_hit);
+  ck_assert_int_eq(result.status, AMDVI_XLATE_FAULT);
+  ck_assert(amdvi_guest_event_pop(&fx.guest, &q0, &q1));
+  ck_assert_uint_eq(q0, UINT64_C(0xD02002A500030123));
+  ck_assert_uint_eq(q1, 0x10FF0);
+  /* Passthrough (DTE V=0): same check, 2 MiB PageSize flag, ASID 1. */
+  rmp_entry_set(&fx, RMP_BASE, DATA_GPA + 0x1000, UINT64_C(1) << 51 | AMDVI_RMP_PAGESIZE | 1);
+  result = xlate(&fx, RMP_DEVID, DATA_GPA + 0x1004, true);
+  ck_assert_int_eq(result.status, AMDVI_XLATE_FAULT);
+  ck_assert(amdvi_guest_event_pop(&fx.guest, &q0, &q1));
+  ck_assert_uint_eq(q0, UINT64_C(0xD020000100050456));
+  ck_assert_uint_eq(q1, DATA_GPA + 0x1004);
+  /* The guest hands the page back (Assigned=0): the same access passes. */
+  rmp_entry_set(&fx, RMP_BASE, DATA_GPA + 0x1000, 0);
+  ck_assert_int_eq(xlate(&fx, RMP_DEVID, DATA_GPA + 0x1004, true).status, AMDVI_XLATE_OK);
+  ck_assert_uint_eq(amdvi_guest_events_pending(&fx.guest), 0);
+  fixture_deinit(&fx);
+}
+END_TEST
+
+/* amdvi_rmp_hw_error: an entry past RMP_END or outside RAM gives 0xE with the entry's SPA. */
+START_TEST(amdvi_rmp_hw_error)
+{
+  struct fixture fx;
+  rmp_fixture_init(&fx, AMDVI_PROFILE_DEFAULT, RMP_BASE, RMP_END);
+  /* SPA 16 MiB: entry at base + 0x4000 + 0x1000 * 16 = RMP_END + 1. */
+  struct amdvi_xlate_result result = xlate(&fx, RMP_DEVID, UINT64_C(0x1000000), false);
+  ck_assert_int_eq(result.status, AMDVI_XLATE_FAULT);
+  ck_assert_uint_eq(result.event_code, AMDVI_EVENT_RMP_HW_ERROR);
+  uint64_t q0, q1;
+  ck_assert(amdvi_guest_event_pop(&fx.guest, &q0, &q1));
+  ck_assert_uint_eq(q0, UINT64_C(0xE000000000000456));
+  ck_assert_uint_eq(q1, UINT64_C(0xC14000));
+  /* The last covered page still passes. */
+  ck_assert_int_eq(xlate(&fx, RMP_DEVID, UINT64_C(0xFFF000), true).status, AMDVI_XLATE_OK);
+  fixture_deinit(&fx);
+  /* In range but beyond RAM: base 16 MiB - 64 KiB, entries of pages >= 0xC00 unbacked. */
+  rmp_fixture_init(&fx, AMDVI_PROFILE_DEFAULT, UINT64_C(0xFF0000), UINT64_C(0x10FFFFF));
+  result = xlate(&fx, RMP_DEVID, UINT64_C(0xC00000), true);
+  ck_assert_int_eq(result.status, AMDVI_XLATE_FAULT);
+  ck_assert(amdvi_guest_event_pop(&fx.guest, &q0, &q1));
+  ck_assert_uint_eq(q0, UINT64_C(0xE020000000000456));
+  ck_assert_uint_eq(q1, UINT64_C(0x1000000));
+  ck_assert_int_eq(xlate(&fx, RMP_DEVID, UINT64_C(0xBFF000), true).status, AMDVI_XLATE_OK);
+  ck_assert_uint_eq(amdvi_guest_events_pending(&fx.guest), 0);
+  fixture_deinit(&fx);
+}
+END_TEST
+
+/* amdvi_rmp_qemu_silent: qemu-10.1 has no RMP check: same setup, no read, no event, no SNPSup. */
+START_TEST(amdvi_rmp_qemu_silent)
+{
+  struct fixture fx;
+  rmp_fixture_init(&fx, AMDVI_PROFILE_QEMU_10_1, RMP_BASE, RMP_END);
+  ck_assert_uint_eq(amdvi_mmio_read(fx.dev, AMDVI_MMIO_EFR, 8), UINT64_C(0x29D3));
+  rmp_entry_set(&fx, RMP_BASE, DATA_GPA, UINT64_C(0x2A5) << 51 | 1);
+  ck_assert_int_eq(xlate(&fx, RMP_DEVID, DATA_GPA, true).status, AMDVI_XLATE_OK);
+  ck_assert_int_eq(xlate(&fx, RMP_DEVID, UINT64_C(0x1000000), false).status, AMDVI_XLATE_OK);
+  ck_assert_uint_eq(rmp_reads(&fx), 0);
+  ck_assert_uint_eq(amdvi_guest_events_pending(&fx.guest), 0);
+  fixture_deinit(&fx);
+}
+END_TEST
+
 Suite *amdvi_xlate_suite(void)
 {
   Suite *suite = suite_create("amdvi_xlate");
@@ -529,5 +683,12 @@ Suite *amdvi_xlate_suite(void)
   tcase_add_test(irq, amdvi_irq_nmi_pass);
   tcase_add_test(irq, amdvi_irq_unbacked_table);
   suite_add_tcase(suite, irq);
+  TCase *rmp = tcase_create("rmp");
+  tcase_add_test(rmp, amdvi_rmp_off_by_default);
+  tcase_add_test(rmp, amdvi_rmp_unassigned_pass);
+  tcase_add_test(rmp, amdvi_rmp_assigned_fault);
+  tcase_add_test(rmp, amdvi_rmp_hw_error);
+  tcase_add_test(rmp, amdvi_rmp_qemu_silent);
+  suite_add_tcase(suite, rmp);
   return suite;
 }

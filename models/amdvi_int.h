@@ -90,6 +90,8 @@ struct amdvi {
   uint64_t mig_ats_complete_in_ns[AMDVI_ATS_PENDING_MAX];
   uint64_t mig_ats_deadline_in_ns[AMDVI_ATS_PENDING_MAX];
   /* ---- not migrated ---- */
+  bool ats_stopped;                   /* the VM is stopped (or loaded, not yet resumed) */
+  uint64_t ats_stopped_ns;            /* since when: owed instants shift by the stop's length */
   struct amdvi_config config;         /* properties */
   struct amdvi_memory_ops ops;        /* guest memory and MSI sink */
   struct sim *sim;                    /* trace */

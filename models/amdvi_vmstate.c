@@ -59,6 +59,24 @@ static int amdvi_pre_save(void *opaque)
   return 0;
 }
 
+/*
+ * The relative instants exist only for the stream: cleared after a save and
+ * after a load, so a hook-less visit (the oracles' snapshots, taken on the
+ * source before its save and on the destination after its load) sees zeros
+ * on both sides instead of one side's last save.
+ */
+static void ats_relative_clear(struct amdvi *dev)
+{
+  memset(dev->mig_ats_complete_in_ns, 0, sizeof dev->mig_ats_complete_in_ns);
+  memset(dev->mig_ats_deadline_in_ns, 0, sizeof dev->mig_ats_deadline_in_ns);
+}
+
+static int amdvi_post_save(void *opaque)
+{
+  ats_relative_clear(opaque);
+  return 0;
+}
+
 /* Before a load: no ATS invalidation is owed unless "amd-iommu/ats" says so. */
 static int amdvi_pre_load(void *opaque)
 {
@@ -97,6 +115,9 @@ static bool ats_pending_load(struct amdvi *dev)
       return false;
     }
   }
+  ats_relative_clear(dev);
+  dev->ats_stopped = true; /* counts down from the destination's resume (amdvi_vm_resume) */
+  dev->ats_stopped_ns = now_ns;
   return true;
 }
 
@@ -285,6 +306,7 @@ const struct vmstate_desc amdvi_vmstate = {
     .subsections = subsections,
     .subsection_count = SIM_ARRAY_COUNT(subsections),
     .pre_save = amdvi_pre_save,
+    .post_save = amdvi_post_save,
     .pre_load = amdvi_pre_load,
     .post_load = amdvi_post_load,
 };

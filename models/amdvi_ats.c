@@ -220,6 +220,19 @@ void amdvi__ats_clear(struct amdvi *dev)
   memset(dev->ats_deadline_ns, 0, sizeof dev->ats_deadline_ns);
 }
 
+/*
+ * The relative instants exist only for the stream.  They are cleared after a
+ * load and when a VM resumes (a source whose migration failed), never right
+ * after a save (the writer may still hold the bytes), so a hook-less visit
+ * (the oracles' snapshots: the source before its save, the destination after
+ * its load) sees zeros on both sides instead of one side's last save.
+ */
+void amdvi__ats_relative_clear(struct amdvi *dev)
+{
+  memset(dev->mig_ats_complete_in_ns, 0, sizeof dev->mig_ats_complete_in_ns);
+  memset(dev->mig_ats_deadline_in_ns, 0, sizeof dev->mig_ats_deadline_in_ns);
+}
+
 void amdvi_vm_stop(struct amdvi *dev)
 {
   dev->ats_stopped = true;
@@ -228,6 +241,7 @@ void amdvi_vm_stop(struct amdvi *dev)
 
 void amdvi_vm_resume(struct amdvi *dev)
 {
+  amdvi__ats_relative_clear(dev);
   if (!dev->ats_stopped) return;
   uint64_t now_ns = sim_now_ns(dev->sim);
   SIM_ASSERT(now_ns >= dev->ats_stopped_ns);

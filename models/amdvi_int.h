@@ -161,6 +161,7 @@ bool amdvi__ats_invalidate(struct amdvi *dev, uint16_t devid, uint64_t start, ui
                            uint64_t cmd_gpa);
 /* Settles answers and timeouts due at the current virtual time. */
 void amdvi__ats_poll(struct amdvi *dev);
+void amdvi__ats_relative_clear(struct amdvi *dev);
 void amdvi__ats_clear(struct amdvi *dev);
 /* COMPLETE_PPR_REQUEST: the page request response goes to devid's registered ATC. */
 void amdvi__ppr_complete(struct amdvi *dev, uint64_t q0, uint64_t q1);

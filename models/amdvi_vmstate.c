@@ -46,7 +46,8 @@ static int amdvi_pre_save(void *opaque)
     char names[AMDVI_ERROR_BYTES];
     SIM_ASSERT(amdvi_derived_check(dev, names, sizeof names) == 0); /* paired with post_load */
   }
-  uint64_t now_ns = sim_now_ns(dev->sim);
+  /* Relative to the VM's stop: a save that waits for the link must not spend owed time. */
+  uint64_t now_ns = dev->ats_stopped ? dev->ats_stopped_ns : sim_now_ns(dev->sim);
   for (uint32_t i = 0; i < AMDVI_ATS_PENDING_MAX; i++) {
     bool used = i < dev->ats_pending_count;
     uint64_t complete_ns = dev->ats_complete_ns[i], deadline_ns = dev->ats_deadline_ns[i];
@@ -59,23 +60,6 @@ static int amdvi_pre_save(void *opaque)
   return 0;
 }
 
-/*
- * The relative instants exist only for the stream: cleared after a save and
- * after a load, so a hook-less visit (the oracles' snapshots, taken on the
- * source before its save and on the destination after its load) sees zeros
- * on both sides instead of one side's last save.
- */
-static void ats_relative_clear(struct amdvi *dev)
-{
-  memset(dev->mig_ats_complete_in_ns, 0, sizeof dev->mig_ats_complete_in_ns);
-  memset(dev->mig_ats_deadline_in_ns, 0, sizeof dev->mig_ats_deadline_in_ns);
-}
-
-static int amdvi_post_save(void *opaque)
-{
-  ats_relative_clear(opaque);
-  return 0;
-}
 
 /* Before a load: no ATS invalidation is owed unless "amd-iommu/ats" says so. */
 static int amdvi_pre_load(void *opaque)
@@ -115,7 +99,7 @@ static bool ats_pending_load(struct amdvi *dev)
       return false;
     }
   }
-  ats_relative_clear(dev);
+  amdvi__ats_relative_clear(dev);
   dev->ats_stopped = true; /* counts down from the destination's resume (amdvi_vm_resume) */
   dev->ats_stopped_ns = now_ns;
   return true;
@@ -306,7 +290,6 @@ const struct vmstate_desc amdvi_vmstate = {
     .subsections = subsections,
     .subsection_count = SIM_ARRAY_COUNT(subsections),
     .pre_save = amdvi_pre_save,
-    .post_save = amdvi_post_save,
     .pre_load = amdvi_pre_load,
     .post_load = amdvi_post_load,
 };

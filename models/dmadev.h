@@ -90,8 +90,8 @@ struct dmadev_config {
   bool quirk_msi_lost;             /* injected bug: "dmadev/msi" omits msi_pending_count */
   uint64_t msi_delay_ns;           /* 0: DMADEV_MSI_DELAY_NS_DEFAULT; <= DMADEV_MSI_DELAY_NS_MAX */
   bool ats;                        /* an ATS device (behind the IOMMU only) */
-  uint64_t ats_response_ns;        /* ATC answers an invalidation after; <= DMADEV_ATS_RESPONSE_NS_MAX */
-  bool quirk_ats_stale;            /* injected bug: acknowledges invalidations, keeps using entries */
+  uint64_t ats_response_ns;        /* invalidation answer time, <= DMADEV_ATS_RESPONSE_NS_MAX */
+  bool quirk_ats_stale;            /* injected bug: acknowledges invalidations, keeps entries */
   bool quirk_ats_no_complete;      /* injected bug: never answers invalidations (IOMMU times out) */
 };
 

@@ -25,7 +25,7 @@
 #define OP_INVALIDATE_IOMMU_PAGES UINT64_C(3)
 #define OP_INVALIDATE_IOTLB_PAGES UINT64_C(4)
 #define OP_INVALIDATE_INTERRUPT_TABLE UINT64_C(5)
-#define DTE_I (UINT64_C(1) << 32)          /* second quadword: IOTLB enable (Linux DTE_FLAG_IOTLB) */
+#define DTE_I (UINT64_C(1) << 32)          /* quadword 1: IOTLB enable (Linux DTE_FLAG_IOTLB) */
 #define INV_TIMEOUT_1MS UINT64_C(1)        /* Control.InvTimeOut (bits 7:5) code for 1 ms */
 #define ATS_QUEUE_DEPTH UINT64_C(32)       /* MaxPend in INVALIDATE_IOTLB_PAGES q0[31:24] */
 #define IRT_LEN_LOG2 9u                    /* 512 entries, as Linux */

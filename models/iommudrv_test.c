@@ -533,7 +533,8 @@ START_TEST(iommudrv_ats_quirks)
     ck_assert_uint_eq(stats.ats_timeouts_count + owed, drv->ats_invalidations_count);
     ck_assert_uint_eq(stats.events_logged_count, stats.ats_timeouts_count);
     ck_assert_uint_le(drv->ats_timeouts_count, stats.ats_timeouts_count);
-    ck_assert_uint_ge(drv->ats_timeouts_count + 2 * AMDVI_ATS_PENDING_MAX, stats.ats_timeouts_count);
+    ck_assert_uint_ge(drv->ats_timeouts_count + 2 * AMDVI_ATS_PENDING_MAX,
+                      stats.ats_timeouts_count);
     ck_assert_uint_eq(dma->ats.stale_count, 0);
     ck_assert(machine_invariants_check(machine, why, sizeof(why)));
   } else {

@@ -911,6 +911,20 @@ static bool device_config_check(const struct machine_device_config *device, char
   return true;
 }
 
+/* An ATS dmadev needs the IOMMU to advertise IotlbSup (else every request is refused). */
+static bool ats_config_check(const struct machine_config *config, char *why, size_t why_bytes)
+{
+  bool ats = false, iotlb = true;
+  for (uint32_t i = 0; i < config->device_count; i++) {
+    const struct machine_device_config *device = &config->devices[i];
+    ats |= strcmp(device->driver, "dmadev") == 0 && device->dma.ats;
+    if (strcmp(device->driver, "amd-iommu") == 0) iotlb &= device->iommu.device_iotlb;
+  }
+  if (!ats || iotlb) return true;
+  snprintf(why, why_bytes, "dmadev: \"ats\" needs the amd-iommu's \"device_iotlb\": true");
+  return false;
+}
+
 /* One IOMMU at most; dmadevs behind it and its guest driver need it. */
 static bool iommu_config_check(const struct machine_config *config, char *why, size_t why_bytes)
 {
@@ -934,17 +948,7 @@ static bool iommu_config_check(const struct machine_config *config, char *why, s
     snprintf(why, why_bytes, "dmadev: \"iommu\" is set but the machine has no amd-iommu");
     return false;
   }
-  for (uint32_t i = 0; i < config->device_count; i++) {
-    if (strcmp(config->devices[i].driver, "dmadev") != 0 || !config->devices[i].dma.ats) {
-      continue;
-    }
-    for (uint32_t j = 0; j < config->device_count; j++) {
-      const struct machine_device_config *iommu = &config->devices[j];
-      if (strcmp(iommu->driver, "amd-iommu") != 0 || iommu->iommu.device_iotlb) continue;
-      snprintf(why, why_bytes, "dmadev: \"ats\" needs the amd-iommu's \"device_iotlb\": true");
-      return false;
-    }
-  }
+  if (!ats_config_check(config, why, why_bytes)) return false;
   const struct iommudrv_config *driver = &config->iommu_driver;
   if (!driver->enabled) return true;
   if (dma == NULL || !dma->behind_iommu || config->driver.period_ns == 0) {

@@ -417,6 +417,39 @@ START_TEST(conform_iommu_scenario_errors)
   error = scenario_error(IOMMU_ATS_SCENARIO, "\"ats\": true,", "\"quirks\": [\"ats-stale\"],");
   ck_assert_msg(strstr(error, "0000:00:04.0/dmadev: ATS quirks and ats_response_ns need \"ats\""),
                 "%s", error);
+  /* The machine-wide key: iommu.json's IOMMU has no IotlbSup, so it is refused the same way. */
+  error = iommu_error("\"cmdbuf_pause_every\": 0", "\"cmdbuf_pause_every\": 0, \"ats\": 1");
+  ck_assert_msg(strstr(error, "\"ats\" must be true or false"), "%s", error);
+  error = iommu_error("\"cmdbuf_pause_every\": 0", "\"cmdbuf_pause_every\": 0, \"ats\": true");
+  ck_assert_msg(strstr(error, "dmadev: \"ats\" needs the amd-iommu's \"device_iotlb\": true"),
+                "%s", error);
+}
+END_TEST
+
+START_TEST(conform_iommu_ats_machine_key)
+{
+  /* "iommu_driver": {"ats": true} makes every dmadev behind the IOMMU an ATS device. */
+  static char text[8192];
+  static struct conform_scenario scenario;
+  char error[CONFORM_ERROR_BYTES];
+  FILE *file = fopen(IOMMU_ATS_SCENARIO, "rb");
+  ck_assert_ptr_nonnull(file);
+  size_t length = fread(text, 1, sizeof(text) - 1, file);
+  fclose(file);
+  text[length] = 0;
+  char *device_key = strstr(text, "\"ats\": true, ");
+  ck_assert_ptr_nonnull(device_key);
+  memset(device_key, ' ', strlen("\"ats\": true, ")); /* now an ATS quirk-free plain dmadev */
+  char *pause = strstr(text, "\"cmdbuf_pause_every\": 0");
+  ck_assert_ptr_nonnull(pause);
+  ck_assert(!conform_scenario_parse(text, length, "a.json", &scenario, error, sizeof(error)));
+  ck_assert_msg(strstr(error, "ATS quirks and ats_response_ns need \"ats\""), "%s", error);
+  static char with_key[8192 + 32];
+  snprintf(with_key, sizeof(with_key), "%.*s\"ats\": true, %s", (int)(pause - text), text, pause);
+  ck_assert_msg(conform_scenario_parse(with_key, strlen(with_key), "a.json", &scenario, error,
+                                       sizeof(error)), "%s", error);
+  ck_assert(scenario.machine.devices[1].dma.ats);
+  ck_assert_uint_eq(scenario.machine.devices[1].dma.ats_response_ns, 20000);
 }
 END_TEST
 
@@ -663,6 +696,7 @@ Suite *conform_iommu_suite(void)
   Suite *suite = suite_create("conform_iommu");
   TCase *scenario = tcase_create("scenario");
   tcase_add_test(scenario, conform_iommu_scenario_errors);
+  tcase_add_test(scenario, conform_iommu_ats_machine_key);
   suite_add_tcase(suite, scenario);
   TCase *run = tcase_create("run");
   tcase_set_timeout(run, 300);

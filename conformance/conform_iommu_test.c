@@ -19,6 +19,14 @@
  * devices mid-descriptor) are checked from the source's "machine.irq_stop"
  * record; a device model that drops its pending-MSI field must fail the
  * transparency oracle.
+ *
+ * scenarios/iommu-ats.json: the dmadev is an ATS device (ATC, translation
+ * requests, pre-translated accesses; DTE.I; INVALIDATE_IOTLB_PAGES per
+ * unmap).  It passes both oracles and --twice; a cut with device
+ * invalidations owed (answered late, or never with "ats-no-complete") settles
+ * them on the destination at the unmigrated run's guest time; "ats-stale"
+ * fails, naming the stale translation, with a guest-visible result that
+ * differs from the correct device's.
  */
 #include "sim_base.h"
 
@@ -28,6 +36,7 @@
 
 #define IOMMU_SCENARIO "conformance/scenarios/iommu.json"
 #define IOMMU_IRQ_SCENARIO "conformance/scenarios/iommu-irq.json"
+#define IOMMU_ATS_SCENARIO "conformance/scenarios/iommu-ats.json"
 
 static void load_file(const char *path, struct conform_scenario *scenario)
 {
@@ -399,8 +408,48 @@ START_TEST(conform_iommu_scenario_errors)
                 "%s", error);
   error = scenario_error(IOMMU_IRQ_SCENARIO, "\"addr\": \"00:05.0\"",
                          "\"addr\": \"00:05.0\", \"quirks\": [\"msi-gone\"]");
-  ck_assert_msg(strstr(error, "unknown dmadev quirk (known: \"overrun\", \"msi-lost\")"), "%s",
-                error);
+  ck_assert_msg(strstr(error, "unknown dmadev quirk (known: \"overrun\", \"msi-lost\", "
+                             "\"ats-stale\", \"ats-no-complete\")"), "%s", error);
+  /* ATS on a machine whose IOMMU has no IotlbSup; an ATS quirk without ATS. */
+  error = scenario_error(IOMMU_ATS_SCENARIO, "\"device_iotlb\": true", "\"device_iotlb\": false");
+  ck_assert_msg(strstr(error, "dmadev: \"ats\" needs the amd-iommu's \"device_iotlb\": true"),
+                "%s", error);
+  error = scenario_error(IOMMU_ATS_SCENARIO, "\"ats\": true,", "\"quirks\": [\"ats-stale\"],");
+  ck_assert_msg(strstr(error, "0000:00:04.0/dmadev: ATS quirks and ats_response_ns need \"ats\""),
+                "%s", error);
+  /* The machine-wide key: iommu.json's IOMMU has no IotlbSup, so it is refused the same way. */
+  error = iommu_error("\"cmdbuf_pause_every\": 0", "\"cmdbuf_pause_every\": 0, \"ats\": 1");
+  ck_assert_msg(strstr(error, "\"ats\" must be true or false"), "%s", error);
+  error = iommu_error("\"cmdbuf_pause_every\": 0", "\"cmdbuf_pause_every\": 0, \"ats\": true");
+  ck_assert_msg(strstr(error, "dmadev: \"ats\" needs the amd-iommu's \"device_iotlb\": true"),
+                "%s", error);
+}
+END_TEST
+
+START_TEST(conform_iommu_ats_machine_key)
+{
+  /* "iommu_driver": {"ats": true} makes every dmadev behind the IOMMU an ATS device. */
+  static char text[8192];
+  static struct conform_scenario scenario;
+  char error[CONFORM_ERROR_BYTES];
+  FILE *file = fopen(IOMMU_ATS_SCENARIO, "rb");
+  ck_assert_ptr_nonnull(file);
+  size_t length = fread(text, 1, sizeof(text) - 1, file);
+  fclose(file);
+  text[length] = 0;
+  char *device_key = strstr(text, "\"ats\": true, ");
+  ck_assert_ptr_nonnull(device_key);
+  memset(device_key, ' ', strlen("\"ats\": true, ")); /* now an ATS quirk-free plain dmadev */
+  char *pause = strstr(text, "\"cmdbuf_pause_every\": 0");
+  ck_assert_ptr_nonnull(pause);
+  ck_assert(!conform_scenario_parse(text, length, "a.json", &scenario, error, sizeof(error)));
+  ck_assert_msg(strstr(error, "ATS quirks and ats_response_ns need \"ats\""), "%s", error);
+  static char with_key[8192 + 32];
+  snprintf(with_key, sizeof(with_key), "%.*s\"ats\": true, %s", (int)(pause - text), text, pause);
+  ck_assert_msg(conform_scenario_parse(with_key, strlen(with_key), "a.json", &scenario, error,
+                                       sizeof(error)), "%s", error);
+  ck_assert(scenario.machine.devices[1].dma.ats);
+  ck_assert_uint_eq(scenario.machine.devices[1].dma.ats_response_ns, 20000);
 }
 END_TEST
 
@@ -532,11 +581,122 @@ START_TEST(conform_iommu_irq_field_dropped_fails)
 }
 END_TEST
 
+START_TEST(conform_iommu_ats_scenario_passes)
+{
+  /* An ATS dmadev migrated: both oracles, twice; ATC hits, requests, invalidations each side. */
+  static struct conform_scenario scenario;
+  load_file(IOMMU_ATS_SCENARIO, &scenario);
+  ck_assert(scenario.machine.devices[1].dma.ats);
+  static struct conform_run_result result;
+  struct trace_capture capture = {0};
+  check_captured(&scenario, true, &capture, &result);
+  ck_assert_msg(result.verdict == CONFORM_PASS, "%s: %s", conform_verdict_name(result.verdict),
+                result.failure);
+  ck_assert_int_eq(result.stats.status, MIG_PRECOPY_COMPLETED);
+  ck_assert_uint_eq(result.guest_digest, result.reference_guest_digest);
+  struct iommu_stop stop;
+  iommu_stop_get(&capture, &stop);
+  ck_assert(stop.translated);
+  uint64_t requests = trace_count(&capture, "amdvi.ats_translate ", NULL);
+  uint64_t accesses = trace_count(&capture, "amdvi.ats_translated ", NULL);
+  uint64_t invalidations = trace_count(&capture, "amdvi.ats_invalidate ", NULL);
+  uint64_t requests_before = trace_count(&capture, "amdvi.ats_translate ", stop.at);
+  uint64_t invalidations_before = trace_count(&capture, "amdvi.ats_invalidate ", stop.at);
+  printf("iommu-ats: %" PRIu64 " translation requests, %" PRIu64 " ATC hits, %" PRIu64
+         " device invalidations (%" PRIu64 ", %" PRIu64 " before the stop)\n", requests,
+         accesses - requests, invalidations, requests_before, invalidations_before);
+  ck_assert_uint_gt(requests_before, 500);
+  ck_assert_uint_gt(requests, requests_before + 500);
+  ck_assert_uint_gt(accesses, requests); /* the ring page hits */
+  ck_assert_uint_gt(invalidations_before, 50);
+  ck_assert_uint_gt(invalidations, invalidations_before + 50);
+  /* Only the injected unmapped destinations fault; no device request is refused. */
+  ck_assert_uint_eq(trace_count(&capture, "amdvi.event 0x8 ", NULL), 0);
+  ck_assert_uint_eq(trace_count(&capture, "amdvi.event 0x7 ", NULL), 0);
+  ck_assert_uint_eq(trace_count(&capture, "dmadev.ats_stale", NULL), 0);
+  ck_assert_uint_gt(trace_count(&capture, "amdvi.event 0x2 ", NULL), 20);
+  free(capture.text);
+  conform_run_result_deinit(&result);
+}
+END_TEST
+
+START_TEST(conform_iommu_ats_owed_at_cut)
+{
+  /*
+   * Device invalidations owed at the cut (amd-iommu/ats): _i 0, answered
+   * 700 us late on the destination; _i 1, "ats-no-complete", timing out there
+   * (IOTLB_INV_TIMEOUT in the guest's log, counted by its driver).  The cut
+   * (migrate at 120 ms) was found by sweeping; "amdvi.ats_resume 0x2" shows the
+   * destination resumed with two owed.  Both oracles and event for event.
+   */
+  static struct conform_scenario scenario;
+  load_file(IOMMU_ATS_SCENARIO, &scenario);
+  struct dmadev_config *dma = &scenario.machine.devices[1].dma;
+  if (_i == 0) {
+    dma->ats_response_ns = 700000;
+  } else {
+    dma->ats_response_ns = 0;
+    dma->quirk_ats_no_complete = true;
+  }
+  ck_assert_str_eq(scenario.commands[1].execute, "migrate");
+  scenario.commands[1].at_ns = 120000000;
+  static struct conform_run_result result;
+  struct trace_capture capture = {0};
+  check_captured(&scenario, false, &capture, &result);
+  ck_assert_msg(result.verdict == CONFORM_PASS, "%d: %s: %s", _i,
+                conform_verdict_name(result.verdict), result.failure);
+  ck_assert_int_eq(result.stats.status, MIG_PRECOPY_COMPLETED);
+  ck_assert_uint_eq(result.guest_digest, result.reference_guest_digest);
+  struct iommu_stop stop;
+  iommu_stop_get(&capture, &stop);
+  const char *resume = strstr(capture.text, "amdvi.ats_resume 0x2 ");
+  ck_assert_msg(resume != NULL && resume > stop.at, "%d: nothing owed at the cut", _i);
+  const char *settled = _i == 0 ? "amdvi.ats_complete " : "amdvi.event 0x7 ";
+  ck_assert_uint_gt(trace_count(&capture, settled, NULL), trace_count(&capture, settled, resume));
+  ck_assert_uint_eq(trace_count(&capture, "amdvi.event 0x7 ", NULL) != 0, _i == 1);
+  char why[256];
+  ck_assert_msg(records_match_reference(&scenario, &capture, why, sizeof(why)), "%d: %s", _i,
+                why);
+  free(capture.text);
+  conform_run_result_deinit(&result);
+}
+END_TEST
+
+START_TEST(conform_iommu_ats_stale_fails)
+{
+  /*
+   * "ats-stale" (acknowledges invalidations, keeps its entries) with a ring
+   * and buffers that fit the ATC: the run fails naming the stale translation,
+   * and the guest-visible result differs from the correct device's (writes
+   * through stale entries into destinations the driver left unmapped).
+   */
+  static struct conform_scenario scenario;
+  load_file(IOMMU_ATS_SCENARIO, &scenario);
+  scenario.machine.devices[1].dma.ring_entries = 3;
+  scenario.machine.driver.transfer_bytes_max = 4096;
+  static struct conform_run_result result;
+  conform_check(&scenario, false, NULL, NULL, &result);
+  ck_assert_msg(result.verdict == CONFORM_PASS, "%s", result.failure);
+  uint64_t correct_digest = result.reference_guest_digest;
+  conform_run_result_deinit(&result);
+  scenario.machine.devices[1].dma.quirk_ats_stale = true;
+  conform_check(&scenario, false, NULL, NULL, &result);
+  ck_assert_int_eq(result.verdict, CONFORM_ORACLE_VIOLATION);
+  ck_assert_msg(strstr(result.failure, "invariant: 0000:00:04.0/dmadev: DMA through a stale ATS "
+                                       "translation (") == result.failure, "%s", result.failure);
+  ck_assert_msg(strstr(result.failure, "after an invalidation the device acknowledged") != NULL,
+                "%s", result.failure);
+  ck_assert_uint_ne(result.reference_guest_digest, correct_digest);
+  conform_run_result_deinit(&result);
+}
+END_TEST
+
 Suite *conform_iommu_suite(void)
 {
   Suite *suite = suite_create("conform_iommu");
   TCase *scenario = tcase_create("scenario");
   tcase_add_test(scenario, conform_iommu_scenario_errors);
+  tcase_add_test(scenario, conform_iommu_ats_machine_key);
   suite_add_tcase(suite, scenario);
   TCase *run = tcase_create("run");
   tcase_set_timeout(run, 300);
@@ -547,6 +707,9 @@ Suite *conform_iommu_suite(void)
   tcase_add_loop_test(run, conform_iommu_irq_scenario_passes, 0, 2);
   tcase_add_loop_test(run, conform_iommu_irq_cut_points, 0, IRQ_CUT_COUNT);
   tcase_add_test(run, conform_iommu_irq_field_dropped_fails);
+  tcase_add_test(run, conform_iommu_ats_scenario_passes);
+  tcase_add_loop_test(run, conform_iommu_ats_owed_at_cut, 0, 2);
+  tcase_add_test(run, conform_iommu_ats_stale_fails);
   suite_add_tcase(suite, run);
   return suite;
 }

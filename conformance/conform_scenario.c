@@ -368,7 +368,8 @@ struct driver_schema {
 
 static const char *const testdev_keys[] = {"driver", "addr", "quirks", "device_id", NULL};
 static const char *const dmadev_keys[] = {"driver", "addr", "quirks", "ring_entries",
-                                          "bandwidth", "iommu", "msi_delay_ns", NULL};
+                                          "bandwidth", "iommu", "msi_delay_ns", "ats",
+                                          "ats_response_ns", NULL};
 static const char *const blockdev_keys[] = {"driver", "addr", "quirks", "sectors", NULL};
 static const char *const amdvi_keys[] = {
     "driver", "addr", "quirks", "profile", "xtsup", "intremap", "dma_remap", "dma_translation",
@@ -380,7 +381,7 @@ static const char *const vfiodev_keys[] = {"driver", "addr", "quirks", "state_by
 
 static const struct driver_schema driver_schemas[] = {
     {"testdev", testdev_keys, "\"lossy-extra\""},
-    {"dmadev", dmadev_keys, "\"overrun\", \"msi-lost\""},
+    {"dmadev", dmadev_keys, "\"overrun\", \"msi-lost\", \"ats-stale\", \"ats-no-complete\""},
     {"blockdev", blockdev_keys, "\"activate-early\", \"keep-ownership\""},
     {"amd-iommu", amdvi_keys, "none"},
     {"vfiodev", vfiodev_keys, "\"ignore-ack\""},
@@ -446,6 +447,10 @@ static bool device_quirk_set(struct machine_device_config *device, const char *q
     device->dma.quirk_overrun = true;
   } else if (strcmp(device->driver, "dmadev") == 0 && strcmp(quirk, "msi-lost") == 0) {
     device->dma.quirk_msi_lost = true;
+  } else if (strcmp(device->driver, "dmadev") == 0 && strcmp(quirk, "ats-stale") == 0) {
+    device->dma.quirk_ats_stale = true;
+  } else if (strcmp(device->driver, "dmadev") == 0 && strcmp(quirk, "ats-no-complete") == 0) {
+    device->dma.quirk_ats_no_complete = true;
   } else if (strcmp(device->driver, "blockdev") == 0 && strcmp(quirk, "activate-early") == 0) {
     device->block.quirk_activate_early = true;
   } else if (strcmp(device->driver, "blockdev") == 0 && strcmp(quirk, "keep-ownership") == 0) {
@@ -569,6 +574,11 @@ static bool parse_device_properties(struct parse *p, json_t *entry,
                  &device->dma.msi_delay_ns)) {
       return false;
     }
+    if (!get_bool(p, entry, "ats", &device->dma.ats)) return false;
+    if (!get_u64(p, entry, "ats_response_ns", 0, DMADEV_ATS_RESPONSE_NS_MAX, false,
+                 &device->dma.ats_response_ns)) {
+      return false;
+    }
   } else if (strcmp(device->driver, "amd-iommu") == 0) {
     if (!parse_amdvi_properties(p, entry, &device->iommu)) return false;
   } else if (strcmp(device->driver, "vfiodev") == 0) {
@@ -661,7 +671,7 @@ static bool parse_iommu_driver(struct parse *p, json_t *machine, struct machine_
 {
   static const char *const keys[] = {"mode", "fault_every", "event_consume_every",
                                      "cmdbuf_pause_every", "domains", "intremap", "intctl",
-                                     NULL};
+                                     "ats", NULL};
   if (json_object_get(machine, "iommu_driver") == NULL) return true;
   json_t *driver;
   if (!get_object(p, machine, "iommu_driver", &driver)) return false;
@@ -710,6 +720,13 @@ static bool parse_iommu_driver(struct parse *p, json_t *machine, struct machine_
   config->iommu_driver.intremap = chosen[1] != 0;
   config->iommu_driver.irte_ga = chosen[1] == 2;
   config->iommu_driver.intctl_abort = chosen[2] == 1;
+  /* "ats": true makes every dmadev behind the IOMMU an ATS device (as its own "ats" key). */
+  bool ats = false;
+  if (!get_bool(p, driver, "ats", &ats)) return false;
+  for (uint32_t i = 0; i < config->device_count && ats; i++) {
+    struct machine_device_config *device = &config->devices[i];
+    if (strcmp(device->driver, "dmadev") == 0 && device->behind_iommu) device->dma.ats = true;
+  }
   pop(p);
   return true;
 }

@@ -53,6 +53,7 @@ python3 harness/digest_matrix.py --seeds 1,2 --scenario conformance/scenarios/ra
   --scenario conformance/scenarios/ram-shared.json \
   --scenario conformance/scenarios/iommu.json \
   --scenario conformance/scenarios/iommu-irq.json \
+  --scenario conformance/scenarios/iommu-ats.json \
   --scenario conformance/scenarios/ram-resize-before.json \
   --scenario conformance/scenarios/ram-resize-cancel.json \
   --scenario conformance/scenarios/ram-resize-retry.json || fail "digest_matrix ram/iommu"

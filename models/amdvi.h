@@ -355,6 +355,14 @@ void amdvi_ats_translated_access(struct amdvi *dev, uint16_t devid, uint64_t add
 enum amdvi_ppr_status amdvi_ppr_request(struct amdvi *dev, const struct amdvi_ppr_request *request);
 /* Invalidations sent to devices and not yet answered or timed out. */
 uint32_t amdvi_ats_pending_count(const struct amdvi *dev);
+/*
+ * The VM stopped / resumed (the machine calls these): owed invalidations do
+ * not count down while the VM is stopped, and a load counts as stopped until
+ * the resume, so their answers and timeouts land at the same guest time as
+ * in a run that never stopped.
+ */
+void amdvi_vm_stop(struct amdvi *dev);
+void amdvi_vm_resume(struct amdvi *dev);
 /* Virtual time of the next ATS completion or timeout, UINT64_MAX if none (for a timer). */
 uint64_t amdvi_ats_next_ns(const struct amdvi *dev);
 /* The invalidation timeout Control.InvTimeOut selects (bounded, see above). */

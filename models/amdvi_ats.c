@@ -220,6 +220,42 @@ void amdvi__ats_clear(struct amdvi *dev)
   memset(dev->ats_deadline_ns, 0, sizeof dev->ats_deadline_ns);
 }
 
+/*
+ * The relative instants exist only for the stream.  They are cleared after a
+ * load and when a VM resumes (a source whose migration failed), never right
+ * after a save (the writer may still hold the bytes), so a hook-less visit
+ * (the oracles' snapshots: the source before its save, the destination after
+ * its load) sees zeros on both sides instead of one side's last save.
+ */
+void amdvi__ats_relative_clear(struct amdvi *dev)
+{
+  memset(dev->mig_ats_complete_in_ns, 0, sizeof dev->mig_ats_complete_in_ns);
+  memset(dev->mig_ats_deadline_in_ns, 0, sizeof dev->mig_ats_deadline_in_ns);
+}
+
+void amdvi_vm_stop(struct amdvi *dev)
+{
+  dev->ats_stopped = true;
+  dev->ats_stopped_ns = sim_now_ns(dev->sim);
+}
+
+void amdvi_vm_resume(struct amdvi *dev)
+{
+  amdvi__ats_relative_clear(dev);
+  if (!dev->ats_stopped) return;
+  uint64_t now_ns = sim_now_ns(dev->sim);
+  SIM_ASSERT(now_ns >= dev->ats_stopped_ns);
+  uint64_t stopped_ns = now_ns - dev->ats_stopped_ns;
+  dev->ats_stopped = false;
+  for (uint32_t i = 0; i < dev->ats_pending_count; i++) {
+    if (dev->ats_complete_ns[i] != UINT64_MAX) dev->ats_complete_ns[i] += stopped_ns;
+    dev->ats_deadline_ns[i] += stopped_ns;
+  }
+  if (dev->ats_pending_count != 0) {
+    sim_trace(dev->sim, "amdvi.ats_resume", dev->ats_pending_count, stopped_ns, 0, 0);
+  }
+}
+
 uint32_t amdvi_ats_pending_count(const struct amdvi *dev)
 {
   return dev->ats_pending_count;

@@ -92,6 +92,8 @@ struct amdvi {
   uint64_t mig_ats_complete_in_ns[AMDVI_ATS_PENDING_MAX];
   uint64_t mig_ats_deadline_in_ns[AMDVI_ATS_PENDING_MAX];
   /* ---- not migrated ---- */
+  bool ats_stopped;                   /* the VM is stopped (or loaded, not yet resumed) */
+  uint64_t ats_stopped_ns;            /* since when: owed instants shift by the stop's length */
   struct amdvi_config config;         /* properties */
   struct amdvi_memory_ops ops;        /* guest memory and MSI sink */
   struct sim *sim;                    /* trace */
@@ -169,6 +171,7 @@ bool amdvi__ats_invalidate(struct amdvi *dev, uint16_t devid, uint64_t start, ui
                            uint64_t cmd_gpa);
 /* Settles answers and timeouts due at the current virtual time. */
 void amdvi__ats_poll(struct amdvi *dev);
+void amdvi__ats_relative_clear(struct amdvi *dev);
 void amdvi__ats_clear(struct amdvi *dev);
 /* COMPLETE_PPR_REQUEST: the page request response goes to devid's registered ATC. */
 void amdvi__ppr_complete(struct amdvi *dev, uint64_t q0, uint64_t q1);

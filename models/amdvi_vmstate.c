@@ -46,7 +46,8 @@ static int amdvi_pre_save(void *opaque)
     char names[AMDVI_ERROR_BYTES];
     SIM_ASSERT(amdvi_derived_check(dev, names, sizeof names) == 0); /* paired with post_load */
   }
-  uint64_t now_ns = sim_now_ns(dev->sim);
+  /* Relative to the VM's stop: a save that waits for the link must not spend owed time. */
+  uint64_t now_ns = dev->ats_stopped ? dev->ats_stopped_ns : sim_now_ns(dev->sim);
   for (uint32_t i = 0; i < AMDVI_ATS_PENDING_MAX; i++) {
     bool used = i < dev->ats_pending_count;
     uint64_t complete_ns = dev->ats_complete_ns[i], deadline_ns = dev->ats_deadline_ns[i];
@@ -58,6 +59,7 @@ static int amdvi_pre_save(void *opaque)
   dev->error[0] = '\0';
   return 0;
 }
+
 
 /* Before a load: no ATS invalidation is owed unless "amd-iommu/ats" says so. */
 static int amdvi_pre_load(void *opaque)
@@ -97,6 +99,9 @@ static bool ats_pending_load(struct amdvi *dev)
       return false;
     }
   }
+  amdvi__ats_relative_clear(dev);
+  dev->ats_stopped = true; /* counts down from the destination's resume (amdvi_vm_resume) */
+  dev->ats_stopped_ns = now_ns;
   return true;
 }
 

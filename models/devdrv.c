@@ -160,6 +160,10 @@ static void dma_submit(struct devdrv *drv, uint32_t index)
 /* Polling reaps every tick; with interrupts, when the vector fired or the ring is full. */
 static void dma_service(struct devdrv *drv, uint32_t index)
 {
+  if (drv->iommu != NULL && iommudrv_flush_pending(drv->iommu)) {
+    dma_submit(drv, index); /* no reap (no unmap) while a device IOTLB flush is owed */
+    return;
+  }
   if (drv->config.interrupts) {
     uint64_t count = machine_irq_count(drv->machine, devdrv_msi_dest(drv, index),
                                        devdrv_msi_vector(drv, index));

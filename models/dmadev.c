@@ -32,7 +32,94 @@ static uint16_t dmadev_devid(const struct dmadev *dev)
                     dev->pci.function);
 }
 
-/* DMA through the translation hook, split at page boundaries of the iova. */
+/* ats-stale: the device's own copy of its entries, which invalidations never reach. */
+static bool ats_kept_lookup(const struct dmadev *dev, uint64_t iova, bool is_write,
+                            uint64_t *address)
+{
+  for (uint32_t i = 0; i < AMDVI_ATC_ENTRIES; i++) {
+    const struct amdvi_atc_entry *entry = &dev->ats_kept[i];
+    if (!entry->valid || iova < entry->iova || iova - entry->iova >= entry->page_bytes) continue;
+    if (is_write ? !entry->write_ok : !entry->read_ok) return false;
+    *address = entry->address + (iova - entry->iova);
+    return true;
+  }
+  return false;
+}
+
+static void ats_kept_fill(struct dmadev *dev, uint64_t iova, const struct amdvi_ats_result *res)
+{
+  SIM_ASSERT(res->page_bytes >= RAM_PAGE_BYTES && (res->page_bytes & (res->page_bytes - 1)) == 0);
+  uint64_t base = iova & ~(res->page_bytes - 1);
+  uint32_t slot = AMDVI_ATC_ENTRIES;
+  for (uint32_t i = 0; i < AMDVI_ATC_ENTRIES && slot == AMDVI_ATC_ENTRIES; i++) {
+    if (!dev->ats_kept[i].valid || dev->ats_kept[i].iova == base) slot = i;
+  }
+  if (slot == AMDVI_ATC_ENTRIES) {
+    slot = dev->ats_kept_victim % AMDVI_ATC_ENTRIES;
+    dev->ats_kept_victim = (slot + 1) % AMDVI_ATC_ENTRIES;
+  }
+  dev->ats_kept[slot] = (struct amdvi_atc_entry){
+      .valid = true, .read_ok = res->read_ok, .write_ok = res->write_ok, .iova = base,
+      .page_bytes = res->page_bytes, .address = res->address};
+}
+
+/*
+ * The device's ATC lookup.  With ats-stale the device uses its kept copy;
+ * an entry the IOMMU's invalidation removed from the real ATC (the device
+ * acknowledged it) is a stale translation: counted and traced, so the
+ * machine's invariant check names it.
+ */
+static bool ats_lookup(struct dmadev *dev, uint64_t iova, bool is_write, uint64_t *address)
+{
+  if (!dev->quirk_ats_stale) return amdvi_atc_lookup(&dev->atc, iova, is_write, address);
+  if (!ats_kept_lookup(dev, iova, is_write, address)) return false;
+  uint64_t current = 0;
+  if (!amdvi_atc_lookup(&dev->atc, iova, is_write, &current) || current != *address) {
+    if (dev->ats.stale_count++ == 0) dev->ats.stale_iova_first = iova;
+    sim_trace(dev->sim, "dmadev.ats_stale", dev->atc.devid, iova, *address, is_write);
+  }
+  return true;
+}
+
+/*
+ * One page through ATS: the ATC, else a translation request (the IOMMU caches
+ * the answer in the ATC), then a pre-translated access.  A device the IOMMU
+ * does not confine uses the untranslated path, as without ATS.
+ */
+static bool ats_translate(struct dmadev *dev, uint16_t devid, uint64_t iova, bool is_write,
+                          uint64_t *gpa)
+{
+  struct amdvi *iommu = dev->ats_iommu;
+  SIM_ASSERT(iommu != NULL && devid == dev->atc.devid);
+  if (!amdvi_device_translated(iommu, devid)) {
+    *gpa = iova;
+    return true;
+  }
+  uint64_t address = 0;
+  if (ats_lookup(dev, iova, is_write, &address)) {
+    dev->ats.hits_count++;
+  } else {
+    dev->ats.requests_count++;
+    struct amdvi_ats_request request = {.devid = devid, .iova = iova};
+    struct amdvi_ats_result result;
+    amdvi_ats_translate(iommu, &request, &dev->atc, &result);
+    bool allowed = is_write ? result.write_ok : result.read_ok;
+    if (result.status != AMDVI_ATS_SUCCESS || !allowed) {
+      dev->ats.failed_count++;
+      return false;
+    }
+    SIM_ASSERT(result.page_bytes >= RAM_PAGE_BYTES);
+    if (dev->quirk_ats_stale) ats_kept_fill(dev, iova, &result);
+    address = result.address + (iova & (result.page_bytes - 1));
+  }
+  struct amdvi_xlate_result access;
+  amdvi_ats_translated_access(iommu, devid, address, is_write, &access);
+  if (access.status != AMDVI_XLATE_OK) return false;
+  *gpa = access.address;
+  return true;
+}
+
+/* DMA through the translation hook (or ATS), split at page boundaries of the iova. */
 static bool dma_access(struct dmadev *dev, uint64_t iova, uint8_t *bytes, uint32_t count,
                        bool is_write)
 {
@@ -41,9 +128,11 @@ static bool dma_access(struct dmadev *dev, uint64_t iova, uint8_t *bytes, uint32
     uint32_t in_page = RAM_PAGE_BYTES - (uint32_t)(iova % RAM_PAGE_BYTES);
     uint32_t segment = SIM_MIN(count, in_page);
     uint64_t gpa = 0;
-    if (!dev->translate(dev->translate_opaque, dmadev_devid(dev), iova, is_write, &gpa)) {
-      return false;
-    }
+    bool translated = dev->ats_iommu != NULL
+                          ? ats_translate(dev, dmadev_devid(dev), iova, is_write, &gpa)
+                          : dev->translate(dev->translate_opaque, dmadev_devid(dev), iova,
+                                           is_write, &gpa);
+    if (!translated) return false;
     bool ok = is_write ? machine_dma_write(dev->machine, gpa, bytes, segment)
                        : machine_dma_read(dev->machine, gpa, bytes, segment);
     if (!ok) return false;
@@ -399,6 +488,18 @@ void dmadev_translate_set(struct dmadev *dev, dmadev_translate_fn *translate, vo
   SIM_ASSERT(translate != NULL);
   dev->translate = translate;
   dev->translate_opaque = opaque;
+}
+
+void dmadev_ats_set(struct dmadev *dev, struct amdvi *iommu, const struct dmadev_config *config)
+{
+  SIM_ASSERT(iommu != NULL && dev->ats_iommu == NULL);
+  SIM_ASSERT(config->ats && config->ats_response_ns <= DMADEV_ATS_RESPONSE_NS_MAX);
+  uint32_t quirks = config->quirk_ats_no_complete ? AMDVI_ATC_QUIRK_NO_COMPLETE : 0;
+  amdvi_atc_init(&dev->atc, dmadev_devid(dev), quirks, config->ats_response_ns);
+  bool registered = amdvi_atc_register(iommu, &dev->atc);
+  SIM_ASSERT(registered); /* one ATC per BDF, at most AMDVI_ATC_DEVICES_MAX (config check) */
+  dev->ats_iommu = iommu;
+  dev->quirk_ats_stale = config->quirk_ats_stale;
 }
 
 void dmadev_msi_set(struct dmadev *dev, dmadev_msi_fn *msi, void *opaque)

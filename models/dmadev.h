@@ -31,6 +31,12 @@
  * driver never act at the same instant (event order stays the same whether
  * or not a migration re-armed them).  One engine: every odd nanosecond.
  *
+ * ATS (dmadev_ats_set, docs/dmadev.md "ATS"): the engine owns an ATC it
+ * registers with the IOMMU; each page is looked up there first, else asked
+ * for with a translation request (answer cached), then accessed as a
+ * pre-translated request.  The ATC is not migrated: the destination device
+ * starts with an empty one and refills it (a real device loses its ATC).
+ *
  * Save-time self-check (seed 003): pre_save verifies the engine's own
  * invariants; when one fails the device logs the cause, enters its error
  * state (it stops, STATUS shows ERROR, the rest of the machine runs on) and
@@ -40,6 +46,7 @@
 #define DMADEV_H
 
 #include "sim_base.h"
+#include "amdvi.h"
 #include "models_limits.h"
 #include "pci.h"
 #include "sim.h"
@@ -82,6 +89,19 @@ struct dmadev_config {
   bool quirk_overrun;              /* injected bug: the last short step counts a whole page */
   bool quirk_msi_lost;             /* injected bug: "dmadev/msi" omits msi_pending_count */
   uint64_t msi_delay_ns;           /* 0: DMADEV_MSI_DELAY_NS_DEFAULT; <= DMADEV_MSI_DELAY_NS_MAX */
+  bool ats;                        /* an ATS device (behind the IOMMU only) */
+  uint64_t ats_response_ns;        /* invalidation answer time, <= DMADEV_ATS_RESPONSE_NS_MAX */
+  bool quirk_ats_stale;            /* injected bug: acknowledges invalidations, keeps entries */
+  bool quirk_ats_no_complete;      /* injected bug: never answers invalidations (IOMMU times out) */
+};
+
+/* ATS counters (not migrated: the ATC itself is not, see above). */
+struct dmadev_ats_stats {
+  uint64_t requests_count;         /* translation requests sent (ATC misses) */
+  uint64_t hits_count;             /* pages served from the ATC */
+  uint64_t failed_count;           /* requests answered without the needed permission */
+  uint64_t stale_count;            /* ats-stale: accesses through an invalidated entry */
+  uint64_t stale_iova_first;       /* the first such access's iova */
 };
 
 struct dmadev {                    /* arena-owned; (m) = migrated */
@@ -115,6 +135,12 @@ struct dmadev {                    /* arena-owned; (m) = migrated */
   char error_message[96];          /* the self-check's last finding; not migrated */
   dmadev_translate_fn *translate;  /* never NULL */
   void *translate_opaque;
+  struct amdvi *ats_iommu;         /* NULL: no ATS; else the IOMMU the ATC is registered with */
+  struct amdvi_atc atc;            /* the device's ATC (the IOMMU fills and invalidates it) */
+  struct amdvi_atc_entry ats_kept[AMDVI_ATC_ENTRIES]; /* ats-stale: what the device still uses */
+  uint32_t ats_kept_victim;        /* round-robin replacement in ats_kept */
+  bool quirk_ats_stale;
+  struct dmadev_ats_stats ats;     /* counters */
   dmadev_msi_fn *msi;              /* NULL: MSIs are only counted in the PCI function */
   void *msi_opaque;
   struct machine *machine;         /* guest RAM and the VM clock */
@@ -130,6 +156,12 @@ struct dmadev *dmadev_create(struct sim *sim, struct machine *machine,
                              const struct dmadev_config *config);
 /* Replaces the identity translation (the IOMMU plugs in here). */
 void dmadev_translate_set(struct dmadev *dev, dmadev_translate_fn *translate, void *opaque);
+/*
+ * Makes the engine an ATS device behind iommu (set-up only, after the PCI
+ * function is placed): registers its ATC under its BDF with the config's
+ * response time and quirks; every DMA page then goes through the ATC.
+ */
+void dmadev_ats_set(struct dmadev *dev, struct amdvi *iommu, const struct dmadev_config *config);
 /* Delivers MSIs to msi (set-up only, the same on both sides of a migration). */
 void dmadev_msi_set(struct dmadev *dev, dmadev_msi_fn *msi, void *opaque);
 /* Places the engine in time slot index of count (set-up only; default 0 of 1). */

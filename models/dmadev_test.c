@@ -108,6 +108,51 @@ START_TEST(dmadev_copies_at_bandwidth)
 }
 END_TEST
 
+START_TEST(dmadev_ats_unconfined_passes_untranslated)
+{
+  /*
+   * An ATS engine behind an IOMMU that does not confine it (not enabled: no
+   * guest IOMMU driver) copies untranslated, sends no translation request and
+   * fills no ATC entry; its ATC is registered under its BDF.
+   */
+  struct sim_options options = {.seed = 3};
+  struct sim *sim = sim_create(&options);
+  struct machine_config config = dma_config(0);
+  config.devices[1] = config.devices[0];
+  config.devices[1].behind_iommu = true;
+  config.devices[1].dma.ats = true;
+  config.devices[0] = (struct machine_device_config){.driver = "amd-iommu", .slot = 1};
+  amdvi_config_default(&config.devices[0].iommu);
+  config.devices[0].iommu.device_iotlb = true;
+  config.device_count = 2;
+  char why[256];
+  ck_assert_msg(machine_config_check(&config, why, sizeof(why)), "%s", why);
+  struct machine *machine = machine_create(sim, &config, 0);
+  machine_boot(machine);
+  struct dmadev *dev = machine_dmadev(machine, 0);
+  ck_assert_ptr_eq(dev->ats_iommu, machine_amdvi(machine));
+  ck_assert_uint_eq(dev->atc.devid, 4u << 3);
+  pci_bus_config_write(machine_pci_bus(machine, 0), 4, 0, PCI_COMMAND, PCI_COMMAND_MASTER, 2);
+  dmadev_mmio_write(dev, DMADEV_REG_RING_BASE, WINDOW_GPA);
+  dmadev_mmio_write(dev, DMADEV_REG_CTRL, DMADEV_CTRL_ENABLE);
+  uint8_t pattern[RAM_PAGE_BYTES + 9];
+  for (uint32_t i = 0; i < sizeof(pattern); i++) pattern[i] = (uint8_t)(i * 5 + 3);
+  uint64_t src = WINDOW_GPA + 8 * RAM_PAGE_BYTES + 1, dst = WINDOW_GPA + 32 * RAM_PAGE_BYTES;
+  ck_assert(machine_dma_write(machine, src, pattern, sizeof(pattern)));
+  put_desc(machine, 0, src, dst, sizeof(pattern));
+  dmadev_mmio_write(dev, DMADEV_REG_DOORBELL, 1);
+  ck_assert_int_eq(sim_run(sim), SIM_RUN_IDLE);
+  uint8_t copied[sizeof(pattern)];
+  ck_assert(machine_dma_read(machine, dst, copied, sizeof(copied)));
+  ck_assert_mem_eq(copied, pattern, sizeof(pattern));
+  ck_assert_uint_eq(desc_status(machine, 0), DMADEV_DESC_DONE);
+  ck_assert_uint_eq(dev->ats.requests_count, 0);
+  ck_assert_uint_eq(dev->ats.hits_count, 0);
+  ck_assert_uint_eq(amdvi_atc_valid_count(&dev->atc), 0);
+  sim_destroy(sim);
+}
+END_TEST
+
 struct offset_iommu {
   uint64_t offset;
   uint64_t calls_count;
@@ -557,6 +602,7 @@ Suite *dmadev_suite(void)
   TCase *core = tcase_create("core");
   tcase_add_test(core, dmadev_copies_at_bandwidth);
   tcase_add_test(core, dmadev_translate_hook);
+  tcase_add_test(core, dmadev_ats_unconfined_passes_untranslated);
   tcase_add_test(core, dmadev_pauses_with_the_vm);
   tcase_add_test(core, devdrv_result_is_a_function_of_the_seed);
   tcase_add_test(core, dmadev_msi_pending_then_delivered);

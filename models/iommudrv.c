@@ -23,7 +23,11 @@
 #define OP_COMPLETION_WAIT UINT64_C(1)
 #define OP_INVALIDATE_DEVTAB_ENTRY UINT64_C(2)
 #define OP_INVALIDATE_IOMMU_PAGES UINT64_C(3)
+#define OP_INVALIDATE_IOTLB_PAGES UINT64_C(4)
 #define OP_INVALIDATE_INTERRUPT_TABLE UINT64_C(5)
+#define DTE_I (UINT64_C(1) << 32)          /* quadword 1: IOTLB enable (Linux DTE_FLAG_IOTLB) */
+#define INV_TIMEOUT_1MS UINT64_C(1)        /* Control.InvTimeOut (bits 7:5) code for 1 ms */
+#define ATS_QUEUE_DEPTH UINT64_C(32)       /* MaxPend in INVALIDATE_IOTLB_PAGES q0[31:24] */
 #define IRT_LEN_LOG2 9u                    /* 512 entries, as Linux */
 #define DTE_IV UINT64_C(1)
 #define CONTROL_RUN (AMDVI_CONTROL_IOMMU_EN | AMDVI_CONTROL_EVTLOG_EN | \
@@ -91,6 +95,8 @@ void iommudrv_init(struct iommudrv *drv, struct machine *machine,
   drv->devid = devices[0].devid;
   drv->device_count = device_count;
   for (uint32_t i = 0; i < device_count; i++) drv->devices[i] = devices[i];
+  drv->ats_any = false;
+  for (uint32_t i = 0; i < device_count; i++) drv->ats_any |= devices[i].ats;
   drv->base_gpa = base_gpa;
   drv->base_bytes = base_bytes;
   drv->window_gpa = window_gpa;
@@ -132,7 +138,9 @@ uint64_t iommudrv_root(const struct iommudrv *drv, uint32_t index)
 static uint64_t control_run(const struct iommudrv *drv)
 {
   bool ga = drv->config.intremap && drv->config.irte_ga;
-  return CONTROL_RUN | (ga ? AMDVI_CONTROL_GA_EN : 0);
+  /* Linux asks for 1 s; 1 ms keeps a timed-out invalidation within a short scenario. */
+  uint64_t inv_timeout = drv->ats_any ? INV_TIMEOUT_1MS << AMDVI_CONTROL_INV_TIMEOUT_SHIFT : 0;
+  return CONTROL_RUN | (ga ? AMDVI_CONTROL_GA_EN : 0) | inv_timeout;
 }
 
 /*
@@ -208,6 +216,12 @@ static void range_invalidate(struct iommudrv *drv, uint32_t index, uint64_t iova
   command_queue(drv, OP_INVALIDATE_IOMMU_PAGES << AMDVI_OP_SHIFT |
                          (uint64_t)iommudrv_domain(drv, index) << 32, q1);
   drv->invalidations_count++;
+  if (!drv->devices[index].ats) return;
+  /* The device's own IOTLB (ATC), same S/address encoding (spec §5.2). */
+  command_queue(drv, OP_INVALIDATE_IOTLB_PAGES << AMDVI_OP_SHIFT | ATS_QUEUE_DEPTH << 24 |
+                         drv->devices[index].devid, q1);
+  drv->invalidations_count++;
+  drv->ats_invalidations_count++;
 }
 
 void iommudrv_domain_flush(struct iommudrv *drv, uint32_t index)
@@ -236,7 +250,7 @@ static void device_attach(struct iommudrv *drv, uint32_t index)
 {
   const struct iommudrv_device *device = &drv->devices[index];
   uint64_t dte = drv->base_gpa + (uint64_t)device->devid * 32;
-  write64(drv, dte + 8, iommudrv_domain(drv, index));
+  write64(drv, dte + 8, iommudrv_domain(drv, index) | (device->ats ? DTE_I : 0));
   write64(drv, dte, 3 | (uint64_t)drv->config.mode << 9 | iommudrv_root(drv, index) | PTE_IR |
                         PTE_IW);
   range_map(drv, index, device->ring_gpa, device->ring_bytes, true);
@@ -341,6 +355,7 @@ static void events_consume(struct iommudrv *drv)
       drv->faults_count++;
       if ((entry[0] >> 48 & AMDVI_FAULT_FLAG_I) != 0) drv->irq_faults_count++;
     }
+    if ((entry[0] >> 60 & 0xF) == AMDVI_EVENT_IOTLB_INV_TIMEOUT) drv->ats_timeouts_count++;
     drv->events_count++;
     drv->evt_head = (drv->evt_head + 16) % IOMMUDRV_RING_BYTES;
   }
@@ -356,9 +371,16 @@ static void events_consume(struct iommudrv *drv)
 void iommudrv_tick_begin(struct iommudrv *drv)
 {
   drv->ticks_count++;
+  /* Owed device answers settle (or time out) as the hardware runs; see iommudrv.h. */
+  if (drv->ats_any && amdvi_ats_pending_count(drv->iommu) != 0) (void)amdvi_step(drv->iommu);
   uint64_t seen = read64(drv, drv->base_gpa + IOMMUDRV_SEM_OFFSET);
   if (seen > drv->completions_count && seen <= drv->wait_seq) drv->completions_count = seen;
   if (drv->ticks_count % drv->config.event_consume_every == 0) events_consume(drv);
+}
+
+bool iommudrv_flush_pending(const struct iommudrv *drv)
+{
+  return drv->ats_any && drv->completions_count < drv->wait_seq;
 }
 
 void iommudrv_tick_end(struct iommudrv *drv)
@@ -445,8 +467,28 @@ static const struct vmstate_desc iommudrv_intremap_vmstate = {
     .needed = iommudrv_intremap_needed,
 };
 
+static bool iommudrv_ats_needed(void *opaque)
+{
+  const struct iommudrv *drv = opaque;
+  return drv->ats_any;
+}
+
+static const struct vmstate_field iommudrv_ats_fields[] = {
+    VMSTATE_UINT64(struct iommudrv, ats_timeouts_count),
+    VMSTATE_UINT64(struct iommudrv, ats_invalidations_count),
+};
+
+static const struct vmstate_desc iommudrv_ats_vmstate = {
+    .name = "iommudrv/ats",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = iommudrv_ats_fields,
+    .field_count = SIM_ARRAY_COUNT(iommudrv_ats_fields),
+    .needed = iommudrv_ats_needed,
+};
+
 static const struct vmstate_desc *const iommudrv_subsections[] = {
-    &iommudrv_devices_vmstate, &iommudrv_intremap_vmstate,
+    &iommudrv_devices_vmstate, &iommudrv_intremap_vmstate, &iommudrv_ats_vmstate,
 };
 
 static const struct vmstate_field iommudrv_fields[] = {

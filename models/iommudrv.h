@@ -28,6 +28,14 @@
  * fault (skip a destination mapping) and leave a batch of commands pending
  * with the command buffer disabled until the next batch: §9.4 cut points.
  *
+ * ATS (a device with ats): its DTE gets I=1 (IOTLB enable), the IOMMU runs
+ * with Control.InvTimeOut = 1 ms, and each unmap queues INVALIDATE_IOMMU_PAGES
+ * then INVALIDATE_IOTLB_PAGES for the device (Linux: domain flush, then each
+ * ATS device's IOTLB), before the tick's COMPLETION_WAIT.  While the IOMMU
+ * owes device answers, each tick steps it (the hardware's progress, at the
+ * driver's tick) so answers and IOTLB_INV_TIMEOUT events settle; the driver
+ * counts the timeouts it consumes (migrated, subsection "iommudrv/ats").
+ *
  * Its counts and checksums migrate in the "iommudrv" section, a
  * guest-visible result the transparency oracle compares.
  */
@@ -69,6 +77,7 @@ struct iommudrv_device {           /* one DMA engine the driver gives a DTE */
   uint64_t ring_bytes;
   uint32_t dest;                   /* its completion MSI's APIC id and vector (intremap) */
   uint32_t vector;
+  bool ats;                        /* an ATS device: DTE.I and device IOTLB invalidations */
 };
 
 struct iommudrv {                  /* embedded in struct machine; (m) = migrated */
@@ -92,12 +101,15 @@ struct iommudrv {                  /* embedded in struct machine; (m) = migrated
   uint64_t roots_more[DEVDRV_DMADEVS_MAX - 1]; /* (m, devices) roots of devices 1.. (separate) */
   uint64_t irt_gpa[DEVDRV_DMADEVS_MAX]; /* (m, intremap) each device's remapping table */
   uint64_t irq_faults_count;       /* (m, intremap) IO_PAGE_FAULTs with I=1 consumed */
+  uint64_t ats_timeouts_count;     /* (m, ats) IOTLB_INV_TIMEOUT events consumed */
+  uint64_t ats_invalidations_count; /* (m, ats) INVALIDATE_IOTLB_PAGES queued */
   uint32_t queued_count;           /* commands queued this tick (0 between ticks) */
   struct iommudrv_config config;
   struct amdvi *iommu;
   uint16_t devid;                  /* the first DMA engine's requester id */
   struct iommudrv_device devices[DEVDRV_DMADEVS_MAX];
   uint32_t device_count;           /* 1..DEVDRV_DMADEVS_MAX */
+  bool ats_any;                    /* some device has ats */
   uint64_t base_gpa;               /* the driver's RAM block */
   uint64_t base_bytes;
   uint64_t window_gpa;             /* the DMA window the IOVAs cover */
@@ -132,6 +144,12 @@ bool iommudrv_transfer_map(struct iommudrv *drv, uint32_t index, uint64_t src_gp
                            uint64_t dst_gpa, uint32_t length);
 void iommudrv_transfer_unmap(struct iommudrv *drv, uint32_t index, uint64_t src_gpa,
                              uint64_t dst_gpa, uint32_t length);
+/*
+ * ATS only: true while the last COMPLETION_WAIT has not stored its value, so
+ * the device driver keeps its buffers (reaps nothing) until the device IOTLB
+ * flush ended, as Linux waits for it before freeing an IOVA.
+ */
+bool iommudrv_flush_pending(const struct iommudrv *drv);
 /* End of a tick: completion wait and doorbell (or pause) when commands were queued. */
 void iommudrv_tick_end(struct iommudrv *drv);
 

@@ -444,6 +444,129 @@ START_TEST(iommudrv_devices_config_errors)
 }
 END_TEST
 
+/* iommu_config with the dmadev an ATS device (IotlbSup on) answering after response_ns. */
+static struct machine_config ats_config(uint64_t response_ns, bool stale, bool no_complete)
+{
+  struct machine_config config = iommu_config(3, 0);
+  config.devices[0].iommu.device_iotlb = true;
+  config.devices[1].dma.ats = true;
+  config.devices[1].dma.ats_response_ns = response_ns;
+  config.devices[1].dma.quirk_ats_stale = stale;
+  config.devices[1].dma.quirk_ats_no_complete = no_complete;
+  config.devices[1].dma.ring_entries = 3;
+  config.driver.transfer_bytes_max = 4096; /* ring + 3 x 2 buffer pages fit the 8-entry ATC */
+  return config;
+}
+
+START_TEST(iommudrv_ats_device)
+{
+  /*
+   * An ATS dmadev: DTE.I set, misses become translation requests, hits are
+   * served from the ATC, every unmap sends INVALIDATE_IOTLB_PAGES that reaches
+   * the ATC and is answered (after 20 us), and no transfer fails.
+   */
+  struct sim_options options = {.seed = 7};
+  struct sim *sim = sim_create(&options);
+  struct machine_config config = ats_config(20000, false, false);
+  char why[256];
+  ck_assert_msg(machine_config_check(&config, why, sizeof(why)), "%s", why);
+  struct machine *machine = machine_create(sim, &config, 0);
+  machine_boot(machine);
+  ck_assert_int_eq(sim_run(sim), SIM_RUN_IDLE);
+  const struct iommudrv *drv = machine_iommudrv(machine);
+  const struct devdrv *devdrv = machine_devdrv(machine);
+  const struct dmadev *dma = machine_dmadev(machine, 0);
+  uint64_t dte_q1 = 0;
+  ck_assert(machine_dma_read(machine, drv->base_gpa + 0x20 * 32 + 8, &dte_q1, 8));
+  ck_assert_uint_eq(dte_q1 >> 32 & 1, 1);
+  ck_assert_uint_gt(devdrv->submitted_count, 100);
+  ck_assert_uint_eq(devdrv->dma_failed_count, 0);
+  ck_assert_uint_gt(dma->ats.requests_count, devdrv->submitted_count); /* buffers miss */
+  ck_assert_uint_gt(dma->ats.hits_count, devdrv->submitted_count);     /* the ring hits */
+  ck_assert_uint_eq(dma->ats.failed_count, 0);
+  ck_assert_uint_eq(dma->ats.stale_count, 0);
+  struct amdvi_stats stats;
+  amdvi_stats_get(drv->iommu, &stats);
+  ck_assert_uint_eq(stats.ats_invalidations_count, drv->ats_invalidations_count);
+  ck_assert_uint_eq(dma->atc.invalidations_count, drv->ats_invalidations_count);
+  uint32_t owed = amdvi_ats_pending_count(drv->iommu); /* issued in the last tick */
+  ck_assert_uint_le(owed, 2);
+  ck_assert_uint_eq(dma->atc.completions_count + owed, dma->atc.invalidations_count);
+  /* One INVALIDATE_DEVTAB_ENTRY at boot, then IOMMU pages + device IOTLB per unmapped range. */
+  ck_assert_uint_eq(drv->invalidations_count, 1 + 2 * drv->ats_invalidations_count);
+  ck_assert_uint_eq(stats.ats_timeouts_count, 0);
+  ck_assert_uint_eq(drv->ats_timeouts_count, 0);
+  /* Every translation the ATC still holds is mapped: the reaped buffers were dropped. */
+  ck_assert_uint_le(amdvi_atc_valid_count(&dma->atc), 1 + 2 * 3);
+  ck_assert(machine_invariants_check(machine, why, sizeof(why)));
+  sim_destroy(sim);
+}
+END_TEST
+
+START_TEST(iommudrv_ats_quirks)
+{
+  /*
+   * _i 0, ats-no-complete: every device invalidation times out after 1 ms
+   * (Control.InvTimeOut): IOTLB_INV_TIMEOUT events the driver consumes and
+   * counts, the ATC never applies them.  _i 1, ats-stale: the ATC answers
+   * but the device keeps its entries; reusing a slot's buffer goes through
+   * an invalidated entry and the machine's invariant check names it.
+   */
+  struct sim_options options = {.seed = 7};
+  struct sim *sim = sim_create(&options);
+  struct machine_config config = ats_config(0, _i == 1, _i == 0);
+  struct machine *machine = machine_create(sim, &config, 0);
+  machine_boot(machine);
+  ck_assert_int_eq(sim_run(sim), SIM_RUN_IDLE);
+  const struct iommudrv *drv = machine_iommudrv(machine);
+  const struct dmadev *dma = machine_dmadev(machine, 0);
+  struct amdvi_stats stats;
+  amdvi_stats_get(drv->iommu, &stats);
+  ck_assert_uint_gt(drv->ats_invalidations_count, 50);
+  ck_assert_uint_eq(dma->atc.invalidations_count, drv->ats_invalidations_count);
+  char why[256];
+  if (_i == 0) {
+    ck_assert_uint_eq(dma->atc.completions_count, 0);
+    /* The driver stops stepping the IOMMU when its program ends: the last few stay owed. */
+    uint32_t owed = amdvi_ats_pending_count(drv->iommu);
+    ck_assert_uint_le(owed, AMDVI_ATS_PENDING_MAX);
+    ck_assert_uint_eq(stats.ats_timeouts_count + owed, drv->ats_invalidations_count);
+    ck_assert_uint_eq(stats.events_logged_count, stats.ats_timeouts_count);
+    ck_assert_uint_le(drv->ats_timeouts_count, stats.ats_timeouts_count);
+    ck_assert_uint_ge(drv->ats_timeouts_count + 2 * AMDVI_ATS_PENDING_MAX,
+                      stats.ats_timeouts_count);
+    ck_assert_uint_eq(dma->ats.stale_count, 0);
+    ck_assert(machine_invariants_check(machine, why, sizeof(why)));
+  } else {
+    ck_assert_uint_eq(dma->atc.completions_count, dma->atc.invalidations_count);
+    ck_assert_uint_eq(stats.ats_timeouts_count, 0);
+    ck_assert_uint_gt(dma->ats.stale_count, 10);
+    ck_assert(!machine_invariants_check(machine, why, sizeof(why)));
+    ck_assert_msg(strstr(why, "0000:00:04.0/dmadev: DMA through a stale ATS translation") == why,
+                  "%s", why);
+  }
+  sim_destroy(sim);
+}
+END_TEST
+
+START_TEST(iommudrv_ats_config_errors)
+{
+  /* ATS needs the IOMMU's IotlbSup and a dmadev behind it; its quirks need ATS. */
+  struct machine_config config = ats_config(0, false, false);
+  char why[256];
+  config.devices[0].iommu.device_iotlb = false;
+  ck_assert(!machine_config_check(&config, why, sizeof(why)));
+  ck_assert_str_eq(why, "dmadev: \"ats\" needs the amd-iommu's \"device_iotlb\": true");
+  config = ats_config(0, true, false);
+  config.devices[1].dma.ats = false;
+  ck_assert(!machine_config_check(&config, why, sizeof(why)));
+  ck_assert_str_eq(why, "0000:00:04.0/dmadev: ATS quirks and ats_response_ns need \"ats\"");
+  config = ats_config(DMADEV_ATS_RESPONSE_NS_MAX + 1, false, false);
+  ck_assert(!machine_config_check(&config, why, sizeof(why)));
+  ck_assert_msg(strstr(why, "ats_response_ns <= 1073741824") != NULL, "%s", why);
+}
+END_TEST
+
 Suite *iommudrv_suite(void)
 {
   Suite *suite = suite_create("iommudrv");
@@ -460,6 +583,9 @@ Suite *iommudrv_suite(void)
   tcase_add_loop_test(devices, iommudrv_domains_isolated, 0, 2);
   tcase_add_test(devices, iommudrv_domain_flush_keeps_other);
   tcase_add_test(devices, iommudrv_devices_config_errors);
+  tcase_add_test(devices, iommudrv_ats_device);
+  tcase_add_loop_test(devices, iommudrv_ats_quirks, 0, 2);
+  tcase_add_test(devices, iommudrv_ats_config_errors);
   suite_add_tcase(suite, devices);
   return suite;
 }

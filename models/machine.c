@@ -317,6 +317,8 @@ static void machine_register_devices(struct machine *machine, const struct machi
     }
     SIM_ASSERT(machine->iommu != NULL);
     dmadev_translate_set(machine->devices[i].dma, iommu_translate, machine->iommu);
+    const struct dmadev_config *dma = &machine->config.devices[i].dma;
+    if (dma->ats) dmadev_ats_set(machine->devices[i].dma, machine->iommu, dma);
   }
   if (machine->config.driver.period_ns == 0) return;
   struct dmadev *dmas[DEVDRV_DMADEVS_MAX];
@@ -355,7 +357,8 @@ static void machine_register_devices(struct machine *machine, const struct machi
           .ring_gpa = devdrv_part_gpa(&machine->devdrv, i),
           .ring_bytes = devdrv_ring_bytes(&machine->devdrv, i),
           .dest = devdrv_msi_dest(&machine->devdrv, i),
-          .vector = devdrv_msi_vector(&machine->devdrv, i)};
+          .vector = devdrv_msi_vector(&machine->devdrv, i),
+          .ats = dmas[i]->ats_iommu != NULL};
     }
     uint64_t base_bytes = machine->config.ram[machine->config.ram_count - 2].bytes;
     iommudrv_init(&machine->iommudrv, machine, &machine->config.iommu_driver, machine->iommu,
@@ -446,6 +449,8 @@ static void machine_devices_run(struct machine *machine, bool running)
       if (running) blockdev_activate(device->block); else blockdev_inactivate(device->block);
     } else if (device->kind == MACHINE_VFIODEV) {
       if (running) vfiodev_resume(device->vfio); else vfiodev_stop(device->vfio);
+    } else if (device->kind == MACHINE_AMDVI) {
+      if (running) amdvi_vm_resume(device->iommu); else amdvi_vm_stop(device->iommu);
     }
   }
   if (!machine->devdrv_present) return;
@@ -788,6 +793,15 @@ bool machine_invariants_check(const struct machine *machine, char *why, size_t w
   if (!machine_iommu_check(machine, why, why_bytes)) return false;
   for (uint32_t i = 0; i < machine->config.device_count; i++) {
     const struct machine_device *device = &machine->devices[i];
+    if (device->kind != MACHINE_DMADEV || device->dma->ats.stale_count == 0) continue;
+    snprintf(why, why_bytes, "%s: DMA through a stale ATS translation (%" PRIu64 " accesses, "
+             "first iova 0x%" PRIx64 ") after an invalidation the device acknowledged",
+             machine->instances[device->instance_index].idstr, device->dma->ats.stale_count,
+             device->dma->ats.stale_iova_first);
+    return false;
+  }
+  for (uint32_t i = 0; i < machine->config.device_count; i++) {
+    const struct machine_device *device = &machine->devices[i];
     if (device->kind != MACHINE_BLOCKDEV) continue;
     char detail[160];
     if (blockdev_image_check(device->block->image, detail, sizeof(detail))) continue;
@@ -861,6 +875,17 @@ static bool device_config_check(const struct machine_device_config *device, char
                DMADEV_MSI_DELAY_NS_MAX);
       return false;
     }
+    const struct dmadev_config *dma = &device->dma;
+    if ((dma->quirk_ats_stale || dma->quirk_ats_no_complete || dma->ats_response_ns != 0) &&
+        !dma->ats) {
+      snprintf(why, why_bytes, "%s: ATS quirks and ats_response_ns need \"ats\"", path);
+      return false;
+    }
+    if (dma->ats && (!device->behind_iommu || dma->ats_response_ns > DMADEV_ATS_RESPONSE_NS_MAX)) {
+      snprintf(why, why_bytes, "%s: \"ats\" needs \"iommu\" and ats_response_ns <= %" PRIu64,
+               path, DMADEV_ATS_RESPONSE_NS_MAX);
+      return false;
+    }
     if (device->dma.bandwidth_bytes_per_s == 0 ||
         device->dma.bandwidth_bytes_per_s > DMADEV_BANDWIDTH_BYTES_PER_S_MAX) {
       snprintf(why, why_bytes, "%s: bandwidth must be 1..%" PRIu64 " bytes/s", path,
@@ -895,6 +920,20 @@ static bool device_config_check(const struct machine_device_config *device, char
   return true;
 }
 
+/* An ATS dmadev needs the IOMMU to advertise IotlbSup (else every request is refused). */
+static bool ats_config_check(const struct machine_config *config, char *why, size_t why_bytes)
+{
+  bool ats = false, iotlb = true;
+  for (uint32_t i = 0; i < config->device_count; i++) {
+    const struct machine_device_config *device = &config->devices[i];
+    ats |= strcmp(device->driver, "dmadev") == 0 && device->dma.ats;
+    if (strcmp(device->driver, "amd-iommu") == 0) iotlb &= device->iommu.device_iotlb;
+  }
+  if (!ats || iotlb) return true;
+  snprintf(why, why_bytes, "dmadev: \"ats\" needs the amd-iommu's \"device_iotlb\": true");
+  return false;
+}
+
 /* One IOMMU at most; dmadevs behind it and its guest driver need it. */
 static bool iommu_config_check(const struct machine_config *config, char *why, size_t why_bytes)
 {
@@ -918,6 +957,7 @@ static bool iommu_config_check(const struct machine_config *config, char *why, s
     snprintf(why, why_bytes, "dmadev: \"iommu\" is set but the machine has no amd-iommu");
     return false;
   }
+  if (!ats_config_check(config, why, why_bytes)) return false;
   const struct iommudrv_config *driver = &config->iommu_driver;
   if (!driver->enabled) return true;
   if (dma == NULL || !dma->behind_iommu || config->driver.period_ns == 0) {

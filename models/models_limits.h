@@ -38,6 +38,7 @@
 #define DMADEV_MSI_DELAY_NS_DEFAULT UINT64_C(2000) /* completion to MSI delivery, guest ns */
 #define DMADEV_MSI_DELAY_NS_MAX (UINT64_C(1) << 30) /* the msi_delay_ns property's bound */
 #define DMADEV_MSI_PENDING_MAX (UINT32_C(1) << 20) /* completions one MSI covers, saturating */
+#define DMADEV_ATS_RESPONSE_NS_MAX (UINT64_C(1) << 30) /* ats_response_ns property bound */
 #define DEVDRV_DMADEVS_MAX 4u                  /* dmadevs one guest driver programs */
 #define MACHINE_IRQ_VECTORS 256u               /* x86 vectors per vCPU in the interrupt sink */
 

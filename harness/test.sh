@@ -7,6 +7,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash harness/setup.sh
 
+echo "== environment"
+echo "cores $(nproc), $(awk '/MemAvailable/ {print int($2/1024)" MiB available"}' /proc/meminfo), \
+disk $(df -h . | awk 'NR==2 {print $4" free"}'), user $(id -un), $(qemu-system-x86_64 --version 2>/dev/null | head -1 || echo 'no QEMU')"
+python3 - <<'PY' || true
+import socket
+try:
+    server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen(1)
+    client = socket.create_connection(server.getsockname(), timeout=5)
+    print("TCP loopback: ok")
+except OSError as error:
+    print("TCP loopback: UNAVAILABLE (%s): the sink tests over tcp will fail" % error)
+PY
 python3 configure.py --check
 ninja -f build.ninja --quiet all   # progress lines would crowd the CI log
 
@@ -100,6 +112,14 @@ fi
 if (( status != 0 )); then
   echo "== FAILED: ${#failed[@]} step(s)"
   printf '  %s\n' "${failed[@]}"
+  python3 - <<'PY' || true   # the failed checks of the suites, from their XML reports
+import glob, re
+for path in sorted(glob.glob("out/reports/*.xml")):
+    text = open(path, errors="replace").read()
+    for match in re.finditer(r'<test result="(failure|error)">.*?<id>(.*?)</id>.*?'
+                             r'<message>(.*?)</message>', text, re.S):
+        print("  %s: %s %s: %s" % (path, match.group(1), match.group(2), match.group(3)[:300]))
+PY
 else
   echo "== all steps passed"
 fi

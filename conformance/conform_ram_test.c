@@ -339,6 +339,17 @@ END_TEST
 #define RESIZE_POINTS_COUNT 16
 #define RESIZE_POINT_STEP_NS (50 * SIM_NS_PER_MS)
 
+/*
+ * The slower extra builds (asan, debug, clang, coverage) ask for a shorter
+ * sweep with MIGSIM_PROPERTY_SEEDS; then the loops below take every third
+ * resize point (still on both sides of the migration) and one seed per scenario.
+ */
+static bool sweep_reduced(void)
+{
+  const char *seeds = getenv("MIGSIM_PROPERTY_SEEDS");
+  return seeds != NULL && atoi(seeds) > 0 && atoi(seeds) < 200;
+}
+
 START_TEST(conform_ram_resize_at_every_point)
 {
   /*
@@ -532,14 +543,18 @@ Suite *conform_ram_suite(void)
                       (int)SIM_ARRAY_COUNT(resize_files));
   tcase_add_test(run, conform_ram_resize_retry_lists_the_new_length);
   tcase_add_test(run, conform_ram_resize_destination_takes_or_refuses_the_length);
-  tcase_add_loop_test(run, conform_ram_resize_at_every_point, 0, RESIZE_POINTS_COUNT);
+  for (int point = 0; point < RESIZE_POINTS_COUNT; point += sweep_reduced() ? 3 : 1) {
+    tcase_add_loop_test(run, conform_ram_resize_at_every_point, point, point + 1);
+  }
   suite_add_tcase(suite, run);
   TCase *property = tcase_create("property");
   tcase_set_timeout(property, 600);
+  int seeds_per_scenario = sweep_reduced() ? 1 : RAM_SWEEP_SEEDS_PER_SCENARIO;
   tcase_add_loop_test(property, conform_ram_workload_seed_sweep, 0,
-                      (int)(SIM_ARRAY_COUNT(workload_files) * RAM_SWEEP_SEEDS_PER_SCENARIO));
+                      (int)SIM_ARRAY_COUNT(workload_files) * seeds_per_scenario);
+  seeds_per_scenario = sweep_reduced() ? 1 : RESIZE_SWEEP_SEEDS_PER_SCENARIO;
   tcase_add_loop_test(property, conform_ram_resize_seed_sweep, 0,
-                      (int)(SIM_ARRAY_COUNT(resize_files) * RESIZE_SWEEP_SEEDS_PER_SCENARIO));
+                      (int)SIM_ARRAY_COUNT(resize_files) * seeds_per_scenario);
   suite_add_tcase(suite, property);
   return suite;
 }

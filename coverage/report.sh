@@ -7,7 +7,7 @@ ninja -f build.ninja coverage >/dev/null
 find out/coverage -name '*.gcda' -delete
 for layer in sim models migration conformance; do
   binary=out/coverage/${layer}_test
-  [[ -x $binary ]] && MIGSIM_PROPERTY_SEEDS=20 CK_FORK=no CK_DEFAULT_TIMEOUT=900 "$binary" >/dev/null
+  [[ -x $binary ]] && MIGSIM_PROPERTY_SEEDS=5 CK_FORK=no CK_DEFAULT_TIMEOUT=900 "$binary" >/dev/null
 done
 out/coverage/migsim run --seed 5 >/dev/null
 for replay in out/coverage/*_replay; do

@@ -1466,3 +1466,37 @@ void mig_vmstate_visit(const struct vmstate_desc *desc, void *opaque,
   struct visit_sink sink = {.visit = visit, .context = context};
   visit_desc(desc, opaque, desc->name, 0, &sink);
 }
+
+struct visit_text {
+  char *text;
+  size_t bytes, count;
+  bool fits;
+};
+
+static void visit_text_line(void *context, const char *path, const uint8_t *bytes, size_t count)
+{
+  struct visit_text *out = context;
+  int n = snprintf(out->text + out->count, out->bytes - out->count, "%s%s", path,
+                   bytes != NULL ? "=" : "");
+  out->fits = out->fits && n >= 0 && (size_t)n < out->bytes - out->count;
+  if (!out->fits) return;
+  out->count += (size_t)n;
+  for (size_t i = 0; i < count && out->fits; i++) {
+    out->fits = out->count + 2 < out->bytes;
+    if (out->fits) out->count += (size_t)snprintf(out->text + out->count, 3, "%02x", bytes[i]);
+  }
+  out->fits = out->fits && out->count + 1 < out->bytes;
+  if (!out->fits) return;
+  out->text[out->count++] = '\n';
+  out->text[out->count] = '\0';
+}
+
+bool mig_vmstate_visit_text(const struct vmstate_desc *desc, void *opaque, char *text,
+                            size_t bytes)
+{
+  SIM_ASSERT(text != NULL && bytes > 0);
+  struct visit_text out = {.text = text, .bytes = bytes, .fits = true};
+  text[0] = '\0';
+  mig_vmstate_visit(desc, opaque, visit_text_line, &out);
+  return out.fits;
+}

@@ -42,5 +42,12 @@ typedef void mig_vmstate_visit_fn(void *context, const char *path, const uint8_t
  */
 void mig_vmstate_visit(const struct vmstate_desc *desc, void *opaque,
                        mig_vmstate_visit_fn *visit, void *context);
+/*
+ * The visit as text: one "path=hex" line per field, "path" alone for a sent
+ * subsection.  False when it does not fit in bytes (the text is then cut
+ * short, still NUL-terminated).
+ */
+bool mig_vmstate_visit_text(const struct vmstate_desc *desc, void *opaque, char *text,
+                            size_t bytes);
 
 #endif /* MIG_VMSTATE_H */

@@ -370,28 +370,10 @@ struct text {
   size_t count;          /* characters held */
 };
 
-/* A visit callback that prints "path=hex" lines, or "path" for subsections. */
-static void visit_print(void *context, const char *path, const uint8_t *bytes, size_t count)
-{
-  struct text *text = context;
-  size_t room = sizeof text->bytes - text->count;
-  int n = snprintf(text->bytes + text->count, room, "%s%s", path, bytes != NULL ? "=" : "");
-  ck_assert(n > 0 && (size_t)n < room);
-  text->count += (size_t)n;
-  for (size_t i = 0; i < count; i++) {
-    n = snprintf(text->bytes + text->count, sizeof text->bytes - text->count, "%02x", bytes[i]);
-    text->count += (size_t)n;
-  }
-  ck_assert_uint_lt(text->count + 1, sizeof text->bytes);
-  text->bytes[text->count++] = '\n';
-  text->bytes[text->count] = '\0';
-}
-
 static void visit_text(const struct vmstate_desc *desc, void *opaque, struct text *text)
 {
-  text->count = 0;
-  text->bytes[0] = '\0';
-  mig_vmstate_visit(desc, opaque, visit_print, text);
+  ck_assert(mig_vmstate_visit_text(desc, opaque, text->bytes, sizeof text->bytes));
+  text->count = strlen(text->bytes);
 }
 
 /* Builds a stream from golden pieces: toy_golden[0, cut) then extra bytes. */

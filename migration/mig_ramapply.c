@@ -193,6 +193,21 @@ bool mig_ramapply_xbzrle_decode(const uint8_t *encoded, uint32_t encoded_bytes, 
   return true;
 }
 
+/* Writes a decoded page into the block, materialising it if need be. */
+static enum mig_err ramapply_store(struct mig_ramapply *apply,
+                                   const struct mig_inspect_event *event, uint64_t page_index,
+                                   const uint8_t *page, struct mig_error *error)
+{
+  uint8_t *target = ramapply_page_writable(apply, event->block_index, page_index);
+  if (target == NULL) {
+    ramapply_fail(error, 0, event->inspect->blocks[event->block_index].name, "page",
+                  "out of memory");
+    return MIG_ERR_NOMEM;
+  }
+  memcpy(target, page, MIG_PAGE_BYTES);
+  return MIG_OK;
+}
+
 /* XBZRLE: decode onto a copy of the page's previous contents, then store. */
 static enum mig_err ramapply_xbzrle(struct mig_ramapply *apply,
                                     const struct mig_inspect_event *event, uint64_t page_index,
@@ -213,10 +228,7 @@ static enum mig_err ramapply_xbzrle(struct mig_ramapply *apply,
     ramapply_fail(error, event->payload_offset + bad_index, name, "xbzrle", reason);
     return MIG_ERR_BAD_VALUE;
   }
-  uint8_t *target = ramapply_page_writable(apply, event->block_index, page_index);
-  if (target == NULL) return ramapply_fail(error, 0, name, "page", "out of memory"), MIG_ERR_NOMEM;
-  memcpy(target, page, sizeof page);
-  return MIG_OK;
+  return ramapply_store(apply, event, page_index, page, error);
 }
 
 /* COMPRESS_PAGE (7.2): one complete zlib stream that inflates to exactly one page. */
@@ -235,10 +247,7 @@ static enum mig_err ramapply_compressed(struct mig_ramapply *apply,
     ramapply_fail(error, event->payload_offset, name, "compressed", detail);
     return MIG_ERR_BAD_VALUE;
   }
-  uint8_t *target = ramapply_page_writable(apply, event->block_index, page_index);
-  if (target == NULL) return ramapply_fail(error, 0, name, "page", "out of memory"), MIG_ERR_NOMEM;
-  memcpy(target, page, sizeof page);
-  return MIG_OK;
+  return ramapply_store(apply, event, page_index, page, error);
 }
 
 static enum mig_err ramapply_page_record(struct mig_ramapply *apply,

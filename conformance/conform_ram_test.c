@@ -56,22 +56,32 @@ END_TEST
 #define RAM_SWEEP_SEEDS_PER_SCENARIO 3
 #define RAM_SWEEP_SEED_BASE UINT64_C(2000)
 
-START_TEST(conform_ram_workload_seed_sweep)
+/*
+ * Sweep step i over files[]: file i % count at seed base + i / count must pass
+ * its expectation and both oracles, run identically twice, and end with the
+ * reference run's guest digest; a failure prints the command that reproduces it.
+ */
+static void sweep_step(const char *const *files, size_t count, uint64_t seed_base, int i)
 {
-  /* Property: every workload scenario passes both oracles and runs identically twice. */
-  size_t file = (size_t)_i % SIM_ARRAY_COUNT(workload_files);
+  size_t file = (size_t)i % count;
   static struct conform_scenario scenario;
-  load(workload_files[file], &scenario);
-  scenario.seed = RAM_SWEEP_SEED_BASE + (uint64_t)_i / SIM_ARRAY_COUNT(workload_files);
+  load(files[file], &scenario);
+  scenario.seed = seed_base + (uint64_t)i / count;
   static struct conform_run_result result;
   conform_check(&scenario, true, NULL, NULL, &result);
   ck_assert_msg(result.verdict == CONFORM_PASS,
                 "%s seed %" PRIu64 " trace digest 0x%016" PRIx64 ": %s: %s\n"
-                "reproduce: migsim run %s --seed %" PRIu64 " --twice", workload_files[file],
+                "reproduce: migsim run %s --seed %" PRIu64 " --twice", files[file],
                 scenario.seed, result.trace_digest, conform_verdict_name(result.verdict),
-                result.failure, workload_files[file], scenario.seed);
+                result.failure, files[file], scenario.seed);
   ck_assert_uint_eq(result.guest_digest, result.reference_guest_digest);
   conform_run_result_deinit(&result);
+}
+
+START_TEST(conform_ram_workload_seed_sweep)
+{
+  /* Property: every workload scenario passes both oracles and runs identically twice. */
+  sweep_step(workload_files, SIM_ARRAY_COUNT(workload_files), RAM_SWEEP_SEED_BASE, _i);
 }
 END_TEST
 
@@ -389,19 +399,7 @@ END_TEST
 START_TEST(conform_ram_resize_seed_sweep)
 {
   /* Property: each resize scenario passes its expectation and both oracles on other seeds. */
-  size_t file = (size_t)_i % SIM_ARRAY_COUNT(resize_files);
-  static struct conform_scenario scenario;
-  load(resize_files[file], &scenario);
-  scenario.seed = RESIZE_SWEEP_SEED_BASE + (uint64_t)_i / SIM_ARRAY_COUNT(resize_files);
-  static struct conform_run_result result;
-  conform_check(&scenario, true, NULL, NULL, &result);
-  ck_assert_msg(result.verdict == CONFORM_PASS,
-                "%s seed %" PRIu64 " trace digest 0x%016" PRIx64 ": %s: %s\n"
-                "reproduce: migsim run %s --seed %" PRIu64 " --twice", resize_files[file],
-                scenario.seed, result.trace_digest, conform_verdict_name(result.verdict),
-                result.failure, resize_files[file], scenario.seed);
-  ck_assert_uint_eq(result.guest_digest, result.reference_guest_digest);
-  conform_run_result_deinit(&result);
+  sweep_step(resize_files, SIM_ARRAY_COUNT(resize_files), RESIZE_SWEEP_SEED_BASE, _i);
 }
 END_TEST
 

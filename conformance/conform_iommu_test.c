@@ -61,6 +61,18 @@ static void check_captured(const struct conform_scenario *scenario, bool twice,
   fclose(capture->file);
 }
 
+/* check_captured with --twice, then: every oracle held, the migration completed, and the
+ * guest ended as in the unmigrated run. */
+static void check_migrated_twice(const struct conform_scenario *scenario,
+                                 struct trace_capture *capture, struct conform_run_result *result)
+{
+  check_captured(scenario, true, capture, result);
+  ck_assert_msg(result->verdict == CONFORM_PASS, "%s: %s", conform_verdict_name(result->verdict),
+                result->failure);
+  ck_assert_int_eq(result->stats.status, MIG_PRECOPY_COMPLETED);
+  ck_assert_uint_eq(result->guest_digest, result->reference_guest_digest);
+}
+
 /* Occurrences of kind in the trace text up to (not including) until, or all. */
 static uint64_t trace_count(const struct trace_capture *capture, const char *kind,
                             const char *until)
@@ -176,11 +188,7 @@ START_TEST(conform_iommu_scenario_passes)
   load(&scenario);
   static struct conform_run_result result;
   struct trace_capture capture = {0};
-  check_captured(&scenario, true, &capture, &result);
-  ck_assert_msg(result.verdict == CONFORM_PASS, "%s: %s", conform_verdict_name(result.verdict),
-                result.failure);
-  ck_assert_int_eq(result.stats.status, MIG_PRECOPY_COMPLETED);
-  ck_assert_uint_eq(result.guest_digest, result.reference_guest_digest);
+  check_migrated_twice(&scenario, &capture, &result);
   struct iommu_stop stop;
   iommu_stop_get(&capture, &stop);
   ck_assert(stop.translated);
@@ -471,11 +479,7 @@ START_TEST(conform_iommu_irq_scenario_passes)
   }
   static struct conform_run_result result;
   struct trace_capture capture = {0};
-  check_captured(&scenario, true, &capture, &result);
-  ck_assert_msg(result.verdict == CONFORM_PASS, "%s: %s", conform_verdict_name(result.verdict),
-                result.failure);
-  ck_assert_int_eq(result.stats.status, MIG_PRECOPY_COMPLETED);
-  ck_assert_uint_eq(result.guest_digest, result.reference_guest_digest);
+  check_migrated_twice(&scenario, &capture, &result);
   const char *stop = strstr(capture.text, "machine.irq_stop ");
   ck_assert_ptr_nonnull(stop);
   /* Every delivered MSI was remapped, from both devices, on both sides of the switchover. */
@@ -589,11 +593,7 @@ START_TEST(conform_iommu_ats_scenario_passes)
   ck_assert(scenario.machine.devices[1].dma.ats);
   static struct conform_run_result result;
   struct trace_capture capture = {0};
-  check_captured(&scenario, true, &capture, &result);
-  ck_assert_msg(result.verdict == CONFORM_PASS, "%s: %s", conform_verdict_name(result.verdict),
-                result.failure);
-  ck_assert_int_eq(result.stats.status, MIG_PRECOPY_COMPLETED);
-  ck_assert_uint_eq(result.guest_digest, result.reference_guest_digest);
+  check_migrated_twice(&scenario, &capture, &result);
   struct iommu_stop stop;
   iommu_stop_get(&capture, &stop);
   ck_assert(stop.translated);

@@ -615,6 +615,17 @@ START_TEST(conform_inspect_discard_ranges_checked_first)
 }
 END_TEST
 
+/* Reads one corpus stream by name; false, after printing "skipped: why", when absent. */
+static bool read_corpus_stream(const char *stem, struct mig_membuf *input)
+{
+  char path[512], message[512];
+  snprintf(path, sizeof path, "%s/%s%s", CORPUS_DIR, stem, CORPUS_SUFFIX);
+  if (conform_inspect_read(path, input, message, sizeof message)) return true;
+  fprintf(stderr, "skipped: %s\n", message);
+  mig_membuf_deinit(input);
+  return false;
+}
+
 /* Visitor: remembers the payload offset of the "globalstate" FULL section. */
 static enum mig_err find_globalstate(void *context, const struct mig_inspect_event *event,
                                      struct mig_error *error)
@@ -635,14 +646,9 @@ START_TEST(conform_inspect_globalstate_runstate_checked)
    * buffer, name a known RunState and match its be32 size (spec §11.3 item
    * 20).  Method: find the section in a real QEMU 7.2 stream, patch it.
    */
-  char path[512], message[512];
-  snprintf(path, sizeof path, "%s/pc-i440fx-7.2_m32_running-seabios%s", CORPUS_DIR, CORPUS_SUFFIX);
   struct mig_membuf input;
-  if (!conform_inspect_read(path, &input, message, sizeof message)) {
-    fprintf(stderr, "skipped: %s\n", message);
-    mig_membuf_deinit(&input);
-    return;
-  }
+  if (!read_corpus_stream("pc-i440fx-7.2_m32_running-seabios", &input)) return;
+  char message[512];
   uint64_t at = 0;
   struct mig_inspect_visitor visitor = {.visit = find_globalstate, .context = &at};
   struct mig_inspect inspect;
@@ -748,14 +754,8 @@ END_TEST
 START_TEST(conform_inspect_dirty_bitmap_rejects_bad_chunks)
 {
   /* Goal: dirty-bitmap chunk errors name offset and path; method: edit the corpus START chunk. */
-  char path[512], message[512];
-  snprintf(path, sizeof path, "%s/pc-i440fx-7.2_m32_dirty-bitmaps%s", CORPUS_DIR, CORPUS_SUFFIX);
   struct mig_membuf input;
-  if (!conform_inspect_read(path, &input, message, sizeof message)) {
-    fprintf(stderr, "skipped: %s\n", message);
-    mig_membuf_deinit(&input);
-    return;
-  }
+  if (!read_corpus_stream("pc-i440fx-7.2_m32_dirty-bitmaps", &input)) return;
   static const uint8_t name[] = "\x0c" "dirty-bitmap";
   uint64_t chunk = 0;
   for (size_t at = 0; at + sizeof name < input.count && chunk == 0; at++) {

@@ -374,6 +374,22 @@ START_TEST(conform_sink_fake_trailer_in_page_data)
 }
 END_TEST
 
+/*
+ * Serves the main stream plus two multifd channels from a source child and
+ * formats the sink's error into message (512 bytes); returns the child's status.
+ */
+static int serve_two_channels(const struct mig_membuf *stream, const struct mig_membuf channel[2],
+                              struct conform_sink_result *result, char message[512])
+{
+  struct source_plan plan = {.bytes = stream->bytes, .count = stream->count,
+                             .multifd = {channel[0].bytes, channel[1].bytes},
+                             .multifd_count = {channel[0].count, channel[1].count},
+                             .multifd_channels = 2};
+  int status = serve_with_source(&plan, result);
+  mig_error_format(&result->error, message, 512);
+  return status;
+}
+
 /* Initial packet plus sync_count SYNC packets; the first one carries 2 pages of block. */
 static void build_multifd(struct mig_membuf *out, uint8_t id, uint64_t sync_count,
                           const char *block, uint64_t page_offset)
@@ -415,14 +431,9 @@ START_TEST(conform_sink_multifd_channels_counted)
   for (uint8_t id = 0; id < 2; id++) {
     build_multifd(&channel[id], id, sections, direct.blocks[0].name, 2 * id * MIG_PAGE_BYTES);
   }
-  struct source_plan plan = {.bytes = stream.bytes, .count = stream.count,
-                             .multifd = {channel[0].bytes, channel[1].bytes},
-                             .multifd_count = {channel[0].count, channel[1].count},
-                             .multifd_channels = 2};
   struct conform_sink_result result;
-  ck_assert_int_eq(serve_with_source(&plan, &result), CHILD_OK);
   char message[512];
-  mig_error_format(&result.error, message, sizeof message);
+  ck_assert_int_eq(serve_two_channels(&stream, channel, &result, message), CHILD_OK);
   ck_assert_msg(result.error.code == MIG_OK, "%s", message);
   ck_assert_uint_eq(result.multifd_channel_count, 2);
   ck_assert_uint_eq(result.multifd_sync_packets, 2 * sections);
@@ -482,14 +493,9 @@ START_TEST(conform_sink_multifd_hostile)
     build_multifd(&channel[1], cases[c].id1, cases[c].syncs1, direct.blocks[0].name,
                   cases[c].offset);
     if (cases[c].patch_at != 0) put_be32(channel[1].bytes + cases[c].patch_at, cases[c].patch);
-    struct source_plan plan = {.bytes = stream.bytes, .count = stream.count,
-                               .multifd = {channel[0].bytes, channel[1].bytes},
-                               .multifd_count = {channel[0].count, channel[1].count},
-                               .multifd_channels = 2};
     struct conform_sink_result result;
-    (void)serve_with_source(&plan, &result);
     char message[512];
-    mig_error_format(&result.error, message, sizeof message);
+    (void)serve_two_channels(&stream, channel, &result, message);
     ck_assert_msg(result.error.code == cases[c].code, "case %zu: %s", c, message);
     ck_assert_msg(strcmp(result.error.path, cases[c].path) == 0, "case %zu: %s, expected %s", c,
                   message, cases[c].path);
@@ -534,14 +540,9 @@ START_TEST(conform_sink_multifd_uuid_matches_configuration)
       build_multifd(&channel[id], id, sections, direct.blocks[0].name, 2 * id * MIG_PAGE_BYTES);
       if (matching) memcpy(channel[id].bytes + 8, subsection + 24, 16);
     }
-    struct source_plan plan = {.bytes = stream.bytes, .count = stream.count,
-                               .multifd = {channel[0].bytes, channel[1].bytes},
-                               .multifd_count = {channel[0].count, channel[1].count},
-                               .multifd_channels = 2};
     struct conform_sink_result result;
-    (void)serve_with_source(&plan, &result);
     char message[512];
-    mig_error_format(&result.error, message, sizeof message);
+    (void)serve_two_channels(&stream, channel, &result, message);
     if (matching) {
       ck_assert_msg(result.error.code == MIG_OK, "%s", message);
       ck_assert_uint_eq(result.multifd_channel_count, 2);

@@ -9,7 +9,7 @@ include path, so an #include that points up the layer order fails to compile
   FOLDER/*_test.c     libcheck suites, linked into FOLDER/runner.c's binary
   FOLDER/runner.c     the folder's test runner (one per folder)
   fuzz/*_fuzz.c       libFuzzer targets; also linked with fuzz/replay.c
-  conformance/migsim.c  the command-line tool
+  cli/migsim.c        the command-line tool (cli/ is the top layer)
 
 Run `python3 configure.py` after adding or removing a source file;
 `python3 configure.py --check` fails when the committed build.ninja is stale.
@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "har
 import ninja_syntax  # noqa: E402
 
 # Layers, bottom first; each may include itself and the layers before it.
-LAYERS = ["sim", "models", "migration", "conformance"]
+LAYERS = ["sim", "models", "migration", "conformance", "cli"]
 # Layers whose library code is on the simulated path: wall clocks and libc
 # randomness are poisoned there (STYLE R14, sim_base.h).
 DETERMINISTIC = {"sim", "models", "migration"}
@@ -114,7 +114,7 @@ def generate():
 
         every = LAYERS[::-1]
         if variant != "fuzz":
-            obj = compile_one("conformance", "migsim.c", every, False)
+            obj = compile_one("cli", "migsim.c", every, False)
             exe = base + "/migsim"
             n.build(exe, "link", [obj] + libs_so_far,
                     variables=dict(common, ldflags=ldflags, libs=LIBS))

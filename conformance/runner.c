@@ -6,21 +6,15 @@
 #include "sim_check.h"
 
 Suite *conform_suite(void);
-Suite *conform_inspect_suite(void);
-Suite *conform_sink_suite(void);
 Suite *conform_devices_suite(void);
 Suite *conform_ram_suite(void);
-Suite *conform_analyze_suite(void);
 Suite *conform_iommu_suite(void);
 Suite *conform_vfio_suite(void);
-Suite *conform_block_suite(void);
 
 int main(int argc, char **argv)
 {
-  static sim_suite_fn *const suites[] = {conform_suite, conform_inspect_suite,
-                                                conform_sink_suite, conform_devices_suite,
-                                                conform_ram_suite, conform_analyze_suite,
-                                                conform_iommu_suite, conform_vfio_suite,
-                                                conform_block_suite};
+  static sim_suite_fn *const suites[] = {conform_suite, conform_devices_suite,
+                                         conform_ram_suite, conform_iommu_suite,
+                                         conform_vfio_suite};
   return sim_check_main(argc, argv, suites, SIM_ARRAY_COUNT(suites));
 }

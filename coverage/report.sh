@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ninja -f build.ninja coverage >/dev/null
 find out/coverage -name '*.gcda' -delete
-for layer in sim models migration conformance; do
+for layer in sim models migration conformance cli; do
   binary=out/coverage/${layer}_test
   [[ -x $binary ]] && MIGSIM_PROPERTY_SEEDS=5 CK_FORK=no CK_DEFAULT_TIMEOUT=900 "$binary" >/dev/null
 done

@@ -2,7 +2,7 @@
  * analyze_fuzz.c: a whole stream, as hostile bytes, through `migsim inspect
  * --format analyze` minus the file I/O: the walker (mig_inspect_stream) and,
  * when it accepts the stream, the description-driven decoder
- * (mig_analyze_stream) and the text rendering (conform_analyze_text).  The
+ * (mig_analyze_stream) and the text rendering (cli_analyze_text).  The
  * trailer is part of the input, so the fuzzer mutates descriptions and
  * payloads together.  STYLE R25: one input format, no globals, no I/O,
  * everything created and destroyed per input.
@@ -12,7 +12,7 @@
  */
 #include "sim_base.h"
 
-#include "conform_analyze.h"
+#include "cli_analyze.h"
 #include "mig_analyze.h"
 #include "mig_inspect.h"
 
@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     SIM_ASSERT(err == error.code);
     SIM_ASSERT(err == MIG_OK || error.offset <= size);
     if (root != NULL) {
-      char *text = conform_analyze_text(root);
+      char *text = cli_analyze_text(root);
       SIM_ASSERT(text != NULL && text[0] == '{');
       free(text);
       json_decref(root);

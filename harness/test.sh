@@ -49,7 +49,7 @@ for variant in release debug asan clang; do
   seeds=200
   [[ $variant == asan ]] && seeds=50
   [[ $variant == debug || $variant == clang ]] && seeds=5
-  for layer in sim models migration conformance; do
+  for layer in sim models migration conformance cli; do
     binary=out/$variant/${layer}_test
     [[ -x $binary ]] || { echo "missing $binary"; fail "missing $binary"; continue; }
     echo "== $binary"

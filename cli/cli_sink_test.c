@@ -1,17 +1,17 @@
 /*
- * conform_sink_test.c: `migsim sink` without QEMU.  A forked child plays the
+ * cli_sink_test.c: `migsim sink` without QEMU.  A forked child plays the
  * QEMU source over a unix socket: it sends migsim's own stream (the default
  * scenario, captured through conform_check), with OPEN_RETURN_PATH and PING
  * spliced in after the configuration section where QEMU puts them, and, for
  * multifd, hand-built initial and RAM packets (spec §9.2, §9.3).  The child
  * checks what the sink sends back on the return path and reports through its
- * exit code; the parent runs conform_sink_serve and checks the result.
+ * exit code; the parent runs cli_sink_serve and checks the result.
  */
 #include "sim_base.h"
 
 #include "conform_run.h"
 #include "conform_scenario.h"
-#include "conform_sink.h"
+#include "cli_sink.h"
 #include "mig_format.h"
 #include "mig_rp.h"
 #include "sim_check.h"
@@ -103,7 +103,7 @@ static int listen_unix(char *path, size_t path_bytes)
   snprintf(path, path_bytes, "unix:%s/sock", folder);
   uint16_t port = 1;
   char error[256];
-  int fd = conform_sink_listen(path, &port, error, sizeof error);
+  int fd = cli_sink_listen(path, &port, error, sizeof error);
   ck_assert_msg(fd >= 0, "%s", error);
   ck_assert_uint_eq(port, 0);
   return fd;
@@ -193,8 +193,8 @@ static int source_run(const char *spec, const struct source_plan *plan)
 
 /* Forks the source, serves one migration, returns the child's exit code. */
 static int serve_with_source_method(const struct source_plan *plan, const char *stream_out,
-                                    enum conform_sink_compression method,
-                                    struct conform_sink_result *result)
+                                    enum cli_sink_compression method,
+                                    struct cli_sink_result *result)
 {
   char spec[128];
   int listen_fd = listen_unix(spec, sizeof spec);
@@ -206,11 +206,11 @@ static int serve_with_source_method(const struct source_plan *plan, const char *
     signal(SIGPIPE, SIG_IGN);       /* a sink that rejects early closes the socket */
     _exit(source_run(spec, plan));
   }
-  struct conform_sink_options options = {.stream_bytes_max = (size_t)1 << 30,
+  struct cli_sink_options options = {.stream_bytes_max = (size_t)1 << 30,
                                          .idle_ms_max = 10000, .settle_ms = 5000,
                                          .stream_out = stream_out,
                                          .multifd_compression = method};
-  (void)conform_sink_serve(listen_fd, &options, result);
+  (void)cli_sink_serve(listen_fd, &options, result);
   close(listen_fd);
   unlink(spec + 5);
   int status = 0;
@@ -220,23 +220,23 @@ static int serve_with_source_method(const struct source_plan *plan, const char *
 }
 
 static int serve_with_source_out(const struct source_plan *plan, const char *stream_out,
-                                 struct conform_sink_result *result)
+                                 struct cli_sink_result *result)
 {
-  return serve_with_source_method(plan, stream_out, CONFORM_SINK_COMPRESSION_NONE, result);
+  return serve_with_source_method(plan, stream_out, CLI_SINK_COMPRESSION_NONE, result);
 }
 
-static int serve_with_source(const struct source_plan *plan, struct conform_sink_result *result)
+static int serve_with_source(const struct source_plan *plan, struct cli_sink_result *result)
 {
   return serve_with_source_out(plan, NULL, result);
 }
 
-START_TEST(conform_sink_serve_migsim_stream)
+START_TEST(cli_sink_serve_migsim_stream)
 {
   /* Goal: a plain stream validates, gives mig_inspect_stream's walk, --stream-out copies it. */
   struct mig_membuf stream;
   capture_default(&stream);
   struct source_plan plan = {.bytes = stream.bytes, .count = stream.count};
-  struct conform_sink_result result;
+  struct cli_sink_result result;
   char out_path[] = "/tmp/migsim-sink-out-XXXXXX";
   int out_fd = mkstemp(out_path);
   ck_assert_int_ge(out_fd, 0);
@@ -263,12 +263,12 @@ START_TEST(conform_sink_serve_migsim_stream)
   ck_assert(!result.return_path && !result.shut_sent && result.pongs_sent == 0);
   ck_assert_uint_eq(result.false_trailers, 0);
   mig_inspect_deinit(&direct);
-  conform_sink_result_deinit(&result);
+  cli_sink_result_deinit(&result);
   mig_membuf_deinit(&stream);
 }
 END_TEST
 
-START_TEST(conform_sink_return_path_ping_pong_shut)
+START_TEST(cli_sink_return_path_ping_pong_shut)
 {
   /* Goal: PONG is sent while the source waits mid-stream, SHUT(0) at the end. */
   struct mig_membuf plain, stream;
@@ -277,7 +277,7 @@ START_TEST(conform_sink_return_path_ping_pong_shut)
   splice_return_path(&plain, &stream, &prefix);
   struct source_plan plan = {.bytes = stream.bytes, .count = stream.count, .pause_at = prefix,
                              .expect_shut = true, .shut_value = 0};
-  struct conform_sink_result result;
+  struct cli_sink_result result;
   ck_assert_int_eq(serve_with_source(&plan, &result), CHILD_OK);
   ck_assert_int_eq(result.error.code, MIG_OK);
   ck_assert(result.return_path);
@@ -285,13 +285,13 @@ START_TEST(conform_sink_return_path_ping_pong_shut)
   ck_assert(result.shut_sent);
   ck_assert_uint_eq(result.shut_value, 0);
   ck_assert_uint_eq(result.inspect.commands[2], 1);  /* the walk saw the PING too */
-  conform_sink_result_deinit(&result);
+  cli_sink_result_deinit(&result);
   mig_membuf_deinit(&stream);
   mig_membuf_deinit(&plain);
 }
 END_TEST
 
-START_TEST(conform_sink_truncated_stream_fails_with_shut_1)
+START_TEST(cli_sink_truncated_stream_fails_with_shut_1)
 {
   /* Goal: a stream cut in half is rejected with offset and path; the source gets SHUT(1). */
   struct mig_membuf plain, stream;
@@ -301,20 +301,20 @@ START_TEST(conform_sink_truncated_stream_fails_with_shut_1)
   size_t half = stream.count / 2;
   struct source_plan plan = {.bytes = stream.bytes, .count = half, .pause_at = prefix,
                              .expect_shut = true, .shut_value = 1};
-  struct conform_sink_result result;
+  struct cli_sink_result result;
   ck_assert_int_eq(serve_with_source(&plan, &result), CHILD_OK);
   ck_assert_int_ne(result.error.code, MIG_OK);
   ck_assert_uint_le(result.error.offset, half);
   ck_assert_msg(result.error.path[0] != 0, "error without a path");
   ck_assert_uint_eq(result.stream_bytes, half);
   ck_assert(result.shut_sent && result.shut_value == 1);
-  conform_sink_result_deinit(&result);
+  cli_sink_result_deinit(&result);
   mig_membuf_deinit(&stream);
   mig_membuf_deinit(&plain);
 }
 END_TEST
 
-START_TEST(conform_sink_ping_without_return_path)
+START_TEST(cli_sink_ping_without_return_path)
 {
   /* Goal: PING before OPEN_RETURN_PATH is fatal (spec §7), named command/ping. */
   struct mig_membuf plain, stream;
@@ -324,12 +324,12 @@ START_TEST(conform_sink_ping_without_return_path)
   size_t open_at = prefix - 14;
   stream.bytes[open_at + 2] = 9;    /* OPEN_RETURN_PATH becomes POSTCOPY_RESUME */
   struct source_plan plan = {.bytes = stream.bytes, .count = stream.count};
-  struct conform_sink_result result;
+  struct cli_sink_result result;
   (void)serve_with_source(&plan, &result);
   ck_assert_int_eq(result.error.code, MIG_ERR_BAD_COMMAND);
   ck_assert_str_eq(result.error.path, "command/ping");
   ck_assert_uint_eq(result.error.offset, open_at + 5);
-  conform_sink_result_deinit(&result);
+  cli_sink_result_deinit(&result);
   mig_membuf_deinit(&stream);
   mig_membuf_deinit(&plain);
 }
@@ -348,7 +348,7 @@ static size_t find_continued_page(const struct mig_membuf *stream)
   return 0;
 }
 
-START_TEST(conform_sink_fake_trailer_in_page_data)
+START_TEST(cli_sink_fake_trailer_in_page_data)
 {
   /* Goal: page bytes that look like "EOF 06 N {" ... "}" at a read boundary do not end the
    * stream: the failed walk waits for more bytes, and the real end then validates. */
@@ -362,14 +362,14 @@ START_TEST(conform_sink_fake_trailer_in_page_data)
   page[100 + 6 + 31] = '}';         /* the fake JSON's last byte: the stream pauses after it */
   struct source_plan plan = {.bytes = stream.bytes, .count = stream.count,
                              .pause_at = data + 100 + 6 + 32, .pause_quiet = true};
-  struct conform_sink_result result;
+  struct cli_sink_result result;
   ck_assert_int_eq(serve_with_source(&plan, &result), CHILD_OK);
   char message[512];
   mig_error_format(&result.error, message, sizeof message);
   ck_assert_msg(result.error.code == MIG_OK, "%s", message);
   ck_assert_uint_eq(result.stream_bytes, stream.count);
   ck_assert_uint_eq(result.false_trailers, 1);
-  conform_sink_result_deinit(&result);
+  cli_sink_result_deinit(&result);
   mig_membuf_deinit(&stream);
 }
 END_TEST
@@ -379,7 +379,7 @@ END_TEST
  * formats the sink's error into message (512 bytes); returns the child's status.
  */
 static int serve_two_channels(const struct mig_membuf *stream, const struct mig_membuf channel[2],
-                              struct conform_sink_result *result, char message[512])
+                              struct cli_sink_result *result, char message[512])
 {
   struct source_plan plan = {.bytes = stream->bytes, .count = stream->count,
                              .multifd = {channel[0].bytes, channel[1].bytes},
@@ -395,11 +395,11 @@ static void build_multifd(struct mig_membuf *out, uint8_t id, uint64_t sync_coun
                           const char *block, uint64_t page_offset)
 {
   mig_membuf_init(out, (size_t)64 << 20);
-  uint8_t initial[CONFORM_SINK_MULTIFD_INITIAL_BYTES] = {0};
+  uint8_t initial[CLI_SINK_MULTIFD_INITIAL_BYTES] = {0};
   put_be32(initial, 0x11223344), put_be32(initial + 4, 1);
   initial[24] = id;
   ck_assert_int_eq(mig_membuf_write(out, initial, sizeof initial), MIG_OK);
-  static uint8_t packet[CONFORM_SINK_MULTIFD_PACKET_BYTES];
+  static uint8_t packet[CLI_SINK_MULTIFD_PACKET_BYTES];
   static uint8_t page[MIG_PAGE_BYTES];
   for (uint64_t i = 0; i < sync_count; i++) {
     memset(packet, 0, sizeof packet);
@@ -417,7 +417,7 @@ static void build_multifd(struct mig_membuf *out, uint8_t id, uint64_t sync_coun
   }
 }
 
-START_TEST(conform_sink_multifd_channels_counted)
+START_TEST(cli_sink_multifd_channels_counted)
 {
   /* Goal: 2 multifd channels; their pages join the block's normal count; SYNCs match. */
   struct mig_membuf stream, channel[2];
@@ -431,7 +431,7 @@ START_TEST(conform_sink_multifd_channels_counted)
   for (uint8_t id = 0; id < 2; id++) {
     build_multifd(&channel[id], id, sections, direct.blocks[0].name, 2 * id * MIG_PAGE_BYTES);
   }
-  struct conform_sink_result result;
+  struct cli_sink_result result;
   char message[512];
   ck_assert_int_eq(serve_two_channels(&stream, channel, &result, message), CHILD_OK);
   ck_assert_msg(result.error.code == MIG_OK, "%s", message);
@@ -440,14 +440,14 @@ START_TEST(conform_sink_multifd_channels_counted)
   ck_assert_uint_eq(result.multifd_pages, 4);
   ck_assert_uint_eq(result.inspect.blocks[0].normal_pages, direct.blocks[0].normal_pages + 4);
   ck_assert_uint_eq(result.multifd_bytes, channel[0].count + channel[1].count);
-  conform_sink_result_deinit(&result);
+  cli_sink_result_deinit(&result);
   mig_inspect_deinit(&direct);
   for (int i = 0; i < 2; i++) mig_membuf_deinit(&channel[i]);
   mig_membuf_deinit(&stream);
 }
 END_TEST
 
-START_TEST(conform_sink_multifd_hostile)
+START_TEST(cli_sink_multifd_hostile)
 {
   /*
    * Goal: every multifd check of spec §11.2 and §11.3 item 13 rejects with
@@ -493,7 +493,7 @@ START_TEST(conform_sink_multifd_hostile)
     build_multifd(&channel[1], cases[c].id1, cases[c].syncs1, direct.blocks[0].name,
                   cases[c].offset);
     if (cases[c].patch_at != 0) put_be32(channel[1].bytes + cases[c].patch_at, cases[c].patch);
-    struct conform_sink_result result;
+    struct cli_sink_result result;
     char message[512];
     (void)serve_two_channels(&stream, channel, &result, message);
     ck_assert_msg(result.error.code == cases[c].code, "case %zu: %s", c, message);
@@ -502,7 +502,7 @@ START_TEST(conform_sink_multifd_hostile)
     if (cases[c].code != MIG_ERR_TRUNCATED) {
       ck_assert_msg(result.error.offset == cases[c].at, "case %zu: %s", c, message);
     }
-    conform_sink_result_deinit(&result);
+    cli_sink_result_deinit(&result);
     for (int i = 0; i < 2; i++) mig_membuf_deinit(&channel[i]);
   }
   mig_inspect_deinit(&direct);
@@ -510,7 +510,7 @@ START_TEST(conform_sink_multifd_hostile)
 }
 END_TEST
 
-START_TEST(conform_sink_multifd_uuid_matches_configuration)
+START_TEST(cli_sink_multifd_uuid_matches_configuration)
 {
   /*
    * Goal: with configuration/uuid in the main stream, every multifd channel's
@@ -540,7 +540,7 @@ START_TEST(conform_sink_multifd_uuid_matches_configuration)
       build_multifd(&channel[id], id, sections, direct.blocks[0].name, 2 * id * MIG_PAGE_BYTES);
       if (matching) memcpy(channel[id].bytes + 8, subsection + 24, 16);
     }
-    struct conform_sink_result result;
+    struct cli_sink_result result;
     char message[512];
     (void)serve_two_channels(&stream, channel, &result, message);
     if (matching) {
@@ -551,7 +551,7 @@ START_TEST(conform_sink_multifd_uuid_matches_configuration)
       ck_assert_str_eq(result.error.path, "multifd/channel0/initial/uuid");
       ck_assert_uint_eq(result.error.offset, 8);
     }
-    conform_sink_result_deinit(&result);
+    cli_sink_result_deinit(&result);
     for (int i = 0; i < 2; i++) mig_membuf_deinit(&channel[i]);
   }
   mig_inspect_deinit(&direct);
@@ -571,7 +571,7 @@ END_TEST
  * unless next_bytes is set.  payload_at[k] gets each payload's channel offset.
  */
 struct packed_plan {
-  enum conform_sink_compression method;  /* the compressor used */
+  enum cli_sink_compression method;  /* the compressor used */
   uint32_t flag;                    /* compression bits written in flags */
   uint32_t normal[2];               /* normal_pages of packets 0 and 1 */
   uint32_t pages[2];                /* pages actually compressed into them */
@@ -598,7 +598,7 @@ static size_t packed_payload(const struct packed_plan *plan, z_stream *zs, ZSTD_
   for (uint32_t p = 0; p < count; p++) {
     packed_page(page, first + p);
     bool last = p + 1 == count;
-    if (plan->method == CONFORM_SINK_COMPRESSION_ZLIB) {
+    if (plan->method == CLI_SINK_COMPRESSION_ZLIB) {
       zs->next_in = page, zs->avail_in = sizeof page;
       zs->next_out = out + used, zs->avail_out = (uInt)(out_bytes - used);
       int flush = !last ? Z_NO_FLUSH : finish ? Z_FINISH : Z_SYNC_FLUSH;
@@ -627,7 +627,7 @@ static void build_packed(struct mig_membuf *out, const struct packed_plan *plan,
                          uint64_t sync_count, const char *block, uint64_t payload_at[2])
 {
   mig_membuf_init(out, (size_t)64 << 20);
-  uint8_t initial[CONFORM_SINK_MULTIFD_INITIAL_BYTES] = {0};
+  uint8_t initial[CLI_SINK_MULTIFD_INITIAL_BYTES] = {0};
   put_be32(initial, 0x11223344), put_be32(initial + 4, 1);
   ck_assert_int_eq(mig_membuf_write(out, initial, sizeof initial), MIG_OK);
   z_stream zs = {0};
@@ -638,8 +638,8 @@ static void build_packed(struct mig_membuf *out, const struct packed_plan *plan,
                                                    plan->zstd_window_log)));
   }
   ck_assert_int_eq(deflateInit(&zs, 1), Z_OK);
-  static uint8_t packet[CONFORM_SINK_MULTIFD_PACKET_BYTES];
-  static uint8_t payload[CONFORM_SINK_MULTIFD_COMPRESSED_BYTES_MAX];
+  static uint8_t packet[CLI_SINK_MULTIFD_PACKET_BYTES];
+  static uint8_t payload[CLI_SINK_MULTIFD_COMPRESSED_BYTES_MAX];
   for (uint64_t i = 0; i < sync_count; i++) {
     memset(packet, 0, sizeof packet);
     uint32_t normal = i < 2 ? plan->normal[i] : 0;
@@ -664,12 +664,12 @@ static void build_packed(struct mig_membuf *out, const struct packed_plan *plan,
   ZSTD_freeCStream(zcs);
 }
 
-static enum conform_sink_compression packed_methods[] = {CONFORM_SINK_COMPRESSION_ZLIB,
-                                                          CONFORM_SINK_COMPRESSION_ZSTD};
+static enum cli_sink_compression packed_methods[] = {CLI_SINK_COMPRESSION_ZLIB,
+                                                          CLI_SINK_COMPRESSION_ZSTD};
 
 /* Serves stream plus one packed channel with the sink configured for `method`. */
 static void serve_packed(const struct mig_membuf *stream, const struct mig_membuf *channel,
-                         enum conform_sink_compression method, struct conform_sink_result *result)
+                         enum cli_sink_compression method, struct cli_sink_result *result)
 {
   struct source_plan plan = {.bytes = stream->bytes, .count = stream->count,
                              .multifd = {channel->bytes}, .multifd_count = {channel->count},
@@ -677,7 +677,7 @@ static void serve_packed(const struct mig_membuf *stream, const struct mig_membu
   (void)serve_with_source_method(&plan, NULL, method, result);
 }
 
-START_TEST(conform_sink_multifd_compressed_counted)
+START_TEST(cli_sink_multifd_compressed_counted)
 {
   /*
    * Goal: zlib and zstd payloads (real compressors, one stream across two
@@ -696,27 +696,27 @@ START_TEST(conform_sink_multifd_compressed_counted)
   ck_assert_uint_ge(sections, 2);
   ck_assert_uint_gt(direct.blocks[0].used_bytes, 4 * MIG_PAGE_BYTES);
   for (size_t m = 0; m < 3; m++) {
-    enum conform_sink_compression method = packed_methods[SIM_MIN(m, (size_t)1)];
-    struct packed_plan packed = {.method = method, .flag = method == CONFORM_SINK_COMPRESSION_ZLIB
+    enum cli_sink_compression method = packed_methods[SIM_MIN(m, (size_t)1)];
+    struct packed_plan packed = {.method = method, .flag = method == CLI_SINK_COMPRESSION_ZLIB
                                                                ? 0x2 : 0x4,
                                  .normal = {2, 2}, .pages = {2, 2}, .zstd_frames = m == 2};
     uint64_t payload_at[2];
     build_packed(&channel, &packed, sections, direct.blocks[0].name, payload_at);
-    struct conform_sink_result result;
+    struct cli_sink_result result;
     serve_packed(&stream, &channel, method, &result);
     char message[512];
     mig_error_format(&result.error, message, sizeof message);
-    ck_assert_msg(result.error.code == MIG_OK, "%s: %s", conform_sink_compression_name(method),
+    ck_assert_msg(result.error.code == MIG_OK, "%s: %s", cli_sink_compression_name(method),
                   message);
     ck_assert_uint_eq(result.multifd_pages, 4);
     ck_assert_uint_eq(result.inspect.blocks[0].normal_pages, direct.blocks[0].normal_pages + 4);
-    uint64_t payload_bytes = channel.count - CONFORM_SINK_MULTIFD_INITIAL_BYTES -
-                             sections * CONFORM_SINK_MULTIFD_PACKET_BYTES;
+    uint64_t payload_bytes = channel.count - CLI_SINK_MULTIFD_INITIAL_BYTES -
+                             sections * CLI_SINK_MULTIFD_PACKET_BYTES;
     ck_assert_uint_eq(result.multifd_payload_bytes, payload_bytes);
     ck_assert_uint_lt(payload_bytes, 4 * MIG_PAGE_BYTES);
     ck_assert_uint_eq(result.multifd_bytes, channel.count);
     ck_assert_int_eq(result.multifd_compression, method);
-    conform_sink_result_deinit(&result);
+    cli_sink_result_deinit(&result);
     mig_membuf_deinit(&channel);
   }
   mig_inspect_deinit(&direct);
@@ -729,13 +729,13 @@ enum { OWN = 0x100 };               /* packed_case.flag: the method's own compre
 
 /* One fault in a single packed channel (build_packed), and the error it must give. */
 struct packed_case {
-  enum conform_sink_compression method;  /* 0: run with zlib and with zstd */
+  enum cli_sink_compression method;  /* 0: run with zlib and with zstd */
   uint32_t flag;                    /* compression bits of packets with pages, or OWN */
   uint32_t normal0, pages0;         /* packet 0: pages listed, pages compressed */
   bool finish;                      /* zlib: end the stream with packet 0; zstd: window 2^26 */
   uint32_t next_bytes;              /* nonzero: packet 0's next_packet_size */
   int corrupt_packet;               /* -1 none; else 0xff over that payload's first 4 bytes */
-  enum conform_sink_compression configured;  /* 0: the same as the method */
+  enum cli_sink_compression configured;  /* 0: the same as the method */
   enum mig_err code;
   int where;                        /* AT_FIELD (flags or next_packet_size of packet 0), ... */
   const char *leaf;                 /* last path element; NULL: the method's name */
@@ -743,10 +743,10 @@ struct packed_case {
 };
 
 static void packed_case_run(const struct mig_membuf *stream, uint64_t sections, const char *block,
-                            const struct packed_case *test, enum conform_sink_compression method,
+                            const struct packed_case *test, enum cli_sink_compression method,
                             size_t index)
 {
-  uint32_t own_flag = method == CONFORM_SINK_COMPRESSION_ZLIB ? 0x2 : 0x4;
+  uint32_t own_flag = method == CLI_SINK_COMPRESSION_ZLIB ? 0x2 : 0x4;
   struct packed_plan packed = {.method = method, .flag = test->flag == OWN ? own_flag : test->flag,
                                .normal = {test->normal0, 2}, .pages = {test->pages0, 2},
                                .finish = test->finish, .next_bytes = test->next_bytes,
@@ -755,22 +755,22 @@ static void packed_case_run(const struct mig_membuf *stream, uint64_t sections, 
   struct mig_membuf channel;
   build_packed(&channel, &packed, sections, block, payload_at);
   if (test->corrupt_packet >= 0) memset(channel.bytes + payload_at[test->corrupt_packet], 0xff, 4);
-  struct conform_sink_result result;
+  struct cli_sink_result result;
   serve_packed(stream, &channel, test->configured != 0 ? test->configured : method, &result);
   char message[512], path[MIG_PATH_BYTES_MAX];
   mig_error_format(&result.error, message, sizeof message);
   snprintf(path, sizeof path, "multifd/channel0/packet%" PRIu32 "/%s", test->packet,
-           test->leaf != NULL ? test->leaf : conform_sink_compression_name(method));
-  const char *name = conform_sink_compression_name(method);
+           test->leaf != NULL ? test->leaf : cli_sink_compression_name(method));
+  const char *name = cli_sink_compression_name(method);
   ck_assert_msg(result.error.code == test->code, "case %zu %s: %s", index, name, message);
   ck_assert_msg(strcmp(result.error.path, path) == 0, "case %zu %s: %s, expected %s", index,
                 name, message, path);
   uint64_t start = payload_at[test->packet];
-  uint64_t end = test->packet == 0 ? payload_at[1] - CONFORM_SINK_MULTIFD_PACKET_BYTES
+  uint64_t end = test->packet == 0 ? payload_at[1] - CLI_SINK_MULTIFD_PACKET_BYTES
                                    : channel.count;
   if (test->where == AT_FIELD) {
     uint64_t field = strcmp(test->leaf, "flags") == 0 ? 8 : 20;
-    ck_assert_msg(result.error.offset == CONFORM_SINK_MULTIFD_INITIAL_BYTES + field,
+    ck_assert_msg(result.error.offset == CLI_SINK_MULTIFD_INITIAL_BYTES + field,
                   "case %zu %s: %s", index, name, message);
   } else if (test->where == AT_END) {
     ck_assert_msg(result.error.offset == end, "case %zu %s: %s", index, name, message);
@@ -779,11 +779,11 @@ static void packed_case_run(const struct mig_membuf *stream, uint64_t sections, 
                   "case %zu %s: %s not in [%" PRIu64 ", %" PRIu64 "]", index, name, message,
                   start, end);
   }
-  conform_sink_result_deinit(&result);
+  cli_sink_result_deinit(&result);
   mig_membuf_deinit(&channel);
 }
 
-START_TEST(conform_sink_multifd_compressed_hostile)
+START_TEST(cli_sink_multifd_compressed_hostile)
 {
   /*
    * Goal: each compressed-payload check rejects with its code, path and an
@@ -800,8 +800,8 @@ START_TEST(conform_sink_multifd_compressed_hostile)
   ck_assert_int_eq(mig_inspect_stream(stream.bytes, stream.count, &direct, &error), MIG_OK);
   uint64_t sections = direct.records[1] + direct.records[2] + direct.records[3];
   ck_assert_uint_ge(sections, 2);
-  const enum conform_sink_compression zlib = CONFORM_SINK_COMPRESSION_ZLIB;
-  const enum conform_sink_compression zstd = CONFORM_SINK_COMPRESSION_ZSTD;
+  const enum cli_sink_compression zlib = CLI_SINK_COMPRESSION_ZLIB;
+  const enum cli_sink_compression zstd = CLI_SINK_COMPRESSION_ZSTD;
   const struct packed_case cases[] = {
       /* flags: the other method, nocomp with pages, both bits */
       {zlib, 0x2, 2, 2, false, 0, -1, zstd, MIG_ERR_BAD_VALUE, AT_FIELD, "flags", 0},
@@ -816,12 +816,12 @@ START_TEST(conform_sink_multifd_compressed_hostile)
       {0, OWN, 2, 3, false, 0, -1, 0, MIG_ERR_TOO_LONG, AT_PAYLOAD, NULL, 0},
       {0, OWN, 1, 2, false, 0, -1, 0, MIG_ERR_TOO_LONG, AT_PAYLOAD, NULL, 0},
       /* next_packet_size beyond QEMU's 1 MiB buffer, and 0 with pages listed */
-      {0, OWN, 2, 2, false, CONFORM_SINK_MULTIFD_COMPRESSED_BYTES_MAX + 1, -1, 0,
+      {0, OWN, 2, 2, false, CLI_SINK_MULTIFD_COMPRESSED_BYTES_MAX + 1, -1, 0,
        MIG_ERR_TOO_LONG, AT_FIELD, "next_packet_size", 0},
       {0, OWN, 2, 0, false, 0, -1, 0, MIG_ERR_TRUNCATED, AT_END, NULL, 0},
       /* zlib: a stream that ends (Z_FINISH) cannot carry the next packet */
       {zlib, 0x2, 2, 2, true, 0, -1, 0, MIG_ERR_BAD_VALUE, AT_PAYLOAD, NULL, 0},
-      /* zstd: a frame whose window (2^26) is above CONFORM_SINK_ZSTD_WINDOW_LOG_MAX */
+      /* zstd: a frame whose window (2^26) is above CLI_SINK_ZSTD_WINDOW_LOG_MAX */
       {zstd, 0x4, 2, 2, true, 0, -1, 0, MIG_ERR_BAD_VALUE, AT_PAYLOAD, NULL, 0},
   };
   uint32_t runs = 0;
@@ -838,17 +838,17 @@ START_TEST(conform_sink_multifd_compressed_hostile)
 }
 END_TEST
 
-START_TEST(conform_sink_channel_count_bounded)
+START_TEST(cli_sink_channel_count_bounded)
 {
-  /* Goal: connection number CONFORM_SINK_CHANNELS_MAX + 1 fails the migration (TOO_LONG). */
+  /* Goal: connection number CLI_SINK_CHANNELS_MAX + 1 fails the migration (TOO_LONG). */
   char spec[128];
   int listen_fd = listen_unix(spec, sizeof spec);
   fflush(NULL);
   pid_t child = fork();
   ck_assert_int_ge(child, 0);
   if (child == 0) {
-    int fds[CONFORM_SINK_CHANNELS_MAX + 1];
-    for (uint32_t i = 0; i < CONFORM_SINK_CHANNELS_MAX + 1; i++) {
+    int fds[CLI_SINK_CHANNELS_MAX + 1];
+    for (uint32_t i = 0; i < CLI_SINK_CHANNELS_MAX + 1; i++) {
       fds[i] = connect_unix(spec);
       if (fds[i] < 0) _exit(CHILD_CONNECT);
     }
@@ -856,12 +856,12 @@ START_TEST(conform_sink_channel_count_bounded)
     (void)read(fds[0], &byte, 1);   /* returns when the sink closes the channels */
     _exit(CHILD_OK);
   }
-  struct conform_sink_options options = {.stream_bytes_max = 1 << 20, .idle_ms_max = 10000,
+  struct cli_sink_options options = {.stream_bytes_max = 1 << 20, .idle_ms_max = 10000,
                                          .settle_ms = 500};
-  struct conform_sink_result result;
-  ck_assert_int_eq(conform_sink_serve(listen_fd, &options, &result), MIG_ERR_TOO_LONG);
+  struct cli_sink_result result;
+  ck_assert_int_eq(cli_sink_serve(listen_fd, &options, &result), MIG_ERR_TOO_LONG);
   ck_assert_str_eq(result.error.path, "channel17");
-  conform_sink_result_deinit(&result);
+  cli_sink_result_deinit(&result);
   close(listen_fd);
   unlink(spec + 5);
   int status = 0;
@@ -870,7 +870,7 @@ START_TEST(conform_sink_channel_count_bounded)
 }
 END_TEST
 
-START_TEST(conform_sink_listen_rejects_bad_specs)
+START_TEST(cli_sink_listen_rejects_bad_specs)
 {
   /* Goal: listen specs other than tcp:IPv4:PORT and unix:PATH fail with a message. */
   static const char *const bad[] = {"tcp:localhost:1", "tcp:127.0.0.1:99999", "udp:1",
@@ -878,38 +878,38 @@ START_TEST(conform_sink_listen_rejects_bad_specs)
   for (size_t i = 0; i < SIM_ARRAY_COUNT(bad); i++) {
     char error[256] = "";
     uint16_t port = 0;
-    ck_assert_int_eq(conform_sink_listen(bad[i], &port, error, sizeof error), -1);
+    ck_assert_int_eq(cli_sink_listen(bad[i], &port, error, sizeof error), -1);
     ck_assert_msg(strstr(error, bad[i]) != NULL, "%s: %s", bad[i], error);
   }
   char error[256];
   uint16_t port = 0;
-  int fd = conform_sink_listen("tcp:127.0.0.1:0", &port, error, sizeof error);
+  int fd = cli_sink_listen("tcp:127.0.0.1:0", &port, error, sizeof error);
   ck_assert_msg(fd >= 0, "%s", error);
   ck_assert_uint_gt(port, 0);
   close(fd);
 }
 END_TEST
 
-Suite *conform_sink_suite(void)
+Suite *cli_sink_suite(void)
 {
-  Suite *suite = suite_create("conform_sink");
+  Suite *suite = suite_create("cli_sink");
   TCase *serve = tcase_create("serve");
   tcase_set_timeout(serve, 120);
-  tcase_add_test(serve, conform_sink_serve_migsim_stream);
-  tcase_add_test(serve, conform_sink_return_path_ping_pong_shut);
-  tcase_add_test(serve, conform_sink_multifd_channels_counted);
-  tcase_add_test(serve, conform_sink_multifd_compressed_counted);
-  tcase_add_test(serve, conform_sink_listen_rejects_bad_specs);
+  tcase_add_test(serve, cli_sink_serve_migsim_stream);
+  tcase_add_test(serve, cli_sink_return_path_ping_pong_shut);
+  tcase_add_test(serve, cli_sink_multifd_channels_counted);
+  tcase_add_test(serve, cli_sink_multifd_compressed_counted);
+  tcase_add_test(serve, cli_sink_listen_rejects_bad_specs);
   suite_add_tcase(suite, serve);
   TCase *corrupt = tcase_create("corrupt");
   tcase_set_timeout(corrupt, 120);
-  tcase_add_test(corrupt, conform_sink_truncated_stream_fails_with_shut_1);
-  tcase_add_test(corrupt, conform_sink_ping_without_return_path);
-  tcase_add_test(corrupt, conform_sink_multifd_hostile);
-  tcase_add_test(corrupt, conform_sink_multifd_compressed_hostile);
-  tcase_add_test(corrupt, conform_sink_multifd_uuid_matches_configuration);
-  tcase_add_test(corrupt, conform_sink_fake_trailer_in_page_data);
-  tcase_add_test(corrupt, conform_sink_channel_count_bounded);
+  tcase_add_test(corrupt, cli_sink_truncated_stream_fails_with_shut_1);
+  tcase_add_test(corrupt, cli_sink_ping_without_return_path);
+  tcase_add_test(corrupt, cli_sink_multifd_hostile);
+  tcase_add_test(corrupt, cli_sink_multifd_compressed_hostile);
+  tcase_add_test(corrupt, cli_sink_multifd_uuid_matches_configuration);
+  tcase_add_test(corrupt, cli_sink_fake_trailer_in_page_data);
+  tcase_add_test(corrupt, cli_sink_channel_count_bounded);
   suite_add_tcase(suite, corrupt);
   return suite;
 }

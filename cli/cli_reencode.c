@@ -1,12 +1,12 @@
 /*
- * conform_reencode.c: the `migsim reencode` command (overview in
- * conform_reencode.h).  File I/O lives here; the writing is
+ * cli_reencode.c: the `migsim reencode` command (overview in
+ * cli_reencode.h).  File I/O lives here; the writing is
  * migration/mig_reencode.c driven by the inspect walk.
  */
 #include "sim_base.h"
 
-#include "conform_inspect.h"
-#include "conform_reencode.h"
+#include "cli_inspect.h"
+#include "cli_reencode.h"
 #include "conform_run.h"
 
 static const char usage_reencode[] =
@@ -21,12 +21,12 @@ static const char usage_reencode[] =
     "                  into PARTs before an END that holds only EOS.  The stream\n"
     "                  is different but loads to the same RAM.\n";
 
-enum mig_err conform_reencode_bytes(const uint8_t *bytes, size_t count,
-                                    const struct mig_reencode_options *options,
-                                    struct mig_membuf *out, uint64_t *sections_added,
-                                    struct mig_error *error)
+enum mig_err cli_reencode_bytes(const uint8_t *bytes, size_t count,
+                                const struct mig_reencode_options *options,
+                                struct mig_membuf *out, uint64_t *sections_added,
+                                struct mig_error *error)
 {
-  mig_membuf_init(out, CONFORM_INSPECT_BYTES_MAX);
+  mig_membuf_init(out, CLI_INSPECT_BYTES_MAX);
   static uint8_t buffer[MIG_WRITER_BUFFER_BYTES];
   struct mig_writer writer;
   mig_writer_init(&writer, buffer, sizeof buffer, mig_membuf_write, out);
@@ -66,7 +66,7 @@ static bool reencode_parse_count(const char *text, uint32_t *out)
   return true;
 }
 
-int conform_reencode_main(int argc, char **argv)
+int cli_reencode_main(int argc, char **argv)
 {
   const char *paths[2] = {NULL, NULL};
   struct mig_reencode_options options = {0};
@@ -75,7 +75,7 @@ int conform_reencode_main(int argc, char **argv)
       fputs(usage_reencode, stdout);
       return 0;
     } else if (strcmp(argv[i], "--rechunk") == 0) {
-      options.rechunk_records = CONFORM_REENCODE_RECHUNK_DEFAULT;
+      options.rechunk_records = CLI_REENCODE_RECHUNK_DEFAULT;
       if (i + 1 < argc && reencode_parse_count(argv[i + 1], &options.rechunk_records)) i++;
     } else if ((argv[i][0] != '-' || strcmp(argv[i], "-") == 0) && paths[1] == NULL) {
       paths[paths[0] == NULL ? 0 : 1] = argv[i];
@@ -90,14 +90,14 @@ int conform_reencode_main(int argc, char **argv)
   }
   char message[MIG_PATH_BYTES_MAX + 512];
   struct mig_membuf input, output;
-  if (!conform_inspect_read(paths[0], &input, message, sizeof message)) {
+  if (!cli_inspect_read(paths[0], &input, message, sizeof message)) {
     fprintf(stderr, "migsim reencode: %s\n", message);
     mig_membuf_deinit(&input);
     return CONFORM_BAD_INPUT;
   }
   struct mig_error error;
-  enum mig_err code = conform_reencode_bytes(input.bytes, input.count, &options, &output, NULL,
-                                             &error);
+  enum mig_err code = cli_reencode_bytes(input.bytes, input.count, &options, &output, NULL,
+                                         &error);
   int rc = 0;
   if (code != MIG_OK) {
     mig_error_format(&error, message, sizeof message);

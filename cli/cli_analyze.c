@@ -1,5 +1,5 @@
 /*
- * conform_analyze.c: output side of `migsim inspect --format analyze`.  The
+ * cli_analyze.c: output side of `migsim inspect --format analyze`.  The
  * decoding is migration/mig_analyze.c; this file renders the JSON the way
  * Python's json module does for the script (indent=4, separators ',' and
  * ': ', ensure_ascii, print's newline) and maps errors to the CLI's exit
@@ -7,7 +7,7 @@
  */
 #include "sim_base.h"
 
-#include "conform_analyze.h"
+#include "cli_analyze.h"
 #include "conform_run.h"
 #include "mig_analyze.h"
 
@@ -47,7 +47,7 @@ static char *python_escapes(const char *body)
   return text;
 }
 
-char *conform_analyze_text(const json_t *root)
+char *cli_analyze_text(const json_t *root)
 {
   SIM_ASSERT(root != NULL);
   char *body = json_dumps(root, JSON_INDENT(4) | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
@@ -57,8 +57,8 @@ char *conform_analyze_text(const json_t *root)
   return text;
 }
 
-int conform_analyze_print(FILE *out, FILE *err, const uint8_t *bytes, size_t count,
-                          const struct mig_inspect *inspect)
+int cli_analyze_print(FILE *out, FILE *err, const uint8_t *bytes, size_t count,
+                      const struct mig_inspect *inspect)
 {
   SIM_ASSERT(out != NULL && err != NULL && inspect != NULL);
   json_t *root = NULL;
@@ -69,7 +69,7 @@ int conform_analyze_print(FILE *out, FILE *err, const uint8_t *bytes, size_t cou
     fprintf(err, "%s\n", message);
     return CONFORM_BAD_INPUT;
   }
-  char *text = conform_analyze_text(root);
+  char *text = cli_analyze_text(root);
   json_decref(root);
   if (text == NULL) {
     fprintf(err, "migsim inspect: out of memory rendering the analyze output\n");

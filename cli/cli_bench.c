@@ -1,6 +1,6 @@
 /*
- * conform_bench.c: `migsim bench events`, the hold-model benchmark of the
- * event queue (overview in conform_bench.h).
+ * cli_bench.c: `migsim bench events`, the hold-model benchmark of the
+ * event queue (overview in cli_bench.h).
  *
  * Hold model: N events pending; each step removes the earliest and inserts
  * one event at that time plus a random increment (uniform in [1, 2 x mean]),
@@ -23,10 +23,10 @@
  */
 #include "sim_base.h"
 
-#include "conform_bench.h"
+#include "cli_bench.h"
 #include "amdvi.h"
 #include "amdvi_guest.h"
-#include "conform_inspect.h"
+#include "cli_inspect.h"
 #include "conform_run.h"
 #include "conform_scenario.h"
 #include "mig_inspect.h"
@@ -129,7 +129,7 @@ static double bench_sim(uint32_t pending, uint64_t steps, uint64_t *check)
   return (double)steps / elapsed;
 }
 
-int conform_bench_events(FILE *out)
+int cli_bench_events(FILE *out)
 {
   static const uint32_t sizes[] = {1000, 10000, 1000000};
   fprintf(out, "hold model, increment uniform in [1, %" PRIu64 "] ns\n", 2 * BENCH_MEAN_NS);
@@ -214,7 +214,7 @@ static double bench_ram_hash(uint64_t *check, uint64_t *bytes_out, double *wall_
   return (double)*bytes_out / cpu_elapsed;
 }
 
-int conform_bench_ram(FILE *out)
+int cli_bench_ram(FILE *out)
 {
   static struct conform_scenario scenario;
   char error[CONFORM_ERROR_BYTES];
@@ -276,7 +276,7 @@ static double bench_iommu_rate(struct amdvi *iommu, uint64_t pages, uint64_t str
   return (double)steps / elapsed;
 }
 
-int conform_bench_iommu(FILE *out)
+int cli_bench_iommu(FILE *out)
 {
   struct sim_options options = {.seed = 1};
   struct sim *sim = sim_create(&options);
@@ -370,12 +370,12 @@ static double bench_memcpy(const struct mig_membuf *input, int repeats)
   return best;
 }
 
-int conform_bench_stream(FILE *out, const char *mode, const char *path)
+int cli_bench_stream(FILE *out, const char *mode, const char *path)
 {
   bool load = strcmp(mode, "load") == 0;
   char message[MIG_PATH_BYTES_MAX + 512];
   struct mig_membuf input;
-  if (!conform_inspect_read(path, &input, message, sizeof message)) {
+  if (!cli_inspect_read(path, &input, message, sizeof message)) {
     fprintf(stderr, "migsim bench: %s\n", message);
     mig_membuf_deinit(&input);
     return CONFORM_BAD_INPUT;

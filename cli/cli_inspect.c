@@ -1,14 +1,14 @@
 /*
- * conform_inspect.c: the `migsim inspect` command.  File I/O and xz
+ * cli_inspect.c: the `migsim inspect` command.  File I/O and xz
  * decompression live here (conformance/ is off the simulated path); the walk
  * itself is migration/mig_inspect.c.  Input is bounded: at most
- * CONFORM_INSPECT_BYTES_MAX bytes of (decompressed) stream are held, and the
+ * CLI_INSPECT_BYTES_MAX bytes of (decompressed) stream are held, and the
  * xz decoder's memory is capped.
  */
 #include "sim_base.h"
 
-#include "conform_analyze.h"
-#include "conform_inspect.h"
+#include "cli_analyze.h"
+#include "cli_inspect.h"
 #include "conform_run.h"
 #include "mig_format.h"
 
@@ -53,7 +53,7 @@ static bool inspect_unxz(const uint8_t *in, size_t count, struct mig_membuf *out
                          size_t error_bytes)
 {
   lzma_stream stream = LZMA_STREAM_INIT;
-  if (lzma_stream_decoder(&stream, CONFORM_INSPECT_XZ_MEMORY_MAX, 0) != LZMA_OK) {
+  if (lzma_stream_decoder(&stream, CLI_INSPECT_XZ_MEMORY_MAX, 0) != LZMA_OK) {
     snprintf(error, error_bytes, "xz: decoder init failed");
     return false;
   }
@@ -68,7 +68,7 @@ static bool inspect_unxz(const uint8_t *in, size_t count, struct mig_membuf *out
     size_t produced = sizeof chunk - stream.avail_out;
     if (mig_membuf_write(out, chunk, produced) != MIG_OK) {
       snprintf(error, error_bytes, "decompressed stream exceeds %zu bytes",
-               CONFORM_INSPECT_BYTES_MAX);
+               CLI_INSPECT_BYTES_MAX);
       lzma_end(&stream);
       return false;
     }
@@ -88,7 +88,7 @@ static bool inspect_read_raw(FILE *file, struct mig_membuf *out, char *error,
   size_t got;
   while ((got = fread(chunk, 1, sizeof chunk, file)) > 0) {
     if (mig_membuf_write(out, chunk, got) != MIG_OK) {
-      snprintf(error, error_bytes, "input exceeds %zu bytes", CONFORM_INSPECT_BYTES_MAX);
+      snprintf(error, error_bytes, "input exceeds %zu bytes", CLI_INSPECT_BYTES_MAX);
       return false;
     }
   }
@@ -99,10 +99,10 @@ static bool inspect_read_raw(FILE *file, struct mig_membuf *out, char *error,
   return true;
 }
 
-bool conform_inspect_read(const char *path, struct mig_membuf *out, char *error,
-                          size_t error_bytes)
+bool cli_inspect_read(const char *path, struct mig_membuf *out, char *error,
+                      size_t error_bytes)
 {
-  mig_membuf_init(out, CONFORM_INSPECT_BYTES_MAX);
+  mig_membuf_init(out, CLI_INSPECT_BYTES_MAX);
   bool is_stdin = strcmp(path, "-") == 0;
   FILE *file = is_stdin ? stdin : fopen(path, "rb");
   if (file == NULL) {
@@ -115,7 +115,7 @@ bool conform_inspect_read(const char *path, struct mig_membuf *out, char *error,
     return ok;
   }
   struct mig_membuf plain;
-  mig_membuf_init(&plain, CONFORM_INSPECT_BYTES_MAX);
+  mig_membuf_init(&plain, CLI_INSPECT_BYTES_MAX);
   ok = inspect_unxz(out->bytes, out->count, &plain, error, error_bytes);
   mig_membuf_deinit(out);
   *out = plain;
@@ -150,7 +150,7 @@ static void inspect_print_head(FILE *out, const struct mig_inspect *inspect)
   }
 }
 
-void conform_inspect_print_summary(FILE *out, const struct mig_inspect *inspect)
+void cli_inspect_print_summary(FILE *out, const struct mig_inspect *inspect)
 {
   inspect_print_head(out, inspect);
   fprintf(out, "\nRAM blocks:\n  %-40s %12s %10s %10s %10s %10s\n", "name", "bytes", "zero",
@@ -195,8 +195,8 @@ void conform_inspect_print_summary(FILE *out, const struct mig_inspect *inspect)
   }
 }
 
-bool conform_inspect_parse_range(const char *text, char *block, size_t block_bytes,
-                                 uint64_t *start, uint64_t *end)
+bool cli_inspect_parse_range(const char *text, char *block, size_t block_bytes,
+                             uint64_t *start, uint64_t *end)
 {
   const char *colon = strrchr(text, ':');
   if (colon == NULL || colon == text || (size_t)(colon - text) >= block_bytes) return false;
@@ -240,10 +240,10 @@ static bool inspect_digest_range(EVP_MD_CTX *md, const struct mig_ramapply *appl
   return true;
 }
 
-bool conform_inspect_ram_sha256(const struct mig_inspect *inspect,
-                                const struct mig_ramapply *apply, const char *block,
-                                uint64_t start, uint64_t end, char hex[65], char *error,
-                                size_t error_bytes)
+bool cli_inspect_ram_sha256(const struct mig_inspect *inspect,
+                            const struct mig_ramapply *apply, const char *block,
+                            uint64_t start, uint64_t end, char hex[65], char *error,
+                            size_t error_bytes)
 {
   int32_t index = inspect_block_index(inspect, block);
   if (index < 0 || (uint32_t)index >= apply->block_count) {
@@ -357,13 +357,13 @@ static bool inspect_print_ranges(const struct inspect_args *args,
   for (uint32_t i = 0; i < args->range_count; i++) {
     char block[MIG_IDSTR_BYTES_MAX + 1], hex[65], message[512];
     uint64_t start = 0, end = 0;
-    if (!conform_inspect_parse_range(args->ranges[i], block, sizeof block, &start, &end)) {
+    if (!cli_inspect_parse_range(args->ranges[i], block, sizeof block, &start, &end)) {
       fprintf(stderr, "migsim inspect: --ram-sha256 wants BLOCK:START-END, got '%s'\n",
               args->ranges[i]);
       return false;
     }
-    if (!conform_inspect_ram_sha256(inspect, apply, block, start, end, hex, message,
-                                    sizeof message)) {
+    if (!cli_inspect_ram_sha256(inspect, apply, block, start, end, hex, message,
+                                sizeof message)) {
       fprintf(stderr, "migsim inspect: %s\n", message);
       return false;
     }
@@ -372,14 +372,14 @@ static bool inspect_print_ranges(const struct inspect_args *args,
   return true;
 }
 
-int conform_inspect_main(int argc, char **argv)
+int cli_inspect_main(int argc, char **argv)
 {
   struct inspect_args args = {0};
   int rc = inspect_args_parse(argc, argv, &args);
   if (rc != 0) return rc < 0 ? 0 : rc;
   char message[MIG_PATH_BYTES_MAX + 512];
   struct mig_membuf input;
-  if (!conform_inspect_read(args.path, &input, message, sizeof message)) {
+  if (!cli_inspect_read(args.path, &input, message, sizeof message)) {
     fprintf(stderr, "migsim inspect: %s\n", message);
     mig_membuf_deinit(&input);
     return CONFORM_BAD_INPUT;
@@ -392,7 +392,7 @@ int conform_inspect_main(int argc, char **argv)
   enum mig_err code = mig_inspect_walk_with(input.bytes, input.count, &inspect, &args.options,
                                             args.range_count > 0 ? &visitor : NULL, &error);
   if (args.analyze && code == MIG_OK) {
-    int exit_code = conform_analyze_print(stdout, stderr, input.bytes, input.count, &inspect);
+    int exit_code = cli_analyze_print(stdout, stderr, input.bytes, input.count, &inspect);
     mig_ramapply_deinit(&apply);
     mig_inspect_deinit(&inspect);
     mig_membuf_deinit(&input);
@@ -400,7 +400,7 @@ int conform_inspect_main(int argc, char **argv)
   }
   bool print_summary = !args.validate && !args.analyze &&
                        (args.range_count == 0 || args.summary);
-  if (print_summary) conform_inspect_print_summary(stdout, &inspect);
+  if (print_summary) cli_inspect_print_summary(stdout, &inspect);
   bool ranges_ok = true;
   if (code != MIG_OK) {
     mig_error_format(&error, message, sizeof message);

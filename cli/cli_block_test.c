@@ -1,5 +1,5 @@
 /*
- * conform_block_test.c: the "block" live section (QEMU block migration) on a
+ * cli_block_test.c: the "block" live section (QEMU block migration) on a
  * stream recorded from QEMU 7.2.22 by harness/record_block.py:
  * conformance/corpus-local/pc-i440fx-7.2_m32_block-migration.mig.xz and its
  * sidecar.  The source disk was 8 MiB with a text pattern in 1 MiB chunks 1
@@ -10,7 +10,7 @@
  */
 #include "sim_base.h"
 
-#include "conform_inspect.h"
+#include "cli_inspect.h"
 #include "conform_run.h"
 #include "mig_analyze.h"
 #include "mig_inspect.h"
@@ -66,7 +66,7 @@ static enum mig_err disk_apply_visit(void *context, const struct mig_inspect_eve
 static void read_stream(struct mig_membuf *stream, json_t **sidecar)
 {
   char message[512];
-  ck_assert_msg(conform_inspect_read(BLOCK_STREAM ".mig.xz", stream, message, sizeof message),
+  ck_assert_msg(cli_inspect_read(BLOCK_STREAM ".mig.xz", stream, message, sizeof message),
                 "%s", message);
   json_error_t json_error;
   *sidecar = json_load_file(BLOCK_STREAM ".json", 0, &json_error);
@@ -79,7 +79,7 @@ static void read_stream(struct mig_membuf *stream, json_t **sidecar)
  * Goal: the recorded block stream decodes to the source disk; method: walk it with a visitor
  * that writes each chunk into a blank disk, compare with the rebuilt source, check the counts.
  */
-START_TEST(conform_block_recorded_stream_decodes)
+START_TEST(cli_block_recorded_stream_decodes)
 {
   struct mig_membuf stream;
   json_t *sidecar;
@@ -135,7 +135,7 @@ START_TEST(conform_block_recorded_stream_decodes)
 END_TEST
 
 /* Goal: re-encoding the recorded stream gives its bytes back; method: reencode visitor, cmp. */
-START_TEST(conform_block_recorded_stream_reencodes)
+START_TEST(cli_block_recorded_stream_reencodes)
 {
   struct mig_membuf stream;
   json_t *sidecar;
@@ -166,7 +166,7 @@ END_TEST
  * Goal: --format analyze prints the block section before RAM, as in the stream; method:
  * mig_analyze_stream, check the first two members and the block counts.
  */
-START_TEST(conform_block_recorded_stream_analyze)
+START_TEST(cli_block_recorded_stream_analyze)
 {
   struct mig_membuf stream;
   json_t *sidecar;
@@ -196,14 +196,14 @@ static int inspect_cli(const char *device)
 {
   char *argv[] = {(char *)BLOCK_STREAM ".mig.xz", (char *)"--validate", (char *)"--block-device",
                   (char *)device};
-  return conform_inspect_main(device == NULL ? 2 : 4, argv);
+  return cli_inspect_main(device == NULL ? 2 : 4, argv);
 }
 
 /*
  * Goal: `migsim inspect --block-device` bounds the walk; method: the recorded stream with the
  * real disk size, half of it, another name, and malformed specs.
  */
-START_TEST(conform_block_inspect_cli_devices)
+START_TEST(cli_block_inspect_cli_devices)
 {
   ck_assert_int_eq(inspect_cli(NULL), 0);
   ck_assert_int_eq(inspect_cli("drive0:8388608"), 0);
@@ -218,15 +218,15 @@ START_TEST(conform_block_inspect_cli_devices)
 }
 END_TEST
 
-Suite *conform_block_suite(void)
+Suite *cli_block_suite(void)
 {
-  Suite *suite = suite_create("conform_block");
+  Suite *suite = suite_create("cli_block");
   TCase *recorded = tcase_create("recorded");
   tcase_set_timeout(recorded, 60);
-  tcase_add_test(recorded, conform_block_recorded_stream_decodes);
-  tcase_add_test(recorded, conform_block_recorded_stream_reencodes);
-  tcase_add_test(recorded, conform_block_recorded_stream_analyze);
-  tcase_add_test(recorded, conform_block_inspect_cli_devices);
+  tcase_add_test(recorded, cli_block_recorded_stream_decodes);
+  tcase_add_test(recorded, cli_block_recorded_stream_reencodes);
+  tcase_add_test(recorded, cli_block_recorded_stream_analyze);
+  tcase_add_test(recorded, cli_block_inspect_cli_devices);
   suite_add_tcase(suite, recorded);
   return suite;
 }

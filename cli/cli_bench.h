@@ -1,25 +1,25 @@
 /*
- * conform_bench.h: benchmarks behind `migsim bench` (reported, never timed
+ * cli_bench.h: benchmarks behind `migsim bench` (reported, never timed
  * tests).  They measure wall-clock time, which is allowed here because
  * conformance/ is not on the simulated path.
  */
-#ifndef CONFORM_BENCH_H
-#define CONFORM_BENCH_H
+#ifndef CLI_BENCH_H
+#define CLI_BENCH_H
 
 #include "sim_base.h"
 
 /* Hold-model event-queue benchmark; prints a table to out; returns an exit code. */
-int conform_bench_events(FILE *out);
+int cli_bench_events(FILE *out);
 /* AMD IOMMU translations per second, IOTLB hits and misses; prints a table to out. */
-int conform_bench_iommu(FILE *out);
+int cli_bench_iommu(FILE *out);
 /*
  * Synthetic RAM: pages materialised and hashed per second, then a 64 GiB
  * synthetic guest migrated with a hot-set workload under both oracles, with
  * its wall time and peak RSS (VmHWM).  Returns an exit code (1 if the
  * migration does not pass).
  */
-int conform_bench_ram(FILE *out);
+int cli_bench_ram(FILE *out);
 /* `bench load|validate STREAM`: mode is "load" or "validate"; returns an exit code. */
-int conform_bench_stream(FILE *out, const char *mode, const char *path);
+int cli_bench_stream(FILE *out, const char *mode, const char *path);
 
-#endif /* CONFORM_BENCH_H */
+#endif /* CLI_BENCH_H */

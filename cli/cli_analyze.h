@@ -1,13 +1,13 @@
 /*
- * conform_analyze.h: `migsim inspect FILE --format analyze`: prints a walked
+ * cli_analyze.h: `migsim inspect FILE --format analyze`: prints a walked
  * stream as QEMU's scripts/analyze-migration.py `-d state` does (7.2-era
  * script), device fields decoded by migration/mig_analyze.c from the stream's
  * own VM description.  The text is the script's: 4-space indent, ": " after
  * keys, non-ASCII escaped, one trailing newline (docs/format.md, "analyze
  * output", lists the known differences).
  */
-#ifndef CONFORM_ANALYZE_H
-#define CONFORM_ANALYZE_H
+#ifndef CLI_ANALYZE_H
+#define CLI_ANALYZE_H
 
 #include "sim_base.h"
 #include "mig_inspect.h"
@@ -15,7 +15,7 @@
 #include <jansson.h>
 
 /* The script's rendering of root; malloc'd, NUL-terminated; NULL on allocation failure. */
-char *conform_analyze_text(const json_t *root);
+char *cli_analyze_text(const json_t *root);
 
 /*
  * Decodes bytes[0, count), which mig_inspect_stream walked without error into
@@ -23,7 +23,7 @@ char *conform_analyze_text(const json_t *root);
  * "offset 0x…: section/field: message (detail)" to err instead.  Returns the
  * process exit code (0, or CONFORM_BAD_INPUT).
  */
-int conform_analyze_print(FILE *out, FILE *err, const uint8_t *bytes, size_t count,
-                          const struct mig_inspect *inspect);
+int cli_analyze_print(FILE *out, FILE *err, const uint8_t *bytes, size_t count,
+                      const struct mig_inspect *inspect);
 
-#endif /* CONFORM_ANALYZE_H */
+#endif /* CLI_ANALYZE_H */

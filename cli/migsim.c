@@ -6,10 +6,10 @@
  */
 #include "sim_base.h"
 
-#include "conform_bench.h"
-#include "conform_inspect.h"
-#include "conform_sink.h"
-#include "conform_reencode.h"
+#include "cli_bench.h"
+#include "cli_inspect.h"
+#include "cli_sink.h"
+#include "cli_reencode.h"
 #include "conform_report.h"
 #include "conform_run.h"
 #include "conform_scenario.h"
@@ -174,11 +174,11 @@ static int command_run(int argc, char **argv)
 
 static int command_bench(int argc, char **argv)
 {
-  if (argc == 1 && strcmp(argv[0], "events") == 0) return conform_bench_events(stdout);
-  if (argc == 1 && strcmp(argv[0], "iommu") == 0) return conform_bench_iommu(stdout);
-  if (argc == 1 && strcmp(argv[0], "ram") == 0) return conform_bench_ram(stdout);
+  if (argc == 1 && strcmp(argv[0], "events") == 0) return cli_bench_events(stdout);
+  if (argc == 1 && strcmp(argv[0], "iommu") == 0) return cli_bench_iommu(stdout);
+  if (argc == 1 && strcmp(argv[0], "ram") == 0) return cli_bench_ram(stdout);
   if (argc == 2 && (strcmp(argv[0], "load") == 0 || strcmp(argv[0], "validate") == 0)) {
-    return conform_bench_stream(stdout, argv[0], argv[1]);
+    return cli_bench_stream(stdout, argv[0], argv[1]);
   }
   bool help = argc >= 1 && (strcmp(argv[argc - 1], "--help") == 0 ||
                             strcmp(argv[argc - 1], "-h") == 0);
@@ -192,9 +192,9 @@ int main(int argc, char **argv)
   const char *command = argv[1];
   if (strcmp(command, "run") == 0) return command_run(argc - 2, argv + 2);
   if (strcmp(command, "bench") == 0) return command_bench(argc - 2, argv + 2);
-  if (strcmp(command, "inspect") == 0) return conform_inspect_main(argc - 2, argv + 2);
-  if (strcmp(command, "sink") == 0) return conform_sink_main(argc - 2, argv + 2);
-  if (strcmp(command, "reencode") == 0) return conform_reencode_main(argc - 2, argv + 2);
+  if (strcmp(command, "inspect") == 0) return cli_inspect_main(argc - 2, argv + 2);
+  if (strcmp(command, "sink") == 0) return cli_sink_main(argc - 2, argv + 2);
+  if (strcmp(command, "reencode") == 0) return cli_reencode_main(argc - 2, argv + 2);
   if (strcmp(command, "scenario") == 0) {
     if (argc > 2 && strcmp(argv[2], "--help") == 0) {
       fputs("usage: migsim scenario\n\nPrints the embedded default scenario (JSON).\n",

@@ -1,6 +1,6 @@
 /*
- * conform_analyze_test.c: `migsim inspect --format analyze` (decoder in
- * migration/mig_analyze.c, rendering in conform_analyze.c).
+ * cli_analyze_test.c: `migsim inspect --format analyze` (decoder in
+ * migration/mig_analyze.c, rendering in cli_analyze.c).
  *
  * - decode: hand-built descriptions and payloads for every field kind the
  *   7.2-era analyze-migration.py distinguishes, with the text it prints (the
@@ -19,8 +19,8 @@
  */
 #include "sim_base.h"
 
-#include "conform_analyze.h"
-#include "conform_inspect.h"
+#include "cli_analyze.h"
+#include "cli_inspect.h"
 #include "conform_run.h"
 #include "conform_scenario.h"
 #include "mig_analyze.h"
@@ -267,13 +267,13 @@ END_TEST
 
 /* Goal: the text is Python's json.dumps(indent=4, separators=(',', ': ')) plus print's newline,
  * including its lower-case \\u escapes, escaped DEL, surrogate pairs and empty containers. */
-START_TEST(conform_analyze_text_python_format)
+START_TEST(cli_analyze_text_python_format)
 {
   json_t *root = json_object();
   json_object_set_new(root, "\xc3\xa9\x7f\x01", json_string("a\\b\"\xf0\x9f\x98\x80"));
   json_object_set_new(root, "ram (2)", json_pack("{s:{}}", "section sizes"));
   json_object_set_new(root, "l", json_pack("[b,[]]", 1));
-  char *text = conform_analyze_text(root);
+  char *text = cli_analyze_text(root);
   ck_assert_str_eq(text, "{\n"
                          "    \"\\u00e9\\u007f\\u0001\": \"a\\\\b\\\"\\ud83d\\ude00\",\n"
                          "    \"ram (2)\": {\n"
@@ -346,7 +346,7 @@ static bool check_reference(const char *reference_name, const char *stem, bool *
   char path[512], message[512];
   snprintf(path, sizeof path, "%s/%s.mig.xz", CORPUS_DIR, stem);
   struct mig_membuf input;
-  ck_assert_msg(conform_inspect_read(path, &input, message, sizeof message), "%s", message);
+  ck_assert_msg(cli_inspect_read(path, &input, message, sizeof message), "%s", message);
   struct mig_inspect inspect;
   struct mig_error error;
   enum mig_err code = mig_inspect_stream(input.bytes, input.count, &inspect, &error);
@@ -354,7 +354,7 @@ static bool check_reference(const char *reference_name, const char *stem, bool *
   ck_assert_msg(code == MIG_OK, "%s: walk: %s", stem, message);
   FILE *out = tmpfile();
   ck_assert_ptr_nonnull(out);
-  int exit_code = conform_analyze_print(out, stderr, input.bytes, input.count, &inspect);
+  int exit_code = cli_analyze_print(out, stderr, input.bytes, input.count, &inspect);
   ck_assert_msg(exit_code == 0, "%s: analyze failed", stem);
   size_t produced_bytes = (size_t)ftell(out);
   rewind(out);
@@ -400,7 +400,7 @@ static bool reference_stem(const char *file_name, char *stem, size_t stem_bytes)
 }
 
 /* Goal: every corpus reference is reproduced as ordered JSON; count byte-identical ones too. */
-START_TEST(conform_analyze_corpus_matches_references)
+START_TEST(cli_analyze_corpus_matches_references)
 {
   struct dirent **entries = NULL;
   int entry_count = scandir(CORPUS_DIR, &entries, NULL, alphasort);  /* sorted: R16 */
@@ -448,11 +448,11 @@ static const json_t *corpus_device_desc(const json_t *vmdesc,
  * device payload of one corpus stream either decodes or is rejected with an offset inside that
  * payload and a path under the device's idstr; flips of subsection markers must be rejected.
  */
-START_TEST(conform_analyze_corpus_every_payload_flip)
+START_TEST(cli_analyze_corpus_every_payload_flip)
 {
   char path[] = CORPUS_DIR "/microvm_m32_virtio-mmio-blk.mig.xz", message[512];
   struct mig_membuf input;
-  if (!conform_inspect_read(path, &input, message, sizeof message)) {
+  if (!cli_inspect_read(path, &input, message, sizeof message)) {
     fprintf(stderr, "skipped: %s not found\n", path);
     mig_membuf_deinit(&input);
     return;
@@ -530,7 +530,7 @@ static int run_cli(const char *stream_path, const char *out_path, const char *er
   fflush(stderr);
   ck_assert_ptr_nonnull(freopen(out_path, "w", stdout));
   ck_assert_ptr_nonnull(freopen(err_path, "w", stderr));
-  int code = conform_inspect_main(3, argv);
+  int code = cli_inspect_main(3, argv);
   fflush(stdout);
   fflush(stderr);
   return code;
@@ -542,13 +542,13 @@ static int run_cli(const char *stream_path, const char *out_path, const char *er
  * offset and the `idstr/subsection` path on stderr.  (Runs in a forked test: stdout and stderr
  * are redirected for good.)
  */
-START_TEST(conform_analyze_cli_output_and_rejection)
+START_TEST(cli_analyze_cli_output_and_rejection)
 {
   const char *stem = "microvm_m32_virtio-mmio-blk";
   char path[512], message[1024], expected_path[2 * MIG_IDSTR_BYTES_MAX + 2];
   snprintf(path, sizeof path, "%s/%s.mig.xz", CORPUS_DIR, stem);
   struct mig_membuf input;
-  if (!conform_inspect_read(path, &input, message, sizeof message)) {
+  if (!cli_inspect_read(path, &input, message, sizeof message)) {
     fprintf(stderr, "skipped: %s not found\n", path);
     mig_membuf_deinit(&input);
     return;
@@ -606,7 +606,7 @@ static void capture_default(struct mig_membuf *capture)
 }
 
 /* Goal: migsim's own stream decodes: one member per section, RAM sizes from the walk. */
-START_TEST(conform_analyze_migsim_stream)
+START_TEST(cli_analyze_migsim_stream)
 {
   struct mig_membuf capture;
   capture_default(&capture);
@@ -716,15 +716,15 @@ START_TEST(mig_analyze_stream_commands_and_bad_walks)
 }
 END_TEST
 
-Suite *conform_analyze_suite(void)
+Suite *cli_analyze_suite(void)
 {
-  Suite *suite = suite_create("conform_analyze");
+  Suite *suite = suite_create("cli_analyze");
   TCase *decode = tcase_create("decode");
   tcase_add_test(decode, mig_analyze_section_integers);
   tcase_add_test(decode, mig_analyze_section_bool_and_bytes);
   tcase_add_test(decode, mig_analyze_section_arrays_and_structs);
   tcase_add_test(decode, mig_analyze_section_subsections);
-  tcase_add_test(decode, conform_analyze_text_python_format);
+  tcase_add_test(decode, cli_analyze_text_python_format);
   suite_add_tcase(suite, decode);
   TCase *corrupt = tcase_create("corrupt");
   tcase_set_timeout(corrupt, 60);
@@ -735,11 +735,11 @@ Suite *conform_analyze_suite(void)
   suite_add_tcase(suite, corrupt);
   TCase *corpus = tcase_create("corpus");
   tcase_set_timeout(corpus, 300);
-  tcase_add_test(corpus, conform_analyze_corpus_matches_references);
-  tcase_add_test(corpus, conform_analyze_migsim_stream);
+  tcase_add_test(corpus, cli_analyze_corpus_matches_references);
+  tcase_add_test(corpus, cli_analyze_migsim_stream);
   tcase_add_test(corpus, mig_analyze_stream_commands_and_bad_walks);
-  tcase_add_test(corpus, conform_analyze_corpus_every_payload_flip);
-  tcase_add_test(corpus, conform_analyze_cli_output_and_rejection);
+  tcase_add_test(corpus, cli_analyze_corpus_every_payload_flip);
+  tcase_add_test(corpus, cli_analyze_cli_output_and_rejection);
   suite_add_tcase(suite, corpus);
   return suite;
 }

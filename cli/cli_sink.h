@@ -1,11 +1,11 @@
 /*
- * conform_sink.h: `migsim sink --listen tcp:HOST:PORT | unix:PATH`, a
+ * cli_sink.h: `migsim sink --listen tcp:HOST:PORT | unix:PATH`, a
  * migration destination that a real QEMU 7.2 source migrates into.
  *
  * Approach (docs/cli.md has the user's view):
  * - Every connection is classified by its first 4 bytes: "QEVM" is the main
  *   channel, 0x11223344 a multifd channel (spec §9.1).  At most
- *   CONFORM_SINK_CHANNELS_MAX connections per migration.
+ *   CLI_SINK_CHANNELS_MAX connections per migration.
  * - The main channel is buffered whole (at most stream_bytes_max).  Its
  *   prefix (header, configuration, the commands before the first section) is
  *   walked as bytes arrive, so OPEN_RETURN_PATH and PING are answered at once
@@ -30,49 +30,49 @@
  * Sockets and the wall clock (poll's idle limit) are used only here, in
  * conformance/.
  */
-#ifndef CONFORM_SINK_H
-#define CONFORM_SINK_H
+#ifndef CLI_SINK_H
+#define CLI_SINK_H
 
 #include "sim_base.h"
 #include "mig_err.h"
 #include "mig_inspect.h"
 
-#define CONFORM_SINK_CHANNELS_MAX 17u             /* main + 16 multifd channels */
-#define CONFORM_SINK_STREAM_BYTES_MAX ((size_t)4 << 30)
-#define CONFORM_SINK_IDLE_MS_DEFAULT 20000u       /* no byte for this long: fail */
-#define CONFORM_SINK_SETTLE_MS_DEFAULT 500u
-#define CONFORM_SINK_MULTIFD_PAGES_MAX 128u       /* 512 KiB / 4 KiB (spec §9.3) */
-#define CONFORM_SINK_MULTIFD_INITIAL_BYTES 64u
-#define CONFORM_SINK_MULTIFD_PACKET_BYTES (320u + 8u * CONFORM_SINK_MULTIFD_PAGES_MAX)
+#define CLI_SINK_CHANNELS_MAX 17u             /* main + 16 multifd channels */
+#define CLI_SINK_STREAM_BYTES_MAX ((size_t)4 << 30)
+#define CLI_SINK_IDLE_MS_DEFAULT 20000u       /* no byte for this long: fail */
+#define CLI_SINK_SETTLE_MS_DEFAULT 500u
+#define CLI_SINK_MULTIFD_PAGES_MAX 128u       /* 512 KiB / 4 KiB (spec §9.3) */
+#define CLI_SINK_MULTIFD_INITIAL_BYTES 64u
+#define CLI_SINK_MULTIFD_PACKET_BYTES (320u + 8u * CLI_SINK_MULTIFD_PAGES_MAX)
 /*
  * A compressed payload's next_packet_size bound: QEMU 7.2's zlib and zstd
  * receivers read it into a buffer of twice the 512 KiB packet, without
  * checking (spec §9.3); the sink rejects anything larger.
  */
-#define CONFORM_SINK_MULTIFD_COMPRESSED_BYTES_MAX (2u * CONFORM_SINK_MULTIFD_PAGES_MAX * 4096u)
+#define CLI_SINK_MULTIFD_COMPRESSED_BYTES_MAX (2u * CLI_SINK_MULTIFD_PAGES_MAX * 4096u)
 /*
  * zstd frames name their window size; the decoder refuses windows above
  * 2^25 (32 MiB, the window of level 20, QEMU's highest multifd-zstd-level),
  * so a hostile frame cannot make it allocate more per channel.
  */
-#define CONFORM_SINK_ZSTD_WINDOW_LOG_MAX 25
+#define CLI_SINK_ZSTD_WINDOW_LOG_MAX 25
 
 /* The destination's multifd-compression parameter; the flag packets must carry (§9.3). */
-enum conform_sink_compression {
-  CONFORM_SINK_COMPRESSION_NONE = 0,  /* nocomp, flag 0 (QEMU's default) */
-  CONFORM_SINK_COMPRESSION_ZLIB,      /* flag 0x2 */
-  CONFORM_SINK_COMPRESSION_ZSTD,      /* flag 0x4 */
+enum cli_sink_compression {
+  CLI_SINK_COMPRESSION_NONE = 0,  /* nocomp, flag 0 (QEMU's default) */
+  CLI_SINK_COMPRESSION_ZLIB,      /* flag 0x2 */
+  CLI_SINK_COMPRESSION_ZSTD,      /* flag 0x4 */
 };
 
-struct conform_sink_options {
+struct cli_sink_options {
   size_t stream_bytes_max;          /* main-channel bytes held in memory */
   uint32_t idle_ms_max;             /* wall-clock idle limit once connected */
   uint32_t settle_ms;               /* quiet time that confirms a failed trailer look-alike */
   const char *stream_out;           /* optional: file that gets the main channel's bytes */
-  enum conform_sink_compression multifd_compression;  /* zero: none */
+  enum cli_sink_compression multifd_compression;  /* zero: none */
 };
 
-struct conform_sink_multifd_block {
+struct cli_sink_multifd_block {
   char name[MIG_IDSTR_BYTES_MAX + 1];
   uint64_t pages;                   /* normal pages received for the block */
   uint64_t offset_max;              /* largest page offset seen */
@@ -80,7 +80,7 @@ struct conform_sink_multifd_block {
   uint32_t offset_max_channel;      /* connection index that sent it */
 };
 
-struct conform_sink_result {
+struct cli_sink_result {
   struct mig_error error;           /* first error; code MIG_OK when valid */
   bool walked;                      /* inspect holds a walk (deinit it) */
   struct mig_inspect inspect;       /* the main stream's walk, multifd pages added */
@@ -96,9 +96,9 @@ struct conform_sink_result {
   uint64_t multifd_pages;
   uint64_t multifd_bytes;           /* all bytes on multifd channels */
   uint64_t multifd_payload_bytes;   /* page payloads as sent: raw or compressed */
-  enum conform_sink_compression multifd_compression;  /* from the options */
+  enum cli_sink_compression multifd_compression;  /* from the options */
   uint32_t multifd_block_count;
-  struct conform_sink_multifd_block multifd_blocks[MIG_RAM_BLOCKS_MAX];
+  struct cli_sink_multifd_block multifd_blocks[MIG_RAM_BLOCKS_MAX];
 };
 
 /*
@@ -107,24 +107,24 @@ struct conform_sink_result {
  * or -1 with a message in error.  *port_out gets the bound TCP port (0 for
  * unix).
  */
-int conform_sink_listen(const char *spec, uint16_t *port_out, char *error, size_t error_bytes);
+int cli_sink_listen(const char *spec, uint16_t *port_out, char *error, size_t error_bytes);
 
 /*
  * Serves one migration on listen_fd: accepts its channels, validates, answers
  * the return path, and closes the channels.  Returns result->error.code.
- * Release the result with conform_sink_result_deinit in every case.
+ * Release the result with cli_sink_result_deinit in every case.
  */
-enum mig_err conform_sink_serve(int listen_fd, const struct conform_sink_options *options,
-                                struct conform_sink_result *result);
-void conform_sink_result_deinit(struct conform_sink_result *result);
+enum mig_err cli_sink_serve(int listen_fd, const struct cli_sink_options *options,
+                            struct cli_sink_result *result);
+void cli_sink_result_deinit(struct cli_sink_result *result);
 
 /* The inspect summary (with --summary), then the sink's own lines. */
-void conform_sink_print(FILE *out, const struct conform_sink_result *result, bool summary);
+void cli_sink_print(FILE *out, const struct cli_sink_result *result, bool summary);
 
 /* "none", "zlib" or "zstd". */
-const char *conform_sink_compression_name(enum conform_sink_compression compression);
+const char *cli_sink_compression_name(enum cli_sink_compression compression);
 
 /* argv holds the arguments after "sink"; returns the exit code. */
-int conform_sink_main(int argc, char **argv);
+int cli_sink_main(int argc, char **argv);
 
-#endif /* CONFORM_SINK_H */
+#endif /* CLI_SINK_H */

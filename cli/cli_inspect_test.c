@@ -1,5 +1,5 @@
 /*
- * conform_inspect_test.c: the stream walker (migration/mig_inspect.c) against
+ * cli_inspect_test.c: the stream walker (migration/mig_inspect.c) against
  * the QEMU 7.2 corpus, a migsim-written stream, and hostile edits of it.
  *
  * The corpus lives outside the repository at ../shared/corpus/qemu-7.2
@@ -10,8 +10,8 @@
  */
 #include "sim_base.h"
 
-#include "conform_inspect.h"
-#include "conform_reencode.h"
+#include "cli_inspect.h"
+#include "cli_reencode.h"
 #include "conform_run.h"
 #include "conform_scenario.h"
 #include "mig_format.h"
@@ -166,10 +166,10 @@ static uint32_t check_ram_sha256(const char *name, const struct mig_inspect *ins
     char spec[512], parsed_block[MIG_IDSTR_BYTES_MAX + 1], hex[65], message[512];
     uint64_t start = 0, end = 0;
     snprintf(spec, sizeof spec, "%s:%s", block, range);
-    ck_assert_msg(conform_inspect_parse_range(spec, parsed_block, sizeof parsed_block, &start,
-                                              &end), "%s: range %s", name, spec);
-    bool ok = conform_inspect_ram_sha256(inspect, apply, parsed_block, start, end, hex, message,
-                                         sizeof message);
+    ck_assert_msg(cli_inspect_parse_range(spec, parsed_block, sizeof parsed_block, &start,
+                                          &end), "%s: range %s", name, spec);
+    bool ok = cli_inspect_ram_sha256(inspect, apply, parsed_block, start, end, hex, message,
+                                     sizeof message);
     if (inspect->x_ignore_shared && !ok && strstr(message, "x-ignore-shared") != NULL) {
       fprintf(stderr, "skipped: %s %s: %s\n", name, spec, message);
       (*skipped)++;
@@ -213,16 +213,16 @@ static void check_reencode(const char *name, const struct mig_membuf *input,
   struct mig_error error;
   char message[512];
   struct mig_reencode_options same = {0}, rechunk = {.rechunk_records = 97};
-  ck_assert_int_eq(conform_reencode_bytes(input->bytes, input->count, &same, &output, NULL,
-                                          &error), MIG_OK);
+  ck_assert_int_eq(cli_reencode_bytes(input->bytes, input->count, &same, &output, NULL,
+                                      &error), MIG_OK);
   ck_assert_msg(output.count == input->count &&
                 memcmp(output.bytes, input->bytes, input->count) == 0,
                 "%s: re-encoded stream differs (%zu bytes, input %zu)", name, output.count,
                 input->count);
   mig_membuf_deinit(&output);
   uint64_t added = 0;
-  ck_assert_int_eq(conform_reencode_bytes(input->bytes, input->count, &rechunk, &output, &added,
-                                          &error), MIG_OK);
+  ck_assert_int_eq(cli_reencode_bytes(input->bytes, input->count, &rechunk, &output, &added,
+                                      &error), MIG_OK);
   ck_assert_uint_gt(added, 0);
   ck_assert_uint_eq(output.count, input->count + added * (8 + (inspect->footers_seen ? 10 : 5)));
   static struct mig_ramapply again;
@@ -263,7 +263,7 @@ static bool check_corpus_entry(const char *file_name, struct corpus_totals *tota
   snprintf(sidecar_path, sizeof sidecar_path, "%s/%.*s.json", CORPUS_DIR, (int)stem, file_name);
   char message[512];
   struct mig_membuf input;
-  ck_assert_msg(conform_inspect_read(path, &input, message, sizeof message), "%s", message);
+  ck_assert_msg(cli_inspect_read(path, &input, message, sizeof message), "%s", message);
   json_error_t json_error;
   json_t *sidecar = json_load_file(sidecar_path, 0, &json_error);
   ck_assert_msg(sidecar != NULL, "%s: %s", sidecar_path, json_error.text);
@@ -296,7 +296,7 @@ static bool check_corpus_entry(const char *file_name, struct corpus_totals *tota
   return code == MIG_OK;
 }
 
-START_TEST(conform_inspect_corpus_streams_match_sidecars)
+START_TEST(cli_inspect_corpus_streams_match_sidecars)
 {
   DIR *dir = opendir(CORPUS_DIR);
   if (dir == NULL) {
@@ -343,7 +343,7 @@ static enum mig_err inspect_bytes(const struct mig_membuf *stream, struct mig_in
  * is accepted only as a stream without a trailer; method: every cut in the
  * first 2 KiB, then 1000 cuts spread over the rest.
  */
-START_TEST(conform_inspect_every_cut_names_a_path)
+START_TEST(cli_inspect_every_cut_names_a_path)
 {
   struct mig_membuf capture;
   capture_default(&capture);
@@ -371,7 +371,7 @@ START_TEST(conform_inspect_every_cut_names_a_path)
 }
 END_TEST
 
-START_TEST(conform_inspect_migsim_stream_validates)
+START_TEST(cli_inspect_migsim_stream_validates)
 {
   struct mig_membuf capture;
   capture_default(&capture);
@@ -393,7 +393,7 @@ START_TEST(conform_inspect_migsim_stream_validates)
 }
 END_TEST
 
-START_TEST(conform_inspect_rejects_bad_trailer_length)
+START_TEST(cli_inspect_rejects_bad_trailer_length)
 {
   struct mig_membuf capture;
   capture_default(&capture);
@@ -416,7 +416,7 @@ START_TEST(conform_inspect_rejects_bad_trailer_length)
 }
 END_TEST
 
-START_TEST(conform_inspect_rejects_bad_footer)
+START_TEST(cli_inspect_rejects_bad_footer)
 {
   struct mig_membuf capture;
   capture_default(&capture);
@@ -459,7 +459,7 @@ static uint64_t find_ram_setup(const struct mig_membuf *stream)
   return 0;
 }
 
-START_TEST(conform_inspect_rejects_unknown_ram_flag)
+START_TEST(cli_inspect_rejects_unknown_ram_flag)
 {
   struct mig_membuf capture;
   capture_default(&capture);
@@ -498,10 +498,10 @@ static uint64_t insert_command(struct mig_membuf *stream, uint16_t code, uint16_
   return at;
 }
 
-START_TEST(conform_inspect_checks_command_codes_and_lengths)
+START_TEST(cli_inspect_checks_command_codes_and_lengths)
 {
   static const struct { uint16_t code, length; enum mig_err expected; } cases[] = {
-      /* ADVISE with a body: conform_inspect_advise_and_recv_bitmap_bodies (zeros are refused). */
+      /* ADVISE with a body: cli_inspect_advise_and_recv_bitmap_bodies (zeros are refused). */
       {1, 0, MIG_OK}, {2, 4, MIG_OK}, {3, 0, MIG_OK},
       {0, 0, MIG_ERR_BAD_COMMAND}, {11, 0, MIG_ERR_BAD_COMMAND}, {2, 3, MIG_ERR_BAD_COMMAND},
       {3, 8, MIG_ERR_BAD_COMMAND}, {7, 4, MIG_ERR_BAD_COMMAND}};
@@ -532,7 +532,7 @@ static void put_be64(uint8_t *bytes, size_t *at, uint64_t value)
   for (int i = 0; i < 8; i++) bytes[(*at)++] = (uint8_t)(value >> (56 - 8 * i));
 }
 
-START_TEST(conform_inspect_discard_ranges_checked_first)
+START_TEST(cli_inspect_discard_ranges_checked_first)
 {
   /*
    * Goal: POSTCOPY_RAM_DISCARD is validated before it is accepted (spec §11.3
@@ -620,7 +620,7 @@ static bool read_corpus_stream(const char *stem, struct mig_membuf *input)
 {
   char path[512], message[512];
   snprintf(path, sizeof path, "%s/%s%s", CORPUS_DIR, stem, CORPUS_SUFFIX);
-  if (conform_inspect_read(path, input, message, sizeof message)) return true;
+  if (cli_inspect_read(path, input, message, sizeof message)) return true;
   fprintf(stderr, "skipped: %s\n", message);
   mig_membuf_deinit(input);
   return false;
@@ -639,7 +639,7 @@ static enum mig_err find_globalstate(void *context, const struct mig_inspect_eve
   return MIG_OK;
 }
 
-START_TEST(conform_inspect_globalstate_runstate_checked)
+START_TEST(cli_inspect_globalstate_runstate_checked)
 {
   /*
    * Goal: the globalstate runstate must end with a NUL inside its 100-byte
@@ -687,7 +687,7 @@ START_TEST(conform_inspect_globalstate_runstate_checked)
 }
 END_TEST
 
-START_TEST(conform_inspect_advise_and_recv_bitmap_bodies)
+START_TEST(cli_inspect_advise_and_recv_bitmap_bodies)
 {
   /*
    * Goal: POSTCOPY_ADVISE's target page size and RECV_BITMAP's length and
@@ -751,7 +751,7 @@ START_TEST(conform_inspect_advise_and_recv_bitmap_bodies)
 }
 END_TEST
 
-START_TEST(conform_inspect_dirty_bitmap_rejects_bad_chunks)
+START_TEST(cli_inspect_dirty_bitmap_rejects_bad_chunks)
 {
   /* Goal: dirty-bitmap chunk errors name offset and path; method: edit the corpus START chunk. */
   struct mig_membuf input;
@@ -784,7 +784,7 @@ START_TEST(conform_inspect_dirty_bitmap_rejects_bad_chunks)
 }
 END_TEST
 
-START_TEST(conform_inspect_trailerless_heuristic_limit)
+START_TEST(cli_inspect_trailerless_heuristic_limit)
 {
   /* Goal: show the documented limit of sizing FULL sections without a trailer; method: plant a
    * footer and a plausible PART header inside a device payload, with and without the trailer. */
@@ -829,7 +829,7 @@ START_TEST(conform_inspect_trailerless_heuristic_limit)
 }
 END_TEST
 
-START_TEST(conform_inspect_rejects_bad_magic_and_short_input)
+START_TEST(cli_inspect_rejects_bad_magic_and_short_input)
 {
   static const uint8_t junk[] = {'Q', 'E', 'V', 'X', 0, 0, 0, 3};
   struct mig_inspect inspect;
@@ -906,7 +906,7 @@ static enum mig_err apply_built(const struct built *built, struct mig_inspect *i
   return mig_inspect_walk(built->stream.bytes, built->stream.count, inspect, &visitor, error);
 }
 
-START_TEST(conform_inspect_zero_stream_16g_materialises_nothing)
+START_TEST(cli_inspect_zero_stream_16g_materialises_nothing)
 {
   /* Goal: 16 GiB of ZERO records apply without allocating pages; method: 4 Mi records. */
   uint64_t used = UINT64_C(16) << 30, pages = used / MIG_PAGE_BYTES;
@@ -931,8 +931,8 @@ START_TEST(conform_inspect_zero_stream_16g_materialises_nothing)
   ck_assert_uint_eq(mig_ramapply_pages_materialised(&apply), 0);
   ck_assert_uint_eq(mig_ramapply_pages_applied(&apply, 0), pages);
   char hex[65], message[256];
-  ck_assert(conform_inspect_ram_sha256(&inspect, &apply, "pc.ram", 0, 4096, hex, message,
-                                       sizeof message));
+  ck_assert(cli_inspect_ram_sha256(&inspect, &apply, "pc.ram", 0, 4096, hex, message,
+                                   sizeof message));
   /* sha256 of 4096 zero bytes */
   ck_assert_str_eq(hex, "ad7facb2586fc6e966c004d7d1d16b024f5805ff7cb47c7a85dabd8b48892ca7");
   mig_ramapply_deinit(&apply);
@@ -955,7 +955,7 @@ static size_t xbzrle_records(uint8_t *out, const uint8_t *encoded, uint16_t enco
   return at + encoded_bytes;
 }
 
-START_TEST(conform_inspect_xbzrle_applies_delta)
+START_TEST(cli_inspect_xbzrle_applies_delta)
 {
   /* Goal: XBZRLE edits the previous page; method: skip 0x80 bytes, write 2, skip 1, write 1. */
   static const uint8_t encoded[] = {0x80, 0x01, 0x02, 0xaa, 0xbb, 0x01, 0x01, 0xcc};
@@ -982,7 +982,7 @@ START_TEST(conform_inspect_xbzrle_applies_delta)
 }
 END_TEST
 
-START_TEST(conform_inspect_xbzrle_rejects_malformed)
+START_TEST(cli_inspect_xbzrle_rejects_malformed)
 {
   /* Goal: every malformed XBZRLE encoding is a typed error at the bad byte; method: table. */
   static const struct { uint8_t bytes[8]; uint16_t count; uint32_t bad_index; } cases[] = {
@@ -1013,7 +1013,7 @@ START_TEST(conform_inspect_xbzrle_rejects_malformed)
 }
 END_TEST
 
-START_TEST(conform_inspect_xbzrle_rejects_bad_header)
+START_TEST(cli_inspect_xbzrle_rejects_bad_header)
 {
   /*
    * Goal: the XBZRLE record header is checked before its payload (spec §11.2
@@ -1057,7 +1057,7 @@ START_TEST(conform_inspect_xbzrle_rejects_bad_header)
 }
 END_TEST
 
-START_TEST(conform_inspect_compressed_page_inflates_or_is_rejected)
+START_TEST(cli_inspect_compressed_page_inflates_or_is_rejected)
 {
   /* Goal: COMPRESS_PAGE inflates to one page, a damaged zlib stream is refused at its offset. */
   static uint8_t page[MIG_PAGE_BYTES], records[2 * MIG_PAGE_BYTES];
@@ -1090,32 +1090,32 @@ START_TEST(conform_inspect_compressed_page_inflates_or_is_rejected)
 }
 END_TEST
 
-Suite *conform_inspect_suite(void)
+Suite *cli_inspect_suite(void)
 {
-  Suite *suite = suite_create("conform_inspect");
+  Suite *suite = suite_create("cli_inspect");
   TCase *walk = tcase_create("walk");
   tcase_set_timeout(walk, 120);
-  tcase_add_test(walk, conform_inspect_corpus_streams_match_sidecars);
-  tcase_add_test(walk, conform_inspect_migsim_stream_validates);
-  tcase_add_test(walk, conform_inspect_every_cut_names_a_path);
-  tcase_add_test(walk, conform_inspect_rejects_bad_trailer_length);
-  tcase_add_test(walk, conform_inspect_rejects_bad_footer);
-  tcase_add_test(walk, conform_inspect_rejects_unknown_ram_flag);
-  tcase_add_test(walk, conform_inspect_checks_command_codes_and_lengths);
-  tcase_add_test(walk, conform_inspect_discard_ranges_checked_first);
-  tcase_add_test(walk, conform_inspect_advise_and_recv_bitmap_bodies);
-  tcase_add_test(walk, conform_inspect_rejects_bad_magic_and_short_input);
-  tcase_add_test(walk, conform_inspect_dirty_bitmap_rejects_bad_chunks);
-  tcase_add_test(walk, conform_inspect_globalstate_runstate_checked);
-  tcase_add_test(walk, conform_inspect_trailerless_heuristic_limit);
+  tcase_add_test(walk, cli_inspect_corpus_streams_match_sidecars);
+  tcase_add_test(walk, cli_inspect_migsim_stream_validates);
+  tcase_add_test(walk, cli_inspect_every_cut_names_a_path);
+  tcase_add_test(walk, cli_inspect_rejects_bad_trailer_length);
+  tcase_add_test(walk, cli_inspect_rejects_bad_footer);
+  tcase_add_test(walk, cli_inspect_rejects_unknown_ram_flag);
+  tcase_add_test(walk, cli_inspect_checks_command_codes_and_lengths);
+  tcase_add_test(walk, cli_inspect_discard_ranges_checked_first);
+  tcase_add_test(walk, cli_inspect_advise_and_recv_bitmap_bodies);
+  tcase_add_test(walk, cli_inspect_rejects_bad_magic_and_short_input);
+  tcase_add_test(walk, cli_inspect_dirty_bitmap_rejects_bad_chunks);
+  tcase_add_test(walk, cli_inspect_globalstate_runstate_checked);
+  tcase_add_test(walk, cli_inspect_trailerless_heuristic_limit);
   suite_add_tcase(suite, walk);
   TCase *ramapply = tcase_create("ramapply");
   tcase_set_timeout(ramapply, 120);
-  tcase_add_test(ramapply, conform_inspect_zero_stream_16g_materialises_nothing);
-  tcase_add_test(ramapply, conform_inspect_xbzrle_applies_delta);
-  tcase_add_test(ramapply, conform_inspect_xbzrle_rejects_malformed);
-  tcase_add_test(ramapply, conform_inspect_xbzrle_rejects_bad_header);
-  tcase_add_test(ramapply, conform_inspect_compressed_page_inflates_or_is_rejected);
+  tcase_add_test(ramapply, cli_inspect_zero_stream_16g_materialises_nothing);
+  tcase_add_test(ramapply, cli_inspect_xbzrle_applies_delta);
+  tcase_add_test(ramapply, cli_inspect_xbzrle_rejects_malformed);
+  tcase_add_test(ramapply, cli_inspect_xbzrle_rejects_bad_header);
+  tcase_add_test(ramapply, cli_inspect_compressed_page_inflates_or_is_rejected);
   suite_add_tcase(suite, ramapply);
   return suite;
 }

@@ -1,6 +1,6 @@
 /*
- * conform_sink.c: `migsim sink`, a destination for a real QEMU 7.2 source
- * (overview and approach in conform_sink.h; wire facts in
+ * cli_sink.c: `migsim sink`, a destination for a real QEMU 7.2 source
+ * (overview and approach in cli_sink.h; wire facts in
  * spec/stream-format.md §7-§9).  One poll loop reads every channel; the main
  * channel is buffered and its prefix walked as it grows, multifd channels are
  * parsed packet by packet and discarded (zlib/zstd payloads are decompressed
@@ -8,14 +8,14 @@
  * by mig_inspect_stream once it is complete.  Every length read from a
  * channel is bounded before use: the main buffer by stream_bytes_max, a
  * multifd packet by its fixed size, a payload by 128 pages (raw) or
- * CONFORM_SINK_MULTIFD_COMPRESSED_BYTES_MAX (compressed), and decompressed
+ * CLI_SINK_MULTIFD_COMPRESSED_BYTES_MAX (compressed), and decompressed
  * output by normal_pages x 4096 plus at most one scratch buffer.
  */
 #include "sim_base.h"
 
-#include "conform_inspect.h"
+#include "cli_inspect.h"
 #include "conform_run.h"
-#include "conform_sink.h"
+#include "cli_sink.h"
 #include "mig_format.h"
 #include "mig_stream.h"
 
@@ -44,9 +44,9 @@
 #define SINK_CHUNK_BYTES (UINT32_C(256) << 10)
 #define SINK_TRAILER_CANDIDATES_MAX 64u
 
-_Static_assert(CONFORM_SINK_MULTIFD_PACKET_BYTES == 1344, "7.2 x86 packet size (spec §9.3)");
-_Static_assert(CONFORM_SINK_CHANNELS_MAX >= 2, "main plus at least one multifd channel");
-_Static_assert(CONFORM_SINK_MULTIFD_COMPRESSED_BYTES_MAX == (1u << 20),
+_Static_assert(CLI_SINK_MULTIFD_PACKET_BYTES == 1344, "7.2 x86 packet size (spec §9.3)");
+_Static_assert(CLI_SINK_CHANNELS_MAX >= 2, "main plus at least one multifd channel");
+_Static_assert(CLI_SINK_MULTIFD_COMPRESSED_BYTES_MAX == (1u << 20),
                "QEMU 7.2's zbuff: MULTIFD_PACKET_SIZE x 2");
 _Static_assert(SINK_SCRATCH_BYTES % MIG_PAGE_BYTES == 0, "scratch holds whole pages");
 
@@ -62,7 +62,7 @@ struct channel {
   enum channel_kind kind;
   uint32_t index;                   /* connection order, for error paths */
   uint64_t offset;                  /* bytes received so far */
-  uint8_t head[CONFORM_SINK_MULTIFD_PACKET_BYTES];  /* packet being assembled */
+  uint8_t head[CLI_SINK_MULTIFD_PACKET_BYTES];  /* packet being assembled */
   size_t head_count;                /* bytes in head */
   uint64_t head_offset;             /* channel offset of head[0] */
   bool initial_done;                /* multifd: initial packet parsed */
@@ -79,12 +79,12 @@ struct channel {
 };
 
 struct sink {
-  const struct conform_sink_options *options;
-  struct conform_sink_result *result;
-  struct channel channels[CONFORM_SINK_CHANNELS_MAX];
+  const struct cli_sink_options *options;
+  struct cli_sink_result *result;
+  struct channel channels[CLI_SINK_CHANNELS_MAX];
   uint32_t channel_count;
   int32_t main_index;               /* -1 until "QEVM" arrives */
-  bool ids_seen[CONFORM_SINK_CHANNELS_MAX];
+  bool ids_seen[CLI_SINK_CHANNELS_MAX];
   struct mig_membuf stream;         /* the main channel, whole */
   bool prefix_done;                 /* header, configuration, leading commands walked */
   uint64_t prefix_offset;           /* end of the last complete prefix item; 0: none yet */
@@ -202,7 +202,7 @@ static bool prefix_command(struct sink *sink, struct mig_reader *reader)
   const uint8_t *payload = mig_read_view(reader, length);
   if (payload == NULL && length > 0) return false;
   if (mig_reader_failed(reader)) return false;
-  struct conform_sink_result *result = sink->result;
+  struct cli_sink_result *result = sink->result;
   if (code == SINK_CMD_OPEN_RETURN_PATH && length == 0) {
     result->return_path = true;
   } else if (code == SINK_CMD_PING && length == 4) {
@@ -318,10 +318,10 @@ static void main_feed(struct sink *sink, const uint8_t *bytes, size_t count)
 
 /* ---------------------------------------------------------------- multifd */
 
-static struct conform_sink_multifd_block *multifd_block(struct sink *sink, const char *name,
+static struct cli_sink_multifd_block *multifd_block(struct sink *sink, const char *name,
                                                         uint64_t offset, uint32_t index)
 {
-  struct conform_sink_result *result = sink->result;
+  struct cli_sink_result *result = sink->result;
   for (uint32_t i = 0; i < result->multifd_block_count; i++) {
     if (strcmp(result->multifd_blocks[i].name, name) == 0) return &result->multifd_blocks[i];
   }
@@ -330,7 +330,7 @@ static struct conform_sink_multifd_block *multifd_block(struct sink *sink, const
               "multifd/channel%" PRIu32 "/ramblock", index);
     return NULL;
   }
-  struct conform_sink_multifd_block *block = &result->multifd_blocks[result->multifd_block_count++];
+  struct cli_sink_multifd_block *block = &result->multifd_blocks[result->multifd_block_count++];
   snprintf(block->name, sizeof block->name, "%s", name);
   return block;
 }
@@ -346,7 +346,7 @@ static void multifd_initial(struct sink *sink, struct channel *channel)
     return;
   }
   uint32_t id = packet[24];
-  if (id >= CONFORM_SINK_CHANNELS_MAX - 1 || sink->ids_seen[id]) {
+  if (id >= CLI_SINK_CHANNELS_MAX - 1 || sink->ids_seen[id]) {
     char detail[48];
     snprintf(detail, sizeof detail, "id %" PRIu32 " out of range or repeated", id);
     SINK_FAIL(sink, MIG_ERR_BAD_VALUE, 24, detail, "multifd/channel%" PRIu32 "/initial/id",
@@ -360,23 +360,23 @@ static void multifd_initial(struct sink *sink, struct channel *channel)
   sink->result->multifd_channel_count++;
 }
 
-static uint32_t compression_flag(enum conform_sink_compression compression)
+static uint32_t compression_flag(enum cli_sink_compression compression)
 {
   switch (compression) {
-  case CONFORM_SINK_COMPRESSION_NONE: return 0;
-  case CONFORM_SINK_COMPRESSION_ZLIB: return SINK_MULTIFD_FLAG_ZLIB;
-  case CONFORM_SINK_COMPRESSION_ZSTD: return SINK_MULTIFD_FLAG_ZSTD;
+  case CLI_SINK_COMPRESSION_NONE: return 0;
+  case CLI_SINK_COMPRESSION_ZLIB: return SINK_MULTIFD_FLAG_ZLIB;
+  case CLI_SINK_COMPRESSION_ZSTD: return SINK_MULTIFD_FLAG_ZSTD;
   }
   SIM_ASSERT(!"unknown compression");
   return 0;
 }
 
-const char *conform_sink_compression_name(enum conform_sink_compression compression)
+const char *cli_sink_compression_name(enum cli_sink_compression compression)
 {
   switch (compression) {
-  case CONFORM_SINK_COMPRESSION_NONE: return "none";
-  case CONFORM_SINK_COMPRESSION_ZLIB: return "zlib";
-  case CONFORM_SINK_COMPRESSION_ZSTD: return "zstd";
+  case CLI_SINK_COMPRESSION_NONE: return "none";
+  case CLI_SINK_COMPRESSION_ZLIB: return "zlib";
+  case CLI_SINK_COMPRESSION_ZSTD: return "zstd";
   }
   SIM_ASSERT(!"unknown compression");
   return "";
@@ -391,12 +391,12 @@ const char *conform_sink_compression_name(enum conform_sink_compression compress
 static bool packet_compression_ok(const struct sink *sink, uint32_t flags, uint32_t normal,
                                   char *detail, size_t detail_bytes)
 {
-  enum conform_sink_compression configured = sink->options->multifd_compression;
+  enum cli_sink_compression configured = sink->options->multifd_compression;
   uint32_t method = flags & SINK_MULTIFD_FLAG_COMPRESSION;
   uint32_t expected = compression_flag(configured);
   if (method == expected || (normal == 0 && method == 0)) return true;
   snprintf(detail, detail_bytes, "compression flag 0x%" PRIx32 ", configured %s (0x%" PRIx32 ")",
-           method, conform_sink_compression_name(configured), expected);
+           method, cli_sink_compression_name(configured), expected);
   return false;
 }
 
@@ -408,7 +408,7 @@ static bool multifd_packet_header(struct sink *sink, struct channel *channel, ui
   uint32_t pages_alloc = be32_at(packet + 12);
   uint32_t normal = be32_at(packet + 16);
   uint32_t next_packet_bytes = be32_at(packet + 20);
-  bool compressed = sink->options->multifd_compression != CONFORM_SINK_COMPRESSION_NONE;
+  bool compressed = sink->options->multifd_compression != CLI_SINK_COMPRESSION_NONE;
   const char *field = NULL;
   const char *detail = NULL;
   char method_detail[96];
@@ -422,7 +422,7 @@ static bool multifd_packet_header(struct sink *sink, struct channel *channel, ui
     field = "flags", detail = "unknown flag bits", field_at = 8;
   } else if (!packet_compression_ok(sink, flags, normal, method_detail, sizeof method_detail)) {
     field = "flags", detail = method_detail, field_at = 8;
-  } else if (pages_alloc > CONFORM_SINK_MULTIFD_PAGES_MAX) {
+  } else if (pages_alloc > CLI_SINK_MULTIFD_PAGES_MAX) {
     field = "pages_alloc", detail = "above 128", field_at = 12;
   } else if (normal > pages_alloc) {
     field = "normal_pages", detail = "above pages_alloc", field_at = 16;
@@ -434,7 +434,7 @@ static bool multifd_packet_header(struct sink *sink, struct channel *channel, ui
      */
     field = "next_packet_size", detail = "not normal_pages x 4096", field_at = 20;
   } else if (normal > 0 && compressed &&
-             next_packet_bytes > CONFORM_SINK_MULTIFD_COMPRESSED_BYTES_MAX) {
+             next_packet_bytes > CLI_SINK_MULTIFD_COMPRESSED_BYTES_MAX) {
     field = "next_packet_size", detail = "compressed payload above 1 MiB (QEMU's zbuff)";
     field_at = 20, code = MIG_ERR_TOO_LONG;
   }
@@ -453,7 +453,7 @@ static void payload_fail(struct sink *sink, const struct channel *channel, enum 
 {
   SINK_FAIL(sink, code, offset, detail, "multifd/channel%" PRIu32 "/packet%" PRIu64 "/%s",
             channel->index, channel->packets - 1,
-            conform_sink_compression_name(sink->options->multifd_compression));
+            cli_sink_compression_name(sink->options->multifd_compression));
 }
 
 /*
@@ -554,7 +554,7 @@ static void payload_zstd(struct sink *sink, struct channel *channel, const uint8
 /* Creates the channel's decoder on its first compressed payload. */
 static bool payload_decoder(struct sink *sink, struct channel *channel, uint64_t offset)
 {
-  bool zstd = sink->options->multifd_compression == CONFORM_SINK_COMPRESSION_ZSTD;
+  bool zstd = sink->options->multifd_compression == CLI_SINK_COMPRESSION_ZSTD;
   if (!zstd && channel->zlib == NULL) {
     channel->zlib = calloc(1, sizeof *channel->zlib);
     if (channel->zlib != NULL && inflateInit(channel->zlib) != Z_OK) {
@@ -565,7 +565,7 @@ static bool payload_decoder(struct sink *sink, struct channel *channel, uint64_t
     channel->zstd = ZSTD_createDStream();
     if (channel->zstd != NULL &&
         ZSTD_isError(ZSTD_DCtx_setParameter(channel->zstd, ZSTD_d_windowLogMax,
-                                            CONFORM_SINK_ZSTD_WINDOW_LOG_MAX))) {
+                                            CLI_SINK_ZSTD_WINDOW_LOG_MAX))) {
       ZSTD_freeDStream(channel->zstd);
       channel->zstd = NULL;
     }
@@ -607,7 +607,7 @@ static void multifd_packet(struct sink *sink, struct channel *channel)
   if (!multifd_packet_header(sink, channel, number)) return;
   uint8_t *packet = channel->head;
   uint32_t normal = be32_at(packet + 16);
-  struct conform_sink_result *result = sink->result;
+  struct cli_sink_result *result = sink->result;
   result->multifd_packets++;
   if ((be32_at(packet + 8) & SINK_MULTIFD_FLAG_SYNC) != 0) {
     channel->syncs++;
@@ -621,7 +621,7 @@ static void multifd_packet(struct sink *sink, struct channel *channel)
               "multifd/channel%" PRIu32 "/packet%" PRIu64 "/ramblock", channel->index, number);
     return;
   }
-  struct conform_sink_multifd_block *block =
+  struct cli_sink_multifd_block *block =
       multifd_block(sink, name, channel->head_offset + 64, channel->index);
   if (block == NULL) return;
   for (uint32_t i = 0; i < normal; i++) {
@@ -640,7 +640,7 @@ static void multifd_packet(struct sink *sink, struct channel *channel)
   }
   block->pages += normal;
   result->multifd_pages += normal;
-  channel->compressed = sink->options->multifd_compression != CONFORM_SINK_COMPRESSION_NONE;
+  channel->compressed = sink->options->multifd_compression != CLI_SINK_COMPRESSION_NONE;
   channel->payload_left = channel->compressed ? be32_at(packet + 20)
                                               : (uint64_t)normal * MIG_PAGE_BYTES;
   result->multifd_payload_bytes += channel->payload_left;
@@ -656,7 +656,7 @@ static size_t multifd_payload(struct sink *sink, struct channel *channel, const 
                               size_t count)
 {
   size_t take = (size_t)SIM_MIN((uint64_t)count, channel->payload_left);
-  bool zstd = sink->options->multifd_compression == CONFORM_SINK_COMPRESSION_ZSTD;
+  bool zstd = sink->options->multifd_compression == CLI_SINK_COMPRESSION_ZSTD;
   if (channel->compressed && !zstd) {
     payload_zlib(sink, channel, bytes, take, channel->offset);
   } else if (channel->compressed) {
@@ -681,8 +681,8 @@ static void multifd_feed(struct sink *sink, struct channel *channel, const uint8
       count -= take;
       continue;
     }
-    size_t need = channel->initial_done ? CONFORM_SINK_MULTIFD_PACKET_BYTES
-                                        : CONFORM_SINK_MULTIFD_INITIAL_BYTES;
+    size_t need = channel->initial_done ? CLI_SINK_MULTIFD_PACKET_BYTES
+                                        : CLI_SINK_MULTIFD_INITIAL_BYTES;
     if (channel->head_count == 0) channel->head_offset = channel->offset;
     size_t take = SIM_MIN(count, need - channel->head_count);
     memcpy(channel->head + channel->head_count, bytes, take);
@@ -760,9 +760,9 @@ static void sink_accept(struct sink *sink, int listen_fd)
     }
     return;
   }
-  if (sink->channel_count == CONFORM_SINK_CHANNELS_MAX) {
+  if (sink->channel_count == CLI_SINK_CHANNELS_MAX) {
     close(fd);
-    SINK_FAIL(sink, MIG_ERR_TOO_LONG, 0, "more connections than CONFORM_SINK_CHANNELS_MAX",
+    SINK_FAIL(sink, MIG_ERR_TOO_LONG, 0, "more connections than CLI_SINK_CHANNELS_MAX",
               "channel%" PRIu32, sink->channel_count);
     return;
   }
@@ -803,7 +803,7 @@ static bool sink_done(const struct sink *sink)
 /* The full walk of the main stream, once; sets the SYNC count multifd channels owe. */
 static void sink_walk_main(struct sink *sink)
 {
-  struct conform_sink_result *result = sink->result;
+  struct cli_sink_result *result = sink->result;
   if (result->walked) return;
   result->walked = true;
   result->stream_bytes = sink->stream.count;
@@ -838,7 +838,7 @@ static void sink_walk_main(struct sink *sink)
  */
 static void sink_check_multifd_ids(struct sink *sink)
 {
-  const struct conform_sink_result *result = sink->result;
+  const struct cli_sink_result *result = sink->result;
   for (uint32_t id = 0; id < result->multifd_channel_count && !sink_failed(sink); id++) {
     if (sink->ids_seen[id]) continue;
     char detail[64];
@@ -864,7 +864,7 @@ static void sink_check_multifd_ids(struct sink *sink)
 
 static void sink_account_multifd(struct sink *sink)
 {
-  struct conform_sink_result *result = sink->result;
+  struct cli_sink_result *result = sink->result;
   for (uint32_t i = 0; i < sink->channel_count && !sink_failed(sink); i++) {
     const struct channel *channel = &sink->channels[i];
     if (channel->kind != CHANNEL_MULTIFD || channel->syncs == sink->syncs_expected) continue;
@@ -876,7 +876,7 @@ static void sink_account_multifd(struct sink *sink)
   }
   sink_check_multifd_ids(sink);
   for (uint32_t i = 0; i < result->multifd_block_count && !sink_failed(sink); i++) {
-    const struct conform_sink_multifd_block *entry = &result->multifd_blocks[i];
+    const struct cli_sink_multifd_block *entry = &result->multifd_blocks[i];
     struct mig_inspect_block *block = NULL;
     for (uint32_t j = 0; j < result->inspect.block_count; j++) {
       if (strcmp(result->inspect.blocks[j].name, entry->name) == 0) {
@@ -902,8 +902,8 @@ static void sink_account_multifd(struct sink *sink)
 /* One poll round over the listening socket and every open channel. */
 static void sink_poll(struct sink *sink, int listen_fd)
 {
-  struct pollfd fds[CONFORM_SINK_CHANNELS_MAX + 1];
-  uint32_t owners[CONFORM_SINK_CHANNELS_MAX + 1];
+  struct pollfd fds[CLI_SINK_CHANNELS_MAX + 1];
+  uint32_t owners[CLI_SINK_CHANNELS_MAX + 1];
   nfds_t count = 0;
   fds[count++] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
   for (uint32_t i = 0; i < sink->channel_count; i++) {
@@ -945,8 +945,8 @@ static void sink_save(struct sink *sink, const char *path)
   if (!ok) SINK_FAIL(sink, MIG_ERR_IO, 0, strerror(errno), "stream-out");
 }
 
-enum mig_err conform_sink_serve(int listen_fd, const struct conform_sink_options *options,
-                                struct conform_sink_result *result)
+enum mig_err cli_sink_serve(int listen_fd, const struct cli_sink_options *options,
+                            struct cli_sink_result *result)
 {
   SIM_ASSERT(listen_fd >= 0 && options != NULL && result != NULL);
   SIM_ASSERT(options->idle_ms_max > 0 && options->idle_ms_max <= INT_MAX);
@@ -983,7 +983,7 @@ enum mig_err conform_sink_serve(int listen_fd, const struct conform_sink_options
   return result->error.code;
 }
 
-void conform_sink_result_deinit(struct conform_sink_result *result)
+void cli_sink_result_deinit(struct cli_sink_result *result)
 {
   if (result->walked) mig_inspect_deinit(&result->inspect);
   result->walked = false;
@@ -991,7 +991,7 @@ void conform_sink_result_deinit(struct conform_sink_result *result)
 
 /* ------------------------------------------------------------ listen, CLI */
 
-int conform_sink_listen(const char *spec, uint16_t *port_out, char *error, size_t error_bytes)
+int cli_sink_listen(const char *spec, uint16_t *port_out, char *error, size_t error_bytes)
 {
   *port_out = 0;
   if (strncmp(spec, "unix:", 5) == 0) {
@@ -1004,7 +1004,7 @@ int conform_sink_listen(const char *spec, uint16_t *port_out, char *error, size_
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     (void)unlink(address.sun_path);
     if (fd < 0 || bind(fd, (struct sockaddr *)&address, sizeof address) != 0 ||
-        listen(fd, (int)CONFORM_SINK_CHANNELS_MAX) != 0) {
+        listen(fd, (int)CLI_SINK_CHANNELS_MAX) != 0) {
       snprintf(error, error_bytes, "%s: %s", spec, strerror(errno));
       if (fd >= 0) close(fd);
       return -1;
@@ -1033,7 +1033,7 @@ int conform_sink_listen(const char *spec, uint16_t *port_out, char *error, size_
   socklen_t length = sizeof address;
   if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
       bind(fd, (struct sockaddr *)&address, sizeof address) != 0 ||
-      listen(fd, (int)CONFORM_SINK_CHANNELS_MAX) != 0 ||
+      listen(fd, (int)CLI_SINK_CHANNELS_MAX) != 0 ||
       getsockname(fd, (struct sockaddr *)&address, &length) != 0) {
     snprintf(error, error_bytes, "%s: %s", spec, strerror(errno));
     if (fd >= 0) close(fd);
@@ -1043,11 +1043,11 @@ int conform_sink_listen(const char *spec, uint16_t *port_out, char *error, size_
   return fd;
 }
 
-void conform_sink_print(FILE *out, const struct conform_sink_result *result, bool summary)
+void cli_sink_print(FILE *out, const struct cli_sink_result *result, bool summary)
 {
   const struct mig_inspect *inspect = &result->inspect;
   if (summary && result->walked) {
-    conform_inspect_print_summary(out, inspect);
+    cli_inspect_print_summary(out, inspect);
     fputc('\n', out);
   }
   uint64_t zero = 0, normal = 0, xbzrle = 0, compressed = 0;
@@ -1065,7 +1065,7 @@ void conform_sink_print(FILE *out, const struct conform_sink_result *result, boo
           "), pages %" PRIu64 ", bytes %" PRIu64 ", compression %s (payload %" PRIu64
           " bytes)\n", result->multifd_channel_count, result->multifd_packets,
           result->multifd_sync_packets, result->multifd_pages, result->multifd_bytes,
-          conform_sink_compression_name(result->multifd_compression),
+          cli_sink_compression_name(result->multifd_compression),
           result->multifd_payload_bytes);
   fprintf(out, "sink: ram pages normal %" PRIu64 " (multifd %" PRIu64 "), zero %" PRIu64
           ", xbzrle %" PRIu64 ", compressed %" PRIu64 "\n", normal, result->multifd_pages, zero,
@@ -1103,12 +1103,12 @@ static bool sink_parse_u64(const char *text, uint64_t low, uint64_t high, uint64
   return true;
 }
 
-static bool sink_parse_compression(const char *text, enum conform_sink_compression *out)
+static bool sink_parse_compression(const char *text, enum cli_sink_compression *out)
 {
-  static const enum conform_sink_compression all[] = {
-      CONFORM_SINK_COMPRESSION_NONE, CONFORM_SINK_COMPRESSION_ZLIB, CONFORM_SINK_COMPRESSION_ZSTD};
+  static const enum cli_sink_compression all[] = {
+      CLI_SINK_COMPRESSION_NONE, CLI_SINK_COMPRESSION_ZLIB, CLI_SINK_COMPRESSION_ZSTD};
   for (size_t i = 0; i < SIM_ARRAY_COUNT(all); i++) {
-    if (strcmp(text, conform_sink_compression_name(all[i])) == 0) {
+    if (strcmp(text, cli_sink_compression_name(all[i])) == 0) {
       *out = all[i];
       return true;
     }
@@ -1116,13 +1116,13 @@ static bool sink_parse_compression(const char *text, enum conform_sink_compressi
   return false;
 }
 
-int conform_sink_main(int argc, char **argv)
+int cli_sink_main(int argc, char **argv)
 {
   const char *listen_spec = NULL;
   const char *stream_out = NULL;
   bool once = false, summary = false;
-  enum conform_sink_compression compression = CONFORM_SINK_COMPRESSION_NONE;
-  uint64_t idle_ms = CONFORM_SINK_IDLE_MS_DEFAULT, bytes_max = CONFORM_SINK_STREAM_BYTES_MAX;
+  enum cli_sink_compression compression = CLI_SINK_COMPRESSION_NONE;
+  uint64_t idle_ms = CLI_SINK_IDLE_MS_DEFAULT, bytes_max = CLI_SINK_STREAM_BYTES_MAX;
   for (int i = 0; i < argc; i++) {
     bool has_value = i + 1 < argc;
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -1142,7 +1142,7 @@ int conform_sink_main(int argc, char **argv)
     } else if (!(strcmp(argv[i], "--idle-ms") == 0 && has_value &&
                  sink_parse_u64(argv[++i], 1, INT_MAX, &idle_ms)) &&
                !(strcmp(argv[i], "--stream-bytes-max") == 0 && has_value &&
-                 sink_parse_u64(argv[++i], 64, CONFORM_SINK_STREAM_BYTES_MAX, &bytes_max))) {
+                 sink_parse_u64(argv[++i], 64, CLI_SINK_STREAM_BYTES_MAX, &bytes_max))) {
       fprintf(stderr, "migsim sink: bad argument '%s'\n%s", argv[i], usage_sink);
       return CONFORM_BAD_INPUT;
     }
@@ -1153,7 +1153,7 @@ int conform_sink_main(int argc, char **argv)
   }
   char message[MIG_PATH_BYTES_MAX + 512];
   uint16_t port = 0;
-  int fd = conform_sink_listen(listen_spec, &port, message, sizeof message);
+  int fd = cli_sink_listen(listen_spec, &port, message, sizeof message);
   if (fd < 0) {
     fprintf(stderr, "migsim sink: %s\n", message);
     return CONFORM_BAD_INPUT;
@@ -1165,23 +1165,23 @@ int conform_sink_main(int argc, char **argv)
     fprintf(stderr, "migsim sink: listening on %s\n", listen_spec);
   }
   fflush(stderr);
-  struct conform_sink_options options = {.stream_bytes_max = (size_t)bytes_max,
+  struct cli_sink_options options = {.stream_bytes_max = (size_t)bytes_max,
                                          .idle_ms_max = (uint32_t)idle_ms,
-                                         .settle_ms = CONFORM_SINK_SETTLE_MS_DEFAULT,
+                                         .settle_ms = CLI_SINK_SETTLE_MS_DEFAULT,
                                          .stream_out = stream_out,
                                          .multifd_compression = compression};
   int code = 0;
   do {
-    struct conform_sink_result result;
-    enum mig_err err = conform_sink_serve(fd, &options, &result);
-    conform_sink_print(stdout, &result, summary);
+    struct cli_sink_result result;
+    enum mig_err err = cli_sink_serve(fd, &options, &result);
+    cli_sink_print(stdout, &result, summary);
     fflush(stdout);
     if (err != MIG_OK) {
       mig_error_format(&result.error, message, sizeof message);
       fprintf(stderr, "%s\n", message);
     }
     code = err == MIG_OK ? 0 : CONFORM_BAD_INPUT;
-    conform_sink_result_deinit(&result);
+    cli_sink_result_deinit(&result);
   } while (!once);
   close(fd);
   return code;

@@ -1,0 +1,18 @@
+/*
+ * runner.c: the cli/ test runner; suites in a fixed order.
+ */
+#include "sim_base.h"
+
+#include "sim_check.h"
+
+Suite *cli_inspect_suite(void);
+Suite *cli_sink_suite(void);
+Suite *cli_analyze_suite(void);
+Suite *cli_block_suite(void);
+
+int main(int argc, char **argv)
+{
+  static sim_suite_fn *const suites[] = {cli_inspect_suite, cli_sink_suite,
+                                         cli_analyze_suite, cli_block_suite};
+  return sim_check_main(argc, argv, suites, SIM_ARRAY_COUNT(suites));
+}

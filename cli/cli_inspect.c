@@ -8,6 +8,7 @@
 #include "sim_base.h"
 
 #include "cli_analyze.h"
+#include "cli_args.h"
 #include "cli_inspect.h"
 #include "conform_run.h"
 #include "mig_format.h"
@@ -15,6 +16,7 @@
 #include <errno.h>
 #include <lzma.h>
 #include <openssl/evp.h>
+#include <sys/stat.h>
 
 #define INSPECT_CHUNK_BYTES (UINT32_C(64) << 10)
 #define INSPECT_RANGES_MAX 16
@@ -75,7 +77,13 @@ static bool inspect_unxz(const uint8_t *in, size_t count, struct mig_membuf *out
   }
   lzma_end(&stream);
   if (ret != LZMA_STREAM_END) {
-    snprintf(error, error_bytes, "xz: decompression failed (lzma_ret %d)", (int)ret);
+    const char *why = ret == LZMA_BUF_ERROR    ? "xz data truncated (the file ends early)"
+                      : ret == LZMA_DATA_ERROR ? "xz data corrupt"
+                      : ret == LZMA_MEMLIMIT_ERROR
+                          ? "xz data needs more decoder memory than allowed (256 MiB)"
+                          : "xz decompression failed";
+    snprintf(error, error_bytes, "%s (lzma_ret %d, after %zu of %zu input bytes)", why,
+             (int)ret, count - stream.avail_in, count);
     return false;
   }
   return true;
@@ -104,6 +112,11 @@ bool cli_inspect_read(const char *path, struct mig_membuf *out, char *error,
 {
   mig_membuf_init(out, CLI_INSPECT_BYTES_MAX);
   bool is_stdin = strcmp(path, "-") == 0;
+  struct stat status;
+  if (!is_stdin && stat(path, &status) == 0 && S_ISDIR(status.st_mode)) {
+    snprintf(error, error_bytes, "%s: is a directory, not a stream file", path);
+    return false;
+  }
   FILE *file = is_stdin ? stdin : fopen(path, "rb");
   if (file == NULL) {
     snprintf(error, error_bytes, "%s: %s", path, strerror(errno));
@@ -202,16 +215,13 @@ bool cli_inspect_parse_range(const char *text, char *block, size_t block_bytes,
   if (colon == NULL || colon == text || (size_t)(colon - text) >= block_bytes) return false;
   memcpy(block, text, (size_t)(colon - text));
   block[colon - text] = 0;
-  char *dash;
-  errno = 0;
-  unsigned long long low = strtoull(colon + 1, &dash, 0);
-  if (errno != 0 || dash == colon + 1 || *dash != '-' || colon[1] == '-') return false;
-  char *tail;
-  unsigned long long high = strtoull(dash + 1, &tail, 0);
-  if (errno != 0 || tail == dash + 1 || *tail != 0 || dash[1] == '-') return false;
-  *start = low;
-  *end = high;
-  return true;
+  const char *dash = strchr(colon + 1, '-');
+  char low[32];
+  if (dash == NULL || (size_t)(dash - (colon + 1)) >= sizeof low) return false;
+  memcpy(low, colon + 1, (size_t)(dash - (colon + 1)));
+  low[dash - (colon + 1)] = 0;
+  return cli_number_parse(low, 0, UINT64_MAX, false, start) == NULL &&
+         cli_number_parse(dash + 1, 0, UINT64_MAX, false, end) == NULL;
 }
 
 static int32_t inspect_block_index(const struct mig_inspect *inspect, const char *name)
@@ -282,7 +292,7 @@ struct inspect_args {
   bool summary;                      /* --format summary given explicitly */
   bool analyze;                      /* --format analyze */
   uint32_t range_count;
-  const char *ranges[INSPECT_RANGES_MAX];
+  const char *const *ranges;         /* range_count --ram-sha256 values */
   struct mig_inspect_options options;  /* block_devices points at devices */
   struct mig_inspect_block_device devices[MIG_INSPECT_BLOCK_DEVICES_MAX];
 };
@@ -295,11 +305,8 @@ static bool inspect_block_device_parse(const char *text, struct inspect_args *ar
       args->options.block_device_count >= MIG_INSPECT_BLOCK_DEVICES_MAX) {
     return false;
   }
-  char *end = NULL;
-  errno = 0;
-  unsigned long long bytes = strtoull(colon + 1, &end, 0);
-  if (errno != 0 || end == colon + 1 || *end != 0 || bytes == 0 ||
-      bytes > MIG_BLOCK_DEVICE_BYTES_MAX || colon[1] == '-') {
+  uint64_t bytes = 0;
+  if (cli_number_parse(colon + 1, 1, MIG_BLOCK_DEVICE_BYTES_MAX, false, &bytes) != NULL) {
     return false;
   }
   struct mig_inspect_block_device *device = &args->devices[args->options.block_device_count++];
@@ -312,39 +319,36 @@ static bool inspect_block_device_parse(const char *text, struct inspect_args *ar
 
 static int inspect_args_parse(int argc, char **argv, struct inspect_args *args)
 {
-  for (int i = 0; i < argc; i++) {
-    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-      fputs(usage_inspect, stdout);
-      return -1;
-    } else if (strcmp(argv[i], "--validate") == 0) {
-      args->validate = true;
-    } else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc &&
-               strcmp(argv[i + 1], "summary") == 0) {
-      args->summary = true;
-      i++;
-    } else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc &&
-               strcmp(argv[i + 1], "analyze") == 0) {
-      args->analyze = true;
-      i++;
-    } else if (strcmp(argv[i], "--ram-sha256") == 0 && i + 1 < argc &&
-               args->range_count < INSPECT_RANGES_MAX) {
-      args->ranges[args->range_count++] = argv[++i];
-    } else if (strcmp(argv[i], "--block-device") == 0 && i + 1 < argc) {
-      if (!inspect_block_device_parse(argv[++i], args)) {
-        fprintf(stderr, "migsim inspect: --block-device wants NAME:BYTES (1 .. 2^50, at most "
-                "%d), got '%s'\n", MIG_INSPECT_BLOCK_DEVICES_MAX, argv[i]);
-        return CONFORM_BAD_INPUT;
-      }
-    } else if ((argv[i][0] != '-' || strcmp(argv[i], "-") == 0) && args->path == NULL) {
-      args->path = argv[i];
-    } else {
-      fprintf(stderr, "migsim inspect: unexpected argument '%s'\n%s", argv[i], usage_inspect);
+  static struct cli_list ranges, devices;
+  static const char *const formats[] = {"summary", "analyze", NULL};
+  uint32_t format = 0;
+  bool format_given = false;
+  const struct cli_option options[] = {
+      {"--validate", CLI_OPTION_FLAG, &args->validate, 0, 0, false, NULL, NULL},
+      {"--format", CLI_OPTION_CHOICE, &format, 0, 0, false, formats, &format_given},
+      {"--ram-sha256", CLI_OPTION_LIST, &ranges, 0, INSPECT_RANGES_MAX, false, NULL, NULL},
+      {"--block-device", CLI_OPTION_LIST, &devices, 0, MIG_INSPECT_BLOCK_DEVICES_MAX, false,
+       NULL, NULL},
+  };
+  const struct cli_command command = {"inspect", usage_inspect, options,
+                                      SIM_ARRAY_COUNT(options), 1, 1};
+  memset(&ranges, 0, sizeof ranges);
+  memset(&devices, 0, sizeof devices);
+  struct cli_parsed parsed;
+  int rc = cli_args_parse(&command, argc, argv, &parsed);
+  if (rc != 0) return rc;
+  if (parsed.help) return -1;
+  args->path = parsed.positionals[0];
+  args->summary = format_given && format == 0;
+  args->analyze = format_given && format == 1;
+  args->ranges = ranges.items;
+  args->range_count = ranges.count;
+  for (uint32_t i = 0; i < devices.count; i++) {
+    if (!inspect_block_device_parse(devices.items[i], args)) {
+      fprintf(stderr, "migsim inspect: --block-device wants NAME:BYTES (1 .. 2^50, at most "
+              "%d), got '%s'\n", MIG_INSPECT_BLOCK_DEVICES_MAX, devices.items[i]);
       return CONFORM_BAD_INPUT;
     }
-  }
-  if (args->path == NULL) {
-    fputs(usage_inspect, stderr);
-    return CONFORM_BAD_INPUT;
   }
   return 0;
 }
@@ -398,7 +402,7 @@ int cli_inspect_main(int argc, char **argv)
     mig_membuf_deinit(&input);
     return exit_code;
   }
-  bool print_summary = !args.validate && !args.analyze &&
+  bool print_summary = code == MIG_OK && !args.validate && !args.analyze &&
                        (args.range_count == 0 || args.summary);
   if (print_summary) cli_inspect_print_summary(stdout, &inspect);
   bool ranges_ok = true;

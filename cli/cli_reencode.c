@@ -5,6 +5,7 @@
  */
 #include "sim_base.h"
 
+#include "cli_args.h"
 #include "cli_inspect.h"
 #include "cli_reencode.h"
 #include "conform_run.h"
@@ -56,36 +57,24 @@ static bool reencode_write_file(const char *path, const struct mig_membuf *out)
   return fclose(file) == 0 && ok;
 }
 
-static bool reencode_parse_count(const char *text, uint32_t *out)
-{
-  char *end;
-  errno = 0;
-  unsigned long value = strtoul(text, &end, 10);
-  if (errno != 0 || *end != 0 || end == text || value == 0 || value > UINT32_MAX) return false;
-  *out = (uint32_t)value;
-  return true;
-}
-
 int cli_reencode_main(int argc, char **argv)
 {
-  const char *paths[2] = {NULL, NULL};
   struct mig_reencode_options options = {0};
-  for (int i = 0; i < argc; i++) {
-    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-      fputs(usage_reencode, stdout);
-      return 0;
-    } else if (strcmp(argv[i], "--rechunk") == 0) {
-      options.rechunk_records = CLI_REENCODE_RECHUNK_DEFAULT;
-      if (i + 1 < argc && reencode_parse_count(argv[i + 1], &options.rechunk_records)) i++;
-    } else if ((argv[i][0] != '-' || strcmp(argv[i], "-") == 0) && paths[1] == NULL) {
-      paths[paths[0] == NULL ? 0 : 1] = argv[i];
-    } else {
-      fprintf(stderr, "migsim reencode: unexpected argument '%s'\n%s", argv[i], usage_reencode);
-      return CONFORM_BAD_INPUT;
-    }
-  }
-  if (paths[1] == NULL) {
-    fputs(usage_reencode, stderr);
+  uint64_t rechunk = 0;
+  const struct cli_option table[] = {
+      {"--rechunk", CLI_OPTION_NUMBER_OPTIONAL, &rechunk, CLI_REENCODE_RECHUNK_DEFAULT,
+       UINT32_MAX, false, NULL, NULL},
+  };
+  const struct cli_command command = {"reencode", usage_reencode, table,
+                                      SIM_ARRAY_COUNT(table), 2, 2};
+  struct cli_parsed parsed;
+  int rc = cli_args_parse(&command, argc, argv, &parsed);
+  if (rc != 0 || parsed.help) return rc;
+  options.rechunk_records = (uint32_t)rechunk;
+  const char *const *paths = parsed.positionals;
+  const char *why = cli_output_check(paths[1]);
+  if (why != NULL) {
+    fprintf(stderr, "migsim reencode: %s: %s\n", paths[1], why);
     return CONFORM_BAD_INPUT;
   }
   char message[MIG_PATH_BYTES_MAX + 512];
@@ -98,7 +87,7 @@ int cli_reencode_main(int argc, char **argv)
   struct mig_error error;
   enum mig_err code = cli_reencode_bytes(input.bytes, input.count, &options, &output, NULL,
                                          &error);
-  int rc = 0;
+  rc = 0;
   if (code != MIG_OK) {
     mig_error_format(&error, message, sizeof message);
     fprintf(stderr, "migsim reencode: %s\n", message);

@@ -13,9 +13,10 @@
  */
 #include "sim_base.h"
 
+#include "cli_args.h"
 #include "cli_inspect.h"
-#include "conform_run.h"
 #include "cli_sink.h"
+#include "conform_run.h"
 #include "mig_format.h"
 #include "mig_stream.h"
 
@@ -1090,65 +1091,43 @@ static const char usage_sink[] =
     "                      parameter: the method multifd packets must use (none)\n"
     "  --summary           print the `migsim inspect` summary of the stream\n"
     "  --idle-ms N         fail when a connected source sends nothing for N ms (20000)\n"
-    "  --stream-bytes-max N  main-channel bytes held in memory (4 GiB)\n"
+    "  --stream-bytes-max N  main-channel bytes held in memory (4 GiB; K/M/G suffixes)\n"
     "  --stream-out FILE   save the main channel's bytes as received\n";
-
-static bool sink_parse_u64(const char *text, uint64_t low, uint64_t high, uint64_t *out)
-{
-  char *end = NULL;
-  errno = 0;
-  unsigned long long value = strtoull(text, &end, 10);
-  if (errno != 0 || end == text || *end != 0 || value < low || value > high) return false;
-  *out = value;
-  return true;
-}
-
-static bool sink_parse_compression(const char *text, enum cli_sink_compression *out)
-{
-  static const enum cli_sink_compression all[] = {
-      CLI_SINK_COMPRESSION_NONE, CLI_SINK_COMPRESSION_ZLIB, CLI_SINK_COMPRESSION_ZSTD};
-  for (size_t i = 0; i < SIM_ARRAY_COUNT(all); i++) {
-    if (strcmp(text, cli_sink_compression_name(all[i])) == 0) {
-      *out = all[i];
-      return true;
-    }
-  }
-  return false;
-}
 
 int cli_sink_main(int argc, char **argv)
 {
   const char *listen_spec = NULL;
   const char *stream_out = NULL;
   bool once = false, summary = false;
-  enum cli_sink_compression compression = CLI_SINK_COMPRESSION_NONE;
+  uint32_t compression_index = 0;
   uint64_t idle_ms = CLI_SINK_IDLE_MS_DEFAULT, bytes_max = CLI_SINK_STREAM_BYTES_MAX;
-  for (int i = 0; i < argc; i++) {
-    bool has_value = i + 1 < argc;
-    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-      fputs(usage_sink, stdout);
-      return 0;
-    } else if (strcmp(argv[i], "--listen") == 0 && has_value) {
-      listen_spec = argv[++i];
-    } else if (strcmp(argv[i], "--stream-out") == 0 && has_value) {
-      stream_out = argv[++i];
-    } else if (strcmp(argv[i], "--multifd-compression") == 0 && has_value &&
-               sink_parse_compression(argv[i + 1], &compression)) {
-      i++;
-    } else if (strcmp(argv[i], "--once") == 0) {
-      once = true;
-    } else if (strcmp(argv[i], "--summary") == 0) {
-      summary = true;
-    } else if (!(strcmp(argv[i], "--idle-ms") == 0 && has_value &&
-                 sink_parse_u64(argv[++i], 1, INT_MAX, &idle_ms)) &&
-               !(strcmp(argv[i], "--stream-bytes-max") == 0 && has_value &&
-                 sink_parse_u64(argv[++i], 64, CLI_SINK_STREAM_BYTES_MAX, &bytes_max))) {
-      fprintf(stderr, "migsim sink: bad argument '%s'\n%s", argv[i], usage_sink);
-      return CONFORM_BAD_INPUT;
-    }
-  }
+  /* In enum cli_sink_compression's order. */
+  static const char *const compressions[] = {"none", "zlib", "zstd", NULL};
+  const struct cli_option table[] = {
+      {"--listen", CLI_OPTION_STRING, &listen_spec, 0, 0, false, NULL, NULL},
+      {"--stream-out", CLI_OPTION_STRING, &stream_out, 0, 0, false, NULL, NULL},
+      {"--multifd-compression", CLI_OPTION_CHOICE, &compression_index, 0, 0, false,
+       compressions, NULL},
+      {"--once", CLI_OPTION_FLAG, &once, 0, 0, false, NULL, NULL},
+      {"--summary", CLI_OPTION_FLAG, &summary, 0, 0, false, NULL, NULL},
+      {"--idle-ms", CLI_OPTION_NUMBER, &idle_ms, 1, INT_MAX, false, NULL, NULL},
+      {"--stream-bytes-max", CLI_OPTION_NUMBER, &bytes_max, 64, CLI_SINK_STREAM_BYTES_MAX, true,
+       NULL, NULL},
+  };
+  const struct cli_command command = {"sink", usage_sink, table, SIM_ARRAY_COUNT(table), 0, 0};
+  struct cli_parsed parsed;
+  int rc = cli_args_parse(&command, argc, argv, &parsed);
+  if (rc != 0 || parsed.help) return rc;
+  enum cli_sink_compression compression = (enum cli_sink_compression)compression_index;
+  SIM_ASSERT(strcmp(cli_sink_compression_name(compression), compressions[compression_index]) ==
+             0);
   if (listen_spec == NULL) {
-    fputs(usage_sink, stderr);
+    fprintf(stderr, "migsim sink: --listen is required\n%s", usage_sink);
+    return CONFORM_BAD_INPUT;
+  }
+  const char *why = stream_out != NULL ? cli_output_check(stream_out) : NULL;
+  if (why != NULL) {
+    fprintf(stderr, "migsim sink: --stream-out %s: %s\n", stream_out, why);
     return CONFORM_BAD_INPUT;
   }
   char message[MIG_PATH_BYTES_MAX + 512];
@@ -1166,10 +1145,10 @@ int cli_sink_main(int argc, char **argv)
   }
   fflush(stderr);
   struct cli_sink_options options = {.stream_bytes_max = (size_t)bytes_max,
-                                         .idle_ms_max = (uint32_t)idle_ms,
-                                         .settle_ms = CLI_SINK_SETTLE_MS_DEFAULT,
-                                         .stream_out = stream_out,
-                                         .multifd_compression = compression};
+                                     .idle_ms_max = (uint32_t)idle_ms,
+                                     .settle_ms = CLI_SINK_SETTLE_MS_DEFAULT,
+                                     .stream_out = stream_out,
+                                     .multifd_compression = compression};
   int code = 0;
   do {
     struct cli_sink_result result;

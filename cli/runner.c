@@ -5,6 +5,8 @@
 
 #include "sim_check.h"
 
+Suite *cli_args_suite(void);
+Suite *cli_run_suite(void);
 Suite *cli_inspect_suite(void);
 Suite *cli_sink_suite(void);
 Suite *cli_analyze_suite(void);
@@ -12,7 +14,8 @@ Suite *cli_block_suite(void);
 
 int main(int argc, char **argv)
 {
-  static sim_suite_fn *const suites[] = {cli_inspect_suite, cli_sink_suite,
-                                         cli_analyze_suite, cli_block_suite};
+  static sim_suite_fn *const suites[] = {cli_args_suite, cli_run_suite, cli_inspect_suite,
+                                         cli_sink_suite, cli_analyze_suite,
+                                         cli_block_suite};
   return sim_check_main(argc, argv, suites, SIM_ARRAY_COUNT(suites));
 }

@@ -129,6 +129,10 @@ START_TEST(conform_blockdev_early_activation_caught)
   ck_assert_msg(strstr(result.failure, "invariant: 0000:00:05.0/blockdev: write ownership: at "
                                        "500000000 ns roles 0x3 held write ownership") != NULL,
                 "%s", result.failure);
+  /* The same failure as fields: the oracle and the device path, no stream offset. */
+  ck_assert_str_eq(result.failure_at.oracle, "invariant");
+  ck_assert_str_eq(result.failure_at.path, "0000:00:05.0/blockdev");
+  ck_assert(!result.failure_at.has_offset);
   conform_run_result_deinit(&result);
 }
 END_TEST
@@ -164,6 +168,11 @@ START_TEST(conform_dmadev_self_check_fails_cleanly)
   ck_assert_int_eq(result.stats.status, MIG_PRECOPY_FAILED);
   ck_assert(result.stats.source_failed);
   ck_assert_str_eq(result.stats.error.path, "0000:00:04.0/dmadev");
+  /* A clean, expected failure names no oracle but keeps the error's path and offset. */
+  ck_assert_ptr_null(result.failure_at.oracle);
+  ck_assert_str_eq(result.failure_at.path, "0000:00:04.0/dmadev");
+  ck_assert(result.failure_at.has_offset);
+  ck_assert_uint_eq(result.failure_at.offset, result.stats.error.offset);
   ck_assert_msg(strstr(result.failure, "migration failed cleanly: ") == result.failure &&
                 strstr(result.failure, "0000:00:04.0/dmadev") != NULL &&
                 strstr(result.failure, "save refused by the device: copied ") != NULL,

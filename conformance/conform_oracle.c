@@ -155,8 +155,8 @@ static bool compare_ram(const struct conform_snapshot *a, const struct conform_s
       const char *how = xp == yp ? "destination differs from source"
                         : xp < yp ? "zero at the destination only"
                                   : "zero at the source only";
-      snprintf(failure, failure_bytes, "ram/%s page 0x%" PRIx64 " (offset 0x%" PRIx64 "): %s",
-               a->ram_names[i], page, page * RAM_PAGE_BYTES, how);
+      snprintf(failure, failure_bytes, "ram/%s/0x%" PRIx64 ": page 0x%" PRIx64 " %s",
+               a->ram_names[i], page * RAM_PAGE_BYTES, page, how);
       return false;
     }
   }
@@ -237,4 +237,14 @@ uint64_t conform_guest_digest(const struct machine *machine)
   uint64_t digest = XXH3_64bits_digest(state);
   XXH3_freeState(state);
   return digest;
+}
+
+void conform_failure_path(const char *difference, char *path, size_t path_bytes)
+{
+  SIM_ASSERT(path_bytes > 0);
+  const char *colon = strstr(difference, ": ");
+  size_t bytes = colon != NULL ? (size_t)(colon - difference) : 0;
+  if (bytes >= path_bytes) bytes = path_bytes - 1;
+  memcpy(path, difference, bytes);
+  path[bytes] = 0;
 }

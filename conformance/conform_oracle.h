@@ -42,8 +42,10 @@ void conform_snapshot_take(struct conform_snapshot *snapshot, const struct machi
 void conform_snapshot_deinit(struct conform_snapshot *snapshot);
 /*
  * Compares machine against the snapshot.  Returns true when equal; otherwise
- * writes the first difference ("ram/pc.ram page 0x1f3: ..." or
- * "0000:00:03.0/testdev/count: source 0x5, destination 0x4") into failure.
+ * writes the first difference into failure as "PATH: what differs", PATH
+ * holding no ": " (conform_failure_path takes it back out):
+ * "ram/pc.ram/0x1f3000: page 0x1f3 destination differs from source" or
+ * "0000:00:03.0/testdev/count: source 0x5, destination 0x4".
  */
 bool conform_snapshot_compare(const struct conform_snapshot *snapshot,
                               const struct machine *machine, char *failure,
@@ -56,5 +58,7 @@ bool conform_snapshot_diff(const struct conform_snapshot *a, const struct confor
  * and hash of every non-zero page) and every section but the VM clock.
  */
 uint64_t conform_guest_digest(const struct machine *machine);
+/* Copies the PATH of a "PATH: what" difference into path (empty when there is none). */
+void conform_failure_path(const char *difference, char *path, size_t path_bytes);
 
 #endif /* CONFORM_ORACLE_H */

@@ -183,8 +183,10 @@ START_TEST(conform_ram_oracle_names_the_synthetic_page)
   ck_assert_uint_eq(conform_guest_digest(a), conform_guest_digest(b));
   ram_store(machine_ram(b, 3), 0x123, 5, 99);
   ck_assert(!conform_snapshot_compare(&snapshot, b, failure, sizeof(failure)));
-  ck_assert_str_eq(failure, "ram/vga.vram page 0x123 (offset 0x123000): "
-                            "zero at the source only");
+  ck_assert_str_eq(failure, "ram/vga.vram/0x123000: page 0x123 zero at the source only");
+  char path[MIG_PATH_BYTES_MAX];
+  conform_failure_path(failure, path, sizeof path);
+  ck_assert_str_eq(path, "ram/vga.vram/0x123000");
   ram_store(machine_ram(a, 3), 0x123, 5, 99);
   ck_assert_uint_eq(conform_guest_digest(a), conform_guest_digest(b));
   ram_store(machine_ram(a, 0), 3, 0, 1);
@@ -195,6 +197,8 @@ START_TEST(conform_ram_oracle_names_the_synthetic_page)
   ((struct vcpu *)machine_vcpu(b, 1))->checksum ^= 1;
   ck_assert(!conform_snapshot_compare(&snapshot, b, failure, sizeof(failure)));
   ck_assert_msg(strncmp(failure, "cpu/workload/checksum: ", 23) == 0, "%s", failure);
+  conform_failure_path(failure, path, sizeof path);
+  ck_assert_str_eq(path, "cpu/workload/checksum");
   conform_snapshot_deinit(&snapshot);
   sim_destroy(sim);
 }

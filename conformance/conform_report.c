@@ -33,6 +33,13 @@ void conform_report_summary(FILE *out, const struct conform_scenario *scenario,
   const struct mig_precopy_stats *stats = &result->stats;
   fprintf(out, "migsim: %s\n", conform_verdict_name(result->verdict));
   if (result->failure[0] != 0) fprintf(out, "  failure         %s\n", result->failure);
+  const struct conform_failure *at = &result->failure_at;
+  if (at->oracle != NULL) {
+    fprintf(out, "  oracle          %s%s%s", at->oracle, at->path[0] != 0 ? ", at " : "",
+            at->path);
+    if (at->has_offset) fprintf(out, ", stream offset 0x%" PRIx64, at->offset);
+    fputc('\n', out);
+  }
   fprintf(out, "  scenario        %s\n", scenario->name);
   fprintf(out, "  seed            %" PRIu64 "\n", result->seed);
   fprintf(out, "  simulated time  %.6f s\n", (double)result->end_ns / 1e9);
@@ -114,6 +121,21 @@ static json_t *report_migrate(const struct conform_scenario *scenario,
   return migrate;
 }
 
+/* null on a pass; else {oracle, path, offset, message} (offset null without a stream error). */
+static json_t *report_failure(const struct conform_run_result *result)
+{
+  if (result->failure[0] == 0) return json_null();
+  const struct conform_failure *at = &result->failure_at;
+  json_t *failure = json_object();
+  json_object_set_new(failure, "oracle", at->oracle != NULL ? json_string(at->oracle)
+                                                           : json_null());
+  json_object_set_new(failure, "path", json_string(at->path));
+  json_object_set_new(failure, "offset", at->has_offset ? json_integer((json_int_t)at->offset)
+                                                        : json_null());
+  json_object_set_new(failure, "message", json_string(result->failure));
+  return failure;
+}
+
 bool conform_report_write(const char *path, const struct conform_scenario *scenario,
                           const struct conform_run_result *result, const char *repro)
 {
@@ -121,9 +143,11 @@ bool conform_report_write(const char *path, const struct conform_scenario *scena
   json_t *root = json_object();
   json_object_set_new(root, "verdict", json_string(conform_verdict_name(result->verdict)));
   json_object_set_new(root, "exit_code", json_integer(result->verdict));
-  json_object_set_new(root, "failure", result->failure[0] == 0
-                                           ? json_null() : json_string(result->failure));
+  json_object_set_new(root, "failure", report_failure(result));
+  json_object_set_new(root, "tool", json_string(CONFORM_TOOL_VERSION));
   json_object_set_new(root, "scenario", json_string(scenario->name));
+  snprintf(digest, sizeof(digest), "0x%016" PRIx64, scenario->text_xxh3);
+  json_object_set_new(root, "scenario_xxh3", json_string(digest));
   json_object_set_new(root, "seed", json_integer((json_int_t)result->seed));
   snprintf(digest, sizeof(digest), "0x%016" PRIx64, result->trace_digest);
   json_object_set_new(root, "trace_digest", json_string(digest));

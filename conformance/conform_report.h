@@ -12,6 +12,9 @@
 #include "sim_base.h"
 #include "conform_run.h"
 
+/* The tool's version, named in every report and by `migsim --version`. */
+#define CONFORM_TOOL_VERSION "migsim 0.7.0"
+
 /* repro is the command line that reproduces the run. */
 void conform_report_summary(FILE *out, const struct conform_scenario *scenario,
                             const struct conform_run_result *result, const char *repro);

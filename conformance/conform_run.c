@@ -56,7 +56,27 @@ static void timeline_add(struct run *run, const char *what, uint64_t value)
       (struct conform_timeline_entry){sim_now_ns(run->sim), what, value};
 }
 
-static void violation(struct run *run, const char *format, ...)
+/* Records where a failure is; path may be NULL (none) and error NULL (no stream error). */
+static void failure_locate(struct conform_run_result *result, const char *oracle,
+                           const char *path, const struct mig_error *error)
+{
+  struct conform_failure *at = &result->failure_at;
+  memset(at, 0, sizeof *at);
+  at->oracle = oracle;
+  if (path != NULL) snprintf(at->path, sizeof at->path, "%s", path);
+  if (error != NULL) {
+    if (path == NULL) snprintf(at->path, sizeof at->path, "%s", error->path);
+    at->offset = error->offset;
+    at->has_offset = true;
+  }
+}
+
+/*
+ * The first violation of an oracle; difference is the oracle's "PATH: what"
+ * text (conform_failure_path) or NULL.
+ */
+static void violation(struct run *run, const char *oracle, const char *difference,
+                      const char *format, ...)
 {
   if (run->result->verdict != CONFORM_PASS) return; /* the first violation is reported */
   run->result->verdict = CONFORM_ORACLE_VIOLATION;
@@ -64,6 +84,9 @@ static void violation(struct run *run, const char *format, ...)
   va_start(args, format);
   vsnprintf(run->result->failure, sizeof(run->result->failure), format, args);
   va_end(args);
+  char path[MIG_PATH_BYTES_MAX] = "";
+  if (difference != NULL) conform_failure_path(difference, path, sizeof path);
+  failure_locate(run->result, oracle, path, NULL);
 }
 
 static void on_switchover(void *context)
@@ -103,7 +126,8 @@ static void on_loaded(void *context, enum mig_err err)
     char message[512];
     mig_error_format(&mig_precopy_stats(run->precopy)->error, message, sizeof(message));
     timeline_add(run, "load-failed", (uint64_t)err);
-    violation(run, "destination failed to load the stream: %s", message);
+    violation(run, "load", NULL, "destination failed to load the stream: %s", message);
+    failure_locate(run->result, "load", NULL, &mig_precopy_stats(run->precopy)->error);
     return;
   }
   timeline_add(run, "loaded", mig_precopy_stats(run->precopy)->dest_stream_bytes);
@@ -117,16 +141,16 @@ static void on_loaded(void *context, enum mig_err err)
   uint64_t downtime_ns = sim_now_ns(run->sim) - mig_precopy_stats(run->precopy)->stop_ns;
   if (run->params.switchover_ack &&
       downtime_ns > 2 * run->params.downtime_limit_ns + SIM_NS_PER_MS) {
-    violation(run, "downtime %" PRIu64 " us exceeds twice the limit %" PRIu64
+    violation(run, "downtime", NULL, "downtime %" PRIu64 " us exceeds twice the limit %" PRIu64
               " us with switchover-ack on", downtime_ns / SIM_NS_PER_US,
               run->params.downtime_limit_ns / SIM_NS_PER_US);
   }
   char failure[512];
   if (!conform_snapshot_compare(&run->switchover, run->dest, failure, sizeof(failure))) {
-    violation(run, "switchover equality: %s", failure);
+    violation(run, "switchover-equality", failure, "switchover equality: %s", failure);
   }
   if (!machine_iommu_check(run->dest, failure, sizeof(failure))) {
-    violation(run, "invariant after load: %s", failure);
+    violation(run, "invariant", failure, "invariant after load: %s", failure);
   }
 }
 
@@ -151,7 +175,13 @@ static void run_migrate(struct run *run)
     mig_precopy_return_path_set(run->precopy,
                                 link_create(run->sim, &scenario->link, "return-path"));
   }
-  if (run->options->capture != NULL) mig_precopy_capture_set(run->precopy, run->options->capture);
+  if (run->options->capture != NULL) {
+    struct conform_run_result *result = run->result;
+    if (result->capture_attempt_count < CONFORM_ATTEMPTS_MAX) {
+      result->capture_starts[result->capture_attempt_count++] = run->options->capture->count;
+    }
+    mig_precopy_capture_set(run->precopy, run->options->capture);
+  }
   run->result->migrated = true;
   mig_precopy_start(run->precopy);
 }
@@ -221,6 +251,7 @@ static const char *run_result_name(enum sim_run_result result)
   case SIM_RUN_STOPPED: return "stopped";
   case SIM_RUN_EVENTS_MAX: return "events_max reached";
   case SIM_RUN_TIME_MAX: return "time_ns_max reached";
+  case SIM_RUN_SLICE: return "slice";
   }
   return "?";
 }
@@ -237,41 +268,46 @@ static void run_finish(struct run *run)
   struct machine *last = completed ? run->dest : run->source;
   char why[512];
   if (!machine_invariants_check(run->source, why, sizeof(why))) {
-    violation(run, "invariant: %s", why);
+    violation(run, "invariant", why, "invariant: %s", why);
   }
   if (result->verdict == CONFORM_PASS) {
     if (result->run_result != SIM_RUN_IDLE) {
       result->verdict = CONFORM_LIVENESS;
+      failure_locate(result, "liveness", NULL, NULL);
       snprintf(result->failure, sizeof(result->failure),
                "run ended at %" PRIu64 " ns: %s (migration %s)", result->end_ns,
                run_result_name(result->run_result),
                stats == NULL ? "not started" : completed ? "completed" : "unfinished");
     } else if (stats != NULL && !completed && !refused) {
       result->verdict = CONFORM_LIVENESS;
+      failure_locate(result, "liveness", NULL, NULL);
       snprintf(result->failure, sizeof(result->failure),
                "simulation went idle with the migration unfinished (status %d)",
                (int)stats->status);
     } else if (!machine_workload_done(last)) {
       result->verdict = CONFORM_LIVENESS;
+      failure_locate(result, "liveness", NULL, NULL);
       snprintf(result->failure, sizeof(result->failure), "guest program did not finish");
     } else if (refused && !machine_running(run->source)) {
-      violation(run, "clean failure: the source did not resume after the failed migration");
+      violation(run, "clean-failure", NULL, "clean failure: the source did not resume after the failed migration");
     } else if (refused) {
       /* Clean failure held: the source ran on to the end.  Say why the migration failed. */
       char message[512];
       mig_error_format(&stats->error, message, sizeof(message));
       snprintf(result->failure, sizeof(result->failure), "migration failed cleanly: %s",
                message);
+      failure_locate(result, NULL, NULL, &stats->error);
       if (run->scenario->expect == CONFORM_EXPECT_COMPLETED) {
         result->verdict = CONFORM_ORACLE_VIOLATION;
+        failure_locate(result, "expectation", NULL, &stats->error);
         snprintf(result->failure, sizeof(result->failure),
                  "expected the migration to complete; it failed: %s", message);
       }
     } else if (stats != NULL && run->scenario->expect == CONFORM_EXPECT_FAILED) {
-      violation(run, "expected the migration to fail; it completed");
+      violation(run, "expectation", NULL, "expected the migration to fail; it completed");
     } else if (stats == NULL && run->options->migrate_enabled &&
                run->scenario->expect != CONFORM_EXPECT_ANY) {
-      violation(run, "expected a migration to %s; none started",
+      violation(run, "expectation", NULL, "expected a migration to %s; none started",
                 run->scenario->expect == CONFORM_EXPECT_FAILED ? "fail" : "complete");
     }
   }
@@ -285,6 +321,21 @@ static void run_finish(struct run *run)
     memcpy(result->records, records, count * sizeof(*records));
     result->record_count = count;
   }
+}
+
+#define RUN_PROGRESS_EVENTS (UINT64_C(1) << 16) /* events between progress calls */
+
+/* sim_run in slices, so a progress callback can look in; the run is the same. */
+static enum sim_run_result run_sliced(struct run *run)
+{
+  const struct conform_run_options *options = run->options;
+  if (options->progress == NULL) return sim_run(run->sim);
+  enum sim_run_result result;
+  while ((result = sim_run_for(run->sim, RUN_PROGRESS_EVENTS)) == SIM_RUN_SLICE) {
+    options->progress(options->progress_context, sim_now_ns(run->sim),
+                      run->scenario->time_ns_max, sim_events_count(run->sim));
+  }
+  return result;
 }
 
 void conform_run(const struct conform_scenario *scenario,
@@ -314,7 +365,7 @@ void conform_run(const struct conform_scenario *scenario,
   if (scenario->command_count > 0) {
     sim_event_schedule_at(run.sim, &run.command_event, scenario->commands[0].at_ns);
   }
-  result->run_result = sim_run(run.sim);
+  result->run_result = run_sliced(&run);
   result->end_ns = sim_now_ns(run.sim);
   result->events_count = sim_events_count(run.sim);
   run_finish(&run);
@@ -331,8 +382,8 @@ void conform_run_result_deinit(struct conform_run_result *result)
   conform_snapshot_deinit(&result->final);
 }
 
-/* Names the first record where two runs' traces part. */
-static void twice_compare(const struct conform_run_result *first,
+/* Names the first record where two runs' traces part; returns its index. */
+static uint64_t twice_compare(const struct conform_run_result *first,
                           const struct conform_run_result *second, char *out, size_t out_bytes)
 {
   uint64_t count = SIM_MIN(first->record_count, second->record_count);
@@ -344,7 +395,7 @@ static void twice_compare(const struct conform_run_result *first,
     snprintf(out, out_bytes, "traces agree on %" PRIu64 " kept records; they part after "
              "(%" PRIu64 " vs %" PRIu64 " records in all)", count, first->trace_count,
              second->trace_count);
-    return;
+    return index;
   }
   const struct sim_trace_record *a = &first->records[index];
   const struct sim_trace_record *b = &second->records[index];
@@ -354,6 +405,7 @@ static void twice_compare(const struct conform_run_result *first,
            " 0x%" PRIx64 " 0x%" PRIx64 " 0x%" PRIx64, index, a->time_ns, a->kind,
            a->values[0], a->values[1], a->values[2], a->values[3], b->time_ns, b->kind,
            b->values[0], b->values[1], b->values[2], b->values[3]);
+  return index;
 }
 
 #define TWICE_RECORDS_MAX (UINT64_C(1) << 22)
@@ -361,11 +413,21 @@ static void twice_compare(const struct conform_run_result *first,
 void conform_check(const struct conform_scenario *scenario, bool twice, FILE *trace_text,
                    struct mig_membuf *capture, struct conform_run_result *result)
 {
-  struct conform_run_options options = {.migrate_enabled = true, .trace_text = trace_text,
-                                        .trace_records_max = twice ? TWICE_RECORDS_MAX : 0,
-                                        .capture = capture};
+  struct conform_run_options options = {.trace_text = trace_text, .capture = capture};
+  conform_check_with(scenario, twice, &options, result);
+}
+
+void conform_check_with(const struct conform_scenario *scenario, bool twice,
+                        const struct conform_run_options *given,
+                        struct conform_run_result *result)
+{
+  struct conform_run_options options = *given;
+  options.migrate_enabled = true;
+  options.trace_records_max = twice ? TWICE_RECORDS_MAX : 0;
   conform_run(scenario, &options, result);
-  struct conform_run_options reference_options = {.migrate_enabled = false};
+  struct conform_run_options reference_options = {.migrate_enabled = false,
+                                                  .progress = options.progress,
+                                                  .progress_context = options.progress_context};
   struct conform_run_result reference;
   conform_run(scenario, &reference_options, &reference);
   result->reference_guest_digest = reference.guest_digest;
@@ -374,6 +436,8 @@ void conform_check(const struct conform_scenario *scenario, bool twice, FILE *tr
     result->verdict = reference.verdict;
     snprintf(result->failure, sizeof(result->failure), "reference run: %.900s",
              reference.failure);
+    result->failure_at = reference.failure_at;
+    result->failure_at.oracle = "reference";
   }
   char failure[512] = "no field or page differs";
   bool same_state = conform_snapshot_diff(&reference.final, &result->final, failure,
@@ -392,9 +456,12 @@ void conform_check(const struct conform_scenario *scenario, bool twice, FILE *tr
              "transparency: guest digest 0x%016" PRIx64 " after migration, 0x%016" PRIx64
              " unmigrated; first difference (source = unmigrated): %s", result->guest_digest,
              reference.guest_digest, failure);
+    char path[MIG_PATH_BYTES_MAX];
+    conform_failure_path(failure, path, sizeof path);
+    failure_locate(result, "transparency", path, NULL);
   }
   conform_run_result_deinit(&reference);
-  if (!twice || result->verdict != CONFORM_PASS) return;
+  if (!twice) return;
   struct conform_run_result second;
   struct conform_run_options second_options = options;
   second_options.trace_text = NULL;
@@ -405,7 +472,11 @@ void conform_check(const struct conform_scenario *scenario, bool twice, FILE *tr
     int at = snprintf(result->failure, sizeof(result->failure), "same seed, different trace "
                       "digests 0x%016" PRIx64 " and 0x%016" PRIx64 "; ", result->trace_digest,
                       second.trace_digest);
-    twice_compare(result, &second, result->failure + at, sizeof(result->failure) - (size_t)at);
+    uint64_t index = twice_compare(result, &second, result->failure + at,
+                                   sizeof(result->failure) - (size_t)at);
+    char path[MIG_PATH_BYTES_MAX];
+    snprintf(path, sizeof path, "trace/#%" PRIu64, index);
+    failure_locate(result, "determinism", path, NULL);
   }
   conform_run_result_deinit(&second);
 }

@@ -36,11 +36,17 @@ enum conform_verdict {
 
 const char *conform_verdict_name(enum conform_verdict verdict);
 
+/* Called now and then during a run (see conform_run_options.progress). */
+typedef void conform_progress_fn(void *context, uint64_t now_ns, uint64_t time_ns_max,
+                                 uint64_t events_count);
+
 struct conform_run_options {
   bool migrate_enabled;          /* false: reference run, migrate commands ignored */
   FILE *trace_text;              /* optional text trace */
   uint64_t trace_records_max;    /* records kept for --twice; 0 = none */
   struct mig_membuf *capture;    /* optional copy of the migration stream */
+  conform_progress_fn *progress; /* optional; called outside the trace, changes nothing */
+  void *progress_context;
 };
 
 struct conform_timeline_entry {
@@ -50,10 +56,28 @@ struct conform_timeline_entry {
 };
 
 #define CONFORM_TIMELINE_MAX 256
+#define CONFORM_ATTEMPTS_MAX 16        /* migrations of one run whose streams are told apart */
+
+/*
+ * Where a run failed, for tools: which oracle, and the page, device/field or
+ * stream error it names.  oracle is NULL on a pass (a migration that failed
+ * cleanly, as expected, still fills path and offset).
+ */
+struct conform_failure {
+  const char *oracle;            /* static: "switchover-equality", "transparency",
+                                    "clean-failure", "invariant", "expectation", "load",
+                                    "downtime", "liveness", "determinism", "reference" */
+  char path[MIG_PATH_BYTES_MAX]; /* "ram/pc.ram/0x1f3000", "0000:00:05.0/vfio/...",
+                                    a stream error's path, "trace/#N"; may be empty */
+  uint64_t offset;               /* stream offset of the migration's error (has_offset) */
+  bool has_offset;
+};
+
 
 struct conform_run_result {
   enum conform_verdict verdict;
   char failure[1024];            /* the first violation, with its page or device/field */
+  struct conform_failure failure_at; /* the same, as fields */
   uint64_t seed;
   uint64_t trace_digest;
   uint64_t trace_count;          /* records appended */
@@ -65,6 +89,8 @@ struct conform_run_result {
   struct mig_precopy_stats stats; /* of the last migration (a retry's, when there was one) */
   uint32_t failed_attempts_count; /* migrations the source failed or cancelled */
   struct mig_error first_error;  /* the first of them's error */
+  uint64_t capture_starts[CONFORM_ATTEMPTS_MAX]; /* capture offset where each attempt began */
+  uint32_t capture_attempt_count; /* attempts that wrote into the capture */
   struct conform_timeline_entry timeline[CONFORM_TIMELINE_MAX];
   uint32_t timeline_count;
   struct sim_trace_record *records; /* malloc'd copy, trace_records_max of them at most */
@@ -82,10 +108,16 @@ void conform_run_result_deinit(struct conform_run_result *result);
 
 /*
  * The full judgement: migrated run (result), reference run, oracles, and
- * with twice a second migrated run compared record by record.
+ * with twice a second migrated run compared record by record, whatever the
+ * first run's verdict (failing runs are the ones people replay): different
+ * traces make the verdict CONFORM_NONDETERMINISM.
  */
 void conform_check(const struct conform_scenario *scenario, bool twice, FILE *trace_text,
                    struct mig_membuf *capture, struct conform_run_result *result);
+/* conform_check with the run options' trace, capture and progress taken from options. */
+void conform_check_with(const struct conform_scenario *scenario, bool twice,
+                        const struct conform_run_options *options,
+                        struct conform_run_result *result);
 
 /*
  * Runs the default scenario through conform_check and keeps its migration

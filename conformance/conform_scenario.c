@@ -13,6 +13,8 @@
 #include "sim_limits.h"
 
 #include <jansson.h>
+#include <sys/stat.h>
+#include <xxhash.h>
 
 static const char default_text[] =
     "{\n"
@@ -1071,13 +1073,18 @@ static bool parse_migration_outcome(struct parse *p, json_t *migration,
 
 static bool parse_root(struct parse *p, json_t *root, struct conform_scenario *scenario)
 {
-  static const char *const keys[] = {"seed", "limits", "machine", "workload", "link",
-                                     "migration", "commands", NULL};
+  static const char *const keys[] = {"description", "seed", "limits", "machine", "workload",
+                                     "link", "migration", "commands", NULL};
   static const char *const limit_keys[] = {"events_max", "time_ns_max", NULL};
   static const char *const migration_keys[] = {"section_pages", "retry_delay_ns", "retries",
                                                "expect", NULL};
   if (!json_is_object(root)) return fail(p, "a scenario must be a JSON object");
   if (!check_keys(p, root, keys)) return false;
+  if (json_object_get(root, "description") != NULL &&
+      !get_string(p, root, "description", scenario->description,
+                  sizeof(scenario->description))) {
+    return false;
+  }
   if (!get_u64(p, root, "seed", 0, INT64_MAX, true, &scenario->seed)) return false;
   json_t *limits;
   if (!get_object(p, root, "limits", &limits) || !check_keys(p, limits, limit_keys) ||
@@ -1117,6 +1124,12 @@ bool conform_scenario_parse(const char *text, size_t length, const char *name,
              CONFORM_SCENARIO_BYTES_MAX);
     return false;
   }
+  if (length >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) {
+    snprintf(error, error_bytes, "%s:1:1: the file starts with a UTF-8 BOM (byte-order mark); "
+             "save it as UTF-8 without one", name);
+    return false;
+  }
+  scenario->text_xxh3 = XXH3_64bits(text, length);
   json_error_t json_error;
   json_t *root = json_loadb(text, length, JSON_REJECT_DUPLICATES, &json_error);
   if (root == NULL) {
@@ -1132,6 +1145,11 @@ bool conform_scenario_parse(const char *text, size_t length, const char *name,
 bool conform_scenario_load(const char *path, struct conform_scenario *scenario, char *error,
                            size_t error_bytes)
 {
+  struct stat status;
+  if (stat(path, &status) == 0 && S_ISDIR(status.st_mode)) {
+    snprintf(error, error_bytes, "%s: is a directory, not a scenario file", path);
+    return false;
+  }
   FILE *file = fopen(path, "rb");
   if (file == NULL) {
     snprintf(error, error_bytes, "%s: %s", path, strerror(errno));

@@ -54,6 +54,8 @@ struct conform_command {
 
 struct conform_scenario {
   char name[256];                    /* file path, or "<default>" */
+  char description[256];             /* optional one line: what the scenario shows */
+  uint64_t text_xxh3;                /* XXH3-64 of the scenario's bytes, for reports */
   uint64_t seed;
   uint64_t events_max;               /* run bound, events */
   uint64_t time_ns_max;              /* run bound, simulated time */

@@ -5,7 +5,7 @@
  * section of QEMU block migration (QEMU 7.2 migration/block.c), valid and
  * hostile.  Streams carry a configuration section and footers and end with
  * the EOF byte (no trailer).  The recorded QEMU stream with a block section
- * is checked in conformance/conform_block_test.c.
+ * is checked in cli/cli_block_test.c.
  */
 #include "sim_base.h"
 

@@ -25,6 +25,7 @@ struct sim {
   uint64_t now_ns;                      /* virtual clock */
   uint64_t next_seq;                    /* next event seq; starts at 1 */
   uint64_t events_count;                /* events dispatched */
+  uint64_t events_slice_end;            /* sim_run_for: return when events_count reaches it */
   bool stop_requested;                  /* sim_stop called */
   XXH3_state_t *trace_state;            /* running digest */
   uint64_t trace_count;                 /* records appended */
@@ -159,6 +160,10 @@ static bool sim_step(struct sim *sim, enum sim_run_result *result)
       *result = SIM_RUN_EVENTS_MAX;
       return false;
     }
+    if (sim->events_count >= sim->events_slice_end) {
+      *result = SIM_RUN_SLICE;
+      return false;
+    }
     struct sim_event *event = sim_queue_pop(&sim->queue);
     SIM_ASSERT(event == next && !sim_event_armed(event));
     sim->events_count++;
@@ -172,10 +177,14 @@ static bool sim_step(struct sim *sim, enum sim_run_result *result)
   return true;
 }
 
-enum sim_run_result sim_run(struct sim *sim)
+enum sim_run_result sim_run(struct sim *sim) { return sim_run_for(sim, UINT64_MAX); }
+
+enum sim_run_result sim_run_for(struct sim *sim, uint64_t events_count)
 {
   enum sim_run_result result = SIM_RUN_IDLE;
   sim->stop_requested = false;
+  sim->events_slice_end = events_count > UINT64_MAX - sim->events_count
+                              ? UINT64_MAX : sim->events_count + events_count;
   /* Bounded: every step consumes at least one event or ends the run. */
   while (sim_step(sim, &result)) continue;
   return result;

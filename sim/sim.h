@@ -46,6 +46,7 @@ enum sim_run_result {
   SIM_RUN_STOPPED,     /* sim_stop was called */
   SIM_RUN_EVENTS_MAX,  /* events_max reached */
   SIM_RUN_TIME_MAX,    /* the next event lies past time_ns_max */
+  SIM_RUN_SLICE,       /* sim_run_for: its events were dispatched; call again to go on */
 };
 
 /* Creates a simulation; NULL when the options are out of range or memory ran out. */
@@ -78,6 +79,12 @@ bool sim_event_armed(const struct sim_event *event);
 
 /* Runs until idle, stopped, or a bound is reached. */
 enum sim_run_result sim_run(struct sim *sim);
+/*
+ * The same, but returns SIM_RUN_SLICE after dispatching events_count more
+ * events.  Slicing a run changes nothing in it: events still run in
+ * (time_ns, seq) order, so the trace is the one sim_run gives.
+ */
+enum sim_run_result sim_run_for(struct sim *sim, uint64_t events_count);
 /* Makes sim_run return after the current event. */
 void sim_stop(struct sim *sim);
 

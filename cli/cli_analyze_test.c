@@ -15,7 +15,7 @@
  *   docs/format.md, "analyze output"); the test also counts the references
  *   our text matches byte for byte.  libcheck has no "skipped" state: when
  *   the folder is absent the test prints
- *   "skipped: ../shared/corpus/qemu-7.2 not found" and returns.
+ *   "skipped: TEST: ../shared/corpus/qemu-7.2 not found" (SIM_CHECK_SKIP) and returns.
  */
 #include "sim_base.h"
 
@@ -405,7 +405,7 @@ START_TEST(cli_analyze_corpus_matches_references)
   struct dirent **entries = NULL;
   int entry_count = scandir(CORPUS_DIR, &entries, NULL, alphasort);  /* sorted: R16 */
   if (entry_count < 0) {
-    fprintf(stderr, "skipped: %s not found\n", CORPUS_DIR);
+    SIM_CHECK_SKIP("%s not found", CORPUS_DIR);
     return;
   }
   uint32_t references = 0, matching = 0, identical = 0;
@@ -453,7 +453,7 @@ START_TEST(cli_analyze_corpus_every_payload_flip)
   char path[] = CORPUS_DIR "/microvm_m32_virtio-mmio-blk.mig.xz", message[512];
   struct mig_membuf input;
   if (!cli_inspect_read(path, &input, message, sizeof message)) {
-    fprintf(stderr, "skipped: %s not found\n", path);
+    SIM_CHECK_SKIP("%s not found", path);
     mig_membuf_deinit(&input);
     return;
   }
@@ -549,7 +549,7 @@ START_TEST(cli_analyze_cli_output_and_rejection)
   snprintf(path, sizeof path, "%s/%s.mig.xz", CORPUS_DIR, stem);
   struct mig_membuf input;
   if (!cli_inspect_read(path, &input, message, sizeof message)) {
-    fprintf(stderr, "skipped: %s not found\n", path);
+    SIM_CHECK_SKIP("%s not found", path);
     mig_membuf_deinit(&input);
     return;
   }

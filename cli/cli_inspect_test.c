@@ -5,7 +5,7 @@
  * The corpus lives outside the repository at ../shared/corpus/qemu-7.2
  * (tests run from the repository root).  libcheck has no "skipped" state, so
  * when the folder is absent the corpus test prints
- * "skipped: ../shared/corpus/qemu-7.2 not found" to stderr and returns; the
+ * "skipped: TEST: ../shared/corpus/qemu-7.2 not found" (SIM_CHECK_SKIP) and returns; the
  * line is the signal that the corpus was not exercised.
  */
 #include "sim_base.h"
@@ -171,7 +171,7 @@ static uint32_t check_ram_sha256(const char *name, const struct mig_inspect *ins
     bool ok = cli_inspect_ram_sha256(inspect, apply, parsed_block, start, end, hex, message,
                                      sizeof message);
     if (inspect->x_ignore_shared && !ok && strstr(message, "x-ignore-shared") != NULL) {
-      fprintf(stderr, "skipped: %s %s: %s\n", name, spec, message);
+      fprintf(stderr, "not in the stream (expected): %s %s: %s\n", name, spec, message);
       (*skipped)++;
       continue;
     }
@@ -300,7 +300,7 @@ START_TEST(cli_inspect_corpus_streams_match_sidecars)
 {
   DIR *dir = opendir(CORPUS_DIR);
   if (dir == NULL) {
-    fprintf(stderr, "skipped: %s not found\n", CORPUS_DIR);
+    SIM_CHECK_SKIP("%s not found", CORPUS_DIR);
     return;
   }
   struct corpus_totals totals = {0};
@@ -615,13 +615,13 @@ START_TEST(cli_inspect_discard_ranges_checked_first)
 }
 END_TEST
 
-/* Reads one corpus stream by name; false, after printing "skipped: why", when absent. */
+/* Reads one corpus stream by name; false, after SIM_CHECK_SKIP, when absent. */
 static bool read_corpus_stream(const char *stem, struct mig_membuf *input)
 {
   char path[512], message[512];
   snprintf(path, sizeof path, "%s/%s%s", CORPUS_DIR, stem, CORPUS_SUFFIX);
   if (cli_inspect_read(path, input, message, sizeof message)) return true;
-  fprintf(stderr, "skipped: %s\n", message);
+  SIM_CHECK_SKIP("%s", message);
   mig_membuf_deinit(input);
   return false;
 }

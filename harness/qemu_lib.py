@@ -114,6 +114,17 @@ class Qemu:
         return text
 
 
+def skip(script, why):
+    """Reports that script cannot run here: prints "SCRIPT: skipped: WHY" and
+    appends "SCRIPT<TAB>WHY" to the file MIGSIM_SKIP_LOG names (harness/test.sh
+    counts the skips and fails when what they wait for is present)."""
+    print("%s: skipped: %s" % (script, why))
+    log_path = os.environ.get("MIGSIM_SKIP_LOG")
+    if log_path:
+        with open(log_path, "a") as log:
+            log.write("%s\t%s\n" % (script, why))
+
+
 def find_qemu(binary=None):
     """The QEMU binary to use, or None: an explicit path, else qemu-system-x86_64 on PATH."""
     if binary:

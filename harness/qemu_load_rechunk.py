@@ -148,11 +148,14 @@ def main():
     parser.add_argument("--timeout-seconds", type=float, default=30.0)
     args = parser.parse_args()
     if shutil.which(args.qemu) is None:
-        print(f"skipped: {args.qemu} not installed")
-        return 2
-    if not os.path.isdir(args.corpus) or not os.access(args.migsim, os.X_OK):
-        print(f"skipped: need {args.corpus} and {args.migsim}")
-        return 2
+        qemu_lib.skip("qemu_load_rechunk.py", f"{args.qemu} not installed")
+        return 0
+    if not os.path.isdir(args.corpus):
+        qemu_lib.skip("qemu_load_rechunk.py", f"{args.corpus} not found")
+        return 0
+    if not os.access(args.migsim, os.X_OK):
+        print(f"qemu_load_rechunk.py: {args.migsim} not built")
+        return 1
     results = {"PASS": 0, "FAIL": 0, "SKIP": 0}
     with tempfile.TemporaryDirectory(prefix="migsim-rechunk-") as work:
         for sidecar_name in sorted(os.listdir(args.corpus)):

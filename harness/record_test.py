@@ -65,7 +65,7 @@ def check_entry(migsim, out, name):
 def main():
     qemu = qemu_lib.find_qemu()
     if qemu is None:
-        print("record_test: skipped: qemu-system-x86_64 not found (install qemu-system-x86)")
+        qemu_lib.skip("record_test.py", "qemu-system-x86_64 not found (install qemu-system-x86)")
         return 0
     migsim = os.path.join(ROOT, "out/release/migsim")
     out = os.path.join(ROOT, "out/record-test")

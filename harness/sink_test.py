@@ -272,7 +272,7 @@ def main():
     args = parser.parse_args()
     qemu = qemu_lib.find_qemu(args.qemu)
     if qemu is None:
-        print("sink_test: skipped: qemu-system-x86_64 not found (install qemu-system-x86)")
+        qemu_lib.skip("sink_test.py", "qemu-system-x86_64 not found (install qemu-system-x86)")
         return 0
     if not os.access(args.migsim, os.X_OK):
         print("sink_test: %s not built (ninja out/release/migsim)" % args.migsim)

@@ -25,6 +25,10 @@ ninja -f build.ninja --quiet all   # progress lines would crowd the CI log
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 mkdir -p out/reports
+# Every skipped check appends "CHECK<TAB>why" here (SIM_CHECK_SKIP in the C
+# suites, qemu_lib.skip in the python steps); the end of the run counts them.
+export MIGSIM_SKIP_LOG=$PWD/out/reports/skips.txt
+: > "$MIGSIM_SKIP_LOG"
 status=0
 failed=()
 # fail STEP: remember that STEP failed; the list is printed last, where CI logs
@@ -105,6 +109,19 @@ out/fuzz/stream_fuzz -max_total_time=30 -dict=fuzz/stream_fuzz.dict -artifact_pr
 
 echo "== coverage"
 bash coverage/report.sh || fail coverage
+
+# Skips: counted and printed with their reasons.  Where ../shared/corpus and
+# qemu-system-x86_64 are both present nothing may skip: a skip there hides a
+# check that should have run.
+skips=$(wc -l < "$MIGSIM_SKIP_LOG")
+echo "== skipped checks: $skips"
+if (( skips > 0 )); then
+  sort "$MIGSIM_SKIP_LOG" | uniq -c | sed 's/^/  /'
+  if [[ -d ../shared/corpus ]] && command -v qemu-system-x86_64 >/dev/null; then
+    echo "  ../shared/corpus and qemu-system-x86_64 are present: no check may skip"
+    fail "skipped checks"
+  fi
+fi
 
 if (( ${#flaky[@]} > 0 )); then
   echo "== passed only on the second run (see their first output above):"

@@ -14,6 +14,8 @@
  */
 #include "sim_base.h"
 
+#include "sim_check.h"
+
 #include <check.h>
 
 #include "mig_analyze.h"
@@ -967,7 +969,7 @@ static const char hpet_qemu_json[] =
 /*
  * The corpus lives outside the repository at ../shared/corpus/qemu-7.2 (tests
  * run from the repository root).  libcheck has no "skipped" state: when the
- * file is absent the test prints "skipped: <path> not found" and returns.
+ * file is absent the test skips (SIM_CHECK_SKIP: "<path> not found") and returns.
  */
 #define CORPUS_DESC \
   "../shared/corpus/qemu-7.2/pc-i440fx-5.2_m128_smp4_virtio-net_virtio-blk.analyze-desc.json.xz"
@@ -978,7 +980,7 @@ static json_t *corpus_xz_json_load(const char *path)
 {
   FILE *file = fopen(path, "rb");
   if (file == NULL) {
-    fprintf(stderr, "skipped: %s not found\n", path);
+    SIM_CHECK_SKIP("%s not found", path);
     return NULL;
   }
   static uint8_t packed[1 << 20];
@@ -1464,7 +1466,7 @@ START_TEST(mig_vmstate_kinds_qemu_vmstate_dump)
   json_error_t error;
   json_t *root = json_load_file(CORPUS_DUMP, 0, &error);
   if (root == NULL) {
-    fprintf(stderr, "skipped: %s not found\n", CORPUS_DUMP);
+    SIM_CHECK_SKIP("%s not found", CORPUS_DUMP);
     return;
   }
   dump_compare_desc(json_object_get(json_object_get(root, "hpet"), "Description"), &hpet_desc);

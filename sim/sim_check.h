@@ -12,8 +12,39 @@
 #include "sim_base.h"
 
 #include <check.h>
+#include <stdarg.h>
+#include <stdlib.h>
 
 typedef Suite *sim_suite_fn(void);
+
+/*
+ * libcheck has no "skipped" state: a test that cannot run here (no
+ * ../shared/corpus, no QEMU) calls SIM_CHECK_SKIP("why", ...) and returns.
+ * The skip is printed ("skipped: TEST: why") and appended as "TEST<TAB>why"
+ * to the file MIGSIM_SKIP_LOG names, so the test command counts the skips,
+ * prints them, and fails when what they wait for is present
+ * (harness/test.sh).
+ */
+#define SIM_CHECK_SKIP(...) sim_check_skip(__func__, __VA_ARGS__)
+
+#ifdef __GNUC__
+__attribute__((format(printf, 2, 3)))
+#endif
+static inline void sim_check_skip(const char *test, const char *format, ...)
+{
+  char why[512];
+  va_list args;
+  va_start(args, format);
+  vsnprintf(why, sizeof why, format, args);
+  va_end(args);
+  fprintf(stderr, "skipped: %s: %s\n", test, why);
+  const char *log_path = getenv("MIGSIM_SKIP_LOG");
+  FILE *log = log_path != NULL && log_path[0] != 0 ? fopen(log_path, "a") : NULL;
+  if (log != NULL) {
+    fprintf(log, "%s\t%s\n", test, why);
+    fclose(log);
+  }
+}
 
 static inline int sim_check_main(int argc, char **argv, sim_suite_fn *const *suites,
                                  size_t suite_count)

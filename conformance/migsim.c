@@ -13,6 +13,7 @@
 #include "conform_report.h"
 #include "conform_run.h"
 #include "conform_scenario.h"
+#include "conform_vmsd.h"
 
 static const char usage_main[] =
     "usage: migsim [COMMAND] [OPTIONS]\n"
@@ -25,6 +26,8 @@ static const char usage_main[] =
     "  inspect FILE      walk a QEMU migration stream (summary, --validate, --ram-sha256)\n"
     "  reencode IN OUT   write a stream again from its parsed records (--rechunk)\n"
     "  sink --listen URI destination for a real QEMU source (tcp:HOST:PORT, unix:PATH)\n"
+    "  vmstate-diff OLD NEW  static migration-compatibility check of two -dump-vmstate files\n"
+    "  dump-vmstate      the machine's vmstate tables in QEMU's -dump-vmstate JSON\n"
     "  bench events      event-queue benchmark (hold model)\n"
     "  bench iommu       AMD IOMMU translations/s, IOTLB hits and misses\n"
     "  bench ram         synthetic RAM: page materialise+hash rate, 64 GiB guest RSS\n"
@@ -195,6 +198,8 @@ int main(int argc, char **argv)
   if (strcmp(command, "inspect") == 0) return conform_inspect_main(argc - 2, argv + 2);
   if (strcmp(command, "sink") == 0) return conform_sink_main(argc - 2, argv + 2);
   if (strcmp(command, "reencode") == 0) return conform_reencode_main(argc - 2, argv + 2);
+  if (strcmp(command, "vmstate-diff") == 0) return conform_vmstate_diff_main(argc - 2, argv + 2);
+  if (strcmp(command, "dump-vmstate") == 0) return conform_dump_vmstate_main(argc - 2, argv + 2);
   if (strcmp(command, "scenario") == 0) {
     if (argc > 2 && strcmp(argv[2], "--help") == 0) {
       fputs("usage: migsim scenario\n\nPrints the embedded default scenario (JSON).\n",

@@ -26,7 +26,7 @@ static const char usage_main[] =
     "  inspect FILE      walk a QEMU migration stream (summary, --validate, --ram-sha256)\n"
     "  reencode IN OUT   write a stream again from its parsed records (--rechunk)\n"
     "  sink --listen URI destination for a real QEMU source (tcp:HOST:PORT, unix:PATH)\n"
-    "  vmstate-diff OLD NEW  static migration-compatibility check of two -dump-vmstate files\n"
+    "  vmstate-diff OLD NEW  static compatibility check of two -dump-vmstate files\n"
     "  dump-vmstate      the machine's vmstate tables in QEMU's -dump-vmstate JSON\n"
     "  bench events      event-queue benchmark (hold model)\n"
     "  bench iommu       AMD IOMMU translations/s, IOTLB hits and misses\n"

@@ -12,6 +12,7 @@
 #include "cli_reencode.h"
 #include "cli_run.h"
 #include "cli_sink.h"
+#include "cli_vmsd.h"
 #include "conform_report.h"
 #include "conform_run.h"
 #include "conform_scenario.h"
@@ -30,6 +31,8 @@ static const char usage_main[] =
     "                    --format analyze)\n"
     "  reencode IN OUT   write a stream again from its parsed records (--rechunk)\n"
     "  sink --listen URI destination for a real QEMU source (tcp:HOST:PORT, unix:PATH)\n"
+    "  vmstate-diff OLD NEW  static compatibility check of two -dump-vmstate files\n"
+    "  dump-vmstate      the machine's vmstate tables in QEMU's -dump-vmstate JSON\n"
     "  bench WHAT        benchmarks: events, iommu, ram, load STREAM, validate STREAM\n"
     "  help, --help      this text;  --version  the version\n"
     "\n"
@@ -91,6 +94,7 @@ int main(int argc, char **argv)
       {"run", cli_run_main},           {"list", cli_list_main},
       {"scenario", command_scenario}, {"inspect", cli_inspect_main},
       {"reencode", cli_reencode_main}, {"sink", cli_sink_main},
+      {"vmstate-diff", cli_vmstate_diff_main}, {"dump-vmstate", cli_dump_vmstate_main},
       {"bench", command_bench},
   };
   if (argc < 2) return cli_run_main(0, NULL);

@@ -33,9 +33,27 @@
 #define MIG_VFIO_DEVICES_MAX 8u                   /* live vfio handlers per machine */
 #define MIG_LOAD_LIVES_MAX 8u                     /* extra live handlers a load accepts */
 
+/* -dump-vmstate JSON files (mig_vmsd_diff.h): a user's file, so every count is bounded. */
+#define MIG_VMSD_FILE_BYTES_MAX (UINT32_C(16) << 20) /* QEMU 7.2's x86 dump: 790 KB */
+#define MIG_VMSD_JSON_DEPTH_MAX 64u              /* brackets open at once (7.2: 17) */
+#define MIG_VMSD_JSON_VALUES_MAX (UINT32_C(1) << 19) /* JSON values per file (7.2: 24394) */
+#define MIG_VMSD_SECTIONS_MAX 4096u              /* device classes per dump (7.2: 214) */
+#define MIG_VMSD_FIELDS_MAX 1024u                /* fields per description (7.2: 70) */
+#define MIG_VMSD_DESC_DEPTH_MAX 16u              /* nested descriptions (7.2: 5) */
+#define MIG_VMSD_NAME_BYTES_MAX 255u             /* names, as QEMU's idstr */
+#define MIG_VMSD_PATH_BYTES_MAX 768u             /* "section/field/..." in findings */
+#define MIG_VMSD_FINDINGS_MAX 4096u              /* findings kept per diff; more are counted */
+#define MIG_VMSD_LOOKAHEAD_MAX 64u               /* fields searched to realign two lists */
+#define MIG_VMSD_SPLICES_MAX 64u                 /* substructs opened per field list */
+
 _Static_assert(MIG_PAGE_BYTES == (UINT32_C(1) << MIG_PAGE_BITS), "page size and bits agree");
 _Static_assert(MIG_READER_BUFFER_BYTES >= 2 * MIG_PAGE_BYTES,
                "a page record fits the reader window");
 _Static_assert(MIG_PATH_BYTES_MAX > 2 * MIG_IDSTR_BYTES_MAX / 4, "paths hold a name");
+
+_Static_assert(MIG_VMSD_DESC_DEPTH_MAX * 3 + 2 <= MIG_VMSD_JSON_DEPTH_MAX,
+               "the deepest accepted description fits the JSON depth bound");
+_Static_assert(MIG_VMSD_PATH_BYTES_MAX > 2 * (MIG_VMSD_NAME_BYTES_MAX + 1),
+               "a finding's path holds a section and a field name");
 
 #endif /* MIG_LIMITS_H */

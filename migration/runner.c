@@ -19,6 +19,7 @@ Suite *mig_hostile_suite(void);
 Suite *mig_vfio_suite(void);
 Suite *mig_rp_suite(void);
 Suite *mig_walk_suite(void);
+Suite *mig_vmsd_diff_suite(void);
 
 static sim_suite_fn *const suites[] = {
   mig_stream_suite,
@@ -33,6 +34,7 @@ static sim_suite_fn *const suites[] = {
   mig_vfio_suite,
   mig_rp_suite,
   mig_walk_suite,
+  mig_vmsd_diff_suite,
 };
 
 int main(int argc, char **argv)

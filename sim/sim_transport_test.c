@@ -8,6 +8,9 @@
  */
 #include "sim_base.h"
 
+#include <xxhash.h>
+#include <zlib.h>
+
 #include "sim.h"
 #include "sim_check.h"
 #include "sim_fiber.h"
@@ -669,6 +672,57 @@ START_TEST(transport_fiber_reader_blocks_and_wakes)
 }
 END_TEST
 
+/* Sends a hand-made segment on link: header fields, payload, and a CRC that may be wrong. */
+static void segment_inject(struct link *link, uint64_t seq, uint64_t ack, uint32_t flags,
+                           uint32_t payload_claimed, const uint8_t *payload, uint32_t payload_bytes,
+                           bool crc_good)
+{
+  uint8_t *packet = link_packet_reserve(link, LINK_SEGMENT_HEADER_BYTES + payload_bytes);
+  ck_assert_ptr_nonnull(packet);
+  const uint64_t fields[] = {seq, ack, 1u << 16, payload_claimed, flags};
+  const int offsets[] = {0, 8, 16, 20, 24}, sizes[] = {8, 8, 4, 4, 4};
+  for (int f = 0; f < 5; f++) {
+    for (int i = 0; i < sizes[f]; i++) packet[offsets[f] + i] = (uint8_t)(fields[f] >> (8 * i));
+  }
+  memcpy(packet + LINK_SEGMENT_HEADER_BYTES, payload, payload_bytes);
+  uint64_t checksum = XXH3_64bits(payload, payload_bytes);
+  for (int i = 0; i < 8; i++) packet[28 + i] = (uint8_t)(checksum >> (8 * i));
+  uint32_t crc = (uint32_t)crc32(0, packet, 36) ^ (crc_good ? 0u : 1u);
+  for (int i = 0; i < 4; i++) packet[36 + i] = (uint8_t)(crc >> (8 * i));
+  link_packet_commit(link, LINK_SEGMENT_HEADER_BYTES + payload_bytes);
+}
+
+START_TEST(transport_hostile_segments_refused)
+{
+  /* Forged segments ahead of a 64 KiB transfer: short, bad CRC, unknown flag, a length that
+   * lies, a huge seq (header refusals); a gap (order); an ack of bytes never sent (ignored).
+   * None crashes or disturbs the stream, which arrives exact. */
+  struct pair pair;
+  struct link_conn_options options = options_default();
+  const size_t bytes[2] = {64u << 10, 0};
+  pair_start(&pair, 8, &options, bytes, 0);
+  struct link *forward = link_end_link(pair.apps[0].end);
+  static const uint8_t junk[16] = {1, 2, 3};
+  uint8_t *packet = link_packet_reserve(forward, 10);
+  memset(packet, 0, 10);
+  link_packet_commit(forward, 10);
+  segment_inject(forward, 0, 0, 0, 4, junk, 4, false);
+  segment_inject(forward, 0, 0, 0x80, 4, junk, 4, true);
+  segment_inject(forward, 0, 0, 0, 5, junk, 4, true);
+  segment_inject(forward, UINT64_MAX - 3, 0, 0, 4, junk, 4, true);
+  segment_inject(forward, UINT64_C(1) << 40, 0, 0, 16, junk, 16, true);
+  segment_inject(forward, 0, UINT64_C(1) << 40, 0, 0, junk, 0, true);
+  ck_assert_int_eq(sim_run(pair.sim), SIM_RUN_IDLE);
+  ck_assert(pair_check_prefix(&pair));
+  ck_assert(pair_closed(&pair));
+  const struct link_end_stats *stats = link_end_stats(pair.apps[1].end);
+  ck_assert_uint_eq(stats->drops_header_count, 5);
+  ck_assert_uint_ge(stats->drops_order_count, 1);
+  ck_assert_uint_eq(stats->bytes_received, 64u << 10);
+  sim_destroy(pair.sim);
+}
+END_TEST
+
 START_TEST(transport_options_valid_bounds)
 {
   /* The defaults pass; a packet no bigger than the header, a zero buffer or dead time, an
@@ -708,6 +762,7 @@ Suite *sim_transport_suite(void)
   tcase_add_test(faults, transport_one_way_partition_resets_both);
   tcase_add_test(faults, transport_corruption_stopped_unless_escaped);
   tcase_add_test(faults, transport_abort_resets_peer);
+  tcase_add_test(faults, transport_hostile_segments_refused);
   tcase_add_test(faults, transport_fault_mix_deterministic);
   suite_add_tcase(suite, faults);
   TCase *sweep = tcase_create("sweep");

@@ -19,9 +19,18 @@
 #define SIM_LINK_WINDOW_BYTES_MAX (UINT32_C(1) << 30)
 #define SIM_LINK_PACKET_BYTES_MAX (UINT32_C(1) << 20)
 #define SIM_LINK_PACKETS_MAX (UINT32_C(1) << 16)
+/* Link: fastest bandwidth (link_serialise_ns stays exact below it) and longest fault delay. */
+#define SIM_LINK_BANDWIDTH_BYTES_PER_S_MAX (UINT64_C(1) << 40)
+#define SIM_LINK_DELAY_NS_MAX (UINT64_C(100) * 1000000000)
+/* Transport (sim_transport.h): send and receive buffers, and its timeouts (one hour). */
+#define SIM_LINK_CONN_BUFFER_BYTES_MAX (UINT32_C(1) << 30)
+#define SIM_LINK_CONN_TIMEOUT_NS_MAX (UINT64_C(3600) * 1000000000)
 
 _Static_assert(SIM_STEP_EVENTS_MAX < SIM_EVENTS_PENDING_MAX, "a step fits the queue");
 _Static_assert(SIM_LINK_PACKET_BYTES_MAX <= SIM_LINK_WINDOW_BYTES_MAX,
                "a packet fits the window");
+/* Fault delays and timeouts added to any time below 2^63 ns stay below 2^64. */
+_Static_assert(SIM_LINK_DELAY_NS_MAX < (UINT64_C(1) << 62), "delays add without overflow");
+_Static_assert(SIM_LINK_CONN_TIMEOUT_NS_MAX < (UINT64_C(1) << 62), "timeouts add without overflow");
 
 #endif /* SIM_LIMITS_H */

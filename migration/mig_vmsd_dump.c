@@ -9,22 +9,11 @@
  */
 #include "sim_base.h"
 
+#include "mig_json_inl.h"
 #include "mig_limits.h"
 #include "mig_vmsd_dump.h"
 
-static void json_set(json_t *object, const char *key, json_t *value)
-{
-  SIM_ASSERT(value != NULL);
-  int rc = json_object_set_new(object, key, value);
-  SIM_ASSERT(rc == 0);
-}
 
-static void json_append(json_t *array, json_t *value)
-{
-  SIM_ASSERT(value != NULL);
-  int rc = json_array_append_new(array, value);
-  SIM_ASSERT(rc == 0);
-}
 
 static json_t *desc_json(const struct vmstate_desc *desc, void *opaque, uint32_t depth,
                          const struct mig_vmsd_dump_options *options, bool is_subsection);
@@ -51,13 +40,13 @@ static json_t *field_json(const struct vmstate_field *field, void *opaque, uint3
 {
   json_t *entry = json_object();
   SIM_ASSERT(entry != NULL);
-  json_set(entry, "field", json_string(field->name));
-  json_set(entry, "version_id", json_integer(field->version_id));
-  json_set(entry, "field_exists", json_boolean(field->field_exists != NULL));
-  if (is_fixed_array(field)) json_set(entry, "num", json_integer(field->count));
-  json_set(entry, "size", json_integer(field->size_bytes));
+  mig__json_set(entry, "field", json_string(field->name));
+  mig__json_set(entry, "version_id", json_integer(field->version_id));
+  mig__json_set(entry, "field_exists", json_boolean(field->field_exists != NULL));
+  if (is_fixed_array(field)) mig__json_set(entry, "num", json_integer(field->count));
+  mig__json_set(entry, "size", json_integer(field->size_bytes));
   if (field->nested != NULL) {
-    json_set(entry, "Description",
+    mig__json_set(entry, "Description",
              desc_json(field->nested, nested_opaque(field, opaque), depth + 1, options, false));
   }
   return entry;
@@ -66,9 +55,9 @@ static json_t *field_json(const struct vmstate_field *field, void *opaque, uint3
 /* The subsection extensions: how its needed predicate stands on a fresh instance. */
 static void needed_json(json_t *json, const struct vmstate_desc *desc, void *opaque)
 {
-  json_set(json, "x-needed", json_string(desc->needed == NULL ? "always" : "predicate"));
+  mig__json_set(json, "x-needed", json_string(desc->needed == NULL ? "always" : "predicate"));
   if (desc->needed != NULL && opaque != NULL) {
-    json_set(json, "x-sent", json_boolean(desc->needed(opaque)));
+    mig__json_set(json, "x-sent", json_boolean(desc->needed(opaque)));
   }
 }
 
@@ -78,26 +67,26 @@ static json_t *desc_json(const struct vmstate_desc *desc, void *opaque, uint32_t
   SIM_ASSERT(depth <= MIG_VMSD_DESC_DEPTH_MAX); /* our own tables: MIG_VMSTATE_DEPTH_MAX */
   json_t *json = json_object();
   SIM_ASSERT(json != NULL);
-  json_set(json, "name", json_string(desc->name));
-  json_set(json, "version_id", json_integer(desc->version_id));
-  json_set(json, "minimum_version_id", json_integer(desc->minimum_version_id));
+  mig__json_set(json, "name", json_string(desc->name));
+  mig__json_set(json, "version_id", json_integer(desc->version_id));
+  mig__json_set(json, "minimum_version_id", json_integer(desc->minimum_version_id));
   if (is_subsection && !options->no_extensions) needed_json(json, desc, opaque);
   if (desc->field_count > 0) {
     json_t *fields = json_array();
     for (uint32_t i = 0; i < desc->field_count; i++) {
       const struct vmstate_field *field = &desc->fields[i];
       if (field->kind == VMSTATE_KIND_VALIDATE) continue; /* QEMU: VMS_MUST_EXIST */
-      json_append(fields, field_json(field, opaque, depth, options));
+      mig__json_append(fields, field_json(field, opaque, depth, options));
     }
-    json_set(json, "Fields", fields);
+    mig__json_set(json, "Fields", fields);
   }
   if (desc->subsection_count > 0) {
     json_t *subsections = json_array();
     for (uint32_t i = 0; i < desc->subsection_count; i++) {
-      json_append(subsections, desc_json(desc->subsections[i], opaque, depth + 1, options,
+      mig__json_append(subsections, desc_json(desc->subsections[i], opaque, depth + 1, options,
                                          true));
     }
-    json_set(json, "Subsections", subsections);
+    mig__json_set(json, "Subsections", subsections);
   }
   return json;
 }
@@ -112,22 +101,22 @@ json_t *mig_vmsd_dump_json(const char *machine_type, const struct mig_vmsd_dump_
   json_t *root = json_object();
   json_t *machine = json_object();
   SIM_ASSERT(root != NULL && machine != NULL);
-  json_set(machine, "Name", json_string(machine_type));
-  json_set(root, "vmschkmachine", machine);
+  mig__json_set(machine, "Name", json_string(machine_type));
+  mig__json_set(root, "vmschkmachine", machine);
   for (uint32_t i = 0; i < count; i++) {
     const struct mig_vmsd_dump_class *class = &classes[i];
     SIM_ASSERT(class->type_name != NULL && class->desc != NULL);
     SIM_ASSERT(json_object_get(root, class->type_name) == NULL);
     json_t *section = json_object();
     SIM_ASSERT(section != NULL);
-    json_set(section, "Name", json_string(class->type_name));
-    json_set(section, "version_id", json_integer(class->desc->version_id));
-    json_set(section, "minimum_version_id", json_integer(class->desc->minimum_version_id));
+    mig__json_set(section, "Name", json_string(class->type_name));
+    mig__json_set(section, "version_id", json_integer(class->desc->version_id));
+    mig__json_set(section, "minimum_version_id", json_integer(class->desc->minimum_version_id));
     if (!options->no_extensions) {
-      json_set(section, "x-priority", json_integer(class->desc->priority));
+      mig__json_set(section, "x-priority", json_integer(class->desc->priority));
     }
-    json_set(section, "Description", desc_json(class->desc, class->opaque, 1, options, false));
-    json_set(root, class->type_name, section);
+    mig__json_set(section, "Description", desc_json(class->desc, class->opaque, 1, options, false));
+    mig__json_set(root, class->type_name, section);
   }
   return root;
 }

@@ -6,6 +6,7 @@
  */
 #include "sim_base.h"
 
+#include "mig_json_inl.h"
 #include "mig_vmsd_int.h"
 
 struct code_info {
@@ -125,28 +126,22 @@ void mig_vmsd_finding_format(const struct mig_vmsd_finding *finding, char *out,
            mig_vmsd_code_name(finding->code));
 }
 
-static void json_set(json_t *object, const char *key, json_t *value)
-{
-  SIM_ASSERT(value != NULL);
-  int rc = json_object_set_new(object, key, value);
-  SIM_ASSERT(rc == 0);
-}
 
 static json_t *finding_json(const struct mig_vmsd_finding *finding)
 {
   json_t *entry = json_object();
   SIM_ASSERT(entry != NULL);
-  json_set(entry, "severity", json_string(mig_vmsd_severity_name(finding->severity)));
-  json_set(entry, "code", json_string(mig_vmsd_code_name(finding->code)));
-  json_set(entry, "direction", json_string(mig_vmsd_direction_name(finding->direction)));
-  json_set(entry, "section", json_string(finding->section));
-  json_set(entry, "description", json_string(finding->description));
-  json_set(entry, "field", json_string(finding->field));
-  json_set(entry, "path", json_string(finding->path));
-  json_set(entry, "message", json_string(finding->message));
+  mig__json_set(entry, "severity", json_string(mig_vmsd_severity_name(finding->severity)));
+  mig__json_set(entry, "code", json_string(mig_vmsd_code_name(finding->code)));
+  mig__json_set(entry, "direction", json_string(mig_vmsd_direction_name(finding->direction)));
+  mig__json_set(entry, "section", json_string(finding->section));
+  mig__json_set(entry, "description", json_string(finding->description));
+  mig__json_set(entry, "field", json_string(finding->field));
+  mig__json_set(entry, "path", json_string(finding->path));
+  mig__json_set(entry, "message", json_string(finding->message));
   if (finding->has_values) {
-    json_set(entry, "old", json_integer(finding->old_value));
-    json_set(entry, "new", json_integer(finding->new_value));
+    mig__json_set(entry, "old", json_integer(finding->old_value));
+    mig__json_set(entry, "new", json_integer(finding->new_value));
   }
   return entry;
 }
@@ -155,9 +150,9 @@ static json_t *file_json(const char *name, const struct mig_vmsd_file *file)
 {
   json_t *entry = json_object();
   SIM_ASSERT(entry != NULL);
-  json_set(entry, "file", json_string(name));
-  json_set(entry, "machine", file->machine != NULL ? json_string(file->machine) : json_null());
-  json_set(entry, "sections", json_integer(file->section_count));
+  mig__json_set(entry, "file", json_string(name));
+  mig__json_set(entry, "machine", file->machine != NULL ? json_string(file->machine) : json_null());
+  mig__json_set(entry, "sections", json_integer(file->section_count));
   return entry;
 }
 
@@ -171,28 +166,28 @@ json_t *mig_vmsd_report_json(const struct mig_vmsd_report *report, const char *o
                                            ? options->directions : MIG_VMSD_BOTH;
   json_t *root = json_object();
   SIM_ASSERT(root != NULL);
-  json_set(root, "schema", json_string("migsim-vmstate-diff/1"));
-  json_set(root, "old", file_json(old_name, old_file));
-  json_set(root, "new", file_json(new_name, new_file));
+  mig__json_set(root, "schema", json_string("migsim-vmstate-diff/1"));
+  mig__json_set(root, "old", file_json(old_name, old_file));
+  mig__json_set(root, "new", file_json(new_name, new_file));
   json_t *list = json_array();
   if (directions & MIG_VMSD_FORWARD) json_array_append_new(list, json_string("forward"));
   if (directions & MIG_VMSD_BACKWARD) json_array_append_new(list, json_string("backward"));
-  json_set(root, "directions", list);
+  mig__json_set(root, "directions", list);
   json_t *findings = json_array();
   for (uint32_t i = 0; i < report->findings_count; i++) {
     int rc = json_array_append_new(findings, finding_json(&report->findings[i]));
     SIM_ASSERT(rc == 0);
   }
-  json_set(root, "findings", findings);
+  mig__json_set(root, "findings", findings);
   json_t *counts = json_object();
-  json_set(counts, "errors", json_integer(report->severity_counts[MIG_VMSD_ERROR]));
-  json_set(counts, "warnings", json_integer(report->severity_counts[MIG_VMSD_WARNING]));
-  json_set(counts, "notes", json_integer(report->severity_counts[MIG_VMSD_NOTE]));
-  json_set(counts, "dropped", json_integer(report->findings_dropped));
-  json_set(counts, "sections_compared", json_integer(report->sections_compared));
-  json_set(root, "summary", counts);
-  json_set(root, "strict", json_boolean(strict));
+  mig__json_set(counts, "errors", json_integer(report->severity_counts[MIG_VMSD_ERROR]));
+  mig__json_set(counts, "warnings", json_integer(report->severity_counts[MIG_VMSD_WARNING]));
+  mig__json_set(counts, "notes", json_integer(report->severity_counts[MIG_VMSD_NOTE]));
+  mig__json_set(counts, "dropped", json_integer(report->findings_dropped));
+  mig__json_set(counts, "sections_compared", json_integer(report->sections_compared));
+  mig__json_set(root, "summary", counts);
+  mig__json_set(root, "strict", json_boolean(strict));
   bool bad = mig_vmsd_report_incompatible(report, strict);
-  json_set(root, "verdict", json_string(bad ? "incompatible" : "compatible"));
+  mig__json_set(root, "verdict", json_string(bad ? "incompatible" : "compatible"));
   return root;
 }

@@ -18,6 +18,7 @@
  */
 #include "sim_base.h"
 
+#include "mig_json_inl.h"
 #include "mig_limits.h"
 #include "mig_vmstate.h"
 
@@ -392,19 +393,7 @@ static int gtree_key_compare(const struct vmstate_field *field, const uint8_t *e
 
 /* ----------------------------------------------------------------- JSON */
 
-static void json_set(json_t *object, const char *key, json_t *value)
-{
-  SIM_ASSERT(value != NULL);
-  int rc = json_object_set_new(object, key, value);
-  SIM_ASSERT(rc == 0);
-}
 
-static void json_append(json_t *array, json_t *value)
-{
-  SIM_ASSERT(value != NULL);
-  int rc = json_array_append_new(array, value);
-  SIM_ASSERT(rc == 0);
-}
 
 /*
  * The "type" QEMU 7.2 writes: its VMStateInfo .name (migration/vmstate-types.c;
@@ -492,22 +481,22 @@ static json_t *field_json_start(json_t *fields_json, const struct vmstate_desc *
   field_json_name(desc, field, name, sizeof name);
   json_t *entry = json_object();
   SIM_ASSERT(entry != NULL);
-  json_set(entry, "name", json_string(name));
-  if (elements_count > 1 && compress) json_set(entry, "array_len", json_integer(elements_count));
-  if (elements_count > 1 && !compress) json_set(entry, "index", json_integer(index));
-  json_set(entry, "type", json_string(field_type_name(field)));
+  mig__json_set(entry, "name", json_string(name));
+  if (elements_count > 1 && compress) mig__json_set(entry, "array_len", json_integer(elements_count));
+  if (elements_count > 1 && !compress) mig__json_set(entry, "index", json_integer(index));
+  mig__json_set(entry, "type", json_string(field_type_name(field)));
   *struct_json = NULL;
   bool vstruct = (field->flags & VMSTATE_FLAG_VSTRUCT) != 0;
   if (field->kind == VMSTATE_KIND_STRUCT && !vstruct) {
     *struct_json = json_object();
-    json_set(entry, "struct", *struct_json);
+    mig__json_set(entry, "struct", *struct_json);
   }
   /*
    * A temporary's or a VSTRUCT's vmsd_name, version and fields sit in the
    * field entry itself: QEMU opens a "struct" object for VMS_STRUCT only.
    */
   if (field->kind == VMSTATE_KIND_TMP || vstruct) *struct_json = entry;
-  json_append(fields_json, entry);
+  mig__json_append(fields_json, entry);
   return entry;
 }
 
@@ -603,7 +592,7 @@ static enum mig_err save_list(struct mig_writer *writer, const struct vmstate_de
   }
   mig_writer_u8(writer, MIG_LIST_END);
   if (entry != NULL) {
-    json_set(entry, "size", json_integer((json_int_t)(mig_writer_offset(writer) - start)));
+    mig__json_set(entry, "size", json_integer((json_int_t)(mig_writer_offset(writer) - start)));
   }
   return mig_writer_error(writer);
 }
@@ -651,7 +640,7 @@ static enum mig_err save_gtree(struct mig_writer *writer, const struct vmstate_d
   }
   mig_writer_u8(writer, MIG_GTREE_END);
   if (entry_json != NULL) {
-    json_set(entry_json, "size", json_integer((json_int_t)(mig_writer_offset(writer) - start)));
+    mig__json_set(entry_json, "size", json_integer((json_int_t)(mig_writer_offset(writer) - start)));
   }
   return mig_writer_error(writer);
 }
@@ -693,7 +682,7 @@ static enum mig_err save_field(struct mig_writer *writer, const struct vmstate_d
                        depth);
     if (err != MIG_OK) return err;
     uint64_t written = mig_writer_offset(writer) - start;
-    if (entry != NULL) json_set(entry, "size", json_integer((json_int_t)written));
+    if (entry != NULL) mig__json_set(entry, "size", json_integer((json_int_t)written));
   }
   return mig_writer_error(writer);
 }
@@ -712,10 +701,10 @@ static enum mig_err save_subsections(struct mig_writer *writer, const struct vms
     if (json != NULL) {
       if (subsections_json == NULL) {
         subsections_json = json_array();
-        json_set(json, "subsections", subsections_json);
+        mig__json_set(json, "subsections", subsections_json);
       }
       sub_json = json_object();
-      json_append(subsections_json, sub_json);
+      mig__json_append(subsections_json, sub_json);
     }
     mig_writer_u8(writer, MIG_SUBSECTION_MARKER);
     mig_writer_counted_string(writer, sub->name);
@@ -738,10 +727,10 @@ static enum mig_err save_desc_v(struct mig_writer *writer, const struct vmstate_
   if (desc->pre_save != NULL && desc->pre_save(opaque) != 0) return MIG_ERR_HOOK;
   json_t *fields_json = NULL;
   if (json != NULL) {
-    json_set(json, "vmsd_name", json_string(desc->name));
-    json_set(json, "version", json_integer(version_id));
+    mig__json_set(json, "vmsd_name", json_string(desc->name));
+    mig__json_set(json, "version", json_integer(version_id));
     fields_json = json_array();
-    json_set(json, "fields", fields_json);
+    mig__json_set(json, "fields", fields_json);
   }
   enum mig_err err = MIG_OK;
   for (uint32_t i = 0; i < desc->field_count && err == MIG_OK; i++) {

@@ -6,6 +6,8 @@
 #include "sim_base.h"
 
 #include "conform_oracle.h"
+#include "pci.h"
+#include "vfiodev.h"
 #include "mig_limits.h"
 #include "mig_vmstate.h"
 

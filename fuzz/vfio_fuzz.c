@@ -16,6 +16,7 @@
 #include "mig_format.h"
 #include "mig_vfio.h"
 #include "sim.h"
+#include "vfiodev.h"
 
 #define FUZZ_INPUT_BYTES_MAX (UINT32_C(1) << 20)
 #define FUZZ_VFIO_PAGES 16u
@@ -29,7 +30,7 @@ static struct machine_config fuzz_machine_config(void)
   config.ram[0].bytes = 16 * RAM_PAGE_BYTES;
   snprintf(config.devices[0].driver, sizeof(config.devices[0].driver), "vfiodev");
   config.devices[0].slot = 5;
-  config.devices[0].vfio = (struct vfiodev_config){.state_bytes = FUZZ_VFIO_PAGES *
+  *vfiodev_props(&config.devices[0]) = (struct vfiodev_config){.state_bytes = FUZZ_VFIO_PAGES *
                                                                   RAM_PAGE_BYTES};
   return config;
 }

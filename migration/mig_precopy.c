@@ -384,7 +384,7 @@ static bool source_cpr_check(struct mig_precopy *precopy)
 {
   for (uint32_t i = 0; i < machine_vfiodev_count(precopy->source); i++) {
     const struct vfiodev *dev = machine_vfiodev(precopy->source, i);
-    if (!dev->config.legacy_mdev) continue;
+    if (!dev->config.mdev || dev->config.container != VFIODEV_CONTAINER_LEGACY) continue;
     struct mig_error error = {.code = MIG_ERR_HOOK};
     snprintf(error.path, sizeof(error.path), "%s/vfio", dev->pci.path);
     snprintf(error.detail, sizeof(error.detail), "cpr-transfer refused: a mediated device in "

@@ -18,7 +18,9 @@
 #include "mig_rp.h"
 #include "mig_save.h"
 #include "mig_vfio.h"
+#include "pci.h"
 #include "sim_check.h"
+#include "vfiodev.h"
 
 #include <jansson.h>
 
@@ -32,7 +34,7 @@ static struct machine_config vfio_config(void)
   config.ram[0].bytes = 64 * RAM_PAGE_BYTES;
   snprintf(config.devices[0].driver, sizeof(config.devices[0].driver), "vfiodev");
   config.devices[0].slot = 5;
-  config.devices[0].vfio = (struct vfiodev_config){
+  *vfiodev_props(&config.devices[0]) = (struct vfiodev_config){
       .state_bytes = PAGES * RAM_PAGE_BYTES, .dirty_pages_per_s = 5000,
       .duration_ns = 20 * SIM_NS_PER_MS, .mapping_count = 1,
       .mappings = {{.iova = 0, .gpa = 8 * RAM_PAGE_BYTES, .bytes = 4 * RAM_PAGE_BYTES}}};
@@ -536,7 +538,8 @@ static struct mig_precopy_stats precopy_run_logged(const uint8_t *garbage, size_
   struct sim_options options = {.seed = 5};
   struct sim *sim = sim_create(&options);
   struct machine_config config = vfio_config();
-  config.devices[0].vfio.load_bytes_per_s = 64 * RAM_PAGE_BYTES * 10; /* 100 ms for all */
+  /* 100 ms for all */
+  vfiodev_props(&config.devices[0])->load_bytes_per_s = 64 * RAM_PAGE_BYTES * 10;
   struct machine *source = machine_create(sim, &config, 0);
   struct machine *dest = machine_create_peer(sim, &config, 1, source);
   machine_boot(source);

@@ -49,7 +49,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   struct machine *machine = machine_create(sim, &config, 1);
   struct vfiodev *dev = machine_vfiodev(machine, 0);
   struct mig_vfio_dest dest;
-  mig_vfio_dest_init(&dest, dev, "0000:00:05.0", ack, NULL);
+  struct dev_live live = machine_live(machine, 0);
+  mig_vfio_dest_init(&dest, &live, ack, NULL);
   struct mig_reader reader;
   mig_reader_init_memory(&reader, data + 1, size - 1);
   enum mig_err err = mig_vfio_load(&dest, &reader, type);

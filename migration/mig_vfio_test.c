@@ -75,7 +75,9 @@ static void fixture_build_with(struct fixture *f, bool ack, bool drop, uint32_t 
   struct ram_block *blocks[1] = {machine_ram(f->source, 0)};
   struct mig_ram_source ram;
   mig_ram_source_init(&ram, f->sim, blocks, 1);
-  mig_vfio_source_init(&f->vfio, machine_vfiodev(f->source, 0), 9, PATH, ack);
+  struct dev_live live = machine_live(f->source, 0);
+  ck_assert_str_eq(live.path, PATH);
+  mig_vfio_source_init(&f->vfio, &live, 9, ack);
   mig_save_header(&writer);
   mig_save_configuration(&writer, machine_type(f->source));
   mig_save_section_header(&writer, MIG_SECTION_START, 0, "ram", 0, 4);
@@ -127,8 +129,9 @@ struct hook_counts {
   uint32_t init_data_count;
 };
 
-static void count_data(void *context, uint64_t bytes)
+static void count_data(void *context, uint64_t bytes, uint64_t bytes_per_s)
 {
+  (void)bytes_per_s;
   ((struct hook_counts *)context)->data_bytes += bytes;
 }
 
@@ -148,8 +151,9 @@ static enum mig_err load_stream(struct fixture *f, const uint8_t *bytes, size_t 
   struct machine *dest = machine_create_peer(f->sim, &config, 1, f->source);
   struct mig_vfio_dest vfio;
   memset(counts, 0, sizeof(*counts));
-  struct mig_vfio_dest_hooks hooks = {counts, count_data, count_init};
-  mig_vfio_dest_init(&vfio, machine_vfiodev(dest, 0), PATH, ack, &hooks);
+  struct mig_live_hooks hooks = {counts, count_data, count_init};
+  struct dev_live dest_live = machine_live(dest, 0);
+  mig_vfio_dest_init(&vfio, &dest_live, ack, &hooks);
   struct mig_load_live live = {vfio.idstr, MIG_VFIO_SECTION_VERSION, &vfio, live_load};
   struct mig_load_options options = {.lives = &live, .live_count = 1};
   struct mig_reader reader;

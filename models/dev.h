@@ -242,6 +242,13 @@ struct dev_live_ops {
   void (*cpr_adopt)(void *dev, const void *from);
 };
 
+/* One device's live section, as a machine lists it (machine_live). */
+struct dev_live {
+  const struct dev_live_ops *ops;
+  void *dev;                       /* the opaque every op takes */
+  const char *path;                /* its PCI path, "0000:00:05.0" */
+};
+
 /* The class named driver, or NULL. */
 const struct dev_class *dev_class_find(const char *driver);
 /* The index-th class of the table (for listing the known drivers), or NULL past the end. */

@@ -599,19 +599,25 @@ struct vfiodev *machine_vfiodev(const struct machine *machine, uint32_t index)
   return machine_device(machine, &vfiodev_class, index);
 }
 
-uint32_t machine_vfiodev_count(const struct machine *machine)
+uint32_t machine_live_count(const struct machine *machine)
 {
-  return machine_device_class_count(machine, &vfiodev_class);
+  uint32_t count = 0;
+  for (uint32_t i = 0; i < machine->config.device_count; i++) {
+    count += machine->devices[i].cls->live != NULL;
+  }
+  SIM_ASSERT(count <= DEV_LIVES_MAX); /* machine_config_check */
+  return count;
 }
 
-uint32_t machine_vfiodev_instance(const struct machine *machine, uint32_t index)
+struct dev_live machine_live(const struct machine *machine, uint32_t index)
 {
   for (uint32_t i = 0; i < machine->config.device_count; i++) {
-    if (machine->devices[i].cls != &vfiodev_class) continue;
-    if (index-- == 0) return machine->devices[i].instance_index;
+    const struct machine_device *device = &machine->devices[i];
+    if (device->cls->live == NULL || index-- != 0) continue;
+    return (struct dev_live){device->cls->live, device->opaque, device->pci->path};
   }
   SIM_ASSERT(false);
-  return 0;
+  return (struct dev_live){0};
 }
 
 struct pci_bus *machine_pci_bus(struct machine *machine, uint8_t number)
@@ -992,6 +998,19 @@ static bool instances_check(const struct machine_config *config, uint32_t index,
   return false;
 }
 
+/* Migration has a handler for at most DEV_LIVES_MAX live sections. */
+static bool lives_check(const struct machine_config *config, char *why, size_t why_bytes)
+{
+  uint32_t count = 0;
+  for (uint32_t i = 0; i < config->device_count; i++) {
+    const struct dev_class *cls = dev_class_find(config->devices[i].driver);
+    count += cls != NULL && cls->live != NULL;
+  }
+  if (count <= DEV_LIVES_MAX) return true;
+  snprintf(why, why_bytes, "machine: at most %u devices with a live section", DEV_LIVES_MAX);
+  return false;
+}
+
 bool machine_config_check(const struct machine_config *config, char *why, size_t why_bytes)
 {
   if (config->ram_count == 0 || config->ram_count > RAM_BLOCKS_MAX ||
@@ -1015,6 +1034,6 @@ bool machine_config_check(const struct machine_config *config, char *why, size_t
       }
     }
   }
-  return driver_config_check(config, why, why_bytes) &&
+  return lives_check(config, why, why_bytes) && driver_config_check(config, why, why_bytes) &&
          iommu_config_check(config, why, why_bytes);
 }

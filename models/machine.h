@@ -109,11 +109,14 @@ uint32_t machine_device_class_count(const struct machine *machine, const struct 
 /* The index-th dmadev / blockdev, or NULL. */
 struct dmadev *machine_dmadev(const struct machine *machine, uint32_t index);
 struct blockdev *machine_blockdev(const struct machine *machine, uint32_t index);
-/* The index-th vfiodev, or NULL; machine_vfiodev_count counts them. */
+/*
+ * Devices with a live section (their class's dev_live_ops), in configuration
+ * order: what migration reaches besides the vmstate sections.
+ */
+uint32_t machine_live_count(const struct machine *machine);
+struct dev_live machine_live(const struct machine *machine, uint32_t index);
+/* The index-th vfiodev, or NULL. */
 struct vfiodev *machine_vfiodev(const struct machine *machine, uint32_t index);
-uint32_t machine_vfiodev_count(const struct machine *machine);
-/* The vmstate instance index of the index-th vfiodev (its section id follows from it). */
-uint32_t machine_vfiodev_instance(const struct machine *machine, uint32_t index);
 struct pci_bus *machine_pci_bus(struct machine *machine, uint8_t number);
 const struct devdrv *machine_devdrv(const struct machine *machine);
 /*

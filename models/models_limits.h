@@ -62,6 +62,7 @@ _Static_assert(RAM_BLOCK_BYTES_MAX % RAM_HOST_PAGE_BYTES_MAX == 0, "huge pages t
 _Static_assert((RAM_BLOCK_BYTES_MAX >> RAM_PAGE_BITS) <= UINT32_MAX, "page index fits 32 bits");
 
 _Static_assert((VFIODEV_STATE_BYTES_MAX >> RAM_PAGE_BITS) <= UINT32_MAX, "page index fits 32 bits");
+_Static_assert(VFIODEV_DEVICES_MAX <= DEV_LIVES_MAX, "every vfiodev's live section fits");
 _Static_assert(DMADEV_CHUNK_BYTES == RAM_PAGE_BYTES, "an engine step is one page");
 _Static_assert(DMADEV_TRANSFER_BYTES_MAX % DMADEV_CHUNK_BYTES == 0, "whole steps");
 

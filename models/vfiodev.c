@@ -378,6 +378,99 @@ static const char *vfiodev_class_save_error(const void *opaque)
   return dev->error_message;
 }
 
+/* The live section's device side (dev_live_ops; migration/mig_vfio.c is the handler). */
+static uint64_t live_page_count(const void *opaque)
+{
+  const struct vfiodev *dev = opaque;
+  return dev->page_count;
+}
+
+static uint64_t live_dirty_count(const void *opaque)
+{
+  const struct vfiodev *dev = opaque;
+  return dev->dirty_count;
+}
+
+static void live_log_start(void *dev) { vfiodev_log_start(dev); }
+
+static bool live_dirty_take(void *dev, uint64_t *cursor, uint64_t *page, uint32_t *generation)
+{
+  return vfiodev_dirty_take(dev, cursor, page, generation);
+}
+
+static void live_page_fill(const void *dev, uint64_t page, uint32_t generation, uint8_t *out)
+{
+  vfiodev_page_fill(dev, page, generation, out);
+}
+
+static void live_page_set(void *dev, uint64_t page, uint32_t generation)
+{
+  vfiodev_page_set(dev, page, generation);
+}
+
+static void live_config_stream_set(void *dev) { vfiodev_config_stream_set(dev); }
+
+static void live_config_loaded(void *opaque)
+{
+  struct vfiodev *dev = opaque;
+  dev->config_loaded = true;
+}
+
+static bool live_config_ro_mismatch(const void *opaque, uint32_t *index, uint8_t *value,
+                                    uint8_t *local)
+{
+  const struct vfiodev *dev = opaque;
+  if (!vfiodev_config_ro_mismatch(dev, index)) return false;
+  *value = dev->pci.config[*index];
+  *local = dev->pci.config_ro[*index];
+  return true;
+}
+
+static bool live_wants_ack(const void *opaque)
+{
+  const struct vfiodev *dev = opaque;
+  return !dev->config.quirk_ignore_ack;
+}
+
+static uint64_t live_load_bytes_per_s(const void *opaque)
+{
+  const struct vfiodev *dev = opaque;
+  return dev->config.load_bytes_per_s;
+}
+
+/*
+ * cpr-transfer keeps the DMA mappings alive across the update only when they
+ * do not depend on the old process's virtual addresses: a mediated device in
+ * a legacy VFIO container does (seed 001).
+ */
+static bool live_cpr_check(const void *opaque, char *why, size_t why_bytes)
+{
+  const struct vfiodev *dev = opaque;
+  if (!dev->config.mdev || dev->config.container != VFIODEV_CONTAINER_LEGACY) return true;
+  snprintf(why, why_bytes, "cpr-transfer refused: a mediated device in a legacy VFIO container "
+           "needs its old DMA addresses (use iommufd)");
+  return false;
+}
+
+static void live_cpr_adopt(void *dev, const void *from) { vfiodev_adopt(dev, from); }
+
+static const struct dev_live_ops vfiodev_live_ops = {
+    .config_vmstate = &vfiodev_config_vmstate,
+    .page_count = live_page_count,
+    .dirty_count = live_dirty_count,
+    .log_start = live_log_start,
+    .dirty_take = live_dirty_take,
+    .page_fill = live_page_fill,
+    .page_set = live_page_set,
+    .config_stream_set = live_config_stream_set,
+    .config_loaded = live_config_loaded,
+    .config_ro_mismatch = live_config_ro_mismatch,
+    .wants_ack = live_wants_ack,
+    .load_bytes_per_s = live_load_bytes_per_s,
+    .cpr_check = live_cpr_check,
+    .cpr_adopt = live_cpr_adopt,
+};
+
 #define VFIODEV_PROP(field) DEV_PROPS_OFFSET(struct vfiodev_config, field)
 
 static const struct dev_prop vfiodev_mapping_fields[] = {
@@ -438,4 +531,5 @@ const struct dev_class vfiodev_class = {
     .vmstate = vfiodev_class_vmstate,
     .run_state = vfiodev_class_run_state,
     .save_error = vfiodev_class_save_error,
+    .live = &vfiodev_live_ops,
 };

@@ -43,7 +43,7 @@ START_TEST(vfiodev_dirties_its_rate_for_duration)
   struct machine *machine = machine_create(sim, &config, 0);
   struct vfiodev *dev = machine_vfiodev(machine, 0);
   ck_assert_ptr_nonnull(dev);
-  ck_assert_uint_eq(machine_vfiodev_count(machine), 1);
+  ck_assert_uint_eq(machine_device_class_count(machine, &vfiodev_class), 1);
   ck_assert_uint_eq(generations_sum(dev), PAGES);
   uint64_t digest_at_boot = dev->generations_digest;
   machine_boot(machine);

@@ -7,8 +7,10 @@
  */
 #include "sim_base.h"
 
+#include "blockdev.h"
 #include "conform_run.h"
 #include "conform_scenario.h"
+#include "dmadev.h"
 #include "sim_check.h"
 
 /* The same machine as conformance/scenarios/devices.json. */
@@ -122,7 +124,7 @@ START_TEST(conform_blockdev_early_activation_caught)
   /* A destination that takes the image at -incoming collides with the running source. */
   static struct conform_scenario scenario;
   parse_devices(&scenario);
-  scenario.machine.devices[2].block.quirk_activate_early = true;
+  blockdev_props(&scenario.machine.devices[2])->quirk_activate_early = true;
   static struct conform_run_result result;
   conform_check(&scenario, false, NULL, NULL, &result);
   ck_assert_int_eq(result.verdict, CONFORM_ORACLE_VIOLATION);
@@ -142,7 +144,7 @@ START_TEST(conform_blockdev_kept_ownership_caught)
   /* A source that never lets go is caught when the destination resumes. */
   static struct conform_scenario scenario;
   parse_devices(&scenario);
-  scenario.machine.devices[2].block.quirk_keep_ownership = true;
+  blockdev_props(&scenario.machine.devices[2])->quirk_keep_ownership = true;
   static struct conform_run_result result;
   conform_check(&scenario, false, NULL, NULL, &result);
   ck_assert_int_eq(result.verdict, CONFORM_ORACLE_VIOLATION);
@@ -160,7 +162,7 @@ START_TEST(conform_dmadev_self_check_fails_cleanly)
   /* The engine's accounting bug, found at save, fails the migration; the source runs on. */
   static struct conform_scenario scenario;
   parse_devices(&scenario);
-  scenario.machine.devices[1].dma.quirk_overrun = true;
+  dmadev_props(&scenario.machine.devices[1])->quirk_overrun = true;
   static struct conform_run_result result;
   struct trace_capture capture = {0};
   check_captured(&scenario, false, &capture, &result);

@@ -30,8 +30,11 @@
  */
 #include "sim_base.h"
 
+#include "amdvi.h"
 #include "conform_run.h"
 #include "conform_scenario.h"
+#include "dmadev.h"
+#include "pci.h"
 #include "sim_check.h"
 
 #define IOMMU_SCENARIO "conformance/scenarios/iommu.json"
@@ -243,7 +246,7 @@ START_TEST(conform_iommu_cut_points)
   machine->driver.duration_ns = plan->duration_ns;
   machine->vcpu.duration_ns = plan->duration_ns;
   ck_assert_str_eq(machine->devices[1].driver, "dmadev");
-  machine->devices[1].dma.bandwidth_bytes_per_s = UINT64_C(16777216);
+  dmadev_props(&machine->devices[1])->bandwidth_bytes_per_s = UINT64_C(16777216);
   ck_assert_str_eq(scenario.commands[1].execute, "migrate");
   scenario.commands[1].at_ns = plan->migrate_ns;
   static struct conform_run_result result;
@@ -305,7 +308,7 @@ START_TEST(conform_iommu_qemu_10_1_fails)
   static struct conform_scenario scenario;
   load(&scenario);
   ck_assert_str_eq(scenario.machine.devices[0].driver, "amd-iommu");
-  scenario.machine.devices[0].iommu.profile = AMDVI_PROFILE_QEMU_10_1;
+  amdvi_props(&scenario.machine.devices[0])->profile = AMDVI_PROFILE_QEMU_10_1;
   static struct conform_run_result result;
   struct trace_capture capture = {0};
   check_captured(&scenario, false, &capture, &result);
@@ -344,7 +347,7 @@ START_TEST(conform_iommu_implicit_placement_blocks)
   char error[CONFORM_ERROR_BYTES];
   ck_assert_msg(conform_scenario_parse(changed, strlen(changed), "i.json", &scenario, error,
                                        sizeof(error)), "%s", error);
-  ck_assert(!scenario.machine.devices[0].iommu.pci_placed_explicitly);
+  ck_assert(scenario.machine.devices[0].addr_implicit); /* pci_placed_explicitly off */
   ck_assert_uint_eq(scenario.machine.devices[0].slot, 1);
   static struct conform_run_result result;
   conform_check(&scenario, false, NULL, NULL, &result);
@@ -456,8 +459,8 @@ START_TEST(conform_iommu_ats_machine_key)
   snprintf(with_key, sizeof(with_key), "%.*s\"ats\": true, %s", (int)(pause - text), text, pause);
   ck_assert_msg(conform_scenario_parse(with_key, strlen(with_key), "a.json", &scenario, error,
                                        sizeof(error)), "%s", error);
-  ck_assert(scenario.machine.devices[1].dma.ats);
-  ck_assert_uint_eq(scenario.machine.devices[1].dma.ats_response_ns, 20000);
+  ck_assert(dmadev_props(&scenario.machine.devices[1])->ats);
+  ck_assert_uint_eq(dmadev_props(&scenario.machine.devices[1])->ats_response_ns, 20000);
 }
 END_TEST
 
@@ -512,8 +515,8 @@ static void irq_cut_load(struct conform_scenario *scenario, enum irq_cut_point c
   struct machine_config *machine = &scenario->machine;
   for (uint32_t i = 1; i <= 2; i++) {
     ck_assert_str_eq(machine->devices[i].driver, "dmadev");
-    machine->devices[i].dma.bandwidth_bytes_per_s = UINT64_C(67108864);
-    machine->devices[i].dma.msi_delay_ns = 50000;
+    dmadev_props(&machine->devices[i])->bandwidth_bytes_per_s = UINT64_C(67108864);
+    dmadev_props(&machine->devices[i])->msi_delay_ns = 50000;
   }
   machine->driver.transfer_bytes_max = 16384;
   machine->driver.duration_ns = 300000000;
@@ -574,7 +577,7 @@ START_TEST(conform_iommu_irq_field_dropped_fails)
    */
   static struct conform_scenario scenario;
   irq_cut_load(&scenario, IRQ_CUT_MSI_PENDING);
-  scenario.machine.devices[1].dma.quirk_msi_lost = true;
+  dmadev_props(&scenario.machine.devices[1])->quirk_msi_lost = true;
   static struct conform_run_result result;
   conform_check(&scenario, false, NULL, NULL, &result);
   ck_assert_int_eq(result.verdict, CONFORM_ORACLE_VIOLATION);
@@ -590,7 +593,7 @@ START_TEST(conform_iommu_ats_scenario_passes)
   /* An ATS dmadev migrated: both oracles, twice; ATC hits, requests, invalidations each side. */
   static struct conform_scenario scenario;
   load_file(IOMMU_ATS_SCENARIO, &scenario);
-  ck_assert(scenario.machine.devices[1].dma.ats);
+  ck_assert(dmadev_props(&scenario.machine.devices[1])->ats);
   static struct conform_run_result result;
   struct trace_capture capture = {0};
   check_migrated_twice(&scenario, &capture, &result);
@@ -631,7 +634,7 @@ START_TEST(conform_iommu_ats_owed_at_cut)
    */
   static struct conform_scenario scenario;
   load_file(IOMMU_ATS_SCENARIO, &scenario);
-  struct dmadev_config *dma = &scenario.machine.devices[1].dma;
+  struct dmadev_config *dma = dmadev_props(&scenario.machine.devices[1]);
   if (_i == 0) {
     dma->ats_response_ns = 700000;
   } else {
@@ -672,14 +675,14 @@ START_TEST(conform_iommu_ats_stale_fails)
    */
   static struct conform_scenario scenario;
   load_file(IOMMU_ATS_SCENARIO, &scenario);
-  scenario.machine.devices[1].dma.ring_entries = 3;
+  dmadev_props(&scenario.machine.devices[1])->ring_entries = 3;
   scenario.machine.driver.transfer_bytes_max = 4096;
   static struct conform_run_result result;
   conform_check(&scenario, false, NULL, NULL, &result);
   ck_assert_msg(result.verdict == CONFORM_PASS, "%s", result.failure);
   uint64_t correct_digest = result.reference_guest_digest;
   conform_run_result_deinit(&result);
-  scenario.machine.devices[1].dma.quirk_ats_stale = true;
+  dmadev_props(&scenario.machine.devices[1])->quirk_ats_stale = true;
   conform_check(&scenario, false, NULL, NULL, &result);
   ck_assert_int_eq(result.verdict, CONFORM_ORACLE_VIOLATION);
   ck_assert_msg(strstr(result.failure, "invariant: 0000:00:04.0/dmadev: DMA through a stale ATS "

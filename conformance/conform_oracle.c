@@ -63,13 +63,13 @@ static void collect_machine(struct conform_snapshot *snapshot, const struct mach
     struct collect collect = {snapshot, instance->idstr, instance->desc->name};
     mig_vmstate_visit(instance->desc, instance->opaque, collect_field, &collect);
   }
-  /* A vfiodev's PCI config travels as DEV_CONFIG_STATE, outside its vmstate section. */
-  for (uint32_t i = 0; i < machine_vfiodev_count(machine); i++) {
-    struct vfiodev *dev = machine_vfiodev(machine, i);
-    char idstr[PCI_PATH_BYTES + 8];
-    snprintf(idstr, sizeof(idstr), "%s/vfio", dev->pci.path);
-    struct collect collect = {snapshot, idstr, vfiodev_config_vmstate.name};
-    mig_vmstate_visit(&vfiodev_config_vmstate, dev, collect_field, &collect);
+  /* A live device's config travels in its handler's FULL section, outside its vmstate. */
+  for (uint32_t i = 0; i < machine_live_count(machine); i++) {
+    struct dev_live live = machine_live(machine, i);
+    char idstr[MIG_IDSTR_BYTES_MAX + 1];
+    snprintf(idstr, sizeof(idstr), "%s/vfio", live.path);
+    struct collect collect = {snapshot, idstr, live.ops->config_vmstate->name};
+    mig_vmstate_visit(live.ops->config_vmstate, live.dev, collect_field, &collect);
   }
 }
 
@@ -229,10 +229,10 @@ uint64_t conform_guest_digest(const struct machine *machine)
     XXH3_64bits_update(state, instance->idstr, strlen(instance->idstr) + 1);
     mig_vmstate_visit(instance->desc, instance->opaque, digest_field, state);
   }
-  for (uint32_t i = 0; i < machine_vfiodev_count(machine); i++) {
-    struct vfiodev *dev = machine_vfiodev(machine, i);
-    XXH3_64bits_update(state, dev->pci.path, strlen(dev->pci.path) + 1);
-    mig_vmstate_visit(&vfiodev_config_vmstate, dev, digest_field, state);
+  for (uint32_t i = 0; i < machine_live_count(machine); i++) {
+    struct dev_live live = machine_live(machine, i);
+    XXH3_64bits_update(state, live.path, strlen(live.path) + 1);
+    mig_vmstate_visit(live.ops->config_vmstate, live.dev, digest_field, state);
   }
   uint64_t digest = XXH3_64bits_digest(state);
   XXH3_freeState(state);

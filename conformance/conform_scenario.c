@@ -10,6 +10,7 @@
 
 #include "conform_json.h"
 #include "conform_scenario.h"
+#include "pci.h"
 #include "sim_limits.h"
 
 #include <jansson.h>
@@ -162,7 +163,7 @@ static bool get_string(struct parse *p, json_t *object, const char *key, char *o
 }
 
 /* "BB:DD.F" or "DD.F", hexadecimal as QEMU writes PCI addresses. */
-static bool parse_pci_addr(const char *text, struct machine_device_config *device)
+static bool parse_pci_addr(const char *text, struct dev_config *device)
 {
   unsigned bus = 0, slot, function;
   char tail;
@@ -361,74 +362,149 @@ static bool parse_ram(struct parse *p, json_t *machine, struct machine_config *c
   return true;
 }
 
-/* Driver-specific keys and quirks; every driver also takes "driver", "addr" and "quirks". */
-struct driver_schema {
-  const char *name;
-  const char *const *keys;
-  const char *quirks;          /* known quirks, for messages */
-};
+/*
+ * Devices: every key but "driver", "addr" and "quirks" is a property of the
+ * device's class (models/dev.h), parsed by walking the class's property
+ * table, so a new device needs no change here.
+ */
 
-static const char *const testdev_keys[] = {"driver", "addr", "quirks", "device_id", NULL};
-static const char *const dmadev_keys[] = {"driver", "addr", "quirks", "ring_entries",
-                                          "bandwidth", "iommu", "msi_delay_ns", "ats",
-                                          "ats_response_ns", NULL};
-static const char *const blockdev_keys[] = {"driver", "addr", "quirks", "sectors", NULL};
-static const char *const amdvi_keys[] = {
-    "driver", "addr", "quirks", "profile", "xtsup", "intremap", "dma_remap", "dma_translation",
-    "device_iotlb", "illegal_command_continue", NULL};
-static const char *const vfiodev_keys[] = {"driver", "addr", "quirks", "state_bytes",
-                                           "dirty_pages_per_s", "load_bytes_per_s",
-                                           "duration_ns", "mappings", "container", "mdev",
-                                           NULL};
-
-static const struct driver_schema driver_schemas[] = {
-    {"testdev", testdev_keys, "\"lossy-extra\""},
-    {"dmadev", dmadev_keys, "\"overrun\", \"msi-lost\", \"ats-stale\", \"ats-no-complete\""},
-    {"blockdev", blockdev_keys, "\"activate-early\", \"keep-ownership\""},
-    {"amd-iommu", amdvi_keys, "none"},
-    {"vfiodev", vfiodev_keys, "\"ignore-ack\""},
-};
-
-/* amd-iommu properties: QEMU's defaults (amdvi_config_default) and a profile. */
-static bool parse_amdvi_properties(struct parse *p, json_t *entry, struct amdvi_config *config)
+/* `"a", "b"` (quoted) or `a, b`, joined with sep; "none" when empty. */
+static void names_join(char *out, size_t out_bytes, const char *const *names, size_t count,
+                       bool quoted, const char *sep, const char *last_sep)
 {
-  bool placed = config->pci_placed_explicitly;
-  amdvi_config_default(config);
-  config->pci_placed_explicitly = placed;
-  json_t *profile = json_object_get(entry, "profile");
-  if (profile != NULL) {
-    push_key(p, "profile");
-    const char *text = json_string_value(profile);
-    if (text != NULL && strcmp(text, "default") == 0) {
-      config->profile = AMDVI_PROFILE_DEFAULT;
-    } else if (text != NULL && strcmp(text, "qemu-10.1") == 0) {
-      config->profile = AMDVI_PROFILE_QEMU_10_1;
-    } else {
-      return fail(p, "\"profile\" must be \"default\" or \"qemu-10.1\"");
+  size_t at = 0;
+  out[0] = '\0';
+  for (size_t i = 0; i < count && at < out_bytes; i++) {
+    const char *join = i == 0 ? "" : i + 1 == count ? last_sep : sep;
+    int n = snprintf(out + at, out_bytes - at, quoted ? "%s\"%s\"" : "%s%s", join, names[i]);
+    at += n > 0 ? (size_t)n : 0;
+  }
+  if (count == 0) snprintf(out, out_bytes, "none");
+}
+
+/* "unknown driver" lists the class table, in its order. */
+static void known_drivers(char *out, size_t out_bytes)
+{
+  const char *names[DEV_CLASSES_MAX];
+  size_t count = 0;
+  for (const struct dev_class *cls; (cls = dev_class_at((uint32_t)count)) != NULL;) {
+    names[count++] = cls->name;
+  }
+  names_join(out, out_bytes, names, count, false, ", ", ", ");
+}
+
+static bool parse_prop_enum(struct parse *p, json_t *value, const struct dev_prop *prop,
+                            void *base)
+{
+  const char *text = json_string_value(value);
+  size_t count = 0;
+  while (prop->names[count] != NULL) count++;
+  for (size_t i = 0; i < count; i++) {
+    if (text != NULL && strcmp(text, prop->names[i]) == 0) {
+      dev_prop_store(prop, base, i);
+      return true;
+    }
+  }
+  char names[160];
+  names_join(names, sizeof(names), prop->names, count, true, " or ", " or ");
+  return fail(p, "\"%s\" must be %s", prop->name, names);
+}
+
+/* One U32/U64/BOOL/ENUM property of object into base (a dev_config or a record). */
+static bool parse_prop(struct parse *p, json_t *object, const struct dev_prop *prop, void *base)
+{
+  json_t *value = json_object_get(object, prop->name);
+  if (value == NULL && !prop->required) return true;
+  if (prop->kind == DEV_PROP_BOOL) {
+    bool flag = false;
+    if (!get_bool(p, object, prop->name, &flag)) return false;
+    dev_prop_store(prop, base, flag);
+    return true;
+  }
+  if (prop->kind == DEV_PROP_ENUM) {
+    push_key(p, prop->name);
+    if (!parse_prop_enum(p, value, prop, base)) return false;
+    pop(p);
+    return true;
+  }
+  SIM_ASSERT(prop->kind == DEV_PROP_U32 || prop->kind == DEV_PROP_U64);
+  uint64_t number = 0;
+  if (!get_u64(p, object, prop->name, prop->low, prop->high, prop->required, &number)) {
+    return false;
+  }
+  if (prop->multiple != 0 && number % prop->multiple != 0) {
+    push_key(p, prop->name);
+    return fail(p, "\"%s\" must be a multiple of %" PRIu64, prop->name, prop->multiple);
+  }
+  dev_prop_store(prop, base, number);
+  return true;
+}
+
+/* An array of records, each an object of required fields (vfiodev "mappings"). */
+static bool parse_prop_records(struct parse *p, json_t *object, const struct dev_prop *prop,
+                               struct dev_config *device)
+{
+  const struct dev_records *records = prop->records;
+  json_t *list = json_object_get(object, prop->name);
+  if (list == NULL) return true;
+  push_key(p, prop->name);
+  if (!json_is_array(list) || json_array_size(list) > records->records_max) {
+    return fail(p, "\"%s\" must be an array of at most %u objects", prop->name,
+                records->records_max);
+  }
+  const char *keys[8];
+  SIM_ASSERT(records->field_count < SIM_ARRAY_COUNT(keys));
+  for (uint32_t f = 0; f < records->field_count; f++) keys[f] = records->fields[f].name;
+  keys[records->field_count] = NULL;
+  for (size_t i = 0; i < json_array_size(list); i++) {
+    json_t *record = json_array_get(list, i);
+    uint8_t *base = (uint8_t *)device + prop->offset + i * records->record_bytes;
+    push_index(p, i);
+    if (!json_is_object(record)) return fail(p, "a %s must be an object", records->noun);
+    if (!check_keys(p, record, keys)) return false;
+    bool aligned = true;
+    for (uint32_t f = 0; f < records->field_count; f++) {
+      const struct dev_prop *field = &records->fields[f];
+      if (!parse_prop(p, record, field, base)) return false;
+      uint64_t number;
+      memcpy(&number, base + field->offset, sizeof(number));
+      aligned &= records->multiple == 0 || number % records->multiple == 0;
+    }
+    if (!aligned) {
+      char names[96];
+      names_join(names, sizeof(names), keys, records->field_count, false, ", ", " and ");
+      return fail(p, "%s must be multiples of %" PRIu64, names, records->multiple);
     }
     pop(p);
   }
-  bool ok = get_bool(p, entry, "xtsup", &config->xtsup) &&
-            get_bool(p, entry, "intremap", &config->intremap) &&
-            get_bool(p, entry, "dma_remap", &config->dma_remap) &&
-            get_bool(p, entry, "dma_translation", &config->dma_translation) &&
-            get_bool(p, entry, "device_iotlb", &config->device_iotlb) &&
-            get_bool(p, entry, "illegal_command_continue", &config->illegal_command_continue);
-  return ok; /* commands_per_step_max stays 0: a doorbell runs what is pending */
+  uint32_t count = (uint32_t)json_array_size(list);
+  memcpy((uint8_t *)device + records->count_offset, &count, sizeof(count));
+  pop(p);
+  return true;
+}
+
+/* Every key is "driver", "addr", "quirks" or a property of the class. */
+static bool check_device_keys(struct parse *p, json_t *entry, const struct dev_class *cls)
+{
+  const char *keys[3 + 32 + 1] = {"driver", "addr", "quirks"};
+  SIM_ASSERT(cls->prop_count <= 32);
+  for (uint32_t i = 0; i < cls->prop_count; i++) keys[3 + i] = cls->props[i].name;
+  keys[3 + cls->prop_count] = NULL;
+  return check_keys(p, entry, keys);
 }
 
 /*
- * Without "addr", AMDVI-PCI goes where QEMU's realize puts it: the first free
- * devfn on bus 0 from 00:01.0, among the devices created before it (spec
- * §3.3); such a placement blocks migration (§3.4).
+ * Without "addr", a class with addr_optional goes where QEMU's realize puts
+ * it: the first free devfn on bus 0 from 00:01.0, among the devices created
+ * before it (the amd-iommu: spec §3.3; such a placement blocks migration).
  */
-static bool amdvi_place_default(const struct machine_config *config, size_t index,
-                                struct machine_device_config *device)
+static bool place_default(const struct machine_config *config, size_t index,
+                          struct dev_config *device)
 {
   for (uint32_t devfn = 8; devfn < PCI_SLOTS_COUNT * PCI_FUNCTIONS_COUNT; devfn++) {
     bool taken = false;
     for (size_t j = 0; j < index && !taken; j++) {
-      const struct machine_device_config *other = &config->devices[j];
+      const struct dev_config *other = &config->devices[j];
       taken = other->bus == 0 && other->slot == devfn >> 3 && other->function == (devfn & 7);
     }
     if (taken) continue;
@@ -440,34 +516,8 @@ static bool amdvi_place_default(const struct machine_config *config, size_t inde
   return false;
 }
 
-/* Sets the quirk named quirk on device; false when its driver has no such quirk. */
-static bool device_quirk_set(struct machine_device_config *device, const char *quirk)
-{
-  if (strcmp(device->driver, "testdev") == 0 && strcmp(quirk, "lossy-extra") == 0) {
-    device->quirk_lossy_extra = true;
-  } else if (strcmp(device->driver, "dmadev") == 0 && strcmp(quirk, "overrun") == 0) {
-    device->dma.quirk_overrun = true;
-  } else if (strcmp(device->driver, "dmadev") == 0 && strcmp(quirk, "msi-lost") == 0) {
-    device->dma.quirk_msi_lost = true;
-  } else if (strcmp(device->driver, "dmadev") == 0 && strcmp(quirk, "ats-stale") == 0) {
-    device->dma.quirk_ats_stale = true;
-  } else if (strcmp(device->driver, "dmadev") == 0 && strcmp(quirk, "ats-no-complete") == 0) {
-    device->dma.quirk_ats_no_complete = true;
-  } else if (strcmp(device->driver, "blockdev") == 0 && strcmp(quirk, "activate-early") == 0) {
-    device->block.quirk_activate_early = true;
-  } else if (strcmp(device->driver, "blockdev") == 0 && strcmp(quirk, "keep-ownership") == 0) {
-    device->block.quirk_keep_ownership = true;
-  } else if (strcmp(device->driver, "vfiodev") == 0 && strcmp(quirk, "ignore-ack") == 0) {
-    device->vfio.quirk_ignore_ack = true;
-  } else {
-    return false;
-  }
-  return true;
-}
-
-static bool parse_device_quirks(struct parse *p, json_t *entry,
-                                struct machine_device_config *device,
-                                const struct driver_schema *schema)
+static bool parse_device_quirks(struct parse *p, json_t *entry, struct dev_config *device,
+                                const struct dev_class *cls)
 {
   json_t *quirks = json_object_get(entry, "quirks");
   if (quirks == NULL) return true;
@@ -476,8 +526,13 @@ static bool parse_device_quirks(struct parse *p, json_t *entry,
   for (size_t i = 0; i < json_array_size(quirks); i++) {
     push_index(p, i);
     const char *quirk = json_string_value(json_array_get(quirks, i));
-    if (quirk == NULL || !device_quirk_set(device, quirk)) {
-      return fail(p, "unknown %s quirk (known: %s)", schema->name, schema->quirks);
+    if (quirk == NULL || !dev_config_quirk_set(device, quirk)) {
+      const char *names[16];
+      SIM_ASSERT(cls->quirk_count <= SIM_ARRAY_COUNT(names));
+      for (uint32_t q = 0; q < cls->quirk_count; q++) names[q] = cls->quirks[q].name;
+      char known[160];
+      names_join(known, sizeof(known), names, cls->quirk_count, true, ", ", ", ");
+      return fail(p, "unknown %s quirk (known: %s)", cls->name, known);
     }
     pop(p);
   }
@@ -485,140 +540,29 @@ static bool parse_device_quirks(struct parse *p, json_t *entry,
   return true;
 }
 
-/* "mappings": [{"iova", "gpa", "bytes"}, ...], the DMA mappings the guest set up. */
-static bool parse_vfio_mappings(struct parse *p, json_t *entry, struct vfiodev_config *vfio)
+/* Properties in the class's table order, from its defaults (dev_config_init). */
+static bool parse_device_properties(struct parse *p, json_t *entry, struct dev_config *device,
+                                    const struct dev_class *cls)
 {
-  static const char *const keys[] = {"iova", "gpa", "bytes", NULL};
-  json_t *list = json_object_get(entry, "mappings");
-  if (list == NULL) return true;
-  push_key(p, "mappings");
-  if (!json_is_array(list) || json_array_size(list) > VFIODEV_MAPPINGS_MAX) {
-    return fail(p, "\"mappings\" must be an array of at most %u objects",
-                VFIODEV_MAPPINGS_MAX);
-  }
-  for (size_t i = 0; i < json_array_size(list); i++) {
-    json_t *map = json_array_get(list, i);
-    struct vfiodev_mapping *out = &vfio->mappings[i];
-    push_index(p, i);
-    if (!json_is_object(map)) return fail(p, "a mapping must be an object");
-    if (!check_keys(p, map, keys) ||
-        !get_u64(p, map, "iova", 0, UINT64_C(1) << 52, true, &out->iova) ||
-        !get_u64(p, map, "gpa", 0, UINT64_C(1) << 52, true, &out->gpa) ||
-        !get_u64(p, map, "bytes", RAM_PAGE_BYTES, UINT64_C(1) << 40, true, &out->bytes)) {
-      return false;
-    }
-    if ((out->iova | out->gpa | out->bytes) % RAM_PAGE_BYTES != 0) {
-      return fail(p, "iova, gpa and bytes must be multiples of 4096");
-    }
-    pop(p);
-  }
-  vfio->mapping_count = (uint32_t)json_array_size(list);
-  pop(p);
-  return true;
-}
-
-/* vfiodev properties (docs/vfiodev.md). */
-static bool parse_vfio_properties(struct parse *p, json_t *entry, struct vfiodev_config *vfio)
-{
-  vfio->state_bytes = UINT64_C(64) << 20;
-  vfio->dirty_pages_per_s = 1000;
-  vfio->load_bytes_per_s = 0;
-  vfio->duration_ns = 2 * SIM_NS_PER_S;
-  if (!get_u64(p, entry, "state_bytes", RAM_PAGE_BYTES, VFIODEV_STATE_BYTES_MAX, false,
-               &vfio->state_bytes) ||
-      !get_u64(p, entry, "dirty_pages_per_s", 0, VFIODEV_DIRTY_PAGES_PER_S_MAX, false,
-               &vfio->dirty_pages_per_s) ||
-      !get_u64(p, entry, "load_bytes_per_s", 0, VFIODEV_LOAD_BYTES_PER_S_MAX, false,
-               &vfio->load_bytes_per_s) ||
-      !get_u64(p, entry, "duration_ns", 0, UINT64_C(1) << 50, false, &vfio->duration_ns)) {
-    return false;
-  }
-  if (vfio->state_bytes % RAM_PAGE_BYTES != 0) {
-    push_key(p, "state_bytes");
-    return fail(p, "\"state_bytes\" must be a multiple of 4096");
-  }
-  char container[16] = "iommufd";
-  if (json_object_get(entry, "container") != NULL &&
-      !get_string(p, entry, "container", container, sizeof(container))) {
-    return false;
-  }
-  if (strcmp(container, "legacy") != 0 && strcmp(container, "iommufd") != 0) {
-    push_key(p, "container");
-    return fail(p, "\"container\" must be \"legacy\" or \"iommufd\"");
-  }
-  bool mdev = false;
-  if (!get_bool(p, entry, "mdev", &mdev)) return false;
-  vfio->legacy_mdev = mdev && strcmp(container, "legacy") == 0;
-  return parse_vfio_mappings(p, entry, vfio);
-}
-
-/* Properties, with the defaults docs/scenario.md lists. */
-static bool parse_device_properties(struct parse *p, json_t *entry,
-                                    struct machine_device_config *device)
-{
-  uint64_t value = 0;
-  if (strcmp(device->driver, "testdev") == 0) {
-    if (!get_u64(p, entry, "device_id", 0, UINT32_MAX, false, &value)) return false;
-    device->device_id = (uint32_t)value;
-  } else if (strcmp(device->driver, "dmadev") == 0) {
-    value = 16;
-    if (!get_u64(p, entry, "ring_entries", 2, DMADEV_RING_ENTRIES_MAX, false, &value)) {
-      return false;
-    }
-    device->dma.ring_entries = (uint32_t)value;
-    device->dma.bandwidth_bytes_per_s = UINT64_C(268435456);
-    if (!get_u64(p, entry, "bandwidth", 1, DMADEV_BANDWIDTH_BYTES_PER_S_MAX, false,
-                 &device->dma.bandwidth_bytes_per_s)) {
-      return false;
-    }
-    if (!get_bool(p, entry, "iommu", &device->behind_iommu)) return false;
-    if (!get_u64(p, entry, "msi_delay_ns", 0, DMADEV_MSI_DELAY_NS_MAX, false,
-                 &device->dma.msi_delay_ns)) {
-      return false;
-    }
-    if (!get_bool(p, entry, "ats", &device->dma.ats)) return false;
-    if (!get_u64(p, entry, "ats_response_ns", 0, DMADEV_ATS_RESPONSE_NS_MAX, false,
-                 &device->dma.ats_response_ns)) {
-      return false;
-    }
-  } else if (strcmp(device->driver, "amd-iommu") == 0) {
-    if (!parse_amdvi_properties(p, entry, &device->iommu)) return false;
-  } else if (strcmp(device->driver, "vfiodev") == 0) {
-    return parse_vfio_properties(p, entry, &device->vfio);
-  } else {
-    device->block.sectors_count = 2048;
-    if (!get_u64(p, entry, "sectors", 1, BLOCKDEV_SECTORS_MAX, false,
-                 &device->block.sectors_count)) {
-      return false;
-    }
+  for (uint32_t i = 0; i < cls->prop_count; i++) {
+    const struct dev_prop *prop = &cls->props[i];
+    bool ok = prop->kind == DEV_PROP_RECORDS ? parse_prop_records(p, entry, prop, device)
+                                             : parse_prop(p, entry, prop, device);
+    if (!ok) return false;
   }
   return true;
 }
 
-static bool parse_device(struct parse *p, json_t *entry, struct machine_config *config,
-                         size_t index)
+/* "addr", or the class's default placement; the address must be free. */
+static bool parse_device_addr(struct parse *p, json_t *entry, struct machine_config *config,
+                              size_t index, const struct dev_class *cls)
 {
-  struct machine_device_config *device = &config->devices[index];
+  struct dev_config *device = &config->devices[index];
   char addr[16];
-  if (!json_is_object(entry)) return fail(p, "a device must be an object");
-  if (!get_string(p, entry, "driver", device->driver, sizeof(device->driver))) return false;
-  const struct driver_schema *schema = NULL;
-  for (size_t i = 0; i < SIM_ARRAY_COUNT(driver_schemas) && schema == NULL; i++) {
-    if (strcmp(device->driver, driver_schemas[i].name) == 0) schema = &driver_schemas[i];
-  }
-  if (schema == NULL) {
+  device->addr_implicit = cls->addr_optional && json_object_get(entry, "addr") == NULL;
+  if (device->addr_implicit) {
     push_key(p, "driver");
-    return fail(p, "unknown driver \"%s\" (known: testdev, dmadev, blockdev, amd-iommu, "
-                   "vfiodev)",
-                device->driver);
-  }
-  if (!check_keys(p, entry, schema->keys)) return false;
-  bool implicit = strcmp(device->driver, "amd-iommu") == 0 &&
-                  json_object_get(entry, "addr") == NULL;
-  device->iommu.pci_placed_explicitly = !implicit;
-  if (implicit) {
-    push_key(p, "driver");
-    if (!amdvi_place_default(config, index, device)) return fail(p, "bus 0 is full");
+    if (!place_default(config, index, device)) return fail(p, "bus 0 is full");
     snprintf(addr, sizeof(addr), "%02x:%02x.%x", device->bus, device->slot, device->function);
   } else {
     if (!get_string(p, entry, "addr", addr, sizeof(addr))) return false;
@@ -630,15 +574,34 @@ static bool parse_device(struct parse *p, json_t *entry, struct machine_config *
                 PCI_BUSES_MAX - 1);
   }
   for (size_t j = 0; j < index; j++) {
-    const struct machine_device_config *other = &config->devices[j];
+    const struct dev_config *other = &config->devices[j];
     if (other->bus == device->bus && other->slot == device->slot &&
         other->function == device->function) {
       return fail(p, "PCI address \"%s\" is taken by device %zu", addr, j);
     }
   }
   pop(p);
-  return parse_device_properties(p, entry, device) &&
-         parse_device_quirks(p, entry, device, schema);
+  return true;
+}
+
+static bool parse_device(struct parse *p, json_t *entry, struct machine_config *config,
+                         size_t index)
+{
+  struct dev_config *device = &config->devices[index];
+  char driver[DEV_DRIVER_BYTES_MAX + 1];
+  if (!json_is_object(entry)) return fail(p, "a device must be an object");
+  if (!get_string(p, entry, "driver", driver, sizeof(driver))) return false;
+  const struct dev_class *cls = dev_class_find(driver);
+  if (cls == NULL) {
+    char known[160];
+    known_drivers(known, sizeof(known));
+    push_key(p, "driver");
+    return fail(p, "unknown driver \"%s\" (known: %s)", driver, known);
+  }
+  dev_config_init(device, cls);
+  return check_device_keys(p, entry, cls) && parse_device_addr(p, entry, config, index, cls) &&
+         parse_device_properties(p, entry, device, cls) &&
+         parse_device_quirks(p, entry, device, cls);
 }
 
 /* "device_driver": the guest driver program of the DMA engine and block device. */
@@ -726,8 +689,9 @@ static bool parse_iommu_driver(struct parse *p, json_t *machine, struct machine_
   bool ats = false;
   if (!get_bool(p, driver, "ats", &ats)) return false;
   for (uint32_t i = 0; i < config->device_count && ats; i++) {
-    struct machine_device_config *device = &config->devices[i];
-    if (strcmp(device->driver, "dmadev") == 0 && device->behind_iommu) device->dma.ats = true;
+    struct dev_config *device = &config->devices[i];
+    /* The property by name: a device behind the IOMMU without "ats" has none to set. */
+    if (device->behind_iommu) (void)dev_config_prop_set(device, "ats", 1);
   }
   pop(p);
   return true;

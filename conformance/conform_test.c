@@ -6,6 +6,7 @@
 #include "conform_run.h"
 #include "conform_scenario.h"
 #include "sim_check.h"
+#include "testdev.h"
 
 /* At least 200 seeds; MIGSIM_PROPERTY_SEEDS may ask for fewer in slow extra builds. */
 #define PROPERTY_SEEDS_COUNT 200
@@ -45,7 +46,7 @@ START_TEST(conform_oracle_catches_lossy_subsection)
   /* A needed() that forgets state must be caught by transparency, naming the field. */
   static struct conform_scenario scenario;
   parse_default(&scenario);
-  scenario.machine.devices[0].quirk_lossy_extra = true;
+  testdev_props(&scenario.machine.devices[0])->quirk_lossy_extra = true;
   scenario.seed = 1194; /* the seed on which the 200-seed sweep first met this bug */
   static struct conform_run_result result;
   conform_check(&scenario, false, NULL, NULL, &result);
@@ -55,7 +56,7 @@ START_TEST(conform_oracle_catches_lossy_subsection)
                 "%s", result.failure);
   conform_run_result_deinit(&result);
   /* The same seed without the quirk passes. */
-  scenario.machine.devices[0].quirk_lossy_extra = false;
+  testdev_props(&scenario.machine.devices[0])->quirk_lossy_extra = false;
   conform_check(&scenario, false, NULL, NULL, &result);
   ck_assert_msg(result.verdict == CONFORM_PASS, "%s", result.failure);
   conform_run_result_deinit(&result);

@@ -11,7 +11,9 @@
 #include "conform_oracle.h"
 #include "conform_run.h"
 #include "conform_scenario.h"
+#include "pci.h"
 #include "sim_check.h"
+#include "vfiodev.h"
 
 #define PRECOPY_FILE "conformance/scenarios/vfio-precopy.json"
 #define ACK_FILE "conformance/scenarios/vfio-ack.json"
@@ -31,7 +33,7 @@ static uint64_t downtime_ns(const struct mig_precopy_stats *stats)
 /* Simulated time the destination needs to load the device's whole initial state. */
 static uint64_t initial_load_ns(const struct conform_scenario *scenario)
 {
-  const struct vfiodev_config *vfio = &scenario->machine.devices[0].vfio;
+  const struct vfiodev_config *vfio = dev_props_const(&scenario->machine.devices[0]);
   return vfio->state_bytes / vfio->load_bytes_per_s * SIM_NS_PER_S +
          vfio->state_bytes % vfio->load_bytes_per_s * SIM_NS_PER_S / vfio->load_bytes_per_s;
 }
@@ -46,7 +48,7 @@ START_TEST(conform_vfio_precopy_downtime_carries_initial_load)
   ck_assert_msg(result.verdict == CONFORM_PASS, "%s", result.failure);
   const struct mig_precopy_stats *stats = &result.stats;
   ck_assert_int_eq(stats->status, MIG_PRECOPY_COMPLETED);
-  ck_assert_uint_ge(stats->device_bytes, scenario.machine.devices[0].vfio.state_bytes);
+  ck_assert_uint_ge(stats->device_bytes, vfiodev_props(&scenario.machine.devices[0])->state_bytes);
   ck_assert_uint_eq(stats->switchover_ack_ns, 0);
   /* The load backlog: what the link brought faster than the device could take. */
   uint64_t load_end_ns = stats->start_ns + initial_load_ns(&scenario);
@@ -84,7 +86,7 @@ START_TEST(conform_vfio_ignore_ack_quirk_is_caught)
   /* Goal: a device that does not ask for the ack lets the source stop early; the oracle says so. */
   static struct conform_scenario scenario;
   load(ACK_FILE, &scenario);
-  scenario.machine.devices[0].vfio.quirk_ignore_ack = true;
+  vfiodev_props(&scenario.machine.devices[0])->quirk_ignore_ack = true;
   static struct conform_run_result result;
   conform_check(&scenario, false, NULL, NULL, &result);
   ck_assert_int_eq(result.verdict, CONFORM_ORACLE_VIOLATION);
@@ -117,7 +119,8 @@ START_TEST(conform_vfio_cpr_transfer_hands_device_over)
   scenario.commands[0].cpr_transfer = false;
   conform_check(&scenario, false, NULL, NULL, &result);
   ck_assert_msg(result.verdict == CONFORM_PASS, "%s", result.failure);
-  ck_assert_uint_ge(result.stats.device_bytes, scenario.machine.devices[0].vfio.state_bytes);
+  const struct vfiodev_config *vfio = dev_props_const(&scenario.machine.devices[0]);
+  ck_assert_uint_ge(result.stats.device_bytes, vfio->state_bytes);
   conform_run_result_deinit(&result);
 }
 END_TEST
@@ -153,7 +156,8 @@ START_TEST(conform_vfio_cpr_transfer_refused_for_legacy_mdev)
   /* Goal: a mediated device in a legacy container refuses cpr-transfer, named; source runs on. */
   static struct conform_scenario scenario;
   load(CPR_FILE, &scenario);
-  scenario.machine.devices[0].vfio.legacy_mdev = true;
+  vfiodev_props(&scenario.machine.devices[0])->container = VFIODEV_CONTAINER_LEGACY;
+  vfiodev_props(&scenario.machine.devices[0])->mdev = true;
   static struct conform_run_result result;
   conform_check(&scenario, false, NULL, NULL, &result);
   ck_assert_msg(result.verdict == CONFORM_PASS, "%s", result.failure);

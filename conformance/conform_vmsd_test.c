@@ -7,6 +7,7 @@
  */
 #include "sim_base.h"
 
+#include "amdvi.h"
 #include "conform_run.h"
 #include "conform_vmsd.h"
 #include "mig_vmsd_diff.h"
@@ -121,7 +122,7 @@ START_TEST(conform_vmsd_diff_iommu_profiles)
   catalog_load(&scenario);
   ck_assert_str_eq(scenario.machine.devices[0].driver, "amd-iommu");
   json_t *new_dump = catalog_dump(&scenario, false);
-  scenario.machine.devices[0].iommu.profile = AMDVI_PROFILE_QEMU_10_1;
+  amdvi_props(&scenario.machine.devices[0])->profile = AMDVI_PROFILE_QEMU_10_1;
   json_t *old_dump = catalog_dump(&scenario, false);
   struct mig_vmsd_file *old_file = parse_tree(old_dump);
   struct mig_vmsd_file *new_file = parse_tree(new_dump);

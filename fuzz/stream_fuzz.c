@@ -14,6 +14,7 @@
 #include "mig_load.h"
 #include "mig_stream.h"
 #include "sim.h"
+#include "testdev.h"
 
 #define FUZZ_INPUT_BYTES_MAX (UINT32_C(1) << 20)
 
@@ -28,7 +29,7 @@ static struct machine_config fuzz_machine_config(void)
   config.ram[1].bytes = 4 * RAM_PAGE_BYTES;
   snprintf(config.devices[0].driver, sizeof(config.devices[0].driver), "testdev");
   config.devices[0].slot = 3;
-  config.devices[0].device_id = 4660;
+  testdev_props(&config.devices[0])->device_id = 4660;
   config.vcpu = (struct vcpu_config){.pages_per_s = 200, .duration_ns = SIM_NS_PER_S / 2,
                                      .fill_pages = 16, .device_every = 4};
   return config;

@@ -16,6 +16,7 @@
 #include "mig_format.h"
 #include "mig_vfio.h"
 #include "sim.h"
+#include "vfiodev.h"
 
 #define FUZZ_INPUT_BYTES_MAX (UINT32_C(1) << 20)
 #define FUZZ_VFIO_PAGES 16u
@@ -29,7 +30,7 @@ static struct machine_config fuzz_machine_config(void)
   config.ram[0].bytes = 16 * RAM_PAGE_BYTES;
   snprintf(config.devices[0].driver, sizeof(config.devices[0].driver), "vfiodev");
   config.devices[0].slot = 5;
-  config.devices[0].vfio = (struct vfiodev_config){.state_bytes = FUZZ_VFIO_PAGES *
+  *vfiodev_props(&config.devices[0]) = (struct vfiodev_config){.state_bytes = FUZZ_VFIO_PAGES *
                                                                   RAM_PAGE_BYTES};
   return config;
 }
@@ -48,7 +49,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   struct machine *machine = machine_create(sim, &config, 1);
   struct vfiodev *dev = machine_vfiodev(machine, 0);
   struct mig_vfio_dest dest;
-  mig_vfio_dest_init(&dest, dev, "0000:00:05.0", ack, NULL);
+  struct dev_live live = machine_live(machine, 0);
+  mig_vfio_dest_init(&dest, &live, ack, NULL);
   struct mig_reader reader;
   mig_reader_init_memory(&reader, data + 1, size - 1);
   enum mig_err err = mig_vfio_load(&dest, &reader, type);

@@ -6,11 +6,14 @@
  */
 #include "sim_base.h"
 
+#include "blockdev.h"
+#include "dmadev.h"
 #include "machine.h"
 #include "mig_format.h"
 #include "mig_load.h"
 #include "mig_ram.h"
 #include "mig_save.h"
+#include "pci.h"
 #include "sim_check.h"
 
 #define SWITCH_NS (25 * SIM_NS_PER_MS + 300 * SIM_NS_PER_US)
@@ -25,11 +28,11 @@ static struct machine_config device_config(void)
   config.ram[1].bytes = 64 * RAM_PAGE_BYTES;
   snprintf(config.devices[0].driver, sizeof(config.devices[0].driver), "dmadev");
   config.devices[0].slot = 4;
-  config.devices[0].dma = (struct dmadev_config){.ring_entries = 4,
+  *dmadev_props(&config.devices[0]) = (struct dmadev_config){.ring_entries = 4,
                                                  .bandwidth_bytes_per_s = 4096000};
   snprintf(config.devices[1].driver, sizeof(config.devices[1].driver), "blockdev");
   config.devices[1].slot = 5;
-  config.devices[1].block = (struct blockdev_config){.sectors_count = 32};
+  *blockdev_props(&config.devices[1]) = (struct blockdev_config){.sectors_count = 32};
   config.vcpu = (struct vcpu_config){.pages_per_s = 2000, .duration_ns = 60 * SIM_NS_PER_MS,
                                      .fill_pages = 4};
   config.driver = (struct devdrv_config){.period_ns = 2 * SIM_NS_PER_MS,
@@ -253,16 +256,16 @@ START_TEST(mig_devices_other_property_refused)
 {
   /* A larger ring, a larger image: each refused at its field, device named. */
   struct machine_config config = device_config();
-  config.devices[0].dma.ring_entries = 16;
+  dmadev_props(&config.devices[0])->ring_entries = 16;
   config.driver.transfer_bytes_max = RAM_PAGE_BYTES;
   assert_refused(&config, MIG_ERR_EQUAL_MISMATCH, "0000:00:04.0/dmadev/ring_entries",
                  "read 0x4 expected 0x10");
   config = device_config();
-  config.devices[1].block.sectors_count = 64;
+  blockdev_props(&config.devices[1])->sectors_count = 64;
   assert_refused(&config, MIG_ERR_EQUAL_MISMATCH, "0000:00:05.0/blockdev/sectors_count",
                  "read 0x20 expected 0x40");
   config = device_config();
-  config.devices[0].dma.bandwidth_bytes_per_s = 4096001;
+  dmadev_props(&config.devices[0])->bandwidth_bytes_per_s = 4096001;
   assert_refused(&config, MIG_ERR_EQUAL_MISMATCH,
                  "0000:00:04.0/dmadev/bandwidth_bytes_per_s", "read 0x3e8000 expected 0x3e8001");
 }
@@ -274,7 +277,7 @@ START_TEST(mig_devices_self_check_fails_save)
   struct sim_options options = {.seed = 4};
   struct sim *sim = sim_create(&options);
   struct machine_config config = device_config();
-  config.devices[0].dma.quirk_overrun = true;
+  dmadev_props(&config.devices[0])->quirk_overrun = true;
   config.vcpu.duration_ns = config.driver.duration_ns = 30 * SIM_NS_PER_MS;
   struct machine *source = machine_create(sim, &config, 0);
   machine_boot(source);

@@ -10,6 +10,7 @@
 #include "mig_ram.h"
 #include "mig_save.h"
 #include "sim_check.h"
+#include "testdev.h"
 
 #define CONFIG_OFFSET 8        /* after magic and version */
 #define RAM_START_OFFSET 23    /* 8 + 0x07 + be32 + "migsim-1.0" */
@@ -25,7 +26,7 @@ static struct machine_config small_config(const char *type)
   config.ram[1].bytes = 4 * RAM_PAGE_BYTES;
   snprintf(config.devices[0].driver, sizeof(config.devices[0].driver), "testdev");
   config.devices[0].slot = 3;
-  config.devices[0].device_id = 4660;
+  testdev_props(&config.devices[0])->device_id = 4660;
   config.vcpu = (struct vcpu_config){.pages_per_s = 1000, .duration_ns = SIM_NS_PER_S / 10,
                                      .fill_pages = 8, .device_every = 3};
   return config;

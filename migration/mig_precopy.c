@@ -12,12 +12,12 @@
 
 #include "mig_format.h"
 #include "mig_limits.h"
+#include "mig_live.h"
 #include "mig_load.h"
 #include "mig_precopy.h"
 #include "mig_ram.h"
 #include "mig_rp.h"
 #include "mig_save.h"
-#include "mig_vfio.h"
 #include "sim_fiber.h"
 #include "sim_limits.h"
 
@@ -29,14 +29,6 @@
 #define CMD_PING 2u
 #define RP_PING_VALUE 1u                     /* QEMU's migration_thread sends PING(1) */
 #define RP_PONG_WAIT_NS_MAX (5 * SIM_NS_PER_S) /* a PONG later than this: destination dead */
-
-struct mig_precopy;
-
-/* A destination vfio device's hook context: which device of which migration. */
-struct vfio_hook {
-  struct mig_precopy *precopy;
-  uint64_t load_bytes_per_s;               /* the device's load throughput; 0 = free */
-};
 
 struct mig_precopy {
   struct sim *sim;
@@ -67,12 +59,8 @@ struct mig_precopy {
   uint64_t rx_count;                       /* unread bytes */
   bool rx_closed;                          /* the link delivered end-of-stream */
   uint8_t reader_buffer[MIG_READER_BUFFER_BYTES];
-  /* vfio devices: device data in live sections (mig_vfio.h). */
-  uint32_t vfio_count;
-  struct mig_vfio_source vfio_sources[MIG_VFIO_DEVICES_MAX];
-  struct mig_vfio_dest vfio_dests[MIG_VFIO_DEVICES_MAX];
-  struct mig_load_live vfio_lives[MIG_VFIO_DEVICES_MAX];
-  struct vfio_hook vfio_hooks[MIG_VFIO_DEVICES_MAX];
+  /* Devices with live sections (a vfiodev's data): their handlers (mig_live.h). */
+  struct mig_live_set lives;
   uint64_t dest_busy_until_ns;             /* device loading timeline of the destination */
   uint32_t acks_pending_count;             /* destination: devices yet to approve */
   struct sim_event ack_event;              /* destination sends SWITCHOVER_ACK */
@@ -201,23 +189,12 @@ static void source_setup(struct mig_precopy *precopy)
                           0, MIG_RAM_SECTION_VERSION);
   mig_ram_save_setup(&precopy->ram, writer);
   mig_save_footer(writer, MIG_SAVE_RAM_SECTION_ID);
-  for (uint32_t i = 0; i < precopy->vfio_count && !precopy->params.cpr_transfer; i++) {
-    mig_vfio_save_setup(&precopy->vfio_sources[i], writer);
-  }
+  if (!precopy->params.cpr_transfer) mig_live_set_save_setup(&precopy->lives, writer);
   mig_writer_flush(writer);
   precopy->stats.setup_end_ns = sim_now_ns(precopy->sim);
   if (precopy->cancelled) return; /* a resize while the setup waited for the link */
   precopy->stats.status = MIG_PRECOPY_ACTIVE;
   precopy->window_start_ns = sim_now_ns(precopy->sim);
-}
-
-static uint64_t vfio_pending_bytes(const struct mig_precopy *precopy)
-{
-  uint64_t bytes = 0;
-  for (uint32_t i = 0; i < precopy->vfio_count; i++) {
-    bytes += mig_vfio_pending_bytes(&precopy->vfio_sources[i]);
-  }
-  return bytes;
 }
 
 /*
@@ -230,10 +207,7 @@ static bool source_can_switchover(const struct mig_precopy *precopy)
   /* The destination proved it is alive (PONG) before the source stops (migsim's rule). */
   if (precopy->rp_link != NULL && !precopy->pong_received) return false;
   if (!precopy->params.switchover_ack || precopy->switchover_acked) return true;
-  for (uint32_t i = 0; i < precopy->vfio_count; i++) {
-    if (precopy->vfio_sources[i].switchover_ack) return false;
-  }
-  return true;
+  return !mig_live_set_wants_ack(&precopy->lives);
 }
 
 /* One PART section; returns true when the source may stop (pending fits the threshold). */
@@ -244,16 +218,14 @@ static bool source_iterate(struct mig_precopy *precopy)
   bool round_ended = mig_ram_save_iterate(&precopy->ram, writer,
                                           precopy->params.section_pages_max);
   mig_save_footer(writer, MIG_SAVE_RAM_SECTION_ID);
-  for (uint32_t i = 0; i < precopy->vfio_count; i++) {
-    mig_vfio_save_iterate(&precopy->vfio_sources[i], writer, precopy->params.section_pages_max);
-    precopy->stats.sections_count++;
-  }
+  precopy->stats.sections_count +=
+      mig_live_set_save_iterate(&precopy->lives, writer, precopy->params.section_pages_max);
   mig_writer_flush(writer);
   precopy->stats.sections_count++;
   if (!round_ended) return false;
   mig_ram_sync(&precopy->ram);
   source_rate_window(precopy);
-  uint64_t pending_bytes = mig_ram_pending_bytes(&precopy->ram) + vfio_pending_bytes(precopy);
+  uint64_t pending_bytes = mig_ram_pending_bytes(&precopy->ram) + mig_live_set_save_pending(&precopy->lives);
   sim_trace(precopy->sim, "mig.round", precopy->ram.rounds_count, pending_bytes,
             precopy->stats.threshold_bytes, precopy->stats.transferred_bytes);
   return pending_bytes <= precopy->stats.threshold_bytes;
@@ -328,11 +300,11 @@ static void source_cancel_finish(struct mig_precopy *precopy)
   if (precopy->hooks.failed != NULL) precopy->hooks.failed(precopy->hooks.context);
 }
 
-/* The new process takes over each vfiodev: state and mappings handed over, not copied. */
+/* The new process takes over each live device: state and mappings handed over, not copied. */
 static void cpr_devices_hand_over(struct mig_precopy *precopy)
 {
-  for (uint32_t i = 0; i < machine_vfiodev_count(precopy->source); i++) {
-    vfiodev_adopt(machine_vfiodev(precopy->dest, i), machine_vfiodev(precopy->source, i));
+  for (uint32_t i = 0; i < mig_live_set_count(&precopy->lives); i++) {
+    mig_live_set_cpr_hand_over(&precopy->lives, i);
     sim_trace(precopy->sim, "mig.cpr_handover", i, 0, 0, 0);
   }
 }
@@ -345,7 +317,7 @@ static void source_complete(struct mig_precopy *precopy)
   precopy->stats.stop_ns = sim_now_ns(precopy->sim);
   precopy->stats.status = MIG_PRECOPY_DEVICE;
   mig_ram_sync(&precopy->ram);
-  precopy->stats.device_pending_bytes_at_stop = vfio_pending_bytes(precopy);
+  precopy->stats.device_pending_bytes_at_stop = mig_live_set_save_pending(&precopy->lives);
   precopy->stats.pending_bytes_at_stop =
       mig_ram_pending_bytes(&precopy->ram) + precopy->stats.device_pending_bytes_at_stop;
   sim_trace(precopy->sim, "mig.stop", precopy->stats.pending_bytes_at_stop,
@@ -355,14 +327,10 @@ static void source_complete(struct mig_precopy *precopy)
   mig_save_section_short_header(writer, MIG_SECTION_END, MIG_SAVE_RAM_SECTION_ID);
   mig_ram_save_complete(&precopy->ram, writer);
   mig_save_footer(writer, MIG_SAVE_RAM_SECTION_ID);
-  for (uint32_t i = 0; i < precopy->vfio_count && !precopy->params.cpr_transfer; i++) {
-    mig_vfio_save_complete(&precopy->vfio_sources[i], writer);
-  }
+  if (!precopy->params.cpr_transfer) mig_live_set_save_complete(&precopy->lives, writer);
   json_t *devices = json_array();
-  /* QEMU's non-iterable phase: each vfio handler's save_state (DEV_CONFIG_STATE). */
-  for (uint32_t i = 0; i < precopy->vfio_count; i++) {
-    mig_vfio_save_state(&precopy->vfio_sources[i], writer, devices);
-  }
+  /* QEMU's non-iterable phase: each live handler's save_state (vfio: DEV_CONFIG_STATE). */
+  mig_live_set_save_state(&precopy->lives, writer, devices);
   struct mig_error save_error;
   enum mig_err err = mig_save_devices_checked(writer, precopy->source, devices, &save_error);
   if (err == MIG_OK) err = mig_save_finish(writer, devices);
@@ -377,28 +345,22 @@ static void source_complete(struct mig_precopy *precopy)
 
 /*
  * cpr-transfer keeps a device's DMA mappings alive across the update only
- * when they do not depend on the old process's virtual addresses: a
- * mediated device in a legacy VFIO container does (seed 001), so it refuses.
+ * when they do not depend on the old process's virtual addresses; a device
+ * whose do (seed 001: a mediated device in a legacy VFIO container) refuses.
  */
 static bool source_cpr_check(struct mig_precopy *precopy)
 {
-  for (uint32_t i = 0; i < machine_vfiodev_count(precopy->source); i++) {
-    const struct vfiodev *dev = machine_vfiodev(precopy->source, i);
-    if (!dev->config.legacy_mdev) continue;
-    struct mig_error error = {.code = MIG_ERR_HOOK};
-    snprintf(error.path, sizeof(error.path), "%s/vfio", dev->pci.path);
-    snprintf(error.detail, sizeof(error.detail), "cpr-transfer refused: a mediated device in "
-             "a legacy VFIO container needs its old DMA addresses (use iommufd)");
-    precopy->stats.status = MIG_PRECOPY_FAILED;
-    precopy->stats.source_failed = true;
-    precopy->stats.error = error;
-    precopy->stats.end_ns = sim_now_ns(precopy->sim);
-    sim_trace(precopy->sim, "mig.cpr_refused", i, 0, 0, 0);
-    link_close(precopy->link);
-    if (precopy->hooks.failed != NULL) precopy->hooks.failed(precopy->hooks.context);
-    return false;
-  }
-  return true;
+  struct mig_error error;
+  uint32_t i = mig_live_set_cpr_check(&precopy->lives, &error);
+  if (i == mig_live_set_count(&precopy->lives)) return true;
+  precopy->stats.status = MIG_PRECOPY_FAILED;
+  precopy->stats.source_failed = true;
+  precopy->stats.error = error;
+  precopy->stats.end_ns = sim_now_ns(precopy->sim);
+  sim_trace(precopy->sim, "mig.cpr_refused", i, 0, 0, 0);
+  link_close(precopy->link);
+  if (precopy->hooks.failed != NULL) precopy->hooks.failed(precopy->hooks.context);
+  return false;
 }
 
 /* False (and the migration failed) when PING(1) has gone unanswered too long. */
@@ -417,10 +379,8 @@ static bool source_pong_in_time(struct mig_precopy *precopy)
   return false;
 }
 
-static void source_body(struct sim_fiber *fiber, void *context)
+static void source_run(struct mig_precopy *precopy)
 {
-  struct mig_precopy *precopy = context;
-  (void)fiber;
   if (precopy->params.cpr_transfer && !source_cpr_check(precopy)) return;
   source_setup(precopy);
   /* cpr-transfer is not live: nothing to iterate, the VM stops at once. */
@@ -457,9 +417,15 @@ static void source_body(struct sim_fiber *fiber, void *context)
   precopy->stats.normal_pages_count = precopy->ram.normal_pages_count;
   precopy->stats.dirty_sync_count = precopy->ram.dirty_sync_count;
   precopy->stats.rounds_count = precopy->ram.rounds_count;
-  for (uint32_t i = 0; i < precopy->vfio_count; i++) {
-    precopy->stats.device_bytes += precopy->vfio_sources[i].sent_bytes;
-  }
+  precopy->stats.device_bytes += mig_live_set_sent_bytes(&precopy->lives);
+}
+
+static void source_body(struct sim_fiber *fiber, void *context)
+{
+  struct mig_precopy *precopy = context;
+  (void)fiber;
+  source_run(precopy);
+  mig_live_set_save_cleanup(&precopy->lives); /* however the source side ended */
 }
 
 /* The reader's refill: takes received bytes, or blocks the fiber until some arrive. */
@@ -545,12 +511,13 @@ static void dest_body(struct sim_fiber *fiber, void *context)
                          dest_refill, precopy);
   struct mig_load_stats load_stats;
   struct mig_load_options options = {.x_ignore_shared = precopy->params.x_ignore_shared,
-                                     .lives = precopy->vfio_lives,
-                                     .live_count = precopy->vfio_count,
+                                     .lives = mig_live_set_loads(&precopy->lives),
+                                     .live_count = mig_live_set_count(&precopy->lives),
                                      .ping = precopy->rp_link != NULL ? dest_on_ping : NULL,
                                      .ping_context = precopy};
   enum mig_err err = mig_load_machine_with(&reader, precopy->dest, &options, &load_stats);
   if (sim_fiber_cancelled(fiber)) return;
+  mig_live_set_load_cleanup(&precopy->lives);
   /* Only OPEN_RETURN_PATH and PING pass as commands here: any means the path is open. */
   if (load_stats.commands_count > 0) dest_rp_shut(precopy, err != MIG_OK);
   if (err == MIG_OK && precopy->dest_busy_until_ns > sim_now_ns(precopy->sim)) {
@@ -576,19 +543,12 @@ static void dest_body(struct sim_fiber *fiber, void *context)
   precopy->stats.status = MIG_PRECOPY_COMPLETED;
 }
 
-static enum mig_err vfio_live_load(void *context, struct mig_reader *reader, uint8_t type)
-{
-  return mig_vfio_load(context, reader, type);
-}
-
 /* Destination: a device-data block cost its load time, queued behind earlier blocks. */
-static void dest_vfio_data_loaded(void *context, uint64_t bytes)
+static void dest_live_data_loaded(void *context, uint64_t bytes, uint64_t bytes_per_s)
 {
-  struct vfio_hook *hook = context;
-  struct mig_precopy *precopy = hook->precopy;
+  struct mig_precopy *precopy = context;
   uint64_t start_ns = SIM_MAX(precopy->dest_busy_until_ns, sim_now_ns(precopy->sim));
-  uint64_t cost_ns = hook->load_bytes_per_s == 0
-                         ? 0 : muldiv64(bytes, SIM_NS_PER_S, hook->load_bytes_per_s);
+  uint64_t cost_ns = bytes_per_s == 0 ? 0 : muldiv64(bytes, SIM_NS_PER_S, bytes_per_s);
   precopy->dest_busy_until_ns = start_ns + cost_ns;
 }
 
@@ -597,10 +557,9 @@ static void dest_vfio_data_loaded(void *context, uint64_t bytes)
  * has approved, SWITCHOVER_ACK leaves once the queued loading is done (QEMU's
  * qemu_loadvm_approve_switchover after the device loaded it).
  */
-static void dest_vfio_init_data(void *context)
+static void dest_live_init_data(void *context)
 {
-  struct vfio_hook *hook = context;
-  struct mig_precopy *precopy = hook->precopy;
+  struct mig_precopy *precopy = context;
   SIM_ASSERT(precopy->acks_pending_count > 0);
   precopy->acks_pending_count--;
   sim_trace(precopy->sim, "mig.vfio.init_data", precopy->acks_pending_count,
@@ -694,32 +653,16 @@ void mig_precopy_rp_filter_set(struct mig_precopy *precopy, mig_precopy_rp_filte
   precopy->rp_filter_context = context;
 }
 
-/* Pairs each source vfiodev with the destination's at the same index. */
-static void vfio_setup(struct mig_precopy *precopy)
+/* Pairs each source live device with the destination's at the same index. */
+static void lives_setup(struct mig_precopy *precopy)
 {
-  uint32_t count = machine_vfiodev_count(precopy->source);
-  SIM_ASSERT(count == machine_vfiodev_count(precopy->dest));
   /* cpr-transfer hands the device's data over; only its config (FULL) is sent. */
-  SIM_ASSERT(count <= MIG_VFIO_DEVICES_MAX);
-  uint32_t section_base = MIG_SAVE_RAM_SECTION_ID + 1 + machine_vmstate_count(precopy->source);
-  for (uint32_t i = 0; i < count; i++) {
-    struct vfiodev *source_dev = machine_vfiodev(precopy->source, i);
-    struct vfiodev *dest_dev = machine_vfiodev(precopy->dest, i);
-    char path[sizeof(source_dev->pci.path)];
-    snprintf(path, sizeof(path), "%s", source_dev->pci.path);
-    mig_vfio_source_init(&precopy->vfio_sources[i], source_dev, section_base + i, path,
-                         precopy->params.switchover_ack);
-    precopy->vfio_hooks[i] = (struct vfio_hook){precopy, dest_dev->config.load_bytes_per_s};
-    struct mig_vfio_dest_hooks hooks = {&precopy->vfio_hooks[i], dest_vfio_data_loaded,
-                                        dest_vfio_init_data};
-    mig_vfio_dest_init(&precopy->vfio_dests[i], dest_dev, path, precopy->params.switchover_ack,
-                       &hooks);
-    precopy->vfio_lives[i] = (struct mig_load_live){
-        .idstr = precopy->vfio_dests[i].idstr, .version_id = MIG_VFIO_SECTION_VERSION,
-        .context = &precopy->vfio_dests[i], .load = vfio_live_load};
-  }
-  precopy->vfio_count = count;
-  precopy->acks_pending_count = count;
+  struct mig_live_params params = {
+      .section_base = MIG_SAVE_RAM_SECTION_ID + 1 + machine_vmstate_count(precopy->source),
+      .switchover_ack = precopy->params.switchover_ack,
+      .hooks = {precopy, dest_live_data_loaded, dest_live_init_data}};
+  mig_live_set_init(&precopy->lives, precopy->sim, precopy->source, precopy->dest, &params);
+  precopy->acks_pending_count = mig_live_set_count(&precopy->lives);
 }
 
 struct mig_precopy *mig_precopy_create(struct sim *sim, struct machine *source,
@@ -751,7 +694,7 @@ struct mig_precopy *mig_precopy_create(struct sim *sim, struct machine *source,
   link_writable_set(link, precopy, source_on_writable);
   link_receiver_set(link, precopy, dest_on_deliver);
   sim_event_init(&precopy->ack_event, dest_on_ack_event, "mig.dest.ack");
-  vfio_setup(precopy);
+  lives_setup(precopy);
   precopy->source_fiber = sim_fiber_create(sim, source_body, precopy);
   precopy->dest_fiber = sim_fiber_create(sim, dest_body, precopy);
   return precopy;

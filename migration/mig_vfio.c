@@ -1,6 +1,7 @@
 /*
- * mig_vfio.c: a vfiodev's device data in iterative sections (overview and
- * wire layout in mig_vfio.h; docs/vfiodev.md has the byte tables).
+ * mig_vfio.c: a device's data in iterative sections, through its
+ * dev_live_ops (overview and wire layout in mig_vfio.h; docs/vfiodev.md has
+ * the byte tables), and the mig_live.h handler built on it.
  *
  * The source walks the device's dirty bitmap with a cursor, one pass after
  * another; the first pass after setup carries the initial data, and with
@@ -17,22 +18,23 @@
 #include "mig_vfio.h"
 #include "mig_vmstate.h"
 
-void mig_vfio_source_init(struct mig_vfio_source *source, struct vfiodev *dev,
-                          uint32_t section_id, const char *path, bool switchover_ack)
+void mig_vfio_source_init(struct mig_vfio_source *source, const struct dev_live *live,
+                          uint32_t section_id, bool switchover_ack)
 {
-  SIM_ASSERT(dev != NULL);
-  SIM_ASSERT(strlen(path) + strlen(MIG_VFIO_IDSTR_SUFFIX) < sizeof(source->idstr));
+  SIM_ASSERT(live->ops != NULL && live->dev != NULL);
+  SIM_ASSERT(strlen(live->path) + strlen(MIG_VFIO_IDSTR_SUFFIX) < sizeof(source->idstr));
   memset(source, 0, sizeof(*source));
-  source->dev = dev;
+  source->ops = live->ops;
+  source->dev = live->dev;
   source->section_id = section_id;
-  snprintf(source->idstr, sizeof(source->idstr), "%s%s", path, MIG_VFIO_IDSTR_SUFFIX);
-  source->switchover_ack = switchover_ack && !dev->config.quirk_ignore_ack;
-  vfiodev_config_stream_set(dev);
+  snprintf(source->idstr, sizeof(source->idstr), "%s%s", live->path, MIG_VFIO_IDSTR_SUFFIX);
+  source->switchover_ack = switchover_ack && live->ops->wants_ack(live->dev);
+  live->ops->config_stream_set(live->dev);
 }
 
 void mig_vfio_save_setup(struct mig_vfio_source *source, struct mig_writer *writer)
 {
-  vfiodev_log_start(source->dev);
+  source->ops->log_start(source->dev);
   mig_save_section_header(writer, MIG_SECTION_START, source->section_id, source->idstr, 0,
                           MIG_VFIO_SECTION_VERSION);
   mig_writer_be64(writer, MIG_VFIO_FLAG_DEV_SETUP_STATE);
@@ -45,8 +47,9 @@ static void save_data(struct mig_vfio_source *source, struct mig_writer *writer,
                       uint64_t pages_max)
 {
   uint64_t left = pages_max;
-  while (left > 0 && source->dev->dirty_count > 0) {
-    uint64_t records = SIM_MIN(SIM_MIN(left, source->dev->dirty_count),
+  const struct dev_live_ops *ops = source->ops;
+  while (left > 0 && ops->dirty_count(source->dev) > 0) {
+    uint64_t records = SIM_MIN(SIM_MIN(left, ops->dirty_count(source->dev)),
                                (uint64_t)MIG_VFIO_BLOCK_RECORDS_MAX);
     mig_writer_be64(writer, MIG_VFIO_FLAG_DEV_DATA_STATE);
     mig_writer_be64(writer, records * MIG_VFIO_RECORD_BYTES);
@@ -54,11 +57,11 @@ static void save_data(struct mig_vfio_source *source, struct mig_writer *writer,
       uint64_t before = source->cursor;
       uint64_t page;
       uint32_t generation;
-      bool taken = vfiodev_dirty_take(source->dev, &source->cursor, &page, &generation);
+      bool taken = ops->dirty_take(source->dev, &source->cursor, &page, &generation);
       SIM_ASSERT(taken);
       /* Wrapping to the front ends the pass that carried the initial data. */
       if (page < before) source->first_pass_done = true;
-      vfiodev_page_fill(source->dev, page, generation, source->scratch);
+      ops->page_fill(source->dev, page, generation, source->scratch);
       mig_writer_be32(writer, (uint32_t)page);
       mig_writer_be32(writer, generation);
       mig_writer_bytes(writer, source->scratch, MIG_PAGE_BYTES);
@@ -67,7 +70,7 @@ static void save_data(struct mig_vfio_source *source, struct mig_writer *writer,
     source->sent_bytes += records * MIG_VFIO_RECORD_BYTES;
     left -= records;
   }
-  if (source->dev->dirty_count == 0 || source->cursor >= source->dev->page_count) {
+  if (ops->dirty_count(source->dev) == 0 || source->cursor >= ops->page_count(source->dev)) {
     source->first_pass_done = true;
   }
 }
@@ -91,7 +94,7 @@ void mig_vfio_save_complete(struct mig_vfio_source *source, struct mig_writer *w
 {
   mig_save_section_short_header(writer, MIG_SECTION_END, source->section_id);
   save_data(source, writer, UINT64_MAX);
-  SIM_ASSERT(source->dev->dirty_count == 0);
+  SIM_ASSERT(source->ops->dirty_count(source->dev) == 0);
   mig_writer_be64(writer, MIG_VFIO_FLAG_END_OF_STATE);
   mig_save_footer(writer, source->section_id);
 }
@@ -103,7 +106,7 @@ void mig_vfio_save_state(struct mig_vfio_source *source, struct mig_writer *writ
                           MIG_VFIO_SECTION_VERSION);
   uint64_t start = mig_writer_offset(writer);
   mig_writer_be64(writer, MIG_VFIO_FLAG_DEV_CONFIG_STATE);
-  enum mig_err err = mig_vmstate_save(writer, &vfiodev_config_vmstate, source->dev, NULL);
+  enum mig_err err = mig_vmstate_save(writer, source->ops->config_vmstate, source->dev, NULL);
   SIM_ASSERT(err == MIG_OK || mig_writer_error(writer) != MIG_OK); /* the table has no hooks */
   mig_writer_be64(writer, MIG_VFIO_FLAG_END_OF_STATE);
   uint64_t size = mig_writer_offset(writer) - start;
@@ -120,20 +123,21 @@ void mig_vfio_save_state(struct mig_vfio_source *source, struct mig_writer *writ
 
 uint64_t mig_vfio_pending_bytes(const struct mig_vfio_source *source)
 {
-  return source->dev->dirty_count * MIG_VFIO_RECORD_BYTES;
+  return source->ops->dirty_count(source->dev) * MIG_VFIO_RECORD_BYTES;
 }
 
-void mig_vfio_dest_init(struct mig_vfio_dest *dest, struct vfiodev *dev, const char *path,
-                        bool switchover_ack, const struct mig_vfio_dest_hooks *hooks)
+void mig_vfio_dest_init(struct mig_vfio_dest *dest, const struct dev_live *live,
+                        bool switchover_ack, const struct mig_live_hooks *hooks)
 {
-  SIM_ASSERT(dev != NULL);
-  SIM_ASSERT(strlen(path) + strlen(MIG_VFIO_IDSTR_SUFFIX) < sizeof(dest->idstr));
+  SIM_ASSERT(live->ops != NULL && live->dev != NULL);
+  SIM_ASSERT(strlen(live->path) + strlen(MIG_VFIO_IDSTR_SUFFIX) < sizeof(dest->idstr));
   memset(dest, 0, sizeof(*dest));
-  dest->dev = dev;
-  snprintf(dest->idstr, sizeof(dest->idstr), "%s%s", path, MIG_VFIO_IDSTR_SUFFIX);
+  dest->ops = live->ops;
+  dest->dev = live->dev;
+  snprintf(dest->idstr, sizeof(dest->idstr), "%s%s", live->path, MIG_VFIO_IDSTR_SUFFIX);
   dest->switchover_ack = switchover_ack;
   if (hooks != NULL) dest->hooks = *hooks;
-  vfiodev_config_stream_set(dev);
+  live->ops->config_stream_set(live->dev);
 }
 
 /* One record: page index and generation in range, bytes as the device makes them. */
@@ -145,15 +149,16 @@ static enum mig_err load_record(struct mig_vfio_dest *dest, struct mig_reader *r
   mig_read_bytes(reader, dest->scratch, MIG_PAGE_BYTES);
   mig__reader_annotate(reader, "%s/data/page", dest->idstr);
   if (mig_reader_failed(reader)) return mig_reader_error(reader)->code;
-  if (page >= dest->dev->page_count || generation == 0) {
+  uint64_t page_count = dest->ops->page_count(dest->dev);
+  if (page >= page_count || generation == 0) {
     char detail[80];
     snprintf(detail, sizeof(detail), "page %" PRIu32 " generation %" PRIu32 " (pages %" PRIu64
-             ")", page, generation, dest->dev->page_count);
+             ")", page, generation, page_count);
     MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, offset, detail, "%s/data/page", dest->idstr);
     return MIG_ERR_BAD_VALUE;
   }
   uint8_t expected[MIG_PAGE_BYTES];
-  vfiodev_page_fill(dest->dev, page, generation, expected);
+  dest->ops->page_fill(dest->dev, page, generation, expected);
   if (memcmp(expected, dest->scratch, MIG_PAGE_BYTES) != 0) {
     char detail[64];
     snprintf(detail, sizeof(detail), "page %" PRIu32 " bytes differ from its content", page);
@@ -161,7 +166,7 @@ static enum mig_err load_record(struct mig_vfio_dest *dest, struct mig_reader *r
                     dest->idstr);
     return MIG_ERR_BAD_VALUE;
   }
-  vfiodev_page_set(dest->dev, page, generation);
+  dest->ops->page_set(dest->dev, page, generation);
   dest->loaded_pages_count++;
   return MIG_OK;
 }
@@ -185,7 +190,9 @@ static enum mig_err load_data(struct mig_vfio_dest *dest, struct mig_reader *rea
     if (err != MIG_OK) return err;
   }
   dest->loaded_bytes += size;
-  if (dest->hooks.data_loaded != NULL) dest->hooks.data_loaded(dest->hooks.context, size);
+  if (dest->hooks.data_loaded != NULL) {
+    dest->hooks.data_loaded(dest->hooks.context, size, dest->ops->load_bytes_per_s(dest->dev));
+  }
   return MIG_OK;
 }
 
@@ -216,18 +223,19 @@ static void config_error_place(struct mig_vfio_dest *dest, struct mig_reader *re
 {
   struct mig_error *error = &reader->error;
   uint32_t index = 0;
-  if (error->code == MIG_ERR_HOOK && vfiodev_config_ro_mismatch(dest->dev, &index)) {
-    const struct pci_function *fn = &dest->dev->pci;
+  uint8_t value = 0, local = 0;
+  if (error->code == MIG_ERR_HOOK &&
+      dest->ops->config_ro_mismatch(dest->dev, &index, &value, &local)) {
     /* pci_function_vmstate: be16 vendor, be16 device, then the 256 config bytes. */
     error->offset = config_offset + 4 + index;
     error->code = MIG_ERR_BAD_VALUE;
     snprintf(error->detail, sizeof(error->detail),
              "read-only config byte 0x%02" PRIx32 " is 0x%02x, here 0x%02x (bad config data)",
-             index, fn->config[index], fn->config_ro[index]);
+             index, value, local);
     snprintf(error->path, sizeof(error->path), "%.64s/config/pci/config", dest->idstr);
     return;
   }
-  const char *name = vfiodev_config_vmstate.name;
+  const char *name = dest->ops->config_vmstate->name;
   size_t name_bytes = strlen(name);
   const char *rest = strncmp(error->path, name, name_bytes) == 0 ? error->path + name_bytes : "";
   char placed[sizeof(error->path)];
@@ -257,8 +265,8 @@ static enum mig_err load_config(struct mig_vfio_dest *dest, struct mig_reader *r
     return MIG_ERR_BAD_VALUE;
   }
   uint64_t config_offset = mig_reader_offset(reader);
-  enum mig_err err = mig_vmstate_load(reader, &vfiodev_config_vmstate, dest->dev,
-                                      vfiodev_config_vmstate.version_id);
+  const struct vmstate_desc *config = dest->ops->config_vmstate;
+  enum mig_err err = mig_vmstate_load(reader, config, dest->dev, config->version_id);
   if (err != MIG_OK) {
     config_error_place(dest, reader, config_offset);
     return mig_reader_error(reader)->code;
@@ -276,7 +284,7 @@ static enum mig_err load_config(struct mig_vfio_dest *dest, struct mig_reader *r
     return MIG_ERR_BAD_VALUE;
   }
   dest->config_received = true;
-  dest->dev->config_loaded = true;
+  dest->ops->config_loaded(dest->dev);
   return MIG_OK;
 }
 
@@ -308,4 +316,97 @@ enum mig_err mig_vfio_load(struct mig_vfio_dest *dest, struct mig_reader *reader
     }
     if (err != MIG_OK) return err;
   }
+}
+
+/* ------------------------------------------------- the mig_live.h handler */
+
+static void live_save_setup(void *source, struct mig_writer *writer)
+{
+  mig_vfio_save_setup(source, writer);
+}
+
+static uint64_t live_save_pending(const void *source) { return mig_vfio_pending_bytes(source); }
+
+static void live_save_iterate(void *source, struct mig_writer *writer, uint64_t pages_max)
+{
+  mig_vfio_save_iterate(source, writer, pages_max);
+}
+
+static void live_save_complete(void *source, struct mig_writer *writer)
+{
+  mig_vfio_save_complete(source, writer);
+}
+
+static void live_save_state(void *source, struct mig_writer *writer, json_t *devices_json)
+{
+  mig_vfio_save_state(source, writer, devices_json);
+}
+
+static bool live_save_wants_ack(const void *opaque)
+{
+  const struct mig_vfio_source *source = opaque;
+  return source->switchover_ack;
+}
+
+static uint64_t live_save_sent_bytes(const void *opaque)
+{
+  const struct mig_vfio_source *source = opaque;
+  return source->sent_bytes;
+}
+
+static enum mig_err live_load(void *dest, struct mig_reader *reader, uint8_t type)
+{
+  return mig_vfio_load(dest, reader, type);
+}
+
+/* The error names the handler, "<bdf>/vfio", as the stream would. */
+static bool live_cpr_check(const void *opaque, struct mig_error *error)
+{
+  const struct mig_vfio_source *source = opaque;
+  char why[sizeof(error->detail)];
+  if (source->ops->cpr_check(source->dev, why, sizeof(why))) return true;
+  *error = (struct mig_error){.code = MIG_ERR_HOOK};
+  snprintf(error->path, sizeof(error->path), "%.64s", source->idstr);
+  snprintf(error->detail, sizeof(error->detail), "%s", why);
+  return false;
+}
+
+static void live_cpr_hand_over(void *opaque_dest, const void *opaque_source)
+{
+  struct mig_vfio_dest *dest = opaque_dest;
+  const struct mig_vfio_source *source = opaque_source;
+  SIM_ASSERT(dest->ops == source->ops);
+  dest->ops->cpr_adopt(dest->dev, source->dev);
+}
+
+/*
+ * No cleanup: the handler states live in the migration's arena, and the
+ * device keeps its dirty log after the migration (QEMU's vfio_save_cleanup
+ * stops it; migsim never migrates one source twice).
+ */
+static const struct mig_live_ops mig_vfio_live_ops = {
+    .save_setup = live_save_setup,
+    .save_pending = live_save_pending,
+    .save_iterate = live_save_iterate,
+    .save_complete = live_save_complete,
+    .save_state = live_save_state,
+    .save_wants_ack = live_save_wants_ack,
+    .save_sent_bytes = live_save_sent_bytes,
+    .load = live_load,
+    .cpr_check = live_cpr_check,
+    .cpr_hand_over = live_cpr_hand_over,
+};
+
+void mig_vfio_live_create(struct sim *sim, const struct dev_live *source_live,
+                          const struct dev_live *dest_live, uint32_t section_id,
+                          bool switchover_ack, const struct mig_live_hooks *hooks,
+                          struct mig_live_handler *handler, struct mig_load_live *load)
+{
+  struct mig_vfio_source *source = sim_alloc(sim, sizeof(*source));
+  struct mig_vfio_dest *dest = sim_alloc(sim, sizeof(*dest));
+  mig_vfio_source_init(source, source_live, section_id, switchover_ack);
+  mig_vfio_dest_init(dest, dest_live, switchover_ack, hooks);
+  *handler = (struct mig_live_handler){&mig_vfio_live_ops, source, dest};
+  *load = (struct mig_load_live){.idstr = dest->idstr, .version_id = MIG_VFIO_SECTION_VERSION,
+                                 .context = dest, .load = live_load};
 }

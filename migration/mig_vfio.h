@@ -1,5 +1,7 @@
 /*
- * mig_vfio.h: the live (iterative) migration of a vfiodev's device data, as
+ * mig_vfio.h: the live (iterative) migration of a device's data (a vfiodev's),
+ * the first handler of the mig_live.h contract; it reaches the device only
+ * through its dev_live_ops (models/dev.h) and config vmstate.  As
  * QEMU's VFIO migration does it (hw/vfio/migration.c, read at QEMU 8.1/10.x):
  * the handler "<bdf>/vfio" has START, PART and END sections whose payload is
  * a run of be64 flags:
@@ -24,9 +26,10 @@
 #define MIG_VFIO_H
 
 #include "sim_base.h"
+#include "dev.h"
 #include "mig_limits.h"
+#include "mig_live.h"
 #include "mig_stream.h"
-#include "vfiodev.h"
 
 #include <jansson.h>
 
@@ -38,11 +41,12 @@
 #define MIG_VFIO_SECTION_VERSION 1u
 #define MIG_VFIO_IDSTR_SUFFIX "/vfio"
 
-_Static_assert(MIG_VFIO_DEVICES_MAX >= VFIODEV_DEVICES_MAX, "every vfiodev gets a handler");
+_Static_assert(MIG_VFIO_DEVICES_MAX >= DEV_LIVES_MAX, "every live section gets a handler");
 _Static_assert(MIG_LOAD_LIVES_MAX >= MIG_VFIO_DEVICES_MAX, "the loader takes every handler");
 
 struct mig_vfio_source {           /* caller-owned; fields private */
-  struct vfiodev *dev;
+  const struct dev_live_ops *ops;  /* the device, through its live ops only */
+  void *dev;
   uint32_t section_id;
   char idstr[MIG_IDSTR_BYTES_MAX + 1]; /* "<bdf>/vfio" */
   bool switchover_ack;             /* capability on and the device asks for the ack */
@@ -54,9 +58,9 @@ struct mig_vfio_source {           /* caller-owned; fields private */
   uint8_t scratch[MIG_PAGE_BYTES];
 };
 
-/* path is the device's PCI path ("0000:00:05.0"). */
-void mig_vfio_source_init(struct mig_vfio_source *source, struct vfiodev *dev,
-                          uint32_t section_id, const char *path, bool switchover_ack);
+/* live: the device's live section (machine_live); its path names the handler. */
+void mig_vfio_source_init(struct mig_vfio_source *source, const struct dev_live *live,
+                          uint32_t section_id, bool switchover_ack);
 /* Whole sections, header to footer.  setup also starts the device's dirty log. */
 void mig_vfio_save_setup(struct mig_vfio_source *source, struct mig_writer *writer);
 void mig_vfio_save_iterate(struct mig_vfio_source *source, struct mig_writer *writer,
@@ -72,32 +76,34 @@ void mig_vfio_save_state(struct mig_vfio_source *source, struct mig_writer *writ
 /* Bytes still to send (dirty pages x record size): counted into the switchover threshold. */
 uint64_t mig_vfio_pending_bytes(const struct mig_vfio_source *source);
 
-struct mig_vfio_dest_hooks {
-  void *context;
-  /* A DEV_DATA_STATE block of bytes was loaded (the destination's load cost). */
-  void (*data_loaded)(void *context, uint64_t bytes);
-  /* INIT_DATA_SENT arrived: the initial data is in (QEMU: approve switchover). */
-  void (*init_data)(void *context);
-};
-
 struct mig_vfio_dest {             /* caller-owned; fields private */
-  struct vfiodev *dev;
+  const struct dev_live_ops *ops;  /* the device, through its live ops only */
+  void *dev;
   char idstr[MIG_IDSTR_BYTES_MAX + 1];
   bool switchover_ack;             /* capability on here */
   bool init_data_received;
   bool config_received;            /* a FULL section's DEV_CONFIG_STATE loaded */
-  struct mig_vfio_dest_hooks hooks;
+  struct mig_live_hooks hooks;     /* data_loaded per DEV_DATA_STATE block, init_data */
   uint64_t loaded_pages_count;
   uint64_t loaded_bytes;
   uint8_t scratch[MIG_PAGE_BYTES];
 };
 
-void mig_vfio_dest_init(struct mig_vfio_dest *dest, struct vfiodev *dev, const char *path,
-                        bool switchover_ack, const struct mig_vfio_dest_hooks *hooks);
+void mig_vfio_dest_init(struct mig_vfio_dest *dest, const struct dev_live *live,
+                        bool switchover_ack, const struct mig_live_hooks *hooks);
 /*
  * Loads one START, PART, END or FULL payload (after the header, before the
  * footer).
  */
 enum mig_err mig_vfio_load(struct mig_vfio_dest *dest, struct mig_reader *reader, uint8_t type);
+
+/*
+ * The handler of mig_live.h for one device: source and destination states
+ * from the arena, the ops, and the loader's entry for its idstr.
+ */
+void mig_vfio_live_create(struct sim *sim, const struct dev_live *source_live,
+                          const struct dev_live *dest_live, uint32_t section_id,
+                          bool switchover_ack, const struct mig_live_hooks *hooks,
+                          struct mig_live_handler *handler, struct mig_load_live *load);
 
 #endif /* MIG_VFIO_H */

@@ -18,7 +18,9 @@
 #include "mig_rp.h"
 #include "mig_save.h"
 #include "mig_vfio.h"
+#include "pci.h"
 #include "sim_check.h"
+#include "vfiodev.h"
 
 #include <jansson.h>
 
@@ -32,7 +34,7 @@ static struct machine_config vfio_config(void)
   config.ram[0].bytes = 64 * RAM_PAGE_BYTES;
   snprintf(config.devices[0].driver, sizeof(config.devices[0].driver), "vfiodev");
   config.devices[0].slot = 5;
-  config.devices[0].vfio = (struct vfiodev_config){
+  *vfiodev_props(&config.devices[0]) = (struct vfiodev_config){
       .state_bytes = PAGES * RAM_PAGE_BYTES, .dirty_pages_per_s = 5000,
       .duration_ns = 20 * SIM_NS_PER_MS, .mapping_count = 1,
       .mappings = {{.iova = 0, .gpa = 8 * RAM_PAGE_BYTES, .bytes = 4 * RAM_PAGE_BYTES}}};
@@ -73,7 +75,9 @@ static void fixture_build_with(struct fixture *f, bool ack, bool drop, uint32_t 
   struct ram_block *blocks[1] = {machine_ram(f->source, 0)};
   struct mig_ram_source ram;
   mig_ram_source_init(&ram, f->sim, blocks, 1);
-  mig_vfio_source_init(&f->vfio, machine_vfiodev(f->source, 0), 9, PATH, ack);
+  struct dev_live live = machine_live(f->source, 0);
+  ck_assert_str_eq(live.path, PATH);
+  mig_vfio_source_init(&f->vfio, &live, 9, ack);
   mig_save_header(&writer);
   mig_save_configuration(&writer, machine_type(f->source));
   mig_save_section_header(&writer, MIG_SECTION_START, 0, "ram", 0, 4);
@@ -125,8 +129,9 @@ struct hook_counts {
   uint32_t init_data_count;
 };
 
-static void count_data(void *context, uint64_t bytes)
+static void count_data(void *context, uint64_t bytes, uint64_t bytes_per_s)
 {
+  (void)bytes_per_s;
   ((struct hook_counts *)context)->data_bytes += bytes;
 }
 
@@ -146,8 +151,9 @@ static enum mig_err load_stream(struct fixture *f, const uint8_t *bytes, size_t 
   struct machine *dest = machine_create_peer(f->sim, &config, 1, f->source);
   struct mig_vfio_dest vfio;
   memset(counts, 0, sizeof(*counts));
-  struct mig_vfio_dest_hooks hooks = {counts, count_data, count_init};
-  mig_vfio_dest_init(&vfio, machine_vfiodev(dest, 0), PATH, ack, &hooks);
+  struct mig_live_hooks hooks = {counts, count_data, count_init};
+  struct dev_live dest_live = machine_live(dest, 0);
+  mig_vfio_dest_init(&vfio, &dest_live, ack, &hooks);
   struct mig_load_live live = {vfio.idstr, MIG_VFIO_SECTION_VERSION, &vfio, live_load};
   struct mig_load_options options = {.lives = &live, .live_count = 1};
   struct mig_reader reader;
@@ -536,7 +542,8 @@ static struct mig_precopy_stats precopy_run_logged(const uint8_t *garbage, size_
   struct sim_options options = {.seed = 5};
   struct sim *sim = sim_create(&options);
   struct machine_config config = vfio_config();
-  config.devices[0].vfio.load_bytes_per_s = 64 * RAM_PAGE_BYTES * 10; /* 100 ms for all */
+  /* 100 ms for all */
+  vfiodev_props(&config.devices[0])->load_bytes_per_s = 64 * RAM_PAGE_BYTES * 10;
   struct machine *source = machine_create(sim, &config, 0);
   struct machine *dest = machine_create_peer(sim, &config, 1, source);
   machine_boot(source);

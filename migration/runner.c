@@ -17,6 +17,7 @@ Suite *mig_amdvi_ats_suite(void);
 Suite *mig_ram_suite(void);
 Suite *mig_hostile_suite(void);
 Suite *mig_vfio_suite(void);
+Suite *mig_live_suite(void);
 Suite *mig_rp_suite(void);
 Suite *mig_walk_suite(void);
 Suite *mig_vmsd_diff_suite(void);
@@ -32,6 +33,7 @@ static sim_suite_fn *const suites[] = {
   mig_ram_suite,
   mig_hostile_suite,
   mig_vfio_suite,
+  mig_live_suite,
   mig_rp_suite,
   mig_walk_suite,
   mig_vmsd_diff_suite,

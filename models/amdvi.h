@@ -24,6 +24,7 @@
 #define AMDVI_H
 
 #include "sim_base.h"
+#include "dev.h"
 #include "sim.h"
 #include "vmstate_desc.h"
 
@@ -292,6 +293,17 @@ enum amdvi_ppr_status {
 
 /* The default configuration (QEMU defaults plus an explicitly placed PCI function). */
 void amdvi_config_default(struct amdvi_config *config);
+/*
+ * The device class "amd-iommu" (amdvi_dev.c): its properties are struct
+ * amdvi_config's, pci_bdf follows the PCI address and pci_placed_explicitly
+ * is false exactly when the address was left to realize (addr_implicit).
+ */
+extern const struct dev_class amdvi_class;
+
+static inline struct amdvi_config *amdvi_props(struct dev_config *config)
+{
+  return dev_props(config);
+}
 /* Creates the device in sim's arena, reset.  ops is copied. */
 struct amdvi *amdvi_create(struct sim *sim, const struct amdvi_config *config,
                            const struct amdvi_memory_ops *ops);

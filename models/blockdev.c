@@ -127,3 +127,75 @@ bool blockdev_read(struct blockdev *dev, uint64_t sector, uint8_t *bytes)
   dev->reads_count++;
   return true;
 }
+
+static struct dev_instance blockdev_class_create(const struct dev_create_args *args)
+{
+  const struct blockdev_config *config = dev_props_const(args->config);
+  const struct blockdev *twin = args->twin;
+  /* The destination opens the source's image: one shared object in the simulation. */
+  struct blockdev_image *image =
+      twin != NULL && twin->image->sectors_count == config->sectors_count
+          ? twin->image
+          : blockdev_image_create(args->sim, config->sectors_count);
+  struct blockdev *dev = blockdev_create(args->sim, image, args->host->role_index, config);
+  return (struct dev_instance){dev, &dev->pci};
+}
+
+static bool blockdev_class_config_check(const struct dev_config *config,
+                                        const struct dev_check_env *env, char *why,
+                                        size_t why_bytes)
+{
+  (void)env;
+  const struct blockdev_config *block = dev_props_const(config);
+  if (block->sectors_count == 0 || block->sectors_count > BLOCKDEV_SECTORS_MAX) {
+    snprintf(why, why_bytes, "sectors must be 1..%" PRIu64, BLOCKDEV_SECTORS_MAX);
+    return false;
+  }
+  return true;
+}
+
+static const struct vmstate_desc *blockdev_class_vmstate(const void *dev)
+{
+  (void)dev;
+  return &blockdev_vmstate;
+}
+
+static void blockdev_class_run_state(void *dev, bool running)
+{
+  if (running) blockdev_activate(dev); else blockdev_inactivate(dev);
+}
+
+static bool blockdev_class_invariants_check(const void *opaque, char *why, size_t why_bytes)
+{
+  const struct blockdev *dev = opaque;
+  char detail[160];
+  if (blockdev_image_check(dev->image, detail, sizeof(detail))) return true;
+  snprintf(why, why_bytes, "write ownership: %s", detail);
+  return false;
+}
+
+static const struct dev_prop blockdev_props_table[] = {
+    {.name = "sectors", .kind = DEV_PROP_U64, .low = 1, .high = BLOCKDEV_SECTORS_MAX,
+     .default_value = 2048, .offset = DEV_PROPS_OFFSET(struct blockdev_config, sectors_count)},
+};
+
+static const struct dev_quirk blockdev_quirks[] = {
+    {"activate-early", DEV_PROPS_OFFSET(struct blockdev_config, quirk_activate_early)},
+    {"keep-ownership", DEV_PROPS_OFFSET(struct blockdev_config, quirk_keep_ownership)},
+};
+
+_Static_assert(sizeof(struct blockdev_config) <= DEV_PROPS_BYTES_MAX, "props fit");
+
+const struct dev_class blockdev_class = {
+    .name = "blockdev",
+    .props = blockdev_props_table,
+    .prop_count = SIM_ARRAY_COUNT(blockdev_props_table),
+    .quirks = blockdev_quirks,
+    .quirk_count = SIM_ARRAY_COUNT(blockdev_quirks),
+    .props_bytes = sizeof(struct blockdev_config),
+    .config_check = blockdev_class_config_check,
+    .create = blockdev_class_create,
+    .vmstate = blockdev_class_vmstate,
+    .run_state = blockdev_class_run_state,
+    .invariants_check = blockdev_class_invariants_check,
+};

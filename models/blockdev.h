@@ -21,6 +21,7 @@
 #define BLOCKDEV_H
 
 #include "sim_base.h"
+#include "dev.h"
 #include "models_limits.h"
 #include "pci.h"
 #include "sim.h"
@@ -42,10 +43,10 @@ struct blockdev_image {            /* arena-owned, shared by the machines of one
   struct sim *sim;
 };
 
-struct blockdev_config {
-  uint64_t sectors_count;          /* 1..BLOCKDEV_SECTORS_MAX; must match the image */
-  bool quirk_activate_early;
-  bool quirk_keep_ownership;
+struct blockdev_config {           /* dev_config.props of a "blockdev" */
+  uint64_t sectors_count;          /* property sectors: 1..BLOCKDEV_SECTORS_MAX; = the image's */
+  bool quirk_activate_early;       /* quirk "activate-early" */
+  bool quirk_keep_ownership;       /* quirk "keep-ownership" */
 };
 
 struct blockdev {                  /* arena-owned; (m) = migrated */
@@ -63,6 +64,16 @@ struct blockdev {                  /* arena-owned; (m) = migrated */
 };
 
 extern const struct vmstate_desc blockdev_vmstate;
+/*
+ * The class: a destination created with a twin (the source's blockdev at the
+ * same index) opens the twin's image when the sizes agree: shared storage.
+ */
+extern const struct dev_class blockdev_class;
+
+static inline struct blockdev_config *blockdev_props(struct dev_config *config)
+{
+  return dev_props(config);
+}
 
 struct blockdev_image *blockdev_image_create(struct sim *sim, uint64_t sectors_count);
 /* XXH3 of the whole image. */

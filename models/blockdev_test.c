@@ -4,6 +4,7 @@
  */
 #include "sim_base.h"
 
+#include "blockdev.h"
 #include "machine.h"
 #include "sim_check.h"
 
@@ -14,7 +15,7 @@ static struct machine_config block_config(bool early, bool keep)
   config.ram[0].bytes = 16 * RAM_PAGE_BYTES;
   snprintf(config.devices[0].driver, sizeof(config.devices[0].driver), "blockdev");
   config.devices[0].slot = 5;
-  config.devices[0].block = (struct blockdev_config){.sectors_count = 64,
+  *blockdev_props(&config.devices[0]) = (struct blockdev_config){.sectors_count = 64,
                                                      .quirk_activate_early = early,
                                                      .quirk_keep_ownership = keep};
   config.driver = (struct devdrv_config){.period_ns = 100 * SIM_NS_PER_US,

@@ -8,7 +8,11 @@
 #include "sim_base.h"
 
 #include "devdrv.h"
+#include "blockdev.h"
+#include "dmadev.h"
+#include "iommudrv.h"
 #include "machine.h"
+#include "pci.h"
 
 #include <xxhash.h>
 

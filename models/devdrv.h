@@ -29,12 +29,13 @@
 #define DEVDRV_H
 
 #include "sim_base.h"
-#include "blockdev.h"
-#include "dmadev.h"
-#include "iommudrv.h"
+#include "models_limits.h"
 #include "sim.h"
 #include "vmstate_desc.h"
 
+struct blockdev;
+struct dmadev;
+struct iommudrv;
 struct machine;
 
 #define DEVDRV_MSI_VECTOR_BASE 0x50u

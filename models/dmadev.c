@@ -14,7 +14,6 @@
 #include "sim_base.h"
 
 #include "dmadev.h"
-#include "machine.h"
 
 static bool identity_translate(void *opaque, uint16_t devid, uint64_t iova, bool is_write,
                                uint64_t *gpa)
@@ -24,6 +23,12 @@ static bool identity_translate(void *opaque, uint16_t devid, uint64_t iova, bool
   (void)is_write;
   *gpa = iova;
   return true;
+}
+
+/* MSIs reach an interrupt controller (else they are only counted in the function). */
+static bool msi_wired(const struct dmadev *dev)
+{
+  return dev->host != NULL && dev->host->msi_wired;
 }
 
 static uint16_t dmadev_devid(const struct dmadev *dev)
@@ -133,8 +138,8 @@ static bool dma_access(struct dmadev *dev, uint64_t iova, uint8_t *bytes, uint32
                           : dev->translate(dev->translate_opaque, dmadev_devid(dev), iova,
                                            is_write, &gpa);
     if (!translated) return false;
-    bool ok = is_write ? machine_dma_write(dev->machine, gpa, bytes, segment)
-                       : machine_dma_read(dev->machine, gpa, bytes, segment);
+    bool ok = is_write ? dev_host_dma_write(dev->host, gpa, bytes, segment)
+                       : dev_host_dma_read(dev->host, gpa, bytes, segment);
     if (!ok) return false;
     iova += segment;
     bytes += segment;
@@ -166,8 +171,8 @@ static uint64_t slot_time(const struct dmadev *dev, uint64_t at)
 static void step_arm(struct dmadev *dev)
 {
   bool step = busy(dev), msi = dev->msi_pending_count != 0;
-  if ((!step && !msi) || !machine_running(dev->machine)) return;
-  uint64_t now_vm_ns = machine_vm_ns(dev->machine);
+  if ((!step && !msi) || !dev_host_running(dev->host)) return;
+  uint64_t now_vm_ns = dev_host_vm_ns(dev->host);
   /* Only a stream can put these in the past (sections may arrive in any order). */
   if (step && dev->next_step_vm_ns < now_vm_ns) {
     dev->next_step_vm_ns = slot_time(dev, now_vm_ns);
@@ -179,15 +184,15 @@ static void step_arm(struct dmadev *dev)
   }
   uint64_t at_vm_ns = step ? dev->next_step_vm_ns : UINT64_MAX;
   if (msi) at_vm_ns = SIM_MIN(at_vm_ns, dev->next_msi_vm_ns);
-  sim_event_schedule_at(dev->sim, &dev->event, machine_sim_ns_at(dev->machine, at_vm_ns));
+  sim_event_schedule_at(dev->sim, &dev->event, dev_host_sim_ns_at(dev->host, at_vm_ns));
 }
 
 /* The completion interrupt, with a hook: pending until its delivery slot. */
 static void msi_raise(struct dmadev *dev)
 {
-  if (dev->msi == NULL || !pci_msi_enabled(&dev->pci)) return;
+  if (!msi_wired(dev) || !pci_msi_enabled(&dev->pci)) return;
   if (dev->msi_pending_count == 0) {
-    dev->next_msi_vm_ns = slot_time(dev, machine_vm_ns(dev->machine) + dev->msi_delay_ns);
+    dev->next_msi_vm_ns = slot_time(dev, dev_host_vm_ns(dev->host) + dev->msi_delay_ns);
   }
   if (dev->msi_pending_count < DMADEV_MSI_PENDING_MAX) dev->msi_pending_count++;
   step_arm(dev);
@@ -196,7 +201,7 @@ static void msi_raise(struct dmadev *dev)
 /* Sends one MSI for the pending completions, as the MSI capability now says. */
 static void msi_deliver(struct dmadev *dev)
 {
-  SIM_ASSERT(dev->msi != NULL && dev->pci.msi_offset != 0);
+  SIM_ASSERT(msi_wired(dev) && dev->pci.msi_offset != 0);
   SIM_ASSERT(dev->msi_pending_count != 0);
   const uint8_t *cap = dev->pci.config + dev->pci.msi_offset;
   uint64_t address = le_get(cap + 4, 4) | le_get(cap + 8, 4) << 32;
@@ -205,7 +210,7 @@ static void msi_deliver(struct dmadev *dev)
   dev->msi_pending_count = 0;
   dev->next_msi_vm_ns = 0;
   dev->msi_sent_count++;
-  dev->msi(dev->msi_opaque, dmadev_devid(dev), address, data);
+  dev_host_msi(dev->host, dmadev_devid(dev), address, data);
 }
 
 /* The next step ends one step's duration after from_vm_ns, on an odd guest nanosecond. */
@@ -277,7 +282,7 @@ static void descriptor_take(struct dmadev *dev, uint64_t now_vm_ns)
 static void dmadev_step(struct dmadev *dev)
 {
   SIM_ASSERT(busy(dev));
-  SIM_ASSERT(machine_vm_ns(dev->machine) == dev->next_step_vm_ns);
+  SIM_ASSERT(dev_host_vm_ns(dev->host) == dev->next_step_vm_ns);
   uint32_t step_bytes = SIM_MIN(DMADEV_CHUNK_BYTES, dev->cur_bytes - dev->cur_done_bytes);
   uint8_t bytes[DMADEV_CHUNK_BYTES];
   bool ok = dma_access(dev, dev->cur_src + dev->cur_done_bytes, bytes, step_bytes, false) &&
@@ -305,8 +310,8 @@ static void dmadev_on_event(struct sim *sim, struct sim_event *event)
 {
   struct dmadev *dev = SIM_CONTAINER_OF(event, struct dmadev, event);
   (void)sim;
-  SIM_ASSERT(machine_running(dev->machine));
-  uint64_t now_vm_ns = machine_vm_ns(dev->machine);
+  SIM_ASSERT(dev_host_running(dev->host));
+  uint64_t now_vm_ns = dev_host_vm_ns(dev->host);
   if (dev->msi_pending_count != 0 && dev->next_msi_vm_ns == now_vm_ns) msi_deliver(dev);
   if (busy(dev) && dev->next_step_vm_ns == now_vm_ns) dmadev_step(dev);
   if (!sim_event_armed(&dev->event)) step_arm(dev);
@@ -359,7 +364,7 @@ static int dmadev_post_load(void *opaque, int32_t version_id)
   if (dev->next_step_vm_ns > DMADEV_STEP_VM_NS_MAX) return -1;  /* keeps sim time finite */
   if (dev->ring_base % DMADEV_DESC_BYTES != 0) return -1;
   if (dev->msi_pending_count > DMADEV_MSI_PENDING_MAX) return -1;
-  if (dev->msi_pending_count != 0 && dev->msi == NULL) return -1; /* nowhere to deliver */
+  if (dev->msi_pending_count != 0 && !msi_wired(dev)) return -1; /* nowhere to deliver */
   if (dev->msi_pending_count != 0 &&
       (dev->next_msi_vm_ns % 2 == 0 || dev->next_msi_vm_ns > DMADEV_STEP_VM_NS_MAX)) {
     return -1;
@@ -370,7 +375,7 @@ static int dmadev_post_load(void *opaque, int32_t version_id)
 static bool dmadev_msi_needed(void *opaque)
 {
   const struct dmadev *dev = opaque;
-  return dev->msi != NULL;
+  return msi_wired(dev);
 }
 
 /* msi_pending_count first: the quirk_msi_lost table starts after it. */
@@ -455,7 +460,7 @@ const struct vmstate_desc *dmadev_vmstate_desc(const struct dmadev *dev)
   return dev->quirk_msi_lost ? &dmadev_msi_lost_top_vmstate : &dmadev_vmstate;
 }
 
-struct dmadev *dmadev_create(struct sim *sim, struct machine *machine,
+struct dmadev *dmadev_create(struct sim *sim, const struct dev_host *host,
                              const struct dmadev_config *config)
 {
   SIM_ASSERT(config->ring_entries >= 2 && config->ring_entries <= DMADEV_RING_ENTRIES_MAX);
@@ -477,7 +482,7 @@ struct dmadev *dmadev_create(struct sim *sim, struct machine *machine,
                                                  : DMADEV_MSI_DELAY_NS_DEFAULT;
   dev->slot_count = 1;
   dev->translate = identity_translate;
-  dev->machine = machine;
+  dev->host = host;
   dev->sim = sim;
   sim_event_init(&dev->event, dmadev_on_event, "dmadev.step");
   return dev;
@@ -502,11 +507,10 @@ void dmadev_ats_set(struct dmadev *dev, struct amdvi *iommu, const struct dmadev
   dev->quirk_ats_stale = config->quirk_ats_stale;
 }
 
-void dmadev_msi_set(struct dmadev *dev, dmadev_msi_fn *msi, void *opaque)
+void dmadev_host_set(struct dmadev *dev, const struct dev_host *host)
 {
-  SIM_ASSERT(msi != NULL && dev->pci.msi_offset != 0);
-  dev->msi = msi;
-  dev->msi_opaque = opaque;
+  SIM_ASSERT(host != NULL && !sim_event_armed(&dev->event));
+  dev->host = host;
 }
 
 void dmadev_slot_set(struct dmadev *dev, uint32_t index, uint32_t count)
@@ -540,12 +544,12 @@ void dmadev_mmio_write(struct dmadev *dev, uint32_t offset, uint64_t value)
     break;
   case DMADEV_REG_CTRL:
     dev->ctrl = (uint32_t)(value & DMADEV_CTRL_ENABLE);
-    descriptor_take(dev, machine_vm_ns(dev->machine));
+    descriptor_take(dev, dev_host_vm_ns(dev->host));
     break;
   case DMADEV_REG_DOORBELL:
     if (value >= dev->ring_entries) break; /* an index past the ring is dropped */
     dev->tail = (uint32_t)value;
-    descriptor_take(dev, machine_vm_ns(dev->machine));
+    descriptor_take(dev, dev_host_vm_ns(dev->host));
     break;
   default:
     break;
@@ -555,3 +559,111 @@ void dmadev_mmio_write(struct dmadev *dev, uint32_t offset, uint64_t value)
 void dmadev_stop(struct dmadev *dev) { sim_event_cancel(dev->sim, &dev->event); }
 
 void dmadev_resume(struct dmadev *dev) { step_arm(dev); }
+
+/* ---------------------------------------------------------------- class */
+
+static struct dev_instance dmadev_class_create(const struct dev_create_args *args)
+{
+  struct dmadev *dev = dmadev_create(args->sim, args->host, dev_props_const(args->config));
+  return (struct dev_instance){dev, &dev->pci};
+}
+
+static bool dmadev_class_config_check(const struct dev_config *config,
+                                      const struct dev_check_env *env, char *why,
+                                      size_t why_bytes)
+{
+  (void)env;
+  const struct dmadev_config *dma = dev_props_const(config);
+  if (dma->ring_entries < 2 || dma->ring_entries > DMADEV_RING_ENTRIES_MAX) {
+    snprintf(why, why_bytes, "ring_entries must be 2..%u", DMADEV_RING_ENTRIES_MAX);
+    return false;
+  }
+  if (dma->msi_delay_ns > DMADEV_MSI_DELAY_NS_MAX) {
+    snprintf(why, why_bytes, "msi_delay_ns must be 0..%" PRIu64, DMADEV_MSI_DELAY_NS_MAX);
+    return false;
+  }
+  if ((dma->quirk_ats_stale || dma->quirk_ats_no_complete || dma->ats_response_ns != 0) &&
+      !dma->ats) {
+    snprintf(why, why_bytes, "ATS quirks and ats_response_ns need \"ats\"");
+    return false;
+  }
+  if (dma->ats && (!config->behind_iommu || dma->ats_response_ns > DMADEV_ATS_RESPONSE_NS_MAX)) {
+    snprintf(why, why_bytes, "\"ats\" needs \"iommu\" and ats_response_ns <= %" PRIu64,
+             DMADEV_ATS_RESPONSE_NS_MAX);
+    return false;
+  }
+  if (dma->bandwidth_bytes_per_s == 0 ||
+      dma->bandwidth_bytes_per_s > DMADEV_BANDWIDTH_BYTES_PER_S_MAX) {
+    snprintf(why, why_bytes, "bandwidth must be 1..%" PRIu64 " bytes/s",
+             DMADEV_BANDWIDTH_BYTES_PER_S_MAX);
+    return false;
+  }
+  return true;
+}
+
+static const struct vmstate_desc *dmadev_class_vmstate(const void *dev)
+{
+  return dmadev_vmstate_desc(dev);
+}
+
+static void dmadev_class_run_state(void *dev, bool running)
+{
+  if (running) dmadev_resume(dev); else dmadev_stop(dev);
+}
+
+static const char *dmadev_class_save_error(const void *opaque)
+{
+  const struct dmadev *dev = opaque;
+  return dev->error_message;
+}
+
+static bool dmadev_class_invariants_check(const void *opaque, char *why, size_t why_bytes)
+{
+  const struct dmadev *dev = opaque;
+  if (dev->ats.stale_count == 0) return true;
+  snprintf(why, why_bytes, "DMA through a stale ATS translation (%" PRIu64 " accesses, "
+           "first iova 0x%" PRIx64 ") after an invalidation the device acknowledged",
+           dev->ats.stale_count, dev->ats.stale_iova_first);
+  return false;
+}
+
+#define DMADEV_PROP(field) DEV_PROPS_OFFSET(struct dmadev_config, field)
+
+static const struct dev_prop dmadev_props_table[] = {
+    {.name = "ring_entries", .kind = DEV_PROP_U32, .low = 2, .high = DMADEV_RING_ENTRIES_MAX,
+     .default_value = 16, .offset = DMADEV_PROP(ring_entries)},
+    {.name = "bandwidth", .kind = DEV_PROP_U64, .low = 1,
+     .high = DMADEV_BANDWIDTH_BYTES_PER_S_MAX, .default_value = UINT64_C(268435456),
+     .offset = DMADEV_PROP(bandwidth_bytes_per_s)},
+    {.name = "iommu", .kind = DEV_PROP_BOOL, .offset = offsetof(struct dev_config, behind_iommu)},
+    {.name = "msi_delay_ns", .kind = DEV_PROP_U64, .high = DMADEV_MSI_DELAY_NS_MAX,
+     .offset = DMADEV_PROP(msi_delay_ns)},
+    {.name = "ats", .kind = DEV_PROP_BOOL, .offset = DMADEV_PROP(ats)},
+    {.name = "ats_response_ns", .kind = DEV_PROP_U64, .high = DMADEV_ATS_RESPONSE_NS_MAX,
+     .offset = DMADEV_PROP(ats_response_ns)},
+};
+
+static const struct dev_quirk dmadev_quirks[] = {
+    {"overrun", DMADEV_PROP(quirk_overrun)},
+    {"msi-lost", DMADEV_PROP(quirk_msi_lost)},
+    {"ats-stale", DMADEV_PROP(quirk_ats_stale)},
+    {"ats-no-complete", DMADEV_PROP(quirk_ats_no_complete)},
+};
+
+_Static_assert(sizeof(struct dmadev_config) <= DEV_PROPS_BYTES_MAX, "props fit");
+
+const struct dev_class dmadev_class = {
+    .name = "dmadev",
+    .props = dmadev_props_table,
+    .prop_count = SIM_ARRAY_COUNT(dmadev_props_table),
+    .quirks = dmadev_quirks,
+    .quirk_count = SIM_ARRAY_COUNT(dmadev_quirks),
+    .props_bytes = sizeof(struct dmadev_config),
+    .dma_translated = true,
+    .config_check = dmadev_class_config_check,
+    .create = dmadev_class_create,
+    .vmstate = dmadev_class_vmstate,
+    .run_state = dmadev_class_run_state,
+    .save_error = dmadev_class_save_error,
+    .invariants_check = dmadev_class_invariants_check,
+};

@@ -7,10 +7,10 @@
  * bytes from src to dst in steps of one page, one step per
  * DMADEV_CHUNK_BYTES / bandwidth of guest time, writes the descriptor's
  * status back, advances its head and raises its interrupt (MSI when the
- * guest enabled it).  With an MSI hook (dmadev_msi_set) the message is
+ * guest enabled it).  When its host wires MSIs (dev_host.msi_wired) the message is
  * delivered: it stays pending in the device for msi_delay_ns of guest time
  * (interrupt moderation: completions in that window share one message), then
- * goes to the hook with the address and data the guest programmed in the MSI
+ * goes to the host with the address and data the guest programmed in the MSI
  * capability (the machine remaps it through the IOMMU).  Every address goes
  * through a translation hook (identity when there is no IOMMU):
  * translate(opaque, devid, iova, is_write, &gpa), one call per page touched.
@@ -23,7 +23,7 @@
  * registers, the descriptor in progress and its progress in bytes, and the
  * guest time of the next step, so a transfer cut by migration resumes where
  * it stopped.  The ring size and bandwidth are properties that must be equal.
- * With an MSI hook, subsection "dmadev/msi" carries the pending MSIs and
+ * With MSIs wired, subsection "dmadev/msi" carries the pending MSIs and
  * their delivery time.
  *
  * Time slots: steps and MSI deliveries land on odd guest nanoseconds t with
@@ -47,12 +47,11 @@
 
 #include "sim_base.h"
 #include "amdvi.h"
+#include "dev.h"
 #include "models_limits.h"
 #include "pci.h"
 #include "sim.h"
 #include "vmstate_desc.h"
-
-struct machine;
 
 #define DMADEV_VENDOR_ID 0x1b36u   /* Red Hat's id, as QEMU's own test devices */
 #define DMADEV_DEVICE_ID 0x00f0u   /* migsim's own; not a QEMU device id */
@@ -80,10 +79,7 @@ enum dmadev_reg {
 /* Returns false when iova has no translation (the engine fails the descriptor). */
 typedef bool dmadev_translate_fn(void *opaque, uint16_t devid, uint64_t iova, bool is_write,
                                  uint64_t *gpa);
-/* An MSI the device sends: the write of data to address, requester id devid. */
-typedef void dmadev_msi_fn(void *opaque, uint16_t devid, uint64_t address, uint32_t data);
-
-struct dmadev_config {
+struct dmadev_config {             /* dev_config.props of a "dmadev" (table in dmadev.c) */
   uint32_t ring_entries;           /* 2..DMADEV_RING_ENTRIES_MAX */
   uint64_t bandwidth_bytes_per_s;  /* 1..DMADEV_BANDWIDTH_BYTES_PER_S_MAX */
   bool quirk_overrun;              /* injected bug: the last short step counts a whole page */
@@ -141,9 +137,7 @@ struct dmadev {                    /* arena-owned; (m) = migrated */
   uint32_t ats_kept_victim;        /* round-robin replacement in ats_kept */
   bool quirk_ats_stale;
   struct dmadev_ats_stats ats;     /* counters */
-  dmadev_msi_fn *msi;              /* NULL: MSIs are only counted in the PCI function */
-  void *msi_opaque;
-  struct machine *machine;         /* guest RAM and the VM clock */
+  const struct dev_host *host;     /* guest RAM, the VM clock, MSIs (when msi_wired) */
   struct sim *sim;
   struct sim_event event;          /* next step, armed while busy and running */
 };
@@ -152,7 +146,15 @@ extern const struct vmstate_desc dmadev_vmstate;
 /* The description for this device (dmadev_vmstate, or the quirk_msi_lost one). */
 const struct vmstate_desc *dmadev_vmstate_desc(const struct dmadev *dev);
 
-struct dmadev *dmadev_create(struct sim *sim, struct machine *machine,
+extern const struct dev_class dmadev_class;
+
+static inline struct dmadev_config *dmadev_props(struct dev_config *config)
+{
+  return dev_props(config);
+}
+
+/* host may be NULL for a device that never runs (tests of its tables). */
+struct dmadev *dmadev_create(struct sim *sim, const struct dev_host *host,
                              const struct dmadev_config *config);
 /* Replaces the identity translation (the IOMMU plugs in here). */
 void dmadev_translate_set(struct dmadev *dev, dmadev_translate_fn *translate, void *opaque);
@@ -162,8 +164,8 @@ void dmadev_translate_set(struct dmadev *dev, dmadev_translate_fn *translate, vo
  * response time and quirks; every DMA page then goes through the ATC.
  */
 void dmadev_ats_set(struct dmadev *dev, struct amdvi *iommu, const struct dmadev_config *config);
-/* Delivers MSIs to msi (set-up only, the same on both sides of a migration). */
-void dmadev_msi_set(struct dmadev *dev, dmadev_msi_fn *msi, void *opaque);
+/* Tests: another host (a probe that records MSIs); set-up only, never while a step is armed. */
+void dmadev_host_set(struct dmadev *dev, const struct dev_host *host);
 /* Places the engine in time slot index of count (set-up only; default 0 of 1). */
 void dmadev_slot_set(struct dmadev *dev, uint32_t index, uint32_t count);
 /* Guest MMIO to BAR0: 8-byte accesses at 8-aligned offsets; others read ~0 / are dropped. */

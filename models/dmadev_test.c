@@ -4,7 +4,10 @@
  */
 #include "sim_base.h"
 
+#include "amdvi.h"
+#include "dmadev.h"
 #include "machine.h"
+#include "pci.h"
 #include "sim_check.h"
 
 #define WINDOW_GPA (64 * RAM_PAGE_BYTES)   /* start of block 1 in dma_config() */
@@ -18,7 +21,7 @@ static struct machine_config dma_config(uint64_t period_ns)
   config.ram[1].bytes = 256 * RAM_PAGE_BYTES;
   snprintf(config.devices[0].driver, sizeof(config.devices[0].driver), "dmadev");
   config.devices[0].slot = 4;
-  config.devices[0].dma = (struct dmadev_config){.ring_entries = 8,
+  *dmadev_props(&config.devices[0]) = (struct dmadev_config){.ring_entries = 8,
                                                  .bandwidth_bytes_per_s = 4096000};
   config.driver = (struct devdrv_config){.period_ns = period_ns, .duration_ns = 50 * SIM_NS_PER_MS,
                                          .transfer_bytes_max = 3 * RAM_PAGE_BYTES};
@@ -29,7 +32,7 @@ static struct machine_config dma_config(uint64_t period_ns)
 static struct machine *bare_machine(struct sim *sim, bool quirk_overrun)
 {
   struct machine_config config = dma_config(0);
-  config.devices[0].dma.quirk_overrun = quirk_overrun;
+  dmadev_props(&config.devices[0])->quirk_overrun = quirk_overrun;
   struct machine *machine = machine_create(sim, &config, 0);
   machine_boot(machine);
   struct dmadev *dev = machine_dmadev(machine, 0);
@@ -120,10 +123,10 @@ START_TEST(dmadev_ats_unconfined_passes_untranslated)
   struct machine_config config = dma_config(0);
   config.devices[1] = config.devices[0];
   config.devices[1].behind_iommu = true;
-  config.devices[1].dma.ats = true;
-  config.devices[0] = (struct machine_device_config){.driver = "amd-iommu", .slot = 1};
-  amdvi_config_default(&config.devices[0].iommu);
-  config.devices[0].iommu.device_iotlb = true;
+  dmadev_props(&config.devices[1])->ats = true;
+  config.devices[0] = (struct dev_config){.driver = "amd-iommu", .slot = 1};
+  amdvi_config_default(amdvi_props(&config.devices[0]));
+  amdvi_props(&config.devices[0])->device_iotlb = true;
   config.device_count = 2;
   char why[256];
   ck_assert_msg(machine_config_check(&config, why, sizeof(why)), "%s", why);
@@ -331,7 +334,8 @@ START_TEST(dmadev_post_load_refuses_bad_indexes)
 END_TEST
 
 struct msi_probe {
-  struct machine *machine;
+  struct machine *machine;         /* NULL: a device that never runs */
+  struct dev_host host;            /* the probe as the device's host: the machine's, but MSIs */
   uint32_t count;
   uint64_t vm_ns;                                          /* guest time of the last MSI */
   uint16_t devid;
@@ -339,14 +343,56 @@ struct msi_probe {
   uint32_t data;
 };
 
-static void msi_probe_fire(void *opaque, uint16_t devid, uint64_t address, uint32_t data)
+static uint64_t probe_vm_ns(const void *context)
 {
-  struct msi_probe *probe = opaque;
+  const struct msi_probe *probe = context;
+  return machine_vm_ns(probe->machine);
+}
+
+static uint64_t probe_sim_ns_at(const void *context, uint64_t vm_ns)
+{
+  const struct msi_probe *probe = context;
+  return machine_sim_ns_at(probe->machine, vm_ns);
+}
+
+static bool probe_running(const void *context)
+{
+  const struct msi_probe *probe = context;
+  return machine_running(probe->machine);
+}
+
+static bool probe_dma_read(const void *context, uint64_t gpa, void *bytes, uint32_t count)
+{
+  const struct msi_probe *probe = context;
+  return machine_dma_read(probe->machine, gpa, bytes, count);
+}
+
+static bool probe_dma_write(void *context, uint64_t gpa, const void *bytes, uint32_t count)
+{
+  struct msi_probe *probe = context;
+  return machine_dma_write(probe->machine, gpa, bytes, count);
+}
+
+static void msi_probe_fire(void *context, uint16_t devid, uint64_t address, uint32_t data)
+{
+  struct msi_probe *probe = context;
   probe->count++;
   probe->vm_ns = machine_vm_ns(probe->machine);
   probe->devid = devid;
   probe->address = address;
   probe->data = data;
+}
+
+static const struct dev_host_ops probe_host_ops = {probe_vm_ns, probe_sim_ns_at, probe_running,
+                                                   probe_dma_read, probe_dma_write,
+                                                   msi_probe_fire};
+
+/* The device's host becomes the probe: the same machine, with MSIs wired to the probe. */
+static void msi_probe_attach(struct msi_probe *probe, struct sim *sim, struct dmadev *dev)
+{
+  probe->host = (struct dev_host){.ops = &probe_host_ops, .context = probe, .sim = sim,
+                                  .msi_wired = true};
+  dmadev_host_set(dev, &probe->host);
 }
 
 struct pending_probe {
@@ -372,13 +418,14 @@ START_TEST(dmadev_msi_pending_then_delivered)
   struct sim_options options = {.seed = 3};
   struct sim *sim = sim_create(&options);
   struct machine_config config = dma_config(0);
-  config.devices[0].dma.msi_delay_ns = 10000;
-  config.devices[0].dma.bandwidth_bytes_per_s = 4096 * UINT64_C(1000000); /* 1 us a page */
+  dmadev_props(&config.devices[0])->msi_delay_ns = 10000;
+  /* 1 us a page */
+  dmadev_props(&config.devices[0])->bandwidth_bytes_per_s = 4096 * UINT64_C(1000000);
   struct machine *machine = machine_create(sim, &config, 0);
   machine_boot(machine);
   struct dmadev *dev = machine_dmadev(machine, 0);
   struct msi_probe msi = {.machine = machine};
-  dmadev_msi_set(dev, msi_probe_fire, &msi);
+  msi_probe_attach(&msi, sim, dev);
   struct pci_bus *bus = machine_pci_bus(machine, 0);
   pci_bus_config_write(bus, 4, 0, PCI_COMMAND, PCI_COMMAND_MASTER, 2);
   pci_bus_config_write(bus, 4, 0, dev->pci.msi_offset + 4, 0xfee03000u, 4);
@@ -427,7 +474,8 @@ START_TEST(dmadev_slots_split_odd_nanoseconds)
     struct sim_options options = {.seed = 3};
     struct sim *sim = sim_create(&options);
     struct machine_config config = dma_config(0);
-    config.devices[0].dma.bandwidth_bytes_per_s = UINT64_C(3333333333); /* a page: 1228 ns */
+    /* a page: 1228 ns */
+    dmadev_props(&config.devices[0])->bandwidth_bytes_per_s = UINT64_C(3333333333);
     struct machine *machine = machine_create(sim, &config, 0);
     struct dmadev *dev = machine_dmadev(machine, 0);
     dmadev_slot_set(dev, i, 3);
@@ -468,7 +516,7 @@ START_TEST(dmadev_post_load_refuses_bad_msi_state)
   dev->next_msi_vm_ns = 12345;
   ck_assert_int_ne(dmadev_vmstate.post_load(dev, 1), 0);   /* no hook to deliver to */
   struct msi_probe msi = {0};
-  dmadev_msi_set(dev, msi_probe_fire, &msi);
+  msi_probe_attach(&msi, sim, dev);
   ck_assert_int_eq(dmadev_vmstate.post_load(dev, 1), 0);
   dev->next_msi_vm_ns = 12346;
   ck_assert_int_ne(dmadev_vmstate.post_load(dev, 1), 0);
@@ -490,7 +538,7 @@ static struct devdrv drive(uint64_t seed, uint64_t *completed)
   struct sim_options options = {.seed = seed};
   struct sim *sim = sim_create(&options);
   struct machine_config config = dma_config(200 * SIM_NS_PER_US);
-  config.devices[0].dma.bandwidth_bytes_per_s = 40960000;  /* ~0.15 ms per descriptor */
+  dmadev_props(&config.devices[0])->bandwidth_bytes_per_s = 40960000;  /* ~0.15 ms per descriptor */
   char why[160];
   ck_assert_msg(machine_config_check(&config, why, sizeof(why)), "%s", why);
   struct machine *machine = machine_create(sim, &config, 0);
@@ -580,7 +628,7 @@ START_TEST(machine_config_check_names_the_device)
   char why[200];
   struct machine_config config = dma_config(200 * SIM_NS_PER_US);
   ck_assert(machine_config_check(&config, why, sizeof(why)));
-  config.devices[0].dma.ring_entries = 1;
+  dmadev_props(&config.devices[0])->ring_entries = 1;
   ck_assert(!machine_config_check(&config, why, sizeof(why)));
   ck_assert_str_eq(why, "0000:00:04.0/dmadev: ring_entries must be 2..256");
   config = dma_config(200 * SIM_NS_PER_US);

@@ -10,8 +10,10 @@
 #include "sim_base.h"
 
 #include "iommudrv.h"
+#include "amdvi.h"
 #include "amdvi_guest.h"
 #include "machine.h"
+#include "pci.h"
 
 #include <xxhash.h>
 

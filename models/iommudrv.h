@@ -43,10 +43,10 @@
 #define IOMMUDRV_H
 
 #include "sim_base.h"
-#include "amdvi.h"
 #include "models_limits.h"
 #include "vmstate_desc.h"
 
+struct amdvi;
 struct machine;
 
 #define IOMMUDRV_IOVA_BASE (UINT64_C(1) << 32)

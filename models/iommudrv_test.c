@@ -9,7 +9,10 @@
  */
 #include "sim_base.h"
 
+#include "amdvi.h"
+#include "dmadev.h"
 #include "machine.h"
+#include "pci.h"
 #include "sim_check.h"
 
 static struct machine_config iommu_config(uint32_t mode, uint32_t fault_every)
@@ -21,14 +24,14 @@ static struct machine_config iommu_config(uint32_t mode, uint32_t fault_every)
     snprintf(config.ram[i].name, sizeof(config.ram[i].name), "%s", names[i]);
     config.ram[i].bytes = pages[i] * RAM_PAGE_BYTES;
   }
-  struct machine_device_config *iommu = &config.devices[0];
+  struct dev_config *iommu = &config.devices[0];
   snprintf(iommu->driver, sizeof(iommu->driver), "amd-iommu");
   iommu->slot = 2;
-  amdvi_config_default(&iommu->iommu);
-  struct machine_device_config *dma = &config.devices[1];
+  amdvi_config_default(amdvi_props(iommu));
+  struct dev_config *dma = &config.devices[1];
   snprintf(dma->driver, sizeof(dma->driver), "dmadev");
   dma->slot = 4;
-  dma->dma = (struct dmadev_config){.ring_entries = 8, .bandwidth_bytes_per_s = 16 << 20};
+  *dmadev_props(dma) = (struct dmadev_config){.ring_entries = 8, .bandwidth_bytes_per_s = 16 << 20};
   dma->behind_iommu = true;
   config.vcpu = (struct vcpu_config){.kind = VCPU_WORKLOAD_IDLE};
   config.driver = (struct devdrv_config){.period_ns = 100000, .duration_ns = 50000000,
@@ -257,7 +260,7 @@ START_TEST(iommudrv_irq_failures)
   struct machine_config config = irq_config(1, true, false, false);
   config.iommu_driver.intctl_abort = abort_all;
   config.iommu_driver.event_consume_every = 1000000; /* keep the log for the test to read */
-  if (qemu) config.devices[0].iommu.profile = AMDVI_PROFILE_QEMU_10_1;
+  if (qemu) amdvi_props(&config.devices[0])->profile = AMDVI_PROFILE_QEMU_10_1;
   struct machine *machine = machine_create(sim, &config, 0);
   machine_boot(machine);
   const struct iommudrv *drv = machine_iommudrv(machine);
@@ -448,12 +451,12 @@ END_TEST
 static struct machine_config ats_config(uint64_t response_ns, bool stale, bool no_complete)
 {
   struct machine_config config = iommu_config(3, 0);
-  config.devices[0].iommu.device_iotlb = true;
-  config.devices[1].dma.ats = true;
-  config.devices[1].dma.ats_response_ns = response_ns;
-  config.devices[1].dma.quirk_ats_stale = stale;
-  config.devices[1].dma.quirk_ats_no_complete = no_complete;
-  config.devices[1].dma.ring_entries = 3;
+  amdvi_props(&config.devices[0])->device_iotlb = true;
+  dmadev_props(&config.devices[1])->ats = true;
+  dmadev_props(&config.devices[1])->ats_response_ns = response_ns;
+  dmadev_props(&config.devices[1])->quirk_ats_stale = stale;
+  dmadev_props(&config.devices[1])->quirk_ats_no_complete = no_complete;
+  dmadev_props(&config.devices[1])->ring_entries = 3;
   config.driver.transfer_bytes_max = 4096; /* ring + 3 x 2 buffer pages fit the 8-entry ATC */
   return config;
 }
@@ -554,11 +557,11 @@ START_TEST(iommudrv_ats_config_errors)
   /* ATS needs the IOMMU's IotlbSup and a dmadev behind it; its quirks need ATS. */
   struct machine_config config = ats_config(0, false, false);
   char why[256];
-  config.devices[0].iommu.device_iotlb = false;
+  amdvi_props(&config.devices[0])->device_iotlb = false;
   ck_assert(!machine_config_check(&config, why, sizeof(why)));
   ck_assert_str_eq(why, "dmadev: \"ats\" needs the amd-iommu's \"device_iotlb\": true");
   config = ats_config(0, true, false);
-  config.devices[1].dma.ats = false;
+  dmadev_props(&config.devices[1])->ats = false;
   ck_assert(!machine_config_check(&config, why, sizeof(why)));
   ck_assert_str_eq(why, "0000:00:04.0/dmadev: ATS quirks and ats_response_ns need \"ats\"");
   config = ats_config(DMADEV_ATS_RESPONSE_NS_MAX + 1, false, false);

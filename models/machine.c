@@ -24,22 +24,31 @@
 #include "sim_base.h"
 
 #include "machine.h"
+#include "amdvi.h"
+#include "blockdev.h"
+#include "dmadev.h"
+#include "pci.h"
+#include "testdev.h"
+#include "vfiodev.h"
 
 #include <xxhash.h>
 
-enum machine_device_kind {
-  MACHINE_TESTDEV, MACHINE_DMADEV, MACHINE_BLOCKDEV, MACHINE_AMDVI, MACHINE_VFIODEV
+/* Where a device's MSIs go (its host's msi op); set at wiring, the same on both sides. */
+enum machine_msi_route {
+  MACHINE_MSI_NONE,                /* not wired: the device only counts them */
+  MACHINE_MSI_DIRECT,              /* to the interrupt sink */
+  MACHINE_MSI_REMAPPED,            /* through the IOMMU's interrupt remapping, then the sink */
+  MACHINE_MSI_IOMMU,               /* the IOMMU's own: counted, not migrated */
 };
 
 struct machine_device {
-  enum machine_device_kind kind;
-  struct testdev *testdev;                         /* kind testdev */
-  struct dmadev *dma;                              /* kind dmadev */
-  struct blockdev *block;                          /* kind blockdev */
-  struct amdvi *iommu;                             /* kind amd-iommu */
-  struct vfiodev *vfio;                            /* kind vfiodev */
+  const struct dev_class *cls;                     /* from dev.c's table */
+  void *opaque;                                    /* the device */
   struct pci_function *pci;                        /* its function on the bus */
   uint32_t instance_index;                         /* its vmstate instance */
+  struct dev_host host;                            /* its view of the machine; context = this */
+  struct machine *machine;                         /* owner */
+  enum machine_msi_route msi_route;
 };
 
 struct machine_irq_sink {          /* (m) section "irqsink" */
@@ -56,7 +65,6 @@ struct machine {
   uint32_t role_index;                             /* tags traces: 0 src, 1 dst, ... */
   struct ram_block *ram[RAM_BLOCKS_MAX];           /* config.ram_count blocks */
   struct machine_device devices[MACHINE_DEVICES_MAX]; /* config.device_count devices */
-  uint32_t testdev_count;                          /* devices of kind testdev */
   struct pci_bus buses[PCI_BUSES_MAX];             /* root buses, numbered by index */
   struct devdrv devdrv;                            /* the guest driver program */
   bool devdrv_present;                             /* config.driver.period_ns != 0 */
@@ -135,34 +143,36 @@ static void machine_register(struct machine *machine, const char *idstr, uint32_
   instance->opaque = opaque;
 }
 
-/* testdev predates PCI here: it gets a function on the bus, outside its vmstate. */
-static struct pci_function *testdev_pci_create(struct sim *sim)
+/* ------------------------------------------------------ the devices' host */
+
+static uint64_t host_vm_ns(const void *context)
 {
-  struct pci_function *fn = sim_alloc(sim, sizeof(*fn));
-  struct pci_function_id id = {.vendor_id = 0x1b36u, .device_id = 0x00f2u,
-                               .class_code = 0x00ff00u, .revision_id = 1};
-  pci_function_init(fn, &id);
-  return fn;
+  const struct machine_device *device = context;
+  return machine_vm_ns(device->machine);
 }
 
-/* ------------------------------------------------------------ amd-iommu */
-
-static bool iommu_memory_read(void *context, uint64_t gpa, void *bytes, uint32_t count)
+static uint64_t host_sim_ns_at(const void *context, uint64_t vm_ns)
 {
-  return machine_dma_read(context, gpa, bytes, count);
+  const struct machine_device *device = context;
+  return machine_sim_ns_at(device->machine, vm_ns);
 }
 
-static bool iommu_memory_write(void *context, uint64_t gpa, const void *bytes, uint32_t count)
+static bool host_running(const void *context)
 {
-  return machine_dma_write(context, gpa, bytes, count);
+  const struct machine_device *device = context;
+  return machine_running(device->machine);
 }
 
-static void iommu_msi(void *context, uint64_t address, uint32_t data)
+static bool host_dma_read(const void *context, uint64_t gpa, void *bytes, uint32_t count)
 {
-  struct machine *machine = context;
-  machine->iommu_msi_count++;
-  sim_trace(machine->sim, "machine.iommu_msi", machine->role_index, address, data,
-            machine->iommu_msi_count);
+  const struct machine_device *device = context;
+  return machine_dma_read(device->machine, gpa, bytes, count);
+}
+
+static bool host_dma_write(void *context, uint64_t gpa, const void *bytes, uint32_t count)
+{
+  struct machine_device *device = context;
+  return machine_dma_write(device->machine, gpa, bytes, count);
 }
 
 /* An MSI reaches the interrupt controllers: counted by APIC id and vector. */
@@ -182,52 +192,44 @@ static void irq_deliver(struct machine *machine, uint16_t devid, uint64_t addres
   sim_trace(machine->sim, "machine.msi", devid, address, data, irq->delivered_count);
 }
 
-static void dmadev_msi_direct(void *opaque, uint16_t devid, uint64_t address, uint32_t data)
+static void host_msi(void *context, uint16_t devid, uint64_t address, uint32_t data)
 {
-  irq_deliver(opaque, devid, address, data);
-}
-
-/* A dmadev behind the IOMMU: its MSI goes through interrupt remapping (spec §8). */
-static void dmadev_msi_remapped(void *opaque, uint16_t devid, uint64_t address, uint32_t data)
-{
-  struct machine *machine = opaque;
-  struct amdvi_msi in = {.address = address, .data = data}, out;
-  if (amdvi_remap_msi(machine->iommu, devid, &in, &out) == AMDVI_IRQ_BLOCKED) {
-    machine->irq.blocked_count++;
-    sim_trace(machine->sim, "machine.msi_blocked", devid, address, data,
-              machine->irq.blocked_count);
+  struct machine_device *device = context;
+  struct machine *machine = device->machine;
+  switch (device->msi_route) {
+  case MACHINE_MSI_DIRECT:
+    irq_deliver(machine, devid, address, data);
+    return;
+  case MACHINE_MSI_REMAPPED: {
+    /* Behind the IOMMU: the MSI goes through interrupt remapping (spec §8). */
+    struct amdvi_msi in = {.address = address, .data = data}, out;
+    if (amdvi_remap_msi(machine->iommu, devid, &in, &out) == AMDVI_IRQ_BLOCKED) {
+      machine->irq.blocked_count++;
+      sim_trace(machine->sim, "machine.msi_blocked", devid, address, data,
+                machine->irq.blocked_count);
+      return;
+    }
+    irq_deliver(machine, devid, out.address, out.data);
     return;
   }
-  irq_deliver(machine, devid, out.address, out.data);
+  case MACHINE_MSI_IOMMU:
+    machine->iommu_msi_count++;
+    sim_trace(machine->sim, "machine.iommu_msi", machine->role_index, address, data,
+              machine->iommu_msi_count);
+    return;
+  case MACHINE_MSI_NONE:
+    break;
+  }
+  SIM_ASSERT(false); /* dev_host_msi asserts msi_wired; only wired routes get here */
 }
 
-static uint32_t iommu_config_read(void *opaque, uint32_t offset, uint32_t bytes)
-{
-  return amdvi_pci_config_read(opaque, offset, bytes);
-}
+static const struct dev_host_ops machine_host_ops = {host_vm_ns, host_sim_ns_at, host_running,
+                                                     host_dma_read, host_dma_write, host_msi};
 
-static void iommu_config_write(void *opaque, uint32_t offset, uint32_t value, uint32_t bytes)
+static void device_msi_route_set(struct machine_device *device, enum machine_msi_route route)
 {
-  amdvi_pci_config_write(opaque, offset, bytes, value);
-}
-
-static const struct pci_function_ops iommu_pci_ops = {iommu_config_read, iommu_config_write};
-
-static void iommu_create(struct machine *machine, struct machine_device *device,
-                         const struct machine_device_config *config)
-{
-  struct amdvi_config iommu_config = config->iommu;
-  iommu_config.pci_bdf = (uint16_t)(config->bus << 8 | config->slot << 3 | config->function);
-  struct amdvi_memory_ops ops = {iommu_memory_read, iommu_memory_write, iommu_msi, machine};
-  device->kind = MACHINE_AMDVI;
-  device->iommu = amdvi_create(machine->sim, &iommu_config, &ops);
-  /* The bus sees a function whose config cycles all go to the model's own config space. */
-  device->pci = sim_alloc(machine->sim, sizeof(*device->pci));
-  struct pci_function_id id = {.vendor_id = AMDVI_PCI_VENDOR_ID,
-                               .device_id = AMDVI_PCI_DEVICE_ID, .class_code = 0x080600u};
-  pci_function_init(device->pci, &id);
-  pci_function_ops_set(device->pci, &iommu_pci_ops, device->iommu);
-  machine->iommu = device->iommu;
+  device->msi_route = route;
+  device->host.msi_wired = route != MACHINE_MSI_NONE;
 }
 
 /* The DMA path of a dmadev behind the IOMMU: translated when its mode says so (spec §7). */
@@ -246,63 +248,56 @@ static bool iommu_translate(void *opaque, uint16_t devid, uint64_t iova, bool is
   return true;
 }
 
+/* One device from its class: created, placed on its bus, its section registered. */
 static void machine_device_create(struct machine *machine, uint32_t index,
                                   const struct machine *peer)
 {
-  const struct machine_device_config *config = &machine->config.devices[index];
+  const struct dev_config *config = &machine->config.devices[index];
   struct machine_device *device = &machine->devices[index];
-  const struct vmstate_desc *desc;
-  void *opaque;
-  if (strcmp(config->driver, "dmadev") == 0) {
-    device->kind = MACHINE_DMADEV;
-    device->dma = dmadev_create(machine->sim, machine, &config->dma);
-    device->pci = &device->dma->pci;
-    desc = dmadev_vmstate_desc(device->dma);
-    opaque = device->dma;
-  } else if (strcmp(config->driver, "blockdev") == 0) {
-    /* The destination opens the source's image: one shared object in the simulation. */
-    const struct machine_device *twin = peer != NULL && index < peer->config.device_count
-                                            ? &peer->devices[index] : NULL;
-    struct blockdev_image *image =
-        twin != NULL && twin->kind == MACHINE_BLOCKDEV &&
-                twin->block->image->sectors_count == config->block.sectors_count
-            ? twin->block->image
-            : blockdev_image_create(machine->sim, config->block.sectors_count);
-    device->kind = MACHINE_BLOCKDEV;
-    device->block = blockdev_create(machine->sim, image, machine->role_index, &config->block);
-    device->pci = &device->block->pci;
-    desc = &blockdev_vmstate;
-    opaque = device->block;
-  } else if (strcmp(config->driver, "amd-iommu") == 0) {
-    iommu_create(machine, device, config);
-    desc = amdvi_vmstate_desc(device->iommu);
-    opaque = device->iommu;
-  } else if (strcmp(config->driver, "vfiodev") == 0) {
-    char path[16];
-    snprintf(path, sizeof(path), "0000:%02x:%02x.%x", config->bus, config->slot,
-             config->function);
-    device->kind = MACHINE_VFIODEV;
-    device->vfio = vfiodev_create(machine->sim, machine, &config->vfio, path);
-    device->pci = &device->vfio->pci;
-    desc = &vfiodev_vmstate;
-    opaque = device->vfio;
-  } else {
-    SIM_ASSERT(strcmp(config->driver, "testdev") == 0);
-    device->kind = MACHINE_TESTDEV;
-    device->testdev = testdev_create(machine->sim, config->device_id, config->quirk_lossy_extra);
-    device->pci = testdev_pci_create(machine->sim);
-    desc = &testdev_vmstate;
-    opaque = device->testdev;
-    machine->testdev_count++;
+  device->cls = dev_class_find(config->driver);
+  SIM_ASSERT(device->cls != NULL); /* machine_config_check */
+  device->machine = machine;
+  device->host = (struct dev_host){.ops = &machine_host_ops, .context = device,
+                                   .sim = machine->sim, .role_index = machine->role_index};
+  const struct machine_device *twin = peer != NULL && index < peer->config.device_count
+                                          ? &peer->devices[index] : NULL;
+  char path[PCI_PATH_BYTES];
+  dev_config_path(config, path, sizeof(path));
+  struct dev_create_args args = {
+      .sim = machine->sim, .host = &device->host, .config = config, .path = path,
+      .twin = twin != NULL && twin->cls == device->cls ? twin->opaque : NULL};
+  struct dev_instance instance = device->cls->create(&args);
+  SIM_ASSERT(instance.opaque != NULL && instance.pci != NULL);
+  device->opaque = instance.opaque;
+  device->pci = instance.pci;
+  if (device->cls == &amdvi_class) {
+    SIM_ASSERT(machine->iommu == NULL);
+    machine->iommu = device->opaque;
+    device_msi_route_set(device, MACHINE_MSI_IOMMU);
   }
   SIM_ASSERT(config->bus < PCI_BUSES_MAX);
   bool placed = pci_bus_attach(&machine->buses[config->bus], device->pci, config->slot,
                                config->function);
   SIM_ASSERT(placed);
+  const struct vmstate_desc *desc = device->cls->vmstate(device->opaque);
   char idstr[64];
   snprintf(idstr, sizeof(idstr), "%s/%s", device->pci->path, desc->name);
   device->instance_index = machine->instance_count;
-  machine_register(machine, idstr, 0, desc, opaque);
+  machine_register(machine, idstr, 0, desc, device->opaque);
+}
+
+/* Devices behind the IOMMU translate through it; ATS devices register their ATC. */
+static void machine_iommu_wire(struct machine *machine)
+{
+  for (uint32_t i = 0; i < machine->config.device_count; i++) {
+    const struct dev_config *config = &machine->config.devices[i];
+    if (!config->behind_iommu) continue;
+    SIM_ASSERT(machine->iommu != NULL && machine->devices[i].cls == &dmadev_class);
+    struct dmadev *dma = machine->devices[i].opaque;
+    dmadev_translate_set(dma, iommu_translate, machine->iommu);
+    const struct dmadev_config *props = dev_props_const(config);
+    if (props->ats) dmadev_ats_set(dma, machine->iommu, props);
+  }
 }
 
 static void machine_register_devices(struct machine *machine, const struct machine *peer)
@@ -311,15 +306,7 @@ static void machine_register_devices(struct machine *machine, const struct machi
   for (uint32_t i = 0; i < machine->config.device_count; i++) {
     machine_device_create(machine, i, peer);
   }
-  for (uint32_t i = 0; i < machine->config.device_count; i++) {
-    if (machine->devices[i].kind != MACHINE_DMADEV || !machine->config.devices[i].behind_iommu) {
-      continue;
-    }
-    SIM_ASSERT(machine->iommu != NULL);
-    dmadev_translate_set(machine->devices[i].dma, iommu_translate, machine->iommu);
-    const struct dmadev_config *dma = &machine->config.devices[i].dma;
-    if (dma->ats) dmadev_ats_set(machine->devices[i].dma, machine->iommu, dma);
-  }
+  machine_iommu_wire(machine);
   if (machine->config.driver.period_ns == 0) return;
   struct dmadev *dmas[DEVDRV_DMADEVS_MAX];
   uint32_t dma_count = 0;
@@ -342,10 +329,10 @@ static void machine_register_devices(struct machine *machine, const struct machi
   for (uint32_t i = 0; i < dma_count && dma_count > 1; i++) dmadev_slot_set(dmas[i], i, dma_count);
   for (uint32_t i = 0; i < machine->config.device_count && machine->config.driver.interrupts;
        i++) {
-    if (machine->devices[i].kind != MACHINE_DMADEV) continue;
+    if (machine->devices[i].cls != &dmadev_class) continue;
     bool behind = machine->config.devices[i].behind_iommu;
-    dmadev_msi_set(machine->devices[i].dma, behind ? dmadev_msi_remapped : dmadev_msi_direct,
-                   machine);
+    device_msi_route_set(&machine->devices[i],
+                         behind ? MACHINE_MSI_REMAPPED : MACHINE_MSI_DIRECT);
   }
   if (machine->config.iommu_driver.enabled) {
     SIM_ASSERT(dma_count > 0 && machine->iommu != NULL && machine->config.ram_count >= 3);
@@ -443,15 +430,7 @@ static void machine_devices_run(struct machine *machine, bool running)
 {
   for (uint32_t i = 0; i < machine->config.device_count; i++) {
     struct machine_device *device = &machine->devices[i];
-    if (device->kind == MACHINE_DMADEV) {
-      if (running) dmadev_resume(device->dma); else dmadev_stop(device->dma);
-    } else if (device->kind == MACHINE_BLOCKDEV) {
-      if (running) blockdev_activate(device->block); else blockdev_inactivate(device->block);
-    } else if (device->kind == MACHINE_VFIODEV) {
-      if (running) vfiodev_resume(device->vfio); else vfiodev_stop(device->vfio);
-    } else if (device->kind == MACHINE_AMDVI) {
-      if (running) amdvi_vm_resume(device->iommu); else amdvi_vm_stop(device->iommu);
-    }
+    if (device->cls->run_state != NULL) device->cls->run_state(device->opaque, running);
   }
   if (!machine->devdrv_present) return;
   if (running) devdrv_resume(&machine->devdrv); else devdrv_stop(&machine->devdrv);
@@ -569,65 +548,76 @@ struct ram_block *machine_ram(const struct machine *machine, uint32_t index)
   return machine->ram[index];
 }
 
-struct testdev *machine_testdev(const struct machine *machine, uint32_t index)
-{
-  SIM_ASSERT(index < machine->testdev_count);
-  for (uint32_t i = 0; i < machine->config.device_count; i++) {
-    if (machine->devices[i].kind != MACHINE_TESTDEV) continue;
-    if (index-- == 0) return machine->devices[i].testdev;
-  }
-  SIM_ASSERT(false);
-  return NULL;
-}
-
-uint32_t machine_device_count(const struct machine *machine) { return machine->testdev_count; }
-
 uint32_t machine_pci_device_count(const struct machine *machine)
 {
   return machine->config.device_count;
 }
 
-static const struct machine_device *device_of_kind(const struct machine *machine,
-                                                   enum machine_device_kind kind,
-                                                   uint32_t index)
+void *machine_device(const struct machine *machine, const struct dev_class *cls, uint32_t index)
 {
   for (uint32_t i = 0; i < machine->config.device_count; i++) {
-    if (machine->devices[i].kind != kind) continue;
-    if (index-- == 0) return &machine->devices[i];
+    if (machine->devices[i].cls != cls) continue;
+    if (index-- == 0) return machine->devices[i].opaque;
   }
   return NULL;
 }
 
+uint32_t machine_device_class_count(const struct machine *machine, const struct dev_class *cls)
+{
+  uint32_t count = 0;
+  for (uint32_t i = 0; i < machine->config.device_count; i++) {
+    count += machine->devices[i].cls == cls;
+  }
+  return count;
+}
+
+struct testdev *machine_testdev(const struct machine *machine, uint32_t index)
+{
+  struct testdev *dev = machine_device(machine, &testdev_class, index);
+  SIM_ASSERT(dev != NULL);
+  return dev;
+}
+
+/* testdevs only: the vCPU's MMIO targets. */
+uint32_t machine_device_count(const struct machine *machine)
+{
+  return machine_device_class_count(machine, &testdev_class);
+}
+
 struct dmadev *machine_dmadev(const struct machine *machine, uint32_t index)
 {
-  const struct machine_device *device = device_of_kind(machine, MACHINE_DMADEV, index);
-  return device != NULL ? device->dma : NULL;
+  return machine_device(machine, &dmadev_class, index);
 }
 
 struct blockdev *machine_blockdev(const struct machine *machine, uint32_t index)
 {
-  const struct machine_device *device = device_of_kind(machine, MACHINE_BLOCKDEV, index);
-  return device != NULL ? device->block : NULL;
+  return machine_device(machine, &blockdev_class, index);
 }
 
 struct vfiodev *machine_vfiodev(const struct machine *machine, uint32_t index)
 {
-  const struct machine_device *device = device_of_kind(machine, MACHINE_VFIODEV, index);
-  return device != NULL ? device->vfio : NULL;
+  return machine_device(machine, &vfiodev_class, index);
 }
 
-uint32_t machine_vfiodev_count(const struct machine *machine)
+uint32_t machine_live_count(const struct machine *machine)
 {
   uint32_t count = 0;
-  while (device_of_kind(machine, MACHINE_VFIODEV, count) != NULL) count++;
+  for (uint32_t i = 0; i < machine->config.device_count; i++) {
+    count += machine->devices[i].cls->live != NULL;
+  }
+  SIM_ASSERT(count <= DEV_LIVES_MAX); /* machine_config_check */
   return count;
 }
 
-uint32_t machine_vfiodev_instance(const struct machine *machine, uint32_t index)
+struct dev_live machine_live(const struct machine *machine, uint32_t index)
 {
-  const struct machine_device *device = device_of_kind(machine, MACHINE_VFIODEV, index);
-  SIM_ASSERT(device != NULL);
-  return device->instance_index;
+  for (uint32_t i = 0; i < machine->config.device_count; i++) {
+    const struct machine_device *device = &machine->devices[i];
+    if (device->cls->live == NULL || index-- != 0) continue;
+    return (struct dev_live){device->cls->live, device->opaque, device->pci->path};
+  }
+  SIM_ASSERT(false);
+  return (struct dev_live){0};
 }
 
 struct pci_bus *machine_pci_bus(struct machine *machine, uint8_t number)
@@ -728,7 +718,7 @@ static const char *iommu_path(const struct machine *machine)
 {
   for (uint32_t i = 0; i < machine->config.device_count; i++) {
     const struct machine_device *device = &machine->devices[i];
-    if (device->kind == MACHINE_AMDVI) return machine->instances[device->instance_index].idstr;
+    if (device->cls == &amdvi_class) return machine->instances[device->instance_index].idstr;
   }
   return "amd-iommu";
 }
@@ -746,8 +736,8 @@ static bool iommu_modes_check(const struct machine *machine, char *why, size_t w
   uint64_t entries = ((devtab & 0x1FF) + 1) * 4096 / 32;
   for (uint32_t i = 0; i < machine->config.device_count; i++) {
     const struct machine_device *device = &machine->devices[i];
-    if (device->kind != MACHINE_DMADEV || !machine->config.devices[i].behind_iommu) continue;
-    const struct pci_function *fn = &device->dma->pci;
+    if (!machine->config.devices[i].behind_iommu) continue;
+    const struct pci_function *fn = device->pci;
     uint16_t devid = (uint16_t)(fn->bus << 8 | fn->slot << 3 | fn->function);
     bool expected = true;
     if ((control & AMDVI_CONTROL_IOMMU_EN) == 0 || !amdvi_config_get(iommu)->dma_remap) {
@@ -793,20 +783,12 @@ bool machine_invariants_check(const struct machine *machine, char *why, size_t w
   if (!machine_iommu_check(machine, why, why_bytes)) return false;
   for (uint32_t i = 0; i < machine->config.device_count; i++) {
     const struct machine_device *device = &machine->devices[i];
-    if (device->kind != MACHINE_DMADEV || device->dma->ats.stale_count == 0) continue;
-    snprintf(why, why_bytes, "%s: DMA through a stale ATS translation (%" PRIu64 " accesses, "
-             "first iova 0x%" PRIx64 ") after an invalidation the device acknowledged",
-             machine->instances[device->instance_index].idstr, device->dma->ats.stale_count,
-             device->dma->ats.stale_iova_first);
-    return false;
-  }
-  for (uint32_t i = 0; i < machine->config.device_count; i++) {
-    const struct machine_device *device = &machine->devices[i];
-    if (device->kind != MACHINE_BLOCKDEV) continue;
-    char detail[160];
-    if (blockdev_image_check(device->block->image, detail, sizeof(detail))) continue;
-    snprintf(why, why_bytes, "%s: write ownership: %s",
-             machine->instances[device->instance_index].idstr, detail);
+    char detail[224];
+    if (device->cls->invariants_check == NULL ||
+        device->cls->invariants_check(device->opaque, detail, sizeof(detail))) {
+      continue;
+    }
+    snprintf(why, why_bytes, "%s: %s", machine->instances[device->instance_index].idstr, detail);
     return false;
   }
   return true;
@@ -843,18 +825,16 @@ const char *machine_vmstate_error(const struct machine *machine, uint32_t index)
   for (uint32_t i = 0; i < machine->config.device_count; i++) {
     const struct machine_device *device = &machine->devices[i];
     if (device->instance_index != index) continue;
-    const char *message = device->kind == MACHINE_DMADEV    ? device->dma->error_message
-                          : device->kind == MACHINE_VFIODEV ? device->vfio->error_message
-                          : device->kind == MACHINE_AMDVI   ? amdvi_migration_error(device->iommu)
-                                                            : "";
+    const char *message = device->cls->save_error != NULL
+                              ? device->cls->save_error(device->opaque) : "";
     return message[0] != 0 ? message : NULL;
   }
   return NULL;
 }
 
-/* One device's properties; why gets "<bdf>/<driver>: ..." on failure. */
-static bool device_config_check(const struct machine_device_config *device, char *why,
-                                size_t why_bytes)
+/* One device: its address, its class and that class's own check; why gets "<bdf>/<driver>: ". */
+static bool device_config_check(const struct dev_config *device, const struct dev_check_env *env,
+                                char *why, size_t why_bytes)
 {
   char path[48];
   snprintf(path, sizeof(path), "0000:%02x:%02x.%x/%.16s", device->bus, device->slot,
@@ -865,55 +845,17 @@ static bool device_config_check(const struct machine_device_config *device, char
              PCI_BUSES_MAX - 1);
     return false;
   }
-  if (strcmp(device->driver, "dmadev") == 0) {
-    if (device->dma.ring_entries < 2 || device->dma.ring_entries > DMADEV_RING_ENTRIES_MAX) {
-      snprintf(why, why_bytes, "%s: ring_entries must be 2..%u", path, DMADEV_RING_ENTRIES_MAX);
-      return false;
-    }
-    if (device->dma.msi_delay_ns > DMADEV_MSI_DELAY_NS_MAX) {
-      snprintf(why, why_bytes, "%s: msi_delay_ns must be 0..%" PRIu64, path,
-               DMADEV_MSI_DELAY_NS_MAX);
-      return false;
-    }
-    const struct dmadev_config *dma = &device->dma;
-    if ((dma->quirk_ats_stale || dma->quirk_ats_no_complete || dma->ats_response_ns != 0) &&
-        !dma->ats) {
-      snprintf(why, why_bytes, "%s: ATS quirks and ats_response_ns need \"ats\"", path);
-      return false;
-    }
-    if (dma->ats && (!device->behind_iommu || dma->ats_response_ns > DMADEV_ATS_RESPONSE_NS_MAX)) {
-      snprintf(why, why_bytes, "%s: \"ats\" needs \"iommu\" and ats_response_ns <= %" PRIu64,
-               path, DMADEV_ATS_RESPONSE_NS_MAX);
-      return false;
-    }
-    if (device->dma.bandwidth_bytes_per_s == 0 ||
-        device->dma.bandwidth_bytes_per_s > DMADEV_BANDWIDTH_BYTES_PER_S_MAX) {
-      snprintf(why, why_bytes, "%s: bandwidth must be 1..%" PRIu64 " bytes/s", path,
-               DMADEV_BANDWIDTH_BYTES_PER_S_MAX);
-      return false;
-    }
-  } else if (strcmp(device->driver, "blockdev") == 0) {
-    if (device->block.sectors_count == 0 || device->block.sectors_count > BLOCKDEV_SECTORS_MAX) {
-      snprintf(why, why_bytes, "%s: sectors must be 1..%" PRIu64, path, BLOCKDEV_SECTORS_MAX);
-      return false;
-    }
-  } else if (strcmp(device->driver, "amd-iommu") == 0) {
-    if (device->bus != 0) {
-      /* IVRS names AMDVI-PCI by devfn only, bus 0 implied (spec §3.3). */
-      snprintf(why, why_bytes, "%s: AMDVI-PCI must be on bus 0", path);
-      return false;
-    }
-  } else if (strcmp(device->driver, "vfiodev") == 0) {
-    char detail[96];
-    if (!vfiodev_config_check(&device->vfio, detail, sizeof(detail))) {
-      snprintf(why, why_bytes, "%s: %s", path, detail);
-      return false;
-    }
-  } else if (strcmp(device->driver, "testdev") != 0) {
+  const struct dev_class *cls = dev_class_find(device->driver);
+  if (cls == NULL) {
     snprintf(why, why_bytes, "%s: unknown driver", path);
     return false;
   }
-  if (device->behind_iommu && strcmp(device->driver, "dmadev") != 0) {
+  char detail[160];
+  if (cls->config_check != NULL && !cls->config_check(device, env, detail, sizeof(detail))) {
+    snprintf(why, why_bytes, "%s: %s", path, detail);
+    return false;
+  }
+  if (device->behind_iommu && !cls->dma_translated) {
     snprintf(why, why_bytes, "%s: only a dmadev can be behind the IOMMU", path);
     return false;
   }
@@ -925,9 +867,12 @@ static bool ats_config_check(const struct machine_config *config, char *why, siz
 {
   bool ats = false, iotlb = true;
   for (uint32_t i = 0; i < config->device_count; i++) {
-    const struct machine_device_config *device = &config->devices[i];
-    ats |= strcmp(device->driver, "dmadev") == 0 && device->dma.ats;
-    if (strcmp(device->driver, "amd-iommu") == 0) iotlb &= device->iommu.device_iotlb;
+    const struct dev_config *device = &config->devices[i];
+    const struct dev_class *cls = dev_class_find(device->driver);
+    if (cls == &dmadev_class) ats |= ((const struct dmadev_config *)dev_props_const(device))->ats;
+    if (cls == &amdvi_class) {
+      iotlb &= ((const struct amdvi_config *)dev_props_const(device))->device_iotlb;
+    }
   }
   if (!ats || iotlb) return true;
   snprintf(why, why_bytes, "dmadev: \"ats\" needs the amd-iommu's \"device_iotlb\": true");
@@ -939,12 +884,13 @@ static bool iommu_config_check(const struct machine_config *config, char *why, s
 {
   uint32_t iommus = 0, dmas = 0;
   bool behind = false, all_behind = true;
-  const struct machine_device_config *dma = NULL;
+  const struct dev_config *dma = NULL;
   for (uint32_t i = 0; i < config->device_count; i++) {
-    const struct machine_device_config *device = &config->devices[i];
-    if (strcmp(device->driver, "amd-iommu") == 0) iommus++;
+    const struct dev_config *device = &config->devices[i];
+    const struct dev_class *cls = dev_class_find(device->driver);
+    if (cls == &amdvi_class) iommus++;
     behind |= device->behind_iommu;
-    if (strcmp(device->driver, "dmadev") != 0) continue;
+    if (cls != &dmadev_class) continue;
     if (dma == NULL) dma = device;
     all_behind &= device->behind_iommu;
     dmas++;
@@ -1008,9 +954,11 @@ static bool driver_config_check(const struct machine_config *config, char *why,
   }
   uint32_t dmas = 0, entries_max = 0;
   for (uint32_t i = 0; i < config->device_count; i++) {
-    if (strcmp(config->devices[i].driver, "dmadev") != 0) continue;
+    const struct dev_config *device = &config->devices[i];
+    if (dev_class_find(device->driver) != &dmadev_class) continue;
     dmas++;
-    entries_max = SIM_MAX(entries_max, config->devices[i].dma.ring_entries);
+    entries_max = SIM_MAX(entries_max,
+                          ((const struct dmadev_config *)dev_props_const(device))->ring_entries);
   }
   if (dmas > DEVDRV_DMADEVS_MAX) {
     snprintf(why, why_bytes, "driver: it programs at most %u dmadevs, the machine has %" PRIu32,
@@ -1035,30 +983,32 @@ static bool driver_config_check(const struct machine_config *config, char *why,
   return true;
 }
 
-/* vfiodevs: at most VFIODEV_DEVICES_MAX, and their mappings inside guest RAM. */
-static bool vfio_config_check(const struct machine_config *config, char *why, size_t why_bytes)
+/* A class with instances_max: at most that many per machine. */
+static bool instances_check(const struct machine_config *config, uint32_t index, char *why,
+                            size_t why_bytes)
 {
-  uint64_t ram_end = 0;
-  for (uint32_t i = 0; i < config->ram_count; i++) ram_end += config->ram[i].bytes;
+  const struct dev_class *cls = dev_class_find(config->devices[index].driver);
+  if (cls == NULL || cls->instances_max == 0) return true;
+  uint32_t count = 0;
+  for (uint32_t j = 0; j <= index; j++) {
+    count += dev_class_find(config->devices[j].driver) == cls;
+  }
+  if (count <= cls->instances_max) return true;
+  snprintf(why, why_bytes, "machine: at most %u %s devices", cls->instances_max, cls->name);
+  return false;
+}
+
+/* Migration has a handler for at most DEV_LIVES_MAX live sections. */
+static bool lives_check(const struct machine_config *config, char *why, size_t why_bytes)
+{
   uint32_t count = 0;
   for (uint32_t i = 0; i < config->device_count; i++) {
-    const struct machine_device_config *device = &config->devices[i];
-    if (strcmp(device->driver, "vfiodev") != 0) continue;
-    if (++count > VFIODEV_DEVICES_MAX) {
-      snprintf(why, why_bytes, "machine: at most %u vfiodev devices", VFIODEV_DEVICES_MAX);
-      return false;
-    }
-    for (uint32_t j = 0; j < device->vfio.mapping_count; j++) {
-      const struct vfiodev_mapping *map = &device->vfio.mappings[j];
-      if (map->gpa > ram_end || map->bytes > ram_end - map->gpa) {
-        snprintf(why, why_bytes, "0000:%02x:%02x.%x/vfiodev: mapping %" PRIu32 " is outside "
-                 "guest RAM (%" PRIu64 " bytes)", device->bus, device->slot, device->function,
-                 j, ram_end);
-        return false;
-      }
-    }
+    const struct dev_class *cls = dev_class_find(config->devices[i].driver);
+    count += cls != NULL && cls->live != NULL;
   }
-  return true;
+  if (count <= DEV_LIVES_MAX) return true;
+  snprintf(why, why_bytes, "machine: at most %u devices with a live section", DEV_LIVES_MAX);
+  return false;
 }
 
 bool machine_config_check(const struct machine_config *config, char *why, size_t why_bytes)
@@ -1068,12 +1018,14 @@ bool machine_config_check(const struct machine_config *config, char *why, size_t
     snprintf(why, why_bytes, "machine: RAM block or device count out of range");
     return false;
   }
-  if (!vfio_config_check(config, why, why_bytes)) return false;
+  struct dev_check_env env = {0};
+  for (uint32_t i = 0; i < config->ram_count; i++) env.ram_bytes += config->ram[i].bytes;
   for (uint32_t i = 0; i < config->device_count; i++) {
-    const struct machine_device_config *device = &config->devices[i];
-    if (!device_config_check(device, why, why_bytes)) return false;
+    const struct dev_config *device = &config->devices[i];
+    if (!instances_check(config, i, why, why_bytes)) return false;
+    if (!device_config_check(device, &env, why, why_bytes)) return false;
     for (uint32_t j = 0; j < i; j++) {
-      const struct machine_device_config *other = &config->devices[j];
+      const struct dev_config *other = &config->devices[j];
       if (other->bus == device->bus && other->slot == device->slot &&
           other->function == device->function) {
         snprintf(why, why_bytes, "0000:%02x:%02x.%x/%.16s: PCI address taken by device %" PRIu32,
@@ -1082,6 +1034,6 @@ bool machine_config_check(const struct machine_config *config, char *why, size_t
       }
     }
   }
-  return driver_config_check(config, why, why_bytes) &&
+  return lives_check(config, why, why_bytes) && driver_config_check(config, why, why_bytes) &&
          iommu_config_check(config, why, why_bytes);
 }

@@ -13,21 +13,22 @@
 
 #include "sim_base.h"
 #include "models_limits.h"
-#include "amdvi.h"
-#include "blockdev.h"
+#include "dev.h"
 #include "devdrv.h"
-#include "dmadev.h"
 #include "iommudrv.h"
-#include "pci.h"
 #include "ram.h"
 #include "ram_resize.h"
 #include "sim.h"
-#include "testdev.h"
 #include "vcpu.h"
-#include "vfiodev.h"
 #include "vmstate_desc.h"
 
+struct amdvi;
+struct blockdev;
+struct dmadev;
 struct machine;
+struct pci_bus;
+struct testdev;
+struct vfiodev;
 
 struct machine_ram_config {
   char name[RAM_BLOCK_NAME_BYTES_MAX + 1]; /* RAMBlock idstr */
@@ -42,25 +43,11 @@ struct machine_ram_config {
   uint32_t resize_count;                   /* steps in resizes (ram_resize.h) */
 };
 
-struct machine_device_config {
-  char driver[32];            /* "testdev", "dmadev", "blockdev", "amd-iommu" or "vfiodev" */
-  uint8_t bus;                /* PCI bus:device.function of the device, bus < PCI_BUSES_MAX */
-  uint8_t slot;               /* 0..31 */
-  uint8_t function;           /* 0..7 */
-  uint32_t device_id;         /* testdev's configuration value */
-  bool quirk_lossy_extra;     /* testdev: inject the lossy-subsection bug (testdev.h) */
-  struct dmadev_config dma;   /* dmadev: properties and quirks */
-  struct blockdev_config block; /* blockdev: properties and quirks */
-  bool behind_iommu;          /* dmadev: DMA goes through the machine's amd-iommu */
-  struct amdvi_config iommu;  /* amd-iommu: properties (pci_bdf follows bus/slot/function) */
-  struct vfiodev_config vfio;  /* vfiodev: properties and quirks */
-};
-
 struct machine_config {
   char type[MACHINE_TYPE_BYTES_MAX + 1];   /* machine type, e.g. "migsim-1.0" */
   struct machine_ram_config ram[RAM_BLOCKS_MAX];
   uint32_t ram_count;                      /* >= 1; ram[0] is the vCPU's target */
-  struct machine_device_config devices[MACHINE_DEVICES_MAX];
+  struct dev_config devices[MACHINE_DEVICES_MAX]; /* each of a class in dev.c's table */
   uint32_t device_count;
   union {
     struct vcpu_config vcpu;               /* vCPU 0 (what single-vCPU callers set) */
@@ -83,8 +70,9 @@ struct machine *machine_create_peer(struct sim *sim, const struct machine_config
                                     uint32_t role_index, const struct machine *peer);
 /*
  * Checks what machine_create asserts, for configurations from input: PCI
- * addresses, device properties, the driver and its DMA window.  False with a
- * message naming the device ("0000:00:04.0/dmadev: ...") otherwise.
+ * addresses, device classes and their properties (dev_class.config_check),
+ * the driver and its DMA window.  False with a message naming the device
+ * ("0000:00:04.0/dmadev: ...") otherwise.
  */
 bool machine_config_check(const struct machine_config *config, char *why, size_t why_bytes);
 /*
@@ -115,14 +103,20 @@ struct testdev *machine_testdev(const struct machine *machine, uint32_t index);
 uint32_t machine_device_count(const struct machine *machine);
 /* Every device of every kind, in configuration order. */
 uint32_t machine_pci_device_count(const struct machine *machine);
+/* The index-th device of class cls (its dev_instance.opaque), or NULL; and their count. */
+void *machine_device(const struct machine *machine, const struct dev_class *cls, uint32_t index);
+uint32_t machine_device_class_count(const struct machine *machine, const struct dev_class *cls);
 /* The index-th dmadev / blockdev, or NULL. */
 struct dmadev *machine_dmadev(const struct machine *machine, uint32_t index);
 struct blockdev *machine_blockdev(const struct machine *machine, uint32_t index);
-/* The index-th vfiodev, or NULL; machine_vfiodev_count counts them. */
+/*
+ * Devices with a live section (their class's dev_live_ops), in configuration
+ * order: what migration reaches besides the vmstate sections.
+ */
+uint32_t machine_live_count(const struct machine *machine);
+struct dev_live machine_live(const struct machine *machine, uint32_t index);
+/* The index-th vfiodev, or NULL. */
 struct vfiodev *machine_vfiodev(const struct machine *machine, uint32_t index);
-uint32_t machine_vfiodev_count(const struct machine *machine);
-/* The vmstate instance index of the index-th vfiodev (its section id follows from it). */
-uint32_t machine_vfiodev_instance(const struct machine *machine, uint32_t index);
 struct pci_bus *machine_pci_bus(struct machine *machine, uint8_t number);
 const struct devdrv *machine_devdrv(const struct machine *machine);
 /*

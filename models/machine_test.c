@@ -5,6 +5,7 @@
 
 #include "machine.h"
 #include "sim_check.h"
+#include "testdev.h"
 
 static struct machine_config test_config(void)
 {
@@ -15,7 +16,7 @@ static struct machine_config test_config(void)
   config.ram[1].bytes = 4 * RAM_PAGE_BYTES;
   snprintf(config.devices[0].driver, sizeof(config.devices[0].driver), "testdev");
   config.devices[0].slot = 3;
-  config.devices[0].device_id = 0x1234;
+  testdev_props(&config.devices[0])->device_id = 0x1234;
   config.vcpu = (struct vcpu_config){.pages_per_s = 1000, .duration_ns = SIM_NS_PER_S,
                                      .fill_pages = 8, .device_every = 5};
   return config;

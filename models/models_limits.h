@@ -25,6 +25,12 @@
 #define MACHINE_VMSTATE_INSTANCES_MAX 32
 #define VCPU_PAGES_PER_S_MAX UINT64_C(100000000)
 
+/* The device interface (dev.h). */
+#define DEV_DRIVER_BYTES_MAX 31                /* a class name, "amd-iommu" */
+#define DEV_PROPS_BYTES_MAX 512u               /* a class's config struct (dev_config.props) */
+#define DEV_CLASSES_MAX 16u                    /* rows of the class table */
+#define DEV_LIVES_MAX 8u                       /* devices with a live section per machine */
+
 /* Devices (pci.h, dmadev.h, blockdev.h, devdrv.h). */
 #define PCI_BUSES_MAX 4                        /* root buses 0..3, no bridges */
 #define DMADEV_RING_ENTRIES_MAX 256u           /* descriptors per ring */
@@ -56,6 +62,7 @@ _Static_assert(RAM_BLOCK_BYTES_MAX % RAM_HOST_PAGE_BYTES_MAX == 0, "huge pages t
 _Static_assert((RAM_BLOCK_BYTES_MAX >> RAM_PAGE_BITS) <= UINT32_MAX, "page index fits 32 bits");
 
 _Static_assert((VFIODEV_STATE_BYTES_MAX >> RAM_PAGE_BITS) <= UINT32_MAX, "page index fits 32 bits");
+_Static_assert(VFIODEV_DEVICES_MAX <= DEV_LIVES_MAX, "every vfiodev's live section fits");
 _Static_assert(DMADEV_CHUNK_BYTES == RAM_PAGE_BYTES, "an engine step is one page");
 _Static_assert(DMADEV_TRANSFER_BYTES_MAX % DMADEV_CHUNK_BYTES == 0, "whole steps");
 

@@ -6,6 +6,7 @@
  */
 #include "sim_base.h"
 
+#include "pci.h"
 #include "testdev.h"
 
 static bool testdev_extra_needed(void *opaque)
@@ -74,6 +75,46 @@ struct testdev *testdev_create(struct sim *sim, uint32_t device_id, bool quirk_l
   dev->device_id = device_id;
   return dev;
 }
+
+/* testdev predates PCI here: it gets a plain function on the bus, outside its vmstate. */
+static struct dev_instance testdev_class_create(const struct dev_create_args *args)
+{
+  const struct testdev_config *config = dev_props_const(args->config);
+  struct testdev *dev = testdev_create(args->sim, config->device_id, config->quirk_lossy_extra);
+  struct pci_function *fn = sim_alloc(args->sim, sizeof(*fn));
+  struct pci_function_id id = {.vendor_id = 0x1b36u, .device_id = 0x00f2u,
+                               .class_code = 0x00ff00u, .revision_id = 1};
+  pci_function_init(fn, &id);
+  return (struct dev_instance){dev, fn};
+}
+
+static const struct vmstate_desc *testdev_class_vmstate(const void *dev)
+{
+  (void)dev;
+  return &testdev_vmstate;
+}
+
+static const struct dev_prop testdev_props_table[] = {
+    {.name = "device_id", .kind = DEV_PROP_U32, .high = UINT32_MAX,
+     .offset = DEV_PROPS_OFFSET(struct testdev_config, device_id)},
+};
+
+static const struct dev_quirk testdev_quirks[] = {
+    {"lossy-extra", DEV_PROPS_OFFSET(struct testdev_config, quirk_lossy_extra)},
+};
+
+_Static_assert(sizeof(struct testdev_config) <= DEV_PROPS_BYTES_MAX, "props fit");
+
+const struct dev_class testdev_class = {
+    .name = "testdev",
+    .props = testdev_props_table,
+    .prop_count = SIM_ARRAY_COUNT(testdev_props_table),
+    .quirks = testdev_quirks,
+    .quirk_count = SIM_ARRAY_COUNT(testdev_quirks),
+    .props_bytes = sizeof(struct testdev_config),
+    .create = testdev_class_create,
+    .vmstate = testdev_class_vmstate,
+};
 
 void testdev_mmio_write(struct testdev *dev, uint64_t vm_ns, uint32_t reg, uint64_t value)
 {

@@ -12,6 +12,7 @@
 #define TESTDEV_H
 
 #include "sim_base.h"
+#include "dev.h"
 #include "sim.h"
 #include "vmstate_desc.h"
 
@@ -34,7 +35,18 @@ struct testdev {                 /* arena-owned; migrated fields marked (m) */
   struct sim *sim;               /* for traces; not migrated */
 };
 
+struct testdev_config {           /* dev_config.props of a "testdev" */
+  uint32_t device_id;              /* property device_id: the configuration value */
+  bool quirk_lossy_extra;          /* quirk "lossy-extra" (below) */
+};
+
 extern const struct vmstate_desc testdev_vmstate;
+extern const struct dev_class testdev_class;
+
+static inline struct testdev_config *testdev_props(struct dev_config *config)
+{
+  return dev_props(config);
+}
 
 /*
  * quirk_lossy_extra injects a classic migration bug for the oracles to catch:

@@ -10,6 +10,7 @@
 #include "sim_base.h"
 
 #include "machine.h"
+#include "testdev.h"
 #include "vcpu.h"
 
 #include <math.h>

@@ -10,7 +10,6 @@
  */
 #include "sim_base.h"
 
-#include "machine.h"
 #include "vfiodev.h"
 
 #ifdef SIM_DEBUG
@@ -57,12 +56,11 @@ static void generation_write(struct vfiodev *dev, uint64_t page, uint32_t genera
 static void tick_arm(struct vfiodev *dev)
 {
   if (dev->dirty_pages_per_s == 0 && dev->mapping_count == 0) return;
-  if (!machine_running(dev->machine)) return;
+  if (!dev_host_running(dev->host)) return;
   if (dev->next_tick_vm_ns >= dev->duration_ns) return;
-  uint64_t now_vm_ns = machine_vm_ns(dev->machine);
+  uint64_t now_vm_ns = dev_host_vm_ns(dev->host);
   if (dev->next_tick_vm_ns < now_vm_ns) dev->next_tick_vm_ns = now_vm_ns;
-  sim_event_schedule_at(dev->sim, &dev->tick, machine_sim_ns_at(dev->machine,
-                                                                dev->next_tick_vm_ns));
+  sim_event_schedule_at(dev->sim, &dev->tick, dev_host_sim_ns_at(dev->host, dev->next_tick_vm_ns));
 }
 
 /* DMA: the tick count goes to a page of the mapping this tick picks. */
@@ -75,13 +73,13 @@ static void tick_dma(struct vfiodev *dev, uint64_t hash_state)
   uint64_t gpa = dev->gpa[index] + 8 * (sim_splitmix64(&hash_state) % slots);
   uint8_t value[8];
   for (int i = 0; i < 8; i++) value[i] = (uint8_t)(dev->ticks_count >> (8 * i));
-  if (machine_dma_write(dev->machine, gpa, value, sizeof(value))) dev->dma_writes_count++;
+  if (dev_host_dma_write(dev->host, gpa, value, sizeof(value))) dev->dma_writes_count++;
 }
 
 static void vfiodev_on_tick(struct sim *sim, struct sim_event *event)
 {
   struct vfiodev *dev = SIM_CONTAINER_OF(event, struct vfiodev, tick);
-  SIM_ASSERT(machine_running(dev->machine));
+  SIM_ASSERT(dev_host_running(dev->host));
   uint64_t hash_state = dev->content_key ^ (dev->ticks_count * UINT64_C(0x9e3779b97f4a7c15));
   uint64_t count = tick_pages(dev, dev->ticks_count);
   for (uint64_t i = 0; i < count; i++) {
@@ -197,6 +195,10 @@ bool vfiodev_config_check(const struct vfiodev_config *config, char *why, size_t
     snprintf(why, why_bytes, "dirty_pages_per_s or load_bytes_per_s out of range");
     return false;
   }
+  if (config->container > VFIODEV_CONTAINER_IOMMUFD) {
+    snprintf(why, why_bytes, "container must be legacy or iommufd");
+    return false;
+  }
   if (config->mapping_count > VFIODEV_MAPPINGS_MAX) {
     snprintf(why, why_bytes, "at most %u mappings", VFIODEV_MAPPINGS_MAX);
     return false;
@@ -213,7 +215,7 @@ bool vfiodev_config_check(const struct vfiodev_config *config, char *why, size_t
   return true;
 }
 
-struct vfiodev *vfiodev_create(struct sim *sim, struct machine *machine,
+struct vfiodev *vfiodev_create(struct sim *sim, const struct dev_host *host,
                                const struct vfiodev_config *config, const char *path)
 {
   char why[96];
@@ -240,10 +242,10 @@ struct vfiodev *vfiodev_create(struct sim *sim, struct machine *machine,
   dev->dirty = sim_alloc(sim, dirty_words(dev->page_count) * sizeof(dev->dirty[0]));
   dev->content_key = ram_synth_key(sim_seed(sim), path);
   /* The source boots with its initial state; a destination starts empty until loaded. */
-  uint32_t initial = machine_role_index(machine) == 1 ? 0 : 1;
+  uint32_t initial = host->role_index == 1 ? 0 : 1;
   for (uint64_t i = 0; i < dev->page_count; i++) generation_write(dev, i, initial);
   ram_synth_pool(dev->content_key, dev->synth_pool);
-  dev->machine = machine;
+  dev->host = host;
   dev->sim = sim;
   sim_event_init(&dev->tick, vfiodev_on_tick, "vfiodev.tick");
   return dev;
@@ -332,3 +334,202 @@ bool vfiodev_config_ro_mismatch(const struct vfiodev *dev, uint32_t *index)
   }
   return false;
 }
+
+/* ---------------------------------------------------------------- class */
+
+static struct dev_instance vfiodev_class_create(const struct dev_create_args *args)
+{
+  struct vfiodev *dev = vfiodev_create(args->sim, args->host, dev_props_const(args->config),
+                                       args->path);
+  return (struct dev_instance){dev, &dev->pci};
+}
+
+/* The properties, and every DMA mapping inside guest RAM. */
+static bool vfiodev_class_config_check(const struct dev_config *config,
+                                       const struct dev_check_env *env, char *why,
+                                       size_t why_bytes)
+{
+  const struct vfiodev_config *vfio = dev_props_const(config);
+  for (uint32_t j = 0; j < vfio->mapping_count && j < VFIODEV_MAPPINGS_MAX; j++) {
+    const struct vfiodev_mapping *map = &vfio->mappings[j];
+    if (map->gpa > env->ram_bytes || map->bytes > env->ram_bytes - map->gpa) {
+      snprintf(why, why_bytes, "mapping %" PRIu32 " is outside guest RAM (%" PRIu64 " bytes)",
+               j, env->ram_bytes);
+      return false;
+    }
+  }
+  return vfiodev_config_check(vfio, why, why_bytes);
+}
+
+static const struct vmstate_desc *vfiodev_class_vmstate(const void *dev)
+{
+  (void)dev;
+  return &vfiodev_vmstate;
+}
+
+static void vfiodev_class_run_state(void *dev, bool running)
+{
+  if (running) vfiodev_resume(dev); else vfiodev_stop(dev);
+}
+
+static const char *vfiodev_class_save_error(const void *opaque)
+{
+  const struct vfiodev *dev = opaque;
+  return dev->error_message;
+}
+
+/* The live section's device side (dev_live_ops; migration/mig_vfio.c is the handler). */
+static uint64_t live_page_count(const void *opaque)
+{
+  const struct vfiodev *dev = opaque;
+  return dev->page_count;
+}
+
+static uint64_t live_dirty_count(const void *opaque)
+{
+  const struct vfiodev *dev = opaque;
+  return dev->dirty_count;
+}
+
+static void live_log_start(void *dev) { vfiodev_log_start(dev); }
+
+static bool live_dirty_take(void *dev, uint64_t *cursor, uint64_t *page, uint32_t *generation)
+{
+  return vfiodev_dirty_take(dev, cursor, page, generation);
+}
+
+static void live_page_fill(const void *dev, uint64_t page, uint32_t generation, uint8_t *out)
+{
+  vfiodev_page_fill(dev, page, generation, out);
+}
+
+static void live_page_set(void *dev, uint64_t page, uint32_t generation)
+{
+  vfiodev_page_set(dev, page, generation);
+}
+
+static void live_config_stream_set(void *dev) { vfiodev_config_stream_set(dev); }
+
+static void live_config_loaded(void *opaque)
+{
+  struct vfiodev *dev = opaque;
+  dev->config_loaded = true;
+}
+
+static bool live_config_ro_mismatch(const void *opaque, uint32_t *index, uint8_t *value,
+                                    uint8_t *local)
+{
+  const struct vfiodev *dev = opaque;
+  if (!vfiodev_config_ro_mismatch(dev, index)) return false;
+  *value = dev->pci.config[*index];
+  *local = dev->pci.config_ro[*index];
+  return true;
+}
+
+static bool live_wants_ack(const void *opaque)
+{
+  const struct vfiodev *dev = opaque;
+  return !dev->config.quirk_ignore_ack;
+}
+
+static uint64_t live_load_bytes_per_s(const void *opaque)
+{
+  const struct vfiodev *dev = opaque;
+  return dev->config.load_bytes_per_s;
+}
+
+/*
+ * cpr-transfer keeps the DMA mappings alive across the update only when they
+ * do not depend on the old process's virtual addresses: a mediated device in
+ * a legacy VFIO container does (seed 001).
+ */
+static bool live_cpr_check(const void *opaque, char *why, size_t why_bytes)
+{
+  const struct vfiodev *dev = opaque;
+  if (!dev->config.mdev || dev->config.container != VFIODEV_CONTAINER_LEGACY) return true;
+  snprintf(why, why_bytes, "cpr-transfer refused: a mediated device in a legacy VFIO container "
+           "needs its old DMA addresses (use iommufd)");
+  return false;
+}
+
+static void live_cpr_adopt(void *dev, const void *from) { vfiodev_adopt(dev, from); }
+
+static const struct dev_live_ops vfiodev_live_ops = {
+    .config_vmstate = &vfiodev_config_vmstate,
+    .page_count = live_page_count,
+    .dirty_count = live_dirty_count,
+    .log_start = live_log_start,
+    .dirty_take = live_dirty_take,
+    .page_fill = live_page_fill,
+    .page_set = live_page_set,
+    .config_stream_set = live_config_stream_set,
+    .config_loaded = live_config_loaded,
+    .config_ro_mismatch = live_config_ro_mismatch,
+    .wants_ack = live_wants_ack,
+    .load_bytes_per_s = live_load_bytes_per_s,
+    .cpr_check = live_cpr_check,
+    .cpr_adopt = live_cpr_adopt,
+};
+
+#define VFIODEV_PROP(field) DEV_PROPS_OFFSET(struct vfiodev_config, field)
+
+static const struct dev_prop vfiodev_mapping_fields[] = {
+    {.name = "iova", .kind = DEV_PROP_U64, .high = UINT64_C(1) << 52, .required = true,
+     .offset = offsetof(struct vfiodev_mapping, iova)},
+    {.name = "gpa", .kind = DEV_PROP_U64, .high = UINT64_C(1) << 52, .required = true,
+     .offset = offsetof(struct vfiodev_mapping, gpa)},
+    {.name = "bytes", .kind = DEV_PROP_U64, .low = RAM_PAGE_BYTES, .high = UINT64_C(1) << 40,
+     .required = true, .offset = offsetof(struct vfiodev_mapping, bytes)},
+};
+
+static const struct dev_records vfiodev_mappings = {
+    .noun = "mapping",
+    .fields = vfiodev_mapping_fields,
+    .field_count = SIM_ARRAY_COUNT(vfiodev_mapping_fields),
+    .record_bytes = sizeof(struct vfiodev_mapping),
+    .count_offset = VFIODEV_PROP(mapping_count),
+    .records_max = VFIODEV_MAPPINGS_MAX,
+    .multiple = RAM_PAGE_BYTES,
+};
+
+static const char *const vfiodev_containers[] = {"legacy", "iommufd", NULL};
+
+static const struct dev_prop vfiodev_props_table[] = {
+    {.name = "state_bytes", .kind = DEV_PROP_U64, .low = RAM_PAGE_BYTES,
+     .high = VFIODEV_STATE_BYTES_MAX, .multiple = RAM_PAGE_BYTES,
+     .default_value = UINT64_C(64) << 20, .offset = VFIODEV_PROP(state_bytes)},
+    {.name = "dirty_pages_per_s", .kind = DEV_PROP_U64, .high = VFIODEV_DIRTY_PAGES_PER_S_MAX,
+     .default_value = 1000, .offset = VFIODEV_PROP(dirty_pages_per_s)},
+    {.name = "load_bytes_per_s", .kind = DEV_PROP_U64, .high = VFIODEV_LOAD_BYTES_PER_S_MAX,
+     .offset = VFIODEV_PROP(load_bytes_per_s)},
+    {.name = "duration_ns", .kind = DEV_PROP_U64, .high = UINT64_C(1) << 50,
+     .default_value = 2 * SIM_NS_PER_S, .offset = VFIODEV_PROP(duration_ns)},
+    {.name = "container", .kind = DEV_PROP_ENUM, .names = vfiodev_containers,
+     .default_value = VFIODEV_CONTAINER_IOMMUFD, .offset = VFIODEV_PROP(container)},
+    {.name = "mdev", .kind = DEV_PROP_BOOL, .offset = VFIODEV_PROP(mdev)},
+    {.name = "mappings", .kind = DEV_PROP_RECORDS, .records = &vfiodev_mappings,
+     .offset = VFIODEV_PROP(mappings)},
+};
+
+static const struct dev_quirk vfiodev_quirks[] = {
+    {"ignore-ack", VFIODEV_PROP(quirk_ignore_ack)},
+};
+
+_Static_assert(sizeof(struct vfiodev_config) <= DEV_PROPS_BYTES_MAX, "props fit");
+_Static_assert(sizeof(enum vfiodev_container) == sizeof(uint32_t), "an enum property is 32 bits");
+
+const struct dev_class vfiodev_class = {
+    .name = "vfiodev",
+    .props = vfiodev_props_table,
+    .prop_count = SIM_ARRAY_COUNT(vfiodev_props_table),
+    .quirks = vfiodev_quirks,
+    .quirk_count = SIM_ARRAY_COUNT(vfiodev_quirks),
+    .props_bytes = sizeof(struct vfiodev_config),
+    .instances_max = VFIODEV_DEVICES_MAX,
+    .config_check = vfiodev_class_config_check,
+    .create = vfiodev_class_create,
+    .vmstate = vfiodev_class_vmstate,
+    .run_state = vfiodev_class_run_state,
+    .save_error = vfiodev_class_save_error,
+    .live = &vfiodev_live_ops,
+};

@@ -28,13 +28,12 @@
 #define VFIODEV_H
 
 #include "sim_base.h"
+#include "dev.h"
 #include "models_limits.h"
 #include "pci.h"
 #include "ram.h"
 #include "sim.h"
 #include "vmstate_desc.h"
-
-struct machine;
 
 #define VFIODEV_VENDOR_ID 0x1b36u
 #define VFIODEV_DEVICE_ID 0x00f3u   /* migsim's own; not a QEMU device id */
@@ -45,14 +44,20 @@ struct vfiodev_mapping {
   uint64_t bytes;                  /* > 0, whole pages */
 };
 
-struct vfiodev_config {
+enum vfiodev_container {           /* property "container" */
+  VFIODEV_CONTAINER_LEGACY,        /* a VFIO container (type1 IOMMU) */
+  VFIODEV_CONTAINER_IOMMUFD,       /* iommufd (the property's default) */
+};
+
+struct vfiodev_config {            /* dev_config.props of a "vfiodev" (table in vfiodev.c) */
   uint64_t state_bytes;            /* 1 page .. VFIODEV_STATE_BYTES_MAX, whole pages */
   uint64_t dirty_pages_per_s;      /* pages dirtied per second of guest time */
   uint64_t load_bytes_per_s;       /* destination load throughput; 0 = no cost */
   uint64_t duration_ns;            /* guest time the device works (ticks) from boot */
   struct vfiodev_mapping mappings[VFIODEV_MAPPINGS_MAX];
   uint32_t mapping_count;          /* <= VFIODEV_MAPPINGS_MAX */
-  bool legacy_mdev;                /* mediated device in a legacy container: no cpr-transfer */
+  uint32_t container;              /* enum vfiodev_container */
+  bool mdev;                       /* a mediated device: in a legacy container, no cpr-transfer */
   bool quirk_ignore_ack;           /* injected bug: does not ask the source to wait for the ack */
 };
 
@@ -76,11 +81,11 @@ struct vfiodev {                   /* arena-owned; (m) = migrated in "<bdf>/vfio
   bool logging;                    /* migration started: ticks set dirty bits */
   uint64_t content_key;            /* ram_synth_key of the bdf; equal on both sides */
   uint64_t synth_pool[RAM_PAGE_BYTES / 8]; /* ram_synth_pool(content_key) */
-  struct vfiodev_config config;    /* as given (load cost, legacy_mdev, quirk) */
+  struct vfiodev_config config;    /* as given (load cost, container, mdev, quirk) */
   bool config_in_vfio_stream;      /* a vfio handler carries pci; post_load requires it */
   bool config_loaded;              /* destination: DEV_CONFIG_STATE was loaded */
   char error_message[96];          /* post_load's finding; not migrated */
-  struct machine *machine;         /* guest RAM and the VM clock */
+  const struct dev_host *host;     /* guest RAM and the VM clock */
   struct sim *sim;
   struct sim_event tick;           /* armed while running */
 };
@@ -89,10 +94,17 @@ extern const struct vmstate_desc vfiodev_vmstate;
 /* The PCI config as QEMU's VFIOPCIDevice config vmstate: the "pci" function, v1. */
 extern const struct vmstate_desc vfiodev_config_vmstate;
 
+extern const struct dev_class vfiodev_class;
+
+static inline struct vfiodev_config *vfiodev_props(struct dev_config *config)
+{
+  return dev_props(config);
+}
+
 /* Checks a configuration from input; false with the reason in why. */
 bool vfiodev_config_check(const struct vfiodev_config *config, char *why, size_t why_bytes);
 /* path ("0000:00:05.0") keys the content, so source and destination make the same bytes. */
-struct vfiodev *vfiodev_create(struct sim *sim, struct machine *machine,
+struct vfiodev *vfiodev_create(struct sim *sim, const struct dev_host *host,
                                const struct vfiodev_config *config, const char *path);
 /* The VM stopped / resumed: ticks follow the VM clock. */
 void vfiodev_stop(struct vfiodev *dev);

@@ -7,7 +7,9 @@
 #include "sim_base.h"
 
 #include "machine.h"
+#include "pci.h"
 #include "sim_check.h"
+#include "vfiodev.h"
 
 #define PAGES 256u
 
@@ -18,7 +20,7 @@ static struct machine_config vfio_config(uint32_t role_pages_per_s)
   config.ram[0].bytes = 64 * RAM_PAGE_BYTES;
   snprintf(config.devices[0].driver, sizeof(config.devices[0].driver), "vfiodev");
   config.devices[0].slot = 5;
-  config.devices[0].vfio = (struct vfiodev_config){
+  *vfiodev_props(&config.devices[0]) = (struct vfiodev_config){
       .state_bytes = PAGES * RAM_PAGE_BYTES, .dirty_pages_per_s = role_pages_per_s,
       .duration_ns = 50 * SIM_NS_PER_MS, .mapping_count = 1,
       .mappings = {{.iova = 0, .gpa = 16 * RAM_PAGE_BYTES, .bytes = 2 * RAM_PAGE_BYTES}}};
@@ -41,7 +43,7 @@ START_TEST(vfiodev_dirties_its_rate_for_duration)
   struct machine *machine = machine_create(sim, &config, 0);
   struct vfiodev *dev = machine_vfiodev(machine, 0);
   ck_assert_ptr_nonnull(dev);
-  ck_assert_uint_eq(machine_vfiodev_count(machine), 1);
+  ck_assert_uint_eq(machine_device_class_count(machine, &vfiodev_class), 1);
   ck_assert_uint_eq(generations_sum(dev), PAGES);
   uint64_t digest_at_boot = dev->generations_digest;
   machine_boot(machine);
@@ -151,16 +153,16 @@ START_TEST(vfiodev_config_check_bounds)
 {
   /* Goal: sizes that are not whole pages, too many mappings or empty mappings are refused. */
   char why[96];
-  struct vfiodev_config config = vfio_config(0).devices[0].vfio;
+  struct vfiodev_config config = *vfiodev_props(&vfio_config(0).devices[0]);
   ck_assert(vfiodev_config_check(&config, why, sizeof(why)));
   config.state_bytes = 5000;
   ck_assert(!vfiodev_config_check(&config, why, sizeof(why)));
   ck_assert_ptr_nonnull(strstr(why, "state_bytes"));
-  config = vfio_config(0).devices[0].vfio;
+  config = *vfiodev_props(&vfio_config(0).devices[0]);
   config.mappings[0].bytes = 0;
   ck_assert(!vfiodev_config_check(&config, why, sizeof(why)));
   ck_assert_str_eq(why, "mapping 0: iova, gpa and bytes must be whole pages");
-  config = vfio_config(0).devices[0].vfio;
+  config = *vfiodev_props(&vfio_config(0).devices[0]);
   config.mapping_count = VFIODEV_MAPPINGS_MAX + 1;
   ck_assert(!vfiodev_config_check(&config, why, sizeof(why)));
 }

@@ -1,0 +1,124 @@
+/*
+ * mig_live.c: the set of live-section handlers of one migration (contract
+ * in mig_live.h).  Handlers run in the order of the devices in the machine
+ * configuration, on both sides, so section ids and stream order are fixed
+ * by the configuration alone.
+ */
+#include "sim_base.h"
+
+#include "mig_live.h"
+#include "mig_vfio.h"
+
+_Static_assert(MIG_LOAD_LIVES_MAX >= DEV_LIVES_MAX, "the set takes every live section");
+
+void mig_live_set_init(struct mig_live_set *set, struct sim *sim, struct machine *source,
+                       struct machine *dest, const struct mig_live_params *params)
+{
+  uint32_t count = machine_live_count(source);
+  SIM_ASSERT(count == machine_live_count(dest));
+  SIM_ASSERT(count <= MIG_LOAD_LIVES_MAX);
+  memset(set, 0, sizeof(*set));
+  for (uint32_t i = 0; i < count; i++) {
+    struct dev_live from = machine_live(source, i), to = machine_live(dest, i);
+    SIM_ASSERT(strcmp(from.path, to.path) == 0 && from.ops == to.ops);
+    /* Every dev_live_ops today describes VFIO-shaped data: the vfio handler serves it. */
+    mig_vfio_live_create(sim, &from, &to, params->section_base + i, params->switchover_ack,
+                         &params->hooks, &set->handlers[i], &set->loads[i]);
+  }
+  set->count = count;
+}
+
+uint32_t mig_live_set_count(const struct mig_live_set *set) { return set->count; }
+
+const struct mig_load_live *mig_live_set_loads(const struct mig_live_set *set)
+{
+  return set->loads;
+}
+
+void mig_live_set_save_setup(struct mig_live_set *set, struct mig_writer *writer)
+{
+  for (uint32_t i = 0; i < set->count; i++) {
+    set->handlers[i].ops->save_setup(set->handlers[i].source, writer);
+  }
+}
+
+uint64_t mig_live_set_save_pending(const struct mig_live_set *set)
+{
+  uint64_t bytes = 0;
+  for (uint32_t i = 0; i < set->count; i++) {
+    bytes += set->handlers[i].ops->save_pending(set->handlers[i].source);
+  }
+  return bytes;
+}
+
+uint32_t mig_live_set_save_iterate(struct mig_live_set *set, struct mig_writer *writer,
+                                   uint64_t pages_max)
+{
+  for (uint32_t i = 0; i < set->count; i++) {
+    set->handlers[i].ops->save_iterate(set->handlers[i].source, writer, pages_max);
+  }
+  return set->count;
+}
+
+void mig_live_set_save_complete(struct mig_live_set *set, struct mig_writer *writer)
+{
+  for (uint32_t i = 0; i < set->count; i++) {
+    set->handlers[i].ops->save_complete(set->handlers[i].source, writer);
+  }
+}
+
+void mig_live_set_save_state(struct mig_live_set *set, struct mig_writer *writer,
+                             json_t *devices_json)
+{
+  for (uint32_t i = 0; i < set->count; i++) {
+    set->handlers[i].ops->save_state(set->handlers[i].source, writer, devices_json);
+  }
+}
+
+void mig_live_set_save_cleanup(struct mig_live_set *set)
+{
+  for (uint32_t i = 0; i < set->count; i++) {
+    const struct mig_live_ops *ops = set->handlers[i].ops;
+    if (ops->save_cleanup != NULL) ops->save_cleanup(set->handlers[i].source);
+  }
+}
+
+void mig_live_set_load_cleanup(struct mig_live_set *set)
+{
+  for (uint32_t i = 0; i < set->count; i++) {
+    const struct mig_live_ops *ops = set->handlers[i].ops;
+    if (ops->load_cleanup != NULL) ops->load_cleanup(set->handlers[i].dest);
+  }
+}
+
+bool mig_live_set_wants_ack(const struct mig_live_set *set)
+{
+  for (uint32_t i = 0; i < set->count; i++) {
+    if (set->handlers[i].ops->save_wants_ack(set->handlers[i].source)) return true;
+  }
+  return false;
+}
+
+uint64_t mig_live_set_sent_bytes(const struct mig_live_set *set)
+{
+  uint64_t bytes = 0;
+  for (uint32_t i = 0; i < set->count; i++) {
+    bytes += set->handlers[i].ops->save_sent_bytes(set->handlers[i].source);
+  }
+  return bytes;
+}
+
+uint32_t mig_live_set_cpr_check(const struct mig_live_set *set, struct mig_error *error)
+{
+  for (uint32_t i = 0; i < set->count; i++) {
+    if (!set->handlers[i].ops->cpr_check(set->handlers[i].source, error)) return i;
+  }
+  return set->count;
+}
+
+void mig_live_set_cpr_hand_over(struct mig_live_set *set, uint32_t index)
+{
+  SIM_ASSERT(index < set->count);
+  const struct mig_live_handler *handler = &set->handlers[index];
+  handler->ops->cpr_hand_over(handler->dest, handler->source);
+}

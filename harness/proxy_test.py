@@ -277,6 +277,7 @@ def case_reset_retry(run, info):
         source.qmp.command("migrate", uri=proxy.uri)
         done = source.wait_migration(60)
         check(done.get("status") == "completed", "retry: %s" % done)
+        left = source.qmp.command("query-status")["status"]
         arrived = settled_status(vms[2])
         check(run.ram_hash(vms[2], "reset-dst2") == before,
               "the retried destination's RAM differs from the source's")
@@ -287,9 +288,9 @@ def case_reset_retry(run, info):
         for vm in vms:
             stop_quietly(vm)
     return ("source: query-migrate failed (%s), query-status %s, RAM hash unchanged; "
-            "destination exit %s: %s; retry: completed, destination %s, RAM hash = source's"
-            % (failed.get("error-desc", "no error-desc"), paused, code, destination_says,
-               arrived))
+            "destination exit %s: %s; retry: completed, source %s, destination %s, RAM hash "
+            "= source's" % (failed.get("error-desc", "no error-desc"), paused, code,
+                            destination_says, left, arrived))
 
 
 LATE_OUTCOMES = [("failed", "paused"), ("failed", "postmigrate"), ("completed", "postmigrate")]

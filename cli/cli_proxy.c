@@ -473,11 +473,12 @@ static bool proxy_accept(struct proxy *proxy, int listen_fd)
   }
   int to = proxy_connect(proxy->options->to);
   if (to < 0 || !fd_nonblocking(fd)) {
+    const char *why = strerror(errno);   /* before stdio can change errno */
     proxy->result->connect_failures++;
     if (out != NULL) fprintf(out, "proxy: connect %s: %s: the source's connection is reset\n",
-                             proxy->options->to, strerror(errno));
+                             proxy->options->to, why);
     log_json(proxy, json_pack("{s:s, s:s, s:s}", "event", "connect-failed", "to",
-                              proxy->options->to, "error", strerror(errno)));
+                              proxy->options->to, "error", why));
     if (to >= 0) close(to);
     reset_fd(fd);
     return true;

@@ -9,6 +9,7 @@
 #include "cli_args.h"
 #include "cli_bench.h"
 #include "cli_inspect.h"
+#include "cli_proxy.h"
 #include "cli_reencode.h"
 #include "cli_run.h"
 #include "cli_sink.h"
@@ -31,6 +32,7 @@ static const char usage_main[] =
     "                    --format analyze)\n"
     "  reencode IN OUT   write a stream again from its parsed records (--rechunk)\n"
     "  sink --listen URI destination for a real QEMU source (tcp:HOST:PORT, unix:PATH)\n"
+    "  proxy --listen URI --to URI --plan PLAN  fault proxy between real QEMUs\n"
     "  vmstate-diff OLD NEW  static compatibility check of two -dump-vmstate files\n"
     "  dump-vmstate      the machine's vmstate tables in QEMU's -dump-vmstate JSON\n"
     "  bench WHAT        benchmarks: events, iommu, ram, load STREAM, validate STREAM\n"
@@ -93,7 +95,7 @@ int main(int argc, char **argv)
   } commands[] = {
       {"run", cli_run_main},           {"list", cli_list_main},
       {"scenario", command_scenario}, {"inspect", cli_inspect_main},
-      {"reencode", cli_reencode_main}, {"sink", cli_sink_main},
+      {"reencode", cli_reencode_main}, {"sink", cli_sink_main}, {"proxy", cli_proxy_main},
       {"vmstate-diff", cli_vmstate_diff_main}, {"dump-vmstate", cli_dump_vmstate_main},
       {"bench", command_bench},
   };

@@ -89,6 +89,7 @@ for replay in out/asan/*_replay; do
 done
 live sink_test.py python3 harness/sink_test.py    # live QEMU -> migsim sink; skips without QEMU
 live record_test.py python3 harness/record_test.py  # recorder, 2 configs into out/record-test
+live proxy_test.py python3 harness/proxy_test.py    # faults between real QEMUs via migsim proxy
 # every corpus stream, re-chunked by migsim reencode, loaded by a real QEMU 7.2
 live qemu_load_rechunk.py python3 harness/qemu_load_rechunk.py --stand-in-resources
 

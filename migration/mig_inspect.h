@@ -28,25 +28,13 @@
 #include "sim_base.h"
 #include "mig_err.h"
 #include "mig_limits.h"
+#include "mig_wire.h"
 
 #define MIG_INSPECT_COMMANDS 11     /* 7.2: MIG_CMD_MAX */
 #define MIG_INSPECT_RECORD_TYPES 9  /* 0x00 .. 0x08 */
 #define MIG_INSPECT_CONFIG_SUBSECTIONS_MAX 8
 #define MIG_INSPECT_LIVE_SECTIONS_MAX 8   /* distinct START sections */
 #define MIG_INSPECT_BLOCK_DEVICES_MAX 16  /* distinct device names in "block" sections */
-
-/*
- * QEMU 7.2 migration/block.c: each record is a be64 (sector << 9 | flags);
- * DEVICE_BLOCK adds a counted device name and, unless ZERO_BLOCK, one
- * BLK_MIG_BLOCK_SIZE chunk of data.
- */
-#define MIG_BLOCK_FLAG_DEVICE_BLOCK 0x01u
-#define MIG_BLOCK_FLAG_EOS 0x02u
-#define MIG_BLOCK_FLAG_PROGRESS 0x04u
-#define MIG_BLOCK_FLAG_ZERO_BLOCK 0x08u
-#define MIG_BLOCK_SECTOR_BITS 9
-#define MIG_BLOCK_CHUNK_BYTES (UINT32_C(1) << 20)    /* BLK_MIG_BLOCK_SIZE */
-#define MIG_BLOCK_CHUNK_SECTORS (MIG_BLOCK_CHUNK_BYTES >> MIG_BLOCK_SECTOR_BITS)
 
 /* One block device of "block" sections (or, in mig_inspect_options, one the caller has). */
 struct mig_inspect_block_device {

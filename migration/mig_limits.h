@@ -32,10 +32,18 @@
 #define MIG_VFIO_BLOCK_RECORDS_MAX 256u           /* records per DEV_DATA_STATE block (~1 MiB) */
 #define MIG_VFIO_DEVICES_MAX 8u                   /* live vfio handlers per machine */
 #define MIG_LOAD_LIVES_MAX 8u                     /* extra live handlers a load accepts */
+#define MIG_RECORD_LIVES_MAX 16u                  /* live section ids bound at once (tokenizer) */
+#define MIG_BITMAP_BITS_BYTES_MAX (UINT32_C(1) << 20) /* one dirty-bitmap chunk's bits
+                                                     (QEMU sends 1 KiB; generous slack) */
+/* zlib's compressBound(4096): n + n/4096 + n/16384 + n/2^25 + 13 (spec §6.4). */
+#define MIG_COMPRESS_PAGE_BYTES_MAX (MIG_PAGE_BYTES + (MIG_PAGE_BYTES >> 12) + \
+                                     (MIG_PAGE_BYTES >> 14) + (MIG_PAGE_BYTES >> 25) + 13)
 
 _Static_assert(MIG_PAGE_BYTES == (UINT32_C(1) << MIG_PAGE_BITS), "page size and bits agree");
 _Static_assert(MIG_READER_BUFFER_BYTES >= 2 * MIG_PAGE_BYTES,
                "a page record fits the reader window");
+_Static_assert(MIG_RECORD_LIVES_MAX >= MIG_LOAD_LIVES_MAX + 1, "the tokenizer binds all handlers");
+_Static_assert(MIG_READER_BUFFER_BYTES >= 0xffff, "a command payload fits the reader window");
 _Static_assert(MIG_PATH_BYTES_MAX > 2 * MIG_IDSTR_BYTES_MAX / 4, "paths hold a name");
 
 #endif /* MIG_LIMITS_H */

@@ -26,17 +26,11 @@
 #include "sim_base.h"
 #include "mig_limits.h"
 #include "mig_stream.h"
+#include "mig_wire.h"
 #include "vfiodev.h"
 
 #include <jansson.h>
 
-#define MIG_VFIO_FLAG_END_OF_STATE UINT64_C(0xffffffffef100001)
-#define MIG_VFIO_FLAG_DEV_CONFIG_STATE UINT64_C(0xffffffffef100002)
-#define MIG_VFIO_FLAG_DEV_SETUP_STATE UINT64_C(0xffffffffef100003)
-#define MIG_VFIO_FLAG_DEV_DATA_STATE UINT64_C(0xffffffffef100004)
-#define MIG_VFIO_FLAG_DEV_INIT_DATA_SENT UINT64_C(0xffffffffef100005)
-#define MIG_VFIO_SECTION_VERSION 1u
-#define MIG_VFIO_IDSTR_SUFFIX "/vfio"
 
 _Static_assert(MIG_VFIO_DEVICES_MAX >= VFIODEV_DEVICES_MAX, "every vfiodev gets a handler");
 _Static_assert(MIG_LOAD_LIVES_MAX >= MIG_VFIO_DEVICES_MAX, "the loader takes every handler");

@@ -576,9 +576,10 @@ static void dest_body(struct sim_fiber *fiber, void *context)
   precopy->stats.status = MIG_PRECOPY_COMPLETED;
 }
 
-static enum mig_err vfio_live_load(void *context, struct mig_reader *reader, uint8_t type)
+static enum mig_err vfio_live_load(void *context, struct mig_reader *reader,
+                                   const struct mig_record *record)
 {
-  return mig_vfio_load(context, reader, type);
+  return mig_vfio_load_record(context, reader, record);
 }
 
 /* Destination: a device-data block cost its load time, queued behind earlier blocks. */

@@ -25,6 +25,7 @@
 
 #include "sim_base.h"
 #include "mig_limits.h"
+#include "mig_record.h"
 #include "mig_stream.h"
 #include "mig_wire.h"
 #include "vfiodev.h"
@@ -80,6 +81,8 @@ struct mig_vfio_dest {             /* caller-owned; fields private */
   bool switchover_ack;             /* capability on here */
   bool init_data_received;
   bool config_received;            /* a FULL section's DEV_CONFIG_STATE loaded */
+  uint8_t section_type;            /* the section being loaded */
+  uint64_t section_records_count;  /* its flags so far */
   struct mig_vfio_dest_hooks hooks;
   uint64_t loaded_pages_count;
   uint64_t loaded_bytes;
@@ -89,8 +92,15 @@ struct mig_vfio_dest {             /* caller-owned; fields private */
 void mig_vfio_dest_init(struct mig_vfio_dest *dest, struct vfiodev *dev, const char *path,
                         bool switchover_ack, const struct mig_vfio_dest_hooks *hooks);
 /*
+ * Loads one record of the device's sections (mig_record.h): the SECTION
+ * record (a FULL section's payload, the config, is read from reader then),
+ * then each VFIO record of a START, PART or END payload.
+ */
+enum mig_err mig_vfio_load_record(struct mig_vfio_dest *dest, struct mig_reader *reader,
+                                  const struct mig_record *record);
+/*
  * Loads one START, PART, END or FULL payload (after the header, before the
- * footer).
+ * footer) through the record layer.
  */
 enum mig_err mig_vfio_load(struct mig_vfio_dest *dest, struct mig_reader *reader, uint8_t type);
 

@@ -28,10 +28,11 @@
 #include "sim_base.h"
 #include "mig_err.h"
 #include "mig_limits.h"
+#include "mig_record.h"
 #include "mig_wire.h"
 
-#define MIG_INSPECT_COMMANDS 11     /* 7.2: MIG_CMD_MAX */
-#define MIG_INSPECT_RECORD_TYPES 9  /* 0x00 .. 0x08 */
+#define MIG_INSPECT_COMMANDS MIG_CMD_MAX_7_2          /* counters by command code */
+#define MIG_INSPECT_RECORD_TYPES MIG_SECTION_TYPES_COUNT /* counters by record type */
 #define MIG_INSPECT_CONFIG_SUBSECTIONS_MAX 8
 #define MIG_INSPECT_LIVE_SECTIONS_MAX 8   /* distinct START sections */
 #define MIG_INSPECT_BLOCK_DEVICES_MAX 16  /* distinct device names in "block" sections */
@@ -61,6 +62,7 @@ struct mig_inspect_device {
   uint32_t version;
   uint32_t section_id;
   uint64_t offset;                  /* of the FULL header */
+  uint64_t payload_offset;          /* of the payload's first byte */
   uint64_t bytes;                   /* payload bytes */
 };
 
@@ -95,6 +97,7 @@ struct mig_inspect {
   uint64_t records[MIG_INSPECT_RECORD_TYPES];  /* by top-level record type */
   uint64_t commands[MIG_INSPECT_COMMANDS];     /* by command code */
   uint64_t bitmap_chunks;           /* dirty-bitmap chunks, EOS included */
+  uint64_t vfio_records;            /* VFIO_MIG_FLAG markers in live <bdf>/vfio sections */
   uint32_t block_device_count;      /* "block" sections: devices in first-seen order */
   struct mig_inspect_block_device block_devices[MIG_INSPECT_BLOCK_DEVICES_MAX];
   uint64_t block_progress_count;    /* PROGRESS records */
@@ -112,6 +115,7 @@ struct mig_inspect {
 };
 
 enum mig_inspect_kind {
+  MIG_INSPECT_PREAMBLE,       /* the header, the configuration, each of its subsections (record) */
   MIG_INSPECT_CONFIGURATION,  /* header and configuration read (see event.inspect) */
   MIG_INSPECT_SECTION_START,  /* a section header: type, id, idstr, instance, version */
   MIG_INSPECT_SECTION_END,    /* payload done; footer tells whether 0x7e + id was read */
@@ -121,6 +125,7 @@ enum mig_inspect_kind {
   MIG_INSPECT_RAM_EOS,        /* the RAM EOS record (word) */
   MIG_INSPECT_BITMAP_CHUNK,   /* one dirty-bitmap chunk */
   MIG_INSPECT_BLOCK_RECORD,   /* one "block" record: word, block_flags, sector, [device, data] */
+  MIG_INSPECT_VFIO_RECORD,    /* one VFIO_MIG_FLAG marker (vfio_flag); DATA: payload */
   MIG_INSPECT_DEVICE,         /* a FULL section's payload (payload, payload_bytes) */
   MIG_INSPECT_COMMAND,        /* command, payload */
   MIG_INSPECT_EOF,            /* the EOF byte; payload is the trailer JSON (may be empty) */
@@ -131,6 +136,11 @@ struct mig_inspect_event {
   enum mig_inspect_kind kind;
   uint64_t offset;                  /* stream offset of the record */
   const struct mig_inspect *inspect;  /* the walk's state so far */
+  /*
+   * The record as the record layer read it (mig_record.h), for writers
+   * (mig_record_write); CONFIGURATION has none (NULL).
+   */
+  const struct mig_record *record;
   /* Sections. */
   uint8_t section_type;             /* MIG_SECTION_START .. MIG_SECTION_FULL */
   uint32_t section_id;
@@ -170,6 +180,7 @@ struct mig_inspect_event {
   uint64_t payload_bytes;
   uint64_t payload_offset;          /* RAM_PAGE: stream offset of payload[0] */
   uint16_t command;                 /* COMMAND: code */
+  uint64_t vfio_flag;               /* VFIO_RECORD */
 };
 
 /*

@@ -111,6 +111,14 @@ struct mig_reader *mig_record_reader(struct mig_tokenizer *tokenizer)
   return tokenizer->reader;
 }
 
+void mig_tokenizer_init_records(struct mig_tokenizer *tokenizer, struct mig_reader *reader,
+                                const struct mig_record_options *options)
+{
+  mig_tokenizer_init(tokenizer, reader, options);
+  tokenizer->configuration_seen = true;  /* footers are not optional here */
+  tokenizer->state = STATE_TOP;
+}
+
 void mig_tokenizer_init_payload(struct mig_tokenizer *tokenizer, struct mig_reader *reader,
                                 const struct mig_record_options *options, uint8_t type,
                                 const char *idstr)

@@ -201,6 +201,13 @@ bool mig_record_peek_type(struct mig_tokenizer *tokenizer, uint8_t *type);
 /* The reader, for consumers that parse an opaque payload themselves (vmstate). */
 struct mig_reader *mig_record_reader(struct mig_tokenizer *tokenizer);
 /*
+ * A tokenizer that starts at a top-level record boundary, with no header and
+ * no configuration: a record found again by its offset, or (postcopy) the
+ * body of a PACKAGED command, which is a run of records.
+ */
+void mig_tokenizer_init_records(struct mig_tokenizer *tokenizer, struct mig_reader *reader,
+                                const struct mig_record_options *options);
+/*
  * A tokenizer for one section payload alone (no header, no footer): reader
  * stands at the payload of a `type` section with the grammar of idstr, as
  * the loaders of one handler (mig_ram_load, mig_vfio_load) read it.

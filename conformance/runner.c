@@ -14,6 +14,7 @@ Suite *conform_analyze_suite(void);
 Suite *conform_iommu_suite(void);
 Suite *conform_vfio_suite(void);
 Suite *conform_block_suite(void);
+Suite *conform_roundtrip_suite(void);
 
 int main(int argc, char **argv)
 {
@@ -21,6 +22,6 @@ int main(int argc, char **argv)
                                                 conform_sink_suite, conform_devices_suite,
                                                 conform_ram_suite, conform_analyze_suite,
                                                 conform_iommu_suite, conform_vfio_suite,
-                                                conform_block_suite};
+                                                conform_block_suite, conform_roundtrip_suite};
   return sim_check_main(argc, argv, suites, SIM_ARRAY_COUNT(suites));
 }

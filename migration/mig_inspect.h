@@ -1,11 +1,13 @@
 /*
  * mig_inspect.h: a VMSD-agnostic walker over a whole migration stream held in
- * memory (spec/stream-format.md §2-§7, §10).  FULL sections carry no length,
- * so the walker first locates the VM-description trailer exactly, parses it,
- * and sizes each FULL section from its device entry; the footer (or, in
+ * memory (spec/stream-format.md §2-§7, §10), reading its records through the
+ * record layer (mig_record.h) under mig_policy_walk.  FULL sections carry
+ * no length, so the walker first locates the VM-description trailer exactly,
+ * parses it, and sizes each FULL section from its device entry; the footer (or, in
  * legacy streams without footers, the next record type) confirms the size.
- * Live sections "ram" (v4), "dirty-bitmap" (v1) and "block" (v1, QEMU block
- * migration) are walked record by record.
+ * Live sections "ram" (v4), "dirty-bitmap" (v1), "block" (v1, QEMU block
+ * migration) and "<bdf>/vfio" (v1, VFIO_MIG_FLAG markers; device data is
+ * opaque) are walked record by record.
  *
  * Streams without a trailer (spec §10: it is optional) are walked too; FULL
  * sections are then sized by a heuristic, see mig_inspect.c
@@ -18,9 +20,8 @@
  * so the summary, RAM application (mig_ramapply.h) and re-encoding
  * (mig_reencode.h) are consumers of one walk.
  *
- * Not handled: live sections other than "ram", "dirty-bitmap" and "block",
- * postcopy page sizes in the block list, PACKAGED commands.  Each is rejected
- * with a latched error.
+ * Not handled: other live sections, postcopy page sizes in the block list,
+ * PACKAGED commands.  Each is rejected with a latched error.
  */
 #ifndef MIG_INSPECT_H
 #define MIG_INSPECT_H

@@ -470,7 +470,7 @@ START_TEST(cli_inspect_rejects_unknown_ram_flag)
   struct mig_error error;
   ck_assert_int_eq(inspect_bytes(&capture, &inspect, &error), MIG_ERR_RAM_FLAGS);
   ck_assert_uint_eq(error.offset, record_at);
-  ck_assert_str_eq(error.path, "ram/record/flags");
+  ck_assert_str_eq(error.path, "ram/flags");  /* the record layer's path, as the loader's */
   mig_inspect_deinit(&inspect);
   capture.bytes[record_at + 6] &= (uint8_t)~0x04;
   capture.bytes[record_at + 7] |= MIG_RAM_FLAG_ZERO;  /* MEM_SIZE|ZERO: two kinds at once */
@@ -500,11 +500,22 @@ static uint64_t insert_command(struct mig_membuf *stream, uint16_t code, uint16_
 
 START_TEST(cli_inspect_checks_command_codes_and_lengths)
 {
-  static const struct { uint16_t code, length; enum mig_err expected; } cases[] = {
+  /*
+   * Paths are the record layer's (the loader's): "command/code" for an
+   * unknown code, "command/<NAME>" for a bad fixed length; the walker printed
+   * "command" for all of them before the layer existed.
+   */
+  static const struct {
+    uint16_t code, length;
+    enum mig_err expected;
+    const char *path;
+  } cases[] = {
       /* ADVISE with a body: cli_inspect_advise_and_recv_bitmap_bodies (zeros are refused). */
-      {1, 0, MIG_OK}, {2, 4, MIG_OK}, {3, 0, MIG_OK},
-      {0, 0, MIG_ERR_BAD_COMMAND}, {11, 0, MIG_ERR_BAD_COMMAND}, {2, 3, MIG_ERR_BAD_COMMAND},
-      {3, 8, MIG_ERR_BAD_COMMAND}, {7, 4, MIG_ERR_BAD_COMMAND}};
+      {1, 0, MIG_OK, ""}, {2, 4, MIG_OK, ""}, {3, 0, MIG_OK, ""},
+      {0, 0, MIG_ERR_BAD_COMMAND, "command/code"}, {11, 0, MIG_ERR_BAD_COMMAND, "command/code"},
+      {2, 3, MIG_ERR_BAD_COMMAND, "command/PING"},
+      {3, 8, MIG_ERR_BAD_COMMAND, "command/POSTCOPY_ADVISE"},
+      {7, 4, MIG_ERR_BAD_COMMAND, "command/PACKAGED"}};
   for (size_t i = 0; i < SIM_ARRAY_COUNT(cases); i++) {
     struct mig_membuf capture;
     capture_default(&capture);
@@ -518,7 +529,7 @@ START_TEST(cli_inspect_checks_command_codes_and_lengths)
       ck_assert_uint_eq(inspect.commands[cases[i].code], 1);
     } else {
       ck_assert_uint_eq(error.offset, at);
-      ck_assert_str_eq(error.path, "command");
+      ck_assert_str_eq(error.path, cases[i].path);
     }
     mig_inspect_deinit(&inspect);
     mig_membuf_deinit(&capture);

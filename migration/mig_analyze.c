@@ -26,7 +26,7 @@
 #include "sim_base.h"
 
 #include "mig_analyze.h"
-#include "mig_format.h"
+#include "mig_record.h"
 #include "mig_stream.h"
 
 enum field_kind { KIND_HEX, KIND_SIGNED, KIND_UNSIGNED, KIND_BOOL, KIND_STRUCT, KIND_CAPABILITY };
@@ -429,27 +429,32 @@ struct analyze_entry {
 };
 
 /*
- * The START header at live->offset, read again from bytes: it must still be a
- * START with the walk's section id and idstr, so a live section is never
- * printed with another one's summary.  False with *error filled otherwise.
+ * The START header at live->offset, read again from bytes through the record
+ * layer: it must still be a START with the walk's section id and idstr, so a
+ * live section is never printed with another one's summary.  False with
+ * *error filled otherwise.
  */
 static bool live_header_matches(const uint8_t *bytes, size_t count,
                                 const struct mig_inspect_live *live, struct mig_error *error)
 {
   struct mig_reader reader;
-  mig_reader_init_memory(&reader, bytes, count);
-  mig_read_skip(&reader, live->offset);
-  uint8_t type = mig_read_u8(&reader);
-  uint32_t section_id = mig_read_be32(&reader);
-  char name[MIG_IDSTR_BYTES_MAX + 1];
-  (void)mig_read_counted_string(&reader, name, sizeof name);
-  mig__reader_annotate(&reader, "section/header");
-  if (!mig_reader_failed(&reader) && (type != MIG_SECTION_START ||
-                                      section_id != live->section_id ||
-                                      strcmp(name, live->idstr) != 0)) {
-    MIG_READER_FAIL(&reader, MIG_ERR_UNKNOWN_SECTION, live->offset,
-                    "START header differs from the walk", "%s", name);
+  struct mig_tokenizer *tokenizer = malloc(sizeof *tokenizer);
+  SIM_ASSERT(tokenizer != NULL && live->offset <= count);
+  mig_reader_init_memory_at(&reader, bytes + live->offset, count - (size_t)live->offset,
+                            live->offset);
+  mig_tokenizer_init_records(tokenizer, &reader, NULL);
+  struct mig_record record;
+  char name[MIG_IDSTR_BYTES_MAX + 1] = "";
+  if (mig_record_next(tokenizer, &record) == MIG_OK) {
+    bool is_section = record.kind == MIG_RECORD_SECTION;
+    if (is_section) mig_name_copy(&record.section.idstr, name, sizeof name);
+    if (!is_section || record.section.type != MIG_SECTION_START ||
+        record.section.section_id != live->section_id || strcmp(name, live->idstr) != 0) {
+      MIG_READER_FAIL(&reader, MIG_ERR_UNKNOWN_SECTION, live->offset,
+                      "START header differs from the walk", "%s", name);
+    }
   }
+  free(tokenizer);
   *error = *mig_reader_error(&reader);
   return !mig_reader_failed(&reader);
 }
@@ -520,8 +525,7 @@ static enum mig_err decode_device(const uint8_t *bytes, size_t count, const json
                                   uint64_t *values_count, struct analyze_entry *entry,
                                   struct mig_error *error)
 {
-  /* FULL header: type, be32 section_id, counted idstr, be32 instance_id, be32 version. */
-  uint64_t payload_offset = device->offset + 1 + 4 + 1 + strlen(device->idstr) + 4 + 4;
+  uint64_t payload_offset = device->payload_offset;  /* where the record layer found it */
   entry->offset = device->offset;
   entry->section_id = device->section_id;
   snprintf(entry->key, sizeof entry->key, "%s (%" PRIu32 ")", device->idstr, device->section_id);

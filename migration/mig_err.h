@@ -53,6 +53,8 @@ struct mig_error {
   uint64_t offset;                /* stream byte offset where the bad item starts */
   char path[MIG_PATH_BYTES_MAX];  /* "section/field", e.g. "toydev/count" */
   char detail[128];               /* free text, e.g. "read 0x3 expected 0x2" */
+  const char *policy;             /* the mig_policy field that made this a refusal, or NULL
+                                     (mig_record.h); not part of the formatted text */
   const char *source_file;        /* reporting site */
   int source_line;
 };

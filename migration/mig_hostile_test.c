@@ -318,6 +318,7 @@ enum target_option {
   T_IGNORE_SHARED = 2,        /* the destination has x-ignore-shared on */
   T_FAIL_PRE_LOAD = 4,
   T_FAIL_POST_LOAD = 8,
+  T_QEMU_7_2 = 16,            /* the loader with mig_policy_qemu_7_2 instead of strict */
 };
 
 static const uint8_t target_uuid[16] = {0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0,
@@ -332,6 +333,7 @@ static struct load_result load_bytes(const uint8_t *bytes, size_t count, unsigne
   f.target.x_ignore_shared = (options & T_IGNORE_SHARED) != 0;
   f.hdev.fail_pre_load = (options & T_FAIL_PRE_LOAD) != 0;
   f.hdev.fail_post_load = (options & T_FAIL_POST_LOAD) != 0;
+  if (options & T_QEMU_7_2) f.target.policy = &mig_policy_qemu_7_2;
   uint8_t *copy = malloc(count > 0 ? count : 1);
   ck_assert_ptr_nonnull(copy);
   if (count > 0) memcpy(copy, bytes, count);
@@ -359,6 +361,9 @@ static struct load_result load_bytes(const uint8_t *bytes, size_t count, unsigne
   'c', 'a', 'p', 'a', 'b', 'i', 'l', 'i', 't', 'i', 'e', 's'
 #define CFG_UUID 0x05, 0x12, 'c', 'o', 'n', 'f', 'i', 'g', 'u', 'r', 'a', 't', 'i', 'o', 'n', '/', \
   'u', 'u', 'i', 'd'
+#define TRAILER_DUPLICATE '{', '"', 'p', 'a', 'g', 'e', '_', 's', 'i', 'z', 'e', '"', ':', '4', \
+  '0', '9', '6', ',', '"', 'd', 'e', 'v', 'i', 'c', 'e', 's', '"', ':', '[', ']', ',', '"', 'd', \
+  'e', 'v', 'i', 'c', 'e', 's', '"', ':', '[', ']', '}'
 #define UUID_BYTES 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x11, 0x22, 0x33, 0x44, 0x55, \
   0x66, 0x77
 
@@ -367,7 +372,7 @@ struct hostile_case {
   enum anchor at;            /* splice point */
   size_t at_delta;
   size_t remove;             /* bytes removed there */
-  uint8_t insert[64];        /* bytes inserted there */
+  uint8_t insert[96];        /* bytes inserted there */
   size_t insert_count;
   unsigned options;          /* enum target_option */
   enum mig_err code;         /* expected result */
@@ -375,38 +380,39 @@ struct hostile_case {
   size_t error_delta;
   const char *path;          /* expected path */
   const char *detail;        /* expected substring of the detail, or NULL */
+  const char *policy;        /* the mig_policy field behind the refusal, or NULL */
 };
 
 static const struct hostile_case cases[] = {
   /* §11.2 header and configuration */
   {"header_bad_magic", A_MAGIC, 0, 1, B(0x52), 0, MIG_ERR_BAD_MAGIC, A_MAGIC, 0,
-   "header/magic", "magic 0x5245564d"},
+   "header/magic", "magic 0x5245564d", NULL},
   {"header_version_2", A_VERSION, 3, 1, B(2), 0, MIG_ERR_BAD_VERSION, A_VERSION, 0,
-   "header/version", "obsolete"},
+   "header/version", "obsolete", NULL},
   {"header_version_4", A_VERSION, 3, 1, B(4), 0, MIG_ERR_BAD_VERSION, A_VERSION, 0,
-   "header/version", "version 4"},
+   "header/version", "version 4", NULL},
   {"config_missing", A_CONFIG, 0, 1, B(0x04), 0, MIG_ERR_NO_CONFIGURATION, A_CONFIG, 0,
-   "configuration", NULL},
+   "configuration", NULL, "configuration_required"},
   {"config_machine_mismatch", A_CONFIG_NAME, 8, 1, B('2'), 0, MIG_ERR_MACHINE_MISMATCH,
-   A_CONFIG_NAME, 0, "configuration/name", "received 'hostile-2.0', local 'hostile-1.0'"},
+   A_CONFIG_NAME, 0, "configuration/name", "received 'hostile-2.0', local 'hostile-1.0'", NULL},
   {"config_machine_prefix", A_CONFIG_LEN, 0, 15, B(0, 0, 0, 7, 'h', 'o', 's', 't', 'i', 'l', 'e'),
-   0, MIG_ERR_MACHINE_MISMATCH, A_CONFIG_NAME, 0, "configuration/name", NULL},
+   0, MIG_ERR_MACHINE_MISMATCH, A_CONFIG_NAME, 0, "configuration/name", NULL, NULL},
   {"config_machine_empty", A_CONFIG_LEN, 0, 15, B(0, 0, 0, 0), 0, MIG_ERR_TOO_LONG,
-   A_CONFIG_LEN, 0, "configuration/name", "length 0"},
+   A_CONFIG_LEN, 0, "configuration/name", "length 0", NULL},
   {"config_name_length_cap", A_CONFIG_LEN, 0, 4, B(0xff, 0xff, 0xff, 0xff), 0, MIG_ERR_TOO_LONG,
-   A_CONFIG_LEN, 0, "configuration/name", "length 4294967295"},
+   A_CONFIG_LEN, 0, "configuration/name", "length 4294967295", NULL},
   {"config_page_bits_mismatch", A_SECTIONS, 0, 0, B(CFG_PAGE_BITS, 0, 0, 0, 1, 0, 0, 0, 13), 0,
    MIG_ERR_CONFIG_MISMATCH, A_SECTIONS, 36, "configuration/target-page-bits",
-   "TARGET_PAGE_BITS is 13 but local is 12"},
+   "TARGET_PAGE_BITS is 13 but local is 12", NULL},
   {"config_page_bits_equal_ok", A_SECTIONS, 0, 0, B(CFG_PAGE_BITS, 0, 0, 0, 1, 0, 0, 0, 12), 0,
-   MIG_OK, A_MAGIC, 0, "", NULL},
+   MIG_OK, A_MAGIC, 0, "", NULL, NULL},
   {"config_capability_unknown", A_SECTIONS, 0, 0, B(CFG_CAPS, 0, 0, 0, 1, 0, 0, 0, 1, 3, 'f',
    'o', 'o'), 0, MIG_ERR_CONFIG_MISMATCH, A_SECTIONS, 36, "configuration/capabilities[0]",
-   "received unknown capability foo"},
+   "received unknown capability foo", NULL},
   {"config_capability_on_here_off", A_SECTIONS, 0, 0, B(CFG_CAPS, 0, 0, 0, 1, 0, 0, 0, 1, 15,
    'x', '-', 'i', 'g', 'n', 'o', 'r', 'e', '-', 's', 'h', 'a', 'r', 'e', 'd'), 0,
    MIG_ERR_CONFIG_MISMATCH, A_SECTIONS, 32, "configuration/capabilities",
-   "is off, but received capability is on"},
+   "is off, but received capability is on", NULL},
   /*
    * Accepted on both sides; x-ignore-shared then puts a be64 block address
    * after each block of the RAM setup list, which this stream lacks, so the
@@ -414,145 +420,175 @@ static const struct hostile_case cases[] = {
    */
   {"config_capability_on_both_accepted", A_SECTIONS, 0, 0, B(CFG_CAPS, 0, 0, 0, 1, 0, 0, 0, 1,
    15, 'x', '-', 'i', 'g', 'n', 'o', 'r', 'e', '-', 's', 'h', 'a', 'r', 'e', 'd'),
-   T_IGNORE_SHARED, MIG_ERR_RAM_FLAGS, A_START_FOOTER, 52, "ram/flags", NULL},
+   T_IGNORE_SHARED, MIG_ERR_RAM_FLAGS, A_START_FOOTER, 52, "ram/flags", NULL, NULL},
   {"config_capability_off_here_on", A_SECTIONS, 0, 0, NOTHING, T_IGNORE_SHARED,
    MIG_ERR_CONFIG_MISMATCH, A_SECTIONS, 0, "configuration/capabilities",
-   "is on, but received capability is off"},
+   "is on, but received capability is off", NULL},
   {"config_caps_count_cap", A_SECTIONS, 0, 0, B(CFG_CAPS, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff),
-   0, MIG_ERR_TOO_LONG, A_SECTIONS, 32, "configuration/capabilities/caps_count", NULL},
+   0, MIG_ERR_TOO_LONG, A_SECTIONS, 32, "configuration/capabilities/caps_count", NULL, NULL},
   {"config_uuid_mismatch", A_SECTIONS, 0, 0, B(CFG_UUID, 0, 0, 0, 1, UUID_BYTES, 0x89), T_UUID,
-   MIG_ERR_CONFIG_MISMATCH, A_SECTIONS, 24, "configuration/uuid", "UUID differs"},
+   MIG_ERR_CONFIG_MISMATCH, A_SECTIONS, 24, "configuration/uuid", "UUID differs", NULL},
   {"config_uuid_equal_ok", A_SECTIONS, 0, 0, B(CFG_UUID, 0, 0, 0, 1, UUID_BYTES, 0x88), T_UUID,
-   MIG_OK, A_MAGIC, 0, "", NULL},
+   MIG_OK, A_MAGIC, 0, "", NULL, NULL},
   {"config_uuid_without_local_ok", A_SECTIONS, 0, 0, B(CFG_UUID, 0, 0, 0, 1, UUID_BYTES, 0x89),
-   0, MIG_OK, A_MAGIC, 0, "", NULL},
+   0, MIG_OK, A_MAGIC, 0, "", NULL, NULL},
   {"config_subsection_unknown", A_SECTIONS, 0, 0, B(0x05, 0x12, 'c', 'o', 'n', 'f', 'i', 'g',
    'u', 'r', 'a', 't', 'i', 'o', 'n', '/', 'u', 'u', 'i', 'x', 0, 0, 0, 1), 0,
-   MIG_ERR_SUBSECTION, A_SECTIONS, 0, "configuration/uuix", "no such subsection"},
+   MIG_ERR_SUBSECTION, A_SECTIONS, 0, "configuration/uuix", "no such subsection", NULL},
   {"config_subsection_version_256", A_SECTIONS, 0, 0, B(CFG_PAGE_BITS, 0, 0, 1, 0, 0, 0, 0,
    12), 0, MIG_ERR_SUBSECTION, A_SECTIONS, 32, "configuration/target-page-bits",
-   "version 256"},
+   "version 256", NULL},
   /* §11.2 framing */
   {"frame_type_unknown", A_TICK, 0, 0, B(0x09), 0, MIG_ERR_BAD_SECTION_TYPE, A_TICK, 0,
-   "stream", "type 0x09"},
+   "stream", "type 0x09", NULL},
   {"frame_type_subsection_top", A_TICK, 0, 0, B(0x05), 0, MIG_ERR_BAD_SECTION_TYPE, A_TICK, 0,
-   "stream", "type 0x05"},
+   "stream", "type 0x05", NULL},
   {"frame_type_vmdesc_early", A_TICK, 0, 0, B(0x06), 0, MIG_ERR_BAD_SECTION_TYPE, A_TICK, 0,
-   "stream", "type 0x06"},
+   "stream", "type 0x06", NULL},
   {"frame_type_config_late", A_TICK, 0, 0, B(0x07), 0, MIG_ERR_BAD_SECTION_TYPE, A_TICK, 0,
-   "stream", "type 0x07"},
+   "stream", "type 0x07", NULL},
   {"frame_type_footer_alone", A_TICK, 0, 0, B(0x7e), 0, MIG_ERR_BAD_SECTION_TYPE, A_TICK, 0,
-   "stream", "type 0x7e"},
+   "stream", "type 0x7e", NULL},
   {"frame_idstr_empty", A_DEV_IDSTR, 0, 18, B(0), 0, MIG_ERR_BAD_IDSTR, A_DEV_IDSTR, 0,
-   "section 0x1", NULL},
+   "section 0x1", NULL, NULL},
   {"frame_idstr_unknown", A_DEV_IDSTR, 14, 1, B('x'), 0, MIG_ERR_UNKNOWN_SECTION, A_DEV, 0,
-   "0000:00:03.0/xdev", NULL},
+   "0000:00:03.0/xdev", NULL, NULL},
   {"frame_instance_unknown", A_TICK1, 13, 1, B(2), 0, MIG_ERR_UNKNOWN_SECTION, A_TICK1, 0,
-   "tick", "instance 2"},
+   "tick", "instance 2", NULL},
   {"frame_ram_in_full", A_RAM_START, 0, 1, B(0x04), 0, MIG_ERR_UNKNOWN_SECTION, A_RAM_START, 0,
-   "ram", "FULL"},
+   "ram", "FULL", NULL},
   {"frame_device_in_start", A_DEV, 0, 1, B(0x01), 0, MIG_ERR_UNKNOWN_SECTION, A_DEV, 0,
-   HDEV_IDSTR, "START"},
+   HDEV_IDSTR, "START", NULL},
   {"frame_version_too_new", A_DEV_VERSION, 3, 1, B(3), 0, MIG_ERR_SECTION_VERSION,
-   A_DEV_PAYLOAD, 0, "0000:00:03.0/hdev", "version 3, accepted 1..2"},
+   A_DEV_PAYLOAD, 0, "0000:00:03.0/hdev", "version 3, accepted 1..2", NULL},
   {"frame_version_too_old", A_DEV_VERSION, 3, 1, B(0), 0, MIG_ERR_SECTION_VERSION,
-   A_DEV_PAYLOAD, 0, "0000:00:03.0/hdev", "version 0, accepted 1..2"},
+   A_DEV_PAYLOAD, 0, "0000:00:03.0/hdev", "version 0, accepted 1..2", NULL},
   {"frame_ram_version", A_RAM_VERSION, 3, 1, B(3), 0, MIG_ERR_SECTION_VERSION, A_RAM_START, 0,
-   "ram", "version 3"},
+   "ram", "version 3", NULL},
   {"frame_part_id0_before_start", A_RAM_START, 0, 0, B(0x02, 0, 0, 0, 0), 0,
-   MIG_ERR_UNKNOWN_SECTION, A_RAM_START, 0, "section 0x0", "with no START"},
+   MIG_ERR_UNKNOWN_SECTION, A_RAM_START, 0, "section 0x0", "with no START", NULL},
   {"frame_part_unknown_id", A_PART, 4, 1, B(5), 0, MIG_ERR_UNKNOWN_SECTION, A_PART, 0,
-   "section 0x5", NULL},
+   "section 0x5", NULL, NULL},
   {"frame_footer_marker", A_DEV_FOOTER, 0, 1, B(0x7d), 0, MIG_ERR_FOOTER, A_DEV_FOOTER, 0,
-   HDEV_IDSTR "/footer", "missing section footer"},
+   HDEV_IDSTR "/footer", "missing section footer", NULL},
   {"frame_footer_id", A_DEV_FOOTER, 4, 1, B(2), 0, MIG_ERR_FOOTER, A_DEV_FOOTER, 0,
-   HDEV_IDSTR "/footer", "read 0x2 expected 0x1"},
+   HDEV_IDSTR "/footer", "read 0x2 expected 0x1", NULL},
   {"frame_ram_footer_id", A_START_FOOTER, 4, 1, B(1), 0, MIG_ERR_FOOTER, A_START_FOOTER, 0,
-   "ram/footer", "read 0x1 expected 0x0"},
+   "ram/footer", "read 0x1 expected 0x0", NULL},
   /* §11.2 framing: commands (spec §7) */
   {"command_invalid", A_RAM_START, 0, 0, B(0x08, 0, 0, 0, 0), 0, MIG_ERR_BAD_COMMAND,
-   A_RAM_START, 0, "command/code", "MIG_CMD 0x0 unknown"},
+   A_RAM_START, 0, "command/code", "MIG_CMD 0x0 unknown", NULL},
   {"command_unknown_7_2", A_RAM_START, 0, 0, B(0x08, 0, 11, 0, 0), 0, MIG_ERR_BAD_COMMAND,
-   A_RAM_START, 0, "command/code", "MIG_CMD 0xb unknown (len 0x0)"},
+   A_RAM_START, 0, "command/code", "MIG_CMD 0xb unknown (len 0x0)", NULL},
   {"command_bad_fixed_length", A_RAM_START, 0, 0, B(0x08, 0, 1, 0, 1, 0), 0,
-   MIG_ERR_BAD_COMMAND, A_RAM_START, 0, "command/OPEN_RETURN_PATH", "expecting 0, got 1"},
+   MIG_ERR_BAD_COMMAND, A_RAM_START, 0, "command/OPEN_RETURN_PATH", "expecting 0, got 1", NULL},
   {"command_ping_no_return_path", A_RAM_START, 0, 0, B(0x08, 0, 2, 0, 4, 0, 0, 0, 1), 0,
-   MIG_ERR_BAD_COMMAND, A_RAM_START, 0, "command/PING", "no return path"},
+   MIG_ERR_BAD_COMMAND, A_RAM_START, 0, "command/PING", "no return path", "ping_needs_return_path"},
   {"command_ping_after_open_ok", A_RAM_START, 0, 0, B(0x08, 0, 1, 0, 0, 0x08, 0, 2, 0, 4, 0, 0,
-   0, 1), 0, MIG_OK, A_MAGIC, 0, "", NULL},
+   0, 1), 0, MIG_OK, A_MAGIC, 0, "", NULL, NULL},
   {"command_packaged_length_cap", A_RAM_START, 0, 0, B(0x08, 0, 7, 0, 4, 0xff, 0xff, 0xff,
-   0x00), 0, MIG_ERR_TOO_LONG, A_RAM_START, 5, "command/PACKAGED", "length 4294967040"},
+   0x00), 0, MIG_ERR_TOO_LONG, A_RAM_START, 5, "command/PACKAGED", "length 4294967040",
+   "packaged_bytes_max"},
   {"command_packaged_short", A_RAM_START, 0, 0, B(0x08, 0, 7, 0, 4, 0, 0x10, 0, 0), 0,
-   MIG_ERR_TRUNCATED, A_RAM_START, 9, "command/PACKAGED", NULL},
+   MIG_ERR_TRUNCATED, A_RAM_START, 9, "command/PACKAGED", NULL, NULL},
   {"command_postcopy_advise_off", A_RAM_START, 0, 0, B(0x08, 0, 3, 0, 0), 0,
-   MIG_ERR_BAD_COMMAND, A_RAM_START, 0, "command/POSTCOPY_ADVISE", "postcopy"},
+   MIG_ERR_BAD_COMMAND, A_RAM_START, 0, "command/POSTCOPY_ADVISE", "postcopy", "postcopy_refused"},
   {"command_postcopy_listen_state", A_RAM_START, 0, 0, B(0x08, 0, 4, 0, 0), 0,
-   MIG_ERR_BAD_COMMAND, A_RAM_START, 0, "command/POSTCOPY_LISTEN", NULL},
+   MIG_ERR_BAD_COMMAND, A_RAM_START, 0, "command/POSTCOPY_LISTEN", NULL, "postcopy_refused"},
   {"command_postcopy_run_state", A_RAM_START, 0, 0, B(0x08, 0, 5, 0, 0), 0,
-   MIG_ERR_BAD_COMMAND, A_RAM_START, 0, "command/POSTCOPY_RUN", NULL},
+   MIG_ERR_BAD_COMMAND, A_RAM_START, 0, "command/POSTCOPY_RUN", NULL, "postcopy_refused"},
   {"command_discard_not_postcopy", A_RAM_START, 0, 0, B(0x08, 0, 6, 0, 20, 0, 6, 'p', 'c', '.',
    'r', 'a', 'm', 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0), 0,
-   MIG_ERR_BAD_COMMAND, A_RAM_START, 0, "command/POSTCOPY_RAM_DISCARD", NULL},
+   MIG_ERR_BAD_COMMAND, A_RAM_START, 0, "command/POSTCOPY_RAM_DISCARD", NULL, "postcopy_refused"},
   {"command_enable_colo_off", A_RAM_START, 0, 0, B(0x08, 0, 8, 0, 0), 0, MIG_ERR_BAD_COMMAND,
-   A_RAM_START, 0, "command/ENABLE_COLO", NULL},
+   A_RAM_START, 0, "command/ENABLE_COLO", NULL, "postcopy_refused"},
   {"command_recv_bitmap_not_recovering", A_RAM_START, 0, 0, B(0x08, 0, 10, 0, 7, 6, 'p', 'c',
-   '.', 'r', 'a', 'm'), 0, MIG_ERR_BAD_COMMAND, A_RAM_START, 0, "command/RECV_BITMAP", NULL},
+   '.', 'r', 'a', 'm'), 0, MIG_ERR_BAD_COMMAND, A_RAM_START, 0, "command/RECV_BITMAP", NULL,
+   "postcopy_refused"},
   {"command_resume_ignored_ok", A_RAM_START, 0, 0, B(0x08, 0, 9, 0, 0), 0, MIG_OK, A_MAGIC, 0,
-   "", NULL},
+   "", NULL, NULL},
   /* §11.2 VMState */
   {"vmstate_equal_mismatch", A_DEV_PAYLOAD, 3, 1, B(0x57), 0, MIG_ERR_EQUAL_MISMATCH,
-   A_DEV_PAYLOAD, 0, "0000:00:03.0/hdev/id", "read 0x48444557 expected 0x48444556"},
+   A_DEV_PAYLOAD, 0, "0000:00:03.0/hdev/id", "read 0x48444557 expected 0x48444556", NULL},
   {"vmstate_varray_count_cap", A_DEV_N, 0, 1, B(5), 0, MIG_ERR_TOO_LONG, A_DEV_BUF, 0,
-   "0000:00:03.0/hdev/buf", "element count 5 > bound 4"},
+   "0000:00:03.0/hdev/buf", "element count 5 > bound 4", NULL},
   {"vmstate_nullptr_marker", A_DEV_WORDS, 0, 1, B(0x31), 0, MIG_ERR_BAD_VALUE, A_DEV_WORDS, 0,
-   "0000:00:03.0/hdev/words[0]", "nullptr marker 0x31"},
+   "0000:00:03.0/hdev/words[0]", "nullptr marker 0x31", NULL},
   {"vmstate_int32_le_range", A_DEV_LE, 3, 1, B(6), 0, MIG_ERR_BAD_VALUE, A_DEV_LE, 0,
-   "0000:00:03.0/hdev/le", "read 6, accepted 0..5"},
+   "0000:00:03.0/hdev/le", "read 6, accepted 0..5", NULL},
   {"vmstate_validate_fails", A_DEV_N, 0, 3, B(3, 0xb0, 0xb1, 0xb2), 0, MIG_ERR_BAD_VALUE,
-   A_DEV_SUB, 1, "0000:00:03.0/hdev/n_ok", "input validation failed"},
+   A_DEV_SUB, 1, "0000:00:03.0/hdev/n_ok", "input validation failed", NULL},
   {"vmstate_subsection_unknown", A_DEV_SUB, 11, 1, B('b'), 0, MIG_ERR_SUBSECTION, A_DEV_SUB, 0,
-   "0000:00:03.0/hdev/extrb", "no such subsection here"},
+   "0000:00:03.0/hdev/extrb", "no such subsection here", NULL},
   {"vmstate_subsection_wrong_prefix", A_DEV_SUB, 2, 1, B('x'), 0, MIG_ERR_SUBSECTION, A_DEV_SUB,
-   0, HDEV_IDSTR, "subsection 'xdev/extra' is not one of 'hdev'"},
+   0, HDEV_IDSTR, "subsection 'xdev/extra' is not one of 'hdev'", NULL},
   {"vmstate_subsection_version_256", A_DEV_SUB_VERSION, 2, 2, B(1, 0), 0, MIG_ERR_SUBSECTION,
-   A_DEV_SUB_VERSION, 0, "0000:00:03.0/hdev/extra", "version 256 > 255"},
+   A_DEV_SUB_VERSION, 0, "0000:00:03.0/hdev/extra", "version 256 > 255", NULL},
   {"vmstate_subsection_version_new", A_DEV_SUB_VERSION, 3, 1, B(2), 0, MIG_ERR_SECTION_VERSION,
-   A_DEV_SUB_VERSION, 0, "0000:00:03.0/hdev/extra", "version 2, accepted 1..1"},
+   A_DEV_SUB_VERSION, 0, "0000:00:03.0/hdev/extra", "version 2, accepted 1..1", NULL},
   {"vmstate_pre_load_fails", A_MAGIC, 0, 0, NOTHING, T_FAIL_PRE_LOAD, MIG_ERR_HOOK,
-   A_DEV_PAYLOAD, 0, "0000:00:03.0/hdev", "pre_load returned -22"},
+   A_DEV_PAYLOAD, 0, "0000:00:03.0/hdev", "pre_load returned -22", NULL},
   {"vmstate_post_load_fails", A_MAGIC, 0, 0, NOTHING, T_FAIL_POST_LOAD, MIG_ERR_HOOK,
-   A_DEV_FOOTER, 0, "0000:00:03.0/hdev", "post_load returned -5"},
+   A_DEV_FOOTER, 0, "0000:00:03.0/hdev", "post_load returned -5", NULL},
   /* §11.2 RAM */
   {"ram_flags_unknown_0x402", A_ZERO_REC, 6, 1, B(0x04), 0, MIG_ERR_RAM_FLAGS, A_ZERO_REC, 0,
-   "ram/flags", "0x402"},
+   "ram/flags", "0x402", NULL},
   {"ram_flags_full_0x001", A_ZERO_REC, 7, 1, B(0x01), 0, MIG_ERR_RAM_FLAGS, A_ZERO_REC, 0,
-   "ram/flags", NULL},
+   "ram/flags", NULL, NULL},
   {"ram_flags_compress_0x100", A_ZERO_REC, 6, 2, B(0x01, 0x00), 0, MIG_ERR_RAM_FLAGS,
-   A_ZERO_REC, 0, "ram/flags", NULL},
+   A_ZERO_REC, 0, "ram/flags", NULL, "ram_compress_refused"},
   {"ram_flags_multifd_flush_0x200", A_ZERO_REC, 6, 2, B(0x02, 0x00), 0, MIG_ERR_RAM_FLAGS,
-   A_ZERO_REC, 0, "ram/flags", NULL},
+   A_ZERO_REC, 0, "ram/flags", NULL, NULL},
   {"ram_flags_hook_0x080", A_ZERO_REC, 6, 2, B(0x00, 0x80), 0, MIG_ERR_RAM_FLAGS, A_ZERO_REC, 0,
-   "ram/flags", NULL},
+   "ram/flags", NULL, NULL},
   {"ram_flags_xbzrle_0x040", A_ZERO_REC, 6, 2, B(0x00, 0x40), 0, MIG_ERR_RAM_FLAGS, A_ZERO_REC,
-   0, "ram/flags", NULL},
+   0, "ram/flags", NULL, "ram_xbzrle_refused"},
   {"ram_continue_without_block", A_ZERO_REC, 7, 1, B(0x22), 0, MIG_ERR_RAM_BLOCK, A_ZERO_REC, 0,
-   "ram/continue", NULL},
+   "ram/continue", NULL, NULL},
   {"ram_block_unknown", A_ZERO_NAME, 1, 1, B('x'), 0, MIG_ERR_RAM_BLOCK, A_ZERO_REC, 0,
-   "ram/xc.ram", NULL},
+   "ram/xc.ram", NULL, NULL},
   {"ram_offset_beyond_block", A_PAGE_REC, 6, 1, B(0x40), 0, MIG_ERR_RAM_OFFSET, A_PAGE_REC, 0,
-   "ram/pc.ram", "illegal RAM offset 0x4000"},
+   "ram/pc.ram", "illegal RAM offset 0x4000", NULL},
   {"ram_zero_fill_nonzero", A_ZERO_FILL, 0, 1, B(0x41), 0, MIG_ERR_BAD_VALUE, A_ZERO_FILL, 0,
-   "ram/pc.ram", "fill byte 0x41"},
+   "ram/pc.ram", "fill byte 0x41", "zero_fill_nonzero_refused"},
   {"ram_setup_unknown_block", A_SETUP_ENTRY, 1, 1, B('x'), 0, MIG_ERR_RAM_BLOCK, A_SETUP_ENTRY,
-   0, "ram/xc.ram", NULL},
+   0, "ram/xc.ram", NULL, NULL},
   {"ram_setup_length_mismatch", A_SETUP_LEN, 6, 1, B(0x50), 0, MIG_ERR_RAM_BLOCK, A_SETUP_ENTRY,
-   0, "ram/pc.ram", "Size mismatch: pc.ram: 0x5000 != 0x4000"},
+   0, "ram/pc.ram", "Size mismatch: pc.ram: 0x5000 != 0x4000", NULL},
   {"ram_setup_total_short", A_MEM_SIZE, 6, 1, B(0x30), 0, MIG_ERR_RAM_BLOCK, A_SETUP_ENTRY, 0,
-   "ram/pc.ram", NULL},
+   "ram/pc.ram", NULL, NULL},
   {"ram_setup_total_long", A_MEM_SIZE, 6, 1, B(0x50), 0, MIG_ERR_RAM_BLOCK, A_START_EOS, 0,
-   "ram/", NULL},
+   "ram/", NULL, NULL},
   {"ram_page_before_setup", A_MEM_SIZE, 7, 1, B(0x02), 0, MIG_ERR_RAM_ORDER, A_MEM_SIZE, 0,
-   "ram/flags", "out of order"},
+   "ram/flags", "out of order", "ram_setup_first"},
+  /* Policy fields (docs/hostile.md "Policy"): refused here, accepted by QEMU 7.2. */
+  {"ram_block_name_nul", A_ZERO_NAME, 0, 7, B(8, 'p', 'c', '.', 'r', 'a', 'm', 0, 'x'), 0,
+   MIG_ERR_BAD_IDSTR, A_ZERO_NAME, 0, "ram/pc.ram", "NUL byte", "names_nul_refused"},
+  {"ram_block_name_nul_7_2_ok", A_ZERO_NAME, 0, 7, B(8, 'p', 'c', '.', 'r', 'a', 'm', 0, 'x'),
+   T_QEMU_7_2, MIG_OK, A_MAGIC, 0, "", NULL, NULL},
+  {"ram_zero_fill_nonzero_7_2_ok", A_ZERO_FILL, 0, 1, B(0x41), T_QEMU_7_2, MIG_OK, A_MAGIC, 0,
+   "", NULL, NULL},
+  {"config_capability_known_7_2", A_SECTIONS, 0, 0, B(CFG_CAPS, 0, 0, 0, 1, 0, 0, 0, 1, 6, 'x',
+   'b', 'z', 'r', 'l', 'e'), 0, MIG_ERR_CONFIG_MISMATCH, A_SECTIONS, 36,
+   "configuration/capabilities[0]", "received unknown capability xbzrle",
+   "capabilities_only_validated"},
+  {"config_capability_known_7_2_ok", A_SECTIONS, 0, 0, B(CFG_CAPS, 0, 0, 0, 1, 0, 0, 0, 1, 6,
+   'x', 'b', 'z', 'r', 'l', 'e'), T_QEMU_7_2, MIG_OK, A_MAGIC, 0, "", NULL, NULL},
+  {"config_subsection_twice", A_SECTIONS, 0, 0, B(CFG_PAGE_BITS, 0, 0, 0, 1, 0, 0, 0, 12,
+   CFG_PAGE_BITS, 0, 0, 0, 1, 0, 0, 0, 12), 0, MIG_ERR_SUBSECTION, A_SECTIONS, 40,
+   "configuration/target-page-bits", "sent twice", "config_subsection_repeat_refused"},
+  {"config_subsection_twice_7_2_ok", A_SECTIONS, 0, 0, B(CFG_PAGE_BITS, 0, 0, 0, 1, 0, 0, 0, 12,
+   CFG_PAGE_BITS, 0, 0, 0, 1, 0, 0, 0, 12), T_QEMU_7_2, MIG_OK, A_MAGIC, 0, "", NULL, NULL},
+  {"config_missing_7_2_ok", A_CONFIG, 0, 16, NOTHING, T_QEMU_7_2, MIG_OK, A_MAGIC, 0, "", NULL,
+   NULL},
+  {"trailer_duplicate_keys", A_END_OF_STREAM, 0, 0, B(0x06, 0, 0, 0, 44, TRAILER_DUPLICATE), 0,
+   MIG_ERR_VMDESC, A_END_OF_STREAM, 5, "vmdescription/json", NULL, "trailer_checked"},
+  {"trailer_duplicate_keys_7_2_ok", A_END_OF_STREAM, 0, 0, B(0x06, 0, 0, 0, 44,
+   TRAILER_DUPLICATE), T_QEMU_7_2, MIG_OK, A_MAGIC, 0, "", NULL, NULL},
+  {"trailer_other_byte", A_END_OF_STREAM, 0, 0, B(0x05), 0, MIG_ERR_VMDESC, A_END_OF_STREAM, 0,
+   "vmdescription", "but got 0x05", "trailer_checked"},
+  {"trailer_other_byte_7_2_ok", A_END_OF_STREAM, 0, 0, B(0x05), T_QEMU_7_2, MIG_OK, A_MAGIC, 0,
+   "", NULL, NULL},
 };
 
 /* base with [at, at + remove) replaced by insert; returns the new length. */
@@ -574,7 +610,7 @@ START_TEST(mig_hostile_case)
   const struct hostile_case *c = &cases[_i];
   static struct stream base;
   stream_build(&base);
-  static uint8_t bytes[sizeof base.bytes + 64];
+  static uint8_t bytes[sizeof base.bytes + 96];
   size_t count = splice(bytes, sizeof bytes, &base, base.at[c->at] + c->at_delta, c->remove,
                         c->insert, c->insert_count);
   struct load_result result = load_bytes(bytes, count, c->options);
@@ -596,7 +632,12 @@ START_TEST(mig_hostile_case)
     ck_assert_msg(strstr(e->detail, c->detail) != NULL, "%s: detail '%s', expected '%s'",
                   c->name, e->detail, c->detail);
   }
-  ck_assert_uint_ne(result.tick1_ns, 0x2222); /* nothing after the error was applied */
+  ck_assert_msg((e->policy == NULL) == (c->policy == NULL) &&
+                (c->policy == NULL || strcmp(e->policy, c->policy) == 0),
+                "%s: policy %s, expected %s", c->name, e->policy != NULL ? e->policy : "none",
+                c->policy != NULL ? c->policy : "none");
+  /* Nothing after the error was applied (a trailer error comes after every section). */
+  if (c->error_at < A_EOF) ck_assert_uint_ne(result.tick1_ns, 0x2222);
 }
 END_TEST
 

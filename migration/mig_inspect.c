@@ -1,62 +1,32 @@
 /*
  * mig_inspect.c: the stream walker behind `migsim inspect` (overview in
- * mig_inspect.h; wire facts in spec/stream-format.md §2-§7, §10).  It never
+ * mig_inspect.h; wire facts in spec/stream-format.md §2-§7, §10).  It reads
+ * the stream's records through the record layer (mig_record.h) and never
  * interprets device state: a FULL section's size comes from the matching
  * device entry of the VM-description trailer (Σ field size × array_len, plus
  * each sent subsection's 0x05, counted name and be32 version), and the footer
- * or next record type checks it.  Every length read from the stream is bounded
- * against a limit and against the bytes left before the EOF marker.
+ * checks it.  What it refuses beyond the grammar follows mig_policy_walk
+ * (QEMU 7.2's behaviour but for the fields named there), plus what only a
+ * reader without a destination can check: block names against the RAM setup,
+ * block-migration sectors, the globalstate runstate, postcopy command bodies.
  */
 #include "sim_base.h"
 
-#include "mig_format.h"
 #include "mig_inspect.h"
+#include "mig_record.h"
+#include "mig_record_inl.h"
 #include "mig_stream.h"
 
 #include <jansson.h>
 
-/* zlib's compressBound(4096): n + n/4096 + n/16384 + n/2^25 + 13 (spec §6.4). */
-#define INSPECT_COMPRESS_BYTES_MAX (MIG_PAGE_BYTES + (MIG_PAGE_BYTES >> 12) + \
-                                    (MIG_PAGE_BYTES >> 14) + (MIG_PAGE_BYTES >> 25) + 13)
-/* Fixed command payload lengths (§7); -1: variable, checked by its own rule. */
-static const int32_t command_lengths[MIG_INSPECT_COMMANDS] = {-2, 0, 4, -1, 0, 0, -1, 4, 0, 0, -1};
-
-/* Dirty-bitmap chunk flags (QEMU 7.2 migration/block-dirty-bitmap.c). */
-#define BITMAP_FLAG_EOS 0x01u
-#define BITMAP_FLAG_ZEROES 0x02u
-#define BITMAP_FLAG_BITMAP_NAME 0x04u
-#define BITMAP_FLAG_DEVICE_NAME 0x08u
-#define BITMAP_FLAG_START 0x10u
-#define BITMAP_FLAG_COMPLETE 0x20u
-#define BITMAP_FLAG_BITS 0x40u
-#define BITMAP_FLAG_EXTRA 0x80u
-#define BITMAP_START_RESERVED 0xf8u
-#define BITMAP_IDSTR "dirty-bitmap"
-#define BITMAP_SECTION_VERSION 1
-/* QEMU serialises at most 1 KiB of bitmap per chunk (CHUNK_SIZE); allow generous slack. */
-#define BITMAP_BITS_BYTES_MAX (UINT32_C(1) << 20)
-
-#define BLOCK_IDSTR "block"
-#define BLOCK_SECTION_VERSION 1
-
-#define ZERO_CONTINUE (MIG_RAM_FLAG_ZERO | MIG_RAM_FLAG_CONTINUE)
-#define ZERO_RECORD_BYTES 9u       /* be64 word + fill byte */
-
-/*
- * Eight ZERO|CONTINUE records are 72 bytes, nine 64-bit words.  A group is
- * accepted when (word & mask) == expect for all nine, where mask selects in
- * each record the flag bits (expected 0x022), the fill byte (expected 0) and
- * the address bits at and above bit `bits` (expected 0), with 2^bits the
- * largest power of two <= word_end: every accepted word is then < word_end.
- * Words are loaded in host order on both sides, so the byte layout matches.
- */
-struct zero_group {
-  uint64_t mask[ZERO_RECORD_BYTES];
-  uint64_t expect[ZERO_RECORD_BYTES];
-};
+_Static_assert(MIG_INSPECT_COMMANDS <= MIG_COMMANDS_COUNT, "a counter per 7.2 command");
+_Static_assert(MIG_INSPECT_RECORD_TYPES == MIG_SECTION_TYPES_COUNT, "a counter per record type");
 
 struct walk {
-  struct mig_reader reader;
+  struct mig_reader reader;        /* over bytes[0, eof_offset] */
+  struct mig_tokenizer tokenizer;
+  struct mig_record record;        /* the record being walked */
+  const struct mig_policy *policy;
   struct mig_inspect *out;
   const uint8_t *bytes;            /* the whole stream */
   size_t count;                    /* its length */
@@ -66,21 +36,16 @@ struct walk {
   json_t *devices;                 /* its "devices" array */
   bool *device_used;               /* per devices[] entry */
   int32_t last_block;              /* -1 until a page record names a block */
-  int32_t zero_group_block;        /* the block zero_group was built for; -1: none */
+  bool configuration_emitted;      /* MIG_INSPECT_CONFIGURATION went out */
+  struct mig_inspect_live *live;   /* the live section being walked; NULL for FULL */
+  struct mig_inspect_device device;  /* the FULL section being walked */
   char bitmap_node[MIG_IDSTR_BYTES_MAX + 1];  /* names carried over between chunks */
   char bitmap_name[MIG_IDSTR_BYTES_MAX + 1];
-  struct zero_group zero_group;    /* masks for zero runs in block zero_group_block */
 };
 
 static bool walk_failed(struct walk *walk)
 {
   return mig_reader_failed(&walk->reader);
-}
-
-static uint64_t walk_left(struct walk *walk)
-{
-  uint64_t at = mig_reader_offset(&walk->reader);
-  return at < walk->out->eof_offset ? walk->out->eof_offset - at : 0;
 }
 
 /* Hands event to the visitor; a refusal latches the visitor's error (R11: no callback after). */
@@ -100,55 +65,54 @@ static void walk_emit(struct walk *walk, struct mig_inspect_event *event)
 }
 
 /*
- * A counted string (§1) that must not hold a NUL byte.  QEMU reads such a
- * name as the text before the NUL; rejecting it keeps every accepted stream
- * re-encodable byte for byte (stricter than QEMU, on purpose).
+ * A counted name as a C string.  QEMU reads a name with a NUL inside as the
+ * text before the NUL; the walk policy refuses it, which keeps every
+ * accepted stream's names printable and re-encodable as text.
  */
-static size_t walk_name(struct walk *walk, char *out, size_t out_bytes, const char *path)
+static bool walk_name(struct walk *walk, const struct mig_name *name, char *out, uint64_t offset,
+                      const char *path)
 {
-  struct mig_reader *reader = &walk->reader;
-  uint64_t offset = mig_reader_offset(reader);
-  size_t length = mig_read_counted_string(reader, out, out_bytes);
-  if (!walk_failed(walk) && strlen(out) != length) {
-    MIG_READER_FAIL(reader, MIG_ERR_BAD_IDSTR, offset, "NUL byte inside a name", "%s", path);
-    return 0;
-  }
-  return length;
+  mig_name_copy(name, out, MIG_IDSTR_BYTES_MAX + 1);
+  if (!walk->policy->names_nul_refused || !mig_name_has_nul(name)) return true;
+  MIG_POLICY_FAIL(&walk->reader, names_nul_refused, MIG_ERR_BAD_IDSTR, offset,
+                  "NUL byte inside a name", "%s", path);
+  return false;
 }
 
-static uint32_t be32_at(const uint8_t *bytes)
+static uint64_t walk_left(struct walk *walk)
 {
-  return (uint32_t)bytes[0] << 24 | (uint32_t)bytes[1] << 16 | (uint32_t)bytes[2] << 8 | bytes[3];
+  uint64_t at = mig_reader_offset(&walk->reader);
+  return at < walk->out->eof_offset ? walk->out->eof_offset - at : 0;
 }
 
 /*
- * Finds p with bytes[p-5]==0x06, be32 at p-4 == count-p, bytes[p]=='{', bytes[p-6]==0x00.
- * A stream whose last byte is the EOF marker has no trailer (§10: it is optional):
- * has_trailer stays false and FULL sections are sized by walk_full_unsized.
+ * Locates the trailer (mig_record_trailer_find) and parses its JSON.  A
+ * stream whose last byte is the EOF marker has no trailer (§10: it is
+ * optional): has_trailer stays false and FULL sections are sized by
+ * walk_full_unsized.
  */
 static enum mig_err walk_find_trailer(struct walk *walk, const uint8_t *bytes, size_t count)
 {
-  size_t low = count > MIG_VMDESC_BYTES_MAX ? count - MIG_VMDESC_BYTES_MAX : 14;
-  if (low < 14) low = 14;
-  for (size_t p = count; p-- > low;) {
-    if (bytes[p] != '{' || bytes[p - 5] != MIG_SECTION_VMDESCRIPTION) continue;
-    if (be32_at(bytes + p - 4) != count - p || bytes[p - 6] != MIG_SECTION_EOF) continue;
+  uint64_t eof_offset = 0, json_offset = 0;
+  if (mig_record_trailer_find(bytes, count, &eof_offset, &json_offset)) {
     walk->out->has_trailer = true;
-    walk->out->eof_offset = p - 6;
-    walk->out->trailer_offset = p;
-    walk->out->trailer_bytes = count - p;
+    walk->out->eof_offset = eof_offset;
+    walk->out->trailer_offset = json_offset;
+    walk->out->trailer_bytes = count - json_offset;
     json_error_t json_error;
-    walk->vmdesc = json_loadb((const char *)bytes + p, count - p, 0, &json_error);
+    size_t flags = walk->policy->trailer_checked ? JSON_REJECT_DUPLICATES : 0;
+    walk->vmdesc = json_loadb((const char *)bytes + json_offset, count - json_offset, flags,
+                              &json_error);
     walk->devices = json_object_get(walk->vmdesc, "devices");
     if (!json_is_array(walk->devices) || json_array_size(walk->devices) > MIG_SECTIONS_MAX) {
-      MIG_READER_FAIL(&walk->reader, MIG_ERR_VMDESC, p,
+      MIG_READER_FAIL(&walk->reader, MIG_ERR_VMDESC, json_offset,
                       walk->vmdesc == NULL ? json_error.text : "no bounded \"devices\" array",
                       "vmdesc");
       return MIG_ERR_VMDESC;
     }
     walk->device_used = calloc(json_array_size(walk->devices) + 1, sizeof(bool));
     if (walk->device_used == NULL) {
-      MIG_READER_FAIL(&walk->reader, MIG_ERR_NOMEM, p, "device flags", "vmdesc");
+      MIG_READER_FAIL(&walk->reader, MIG_ERR_NOMEM, json_offset, "device flags", "vmdesc");
       return MIG_ERR_NOMEM;
     }
     return MIG_OK;
@@ -163,115 +127,73 @@ static enum mig_err walk_find_trailer(struct walk *walk, const uint8_t *bytes, s
   return MIG_ERR_VMDESC;
 }
 
-static enum mig_err walk_header(struct walk *walk)
-{
-  struct mig_reader *reader = &walk->reader;
-  uint32_t magic = mig_read_be32(reader);
-  uint32_t version = mig_read_be32(reader);
-  if (walk_failed(walk)) {
-    mig__reader_annotate(reader, "header");
-    return mig_reader_error(reader)->code;
-  }
-  char detail[48];
-  if (magic != MIG_FILE_MAGIC) {
-    snprintf(detail, sizeof detail, "magic 0x%08" PRIx32, magic);
-    MIG_READER_FAIL(reader, MIG_ERR_BAD_MAGIC, 0, detail, "header/magic");
-    return MIG_ERR_BAD_MAGIC;
-  }
-  if (version != MIG_FILE_VERSION) {
-    snprintf(detail, sizeof detail, "version %" PRIu32, version);
-    MIG_READER_FAIL(reader, MIG_ERR_BAD_VERSION, 4, detail, "header/version");
-    return MIG_ERR_BAD_VERSION;
-  }
-  return MIG_OK;
-}
+/* ---------------------------------------------------------- configuration */
 
-/* One configuration subsection (§3): name already read. */
-static void walk_config_subsection(struct walk *walk, const char *name, uint64_t offset)
+static void walk_capabilities(struct walk *walk, const struct mig_record *record,
+                              uint64_t body_offset)
 {
-  struct mig_reader *reader = &walk->reader;
-  if (strcmp(name, "configuration/capabilities") == 0) {
-    uint64_t count_offset = mig_reader_offset(reader);
-    uint32_t count = mig_read_be32(reader);
-    if (!walk_failed(walk) && count > MIG_CAPABILITIES_MAX) {
-      char detail[48];
-      snprintf(detail, sizeof detail, "count %" PRIu32, count);
-      MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, count_offset, detail,
-                      "configuration/capabilities/count");
+  const struct mig_record_config *config = &record->config;
+  uint64_t name_offset = body_offset + 4;
+  for (uint32_t i = 0; i < config->capability_count && !walk_failed(walk); i++) {
+    const struct mig_name *name = &config->capabilities[i];
+    char *cap = walk->out->capabilities[i];
+    if (!walk_name(walk, name, cap, name_offset, "configuration/capabilities")) return;
+    bool known = mig_wire_capability_known_7_2(name->bytes, name->length) &&
+                 (!walk->policy->capabilities_only_validated ||
+                  mig_name_is(name, MIG_CAPABILITY_X_IGNORE_SHARED));
+    if (!known) {
+      char detail[MIG_IDSTR_BYTES_MAX + 64];
+      snprintf(detail, sizeof detail, "received unknown capability %s", cap);
+      MIG_READER_FAIL(&walk->reader, MIG_ERR_CONFIG_MISMATCH, name_offset, detail,
+                      "configuration/capabilities[%" PRIu32 "]", i);
       return;
     }
-    for (uint32_t i = 0; i < count && !walk_failed(walk); i++) {
-      char *cap = walk->out->capabilities[i];
-      (void)walk_name(walk, cap, sizeof walk->out->capabilities[i],
-                      "configuration/capabilities");
-      if (strcmp(cap, "x-ignore-shared") == 0) walk->out->x_ignore_shared = true;
-    }
-    walk->out->capability_count = count;
-    mig__reader_annotate(reader, "configuration/capabilities");
-  } else if (strcmp(name, "configuration/uuid") == 0) {
-    mig_read_bytes(reader, walk->out->uuid, sizeof walk->out->uuid);
-    walk->out->has_uuid = true;
-    mig__reader_annotate(reader, "configuration/uuid");
-  } else if (strcmp(name, "configuration/target-page-bits") == 0) {
-    uint32_t bits = mig_read_be32(reader);
-    walk->out->target_page_bits = bits;
-    if (!walk_failed(walk) && bits != MIG_PAGE_BITS) {
-      MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, offset, "not 12",
+    if (mig_name_is(name, MIG_CAPABILITY_X_IGNORE_SHARED)) walk->out->x_ignore_shared = true;
+    name_offset += 1u + name->length;
+  }
+  walk->out->capability_count = config->capability_count;
+}
+
+/* One configuration subsection (§3); the record layer checked its name, version and shape. */
+static void walk_config_subsection(struct walk *walk, const struct mig_record *record)
+{
+  const struct mig_record_config *config = &record->config;
+  struct mig_inspect *out = walk->out;
+  if (out->config_subsection_count >= MIG_INSPECT_CONFIG_SUBSECTIONS_MAX) {
+    MIG_READER_FAIL(&walk->reader, MIG_ERR_TOO_LONG, record->offset, "too many subsections",
+                    "configuration/subsection");
+    return;
+  }
+  struct mig_inspect_config_subsection *entry =
+      &out->config_subsections[out->config_subsection_count++];
+  mig_name_copy(&config->name, entry->name, sizeof entry->name);
+  entry->version = config->version;
+  uint64_t body_offset = record->offset + 2 + config->name.length + 4;
+  if (config->which == MIG_CONFIG_CAPABILITIES) {
+    walk_capabilities(walk, record, body_offset);
+  } else if (config->which == MIG_CONFIG_UUID) {
+    memcpy(out->uuid, config->uuid, sizeof out->uuid);
+    out->has_uuid = true;
+  } else {
+    SIM_ASSERT(config->which == MIG_CONFIG_TARGET_PAGE_BITS);
+    out->target_page_bits = config->page_bits;
+    if (config->page_bits != MIG_PAGE_BITS) {
+      MIG_READER_FAIL(&walk->reader, MIG_ERR_BAD_VALUE, record->offset, "not 12",
                       "configuration/target-page-bits");
     }
-  } else {
-    MIG_READER_FAIL(reader, MIG_ERR_SUBSECTION, offset, name, "configuration/subsection");
   }
 }
 
-static enum mig_err walk_configuration(struct walk *walk)
+/* Before the first record after the header and configuration: their event. */
+static void walk_configuration_done(struct walk *walk)
 {
-  struct mig_reader *reader = &walk->reader;
-  uint8_t type = 0;
-  if (!mig_reader_peek_u8(reader, &type) || type != MIG_SECTION_CONFIGURATION) return MIG_OK;
-  walk->out->has_configuration = true;
-  walk->out->records[MIG_SECTION_CONFIGURATION]++;
-  (void)mig_read_u8(reader);
-  uint32_t length = mig_read_be32(reader);
-  if (!walk_failed(walk) && (length == 0 || length > MIG_MACHINE_NAME_BYTES_MAX)) {
-    char detail[48];
-    snprintf(detail, sizeof detail, "length %" PRIu32, length);
-    MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, 9, detail, "configuration/name");
-  }
-  if (walk_failed(walk)) {
-    mig__reader_annotate(reader, "configuration/length");
-    return mig_reader_error(reader)->code;
-  }
-  mig_read_bytes(reader, walk->out->machine, length);
-  walk->out->machine[length] = 0;
-  if (!walk_failed(walk) && strlen(walk->out->machine) != length) {
-    MIG_READER_FAIL(reader, MIG_ERR_BAD_IDSTR, 13, "NUL byte inside the machine name",
-                    "configuration/name");
-  }
-  while (!walk_failed(walk) && mig_reader_peek_u8(reader, &type) &&
-         type == MIG_SECTION_SUBSECTION) {
-    uint64_t offset = mig_reader_offset(reader);
-    char name[MIG_IDSTR_BYTES_MAX + 1];
-    (void)mig_read_u8(reader);
-    (void)walk_name(walk, name, sizeof name, "configuration/subsection");
-    uint32_t version = mig_read_be32(reader);
-    if (!walk_failed(walk) && version != 1) {
-      MIG_READER_FAIL(reader, MIG_ERR_SECTION_VERSION, offset, name, "configuration/subsection");
-    }
-    if (!walk_failed(walk) &&
-        walk->out->config_subsection_count >= MIG_INSPECT_CONFIG_SUBSECTIONS_MAX) {
-      MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, offset, name, "configuration/subsection");
-    }
-    if (walk_failed(walk)) break;
-    struct mig_inspect_config_subsection *entry =
-        &walk->out->config_subsections[walk->out->config_subsection_count++];
-    snprintf(entry->name, sizeof entry->name, "%s", name);
-    entry->version = version;
-    walk_config_subsection(walk, name, offset);
-  }
-  mig__reader_annotate(reader, "configuration");
-  return walk_failed(walk) ? mig_reader_error(reader)->code : MIG_OK;
+  if (walk->configuration_emitted) return;
+  walk->configuration_emitted = true;
+  struct mig_inspect_event event = {.kind = MIG_INSPECT_CONFIGURATION, .offset = 0};
+  walk_emit(walk, &event);
 }
+
+/* -------------------------------------------------------------------- RAM */
 
 static int32_t walk_find_block(const struct mig_inspect *out, const char *name)
 {
@@ -281,331 +203,224 @@ static int32_t walk_find_block(const struct mig_inspect *out, const char *name)
   return -1;
 }
 
-/* MEM_SIZE (§6.3): counted name, be64 used_length, [be64 gpa] until total is consumed. */
-static void walk_ram_block_list(struct walk *walk, uint64_t word, uint64_t record_offset)
+/* One entry of the MEM_SIZE list (§6.3): a new, non-empty name that fits in the total. */
+static void walk_ram_block(struct walk *walk, const struct mig_record *record)
 {
   struct mig_reader *reader = &walk->reader;
-  uint64_t total = word & ~(uint64_t)(MIG_PAGE_BYTES - 1);
-  struct mig_inspect_event event = {.kind = MIG_INSPECT_RAM_BLOCKS, .offset = record_offset,
-                                    .word = word, .ram_kind = MIG_RAM_FLAG_MEM_SIZE,
-                                    .block_first = walk->out->block_count};
-  while (total > 0 && !walk_failed(walk)) {
-    uint64_t offset = mig_reader_offset(reader);
-    struct mig_inspect_block block = {0};
-    (void)walk_name(walk, block.name, sizeof block.name, "ram/blocks");
-    block.used_bytes = mig_read_be64(reader);
-    if (walk->out->x_ignore_shared) block.gpa = mig_read_be64(reader);
-    mig__reader_annotate(reader, "ram/blocks");
-    if (walk_failed(walk)) return;
-    char detail[96];
-    snprintf(detail, sizeof detail, "block '%.40s' used 0x%" PRIx64 " left 0x%" PRIx64,
-             block.name, block.used_bytes, total);
-    if (block.name[0] == 0 || block.used_bytes > total ||
-        walk_find_block(walk->out, block.name) >= 0) {
-      MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, offset, detail, "ram/blocks/%s", block.name);
-      return;
-    }
-    if (walk->out->block_count >= MIG_RAM_BLOCKS_MAX) {
-      MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, offset, detail, "ram/blocks");
-      return;
-    }
-    walk->out->blocks[walk->out->block_count++] = block;
-    total -= block.used_bytes;
+  const struct mig_record_ram *ram = &record->ram;
+  struct mig_inspect_block block = {.used_bytes = ram->used_bytes, .gpa = ram->gpa};
+  if (!walk_name(walk, &ram->block, block.name, record->offset, "ram/blocks")) return;
+  char detail[96];
+  snprintf(detail, sizeof detail, "block '%.40s' used 0x%" PRIx64 " left 0x%" PRIx64,
+           block.name, block.used_bytes, ram->setup_left);
+  if (block.name[0] == 0 || block.used_bytes > ram->setup_left ||
+      walk_find_block(walk->out, block.name) >= 0) {
+    MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, record->offset, detail, "ram/blocks/%s",
+                    block.name);
+    return;
   }
-  event.block_count = walk->out->block_count - event.block_first;
+  if (walk->out->block_count >= MIG_RAM_BLOCKS_MAX) {
+    MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, record->offset, detail, "ram/blocks");
+    return;
+  }
+  walk->out->blocks[walk->out->block_count++] = block;
+  struct mig_inspect_event event = {
+      .kind = MIG_INSPECT_RAM_BLOCKS, .offset = record->offset, .record = record,
+      .word = ram->word, .ram_kind = MIG_RAM_FLAG_MEM_SIZE,
+      .block_first = walk->out->block_count - 1, .block_count = 1};
   walk_emit(walk, &event);
 }
 
-/* The block of a page record: its counted name, or the last one with CONTINUE (§6.2). */
-static struct mig_inspect_block *walk_ram_page_block(struct walk *walk, uint32_t flags,
-                                                     uint64_t record_offset)
+/* The block of a page record: its name, or the last one with CONTINUE (§6.2). */
+static struct mig_inspect_block *walk_ram_page_block(struct walk *walk,
+                                                     const struct mig_record *record)
 {
   struct mig_reader *reader = &walk->reader;
-  if ((flags & MIG_RAM_FLAG_CONTINUE) == 0) {
+  if (record->ram.named) {
     char name[MIG_IDSTR_BYTES_MAX + 1];
-    (void)walk_name(walk, name, sizeof name, "ram/page/block");
-    mig__reader_annotate(reader, "ram/page/block");
-    if (walk_failed(walk)) return NULL;
+    if (!walk_name(walk, &record->ram.block, name, record->offset + 8, "ram/page/block")) {
+      return NULL;
+    }
     walk->last_block = walk_find_block(walk->out, name);
     if (walk->last_block < 0) {
-      MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, record_offset, name, "ram/page/block");
+      MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, record->offset, name, "ram/page/block");
       return NULL;
     }
   } else if (walk->last_block < 0) {
-    MIG_READER_FAIL(reader, MIG_ERR_RAM_ORDER, record_offset, "CONTINUE with no block",
+    MIG_READER_FAIL(reader, MIG_ERR_RAM_ORDER, record->offset, "CONTINUE with no block",
                     "ram/page/block");
     return NULL;
   }
   return &walk->out->blocks[walk->last_block];
 }
 
-/* ZERO, PAGE, XBZRLE, COMPRESS_PAGE payloads (§6.4); event holds the record header. */
-static void walk_ram_page(struct walk *walk, struct mig_inspect_event *event,
-                          struct mig_inspect_block *block)
+/* ZERO, PAGE, XBZRLE, COMPRESS_PAGE (§6.4); the record layer read and bounded the body. */
+static void walk_ram_page(struct walk *walk, const struct mig_record *record)
 {
   struct mig_reader *reader = &walk->reader;
-  uint64_t offset = mig_reader_offset(reader);
-  uint64_t length = 0;
-  char detail[48];
-  uint32_t kind = event->ram_kind;
-  if (kind == MIG_RAM_FLAG_ZERO) {
-    event->fill = mig_read_u8(reader);
+  const struct mig_record_ram *ram = &record->ram;
+  struct mig_inspect_block *block = walk_ram_page_block(walk, record);
+  if (block == NULL) return;
+  char detail[64];
+  if (ram->address >= block->used_bytes) {
+    snprintf(detail, sizeof detail, "offset 0x%" PRIx64 " used 0x%" PRIx64, ram->address,
+             block->used_bytes);
+    MIG_READER_FAIL(reader, MIG_ERR_RAM_OFFSET, record->offset, detail, "ram/%s/offset",
+                    block->name);
+    return;
+  }
+  if (ram->kind == MIG_RAM_FLAG_ZERO) {
     block->zero_pages++;
-  } else if (kind == MIG_RAM_FLAG_PAGE) {
-    length = MIG_PAGE_BYTES;
+  } else if (ram->kind == MIG_RAM_FLAG_PAGE) {
     block->normal_pages++;
-  } else if (kind == MIG_RAM_FLAG_XBZRLE) {
-    event->encoding = mig_read_u8(reader);
-    length = mig_read_be16(reader);
-    if (!walk_failed(walk) && event->encoding != 1) {
-      snprintf(detail, sizeof detail, "encoding flag 0x%02x", event->encoding);
-      MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, offset, detail, "ram/%s/xbzrle", block->name);
-    }
-    if (!walk_failed(walk) && length > MIG_PAGE_BYTES) {
-      snprintf(detail, sizeof detail, "length %" PRIu64, length);
-      MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, offset + 1, detail, "ram/%s/xbzrle", block->name);
+  } else if (ram->kind == MIG_RAM_FLAG_XBZRLE) {
+    if (ram->encoding != MIG_RAM_XBZRLE_ENCODING) {
+      snprintf(detail, sizeof detail, "encoding flag 0x%02x", ram->encoding);
+      MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, record->payload_offset - 3, detail,
+                      "ram/%s/xbzrle", block->name);
+      return;
     }
     block->xbzrle_pages++;
   } else {
-    length = mig_read_be32(reader);
-    if (!walk_failed(walk) && length > INSPECT_COMPRESS_BYTES_MAX) {
-      snprintf(detail, sizeof detail, "length %" PRIu64, length);
-      MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, offset, detail, "ram/%s/compressed", block->name);
-    }
     block->compressed_pages++;
   }
-  if (!walk_failed(walk) && length > walk_left(walk)) {
-    snprintf(detail, sizeof detail, "length %" PRIu64, length);
-    MIG_READER_FAIL(reader, MIG_ERR_TRUNCATED, mig_reader_offset(reader), detail, "ram/%s/page",
-                    block->name);
+  struct mig_inspect_event event = {
+      .kind = MIG_INSPECT_RAM_PAGE, .offset = record->offset, .record = record,
+      .word = ram->word, .ram_kind = ram->kind, .ram_named = ram->named,
+      .block_index = (uint32_t)walk->last_block, .address = ram->address, .fill = ram->fill,
+      .encoding = ram->encoding, .payload = record->payload,
+      .payload_bytes = record->payload_bytes, .payload_offset = record->payload_offset};
+  walk_emit(walk, &event);
+}
+
+static void walk_ram(struct walk *walk, const struct mig_record *record)
+{
+  const struct mig_record_ram *ram = &record->ram;
+  if (record->kind == MIG_RECORD_RAM_BLOCK) {
+    walk_ram_block(walk, record);
+    return;
   }
-  event->payload_offset = mig_reader_offset(reader);
-  event->payload = mig_read_view(reader, (size_t)length);
-  event->payload_bytes = length;
-  mig__reader_annotate(reader, "ram/%s/page", block->name);
-  walk_emit(walk, event);
-}
-
-static bool walk_ram_kind_known(uint32_t kind)
-{
-  return kind == MIG_RAM_FLAG_ZERO || kind == MIG_RAM_FLAG_PAGE || kind == MIG_RAM_FLAG_XBZRLE ||
-         kind == MIG_RAM_FLAG_COMPRESS_PAGE;
-}
-
-/* be64 at bytes, unaligned. */
-static uint64_t load_be64(const uint8_t *bytes)
-{
-  uint64_t word;
-  memcpy(&word, bytes, sizeof word);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  word = __builtin_bswap64(word);
-#endif
-  return word;
-}
-
-/* True when the 9 bytes at p are ZERO|CONTINUE, fill 0, address below word_end (see below). */
-static bool zero_record_ok(const uint8_t *p, uint64_t word_end)
-{
-  uint64_t word = load_be64(p);
-  return (((word & (MIG_PAGE_BYTES - 1)) ^ ZERO_CONTINUE) | p[8]) == 0 && word < word_end;
-}
-
-static void zero_group_init(struct zero_group *group, uint64_t word_end)
-{
-  SIM_ASSERT(word_end >= MIG_PAGE_BYTES);
-  uint32_t bits = 63;
-  while ((UINT64_C(1) << bits) > word_end) bits--;
-  SIM_ASSERT(bits >= MIG_PAGE_BITS);
-  uint64_t word_mask = ~((UINT64_C(1) << bits) - 1) | (MIG_PAGE_BYTES - 1);
-  uint8_t mask[8 * ZERO_RECORD_BYTES], expect[8 * ZERO_RECORD_BYTES];
-  for (uint32_t r = 0; r < 8; r++) {
-    for (uint32_t b = 0; b < 8; b++) {
-      mask[ZERO_RECORD_BYTES * r + b] = (uint8_t)(word_mask >> (56 - 8 * b));
-      expect[ZERO_RECORD_BYTES * r + b] = (uint8_t)((uint64_t)ZERO_CONTINUE >> (56 - 8 * b));
-    }
-    mask[ZERO_RECORD_BYTES * r + 8] = 0xff;  /* the fill byte */
-    expect[ZERO_RECORD_BYTES * r + 8] = 0;
+  struct mig_inspect_event event = {.offset = record->offset, .record = record,
+                                    .word = ram->word, .ram_kind = ram->kind,
+                                    .address = ram->address};
+  if (ram->kind == MIG_RAM_FLAG_EOS) {
+    event.kind = MIG_INSPECT_RAM_EOS;
+    walk_emit(walk, &event);
+  } else if (ram->kind == MIG_RAM_FLAG_MEM_SIZE) {
+    event.kind = MIG_INSPECT_RAM_BLOCKS;
+    event.block_first = walk->out->block_count;
+    walk_emit(walk, &event);
+  } else {
+    walk_ram_page(walk, record);
   }
-  memcpy(group->mask, mask, sizeof mask);
-  memcpy(group->expect, expect, sizeof expect);
+}
+
+/* The block's used length rounded up to a page: what the fast paths bound addresses by. */
+static uint64_t walk_address_end(const struct mig_inspect_block *block)
+{
+  SIM_ASSERT(block->used_bytes <= UINT64_MAX - MIG_PAGE_BYTES);  /* a page-aligned be64 */
+  return (block->used_bytes + MIG_PAGE_BYTES - 1) & ~(uint64_t)(MIG_PAGE_BYTES - 1);
 }
 
 /*
- * Counts the leading records of p[0, records_max × 9) that are ZERO|CONTINUE
- * with fill byte 0 and a page address inside the block.  word_end is the
- * block's used length rounded up to a page: the address bits of a word are
- * page aligned by construction and the flag bits are fixed at 0x022, so
- * address < used  <=>  address < word_end  <=>  word < word_end.  Groups of
- * eight records are checked with masks (struct zero_group); a group that
- * fails them (a page at or above 2^bits, or a record that is not such a zero
- * page) is checked one record at a time, and the first record that fails
- * ends the run: it is left for the general path, which reports it.
+ * A zero run (mig_record_zero_run): counted in one step, or handed to a
+ * visitor that asked for runs as one RAM_ZERO_RUN event.
  */
-/* Non-zero when word i of the group at q breaks the masks. */
-static inline uint64_t zero_word_wrong(const uint8_t *q, const struct zero_group *group, uint32_t i)
+static bool walk_zero_run(struct walk *walk, struct mig_inspect_block *block, bool visit)
 {
-  uint64_t word;
-  memcpy(&word, q + 8 * i, sizeof word);
-  return (word & group->mask[i]) ^ group->expect[i];
-}
-
-static uint64_t zero_run_count(const uint8_t *p, uint64_t records_max, uint64_t word_end,
-                               const struct zero_group *group)
-{
-  uint64_t n = 0;
-  while (n + 8 <= records_max) {
-    const uint8_t *q = p + ZERO_RECORD_BYTES * n;
-    /* Spelled out: compilers keep a word array and loop here otherwise. */
-    uint64_t wrong = zero_word_wrong(q, group, 0) | zero_word_wrong(q, group, 1) |
-                     zero_word_wrong(q, group, 2) | zero_word_wrong(q, group, 3) |
-                     zero_word_wrong(q, group, 4) | zero_word_wrong(q, group, 5) |
-                     zero_word_wrong(q, group, 6) | zero_word_wrong(q, group, 7) |
-                     zero_word_wrong(q, group, 8);
-    if (wrong == 0) {
-      n += 8;
-      continue;
-    }
-    uint32_t i = 0;
-    while (i < 8 && zero_record_ok(q + ZERO_RECORD_BYTES * i, word_end)) i++;
-    n += i;
-    if (i < 8) return n;
-  }
-  while (n < records_max && zero_record_ok(p + ZERO_RECORD_BYTES * n, word_end)) n++;
-  return n;
-}
-
-/*
- * A run of ZERO|CONTINUE records, fill 0, inside the current block: counted in
- * one pass when nothing needs them one by one (no visitor), or handed over as
- * one MIG_INSPECT_RAM_ZERO_RUN event to a visitor that asked for runs.  Every
- * check of the general path is made (flags, block bound, fill byte); the
- * record that fails one ends the run and is read again by the general path.
- * Returns the bytes consumed from at.
- */
-static uint64_t walk_zero_run(struct walk *walk, struct mig_inspect_block *block, uint64_t at,
-                              uint64_t end, bool visit)
-{
-  if (visit && !walk->visitor->zero_runs) return 0;
-  uint64_t used = block->used_bytes;
-  uint64_t word_end = (used + MIG_PAGE_BYTES - 1) & ~(uint64_t)(MIG_PAGE_BYTES - 1);
-  SIM_ASSERT(used <= UINT64_MAX - MIG_PAGE_BYTES);  /* used <= total, a page-aligned be64 */
-  if (end - at < ZERO_RECORD_BYTES || !zero_record_ok(walk->bytes + at, word_end)) return 0;
-  if (walk->zero_group_block != walk->last_block) {
-    zero_group_init(&walk->zero_group, word_end);
-    walk->zero_group_block = walk->last_block;
-  }
-  uint64_t records = zero_run_count(walk->bytes + at, (end - at) / ZERO_RECORD_BYTES, word_end,
-                                    &walk->zero_group);
-  if (records == 0) return 0;
-  block->zero_pages += records;
+  struct mig_record *record = &walk->record;
+  if (visit && !walk->visitor->zero_runs) return false;
+  if (!mig_record_zero_run(&walk->tokenizer, walk_address_end(block), record)) return false;
+  block->zero_pages += record->ram.run_count;
   if (visit) {
     struct mig_inspect_event event = {
-        .kind = MIG_INSPECT_RAM_ZERO_RUN, .offset = at, .word = load_be64(walk->bytes + at),
-        .ram_kind = MIG_RAM_FLAG_ZERO, .block_index = (uint32_t)walk->last_block,
-        .address = load_be64(walk->bytes + at) & ~(uint64_t)(MIG_PAGE_BYTES - 1),
-        .payload = walk->bytes + at, .payload_bytes = records * ZERO_RECORD_BYTES,
-        .payload_offset = at, .run_count = records};
+        .kind = MIG_INSPECT_RAM_ZERO_RUN, .offset = record->offset, .record = record,
+        .word = record->ram.word, .ram_kind = MIG_RAM_FLAG_ZERO,
+        .block_index = (uint32_t)walk->last_block, .address = record->ram.address,
+        .payload = record->payload, .payload_bytes = record->payload_bytes,
+        .payload_offset = record->payload_offset, .run_count = record->ram.run_count};
     walk_emit(walk, &event);
   }
-  return records * ZERO_RECORD_BYTES;
+  return true;
 }
 
 /*
- * Fast path for the two records that make up nearly every stream, ZERO and
- * PAGE with CONTINUE: parsed straight from the in-memory bytes and skipped in
- * one step.  It stops before the first record it does not fully accept, which
- * the general path then reads (and, if need be, rejects with its error).
+ * Fast path inside a RAM payload over in-memory input: zero runs, then the
+ * ZERO|CONTINUE and PAGE|CONTINUE records the record layer parses in place
+ * (mig_record_ram_fast), each checked against the current block, with one
+ * event reused for all of them.  It stops before the first record it does
+ * not take, which the general path then reads (and, if need be, rejects).
  */
 static void walk_ram_fast(struct walk *walk)
 {
-  if (walk->last_block < 0 || walk_failed(walk)) return;
+  if (walk->last_block < 0 || walk->live == NULL || walk_failed(walk) ||
+      !mig_record_ram_fast_ready(&walk->tokenizer)) {
+    return;
+  }
   struct mig_inspect_block *block = &walk->out->blocks[walk->last_block];
-  uint64_t start = mig_reader_offset(&walk->reader), at = start;
-  uint64_t end = walk->out->eof_offset;
+  uint64_t address_end = walk_address_end(block);
   bool visit = walk->visitor != NULL && walk->visitor->visit != NULL;
-  struct mig_inspect_event event = {.kind = MIG_INSPECT_RAM_PAGE,
+  struct mig_record *record = &walk->record;
+  struct mig_inspect_event event = {.kind = MIG_INSPECT_RAM_PAGE, .record = record,
                                     .block_index = (uint32_t)walk->last_block};
-  while (at + 9 <= end) {
-    uint64_t run = walk_zero_run(walk, block, at, end, visit);
-    if (walk_failed(walk)) return;
-    at += run;
-    if (at + 9 > end) break;
-    uint64_t word = load_be64(walk->bytes + at);
-    uint32_t flags = (uint32_t)(word & (MIG_PAGE_BYTES - 1));
-    uint64_t address = word & ~(uint64_t)(MIG_PAGE_BYTES - 1);
-    bool zero = flags == ZERO_CONTINUE;
-    if (!zero && flags != (MIG_RAM_FLAG_PAGE | MIG_RAM_FLAG_CONTINUE)) break;
-    uint64_t length = zero ? 1 : MIG_PAGE_BYTES;
-    if (address >= block->used_bytes || length > end - at - 8) break;
+  for (;;) {
+    if (walk_zero_run(walk, block, visit)) {
+      if (walk_failed(walk)) return;
+      continue;
+    }
+    if (!mig__record_continue_fast(&walk->tokenizer, address_end, record)) return;
+    bool zero = record->ram.kind == MIG_RAM_FLAG_ZERO;
     if (zero) {
       block->zero_pages++;
     } else {
       block->normal_pages++;
     }
-    if (visit) {
-      event.offset = at;
-      event.word = word;
-      event.ram_kind = flags & ~MIG_RAM_FLAG_CONTINUE;
-      event.address = address;
-      event.fill = zero ? walk->bytes[at + 8] : 0;
-      event.payload = zero ? NULL : walk->bytes + at + 8;
-      event.payload_bytes = zero ? 0 : MIG_PAGE_BYTES;
-      event.payload_offset = at + 8;
-      walk_emit(walk, &event);
-      if (walk_failed(walk)) return;
-    }
-    at += 8 + length;
+    if (!visit) continue;
+    event.offset = record->offset;
+    event.word = record->ram.word;
+    event.ram_kind = record->ram.kind;
+    event.address = record->ram.address;
+    event.fill = record->ram.fill;
+    event.payload = record->payload;
+    event.payload_bytes = record->payload_bytes;
+    event.payload_offset = record->payload_offset;
+    walk_emit(walk, &event);
+    if (walk_failed(walk)) return;
   }
-  mig_read_skip(&walk->reader, at - start);
 }
 
-/* One RAM section payload: records until EOS (§6.1-§6.5). */
-static void walk_ram_section(struct walk *walk)
+/* ------------------------------------------------------------------- vfio */
+
+/*
+ * A VFIO_MIG_FLAG marker of a live `<bdf>/vfio` section (hw/vfio/migration.c):
+ * the record layer knows the markers; the data blocks are opaque device bytes
+ * here (migsim's own layout is checked by the destination, mig_vfio.c).
+ */
+static void walk_vfio(struct walk *walk, struct mig_record *record)
 {
-  struct mig_reader *reader = &walk->reader;
-  for (;;) {
-    walk_ram_fast(walk);
-    uint64_t record_offset = mig_reader_offset(reader);
-    uint64_t word = mig_read_be64(reader);
-    mig__reader_annotate(reader, "ram/record");
-    if (walk_failed(walk)) return;
-    uint32_t flags = (uint32_t)(word & (MIG_PAGE_BYTES - 1));
-    struct mig_inspect_event event = {
-        .kind = MIG_INSPECT_RAM_PAGE, .offset = record_offset, .word = word,
-        .ram_kind = flags & ~MIG_RAM_FLAG_CONTINUE,
-        .ram_named = (flags & MIG_RAM_FLAG_CONTINUE) == 0,
-        .address = word & ~(uint64_t)(MIG_PAGE_BYTES - 1)};
-    if (event.ram_kind == MIG_RAM_FLAG_EOS) {
-      event.kind = MIG_INSPECT_RAM_EOS;
-      walk_emit(walk, &event);
-      return;
-    }
-    if (event.ram_kind == MIG_RAM_FLAG_MEM_SIZE) {
-      walk_ram_block_list(walk, word, record_offset);
-      continue;
-    }
-    if (!walk_ram_kind_known(event.ram_kind)) {
-      char detail[48];
-      snprintf(detail, sizeof detail, "flags 0x%03" PRIx32, flags);
-      MIG_READER_FAIL(reader, MIG_ERR_RAM_FLAGS, record_offset, detail, "ram/record/flags");
-      return;
-    }
-    struct mig_inspect_block *block = walk_ram_page_block(walk, flags, record_offset);
-    if (block == NULL) return;
-    if (event.address >= block->used_bytes) {
+  if (record->vfio_flag == MIG_VFIO_FLAG_DEV_DATA_STATE) {
+    if (record->payload_bytes > walk_left(walk)) {
       char detail[64];
-      snprintf(detail, sizeof detail, "offset 0x%" PRIx64 " used 0x%" PRIx64, event.address,
-               block->used_bytes);
-      MIG_READER_FAIL(reader, MIG_ERR_RAM_OFFSET, record_offset, detail, "ram/%s/offset",
-                      block->name);
+      snprintf(detail, sizeof detail, "size 0x%" PRIx64 ", 0x%" PRIx64 " bytes left",
+               record->payload_bytes, walk_left(walk));
+      MIG_READER_FAIL(&walk->reader, MIG_ERR_TRUNCATED, record->payload_offset, detail,
+                      "%s/data/size", walk->live->idstr);
       return;
     }
-    event.block_index = (uint32_t)walk->last_block;
-    walk_ram_page(walk, &event, block);
-    if (walk_failed(walk)) return;
+    if (mig_record_payload_view(&walk->tokenizer, record) != MIG_OK) return;
+  } else if (record->vfio_flag == MIG_VFIO_FLAG_DEV_CONFIG_STATE) {
+    /* QEMU puts the config in the FULL section; inside a live one it cannot be sized here. */
+    MIG_READER_FAIL(&walk->reader, MIG_ERR_BAD_VALUE, record->offset,
+                    "DEV_CONFIG_STATE in a live section", "%s/flag", walk->live->idstr);
+    return;
   }
+  walk->out->vfio_records++;
+  struct mig_inspect_event event = {
+      .kind = MIG_INSPECT_VFIO_RECORD, .offset = record->offset, .record = record,
+      .vfio_flag = record->vfio_flag, .payload = record->payload,
+      .payload_bytes = record->payload_bytes, .payload_offset = record->payload_offset};
+  walk_emit(walk, &event);
 }
-
 /* A bounded non-negative JSON integer; false when absent, negative or too large. */
 static bool json_bounded(const json_t *value, uint64_t bound, uint64_t *out)
 {
@@ -676,6 +491,7 @@ static long walk_find_device(struct walk *walk, const char *idstr, uint32_t inst
   return -1;
 }
 
+
 /* A FULL section's payload size from the trailer's device entry; false after an error. */
 static bool walk_full_sized(struct walk *walk, struct mig_inspect_device *device,
                             uint64_t *bytes)
@@ -709,7 +525,7 @@ static bool walk_plausible_record(const struct walk *walk, uint64_t p)
   if (type == MIG_SECTION_PART || type == MIG_SECTION_END) return p + 5 < end;
   if (type == MIG_SECTION_COMMAND) {
     return p + 5 <= end && (walk->bytes[p + 1] == 0 && walk->bytes[p + 2] > 0 &&
-                            walk->bytes[p + 2] < MIG_INSPECT_COMMANDS);
+                            walk->bytes[p + 2] < MIG_CMD_MAX_7_2);
   }
   if (type != MIG_SECTION_START && type != MIG_SECTION_FULL) return false;
   if (p + 6 >= end) return false;
@@ -754,6 +570,7 @@ static bool walk_full_unsized(struct walk *walk, struct mig_inspect_device *devi
                   "%s/footer", device->idstr);
   return false;
 }
+
 
 /*
  * RunState names, QEMU qapi/run-state.json (read at upstream commit 01bed0ff;
@@ -807,67 +624,6 @@ static void walk_globalstate(struct walk *walk, const uint8_t *payload, uint64_t
   }
 }
 
-/* A FULL section's payload: sized by the trailer, or heuristically without one. */
-static void walk_full_section(struct walk *walk, struct mig_inspect_device *device)
-{
-  struct mig_reader *reader = &walk->reader;
-  uint64_t bytes = 0;
-  bool sized = walk->out->has_trailer ? walk_full_sized(walk, device, &bytes)
-                                      : walk_full_unsized(walk, device, &bytes);
-  if (!sized) return;
-  if (bytes > walk_left(walk)) {
-    char detail[64];
-    snprintf(detail, sizeof detail, "size 0x%" PRIx64 " left 0x%" PRIx64, bytes, walk_left(walk));
-    MIG_READER_FAIL(reader, MIG_ERR_TRUNCATED, mig_reader_offset(reader), detail, "%s/payload",
-                    device->idstr);
-    return;
-  }
-  device->bytes = bytes;
-  struct mig_inspect_event event = {
-      .kind = MIG_INSPECT_DEVICE, .offset = mig_reader_offset(reader),
-      .section_type = MIG_SECTION_FULL, .section_id = device->section_id,
-      .idstr = device->idstr, .instance_id = device->instance_id, .version = device->version,
-      .payload_bytes = bytes};
-  event.payload = mig_read_view(reader, (size_t)bytes);
-  if (walk_failed(walk)) return;
-  if (strcmp(device->idstr, "globalstate") == 0 && device->instance_id == 0) {
-    walk_globalstate(walk, event.payload, bytes, event.offset);
-    if (walk_failed(walk)) return;
-  }
-  walk_emit(walk, &event);
-}
-
-/*
- * The footer 0x7e + be32 id (§4.3); legacy streams (no configuration) may omit
- * footers.  Returns whether a footer was read.
- */
-static bool walk_footer(struct walk *walk, uint32_t section_id, const char *idstr)
-{
-  struct mig_reader *reader = &walk->reader;
-  uint64_t offset = mig_reader_offset(reader);
-  uint8_t next = 0;
-  if (!mig_reader_peek_u8(reader, &next)) {
-    MIG_READER_FAIL(reader, MIG_ERR_TRUNCATED, offset, "no footer", "%s/footer", idstr);
-    return false;
-  }
-  char detail[64];
-  if (next == MIG_SECTION_FOOTER) {
-    (void)mig_read_u8(reader);
-    uint32_t id = mig_read_be32(reader);
-    mig__reader_annotate(reader, "%s/footer", idstr);
-    if (!walk_failed(walk) && id != section_id) {
-      snprintf(detail, sizeof detail, "read 0x%" PRIx32 " expected 0x%" PRIx32, id, section_id);
-      MIG_READER_FAIL(reader, MIG_ERR_FOOTER, offset, detail, "%s/footer", idstr);
-    }
-    walk->out->footers_seen = true;
-    return true;
-  }
-  bool record = next <= MIG_SECTION_FULL || next == MIG_SECTION_COMMAND;
-  if (!walk->out->has_configuration && !walk->out->footers_seen && record) return false;
-  snprintf(detail, sizeof detail, "read 0x%02x, expected 0x7e", next);
-  MIG_READER_FAIL(reader, MIG_ERR_FOOTER, offset, detail, "%s/footer", idstr);
-  return false;
-}
 
 /* Index of the block called name (not NUL-terminated, name_bytes long); -1 if unknown. */
 static int32_t walk_block_named(const struct walk *walk, const uint8_t *name, size_t name_bytes)
@@ -986,133 +742,6 @@ static bool walk_postcopy_body(struct walk *walk, uint64_t offset, uint16_t code
   return true;
 }
 
-/* A command record (§7): be16 code, be16 length, payload. */
-static void walk_command(struct walk *walk, uint64_t offset)
-{
-  struct mig_reader *reader = &walk->reader;
-  uint16_t code = mig_read_be16(reader);
-  uint16_t length = mig_read_be16(reader);
-  mig__reader_annotate(reader, "command");
-  if (walk_failed(walk)) return;
-  char detail[64];
-  snprintf(detail, sizeof detail, "command %" PRIu16 " length %" PRIu16, code, length);
-  bool known = code > 0 && code < MIG_INSPECT_COMMANDS && code != 7;
-  int32_t fixed = known ? command_lengths[code] : -2;
-  bool length_ok = (fixed >= 0 && length == (uint32_t)fixed) ||
-                   (code == 3 && (length == 0 || length == 16)) ||
-                   (code == 6 && length >= 3) || (code == 10 && length >= 1);
-  if (!known || !length_ok) {
-    MIG_READER_FAIL(reader, MIG_ERR_BAD_COMMAND, offset,
-                    code == 7 ? "PACKAGED (postcopy) is not walked yet" : detail, "command");
-    return;
-  }
-  if (length > walk_left(walk)) {
-    MIG_READER_FAIL(reader, MIG_ERR_TRUNCATED, offset, detail, "command/payload");
-    return;
-  }
-  struct mig_inspect_event event = {.kind = MIG_INSPECT_COMMAND, .offset = offset,
-                                    .command = code, .payload_bytes = length};
-  event.payload = mig_read_view(reader, length);
-  if (walk_failed(walk)) return;
-  if (code == 6 && !walk_discard(walk, offset, event.payload, length)) return;
-  if (!walk_postcopy_body(walk, offset, code, event.payload, length)) return;
-  walk->out->commands[code]++;
-  walk_emit(walk, &event);
-}
-
-/* START/FULL header fields after the type and id (§4.2). */
-static bool walk_long_header(struct walk *walk, struct mig_inspect_device *device)
-{
-  struct mig_reader *reader = &walk->reader;
-  size_t length = walk_name(walk, device->idstr, sizeof device->idstr, "section/idstr");
-  device->instance_id = mig_read_be32(reader);
-  device->version = mig_read_be32(reader);
-  mig__reader_annotate(reader, "section/header");
-  if (walk_failed(walk)) return false;
-  if (length == 0) {
-    MIG_READER_FAIL(reader, MIG_ERR_BAD_IDSTR, device->offset + 5, "empty", "section/idstr");
-    return false;
-  }
-  return true;
-}
-
-/* Dirty-bitmap chunk flags: 1, 2 or 4 bytes, widened while the top bit is set. */
-static uint32_t walk_bitmap_flags(struct walk *walk, uint32_t *flags_bytes)
-{
-  struct mig_reader *reader = &walk->reader;
-  uint32_t flags = mig_read_u8(reader);
-  *flags_bytes = 1;
-  if (flags & BITMAP_FLAG_EXTRA) {
-    flags = flags << 8 | mig_read_u8(reader);
-    *flags_bytes = 2;
-    if (flags & BITMAP_FLAG_EXTRA) {
-      flags = flags << 16 | mig_read_be16(reader);
-      *flags_bytes = 4;
-    }
-  }
-  return flags;
-}
-
-/* START: be32 granularity, u8 flags; BITS: be64 sector, be32 count, [be64 size, bytes]. */
-static void walk_bitmap_body(struct walk *walk, struct mig_inspect_event *event)
-{
-  struct mig_reader *reader = &walk->reader;
-  char detail[64];
-  if (event->bitmap_flags & BITMAP_FLAG_START) {
-    event->granularity = mig_read_be32(reader);
-    event->bitmap_start_flags = mig_read_u8(reader);
-    if (!walk_failed(walk) && (event->bitmap_start_flags & BITMAP_START_RESERVED) != 0) {
-      snprintf(detail, sizeof detail, "start flags 0x%02x", event->bitmap_start_flags);
-      MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, event->offset, detail, "dirty-bitmap/start");
-    }
-  } else if ((event->bitmap_flags & BITMAP_FLAG_COMPLETE) == 0 &&
-             (event->bitmap_flags & BITMAP_FLAG_BITS) != 0) {
-    event->start_sector = mig_read_be64(reader);
-    event->sectors = mig_read_be32(reader);
-    if ((event->bitmap_flags & BITMAP_FLAG_ZEROES) == 0) {
-      uint64_t size_offset = mig_reader_offset(reader);
-      uint64_t size = mig_read_be64(reader);
-      if (!walk_failed(walk) && (size > BITMAP_BITS_BYTES_MAX || size > walk_left(walk))) {
-        snprintf(detail, sizeof detail, "buffer size 0x%" PRIx64, size);
-        MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, size_offset, detail, "dirty-bitmap/bits");
-        return;
-      }
-      event->payload_bytes = size;
-      event->payload = mig_read_view(reader, (size_t)size);
-    }
-  }
-  mig__reader_annotate(reader, "dirty-bitmap/chunk");
-}
-
-/* One dirty-bitmap section payload: chunks until one carries EOS. */
-static void walk_bitmap_section(struct walk *walk)
-{
-  struct mig_reader *reader = &walk->reader;
-  for (uint64_t chunk = 0; !walk_failed(walk); chunk++) {
-    struct mig_inspect_event event = {.kind = MIG_INSPECT_BITMAP_CHUNK,
-                                      .offset = mig_reader_offset(reader)};
-    event.bitmap_flags = walk_bitmap_flags(walk, &event.bitmap_flags_bytes);
-    if (!walk_failed(walk) && event.bitmap_flags > 0xff) {
-      char detail[32];
-      snprintf(detail, sizeof detail, "flags 0x%" PRIx32, event.bitmap_flags);
-      MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, event.offset, detail, "dirty-bitmap/flags");
-    }
-    if (event.bitmap_flags & BITMAP_FLAG_DEVICE_NAME) {
-      (void)walk_name(walk, walk->bitmap_node, sizeof walk->bitmap_node, "dirty-bitmap/node");
-      event.bitmap_node = walk->bitmap_node;
-    }
-    if (event.bitmap_flags & BITMAP_FLAG_BITMAP_NAME) {
-      (void)walk_name(walk, walk->bitmap_name, sizeof walk->bitmap_name, "dirty-bitmap/name");
-      event.bitmap_name = walk->bitmap_name;
-    }
-    mig__reader_annotate(reader, "dirty-bitmap/header");
-    walk_bitmap_body(walk, &event);
-    if (walk_failed(walk)) return;
-    walk->out->bitmap_chunks++;
-    walk_emit(walk, &event);
-    if (event.bitmap_flags & BITMAP_FLAG_EOS) return;
-  }
-}
 
 /* The index of block device name, registered on first sight; -1 after a rejection. */
 static int32_t walk_block_device(struct walk *walk, const char *name, uint64_t name_offset)
@@ -1147,6 +776,7 @@ static int32_t walk_block_device(struct walk *walk, const char *name, uint64_t n
   return (int32_t)out->block_device_count++;
 }
 
+
 /*
  * DEVICE_BLOCK (QEMU 7.2 block_load): counted device name, then unless
  * ZERO_BLOCK one 1 MiB chunk.  Stricter than QEMU: the name is non-empty and
@@ -1154,15 +784,16 @@ static int32_t walk_block_device(struct walk *walk, const char *name, uint64_t n
  * sectors) and lies inside the device (QEMU computes a negative sector count
  * past the end and lets the write fail).  False after a rejection.
  */
-static bool walk_block_data(struct walk *walk, struct mig_inspect_event *event)
+static bool walk_block_data(struct walk *walk, const struct mig_record *record,
+                            struct mig_inspect_event *event)
 {
   struct mig_reader *reader = &walk->reader;
   char name[MIG_IDSTR_BYTES_MAX + 1];
-  uint64_t name_offset = mig_reader_offset(reader);
-  size_t length = walk_name(walk, name, sizeof name, "block/device-name");
-  mig__reader_annotate(reader, "block/device-name");
-  if (walk_failed(walk)) return false;
-  if (length == 0) {
+  uint64_t name_offset = record->offset + 8;
+  if (!walk_name(walk, &record->block_device, name, name_offset, "block/device-name")) {
+    return false;
+  }
+  if (name[0] == 0) {
     MIG_READER_FAIL(reader, MIG_ERR_BAD_IDSTR, name_offset, "empty", "block/device-name");
     return false;
   }
@@ -1170,9 +801,9 @@ static bool walk_block_data(struct walk *walk, struct mig_inspect_event *event)
   if (index < 0) return false;
   struct mig_inspect_block_device *device = &walk->out->block_devices[index];
   uint64_t device_bytes = device->bytes != 0 ? device->bytes : MIG_BLOCK_DEVICE_BYTES_MAX;
-  char detail[96];
   if (event->sector % MIG_BLOCK_CHUNK_SECTORS != 0 ||
       event->sector >= device_bytes >> MIG_BLOCK_SECTOR_BITS) {
+    char detail[96];
     snprintf(detail, sizeof detail, "sector 0x%" PRIx64 " %s (device 0x%" PRIx64 " bytes)",
              event->sector, event->sector % MIG_BLOCK_CHUNK_SECTORS != 0 ?
              "does not start a 1 MiB chunk" : "beyond the device", device_bytes);
@@ -1183,82 +814,101 @@ static bool walk_block_data(struct walk *walk, struct mig_inspect_event *event)
   if (event->block_flags & MIG_BLOCK_FLAG_ZERO_BLOCK) {
     device->zero_blocks++;
   } else {
-    event->payload_offset = mig_reader_offset(reader);
-    if (MIG_BLOCK_CHUNK_BYTES > walk_left(walk)) {
-      snprintf(detail, sizeof detail, "1 MiB chunk, 0x%" PRIx64 " bytes left", walk_left(walk));
-      MIG_READER_FAIL(reader, MIG_ERR_TRUNCATED, event->payload_offset, detail, "block/data");
-      return false;
-    }
-    event->payload = mig_read_view(reader, MIG_BLOCK_CHUNK_BYTES);
-    event->payload_bytes = MIG_BLOCK_CHUNK_BYTES;
-    mig__reader_annotate(reader, "block/data");
     device->data_blocks++;
   }
   device->sector_end = SIM_MAX(device->sector_end, event->sector + MIG_BLOCK_CHUNK_SECTORS);
-  return !walk_failed(walk);
+  return true;
 }
 
-/* One record's flags and sector field; false after a rejection. */
-static bool walk_block_record(struct walk *walk, struct mig_inspect_event *event,
-                              uint32_t section_id)
+/*
+ * One "block" record (QEMU 7.2 migration/block.c block_load).  Accepted flag
+ * values are exactly those the source writes: DEVICE_BLOCK,
+ * DEVICE_BLOCK|ZERO_BLOCK, PROGRESS (percent <= 100) and EOS (sector 0);
+ * QEMU's loader (and the record layer, which parses as it does) also takes
+ * other combinations.
+ */
+static void walk_block(struct walk *walk, const struct mig_record *record)
 {
   struct mig_reader *reader = &walk->reader;
+  struct mig_inspect_event event = {
+      .kind = MIG_INSPECT_BLOCK_RECORD, .offset = record->offset, .record = record,
+      .word = record->block_word, .payload = record->payload,
+      .payload_bytes = record->payload_bytes, .payload_offset = record->payload_offset};
+  event.block_flags = (uint32_t)(event.word & ((1u << MIG_BLOCK_SECTOR_BITS) - 1));
+  event.sector = event.word >> MIG_BLOCK_SECTOR_BITS;
+  uint32_t flags = event.block_flags;
   char detail[64];
-  uint32_t flags = event->block_flags;
-  /* A valid record's sector is below 2^41, so its first byte is 0: 0x7e + id is the footer. */
-  if (event->word >> 56 == MIG_SECTION_FOOTER && (uint32_t)(event->word >> 24) == section_id) {
-    MIG_READER_FAIL(reader, MIG_ERR_FOOTER, event->offset, "section footer before EOS",
-                    "block/eos");
-    return false;
-  }
   if (flags == MIG_BLOCK_FLAG_EOS || flags == MIG_BLOCK_FLAG_PROGRESS) {
     bool eos = flags == MIG_BLOCK_FLAG_EOS;
-    if (event->sector > (eos ? 0u : 100u)) {
+    if (event.sector > (eos ? 0u : 100u)) {
       snprintf(detail, sizeof detail, "%s 0x%" PRIx64, eos ? "EOS with sector" : "percent",
-               event->sector);
-      MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, event->offset, detail, "%s",
+               event.sector);
+      MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, event.offset, detail, "%s",
                       eos ? "block/eos" : "block/progress");
-      return false;
+      return;
     }
     if (eos) {
       walk->out->block_eos_count++;
     } else {
       walk->out->block_progress_count++;
-      walk->out->block_progress = (uint32_t)event->sector;
+      walk->out->block_progress = (uint32_t)event.sector;
     }
-    return true;
+  } else if (flags == MIG_BLOCK_FLAG_DEVICE_BLOCK ||
+             flags == (MIG_BLOCK_FLAG_DEVICE_BLOCK | MIG_BLOCK_FLAG_ZERO_BLOCK)) {
+    if (!walk_block_data(walk, record, &event)) return;
+  } else {
+    snprintf(detail, sizeof detail, "flags 0x%03" PRIx32, flags);
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, event.offset, detail, "block/flags");
+    return;
   }
-  if (flags == MIG_BLOCK_FLAG_DEVICE_BLOCK ||
-      flags == (MIG_BLOCK_FLAG_DEVICE_BLOCK | MIG_BLOCK_FLAG_ZERO_BLOCK)) {
-    return walk_block_data(walk, event);
-  }
-  snprintf(detail, sizeof detail, "flags 0x%03" PRIx32, flags);
-  MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, event->offset, detail, "block/flags");
-  return false;
+  walk_emit(walk, &event);
 }
 
-/*
- * One "block" section payload (QEMU 7.2 migration/block.c block_load):
- * records until EOS.  Accepted flag values are exactly those the source
- * writes: DEVICE_BLOCK, DEVICE_BLOCK|ZERO_BLOCK, PROGRESS (percent <= 100)
- * and EOS (sector 0); QEMU's loader also takes other combinations.
- */
-static void walk_block_section(struct walk *walk, uint32_t section_id)
+/* --------------------------------------------------------- dirty bitmaps */
+
+/* One dirty-bitmap chunk (QEMU 7.2 migration/block-dirty-bitmap.c); names carry over. */
+static void walk_bitmap(struct walk *walk, const struct mig_record *record)
 {
   struct mig_reader *reader = &walk->reader;
-  for (;;) {
-    struct mig_inspect_event event = {.kind = MIG_INSPECT_BLOCK_RECORD,
-                                      .offset = mig_reader_offset(reader)};
-    event.word = mig_read_be64(reader);
-    mig__reader_annotate(reader, "block/record");
-    if (walk_failed(walk)) return;
-    event.block_flags = (uint32_t)(event.word & ((1u << MIG_BLOCK_SECTOR_BITS) - 1));
-    event.sector = event.word >> MIG_BLOCK_SECTOR_BITS;
-    if (!walk_block_record(walk, &event, section_id)) return;
-    walk_emit(walk, &event);
-    if (walk_failed(walk) || event.block_flags == MIG_BLOCK_FLAG_EOS) return;
+  const struct mig_record_bitmap *bitmap = &record->bitmap;
+  struct mig_inspect_event event = {
+      .kind = MIG_INSPECT_BITMAP_CHUNK, .offset = record->offset, .record = record,
+      .bitmap_flags = bitmap->flags, .bitmap_flags_bytes = bitmap->flags_bytes,
+      .granularity = bitmap->granularity, .bitmap_start_flags = bitmap->start_flags,
+      .start_sector = bitmap->start_sector, .sectors = bitmap->sectors,
+      .payload = record->payload, .payload_bytes = record->payload_bytes,
+      .payload_offset = record->payload_offset};
+  char detail[64];
+  if (bitmap->flags > 0xff) {
+    snprintf(detail, sizeof detail, "flags 0x%" PRIx32, bitmap->flags);
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, event.offset, detail, "dirty-bitmap/flags");
+    return;
   }
+  uint64_t name_offset = record->offset + bitmap->flags_bytes;
+  if (bitmap->has_node) {
+    if (!walk_name(walk, &bitmap->node, walk->bitmap_node, name_offset, "dirty-bitmap/node")) {
+      return;
+    }
+    event.bitmap_node = walk->bitmap_node;
+    name_offset += 1u + bitmap->node.length;
+  }
+  if (bitmap->has_name) {
+    if (!walk_name(walk, &bitmap->name, walk->bitmap_name, name_offset, "dirty-bitmap/name")) {
+      return;
+    }
+    event.bitmap_name = walk->bitmap_name;
+  }
+  if ((bitmap->flags & MIG_BITMAP_FLAG_START) &&
+      (bitmap->start_flags & MIG_BITMAP_START_RESERVED) != 0) {
+    snprintf(detail, sizeof detail, "start flags 0x%02x", bitmap->start_flags);
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, event.offset, detail, "dirty-bitmap/start");
+    return;
+  }
+  walk->out->bitmap_chunks++;
+  walk_emit(walk, &event);
 }
+
+/* --------------------------------------------------------------- sections */
 
 /* The live section registered under section_id; NULL when none. */
 static struct mig_inspect_live *walk_find_live(struct walk *walk, uint32_t section_id)
@@ -1269,29 +919,43 @@ static struct mig_inspect_live *walk_find_live(struct walk *walk, uint32_t secti
   return NULL;
 }
 
-/* START registers a live section (ram v4, dirty-bitmap v1, block v1); PART/END look it up. */
-static struct mig_inspect_live *walk_live_header(struct walk *walk, uint8_t type,
-                                                 const struct mig_inspect_device *header)
+/* The section version each walked live grammar has. */
+static uint32_t live_version(enum mig_record_grammar grammar)
+{
+  switch (grammar) {
+  case MIG_GRAMMAR_RAM: return MIG_RAM_SECTION_VERSION;
+  case MIG_GRAMMAR_BLOCK: return MIG_BLOCK_SECTION_VERSION;
+  case MIG_GRAMMAR_BITMAP: return MIG_BITMAP_SECTION_VERSION;
+  case MIG_GRAMMAR_VFIO: return MIG_VFIO_SECTION_VERSION;
+  case MIG_GRAMMAR_OPAQUE:
+  case MIG_GRAMMAR_NONE:
+    break;
+  }
+  return UINT32_MAX;
+}
+
+/* START registers a live section (ram, dirty-bitmap, block, <bdf>/vfio); PART/END look it up. */
+static struct mig_inspect_live *walk_live_header(struct walk *walk,
+                                                 const struct mig_record *record)
 {
   struct mig_reader *reader = &walk->reader;
+  const struct mig_record_section *section = &record->section;
+  const struct mig_inspect_device *header = &walk->device;
   char detail[64];
   struct mig_inspect_live *live = walk_find_live(walk, header->section_id);
-  if (type != MIG_SECTION_START) {
+  if (section->type != MIG_SECTION_START) {
     if (live != NULL) return live;
     snprintf(detail, sizeof detail, "section id 0x%" PRIx32, header->section_id);
     MIG_READER_FAIL(reader, MIG_ERR_UNKNOWN_SECTION, header->offset, detail, "section/id");
     return NULL;
   }
-  bool ram = strcmp(header->idstr, MIG_RAM_IDSTR) == 0;
-  bool block = strcmp(header->idstr, BLOCK_IDSTR) == 0;
-  if (!ram && !block && strcmp(header->idstr, BITMAP_IDSTR) != 0) {
+  uint32_t version = live_version(section->grammar);
+  if (version == UINT32_MAX) {
     MIG_READER_FAIL(reader, MIG_ERR_UNKNOWN_SECTION, header->offset,
-                    "live sections other than \"ram\", \"dirty-bitmap\" and \"block\" are "
-                    "not walked", "%s", header->idstr);
+                    "live sections other than \"ram\", \"dirty-bitmap\", \"block\" and "
+                    "\"<device>/vfio\" are not walked", "%s", header->idstr);
     return NULL;
   }
-  uint32_t version = ram ? MIG_RAM_SECTION_VERSION
-                         : block ? BLOCK_SECTION_VERSION : BITMAP_SECTION_VERSION;
   if (header->version != version || header->instance_id != 0) {
     snprintf(detail, sizeof detail, "version %" PRIu32 " instance %" PRIu32, header->version,
              header->instance_id);
@@ -1306,88 +970,186 @@ static struct mig_inspect_live *walk_live_header(struct walk *walk, uint8_t type
     return NULL;
   }
   live = &walk->out->lives[walk->out->live_count++];
-  live->section_id = header->section_id;
+  *live = (struct mig_inspect_live){.section_id = header->section_id,
+                                    .instance_id = header->instance_id,
+                                    .version = header->version, .offset = header->offset};
   snprintf(live->idstr, sizeof live->idstr, "%s", header->idstr);
-  live->instance_id = header->instance_id;
-  live->version = header->version;
-  live->offset = header->offset;
   return live;
 }
 
-static void walk_section(struct walk *walk, uint8_t type, uint64_t offset)
+/* A FULL section's payload: sized by the trailer, or heuristically without one. */
+static void walk_full_payload(struct walk *walk)
 {
   struct mig_reader *reader = &walk->reader;
-  struct mig_inspect_device header = {.offset = offset};
-  header.section_id = mig_read_be32(reader);
-  mig__reader_annotate(reader, "section/id");
-  if (walk_failed(walk)) return;
-  if ((type == MIG_SECTION_START || type == MIG_SECTION_FULL) && !walk_long_header(walk, &header)) {
+  struct mig_inspect_device *device = &walk->device;
+  uint64_t bytes = 0;
+  bool sized = walk->out->has_trailer ? walk_full_sized(walk, device, &bytes)
+                                      : walk_full_unsized(walk, device, &bytes);
+  if (!sized) return;
+  if (bytes > walk_left(walk)) {
+    char detail[64];
+    snprintf(detail, sizeof detail, "size 0x%" PRIx64 " left 0x%" PRIx64, bytes, walk_left(walk));
+    MIG_READER_FAIL(reader, MIG_ERR_TRUNCATED, mig_reader_offset(reader), detail, "%s/payload",
+                    device->idstr);
     return;
   }
-  const struct mig_inspect_live *live = NULL;
-  if (type != MIG_SECTION_FULL) {
-    live = walk_live_header(walk, type, &header);
-    if (live == NULL) return;
+  device->bytes = bytes;
+  struct mig_record *record = &walk->record;
+  if (mig_record_payload(&walk->tokenizer, bytes, record) != MIG_OK) return;
+  device->payload_offset = record->payload_offset;
+  if (strcmp(device->idstr, "globalstate") == 0 && device->instance_id == 0) {
+    walk_globalstate(walk, record->payload, bytes, record->payload_offset);
+    if (walk_failed(walk)) return;
+  }
+  struct mig_inspect_event event = {
+      .kind = MIG_INSPECT_DEVICE, .offset = record->payload_offset, .record = record,
+      .section_type = MIG_SECTION_FULL, .section_id = device->section_id,
+      .idstr = device->idstr, .instance_id = device->instance_id, .version = device->version,
+      .payload = record->payload, .payload_bytes = bytes, .payload_offset = record->payload_offset};
+  walk_emit(walk, &event);
+  if (!walk_failed(walk)) walk->out->devices[walk->out->device_count++] = *device;
+}
+
+static void walk_section(struct walk *walk, const struct mig_record *record)
+{
+  struct mig_reader *reader = &walk->reader;
+  const struct mig_record_section *section = &record->section;
+  struct mig_inspect_device *header = &walk->device;
+  *header = (struct mig_inspect_device){.offset = record->offset,
+                                        .section_id = section->section_id,
+                                        .instance_id = section->instance_id,
+                                        .version = section->version};
+  bool full = section->type == MIG_SECTION_FULL;
+  if ((section->type == MIG_SECTION_START || full) &&
+      !walk_name(walk, &section->idstr, header->idstr, record->offset + 6, "section/idstr")) {
+    return;
+  }
+  walk->live = NULL;
+  if (!full) {
+    walk->live = walk_live_header(walk, record);
+    if (walk->live == NULL) return;
   } else if (walk->out->device_count >= MIG_SECTIONS_MAX) {
-    MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, offset, "too many FULL sections", "%s",
-                    header.idstr);
+    MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, record->offset, "too many FULL sections", "%s",
+                    header->idstr);
     return;
   }
   struct mig_inspect_event event = {
-      .kind = MIG_INSPECT_SECTION_START, .offset = offset, .section_type = type,
-      .section_id = header.section_id, .idstr = live != NULL ? live->idstr : header.idstr,
-      .instance_id = header.instance_id, .version = header.version};
+      .kind = MIG_INSPECT_SECTION_START, .offset = record->offset, .record = record,
+      .section_type = section->type, .section_id = section->section_id,
+      .idstr = walk->live != NULL ? walk->live->idstr : header->idstr,
+      .instance_id = section->instance_id, .version = section->version};
   walk_emit(walk, &event);
-  if (live != NULL && strcmp(live->idstr, MIG_RAM_IDSTR) == 0) {
-    walk_ram_section(walk);
-  } else if (live != NULL && strcmp(live->idstr, BLOCK_IDSTR) == 0) {
-    walk_block_section(walk, header.section_id);
-  } else if (live != NULL) {
-    walk_bitmap_section(walk);
-  } else {
-    walk_full_section(walk, &header);
-    walk->out->devices[walk->out->device_count++] = header;
+  if (full && !walk_failed(walk)) walk_full_payload(walk);
+}
+
+static void walk_footer(struct walk *walk, const struct mig_record *record)
+{
+  if (record->footer_present) walk->out->footers_seen = true;
+  struct mig_inspect_event event = {
+      .kind = MIG_INSPECT_SECTION_END, .offset = record->offset, .record = record,
+      .section_type = record->section.type, .section_id = record->section.section_id,
+      .idstr = walk->live != NULL ? walk->live->idstr : walk->device.idstr,
+      .instance_id = walk->device.instance_id, .version = walk->device.version,
+      .footer = record->footer_present};
+  walk_emit(walk, &event);
+  walk->live = NULL;
+}
+
+/* A command record (§7): the record layer checked code and length; bodies are checked here. */
+static void walk_command(struct walk *walk, const struct mig_record *record)
+{
+  uint16_t code = record->command;
+  uint16_t length = (uint16_t)record->payload_bytes;
+  if (code == MIG_CMD_PACKAGED) {  /* a limit of this walker, not a policy: both refuse it */
+    MIG_READER_FAIL(&walk->reader, MIG_ERR_BAD_COMMAND, record->offset,
+                    "PACKAGED (postcopy) is not walked yet", "command/PACKAGED");
+    return;
   }
-  if (walk_failed(walk)) return;
-  event.kind = MIG_INSPECT_SECTION_END;
-  event.footer = walk_footer(walk, header.section_id, event.idstr);
+  if (code == MIG_CMD_POSTCOPY_RAM_DISCARD &&
+      !walk_discard(walk, record->offset, record->payload, length)) {
+    return;
+  }
+  if (!walk_postcopy_body(walk, record->offset, code, record->payload, length)) return;
+  walk->out->commands[code]++;
+  struct mig_inspect_event event = {.kind = MIG_INSPECT_COMMAND, .offset = record->offset,
+                                    .record = record, .command = code,
+                                    .payload = record->payload, .payload_bytes = length,
+                                    .payload_offset = record->payload_offset};
   walk_emit(walk, &event);
 }
 
-static enum mig_err walk_records(struct walk *walk)
+static void walk_eof(struct walk *walk, const struct mig_record *record)
 {
-  struct mig_reader *reader = &walk->reader;
-  while (!walk_failed(walk)) {
-    uint64_t offset = mig_reader_offset(reader);
-    uint8_t type = mig_read_u8(reader);
-    mig__reader_annotate(reader, "record");
-    if (walk_failed(walk)) break;
-    if (type < MIG_INSPECT_RECORD_TYPES) walk->out->records[type]++;
-    if (type == MIG_SECTION_EOF) {
-      if (offset != walk->out->eof_offset) {
-        MIG_READER_FAIL(reader, MIG_ERR_TRAILING, offset, "EOF before the end of the stream",
-                        "eof");
-        break;
-      }
-      struct mig_inspect_event event = {.kind = MIG_INSPECT_EOF, .offset = offset};
-      if (walk->out->has_trailer) {
-        event.payload = walk->bytes + walk->out->trailer_offset;
-        event.payload_bytes = walk->out->trailer_bytes;
-      }
-      walk_emit(walk, &event);
-      break;
-    }
-    if (type >= MIG_SECTION_START && type <= MIG_SECTION_FULL) {
-      walk_section(walk, type, offset);
-    } else if (type == MIG_SECTION_COMMAND) {
-      walk_command(walk, offset);
-    } else {
-      char detail[32];
-      snprintf(detail, sizeof detail, "type 0x%02x", type);
-      MIG_READER_FAIL(reader, MIG_ERR_BAD_SECTION_TYPE, offset, detail, "record");
-    }
+  if (record->offset != walk->out->eof_offset) {
+    MIG_READER_FAIL(&walk->reader, MIG_ERR_TRAILING, record->offset,
+                    "EOF before the end of the stream", "eof");
+    return;
   }
-  return walk_failed(walk) ? mig_reader_error(reader)->code : MIG_OK;
+  struct mig_inspect_event event = {.kind = MIG_INSPECT_EOF, .offset = record->offset,
+                                    .record = record};
+  if (walk->out->has_trailer) {
+    event.payload = walk->bytes + walk->out->trailer_offset;
+    event.payload_bytes = walk->out->trailer_bytes;
+    event.payload_offset = walk->out->trailer_offset;
+  }
+  walk_emit(walk, &event);
+}
+
+/* One record after the header; false once the walk is over (EOF or an error). */
+static bool walk_record(struct walk *walk, struct mig_record *record)
+{
+  bool top = record->kind == MIG_RECORD_SECTION || record->kind == MIG_RECORD_COMMAND ||
+             record->kind == MIG_RECORD_EOF;
+  if (top) walk_configuration_done(walk);
+  if (top || record->kind == MIG_RECORD_CONFIGURATION) {
+    uint8_t type = record->kind == MIG_RECORD_SECTION ? record->section.type
+                   : record->kind == MIG_RECORD_COMMAND ? MIG_SECTION_COMMAND
+                   : record->kind == MIG_RECORD_EOF ? MIG_SECTION_EOF
+                                                    : MIG_SECTION_CONFIGURATION;
+    walk->out->records[type]++;
+  }
+  bool preamble = record->kind == MIG_RECORD_HEADER ||
+                  record->kind == MIG_RECORD_CONFIGURATION ||
+                  record->kind == MIG_RECORD_CONFIG_SUBSECTION;
+  switch (record->kind) {
+  case MIG_RECORD_HEADER: break;
+  case MIG_RECORD_CONFIGURATION:
+    walk->out->has_configuration = true;
+    (void)walk_name(walk, &record->config.name, walk->out->machine, record->offset + 5,
+                    "configuration/name");
+    break;
+  case MIG_RECORD_CONFIG_SUBSECTION: walk_config_subsection(walk, record); break;
+  case MIG_RECORD_SECTION: walk_section(walk, record); break;
+  case MIG_RECORD_FOOTER: walk_footer(walk, record); break;
+  case MIG_RECORD_COMMAND: walk_command(walk, record); break;
+  case MIG_RECORD_RAM:
+  case MIG_RECORD_RAM_BLOCK: walk_ram(walk, record); break;
+  case MIG_RECORD_VFIO: walk_vfio(walk, record); break;
+  case MIG_RECORD_BLOCK: walk_block(walk, record); break;
+  case MIG_RECORD_BITMAP: walk_bitmap(walk, record); break;
+  case MIG_RECORD_EOF: walk_eof(walk, record); return false;
+  default:
+    /* PAYLOAD and ZERO_RUN come otherwise; TRAILER and on lie past the reader. */
+    SIM_ASSERT(!"record kind out of place");
+    break;
+  }
+  if (preamble) {
+    struct mig_inspect_event event = {.kind = MIG_INSPECT_PREAMBLE, .offset = record->offset,
+                                      .record = record};
+    walk_emit(walk, &event);
+  }
+  return !walk_failed(walk);
+}
+
+static void walk_records(struct walk *walk)
+{
+  struct mig_record *record = &walk->record;
+  for (;;) {
+    walk_ram_fast(walk);
+    if (walk_failed(walk)) return;
+    if (mig_record_next(&walk->tokenizer, record) != MIG_OK) return;
+    if (!walk_record(walk, record)) return;
+  }
 }
 
 enum mig_err mig_inspect_walk_with(const uint8_t *bytes, size_t count, struct mig_inspect *out,
@@ -1397,27 +1159,30 @@ enum mig_err mig_inspect_walk_with(const uint8_t *bytes, size_t count, struct mi
 {
   static const struct mig_inspect_options no_options;
   memset(out, 0, sizeof *out);
-  struct walk walk = {.out = out, .last_block = -1, .zero_group_block = -1, .bytes = bytes,
-                      .count = count, .visitor = visitor,
-                      .options = options != NULL ? options : &no_options};
-  SIM_ASSERT(walk.options->block_device_count == 0 || walk.options->block_devices != NULL);
-  mig_reader_init_memory(&walk.reader, bytes, count);
+  struct walk *walk = calloc(1, sizeof *walk);  /* the tokenizer holds ~10 KiB of names */
+  SIM_ASSERT(walk != NULL);
+  *walk = (struct walk){.out = out, .last_block = -1, .bytes = bytes, .count = count,
+                        .visitor = visitor, .policy = &mig_policy_walk,
+                        .options = options != NULL ? options : &no_options};
+  SIM_ASSERT(walk->options->block_device_count == 0 || walk->options->block_devices != NULL);
+  struct mig_record_options dialect;
+  mig_record_options_from_policy(walk->policy, &dialect);
+  mig_reader_init_memory(&walk->reader, bytes, count);
+  mig_tokenizer_init(&walk->tokenizer, &walk->reader, &dialect);
   out->devices = calloc(MIG_SECTIONS_MAX, sizeof *out->devices);
   if (out->devices == NULL) {
-    MIG_READER_FAIL(&walk.reader, MIG_ERR_NOMEM, 0, "device table", "inspect");
-  } else if (walk_header(&walk) == MIG_OK && walk_find_trailer(&walk, bytes, count) == MIG_OK) {
+    MIG_READER_FAIL(&walk->reader, MIG_ERR_NOMEM, 0, "device table", "inspect");
+  } else if (mig_record_next(&walk->tokenizer, &walk->record) == MIG_OK &&
+             walk_find_trailer(walk, bytes, count) == MIG_OK) {
     /* From here on the reader ends at the EOF byte: nothing can read into the trailer. */
-    mig_reader_init_memory(&walk.reader, bytes, (size_t)out->eof_offset + 1);
-    mig_read_skip(&walk.reader, 8);
-    if (walk_configuration(&walk) == MIG_OK) {
-      struct mig_inspect_event event = {.kind = MIG_INSPECT_CONFIGURATION, .offset = 0};
-      walk_emit(&walk, &event);
-      (void)walk_records(&walk);
-    }
+    mig_reader_init_memory(&walk->reader, bytes, (size_t)out->eof_offset + 1);
+    mig_tokenizer_init(&walk->tokenizer, &walk->reader, &dialect);
+    walk_records(walk);
   }
-  *error = *mig_reader_error(&walk.reader);
-  json_decref(walk.vmdesc);
-  free(walk.device_used);
+  *error = *mig_reader_error(&walk->reader);
+  json_decref(walk->vmdesc);
+  free(walk->device_used);
+  free(walk);
   return error->code;
 }
 

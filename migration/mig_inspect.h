@@ -1,11 +1,13 @@
 /*
  * mig_inspect.h: a VMSD-agnostic walker over a whole migration stream held in
- * memory (spec/stream-format.md §2-§7, §10).  FULL sections carry no length,
- * so the walker first locates the VM-description trailer exactly, parses it,
- * and sizes each FULL section from its device entry; the footer (or, in
+ * memory (spec/stream-format.md §2-§7, §10), reading its records through the
+ * record layer (mig_record.h) under mig_policy_walk.  FULL sections carry
+ * no length, so the walker first locates the VM-description trailer exactly,
+ * parses it, and sizes each FULL section from its device entry; the footer (or, in
  * legacy streams without footers, the next record type) confirms the size.
- * Live sections "ram" (v4), "dirty-bitmap" (v1) and "block" (v1, QEMU block
- * migration) are walked record by record.
+ * Live sections "ram" (v4), "dirty-bitmap" (v1), "block" (v1, QEMU block
+ * migration) and "<bdf>/vfio" (v1, VFIO_MIG_FLAG markers; device data is
+ * opaque) are walked record by record.
  *
  * Streams without a trailer (spec §10: it is optional) are walked too; FULL
  * sections are then sized by a heuristic, see mig_inspect.c
@@ -18,9 +20,8 @@
  * so the summary, RAM application (mig_ramapply.h) and re-encoding
  * (mig_reencode.h) are consumers of one walk.
  *
- * Not handled: live sections other than "ram", "dirty-bitmap" and "block",
- * postcopy page sizes in the block list, PACKAGED commands.  Each is rejected
- * with a latched error.
+ * Not handled: other live sections, postcopy page sizes in the block list,
+ * PACKAGED commands.  Each is rejected with a latched error.
  */
 #ifndef MIG_INSPECT_H
 #define MIG_INSPECT_H
@@ -28,25 +29,14 @@
 #include "sim_base.h"
 #include "mig_err.h"
 #include "mig_limits.h"
+#include "mig_record.h"
+#include "mig_wire.h"
 
-#define MIG_INSPECT_COMMANDS 11     /* 7.2: MIG_CMD_MAX */
-#define MIG_INSPECT_RECORD_TYPES 9  /* 0x00 .. 0x08 */
+#define MIG_INSPECT_COMMANDS MIG_CMD_MAX_7_2          /* counters by command code */
+#define MIG_INSPECT_RECORD_TYPES MIG_SECTION_TYPES_COUNT /* counters by record type */
 #define MIG_INSPECT_CONFIG_SUBSECTIONS_MAX 8
 #define MIG_INSPECT_LIVE_SECTIONS_MAX 8   /* distinct START sections */
 #define MIG_INSPECT_BLOCK_DEVICES_MAX 16  /* distinct device names in "block" sections */
-
-/*
- * QEMU 7.2 migration/block.c: each record is a be64 (sector << 9 | flags);
- * DEVICE_BLOCK adds a counted device name and, unless ZERO_BLOCK, one
- * BLK_MIG_BLOCK_SIZE chunk of data.
- */
-#define MIG_BLOCK_FLAG_DEVICE_BLOCK 0x01u
-#define MIG_BLOCK_FLAG_EOS 0x02u
-#define MIG_BLOCK_FLAG_PROGRESS 0x04u
-#define MIG_BLOCK_FLAG_ZERO_BLOCK 0x08u
-#define MIG_BLOCK_SECTOR_BITS 9
-#define MIG_BLOCK_CHUNK_BYTES (UINT32_C(1) << 20)    /* BLK_MIG_BLOCK_SIZE */
-#define MIG_BLOCK_CHUNK_SECTORS (MIG_BLOCK_CHUNK_BYTES >> MIG_BLOCK_SECTOR_BITS)
 
 /* One block device of "block" sections (or, in mig_inspect_options, one the caller has). */
 struct mig_inspect_block_device {
@@ -73,6 +63,7 @@ struct mig_inspect_device {
   uint32_t version;
   uint32_t section_id;
   uint64_t offset;                  /* of the FULL header */
+  uint64_t payload_offset;          /* of the payload's first byte */
   uint64_t bytes;                   /* payload bytes */
 };
 
@@ -107,6 +98,7 @@ struct mig_inspect {
   uint64_t records[MIG_INSPECT_RECORD_TYPES];  /* by top-level record type */
   uint64_t commands[MIG_INSPECT_COMMANDS];     /* by command code */
   uint64_t bitmap_chunks;           /* dirty-bitmap chunks, EOS included */
+  uint64_t vfio_records;            /* VFIO_MIG_FLAG markers in live <bdf>/vfio sections */
   uint32_t block_device_count;      /* "block" sections: devices in first-seen order */
   struct mig_inspect_block_device block_devices[MIG_INSPECT_BLOCK_DEVICES_MAX];
   uint64_t block_progress_count;    /* PROGRESS records */
@@ -124,6 +116,7 @@ struct mig_inspect {
 };
 
 enum mig_inspect_kind {
+  MIG_INSPECT_PREAMBLE,       /* the header, the configuration, each of its subsections (record) */
   MIG_INSPECT_CONFIGURATION,  /* header and configuration read (see event.inspect) */
   MIG_INSPECT_SECTION_START,  /* a section header: type, id, idstr, instance, version */
   MIG_INSPECT_SECTION_END,    /* payload done; footer tells whether 0x7e + id was read */
@@ -133,6 +126,7 @@ enum mig_inspect_kind {
   MIG_INSPECT_RAM_EOS,        /* the RAM EOS record (word) */
   MIG_INSPECT_BITMAP_CHUNK,   /* one dirty-bitmap chunk */
   MIG_INSPECT_BLOCK_RECORD,   /* one "block" record: word, block_flags, sector, [device, data] */
+  MIG_INSPECT_VFIO_RECORD,    /* one VFIO_MIG_FLAG marker (vfio_flag); DATA: payload */
   MIG_INSPECT_DEVICE,         /* a FULL section's payload (payload, payload_bytes) */
   MIG_INSPECT_COMMAND,        /* command, payload */
   MIG_INSPECT_EOF,            /* the EOF byte; payload is the trailer JSON (may be empty) */
@@ -143,6 +137,11 @@ struct mig_inspect_event {
   enum mig_inspect_kind kind;
   uint64_t offset;                  /* stream offset of the record */
   const struct mig_inspect *inspect;  /* the walk's state so far */
+  /*
+   * The record as the record layer read it (mig_record.h), for writers
+   * (mig_record_write); CONFIGURATION has none (NULL).
+   */
+  const struct mig_record *record;
   /* Sections. */
   uint8_t section_type;             /* MIG_SECTION_START .. MIG_SECTION_FULL */
   uint32_t section_id;
@@ -182,6 +181,7 @@ struct mig_inspect_event {
   uint64_t payload_bytes;
   uint64_t payload_offset;          /* RAM_PAGE: stream offset of payload[0] */
   uint16_t command;                 /* COMMAND: code */
+  uint64_t vfio_flag;               /* VFIO_RECORD */
 };
 
 /*

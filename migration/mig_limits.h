@@ -32,6 +32,12 @@
 #define MIG_VFIO_BLOCK_RECORDS_MAX 256u           /* records per DEV_DATA_STATE block (~1 MiB) */
 #define MIG_VFIO_DEVICES_MAX 8u                   /* live vfio handlers per machine */
 #define MIG_LOAD_LIVES_MAX 8u                     /* extra live handlers a load accepts */
+#define MIG_RECORD_LIVES_MAX 16u                  /* live section ids bound at once (tokenizer) */
+#define MIG_BITMAP_BITS_BYTES_MAX (UINT32_C(1) << 20) /* one dirty-bitmap chunk's bits
+                                                     (QEMU sends 1 KiB; generous slack) */
+/* zlib's compressBound(4096): n + n/4096 + n/16384 + n/2^25 + 13 (spec §6.4). */
+#define MIG_COMPRESS_PAGE_BYTES_MAX (MIG_PAGE_BYTES + (MIG_PAGE_BYTES >> 12) + \
+                                     (MIG_PAGE_BYTES >> 14) + (MIG_PAGE_BYTES >> 25) + 13)
 
 /* -dump-vmstate JSON files (mig_vmsd_diff.h): a user's file, so every count is bounded. */
 #define MIG_VMSD_FILE_BYTES_MAX (UINT32_C(16) << 20) /* QEMU 7.2's x86 dump: 790 KB */
@@ -49,6 +55,8 @@
 _Static_assert(MIG_PAGE_BYTES == (UINT32_C(1) << MIG_PAGE_BITS), "page size and bits agree");
 _Static_assert(MIG_READER_BUFFER_BYTES >= 2 * MIG_PAGE_BYTES,
                "a page record fits the reader window");
+_Static_assert(MIG_RECORD_LIVES_MAX >= MIG_LOAD_LIVES_MAX + 1, "the tokenizer binds all handlers");
+_Static_assert(MIG_READER_BUFFER_BYTES >= 0xffff, "a command payload fits the reader window");
 _Static_assert(MIG_PATH_BYTES_MAX > 2 * MIG_IDSTR_BYTES_MAX / 4, "paths hold a name");
 
 _Static_assert(MIG_VMSD_DESC_DEPTH_MAX * 3 + 2 <= MIG_VMSD_JSON_DEPTH_MAX,

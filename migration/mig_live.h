@@ -14,8 +14,9 @@
  *   save_state      the non-iterable part: a FULL section after every END
  *   save_cleanup    the migration ended (completed, failed or cancelled)
  *
- * and the loader calls load for each START/PART/END/FULL payload of the
- * handler's idstr (struct mig_load_live, mig_load.h), then load_cleanup.
+ * and the loader calls load with each START/PART/END/FULL section record of
+ * the handler's idstr and then each record of its payload (mig_record.h;
+ * struct mig_load_live, mig_load.h), then load_cleanup.
  * cpr-transfer adds cpr_check (may the device be handed over?) and
  * cpr_hand_over (the destination device adopts the source's state).
  * A handler reaches its device only through dev_live_ops and the device's
@@ -59,7 +60,8 @@ struct mig_live_ops {
   bool (*save_wants_ack)(const void *source);       /* waits for SWITCHOVER_ACK */
   uint64_t (*save_sent_bytes)(const void *source);  /* device data written so far */
   /* Destination side: dest is the handler's destination state. */
-  enum mig_err (*load)(void *dest, struct mig_reader *reader, uint8_t type);
+  /* Each section's SECTION record, then each record of its payload (mig_load_live). */
+  enum mig_err (*load)(void *dest, struct mig_reader *reader, const struct mig_record *record);
   void (*load_cleanup)(void *dest);                 /* may be NULL */
   /* cpr-transfer: false with error (path, detail) when the device refuses. */
   bool (*cpr_check)(const void *source, struct mig_error *error);

@@ -10,7 +10,6 @@
  */
 #include "sim_base.h"
 
-#include "mig_format.h"
 #include "mig_load.h"
 #include "mig_ram.h"
 #include "mig_vmstate.h"
@@ -18,18 +17,25 @@
 #include <jansson.h>
 
 #define HANDLERS_MAX (MIG_LOAD_INSTANCES_MAX + 1 + MIG_LOAD_LIVES_MAX)
-#define CONFIG_SUBSECTIONS_COUNT 3
+#define NO_HANDLER UINT32_MAX
 
 _Static_assert(MACHINE_VMSTATE_INSTANCES_MAX < MIG_LOAD_INSTANCES_MAX, "machines fit a target");
 
 struct load_state {
   struct mig_reader *reader;
+  struct mig_tokenizer tokenizer;
+  struct mig_record record;
+  const struct mig_policy *policy;
   const struct mig_load_target *target;
   struct mig_load_stats *stats;
   bool return_path_open;                  /* OPEN_RETURN_PATH seen */
+  bool config_seen[MIG_CONFIG_UNKNOWN];   /* configuration subsections received */
+  bool config_done;                       /* the first record after them was checked */
+  bool trailer_seen;
   struct mig_ram_dest ram;
   uint32_t handler_count;                 /* 1 + vmstate instances */
   uint32_t live_first;                    /* == handler_count: index of lives[0] */
+  uint32_t handler;                       /* the current section's handler, or NO_HANDLER */
   bool bound[HANDLERS_MAX];               /* handler has seen a START/FULL */
   uint32_t bound_section_id[HANDLERS_MAX];
 };
@@ -39,192 +45,122 @@ static enum mig_err load_failed(struct load_state *state)
   return mig_reader_error(state->reader)->code;
 }
 
-static enum mig_err load_header(struct load_state *state)
+/* A counted name with a NUL inside, refused under names_nul_refused (7.2 cuts it there). */
+static bool load_name_nul(struct load_state *state, const struct mig_name *name, uint64_t offset,
+                          const char *path)
 {
-  struct mig_reader *reader = state->reader;
-  uint32_t magic = mig_read_be32(reader);
-  uint32_t version = mig_read_be32(reader);
-  if (mig_reader_failed(reader)) return load_failed(state);
-  if (magic != MIG_FILE_MAGIC) {
-    char detail[48];
-    snprintf(detail, sizeof(detail), "magic 0x%08" PRIx32, magic);
-    MIG_READER_FAIL(reader, MIG_ERR_BAD_MAGIC, 0, detail, "header/magic");
-    return MIG_ERR_BAD_MAGIC;
-  }
-  if (version != MIG_FILE_VERSION) {
-    char detail[64];
-    snprintf(detail, sizeof(detail), "version %" PRIu32 "%s", version,
-             version == MIG_FILE_VERSION_COMPAT ? " (SaveVM v2 format is obsolete)" : "");
-    MIG_READER_FAIL(reader, MIG_ERR_BAD_VERSION, 4, detail, "header/version");
-    return MIG_ERR_BAD_VERSION;
-  }
-  return MIG_OK;
-}
-
-/* One configuration subsection's payload (spec §3); false once an error is latched. */
-static bool load_config_payload(struct load_state *state, uint32_t which, const char *path)
-{
-  struct mig_reader *reader = state->reader;
-  const struct mig_load_target *target = state->target;
-  uint64_t offset = mig_reader_offset(reader);
-  char detail[MIG_IDSTR_BYTES_MAX + 64];
-  if (which == 0) { /* target-page-bits */
-    uint32_t bits = mig_read_be32(reader);
-    if (mig_reader_failed(reader)) return false;
-    if (bits == MIG_PAGE_BITS) return true;
-    snprintf(detail, sizeof(detail), "received TARGET_PAGE_BITS is %" PRIu32 " but local is %d",
-             bits, MIG_PAGE_BITS);
-    MIG_READER_FAIL(reader, MIG_ERR_CONFIG_MISMATCH, offset, detail, "%s", path);
-    return false;
-  }
-  if (which == 2) { /* uuid: checked only when the destination has one */
-    uint8_t uuid[16];
-    mig_read_bytes(reader, uuid, sizeof(uuid));
-    if (mig_reader_failed(reader)) return false;
-    if (target->uuid == NULL || memcmp(uuid, target->uuid, sizeof(uuid)) == 0) return true;
-    MIG_READER_FAIL(reader, MIG_ERR_CONFIG_MISMATCH, offset, "UUID differs", "%s", path);
-    return false;
-  }
-  uint32_t count = mig_read_be32(reader);
-  if (mig_reader_failed(reader)) return false;
-  if (count > MIG_CAPABILITIES_MAX) { /* spec §11.3 item 3: before any loop */
-    snprintf(detail, sizeof(detail), "caps_count %" PRIu32 " > %d", count, MIG_CAPABILITIES_MAX);
-    MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, offset, detail, "%s/caps_count", path);
-    return false;
-  }
-  bool received_ignore_shared = false;
-  for (uint32_t i = 0; i < count; i++) {
-    uint64_t name_offset = mig_reader_offset(reader);
-    char name[MIG_IDSTR_BYTES_MAX + 1];
-    size_t name_bytes = mig_read_counted_string(reader, name, sizeof(name));
-    if (mig_reader_failed(reader)) return false;
-    if (strlen(name) != name_bytes || strcmp(name, "x-ignore-shared") != 0) {
-      snprintf(detail, sizeof(detail), "received unknown capability %.*s", (int)name_bytes,
-               name);
-      MIG_READER_FAIL(reader, MIG_ERR_CONFIG_MISMATCH, name_offset, detail, "%s[%" PRIu32 "]",
-                      path, i);
-      return false;
-    }
-    received_ignore_shared = true;
-  }
-  if (received_ignore_shared == target->x_ignore_shared) return true;
-  snprintf(detail, sizeof(detail), "capability x-ignore-shared is %s, but received capability "
-           "is %s", target->x_ignore_shared ? "on" : "off", received_ignore_shared ? "on" : "off");
-  MIG_READER_FAIL(reader, MIG_ERR_CONFIG_MISMATCH, offset, detail, "%s", path);
-  return false;
-}
-
-/*
- * The configuration's subsections (spec §3, §5.6), any order, each at most
- * once, version 1.  A 0x05 whose name is not "configuration/..." is left for
- * the section loop, which refuses it; an unknown "configuration/..." is fatal.
- */
-static bool load_config_subsections(struct load_state *state, bool *capabilities_seen)
-{
-  static const char *const names[CONFIG_SUBSECTIONS_COUNT] = {
-    "configuration/target-page-bits", "configuration/capabilities", "configuration/uuid"};
-  struct mig_reader *reader = state->reader;
-  bool seen[CONFIG_SUBSECTIONS_COUNT] = {false};
-  uint8_t marker = 0;
-  while (mig_reader_peek_u8(reader, &marker) && marker == MIG_SECTION_SUBSECTION) {
-    uint64_t offset = mig_reader_offset(reader);
-    uint8_t length = 0;
-    if (!mig_reader_peek_at(reader, 1, &length) || length < sizeof("configuration/")) break;
-    mig_read_u8(reader);
-    char name[MIG_IDSTR_BYTES_MAX + 1];
-    size_t name_bytes = mig_read_counted_string(reader, name, sizeof(name));
-    uint64_t version_offset = mig_reader_offset(reader);
-    uint32_t version = mig_read_be32(reader);
-    if (mig_reader_failed(reader)) return false;
-    uint32_t which = 0;
-    while (which < CONFIG_SUBSECTIONS_COUNT &&
-           (strlen(name) != name_bytes || strcmp(name, names[which]) != 0)) {
-      which++;
-    }
-    if (which == CONFIG_SUBSECTIONS_COUNT || seen[which]) {
-      const char *why = which == CONFIG_SUBSECTIONS_COUNT ? "no such subsection here"
-                                                          : "subsection sent twice";
-      MIG_READER_FAIL(reader, MIG_ERR_SUBSECTION, offset, why, "%.*s", (int)name_bytes, name);
-      return false;
-    }
-    seen[which] = true;
-    if (version != 1) {
-      char detail[48];
-      snprintf(detail, sizeof(detail), "version %" PRIu32 ", accepted 1..1", version);
-      MIG_READER_FAIL(reader, version > MIG_SUBSECTION_VERSION_MAX ? MIG_ERR_SUBSECTION
-                                                                   : MIG_ERR_SECTION_VERSION,
-                      version_offset, detail, "%s", names[which]);
-      return false;
-    }
-    if (!load_config_payload(state, which, names[which])) return false;
-  }
-  *capabilities_seen = seen[1];
+  if (!state->policy->names_nul_refused || !mig_name_has_nul(name)) return false;
+  MIG_POLICY_FAIL(state->reader, names_nul_refused, MIG_ERR_BAD_IDSTR, offset,
+                  "NUL byte inside a name", "%s", path);
   return true;
 }
 
-static enum mig_err load_configuration(struct load_state *state)
+static enum mig_err load_machine_type(struct load_state *state, const struct mig_record *record)
 {
-  struct mig_reader *reader = state->reader;
-  uint64_t offset = mig_reader_offset(reader);
-  uint8_t type = mig_read_u8(reader);
-  if (mig_reader_failed(reader)) return load_failed(state);
-  if (type != MIG_SECTION_CONFIGURATION) {
-    MIG_READER_FAIL(reader, MIG_ERR_NO_CONFIGURATION, offset, "configuration section missing",
-                    "configuration");
-    return MIG_ERR_NO_CONFIGURATION;
-  }
-  uint64_t length_offset = mig_reader_offset(reader);
-  uint32_t length = mig_read_be32(reader);
-  if (mig_reader_failed(reader)) return load_failed(state);
-  if (length == 0 || length > MIG_MACHINE_NAME_BYTES_MAX) {
-    char detail[48];
-    snprintf(detail, sizeof(detail), "length %" PRIu32, length);
-    MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, length_offset, detail, "configuration/name");
-    return MIG_ERR_TOO_LONG;
-  }
-  char name[MIG_MACHINE_NAME_BYTES_MAX + 1];
-  mig_read_bytes(reader, name, length);
-  name[length] = 0;
-  if (mig_reader_failed(reader)) return load_failed(state);
-  if (strlen(name) != length || strcmp(name, state->target->machine_type) != 0) {
-    char detail[MIG_MACHINE_NAME_BYTES_MAX + 64];
-    snprintf(detail, sizeof(detail), "received '%s', local '%s'", name,
-             state->target->machine_type);
-    MIG_READER_FAIL(reader, MIG_ERR_MACHINE_MISMATCH, length_offset + 4, detail,
-                    "configuration/name");
-    return MIG_ERR_MACHINE_MISMATCH;
-  }
-  bool capabilities_seen = false;
-  if (!load_config_subsections(state, &capabilities_seen)) return load_failed(state);
-  if (!capabilities_seen && state->target->x_ignore_shared) {
-    MIG_READER_FAIL(reader, MIG_ERR_CONFIG_MISMATCH, mig_reader_offset(reader),
-                    "capability x-ignore-shared is on, but received capability is off",
-                    "configuration/capabilities");
-    return MIG_ERR_CONFIG_MISMATCH;
-  }
-  return MIG_OK;
+  const struct mig_name *name = &record->config.name;
+  uint64_t name_offset = record->offset + 5;
+  if (load_name_nul(state, name, name_offset, "configuration/name")) return load_failed(state);
+  if (mig_name_is(name, state->target->machine_type)) return MIG_OK;
+  char text[MIG_MACHINE_NAME_BYTES_MAX + 1];
+  mig_name_copy(name, text, sizeof text);
+  char detail[MIG_MACHINE_NAME_BYTES_MAX + 64];
+  snprintf(detail, sizeof(detail), "received '%s', local '%s'", text, state->target->machine_type);
+  MIG_READER_FAIL(state->reader, MIG_ERR_MACHINE_MISMATCH, name_offset, detail,
+                  "configuration/name");
+  return MIG_ERR_MACHINE_MISMATCH;
 }
 
-static enum mig_err load_footer(struct load_state *state, uint32_t section_id,
-                                const char *idstr)
+/* configuration/capabilities: each name known here, x-ignore-shared as the destination's. */
+static enum mig_err load_capabilities(struct load_state *state, const struct mig_record *record,
+                                      uint64_t body_offset, const char *path)
 {
-  struct mig_reader *reader = state->reader;
-  uint64_t offset = mig_reader_offset(reader);
-  uint8_t marker = mig_read_u8(reader);
-  uint32_t read_id = mig_read_be32(reader);
-  if (mig_reader_failed(reader)) return load_failed(state);
-  if (marker != MIG_SECTION_FOOTER || read_id != section_id) {
-    char detail[96];
-    if (marker != MIG_SECTION_FOOTER) {
-      snprintf(detail, sizeof(detail), "missing section footer (byte 0x%02x)", marker);
-    } else {
-      snprintf(detail, sizeof(detail), "mismatched section id in footer: read 0x%" PRIx32
-               " expected 0x%" PRIx32, read_id, section_id);
+  const struct mig_record_config *config = &record->config;
+  uint64_t name_offset = body_offset + 4;
+  bool received = false;
+  for (uint32_t i = 0; i < config->capability_count; i++) {
+    const struct mig_name *name = &config->capabilities[i];
+    char text[MIG_IDSTR_BYTES_MAX + 1];
+    mig_name_copy(name, text, sizeof text);
+    char where[MIG_PATH_BYTES_MAX];
+    snprintf(where, sizeof where, "%s[%" PRIu32 "]", path, i);
+    if (load_name_nul(state, name, name_offset, where)) return load_failed(state);
+    bool ignore_shared = mig_name_is(name, MIG_CAPABILITY_X_IGNORE_SHARED);
+    bool known = ignore_shared || (!state->policy->capabilities_only_validated &&
+                                   mig_wire_capability_known_7_2(name->bytes, name->length));
+    if (!known) {
+      char detail[MIG_IDSTR_BYTES_MAX + 64];
+      snprintf(detail, sizeof(detail), "received unknown capability %s", text);
+      MIG_READER_FAIL(state->reader, MIG_ERR_CONFIG_MISMATCH, name_offset, detail, "%s", where);
+      if (mig_wire_capability_known_7_2(name->bytes, name->length)) {
+        mig__reader_policy(state->reader, "capabilities_only_validated");
+      }
+      return MIG_ERR_CONFIG_MISMATCH;
     }
-    MIG_READER_FAIL(reader, MIG_ERR_FOOTER, offset, detail, "%s/footer", idstr);
-    return MIG_ERR_FOOTER;
+    received = received || ignore_shared;
+    name_offset += 1u + name->length;
   }
-  return MIG_OK;
+  if (received == state->target->x_ignore_shared) return MIG_OK;
+  char detail[96];
+  snprintf(detail, sizeof(detail), "capability x-ignore-shared is %s, but received capability "
+           "is %s", state->target->x_ignore_shared ? "on" : "off", received ? "on" : "off");
+  MIG_READER_FAIL(state->reader, MIG_ERR_CONFIG_MISMATCH, body_offset, detail, "%s", path);
+  return MIG_ERR_CONFIG_MISMATCH;
+}
+
+/* One configuration subsection (spec §3): the tokenizer checked name, version and shape. */
+static enum mig_err load_config_subsection(struct load_state *state,
+                                           const struct mig_record *record)
+{
+  const struct mig_record_config *config = &record->config;
+  static const char *const names[] = {
+#define LOAD_CONFIG_NAME(name, text) text,
+    MIG_CONFIG_SUBSECTION_MAP(LOAD_CONFIG_NAME)
+#undef LOAD_CONFIG_NAME
+  };
+  SIM_ASSERT(config->which < MIG_CONFIG_UNKNOWN);
+  const char *path = names[config->which];
+  uint64_t body_offset = record->offset + 2 + config->name.length + 4;
+  if (state->config_seen[config->which] && state->policy->config_subsection_repeat_refused) {
+    MIG_POLICY_FAIL(state->reader, config_subsection_repeat_refused, MIG_ERR_SUBSECTION,
+                    record->offset, "subsection sent twice", "%s", path);
+    return MIG_ERR_SUBSECTION;
+  }
+  state->config_seen[config->which] = true;
+  char detail[96];
+  switch (config->which) {
+  case MIG_CONFIG_TARGET_PAGE_BITS:
+    if (config->page_bits == MIG_PAGE_BITS) return MIG_OK;
+    snprintf(detail, sizeof(detail), "received TARGET_PAGE_BITS is %" PRIu32 " but local is %d",
+             config->page_bits, MIG_PAGE_BITS);
+    MIG_READER_FAIL(state->reader, MIG_ERR_CONFIG_MISMATCH, body_offset, detail, "%s", path);
+    return MIG_ERR_CONFIG_MISMATCH;
+  case MIG_CONFIG_UUID: /* checked only when the destination has one */
+    if (state->target->uuid == NULL ||
+        memcmp(config->uuid, state->target->uuid, MIG_CONFIG_UUID_BYTES) == 0) {
+      return MIG_OK;
+    }
+    MIG_READER_FAIL(state->reader, MIG_ERR_CONFIG_MISMATCH, body_offset, "UUID differs", "%s",
+                    path);
+    return MIG_ERR_CONFIG_MISMATCH;
+  case MIG_CONFIG_CAPABILITIES: return load_capabilities(state, record, body_offset, path);
+  case MIG_CONFIG_UNKNOWN: break;
+  }
+  SIM_ASSERT(!"unknown configuration subsection");
+  return MIG_ERR_SUBSECTION;
+}
+
+/* The first record after the configuration: x-ignore-shared on here needs the stream's. */
+static enum mig_err load_config_done(struct load_state *state, uint64_t offset)
+{
+  if (state->config_done) return MIG_OK;
+  state->config_done = true;
+  if (state->config_seen[MIG_CONFIG_CAPABILITIES] || !state->target->x_ignore_shared) {
+    return MIG_OK;
+  }
+  MIG_READER_FAIL(state->reader, MIG_ERR_CONFIG_MISMATCH, offset,
+                  "capability x-ignore-shared is on, but received capability is off",
+                  "configuration/capabilities");
+  return MIG_ERR_CONFIG_MISMATCH;
 }
 
 static bool load_is_live(const struct load_state *state, uint32_t handler)
@@ -237,7 +173,7 @@ static const struct mig_load_live *load_live(const struct load_state *state, uin
   return &state->target->lives[handler - state->live_first];
 }
 
-/* Handler index for (idstr, instance_id), or UINT32_MAX when unknown. */
+/* Handler index for (idstr, instance_id), or NO_HANDLER when unknown. */
 static uint32_t load_find_handler(const struct load_state *state, const char *idstr,
                                   uint32_t instance_id)
 {
@@ -251,7 +187,7 @@ static uint32_t load_find_handler(const struct load_state *state, const char *id
     const struct vmstate_instance *instance = state->target->instances[i - 1];
     if (strcmp(instance->idstr, idstr) == 0 && instance->instance_id == instance_id) return i;
   }
-  return UINT32_MAX;
+  return NO_HANDLER;
 }
 
 static const char *load_handler_idstr(const struct load_state *state, uint32_t handler)
@@ -310,73 +246,70 @@ static void load_error_place(struct mig_reader *reader, const struct vmstate_ins
   error->path[placed_bytes] = 0;
 }
 
-/* START and FULL: header, bind the id, payload, footer. */
-static enum mig_err load_section_long(struct load_state *state, uint8_t type,
-                                      uint64_t offset)
+/* A vmstate instance's FULL payload, read from the reader (opaque to the record layer). */
+static enum mig_err load_device(struct load_state *state, const struct mig_record *record,
+                                const struct vmstate_instance *instance)
 {
   struct mig_reader *reader = state->reader;
-  uint32_t section_id = mig_read_be32(reader);
-  uint64_t idstr_offset = mig_reader_offset(reader);
-  char idstr[MIG_IDSTR_BYTES_MAX + 1];
-  size_t idstr_bytes = mig_read_counted_string(reader, idstr, sizeof(idstr));
-  uint32_t instance_id = mig_read_be32(reader);
-  uint32_t version_id = mig_read_be32(reader);
-  if (mig_reader_failed(reader)) return load_failed(state);
-  if (idstr_bytes == 0 || strlen(idstr) != idstr_bytes) {
-    MIG_READER_FAIL(reader, MIG_ERR_BAD_IDSTR, idstr_offset, "unable to read ID string",
-                    "section 0x%" PRIx32, section_id);
-    return MIG_ERR_BAD_IDSTR;
+  uint32_t version_id = record->section.version;
+  enum mig_err err = version_id > INT32_MAX
+                         ? MIG_ERR_SECTION_VERSION
+                         : mig_vmstate_load(reader, instance->desc, instance->opaque,
+                                            (int32_t)version_id);
+  if (err == MIG_ERR_SECTION_VERSION && !mig_reader_failed(reader)) {
+    MIG_READER_FAIL(reader, err, record->offset, "version out of range", "%s", instance->idstr);
   }
-  uint32_t handler = load_find_handler(state, idstr, instance_id);
+  if (err != MIG_OK) load_error_place(reader, instance);
+  state->stats->devices_count++;
+  if (err == MIG_OK) err = load_stray_subsection(state, instance);
+  return err;
+}
+
+/* START and FULL: find and bind the handler, check the version, start the payload. */
+static enum mig_err load_section_long(struct load_state *state, const struct mig_record *record)
+{
+  struct mig_reader *reader = state->reader;
+  const struct mig_record_section *section = &record->section;
+  uint8_t type = section->type;
+  char idstr[MIG_IDSTR_BYTES_MAX + 1];
+  mig_name_copy(&section->idstr, idstr, sizeof idstr);
+  char where[32];
+  snprintf(where, sizeof where, "section 0x%" PRIx32, section->section_id);
+  if (load_name_nul(state, &section->idstr, record->offset + 5, where)) return load_failed(state);
+  uint32_t handler = load_find_handler(state, idstr, section->instance_id);
   bool ram = handler == 0;
   bool live = load_is_live(state, handler);
   /* A live handler also takes FULL: its save_state section (vfio's device config). */
-  if (handler == UINT32_MAX || (ram && type != MIG_SECTION_START) ||
+  if (handler == NO_HANDLER || (ram && type != MIG_SECTION_START) ||
       (!ram && !live && type == MIG_SECTION_START)) {
     char detail[64];
-    snprintf(detail, sizeof(detail), "instance %" PRIu32 " in a %s section", instance_id,
+    snprintf(detail, sizeof(detail), "instance %" PRIu32 " in a %s section", section->instance_id,
              type == MIG_SECTION_START ? "START" : "FULL");
-    MIG_READER_FAIL(reader, MIG_ERR_UNKNOWN_SECTION, offset, detail, "%s", idstr);
+    MIG_READER_FAIL(reader, MIG_ERR_UNKNOWN_SECTION, record->offset, detail, "%s", idstr);
     return MIG_ERR_UNKNOWN_SECTION;
   }
   uint32_t accepted = live ? load_live(state, handler)->version_id : MIG_RAM_SECTION_VERSION;
-  if ((ram || live) && version_id != accepted) {
+  if ((ram || live) && section->version != accepted) {
     char detail[48];
-    snprintf(detail, sizeof(detail), "version %" PRIu32 ", accepted %" PRIu32, version_id,
+    snprintf(detail, sizeof(detail), "version %" PRIu32 ", accepted %" PRIu32, section->version,
              accepted);
-    MIG_READER_FAIL(reader, MIG_ERR_SECTION_VERSION, offset, detail, "%s", idstr);
+    MIG_READER_FAIL(reader, MIG_ERR_SECTION_VERSION, record->offset, detail, "%s", idstr);
     return MIG_ERR_SECTION_VERSION;
   }
   state->bound[handler] = true;
-  state->bound_section_id[handler] = section_id;
-  enum mig_err err;
-  if (ram) {
-    err = mig_ram_load(&state->ram, reader, type);
-  } else if (live) {
-    err = load_live(state, handler)->load(load_live(state, handler)->context, reader, type);
-  } else {
-    const struct vmstate_instance *instance = state->target->instances[handler - 1];
-    err = version_id > INT32_MAX
-              ? MIG_ERR_SECTION_VERSION
-              : mig_vmstate_load(reader, instance->desc, instance->opaque, (int32_t)version_id);
-    if (err == MIG_ERR_SECTION_VERSION && !mig_reader_failed(reader)) {
-      MIG_READER_FAIL(reader, err, offset, "version out of range", "%s", idstr);
-    }
-    if (err != MIG_OK) load_error_place(reader, instance);
-    state->stats->devices_count++;
-    if (err == MIG_OK) err = load_stray_subsection(state, instance);
+  state->bound_section_id[handler] = section->section_id;
+  state->handler = handler;
+  if (live) {
+    return load_live(state, handler)->load(load_live(state, handler)->context, reader, record);
   }
-  if (err != MIG_OK) return err;
-  return load_footer(state, section_id, idstr);
+  if (ram) return MIG_OK;
+  return load_device(state, record, state->target->instances[handler - 1]);
 }
 
 /* PART and END: only for an id a START bound earlier. */
-static enum mig_err load_section_short(struct load_state *state, uint8_t type,
-                                       uint64_t offset)
+static enum mig_err load_section_short(struct load_state *state, const struct mig_record *record)
 {
-  struct mig_reader *reader = state->reader;
-  uint32_t section_id = mig_read_be32(reader);
-  if (mig_reader_failed(reader)) return load_failed(state);
+  uint32_t section_id = record->section.section_id;
   uint32_t handler = 0;
   uint32_t handlers_end = state->live_first + state->target->live_count;
   while (handler < handlers_end &&
@@ -387,16 +320,26 @@ static enum mig_err load_section_short(struct load_state *state, uint8_t type,
   if (handler != 0 && !live) {
     char detail[64];
     snprintf(detail, sizeof(detail), "%s for section id 0x%" PRIx32 " with no START",
-             type == MIG_SECTION_PART ? "PART" : "END", section_id);
-    MIG_READER_FAIL(reader, MIG_ERR_UNKNOWN_SECTION, offset, detail, "section 0x%" PRIx32,
-                    section_id);
+             record->section.type == MIG_SECTION_PART ? "PART" : "END", section_id);
+    MIG_READER_FAIL(state->reader, MIG_ERR_UNKNOWN_SECTION, record->offset, detail,
+                    "section 0x%" PRIx32, section_id);
     return MIG_ERR_UNKNOWN_SECTION;
   }
-  enum mig_err err = live ? load_live(state, handler)->load(load_live(state, handler)->context,
-                                                          reader, type)
-                          : mig_ram_load(&state->ram, reader, type);
-  if (err != MIG_OK) return err;
-  return load_footer(state, section_id, load_handler_idstr(state, handler));
+  state->handler = handler;
+  if (!live) return MIG_OK;
+  return load_live(state, handler)->load(load_live(state, handler)->context, state->reader,
+                                         record);
+}
+
+/* A record of the current section's payload, for its handler. */
+static enum mig_err load_payload_record(struct load_state *state, const struct mig_record *record)
+{
+  uint32_t handler = state->handler;
+  SIM_ASSERT(handler != NO_HANDLER);
+  if (handler == 0) return mig_ram_load_record(&state->ram, state->reader, record);
+  SIM_ASSERT(load_is_live(state, handler));
+  return load_live(state, handler)->load(load_live(state, handler)->context, state->reader,
+                                         record);
 }
 
 /* Checks the JSON trailer's shape: {"page_size": 4096, "devices": [...]}. */
@@ -418,61 +361,58 @@ static bool load_vmdesc_valid(const char *text, size_t length, char *detail, siz
   return valid;
 }
 
-static enum mig_err load_trailer(struct load_state *state)
+/* The trailer's JSON (viewed, or read here when the window could not hold it). */
+static enum mig_err load_trailer(struct load_state *state, const struct mig_record *record)
 {
   struct mig_reader *reader = state->reader;
-  if (mig_reader_at_end(reader)) return MIG_OK;
-  uint64_t offset = mig_reader_offset(reader);
-  uint8_t type = mig_read_u8(reader);
-  uint32_t length = mig_read_be32(reader);
-  if (mig_reader_failed(reader)) return load_failed(state);
-  if (type != MIG_SECTION_VMDESCRIPTION) {
-    char detail[64];
-    snprintf(detail, sizeof(detail), "expected vmdescription section, but got 0x%02x", type);
-    MIG_READER_FAIL(reader, MIG_ERR_VMDESC, offset, detail, "vmdescription");
-    return MIG_ERR_VMDESC;
+  state->trailer_seen = true;
+  state->stats->vmdesc_bytes = record->payload_bytes;
+  if (!state->policy->trailer_checked) return MIG_OK;
+  size_t length = (size_t)record->payload_bytes;
+  char *copy = NULL;
+  const char *text = (const char *)record->payload;
+  if (text == NULL && length > 0) {
+    copy = malloc(length);
+    SIM_ASSERT(copy != NULL);
+    mig_read_bytes(reader, copy, length);
+    mig__reader_annotate(reader, "vmdescription/json");
+    text = copy;
   }
-  if (length > MIG_VMDESC_BYTES_MAX) {
-    char detail[48];
-    snprintf(detail, sizeof(detail), "length %" PRIu32, length);
-    MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, offset + 1, detail, "vmdescription/length");
-    return MIG_ERR_TOO_LONG;
-  }
-  char *text = malloc(length + 1u);
-  SIM_ASSERT(text != NULL);
-  mig_read_bytes(reader, text, length);
   char detail[128];
-  bool valid = !mig_reader_failed(reader) && load_vmdesc_valid(text, length, detail,
-                                                               sizeof(detail));
-  free(text);
+  bool valid = !mig_reader_failed(reader) && load_vmdesc_valid(text != NULL ? text : "", length,
+                                                               detail, sizeof(detail));
+  free(copy);
   if (mig_reader_failed(reader)) return load_failed(state);
   if (!valid) {
-    MIG_READER_FAIL(reader, MIG_ERR_VMDESC, offset + 5, detail, "vmdescription/json");
+    MIG_POLICY_FAIL(reader, trailer_checked, MIG_ERR_VMDESC, record->offset + 5, detail,
+                    "vmdescription/json");
     return MIG_ERR_VMDESC;
-  }
-  state->stats->vmdesc_bytes = length;
-  if (!mig_reader_at_end(reader)) {
-    MIG_READER_FAIL(reader, MIG_ERR_TRAILING, mig_reader_offset(reader),
-                    "bytes after the VM description", "stream");
-    return MIG_ERR_TRAILING;
   }
   return MIG_OK;
 }
 
-/* QEMU 7.2's command table (spec §7): name and fixed payload length (-1: variable). */
-static const struct {
-  const char *name;
-  int32_t length;
-} load_commands[] = {
-  {"INVALID", -1}, {"OPEN_RETURN_PATH", 0}, {"PING", 4}, {"POSTCOPY_ADVISE", -1},
-  {"POSTCOPY_LISTEN", 0}, {"POSTCOPY_RUN", 0}, {"POSTCOPY_RAM_DISCARD", -1}, {"PACKAGED", 4},
-  {"ENABLE_COLO", 0}, {"POSTCOPY_RESUME", 0}, {"RECV_BITMAP", -1},
-};
-
-static enum mig_err load_command_fail(struct load_state *state, uint64_t offset,
-                                      const char *detail, const char *name)
+/* A byte after EOF that starts no trailer, or any byte after the trailer. */
+static enum mig_err load_trailing(struct load_state *state, const struct mig_record *record)
 {
-  MIG_READER_FAIL(state->reader, MIG_ERR_BAD_COMMAND, offset, detail, "command/%s", name);
+  if (!state->policy->trailer_checked) return MIG_OK;  /* 7.2: a warning, the load succeeds */
+  if (state->trailer_seen) {
+    MIG_POLICY_FAIL(state->reader, trailer_checked, MIG_ERR_TRAILING, record->offset,
+                    "bytes after the VM description", "stream");
+    return MIG_ERR_TRAILING;
+  }
+  char detail[64];
+  snprintf(detail, sizeof(detail), "expected vmdescription section, but got 0x%02x",
+           record->trailing);
+  MIG_POLICY_FAIL(state->reader, trailer_checked, MIG_ERR_VMDESC, record->offset, detail,
+                  "vmdescription");
+  return MIG_ERR_VMDESC;
+}
+
+static enum mig_err load_command_refuse(struct load_state *state, uint64_t offset,
+                                        const char *detail, const char *name)
+{
+  MIG_POLICY_FAIL(state->reader, postcopy_refused, MIG_ERR_BAD_COMMAND, offset, detail,
+                  "command/%s", name);
   return MIG_ERR_BAD_COMMAND;
 }
 
@@ -481,17 +421,16 @@ static enum mig_err load_command_fail(struct load_state *state, uint64_t offset,
  * read, and the package must be present whole.  Its contents are postcopy
  * commands, which this precopy destination refuses, so it stops there.
  */
-static enum mig_err load_packaged(struct load_state *state, uint64_t offset)
+static enum mig_err load_packaged(struct load_state *state, const struct mig_record *record)
 {
   struct mig_reader *reader = state->reader;
-  uint64_t length_offset = mig_reader_offset(reader);
-  uint32_t length = mig_read_be32(reader);
-  if (mig_reader_failed(reader)) return load_failed(state);
-  char detail[80];
-  if (length > MIG_PACKAGED_BYTES_MAX) {
+  uint32_t length = record->package_bytes;
+  if (length > state->policy->packaged_bytes_max) {
+    char detail[80];
     snprintf(detail, sizeof(detail), "length %" PRIu32 " > %" PRIu32, length,
-             MIG_PACKAGED_BYTES_MAX);
-    MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, length_offset, detail, "command/PACKAGED");
+             state->policy->packaged_bytes_max);
+    MIG_POLICY_FAIL(reader, packaged_bytes_max, MIG_ERR_TOO_LONG, record->payload_offset, detail,
+                    "command/PACKAGED");
     return MIG_ERR_TOO_LONG;
   }
   mig_read_skip(reader, length);
@@ -499,47 +438,36 @@ static enum mig_err load_packaged(struct load_state *state, uint64_t offset)
     mig__reader_annotate(reader, "command/PACKAGED");
     return load_failed(state);
   }
-  return load_command_fail(state, offset, "package needs postcopy, which is off here",
-                           "PACKAGED");
+  return load_command_refuse(state, record->offset, "package needs postcopy, which is off here",
+                             "PACKAGED");
 }
 
-/* A COMMAND record after its 0x08 (spec §7, §11.2 framing). */
-static enum mig_err load_command(struct load_state *state, uint64_t offset)
+/* A COMMAND record (spec §7); the record layer checked its code and length. */
+static enum mig_err load_command(struct load_state *state, const struct mig_record *record)
 {
-  struct mig_reader *reader = state->reader;
-  uint16_t command = mig_read_be16(reader);
-  uint16_t length = mig_read_be16(reader);
-  if (mig_reader_failed(reader)) return load_failed(state);
-  char detail[96];
-  if (command == 0 || command >= SIM_ARRAY_COUNT(load_commands)) {
-    snprintf(detail, sizeof(detail), "MIG_CMD 0x%x unknown (len 0x%x)", command, length);
-    return load_command_fail(state, offset, detail, "code");
-  }
-  const char *name = load_commands[command].name;
-  if (load_commands[command].length >= 0 && load_commands[command].length != length) {
-    snprintf(detail, sizeof(detail), "received with bad length - expecting %" PRId32 ", got %u",
-             load_commands[command].length, length);
-    return load_command_fail(state, offset, detail, name);
-  }
+  const char *name = mig_wire_command_name(record->command);
   state->stats->commands_count++;
-  switch (command) {
-  case 1: state->return_path_open = true; return MIG_OK; /* repeats are harmless */
-  case 2: {
-    uint32_t value = mig_read_be32(reader);
-    if (mig_reader_failed(reader)) return load_failed(state);
-    if (!state->return_path_open) {
-      return load_command_fail(state, offset, "received with no return path", name);
+  switch (record->command) {
+  case MIG_CMD_OPEN_RETURN_PATH: state->return_path_open = true; return MIG_OK; /* repeats: ok */
+  case MIG_CMD_PING: {
+    const uint8_t *p = record->payload;
+    uint32_t value = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    if (!state->return_path_open && state->policy->ping_needs_return_path) {
+      MIG_POLICY_FAIL(state->reader, ping_needs_return_path, MIG_ERR_BAD_COMMAND, record->offset,
+                      "received with no return path", "command/%s", name);
+      return MIG_ERR_BAD_COMMAND;
     }
     state->stats->pings_count++;
     if (state->target->ping != NULL) state->target->ping(state->target->ping_context, value);
     return MIG_OK;
   }
-  case 7: return load_packaged(state, offset);
-  case 9: return MIG_OK; /* RESUME outside postcopy-recover: ignored, as QEMU does */
+  case MIG_CMD_PACKAGED: return load_packaged(state, record);
+  case MIG_CMD_POSTCOPY_RESUME: return MIG_OK; /* outside postcopy-recover: ignored, as QEMU */
   default: break;
   }
   /* ADVISE, LISTEN, RUN, DISCARD, COLO, RECV_BITMAP: postcopy and COLO are off here. */
-  return load_command_fail(state, offset, "postcopy, COLO and recovery are off here", name);
+  return load_command_refuse(state, record->offset, "postcopy, COLO and recovery are off here",
+                             name);
 }
 
 /*
@@ -561,38 +489,48 @@ static enum mig_err load_devices_complete(struct load_state *state, uint64_t off
   return MIG_OK;
 }
 
-static enum mig_err load_sections(struct load_state *state)
+/* The header, then a configuration section unless the policy lets legacy streams in. */
+static enum mig_err load_header(struct load_state *state)
 {
-  struct mig_reader *reader = state->reader;
-  for (;;) {
-    uint64_t offset = mig_reader_offset(reader);
-    uint8_t type = mig_read_u8(reader);
-    if (mig_reader_failed(reader)) return load_failed(state);
-    enum mig_err err;
-    switch (type) {
-    case MIG_SECTION_EOF:
-      return load_devices_complete(state, offset);
-    case MIG_SECTION_START:
-    case MIG_SECTION_FULL:
-      err = load_section_long(state, type, offset);
-      break;
-    case MIG_SECTION_PART:
-    case MIG_SECTION_END:
-      err = load_section_short(state, type, offset);
-      break;
-    case MIG_SECTION_COMMAND:
-      err = load_command(state, offset);
-      if (err != MIG_OK) return err;
-      continue;
-    default: {
-      char detail[48];
-      snprintf(detail, sizeof(detail), "unknown savevm section type 0x%02x", type);
-      MIG_READER_FAIL(reader, MIG_ERR_BAD_SECTION_TYPE, offset, detail, "stream");
-      return MIG_ERR_BAD_SECTION_TYPE;
+  enum mig_err err = mig_record_next(&state->tokenizer, &state->record);
+  if (err != MIG_OK) return err;
+  SIM_ASSERT(state->record.kind == MIG_RECORD_HEADER);
+  uint8_t type = 0;
+  if (!mig_record_peek_type(&state->tokenizer, &type)) {
+    return mig_record_next(&state->tokenizer, &state->record);  /* latches the truncation */
+  }
+  if (type == MIG_SECTION_CONFIGURATION || !state->policy->configuration_required) return MIG_OK;
+  MIG_POLICY_FAIL(state->reader, configuration_required, MIG_ERR_NO_CONFIGURATION,
+                  mig_reader_offset(state->reader), "configuration section missing",
+                  "configuration");
+  return MIG_ERR_NO_CONFIGURATION;
+}
+
+/* One record after the header; *done at the end of the stream. */
+static enum mig_err load_record(struct load_state *state, const struct mig_record *record,
+                                bool *done)
+{
+  bool top = record->kind == MIG_RECORD_SECTION || record->kind == MIG_RECORD_COMMAND ||
+             record->kind == MIG_RECORD_EOF;
+  if (top && load_config_done(state, record->offset) != MIG_OK) return load_failed(state);
+  switch (record->kind) {
+  case MIG_RECORD_CONFIGURATION: return load_machine_type(state, record);
+  case MIG_RECORD_CONFIG_SUBSECTION: return load_config_subsection(state, record);
+  case MIG_RECORD_SECTION:
+    if (record->section.type == MIG_SECTION_START || record->section.type == MIG_SECTION_FULL) {
+      return load_section_long(state, record);
     }
-    }
-    if (err != MIG_OK) return err;
+    return load_section_short(state, record);
+  case MIG_RECORD_FOOTER:
+    state->handler = NO_HANDLER;
     state->stats->sections_count++;
+    return MIG_OK;
+  case MIG_RECORD_COMMAND: return load_command(state, record);
+  case MIG_RECORD_EOF: return load_devices_complete(state, record->offset);
+  case MIG_RECORD_TRAILER: return load_trailer(state, record);
+  case MIG_RECORD_TRAILING: return load_trailing(state, record);
+  case MIG_RECORD_END: *done = true; return MIG_OK;
+  default: return load_payload_record(state, record);
   }
 }
 
@@ -602,22 +540,35 @@ enum mig_err mig_load_target_run(struct mig_reader *reader, const struct mig_loa
   SIM_ASSERT(target->instance_count < HANDLERS_MAX);
   SIM_ASSERT(target->ram_block_count >= 1 && target->ram_block_count <= MIG_RAM_BLOCKS_MAX);
   SIM_ASSERT(target->machine_type != NULL);
-  struct load_state state = {.reader = reader, .target = target, .stats = stats};
-  memset(stats, 0, sizeof(*stats));
-  state.handler_count = 1 + target->instance_count;
-  state.live_first = state.handler_count;
   SIM_ASSERT(target->live_count <= MIG_LOAD_LIVES_MAX);
   SIM_ASSERT(target->live_count == 0 || target->lives != NULL);
-  mig_ram_dest_init(&state.ram, target->ram_blocks, target->ram_block_count);
-  mig_ram_dest_ignore_shared_set(&state.ram, target->x_ignore_shared);
-  enum mig_err err = load_header(&state);
-  if (err == MIG_OK) err = load_configuration(&state);
-  if (err == MIG_OK) err = load_sections(&state);
-  if (err == MIG_OK) err = load_trailer(&state);
-  stats->zero_pages_count = state.ram.zero_pages_count;
-  stats->normal_pages_count = state.ram.normal_pages_count;
+  /* On the heap: the tokenizer holds ~10 KiB of names, and loads may run on fiber stacks. */
+  struct load_state *state = calloc(1, sizeof *state);
+  SIM_ASSERT(state != NULL);
+  state->reader = reader;
+  state->target = target;
+  state->stats = stats;
+  state->policy = target->policy != NULL ? target->policy : &mig_policy_strict;
+  state->handler = NO_HANDLER;
+  memset(stats, 0, sizeof(*stats));
+  state->handler_count = 1 + target->instance_count;
+  state->live_first = state->handler_count;
+  struct mig_record_options options;
+  mig_record_options_from_policy(state->policy, &options);
+  mig_tokenizer_init(&state->tokenizer, reader, &options);
+  mig_ram_dest_init(&state->ram, target->ram_blocks, target->ram_block_count);
+  mig_ram_dest_ignore_shared_set(&state->ram, target->x_ignore_shared);
+  state->ram.policy = state->policy;
+  enum mig_err err = load_header(state);
+  for (bool done = false; err == MIG_OK && !done;) {
+    err = mig_record_next(&state->tokenizer, &state->record);
+    if (err == MIG_OK) err = load_record(state, &state->record, &done);
+  }
+  stats->zero_pages_count = state->ram.zero_pages_count;
+  stats->normal_pages_count = state->ram.normal_pages_count;
   stats->stream_bytes = mig_reader_offset(reader);
   SIM_ASSERT(err == MIG_OK || mig_reader_failed(reader));
+  free(state);
   return err;
 }
 

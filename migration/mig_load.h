@@ -2,12 +2,14 @@
  * mig_load.h: the destination's stream loader (QEMU's loadvm role), run over
  * a mig_reader until the stream ends.
  *
- * It checks the header and configuration (exact machine type), dispatches
+ * It reads the stream's records through the record layer (mig_record.h),
+ * checks the header and configuration (exact machine type), dispatches
  * START/PART/END sections to the RAM loader and FULL sections to the vmstate
- * instance with the same (idstr, instance_id), checks every footer, and after
- * EOF accepts an optional VM-description trailer that must be valid JSON of
- * QEMU's schema and must end the stream.  It is stricter than QEMU where
- * spec §11.3 says so; every rejection carries offset and path.
+ * instance with the same (idstr, instance_id), and after EOF accepts an
+ * optional VM-description trailer that must be valid JSON of QEMU's schema
+ * and must end the stream.  It applies mig_policy_strict: stricter than QEMU
+ * 7.2 where spec §11.3 says so, each such check a named policy field; every
+ * rejection carries offset and path.
  */
 #ifndef MIG_LOAD_H
 #define MIG_LOAD_H
@@ -15,6 +17,7 @@
 #include "sim_base.h"
 #include "machine.h"
 #include "mig_limits.h"
+#include "mig_record.h"
 #include "mig_stream.h"
 
 /*
@@ -25,8 +28,12 @@ struct mig_load_live {
   const char *idstr;
   uint32_t version_id;
   void *context;
-  /* Reads one payload (after the header, before the footer); MIG_OK or the latched error. */
-  enum mig_err (*load)(void *context, struct mig_reader *reader, uint8_t type);
+  /*
+   * Called with each section's SECTION record, then with every record of its
+   * payload (mig_record.h); a FULL payload is opaque: the handler reads it
+   * from reader when it gets the SECTION record.  MIG_OK or the latched error.
+   */
+  enum mig_err (*load)(void *context, struct mig_reader *reader, const struct mig_record *record);
 };
 
 /*
@@ -47,6 +54,7 @@ struct mig_load_target {
   const struct mig_load_live *lives;            /* live_count entries, not owned */
   uint32_t live_count;                          /* <= MIG_LOAD_LIVES_MAX */
   const uint8_t *uuid;                          /* 16 bytes, or NULL: no -uuid here */
+  const struct mig_policy *policy;              /* NULL: mig_policy_strict (mig_record.h) */
   /* A PING accepted on the open return path (the caller answers PONG); may be NULL. */
   void (*ping)(void *context, uint32_t value);
   void *ping_context;

@@ -10,8 +10,8 @@
  */
 #include "sim_base.h"
 
-#include "mig_format.h"
 #include "mig_ram.h"
+#include "mig_wire.h"
 
 #define RAM_OFFSET_MASK (~(uint64_t)(MIG_PAGE_BYTES - 1))
 
@@ -220,6 +220,7 @@ void mig_ram_dest_init(struct mig_ram_dest *dest, struct ram_block *const *block
   SIM_ASSERT(block_count >= 1 && block_count <= MIG_RAM_BLOCKS_MAX);
   memset(dest, 0, sizeof(*dest));
   dest->block_count = block_count;
+  dest->policy = &mig_policy_strict;
   for (uint32_t i = 0; i < block_count; i++) dest->blocks[i] = blocks[i];
 }
 
@@ -229,11 +230,17 @@ void mig_ram_dest_ignore_shared_set(struct mig_ram_dest *dest, bool on)
   dest->ignore_shared = on;
 }
 
-/* Index of the block called name, or block_count when there is none. */
-static uint32_t ram_find(const struct mig_ram_dest *dest, const char *name)
+/*
+ * Index of the block called name, or block_count when there is none.  A
+ * name with a NUL inside is compared up to the NUL, as QEMU does (strcmp);
+ * names_nul_refused refuses such names before they get here.
+ */
+static uint32_t ram_find(const struct mig_ram_dest *dest, const struct mig_name *name)
 {
+  char text[MIG_IDSTR_BYTES_MAX + 1];
+  mig_name_copy(name, text, sizeof text);
   uint32_t index = 0;
-  while (index < dest->block_count && strcmp(dest->blocks[index]->name, name) != 0) index++;
+  while (index < dest->block_count && strcmp(text, dest->blocks[index]->name) != 0) index++;
   return index;
 }
 
@@ -241,7 +248,7 @@ static uint32_t ram_find(const struct mig_ram_dest *dest, const char *name)
  * One block-list entry against the local block; fills detail when it is
  * refused.  A different length is taken by a resizable block within its
  * maximum (QEMU 7.2 ram_load_precopy -> qemu_ram_resize, whose error texts
- * these are); a fixed-size block refuses it.
+ * these are); a fixed-size block refuses it.  The list must sum to the total.
  */
 static void ram_block_list_check(const struct ram_block *block, uint64_t used_bytes,
                                  bool seen, uint64_t unlisted_bytes, char *detail,
@@ -250,7 +257,7 @@ static void ram_block_list_check(const struct ram_block *block, uint64_t used_by
   if (seen) {
     snprintf(detail, detail_bytes, "%s listed twice", block->name);
   } else if (used_bytes == block->used_bytes) {
-    /* Equal lengths: only the total is left to check. */
+    /* Equal lengths: nothing to check. */
   } else if (!block->resizable) {
     snprintf(detail, detail_bytes, "Size mismatch: %s: 0x%" PRIx64 " != 0x%" PRIx64,
              block->name, used_bytes, block->used_bytes);
@@ -267,86 +274,98 @@ static void ram_block_list_check(const struct ram_block *block, uint64_t used_by
   }
 }
 
-/* The MEM_SIZE block list: every entry known, sized as here, summing to total. */
-static enum mig_err ram_load_block_list(struct mig_ram_dest *dest, struct mig_reader *reader,
-                                        uint64_t total)
+/* A NUL inside a block name: refused under names_nul_refused (7.2 cuts the name there). */
+static bool ram_name_nul(struct mig_ram_dest *dest, struct mig_reader *reader,
+                         const struct mig_name *name, uint64_t offset)
 {
-  bool seen[MIG_RAM_BLOCKS_MAX] = {false};
-  uint64_t listed = 0;
-  while (listed < total) {
-    uint64_t entry_offset = mig_reader_offset(reader);
-    char name[MIG_IDSTR_BYTES_MAX + 1];
-    mig_read_counted_string(reader, name, sizeof(name));
-    uint64_t used_bytes = mig_read_be64(reader);
-    if (mig_reader_failed(reader)) return mig_reader_error(reader)->code;
-    uint32_t index = ram_find(dest, name);
-    if (index == dest->block_count) {
-      MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, entry_offset, "no such block here",
-                      "ram/%s", name);
-      return MIG_ERR_RAM_BLOCK;
-    }
-    struct ram_block *block = dest->blocks[index];
-    char detail[128] = "";
-    ram_block_list_check(block, used_bytes, seen[index], total - listed, detail,
-                         sizeof(detail));
-    if (detail[0] != '\0') {
-      MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, entry_offset, detail, "ram/%s", name);
-      return MIG_ERR_RAM_BLOCK;
-    }
-    bool resizes = used_bytes != block->used_bytes;
-    if (dest->ignore_shared) {
-      uint64_t gpa_offset = mig_reader_offset(reader);
-      uint64_t gpa = mig_read_be64(reader);
-      if (mig_reader_failed(reader)) return mig_reader_error(reader)->code;
-      if (ram_ignored(true, block) && gpa != block->gpa) {
-        char gpa_detail[96];
-        snprintf(gpa_detail, sizeof(gpa_detail), "mismatched GPA 0x%" PRIx64 ", here 0x%" PRIx64,
-                 gpa, block->gpa);
-        MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, gpa_offset, gpa_detail, "ram/%s/gpa", name);
-        return MIG_ERR_RAM_BLOCK;
-      }
-    }
-    if (resizes && ram_ignored(dest->ignore_shared, block)) {
-      /*
-       * Here the destination maps the source's very block: a different length
-       * means the source resized it after listing it (and cancelled), so
-       * resizing it back would change the running source.
-       */
-      snprintf(detail, sizeof(detail), "Size mismatch: %.48s: 0x%" PRIx64 " != 0x%" PRIx64
-               " (shared)", block->name, used_bytes, block->used_bytes);
-      MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, entry_offset, detail, "ram/%s", name);
-      return MIG_ERR_RAM_BLOCK;
-    }
-    if (resizes) ram_block_resize(block, used_bytes);
-    seen[index] = true;
-    listed += used_bytes;
+  if (!dest->policy->names_nul_refused || !mig_name_has_nul(name)) return false;
+  char text[MIG_IDSTR_BYTES_MAX + 1];
+  mig_name_copy(name, text, sizeof text);
+  MIG_POLICY_FAIL(reader, names_nul_refused, MIG_ERR_BAD_IDSTR, offset, "NUL byte inside a name",
+                  "ram/%s", text);
+  return true;
+}
+
+/* The x-ignore-shared checks of one entry: the GPA and the length of a shared block. */
+static bool ram_block_shared_ok(struct mig_ram_dest *dest, struct mig_reader *reader,
+                                const struct mig_record *record, const struct ram_block *block)
+{
+  const struct mig_record_ram *ram = &record->ram;
+  char detail[128];
+  if (ram->has_gpa && ram_ignored(true, block) && ram->gpa != block->gpa) {
+    snprintf(detail, sizeof(detail), "mismatched GPA 0x%" PRIx64 ", here 0x%" PRIx64, ram->gpa,
+             block->gpa);
+    MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, record->offset + 1 + ram->block.length + 8,
+                    detail, "ram/%s/gpa", block->name);
+    return false;
   }
-  dest->setup_done = true;
+  if (ram->used_bytes != block->used_bytes && ram_ignored(dest->ignore_shared, block)) {
+    /*
+     * Here the destination maps the source's very block: a different length
+     * means the source resized it after listing it (and cancelled), so
+     * resizing it back would change the running source.
+     */
+    snprintf(detail, sizeof(detail), "Size mismatch: %.48s: 0x%" PRIx64 " != 0x%" PRIx64
+             " (shared)", block->name, ram->used_bytes, block->used_bytes);
+    MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, record->offset, detail, "ram/%s", block->name);
+    return false;
+  }
+  return true;
+}
+
+/* One entry of the MEM_SIZE block list: known, sized as here (or resized), listed once. */
+static enum mig_err ram_load_block_entry(struct mig_ram_dest *dest, struct mig_reader *reader,
+                                         const struct mig_record *record)
+{
+  const struct mig_record_ram *ram = &record->ram;
+  char name[MIG_IDSTR_BYTES_MAX + 1];
+  mig_name_copy(&ram->block, name, sizeof name);
+  if (ram_name_nul(dest, reader, &ram->block, record->offset)) return MIG_ERR_BAD_IDSTR;
+  uint32_t index = ram_find(dest, &ram->block);
+  if (index == dest->block_count) {
+    MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, record->offset, "no such block here", "ram/%s",
+                    name);
+    return MIG_ERR_RAM_BLOCK;
+  }
+  struct ram_block *block = dest->blocks[index];
+  char detail[128] = "";
+  ram_block_list_check(block, ram->used_bytes, dest->listed_blocks[index], ram->setup_left,
+                       detail, sizeof(detail));
+  if (detail[0] != '\0') {
+    MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, record->offset, detail, "ram/%s", name);
+    return MIG_ERR_RAM_BLOCK;
+  }
+  if (!ram_block_shared_ok(dest, reader, record, block)) return MIG_ERR_RAM_BLOCK;
+  if (ram->used_bytes != block->used_bytes) ram_block_resize(block, ram->used_bytes);
+  dest->listed_blocks[index] = true;
+  dest->listed += ram->used_bytes;
+  SIM_ASSERT(dest->listed <= dest->list_total);  /* checked against setup_left above */
+  if (dest->listed == dest->list_total) dest->setup_done = true;
   return MIG_OK;
 }
 
-/* Resolves the block of a page record: a name, or CONTINUE with the last one. */
+/* Resolves the block of a page record: its name, or CONTINUE with the last one. */
 static struct ram_block *ram_load_block(struct mig_ram_dest *dest, struct mig_reader *reader,
-                                        uint64_t flags, uint64_t record_offset)
+                                        const struct mig_record *record)
 {
-  if (flags & MIG_RAM_FLAG_CONTINUE) {
+  const struct mig_record_ram *ram = &record->ram;
+  if (!ram->named) {
     if (dest->last_block == NULL) {
-      MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, record_offset, "CONTINUE with no block yet",
+      MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, record->offset, "CONTINUE with no block yet",
                       "ram/continue");
     }
     return dest->last_block;
   }
   char name[MIG_IDSTR_BYTES_MAX + 1];
-  mig_read_counted_string(reader, name, sizeof(name));
-  if (mig_reader_failed(reader)) return NULL;
-  uint32_t index = ram_find(dest, name);
+  mig_name_copy(&ram->block, name, sizeof name);
+  if (ram_name_nul(dest, reader, &ram->block, record->offset + 8)) return NULL;
+  uint32_t index = ram_find(dest, &ram->block);
   if (index == dest->block_count) {
-    MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, record_offset, "can't find block",
-                    "ram/%s", name);
+    MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, record->offset, "can't find block", "ram/%s", name);
     return NULL;
   }
   if (ram_ignored(dest->ignore_shared, dest->blocks[index])) {
-    MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, record_offset,
+    MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, record->offset,
                     "page of a block x-ignore-shared leaves out", "ram/%s", name);
     return NULL;
   }
@@ -354,70 +373,101 @@ static struct ram_block *ram_load_block(struct mig_ram_dest *dest, struct mig_re
   return dest->last_block;
 }
 
-/* One ZERO or PAGE record after its be64. */
+/* One ZERO or PAGE record. */
 static enum mig_err ram_load_page(struct mig_ram_dest *dest, struct mig_reader *reader,
-                                  uint64_t flags, uint64_t offset, uint64_t record_offset)
+                                  const struct mig_record *record)
 {
-  struct ram_block *block = ram_load_block(dest, reader, flags, record_offset);
+  const struct mig_record_ram *ram = &record->ram;
+  struct ram_block *block = ram_load_block(dest, reader, record);
   if (block == NULL) return mig_reader_error(reader)->code;
-  if (offset >= block->used_bytes) {
+  if (ram->address >= block->used_bytes) {
     char detail[64];
-    snprintf(detail, sizeof(detail), "illegal RAM offset 0x%" PRIx64, offset);
-    MIG_READER_FAIL(reader, MIG_ERR_RAM_OFFSET, record_offset, detail, "ram/%s", block->name);
+    snprintf(detail, sizeof(detail), "illegal RAM offset 0x%" PRIx64, ram->address);
+    MIG_READER_FAIL(reader, MIG_ERR_RAM_OFFSET, record->offset, detail, "ram/%s", block->name);
     return MIG_ERR_RAM_OFFSET;
   }
-  uint64_t page_index = offset / MIG_PAGE_BYTES;
-  if ((flags & ~(uint64_t)MIG_RAM_FLAG_CONTINUE) == MIG_RAM_FLAG_ZERO) {
-    uint64_t fill_offset = mig_reader_offset(reader);
-    uint8_t fill = mig_read_u8(reader);
-    if (!mig_reader_failed(reader) && fill != 0) {
-      char detail[64];
-      snprintf(detail, sizeof(detail), "zero page with fill byte 0x%02x", fill);
-      MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, fill_offset, detail, "ram/%s", block->name);
-    }
-    if (!mig_reader_failed(reader)) ram_page_load_zero(block, page_index);
+  uint64_t page_index = ram->address / MIG_PAGE_BYTES;
+  uint8_t bytes[MIG_PAGE_BYTES];
+  const uint8_t *page = record->payload;
+  if (ram->kind == MIG_RAM_FLAG_ZERO) {
     dest->zero_pages_count++;
-  } else if (block->backing == RAM_BACKING_DENSE) {
-    mig_read_bytes(reader, ram_page_mut(block, page_index), MIG_PAGE_BYTES);
-    dest->normal_pages_count++;
+    if (ram->fill == 0) {
+      ram_page_load_zero(block, page_index);
+      return MIG_OK;
+    }
+    if (dest->policy->zero_fill_nonzero_refused) {
+      char detail[64];
+      snprintf(detail, sizeof(detail), "zero page with fill byte 0x%02x", ram->fill);
+      MIG_POLICY_FAIL(reader, zero_fill_nonzero_refused, MIG_ERR_BAD_VALUE,
+                      record->offset + record->header_bytes - 1, detail, "ram/%s", block->name);
+      return MIG_ERR_BAD_VALUE;
+    }
+    memset(bytes, ram->fill, sizeof bytes);  /* 7.2 fills the page with it */
+    page = bytes;
   } else {
-    /* Synthetic: the page is hashed and dropped; only its digest and generation stay. */
-    uint8_t bytes[MIG_PAGE_BYTES];
-    mig_read_bytes(reader, bytes, MIG_PAGE_BYTES);
-    if (!mig_reader_failed(reader)) ram_page_load(block, page_index, bytes);
+    SIM_ASSERT(ram->kind == MIG_RAM_FLAG_PAGE && page != NULL);
     dest->normal_pages_count++;
   }
-  return mig_reader_failed(reader) ? mig_reader_error(reader)->code : MIG_OK;
+  if (block->backing == RAM_BACKING_DENSE) {
+    memcpy(ram_page_mut(block, page_index), page, MIG_PAGE_BYTES);
+  } else {
+    /* Synthetic: the page is hashed and dropped; only its digest and generation stay. */
+    ram_page_load(block, page_index, page);
+  }
+  return MIG_OK;
+}
+
+/* Where a MEM_SIZE or page record may stand under ram_setup_first; false after refusing. */
+static bool ram_order_ok(struct mig_ram_dest *dest, struct mig_reader *reader,
+                         const struct mig_record *record)
+{
+  const struct mig_record_ram *ram = &record->ram;
+  bool setup = ram->kind == MIG_RAM_FLAG_MEM_SIZE;
+  bool in_order = setup ? record->section.type == MIG_SECTION_START && !dest->setup_done &&
+                              ram->flags == ram->kind
+                        : dest->setup_done;
+  if (in_order || !dest->policy->ram_setup_first) return true;
+  char detail[80];
+  snprintf(detail, sizeof(detail), "record out of order: 0x%" PRIx32, ram->flags);
+  MIG_POLICY_FAIL(reader, ram_setup_first, MIG_ERR_RAM_ORDER, record->offset, detail,
+                  "ram/flags");
+  return false;
+}
+
+enum mig_err mig_ram_load_record(struct mig_ram_dest *dest, struct mig_reader *reader,
+                                 const struct mig_record *record)
+{
+  if (record->kind == MIG_RECORD_RAM_BLOCK) return ram_load_block_entry(dest, reader, record);
+  SIM_ASSERT(record->kind == MIG_RECORD_RAM);
+  uint32_t kind = record->ram.kind;
+  if (kind == MIG_RAM_FLAG_EOS) return MIG_OK;
+  if (!ram_order_ok(dest, reader, record)) return MIG_ERR_RAM_ORDER;
+  if (kind == MIG_RAM_FLAG_MEM_SIZE) {
+    dest->list_total = record->ram.address;
+    dest->listed = 0;
+    memset(dest->listed_blocks, 0, sizeof dest->listed_blocks);
+    dest->setup_done = dest->list_total == 0;
+    return MIG_OK;
+  }
+  /* XBZRLE and COMPRESS_PAGE are outside the strict dialect: the record layer refused them. */
+  SIM_ASSERT(kind == MIG_RAM_FLAG_ZERO || kind == MIG_RAM_FLAG_PAGE);
+  return ram_load_page(dest, reader, record);
 }
 
 enum mig_err mig_ram_load(struct mig_ram_dest *dest, struct mig_reader *reader,
                           uint8_t section_type)
 {
+  struct mig_tokenizer tokenizer_storage;  /* tests and fuzz targets: a thread's full stack */
+  struct mig_tokenizer *tokenizer = &tokenizer_storage;
+  struct mig_record_options options;
+  mig_record_options_from_policy(dest->policy, &options);
+  options.x_ignore_shared = dest->ignore_shared;
+  mig_tokenizer_init_payload(tokenizer, reader, &options, section_type, MIG_RAM_IDSTR);
+  struct mig_record record;
   for (;;) {
-    uint64_t record_offset = mig_reader_offset(reader);
-    uint64_t header = mig_read_be64(reader);
-    if (mig_reader_failed(reader)) return mig_reader_error(reader)->code;
-    uint64_t flags = header & ~RAM_OFFSET_MASK;
-    uint64_t offset = header & RAM_OFFSET_MASK;
-    uint64_t kind = flags & ~(uint64_t)MIG_RAM_FLAG_CONTINUE;
-    enum mig_err err = MIG_OK;
-    if (kind == MIG_RAM_FLAG_EOS) return MIG_OK;
-    if (kind == MIG_RAM_FLAG_MEM_SIZE && section_type == MIG_SECTION_START &&
-        !dest->setup_done && flags == kind) {
-      err = ram_load_block_list(dest, reader, offset);
-    } else if ((kind == MIG_RAM_FLAG_ZERO || kind == MIG_RAM_FLAG_PAGE) && dest->setup_done) {
-      err = ram_load_page(dest, reader, flags, offset, record_offset);
-    } else {
-      char detail[80];
-      bool known = kind == MIG_RAM_FLAG_MEM_SIZE || kind == MIG_RAM_FLAG_ZERO ||
-                   kind == MIG_RAM_FLAG_PAGE;
-      snprintf(detail, sizeof(detail), "%s: 0x%" PRIx64,
-               known ? "record out of order" : "unknown combination of migration flags",
-               flags);
-      MIG_READER_FAIL(reader, known ? MIG_ERR_RAM_ORDER : MIG_ERR_RAM_FLAGS, record_offset,
-                      detail, "ram/flags");
-      return known ? MIG_ERR_RAM_ORDER : MIG_ERR_RAM_FLAGS;
-    }
+    enum mig_err err = mig_record_next(tokenizer, &record);
+    if (err == MIG_OK) err = mig_ram_load_record(dest, reader, &record);
     if (err != MIG_OK) return err;
+    if (record.kind == MIG_RECORD_RAM && record.ram.kind == MIG_RAM_FLAG_EOS) return MIG_OK;
   }
 }

@@ -7,9 +7,10 @@
  * cursor as ZERO or PAGE records, naming a block only when it changes
  * (CONTINUE otherwise), and never ends a section inside a host page (QEMU's
  * ram_save_host_page).  Synthetic pages are materialised into a scratch page.
- * Destination: reads records until EOS with the strict checks of spec §6 and
- * §11.3 (exact block list, sizes equal or a resizable block resized within its
- * maximum, offsets inside the block, zero fill 0).  A length refused names the
+ * Destination: takes the records of the record layer until EOS with the strict
+ * checks of spec §6 and §11.3 (exact block list, sizes equal or a resizable
+ * block resized within its maximum, offsets inside the block, zero fill 0;
+ * mig_policy_strict names each one that QEMU 7.2 does not make).  A length refused names the
  * block with QEMU 7.2's qemu_ram_resize texts ("Size mismatch: ...", "Size
  * too large: ...").
  * The section framing (headers, footers) belongs to the caller.
@@ -19,6 +20,7 @@
 
 #include "sim_base.h"
 #include "mig_limits.h"
+#include "mig_record.h"
 #include "mig_stream.h"
 #include "ram.h"
 
@@ -69,7 +71,11 @@ uint64_t mig_ram_total_bytes(const struct mig_ram_source *source);
 struct mig_ram_dest {                        /* caller-owned; fields private */
   struct ram_block *blocks[MIG_RAM_BLOCKS_MAX];
   uint32_t block_count;
+  const struct mig_policy *policy;           /* mig_policy_strict */
   bool setup_done;                           /* MEM_SIZE list received */
+  uint64_t list_total;                       /* MEM_SIZE being listed: its total */
+  uint64_t listed;                           /* ...and the bytes listed so far */
+  bool listed_blocks[MIG_RAM_BLOCKS_MAX];    /* ...and the blocks named so far */
   struct ram_block *last_block;              /* for CONTINUE */
   uint64_t zero_pages_count;                 /* ZERO records loaded */
   uint64_t normal_pages_count;               /* PAGE records loaded */
@@ -81,10 +87,14 @@ void mig_ram_dest_init(struct mig_ram_dest *dest, struct ram_block *const *block
 /* x-ignore-shared on the destination: expects GPAs, refuses pages of shared blocks. */
 void mig_ram_dest_ignore_shared_set(struct mig_ram_dest *dest, bool on);
 /*
- * Loads one RAM section's payload (after its header, up to and including
- * EOS).  section_type is MIG_SECTION_START/PART/END: only START may carry the
- * block list, and page records need it first.
+ * Loads one record of a RAM section's payload (MIG_RECORD_RAM or
+ * MIG_RECORD_RAM_BLOCK, mig_record.h); record->section.type says which
+ * section: only START may carry the block list, and page records need it
+ * first.  Errors are latched on reader.
  */
+enum mig_err mig_ram_load_record(struct mig_ram_dest *dest, struct mig_reader *reader,
+                                 const struct mig_record *record);
+/* A whole payload (after its header, up to and including EOS), through the record layer. */
 enum mig_err mig_ram_load(struct mig_ram_dest *dest, struct mig_reader *reader,
                           uint8_t section_type);
 

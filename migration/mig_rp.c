@@ -8,18 +8,6 @@
 
 #include "mig_rp.h"
 
-static const char *const rp_names[] = {
-  [MIG_RP_INVALID] = "INVALID",     [MIG_RP_SHUT] = "SHUT",
-  [MIG_RP_PONG] = "PONG",           [MIG_RP_REQ_PAGES_ID] = "REQ_PAGES_ID",
-  [MIG_RP_REQ_PAGES] = "REQ_PAGES", [MIG_RP_RECV_BITMAP] = "RECV_BITMAP",
-  [MIG_RP_RESUME_ACK] = "RESUME_ACK", [MIG_RP_SWITCHOVER_ACK] = "SWITCHOVER_ACK",
-};
-/* Fixed payload lengths; -1: variable (REQ_PAGES_ID 13 + n, RECV_BITMAP 1 + n). */
-static const int32_t rp_lengths[] = {-1, 4, 4, -1, 12, -1, 4, 0};
-
-_Static_assert(SIM_ARRAY_COUNT(rp_names) == MIG_RP_TYPE_MAX_10, "a name per type");
-_Static_assert(SIM_ARRAY_COUNT(rp_lengths) == MIG_RP_TYPE_MAX_10, "a length rule per type");
-
 static uint32_t be32_at(const uint8_t *bytes)
 {
   return (uint32_t)bytes[0] << 24 | (uint32_t)bytes[1] << 16 | (uint32_t)bytes[2] << 8 | bytes[3];
@@ -53,7 +41,7 @@ static int32_t rp_block_find(const struct mig_rp_state *state, const char *name)
 static bool rp_name(struct mig_reader *reader, struct mig_rp_message *out, const uint8_t *payload,
                     uint32_t at)
 {
-  const char *type_name = rp_names[out->type];
+  const char *type_name = mig_wire_rp_name(out->type);
   uint32_t name_bytes = payload[at];
   if (out->payload_bytes != at + 1 + name_bytes) {
     char detail[64];
@@ -77,7 +65,7 @@ static bool rp_name(struct mig_reader *reader, struct mig_rp_message *out, const
 static bool rp_range(struct mig_rp_state *state, struct mig_reader *reader,
                      struct mig_rp_message *out)
 {
-  const char *type_name = rp_names[out->type];
+  const char *type_name = mig_wire_rp_name(out->type);
   const struct mig_rp_block *block = &state->blocks[out->block_index];
   uint64_t mask = state->host_page_bytes - 1;
   char detail[96];
@@ -109,7 +97,7 @@ static bool rp_range(struct mig_rp_state *state, struct mig_reader *reader,
 static bool rp_check(struct mig_rp_state *state, struct mig_reader *reader,
                      struct mig_rp_message *out, const uint8_t *payload)
 {
-  const char *type_name = rp_names[out->type];
+  const char *type_name = mig_wire_rp_name(out->type);
   char detail[64];
   switch (out->type) {
   case MIG_RP_SHUT:
@@ -186,7 +174,7 @@ enum mig_err mig_rp_read(struct mig_rp_state *state, struct mig_reader *reader,
     MIG_READER_FAIL(reader, MIG_ERR_BAD_COMMAND, out->offset, detail, "return-path/type");
     return MIG_ERR_BAD_COMMAND;
   }
-  const char *type_name = rp_names[out->type];
+  const char *type_name = mig_wire_rp_name(out->type);
   if (out->payload_bytes > MIG_RP_MESSAGE_BYTES_MAX) {
     snprintf(detail, sizeof detail, "length %" PRIu16 " > %u", out->payload_bytes,
              MIG_RP_MESSAGE_BYTES_MAX);
@@ -194,12 +182,16 @@ enum mig_err mig_rp_read(struct mig_rp_state *state, struct mig_reader *reader,
                     type_name);
     return MIG_ERR_TOO_LONG;
   }
-  int32_t fixed = rp_lengths[out->type];
-  uint32_t minimum = out->type == MIG_RP_REQ_PAGES_ID ? 13u : 1u;
-  if ((fixed >= 0 && out->payload_bytes != (uint32_t)fixed) ||
-      (fixed < 0 && out->payload_bytes < minimum)) {
+  enum mig_length_rule rule;
+  uint32_t value;
+  mig_wire_rp_rule(out->type, &rule, &value);
+  bool fixed = rule == MIG_LENGTH_FIXED;
+  SIM_ASSERT(fixed || rule == MIG_LENGTH_COUNTED);
+  /* A counted name's exact length is checked with the name (rp_name). */
+  uint32_t minimum = fixed ? value : value + 1;
+  if ((fixed && out->payload_bytes != value) || (!fixed && out->payload_bytes < minimum)) {
     snprintf(detail, sizeof detail, "length %" PRIu16 ", expected %s%" PRIu32, out->payload_bytes,
-             fixed >= 0 ? "" : "at least ", fixed >= 0 ? (uint32_t)fixed : minimum);
+             fixed ? "" : "at least ", minimum);
     MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, out->offset + 2, detail, "return-path/%s/length",
                     type_name);
     return MIG_ERR_BAD_VALUE;

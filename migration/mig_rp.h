@@ -17,23 +17,7 @@
 #include "mig_err.h"
 #include "mig_limits.h"
 #include "mig_stream.h"
-
-enum mig_rp_type {
-  MIG_RP_INVALID = 0,
-  MIG_RP_SHUT = 1,
-  MIG_RP_PONG = 2,
-  MIG_RP_REQ_PAGES_ID = 3,
-  MIG_RP_REQ_PAGES = 4,
-  MIG_RP_RECV_BITMAP = 5,
-  MIG_RP_RESUME_ACK = 6,
-  MIG_RP_SWITCHOVER_ACK = 7,   /* 8.1+ */
-};
-
-#define MIG_RP_TYPE_MAX_7_2 7u   /* first invalid type in QEMU 7.2 */
-#define MIG_RP_TYPE_MAX_10 8u    /* 10.x: SWITCHOVER_ACK added */
-#define MIG_RP_MESSAGE_BYTES_MAX 512u
-#define MIG_RP_RESUME_ACK_VALUE 1u
-#define MIG_RP_BITMAP_END_MARK UINT64_C(0x0123456789abcdef)
+#include "mig_wire.h"
 
 /* One block the source knows: name and used length in bytes. */
 struct mig_rp_block {

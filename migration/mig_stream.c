@@ -176,6 +176,13 @@ void mig_reader_init_memory(struct mig_reader *reader, const uint8_t *bytes, siz
   };
 }
 
+void mig_reader_init_memory_at(struct mig_reader *reader, const uint8_t *bytes, size_t count,
+                               uint64_t offset)
+{
+  mig_reader_init_memory(reader, bytes, count);
+  reader->window_offset = offset;
+}
+
 void mig_reader_init_refill(struct mig_reader *reader, uint8_t *buffer, size_t capacity,
                             mig_refill_fn *refill, void *context)
 {
@@ -392,6 +399,7 @@ void mig__reader_fail(struct mig_reader *reader, enum mig_err code, uint64_t off
   struct mig_error *error = &reader->error;
   error->code = code;
   error->offset = offset;
+  error->policy = NULL;
   error->source_file = file;
   error->source_line = line;
   snprintf(error->detail, sizeof error->detail, "%s", detail != NULL ? detail : "");
@@ -409,4 +417,11 @@ void mig__reader_annotate(struct mig_reader *reader, const char *path_format, ..
   va_start(args, path_format);
   vsnprintf(reader->error.path, sizeof reader->error.path, path_format, args);
   va_end(args);
+}
+
+void mig__reader_policy(struct mig_reader *reader, const char *field)
+{
+  SIM_ASSERT(field != NULL);
+  if (reader->error.code == MIG_OK || reader->error.policy != NULL) return;
+  reader->error.policy = field;
 }

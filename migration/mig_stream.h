@@ -71,6 +71,9 @@ struct mig_reader {          /* caller-owned; fields private */
 };
 
 void mig_reader_init_memory(struct mig_reader *reader, const uint8_t *bytes, size_t count);
+/* The same for bytes that sit at stream offset `offset`: offsets and errors are absolute. */
+void mig_reader_init_memory_at(struct mig_reader *reader, const uint8_t *bytes, size_t count,
+                               uint64_t offset);
 /* capacity >= MIG_IDSTR_BYTES_MAX + 2, so a subsection header can be peeked whole. */
 void mig_reader_init_refill(struct mig_reader *reader, uint8_t *buffer, size_t capacity,
                             mig_refill_fn *refill, void *context);
@@ -112,6 +115,27 @@ bool mig_reader_failed(const struct mig_reader *reader);
 const struct mig_error *mig_reader_error(const struct mig_reader *reader);
 
 /*
+ * Memory mode only: the unread bytes (*available of them) at the cursor, for
+ * parsers that scan in place (the record layer's fast paths); NULL in refill
+ * mode or after an error.  Consume what was scanned with
+ * mig__reader_advance (count <= *available) or mig_read_skip.
+ */
+static inline const uint8_t *mig__reader_window(const struct mig_reader *reader,
+                                                size_t *available)
+{
+  *available = 0;
+  if (reader->refill != NULL || reader->error.code != MIG_OK) return NULL;
+  *available = (size_t)(reader->end - reader->cursor);
+  return reader->cursor;
+}
+
+static inline void mig__reader_advance(struct mig_reader *reader, size_t count)
+{
+  SIM_ASSERT(reader->refill == NULL && count <= (size_t)(reader->end - reader->cursor));
+  reader->cursor += count;
+}
+
+/*
  * Latches an error at `offset` with a printf-style path; the first error wins.
  * Use MIG_READER_FAIL so the C source line is recorded.
  */
@@ -124,6 +148,12 @@ void mig__reader_fail(struct mig_reader *reader, enum mig_err code, uint64_t off
     ;
 #define MIG_READER_FAIL(reader, code, offset, detail, ...) \
   mig__reader_fail((reader), (code), (offset), __FILE__, __LINE__, (detail), __VA_ARGS__)
+
+/*
+ * Names the mig_policy field behind the latched error (a refusal that a
+ * laxer policy would accept); no effect without an error or when one is set.
+ */
+void mig__reader_policy(struct mig_reader *reader, const char *field);
 
 /*
  * Fills in the path of the latched error if it is still empty; no effect when

@@ -13,7 +13,6 @@
  */
 #include "sim_base.h"
 
-#include "mig_format.h"
 #include "mig_save.h"
 #include "mig_vfio.h"
 #include "mig_vmstate.h"
@@ -171,24 +170,28 @@ static enum mig_err load_record(struct mig_vfio_dest *dest, struct mig_reader *r
   return MIG_OK;
 }
 
-static enum mig_err load_data(struct mig_vfio_dest *dest, struct mig_reader *reader)
+/* A DEV_DATA_STATE block: whole records, 1..MIG_VFIO_BLOCK_RECORDS_MAX of them. */
+static enum mig_err load_data(struct mig_vfio_dest *dest, struct mig_reader *reader,
+                              const struct mig_record *record)
 {
-  uint64_t offset = mig_reader_offset(reader);
-  uint64_t size = mig_read_be64(reader);
-  mig__reader_annotate(reader, "%s/data/size", dest->idstr);
-  if (mig_reader_failed(reader)) return mig_reader_error(reader)->code;
+  uint64_t size = record->payload_bytes;
   if (size == 0 || size % MIG_VFIO_RECORD_BYTES != 0 ||
       size / MIG_VFIO_RECORD_BYTES > MIG_VFIO_BLOCK_RECORDS_MAX) {
     char detail[64];
     snprintf(detail, sizeof(detail), "size %" PRIu64 " (records of %u, at most %u)", size,
              MIG_VFIO_RECORD_BYTES, MIG_VFIO_BLOCK_RECORDS_MAX);
-    MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, offset, detail, "%s/data/size", dest->idstr);
+    MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, record->offset + 8, detail, "%s/data/size",
+                    dest->idstr);
     return MIG_ERR_TOO_LONG;
   }
-  for (uint64_t i = 0; i < size / MIG_VFIO_RECORD_BYTES; i++) {
-    enum mig_err err = load_record(dest, reader);
-    if (err != MIG_OK) return err;
+  struct mig_reader scratch;
+  struct mig_reader *data = mig_record_payload_open(reader, record, &scratch);
+  enum mig_err err = MIG_OK;
+  for (uint64_t i = 0; i < size / MIG_VFIO_RECORD_BYTES && err == MIG_OK; i++) {
+    err = load_record(dest, data);
   }
+  mig_record_payload_close(reader, data);
+  if (err != MIG_OK) return err;
   dest->loaded_bytes += size;
   if (dest->hooks.data_loaded != NULL) {
     dest->hooks.data_loaded(dest->hooks.context, size, dest->ops->load_bytes_per_s(dest->dev));
@@ -288,33 +291,60 @@ static enum mig_err load_config(struct mig_vfio_dest *dest, struct mig_reader *r
   return MIG_OK;
 }
 
+/* One flag of a START/PART/END payload (spec: mig_vfio.h; QEMU's vfio_load_state). */
+static enum mig_err load_flag(struct mig_vfio_dest *dest, struct mig_reader *reader,
+                              const struct mig_record *record)
+{
+  uint64_t flag = record->vfio_flag;
+  uint8_t type = dest->section_type;
+  bool first = dest->section_records_count++ == 0;
+  if (flag == MIG_VFIO_FLAG_END_OF_STATE) return MIG_OK;
+  if (flag == MIG_VFIO_FLAG_DEV_SETUP_STATE && type == MIG_SECTION_START && first) return MIG_OK;
+  if (flag == MIG_VFIO_FLAG_DEV_DATA_STATE && type != MIG_SECTION_START) {
+    return load_data(dest, reader, record);
+  }
+  if (flag == MIG_VFIO_FLAG_DEV_INIT_DATA_SENT) {
+    return load_init_data(dest, reader, type, record->offset);
+  }
+  char detail[64];
+  snprintf(detail, sizeof(detail), "unexpected flag 0x%016" PRIx64 " in a %s section", flag,
+           mig_wire_section_name(type));
+  MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, record->offset, detail, "%s/flag", dest->idstr);
+  return MIG_ERR_BAD_VALUE;
+}
+
+enum mig_err mig_vfio_load_record(struct mig_vfio_dest *dest, struct mig_reader *reader,
+                                  const struct mig_record *record)
+{
+  if (record->kind == MIG_RECORD_VFIO) return load_flag(dest, reader, record);
+  SIM_ASSERT(record->kind == MIG_RECORD_SECTION);
+  uint8_t type = record->section.type;
+  SIM_ASSERT(type >= MIG_SECTION_START && type <= MIG_SECTION_FULL);
+  dest->section_type = type;
+  dest->section_records_count = 0;
+  if (type == MIG_SECTION_FULL) return load_config(dest, reader);
+  return MIG_OK;
+}
+
 enum mig_err mig_vfio_load(struct mig_vfio_dest *dest, struct mig_reader *reader, uint8_t type)
 {
   SIM_ASSERT(type == MIG_SECTION_START || type == MIG_SECTION_PART || type == MIG_SECTION_END ||
              type == MIG_SECTION_FULL);
+  dest->section_type = type;
+  dest->section_records_count = 0;
   if (type == MIG_SECTION_FULL) return load_config(dest, reader);
-  /* Each pass reads a flag; a block consumes at least one record, so the stream bounds it. */
-  for (bool first = true;; first = false) {
-    uint64_t offset = mig_reader_offset(reader);
-    uint64_t flag = mig_read_be64(reader);
-    mig__reader_annotate(reader, "%s/flag", dest->idstr);
-    if (mig_reader_failed(reader)) return mig_reader_error(reader)->code;
-    if (flag == MIG_VFIO_FLAG_END_OF_STATE) return MIG_OK;
-    enum mig_err err;
-    if (flag == MIG_VFIO_FLAG_DEV_SETUP_STATE && type == MIG_SECTION_START && first) {
-      err = MIG_OK;
-    } else if (flag == MIG_VFIO_FLAG_DEV_DATA_STATE && type != MIG_SECTION_START) {
-      err = load_data(dest, reader);
-    } else if (flag == MIG_VFIO_FLAG_DEV_INIT_DATA_SENT) {
-      return load_init_data(dest, reader, type, offset);
-    } else {
-      char detail[64];
-      snprintf(detail, sizeof(detail), "unexpected flag 0x%016" PRIx64 " in a %s section", flag,
-               type == MIG_SECTION_START ? "START" : type == MIG_SECTION_PART ? "PART" : "END");
-      MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, offset, detail, "%s/flag", dest->idstr);
-      return MIG_ERR_BAD_VALUE;
-    }
+  struct mig_tokenizer tokenizer;
+  mig_tokenizer_init_payload(&tokenizer, reader, NULL, type, dest->idstr);
+  /* Each record consumes at least its 8-byte flag, so the stream bounds the loop. */
+  for (;;) {
+    struct mig_record record;
+    enum mig_err err = mig_record_next(&tokenizer, &record);
+    if (err == MIG_OK) err = load_flag(dest, reader, &record);
     if (err != MIG_OK) return err;
+    if (record.vfio_flag == MIG_VFIO_FLAG_END_OF_STATE ||
+        record.vfio_flag == MIG_VFIO_FLAG_DEV_INIT_DATA_SENT) {
+      return MIG_OK;
+    }
   }
 }
 
@@ -354,9 +384,10 @@ static uint64_t live_save_sent_bytes(const void *opaque)
   return source->sent_bytes;
 }
 
-static enum mig_err live_load(void *dest, struct mig_reader *reader, uint8_t type)
+static enum mig_err live_load(void *dest, struct mig_reader *reader,
+                              const struct mig_record *record)
 {
-  return mig_vfio_load(dest, reader, type);
+  return mig_vfio_load_record(dest, reader, record);
 }
 
 /* The error names the handler, "<bdf>/vfio", as the stream would. */

@@ -29,17 +29,12 @@
 #include "dev.h"
 #include "mig_limits.h"
 #include "mig_live.h"
+#include "mig_record.h"
 #include "mig_stream.h"
+#include "mig_wire.h"
 
 #include <jansson.h>
 
-#define MIG_VFIO_FLAG_END_OF_STATE UINT64_C(0xffffffffef100001)
-#define MIG_VFIO_FLAG_DEV_CONFIG_STATE UINT64_C(0xffffffffef100002)
-#define MIG_VFIO_FLAG_DEV_SETUP_STATE UINT64_C(0xffffffffef100003)
-#define MIG_VFIO_FLAG_DEV_DATA_STATE UINT64_C(0xffffffffef100004)
-#define MIG_VFIO_FLAG_DEV_INIT_DATA_SENT UINT64_C(0xffffffffef100005)
-#define MIG_VFIO_SECTION_VERSION 1u
-#define MIG_VFIO_IDSTR_SUFFIX "/vfio"
 
 _Static_assert(MIG_VFIO_DEVICES_MAX >= DEV_LIVES_MAX, "every live section gets a handler");
 _Static_assert(MIG_LOAD_LIVES_MAX >= MIG_VFIO_DEVICES_MAX, "the loader takes every handler");
@@ -83,6 +78,8 @@ struct mig_vfio_dest {             /* caller-owned; fields private */
   bool switchover_ack;             /* capability on here */
   bool init_data_received;
   bool config_received;            /* a FULL section's DEV_CONFIG_STATE loaded */
+  uint8_t section_type;            /* the section being loaded */
+  uint64_t section_records_count;  /* its flags so far */
   struct mig_live_hooks hooks;     /* data_loaded per DEV_DATA_STATE block, init_data */
   uint64_t loaded_pages_count;
   uint64_t loaded_bytes;
@@ -92,8 +89,15 @@ struct mig_vfio_dest {             /* caller-owned; fields private */
 void mig_vfio_dest_init(struct mig_vfio_dest *dest, const struct dev_live *live,
                         bool switchover_ack, const struct mig_live_hooks *hooks);
 /*
+ * Loads one record of the device's sections (mig_record.h): the SECTION
+ * record (a FULL section's payload, the config, is read from reader then),
+ * then each VFIO record of a START, PART or END payload.
+ */
+enum mig_err mig_vfio_load_record(struct mig_vfio_dest *dest, struct mig_reader *reader,
+                                  const struct mig_record *record);
+/*
  * Loads one START, PART, END or FULL payload (after the header, before the
- * footer).
+ * footer) through the record layer.
  */
 enum mig_err mig_vfio_load(struct mig_vfio_dest *dest, struct mig_reader *reader, uint8_t type);
 

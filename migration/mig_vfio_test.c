@@ -137,9 +137,10 @@ static void count_data(void *context, uint64_t bytes, uint64_t bytes_per_s)
 
 static void count_init(void *context) { ((struct hook_counts *)context)->init_data_count++; }
 
-static enum mig_err live_load(void *context, struct mig_reader *reader, uint8_t type)
+static enum mig_err live_load(void *context, struct mig_reader *reader,
+                              const struct mig_record *record)
 {
-  return mig_vfio_load(context, reader, type);
+  return mig_vfio_load_record(context, reader, record);
 }
 
 /* Loads bytes into a fresh destination with the vfio handler; error and counts out. */

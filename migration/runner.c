@@ -8,6 +8,7 @@
 #include "sim_check.h"
 
 Suite *mig_stream_suite(void);
+Suite *mig_record_suite(void);
 Suite *mig_vmstate_suite(void);
 Suite *mig_vmstate_kinds_suite(void);
 Suite *mig_load_suite(void);
@@ -24,6 +25,7 @@ Suite *mig_vmsd_diff_suite(void);
 
 static sim_suite_fn *const suites[] = {
   mig_stream_suite,
+  mig_record_suite,
   mig_vmstate_suite,
   mig_vmstate_kinds_suite,
   mig_load_suite,

@@ -1,0 +1,92 @@
+/*
+ * mig_wire.c: lookups generated from the wire tables of mig_wire.h (names
+ * and length rules of commands, return-path messages and record types).
+ */
+#include "sim_base.h"
+
+#include "mig_wire.h"
+
+struct wire_rule {
+  const char *name;
+  enum mig_length_rule rule;
+  uint32_t value;
+};
+
+static const struct wire_rule commands[] = {
+#define WIRE_COMMAND(name, code, rule, value) [code] = {#name, rule, value},
+  MIG_COMMAND_MAP(WIRE_COMMAND)
+#undef WIRE_COMMAND
+};
+static const struct wire_rule rp_messages[] = {
+#define WIRE_RP(name, type, rule, value) [type] = {#name, rule, value},
+  MIG_RP_MAP(WIRE_RP)
+#undef WIRE_RP
+};
+static const char *const section_names[] = {
+#define WIRE_SECTION(name, value) [value] = #name,
+  MIG_SECTION_MAP(WIRE_SECTION)
+#undef WIRE_SECTION
+};
+
+_Static_assert(SIM_ARRAY_COUNT(commands) == MIG_COMMANDS_COUNT, "a rule per command");
+_Static_assert(SIM_ARRAY_COUNT(rp_messages) == MIG_RP_TYPE_MAX_10, "a rule per message");
+
+const char *mig_wire_command_name(uint32_t code)
+{
+  return code < SIM_ARRAY_COUNT(commands) ? commands[code].name : "?";
+}
+
+const char *mig_wire_rp_name(uint32_t type)
+{
+  return type < SIM_ARRAY_COUNT(rp_messages) ? rp_messages[type].name : "?";
+}
+
+const char *mig_wire_section_name(uint32_t type)
+{
+  bool known = type < SIM_ARRAY_COUNT(section_names) && section_names[type] != NULL;
+  return known ? section_names[type] : "?";
+}
+
+void mig_wire_command_rule(uint32_t code, enum mig_length_rule *rule, uint32_t *value)
+{
+  bool known = code < SIM_ARRAY_COUNT(commands);
+  *rule = known ? commands[code].rule : MIG_LENGTH_NEVER;
+  *value = known ? commands[code].value : 0;
+}
+
+void mig_wire_rp_rule(uint32_t type, enum mig_length_rule *rule, uint32_t *value)
+{
+  bool known = type < SIM_ARRAY_COUNT(rp_messages);
+  *rule = known ? rp_messages[type].rule : MIG_LENGTH_NEVER;
+  *value = known ? rp_messages[type].value : 0;
+}
+
+bool mig_wire_length_ok(enum mig_length_rule rule, uint32_t value, uint32_t length,
+                        const uint8_t *payload)
+{
+  switch (rule) {
+  case MIG_LENGTH_NEVER: return false;
+  case MIG_LENGTH_FIXED: return length == value;
+  case MIG_LENGTH_MIN: return length >= value;
+  case MIG_LENGTH_ADVISE: return length == 0 || length == value;
+  case MIG_LENGTH_COUNTED:
+    if (length <= value) return false;
+    SIM_ASSERT(payload != NULL);
+    return length == value + 1u + payload[value];
+  }
+  SIM_ASSERT(!"unknown length rule");
+  return false;
+}
+
+bool mig_wire_capability_known_7_2(const uint8_t *name, size_t length)
+{
+  static const char *const known[] = {
+#define WIRE_CAPABILITY(text) text,
+    MIG_CAPABILITY_MAP_7_2(WIRE_CAPABILITY)
+#undef WIRE_CAPABILITY
+  };
+  for (size_t i = 0; i < SIM_ARRAY_COUNT(known); i++) {
+    if (strlen(known[i]) == length && memcmp(known[i], name, length) == 0) return true;
+  }
+  return false;
+}

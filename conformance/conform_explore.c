@@ -143,7 +143,8 @@ bool conform_cut_choose(const struct conform_flight_log *log, uint32_t points, u
 }
 
 bool conform_cut_nearest(const struct conform_flight_log *log, uint32_t kind, uint64_t time_ns,
-                         uint64_t earliest_ns, uint64_t *moment_ns)
+                         uint64_t earliest_ns, const uint64_t *excluded,
+                         uint32_t excluded_count, uint64_t *moment_ns)
 {
   SIM_ASSERT(kind < CONFORM_FLIGHT_KIND_COUNT);
   bool found = false;
@@ -151,7 +152,9 @@ bool conform_cut_nearest(const struct conform_flight_log *log, uint32_t kind, ui
   for (uint32_t i = 0; i < log->counts[kind]; i++) {
     const struct conform_flight_interval *interval = &log->intervals[kind][i];
     uint64_t middle = interval->from_ns + (interval->to_ns - interval->from_ns) / 2;
-    if (middle < earliest_ns) continue;
+    bool skip = middle < earliest_ns;
+    for (uint32_t j = 0; j < excluded_count && !skip; j++) skip = excluded[j] == middle;
+    if (skip) continue;
     uint64_t distance = middle > time_ns ? middle - time_ns : time_ns - middle;
     if (distance >= best_distance) continue;
     best_distance = distance;

@@ -13,9 +13,10 @@
  * K in-flight intervals chosen from the seed.  The lead from migrate to stop
  * is not constant (a round more or less), so further probes (a migration
  * run only up to its stop) retarget: each moves the migrate command by the
- * distance from where its stop came to the nearest interval of the kind,
- * until a probe stops with the kind in flight; the run itself, identical up
- * to its stop, then stops in that same state.
+ * distance from where its stop came to the nearest interval of the kind
+ * (giving up an interval when the aims cycle around it), until a probe
+ * stops with the kind in flight; the run itself, identical up to its stop,
+ * then stops in that same state.
  *
  * The predicate reads the devices' public fields through the machine's
  * accessors; it changes nothing and is not traced, so a run's digest is the
@@ -98,9 +99,11 @@ bool conform_cut_choose(const struct conform_flight_log *log, uint32_t points, u
 
 /*
  * The midpoint of kind's logged interval nearest to time_ns among those at
- * or after earliest_ns; false when there is none.
+ * or after earliest_ns and not in excluded[0, excluded_count); false when
+ * there is none.
  */
 bool conform_cut_nearest(const struct conform_flight_log *log, uint32_t kind, uint64_t time_ns,
-                         uint64_t earliest_ns, uint64_t *moment_ns);
+                         uint64_t earliest_ns, const uint64_t *excluded,
+                         uint32_t excluded_count, uint64_t *moment_ns);
 
 #endif /* CONFORM_EXPLORE_H */

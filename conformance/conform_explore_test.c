@@ -63,9 +63,12 @@ START_TEST(conform_flight_log_intervals_and_thinning)
     ck_assert_uint_eq((target - 12) % 40, 0);
   }
   ck_assert(!conform_cut_choose(&log, 16, 1, 10 * count + 100, &kind, &target, &candidates));
-  ck_assert(conform_cut_nearest(&log, CONFORM_FLIGHT_MSI, 1000, 0, &nearest));
+  ck_assert(conform_cut_nearest(&log, CONFORM_FLIGHT_MSI, 1000, 0, NULL, 0, &nearest));
   ck_assert_uint_eq(nearest, 1012);
-  ck_assert(!conform_cut_nearest(&log, CONFORM_FLIGHT_DMA, 1000, 0, &nearest));
+  uint64_t excluded[] = {1012, 972};
+  ck_assert(conform_cut_nearest(&log, CONFORM_FLIGHT_MSI, 1000, 0, excluded, 2, &nearest));
+  ck_assert_uint_eq(nearest, 1052);
+  ck_assert(!conform_cut_nearest(&log, CONFORM_FLIGHT_DMA, 1000, 0, NULL, 0, &nearest));
   char text[128];
   conform_flight_format(dma | UINT32_C(1) << CONFORM_FLIGHT_ATS, text, sizeof text);
   ck_assert_str_eq(text, "dma-mid-descriptor+ats-inv-owed");

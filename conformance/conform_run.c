@@ -705,20 +705,34 @@ static bool probe_stop(const struct conform_scenario *scenario, struct conform_c
   return stopped;
 }
 
-#define EXPLORE_PROBES_MAX 6u /* the first measures the lead; the others aim */
+#define EXPLORE_PROBES_MAX 8u /* the first measures the lead; the others aim */
+
+static bool seen_in(const uint64_t *values, uint32_t count, uint64_t value)
+{
+  for (uint32_t i = 0; i < count; i++) {
+    if (values[i] == value) return true;
+  }
+  return false;
+}
 
 /*
  * Aims moved's migrate command (index) so that the source stops with
- * cut->kind in flight: from aim_ns, each probe that misses moves it by the
- * distance from its stop to the nearest interval of the kind.
+ * cut->kind in flight: from the aim that cut->target_ns asks for, each probe
+ * that misses moves it by the distance from its stop to the nearest interval
+ * of the kind.  The lead jumps where a round ends a little earlier or later,
+ * so an aim can come back: then the interval it sought is given up (a stop
+ * cannot land inside that jump) and the nearest other one is sought.
  */
 static void explore_aim(struct conform_scenario *moved, uint32_t index, uint64_t floor_ns,
                         uint64_t lead_ns, const struct conform_flight_log *log,
                         struct conform_cut *cut)
 {
+  uint64_t aims[EXPLORE_PROBES_MAX], given_up[EXPLORE_PROBES_MAX];
+  uint32_t aim_count = 0, given_up_count = 0;
   uint64_t aim_ns = cut->target_ns - lead_ns;
   while (cut->probes_count < EXPLORE_PROBES_MAX) {
     commands_move(moved, index, aim_ns);
+    aims[aim_count++] = aim_ns;
     uint64_t stop_ns, target_ns;
     uint32_t flight;
     if (!probe_stop(moved, cut, &stop_ns, &flight)) return;
@@ -726,10 +740,16 @@ static void explore_aim(struct conform_scenario *moved, uint32_t index, uint64_t
       cut->verified = true;
       return;
     }
-    if (!conform_cut_nearest(log, cut->kind, stop_ns, floor_ns + stop_ns - aim_ns,
-                             &target_ns) ||
-        target_ns == stop_ns || aim_ns + target_ns < floor_ns + stop_ns) {
-      return;
+    uint64_t earliest_ns = floor_ns + stop_ns - aim_ns;
+    for (;;) {
+      if (!conform_cut_nearest(log, cut->kind, stop_ns, earliest_ns, given_up, given_up_count,
+                               &target_ns) ||
+          target_ns == stop_ns || aim_ns + target_ns < floor_ns + stop_ns) {
+        return;
+      }
+      if (!seen_in(aims, aim_count, aim_ns + target_ns - stop_ns)) break;
+      given_up[given_up_count++] = target_ns;
+      if (given_up_count == EXPLORE_PROBES_MAX) return;
     }
     cut->target_ns = target_ns;
     aim_ns = aim_ns + target_ns - stop_ns;

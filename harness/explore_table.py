@@ -25,10 +25,10 @@ import tempfile
 # quirk -> (catalog scenario, driver of the device that takes it)
 QUIRKS = [
     ("lossy-extra", None, "testdev"),
-    ("overrun", "devices.json", "dmadev"),
     ("msi-lost", "iommu-irq.json", "dmadev"),
     ("ats-stale", "iommu-ats.json", "dmadev"),
     ("ats-no-complete", "iommu-ats.json", "dmadev"),
+    ("overrun", "devices.json", "dmadev"),
     ("activate-early", "devices.json", "blockdev"),
     ("keep-ownership", "devices.json", "blockdev"),
     ("ignore-ack", "vfio-ack.json", "vfiodev"),
@@ -52,8 +52,9 @@ def quirk_scenario(quirk, catalog, driver, migsim, folder):
     else:
         with open(os.path.join(ROOT, "conformance", "scenarios", catalog)) as f:
             scenario = json.load(f)
-    devices = [d for d in scenario["machine"]["devices"] if d["driver"] == driver]
-    devices[0]["quirks"] = [quirk]
+    for device in scenario["machine"]["devices"]:
+        if device["driver"] == driver:
+            device["quirks"] = [quirk]
     scenario["description"] = "%s with the %s quirk" % (catalog or "<default>", quirk)
     path = os.path.join(folder, "%s.json" % quirk)
     with open(path, "w") as f:

@@ -34,8 +34,8 @@ static void report_cut_summary(FILE *out, const struct conform_run_result *resul
   char flight[128];
   conform_flight_format(result->stop_flight, flight, sizeof flight);
   if (!cut->explored) {
-    fprintf(out, "  cut point       none in flight (migrate not moved); at the stop: %s\n",
-            flight);
+    fprintf(out, "  cut point       migrate not moved (no stop, or nothing in flight); at the "
+            "stop: %s\n", flight);
     return;
   }
   fprintf(out, "  cut point       %s at %.6f ms, 1 of %" PRIu32 "; migrate moved %.6f -> %.6f"

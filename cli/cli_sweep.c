@@ -449,7 +449,8 @@ static bool sweep_workers(struct sweep *sweep)
           if (!worker_died(sweep, i)) return false;
         }
       }
-      fds[i] = (struct pollfd){.fd = worker->from_fd, .events = POLLIN};
+      /* Only busy workers owe an answer; poll skips negative descriptors. */
+      fds[i] = (struct pollfd){.fd = worker->busy ? worker->from_fd : -1, .events = POLLIN};
     }
     if (poll(fds, sweep->worker_count, -1) < 0 && errno != EINTR) return false;
     for (uint32_t i = 0; i < sweep->worker_count; i++) {

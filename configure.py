@@ -10,6 +10,9 @@ include path, so an #include that points up the layer order fails to compile
   FOLDER/runner.c     the folder's test runner (one per folder)
   fuzz/*_fuzz.c       libFuzzer targets; also linked with fuzz/replay.c
   cli/migsim.c        the command-line tool (cli/ is the top layer)
+  cli/*_nondet_test.c a test binary of its own (with its own main), linked with
+                      conformance/conform_run.c built with -DSIM_TEST_NONDETERMINISM
+                      (planted nondeterminism for --twice; conform_run.h)
 
 Run `python3 configure.py` after adding or removing a source file;
 `python3 configure.py --check` fails when the committed build.ninja is stale.
@@ -52,6 +55,8 @@ def sources(folder):
     names = sorted(os.path.basename(p) for p in glob.glob(os.path.join(folder, "*.c")))
     lib, tests = [], []
     for name in names:
+        if name.endswith("_nondet_test.c"):
+            continue
         if name.endswith("_test.c"):
             tests.append(name)
         elif name.endswith("_fuzz.c") or name in ("runner.c", "migsim.c", "replay.c"):
@@ -86,9 +91,9 @@ def generate():
         libs_so_far = []
         outputs = []
 
-        def compile_one(folder, name, include_layers, deterministic):
-            obj = "%s/obj/%s/%s.o" % (base, folder, name[:-2])
-            defines = DEFINES + (" -DSIM_DETERMINISTIC_PATH" if deterministic else "")
+        def compile_one(folder, name, include_layers, deterministic, extra="", objdir=None):
+            obj = "%s/obj/%s/%s.o" % (base, objdir or folder, name[:-2])
+            defines = DEFINES + (" -DSIM_DETERMINISTIC_PATH" if deterministic else "") + extra
             includes = " ".join("-I" + layer for layer in include_layers)
             n.build(obj, "cc", folder + "/" + name,
                     variables=dict(common, defines=defines, includes=includes))
@@ -119,6 +124,20 @@ def generate():
             n.build(exe, "link", [obj] + libs_so_far,
                     variables=dict(common, ldflags=ldflags, libs=LIBS))
             outputs.append(exe)
+            # Test-only binaries with planted nondeterminism: their conform_run.o,
+            # linked before libconformance.a, is the one the linker takes.
+            nondet = " -DSIM_TEST_NONDETERMINISM"
+            nondet_tests = sorted(os.path.basename(p) for p in glob.glob("cli/*_nondet_test.c"))
+            if nondet_tests:
+                run_obj = compile_one("conformance", "conform_run.c", every[1:], False,
+                                      nondet, "nondet")
+            for name in nondet_tests:
+                test_obj = compile_one("cli", name, every, False, nondet, "nondet")
+                exe = "%s/%s" % (base, name[:-2])
+                n.build(exe, "link", [test_obj, run_obj] + libs_so_far,
+                        variables=dict(common, ldflags=ldflags,
+                                       libs=CHECK_LIBS + " " + LIBS))
+                outputs.append(exe)
 
         fuzz_targets = sorted(os.path.basename(p)[:-2]
                               for p in glob.glob("fuzz/*_fuzz.c"))

@@ -7,6 +7,7 @@
 
 #include "cli_args.h"
 #include "cli_run.h"
+#include "cli_sweep.h"
 #include "conform_report.h"
 #include "conform_run.h"
 #include "conform_scenario.h"
@@ -19,6 +20,9 @@
 static const char usage_run[] =
     "usage: migsim run [FILE.json] [--seed N] [--report OUT.json] [--twice]\n"
     "                  [--trace OUT.txt] [--stream-out OUT.mig] [--no-progress]\n"
+    "                  [--cut-points K]\n"
+    "       migsim run [FILE.json] --seeds A-B [--jobs J] [--report OUT.json]\n"
+    "                  [--twice] [--cut-points K] [--no-progress]\n"
     "\n"
     "Runs the scenario with a migration and once unmigrated, then applies the\n"
     "oracles: switchover equality (destination == source when it stopped) and\n"
@@ -36,7 +40,17 @@ static const char usage_run[] =
     "                     last attempt and FILE.1 .. FILE.N (before the extension:\n"
     "                     x.1.mig) hold each attempt from its header (a cancelled\n"
     "                     attempt's file ends where the source cut it)\n"
-    "  --no-progress      no progress line (it is shown on a terminal only, after 1 s)\n";
+    "  --no-progress      no progress line (it is shown on a terminal only, after 1 s)\n"
+    "  --cut-points K     cut-point exploration: move the migrate command so that the\n"
+    "                     source stops while device state is in flight, at one of K\n"
+    "                     moments chosen from the seed (docs/campaign.md)\n"
+    "  --seeds A-B        a sweep: every seed from A to B (or one, N); prints each\n"
+    "                     failing seed with its reproduce line and the counts per\n"
+    "                     verdict; exit code: the most severe verdict (PASS <\n"
+    "                     LIVENESS < ORACLE-VIOLATION < NONDETERMINISM < BAD-INPUT <\n"
+    "                     a crash, 128 + signal); --report writes every seed's result\n"
+    "  --jobs J           the sweep's seeds in J worker processes (1 .. 64; output\n"
+    "                     stays in seed order)\n";
 
 static const char usage_list[] =
     "usage: migsim list [DIR]\n"
@@ -53,6 +67,11 @@ struct run_args {
   uint64_t seed;
   bool twice;
   bool no_progress;
+  const char *seeds;
+  uint64_t jobs;
+  bool has_jobs;
+  uint64_t cut_points;
+  bool has_cut_points;
 };
 
 /* The progress line: wall time is allowed here, the CLI is off the simulated path. */
@@ -159,8 +178,10 @@ static int run_execute(const char *file, const struct run_args *args,
   conform_check_with(scenario, args->twice, &options, &result);
   if (progress.shown) fputc('\n', stderr);
   char repro[512];
-  snprintf(repro, sizeof(repro), "migsim run %s%s--seed %" PRIu64 "%s",
-           file != NULL ? file : "", file != NULL ? " " : "", scenario->seed,
+  char cut[48] = "";
+  if (args->has_cut_points) snprintf(cut, sizeof cut, " --cut-points %" PRIu64, args->cut_points);
+  snprintf(repro, sizeof(repro), "migsim run %s%s--seed %" PRIu64 "%s%s",
+           file != NULL ? file : "", file != NULL ? " " : "", scenario->seed, cut,
            args->twice ? " --twice" : "");
   conform_report_summary(stdout, scenario, &result, repro);
   int exit_code = (int)result.verdict;
@@ -177,6 +198,31 @@ static int run_execute(const char *file, const struct run_args *args,
   return exit_code;
 }
 
+/* --seeds: checks the combination, then cli_sweep_run. */
+static int run_sweep(const char *file, const struct run_args *args,
+                     const struct conform_scenario *scenario)
+{
+  const char *clash = args->seeds == NULL ? "--jobs needs --seeds"
+                      : args->has_seed    ? "--seeds and --seed exclude each other"
+                      : args->trace != NULL ? "--trace is for one seed (not with --seeds)"
+                      : args->stream_out != NULL ? "--stream-out is for one seed (not with --seeds)"
+                                                 : NULL;
+  struct cli_sweep_options options = {
+      .file = file, .jobs = args->has_jobs ? (uint32_t)args->jobs : 1, .twice = args->twice,
+      .cut_points_flag = args->has_cut_points ? (uint32_t)args->cut_points : 0,
+      .report = args->report, .progress = !args->no_progress && isatty(STDERR_FILENO)};
+  if (clash != NULL) {
+    fprintf(stderr, "migsim run: %s\n", clash);
+    return CONFORM_BAD_INPUT;
+  }
+  const char *why = cli_seeds_parse(args->seeds, &options.seed_first, &options.seed_last);
+  if (why != NULL) {
+    fprintf(stderr, "migsim run: --seeds: %s\n", why);
+    return CONFORM_BAD_INPUT;
+  }
+  return cli_sweep_run(scenario, &options);
+}
+
 int cli_run_main(int argc, char **argv)
 {
   struct run_args args = {0};
@@ -187,6 +233,11 @@ int cli_run_main(int argc, char **argv)
       {"--stream-out", CLI_OPTION_STRING, &args.stream_out, 0, 0, false, NULL, NULL},
       {"--twice", CLI_OPTION_FLAG, &args.twice, 0, 0, false, NULL, NULL},
       {"--no-progress", CLI_OPTION_FLAG, &args.no_progress, 0, 0, false, NULL, NULL},
+      {"--seeds", CLI_OPTION_STRING, &args.seeds, 0, 0, false, NULL, NULL},
+      {"--jobs", CLI_OPTION_NUMBER, &args.jobs, 1, CLI_SWEEP_JOBS_MAX, false, NULL,
+       &args.has_jobs},
+      {"--cut-points", CLI_OPTION_NUMBER, &args.cut_points, 1, CONFORM_CUT_POINTS_MAX, false,
+       NULL, &args.has_cut_points},
   };
   const struct cli_command command = {"run", usage_run, options, SIM_ARRAY_COUNT(options), 0, 1};
   struct cli_parsed parsed;
@@ -196,6 +247,8 @@ int cli_run_main(int argc, char **argv)
   static struct conform_scenario scenario;
   if (!run_scenario_load(file, &scenario) || !run_outputs_check(&args)) return CONFORM_BAD_INPUT;
   if (args.has_seed) scenario.seed = args.seed;
+  if (args.has_cut_points) scenario.cut_points_count = (uint32_t)args.cut_points;
+  if (args.seeds != NULL || args.has_jobs) return run_sweep(file, &args, &scenario);
   FILE *trace = NULL;
   if (args.trace != NULL && (trace = fopen(args.trace, "w")) == NULL) {
     fprintf(stderr, "migsim run: %s: %s\n", args.trace, strerror(errno));

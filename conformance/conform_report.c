@@ -27,6 +27,23 @@ static uint64_t downtime_ns(const struct mig_precopy_stats *stats)
   return stats->status == MIG_PRECOPY_COMPLETED ? stats->end_ns - stats->stop_ns : 0;
 }
 
+/* Exploration's line: what the stop was aimed at, where the migrate command went. */
+static void report_cut_summary(FILE *out, const struct conform_run_result *result)
+{
+  const struct conform_cut *cut = &result->cut;
+  char flight[128];
+  conform_flight_format(result->stop_flight, flight, sizeof flight);
+  if (!cut->explored) {
+    fprintf(out, "  cut point       migrate not moved (no stop, or nothing in flight); at the "
+            "stop: %s\n", flight);
+    return;
+  }
+  fprintf(out, "  cut point       %s at %.6f ms, 1 of %" PRIu32 "; migrate moved %.6f -> %.6f"
+          " ms (%" PRIu32 " probes); at the stop: %s\n", conform_flight_name(cut->kind),
+          (double)cut->target_ns / 1e6, cut->candidates_count, (double)cut->original_ns / 1e6,
+          (double)cut->migrate_ns / 1e6, cut->probes_count, flight);
+}
+
 void conform_report_summary(FILE *out, const struct conform_scenario *scenario,
                             const struct conform_run_result *result, const char *repro)
 {
@@ -65,6 +82,7 @@ void conform_report_summary(FILE *out, const struct conform_scenario *scenario,
   } else {
     fprintf(out, "  migration       none\n");
   }
+  if (result->cut.explored || result->cut.probes_count > 0) report_cut_summary(out, result);
   fprintf(out, "  events          %" PRIu64 "\n", result->events_count);
   fprintf(out, "  guest digest    0x%016" PRIx64 "\n", result->guest_digest);
   fprintf(out, "  trace digest    0x%016" PRIx64 "\n", result->trace_digest);
@@ -121,6 +139,52 @@ static json_t *report_migrate(const struct conform_scenario *scenario,
   return migrate;
 }
 
+/* The last migration's rounds: when each ended and what its dirty-log sync found. */
+static json_t *report_rounds(const struct conform_run_result *result)
+{
+  json_t *rounds = json_array();
+  uint32_t kept = SIM_MIN(result->rounds_count, (uint32_t)CONFORM_ROUNDS_MAX);
+  for (uint32_t i = 0; i < kept; i++) {
+    const struct conform_round *round = &result->rounds[i];
+    json_t *entry = json_object();
+    json_object_set_new(entry, "round", json_integer(i + 1));
+    json_object_set_new(entry, "time_ns", json_integer((json_int_t)round->time_ns));
+    json_object_set_new(entry, "dirty_pages", json_integer((json_int_t)(
+        (round->pending_bytes + RAM_PAGE_BYTES - 1) / RAM_PAGE_BYTES)));
+    json_object_set_new(entry, "pending_bytes", json_integer((json_int_t)round->pending_bytes));
+    json_object_set_new(entry, "threshold_bytes",
+                        json_integer((json_int_t)round->threshold_bytes));
+    json_object_set_new(entry, "transferred_bytes",
+                        json_integer((json_int_t)round->transferred_bytes));
+    json_array_append_new(rounds, entry);
+  }
+  return rounds;
+}
+
+/* null without exploration; else where the migration was cut and what was in flight. */
+static json_t *report_cut(const struct conform_run_result *result)
+{
+  const struct conform_cut *cut = &result->cut;
+  if (!cut->explored && cut->probes_count == 0) return json_null();
+  json_t *out = json_object();
+  json_object_set_new(out, "explored", json_boolean(cut->explored));
+  json_object_set_new(out, "kind", json_string(conform_flight_name(cut->kind)));
+  json_object_set_new(out, "candidates", json_integer(cut->candidates_count));
+  json_object_set_new(out, "target_ns", json_integer((json_int_t)cut->target_ns));
+  json_object_set_new(out, "migrate_ns", json_integer((json_int_t)cut->migrate_ns));
+  json_object_set_new(out, "original_ns", json_integer((json_int_t)cut->original_ns));
+  json_object_set_new(out, "probes", json_integer(cut->probes_count));
+  return out;
+}
+
+static json_t *report_stop_flight(const struct conform_run_result *result)
+{
+  if (!result->migrated) return json_null();
+  char flight[128];
+  conform_flight_format(result->stop_flight, flight, sizeof flight);
+  return json_string(flight);
+}
+
 /* null on a pass; else {oracle, path, offset, message} (offset null without a stream error). */
 static json_t *report_failure(const struct conform_run_result *result)
 {
@@ -136,6 +200,41 @@ static json_t *report_failure(const struct conform_run_result *result)
   return failure;
 }
 
+/* What the single-run report and a sweep's entries share. */
+static void report_common(json_t *root, const struct conform_scenario *scenario,
+                          const struct conform_run_result *result)
+{
+  char digest[24];
+  json_object_set_new(root, "seed", json_integer((json_int_t)result->seed));
+  snprintf(digest, sizeof(digest), "0x%016" PRIx64, result->trace_digest);
+  json_object_set_new(root, "trace_digest", json_string(digest));
+  snprintf(digest, sizeof(digest), "0x%016" PRIx64, result->guest_digest);
+  json_object_set_new(root, "guest_digest", json_string(digest));
+  json_object_set_new(root, "simulated_ns", json_integer((json_int_t)result->end_ns));
+  json_object_set_new(root, "events", json_integer((json_int_t)result->events_count));
+  json_object_set_new(root, "query-migrate", result->migrated
+                                                 ? report_migrate(scenario, &result->stats)
+                                                 : json_null());
+  json_object_set_new(root, "rounds", report_rounds(result));
+  json_object_set_new(root, "stop_flight", report_stop_flight(result));
+  json_object_set_new(root, "cut", report_cut(result));
+}
+
+json_t *conform_report_seed_json(const struct conform_scenario *scenario,
+                                 const struct conform_run_result *result, const char *repro)
+{
+  json_t *root = json_object();
+  json_object_set_new(root, "seed", json_integer((json_int_t)result->seed));
+  json_object_set_new(root, "verdict", json_string(conform_verdict_name(result->verdict)));
+  json_object_set_new(root, "exit_code", json_integer(result->verdict));
+  json_object_set_new(root, "failure", report_failure(result));
+  report_common(root, scenario, result);
+  json_object_set_new(root, "faults", json_array());   /* fault plans: kinds injected */
+  json_object_set_new(root, "reproduce", json_string(repro));
+  json_object_set_new(root, "shrink", json_null());    /* fault plans: the shrink command */
+  return root;
+}
+
 bool conform_report_write(const char *path, const struct conform_scenario *scenario,
                           const struct conform_run_result *result, const char *repro)
 {
@@ -148,16 +247,7 @@ bool conform_report_write(const char *path, const struct conform_scenario *scena
   json_object_set_new(root, "scenario", json_string(scenario->name));
   snprintf(digest, sizeof(digest), "0x%016" PRIx64, scenario->text_xxh3);
   json_object_set_new(root, "scenario_xxh3", json_string(digest));
-  json_object_set_new(root, "seed", json_integer((json_int_t)result->seed));
-  snprintf(digest, sizeof(digest), "0x%016" PRIx64, result->trace_digest);
-  json_object_set_new(root, "trace_digest", json_string(digest));
-  snprintf(digest, sizeof(digest), "0x%016" PRIx64, result->guest_digest);
-  json_object_set_new(root, "guest_digest", json_string(digest));
-  json_object_set_new(root, "simulated_ns", json_integer((json_int_t)result->end_ns));
-  json_object_set_new(root, "events", json_integer((json_int_t)result->events_count));
-  json_object_set_new(root, "query-migrate", result->migrated
-                                                 ? report_migrate(scenario, &result->stats)
-                                                 : json_null());
+  report_common(root, scenario, result);
   json_t *timeline = json_array();
   for (uint32_t i = 0; i < result->timeline_count; i++) {
     json_t *entry = json_object();

@@ -12,6 +12,8 @@
 #include "sim_base.h"
 #include "conform_run.h"
 
+#include <jansson.h>
+
 /* The tool's version, named in every report and by `migsim --version`. */
 #define CONFORM_TOOL_VERSION "migsim 0.7.0"
 
@@ -21,5 +23,14 @@ void conform_report_summary(FILE *out, const struct conform_scenario *scenario,
 /* Writes the JSON report to path; false (with errno) when the file can't be written. */
 bool conform_report_write(const char *path, const struct conform_scenario *scenario,
                           const struct conform_run_result *result, const char *repro);
+
+/*
+ * One seed of a sweep as a JSON object (jansson; the caller owns it): the
+ * report's verdict, failure, digests, query-migrate, rounds and cut, without
+ * the timeline, plus "faults" (the fault kinds injected: [] until fault plans
+ * exist), "reproduce" and "shrink" (null until then).  docs/campaign.md.
+ */
+json_t *conform_report_seed_json(const struct conform_scenario *scenario,
+                                 const struct conform_run_result *result, const char *repro);
 
 #endif /* CONFORM_REPORT_H */

@@ -12,6 +12,15 @@
 
 struct run;
 
+#ifdef SIM_TEST_NONDETERMINISM
+/* Small, so that the test-only build narrows a short run's window in two re-runs. */
+#define CHAIN_CHECKPOINTS 16u
+#define CHAIN_KEEP UINT64_C(64)
+#else
+#define CHAIN_CHECKPOINTS CONFORM_CHAIN_CHECKPOINTS_MAX
+#define CHAIN_KEEP CONFORM_CHAIN_KEEP_MAX
+#endif
+
 /* One migrate (the first, or a retry): the hooks' context, so a late callback finds its own. */
 struct attempt {
   struct run *run;
@@ -34,6 +43,9 @@ struct run {
   struct sim_event command_event;
   uint32_t retries_count;               /* retries started */
   struct sim_event retry_event;         /* migration.retry_delay_ns after a failure */
+#ifdef SIM_TEST_NONDETERMINISM
+  struct sim_event perturb_event;       /* the planted nondeterminism (conform_run.h) */
+#endif
 };
 
 const char *conform_verdict_name(enum conform_verdict verdict)
@@ -94,6 +106,13 @@ static void on_switchover(void *context)
   struct attempt *attempt = context;
   struct run *run = attempt->run;
   SIM_ASSERT(attempt->precopy == run->precopy);
+  run->result->stop_flight = conform_flight_state(run->source);
+  if (run->options->stop_at_switchover) {
+    /* A probe only wants to know when the stop came: end the run here. */
+    run->result->stats = *mig_precopy_stats(run->precopy);
+    sim_stop(run->sim);
+    return;
+  }
   conform_snapshot_take(&run->switchover, run->source, false);
   run->switchover_taken = true;
   timeline_add(run, "stop", mig_precopy_stats(run->precopy)->pending_bytes_at_stop);
@@ -116,6 +135,7 @@ static void on_loaded(void *context, enum mig_err err)
 {
   struct attempt *attempt = context;
   struct run *run = attempt->run;
+  SIM_ASSERT(!run->options->stop_at_switchover);
   if (err != MIG_OK && mig_precopy_stats(attempt->precopy)->source_failed) {
     /* The source cut the stream after a device refused its save: expected, not a bug here. */
     timeline_add(run, "load-cut", (uint64_t)err);
@@ -313,15 +333,84 @@ static void run_finish(struct run *run)
   }
   result->guest_digest = conform_guest_digest(last);
   conform_snapshot_take(&result->final, last, true);
-  if (run->options->trace_records_max > 0) {
-    uint64_t count;
-    const struct sim_trace_record *records = sim_trace_records(run->sim, &count);
-    result->records = malloc(SIM_MAX(count, 1) * sizeof(*records));
-    SIM_ASSERT(result->records != NULL);
-    memcpy(result->records, records, count * sizeof(*records));
-    result->record_count = count;
+}
+
+/* The engine's records a run keeps figures from: rounds of the last migration. */
+static void rounds_observe(struct conform_run_result *result,
+                           const struct sim_trace_record *record)
+{
+  if (record->kind[0] != 'm' || record->kind[1] != 'i') return; /* "mig.*" only */
+  if (strcmp(record->kind, "mig.start") == 0) {
+    result->rounds_count = 0;
+  } else if (strcmp(record->kind, "mig.round") == 0) {
+    if (result->rounds_count < CONFORM_ROUNDS_MAX) {
+      result->rounds[result->rounds_count] = (struct conform_round){
+          record->time_ns, record->values[1], record->values[2], record->values[3]};
+    }
+    result->rounds_count++;
   }
 }
+
+/* The hash chain's part: a checkpoint every 2^shift records, and the kept window. */
+static void chain_observe(struct conform_chain *chain, const struct sim *sim,
+                          const struct sim_trace_record *record)
+{
+  uint64_t index = record->index;
+  if (index < chain->from || index >= chain->to) return;
+  if (index >= chain->keep_from && index < chain->keep_to) {
+    SIM_ASSERT(chain->records_count == index - chain->keep_from);
+    chain->records[chain->records_count++] = *record;
+  }
+  uint64_t position = index - chain->from + 1;
+  if ((position & ((UINT64_C(1) << chain->shift) - 1)) != 0) return;
+  if (chain->count == CHAIN_CHECKPOINTS) {
+    /* Full: keep the odd ones (multiples of the doubled spacing) and go on at it. */
+    for (uint32_t j = 0; j < CHAIN_CHECKPOINTS / 2; j++) {
+      chain->digests[j] = chain->digests[2 * j + 1];
+    }
+    chain->count = CHAIN_CHECKPOINTS / 2;
+    chain->shift++;
+    if ((position & ((UINT64_C(1) << chain->shift) - 1)) != 0) return;
+  }
+  chain->digests[chain->count++] = sim_trace_digest(sim);
+}
+
+static void run_observe(void *context, const struct sim_trace_record *record)
+{
+  struct run *run = context;
+  rounds_observe(run->result, record);
+  if (run->options->chain != NULL) chain_observe(run->options->chain, run->sim, record);
+  if (run->options->flight_log != NULL && run->source != NULL) {
+    conform_flight_sample(run->options->flight_log, run->source, record->time_ns);
+  }
+}
+
+#ifdef SIM_TEST_NONDETERMINISM
+/*
+ * The planted nondeterminism of the test-only build: every second migrated
+ * run in the process (probes aside) gets one more event, which traces and
+ * writes a guest byte, as a device that reads a global counter would.
+ */
+static uint64_t perturb_runs_count;
+uint64_t conform_test_perturb_ns = CONFORM_TEST_PERTURB_NS;
+
+static void on_perturb(struct sim *sim, struct sim_event *event)
+{
+  struct run *run = SIM_CONTAINER_OF(event, struct run, perturb_event);
+  uint8_t byte = 0x5a;
+  sim_trace(sim, "test.perturb", perturb_runs_count, 0, 0, 0);
+  SIM_ASSERT(machine_dma_write(run->source, 0, &byte, 1));
+}
+
+static void perturb_arm(struct run *run)
+{
+  sim_event_init(&run->perturb_event, on_perturb, "test.perturb");
+  if (!run->options->migrate_enabled || run->options->stop_at_switchover) return;
+  if (++perturb_runs_count % 2 == 0) {
+    sim_event_schedule_at(run->sim, &run->perturb_event, conform_test_perturb_ns);
+  }
+}
+#endif
 
 #define RUN_PROGRESS_EVENTS (UINT64_C(1) << 16) /* events between progress calls */
 
@@ -342,14 +431,15 @@ void conform_run(const struct conform_scenario *scenario,
                  const struct conform_run_options *options, struct conform_run_result *result)
 {
   memset(result, 0, sizeof(*result));
+  struct run run = {.scenario = scenario, .options = options, .result = result};
   struct sim_options sim_options = {
       .seed = scenario->seed,
       .events_max = scenario->events_max,
       .time_ns_max = scenario->time_ns_max,
-      .trace_records_max = options->trace_records_max,
       .trace_text = options->trace_text,
+      .trace_observer = run_observe,
+      .trace_observer_context = &run,
   };
-  struct run run = {.scenario = scenario, .options = options, .result = result};
   run.sim = sim_create(&sim_options);
   SIM_ASSERT(run.sim != NULL);
   result->seed = scenario->seed;
@@ -365,10 +455,14 @@ void conform_run(const struct conform_scenario *scenario,
   if (scenario->command_count > 0) {
     sim_event_schedule_at(run.sim, &run.command_event, scenario->commands[0].at_ns);
   }
+#ifdef SIM_TEST_NONDETERMINISM
+  if (scenario->seed == CONFORM_TEST_CRASH_SEED) abort(); /* a sweep's CRASH, on purpose */
+  perturb_arm(&run);
+#endif
   result->run_result = run_sliced(&run);
   result->end_ns = sim_now_ns(run.sim);
   result->events_count = sim_events_count(run.sim);
-  run_finish(&run);
+  if (!options->stop_at_switchover) run_finish(&run);
   result->trace_digest = sim_trace_digest(run.sim);
   result->trace_count = sim_trace_count(run.sim);
   if (run.switchover_taken) conform_snapshot_deinit(&run.switchover);
@@ -377,38 +471,329 @@ void conform_run(const struct conform_scenario *scenario,
 
 void conform_run_result_deinit(struct conform_run_result *result)
 {
-  free(result->records);
-  result->records = NULL;
   conform_snapshot_deinit(&result->final);
 }
 
-/* Names the first record where two runs' traces part; returns its index. */
-static uint64_t twice_compare(const struct conform_run_result *first,
-                          const struct conform_run_result *second, char *out, size_t out_bytes)
+/* ------------------------------------------------------------ hash chain */
+
+
+void conform_chain_init(struct conform_chain *chain, uint64_t from, uint64_t to, uint32_t shift,
+                        uint64_t keep_from, uint64_t keep_to)
 {
-  uint64_t count = SIM_MIN(first->record_count, second->record_count);
-  uint64_t index = 0;
-  while (index < count && first->records[index].digest == second->records[index].digest) {
+  SIM_ASSERT(from <= to && keep_from <= keep_to);
+  SIM_ASSERT(keep_to - keep_from <= CHAIN_KEEP);
+  *chain = (struct conform_chain){.from = from, .to = to, .shift = shift,
+                                  .keep_from = keep_from, .keep_to = keep_to};
+  chain->digests = malloc(CHAIN_CHECKPOINTS * sizeof(*chain->digests));
+  chain->records = malloc(SIM_MAX(keep_to - keep_from, 1) * sizeof(*chain->records));
+  SIM_ASSERT(chain->digests != NULL && chain->records != NULL);
+}
+
+void conform_chain_deinit(struct conform_chain *chain)
+{
+  free(chain->digests);
+  free(chain->records);
+  memset(chain, 0, sizeof(*chain));
+}
+
+/* The digest after record from + (k + 1) * 2^shift - 1, when chain took it. */
+static bool chain_digest(const struct conform_chain *chain, uint32_t shift, uint64_t k,
+                         uint64_t *digest)
+{
+  SIM_ASSERT(shift >= chain->shift && shift - chain->shift < 40);
+  uint64_t j = ((k + 1) << (shift - chain->shift)) - 1;
+  if (j >= chain->count) return false;
+  *digest = chain->digests[j];
+  return true;
+}
+
+/*
+ * The first window [*from, *to) of records where two chains part: their
+ * checkpoints agree up to *from, and the next one differs (or is missing,
+ * then the window runs to the end of the longer trace).
+ */
+static void chain_window(const struct conform_chain *a, const struct conform_chain *b,
+                         uint64_t end, uint64_t *from, uint64_t *to)
+{
+  SIM_ASSERT(a->from == b->from && a->to == b->to);
+  uint32_t shift = SIM_MAX(a->shift, b->shift);
+  uint64_t k = 0, digest_a = 0, digest_b = 0;
+  bool both = false;
+  while ((both = chain_digest(a, shift, k, &digest_a) && chain_digest(b, shift, k, &digest_b)) &&
+         digest_a == digest_b) {
+    k++;
+  }
+  *from = a->from + (k << shift);
+  *to = SIM_MIN(end, a->to);
+  if (both) *to = SIM_MIN(*to, *from + (UINT64_C(1) << shift));
+  if (*to < *from) *to = *from;
+}
+
+static bool records_equal(const struct sim_trace_record *a, const struct sim_trace_record *b)
+{
+  return a->time_ns == b->time_ns && strcmp(a->kind, b->kind) == 0 &&
+         memcmp(a->values, b->values, sizeof(a->values)) == 0;
+}
+
+/* The first kept record where two chains differ, into divergence; false if none. */
+static bool chain_first_difference(const struct conform_chain *a, const struct conform_chain *b,
+                                   struct conform_divergence *divergence)
+{
+  SIM_ASSERT(a->keep_from == b->keep_from);
+  uint64_t count = SIM_MAX(a->records_count, b->records_count);
+  for (uint64_t i = 0; i < count; i++) {
+    const struct sim_trace_record *ra = i < a->records_count ? &a->records[i] : NULL;
+    const struct sim_trace_record *rb = i < b->records_count ? &b->records[i] : NULL;
+    if (ra != NULL && rb != NULL && records_equal(ra, rb)) continue;
+    uint64_t index = a->keep_from + i;
+    divergence->located = true;
+    divergence->index = index;
+    divergence->first = ra != NULL ? *ra : (struct sim_trace_record){.index = index};
+    divergence->second = rb != NULL ? *rb : (struct sim_trace_record){.index = index};
+    return true;
+  }
+  return false;
+}
+
+#define TWICE_RERUNS_MAX 8u /* pairs of runs to narrow the window: 4096^8 records */
+
+/* Runs scenario once more under options with chain; returns its trace length. */
+static uint64_t chain_run(const struct conform_scenario *scenario,
+                          const struct conform_run_options *options, struct conform_chain *chain,
+                          uint64_t *digest)
+{
+  struct conform_run_options chained = *options;
+  chained.chain = chain;
+  struct conform_run_result *result = malloc(sizeof(*result));
+  SIM_ASSERT(result != NULL);
+  conform_run(scenario, &chained, result);
+  uint64_t count = result->trace_count;
+  *digest = result->trace_digest;
+  conform_run_result_deinit(result);
+  free(result);
+  return count;
+}
+
+/*
+ * Two runs' traces differ: narrows the window where their chains part by
+ * running both again with finer checkpoints inside it, until it is small
+ * enough to keep its records, then names the first record that differs.  A
+ * pair of re-runs that agree means the difference did not come back: the
+ * window is all there is to say.
+ */
+static void twice_locate(const struct conform_scenario *scenario,
+                         const struct conform_run_options *options, struct conform_chain *a,
+                         struct conform_chain *b, uint64_t end,
+                         struct conform_divergence *divergence)
+{
+  for (;;) {
+    if (chain_first_difference(a, b, divergence)) return;
+    uint64_t from, to;
+    chain_window(a, b, end, &from, &to);
+    divergence->window_from = from;
+    divergence->window_to = to;
+    if (to <= from || divergence->reruns_count == TWICE_RERUNS_MAX) return;
+    uint32_t shift = 0;
+    while (((to - from) >> shift) > CHAIN_CHECKPOINTS) shift++;
+    bool keep = to - from <= CHAIN_KEEP;
+    conform_chain_deinit(a);
+    conform_chain_deinit(b);
+    conform_chain_init(a, from, to, shift, keep ? from : 0, keep ? to : 0);
+    conform_chain_init(b, from, to, shift, keep ? from : 0, keep ? to : 0);
+    uint64_t digest_a, digest_b;
+    uint64_t count_a = chain_run(scenario, options, a, &digest_a);
+    uint64_t count_b = chain_run(scenario, options, b, &digest_b);
+    divergence->reruns_count++;
+    if (count_a == count_b && digest_a == digest_b) return;
+    end = SIM_MAX(count_a, count_b);
+  }
+}
+
+static void divergence_format(const struct conform_run_result *first, uint64_t second_digest,
+                              char *out, size_t out_bytes)
+{
+  const struct conform_divergence *d = &first->divergence;
+  int at = snprintf(out, out_bytes, "same seed, different trace digests 0x%016" PRIx64
+                    " and 0x%016" PRIx64 "; ", first->trace_digest, second_digest);
+  SIM_ASSERT(at > 0 && (size_t)at < out_bytes);
+  if (!d->located) {
+    snprintf(out + at, out_bytes - (size_t)at, "the runs part within records [%" PRIu64
+             ", %" PRIu64 ") (checkpoints; re-runs did not show the difference again)",
+             d->window_from, d->window_to);
+    return;
+  }
+  const struct sim_trace_record *r[2] = {&d->first, &d->second};
+  at += snprintf(out + at, out_bytes - (size_t)at, "first divergent record #%" PRIu64, d->index);
+  for (int i = 0; i < 2 && (size_t)at < out_bytes; i++) {
+    if (r[i]->kind == NULL) {
+      at += snprintf(out + at, out_bytes - (size_t)at, "; run %d: trace ended", i + 1);
+      continue;
+    }
+    at += snprintf(out + at, out_bytes - (size_t)at, "; run %d: %" PRIu64 " ns %s 0x%" PRIx64
+                   " 0x%" PRIx64 " 0x%" PRIx64 " 0x%" PRIx64, i + 1, r[i]->time_ns, r[i]->kind,
+                   r[i]->values[0], r[i]->values[1], r[i]->values[2], r[i]->values[3]);
+  }
+}
+
+/*
+ * --twice: runs scenario a second time (chain holds the first run's hash
+ * chain) and, when the traces differ, makes the verdict NONDETERMINISM
+ * naming the first divergent record.
+ */
+static void twice_check(const struct conform_scenario *scenario, struct conform_chain *chain,
+                        struct conform_run_result *result)
+{
+  /* The first run's options but its outputs (trace text, capture, progress). */
+  struct conform_run_options options = {.migrate_enabled = true};
+  struct conform_chain second;
+  conform_chain_init(&second, 0, UINT64_MAX, 0, 0, CHAIN_KEEP);
+  uint64_t second_digest;
+  uint64_t second_count = chain_run(scenario, &options, &second, &second_digest);
+  struct conform_divergence *divergence = &result->divergence;
+  divergence->diverged = second_digest != result->trace_digest ||
+                         second_count != result->trace_count;
+  if (divergence->diverged) {
+    twice_locate(scenario, &options, chain, &second, SIM_MAX(result->trace_count, second_count),
+                 divergence);
+    result->verdict = CONFORM_NONDETERMINISM;
+    divergence_format(result, second_digest, result->failure, sizeof(result->failure));
+    char path[MIG_PATH_BYTES_MAX] = "";
+    if (divergence->located) snprintf(path, sizeof path, "trace/#%" PRIu64, divergence->index);
+    failure_locate(result, "determinism", path, NULL);
+  }
+  conform_chain_deinit(&second);
+}
+
+/* ------------------------------------------------------------ exploration */
+
+/* The index of the scenario's first migrate command, or command_count. */
+static uint32_t migrate_index(const struct conform_scenario *scenario)
+{
+  uint32_t index = 0;
+  while (index < scenario->command_count &&
+         scenario->commands[index].kind != CONFORM_COMMAND_MIGRATE) {
     index++;
   }
-  if (index == count) {
-    snprintf(out, out_bytes, "traces agree on %" PRIu64 " kept records; they part after "
-             "(%" PRIu64 " vs %" PRIu64 " records in all)", count, first->trace_count,
-             second->trace_count);
-    return index;
-  }
-  const struct sim_trace_record *a = &first->records[index];
-  const struct sim_trace_record *b = &second->records[index];
-  snprintf(out, out_bytes,
-           "first divergent record #%" PRIu64 ": run 1 %" PRIu64 " ns %s 0x%" PRIx64
-           " 0x%" PRIx64 " 0x%" PRIx64 " 0x%" PRIx64 "; run 2 %" PRIu64 " ns %s 0x%" PRIx64
-           " 0x%" PRIx64 " 0x%" PRIx64 " 0x%" PRIx64, index, a->time_ns, a->kind,
-           a->values[0], a->values[1], a->values[2], a->values[3], b->time_ns, b->kind,
-           b->values[0], b->values[1], b->values[2], b->values[3]);
   return index;
 }
 
-#define TWICE_RECORDS_MAX (UINT64_C(1) << 22)
+/* Moves command index to at_ns and every later one by as much (the order is kept). */
+static void commands_move(struct conform_scenario *scenario, uint32_t index, uint64_t at_ns)
+{
+  SIM_ASSERT(index < scenario->command_count);
+  SIM_ASSERT(index == 0 || scenario->commands[index - 1].at_ns <= at_ns);
+  uint64_t old_ns = scenario->commands[index].at_ns;
+  for (uint32_t j = index; j < scenario->command_count; j++) {
+    scenario->commands[j].at_ns = scenario->commands[j].at_ns - old_ns + at_ns;
+  }
+}
+
+/* A probe: runs scenario until its source stops; false when it never does. */
+static bool probe_stop(const struct conform_scenario *scenario, struct conform_cut *cut,
+                       uint64_t *stop_ns, uint32_t *flight)
+{
+  struct conform_run_options options = {.migrate_enabled = true, .stop_at_switchover = true};
+  struct conform_run_result *probe = malloc(sizeof(*probe));
+  SIM_ASSERT(probe != NULL);
+  conform_run(scenario, &options, probe);
+  cut->probes_count++;
+  bool stopped = probe->stats.status == MIG_PRECOPY_DEVICE;
+  *stop_ns = probe->stats.stop_ns;
+  *flight = probe->stop_flight;
+  conform_run_result_deinit(probe);
+  free(probe);
+  return stopped;
+}
+
+#define EXPLORE_PROBES_MAX 8u /* the first measures the lead; the others aim */
+
+static bool seen_in(const uint64_t *values, uint32_t count, uint64_t value)
+{
+  for (uint32_t i = 0; i < count; i++) {
+    if (values[i] == value) return true;
+  }
+  return false;
+}
+
+/*
+ * Aims moved's migrate command (index) so that the source stops with
+ * cut->kind in flight: from the aim that cut->target_ns asks for, each probe
+ * that misses moves it by the distance from its stop to the nearest interval
+ * of the kind.  The lead jumps where a round ends a little earlier or later,
+ * so an aim can come back: then the interval it sought is given up (a stop
+ * cannot land inside that jump) and the nearest other one is sought.
+ */
+static void explore_aim(struct conform_scenario *moved, uint32_t index, uint64_t floor_ns,
+                        uint64_t lead_ns, const struct conform_flight_log *log,
+                        struct conform_cut *cut)
+{
+  uint64_t aims[EXPLORE_PROBES_MAX], given_up[EXPLORE_PROBES_MAX];
+  uint32_t aim_count = 0, given_up_count = 0;
+  uint64_t aim_ns = cut->target_ns - lead_ns;
+  while (cut->probes_count < EXPLORE_PROBES_MAX) {
+    commands_move(moved, index, aim_ns);
+    aims[aim_count++] = aim_ns;
+    uint64_t stop_ns, target_ns;
+    uint32_t flight;
+    if (!probe_stop(moved, cut, &stop_ns, &flight)) return;
+    if ((flight & (UINT32_C(1) << cut->kind)) != 0) {
+      cut->verified = true;
+      return;
+    }
+    uint64_t earliest_ns = floor_ns + stop_ns - aim_ns;
+    for (;;) {
+      if (!conform_cut_nearest(log, cut->kind, stop_ns, earliest_ns, given_up, given_up_count,
+                               &target_ns) ||
+          target_ns == stop_ns || aim_ns + target_ns < floor_ns + stop_ns) {
+        return;
+      }
+      if (!seen_in(aims, aim_count, aim_ns + target_ns - stop_ns)) break;
+      given_up[given_up_count++] = target_ns;
+      if (given_up_count == EXPLORE_PROBES_MAX) return;
+    }
+    cut->target_ns = target_ns;
+    aim_ns = aim_ns + target_ns - stop_ns;
+  }
+  commands_move(moved, index, aim_ns); /* aimed, but no probe left to check it */
+}
+
+/*
+ * Cut-point exploration (conform_explore.h): the scenario with its migrate
+ * command moved so that the source stops at the seed's in-flight moment
+ * (malloc'd), or NULL when there is no migrate command, no stop or nothing
+ * in flight.  A probe at the scenario's time gives the lead from migrate to
+ * stop; explore_aim's probes correct the aim.
+ */
+static struct conform_scenario *explore_cut(const struct conform_scenario *scenario,
+                                            const struct conform_flight_log *log,
+                                            struct conform_cut *cut)
+{
+  uint32_t index = migrate_index(scenario);
+  uint64_t stop_ns;
+  uint32_t flight;
+  cut->kind = CONFORM_FLIGHT_KIND_COUNT;
+  if (index == scenario->command_count || !probe_stop(scenario, cut, &stop_ns, &flight)) {
+    return NULL;
+  }
+  uint64_t original_ns = scenario->commands[index].at_ns;
+  uint64_t floor_ns = index > 0 ? scenario->commands[index - 1].at_ns : 0;
+  SIM_ASSERT(stop_ns >= original_ns);
+  uint64_t lead_ns = stop_ns - original_ns;
+  cut->original_ns = original_ns;
+  if (!conform_cut_choose(log, scenario->cut_points_count, scenario->seed, floor_ns + lead_ns,
+                          &cut->kind, &cut->target_ns, &cut->candidates_count)) {
+    return NULL;
+  }
+  struct conform_scenario *moved = malloc(sizeof(*moved));
+  SIM_ASSERT(moved != NULL);
+  *moved = *scenario;
+  explore_aim(moved, index, floor_ns, lead_ns, log, cut);
+  cut->explored = true;
+  cut->migrate_ns = moved->commands[index].at_ns;
+  return moved;
+}
+
+/* --------------------------------------------------------------- judgement */
 
 void conform_check(const struct conform_scenario *scenario, bool twice, FILE *trace_text,
                    struct mig_membuf *capture, struct conform_run_result *result)
@@ -417,30 +802,21 @@ void conform_check(const struct conform_scenario *scenario, bool twice, FILE *tr
   conform_check_with(scenario, twice, &options, result);
 }
 
-void conform_check_with(const struct conform_scenario *scenario, bool twice,
-                        const struct conform_run_options *given,
-                        struct conform_run_result *result)
+/* The reference run's verdict and the transparency oracle, applied to result. */
+static void check_reference(const struct conform_run_result *reference,
+                            struct conform_run_result *result)
 {
-  struct conform_run_options options = *given;
-  options.migrate_enabled = true;
-  options.trace_records_max = twice ? TWICE_RECORDS_MAX : 0;
-  conform_run(scenario, &options, result);
-  struct conform_run_options reference_options = {.migrate_enabled = false,
-                                                  .progress = options.progress,
-                                                  .progress_context = options.progress_context};
-  struct conform_run_result reference;
-  conform_run(scenario, &reference_options, &reference);
-  result->reference_guest_digest = reference.guest_digest;
-  result->reference_trace_digest = reference.trace_digest;
-  if (result->verdict == CONFORM_PASS && reference.verdict != CONFORM_PASS) {
-    result->verdict = reference.verdict;
+  result->reference_guest_digest = reference->guest_digest;
+  result->reference_trace_digest = reference->trace_digest;
+  if (result->verdict == CONFORM_PASS && reference->verdict != CONFORM_PASS) {
+    result->verdict = reference->verdict;
     snprintf(result->failure, sizeof(result->failure), "reference run: %.900s",
-             reference.failure);
-    result->failure_at = reference.failure_at;
+             reference->failure);
+    result->failure_at = reference->failure_at;
     result->failure_at.oracle = "reference";
   }
   char failure[512] = "no field or page differs";
-  bool same_state = conform_snapshot_diff(&reference.final, &result->final, failure,
+  bool same_state = conform_snapshot_diff(&reference->final, &result->final, failure,
                                           sizeof(failure));
   /*
    * A device that refused its save entered its error state, which the guest
@@ -450,35 +826,56 @@ void conform_check_with(const struct conform_scenario *scenario, bool twice,
   /* A cancel (a RAM block resized) changes nothing the guest sees: transparency applies. */
   bool refused = result->stats.source_failed && result->stats.error.code != MIG_ERR_CANCELLED;
   if (result->verdict == CONFORM_PASS && result->migrated && !refused &&
-      (result->guest_digest != reference.guest_digest || !same_state)) {
+      (result->guest_digest != reference->guest_digest || !same_state)) {
     result->verdict = CONFORM_ORACLE_VIOLATION;
     snprintf(result->failure, sizeof(result->failure),
              "transparency: guest digest 0x%016" PRIx64 " after migration, 0x%016" PRIx64
              " unmigrated; first difference (source = unmigrated): %s", result->guest_digest,
-             reference.guest_digest, failure);
+             reference->guest_digest, failure);
     char path[MIG_PATH_BYTES_MAX];
     conform_failure_path(failure, path, sizeof path);
     failure_locate(result, "transparency", path, NULL);
   }
-  conform_run_result_deinit(&reference);
-  if (!twice) return;
-  struct conform_run_result second;
-  struct conform_run_options second_options = options;
-  second_options.trace_text = NULL;
-  second_options.capture = NULL;
-  conform_run(scenario, &second_options, &second);
-  if (second.trace_digest != result->trace_digest) {
-    result->verdict = CONFORM_NONDETERMINISM;
-    int at = snprintf(result->failure, sizeof(result->failure), "same seed, different trace "
-                      "digests 0x%016" PRIx64 " and 0x%016" PRIx64 "; ", result->trace_digest,
-                      second.trace_digest);
-    uint64_t index = twice_compare(result, &second, result->failure + at,
-                                   sizeof(result->failure) - (size_t)at);
-    char path[MIG_PATH_BYTES_MAX];
-    snprintf(path, sizeof path, "trace/#%" PRIu64, index);
-    failure_locate(result, "determinism", path, NULL);
+}
+
+void conform_check_with(const struct conform_scenario *scenario, bool twice,
+                        const struct conform_run_options *given,
+                        struct conform_run_result *result)
+{
+  struct conform_run_options options = *given;
+  options.migrate_enabled = true;
+  options.stop_at_switchover = false;
+  options.flight_log = NULL;
+  struct conform_run_options reference_options = {.migrate_enabled = false,
+                                                  .progress = options.progress,
+                                                  .progress_context = options.progress_context};
+  struct conform_run_result *reference = malloc(sizeof(*reference));
+  SIM_ASSERT(reference != NULL);
+  struct conform_scenario *moved = NULL;
+  struct conform_cut cut = {.kind = CONFORM_FLIGHT_KIND_COUNT};
+  if (scenario->cut_points_count > 0) {
+    /* The reference does not migrate, so the moved scenario's is the same run. */
+    reference_options.flight_log = calloc(1, sizeof(*reference_options.flight_log));
+    SIM_ASSERT(reference_options.flight_log != NULL);
+    conform_run(scenario, &reference_options, reference);
+    moved = explore_cut(scenario, reference_options.flight_log, &cut);
+    free(reference_options.flight_log);
   }
-  conform_run_result_deinit(&second);
+  const struct conform_scenario *migrated = moved != NULL ? moved : scenario;
+  struct conform_chain chain;
+  if (twice) conform_chain_init(&chain, 0, UINT64_MAX, 0, 0, CHAIN_KEEP);
+  options.chain = twice ? &chain : NULL;
+  conform_run(migrated, &options, result);
+  result->cut = cut;
+  if (scenario->cut_points_count == 0) conform_run(scenario, &reference_options, reference);
+  check_reference(reference, result);
+  conform_run_result_deinit(reference);
+  free(reference);
+  if (twice) {
+    twice_check(migrated, &chain, result);
+    conform_chain_deinit(&chain);
+  }
+  free(moved);
 }
 
 bool conform_capture_default(struct mig_membuf *capture, char *error, size_t error_bytes)

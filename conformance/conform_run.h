@@ -20,6 +20,7 @@
 #define CONFORM_RUN_H
 
 #include "sim_base.h"
+#include "conform_explore.h"
 #include "conform_oracle.h"
 #include "conform_scenario.h"
 #include "mig_precopy.h"
@@ -40,13 +41,39 @@ const char *conform_verdict_name(enum conform_verdict verdict);
 typedef void conform_progress_fn(void *context, uint64_t now_ns, uint64_t time_ns_max,
                                  uint64_t events_count);
 
+/*
+ * The hash chain of a run, for --twice: the running trace digest after every
+ * 2^shift-th record of [from, to) (at most CONFORM_CHAIN_CHECKPOINTS_MAX of
+ * them: when more would come, every other one is dropped and the spacing
+ * doubles, so a run of any length fits), and the records of [keep_from,
+ * keep_to) themselves (at most CONFORM_CHAIN_KEEP_MAX).  conform_check
+ * compares two runs' chains to find the first window where they part, then
+ * runs both again keeping only that window's records.
+ */
+#define CONFORM_CHAIN_CHECKPOINTS_MAX 4096u
+#define CONFORM_CHAIN_KEEP_MAX (UINT64_C(1) << 16)
+
+struct conform_chain {
+  uint64_t from;                 /* first record index checkpointed */
+  uint64_t to;                   /* records at or past it are neither checkpointed nor kept */
+  uint32_t shift;                /* checkpoint j follows record from + (j + 1) * 2^shift - 1 */
+  uint64_t *digests;             /* malloc'd, CONFORM_CHAIN_CHECKPOINTS_MAX */
+  uint32_t count;                /* checkpoints taken */
+  uint64_t keep_from;            /* records kept: [keep_from, keep_to) */
+  uint64_t keep_to;
+  struct sim_trace_record *records; /* malloc'd, keep_to - keep_from at most */
+  uint64_t records_count;
+};
+
 struct conform_run_options {
   bool migrate_enabled;          /* false: reference run, migrate commands ignored */
   FILE *trace_text;              /* optional text trace */
-  uint64_t trace_records_max;    /* records kept for --twice; 0 = none */
+  struct conform_chain *chain;   /* optional hash chain, set up by the caller */
   struct mig_membuf *capture;    /* optional copy of the migration stream */
   conform_progress_fn *progress; /* optional; called outside the trace, changes nothing */
   void *progress_context;
+  bool stop_at_switchover;       /* a probe: the run ends when the source stops */
+  struct conform_flight_log *flight_log; /* optional: in-flight device state, sampled */
 };
 
 struct conform_timeline_entry {
@@ -73,6 +100,30 @@ struct conform_failure {
   bool has_offset;
 };
 
+/*
+ * One round of precopy (a full pass over RAM), from the engine's "mig.round"
+ * record: its dirty-log sync found pending_bytes still to send.
+ */
+struct conform_round {
+  uint64_t time_ns;              /* when the pass ended */
+  uint64_t pending_bytes;        /* dirty RAM (and vfio data) after the pass's sync */
+  uint64_t threshold_bytes;      /* bandwidth x downtime-limit: at or below it, stop */
+  uint64_t transferred_bytes;    /* stream bytes written so far */
+};
+
+#define CONFORM_ROUNDS_MAX 64
+
+/* --twice: the first record where two runs of one seed differ. */
+struct conform_divergence {
+  bool diverged;                 /* the trace digests or lengths differ */
+  bool located;                  /* the record was found (else only the window) */
+  uint64_t index;                /* its index in the trace */
+  struct sim_trace_record first; /* run 1's record there (kind NULL: its trace had ended) */
+  struct sim_trace_record second; /* run 2's */
+  uint64_t window_from;          /* the checkpoints last agree before window_from, */
+  uint64_t window_to;            /* and first disagree by window_to */
+  uint32_t reruns_count;         /* pairs of runs spent to narrow the window */
+};
 
 struct conform_run_result {
   enum conform_verdict verdict;
@@ -93,13 +144,36 @@ struct conform_run_result {
   uint32_t capture_attempt_count; /* attempts that wrote into the capture */
   struct conform_timeline_entry timeline[CONFORM_TIMELINE_MAX];
   uint32_t timeline_count;
-  struct sim_trace_record *records; /* malloc'd copy, trace_records_max of them at most */
-  uint64_t record_count;
+  struct conform_round rounds[CONFORM_ROUNDS_MAX]; /* the last migration's, in order */
+  uint32_t rounds_count;         /* its rounds (only the first CONFORM_ROUNDS_MAX kept) */
+  struct conform_divergence divergence; /* --twice: where the runs part */
+  struct conform_cut cut;        /* cut-point exploration: where the migration was cut */
+  uint32_t stop_flight;          /* conform_flight_state of the source when it stopped */
   /* Reference run figures, filled by conform_check. */
   uint64_t reference_guest_digest;
   uint64_t reference_trace_digest;
   struct conform_snapshot final;   /* guest-visible state at the end (transparency) */
 };
+
+/* Sets up chain (see struct conform_chain); release it with conform_chain_deinit. */
+void conform_chain_init(struct conform_chain *chain, uint64_t from, uint64_t to, uint32_t shift,
+                        uint64_t keep_from, uint64_t keep_to);
+void conform_chain_deinit(struct conform_chain *chain);
+
+#ifdef SIM_TEST_NONDETERMINISM
+/*
+ * Test-only build (out/<variant>/cli_nondet_test, configure.py): every second
+ * migrated run in the process gets one more event at conform_test_perturb_ns
+ * (default CONFORM_TEST_PERTURB_NS), which traces "test.perturb" and writes
+ * one guest byte, so --twice must report it; a run of CONFORM_TEST_CRASH_SEED
+ * aborts, so a sweep must report a CRASH.  That build also keeps 16
+ * checkpoints and 64 records per chain, so a short run's search narrows its
+ * window in two pairs of re-runs.
+ */
+#define CONFORM_TEST_PERTURB_NS UINT64_C(650000001)
+#define CONFORM_TEST_CRASH_SEED UINT64_C(57005) /* 0xdead: that build aborts on this seed */
+extern uint64_t conform_test_perturb_ns;
+#endif
 
 /* Runs one simulation; result must be released with conform_run_result_deinit. */
 void conform_run(const struct conform_scenario *scenario,
@@ -108,9 +182,12 @@ void conform_run_result_deinit(struct conform_run_result *result);
 
 /*
  * The full judgement: migrated run (result), reference run, oracles, and
- * with twice a second migrated run compared record by record, whatever the
- * first run's verdict (failing runs are the ones people replay): different
- * traces make the verdict CONFORM_NONDETERMINISM.
+ * with twice a second migrated run compared through their hash chains,
+ * whatever the first run's verdict (failing runs are the ones people
+ * replay): different traces make the verdict CONFORM_NONDETERMINISM, and
+ * result->divergence names the first record that differs.  With
+ * scenario->cut_points_count set, the reference runs first and the migrate
+ * command moves (conform_explore.h; result->cut says where).
  */
 void conform_check(const struct conform_scenario *scenario, bool twice, FILE *trace_text,
                    struct mig_membuf *capture, struct conform_run_result *result);

@@ -8,6 +8,7 @@
  */
 #include "sim_base.h"
 
+#include "conform_explore.h"
 #include "conform_json.h"
 #include "conform_scenario.h"
 #include "pci.h"
@@ -1035,13 +1036,30 @@ static bool parse_migration_outcome(struct parse *p, json_t *migration,
   return true;
 }
 
+/* migration.explore_cut: {"points": K}, cut-point exploration (docs/campaign.md). */
+static bool parse_explore_cut(struct parse *p, json_t *migration,
+                              struct conform_scenario *scenario)
+{
+  static const char *const keys[] = {"points", NULL};
+  json_t *explore;
+  if (json_object_get(migration, "explore_cut") == NULL) return true;
+  uint64_t points = 0;
+  if (!get_object(p, migration, "explore_cut", &explore) || !check_keys(p, explore, keys) ||
+      !get_u64(p, explore, "points", 1, CONFORM_CUT_POINTS_MAX, true, &points)) {
+    return false;
+  }
+  scenario->cut_points_count = (uint32_t)points;
+  pop(p);
+  return true;
+}
+
 static bool parse_root(struct parse *p, json_t *root, struct conform_scenario *scenario)
 {
   static const char *const keys[] = {"description", "seed", "limits", "machine", "workload",
                                      "link", "migration", "commands", NULL};
   static const char *const limit_keys[] = {"events_max", "time_ns_max", NULL};
   static const char *const migration_keys[] = {"section_pages", "retry_delay_ns", "retries",
-                                               "expect", NULL};
+                                               "expect", "explore_cut", NULL};
   if (!json_is_object(root)) return fail(p, "a scenario must be a JSON object");
   if (!check_keys(p, root, keys)) return false;
   if (json_object_get(root, "description") != NULL &&
@@ -1067,7 +1085,8 @@ static bool parse_root(struct parse *p, json_t *root, struct conform_scenario *s
         !check_keys(p, migration, migration_keys) ||
         !get_u64(p, migration, "section_pages", 1, 65536, false,
                  &scenario->section_pages_max) ||
-        !parse_migration_outcome(p, migration, scenario)) {
+        !parse_migration_outcome(p, migration, scenario) ||
+        !parse_explore_cut(p, migration, scenario)) {
       return false;
     }
     pop(p);

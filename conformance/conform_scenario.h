@@ -65,6 +65,7 @@ struct conform_scenario {
   uint64_t retry_delay_ns;           /* after a source-side failure, migrate again this later */
   uint32_t retries_max;              /* how many times (0: never) */
   enum conform_expect expect;        /* migration.expect */
+  uint32_t cut_points_count;         /* migration.explore_cut.points; 0: no exploration */
   struct conform_command commands[CONFORM_COMMANDS_MAX]; /* sorted by at_ns, stable */
   uint32_t command_count;
 };

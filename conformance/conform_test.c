@@ -83,6 +83,84 @@ START_TEST(conform_digest_depends_on_seed)
 }
 END_TEST
 
+START_TEST(conform_chain_checkpoints_and_window)
+{
+  /*
+   * The hash chain with the real limits: a run of N records keeps one
+   * checkpoint in 2^shift with shift the least that fits 4096; a chain over
+   * a window agrees with it where both have a checkpoint, its last one is
+   * the run's digest, and the kept records are the text trace's lines.
+   */
+  static struct conform_scenario scenario;
+  parse_default(&scenario);
+  FILE *text = tmpfile();
+  ck_assert_ptr_nonnull(text);
+  struct conform_chain whole, window;
+  conform_chain_init(&whole, 0, UINT64_MAX, 0, 0, CONFORM_CHAIN_KEEP_MAX);
+  struct conform_run_options options = {.migrate_enabled = true, .trace_text = text,
+                                        .chain = &whole};
+  static struct conform_run_result result;
+  conform_run(&scenario, &options, &result);
+  uint64_t count = result.trace_count, digest = result.trace_digest;
+  conform_run_result_deinit(&result);
+  uint32_t shift = 0;
+  while ((count >> shift) > CONFORM_CHAIN_CHECKPOINTS_MAX) shift++;
+  ck_assert_uint_gt(count, 2 * CONFORM_CHAIN_CHECKPOINTS_MAX);
+  ck_assert_uint_eq(whole.shift, shift);
+  ck_assert_uint_eq(whole.count, count >> shift);
+  ck_assert_uint_eq(whole.records_count, count); /* all of it fits the kept window */
+  /* From the record before the last checkpoint of whole to the end, one per record. */
+  uint64_t from = (whole.count << shift) - 1;
+  conform_chain_init(&window, from - 1, count, 0, from - 1, count);
+  options = (struct conform_run_options){.migrate_enabled = true, .chain = &window};
+  conform_run(&scenario, &options, &result);
+  conform_run_result_deinit(&result);
+  ck_assert_uint_eq(window.count, count - from + 1);
+  ck_assert_uint_eq(window.digests[1], whole.digests[whole.count - 1]);
+  ck_assert_uint_eq(window.digests[window.count - 1], digest);
+  ck_assert_uint_eq(window.records_count, count - from + 1);
+  rewind(text);
+  uint64_t index, time_ns, matched = 0;
+  char kind[64];
+  while (fscanf(text, "%" SCNu64 " %" SCNu64 " %63s %*s %*s %*s %*s", &index, &time_ns,
+                kind) == 3) {
+    ck_assert_uint_eq(whole.records[index].time_ns, time_ns);
+    ck_assert_str_eq(whole.records[index].kind, kind);
+    if (index < from - 1) continue;
+    ck_assert_uint_eq(window.records[index - from + 1].index, index);
+    ck_assert_str_eq(window.records[index - from + 1].kind, kind);
+    matched++;
+  }
+  ck_assert_uint_eq(matched, window.records_count);
+  fclose(text);
+  conform_chain_deinit(&whole);
+  conform_chain_deinit(&window);
+}
+END_TEST
+
+START_TEST(conform_twice_passes_with_rounds)
+{
+  /* --twice on a passing seed: no divergence; the rounds are the engine's, ending at the stop. */
+  static struct conform_scenario scenario;
+  parse_default(&scenario);
+  static struct conform_run_result result;
+  conform_check(&scenario, true, NULL, NULL, &result);
+  ck_assert_int_eq(result.verdict, CONFORM_PASS);
+  ck_assert(!result.divergence.diverged);
+  ck_assert_uint_eq(result.rounds_count, result.stats.rounds_count);
+  ck_assert_uint_ge(result.rounds_count, 1);
+  const struct conform_round *last = &result.rounds[result.rounds_count - 1];
+  ck_assert_uint_eq(last->time_ns, result.stats.stop_ns);
+  ck_assert_uint_eq(last->pending_bytes, result.stats.pending_bytes_at_stop);
+  ck_assert_uint_le(last->pending_bytes, last->threshold_bytes);
+  for (uint32_t i = 1; i < result.rounds_count; i++) {
+    ck_assert_uint_gt(result.rounds[i].time_ns, result.rounds[i - 1].time_ns);
+    ck_assert_uint_gt(result.rounds[i - 1].pending_bytes, result.rounds[i - 1].threshold_bytes);
+  }
+  conform_run_result_deinit(&result);
+}
+END_TEST
+
 START_TEST(conform_check_reports_liveness_at_time_bound)
 {
   /* A run bounded before the migration can finish is a liveness failure, not a pass. */
@@ -181,6 +259,8 @@ Suite *conform_suite(void)
   tcase_add_test(run, conform_digest_depends_on_seed);
   tcase_add_test(run, conform_oracle_catches_lossy_subsection);
   tcase_add_test(run, conform_check_reports_liveness_at_time_bound);
+  tcase_add_test(run, conform_chain_checkpoints_and_window);
+  tcase_add_test(run, conform_twice_passes_with_rounds);
   suite_add_tcase(suite, run);
   TCase *property = tcase_create("property");
   tcase_set_timeout(property, 600);

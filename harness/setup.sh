@@ -8,6 +8,7 @@ packages=(
   check libsubunit-dev libjansson-dev libxxhash-dev zlib1g-dev libzstd-dev liblzma-dev libssl-dev
   lcov libclang-rt-14-dev libfuzzer-14-dev
   qemu-system-x86
+  chromium
 )
 
 missing=()

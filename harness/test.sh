@@ -53,7 +53,9 @@ for variant in release debug asan clang; do
   seeds=200
   [[ $variant == asan ]] && seeds=50
   [[ $variant == debug || $variant == clang ]] && seeds=5
-  for layer in sim models migration conformance cli; do
+  # cli_nondet_test: --twice against planted nondeterminism (a test-only build of
+  # conform_run.c, configure.py).
+  for layer in sim models migration conformance cli cli_nondet; do
     binary=out/$variant/${layer}_test
     [[ -x $binary ]] || { echo "missing $binary"; fail "missing $binary"; continue; }
     echo "== $binary"
@@ -76,6 +78,9 @@ python3 harness/digest_matrix.py --seeds 1,2 --scenario conformance/scenarios/ra
   --scenario conformance/scenarios/ram-resize-retry.json || fail "digest_matrix ram/iommu"
 python3 harness/digest_matrix.py --seeds 1,2 --scenario conformance/scenarios/vfio-ack.json \
   --scenario conformance/scenarios/vfio-cpr.json || fail "digest_matrix vfio"
+
+echo "== campaign harness: 50 seeds in 2 shards, merged, the report rendered in Chromium"
+python3 harness/campaign_test.py || fail "campaign_test.py"
 
 echo "== fuzz replay"
 for replay in out/asan/*_replay; do

@@ -107,6 +107,15 @@ static const struct dev_prop amdvi_props_table[] = {
 _Static_assert(sizeof(struct amdvi_config) <= DEV_PROPS_BYTES_MAX, "props fit");
 _Static_assert(sizeof(enum amdvi_profile) == sizeof(uint32_t), "an enum property is 32 bits");
 
+static uint32_t amdvi_class_in_flight(const void *opaque)
+{
+  const struct amdvi *dev = opaque;
+  uint32_t state = 0;
+  if (amdvi_commands_pending(dev) > 0) state |= UINT32_C(1) << DEV_FLIGHT_IOMMU;
+  if (amdvi_ats_pending_count(dev) > 0) state |= UINT32_C(1) << DEV_FLIGHT_ATS;
+  return state;
+}
+
 const struct dev_class amdvi_class = {
     .name = "amd-iommu",
     .props = amdvi_props_table,
@@ -118,4 +127,5 @@ const struct dev_class amdvi_class = {
     .vmstate = amdvi_class_vmstate,
     .run_state = amdvi_class_run_state,
     .save_error = amdvi_class_save_error,
+    .in_flight = amdvi_class_in_flight,
 };

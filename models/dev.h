@@ -188,6 +188,25 @@ struct dev_check_env {
 
 struct dev_live_ops;
 
+/*
+ * Kinds of state a device holds "in flight": state a migration cut can
+ * split, where planted bugs show (conformance/conform_explore.h aims cuts at
+ * them).  One bit each in dev_class.in_flight's answer.
+ */
+#define DEV_FLIGHT_KINDS(X)                                                           \
+  X(DMA, "dma-mid-descriptor")   /* a dmadev descriptor partly copied */             \
+  X(MSI, "msi-pending")          /* a dmadev completion MSI waiting (msi_delay_ns) */ \
+  X(IOMMU, "iommu-cmd-pending")  /* IOMMU commands written, not yet executed */      \
+  X(ATS, "ats-inv-owed")         /* device-IOTLB invalidations not yet answered */   \
+  X(EXTRA, "testdev-extra-held") /* testdev: "extra" held with its enable bit clear */
+
+enum dev_flight_kind {
+#define DEV_FLIGHT_ENUM(name, text) DEV_FLIGHT_##name,
+  DEV_FLIGHT_KINDS(DEV_FLIGHT_ENUM)
+#undef DEV_FLIGHT_ENUM
+  DEV_FLIGHT_KIND_COUNT
+};
+
 struct dev_class {
   const char *name;                /* the driver string */
   const struct dev_prop *props;    /* in scenario parse order */
@@ -209,6 +228,8 @@ struct dev_class {
   const char *(*save_error)(const void *dev);  /* why its save hook refused, or "" */
   /* Its own invariants (checked at every instant); why without the device path. */
   bool (*invariants_check)(const void *dev, char *why, size_t why_bytes);
+  /* What it holds in flight now: bit k for enum dev_flight_kind k; reads only. */
+  uint32_t (*in_flight)(const void *dev);
   const struct dev_live_ops *live; /* NULL: no live section */
 };
 

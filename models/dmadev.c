@@ -652,6 +652,15 @@ static const struct dev_quirk dmadev_quirks[] = {
 
 _Static_assert(sizeof(struct dmadev_config) <= DEV_PROPS_BYTES_MAX, "props fit");
 
+static uint32_t dmadev_class_in_flight(const void *opaque)
+{
+  const struct dmadev *dev = opaque;
+  uint32_t state = 0;
+  if (dev->cur_done_bytes > 0) state |= UINT32_C(1) << DEV_FLIGHT_DMA;
+  if (dev->msi_pending_count > 0) state |= UINT32_C(1) << DEV_FLIGHT_MSI;
+  return state;
+}
+
 const struct dev_class dmadev_class = {
     .name = "dmadev",
     .props = dmadev_props_table,
@@ -666,4 +675,5 @@ const struct dev_class dmadev_class = {
     .run_state = dmadev_class_run_state,
     .save_error = dmadev_class_save_error,
     .invariants_check = dmadev_class_invariants_check,
+    .in_flight = dmadev_class_in_flight,
 };

@@ -794,6 +794,16 @@ bool machine_invariants_check(const struct machine *machine, char *why, size_t w
   return true;
 }
 
+uint32_t machine_in_flight(const struct machine *machine)
+{
+  uint32_t state = 0;
+  for (uint32_t i = 0; i < machine->config.device_count; i++) {
+    const struct machine_device *device = &machine->devices[i];
+    if (device->cls->in_flight != NULL) state |= device->cls->in_flight(device->opaque);
+  }
+  return state;
+}
+
 uint32_t machine_vmstate_count(const struct machine *machine)
 {
   return machine->instance_count;

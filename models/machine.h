@@ -156,6 +156,8 @@ uint64_t machine_sim_ns_at(const struct machine *machine, uint64_t vm_ns);
  * device named, in why.
  */
 bool machine_invariants_check(const struct machine *machine, char *why, size_t why_bytes);
+/* The kinds of state its devices hold in flight now (enum dev_flight_kind bits); reads only. */
+uint32_t machine_in_flight(const struct machine *machine);
 /*
  * The IOMMU's part of them (spec §9.4 invariants 2 and 9: derived state, and
  * each dmadev behind it confined exactly when its DTE says so), which also

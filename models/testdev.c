@@ -105,6 +105,14 @@ static const struct dev_quirk testdev_quirks[] = {
 
 _Static_assert(sizeof(struct testdev_config) <= DEV_PROPS_BYTES_MAX, "props fit");
 
+/* "extra" held with its enable bit clear: its subsection is not sent (lossy-extra's prey). */
+static uint32_t testdev_class_in_flight(const void *opaque)
+{
+  const struct testdev *dev = opaque;
+  bool held = dev->extra != 0 && (dev->ctrl & TESTDEV_CTRL_EXTRA) == 0;
+  return held ? UINT32_C(1) << DEV_FLIGHT_EXTRA : 0;
+}
+
 const struct dev_class testdev_class = {
     .name = "testdev",
     .props = testdev_props_table,
@@ -114,6 +122,7 @@ const struct dev_class testdev_class = {
     .props_bytes = sizeof(struct testdev_config),
     .create = testdev_class_create,
     .vmstate = testdev_class_vmstate,
+    .in_flight = testdev_class_in_flight,
 };
 
 void testdev_mmio_write(struct testdev *dev, uint64_t vm_ns, uint32_t reg, uint64_t value)

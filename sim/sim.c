@@ -222,6 +222,9 @@ void sim_trace(struct sim *sim, const char *kind, uint64_t a, uint64_t b, uint64
       .index = sim->trace_count, .time_ns = sim->now_ns, .kind = kind,
       .values = {a, b, c, d}};
   sim->trace_count++;
+  if (sim->options.trace_observer != NULL) {
+    sim->options.trace_observer(sim->options.trace_observer_context, &record);
+  }
   if (sim->options.trace_records_max == 0 && sim->options.trace_text == NULL) return;
   record.digest = XXH3_64bits_digest(sim->trace_state);
   if (sim->options.trace_records_max != 0) trace_keep(sim, &record);

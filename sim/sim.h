@@ -21,6 +21,15 @@
 #include "sim_queue.h"
 
 struct sim;
+struct sim_trace_record;
+
+/*
+ * Called with each trace record right after it is hashed (record->digest is
+ * not filled in: sim_trace_digest gives the running digest).  An observer
+ * looks and never acts: it must not trace, schedule or change any state the
+ * simulation reads, so a run is the same with or without one.
+ */
+typedef void sim_trace_observer_fn(void *context, const struct sim_trace_record *record);
 
 struct sim_options {
   uint64_t seed;                /* root seed of every PRNG stream */
@@ -30,6 +39,8 @@ struct sim_options {
   uint64_t arena_bytes_max;     /* 0 = SIM_ARENA_BYTES_MAX */
   uint64_t trace_records_max;   /* records kept for divergence search; 0 = none */
   FILE *trace_text;             /* if set, every record is also written as a text line */
+  sim_trace_observer_fn *trace_observer; /* optional; see sim_trace_observer_fn */
+  void *trace_observer_context;
 };
 
 /* One trace record, as kept for run-twice comparison. */

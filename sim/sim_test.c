@@ -324,6 +324,23 @@ START_TEST(sim_trace_digest_repeats_for_seed)
 }
 END_TEST
 
+/* What sim_trace_observer_sees_every_record's observer saw. */
+struct observed_trace {
+  struct sim *sim;
+  uint64_t count;
+  uint64_t last_value;
+  uint64_t digests[4];
+};
+
+static void observe_record(void *context, const struct sim_trace_record *record)
+{
+  struct observed_trace *observed = context;
+  ck_assert_uint_eq(record->index, observed->count);
+  ck_assert_str_eq(record->kind, "rec");
+  observed->last_value = record->values[0];
+  observed->digests[observed->count++ % 4] = sim_trace_digest(observed->sim);
+}
+
 START_TEST(sim_trace_records_kept_up_to_max)
 {
   /* With trace_records_max 3, five records keep the first three, each with its running digest. */
@@ -345,6 +362,32 @@ START_TEST(sim_trace_records_kept_up_to_max)
     ck_assert_uint_eq(records[i].digest, digests[i]);
   }
   sim_destroy(sim);
+}
+END_TEST
+
+START_TEST(sim_trace_observer_sees_every_record)
+{
+  /*
+   * An observer sees each record once, in order, with the digest already
+   * updated; the digest is the same as without one.
+   */
+  struct observed_trace observed = {0};
+  struct sim_options plain = {.seed = 1};
+  struct sim *reference = sim_create(&plain);
+  struct sim_options options = {.seed = 1, .trace_observer = observe_record,
+                                .trace_observer_context = &observed};
+  struct sim *sim = sim_create(&options);
+  observed.sim = sim;
+  for (uint64_t i = 0; i < 4; i++) {
+    sim_trace(sim, "rec", i, 7, 0, 0);
+    sim_trace(reference, "rec", i, 7, 0, 0);
+    ck_assert_uint_eq(observed.digests[i], sim_trace_digest(reference));
+  }
+  ck_assert_uint_eq(observed.count, 4);
+  ck_assert_uint_eq(observed.last_value, 3);
+  ck_assert_uint_eq(sim_trace_digest(sim), sim_trace_digest(reference));
+  sim_destroy(sim);
+  sim_destroy(reference);
 }
 END_TEST
 
@@ -431,6 +474,7 @@ Suite *sim_suite(void)
   tcase_add_test(trace, sim_trace_digest_matches_canonical_bytes);
   tcase_add_test(trace, sim_trace_digest_repeats_for_seed);
   tcase_add_test(trace, sim_trace_records_kept_up_to_max);
+  tcase_add_test(trace, sim_trace_observer_sees_every_record);
   tcase_add_test(trace, sim_trace_text_line_format);
   tcase_add_test_raise_signal(trace, sim_trace_kind_too_long_aborts, SIGABRT);
   suite_add_tcase(suite, trace);

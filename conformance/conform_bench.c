@@ -13,6 +13,11 @@
  * conform_check of a 64 GiB synthetic guest, reading the peak resident set
  * from /proc/self/status (VmHWM) afterwards.
  *
+ * `migsim bench fibers` times fiber hand-offs: a body that only yields,
+ * resumed in a loop (each resume + yield is two switches), once per switch
+ * kind, and once more with each resume made by a simulation event, as the
+ * migration fibers are driven.
+ *
  * `migsim bench load|validate STREAM` time the stream walker (validate) and
  * the walker plus RAM application into dense per-block RAM (load) on a stream
  * already in memory (reading and xz decompression are not timed), best of
@@ -33,6 +38,7 @@
 #include "mig_ramapply.h"
 #include "ram.h"
 #include "sim.h"
+#include "sim_fiber.h"
 #include "sim_queue.h"
 
 #include <xxhash.h>
@@ -142,6 +148,82 @@ int conform_bench_events(FILE *out)
     fprintf(out, "%10" PRIu32 "  %14.1f  %14.1f  %016" PRIx64 "\n", sizes[i], queue_rate / 1e6,
             sim_rate / 1e6, check_queue ^ check_sim);
   }
+  return 0;
+}
+
+static void bench_fiber_body(struct sim_fiber *fiber, void *context)
+{
+  uint64_t *count = context;
+  for (;;) {
+    ++*count;
+    if (!sim_fiber_yield(fiber)) return;
+  }
+}
+
+/* Switches per second, resumed directly from a loop. */
+static double bench_fiber_rate(enum sim_fiber_switch kind, uint64_t resumes, uint64_t *check)
+{
+  struct sim_options options = {.seed = 1};
+  struct sim *sim = sim_create(&options);
+  SIM_ASSERT(sim != NULL);
+  uint64_t count = 0;
+  struct sim_fiber *fiber = sim_fiber_create_with(sim, bench_fiber_body, &count, kind);
+  sim_fiber_resume(fiber); /* maps the stack before the clock starts */
+  double start = bench_seconds();
+  for (uint64_t i = 0; i < resumes; i++) sim_fiber_resume(fiber);
+  double elapsed = bench_seconds() - start;
+  sim_destroy(sim);
+  SIM_ASSERT(count == resumes + 1);
+  *check += count;
+  return (double)(2 * resumes) / elapsed;
+}
+
+struct bench_fiber_driver {
+  struct sim_event event;
+  struct sim_fiber *fiber;
+};
+
+static void bench_fiber_fire(struct sim *sim, struct sim_event *event)
+{
+  struct bench_fiber_driver *driver = SIM_CONTAINER_OF(event, struct bench_fiber_driver, event);
+  sim_fiber_resume(driver->fiber);
+  sim_event_schedule_after(sim, event, 1);
+}
+
+/* Switches per second, each resume made by an event (the event's cost included). */
+static double bench_fiber_event_rate(uint64_t resumes, uint64_t *check)
+{
+  struct sim_options options = {.seed = 1, .events_max = resumes};
+  struct sim *sim = sim_create(&options);
+  SIM_ASSERT(sim != NULL);
+  uint64_t count = 0;
+  struct bench_fiber_driver driver = {
+      .fiber = sim_fiber_create(sim, bench_fiber_body, &count)};
+  sim_event_init(&driver.event, bench_fiber_fire, "bench.fiber");
+  sim_event_schedule_at(sim, &driver.event, 0);
+  double start = bench_seconds();
+  SIM_ASSERT(sim_run(sim) == SIM_RUN_EVENTS_MAX);
+  double elapsed = bench_seconds() - start;
+  sim_destroy(sim);
+  SIM_ASSERT(count == resumes);
+  *check += count;
+  return (double)(2 * resumes) / elapsed;
+}
+
+int conform_bench_fibers(FILE *out)
+{
+  const uint64_t resumes = 10000000, resumes_ucontext = 1000000;
+  uint64_t check = 0;
+  double native = bench_fiber_rate(SIM_FIBER_SWITCH_NATIVE, resumes, &check);
+  double portable = bench_fiber_rate(SIM_FIBER_SWITCH_UCONTEXT, resumes_ucontext, &check);
+  double driven = bench_fiber_event_rate(resumes, &check);
+  fprintf(out, "fiber switches (a resume + a yield = 2), one thread\n");
+  fprintf(out, "%-28s  %12s  %10s\n", "case", "M switches/s", "ns/switch");
+  fprintf(out, "%-28s  %12.1f  %10.1f\n", sim_fiber_switch_name(SIM_FIBER_SWITCH_NATIVE),
+          native / 1e6, 1e9 / native);
+  fprintf(out, "%-28s  %12.1f  %10.1f\n", "ucontext (portable)", portable / 1e6, 1e9 / portable);
+  fprintf(out, "%-28s  %12.1f  %10.1f\n", "resumed by an event", driven / 1e6, 1e9 / driven);
+  fprintf(out, "check %016" PRIx64 "\n", check);
   return 0;
 }
 

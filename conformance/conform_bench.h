@@ -10,6 +10,8 @@
 
 /* Hold-model event-queue benchmark; prints a table to out; returns an exit code. */
 int conform_bench_events(FILE *out);
+/* Fiber switches per second: native, ucontext, and resumed by events; prints a table. */
+int conform_bench_fibers(FILE *out);
 /* AMD IOMMU translations per second, IOTLB hits and misses; prints a table to out. */
 int conform_bench_iommu(FILE *out);
 /*

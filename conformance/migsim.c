@@ -26,6 +26,7 @@ static const char usage_main[] =
     "  reencode IN OUT   write a stream again from its parsed records (--rechunk)\n"
     "  sink --listen URI destination for a real QEMU source (tcp:HOST:PORT, unix:PATH)\n"
     "  bench events      event-queue benchmark (hold model)\n"
+    "  bench fibers      fiber switches/s (native, ucontext, event-driven)\n"
     "  bench iommu       AMD IOMMU translations/s, IOTLB hits and misses\n"
     "  bench ram         synthetic RAM: page materialise+hash rate, 64 GiB guest RSS\n"
     "  bench load|validate STREAM  stream load (apply to dense RAM) / validate speed\n"
@@ -50,12 +51,14 @@ static const char usage_run[] =
     "  --stream-out FILE  save the migration stream the source wrote\n";
 
 static const char usage_bench[] =
-    "usage: migsim bench events|iommu|ram\n"
+    "usage: migsim bench events|fibers|iommu|ram\n"
     "       migsim bench load STREAM\n"
     "       migsim bench validate STREAM\n"
     "\n"
     "events:   hold-model benchmark of the event queue at 10^3, 10^4 and 10^6 pending\n"
     "          events, queue only and through the simulator with a small handler.\n"
+    "fibers:   fiber switches/s and ns per switch: native stack switch, ucontext, and\n"
+    "          each resume made by a simulation event.\n"
     "iommu:    AMD IOMMU translations/s with IOTLB hits and with misses (3-level walks).\n"
     "ram:      synthetic pages materialised and hashed per second; a 64 GiB synthetic\n"
     "          guest migrated under both oracles, with wall time and peak RSS.\n"
@@ -175,6 +178,7 @@ static int command_run(int argc, char **argv)
 static int command_bench(int argc, char **argv)
 {
   if (argc == 1 && strcmp(argv[0], "events") == 0) return conform_bench_events(stdout);
+  if (argc == 1 && strcmp(argv[0], "fibers") == 0) return conform_bench_fibers(stdout);
   if (argc == 1 && strcmp(argv[0], "iommu") == 0) return conform_bench_iommu(stdout);
   if (argc == 1 && strcmp(argv[0], "ram") == 0) return conform_bench_ram(stdout);
   if (argc == 2 && (strcmp(argv[0], "load") == 0 || strcmp(argv[0], "validate") == 0)) {

@@ -19,9 +19,19 @@
 #define SIM_LINK_WINDOW_BYTES_MAX (UINT32_C(1) << 30)
 #define SIM_LINK_PACKET_BYTES_MAX (UINT32_C(1) << 20)
 #define SIM_LINK_PACKETS_MAX (UINT32_C(1) << 16)
+/*
+ * A fiber's stack, and the inaccessible guard below it.  The stack is what a
+ * thread got by default (8 MiB); it is reserved, not committed, so a fiber
+ * costs the pages its deepest call touched.  The guard is wider than any one
+ * frame on the simulated path, so an overflow lands in it instead of skipping it.
+ */
+#define SIM_FIBER_STACK_BYTES (UINT32_C(8) << 20)
+#define SIM_FIBER_GUARD_BYTES (UINT32_C(64) << 10)
 
 _Static_assert(SIM_STEP_EVENTS_MAX < SIM_EVENTS_PENDING_MAX, "a step fits the queue");
 _Static_assert(SIM_LINK_PACKET_BYTES_MAX <= SIM_LINK_WINDOW_BYTES_MAX,
                "a packet fits the window");
+_Static_assert(SIM_FIBER_STACK_BYTES % 4096 == 0 && SIM_FIBER_GUARD_BYTES % 4096 == 0,
+               "fiber stack and guard are whole pages");
 
 #endif /* SIM_LIMITS_H */

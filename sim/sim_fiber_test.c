@@ -270,14 +270,24 @@ START_TEST(sim_fiber_resumes_fiber)
 }
 END_TEST
 
-/* Recursion whose frames each hold 4 KiB; the volatile sum keeps every frame alive. */
+/*
+ * Recursion whose frames each hold 4 KiB.  The call goes through a volatile
+ * pointer, the frame is read after it returns and its address escapes, so no
+ * compiler can turn the recursion into a loop or shrink the frame.
+ */
+static uint64_t deep_recurse(uint32_t depth);
+static uint64_t (*volatile deep_recurse_call)(uint32_t depth) = deep_recurse;
+static volatile uint8_t *volatile deep_frame_seen;
+
 static uint64_t deep_recurse(uint32_t depth)
 {
   volatile uint8_t frame[4096];
   frame[0] = (uint8_t)depth;
   frame[sizeof(frame) - 1] = (uint8_t)(depth >> 8);
+  deep_frame_seen = frame;
   if (depth == 0) return frame[0];
-  return deep_recurse(depth - 1) + frame[0] + frame[sizeof(frame) - 1];
+  uint64_t below = deep_recurse_call(depth - 1);
+  return below + frame[0] + frame[sizeof(frame) - 1];
 }
 
 struct deep {

@@ -18,6 +18,11 @@
  * kind, and once more with each resume made by a simulation event, as the
  * migration fibers are driven.
  *
+ * `migsim bench sim [FILE.json ...]` runs scenarios as `migsim run` does
+ * (migrated run, reference run, oracles) and prints wall and CPU seconds,
+ * the process's peak RSS so far, events/s and stream MB per wall second.
+ * Whole-process pairs against another build come from harness/bench_pair.py.
+ *
  * `migsim bench load|validate STREAM` time the stream walker (validate) and
  * the walker plus RAM application into dense per-block RAM (load) on a stream
  * already in memory (reading and xz decompression are not timed), best of
@@ -225,6 +230,59 @@ int conform_bench_fibers(FILE *out)
   fprintf(out, "%-28s  %12.1f  %10.1f\n", "resumed by an event", driven / 1e6, 1e9 / driven);
   fprintf(out, "check %016" PRIx64 "\n", check);
   return 0;
+}
+
+static uint64_t bench_rss_peak_kib(void);
+
+static const char *const bench_sim_default_files[] = {
+    "conformance/scenarios/bench-256m.json",
+    "conformance/scenarios/bench-1g.json",
+};
+
+/* One scenario through conform_check; returns the verdict's exit code. */
+static int bench_sim_one(FILE *out, const char *path)
+{
+  static struct conform_scenario scenario;
+  static struct conform_run_result result;
+  char error[CONFORM_ERROR_BYTES];
+  if (!conform_scenario_load(path, &scenario, error, sizeof(error))) {
+    fprintf(stderr, "migsim bench sim: %s\n", error);
+    return CONFORM_BAD_INPUT;
+  }
+  double start = bench_seconds();
+  double cpu_start = bench_cpu_seconds(CLOCK_PROCESS_CPUTIME_ID);
+  conform_check(&scenario, false, NULL, NULL, &result);
+  double wall = bench_seconds() - start;
+  double cpu = bench_cpu_seconds(CLOCK_PROCESS_CPUTIME_ID) - cpu_start;
+  const struct mig_precopy_stats *stats = &result.stats;
+  fprintf(out, "%s\n", path);
+  fprintf(out, "  verdict         %s%s%.200s\n", conform_verdict_name(result.verdict),
+          result.verdict == CONFORM_PASS ? "" : ": ", result.failure);
+  fprintf(out, "  wall time       %.3f s, CPU %.3f s (migrated run + reference run + oracles)\n",
+          wall, cpu);
+  fprintf(out, "  peak RSS        %.1f MiB (VmHWM of this process so far)\n",
+          bench_rss_peak_kib() / 1024.0);
+  fprintf(out, "  events          %" PRIu64 " (migrated run), %.2f M/s of wall time\n",
+          result.events_count, result.events_count / wall / 1e6);
+  fprintf(out, "  stream          %" PRIu64 " bytes, %.1f MB per wall second\n",
+          stats->transferred_bytes, stats->transferred_bytes / wall / 1e6);
+  fprintf(out, "  trace digest    0x%016" PRIx64 "\n", result.trace_digest);
+  int exit_code = result.verdict == CONFORM_PASS ? 0 : (int)result.verdict;
+  conform_run_result_deinit(&result);
+  return exit_code;
+}
+
+int conform_bench_sim(FILE *out, int file_count, char **files)
+{
+  int exit_code = 0;
+  if (file_count == 0) {
+    for (size_t i = 0; i < SIM_ARRAY_COUNT(bench_sim_default_files) && exit_code == 0; i++) {
+      exit_code = bench_sim_one(out, bench_sim_default_files[i]);
+    }
+    return exit_code;
+  }
+  for (int i = 0; i < file_count && exit_code == 0; i++) exit_code = bench_sim_one(out, files[i]);
+  return exit_code;
 }
 
 /*

@@ -27,6 +27,7 @@ static const char usage_main[] =
     "  sink --listen URI destination for a real QEMU source (tcp:HOST:PORT, unix:PATH)\n"
     "  bench events      event-queue benchmark (hold model)\n"
     "  bench fibers      fiber switches/s (native, ucontext, event-driven)\n"
+    "  bench sim [FILE]  1 GiB / 256 MiB dense migrations: wall, CPU, peak RSS\n"
     "  bench iommu       AMD IOMMU translations/s, IOTLB hits and misses\n"
     "  bench ram         synthetic RAM: page materialise+hash rate, 64 GiB guest RSS\n"
     "  bench load|validate STREAM  stream load (apply to dense RAM) / validate speed\n"
@@ -52,6 +53,7 @@ static const char usage_run[] =
 
 static const char usage_bench[] =
     "usage: migsim bench events|fibers|iommu|ram\n"
+    "       migsim bench sim [FILE.json ...]\n"
     "       migsim bench load STREAM\n"
     "       migsim bench validate STREAM\n"
     "\n"
@@ -59,6 +61,8 @@ static const char usage_bench[] =
     "          events, queue only and through the simulator with a small handler.\n"
     "fibers:   fiber switches/s and ns per switch: native stack switch, ucontext, and\n"
     "          each resume made by a simulation event.\n"
+    "sim:      scenarios judged as `run` does (default: conformance/scenarios/bench-256m.json\n"
+    "          and bench-1g.json): wall and CPU seconds, peak RSS, events/s, stream MB/s.\n"
     "iommu:    AMD IOMMU translations/s with IOTLB hits and with misses (3-level walks).\n"
     "ram:      synthetic pages materialised and hashed per second; a 64 GiB synthetic\n"
     "          guest migrated under both oracles, with wall time and peak RSS.\n"
@@ -179,6 +183,9 @@ static int command_bench(int argc, char **argv)
 {
   if (argc == 1 && strcmp(argv[0], "events") == 0) return conform_bench_events(stdout);
   if (argc == 1 && strcmp(argv[0], "fibers") == 0) return conform_bench_fibers(stdout);
+  if (argc >= 1 && strcmp(argv[0], "sim") == 0) {
+    return conform_bench_sim(stdout, argc - 1, argv + 1);
+  }
   if (argc == 1 && strcmp(argv[0], "iommu") == 0) return conform_bench_iommu(stdout);
   if (argc == 1 && strcmp(argv[0], "ram") == 0) return conform_bench_ram(stdout);
   if (argc == 2 && (strcmp(argv[0], "load") == 0 || strcmp(argv[0], "validate") == 0)) {

@@ -22,6 +22,9 @@
  * (migrated run, reference run, oracles) and prints wall and CPU seconds,
  * the process's peak RSS so far, events/s and stream MB per wall second.
  * Whole-process pairs against another build come from harness/bench_pair.py.
+ * It first measures the machine's floor for such a run: how fast the kernel
+ * hands out fresh memory (a dense guest's source, destination and reference
+ * RAM are all first touched during the run), and a memcpy of warm memory.
  *
  * `migsim bench load|validate STREAM` time the stream walker (validate) and
  * the walker plus RAM application into dense per-block RAM (load) on a stream
@@ -31,6 +34,8 @@
  * scheduler tick), next to a memcpy of as many bytes into a pre-faulted
  * buffer in the same process, repeated as often.
  */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS, MADV_HUGEPAGE */
+
 #include "sim_base.h"
 
 #include "conform_bench.h"
@@ -46,6 +51,7 @@
 #include "sim_fiber.h"
 #include "sim_queue.h"
 
+#include <sys/mman.h>
 #include <xxhash.h>
 
 #define BENCH_MEAN_NS UINT64_C(1000)
@@ -239,6 +245,42 @@ static const char *const bench_sim_default_files[] = {
     "conformance/scenarios/bench-1g.json",
 };
 
+#define BENCH_FRESH_BYTES (UINT64_C(256) << 20)
+
+/*
+ * GB/s at which fresh anonymous memory becomes usable: map, advise 2 MiB
+ * pages (as dense RAM blocks do), write one byte per 4 KiB, unmap; twice, as
+ * the second mapping may get back the pages the first one freed.
+ */
+static void bench_fresh_memory(FILE *out)
+{
+  double rates[2];
+  for (int round = 0; round < 2; round++) {
+    double start = bench_seconds();
+    uint8_t *bytes = mmap(NULL, BENCH_FRESH_BYTES, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    SIM_ASSERT(bytes != MAP_FAILED);
+    (void)madvise(bytes, BENCH_FRESH_BYTES, MADV_HUGEPAGE);
+    for (uint64_t i = 0; i < BENCH_FRESH_BYTES; i += 4096) bytes[i] = 1;
+    SIM_ASSERT(munmap(bytes, BENCH_FRESH_BYTES) == 0);
+    rates[round] = (double)BENCH_FRESH_BYTES / (bench_seconds() - start);
+  }
+  uint8_t *from = malloc(BENCH_FRESH_BYTES), *to = malloc(BENCH_FRESH_BYTES);
+  SIM_ASSERT(from != NULL && to != NULL);
+  memset(from, 1, BENCH_FRESH_BYTES);
+  memset(to, 2, BENCH_FRESH_BYTES);
+  void *(*volatile copy)(void *, const void *, size_t) = memcpy; /* not optimised away */
+  double start = bench_seconds();
+  copy(to, from, BENCH_FRESH_BYTES);
+  double copy_rate = (double)BENCH_FRESH_BYTES / (bench_seconds() - start);
+  volatile uint8_t sink = to[BENCH_FRESH_BYTES / 2];
+  (void)sink;
+  free(from);
+  free(to);
+  fprintf(out, "machine floor: fresh memory %.2f GB/s (first mapping), %.2f GB/s (second); "
+          "memcpy of warm memory %.2f GB/s\n", rates[0] / 1e9, rates[1] / 1e9, copy_rate / 1e9);
+}
+
 /* One scenario through conform_check; returns the verdict's exit code. */
 static int bench_sim_one(FILE *out, const char *path)
 {
@@ -275,6 +317,7 @@ static int bench_sim_one(FILE *out, const char *path)
 int conform_bench_sim(FILE *out, int file_count, char **files)
 {
   int exit_code = 0;
+  bench_fresh_memory(out);
   if (file_count == 0) {
     for (size_t i = 0; i < SIM_ARRAY_COUNT(bench_sim_default_files) && exit_code == 0; i++) {
       exit_code = bench_sim_one(out, bench_sim_default_files[i]);

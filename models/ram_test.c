@@ -100,6 +100,24 @@ START_TEST(ram_page_write_is_ram_write_in_place)
 }
 END_TEST
 
+START_TEST(ram_page_is_zero_sees_every_byte)
+{
+  /* One non-zero byte anywhere (line starts, line ends, the last byte) makes the page non-zero. */
+  struct sim *sim = test_sim();
+  struct ram_block *block = ram_block_create(sim, "pc.ram", 2 * RAM_PAGE_BYTES);
+  static const uint32_t offsets[] = {0, 7, 8, 63, 64, 2049, RAM_PAGE_BYTES - 64,
+                                     RAM_PAGE_BYTES - 1};
+  for (size_t i = 0; i < SIM_ARRAY_COUNT(offsets); i++) {
+    ram_page_mut(block, 1)[offsets[i]] = 0x80;
+    ck_assert_msg(!ram_page_is_zero(block, 1), "offset %u", offsets[i]);
+    ram_page_mut(block, 1)[offsets[i]] = 0;
+    ck_assert(ram_page_is_zero(block, 1));
+  }
+  ck_assert(ram_page_is_zero(block, 0));
+  sim_destroy(sim);
+}
+END_TEST
+
 static struct ram_block *synthetic(struct sim *sim, const char *name, uint64_t bytes,
                                    uint64_t max_bytes)
 {
@@ -458,6 +476,7 @@ Suite *ram_suite(void)
   tcase_add_test(core, ram_dirty_all_sets_exactly_page_count_bits);
   tcase_add_test(core, ram_page_mut_does_not_log);
   tcase_add_test(core, ram_page_write_is_ram_write_in_place);
+  tcase_add_test(core, ram_page_is_zero_sees_every_byte);
   suite_add_tcase(suite, core);
   TCase *synth = tcase_create("synthetic");
   tcase_add_test(synth, ram_synth_fill_is_pure);

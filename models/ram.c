@@ -27,7 +27,6 @@
 #include "ram.h"
 #include "sim_prng.h"
 
-#include <sys/mman.h>
 #include <xxhash.h>
 
 #define WORDS_PER_PAGE (RAM_PAGE_BYTES / 8)

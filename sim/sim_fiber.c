@@ -28,9 +28,6 @@
 #include "sim_fiber.h"
 #include "sim_limits.h"
 
-#include <sys/mman.h>
-#include <ucontext.h>
-
 #if defined(__SANITIZE_ADDRESS__)
 #define FIBER_ASAN 1
 #elif defined(__has_feature)

@@ -75,9 +75,12 @@ static void slot_append(struct sim_queue *queue, struct sim_event *event)
   uint32_t upper = index - SIM_QUEUE_LEVEL0_SLOTS; /* meaningful for level > 0 only */
   event->slot_index = index;
   event->next = NULL;
+  event->hint = NULL;
   event->prev = queue->tails[index];
   if (event->prev != NULL) {
     event->prev->next = event;
+    /* The event before the old tail will prefetch this one when it is popped. */
+    if (level == 0 && queue->heads[index] != event->prev) event->prev->prev->hint = event;
     /* Later seq: earliest only if strictly earlier in time (and the minimum is known). */
     if (level > 0 && queue->mins[upper] != NULL && event->time_ns < queue->min_times_ns[upper]) {
       queue->mins[upper] = event;
@@ -236,7 +239,9 @@ struct sim_event *sim_queue_pop(struct sim_queue *queue)
     queue->tails[slot] = NULL;
     occupied_clear(queue, slot);
   } else {
-    __builtin_prefetch(next); /* the next pop's event, loaded while this one's callback runs */
+    /* The next two pops' events load while this one's callback runs (a stale hint is harmless). */
+    __builtin_prefetch(next);
+    if (event->hint != NULL) __builtin_prefetch(event->hint);
   }
   event->seq = 0;
   queue->count--;

@@ -18,6 +18,8 @@
  * does not walk it (it walks once after that event was cancelled).  Pop
  * leaves the new head's `prev` stale rather than touch a second event; only
  * a head has a stale `prev`, and unlink knows a head by the heads array.
+ * Pop prefetches the next event and, through `hint`, the one after it, so
+ * two events' memory is in flight while a callback runs.
  * The queue knows nothing of the simulator.
  */
 #ifndef SIM_QUEUE_H
@@ -40,7 +42,9 @@ struct sim_event {
   uint64_t seq;                    /* 0 when not armed */
   struct sim_event *next;          /* private: slot list */
   struct sim_event *prev;          /* private: slot list */
-  uint32_t slot_index;             /* private: level * 256 + slot while armed */
+  struct sim_event *hint;          /* private: two places on in its level-0 slot, or stale;
+                                      only prefetched, never followed */
+  uint32_t slot_index;             /* private: the slot's index while armed */
   void (*callback)(struct sim *sim, struct sim_event *event); /* set by owner */
   const char *name;                /* static string, for traces */
 };

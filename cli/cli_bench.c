@@ -13,6 +13,20 @@
  * conform_check of a 64 GiB synthetic guest, reading the peak resident set
  * from /proc/self/status (VmHWM) afterwards.
  *
+ * `migsim bench fibers` times fiber hand-offs: a body that only yields,
+ * resumed in a loop (each resume + yield is two switches), once per switch
+ * kind, and once more with each resume made by a simulation event, as the
+ * migration fibers are driven.  It divides by the thread's CPU time, so time
+ * the scheduler gave to other processes does not count.
+ *
+ * `migsim bench sim [FILE.json ...]` runs scenarios as `migsim run` does
+ * (migrated run, reference run, oracles) and prints wall and CPU seconds,
+ * the process's peak RSS so far, events/s and stream MB per wall second.
+ * Whole-process pairs against another build come from harness/bench_pair.py.
+ * It first measures the machine's floor for such a run: how fast the kernel
+ * hands out fresh memory (a dense guest's source, destination and reference
+ * RAM are all first touched during the run), and a memcpy of warm memory.
+ *
  * `migsim bench load|validate STREAM` time the stream walker (validate) and
  * the walker plus RAM application into dense per-block RAM (load) on a stream
  * already in memory (reading and xz decompression are not timed), best of
@@ -21,6 +35,8 @@
  * scheduler tick), next to a memcpy of as many bytes into a pre-faulted
  * buffer in the same process, repeated as often.
  */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS, MADV_HUGEPAGE */
+
 #include "sim_base.h"
 
 #include "cli_bench.h"
@@ -33,8 +49,10 @@
 #include "mig_ramapply.h"
 #include "ram.h"
 #include "sim.h"
+#include "sim_fiber.h"
 #include "sim_queue.h"
 
+#include <sys/mman.h>
 #include <xxhash.h>
 
 #define BENCH_MEAN_NS UINT64_C(1000)
@@ -143,6 +161,172 @@ int cli_bench_events(FILE *out)
             sim_rate / 1e6, check_queue ^ check_sim);
   }
   return 0;
+}
+
+static void bench_fiber_body(struct sim_fiber *fiber, void *context)
+{
+  uint64_t *count = context;
+  for (;;) {
+    ++*count;
+    if (!sim_fiber_yield(fiber)) return;
+  }
+}
+
+/* Switches per second, resumed directly from a loop. */
+static double bench_fiber_rate(enum sim_fiber_switch kind, uint64_t resumes, uint64_t *check)
+{
+  struct sim_options options = {.seed = 1};
+  struct sim *sim = sim_create(&options);
+  SIM_ASSERT(sim != NULL);
+  uint64_t count = 0;
+  struct sim_fiber *fiber = sim_fiber_create_with(sim, bench_fiber_body, &count, kind);
+  sim_fiber_resume(fiber); /* maps the stack before the clock starts */
+  double start = bench_cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
+  for (uint64_t i = 0; i < resumes; i++) sim_fiber_resume(fiber);
+  double elapsed = bench_cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - start;
+  sim_destroy(sim);
+  SIM_ASSERT(count == resumes + 1);
+  *check += count;
+  return (double)(2 * resumes) / elapsed;
+}
+
+struct bench_fiber_driver {
+  struct sim_event event;
+  struct sim_fiber *fiber;
+};
+
+static void bench_fiber_fire(struct sim *sim, struct sim_event *event)
+{
+  struct bench_fiber_driver *driver = SIM_CONTAINER_OF(event, struct bench_fiber_driver, event);
+  sim_fiber_resume(driver->fiber);
+  sim_event_schedule_after(sim, event, 1);
+}
+
+/* Switches per second, each resume made by an event (the event's cost included). */
+static double bench_fiber_event_rate(uint64_t resumes, uint64_t *check)
+{
+  struct sim_options options = {.seed = 1, .events_max = resumes};
+  struct sim *sim = sim_create(&options);
+  SIM_ASSERT(sim != NULL);
+  uint64_t count = 0;
+  struct bench_fiber_driver driver = {
+      .fiber = sim_fiber_create(sim, bench_fiber_body, &count)};
+  sim_event_init(&driver.event, bench_fiber_fire, "bench.fiber");
+  sim_event_schedule_at(sim, &driver.event, 0);
+  double start = bench_cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
+  SIM_ASSERT(sim_run(sim) == SIM_RUN_EVENTS_MAX);
+  double elapsed = bench_cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - start;
+  sim_destroy(sim);
+  SIM_ASSERT(count == resumes);
+  *check += count;
+  return (double)(2 * resumes) / elapsed;
+}
+
+int cli_bench_fibers(FILE *out)
+{
+  const uint64_t resumes = 10000000, resumes_ucontext = 1000000;
+  uint64_t check = 0;
+  double native = bench_fiber_rate(SIM_FIBER_SWITCH_NATIVE, resumes, &check);
+  double portable = bench_fiber_rate(SIM_FIBER_SWITCH_UCONTEXT, resumes_ucontext, &check);
+  double driven = bench_fiber_event_rate(resumes, &check);
+  fprintf(out, "fiber switches (a resume + a yield = 2), one thread, per CPU second of it\n");
+  fprintf(out, "%-28s  %12s  %10s\n", "case", "M switches/s", "ns/switch");
+  fprintf(out, "%-28s  %12.1f  %10.1f\n", sim_fiber_switch_name(SIM_FIBER_SWITCH_NATIVE),
+          native / 1e6, 1e9 / native);
+  fprintf(out, "%-28s  %12.1f  %10.1f\n", "ucontext (portable)", portable / 1e6, 1e9 / portable);
+  fprintf(out, "%-28s  %12.1f  %10.1f\n", "resumed by an event", driven / 1e6, 1e9 / driven);
+  fprintf(out, "check %016" PRIx64 "\n", check);
+  return 0;
+}
+
+static uint64_t bench_rss_peak_kib(void);
+
+static const char *const bench_sim_default_files[] = {
+    "conformance/scenarios/bench-256m.json",
+    "conformance/scenarios/bench-1g.json",
+};
+
+#define BENCH_FRESH_BYTES (UINT64_C(256) << 20)
+
+/*
+ * GB/s at which fresh anonymous memory becomes usable: map, advise 2 MiB
+ * pages (as dense RAM blocks do), write one byte per 4 KiB, unmap; twice, as
+ * the second mapping may get back the pages the first one freed.
+ */
+static void bench_fresh_memory(FILE *out)
+{
+  double rates[2];
+  for (int round = 0; round < 2; round++) {
+    double start = bench_seconds();
+    uint8_t *bytes = mmap(NULL, BENCH_FRESH_BYTES, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    SIM_ASSERT(bytes != MAP_FAILED);
+    (void)madvise(bytes, BENCH_FRESH_BYTES, MADV_HUGEPAGE);
+    for (uint64_t i = 0; i < BENCH_FRESH_BYTES; i += 4096) bytes[i] = 1;
+    SIM_ASSERT(munmap(bytes, BENCH_FRESH_BYTES) == 0);
+    rates[round] = (double)BENCH_FRESH_BYTES / (bench_seconds() - start);
+  }
+  uint8_t *from = malloc(BENCH_FRESH_BYTES), *to = malloc(BENCH_FRESH_BYTES);
+  SIM_ASSERT(from != NULL && to != NULL);
+  memset(from, 1, BENCH_FRESH_BYTES);
+  memset(to, 2, BENCH_FRESH_BYTES);
+  void *(*volatile copy)(void *, const void *, size_t) = memcpy; /* not optimised away */
+  double start = bench_seconds();
+  copy(to, from, BENCH_FRESH_BYTES);
+  double copy_rate = (double)BENCH_FRESH_BYTES / (bench_seconds() - start);
+  volatile uint8_t sink = to[BENCH_FRESH_BYTES / 2];
+  (void)sink;
+  free(from);
+  free(to);
+  fprintf(out, "machine floor: fresh memory %.2f GB/s (first mapping), %.2f GB/s (second); "
+          "memcpy of warm memory %.2f GB/s\n", rates[0] / 1e9, rates[1] / 1e9, copy_rate / 1e9);
+}
+
+/* One scenario through conform_check; returns the verdict's exit code. */
+static int bench_sim_one(FILE *out, const char *path)
+{
+  static struct conform_scenario scenario;
+  static struct conform_run_result result;
+  char error[CONFORM_ERROR_BYTES];
+  if (!conform_scenario_load(path, &scenario, error, sizeof(error))) {
+    fprintf(stderr, "migsim bench sim: %s\n", error);
+    return CONFORM_BAD_INPUT;
+  }
+  double start = bench_seconds();
+  double cpu_start = bench_cpu_seconds(CLOCK_PROCESS_CPUTIME_ID);
+  conform_check(&scenario, false, NULL, NULL, &result);
+  double wall = bench_seconds() - start;
+  double cpu = bench_cpu_seconds(CLOCK_PROCESS_CPUTIME_ID) - cpu_start;
+  const struct mig_precopy_stats *stats = &result.stats;
+  fprintf(out, "%s\n", path);
+  fprintf(out, "  verdict         %s%s%.200s\n", conform_verdict_name(result.verdict),
+          result.verdict == CONFORM_PASS ? "" : ": ", result.failure);
+  fprintf(out, "  wall time       %.3f s, CPU %.3f s (migrated run + reference run + oracles)\n",
+          wall, cpu);
+  fprintf(out, "  peak RSS        %.1f MiB (VmHWM of this process so far)\n",
+          bench_rss_peak_kib() / 1024.0);
+  fprintf(out, "  events          %" PRIu64 " (migrated run), %.2f M/s of wall time\n",
+          result.events_count, result.events_count / wall / 1e6);
+  fprintf(out, "  stream          %" PRIu64 " bytes, %.1f MB per wall second\n",
+          stats->transferred_bytes, stats->transferred_bytes / wall / 1e6);
+  fprintf(out, "  trace digest    0x%016" PRIx64 "\n", result.trace_digest);
+  int exit_code = result.verdict == CONFORM_PASS ? 0 : (int)result.verdict;
+  conform_run_result_deinit(&result);
+  return exit_code;
+}
+
+int cli_bench_sim(FILE *out, int file_count, char **files)
+{
+  int exit_code = 0;
+  bench_fresh_memory(out);
+  if (file_count == 0) {
+    for (size_t i = 0; i < SIM_ARRAY_COUNT(bench_sim_default_files) && exit_code == 0; i++) {
+      exit_code = bench_sim_one(out, bench_sim_default_files[i]);
+    }
+    return exit_code;
+  }
+  for (int i = 0; i < file_count && exit_code == 0; i++) exit_code = bench_sim_one(out, files[i]);
+  return exit_code;
 }
 
 /*

@@ -10,6 +10,15 @@
 
 /* Hold-model event-queue benchmark; prints a table to out; returns an exit code. */
 int cli_bench_events(FILE *out);
+/* Fiber switches per second: native, ucontext, and resumed by events; prints a table. */
+int cli_bench_fibers(FILE *out);
+/*
+ * `bench sim [FILE.json ...]`: each scenario (default: the catalog's bench-256m
+ * and bench-1g, relative to the working directory) judged as `migsim run`
+ * does, with wall and CPU time, peak RSS, events/s and stream MB/s.  Returns
+ * the first non-pass verdict's exit code.
+ */
+int cli_bench_sim(FILE *out, int file_count, char **files);
 /* AMD IOMMU translations per second, IOTLB hits and misses; prints a table to out. */
 int cli_bench_iommu(FILE *out);
 /*

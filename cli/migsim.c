@@ -35,7 +35,8 @@ static const char usage_main[] =
     "  proxy --listen URI --to URI --plan PLAN  fault proxy between real QEMUs\n"
     "  vmstate-diff OLD NEW  static compatibility check of two -dump-vmstate files\n"
     "  dump-vmstate      the machine's vmstate tables in QEMU's -dump-vmstate JSON\n"
-    "  bench WHAT        benchmarks: events, iommu, ram, load STREAM, validate STREAM\n"
+    "  bench WHAT        benchmarks: events, fibers, sim, iommu, ram, load STREAM,\n"
+    "                    validate STREAM (docs/performance.md)\n"
     "  help, --help      this text;  --version  the version\n"
     "\n"
     "Each command has --help.  Numbers are decimal or 0x hex (never octal).\n"
@@ -48,12 +49,17 @@ static const char usage_main[] =
     "`migsim list` prints the catalog of scenarios.\n";
 
 static const char usage_bench[] =
-    "usage: migsim bench events|iommu|ram\n"
+    "usage: migsim bench events|fibers|iommu|ram\n"
+    "       migsim bench sim [FILE.json ...]\n"
     "       migsim bench load STREAM\n"
     "       migsim bench validate STREAM\n"
     "\n"
     "events:   hold-model benchmark of the event queue at 10^3, 10^4 and 10^6 pending\n"
     "          events, queue only and through the simulator with a small handler.\n"
+    "fibers:   fiber switches/s and ns per switch: native stack switch, ucontext, and\n"
+    "          each resume made by a simulation event.\n"
+    "sim:      scenarios judged as `run` does (default: conformance/scenarios/bench-256m.json\n"
+    "          and bench-1g.json): wall and CPU seconds, peak RSS, events/s, stream MB/s.\n"
     "iommu:    AMD IOMMU translations/s with IOTLB hits and with misses (3-level walks).\n"
     "ram:      synthetic pages materialised and hashed per second; a 64 GiB synthetic\n"
     "          guest migrated under both oracles, with wall time and peak RSS.\n"
@@ -64,6 +70,8 @@ static const char usage_bench[] =
 static int command_bench(int argc, char **argv)
 {
   if (argc == 1 && strcmp(argv[0], "events") == 0) return cli_bench_events(stdout);
+  if (argc == 1 && strcmp(argv[0], "fibers") == 0) return cli_bench_fibers(stdout);
+  if (argc >= 1 && strcmp(argv[0], "sim") == 0) return cli_bench_sim(stdout, argc - 1, argv + 1);
   if (argc == 1 && strcmp(argv[0], "iommu") == 0) return cli_bench_iommu(stdout);
   if (argc == 1 && strcmp(argv[0], "ram") == 0) return cli_bench_ram(stdout);
   if (argc == 2 && (strcmp(argv[0], "load") == 0 || strcmp(argv[0], "validate") == 0)) {

@@ -58,6 +58,9 @@ struct mig_precopy {
   uint64_t rx_head;                        /* ring index of the first unread byte */
   uint64_t rx_count;                       /* unread bytes */
   bool rx_closed;                          /* the link delivered end-of-stream */
+  uint8_t *rx_direct;                      /* while refill waits: the reader's buffer */
+  size_t rx_direct_capacity;               /* bytes it can take */
+  size_t rx_direct_count;                  /* bytes deliveries put there (the ring was empty) */
   uint8_t reader_buffer[MIG_READER_BUFFER_BYTES];
   /* Devices with live sections (a vfiodev's data): their handlers (mig_live.h). */
   struct mig_live_set lives;
@@ -428,22 +431,39 @@ static void source_body(struct sim_fiber *fiber, void *context)
   mig_live_set_save_cleanup(&precopy->lives); /* however the source side ended */
 }
 
-/* The reader's refill: takes received bytes, or blocks the fiber until some arrive. */
+/*
+ * The reader's refill: takes received bytes, or blocks the fiber until some
+ * arrive.  While it waits with the ring empty, deliveries copy straight into
+ * the reader's buffer (one copy fewer per byte); bytes that do not fit go to
+ * the ring behind them, so the order is the link's.  It returns as many bytes
+ * as the ring-only version did: all that arrived, up to capacity.
+ */
 static size_t dest_refill(void *context, uint8_t *bytes, size_t capacity)
 {
   struct mig_precopy *precopy = context;
-  while (precopy->rx_count == 0) {
-    if (precopy->rx_closed) return 0;
-    precopy->dest_waiting = true;
-    if (!sim_fiber_yield(precopy->dest_fiber)) return 0;
+  SIM_ASSERT(capacity > 0 && precopy->rx_direct == NULL);
+  if (precopy->rx_count == 0) {
+    precopy->rx_direct = bytes;
+    precopy->rx_direct_capacity = capacity;
+    precopy->rx_direct_count = 0;
+    bool cancelled = false;
+    while (precopy->rx_direct_count == 0 && precopy->rx_count == 0 && !precopy->rx_closed) {
+      precopy->dest_waiting = true;
+      cancelled = !sim_fiber_yield(precopy->dest_fiber);
+      if (cancelled) break;
+    }
+    precopy->rx_direct = NULL;
+    if (cancelled) return 0;
   }
-  size_t count = (size_t)SIM_MIN((uint64_t)capacity, precopy->rx_count);
+  size_t direct = precopy->rx_direct_count;
+  precopy->rx_direct_count = 0;
+  size_t count = (size_t)SIM_MIN((uint64_t)(capacity - direct), precopy->rx_count);
   uint64_t first = SIM_MIN((uint64_t)count, precopy->rx_capacity - precopy->rx_head);
-  memcpy(bytes, precopy->rx_bytes + precopy->rx_head, first);
-  memcpy(bytes + first, precopy->rx_bytes, count - first);
+  memcpy(bytes + direct, precopy->rx_bytes + precopy->rx_head, first);
+  memcpy(bytes + direct + first, precopy->rx_bytes, count - first);
   precopy->rx_head = (precopy->rx_head + count) % precopy->rx_capacity;
   precopy->rx_count -= count;
-  return count;
+  return direct + count;
 }
 
 static void dest_on_deliver(void *context, const uint8_t *bytes, size_t count)
@@ -452,6 +472,13 @@ static void dest_on_deliver(void *context, const uint8_t *bytes, size_t count)
   if (count == 0) {
     precopy->rx_closed = true;
   } else {
+    if (precopy->rx_direct != NULL && precopy->rx_count == 0) {
+      size_t direct = SIM_MIN(count, precopy->rx_direct_capacity - precopy->rx_direct_count);
+      memcpy(precopy->rx_direct + precopy->rx_direct_count, bytes, direct);
+      precopy->rx_direct_count += direct;
+      bytes += direct;
+      count -= direct;
+    }
     /* The fiber drains everything before it waits, so one delivery always fits. */
     SIM_ASSERT(count <= precopy->rx_capacity - precopy->rx_count);
     uint64_t tail = (precopy->rx_head + precopy->rx_count) % precopy->rx_capacity;

@@ -101,6 +101,12 @@ void ram_block_resized_set(struct ram_block *block, void *context, ram_resized_f
 /* A dense guest write: copies count bytes at offset and logs the touched pages. */
 void ram_write(struct ram_block *block, uint64_t offset, const void *bytes, size_t count);
 /*
+ * A dense guest write of one whole page in place: logs the page as ram_write
+ * does and returns its bytes, which the caller fills at once (the boot fill
+ * writes its random bytes straight into RAM instead of copying them in).
+ */
+uint8_t *ram_page_write(struct ram_block *block, uint64_t page_index);
+/*
  * A guest store of one aligned 8-byte value, either backing: dense stores the
  * bytes (as ram_write); synthetic advances the page's generation.
  */

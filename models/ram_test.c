@@ -79,6 +79,45 @@ START_TEST(ram_page_mut_does_not_log)
 }
 END_TEST
 
+START_TEST(ram_page_write_is_ram_write_in_place)
+{
+  /* Filling ram_page_write's page leaves the bytes, log and count a whole-page ram_write does. */
+  struct sim *sim = test_sim();
+  struct ram_block *copied = ram_block_create(sim, "pc.ram", 8 * RAM_PAGE_BYTES);
+  struct ram_block *in_place = ram_block_create(sim, "vga.vram", 8 * RAM_PAGE_BYTES);
+  static uint8_t page[RAM_PAGE_BYTES];
+  for (uint32_t i = 0; i < RAM_PAGE_BYTES; i++) page[i] = (uint8_t)(i * 7 + 1);
+  ram_write(copied, 5 * RAM_PAGE_BYTES, page, sizeof(page));
+  uint8_t *bytes = ram_page_write(in_place, 5);
+  ck_assert_ptr_eq(bytes, ram_page(in_place, 5));
+  memcpy(bytes, page, sizeof(page));
+  ck_assert_uint_eq(in_place->dirty_log[0], UINT64_C(1) << 5);
+  ck_assert_uint_eq(in_place->dirty_log[0], copied->dirty_log[0]);
+  ck_assert_uint_eq(in_place->writes_count, copied->writes_count);
+  ck_assert_uint_eq(ram_page_hash(in_place, 5), ram_page_hash(copied, 5));
+  ck_assert(ram_page_is_zero(in_place, 4) && ram_page_is_zero(in_place, 6));
+  sim_destroy(sim);
+}
+END_TEST
+
+START_TEST(ram_page_is_zero_sees_every_byte)
+{
+  /* One non-zero byte anywhere (line starts, line ends, the last byte) makes the page non-zero. */
+  struct sim *sim = test_sim();
+  struct ram_block *block = ram_block_create(sim, "pc.ram", 2 * RAM_PAGE_BYTES);
+  static const uint32_t offsets[] = {0, 7, 8, 63, 64, 2049, RAM_PAGE_BYTES - 64,
+                                     RAM_PAGE_BYTES - 1};
+  for (size_t i = 0; i < SIM_ARRAY_COUNT(offsets); i++) {
+    ram_page_mut(block, 1)[offsets[i]] = 0x80;
+    ck_assert_msg(!ram_page_is_zero(block, 1), "offset %u", offsets[i]);
+    ram_page_mut(block, 1)[offsets[i]] = 0;
+    ck_assert(ram_page_is_zero(block, 1));
+  }
+  ck_assert(ram_page_is_zero(block, 0));
+  sim_destroy(sim);
+}
+END_TEST
+
 static struct ram_block *synthetic(struct sim *sim, const char *name, uint64_t bytes,
                                    uint64_t max_bytes)
 {
@@ -436,6 +475,8 @@ Suite *ram_suite(void)
   tcase_add_test(core, ram_dirty_sync_counts_new_bits_only);
   tcase_add_test(core, ram_dirty_all_sets_exactly_page_count_bits);
   tcase_add_test(core, ram_page_mut_does_not_log);
+  tcase_add_test(core, ram_page_write_is_ram_write_in_place);
+  tcase_add_test(core, ram_page_is_zero_sees_every_byte);
   suite_add_tcase(suite, core);
   TCase *synth = tcase_create("synthetic");
   tcase_add_test(synth, ram_synth_fill_is_pure);

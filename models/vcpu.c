@@ -254,10 +254,9 @@ static void vcpu_fill(struct vcpu *vcpu, struct ram_block *block)
 {
   uint64_t fill_pages = SIM_MIN(vcpu->config.fill_pages, block->page_count);
   if (block->backing == RAM_BACKING_DENSE) {
-    uint8_t page[RAM_PAGE_BYTES];
+    /* In place: the bytes and the log are what ram_write of a filled page would leave. */
     for (uint64_t i = 0; i < fill_pages; i++) {
-      sim_prng_fill(&vcpu->prng, page, sizeof(page));
-      ram_write(block, i * RAM_PAGE_BYTES, page, sizeof(page));
+      sim_prng_fill(&vcpu->prng, ram_page_write(block, i), RAM_PAGE_BYTES);
     }
   } else {
     for (uint64_t i = 0; i < fill_pages; i++) {

@@ -16,7 +16,6 @@
 #include <xxhash.h>
 
 #define SIM_EVENTS_PENDING_DEFAULT UINT32_C(65536)
-#define SIM_FIBERS_MAX 64
 
 struct sim {
   struct sim_arena arena;               /* owns everything below but the records */
@@ -32,8 +31,8 @@ struct sim {
   struct sim_trace_record *records;     /* kept records (malloc'd, grows) */
   uint64_t records_count;
   uint64_t records_capacity;
-  struct sim_fiber *fibers[SIM_FIBERS_MAX]; /* live fibers, creation order */
-  uint32_t fiber_count;
+  struct sim_fiber *fibers_first;       /* every fiber, creation order (a list) */
+  struct sim_fiber **fibers_link;       /* where the next fiber is linked in */
 };
 
 struct sim *sim_create(const struct sim_options *options)
@@ -60,14 +59,18 @@ struct sim *sim_create(const struct sim_options *options)
   XXH3_64bits_reset(sim->trace_state);
   sim_queue_init(&sim->queue);
   sim->next_seq = 1;
+  sim->fibers_link = &sim->fibers_first;
   return sim;
 }
+
+/* In sim_fiber.c: ends every fiber of the list, in order. */
+void sim__fiber_destroy_all(struct sim_fiber *first);
 
 void sim_destroy(struct sim *sim)
 {
   if (sim == NULL) return;
   /* Fibers may still touch the arena while they unwind: end them first, in order. */
-  for (uint32_t i = 0; i < sim->fiber_count; i++) sim_fiber_destroy(sim->fibers[i]);
+  sim__fiber_destroy_all(sim->fibers_first);
   if (sim->trace_state != NULL) XXH3_freeState(sim->trace_state);
   free(sim->records);
   sim_arena_deinit(&sim->arena);
@@ -95,12 +98,16 @@ void sim_prng_stream(struct sim *sim, struct sim_prng *prng, const char *name)
   sim_prng_init_stream(prng, sim->options.seed, name);
 }
 
-/* Registers a fiber so sim_destroy can end it; called by sim_fiber_create. */
-void sim__fiber_register(struct sim *sim, struct sim_fiber *fiber);
-void sim__fiber_register(struct sim *sim, struct sim_fiber *fiber)
+/*
+ * Appends a fiber to the list sim_destroy walks; called by sim_fiber_create,
+ * with the fiber's own link field (the fiber's layout is private to sim_fiber.c).
+ */
+void sim__fiber_register(struct sim *sim, struct sim_fiber *fiber, struct sim_fiber **next);
+void sim__fiber_register(struct sim *sim, struct sim_fiber *fiber, struct sim_fiber **next)
 {
-  SIM_ASSERT(sim->fiber_count < SIM_FIBERS_MAX);
-  sim->fibers[sim->fiber_count++] = fiber;
+  SIM_ASSERT(*next == NULL);
+  *sim->fibers_link = fiber;
+  sim->fibers_link = next;
 }
 
 void sim_event_init(struct sim_event *event, sim_event_fn *callback, const char *name)

@@ -21,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>   /* sim_fiber.c stacks, ram.c huge-page advice */
 #include <time.h>
+#include <ucontext.h>   /* sim_fiber.c fallback; on aarch64 it declares gettimeofday */
 
 #if defined(SIM_DETERMINISTIC_PATH) && defined(__GNUC__)
 #pragma GCC poison time clock_gettime gettimeofday rand srand random drand48 getpid getenv

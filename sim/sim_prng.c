@@ -97,15 +97,37 @@ bool sim_prng_chance(struct sim_prng *prng, struct sim_ratio ratio)
   return sim_prng_below(prng, ratio.denominator) < ratio.numerator;
 }
 
+/*
+ * Word by word: the state lives in locals (stores through a byte pointer
+ * could alias prng->s), and each word is stored little-endian in one go.
+ * The bytes are those the original byte loop wrote: word i fills bytes
+ * 8i..8i+7, least significant byte first, a partial last word its low bytes.
+ */
 void sim_prng_fill(struct sim_prng *prng, uint8_t *bytes, size_t count)
 {
   SIM_ASSERT(prng != NULL);
   SIM_ASSERT(bytes != NULL || count == 0);
+  uint64_t s0 = prng->s[0], s1 = prng->s[1], s2 = prng->s[2], s3 = prng->s[3];
   size_t index = 0;
   while (index < count) {
-    uint64_t word = sim_prng_u64(prng);
-    size_t chunk = SIM_MIN(count - index, sizeof(word));
-    for (size_t i = 0; i < chunk; i++) bytes[index + i] = (uint8_t)(word >> (8 * i));
-    index += chunk;
+    uint64_t word = rotl(s1 * 5, 7) * 9;
+    uint64_t t = s1 << 17;
+    s2 ^= s0;
+    s3 ^= s1;
+    s1 ^= s2;
+    s0 ^= s3;
+    s2 ^= t;
+    s3 = rotl(s3, 45);
+    if (count - index >= sizeof(word)) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+      memcpy(bytes + index, &word, sizeof(word));
+#else
+      for (size_t i = 0; i < sizeof(word); i++) bytes[index + i] = (uint8_t)(word >> (8 * i));
+#endif
+      index += sizeof(word);
+      continue;
+    }
+    for (size_t i = 0; index < count; i++) bytes[index++] = (uint8_t)(word >> (8 * i));
   }
+  prng->s[0] = s0, prng->s[1] = s1, prng->s[2] = s2, prng->s[3] = s3;
 }

@@ -171,6 +171,24 @@ START_TEST(sim_prng_fill_little_endian_words)
 }
 END_TEST
 
+START_TEST(sim_prng_fill_page_matches_draws)
+{
+  /* A page and 5 bytes, at an odd offset: byte for byte the draws in little-endian order. */
+  struct sim_prng prng, shadow;
+  sim_prng_init(&prng, 12);
+  sim_prng_init(&shadow, 12);
+  static uint8_t bytes[1 + 4096 + 5];
+  sim_prng_fill(&prng, bytes + 1, sizeof(bytes) - 1);
+  for (size_t i = 0; i < sizeof(bytes) - 1; i += 8) {
+    uint64_t word = sim_prng_u64(&shadow);
+    for (size_t j = 0; j < 8 && i + j < sizeof(bytes) - 1; j++) {
+      ck_assert_uint_eq(bytes[1 + i + j], (uint8_t)(word >> (8 * j)));
+    }
+  }
+  ck_assert_uint_eq(sim_prng_u64(&prng), sim_prng_u64(&shadow));
+}
+END_TEST
+
 Suite *sim_prng_suite(void)
 {
   Suite *suite = suite_create("sim_prng");
@@ -186,6 +204,7 @@ Suite *sim_prng_suite(void)
   tcase_add_test(draws, sim_prng_chance_edges_draw_once);
   tcase_add_test_raise_signal(draws, sim_prng_chance_invalid_ratio_aborts, SIGABRT);
   tcase_add_test(draws, sim_prng_fill_little_endian_words);
+  tcase_add_test(draws, sim_prng_fill_page_matches_draws);
   suite_add_tcase(suite, draws);
   return suite;
 }

@@ -38,7 +38,8 @@ static uint32_t model_min(const struct queue_model *model)
 /* A delay from one of several scales, clipped so now + delay cannot overflow. */
 static uint64_t model_delay(struct queue_model *model, struct sim_prng *prng)
 {
-  static const uint64_t spans[] = {1, 2, 255, 256, 257, 65536, UINT64_C(1) << 24,
+  static const uint64_t spans[] = {1, 2, 255, 256, 257, 4095, 4096, 4097, 65536,
+                                   UINT64_C(1) << 20, UINT64_C(1) << 24,
                                    UINT64_C(1) << 33, UINT64_C(1) << 50};
   uint64_t span = spans[sim_prng_below(prng, SIM_ARRAY_COUNT(spans))];
   uint64_t room = UINT64_MAX - model->now_ns;
@@ -166,6 +167,48 @@ START_TEST(sim_queue_peek_moves_nothing)
 }
 END_TEST
 
+START_TEST(sim_queue_cancel_head_after_pops)
+{
+  /* After pops the new head's prev is stale: cancelling that head, then the tail, stays exact. */
+  static struct sim_queue queue;
+  static struct sim_event events[5];
+  sim_queue_init(&queue);
+  for (uint32_t i = 0; i < 5; i++) sim_queue_push(&queue, &events[i], 100, i + 1);
+  ck_assert_ptr_eq(sim_queue_pop(&queue), &events[0]);
+  sim_queue_cancel(&queue, &events[1]);           /* the head, its prev left stale */
+  sim_queue_cancel(&queue, &events[4]);           /* the tail */
+  ck_assert_ptr_eq(sim_queue_pop(&queue), &events[2]);
+  sim_queue_push(&queue, &events[1], 100, 6);     /* appended behind events[3] */
+  sim_queue_cancel(&queue, &events[3]);           /* head again, with a live successor */
+  ck_assert_ptr_eq(sim_queue_pop(&queue), &events[1]);
+  ck_assert_ptr_null(sim_queue_pop(&queue));
+  ck_assert_uint_eq(sim_queue_count(&queue), 0);
+}
+END_TEST
+
+START_TEST(sim_queue_upper_slot_minimum_after_cancel)
+{
+  /* One upper slot holding several times: peek finds its earliest, also after that one left. */
+  static struct sim_queue queue;
+  static struct sim_event events[4];
+  const uint64_t base = UINT64_C(1) << 30;        /* far above level 0 */
+  sim_queue_init(&queue);
+  sim_queue_push(&queue, &events[0], base + 900, 1);
+  sim_queue_push(&queue, &events[1], base + 300, 2); /* later seq, earlier time */
+  sim_queue_push(&queue, &events[2], base + 300, 3); /* same time, later seq: not the minimum */
+  sim_queue_push(&queue, &events[3], base + 600, 4);
+  ck_assert_ptr_eq(sim_queue_peek(&queue), &events[1]);
+  sim_queue_cancel(&queue, &events[1]);
+  ck_assert_ptr_eq(sim_queue_peek(&queue), &events[2]); /* found by a walk */
+  sim_queue_cancel(&queue, &events[2]);
+  sim_queue_push(&queue, &events[1], base + 700, 5);
+  ck_assert_ptr_eq(sim_queue_peek(&queue), &events[3]);
+  static const uint32_t order[] = {3, 1, 0};
+  for (uint32_t i = 0; i < 3; i++) ck_assert_ptr_eq(sim_queue_pop(&queue), &events[order[i]]);
+  ck_assert_ptr_null(sim_queue_peek(&queue));
+}
+END_TEST
+
 Suite *sim_queue_suite(void)
 {
   Suite *suite = suite_create("sim_queue");
@@ -173,6 +216,8 @@ Suite *sim_queue_suite(void)
   tcase_add_test(core, sim_queue_equal_times_pop_in_seq_order);
   tcase_add_test(core, sim_queue_cancel_and_rearm);
   tcase_add_test(core, sim_queue_peek_moves_nothing);
+  tcase_add_test(core, sim_queue_cancel_head_after_pops);
+  tcase_add_test(core, sim_queue_upper_slot_minimum_after_cancel);
   suite_add_tcase(suite, core);
   TCase *model = tcase_create("model");
   tcase_set_timeout(model, 60);

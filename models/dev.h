@@ -188,6 +188,22 @@ struct dev_check_env {
 
 struct dev_live_ops;
 
+#define DEV_GUEST_RO_MAX 8u
+
+/*
+ * What a guest sees of a device that its vmstate tables do not show, for
+ * static compatibility checks (conformance/conform_matrix.c): read-only
+ * PCI config bytes a load compares, and the feature bits it offers (the
+ * guest negotiates them all at boot; a destination must offer them).
+ */
+struct dev_guest_view {
+  uint32_t ro_count;                     /* <= DEV_GUEST_RO_MAX */
+  uint32_t ro_offsets[DEV_GUEST_RO_MAX]; /* config-space offsets */
+  uint8_t ro_values[DEV_GUEST_RO_MAX];
+  bool has_features;
+  uint64_t features_offered;
+};
+
 struct dev_class {
   const char *name;                /* the driver string */
   const struct dev_prop *props;    /* in scenario parse order */
@@ -210,6 +226,8 @@ struct dev_class {
   /* Its own invariants (checked at every instant); why without the device path. */
   bool (*invariants_check)(const void *dev, char *why, size_t why_bytes);
   const struct dev_live_ops *live; /* NULL: no live section */
+  /* Optional: its guest-visible configuration, from config alone (no device built). */
+  void (*guest_view)(const struct dev_config *config, struct dev_guest_view *view);
 };
 
 /*

@@ -12,12 +12,13 @@ Suite *conform_iommu_suite(void);
 Suite *conform_vfio_suite(void);
 Suite *conform_vmsd_suite(void);
 Suite *conform_plan_suite(void);
+Suite *conform_matrix_suite(void);
 
 int main(int argc, char **argv)
 {
   static sim_suite_fn *const suites[] = {conform_suite, conform_devices_suite,
                                          conform_ram_suite, conform_iommu_suite,
                                          conform_vfio_suite, conform_vmsd_suite,
-                                         conform_plan_suite};
+                                         conform_plan_suite, conform_matrix_suite};
   return sim_check_main(argc, argv, suites, SIM_ARRAY_COUNT(suites));
 }

@@ -186,7 +186,7 @@ static bool static_ram(const struct machine_config *from, const struct machine_c
     if (b->max_bytes == 0) {
       verdict_set(verdict, CONFORM_MATRIX_REFUSED, "RAM_SIZE", section, section, "firmware",
                   "Size mismatch: %s: 0x%" PRIx64 " != 0x%" PRIx64 " (a fixed-size block; "
-                  "QEMU <= 2.4: \"Length mismatch\")", a->name, a->bytes, b->bytes);
+                  "QEMU before 6.0: \"Length mismatch\")", a->name, a->bytes, b->bytes);
       return false;
     }
     if (a->bytes > b->max_bytes) {

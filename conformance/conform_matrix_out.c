@@ -282,11 +282,17 @@ static const char *golden_text(const json_t *object, const char *key)
 static void golden_report(FILE *out, const char *id, const char *which, const json_t *golden,
                           const struct conform_matrix_verdict *verdict)
 {
-  char now[96];
+  char now[96], before[96];
+  struct conform_matrix_verdict was = {0};
+  snprintf(was.kind, sizeof(was.kind), "%s", golden_text(golden, "kind"));
+  snprintf(was.section, sizeof(was.section), "%s", golden_text(golden, "section"));
+  verdict_short(&was, before, sizeof(before));
   verdict_short(verdict, now, sizeof(now));
-  fprintf(out, "migsim matrix: cell %s: %s verdict changed: golden %s %s %s (%s), now %s (%s)\n",
-          id, which, golden_text(golden, "outcome"), golden_text(golden, "kind"),
-          golden_text(golden, "section"), golden_text(golden, "reason"), now, verdict->reason);
+  /* verdict_short of was names outcome 0; the golden's own outcome text replaces it. */
+  const char *tail = before + strlen(conform_matrix_outcome_name(was.outcome));
+  fprintf(out, "migsim matrix: cell %s: %s verdict changed: golden %s%s (%s), now %s (%s)\n",
+          id, which, golden_text(golden, "outcome"), tail, golden_text(golden, "reason"), now,
+          verdict->reason);
 }
 
 uint32_t conform_matrix_golden_check(const struct conform_matrix_result *result,

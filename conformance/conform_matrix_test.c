@@ -198,8 +198,9 @@ START_TEST(conform_scenario_destination_host_feature)
   /* Goal: a destination host without USO refuses a guest that negotiated it; the source runs on. */
   char text[2048];
   struct conform_run_result result;
-  pair_text("2.0", "2.0", "sim-2.0", ", \"devices\": [{\"addr\": \"00:05.0\", \"host-uso\": false}]",
-            text, sizeof(text));
+  pair_text("2.0", "2.0", "sim-2.0",
+            ", \"devices\": [{\"addr\": \"00:05.0\", \"host-uso\": false}]", text,
+            sizeof(text));
   check_text(text, &result);
   ck_assert_int_eq(result.verdict, CONFORM_PASS);
   ck_assert(result.stats.dest_refused);

@@ -96,6 +96,7 @@ static void on_switchover(void *context)
   struct attempt *attempt = context;
   struct run *run = attempt->run;
   SIM_ASSERT(attempt->precopy == run->precopy);
+  if (run->switchover_taken) conform_snapshot_deinit(&run->switchover); /* a chain's next hop */
   conform_snapshot_take(&run->switchover, run->source, false);
   run->switchover_taken = true;
   timeline_add(run, "stop", mig_precopy_stats(run->precopy)->pending_bytes_at_stop);

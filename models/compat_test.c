@@ -85,7 +85,7 @@ END_TEST
 
 START_TEST(compat_features_from_host_and_machine)
 {
-  /* Goal: USO is offered from 2.0 for every machine type (the defect), off again for sim-1.x on 2.1. */
+  /* Goal: USO is offered from 2.0 on every machine type (the defect), off for sim-1.x on 2.1. */
   struct simnet_config on_2_0 = simnet_on(R2_0, R1_0);
   ck_assert_uint_eq(simnet_features_offered(&on_2_0) & SIMNET_F_USO, SIMNET_F_USO);
   on_2_0.host_uso = false;                          /* a host whose backend lacks USO */

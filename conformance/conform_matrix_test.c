@@ -186,7 +186,7 @@ START_TEST(conform_matrix_golden_streams_reproduce)
   ck_assert_msg(conform_matrix_stream_record(3, 1, &stream, why, sizeof(why)), "%s", why);
   size_t count = 0;
   uint8_t *bytes = file_read(GOLDEN_STREAMS "/2.0-sim-1.1.bin", &count);
-  /* An intended change of the writer: `migsim matrix --write-streams conformance/golden/streams`. */
+  /* Intended writer changes: `migsim matrix --write-streams conformance/golden/streams`. */
   ck_assert_msg(stream.count == count && memcmp(stream.bytes, bytes, count) == 0,
                 "the 2.0/sim-1.1 stream changed (%zu bytes, golden %zu)", stream.count, count);
   free(bytes);
@@ -260,6 +260,49 @@ START_TEST(conform_scenario_destination_ram_layout)
 }
 END_TEST
 
+START_TEST(conform_scenario_destination_live_section)
+{
+  /* Goal: a device that gained a live section: a destination without it refuses the unknown
+   * section ("<bdf>/vfio"); the matrix's 2.1>2.0 cell on sim-2.0 is that refusal. */
+  char text[2048];
+  struct conform_run_result result;
+  pair_text("2.1", "2.1", "sim-2.1",
+            ", \"devices\": [{\"addr\": \"00:05.0\", \"x-live\": false}]", text,
+            sizeof(text));
+  check_text(text, &result);
+  ck_assert_int_eq(result.verdict, CONFORM_PASS);
+  ck_assert(result.stats.dest_refused);
+  ck_assert_int_eq(result.stats.error.code, MIG_ERR_UNKNOWN_SECTION);
+  ck_assert_str_eq(result.stats.error.path, "0000:00:05.0/vfio");
+  ck_assert_str_eq(conform_matrix_error_kind(&result.stats.error), "SECTION");
+  ck_assert_uint_eq(result.guest_digest, result.reference_guest_digest); /* source intact */
+  conform_run_result_deinit(&result);
+  pair_text("2.1", "2.0", "sim-2.0", "", text, sizeof(text));
+  check_text(text, &result);
+  ck_assert(result.stats.dest_refused);
+  ck_assert_str_eq(result.stats.error.path, "0000:00:05.0/vfio");
+  conform_run_result_deinit(&result);
+}
+END_TEST
+
+START_TEST(conform_scenario_destination_live_dest_only)
+{
+  /* Goal: only the destination has the live section: nothing loads it, the run completes. */
+  static struct conform_scenario scenario;
+  char text[2048], error[CONFORM_ERROR_BYTES];
+  struct conform_run_result result;
+  pair_text("2.1", "2.1", "sim-2.1", "", text, sizeof(text));
+  ck_assert(conform_scenario_parse(text, strlen(text), "<test>", &scenario, error,
+                                   sizeof(error)));
+  ck_assert(dev_config_prop_set(&scenario.machine.devices[0], "x-live", 0)); /* source only */
+  conform_check(&scenario, false, NULL, NULL, &result);
+  ck_assert_int_eq(result.verdict, CONFORM_PASS);
+  ck_assert_int_eq(result.stats.status, MIG_PRECOPY_COMPLETED);
+  ck_assert_uint_eq(result.guest_digest, result.reference_guest_digest);
+  conform_run_result_deinit(&result);
+}
+END_TEST
+
 START_TEST(conform_scenario_destination_errors)
 {
   /* Goal: per-side configuration errors point at the key, with the release's machine types. */
@@ -302,6 +345,8 @@ Suite *conform_matrix_suite(void)
   tcase_add_test(sides, conform_scenario_destination_host_feature);
   tcase_add_test(sides, conform_scenario_destination_config_byte);
   tcase_add_test(sides, conform_scenario_destination_ram_layout);
+  tcase_add_test(sides, conform_scenario_destination_live_section);
+  tcase_add_test(sides, conform_scenario_destination_live_dest_only);
   tcase_add_test(sides, conform_scenario_destination_errors);
   suite_add_tcase(suite, sides);
   return suite;

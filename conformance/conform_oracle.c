@@ -74,6 +74,17 @@ static const struct vmstate_desc *layout_desc(const struct machine *layout,
   return instance->desc;
 }
 
+/* Live sections are compared where the layout's machine has one at the same path too. */
+static bool layout_live(const struct machine *layout, const struct dev_live *live)
+{
+  if (layout == NULL) return true;
+  for (uint32_t i = 0; i < machine_live_count(layout); i++) {
+    struct dev_live other = machine_live(layout, i);
+    if (other.ops == live->ops && strcmp(other.path, live->path) == 0) return true;
+  }
+  return false;
+}
+
 static void collect_machine(struct conform_snapshot *snapshot, const struct machine *machine,
                             const struct machine *layout)
 {
@@ -87,6 +98,7 @@ static void collect_machine(struct conform_snapshot *snapshot, const struct mach
   /* A live device's config travels in its handler's FULL section, outside its vmstate. */
   for (uint32_t i = 0; i < machine_live_count(machine); i++) {
     struct dev_live live = machine_live(machine, i);
+    if (!layout_live(layout, &live)) continue;
     char idstr[MIG_IDSTR_BYTES_MAX + 1];
     snprintf(idstr, sizeof(idstr), "%s/vfio", live.path);
     struct collect collect = {snapshot, idstr, live.ops->config_vmstate->name};
@@ -270,6 +282,7 @@ uint64_t conform_guest_digest_as(const struct machine *machine, const struct mac
   }
   for (uint32_t i = 0; i < machine_live_count(machine); i++) {
     struct dev_live live = machine_live(machine, i);
+    if (!layout_live(layout, &live)) continue;
     XXH3_64bits_update(state, live.path, strlen(live.path) + 1);
     mig_vmstate_visit(live.ops->config_vmstate, live.dev, digest_field, state);
   }

@@ -531,7 +531,7 @@ static void dest_body(struct sim_fiber *fiber, void *context)
   struct mig_load_stats load_stats;
   struct mig_load_options options = {.x_ignore_shared = precopy->params.x_ignore_shared,
                                      .lives = mig_live_set_loads(&precopy->lives),
-                                     .live_count = mig_live_set_count(&precopy->lives),
+                                     .live_count = mig_live_set_load_count(&precopy->lives),
                                      .ping = precopy->rp_link != NULL ? dest_on_ping : NULL,
                                      .ping_context = precopy};
   enum mig_err err = mig_load_machine_with(&reader, precopy->dest, &options, &load_stats);
@@ -683,7 +683,7 @@ static void lives_setup(struct mig_precopy *precopy)
       .switchover_ack = precopy->params.switchover_ack,
       .hooks = {precopy, dest_live_data_loaded, dest_live_init_data}};
   mig_live_set_init(&precopy->lives, precopy->sim, precopy->source, precopy->dest, &params);
-  precopy->acks_pending_count = mig_live_set_count(&precopy->lives);
+  precopy->acks_pending_count = mig_live_set_paired_count(&precopy->lives);
 }
 
 struct mig_precopy *mig_precopy_create(struct sim *sim, struct machine *source,

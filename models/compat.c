@@ -27,7 +27,8 @@ static const struct compat_release compat_releases[COMPAT_RELEASES_COUNT] = {
      "sim-1.0 only"},
     {"2.1", true, COMPAT_CAP_SWITCHOVER_ACK,
      "simnet version 2 (mtu); simnet/stats v2, minimum 2: drops grows to 64 bits; USO compat "
-     "entry for sim-1.x; the config size grows to 12 with a compat entry"},
+     "entry for sim-1.x; the config size grows to 12 with a compat entry; simnet gains a live "
+     "section, off for sim-1.x only"},
 };
 
 /* What each release's code defaults to, where it differs from the class's table. */
@@ -41,6 +42,7 @@ static const struct compat_prop compat_defaults[] = {
     {R1_0, R2_0, COMPAT_NONE, "simnet", "vlan", 0, "no vlan_tag yet"},
     {R1_0, R2_0, COMPAT_NONE, "simnet", "uso", 0, "no USO yet"},
     {R1_0, R2_1, COMPAT_NONE, "simnet", "cfg-bytes", 8, "config size 8 (virtio-balloon 3.1)"},
+    {R1_0, R2_1, COMPAT_NONE, "simnet", "x-live", 0, "no live section yet"},
     {R1_0, R2_0, COMPAT_NONE, "firmware", "sim.rom", KIB(64), "the 1.x ROM"},
     {R2_0, COMPAT_NONE, COMPAT_NONE, "firmware", "sim.rom", KIB(128),
      "the ROM outgrows 64 KiB (a firmware update crossing a power of two)"},
@@ -59,6 +61,8 @@ static const struct compat_prop compat_entries[] = {
      "QEMU's USO fix: off for old machine types (breaks guests started on 2.0 with them)"},
     {R2_1, COMPAT_NONE, R2_0, "simnet", "cfg-bytes", 8,
      "the config size stays 8 for sim-2.0 and older (virtio-balloon 4.0 done right)"},
+    {R2_1, COMPAT_NONE, R1_1, "simnet", "x-live", 0,
+     "the device gains a live section, off for sim-1.x: sim-2.0 is forgotten"},
 };
 
 const struct compat_release *compat_release_at(uint32_t index)

@@ -80,6 +80,10 @@ START_TEST(compat_device_apply_revisions_and_compat)
   ck_assert(simnet_on(R2_0, R2_0).vlan);
   ck_assert_uint_eq(simnet_on(R2_1, R2_0).cfg_bytes, 8);  /* the config size, done right */
   ck_assert_uint_eq(simnet_on(R2_1, R2_1).cfg_bytes, 12);
+  ck_assert(!simnet_on(R2_0, R2_0).live);            /* the live section is new in 2.1 */
+  ck_assert(!simnet_on(R2_1, R1_1).live);            /* compat: off for sim-1.x */
+  ck_assert(simnet_on(R2_1, R2_0).live);             /* ... but sim-2.0 is forgotten */
+  ck_assert(simnet_on(R2_1, R2_1).live);
 }
 END_TEST
 

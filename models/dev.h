@@ -202,6 +202,7 @@ struct dev_guest_view {
   uint8_t ro_values[DEV_GUEST_RO_MAX];
   bool has_features;
   uint64_t features_offered;
+  bool live;                             /* it has a live section (dev_live_ops.present) */
 };
 
 struct dev_class {
@@ -258,6 +259,8 @@ struct dev_live_ops {
   bool (*cpr_check)(const void *dev, char *why, size_t why_bytes);
   /* cpr-transfer: the destination device takes over from's state (nothing copied). */
   void (*cpr_adopt)(void *dev, const void *from);
+  /* Optional: false when this instance has no live section (a property turned it off). */
+  bool (*present)(const void *dev);
 };
 
 /* One device's live section, as a machine lists it (machine_live). */

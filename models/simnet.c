@@ -8,6 +8,7 @@
  */
 #include "sim_base.h"
 
+#include "models_limits.h"
 #include "simnet.h"
 
 /* A field whose wire name differs from its member (a rename keeps the member). */
@@ -153,6 +154,133 @@ static const struct vmstate_desc simnet_revisions[SIMNET_REVISION_MAX] = {
      .post_load = simnet_post_load, .load_error = simnet_load_error},
 };
 
+/* ----------------------------------------------------- the live section */
+
+static const struct vmstate_field simnet_queue_fields[] = {
+    VMSTATE_UINT32_ARRAY(struct simnet, queue_generations, SIMNET_QUEUE_PAGES),
+};
+
+/* What the handler sends at stop-copy as the device's config state. */
+static const struct vmstate_desc simnet_queue_vmstate = {
+    .name = "simnet-queues",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = simnet_queue_fields,
+    .field_count = SIM_ARRAY_COUNT(simnet_queue_fields),
+};
+
+static uint64_t queue_page_count(const void *dev)
+{
+  (void)dev;
+  return SIMNET_QUEUE_PAGES;
+}
+
+static uint64_t queue_dirty_count(const void *opaque)
+{
+  const struct simnet *dev = opaque;
+  return dev->queue_dirty_count;
+}
+
+static void queue_log_start(void *opaque)
+{
+  struct simnet *dev = opaque;
+  dev->queue_dirty = (UINT64_C(1) << SIMNET_QUEUE_PAGES) - 1;
+  dev->queue_dirty_count = SIMNET_QUEUE_PAGES;
+}
+
+static bool queue_dirty_take(void *opaque, uint64_t *cursor, uint64_t *page,
+                             uint32_t *generation)
+{
+  struct simnet *dev = opaque;
+  for (uint64_t step = 0; step < SIMNET_QUEUE_PAGES && dev->queue_dirty_count > 0; step++) {
+    uint64_t index = (*cursor + step) % SIMNET_QUEUE_PAGES;
+    if ((dev->queue_dirty & (UINT64_C(1) << index)) == 0) continue;
+    dev->queue_dirty &= ~(UINT64_C(1) << index);
+    dev->queue_dirty_count--;
+    *page = index;
+    *generation = dev->queue_generations[index];
+    *cursor = index + 1;
+    return true;
+  }
+  return false;
+}
+
+/* A page's bytes are a pure function of (page, generation): the handler checks them. */
+static void queue_page_fill(const void *dev, uint64_t page, uint32_t generation, uint8_t *out)
+{
+  (void)dev;
+  SIM_ASSERT(page < SIMNET_QUEUE_PAGES && generation != 0);
+  for (uint32_t i = 0; i < RAM_PAGE_BYTES; i++) {
+    out[i] = (uint8_t)(page * 131u + generation * 7u + i);
+  }
+}
+
+static void queue_page_set(void *opaque, uint64_t page, uint32_t generation)
+{
+  struct simnet *dev = opaque;
+  SIM_ASSERT(page < SIMNET_QUEUE_PAGES);
+  dev->queue_generations[page] = generation;
+}
+
+static void queue_nothing(void *dev) { (void)dev; }
+
+static bool queue_ro_mismatch(const void *dev, uint32_t *index, uint8_t *value, uint8_t *local)
+{
+  (void)dev, (void)index, (void)value, (void)local;
+  return false; /* its PCI config travels in the "simnet" section */
+}
+
+static bool queue_no(const void *dev)
+{
+  (void)dev;
+  return false;
+}
+
+static uint64_t queue_free(const void *dev)
+{
+  (void)dev;
+  return 0;
+}
+
+static bool queue_cpr_check(const void *dev, char *why, size_t why_bytes)
+{
+  (void)dev, (void)why, (void)why_bytes;
+  return true;
+}
+
+static void queue_cpr_adopt(void *opaque, const void *from_opaque)
+{
+  struct simnet *dev = opaque;
+  const struct simnet *from = from_opaque;
+  memcpy(dev->queue_generations, from->queue_generations, sizeof(dev->queue_generations));
+}
+
+static bool queue_present(const void *opaque)
+{
+  const struct simnet *dev = opaque;
+  return dev->config.live;
+}
+
+static const struct dev_live_ops simnet_live_ops = {
+    .config_vmstate = &simnet_queue_vmstate,
+    .page_count = queue_page_count,
+    .dirty_count = queue_dirty_count,
+    .log_start = queue_log_start,
+    .dirty_take = queue_dirty_take,
+    .page_fill = queue_page_fill,
+    .page_set = queue_page_set,
+    .config_stream_set = queue_nothing,
+    .config_loaded = queue_nothing,
+    .config_ro_mismatch = queue_ro_mismatch,
+    .wants_ack = queue_no,
+    .load_bytes_per_s = queue_free,
+    .cpr_check = queue_cpr_check,
+    .cpr_adopt = queue_cpr_adopt,
+    .present = queue_present,
+};
+
+/* ------------------------------------------------------------ the class */
+
 static struct dev_instance simnet_create(const struct dev_create_args *args)
 {
   const struct simnet_config *config = dev_props_const(args->config);
@@ -173,6 +301,10 @@ static struct dev_instance simnet_create(const struct dev_create_args *args)
   dev->features = dev->offered; /* the guest driver accepts every offered bit at boot */
   dev->status = 0x0f;           /* ACKNOWLEDGE | DRIVER | DRIVER_OK | FEATURES_OK */
   dev->mtu = (uint16_t)config->mtu;
+  /* A source's queues are set up by its guest; a destination's wait for the stream. */
+  uint32_t initial = args->host->role_index == 1 ? 0 : 1;
+  for (uint32_t i = 0; i < SIMNET_QUEUE_PAGES; i++) dev->queue_generations[i] = initial;
+  dev->config.live = config->live && config->revision >= SIMNET_REVISION_MAX;
   return (struct dev_instance){dev, &dev->pci};
 }
 
@@ -202,6 +334,8 @@ static const struct dev_prop simnet_props_table[] = {
      .default_value = 12, .offset = DEV_PROPS_OFFSET(struct simnet_config, cfg_bytes)},
     {.name = "mtu", .kind = DEV_PROP_U32, .low = 68, .high = 65535, .default_value = 1500,
      .offset = DEV_PROPS_OFFSET(struct simnet_config, mtu)},
+    {.name = "x-live", .kind = DEV_PROP_BOOL, .default_value = 1,
+     .offset = DEV_PROPS_OFFSET(struct simnet_config, live)},
 };
 
 static void simnet_guest_view(const struct dev_config *device, struct dev_guest_view *view)
@@ -215,6 +349,7 @@ static void simnet_guest_view(const struct dev_config *device, struct dev_guest_
   view->ro_count = 2;
   view->has_features = true;
   view->features_offered = simnet_features_offered(config);
+  view->live = config->live && config->revision >= SIMNET_REVISION_MAX;
 }
 
 _Static_assert(sizeof(struct simnet_config) <= DEV_PROPS_BYTES_MAX, "props fit");
@@ -226,5 +361,6 @@ const struct dev_class simnet_class = {
     .props_bytes = sizeof(struct simnet_config),
     .create = simnet_create,
     .vmstate = simnet_vmstate,
+    .live = &simnet_live_ops,
     .guest_view = simnet_guest_view,
 };

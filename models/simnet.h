@@ -24,6 +24,14 @@
  *      + vlan_tag, a _TEST field present iff property vlan
  *   4  version bump to 2 (+ mtu, _V(2)); "simnet/stats" v2 with minimum 2:
  *      drops resized to 64 bits
+ *
+ * Revision 4 also gains a live section (property "x-live"): its queue state,
+ * SIMNET_QUEUE_PAGES pages with a generation each, sent iteratively by the
+ * VFIO-shaped handler (migration/mig_vfio.c) as "<bdf>/vfio", and the
+ * generations again in its config state at stop-copy.  A destination
+ * without the section refuses the stream ("unknown section"); a source
+ * without it leaves the destination's pages unloaded, which its own guest
+ * never saw.
  */
 #ifndef SIMNET_H
 #define SIMNET_H
@@ -44,6 +52,7 @@
 #define SIMNET_CAP_CFG_BYTES 3u           /* its byte: device config size (read-only) */
 #define SIMNET_CAP_AER_MASK 4u            /* its byte: AER uncorrectable mask (read-only) */
 #define SIMNET_AER_MASK_DEFAULT 0x40u     /* QEMU 8.0's PCI_ERR_UNC_INTN default */
+#define SIMNET_QUEUE_PAGES 4u             /* pages of its live section */
 
 struct simnet_config {             /* dev_config.props of a "simnet" */
   uint32_t revision;               /* x-rev: which vmstate tables (1..4) */
@@ -55,6 +64,7 @@ struct simnet_config {             /* dev_config.props of a "simnet" */
   bool aer_mask;                   /* x-aer-mask: the AER mask byte reads 0x40, else 0 */
   uint32_t cfg_bytes;              /* cfg-bytes: device config size, 8 or 12 */
   uint32_t mtu;                    /* mtu: 68..65535 */
+  bool live;                       /* x-live: a live section (revision 4 only) */
 };
 
 struct simnet {                    /* arena-owned; (m) = migrated */
@@ -70,6 +80,9 @@ struct simnet {                    /* arena-owned; (m) = migrated */
   uint32_t drops32;                /* (m, stats v1) */
   uint64_t drops;                  /* (m, stats v2) */
   uint64_t rx_bytes;               /* (m, stats) */
+  uint32_t queue_generations[SIMNET_QUEUE_PAGES]; /* (live) 0: never loaded */
+  uint64_t queue_dirty;            /* bit per page, once its log started */
+  uint32_t queue_dirty_count;
   struct simnet_config config;     /* as created */
 };
 

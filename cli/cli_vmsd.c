@@ -10,6 +10,7 @@
 
 #include "cli_args.h"
 #include "cli_vmsd.h"
+#include "conform_matrix.h"
 #include "conform_run.h"
 #include "conform_vmsd.h"
 #include "mig_vmsd_diff.h"
@@ -170,18 +171,22 @@ int cli_vmstate_diff_main(int argc, char **argv)
 static const char usage_dump[] =
     "usage: migsim dump-vmstate [SCENARIO.json] [--machine TYPE] [--output FILE]\n"
     "                           [--qemu-only]\n"
+    "       migsim dump-vmstate --release R [--machine sim-M] [--output FILE] [--qemu-only]\n"
     "\n"
     "Writes the vmstate descriptions of a scenario's machine (default: a machine\n"
     "with one instance of every device kind) in QEMU's -dump-vmstate JSON, one entry\n"
     "per device class, for `migsim vmstate-diff` or QEMU's vmstate-static-checker.py.\n"
     "\n"
     "  --machine TYPE  the machine type to build and name (default: the scenario's)\n"
+    "  --release R     a simulated release's machine (1.0, 1.1, 1.1.1, 2.0, 2.1):\n"
+    "                  --machine picks one of its types sim-M (default: its newest)\n"
     "  --output FILE   write to FILE instead of stdout\n"
     "  --qemu-only     leave out migsim's x-priority, x-needed and x-sent keys\n";
 
 struct dump_args {
   const char *scenario;
   const char *machine;
+  const char *release;
   const char *output;
   bool qemu_only;
 };
@@ -191,6 +196,7 @@ static int dump_args_parse(int argc, char **argv, struct dump_args *args, bool *
 {
   const struct cli_option options[] = {
       {"--machine", CLI_OPTION_STRING, &args->machine, 0, 0, false, NULL, NULL},
+      {"--release", CLI_OPTION_STRING, &args->release, 0, 0, false, NULL, NULL},
       {"--output", CLI_OPTION_STRING, &args->output, 0, 0, false, NULL, NULL},
       {"--qemu-only", CLI_OPTION_FLAG, &args->qemu_only, 0, 0, false, NULL, NULL},
   };
@@ -218,6 +224,46 @@ static bool write_text(const char *path, const char *text)
   return ok;
 }
 
+static int dump_write(const struct dump_args *args, const struct conform_scenario *scenario,
+                      const char *machine)
+{
+  char error[CONFORM_ERROR_BYTES];
+  json_t *dump = conform_vmsd_dump_scenario(scenario, machine, args->qemu_only, error,
+                                            sizeof(error));
+  if (dump == NULL) {
+    fprintf(stderr, "migsim dump-vmstate: %s\n", error);
+    return CONFORM_BAD_INPUT;
+  }
+  char *text = mig_vmsd_dump_text(dump);
+  json_decref(dump);
+  bool ok = write_text(args->output, text);
+  free(text);
+  if (!ok) {
+    fprintf(stderr, "migsim dump-vmstate: cannot write %s\n", args->output);
+    return CONFORM_BAD_INPUT;
+  }
+  return CONFORM_PASS;
+}
+
+/* --release R [--machine sim-M]: the release's machine, as conform_matrix builds it. */
+static int dump_release(const struct dump_args *args)
+{
+  static struct conform_scenario scenario;
+  char text[4096], error[CONFORM_ERROR_BYTES];
+  if (args->scenario != NULL) {
+    fprintf(stderr, "migsim dump-vmstate: --release builds its own machine: give no scenario\n");
+    return CONFORM_BAD_INPUT;
+  }
+  if (!conform_matrix_board_text(args->release, args->machine, text, sizeof(text), error,
+                                 sizeof(error)) ||
+      !conform_scenario_parse(text, strlen(text), "<release>", &scenario, error,
+                              sizeof(error))) {
+    fprintf(stderr, "migsim dump-vmstate: --release %s: %s\n", args->release, error);
+    return CONFORM_BAD_INPUT;
+  }
+  return dump_write(args, &scenario, NULL);
+}
+
 int cli_dump_vmstate_main(int argc, char **argv)
 {
   struct dump_args args = {0};
@@ -226,6 +272,7 @@ int cli_dump_vmstate_main(int argc, char **argv)
   if (rc != 0 || help) return rc;
   static struct conform_scenario scenario;
   char error[CONFORM_ERROR_BYTES];
+  if (args.release != NULL) return dump_release(&args);
   bool ok = args.scenario != NULL
                 ? conform_scenario_load(args.scenario, &scenario, error, sizeof(error))
                 : conform_scenario_parse(conform_vmsd_catalog_text(),
@@ -235,19 +282,5 @@ int cli_dump_vmstate_main(int argc, char **argv)
     fprintf(stderr, "%s\n", error);
     return CONFORM_BAD_INPUT;
   }
-  json_t *dump = conform_vmsd_dump_scenario(&scenario, args.machine, args.qemu_only, error,
-                                            sizeof(error));
-  if (dump == NULL) {
-    fprintf(stderr, "migsim dump-vmstate: %s\n", error);
-    return CONFORM_BAD_INPUT;
-  }
-  char *text = mig_vmsd_dump_text(dump);
-  json_decref(dump);
-  ok = write_text(args.output, text);
-  free(text);
-  if (!ok) {
-    fprintf(stderr, "migsim dump-vmstate: cannot write %s\n", args.output);
-    return CONFORM_BAD_INPUT;
-  }
-  return CONFORM_PASS;
+  return dump_write(&args, &scenario, args.machine);
 }

@@ -9,6 +9,7 @@
 #include "cli_args.h"
 #include "cli_bench.h"
 #include "cli_inspect.h"
+#include "cli_matrix.h"
 #include "cli_proxy.h"
 #include "cli_reencode.h"
 #include "cli_run.h"
@@ -35,6 +36,7 @@ static const char usage_main[] =
     "  proxy --listen URI --to URI --plan PLAN  fault proxy between real QEMUs\n"
     "  vmstate-diff OLD NEW  static compatibility check of two -dump-vmstate files\n"
     "  dump-vmstate      the machine's vmstate tables in QEMU's -dump-vmstate JSON\n"
+    "  matrix            the compatibility matrix over the simulated releases\n"
     "  bench WHAT        benchmarks: events, fibers, sim, iommu, ram, load STREAM,\n"
     "                    validate STREAM (docs/performance.md)\n"
     "  help, --help      this text;  --version  the version\n"
@@ -105,6 +107,7 @@ int main(int argc, char **argv)
       {"scenario", command_scenario}, {"inspect", cli_inspect_main},
       {"reencode", cli_reencode_main}, {"sink", cli_sink_main}, {"proxy", cli_proxy_main},
       {"vmstate-diff", cli_vmstate_diff_main}, {"dump-vmstate", cli_dump_vmstate_main},
+      {"matrix", cli_matrix_main},
       {"bench", command_bench},
   };
   if (argc < 2) return cli_run_main(0, NULL);

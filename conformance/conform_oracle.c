@@ -55,17 +55,50 @@ static void collect_field(void *context, const char *path, const uint8_t *bytes,
   field->hash = XXH3_64bits(bytes, count);
 }
 
-static void collect_machine(struct conform_snapshot *snapshot, const struct machine *machine)
+/*
+ * The description to read instance through: layout's section of the same
+ * idstr (a machine of another release: the same device class, another
+ * revision of its tables), else its own.  What is compared across
+ * releases is what the layout's release knows: everything its stream carries.
+ */
+static const struct vmstate_desc *layout_desc(const struct machine *layout,
+                                              const struct vmstate_instance *instance)
+{
+  for (uint32_t i = 0; layout != NULL && i < machine_vmstate_count(layout); i++) {
+    const struct vmstate_instance *other = machine_vmstate(layout, i);
+    if (other->instance_id == instance->instance_id &&
+        strcmp(other->idstr, instance->idstr) == 0) {
+      return other->desc;
+    }
+  }
+  return instance->desc;
+}
+
+/* Live sections are compared where the layout's machine has one at the same path too. */
+static bool layout_live(const struct machine *layout, const struct dev_live *live)
+{
+  if (layout == NULL) return true;
+  for (uint32_t i = 0; i < machine_live_count(layout); i++) {
+    struct dev_live other = machine_live(layout, i);
+    if (other.ops == live->ops && strcmp(other.path, live->path) == 0) return true;
+  }
+  return false;
+}
+
+static void collect_machine(struct conform_snapshot *snapshot, const struct machine *machine,
+                            const struct machine *layout)
 {
   for (uint32_t i = 0; i < machine_vmstate_count(machine); i++) {
     if (snapshot->guest_visible_only && !machine_vmstate_guest_visible(machine, i)) continue;
     const struct vmstate_instance *instance = machine_vmstate(machine, i);
-    struct collect collect = {snapshot, instance->idstr, instance->desc->name};
-    mig_vmstate_visit(instance->desc, instance->opaque, collect_field, &collect);
+    const struct vmstate_desc *desc = layout_desc(layout, instance);
+    struct collect collect = {snapshot, instance->idstr, desc->name};
+    mig_vmstate_visit(desc, instance->opaque, collect_field, &collect);
   }
   /* A live device's config travels in its handler's FULL section, outside its vmstate. */
   for (uint32_t i = 0; i < machine_live_count(machine); i++) {
     struct dev_live live = machine_live(machine, i);
+    if (!layout_live(layout, &live)) continue;
     char idstr[MIG_IDSTR_BYTES_MAX + 1];
     snprintf(idstr, sizeof(idstr), "%s/vfio", live.path);
     struct collect collect = {snapshot, idstr, live.ops->config_vmstate->name};
@@ -96,6 +129,12 @@ static uint64_t collect_pages(const struct ram_block *block, struct conform_page
 void conform_snapshot_take(struct conform_snapshot *snapshot, const struct machine *machine,
                            bool guest_visible_only)
 {
+  conform_snapshot_take_as(snapshot, machine, NULL, guest_visible_only);
+}
+
+void conform_snapshot_take_as(struct conform_snapshot *snapshot, const struct machine *machine,
+                              const struct machine *layout, bool guest_visible_only)
+{
   memset(snapshot, 0, sizeof(*snapshot));
   snapshot->guest_visible_only = guest_visible_only;
   snapshot->ram_count = machine_ram_count(machine);
@@ -105,7 +144,7 @@ void conform_snapshot_take(struct conform_snapshot *snapshot, const struct machi
     snapshot->ram_page_counts[b] = block->page_count;
     snapshot->ram_pages_count[b] = collect_pages(block, &snapshot->ram_pages[b]);
   }
-  collect_machine(snapshot, machine);
+  collect_machine(snapshot, machine, layout);
 }
 
 void conform_snapshot_deinit(struct conform_snapshot *snapshot)
@@ -191,8 +230,15 @@ bool conform_snapshot_compare(const struct conform_snapshot *snapshot,
                               const struct machine *machine, char *failure,
                               size_t failure_bytes)
 {
+  return conform_snapshot_compare_as(snapshot, machine, NULL, failure, failure_bytes);
+}
+
+bool conform_snapshot_compare_as(const struct conform_snapshot *snapshot,
+                                 const struct machine *machine, const struct machine *layout,
+                                 char *failure, size_t failure_bytes)
+{
   struct conform_snapshot other;
-  conform_snapshot_take(&other, machine, snapshot->guest_visible_only);
+  conform_snapshot_take_as(&other, machine, layout, snapshot->guest_visible_only);
   bool equal = conform_snapshot_diff(snapshot, &other, failure, failure_bytes);
   conform_snapshot_deinit(&other);
   return equal;
@@ -206,6 +252,11 @@ static void digest_field(void *context, const char *path, const uint8_t *bytes, 
 }
 
 uint64_t conform_guest_digest(const struct machine *machine)
+{
+  return conform_guest_digest_as(machine, NULL);
+}
+
+uint64_t conform_guest_digest_as(const struct machine *machine, const struct machine *layout)
 {
   XXH3_state_t *state = XXH3_createState();
   SIM_ASSERT(state != NULL);
@@ -227,10 +278,11 @@ uint64_t conform_guest_digest(const struct machine *machine)
     if (!machine_vmstate_guest_visible(machine, i)) continue;
     const struct vmstate_instance *instance = machine_vmstate(machine, i);
     XXH3_64bits_update(state, instance->idstr, strlen(instance->idstr) + 1);
-    mig_vmstate_visit(instance->desc, instance->opaque, digest_field, state);
+    mig_vmstate_visit(layout_desc(layout, instance), instance->opaque, digest_field, state);
   }
   for (uint32_t i = 0; i < machine_live_count(machine); i++) {
     struct dev_live live = machine_live(machine, i);
+    if (!layout_live(layout, &live)) continue;
     XXH3_64bits_update(state, live.path, strlen(live.path) + 1);
     mig_vmstate_visit(live.ops->config_vmstate, live.dev, digest_field, state);
   }

@@ -58,6 +58,17 @@ bool conform_snapshot_diff(const struct conform_snapshot *a, const struct confor
  * and hash of every non-zero page) and every section but the VM clock.
  */
 uint64_t conform_guest_digest(const struct machine *machine);
+/*
+ * The same, reading each section through layout's description of the same
+ * idstr when layout has one (machines of two releases: another revision of
+ * the same class's tables); layout NULL is the machine's own.
+ */
+void conform_snapshot_take_as(struct conform_snapshot *snapshot, const struct machine *machine,
+                              const struct machine *layout, bool guest_visible_only);
+bool conform_snapshot_compare_as(const struct conform_snapshot *snapshot,
+                                 const struct machine *machine, const struct machine *layout,
+                                 char *failure, size_t failure_bytes);
+uint64_t conform_guest_digest_as(const struct machine *machine, const struct machine *layout);
 /* Copies the PATH of a "PATH: what" difference into path (empty when there is none). */
 void conform_failure_path(const char *difference, char *path, size_t path_bytes);
 

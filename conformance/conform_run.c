@@ -33,7 +33,8 @@ struct run {
   const struct conform_scenario *scenario;
   const struct conform_run_options *options;
   struct conform_run_result *result;
-  struct machine *source;
+  struct machine *source;               /* the machine a migrate starts from */
+  struct machine *origin;               /* the first source: the guest's started-on release */
   struct machine *dest;
   struct mig_precopy *precopy;
   struct mig_precopy_params params;     /* as set by migrate-set-parameters so far */
@@ -46,6 +47,7 @@ struct run {
 #ifdef SIM_TEST_NONDETERMINISM
   struct sim_event perturb_event;       /* the planted nondeterminism (conform_run.h) */
 #endif
+  uint32_t hops_count;                  /* migrations completed: the next one's destination */
 };
 
 const char *conform_verdict_name(enum conform_verdict verdict)
@@ -107,6 +109,10 @@ static void on_switchover(void *context)
   struct run *run = attempt->run;
   SIM_ASSERT(attempt->precopy == run->precopy);
   run->result->stop_flight = conform_flight_state(run->source);
+  if (run->switchover_taken) { /* a chain's next hop: the previous hop's snapshot goes */
+    conform_snapshot_deinit(&run->switchover);
+    run->switchover_taken = false;
+  }
   if (run->options->stop_at_switchover) {
     /* A probe only wants to know when the stop came: end the run here. */
     run->result->stats = *mig_precopy_stats(run->precopy);
@@ -131,6 +137,18 @@ static void on_failed(void *context)
                         sim_now_ns(run->sim) + run->scenario->retry_delay_ns);
 }
 
+/*
+ * A destination with its own configuration refused the stream: a clean
+ * failure, as an incompatible pair must fail.  Whoever runs the migration
+ * resumes a stopped source (QEMU: over the return path, or `cont` after the
+ * destination's error); the source must then finish as if never migrated.
+ */
+static void dest_refused(struct run *run)
+{
+  timeline_add(run, "load-refused", (uint64_t)mig_precopy_stats(run->precopy)->error.code);
+  if (!machine_running(run->source)) machine_resume(run->source);
+}
+
 static void on_loaded(void *context, enum mig_err err)
 {
   struct attempt *attempt = context;
@@ -139,6 +157,10 @@ static void on_loaded(void *context, enum mig_err err)
   if (err != MIG_OK && mig_precopy_stats(attempt->precopy)->source_failed) {
     /* The source cut the stream after a device refused its save: expected, not a bug here. */
     timeline_add(run, "load-cut", (uint64_t)err);
+    return;
+  }
+  if (err != MIG_OK && run->scenario->destination_count > 0) {
+    dest_refused(run);
     return;
   }
   SIM_ASSERT(attempt->precopy == run->precopy); /* only the last attempt gets this far */
@@ -166,24 +188,36 @@ static void on_loaded(void *context, enum mig_err err)
               run->params.downtime_limit_ns / SIM_NS_PER_US);
   }
   char failure[512];
-  if (!conform_snapshot_compare(&run->switchover, run->dest, failure, sizeof(failure))) {
+  if (!conform_snapshot_compare_as(&run->switchover, run->dest, run->source, failure,
+                                   sizeof(failure))) {
     violation(run, "switchover-equality", failure, "switchover equality: %s", failure);
   }
   if (!machine_iommu_check(run->dest, failure, sizeof(failure))) {
     violation(run, "invariant", failure, "invariant after load: %s", failure);
+  }
+  if (run->scenario->destination_count > 0) {
+    /* A chain: the next migrate starts from the machine that runs now. */
+    run->hops_count++;
+    run->source = run->dest;
   }
 }
 
 static void run_migrate(struct run *run)
 {
   const struct conform_scenario *scenario = run->scenario;
+  /* Per-side configuration: the hop's own machine (a chain takes them in turn). */
+  const struct machine_config *config = &scenario->machine;
+  if (scenario->destination_count > 0) {
+    config = &scenario->destinations[SIM_MIN(run->hops_count, scenario->destination_count - 1)];
+  }
+  uint32_t role_index = 1 + run->hops_count;
   /*
    * The destination shares the source's disk images, as on shared storage;
    * with x-ignore-shared or cpr-transfer it also maps the source's shared RAM blocks.
    */
   run->dest = run->params.x_ignore_shared || run->params.cpr_transfer
-                  ? machine_create_sharing(run->sim, &scenario->machine, 1, run->source)
-                  : machine_create_peer(run->sim, &scenario->machine, 1, run->source);
+                  ? machine_create_sharing(run->sim, config, role_index, run->source)
+                  : machine_create_peer(run->sim, config, role_index, run->source);
   struct link *link = link_create(run->sim, &scenario->link, "migration");
   struct attempt *attempt = sim_alloc(run->sim, sizeof(*attempt));
   struct mig_precopy_hooks hooks = {attempt, on_switchover, on_loaded, on_failed};
@@ -284,7 +318,7 @@ static void run_finish(struct run *run)
       run->precopy != NULL ? mig_precopy_stats(run->precopy) : NULL;
   if (stats != NULL) result->stats = *stats;
   bool completed = stats != NULL && stats->status == MIG_PRECOPY_COMPLETED;
-  bool refused = stats != NULL && stats->source_failed;
+  bool refused = stats != NULL && (stats->source_failed || stats->dest_refused);
   struct machine *last = completed ? run->dest : run->source;
   char why[512];
   if (!machine_invariants_check(run->source, why, sizeof(why))) {
@@ -331,8 +365,9 @@ static void run_finish(struct run *run)
                 run->scenario->expect == CONFORM_EXPECT_FAILED ? "fail" : "complete");
     }
   }
-  result->guest_digest = conform_guest_digest(last);
-  conform_snapshot_take(&result->final, last, true);
+  /* Across releases, read through the started-on release's tables (what the reference has). */
+  result->guest_digest = conform_guest_digest_as(last, run->origin);
+  conform_snapshot_take_as(&result->final, last, run->origin, true);
 }
 
 /* The engine's records a run keeps figures from: rounds of the last migration. */
@@ -449,6 +484,7 @@ void conform_run(const struct conform_scenario *scenario,
       .section_pages_max = scenario->section_pages_max,
   };
   run.source = machine_create(run.sim, &scenario->machine, 0);
+  run.origin = run.source;
   machine_boot(run.source);
   sim_event_init(&run.command_event, on_command, "scenario.command");
   sim_event_init(&run.retry_event, on_retry, "scenario.retry");

@@ -50,6 +50,9 @@ struct parse {
   size_t error_bytes;
   struct conform_json_step path[CONFORM_JSON_PATH_DEPTH_MAX];
   size_t depth;
+  bool has_release;                 /* the machine being parsed is a release's sim-<M> */
+  uint32_t release_index;           /* its release (models/compat.h) */
+  uint32_t machine_index;           /* the release that introduced its machine type */
 };
 
 static void push_key(struct parse *p, const char *key)
@@ -600,6 +603,8 @@ static bool parse_device(struct parse *p, json_t *entry, struct machine_config *
     return fail(p, "unknown driver \"%s\" (known: %s)", driver, known);
   }
   dev_config_init(device, cls);
+  /* A release machine: its code defaults and compat entries, then the entry's own keys. */
+  if (p->has_release) compat_device_apply(p->release_index, p->machine_index, device);
   return check_device_keys(p, entry, cls) && parse_device_addr(p, entry, config, index, cls) &&
          parse_device_properties(p, entry, device, cls) &&
          parse_device_quirks(p, entry, device, cls);
@@ -698,14 +703,62 @@ static bool parse_iommu_driver(struct parse *p, json_t *machine, struct machine_
   return true;
 }
 
-static bool parse_machine(struct parse *p, json_t *root, struct machine_config *config)
+/*
+ * "release" of object (or inherited, when object has none): the machine is
+ * sim-<M> as that release builds it (models/compat.h); type must be one of
+ * the release's machine types.  No release: today's machines, untouched.
+ */
+static bool parse_release(struct parse *p, json_t *object, const char *inherited,
+                          const char *type, char *release)
 {
-  static const char *const keys[] = {"type", "ram", "devices", "device_driver", "iommu_driver",
-                                     NULL};
+  p->has_release = false;
+  json_t *value = json_object_get(object, "release");
+  if (value != NULL) {
+    if (!get_string(p, object, "release", release, COMPAT_NAME_BYTES_MAX + 1)) return false;
+  } else {
+    snprintf(release, COMPAT_NAME_BYTES_MAX + 1, "%s", inherited);
+  }
+  if (release[0] == '\0') return true;
+  uint32_t index, machine;
+  if (compat_release_find(release, &index) == NULL) {
+    push_key(p, "release");
+    return fail(p, "unknown release \"%s\" (known: 1.0, 1.1, 1.1.1, 2.0, 2.1)", release);
+  }
+  if (!compat_machine_find(index, type, &machine)) {
+    const char *names[COMPAT_RELEASES_COUNT];
+    uint32_t count = compat_machines(index, names, COMPAT_RELEASES_COUNT);
+    char known[96];
+    names_join(known, sizeof(known), names, count, false, ", ", ", ");
+    push_key(p, json_object_get(object, "type") != NULL ? "type" : "release");
+    return fail(p, "release %s has no machine type \"%s\" (it has %s)", release, type, known);
+  }
+  p->has_release = true;
+  p->release_index = index;
+  p->machine_index = machine;
+  return true;
+}
+
+/* A release machine's firmware blocks follow the scenario's RAM (models/compat.h). */
+static bool parse_firmware(struct parse *p, struct machine_config *config)
+{
+  char why[128];
+  if (!p->has_release) return true;
+  if (!compat_firmware_append(p->release_index, p->machine_index, config, why, sizeof(why))) {
+    return fail(p, "%s", why);
+  }
+  return true;
+}
+
+static bool parse_machine(struct parse *p, json_t *root, struct machine_config *config,
+                          char *release)
+{
+  static const char *const keys[] = {"type", "release", "ram", "devices", "device_driver",
+                                     "iommu_driver", NULL};
   json_t *machine;
   if (!get_object(p, root, "machine", &machine)) return false;
   if (!check_keys(p, machine, keys)) return false;
   if (!get_string(p, machine, "type", config->type, sizeof(config->type))) return false;
+  if (!parse_release(p, machine, "", config->type, release)) return false;
   if (!parse_ram(p, machine, config)) return false;
   json_t *devices = json_object_get(machine, "devices");
   if (devices != NULL) {
@@ -723,8 +776,118 @@ static bool parse_machine(struct parse *p, json_t *root, struct machine_config *
   }
   if (!parse_device_driver(p, machine, config)) return false;
   if (!parse_iommu_driver(p, machine, config)) return false;
+  if (!parse_firmware(p, config)) return false;
   char why[CONFORM_ERROR_BYTES / 2];
   if (!machine_config_check(config, why, sizeof(why))) return fail(p, "%s", why);
+  pop(p);
+  return true;
+}
+
+/* A hop's "devices": {"addr", properties...} entries that override the device there. */
+static bool parse_overrides(struct parse *p, json_t *hop, struct machine_config *config)
+{
+  json_t *list = json_object_get(hop, "devices");
+  if (list == NULL) return true;
+  push_key(p, "devices");
+  if (!json_is_array(list)) return fail(p, "\"devices\" must be an array of overrides");
+  for (size_t i = 0; i < json_array_size(list); i++) {
+    json_t *entry = json_array_get(list, i);
+    push_index(p, i);
+    if (!json_is_object(entry)) return fail(p, "an override must be an object");
+    char addr[16];
+    struct dev_config where = {0};
+    if (!get_string(p, entry, "addr", addr, sizeof(addr))) return false;
+    push_key(p, "addr");
+    if (!parse_pci_addr(addr, &where)) return fail(p, "bad PCI address \"%s\"", addr);
+    struct dev_config *device = NULL;
+    for (uint32_t d = 0; d < config->device_count && device == NULL; d++) {
+      struct dev_config *at = &config->devices[d];
+      if (at->bus == where.bus && at->slot == where.slot && at->function == where.function) {
+        device = at;
+      }
+    }
+    if (device == NULL) return fail(p, "no device at \"%s\" on the source", addr);
+    pop(p);
+    const struct dev_class *cls = dev_class_find(device->driver);
+    char driver[DEV_DRIVER_BYTES_MAX + 1];
+    if (json_object_get(entry, "driver") != NULL &&
+        (!get_string(p, entry, "driver", driver, sizeof(driver)) ||
+         strcmp(driver, device->driver) != 0)) {
+      push_key(p, "driver");
+      return fail(p, "the device at \"%s\" is a %s", addr, device->driver);
+    }
+    if (!check_device_keys(p, entry, cls) || !parse_device_properties(p, entry, device, cls) ||
+        !parse_device_quirks(p, entry, device, cls)) {
+      return false;
+    }
+    pop(p);
+  }
+  pop(p);
+  return true;
+}
+
+/*
+ * One "destination" entry: the source's machine (its devices' entries, its
+ * drivers, its vCPU programs) rebuilt with the hop's release and machine
+ * type, then the hop's overrides and RAM.  Same number of RAM blocks.
+ */
+static bool parse_hop(struct parse *p, json_t *machine, json_t *hop,
+                      const struct conform_scenario *scenario, struct machine_config *out,
+                      char *release)
+{
+  static const char *const keys[] = {"release", "type", "devices", "ram", NULL};
+  if (!json_is_object(hop)) return fail(p, "a destination must be an object");
+  if (!check_keys(p, hop, keys)) return false;
+  memset(out, 0, sizeof(*out));
+  snprintf(out->type, sizeof(out->type), "%s", scenario->machine.type);
+  if (json_object_get(hop, "type") != NULL &&
+      !get_string(p, hop, "type", out->type, sizeof(out->type))) {
+    return false;
+  }
+  if (!parse_release(p, hop, scenario->release, out->type, release)) return false;
+  if (!parse_ram(p, json_object_get(hop, "ram") != NULL ? hop : machine, out)) return false;
+  json_t *devices = json_object_get(machine, "devices");
+  for (size_t i = 0; devices != NULL && i < json_array_size(devices); i++) {
+    if (!parse_device(p, json_array_get(devices, i), out, i)) return false;
+  }
+  out->device_count = scenario->machine.device_count;
+  if (!parse_device_driver(p, machine, out) || !parse_iommu_driver(p, machine, out) ||
+      !parse_overrides(p, hop, out) || !parse_firmware(p, out)) {
+    return false;
+  }
+  out->vcpu_count = scenario->machine.vcpu_count;
+  memcpy(out->vcpus, scenario->machine.vcpus, sizeof(out->vcpus));
+  if (out->ram_count != scenario->machine.ram_count) {
+    return fail(p, "the destination has %" PRIu32 " RAM blocks, the source %" PRIu32
+                " (a side may resize blocks, not add or drop them)", out->ram_count,
+                scenario->machine.ram_count);
+  }
+  char why[CONFORM_ERROR_BYTES / 2];
+  if (!machine_config_check(out, why, sizeof(why))) return fail(p, "%s", why);
+  return true;
+}
+
+/* "destination": one object, or an array of them (a chain of migrations). */
+static bool parse_destinations(struct parse *p, json_t *root, struct conform_scenario *scenario)
+{
+  json_t *value = json_object_get(root, "destination");
+  if (value == NULL) return true;
+  push_key(p, "destination");
+  bool chain = json_is_array(value);
+  size_t count = chain ? json_array_size(value) : 1;
+  if (count == 0 || count > CONFORM_HOPS_MAX) {
+    return fail(p, "\"destination\" must be an object or 1..%d of them", CONFORM_HOPS_MAX);
+  }
+  json_t *machine = json_object_get(root, "machine");
+  for (size_t i = 0; i < count; i++) {
+    if (chain) push_index(p, i);
+    if (!parse_hop(p, machine, chain ? json_array_get(value, i) : value, scenario,
+                   &scenario->destinations[i], scenario->destination_releases[i])) {
+      return false;
+    }
+    if (chain) pop(p);
+  }
+  scenario->destination_count = (uint32_t)count;
   pop(p);
   return true;
 }
@@ -995,7 +1158,13 @@ static bool parse_commands(struct parse *p, json_t *root, struct conform_scenari
     if (i > 0 && command->at_ns < scenario->commands[i - 1].at_ns) {
       return fail(p, "commands must be listed in time order");
     }
-    if (command->kind == CONFORM_COMMAND_MIGRATE && ++migrate_count > 1) {
+    /* A chain ("destination": [...]) migrates once per hop; otherwise once. */
+    uint32_t migrates_max = SIM_MAX(scenario->destination_count, 1);
+    if (command->kind == CONFORM_COMMAND_MIGRATE && ++migrate_count > migrates_max) {
+      if (migrates_max > 1) {
+        return fail(p, "one migrate command per \"destination\" entry (%" PRIu32 ")",
+                    migrates_max);
+      }
       return fail(p, "only one migrate command per scenario");
     }
     scenario->command_count++;
@@ -1055,8 +1224,8 @@ static bool parse_explore_cut(struct parse *p, json_t *migration,
 
 static bool parse_root(struct parse *p, json_t *root, struct conform_scenario *scenario)
 {
-  static const char *const keys[] = {"description", "seed", "limits", "machine", "workload",
-                                     "link", "migration", "commands", NULL};
+  static const char *const keys[] = {"description", "seed", "limits", "machine", "destination",
+                                     "workload", "link", "migration", "commands", NULL};
   static const char *const limit_keys[] = {"events_max", "time_ns_max", NULL};
   static const char *const migration_keys[] = {"section_pages", "retry_delay_ns", "retries",
                                                "expect", "explore_cut", NULL};
@@ -1075,8 +1244,9 @@ static bool parse_root(struct parse *p, json_t *root, struct conform_scenario *s
     return false;
   }
   pop(p);
-  if (!parse_machine(p, root, &scenario->machine)) return false;
+  if (!parse_machine(p, root, &scenario->machine, scenario->release)) return false;
   if (!parse_workload(p, root, &scenario->machine)) return false;
+  if (!parse_destinations(p, root, scenario)) return false;
   if (!parse_link(p, root, &scenario->link)) return false;
   scenario->section_pages_max = 256;
   json_t *migration = json_object_get(root, "migration");

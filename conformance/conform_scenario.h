@@ -11,6 +11,7 @@
 #define CONFORM_SCENARIO_H
 
 #include "sim_base.h"
+#include "compat.h"
 #include "machine.h"
 #include "sim_link.h"
 
@@ -20,6 +21,7 @@
 #define CONFORM_MACHINE_SYNTHETIC_BYTES_MAX (UINT64_C(128) << 30) /* synthetic, per machine */
 #define CONFORM_ERROR_BYTES 1024
 #define CONFORM_RETRIES_MAX 8                /* migration.retries */
+#define CONFORM_HOPS_MAX 4                   /* "destination" entries: one per migrate */
 
 /* migration.expect: the outcome a scenario asks for (absent: either clean outcome). */
 enum conform_expect {
@@ -59,7 +61,16 @@ struct conform_scenario {
   uint64_t seed;
   uint64_t events_max;               /* run bound, events */
   uint64_t time_ns_max;              /* run bound, simulated time */
-  struct machine_config machine;
+  struct machine_config machine;     /* the source (and every destination without "destination") */
+  char release[COMPAT_NAME_BYTES_MAX + 1]; /* machine.release: a simulated release, or "" */
+  /*
+   * "destination": the machine each migrate creates, in order (a chain:
+   * started on the source's release, then to each hop's); the last one
+   * serves any further migrate.  destination_count 0: built like the source.
+   */
+  struct machine_config destinations[CONFORM_HOPS_MAX];
+  char destination_releases[CONFORM_HOPS_MAX][COMPAT_NAME_BYTES_MAX + 1]; /* or "" */
+  uint32_t destination_count;
   struct link_options link;
   uint64_t section_pages_max;        /* pages per PART section */
   uint64_t retry_delay_ns;           /* after a source-side failure, migrate again this later */

@@ -78,6 +78,13 @@ python3 harness/digest_matrix.py --seeds 1,2 --scenario conformance/scenarios/ra
   --scenario conformance/scenarios/ram-resize-retry.json || fail "digest_matrix ram/iommu"
 python3 harness/digest_matrix.py --seeds 1,2 --scenario conformance/scenarios/vfio-ack.json \
   --scenario conformance/scenarios/vfio-cpr.json || fail "digest_matrix vfio"
+python3 harness/digest_matrix.py --seeds 1,2 --scenario conformance/scenarios/compat-aer.json \
+  --scenario conformance/scenarios/compat-rom.json \
+  --scenario conformance/scenarios/compat-chain.json || fail "digest_matrix compat"
+
+echo "== the compatibility matrix against its golden file (docs/compat.md)"
+out/release/migsim matrix --caps none,switchover-ack --golden conformance/golden/matrix.json \
+  --format html --output out/reports/matrix.html || fail "matrix golden"
 
 echo "== campaign harness: 50 seeds in 2 shards, merged, the report rendered in Chromium"
 python3 harness/campaign_test.py || fail "campaign_test.py"
@@ -95,6 +102,9 @@ done
 live sink_test.py python3 harness/sink_test.py    # live QEMU -> migsim sink; skips without QEMU
 live record_test.py python3 harness/record_test.py  # recorder, 2 configs into out/record-test
 live proxy_test.py python3 harness/proxy_test.py    # faults between real QEMUs via migsim proxy
+# real QEMU: record per machine type, load the diagonal and cross-machine cells, compare
+# each verdict with vmstate-diff's prediction (~10 s with one QEMU; skips without QEMU)
+live qemu_matrix.py python3 harness/qemu_matrix.py
 # every corpus stream, re-chunked by migsim reencode, loaded by a real QEMU 7.2
 live qemu_load_rechunk.py python3 harness/qemu_load_rechunk.py --stand-in-resources
 

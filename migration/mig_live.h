@@ -70,7 +70,8 @@ struct mig_live_ops {
 
 struct mig_live_handler {
   const struct mig_live_ops *ops;
-  void *source;                    /* arena-owned handler states */
+  void *source;                    /* arena-owned handler states; NULL: only the other
+                                      side has this live section (another release) */
   void *dest;
 };
 
@@ -81,15 +82,26 @@ struct mig_live_params {
 };
 
 struct mig_live_set {              /* caller-owned; fields private */
-  uint32_t count;
-  struct mig_live_handler handlers[MIG_LOAD_LIVES_MAX];
+  uint32_t count;                  /* handlers */
+  uint32_t load_count;             /* handlers with a destination side: loads[] */
+  uint32_t paired_count;           /* handlers with both sides */
+  struct mig_live_handler handlers[2 * MIG_LOAD_LIVES_MAX];
   struct mig_load_live loads[MIG_LOAD_LIVES_MAX]; /* the loader's view, same order */
 };
 
-/* One handler per live section of source, paired with dest's at the same index. */
+/*
+ * One handler per live section of source (section ids from the base, in
+ * order), paired with dest's at the same PCI path; then one per section
+ * only dest has.  The sides differ only between machines of two releases
+ * (a device that gained a live section): a source-only section reaches a
+ * loader that refuses it, a destination-only one is never loaded.
+ */
 void mig_live_set_init(struct mig_live_set *set, struct sim *sim, struct machine *source,
                        struct machine *dest, const struct mig_live_params *params);
 uint32_t mig_live_set_count(const struct mig_live_set *set);
+/* The loader's handlers (mig_live_set_loads) and the handlers with both sides. */
+uint32_t mig_live_set_load_count(const struct mig_live_set *set);
+uint32_t mig_live_set_paired_count(const struct mig_live_set *set);
 const struct mig_load_live *mig_live_set_loads(const struct mig_live_set *set);
 /* Every handler in turn; iterate returns the sections written. */
 void mig_live_set_save_setup(struct mig_live_set *set, struct mig_writer *writer);

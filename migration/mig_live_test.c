@@ -89,6 +89,35 @@ START_TEST(mig_live_set_pairs_devices_in_order)
 }
 END_TEST
 
+START_TEST(mig_live_set_pairs_by_path_across_releases)
+{
+  /* Goal: a live section on one side only (another release) gets a one-sided handler. */
+  struct sim_options options = {.seed = 4};
+  struct sim *sim = sim_create(&options);
+  struct machine_config with = live_config();
+  struct machine_config without = with;
+  without.devices[0] = with.devices[1];            /* no vfiodev at 00:06.0 */
+  without.devices[0].slot = 6;
+  struct machine *source = machine_create(sim, &with, 0);
+  struct machine *dest = machine_create(sim, &without, 1);
+  struct counts counts = {0};
+  struct mig_live_params params = {.section_base = 40, .hooks = {&counts, count_data, count_init}};
+  struct mig_live_set set;
+  mig_live_set_init(&set, sim, source, dest, &params);
+  ck_assert_uint_eq(mig_live_set_count(&set), 2);
+  ck_assert_uint_eq(mig_live_set_load_count(&set), 1);    /* only 00:05.0 loads */
+  ck_assert_uint_eq(mig_live_set_paired_count(&set), 1);
+  ck_assert_str_eq(mig_live_set_loads(&set)[0].idstr, "0000:00:05.0/vfio");
+  mig_live_set_init(&set, sim, dest, source, &params);     /* the other way round */
+  ck_assert_uint_eq(mig_live_set_count(&set), 2);
+  ck_assert_uint_eq(mig_live_set_load_count(&set), 2);
+  ck_assert_uint_eq(mig_live_set_paired_count(&set), 1);
+  ck_assert_str_eq(mig_live_set_loads(&set)[0].idstr, "0000:00:05.0/vfio"); /* paired first */
+  ck_assert_str_eq(mig_live_set_loads(&set)[1].idstr, "0000:00:06.0/vfio");
+  sim_destroy(sim);
+}
+END_TEST
+
 static enum mig_err membuf_sink(void *context, const uint8_t *bytes, size_t count)
 {
   return mig_membuf_write(context, bytes, count);
@@ -145,7 +174,7 @@ START_TEST(mig_live_set_stream_loads)
   struct mig_reader reader;
   mig_reader_init_memory(&reader, stream.bytes, stream.count);
   struct mig_load_options load = {.lives = mig_live_set_loads(&set),
-                                  .live_count = mig_live_set_count(&set)};
+                                  .live_count = mig_live_set_load_count(&set)};
   struct mig_load_stats stats;
   enum mig_err err = mig_load_machine_with(&reader, dest, &load, &stats);
   ck_assert_msg(err == MIG_OK, "%s at %" PRIu64 ": %s", mig_reader_error(&reader)->path,
@@ -164,6 +193,7 @@ Suite *mig_live_suite(void)
   Suite *suite = suite_create("mig_live");
   TCase *core = tcase_create("core");
   tcase_add_test(core, mig_live_set_pairs_devices_in_order);
+  tcase_add_test(core, mig_live_set_pairs_by_path_across_releases);
   tcase_add_test(core, mig_live_set_stream_loads);
   suite_add_tcase(suite, core);
   return suite;

@@ -61,6 +61,7 @@ struct mig_precopy {
   uint8_t *rx_direct;                      /* while refill waits: the reader's buffer */
   size_t rx_direct_capacity;               /* bytes it can take */
   size_t rx_direct_count;                  /* bytes deliveries put there (the ring was empty) */
+  bool dest_refused;                       /* its load failed: it reads no more (closed) */
   uint8_t reader_buffer[MIG_READER_BUFFER_BYTES];
   /* Devices with live sections (a vfiodev's data): their handlers (mig_live.h). */
   struct mig_live_set lives;
@@ -382,6 +383,21 @@ static bool source_pong_in_time(struct mig_precopy *precopy)
   return false;
 }
 
+/*
+ * The destination refused the stream and closed its end (QEMU: the socket
+ * closes, the source's next write fails).  The migration is already FAILED
+ * with the destination's error; the source stops sending.  A source VM
+ * still running runs on; one already stopped stays stopped (QEMU without a
+ * return path: postmigrate), for whoever runs the migration to resume.
+ */
+static bool source_dest_gone(struct mig_precopy *precopy)
+{
+  if (!precopy->dest_refused) return false;
+  sim_trace(precopy->sim, "mig.dest_refused", precopy->stats.transferred_bytes, 0, 0, 0);
+  link_close(precopy->link);
+  return true;
+}
+
 static void source_run(struct mig_precopy *precopy)
 {
   if (precopy->params.cpr_transfer && !source_cpr_check(precopy)) return;
@@ -393,6 +409,7 @@ static void source_run(struct mig_precopy *precopy)
       return;
     }
     if (mig_writer_error(&precopy->writer) != MIG_OK) return;
+    if (source_dest_gone(precopy)) return;
     if (precopy->rp_error.code != MIG_OK) {
       source_save_failed(precopy, &precopy->rp_error);
       return;
@@ -415,6 +432,7 @@ static void source_run(struct mig_precopy *precopy)
     return;
   }
   if (mig_writer_error(&precopy->writer) != MIG_OK) return;
+  if (source_dest_gone(precopy)) return;
   source_complete(precopy);
   precopy->stats.zero_pages_count = precopy->ram.zero_pages_count;
   precopy->stats.normal_pages_count = precopy->ram.normal_pages_count;
@@ -469,6 +487,7 @@ static size_t dest_refill(void *context, uint8_t *bytes, size_t capacity)
 static void dest_on_deliver(void *context, const uint8_t *bytes, size_t count)
 {
   struct mig_precopy *precopy = context;
+  if (precopy->dest_refused) return; /* its end is closed: the bytes go nowhere */
   if (count == 0) {
     precopy->rx_closed = true;
   } else {
@@ -539,7 +558,7 @@ static void dest_body(struct sim_fiber *fiber, void *context)
   struct mig_load_stats load_stats;
   struct mig_load_options options = {.x_ignore_shared = precopy->params.x_ignore_shared,
                                      .lives = mig_live_set_loads(&precopy->lives),
-                                     .live_count = mig_live_set_count(&precopy->lives),
+                                     .live_count = mig_live_set_load_count(&precopy->lives),
                                      .ping = precopy->rp_link != NULL ? dest_on_ping : NULL,
                                      .ping_context = precopy};
   enum mig_err err = mig_load_machine_with(&reader, precopy->dest, &options, &load_stats);
@@ -561,6 +580,8 @@ static void dest_body(struct sim_fiber *fiber, void *context)
     if (!precopy->stats.source_failed) {
       precopy->stats.status = MIG_PRECOPY_FAILED;
       precopy->stats.error = *mig_reader_error(&reader);
+      precopy->stats.dest_refused = true;
+      precopy->dest_refused = true;
     }
     if (precopy->hooks.loaded != NULL) precopy->hooks.loaded(precopy->hooks.context, err);
     return;
@@ -689,7 +710,7 @@ static void lives_setup(struct mig_precopy *precopy)
       .switchover_ack = precopy->params.switchover_ack,
       .hooks = {precopy, dest_live_data_loaded, dest_live_init_data}};
   mig_live_set_init(&precopy->lives, precopy->sim, precopy->source, precopy->dest, &params);
-  precopy->acks_pending_count = mig_live_set_count(&precopy->lives);
+  precopy->acks_pending_count = mig_live_set_paired_count(&precopy->lives);
 }
 
 struct mig_precopy *mig_precopy_create(struct sim *sim, struct machine *source,

@@ -83,6 +83,8 @@ struct mig_precopy_stats {
   bool source_failed;            /* the source failed it (a device refused its save, or a
                                     RAM block resized: error.code MIG_ERR_CANCELLED); the
                                     source VM runs on */
+  bool dest_refused;             /* the destination's load failed (error is its); it
+                                    closed its end and the source stopped sending */
   uint64_t device_bytes;         /* vfio device data records written */
   uint64_t device_pending_bytes_at_stop; /* vfio part of pending_bytes_at_stop */
   uint64_t switchover_ack_ns;    /* SWITCHOVER_ACK reached the source; 0 = never */

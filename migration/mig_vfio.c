@@ -433,11 +433,20 @@ void mig_vfio_live_create(struct sim *sim, const struct dev_live *source_live,
                           bool switchover_ack, const struct mig_live_hooks *hooks,
                           struct mig_live_handler *handler, struct mig_load_live *load)
 {
-  struct mig_vfio_source *source = sim_alloc(sim, sizeof(*source));
-  struct mig_vfio_dest *dest = sim_alloc(sim, sizeof(*dest));
-  mig_vfio_source_init(source, source_live, section_id, switchover_ack);
-  mig_vfio_dest_init(dest, dest_live, switchover_ack, hooks);
+  SIM_ASSERT(source_live != NULL || dest_live != NULL);
+  SIM_ASSERT((dest_live == NULL) == (load == NULL));
+  struct mig_vfio_source *source = NULL;
+  struct mig_vfio_dest *dest = NULL;
+  if (source_live != NULL) {
+    source = sim_alloc(sim, sizeof(*source));
+    mig_vfio_source_init(source, source_live, section_id, switchover_ack);
+  }
+  if (dest_live != NULL) {
+    dest = sim_alloc(sim, sizeof(*dest));
+    mig_vfio_dest_init(dest, dest_live, switchover_ack, hooks);
+    *load = (struct mig_load_live){.idstr = dest->idstr,
+                                   .version_id = MIG_VFIO_SECTION_VERSION,
+                                   .context = dest, .load = live_load};
+  }
   *handler = (struct mig_live_handler){&mig_vfio_live_ops, source, dest};
-  *load = (struct mig_load_live){.idstr = dest->idstr, .version_id = MIG_VFIO_SECTION_VERSION,
-                                 .context = dest, .load = live_load};
 }

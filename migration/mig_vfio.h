@@ -103,7 +103,9 @@ enum mig_err mig_vfio_load(struct mig_vfio_dest *dest, struct mig_reader *reader
 
 /*
  * The handler of mig_live.h for one device: source and destination states
- * from the arena, the ops, and the loader's entry for its idstr.
+ * from the arena, the ops, and the loader's entry for its idstr.  One side
+ * may be NULL (a section only one release has): no state for it, and with
+ * no destination no loader entry (load must then be NULL).
  */
 void mig_vfio_live_create(struct sim *sim, const struct dev_live *source_live,
                           const struct dev_live *dest_live, uint32_t section_id,

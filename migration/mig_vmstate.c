@@ -1286,6 +1286,13 @@ static void load_desc(struct mig_reader *reader, const struct vmstate_desc *desc
   load_subsections(reader, desc, opaque, path, depth);
   if (mig_reader_failed(reader)) return;
   rc = desc->post_load != NULL ? desc->post_load(opaque, version_id) : 0;
+  if (rc != 0 && desc->load_error != NULL) {
+    /* The description says why, in QEMU's words ("Bad config data: i=0x.."). */
+    char detail[sizeof(reader->error.detail)];
+    desc->load_error(opaque, detail, sizeof detail);
+    MIG_READER_FAIL(reader, MIG_ERR_HOOK, mig_reader_offset(reader), detail, "%s", path);
+    return;
+  }
   (void)load_hook_ok(reader, rc, "post_load", path);
 }
 

@@ -11,7 +11,7 @@
 #include "dev.h"
 
 /* One row per device class: adding a device adds its row here. */
-#define DEV_CLASS_LIST(X) X(testdev) X(dmadev) X(blockdev) X(amdvi) X(vfiodev)
+#define DEV_CLASS_LIST(X) X(testdev) X(dmadev) X(blockdev) X(amdvi) X(vfiodev) X(simnet)
 
 #define DEV_CLASS_DECLARE(name) extern const struct dev_class name##_class;
 DEV_CLASS_LIST(DEV_CLASS_DECLARE)

@@ -207,6 +207,23 @@ enum dev_flight_kind {
   DEV_FLIGHT_KIND_COUNT
 };
 
+#define DEV_GUEST_RO_MAX 8u
+
+/*
+ * What a guest sees of a device that its vmstate tables do not show, for
+ * static compatibility checks (conformance/conform_matrix.c): read-only
+ * PCI config bytes a load compares, and the feature bits it offers (the
+ * guest negotiates them all at boot; a destination must offer them).
+ */
+struct dev_guest_view {
+  uint32_t ro_count;                     /* <= DEV_GUEST_RO_MAX */
+  uint32_t ro_offsets[DEV_GUEST_RO_MAX]; /* config-space offsets */
+  uint8_t ro_values[DEV_GUEST_RO_MAX];
+  bool has_features;
+  uint64_t features_offered;
+  bool live;                             /* it has a live section (dev_live_ops.present) */
+};
+
 struct dev_class {
   const char *name;                /* the driver string */
   const struct dev_prop *props;    /* in scenario parse order */
@@ -231,6 +248,8 @@ struct dev_class {
   /* What it holds in flight now: bit k for enum dev_flight_kind k; reads only. */
   uint32_t (*in_flight)(const void *dev);
   const struct dev_live_ops *live; /* NULL: no live section */
+  /* Optional: its guest-visible configuration, from config alone (no device built). */
+  void (*guest_view)(const struct dev_config *config, struct dev_guest_view *view);
 };
 
 /*
@@ -261,6 +280,8 @@ struct dev_live_ops {
   bool (*cpr_check)(const void *dev, char *why, size_t why_bytes);
   /* cpr-transfer: the destination device takes over from's state (nothing copied). */
   void (*cpr_adopt)(void *dev, const void *from);
+  /* Optional: false when this instance has no live section (a property turned it off). */
+  bool (*present)(const void *dev);
 };
 
 /* One device's live section, as a machine lists it (machine_live). */

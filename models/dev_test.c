@@ -23,7 +23,7 @@ START_TEST(dev_class_table_names_every_class_once)
     ck_assert(cls->create != NULL);
     ck_assert(cls->vmstate != NULL);
   }
-  ck_assert_uint_eq(count, 5);
+  ck_assert_uint_eq(count, 6);
   ck_assert_ptr_eq(dev_class_find("amd-iommu"), &amdvi_class);
   ck_assert_ptr_null(dev_class_find("dmadev2"));
   ck_assert_ptr_null(dev_class_find(""));

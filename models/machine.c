@@ -599,11 +599,18 @@ struct vfiodev *machine_vfiodev(const struct machine *machine, uint32_t index)
   return machine_device(machine, &vfiodev_class, index);
 }
 
+/* The device has a live section: its class has one, and this instance did not turn it off. */
+static bool device_live(const struct machine_device *device)
+{
+  const struct dev_live_ops *live = device->cls->live;
+  return live != NULL && (live->present == NULL || live->present(device->opaque));
+}
+
 uint32_t machine_live_count(const struct machine *machine)
 {
   uint32_t count = 0;
   for (uint32_t i = 0; i < machine->config.device_count; i++) {
-    count += machine->devices[i].cls->live != NULL;
+    count += device_live(&machine->devices[i]);
   }
   SIM_ASSERT(count <= DEV_LIVES_MAX); /* machine_config_check */
   return count;
@@ -613,7 +620,7 @@ struct dev_live machine_live(const struct machine *machine, uint32_t index)
 {
   for (uint32_t i = 0; i < machine->config.device_count; i++) {
     const struct machine_device *device = &machine->devices[i];
-    if (device->cls->live == NULL || index-- != 0) continue;
+    if (!device_live(device) || index-- != 0) continue;
     return (struct dev_live){device->cls->live, device->opaque, device->pci->path};
   }
   SIM_ASSERT(false);

@@ -147,16 +147,45 @@ void pci_config_write_default(struct pci_function *fn, uint32_t offset, uint32_t
   }
 }
 
+void pci_config_ro_set(struct pci_function *fn, uint32_t offset, uint32_t value,
+                       uint32_t bytes)
+{
+  SIM_ASSERT(bytes >= 1 && bytes <= 4);
+  config_set(fn, offset, value, bytes, true);
+}
+
+bool pci_config_ro_mismatch(const struct pci_function *fn, uint32_t *index)
+{
+  for (uint32_t i = 0; i < PCI_CONFIG_BYTES; i++) {
+    uint8_t checked = (uint8_t)(fn->cmask[i] & ~fn->wmask[i] & ~fn->w1cmask[i]);
+    if (((fn->config[i] ^ fn->config_ro[i]) & checked) == 0) continue;
+    *index = i;
+    return true;
+  }
+  return false;
+}
+
 /* Load validation: the read-only identity bytes must be the local ones. */
 static int pci_function_post_load(void *opaque, int32_t version_id)
 {
   const struct pci_function *fn = opaque;
   (void)version_id;
-  for (uint32_t i = 0; i < PCI_CONFIG_BYTES; i++) {
-    uint8_t checked = (uint8_t)(fn->cmask[i] & ~fn->wmask[i] & ~fn->w1cmask[i]);
-    if (((fn->config[i] ^ fn->config_ro[i]) & checked) != 0) return -1;
+  uint32_t index;
+  return pci_config_ro_mismatch(fn, &index) ? -1 : 0;
+}
+
+/* QEMU 7.2 get_pci_config_device's message for the byte post_load refused. */
+static void pci_function_load_error(const void *opaque, char *detail, size_t detail_bytes)
+{
+  const struct pci_function *fn = opaque;
+  uint32_t i = 0;
+  if (!pci_config_ro_mismatch(fn, &i)) {
+    snprintf(detail, detail_bytes, "Bad config data");
+    return;
   }
-  return 0;
+  snprintf(detail, detail_bytes, "Bad config data: i=0x%" PRIx32 " read: %x device: %x "
+           "cmask: %x wmask: %x w1cmask:%x", i, fn->config[i], fn->config_ro[i], fn->cmask[i],
+           fn->wmask[i], fn->w1cmask[i]);
 }
 
 static const struct vmstate_field pci_function_fields[] = {
@@ -174,6 +203,7 @@ const struct vmstate_desc pci_function_vmstate = {
     .fields = pci_function_fields,
     .field_count = SIM_ARRAY_COUNT(pci_function_fields),
     .post_load = pci_function_post_load,
+    .load_error = pci_function_load_error,
 };
 
 void pci_bus_init(struct pci_bus *bus, uint8_t number)

@@ -105,6 +105,15 @@ void pci_function_ops_set(struct pci_function *fn, const struct pci_function_ops
  * its offset.  Set-up only: asserts that it fits below 256.
  */
 uint32_t pci_capability_add(struct pci_function *fn, uint8_t cap_id, uint32_t size_bytes);
+/*
+ * Writes bytes (1..4) of value at offset as read-only checked bytes: the
+ * guest cannot change them and a load must bring the same values (a
+ * device's guest-visible configuration, e.g. a capability's register).
+ */
+void pci_config_ro_set(struct pci_function *fn, uint32_t offset, uint32_t value,
+                       uint32_t bytes);
+/* The first checked read-only byte whose loaded value differs from the local one. */
+bool pci_config_ro_mismatch(const struct pci_function *fn, uint32_t *index);
 /* Adds a 64-bit MSI capability (one vector). */
 uint32_t pci_msi_add(struct pci_function *fn);
 bool pci_msi_enabled(const struct pci_function *fn);

@@ -15,12 +15,13 @@ Suite *amdvi_xlate_suite(void);
 Suite *iommudrv_suite(void);
 Suite *vfiodev_suite(void);
 Suite *dev_suite(void);
+Suite *compat_suite(void);
 
 int main(int argc, char **argv)
 {
   static sim_suite_fn *const suites[] = {ram_suite,   machine_suite,  pci_suite,
                                          dmadev_suite, blockdev_suite, amdvi_suite,
                                          amdvi_xlate_suite, iommudrv_suite, vfiodev_suite,
-                                         dev_suite};
+                                         dev_suite, compat_suite};
   return sim_check_main(argc, argv, suites, SIM_ARRAY_COUNT(suites));
 }

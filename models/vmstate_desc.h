@@ -114,6 +114,8 @@ struct vmstate_desc {
   int (*post_save)(void *opaque);
   int (*pre_load)(void *opaque);    /* nonzero fails the load */
   int (*post_load)(void *opaque, int32_t version_id); /* after fields and subsections */
+  /* Added for compatibility checks: why post_load refused, in QEMU's words; may be NULL. */
+  void (*load_error)(const void *opaque, char *detail, size_t detail_bytes);
 };
 
 /*

@@ -83,6 +83,7 @@ struct machine {
   uint64_t vm_ns_saved;                            /* (m) the "vmclock" field */
   struct vmstate_instance instances[MACHINE_VMSTATE_INSTANCES_MAX];
   uint32_t instance_count;
+  struct uffd *uffd;                               /* postcopy destination, or NULL */
 };
 
 static int machine_clock_pre_save(void *opaque)
@@ -1053,4 +1054,16 @@ bool machine_config_check(const struct machine_config *config, char *why, size_t
   }
   return lives_check(config, why, why_bytes) && driver_config_check(config, why, why_bytes) &&
          iommu_config_check(config, why, why_bytes);
+}
+
+void machine_uffd_set(struct machine *machine, struct uffd *uffd)
+{
+  SIM_ASSERT(uffd == NULL || uffd_block_count(uffd) == machine->config.ram_count);
+  SIM_ASSERT(uffd == NULL || uffd_block(uffd, 0) == machine->ram[0]);
+  machine->uffd = uffd;
+}
+
+struct uffd *machine_uffd(const struct machine *machine)
+{
+  return machine->uffd;
 }

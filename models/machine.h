@@ -28,6 +28,7 @@ struct dmadev;
 struct machine;
 struct pci_bus;
 struct testdev;
+struct uffd;
 struct vfiodev;
 
 struct machine_ram_config {
@@ -165,6 +166,12 @@ uint32_t machine_in_flight(const struct machine *machine);
  */
 bool machine_iommu_check(const struct machine *machine, char *why, size_t why_bytes);
 uint32_t machine_vcpu_count(const struct machine *machine);
+/*
+ * Postcopy destination: the userfaultfd over this machine's blocks (in
+ * machine_ram order), or NULL.  vCPU writes to its missing pages wait.
+ */
+void machine_uffd_set(struct machine *machine, struct uffd *uffd);
+struct uffd *machine_uffd(const struct machine *machine);
 const struct vcpu *machine_vcpu(const struct machine *machine, uint32_t index);
 
 /* The machine's sections in registration order (QEMU's savevm handler list). */

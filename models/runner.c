@@ -16,12 +16,13 @@ Suite *iommudrv_suite(void);
 Suite *vfiodev_suite(void);
 Suite *dev_suite(void);
 Suite *compat_suite(void);
+Suite *uffd_suite(void);
 
 int main(int argc, char **argv)
 {
   static sim_suite_fn *const suites[] = {ram_suite,   machine_suite,  pci_suite,
                                          dmadev_suite, blockdev_suite, amdvi_suite,
                                          amdvi_xlate_suite, iommudrv_suite, vfiodev_suite,
-                                         dev_suite, compat_suite};
+                                         dev_suite, compat_suite, uffd_suite};
   return sim_check_main(argc, argv, suites, SIM_ARRAY_COUNT(suites));
 }

@@ -196,7 +196,26 @@ static void vcpu_fold(struct vcpu *vcpu, uint64_t page, uint64_t word, uint64_t 
   vcpu->checksum = (x * CHECKSUM_MUL) ^ value;
 }
 
-static void vcpu_write_one(struct vcpu *vcpu)
+/* The RAM half of a write: store, count, fold, trace. */
+static void vcpu_store(struct vcpu *vcpu, struct ram_block *block, uint64_t page, uint64_t word,
+                       uint64_t value)
+{
+  struct machine *machine = vcpu->machine;
+  ram_store(block, page, (uint32_t)word, value);
+  vcpu->writes_count++;
+  vcpu_fold(vcpu, page, word, value);
+  sim_trace(machine_sim(machine), "vcpu.write", machine_role_index(machine), page, word,
+            value);
+}
+
+static void vcpu_on_wake(void *context, struct uffd_waiter *waiter);
+
+/*
+ * One write of the program.  False when it touched a page a postcopy
+ * destination has not received yet: the write waits (vcpu_on_wake does it),
+ * and with it the rest of the program, as a vCPU thread blocked in a fault.
+ */
+static bool vcpu_write_one(struct vcpu *vcpu)
 {
   struct machine *machine = vcpu->machine;
   uint64_t value = sim_prng_u64(&vcpu->prng);
@@ -208,16 +227,22 @@ static void vcpu_write_one(struct vcpu *vcpu)
     testdev_mmio_write(machine_testdev(machine, 0), vcpu->next_write_vm_ns, reg, value);
     vcpu->device_writes_count++;
     vcpu_fold(vcpu, UINT64_MAX, reg, value);
-    return;
+    return true;
   }
   struct ram_block *block = machine_ram(machine, vcpu->config.block_index);
   uint64_t page = vcpu_pick_page(vcpu, block->page_count);
   uint64_t word = sim_prng_below(&vcpu->prng, RAM_PAGE_BYTES / 8);
-  ram_store(block, page, (uint32_t)word, value);
-  vcpu->writes_count++;
-  vcpu_fold(vcpu, page, word, value);
-  sim_trace(machine_sim(machine), "vcpu.write", machine_role_index(machine), page, word,
-            value);
+  struct uffd *uffd = machine_uffd(machine);
+  if (uffd != NULL && !uffd_touch(uffd, &vcpu->waiter, vcpu->config.block_index, page,
+                                  vcpu->index, vcpu_on_wake, vcpu)) {
+    vcpu->blocked = true;
+    vcpu->pending_page = page;
+    vcpu->pending_word = word;
+    vcpu->pending_value = value;
+    return false;
+  }
+  vcpu_store(vcpu, block, page, word, value);
+  return true;
 }
 
 static void vcpu_on_event(struct sim *sim, struct sim_event *event)
@@ -225,10 +250,24 @@ static void vcpu_on_event(struct sim *sim, struct sim_event *event)
   struct vcpu *vcpu = SIM_CONTAINER_OF(event, struct vcpu, event);
   (void)sim;
   SIM_ASSERT(machine_running(vcpu->machine));
-  SIM_ASSERT(machine_vm_ns(vcpu->machine) == vcpu->next_write_vm_ns);
-  vcpu_write_one(vcpu);
+  /* Later than planned only after a postcopy fault held the program back. */
+  SIM_ASSERT(machine_vm_ns(vcpu->machine) >= vcpu->next_write_vm_ns);
+  SIM_ASSERT(!vcpu->blocked);
+  if (!vcpu_write_one(vcpu)) return;
   vcpu_schedule_next(vcpu);
   vcpu_resume(vcpu);
+}
+
+/* The faulted page is in: the waiting write happens now, and the program goes on. */
+static void vcpu_on_wake(void *context, struct uffd_waiter *waiter)
+{
+  struct vcpu *vcpu = context;
+  SIM_ASSERT(waiter == &vcpu->waiter && vcpu->blocked);
+  vcpu->blocked = false;
+  struct ram_block *block = machine_ram(vcpu->machine, vcpu->config.block_index);
+  vcpu_store(vcpu, block, vcpu->pending_page, vcpu->pending_word, vcpu->pending_value);
+  vcpu_schedule_next(vcpu);
+  if (machine_running(vcpu->machine)) vcpu_resume(vcpu);
 }
 
 void vcpu_init(struct vcpu *vcpu, struct machine *machine, uint32_t index,
@@ -282,7 +321,7 @@ void vcpu_boot(struct vcpu *vcpu)
 
 void vcpu_resume(struct vcpu *vcpu)
 {
-  if (vcpu->config.pages_per_s == 0 || vcpu_done(vcpu)) return;
+  if (vcpu->config.pages_per_s == 0 || vcpu_done(vcpu) || vcpu->blocked) return;
   struct sim *sim = machine_sim(vcpu->machine);
   sim_event_schedule_at(sim, &vcpu->event, vcpu_sim_time_ns(vcpu, vcpu->next_write_vm_ns));
 }

@@ -24,6 +24,7 @@
 #include "sim_base.h"
 #include "models_limits.h"
 #include "sim.h"
+#include "uffd.h"
 #include "vmstate_desc.h"
 
 struct machine;
@@ -63,6 +64,12 @@ struct vcpu {                       /* embedded in struct machine; (m) = migrate
   uint64_t *zipf_cdf;               /* zipf: cumulative weights, zipf_bucket_count */
   uint64_t *zipf_start;             /* zipf: first rank per bucket, + 1 sentinel */
   uint32_t zipf_bucket_count;       /* zipf: buckets in the table */
+  /* Postcopy (destination): a write to a missing page waits for it (models/uffd.h). */
+  struct uffd_waiter waiter;        /* parked while blocked */
+  bool blocked;                     /* a write waits for its page; no event armed */
+  uint64_t pending_page;            /* blocked: the write's page, word and value */
+  uint64_t pending_word;
+  uint64_t pending_value;
 };
 
 extern const struct vmstate_desc vcpu_vmstate;

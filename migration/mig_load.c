@@ -416,10 +416,52 @@ static enum mig_err load_command_refuse(struct load_state *state, uint64_t offse
   return MIG_ERR_BAD_COMMAND;
 }
 
+static enum mig_err load_record(struct load_state *state, const struct mig_record *record,
+                                bool *done);
+
+/*
+ * A postcopy package's body (spec §7 PACKAGED, §4.6): a run of records with
+ * no header and no EOF that ends at POSTCOPY_RUN (QEMU leaves the nested loop
+ * there; bytes after it are ignored, as QEMU does).  The outer tokenizer is
+ * set aside meanwhile and the package read from memory at its own offsets.
+ */
+static enum mig_err load_package_run(struct load_state *state, const uint8_t *bytes,
+                                     uint32_t length, uint64_t offset)
+{
+  struct mig_reader package;
+  mig_reader_init_memory_at(&package, bytes, length, offset);
+  struct mig_tokenizer *outer = malloc(sizeof *outer);
+  SIM_ASSERT(outer != NULL);
+  *outer = state->tokenizer;
+  struct mig_reader *main = state->reader;
+  state->reader = &package;
+  mig_tokenizer_init_records(&state->tokenizer, &package, &outer->options);
+  enum mig_err err = MIG_OK;
+  bool run = false, done = false;
+  while (err == MIG_OK && !run && !done) {
+    err = mig_record_next(&state->tokenizer, &state->record);
+    if (err != MIG_OK) break;
+    if (state->record.kind == MIG_RECORD_EOF || state->record.kind == MIG_RECORD_END) break;
+    run = state->record.kind == MIG_RECORD_COMMAND &&
+          state->record.command == MIG_CMD_POSTCOPY_RUN;
+    err = load_record(state, &state->record, &done);
+  }
+  if (err == MIG_OK && !run) {
+    MIG_READER_FAIL(&package, MIG_ERR_BAD_COMMAND, state->record.offset,
+                    "package ended without POSTCOPY_RUN", "command/PACKAGED");
+    err = MIG_ERR_BAD_COMMAND;
+  }
+  state->tokenizer = *outer;
+  free(outer);
+  state->reader = main;
+  if (err != MIG_OK) mig_record_payload_close(main, &package);
+  return err;
+}
+
 /*
  * PACKAGED (spec §7, §11.3 item 7): the length is capped before anything is
  * read, and the package must be present whole.  Its contents are postcopy
- * commands, which this precopy destination refuses, so it stops there.
+ * commands: a destination with postcopy on runs them, others refuse them.
  */
 static enum mig_err load_packaged(struct load_state *state, const struct mig_record *record)
 {
@@ -433,13 +475,28 @@ static enum mig_err load_packaged(struct load_state *state, const struct mig_rec
                     "command/PACKAGED");
     return MIG_ERR_TOO_LONG;
   }
-  mig_read_skip(reader, length);
+  if (state->target->postcopy == NULL) {
+    mig_read_skip(reader, length);
+    if (mig_reader_failed(reader)) {
+      mig__reader_annotate(reader, "command/PACKAGED");
+      return load_failed(state);
+    }
+    return load_command_refuse(state, record->offset,
+                               "package needs postcopy, which is off here", "PACKAGED");
+  }
+  uint64_t offset = mig_reader_offset(reader);
+  uint8_t *bytes = malloc(SIM_MAX(length, 1u));  /* bounded by packaged_bytes_max above */
+  SIM_ASSERT(bytes != NULL);
+  mig_read_bytes(reader, bytes, length);
+  enum mig_err err = MIG_OK;
   if (mig_reader_failed(reader)) {
     mig__reader_annotate(reader, "command/PACKAGED");
-    return load_failed(state);
+    err = load_failed(state);
+  } else {
+    err = load_package_run(state, bytes, length, offset);
   }
-  return load_command_refuse(state, record->offset, "package needs postcopy, which is off here",
-                             "PACKAGED");
+  free(bytes);
+  return err;
 }
 
 /* A COMMAND record (spec §7); the record layer checked its code and length. */
@@ -462,8 +519,16 @@ static enum mig_err load_command(struct load_state *state, const struct mig_reco
     return MIG_OK;
   }
   case MIG_CMD_PACKAGED: return load_packaged(state, record);
-  case MIG_CMD_POSTCOPY_RESUME: return MIG_OK; /* outside postcopy-recover: ignored, as QEMU */
-  default: break;
+  case MIG_CMD_ENABLE_COLO: break;
+  case MIG_CMD_POSTCOPY_RESUME:
+    if (state->target->postcopy == NULL) return MIG_OK; /* outside postcopy-recover: ignored */
+    /* fall through */
+  default:
+    if (state->target->postcopy != NULL) {
+      const struct mig_load_postcopy *postcopy = state->target->postcopy;
+      return postcopy->command(postcopy->context, state->reader, record);
+    }
+    break;
   }
   /* ADVISE, LISTEN, RUN, DISCARD, COLO, RECV_BITMAP: postcopy and COLO are off here. */
   return load_command_refuse(state, record->offset, "postcopy, COLO and recovery are off here",
@@ -487,6 +552,32 @@ static enum mig_err load_devices_complete(struct load_state *state, uint64_t off
     return MIG_ERR_UNKNOWN_SECTION;
   }
   return MIG_OK;
+}
+
+/* EOF: the topology check, then (postcopy) every page must have arrived. */
+static enum mig_err load_eof(struct load_state *state, uint64_t offset)
+{
+  enum mig_err err = load_devices_complete(state, offset);
+  const struct mig_load_postcopy *postcopy = state->target->postcopy;
+  if (err != MIG_OK || postcopy == NULL) return err;
+  return postcopy->finish(postcopy->context, state->reader);
+}
+
+/*
+ * Postcopy recovery: the channel failed; when the postcopy side paused and
+ * got a new channel, the stream goes on from a top-level record of it with
+ * the section bindings kept (PART(ram) still means RAM).
+ */
+static bool load_recovered(struct load_state *state, enum mig_err err)
+{
+  const struct mig_load_postcopy *postcopy = state->target->postcopy;
+  if (postcopy == NULL || postcopy->recovered == NULL) return false;
+  if (!postcopy->recovered(postcopy->context, state->reader, err)) return false;
+  SIM_ASSERT(!mig_reader_failed(state->reader));
+  mig_tokenizer_resume(&state->tokenizer, state->reader);
+  state->handler = NO_HANDLER;
+  state->ram.last_block = NULL;
+  return true;
 }
 
 /* The header, then a configuration section unless the policy lets legacy streams in. */
@@ -526,7 +617,7 @@ static enum mig_err load_record(struct load_state *state, const struct mig_recor
     state->stats->sections_count++;
     return MIG_OK;
   case MIG_RECORD_COMMAND: return load_command(state, record);
-  case MIG_RECORD_EOF: return load_devices_complete(state, record->offset);
+  case MIG_RECORD_EOF: return load_eof(state, record->offset);
   case MIG_RECORD_TRAILER: return load_trailer(state, record);
   case MIG_RECORD_TRAILING: return load_trailing(state, record);
   case MIG_RECORD_END: *done = true; return MIG_OK;
@@ -559,10 +650,15 @@ enum mig_err mig_load_target_run(struct mig_reader *reader, const struct mig_loa
   mig_ram_dest_init(&state->ram, target->ram_blocks, target->ram_block_count);
   mig_ram_dest_ignore_shared_set(&state->ram, target->x_ignore_shared);
   state->ram.policy = state->policy;
+  if (target->postcopy != NULL) {
+    state->ram.placed = target->postcopy->placed;
+    state->ram.placed_context = target->postcopy->context;
+  }
   enum mig_err err = load_header(state);
   for (bool done = false; err == MIG_OK && !done;) {
     err = mig_record_next(&state->tokenizer, &state->record);
     if (err == MIG_OK) err = load_record(state, &state->record, &done);
+    if (err != MIG_OK && load_recovered(state, err)) err = MIG_OK;
   }
   stats->zero_pages_count = state->ram.zero_pages_count;
   stats->normal_pages_count = state->ram.normal_pages_count;
@@ -599,6 +695,6 @@ enum mig_err mig_load_machine_with(struct mig_reader *reader, struct machine *ma
     .ram_blocks = blocks, .ram_block_count = machine_ram_count(machine),
     .x_ignore_shared = options->x_ignore_shared, .lives = options->lives,
     .live_count = options->live_count, .ping = options->ping,
-    .ping_context = options->ping_context};
+    .ping_context = options->ping_context, .postcopy = options->postcopy};
   return mig_load_target_run(reader, &target, stats);
 }

@@ -17,6 +17,7 @@
 #include "sim_base.h"
 #include "machine.h"
 #include "mig_limits.h"
+#include "mig_ram.h"
 #include "mig_record.h"
 #include "mig_stream.h"
 
@@ -34,6 +35,28 @@ struct mig_load_live {
    * from reader when it gets the SECTION record.  MIG_OK or the latched error.
    */
   enum mig_err (*load)(void *context, struct mig_reader *reader, const struct mig_record *record);
+};
+
+/*
+ * The destination's postcopy side (mig_postcopy.h), when postcopy-ram is on
+ * here: it takes ADVISE, DISCARD, LISTEN, RUN, POSTCOPY_RESUME and
+ * RECV_BITMAP, is told of each page applied, and checks the end; the loader
+ * runs PACKAGED's body as a nested run of records that ends at RUN.  Without
+ * it, postcopy commands are refused (mig_policy postcopy_refused).
+ */
+struct mig_load_postcopy {
+  void *context;
+  enum mig_err (*command)(void *context, struct mig_reader *reader,
+                          const struct mig_record *record);
+  mig_ram_placed_fn *placed;
+  /* EOF was loaded: MIG_OK or the latched error (pages never received). */
+  enum mig_err (*finish)(void *context, struct mig_reader *reader);
+  /*
+   * The stream failed with err: true when postcopy paused and recovered, the
+   * reader now reading a new channel from a top-level record (no header);
+   * false lets the load fail.  May be NULL (no recovery).
+   */
+  bool (*recovered)(void *context, struct mig_reader *reader, enum mig_err err);
 };
 
 /*
@@ -58,6 +81,7 @@ struct mig_load_target {
   /* A PING accepted on the open return path (the caller answers PONG); may be NULL. */
   void (*ping)(void *context, uint32_t value);
   void *ping_context;
+  const struct mig_load_postcopy *postcopy;      /* NULL: postcopy off here */
 };
 
 struct mig_load_stats {
@@ -84,6 +108,7 @@ struct mig_load_options {
   uint32_t live_count;            /* <= MIG_LOAD_LIVES_MAX */
   void (*ping)(void *context, uint32_t value); /* as mig_load_target's; may be NULL */
   void *ping_context;
+  const struct mig_load_postcopy *postcopy;   /* as mig_load_target's; may be NULL */
 };
 
 /* The same with options (mig_load_machine uses all-off options). */

@@ -11,6 +11,7 @@
 #include "sim_base.h"
 
 #include "mig_ram.h"
+#include "mig_ram_int.h"
 #include "mig_wire.h"
 
 #define RAM_OFFSET_MASK (~(uint64_t)(MIG_PAGE_BYTES - 1))
@@ -84,9 +85,9 @@ void mig_ram_save_setup(struct mig_ram_source *source, struct mig_writer *writer
   mig_writer_be64(writer, MIG_RAM_FLAG_EOS);
 }
 
-/* Writes one page record for a dirty page and clears its bit. */
-static void ram_save_page(struct mig_ram_source *source, struct mig_writer *writer,
-                          uint32_t block_index, uint64_t page_index)
+void mig__ram_save_page(struct mig_ram_source *source, struct mig_writer *writer,
+                        uint32_t block_index, uint64_t page_index,
+                        const struct ram_block **last_block)
 {
   const struct ram_block *block = source->blocks[block_index];
   uint64_t *word = &source->bitmaps[block_index][page_index / 64];
@@ -97,11 +98,11 @@ static void ram_save_page(struct mig_ram_source *source, struct mig_writer *writ
   source->dirty_pages_count--;
   bool zero = ram_page_is_zero(block, page_index);
   uint64_t flags = zero ? MIG_RAM_FLAG_ZERO : MIG_RAM_FLAG_PAGE;
-  bool same_block = source->last_block_sent == block;
+  bool same_block = *last_block == block;
   if (same_block) flags |= MIG_RAM_FLAG_CONTINUE;
   mig_writer_be64(writer, page_index * MIG_PAGE_BYTES | flags);
   if (!same_block) mig_writer_counted_string(writer, block->name);
-  source->last_block_sent = block;
+  *last_block = block;
   if (zero) {
     mig_writer_u8(writer, 0);
     source->zero_pages_count++;
@@ -109,6 +110,13 @@ static void ram_save_page(struct mig_ram_source *source, struct mig_writer *writ
     mig_writer_bytes(writer, ram_page_read(block, page_index, source->scratch), MIG_PAGE_BYTES);
     source->normal_pages_count++;
   }
+}
+
+/* Writes one page record for a dirty page and clears its bit. */
+static void ram_save_page(struct mig_ram_source *source, struct mig_writer *writer,
+                          uint32_t block_index, uint64_t page_index)
+{
+  mig__ram_save_page(source, writer, block_index, page_index, &source->last_block_sent);
 }
 
 /* Finds the next dirty page at or after the cursor in the current block. */
@@ -373,6 +381,17 @@ static struct ram_block *ram_load_block(struct mig_ram_dest *dest, struct mig_re
   return dest->last_block;
 }
 
+/* Tells the postcopy destination, when there is one, that a page was applied. */
+static enum mig_err ram_placed(struct mig_ram_dest *dest, struct mig_reader *reader,
+                               const struct ram_block *block, uint64_t page_index,
+                               uint64_t offset)
+{
+  if (dest->placed == NULL) return MIG_OK;
+  uint32_t index = 0;
+  while (dest->blocks[index] != block) index++;
+  return dest->placed(dest->placed_context, reader, dest->channel, index, page_index, offset);
+}
+
 /* One ZERO or PAGE record. */
 static enum mig_err ram_load_page(struct mig_ram_dest *dest, struct mig_reader *reader,
                                   const struct mig_record *record)
@@ -393,7 +412,7 @@ static enum mig_err ram_load_page(struct mig_ram_dest *dest, struct mig_reader *
     dest->zero_pages_count++;
     if (ram->fill == 0) {
       ram_page_load_zero(block, page_index);
-      return MIG_OK;
+      return ram_placed(dest, reader, block, page_index, record->offset);
     }
     if (dest->policy->zero_fill_nonzero_refused) {
       char detail[64];
@@ -414,7 +433,7 @@ static enum mig_err ram_load_page(struct mig_ram_dest *dest, struct mig_reader *
     /* Synthetic: the page is hashed and dropped; only its digest and generation stay. */
     ram_page_load(block, page_index, page);
   }
-  return MIG_OK;
+  return ram_placed(dest, reader, block, page_index, record->offset);
 }
 
 /* Where a MEM_SIZE or page record may stand under ram_setup_first; false after refusing. */

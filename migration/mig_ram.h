@@ -68,6 +68,14 @@ uint64_t mig_ram_sync(struct mig_ram_source *source);
 uint64_t mig_ram_pending_bytes(const struct mig_ram_source *source);
 uint64_t mig_ram_total_bytes(const struct mig_ram_source *source);
 
+/*
+ * A page was applied (offset: its record's): the postcopy destination's
+ * bookkeeping and exactly-once check.  MIG_OK or the error latched on reader.
+ */
+typedef enum mig_err mig_ram_placed_fn(void *context, struct mig_reader *reader,
+                                       uint32_t channel, uint32_t block_index,
+                                       uint64_t page_index, uint64_t offset);
+
 struct mig_ram_dest {                        /* caller-owned; fields private */
   struct ram_block *blocks[MIG_RAM_BLOCKS_MAX];
   uint32_t block_count;
@@ -80,6 +88,10 @@ struct mig_ram_dest {                        /* caller-owned; fields private */
   uint64_t zero_pages_count;                 /* ZERO records loaded */
   uint64_t normal_pages_count;               /* PAGE records loaded */
   bool ignore_shared;                        /* x-ignore-shared: GPAs listed, shared skipped */
+  /* Postcopy (mig_postcopy.h): told of each ZERO/PAGE applied; NULL when off. */
+  mig_ram_placed_fn *placed;
+  void *placed_context;
+  uint32_t channel;                          /* passed to placed: 0 main, 1 preempt */
 };
 
 void mig_ram_dest_init(struct mig_ram_dest *dest, struct ram_block *const *blocks,

@@ -119,6 +119,22 @@ void mig_tokenizer_init_records(struct mig_tokenizer *tokenizer, struct mig_read
   tokenizer->state = STATE_TOP;
 }
 
+void mig_tokenizer_resume(struct mig_tokenizer *tokenizer, struct mig_reader *reader)
+{
+  SIM_ASSERT(tokenizer->configuration_seen);
+  struct mig_record_options options = tokenizer->options;
+  bool footer_seen = tokenizer->footer_seen;
+  bool x_ignore_shared = tokenizer->x_ignore_shared;
+  uint32_t live_count = tokenizer->live_count;
+  struct mig_record_live lives[MIG_RECORD_LIVES_MAX];
+  memcpy(lives, tokenizer->lives, sizeof lives);
+  mig_tokenizer_init_records(tokenizer, reader, &options);
+  tokenizer->footer_seen = footer_seen;
+  tokenizer->x_ignore_shared = x_ignore_shared;
+  tokenizer->live_count = live_count;
+  memcpy(tokenizer->lives, lives, sizeof lives);
+}
+
 void mig_tokenizer_init_payload(struct mig_tokenizer *tokenizer, struct mig_reader *reader,
                                 const struct mig_record_options *options, uint8_t type,
                                 const char *idstr)

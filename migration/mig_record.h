@@ -208,6 +208,13 @@ struct mig_reader *mig_record_reader(struct mig_tokenizer *tokenizer);
 void mig_tokenizer_init_records(struct mig_tokenizer *tokenizer, struct mig_reader *reader,
                                 const struct mig_record_options *options);
 /*
+ * Postcopy recovery: the stream goes on in a new channel (reader) from a
+ * top-level record, with no header.  The live-section bindings stay (a
+ * PART of the RAM section id is still RAM); everything else starts afresh,
+ * CONTINUE included.
+ */
+void mig_tokenizer_resume(struct mig_tokenizer *tokenizer, struct mig_reader *reader);
+/*
  * A tokenizer for one section payload alone (no header, no footer): reader
  * stands at the payload of a `type` section with the grammar of idstr, as
  * the loaders of one handler (mig_ram_load, mig_vfio_load) read it.

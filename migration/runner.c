@@ -22,6 +22,7 @@ Suite *mig_live_suite(void);
 Suite *mig_rp_suite(void);
 Suite *mig_walk_suite(void);
 Suite *mig_vmsd_diff_suite(void);
+Suite *mig_postcopy_suite(void);
 
 static sim_suite_fn *const suites[] = {
   mig_stream_suite,
@@ -39,6 +40,7 @@ static sim_suite_fn *const suites[] = {
   mig_rp_suite,
   mig_walk_suite,
   mig_vmsd_diff_suite,
+  mig_postcopy_suite,
 };
 
 int main(int argc, char **argv)

@@ -32,6 +32,8 @@
 #define MIG_VFIO_BLOCK_RECORDS_MAX 256u           /* records per DEV_DATA_STATE block (~1 MiB) */
 #define MIG_VFIO_DEVICES_MAX 8u                   /* live vfio handlers per machine */
 #define MIG_LOAD_LIVES_MAX 8u                     /* extra live handlers a load accepts */
+#define MIG_MULTIFD_CHANNELS_MAX 16u             /* multifd-channels (QEMU: 1..255) */
+#define MIG_MULTIFD_PAYLOAD_BYTES_MAX (UINT32_C(1) << 20) /* one compressed payload (QEMU's zbuff) */
 #define MIG_POSTCOPY_REQUESTS_MAX 1024u          /* page requests queued or outstanding */
 #define MIG_POSTCOPY_DISCARD_RANGES_MAX 12u      /* ranges per DISCARD command (QEMU's) */
 #define MIG_RECORD_LIVES_MAX 16u                  /* live section ids bound at once (tokenizer) */

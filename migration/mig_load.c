@@ -650,6 +650,8 @@ enum mig_err mig_load_target_run(struct mig_reader *reader, const struct mig_loa
   mig_ram_dest_init(&state->ram, target->ram_blocks, target->ram_block_count);
   mig_ram_dest_ignore_shared_set(&state->ram, target->x_ignore_shared);
   state->ram.policy = state->policy;
+  state->ram.eos = target->ram_eos;
+  state->ram.eos_context = target->ram_eos_context;
   if (target->postcopy != NULL) {
     state->ram.placed = target->postcopy->placed;
     state->ram.placed_context = target->postcopy->context;
@@ -695,6 +697,7 @@ enum mig_err mig_load_machine_with(struct mig_reader *reader, struct machine *ma
     .ram_blocks = blocks, .ram_block_count = machine_ram_count(machine),
     .x_ignore_shared = options->x_ignore_shared, .lives = options->lives,
     .live_count = options->live_count, .ping = options->ping,
-    .ping_context = options->ping_context, .postcopy = options->postcopy};
+    .ping_context = options->ping_context, .postcopy = options->postcopy,
+    .ram_eos = options->ram_eos, .ram_eos_context = options->ram_eos_context};
   return mig_load_target_run(reader, &target, stats);
 }

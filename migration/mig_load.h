@@ -82,6 +82,9 @@ struct mig_load_target {
   void (*ping)(void *context, uint32_t value);
   void *ping_context;
   const struct mig_load_postcopy *postcopy;      /* NULL: postcopy off here */
+  /* multifd: each RAM EOS waits for every channel's SYNC (mig_multifd_recv.h); may be NULL. */
+  enum mig_err (*ram_eos)(void *context, struct mig_reader *reader);
+  void *ram_eos_context;
 };
 
 struct mig_load_stats {
@@ -109,6 +112,8 @@ struct mig_load_options {
   void (*ping)(void *context, uint32_t value); /* as mig_load_target's; may be NULL */
   void *ping_context;
   const struct mig_load_postcopy *postcopy;   /* as mig_load_target's; may be NULL */
+  enum mig_err (*ram_eos)(void *context, struct mig_reader *reader); /* as the target's */
+  void *ram_eos_context;
 };
 
 /* The same with options (mig_load_machine uses all-off options). */

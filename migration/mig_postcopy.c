@@ -147,6 +147,8 @@ void mig_postcopy_save_discard(struct mig_postcopy_source *source, struct mig_wr
   struct mig_ram_source *ram = source->ram;
   SIM_ASSERT(!ram->ignore_shared);  /* postcopy-ram and x-ignore-shared exclude each other */
   mig_ram_sync(ram);
+  /* QEMU 7.2 sends postcopy pages on the main channel (!migration_in_postcopy() for multifd). */
+  ram->multifd = NULL;
   for (uint32_t b = 0; b < ram->block_count; b++) {
     source_chunk_host_pages(ram, b);
     source_discard_block(source, writer, b);

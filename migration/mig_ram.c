@@ -12,6 +12,7 @@
 
 #include "mig_ram.h"
 #include "mig_ram_int.h"
+#include "mig_multifd_send.h"
 #include "mig_wire.h"
 
 #define RAM_OFFSET_MASK (~(uint64_t)(MIG_PAGE_BYTES - 1))
@@ -40,6 +41,19 @@ void mig_ram_source_ignore_shared_set(struct mig_ram_source *source, bool on)
 {
   SIM_ASSERT(source->dirty_sync_count == 0); /* before setup */
   source->ignore_shared = on;
+}
+
+void mig_ram_source_multifd_set(struct mig_ram_source *source, struct mig_multifd_send *multifd)
+{
+  SIM_ASSERT(source->dirty_sync_count == 0); /* before setup */
+  source->multifd = multifd;
+}
+
+/* Every EOS: multifd's channels are synced first (QEMU 7.2, per section). */
+static void ram_save_eos(struct mig_ram_source *source, struct mig_writer *writer)
+{
+  if (source->multifd != NULL) mig_multifd_send_sync(source->multifd);
+  mig_writer_be64(writer, MIG_RAM_FLAG_EOS);
 }
 
 uint64_t mig_ram_sync(struct mig_ram_source *source)
@@ -82,7 +96,7 @@ void mig_ram_save_setup(struct mig_ram_source *source, struct mig_writer *writer
     /* QEMU 7.2 ram_save_setup: the region address of every block, ignored or not. */
     if (source->ignore_shared) mig_writer_be64(writer, source->blocks[i]->gpa);
   }
-  mig_writer_be64(writer, MIG_RAM_FLAG_EOS);
+  ram_save_eos(source, writer);
 }
 
 void mig__ram_save_page(struct mig_ram_source *source, struct mig_writer *writer,
@@ -97,6 +111,13 @@ void mig__ram_save_page(struct mig_ram_source *source, struct mig_writer *writer
   SIM_ASSERT(source->dirty_pages_count > 0);
   source->dirty_pages_count--;
   bool zero = ram_page_is_zero(block, page_index);
+  if (source->multifd != NULL && (!zero || mig_multifd_send_takes_zero(source->multifd))) {
+    const uint8_t *bytes = zero ? NULL : ram_page_read(block, page_index, source->scratch);
+    mig_multifd_send_page(source->multifd, block, page_index, bytes);
+    if (zero) source->zero_pages_count++;
+    else source->normal_pages_count++;
+    return;
+  }
   uint64_t flags = zero ? MIG_RAM_FLAG_ZERO : MIG_RAM_FLAG_PAGE;
   bool same_block = *last_block == block;
   if (same_block) flags |= MIG_RAM_FLAG_CONTINUE;
@@ -201,7 +222,7 @@ bool mig_ram_save_iterate(struct mig_ram_source *source, struct mig_writer *writ
     source->rounds_count++;
     round_ended = true;
   }
-  mig_writer_be64(writer, MIG_RAM_FLAG_EOS);
+  ram_save_eos(source, writer);
   return round_ended;
 }
 
@@ -219,7 +240,7 @@ void mig_ram_save_complete(struct mig_ram_source *source, struct mig_writer *wri
   SIM_ASSERT(source->dirty_pages_count == 0);
   source->scan_block_index = 0;
   source->scan_page_index = 0;
-  mig_writer_be64(writer, MIG_RAM_FLAG_EOS);
+  ram_save_eos(source, writer);
 }
 
 void mig_ram_dest_init(struct mig_ram_dest *dest, struct ram_block *const *blocks,
@@ -459,7 +480,9 @@ enum mig_err mig_ram_load_record(struct mig_ram_dest *dest, struct mig_reader *r
   if (record->kind == MIG_RECORD_RAM_BLOCK) return ram_load_block_entry(dest, reader, record);
   SIM_ASSERT(record->kind == MIG_RECORD_RAM);
   uint32_t kind = record->ram.kind;
-  if (kind == MIG_RAM_FLAG_EOS) return MIG_OK;
+  if (kind == MIG_RAM_FLAG_EOS) {
+    return dest->eos != NULL ? dest->eos(dest->eos_context, reader) : MIG_OK;
+  }
   if (!ram_order_ok(dest, reader, record)) return MIG_ERR_RAM_ORDER;
   if (kind == MIG_RAM_FLAG_MEM_SIZE) {
     dest->list_total = record->ram.address;

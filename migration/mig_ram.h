@@ -24,6 +24,8 @@
 #include "mig_stream.h"
 #include "ram.h"
 
+struct mig_multifd_send;
+
 struct mig_ram_source {                      /* caller-owned; fields private */
   struct ram_block *blocks[MIG_RAM_BLOCKS_MAX];
   uint64_t *bitmaps[MIG_RAM_BLOCKS_MAX];     /* migration bitmap per block */
@@ -37,6 +39,7 @@ struct mig_ram_source {                      /* caller-owned; fields private */
   uint64_t dirty_sync_count;                 /* syncs done */
   uint64_t rounds_count;                     /* full passes completed */
   bool ignore_shared;                        /* x-ignore-shared: no pages of shared blocks */
+  struct mig_multifd_send *multifd;          /* multifd: pages go in its packets; NULL: off */
   uint8_t scratch[MIG_PAGE_BYTES];           /* a synthetic page, materialised to send */
 };
 
@@ -47,6 +50,12 @@ void mig_ram_source_init(struct mig_ram_source *source, struct sim *sim,
  * shared blocks' pages are never sent; the destination maps the same memory.
  */
 void mig_ram_source_ignore_shared_set(struct mig_ram_source *source, bool on);
+/*
+ * multifd (before setup): PAGE records' pages go to its channels instead (and
+ * zero pages too when it takes them), and every EOS is preceded by its sync
+ * (QEMU 7.2's multifd_send_sync_main).
+ */
+void mig_ram_source_multifd_set(struct mig_ram_source *source, struct mig_multifd_send *multifd);
 /* First sync (every page dirty), then the MEM_SIZE block list and EOS. */
 void mig_ram_save_setup(struct mig_ram_source *source, struct mig_writer *writer);
 /*
@@ -92,6 +101,9 @@ struct mig_ram_dest {                        /* caller-owned; fields private */
   mig_ram_placed_fn *placed;
   void *placed_context;
   uint32_t channel;                          /* passed to placed: 0 main, 1 preempt */
+  /* multifd: at each EOS, waits for every channel's SYNC; NULL when off. */
+  enum mig_err (*eos)(void *context, struct mig_reader *reader);
+  void *eos_context;
 };
 
 void mig_ram_dest_init(struct mig_ram_dest *dest, struct ram_block *const *blocks,

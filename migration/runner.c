@@ -23,6 +23,7 @@ Suite *mig_rp_suite(void);
 Suite *mig_walk_suite(void);
 Suite *mig_vmsd_diff_suite(void);
 Suite *mig_postcopy_suite(void);
+Suite *mig_multifd_suite(void);
 
 static sim_suite_fn *const suites[] = {
   mig_stream_suite,
@@ -41,6 +42,7 @@ static sim_suite_fn *const suites[] = {
   mig_walk_suite,
   mig_vmsd_diff_suite,
   mig_postcopy_suite,
+  mig_multifd_suite,
 };
 
 int main(int argc, char **argv)

@@ -1,0 +1,281 @@
+/*
+ * mig_multifd_recv.c: multifd channels, receiving side (overview in
+ * mig_multifd_recv.h).  A compressed payload is read through the reader in
+ * window-sized views and fed to the channel's decompressor, whose output
+ * may never pass normal_pages x 4096 bytes.
+ */
+/* zlib.h before sim_base.h: it names a field "time", which sim_base.h poisons. */
+#include <zlib.h>
+#include <zstd.h>
+
+#include "sim_base.h"
+
+#include "mig_multifd_recv.h"
+#include "mig_wire.h"
+
+
+#define VIEW_BYTES_MAX (UINT32_C(16) << 10)   /* compressed input per step */
+#define ZSTD_WINDOW_LOG_MAX 20                /* a 1 MiB window bounds the decoder */
+
+struct mig_multifd_recv {
+  struct mig_multifd_recv_options options;
+  struct ram_block *blocks[MIG_RAM_BLOCKS_MAX];
+  bool seen[MIG_MULTIFD_CHANNELS_MAX];        /* initial packet received */
+  uint64_t syncs[MIG_MULTIFD_CHANNELS_MAX];
+  uint64_t packets[MIG_MULTIFD_CHANNELS_MAX]; /* packets read per channel (paths) */
+  z_stream *zlib[MIG_MULTIFD_CHANNELS_MAX];
+  ZSTD_DStream *zstd[MIG_MULTIFD_CHANNELS_MAX];
+  uint8_t header[MIG_MULTIFD_PACKET_BYTES];
+  uint8_t *pages;                             /* one packet's decoded pages */
+  struct mig_multifd_recv_stats stats;
+};
+
+static uint32_t be32_at(const uint8_t *at)
+{
+  return (uint32_t)at[0] << 24 | (uint32_t)at[1] << 16 | (uint32_t)at[2] << 8 | at[3];
+}
+
+static uint64_t be64_at(const uint8_t *at)
+{
+  return (uint64_t)be32_at(at) << 32 | be32_at(at + 4);
+}
+
+struct mig_multifd_recv *mig_multifd_recv_create(const struct mig_multifd_recv_options *options)
+{
+  SIM_ASSERT(options->channels_count >= 1 && options->channels_count <= MIG_MULTIFD_CHANNELS_MAX);
+  SIM_ASSERT(options->block_count >= 1 && options->block_count <= MIG_RAM_BLOCKS_MAX);
+  struct mig_multifd_recv *recv = calloc(1, sizeof(*recv));
+  SIM_ASSERT(recv != NULL);
+  recv->options = *options;
+  for (uint32_t i = 0; i < options->block_count; i++) recv->blocks[i] = options->blocks[i];
+  recv->options.blocks = recv->blocks;
+  recv->pages = malloc((size_t)MIG_MULTIFD_PAGES_MAX * MIG_PAGE_BYTES);
+  SIM_ASSERT(recv->pages != NULL);
+  for (uint32_t i = 0; i < options->channels_count; i++) {
+    if (options->compression == MIG_MULTIFD_COMPRESSION_ZLIB) {
+      recv->zlib[i] = calloc(1, sizeof(z_stream));
+      SIM_ASSERT(recv->zlib[i] != NULL && inflateInit(recv->zlib[i]) == Z_OK);
+    } else if (options->compression == MIG_MULTIFD_COMPRESSION_ZSTD) {
+      recv->zstd[i] = ZSTD_createDStream();
+      SIM_ASSERT(recv->zstd[i] != NULL);
+      SIM_ASSERT(!ZSTD_isError(ZSTD_DCtx_setParameter(recv->zstd[i], ZSTD_d_windowLogMax,
+                                                      ZSTD_WINDOW_LOG_MAX)));
+    }
+  }
+  return recv;
+}
+
+void mig_multifd_recv_destroy(struct mig_multifd_recv *recv)
+{
+  if (recv == NULL) return;
+  for (uint32_t i = 0; i < recv->options.channels_count; i++) {
+    if (recv->zlib[i] != NULL) {
+      inflateEnd(recv->zlib[i]);
+      free(recv->zlib[i]);
+    }
+    ZSTD_freeDStream(recv->zstd[i]);
+  }
+  free(recv->pages);
+  free(recv);
+}
+
+enum mig_err mig_multifd_recv_initial(struct mig_multifd_recv *recv, struct mig_reader *reader,
+                                      uint32_t *channel)
+{
+  uint64_t at = mig_reader_offset(reader);
+  uint8_t packet[MIG_MULTIFD_INITIAL_BYTES];
+  mig_read_bytes(reader, packet, sizeof(packet));
+  if (mig_reader_failed(reader)) {
+    mig__reader_annotate(reader, "multifd/initial");
+    return mig_reader_error(reader)->code;
+  }
+  uint32_t id = packet[MIG_MULTIFD_INITIAL_ID];
+  const char *field = NULL;
+  enum mig_err code = MIG_ERR_BAD_VALUE;
+  if (be32_at(packet) != MIG_MULTIFD_MAGIC) field = "magic", code = MIG_ERR_BAD_MAGIC;
+  else if (be32_at(packet + 4) != MIG_MULTIFD_VERSION) field = "version", code = MIG_ERR_BAD_VERSION;
+  else if (memcmp(packet + 8, recv->options.uuid, MIG_CONFIG_UUID_BYTES) != 0) field = "uuid";
+  else if (id >= recv->options.channels_count) field = "id";  /* QEMU lets id == count by */
+  else if (recv->seen[id]) field = "id";
+  if (field != NULL) {
+    MIG_READER_FAIL(reader, code, at, "initial packet refused", "multifd/initial/%s", field);
+    return code;
+  }
+  recv->seen[id] = true;
+  *channel = id;
+  return MIG_OK;
+}
+
+static int32_t recv_block_find(const struct mig_multifd_recv *recv, const uint8_t *name)
+{
+  char text[256];
+  memcpy(text, name, 255);
+  text[255] = 0;  /* QEMU forces the last byte to NUL */
+  for (uint32_t i = 0; i < recv->options.block_count; i++) {
+    if (strcmp(text, recv->blocks[i]->name) == 0) return (int32_t)i;
+  }
+  return -1;
+}
+
+/* The header's fields against §9.3; the field's name, or NULL when all hold. */
+static const char *recv_header_check(const struct mig_multifd_recv *recv, const uint8_t *h,
+                                     int32_t *block_index, uint32_t *field_at)
+{
+  uint32_t flags = be32_at(h + MIG_MULTIFD_PACKET_FLAGS);
+  uint32_t alloc = be32_at(h + MIG_MULTIFD_PACKET_PAGES_ALLOC);
+  uint32_t normal = be32_at(h + MIG_MULTIFD_PACKET_NORMAL_PAGES);
+  uint32_t zero = be32_at(h + MIG_MULTIFD_PACKET_ZERO_PAGES);
+  uint32_t size = be32_at(h + MIG_MULTIFD_PACKET_NEXT_PACKET_SIZE);
+  uint32_t method = flags & ~(uint32_t)MIG_MULTIFD_FLAG_SYNC;
+  uint32_t expected = mig_multifd_compression_flag(recv->options.compression);
+  *field_at = 0;
+  if (be32_at(h) != MIG_MULTIFD_MAGIC) return "magic";
+  if (*field_at = 4, be32_at(h + 4) != MIG_MULTIFD_VERSION) return "version";
+  *field_at = MIG_MULTIFD_PACKET_FLAGS;
+  if (method != expected && !(normal == 0 && method == 0)) return "flags";
+  if (*field_at = MIG_MULTIFD_PACKET_PAGES_ALLOC, alloc > MIG_MULTIFD_PAGES_MAX) return "pages_alloc";
+  if (*field_at = MIG_MULTIFD_PACKET_NORMAL_PAGES, normal > alloc) return "normal_pages";
+  if (*field_at = MIG_MULTIFD_PACKET_ZERO_PAGES, zero > alloc - normal) return "zero_pages";
+  *field_at = MIG_MULTIFD_PACKET_NEXT_PACKET_SIZE;
+  if (normal > 0 && expected == 0 && size != normal * MIG_PAGE_BYTES) return "next_packet_size";
+  if (normal > 0 && size > MIG_MULTIFD_PAYLOAD_BYTES_MAX) return "next_packet_size";
+  *block_index = -1;
+  if (normal + zero == 0) return NULL;  /* 7.2 SYNC packets carry stale fields: ignored */
+  *field_at = MIG_MULTIFD_PACKET_RAMBLOCK;
+  *block_index = recv_block_find(recv, h + MIG_MULTIFD_PACKET_RAMBLOCK);
+  if (*block_index < 0) return "ramblock";
+  const struct ram_block *block = recv->blocks[*block_index];
+  for (uint32_t i = 0; i < normal + zero; i++) {
+    uint64_t offset = be64_at(h + MIG_MULTIFD_PACKET_OFFSETS + 8 * i);
+    *field_at = MIG_MULTIFD_PACKET_OFFSETS + 8 * i;
+    if (offset % MIG_PAGE_BYTES != 0 || offset >= block->used_bytes) return "offsets";
+  }
+  return NULL;
+}
+
+/* Feeds compressed input to the channel's decoder; false with *why on a failure. */
+static bool recv_inflate(struct mig_multifd_recv *recv, uint32_t channel, const uint8_t *in,
+                         size_t in_bytes, size_t *out_bytes, size_t out_max, const char **why)
+{
+  if (recv->options.compression == MIG_MULTIFD_COMPRESSION_ZLIB) {
+    z_stream *z = recv->zlib[channel];
+    z->next_in = (Bytef *)(uintptr_t)in;
+    z->avail_in = (uInt)in_bytes;
+    while (z->avail_in > 0) {
+      z->next_out = recv->pages + *out_bytes;
+      z->avail_out = (uInt)(out_max - *out_bytes);
+      int ret = inflate(z, Z_SYNC_FLUSH);
+      *out_bytes = out_max - z->avail_out;
+      if (ret == Z_BUF_ERROR && z->avail_out == 0) return (*why = "more output than pages"), false;
+      if (ret != Z_OK && ret != Z_BUF_ERROR) return (*why = "zlib stream corrupt"), false;
+      if (ret == Z_BUF_ERROR) break;
+    }
+    return true;
+  }
+  ZSTD_inBuffer zin = {.src = in, .size = in_bytes, .pos = 0};
+  while (zin.pos < zin.size) {
+    ZSTD_outBuffer zout = {.dst = recv->pages, .size = out_max, .pos = *out_bytes};
+    size_t ret = ZSTD_decompressStream(recv->zstd[channel], &zout, &zin);
+    if (ZSTD_isError(ret)) return (*why = "zstd stream corrupt"), false;
+    bool stuck = zout.pos == *out_bytes && zout.pos == out_max;
+    *out_bytes = zout.pos;
+    if (stuck) return (*why = "more output than pages"), false;
+  }
+  return true;
+}
+
+/* The payload of a packet with normal pages: raw, or decompressed; into recv->pages. */
+static enum mig_err recv_payload(struct mig_multifd_recv *recv, uint32_t channel,
+                                 struct mig_reader *reader, uint32_t normal, uint32_t size,
+                                 uint64_t number)
+{
+  size_t expected = (size_t)normal * MIG_PAGE_BYTES;
+  if (recv->options.compression == MIG_MULTIFD_COMPRESSION_NONE) {
+    mig_read_bytes(reader, recv->pages, expected);
+    return mig_reader_failed(reader) ? mig_reader_error(reader)->code : MIG_OK;
+  }
+  size_t out_bytes = 0;
+  const char *why = NULL;
+  uint64_t at = mig_reader_offset(reader);
+  for (uint32_t done = 0; done < size && why == NULL;) {
+    uint32_t step = SIM_MIN(size - done, VIEW_BYTES_MAX);
+    const uint8_t *view = mig_read_view(reader, step);
+    if (view == NULL) return mig_reader_error(reader)->code;
+    recv_inflate(recv, channel, view, step, &out_bytes, expected, &why);
+    done += step;
+  }
+  if (why == NULL && out_bytes != expected) why = "fewer bytes than pages";
+  if (why == NULL) return MIG_OK;
+  MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, at, why, "multifd/channel%" PRIu32 "/packet%" PRIu64
+                  "/%s", channel, number, mig_multifd_compression_name(recv->options.compression));
+  return MIG_ERR_BAD_VALUE;
+}
+
+static void recv_apply(struct mig_multifd_recv *recv, int32_t block_index, const uint8_t *h,
+                       uint32_t normal, uint32_t zero)
+{
+  struct ram_block *block = recv->blocks[block_index];
+  for (uint32_t i = 0; i < normal + zero; i++) {
+    uint64_t page = be64_at(h + MIG_MULTIFD_PACKET_OFFSETS + 8 * i) / MIG_PAGE_BYTES;
+    if (i >= normal) {
+      ram_page_load_zero(block, page);
+    } else if (block->backing == RAM_BACKING_DENSE) {
+      memcpy(ram_page_mut(block, page), recv->pages + (size_t)i * MIG_PAGE_BYTES, MIG_PAGE_BYTES);
+    } else {
+      ram_page_load(block, page, recv->pages + (size_t)i * MIG_PAGE_BYTES);
+    }
+  }
+}
+
+enum mig_err mig_multifd_recv_packet(struct mig_multifd_recv *recv, uint32_t channel,
+                                     struct mig_reader *reader, bool *sync)
+{
+  SIM_ASSERT(channel < recv->options.channels_count && recv->seen[channel]);
+  uint64_t at = mig_reader_offset(reader);
+  uint64_t number = recv->packets[channel]++;
+  uint8_t *h = recv->header;
+  mig_read_bytes(reader, h, MIG_MULTIFD_PACKET_BYTES);
+  if (mig_reader_failed(reader)) {
+    mig__reader_annotate(reader, "multifd/channel%" PRIu32 "/packet%" PRIu64, channel, number);
+    return mig_reader_error(reader)->code;
+  }
+  int32_t block_index = -1;
+  uint32_t field_at = 0;
+  const char *field = recv_header_check(recv, h, &block_index, &field_at);
+  if (field != NULL) {
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, at + field_at, "packet field refused",
+                    "multifd/channel%" PRIu32 "/packet%" PRIu64 "/%s", channel, number, field);
+    return MIG_ERR_BAD_VALUE;
+  }
+  uint32_t normal = be32_at(h + MIG_MULTIFD_PACKET_NORMAL_PAGES);
+  uint32_t zero = be32_at(h + MIG_MULTIFD_PACKET_ZERO_PAGES);
+  uint32_t size = be32_at(h + MIG_MULTIFD_PACKET_NEXT_PACKET_SIZE);
+  if (normal > 0) {
+    enum mig_err err = recv_payload(recv, channel, reader, normal, size, number);
+    if (err != MIG_OK) return err;
+    recv->stats.payload_bytes += size;
+  }
+  if (normal + zero > 0) {
+    recv_apply(recv, block_index, h, normal, zero);
+    recv->stats.packets_count++;
+    recv->stats.normal_pages_count += normal;
+    recv->stats.zero_pages_count += zero;
+  }
+  *sync = (be32_at(h + MIG_MULTIFD_PACKET_FLAGS) & MIG_MULTIFD_FLAG_SYNC) != 0;
+  if (*sync) {
+    recv->syncs[channel]++;
+    recv->stats.sync_packets_count++;
+  }
+  return MIG_OK;
+}
+
+uint64_t mig_multifd_recv_syncs(const struct mig_multifd_recv *recv, uint32_t channel)
+{
+  SIM_ASSERT(channel < recv->options.channels_count);
+  return recv->syncs[channel];
+}
+
+const struct mig_multifd_recv_stats *mig_multifd_recv_stats(const struct mig_multifd_recv *recv)
+{
+  return &recv->stats;
+}

@@ -13,6 +13,9 @@ include path, so an #include that points up the layer order fails to compile
   cli/*_nondet_test.c a test binary of its own (with its own main), linked with
                       conformance/conform_run.c built with -DSIM_TEST_NONDETERMINISM
                       (planted nondeterminism for --twice; conform_run.h)
+  migration/*_bug_test.c  a test binary of its own, linked with migration/mig_postcopy.c
+                      built with -DMIG_POSTCOPY_PLANTED_BUG (a wrong discard range
+                      the postcopy checker must catch)
 
 Run `python3 configure.py` after adding or removing a source file;
 `python3 configure.py --check` fails when the committed build.ninja is stale.
@@ -55,7 +58,7 @@ def sources(folder):
     names = sorted(os.path.basename(p) for p in glob.glob(os.path.join(folder, "*.c")))
     lib, tests = [], []
     for name in names:
-        if name.endswith("_nondet_test.c"):
+        if name.endswith("_nondet_test.c") or name.endswith("_bug_test.c"):
             continue
         if name.endswith("_test.c"):
             tests.append(name)
@@ -135,6 +138,20 @@ def generate():
                 test_obj = compile_one("cli", name, every, False, nondet, "nondet")
                 exe = "%s/%s" % (base, name[:-2])
                 n.build(exe, "link", [test_obj, run_obj] + libs_so_far,
+                        variables=dict(common, ldflags=ldflags,
+                                       libs=CHECK_LIBS + " " + LIBS))
+                outputs.append(exe)
+
+            # Test-only binaries with a planted postcopy bug: their mig_postcopy.o,
+            # linked before libmigration.a, is the one the linker takes.
+            bug = " -DMIG_POSTCOPY_PLANTED_BUG"
+            migration_visible = ["migration", "models", "sim"]
+            for name in sorted(os.path.basename(p) for p in glob.glob("migration/*_bug_test.c")):
+                bug_obj = compile_one("migration", "mig_postcopy.c", migration_visible, True,
+                                      bug, "bug")
+                test_obj = compile_one("migration", name, migration_visible, False, bug, "bug")
+                exe = "%s/%s" % (base, name[:-2])
+                n.build(exe, "link", [test_obj, bug_obj] + libs_so_far,
                         variables=dict(common, ldflags=ldflags,
                                        libs=CHECK_LIBS + " " + LIBS))
                 outputs.append(exe)

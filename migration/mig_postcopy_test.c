@@ -301,6 +301,110 @@ START_TEST(mig_postcopy_faults_requests_and_recovery)
 }
 END_TEST
 
+static bool hook_recovered(void *context, struct mig_reader *reader, enum mig_err err)
+{
+  struct fixture *f = SIM_CONTAINER_OF((struct mig_postcopy_dest *)context, struct fixture, pd);
+  return f->recovered != NULL && f->recovered(f->recovered_context, reader, err);
+}
+
+/* The destination's channels in the recovery test: the cut stream, then a new one. */
+struct channels {
+  struct fixture *f;
+  size_t cut_bytes;        /* bytes of the first channel that got through */
+  size_t at;               /* next byte of the current channel */
+  int phase;               /* 0 first channel, 1 RECV_BITMAPs sent, 2 the rest sent */
+  struct mig_membuf second;
+  struct mig_writer writer;
+  uint8_t writer_buffer[4096];
+  uint8_t reader_buffer[MIG_READER_BUFFER_BYTES];
+};
+
+/* Source, once the destination has read the RECV_BITMAPs: bitmaps in, RESUME and the rest. */
+static void channels_source_resume(struct channels *c)
+{
+  struct mig_rp_message messages[4];
+  ck_assert_uint_eq(rp_read_all(c->f, messages, 4), 2);
+  ck_assert(mig_postcopy_source_bitmaps_done(&c->f->ps));
+  mig_postcopy_save_resume(&c->writer);
+  write_stream_end(c->f, &c->writer);
+}
+
+static size_t channels_refill(void *context, uint8_t *bytes, size_t capacity)
+{
+  struct channels *c = context;
+  if (c->phase == 0) {
+    size_t count = SIM_MIN(capacity, c->cut_bytes - c->at);
+    memcpy(bytes, c->f->stream.bytes + c->at, count);
+    c->at += count;
+    return count;  /* 0 at the cut: the link is gone */
+  }
+  if (c->at == c->second.count && c->phase == 1) {
+    channels_source_resume(c);
+    c->phase = 2;
+  }
+  size_t count = SIM_MIN(capacity, c->second.count - c->at);
+  memcpy(bytes, c->second.bytes + c->at, count);
+  c->at += count;
+  return count;
+}
+
+/* The load failed on the cut: pause, migrate-recover, and a new channel starting with RECV_BITMAPs. */
+static bool channels_recovered(void *context, struct mig_reader *reader, enum mig_err err)
+{
+  struct channels *c = context;
+  if (c->phase != 0 || err != MIG_ERR_TRUNCATED) return false;
+  mig_postcopy_dest_pause(&c->f->pd);
+  mig_postcopy_dest_recover(&c->f->pd);
+  c->f->rp.count = 0;
+  mig_postcopy_save_recv_bitmaps(&c->f->ps, &c->writer);
+  ck_assert_int_eq(mig_writer_flush(&c->writer), MIG_OK);
+  c->phase = 1;
+  c->at = 0;
+  mig_reader_init_refill(reader, c->reader_buffer, sizeof(c->reader_buffer), channels_refill, c);
+  return true;
+}
+
+START_TEST(mig_postcopy_recovery_across_channels_ends_equal)
+{
+  /* A link cut inside a 2 MiB host page; recovered on a new channel: equal, each page once. */
+  struct fixture f;
+  fixture_init(&f);
+  write_stream_with(&f, 150, FLAW_NONE, 2);
+  struct channels *c = calloc(1, sizeof(*c));
+  c->f = &f;
+  c->cut_bytes = f.stream.count - 3000;  /* inside the second section's last host page */
+  mig_membuf_init(&c->second, (size_t)1 << 26);
+  mig_writer_init(&c->writer, c->writer_buffer, sizeof(c->writer_buffer), membuf_sink, &c->second);
+  struct mig_load_postcopy postcopy = {.context = &f.pd, .command = hook_command,
+                                       .placed = hook_placed, .finish = hook_finish,
+                                       .recovered = hook_recovered};
+  f.recovered_context = c;
+  f.recovered = channels_recovered;
+  struct mig_load_options options = {.postcopy = &postcopy};
+  struct mig_reader reader;
+  mig_reader_init_refill(&reader, c->reader_buffer, sizeof(c->reader_buffer), channels_refill, c);
+  struct mig_load_stats stats;
+  enum mig_err err = mig_load_machine_with(&reader, f.dest, &options, &stats);
+  const struct mig_error *error = mig_reader_error(&reader);
+  ck_assert_msg(err == MIG_OK, "%s at 0x%" PRIx64 ": %s", error->path, error->offset,
+                error->detail);
+  ck_assert_int_eq(c->phase, 2);
+  for (uint32_t b = 0; b < 2; b++) {
+    ck_assert_uint_eq(ram_block_hash(machine_ram(f.dest, b)),
+                      ram_block_hash(machine_ram(f.source, b)));
+  }
+  const struct mig_postcopy_source_stats *ss = mig_postcopy_source_stats(&f.ps);
+  const struct mig_postcopy_dest_stats *ds = mig_postcopy_dest_stats(&f.pd);
+  ck_assert_uint_eq(ss->bitmaps_count, 2);
+  ck_assert_uint_gt(ss->resent_pages_count, 0);   /* sent before the cut, never received */
+  ck_assert_uint_eq(ds->pauses_count, 1);
+  ck_assert_uint_eq(ds->postcopy_pages_count, ss->discard_pages_count);
+  mig_membuf_deinit(&c->second);
+  free(c);
+  fixture_deinit(&f);
+}
+END_TEST
+
 Suite *mig_postcopy_suite(void)
 {
   Suite *suite = suite_create("mig_postcopy");
@@ -308,6 +412,7 @@ Suite *mig_postcopy_suite(void)
   tcase_add_test(core, mig_postcopy_after_precopy_ends_equal);
   tcase_add_test(core, mig_postcopy_requests_served_first);
   tcase_add_test(core, mig_postcopy_faults_requests_and_recovery);
+  tcase_add_test(core, mig_postcopy_recovery_across_channels_ends_equal);
   suite_add_tcase(suite, core);
   TCase *refused = tcase_create("refused");
   tcase_add_test(refused, mig_postcopy_page_twice_refused);

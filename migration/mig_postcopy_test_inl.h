@@ -41,6 +41,9 @@ struct fixture {
   struct mig_writer writer;
   uint8_t buffer[4096];
   struct rp_log rp;
+  /* Recovery tests: what mig_load_postcopy.recovered does (NULL: no recovery). */
+  bool (*recovered)(void *context, struct mig_reader *reader, enum mig_err err);
+  void *recovered_context;
 };
 
 static enum mig_err membuf_sink(void *context, const uint8_t *bytes, size_t count)
@@ -117,8 +120,15 @@ static void source_dirty(struct fixture *f)
   ram_store(machine_ram(f->source, 1), 600, 2, 77);  /* inside the second 2 MiB page */
 }
 
-/* Precopy sends pages_first pages, the guest dirties more, then postcopy sends the rest. */
-static void write_stream(struct fixture *f, uint64_t pages_first, enum stream_flaw flaw)
+static void write_stream_end(struct fixture *f, struct mig_writer *w);
+
+/*
+ * Precopy sends pages_first pages, the guest dirties more, then postcopy
+ * sends the rest in sections of 64 pages: at most sections_max of them, then
+ * the stream stops (a cut link) unless every page went.
+ */
+static void write_stream_with(struct fixture *f, uint64_t pages_first, enum stream_flaw flaw,
+                              uint32_t sections_max)
 {
   struct mig_writer *w = &f->writer;
   mig_save_header(w);
@@ -167,9 +177,25 @@ static void write_stream(struct fixture *f, uint64_t pages_first, enum stream_fl
     bitmap[0] |= UINT64_C(1) << 1;
     f->ram.dirty_pages_count++;
   }
-  for (bool done = false; !done;) {
+  bool done = false;
+  for (uint32_t i = 0; i < sections_max && !done; i++) {
     mig_save_section_short_header(w, MIG_SECTION_PART, MIG_SAVE_RAM_SECTION_ID);
     done = mig_postcopy_save_iterate(&f->ps, w, NULL, 64);
+    mig_save_footer(w, MIG_SAVE_RAM_SECTION_ID);
+  }
+  if (done) {
+    write_stream_end(f, w);
+  } else {
+    ck_assert_int_eq(mig_writer_flush(w), MIG_OK);
+  }
+}
+
+/* The rest of the postcopy sections, END(ram) and EOF. */
+static void write_stream_end(struct fixture *f, struct mig_writer *w)
+{
+  while (mig_postcopy_pending_pages(&f->ps) > 0) {
+    mig_save_section_short_header(w, MIG_SECTION_PART, MIG_SAVE_RAM_SECTION_ID);
+    mig_postcopy_save_iterate(&f->ps, w, NULL, 64);
     mig_save_footer(w, MIG_SAVE_RAM_SECTION_ID);
   }
   mig_save_section_short_header(w, MIG_SECTION_END, MIG_SAVE_RAM_SECTION_ID);
@@ -177,6 +203,11 @@ static void write_stream(struct fixture *f, uint64_t pages_first, enum stream_fl
   mig_save_footer(w, MIG_SAVE_RAM_SECTION_ID);
   mig_writer_u8(w, MIG_SECTION_EOF);
   ck_assert_int_eq(mig_writer_flush(w), MIG_OK);
+}
+
+static void write_stream(struct fixture *f, uint64_t pages_first, enum stream_flaw flaw)
+{
+  write_stream_with(f, pages_first, flaw, UINT32_MAX);
 }
 
 static enum mig_err hook_command(void *context, struct mig_reader *reader,

@@ -93,7 +93,9 @@ enum mig_err mig_multifd_recv_initial(struct mig_multifd_recv *recv, struct mig_
   const char *field = NULL;
   enum mig_err code = MIG_ERR_BAD_VALUE;
   if (be32_at(packet) != MIG_MULTIFD_MAGIC) field = "magic", code = MIG_ERR_BAD_MAGIC;
-  else if (be32_at(packet + 4) != MIG_MULTIFD_VERSION) field = "version", code = MIG_ERR_BAD_VERSION;
+  else if (be32_at(packet + 4) != MIG_MULTIFD_VERSION) {
+    field = "version", code = MIG_ERR_BAD_VERSION;
+  }
   else if (memcmp(packet + 8, recv->options.uuid, MIG_CONFIG_UUID_BYTES) != 0) field = "uuid";
   else if (id >= recv->options.channels_count) field = "id";  /* QEMU lets id == count by */
   else if (recv->seen[id]) field = "id";
@@ -133,7 +135,8 @@ static const char *recv_header_check(const struct mig_multifd_recv *recv, const 
   if (*field_at = 4, be32_at(h + 4) != MIG_MULTIFD_VERSION) return "version";
   *field_at = MIG_MULTIFD_PACKET_FLAGS;
   if (method != expected && !(normal == 0 && method == 0)) return "flags";
-  if (*field_at = MIG_MULTIFD_PACKET_PAGES_ALLOC, alloc > MIG_MULTIFD_PAGES_MAX) return "pages_alloc";
+  *field_at = MIG_MULTIFD_PACKET_PAGES_ALLOC;
+  if (alloc > MIG_MULTIFD_PAGES_MAX) return "pages_alloc";
   if (*field_at = MIG_MULTIFD_PACKET_NORMAL_PAGES, normal > alloc) return "normal_pages";
   if (*field_at = MIG_MULTIFD_PACKET_ZERO_PAGES, zero > alloc - normal) return "zero_pages";
   *field_at = MIG_MULTIFD_PACKET_NEXT_PACKET_SIZE;

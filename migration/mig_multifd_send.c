@@ -197,7 +197,9 @@ static void send_packet(struct mig_multifd_send *send, uint32_t channel, uint32_
     memcpy(header + MIG_MULTIFD_PACKET_RAMBLOCK, send->block->name, strlen(send->block->name));
   }
   uint8_t *offsets = header + MIG_MULTIFD_PACKET_OFFSETS;
-  for (uint32_t i = 0; i < send->normal_count; i++) put_be64(offsets + 8 * i, send->normal_offsets[i]);
+  for (uint32_t i = 0; i < send->normal_count; i++) {
+    put_be64(offsets + 8 * i, send->normal_offsets[i]);
+  }
   for (uint32_t i = 0; i < send->zero_count; i++) {
     put_be64(offsets + 8 * (send->normal_count + i), send->zero_offsets[i]);
   }

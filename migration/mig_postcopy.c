@@ -60,7 +60,9 @@ void mig_postcopy_source_init(struct mig_postcopy_source *source, struct sim *si
 uint64_t mig_postcopy_pagesize_summary(struct ram_block *const *blocks, uint32_t count)
 {
   uint64_t summary = 0;
-  for (uint32_t i = 0; i < count; i++) summary |= SIM_MAX(blocks[i]->host_page_bytes, MIG_PAGE_BYTES);
+  for (uint32_t i = 0; i < count; i++) {
+    summary |= SIM_MAX(blocks[i]->host_page_bytes, MIG_PAGE_BYTES);
+  }
   return summary;
 }
 
@@ -139,7 +141,8 @@ static void source_discard_block(struct mig_postcopy_source *source, struct mig_
       count = 0;
     }
   }
-  if (count > 0) source_discard_command(source, writer, block, (const uint64_t (*)[2])ranges, count);
+  if (count == 0) return;
+  source_discard_command(source, writer, block, (const uint64_t (*)[2])ranges, count);
 }
 
 void mig_postcopy_save_discard(struct mig_postcopy_source *source, struct mig_writer *writer)
@@ -504,7 +507,9 @@ static enum mig_err dest_discard(struct mig_postcopy_dest *dest, struct mig_read
   if (p[0] != 0) field = "version";
   else if (DISCARD_HEADER_BYTES + (uint64_t)name_bytes > length) field = "name";
   else if (p[2 + name_bytes] != 0) field = "terminator";
-  else if ((length - DISCARD_HEADER_BYTES - name_bytes) % DISCARD_RANGE_BYTES != 0) field = "ranges";
+  else if ((length - DISCARD_HEADER_BYTES - name_bytes) % DISCARD_RANGE_BYTES != 0) {
+    field = "ranges";
+  }
   int32_t block_index = field == NULL ? dest_block_find(dest, p + 2, name_bytes) : -1;
   if (field == NULL && block_index < 0) field = "block";
   if (field != NULL) {
@@ -595,7 +600,9 @@ static enum mig_err dest_recv_bitmap(struct mig_postcopy_dest *dest, struct mig_
     if (valid < 64) received &= (UINT64_C(1) << valid) - 1;
     for (int i = 0; i < 8; i++) body[8 + w * 8 + (uint64_t)i] = (uint8_t)(received >> (8 * i));
   }
-  for (int i = 0; i < 8; i++) body[8 + size + (uint64_t)i] = (uint8_t)(MIG_RP_BITMAP_END_MARK >> (56 - 8 * i));
+  for (int i = 0; i < 8; i++) {
+    body[8 + size + (uint64_t)i] = (uint8_t)(MIG_RP_BITMAP_END_MARK >> (56 - 8 * i));
+  }
   dest->stats.bitmaps_sent_count++;
   dest->hooks.rp_send(dest->hooks.context, MIG_RP_RECV_BITMAP, p, (uint16_t)(1 + p[0]), body,
                       size + 16);

@@ -191,7 +191,8 @@ START_TEST(mig_postcopy_dest_state_machine_refuses)
   ck_assert_str_eq(e.path, "command/POSTCOPY_RAM_DISCARD/mem2m");
   ck_assert_uint_eq(e.offset, 105 + 8);
   discard[8 + 6] = 0;
-  ck_assert_int_eq(dest_cmd(&f, MIG_CMD_POSTCOPY_RAM_DISCARD, discard, sizeof(discard), &e), MIG_OK);
+  ck_assert_int_eq(dest_cmd(&f, MIG_CMD_POSTCOPY_RAM_DISCARD, discard, sizeof(discard), &e),
+                   MIG_OK);
   discard[0] = 1;
   ck_assert_int_eq(dest_cmd(&f, MIG_CMD_POSTCOPY_RAM_DISCARD, discard, sizeof(discard), &e),
                    MIG_ERR_BAD_COMMAND);
@@ -240,9 +241,9 @@ static uint32_t rp_read_all(struct fixture *f, struct mig_rp_message *out, uint3
       uint8_t bitmap[512];
       ck_assert_int_eq(mig_rp_bitmap_read(&state, &reader, out[n].block_index, bitmap,
                                           sizeof(bitmap)), MIG_OK);
+      uint64_t bytes = mig_rp_bitmap_bytes(blocks[out[n].block_index].used_bytes);
       ck_assert_int_eq(mig_postcopy_source_bitmap(&f->ps, (uint32_t)out[n].block_index, bitmap,
-                                                  mig_rp_bitmap_bytes(blocks[out[n].block_index].used_bytes)),
-                       MIG_OK);
+                                                  bytes), MIG_OK);
     }
     n++;
   }
@@ -348,7 +349,7 @@ static size_t channels_refill(void *context, uint8_t *bytes, size_t capacity)
   return count;
 }
 
-/* The load failed on the cut: pause, migrate-recover, and a new channel starting with RECV_BITMAPs. */
+/* The load failed on the cut: pause, migrate-recover, a new channel opening with RECV_BITMAPs. */
 static bool channels_recovered(void *context, struct mig_reader *reader, enum mig_err err)
 {
   struct channels *c = context;

@@ -197,7 +197,8 @@ static void placer_on_event(struct sim *sim, struct sim_event *event)
   (void)sim;
   struct placer *placer = SIM_CONTAINER_OF(event, struct placer, event);
   for (uint32_t i = 0; i < placer->count; i++) {
-    if (uffd_missing(placer->uffd, 0, placer->queue[i])) uffd_place(placer->uffd, 0, placer->queue[i]);
+    uint64_t page = placer->queue[i];
+    if (uffd_missing(placer->uffd, 0, page)) uffd_place(placer->uffd, 0, page);
   }
   placer->count = 0;
 }

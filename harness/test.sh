@@ -88,7 +88,7 @@ live record_test.py python3 harness/record_test.py  # recorder, 2 configs into o
 # every corpus stream, re-chunked by migsim reencode, loaded by a real QEMU 7.2
 live qemu_load_rechunk.py python3 harness/qemu_load_rechunk.py --stand-in-resources
 
-echo "== fuzz smoke (harness/fuzz): the canary is found and deduplicated, stream_fuzz survives 30 s"
+echo "== fuzz smoke (harness/fuzz): one canary signature; stream_fuzz survives 30 s"
 # The campaign runner in short: fork mode, merge, triage by stack, summary.json.
 # The canary aborts on every input starting "QEVM": each crash must collapse
 # into one signature, and the runner must exit 1 (a finding).
@@ -102,7 +102,7 @@ signatures = [crash["signature"] for crash in summary["crashes"]]
 print("canary: %d artifacts, signatures %s" % (summary["artifacts"], signatures))
 sys.exit(0 if len(signatures) == 1 and "LLVMFuzzerTestOneInput" in signatures[0] else 1)
 PY
-  echo "canary_fuzz: harness/fuzz exit $canary_rc, want 1 and one signature (out/reports/canary.log)"
+  echo "canary_fuzz: harness/fuzz exit $canary_rc, want 1 and one signature (see canary.log)"
   fail "canary smoke"
 fi
 if ! python3 harness/fuzz --target stream_fuzz --minutes 0.5 --no-build --no-coverage \

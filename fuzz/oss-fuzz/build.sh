@@ -59,7 +59,7 @@ commands=()
 for layer in "${layers[@]}"; do
   mkdir -p "$WORK/$layer"
   defines=""
-  [[ $layer == sim || $layer == models || $layer == migration ]] && defines="-DSIM_DETERMINISTIC_PATH"
+  case $layer in sim|models|migration) defines="-DSIM_DETERMINISTIC_PATH" ;; esac
   for source in "$layer"/*.c; do
     name=$(basename "$source" .c)
     case $name in *_test|runner|migsim|replay|*_fuzz) continue ;; esac

@@ -24,8 +24,8 @@
  * page-table entries, and in the default profile the derived state always
  * agrees with the registers (amdvi_derived_check); ATS state stays within its
  * bounds, and the qemu-10.1 profile never talks to the ATC or logs a PPR.
- * STYLE R25: one input format, no I/O; at most ACTIONS_MAX actions per input, and no action
- * starts once the input has run COMMANDS_BUDGET commands (a step budget).
+ * STYLE R25: one input format, no I/O; at most ACTIONS_MAX actions per input,
+ * and no action starts once the input has run COMMANDS_BUDGET commands.
  */
 #include "sim_base.h"
 
@@ -35,9 +35,9 @@
 
 #define ACTIONS_MAX 512u
 #define RING_ENTRIES_MAX 32768u /* ComLen 15 */
-/* Commands per input: garbage rings of 2^15 entries, rung again and again,
- * made an input run 16M commands (each logs an event and a trace record) and
- * held campaigns near 50 exec/s; past this budget no further action runs. */
+/* Commands per input: 512 actions ringing a garbage ring of 2^15 entries could
+ * run 16M commands (each logs an event and a trace record); once an input has
+ * run this many, no further action starts. */
 #define COMMANDS_BUDGET (2u * RING_ENTRIES_MAX)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Runs the unit suites and the default scenario in the coverage build and
-# writes an lcov HTML report to coverage/html/index.html.
+# Runs the unit suites, the default scenario and every fuzz target's corpus
+# replay (plus conformance/regress/) in the coverage build; writes an lcov
+# HTML report with branch coverage to coverage/html/index.html, prints line
+# and branch coverage per folder (coverage/folders.py; also folders.json) and
+# lists the lines the stream-reading files of migration/ leave uncovered in
+# coverage/uncovered.txt.  Files never executed count, at 0% (a zero
+# baseline from `lcov --initial` is added to the run's counts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ninja -f build.ninja coverage >/dev/null
@@ -17,11 +22,18 @@ for replay in out/coverage/*_replay; do
   [[ $target == canary_fuzz ]] && regress=   # the canary aborts on any stream
   [[ -x $replay ]] && "$replay" "fuzz/corpus/$target" $regress >/dev/null
 done
-lcov --quiet --capture --directory out/coverage/obj --output-file coverage/lcov.info \
+lcov --quiet --capture --initial --directory out/coverage/obj --output-file coverage/base.info \
   --rc lcov_branch_coverage=1 >/dev/null
+lcov --quiet --capture --directory out/coverage/obj --output-file coverage/run.info \
+  --rc lcov_branch_coverage=1 >/dev/null
+lcov --quiet -a coverage/base.info -a coverage/run.info --output-file coverage/lcov.info \
+  --rc lcov_branch_coverage=1 >/dev/null
+rm -f coverage/base.info coverage/run.info
 lcov --quiet --remove coverage/lcov.info '*_test.c' '*/runner.c' '/usr/*' \
   --output-file coverage/lcov.info --rc lcov_branch_coverage=1 >/dev/null
 genhtml --quiet coverage/lcov.info --output-directory coverage/html --branch-coverage \
   --title migsim >/dev/null
 lcov --summary coverage/lcov.info --rc lcov_branch_coverage=1 2>&1 | sed -n 's/^ *//p' | grep -E '^(lines|functions|branches)'
+python3 coverage/folders.py --info coverage/lcov.info --uncovered coverage/uncovered.txt \
+  --json coverage/folders.json
 echo "coverage: coverage/html/index.html"

@@ -23,8 +23,9 @@
  * commands (at most one ring's worth), a translation reads at most six
  * page-table entries, and in the default profile the derived state always
  * agrees with the registers (amdvi_derived_check); ATS state stays within its
- * bounds, and the qemu-10.1 profile never talks to the ATC or logs a PPR.  STYLE R25: one input
- * format, no I/O; at most ACTIONS_MAX actions per input.
+ * bounds, and the qemu-10.1 profile never talks to the ATC or logs a PPR.
+ * STYLE R25: one input format, no I/O; at most ACTIONS_MAX actions per input,
+ * and no action starts once the input has run COMMANDS_BUDGET commands.
  */
 #include "sim_base.h"
 
@@ -34,6 +35,10 @@
 
 #define ACTIONS_MAX 512u
 #define RING_ENTRIES_MAX 32768u /* ComLen 15 */
+/* Commands per input: 512 actions ringing a garbage ring of 2^15 entries could
+ * run 16M commands (each logs an event and a trace record); once an input has
+ * run this many, no further action starts. */
+#define COMMANDS_BUDGET (2u * RING_ENTRIES_MAX)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -191,14 +196,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   uint64_t control = take(&in, 8) | AMDVI_CONTROL_CMDBUF_EN;
   amdvi_guest_setup(&w.guest, 8, 8, control);
   (void)amdvi_guest_dte_translate(&w.guest, 0x10, 1 + (uint32_t)(data[0] >> 1) % 6, 3);
-  for (uint32_t action = 0; action < ACTIONS_MAX && in.at < in.size; action++) {
+  struct amdvi_stats stats;
+  amdvi_stats_get(w.guest.iommu, &stats);
+  for (uint32_t action = 0; action < ACTIONS_MAX && in.at < in.size &&
+                            stats.commands_count <= COMMANDS_BUDGET; action++) {
     fuzz_action(&w, &in, (uint8_t)take(&in, 1));
+    amdvi_stats_get(w.guest.iommu, &stats);
     if (config.profile == AMDVI_PROFILE_DEFAULT) {
       char names[256];
       SIM_ASSERT(amdvi_derived_check(w.guest.iommu, names, sizeof names) == 0);
     } else {
-      struct amdvi_stats stats;
-      amdvi_stats_get(w.guest.iommu, &stats);
       SIM_ASSERT(stats.ats_invalidations_count == 0 && stats.ppr_logged_count == 0);
       SIM_ASSERT(w.atc.invalidations_count == 0 && amdvi_atc_valid_count(&w.atc) == 0);
     }

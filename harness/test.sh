@@ -108,20 +108,31 @@ live qemu_matrix.py python3 harness/qemu_matrix.py
 # every corpus stream, re-chunked by migsim reencode, loaded by a real QEMU 7.2
 live qemu_load_rechunk.py python3 harness/qemu_load_rechunk.py --stand-in-resources
 
-echo "== fuzz smoke: the canary must be found, the stream target must survive 30 s"
-# libFuzzer writes new inputs into its corpus folder: give it copies under out/.
-rm -rf out/canary-work && mkdir -p out/canary-work && cp fuzz/corpus/canary_fuzz/* out/canary-work/
-if out/fuzz/canary_fuzz -max_total_time=60 -artifact_prefix=out/canary- \
-    out/canary-work >out/reports/canary.log 2>&1; then
-  echo "canary_fuzz did not fail: libFuzzer is not working"; fail "canary smoke"
-else
-  echo "canary found: $(grep -c 'found the canary' out/reports/canary.log) time(s)"
+echo "== fuzz smoke (harness/fuzz): one canary signature; stream_fuzz survives 30 s"
+# The campaign runner in short: fork mode, merge, triage by stack, summary.json.
+# The canary aborts on every input starting "QEVM": each crash must collapse
+# into one signature, and the runner must exit 1 (a finding).
+canary_rc=0
+python3 harness/fuzz --target canary_fuzz --minutes 0.25 --no-build --no-coverage \
+  --minimize-seconds 5 --out out/campaigns/canary-smoke >out/reports/canary.log 2>&1 || canary_rc=$?
+if (( canary_rc != 1 )) || ! python3 - <<'PY'; then
+import json, sys
+summary = json.load(open("out/campaigns/canary-smoke/summary.json"))
+signatures = [crash["signature"] for crash in summary["crashes"]]
+print("canary: %d artifacts, signatures %s" % (summary["artifacts"], signatures))
+sys.exit(0 if len(signatures) == 1 and "LLVMFuzzerTestOneInput" in signatures[0] else 1)
+PY
+  echo "canary_fuzz: harness/fuzz exit $canary_rc, want 1 and one signature (see canary.log)"
+  fail "canary smoke"
 fi
-rm -rf out/fuzz-work && mkdir -p out/fuzz-work && cp fuzz/corpus/stream_fuzz/* out/fuzz-work/
-out/fuzz/stream_fuzz -max_total_time=30 -dict=fuzz/stream_fuzz.dict -artifact_prefix=out/ \
-  -print_final_stats=1 out/fuzz-work 2>&1 | grep -E 'stat::(number_of_executed_units|average_exec_per_sec)|ERROR|SUMMARY' \
-  || true
-[[ -z $(ls out/crash-* out/timeout-* out/leak-* 2>/dev/null) ]] || { echo "stream_fuzz found a crasher"; fail "stream_fuzz smoke"; }
+if ! python3 harness/fuzz --target stream_fuzz --minutes 0.5 --no-build --no-coverage \
+    --out out/campaigns/stream-smoke; then
+  echo "stream_fuzz found a crasher or the runner failed (out/campaigns/stream-smoke)"
+  fail "stream_fuzz smoke"
+fi
+
+echo "== oss-fuzz build: fuzz/oss-fuzz/build.sh builds every target in a clean directory"
+bash harness/oss_fuzz_build_test.sh || fail "oss-fuzz build"
 
 echo "== coverage"
 bash coverage/report.sh || fail coverage

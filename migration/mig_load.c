@@ -461,9 +461,19 @@ static enum mig_err load_command(struct load_state *state, const struct mig_reco
     if (state->target->ping != NULL) state->target->ping(state->target->ping_context, value);
     return MIG_OK;
   }
-  case MIG_CMD_PACKAGED: return load_packaged(state, record);
-  case MIG_CMD_POSTCOPY_RESUME: return MIG_OK; /* outside postcopy-recover: ignored, as QEMU */
+  case MIG_CMD_PACKAGED:
+    if (state->target->command != NULL) break; /* the plug-in reads and parses the package */
+    return load_packaged(state, record);
+  case MIG_CMD_POSTCOPY_RESUME:
+    if (state->target->command != NULL) break; /* the postcopy plug-in knows the state */
+    return MIG_OK; /* outside postcopy-recover: ignored, as QEMU */
   default: break;
+  }
+  if (state->target->command != NULL) {
+    enum mig_err err = state->target->command(state->target->command_context, state->reader,
+                                              record);
+    SIM_ASSERT(err == MIG_OK || mig_reader_failed(state->reader));
+    return err;
   }
   /* ADVISE, LISTEN, RUN, DISCARD, COLO, RECV_BITMAP: postcopy and COLO are off here. */
   return load_command_refuse(state, record->offset, "postcopy, COLO and recovery are off here",
@@ -599,6 +609,7 @@ enum mig_err mig_load_machine_with(struct mig_reader *reader, struct machine *ma
     .ram_blocks = blocks, .ram_block_count = machine_ram_count(machine),
     .x_ignore_shared = options->x_ignore_shared, .lives = options->lives,
     .live_count = options->live_count, .ping = options->ping,
-    .ping_context = options->ping_context};
+    .ping_context = options->ping_context, .policy = options->policy,
+    .command = options->command, .command_context = options->command_context};
   return mig_load_target_run(reader, &target, stats);
 }

@@ -58,6 +58,15 @@ struct mig_load_target {
   /* A PING accepted on the open return path (the caller answers PONG); may be NULL. */
   void (*ping)(void *context, uint32_t value);
   void *ping_context;
+  /*
+   * Any other command when the policy lets postcopy commands in (ADVISE,
+   * LISTEN, RUN, DISCARD, PACKAGED, RESUME, RECV_BITMAP...): the caller
+   * (the postcopy plug-in) handles it, reading any bytes that follow from
+   * reader; MIG_OK or the error latched on reader.  NULL: refused as before.
+   */
+  enum mig_err (*command)(void *context, struct mig_reader *reader,
+                          const struct mig_record *record);
+  void *command_context;
 };
 
 struct mig_load_stats {
@@ -84,6 +93,10 @@ struct mig_load_options {
   uint32_t live_count;            /* <= MIG_LOAD_LIVES_MAX */
   void (*ping)(void *context, uint32_t value); /* as mig_load_target's; may be NULL */
   void *ping_context;
+  const struct mig_policy *policy; /* NULL: mig_policy_strict; capabilities relax it */
+  enum mig_err (*command)(void *context, struct mig_reader *reader,
+                          const struct mig_record *record); /* as mig_load_target's */
+  void *command_context;
 };
 
 /* The same with options (mig_load_machine uses all-off options). */

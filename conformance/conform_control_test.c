@@ -9,6 +9,7 @@
 #include "conform_run.h"
 #include "conform_scenario.h"
 #include "sim_check.h"
+#include "vfiodev.h"
 
 /* A small scenario whose RAM, workload and commands a case replaces. */
 static void scenario_text(char *out, size_t out_bytes, const char *ram, const char *workload,
@@ -203,6 +204,107 @@ START_TEST(conform_control_return_path_alone)
 }
 END_TEST
 
+START_TEST(conform_control_max_bandwidth_as_bytes_go_out)
+{
+  /* Goal: max-bandwidth holds within a window's budget whatever the section size. */
+  static struct conform_scenario scenario;
+  load("conformance/scenarios/param-max-bandwidth.json", &scenario);
+  static const uint64_t section_pages[] = {65536, 256, 16};
+  for (size_t i = 0; i < SIM_ARRAY_COUNT(section_pages); i++) {
+    scenario.section_pages_max = section_pages[i];
+    static struct conform_run_result result;
+    conform_check(&scenario, false, NULL, NULL, &result);
+    ck_assert_msg(result.verdict == CONFORM_PASS, "%s", result.failure);
+    /* The queries at 1 s and 5 s after migrate: 8 MiB/s, to one 100 ms budget (0.8 MiB). */
+    uint32_t seen = 0;
+    for (uint32_t e = 0; e < result.timeline_count; e++) {
+      const struct conform_timeline_entry *entry = &result.timeline[e];
+      if (strcmp(entry->what, "query-migrate") != 0 || entry->detail == NULL) continue;
+      uint64_t elapsed_ns = entry->time_ns - 200 * SIM_NS_PER_MS;
+      uint64_t allowed = 8388608 * elapsed_ns / SIM_NS_PER_S;
+      ck_assert_uint_le(entry->value, allowed + 8388608 / 10);
+      ck_assert_uint_ge(entry->value + 8388608 / 10, allowed);
+      seen++;
+    }
+    ck_assert_uint_eq(seen, 3);
+    /* 64 MiB at 8 MiB/s: about 8 s, the same for every section size. */
+    uint64_t total_ns = result.stats.end_ns - result.stats.start_ns;
+    ck_assert_uint_ge(total_ns, 7900 * SIM_NS_PER_MS);
+    ck_assert_uint_le(total_ns, 8100 * SIM_NS_PER_MS);
+    conform_run_result_deinit(&result);
+  }
+}
+END_TEST
+
+START_TEST(conform_control_unfinished_statistics)
+{
+  /* Goal: a migration still running when the run ends reports what it sent, not garbage. */
+  static struct conform_scenario scenario;
+  load("conformance/scenarios/param-max-bandwidth.json", &scenario);
+  scenario.time_ns_max = 2 * SIM_NS_PER_S;
+  static struct conform_run_result result;
+  conform_check(&scenario, false, NULL, NULL, &result);
+  ck_assert_int_eq(result.verdict, CONFORM_LIVENESS);
+  ck_assert_int_eq(result.stats.status, MIG_STATE_ACTIVE);
+  ck_assert_uint_eq(result.stats.end_ns, 0);
+  ck_assert_uint_gt(result.stats.normal_pages_count, 3000); /* 1.8 s at 8 MiB/s: ~3700 pages */
+  ck_assert_uint_gt(result.stats.remaining_bytes, 0);
+  ck_assert_uint_ge(result.stats.dirty_sync_count, 1);
+  conform_run_result_deinit(&result);
+}
+END_TEST
+
+/* vfio-ack.json with a second vfiodev at 00:06.0 (quirks and size as given). */
+static void two_vfio(struct conform_scenario *scenario, bool quirk, uint64_t second_bytes)
+{
+  load("conformance/scenarios/vfio-ack.json", scenario);
+  struct machine_config *machine = &scenario->machine;
+  ck_assert_uint_eq(machine->device_count, 1);
+  machine->devices[1] = machine->devices[0];
+  machine->devices[1].slot = 6;
+  struct vfiodev_config *second = vfiodev_props(&machine->devices[1]);
+  second->mappings[0].gpa = 2 * 1048576;
+  second->state_bytes = second_bytes;
+  second->quirk_ignore_ack = quirk;
+  machine->device_count = 2;
+}
+
+START_TEST(conform_control_two_vfio_devices_ack)
+{
+  /* Goal: two vfiodevs with switchover-ack pass (each loads on its own; both approve). */
+  static struct conform_scenario scenario;
+  two_vfio(&scenario, false, 33554432);
+  scenario.seed = 1 + (uint64_t)_i;
+  static struct conform_run_result result;
+  conform_check(&scenario, false, NULL, NULL, &result);
+  ck_assert_msg(result.verdict == CONFORM_PASS, "seed %" PRIu64 ": %s", scenario.seed,
+                result.failure);
+  ck_assert_uint_gt(result.stats.switchover_ack_ns, 0);
+  conform_run_result_deinit(&result);
+}
+END_TEST
+
+START_TEST(conform_control_ignore_ack_on_one_device)
+{
+  /*
+   * Goal: the quirky device is not waited for (source and destination agree), so
+   * no LIVENESS: equal devices hide it (the other's ack comes as late), a larger
+   * quirky one is caught by the downtime oracle.
+   */
+  static struct conform_scenario scenario;
+  two_vfio(&scenario, true, 33554432);
+  static struct conform_run_result result;
+  conform_check(&scenario, false, NULL, NULL, &result);
+  ck_assert_msg(result.verdict == CONFORM_PASS, "%s", result.failure);
+  conform_run_result_deinit(&result);
+  two_vfio(&scenario, true, 67108864);
+  conform_check(&scenario, false, NULL, NULL, &result);
+  ck_assert_int_eq(result.verdict, CONFORM_ORACLE_VIOLATION);
+  ck_assert_str_eq(result.failure_at.oracle, "downtime");
+  conform_run_result_deinit(&result);
+}
+END_TEST
+
 Suite *conform_control_suite(void)
 {
   Suite *suite = suite_create("conform_control");
@@ -216,6 +318,10 @@ Suite *conform_control_suite(void)
   tcase_add_test(run, conform_control_cancel_after_completion_is_a_no_op);
   tcase_add_test(run, conform_control_pause_before_switchover);
   tcase_add_test(run, conform_control_return_path_alone);
+  tcase_add_test(run, conform_control_max_bandwidth_as_bytes_go_out);
+  tcase_add_test(run, conform_control_unfinished_statistics);
+  tcase_add_loop_test(run, conform_control_two_vfio_devices_ack, 0, 5);
+  tcase_add_test(run, conform_control_ignore_ack_on_one_device);
   suite_add_tcase(suite, run);
   return suite;
 }

@@ -153,11 +153,20 @@ static size_t source_rate_allowance(struct mig_precopy *precopy)
   }
 }
 
+/* query-migrate's page counters, current at every writer flush (mid-section too). */
+static void source_page_counts(struct mig_precopy *precopy)
+{
+  precopy->stats.zero_pages_count = precopy->ram.zero_pages_count;
+  precopy->stats.normal_pages_count = precopy->ram.normal_pages_count;
+  precopy->stats.remaining_bytes = mig_ram_pending_bytes(&precopy->ram);
+}
+
 /* The writer's sink: pushes into the link at the allowed rate, blocking while it is full. */
 static enum mig_err source_write(void *context, const uint8_t *bytes, size_t count)
 {
   struct mig_precopy *precopy = context;
   if (precopy->cancelled) return MIG_ERR_CANCELLED;
+  source_page_counts(precopy);
   if (precopy->capture != NULL) {
     enum mig_err err = mig_membuf_write(precopy->capture, bytes, count);
     if (err != MIG_OK) return err;

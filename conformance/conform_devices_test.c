@@ -85,7 +85,7 @@ START_TEST(conform_devices_scenario_passes)
   check_captured(&scenario, true, &capture, &result);
   ck_assert_msg(result.verdict == CONFORM_PASS, "seed %" PRIu64 ": %s: %s", scenario.seed,
                 conform_verdict_name(result.verdict), result.failure);
-  ck_assert_int_eq(result.stats.status, MIG_PRECOPY_COMPLETED);
+  ck_assert_int_eq(result.stats.status, MIG_STATE_COMPLETED);
   ck_assert_uint_eq(result.guest_digest, result.reference_guest_digest);
   ck_assert_uint_gt(trace_count(&capture, "dmadev.retire"), 150);
   ck_assert_uint_gt(trace_count(&capture, "blockdev.write"), 10000);
@@ -109,7 +109,7 @@ START_TEST(conform_each_device_alone_passes)
   check_captured(&scenario, false, &capture, &result);
   ck_assert_msg(result.verdict == CONFORM_PASS, "%s: %s", conform_verdict_name(result.verdict),
                 result.failure);
-  ck_assert_int_eq(result.stats.status, MIG_PRECOPY_COMPLETED);
+  ck_assert_int_eq(result.stats.status, MIG_STATE_COMPLETED);
   ck_assert_uint_eq(result.guest_digest, result.reference_guest_digest);
   bool dma = _i == 0;
   ck_assert_uint_eq(trace_count(&capture, "dmadev.retire") > 150, dma);
@@ -148,7 +148,7 @@ START_TEST(conform_blockdev_kept_ownership_caught)
   static struct conform_run_result result;
   conform_check(&scenario, false, NULL, NULL, &result);
   ck_assert_int_eq(result.verdict, CONFORM_ORACLE_VIOLATION);
-  ck_assert_int_eq(result.stats.status, MIG_PRECOPY_COMPLETED);
+  ck_assert_int_eq(result.stats.status, MIG_STATE_COMPLETED);
   char expected[96];
   snprintf(expected, sizeof(expected), "write ownership: at %" PRIu64 " ns roles 0x3",
            result.stats.end_ns);
@@ -167,7 +167,7 @@ START_TEST(conform_dmadev_self_check_fails_cleanly)
   struct trace_capture capture = {0};
   check_captured(&scenario, false, &capture, &result);
   ck_assert_msg(result.verdict == CONFORM_PASS, "%s", result.failure);
-  ck_assert_int_eq(result.stats.status, MIG_PRECOPY_FAILED);
+  ck_assert_int_eq(result.stats.status, MIG_STATE_FAILED);
   ck_assert(result.stats.source_failed);
   ck_assert_str_eq(result.stats.error.path, "0000:00:04.0/dmadev");
   /* A clean, expected failure names no oracle but keeps the error's path and offset. */

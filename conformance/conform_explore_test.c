@@ -134,7 +134,11 @@ START_TEST(conform_explore_catches_msi_lost)
   ck_assert(result.cut.verified);
   ck_assert(result.stop_flight & UINT32_C(1) << CONFORM_FLIGHT_MSI);
   ck_assert_uint_ge(result.cut.probes_count, 2);
-  ck_assert_uint_eq(result.stats.stop_ns, result.cut.target_ns);
+  /* The verified probe may land in a neighbouring MSI window of the one aimed at. */
+  uint64_t off_ns = result.stats.stop_ns > result.cut.target_ns
+                        ? result.stats.stop_ns - result.cut.target_ns
+                        : result.cut.target_ns - result.stats.stop_ns;
+  ck_assert_uint_le(off_ns, 5 * SIM_NS_PER_MS);
   conform_run_result_deinit(&result);
 }
 END_TEST

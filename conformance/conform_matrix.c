@@ -93,7 +93,8 @@ bool conform_matrix_scenario_text(const uint32_t *releases, uint32_t hop_count,
       guests[guest].pages_per_s, guests[guest].duration_ms, guests[guest].fill_pages,
       capabilities & COMPAT_CAP_SWITCHOVER_ACK
           ? "{\"at_ns\": 0, \"execute\": \"migrate-set-capabilities\", \"arguments\": "
-            "{\"capabilities\": [{\"capability\": \"switchover-ack\", \"state\": true}]}}"
+            "{\"capabilities\": [{\"capability\": \"return-path\", \"state\": true},\n"
+            "   {\"capability\": \"switchover-ack\", \"state\": true}]}}"
           : "",
       capabilities != 0 && hop_count > 0 ? ",\n  " : "",
       hop_count > 0 ? "{\"at_ns\": 100000000, \"execute\": \"migrate\", "
@@ -498,7 +499,7 @@ static void dynamic_cell(struct conform_matrix *matrix, struct conform_matrix_ce
                 result->failure_at.oracle != NULL ? result->failure_at.oracle : "?", section,
                 result->failure_at.path, "simulation", "%s: %.280s",
                 conform_verdict_name(result->verdict), result->failure);
-  } else if (stats->status == MIG_PRECOPY_COMPLETED) {
+  } else if (stats->status == MIG_STATE_COMPLETED) {
     verdict_set(verdict, CONFORM_MATRIX_PASS, "", "", "", "simulation",
                 "completed; switchover equality and transparency held");
   } else {
@@ -659,7 +660,7 @@ bool conform_matrix_stream_record(uint32_t release, uint32_t machine_index,
   if (ok) {
     conform_check(matrix->scenario, false, NULL, stream, &matrix->result);
     ok = matrix->result.verdict == CONFORM_PASS &&
-         matrix->result.stats.status == MIG_PRECOPY_COMPLETED;
+         matrix->result.stats.status == MIG_STATE_COMPLETED;
     if (!ok) snprintf(why, why_bytes, "the run did not pass: %.200s", matrix->result.failure);
     conform_run_result_deinit(&matrix->result);
   }

@@ -213,7 +213,7 @@ START_TEST(conform_scenario_destination_host_feature)
   conform_run_result_deinit(&result);
   pair_text("2.0", "2.0", "sim-2.0", "", text, sizeof(text));
   check_text(text, &result);
-  ck_assert_int_eq(result.stats.status, MIG_PRECOPY_COMPLETED);
+  ck_assert_int_eq(result.stats.status, MIG_STATE_COMPLETED);
   conform_run_result_deinit(&result);
 }
 END_TEST
@@ -297,7 +297,7 @@ START_TEST(conform_scenario_destination_live_dest_only)
   ck_assert(dev_config_prop_set(&scenario.machine.devices[0], "x-live", 0)); /* source only */
   conform_check(&scenario, false, NULL, NULL, &result);
   ck_assert_int_eq(result.verdict, CONFORM_PASS);
-  ck_assert_int_eq(result.stats.status, MIG_PRECOPY_COMPLETED);
+  ck_assert_int_eq(result.stats.status, MIG_STATE_COMPLETED);
   ck_assert_uint_eq(result.guest_digest, result.reference_guest_digest);
   conform_run_result_deinit(&result);
 }

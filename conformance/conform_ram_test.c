@@ -39,7 +39,7 @@ START_TEST(conform_ram_workload_scenario_migrates)
                 workload_files[_i], scenario.seed, conform_verdict_name(result.verdict),
                 result.failure);
   ck_assert(result.migrated);
-  ck_assert_int_eq(result.stats.status, MIG_PRECOPY_COMPLETED);
+  ck_assert_int_eq(result.stats.status, MIG_STATE_COMPLETED);
   ck_assert_uint_eq(result.guest_digest, result.reference_guest_digest);
   ck_assert_uint_gt(result.stats.normal_pages_count, 0);
   uint64_t digest = result.guest_digest;
@@ -130,7 +130,8 @@ START_TEST(conform_ram_ignore_shared_leaves_shared_pages_out)
   /* x-ignore-shared: the capability is in the configuration, shared pages are not sent. */
   static struct conform_scenario scenario;
   load("conformance/scenarios/ram-shared.json", &scenario);
-  ck_assert(scenario.commands[0].has_x_ignore_shared && scenario.commands[0].x_ignore_shared);
+  ck_assert(scenario.commands[0].caps_given.on[MIG_CAP_X_IGNORE_SHARED] &&
+            scenario.commands[0].caps_state.on[MIG_CAP_X_IGNORE_SHARED]);
   struct mig_membuf capture;
   mig_membuf_init(&capture, (size_t)1 << 30);
   static struct conform_run_result on, off;
@@ -152,7 +153,7 @@ START_TEST(conform_ram_ignore_shared_leaves_shared_pages_out)
   sim_destroy(sim);
   mig_membuf_deinit(&capture);
   /* Off: the same guest sends its shared blocks too, so many more pages. */
-  scenario.commands[0].x_ignore_shared = false;
+  scenario.commands[0].caps_state.on[MIG_CAP_X_IGNORE_SHARED] = false;
   conform_check(&scenario, false, NULL, NULL, &off);
   ck_assert_msg(off.verdict == CONFORM_PASS, "%s", off.failure);
   uint64_t shared_pages = (16777216 + 4194304) / RAM_PAGE_BYTES;
@@ -224,7 +225,7 @@ START_TEST(conform_ram_resize_scenario_outcomes)
   /* Transparency held after the cancel too: the source is the unmigrated guest. */
   ck_assert_uint_eq(result.guest_digest, result.reference_guest_digest);
   if (_i == 1) {
-    ck_assert_int_eq(result.stats.status, MIG_PRECOPY_FAILED);
+    ck_assert_int_eq(result.stats.status, MIG_STATE_CANCELLED);
     ck_assert(result.stats.source_failed);
     ck_assert_int_eq(result.stats.error.code, MIG_ERR_CANCELLED);
     ck_assert_str_eq(result.stats.error.path, "ram//rom@etc/acpi/tables");
@@ -235,7 +236,7 @@ START_TEST(conform_ram_resize_scenario_outcomes)
     ck_assert_msg(strstr(result.failure, "migration failed cleanly: ") == result.failure, "%s",
                   result.failure);
   } else {
-    ck_assert_int_eq(result.stats.status, MIG_PRECOPY_COMPLETED);
+    ck_assert_int_eq(result.stats.status, MIG_STATE_COMPLETED);
   }
   ck_assert_uint_eq(result.failed_attempts_count, _i == 0 ? 0 : 1);
   if (_i != 0) ck_assert_str_eq(result.first_error.detail, ACPI_CANCEL_DETAIL);
@@ -275,7 +276,7 @@ START_TEST(conform_ram_resize_retry_lists_the_new_length)
   conform_run_result_deinit(&result);
   conform_check(&scenario, false, NULL, NULL, &result);
   ck_assert_int_eq(result.verdict, CONFORM_ORACLE_VIOLATION);
-  ck_assert_msg(strstr(result.failure, "expected the migration to complete; it failed: ") ==
+  ck_assert_msg(strstr(result.failure, "expected the migration to complete; it ended cancelled: ") ==
                     result.failure && strstr(result.failure, ACPI_CANCEL_DETAIL) != NULL,
                 "%s", result.failure);
   conform_run_result_deinit(&result);
@@ -383,13 +384,13 @@ START_TEST(conform_ram_resize_at_every_point)
   ck_assert_uint_eq(result.guest_digest, result.reference_guest_digest);
   ck_assert_uint_eq(result.final.ram_page_counts[1], 96);
   /* This seed's migration runs from 300 ms to about 900 ms: points 1..11 fall inside it. */
-  if (_i >= 1 && _i <= 11) ck_assert_int_eq(result.stats.status, MIG_PRECOPY_FAILED);
-  if (_i >= 13) ck_assert_int_eq(result.stats.status, MIG_PRECOPY_COMPLETED);
-  if (result.stats.status == MIG_PRECOPY_FAILED) {
+  if (_i >= 1 && _i <= 11) ck_assert_int_eq(result.stats.status, MIG_STATE_CANCELLED);
+  if (_i >= 13) ck_assert_int_eq(result.stats.status, MIG_STATE_COMPLETED);
+  if (result.stats.status == MIG_STATE_CANCELLED) {
     ck_assert_str_eq(result.stats.error.detail, ACPI_CANCEL_DETAIL);
     ck_assert_uint_eq(result.stats.end_ns, resize_ns);
     } else {
-    ck_assert_int_eq(result.stats.status, MIG_PRECOPY_COMPLETED);
+    ck_assert_int_eq(result.stats.status, MIG_STATE_COMPLETED);
     /* Completed: the resize came before the setup listed the block, or after the stop. */
     ck_assert(resize_ns <= result.stats.start_ns || resize_ns >= result.stats.stop_ns);
   }
@@ -501,7 +502,8 @@ START_TEST(conform_ram_migration_outcome_keys_are_checked)
   } cases[] = {
       {"{\"retries\": 2}", "\"retries\" needs \"retry_delay_ns\""},
       {"{\"retry_delay_ns\": 5, \"retries\": 9}", "\"retries\" is 9, outside 1..8"},
-      {"{\"expect\": \"fail\"}", "\"expect\" must be \"completed\" or \"failed\""},
+      {"{\"expect\": \"fail\"}",
+       "\"expect\" must be \"completed\", \"failed\" or \"cancelled\""},
   };
   for (size_t i = 0; i < SIM_ARRAY_COUNT(cases); i++) {
     char text[1024];

@@ -9,22 +9,21 @@
 
 #include <jansson.h>
 
-static const char *status_name(enum mig_precopy_status status)
-{
-  switch (status) {
-  case MIG_PRECOPY_NONE: return "none";
-  case MIG_PRECOPY_SETUP: return "setup";
-  case MIG_PRECOPY_ACTIVE: return "active";
-  case MIG_PRECOPY_DEVICE: return "device";
-  case MIG_PRECOPY_COMPLETED: return "completed";
-  case MIG_PRECOPY_FAILED: return "failed";
-  }
-  return "?";
-}
+static const char *status_name(enum mig_state status) { return mig_state_name(status); }
 
+/* Blackout: source stop to destination resume; 0 unless the destination runs. */
 static uint64_t downtime_ns(const struct mig_precopy_stats *stats)
 {
-  return stats->status == MIG_PRECOPY_COMPLETED ? stats->end_ns - stats->stop_ns : 0;
+  return stats->status == MIG_STATE_COMPLETED && stats->end_ns >= stats->stop_ns
+             ? stats->end_ns - stats->stop_ns
+             : 0;
+}
+
+/* total-time: to the end, or (still running when the run stopped) to the run's end. */
+static uint64_t total_ns(const struct mig_precopy_stats *stats, uint64_t run_end_ns)
+{
+  uint64_t end_ns = stats->end_ns != 0 ? stats->end_ns : run_end_ns;
+  return end_ns >= stats->start_ns ? end_ns - stats->start_ns : 0;
 }
 
 /* Exploration's line: what the stop was aimed at, where the migrate command went. */
@@ -61,8 +60,9 @@ void conform_report_summary(FILE *out, const struct conform_scenario *scenario,
   fprintf(out, "  seed            %" PRIu64 "\n", result->seed);
   fprintf(out, "  simulated time  %.6f s\n", (double)result->end_ns / 1e9);
   if (result->migrated) {
-    fprintf(out, "  migration       %s, total %.3f ms\n", status_name(stats->status),
-            (double)(stats->end_ns - stats->start_ns) / 1e6);
+    fprintf(out, "  migration       %s, total %.3f ms%s\n", status_name(stats->status),
+            (double)total_ns(stats, result->end_ns) / 1e6,
+            stats->end_ns == 0 ? " (unfinished when the run ended)" : "");
     fprintf(out, "  downtime        %.3f ms\n", (double)downtime_ns(stats) / 1e6);
     fprintf(out, "  bytes sent      %" PRIu64 " (%.2f MiB)\n", stats->transferred_bytes,
             (double)stats->transferred_bytes / 1048576.0);
@@ -89,46 +89,78 @@ void conform_report_summary(FILE *out, const struct conform_scenario *scenario,
   fprintf(out, "  reproduce       %s\n", repro);
 }
 
-static json_t *report_ram(const struct mig_precopy_stats *stats, uint64_t total_bytes)
+static json_t *report_ram(const struct mig_precopy_stats *stats, uint64_t total_bytes,
+                          uint64_t time_ns)
 {
   json_t *ram = json_object();
-  double seconds = (double)(stats->end_ns - stats->start_ns) / 1e9;
+  double seconds = (double)time_ns / 1e9;
+  uint64_t pages = stats->normal_pages_count + stats->zero_pages_count;
   json_object_set_new(ram, "transferred", json_integer((json_int_t)stats->transferred_bytes));
-  json_object_set_new(ram, "remaining", json_integer(0));
+  json_object_set_new(ram, "remaining", json_integer((json_int_t)stats->remaining_bytes));
   json_object_set_new(ram, "total", json_integer((json_int_t)total_bytes));
   json_object_set_new(ram, "duplicate", json_integer((json_int_t)stats->zero_pages_count));
   json_object_set_new(ram, "normal", json_integer((json_int_t)stats->normal_pages_count));
   json_object_set_new(ram, "normal-bytes",
                       json_integer((json_int_t)(stats->normal_pages_count * RAM_PAGE_BYTES)));
+  json_object_set_new(ram, "dirty-pages-rate", json_integer((json_int_t)stats->dirty_pages_rate));
   json_object_set_new(ram, "dirty-sync-count",
                       json_integer((json_int_t)stats->dirty_sync_count));
+  json_object_set_new(ram, "page-size", json_integer(RAM_PAGE_BYTES));
+  json_object_set_new(ram, "multifd-bytes", json_integer((json_int_t)stats->multifd_bytes));
+  json_object_set_new(ram, "postcopy-requests",
+                      json_integer((json_int_t)stats->postcopy_requests));
+  json_object_set_new(ram, "pages-per-second",
+                      json_integer(seconds > 0 ? (json_int_t)((double)pages / seconds) : 0));
   json_object_set_new(ram, "mbps", json_real(seconds > 0 ? (double)stats->transferred_bytes *
                                                                8 / 1e6 / seconds : 0));
   return ram;
 }
 
 static json_t *report_migrate(const struct conform_scenario *scenario,
-                              const struct mig_precopy_stats *stats)
+                              const struct conform_run_result *result)
 {
+  const struct mig_precopy_stats *stats = &result->stats;
   json_t *migrate = json_object();
   uint64_t total_bytes = 0;
   for (uint32_t i = 0; i < scenario->machine.ram_count; i++) {
     total_bytes += scenario->machine.ram[i].bytes;
   }
+  uint64_t time_ns = total_ns(stats, result->end_ns);
   json_object_set_new(migrate, "status", json_string(status_name(stats->status)));
-  json_object_set_new(migrate, "total-time",
-                      json_integer((json_int_t)((stats->end_ns - stats->start_ns) / 1000000)));
+  json_object_set_new(migrate, "total-time", json_integer((json_int_t)(time_ns / 1000000)));
   json_object_set_new(migrate, "downtime",
                       json_integer((json_int_t)(downtime_ns(stats) / 1000000)));
+  json_object_set_new(migrate, "expected-downtime",
+                      json_integer((json_int_t)(stats->expected_downtime_ns / 1000000)));
   json_object_set_new(migrate, "setup-time", json_integer(
-      (json_int_t)((stats->setup_end_ns - stats->start_ns) / 1000000)));
-  json_object_set_new(migrate, "ram", report_ram(stats, total_bytes));
-  json_object_set_new(migrate, "x-total-time-ns",
-                      json_integer((json_int_t)(stats->end_ns - stats->start_ns)));
+      (json_int_t)((stats->setup_end_ns - SIM_MIN(stats->setup_end_ns, stats->start_ns)) /
+                   1000000)));
+  json_object_set_new(migrate, "cpu-throttle-percentage",
+                      json_integer((json_int_t)stats->cpu_throttle_percentage));
+  json_object_set_new(migrate, "ram", report_ram(stats, total_bytes, time_ns));
+  if (stats->device_bytes > 0) {
+    json_t *vfio = json_object();
+    json_object_set_new(vfio, "transferred", json_integer((json_int_t)stats->device_bytes));
+    json_object_set_new(migrate, "vfio", vfio);
+  }
+  if (stats->postcopy_start_ns != 0) {
+    json_object_set_new(migrate, "postcopy-blocktime",
+                        json_integer((json_int_t)stats->postcopy_blocktime_ms));
+  }
+  if (stats->error.code != MIG_OK) {
+    char message[512];
+    mig_error_format(&stats->error, message, sizeof(message));
+    json_object_set_new(migrate, "error-desc", json_string(message));
+  }
+  json_object_set_new(migrate, "x-destination-status",
+                      json_string(status_name(stats->dest_status)));
+  json_object_set_new(migrate, "x-total-time-ns", json_integer((json_int_t)time_ns));
   json_object_set_new(migrate, "x-downtime-ns", json_integer((json_int_t)downtime_ns(stats)));
   json_object_set_new(migrate, "x-rounds", json_integer((json_int_t)stats->rounds_count));
   json_object_set_new(migrate, "x-threshold-bytes",
                       json_integer((json_int_t)stats->threshold_bytes));
+  json_object_set_new(migrate, "x-bandwidth-bytes-per-s",
+                      json_integer((json_int_t)stats->bandwidth_bytes_per_s));
   if (stats->device_bytes > 0) {
     json_object_set_new(migrate, "x-vfio-bytes", json_integer((json_int_t)stats->device_bytes));
   }
@@ -213,7 +245,7 @@ static void report_common(json_t *root, const struct conform_scenario *scenario,
   json_object_set_new(root, "simulated_ns", json_integer((json_int_t)result->end_ns));
   json_object_set_new(root, "events", json_integer((json_int_t)result->events_count));
   json_object_set_new(root, "query-migrate", result->migrated
-                                                 ? report_migrate(scenario, &result->stats)
+                                                 ? report_migrate(scenario, result)
                                                  : json_null());
   json_object_set_new(root, "rounds", report_rounds(result));
   json_object_set_new(root, "stop_flight", report_stop_flight(result));
@@ -254,6 +286,9 @@ bool conform_report_write(const char *path, const struct conform_scenario *scena
     json_object_set_new(entry, "time_ns", json_integer((json_int_t)result->timeline[i].time_ns));
     json_object_set_new(entry, "event", json_string(result->timeline[i].what));
     json_object_set_new(entry, "value", json_integer((json_int_t)result->timeline[i].value));
+    if (result->timeline[i].detail != NULL) {
+      json_object_set_new(entry, "detail", json_string(result->timeline[i].detail));
+    }
     json_array_append_new(timeline, entry);
   }
   json_object_set_new(root, "timeline", timeline);

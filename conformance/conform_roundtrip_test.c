@@ -160,7 +160,7 @@ START_TEST(conform_roundtrip_catalog_streams)
     enum mig_err code = mig_inspect_stream(capture.bytes + from, to - from, &inspect,
                                            &walk_error);
     mig_inspect_deinit(&inspect);
-    bool last_completed = a + 1 == attempts && result.stats.status == MIG_PRECOPY_COMPLETED;
+    bool last_completed = a + 1 == attempts && result.stats.status == MIG_STATE_COMPLETED;
     ck_assert_msg(code == MIG_OK || !last_completed, "%s: the completed attempt %" PRIu32
                   " does not walk", where, a + 1);
     if (code == MIG_OK) {

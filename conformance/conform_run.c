@@ -62,12 +62,18 @@ const char *conform_verdict_name(enum conform_verdict verdict)
   return "?";
 }
 
-static void timeline_add(struct run *run, const char *what, uint64_t value)
+static void timeline_add_detail(struct run *run, uint64_t time_ns, const char *what,
+                                uint64_t value, const char *detail)
 {
   struct conform_run_result *result = run->result;
   if (result->timeline_count == CONFORM_TIMELINE_MAX) return;
   result->timeline[result->timeline_count++] =
-      (struct conform_timeline_entry){sim_now_ns(run->sim), what, value};
+      (struct conform_timeline_entry){time_ns, what, value, detail};
+}
+
+static void timeline_add(struct run *run, const char *what, uint64_t value)
+{
+  timeline_add_detail(run, sim_now_ns(run->sim), what, value, NULL);
 }
 
 /* Records where a failure is; path may be NULL (none) and error NULL (no stream error). */
@@ -181,11 +187,11 @@ static void on_loaded(void *context, enum mig_err err)
    * promise, not an estimate error.
    */
   uint64_t downtime_ns = sim_now_ns(run->sim) - mig_precopy_stats(run->precopy)->stop_ns;
-  if (run->params.switchover_ack &&
-      downtime_ns > 2 * run->params.downtime_limit_ns + SIM_NS_PER_MS) {
+  uint64_t limit_ns = mig_precopy_downtime_limit_ns(&run->params);
+  if (run->params.caps.on[MIG_CAP_SWITCHOVER_ACK] && downtime_ns > 2 * limit_ns + SIM_NS_PER_MS) {
     violation(run, "downtime", NULL, "downtime %" PRIu64 " us exceeds twice the limit %" PRIu64
               " us with switchover-ack on", downtime_ns / SIM_NS_PER_US,
-              run->params.downtime_limit_ns / SIM_NS_PER_US);
+              limit_ns / SIM_NS_PER_US);
   }
   char failure[512];
   if (!conform_snapshot_compare_as(&run->switchover, run->dest, run->source, failure,
@@ -215,7 +221,9 @@ static void run_migrate(struct run *run)
    * The destination shares the source's disk images, as on shared storage;
    * with x-ignore-shared or cpr-transfer it also maps the source's shared RAM blocks.
    */
-  run->dest = run->params.x_ignore_shared || run->params.cpr_transfer
+  bool sharing = run->params.caps.on[MIG_CAP_X_IGNORE_SHARED] ||
+                 mig_precopy_cpr_transfer(&run->params);
+  run->dest = sharing
                   ? machine_create_sharing(run->sim, config, role_index, run->source)
                   : machine_create_peer(run->sim, config, role_index, run->source);
   struct link *link = link_create(run->sim, &scenario->link, "migration");
@@ -224,7 +232,7 @@ static void run_migrate(struct run *run)
   run->precopy = mig_precopy_create(run->sim, run->source, run->dest, link, &run->params,
                                     &hooks);
   *attempt = (struct attempt){run, run->precopy, run->dest};
-  if (run->params.switchover_ack) {
+  if (run->params.caps.on[MIG_CAP_RETURN_PATH]) {
     /* The return path: the same channel's reverse direction, with the same profile. */
     mig_precopy_return_path_set(run->precopy,
                                 link_create(run->sim, &scenario->link, "return-path"));
@@ -249,38 +257,81 @@ static void on_retry(struct sim *sim, struct sim_event *event)
   if (machine_running(run->source)) run_migrate(run);
 }
 
+/* A command QEMU would refuse now: its text goes into the timeline (QMP returns an error). */
+static void qmp_error(struct run *run, const char *text)
+{
+  enum mig_state status = run->precopy != NULL ? mig_precopy_stats(run->precopy)->status
+                                               : MIG_STATE_NONE;
+  timeline_add_detail(run, sim_now_ns(run->sim), "qmp-error", (uint64_t)status, text);
+}
+
+/* query-migrate: the status and the bytes so far, in the timeline. */
+static void run_query(struct run *run)
+{
+  if (run->precopy == NULL) {
+    timeline_add_detail(run, sim_now_ns(run->sim), "query-migrate", 0, "none");
+    return;
+  }
+  const struct mig_precopy_stats *stats = mig_precopy_stats(run->precopy);
+  timeline_add_detail(run, sim_now_ns(run->sim), "query-migrate", stats->transferred_bytes,
+                      mig_state_name(stats->status));
+}
+
+/* Commands that act on a running migration (cancel, continue, postcopy's). */
+static void run_control(struct run *run, const struct conform_command *command)
+{
+  struct mig_precopy *precopy = run->precopy;
+  enum mig_state status = precopy != NULL ? mig_precopy_stats(precopy)->status : MIG_STATE_NONE;
+  switch (command->kind) {
+  case CONFORM_COMMAND_CANCEL:
+    /* QEMU's migrate-cancel succeeds in any state; it only acts on a running migration. */
+    if (precopy == NULL || !mig_precopy_cancel(precopy)) timeline_add(run, "cancel-no-op", 0);
+    break;
+  case CONFORM_COMMAND_CONTINUE:
+    if (precopy == NULL || status != command->state || !mig_precopy_continue(precopy)) {
+      qmp_error(run, "Migration not in expected state");
+    }
+    break;
+  case CONFORM_COMMAND_PAUSE:
+    if (!mig_state_postcopy(status)) {
+      qmp_error(run, "migrate-pause is currently only supported during postcopy-active or "
+                     "postcopy-recover state");
+    }
+    break;
+  case CONFORM_COMMAND_RECOVER:
+    qmp_error(run, "Migrate recover can only be run when postcopy is paused.");
+    break;
+  case CONFORM_COMMAND_START_POSTCOPY:
+    /* Accepted (the parser checked postcopy-ram); the postcopy plug-in acts on it. */
+    break;
+  default: SIM_ASSERT(false);
+  }
+}
+
 static void run_command(struct run *run, const struct conform_command *command)
 {
   timeline_add(run, command->execute, 0);
   switch (command->kind) {
   case CONFORM_COMMAND_SET_PARAMETERS:
-    if (command->has_downtime_limit) {
-      run->params.downtime_limit_ns = command->downtime_limit_ms * SIM_NS_PER_MS;
-    }
-    if (command->has_max_bandwidth) {
-      run->params.max_bandwidth_bytes_per_s = command->max_bandwidth_bytes_per_s;
-    }
-    if (command->has_mode && run->precopy == NULL) {
-      run->params.cpr_transfer = command->cpr_transfer;
-    }
+    mig_params_apply(&run->params.qmp, &command->params);
     if (run->precopy != NULL) mig_precopy_params_set(run->precopy, &run->params);
     break;
   case CONFORM_COMMAND_SET_CAPABILITIES:
-    /* QMP refuses capability changes during a migration; so does this. */
-    if (command->has_x_ignore_shared && run->precopy == NULL) {
-      run->params.x_ignore_shared = command->x_ignore_shared;
-    }
-    if (command->has_switchover_ack && run->precopy == NULL) {
-      run->params.switchover_ack = command->switchover_ack;
+    /* The parser refused capabilities after migrate (QEMU: a migration is in progress). */
+    for (uint32_t c = 0; c < MIG_CAP_COUNT; c++) {
+      if (command->caps_given.on[c]) run->params.caps.on[c] = command->caps_state.on[c];
     }
     break;
   case CONFORM_COMMAND_MIGRATE:
     if (run->options->migrate_enabled && machine_running(run->source)) run_migrate(run);
     break;
+  case CONFORM_COMMAND_MIGRATE_INCOMING:
+    break; /* the destination listens; migrate creates it (the parser matched the uri) */
   case CONFORM_COMMAND_QUERY_MIGRATE:
-    if (run->precopy != NULL) {
-      timeline_add(run, "transferred", mig_precopy_stats(run->precopy)->transferred_bytes);
-    }
+    run_query(run);
+    break;
+  default:
+    run_control(run, command);
     break;
   }
 }
@@ -317,8 +368,9 @@ static void run_finish(struct run *run)
   const struct mig_precopy_stats *stats =
       run->precopy != NULL ? mig_precopy_stats(run->precopy) : NULL;
   if (stats != NULL) result->stats = *stats;
-  bool completed = stats != NULL && stats->status == MIG_PRECOPY_COMPLETED;
+  bool completed = stats != NULL && stats->status == MIG_STATE_COMPLETED;
   bool refused = stats != NULL && (stats->source_failed || stats->dest_refused);
+  bool cancelled = stats != NULL && stats->status == MIG_STATE_CANCELLED;
   struct machine *last = completed ? run->dest : run->source;
   char why[512];
   if (!machine_invariants_check(run->source, why, sizeof(why))) {
@@ -336,8 +388,8 @@ static void run_finish(struct run *run)
       result->verdict = CONFORM_LIVENESS;
       failure_locate(result, "liveness", NULL, NULL);
       snprintf(result->failure, sizeof(result->failure),
-               "simulation went idle with the migration unfinished (status %d)",
-               (int)stats->status);
+               "simulation went idle with the migration unfinished (status %s)",
+               mig_state_name(stats->status));
     } else if (!machine_workload_done(last)) {
       result->verdict = CONFORM_LIVENESS;
       failure_locate(result, "liveness", NULL, NULL);
@@ -351,18 +403,24 @@ static void run_finish(struct run *run)
       snprintf(result->failure, sizeof(result->failure), "migration failed cleanly: %s",
                message);
       failure_locate(result, NULL, NULL, &stats->error);
-      if (run->scenario->expect == CONFORM_EXPECT_COMPLETED) {
+      enum conform_expect expect = run->scenario->expect;
+      if (expect == CONFORM_EXPECT_COMPLETED ||
+          (expect == CONFORM_EXPECT_CANCELLED && !cancelled)) {
         result->verdict = CONFORM_ORACLE_VIOLATION;
         failure_locate(result, "expectation", NULL, &stats->error);
         snprintf(result->failure, sizeof(result->failure),
-                 "expected the migration to complete; it failed: %s", message);
+                 "expected the migration to %s; it ended %s: %s",
+                 expect == CONFORM_EXPECT_COMPLETED ? "complete" : "be cancelled",
+                 mig_state_name(stats->status), message);
       }
-    } else if (stats != NULL && run->scenario->expect == CONFORM_EXPECT_FAILED) {
-      violation(run, "expectation", NULL, "expected the migration to fail; it completed");
+    } else if (stats != NULL && (run->scenario->expect == CONFORM_EXPECT_FAILED ||
+                                 run->scenario->expect == CONFORM_EXPECT_CANCELLED)) {
+      violation(run, "expectation", NULL, "expected the migration to %s; it completed",
+                run->scenario->expect == CONFORM_EXPECT_FAILED ? "fail" : "be cancelled");
     } else if (stats == NULL && run->options->migrate_enabled &&
                run->scenario->expect != CONFORM_EXPECT_ANY) {
       violation(run, "expectation", NULL, "expected a migration to %s; none started",
-                run->scenario->expect == CONFORM_EXPECT_FAILED ? "fail" : "complete");
+                run->scenario->expect == CONFORM_EXPECT_COMPLETED ? "complete" : "fail");
     }
   }
   /* Across releases, read through the started-on release's tables (what the reference has). */
@@ -410,10 +468,23 @@ static void chain_observe(struct conform_chain *chain, const struct sim *sim,
   chain->digests[chain->count++] = sim_trace_digest(sim);
 }
 
+/* QMP's events from the engine's records: MIGRATION per status change, MIGRATION_PASS. */
+static void events_observe(struct run *run, const struct sim_trace_record *record)
+{
+  if (record->kind[0] != 'm' || record->kind[1] != 'i') return; /* "mig.*" only */
+  if (strcmp(record->kind, "mig.state") == 0) {
+    timeline_add_detail(run, record->time_ns, "MIGRATION", record->values[0],
+                        mig_state_name((enum mig_state)record->values[2]));
+  } else if (strcmp(record->kind, "mig.pass") == 0) {
+    timeline_add_detail(run, record->time_ns, "MIGRATION_PASS", record->values[0], NULL);
+  }
+}
+
 static void run_observe(void *context, const struct sim_trace_record *record)
 {
   struct run *run = context;
   rounds_observe(run->result, record);
+  if (run->options->migrate_enabled) events_observe(run, record);
   if (run->options->chain != NULL) chain_observe(run->options->chain, run->sim, record);
   if (run->options->flight_log != NULL && run->source != NULL) {
     conform_flight_sample(run->options->flight_log, run->source, record->time_ns);
@@ -478,11 +549,7 @@ void conform_run(const struct conform_scenario *scenario,
   run.sim = sim_create(&sim_options);
   SIM_ASSERT(run.sim != NULL);
   result->seed = scenario->seed;
-  run.params = (struct mig_precopy_params){
-      .downtime_limit_ns = 300 * SIM_NS_PER_MS,          /* QEMU's defaults */
-      .max_bandwidth_bytes_per_s = UINT64_C(134217728),
-      .section_pages_max = scenario->section_pages_max,
-  };
+  mig_precopy_params_default(&run.params, scenario->section_pages_max); /* QEMU's defaults */
   run.source = machine_create(run.sim, &scenario->machine, 0);
   run.origin = run.source;
   machine_boot(run.source);
@@ -733,7 +800,7 @@ static bool probe_stop(const struct conform_scenario *scenario, struct conform_c
   SIM_ASSERT(probe != NULL);
   conform_run(scenario, &options, probe);
   cut->probes_count++;
-  bool stopped = probe->stats.status == MIG_PRECOPY_DEVICE;
+  bool stopped = probe->stats.stop_ns != 0; /* the source stopped (device or pre-switchover) */
   *stop_ns = probe->stats.stop_ns;
   *flight = probe->stop_flight;
   conform_run_result_deinit(probe);

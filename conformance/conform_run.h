@@ -76,13 +76,21 @@ struct conform_run_options {
   struct conform_flight_log *flight_log; /* optional: in-flight device state, sampled */
 };
 
+/*
+ * One line of the report's timeline.  QMP's events come as "MIGRATION"
+ * (detail: the status, value: 0 source, 1 destination) and
+ * "MIGRATION_PASS" (value: the pass, QEMU's dirty-sync-count); a command
+ * QEMU would refuse at that moment as "qmp-error" (detail: QEMU's text,
+ * value: the status then).
+ */
 struct conform_timeline_entry {
   uint64_t time_ns;
-  const char *what;              /* static string: "migrate", "stop", "resume", ... */
+  const char *what;              /* static string: "migrate", "stop", "MIGRATION", ... */
   uint64_t value;                /* what-specific figure (bytes, pending, ...) */
+  const char *detail;            /* static string or NULL: a status, an error text */
 };
 
-#define CONFORM_TIMELINE_MAX 256
+#define CONFORM_TIMELINE_MAX 512
 #define CONFORM_ATTEMPTS_MAX 16        /* migrations of one run whose streams are told apart */
 
 /*

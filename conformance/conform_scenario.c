@@ -324,6 +324,15 @@ static bool parse_ram_block(struct parse *p, json_t *block, struct machine_ram_c
   return parse_ram_resizes(p, block, out);
 }
 
+/* Two shared blocks whose [gpa, gpa + reserved length) ranges meet (x-ignore-shared maps them). */
+static bool ram_gpa_overlap(const struct machine_ram_config *a, const struct machine_ram_config *b)
+{
+  if (!a->shared || !b->shared) return false;
+  uint64_t a_end = a->gpa + SIM_MAX(a->bytes, a->max_bytes);
+  uint64_t b_end = b->gpa + SIM_MAX(b->bytes, b->max_bytes);
+  return a->gpa < b_end && b->gpa < a_end;
+}
+
 static bool parse_ram(struct parse *p, json_t *machine, struct machine_config *config)
 {
   json_t *ram = json_object_get(machine, "ram");
@@ -358,6 +367,10 @@ static bool parse_ram(struct parse *p, json_t *machine, struct machine_config *c
         push_key(p, "name");
         return fail(p, "RAM block \"%s\" named twice", out->name);
       }
+      if (!ram_gpa_overlap(&config->ram[j], out)) continue;
+      push_key(p, "gpa");
+      return fail(p, "shared blocks \"%s\" and \"%s\" overlap in guest-physical memory",
+                  config->ram[j].name, out->name);
     }
     pop(p);
   }
@@ -966,16 +979,24 @@ static bool parse_program(struct parse *p, json_t *object, const struct machine_
     return fail(p, "\"hot_pages\" rounds to no page at all");
   }
   char block[RAM_BLOCK_NAME_BYTES_MAX + 1];
-  if (json_object_get(object, "block") == NULL) return true;
-  if (!get_string(p, object, "block", block, sizeof(block))) return false;
-  for (uint32_t i = 0; i < config->ram_count; i++) {
-    if (strcmp(config->ram[i].name, block) == 0) {
-      vcpu->block_index = i;
-      return true;
+  if (json_object_get(object, "block") != NULL) {
+    if (!get_string(p, object, "block", block, sizeof(block))) return false;
+    uint32_t i = 0;
+    while (i < config->ram_count && strcmp(config->ram[i].name, block) != 0) i++;
+    if (i == config->ram_count) {
+      push_key(p, "block");
+      return fail(p, "no RAM block \"%s\" in \"machine.ram\"", block);
     }
+    vcpu->block_index = i;
   }
-  push_key(p, "block");
-  return fail(p, "no RAM block \"%s\" in \"machine.ram\"", block);
+  /* The boot fill writes pages 0..fill_pages-1 of the block: all of them must exist. */
+  uint64_t block_pages = config->ram[vcpu->block_index].bytes / RAM_PAGE_BYTES;
+  if (vcpu->fill_pages > block_pages) {
+    push_key(p, "fill_pages");
+    return fail(p, "\"fill_pages\" is %" PRIu64 ", more than the %" PRIu64 " pages of block "
+                "\"%s\"", vcpu->fill_pages, block_pages, config->ram[vcpu->block_index].name);
+  }
+  return true;
 }
 
 /* "workload": one program (object, optionally run by "vcpus" vCPUs) or one per vCPU (array). */
@@ -1037,67 +1058,211 @@ static bool parse_link(struct parse *p, json_t *root, struct link_options *link)
   return true;
 }
 
+/* One migrate-set-parameters value, by the parameter's kind (mig_caps.h), QMP units. */
+static bool parse_parameter(struct parse *p, json_t *arguments, const char *key,
+                            enum mig_param param, uint64_t *out)
+{
+  enum mig_param_kind kind = mig_param_kind(param);
+  if (kind == MIG_PARAM_U64) {
+    return get_u64(p, arguments, key, mig_param_low(param),
+                   SIM_MIN(mig_param_high(param), (uint64_t)INT64_MAX), true, out);
+  }
+  json_t *value = json_object_get(arguments, key);
+  push_key(p, key);
+  if (kind == MIG_PARAM_BOOL) {
+    if (!json_is_boolean(value)) return fail(p, "\"%s\" must be true or false", key);
+    *out = json_is_true(value);
+  } else if (kind == MIG_PARAM_STRING) {
+    /* TLS is not simulated: only the empty string, which QMP takes as "off". */
+    if (!json_is_string(value) || json_string_length(value) != 0) {
+      return fail(p, "\"%s\" must be \"\" (TLS is not simulated)", key);
+    }
+    *out = 0;
+  } else {
+    const char *const *names = mig_param_names(param);
+    const char *text = json_string_value(value);
+    uint64_t i = 0;
+    while (names[i] != NULL && (text == NULL || strcmp(text, names[i]) != 0)) i++;
+    if (names[i] == NULL) {
+      char list[160];
+      size_t count = 0;
+      while (names[count] != NULL) count++;
+      names_join(list, sizeof(list), names, count, true, ", ", " or ");
+      return fail(p, "\"%s\" must be %s", key, list);
+    }
+    *out = i;
+  }
+  pop(p);
+  return true;
+}
+
+/* Values migsim does not model yet, refused rather than silently ignored. */
+static bool parameter_supported(struct parse *p, enum mig_param param, uint64_t value)
+{
+  if (param == MIG_PARAM_MODE && value == MIG_MODE_CPR_REBOOT) {
+    return fail(p, "\"mode\" \"cpr-reboot\" is not supported yet");
+  }
+  if (param == MIG_PARAM_MULTIFD_COMPRESSION && value == MIG_COMPRESSION_ZSTD) {
+    return fail(p, "\"multifd-compression\" \"zstd\" is not supported yet");
+  }
+  return true;
+}
+
 static bool parse_set_parameters(struct parse *p, json_t *arguments,
                                  struct conform_command *command)
 {
-  static const char *const keys[] = {"downtime-limit", "max-bandwidth", "mode", NULL};
-  if (!check_keys(p, arguments, keys)) return false;
-  command->has_downtime_limit = json_object_get(arguments, "downtime-limit") != NULL;
-  command->has_max_bandwidth = json_object_get(arguments, "max-bandwidth") != NULL;
-  /* QEMU's ranges: downtime-limit <= 2000000 ms; max-bandwidth <= SIZE_MAX. */
-  if (json_object_get(arguments, "mode") != NULL) {
-    char mode[16];
-    if (!get_string(p, arguments, "mode", mode, sizeof(mode))) return false;
-    if (strcmp(mode, "normal") != 0 && strcmp(mode, "cpr-transfer") != 0) {
-      push_key(p, "mode");
-      return fail(p, "\"mode\" must be \"normal\" or \"cpr-transfer\"");
+  const char *key;
+  json_t *value;
+  json_object_foreach(arguments, key, value) {
+    enum mig_param param;
+    if (!mig_param_find(key, &param)) {
+      push_key(p, key);
+      if (strcmp(key, "block-bitmap-mapping") == 0) {
+        return fail(p, "\"block-bitmap-mapping\" is not supported yet");
+      }
+      return fail(p, "unknown parameter \"%s\"", key);
     }
-    command->has_mode = true;
-    command->cpr_transfer = strcmp(mode, "cpr-transfer") == 0;
+    uint64_t number = 0;
+    if (!parse_parameter(p, arguments, key, param, &number)) return false;
+    push_key(p, key);
+    if (!parameter_supported(p, param, number)) return false;
+    pop(p);
+    command->params.given_mask |= UINT64_C(1) << param;
+    command->params.params.values[param] = number;
   }
-  return get_u64(p, arguments, "downtime-limit", 0, 2000000, false,
-                 &command->downtime_limit_ms) &&
-         get_u64(p, arguments, "max-bandwidth", 0, UINT64_C(1) << 40, false,
-                 &command->max_bandwidth_bytes_per_s);
+  return true;
+}
+
+/* One {"capability", "state"} entry (the caller has pushed its index). */
+static bool parse_capability(struct parse *p, json_t *entry, struct conform_command *command)
+{
+  static const char *const entry_keys[] = {"capability", "state", NULL};
+  if (!json_is_object(entry)) return fail(p, "a capability must be an object");
+  if (!check_keys(p, entry, entry_keys)) return false;
+  char name[64];
+  if (!get_string(p, entry, "capability", name, sizeof(name))) return false;
+  enum mig_cap cap;
+  if (!mig_cap_find(name, &cap)) {
+    /* QAPI refuses a name it does not know, whatever the state. */
+    push_key(p, "capability");
+    return fail(p, "Parameter 'capability' does not accept value '%s'", name);
+  }
+  json_t *state = json_object_get(entry, "state");
+  push_key(p, "state");
+  if (!json_is_boolean(state)) return fail(p, "\"state\" must be true or false");
+  pop(p);
+  if (json_is_true(state) && !mig_cap_implemented(cap)) {
+    push_key(p, "capability");
+    return fail(p, "capability \"%s\" is not supported yet", name);
+  }
+  command->caps_given.on[cap] = true;
+  command->caps_state.on[cap] = json_is_true(state);
+  return true;
 }
 
 static bool parse_set_capabilities(struct parse *p, json_t *arguments,
                                    struct conform_command *command)
 {
   static const char *const keys[] = {"capabilities", NULL};
-  static const char *const entry_keys[] = {"capability", "state", NULL};
   if (!check_keys(p, arguments, keys)) return false;
   json_t *list = json_object_get(arguments, "capabilities");
   if (list == NULL) return fail(p, "missing \"capabilities\"");
   push_key(p, "capabilities");
   if (!json_is_array(list)) return fail(p, "\"capabilities\" must be an array");
   for (size_t i = 0; i < json_array_size(list); i++) {
-    json_t *entry = json_array_get(list, i);
     push_index(p, i);
-    if (!json_is_object(entry)) return fail(p, "a capability must be an object");
-    if (!check_keys(p, entry, entry_keys)) return false;
-    char name[64];
-    if (!get_string(p, entry, "capability", name, sizeof(name))) return false;
-    json_t *state = json_object_get(entry, "state");
-    push_key(p, "state");
-    if (!json_is_boolean(state)) return fail(p, "\"state\" must be true or false");
-    if (strcmp(name, "x-ignore-shared") == 0) {
-      command->has_x_ignore_shared = true;
-      command->x_ignore_shared = json_is_true(state);
-    } else if (strcmp(name, "switchover-ack") == 0) {
-      command->has_switchover_ack = true;
-      command->switchover_ack = json_is_true(state);
-    } else if (strcmp(name, "return-path") == 0) {
-      /* The simulated link always has a reverse direction; switchover-ack uses it. */
-    } else if (json_is_true(state)) {
-      /* Plain precopy otherwise: every other capability stays off. */
-      return fail(p, "capability \"%s\" is not supported yet", name);
-    }
-    pop(p);
+    if (!parse_capability(p, json_array_get(list, i), command)) return false;
     pop(p);
   }
   pop(p);
   return true;
+}
+
+static const char *const transport_prefixes[CONFORM_TRANSPORT_COUNT] = {
+    "sim:", "tcp:", "unix:", "exec:", "fd:", "file:", "rdma:"};
+
+const char *conform_transport_name(enum conform_transport transport)
+{
+  static const char *const names[CONFORM_TRANSPORT_COUNT] = {"sim",  "tcp",  "unix", "exec",
+                                                             "fd",   "file", "rdma"};
+  SIM_ASSERT((unsigned)transport < CONFORM_TRANSPORT_COUNT);
+  return names[transport];
+}
+
+/* "uri": one of QEMU's transports with something after the colon. */
+static bool parse_uri(struct parse *p, json_t *arguments, struct conform_command *command)
+{
+  static const char *const keys[] = {"uri", NULL};
+  if (!check_keys(p, arguments, keys) ||
+      !get_string(p, arguments, "uri", command->uri, sizeof(command->uri))) {
+    return false;
+  }
+  for (uint32_t t = 0; t < CONFORM_TRANSPORT_COUNT; t++) {
+    size_t length = strlen(transport_prefixes[t]);
+    if (strncmp(command->uri, transport_prefixes[t], length) == 0 &&
+        command->uri[length] != '\0') {
+      command->transport = (enum conform_transport)t;
+      return true;
+    }
+  }
+  push_key(p, "uri");
+  return fail(p, "\"uri\" must be sim:, tcp:, unix:, exec:, fd:, file: or rdma: and a name");
+}
+
+/* migrate-continue {"state": "pre-switchover"}: the state the migration must be in. */
+static bool parse_continue(struct parse *p, json_t *arguments, struct conform_command *command)
+{
+  static const char *const keys[] = {"state", NULL};
+  char state[32];
+  if (!check_keys(p, arguments, keys) || !get_string(p, arguments, "state", state,
+                                                     sizeof(state))) {
+    return false;
+  }
+  if (!mig_state_find(state, &command->state)) {
+    push_key(p, "state");
+    return fail(p, "Parameter 'state' does not accept value '%s'", state);
+  }
+  return true;
+}
+
+/* QMP commands: name, kind, and how their arguments parse. */
+static bool parse_command_arguments(struct parse *p, json_t *arguments,
+                                    struct conform_command *command)
+{
+  static const struct {
+    const char *name;
+    enum conform_command_kind kind;
+  } table[] = {
+      {"migrate-set-parameters", CONFORM_COMMAND_SET_PARAMETERS},
+      {"migrate-set-capabilities", CONFORM_COMMAND_SET_CAPABILITIES},
+      {"migrate", CONFORM_COMMAND_MIGRATE},
+      {"migrate-incoming", CONFORM_COMMAND_MIGRATE_INCOMING},
+      {"migrate-cancel", CONFORM_COMMAND_CANCEL},
+      {"migrate-start-postcopy", CONFORM_COMMAND_START_POSTCOPY},
+      {"migrate-pause", CONFORM_COMMAND_PAUSE},
+      {"migrate-recover", CONFORM_COMMAND_RECOVER},
+      {"migrate-continue", CONFORM_COMMAND_CONTINUE},
+      {"query-migrate", CONFORM_COMMAND_QUERY_MIGRATE},
+  };
+  size_t i = 0;
+  while (i < SIM_ARRAY_COUNT(table) && strcmp(table[i].name, command->execute) != 0) i++;
+  if (i == SIM_ARRAY_COUNT(table)) {
+    pop(p);
+    push_key(p, "execute");
+    return fail(p, "unknown command \"%s\"", command->execute);
+  }
+  command->kind = table[i].kind;
+  switch (command->kind) {
+  case CONFORM_COMMAND_SET_PARAMETERS: return parse_set_parameters(p, arguments, command);
+  case CONFORM_COMMAND_SET_CAPABILITIES: return parse_set_capabilities(p, arguments, command);
+  case CONFORM_COMMAND_MIGRATE:
+  case CONFORM_COMMAND_MIGRATE_INCOMING:
+  case CONFORM_COMMAND_RECOVER: return parse_uri(p, arguments, command);
+  case CONFORM_COMMAND_CONTINUE: return parse_continue(p, arguments, command);
+  default:
+    return json_object_size(arguments) == 0 ||
+           fail(p, "%s takes no arguments", command->execute);
+  }
 }
 
 static bool parse_command(struct parse *p, json_t *entry, struct conform_command *command)
@@ -1114,32 +1279,110 @@ static bool parse_command(struct parse *p, json_t *entry, struct conform_command
   if (arguments == NULL) arguments = empty;
   push_key(p, json_object_get(entry, "arguments") != NULL ? "arguments" : "execute");
   bool ok = json_is_object(arguments) || fail(p, "\"arguments\" must be an object");
-  if (ok && strcmp(command->execute, "migrate-set-parameters") == 0) {
-    command->kind = CONFORM_COMMAND_SET_PARAMETERS;
-    ok = parse_set_parameters(p, arguments, command);
-  } else if (ok && strcmp(command->execute, "migrate-set-capabilities") == 0) {
-    command->kind = CONFORM_COMMAND_SET_CAPABILITIES;
-    ok = parse_set_capabilities(p, arguments, command);
-  } else if (ok && strcmp(command->execute, "migrate") == 0) {
-    static const char *const migrate_keys[] = {"uri", NULL};
-    command->kind = CONFORM_COMMAND_MIGRATE;
-    ok = check_keys(p, arguments, migrate_keys) &&
-         get_string(p, arguments, "uri", command->uri, sizeof(command->uri));
-    if (ok && strncmp(command->uri, "sim:", 4) != 0) {
-      push_key(p, "uri");
-      ok = fail(p, "\"uri\" must be \"sim:<name>\" inside a simulation");
-    }
-  } else if (ok && strcmp(command->execute, "query-migrate") == 0) {
-    command->kind = CONFORM_COMMAND_QUERY_MIGRATE;
-    ok = json_object_size(arguments) == 0 || fail(p, "query-migrate takes no arguments");
-  } else if (ok) {
-    pop(p);
-    push_key(p, "execute");
-    ok = fail(p, "unknown command \"%s\"", command->execute);
-  }
+  ok = ok && parse_command_arguments(p, arguments, command);
   json_decref(empty);
   if (ok) pop(p);
   return ok;
+}
+
+/* What the commands so far have set up, for the checks QEMU makes when each one runs. */
+struct command_state {
+  struct mig_caps caps;              /* capabilities in force */
+  struct mig_params params;          /* parameters in force */
+  uint32_t migrate_count;            /* migrate commands so far */
+  bool incoming;                     /* a migrate-incoming has run */
+  char incoming_uri[128];            /* ...listening here */
+};
+
+/* x-ignore-shared leaves shared blocks in place: without one, it would change nothing. */
+static bool machine_has_shared(const struct machine_config *config)
+{
+  for (uint32_t i = 0; i < config->ram_count; i++) {
+    if (config->ram[i].shared) return true;
+  }
+  return false;
+}
+
+static bool check_set_capabilities(struct parse *p, struct command_state *state,
+                                   const struct conform_command *command)
+{
+  if (state->migrate_count > 0) {
+    /* QERR_MIGRATION_ACTIVE: a scenario sets capabilities before it migrates. */
+    return fail(p, "There's a migration process in progress (capabilities are set before "
+                "\"migrate\")");
+  }
+  struct mig_caps next = state->caps;
+  for (uint32_t c = 0; c < MIG_CAP_COUNT; c++) {
+    if (command->caps_given.on[c]) next.on[c] = command->caps_state.on[c];
+  }
+  char why[256];
+  if (!mig_caps_check(&state->caps, &next, state->incoming, why, sizeof(why))) {
+    return fail(p, "%s", why);
+  }
+  state->caps = next;
+  return true;
+}
+
+static bool check_migrate(struct parse *p, struct command_state *state,
+                          struct conform_scenario *scenario,
+                          const struct conform_command *command)
+{
+  if (command->at_ns > scenario->time_ns_max) {
+    return fail(p, "\"migrate\" at %" PRIu64 " ns is after limits.time_ns_max (%" PRIu64
+                " ns): it would never run", command->at_ns, scenario->time_ns_max);
+  }
+  if (state->caps.on[MIG_CAP_X_IGNORE_SHARED] && !machine_has_shared(&scenario->machine)) {
+    return fail(p, "x-ignore-shared needs a shared RAM block (\"shared\": true); with none it "
+                "changes nothing (migsim refuses, QEMU would migrate every page)");
+  }
+  if (state->incoming && strcmp(state->incoming_uri, command->uri) != 0) {
+    return fail(p, "\"uri\" \"%s\" is not where the destination listens (\"%s\", "
+                "migrate-incoming)", command->uri, state->incoming_uri);
+  }
+  if (state->migrate_count == 0) scenario->caps = state->caps;
+  state->migrate_count++;
+  return true;
+}
+
+/* The checks QEMU makes when each command runs, applied in time order. */
+static bool check_command(struct parse *p, struct command_state *state,
+                          struct conform_scenario *scenario,
+                          const struct conform_command *command)
+{
+  char why[256];
+  switch (command->kind) {
+  case CONFORM_COMMAND_SET_PARAMETERS:
+    if (!mig_params_check(&state->params, &command->params, &state->caps, why, sizeof(why))) {
+      return fail(p, "%s", why);
+    }
+    mig_params_apply(&state->params, &command->params);
+    return true;
+  case CONFORM_COMMAND_SET_CAPABILITIES: return check_set_capabilities(p, state, command);
+  case CONFORM_COMMAND_MIGRATE: return check_migrate(p, state, scenario, command);
+  case CONFORM_COMMAND_MIGRATE_INCOMING:
+    if (state->incoming || state->migrate_count > 0) {
+      return fail(p, "The incoming migration has already been started");
+    }
+    state->incoming = true;
+    snprintf(state->incoming_uri, sizeof(state->incoming_uri), "%s", command->uri);
+    return true;
+  case CONFORM_COMMAND_START_POSTCOPY:
+    if (!state->caps.on[MIG_CAP_POSTCOPY_RAM]) {
+      return fail(p, "Enable postcopy with migrate_set_capability before the start of "
+                  "migration");
+    }
+    if (state->migrate_count == 0) {
+      return fail(p, "Postcopy must be started after migration has been started");
+    }
+    return true;
+  case CONFORM_COMMAND_CONTINUE:
+    if (!state->caps.on[MIG_CAP_PAUSE_BEFORE_SWITCHOVER]) {
+      return fail(p, "migrate-continue needs pause-before-switchover (the migration never "
+                  "waits in pre-switchover without it)");
+    }
+    return true;
+  default: return true;
+  }
 }
 
 static bool parse_commands(struct parse *p, json_t *root, struct conform_scenario *scenario)
@@ -1151,6 +1394,8 @@ static bool parse_commands(struct parse *p, json_t *root, struct conform_scenari
     return fail(p, "\"commands\" must be an array of at most %d", CONFORM_COMMANDS_MAX);
   }
   uint32_t migrate_count = 0;
+  struct command_state state = {0};
+  mig_params_default(&state.params);
   for (size_t i = 0; i < json_array_size(commands); i++) {
     struct conform_command *command = &scenario->commands[i];
     push_index(p, i);
@@ -1158,6 +1403,7 @@ static bool parse_commands(struct parse *p, json_t *root, struct conform_scenari
     if (i > 0 && command->at_ns < scenario->commands[i - 1].at_ns) {
       return fail(p, "commands must be listed in time order");
     }
+    if (!check_command(p, &state, scenario, command)) return false;
     /* A chain ("destination": [...]) migrates once per hop; otherwise once. */
     uint32_t migrates_max = SIM_MAX(scenario->destination_count, 1);
     if (command->kind == CONFORM_COMMAND_MIGRATE && ++migrate_count > migrates_max) {
@@ -1198,8 +1444,10 @@ static bool parse_migration_outcome(struct parse *p, json_t *migration,
     scenario->expect = CONFORM_EXPECT_COMPLETED;
   } else if (text != NULL && strcmp(text, "failed") == 0) {
     scenario->expect = CONFORM_EXPECT_FAILED;
+  } else if (text != NULL && strcmp(text, "cancelled") == 0) {
+    scenario->expect = CONFORM_EXPECT_CANCELLED;
   } else {
-    return fail(p, "\"expect\" must be \"completed\" or \"failed\"");
+    return fail(p, "\"expect\" must be \"completed\", \"failed\" or \"cancelled\"");
   }
   pop(p);
   return true;

@@ -13,6 +13,8 @@
 #include "sim_base.h"
 #include "compat.h"
 #include "machine.h"
+#include "mig_caps.h"
+#include "mig_state.h"
 #include "sim_link.h"
 
 #define CONFORM_COMMANDS_MAX 64
@@ -28,30 +30,47 @@ enum conform_expect {
   CONFORM_EXPECT_ANY,                /* completed, or failed cleanly on the source */
   CONFORM_EXPECT_COMPLETED,          /* the (last) migration must complete */
   CONFORM_EXPECT_FAILED,             /* the (last) migration must fail cleanly */
+  CONFORM_EXPECT_CANCELLED,          /* the (last) migration must end cancelled */
 };
 
 enum conform_command_kind {
   CONFORM_COMMAND_SET_PARAMETERS,    /* migrate-set-parameters */
   CONFORM_COMMAND_SET_CAPABILITIES,  /* migrate-set-capabilities */
   CONFORM_COMMAND_MIGRATE,           /* migrate */
+  CONFORM_COMMAND_MIGRATE_INCOMING,  /* migrate-incoming: the destination listens at uri */
+  CONFORM_COMMAND_CANCEL,            /* migrate-cancel */
+  CONFORM_COMMAND_START_POSTCOPY,    /* migrate-start-postcopy */
+  CONFORM_COMMAND_PAUSE,             /* migrate-pause */
+  CONFORM_COMMAND_RECOVER,           /* migrate-recover (destination; uri) */
+  CONFORM_COMMAND_CONTINUE,          /* migrate-continue (state) */
   CONFORM_COMMAND_QUERY_MIGRATE,     /* query-migrate: records the stats in the timeline */
 };
+
+/* A migration URI's transport (QMP's "uri" prefixes; docs/transports.md). */
+enum conform_transport {
+  CONFORM_TRANSPORT_SIM,             /* "sim:<name>": the scenario's link as given */
+  CONFORM_TRANSPORT_TCP,             /* "tcp:host:port" */
+  CONFORM_TRANSPORT_UNIX,            /* "unix:path" */
+  CONFORM_TRANSPORT_EXEC,            /* "exec:command" */
+  CONFORM_TRANSPORT_FD,              /* "fd:name" */
+  CONFORM_TRANSPORT_FILE,            /* "file:path": saved, restored by migrate-incoming */
+  CONFORM_TRANSPORT_RDMA,            /* "rdma:host:port" */
+  CONFORM_TRANSPORT_COUNT
+};
+
+/* The transport names, "sim" .. "rdma". */
+const char *conform_transport_name(enum conform_transport transport);
 
 struct conform_command {
   uint64_t at_ns;                    /* simulated time it runs */
   enum conform_command_kind kind;
   char execute[32];                  /* the QMP command name */
-  bool has_downtime_limit;           /* set-parameters: downtime-limit given */
-  uint64_t downtime_limit_ms;        /* QMP units: milliseconds */
-  bool has_max_bandwidth;            /* set-parameters: max-bandwidth given */
-  uint64_t max_bandwidth_bytes_per_s; /* QMP units: bytes per second */
-  char uri[64];                      /* migrate: must start with "sim:" */
-  bool has_x_ignore_shared;          /* set-capabilities: x-ignore-shared listed */
-  bool x_ignore_shared;              /* its state */
-  bool has_switchover_ack;           /* set-capabilities: switchover-ack listed */
-  bool switchover_ack;               /* its state */
-  bool has_mode;                     /* set-parameters: mode given */
-  bool cpr_transfer;                 /* mode is "cpr-transfer" (else "normal") */
+  struct mig_params_set params;      /* set-parameters: the values given, QMP units */
+  struct mig_caps caps_given;        /* set-capabilities: capabilities listed */
+  struct mig_caps caps_state;        /* ...and their states */
+  char uri[128];                     /* migrate, migrate-incoming, migrate-recover */
+  enum conform_transport transport;  /* uri's transport */
+  enum mig_state state;              /* migrate-continue: the state it expects */
 };
 
 struct conform_scenario {
@@ -78,6 +97,7 @@ struct conform_scenario {
   enum conform_expect expect;        /* migration.expect */
   uint32_t cut_points_count;         /* migration.explore_cut.points; 0: no exploration */
   struct conform_command commands[CONFORM_COMMANDS_MAX]; /* sorted by at_ns, stable */
+  struct mig_caps caps;              /* capabilities in force at the first migrate */
   uint32_t command_count;
 };
 

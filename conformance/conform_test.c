@@ -34,7 +34,7 @@ START_TEST(conform_default_scenario_seed_sweep)
                 scenario.seed, result.trace_digest, conform_verdict_name(result.verdict),
                 result.failure, scenario.seed);
   ck_assert(result.migrated);
-  ck_assert_int_eq(result.stats.status, MIG_PRECOPY_COMPLETED);
+  ck_assert_int_eq(result.stats.status, MIG_STATE_COMPLETED);
   ck_assert_uint_eq(result.guest_digest, result.reference_guest_digest);
   ck_assert_uint_gt(result.stats.transferred_bytes, 16u << 20 >> 1);
   conform_run_result_deinit(&result);

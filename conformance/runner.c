@@ -15,6 +15,7 @@ Suite *conform_plan_suite(void);
 Suite *conform_roundtrip_suite(void);
 Suite *conform_explore_suite(void);
 Suite *conform_matrix_suite(void);
+Suite *conform_control_suite(void);
 
 int main(int argc, char **argv)
 {
@@ -22,6 +23,7 @@ int main(int argc, char **argv)
                                          conform_ram_suite, conform_iommu_suite,
                                          conform_vfio_suite, conform_vmsd_suite,
                                          conform_plan_suite, conform_roundtrip_suite,
-                                         conform_explore_suite, conform_matrix_suite};
+                                         conform_explore_suite, conform_matrix_suite,
+                                         conform_control_suite};
   return sim_check_main(argc, argv, suites, SIM_ARRAY_COUNT(suites));
 }

@@ -53,11 +53,14 @@ for variant in release debug asan clang; do
   seeds=200
   [[ $variant == asan ]] && seeds=50
   [[ $variant == debug || $variant == clang ]] && seeds=5
-  # cli_nondet_test: --twice against planted nondeterminism (a test-only build of
-  # conform_run.c, configure.py).
-  for layer in sim models migration conformance cli cli_nondet; do
-    binary=out/$variant/${layer}_test
-    [[ -x $binary ]] || { echo "missing $binary"; fail "missing $binary"; continue; }
+  # Every test binary of the variant: one per layer, and the test-only builds
+  # configure.py makes beside them (cli_nondet_test: --twice against planted
+  # nondeterminism; mig_postcopy_bug_test: a planted postcopy discard bug).
+  for layer in sim models migration conformance cli; do
+    [[ -x out/$variant/${layer}_test ]] || fail "missing out/$variant/${layer}_test"
+  done
+  for binary in $(ls out/$variant/*_test | sort); do
+    layer=$(basename "$binary" _test)
     echo "== $binary"
     if ! MIGSIM_PROPERTY_SEEDS=$seeds CK_DEFAULT_TIMEOUT=600 \
         "$binary" --xml "out/reports/${variant}-${layer}.xml"; then

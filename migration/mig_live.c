@@ -19,7 +19,8 @@ static void live_add(struct mig_live_set *set, struct sim *sim, const struct dev
   SIM_ASSERT(set->count < SIM_ARRAY_COUNT(set->handlers));
   SIM_ASSERT(to == NULL || set->load_count < MIG_LOAD_LIVES_MAX);
   /* Every dev_live_ops today describes VFIO-shaped data: the vfio handler serves it. */
-  mig_vfio_live_create(sim, from, to, section_id, params->switchover_ack, &params->hooks,
+  mig_vfio_live_create(sim, from, to, section_id, set->load_count, params->switchover_ack,
+                       &params->hooks,
                        &set->handlers[set->count], to != NULL ? &set->loads[set->load_count]
                                                               : NULL);
   set->count++;
@@ -131,6 +132,18 @@ void mig_live_set_load_cleanup(struct mig_live_set *set)
       ops->load_cleanup(set->handlers[i].dest);
     }
   }
+}
+
+uint32_t mig_live_set_load_acks_count(const struct mig_live_set *set)
+{
+  uint32_t count = 0;
+  for (uint32_t i = 0; i < set->count; i++) {
+    const struct mig_live_handler *handler = &set->handlers[i];
+    /* A destination-only section never gets data, so it never approves. */
+    if (handler->source == NULL || handler->dest == NULL) continue;
+    count += handler->ops->load_wants_ack(handler->dest);
+  }
+  return count;
 }
 
 bool mig_live_set_wants_ack(const struct mig_live_set *set)

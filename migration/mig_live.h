@@ -42,10 +42,14 @@ struct mig_error;
 /* Destination events a migration keeps a timeline of. */
 struct mig_live_hooks {
   void *context;
-  /* A block of device data was loaded; the device loads bytes_per_s (0 = no cost). */
-  void (*data_loaded)(void *context, uint64_t bytes, uint64_t bytes_per_s);
+  /*
+   * A block of device data was loaded by the destination handler load_index
+   * (its place in mig_live_set_loads); the device loads bytes_per_s (0 = no
+   * cost), each device on its own timeline.
+   */
+  void (*data_loaded)(void *context, uint32_t load_index, uint64_t bytes, uint64_t bytes_per_s);
   /* The device's initial data is in (QEMU: it approves switchover-ack). */
-  void (*init_data)(void *context);
+  void (*init_data)(void *context, uint32_t load_index);
 };
 
 struct mig_live_ops {
@@ -58,6 +62,7 @@ struct mig_live_ops {
   void (*save_state)(void *source, struct mig_writer *writer, json_t *devices_json);
   void (*save_cleanup)(void *source);               /* may be NULL */
   bool (*save_wants_ack)(const void *source);       /* waits for SWITCHOVER_ACK */
+  bool (*load_wants_ack)(const void *dest);         /* will approve switchover-ack */
   uint64_t (*save_sent_bytes)(const void *source);  /* device data written so far */
   /* Destination side: dest is the handler's destination state. */
   /* Each section's SECTION record, then each record of its payload (mig_load_live). */
@@ -115,6 +120,8 @@ void mig_live_set_save_state(struct mig_live_set *set, struct mig_writer *writer
 void mig_live_set_save_cleanup(struct mig_live_set *set);
 void mig_live_set_load_cleanup(struct mig_live_set *set);
 bool mig_live_set_wants_ack(const struct mig_live_set *set);
+/* Destination handlers that will send INIT_DATA approval (QEMU's switchover_ack_needed). */
+uint32_t mig_live_set_load_acks_count(const struct mig_live_set *set);
 uint64_t mig_live_set_sent_bytes(const struct mig_live_set *set);
 /* cpr-transfer: the first handler that refuses (its index), or count when none does. */
 uint32_t mig_live_set_cpr_check(const struct mig_live_set *set, struct mig_error *error);

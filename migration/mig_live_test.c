@@ -45,13 +45,17 @@ struct counts {
   uint32_t init_data_count;
 };
 
-static void count_data(void *context, uint64_t bytes, uint64_t bytes_per_s)
+static void count_data(void *context, uint32_t load_index, uint64_t bytes, uint64_t bytes_per_s)
 {
+  (void)load_index;
   ck_assert_uint_eq(bytes_per_s, 0); /* the destination devices' property */
   ((struct counts *)context)->data_bytes += bytes;
 }
 
-static void count_init(void *context) { ((struct counts *)context)->init_data_count++; }
+static void count_init(void *context, uint32_t load_index)
+{
+  (void)load_index;
+  ((struct counts *)context)->init_data_count++; }
 
 START_TEST(mig_live_set_pairs_devices_in_order)
 {

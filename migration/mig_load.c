@@ -697,7 +697,8 @@ enum mig_err mig_load_machine_with(struct mig_reader *reader, struct machine *ma
     .ram_blocks = blocks, .ram_block_count = machine_ram_count(machine),
     .x_ignore_shared = options->x_ignore_shared, .lives = options->lives,
     .live_count = options->live_count, .ping = options->ping,
-    .ping_context = options->ping_context, .postcopy = options->postcopy,
-    .ram_eos = options->ram_eos, .ram_eos_context = options->ram_eos_context};
+    .ping_context = options->ping_context, .policy = options->policy,
+    .postcopy = options->postcopy, .ram_eos = options->ram_eos,
+    .ram_eos_context = options->ram_eos_context};
   return mig_load_target_run(reader, &target, stats);
 }

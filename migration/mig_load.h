@@ -114,6 +114,7 @@ struct mig_load_options {
   const struct mig_load_postcopy *postcopy;   /* as mig_load_target's; may be NULL */
   enum mig_err (*ram_eos)(void *context, struct mig_reader *reader); /* as the target's */
   void *ram_eos_context;
+  const struct mig_policy *policy; /* NULL: mig_policy_strict; capabilities relax it */
 };
 
 /* The same with options (mig_load_machine uses all-off options). */

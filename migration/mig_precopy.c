@@ -2,11 +2,8 @@
  * mig_precopy.c: precopy between two simulated machines (overview in
  * mig_precopy.h; convergence rules in spec/stream-format.md §13).
  *
- * Each fiber waits for one thing at a time and owns one wake event: the
- * source waits for link space or for its rate-limit window to end; the
- * destination waits for bytes.  Link callbacks never resume a fiber directly;
- * they arm the wake event at the current time, so fibers run only from the
- * event loop and never inside another component's callback.
+ * The struct and the fibers' rules are in mig_precopy_int.h.  Fibers run
+ * only from the event loop, never inside another component's callback.
  */
 #include "sim_base.h"
 
@@ -15,6 +12,7 @@
 #include "mig_live.h"
 #include "mig_load.h"
 #include "mig_precopy.h"
+#include "mig_precopy_int.h"
 #include "mig_ram.h"
 #include "mig_rp.h"
 #include "mig_save.h"
@@ -29,59 +27,7 @@
 #define CMD_PING 2u
 #define RP_PING_VALUE 1u                     /* QEMU's migration_thread sends PING(1) */
 #define RP_PONG_WAIT_NS_MAX (5 * SIM_NS_PER_S) /* a PONG later than this: destination dead */
-
-struct mig_precopy {
-  struct sim *sim;
-  struct machine *source;
-  struct machine *dest;
-  struct link *link;
-  struct mig_precopy_params params;
-  struct mig_precopy_hooks hooks;
-  struct mig_precopy_stats stats;
-  struct mig_membuf *capture;              /* optional copy of the stream */
-  /* Source side. */
-  struct sim_fiber *source_fiber;
-  struct sim_event source_wake;            /* resumes the source fiber */
-  bool source_waiting_space;               /* blocked on link space */
-  struct mig_writer writer;
-  uint8_t writer_buffer[MIG_WRITER_BUFFER_BYTES];
-  struct mig_ram_source ram;
-  uint64_t window_start_ns;                /* current rate window */
-  uint64_t window_bytes;                   /* bytes written in it */
-  bool cancelled;                          /* a RAM block resized: the fiber must wind up */
-  /* Destination side. */
-  struct sim_fiber *dest_fiber;
-  struct sim_event dest_wake;
-  bool dest_waiting;                       /* blocked in refill */
-  uint8_t *rx_bytes;                       /* received, not yet parsed (a ring) */
-  uint64_t rx_capacity;
-  uint64_t rx_head;                        /* ring index of the first unread byte */
-  uint64_t rx_count;                       /* unread bytes */
-  bool rx_closed;                          /* the link delivered end-of-stream */
-  uint8_t *rx_direct;                      /* while refill waits: the reader's buffer */
-  size_t rx_direct_capacity;               /* bytes it can take */
-  size_t rx_direct_count;                  /* bytes deliveries put there (the ring was empty) */
-  bool dest_refused;                       /* its load failed: it reads no more (closed) */
-  uint8_t reader_buffer[MIG_READER_BUFFER_BYTES];
-  /* Devices with live sections (a vfiodev's data): their handlers (mig_live.h). */
-  struct mig_live_set lives;
-  uint64_t dest_busy_until_ns;             /* device loading timeline of the destination */
-  uint32_t acks_pending_count;             /* destination: devices yet to approve */
-  struct sim_event ack_event;              /* destination sends SWITCHOVER_ACK */
-  /* Return path. */
-  struct link *rp_link;                    /* destination -> source; NULL when none */
-  bool switchover_acked;                   /* source received SWITCHOVER_ACK */
-  struct mig_error rp_error;               /* source: first bad return-path message */
-  struct mig_rp_state rp_state;            /* source: mig_rp_read's checks */
-  uint8_t rp_bytes[4 + MIG_RP_MESSAGE_BYTES_MAX]; /* source: a partial message */
-  uint32_t rp_count;                       /* bytes in rp_bytes */
-  uint64_t rp_offset;                      /* return-path stream offset of rp_bytes[0] */
-  uint64_t ping_sent_ns;                   /* source: when setup wrote PING(1) */
-  bool pong_received;                      /* source: its PONG came back */
-  bool shut_sent;                          /* destination: SHUT is on the wire */
-  mig_precopy_rp_filter_fn *rp_filter;     /* tests: drops destination messages */
-  void *rp_filter_context;
-};
+#define CONTINUE_POLL_NS SIM_NS_PER_MS       /* pre-switchover: migrate-continue checked */
 
 /* a * b / c without overflow for the ranges used here (products up to 2^128). */
 static uint64_t muldiv64(uint64_t a, uint64_t b, uint64_t c)
@@ -90,6 +36,46 @@ static uint64_t muldiv64(uint64_t a, uint64_t b, uint64_t c)
   SIM_ASSERT(c > 0);
   u128 result = (u128)a * b / c;
   return result > UINT64_MAX ? UINT64_MAX : (uint64_t)result;
+}
+
+void mig_precopy_params_default(struct mig_precopy_params *params, uint64_t section_pages_max)
+{
+  SIM_ASSERT(section_pages_max > 0);
+  memset(params, 0, sizeof(*params));
+  mig_params_default(&params->qmp);
+  params->section_pages_max = section_pages_max;
+}
+
+uint64_t mig_precopy_downtime_limit_ns(const struct mig_precopy_params *params)
+{
+  return params->qmp.values[MIG_PARAM_DOWNTIME_LIMIT] * SIM_NS_PER_MS;
+}
+
+uint64_t mig_precopy_max_bandwidth(const struct mig_precopy_params *params)
+{
+  return params->qmp.values[MIG_PARAM_MAX_BANDWIDTH];
+}
+
+bool mig_precopy_cpr_transfer(const struct mig_precopy_params *params)
+{
+  return params->qmp.values[MIG_PARAM_MODE] == MIG_MODE_CPR_TRANSFER;
+}
+
+static bool cap_on(const struct mig_precopy *precopy, enum mig_cap cap)
+{
+  return precopy->params.caps.on[cap];
+}
+
+void mig__precopy_source_state(struct mig_precopy *precopy, enum mig_state to)
+{
+  mig_state_set(&precopy->source_state, precopy->sim, to);
+  precopy->stats.status = to;
+}
+
+void mig__precopy_dest_state(struct mig_precopy *precopy, enum mig_state to)
+{
+  mig_state_set(&precopy->dest_state, precopy->sim, to);
+  precopy->stats.dest_status = to;
 }
 
 static void precopy_on_wake(struct sim *sim, struct sim_event *event)
@@ -106,11 +92,15 @@ static void precopy_on_dest_wake(struct sim *sim, struct sim_event *event)
   sim_fiber_resume(precopy->dest_fiber);
 }
 
-/* From the source fiber: sleep until time_ns.  False when cancelled. */
-static bool source_sleep_until(struct mig_precopy *precopy, uint64_t time_ns)
+bool mig__precopy_source_sleep_until(struct mig_precopy *precopy, uint64_t time_ns)
 {
   sim_event_schedule_at(precopy->sim, &precopy->source_wake, time_ns);
   return sim_fiber_yield(precopy->source_fiber);
+}
+
+static bool source_sleep_until(struct mig_precopy *precopy, uint64_t time_ns)
+{
+  return mig__precopy_source_sleep_until(precopy, time_ns);
 }
 
 static void source_on_writable(void *context)
@@ -121,21 +111,76 @@ static void source_on_writable(void *context)
   sim_event_schedule_at(precopy->sim, &precopy->source_wake, sim_now_ns(precopy->sim));
 }
 
-/* The writer's sink: pushes into the link, blocking the fiber while it is full. */
+/* Closes the rate window once it has lasted RATE_WINDOW_NS: new bandwidth estimate. */
+static void source_rate_window(struct mig_precopy *precopy)
+{
+  uint64_t now_ns = sim_now_ns(precopy->sim);
+  uint64_t elapsed_ns = now_ns - precopy->window_start_ns;
+  if (elapsed_ns < RATE_WINDOW_NS) return;
+  struct mig_precopy_stats *stats = &precopy->stats;
+  /* threshold = (bytes / elapsed) x downtime-limit, as QEMU's migration_update_counters. */
+  uint64_t bandwidth = muldiv64(precopy->window_bytes, SIM_NS_PER_S, elapsed_ns);
+  uint64_t avail = precopy->params.qmp.values[MIG_PARAM_AVAIL_SWITCHOVER_BANDWIDTH];
+  if (avail != 0) bandwidth = avail; /* 8.2+: the user's figure replaces the measure */
+  stats->bandwidth_bytes_per_s = bandwidth;
+  stats->threshold_bytes =
+      muldiv64(bandwidth, mig_precopy_downtime_limit_ns(&precopy->params), SIM_NS_PER_S);
+  stats->remaining_bytes = mig_ram_pending_bytes(&precopy->ram);
+  /* expected-downtime: what is dirty now, at the measured rate (QEMU 7.2). */
+  stats->expected_downtime_ns =
+      bandwidth == 0 ? 0 : muldiv64(stats->remaining_bytes, SIM_NS_PER_S, bandwidth);
+  precopy->window_start_ns = now_ns;
+  precopy->window_bytes = 0;
+}
+
+/*
+ * Bytes the source may write now: max-bandwidth / 10 per 100 ms window
+ * (QEMU's XFER_LIMIT_RATIO), in setup and active only.  A spent window
+ * sleeps the fiber until the next one; 0 when a cancel woke it.
+ */
+static size_t source_rate_allowance(struct mig_precopy *precopy)
+{
+  uint64_t max_bandwidth = mig_precopy_max_bandwidth(&precopy->params);
+  if (!precopy->rate_limited || max_bandwidth == 0) return SIZE_MAX;
+  uint64_t budget_bytes = SIM_MAX(max_bandwidth / 10, 1);
+  for (;;) {
+    source_rate_window(precopy);
+    if (precopy->window_bytes < budget_bytes) {
+      return (size_t)SIM_MIN(budget_bytes - precopy->window_bytes, (uint64_t)SIZE_MAX);
+    }
+    if (!source_sleep_until(precopy, precopy->window_start_ns + RATE_WINDOW_NS)) return 0;
+    if (precopy->cancelled) return 0;
+  }
+}
+
+/* query-migrate's page counters, current at every writer flush (mid-section too). */
+static void source_page_counts(struct mig_precopy *precopy)
+{
+  precopy->stats.zero_pages_count = precopy->ram.zero_pages_count;
+  precopy->stats.normal_pages_count = precopy->ram.normal_pages_count;
+  precopy->stats.remaining_bytes = mig_ram_pending_bytes(&precopy->ram);
+}
+
+/* The writer's sink: pushes into the link at the allowed rate, blocking while it is full. */
 static enum mig_err source_write(void *context, const uint8_t *bytes, size_t count)
 {
   struct mig_precopy *precopy = context;
+  if (precopy->cancelled) return MIG_ERR_CANCELLED;
+  source_page_counts(precopy);
   if (precopy->capture != NULL) {
     enum mig_err err = mig_membuf_write(precopy->capture, bytes, count);
     if (err != MIG_OK) return err;
   }
   while (count > 0) {
-    size_t sent = link_send(precopy->link, bytes, count);
+    size_t allowed = source_rate_allowance(precopy);
+    if (allowed == 0) return MIG_ERR_CANCELLED;
+    size_t sent = link_send(precopy->link, bytes, SIM_MIN(count, allowed));
     bytes += sent;
     count -= sent;
     precopy->window_bytes += sent;
     precopy->stats.transferred_bytes += sent;
     if (count == 0) break;
+    if (sent == SIM_MIN(count + sent, allowed)) continue; /* the window is spent, not the link */
     precopy->source_waiting_space = true;
     if (!sim_fiber_yield(precopy->source_fiber)) return MIG_ERR_CANCELLED;
     if (precopy->cancelled) return MIG_ERR_CANCELLED;
@@ -143,40 +188,9 @@ static enum mig_err source_write(void *context, const uint8_t *bytes, size_t cou
   return MIG_OK;
 }
 
-/* Closes the rate window once it has lasted RATE_WINDOW_NS: new bandwidth estimate. */
-static void source_rate_window(struct mig_precopy *precopy)
+/* Commands the destination must see before RAM: the return path opens, a PING checks it. */
+static void source_setup_commands(struct mig_precopy *precopy, struct mig_writer *writer)
 {
-  uint64_t now_ns = sim_now_ns(precopy->sim);
-  uint64_t elapsed_ns = now_ns - precopy->window_start_ns;
-  if (elapsed_ns < RATE_WINDOW_NS) return;
-  /* threshold = (bytes / elapsed) x downtime-limit, as QEMU's migration_update_counters. */
-  precopy->stats.threshold_bytes =
-      muldiv64(precopy->window_bytes, precopy->params.downtime_limit_ns, elapsed_ns);
-  precopy->window_start_ns = now_ns;
-  precopy->window_bytes = 0;
-}
-
-/* Waits while this window's byte budget (max-bandwidth / 10) is spent. */
-static bool source_rate_limit(struct mig_precopy *precopy)
-{
-  source_rate_window(precopy);
-  if (precopy->params.max_bandwidth_bytes_per_s == 0) return true;
-  uint64_t budget_bytes = SIM_MAX(precopy->params.max_bandwidth_bytes_per_s / 10, 1);
-  while (precopy->window_bytes >= budget_bytes) {
-    if (!source_sleep_until(precopy, precopy->window_start_ns + RATE_WINDOW_NS)) return false;
-    if (precopy->cancelled) return true; /* the loop's next check winds up */
-    source_rate_window(precopy);
-  }
-  return true;
-}
-
-static void source_setup(struct mig_precopy *precopy)
-{
-  struct mig_writer *writer = &precopy->writer;
-  precopy->stats.status = MIG_PRECOPY_SETUP;
-  mig_save_header(writer);
-  mig_save_configuration(writer, machine_type(precopy->source));
-  mig_save_configuration_capabilities(writer, precopy->params.x_ignore_shared);
   if (precopy->rp_link != NULL) {
     /* QEMU's migration_thread: the destination opens its end, and a PING checks it. */
     mig_writer_u8(writer, MIG_SECTION_COMMAND);
@@ -189,16 +203,30 @@ static void source_setup(struct mig_precopy *precopy)
     precopy->ping_sent_ns = sim_now_ns(precopy->sim);
     sim_trace(precopy->sim, "mig.rp.ping", RP_PING_VALUE, 0, 0, 0);
   }
+  if (precopy->ext.source_setup != NULL) {
+    precopy->ext.source_setup(precopy->ext.context, precopy, writer);
+  }
+}
+
+static void source_setup(struct mig_precopy *precopy)
+{
+  struct mig_writer *writer = &precopy->writer;
+  bool cpr_transfer = mig_precopy_cpr_transfer(&precopy->params);
+  mig_save_header(writer);
+  mig_save_configuration(writer, machine_type(precopy->source));
+  mig_save_configuration_capabilities(writer, cap_on(precopy, MIG_CAP_X_IGNORE_SHARED));
+  source_setup_commands(precopy, writer);
   mig_save_section_header(writer, MIG_SECTION_START, MIG_SAVE_RAM_SECTION_ID, MIG_RAM_IDSTR,
                           0, MIG_RAM_SECTION_VERSION);
   mig_ram_save_setup(&precopy->ram, writer);
+  sim_trace(precopy->sim, "mig.pass", precopy->ram.dirty_sync_count, 0, 0, 0);
   mig_save_footer(writer, MIG_SAVE_RAM_SECTION_ID);
-  if (!precopy->params.cpr_transfer) mig_live_set_save_setup(&precopy->lives, writer);
+  if (!cpr_transfer) mig_live_set_save_setup(&precopy->lives, writer);
   mig_writer_flush(writer);
   precopy->stats.setup_end_ns = sim_now_ns(precopy->sim);
-  if (precopy->cancelled) return; /* a resize while the setup waited for the link */
-  precopy->stats.status = MIG_PRECOPY_ACTIVE;
-  precopy->window_start_ns = sim_now_ns(precopy->sim);
+  precopy->stats.dirty_sync_count = precopy->ram.dirty_sync_count;
+  if (precopy->cancelled) return; /* a cancel or resize while the setup waited */
+  mig__precopy_source_state(precopy, MIG_STATE_ACTIVE);
 }
 
 /*
@@ -210,66 +238,112 @@ static bool source_can_switchover(const struct mig_precopy *precopy)
 {
   /* The destination proved it is alive (PONG) before the source stops (migsim's rule). */
   if (precopy->rp_link != NULL && !precopy->pong_received) return false;
-  if (!precopy->params.switchover_ack || precopy->switchover_acked) return true;
+  if (!cap_on(precopy, MIG_CAP_SWITCHOVER_ACK) || precopy->switchover_acked) return true;
   return !mig_live_set_wants_ack(&precopy->lives);
+}
+
+/* A dirty-bitmap sync: QMP's MIGRATION_PASS (pass = dirty-sync-count). */
+static uint64_t source_sync(struct mig_precopy *precopy)
+{
+  uint64_t pages = mig_ram_sync(&precopy->ram);
+  sim_trace(precopy->sim, "mig.pass", precopy->ram.dirty_sync_count, pages, 0, 0);
+  return pages;
+}
+
+/* query-migrate's RAM figures, kept current after every section. */
+static void source_stats_update(struct mig_precopy *precopy)
+{
+  struct mig_precopy_stats *stats = &precopy->stats;
+  stats->zero_pages_count = precopy->ram.zero_pages_count;
+  stats->normal_pages_count = precopy->ram.normal_pages_count;
+  stats->dirty_sync_count = precopy->ram.dirty_sync_count;
+  stats->rounds_count = precopy->ram.rounds_count;
+  stats->remaining_bytes = mig_ram_pending_bytes(&precopy->ram);
+  stats->device_bytes = mig_live_set_sent_bytes(&precopy->lives);
 }
 
 /* One PART section; returns true when the source may stop (pending fits the threshold). */
 static bool source_iterate(struct mig_precopy *precopy)
 {
   struct mig_writer *writer = &precopy->writer;
-  mig_save_section_short_header(writer, MIG_SECTION_PART, MIG_SAVE_RAM_SECTION_ID);
-  bool round_ended = mig_ram_save_iterate(&precopy->ram, writer,
-                                          precopy->params.section_pages_max);
-  mig_save_footer(writer, MIG_SAVE_RAM_SECTION_ID);
+  bool round_ended = false;
+  bool by_ext = precopy->ext.source_iterate != NULL &&
+                precopy->ext.source_iterate(precopy->ext.context, precopy, writer);
+  if (!by_ext) {
+    mig_save_section_short_header(writer, MIG_SECTION_PART, MIG_SAVE_RAM_SECTION_ID);
+    round_ended = mig_ram_save_iterate(&precopy->ram, writer, precopy->params.section_pages_max);
+    mig_save_footer(writer, MIG_SAVE_RAM_SECTION_ID);
+    precopy->stats.sections_count++;
+  } else {
+    round_ended = precopy->ram.dirty_pages_count == 0;
+  }
   precopy->stats.sections_count +=
       mig_live_set_save_iterate(&precopy->lives, writer, precopy->params.section_pages_max);
   mig_writer_flush(writer);
-  precopy->stats.sections_count++;
+  source_stats_update(precopy);
   if (!round_ended) return false;
-  mig_ram_sync(&precopy->ram);
+  source_sync(precopy);
   source_rate_window(precopy);
-  uint64_t pending_bytes = mig_ram_pending_bytes(&precopy->ram) + mig_live_set_save_pending(&precopy->lives);
+  uint64_t pending_bytes =
+      mig_ram_pending_bytes(&precopy->ram) + mig_live_set_save_pending(&precopy->lives);
+  source_stats_update(precopy);
   sim_trace(precopy->sim, "mig.round", precopy->ram.rounds_count, pending_bytes,
             precopy->stats.threshold_bytes, precopy->stats.transferred_bytes);
   return pending_bytes <= precopy->stats.threshold_bytes;
 }
 
-/*
- * A device refused its save (seed 003: it found its own state inconsistent,
- * logged why and entered its error state).  The migration fails cleanly as
- * QEMU's does: the error names the device, the stream is cut (the
- * destination's load then fails and it never runs), and the source VM
- * resumes with everything it had.
- */
-static void source_save_failed(struct mig_precopy *precopy, const struct mig_error *error)
+/* The source VM runs on after a failed or cancelled migration; the stream is cut. */
+static void source_end_cleanly(struct mig_precopy *precopy)
 {
-  precopy->stats.status = MIG_PRECOPY_FAILED;
-  precopy->stats.source_failed = true;
-  precopy->stats.error = *error;
   precopy->stats.end_ns = sim_now_ns(precopy->sim);
-  sim_trace(precopy->sim, "mig.save_failed", error->offset, 0, 0, 0);
-  /* A bad return-path message fails the migration before the stop. */
+  source_stats_update(precopy);
   if (!machine_running(precopy->source)) machine_resume(precopy->source);
   link_close(precopy->link);
   if (precopy->hooks.failed != NULL) precopy->hooks.failed(precopy->hooks.context);
 }
 
 /*
+ * A device refused its save (seed 003: it found its own state inconsistent,
+ * logged why and entered its error state), or the return path went wrong.
+ * The migration fails cleanly as QEMU's does: the error names the device,
+ * the stream is cut (the destination's load then fails and it never runs),
+ * and the source VM resumes with everything it had.
+ */
+static void source_save_failed(struct mig_precopy *precopy, const struct mig_error *error)
+{
+  precopy->stats.source_failed = true;
+  precopy->stats.error = *error;
+  sim_trace(precopy->sim, "mig.save_failed", error->offset, 0, 0, 0);
+  mig__precopy_source_state(precopy, MIG_STATE_FAILED);
+  source_end_cleanly(precopy);
+}
+
+/* Cancelling: the fiber, wherever it waits (link space, a window, an ack), wakes now. */
+static void source_cancel_begin(struct mig_precopy *precopy, const struct mig_error *error)
+{
+  SIM_ASSERT(!precopy->cancelled);
+  precopy->cancelled = true;
+  precopy->stats.source_failed = true;
+  precopy->stats.error = *error;
+  mig__precopy_source_state(precopy, MIG_STATE_CANCELLING);
+  precopy->source_waiting_space = false;
+  sim_event_schedule_at(precopy->sim, &precopy->source_wake, sim_now_ns(precopy->sim));
+}
+
+/*
  * QEMU 7.2 ram_mig_ram_block_resized: a source block changed its length
  * while a migration was in progress (migration_is_idle() false).  The block
  * list already on the wire no longer holds, so the migration is cancelled
- * with the block named; the guest keeps running with the new length.  The
- * status and error are set now, as migration_cancel sets them; the source
+ * with the block named (migration_cancel with an error: cancelling, then
+ * cancelled); the guest keeps running with the new length.  The source
  * fiber is woken to cut the stream (source_cancel_finish).
  */
 static void precopy_on_ram_resized(void *context, struct ram_block *block,
                                    uint64_t old_used_bytes)
 {
   struct mig_precopy *precopy = context;
-  enum mig_precopy_status status = precopy->stats.status;
-  if (status != MIG_PRECOPY_SETUP && status != MIG_PRECOPY_ACTIVE) return;
-  SIM_ASSERT(!precopy->cancelled);
+  enum mig_state status = precopy->stats.status;
+  if ((status != MIG_STATE_SETUP && status != MIG_STATE_ACTIVE) || precopy->cancelled) return;
   SIM_ASSERT(machine_running(precopy->source)); /* only a running guest resizes */
   mig_ram_source_block_resized(&precopy->ram, block);
   struct mig_error error = {.code = MIG_ERR_CANCELLED,
@@ -277,31 +351,18 @@ static void precopy_on_ram_resized(void *context, struct ram_block *block,
   snprintf(error.path, sizeof(error.path), "ram/%s", block->name);
   snprintf(error.detail, sizeof(error.detail), "RAM block '%s' resized during precopy.",
            block->name);
-  precopy->cancelled = true;
-  precopy->stats.status = MIG_PRECOPY_FAILED;
-  precopy->stats.source_failed = true;
-  precopy->stats.error = error;
-  precopy->stats.end_ns = sim_now_ns(precopy->sim);
   sim_trace(precopy->sim, "mig.ram_resized", old_used_bytes, block->used_bytes,
             precopy->stats.transferred_bytes, 0);
-  /* Whatever the fiber waits for (link space, its rate window), it wakes now. */
-  precopy->source_waiting_space = false;
-  sim_event_schedule_at(precopy->sim, &precopy->source_wake, sim_now_ns(precopy->sim));
+  source_cancel_begin(precopy, &error);
 }
 
 /* From the source fiber, after a cancel: the stream is cut, the destination never runs. */
 static void source_cancel_finish(struct mig_precopy *precopy)
 {
-  SIM_ASSERT(precopy->cancelled && precopy->stats.status == MIG_PRECOPY_FAILED);
-  SIM_ASSERT(machine_running(precopy->source));
+  SIM_ASSERT(precopy->cancelled && precopy->stats.status == MIG_STATE_CANCELLING);
   sim_trace(precopy->sim, "mig.cancelled", precopy->stats.transferred_bytes, 0, 0, 0);
-  /* query-migrate after a cancel still shows what was sent. */
-  precopy->stats.zero_pages_count = precopy->ram.zero_pages_count;
-  precopy->stats.normal_pages_count = precopy->ram.normal_pages_count;
-  precopy->stats.dirty_sync_count = precopy->ram.dirty_sync_count;
-  precopy->stats.rounds_count = precopy->ram.rounds_count;
-  link_close(precopy->link);
-  if (precopy->hooks.failed != NULL) precopy->hooks.failed(precopy->hooks.context);
+  mig__precopy_source_state(precopy, MIG_STATE_CANCELLED);
+  source_end_cleanly(precopy);
 }
 
 /* The new process takes over each live device: state and mappings handed over, not copied. */
@@ -313,25 +374,49 @@ static void cpr_devices_hand_over(struct mig_precopy *precopy)
   }
 }
 
-/* Stop-and-copy: stop the VM, then END, every device, EOF and the description. */
-static void source_complete(struct mig_precopy *precopy)
+/* Stops the VM and freezes what is pending: the switchover point. */
+static void source_stop(struct mig_precopy *precopy)
 {
-  struct mig_writer *writer = &precopy->writer;
   machine_stop(precopy->source);
+  precopy->rate_limited = false; /* QEMU lifts the limit for the final state */
   precopy->stats.stop_ns = sim_now_ns(precopy->sim);
-  precopy->stats.status = MIG_PRECOPY_DEVICE;
-  mig_ram_sync(&precopy->ram);
+  source_sync(precopy);
   precopy->stats.device_pending_bytes_at_stop = mig_live_set_save_pending(&precopy->lives);
   precopy->stats.pending_bytes_at_stop =
       mig_ram_pending_bytes(&precopy->ram) + precopy->stats.device_pending_bytes_at_stop;
   sim_trace(precopy->sim, "mig.stop", precopy->stats.pending_bytes_at_stop,
             precopy->stats.device_pending_bytes_at_stop, precopy->switchover_acked, 0);
   if (precopy->hooks.switchover != NULL) precopy->hooks.switchover(precopy->hooks.context);
-  if (precopy->params.cpr_transfer) cpr_devices_hand_over(precopy);
+}
+
+/*
+ * pause-before-switchover: with the VM stopped, wait in pre-switchover for
+ * migrate-continue (QEMU's migration_maybe_pause).  False when cancelled.
+ */
+static bool source_pause(struct mig_precopy *precopy)
+{
+  if (!cap_on(precopy, MIG_CAP_PAUSE_BEFORE_SWITCHOVER)) return true;
+  mig__precopy_source_state(precopy, MIG_STATE_PRE_SWITCHOVER);
+  precopy->stats.pre_switchover_ns = sim_now_ns(precopy->sim);
+  while (!precopy->continued && !precopy->cancelled) {
+    if (!source_sleep_until(precopy, sim_now_ns(precopy->sim) + CONTINUE_POLL_NS)) return false;
+  }
+  if (precopy->cancelled) return false;
+  precopy->stats.continue_ns = sim_now_ns(precopy->sim);
+  return true;
+}
+
+/* Stop-and-copy: END, every device, EOF and the description (the VM is stopped). */
+static void source_complete(struct mig_precopy *precopy)
+{
+  struct mig_writer *writer = &precopy->writer;
+  bool cpr_transfer = mig_precopy_cpr_transfer(&precopy->params);
+  mig__precopy_source_state(precopy, MIG_STATE_DEVICE);
+  if (cpr_transfer) cpr_devices_hand_over(precopy);
   mig_save_section_short_header(writer, MIG_SECTION_END, MIG_SAVE_RAM_SECTION_ID);
   mig_ram_save_complete(&precopy->ram, writer);
   mig_save_footer(writer, MIG_SAVE_RAM_SECTION_ID);
-  if (!precopy->params.cpr_transfer) mig_live_set_save_complete(&precopy->lives, writer);
+  if (!cpr_transfer) mig_live_set_save_complete(&precopy->lives, writer);
   json_t *devices = json_array();
   /* QEMU's non-iterable phase: each live handler's save_state (vfio: DEV_CONFIG_STATE). */
   mig_live_set_save_state(&precopy->lives, writer, devices);
@@ -339,12 +424,16 @@ static void source_complete(struct mig_precopy *precopy)
   enum mig_err err = mig_save_devices_checked(writer, precopy->source, devices, &save_error);
   if (err == MIG_OK) err = mig_save_finish(writer, devices);
   json_decref(devices);
+  source_stats_update(precopy);
   if (err == MIG_ERR_HOOK) {
     source_save_failed(precopy, &save_error);
     return;
   }
-  SIM_ASSERT(err == MIG_OK || err == MIG_ERR_CANCELLED);
-  if (err == MIG_OK) link_close(precopy->link);
+  SIM_ASSERT(err == MIG_OK || err == MIG_ERR_CANCELLED || precopy->dest_refused);
+  if (err != MIG_OK) return;
+  link_close(precopy->link);
+  precopy->stream_whole = true;
+  sim_trace(precopy->sim, "mig.stream_whole", precopy->stats.transferred_bytes, 0, 0, 0);
 }
 
 /*
@@ -357,13 +446,11 @@ static bool source_cpr_check(struct mig_precopy *precopy)
   struct mig_error error;
   uint32_t i = mig_live_set_cpr_check(&precopy->lives, &error);
   if (i == mig_live_set_count(&precopy->lives)) return true;
-  precopy->stats.status = MIG_PRECOPY_FAILED;
+  sim_trace(precopy->sim, "mig.cpr_refused", i, 0, 0, 0);
   precopy->stats.source_failed = true;
   precopy->stats.error = error;
-  precopy->stats.end_ns = sim_now_ns(precopy->sim);
-  sim_trace(precopy->sim, "mig.cpr_refused", i, 0, 0, 0);
-  link_close(precopy->link);
-  if (precopy->hooks.failed != NULL) precopy->hooks.failed(precopy->hooks.context);
+  mig__precopy_source_state(precopy, MIG_STATE_FAILED);
+  source_end_cleanly(precopy);
   return false;
 }
 
@@ -398,47 +485,79 @@ static bool source_dest_gone(struct mig_precopy *precopy)
   return true;
 }
 
-static void source_run(struct mig_precopy *precopy)
+/* Before each step: false when the migration ended (cancelled, failed, refused). */
+static bool source_may_go_on(struct mig_precopy *precopy)
 {
-  if (precopy->params.cpr_transfer && !source_cpr_check(precopy)) return;
-  source_setup(precopy);
-  /* cpr-transfer is not live: nothing to iterate, the VM stops at once. */
-  for (bool live = !precopy->params.cpr_transfer; live;) {
-    if (precopy->cancelled) {
-      source_cancel_finish(precopy);
-      return;
-    }
-    if (mig_writer_error(&precopy->writer) != MIG_OK) return;
-    if (source_dest_gone(precopy)) return;
-    if (precopy->rp_error.code != MIG_OK) {
-      source_save_failed(precopy, &precopy->rp_error);
-      return;
-    }
-    if (!source_rate_limit(precopy)) return;
+  if (precopy->cancelled) {
+    source_cancel_finish(precopy);
+    return false;
+  }
+  if (mig_writer_error(&precopy->writer) != MIG_OK) return false;
+  if (source_dest_gone(precopy)) return false;
+  if (precopy->rp_error.code != MIG_OK) {
+    source_save_failed(precopy, &precopy->rp_error);
+    return false;
+  }
+  return true;
+}
+
+/*
+ * The live phase: sections until the pending bytes fit the threshold and
+ * switchover is allowed.  False when the migration ended on the way; true
+ * with *switched when a plug-in took the switch (postcopy).
+ */
+static bool source_live(struct mig_precopy *precopy, bool *switched)
+{
+  for (;;) {
+    if (!source_may_go_on(precopy)) return false;
     uint64_t wait_ns = 0;
     if (source_iterate(precopy)) {
-      if (source_can_switchover(precopy)) break;
-      if (!source_pong_in_time(precopy)) return;
+      if (precopy->cancelled) continue;
+      if (source_can_switchover(precopy)) return true;
+      if (!source_pong_in_time(precopy)) return false;
       /* Converged, but a device's initial data is not loaded yet: wait for the ack. */
       precopy->stats.ack_waits_count++;
       wait_ns = ACK_POLL_NS;
+    } else if (precopy->ext.source_switch_wanted != NULL &&
+               precopy->ext.source_switch_wanted(precopy->ext.context, precopy,
+                                                 precopy->stats.remaining_bytes,
+                                                 precopy->stats.threshold_bytes)) {
+      *switched = true;
+      return true;
     }
     /* Let the guest's events due now run between sections, as a thread would. */
-    if (!source_sleep_until(precopy, sim_now_ns(precopy->sim) + wait_ns)) return;
+    if (!source_sleep_until(precopy, sim_now_ns(precopy->sim) + wait_ns)) return false;
   }
-  if (precopy->cancelled) {
-    /* A section cut short by the cancel may still have ended a converged round. */
+}
+
+static void source_run(struct mig_precopy *precopy)
+{
+  if (precopy->cancelled) { /* migrate-cancel came before the thread ran */
     source_cancel_finish(precopy);
     return;
   }
-  if (mig_writer_error(&precopy->writer) != MIG_OK) return;
-  if (source_dest_gone(precopy)) return;
+  bool cpr_transfer = mig_precopy_cpr_transfer(&precopy->params);
+  if (cpr_transfer && !source_cpr_check(precopy)) return;
+  precopy->rate_limited = true;
+  precopy->window_start_ns = sim_now_ns(precopy->sim);
+  source_setup(precopy);
+  bool switched = false;
+  /* cpr-transfer is not live: nothing to iterate, the VM stops at once. */
+  if (!cpr_transfer && !source_live(precopy, &switched)) return;
+  if (!source_may_go_on(precopy)) return;
+  if (switched) {
+    precopy->ext.source_switch(precopy->ext.context, precopy, &precopy->writer);
+    return;
+  }
+  source_stop(precopy);
+  if (!source_pause(precopy) || precopy->cancelled) {
+    if (precopy->cancelled) source_cancel_finish(precopy);
+    return;
+  }
   source_complete(precopy);
-  precopy->stats.zero_pages_count = precopy->ram.zero_pages_count;
-  precopy->stats.normal_pages_count = precopy->ram.normal_pages_count;
-  precopy->stats.dirty_sync_count = precopy->ram.dirty_sync_count;
-  precopy->stats.rounds_count = precopy->ram.rounds_count;
-  precopy->stats.device_bytes += mig_live_set_sent_bytes(&precopy->lives);
+  if (precopy->cancelled && precopy->stats.status == MIG_STATE_CANCELLING) {
+    source_cancel_finish(precopy);
+  }
 }
 
 static void source_body(struct sim_fiber *fiber, void *context)
@@ -512,11 +631,11 @@ static void dest_on_deliver(void *context, const uint8_t *bytes, size_t count)
 }
 
 /* Destination: one return-path message (spec §8), unless a test's filter drops it. */
-static void dest_rp_send(struct mig_precopy *precopy, uint16_t type, const uint8_t *payload,
-                         uint16_t payload_bytes)
+void mig__precopy_rp_send(struct mig_precopy *precopy, uint16_t type, const uint8_t *payload,
+                          uint16_t payload_bytes)
 {
   SIM_ASSERT(precopy->rp_link != NULL);
-  SIM_ASSERT(payload_bytes <= 4);
+  SIM_ASSERT(payload_bytes <= 16);
   uint32_t value = payload_bytes == 4 ? (uint32_t)payload[0] << 24 | (uint32_t)payload[1] << 16 |
                                             (uint32_t)payload[2] << 8 | payload[3]
                                       : 0;
@@ -525,7 +644,7 @@ static void dest_rp_send(struct mig_precopy *precopy, uint16_t type, const uint8
       !precopy->rp_filter(precopy->rp_filter_context, type, value)) {
     return;
   }
-  uint8_t message[8] = {(uint8_t)(type >> 8), (uint8_t)type, 0, (uint8_t)payload_bytes};
+  uint8_t message[4 + 16] = {(uint8_t)(type >> 8), (uint8_t)type, 0, (uint8_t)payload_bytes};
   if (payload_bytes > 0) memcpy(message + 4, payload, payload_bytes);
   size_t sent = link_send(precopy->rp_link, message, 4u + payload_bytes);
   SIM_ASSERT(sent == 4u + payload_bytes); /* a few small messages: the window holds them */
@@ -535,9 +654,18 @@ static void dest_rp_send(struct mig_precopy *precopy, uint16_t type, const uint8
 static void dest_on_ping(void *context, uint32_t value)
 {
   struct mig_precopy *precopy = context;
+  /*
+   * QEMU 10 answers OPEN_RETURN_PATH with SWITCHOVER_ACK at once when no
+   * device needs to approve; PING(1) follows OPEN_RETURN_PATH directly.
+   */
+  if (value == RP_PING_VALUE && cap_on(precopy, MIG_CAP_SWITCHOVER_ACK) && !precopy->ack_sent &&
+      precopy->acks_pending_count == 0) {
+    precopy->ack_sent = true;
+    mig__precopy_rp_send(precopy, MIG_RP_SWITCHOVER_ACK, NULL, 0);
+  }
   const uint8_t payload[4] = {(uint8_t)(value >> 24), (uint8_t)(value >> 16),
                               (uint8_t)(value >> 8), (uint8_t)value};
-  dest_rp_send(precopy, MIG_RP_PONG, payload, sizeof(payload));
+  mig__precopy_rp_send(precopy, MIG_RP_PONG, payload, sizeof(payload));
 }
 
 /* Destination: the incoming side is done; SHUT tells the source, 1 when it failed. */
@@ -546,7 +674,49 @@ static void dest_rp_shut(struct mig_precopy *precopy, bool failed)
   if (precopy->rp_link == NULL || precopy->shut_sent) return;
   precopy->shut_sent = true;
   const uint8_t payload[4] = {0, 0, 0, failed ? 1 : 0};
-  dest_rp_send(precopy, MIG_RP_SHUT, payload, sizeof(payload));
+  mig__precopy_rp_send(precopy, MIG_RP_SHUT, payload, sizeof(payload));
+}
+
+/* The loader's dialect: strict, with what the capabilities on here add to it. */
+static void dest_policy(const struct mig_precopy *precopy, struct mig_policy *policy)
+{
+  *policy = mig_policy_strict;
+  if (cap_on(precopy, MIG_CAP_XBZRLE)) policy->ram_xbzrle_refused = false;
+  if (cap_on(precopy, MIG_CAP_COMPRESS)) policy->ram_compress_refused = false;
+  if (precopy->ext.dest_postcopy != NULL) policy->postcopy_refused = false;
+}
+
+/* The load ended with err: the destination fails, or waits for its devices and runs. */
+static void dest_finish(struct mig_precopy *precopy, struct mig_reader *reader, enum mig_err err,
+                        const struct mig_load_stats *load_stats)
+{
+  precopy->stats.dest_load_end_ns = SIM_MAX(precopy->dest_busy_until_ns,
+                                            sim_now_ns(precopy->sim));
+  precopy->stats.dest_stream_bytes = load_stats->stream_bytes;
+  sim_trace(precopy->sim, "mig.loaded", (uint64_t)err, load_stats->stream_bytes,
+            load_stats->sections_count, load_stats->devices_count);
+  if (err != MIG_OK) {
+    mig__precopy_dest_state(precopy, MIG_STATE_FAILED);
+    if (!precopy->stats.source_failed) {
+      precopy->stats.end_ns = sim_now_ns(precopy->sim);
+      precopy->stats.error = *mig_reader_error(reader);
+      precopy->stats.dest_refused = true;
+      precopy->dest_refused = true;
+      if (mig_state_running(precopy->stats.status)) {
+        mig__precopy_source_state(precopy, MIG_STATE_FAILED);
+      }
+    }
+    if (precopy->hooks.loaded != NULL) precopy->hooks.loaded(precopy->hooks.context, err);
+    return;
+  }
+  if (!precopy->stats.source_failed) precopy->stats.end_ns = sim_now_ns(precopy->sim);
+  if (precopy->hooks.loaded != NULL) precopy->hooks.loaded(precopy->hooks.context, MIG_OK);
+  machine_resume(precopy->dest);
+  mig__precopy_dest_state(precopy, MIG_STATE_COMPLETED);
+  /* migsim's source reports completed when the destination runs (docs/migration.md). */
+  if (precopy->stats.status == MIG_STATE_DEVICE) {
+    mig__precopy_source_state(precopy, MIG_STATE_COMPLETED);
+  }
 }
 
 static void dest_body(struct sim_fiber *fiber, void *context)
@@ -555,12 +725,21 @@ static void dest_body(struct sim_fiber *fiber, void *context)
   struct mig_reader reader;
   mig_reader_init_refill(&reader, precopy->reader_buffer, sizeof(precopy->reader_buffer),
                          dest_refill, precopy);
+  mig__precopy_dest_state(precopy, MIG_STATE_SETUP);
+  mig__precopy_dest_state(precopy, MIG_STATE_ACTIVE);
   struct mig_load_stats load_stats;
-  struct mig_load_options options = {.x_ignore_shared = precopy->params.x_ignore_shared,
-                                     .lives = mig_live_set_loads(&precopy->lives),
-                                     .live_count = mig_live_set_load_count(&precopy->lives),
-                                     .ping = precopy->rp_link != NULL ? dest_on_ping : NULL,
-                                     .ping_context = precopy};
+  struct mig_policy policy;
+  dest_policy(precopy, &policy);
+  struct mig_load_options options = {
+      .x_ignore_shared = cap_on(precopy, MIG_CAP_X_IGNORE_SHARED),
+      .lives = mig_live_set_loads(&precopy->lives),
+      .live_count = mig_live_set_load_count(&precopy->lives),
+      .ping = precopy->rp_link != NULL ? dest_on_ping : NULL,
+      .ping_context = precopy,
+      .policy = &policy,
+      .postcopy = precopy->ext.dest_postcopy,
+      .ram_eos = precopy->ext.dest_ram_eos,
+      .ram_eos_context = precopy->ext.context};
   enum mig_err err = mig_load_machine_with(&reader, precopy->dest, &options, &load_stats);
   if (sim_fiber_cancelled(fiber)) return;
   mig_live_set_load_cleanup(&precopy->lives);
@@ -571,33 +750,25 @@ static void dest_body(struct sim_fiber *fiber, void *context)
     sim_event_schedule_at(precopy->sim, &precopy->dest_wake, precopy->dest_busy_until_ns);
     if (!sim_fiber_yield(fiber)) return;
   }
-  precopy->stats.dest_load_end_ns = SIM_MAX(precopy->dest_busy_until_ns, sim_now_ns(precopy->sim));
-  precopy->stats.dest_stream_bytes = load_stats.stream_bytes;
-  if (!precopy->stats.source_failed) precopy->stats.end_ns = sim_now_ns(precopy->sim);
-  sim_trace(precopy->sim, "mig.loaded", (uint64_t)err, load_stats.stream_bytes,
-            load_stats.sections_count, load_stats.devices_count);
-  if (err != MIG_OK) {
-    if (!precopy->stats.source_failed) {
-      precopy->stats.status = MIG_PRECOPY_FAILED;
-      precopy->stats.error = *mig_reader_error(&reader);
-      precopy->stats.dest_refused = true;
-      precopy->dest_refused = true;
-    }
-    if (precopy->hooks.loaded != NULL) precopy->hooks.loaded(precopy->hooks.context, err);
-    return;
-  }
-  if (precopy->hooks.loaded != NULL) precopy->hooks.loaded(precopy->hooks.context, MIG_OK);
-  machine_resume(precopy->dest);
-  precopy->stats.status = MIG_PRECOPY_COMPLETED;
+  dest_finish(precopy, &reader, err, &load_stats);
 }
 
-/* Destination: a device-data block cost its load time, queued behind earlier blocks. */
-static void dest_live_data_loaded(void *context, uint64_t bytes, uint64_t bytes_per_s)
+/*
+ * Destination: a device-data block cost its load time, queued behind the
+ * same device's earlier blocks.  Devices load side by side (each VFIO
+ * device has its own state to write), so one device's backlog never delays
+ * another's.
+ */
+static void dest_live_data_loaded(void *context, uint32_t load_index, uint64_t bytes,
+                                  uint64_t bytes_per_s)
 {
   struct mig_precopy *precopy = context;
-  uint64_t start_ns = SIM_MAX(precopy->dest_busy_until_ns, sim_now_ns(precopy->sim));
+  SIM_ASSERT(load_index < MIG_LOAD_LIVES_MAX);
+  uint64_t *busy_ns = &precopy->device_busy_until_ns[load_index];
+  uint64_t start_ns = SIM_MAX(*busy_ns, sim_now_ns(precopy->sim));
   uint64_t cost_ns = bytes_per_s == 0 ? 0 : muldiv64(bytes, SIM_NS_PER_S, bytes_per_s);
-  precopy->dest_busy_until_ns = start_ns + cost_ns;
+  *busy_ns = start_ns + cost_ns;
+  precopy->dest_busy_until_ns = SIM_MAX(precopy->dest_busy_until_ns, *busy_ns);
 }
 
 /*
@@ -605,23 +776,29 @@ static void dest_live_data_loaded(void *context, uint64_t bytes, uint64_t bytes_
  * has approved, SWITCHOVER_ACK leaves once the queued loading is done (QEMU's
  * qemu_loadvm_approve_switchover after the device loaded it).
  */
-static void dest_live_init_data(void *context)
+static void dest_live_init_data(void *context, uint32_t load_index)
 {
   struct mig_precopy *precopy = context;
+  SIM_ASSERT(load_index < MIG_LOAD_LIVES_MAX);
   SIM_ASSERT(precopy->acks_pending_count > 0);
   precopy->acks_pending_count--;
-  sim_trace(precopy->sim, "mig.vfio.init_data", precopy->acks_pending_count,
-            precopy->dest_busy_until_ns, 0, 0);
+  /* This device approves once it has loaded everything before the marker. */
+  uint64_t approve_ns =
+      SIM_MAX(precopy->device_busy_until_ns[load_index], sim_now_ns(precopy->sim));
+  precopy->ack_at_ns = SIM_MAX(precopy->ack_at_ns, approve_ns);
+  sim_trace(precopy->sim, "mig.vfio.init_data", precopy->acks_pending_count, approve_ns,
+            load_index, 0);
   if (precopy->acks_pending_count != 0) return;
-  uint64_t at_ns = SIM_MAX(precopy->dest_busy_until_ns, sim_now_ns(precopy->sim));
-  sim_event_schedule_at(precopy->sim, &precopy->ack_event, at_ns);
+  sim_event_schedule_at(precopy->sim, &precopy->ack_event, precopy->ack_at_ns);
 }
 
 static void dest_on_ack_event(struct sim *sim, struct sim_event *event)
 {
   (void)sim;
   struct mig_precopy *precopy = SIM_CONTAINER_OF(event, struct mig_precopy, ack_event);
-  dest_rp_send(precopy, MIG_RP_SWITCHOVER_ACK, NULL, 0); /* be16 type, be16 len = 0 */
+  if (precopy->ack_sent) return;
+  precopy->ack_sent = true;
+  mig__precopy_rp_send(precopy, MIG_RP_SWITCHOVER_ACK, NULL, 0); /* be16 type, be16 len = 0 */
 }
 
 /* Source: one whole message in rp_bytes, checked by mig_rp_read, then acted on. */
@@ -632,6 +809,20 @@ static void source_rp_message(struct mig_precopy *precopy)
   struct mig_rp_message message;
   enum mig_err err = mig_rp_read(&precopy->rp_state, &reader, &message);
   const char *why = NULL;
+  bool engine_type = message.type == MIG_RP_PONG || message.type == MIG_RP_SHUT ||
+                     message.type == MIG_RP_SWITCHOVER_ACK;
+  if (err == MIG_OK && !engine_type && precopy->ext.source_rp != NULL) {
+    /* REQ_PAGES, RECV_BITMAP, RESUME_ACK: the postcopy plug-in's. */
+    precopy->stats.rp_messages_count++;
+    sim_trace(precopy->sim, "mig.rp.recv", message.type, message.value, precopy->rp_offset, 0);
+    err = precopy->ext.source_rp(precopy->ext.context, precopy, &message);
+    if (err != MIG_OK && precopy->rp_error.code == MIG_OK) {
+      MIG_READER_FAIL(&reader, err, 0, "refused by the postcopy side", "return-path/type");
+      precopy->rp_error = *mig_reader_error(&reader);
+      precopy->rp_error.offset += precopy->rp_offset;
+    }
+    return;
+  }
   if (err == MIG_OK && message.type == MIG_RP_PONG && precopy->pong_received) {
     why = "PONG with no PING outstanding";
   } else if (err == MIG_OK && message.type == MIG_RP_PONG && message.value != RP_PING_VALUE) {
@@ -652,6 +843,7 @@ static void source_rp_message(struct mig_precopy *precopy)
     return;
   }
   uint64_t now_ns = sim_now_ns(precopy->sim);
+  precopy->stats.rp_messages_count++;
   sim_trace(precopy->sim, "mig.rp.recv", message.type, message.value, precopy->rp_offset, 0);
   if (message.type == MIG_RP_PONG) {
     precopy->pong_received = true;
@@ -686,7 +878,7 @@ static void source_on_rp_deliver(void *context, const uint8_t *bytes, size_t cou
 
 void mig_precopy_return_path_set(struct mig_precopy *precopy, struct link *reverse)
 {
-  SIM_ASSERT(precopy->stats.status == MIG_PRECOPY_NONE);
+  SIM_ASSERT(precopy->stats.status == MIG_STATE_NONE);
   SIM_ASSERT(reverse != NULL);
   precopy->rp_link = reverse;
   link_receiver_set(reverse, precopy, source_on_rp_deliver);
@@ -696,7 +888,7 @@ void mig_precopy_return_path_set(struct mig_precopy *precopy, struct link *rever
 void mig_precopy_rp_filter_set(struct mig_precopy *precopy, mig_precopy_rp_filter_fn *filter,
                                void *context)
 {
-  SIM_ASSERT(precopy->stats.status == MIG_PRECOPY_NONE);
+  SIM_ASSERT(precopy->stats.status == MIG_STATE_NONE);
   precopy->rp_filter = filter;
   precopy->rp_filter_context = context;
 }
@@ -707,10 +899,11 @@ static void lives_setup(struct mig_precopy *precopy)
   /* cpr-transfer hands the device's data over; only its config (FULL) is sent. */
   struct mig_live_params params = {
       .section_base = MIG_SAVE_RAM_SECTION_ID + 1 + machine_vmstate_count(precopy->source),
-      .switchover_ack = precopy->params.switchover_ack,
+      .switchover_ack = cap_on(precopy, MIG_CAP_SWITCHOVER_ACK),
       .hooks = {precopy, dest_live_data_loaded, dest_live_init_data}};
   mig_live_set_init(&precopy->lives, precopy->sim, precopy->source, precopy->dest, &params);
-  precopy->acks_pending_count = mig_live_set_paired_count(&precopy->lives);
+  /* Only the devices that will approve are waited for (QEMU: switchover_ack_needed). */
+  precopy->acks_pending_count = mig_live_set_load_acks_count(&precopy->lives);
 }
 
 struct mig_precopy *mig_precopy_create(struct sim *sim, struct machine *source,
@@ -727,8 +920,10 @@ struct mig_precopy *mig_precopy_create(struct sim *sim, struct machine *source,
   precopy->link = link;
   precopy->params = *params;
   /* cpr-transfer leaves shared memory in place, as x-ignore-shared does. */
-  if (params->cpr_transfer) precopy->params.x_ignore_shared = true;
+  if (mig_precopy_cpr_transfer(params)) precopy->params.caps.on[MIG_CAP_X_IGNORE_SHARED] = true;
   precopy->hooks = *hooks;
+  mig_state_init(&precopy->source_state, MIG_SIDE_SOURCE);
+  mig_state_init(&precopy->dest_state, MIG_SIDE_DEST);
   sim_event_init(&precopy->source_wake, precopy_on_wake, "mig.source.wake");
   sim_event_init(&precopy->dest_wake, precopy_on_dest_wake, "mig.dest.wake");
   precopy->rx_capacity = 2 * (uint64_t)SIM_LINK_PACKET_BYTES_MAX;
@@ -736,7 +931,7 @@ struct mig_precopy *mig_precopy_create(struct sim *sim, struct machine *source,
   struct ram_block *blocks[RAM_BLOCKS_MAX];
   for (uint32_t i = 0; i < machine_ram_count(source); i++) blocks[i] = machine_ram(source, i);
   mig_ram_source_init(&precopy->ram, sim, blocks, machine_ram_count(source));
-  mig_ram_source_ignore_shared_set(&precopy->ram, precopy->params.x_ignore_shared);
+  mig_ram_source_ignore_shared_set(&precopy->ram, cap_on(precopy, MIG_CAP_X_IGNORE_SHARED));
   mig_writer_init(&precopy->writer, precopy->writer_buffer, sizeof(precopy->writer_buffer),
                   source_write, precopy);
   link_writable_set(link, precopy, source_on_writable);
@@ -750,16 +945,18 @@ struct mig_precopy *mig_precopy_create(struct sim *sim, struct machine *source,
 
 void mig_precopy_start(struct mig_precopy *precopy)
 {
-  SIM_ASSERT(precopy->stats.status == MIG_PRECOPY_NONE);
+  SIM_ASSERT(precopy->stats.status == MIG_STATE_NONE);
   SIM_ASSERT(machine_running(precopy->source) && !machine_running(precopy->dest));
-  SIM_ASSERT(!precopy->params.switchover_ack || precopy->rp_link != NULL);
+  SIM_ASSERT(!cap_on(precopy, MIG_CAP_SWITCHOVER_ACK) || precopy->rp_link != NULL);
+  SIM_ASSERT(!cap_on(precopy, MIG_CAP_RETURN_PATH) || precopy->rp_link != NULL);
   precopy->stats.start_ns = sim_now_ns(precopy->sim);
+  mig__precopy_source_state(precopy, MIG_STATE_SETUP); /* QMP migrate: at once (migrate_init) */
   /* The source's blocks tell this migration when the guest resizes one (the last one started). */
   for (uint32_t i = 0; i < machine_ram_count(precopy->source); i++) {
     ram_block_resized_set(machine_ram(precopy->source, i), precopy, precopy_on_ram_resized);
   }
-  sim_trace(precopy->sim, "mig.start", precopy->params.downtime_limit_ns,
-            precopy->params.max_bandwidth_bytes_per_s, precopy->params.section_pages_max, 0);
+  sim_trace(precopy->sim, "mig.start", mig_precopy_downtime_limit_ns(&precopy->params),
+            mig_precopy_max_bandwidth(&precopy->params), precopy->params.section_pages_max, 0);
   sim_event_schedule_at(precopy->sim, &precopy->dest_wake, precopy->stats.start_ns);
   sim_event_schedule_at(precopy->sim, &precopy->source_wake, precopy->stats.start_ns);
 }
@@ -777,13 +974,40 @@ void mig_precopy_capture_set(struct mig_precopy *precopy, struct mig_membuf *cap
 void mig_precopy_params_set(struct mig_precopy *precopy, const struct mig_precopy_params *params)
 {
   SIM_ASSERT(params->section_pages_max > 0);
-  bool x_ignore_shared = precopy->params.x_ignore_shared; /* capabilities are fixed by now */
-  bool switchover_ack = precopy->params.switchover_ack;
-  bool cpr_transfer = precopy->params.cpr_transfer;
+  struct mig_caps caps = precopy->params.caps; /* capabilities are fixed by now */
   precopy->params = *params;
-  precopy->params.x_ignore_shared = x_ignore_shared;
-  precopy->params.switchover_ack = switchover_ack;
-  precopy->params.cpr_transfer = cpr_transfer;
-  sim_trace(precopy->sim, "mig.params", params->downtime_limit_ns,
-            params->max_bandwidth_bytes_per_s, params->section_pages_max, 0);
+  precopy->params.caps = caps;
+  sim_trace(precopy->sim, "mig.params", mig_precopy_downtime_limit_ns(params),
+            mig_precopy_max_bandwidth(params), params->section_pages_max, 0);
+}
+
+void mig_precopy_ext_set(struct mig_precopy *precopy, const struct mig_precopy_ext *ext)
+{
+  SIM_ASSERT(precopy->stats.status == MIG_STATE_NONE);
+  precopy->ext = *ext;
+}
+
+bool mig_precopy_cancel(struct mig_precopy *precopy)
+{
+  enum mig_state status = precopy->stats.status;
+  if (!mig_state_running(status) || status == MIG_STATE_CANCELLING || precopy->stream_whole) {
+    sim_trace(precopy->sim, "mig.cancel_ignored", (uint64_t)status, precopy->stream_whole, 0, 0);
+    return false;
+  }
+  struct mig_error error = {.code = MIG_ERR_CANCELLED, .offset = precopy->stats.transferred_bytes};
+  snprintf(error.path, sizeof(error.path), "migration");
+  snprintf(error.detail, sizeof(error.detail), "migrate-cancel in state %s",
+           mig_state_name(status));
+  sim_trace(precopy->sim, "mig.cancel", (uint64_t)status, precopy->stats.transferred_bytes, 0, 0);
+  source_cancel_begin(precopy, &error);
+  return true;
+}
+
+bool mig_precopy_continue(struct mig_precopy *precopy)
+{
+  if (precopy->stats.status != MIG_STATE_PRE_SWITCHOVER || precopy->continued) return false;
+  precopy->continued = true;
+  sim_trace(precopy->sim, "mig.continue", 0, 0, 0, 0);
+  sim_event_schedule_at(precopy->sim, &precopy->source_wake, sim_now_ns(precopy->sim));
+  return true;
 }

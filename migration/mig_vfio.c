@@ -194,7 +194,8 @@ static enum mig_err load_data(struct mig_vfio_dest *dest, struct mig_reader *rea
   if (err != MIG_OK) return err;
   dest->loaded_bytes += size;
   if (dest->hooks.data_loaded != NULL) {
-    dest->hooks.data_loaded(dest->hooks.context, size, dest->ops->load_bytes_per_s(dest->dev));
+    dest->hooks.data_loaded(dest->hooks.context, dest->load_index, size,
+                            dest->ops->load_bytes_per_s(dest->dev));
   }
   return MIG_OK;
 }
@@ -212,7 +213,7 @@ static enum mig_err load_init_data(struct mig_vfio_dest *dest, struct mig_reader
     return MIG_ERR_BAD_VALUE;
   }
   dest->init_data_received = true;
-  if (dest->hooks.init_data != NULL) dest->hooks.init_data(dest->hooks.context);
+  if (dest->hooks.init_data != NULL) dest->hooks.init_data(dest->hooks.context, dest->load_index);
   return MIG_OK;
 }
 
@@ -378,6 +379,13 @@ static bool live_save_wants_ack(const void *opaque)
   return source->switchover_ack;
 }
 
+/* The destination device approves only if it would ask (the ignore-ack quirk does not). */
+static bool live_load_wants_ack(const void *opaque)
+{
+  const struct mig_vfio_dest *dest = opaque;
+  return dest->switchover_ack && dest->ops->wants_ack(dest->dev);
+}
+
 static uint64_t live_save_sent_bytes(const void *opaque)
 {
   const struct mig_vfio_source *source = opaque;
@@ -423,6 +431,7 @@ static const struct mig_live_ops mig_vfio_live_ops = {
     .save_state = live_save_state,
     .save_wants_ack = live_save_wants_ack,
     .save_sent_bytes = live_save_sent_bytes,
+    .load_wants_ack = live_load_wants_ack,
     .load = live_load,
     .cpr_check = live_cpr_check,
     .cpr_hand_over = live_cpr_hand_over,
@@ -430,7 +439,8 @@ static const struct mig_live_ops mig_vfio_live_ops = {
 
 void mig_vfio_live_create(struct sim *sim, const struct dev_live *source_live,
                           const struct dev_live *dest_live, uint32_t section_id,
-                          bool switchover_ack, const struct mig_live_hooks *hooks,
+                          uint32_t load_index, bool switchover_ack,
+                          const struct mig_live_hooks *hooks,
                           struct mig_live_handler *handler, struct mig_load_live *load)
 {
   SIM_ASSERT(source_live != NULL || dest_live != NULL);
@@ -444,6 +454,7 @@ void mig_vfio_live_create(struct sim *sim, const struct dev_live *source_live,
   if (dest_live != NULL) {
     dest = sim_alloc(sim, sizeof(*dest));
     mig_vfio_dest_init(dest, dest_live, switchover_ack, hooks);
+    dest->load_index = load_index;
     *load = (struct mig_load_live){.idstr = dest->idstr,
                                    .version_id = MIG_VFIO_SECTION_VERSION,
                                    .context = dest, .load = live_load};

@@ -81,6 +81,7 @@ struct mig_vfio_dest {             /* caller-owned; fields private */
   uint8_t section_type;            /* the section being loaded */
   uint64_t section_records_count;  /* its flags so far */
   struct mig_live_hooks hooks;     /* data_loaded per DEV_DATA_STATE block, init_data */
+  uint32_t load_index;             /* its place among the set's loaders (for the hooks) */
   uint64_t loaded_pages_count;
   uint64_t loaded_bytes;
   uint8_t scratch[MIG_PAGE_BYTES];
@@ -109,7 +110,8 @@ enum mig_err mig_vfio_load(struct mig_vfio_dest *dest, struct mig_reader *reader
  */
 void mig_vfio_live_create(struct sim *sim, const struct dev_live *source_live,
                           const struct dev_live *dest_live, uint32_t section_id,
-                          bool switchover_ack, const struct mig_live_hooks *hooks,
+                          uint32_t load_index, bool switchover_ack,
+                          const struct mig_live_hooks *hooks,
                           struct mig_live_handler *handler, struct mig_load_live *load);
 
 #endif /* MIG_VFIO_H */

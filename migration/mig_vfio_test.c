@@ -129,13 +129,17 @@ struct hook_counts {
   uint32_t init_data_count;
 };
 
-static void count_data(void *context, uint64_t bytes, uint64_t bytes_per_s)
+static void count_data(void *context, uint32_t load_index, uint64_t bytes, uint64_t bytes_per_s)
 {
+  (void)load_index;
   (void)bytes_per_s;
   ((struct hook_counts *)context)->data_bytes += bytes;
 }
 
-static void count_init(void *context) { ((struct hook_counts *)context)->init_data_count++; }
+static void count_init(void *context, uint32_t load_index)
+{
+  (void)load_index;
+  ((struct hook_counts *)context)->init_data_count++; }
 
 static enum mig_err live_load(void *context, struct mig_reader *reader,
                               const struct mig_record *record)
@@ -552,8 +556,12 @@ static struct mig_precopy_stats precopy_run_logged(const uint8_t *garbage, size_
                                       .window_bytes = 1 << 20, .packet_bytes_max = 1 << 16};
   struct link *forward = link_create(sim, &link_options, "migration");
   struct link *reverse = link_create(sim, &link_options, "return-path");
-  struct mig_precopy_params params = {.downtime_limit_ns = 30 * SIM_NS_PER_MS,
-                                      .section_pages_max = 16, .switchover_ack = true};
+  struct mig_precopy_params params;
+  mig_precopy_params_default(&params, 16);
+  params.qmp.values[MIG_PARAM_DOWNTIME_LIMIT] = 30;
+  params.qmp.values[MIG_PARAM_MAX_BANDWIDTH] = 0; /* the link alone limits */
+  params.caps.on[MIG_CAP_RETURN_PATH] = true;
+  params.caps.on[MIG_CAP_SWITCHOVER_ACK] = true;
   struct mig_precopy_hooks hooks = {0};
   struct mig_precopy *precopy = mig_precopy_create(sim, source, dest, forward, &params, &hooks);
   mig_precopy_return_path_set(precopy, reverse);
@@ -593,7 +601,7 @@ START_TEST(mig_vfio_precopy_waits_for_ack)
   bool running;
   uint64_t dest_digest, source_digest;
   struct mig_precopy_stats stats = precopy_run(NULL, 0, &running, &dest_digest, &source_digest);
-  ck_assert_int_eq(stats.status, MIG_PRECOPY_COMPLETED);
+  ck_assert_int_eq(stats.status, MIG_STATE_COMPLETED);
   ck_assert_uint_gt(stats.switchover_ack_ns, stats.start_ns + 100 * SIM_NS_PER_MS);
   ck_assert_uint_le(stats.switchover_ack_ns, stats.stop_ns);
   ck_assert_uint_gt(stats.ack_waits_count, 0);
@@ -610,7 +618,7 @@ START_TEST(mig_vfio_precopy_bad_return_path_message)
   uint64_t dest_digest, source_digest;
   struct mig_precopy_stats stats =
       precopy_run(garbage, sizeof(garbage), &running, &dest_digest, &source_digest);
-  ck_assert_int_eq(stats.status, MIG_PRECOPY_FAILED);
+  ck_assert_int_eq(stats.status, MIG_STATE_FAILED);
   ck_assert(stats.source_failed);
   ck_assert(running);
   char text[320];
@@ -644,7 +652,7 @@ START_TEST(mig_vfio_precopy_return_path_in_order)
   struct rp_log log = {0};
   struct mig_precopy_stats stats = precopy_run_logged(NULL, 0, &running, &dest_digest,
                                                       &source_digest, &log, NULL);
-  ck_assert_int_eq(stats.status, MIG_PRECOPY_COMPLETED);
+  ck_assert_int_eq(stats.status, MIG_STATE_COMPLETED);
   ck_assert_uint_eq(log.count, 3);
   ck_assert_uint_eq(log.types[0], MIG_RP_PONG);
   ck_assert_uint_eq(log.values[0], 1);
@@ -667,7 +675,7 @@ START_TEST(mig_vfio_precopy_missing_pong_detected)
   struct rp_log log = {.drop_type = MIG_RP_PONG};
   struct mig_precopy_stats stats = precopy_run_logged(NULL, 0, &running, &dest_digest,
                                                       &source_digest, &log, NULL);
-  ck_assert_int_eq(stats.status, MIG_PRECOPY_FAILED);
+  ck_assert_int_eq(stats.status, MIG_STATE_FAILED);
   ck_assert(stats.source_failed);
   ck_assert(running);
   ck_assert_uint_eq(stats.stop_ns, 0);
@@ -691,7 +699,7 @@ START_TEST(mig_vfio_precopy_config_changed_arrives)
   uint8_t config[PCI_CONFIG_BYTES];
   struct mig_precopy_stats stats = precopy_run_logged(NULL, 0, &running, &dest_digest,
                                                       &source_digest, &log, config);
-  ck_assert_int_eq(stats.status, MIG_PRECOPY_COMPLETED);
+  ck_assert_int_eq(stats.status, MIG_STATE_COMPLETED);
   ck_assert_uint_gt(log.msi_written_ns, stats.setup_end_ns);
   ck_assert_uint_lt(log.msi_written_ns, stats.stop_ns);
   uint32_t msi = 0x40; /* the only capability, first after the header */

@@ -20,6 +20,8 @@ Suite *mig_hostile_suite(void);
 Suite *mig_vfio_suite(void);
 Suite *mig_live_suite(void);
 Suite *mig_rp_suite(void);
+Suite *mig_state_suite(void);
+Suite *mig_caps_suite(void);
 Suite *mig_walk_suite(void);
 Suite *mig_vmsd_diff_suite(void);
 Suite *mig_postcopy_suite(void);
@@ -39,6 +41,8 @@ static sim_suite_fn *const suites[] = {
   mig_vfio_suite,
   mig_live_suite,
   mig_rp_suite,
+  mig_state_suite,
+  mig_caps_suite,
   mig_walk_suite,
   mig_vmsd_diff_suite,
   mig_postcopy_suite,

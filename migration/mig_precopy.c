@@ -511,6 +511,7 @@ static bool source_live(struct mig_precopy *precopy, bool *switched)
   for (;;) {
     if (!source_may_go_on(precopy)) return false;
     uint64_t wait_ns = 0;
+    uint64_t before_bytes = precopy->stats.transferred_bytes;
     if (source_iterate(precopy)) {
       if (precopy->cancelled) continue;
       if (source_can_switchover(precopy)) return true;
@@ -524,6 +525,14 @@ static bool source_live(struct mig_precopy *precopy, bool *switched)
                                                  precopy->stats.threshold_bytes)) {
       *switched = true;
       return true;
+    } else if (precopy->stats.transferred_bytes - before_bytes < MIG_PAGE_BYTES &&
+               precopy->stats.remaining_bytes == 0) {
+      /*
+       * Nothing to send yet not converged (the estimate fell with the idle
+       * link): QEMU's thread spins here; simulated time must move, so the
+       * source looks again a millisecond later.
+       */
+      wait_ns = ACK_POLL_NS;
     }
     /* Let the guest's events due now run between sections, as a thread would. */
     if (!source_sleep_until(precopy, sim_now_ns(precopy->sim) + wait_ns)) return false;
@@ -752,6 +761,11 @@ static void dest_body(struct sim_fiber *fiber, void *context)
   mig_live_set_load_cleanup(&precopy->lives);
   /* Only OPEN_RETURN_PATH and PING pass as commands here: any means the path is open. */
   if (load_stats.commands_count > 0) dest_rp_shut(precopy, err != MIG_OK);
+  if (err == MIG_OK) {
+    /* Every device loads what it still holds, then resumes (side by side), then the VM. */
+    uint64_t loaded_ns = SIM_MAX(precopy->dest_busy_until_ns, sim_now_ns(precopy->sim));
+    precopy->dest_busy_until_ns = loaded_ns + mig_live_set_load_resume_ns(&precopy->lives);
+  }
   if (err == MIG_OK && precopy->dest_busy_until_ns > sim_now_ns(precopy->sim)) {
     /* The stream is in; the device loads what it still holds before the VM may run. */
     sim_event_schedule_at(precopy->sim, &precopy->dest_wake, precopy->dest_busy_until_ns);

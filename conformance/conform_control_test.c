@@ -329,6 +329,28 @@ START_TEST(conform_control_seed_002_table)
 }
 END_TEST
 
+START_TEST(conform_control_auto_converge)
+{
+  /* Goal: a guest dirtying twice the link's rate converges only with auto-converge on. */
+  static struct conform_scenario scenario;
+  load("conformance/scenarios/cap-auto-converge.json", &scenario);
+  static struct conform_run_result on, off;
+  conform_check(&scenario, false, NULL, NULL, &on);
+  ck_assert_msg(on.verdict == CONFORM_PASS, "%s", on.failure);
+  ck_assert_uint_ge(on.stats.cpu_throttle_percentage, 20);
+  scenario.commands[1].caps_state.on[MIG_CAP_AUTO_CONVERGE] = false;
+  conform_check(&scenario, false, NULL, NULL, &off);
+  ck_assert_msg(off.verdict == CONFORM_PASS, "%s", off.failure);
+  ck_assert_uint_eq(off.stats.cpu_throttle_percentage, 0);
+  /* Off, the source stops only once the guest's 30 s program has ended. */
+  ck_assert_uint_ge(off.stats.stop_ns, 30 * SIM_NS_PER_S);
+  ck_assert_uint_lt(on.stats.stop_ns, 20 * SIM_NS_PER_S);
+  ck_assert_uint_eq(on.guest_digest, on.reference_guest_digest);
+  conform_run_result_deinit(&on);
+  conform_run_result_deinit(&off);
+}
+END_TEST
+
 Suite *conform_control_suite(void)
 {
   Suite *suite = suite_create("conform_control");
@@ -347,6 +369,7 @@ Suite *conform_control_suite(void)
   tcase_add_loop_test(run, conform_control_two_vfio_devices_ack, 0, 5);
   tcase_add_test(run, conform_control_ignore_ack_on_one_device);
   tcase_add_loop_test(run, conform_control_seed_002_table, 0, 2);
+  tcase_add_test(run, conform_control_auto_converge);
   suite_add_tcase(suite, run);
   return suite;
 }

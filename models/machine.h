@@ -165,6 +165,8 @@ uint32_t machine_in_flight(const struct machine *machine);
  */
 bool machine_iommu_check(const struct machine *machine, char *why, size_t why_bytes);
 uint32_t machine_vcpu_count(const struct machine *machine);
+/* Auto-converge: every vCPU runs (100 - pct) % of the time (vcpu_throttle_set). */
+void machine_vcpu_throttle_set(struct machine *machine, uint32_t pct);
 const struct vcpu *machine_vcpu(const struct machine *machine, uint32_t index);
 
 /* The machine's sections in registration order (QEMU's savevm handler list). */

@@ -305,6 +305,52 @@ START_TEST(conform_control_ignore_ack_on_one_device)
 }
 END_TEST
 
+START_TEST(conform_control_seed_002_table)
+{
+  /* Goal: seed 002's table: 300 MB of VFIO data, ~1900 ms downtime without the ack, ~420 with. */
+  static const struct {
+    const char *file;
+    uint64_t downtime_ms;
+  } rows[] = {{"conformance/scenarios/vfio-002-noack.json", 1900},
+              {"conformance/scenarios/vfio-002-ack.json", 420}};
+  static struct conform_scenario scenario;
+  load(rows[_i].file, &scenario);
+  static struct conform_run_result result;
+  conform_check(&scenario, false, NULL, NULL, &result);
+  ck_assert_msg(result.verdict == CONFORM_PASS, "%s", result.failure);
+  uint64_t downtime_ns = result.stats.end_ns - result.stats.stop_ns;
+  uint64_t want_ns = rows[_i].downtime_ms * SIM_NS_PER_MS;
+  ck_assert_msg(downtime_ns >= want_ns * 8 / 10 && downtime_ns <= want_ns * 12 / 10,
+                "%s: downtime %" PRIu64 " us, table %" PRIu64 " ms +-20%%", rows[_i].file,
+                downtime_ns / SIM_NS_PER_US, rows[_i].downtime_ms);
+  ck_assert_uint_ge(result.stats.device_bytes, 299999232);
+  ck_assert((result.stats.switchover_ack_ns != 0) == (_i == 1));
+  conform_run_result_deinit(&result);
+}
+END_TEST
+
+START_TEST(conform_control_auto_converge)
+{
+  /* Goal: a guest dirtying twice the link's rate converges only with auto-converge on. */
+  static struct conform_scenario scenario;
+  load("conformance/scenarios/cap-auto-converge.json", &scenario);
+  static struct conform_run_result on, off;
+  conform_check(&scenario, false, NULL, NULL, &on);
+  ck_assert_msg(on.verdict == CONFORM_PASS, "%s", on.failure);
+  ck_assert_uint_ge(on.stats.cpu_throttle_percentage, 20);
+  scenario.commands[1].caps_state.on[MIG_CAP_AUTO_CONVERGE] = false;
+  conform_check(&scenario, false, NULL, NULL, &off);
+  ck_assert_msg(off.verdict == CONFORM_PASS, "%s", off.failure);
+  ck_assert_uint_eq(off.stats.cpu_throttle_percentage, 0);
+  /* Off, the source stops only once the guest's 30 s program has ended. */
+  ck_assert_uint_ge(off.stats.stop_ns, 30 * SIM_NS_PER_S);
+  ck_assert_uint_lt(on.stats.stop_ns, 20 * SIM_NS_PER_S);
+  ck_assert_uint_eq(on.guest_digest, on.reference_guest_digest);
+  conform_run_result_deinit(&on);
+  conform_run_result_deinit(&off);
+}
+END_TEST
+
 Suite *conform_control_suite(void)
 {
   Suite *suite = suite_create("conform_control");
@@ -322,6 +368,8 @@ Suite *conform_control_suite(void)
   tcase_add_test(run, conform_control_unfinished_statistics);
   tcase_add_loop_test(run, conform_control_two_vfio_devices_ack, 0, 5);
   tcase_add_test(run, conform_control_ignore_ack_on_one_device);
+  tcase_add_loop_test(run, conform_control_seed_002_table, 0, 2);
+  tcase_add_test(run, conform_control_auto_converge);
   suite_add_tcase(suite, run);
   return suite;
 }

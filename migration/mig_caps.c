@@ -28,6 +28,7 @@ static const bool cap_implemented[MIG_CAP_COUNT] = {
     [MIG_CAP_X_IGNORE_SHARED] = true,
     [MIG_CAP_SWITCHOVER_ACK] = true,
     [MIG_CAP_RELEASE_RAM] = true,        /* postcopy only (QEMU too): nothing in precopy */
+    [MIG_CAP_AUTO_CONVERGE] = true,      /* the vCPUs' throttle (models/vcpu.h) */
 };
 
 struct param_info {
@@ -50,6 +51,11 @@ static const bool param_implemented[MIG_PARAM_COUNT] = {
     [MIG_PARAM_DOWNTIME_LIMIT] = true,
     [MIG_PARAM_MODE] = true,
     [MIG_PARAM_AVAIL_SWITCHOVER_BANDWIDTH] = true,
+    [MIG_PARAM_THROTTLE_TRIGGER_THRESHOLD] = true,
+    [MIG_PARAM_CPU_THROTTLE_INITIAL] = true,
+    [MIG_PARAM_CPU_THROTTLE_INCREMENT] = true,
+    [MIG_PARAM_CPU_THROTTLE_TAILSLOW] = true,
+    [MIG_PARAM_MAX_CPU_THROTTLE] = true,
 };
 
 const char *mig_cap_name(enum mig_cap cap)

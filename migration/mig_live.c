@@ -146,6 +146,17 @@ uint32_t mig_live_set_load_acks_count(const struct mig_live_set *set)
   return count;
 }
 
+uint64_t mig_live_set_load_resume_ns(const struct mig_live_set *set)
+{
+  uint64_t resume_ns = 0;
+  for (uint32_t i = 0; i < set->count; i++) {
+    const struct mig_live_handler *handler = &set->handlers[i];
+    if (handler->dest == NULL || handler->ops->load_resume_ns == NULL) continue;
+    resume_ns = SIM_MAX(resume_ns, handler->ops->load_resume_ns(handler->dest));
+  }
+  return resume_ns;
+}
+
 bool mig_live_set_wants_ack(const struct mig_live_set *set)
 {
   for (uint32_t i = 0; i < set->count; i++) {

@@ -63,6 +63,7 @@ struct mig_live_ops {
   void (*save_cleanup)(void *source);               /* may be NULL */
   bool (*save_wants_ack)(const void *source);       /* waits for SWITCHOVER_ACK */
   bool (*load_wants_ack)(const void *dest);         /* will approve switchover-ack */
+  uint64_t (*load_resume_ns)(const void *dest);     /* may be NULL: resuming it costs 0 */
   uint64_t (*save_sent_bytes)(const void *source);  /* device data written so far */
   /* Destination side: dest is the handler's destination state. */
   /* Each section's SECTION record, then each record of its payload (mig_load_live). */
@@ -122,6 +123,8 @@ void mig_live_set_load_cleanup(struct mig_live_set *set);
 bool mig_live_set_wants_ack(const struct mig_live_set *set);
 /* Destination handlers that will send INIT_DATA approval (QEMU's switchover_ack_needed). */
 uint32_t mig_live_set_load_acks_count(const struct mig_live_set *set);
+/* The longest destination device resume (devices resume side by side). */
+uint64_t mig_live_set_load_resume_ns(const struct mig_live_set *set);
 uint64_t mig_live_set_sent_bytes(const struct mig_live_set *set);
 /* cpr-transfer: the first handler that refuses (its index), or count when none does. */
 uint32_t mig_live_set_cpr_check(const struct mig_live_set *set, struct mig_error *error);

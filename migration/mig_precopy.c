@@ -242,12 +242,71 @@ static bool source_can_switchover(const struct mig_precopy *precopy)
   return !mig_live_set_wants_ack(&precopy->lives);
 }
 
+/*
+ * Auto-converge's step (QEMU 7.2 mig_throttle_guest_down): first
+ * cpu-throttle-initial, then + cpu-throttle-increment (with tailslow, no
+ * more than brings the dirty rate to the trigger), at most max-cpu-throttle.
+ */
+static void source_throttle_up(struct mig_precopy *precopy, uint64_t dirty_bytes,
+                               uint64_t threshold_bytes)
+{
+  const uint64_t *qmp = precopy->params.qmp.values;
+  uint64_t pct = precopy->throttle_pct;
+  if (pct == 0) {
+    pct = qmp[MIG_PARAM_CPU_THROTTLE_INITIAL];
+  } else {
+    uint64_t step = qmp[MIG_PARAM_CPU_THROTTLE_INCREMENT];
+    if (qmp[MIG_PARAM_CPU_THROTTLE_TAILSLOW] != 0 && dirty_bytes > 0) {
+      uint64_t cpu_now = 100 - pct;
+      uint64_t cpu_ideal = muldiv64(cpu_now, threshold_bytes, dirty_bytes);
+      step = SIM_MIN(step, cpu_now > cpu_ideal ? cpu_now - cpu_ideal : 0);
+    }
+    pct = SIM_MIN(pct + step, qmp[MIG_PARAM_MAX_CPU_THROTTLE]);
+  }
+  precopy->throttle_pct = (uint32_t)pct;
+  precopy->stats.cpu_throttle_percentage = pct;
+  sim_trace(precopy->sim, "mig.throttle", pct, dirty_bytes, threshold_bytes, 0);
+  machine_vcpu_throttle_set(precopy->source, (uint32_t)pct);
+}
+
+/* Each sync a second after the last period's end: dirty rate and the throttle (§13.3-4). */
+static void source_period(struct mig_precopy *precopy, uint64_t new_dirty_pages)
+{
+  uint64_t now_ns = sim_now_ns(precopy->sim);
+  precopy->period_dirty_pages += new_dirty_pages;
+  if (now_ns - precopy->period_start_ns < SIM_NS_PER_S) return;
+  uint64_t elapsed_ns = now_ns - precopy->period_start_ns;
+  uint64_t dirty_bytes = precopy->period_dirty_pages * MIG_PAGE_BYTES;
+  uint64_t sent_bytes = precopy->stats.transferred_bytes - precopy->period_start_bytes;
+  precopy->stats.dirty_pages_rate =
+      muldiv64(precopy->period_dirty_pages, SIM_NS_PER_S, elapsed_ns);
+  uint64_t trigger_bytes = muldiv64(
+      sent_bytes, precopy->params.qmp.values[MIG_PARAM_THROTTLE_TRIGGER_THRESHOLD], 100);
+  if (cap_on(precopy, MIG_CAP_AUTO_CONVERGE) && dirty_bytes > trigger_bytes &&
+      ++precopy->dirty_rate_high_count >= 2) {
+    precopy->dirty_rate_high_count = 0;
+    source_throttle_up(precopy, dirty_bytes, trigger_bytes);
+  }
+  precopy->period_start_ns = now_ns;
+  precopy->period_start_bytes = precopy->stats.transferred_bytes;
+  precopy->period_dirty_pages = 0;
+}
+
 /* A dirty-bitmap sync: QMP's MIGRATION_PASS (pass = dirty-sync-count). */
 static uint64_t source_sync(struct mig_precopy *precopy)
 {
   uint64_t pages = mig_ram_sync(&precopy->ram);
   sim_trace(precopy->sim, "mig.pass", precopy->ram.dirty_sync_count, pages, 0, 0);
+  source_period(precopy, pages);
   return pages;
+}
+
+/* The migration is over for the source: QEMU's cpu_throttle_stop. */
+static void source_throttle_stop(struct mig_precopy *precopy)
+{
+  if (precopy->throttle_pct == 0) return;
+  precopy->throttle_pct = 0;
+  machine_vcpu_throttle_set(precopy->source, 0);
 }
 
 /* query-migrate's RAM figures, kept current after every section. */
@@ -511,6 +570,7 @@ static bool source_live(struct mig_precopy *precopy, bool *switched)
   for (;;) {
     if (!source_may_go_on(precopy)) return false;
     uint64_t wait_ns = 0;
+    uint64_t before_bytes = precopy->stats.transferred_bytes;
     if (source_iterate(precopy)) {
       if (precopy->cancelled) continue;
       if (source_can_switchover(precopy)) return true;
@@ -524,6 +584,14 @@ static bool source_live(struct mig_precopy *precopy, bool *switched)
                                                  precopy->stats.threshold_bytes)) {
       *switched = true;
       return true;
+    } else if (precopy->stats.transferred_bytes - before_bytes < MIG_PAGE_BYTES &&
+               precopy->stats.remaining_bytes == 0) {
+      /*
+       * Nothing to send yet not converged (the estimate fell with the idle
+       * link): QEMU's thread spins here; simulated time must move, so the
+       * source looks again a millisecond later.
+       */
+      wait_ns = ACK_POLL_NS;
     }
     /* Let the guest's events due now run between sections, as a thread would. */
     if (!source_sleep_until(precopy, sim_now_ns(precopy->sim) + wait_ns)) return false;
@@ -564,7 +632,9 @@ static void source_body(struct sim_fiber *fiber, void *context)
 {
   struct mig_precopy *precopy = context;
   (void)fiber;
+  precopy->period_start_ns = sim_now_ns(precopy->sim);
   source_run(precopy);
+  source_throttle_stop(precopy);
   mig_live_set_save_cleanup(&precopy->lives); /* however the source side ended */
 }
 
@@ -745,6 +815,11 @@ static void dest_body(struct sim_fiber *fiber, void *context)
   mig_live_set_load_cleanup(&precopy->lives);
   /* Only OPEN_RETURN_PATH and PING pass as commands here: any means the path is open. */
   if (load_stats.commands_count > 0) dest_rp_shut(precopy, err != MIG_OK);
+  if (err == MIG_OK) {
+    /* Every device loads what it still holds, then resumes (side by side), then the VM. */
+    uint64_t loaded_ns = SIM_MAX(precopy->dest_busy_until_ns, sim_now_ns(precopy->sim));
+    precopy->dest_busy_until_ns = loaded_ns + mig_live_set_load_resume_ns(&precopy->lives);
+  }
   if (err == MIG_OK && precopy->dest_busy_until_ns > sim_now_ns(precopy->sim)) {
     /* The stream is in; the device loads what it still holds before the VM may run. */
     sim_event_schedule_at(precopy->sim, &precopy->dest_wake, precopy->dest_busy_until_ns);

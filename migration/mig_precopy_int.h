@@ -45,6 +45,12 @@ struct mig_precopy {
   bool cancelled;                          /* migrate-cancel or a resize: the fiber winds up */
   bool continued;                          /* migrate-continue came (pre-switchover) */
   bool stream_whole;                       /* every byte written and the link closed */
+  /* Auto-converge (spec §13.4): the accounting period and the throttle. */
+  uint64_t period_start_ns;                /* current period began */
+  uint64_t period_start_bytes;             /* transferred_bytes then */
+  uint64_t period_dirty_pages;             /* pages newly dirty at syncs since */
+  uint32_t dirty_rate_high_count;          /* periods in a row over the trigger */
+  uint32_t throttle_pct;                   /* the vCPUs' throttle now */
   /* Destination side. */
   struct sim_fiber *dest_fiber;
   struct sim_event dest_wake;

@@ -89,11 +89,38 @@ void mig_vfio_save_iterate(struct mig_vfio_source *source, struct mig_writer *wr
   mig_save_footer(writer, source->section_id);
 }
 
+/* The state only the stopped device gives: pages 0.. again, at their current generation. */
+static uint64_t stop_copy_pages(const struct mig_vfio_source *source)
+{
+  return source->ops->stop_copy_pages != NULL ? source->ops->stop_copy_pages(source->dev) : 0;
+}
+
+static void save_stop_copy(struct mig_vfio_source *source, struct mig_writer *writer)
+{
+  const struct dev_live_ops *ops = source->ops;
+  uint64_t total = stop_copy_pages(source);
+  for (uint64_t page = 0; page < total;) {
+    uint64_t records = SIM_MIN(total - page, (uint64_t)MIG_VFIO_BLOCK_RECORDS_MAX);
+    mig_writer_be64(writer, MIG_VFIO_FLAG_DEV_DATA_STATE);
+    mig_writer_be64(writer, records * MIG_VFIO_RECORD_BYTES);
+    for (uint64_t i = 0; i < records; i++, page++) {
+      uint32_t generation = ops->page_generation(source->dev, page);
+      ops->page_fill(source->dev, page, generation, source->scratch);
+      mig_writer_be32(writer, (uint32_t)page);
+      mig_writer_be32(writer, generation);
+      mig_writer_bytes(writer, source->scratch, MIG_PAGE_BYTES);
+    }
+    source->sent_pages_count += records;
+    source->sent_bytes += records * MIG_VFIO_RECORD_BYTES;
+  }
+}
+
 void mig_vfio_save_complete(struct mig_vfio_source *source, struct mig_writer *writer)
 {
   mig_save_section_short_header(writer, MIG_SECTION_END, source->section_id);
   save_data(source, writer, UINT64_MAX);
   SIM_ASSERT(source->ops->dirty_count(source->dev) == 0);
+  save_stop_copy(source, writer);
   mig_writer_be64(writer, MIG_VFIO_FLAG_END_OF_STATE);
   mig_save_footer(writer, source->section_id);
 }
@@ -120,9 +147,11 @@ void mig_vfio_save_state(struct mig_vfio_source *source, struct mig_writer *writ
   json_array_append_new(devices_json, entry);
 }
 
+/* QEMU's vfio_state_pending: what precopy still owes plus the stop-copy size. */
 uint64_t mig_vfio_pending_bytes(const struct mig_vfio_source *source)
 {
-  return source->ops->dirty_count(source->dev) * MIG_VFIO_RECORD_BYTES;
+  return (source->ops->dirty_count(source->dev) + stop_copy_pages(source)) *
+         MIG_VFIO_RECORD_BYTES;
 }
 
 void mig_vfio_dest_init(struct mig_vfio_dest *dest, const struct dev_live *live,
@@ -386,6 +415,12 @@ static bool live_load_wants_ack(const void *opaque)
   return dest->switchover_ack && dest->ops->wants_ack(dest->dev);
 }
 
+static uint64_t live_load_resume_ns(const void *opaque)
+{
+  const struct mig_vfio_dest *dest = opaque;
+  return dest->ops->resume_ns != NULL ? dest->ops->resume_ns(dest->dev) : 0;
+}
+
 static uint64_t live_save_sent_bytes(const void *opaque)
 {
   const struct mig_vfio_source *source = opaque;
@@ -432,6 +467,7 @@ static const struct mig_live_ops mig_vfio_live_ops = {
     .save_wants_ack = live_save_wants_ack,
     .save_sent_bytes = live_save_sent_bytes,
     .load_wants_ack = live_load_wants_ack,
+    .load_resume_ns = live_load_resume_ns,
     .load = live_load,
     .cpr_check = live_cpr_check,
     .cpr_hand_over = live_cpr_hand_over,

@@ -276,6 +276,15 @@ struct dev_live_ops {
   /* The device asks the source to wait for the destination's switchover-ack. */
   bool (*wants_ack)(const void *dev);
   uint64_t (*load_bytes_per_s)(const void *dev); /* destination load cost; 0 = free */
+  /*
+   * Optional (NULL: none).  Pages of state the device can only give once
+   * stopped (contexts it cannot track dirty): sent again at stop-copy, at
+   * their current generation, and counted as pending while it runs.
+   */
+  uint64_t (*stop_copy_pages)(const void *dev);
+  uint32_t (*page_generation)(const void *dev, uint64_t page);
+  /* Optional: the destination device's resume cost once loaded (ns), before the VM runs. */
+  uint64_t (*resume_ns)(const void *dev);
   /* cpr-transfer: false with why when the device cannot be handed over. */
   bool (*cpr_check)(const void *dev, char *why, size_t why_bytes);
   /* cpr-transfer: the destination device takes over from's state (nothing copied). */

@@ -536,6 +536,11 @@ bool machine_workload_done(const struct machine *machine)
 
 uint32_t machine_vcpu_count(const struct machine *machine) { return machine->vcpu_count; }
 
+void machine_vcpu_throttle_set(struct machine *machine, uint32_t pct)
+{
+  for (uint32_t i = 0; i < machine->vcpu_count; i++) vcpu_throttle_set(&machine->vcpus[i], pct);
+}
+
 const struct vcpu *machine_vcpu(const struct machine *machine, uint32_t index)
 {
   SIM_ASSERT(index < machine->vcpu_count);

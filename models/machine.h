@@ -172,6 +172,8 @@ uint32_t machine_vcpu_count(const struct machine *machine);
  */
 void machine_uffd_set(struct machine *machine, struct uffd *uffd);
 struct uffd *machine_uffd(const struct machine *machine);
+/* Auto-converge: every vCPU runs (100 - pct) % of the time (vcpu_throttle_set). */
+void machine_vcpu_throttle_set(struct machine *machine, uint32_t pct);
 const struct vcpu *machine_vcpu(const struct machine *machine, uint32_t index);
 
 /* The machine's sections in registration order (QEMU's savevm handler list). */

@@ -70,6 +70,16 @@ struct vcpu {                       /* embedded in struct machine; (m) = migrate
   uint64_t pending_page;            /* blocked: the write's page, word and value */
   uint64_t pending_word;
   uint64_t pending_value;
+  /*
+   * Auto-converge's throttle (not migrated: the host's, not the guest's).
+   * next_write_vm_ns counts the vCPU's own running time; throttled at p %,
+   * that time advances at (100 - p) % of guest time.  Anchored at
+   * (throttle_vm_ns, throttle_cpu_ns) when p last changed.  p = 0 and a zero
+   * anchor: running time is guest time, as before.
+   */
+  uint32_t throttle_pct;            /* 0..99 */
+  uint64_t throttle_vm_ns;          /* guest time of the anchor */
+  uint64_t throttle_cpu_ns;         /* the vCPU's running time then */
 };
 
 extern const struct vmstate_desc vcpu_vmstate;
@@ -82,6 +92,12 @@ void vcpu_boot(struct vcpu *vcpu);
 /* Arms the next write (VM resumed) / disarms it (VM stopped). */
 void vcpu_resume(struct vcpu *vcpu);
 void vcpu_stop(struct vcpu *vcpu);
+/*
+ * Auto-converge: the vCPU runs (100 - pct) % of each timeslice (QEMU's
+ * cpu_throttle_set; it sleeps pct/(100-pct) x 10 ms per 10 ms).  Its writes
+ * keep their order; they come later in guest time.
+ */
+void vcpu_throttle_set(struct vcpu *vcpu, uint32_t pct);
 /* True once guest time has passed duration_ns (always for an idle program). */
 bool vcpu_done(const struct vcpu *vcpu);
 /* The page a write would pick next (consumes draws); exposed for tests. */

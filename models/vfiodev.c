@@ -454,6 +454,25 @@ static bool live_cpr_check(const void *opaque, char *why, size_t why_bytes)
 
 static void live_cpr_adopt(void *dev, const void *from) { vfiodev_adopt(dev, from); }
 
+static uint64_t live_stop_copy_pages(const void *opaque)
+{
+  const struct vfiodev *dev = opaque;
+  return SIM_MIN(dev->config.stop_copy_bytes / RAM_PAGE_BYTES, dev->page_count);
+}
+
+static uint32_t live_page_generation(const void *opaque, uint64_t page)
+{
+  const struct vfiodev *dev = opaque;
+  SIM_ASSERT(page < dev->page_count);
+  return dev->generations[page];
+}
+
+static uint64_t live_resume_ns(const void *opaque)
+{
+  const struct vfiodev *dev = opaque;
+  return dev->config.resume_ns;
+}
+
 static const struct dev_live_ops vfiodev_live_ops = {
     .config_vmstate = &vfiodev_config_vmstate,
     .page_count = live_page_count,
@@ -467,6 +486,9 @@ static const struct dev_live_ops vfiodev_live_ops = {
     .config_ro_mismatch = live_config_ro_mismatch,
     .wants_ack = live_wants_ack,
     .load_bytes_per_s = live_load_bytes_per_s,
+    .stop_copy_pages = live_stop_copy_pages,
+    .page_generation = live_page_generation,
+    .resume_ns = live_resume_ns,
     .cpr_check = live_cpr_check,
     .cpr_adopt = live_cpr_adopt,
 };
@@ -502,6 +524,10 @@ static const struct dev_prop vfiodev_props_table[] = {
      .default_value = 1000, .offset = VFIODEV_PROP(dirty_pages_per_s)},
     {.name = "load_bytes_per_s", .kind = DEV_PROP_U64, .high = VFIODEV_LOAD_BYTES_PER_S_MAX,
      .offset = VFIODEV_PROP(load_bytes_per_s)},
+    {.name = "stop_copy_bytes", .kind = DEV_PROP_U64, .high = VFIODEV_STATE_BYTES_MAX,
+     .multiple = RAM_PAGE_BYTES, .offset = VFIODEV_PROP(stop_copy_bytes)},
+    {.name = "resume_ns", .kind = DEV_PROP_U64, .high = 100 * SIM_NS_PER_S,
+     .offset = VFIODEV_PROP(resume_ns)},
     {.name = "duration_ns", .kind = DEV_PROP_U64, .high = UINT64_C(1) << 50,
      .default_value = 2 * SIM_NS_PER_S, .offset = VFIODEV_PROP(duration_ns)},
     {.name = "container", .kind = DEV_PROP_ENUM, .names = vfiodev_containers,

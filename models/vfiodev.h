@@ -53,6 +53,8 @@ struct vfiodev_config {            /* dev_config.props of a "vfiodev" (table in 
   uint64_t state_bytes;            /* 1 page .. VFIODEV_STATE_BYTES_MAX, whole pages */
   uint64_t dirty_pages_per_s;      /* pages dirtied per second of guest time */
   uint64_t load_bytes_per_s;       /* destination load throughput; 0 = no cost */
+  uint64_t stop_copy_bytes;        /* state only the stopped device gives (docs/vfiodev.md) */
+  uint64_t resume_ns;              /* destination: resuming the loaded device costs this */
   uint64_t duration_ns;            /* guest time the device works (ticks) from boot */
   struct vfiodev_mapping mappings[VFIODEV_MAPPINGS_MAX];
   uint32_t mapping_count;          /* <= VFIODEV_MAPPINGS_MAX */

@@ -16,6 +16,7 @@ include path, so an #include that points up the layer order fails to compile
   migration/*_bug_test.c  a test binary of its own, linked with migration/mig_postcopy.c
                       built with -DMIG_POSTCOPY_PLANTED_BUG (a wrong discard range
                       the postcopy checker must catch)
+  conformance/*_bug_test.c  the same, over whole runs (the exactly-once oracle)
 
 Run `python3 configure.py` after adding or removing a source file;
 `python3 configure.py --check` fails when the committed build.ninja is stale.
@@ -146,10 +147,18 @@ def generate():
             # linked before libmigration.a, is the one the linker takes.
             bug = " -DMIG_POSTCOPY_PLANTED_BUG"
             migration_visible = ["migration", "models", "sim"]
+            bug_obj = compile_one("migration", "mig_postcopy.c", migration_visible, True,
+                                  bug, "bug")
             for name in sorted(os.path.basename(p) for p in glob.glob("migration/*_bug_test.c")):
-                bug_obj = compile_one("migration", "mig_postcopy.c", migration_visible, True,
-                                      bug, "bug")
                 test_obj = compile_one("migration", name, migration_visible, False, bug, "bug")
+                exe = "%s/%s" % (base, name[:-2])
+                n.build(exe, "link", [test_obj, bug_obj] + libs_so_far,
+                        variables=dict(common, ldflags=ldflags,
+                                       libs=CHECK_LIBS + " " + LIBS))
+                outputs.append(exe)
+            # The same planted bug under whole runs: conformance/*_bug_test.c.
+            for name in sorted(os.path.basename(p) for p in glob.glob("conformance/*_bug_test.c")):
+                test_obj = compile_one("conformance", name, every[1:], False, bug, "bug")
                 exe = "%s/%s" % (base, name[:-2])
                 n.build(exe, "link", [test_obj, bug_obj] + libs_so_far,
                         variables=dict(common, ldflags=ldflags,

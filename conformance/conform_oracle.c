@@ -147,6 +147,15 @@ void conform_snapshot_take_as(struct conform_snapshot *snapshot, const struct ma
   collect_machine(snapshot, machine, layout);
 }
 
+void conform_snapshot_take_fields_as(struct conform_snapshot *snapshot,
+                                     const struct machine *machine,
+                                     const struct machine *layout, bool guest_visible_only)
+{
+  memset(snapshot, 0, sizeof(*snapshot));
+  snapshot->guest_visible_only = guest_visible_only;
+  collect_machine(snapshot, machine, layout);
+}
+
 void conform_snapshot_deinit(struct conform_snapshot *snapshot)
 {
   for (uint32_t b = 0; b < snapshot->ram_count; b++) free(snapshot->ram_pages[b]);

@@ -65,6 +65,10 @@ uint64_t conform_guest_digest(const struct machine *machine);
  */
 void conform_snapshot_take_as(struct conform_snapshot *snapshot, const struct machine *machine,
                               const struct machine *layout, bool guest_visible_only);
+/* The same without RAM (ram_count 0): the vmstate fields only. */
+void conform_snapshot_take_fields_as(struct conform_snapshot *snapshot,
+                                     const struct machine *machine,
+                                     const struct machine *layout, bool guest_visible_only);
 bool conform_snapshot_compare_as(const struct conform_snapshot *snapshot,
                                  const struct machine *machine, const struct machine *layout,
                                  char *failure, size_t failure_bytes);

@@ -14,6 +14,10 @@ static const char *status_name(enum mig_state status) { return mig_state_name(st
 /* Blackout: source stop to destination resume; 0 unless the destination runs. */
 static uint64_t downtime_ns(const struct mig_precopy_stats *stats)
 {
+  /* Postcopy: the guest runs again when the destination starts (POSTCOPY_RUN). */
+  if (stats->postcopy_run_ns != 0 && stats->status == MIG_STATE_COMPLETED) {
+    return stats->postcopy_run_ns - SIM_MIN(stats->postcopy_run_ns, stats->stop_ns);
+  }
   return stats->status == MIG_STATE_COMPLETED && stats->end_ns >= stats->stop_ns
              ? stats->end_ns - stats->stop_ns
              : 0;
@@ -95,7 +99,9 @@ static json_t *report_ram(const struct mig_precopy_stats *stats, uint64_t total_
   json_t *ram = json_object();
   double seconds = (double)time_ns / 1e9;
   uint64_t pages = stats->normal_pages_count + stats->zero_pages_count;
-  json_object_set_new(ram, "transferred", json_integer((json_int_t)stats->transferred_bytes));
+  /* QEMU's transferred counts the multifd channels' bytes too (multifd-bytes is a part). */
+  uint64_t transferred = stats->transferred_bytes + stats->multifd_bytes;
+  json_object_set_new(ram, "transferred", json_integer((json_int_t)transferred));
   json_object_set_new(ram, "remaining", json_integer((json_int_t)stats->remaining_bytes));
   json_object_set_new(ram, "total", json_integer((json_int_t)total_bytes));
   json_object_set_new(ram, "duplicate", json_integer((json_int_t)stats->zero_pages_count));
@@ -111,9 +117,57 @@ static json_t *report_ram(const struct mig_precopy_stats *stats, uint64_t total_
                       json_integer((json_int_t)stats->postcopy_requests));
   json_object_set_new(ram, "pages-per-second",
                       json_integer(seconds > 0 ? (json_int_t)((double)pages / seconds) : 0));
-  json_object_set_new(ram, "mbps", json_real(seconds > 0 ? (double)stats->transferred_bytes *
-                                                               8 / 1e6 / seconds : 0));
+  json_object_set_new(ram, "mbps",
+                      json_real(seconds > 0 ? (double)transferred * 8 / 1e6 / seconds : 0));
   return ram;
+}
+
+static void set_u64(json_t *object, const char *key, uint64_t value)
+{
+  json_object_set_new(object, key, json_integer((json_int_t)value));
+}
+
+/* QMP's postcopy-vcpu-blocktime (ms per vCPU) and migsim's postcopy and multifd counters. */
+static void report_plug(json_t *migrate, const struct mig_plug_stats *plug, bool postcopy)
+{
+  if (postcopy) {
+    json_t *vcpus = json_array();
+    for (uint32_t i = 0; i < plug->vcpu_count; i++) {
+      json_array_append_new(vcpus, json_integer(
+          (json_int_t)(plug->uffd.vcpu_blocktime_ns[i] / SIM_NS_PER_MS)));
+    }
+    json_object_set_new(migrate, "postcopy-vcpu-blocktime", vcpus);
+    json_t *x = json_object();
+    set_u64(x, "blocktime-ns", plug->uffd.blocktime_ns);
+    set_u64(x, "faults", plug->uffd.faults_count);
+    set_u64(x, "client-faults", plug->uffd.client_faults_count);
+    set_u64(x, "client-blocktime-ns", plug->uffd.client_blocktime_ns);
+    set_u64(x, "discard-ranges", plug->postcopy_source.discard_ranges_count);
+    set_u64(x, "discard-pages", plug->postcopy_source.discard_pages_count);
+    set_u64(x, "package-bytes", plug->postcopy_source.package_bytes);
+    set_u64(x, "requests-ignored", plug->postcopy_source.requests_ignored_count);
+    set_u64(x, "urgent-pages", plug->postcopy_source.urgent_pages_count);
+    set_u64(x, "background-pages", plug->postcopy_source.background_pages_count);
+    set_u64(x, "postcopy-pages", plug->postcopy_dest.postcopy_pages_count);
+    set_u64(x, "requests-sent", plug->postcopy_dest.requests_count);
+    set_u64(x, "rerequests", plug->postcopy_dest.rerequests_count);
+    set_u64(x, "pauses", plug->postcopy_dest.pauses_count);
+    set_u64(x, "recoveries", plug->recoveries_count);
+    set_u64(x, "resent-pages", plug->postcopy_source.resent_pages_count);
+    set_u64(x, "preempt-bytes", plug->preempt_bytes);
+    json_object_set_new(migrate, "x-postcopy", x);
+  }
+  if (plug->multifd_send.packets_count + plug->multifd_send.sync_packets_count == 0) return;
+  json_t *m = json_object();
+  set_u64(m, "packets", plug->multifd_send.packets_count);
+  set_u64(m, "sync-packets", plug->multifd_send.sync_packets_count);
+  set_u64(m, "normal-pages", plug->multifd_send.normal_pages_count);
+  set_u64(m, "zero-pages", plug->multifd_send.zero_pages_count);
+  set_u64(m, "payload-bytes", plug->multifd_send.payload_bytes);
+  set_u64(m, "received-packets", plug->multifd_recv.packets_count);
+  set_u64(m, "received-pages",
+          plug->multifd_recv.normal_pages_count + plug->multifd_recv.zero_pages_count);
+  json_object_set_new(migrate, "x-multifd", m);
 }
 
 static json_t *report_migrate(const struct conform_scenario *scenario,
@@ -147,6 +201,7 @@ static json_t *report_migrate(const struct conform_scenario *scenario,
     json_object_set_new(migrate, "postcopy-blocktime",
                         json_integer((json_int_t)stats->postcopy_blocktime_ms));
   }
+  if (result->plugged) report_plug(migrate, &result->plug, stats->postcopy_start_ns != 0);
   if (stats->error.code != MIG_OK) {
     char message[512];
     mig_error_format(&stats->error, message, sizeof(message));

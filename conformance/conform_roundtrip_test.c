@@ -7,7 +7,9 @@
  * description with a member for every device section and every live section
  * (--format analyze), and re-encode byte for byte (reencode).  A cancelled
  * attempt before a retry (ram-resize-*) sits in front of the last attempt in
- * the capture: it must be refused inside its own bytes.  Scenario files are
+ * the capture: it must be refused inside its own bytes.  A postcopy stream
+ * walks up to its PACKAGED command, where the walker stops (not walked yet);
+ * a multifd stream's main channel walks whole.  Scenario files are
  * read relative to the repository root, where the suites run.
  */
 #include "sim_base.h"
@@ -160,6 +162,17 @@ START_TEST(conform_roundtrip_catalog_streams)
     enum mig_err code = mig_inspect_stream(capture.bytes + from, to - from, &inspect,
                                            &walk_error);
     mig_inspect_deinit(&inspect);
+    if (result.stats.postcopy_start_ns != 0 && a + 1 == attempts) {
+      /*
+       * A postcopy stream: the walker stops at PACKAGED (its limit, not the
+       * stream's: the loader ran it), so everything before it walked.  multifd's
+       * main channel alone walks and re-encodes below like any other.
+       */
+      ck_assert_msg(code == MIG_ERR_BAD_COMMAND &&
+                    strcmp(walk_error.path, "command/PACKAGED") == 0,
+                    "%s: postcopy stream refused at %s", where, walk_error.path);
+      continue;
+    }
     bool last_completed = a + 1 == attempts && result.stats.status == MIG_STATE_COMPLETED;
     ck_assert_msg(code == MIG_OK || !last_completed, "%s: the completed attempt %" PRIu32
                   " does not walk", where, a + 1);

@@ -8,6 +8,8 @@
 #include "sim_base.h"
 
 #include "conform_run.h"
+#include "conform_postcopy.h"
+#include "mig_plug.h"
 #include "sim_link.h"
 
 struct run;
@@ -26,6 +28,9 @@ struct attempt {
   struct run *run;
   struct mig_precopy *precopy;
   struct machine *dest;
+  struct mig_plug *plug;                /* postcopy or multifd; NULL when both are off */
+  bool postcopy_ran;                    /* POSTCOPY_RUN started the destination early */
+  struct attempt *next;                 /* the run's attempts, for mig_plug_destroy */
 };
 
 struct run {
@@ -37,6 +42,7 @@ struct run {
   struct machine *origin;               /* the first source: the guest's started-on release */
   struct machine *dest;
   struct mig_precopy *precopy;
+  struct attempt *attempt;              /* the last migrate's; attempts chain from it */
   struct mig_precopy_params params;     /* as set by migrate-set-parameters so far */
   struct conform_snapshot switchover;   /* source state when it stopped */
   bool switchover_taken;
@@ -174,8 +180,11 @@ static void on_loaded(void *context, enum mig_err err)
     char message[512];
     mig_error_format(&mig_precopy_stats(run->precopy)->error, message, sizeof(message));
     timeline_add(run, "load-failed", (uint64_t)err);
-    violation(run, "load", NULL, "destination failed to load the stream: %s", message);
-    failure_locate(run->result, "load", NULL, &mig_precopy_stats(run->precopy)->error);
+    /* In postcopy, a page applied twice or never is the exactly-once checker's finding. */
+    const char *oracle = attempt->postcopy_ran && err == MIG_ERR_RAM_ORDER ? "exactly-once"
+                                                                            : "load";
+    violation(run, oracle, NULL, "destination failed to load the stream: %s", message);
+    failure_locate(run->result, oracle, NULL, &mig_precopy_stats(run->precopy)->error);
     return;
   }
   timeline_add(run, "loaded", mig_precopy_stats(run->precopy)->dest_stream_bytes);
@@ -194,10 +203,12 @@ static void on_loaded(void *context, enum mig_err err)
               limit_ns / SIM_NS_PER_US);
   }
   char failure[512];
-  if (!conform_snapshot_compare_as(&run->switchover, run->dest, run->source, failure,
-                                   sizeof(failure))) {
-    violation(run, "switchover-equality", failure, "switchover equality: %s", failure);
-  }
+  bool equal = attempt->postcopy_ran
+                   ? conform_postcopy_loaded_check(&run->switchover, run->dest, run->source,
+                                                   failure, sizeof(failure))
+                   : conform_snapshot_compare_as(&run->switchover, run->dest, run->source,
+                                                 failure, sizeof(failure));
+  if (!equal) violation(run, "switchover-equality", failure, "switchover equality: %s", failure);
   if (!machine_iommu_check(run->dest, failure, sizeof(failure))) {
     violation(run, "invariant", failure, "invariant after load: %s", failure);
   }
@@ -206,6 +217,46 @@ static void on_loaded(void *context, enum mig_err err)
     run->hops_count++;
     run->source = run->dest;
   }
+}
+
+/* POSTCOPY_RUN: the destination starts now; its devices must be the source's at the stop. */
+static void on_postcopy_run(void *context)
+{
+  struct attempt *attempt = context;
+  struct run *run = attempt->run;
+  attempt->postcopy_ran = true;
+  timeline_add(run, "postcopy-run", 0);
+  SIM_ASSERT(run->switchover_taken);
+  char failure[512];
+  if (!conform_postcopy_run_check(&run->switchover, attempt->dest, run->source, failure,
+                                  sizeof(failure))) {
+    violation(run, "switchover-equality", failure, "switchover equality at postcopy run: %s",
+              failure);
+  }
+}
+
+/* postcopy-ram or multifd: the plug-in with its connections (migration/mig_plug.h). */
+static void run_plug(struct run *run, struct attempt *attempt)
+{
+  const struct mig_caps *caps = &run->params.caps;
+  if (!caps->on[MIG_CAP_POSTCOPY_RAM] && !caps->on[MIG_CAP_MULTIFD]) return;
+  const uint64_t *values = run->params.qmp.values;
+  enum mig_multifd_compression compression = (enum mig_multifd_compression)
+      values[MIG_PARAM_MULTIFD_COMPRESSION];
+  struct mig_plug_options options = {
+      .postcopy = caps->on[MIG_CAP_POSTCOPY_RAM],
+      .preempt = caps->on[MIG_CAP_POSTCOPY_PREEMPT],
+      .multifd = caps->on[MIG_CAP_MULTIFD],
+      .multifd_channels = (uint32_t)SIM_MAX(values[MIG_PARAM_MULTIFD_CHANNELS], 1u),
+      .compression = compression,
+      .level = (int32_t)values[compression == MIG_MULTIFD_COMPRESSION_ZSTD
+                                   ? MIG_PARAM_MULTIFD_ZSTD_LEVEL
+                                   : MIG_PARAM_MULTIFD_ZLIB_LEVEL],
+      .zero_pages = values[MIG_PARAM_ZERO_PAGE_DETECTION] == MIG_ZERO_PAGE_MULTIFD,
+      .link = run->scenario->link,
+      .run = on_postcopy_run,
+      .run_context = attempt};
+  attempt->plug = mig_plug_create(run->sim, run->precopy, &options);
 }
 
 static void run_migrate(struct run *run)
@@ -231,12 +282,15 @@ static void run_migrate(struct run *run)
   struct mig_precopy_hooks hooks = {attempt, on_switchover, on_loaded, on_failed};
   run->precopy = mig_precopy_create(run->sim, run->source, run->dest, link, &run->params,
                                     &hooks);
-  *attempt = (struct attempt){run, run->precopy, run->dest};
-  if (run->params.caps.on[MIG_CAP_RETURN_PATH]) {
+  *attempt = (struct attempt){run, run->precopy, run->dest, NULL, false, run->attempt};
+  run->attempt = attempt;
+  /* postcopy opens the return path whatever return-path says (QEMU: migrate_postcopy()). */
+  if (run->params.caps.on[MIG_CAP_RETURN_PATH] || run->params.caps.on[MIG_CAP_POSTCOPY_RAM]) {
     /* The return path: the same channel's reverse direction, with the same profile. */
     mig_precopy_return_path_set(run->precopy,
                                 link_create(run->sim, &scenario->link, "return-path"));
   }
+  run_plug(run, attempt);
   if (run->options->capture != NULL) {
     struct conform_run_result *result = run->result;
     if (result->capture_attempt_count < CONFORM_ATTEMPTS_MAX) {
@@ -281,9 +335,15 @@ static void run_query(struct run *run)
 static void run_control(struct run *run, const struct conform_command *command)
 {
   struct mig_precopy *precopy = run->precopy;
+  struct mig_plug *plug = run->attempt != NULL ? run->attempt->plug : NULL;
   enum mig_state status = precopy != NULL ? mig_precopy_stats(precopy)->status : MIG_STATE_NONE;
   switch (command->kind) {
   case CONFORM_COMMAND_CANCEL:
+    if (mig_state_postcopy(status)) {
+      /* The destination runs with part of RAM: cancelling would lose the guest (migsim). */
+      qmp_error(run, "migrate-cancel in postcopy: the destination already runs; refused");
+      break;
+    }
     /* QEMU's migrate-cancel succeeds in any state; it only acts on a running migration. */
     if (precopy == NULL || !mig_precopy_cancel(precopy)) timeline_add(run, "cancel-no-op", 0);
     break;
@@ -293,16 +353,22 @@ static void run_control(struct run *run, const struct conform_command *command)
     }
     break;
   case CONFORM_COMMAND_PAUSE:
-    if (!mig_state_postcopy(status)) {
+    if (plug == NULL || !mig_plug_pause(plug)) {
       qmp_error(run, "migrate-pause is currently only supported during postcopy-active or "
                      "postcopy-recover state");
     }
     break;
   case CONFORM_COMMAND_RECOVER:
-    qmp_error(run, "Migrate recover can only be run when postcopy is paused.");
+    if (plug == NULL || !mig_plug_recover(plug)) {
+      qmp_error(run, "Migrate recover can only be run when postcopy is paused.");
+    }
     break;
   case CONFORM_COMMAND_START_POSTCOPY:
-    /* Accepted (the parser checked postcopy-ram); the postcopy plug-in acts on it. */
+    /* The parser checked postcopy-ram; too late once the switch came or the stream is whole. */
+    if (plug == NULL || mig_precopy_stats(precopy)->stop_ns != 0 ||
+        !mig_plug_start_postcopy(plug)) {
+      qmp_error(run, "Postcopy must be started after migration has been started");
+    }
     break;
   default: SIM_ASSERT(false);
   }
@@ -368,6 +434,12 @@ static void run_finish(struct run *run)
   const struct mig_precopy_stats *stats =
       run->precopy != NULL ? mig_precopy_stats(run->precopy) : NULL;
   if (stats != NULL) result->stats = *stats;
+  if (run->attempt != NULL && run->attempt->plug != NULL) {
+    result->plugged = true;
+    mig_plug_stats(run->attempt->plug, &result->plug);
+    result->stats.multifd_bytes = result->plug.multifd_bytes;
+    result->stats.postcopy_blocktime_ms = result->plug.uffd.blocktime_ns / SIM_NS_PER_MS;
+  }
   bool completed = stats != NULL && stats->status == MIG_STATE_COMPLETED;
   bool refused = stats != NULL && (stats->source_failed || stats->dest_refused);
   bool cancelled = stats != NULL && stats->status == MIG_STATE_CANCELLED;
@@ -569,6 +641,7 @@ void conform_run(const struct conform_scenario *scenario,
   result->trace_digest = sim_trace_digest(run.sim);
   result->trace_count = sim_trace_count(run.sim);
   if (run.switchover_taken) conform_snapshot_deinit(&run.switchover);
+  for (struct attempt *a = run.attempt; a != NULL; a = a->next) mig_plug_destroy(a->plug);
   sim_destroy(run.sim);
 }
 

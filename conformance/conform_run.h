@@ -23,6 +23,7 @@
 #include "conform_explore.h"
 #include "conform_oracle.h"
 #include "conform_scenario.h"
+#include "mig_plug.h"
 #include "mig_precopy.h"
 #include "sim.h"
 
@@ -101,7 +102,9 @@ struct conform_timeline_entry {
 struct conform_failure {
   const char *oracle;            /* static: "switchover-equality", "transparency",
                                     "clean-failure", "invariant", "expectation", "load",
-                                    "downtime", "liveness", "determinism", "reference" */
+                                    "downtime", "liveness", "determinism", "reference",
+                                    "exactly-once" (postcopy: a page applied twice or
+                                    never, mig_postcopy.h) */
   char path[MIG_PATH_BYTES_MAX]; /* "ram/pc.ram/0x1f3000", "0000:00:05.0/vfio/...",
                                     a stream error's path, "trace/#N"; may be empty */
   uint64_t offset;               /* stream offset of the migration's error (has_offset) */
@@ -146,6 +149,8 @@ struct conform_run_result {
   uint64_t guest_digest;         /* conform_guest_digest of the machine that ran last */
   bool migrated;                 /* a migration was started */
   struct mig_precopy_stats stats; /* of the last migration (a retry's, when there was one) */
+  bool plugged;                  /* the last migration had postcopy-ram or multifd on */
+  struct mig_plug_stats plug;    /* ...and its plug-in's figures (mig_plug.h) */
   uint32_t failed_attempts_count; /* migrations the source failed or cancelled */
   struct mig_error first_error;  /* the first of them's error */
   uint64_t capture_starts[CONFORM_ATTEMPTS_MAX]; /* capture offset where each attempt began */

@@ -1102,9 +1102,6 @@ static bool parameter_supported(struct parse *p, enum mig_param param, uint64_t 
   if (param == MIG_PARAM_MODE && value == MIG_MODE_CPR_REBOOT) {
     return fail(p, "\"mode\" \"cpr-reboot\" is not supported yet");
   }
-  if (param == MIG_PARAM_MULTIFD_COMPRESSION && value == MIG_COMPRESSION_ZSTD) {
-    return fail(p, "\"multifd-compression\" \"zstd\" is not supported yet");
-  }
   return true;
 }
 

@@ -84,6 +84,7 @@ python3 harness/digest_matrix.py --seeds 1,2 --scenario conformance/scenarios/vf
 python3 harness/digest_matrix.py --seeds 1,2 --scenario conformance/scenarios/compat-aer.json \
   --scenario conformance/scenarios/compat-rom.json \
   --scenario conformance/scenarios/compat-chain.json || fail "digest_matrix compat"
+python3 harness/digest_matrix.py --seeds 1,2 --scenario conformance/scenarios/postcopy-preempt-multifd.json --scenario conformance/scenarios/postcopy-recovery.json --scenario conformance/scenarios/multifd-zstd.json || fail "digest_matrix postcopy/multifd"
 
 echo "== the compatibility matrix against its golden file (docs/compat.md)"
 out/release/migsim matrix --caps none,switchover-ack --golden conformance/golden/matrix.json \

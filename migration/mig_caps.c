@@ -29,6 +29,10 @@ static const bool cap_implemented[MIG_CAP_COUNT] = {
     [MIG_CAP_SWITCHOVER_ACK] = true,
     [MIG_CAP_RELEASE_RAM] = true,        /* postcopy only (QEMU too): nothing in precopy */
     [MIG_CAP_AUTO_CONVERGE] = true,      /* the vCPUs' throttle (models/vcpu.h) */
+    [MIG_CAP_POSTCOPY_RAM] = true,       /* the plug-in (mig_plug.h) */
+    [MIG_CAP_POSTCOPY_PREEMPT] = true,
+    [MIG_CAP_POSTCOPY_BLOCKTIME] = true, /* blocktime is always measured; this reports it */
+    [MIG_CAP_MULTIFD] = true,
 };
 
 struct param_info {

@@ -25,8 +25,9 @@ struct mig_multifd_recv {
   uint64_t packets[MIG_MULTIFD_CHANNELS_MAX]; /* packets read per channel (paths) */
   z_stream *zlib[MIG_MULTIFD_CHANNELS_MAX];
   ZSTD_DStream *zstd[MIG_MULTIFD_CHANNELS_MAX];
-  uint8_t header[MIG_MULTIFD_PACKET_BYTES];
-  uint8_t *pages;                             /* one packet's decoded pages */
+  /* Per channel: each is read by its own fiber, which may wait inside a packet. */
+  uint8_t headers[MIG_MULTIFD_CHANNELS_MAX][MIG_MULTIFD_PACKET_BYTES];
+  uint8_t *pages[MIG_MULTIFD_CHANNELS_MAX];   /* one packet's decoded pages */
   struct mig_multifd_recv_stats stats;
 };
 
@@ -49,9 +50,9 @@ struct mig_multifd_recv *mig_multifd_recv_create(const struct mig_multifd_recv_o
   recv->options = *options;
   for (uint32_t i = 0; i < options->block_count; i++) recv->blocks[i] = options->blocks[i];
   recv->options.blocks = recv->blocks;
-  recv->pages = malloc((size_t)MIG_MULTIFD_PAGES_MAX * MIG_PAGE_BYTES);
-  SIM_ASSERT(recv->pages != NULL);
   for (uint32_t i = 0; i < options->channels_count; i++) {
+    recv->pages[i] = malloc((size_t)MIG_MULTIFD_PAGES_MAX * MIG_PAGE_BYTES);
+    SIM_ASSERT(recv->pages[i] != NULL);
     if (options->compression == MIG_MULTIFD_COMPRESSION_ZLIB) {
       recv->zlib[i] = calloc(1, sizeof(z_stream));
       SIM_ASSERT(recv->zlib[i] != NULL && inflateInit(recv->zlib[i]) == Z_OK);
@@ -75,7 +76,7 @@ void mig_multifd_recv_destroy(struct mig_multifd_recv *recv)
     }
     ZSTD_freeDStream(recv->zstd[i]);
   }
-  free(recv->pages);
+  for (uint32_t i = 0; i < recv->options.channels_count; i++) free(recv->pages[i]);
   free(recv);
 }
 
@@ -165,7 +166,7 @@ static bool recv_inflate(struct mig_multifd_recv *recv, uint32_t channel, const 
     z->next_in = (Bytef *)(uintptr_t)in;
     z->avail_in = (uInt)in_bytes;
     while (z->avail_in > 0) {
-      z->next_out = recv->pages + *out_bytes;
+      z->next_out = recv->pages[channel] + *out_bytes;
       z->avail_out = (uInt)(out_max - *out_bytes);
       int ret = inflate(z, Z_SYNC_FLUSH);
       *out_bytes = out_max - z->avail_out;
@@ -177,7 +178,7 @@ static bool recv_inflate(struct mig_multifd_recv *recv, uint32_t channel, const 
   }
   ZSTD_inBuffer zin = {.src = in, .size = in_bytes, .pos = 0};
   while (zin.pos < zin.size) {
-    ZSTD_outBuffer zout = {.dst = recv->pages, .size = out_max, .pos = *out_bytes};
+    ZSTD_outBuffer zout = {.dst = recv->pages[channel], .size = out_max, .pos = *out_bytes};
     size_t ret = ZSTD_decompressStream(recv->zstd[channel], &zout, &zin);
     if (ZSTD_isError(ret)) return (*why = "zstd stream corrupt"), false;
     bool stuck = zout.pos == *out_bytes && zout.pos == out_max;
@@ -194,7 +195,7 @@ static enum mig_err recv_payload(struct mig_multifd_recv *recv, uint32_t channel
 {
   size_t expected = (size_t)normal * MIG_PAGE_BYTES;
   if (recv->options.compression == MIG_MULTIFD_COMPRESSION_NONE) {
-    mig_read_bytes(reader, recv->pages, expected);
+    mig_read_bytes(reader, recv->pages[channel], expected);
     return mig_reader_failed(reader) ? mig_reader_error(reader)->code : MIG_OK;
   }
   size_t out_bytes = 0;
@@ -214,18 +215,22 @@ static enum mig_err recv_payload(struct mig_multifd_recv *recv, uint32_t channel
   return MIG_ERR_BAD_VALUE;
 }
 
-static void recv_apply(struct mig_multifd_recv *recv, int32_t block_index, const uint8_t *h,
-                       uint32_t normal, uint32_t zero)
+static void recv_apply(struct mig_multifd_recv *recv, uint32_t channel, int32_t block_index,
+                       const uint8_t *h, uint32_t normal, uint32_t zero)
 {
   struct ram_block *block = recv->blocks[block_index];
+  const uint8_t *pages = recv->pages[channel];
   for (uint32_t i = 0; i < normal + zero; i++) {
     uint64_t page = be64_at(h + MIG_MULTIFD_PACKET_OFFSETS + 8 * i) / MIG_PAGE_BYTES;
     if (i >= normal) {
       ram_page_load_zero(block, page);
     } else if (block->backing == RAM_BACKING_DENSE) {
-      memcpy(ram_page_mut(block, page), recv->pages + (size_t)i * MIG_PAGE_BYTES, MIG_PAGE_BYTES);
+      memcpy(ram_page_mut(block, page), pages + (size_t)i * MIG_PAGE_BYTES, MIG_PAGE_BYTES);
     } else {
-      ram_page_load(block, page, recv->pages + (size_t)i * MIG_PAGE_BYTES);
+      ram_page_load(block, page, pages + (size_t)i * MIG_PAGE_BYTES);
+    }
+    if (recv->options.placed != NULL) {
+      recv->options.placed(recv->options.placed_context, (uint32_t)block_index, page);
     }
   }
 }
@@ -236,7 +241,7 @@ enum mig_err mig_multifd_recv_packet(struct mig_multifd_recv *recv, uint32_t cha
   SIM_ASSERT(channel < recv->options.channels_count && recv->seen[channel]);
   uint64_t at = mig_reader_offset(reader);
   uint64_t number = recv->packets[channel]++;
-  uint8_t *h = recv->header;
+  uint8_t *h = recv->headers[channel];
   mig_read_bytes(reader, h, MIG_MULTIFD_PACKET_BYTES);
   if (mig_reader_failed(reader)) {
     mig__reader_annotate(reader, "multifd/channel%" PRIu32 "/packet%" PRIu64, channel, number);
@@ -259,7 +264,7 @@ enum mig_err mig_multifd_recv_packet(struct mig_multifd_recv *recv, uint32_t cha
     recv->stats.payload_bytes += size;
   }
   if (normal + zero > 0) {
-    recv_apply(recv, block_index, h, normal, zero);
+    recv_apply(recv, channel, block_index, h, normal, zero);
     recv->stats.packets_count++;
     recv->stats.normal_pages_count += normal;
     recv->stats.zero_pages_count += zero;

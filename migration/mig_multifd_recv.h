@@ -25,6 +25,9 @@ struct mig_multifd_recv_options {
   uint8_t uuid[MIG_CONFIG_UUID_BYTES];      /* the destination's (zeros: none) */
   struct ram_block *const *blocks;          /* the RAM handler's blocks */
   uint32_t block_count;
+  /* Optional: each page applied (postcopy's received bitmap, models/uffd.h). */
+  void (*placed)(void *context, uint32_t block_index, uint64_t page_index);
+  void *placed_context;
 };
 
 struct mig_multifd_recv_stats {

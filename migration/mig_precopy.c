@@ -166,6 +166,7 @@ static enum mig_err source_write(void *context, const uint8_t *bytes, size_t cou
 {
   struct mig_precopy *precopy = context;
   if (precopy->cancelled) return MIG_ERR_CANCELLED;
+  if (precopy->channel_broken) return MIG_ERR_IO; /* a plug-in broke the channel (migrate-pause) */
   source_page_counts(precopy);
   if (precopy->capture != NULL) {
     enum mig_err err = mig_membuf_write(precopy->capture, bytes, count);
@@ -184,6 +185,7 @@ static enum mig_err source_write(void *context, const uint8_t *bytes, size_t cou
     precopy->source_waiting_space = true;
     if (!sim_fiber_yield(precopy->source_fiber)) return MIG_ERR_CANCELLED;
     if (precopy->cancelled) return MIG_ERR_CANCELLED;
+    if (precopy->channel_broken) return MIG_ERR_IO;
   }
   return MIG_OK;
 }
@@ -781,7 +783,7 @@ static void dest_finish(struct mig_precopy *precopy, struct mig_reader *reader, 
   }
   if (!precopy->stats.source_failed) precopy->stats.end_ns = sim_now_ns(precopy->sim);
   if (precopy->hooks.loaded != NULL) precopy->hooks.loaded(precopy->hooks.context, MIG_OK);
-  machine_resume(precopy->dest);
+  if (!machine_running(precopy->dest)) machine_resume(precopy->dest); /* postcopy: it runs */
   mig__precopy_dest_state(precopy, MIG_STATE_COMPLETED);
   /* migsim's source reports completed when the destination runs (docs/migration.md). */
   if (precopy->stats.status == MIG_STATE_DEVICE) {
@@ -884,8 +886,10 @@ static void source_rp_message(struct mig_precopy *precopy)
   struct mig_rp_message message;
   enum mig_err err = mig_rp_read(&precopy->rp_state, &reader, &message);
   const char *why = NULL;
-  bool engine_type = message.type == MIG_RP_PONG || message.type == MIG_RP_SHUT ||
-                     message.type == MIG_RP_SWITCHOVER_ACK;
+  /* A PONG after PONG(1) answers a plug-in's PING (postcopy's 2, 3, 4): the plug-in's. */
+  bool later_pong = message.type == MIG_RP_PONG && precopy->pong_received;
+  bool engine_type = (message.type == MIG_RP_PONG && !later_pong) ||
+                     message.type == MIG_RP_SHUT || message.type == MIG_RP_SWITCHOVER_ACK;
   if (err == MIG_OK && !engine_type && precopy->ext.source_rp != NULL) {
     /* REQ_PAGES, RECV_BITMAP, RESUME_ACK: the postcopy plug-in's. */
     precopy->stats.rp_messages_count++;
@@ -949,6 +953,22 @@ static void source_on_rp_deliver(void *context, const uint8_t *bytes, size_t cou
     precopy->rp_offset += precopy->rp_count;
     precopy->rp_count = 0;
   }
+}
+
+void mig__precopy_channel_replace(struct mig_precopy *precopy, struct link *link,
+                                  struct link *reverse)
+{
+  precopy->link = link;
+  link_writable_set(link, precopy, source_on_writable);
+  link_receiver_set(link, precopy, dest_on_deliver);
+  precopy->rp_link = reverse;
+  precopy->rx_head = precopy->rx_count = 0;
+  precopy->rx_closed = false;
+  precopy->source_waiting_space = false;
+  precopy->channel_broken = false;
+  precopy->rp_count = 0;
+  mig_writer_init(&precopy->writer, precopy->writer_buffer, sizeof(precopy->writer_buffer),
+                  source_write, precopy);
 }
 
 void mig_precopy_return_path_set(struct mig_precopy *precopy, struct link *reverse)

@@ -115,6 +115,7 @@ struct mig_precopy_stats {
   uint64_t multifd_bytes;        /* QMP ram.multifd-bytes (the multifd plug-in) */
   uint64_t postcopy_requests;    /* QMP ram.postcopy-requests (the postcopy plug-in) */
   uint64_t postcopy_start_ns;    /* postcopy-active entered; 0 = never (the plug-in) */
+  uint64_t postcopy_run_ns;      /* the destination VM started (POSTCOPY_RUN); 0 = never */
   uint64_t postcopy_blocktime_ms; /* QMP postcopy-blocktime (the plug-in) */
   uint64_t rp_messages_count;    /* return-path messages the source read */
 };

@@ -51,6 +51,7 @@ struct mig_precopy {
   uint64_t period_dirty_pages;             /* pages newly dirty at syncs since */
   uint32_t dirty_rate_high_count;          /* periods in a row over the trigger */
   uint32_t throttle_pct;                   /* the vCPUs' throttle now */
+  bool channel_broken;                     /* a plug-in cut the channel: writes fail (EIO) */
   /* Destination side. */
   struct sim_fiber *dest_fiber;
   struct sim_event dest_wake;
@@ -93,6 +94,15 @@ void mig__precopy_source_state(struct mig_precopy *precopy, enum mig_state to);
 void mig__precopy_dest_state(struct mig_precopy *precopy, enum mig_state to);
 /* From the source fiber: sleep until time_ns; false when the fiber is being torn down. */
 bool mig__precopy_source_sleep_until(struct mig_precopy *precopy, uint64_t time_ns);
+/*
+ * Postcopy recovery (migrate-recover): the source writes, and the
+ * destination reads, a new channel from now on; the writer starts afresh
+ * (offset 0) and the destination's received bytes are dropped.  reverse
+ * becomes the return path the destination writes (its reader is the
+ * caller's).
+ */
+void mig__precopy_channel_replace(struct mig_precopy *precopy, struct link *link,
+                                  struct link *reverse);
 /* Destination: one return-path message (spec §8), payload_bytes <= 16. */
 void mig__precopy_rp_send(struct mig_precopy *precopy, uint16_t type, const uint8_t *payload,
                           uint16_t payload_bytes);

@@ -199,6 +199,12 @@ def generate():
 
 def main():
     os.chdir(os.path.dirname(os.path.abspath(__file__)))
+    if "--layers" in sys.argv[1:]:
+        # For builds outside ninja (fuzz/oss-fuzz/build.sh): the layers bottom
+        # first, then the ones whose library code is on the simulated path.
+        print(" ".join(LAYERS))
+        print(" ".join(sorted(DETERMINISTIC)))
+        return 0
     text = generate()
     if "--check" in sys.argv[1:]:
         with open("build.ninja") as f:

@@ -32,7 +32,10 @@ mkdir -p "$OUT" "$WORK"
 OUT=$(cd "$OUT" && pwd)
 WORK=$(cd "$WORK" && pwd)
 
-layers=(sim models migration conformance fuzz)
+# The layers and the simulated-path ones come from configure.py, the one
+# description of the build; fuzz/ sits on top of them all.
+{ read -r -a layers; read -r -a deterministic; } < <(python3 configure.py --layers)
+layers+=(fuzz)
 flags="-std=c11 -D_POSIX_C_SOURCE=200809L -DSIM_FUZZING"
 extra_objects=()
 if [[ -n $SRC && -f $SRC/xxhash/xxhash.c ]]; then
@@ -59,7 +62,7 @@ commands=()
 for layer in "${layers[@]}"; do
   mkdir -p "$WORK/$layer"
   defines=""
-  case $layer in sim|models|migration) defines="-DSIM_DETERMINISTIC_PATH" ;; esac
+  [[ " ${deterministic[*]} " == *" $layer "* ]] && defines="-DSIM_DETERMINISTIC_PATH"
   for source in "$layer"/*.c; do
     name=$(basename "$source" .c)
     case $name in *_test|runner|migsim|replay|*_fuzz) continue ;; esac
@@ -71,7 +74,8 @@ printf '%s\n' "${commands[@]}" |
   xargs -P "$JOBS" -I{} sh -c "$CC $CFLAGS {}"
 
 libs=()
-for layer in conformance migration models sim fuzz; do
+for ((i = ${#layers[@]} - 1; i >= 0; i--)); do   # dependents first: fuzz, cli, ..., sim
+  layer=${layers[i]}
   objects=("$WORK/$layer"/*.o)
   [[ -e ${objects[0]} ]] || continue
   rm -f "$WORK/lib$layer.a"

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash harness/setup.sh
 
-echo "== environment"
+echo "== environment [t=${SECONDS}s]"
 echo "cores $(nproc), $(awk '/MemAvailable/ {print int($2/1024)" MiB available"}' /proc/meminfo), \
 disk $(df -h . | awk 'NR==2 {print $4" free"}'), user $(id -un), $(qemu-system-x86_64 --version 2>/dev/null | head -1 || echo 'no QEMU')"
 python3 - <<'PY' || true
@@ -40,8 +40,9 @@ fail() { status=1; failed+=("$1"); }
 flaky=()
 live() {
   local step=$1; shift
+  echo "== $step [t=${SECONDS}s]"
   "$@" && return 0
-  echo "== $step failed; running it once more (it drives a real QEMU in wall-clock time)"
+  echo "== $step failed; running it once more (it drives a real QEMU in wall-clock time) [t=${SECONDS}s]"
   if "$@"; then flaky+=("$step"); else fail "$step"; fi
 }
 for variant in release debug asan clang; do
@@ -61,7 +62,7 @@ for variant in release debug asan clang; do
   done
   for binary in $(ls out/$variant/*_test | sort); do
     layer=$(basename "$binary" _test)
-    echo "== $binary"
+    echo "== $binary [t=${SECONDS}s]"
     if ! MIGSIM_PROPERTY_SEEDS=$seeds CK_DEFAULT_TIMEOUT=600 \
         "$binary" --xml "out/reports/${variant}-${layer}.xml"; then
       fail "$binary"
@@ -69,7 +70,7 @@ for variant in release debug asan clang; do
   done
 done
 
-echo "== digests across builds, and --twice"
+echo "== digests across builds, and --twice [t=${SECONDS}s]"
 python3 harness/digest_matrix.py --seeds 1,2,3,42 || fail "digest_matrix default"
 python3 harness/digest_matrix.py --seeds 1,2 --scenario conformance/scenarios/ram-zipf.json \
   --scenario conformance/scenarios/ram-synthetic.json \
@@ -86,14 +87,14 @@ python3 harness/digest_matrix.py --seeds 1,2 --scenario conformance/scenarios/co
   --scenario conformance/scenarios/compat-chain.json || fail "digest_matrix compat"
 python3 harness/digest_matrix.py --seeds 1,2 --scenario conformance/scenarios/postcopy-preempt-multifd.json --scenario conformance/scenarios/postcopy-recovery.json --scenario conformance/scenarios/multifd-zstd.json || fail "digest_matrix postcopy/multifd"
 
-echo "== the compatibility matrix against its golden file (docs/compat.md)"
+echo "== the compatibility matrix against its golden file (docs/compat.md) [t=${SECONDS}s]"
 out/release/migsim matrix --caps none,switchover-ack --golden conformance/golden/matrix.json \
   --format html --output out/reports/matrix.html || fail "matrix golden"
 
-echo "== campaign harness: 50 seeds in 2 shards, merged, the report rendered in Chromium"
+echo "== campaign harness: 50 seeds in 2 shards, merged, the report rendered in Chromium [t=${SECONDS}s]"
 python3 harness/campaign_test.py || fail "campaign_test.py"
 
-echo "== fuzz replay"
+echo "== fuzz replay [t=${SECONDS}s]"
 for replay in out/asan/*_replay; do
   [[ -x $replay ]] || continue
   target=$(basename "$replay" _replay)
@@ -112,7 +113,7 @@ live qemu_matrix.py python3 harness/qemu_matrix.py
 # every corpus stream, re-chunked by migsim reencode, loaded by a real QEMU 7.2
 live qemu_load_rechunk.py python3 harness/qemu_load_rechunk.py --stand-in-resources
 
-echo "== fuzz smoke (harness/fuzz): one canary signature; stream_fuzz survives 30 s"
+echo "== fuzz smoke (harness/fuzz): one canary signature; stream_fuzz survives 30 s [t=${SECONDS}s]"
 # The campaign runner in short: fork mode, merge, triage by stack, summary.json.
 # The canary aborts on every input starting "QEVM": each crash must collapse
 # into one signature, and the runner must exit 1 (a finding).
@@ -135,17 +136,17 @@ if ! python3 harness/fuzz --target stream_fuzz --minutes 0.5 --no-build --no-cov
   fail "stream_fuzz smoke"
 fi
 
-echo "== oss-fuzz build: fuzz/oss-fuzz/build.sh builds every target in a clean directory"
+echo "== oss-fuzz build: fuzz/oss-fuzz/build.sh builds every target in a clean directory [t=${SECONDS}s]"
 bash harness/oss_fuzz_build_test.sh || fail "oss-fuzz build"
 
-echo "== coverage"
+echo "== coverage [t=${SECONDS}s]"
 bash coverage/report.sh || fail coverage
 
 # Skips: counted and printed with their reasons.  Where ../shared/corpus and
 # qemu-system-x86_64 are both present nothing may skip: a skip there hides a
 # check that should have run.
 skips=$(wc -l < "$MIGSIM_SKIP_LOG")
-echo "== skipped checks: $skips"
+echo "== skipped checks: $skips [t=${SECONDS}s]"
 if (( skips > 0 )); then
   sort "$MIGSIM_SKIP_LOG" | uniq -c | sed 's/^/  /'
   if [[ -d ../shared/corpus ]] && command -v qemu-system-x86_64 >/dev/null; then
@@ -155,11 +156,11 @@ if (( skips > 0 )); then
 fi
 
 if (( ${#flaky[@]} > 0 )); then
-  echo "== passed only on the second run (see their first output above):"
+  echo "== passed only on the second run (see their first output above): [t=${SECONDS}s]"
   printf '  %s\n' "${flaky[@]}"
 fi
 if (( status != 0 )); then
-  echo "== FAILED: ${#failed[@]} step(s)"
+  echo "== FAILED: ${#failed[@]} step(s) [t=${SECONDS}s]"
   printf '  %s\n' "${failed[@]}"
   python3 - <<'PY' || true   # the failed checks of the suites, from their XML reports
 import glob, re
@@ -170,6 +171,6 @@ for path in sorted(glob.glob("out/reports/*.xml")):
         print("  %s: %s %s: %s" % (path, match.group(1), match.group(2), match.group(3)[:300]))
 PY
 else
-  echo "== all steps passed"
+  echo "== all steps passed [t=${SECONDS}s]"
 fi
 exit $status

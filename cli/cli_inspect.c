@@ -135,13 +135,6 @@ bool cli_inspect_read(const char *path, struct mig_membuf *out, char *error,
   return ok;
 }
 
-static const char *const record_names[MIG_INSPECT_RECORD_TYPES] = {
-    "EOF", "START", "PART", "END", "FULL", "SUBSECTION", "VMDESCRIPTION", "CONFIGURATION",
-    "COMMAND"};
-static const char *const command_names[MIG_INSPECT_COMMANDS] = {
-    "INVALID", "OPEN_RETURN_PATH", "PING", "POSTCOPY_ADVISE", "POSTCOPY_LISTEN", "POSTCOPY_RUN",
-    "POSTCOPY_RAM_DISCARD", "PACKAGED", "ENABLE_COLO", "POSTCOPY_RESUME", "RECV_BITMAP"};
-
 static void inspect_print_head(FILE *out, const struct mig_inspect *inspect)
 {
   if (inspect->has_configuration) {
@@ -154,12 +147,14 @@ static void inspect_print_head(FILE *out, const struct mig_inspect *inspect)
   fprintf(out, "section footers: %s\n\nrecords:\n", inspect->footers_seen ? "yes" : "no");
   for (int type = 0; type < MIG_INSPECT_RECORD_TYPES; type++) {
     if (inspect->records[type] == 0) continue;
-    fprintf(out, "  %-14s %10" PRIu64 "\n", record_names[type], inspect->records[type]);
+    fprintf(out, "  %-14s %10" PRIu64 "\n", mig_wire_section_name((uint32_t)type),
+            inspect->records[type]);
   }
   fprintf(out, "\ncommands:%s\n", inspect->records[MIG_SECTION_COMMAND] == 0 ? " none" : "");
   for (int code = 0; code < MIG_INSPECT_COMMANDS; code++) {
     if (inspect->commands[code] == 0) continue;
-    fprintf(out, "  %-20s %6" PRIu64 "\n", command_names[code], inspect->commands[code]);
+    fprintf(out, "  %-20s %6" PRIu64 "\n", mig_wire_command_name((uint32_t)code),
+            inspect->commands[code]);
   }
 }
 

@@ -39,6 +39,7 @@ struct walk {
   bool configuration_emitted;      /* MIG_INSPECT_CONFIGURATION went out */
   struct mig_inspect_live *live;   /* the live section being walked; NULL for FULL */
   struct mig_inspect_device device;  /* the FULL section being walked */
+  bool full_footer_next;           /* a FULL payload sized by the walk ends here: its footer */
   char bitmap_node[MIG_IDSTR_BYTES_MAX + 1];  /* names carried over between chunks */
   char bitmap_name[MIG_IDSTR_BYTES_MAX + 1];
 };
@@ -985,14 +986,18 @@ static void walk_full_payload(struct walk *walk)
   uint64_t bytes = 0;
   bool sized = walk->out->has_trailer ? walk_full_sized(walk, device, &bytes)
                                       : walk_full_unsized(walk, device, &bytes);
-  if (!sized) return;
+  if (!sized) {
+    mig__reader_policy(reader, "trailer_sizes_full_sections");
+    return;
+  }
   if (bytes > walk_left(walk)) {
     char detail[64];
     snprintf(detail, sizeof detail, "size 0x%" PRIx64 " left 0x%" PRIx64, bytes, walk_left(walk));
-    MIG_READER_FAIL(reader, MIG_ERR_TRUNCATED, mig_reader_offset(reader), detail, "%s/payload",
-                    device->idstr);
+    MIG_POLICY_FAIL(reader, trailer_sizes_full_sections, MIG_ERR_TRUNCATED,
+                    mig_reader_offset(reader), detail, "%s/payload", device->idstr);
     return;
   }
+  walk->full_footer_next = true;
   device->bytes = bytes;
   struct mig_record *record = &walk->record;
   if (mig_record_payload(&walk->tokenizer, bytes, record) != MIG_OK) return;
@@ -1147,7 +1152,12 @@ static void walk_records(struct walk *walk)
   for (;;) {
     walk_ram_fast(walk);
     if (walk_failed(walk)) return;
-    if (mig_record_next(&walk->tokenizer, record) != MIG_OK) return;
+    if (mig_record_next(&walk->tokenizer, record) != MIG_OK) {
+      /* Where the size said the footer is, something else: the size came from the walk. */
+      if (walk->full_footer_next) mig__reader_policy(&walk->reader, "trailer_sizes_full_sections");
+      return;
+    }
+    walk->full_footer_next = false;
     if (!walk_record(walk, record)) return;
   }
 }

@@ -52,10 +52,11 @@ const struct mig_policy mig_policy_strict = {
   .config_subsection_repeat_refused = true, .trailer_checked = true, .ram_setup_first = true,
   .ram_xbzrle_refused = true, .ram_compress_refused = true, .postcopy_refused = true,
   .ping_needs_return_path = true, .packaged_bytes_max = MIG_PACKAGED_BYTES_MAX,
+  .destination_known = true,
 };
 const struct mig_policy mig_policy_qemu_7_2 = {
   .ram_compress_refused = true, .ping_needs_return_path = true,
-  .packaged_bytes_max = UINT32_MAX,
+  .packaged_bytes_max = UINT32_MAX, .destination_known = true,
 };
 /*
  * The walker reads what QEMU 7.2 reads, except: names with a NUL (its
@@ -65,8 +66,26 @@ const struct mig_policy mig_policy_qemu_7_2 = {
  */
 const struct mig_policy mig_policy_walk = {
   .names_nul_refused = true, .trailer_checked = true, .postcopy_refused = false,
-  .packaged_bytes_max = 0,
+  .packaged_bytes_max = 0, .trailer_sizes_full_sections = true,
 };
+
+/* The bool fields of struct mig_policy, for mig_policy_refuses. */
+#define MIG_POLICY_BOOL_MAP(X) \
+  X(configuration_required) X(names_nul_refused) X(zero_fill_nonzero_refused) \
+  X(capabilities_only_validated) X(config_subsection_repeat_refused) X(trailer_checked) \
+  X(ram_setup_first) X(ram_xbzrle_refused) X(ram_compress_refused) X(postcopy_refused) \
+  X(ping_needs_return_path) X(destination_known) X(trailer_sizes_full_sections)
+
+bool mig_policy_refuses(const struct mig_policy *policy, const char *field)
+{
+  SIM_ASSERT(policy != NULL && field != NULL);
+#define MIG_POLICY_BOOL_CASE(name) \
+  if (strcmp(field, #name) == 0) return policy->name;
+  MIG_POLICY_BOOL_MAP(MIG_POLICY_BOOL_CASE)
+#undef MIG_POLICY_BOOL_CASE
+  if (strcmp(field, "packaged_bytes_max") == 0) return policy->packaged_bytes_max < UINT32_MAX;
+  return false;
+}
 
 static enum mig_record_grammar grammar_of(const struct mig_name *idstr);
 static uint64_t load_be64(const uint8_t *bytes);

@@ -284,6 +284,7 @@ bool mig_record_trailer_find(const uint8_t *bytes, size_t count, uint64_t *eof_o
  */
 #define MIG_POLICY_FAIL(reader, field, code, offset, detail, ...) \
   do { \
+    (void)sizeof(((const struct mig_policy *)0)->field); /* a field, checked at compile time */ \
     MIG_READER_FAIL((reader), (code), (offset), (detail), __VA_ARGS__); \
     mig__reader_policy((reader), #field); \
   } while (0)
@@ -303,7 +304,30 @@ struct mig_policy {
   bool postcopy_refused;        /* postcopy and COLO commands, PACKAGED (postcopy off here) */
   bool ping_needs_return_path;  /* PING before OPEN_RETURN_PATH (7.2 refuses it too) */
   uint32_t packaged_bytes_max;  /* PACKAGED length bound (7.2: UINT32_MAX) */
+  /*
+   * Refusals that need the destination's identity: its machine type, its
+   * configuration (page bits, x-ignore-shared, UUID), its sections and their
+   * versions, its RAM blocks and sizes, the device state its vmstate tables
+   * read, devices the stream never mentions.  A reader without a destination
+   * (the walker) cannot make them; QEMU 7.2 and the strict loader do.
+   */
+  bool destination_known;
+  /*
+   * FULL sections are sized from the trailer's device entries (a reader
+   * without vmstate tables: the walker); an entry missing or with unusable
+   * sizes, a footer not where the size says, or (no trailer) no footer the
+   * heuristic can find is refused.  QEMU 7.2 and the loader read device
+   * state with their own tables and only parse the trailer.
+   */
+  bool trailer_sizes_full_sections;
 };
+
+/*
+ * True when `policy` refuses what the field named `field` (a mig_error.policy
+ * string) governs: a bool field that is set, packaged_bytes_max below
+ * UINT32_MAX.  False for a name that is not a field.
+ */
+bool mig_policy_refuses(const struct mig_policy *policy, const char *field);
 
 /* The dialect a policy implies: RAM kinds it refuses are not in the grammar. */
 void mig_record_options_from_policy(const struct mig_policy *policy,

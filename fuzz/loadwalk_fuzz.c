@@ -1,0 +1,107 @@
+/*
+ * loadwalk_fuzz.c: a differential target over the record layer's two main
+ * consumers.  The same hostile bytes go to the strict loader (into a fresh
+ * destination machine, the one of conformance/scenarios/fuzz-small.json, as
+ * stream_fuzz.c sets it up) and to the walker behind `migsim inspect`
+ * (mig_inspect_walk).  Both read through mig_record; where they may differ
+ * the difference is a field of struct mig_policy (docs/hostile.md "Policy"),
+ * and every refusal such a field causes names it in mig_error.policy.
+ *
+ * Oracle: the two verdicts (accepted or refused) agree, or the refusing side
+ * names a policy field that it refuses and the other side does not
+ * (mig_policy_refuses on mig_policy_strict and mig_policy_walk); the
+ * loader's destination_known covers what only a destination can refuse
+ * (machine type, sections and versions it has, RAM sizes, device state).
+ * Anything else aborts: a verdict difference nobody listed is a bug in one
+ * of them or a missing policy field.  STYLE R25: one input format, no I/O,
+ * everything created and destroyed per input.
+ */
+#include "sim_base.h"
+
+#include "machine.h"
+#include "mig_inspect.h"
+#include "mig_load.h"
+#include "mig_record.h"
+#include "mig_stream.h"
+#include "sim.h"
+#include "testdev.h"
+
+#include <stdio.h>
+
+#define FUZZ_INPUT_BYTES_MAX (UINT32_C(1) << 20)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct machine_config fuzz_machine_config(void)
+{
+  struct machine_config config = {.type = "migsim-1.0", .ram_count = 2, .device_count = 1};
+  snprintf(config.ram[0].name, sizeof(config.ram[0].name), "pc.ram");
+  config.ram[0].bytes = 32 * RAM_PAGE_BYTES;
+  snprintf(config.ram[1].name, sizeof(config.ram[1].name), "pc.bios");
+  config.ram[1].bytes = 4 * RAM_PAGE_BYTES;
+  snprintf(config.devices[0].driver, sizeof(config.devices[0].driver), "testdev");
+  config.devices[0].slot = 3;
+  testdev_props(&config.devices[0])->device_id = 4660;
+  config.vcpu = (struct vcpu_config){.pages_per_s = 200, .duration_ns = SIM_NS_PER_S / 2,
+                                     .fill_pages = 16, .device_every = 4};
+  return config;
+}
+
+/* The strict loader's verdict on data; *error gets its latched error. */
+static enum mig_err fuzz_load(const uint8_t *data, size_t size, struct mig_error *error)
+{
+  struct sim_options options = {.seed = 1, .events_max = 1000};
+  struct sim *sim = sim_create(&options);
+  SIM_ASSERT(sim != NULL);
+  struct machine_config config = fuzz_machine_config();
+  struct machine *machine = machine_create(sim, &config, 1);
+  struct mig_reader reader;
+  mig_reader_init_memory(&reader, data, size);
+  struct mig_load_stats stats;
+  enum mig_err err = mig_load_machine(&reader, machine, &stats);
+  SIM_ASSERT(err == MIG_OK || mig_reader_failed(&reader));
+  *error = *mig_reader_error(&reader);
+  SIM_ASSERT(err == error->code);
+  sim_destroy(sim);
+  return err;
+}
+
+/* True when the refusal `refused` is one that `refuser` makes and `other` does not. */
+static bool fuzz_explained(const struct mig_error *refused, const struct mig_policy *refuser,
+                           const struct mig_policy *other)
+{
+  return refused->policy != NULL && mig_policy_refuses(refuser, refused->policy) &&
+         !mig_policy_refuses(other, refused->policy);
+}
+
+static void fuzz_report(const char *who, const struct mig_error *error)
+{
+  char message[MIG_PATH_BYTES_MAX + 512];
+  mig_error_format(error, message, sizeof message);
+  fprintf(stderr, "loadwalk_fuzz: only the %s refuses, policy %s: %s (%s:%d)\n", who,
+          error->policy != NULL ? error->policy : "(none)", message,
+          error->source_file != NULL ? error->source_file : "?", error->source_line);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+  if (size > FUZZ_INPUT_BYTES_MAX) return 0;
+  struct mig_error load_error, walk_error;
+  enum mig_err load = fuzz_load(data, size, &load_error);
+  struct mig_inspect inspect;
+  enum mig_err walk = mig_inspect_walk(data, size, &inspect, NULL, &walk_error);
+  mig_inspect_deinit(&inspect);
+  SIM_ASSERT(walk == walk_error.code);
+  SIM_ASSERT(load == MIG_OK || load_error.offset <= size);
+  SIM_ASSERT(walk == MIG_OK || walk_error.offset <= size);
+  if ((load == MIG_OK) == (walk == MIG_OK)) return 0;
+  if (load != MIG_OK) {
+    if (fuzz_explained(&load_error, &mig_policy_strict, &mig_policy_walk)) return 0;
+    fuzz_report("loader", &load_error);
+  } else {
+    if (fuzz_explained(&walk_error, &mig_policy_walk, &mig_policy_strict)) return 0;
+    fuzz_report("walker", &walk_error);
+  }
+  SIM_ASSERT(!"verdicts differ and no policy field explains it");
+  return 0;
+}

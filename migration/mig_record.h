@@ -274,6 +274,37 @@ bool mig_name_is(const struct mig_name *name, const char *text);
  */
 bool mig_record_trailer_find(const uint8_t *bytes, size_t count, uint64_t *eof_offset,
                              uint64_t *json_offset);
+/* The same for the last count bytes of a stream, bytes[0] at stream offset base. */
+bool mig_record_trailer_find_at(const uint8_t *bytes, size_t count, uint64_t base,
+                                uint64_t *eof_offset, uint64_t *json_offset);
+
+/*
+ * Incremental search for the end of a stream that is still arriving (a live
+ * destination cannot wait for the source to close: QEMU waits for SHUT).
+ * Each new byte of a growing buffer is looked at once for "00 06 N N N N {";
+ * a hit is a candidate that ends the stream when exactly N bytes follow its
+ * '{'.  At most MIG_TRAILER_CANDIDATES_MAX are kept: passed candidates are
+ * dropped, and when the table is full the one ending furthest away gives way
+ * (a hostile stream can then hide its trailer; the end of input still ends
+ * it).  Caller-owned, zero-initialised; fields private.
+ */
+#define MIG_TRAILER_CANDIDATES_MAX 64u
+struct mig_trailer_scan {
+  size_t scanned;                   /* buffer bytes looked at */
+  uint32_t candidate_count;
+  uint64_t candidate_ends[MIG_TRAILER_CANDIDATES_MAX];  /* buffer length each would end at */
+};
+/* Looks at bytes[scanned, count) of the buffer (bytes[0..count) is all of it so far). */
+void mig_trailer_scan_feed(struct mig_trailer_scan *scan, const uint8_t *bytes, size_t count);
+/* True when bytes[0, count) ends exactly where a candidate trailer ends. */
+bool mig_trailer_scan_complete(const struct mig_trailer_scan *scan, const uint8_t *bytes,
+                               size_t count);
+/*
+ * Rebinds the tokenizer, at a record boundary, to another reader that holds
+ * the stream from where the tokenizer stopped reading (a consumer that moved
+ * the rest of a streamed input into memory).
+ */
+void mig_tokenizer_rebase(struct mig_tokenizer *tokenizer, struct mig_reader *reader);
 
 /*
  * Where a reader may differ from another: each field is one difference

@@ -381,6 +381,17 @@ bool mig_reader_peek_u8(struct mig_reader *reader, uint8_t *out)
   return mig_reader_peek_at(reader, 0, out);
 }
 
+size_t mig_reader_take(struct mig_reader *reader, uint8_t *out, size_t capacity)
+{
+  SIM_ASSERT(out != NULL || capacity == 0);
+  if (reader->error.code != MIG_OK || capacity == 0 || !reader_fill(reader, 1)) return 0;
+  size_t count = SIM_MIN(reader_available(reader), capacity);
+  memcpy(out, reader->cursor, count);
+  reader->cursor += count;
+  SIM_ASSERT(reader->cursor <= reader->end);
+  return count;
+}
+
 /* Reports the bytes themselves, so it answers the same before and after an error. */
 bool mig_reader_at_end(struct mig_reader *reader)
 {

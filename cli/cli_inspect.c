@@ -10,16 +10,13 @@
 #include "cli_analyze.h"
 #include "cli_args.h"
 #include "cli_inspect.h"
+#include "cli_input.h"
 #include "conform_run.h"
 #include "mig_format.h"
 
-#include <errno.h>
-#include <lzma.h>
 #include <openssl/evp.h>
-#include <sys/stat.h>
 
-#define INSPECT_CHUNK_BYTES (UINT32_C(64) << 10)
-#define INSPECT_RANGES_MAX 16
+#define INSPECT_RANGES_MAX MIG_RAMAPPLY_KEEPS_MAX
 
 static const char usage_inspect[] =
     "usage: migsim inspect FILE [--format summary|analyze] [--validate]\n"
@@ -48,90 +45,14 @@ static const char usage_inspect[] =
     "record). Not walked: live sections other than ram, dirty-bitmap and\n"
     "block, postcopy packages.\n";
 
-static const uint8_t xz_magic[6] = {0xfd, '7', 'z', 'X', 'Z', 0x00};
-
-/* Decompresses in[0, count) into out; false with a message on any error. */
-static bool inspect_unxz(const uint8_t *in, size_t count, struct mig_membuf *out, char *error,
-                         size_t error_bytes)
-{
-  lzma_stream stream = LZMA_STREAM_INIT;
-  if (lzma_stream_decoder(&stream, CLI_INSPECT_XZ_MEMORY_MAX, 0) != LZMA_OK) {
-    snprintf(error, error_bytes, "xz: decoder init failed");
-    return false;
-  }
-  static uint8_t chunk[INSPECT_CHUNK_BYTES];
-  stream.next_in = in;
-  stream.avail_in = count;
-  lzma_ret ret = LZMA_OK;
-  while (ret == LZMA_OK) {
-    stream.next_out = chunk;
-    stream.avail_out = sizeof chunk;
-    ret = lzma_code(&stream, LZMA_FINISH);
-    size_t produced = sizeof chunk - stream.avail_out;
-    if (mig_membuf_write(out, chunk, produced) != MIG_OK) {
-      snprintf(error, error_bytes, "decompressed stream exceeds %zu bytes",
-               CLI_INSPECT_BYTES_MAX);
-      lzma_end(&stream);
-      return false;
-    }
-  }
-  lzma_end(&stream);
-  if (ret != LZMA_STREAM_END) {
-    const char *why = ret == LZMA_BUF_ERROR    ? "xz data truncated (the file ends early)"
-                      : ret == LZMA_DATA_ERROR ? "xz data corrupt"
-                      : ret == LZMA_MEMLIMIT_ERROR
-                          ? "xz data needs more decoder memory than allowed (256 MiB)"
-                          : "xz decompression failed";
-    snprintf(error, error_bytes, "%s (lzma_ret %d, after %zu of %zu input bytes)", why,
-             (int)ret, count - stream.avail_in, count);
-    return false;
-  }
-  return true;
-}
-
-static bool inspect_read_raw(FILE *file, struct mig_membuf *out, char *error,
-                             size_t error_bytes)
-{
-  static uint8_t chunk[INSPECT_CHUNK_BYTES];
-  size_t got;
-  while ((got = fread(chunk, 1, sizeof chunk, file)) > 0) {
-    if (mig_membuf_write(out, chunk, got) != MIG_OK) {
-      snprintf(error, error_bytes, "input exceeds %zu bytes", CLI_INSPECT_BYTES_MAX);
-      return false;
-    }
-  }
-  if (ferror(file)) {
-    snprintf(error, error_bytes, "read error: %s", strerror(errno));
-    return false;
-  }
-  return true;
-}
-
 bool cli_inspect_read(const char *path, struct mig_membuf *out, char *error,
                       size_t error_bytes)
 {
   mig_membuf_init(out, CLI_INSPECT_BYTES_MAX);
-  bool is_stdin = strcmp(path, "-") == 0;
-  struct stat status;
-  if (!is_stdin && stat(path, &status) == 0 && S_ISDIR(status.st_mode)) {
-    snprintf(error, error_bytes, "%s: is a directory, not a stream file", path);
-    return false;
-  }
-  FILE *file = is_stdin ? stdin : fopen(path, "rb");
-  if (file == NULL) {
-    snprintf(error, error_bytes, "%s: %s", path, strerror(errno));
-    return false;
-  }
-  bool ok = inspect_read_raw(file, out, error, error_bytes);
-  if (!is_stdin) fclose(file);
-  if (!ok || out->count < sizeof xz_magic || memcmp(out->bytes, xz_magic, sizeof xz_magic) != 0) {
-    return ok;
-  }
-  struct mig_membuf plain;
-  mig_membuf_init(&plain, CLI_INSPECT_BYTES_MAX);
-  ok = inspect_unxz(out->bytes, out->count, &plain, error, error_bytes);
-  mig_membuf_deinit(out);
-  *out = plain;
+  struct cli_input input;
+  bool ok = cli_input_open(&input, path, error, error_bytes) &&
+            cli_input_slurp(&input, out, CLI_INSPECT_BYTES_MAX, error, error_bytes);
+  cli_input_close(&input);
   return ok;
 }
 
@@ -371,44 +292,85 @@ static bool inspect_print_ranges(const struct inspect_args *args,
   return true;
 }
 
+/* Only the --ram-sha256 ranges are stored; a malformed one is reported after the walk. */
+static void inspect_keep_ranges(const struct inspect_args *args, struct mig_ramapply *apply)
+{
+  for (uint32_t i = 0; i < args->range_count; i++) {
+    char block[MIG_IDSTR_BYTES_MAX + 1];
+    uint64_t start = 0, end = 0;
+    if (cli_inspect_parse_range(args->ranges[i], block, sizeof block, &start, &end) &&
+        start <= end && end <= UINT64_MAX - MIG_PAGE_BYTES) {
+      mig_ramapply_keep(apply, block, start, end);
+    }
+  }
+}
+
+/*
+ * The walk of the opened input: over the mapping (pages the walk passed are
+ * dropped) or streamed.  With analyze over a streamed input, the bytes are
+ * kept in *tee (the decoder needs the device sections after the walk).
+ */
+static enum mig_err inspect_walk(struct cli_input *input, const struct inspect_args *args,
+                                 struct mig_ramapply *apply, struct mig_inspect *inspect,
+                                 struct mig_membuf *tee, struct mig_error *error)
+{
+  struct mig_inspect_options options = args->options;
+  options.consumed = input->mapped ? cli_input_consumed : NULL;
+  options.context = input;
+  struct mig_inspect_visitor visitor = {.visit = mig_ramapply_visit, .context = apply};
+  const struct mig_inspect_visitor *visit = args->range_count > 0 ? &visitor : NULL;
+  if (input->mapped) {
+    return mig_inspect_walk_with(input->bytes, input->count, inspect, &options, visit, error);
+  }
+  if (args->analyze) input->tee = tee;
+  return mig_inspect_walk_reader(&input->reader, inspect, &options, visit, error);
+}
+
 int cli_inspect_main(int argc, char **argv)
 {
   struct inspect_args args = {0};
   int rc = inspect_args_parse(argc, argv, &args);
   if (rc != 0) return rc < 0 ? 0 : rc;
   char message[MIG_PATH_BYTES_MAX + 512];
-  struct mig_membuf input;
-  if (!cli_inspect_read(args.path, &input, message, sizeof message)) {
+  static struct cli_input input;
+  if (!cli_input_open(&input, args.path, message, sizeof message)) {
     fprintf(stderr, "migsim inspect: %s\n", message);
-    mig_membuf_deinit(&input);
+    cli_input_close(&input);
     return CONFORM_BAD_INPUT;
   }
   static struct mig_ramapply apply;
   mig_ramapply_init(&apply, false);
-  struct mig_inspect_visitor visitor = {.visit = mig_ramapply_visit, .context = &apply};
+  inspect_keep_ranges(&args, &apply);
+  struct mig_membuf tee;
+  mig_membuf_init(&tee, CLI_INSPECT_BYTES_MAX);
   struct mig_inspect inspect;
   struct mig_error error;
-  enum mig_err code = mig_inspect_walk_with(input.bytes, input.count, &inspect, &args.options,
-                                            args.range_count > 0 ? &visitor : NULL, &error);
-  if (args.analyze && code == MIG_OK) {
-    int exit_code = cli_analyze_print(stdout, stderr, input.bytes, input.count, &inspect);
-    mig_ramapply_deinit(&apply);
-    mig_inspect_deinit(&inspect);
-    mig_membuf_deinit(&input);
-    return exit_code;
+  enum mig_err code = inspect_walk(&input, &args, &apply, &inspect, &tee, &error);
+  int exit_code = -1;
+  if (input.failed) {  /* the input's own error (xz data corrupt) caused the walk's */
+    fprintf(stderr, "migsim inspect: %s\n", input.message);
+    exit_code = CONFORM_BAD_INPUT;
+  } else if (args.analyze && code == MIG_OK) {
+    exit_code = input.mapped ? cli_analyze_print(stdout, stderr, input.bytes, input.count,
+                                                 &inspect)
+                             : cli_analyze_print(stdout, stderr, tee.bytes, tee.count, &inspect);
   }
-  bool print_summary = code == MIG_OK && !args.validate && !args.analyze &&
-                       (args.range_count == 0 || args.summary);
-  if (print_summary) cli_inspect_print_summary(stdout, &inspect);
-  bool ranges_ok = true;
-  if (code != MIG_OK) {
-    mig_error_format(&error, message, sizeof message);
-    fprintf(stderr, "%s\n", message);
-  } else {
-    ranges_ok = inspect_print_ranges(&args, &inspect, &apply);
+  if (exit_code < 0) {
+    bool print_summary = code == MIG_OK && !args.validate && !args.analyze &&
+                         (args.range_count == 0 || args.summary);
+    if (print_summary) cli_inspect_print_summary(stdout, &inspect);
+    bool ranges_ok = true;
+    if (code != MIG_OK) {
+      mig_error_format(&error, message, sizeof message);
+      fprintf(stderr, "%s\n", message);
+    } else {
+      ranges_ok = inspect_print_ranges(&args, &inspect, &apply);
+    }
+    exit_code = code == MIG_OK && ranges_ok ? 0 : CONFORM_BAD_INPUT;
   }
   mig_ramapply_deinit(&apply);
   mig_inspect_deinit(&inspect);
-  mig_membuf_deinit(&input);
-  return code == MIG_OK && ranges_ok ? 0 : CONFORM_BAD_INPUT;
+  mig_membuf_deinit(&tee);
+  cli_input_close(&input);
+  return exit_code;
 }

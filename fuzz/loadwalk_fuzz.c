@@ -13,7 +13,9 @@
  * loader's destination_known covers what only a destination can refuse
  * (machine type, sections and versions it has, RAM sizes, device state).
  * Anything else aborts: a verdict difference nobody listed is a bug in one
- * of them or a missing policy field.  STYLE R25: one input format, no I/O,
+ * of them or a missing policy field.  The walker also runs streamed
+ * (mig_inspect_walk_reader, the input in pieces of changing sizes) and must
+ * reach the memory walk's verdict.  STYLE R25: one input format, no I/O,
  * everything created and destroyed per input.
  */
 #include "sim_base.h"
@@ -83,6 +85,47 @@ static void fuzz_report(const char *who, const struct mig_error *error)
           error->source_file != NULL ? error->source_file : "?", error->source_line);
 }
 
+/* A refill over the input in pieces whose sizes cycle with the input's length. */
+struct fuzz_pieces {
+  const uint8_t *bytes;
+  size_t count, at, step;
+};
+
+static size_t fuzz_pieces_refill(void *context, uint8_t *out, size_t capacity)
+{
+  struct fuzz_pieces *pieces = context;
+  size_t take = SIM_MIN(SIM_MIN(pieces->step, capacity), pieces->count - pieces->at);
+  memcpy(out, pieces->bytes + pieces->at, take);
+  pieces->at += take;
+  pieces->step = pieces->step * 5 % 8191 + 1;
+  return take;
+}
+
+/*
+ * The streaming walk (mig_inspect_walk_reader) must give the memory walk's
+ * verdict: it checks the same rules, only earlier.
+ */
+static void fuzz_streamed(const uint8_t *data, size_t size, const struct mig_error *walk_error)
+{
+  uint8_t *window = malloc(MIG_INSPECT_STREAM_WINDOW_BYTES);
+  SIM_ASSERT(window != NULL);
+  struct fuzz_pieces pieces = {.bytes = data, .count = size, .step = 1 + size % 13};
+  struct mig_reader reader;
+  mig_reader_init_refill(&reader, window, MIG_INSPECT_STREAM_WINDOW_BYTES, fuzz_pieces_refill,
+                         &pieces);
+  struct mig_inspect inspect;
+  struct mig_error error;
+  enum mig_err streamed = mig_inspect_walk_reader(&reader, &inspect, NULL, NULL, &error);
+  mig_inspect_deinit(&inspect);
+  free(window);
+  SIM_ASSERT(streamed == MIG_OK || error.offset <= size);
+  if ((streamed == MIG_OK) != (walk_error->code == MIG_OK)) {
+    fuzz_report(streamed == MIG_OK ? "memory walk" : "streamed walk",
+                streamed == MIG_OK ? walk_error : &error);
+    SIM_ASSERT(!"the streamed and the memory walk differ");
+  }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   if (size > FUZZ_INPUT_BYTES_MAX) return 0;
@@ -94,6 +137,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   SIM_ASSERT(walk == walk_error.code);
   SIM_ASSERT(load == MIG_OK || load_error.offset <= size);
   SIM_ASSERT(walk == MIG_OK || walk_error.offset <= size);
+  fuzz_streamed(data, size, &walk_error);
   if ((load == MIG_OK) == (walk == MIG_OK)) return 0;
   if (load != MIG_OK) {
     if (fuzz_explained(&load_error, &mig_policy_strict, &mig_policy_walk)) return 0;

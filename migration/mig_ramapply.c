@@ -68,6 +68,32 @@ void mig_ramapply_deinit(struct mig_ramapply *apply)
   memset(apply, 0, sizeof *apply);
 }
 
+void mig_ramapply_keep(struct mig_ramapply *apply, const char *name, uint64_t start,
+                       uint64_t end)
+{
+  SIM_ASSERT(apply->keep_count < MIG_RAMAPPLY_KEEPS_MAX && apply->block_count == 0);
+  SIM_ASSERT(start <= end && end <= UINT64_MAX - MIG_PAGE_BYTES);
+  struct mig_ramapply_keep *keep = &apply->keeps[apply->keep_count++];
+  snprintf(keep->name, sizeof keep->name, "%s", name);
+  keep->first_page = start / MIG_PAGE_BYTES;
+  keep->end_page = (end + MIG_PAGE_BYTES - 1) / MIG_PAGE_BYTES;
+}
+
+/* Whether page page_index of the block is stored (every page when no range was given). */
+static bool ramapply_kept(const struct mig_ramapply *apply, uint32_t block_index,
+                          uint64_t page_index)
+{
+  if (apply->keep_count == 0) return true;
+  uint32_t mask = apply->blocks[block_index].keep_mask;
+  for (uint32_t k = 0; mask != 0; k++, mask >>= 1) {
+    if ((mask & 1) == 0) continue;
+    if (page_index >= apply->keeps[k].first_page && page_index < apply->keeps[k].end_page) {
+      return true;
+    }
+  }
+  return false;
+}
+
 static void ramapply_fail(struct mig_error *error, uint64_t offset, const char *block,
                           const char *what, const char *detail)
 {
@@ -95,6 +121,9 @@ static enum mig_err ramapply_blocks(struct mig_ramapply *apply,
     block->used_bytes = source->used_bytes;
     block->page_count = (source->used_bytes + MIG_PAGE_BYTES - 1) / MIG_PAGE_BYTES;
     apply->block_count = b + 1;
+    for (uint32_t k = 0; k < apply->keep_count; k++) {
+      if (strcmp(apply->keeps[k].name, source->name) == 0) block->keep_mask |= UINT32_C(1) << k;
+    }
     if (apply->dense) {
       block->dense = ramapply_dense_map(ramapply_dense_bytes(block));
       block->written = calloc(block->page_count / 64 + 1, sizeof *block->written);
@@ -193,11 +222,12 @@ bool mig_ramapply_xbzrle_decode(const uint8_t *encoded, uint32_t encoded_bytes, 
   return true;
 }
 
-/* Writes a decoded page into the block, materialising it if need be. */
+/* Writes a decoded page into the block, materialising it if need be (a kept page only). */
 static enum mig_err ramapply_store(struct mig_ramapply *apply,
                                    const struct mig_inspect_event *event, uint64_t page_index,
                                    const uint8_t *page, struct mig_error *error)
 {
+  if (!ramapply_kept(apply, event->block_index, page_index)) return MIG_OK;
   uint8_t *target = ramapply_page_writable(apply, event->block_index, page_index);
   if (target == NULL) {
     ramapply_fail(error, 0, event->inspect->blocks[event->block_index].name, "page",
@@ -264,6 +294,7 @@ static enum mig_err ramapply_page_record(struct mig_ramapply *apply,
   if (event->ram_kind == MIG_RAM_FLAG_COMPRESS_PAGE) {
     return ramapply_compressed(apply, event, page_index, error);
   }
+  if (!ramapply_kept(apply, event->block_index, page_index)) return MIG_OK;  /* checked already */
   if (event->ram_kind == MIG_RAM_FLAG_ZERO && event->fill == 0) {
     /* Never materialise for zeros; clear a page that already holds data. */
     const uint8_t *old = mig_ramapply_page(apply, event->block_index, page_index);

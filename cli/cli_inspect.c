@@ -340,6 +340,7 @@ int cli_inspect_main(int argc, char **argv)
   }
   static struct mig_ramapply apply;
   mig_ramapply_init(&apply, false);
+  if (input.mapped) mig_ramapply_reference(&apply);  /* pages read from the mapping itself */
   inspect_keep_ranges(&args, &apply);
   struct mig_membuf tee;
   mig_membuf_init(&tee, CLI_INSPECT_BYTES_MAX);

@@ -44,6 +44,7 @@ struct mig_ramapply {             /* caller-owned; fields private */
   bool dense;                     /* storage mode */
   uint64_t bytes_total;           /* Σ used_bytes of the blocks */
   uint32_t block_count;           /* mirrors inspect->block_count */
+  bool reference;                 /* PAGE records are kept as pointers into the stream */
   uint32_t keep_count;            /* 0: every page is kept */
   struct mig_ramapply_keep keeps[MIG_RAMAPPLY_KEEPS_MAX];
   struct mig_ramapply_block blocks[MIG_RAM_BLOCKS_MAX];
@@ -72,7 +73,14 @@ const uint8_t *mig_ramapply_page(const struct mig_ramapply *apply, uint32_t bloc
                                  uint64_t page_index);
 /* Page records applied to the block (0: the stream never wrote it). */
 uint64_t mig_ramapply_pages_applied(const struct mig_ramapply *apply, uint32_t block_index);
-/* Sparse pages allocated over all blocks. */
+/*
+ * Sparse mode, before the walk: the stream's bytes stay readable until
+ * deinit (a mapped file), so a PAGE record's page is kept as a pointer to
+ * its bytes, not a copy; a page written otherwise later (XBZRLE, a fill)
+ * is copied first.  mig_ramapply_page then returns such pointers.
+ */
+void mig_ramapply_reference(struct mig_ramapply *apply);
+/* Sparse pages allocated over all blocks (referenced pages are not). */
 uint64_t mig_ramapply_pages_materialised(const struct mig_ramapply *apply);
 /*
  * Decodes an XBZRLE page delta (spec §6.6) onto page (4096 bytes, previous

@@ -26,20 +26,27 @@ static const char usage_reencode[] =
     "                  into PARTs before an END that holds only EOS.  The stream\n"
     "                  is different but loads to the same RAM.\n";
 
-enum mig_err cli_reencode_bytes(const uint8_t *bytes, size_t count,
-                                const struct mig_reencode_options *options,
-                                struct mig_membuf *out, uint64_t *sections_added,
-                                struct mig_error *error)
+/*
+ * One walk that writes every record through write_fn as it is walked: over
+ * bytes[0, count) when bytes is set, else streamed from reader.  *error gets
+ * the walk's error or the output's.
+ */
+static enum mig_err reencode_walk(const uint8_t *bytes, size_t count, struct mig_reader *reader,
+                                  const struct mig_inspect_options *walk_options,
+                                  const struct mig_reencode_options *options,
+                                  mig_write_fn *write_fn, void *context,
+                                  uint64_t *sections_added, struct mig_error *error)
 {
-  mig_membuf_init(out, CLI_INSPECT_BYTES_MAX);
   static uint8_t buffer[MIG_WRITER_BUFFER_BYTES];
   struct mig_writer writer;
-  mig_writer_init(&writer, buffer, sizeof buffer, mig_membuf_write, out);
+  mig_writer_init(&writer, buffer, sizeof buffer, write_fn, context);
   struct mig_reencode reencode;
   mig_reencode_init(&reencode, &writer, options);
   struct mig_inspect_visitor visitor = {.visit = mig_reencode_visit, .context = &reencode};
   struct mig_inspect inspect;
-  enum mig_err code = mig_inspect_walk(bytes, count, &inspect, &visitor, error);
+  enum mig_err code =
+      bytes != NULL ? mig_inspect_walk_with(bytes, count, &inspect, walk_options, &visitor, error)
+                    : mig_inspect_walk_reader(reader, &inspect, walk_options, &visitor, error);
   mig_inspect_deinit(&inspect);
   enum mig_err flushed = mig_writer_flush(&writer);
   if (code == MIG_OK && flushed != MIG_OK) {
@@ -51,6 +58,17 @@ enum mig_err cli_reencode_bytes(const uint8_t *bytes, size_t count,
   return code;
 }
 
+enum mig_err cli_reencode_bytes(const uint8_t *bytes, size_t count,
+                                const struct mig_reencode_options *options,
+                                struct mig_membuf *out, uint64_t *sections_added,
+                                struct mig_error *error)
+{
+  mig_membuf_init(out, CLI_INSPECT_BYTES_MAX);
+  static const uint8_t empty[1];
+  return reencode_walk(bytes != NULL ? bytes : empty, count, NULL, NULL, options,
+                       mig_membuf_write, out, sections_added, error);
+}
+
 /* The writer's sink: the output file, written as the walk goes. */
 static enum mig_err reencode_file_write(void *context, const uint8_t *bytes, size_t count)
 {
@@ -60,35 +78,17 @@ static enum mig_err reencode_file_write(void *context, const uint8_t *bytes, siz
 /*
  * Walks the opened input (mapped or streamed, cli_input.h) and writes each
  * record to out as it is walked: neither the input nor the output is held
- * whole.  *error gets the walk's error, the input's or the output's.
+ * whole.
  */
 static enum mig_err reencode_stream(struct cli_input *input, FILE *out,
                                     const struct mig_reencode_options *options,
                                     struct mig_error *error)
 {
-  static uint8_t buffer[MIG_WRITER_BUFFER_BYTES];
-  struct mig_writer writer;
-  mig_writer_init(&writer, buffer, sizeof buffer, reencode_file_write, out);
-  struct mig_reencode reencode;
-  mig_reencode_init(&reencode, &writer, options);
-  struct mig_inspect_visitor visitor = {.visit = mig_reencode_visit, .context = &reencode};
   struct mig_inspect_options walk_options = {.consumed = input->mapped ? cli_input_consumed
                                                                        : NULL,
                                              .context = input};
-  struct mig_inspect inspect;
-  enum mig_err code =
-      input->mapped ? mig_inspect_walk_with(input->bytes, input->count, &inspect, &walk_options,
-                                            &visitor, error)
-                    : mig_inspect_walk_reader(&input->reader, &inspect, &walk_options, &visitor,
-                                              error);
-  mig_inspect_deinit(&inspect);
-  enum mig_err flushed = mig_writer_flush(&writer);
-  if (code == MIG_OK && flushed != MIG_OK) {
-    memset(error, 0, sizeof *error);
-    error->code = code = flushed;
-    snprintf(error->path, sizeof error->path, "reencode/output");
-  }
-  return code;
+  return reencode_walk(input->mapped ? input->bytes : NULL, input->count, &input->reader,
+                       &walk_options, options, reencode_file_write, out, NULL, error);
 }
 
 int cli_reencode_main(int argc, char **argv)

@@ -71,27 +71,8 @@ static bool sink_failed(const struct sink *sink)
   return sink->result->error.code != MIG_OK;
 }
 
-#ifdef __GNUC__
-__attribute__((format(printf, 6, 7)))
-#endif
-static void sink__fail(struct sink *sink, int line, enum mig_err code, uint64_t offset,
-                       const char *detail, const char *path_format, ...)
-{
-  struct mig_error *error = &sink->result->error;
-  if (error->code != MIG_OK) return;
-  SIM_ASSERT(code != MIG_OK);
-  error->code = code;
-  error->offset = offset;
-  va_list args;
-  va_start(args, path_format);
-  vsnprintf(error->path, sizeof error->path, path_format, args);
-  va_end(args);
-  snprintf(error->detail, sizeof error->detail, "%s", detail);
-  error->source_file = __FILE__;
-  error->source_line = line;
-}
 #define SINK_FAIL(sink, code, offset, detail, ...) \
-  sink__fail((sink), __LINE__, (code), (offset), (detail), __VA_ARGS__)
+  MIG_ERROR_LATCH(&(sink)->result->error, (code), (offset), (detail), __VA_ARGS__)
 
 /* Wall-clock milliseconds (monotonic): the idle limits; outside the simulated path. */
 static uint64_t sink_now_ms(void)

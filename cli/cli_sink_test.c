@@ -192,10 +192,16 @@ static int source_run(const char *spec, const struct source_plan *plan)
   return CHILD_OK;
 }
 
-/* Forks the source, serves one migration, returns the child's exit code. */
-static int serve_with_source_method(const struct source_plan *plan, const char *stream_out,
-                                    enum mig_multifd_compression method,
-                                    struct cli_sink_result *result)
+/* A child's part: plays a source against the sink listening at spec; returns its exit code. */
+typedef int child_fn(const char *spec, const void *context);
+
+/*
+ * Forks child(spec, context), serves one migration with options, returns
+ * the child's exit code; *code gets cli_sink_serve's result.
+ */
+static int serve_forked(child_fn *child_body, const void *context,
+                        const struct cli_sink_options *options, struct cli_sink_result *result,
+                        enum mig_err *code)
 {
   char spec[128];
   int listen_fd = listen_unix(spec, sizeof spec);
@@ -205,19 +211,32 @@ static int serve_with_source_method(const struct source_plan *plan, const char *
   if (child == 0) {
     close(listen_fd);
     signal(SIGPIPE, SIG_IGN);       /* a sink that rejects early closes the socket */
-    _exit(source_run(spec, plan));
+    _exit(child_body(spec, context));
   }
-  struct cli_sink_options options = {.stream_bytes_max = (size_t)1 << 30,
-                                         .idle_ms_max = 10000, .settle_ms = 5000,
-                                         .stream_out = stream_out,
-                                         .multifd_compression = method};
-  (void)cli_sink_serve(listen_fd, &options, result);
+  *code = cli_sink_serve(listen_fd, options, result);
   close(listen_fd);
   unlink(spec + 5);
   int status = 0;
   ck_assert_int_eq(waitpid(child, &status, 0), child);
   ck_assert(WIFEXITED(status));
   return WEXITSTATUS(status);
+}
+
+static int source_child(const char *spec, const void *context)
+{
+  return source_run(spec, context);
+}
+
+/* Forks the source, serves one migration, returns the child's exit code. */
+static int serve_with_source_method(const struct source_plan *plan, const char *stream_out,
+                                    enum mig_multifd_compression method,
+                                    struct cli_sink_result *result)
+{
+  struct cli_sink_options options = {.stream_bytes_max = (size_t)1 << 30,
+                                     .idle_ms_max = 10000, .settle_ms = 5000,
+                                     .stream_out = stream_out, .multifd_compression = method};
+  enum mig_err code;
+  return serve_forked(source_child, plan, &options, result, &code);
 }
 
 static int serve_with_source_out(const struct source_plan *plan, const char *stream_out,
@@ -872,35 +891,31 @@ START_TEST(cli_sink_multifd_compressed_hostile)
 }
 END_TEST
 
+/* CLI_SINK_CHANNELS_MAX + 1 connections, then wait until the sink closes them. */
+static int too_many_child(const char *spec, const void *context)
+{
+  (void)context;
+  int fds[CLI_SINK_CHANNELS_MAX + 1];
+  for (uint32_t i = 0; i < CLI_SINK_CHANNELS_MAX + 1; i++) {
+    fds[i] = connect_unix(spec);
+    if (fds[i] < 0) return CHILD_CONNECT;
+  }
+  uint8_t byte;
+  (void)read(fds[0], &byte, 1);     /* returns when the sink closes the channels */
+  return CHILD_OK;
+}
+
 START_TEST(cli_sink_channel_count_bounded)
 {
   /* Goal: connection number CLI_SINK_CHANNELS_MAX + 1 fails the migration (TOO_LONG). */
-  char spec[128];
-  int listen_fd = listen_unix(spec, sizeof spec);
-  fflush(NULL);
-  pid_t child = fork();
-  ck_assert_int_ge(child, 0);
-  if (child == 0) {
-    int fds[CLI_SINK_CHANNELS_MAX + 1];
-    for (uint32_t i = 0; i < CLI_SINK_CHANNELS_MAX + 1; i++) {
-      fds[i] = connect_unix(spec);
-      if (fds[i] < 0) _exit(CHILD_CONNECT);
-    }
-    uint8_t byte;
-    (void)read(fds[0], &byte, 1);   /* returns when the sink closes the channels */
-    _exit(CHILD_OK);
-  }
   struct cli_sink_options options = {.stream_bytes_max = 1 << 20, .idle_ms_max = 10000,
-                                         .settle_ms = 500};
+                                     .settle_ms = 500};
   struct cli_sink_result result;
-  ck_assert_int_eq(cli_sink_serve(listen_fd, &options, &result), MIG_ERR_TOO_LONG);
+  enum mig_err code;
+  ck_assert_int_eq(serve_forked(too_many_child, NULL, &options, &result, &code), CHILD_OK);
+  ck_assert_int_eq(code, MIG_ERR_TOO_LONG);
   ck_assert_str_eq(result.error.path, "channel17");
   cli_sink_result_deinit(&result);
-  close(listen_fd);
-  unlink(spec + 5);
-  int status = 0;
-  ck_assert_int_eq(waitpid(child, &status, 0), child);
-  ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == CHILD_OK);
 }
 END_TEST
 
@@ -912,43 +927,40 @@ static uint64_t test_now_ms(void)
   return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
 }
 
+/* One connection stalls after 1 byte, another trickles a multifd byte every 150 ms. */
+static int trickle_child(const char *spec, const void *context)
+{
+  (void)context;
+  int stalled = connect_unix(spec);
+  int trickle = connect_unix(spec);
+  if (stalled < 0 || trickle < 0) return CHILD_CONNECT;
+  if (!write_all(stalled, (const uint8_t *)"Q", 1)) return CHILD_WRITE;
+  static const uint8_t multifd[8] = {0x11, 0x22, 0x33, 0x44, 0, 0, 0, 1};
+  for (size_t i = 0; i < 60; i++) {   /* 9 s at most; the initial packet needs 64 bytes */
+    if (!write_all(trickle, multifd + (i < 8 ? i : 7), 1)) return CHILD_OK;
+    struct timespec pause = {.tv_nsec = 150 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+  }
+  return CHILD_OK;
+}
+
 START_TEST(cli_sink_idle_per_connection)
 {
   /* Goal: each connection has its own idle limit: a connection stalled after one byte fails
    * after idle_ms_max although a second one trickles a byte every 150 ms (issue 9). */
-  char spec[128];
-  int listen_fd = listen_unix(spec, sizeof spec);
-  fflush(NULL);
-  pid_t child = fork();
-  ck_assert_int_ge(child, 0);
-  if (child == 0) {
-    signal(SIGPIPE, SIG_IGN);
-    int stalled = connect_unix(spec);
-    int trickle = connect_unix(spec);
-    if (stalled < 0 || trickle < 0) _exit(CHILD_CONNECT);
-    if (!write_all(stalled, (const uint8_t *)"Q", 1)) _exit(CHILD_WRITE);
-    static const uint8_t multifd[8] = {0x11, 0x22, 0x33, 0x44, 0, 0, 0, 1};
-    for (size_t i = 0; i < 60; i++) {   /* 9 s at most; the initial packet needs 64 bytes */
-      if (!write_all(trickle, multifd + (i < 8 ? i : 7), 1)) _exit(CHILD_OK);
-      struct timespec pause = {.tv_nsec = 150 * 1000 * 1000};
-      nanosleep(&pause, NULL);
-    }
-    _exit(CHILD_OK);
-  }
   struct cli_sink_options options = {.stream_bytes_max = 1 << 20, .idle_ms_max = 1000,
                                      .settle_ms = 500};
   struct cli_sink_result result;
+  enum mig_err code;
   uint64_t started = test_now_ms();
-  ck_assert_int_eq(cli_sink_serve(listen_fd, &options, &result), MIG_ERR_TRUNCATED);
+  (void)serve_forked(trickle_child, NULL, &options, &result, &code);
   uint64_t elapsed = test_now_ms() - started;
+  ck_assert_int_eq(code, MIG_ERR_TRUNCATED);
   ck_assert_str_eq(result.error.path, "channel0");
   ck_assert_uint_eq(result.error.offset, 1);
+  /* The sink failed after ~1 s; waiting for the child adds at most one 150 ms pause. */
   ck_assert_msg(elapsed >= 1000 && elapsed < 2500, "failed after %" PRIu64 " ms", elapsed);
   cli_sink_result_deinit(&result);
-  close(listen_fd);
-  unlink(spec + 5);
-  int status = 0;
-  ck_assert_int_eq(waitpid(child, &status, 0), child);
 }
 END_TEST
 

@@ -151,7 +151,8 @@ def main():
         os.makedirs(args.work, exist_ok=True)
         for kind in args.streams.split(","):
             stream_path = make_stream(args.qemu, kind, args.work)
-            print(f"{kind}: QEMU 7.2 load {timed_qemu_load(args.qemu, kind, args.work, stream_path):.3f} s")
+            seconds = timed_qemu_load(args.qemu, kind, args.work, stream_path)
+            print(f"{kind}: QEMU 7.2 load {seconds:.3f} s")
         return 0
     if shutil.which(args.qemu) is None or not os.access(args.migsim, os.X_OK):
         print(f"skipped: need {args.qemu} and {args.migsim}")

@@ -24,27 +24,8 @@ _Static_assert(MIG_MULTIFD_COMPRESSED_BYTES_MAX == (1u << 20),
 _Static_assert(MIG_MULTIFD_SCRATCH_BYTES % MIG_PAGE_BYTES == 0, "scratch holds whole pages");
 _Static_assert(MIG_MULTIFD_INITIAL_BYTES <= MIG_MULTIFD_PACKET_BYTES, "head holds both");
 
-#ifdef __GNUC__
-__attribute__((format(printf, 6, 7)))
-#endif
-static void multifd__fail(struct mig_multifd *set, int line, enum mig_err code, uint64_t offset,
-                          const char *detail, const char *path_format, ...)
-{
-  struct mig_error *error = &set->error;
-  if (error->code != MIG_OK) return;
-  SIM_ASSERT(code != MIG_OK);
-  error->code = code;
-  error->offset = offset;
-  va_list args;
-  va_start(args, path_format);
-  vsnprintf(error->path, sizeof error->path, path_format, args);
-  va_end(args);
-  snprintf(error->detail, sizeof error->detail, "%s", detail);
-  error->source_file = __FILE__;
-  error->source_line = line;
-}
 #define MULTIFD_FAIL(set, code, offset, detail, ...) \
-  multifd__fail((set), __LINE__, (code), (offset), (detail), __VA_ARGS__)
+  MIG_ERROR_LATCH(&(set)->error, (code), (offset), (detail), __VA_ARGS__)
 
 static bool multifd_failed(const struct mig_multifd *set)
 {

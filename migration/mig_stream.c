@@ -404,19 +404,9 @@ void mig__reader_fail(struct mig_reader *reader, enum mig_err code, uint64_t off
                       const char *file, int line, const char *detail,
                       const char *path_format, ...)
 {
-  SIM_ASSERT(code != MIG_OK && (unsigned)code < (unsigned)MIG_ERR_COUNT);
-  SIM_ASSERT(path_format != NULL);
-  if (reader->error.code != MIG_OK) return;
-  struct mig_error *error = &reader->error;
-  error->code = code;
-  error->offset = offset;
-  error->policy = NULL;
-  error->source_file = file;
-  error->source_line = line;
-  snprintf(error->detail, sizeof error->detail, "%s", detail != NULL ? detail : "");
   va_list args;
   va_start(args, path_format);
-  vsnprintf(error->path, sizeof error->path, path_format, args);
+  mig__error_vlatch(&reader->error, code, offset, file, line, detail, path_format, args);
   va_end(args);
 }
 

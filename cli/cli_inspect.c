@@ -148,12 +148,22 @@ static int32_t inspect_block_index(const struct mig_inspect *inspect, const char
   return -1;
 }
 
-/* Feeds [start, end) of the block to the digest; pages never written hash as zeros. */
+/*
+ * Feeds [start, end) of the block to the digest; pages never written hash as
+ * zeros.  Pages that point into a mapped input are dropped from the resident
+ * set every 8 MiB hashed (input may be NULL).
+ */
 static bool inspect_digest_range(EVP_MD_CTX *md, const struct mig_ramapply *apply,
-                                 uint32_t block, uint64_t start, uint64_t end)
+                                 uint32_t block, uint64_t start, uint64_t end,
+                                 struct cli_input *input)
 {
   static const uint8_t zeros[MIG_PAGE_BYTES];
+  uint64_t drop_at = start + MIG_INSPECT_CONSUMED_BYTES;
   for (uint64_t at = start; at < end;) {
+    if (at >= drop_at && input != NULL && input->mapped) {
+      cli_input_consumed(input, input->count);
+      drop_at = at + MIG_INSPECT_CONSUMED_BYTES;
+    }
     uint64_t page = at / MIG_PAGE_BYTES, within = at % MIG_PAGE_BYTES;
     uint64_t take = MIG_PAGE_BYTES - within;
     if (take > end - at) take = end - at;
@@ -166,10 +176,10 @@ static bool inspect_digest_range(EVP_MD_CTX *md, const struct mig_ramapply *appl
   return true;
 }
 
-bool cli_inspect_ram_sha256(const struct mig_inspect *inspect,
-                            const struct mig_ramapply *apply, const char *block,
-                            uint64_t start, uint64_t end, char hex[65], char *error,
-                            size_t error_bytes)
+static bool inspect_ram_sha256(const struct mig_inspect *inspect,
+                               const struct mig_ramapply *apply, const char *block,
+                               uint64_t start, uint64_t end, char hex[65], char *error,
+                               size_t error_bytes, struct cli_input *input)
 {
   int32_t index = inspect_block_index(inspect, block);
   if (index < 0 || (uint32_t)index >= apply->block_count) {
@@ -191,7 +201,7 @@ bool cli_inspect_ram_sha256(const struct mig_inspect *inspect,
   uint8_t digest[EVP_MAX_MD_SIZE];
   unsigned int digest_bytes = 0;
   bool ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
-            inspect_digest_range(md, apply, (uint32_t)index, start, end) &&
+            inspect_digest_range(md, apply, (uint32_t)index, start, end, input) &&
             EVP_DigestFinal_ex(md, digest, &digest_bytes) == 1 && digest_bytes == 32;
   EVP_MD_CTX_free(md);
   if (!ok) {
@@ -200,6 +210,14 @@ bool cli_inspect_ram_sha256(const struct mig_inspect *inspect,
   }
   for (unsigned int i = 0; i < digest_bytes; i++) snprintf(hex + 2 * i, 3, "%02x", digest[i]);
   return true;
+}
+
+bool cli_inspect_ram_sha256(const struct mig_inspect *inspect,
+                            const struct mig_ramapply *apply, const char *block,
+                            uint64_t start, uint64_t end, char hex[65], char *error,
+                            size_t error_bytes)
+{
+  return inspect_ram_sha256(inspect, apply, block, start, end, hex, error, error_bytes, NULL);
 }
 
 struct inspect_args {
@@ -272,7 +290,7 @@ static int inspect_args_parse(int argc, char **argv, struct inspect_args *args)
 /* Prints one line per --ram-sha256 range; returns false after the first bad range. */
 static bool inspect_print_ranges(const struct inspect_args *args,
                                  const struct mig_inspect *inspect,
-                                 const struct mig_ramapply *apply)
+                                 const struct mig_ramapply *apply, struct cli_input *input)
 {
   for (uint32_t i = 0; i < args->range_count; i++) {
     char block[MIG_IDSTR_BYTES_MAX + 1], hex[65], message[512];
@@ -282,8 +300,8 @@ static bool inspect_print_ranges(const struct inspect_args *args,
               args->ranges[i]);
       return false;
     }
-    if (!cli_inspect_ram_sha256(inspect, apply, block, start, end, hex, message,
-                                sizeof message)) {
+    if (!inspect_ram_sha256(inspect, apply, block, start, end, hex, message, sizeof message,
+                            input)) {
       fprintf(stderr, "migsim inspect: %s\n", message);
       return false;
     }
@@ -365,7 +383,7 @@ int cli_inspect_main(int argc, char **argv)
       mig_error_format(&error, message, sizeof message);
       fprintf(stderr, "%s\n", message);
     } else {
-      ranges_ok = inspect_print_ranges(&args, &inspect, &apply);
+      ranges_ok = inspect_print_ranges(&args, &inspect, &apply, &input);
     }
     exit_code = code == MIG_OK && ranges_ok ? 0 : CONFORM_BAD_INPUT;
   }

@@ -15,8 +15,8 @@
  *
  * `migsim bench load|validate STREAM` time the stream walker (validate) and
  * the walker plus RAM application into dense per-block RAM (load) on a stream
- * in memory (a plain file mapped, an xz file decoded first; reading and
- * decompression are not timed), best of
+ * copied into memory first (from the file's mapping, or decoded; neither is
+ * timed), best of
  * 3 to BENCH_STREAM_REPEATS_MAX runs (more while the runs so far took under
  * BENCH_STREAM_BUDGET_S: a 4 ms walk is otherwise at the mercy of one
  * scheduler tick), next to a memcpy of as many bytes into a pre-faulted
@@ -37,7 +37,6 @@
 #include "sim.h"
 #include "sim_queue.h"
 
-#include <sys/mman.h>
 #include <xxhash.h>
 
 #define BENCH_MEAN_NS UINT64_C(1000)
@@ -379,18 +378,18 @@ int cli_bench_stream(FILE *out, const char *mode, const char *path)
   char message[MIG_PATH_BYTES_MAX + 512];
   static struct cli_input file;
   struct mig_membuf input;
-  bool ok = cli_input_open(&file, path, message, sizeof message);
-  if (ok && file.mapped) {
-    /* Walked in place; the walks after the first find the pages mapped. */
-    input = (struct mig_membuf){.bytes = (uint8_t *)file.bytes, .count = file.count};
-    (void)posix_madvise((void *)file.bytes, file.count, POSIX_MADV_NORMAL);
-  } else if (ok) {
-    ok = cli_input_slurp(&file, &input, CLI_INSPECT_BYTES_MAX, message, sizeof message);
-    if (!ok) mig_membuf_deinit(&input);
-  }
+  /*
+   * The benches time the walker on a stream in memory, so the stream is
+   * copied (from the mapping, or as decoded) into one allocation, which the
+   * kernel backs with huge pages: walked in place from a mapping's 4 KiB
+   * pages, each page record would also cost a TLB miss (docs/performance.md).
+   */
+  bool ok = cli_input_open(&file, path, message, sizeof message) &&
+            cli_input_slurp(&file, &input, CLI_INSPECT_BYTES_MAX, message, sizeof message);
+  cli_input_close(&file);
   if (!ok) {
     fprintf(stderr, "migsim bench: %s\n", message);
-    cli_input_close(&file);
+    mig_membuf_deinit(&input);
     return CONFORM_BAD_INPUT;
   }
   double best = 0, total = 0;
@@ -400,8 +399,7 @@ int cli_bench_stream(FILE *out, const char *mode, const char *path)
          (repeats < BENCH_STREAM_REPEATS_MAX && total < BENCH_STREAM_BUDGET_S)) {
     double elapsed = bench_stream_once(&input, load, &pages);
     if (elapsed < 0) {
-      if (!file.mapped) mig_membuf_deinit(&input);
-      cli_input_close(&file);
+      mig_membuf_deinit(&input);
       return CONFORM_BAD_INPUT;
     }
     if (repeats == 0 || elapsed < best) best = elapsed;
@@ -416,7 +414,6 @@ int cli_bench_stream(FILE *out, const char *mode, const char *path)
   if (load) fprintf(out, "  pages applied  %" PRIu64 "\n", pages);
   fprintf(out, "  memcpy GB/s    %.3f (same bytes, same run)\n"
           "  time / memcpy  %.2f\n", bytes / copy / 1e9, best / copy);
-  if (!file.mapped) mig_membuf_deinit(&input);
-  cli_input_close(&file);
+  mig_membuf_deinit(&input);
   return 0;
 }

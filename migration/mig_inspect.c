@@ -60,7 +60,7 @@ struct walk {
 };
 
 static void walk_records(struct walk *walk);
-static void walk_consumed(struct walk *walk);
+static void walk_consumed(struct walk *walk, uint64_t offset);
 
 static bool walk_failed(struct walk *walk)
 {
@@ -399,7 +399,7 @@ static void walk_ram_fast(struct walk *walk)
       continue;
     }
     if (!mig__record_continue_fast(&walk->tokenizer, address_end, record)) return;
-    if (record->offset >= walk->consumed_next) walk_consumed(walk);
+    if (record->offset >= walk->consumed_next) walk_consumed(walk, record->offset);
     bool zero = record->ram.kind == MIG_RAM_FLAG_ZERO;
     if (zero) {
       block->zero_pages++;
@@ -1301,13 +1301,11 @@ static void walk_tail(struct walk *walk, const struct mig_record *eof)
 }
 
 /* Memory input: tells the caller every MIG_INSPECT_CONSUMED_BYTES how far the walk got. */
-static void walk_consumed(struct walk *walk)
+static void walk_consumed(struct walk *walk, uint64_t offset)
 {
   if (walk->options->consumed == NULL || walk->source != NULL) return;
-  uint64_t at = mig_reader_offset(walk->reader);
-  if (at < walk->consumed_next) return;
-  walk->options->consumed(walk->options->context, at);
-  walk->consumed_next = at + MIG_INSPECT_CONSUMED_BYTES;
+  walk->options->consumed(walk->options->context, offset);
+  walk->consumed_next = offset + MIG_INSPECT_CONSUMED_BYTES;
 }
 
 static void walk_records(struct walk *walk)
@@ -1316,7 +1314,7 @@ static void walk_records(struct walk *walk)
   for (;;) {
     walk_ram_fast(walk);
     if (walk_failed(walk) || walk->done) return;
-    walk_consumed(walk);
+    if (record->offset >= walk->consumed_next) walk_consumed(walk, record->offset);
     if (mig_record_next(&walk->tokenizer, record) != MIG_OK) {
       /* Where the size said the footer is, something else: the size came from the walk. */
       if (walk->full_footer_next) mig__reader_policy(walk->reader, "trailer_sizes_full_sections");
@@ -1345,7 +1343,8 @@ static struct walk *walk_create(struct mig_inspect *out, const struct mig_inspec
   }
   *walk = (struct walk){.out = out, .last_block = -1, .visitor = visitor,
                         .policy = &mig_policy_walk,
-                        .options = options != NULL ? options : &no_options};
+                        .options = options != NULL ? options : &no_options,
+                        .consumed_next = UINT64_MAX};  /* until a memory walk reports */
   SIM_ASSERT(walk->options->block_device_count == 0 || walk->options->block_devices != NULL);
   return walk;
 }
@@ -1372,6 +1371,7 @@ enum mig_err mig_inspect_walk_with(const uint8_t *bytes, size_t count, struct mi
   walk->count = count;
   walk->tail_known = true;
   walk->reader = &walk->memory;
+  if (walk->options->consumed != NULL) walk->consumed_next = 0;
   struct mig_record_options dialect;
   mig_record_options_from_policy(walk->policy, &dialect);
   mig_reader_init_memory(&walk->memory, bytes, count);

@@ -153,8 +153,8 @@ static void sink_main_bytes(struct sink *sink, const uint8_t *prefix, size_t pre
 {
   SIM_ASSERT(sink->main_at == sink->main_count);
   SIM_ASSERT(prefix_count + count <= sizeof sink->main_bytes);
-  memcpy(sink->main_bytes, prefix, prefix_count);
-  memcpy(sink->main_bytes + prefix_count, bytes, count);
+  if (prefix_count > 0) memcpy(sink->main_bytes, prefix, prefix_count);
+  if (count > 0) memcpy(sink->main_bytes + prefix_count, bytes, count);
   sink->main_at = 0;
   sink->main_count = prefix_count + count;
   FILE *out = sink->stream_out;

@@ -1,8 +1,10 @@
 /*
- * mig_inspect.h: a VMSD-agnostic walker over a whole migration stream held in
- * memory (spec/stream-format.md §2-§7, §10), reading its records through the
+ * mig_inspect.h: a VMSD-agnostic walker over a migration stream, in memory
+ * (mig_inspect_walk) or streamed as it arrives (mig_inspect_walk_reader)
+ * (spec/stream-format.md §2-§7, §10), reading its records through the
  * record layer (mig_record.h) under mig_policy_walk.  FULL sections carry
- * no length, so the walker first locates the VM-description trailer exactly,
+ * no length, so the walker first locates the VM-description trailer exactly
+ * (streamed: once it reaches the first FULL section, holding the rest),
  * parses it, and sizes each FULL section from its device entry; the footer (or, in
  * legacy streams without footers, the next record type) confirms the size.
  * Live sections "ram" (v4), "dirty-bitmap" (v1), "block" (v1, QEMU block

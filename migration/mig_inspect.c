@@ -13,6 +13,7 @@
 #include "sim_base.h"
 
 #include "mig_inspect.h"
+#include "mig_json_inl.h"
 #include "mig_record.h"
 #include "mig_record_inl.h"
 #include "mig_stream.h"
@@ -134,6 +135,12 @@ static enum mig_err walk_find_trailer(struct walk *walk)
     walk->vmdesc = json_loadb((const char *)bytes + (json_offset - base), end - json_offset,
                               flags, &json_error);
     walk->devices = json_object_get(walk->vmdesc, "devices");
+    if (walk->vmdesc != NULL && walk->policy->trailer_checked &&
+        !mig__json_vmdesc_ok(walk->vmdesc)) {
+      MIG_POLICY_FAIL(walk->reader, trailer_checked, MIG_ERR_VMDESC, json_offset,
+                      MIG_JSON_VMDESC_DETAIL, "vmdesc");
+      return MIG_ERR_VMDESC;
+    }
     if (!json_is_array(walk->devices) || json_array_size(walk->devices) > MIG_SECTIONS_MAX) {
       MIG_READER_FAIL(walk->reader, MIG_ERR_VMDESC, json_offset,
                       walk->vmdesc == NULL ? json_error.text : "no bounded \"devices\" array",

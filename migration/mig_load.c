@@ -10,6 +10,7 @@
  */
 #include "sim_base.h"
 
+#include "mig_json_inl.h"
 #include "mig_load.h"
 #include "mig_ram.h"
 #include "mig_vmstate.h"
@@ -360,11 +361,8 @@ static bool load_vmdesc_valid(const char *text, size_t length, char *detail, siz
              json_error.position);
     return false;
   }
-  json_t *page_size = json_object_get(root, "page_size");
-  bool valid = json_is_object(root) && json_is_integer(page_size) &&
-               json_integer_value(page_size) == MIG_PAGE_BYTES &&
-               json_is_array(json_object_get(root, "devices"));
-  if (!valid) snprintf(detail, detail_bytes, "JSON lacks page_size 4096 or devices");
+  bool valid = mig__json_vmdesc_ok(root);
+  if (!valid) snprintf(detail, detail_bytes, "%s", MIG_JSON_VMDESC_DETAIL);
   json_decref(root);
   return valid;
 }

@@ -320,20 +320,20 @@ static void sink_poll(struct sink *sink, int listen_fd, int wait_ms)
     SINK_FAIL(sink, MIG_ERR_IO, 0, strerror(errno), "poll");
     return;
   }
-  now = sink_now_ms();
-  for (uint32_t i = 0; i < sink->channel_count && !sink_failed(sink); i++) {
-    const struct channel *channel = &sink->channels[i];
-    if (channel_owes(sink, channel) && now >= channel->last_ms + sink->options->idle_ms_max &&
-        ready == 0) {
-      channel_idle(sink, channel);
-    }
-  }
   for (nfds_t i = 1; i < count && !sink_failed(sink); i++) {
     if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
       sink_read(sink, &sink->channels[owners[i]]);
     }
   }
   if ((fds[0].revents & POLLIN) != 0 && !sink_failed(sink)) sink_accept(sink, listen_fd);
+  /* After the reads: whatever the other connections send, each one's own limit holds. */
+  now = sink_now_ms();
+  for (uint32_t i = 0; i < sink->channel_count && !sink_failed(sink); i++) {
+    const struct channel *channel = &sink->channels[i];
+    if (channel_owes(sink, channel) && now >= channel->last_ms + sink->options->idle_ms_max) {
+      channel_idle(sink, channel);
+    }
+  }
 }
 
 /* ---------------------------------------------------------- the main walk */

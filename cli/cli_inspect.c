@@ -10,16 +10,13 @@
 #include "cli_analyze.h"
 #include "cli_args.h"
 #include "cli_inspect.h"
+#include "cli_input.h"
 #include "conform_run.h"
 #include "mig_format.h"
 
-#include <errno.h>
-#include <lzma.h>
 #include <openssl/evp.h>
-#include <sys/stat.h>
 
-#define INSPECT_CHUNK_BYTES (UINT32_C(64) << 10)
-#define INSPECT_RANGES_MAX 16
+#define INSPECT_RANGES_MAX MIG_RAMAPPLY_KEEPS_MAX
 
 static const char usage_inspect[] =
     "usage: migsim inspect FILE [--format summary|analyze] [--validate]\n"
@@ -48,99 +45,16 @@ static const char usage_inspect[] =
     "record). Not walked: live sections other than ram, dirty-bitmap and\n"
     "block, postcopy packages.\n";
 
-static const uint8_t xz_magic[6] = {0xfd, '7', 'z', 'X', 'Z', 0x00};
-
-/* Decompresses in[0, count) into out; false with a message on any error. */
-static bool inspect_unxz(const uint8_t *in, size_t count, struct mig_membuf *out, char *error,
-                         size_t error_bytes)
-{
-  lzma_stream stream = LZMA_STREAM_INIT;
-  if (lzma_stream_decoder(&stream, CLI_INSPECT_XZ_MEMORY_MAX, 0) != LZMA_OK) {
-    snprintf(error, error_bytes, "xz: decoder init failed");
-    return false;
-  }
-  static uint8_t chunk[INSPECT_CHUNK_BYTES];
-  stream.next_in = in;
-  stream.avail_in = count;
-  lzma_ret ret = LZMA_OK;
-  while (ret == LZMA_OK) {
-    stream.next_out = chunk;
-    stream.avail_out = sizeof chunk;
-    ret = lzma_code(&stream, LZMA_FINISH);
-    size_t produced = sizeof chunk - stream.avail_out;
-    if (mig_membuf_write(out, chunk, produced) != MIG_OK) {
-      snprintf(error, error_bytes, "decompressed stream exceeds %zu bytes",
-               CLI_INSPECT_BYTES_MAX);
-      lzma_end(&stream);
-      return false;
-    }
-  }
-  lzma_end(&stream);
-  if (ret != LZMA_STREAM_END) {
-    const char *why = ret == LZMA_BUF_ERROR    ? "xz data truncated (the file ends early)"
-                      : ret == LZMA_DATA_ERROR ? "xz data corrupt"
-                      : ret == LZMA_MEMLIMIT_ERROR
-                          ? "xz data needs more decoder memory than allowed (256 MiB)"
-                          : "xz decompression failed";
-    snprintf(error, error_bytes, "%s (lzma_ret %d, after %zu of %zu input bytes)", why,
-             (int)ret, count - stream.avail_in, count);
-    return false;
-  }
-  return true;
-}
-
-static bool inspect_read_raw(FILE *file, struct mig_membuf *out, char *error,
-                             size_t error_bytes)
-{
-  static uint8_t chunk[INSPECT_CHUNK_BYTES];
-  size_t got;
-  while ((got = fread(chunk, 1, sizeof chunk, file)) > 0) {
-    if (mig_membuf_write(out, chunk, got) != MIG_OK) {
-      snprintf(error, error_bytes, "input exceeds %zu bytes", CLI_INSPECT_BYTES_MAX);
-      return false;
-    }
-  }
-  if (ferror(file)) {
-    snprintf(error, error_bytes, "read error: %s", strerror(errno));
-    return false;
-  }
-  return true;
-}
-
 bool cli_inspect_read(const char *path, struct mig_membuf *out, char *error,
                       size_t error_bytes)
 {
   mig_membuf_init(out, CLI_INSPECT_BYTES_MAX);
-  bool is_stdin = strcmp(path, "-") == 0;
-  struct stat status;
-  if (!is_stdin && stat(path, &status) == 0 && S_ISDIR(status.st_mode)) {
-    snprintf(error, error_bytes, "%s: is a directory, not a stream file", path);
-    return false;
-  }
-  FILE *file = is_stdin ? stdin : fopen(path, "rb");
-  if (file == NULL) {
-    snprintf(error, error_bytes, "%s: %s", path, strerror(errno));
-    return false;
-  }
-  bool ok = inspect_read_raw(file, out, error, error_bytes);
-  if (!is_stdin) fclose(file);
-  if (!ok || out->count < sizeof xz_magic || memcmp(out->bytes, xz_magic, sizeof xz_magic) != 0) {
-    return ok;
-  }
-  struct mig_membuf plain;
-  mig_membuf_init(&plain, CLI_INSPECT_BYTES_MAX);
-  ok = inspect_unxz(out->bytes, out->count, &plain, error, error_bytes);
-  mig_membuf_deinit(out);
-  *out = plain;
+  struct cli_input input;
+  bool ok = cli_input_open(&input, path, error, error_bytes) &&
+            cli_input_slurp(&input, out, CLI_INSPECT_BYTES_MAX, error, error_bytes);
+  cli_input_close(&input);
   return ok;
 }
-
-static const char *const record_names[MIG_INSPECT_RECORD_TYPES] = {
-    "EOF", "START", "PART", "END", "FULL", "SUBSECTION", "VMDESCRIPTION", "CONFIGURATION",
-    "COMMAND"};
-static const char *const command_names[MIG_INSPECT_COMMANDS] = {
-    "INVALID", "OPEN_RETURN_PATH", "PING", "POSTCOPY_ADVISE", "POSTCOPY_LISTEN", "POSTCOPY_RUN",
-    "POSTCOPY_RAM_DISCARD", "PACKAGED", "ENABLE_COLO", "POSTCOPY_RESUME", "RECV_BITMAP"};
 
 static void inspect_print_head(FILE *out, const struct mig_inspect *inspect)
 {
@@ -154,12 +68,14 @@ static void inspect_print_head(FILE *out, const struct mig_inspect *inspect)
   fprintf(out, "section footers: %s\n\nrecords:\n", inspect->footers_seen ? "yes" : "no");
   for (int type = 0; type < MIG_INSPECT_RECORD_TYPES; type++) {
     if (inspect->records[type] == 0) continue;
-    fprintf(out, "  %-14s %10" PRIu64 "\n", record_names[type], inspect->records[type]);
+    fprintf(out, "  %-14s %10" PRIu64 "\n", mig_wire_section_name((uint32_t)type),
+            inspect->records[type]);
   }
   fprintf(out, "\ncommands:%s\n", inspect->records[MIG_SECTION_COMMAND] == 0 ? " none" : "");
   for (int code = 0; code < MIG_INSPECT_COMMANDS; code++) {
     if (inspect->commands[code] == 0) continue;
-    fprintf(out, "  %-20s %6" PRIu64 "\n", command_names[code], inspect->commands[code]);
+    fprintf(out, "  %-20s %6" PRIu64 "\n", mig_wire_command_name((uint32_t)code),
+            inspect->commands[code]);
   }
 }
 
@@ -232,12 +148,22 @@ static int32_t inspect_block_index(const struct mig_inspect *inspect, const char
   return -1;
 }
 
-/* Feeds [start, end) of the block to the digest; pages never written hash as zeros. */
+/*
+ * Feeds [start, end) of the block to the digest; pages never written hash as
+ * zeros.  Pages that point into a mapped input are dropped from the resident
+ * set every 8 MiB hashed (input may be NULL).
+ */
 static bool inspect_digest_range(EVP_MD_CTX *md, const struct mig_ramapply *apply,
-                                 uint32_t block, uint64_t start, uint64_t end)
+                                 uint32_t block, uint64_t start, uint64_t end,
+                                 struct cli_input *input)
 {
   static const uint8_t zeros[MIG_PAGE_BYTES];
+  uint64_t drop_at = start + MIG_INSPECT_CONSUMED_BYTES;
   for (uint64_t at = start; at < end;) {
+    if (at >= drop_at && input != NULL && input->mapped) {
+      cli_input_consumed(input, input->count);
+      drop_at = at + MIG_INSPECT_CONSUMED_BYTES;
+    }
     uint64_t page = at / MIG_PAGE_BYTES, within = at % MIG_PAGE_BYTES;
     uint64_t take = MIG_PAGE_BYTES - within;
     if (take > end - at) take = end - at;
@@ -250,10 +176,10 @@ static bool inspect_digest_range(EVP_MD_CTX *md, const struct mig_ramapply *appl
   return true;
 }
 
-bool cli_inspect_ram_sha256(const struct mig_inspect *inspect,
-                            const struct mig_ramapply *apply, const char *block,
-                            uint64_t start, uint64_t end, char hex[65], char *error,
-                            size_t error_bytes)
+static bool inspect_ram_sha256(const struct mig_inspect *inspect,
+                               const struct mig_ramapply *apply, const char *block,
+                               uint64_t start, uint64_t end, char hex[65], char *error,
+                               size_t error_bytes, struct cli_input *input)
 {
   int32_t index = inspect_block_index(inspect, block);
   if (index < 0 || (uint32_t)index >= apply->block_count) {
@@ -275,7 +201,7 @@ bool cli_inspect_ram_sha256(const struct mig_inspect *inspect,
   uint8_t digest[EVP_MAX_MD_SIZE];
   unsigned int digest_bytes = 0;
   bool ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
-            inspect_digest_range(md, apply, (uint32_t)index, start, end) &&
+            inspect_digest_range(md, apply, (uint32_t)index, start, end, input) &&
             EVP_DigestFinal_ex(md, digest, &digest_bytes) == 1 && digest_bytes == 32;
   EVP_MD_CTX_free(md);
   if (!ok) {
@@ -284,6 +210,14 @@ bool cli_inspect_ram_sha256(const struct mig_inspect *inspect,
   }
   for (unsigned int i = 0; i < digest_bytes; i++) snprintf(hex + 2 * i, 3, "%02x", digest[i]);
   return true;
+}
+
+bool cli_inspect_ram_sha256(const struct mig_inspect *inspect,
+                            const struct mig_ramapply *apply, const char *block,
+                            uint64_t start, uint64_t end, char hex[65], char *error,
+                            size_t error_bytes)
+{
+  return inspect_ram_sha256(inspect, apply, block, start, end, hex, error, error_bytes, NULL);
 }
 
 struct inspect_args {
@@ -356,7 +290,7 @@ static int inspect_args_parse(int argc, char **argv, struct inspect_args *args)
 /* Prints one line per --ram-sha256 range; returns false after the first bad range. */
 static bool inspect_print_ranges(const struct inspect_args *args,
                                  const struct mig_inspect *inspect,
-                                 const struct mig_ramapply *apply)
+                                 const struct mig_ramapply *apply, struct cli_input *input)
 {
   for (uint32_t i = 0; i < args->range_count; i++) {
     char block[MIG_IDSTR_BYTES_MAX + 1], hex[65], message[512];
@@ -366,8 +300,8 @@ static bool inspect_print_ranges(const struct inspect_args *args,
               args->ranges[i]);
       return false;
     }
-    if (!cli_inspect_ram_sha256(inspect, apply, block, start, end, hex, message,
-                                sizeof message)) {
+    if (!inspect_ram_sha256(inspect, apply, block, start, end, hex, message, sizeof message,
+                            input)) {
       fprintf(stderr, "migsim inspect: %s\n", message);
       return false;
     }
@@ -376,44 +310,86 @@ static bool inspect_print_ranges(const struct inspect_args *args,
   return true;
 }
 
+/* Only the --ram-sha256 ranges are stored; a malformed one is reported after the walk. */
+static void inspect_keep_ranges(const struct inspect_args *args, struct mig_ramapply *apply)
+{
+  for (uint32_t i = 0; i < args->range_count; i++) {
+    char block[MIG_IDSTR_BYTES_MAX + 1];
+    uint64_t start = 0, end = 0;
+    if (cli_inspect_parse_range(args->ranges[i], block, sizeof block, &start, &end) &&
+        start <= end && end <= UINT64_MAX - MIG_PAGE_BYTES) {
+      mig_ramapply_keep(apply, block, start, end);
+    }
+  }
+}
+
+/*
+ * The walk of the opened input: over the mapping (pages the walk passed are
+ * dropped) or streamed.  With analyze over a streamed input, the bytes are
+ * kept in *tee (the decoder needs the device sections after the walk).
+ */
+static enum mig_err inspect_walk(struct cli_input *input, const struct inspect_args *args,
+                                 struct mig_ramapply *apply, struct mig_inspect *inspect,
+                                 struct mig_membuf *tee, struct mig_error *error)
+{
+  struct mig_inspect_options options = args->options;
+  options.consumed = input->mapped ? cli_input_consumed : NULL;
+  options.context = input;
+  struct mig_inspect_visitor visitor = {.visit = mig_ramapply_visit, .context = apply};
+  const struct mig_inspect_visitor *visit = args->range_count > 0 ? &visitor : NULL;
+  if (input->mapped) {
+    return mig_inspect_walk_with(input->bytes, input->count, inspect, &options, visit, error);
+  }
+  if (args->analyze) input->tee = tee;
+  return mig_inspect_walk_reader(&input->reader, inspect, &options, visit, error);
+}
+
 int cli_inspect_main(int argc, char **argv)
 {
   struct inspect_args args = {0};
   int rc = inspect_args_parse(argc, argv, &args);
   if (rc != 0) return rc < 0 ? 0 : rc;
   char message[MIG_PATH_BYTES_MAX + 512];
-  struct mig_membuf input;
-  if (!cli_inspect_read(args.path, &input, message, sizeof message)) {
+  static struct cli_input input;
+  if (!cli_input_open(&input, args.path, message, sizeof message)) {
     fprintf(stderr, "migsim inspect: %s\n", message);
-    mig_membuf_deinit(&input);
+    cli_input_close(&input);
     return CONFORM_BAD_INPUT;
   }
   static struct mig_ramapply apply;
   mig_ramapply_init(&apply, false);
-  struct mig_inspect_visitor visitor = {.visit = mig_ramapply_visit, .context = &apply};
+  if (input.mapped) mig_ramapply_reference(&apply);  /* pages read from the mapping itself */
+  inspect_keep_ranges(&args, &apply);
+  struct mig_membuf tee;
+  mig_membuf_init(&tee, CLI_INSPECT_BYTES_MAX);
   struct mig_inspect inspect;
   struct mig_error error;
-  enum mig_err code = mig_inspect_walk_with(input.bytes, input.count, &inspect, &args.options,
-                                            args.range_count > 0 ? &visitor : NULL, &error);
-  if (args.analyze && code == MIG_OK) {
-    int exit_code = cli_analyze_print(stdout, stderr, input.bytes, input.count, &inspect);
-    mig_ramapply_deinit(&apply);
-    mig_inspect_deinit(&inspect);
-    mig_membuf_deinit(&input);
-    return exit_code;
+  enum mig_err code = inspect_walk(&input, &args, &apply, &inspect, &tee, &error);
+  int exit_code = -1;
+  if (input.failed) {  /* the input's own error (xz data corrupt) caused the walk's */
+    fprintf(stderr, "migsim inspect: %s\n", input.message);
+    exit_code = CONFORM_BAD_INPUT;
+  } else if (args.analyze && code == MIG_OK) {
+    exit_code = input.mapped ? cli_analyze_print(stdout, stderr, input.bytes, input.count,
+                                                 &inspect)
+                             : cli_analyze_print(stdout, stderr, tee.bytes, tee.count, &inspect);
   }
-  bool print_summary = code == MIG_OK && !args.validate && !args.analyze &&
-                       (args.range_count == 0 || args.summary);
-  if (print_summary) cli_inspect_print_summary(stdout, &inspect);
-  bool ranges_ok = true;
-  if (code != MIG_OK) {
-    mig_error_format(&error, message, sizeof message);
-    fprintf(stderr, "%s\n", message);
-  } else {
-    ranges_ok = inspect_print_ranges(&args, &inspect, &apply);
+  if (exit_code < 0) {
+    bool print_summary = code == MIG_OK && !args.validate && !args.analyze &&
+                         (args.range_count == 0 || args.summary);
+    if (print_summary) cli_inspect_print_summary(stdout, &inspect);
+    bool ranges_ok = true;
+    if (code != MIG_OK) {
+      mig_error_format(&error, message, sizeof message);
+      fprintf(stderr, "%s\n", message);
+    } else {
+      ranges_ok = inspect_print_ranges(&args, &inspect, &apply, &input);
+    }
+    exit_code = code == MIG_OK && ranges_ok ? 0 : CONFORM_BAD_INPUT;
   }
   mig_ramapply_deinit(&apply);
   mig_inspect_deinit(&inspect);
-  mig_membuf_deinit(&input);
-  return code == MIG_OK && ranges_ok ? 0 : CONFORM_BAD_INPUT;
+  mig_membuf_deinit(&tee);
+  cli_input_close(&input);
+  return exit_code;
 }

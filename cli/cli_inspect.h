@@ -1,7 +1,8 @@
 /*
  * cli_inspect.h: `migsim inspect FILE [--format summary] [--validate]`:
- * reads a migration stream from a file or stdin (xz-compressed input is
- * decompressed), walks it with mig_inspect, and prints a summary or a verdict.
+ * walks a migration stream from a file (mapped) or stdin (streamed; xz
+ * input is decoded as it is walked, cli_input.h) with mig_inspect, and
+ * prints a summary or a verdict.
  */
 #ifndef CLI_INSPECT_H
 #define CLI_INSPECT_H
@@ -12,12 +13,13 @@
 #include "mig_stream.h"
 
 #define CLI_INSPECT_BYTES_MAX ((size_t)4 << 30)   /* a stream read into memory */
-#define CLI_INSPECT_XZ_MEMORY_MAX (UINT64_C(256) << 20)
 
 /*
- * Reads path ("-" is stdin) into *out (initialised here, count_max
- * CLI_INSPECT_BYTES_MAX), decompressing .xz data (detected by its magic).
- * Returns false with a message in error.
+ * Reads path ("-" is stdin) whole into *out (initialised here, count_max
+ * CLI_INSPECT_BYTES_MAX), decompressing .xz data (detected by its magic),
+ * for the readers that need it whole (tests, benches); `migsim inspect`
+ * itself maps or streams its input (cli_input.h).  Returns false with a
+ * message in error.
  */
 bool cli_inspect_read(const char *path, struct mig_membuf *out, char *error,
                       size_t error_bytes);

@@ -1,14 +1,18 @@
 /*
  * cli_reencode.c: the `migsim reencode` command (overview in
  * cli_reencode.h).  File I/O lives here; the writing is
- * migration/mig_reencode.c driven by the inspect walk.
+ * migration/mig_reencode.c driven by the inspect walk, record by record
+ * into the output file while the input is mapped or streamed (cli_input.h).
  */
 #include "sim_base.h"
 
 #include "cli_args.h"
 #include "cli_inspect.h"
+#include "cli_input.h"
 #include "cli_reencode.h"
 #include "conform_run.h"
+
+#include <unistd.h>
 
 static const char usage_reencode[] =
     "usage: migsim reencode IN OUT [--rechunk [N]]\n"
@@ -22,20 +26,27 @@ static const char usage_reencode[] =
     "                  into PARTs before an END that holds only EOS.  The stream\n"
     "                  is different but loads to the same RAM.\n";
 
-enum mig_err cli_reencode_bytes(const uint8_t *bytes, size_t count,
-                                const struct mig_reencode_options *options,
-                                struct mig_membuf *out, uint64_t *sections_added,
-                                struct mig_error *error)
+/*
+ * One walk that writes every record through write_fn as it is walked: over
+ * bytes[0, count) when bytes is set, else streamed from reader.  *error gets
+ * the walk's error or the output's.
+ */
+static enum mig_err reencode_walk(const uint8_t *bytes, size_t count, struct mig_reader *reader,
+                                  const struct mig_inspect_options *walk_options,
+                                  const struct mig_reencode_options *options,
+                                  mig_write_fn *write_fn, void *context,
+                                  uint64_t *sections_added, struct mig_error *error)
 {
-  mig_membuf_init(out, CLI_INSPECT_BYTES_MAX);
   static uint8_t buffer[MIG_WRITER_BUFFER_BYTES];
   struct mig_writer writer;
-  mig_writer_init(&writer, buffer, sizeof buffer, mig_membuf_write, out);
+  mig_writer_init(&writer, buffer, sizeof buffer, write_fn, context);
   struct mig_reencode reencode;
   mig_reencode_init(&reencode, &writer, options);
   struct mig_inspect_visitor visitor = {.visit = mig_reencode_visit, .context = &reencode};
   struct mig_inspect inspect;
-  enum mig_err code = mig_inspect_walk(bytes, count, &inspect, &visitor, error);
+  enum mig_err code =
+      bytes != NULL ? mig_inspect_walk_with(bytes, count, &inspect, walk_options, &visitor, error)
+                    : mig_inspect_walk_reader(reader, &inspect, walk_options, &visitor, error);
   mig_inspect_deinit(&inspect);
   enum mig_err flushed = mig_writer_flush(&writer);
   if (code == MIG_OK && flushed != MIG_OK) {
@@ -47,14 +58,37 @@ enum mig_err cli_reencode_bytes(const uint8_t *bytes, size_t count,
   return code;
 }
 
-static bool reencode_write_file(const char *path, const struct mig_membuf *out)
+enum mig_err cli_reencode_bytes(const uint8_t *bytes, size_t count,
+                                const struct mig_reencode_options *options,
+                                struct mig_membuf *out, uint64_t *sections_added,
+                                struct mig_error *error)
 {
-  bool is_stdout = strcmp(path, "-") == 0;
-  FILE *file = is_stdout ? stdout : fopen(path, "wb");
-  if (file == NULL) return false;
-  bool ok = fwrite(out->bytes, 1, out->count, file) == out->count;
-  if (is_stdout) return fflush(file) == 0 && ok;
-  return fclose(file) == 0 && ok;
+  mig_membuf_init(out, CLI_INSPECT_BYTES_MAX);
+  static const uint8_t empty[1];
+  return reencode_walk(bytes != NULL ? bytes : empty, count, NULL, NULL, options,
+                       mig_membuf_write, out, sections_added, error);
+}
+
+/* The writer's sink: the output file, written as the walk goes. */
+static enum mig_err reencode_file_write(void *context, const uint8_t *bytes, size_t count)
+{
+  return fwrite(bytes, 1, count, context) == count ? MIG_OK : MIG_ERR_IO;
+}
+
+/*
+ * Walks the opened input (mapped or streamed, cli_input.h) and writes each
+ * record to out as it is walked: neither the input nor the output is held
+ * whole.
+ */
+static enum mig_err reencode_stream(struct cli_input *input, FILE *out,
+                                    const struct mig_reencode_options *options,
+                                    struct mig_error *error)
+{
+  struct mig_inspect_options walk_options = {.consumed = input->mapped ? cli_input_consumed
+                                                                       : NULL,
+                                             .context = input};
+  return reencode_walk(input->mapped ? input->bytes : NULL, input->count, &input->reader,
+                       &walk_options, options, reencode_file_write, out, NULL, error);
 }
 
 int cli_reencode_main(int argc, char **argv)
@@ -78,25 +112,35 @@ int cli_reencode_main(int argc, char **argv)
     return CONFORM_BAD_INPUT;
   }
   char message[MIG_PATH_BYTES_MAX + 512];
-  struct mig_membuf input, output;
-  if (!cli_inspect_read(paths[0], &input, message, sizeof message)) {
+  static struct cli_input input;
+  if (!cli_input_open(&input, paths[0], message, sizeof message)) {
     fprintf(stderr, "migsim reencode: %s\n", message);
-    mig_membuf_deinit(&input);
+    cli_input_close(&input);
+    return CONFORM_BAD_INPUT;
+  }
+  bool is_stdout = strcmp(paths[1], "-") == 0;
+  FILE *out = is_stdout ? stdout : fopen(paths[1], "wb");
+  if (out == NULL) {
+    fprintf(stderr, "migsim reencode: %s: %s\n", paths[1], strerror(errno));
+    cli_input_close(&input);
     return CONFORM_BAD_INPUT;
   }
   struct mig_error error;
-  enum mig_err code = cli_reencode_bytes(input.bytes, input.count, &options, &output, NULL,
-                                         &error);
+  enum mig_err code = reencode_stream(&input, out, &options, &error);
+  bool closed = is_stdout ? fflush(out) == 0 : fclose(out) == 0;
   rc = 0;
-  if (code != MIG_OK) {
+  if (input.failed) {
+    fprintf(stderr, "migsim reencode: %s\n", input.message);
+    rc = CONFORM_BAD_INPUT;
+  } else if (code != MIG_OK) {
     mig_error_format(&error, message, sizeof message);
     fprintf(stderr, "migsim reencode: %s\n", message);
     rc = CONFORM_BAD_INPUT;
-  } else if (!reencode_write_file(paths[1], &output)) {
+  } else if (!closed) {
     fprintf(stderr, "migsim reencode: %s: %s\n", paths[1], strerror(errno));
     rc = CONFORM_BAD_INPUT;
   }
-  mig_membuf_deinit(&output);
-  mig_membuf_deinit(&input);
+  if (rc != 0 && !is_stdout) (void)unlink(paths[1]);  /* no half-written stream is left */
+  cli_input_close(&input);
   return rc;
 }

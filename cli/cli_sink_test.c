@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -191,10 +192,16 @@ static int source_run(const char *spec, const struct source_plan *plan)
   return CHILD_OK;
 }
 
-/* Forks the source, serves one migration, returns the child's exit code. */
-static int serve_with_source_method(const struct source_plan *plan, const char *stream_out,
-                                    enum cli_sink_compression method,
-                                    struct cli_sink_result *result)
+/* A child's part: plays a source against the sink listening at spec; returns its exit code. */
+typedef int child_fn(const char *spec, const void *context);
+
+/*
+ * Forks child(spec, context), serves one migration with options, returns
+ * the child's exit code; *code gets cli_sink_serve's result.
+ */
+static int serve_forked(child_fn *child_body, const void *context,
+                        const struct cli_sink_options *options, struct cli_sink_result *result,
+                        enum mig_err *code)
 {
   char spec[128];
   int listen_fd = listen_unix(spec, sizeof spec);
@@ -204,13 +211,9 @@ static int serve_with_source_method(const struct source_plan *plan, const char *
   if (child == 0) {
     close(listen_fd);
     signal(SIGPIPE, SIG_IGN);       /* a sink that rejects early closes the socket */
-    _exit(source_run(spec, plan));
+    _exit(child_body(spec, context));
   }
-  struct cli_sink_options options = {.stream_bytes_max = (size_t)1 << 30,
-                                         .idle_ms_max = 10000, .settle_ms = 5000,
-                                         .stream_out = stream_out,
-                                         .multifd_compression = method};
-  (void)cli_sink_serve(listen_fd, &options, result);
+  *code = cli_sink_serve(listen_fd, options, result);
   close(listen_fd);
   unlink(spec + 5);
   int status = 0;
@@ -219,10 +222,27 @@ static int serve_with_source_method(const struct source_plan *plan, const char *
   return WEXITSTATUS(status);
 }
 
+static int source_child(const char *spec, const void *context)
+{
+  return source_run(spec, context);
+}
+
+/* Forks the source, serves one migration, returns the child's exit code. */
+static int serve_with_source_method(const struct source_plan *plan, const char *stream_out,
+                                    enum mig_multifd_compression method,
+                                    struct cli_sink_result *result)
+{
+  struct cli_sink_options options = {.stream_bytes_max = (size_t)1 << 30,
+                                     .idle_ms_max = 10000, .settle_ms = 5000,
+                                     .stream_out = stream_out, .multifd_compression = method};
+  enum mig_err code;
+  return serve_forked(source_child, plan, &options, result, &code);
+}
+
 static int serve_with_source_out(const struct source_plan *plan, const char *stream_out,
                                  struct cli_sink_result *result)
 {
-  return serve_with_source_method(plan, stream_out, CLI_SINK_COMPRESSION_NONE, result);
+  return serve_with_source_method(plan, stream_out, MIG_MULTIFD_COMPRESSION_NONE, result);
 }
 
 static int serve_with_source(const struct source_plan *plan, struct cli_sink_result *result)
@@ -350,8 +370,8 @@ static size_t find_continued_page(const struct mig_membuf *stream)
 
 START_TEST(cli_sink_fake_trailer_in_page_data)
 {
-  /* Goal: page bytes that look like "EOF 06 N {" ... "}" at a read boundary do not end the
-   * stream: the failed walk waits for more bytes, and the real end then validates. */
+  /* Goal: page bytes that look like "EOF 06 N {" ... "}" at a read boundary are page bytes:
+   * the streaming walk reads RAM record by record, so no trailer is looked for there. */
   struct mig_membuf stream;
   capture_default(&stream);
   size_t data = find_continued_page(&stream);
@@ -362,6 +382,39 @@ START_TEST(cli_sink_fake_trailer_in_page_data)
   page[100 + 6 + 31] = '}';         /* the fake JSON's last byte: the stream pauses after it */
   struct source_plan plan = {.bytes = stream.bytes, .count = stream.count,
                              .pause_at = data + 100 + 6 + 32, .pause_quiet = true};
+  struct cli_sink_result result;
+  ck_assert_int_eq(serve_with_source(&plan, &result), CHILD_OK);
+  char message[512];
+  mig_error_format(&result.error, message, sizeof message);
+  ck_assert_msg(result.error.code == MIG_OK, "%s", message);
+  ck_assert_uint_eq(result.stream_bytes, stream.count);
+  ck_assert_uint_eq(result.false_trailers, 0);
+  cli_sink_result_deinit(&result);
+  mig_membuf_deinit(&stream);
+}
+END_TEST
+
+START_TEST(cli_sink_fake_trailer_in_device_state)
+{
+  /* Goal: device bytes in the tail that look like a trailer end ("EOF 06 N {" ... "}") at a
+   * read boundary: the walk of the tail fails, more bytes come within settle_ms, the walk is
+   * repeated with them and the real end validates (one false trailer counted). */
+  struct mig_membuf stream;
+  capture_default(&stream);
+  struct mig_inspect inspect;
+  struct mig_error error;
+  ck_assert_int_eq(mig_inspect_stream(stream.bytes, stream.count, &inspect, &error), MIG_OK);
+  uint64_t payload = 0;
+  for (uint32_t i = 0; i < inspect.device_count && payload == 0; i++) {
+    if (inspect.devices[i].bytes >= 48) payload = inspect.devices[i].payload_offset;
+  }
+  mig_inspect_deinit(&inspect);
+  ck_assert_uint_gt(payload, 0);
+  uint8_t fake[7] = {0x00, MIG_SECTION_VMDESCRIPTION, 0, 0, 0, 32, '{'};
+  memcpy(stream.bytes + payload, fake, sizeof fake);
+  stream.bytes[payload + 6 + 31] = '}';
+  struct source_plan plan = {.bytes = stream.bytes, .count = stream.count,
+                             .pause_at = payload + 6 + 32, .pause_quiet = true};
   struct cli_sink_result result;
   ck_assert_int_eq(serve_with_source(&plan, &result), CHILD_OK);
   char message[512];
@@ -395,11 +448,11 @@ static void build_multifd(struct mig_membuf *out, uint8_t id, uint64_t sync_coun
                           const char *block, uint64_t page_offset)
 {
   mig_membuf_init(out, (size_t)64 << 20);
-  uint8_t initial[CLI_SINK_MULTIFD_INITIAL_BYTES] = {0};
+  uint8_t initial[MIG_MULTIFD_INITIAL_BYTES] = {0};
   put_be32(initial, 0x11223344), put_be32(initial + 4, 1);
   initial[24] = id;
   ck_assert_int_eq(mig_membuf_write(out, initial, sizeof initial), MIG_OK);
-  static uint8_t packet[CLI_SINK_MULTIFD_PACKET_BYTES];
+  static uint8_t packet[MIG_MULTIFD_PACKET_BYTES];
   static uint8_t page[MIG_PAGE_BYTES];
   for (uint64_t i = 0; i < sync_count; i++) {
     memset(packet, 0, sizeof packet);
@@ -571,7 +624,7 @@ END_TEST
  * unless next_bytes is set.  payload_at[k] gets each payload's channel offset.
  */
 struct packed_plan {
-  enum cli_sink_compression method;  /* the compressor used */
+  enum mig_multifd_compression method;  /* the compressor used */
   uint32_t flag;                    /* compression bits written in flags */
   uint32_t normal[2];               /* normal_pages of packets 0 and 1 */
   uint32_t pages[2];                /* pages actually compressed into them */
@@ -598,7 +651,7 @@ static size_t packed_payload(const struct packed_plan *plan, z_stream *zs, ZSTD_
   for (uint32_t p = 0; p < count; p++) {
     packed_page(page, first + p);
     bool last = p + 1 == count;
-    if (plan->method == CLI_SINK_COMPRESSION_ZLIB) {
+    if (plan->method == MIG_MULTIFD_COMPRESSION_ZLIB) {
       zs->next_in = page, zs->avail_in = sizeof page;
       zs->next_out = out + used, zs->avail_out = (uInt)(out_bytes - used);
       int flush = !last ? Z_NO_FLUSH : finish ? Z_FINISH : Z_SYNC_FLUSH;
@@ -627,7 +680,7 @@ static void build_packed(struct mig_membuf *out, const struct packed_plan *plan,
                          uint64_t sync_count, const char *block, uint64_t payload_at[2])
 {
   mig_membuf_init(out, (size_t)64 << 20);
-  uint8_t initial[CLI_SINK_MULTIFD_INITIAL_BYTES] = {0};
+  uint8_t initial[MIG_MULTIFD_INITIAL_BYTES] = {0};
   put_be32(initial, 0x11223344), put_be32(initial + 4, 1);
   ck_assert_int_eq(mig_membuf_write(out, initial, sizeof initial), MIG_OK);
   z_stream zs = {0};
@@ -638,8 +691,8 @@ static void build_packed(struct mig_membuf *out, const struct packed_plan *plan,
                                                    plan->zstd_window_log)));
   }
   ck_assert_int_eq(deflateInit(&zs, 1), Z_OK);
-  static uint8_t packet[CLI_SINK_MULTIFD_PACKET_BYTES];
-  static uint8_t payload[CLI_SINK_MULTIFD_COMPRESSED_BYTES_MAX];
+  static uint8_t packet[MIG_MULTIFD_PACKET_BYTES];
+  static uint8_t payload[MIG_MULTIFD_COMPRESSED_BYTES_MAX];
   for (uint64_t i = 0; i < sync_count; i++) {
     memset(packet, 0, sizeof packet);
     uint32_t normal = i < 2 ? plan->normal[i] : 0;
@@ -664,12 +717,12 @@ static void build_packed(struct mig_membuf *out, const struct packed_plan *plan,
   ZSTD_freeCStream(zcs);
 }
 
-static enum cli_sink_compression packed_methods[] = {CLI_SINK_COMPRESSION_ZLIB,
-                                                          CLI_SINK_COMPRESSION_ZSTD};
+static enum mig_multifd_compression packed_methods[] = {MIG_MULTIFD_COMPRESSION_ZLIB,
+                                                          MIG_MULTIFD_COMPRESSION_ZSTD};
 
 /* Serves stream plus one packed channel with the sink configured for `method`. */
 static void serve_packed(const struct mig_membuf *stream, const struct mig_membuf *channel,
-                         enum cli_sink_compression method, struct cli_sink_result *result)
+                         enum mig_multifd_compression method, struct cli_sink_result *result)
 {
   struct source_plan plan = {.bytes = stream->bytes, .count = stream->count,
                              .multifd = {channel->bytes}, .multifd_count = {channel->count},
@@ -696,8 +749,8 @@ START_TEST(cli_sink_multifd_compressed_counted)
   ck_assert_uint_ge(sections, 2);
   ck_assert_uint_gt(direct.blocks[0].used_bytes, 4 * MIG_PAGE_BYTES);
   for (size_t m = 0; m < 3; m++) {
-    enum cli_sink_compression method = packed_methods[SIM_MIN(m, (size_t)1)];
-    struct packed_plan packed = {.method = method, .flag = method == CLI_SINK_COMPRESSION_ZLIB
+    enum mig_multifd_compression method = packed_methods[SIM_MIN(m, (size_t)1)];
+    struct packed_plan packed = {.method = method, .flag = method == MIG_MULTIFD_COMPRESSION_ZLIB
                                                                ? 0x2 : 0x4,
                                  .normal = {2, 2}, .pages = {2, 2}, .zstd_frames = m == 2};
     uint64_t payload_at[2];
@@ -706,12 +759,12 @@ START_TEST(cli_sink_multifd_compressed_counted)
     serve_packed(&stream, &channel, method, &result);
     char message[512];
     mig_error_format(&result.error, message, sizeof message);
-    ck_assert_msg(result.error.code == MIG_OK, "%s: %s", cli_sink_compression_name(method),
+    ck_assert_msg(result.error.code == MIG_OK, "%s: %s", mig_multifd_compression_name(method),
                   message);
     ck_assert_uint_eq(result.multifd_pages, 4);
     ck_assert_uint_eq(result.inspect.blocks[0].normal_pages, direct.blocks[0].normal_pages + 4);
-    uint64_t payload_bytes = channel.count - CLI_SINK_MULTIFD_INITIAL_BYTES -
-                             sections * CLI_SINK_MULTIFD_PACKET_BYTES;
+    uint64_t payload_bytes = channel.count - MIG_MULTIFD_INITIAL_BYTES -
+                             sections * MIG_MULTIFD_PACKET_BYTES;
     ck_assert_uint_eq(result.multifd_payload_bytes, payload_bytes);
     ck_assert_uint_lt(payload_bytes, 4 * MIG_PAGE_BYTES);
     ck_assert_uint_eq(result.multifd_bytes, channel.count);
@@ -729,13 +782,13 @@ enum { OWN = 0x100 };               /* packed_case.flag: the method's own compre
 
 /* One fault in a single packed channel (build_packed), and the error it must give. */
 struct packed_case {
-  enum cli_sink_compression method;  /* 0: run with zlib and with zstd */
+  enum mig_multifd_compression method;  /* 0: run with zlib and with zstd */
   uint32_t flag;                    /* compression bits of packets with pages, or OWN */
   uint32_t normal0, pages0;         /* packet 0: pages listed, pages compressed */
   bool finish;                      /* zlib: end the stream with packet 0; zstd: window 2^26 */
   uint32_t next_bytes;              /* nonzero: packet 0's next_packet_size */
   int corrupt_packet;               /* -1 none; else 0xff over that payload's first 4 bytes */
-  enum cli_sink_compression configured;  /* 0: the same as the method */
+  enum mig_multifd_compression configured;  /* 0: the same as the method */
   enum mig_err code;
   int where;                        /* AT_FIELD (flags or next_packet_size of packet 0), ... */
   const char *leaf;                 /* last path element; NULL: the method's name */
@@ -743,10 +796,10 @@ struct packed_case {
 };
 
 static void packed_case_run(const struct mig_membuf *stream, uint64_t sections, const char *block,
-                            const struct packed_case *test, enum cli_sink_compression method,
+                            const struct packed_case *test, enum mig_multifd_compression method,
                             size_t index)
 {
-  uint32_t own_flag = method == CLI_SINK_COMPRESSION_ZLIB ? 0x2 : 0x4;
+  uint32_t own_flag = method == MIG_MULTIFD_COMPRESSION_ZLIB ? 0x2 : 0x4;
   struct packed_plan packed = {.method = method, .flag = test->flag == OWN ? own_flag : test->flag,
                                .normal = {test->normal0, 2}, .pages = {test->pages0, 2},
                                .finish = test->finish, .next_bytes = test->next_bytes,
@@ -760,17 +813,17 @@ static void packed_case_run(const struct mig_membuf *stream, uint64_t sections, 
   char message[512], path[MIG_PATH_BYTES_MAX];
   mig_error_format(&result.error, message, sizeof message);
   snprintf(path, sizeof path, "multifd/channel0/packet%" PRIu32 "/%s", test->packet,
-           test->leaf != NULL ? test->leaf : cli_sink_compression_name(method));
-  const char *name = cli_sink_compression_name(method);
+           test->leaf != NULL ? test->leaf : mig_multifd_compression_name(method));
+  const char *name = mig_multifd_compression_name(method);
   ck_assert_msg(result.error.code == test->code, "case %zu %s: %s", index, name, message);
   ck_assert_msg(strcmp(result.error.path, path) == 0, "case %zu %s: %s, expected %s", index,
                 name, message, path);
   uint64_t start = payload_at[test->packet];
-  uint64_t end = test->packet == 0 ? payload_at[1] - CLI_SINK_MULTIFD_PACKET_BYTES
+  uint64_t end = test->packet == 0 ? payload_at[1] - MIG_MULTIFD_PACKET_BYTES
                                    : channel.count;
   if (test->where == AT_FIELD) {
     uint64_t field = strcmp(test->leaf, "flags") == 0 ? 8 : 20;
-    ck_assert_msg(result.error.offset == CLI_SINK_MULTIFD_INITIAL_BYTES + field,
+    ck_assert_msg(result.error.offset == MIG_MULTIFD_INITIAL_BYTES + field,
                   "case %zu %s: %s", index, name, message);
   } else if (test->where == AT_END) {
     ck_assert_msg(result.error.offset == end, "case %zu %s: %s", index, name, message);
@@ -800,8 +853,8 @@ START_TEST(cli_sink_multifd_compressed_hostile)
   ck_assert_int_eq(mig_inspect_stream(stream.bytes, stream.count, &direct, &error), MIG_OK);
   uint64_t sections = direct.records[1] + direct.records[2] + direct.records[3];
   ck_assert_uint_ge(sections, 2);
-  const enum cli_sink_compression zlib = CLI_SINK_COMPRESSION_ZLIB;
-  const enum cli_sink_compression zstd = CLI_SINK_COMPRESSION_ZSTD;
+  const enum mig_multifd_compression zlib = MIG_MULTIFD_COMPRESSION_ZLIB;
+  const enum mig_multifd_compression zstd = MIG_MULTIFD_COMPRESSION_ZSTD;
   const struct packed_case cases[] = {
       /* flags: the other method, nocomp with pages, both bits */
       {zlib, 0x2, 2, 2, false, 0, -1, zstd, MIG_ERR_BAD_VALUE, AT_FIELD, "flags", 0},
@@ -816,12 +869,12 @@ START_TEST(cli_sink_multifd_compressed_hostile)
       {0, OWN, 2, 3, false, 0, -1, 0, MIG_ERR_TOO_LONG, AT_PAYLOAD, NULL, 0},
       {0, OWN, 1, 2, false, 0, -1, 0, MIG_ERR_TOO_LONG, AT_PAYLOAD, NULL, 0},
       /* next_packet_size beyond QEMU's 1 MiB buffer, and 0 with pages listed */
-      {0, OWN, 2, 2, false, CLI_SINK_MULTIFD_COMPRESSED_BYTES_MAX + 1, -1, 0,
+      {0, OWN, 2, 2, false, MIG_MULTIFD_COMPRESSED_BYTES_MAX + 1, -1, 0,
        MIG_ERR_TOO_LONG, AT_FIELD, "next_packet_size", 0},
       {0, OWN, 2, 0, false, 0, -1, 0, MIG_ERR_TRUNCATED, AT_END, NULL, 0},
       /* zlib: a stream that ends (Z_FINISH) cannot carry the next packet */
       {zlib, 0x2, 2, 2, true, 0, -1, 0, MIG_ERR_BAD_VALUE, AT_PAYLOAD, NULL, 0},
-      /* zstd: a frame whose window (2^26) is above CLI_SINK_ZSTD_WINDOW_LOG_MAX */
+      /* zstd: a frame whose window (2^26) is above MIG_MULTIFD_ZSTD_WINDOW_LOG_MAX */
       {zstd, 0x4, 2, 2, true, 0, -1, 0, MIG_ERR_BAD_VALUE, AT_PAYLOAD, NULL, 0},
   };
   uint32_t runs = 0;
@@ -838,35 +891,109 @@ START_TEST(cli_sink_multifd_compressed_hostile)
 }
 END_TEST
 
+/* CLI_SINK_CHANNELS_MAX + 1 connections, then wait until the sink closes them. */
+static int too_many_child(const char *spec, const void *context)
+{
+  (void)context;
+  int fds[CLI_SINK_CHANNELS_MAX + 1];
+  for (uint32_t i = 0; i < CLI_SINK_CHANNELS_MAX + 1; i++) {
+    fds[i] = connect_unix(spec);
+    if (fds[i] < 0) return CHILD_CONNECT;
+  }
+  uint8_t byte;
+  (void)read(fds[0], &byte, 1);     /* returns when the sink closes the channels */
+  return CHILD_OK;
+}
+
 START_TEST(cli_sink_channel_count_bounded)
 {
   /* Goal: connection number CLI_SINK_CHANNELS_MAX + 1 fails the migration (TOO_LONG). */
-  char spec[128];
-  int listen_fd = listen_unix(spec, sizeof spec);
-  fflush(NULL);
-  pid_t child = fork();
-  ck_assert_int_ge(child, 0);
-  if (child == 0) {
-    int fds[CLI_SINK_CHANNELS_MAX + 1];
-    for (uint32_t i = 0; i < CLI_SINK_CHANNELS_MAX + 1; i++) {
-      fds[i] = connect_unix(spec);
-      if (fds[i] < 0) _exit(CHILD_CONNECT);
-    }
-    uint8_t byte;
-    (void)read(fds[0], &byte, 1);   /* returns when the sink closes the channels */
-    _exit(CHILD_OK);
-  }
   struct cli_sink_options options = {.stream_bytes_max = 1 << 20, .idle_ms_max = 10000,
-                                         .settle_ms = 500};
+                                     .settle_ms = 500};
   struct cli_sink_result result;
-  ck_assert_int_eq(cli_sink_serve(listen_fd, &options, &result), MIG_ERR_TOO_LONG);
+  enum mig_err code;
+  ck_assert_int_eq(serve_forked(too_many_child, NULL, &options, &result, &code), CHILD_OK);
+  ck_assert_int_eq(code, MIG_ERR_TOO_LONG);
   ck_assert_str_eq(result.error.path, "channel17");
   cli_sink_result_deinit(&result);
-  close(listen_fd);
-  unlink(spec + 5);
-  int status = 0;
-  ck_assert_int_eq(waitpid(child, &status, 0), child);
-  ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == CHILD_OK);
+}
+END_TEST
+
+/* Wall-clock milliseconds, for the idle-limit tests. */
+static uint64_t test_now_ms(void)
+{
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+}
+
+/*
+ * One connection stalls after 1 byte; another sends a multifd initial packet
+ * and then packets without pages back to back for 4 s, so the sink always
+ * has bytes to read on it.
+ */
+static int busy_neighbour_child(const char *spec, const void *context)
+{
+  (void)context;
+  int stalled = connect_unix(spec);
+  int busy = connect_unix(spec);
+  if (stalled < 0 || busy < 0) return CHILD_CONNECT;
+  if (!write_all(stalled, (const uint8_t *)"Q", 1)) return CHILD_WRITE;
+  uint8_t initial[MIG_MULTIFD_INITIAL_BYTES] = {0};
+  put_be32(initial, MIG_MULTIFD_MAGIC), put_be32(initial + 4, MIG_MULTIFD_VERSION);
+  uint8_t packet[MIG_MULTIFD_PACKET_BYTES] = {0};
+  put_be32(packet, MIG_MULTIFD_MAGIC), put_be32(packet + 4, MIG_MULTIFD_VERSION);
+  if (!write_all(busy, initial, sizeof initial)) return CHILD_OK;
+  struct timespec start, now;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  do {
+    if (!write_all(busy, packet, sizeof packet)) return CHILD_OK;  /* the sink closed it */
+    clock_gettime(CLOCK_MONOTONIC, &now);
+  } while (now.tv_sec - start.tv_sec < 4);
+  return CHILD_OK;
+}
+
+START_TEST(cli_sink_idle_per_connection)
+{
+  /* Goal: each connection has its own idle limit: a connection stalled after one byte fails
+   * after idle_ms_max although a second one sends all the time (issue 9: one shared timer
+   * kept a stalled main channel open while another connection trickled bytes). */
+  struct cli_sink_options options = {.stream_bytes_max = 1 << 20, .idle_ms_max = 1000,
+                                     .settle_ms = 500};
+  struct cli_sink_result result;
+  enum mig_err code;
+  uint64_t started = test_now_ms();
+  (void)serve_forked(busy_neighbour_child, NULL, &options, &result, &code);
+  uint64_t elapsed = test_now_ms() - started;
+  ck_assert_int_eq(code, MIG_ERR_TRUNCATED);
+  ck_assert_str_eq(result.error.path, "channel0");
+  ck_assert_uint_eq(result.error.offset, 1);
+  /* The sink failed after ~1 s; the child stops at its next write. */
+  ck_assert_msg(elapsed >= 1000 && elapsed < 2500, "failed after %" PRIu64 " ms", elapsed);
+  cli_sink_result_deinit(&result);
+}
+END_TEST
+
+START_TEST(cli_sink_refuses_at_the_first_bad_byte)
+{
+  /* Goal: a QEVM header followed by 256 MiB of zeros is refused where the zeros start (an
+   * EOF record that nothing valid follows), after reading a small part of them: the main
+   * channel is walked as it arrives, not buffered whole (issue 9). */
+  size_t count = (size_t)256 << 20;
+  uint8_t *bytes = calloc(1, count);
+  ck_assert_ptr_nonnull(bytes);
+  put_be32(bytes, MIG_FILE_MAGIC);
+  put_be32(bytes + 4, MIG_FILE_VERSION);
+  struct source_plan plan = {.bytes = bytes, .count = count};
+  struct cli_sink_result result;
+  (void)serve_with_source(&plan, &result);   /* the source's write fails when the sink closes */
+  ck_assert_int_eq(result.error.code, MIG_ERR_TRAILING);
+  ck_assert_uint_eq(result.error.offset, 8);
+  ck_assert_str_eq(result.error.path, "eof");
+  ck_assert_msg(result.stream_bytes < ((uint64_t)8 << 20), "read %" PRIu64 " bytes",
+                result.stream_bytes);
+  cli_sink_result_deinit(&result);
+  free(bytes);
 }
 END_TEST
 
@@ -909,7 +1036,10 @@ Suite *cli_sink_suite(void)
   tcase_add_test(corrupt, cli_sink_multifd_compressed_hostile);
   tcase_add_test(corrupt, cli_sink_multifd_uuid_matches_configuration);
   tcase_add_test(corrupt, cli_sink_fake_trailer_in_page_data);
+  tcase_add_test(corrupt, cli_sink_fake_trailer_in_device_state);
   tcase_add_test(corrupt, cli_sink_channel_count_bounded);
+  tcase_add_test(corrupt, cli_sink_idle_per_connection);
+  tcase_add_test(corrupt, cli_sink_refuses_at_the_first_bad_byte);
   suite_add_tcase(suite, corrupt);
   return suite;
 }

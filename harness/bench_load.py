@@ -8,7 +8,9 @@ Makes (or reuses) two streams in --work, as the corpus README describes:
                   max-bandwidth 1 TiB/s through `migrate exec:cat > FILE`;
   zero-16g.mig    a 16 GiB guest stopped before it ran (-S), all zero pages.
 
-Then, for each stream: QEMU's load time (the same command line plus
+With --qemu-load-only it only times QEMU's load of each stream, as a whole
+process that a migsim command can be paired against (docs/performance.md).
+Otherwise, for each stream: QEMU's load time (the same command line plus
 `-incoming exec:cat FILE`, from start until query-migrate says completed),
 `migsim bench load STREAM` and `migsim bench validate STREAM`.  It prints the
 tools' own output and the ratio QEMU seconds / migsim load seconds.  Children
@@ -141,7 +143,17 @@ def main():
     parser.add_argument("--qemu", default="qemu-system-x86_64")
     parser.add_argument("--work", default="/tmp/migsim-bench")
     parser.add_argument("--streams", default="random-2g,zero-16g")
+    parser.add_argument("--qemu-load-only", action="store_true",
+                        help="make the streams if need be, then only time QEMU's load of each "
+                             "(a whole process to pair against a migsim command)")
     args = parser.parse_args()
+    if args.qemu_load_only:
+        os.makedirs(args.work, exist_ok=True)
+        for kind in args.streams.split(","):
+            stream_path = make_stream(args.qemu, kind, args.work)
+            seconds = timed_qemu_load(args.qemu, kind, args.work, stream_path)
+            print(f"{kind}: QEMU 7.2 load {seconds:.3f} s")
+        return 0
     if shutil.which(args.qemu) is None or not os.access(args.migsim, os.X_OK):
         print(f"skipped: need {args.qemu} and {args.migsim}")
         return 2

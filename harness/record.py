@@ -30,7 +30,9 @@ import hashlib
 import json
 import lzma
 import os
+import re
 import struct
+import subprocess
 import sys
 import time
 
@@ -67,38 +69,40 @@ def ram_ranges(config):
     return ranges
 
 
-def stream_facts(data):
-    """Header, configuration machine and the exactly located VM-description trailer."""
+def stream_facts(data, migsim=None):
+    """Header, configuration machine and the VM-description trailer, as `migsim inspect`
+    finds them: the stream's grammar lives in migsim's record layer only, not here.
+    A stream migsim refuses (a failed or newer-QEMU recording) keeps its header facts and
+    says why in `inspect_error`; its trailer fields stay None."""
     facts = {"magic": data[0:4].hex(), "version": struct.unpack(">I", data[4:8])[0],
              "first_record_type": data[8] if len(data) > 8 else None,
              "configuration_machine": None, "vmdesc_offset": None, "vmdesc_json_len": None,
              "eof_marker_offset": None, "page_size": None, "vmdesc_devices": [],
              "vmdesc_len_contains_0x7b": None}
-    if len(data) > 13 and data[8] == 7:
-        length = struct.unpack(">I", data[9:13])[0]
-        if length <= 255:
-            facts["configuration_machine"] = data[13:13 + length].decode(errors="replace")
-    count = len(data)
-    low = max(14, count - (16 << 20))
-    p = count - 1
-    while p >= low:
-        p = data.rfind(b"{", low, p + 1)
-        if p < low:
-            break
-        if (data[p - 5] == 6 and data[p - 6] == 0 and
-                struct.unpack(">I", data[p - 4:p])[0] == count - p):
-            try:
-                desc = json.loads(data[p:].decode())
-            except ValueError:
-                break
-            facts.update({"vmdesc_offset": p - 5, "vmdesc_json_len": count - p,
-                          "eof_marker_offset": p - 6, "page_size": desc.get("page_size"),
-                          "vmdesc_len_contains_0x7b": 0x7B in data[p - 4:p]})
-            facts["vmdesc_devices"] = ["%s/%d v%d" % (d.get("name"), d.get("instance_id", 0),
-                                                     d.get("version", 0))
-                                       for d in desc.get("devices", [])]
-            break
-        p -= 1
+    migsim = migsim or os.path.join(ROOT, "out/release/migsim")
+    run = subprocess.run([migsim, "inspect", "-"], input=data, capture_output=True,
+                         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"},
+                         timeout=600)
+    summary = run.stdout.decode(errors="replace")
+    if run.returncode != 0:
+        facts["inspect_error"] = run.stderr.decode(errors="replace").strip()
+        return facts
+    machine = re.search(r"^machine: (.*) \(capabilities \d+", summary, re.M)
+    if machine:
+        facts["configuration_machine"] = machine.group(1)
+    trailer = re.search(r"^EOF at 0x([0-9a-f]+); VM description: (\d+) bytes at 0x([0-9a-f]+)$",
+                        summary, re.M)
+    if trailer is None:
+        return facts
+    eof, json_len, json_at = int(trailer.group(1), 16), int(trailer.group(2)), \
+        int(trailer.group(3), 16)
+    desc = json.loads(data[json_at:json_at + json_len].decode())
+    facts.update({"vmdesc_offset": eof + 1, "vmdesc_json_len": json_len,
+                  "eof_marker_offset": eof, "page_size": desc.get("page_size"),
+                  "vmdesc_len_contains_0x7b": 0x7B in data[json_at - 4:json_at]})
+    facts["vmdesc_devices"] = ["%s/%d v%d" % (d.get("name"), d.get("instance_id", 0),
+                                             d.get("version", 0))
+                               for d in desc.get("devices", [])]
     return facts
 
 

@@ -19,6 +19,7 @@ import json
 import lzma
 import os
 import re
+import struct
 import subprocess
 import sys
 import time
@@ -47,10 +48,13 @@ def check_entry(migsim, out, name):
         problems.append("inspect --validate: %s" % validate.stderr.strip())
     summary = subprocess.run([migsim, "inspect", stream], capture_output=True, text=True,
                              env=ENV, timeout=120).stdout
-    eof = re.search(r"EOF at 0x([0-9a-f]+)", summary)
-    if eof is None or int(eof.group(1), 16) != sidecar["stream_facts"]["eof_marker_offset"]:
-        problems.append("EOF offset: inspect %s, sidecar %s"
-                        % (eof and eof.group(1), sidecar["stream_facts"]["eof_marker_offset"]))
+    # record.py takes the trailer's place from migsim inspect; the bytes there must frame it.
+    facts = sidecar["stream_facts"]
+    eof = facts["eof_marker_offset"]
+    if eof is None or data[eof:eof + 2] != b"\x00\x06" or \
+            struct.unpack(">I", data[eof + 2:eof + 6])[0] != facts["vmdesc_json_len"] or \
+            eof + 6 + facts["vmdesc_json_len"] != len(data):
+        problems.append("trailer framing at the sidecar's EOF offset %s" % eof)
     if sidecar["capabilities"].get("xbzrle"):
         rows = re.findall(r"^  \S+\s+\d+\s+\d+\s+\d+\s+(\d+)\s+\d+$", summary, re.M)
         if sum(int(r) for r in rows) == 0:

@@ -56,3 +56,29 @@ void mig_error_format(const struct mig_error *error, char *out, size_t out_bytes
   snprintf(out, out_bytes, "offset 0x%" PRIx64 ": %s%s%s%s%s%s", error->offset,
            error->path, separator, mig_err_message(error->code), open, error->detail, close);
 }
+
+void mig__error_vlatch(struct mig_error *error, enum mig_err code, uint64_t offset,
+                       const char *file, int line, const char *detail, const char *path_format,
+                       va_list args)
+{
+  SIM_ASSERT(error != NULL && path_format != NULL);
+  SIM_ASSERT(code != MIG_OK && (unsigned)code < (unsigned)MIG_ERR_COUNT);
+  if (error->code != MIG_OK) return;
+  memset(error, 0, sizeof *error);
+  error->code = code;
+  error->offset = offset;
+  error->source_file = file;
+  error->source_line = line;
+  snprintf(error->detail, sizeof error->detail, "%s", detail != NULL ? detail : "");
+  vsnprintf(error->path, sizeof error->path, path_format, args);
+}
+
+void mig__error_latch(struct mig_error *error, enum mig_err code, uint64_t offset,
+                      const char *file, int line, const char *detail, const char *path_format,
+                      ...)
+{
+  va_list args;
+  va_start(args, path_format);
+  mig__error_vlatch(error, code, offset, file, line, detail, path_format, args);
+  va_end(args);
+}

@@ -61,5 +61,24 @@ struct mig_error {
 
 /* Formats "offset 0x…: section/field: message (detail)" into out. */
 void mig_error_format(const struct mig_error *error, char *out, size_t out_bytes);
+/*
+ * Latches code at offset with a printf-style path into *error unless it
+ * holds an error already (the first one wins), for error holders that are
+ * not a reader (the multifd channels, the live sink).  Use MIG_ERROR_LATCH
+ * so the C source line is recorded.
+ */
+void mig__error_latch(struct mig_error *error, enum mig_err code, uint64_t offset,
+                      const char *file, int line, const char *detail, const char *path_format,
+                      ...)
+#ifdef __GNUC__
+    __attribute__((format(printf, 7, 8)))
+#endif
+    ;
+/* The same with a va_list (the reader's latch, mig__reader_fail, uses it). */
+void mig__error_vlatch(struct mig_error *error, enum mig_err code, uint64_t offset,
+                       const char *file, int line, const char *detail, const char *path_format,
+                       va_list args);
+#define MIG_ERROR_LATCH(error, code, offset, detail, ...) \
+  mig__error_latch((error), (code), (offset), __FILE__, __LINE__, (detail), __VA_ARGS__)
 
 #endif /* MIG_ERR_H */

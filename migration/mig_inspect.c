@@ -13,6 +13,7 @@
 #include "sim_base.h"
 
 #include "mig_inspect.h"
+#include "mig_json_inl.h"
 #include "mig_record.h"
 #include "mig_record_inl.h"
 #include "mig_stream.h"
@@ -22,13 +23,28 @@
 _Static_assert(MIG_INSPECT_COMMANDS <= MIG_COMMANDS_COUNT, "a counter per 7.2 command");
 _Static_assert(MIG_INSPECT_RECORD_TYPES == MIG_SECTION_TYPES_COUNT, "a counter per record type");
 
+/* What a streamed walk needs beyond the walk itself (mig_inspect_walk_reader). */
+struct walk_tail {
+  struct mig_membuf bytes;         /* the stream from base on, up to its end */
+  uint64_t base;                   /* stream offset of bytes[0] */
+  struct mig_trailer_scan scan;    /* where the tail could end (tail_trials) */
+  uint8_t chunk[MIG_READER_BUFFER_BYTES];
+};
+
 struct walk {
-  struct mig_reader reader;        /* over bytes[0, eof_offset] */
+  struct mig_reader *reader;       /* the reader being walked: memory or the caller's */
+  struct mig_reader memory;        /* over bytes[0, eof_offset - base] */
+  struct mig_reader *source;       /* streamed input (refill mode); NULL over memory */
+  struct walk_tail *tail;          /* streamed input: the tail, once the walk needs it */
+  bool tail_known;                 /* the end of the stream is known (memory, or the tail) */
+  bool done;                       /* EOF walked */
+  uint64_t base;                   /* stream offset of bytes[0] */
+  uint64_t consumed_next;          /* options->consumed: the next offset to report */
   struct mig_tokenizer tokenizer;
   struct mig_record record;        /* the record being walked */
   const struct mig_policy *policy;
   struct mig_inspect *out;
-  const uint8_t *bytes;            /* the whole stream */
+  const uint8_t *bytes;            /* the whole stream, or the tail (from base on) */
   size_t count;                    /* its length */
   const struct mig_inspect_visitor *visitor;  /* may be NULL */
   const struct mig_inspect_options *options;  /* never NULL (zeroed when not given) */
@@ -39,13 +55,17 @@ struct walk {
   bool configuration_emitted;      /* MIG_INSPECT_CONFIGURATION went out */
   struct mig_inspect_live *live;   /* the live section being walked; NULL for FULL */
   struct mig_inspect_device device;  /* the FULL section being walked */
+  bool full_footer_next;           /* a FULL payload sized by the walk ends here: its footer */
   char bitmap_node[MIG_IDSTR_BYTES_MAX + 1];  /* names carried over between chunks */
   char bitmap_name[MIG_IDSTR_BYTES_MAX + 1];
 };
 
+static void walk_records(struct walk *walk);
+static void walk_consumed(struct walk *walk, uint64_t offset);
+
 static bool walk_failed(struct walk *walk)
 {
-  return mig_reader_failed(&walk->reader);
+  return mig_reader_failed(walk->reader);
 }
 
 /* Hands event to the visitor; a refusal latches the visitor's error (R11: no callback after). */
@@ -60,7 +80,7 @@ static void walk_emit(struct walk *walk, struct mig_inspect_event *event)
   enum mig_err code = walk->visitor->visit(walk->visitor->context, event, &error);
   if (code == MIG_OK) return;
   SIM_ASSERT(code < MIG_ERR_COUNT);
-  MIG_READER_FAIL(&walk->reader, code, error.offset != 0 ? error.offset : event->offset,
+  MIG_READER_FAIL(walk->reader, code, error.offset != 0 ? error.offset : event->offset,
                   error.detail, "%s", error.path[0] != 0 ? error.path : "visitor");
 }
 
@@ -74,14 +94,22 @@ static bool walk_name(struct walk *walk, const struct mig_name *name, char *out,
 {
   mig_name_copy(name, out, MIG_IDSTR_BYTES_MAX + 1);
   if (!walk->policy->names_nul_refused || !mig_name_has_nul(name)) return true;
-  MIG_POLICY_FAIL(&walk->reader, names_nul_refused, MIG_ERR_BAD_IDSTR, offset,
+  MIG_POLICY_FAIL(walk->reader, names_nul_refused, MIG_ERR_BAD_IDSTR, offset,
                   "NUL byte inside a name", "%s", path);
   return false;
 }
 
+/* The byte at stream offset `offset` of the in-memory bytes (the stream or its tail). */
+static const uint8_t *walk_at(const struct walk *walk, uint64_t offset)
+{
+  SIM_ASSERT(offset >= walk->base && offset - walk->base < walk->count);
+  return walk->bytes + (offset - walk->base);
+}
+
 static uint64_t walk_left(struct walk *walk)
 {
-  uint64_t at = mig_reader_offset(&walk->reader);
+  if (!walk->tail_known) return UINT64_MAX;  /* streamed: the end comes later */
+  uint64_t at = mig_reader_offset(walk->reader);
   return at < walk->out->eof_offset ? walk->out->eof_offset - at : 0;
 }
 
@@ -91,37 +119,46 @@ static uint64_t walk_left(struct walk *walk)
  * optional): has_trailer stays false and FULL sections are sized by
  * walk_full_unsized.
  */
-static enum mig_err walk_find_trailer(struct walk *walk, const uint8_t *bytes, size_t count)
+static enum mig_err walk_find_trailer(struct walk *walk)
 {
+  const uint8_t *bytes = walk->bytes;
+  size_t count = walk->count;
+  uint64_t base = walk->base, end = base + count;
   uint64_t eof_offset = 0, json_offset = 0;
-  if (mig_record_trailer_find(bytes, count, &eof_offset, &json_offset)) {
+  if (mig_record_trailer_find_at(bytes, count, base, &eof_offset, &json_offset)) {
     walk->out->has_trailer = true;
     walk->out->eof_offset = eof_offset;
     walk->out->trailer_offset = json_offset;
-    walk->out->trailer_bytes = count - json_offset;
+    walk->out->trailer_bytes = end - json_offset;
     json_error_t json_error;
     size_t flags = walk->policy->trailer_checked ? JSON_REJECT_DUPLICATES : 0;
-    walk->vmdesc = json_loadb((const char *)bytes + json_offset, count - json_offset, flags,
-                              &json_error);
+    walk->vmdesc = json_loadb((const char *)bytes + (json_offset - base), end - json_offset,
+                              flags, &json_error);
     walk->devices = json_object_get(walk->vmdesc, "devices");
+    if (walk->vmdesc != NULL && walk->policy->trailer_checked &&
+        !mig__json_vmdesc_ok(walk->vmdesc)) {
+      MIG_POLICY_FAIL(walk->reader, trailer_checked, MIG_ERR_VMDESC, json_offset,
+                      MIG_JSON_VMDESC_DETAIL, "vmdesc");
+      return MIG_ERR_VMDESC;
+    }
     if (!json_is_array(walk->devices) || json_array_size(walk->devices) > MIG_SECTIONS_MAX) {
-      MIG_READER_FAIL(&walk->reader, MIG_ERR_VMDESC, json_offset,
+      MIG_READER_FAIL(walk->reader, MIG_ERR_VMDESC, json_offset,
                       walk->vmdesc == NULL ? json_error.text : "no bounded \"devices\" array",
                       "vmdesc");
       return MIG_ERR_VMDESC;
     }
     walk->device_used = calloc(json_array_size(walk->devices) + 1, sizeof(bool));
     if (walk->device_used == NULL) {
-      MIG_READER_FAIL(&walk->reader, MIG_ERR_NOMEM, json_offset, "device flags", "vmdesc");
+      MIG_READER_FAIL(walk->reader, MIG_ERR_NOMEM, json_offset, "device flags", "vmdesc");
       return MIG_ERR_NOMEM;
     }
     return MIG_OK;
   }
-  if (count > 8 && bytes[count - 1] == MIG_SECTION_EOF) {
-    walk->out->eof_offset = count - 1;
+  if (end > 8 && count > 0 && bytes[count - 1] == MIG_SECTION_EOF) {
+    walk->out->eof_offset = end - 1;
     return MIG_OK;
   }
-  MIG_READER_FAIL(&walk->reader, MIG_ERR_VMDESC, count,
+  MIG_READER_FAIL(walk->reader, MIG_ERR_VMDESC, end,
                   "neither EOF + 0x06 + be32 length + JSON nor a final EOF byte ends the stream",
                   "vmdesc");
   return MIG_ERR_VMDESC;
@@ -144,7 +181,7 @@ static void walk_capabilities(struct walk *walk, const struct mig_record *record
     if (!known) {
       char detail[MIG_IDSTR_BYTES_MAX + 64];
       snprintf(detail, sizeof detail, "received unknown capability %s", cap);
-      MIG_READER_FAIL(&walk->reader, MIG_ERR_CONFIG_MISMATCH, name_offset, detail,
+      MIG_READER_FAIL(walk->reader, MIG_ERR_CONFIG_MISMATCH, name_offset, detail,
                       "configuration/capabilities[%" PRIu32 "]", i);
       return;
     }
@@ -160,7 +197,7 @@ static void walk_config_subsection(struct walk *walk, const struct mig_record *r
   const struct mig_record_config *config = &record->config;
   struct mig_inspect *out = walk->out;
   if (out->config_subsection_count >= MIG_INSPECT_CONFIG_SUBSECTIONS_MAX) {
-    MIG_READER_FAIL(&walk->reader, MIG_ERR_TOO_LONG, record->offset, "too many subsections",
+    MIG_READER_FAIL(walk->reader, MIG_ERR_TOO_LONG, record->offset, "too many subsections",
                     "configuration/subsection");
     return;
   }
@@ -178,7 +215,7 @@ static void walk_config_subsection(struct walk *walk, const struct mig_record *r
     SIM_ASSERT(config->which == MIG_CONFIG_TARGET_PAGE_BITS);
     out->target_page_bits = config->page_bits;
     if (config->page_bits != MIG_PAGE_BITS) {
-      MIG_READER_FAIL(&walk->reader, MIG_ERR_BAD_VALUE, record->offset, "not 12",
+      MIG_READER_FAIL(walk->reader, MIG_ERR_BAD_VALUE, record->offset, "not 12",
                       "configuration/target-page-bits");
     }
   }
@@ -206,7 +243,7 @@ static int32_t walk_find_block(const struct mig_inspect *out, const char *name)
 /* One entry of the MEM_SIZE list (§6.3): a new, non-empty name that fits in the total. */
 static void walk_ram_block(struct walk *walk, const struct mig_record *record)
 {
-  struct mig_reader *reader = &walk->reader;
+  struct mig_reader *reader = walk->reader;
   const struct mig_record_ram *ram = &record->ram;
   struct mig_inspect_block block = {.used_bytes = ram->used_bytes, .gpa = ram->gpa};
   if (!walk_name(walk, &ram->block, block.name, record->offset, "ram/blocks")) return;
@@ -235,7 +272,7 @@ static void walk_ram_block(struct walk *walk, const struct mig_record *record)
 static struct mig_inspect_block *walk_ram_page_block(struct walk *walk,
                                                      const struct mig_record *record)
 {
-  struct mig_reader *reader = &walk->reader;
+  struct mig_reader *reader = walk->reader;
   if (record->ram.named) {
     char name[MIG_IDSTR_BYTES_MAX + 1];
     if (!walk_name(walk, &record->ram.block, name, record->offset + 8, "ram/page/block")) {
@@ -257,7 +294,7 @@ static struct mig_inspect_block *walk_ram_page_block(struct walk *walk,
 /* ZERO, PAGE, XBZRLE, COMPRESS_PAGE (§6.4); the record layer read and bounded the body. */
 static void walk_ram_page(struct walk *walk, const struct mig_record *record)
 {
-  struct mig_reader *reader = &walk->reader;
+  struct mig_reader *reader = walk->reader;
   const struct mig_record_ram *ram = &record->ram;
   struct mig_inspect_block *block = walk_ram_page_block(walk, record);
   if (block == NULL) return;
@@ -369,6 +406,7 @@ static void walk_ram_fast(struct walk *walk)
       continue;
     }
     if (!mig__record_continue_fast(&walk->tokenizer, address_end, record)) return;
+    if (record->offset >= walk->consumed_next) walk_consumed(walk, record->offset);
     bool zero = record->ram.kind == MIG_RAM_FLAG_ZERO;
     if (zero) {
       block->zero_pages++;
@@ -403,14 +441,14 @@ static void walk_vfio(struct walk *walk, struct mig_record *record)
       char detail[64];
       snprintf(detail, sizeof detail, "size 0x%" PRIx64 ", 0x%" PRIx64 " bytes left",
                record->payload_bytes, walk_left(walk));
-      MIG_READER_FAIL(&walk->reader, MIG_ERR_TRUNCATED, record->payload_offset, detail,
+      MIG_READER_FAIL(walk->reader, MIG_ERR_TRUNCATED, record->payload_offset, detail,
                       "%s/data/size", walk->live->idstr);
       return;
     }
     if (mig_record_payload_view(&walk->tokenizer, record) != MIG_OK) return;
   } else if (record->vfio_flag == MIG_VFIO_FLAG_DEV_CONFIG_STATE) {
     /* QEMU puts the config in the FULL section; inside a live one it cannot be sized here. */
-    MIG_READER_FAIL(&walk->reader, MIG_ERR_BAD_VALUE, record->offset,
+    MIG_READER_FAIL(walk->reader, MIG_ERR_BAD_VALUE, record->offset,
                     "DEV_CONFIG_STATE in a live section", "%s/flag", walk->live->idstr);
     return;
   }
@@ -496,7 +534,7 @@ static long walk_find_device(struct walk *walk, const char *idstr, uint32_t inst
 static bool walk_full_sized(struct walk *walk, struct mig_inspect_device *device,
                             uint64_t *bytes)
 {
-  struct mig_reader *reader = &walk->reader;
+  struct mig_reader *reader = walk->reader;
   long index = walk_find_device(walk, device->idstr, device->instance_id);
   if (index < 0) {
     MIG_READER_FAIL(reader, MIG_ERR_UNKNOWN_SECTION, device->offset,
@@ -520,19 +558,20 @@ static bool walk_plausible_record(const struct walk *walk, uint64_t p)
 {
   uint64_t end = walk->out->eof_offset + 1;
   if (p >= end) return false;
-  uint8_t type = walk->bytes[p];
+  SIM_ASSERT(p >= walk->base && end - walk->base <= walk->count);
+  const uint8_t *bytes = walk_at(walk, p);
+  uint8_t type = bytes[0];
   if (type == MIG_SECTION_EOF) return p + 1 == end;
   if (type == MIG_SECTION_PART || type == MIG_SECTION_END) return p + 5 < end;
   if (type == MIG_SECTION_COMMAND) {
-    return p + 5 <= end && (walk->bytes[p + 1] == 0 && walk->bytes[p + 2] > 0 &&
-                            walk->bytes[p + 2] < MIG_CMD_MAX_7_2);
+    return p + 5 <= end && (bytes[1] == 0 && bytes[2] > 0 && bytes[2] < MIG_CMD_MAX_7_2);
   }
   if (type != MIG_SECTION_START && type != MIG_SECTION_FULL) return false;
   if (p + 6 >= end) return false;
-  uint64_t length = walk->bytes[p + 5];
+  uint64_t length = bytes[5];
   if (length == 0 || p + 6 + length + 8 > end) return false;
   for (uint64_t i = 0; i < length; i++) {
-    uint8_t c = walk->bytes[p + 6 + i];
+    uint8_t c = bytes[6 + i];
     if (c < 0x20 || c > 0x7e) return false;
   }
   return true;
@@ -549,7 +588,7 @@ static bool walk_plausible_record(const struct walk *walk, uint64_t p)
 static bool walk_full_unsized(struct walk *walk, struct mig_inspect_device *device,
                               uint64_t *bytes)
 {
-  struct mig_reader *reader = &walk->reader;
+  struct mig_reader *reader = walk->reader;
   uint64_t start = mig_reader_offset(reader);
   uint64_t end = walk->out->eof_offset;
   if (!walk->out->has_configuration && !walk->out->footers_seen) {
@@ -560,8 +599,10 @@ static bool walk_full_unsized(struct walk *walk, struct mig_inspect_device *devi
   }
   uint8_t id[4] = {(uint8_t)(device->section_id >> 24), (uint8_t)(device->section_id >> 16),
                    (uint8_t)(device->section_id >> 8), (uint8_t)device->section_id};
+  SIM_ASSERT(start >= walk->base && end - walk->base <= walk->count);
   for (uint64_t p = start; p + 5 <= end; p++) {
-    if (walk->bytes[p] != MIG_SECTION_FOOTER || memcmp(walk->bytes + p + 1, id, 4) != 0) continue;
+    const uint8_t *at = walk_at(walk, p);
+    if (at[0] != MIG_SECTION_FOOTER || memcmp(at + 1, id, 4) != 0) continue;
     if (!walk_plausible_record(walk, p + 5)) continue;
     *bytes = p - start;
     return true;
@@ -592,7 +633,7 @@ static const char *const runstate_names[] = {
 static void walk_globalstate(struct walk *walk, const uint8_t *payload, uint64_t bytes,
                              uint64_t at)
 {
-  struct mig_reader *reader = &walk->reader;
+  struct mig_reader *reader = walk->reader;
   if (bytes < 5) {
     MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, at, "payload under 5 bytes", "globalstate/runstate");
     return;
@@ -646,7 +687,7 @@ static int32_t walk_block_named(const struct walk *walk, const uint8_t *name, si
 static bool walk_discard(struct walk *walk, uint64_t offset, const uint8_t *payload,
                          uint16_t length)
 {
-  struct mig_reader *reader = &walk->reader;
+  struct mig_reader *reader = walk->reader;
   uint64_t at = offset + 5;         /* payload[0] */
   char detail[96];
   if (payload[0] != 0) {
@@ -712,7 +753,7 @@ static bool walk_discard(struct walk *walk, uint64_t offset, const uint8_t *payl
 static bool walk_postcopy_body(struct walk *walk, uint64_t offset, uint16_t code,
                                const uint8_t *payload, uint16_t length)
 {
-  struct mig_reader *reader = &walk->reader;
+  struct mig_reader *reader = walk->reader;
   char detail[64];
   if (code == 3 && length == 16) {
     uint64_t target = 0;
@@ -746,7 +787,7 @@ static bool walk_postcopy_body(struct walk *walk, uint64_t offset, uint16_t code
 /* The index of block device name, registered on first sight; -1 after a rejection. */
 static int32_t walk_block_device(struct walk *walk, const char *name, uint64_t name_offset)
 {
-  struct mig_reader *reader = &walk->reader;
+  struct mig_reader *reader = walk->reader;
   struct mig_inspect *out = walk->out;
   for (uint32_t i = 0; i < out->block_device_count; i++) {
     if (strcmp(out->block_devices[i].name, name) == 0) return (int32_t)i;
@@ -787,7 +828,7 @@ static int32_t walk_block_device(struct walk *walk, const char *name, uint64_t n
 static bool walk_block_data(struct walk *walk, const struct mig_record *record,
                             struct mig_inspect_event *event)
 {
-  struct mig_reader *reader = &walk->reader;
+  struct mig_reader *reader = walk->reader;
   char name[MIG_IDSTR_BYTES_MAX + 1];
   uint64_t name_offset = record->offset + 8;
   if (!walk_name(walk, &record->block_device, name, name_offset, "block/device-name")) {
@@ -829,7 +870,7 @@ static bool walk_block_data(struct walk *walk, const struct mig_record *record,
  */
 static void walk_block(struct walk *walk, const struct mig_record *record)
 {
-  struct mig_reader *reader = &walk->reader;
+  struct mig_reader *reader = walk->reader;
   struct mig_inspect_event event = {
       .kind = MIG_INSPECT_BLOCK_RECORD, .offset = record->offset, .record = record,
       .word = record->block_word, .payload = record->payload,
@@ -869,7 +910,7 @@ static void walk_block(struct walk *walk, const struct mig_record *record)
 /* One dirty-bitmap chunk (QEMU 7.2 migration/block-dirty-bitmap.c); names carry over. */
 static void walk_bitmap(struct walk *walk, const struct mig_record *record)
 {
-  struct mig_reader *reader = &walk->reader;
+  struct mig_reader *reader = walk->reader;
   const struct mig_record_bitmap *bitmap = &record->bitmap;
   struct mig_inspect_event event = {
       .kind = MIG_INSPECT_BITMAP_CHUNK, .offset = record->offset, .record = record,
@@ -938,7 +979,7 @@ static uint32_t live_version(enum mig_record_grammar grammar)
 static struct mig_inspect_live *walk_live_header(struct walk *walk,
                                                  const struct mig_record *record)
 {
-  struct mig_reader *reader = &walk->reader;
+  struct mig_reader *reader = walk->reader;
   const struct mig_record_section *section = &record->section;
   const struct mig_inspect_device *header = &walk->device;
   char detail[64];
@@ -977,22 +1018,32 @@ static struct mig_inspect_live *walk_live_header(struct walk *walk,
   return live;
 }
 
+static void walk_tail(struct walk *walk, const struct mig_record *eof);
+
 /* A FULL section's payload: sized by the trailer, or heuristically without one. */
 static void walk_full_payload(struct walk *walk)
 {
-  struct mig_reader *reader = &walk->reader;
+  if (!walk->tail_known) {
+    walk_tail(walk, NULL);  /* streamed: the trailer first, then this payload and the rest */
+    return;
+  }
+  struct mig_reader *reader = walk->reader;
   struct mig_inspect_device *device = &walk->device;
   uint64_t bytes = 0;
   bool sized = walk->out->has_trailer ? walk_full_sized(walk, device, &bytes)
                                       : walk_full_unsized(walk, device, &bytes);
-  if (!sized) return;
+  if (!sized) {
+    mig__reader_policy(reader, "trailer_sizes_full_sections");
+    return;
+  }
   if (bytes > walk_left(walk)) {
     char detail[64];
     snprintf(detail, sizeof detail, "size 0x%" PRIx64 " left 0x%" PRIx64, bytes, walk_left(walk));
-    MIG_READER_FAIL(reader, MIG_ERR_TRUNCATED, mig_reader_offset(reader), detail, "%s/payload",
-                    device->idstr);
+    MIG_POLICY_FAIL(reader, trailer_sizes_full_sections, MIG_ERR_TRUNCATED,
+                    mig_reader_offset(reader), detail, "%s/payload", device->idstr);
     return;
   }
+  walk->full_footer_next = true;
   device->bytes = bytes;
   struct mig_record *record = &walk->record;
   if (mig_record_payload(&walk->tokenizer, bytes, record) != MIG_OK) return;
@@ -1012,7 +1063,7 @@ static void walk_full_payload(struct walk *walk)
 
 static void walk_section(struct walk *walk, const struct mig_record *record)
 {
-  struct mig_reader *reader = &walk->reader;
+  struct mig_reader *reader = walk->reader;
   const struct mig_record_section *section = &record->section;
   struct mig_inspect_device *header = &walk->device;
   *header = (struct mig_inspect_device){.offset = record->offset,
@@ -1061,7 +1112,7 @@ static void walk_command(struct walk *walk, const struct mig_record *record)
   uint16_t code = record->command;
   uint16_t length = (uint16_t)record->payload_bytes;
   if (code == MIG_CMD_PACKAGED) {  /* a limit of this walker, not a policy: both refuse it */
-    MIG_READER_FAIL(&walk->reader, MIG_ERR_BAD_COMMAND, record->offset,
+    MIG_READER_FAIL(walk->reader, MIG_ERR_BAD_COMMAND, record->offset,
                     "PACKAGED (postcopy) is not walked yet", "command/PACKAGED");
     return;
   }
@@ -1080,15 +1131,20 @@ static void walk_command(struct walk *walk, const struct mig_record *record)
 
 static void walk_eof(struct walk *walk, const struct mig_record *record)
 {
+  if (!walk->tail_known) {
+    walk_tail(walk, record);  /* streamed: what follows EOF is the trailer, or nothing */
+    return;
+  }
+  walk->done = true;
   if (record->offset != walk->out->eof_offset) {
-    MIG_READER_FAIL(&walk->reader, MIG_ERR_TRAILING, record->offset,
+    MIG_READER_FAIL(walk->reader, MIG_ERR_TRAILING, record->offset,
                     "EOF before the end of the stream", "eof");
     return;
   }
   struct mig_inspect_event event = {.kind = MIG_INSPECT_EOF, .offset = record->offset,
                                     .record = record};
   if (walk->out->has_trailer) {
-    event.payload = walk->bytes + walk->out->trailer_offset;
+    event.payload = walk->bytes + (walk->out->trailer_offset - walk->base);
     event.payload_bytes = walk->out->trailer_bytes;
     event.payload_offset = walk->out->trailer_offset;
   }
@@ -1141,15 +1197,174 @@ static bool walk_record(struct walk *walk, struct mig_record *record)
   return !walk_failed(walk);
 }
 
+/* ------------------------------------------------------------ streamed */
+
+/*
+ * One walk of the tail as it is now: locate the trailer in it, read on from
+ * memory (the tokenizer is rebased onto the tail), then the FULL payload
+ * that asked for it and everything after, or the EOF record that did.
+ */
+static void walk_tail_attempt(struct walk *walk, const struct mig_record *eof)
+{
+  struct walk_tail *tail = walk->tail;
+  walk->bytes = tail->bytes.bytes;
+  walk->count = tail->bytes.count;
+  walk->base = tail->base;
+  walk->tail_known = true;
+  /* Errors of an attempt latch here, inside the walk a failed trial restores. */
+  mig_reader_init_memory_at(&walk->memory, walk->bytes, walk->count, tail->base);
+  walk->reader = &walk->memory;
+  mig_tokenizer_rebase(&walk->tokenizer, walk->reader);
+  if (walk_find_trailer(walk) != MIG_OK) return;
+  if (eof != NULL) {
+    walk_eof(walk, eof);
+    return;
+  }
+  /* As over memory: the reader ends at the EOF byte, nothing reads into the trailer. */
+  mig_reader_init_memory_at(&walk->memory, walk->bytes,
+                            (size_t)(walk->out->eof_offset + 1 - tail->base), tail->base);
+  walk_full_payload(walk);
+  if (!walk_failed(walk)) walk_records(walk);
+}
+
+/* The walk state a failed trial goes back to (tail_trials). */
+struct walk_saved {
+  struct walk walk;
+  struct mig_inspect out;
+};
+
+static bool walk_tail_read(struct walk *walk, bool *end)
+{
+  struct walk_tail *tail = walk->tail;
+  size_t got = mig_reader_take(walk->source, tail->chunk, sizeof tail->chunk);
+  *end = got == 0;
+  if (got > 0 && mig_membuf_write(&tail->bytes, tail->chunk, got) != MIG_OK) {
+    MIG_READER_FAIL(walk->reader, MIG_ERR_TOO_LONG, tail->base + tail->bytes.count,
+                    "the stream's tail (device sections and trailer) exceeds the bound",
+                    "stream/tail");
+    return false;
+  }
+  return !mig_reader_failed(walk->source);  /* walk->reader is the source here */
+}
+
+/*
+ * After an EOF record only 0x06, be32 N and N bytes of JSON may follow
+ * (N <= MIG_VMDESC_BYTES_MAX), so the walk need not read on once the bytes
+ * after it cannot be that: a stream that is not a trailer is refused at its
+ * first bad byte, not after reading it all (issue 9: a header and 1 GiB of
+ * zeros).
+ */
+static bool walk_tail_settled(const struct walk_tail *tail, const struct mig_record *eof)
+{
+  const uint8_t *bytes = tail->bytes.bytes;
+  size_t count = tail->bytes.count;
+  if (eof == NULL || count < 2) return false;
+  if (bytes[1] != MIG_SECTION_VMDESCRIPTION) return true;
+  if (count < 6) return false;
+  uint32_t length = (uint32_t)bytes[2] << 24 | (uint32_t)bytes[3] << 16 |
+                    (uint32_t)bytes[4] << 8 | bytes[5];
+  return length == 0 || length > MIG_VMDESC_BYTES_MAX || count > 6 + (size_t)length;
+}
+
+/*
+ * Streamed input reached the first FULL section or the EOF: both need the
+ * end of the stream (FULL sections are sized by the trailer).  The rest of
+ * the stream is read into memory, bounded by tail_bytes_max, then walked.
+ * With tail_trials (a live source, which waits for SHUT and never closes
+ * first) the tail is walked whenever it ends like a trailer; a failed trial
+ * restores the walk, and tail_more says whether more bytes came.
+ */
+static void walk_tail(struct walk *walk, const struct mig_record *eof)
+{
+  struct walk_tail *tail = walk->tail;
+  tail->base = eof != NULL ? eof->offset : mig_reader_offset(walk->source);
+  uint64_t bytes_max = walk->options->tail_bytes_max != 0 ? walk->options->tail_bytes_max
+                                                          : MIG_INSPECT_TAIL_BYTES_MAX;
+  mig_membuf_init(&tail->bytes, (size_t)bytes_max);
+  static const uint8_t eof_byte = MIG_SECTION_EOF;
+  if (eof != NULL) (void)mig_membuf_write(&tail->bytes, &eof_byte, 1);
+  bool trials = walk->options->tail_trials;
+  SIM_ASSERT(!trials || walk->options->tail_more != NULL);
+  struct walk_saved *saved = trials ? malloc(sizeof *saved) : NULL;
+  SIM_ASSERT(!trials || saved != NULL);
+  if (trials) saved->walk = *walk, saved->out = *walk->out;
+  for (bool end = false; !end;) {
+    if (!walk_tail_read(walk, &end)) break;
+    if (trials) mig_trailer_scan_feed(&tail->scan, tail->bytes.bytes, tail->bytes.count);
+    bool candidate = trials && mig_trailer_scan_complete(&tail->scan, tail->bytes.bytes,
+                                                         tail->bytes.count);
+    bool settled = end || walk_tail_settled(tail, eof);
+    if (!settled && !candidate) continue;
+    walk_tail_attempt(walk, eof);
+    if (!walk_failed(walk) || settled || !walk->options->tail_more(walk->options->context)) {
+      break;
+    }
+    json_decref(walk->vmdesc);  /* the trial's; the saved walk has none */
+    free(walk->device_used);
+    *walk = saved->walk;
+    *walk->out = saved->out;
+  }
+  free(saved);
+}
+
+/* Memory input: tells the caller every MIG_INSPECT_CONSUMED_BYTES how far the walk got. */
+static void walk_consumed(struct walk *walk, uint64_t offset)
+{
+  if (walk->options->consumed == NULL || walk->source != NULL) return;
+  walk->options->consumed(walk->options->context, offset);
+  walk->consumed_next = offset + MIG_INSPECT_CONSUMED_BYTES;
+}
+
 static void walk_records(struct walk *walk)
 {
   struct mig_record *record = &walk->record;
   for (;;) {
     walk_ram_fast(walk);
-    if (walk_failed(walk)) return;
-    if (mig_record_next(&walk->tokenizer, record) != MIG_OK) return;
-    if (!walk_record(walk, record)) return;
+    if (walk_failed(walk) || walk->done) return;
+    if (record->offset >= walk->consumed_next) walk_consumed(walk, record->offset);
+    if (mig_record_next(&walk->tokenizer, record) != MIG_OK) {
+      /* Where the size said the footer is, something else: the size came from the walk. */
+      if (walk->full_footer_next) mig__reader_policy(walk->reader, "trailer_sizes_full_sections");
+      return;
+    }
+    walk->full_footer_next = false;
+    if (!walk_record(walk, record) || walk->done) return;
   }
+}
+
+/* A walk with its device table, or NULL with *error set. */
+static struct walk *walk_create(struct mig_inspect *out, const struct mig_inspect_options *options,
+                                const struct mig_inspect_visitor *visitor,
+                                struct mig_error *error)
+{
+  static const struct mig_inspect_options no_options;
+  memset(out, 0, sizeof *out);
+  struct walk *walk = calloc(1, sizeof *walk);  /* the tokenizer holds ~10 KiB of names */
+  out->devices = calloc(MIG_SECTIONS_MAX, sizeof *out->devices);
+  if (walk == NULL || out->devices == NULL) {
+    free(walk);
+    memset(error, 0, sizeof *error);
+    error->code = MIG_ERR_NOMEM;
+    snprintf(error->path, sizeof error->path, "inspect");
+    return NULL;
+  }
+  *walk = (struct walk){.out = out, .last_block = -1, .visitor = visitor,
+                        .policy = &mig_policy_walk,
+                        .options = options != NULL ? options : &no_options,
+                        .consumed_next = UINT64_MAX};  /* until a memory walk reports */
+  SIM_ASSERT(walk->options->block_device_count == 0 || walk->options->block_devices != NULL);
+  return walk;
+}
+
+static enum mig_err walk_destroy(struct walk *walk, struct mig_error *error)
+{
+  *error = *mig_reader_error(walk->reader);
+  json_decref(walk->vmdesc);
+  free(walk->device_used);
+  if (walk->tail != NULL) mig_membuf_deinit(&walk->tail->bytes);
+  free(walk->tail);
+  free(walk);
+  return error->code;
 }
 
 enum mig_err mig_inspect_walk_with(const uint8_t *bytes, size_t count, struct mig_inspect *out,
@@ -1157,33 +1372,43 @@ enum mig_err mig_inspect_walk_with(const uint8_t *bytes, size_t count, struct mi
                                    const struct mig_inspect_visitor *visitor,
                                    struct mig_error *error)
 {
-  static const struct mig_inspect_options no_options;
-  memset(out, 0, sizeof *out);
-  struct walk *walk = calloc(1, sizeof *walk);  /* the tokenizer holds ~10 KiB of names */
-  SIM_ASSERT(walk != NULL);
-  *walk = (struct walk){.out = out, .last_block = -1, .bytes = bytes, .count = count,
-                        .visitor = visitor, .policy = &mig_policy_walk,
-                        .options = options != NULL ? options : &no_options};
-  SIM_ASSERT(walk->options->block_device_count == 0 || walk->options->block_devices != NULL);
+  struct walk *walk = walk_create(out, options, visitor, error);
+  if (walk == NULL) return error->code;
+  walk->bytes = bytes;
+  walk->count = count;
+  walk->tail_known = true;
+  walk->reader = &walk->memory;
+  if (walk->options->consumed != NULL) walk->consumed_next = 0;
   struct mig_record_options dialect;
   mig_record_options_from_policy(walk->policy, &dialect);
-  mig_reader_init_memory(&walk->reader, bytes, count);
-  mig_tokenizer_init(&walk->tokenizer, &walk->reader, &dialect);
-  out->devices = calloc(MIG_SECTIONS_MAX, sizeof *out->devices);
-  if (out->devices == NULL) {
-    MIG_READER_FAIL(&walk->reader, MIG_ERR_NOMEM, 0, "device table", "inspect");
-  } else if (mig_record_next(&walk->tokenizer, &walk->record) == MIG_OK &&
-             walk_find_trailer(walk, bytes, count) == MIG_OK) {
+  mig_reader_init_memory(&walk->memory, bytes, count);
+  mig_tokenizer_init(&walk->tokenizer, walk->reader, &dialect);
+  if (mig_record_next(&walk->tokenizer, &walk->record) == MIG_OK &&
+      walk_find_trailer(walk) == MIG_OK) {
     /* From here on the reader ends at the EOF byte: nothing can read into the trailer. */
-    mig_reader_init_memory(&walk->reader, bytes, (size_t)out->eof_offset + 1);
-    mig_tokenizer_init(&walk->tokenizer, &walk->reader, &dialect);
+    mig_reader_init_memory(&walk->memory, bytes, (size_t)out->eof_offset + 1);
+    mig_tokenizer_init(&walk->tokenizer, walk->reader, &dialect);
     walk_records(walk);
   }
-  *error = *mig_reader_error(&walk->reader);
-  json_decref(walk->vmdesc);
-  free(walk->device_used);
-  free(walk);
-  return error->code;
+  return walk_destroy(walk, error);
+}
+
+enum mig_err mig_inspect_walk_reader(struct mig_reader *reader, struct mig_inspect *out,
+                                     const struct mig_inspect_options *options,
+                                     const struct mig_inspect_visitor *visitor,
+                                     struct mig_error *error)
+{
+  struct walk *walk = walk_create(out, options, visitor, error);
+  if (walk == NULL) return error->code;
+  walk->tail = calloc(1, sizeof *walk->tail);
+  SIM_ASSERT(walk->tail != NULL);
+  walk->source = reader;
+  walk->reader = reader;
+  struct mig_record_options dialect;
+  mig_record_options_from_policy(walk->policy, &dialect);
+  mig_tokenizer_init(&walk->tokenizer, walk->reader, &dialect);
+  walk_records(walk);
+  return walk_destroy(walk, error);
 }
 
 enum mig_err mig_inspect_walk(const uint8_t *bytes, size_t count, struct mig_inspect *out,

@@ -1,8 +1,10 @@
 /*
- * mig_inspect.h: a VMSD-agnostic walker over a whole migration stream held in
- * memory (spec/stream-format.md §2-§7, §10), reading its records through the
+ * mig_inspect.h: a VMSD-agnostic walker over a migration stream, in memory
+ * (mig_inspect_walk) or streamed as it arrives (mig_inspect_walk_reader)
+ * (spec/stream-format.md §2-§7, §10), reading its records through the
  * record layer (mig_record.h) under mig_policy_walk.  FULL sections carry
- * no length, so the walker first locates the VM-description trailer exactly,
+ * no length, so the walker first locates the VM-description trailer exactly
+ * (streamed: once it reaches the first FULL section, holding the rest),
  * parses it, and sizes each FULL section from its device entry; the footer (or, in
  * legacy streams without footers, the next record type) confirms the size.
  * Live sections "ram" (v4), "dirty-bitmap" (v1), "block" (v1, QEMU block
@@ -37,6 +39,9 @@
 #define MIG_INSPECT_CONFIG_SUBSECTIONS_MAX 8
 #define MIG_INSPECT_LIVE_SECTIONS_MAX 8   /* distinct START sections */
 #define MIG_INSPECT_BLOCK_DEVICES_MAX 16  /* distinct device names in "block" sections */
+#define MIG_INSPECT_TAIL_BYTES_MAX ((uint64_t)256 << 20)  /* streamed: FULL sections + trailer */
+#define MIG_INSPECT_STREAM_WINDOW_BYTES ((size_t)2 << 20) /* streamed: a 1 MiB block chunk + */
+#define MIG_INSPECT_CONSUMED_BYTES ((uint64_t)8 << 20)    /* memory: consumed() granularity */
 
 /* One block device of "block" sections (or, in mig_inspect_options, one the caller has). */
 struct mig_inspect_block_device {
@@ -217,6 +222,25 @@ enum mig_err mig_inspect_walk(const uint8_t *bytes, size_t count, struct mig_ins
 /* What the caller knows beyond the stream; every member may be zero. */
 struct mig_inspect_options {
   /*
+   * Memory input: called with the stream offset the walk has reached, about
+   * every MIG_INSPECT_CONSUMED_BYTES; the walk does not read below it again
+   * (a caller over mmap drops those pages: its resident set stays bounded).
+   */
+  void (*consumed)(void *context, uint64_t offset);
+  /* Streamed input (mig_inspect_walk_reader): bytes held for the tail (0: the default). */
+  uint64_t tail_bytes_max;
+  /*
+   * Streamed input from a live source, which never closes first (QEMU waits
+   * for SHUT): the tail is walked each time it ends like a trailer
+   * (mig_trailer_scan).  When such a walk fails, tail_more is called: true
+   * when more bytes came (the walk of the tail is undone and repeated with
+   * them, so a visitor sees tail events again), false when the failure is
+   * final.
+   */
+  bool tail_trials;
+  bool (*tail_more)(void *context);
+  void *context;                    /* for consumed and tail_more */
+  /*
    * Block devices (name, bytes) of the destination.  With a list, a "block"
    * record naming another device is rejected and sectors are bounded by its
    * size; without one, any name is accepted and sectors are bounded by
@@ -231,6 +255,23 @@ enum mig_err mig_inspect_walk_with(const uint8_t *bytes, size_t count, struct mi
                                    const struct mig_inspect_options *options,
                                    const struct mig_inspect_visitor *visitor,
                                    struct mig_error *error);
+/*
+ * The same over a streamed input, read as it arrives (a refill-mode reader:
+ * stdin, an xz decoder, a live socket; MIG_INSPECT_STREAM_WINDOW_BYTES of
+ * window so every record but a large vfio DATA block is viewed whole).
+ * Everything before the first FULL section (or the EOF) is checked as it is
+ * read, so the first bad byte is refused before the rest is read; from there
+ * the rest of the stream is held in memory (the device sections and the
+ * trailer that sizes them; at most options->tail_bytes_max,
+ * MIG_INSPECT_TAIL_BYTES_MAX by default) and walked as mig_inspect_walk does.
+ * Memory does not grow with the RAM sections.  Errors latched on reader by
+ * its refill (a live sink's own) stop the walk and are returned.  A visitor
+ * event's payload may be NULL for a vfio DATA block larger than the window.
+ */
+enum mig_err mig_inspect_walk_reader(struct mig_reader *reader, struct mig_inspect *out,
+                                     const struct mig_inspect_options *options,
+                                     const struct mig_inspect_visitor *visitor,
+                                     struct mig_error *error);
 /* mig_inspect_walk with no visitor. */
 enum mig_err mig_inspect_stream(const uint8_t *bytes, size_t count, struct mig_inspect *out,
                                 struct mig_error *error);

@@ -10,6 +10,7 @@
  */
 #include "sim_base.h"
 
+#include "mig_json_inl.h"
 #include "mig_load.h"
 #include "mig_ram.h"
 #include "mig_vmstate.h"
@@ -65,8 +66,8 @@ static enum mig_err load_machine_type(struct load_state *state, const struct mig
   mig_name_copy(name, text, sizeof text);
   char detail[MIG_MACHINE_NAME_BYTES_MAX + 64];
   snprintf(detail, sizeof(detail), "received '%s', local '%s'", text, state->target->machine_type);
-  MIG_READER_FAIL(state->reader, MIG_ERR_MACHINE_MISMATCH, name_offset, detail,
-                  "configuration/name");
+  MIG_POLICY_FAIL(state->reader, destination_known, MIG_ERR_MACHINE_MISMATCH, name_offset,
+                  detail, "configuration/name");
   return MIG_ERR_MACHINE_MISMATCH;
 }
 
@@ -103,7 +104,8 @@ static enum mig_err load_capabilities(struct load_state *state, const struct mig
   char detail[96];
   snprintf(detail, sizeof(detail), "capability x-ignore-shared is %s, but received capability "
            "is %s", state->target->x_ignore_shared ? "on" : "off", received ? "on" : "off");
-  MIG_READER_FAIL(state->reader, MIG_ERR_CONFIG_MISMATCH, body_offset, detail, "%s", path);
+  MIG_POLICY_FAIL(state->reader, destination_known, MIG_ERR_CONFIG_MISMATCH, body_offset, detail,
+                  "%s", path);
   return MIG_ERR_CONFIG_MISMATCH;
 }
 
@@ -132,15 +134,16 @@ static enum mig_err load_config_subsection(struct load_state *state,
     if (config->page_bits == MIG_PAGE_BITS) return MIG_OK;
     snprintf(detail, sizeof(detail), "received TARGET_PAGE_BITS is %" PRIu32 " but local is %d",
              config->page_bits, MIG_PAGE_BITS);
-    MIG_READER_FAIL(state->reader, MIG_ERR_CONFIG_MISMATCH, body_offset, detail, "%s", path);
+    MIG_POLICY_FAIL(state->reader, destination_known, MIG_ERR_CONFIG_MISMATCH, body_offset,
+                    detail, "%s", path);
     return MIG_ERR_CONFIG_MISMATCH;
   case MIG_CONFIG_UUID: /* checked only when the destination has one */
     if (state->target->uuid == NULL ||
         memcmp(config->uuid, state->target->uuid, MIG_CONFIG_UUID_BYTES) == 0) {
       return MIG_OK;
     }
-    MIG_READER_FAIL(state->reader, MIG_ERR_CONFIG_MISMATCH, body_offset, "UUID differs", "%s",
-                    path);
+    MIG_POLICY_FAIL(state->reader, destination_known, MIG_ERR_CONFIG_MISMATCH, body_offset,
+                    "UUID differs", "%s", path);
     return MIG_ERR_CONFIG_MISMATCH;
   case MIG_CONFIG_CAPABILITIES: return load_capabilities(state, record, body_offset, path);
   case MIG_CONFIG_UNKNOWN: break;
@@ -157,7 +160,7 @@ static enum mig_err load_config_done(struct load_state *state, uint64_t offset)
   if (state->config_seen[MIG_CONFIG_CAPABILITIES] || !state->target->x_ignore_shared) {
     return MIG_OK;
   }
-  MIG_READER_FAIL(state->reader, MIG_ERR_CONFIG_MISMATCH, offset,
+  MIG_POLICY_FAIL(state->reader, destination_known, MIG_ERR_CONFIG_MISMATCH, offset,
                   "capability x-ignore-shared is on, but received capability is off",
                   "configuration/capabilities");
   return MIG_ERR_CONFIG_MISMATCH;
@@ -259,7 +262,11 @@ static enum mig_err load_device(struct load_state *state, const struct mig_recor
   if (err == MIG_ERR_SECTION_VERSION && !mig_reader_failed(reader)) {
     MIG_READER_FAIL(reader, err, record->offset, "version out of range", "%s", instance->idstr);
   }
-  if (err != MIG_OK) load_error_place(reader, instance);
+  if (err != MIG_OK) {
+    load_error_place(reader, instance);
+    /* The payload was read by this destination's table: its size and meaning are ours. */
+    mig__reader_policy(reader, "destination_known");
+  }
   state->stats->devices_count++;
   if (err == MIG_OK) err = load_stray_subsection(state, instance);
   return err;
@@ -285,7 +292,8 @@ static enum mig_err load_section_long(struct load_state *state, const struct mig
     char detail[64];
     snprintf(detail, sizeof(detail), "instance %" PRIu32 " in a %s section", section->instance_id,
              type == MIG_SECTION_START ? "START" : "FULL");
-    MIG_READER_FAIL(reader, MIG_ERR_UNKNOWN_SECTION, record->offset, detail, "%s", idstr);
+    MIG_POLICY_FAIL(reader, destination_known, MIG_ERR_UNKNOWN_SECTION, record->offset, detail,
+                    "%s", idstr);
     return MIG_ERR_UNKNOWN_SECTION;
   }
   uint32_t accepted = live ? load_live(state, handler)->version_id : MIG_RAM_SECTION_VERSION;
@@ -293,7 +301,8 @@ static enum mig_err load_section_long(struct load_state *state, const struct mig
     char detail[48];
     snprintf(detail, sizeof(detail), "version %" PRIu32 ", accepted %" PRIu32, section->version,
              accepted);
-    MIG_READER_FAIL(reader, MIG_ERR_SECTION_VERSION, record->offset, detail, "%s", idstr);
+    MIG_POLICY_FAIL(reader, destination_known, MIG_ERR_SECTION_VERSION, record->offset, detail,
+                    "%s", idstr);
     return MIG_ERR_SECTION_VERSION;
   }
   state->bound[handler] = true;
@@ -352,11 +361,8 @@ static bool load_vmdesc_valid(const char *text, size_t length, char *detail, siz
              json_error.position);
     return false;
   }
-  json_t *page_size = json_object_get(root, "page_size");
-  bool valid = json_is_object(root) && json_is_integer(page_size) &&
-               json_integer_value(page_size) == MIG_PAGE_BYTES &&
-               json_is_array(json_object_get(root, "devices"));
-  if (!valid) snprintf(detail, detail_bytes, "JSON lacks page_size 4096 or devices");
+  bool valid = mig__json_vmdesc_ok(root);
+  if (!valid) snprintf(detail, detail_bytes, "%s", MIG_JSON_VMDESC_DETAIL);
   json_decref(root);
   return valid;
 }
@@ -546,7 +552,7 @@ static enum mig_err load_devices_complete(struct load_state *state, uint64_t off
   if (required == NULL) return MIG_OK;
   for (uint32_t i = 1; i < state->handler_count; i++) {
     if (state->bound[i] || !required[i - 1]) continue;
-    MIG_READER_FAIL(state->reader, MIG_ERR_UNKNOWN_SECTION, offset,
+    MIG_POLICY_FAIL(state->reader, destination_known, MIG_ERR_UNKNOWN_SECTION, offset,
                     "device missing from the stream (not on the source?)", "%s",
                     load_handler_idstr(state, i));
     return MIG_ERR_UNKNOWN_SECTION;

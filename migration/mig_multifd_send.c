@@ -35,26 +35,6 @@ struct mig_multifd_send {
   struct mig_multifd_send_stats stats;
 };
 
-const char *mig_multifd_compression_name(enum mig_multifd_compression compression)
-{
-  switch (compression) {
-  case MIG_MULTIFD_COMPRESSION_NONE: return "none";
-  case MIG_MULTIFD_COMPRESSION_ZLIB: return "zlib";
-  case MIG_MULTIFD_COMPRESSION_ZSTD: return "zstd";
-  }
-  return "?";
-}
-
-uint32_t mig_multifd_compression_flag(enum mig_multifd_compression compression)
-{
-  switch (compression) {
-  case MIG_MULTIFD_COMPRESSION_NONE: return 0;
-  case MIG_MULTIFD_COMPRESSION_ZLIB: return MIG_MULTIFD_FLAG_ZLIB;
-  case MIG_MULTIFD_COMPRESSION_ZSTD: return MIG_MULTIFD_FLAG_ZSTD;
-  }
-  return 0;
-}
-
 bool mig_multifd_send_options_valid(const struct mig_multifd_send_options *options)
 {
   if (options->channels_count < 1 || options->channels_count > MIG_MULTIFD_CHANNELS_MAX) {

@@ -27,14 +27,6 @@
 #include "mig_wire.h"
 #include "ram.h"
 
-enum mig_multifd_compression {
-  MIG_MULTIFD_COMPRESSION_NONE,
-  MIG_MULTIFD_COMPRESSION_ZLIB,
-  MIG_MULTIFD_COMPRESSION_ZSTD,
-};
-const char *mig_multifd_compression_name(enum mig_multifd_compression compression);
-/* The packet flag of a method (0, ZLIB 0x2, ZSTD 0x4). */
-uint32_t mig_multifd_compression_flag(enum mig_multifd_compression compression);
 
 struct mig_multifd_send_options {
   uint32_t channels_count;                  /* 1 .. MIG_MULTIFD_CHANNELS_MAX */

@@ -23,8 +23,6 @@
 
 #define RATE_WINDOW_NS (100 * SIM_NS_PER_MS) /* QEMU's BUFFER_DELAY */
 #define ACK_POLL_NS SIM_NS_PER_MS            /* source's wait step while the ack is due */
-#define CMD_OPEN_RETURN_PATH 1u              /* spec §7 MIG_CMD_* */
-#define CMD_PING 2u
 #define RP_PING_VALUE 1u                     /* QEMU's migration_thread sends PING(1) */
 #define RP_PONG_WAIT_NS_MAX (5 * SIM_NS_PER_S) /* a PONG later than this: destination dead */
 #define CONTINUE_POLL_NS SIM_NS_PER_MS       /* pre-switchover: migrate-continue checked */
@@ -196,10 +194,10 @@ static void source_setup_commands(struct mig_precopy *precopy, struct mig_writer
   if (precopy->rp_link != NULL) {
     /* QEMU's migration_thread: the destination opens its end, and a PING checks it. */
     mig_writer_u8(writer, MIG_SECTION_COMMAND);
-    mig_writer_be16(writer, CMD_OPEN_RETURN_PATH);
+    mig_writer_be16(writer, MIG_CMD_OPEN_RETURN_PATH);
     mig_writer_be16(writer, 0);
     mig_writer_u8(writer, MIG_SECTION_COMMAND);
-    mig_writer_be16(writer, CMD_PING);
+    mig_writer_be16(writer, MIG_CMD_PING);
     mig_writer_be16(writer, 4);
     mig_writer_be32(writer, RP_PING_VALUE);
     precopy->ping_sent_ns = sim_now_ns(precopy->sim);

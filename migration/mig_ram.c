@@ -354,6 +354,8 @@ static enum mig_err ram_load_block_entry(struct mig_ram_dest *dest, struct mig_r
   if (index == dest->block_count) {
     MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, record->offset, "no such block here", "ram/%s",
                     name);
+    /* Another destination may have the block; none has one without a name. */
+    if (ram->block.length > 0) mig__reader_policy(reader, "destination_known");
     return MIG_ERR_RAM_BLOCK;
   }
   struct ram_block *block = dest->blocks[index];
@@ -362,9 +364,16 @@ static enum mig_err ram_load_block_entry(struct mig_ram_dest *dest, struct mig_r
                        detail, sizeof(detail));
   if (detail[0] != '\0') {
     MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, record->offset, detail, "ram/%s", name);
+    /* A length this destination cannot take; listed twice or beyond the total is the stream's. */
+    if (!dest->listed_blocks[index] && ram->used_bytes <= ram->setup_left) {
+      mig__reader_policy(reader, "destination_known");
+    }
     return MIG_ERR_RAM_BLOCK;
   }
-  if (!ram_block_shared_ok(dest, reader, record, block)) return MIG_ERR_RAM_BLOCK;
+  if (!ram_block_shared_ok(dest, reader, record, block)) {
+    mig__reader_policy(reader, "destination_known");  /* the GPA or length of our block */
+    return MIG_ERR_RAM_BLOCK;
+  }
   if (ram->used_bytes != block->used_bytes) ram_block_resize(block, ram->used_bytes);
   dest->listed_blocks[index] = true;
   dest->listed += ram->used_bytes;
@@ -390,11 +399,12 @@ static struct ram_block *ram_load_block(struct mig_ram_dest *dest, struct mig_re
   if (ram_name_nul(dest, reader, &ram->block, record->offset + 8)) return NULL;
   uint32_t index = ram_find(dest, &ram->block);
   if (index == dest->block_count) {
-    MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, record->offset, "can't find block", "ram/%s", name);
+    MIG_POLICY_FAIL(reader, destination_known, MIG_ERR_RAM_BLOCK, record->offset,
+                    "can't find block", "ram/%s", name);
     return NULL;
   }
   if (ram_ignored(dest->ignore_shared, dest->blocks[index])) {
-    MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, record->offset,
+    MIG_POLICY_FAIL(reader, destination_known, MIG_ERR_RAM_BLOCK, record->offset,
                     "page of a block x-ignore-shared leaves out", "ram/%s", name);
     return NULL;
   }

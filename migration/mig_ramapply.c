@@ -42,6 +42,32 @@ static uint64_t ramapply_dense_bytes(const struct mig_ramapply_block *block)
   return (block->page_count == 0 ? 1 : block->page_count) * MIG_PAGE_BYTES;
 }
 
+/*
+ * A sparse chunk: MIG_RAMAPPLY_CHUNK_PAGES page pointers, then a bitmap (in
+ * the same allocation) of the pages that point into the caller's stream
+ * instead of an allocation of ours (mig_ramapply_reference).
+ */
+#define RAMAPPLY_CHUNK_WORDS (MIG_RAMAPPLY_CHUNK_PAGES / 64u)
+_Static_assert(MIG_RAMAPPLY_CHUNK_PAGES % 64 == 0, "whole bitmap words per chunk");
+_Static_assert(sizeof(uint64_t) == sizeof(uint8_t *), "bitmap words fill pointer slots");
+
+static uint64_t *ramapply_reference_bits(uint8_t **chunk)
+{
+  return (uint64_t *)(void *)(chunk + MIG_RAMAPPLY_CHUNK_PAGES);
+}
+
+static bool ramapply_is_reference(uint8_t **chunk, uint32_t page)
+{
+  return (ramapply_reference_bits(chunk)[page / 64] >> (page % 64)) & 1;
+}
+
+static void ramapply_reference_set(uint8_t **chunk, uint32_t page, bool reference)
+{
+  uint64_t bit = UINT64_C(1) << (page % 64);
+  uint64_t *word = &ramapply_reference_bits(chunk)[page / 64];
+  *word = reference ? *word | bit : *word & ~bit;
+}
+
 void mig_ramapply_init(struct mig_ramapply *apply, bool dense)
 {
   SIM_ASSERT(apply != NULL);
@@ -60,12 +86,40 @@ void mig_ramapply_deinit(struct mig_ramapply *apply)
                            MIG_RAMAPPLY_CHUNK_PAGES;
     for (uint64_t c = 0; c < chunk_count; c++) {
       if (block->chunks[c] == NULL) continue;
-      for (uint32_t p = 0; p < MIG_RAMAPPLY_CHUNK_PAGES; p++) free(block->chunks[c][p]);
+      for (uint32_t p = 0; p < MIG_RAMAPPLY_CHUNK_PAGES; p++) {
+        if (!ramapply_is_reference(block->chunks[c], p)) free(block->chunks[c][p]);
+      }
       free(block->chunks[c]);
     }
     free(block->chunks);
   }
   memset(apply, 0, sizeof *apply);
+}
+
+void mig_ramapply_keep(struct mig_ramapply *apply, const char *name, uint64_t start,
+                       uint64_t end)
+{
+  SIM_ASSERT(apply->keep_count < MIG_RAMAPPLY_KEEPS_MAX && apply->block_count == 0);
+  SIM_ASSERT(start <= end && end <= UINT64_MAX - MIG_PAGE_BYTES);
+  struct mig_ramapply_keep *keep = &apply->keeps[apply->keep_count++];
+  snprintf(keep->name, sizeof keep->name, "%s", name);
+  keep->first_page = start / MIG_PAGE_BYTES;
+  keep->end_page = (end + MIG_PAGE_BYTES - 1) / MIG_PAGE_BYTES;
+}
+
+/* Whether page page_index of the block is stored (every page when no range was given). */
+static bool ramapply_kept(const struct mig_ramapply *apply, uint32_t block_index,
+                          uint64_t page_index)
+{
+  if (apply->keep_count == 0) return true;
+  uint32_t mask = apply->blocks[block_index].keep_mask;
+  for (uint32_t k = 0; mask != 0; k++, mask >>= 1) {
+    if ((mask & 1) == 0) continue;
+    if (page_index >= apply->keeps[k].first_page && page_index < apply->keeps[k].end_page) {
+      return true;
+    }
+  }
+  return false;
 }
 
 static void ramapply_fail(struct mig_error *error, uint64_t offset, const char *block,
@@ -95,6 +149,9 @@ static enum mig_err ramapply_blocks(struct mig_ramapply *apply,
     block->used_bytes = source->used_bytes;
     block->page_count = (source->used_bytes + MIG_PAGE_BYTES - 1) / MIG_PAGE_BYTES;
     apply->block_count = b + 1;
+    for (uint32_t k = 0; k < apply->keep_count; k++) {
+      if (strcmp(apply->keeps[k].name, source->name) == 0) block->keep_mask |= UINT32_C(1) << k;
+    }
     if (apply->dense) {
       block->dense = ramapply_dense_map(ramapply_dense_bytes(block));
       block->written = calloc(block->page_count / 64 + 1, sizeof *block->written);
@@ -130,6 +187,15 @@ const uint8_t *mig_ramapply_page(const struct mig_ramapply *apply, uint32_t bloc
   return chunk == NULL ? NULL : chunk[page_index % MIG_RAMAPPLY_CHUNK_PAGES];
 }
 
+/* The sparse chunk of a page, allocated on first use; NULL when out of memory. */
+static uint8_t **ramapply_chunk(struct mig_ramapply_block *block, uint64_t page_index)
+{
+  uint8_t ***chunk = &block->chunks[page_index / MIG_RAMAPPLY_CHUNK_PAGES];
+  if (*chunk == NULL) *chunk = calloc(MIG_RAMAPPLY_CHUNK_PAGES + RAMAPPLY_CHUNK_WORDS,
+                                      sizeof **chunk);
+  return *chunk;
+}
+
 /* A writable page, allocated (zeroed) on first use in sparse mode; NULL when out of memory. */
 static uint8_t *ramapply_page_writable(struct mig_ramapply *apply, uint32_t block_index,
                                        uint64_t page_index)
@@ -140,11 +206,18 @@ static uint8_t *ramapply_page_writable(struct mig_ramapply *apply, uint32_t bloc
     block->written[page_index / 64] |= UINT64_C(1) << (page_index % 64);
     return block->dense + page_index * MIG_PAGE_BYTES;
   }
-  uint8_t ***chunk = &block->chunks[page_index / MIG_RAMAPPLY_CHUNK_PAGES];
-  if (*chunk == NULL) *chunk = calloc(MIG_RAMAPPLY_CHUNK_PAGES, sizeof **chunk);
-  if (*chunk == NULL) return NULL;
-  uint8_t **page = &(*chunk)[page_index % MIG_RAMAPPLY_CHUNK_PAGES];
-  if (*page == NULL) {
+  uint8_t **chunk = ramapply_chunk(block, page_index);
+  if (chunk == NULL) return NULL;
+  uint32_t index = (uint32_t)(page_index % MIG_RAMAPPLY_CHUNK_PAGES);
+  uint8_t **page = &chunk[index];
+  if (ramapply_is_reference(chunk, index)) {  /* copy on write: the stream is read-only */
+    uint8_t *copy = malloc(MIG_PAGE_BYTES);
+    if (copy == NULL) return NULL;
+    memcpy(copy, *page, MIG_PAGE_BYTES);
+    *page = copy;
+    ramapply_reference_set(chunk, index, false);
+    block->pages_materialised++;
+  } else if (*page == NULL) {
     *page = calloc(1, MIG_PAGE_BYTES);
     if (*page != NULL) block->pages_materialised++;
   }
@@ -193,11 +266,12 @@ bool mig_ramapply_xbzrle_decode(const uint8_t *encoded, uint32_t encoded_bytes, 
   return true;
 }
 
-/* Writes a decoded page into the block, materialising it if need be. */
+/* Writes a decoded page into the block, materialising it if need be (a kept page only). */
 static enum mig_err ramapply_store(struct mig_ramapply *apply,
                                    const struct mig_inspect_event *event, uint64_t page_index,
                                    const uint8_t *page, struct mig_error *error)
 {
+  if (!ramapply_kept(apply, event->block_index, page_index)) return MIG_OK;
   uint8_t *target = ramapply_page_writable(apply, event->block_index, page_index);
   if (target == NULL) {
     ramapply_fail(error, 0, event->inspect->blocks[event->block_index].name, "page",
@@ -250,6 +324,43 @@ static enum mig_err ramapply_compressed(struct mig_ramapply *apply,
   return ramapply_store(apply, event, page_index, page, error);
 }
 
+/* A page that points into the stream forgets it (it reads as zeros again); false otherwise. */
+static bool ramapply_unreference(struct mig_ramapply *apply, uint32_t block_index,
+                                 uint64_t page_index)
+{
+  struct mig_ramapply_block *block = &apply->blocks[block_index];
+  if (block->dense != NULL) return false;
+  uint8_t **chunk = block->chunks[page_index / MIG_RAMAPPLY_CHUNK_PAGES];
+  uint32_t index = (uint32_t)(page_index % MIG_RAMAPPLY_CHUNK_PAGES);
+  if (chunk == NULL || !ramapply_is_reference(chunk, index)) return false;
+  chunk[index] = NULL;
+  ramapply_reference_set(chunk, index, false);
+  return true;
+}
+
+/* Reference mode: the page becomes a pointer to the record's bytes in the stream. */
+static enum mig_err ramapply_page_reference(struct mig_ramapply *apply,
+                                            const struct mig_inspect_event *event,
+                                            uint64_t page_index, struct mig_error *error)
+{
+  SIM_ASSERT(event->payload != NULL && event->payload_bytes == MIG_PAGE_BYTES);
+  struct mig_ramapply_block *block = &apply->blocks[event->block_index];
+  uint8_t **chunk = ramapply_chunk(block, page_index);
+  if (chunk == NULL) {
+    ramapply_fail(error, 0, event->inspect->blocks[event->block_index].name, "page",
+                  "out of memory");
+    return MIG_ERR_NOMEM;
+  }
+  uint32_t index = (uint32_t)(page_index % MIG_RAMAPPLY_CHUNK_PAGES);
+  if (!ramapply_is_reference(chunk, index) && chunk[index] != NULL) {
+    free(chunk[index]);
+    block->pages_materialised--;
+  }
+  chunk[index] = (uint8_t *)event->payload;  /* never written through: see copy on write */
+  ramapply_reference_set(chunk, index, true);
+  return MIG_OK;
+}
+
 static enum mig_err ramapply_page_record(struct mig_ramapply *apply,
                                          const struct mig_inspect_event *event,
                                          struct mig_error *error)
@@ -264,11 +375,17 @@ static enum mig_err ramapply_page_record(struct mig_ramapply *apply,
   if (event->ram_kind == MIG_RAM_FLAG_COMPRESS_PAGE) {
     return ramapply_compressed(apply, event, page_index, error);
   }
+  if (!ramapply_kept(apply, event->block_index, page_index)) return MIG_OK;  /* checked already */
   if (event->ram_kind == MIG_RAM_FLAG_ZERO && event->fill == 0) {
     /* Never materialise for zeros; clear a page that already holds data. */
     const uint8_t *old = mig_ramapply_page(apply, event->block_index, page_index);
-    if (old != NULL) memset((uint8_t *)old, 0, MIG_PAGE_BYTES);
+    if (old != NULL && !ramapply_unreference(apply, event->block_index, page_index)) {
+      memset((uint8_t *)old, 0, MIG_PAGE_BYTES);
+    }
     return MIG_OK;
+  }
+  if (event->ram_kind == MIG_RAM_FLAG_PAGE && apply->reference && !apply->dense) {
+    return ramapply_page_reference(apply, event, page_index, error);
   }
   uint8_t *target = ramapply_page_writable(apply, event->block_index, page_index);
   if (target == NULL) return ramapply_fail(error, 0, name, "page", "out of memory"), MIG_ERR_NOMEM;
@@ -295,6 +412,12 @@ uint64_t mig_ramapply_pages_applied(const struct mig_ramapply *apply, uint32_t b
 {
   SIM_ASSERT(block_index < apply->block_count);
   return apply->blocks[block_index].pages_applied;
+}
+
+void mig_ramapply_reference(struct mig_ramapply *apply)
+{
+  SIM_ASSERT(apply->block_count == 0 && !apply->dense);
+  apply->reference = true;
 }
 
 uint64_t mig_ramapply_pages_materialised(const struct mig_ramapply *apply)

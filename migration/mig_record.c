@@ -52,10 +52,11 @@ const struct mig_policy mig_policy_strict = {
   .config_subsection_repeat_refused = true, .trailer_checked = true, .ram_setup_first = true,
   .ram_xbzrle_refused = true, .ram_compress_refused = true, .postcopy_refused = true,
   .ping_needs_return_path = true, .packaged_bytes_max = MIG_PACKAGED_BYTES_MAX,
+  .destination_known = true,
 };
 const struct mig_policy mig_policy_qemu_7_2 = {
   .ram_compress_refused = true, .ping_needs_return_path = true,
-  .packaged_bytes_max = UINT32_MAX,
+  .packaged_bytes_max = UINT32_MAX, .destination_known = true,
 };
 /*
  * The walker reads what QEMU 7.2 reads, except: names with a NUL (its
@@ -65,8 +66,26 @@ const struct mig_policy mig_policy_qemu_7_2 = {
  */
 const struct mig_policy mig_policy_walk = {
   .names_nul_refused = true, .trailer_checked = true, .postcopy_refused = false,
-  .packaged_bytes_max = 0,
+  .packaged_bytes_max = 0, .trailer_sizes_full_sections = true,
 };
+
+/* The bool fields of struct mig_policy, for mig_policy_refuses. */
+#define MIG_POLICY_BOOL_MAP(X) \
+  X(configuration_required) X(names_nul_refused) X(zero_fill_nonzero_refused) \
+  X(capabilities_only_validated) X(config_subsection_repeat_refused) X(trailer_checked) \
+  X(ram_setup_first) X(ram_xbzrle_refused) X(ram_compress_refused) X(postcopy_refused) \
+  X(ping_needs_return_path) X(destination_known) X(trailer_sizes_full_sections)
+
+bool mig_policy_refuses(const struct mig_policy *policy, const char *field)
+{
+  SIM_ASSERT(policy != NULL && field != NULL);
+#define MIG_POLICY_BOOL_CASE(name) \
+  if (strcmp(field, #name) == 0) return policy->name;
+  MIG_POLICY_BOOL_MAP(MIG_POLICY_BOOL_CASE)
+#undef MIG_POLICY_BOOL_CASE
+  if (strcmp(field, "packaged_bytes_max") == 0) return policy->packaged_bytes_max < UINT32_MAX;
+  return false;
+}
 
 static enum mig_record_grammar grammar_of(const struct mig_name *idstr);
 static uint64_t load_be64(const uint8_t *bytes);
@@ -109,6 +128,13 @@ void mig_tokenizer_init(struct mig_tokenizer *tokenizer, struct mig_reader *read
 struct mig_reader *mig_record_reader(struct mig_tokenizer *tokenizer)
 {
   return tokenizer->reader;
+}
+
+void mig_tokenizer_rebase(struct mig_tokenizer *tokenizer, struct mig_reader *reader)
+{
+  SIM_ASSERT(reader != NULL && tokenizer->reader != NULL);
+  SIM_ASSERT(tokenizer->payload_end == NO_PAYLOAD_END);  /* at a record boundary */
+  tokenizer->reader = reader;
 }
 
 void mig_tokenizer_init_records(struct mig_tokenizer *tokenizer, struct mig_reader *reader,
@@ -1079,18 +1105,64 @@ static uint32_t be32_at(const uint8_t *bytes)
   return (uint32_t)bytes[0] << 24 | (uint32_t)bytes[1] << 16 | (uint32_t)bytes[2] << 8 | bytes[3];
 }
 
-bool mig_record_trailer_find(const uint8_t *bytes, size_t count, uint64_t *eof_offset,
-                             uint64_t *json_offset)
+bool mig_record_trailer_find_at(const uint8_t *bytes, size_t count, uint64_t base,
+                                uint64_t *eof_offset, uint64_t *json_offset)
 {
-  /* The header (8 bytes) precedes EOF, 0x06 and the be32: p - 6 >= 8. */
-  size_t low = count > MIG_VMDESC_BYTES_MAX ? count - MIG_VMDESC_BYTES_MAX : 14;
-  if (low < 14) low = 14;
+  /* The header (8 bytes) precedes EOF, 0x06 and the be32: EOF's offset >= 8. */
+  size_t low = count > MIG_VMDESC_BYTES_MAX ? count - MIG_VMDESC_BYTES_MAX : 0;
+  if (low < 6) low = 6;
+  if (base < 14 && low < 14 - base) low = (size_t)(14 - base);
   for (size_t p = count; p-- > low;) {
     if (bytes[p] != '{' || bytes[p - 5] != MIG_SECTION_VMDESCRIPTION) continue;
     if (be32_at(bytes + p - 4) != count - p || bytes[p - 6] != MIG_SECTION_EOF) continue;
-    *eof_offset = p - 6;
-    *json_offset = p;
+    *eof_offset = base + p - 6;
+    *json_offset = base + p;
     return true;
+  }
+  return false;
+}
+
+bool mig_record_trailer_find(const uint8_t *bytes, size_t count, uint64_t *eof_offset,
+                             uint64_t *json_offset)
+{
+  return mig_record_trailer_find_at(bytes, count, 0, eof_offset, json_offset);
+}
+
+void mig_trailer_scan_feed(struct mig_trailer_scan *scan, const uint8_t *bytes, size_t count)
+{
+  SIM_ASSERT(scan->scanned <= count);
+  uint32_t kept = 0;
+  for (uint32_t i = 0; i < scan->candidate_count; i++) {
+    if (scan->candidate_ends[i] >= count) scan->candidate_ends[kept++] = scan->candidate_ends[i];
+  }
+  scan->candidate_count = kept;
+  size_t p = SIM_MAX(scan->scanned, (size_t)6);
+  for (const uint8_t *hit; p < count && (hit = memchr(bytes + p, '{', count - p)) != NULL;) {
+    p = (size_t)(hit - bytes) + 1;
+    size_t at = p - 1;
+    if (bytes[at - 5] != MIG_SECTION_VMDESCRIPTION || bytes[at - 6] != MIG_SECTION_EOF) continue;
+    uint32_t length = be32_at(bytes + at - 4);
+    if (length == 0 || length > MIG_VMDESC_BYTES_MAX) continue;
+    uint64_t end = (uint64_t)at + length;
+    if (scan->candidate_count < MIG_TRAILER_CANDIDATES_MAX) {
+      scan->candidate_ends[scan->candidate_count++] = end;
+      continue;
+    }
+    uint32_t furthest = 0;
+    for (uint32_t i = 1; i < scan->candidate_count; i++) {
+      if (scan->candidate_ends[i] > scan->candidate_ends[furthest]) furthest = i;
+    }
+    if (scan->candidate_ends[furthest] > end) scan->candidate_ends[furthest] = end;
+  }
+  scan->scanned = count;
+}
+
+bool mig_trailer_scan_complete(const struct mig_trailer_scan *scan, const uint8_t *bytes,
+                               size_t count)
+{
+  if (count == 0 || bytes[count - 1] != '}') return false;
+  for (uint32_t i = 0; i < scan->candidate_count; i++) {
+    if (scan->candidate_ends[i] == count) return true;
   }
   return false;
 }

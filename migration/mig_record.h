@@ -281,6 +281,37 @@ bool mig_name_is(const struct mig_name *name, const char *text);
  */
 bool mig_record_trailer_find(const uint8_t *bytes, size_t count, uint64_t *eof_offset,
                              uint64_t *json_offset);
+/* The same for the last count bytes of a stream, bytes[0] at stream offset base. */
+bool mig_record_trailer_find_at(const uint8_t *bytes, size_t count, uint64_t base,
+                                uint64_t *eof_offset, uint64_t *json_offset);
+
+/*
+ * Incremental search for the end of a stream that is still arriving (a live
+ * destination cannot wait for the source to close: QEMU waits for SHUT).
+ * Each new byte of a growing buffer is looked at once for "00 06 N N N N {";
+ * a hit is a candidate that ends the stream when exactly N bytes follow its
+ * '{'.  At most MIG_TRAILER_CANDIDATES_MAX are kept: passed candidates are
+ * dropped, and when the table is full the one ending furthest away gives way
+ * (a hostile stream can then hide its trailer; the end of input still ends
+ * it).  Caller-owned, zero-initialised; fields private.
+ */
+#define MIG_TRAILER_CANDIDATES_MAX 64u
+struct mig_trailer_scan {
+  size_t scanned;                   /* buffer bytes looked at */
+  uint32_t candidate_count;
+  uint64_t candidate_ends[MIG_TRAILER_CANDIDATES_MAX];  /* buffer length each would end at */
+};
+/* Looks at bytes[scanned, count) of the buffer (bytes[0..count) is all of it so far). */
+void mig_trailer_scan_feed(struct mig_trailer_scan *scan, const uint8_t *bytes, size_t count);
+/* True when bytes[0, count) ends exactly where a candidate trailer ends. */
+bool mig_trailer_scan_complete(const struct mig_trailer_scan *scan, const uint8_t *bytes,
+                               size_t count);
+/*
+ * Rebinds the tokenizer, at a record boundary, to another reader that holds
+ * the stream from where the tokenizer stopped reading (a consumer that moved
+ * the rest of a streamed input into memory).
+ */
+void mig_tokenizer_rebase(struct mig_tokenizer *tokenizer, struct mig_reader *reader);
 
 /*
  * Where a reader may differ from another: each field is one difference
@@ -291,6 +322,7 @@ bool mig_record_trailer_find(const uint8_t *bytes, size_t count, uint64_t *eof_o
  */
 #define MIG_POLICY_FAIL(reader, field, code, offset, detail, ...) \
   do { \
+    (void)sizeof(((const struct mig_policy *)0)->field); /* a field, checked at compile time */ \
     MIG_READER_FAIL((reader), (code), (offset), (detail), __VA_ARGS__); \
     mig__reader_policy((reader), #field); \
   } while (0)
@@ -310,7 +342,30 @@ struct mig_policy {
   bool postcopy_refused;        /* postcopy and COLO commands, PACKAGED (postcopy off here) */
   bool ping_needs_return_path;  /* PING before OPEN_RETURN_PATH (7.2 refuses it too) */
   uint32_t packaged_bytes_max;  /* PACKAGED length bound (7.2: UINT32_MAX) */
+  /*
+   * Refusals that need the destination's identity: its machine type, its
+   * configuration (page bits, x-ignore-shared, UUID), its sections and their
+   * versions, its RAM blocks and sizes, the device state its vmstate tables
+   * read, devices the stream never mentions.  A reader without a destination
+   * (the walker) cannot make them; QEMU 7.2 and the strict loader do.
+   */
+  bool destination_known;
+  /*
+   * FULL sections are sized from the trailer's device entries (a reader
+   * without vmstate tables: the walker); an entry missing or with unusable
+   * sizes, a footer not where the size says, or (no trailer) no footer the
+   * heuristic can find is refused.  QEMU 7.2 and the loader read device
+   * state with their own tables and only parse the trailer.
+   */
+  bool trailer_sizes_full_sections;
 };
+
+/*
+ * True when `policy` refuses what the field named `field` (a mig_error.policy
+ * string) governs: a bool field that is set, packaged_bytes_max below
+ * UINT32_MAX.  False for a name that is not a field.
+ */
+bool mig_policy_refuses(const struct mig_policy *policy, const char *field);
 
 /* The dialect a policy implies: RAM kinds it refuses are not in the grammar. */
 void mig_record_options_from_policy(const struct mig_policy *policy,

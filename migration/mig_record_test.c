@@ -299,6 +299,69 @@ START_TEST(mig_record_refill_mode_matches_memory_mode)
 }
 END_TEST
 
+/*
+ * Goal: the incremental trailer scan says "complete" exactly where a trailer
+ * framing ends the bytes so far, and the trailer search agrees with it at any
+ * base; method: the built stream fed 1..7 bytes at a time, then the same with
+ * a look-alike planted in the FULL payload, then mig_reader_take over it.
+ */
+START_TEST(mig_record_trailer_scan_and_find)
+{
+  struct built b;
+  build(&b);
+  const uint8_t *bytes = b.buf.bytes;
+  size_t count = b.buf.count;
+  struct mig_trailer_scan scan = {0};
+  uint32_t completes = 0;
+  for (size_t at = 0, step = 1; at < count; step = step % 7 + 1) {
+    at = SIM_MIN(count, at + step);
+    mig_trailer_scan_feed(&scan, bytes, at);
+    if (mig_trailer_scan_complete(&scan, bytes, at)) {
+      ck_assert_uint_eq(at, count);
+      completes++;
+    }
+  }
+  ck_assert_uint_eq(completes, 1);
+  uint64_t eof = 0, json = 0;
+  ck_assert(mig_record_trailer_find(bytes, count, &eof, &json));
+  ck_assert_uint_eq(eof, b.eof);
+  /* The same search over the tail from the EOF byte on, at its stream offset. */
+  uint64_t eof_at = 0, json_at = 0;
+  ck_assert(mig_record_trailer_find_at(bytes + b.eof, count - b.eof, b.eof, &eof_at, &json_at));
+  ck_assert_uint_eq(eof_at, eof);
+  ck_assert_uint_eq(json_at, json);
+  /* A look-alike "00 06 00 00 00 02 { }" in the middle completes right after its '}'. */
+  static const uint8_t fake[] = {0x00, MIG_SECTION_VMDESCRIPTION, 0, 0, 0, 2, '{', '}'};
+  struct mig_membuf copy;
+  mig_membuf_init(&copy, count);
+  ck_assert_int_eq(mig_membuf_write(&copy, bytes, count), MIG_OK);
+  size_t fake_at = (size_t)b.full_payload;
+  memcpy(copy.bytes + fake_at, fake, sizeof fake);
+  struct mig_trailer_scan fake_scan = {0};
+  mig_trailer_scan_feed(&fake_scan, copy.bytes, fake_at + sizeof fake - 1);
+  ck_assert(!mig_trailer_scan_complete(&fake_scan, copy.bytes, fake_at + sizeof fake - 1));
+  mig_trailer_scan_feed(&fake_scan, copy.bytes, fake_at + sizeof fake);
+  ck_assert(mig_trailer_scan_complete(&fake_scan, copy.bytes, fake_at + sizeof fake));
+  mig_trailer_scan_feed(&fake_scan, copy.bytes, fake_at + sizeof fake + 1);
+  ck_assert(!mig_trailer_scan_complete(&fake_scan, copy.bytes, fake_at + sizeof fake + 1));
+  mig_membuf_deinit(&copy);
+  /* mig_reader_take hands out the buffered bytes first, then refills, then 0. */
+  struct dribble d = {.bytes = bytes, .count = count, .step = 1};
+  static uint8_t window[MIG_IDSTR_BYTES_MAX + 2];
+  struct mig_reader reader;
+  mig_reader_init_refill(&reader, window, sizeof window, dribble_refill, &d);
+  ck_assert_uint_eq(mig_read_be32(&reader), MIG_FILE_MAGIC);
+  uint8_t out[64];
+  size_t taken = 4;
+  for (size_t got; (got = mig_reader_take(&reader, out, sizeof out)) > 0; taken += got) {
+    ck_assert_int_eq(memcmp(out, bytes + taken, got), 0);
+  }
+  ck_assert_uint_eq(taken, count);
+  ck_assert_uint_eq(mig_reader_offset(&reader), count);
+  mig_membuf_deinit(&b.buf);
+}
+END_TEST
+
 /* Goal: a cut anywhere is refused inside the cut, or ends right after EOF; method: every cut. */
 START_TEST(mig_record_every_cut_is_refused)
 {
@@ -420,6 +483,7 @@ Suite *mig_record_suite(void)
   tcase_add_test(core, mig_record_refill_mode_matches_memory_mode);
   tcase_add_test(core, mig_record_every_cut_is_refused);
   tcase_add_test(core, mig_wire_length_rules);
+  tcase_add_test(core, mig_record_trailer_scan_and_find);
   suite_add_tcase(suite, core);
   TCase *syntax = tcase_create("syntax");
   tcase_add_loop_test(syntax, mig_record_syntax_errors, 0, (int)SIM_ARRAY_COUNT(syntax_cases));

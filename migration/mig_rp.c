@@ -246,3 +246,16 @@ enum mig_err mig_rp_bitmap_read(struct mig_rp_state *state, struct mig_reader *r
   }
   return MIG_OK;
 }
+
+size_t mig_rp_message_u32(uint16_t type, uint32_t value, uint8_t out[MIG_RP_U32_MESSAGE_BYTES])
+{
+  enum mig_length_rule rule = MIG_LENGTH_NEVER;
+  uint32_t length = 0;
+  mig_wire_rp_rule(type, &rule, &length);
+  SIM_ASSERT(rule == MIG_LENGTH_FIXED && length == 4);  /* SHUT, PONG, RESUME_ACK */
+  const uint8_t bytes[MIG_RP_U32_MESSAGE_BYTES] = {
+      (uint8_t)(type >> 8), (uint8_t)type, 0, 4, (uint8_t)(value >> 24), (uint8_t)(value >> 16),
+      (uint8_t)(value >> 8), (uint8_t)value};
+  memcpy(out, bytes, sizeof bytes);
+  return sizeof bytes;
+}

@@ -64,4 +64,12 @@ uint64_t mig_rp_bitmap_bytes(uint64_t used_bytes);
 enum mig_err mig_rp_bitmap_read(struct mig_rp_state *state, struct mig_reader *reader,
                                 int32_t block_index, uint8_t *out, size_t out_bytes);
 
+/*
+ * The writer side: a message with a 4-byte value (SHUT, PONG, RESUME_ACK,
+ * whose length rule is FIXED 4) as its 8 wire bytes, be16 type, be16 4,
+ * be32 value.  Returns 8.
+ */
+#define MIG_RP_U32_MESSAGE_BYTES 8u
+size_t mig_rp_message_u32(uint16_t type, uint32_t value, uint8_t out[MIG_RP_U32_MESSAGE_BYTES]);
+
 #endif /* MIG_RP_H */

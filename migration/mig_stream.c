@@ -381,6 +381,17 @@ bool mig_reader_peek_u8(struct mig_reader *reader, uint8_t *out)
   return mig_reader_peek_at(reader, 0, out);
 }
 
+size_t mig_reader_take(struct mig_reader *reader, uint8_t *out, size_t capacity)
+{
+  SIM_ASSERT(out != NULL || capacity == 0);
+  if (reader->error.code != MIG_OK || capacity == 0 || !reader_fill(reader, 1)) return 0;
+  size_t count = SIM_MIN(reader_available(reader), capacity);
+  memcpy(out, reader->cursor, count);
+  reader->cursor += count;
+  SIM_ASSERT(reader->cursor <= reader->end);
+  return count;
+}
+
 /* Reports the bytes themselves, so it answers the same before and after an error. */
 bool mig_reader_at_end(struct mig_reader *reader)
 {
@@ -393,19 +404,9 @@ void mig__reader_fail(struct mig_reader *reader, enum mig_err code, uint64_t off
                       const char *file, int line, const char *detail,
                       const char *path_format, ...)
 {
-  SIM_ASSERT(code != MIG_OK && (unsigned)code < (unsigned)MIG_ERR_COUNT);
-  SIM_ASSERT(path_format != NULL);
-  if (reader->error.code != MIG_OK) return;
-  struct mig_error *error = &reader->error;
-  error->code = code;
-  error->offset = offset;
-  error->policy = NULL;
-  error->source_file = file;
-  error->source_line = line;
-  snprintf(error->detail, sizeof error->detail, "%s", detail != NULL ? detail : "");
   va_list args;
   va_start(args, path_format);
-  vsnprintf(error->path, sizeof error->path, path_format, args);
+  mig__error_vlatch(&reader->error, code, offset, file, line, detail, path_format, args);
   va_end(args);
 }
 

@@ -107,6 +107,13 @@ bool mig_reader_peek_u8(struct mig_reader *reader, uint8_t *out);
  * byte and name can all be peeked; refill mode may call refill to get there.
  */
 bool mig_reader_peek_at(struct mig_reader *reader, size_t ahead, uint8_t *out);
+/*
+ * Moves up to capacity unread bytes to out (refilling once when none is
+ * buffered) and returns how many; 0 at the end of the stream or after an
+ * error.  For consumers that take the rest of a stream whole (the walker's
+ * tail, mig_inspect.h).
+ */
+size_t mig_reader_take(struct mig_reader *reader, uint8_t *out, size_t capacity);
 /* True when no byte remains (memory mode: at end; refill mode: refill said 0). */
 bool mig_reader_at_end(struct mig_reader *reader);
 

@@ -144,6 +144,55 @@ static enum mig_err tally_visit(void *context, const struct mig_inspect_event *e
   return MIG_OK;
 }
 
+/* A refill over bytes that hands out 1, 2, .. 7 bytes per call, in turn. */
+struct trickle {
+  const uint8_t *bytes;
+  size_t count, at;
+  uint32_t calls;
+};
+
+static size_t trickle_refill(void *context, uint8_t *out, size_t capacity)
+{
+  struct trickle *trickle = context;
+  size_t take = SIM_MIN((size_t)(1 + trickle->calls++ % 7), trickle->count - trickle->at);
+  take = SIM_MIN(take, capacity);
+  memcpy(out, trickle->bytes + trickle->at, take);
+  trickle->at += take;
+  return take;
+}
+
+/*
+ * The streaming walker (mig_inspect_walk_reader) over the same bytes in
+ * pieces of 1..7 bytes must give the memory walk's verdict, offset, path and
+ * counts (the end of the stream only when it was walked whole).
+ */
+static void walk_streamed_same(const uint8_t *bytes, size_t count,
+                               const struct mig_inspect_options *options,
+                               const struct mig_inspect *memory, const struct mig_error *expected)
+{
+  static uint8_t window[MIG_INSPECT_STREAM_WINDOW_BYTES];
+  struct trickle trickle = {.bytes = bytes, .count = count};
+  struct mig_reader reader;
+  mig_reader_init_refill(&reader, window, sizeof window, trickle_refill, &trickle);
+  struct mig_inspect streamed;
+  struct mig_error error;
+  enum mig_err code = mig_inspect_walk_reader(&reader, &streamed, options, NULL, &error);
+  ck_assert_msg(code == expected->code && error.offset == expected->offset &&
+                strcmp(error.path, expected->path) == 0,
+                "streamed: %s at 0x%" PRIx64 " %s (%s); memory: %s at 0x%" PRIx64 " %s",
+                mig_err_name(code), error.offset, error.path, error.detail,
+                mig_err_name(expected->code), expected->offset, expected->path);
+  ck_assert_uint_eq(streamed.block_count, memory->block_count);
+  for (uint32_t b = 0; b < memory->block_count; b++) {
+    ck_assert_uint_eq(streamed.blocks[b].zero_pages, memory->blocks[b].zero_pages);
+    ck_assert_uint_eq(streamed.blocks[b].normal_pages, memory->blocks[b].normal_pages);
+  }
+  ck_assert_uint_eq(streamed.block_device_count, memory->block_device_count);
+  ck_assert_int_eq(memcmp(streamed.records, memory->records, sizeof streamed.records), 0);
+  if (code == MIG_OK) ck_assert_uint_eq(streamed.eof_offset, memory->eof_offset);
+  mig_inspect_deinit(&streamed);
+}
+
 /* Walks bytes three ways: no visitor, one event per record, zero runs batched. */
 static enum mig_err walk_three(const uint8_t *bytes, size_t count, struct mig_inspect *out,
                                struct tally *per_record, struct tally *batched,
@@ -154,6 +203,7 @@ static enum mig_err walk_three(const uint8_t *bytes, size_t count, struct mig_in
   memset(per_record, 0, sizeof *per_record);
   memset(batched, 0, sizeof *batched);
   enum mig_err code = mig_inspect_stream(bytes, count, out, error);
+  walk_streamed_same(bytes, count, NULL, out, error);
   struct mig_inspect_visitor one = {.visit = tally_visit, .context = per_record};
   struct mig_inspect_visitor runs = {.visit = tally_visit, .context = batched, .zero_runs = true};
   ck_assert_int_eq(mig_inspect_walk(bytes, count, &other, &one, &errors[0]), code);
@@ -487,6 +537,7 @@ START_TEST(mig_inspect_block_hostile)
   struct mig_error error;
   enum mig_err code = mig_inspect_walk_with(bytes, count, &inspect,
                                             c->known_devices ? &options : NULL, NULL, &error);
+  walk_streamed_same(bytes, count, c->known_devices ? &options : NULL, &inspect, &error);
   uint64_t expected = block_anchor_offset(&b, c->error_anchor) + (uint64_t)c->error_delta;
   ck_assert_msg(code == c->code && error.offset == expected && strcmp(error.path, c->path) == 0,
                 "%s: got %s at 0x%" PRIx64 " %s (%s), expected %s at 0x%" PRIx64 " %s", c->name,

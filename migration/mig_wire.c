@@ -90,3 +90,25 @@ bool mig_wire_capability_known_7_2(const uint8_t *name, size_t length)
   }
   return false;
 }
+
+const char *mig_multifd_compression_name(enum mig_multifd_compression compression)
+{
+  switch (compression) {
+#define MIG_MULTIFD_COMPRESSION_NAME(name, text, flag) \
+  case MIG_MULTIFD_COMPRESSION_##name: return text;
+    MIG_MULTIFD_COMPRESSION_MAP(MIG_MULTIFD_COMPRESSION_NAME)
+#undef MIG_MULTIFD_COMPRESSION_NAME
+  }
+  return "?";
+}
+
+uint32_t mig_multifd_compression_flag(enum mig_multifd_compression compression)
+{
+  switch (compression) {
+#define MIG_MULTIFD_COMPRESSION_FLAG(name, text, flag) \
+  case MIG_MULTIFD_COMPRESSION_##name: return flag;
+    MIG_MULTIFD_COMPRESSION_MAP(MIG_MULTIFD_COMPRESSION_FLAG)
+#undef MIG_MULTIFD_COMPRESSION_FLAG
+  }
+  return 0;
+}

@@ -198,6 +198,16 @@ enum mig_multifd_flag {
 #undef MIG_MULTIFD_FLAG_ENUM
 };
 #define MIG_MULTIFD_FLAG_COMPRESSION_7_2 0xeu  /* 7.2: a 3-bit method field */
+/* multifd-compression: the method, and the packet flag each carries (§9.3). */
+#define MIG_MULTIFD_COMPRESSION_MAP(X) \
+  X(NONE, "none", 0) \
+  X(ZLIB, "zlib", MIG_MULTIFD_FLAG_ZLIB) \
+  X(ZSTD, "zstd", MIG_MULTIFD_FLAG_ZSTD)
+enum mig_multifd_compression {
+#define MIG_MULTIFD_COMPRESSION_ENUM(name, text, flag) MIG_MULTIFD_COMPRESSION_##name,
+  MIG_MULTIFD_COMPRESSION_MAP(MIG_MULTIFD_COMPRESSION_ENUM)
+#undef MIG_MULTIFD_COMPRESSION_ENUM
+};
 
 /*
  * VFIO live sections "<bdf>/vfio" (hw/vfio/migration.c, 8.1/10.x): be64
@@ -262,6 +272,9 @@ enum mig_bitmap_flag {
 const char *mig_wire_command_name(uint32_t code);
 const char *mig_wire_rp_name(uint32_t type);
 const char *mig_wire_section_name(uint32_t type);
+/* "none", "zlib" or "zstd"; and the packet flag of a method (0, ZLIB, ZSTD). */
+const char *mig_multifd_compression_name(enum mig_multifd_compression compression);
+uint32_t mig_multifd_compression_flag(enum mig_multifd_compression compression);
 /*
  * Checks a payload length against a table rule (payload may be NULL unless
  * the rule is MIG_LENGTH_COUNTED and the length reaches the count byte).

@@ -1,0 +1,538 @@
+/*
+ * mig_multifd.c: the multifd channels' packets and payloads (overview in
+ * mig_multifd.h; wire facts in spec/stream-format.md §9).  Bytes are pushed
+ * in as they arrive: a packet is assembled in the channel's head buffer and
+ * checked whole, a payload is skipped (nocomp) or decoded piece by piece.
+ */
+/*
+ * zlib's and zstd's headers name a field after the wall-clock call that
+ * sim_base.h poisons (and pull in unistd.h), so they come before it; this
+ * file calls no clock.
+ */
+#define ZLIB_CONST 1                 /* next_in is const */
+#include <zlib.h>
+#include <zstd.h>
+
+#include "sim_base.h"
+
+#include "mig_multifd.h"
+#include "mig_stream.h"
+
+_Static_assert(MIG_MULTIFD_PACKET_BYTES == 1344, "7.2 x86 packet size (spec §9.3)");
+_Static_assert(MIG_MULTIFD_COMPRESSED_BYTES_MAX == (1u << 20),
+               "QEMU 7.2's zbuff: MULTIFD_PACKET_SIZE x 2");
+_Static_assert(MIG_MULTIFD_SCRATCH_BYTES % MIG_PAGE_BYTES == 0, "scratch holds whole pages");
+_Static_assert(MIG_MULTIFD_INITIAL_BYTES <= MIG_MULTIFD_PACKET_BYTES, "head holds both");
+
+#define MULTIFD_FAIL(set, code, offset, detail, ...) \
+  MIG_ERROR_LATCH(&(set)->error, (code), (offset), (detail), __VA_ARGS__)
+
+static bool multifd_failed(const struct mig_multifd *set)
+{
+  return set->error.code != MIG_OK;
+}
+
+static uint32_t be32_at(const uint8_t *bytes)
+{
+  return (uint32_t)bytes[0] << 24 | (uint32_t)bytes[1] << 16 | (uint32_t)bytes[2] << 8 | bytes[3];
+}
+
+static uint64_t be64_at(const uint8_t *bytes)
+{
+  return (uint64_t)be32_at(bytes) << 32 | be32_at(bytes + 4);
+}
+
+void mig_multifd_init(struct mig_multifd *set, enum mig_multifd_compression compression)
+{
+  SIM_ASSERT(compression <= MIG_MULTIFD_COMPRESSION_ZSTD);
+  memset(set, 0, sizeof *set);
+  set->compression = compression;
+}
+
+void mig_multifd_channel_init(struct mig_multifd *set, struct mig_multifd_channel *channel,
+                              uint32_t index)
+{
+  memset(channel, 0, sizeof *channel);
+  channel->index = index;
+  /* The magic, read by whoever classified the connection, opens the initial packet. */
+  channel->offset = 4;
+  channel->head_count = 4;
+  channel->head_offset = 0;
+  set->bytes_count += 4;
+}
+
+void mig_multifd_channel_deinit(struct mig_multifd_channel *channel)
+{
+  if (channel->zlib != NULL) {
+    (void)inflateEnd(channel->zlib);
+    free(channel->zlib);
+    channel->zlib = NULL;
+  }
+  ZSTD_freeDStream(channel->zstd);  /* accepts NULL */
+  channel->zstd = NULL;
+}
+
+static uint32_t compression_flag(enum mig_multifd_compression compression)
+{
+  switch (compression) {
+  case MIG_MULTIFD_COMPRESSION_NONE: return 0;
+  case MIG_MULTIFD_COMPRESSION_ZLIB: return MIG_MULTIFD_FLAG_ZLIB;
+  case MIG_MULTIFD_COMPRESSION_ZSTD: return MIG_MULTIFD_FLAG_ZSTD;
+  }
+  SIM_ASSERT(!"unknown compression");
+  return 0;
+}
+
+/* ---------------------------------------------------------- initial packet */
+
+/* The 64-byte initial packet (§9.2); the magic classified the channel already. */
+static void multifd_initial(struct mig_multifd *set, struct mig_multifd_channel *channel)
+{
+  const uint8_t *packet = channel->head;
+  uint32_t index = channel->index;
+  if (be32_at(packet + MIG_MULTIFD_INITIAL_VERSION) != MIG_MULTIFD_VERSION) {
+    MULTIFD_FAIL(set, MIG_ERR_BAD_VERSION, MIG_MULTIFD_INITIAL_VERSION,
+                 "multifd version is not 1", "multifd/channel%" PRIu32 "/initial/version", index);
+    return;
+  }
+  uint32_t id = packet[MIG_MULTIFD_INITIAL_ID];
+  if (id >= MIG_MULTIFD_CHANNELS_MAX || set->ids_seen[id]) {
+    char detail[48];
+    snprintf(detail, sizeof detail, "id %" PRIu32 " out of range or repeated", id);
+    MULTIFD_FAIL(set, MIG_ERR_BAD_VALUE, MIG_MULTIFD_INITIAL_ID, detail,
+                 "multifd/channel%" PRIu32 "/initial/id", index);
+    return;
+  }
+  set->ids_seen[id] = true;
+  memcpy(channel->uuid, packet + MIG_MULTIFD_INITIAL_UUID, sizeof channel->uuid);
+  channel->id = id;
+  channel->initial_done = true;
+  set->channel_count++;
+}
+
+/* ------------------------------------------------------------- RAM packet */
+
+/*
+ * The compression bits of a packet's flags (§9.3).  QEMU 7.2 checks them
+ * only on packets with pages (its recv_pages methods), and its sender sets
+ * them only there, so a packet without pages may carry 0 or the configured
+ * flag; a packet with pages must carry exactly the configured flag.
+ */
+static bool packet_compression_ok(const struct mig_multifd *set, uint32_t flags,
+                                  uint32_t normal, char *detail, size_t detail_bytes)
+{
+  uint32_t method = flags & MIG_MULTIFD_FLAG_COMPRESSION_7_2;
+  uint32_t expected = compression_flag(set->compression);
+  if (method == expected || (normal == 0 && method == 0)) return true;
+  snprintf(detail, detail_bytes, "compression flag 0x%" PRIx32 ", configured %s (0x%" PRIx32 ")",
+           method, mig_multifd_compression_name(set->compression), expected);
+  return false;
+}
+
+/* The field of a packet header that breaks a rule, with its code and detail; NULL when none. */
+static const char *packet_header_fault(const struct mig_multifd *set, const uint8_t *packet,
+                                       uint32_t *field_at, enum mig_err *code,
+                                       char *detail, size_t detail_bytes)
+{
+  uint32_t flags = be32_at(packet + MIG_MULTIFD_PACKET_FLAGS);
+  uint32_t pages_alloc = be32_at(packet + MIG_MULTIFD_PACKET_PAGES_ALLOC);
+  uint32_t normal = be32_at(packet + MIG_MULTIFD_PACKET_NORMAL_PAGES);
+  uint32_t next_packet_bytes = be32_at(packet + MIG_MULTIFD_PACKET_NEXT_PACKET_SIZE);
+  bool compressed = set->compression != MIG_MULTIFD_COMPRESSION_NONE;
+  *code = MIG_ERR_BAD_VALUE;
+  const char *text = NULL, *field = NULL;
+  if (be32_at(packet + MIG_MULTIFD_PACKET_MAGIC) != MIG_MULTIFD_MAGIC) {
+    field = "magic", text = "not 0x11223344", *code = MIG_ERR_BAD_MAGIC;
+  } else if (be32_at(packet + MIG_MULTIFD_PACKET_VERSION) != MIG_MULTIFD_VERSION) {
+    field = "version", text = "not 1", *code = MIG_ERR_BAD_VERSION;
+  } else if ((flags & ~(MIG_MULTIFD_FLAG_SYNC | MIG_MULTIFD_FLAG_COMPRESSION_7_2)) != 0) {
+    field = "flags", text = "unknown flag bits";
+  } else if (!packet_compression_ok(set, flags, normal, detail, detail_bytes)) {
+    field = "flags";
+  } else if (pages_alloc > MIG_MULTIFD_PAGES_MAX) {
+    field = "pages_alloc", text = "above 128";
+  } else if (normal > pages_alloc) {
+    field = "normal_pages", text = "above pages_alloc";
+  } else if (normal > 0 && !compressed && next_packet_bytes != normal * MIG_PAGE_BYTES) {
+    /*
+     * nocomp: the payload is exactly normal_pages pages.  With no pages the
+     * field is not checked: 7.2 SYNC packets carry the previous packet's
+     * stale size (spec §9.3 [V]) and no payload.
+     */
+    field = "next_packet_size", text = "not normal_pages x 4096";
+  } else if (normal > 0 && compressed && next_packet_bytes > MIG_MULTIFD_COMPRESSED_BYTES_MAX) {
+    field = "next_packet_size", text = "compressed payload above 1 MiB (QEMU's zbuff)";
+    *code = MIG_ERR_TOO_LONG;
+  }
+  if (text != NULL) snprintf(detail, detail_bytes, "%s", text);
+  static const struct { const char *name; uint32_t at; } fields[] = {
+      {"magic", MIG_MULTIFD_PACKET_MAGIC}, {"version", MIG_MULTIFD_PACKET_VERSION},
+      {"flags", MIG_MULTIFD_PACKET_FLAGS}, {"pages_alloc", MIG_MULTIFD_PACKET_PAGES_ALLOC},
+      {"normal_pages", MIG_MULTIFD_PACKET_NORMAL_PAGES},
+      {"next_packet_size", MIG_MULTIFD_PACKET_NEXT_PACKET_SIZE}};
+  for (size_t i = 0; field != NULL && i < SIM_ARRAY_COUNT(fields); i++) {
+    if (strcmp(fields[i].name, field) == 0) *field_at = fields[i].at;
+  }
+  return field;
+}
+
+static struct mig_multifd_block *multifd_block(struct mig_multifd *set, const char *name,
+                                               uint64_t offset, uint32_t index)
+{
+  for (uint32_t i = 0; i < set->block_count; i++) {
+    if (strcmp(set->blocks[i].name, name) == 0) return &set->blocks[i];
+  }
+  if (set->block_count == MIG_RAM_BLOCKS_MAX) {
+    MULTIFD_FAIL(set, MIG_ERR_TOO_LONG, offset, "too many RAM blocks",
+                 "multifd/channel%" PRIu32 "/ramblock", index);
+    return NULL;
+  }
+  struct mig_multifd_block *block = &set->blocks[set->block_count++];
+  snprintf(block->name, sizeof block->name, "%s", name);
+  return block;
+}
+
+/* ------------------------------------------------------ compressed payloads */
+
+static void payload_fail(struct mig_multifd *set, const struct mig_multifd_channel *channel,
+                         enum mig_err code, uint64_t offset, const char *detail)
+{
+  MULTIFD_FAIL(set, code, offset, detail, "multifd/channel%" PRIu32 "/packet%" PRIu64 "/%s",
+               channel->index, channel->packets_count - 1,
+               mig_multifd_compression_name(set->compression));
+}
+
+/*
+ * Output beyond normal_pages x 4096 is refused as soon as it appears (at
+ * most one scratch more).  QEMU 7.2 is laxer: it inflates page by page and
+ * drops the rest of the packet's input, so the stream is out of step for the
+ * next packet; here the packet that caused it is named.
+ */
+static bool payload_output(struct mig_multifd *set, struct mig_multifd_channel *channel,
+                           size_t produced, uint64_t offset)
+{
+  channel->out_bytes += produced;
+  if (channel->out_bytes <= channel->out_expected_bytes) return true;
+  char detail[96];
+  snprintf(detail, sizeof detail, "decompresses to more than normal_pages x 4096 = %" PRIu64
+           " bytes", channel->out_expected_bytes);
+  payload_fail(set, channel, MIG_ERR_TOO_LONG, offset, detail);
+  return false;
+}
+
+/*
+ * A decoder call that neither took input nor gave output would loop for
+ * ever; both libraries promise it cannot happen, but their promise is not
+ * an invariant of ours (STYLE R11), so it is an error.
+ */
+static bool payload_progress(struct mig_multifd *set, const struct mig_multifd_channel *channel,
+                             bool progress, uint64_t offset)
+{
+  if (!progress) payload_fail(set, channel, MIG_ERR_BAD_VALUE, offset, "decoder stalled");
+  return progress;
+}
+
+/*
+ * One piece of a zlib payload at channel offset `at`.  QEMU keeps one
+ * deflate stream per channel and ends each packet with Z_SYNC_FLUSH, so
+ * once a packet's bytes are all in, all its output has come out.  Each
+ * inflate call fills at most the scratch buffer; the loop ends when input is
+ * used up and output room is left.  Each round takes input or gives output,
+ * and payload_output bounds the output, so the rounds are bounded.
+ */
+static void payload_zlib(struct mig_multifd *set, struct mig_multifd_channel *channel,
+                         const uint8_t *bytes, size_t count, uint64_t at)
+{
+  z_stream *zs = channel->zlib;
+  SIM_ASSERT(zs != NULL && count <= UINT32_MAX);
+  zs->next_in = bytes;
+  zs->avail_in = (uInt)count;
+  for (;;) {
+    uInt in_before = zs->avail_in;
+    zs->next_out = set->scratch;
+    zs->avail_out = sizeof set->scratch;
+    int ret = inflate(zs, Z_SYNC_FLUSH);
+    uint64_t offset = at + (count - zs->avail_in);
+    if (ret == Z_STREAM_END) {
+      payload_fail(set, channel, MIG_ERR_BAD_VALUE, offset,
+                   "deflate stream ended (QEMU keeps one open stream per channel)");
+      return;
+    }
+    if (ret != Z_OK && ret != Z_BUF_ERROR) {
+      char detail[96];
+      snprintf(detail, sizeof detail, "inflate %d: %s", ret, zs->msg != NULL ? zs->msg : "");
+      payload_fail(set, channel, MIG_ERR_BAD_VALUE, offset, detail);
+      return;
+    }
+    size_t produced = sizeof set->scratch - zs->avail_out;
+    if (!payload_output(set, channel, produced, offset)) return;
+    if (zs->avail_in == 0 && zs->avail_out > 0) return;  /* all input taken, all output out */
+    if (!payload_progress(set, channel, produced > 0 || zs->avail_in < in_before, offset)) return;
+  }
+}
+
+/*
+ * The same for zstd: one stream per channel, ZSTD_e_flush at the end of
+ * each packet.  A frame may end inside a payload (the call then returns
+ * early) and a new one follow, as QEMU's decoder also accepts.
+ */
+static void payload_zstd(struct mig_multifd *set, struct mig_multifd_channel *channel,
+                         const uint8_t *bytes, size_t count, uint64_t at)
+{
+  SIM_ASSERT(channel->zstd != NULL);
+  ZSTD_inBuffer in = {.src = bytes, .size = count, .pos = 0};
+  for (;;) {
+    size_t in_before = in.pos;
+    ZSTD_outBuffer out = {.dst = set->scratch, .size = sizeof set->scratch, .pos = 0};
+    size_t ret = ZSTD_decompressStream(channel->zstd, &out, &in);
+    if (ZSTD_isError(ret)) {
+      char detail[96];
+      snprintf(detail, sizeof detail, "zstd: %s", ZSTD_getErrorName(ret));
+      payload_fail(set, channel, MIG_ERR_BAD_VALUE, at + in.pos, detail);
+      return;
+    }
+    if (!payload_output(set, channel, out.pos, at + in.pos)) return;
+    if (in.pos == in.size && out.pos < out.size) return;  /* room left: everything flushed */
+    if (!payload_progress(set, channel, out.pos > 0 || in.pos > in_before, at + in.pos)) return;
+  }
+}
+
+/* Creates the channel's decoder on its first compressed payload. */
+static bool payload_decoder(struct mig_multifd *set, struct mig_multifd_channel *channel,
+                            uint64_t offset)
+{
+  bool zstd = set->compression == MIG_MULTIFD_COMPRESSION_ZSTD;
+  if (!zstd && channel->zlib == NULL) {
+    z_stream *zs = calloc(1, sizeof *zs);
+    if (zs != NULL && inflateInit(zs) != Z_OK) {
+      free(zs);
+      zs = NULL;
+    }
+    channel->zlib = zs;
+  } else if (zstd && channel->zstd == NULL) {
+    ZSTD_DStream *ds = ZSTD_createDStream();
+    if (ds != NULL && ZSTD_isError(ZSTD_DCtx_setParameter(ds, ZSTD_d_windowLogMax,
+                                                          MIG_MULTIFD_ZSTD_WINDOW_LOG_MAX))) {
+      ZSTD_freeDStream(ds);
+      ds = NULL;
+    }
+    channel->zstd = ds;
+  }
+  if (zstd ? channel->zstd != NULL : channel->zlib != NULL) return true;
+  payload_fail(set, channel, MIG_ERR_NOMEM, offset, "decoder set-up failed");
+  return false;
+}
+
+/* The whole payload is in: it must have given exactly normal_pages pages. */
+static void payload_end(struct mig_multifd *set, struct mig_multifd_channel *channel)
+{
+  SIM_ASSERT(channel->compressed && channel->payload_left == 0);
+  channel->compressed = false;
+  if (channel->out_bytes == channel->out_expected_bytes) return;
+  char detail[96];
+  snprintf(detail, sizeof detail, "decompressed %" PRIu64 " bytes, normal_pages x 4096 = %"
+           PRIu64, channel->out_bytes, channel->out_expected_bytes);
+  payload_fail(set, channel, MIG_ERR_TRUNCATED, channel->offset, detail);
+}
+
+/* The page offsets of a packet with pages: aligned; the largest is kept per block. */
+static bool packet_offsets(struct mig_multifd *set, struct mig_multifd_channel *channel,
+                           struct mig_multifd_block *block, uint32_t normal, uint64_t number)
+{
+  const uint8_t *offsets = channel->head + MIG_MULTIFD_PACKET_OFFSETS;
+  uint64_t offsets_at = channel->head_offset + MIG_MULTIFD_PACKET_OFFSETS;
+  for (uint32_t i = 0; i < normal; i++) {
+    uint64_t offset = be64_at(offsets + 8 * (size_t)i);
+    if ((offset & (MIG_PAGE_BYTES - 1)) != 0) {
+      MULTIFD_FAIL(set, MIG_ERR_RAM_OFFSET, offsets_at + 8 * (uint64_t)i,
+                   "offset not page aligned", "multifd/channel%" PRIu32 "/packet%" PRIu64
+                   "/offset[%" PRIu32 "]", channel->index, number, i);
+      return false;
+    }
+    if (offset >= block->offset_max) {
+      block->offset_max = offset;
+      block->offset_max_at = offsets_at + 8 * (uint64_t)i;
+      block->offset_max_channel = channel->index;
+    }
+  }
+  return true;
+}
+
+/* One RAM packet: header, block name and page offsets; arms the payload. */
+static void multifd_packet(struct mig_multifd *set, struct mig_multifd_channel *channel)
+{
+  uint64_t number = channel->packets_count++;
+  uint8_t *packet = channel->head;
+  char detail[96];
+  uint32_t field_at = 0;
+  enum mig_err code = MIG_OK;
+  const char *field = packet_header_fault(set, packet, &field_at, &code, detail, sizeof detail);
+  if (field != NULL) {
+    MULTIFD_FAIL(set, code, channel->head_offset + field_at, detail,
+                 "multifd/channel%" PRIu32 "/packet%" PRIu64 "/%s", channel->index, number,
+                 field);
+    return;
+  }
+  uint32_t normal = be32_at(packet + MIG_MULTIFD_PACKET_NORMAL_PAGES);
+  set->packets_count++;
+  if ((be32_at(packet + MIG_MULTIFD_PACKET_FLAGS) & MIG_MULTIFD_FLAG_SYNC) != 0) {
+    channel->syncs_count++;
+    set->sync_packets_count++;
+  }
+  if (normal == 0) return;          /* 7.2 SYNC packets carry stale names and offsets */
+  packet[MIG_MULTIFD_PACKET_RAMBLOCK + MIG_IDSTR_BYTES_MAX] = 0;  /* as QEMU's loader does */
+  const char *name = (const char *)packet + MIG_MULTIFD_PACKET_RAMBLOCK;
+  uint64_t name_at = channel->head_offset + MIG_MULTIFD_PACKET_RAMBLOCK;
+  if (name[0] == 0) {
+    MULTIFD_FAIL(set, MIG_ERR_RAM_BLOCK, name_at, "empty block name",
+                 "multifd/channel%" PRIu32 "/packet%" PRIu64 "/ramblock", channel->index, number);
+    return;
+  }
+  struct mig_multifd_block *block = multifd_block(set, name, name_at, channel->index);
+  if (block == NULL || !packet_offsets(set, channel, block, normal, number)) return;
+  block->pages += normal;
+  set->pages_count += normal;
+  channel->compressed = set->compression != MIG_MULTIFD_COMPRESSION_NONE;
+  channel->payload_left = channel->compressed
+                              ? be32_at(packet + MIG_MULTIFD_PACKET_NEXT_PACKET_SIZE)
+                              : (uint64_t)normal * MIG_PAGE_BYTES;
+  set->payload_bytes += channel->payload_left;
+  if (!channel->compressed) return;
+  channel->out_expected_bytes = (uint64_t)normal * MIG_PAGE_BYTES;
+  channel->out_bytes = 0;
+  if (!payload_decoder(set, channel, channel->head_offset + MIG_MULTIFD_PACKET_FLAGS)) return;
+  if (channel->payload_left == 0) payload_end(set, channel);  /* next_packet_size 0 */
+}
+
+/* Up to payload_left bytes of the current payload: skipped (nocomp) or decoded. */
+static size_t multifd_payload(struct mig_multifd *set, struct mig_multifd_channel *channel,
+                              const uint8_t *bytes, size_t count)
+{
+  size_t take = (size_t)SIM_MIN((uint64_t)count, channel->payload_left);
+  if (channel->compressed && set->compression == MIG_MULTIFD_COMPRESSION_ZLIB) {
+    payload_zlib(set, channel, bytes, take, channel->offset);
+  } else if (channel->compressed) {
+    payload_zstd(set, channel, bytes, take, channel->offset);
+  }
+  channel->payload_left -= take;
+  channel->offset += take;
+  if (channel->compressed && channel->payload_left == 0 && !multifd_failed(set)) {
+    payload_end(set, channel);
+  }
+  return take;
+}
+
+void mig_multifd_channel_feed(struct mig_multifd *set, struct mig_multifd_channel *channel,
+                              const uint8_t *bytes, size_t count)
+{
+  set->bytes_count += count;
+  while (count > 0 && !multifd_failed(set)) {
+    if (channel->payload_left > 0) {
+      size_t take = multifd_payload(set, channel, bytes, count);
+      bytes += take;
+      count -= take;
+      continue;
+    }
+    size_t need = channel->initial_done ? MIG_MULTIFD_PACKET_BYTES : MIG_MULTIFD_INITIAL_BYTES;
+    if (channel->head_count == 0) channel->head_offset = channel->offset;
+    size_t take = SIM_MIN(count, need - channel->head_count);
+    memcpy(channel->head + channel->head_count, bytes, take);
+    channel->head_count += take;
+    channel->offset += take;
+    bytes += take;
+    count -= take;
+    if (channel->head_count < need) break;
+    channel->head_count = 0;
+    if (channel->initial_done) {
+      multifd_packet(set, channel);
+    } else {
+      multifd_initial(set, channel);
+    }
+  }
+}
+
+bool mig_multifd_channel_busy(const struct mig_multifd_channel *channel)
+{
+  return !channel->initial_done || channel->head_count > 0 || channel->payload_left > 0;
+}
+
+void mig_multifd_channel_eof(struct mig_multifd *set, const struct mig_multifd_channel *channel)
+{
+  if (channel->head_count == 0 && channel->payload_left == 0) return;
+  MULTIFD_FAIL(set, MIG_ERR_TRUNCATED, channel->offset, "channel closed inside a packet",
+               "multifd/channel%" PRIu32, channel->index);
+}
+
+/* --------------------------------------------------------- across channels */
+
+/*
+ * Channel ids and UUIDs once every channel is in (spec §9.2, §11.3 item 13).
+ * The source's multifd-channels parameter is not on the wire, so ids are
+ * bounded on arrival and must be dense 0..n-1 here.  Every UUID must equal
+ * the main stream's configuration/uuid when it sent one, else the UUID of
+ * the first multifd channel.
+ */
+static void multifd_check_ids(struct mig_multifd *set,
+                              const struct mig_multifd_channel *const *channels,
+                              uint32_t channel_count, const struct mig_inspect *inspect)
+{
+  for (uint32_t id = 0; id < set->channel_count && !multifd_failed(set); id++) {
+    if (set->ids_seen[id]) continue;
+    char detail[64];
+    snprintf(detail, sizeof detail, "%" PRIu32 " channels but no id %" PRIu32,
+             set->channel_count, id);
+    MULTIFD_FAIL(set, MIG_ERR_BAD_VALUE, MIG_MULTIFD_INITIAL_ID, detail, "multifd/initial/id");
+  }
+  const uint8_t *expected = inspect->has_uuid ? inspect->uuid : NULL;
+  for (uint32_t i = 0; i < channel_count && !multifd_failed(set); i++) {
+    const struct mig_multifd_channel *channel = channels[i];
+    if (!channel->initial_done) continue;
+    if (expected == NULL) {
+      expected = channel->uuid;
+    } else if (memcmp(channel->uuid, expected, sizeof channel->uuid) != 0) {
+      MULTIFD_FAIL(set, MIG_ERR_CONFIG_MISMATCH, MIG_MULTIFD_INITIAL_UUID,
+                   inspect->has_uuid ? "differs from configuration/uuid"
+                                     : "differs from the first multifd channel's",
+                   "multifd/channel%" PRIu32 "/initial/uuid", channel->index);
+    }
+  }
+}
+
+void mig_multifd_finish(struct mig_multifd *set,
+                        const struct mig_multifd_channel *const *channels,
+                        uint32_t channel_count, struct mig_inspect *inspect,
+                        uint64_t syncs_expected)
+{
+  SIM_ASSERT(inspect != NULL && (channels != NULL || channel_count == 0));
+  for (uint32_t i = 0; i < channel_count && !multifd_failed(set); i++) {
+    const struct mig_multifd_channel *channel = channels[i];
+    if (channel->syncs_count == syncs_expected) continue;
+    char detail[96];
+    snprintf(detail, sizeof detail, "%" PRIu64 " SYNC packets, the main stream has %" PRIu64
+             " RAM sections", channel->syncs_count, syncs_expected);
+    MULTIFD_FAIL(set, MIG_ERR_TRUNCATED, channel->offset, detail,
+                 "multifd/channel%" PRIu32 "/sync", channel->index);
+  }
+  multifd_check_ids(set, channels, channel_count, inspect);
+  for (uint32_t i = 0; i < set->block_count && !multifd_failed(set); i++) {
+    const struct mig_multifd_block *entry = &set->blocks[i];
+    struct mig_inspect_block *block = NULL;
+    for (uint32_t j = 0; j < inspect->block_count; j++) {
+      if (strcmp(inspect->blocks[j].name, entry->name) == 0) block = &inspect->blocks[j];
+    }
+    if (block == NULL) {
+      MULTIFD_FAIL(set, MIG_ERR_RAM_BLOCK, 0, "block not in the main stream's list",
+                   "multifd/ramblock/%s", entry->name);
+    } else if (block->used_bytes < MIG_PAGE_BYTES ||
+               entry->offset_max > block->used_bytes - MIG_PAGE_BYTES) {
+      char detail[96];
+      snprintf(detail, sizeof detail, "page offset 0x%" PRIx64 " beyond used_length 0x%" PRIx64,
+               entry->offset_max, block->used_bytes);
+      MULTIFD_FAIL(set, MIG_ERR_RAM_OFFSET, entry->offset_max_at, detail,
+                   "multifd/channel%" PRIu32 "/ramblock/%s", entry->offset_max_channel,
+                   entry->name);
+    } else {
+      block->normal_pages += entry->pages;
+    }
+  }
+}

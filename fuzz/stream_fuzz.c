@@ -10,6 +10,7 @@
  */
 #include "sim_base.h"
 
+#include "fuzz_mutator.h"
 #include "machine.h"
 #include "mig_load.h"
 #include "mig_stream.h"
@@ -19,6 +20,8 @@
 #define FUZZ_INPUT_BYTES_MAX (UINT32_C(1) << 20)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+FUZZ_CUSTOM_MUTATOR(.shape = FUZZ_SHAPE_STREAM)
 
 static struct machine_config fuzz_machine_config(void)
 {

@@ -180,19 +180,18 @@ static uint32_t load_be32(const uint8_t *bytes)
          bytes[3];
 }
 
-/*
- * The end of a FULL section's payload starting at `from`: its footer, the
- * first 0x7e + be32 id followed by a byte that can start a record (or the
- * end).  `size` when there is none.
- */
+size_t fuzz_payload_end(const uint8_t *data, size_t size, size_t from, uint32_t section_id)
+{
+  for (size_t at = from; at + 5 <= size; at++) {
+    if (data[at] != MIG_SECTION_FOOTER || load_be32(data + at + 1) != section_id) continue;
+    if (at + 5 == size || data[at + 5] < MIG_SECTION_TYPES_COUNT) return at;
+  }
+  return size;
+}
+
 static uint64_t footer_find(const struct fuzz_layout *layout, uint64_t from, uint32_t id)
 {
-  const uint8_t *data = layout->data;
-  for (uint64_t at = from; at + 5 <= layout->size; at++) {
-    if (data[at] != MIG_SECTION_FOOTER || load_be32(data + at + 1) != id) continue;
-    if (at + 5 == layout->size || data[at + 5] < MIG_SECTION_TYPES_COUNT) return at;
-  }
-  return layout->size;
+  return fuzz_payload_end(layout->data, layout->size, (size_t)from, id);
 }
 
 /* Subsection markers inside a payload: 0x05, a counted name with '/', a be32 version. */
@@ -228,12 +227,41 @@ static void subsection_spans(struct fuzz_layout *layout, uint64_t from, uint64_t
   }
 }
 
+static void layout_records(struct fuzz_layout *layout, struct mig_tokenizer *tokenizer,
+                           struct mig_reader *reader, uint64_t base, uint64_t first)
+{
+  uint64_t parsed = first;
+  uint32_t ram_count = 0;
+  while (layout->span_count < FUZZ_MUTATOR_SPANS_MAX) {
+    struct mig_record record;
+    if (mig_record_next(tokenizer, &record) != MIG_OK || record.kind == MIG_RECORD_END) break;
+    uint64_t end = base + mig_reader_offset(reader);
+    parsed = end;
+    bool ram = record.kind == MIG_RECORD_RAM || record.kind == MIG_RECORD_RAM_BLOCK;
+    if (ram && ++ram_count > RAM_SPANS_MAX) continue;  /* so that devices are reached */
+    if (base + record.offset > layout->size) continue;  /* the header put before the input */
+    uint64_t payload = record.payload_bytes > 0 ? base + record.payload_offset : end;
+    add_span(layout, base + record.offset, end, payload, record.kind);
+    record_fields(layout, &record, base);
+    bool opaque = record.section.grammar == MIG_GRAMMAR_OPAQUE ||
+                  record.section.grammar == MIG_GRAMMAR_NONE;
+    if (record.kind != MIG_RECORD_SECTION || !opaque) continue;
+    uint64_t stop = footer_find(layout, end, record.section.section_id);
+    if (stop >= layout->size || mig_record_payload(tokenizer, stop - end, &record) != MIG_OK) break;
+    add_span(layout, end, stop, end, MIG_RECORD_PAYLOAD);
+    subsection_spans(layout, end, stop);
+    parsed = stop;
+  }
+  if (parsed < layout->size) add_span(layout, parsed, layout->size, parsed, SPAN_TAIL);
+}
+
 static void tokenizer_start(struct mig_tokenizer *tokenizer, struct mig_reader *reader,
                             const struct fuzz_mutator_options *options)
 {
   struct mig_record_options record_options = {.command_max = MIG_CMD_MAX_10};
   switch (options->shape) {
-  case FUZZ_SHAPE_STREAM: mig_tokenizer_init(tokenizer, reader, &record_options); break;
+  case FUZZ_SHAPE_STREAM:
+  case FUZZ_SHAPE_NO_HEADER: mig_tokenizer_init(tokenizer, reader, &record_options); break;
   case FUZZ_SHAPE_RECORDS: mig_tokenizer_init_records(tokenizer, reader, &record_options); break;
   case FUZZ_SHAPE_RAM_PAYLOAD:
     mig_tokenizer_init_payload(tokenizer, reader, &record_options, options->section_type,
@@ -242,40 +270,39 @@ static void tokenizer_start(struct mig_tokenizer *tokenizer, struct mig_reader *
   }
 }
 
-/* Spans and fields of data; parsing stops at the first error (the rest is one tail span). */
+/*
+ * Spans and fields of data; parsing stops at the first error (the rest is
+ * one tail span).  Offsets the reader gives plus base (modulo 2^64: base
+ * wraps below 0 when a header the input lacks is put before it) are offsets
+ * into data.
+ */
 static void layout_parse(struct fuzz_layout *layout, const struct fuzz_mutator_options *options,
                          const uint8_t *data, size_t size)
 {
   layout->data = data;
   layout->size = size;
   layout->span_count = layout->field_count = 0;
-  uint64_t base = SIM_MIN(options->prefix_bytes, size);
+  size_t prefix = SIM_MIN(options->prefix_bytes, size);
+  uint64_t base = prefix;
+  const uint8_t *bytes = data + prefix;
+  size_t count = size - prefix;
+  uint8_t *headed = NULL;
+  if (options->shape == FUZZ_SHAPE_NO_HEADER) {
+    static const uint8_t header[] = {'Q', 'E', 'V', 'M', 0, 0, 0, MIG_FILE_VERSION};
+    headed = malloc(sizeof header + count + 1);
+    SIM_ASSERT(headed != NULL);
+    memcpy(headed, header, sizeof header);
+    if (count > 0) memcpy(headed + sizeof header, bytes, count);
+    bytes = headed;
+    count += sizeof header;
+    base -= sizeof header;  /* wraps below 0; the header itself is never a span */
+  }
   struct mig_reader reader;
-  mig_reader_init_memory(&reader, data + base, size - base);
+  mig_reader_init_memory(&reader, bytes, count);
   struct mig_tokenizer tokenizer;
   tokenizer_start(&tokenizer, &reader, options);
-  uint64_t parsed = base;
-  uint32_t ram_count = 0;
-  while (layout->span_count < FUZZ_MUTATOR_SPANS_MAX) {
-    struct mig_record record;
-    if (mig_record_next(&tokenizer, &record) != MIG_OK || record.kind == MIG_RECORD_END) break;
-    uint64_t end = base + mig_reader_offset(&reader);
-    parsed = end;
-    bool ram = record.kind == MIG_RECORD_RAM || record.kind == MIG_RECORD_RAM_BLOCK;
-    if (ram && ++ram_count > RAM_SPANS_MAX) continue;  /* so that devices are reached */
-    uint64_t payload = record.payload_bytes > 0 ? base + record.payload_offset : end;
-    add_span(layout, base + record.offset, end, payload, record.kind);
-    record_fields(layout, &record, base);
-    bool opaque = record.section.grammar == MIG_GRAMMAR_OPAQUE ||
-                  record.section.grammar == MIG_GRAMMAR_NONE;
-    if (record.kind != MIG_RECORD_SECTION || !opaque) continue;
-    uint64_t stop = footer_find(layout, end, record.section.section_id);
-    if (stop >= size || mig_record_payload(&tokenizer, stop - end, &record) != MIG_OK) break;
-    add_span(layout, end, stop, end, MIG_RECORD_PAYLOAD);
-    subsection_spans(layout, end, stop);
-    parsed = stop;
-  }
-  if (parsed < size) add_span(layout, parsed, size, parsed, SPAN_TAIL);
+  layout_records(layout, &tokenizer, &reader, base, prefix);
+  free(headed);
 }
 
 /* ------------------------------------------------------------ the edits */

@@ -29,6 +29,7 @@
 /* Where the input's records start. */
 enum fuzz_mutator_shape {
   FUZZ_SHAPE_STREAM,          /* a whole stream: header, configuration, sections, trailer */
+  FUZZ_SHAPE_NO_HEADER,       /* a whole stream after its header (the target adds it) */
   FUZZ_SHAPE_RECORDS,         /* top-level records without header (commands, packaged bodies) */
   FUZZ_SHAPE_RAM_PAYLOAD,     /* the payload of a RAM section (no header, no footer) */
 };
@@ -49,6 +50,13 @@ struct fuzz_mutator_options {
  */
 size_t fuzz_mutate(const struct fuzz_mutator_options *options, uint8_t *data, size_t size,
                    size_t max_size, unsigned int seed, char *note);
+
+/*
+ * The end of an opaque section payload that starts at `from`: its footer,
+ * the first 0x7e + be32 section_id followed by a byte that can start a
+ * record (or by the end).  size when there is none.
+ */
+size_t fuzz_payload_end(const uint8_t *data, size_t size, size_t from, uint32_t section_id);
 
 /*
  * FUZZ_CUSTOM_MUTATOR(options...) in a target defines

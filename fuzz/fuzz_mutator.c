@@ -42,9 +42,26 @@ struct fuzz_layout {
   const uint8_t *data;
   size_t size;
   uint32_t span_count, field_count;
-  struct fuzz_span spans[FUZZ_MUTATOR_SPANS_MAX + 2];
-  struct fuzz_field fields[FIELDS_MAX];
+  uint32_t spans_max, fields_max;   /* sized by the input: small inputs, small allocations */
+  struct fuzz_span *spans;          /* spans_max + 2 (the tail, a payload after the cap) */
+  struct fuzz_field *fields;
 };
+
+/* One allocation for a layout of an input of size bytes; free() releases it. */
+static struct fuzz_layout *layout_create(size_t size)
+{
+  uint32_t spans_max = (uint32_t)SIM_MIN((size_t)FUZZ_MUTATOR_SPANS_MAX, size / 5 + 8);
+  uint32_t fields_max = (uint32_t)SIM_MIN((size_t)FIELDS_MAX, 4 * (size_t)spans_max);
+  size_t bytes = sizeof(struct fuzz_layout) + (spans_max + 2) * sizeof(struct fuzz_span) +
+                 fields_max * sizeof(struct fuzz_field);
+  struct fuzz_layout *layout = malloc(bytes);
+  SIM_ASSERT(layout != NULL);
+  layout->spans_max = spans_max;
+  layout->fields_max = fields_max;
+  layout->spans = (struct fuzz_span *)(layout + 1);
+  layout->fields = (struct fuzz_field *)(layout->spans + spans_max + 2);
+  return layout;
+}
 
 struct fuzz_rng {
   uint64_t state;
@@ -68,7 +85,7 @@ static uint64_t rng_below(struct fuzz_rng *rng, uint64_t bound)
 static void add_field(struct fuzz_layout *layout, uint64_t offset, uint32_t bytes,
                       enum field_class class)
 {
-  if (layout->field_count >= FIELDS_MAX || bytes == 0 || offset + bytes > layout->size) return;
+  if (layout->field_count >= layout->fields_max || bytes == 0 || offset + bytes > layout->size) return;
   layout->fields[layout->field_count++] = (struct fuzz_field){
       .offset = offset, .bytes = bytes, .span = layout->span_count - 1, .class = class};
 }
@@ -76,7 +93,7 @@ static void add_field(struct fuzz_layout *layout, uint64_t offset, uint32_t byte
 static void add_span(struct fuzz_layout *layout, uint64_t offset, uint64_t end,
                      uint64_t payload_offset, uint32_t kind)
 {
-  SIM_ASSERT(layout->span_count < FUZZ_MUTATOR_SPANS_MAX + 2);
+  SIM_ASSERT(layout->span_count < layout->spans_max + 2);
   SIM_ASSERT(offset <= end && end <= layout->size);
   struct fuzz_span *span = &layout->spans[layout->span_count];
   *span = (struct fuzz_span){.offset = offset, .end = end, .kind = kind,
@@ -182,8 +199,12 @@ static uint32_t load_be32(const uint8_t *bytes)
 
 size_t fuzz_payload_end(const uint8_t *data, size_t size, size_t from, uint32_t section_id)
 {
+  /* memchr jumps between candidates: the scan is not instrumented, byte by byte. */
   for (size_t at = from; at + 5 <= size; at++) {
-    if (data[at] != MIG_SECTION_FOOTER || load_be32(data + at + 1) != section_id) continue;
+    const uint8_t *marker = memchr(data + at, MIG_SECTION_FOOTER, size - 4 - at);
+    if (marker == NULL) break;
+    at = (size_t)(marker - data);
+    if (load_be32(data + at + 1) != section_id) continue;
     if (at + 5 == size || data[at + 5] < MIG_SECTION_TYPES_COUNT) return at;
   }
   return size;
@@ -217,9 +238,12 @@ static void subsection_spans(struct fuzz_layout *layout, uint64_t from, uint64_t
   uint64_t starts[SUBSECTIONS_MAX];
   uint32_t count = 0;
   for (uint64_t at = from; at < end && count < SUBSECTIONS_MAX; at++) {
+    const uint8_t *marker = memchr(layout->data + at, MIG_SECTION_SUBSECTION, end - at);
+    if (marker == NULL) break;
+    at = (uint64_t)(marker - layout->data);
     if (subsection_at(layout, at, end)) starts[count++] = at;
   }
-  for (uint32_t i = 0; i < count && layout->span_count < FUZZ_MUTATOR_SPANS_MAX; i++) {
+  for (uint32_t i = 0; i < count && layout->span_count < layout->spans_max; i++) {
     uint64_t stop = i + 1 < count ? starts[i + 1] : end;
     add_span(layout, starts[i], stop, stop, SPAN_SUBSECTION);
     add_field(layout, starts[i], 1, FIELD_TYPE);
@@ -232,7 +256,7 @@ static void layout_records(struct fuzz_layout *layout, struct mig_tokenizer *tok
 {
   uint64_t parsed = first;
   uint32_t ram_count = 0;
-  while (layout->span_count < FUZZ_MUTATOR_SPANS_MAX) {
+  while (layout->span_count < layout->spans_max) {
     struct mig_record record;
     if (mig_record_next(tokenizer, &record) != MIG_OK || record.kind == MIG_RECORD_END) break;
     uint64_t end = base + mig_reader_offset(reader);
@@ -622,8 +646,7 @@ size_t fuzz_mutate(const struct fuzz_mutator_options *options, uint8_t *data, si
   }
   if (options->structural_only) roll = 25 + (uint32_t)rng_below(&rng, 75);
   if (size > options->prefix_bytes && roll >= 25) {
-    struct fuzz_layout *layout = malloc(sizeof *layout);
-    SIM_ASSERT(layout != NULL);
+    struct fuzz_layout *layout = layout_create(size);
     layout_parse(layout, options, data, size);
     struct fuzz_edit edit;
     uint8_t *scratch = NULL;

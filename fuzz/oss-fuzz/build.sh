@@ -71,7 +71,7 @@ printf '%s\n' "${commands[@]}" |
   xargs -P "$JOBS" -I{} sh -c "$CC $CFLAGS {}"
 
 libs=()
-for layer in conformance migration models sim fuzz; do
+for layer in fuzz conformance migration models sim; do
   objects=("$WORK/$layer"/*.o)
   [[ -e ${objects[0]} ]] || continue
   rm -f "$WORK/lib$layer.a"

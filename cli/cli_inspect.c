@@ -11,6 +11,7 @@
 #include "cli_args.h"
 #include "cli_inspect.h"
 #include "conform_run.h"
+#include "mig_destcheck.h"
 #include "mig_format.h"
 
 #include <errno.h>
@@ -25,6 +26,7 @@ static const char usage_inspect[] =
     "usage: migsim inspect FILE [--format summary|analyze] [--validate]\n"
     "                           [--ram-sha256 BLOCK:START-END]...\n"
     "                           [--block-device NAME:BYTES]...\n"
+    "                           [--machine TYPE] [--vmstate DEST.json]\n"
     "\n"
     "Walks a QEMU 7.2 migration stream (FILE, or - for stdin; xz input is\n"
     "decompressed) without knowing the devices: FULL sections are sized from\n"
@@ -42,6 +44,17 @@ static const char usage_inspect[] =
     "  --block-device NAME:BYTES  the destination's disks (repeatable, at most 16):\n"
     "                     block-migration records must name one of them and lie\n"
     "                     inside its BYTES (decimal or 0x hex)\n"
+    "  --machine TYPE     the destination's machine type: the configuration must\n"
+    "                     name it (and be present exactly when TYPE sends one)\n"
+    "  --vmstate DEST.json  the destination's `qemu -dump-vmstate` file: device\n"
+    "                     sections must be of VMSDs it knows, at versions in their\n"
+    "                     range, with subsections it knows; the trailer is then\n"
+    "                     advisory (a damaged one is a warning) and device\n"
+    "                     sections are sized by their footers, as QEMU 7.2 loads\n"
+    "                     (docs/hostile.md, \"A known destination\")\n"
+    "\n"
+    "A device section's version must equal its VM-description entry's, and its\n"
+    "subsections must start where the entry's fields end, each behind 0x05.\n"
     "\n"
     "Streams without the trailer are walked; their device sections are then\n"
     "sized heuristically (the first 0x7e + section id followed by a plausible\n"
@@ -295,6 +308,8 @@ struct inspect_args {
   const char *const *ranges;         /* range_count --ram-sha256 values */
   struct mig_inspect_options options;  /* block_devices points at devices */
   struct mig_inspect_block_device devices[MIG_INSPECT_BLOCK_DEVICES_MAX];
+  const char *machine;               /* --machine, or NULL */
+  const char *vmstate;               /* --vmstate, or NULL */
 };
 
 /* NAME:BYTES into the next device slot; false when malformed, out of range or full. */
@@ -329,6 +344,8 @@ static int inspect_args_parse(int argc, char **argv, struct inspect_args *args)
       {"--ram-sha256", CLI_OPTION_LIST, &ranges, 0, INSPECT_RANGES_MAX, false, NULL, NULL},
       {"--block-device", CLI_OPTION_LIST, &devices, 0, MIG_INSPECT_BLOCK_DEVICES_MAX, false,
        NULL, NULL},
+      {"--machine", CLI_OPTION_STRING, &args->machine, 0, 0, false, NULL, NULL},
+      {"--vmstate", CLI_OPTION_STRING, &args->vmstate, 0, 0, false, NULL, NULL},
   };
   const struct cli_command command = {"inspect", usage_inspect, options,
                                       SIM_ARRAY_COUNT(options), 1, 1};
@@ -376,6 +393,38 @@ static bool inspect_print_ranges(const struct inspect_args *args,
   return true;
 }
 
+/* Reads and parses a -dump-vmstate file; false with a message on stderr. */
+static bool inspect_dump_read(const char *path, struct mig_vmsd_file **dump)
+{
+  char message[MIG_PATH_BYTES_MAX + 512];
+  struct mig_membuf text;
+  if (!cli_inspect_read(path, &text, message, sizeof message)) {
+    fprintf(stderr, "migsim inspect: --vmstate: %s\n", message);
+    mig_membuf_deinit(&text);
+    return false;
+  }
+  struct mig_vmsd_error error;
+  enum mig_vmsd_err code = mig_vmsd_file_parse(text.bytes, text.count, dump, &error);
+  mig_membuf_deinit(&text);
+  if (code != MIG_VMSD_OK) {
+    mig_vmsd_error_format(&error, message, sizeof message);
+    fprintf(stderr, "migsim inspect: --vmstate %s: %s\n", path, message);
+    return false;
+  }
+  return true;
+}
+
+static void inspect_print_warnings(const struct mig_destcheck_report *report)
+{
+  for (uint32_t i = 0; i < report->warning_count; i++) {
+    fprintf(stderr, "warning: offset 0x%" PRIx64 ": %s\n", report->warnings[i].offset,
+            report->warnings[i].text);
+  }
+  if (report->warnings_dropped > 0) {
+    fprintf(stderr, "warning: %" PRIu32 " more\n", report->warnings_dropped);
+  }
+}
+
 int cli_inspect_main(int argc, char **argv)
 {
   struct inspect_args args = {0};
@@ -388,13 +437,23 @@ int cli_inspect_main(int argc, char **argv)
     mig_membuf_deinit(&input);
     return CONFORM_BAD_INPUT;
   }
+  struct mig_vmsd_file *dump = NULL;
+  if (args.vmstate != NULL && !inspect_dump_read(args.vmstate, &dump)) {
+    mig_membuf_deinit(&input);
+    return CONFORM_BAD_INPUT;
+  }
   static struct mig_ramapply apply;
   mig_ramapply_init(&apply, false);
   struct mig_inspect_visitor visitor = {.visit = mig_ramapply_visit, .context = &apply};
   struct mig_inspect inspect;
   struct mig_error error;
-  enum mig_err code = mig_inspect_walk_with(input.bytes, input.count, &inspect, &args.options,
-                                            args.range_count > 0 ? &visitor : NULL, &error);
+  struct mig_destcheck_options destination = {.machine_type = args.machine, .dump = dump};
+  static struct mig_destcheck_report report;
+  enum mig_err code = mig_destcheck_walk(input.bytes, input.count, &destination, &args.options,
+                                         args.range_count > 0 ? &visitor : NULL, &inspect,
+                                         &report, &error);
+  mig_vmsd_file_free(dump);
+  if (!args.validate) inspect_print_warnings(&report);
   if (args.analyze && code == MIG_OK) {
     int exit_code = cli_analyze_print(stdout, stderr, input.bytes, input.count, &inspect);
     mig_ramapply_deinit(&apply);
@@ -408,7 +467,9 @@ int cli_inspect_main(int argc, char **argv)
   bool ranges_ok = true;
   if (code != MIG_OK) {
     mig_error_format(&error, message, sizeof message);
-    fprintf(stderr, "%s\n", message);
+    /* A refusal QEMU 7.2 would not make names its mig_policy field (docs/hostile.md). */
+    fprintf(stderr, "%s%s%s%s\n", message, error.policy != NULL ? " [policy " : "",
+            error.policy != NULL ? error.policy : "", error.policy != NULL ? "]" : "");
   } else {
     ranges_ok = inspect_print_ranges(&args, &inspect, &apply);
   }

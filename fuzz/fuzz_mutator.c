@@ -85,7 +85,8 @@ static uint64_t rng_below(struct fuzz_rng *rng, uint64_t bound)
 static void add_field(struct fuzz_layout *layout, uint64_t offset, uint32_t bytes,
                       enum field_class class)
 {
-  if (layout->field_count >= layout->fields_max || bytes == 0 || offset + bytes > layout->size) return;
+  if (layout->field_count >= layout->fields_max || bytes == 0) return;
+  if (offset + bytes > layout->size) return;
   layout->fields[layout->field_count++] = (struct fuzz_field){
       .offset = offset, .bytes = bytes, .span = layout->span_count - 1, .class = class};
 }

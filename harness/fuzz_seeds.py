@@ -25,6 +25,10 @@
   multifd_fuzz   one channel each: the initial packet, packets with pages
                  (nocomp, zlib and zstd when python3-zstandard is present),
                  zero pages, SYNC packets.
+  destcheck_fuzz   a -dump-vmstate, a NUL, a stream: the hand-built stream
+                 and dump of migration/mig_destcheck_test.c, and each small
+                 corpus stream with its machine's dump cut to the VMSDs the
+                 stream carries.
   stream_all_fuzz  streams migsim writes for the all-devices machine of
                  fuzz/stream_all_fuzz.c (`migsim run` over the scenario text
                  embedded there, seed 1, migrate at six times, `--stream-out`).
@@ -346,6 +350,68 @@ def record_seeds(out):
     return count + 1
 
 
+DESTCHECK_STREAMS = ["microvm_m32_virtio-mmio-blk", "pc-q35-7.2_m32_validate-uuid"]
+
+
+def destcheck_test_seed():
+    """The stream and dump of migration/mig_destcheck_test.c (dev v2, inner/x, dev/sub)."""
+    def field(name, size, since=0, desc=None):
+        out = {"field": name, "version_id": since, "field_exists": False, "size": size}
+        if desc:
+            out["Description"] = desc
+        return out
+    inner = {"name": "inner", "version_id": 1, "minimum_version_id": 1,
+             "Fields": [field("c", 1)],
+             "Subsections": [{"name": "inner/x", "version_id": 1, "minimum_version_id": 1,
+                              "Fields": [field("d", 1)]}]}
+    dump = {"vmschkmachine": {"Name": "pc-i440fx-7.2"},
+            "dev-pci": {"Name": "dev-pci", "version_id": 2, "minimum_version_id": 1,
+                        "Description": {"name": "dev", "version_id": 2, "minimum_version_id": 1,
+                                        "Fields": [field("a", 4), field("late", 2, 2),
+                                                   field("inner", 8, 0, inner)],
+                                        "Subsections": [{"name": "dev/sub", "version_id": 1,
+                                                         "minimum_version_id": 1,
+                                                         "Fields": [field("b", 2)]}]}}}
+    trailer = {"page_size": 4096, "devices": [{
+        "name": "0000:00:02.0/dev", "instance_id": 0, "vmsd_name": "dev", "version": 2,
+        "fields": [{"name": "a", "type": "uint32", "size": 4},
+                   {"name": "late", "type": "uint16", "size": 2},
+                   {"name": "inner", "type": "struct", "size": 15, "struct": {
+                       "vmsd_name": "inner", "version": 1,
+                       "fields": [{"name": "c", "type": "uint8", "size": 1}],
+                       "subsections": [{"vmsd_name": "inner/x", "version": 1, "fields": [
+                           {"name": "d", "type": "uint8", "size": 1}]}]}}],
+        "subsections": [{"vmsd_name": "dev/sub", "version": 1,
+                         "fields": [{"name": "b", "type": "uint16", "size": 2}]}]}]}
+    stream = HEADER + configuration("pc-i440fx-7.2")
+    stream += b"\x04" + be32(3) + counted("0000:00:02.0/dev") + be32(0) + be32(2)
+    stream += be32(0x11223344) + be16(0x5566) + b"\x77"
+    stream += b"\x05" + counted("inner/x") + be32(1) + b"\x88"
+    stream += b"\x05" + counted("dev/sub") + be32(1) + be16(0x99aa)
+    stream += footer(3) + b"\x00"
+    text = json.dumps(trailer).encode()
+    stream += b"\x06" + be32(len(text)) + text
+    return json.dumps(dump).encode() + b"\x00" + stream
+
+
+def destcheck_seeds(corpus, out):
+    save(out, destcheck_test_seed())
+    count = 1
+    for name in DESTCHECK_STREAMS:
+        sidecar = json.load(open(os.path.join(corpus, name + ".json")))
+        argv = sidecar["argv_destination"]
+        machine = argv[argv.index("-machine") + 1].split(",")[0]
+        dump = json.load(open(os.path.join(corpus, "vmstate", machine + ".vmstate.json")))
+        stream = lzma.open(os.path.join(corpus, name + ".mig.xz")).read()
+        trailer = json.loads(lzma.open(os.path.join(corpus, name + ".analyze-desc.json.xz")).read())
+        wanted = {d.get("vmsd_name") for d in trailer["devices"]}
+        cut = {k: v for k, v in dump.items()
+               if k == "vmschkmachine" or v.get("Description", {}).get("name") in wanted}
+        save(out, json.dumps(cut).encode() + b"\x00" + stream)
+        count += 1
+    return count
+
+
 def stream_all_seeds(migsim, out):
     """Streams of the scenario embedded in fuzz/stream_all_fuzz.c, migrated at six times.
 
@@ -381,7 +447,8 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--target", required=True,
                         choices=["scenario_fuzz", "vmdesc_fuzz", "record_fuzz", "ram_fuzz",
-                                 "cmd_fuzz", "config_fuzz", "multifd_fuzz", "stream_all_fuzz"])
+                                 "cmd_fuzz", "config_fuzz", "multifd_fuzz", "stream_all_fuzz",
+                                 "destcheck_fuzz"])
     parser.add_argument("--corpus", default=os.path.join(ROOT, "..", "shared", "corpus",
                                                          "qemu-7.2"))
     parser.add_argument("--out", help="default: fuzz/corpus/TARGET")
@@ -393,6 +460,7 @@ def main():
                  "record_fuzz": lambda: record_seeds(out), "ram_fuzz": lambda: ram_seeds(out),
                  "cmd_fuzz": lambda: cmd_seeds(out), "config_fuzz": lambda: config_seeds(out),
                  "multifd_fuzz": lambda: multifd_seeds(out),
+                 "destcheck_fuzz": lambda: destcheck_seeds(options.corpus, out),
                  "stream_all_fuzz": lambda: stream_all_seeds(options.migsim, out)}
     count = builders[options.target]()
     print("%s: %d seeds in %s" % (options.target, count, out))

@@ -257,7 +257,8 @@ def run(args):
             seed = args.seed + index * 1000003
             folder = os.path.join(work, "mutants", stream.name)
             for path, note in make_mutants(args, stream, per_stream, seed, folder):
-                key = hashlib.sha256((sha256_file(path) + " ".join(stream.argv)).encode()).hexdigest()
+                key = hashlib.sha256((sha256_file(path) + " ".join(stream.argv)).encode())
+                key = key.hexdigest()
                 entry = cache.get(key)
                 if entry is None:
                     verdict, detail, seconds = qemu_load(args, stream, path, sock)

@@ -25,6 +25,17 @@ static const char *const outside_dump[] = {
     "timer", "slirp", "ram", "block", "dirty-bitmap", "vfio",
 };
 
+/*
+ * Old-style handlers (SaveVMHandlers without a VMSD) have no version in the
+ * VM description either: their version_id from QEMU 7.2's sources
+ * (net/slirp.c: register_savevm_live("slirp", ..., 4, ...)).  QEMU refuses
+ * only a version above it (qemu_loadvm_section_start_full).
+ */
+static const struct {
+  const char *name;
+  uint32_t version_max;
+} old_style[] = {{"slirp", 4}};
+
 struct destcheck {
   const struct mig_destcheck_options *options;
   const struct mig_inspect_visitor *inner;
@@ -344,6 +355,13 @@ static enum mig_err device_identity(struct destcheck *check,
     return fail(error, MIG_ERR_UNKNOWN_SECTION, header_at, event->idstr,
                 "instance %" PRIu32 " is not in the stream's VM description",
                 event->instance_id);
+  }
+  for (size_t i = 0; dump != NULL && i < SIM_ARRAY_COUNT(old_style); i++) {
+    bool above = event->version > old_style[i].version_max;
+    if (strcmp(event->idstr, old_style[i].name) != 0 || !above) continue;
+    return fail(error, MIG_ERR_SECTION_VERSION, version_at, event->idstr,
+                "version %" PRIu32 " above %" PRIu32 ", QEMU 7.2's", event->version,
+                old_style[i].version_max);
   }
   if (desc != NULL && (event->version > (uint32_t)desc->version_id ||
                        event->version < (uint32_t)desc->minimum_version_id)) {

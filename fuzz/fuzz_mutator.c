@@ -421,15 +421,39 @@ static void edit_field(struct fuzz_layout *layout, struct fuzz_rng *rng,
            field_class_names[field->class], field->offset, value, mutant);
 }
 
-/* A field of class `class` (any class when negative); NULL when the input has none. */
+/*
+ * A record kind drawn uniformly from the kinds the input's fields belong to:
+ * a stream has hundreds of RAM records and one configuration, and both
+ * deserve mutations.  UINT32_MAX when the input has no field.
+ */
+static uint32_t pick_kind(const struct fuzz_layout *layout, struct fuzz_rng *rng)
+{
+  uint32_t kinds[32], count = 0;
+  for (uint32_t i = 0; i < layout->field_count && count < 32; i++) {
+    uint32_t kind = layout->spans[layout->fields[i].span].kind;
+    uint32_t j = 0;
+    while (j < count && kinds[j] != kind) j++;
+    if (j == count) kinds[count++] = kind;
+  }
+  return count == 0 ? UINT32_MAX : kinds[rng_below(rng, count)];
+}
+
+/*
+ * A field of class `class` (any class when negative), half the time of a
+ * kind drawn by pick_kind first; NULL when the input has none.
+ */
 static const struct fuzz_field *pick_field(const struct fuzz_layout *layout,
                                            struct fuzz_rng *rng, int class)
 {
   if (layout->field_count == 0) return NULL;
-  uint32_t start = (uint32_t)rng_below(rng, layout->field_count);
-  for (uint32_t i = 0; i < layout->field_count; i++) {
-    const struct fuzz_field *field = &layout->fields[(start + i) % layout->field_count];
-    if (class < 0 || field->class == (enum field_class)class) return field;
+  uint32_t kind = rng_below(rng, 2) != 0 ? pick_kind(layout, rng) : UINT32_MAX;
+  for (int pass = 0; pass < 2; pass++, kind = UINT32_MAX) {
+    uint32_t start = (uint32_t)rng_below(rng, layout->field_count);
+    for (uint32_t i = 0; i < layout->field_count; i++) {
+      const struct fuzz_field *field = &layout->fields[(start + i) % layout->field_count];
+      bool kind_ok = kind == UINT32_MAX || layout->spans[field->span].kind == kind;
+      if (kind_ok && (class < 0 || field->class == (enum field_class)class)) return field;
+    }
   }
   return NULL;
 }

@@ -260,7 +260,8 @@ def cmd_seeds(out):
         every += b"".join(ram_record(p * PAGE, 0x2, None, b"\x00") for p in range(1, size // PAGE))
     every += be64(0x10) + footer(0)
     resent = part(0) + ram_record(0, 0x8, "pc.ram", bytes(PAGE))
-    resent += ram_record(4 * PAGE, 0x8, None, bytes(PAGE)) + ram_record(5 * PAGE, 0x2, None, b"\x00")
+    resent += ram_record(4 * PAGE, 0x8, None, bytes(PAGE))
+    resent += ram_record(5 * PAGE, 0x2, None, b"\x00")
     resent += be64(0x10) + footer(0)
     postcopy = (command(1) + command(2, be32(1)) + advise + ram_start_small() + every + discard +
                 command(2, be32(2)) + packaged + command(2, be32(4)) + resent + end)

@@ -106,9 +106,27 @@ static void trailer_parse(struct destcheck *check, const uint8_t *bytes, size_t 
 }
 
 /*
+ * ISA-era devices that QEMU 7.2 registers with a legacy alias id
+ * (qdev_set_legacy_instance_id: their I/O base): for them 0xffffffff is no
+ * alias.
+ */
+static const char *const legacy_alias[] = {"fdc", "mc146818rtc", "serial", "i8254", "i8259"};
+
+static bool has_legacy_alias(const char *idstr)
+{
+  const char *slash = strrchr(idstr, '/');
+  const char *vmsd = slash != NULL ? slash + 1 : idstr;
+  for (size_t i = 0; i < SIM_ARRAY_COUNT(legacy_alias); i++) {
+    if (strcmp(legacy_alias[i], vmsd) == 0) return true;
+  }
+  return false;
+}
+
+/*
  * The first unused trailer entry for (idstr, instance), marked used; NULL
  * when none.  Instance 0xffffffff matches any: QEMU's find_se also accepts
- * a section's alias id, which is -1 for every handler registered without one.
+ * a section's alias id, which is -1 for every handler registered without a
+ * legacy one.
  */
 static const json_t *trailer_entry(struct destcheck *check, const char *idstr, uint32_t instance)
 {
@@ -117,7 +135,8 @@ static const json_t *trailer_entry(struct destcheck *check, const char *idstr, u
   json_array_foreach(check->devices, index, entry) {
     const char *name = json_string_value(json_object_get(entry, "name"));
     json_int_t id = json_integer_value(json_object_get(entry, "instance_id"));
-    bool alias = check->options->dump != NULL && instance == UINT32_MAX;
+    bool alias = check->options->dump != NULL && instance == UINT32_MAX &&
+                 !has_legacy_alias(idstr);
     if (check->used[index] || name == NULL || strcmp(name, idstr) != 0 ||
         (id != instance && !alias)) {
       continue;

@@ -25,8 +25,9 @@ A QEMU crash counts as a refusal.  Each disagreement is triaged:
   migsim-too-lax      QEMU refused (or crashed), migsim accepted;
   migsim-policy       migsim refused by a documented policy difference
                       (its error names the mig_policy field, "[policy X]",
-                      or is a trailer error: QEMU 7.2 never reads the trailer
-                      when it loads, docs/hostile.md);
+                      is a trailer error: QEMU 7.2 never reads the trailer
+                      when it loads, or is one of hostile.md's deliberate
+                      §11.3 checks listed in DOCUMENTED);
   migsim-stricter     migsim refused what QEMU accepted, without a policy;
   qemu-wrong          QEMU crashed or hung (a finding either way).
 
@@ -202,6 +203,10 @@ def migsim_knows_destination(args, stream):
 
 
 POLICY_RE = re.compile(r"\[policy ([a-z0-9_]+)\]")
+# Refusals docs/hostile.md lists as deliberate (spec §11.3) without a mig_policy field.
+DOCUMENTED = [
+    ("> 255)", "§11.3 item 4: a subsection version above 255 (QEMU keeps its low byte)"),
+]
 
 
 def triage(qemu, migsim, migsim_detail):
@@ -215,6 +220,8 @@ def triage(qemu, migsim, migsim_detail):
     if qemu_refuses:
         return "migsim-too-lax"
     if POLICY_RE.search(migsim_detail) or "vmdesc" in migsim_detail:
+        return "migsim-policy"
+    if any(text in migsim_detail for text, _ in DOCUMENTED):
         return "migsim-policy"
     return "migsim-stricter"
 

@@ -12,6 +12,7 @@
 #include "cli_inspect.h"
 #include "cli_input.h"
 #include "conform_run.h"
+#include "mig_destcheck.h"
 #include "mig_format.h"
 
 #include <openssl/evp.h>
@@ -22,6 +23,7 @@ static const char usage_inspect[] =
     "usage: migsim inspect FILE [--format summary|analyze] [--validate]\n"
     "                           [--ram-sha256 BLOCK:START-END]...\n"
     "                           [--block-device NAME:BYTES]...\n"
+    "                           [--machine TYPE] [--vmstate DEST.json]\n"
     "\n"
     "Walks a QEMU 7.2 migration stream (FILE, or - for stdin; xz input is\n"
     "decompressed) without knowing the devices: FULL sections are sized from\n"
@@ -39,6 +41,17 @@ static const char usage_inspect[] =
     "  --block-device NAME:BYTES  the destination's disks (repeatable, at most 16):\n"
     "                     block-migration records must name one of them and lie\n"
     "                     inside its BYTES (decimal or 0x hex)\n"
+    "  --machine TYPE     the destination's machine type: the configuration must\n"
+    "                     name it (and be present exactly when TYPE sends one)\n"
+    "  --vmstate DEST.json  the destination's `qemu -dump-vmstate` file: device\n"
+    "                     sections must be of VMSDs it knows, at versions in their\n"
+    "                     range, with subsections it knows; the trailer is then\n"
+    "                     advisory (a damaged one is a warning) and device\n"
+    "                     sections are sized by their footers, as QEMU 7.2 loads\n"
+    "                     (docs/hostile.md, \"A known destination\")\n"
+    "\n"
+    "A device section's version must equal its VM-description entry's, and its\n"
+    "subsections must start where the entry's fields end, each behind 0x05.\n"
     "\n"
     "Streams without the trailer are walked; their device sections are then\n"
     "sized heuristically (the first 0x7e + section id followed by a plausible\n"
@@ -229,6 +242,8 @@ struct inspect_args {
   const char *const *ranges;         /* range_count --ram-sha256 values */
   struct mig_inspect_options options;  /* block_devices points at devices */
   struct mig_inspect_block_device devices[MIG_INSPECT_BLOCK_DEVICES_MAX];
+  const char *machine;               /* --machine, or NULL */
+  const char *vmstate;               /* --vmstate, or NULL */
 };
 
 /* NAME:BYTES into the next device slot; false when malformed, out of range or full. */
@@ -263,6 +278,8 @@ static int inspect_args_parse(int argc, char **argv, struct inspect_args *args)
       {"--ram-sha256", CLI_OPTION_LIST, &ranges, 0, INSPECT_RANGES_MAX, false, NULL, NULL},
       {"--block-device", CLI_OPTION_LIST, &devices, 0, MIG_INSPECT_BLOCK_DEVICES_MAX, false,
        NULL, NULL},
+      {"--machine", CLI_OPTION_STRING, &args->machine, 0, 0, false, NULL, NULL},
+      {"--vmstate", CLI_OPTION_STRING, &args->vmstate, 0, 0, false, NULL, NULL},
   };
   const struct cli_command command = {"inspect", usage_inspect, options,
                                       SIM_ARRAY_COUNT(options), 1, 1};
@@ -326,22 +343,79 @@ static void inspect_keep_ranges(const struct inspect_args *args, struct mig_rama
 /*
  * The walk of the opened input: over the mapping (pages the walk passed are
  * dropped) or streamed.  With analyze over a streamed input, the bytes are
- * kept in *tee (the decoder needs the device sections after the walk).
+ * kept in *tee (the decoder needs the device sections after the walk).  A
+ * destination's checks (--machine, --vmstate: mig_destcheck.h) read the
+ * trailer first and walk a whole stream in memory: a streamed input is read
+ * into *tee first.
  */
 static enum mig_err inspect_walk(struct cli_input *input, const struct inspect_args *args,
-                                 struct mig_ramapply *apply, struct mig_inspect *inspect,
-                                 struct mig_membuf *tee, struct mig_error *error)
+                                 const struct mig_vmsd_file *dump,
+                                 struct mig_destcheck_report *report, struct mig_ramapply *apply,
+                                 struct mig_inspect *inspect, struct mig_membuf *tee,
+                                 struct mig_error *error)
 {
+  memset(report, 0, sizeof *report);
   struct mig_inspect_options options = args->options;
   options.consumed = input->mapped ? cli_input_consumed : NULL;
   options.context = input;
   struct mig_inspect_visitor visitor = {.visit = mig_ramapply_visit, .context = apply};
   const struct mig_inspect_visitor *visit = args->range_count > 0 ? &visitor : NULL;
+  if (args->machine != NULL || dump != NULL) {
+    struct mig_destcheck_options destination = {.machine_type = args->machine, .dump = dump};
+    const uint8_t *bytes = input->bytes;
+    size_t count = input->count;
+    if (!input->mapped) {
+      char message[256];
+      if (!cli_input_slurp(input, tee, CLI_INSPECT_BYTES_MAX, message, sizeof message)) {
+        memset(inspect, 0, sizeof *inspect);
+        *error = (struct mig_error){.code = MIG_ERR_NOMEM, .offset = tee->count};
+        snprintf(error->path, sizeof error->path, "input");
+        snprintf(error->detail, sizeof error->detail, "%.120s", message);
+        return error->code;
+      }
+      bytes = tee->bytes;
+      count = tee->count;
+    }
+    return mig_destcheck_walk(bytes, count, &destination, &options, visit, inspect, report,
+                              error);
+  }
   if (input->mapped) {
     return mig_inspect_walk_with(input->bytes, input->count, inspect, &options, visit, error);
   }
   if (args->analyze) input->tee = tee;
   return mig_inspect_walk_reader(&input->reader, inspect, &options, visit, error);
+}
+
+/* Reads and parses a -dump-vmstate file; false with a message on stderr. */
+static bool inspect_dump_read(const char *path, struct mig_vmsd_file **dump)
+{
+  char message[MIG_PATH_BYTES_MAX + 512];
+  struct mig_membuf text;
+  if (!cli_inspect_read(path, &text, message, sizeof message)) {
+    fprintf(stderr, "migsim inspect: --vmstate: %s\n", message);
+    mig_membuf_deinit(&text);
+    return false;
+  }
+  struct mig_vmsd_error error;
+  enum mig_vmsd_err code = mig_vmsd_file_parse(text.bytes, text.count, dump, &error);
+  mig_membuf_deinit(&text);
+  if (code != MIG_VMSD_OK) {
+    mig_vmsd_error_format(&error, message, sizeof message);
+    fprintf(stderr, "migsim inspect: --vmstate %s: %s\n", path, message);
+    return false;
+  }
+  return true;
+}
+
+static void inspect_print_warnings(const struct mig_destcheck_report *report)
+{
+  for (uint32_t i = 0; i < report->warning_count; i++) {
+    fprintf(stderr, "warning: offset 0x%" PRIx64 ": %s\n", report->warnings[i].offset,
+            report->warnings[i].text);
+  }
+  if (report->warnings_dropped > 0) {
+    fprintf(stderr, "warning: %" PRIu32 " more\n", report->warnings_dropped);
+  }
 }
 
 int cli_inspect_main(int argc, char **argv)
@@ -356,6 +430,11 @@ int cli_inspect_main(int argc, char **argv)
     cli_input_close(&input);
     return CONFORM_BAD_INPUT;
   }
+  struct mig_vmsd_file *dump = NULL;
+  if (args.vmstate != NULL && !inspect_dump_read(args.vmstate, &dump)) {
+    cli_input_close(&input);
+    return CONFORM_BAD_INPUT;
+  }
   static struct mig_ramapply apply;
   mig_ramapply_init(&apply, false);
   if (input.mapped) mig_ramapply_reference(&apply);  /* pages read from the mapping itself */
@@ -364,7 +443,10 @@ int cli_inspect_main(int argc, char **argv)
   mig_membuf_init(&tee, CLI_INSPECT_BYTES_MAX);
   struct mig_inspect inspect;
   struct mig_error error;
-  enum mig_err code = inspect_walk(&input, &args, &apply, &inspect, &tee, &error);
+  static struct mig_destcheck_report report;
+  enum mig_err code = inspect_walk(&input, &args, dump, &report, &apply, &inspect, &tee, &error);
+  mig_vmsd_file_free(dump);
+  if (!args.validate) inspect_print_warnings(&report);
   int exit_code = -1;
   if (input.failed) {  /* the input's own error (xz data corrupt) caused the walk's */
     fprintf(stderr, "migsim inspect: %s\n", input.message);
@@ -381,7 +463,9 @@ int cli_inspect_main(int argc, char **argv)
     bool ranges_ok = true;
     if (code != MIG_OK) {
       mig_error_format(&error, message, sizeof message);
-      fprintf(stderr, "%s\n", message);
+      /* A refusal QEMU 7.2 would not make names its mig_policy field (docs/hostile.md). */
+      fprintf(stderr, "%s%s%s%s\n", message, error.policy != NULL ? " [policy " : "",
+              error.policy != NULL ? error.policy : "", error.policy != NULL ? "]" : "");
     } else {
       ranges_ok = inspect_print_ranges(&args, &inspect, &apply, &input);
     }

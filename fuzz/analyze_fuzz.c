@@ -12,6 +12,7 @@
  */
 #include "sim_base.h"
 
+#include "fuzz_mutator.h"
 #include "cli_analyze.h"
 #include "mig_analyze.h"
 #include "mig_inspect.h"
@@ -19,6 +20,8 @@
 #define FUZZ_INPUT_BYTES_MAX (UINT32_C(1) << 20)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+FUZZ_CUSTOM_MUTATOR(.shape = FUZZ_SHAPE_STREAM)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,19 +1,19 @@
 /*
- * fuzz_machine.c: the fuzz targets' destination machine (fuzz_machine.h):
- * pc.ram 32 pages, pc.bios 4 pages, one testdev in slot 3; and one load
- * into it.
+ * fuzz_machine.c: the fuzz-small destination, one load into it, and stream
+ * prefixes (fuzz_machine.h).
  */
 #include "sim_base.h"
 
 #include "fuzz_machine.h"
 #include "mig_load.h"
 #include "mig_stream.h"
+#include "mig_wire.h"
 #include "sim.h"
 #include "testdev.h"
 
 struct machine_config fuzz_machine_config(void)
 {
-  struct machine_config config = {.type = "migsim-1.0", .ram_count = 2, .device_count = 1};
+  struct machine_config config = {.type = FUZZ_MACHINE_TYPE, .ram_count = 2, .device_count = 1};
   snprintf(config.ram[0].name, sizeof(config.ram[0].name), "pc.ram");
   config.ram[0].bytes = 32 * RAM_PAGE_BYTES;
   snprintf(config.ram[1].name, sizeof(config.ram[1].name), "pc.bios");
@@ -43,4 +43,29 @@ enum mig_err fuzz_machine_load(const uint8_t *data, size_t size, struct mig_erro
   SIM_ASSERT(err == error->code);
   sim_destroy(sim);
   return err;
+}
+
+uint8_t *fuzz_prefixed(enum fuzz_prefix prefix, const uint8_t *input, size_t size,
+                       size_t *out_size)
+{
+  static const uint8_t header[] = {'Q', 'E', 'V', 'M', 0, 0, 0, MIG_FILE_VERSION};
+  static const uint8_t configuration[] = {MIG_SECTION_CONFIGURATION, 0, 0, 0, 10,
+                                          'm', 'i', 'g', 's', 'i', 'm', '-', '1', '.', '0'};
+  static const uint8_t ram_start[] = {MIG_SECTION_START, 0, 0, 0, 0, 3, 'r', 'a', 'm',
+                                      0, 0, 0, 0, 0, 0, 0, MIG_RAM_SECTION_VERSION};
+  _Static_assert(sizeof(FUZZ_MACHINE_TYPE) - 1 == 10, "the configuration's length byte");
+  size_t bytes = sizeof header + (prefix >= FUZZ_PREFIX_CONFIGURATION ? sizeof configuration : 0) +
+                 (prefix >= FUZZ_PREFIX_RAM_START ? sizeof ram_start : 0);
+  uint8_t *out = malloc(bytes + size + 1);
+  SIM_ASSERT(out != NULL);
+  memcpy(out, header, sizeof header);
+  if (prefix >= FUZZ_PREFIX_CONFIGURATION) {
+    memcpy(out + sizeof header, configuration, sizeof configuration);
+  }
+  if (prefix >= FUZZ_PREFIX_RAM_START) {
+    memcpy(out + sizeof header + sizeof configuration, ram_start, sizeof ram_start);
+  }
+  if (size > 0) memcpy(out + bytes, input, size);
+  *out_size = bytes + size;
+  return out;
 }

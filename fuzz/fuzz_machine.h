@@ -1,8 +1,10 @@
 /*
- * fuzz_machine.h: the destination machine of the loader's fuzz targets
- * (stream_fuzz, loadwalk_fuzz): the machine of
- * conformance/scenarios/fuzz-small.json, so the seed corpora (streams migsim
- * wrote for that scenario) load deep.
+ * fuzz_machine.h: what the stream-shaped fuzz targets share: the destination
+ * of conformance/scenarios/fuzz-small.json (pc.ram 128 KiB, pc.bios 16 KiB, a
+ * testdev at 00:03.0), so the seed corpora (streams migsim wrote for that
+ * scenario) load deep; one strict load into it; and the stream prefix that
+ * puts a target's input where its records belong (after the header and
+ * configuration, or inside the RAM START section).  No globals, no I/O.
  */
 #ifndef FUZZ_MACHINE_H
 #define FUZZ_MACHINE_H
@@ -11,6 +13,9 @@
 #include "machine.h"
 #include "mig_err.h"
 
+#define FUZZ_MACHINE_TYPE "migsim-1.0"
+
+/* The fuzz-small machine's configuration. */
 struct machine_config fuzz_machine_config(void);
 /*
  * Loads data with the strict loader into a fresh machine of that config and
@@ -18,5 +23,18 @@ struct machine_config fuzz_machine_config(void);
  * own contract: every refusal is latched, with an offset inside the input.
  */
 enum mig_err fuzz_machine_load(const uint8_t *data, size_t size, struct mig_error *error);
+
+enum fuzz_prefix {
+  FUZZ_PREFIX_HEADER,         /* QEVM, version 3 */
+  FUZZ_PREFIX_CONFIGURATION,  /* ... and the configuration section naming FUZZ_MACHINE_TYPE */
+  FUZZ_PREFIX_RAM_START,      /* ... and START(id 0, "ram", instance 0, version 4) */
+};
+
+/*
+ * A malloc'd buffer holding the prefix and then input[0..size); *out_size is
+ * its length.  The caller frees it.
+ */
+uint8_t *fuzz_prefixed(enum fuzz_prefix prefix, const uint8_t *input, size_t size,
+                       size_t *out_size);
 
 #endif /* FUZZ_MACHINE_H */

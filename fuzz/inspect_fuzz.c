@@ -12,6 +12,7 @@
  */
 #include "sim_base.h"
 
+#include "fuzz_mutator.h"
 #include "mig_inspect.h"
 #include "mig_ramapply.h"
 #include "mig_reencode.h"
@@ -21,6 +22,8 @@
 #define FUZZ_OUTPUT_BYTES_MAX (UINT32_C(8) << 20)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+FUZZ_CUSTOM_MUTATOR(.shape = FUZZ_SHAPE_STREAM)
 
 struct fuzz_both {
   struct mig_ramapply apply;

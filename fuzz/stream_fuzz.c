@@ -11,10 +11,13 @@
 #include "sim_base.h"
 
 #include "fuzz_machine.h"
+#include "fuzz_mutator.h"
 
 #define FUZZ_INPUT_BYTES_MAX (UINT32_C(1) << 20)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+FUZZ_CUSTOM_MUTATOR(.shape = FUZZ_SHAPE_STREAM)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -112,6 +112,10 @@ live proxy_test.py python3 harness/proxy_test.py    # faults between real QEMUs 
 live qemu_matrix.py python3 harness/qemu_matrix.py
 # every corpus stream, re-chunked by migsim reencode, loaded by a real QEMU 7.2
 live qemu_load_rechunk.py python3 harness/qemu_load_rechunk.py --stand-in-resources
+# 20 structure-aware mutants of corpus streams into QEMU 7.2 and into migsim inspect
+# --machine --vmstate: the verdicts must agree (~10 s; docs/fuzzing.md)
+live qemu_diff.py python3 harness/qemu_diff.py --mutants 20 --seed 7 --work out/qemu_diff-smoke \
+  --strict --report out/reports/qemu_diff.json
 
 echo "== fuzz smoke (harness/fuzz): one canary signature; stream_fuzz survives 30 s [t=${SECONDS}s]"
 # The campaign runner in short: fork mode, merge, triage by stack, summary.json.

@@ -114,6 +114,20 @@ static uint64_t walk_left(struct walk *walk)
 }
 
 /*
+ * trailer_advisory: the trailer's problem becomes out->trailer_warning (the
+ * first one is kept) and the walk goes on; false without the option.
+ */
+static bool walk_trailer_advisory(struct walk *walk, uint64_t offset, const char *why)
+{
+  if (!walk->options->trailer_advisory) return false;
+  if (walk->out->trailer_warning[0] == '\0') {
+    snprintf(walk->out->trailer_warning, sizeof walk->out->trailer_warning, "%s", why);
+    walk->out->trailer_warning_offset = offset;
+  }
+  return true;
+}
+
+/*
  * Locates the trailer (mig_record_trailer_find) and parses its JSON.  A
  * stream whose last byte is the EOF marker has no trailer (§10: it is
  * optional): has_trailer stays false and FULL sections are sized by
@@ -142,6 +156,10 @@ static enum mig_err walk_find_trailer(struct walk *walk)
       return MIG_ERR_VMDESC;
     }
     if (!json_is_array(walk->devices) || json_array_size(walk->devices) > MIG_SECTIONS_MAX) {
+      if (walk_trailer_advisory(walk, json_offset, walk->vmdesc == NULL ? json_error.text
+                                                     : "no bounded \"devices\" array")) {
+        return MIG_OK;
+      }
       MIG_READER_FAIL(walk->reader, MIG_ERR_VMDESC, json_offset,
                       walk->vmdesc == NULL ? json_error.text : "no bounded \"devices\" array",
                       "vmdesc");
@@ -156,6 +174,11 @@ static enum mig_err walk_find_trailer(struct walk *walk)
   }
   if (end > 8 && count > 0 && bytes[count - 1] == MIG_SECTION_EOF) {
     walk->out->eof_offset = end - 1;
+    return MIG_OK;
+  }
+  if (count > 0 && walk_trailer_advisory(walk, end, "neither EOF + 0x06 + be32 length + "
+                                         "JSON nor a final EOF byte ends the stream")) {
+    walk->out->eof_offset = end - 1;  /* the walk ends at the first top-level EOF */
     return MIG_OK;
   }
   MIG_READER_FAIL(walk->reader, MIG_ERR_VMDESC, end,
@@ -561,7 +584,8 @@ static bool walk_plausible_record(const struct walk *walk, uint64_t p)
   SIM_ASSERT(p >= walk->base && end - walk->base <= walk->count);
   const uint8_t *bytes = walk_at(walk, p);
   uint8_t type = bytes[0];
-  if (type == MIG_SECTION_EOF) return p + 1 == end;
+  /* A known destination stops at EOF wherever it is: what follows is only a warning. */
+  if (type == MIG_SECTION_EOF) return p + 1 == end || walk->options->trailer_advisory;
   if (type == MIG_SECTION_PART || type == MIG_SECTION_END) return p + 5 < end;
   if (type == MIG_SECTION_COMMAND) {
     return p + 5 <= end && (bytes[1] == 0 && bytes[2] > 0 && bytes[2] < MIG_CMD_MAX_7_2);
@@ -1030,8 +1054,12 @@ static void walk_full_payload(struct walk *walk)
   struct mig_reader *reader = walk->reader;
   struct mig_inspect_device *device = &walk->device;
   uint64_t bytes = 0;
-  bool sized = walk->out->has_trailer ? walk_full_sized(walk, device, &bytes)
-                                      : walk_full_unsized(walk, device, &bytes);
+  /* A known destination sizes by footers; a legacy stream has none: its trailer, if usable. */
+  bool legacy = !walk->out->has_configuration && !walk->out->footers_seen;
+  bool by_trailer = walk->out->has_trailer && walk->devices != NULL &&
+                    (!walk->options->trailer_advisory || legacy);
+  bool sized = by_trailer ? walk_full_sized(walk, device, &bytes)
+                          : walk_full_unsized(walk, device, &bytes);
   if (!sized) {
     mig__reader_policy(reader, "trailer_sizes_full_sections");
     return;
@@ -1136,6 +1164,12 @@ static void walk_eof(struct walk *walk, const struct mig_record *record)
     return;
   }
   walk->done = true;
+  /* QEMU reads one byte after EOF, expecting the trailer; anything else is its warning. */
+  if (record->offset < walk->out->eof_offset &&
+      walk_trailer_advisory(walk, record->offset + 1, "bytes after EOF are not a trailer")) {
+    walk->out->eof_offset = record->offset;
+    walk->out->has_trailer = false;
+  }
   if (record->offset != walk->out->eof_offset) {
     MIG_READER_FAIL(walk->reader, MIG_ERR_TRAILING, record->offset,
                     "EOF before the end of the stream", "eof");

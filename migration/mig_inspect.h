@@ -118,6 +118,8 @@ struct mig_inspect {
   uint64_t eof_offset;
   uint64_t trailer_offset;          /* of the JSON text; 0 without trailer */
   uint64_t trailer_bytes;
+  char trailer_warning[160];        /* trailer_advisory: what was wrong with it, or "" */
+  uint64_t trailer_warning_offset;
 };
 
 enum mig_inspect_kind {
@@ -248,6 +250,14 @@ struct mig_inspect_options {
    */
   const struct mig_inspect_block_device *block_devices;
   uint32_t block_device_count;
+  /*
+   * The destination is known (mig_destcheck.h): as QEMU's loader, the walk
+   * does not depend on the VM-description trailer.  FULL sections are sized
+   * by their footers (walk_full_unsized); a trailer that is missing, cut,
+   * not JSON or without a devices list, and bytes after EOF that are not a
+   * trailer, are warnings (out->trailer_warning), not refusals.
+   */
+  bool trailer_advisory;
 };
 
 /* mig_inspect_walk with options (may be NULL). */

@@ -26,6 +26,7 @@ Suite *mig_walk_suite(void);
 Suite *mig_vmsd_diff_suite(void);
 Suite *mig_postcopy_suite(void);
 Suite *mig_multifd_suite(void);
+Suite *mig_destcheck_suite(void);
 
 static sim_suite_fn *const suites[] = {
   mig_stream_suite,
@@ -47,6 +48,7 @@ static sim_suite_fn *const suites[] = {
   mig_vmsd_diff_suite,
   mig_postcopy_suite,
   mig_multifd_suite,
+  mig_destcheck_suite,
 };
 
 int main(int argc, char **argv)

@@ -1,0 +1,489 @@
+/*
+ * mig_destcheck.c: the checks of a known destination over the walk
+ * (mig_destcheck.h).  QEMU 7.2's behaviour, read in migration/savevm.c
+ * (qemu_loadvm_section_start_full, check_section_footer,
+ * qemu_loadvm_state) and migration/vmstate.c (vmstate_load_state,
+ * vmstate_subsection_load) at v7.2.0.
+ */
+#include "mig_destcheck.h"
+
+#include "mig_record.h"
+#include "mig_vmsd_int.h"
+
+#include <jansson.h>
+
+#define DESTCHECK_DEPTH_MAX 8u
+
+/*
+ * Sections a QEMU 7.2 x86 destination loads that -dump-vmstate does not list
+ * (registered without a device class, or by SaveVMHandlers): the FULL
+ * sections of the corpus's streams that are not in their machine's dump, and
+ * the live handlers.
+ */
+static const char *const outside_dump[] = {
+    "PCIBUS", "acpi_build", "apic", "cpu", "cpu_common", "globalstate", "i2c_bus", "ide",
+    "timer", "slirp", "ram", "block", "dirty-bitmap", "vfio",
+};
+
+/*
+ * Old-style handlers (SaveVMHandlers without a VMSD) have no version in the
+ * VM description either: their version_id from QEMU 7.2's sources
+ * (net/slirp.c: register_savevm_live("slirp", ..., 4, ...)).  QEMU refuses
+ * only a version above it (qemu_loadvm_section_start_full).
+ */
+static const struct {
+  const char *name;
+  uint32_t version_max;
+} old_style[] = {{"slirp", 4}};
+
+struct destcheck {
+  const struct mig_destcheck_options *options;
+  const struct mig_inspect_visitor *inner;
+  struct mig_destcheck_report *report;
+  json_t *vmdesc;                      /* the stream's own trailer, parsed here; NULL */
+  const json_t *devices;               /* its "devices" array, or NULL */
+  bool *used;                          /* per devices entry */
+};
+
+static void warn(struct destcheck *check, uint64_t offset, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void warn(struct destcheck *check, uint64_t offset, const char *format, ...)
+{
+  struct mig_destcheck_report *report = check->report;
+  if (report->warning_count >= MIG_DESTCHECK_WARNINGS_MAX) {
+    report->warnings_dropped++;
+    return;
+  }
+  struct mig_destcheck_warning *warning = &report->warnings[report->warning_count++];
+  warning->offset = offset;
+  va_list args;
+  va_start(args, format);
+  vsnprintf(warning->text, sizeof warning->text, format, args);
+  va_end(args);
+}
+
+static enum mig_err fail(struct mig_error *error, enum mig_err code, uint64_t offset,
+                         const char *path, const char *format, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static enum mig_err fail(struct mig_error *error, enum mig_err code, uint64_t offset,
+                         const char *path, const char *format, ...)
+{
+  error->offset = offset;
+  snprintf(error->path, sizeof error->path, "%s", path);
+  va_list args;
+  va_start(args, format);
+  vsnprintf(error->detail, sizeof error->detail, format, args);
+  va_end(args);
+  return code;
+}
+
+bool mig_destcheck_sends_configuration(const char *machine_type)
+{
+  static const char *const prefixes[] = {"pc-i440fx-", "pc-q35-", "pc-"};
+  for (size_t i = 0; i < SIM_ARRAY_COUNT(prefixes); i++) {
+    size_t length = strlen(prefixes[i]);
+    if (strncmp(machine_type, prefixes[i], length) != 0) continue;
+    unsigned major = 0, minor = 0;
+    if (sscanf(machine_type + length, "%u.%u", &major, &minor) != 2) return true;
+    return major > 2 || (major == 2 && minor >= 9);  /* hw_compat_2_8: send-configuration off */
+  }
+  return true;
+}
+
+/* ------------------------------------------------------------- the trailer */
+
+static void trailer_parse(struct destcheck *check, const uint8_t *bytes, size_t count)
+{
+  uint64_t eof_offset = 0, json_offset = 0;
+  if (!mig_record_trailer_find(bytes, count, &eof_offset, &json_offset)) return;
+  check->vmdesc = json_loadb((const char *)bytes + json_offset, count - json_offset, 0, NULL);
+  const json_t *devices = json_object_get(check->vmdesc, "devices");
+  if (!json_is_array(devices) || json_array_size(devices) > MIG_SECTIONS_MAX) return;
+  check->used = calloc(json_array_size(devices) + 1, sizeof(bool));
+  if (check->used != NULL) check->devices = devices;
+}
+
+/*
+ * ISA-era devices that QEMU 7.2 registers with a legacy alias id
+ * (qdev_set_legacy_instance_id: their I/O base): for them 0xffffffff is no
+ * alias.
+ */
+static const char *const legacy_alias[] = {"fdc", "mc146818rtc", "serial", "i8254", "i8259"};
+
+static bool has_legacy_alias(const char *idstr)
+{
+  const char *slash = strrchr(idstr, '/');
+  const char *vmsd = slash != NULL ? slash + 1 : idstr;
+  for (size_t i = 0; i < SIM_ARRAY_COUNT(legacy_alias); i++) {
+    if (strcmp(legacy_alias[i], vmsd) == 0) return true;
+  }
+  return false;
+}
+
+/*
+ * The first unused trailer entry for (idstr, instance), marked used; NULL
+ * when none.  Instance 0xffffffff matches any: QEMU's find_se also accepts
+ * a section's alias id, which is -1 for every handler registered without a
+ * legacy one.
+ */
+static const json_t *trailer_entry(struct destcheck *check, const char *idstr, uint32_t instance)
+{
+  size_t index;
+  const json_t *entry;
+  json_array_foreach(check->devices, index, entry) {
+    const char *name = json_string_value(json_object_get(entry, "name"));
+    json_int_t id = json_integer_value(json_object_get(entry, "instance_id"));
+    bool alias = check->options->dump != NULL && instance == UINT32_MAX &&
+                 !has_legacy_alias(idstr);
+    if (check->used[index] || name == NULL || strcmp(name, idstr) != 0 ||
+        (id != instance && !alias)) {
+      continue;
+    }
+    check->used[index] = true;
+    return entry;
+  }
+  return NULL;
+}
+
+/* A description's "fields" bytes: Σ size × array_len; false when a size is unusable. */
+static bool entry_field_bytes(const json_t *field, uint64_t *bytes)
+{
+  json_int_t size = json_integer_value(json_object_get(field, "size"));
+  const json_t *length = json_object_get(field, "array_len");
+  json_int_t count = length != NULL ? json_integer_value(length) : 1;
+  if (size < 0 || count < 0 || size > (json_int_t)MIG_VMSTATE_FIELD_BYTES_MAX ||
+      count > (json_int_t)MIG_VMSTATE_FIELD_BYTES_MAX) {
+    return false;
+  }
+  *bytes = (uint64_t)size * (uint64_t)(count > 0 ? count : 1);
+  return true;
+}
+
+/* ------------------------------------------------------------- the dump */
+
+/* The dump's description named name (a section's or, under parent, a subsection's). */
+static const struct mig_vmsd_desc *dump_desc(const struct mig_vmsd_file *dump, const char *name)
+{
+  for (uint32_t i = 0; i < dump->section_count; i++) {
+    const struct mig_vmsd_desc *desc = dump->sections[i].desc;
+    if (desc != NULL && strcmp(desc->name, name) == 0) return desc;
+  }
+  return NULL;
+}
+
+static const struct mig_vmsd_desc *dump_subsection(const struct mig_vmsd_desc *parent,
+                                                   const char *name)
+{
+  for (uint32_t i = 0; parent != NULL && i < parent->subsection_count; i++) {
+    if (strcmp(parent->subsections[i].name, name) == 0) return &parent->subsections[i];
+  }
+  return NULL;
+}
+
+static bool outside_dump_name(const char *name)
+{
+  for (size_t i = 0; i < SIM_ARRAY_COUNT(outside_dump); i++) {
+    if (strcmp(outside_dump[i], name) == 0) return true;
+  }
+  return false;
+}
+
+/*
+ * The dump's field `name` of desc, searching from *cursor on (names repeat:
+ * _TEST variants), or NULL; *cursor moves past it.
+ */
+static const struct mig_vmsd_field *dump_field(const struct mig_vmsd_desc *desc,
+                                               const char *name, uint32_t *cursor)
+{
+  for (uint32_t i = *cursor; desc != NULL && i < desc->field_count; i++) {
+    if (strcmp(desc->fields[i].name, name) != 0) continue;
+    *cursor = i + 1;
+    return &desc->fields[i];
+  }
+  return NULL;
+}
+
+static const json_t *entry_subsection(const json_t *entry, const char *name)
+{
+  size_t index;
+  const json_t *sub;
+  json_array_foreach(json_object_get(entry, "subsections"), index, sub) {
+    const char *sub_name = json_string_value(json_object_get(sub, "vmsd_name"));
+    if (sub_name != NULL && strcmp(sub_name, name) == 0) return sub;
+  }
+  return NULL;
+}
+
+/*
+ * One section payload parsed as QEMU's vmstate_load_state reads it: the
+ * fields in order (sizes from the stream's VM description, fields the dump
+ * reads only from a later version left out), a struct field as its own
+ * description, then subsections while the next byte is 0x05 with a name of
+ * this VMSD (vmstate_subsection_load).
+ */
+struct parse {
+  struct destcheck *check;
+  const uint8_t *payload;
+  uint64_t count;                      /* payload bytes: the footer follows */
+  uint64_t payload_offset;             /* stream offset of payload[0] */
+  const char *idstr;
+  bool unverifiable;                   /* a part had no usable description: stop, accept */
+  struct mig_error *error;
+};
+
+static enum mig_err parse_vmsd(struct parse *p, const json_t *tdesc,
+                               const struct mig_vmsd_desc *ddesc, const char *name,
+                               uint32_t version, uint32_t depth, uint64_t *at);
+
+static enum mig_err parse_short(struct parse *p, uint64_t at, const char *what)
+{
+  char path[MIG_PATH_BYTES_MAX];
+  snprintf(path, sizeof path, "%.120s/footer", p->idstr);
+  return fail(p->error, MIG_ERR_FOOTER, p->payload_offset + SIM_MIN(at, p->count), path,
+              "%.80s runs past the section's footer", what);
+}
+
+static enum mig_err parse_fields(struct parse *p, const json_t *tdesc,
+                                 const struct mig_vmsd_desc *ddesc, uint32_t version,
+                                 uint32_t depth, uint64_t *at)
+{
+  uint32_t cursor = 0;
+  size_t index;
+  const json_t *field;
+  json_array_foreach(json_object_get(tdesc, "fields"), index, field) {
+    const char *name = json_string_value(json_object_get(field, "name"));
+    const struct mig_vmsd_field *known = name != NULL ? dump_field(ddesc, name, &cursor) : NULL;
+    if (known != NULL && known->version_id > 0 && (uint32_t)known->version_id > version) {
+      continue;  /* not read at this version */
+    }
+    const json_t *inner = json_object_get(field, "struct");
+    const char *inner_name = json_string_value(json_object_get(inner, "vmsd_name"));
+    json_int_t inner_version = json_integer_value(json_object_get(inner, "version"));
+    const json_t *length = json_object_get(field, "array_len");
+    json_int_t elements = length != NULL ? json_integer_value(length) : 1;
+    if (inner_name != NULL && depth < DESTCHECK_DEPTH_MAX && inner_version >= 0 &&
+        elements >= 0 && elements <= (json_int_t)MIG_VMSTATE_FIELD_BYTES_MAX) {
+      for (json_int_t i = 0; i < SIM_MAX(elements, (json_int_t)1); i++) {
+        enum mig_err code = parse_vmsd(p, inner, known != NULL ? known->desc : NULL, inner_name,
+                                       (uint32_t)inner_version, depth + 1, at);
+        if (code != MIG_OK || p->unverifiable) return code;
+      }
+      continue;
+    }
+    uint64_t bytes = 0;
+    if (!entry_field_bytes(field, &bytes)) {
+      p->unverifiable = true;
+      return MIG_OK;
+    }
+    if (bytes > p->count - *at) return parse_short(p, *at, name != NULL ? name : "a field");
+    *at += bytes;
+  }
+  return MIG_OK;
+}
+
+/* The subsection at payload[*at] (its marker checked); *at moves past it. */
+static enum mig_err parse_subsection(struct parse *p, const json_t *tdesc,
+                                     const struct mig_vmsd_desc *ddesc, const char *name,
+                                     uint32_t depth, uint64_t *at)
+{
+  const uint8_t *bytes = p->payload + *at;
+  uint32_t length = bytes[1];
+  char sub_name[MIG_IDSTR_BYTES_MAX + 1];
+  memcpy(sub_name, bytes + 2, length);
+  sub_name[length] = 0;  /* a NUL inside cuts the name, as QEMU's strcmp does */
+  char path[MIG_PATH_BYTES_MAX];
+  snprintf(path, sizeof path, "%.120s/%.64s", p->idstr, sub_name);
+  uint64_t offset = p->payload_offset + *at;
+  const json_t *tsub = entry_subsection(tdesc, sub_name);
+  const struct mig_vmsd_desc *dsub = dump_subsection(ddesc, sub_name);
+  if (ddesc != NULL ? dsub == NULL : tsub == NULL) {
+    return fail(p->error, MIG_ERR_SUBSECTION, offset, path, "the destination's %.64s has no "
+                "such subsection", name);
+  }
+  if (*at + 2 + length + 4 > p->count) return parse_short(p, *at, sub_name);
+  uint32_t version = bytes[5 + length];  /* QEMU reads the be32 into a uint8_t */
+  const json_t *described = json_object_get(tsub, "version");
+  if (dsub != NULL ? version > (uint32_t)dsub->version_id ||
+                         version < (uint32_t)dsub->minimum_version_id
+                   : json_is_integer(described) &&
+                         json_integer_value(described) != (json_int_t)version) {
+    return fail(p->error, MIG_ERR_SECTION_VERSION, offset + 2 + length, path,
+                "version %" PRIu32 " is not one the destination loads", version);
+  }
+  if (tsub == NULL) {
+    warn(p->check, offset, "%s: not in the stream's VM description: the rest of %s not checked",
+         path, p->idstr);
+    p->unverifiable = true;
+    return MIG_OK;
+  }
+  *at += 2 + length + 4;
+  return parse_vmsd(p, tsub, dsub, sub_name, version, depth + 1, at);
+}
+
+static enum mig_err parse_vmsd(struct parse *p, const json_t *tdesc,
+                               const struct mig_vmsd_desc *ddesc, const char *name,
+                               uint32_t version, uint32_t depth, uint64_t *at)
+{
+  enum mig_err code = parse_fields(p, tdesc, ddesc, version, depth, at);
+  size_t prefix = strlen(name);
+  while (code == MIG_OK && !p->unverifiable && *at + 2 <= p->count &&
+         p->payload[*at] == MIG_SECTION_SUBSECTION) {
+    uint32_t length = p->payload[*at + 1];
+    /* QEMU: a short or foreign name ends the subsections; the footer must come next. */
+    if (length < prefix + 1 || *at + 2 + length > p->count ||
+        memcmp(p->payload + *at + 2, name, prefix) != 0) {
+      break;
+    }
+    if (depth >= DESTCHECK_DEPTH_MAX) {
+      p->unverifiable = true;
+      break;
+    }
+    code = parse_subsection(p, tdesc, ddesc, name, depth, at);
+  }
+  return code;
+}
+
+/* The section's VMSD name: its description's, else the idstr after its last '/'. */
+static const char *section_vmsd(const json_t *entry, const char *idstr)
+{
+  const char *name = json_string_value(json_object_get(entry, "vmsd_name"));
+  if (name != NULL) return name;
+  const char *slash = strrchr(idstr, '/');
+  return slash != NULL ? slash + 1 : idstr;
+}
+
+/* Version and identity against the dump; with neither, against the trailer entry. */
+static enum mig_err device_identity(struct destcheck *check,
+                                    const struct mig_inspect_event *event, const json_t *entry,
+                                    const struct mig_vmsd_desc *desc, struct mig_error *error)
+{
+  const struct mig_vmsd_file *dump = check->options->dump;
+  const char *vmsd = section_vmsd(entry, event->idstr);
+  uint64_t version_at = event->payload_offset - 4;
+  uint64_t header_at = version_at - 4 - strlen(event->idstr) - 1 - 4 - 1;
+  const json_t *version = json_object_get(entry, "version");
+  json_int_t described = json_is_integer(version) ? json_integer_value(version) : -1;
+  if (dump != NULL && desc == NULL && !outside_dump_name(vmsd)) {
+    return fail(error, MIG_ERR_UNKNOWN_SECTION, header_at, event->idstr,
+                "the destination has no VMSD \"%s\"", vmsd);
+  }
+  if (dump != NULL && check->devices != NULL && entry == NULL) {
+    /* -dump-vmstate lists no instances: the stream's own description stands in for them. */
+    return fail(error, MIG_ERR_UNKNOWN_SECTION, header_at, event->idstr,
+                "instance %" PRIu32 " is not in the stream's VM description",
+                event->instance_id);
+  }
+  for (size_t i = 0; dump != NULL && i < SIM_ARRAY_COUNT(old_style); i++) {
+    bool above = event->version > old_style[i].version_max;
+    if (strcmp(event->idstr, old_style[i].name) != 0 || !above) continue;
+    return fail(error, MIG_ERR_SECTION_VERSION, version_at, event->idstr,
+                "version %" PRIu32 " above %" PRIu32 ", QEMU 7.2's", event->version,
+                old_style[i].version_max);
+  }
+  if (desc != NULL && (event->version > (uint32_t)desc->version_id ||
+                       event->version < (uint32_t)desc->minimum_version_id)) {
+    return fail(error, MIG_ERR_SECTION_VERSION, version_at, event->idstr,
+                "version %" PRIu32 " outside [%" PRId32 ", %" PRId32 "] of the destination's %s",
+                event->version, desc->minimum_version_id, desc->version_id, vmsd);
+  }
+  if (entry != NULL && described >= 0 && (uint32_t)described != event->version) {
+    /* Outside the dump the description's version stands for the destination's. */
+    if (dump == NULL || desc == NULL) {
+      return fail(error, MIG_ERR_SECTION_VERSION, version_at, event->idstr,
+                  "version %" PRIu32 ", the stream's VM description says %" JSON_INTEGER_FORMAT,
+                  event->version, described);
+    }
+    warn(check, version_at, "%s: version %" PRIu32 ", the VM description says %"
+         JSON_INTEGER_FORMAT, event->idstr, event->version, described);
+  }
+  return MIG_OK;
+}
+
+static enum mig_err device_check(struct destcheck *check, const struct mig_inspect_event *event,
+                                 struct mig_error *error)
+{
+  const json_t *entry = check->devices != NULL
+                            ? trailer_entry(check, event->idstr, event->instance_id) : NULL;
+  const struct mig_vmsd_file *dump = check->options->dump;
+  const char *vmsd = section_vmsd(entry, event->idstr);
+  const struct mig_vmsd_desc *desc = dump != NULL ? dump_desc(dump, vmsd) : NULL;
+  enum mig_err code = device_identity(check, event, entry, desc, error);
+  if (code != MIG_OK || entry == NULL || json_object_get(entry, "vmsd_name") == NULL) {
+    return code;  /* an old-style section (slirp) has no fields to check */
+  }
+  struct parse parse = {.check = check, .payload = event->payload,
+                        .count = event->payload_bytes, .payload_offset = event->payload_offset,
+                        .idstr = event->idstr, .error = error};
+  uint64_t at = 0;
+  code = parse_vmsd(&parse, entry, desc, vmsd, event->version, 0, &at);
+  if (code != MIG_OK || parse.unverifiable || at == event->payload_bytes) return code;
+  char path[MIG_PATH_BYTES_MAX];
+  snprintf(path, sizeof path, "%.120s/footer", event->idstr);
+  return fail(error, MIG_ERR_FOOTER, event->payload_offset + at, path, "byte 0x%02x where the "
+              "footer belongs (QEMU: Missing section footer)", event->payload[at]);
+}
+
+static enum mig_err configuration_check(const struct destcheck *check,
+                                        const struct mig_inspect *inspect,
+                                        struct mig_error *error)
+{
+  const char *type = check->options->machine_type;
+  if (type == NULL) return MIG_OK;
+  bool sends = mig_destcheck_sends_configuration(type);
+  uint64_t at = 8;  /* after the header */
+  if (inspect->has_configuration && !sends) {
+    return fail(error, MIG_ERR_BAD_SECTION_TYPE, at, "configuration", "machine type %s loads "
+                "no configuration section (QEMU: unknown section type 7)", type);
+  }
+  if (!inspect->has_configuration && sends) {
+    return fail(error, MIG_ERR_NO_CONFIGURATION, at, "configuration", "machine type %s "
+                "expects one", type);
+  }
+  if (inspect->has_configuration && strcmp(inspect->machine, type) != 0) {
+    return fail(error, MIG_ERR_MACHINE_MISMATCH, at + 5, "configuration/name",
+                "stream %.100s, destination %.100s", inspect->machine, type);
+  }
+  return MIG_OK;
+}
+
+static enum mig_err destcheck_visit(void *context, const struct mig_inspect_event *event,
+                                    struct mig_error *error)
+{
+  struct destcheck *check = context;
+  enum mig_err code = MIG_OK;
+  if (event->kind == MIG_INSPECT_CONFIGURATION) {
+    code = configuration_check(check, event->inspect, error);
+  } else if (event->kind == MIG_INSPECT_DEVICE &&
+             (event->payload != NULL || event->payload_bytes == 0)) {
+    code = device_check(check, event, error);
+  }
+  if (code != MIG_OK || check->inner == NULL || check->inner->visit == NULL) return code;
+  return check->inner->visit(check->inner->context, event, error);
+}
+
+enum mig_err mig_destcheck_walk(const uint8_t *bytes, size_t count,
+                                const struct mig_destcheck_options *options,
+                                const struct mig_inspect_options *inspect_options,
+                                const struct mig_inspect_visitor *inner, struct mig_inspect *out,
+                                struct mig_destcheck_report *report, struct mig_error *error)
+{
+  SIM_ASSERT(options != NULL && report != NULL);
+  memset(report, 0, sizeof *report);
+  struct destcheck check = {.options = options, .inner = inner, .report = report};
+  trailer_parse(&check, bytes, count);
+  struct mig_inspect_options walk_options = {0};
+  if (inspect_options != NULL) walk_options = *inspect_options;
+  walk_options.trailer_advisory = options->dump != NULL;
+  struct mig_inspect_visitor visitor = {.visit = destcheck_visit, .context = &check,
+                                        .zero_runs = inner == NULL || inner->zero_runs};
+  enum mig_err code = mig_inspect_walk_with(bytes, count, out, &walk_options, &visitor, error);
+  if (out->trailer_warning[0] != '\0') {
+    warn(&check, out->trailer_warning_offset, "vmdesc: %s (QEMU 7.2 does not read the trailer "
+         "when it loads)", out->trailer_warning);
+  }
+  json_decref(check.vmdesc);
+  free(check.used);
+  return code;
+}

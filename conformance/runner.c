@@ -16,6 +16,7 @@ Suite *conform_roundtrip_suite(void);
 Suite *conform_explore_suite(void);
 Suite *conform_matrix_suite(void);
 Suite *conform_control_suite(void);
+Suite *conform_faults_suite(void);
 
 int main(int argc, char **argv)
 {
@@ -24,6 +25,6 @@ int main(int argc, char **argv)
                                          conform_vfio_suite, conform_vmsd_suite,
                                          conform_plan_suite, conform_roundtrip_suite,
                                          conform_explore_suite, conform_matrix_suite,
-                                         conform_control_suite};
+                                         conform_control_suite, conform_faults_suite};
   return sim_check_main(argc, argv, suites, SIM_ARRAY_COUNT(suites));
 }

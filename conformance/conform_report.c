@@ -279,9 +279,9 @@ static json_t *report_shrink(const struct conform_scenario *scenario,
 {
   if (result->verdict == CONFORM_PASS || result->verdict == CONFORM_BAD_INPUT) return json_null();
   char command[768];
-  snprintf(command, sizeof command, "migsim shrink %s --seed %" PRIu64
+  snprintf(command, sizeof command, "migsim shrink %s --seed %" PRIu64 "%s"
            " --out conformance/regress/seed-%" PRIu64 ".json", scenario->name, result->seed,
-           result->seed);
+           scenario->faults.swarm ? " --swarm" : "", result->seed);
   return json_string(command);
 }
 

@@ -16,6 +16,9 @@ include path, so an #include that points up the layer order fails to compile
   migration/*_bug_test.c  a test binary of its own, linked with migration/mig_postcopy.c
                       built with -DMIG_POSTCOPY_PLANTED_BUG (a wrong discard range
                       the postcopy checker must catch)
+  conformance/*_bug_test.c  a test binary of its own, linked with migration/mig_precopy.c
+                      built with -DMIG_FAULTS_PLANTED_BUG (a truncated stream taken for
+                      a whole one, which the fault campaign must catch and shrink)
 
 Run `python3 configure.py` after adding or removing a source file;
 `python3 configure.py --check` fails when the committed build.ninja is stale.
@@ -150,6 +153,22 @@ def generate():
                 bug_obj = compile_one("migration", "mig_postcopy.c", migration_visible, True,
                                       bug, "bug")
                 test_obj = compile_one("migration", name, migration_visible, False, bug, "bug")
+                exe = "%s/%s" % (base, name[:-2])
+                n.build(exe, "link", [test_obj, bug_obj] + libs_so_far,
+                        variables=dict(common, ldflags=ldflags,
+                                       libs=CHECK_LIBS + " " + LIBS))
+                outputs.append(exe)
+
+            # Test-only binaries with a planted engine bug for the fault campaign: their
+            # mig_precopy.o, linked before libmigration.a, is the one the linker takes.
+            faults_bug = " -DMIG_FAULTS_PLANTED_BUG"
+            conformance_visible = ["conformance", "migration", "models", "sim"]
+            for name in sorted(os.path.basename(p)
+                               for p in glob.glob("conformance/*_bug_test.c")):
+                bug_obj = compile_one("migration", "mig_precopy.c", migration_visible, True,
+                                      faults_bug, "faultsbug")
+                test_obj = compile_one("conformance", name, conformance_visible, False,
+                                       faults_bug, "faultsbug")
                 exe = "%s/%s" % (base, name[:-2])
                 n.build(exe, "link", [test_obj, bug_obj] + libs_so_far,
                         variables=dict(common, ldflags=ldflags,

@@ -52,6 +52,7 @@ struct run {
   struct conform_plan plan;             /* the faults of this run (swarm: drawn) */
   struct conform_faults *faults;        /* NULL without faults or in the reference run */
   uint32_t fault_retries_count;         /* retries the fault plan asked for */
+  struct sim_event continue_event;      /* migrate-continue for a retried migration */
   enum mig_state states[2];             /* last "mig.state" per side (the transition checker) */
   char state_error[160];                /* the first illegal transition seen, or "" */
 };
@@ -145,7 +146,11 @@ static void on_switchover(void *context)
 static bool fault_retry(struct run *run)
 {
   uint64_t at_ns;
-  if (run->faults == NULL || run->fault_retries_count >= FAULT_RETRIES_MAX ||
+  /* A user's cancel, a device refusing its save, a resize: not the faults' doing. */
+  enum mig_err code = run->precopy != NULL ? mig_precopy_stats(run->precopy)->error.code : MIG_OK;
+  bool own = mig_precopy_stats(run->precopy)->source_failed &&
+             (code == MIG_ERR_CANCELLED || code == MIG_ERR_HOOK);
+  if (run->faults == NULL || own || run->fault_retries_count >= FAULT_RETRIES_MAX ||
       !conform_faults_retry_at(run->faults, sim_now_ns(run->sim), &at_ns)) {
     return false;
   }
@@ -237,7 +242,14 @@ static void on_loaded(void *context, enum mig_err err)
     return;
   }
   timeline_add(run, "loaded", mig_precopy_stats(run->precopy)->dest_stream_bytes);
-  SIM_ASSERT(run->switchover_taken);
+  if (!run->switchover_taken) {
+    /* The source never stopped, so it never sent the final state: nothing can be whole. */
+    mig_precopy_dest_autostart_set(run->precopy, false); /* caught: it must not run garbage */
+    violation(run, "clean-failure", NULL, "the destination completed a stream whose source "
+              "never stopped (%" PRIu64 " bytes loaded): it runs a partial guest",
+              mig_precopy_stats(run->precopy)->dest_stream_bytes);
+    return;
+  }
   /*
    * switchover-ack promises that the destination has loaded the devices'
    * initial data before the source stops, so the blackout stays near the
@@ -261,6 +273,8 @@ static void on_loaded(void *context, enum mig_err err)
   if (!machine_iommu_check(run->dest, failure, sizeof(failure))) {
     violation(run, "invariant", failure, "invariant after load: %s", failure);
   }
+  /* A destination caught with a wrong state stays paused: running it proves nothing more. */
+  if (run->result->verdict != CONFORM_PASS) mig_precopy_dest_autostart_set(run->precopy, false);
   revert_maybe(run);
   if (run->scenario->destination_count > 0 && !run->result->reverted) {
     /* A chain: the next migrate starts from the machine that runs now. */
@@ -269,12 +283,28 @@ static void on_loaded(void *context, enum mig_err err)
   }
 }
 
+static void on_continue(struct sim *sim, struct sim_event *event)
+{
+  (void)sim;
+  struct run *run = SIM_CONTAINER_OF(event, struct run, continue_event);
+  if (run->precopy != NULL && mig_precopy_continue(run->precopy)) {
+    timeline_add(run, "migrate-continue", 0);
+  }
+}
+
 static void on_progress(void *context, enum mig_precopy_point point)
 {
   struct attempt *attempt = context;
   struct run *run = attempt->run;
-  if (run->faults != NULL && attempt->precopy == run->precopy) {
-    conform_faults_progress(run->faults, point);
+  if (run->faults == NULL || attempt->precopy != run->precopy) return;
+  conform_faults_progress(run->faults, point);
+  /*
+   * The management layer that retried also says migrate-continue when the
+   * retry pauses before switchover (the scenario's own came for the first).
+   */
+  if (point == MIG_PRECOPY_POINT_SOURCE_STATE && run->fault_retries_count > 0 &&
+      mig_precopy_stats(run->precopy)->status == MIG_STATE_PRE_SWITCHOVER) {
+    sim_event_schedule_at(run->sim, &run->continue_event, sim_now_ns(run->sim));
   }
 }
 
@@ -536,6 +566,9 @@ static void run_finish(struct run *run)
   bool refused = stats != NULL && (stats->source_failed || stats->dest_refused);
   bool cancelled = stats != NULL && stats->status == MIG_STATE_CANCELLED;
   struct machine *last = completed && !result->reverted ? run->dest : run->source;
+  /* Injected faults change the story a scenario's "expect" was written for: not checked. */
+  enum conform_expect expect_outcome = result->faults_fired.fired_count > 0
+                                           ? CONFORM_EXPECT_ANY : run->scenario->expect;
   char why[512];
   if (!machine_invariants_check(run->source, why, sizeof(why))) {
     violation(run, "invariant", why, "invariant: %s", why);
@@ -579,7 +612,7 @@ static void run_finish(struct run *run)
       snprintf(result->failure, sizeof(result->failure), "migration failed cleanly: %s",
                message);
       failure_locate(result, NULL, NULL, &stats->error);
-      enum conform_expect expect = run->scenario->expect;
+      enum conform_expect expect = expect_outcome;
       if (expect == CONFORM_EXPECT_COMPLETED ||
           (expect == CONFORM_EXPECT_CANCELLED && !cancelled)) {
         result->verdict = CONFORM_ORACLE_VIOLATION;
@@ -589,14 +622,14 @@ static void run_finish(struct run *run)
                  expect == CONFORM_EXPECT_COMPLETED ? "complete" : "be cancelled",
                  mig_state_name(stats->status), message);
       }
-    } else if (stats != NULL && (run->scenario->expect == CONFORM_EXPECT_FAILED ||
-                                 run->scenario->expect == CONFORM_EXPECT_CANCELLED)) {
+    } else if (stats != NULL && (expect_outcome == CONFORM_EXPECT_FAILED ||
+                                 expect_outcome == CONFORM_EXPECT_CANCELLED)) {
       violation(run, "expectation", NULL, "expected the migration to %s; it completed",
-                run->scenario->expect == CONFORM_EXPECT_FAILED ? "fail" : "be cancelled");
+                expect_outcome == CONFORM_EXPECT_FAILED ? "fail" : "be cancelled");
     } else if (stats == NULL && run->options->migrate_enabled &&
-               run->scenario->expect != CONFORM_EXPECT_ANY) {
+               expect_outcome != CONFORM_EXPECT_ANY) {
       violation(run, "expectation", NULL, "expected a migration to %s; none started",
-                run->scenario->expect == CONFORM_EXPECT_COMPLETED ? "complete" : "fail");
+                expect_outcome == CONFORM_EXPECT_COMPLETED ? "complete" : "fail");
     }
   }
   /* Across releases, read through the started-on release's tables (what the reference has). */
@@ -772,6 +805,7 @@ void conform_run(const struct conform_scenario *scenario,
   machine_boot(run.source);
   sim_event_init(&run.command_event, on_command, "scenario.command");
   sim_event_init(&run.retry_event, on_retry, "scenario.retry");
+  sim_event_init(&run.continue_event, on_continue, "scenario.continue");
   if (scenario->command_count > 0) {
     sim_event_schedule_at(run.sim, &run.command_event, scenario->commands[0].at_ns);
   }

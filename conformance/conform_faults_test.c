@@ -11,6 +11,7 @@
 #include "conform_faults.h"
 #include "conform_run.h"
 #include "conform_scenario.h"
+#include "conform_shrink.h"
 #include "sim_check.h"
 
 #include <jansson.h>
@@ -76,6 +77,30 @@ START_TEST(conform_faults_dest_crash_source_runs_on)
   check(&scenario, &result);
   ck_assert_msg(result.verdict == CONFORM_PASS, "%s", result.failure);
   ck_assert(result.stats.dest_crashed && result.stats.dest_refused && !result.guest_lost);
+  ck_assert_uint_eq(result.guest_digest, result.reference_guest_digest);
+  conform_run_result_deinit(&result);
+}
+END_TEST
+
+START_TEST(conform_faults_dest_crash_while_paused)
+{
+  /*
+   * Goal: with pause-before-switchover, the destination dies while the
+   * source waits in pre-switchover for a migrate-continue that never comes:
+   * the source stops waiting, fails cleanly and runs on (it used to poll for
+   * ever: LIVENESS).
+   */
+  static struct conform_scenario scenario;
+  static struct conform_run_result result;
+  scenario_with("{\"plan\": [{\"kind\": \"dest-crash\", \"at\": {\"state\": "
+                "\"pre-switchover\", \"after_ns\": 1000000}}]}",
+                "{\"at_ns\": 0, \"execute\": \"migrate-set-capabilities\", \"arguments\": "
+                "{\"capabilities\": [{\"capability\": \"pause-before-switchover\", "
+                "\"state\": true}]}},", &scenario);
+  check(&scenario, &result);
+  ck_assert_msg(result.verdict == CONFORM_PASS, "%s", result.failure);
+  ck_assert(result.stats.dest_crashed && result.stats.pre_switchover_ns != 0);
+  ck_assert_int_eq(result.stats.status, MIG_STATE_FAILED);
   ck_assert_uint_eq(result.guest_digest, result.reference_guest_digest);
   conform_run_result_deinit(&result);
 }
@@ -271,6 +296,70 @@ START_TEST(conform_faults_serialize_iterate_quirk_is_liveness)
 }
 END_TEST
 
+START_TEST(conform_faults_shrink_keeps_the_cause)
+{
+  /*
+   * Goal: a seed failing for a device bug (testdev lossy-extra: transparency)
+   * under three unrelated faults and BUGGIFY shrinks to no fault, BUGGIFY
+   * off, the buggy device kept, less RAM; the result replays as recorded.
+   */
+  static const char text[] =
+      "{\"seed\": 5, \"limits\": {\"events_max\": 5000000, \"time_ns_max\": 30000000000},\n"
+      "\"machine\": {\"type\": \"migsim-1.0\",\n"
+      "  \"ram\": [{\"name\": \"pc.ram\", \"bytes\": 2097152}],\n"
+      "  \"devices\": [{\"driver\": \"testdev\", \"addr\": \"00:03.0\", "
+      "\"quirks\": [\"lossy-extra\"]}]},\n"
+      "\"workload\": {\"pages_per_s\": 400, \"duration_ns\": 2000000000, "
+      "\"fill_pages\": 64, \"device_every\": 2},\n"
+      "\"link\": {\"bandwidth_bytes_per_s\": 8388608, \"latency_ns\": 100000,\n"
+      "  \"window_bytes\": 65536, \"packet_bytes\": 8192},\n"
+      "\"faults\": {\"buggify\": true, \"heal_ns\": 900000000, \"plan\": [\n"
+      "  {\"kind\": \"bandwidth\", \"at\": {\"ns\": 150000000}, \"bytes_per_s\": 4194304},\n"
+      "  {\"kind\": \"link\", \"at\": {\"sections\": 2}, \"jitter_ns\": 50000},\n"
+      "  {\"kind\": \"dest-slow-load\", \"at\": {\"state\": \"device\"}, "
+      "\"delay_ns\": 5000000}]},\n"
+      "\"commands\": [{\"at_ns\": 100000000, \"execute\": \"migrate\", "
+      "\"arguments\": {\"uri\": \"sim:l\"}}]}\n";
+  static struct conform_scenario scenario;
+  static struct conform_run_result result;
+  char error[CONFORM_ERROR_BYTES];
+  uint64_t seed = 0;
+  for (uint64_t s = 1; s <= 40 && seed == 0; s++) { /* a seed the quirk shows on */
+    ck_assert_msg(conform_scenario_parse(text, strlen(text), "q.json", &scenario, error,
+                                         sizeof error), "%s", error);
+    scenario.seed = s;
+    check(&scenario, &result);
+    if (result.verdict != CONFORM_PASS) seed = s;
+    conform_run_result_deinit(&result);
+  }
+  ck_assert_uint_ne(seed, 0);
+  struct conform_shrink_options options = {.seed = seed};
+  struct conform_shrink_result shrunk;
+  ck_assert_msg(conform_shrink(text, strlen(text), "q.json", &options, &shrunk, error,
+                               sizeof error), "%s", error);
+  ck_assert_uint_eq(shrunk.faults_before, 3);
+  ck_assert_uint_eq(shrunk.faults_after, 0);
+  ck_assert_ptr_null(strstr(shrunk.text, "\"buggify\""));
+  ck_assert_ptr_nonnull(strstr(shrunk.text, "lossy-extra"));
+  ck_assert_uint_ge(shrunk.edits_kept, 4); /* three faults and buggify at least */
+  ck_assert_msg(conform_scenario_parse(shrunk.text, strlen(shrunk.text), "s", &scenario, error,
+                                       sizeof error), "%s", error);
+  ck_assert_uint_eq(scenario.seed, seed);
+  char got[512];
+  ck_assert_msg(conform_regress_check(&scenario, got, sizeof got), "%s", got);
+  /* The same file recorded as PASS fails the replay (the check can fail). */
+  snprintf(scenario.faults.regress.verdict, sizeof scenario.faults.regress.verdict, "PASS");
+  ck_assert(!conform_regress_check(&scenario, got, sizeof got));
+  conform_shrink_result_deinit(&shrunk);
+  /* A passing seed has nothing to shrink. */
+  options.seed = 1000000;
+  scenario_with("{}", "", &scenario);
+  static const char passing[] = "{\"seed\": 1}";
+  ck_assert(!conform_shrink(passing, strlen(passing), "p.json", &options, &shrunk, error,
+                            sizeof error));
+}
+END_TEST
+
 Suite *conform_faults_suite(void)
 {
   Suite *suite = suite_create("conform_faults");
@@ -278,6 +367,7 @@ Suite *conform_faults_suite(void)
   tcase_set_timeout(kinds, 120);
   tcase_add_test(kinds, conform_faults_source_crash_mid_stream_loses_guest);
   tcase_add_test(kinds, conform_faults_dest_crash_source_runs_on);
+  tcase_add_test(kinds, conform_faults_dest_crash_while_paused);
   tcase_add_test(kinds, conform_faults_revert_after_completion);
   tcase_add_test(kinds, conform_faults_partition_heals_then_completes);
   tcase_add_loop_test(kinds, conform_faults_cancel_in_each_state, 0, 3);
@@ -289,6 +379,7 @@ Suite *conform_faults_suite(void)
   tcase_add_test(swarm, conform_faults_swarm_is_the_seeds);
   tcase_add_test(swarm, conform_faults_buggify_fires_and_passes);
   tcase_add_test(swarm, conform_faults_serialize_iterate_quirk_is_liveness);
+  tcase_add_test(swarm, conform_faults_shrink_keeps_the_cause);
   suite_add_tcase(suite, swarm);
   return suite;
 }

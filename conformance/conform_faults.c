@@ -30,12 +30,30 @@ struct conform_faults {
   const struct conform_plan *plan;
   struct conform_faults_env env;
   struct mig_precopy *precopy;       /* the current attempt's, NULL before migrate */
+  const struct machine *source;      /* its source machine */
   struct link *forward;
   struct link *reverse;
   struct slot slots[CONFORM_PLAN_FAULTS_MAX];
   struct sim_event heal_event;       /* heal_ns: every fault heals */
   struct conform_faults_summary summary;
+  const struct machine *dead[CONFORM_PLAN_FAULTS_MAX]; /* machines whose process crashed */
+  uint32_t dead_count;
 };
+
+static void machine_died(struct conform_faults *faults, const struct machine *machine)
+{
+  SIM_ASSERT(faults->dead_count < CONFORM_PLAN_FAULTS_MAX); /* at most one per fault */
+  faults->dead[faults->dead_count++] = machine;
+}
+
+bool conform_faults_machine_dead(const struct conform_faults *faults,
+                                 const struct machine *machine)
+{
+  for (uint32_t i = 0; i < faults->dead_count; i++) {
+    if (faults->dead[i] == machine) return true; /* identity only, never order (R16) */
+  }
+  return false;
+}
 
 static const struct conform_plan_fault *slot_fault(const struct slot *slot)
 {
@@ -179,13 +197,15 @@ static bool slot_act(struct conform_faults *faults, const struct conform_plan_fa
   struct mig_precopy *precopy = faults->precopy;
   switch (fault->kind) {
   case CONFORM_PLAN_SOURCE_CRASH:
-    if (precopy == NULL) return false;
+    if (precopy == NULL || mig_precopy_stats(precopy)->source_crashed) return false;
     mig_precopy_crash(precopy, MIG_SIDE_SOURCE);
+    machine_died(faults, faults->source);
     return true;
   case CONFORM_PLAN_DEST_CRASH: {
-    if (precopy == NULL) return false;
+    if (precopy == NULL || mig_precopy_stats(precopy)->dest_crashed) return false;
     bool ran = mig_precopy_stats(precopy)->dest_status == MIG_STATE_COMPLETED;
     mig_precopy_crash(precopy, MIG_SIDE_DEST);
+    machine_died(faults, mig_precopy_dest_machine(precopy));
     /* The guest never ran there: management restarts it on the source (seed 003). */
     if (!ran) faults->env.resume_source(faults->env.context);
     return true;
@@ -290,10 +310,12 @@ struct conform_faults *conform_faults_create(struct sim *sim, const struct confo
 }
 
 void conform_faults_attempt(struct conform_faults *faults, struct mig_precopy *precopy,
-                            struct link *forward, struct link *reverse)
+                            const struct machine *source, struct link *forward,
+                            struct link *reverse)
 {
-  SIM_ASSERT(precopy != NULL && forward != NULL);
+  SIM_ASSERT(precopy != NULL && forward != NULL && source != NULL);
   faults->precopy = precopy;
+  faults->source = source;
   faults->forward = forward;
   faults->reverse = reverse;
   if (reverse != NULL) mig_precopy_rp_filter_set(precopy, rp_filter, faults);

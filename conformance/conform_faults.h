@@ -68,7 +68,8 @@ struct conform_faults *conform_faults_create(struct sim *sim, const struct confo
                                              const struct conform_faults_env *env);
 /* A migration attempt: its engine and links (reverse NULL without a return path). */
 void conform_faults_attempt(struct conform_faults *faults, struct mig_precopy *precopy,
-                            struct link *forward, struct link *reverse);
+                            const struct machine *source, struct link *forward,
+                            struct link *reverse);
 /* The engine's progress hook, forwarded by the run. */
 void conform_faults_progress(struct conform_faults *faults, enum mig_precopy_point point);
 /*
@@ -81,5 +82,8 @@ bool conform_faults_revert_now(struct conform_faults *faults);
 bool conform_faults_retry_at(const struct conform_faults *faults, uint64_t now_ns,
                              uint64_t *at_ns);
 const struct conform_faults_summary *conform_faults_summary(const struct conform_faults *faults);
+/* True when a crash fault killed machine's process: nobody may resume it. */
+bool conform_faults_machine_dead(const struct conform_faults *faults,
+                                 const struct machine *machine);
 
 #endif /* CONFORM_FAULTS_H */

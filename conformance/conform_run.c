@@ -200,6 +200,12 @@ static bool postcopy_once_broken(struct run *run, const struct attempt *attempt)
   return true;
 }
 
+/* A machine whose process a crash fault killed never runs again. */
+static bool machine_dead(const struct run *run, const struct machine *machine)
+{
+  return run->faults != NULL && conform_faults_machine_dead(run->faults, machine);
+}
+
 /* The destination is loaded and paused: a revert fault sends management back to the source. */
 static void revert_maybe(struct run *run)
 {
@@ -207,7 +213,9 @@ static void revert_maybe(struct run *run)
   mig_precopy_dest_autostart_set(run->precopy, false);
   run->result->reverted = true;
   timeline_add(run, "revert", 0);
-  if (!machine_running(run->source)) machine_resume(run->source);
+  if (!machine_running(run->source) && !machine_dead(run, run->source)) {
+    machine_resume(run->source);
+  }
 }
 
 static void on_loaded(void *context, enum mig_err err)
@@ -339,7 +347,7 @@ static void run_migrate(struct run *run)
     mig_precopy_return_path_set(run->precopy, run->precopy_rp_link);
   }
   if (run->faults != NULL) {
-    conform_faults_attempt(run->faults, run->precopy, link, run->precopy_rp_link);
+    conform_faults_attempt(run->faults, run->precopy, run->source, link, run->precopy_rp_link);
   }
   if (run->options->capture != NULL) {
     struct conform_run_result *result = run->result;
@@ -349,6 +357,7 @@ static void run_migrate(struct run *run)
     mig_precopy_capture_set(run->precopy, run->options->capture);
   }
   run->result->migrated = true;
+  run->result->reverted = false; /* the flag tells of the last migration */
   mig_precopy_start(run->precopy);
 }
 
@@ -425,7 +434,7 @@ static void fault_cancel(void *context)
 static void fault_resume_source(void *context)
 {
   struct run *run = context;
-  if (machine_running(run->source)) return;
+  if (machine_running(run->source) || machine_dead(run, run->source)) return;
   timeline_add(run, "cont", 0);
   machine_resume(run->source);
 }

@@ -12,7 +12,10 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static const char usage_shrink[] =
     "usage: migsim shrink FILE.json --seed N [--swarm] [--out OUT.json] [--runs-max R]\n"
@@ -45,6 +48,42 @@ static void shrink_progress(void *context, const char *edit, bool kept, uint32_t
   (void)context;
   fprintf(stderr, "migsim shrink: run %" PRIu32 ": %-40s %s\n", runs_count, edit,
           kept ? "kept (still fails alike)" : "undone");
+}
+
+/*
+ * conform_shrink's check in a child process, so that a seed which crashes
+ * migsim (an assertion: a detected bug) shrinks too: its verdict is CRASH.
+ */
+static void check_forked(void *context, const struct conform_scenario *scenario,
+                         struct conform_shrink_outcome *out)
+{
+  (void)context;
+  int fds[2];
+  SIM_ASSERT(pipe(fds) == 0);
+  fflush(NULL);
+  pid_t pid = fork();
+  SIM_ASSERT(pid >= 0);
+  if (pid == 0) {
+    close(fds[0]);
+    conform_shrink_check(NULL, scenario, out);
+    ssize_t wrote = write(fds[1], out, sizeof *out);
+    _exit(wrote == (ssize_t)sizeof *out ? 0 : 1);
+  }
+  close(fds[1]);
+  size_t got = 0;
+  for (ssize_t n; got < sizeof *out && (n = read(fds[0], (char *)out + got,
+                                                 sizeof *out - got)) > 0;) {
+    got += (size_t)n;
+  }
+  close(fds[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) continue;
+  if (got == sizeof *out && WIFEXITED(status) && WEXITSTATUS(status) == 0) return;
+  memset(out, 0, sizeof *out);
+  snprintf(out->verdict, sizeof out->verdict, "CRASH");
+  snprintf(out->failure, sizeof out->failure, "the run died (%s %d)",
+           WIFSIGNALED(status) ? "signal" : "exit",
+           WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 }
 
 static char *file_read(const char *path, size_t *length)
@@ -96,7 +135,7 @@ int cli_shrink_main(int argc, char **argv)
   }
   struct conform_shrink_options shrink_options = {
       .seed = seed, .runs_max = (uint32_t)runs_max, .swarm = swarm,
-      .progress = quiet ? NULL : shrink_progress};
+      .progress = quiet ? NULL : shrink_progress, .check = check_forked};
   struct conform_shrink_result result;
   char error[1024];
   bool ok = conform_shrink(text, length, path, &shrink_options, &result, error, sizeof error);
@@ -114,7 +153,7 @@ int cli_shrink_main(int argc, char **argv)
   fprintf(out, "%s\n", result.text);
   if (out != stdout) fclose(out);
   fprintf(stderr, "migsim shrink: %s%s%s kept; faults %" PRIu32 " -> %" PRIu32 ", %" PRIu32
-          " edits kept in %" PRIu32 " runs%s%s\n", conform_verdict_name(result.verdict),
+          " edits kept in %" PRIu32 " runs%s%s\n", result.verdict,
           result.oracle[0] != 0 ? " " : "", result.oracle, result.faults_before,
           result.faults_after, result.edits_kept, result.runs_count,
           out_path != NULL ? "; wrote " : "", out_path != NULL ? out_path : "");
@@ -175,7 +214,8 @@ static void regress_dir(const char *dir_path, uint32_t *passed, uint32_t *failed
 
 int cli_regress_main(int argc, char **argv)
 {
-  const struct cli_command command = {"regress", usage_regress, NULL, 0, 0, CLI_ARGS_POSITIONALS_MAX};
+  const struct cli_command command = {"regress", usage_regress, NULL, 0, 0,
+                                      CLI_ARGS_POSITIONALS_MAX};
   struct cli_parsed parsed;
   int rc = cli_args_parse(&command, argc, argv, &parsed);
   if (rc != 0 || parsed.help) return rc;

@@ -563,7 +563,7 @@ static bool parse_regress(struct parse *p, json_t *regress, struct conform_plan_
 {
   static const char *const keys[] = {"verdict", "oracle", "found", NULL};
   static const char *const verdicts[] = {"PASS", "ORACLE-VIOLATION", "LIVENESS",
-                                         "NONDETERMINISM", NULL};
+                                         "NONDETERMINISM", "CRASH", NULL};
   push_key(p, "regress");
   if (!json_is_object(regress)) return fail(p, "\"regress\" must be an object");
   uint32_t verdict = 0;
@@ -668,6 +668,11 @@ size_t conform_plan_corrupt(const struct conform_plan_fault *fault, uint64_t off
 
 /* ---------------------------------------------------------------- output */
 
+static void set_u64(json_t *object, const char *key, uint64_t value)
+{
+  json_object_set_new(object, key, json_integer((json_int_t)value));
+}
+
 static json_t *ratio_json(struct sim_ratio ratio)
 {
   return json_pack("[II]", (json_int_t)ratio.numerator, (json_int_t)ratio.denominator);
@@ -684,7 +689,7 @@ static json_t *trigger_json(const struct conform_plan_fault *fault)
   case CONFORM_PLAN_AT_STATE: {
     json_t *at = json_pack("{ss}", "state", mig_state_name(fault->state));
     if (fault->side == MIG_SIDE_DEST) json_object_set_new(at, "side", json_string("destination"));
-    if (fault->after_ns > 0) json_object_set_new(at, "after_ns", json_integer((json_int_t)fault->after_ns));
+    if (fault->after_ns > 0) set_u64(at, "after_ns", fault->after_ns);
     return at;
   }
   case CONFORM_PLAN_AT_LOADED: return NULL;
@@ -694,22 +699,23 @@ static json_t *trigger_json(const struct conform_plan_fault *fault)
 
 static void link_knobs_json(json_t *entry, const struct link_faults *link)
 {
-  if (link->jitter_ns_max > 0) json_object_set_new(entry, "jitter_ns", json_integer((json_int_t)link->jitter_ns_max));
+  if (link->jitter_ns_max > 0) set_u64(entry, "jitter_ns", link->jitter_ns_max);
   if (link->loss.numerator > 0) json_object_set_new(entry, "loss", ratio_json(link->loss));
   if (link->burst_enter.numerator > 0) {
-    json_object_set_new(entry, "burst", json_pack("{soso}", "enter", ratio_json(link->burst_enter),
-                                                  "exit", ratio_json(link->burst_exit)));
+    json_t *burst = json_pack("{soso}", "enter", ratio_json(link->burst_enter), "exit",
+                              ratio_json(link->burst_exit));
     if (link->burst_loss.denominator > 0) {
-      json_object_set_new(json_object_get(entry, "burst"), "loss", ratio_json(link->burst_loss));
+      json_object_set_new(burst, "loss", ratio_json(link->burst_loss));
     }
+    json_object_set_new(entry, "burst", burst);
   }
   if (link->duplicate.numerator > 0) {
     json_object_set_new(entry, "duplicate", ratio_json(link->duplicate));
-    json_object_set_new(entry, "duplicate_delay_ns", json_integer((json_int_t)link->duplicate_delay_ns_max));
+    set_u64(entry, "duplicate_delay_ns", link->duplicate_delay_ns_max);
   }
   if (link->reorder.numerator > 0) {
     json_object_set_new(entry, "reorder", ratio_json(link->reorder));
-    json_object_set_new(entry, "reorder_delay_ns", json_integer((json_int_t)link->reorder_delay_ns_max));
+    set_u64(entry, "reorder_delay_ns", link->reorder_delay_ns_max);
   }
   if (link->corrupt.numerator > 0) json_object_set_new(entry, "corrupt", ratio_json(link->corrupt));
 }
@@ -720,17 +726,18 @@ static json_t *fault_json(const struct conform_plan_fault *fault)
   SIM_ASSERT(conform_plan_kind_simulated(fault->kind));
   json_t *entry = json_pack("{ss}", "kind", conform_plan_kind_name(fault->kind));
   if (fault->direction != CONFORM_PLAN_TO_DESTINATION) {
-    json_object_set_new(entry, "direction", json_string(conform_plan_direction_name(fault->direction)));
+    json_object_set_new(entry, "direction",
+                        json_string(conform_plan_direction_name(fault->direction)));
   }
   if (fault->kind == CONFORM_PLAN_MULTIFD_FAIL) {
     json_object_set_new(entry, "channel", json_integer(fault->channel_index));
   }
   json_t *at = trigger_json(fault);
   if (at != NULL) json_object_set_new(entry, "at", at);
-  if (fault->duration_ns > 0) json_object_set_new(entry, "duration_ns", json_integer((json_int_t)fault->duration_ns));
+  if (fault->duration_ns > 0) set_u64(entry, "duration_ns", fault->duration_ns);
   if (fault->kind == CONFORM_PLAN_LINK) link_knobs_json(entry, &fault->link);
-  if (fault->kind == CONFORM_PLAN_BANDWIDTH) json_object_set_new(entry, "bytes_per_s", json_integer((json_int_t)fault->bytes_per_s));
-  if (fault->kind == CONFORM_PLAN_DEST_SLOW_LOAD) json_object_set_new(entry, "delay_ns", json_integer((json_int_t)fault->delay_ns));
+  if (fault->kind == CONFORM_PLAN_BANDWIDTH) set_u64(entry, "bytes_per_s", fault->bytes_per_s);
+  if (fault->kind == CONFORM_PLAN_DEST_SLOW_LOAD) set_u64(entry, "delay_ns", fault->delay_ns);
   return entry;
 }
 
@@ -739,13 +746,15 @@ json_t *conform_plan_scenario_json(const struct conform_plan *plan)
   if (plan->fault_count == 0 && !plan->swarm && !plan->buggify && !plan->has_heal) return NULL;
   json_t *faults = json_object();
   json_t *list = json_array();
-  for (uint32_t i = 0; i < plan->fault_count; i++) json_array_append_new(list, fault_json(&plan->faults[i]));
+  for (uint32_t i = 0; i < plan->fault_count; i++) {
+    json_array_append_new(list, fault_json(&plan->faults[i]));
+  }
   json_object_set_new(faults, "plan", list);
   if (plan->swarm) json_object_set_new(faults, "swarm", json_true());
   if (plan->buggify) json_object_set_new(faults, "buggify", json_true());
-  if (plan->has_heal) json_object_set_new(faults, "heal_ns", json_integer((json_int_t)plan->heal_ns));
+  if (plan->has_heal) set_u64(faults, "heal_ns", plan->heal_ns);
   if (plan->liveness_ns != CONFORM_PLAN_LIVENESS_NS_DEFAULT) {
-    json_object_set_new(faults, "liveness_ns", json_integer((json_int_t)plan->liveness_ns));
+    set_u64(faults, "liveness_ns", plan->liveness_ns);
   }
   return faults;
 }

@@ -48,8 +48,9 @@ static void report_faults_summary(FILE *out, const struct conform_run_result *re
 {
   const struct conform_plan *plan = &result->faults;
   if (plan->fault_count == 0 && !plan->buggify && !plan->has_heal) return;
-  fprintf(out, "  faults          %" PRIu32 " of %" PRIu32 " fired%s", result->faults_fired.fired_count,
-          plan->fault_count, plan->buggify ? ", buggify on" : "");
+  fprintf(out, "  faults          %" PRIu32 " of %" PRIu32 " fired%s",
+          result->faults_fired.fired_count, plan->fault_count,
+          plan->buggify ? ", buggify on" : "");
   if (plan->has_heal) {
     fprintf(out, ", healed at %.3f ms, bound %.3f ms after", (double)plan->heal_ns / 1e6,
             (double)plan->liveness_ns / 1e6);
@@ -263,10 +264,13 @@ static json_t *report_faults(const struct conform_run_result *result)
     char line[256];
     conform_plan_fault_describe(&result->faults.faults[i], line, sizeof line);
     json_t *entry = json_object();
-    json_object_set_new(entry, "kind", json_string(conform_plan_kind_name(result->faults.faults[i].kind)));
+    bool fired = (result->faults_fired.fired_mask >> i & 1) != 0;
+    json_t *as_written = json_array_get(json_object_get(plan, "plan"), i);
+    json_object_set_new(entry, "kind",
+                        json_string(conform_plan_kind_name(result->faults.faults[i].kind)));
     json_object_set_new(entry, "fault", json_string(line));
-    json_object_set_new(entry, "fired", json_boolean((result->faults_fired.fired_mask >> i & 1) != 0));
-    json_object_set_new(entry, "plan", json_incref(json_array_get(json_object_get(plan, "plan"), i)));
+    json_object_set_new(entry, "fired", json_boolean(fired));
+    json_object_set_new(entry, "plan", json_incref(as_written));
     json_array_append_new(faults, entry);
   }
   json_decref(plan);

@@ -218,37 +218,44 @@ static void revert_maybe(struct run *run)
   }
 }
 
-static void on_loaded(void *context, enum mig_err err)
+/* The destination's load failed: expected (the source cut it, a damaged stream) or not. */
+static void loaded_failed(struct run *run, struct attempt *attempt, enum mig_err err)
 {
-  struct attempt *attempt = context;
-  struct run *run = attempt->run;
-  SIM_ASSERT(!run->options->stop_at_switchover);
-  if (err != MIG_OK && mig_precopy_stats(attempt->precopy)->source_failed) {
+  if (mig_precopy_stats(attempt->precopy)->source_failed) {
     /* The source cut the stream after a device refused its save: expected, not a bug here. */
     timeline_add(run, "load-cut", (uint64_t)err);
     return;
   }
-  if (err != MIG_OK && mig_precopy_stats(attempt->precopy)->source_crashed) {
+  if (mig_precopy_stats(attempt->precopy)->source_crashed) {
     timeline_add(run, "load-cut", (uint64_t)err); /* the source died mid-stream: expected */
     return;
   }
-  if (err != MIG_OK && postcopy_once_broken(run, attempt)) return;
+  if (postcopy_once_broken(run, attempt)) return;
   bool damaged = run->faults != NULL && conform_faults_summary(run->faults)->damaging;
-  if (err != MIG_OK && (run->scenario->destination_count > 0 || damaged)) {
+  if (run->scenario->destination_count > 0 || damaged) {
     /* A damaged stream must be refused, as an incompatible one: a clean failure. */
     dest_refused(run);
     if (attempt->precopy == run->precopy) fault_retry(run);
     return;
   }
   SIM_ASSERT(attempt->precopy == run->precopy); /* only the last attempt gets this far */
+  char message[512];
+  mig_error_format(&mig_precopy_stats(run->precopy)->error, message, sizeof(message));
+  timeline_add(run, "load-failed", (uint64_t)err);
+  violation(run, "load", NULL, "destination failed to load the stream: %s", message);
+  failure_locate(run->result, "load", NULL, &mig_precopy_stats(run->precopy)->error);
+}
+
+static void on_loaded(void *context, enum mig_err err)
+{
+  struct attempt *attempt = context;
+  struct run *run = attempt->run;
+  SIM_ASSERT(!run->options->stop_at_switchover);
   if (err != MIG_OK) {
-    char message[512];
-    mig_error_format(&mig_precopy_stats(run->precopy)->error, message, sizeof(message));
-    timeline_add(run, "load-failed", (uint64_t)err);
-    violation(run, "load", NULL, "destination failed to load the stream: %s", message);
-    failure_locate(run->result, "load", NULL, &mig_precopy_stats(run->precopy)->error);
+    loaded_failed(run, attempt, err);
     return;
   }
+  SIM_ASSERT(attempt->precopy == run->precopy); /* only the last attempt gets this far */
   timeline_add(run, "loaded", mig_precopy_stats(run->precopy)->dest_stream_bytes);
   if (!run->switchover_taken) {
     /* The source never stopped, so it never sent the final state: nothing can be whole. */
@@ -563,6 +570,29 @@ static void liveness_judge(struct run *run, const struct mig_precopy_stats *stat
            SIM_NS_PER_MS, result->failed_attempts_count, stats->ack_waits_count);
 }
 
+/* The checks every run ends with: invariants, legal transitions, a revert kept. */
+static void run_checks(struct run *run)
+{
+  char why[512];
+  if (!machine_invariants_check(run->source, why, sizeof(why))) {
+    violation(run, "invariant", why, "invariant: %s", why);
+  }
+  if (run->state_error[0] != 0) {
+    violation(run, "state-transition", NULL, "state transition: %s", run->state_error);
+  }
+  if (run->result->reverted && run->dest != NULL && machine_running(run->dest)) {
+    violation(run, "clean-failure", NULL, "reverted to the source, yet the destination runs");
+  }
+}
+
+/* The guest-visible result of the machine that ran last. */
+static void run_final(struct run *run, struct machine *last)
+{
+  /* Across releases, read through the started-on release's tables (what the reference has). */
+  run->result->guest_digest = conform_guest_digest_as(last, run->origin);
+  conform_snapshot_take_as(&run->result->final, last, run->origin, true);
+}
+
 /* After sim_run: liveness, and the figures of the machine that ran last. */
 static void run_finish(struct run *run)
 {
@@ -578,19 +608,9 @@ static void run_finish(struct run *run)
   /* Injected faults change the story a scenario's "expect" was written for: not checked. */
   enum conform_expect expect_outcome = result->faults_fired.fired_count > 0
                                            ? CONFORM_EXPECT_ANY : run->scenario->expect;
-  char why[512];
-  if (!machine_invariants_check(run->source, why, sizeof(why))) {
-    violation(run, "invariant", why, "invariant: %s", why);
-  }
-  if (run->state_error[0] != 0) {
-    violation(run, "state-transition", NULL, "state transition: %s", run->state_error);
-  }
-  if (result->reverted && run->dest != NULL && machine_running(run->dest)) {
-    violation(run, "clean-failure", NULL, "reverted to the source, yet the destination runs");
-  }
+  run_checks(run);
   if (stats != NULL && crash_judge(run, stats, completed)) {
-    result->guest_digest = conform_guest_digest_as(last, run->origin);
-    conform_snapshot_take_as(&result->final, last, run->origin, true);
+    run_final(run, last);
     return;
   }
   liveness_judge(run, stats, completed); /* first: its message names the bound */
@@ -641,9 +661,7 @@ static void run_finish(struct run *run)
                 expect_outcome == CONFORM_EXPECT_COMPLETED ? "complete" : "fail");
     }
   }
-  /* Across releases, read through the started-on release's tables (what the reference has). */
-  result->guest_digest = conform_guest_digest_as(last, run->origin);
-  conform_snapshot_take_as(&result->final, last, run->origin, true);
+  run_final(run, last);
 }
 
 /* The engine's records a run keeps figures from: rounds of the last migration. */

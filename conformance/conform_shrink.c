@@ -9,6 +9,7 @@
  */
 #include "sim_base.h"
 
+#include "conform_faults.h"
 #include "conform_shrink.h"
 
 #include <jansson.h>
@@ -20,8 +21,7 @@
 struct shrink {
   const char *name;
   uint64_t seed;
-  enum conform_verdict verdict;
-  const char *oracle;                /* static, from the first failing run */
+  struct conform_shrink_outcome first; /* the seed's outcome: every kept edit keeps it */
   struct conform_shrink_result *result;
   const struct conform_shrink_options *options;
   uint32_t runs_max;
@@ -29,8 +29,31 @@ struct shrink {
 
 /* ------------------------------------------------------------------- runs */
 
-/* Parses text and runs conform_check; false when it does not parse. */
-static bool run_text(struct shrink *shrink, const char *text, struct conform_run_result *out)
+static void first_line(char *out, size_t out_bytes, const char *text)
+{
+  size_t bytes = SIM_MIN(strlen(text), out_bytes - 1);
+  memcpy(out, text, bytes);
+  out[bytes] = 0;
+  for (char *c = out; *c != 0; c++) {
+    if (*c == '\n') *c = ' ';
+  }
+}
+
+void conform_shrink_check(void *context, const struct conform_scenario *scenario,
+                          struct conform_shrink_outcome *out)
+{
+  (void)context;
+  static struct conform_run_result result;
+  conform_check(scenario, false, NULL, NULL, &result);
+  snprintf(out->verdict, sizeof out->verdict, "%s", conform_verdict_name(result.verdict));
+  snprintf(out->oracle, sizeof out->oracle, "%s",
+           result.failure_at.oracle != NULL ? result.failure_at.oracle : "");
+  first_line(out->failure, sizeof out->failure, result.failure);
+  conform_run_result_deinit(&result);
+}
+
+/* Parses text and judges it at the seed; false when it does not parse. */
+static bool run_text(struct shrink *shrink, const char *text, struct conform_shrink_outcome *out)
 {
   static struct conform_scenario scenario;
   char error[CONFORM_ERROR_BYTES];
@@ -39,13 +62,14 @@ static bool run_text(struct shrink *shrink, const char *text, struct conform_run
   }
   scenario.seed = shrink->seed;
   shrink->result->runs_count++;
-  conform_check(&scenario, false, NULL, NULL, out);
+  const struct conform_shrink_options *options = shrink->options;
+  memset(out, 0, sizeof *out);
+  if (options->check != NULL) {
+    options->check(options->check_context, &scenario, out);
+  } else {
+    conform_shrink_check(NULL, &scenario, out);
+  }
   return true;
-}
-
-static bool same_oracle(const char *a, const char *b)
-{
-  return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
 /* The candidate fails as the seed did. */
@@ -53,14 +77,11 @@ static bool still_fails(struct shrink *shrink, json_t *candidate)
 {
   char *text = json_dumps(candidate, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
   SIM_ASSERT(text != NULL);
-  static struct conform_run_result result;
-  bool parsed = run_text(shrink, text, &result);
+  struct conform_shrink_outcome outcome;
+  bool parsed = run_text(shrink, text, &outcome);
   free(text);
-  if (!parsed) return false;
-  bool same = result.verdict == shrink->verdict &&
-              same_oracle(result.failure_at.oracle, shrink->oracle);
-  conform_run_result_deinit(&result);
-  return same;
+  return parsed && strcmp(outcome.verdict, shrink->first.verdict) == 0 &&
+         strcmp(outcome.oracle, shrink->first.oracle) == 0;
 }
 
 /* ------------------------------------------------------------------ edits */
@@ -191,16 +212,30 @@ static uint32_t shrink_pass(struct shrink *shrink, json_t **current)
 
 /* ------------------------------------------------------------- shrinking */
 
-/* The seed written in, its plan explicit, "regress" and "description" dropped. */
-static json_t *materialise(json_t *root, const struct conform_run_result *first, uint64_t seed)
+/* The seed written in, its plan explicit (the swarm draw), "regress" dropped. */
+static json_t *materialise(json_t *root, const struct conform_plan *plan, uint64_t seed)
 {
   json_t *copy = json_deep_copy(root);
   json_object_set_new(copy, "seed", json_integer((json_int_t)seed));
   json_object_del(copy, "regress");
   json_object_del(copy, "faults");
-  json_t *faults = conform_plan_scenario_json(&first->faults);
+  json_t *faults = conform_plan_scenario_json(plan);
   if (faults != NULL) json_object_set_new(copy, "faults", faults);
   return copy;
+}
+
+/* The plan text's seed draws: parsed once more, then conform_faults_swarm. */
+static bool seed_plan(const char *text, const char *name, uint64_t seed,
+                      struct conform_plan *plan)
+{
+  static struct conform_scenario scenario;
+  char error[CONFORM_ERROR_BYTES];
+  if (!conform_scenario_parse(text, strlen(text), name, &scenario, error, sizeof error)) {
+    return false;
+  }
+  scenario.seed = seed;
+  conform_faults_swarm(&scenario, plan);
+  return true;
 }
 
 /* Adds "description" and "regress" to the shrunk JSON. */
@@ -209,24 +244,16 @@ static void annotate(json_t *root, const struct shrink *shrink)
   struct conform_shrink_result *result = shrink->result;
   char description[256];
   snprintf(description, sizeof description, "shrunk from %.120s seed %" PRIu64 ": %s%s%s",
-           shrink->name, shrink->seed, conform_verdict_name(shrink->verdict),
-           shrink->oracle != NULL ? " " : "", shrink->oracle != NULL ? shrink->oracle : "");
+           shrink->name, shrink->seed, shrink->first.verdict,
+           shrink->first.oracle[0] != 0 ? " " : "", shrink->first.oracle);
   json_object_set_new(root, "description", json_string(description));
   json_t *regress = json_object();
-  json_object_set_new(regress, "verdict", json_string(conform_verdict_name(shrink->verdict)));
-  if (shrink->oracle != NULL) json_object_set_new(regress, "oracle", json_string(shrink->oracle));
+  json_object_set_new(regress, "verdict", json_string(shrink->first.verdict));
+  if (shrink->first.oracle[0] != 0) {
+    json_object_set_new(regress, "oracle", json_string(shrink->first.oracle));
+  }
   if (result->found[0] != 0) json_object_set_new(regress, "found", json_string(result->found));
   json_object_set_new(root, "regress", regress);
-}
-
-static void first_line(char *out, size_t out_bytes, const char *text)
-{
-  size_t bytes = SIM_MIN(strlen(text), out_bytes - 1);
-  memcpy(out, text, bytes);
-  out[bytes] = 0;
-  for (char *c = out; *c != 0; c++) {
-    if (*c == '\n') *c = ' ';
-  }
 }
 
 bool conform_shrink(const char *text, size_t length, const char *name,
@@ -253,29 +280,26 @@ bool conform_shrink(const char *text, size_t length, const char *name,
     terminated[length] = 0;
   }
   SIM_ASSERT(terminated != NULL);
-  static struct conform_run_result first;
-  bool parsed = root != NULL && run_text(&shrink, terminated, &first);
+  bool parsed = root != NULL && run_text(&shrink, terminated, &shrink.first);
+  static struct conform_plan plan;
+  parsed = parsed && seed_plan(terminated, name, options->seed, &plan);
   free(terminated);
   if (!parsed) {
     snprintf(error, error_bytes, "%s: does not parse as a scenario", name);
     json_decref(root);
     return false;
   }
-  if (first.verdict == CONFORM_PASS || first.verdict == CONFORM_BAD_INPUT) {
+  if (strcmp(shrink.first.verdict, "PASS") == 0 || strcmp(shrink.first.verdict, "BAD-INPUT") == 0) {
     snprintf(error, error_bytes, "%s: seed %" PRIu64 " gives %s: nothing to shrink", name,
-             options->seed, conform_verdict_name(first.verdict));
-    conform_run_result_deinit(&first);
+             options->seed, shrink.first.verdict);
     json_decref(root);
     return false;
   }
-  shrink.verdict = first.verdict;
-  shrink.oracle = first.failure_at.oracle;
-  result->verdict = first.verdict;
-  snprintf(result->oracle, sizeof result->oracle, "%s", shrink.oracle != NULL ? shrink.oracle : "");
-  first_line(result->found, sizeof result->found, first.failure);
-  result->faults_before = first.faults.fault_count;
-  json_t *current = materialise(root, &first, options->seed);
-  conform_run_result_deinit(&first);
+  snprintf(result->verdict, sizeof result->verdict, "%s", shrink.first.verdict);
+  snprintf(result->oracle, sizeof result->oracle, "%s", shrink.first.oracle);
+  snprintf(result->found, sizeof result->found, "%s", shrink.first.failure);
+  result->faults_before = plan.fault_count;
+  json_t *current = materialise(root, &plan, options->seed);
   json_decref(root);
   if (!still_fails(&shrink, current)) {
     /* The explicit plan is the same run as the drawn one: if not, that is the bug to chase. */
@@ -286,8 +310,8 @@ bool conform_shrink(const char *text, size_t length, const char *name,
     return false;
   }
   while (shrink_pass(&shrink, &current) > 0) continue;
-  json_t *plan = json_object_get(json_object_get(current, "faults"), "plan");
-  result->faults_after = json_is_array(plan) ? (uint32_t)json_array_size(plan) : 0;
+  json_t *left = json_object_get(json_object_get(current, "faults"), "plan");
+  result->faults_after = json_is_array(left) ? (uint32_t)json_array_size(left) : 0;
   annotate(current, &shrink);
   result->text = json_dumps(current, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
   json_decref(current);

@@ -23,6 +23,27 @@
 
 #define CONFORM_SHRINK_RUNS_DEFAULT 400u   /* conform_check calls at most */
 
+/*
+ * How one candidate ended: a verdict name (conform_verdict_name, or "CRASH"
+ * when a check run in a child process died) and the failure's oracle.
+ */
+struct conform_shrink_outcome {
+  char verdict[32];
+  char oracle[32];                   /* "" for none */
+  char failure[256];                 /* one line */
+};
+
+/*
+ * Judges scenario into out.  The default (NULL) is conform_check in this
+ * process; `migsim shrink` forks one child per run so a seed that crashes
+ * the process shrinks too (its verdict is "CRASH").
+ */
+typedef void conform_shrink_check_fn(void *context, const struct conform_scenario *scenario,
+                                     struct conform_shrink_outcome *out);
+/* The default check, in this process. */
+void conform_shrink_check(void *context, const struct conform_scenario *scenario,
+                          struct conform_shrink_outcome *out);
+
 /* Called after each tried edit: what it was and whether it stayed. */
 typedef void conform_shrink_progress_fn(void *context, const char *edit, bool kept,
                                         uint32_t runs_count);
@@ -33,11 +54,13 @@ struct conform_shrink_options {
   uint32_t runs_max;                 /* 0: CONFORM_SHRINK_RUNS_DEFAULT */
   conform_shrink_progress_fn *progress; /* optional */
   void *progress_context;
+  conform_shrink_check_fn *check;    /* NULL: conform_shrink_check */
+  void *check_context;
 };
 
 struct conform_shrink_result {
-  enum conform_verdict verdict;      /* the seed's (and the shrunk scenario's) */
-  char oracle[32];                   /* its failure's oracle */
+  char verdict[32];                  /* the seed's (and the shrunk scenario's) */
+  char oracle[32];                   /* its failure's oracle, "" for none */
   char found[256];                   /* its failure text, cut to one line */
   uint32_t runs_count;               /* conform_check calls spent */
   uint32_t edits_kept;

@@ -252,7 +252,12 @@ static void source_setup(struct mig_precopy *precopy)
   mig_writer_flush(writer);
   precopy->stats.setup_end_ns = sim_now_ns(precopy->sim);
   precopy->stats.dirty_sync_count = precopy->ram.dirty_sync_count;
-  if (precopy->cancelled) return; /* a cancel or resize while the setup waited */
+  /*
+   * A cancel or resize while the setup waited, or a destination that
+   * refused the setup meanwhile (found by BUGGIFY's short writes: it made
+   * the source FAILED, and FAILED -> ACTIVE is no transition).
+   */
+  if (precopy->cancelled || precopy->stats.status != MIG_STATE_SETUP) return;
   mig__precopy_source_state(precopy, MIG_STATE_ACTIVE);
 }
 

@@ -541,8 +541,9 @@ static bool crash_judge(struct run *run, const struct mig_precopy_stats *stats, 
 /*
  * Liveness once faults heal: with a heal time and nothing terminal, the
  * migration must complete by heal_ns + liveness_ns.  A migration that
- * cannot converge for reasons of its own (a device refusing its save, an
- * incompatible destination, a scenario expecting failure) is exempt.
+ * cannot converge for reasons of its own (a device refusing its save, a
+ * cancel, a RAM block resized, an incompatible destination, a scenario
+ * expecting failure) is exempt.
  */
 static void liveness_judge(struct run *run, const struct mig_precopy_stats *stats,
                            bool completed)
@@ -553,7 +554,9 @@ static void liveness_judge(struct run *run, const struct mig_precopy_stats *stat
       result->verdict != CONFORM_PASS || stats == NULL) {
     return;
   }
-  bool own_reason = (stats->source_failed && stats->error.code == MIG_ERR_HOOK) ||
+  /* A device refusing its save, a cancel (the user's, or a RAM block resized): not the faults'. */
+  bool own_reason = (stats->source_failed && (stats->error.code == MIG_ERR_HOOK ||
+                                              stats->error.code == MIG_ERR_CANCELLED)) ||
                     run->scenario->destination_count > 0 ||
                     run->scenario->expect == CONFORM_EXPECT_FAILED ||
                     run->scenario->expect == CONFORM_EXPECT_CANCELLED;

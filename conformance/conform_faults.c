@@ -242,6 +242,10 @@ static void slot_fire(struct conform_faults *faults, struct slot *slot)
   if (kind_lasts(fault->kind)) {
     slot->active = true;
     links_apply(faults);
+    /* The return path's connection breaks; messages are lost until it heals. */
+    if (fault->kind == CONFORM_PLAN_RP_LOSS && faults->precopy != NULL) {
+      mig_precopy_rp_break(faults->precopy);
+    }
     if (fault->duration_ns > 0) {
       sim_event_schedule_at(faults->sim, &slot->heal_event, slot->fired_ns + fault->duration_ns);
     }

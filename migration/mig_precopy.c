@@ -1115,6 +1115,16 @@ void mig_precopy_crash(struct mig_precopy *precopy, enum mig_side side)
   }
 }
 
+void mig_precopy_rp_break(struct mig_precopy *precopy)
+{
+  if (precopy->rp_link == NULL || precopy->rp_error.code != MIG_OK) return;
+  sim_trace(precopy->sim, "mig.rp.break", precopy->rp_offset, 0, 0, 0);
+  precopy->rp_error = (struct mig_error){.code = MIG_ERR_IO, .offset = precopy->rp_offset};
+  snprintf(precopy->rp_error.path, sizeof(precopy->rp_error.path), "return-path");
+  snprintf(precopy->rp_error.detail, sizeof(precopy->rp_error.detail),
+           "the return path's connection broke");
+}
+
 void mig_precopy_dest_autostart_set(struct mig_precopy *precopy, bool autostart)
 {
   precopy->dest_autostart_off = !autostart;

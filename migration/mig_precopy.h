@@ -244,6 +244,13 @@ void mig_precopy_rp_filter_set(struct mig_precopy *precopy, mig_precopy_rp_filte
  */
 void mig_precopy_crash(struct mig_precopy *precopy, enum mig_side side);
 /*
+ * Fault injection: the return path's connection breaks.  The source sees
+ * the error (QEMU's return-path thread) and, still in setup or active,
+ * fails the migration at its next step as QEMU 7.2's precopy does; traced
+ * "mig.rp.break".  No effect without a return path or after an error.
+ */
+void mig_precopy_rp_break(struct mig_precopy *precopy);
+/*
  * The destination resumes the guest once loaded (QEMU's default); false is
  * `-S`: it stays paused after completion for the caller to resume, or to
  * revert to the source (seed 003).  May be flipped in the loaded hook.

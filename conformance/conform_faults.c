@@ -33,6 +33,7 @@ struct conform_faults {
   const struct machine *source;      /* its source machine */
   struct link *forward;
   struct link *reverse;
+  uint64_t reverse_lost_count;       /* the return path's packets lost when the attempt began */
   struct slot slots[CONFORM_PLAN_FAULTS_MAX];
   struct sim_event heal_event;       /* heal_ns: every fault heals */
   struct conform_faults_summary summary;
@@ -313,6 +314,13 @@ struct conform_faults *conform_faults_create(struct sim *sim, const struct confo
   return faults;
 }
 
+/* Return-path packets lost so far, every cause. */
+static uint64_t reverse_lost(const struct link *reverse)
+{
+  const struct link_stats *stats = link_stats(reverse);
+  return stats->packets_lost + stats->packets_burst_lost + stats->packets_partitioned;
+}
+
 void conform_faults_attempt(struct conform_faults *faults, struct mig_precopy *precopy,
                             const struct machine *source, struct link *forward,
                             struct link *reverse)
@@ -322,6 +330,7 @@ void conform_faults_attempt(struct conform_faults *faults, struct mig_precopy *p
   faults->source = source;
   faults->forward = forward;
   faults->reverse = reverse;
+  faults->reverse_lost_count = reverse != NULL ? reverse_lost(reverse) : 0;
   if (reverse != NULL) mig_precopy_rp_filter_set(precopy, rp_filter, faults);
   links_apply(faults); /* faults still active carry over to the new connection */
 }
@@ -329,6 +338,14 @@ void conform_faults_attempt(struct conform_faults *faults, struct mig_precopy *p
 void conform_faults_progress(struct conform_faults *faults, enum mig_precopy_point point)
 {
   SIM_ASSERT(faults->precopy != NULL);
+  /*
+   * On the raw link a lost return-path packet is a hole in that byte stream:
+   * as for a TCP connection that gave up, the return path is broken.
+   */
+  if (faults->reverse != NULL && reverse_lost(faults->reverse) > faults->reverse_lost_count) {
+    faults->reverse_lost_count = reverse_lost(faults->reverse);
+    mig_precopy_rp_break(faults->precopy);
+  }
   const struct mig_precopy_stats *stats = mig_precopy_stats(faults->precopy);
   uint64_t pages = stats->normal_pages_count + stats->zero_pages_count;
   for (uint32_t i = 0; i < faults->plan->fault_count; i++) {

@@ -147,9 +147,10 @@ static bool fault_retry(struct run *run)
 {
   uint64_t at_ns;
   /* A user's cancel, a device refusing its save, a resize: not the faults' doing. */
-  enum mig_err code = run->precopy != NULL ? mig_precopy_stats(run->precopy)->error.code : MIG_OK;
-  bool own = mig_precopy_stats(run->precopy)->source_failed &&
-             (code == MIG_ERR_CANCELLED || code == MIG_ERR_HOOK);
+  const struct mig_precopy_stats *stats =
+      run->precopy != NULL ? mig_precopy_stats(run->precopy) : NULL;
+  bool own = stats != NULL && stats->source_failed &&
+             (stats->error.code == MIG_ERR_CANCELLED || stats->error.code == MIG_ERR_HOOK);
   if (run->faults == NULL || own || run->fault_retries_count >= FAULT_RETRIES_MAX ||
       !conform_faults_retry_at(run->faults, sim_now_ns(run->sim), &at_ns)) {
     return false;

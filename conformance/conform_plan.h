@@ -16,14 +16,14 @@
  *
  * A plan is data: which connection (channel index in connection order, 0 is
  * the main channel), which direction (to-destination: the migration stream;
- * to-source: the return path), a trigger, and a kind with its arguments.
- * Today's trigger is a byte offset in that direction's stream; the language
- * keeps `"at"` an object so that record triggers ("the Nth RAM page", "the
- * FULL section of idstr X") can join it once the record layer can parse a
- * stream as it passes (docs/proxy.md, "Next step").
+ * to-source: the return path; simulated link faults also "both"), a
+ * trigger, and a kind with its arguments.  The proxy's trigger is a byte
+ * offset in that direction's stream; `"at"` stays an object so that record
+ * triggers ("the FULL section of idstr X") can join once the record layer
+ * can parse a stream as it passes (docs/proxy.md, "Next step").
  *
- * `migsim proxy` (cli/cli_proxy.h) applies plans to real sockets; simulated
- * fault plans in scenarios are meant to reuse this parser.  The one byte
+ * `migsim proxy` (cli/cli_proxy.h) applies plan files to real sockets;
+ * conform_faults.h applies a scenario's plan to a simulated run.  The one byte
  * transform a plan makes, corrupt, is conform_plan_corrupt here, so that the
  * bytes a plan forwards are a pure function of the bytes received and the
  * plan, wherever it runs.

@@ -13,10 +13,12 @@ include path, so an #include that points up the layer order fails to compile
   cli/*_nondet_test.c a test binary of its own (with its own main), linked with
                       conformance/conform_run.c built with -DSIM_TEST_NONDETERMINISM
                       (planted nondeterminism for --twice; conform_run.h)
-  migration/*_bug_test.c  a test binary of its own, linked with migration/mig_postcopy.c
-                      built with -DMIG_POSTCOPY_PLANTED_BUG (a wrong discard range
-                      the postcopy checker must catch)
-  conformance/*_bug_test.c  the same, over whole runs (the exactly-once oracle)
+  <folder>/*_<bug>_bug_test.c  a test binary of its own (migration/ or conformance/),
+                      linked with a source built with the bug's define: postcopy
+                      (mig_postcopy.c, -DMIG_POSTCOPY_PLANTED_BUG: a wrong discard range
+                      the postcopy checkers must catch) or faults (mig_precopy.c,
+                      -DMIG_FAULTS_PLANTED_BUG: a truncated stream taken for a whole
+                      one, which the fault campaign must catch and shrink)
 
 Run `python3 configure.py` after adding or removing a source file;
 `python3 configure.py --check` fails when the committed build.ninja is stale.
@@ -143,27 +145,27 @@ def generate():
                                        libs=CHECK_LIBS + " " + LIBS))
                 outputs.append(exe)
 
-            # Test-only binaries with a planted postcopy bug: their mig_postcopy.o,
-            # linked before libmigration.a, is the one the linker takes.
-            bug = " -DMIG_POSTCOPY_PLANTED_BUG"
-            migration_visible = ["migration", "models", "sim"]
-            bug_obj = compile_one("migration", "mig_postcopy.c", migration_visible, True,
-                                  bug, "bug")
-            for name in sorted(os.path.basename(p) for p in glob.glob("migration/*_bug_test.c")):
-                test_obj = compile_one("migration", name, migration_visible, False, bug, "bug")
-                exe = "%s/%s" % (base, name[:-2])
-                n.build(exe, "link", [test_obj, bug_obj] + libs_so_far,
-                        variables=dict(common, ldflags=ldflags,
-                                       libs=CHECK_LIBS + " " + LIBS))
-                outputs.append(exe)
-            # The same planted bug under whole runs: conformance/*_bug_test.c.
-            for name in sorted(os.path.basename(p) for p in glob.glob("conformance/*_bug_test.c")):
-                test_obj = compile_one("conformance", name, every[1:], False, bug, "bug")
-                exe = "%s/%s" % (base, name[:-2])
-                n.build(exe, "link", [test_obj, bug_obj] + libs_so_far,
-                        variables=dict(common, ldflags=ldflags,
-                                       libs=CHECK_LIBS + " " + LIBS))
-                outputs.append(exe)
+            # Test-only binaries with a planted bug: <folder>/*_<bug>_bug_test.c links
+            # the named source built with the bug's define; that object, linked before
+            # the layer's library, is the one the linker takes.
+            planted = [("postcopy", "mig_postcopy.c", " -DMIG_POSTCOPY_PLANTED_BUG"),
+                       ("faults", "mig_precopy.c", " -DMIG_FAULTS_PLANTED_BUG")]
+            visible = {"migration": ["migration", "models", "sim"], "conformance": every[1:]}
+            for bug, source, define in planted:
+                tag = bug + "bug"
+                tests = [(folder, os.path.basename(p)) for folder in ("migration", "conformance")
+                         for p in sorted(glob.glob("%s/*_%s_bug_test.c" % (folder, bug)))]
+                if not tests:
+                    continue
+                bug_obj = compile_one("migration", source, visible["migration"], True,
+                                      define, tag)
+                for folder, name in tests:
+                    test_obj = compile_one(folder, name, visible[folder], False, define, tag)
+                    exe = "%s/%s" % (base, name[:-2])
+                    n.build(exe, "link", [test_obj, bug_obj] + libs_so_far,
+                            variables=dict(common, ldflags=ldflags,
+                                           libs=CHECK_LIBS + " " + LIBS))
+                    outputs.append(exe)
 
         fuzz_targets = sorted(os.path.basename(p)[:-2]
                               for p in glob.glob("fuzz/*_fuzz.c"))

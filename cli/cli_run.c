@@ -20,9 +20,9 @@
 static const char usage_run[] =
     "usage: migsim run [FILE.json] [--seed N] [--report OUT.json] [--twice]\n"
     "                  [--trace OUT.txt] [--stream-out OUT.mig] [--no-progress]\n"
-    "                  [--cut-points K]\n"
+    "                  [--cut-points K] [--swarm]\n"
     "       migsim run [FILE.json] --seeds A-B [--jobs J] [--report OUT.json]\n"
-    "                  [--twice] [--cut-points K] [--no-progress]\n"
+    "                  [--twice] [--cut-points K] [--swarm] [--no-progress]\n"
     "\n"
     "Runs the scenario with a migration and once unmigrated, then applies the\n"
     "oracles: switchover equality (destination == source when it stopped) and\n"
@@ -50,7 +50,10 @@ static const char usage_run[] =
     "                     LIVENESS < ORACLE-VIOLATION < NONDETERMINISM < BAD-INPUT <\n"
     "                     a crash, 128 + signal); --report writes every seed's result\n"
     "  --jobs J           the sweep's seeds in J worker processes (1 .. 64; output\n"
-    "                     stays in seed order)\n";
+    "                     stays in seed order)\n"
+    "  --swarm            swarm fault mode (as \"faults\": {\"swarm\": true}): each seed\n"
+    "                     draws its own fault kinds and parameters, a heal time and\n"
+    "                     maybe BUGGIFY; the report lists them (docs/faults.md)\n";
 
 static const char usage_list[] =
     "usage: migsim list [DIR]\n"
@@ -72,6 +75,7 @@ struct run_args {
   bool has_jobs;
   uint64_t cut_points;
   bool has_cut_points;
+  bool swarm;
 };
 
 /* The progress line: wall time is allowed here, the CLI is off the simulated path. */
@@ -180,9 +184,9 @@ static int run_execute(const char *file, const struct run_args *args,
   char repro[512];
   char cut[48] = "";
   if (args->has_cut_points) snprintf(cut, sizeof cut, " --cut-points %" PRIu64, args->cut_points);
-  snprintf(repro, sizeof(repro), "migsim run %s%s--seed %" PRIu64 "%s%s",
+  snprintf(repro, sizeof(repro), "migsim run %s%s--seed %" PRIu64 "%s%s%s",
            file != NULL ? file : "", file != NULL ? " " : "", scenario->seed, cut,
-           args->twice ? " --twice" : "");
+           args->twice ? " --twice" : "", args->swarm ? " --swarm" : "");
   conform_report_summary(stdout, scenario, &result, repro);
   int exit_code = (int)result.verdict;
   if (args->report != NULL && !conform_report_write(args->report, scenario, &result, repro)) {
@@ -210,6 +214,7 @@ static int run_sweep(const char *file, const struct run_args *args,
   struct cli_sweep_options options = {
       .file = file, .jobs = args->has_jobs ? (uint32_t)args->jobs : 1, .twice = args->twice,
       .cut_points_flag = args->has_cut_points ? (uint32_t)args->cut_points : 0,
+      .swarm_flag = args->swarm,
       .report = args->report, .progress = !args->no_progress && isatty(STDERR_FILENO)};
   if (clash != NULL) {
     fprintf(stderr, "migsim run: %s\n", clash);
@@ -238,6 +243,7 @@ int cli_run_main(int argc, char **argv)
        &args.has_jobs},
       {"--cut-points", CLI_OPTION_NUMBER, &args.cut_points, 1, CONFORM_CUT_POINTS_MAX, false,
        NULL, &args.has_cut_points},
+      {"--swarm", CLI_OPTION_FLAG, &args.swarm, 0, 0, false, NULL, NULL},
   };
   const struct cli_command command = {"run", usage_run, options, SIM_ARRAY_COUNT(options), 0, 1};
   struct cli_parsed parsed;
@@ -248,6 +254,7 @@ int cli_run_main(int argc, char **argv)
   if (!run_scenario_load(file, &scenario) || !run_outputs_check(&args)) return CONFORM_BAD_INPUT;
   if (args.has_seed) scenario.seed = args.seed;
   if (args.has_cut_points) scenario.cut_points_count = (uint32_t)args.cut_points;
+  if (args.swarm) scenario.faults.swarm = true;
   if (args.seeds != NULL || args.has_jobs) return run_sweep(file, &args, &scenario);
   FILE *trace = NULL;
   if (args.trace != NULL && (trace = fopen(args.trace, "w")) == NULL) {

@@ -125,9 +125,9 @@ static void repro_format(char *out, size_t out_bytes, const struct cli_sweep_opt
   if (options->cut_points_flag > 0) {
     snprintf(cut, sizeof cut, " --cut-points %" PRIu32, options->cut_points_flag);
   }
-  snprintf(out, out_bytes, "migsim run %s%s--seed %" PRIu64 "%s%s",
+  snprintf(out, out_bytes, "migsim run %s%s--seed %" PRIu64 "%s%s%s",
            options->file != NULL ? options->file : "", options->file != NULL ? " " : "", seed,
-           cut, options->twice ? " --twice" : "");
+           cut, options->twice ? " --twice" : "", options->swarm_flag ? " --swarm" : "");
 }
 
 static char *text_copy(const char *text)

@@ -28,6 +28,7 @@ struct cli_sweep_options {
   uint32_t jobs;                    /* 1: in this process; else forked workers */
   bool twice;                       /* --twice for every seed */
   uint32_t cut_points_flag;         /* --cut-points K given (reproduce lines repeat it); 0 */
+  bool swarm_flag;                  /* --swarm given (reproduce lines repeat it) */
   const char *report;               /* optional JSON output */
   bool progress;                    /* a progress line on stderr */
 };

@@ -13,6 +13,7 @@
 #include "cli_proxy.h"
 #include "cli_reencode.h"
 #include "cli_run.h"
+#include "cli_shrink.h"
 #include "cli_sink.h"
 #include "cli_vmsd.h"
 #include "conform_report.h"
@@ -37,6 +38,8 @@ static const char usage_main[] =
     "  vmstate-diff OLD NEW  static compatibility check of two -dump-vmstate files\n"
     "  dump-vmstate      the machine's vmstate tables in QEMU's -dump-vmstate JSON\n"
     "  matrix            the compatibility matrix over the simulated releases\n"
+    "  shrink FILE --seed N  reduce a failing seed to a minimal scenario (docs/faults.md)\n"
+    "  regress [PATH]    replay regression scenarios (conformance/regress) and their verdicts\n"
     "  bench WHAT        benchmarks: events, fibers, sim, iommu, ram, load STREAM,\n"
     "                    validate STREAM (docs/performance.md)\n"
     "  help, --help      this text;  --version  the version\n"
@@ -109,6 +112,7 @@ int main(int argc, char **argv)
       {"vmstate-diff", cli_vmstate_diff_main}, {"dump-vmstate", cli_dump_vmstate_main},
       {"matrix", cli_matrix_main},
       {"bench", command_bench},
+      {"shrink", cli_shrink_main},     {"regress", cli_regress_main},
   };
   if (argc < 2) return cli_run_main(0, NULL);
   const char *name = argv[1];

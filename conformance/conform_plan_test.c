@@ -8,6 +8,8 @@
 #include "conform_plan.h"
 #include "sim_check.h"
 
+#include <jansson.h>
+
 static const char every_kind[] =
     "{\n"
     "  \"description\": \"one of each\",\n"
@@ -163,6 +165,111 @@ START_TEST(conform_plan_load_errors)
 }
 END_TEST
 
+/* A scenario's "faults" object with the given members, in a root object. */
+static bool parse_scenario_faults(const char *faults, struct conform_plan *plan, char *error,
+                                  size_t error_bytes)
+{
+  static char text[4096];
+  snprintf(text, sizeof text, "{\"faults\": %s}", faults);
+  json_error_t json_error;
+  json_t *root = json_loads(text, 0, &json_error);
+  ck_assert_ptr_nonnull(root);
+  bool ok = conform_plan_parse_scenario(text, strlen(text), "s.json", root, plan, error,
+                                        error_bytes);
+  json_decref(root);
+  return ok;
+}
+
+START_TEST(conform_plan_scenario_every_kind_and_trigger)
+{
+  /* Goal: each simulated kind and trigger form lands in its fields; defaults apply. */
+  static const char faults[] =
+      "{\"plan\": [\n"
+      " {\"kind\": \"link\", \"direction\": \"both\", \"at\": {\"ns\": 5}, \"loss\": [1, 100],\n"
+      "  \"burst\": {\"enter\": [1, 50], \"exit\": [1, 4], \"loss\": [1, 1]}, \"reorder\": [1, 9]},\n"
+      " {\"kind\": \"partition\", \"at\": {\"state\": \"postcopy-active\", \"after_ns\": 5000000},\n"
+      "  \"duration_ns\": 7},\n"
+      " {\"kind\": \"bandwidth\", \"at\": {\"sections\": 3}, \"bytes_per_s\": 1000},\n"
+      " {\"kind\": \"source-crash\", \"at\": {\"pages\": 40}},\n"
+      " {\"kind\": \"dest-crash\", \"at\": {\"state\": \"active\", \"side\": \"destination\"}},\n"
+      " {\"kind\": \"dest-slow-load\", \"at\": {\"ns\": 1}, \"delay_ns\": 9},\n"
+      " {\"kind\": \"rp-loss\", \"at\": {\"ns\": 2}},\n"
+      " {\"kind\": \"multifd-channel-fail\", \"channel\": 3, \"at\": {\"ns\": 3}},\n"
+      " {\"kind\": \"cancel\", \"at\": {\"state\": \"device\"}},\n"
+      " {\"kind\": \"disk-full\", \"at\": {\"ns\": 4}},\n"
+      " {\"kind\": \"revert\"}],\n"
+      " \"heal_ns\": 100, \"liveness_ns\": 200, \"buggify\": true}";
+  static struct conform_plan plan;
+  char error[1024];
+  ck_assert_msg(parse_scenario_faults(faults, &plan, error, sizeof error), "%s", error);
+  ck_assert_uint_eq(plan.fault_count, 11);
+  const struct conform_plan_fault *f = plan.faults;
+  ck_assert(f[0].kind == CONFORM_PLAN_LINK && f[0].direction == CONFORM_PLAN_BOTH);
+  ck_assert(f[0].trigger == CONFORM_PLAN_AT_NS && f[0].at_ns == 5);
+  ck_assert(f[0].link.loss.numerator == 1 && f[0].link.loss.denominator == 100);
+  ck_assert(f[0].link.burst_exit.denominator == 4 && f[0].link.reorder_delay_ns_max > 0);
+  ck_assert(f[1].trigger == CONFORM_PLAN_AT_STATE && f[1].state == MIG_STATE_POSTCOPY_ACTIVE);
+  ck_assert(f[1].side == MIG_SIDE_SOURCE && f[1].after_ns == 5000000 && f[1].duration_ns == 7);
+  ck_assert(f[2].trigger == CONFORM_PLAN_AT_SECTIONS && f[2].at_count == 3);
+  ck_assert(f[2].bytes_per_s == 1000);
+  ck_assert(f[3].trigger == CONFORM_PLAN_AT_PAGES && f[3].at_count == 40);
+  ck_assert(f[4].side == MIG_SIDE_DEST && f[4].state == MIG_STATE_ACTIVE);
+  ck_assert(f[5].delay_ns == 9 && f[7].channel_index == 3);
+  ck_assert(f[10].kind == CONFORM_PLAN_REVERT && f[10].trigger == CONFORM_PLAN_AT_LOADED);
+  ck_assert(plan.has_heal && plan.heal_ns == 100 && plan.liveness_ns == 200 && plan.buggify);
+  char line[256];
+  conform_plan_fault_describe(&f[1], line, sizeof line);
+  ck_assert_str_eq(line, "partition to-destination at source postcopy-active +5000000 ns "
+                         "for 7 ns");
+}
+END_TEST
+
+static const struct {
+  const char *faults;
+  const char *error;
+} bad_scenario_faults[] = {
+    {"{\"plan\": [{\"kind\": \"reset\", \"at\": {\"ns\": 1}}]}",
+     "s.json:1:31: \"reset\" is a migsim proxy fault (byte offsets on real sockets); a "
+     "scenario takes simulated kinds (docs/faults.md)"},
+    {"{\"plan\": [{\"kind\": \"cancel\", \"at\": {\"byte\": 1}}]}",
+     "s.json:1:56: unknown key \"byte\""},
+    {"{\"plan\": [{\"kind\": \"cancel\", \"at\": {\"ns\": 1, \"pages\": 2}}]}",
+     "s.json:1:47: \"at\" takes exactly one of \"ns\", \"state\", \"sections\", \"pages\""},
+    {"{\"plan\": [{\"kind\": \"cancel\", \"at\": {\"ns\": 1, \"after_ns\": 2}}]}",
+     "s.json:1:47: \"side\" and \"after_ns\" go with \"state\""},
+    {"{\"plan\": [{\"kind\": \"link\", \"at\": {\"ns\": 1}}]}",
+     "s.json:1:22: a link fault needs one of \"jitter_ns\", \"loss\", \"burst\", "
+     "\"duplicate\", \"reorder\", \"corrupt\""},
+    {"{\"plan\": [{\"kind\": \"link\", \"at\": {\"ns\": 1}, \"loss\": [3, 2]}]}",
+     "s.json:1:64: \"loss\" must be a ratio [numerator, denominator], 0 <= numerator <= "
+     "denominator, denominator > 0"},
+    {"{\"swarm\": 1}", "s.json:1:22: \"swarm\" must be true or false"},
+};
+
+START_TEST(conform_plan_scenario_errors)
+{
+  /* Goal: scenario fault errors name the place with file:line:col (first line of the text). */
+  static struct conform_plan plan;
+  char error[1024];
+  ck_assert(!parse_scenario_faults(bad_scenario_faults[_i].faults, &plan, error, sizeof error));
+  char *newline = strchr(error, '\n');
+  if (newline != NULL) *newline = 0;
+  ck_assert_str_eq(error, bad_scenario_faults[_i].error);
+}
+END_TEST
+
+START_TEST(conform_plan_proxy_refuses_simulated_kinds)
+{
+  /* Goal: a plan file refuses a simulated kind by name (and offers only the proxy's). */
+  struct conform_plan plan;
+  char error[1024];
+  ck_assert(!parse_text("{\"faults\": [{\"kind\": \"link\", \"at\": {\"byte\": 1}}]}", &plan,
+                        error, sizeof error));
+  ck_assert_ptr_nonnull(strstr(error, "\"link\" is a simulated fault: put it in a scenario's "
+                                      "\"faults\""));
+}
+END_TEST
+
 Suite *conform_plan_suite(void)
 {
   Suite *suite = suite_create("conform_plan");
@@ -171,6 +278,10 @@ Suite *conform_plan_suite(void)
   tcase_add_test(core, conform_plan_parse_errors);
   tcase_add_test(core, conform_plan_corrupt_any_chunking);
   tcase_add_test(core, conform_plan_load_errors);
+  tcase_add_test(core, conform_plan_scenario_every_kind_and_trigger);
+  tcase_add_loop_test(core, conform_plan_scenario_errors, 0,
+                      (int)SIM_ARRAY_COUNT(bad_scenario_faults));
+  tcase_add_test(core, conform_plan_proxy_refuses_simulated_kinds);
   suite_add_tcase(suite, core);
   return suite;
 }

@@ -47,6 +47,27 @@ static void report_cut_summary(FILE *out, const struct conform_run_result *resul
           (double)cut->migrate_ns / 1e6, cut->probes_count, flight);
 }
 
+/* The fault plan a run used: one line per fault, and what fired. */
+static void report_faults_summary(FILE *out, const struct conform_run_result *result)
+{
+  const struct conform_plan *plan = &result->faults;
+  if (plan->fault_count == 0 && !plan->buggify && !plan->has_heal) return;
+  fprintf(out, "  faults          %" PRIu32 " of %" PRIu32 " fired%s",
+          result->faults_fired.fired_count, plan->fault_count,
+          plan->buggify ? ", buggify on" : "");
+  if (plan->has_heal) {
+    fprintf(out, ", healed at %.3f ms, bound %.3f ms after", (double)plan->heal_ns / 1e6,
+            (double)plan->liveness_ns / 1e6);
+  }
+  fputc('\n', out);
+  for (uint32_t i = 0; i < plan->fault_count; i++) {
+    char line[256];
+    conform_plan_fault_describe(&plan->faults[i], line, sizeof line);
+    bool fired = (result->faults_fired.fired_mask >> i & 1) != 0;
+    fprintf(out, "    %s %s\n", fired ? "fired  " : "unfired", line);
+  }
+}
+
 void conform_report_summary(FILE *out, const struct conform_scenario *scenario,
                             const struct conform_run_result *result, const char *repro)
 {
@@ -87,6 +108,7 @@ void conform_report_summary(FILE *out, const struct conform_scenario *scenario,
     fprintf(out, "  migration       none\n");
   }
   if (result->cut.explored || result->cut.probes_count > 0) report_cut_summary(out, result);
+  report_faults_summary(out, result);
   fprintf(out, "  events          %" PRIu64 "\n", result->events_count);
   fprintf(out, "  guest digest    0x%016" PRIx64 "\n", result->guest_digest);
   fprintf(out, "  trace digest    0x%016" PRIx64 "\n", result->trace_digest);
@@ -288,6 +310,40 @@ static json_t *report_failure(const struct conform_run_result *result)
 }
 
 /* What the single-run report and a sweep's entries share. */
+/* "faults": each fault of the run's plan, as a line and as the scenario writes it. */
+static json_t *report_faults(const struct conform_run_result *result)
+{
+  json_t *faults = json_array();
+  json_t *plan = conform_plan_scenario_json(&result->faults);
+  for (uint32_t i = 0; i < result->faults.fault_count; i++) {
+    char line[256];
+    conform_plan_fault_describe(&result->faults.faults[i], line, sizeof line);
+    json_t *entry = json_object();
+    bool fired = (result->faults_fired.fired_mask >> i & 1) != 0;
+    json_t *as_written = json_array_get(json_object_get(plan, "plan"), i);
+    json_object_set_new(entry, "kind",
+                        json_string(conform_plan_kind_name(result->faults.faults[i].kind)));
+    json_object_set_new(entry, "fault", json_string(line));
+    json_object_set_new(entry, "fired", json_boolean(fired));
+    json_object_set_new(entry, "plan", json_incref(as_written));
+    json_array_append_new(faults, entry);
+  }
+  json_decref(plan);
+  return faults;
+}
+
+/* The command that shrinks a failing seed into a regression file (conform_shrink.h). */
+static json_t *report_shrink(const struct conform_scenario *scenario,
+                             const struct conform_run_result *result)
+{
+  if (result->verdict == CONFORM_PASS || result->verdict == CONFORM_BAD_INPUT) return json_null();
+  char command[768];
+  snprintf(command, sizeof command, "migsim shrink %s --seed %" PRIu64 "%s"
+           " --out conformance/regress/seed-%" PRIu64 ".json", scenario->name, result->seed,
+           scenario->faults.swarm ? " --swarm" : "", result->seed);
+  return json_string(command);
+}
+
 static void report_common(json_t *root, const struct conform_scenario *scenario,
                           const struct conform_run_result *result)
 {
@@ -316,9 +372,9 @@ json_t *conform_report_seed_json(const struct conform_scenario *scenario,
   json_object_set_new(root, "exit_code", json_integer(result->verdict));
   json_object_set_new(root, "failure", report_failure(result));
   report_common(root, scenario, result);
-  json_object_set_new(root, "faults", json_array());   /* fault plans: kinds injected */
+  json_object_set_new(root, "faults", report_faults(result));
   json_object_set_new(root, "reproduce", json_string(repro));
-  json_object_set_new(root, "shrink", json_null());    /* fault plans: the shrink command */
+  json_object_set_new(root, "shrink", report_shrink(scenario, result));
   return root;
 }
 
@@ -347,7 +403,9 @@ bool conform_report_write(const char *path, const struct conform_scenario *scena
     json_array_append_new(timeline, entry);
   }
   json_object_set_new(root, "timeline", timeline);
+  json_object_set_new(root, "faults", report_faults(result));
   json_object_set_new(root, "reproduce", json_string(repro));
+  json_object_set_new(root, "shrink", report_shrink(scenario, result));
   int rc = json_dump_file(root, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
   json_decref(root);
   return rc == 0;

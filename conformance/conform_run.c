@@ -44,6 +44,7 @@ struct run {
   struct mig_precopy *precopy;
   struct attempt *attempt;              /* the last migrate's; attempts chain from it */
   struct mig_precopy_params params;     /* as set by migrate-set-parameters so far */
+  struct link *precopy_rp_link;         /* the attempt's return path, or NULL */
   struct conform_snapshot switchover;   /* source state when it stopped */
   bool switchover_taken;
   uint32_t next_command_index;
@@ -54,7 +55,15 @@ struct run {
   struct sim_event perturb_event;       /* the planted nondeterminism (conform_run.h) */
 #endif
   uint32_t hops_count;                  /* migrations completed: the next one's destination */
+  struct conform_plan plan;             /* the faults of this run (swarm: drawn) */
+  struct conform_faults *faults;        /* NULL without faults or in the reference run */
+  uint32_t fault_retries_count;         /* retries the fault plan asked for */
+  struct sim_event continue_event;      /* migrate-continue for a retried migration */
+  enum mig_state states[2];             /* last "mig.state" per side (the transition checker) */
+  char state_error[160];                /* the first illegal transition seen, or "" */
 };
+
+#define FAULT_RETRIES_MAX 8u            /* migrations again after failures under a plan */
 
 const char *conform_verdict_name(enum conform_verdict verdict)
 {
@@ -136,6 +145,27 @@ static void on_switchover(void *context)
   timeline_add(run, "stop", mig_precopy_stats(run->precopy)->pending_bytes_at_stop);
 }
 
+/*
+ * Under a fault plan with a heal time, the management layer migrates again
+ * after a failure, once the faults have healed (conform_faults_retry_at).
+ */
+static bool fault_retry(struct run *run)
+{
+  uint64_t at_ns;
+  /* A user's cancel, a device refusing its save, a resize: not the faults' doing. */
+  const struct mig_precopy_stats *stats =
+      run->precopy != NULL ? mig_precopy_stats(run->precopy) : NULL;
+  bool own = stats != NULL && stats->source_failed &&
+             (stats->error.code == MIG_ERR_CANCELLED || stats->error.code == MIG_ERR_HOOK);
+  if (run->faults == NULL || own || run->fault_retries_count >= FAULT_RETRIES_MAX ||
+      !conform_faults_retry_at(run->faults, sim_now_ns(run->sim), &at_ns)) {
+    return false;
+  }
+  run->fault_retries_count++;
+  sim_event_schedule_at(run->sim, &run->retry_event, at_ns);
+  return true;
+}
+
 /* The source failed the migration and runs on: retry after the delay, if the scenario says so. */
 static void on_failed(void *context)
 {
@@ -144,6 +174,7 @@ static void on_failed(void *context)
   const struct mig_precopy_stats *stats = mig_precopy_stats(attempt->precopy);
   timeline_add(run, "migrate-failed", (uint64_t)stats->error.code);
   if (run->result->failed_attempts_count++ == 0) run->result->first_error = stats->error;
+  if (attempt->precopy == run->precopy && fault_retry(run)) return;
   if (run->retries_count >= run->scenario->retries_max) return;
   sim_event_schedule_at(run->sim, &run->retry_event,
                         sim_now_ns(run->sim) + run->scenario->retry_delay_ns);
@@ -161,34 +192,88 @@ static void dest_refused(struct run *run)
   if (!machine_running(run->source)) machine_resume(run->source);
 }
 
+/*
+ * In postcopy, a load refused for a page applied twice or never is the
+ * exactly-once checker's finding (mig_postcopy.h).
+ */
+static bool postcopy_once_broken(struct run *run, const struct attempt *attempt,
+                                 enum mig_err err)
+{
+  if (!attempt->postcopy_ran || err != MIG_ERR_RAM_ORDER) return false;
+  const struct mig_error *error = &mig_precopy_stats(attempt->precopy)->error;
+  char message[512];
+  mig_error_format(error, message, sizeof(message));
+  timeline_add(run, "load-failed", (uint64_t)err);
+  violation(run, "exactly-once", NULL, "destination failed to load the stream: %s", message);
+  failure_locate(run->result, "exactly-once", NULL, error);
+  return true;
+}
+
+/* A machine whose process a crash fault killed never runs again. */
+static bool machine_dead(const struct run *run, const struct machine *machine)
+{
+  return run->faults != NULL && conform_faults_machine_dead(run->faults, machine);
+}
+
+/* The destination is loaded and paused: a revert fault sends management back to the source. */
+static void revert_maybe(struct run *run)
+{
+  if (run->faults == NULL || !conform_faults_revert_now(run->faults)) return;
+  mig_precopy_dest_autostart_set(run->precopy, false);
+  run->result->reverted = true;
+  timeline_add(run, "revert", 0);
+  if (!machine_running(run->source) && !machine_dead(run, run->source)) {
+    machine_resume(run->source);
+  }
+}
+
+/* The destination's load failed: expected (the source cut it, a damaged stream) or not. */
+static void loaded_failed(struct run *run, struct attempt *attempt, enum mig_err err)
+{
+  if (mig_precopy_stats(attempt->precopy)->source_failed) {
+    /* The source cut the stream after a device refused its save: expected, not a bug here. */
+    timeline_add(run, "load-cut", (uint64_t)err);
+    return;
+  }
+  if (mig_precopy_stats(attempt->precopy)->source_crashed) {
+    timeline_add(run, "load-cut", (uint64_t)err); /* the source died mid-stream: expected */
+    return;
+  }
+  if (postcopy_once_broken(run, attempt, err)) return;
+  bool damaged = run->faults != NULL && conform_faults_summary(run->faults)->damaging;
+  if (run->scenario->destination_count > 0 || damaged) {
+    /* A damaged stream must be refused, as an incompatible one: a clean failure. */
+    dest_refused(run);
+    if (attempt->precopy == run->precopy) fault_retry(run);
+    return;
+  }
+  SIM_ASSERT(attempt->precopy == run->precopy); /* only the last attempt gets this far */
+  char message[512];
+  mig_error_format(&mig_precopy_stats(run->precopy)->error, message, sizeof(message));
+  timeline_add(run, "load-failed", (uint64_t)err);
+  violation(run, "load", NULL, "destination failed to load the stream: %s", message);
+  failure_locate(run->result, "load", NULL, &mig_precopy_stats(run->precopy)->error);
+}
+
 static void on_loaded(void *context, enum mig_err err)
 {
   struct attempt *attempt = context;
   struct run *run = attempt->run;
   SIM_ASSERT(!run->options->stop_at_switchover);
-  if (err != MIG_OK && mig_precopy_stats(attempt->precopy)->source_failed) {
-    /* The source cut the stream after a device refused its save: expected, not a bug here. */
-    timeline_add(run, "load-cut", (uint64_t)err);
-    return;
-  }
-  if (err != MIG_OK && run->scenario->destination_count > 0) {
-    dest_refused(run);
+  if (err != MIG_OK) {
+    loaded_failed(run, attempt, err);
     return;
   }
   SIM_ASSERT(attempt->precopy == run->precopy); /* only the last attempt gets this far */
-  if (err != MIG_OK) {
-    char message[512];
-    mig_error_format(&mig_precopy_stats(run->precopy)->error, message, sizeof(message));
-    timeline_add(run, "load-failed", (uint64_t)err);
-    /* In postcopy, a page applied twice or never is the exactly-once checker's finding. */
-    const char *oracle = attempt->postcopy_ran && err == MIG_ERR_RAM_ORDER ? "exactly-once"
-                                                                            : "load";
-    violation(run, oracle, NULL, "destination failed to load the stream: %s", message);
-    failure_locate(run->result, oracle, NULL, &mig_precopy_stats(run->precopy)->error);
+  timeline_add(run, "loaded", mig_precopy_stats(run->precopy)->dest_stream_bytes);
+  if (!run->switchover_taken) {
+    /* The source never stopped, so it never sent the final state: nothing can be whole. */
+    mig_precopy_dest_autostart_set(run->precopy, false); /* caught: it must not run garbage */
+    violation(run, "clean-failure", NULL, "the destination completed a stream whose source "
+              "never stopped (%" PRIu64 " bytes loaded): it runs a partial guest",
+              mig_precopy_stats(run->precopy)->dest_stream_bytes);
     return;
   }
-  timeline_add(run, "loaded", mig_precopy_stats(run->precopy)->dest_stream_bytes);
-  SIM_ASSERT(run->switchover_taken);
   /*
    * switchover-ack promises that the destination has loaded the devices'
    * initial data before the source stops, so the blackout stays near the
@@ -197,7 +282,9 @@ static void on_loaded(void *context, enum mig_err err)
    */
   uint64_t downtime_ns = sim_now_ns(run->sim) - mig_precopy_stats(run->precopy)->stop_ns;
   uint64_t limit_ns = mig_precopy_downtime_limit_ns(&run->params);
-  if (run->params.caps.on[MIG_CAP_SWITCHOVER_ACK] && downtime_ns > 2 * limit_ns + SIM_NS_PER_MS) {
+  bool slowed = run->faults != NULL && conform_faults_summary(run->faults)->slow;
+  if (run->params.caps.on[MIG_CAP_SWITCHOVER_ACK] && !slowed &&
+      downtime_ns > 2 * limit_ns + SIM_NS_PER_MS) {
     violation(run, "downtime", NULL, "downtime %" PRIu64 " us exceeds twice the limit %" PRIu64
               " us with switchover-ack on", downtime_ns / SIM_NS_PER_US,
               limit_ns / SIM_NS_PER_US);
@@ -212,7 +299,17 @@ static void on_loaded(void *context, enum mig_err err)
   if (!machine_iommu_check(run->dest, failure, sizeof(failure))) {
     violation(run, "invariant", failure, "invariant after load: %s", failure);
   }
-  if (run->scenario->destination_count > 0) {
+  /*
+   * Under injected faults a destination caught with a wrong state may hold
+   * anything (a stream cut anywhere): it stays paused.  Without faults it
+   * runs on, so the guest-visible divergence shows (conform_iommu_test).
+   */
+  bool faulted = run->faults != NULL && conform_faults_summary(run->faults)->fired_count > 0;
+  if (run->result->verdict != CONFORM_PASS && faulted) {
+    mig_precopy_dest_autostart_set(run->precopy, false);
+  }
+  revert_maybe(run);
+  if (run->scenario->destination_count > 0 && !run->result->reverted) {
     /* A chain: the next migrate starts from the machine that runs now. */
     run->hops_count++;
     run->source = run->dest;
@@ -259,6 +356,31 @@ static void run_plug(struct run *run, struct attempt *attempt)
   attempt->plug = mig_plug_create(run->sim, run->precopy, &options);
 }
 
+static void on_continue(struct sim *sim, struct sim_event *event)
+{
+  (void)sim;
+  struct run *run = SIM_CONTAINER_OF(event, struct run, continue_event);
+  if (run->precopy != NULL && mig_precopy_continue(run->precopy)) {
+    timeline_add(run, "migrate-continue", 0);
+  }
+}
+
+static void on_progress(void *context, enum mig_precopy_point point)
+{
+  struct attempt *attempt = context;
+  struct run *run = attempt->run;
+  if (run->faults == NULL || attempt->precopy != run->precopy) return;
+  conform_faults_progress(run->faults, point);
+  /*
+   * The management layer that retried also says migrate-continue when the
+   * retry pauses before switchover (the scenario's own came for the first).
+   */
+  if (point == MIG_PRECOPY_POINT_SOURCE_STATE && run->fault_retries_count > 0 &&
+      mig_precopy_stats(run->precopy)->status == MIG_STATE_PRE_SWITCHOVER) {
+    sim_event_schedule_at(run->sim, &run->continue_event, sim_now_ns(run->sim));
+  }
+}
+
 static void run_migrate(struct run *run)
 {
   const struct conform_scenario *scenario = run->scenario;
@@ -278,8 +400,9 @@ static void run_migrate(struct run *run)
                   ? machine_create_sharing(run->sim, config, role_index, run->source)
                   : machine_create_peer(run->sim, config, role_index, run->source);
   struct link *link = link_create(run->sim, &scenario->link, "migration");
+  run->precopy_rp_link = NULL;
   struct attempt *attempt = sim_alloc(run->sim, sizeof(*attempt));
-  struct mig_precopy_hooks hooks = {attempt, on_switchover, on_loaded, on_failed};
+  struct mig_precopy_hooks hooks = {attempt, on_switchover, on_loaded, on_failed, on_progress};
   run->precopy = mig_precopy_create(run->sim, run->source, run->dest, link, &run->params,
                                     &hooks);
   *attempt = (struct attempt){run, run->precopy, run->dest, NULL, false, run->attempt};
@@ -287,8 +410,11 @@ static void run_migrate(struct run *run)
   /* postcopy opens the return path whatever return-path says (QEMU: migrate_postcopy()). */
   if (run->params.caps.on[MIG_CAP_RETURN_PATH] || run->params.caps.on[MIG_CAP_POSTCOPY_RAM]) {
     /* The return path: the same channel's reverse direction, with the same profile. */
-    mig_precopy_return_path_set(run->precopy,
-                                link_create(run->sim, &scenario->link, "return-path"));
+    run->precopy_rp_link = link_create(run->sim, &scenario->link, "return-path");
+    mig_precopy_return_path_set(run->precopy, run->precopy_rp_link);
+  }
+  if (run->faults != NULL) {
+    conform_faults_attempt(run->faults, run->precopy, run->source, link, run->precopy_rp_link);
   }
   run_plug(run, attempt);
   if (run->options->capture != NULL) {
@@ -299,6 +425,7 @@ static void run_migrate(struct run *run)
     mig_precopy_capture_set(run->precopy, run->options->capture);
   }
   run->result->migrated = true;
+  run->result->reverted = false; /* the flag tells of the last migration */
   mig_precopy_start(run->precopy);
 }
 
@@ -374,6 +501,24 @@ static void run_control(struct run *run, const struct conform_command *command)
   }
 }
 
+/* The fault plan's hands (conform_faults_env): migrate-cancel, and `cont` on the source. */
+static void fault_cancel(void *context)
+{
+  struct run *run = context;
+  timeline_add(run, "migrate-cancel", 0);
+  if (run->precopy == NULL || !mig_precopy_cancel(run->precopy)) {
+    timeline_add(run, "cancel-no-op", 0);
+  }
+}
+
+static void fault_resume_source(void *context)
+{
+  struct run *run = context;
+  if (machine_running(run->source) || machine_dead(run, run->source)) return;
+  timeline_add(run, "cont", 0);
+  machine_resume(run->source);
+}
+
 static void run_command(struct run *run, const struct conform_command *command)
 {
   timeline_add(run, command->execute, 0);
@@ -427,6 +572,103 @@ static const char *run_result_name(enum sim_run_result result)
   return "?";
 }
 
+/*
+ * A crash took the only copy of the guest (docs/faults.md): the source died
+ * before the destination had everything, or the destination died after it
+ * ran the guest.  Then what must hold is that nobody runs a wrong copy: the
+ * destination never ran a guest it did not fully receive, the source never
+ * resumed behind a destination that ran (split brain).  True when so (the
+ * run's other checks, which need a finished guest, do not apply).
+ */
+static bool crash_judge(struct run *run, const struct mig_precopy_stats *stats, bool completed)
+{
+  struct conform_run_result *result = run->result;
+  bool live_dest = completed && !result->reverted; /* where the guest runs when all is well */
+  if (stats->source_crashed && !live_dest) {
+    result->guest_lost = true;
+    if (run->dest != NULL && machine_running(run->dest)) {
+      violation(run, "clean-failure", NULL, "the destination runs a guest it did not fully "
+                "receive (the source crashed in %s)", mig_state_name(stats->status));
+    }
+    if (result->verdict != CONFORM_PASS) return true;
+    snprintf(result->failure, sizeof(result->failure), "guest lost: the source crashed while "
+             "it ran the guest (%s; %" PRIu64 " bytes sent)",
+             result->reverted ? "after the revert" : "the destination did not have everything",
+             stats->transferred_bytes);
+    return true;
+  }
+  if (stats->dest_crashed && live_dest) {
+    result->guest_lost = true;
+    if (machine_running(run->source)) {
+      violation(run, "clean-failure", NULL, "split brain: the source resumed although the "
+                "destination had run the guest");
+    }
+    if (result->verdict != CONFORM_PASS) return true;
+    snprintf(result->failure, sizeof(result->failure), "guest lost: the destination crashed "
+             "after it ran the guest");
+    return true;
+  }
+  return false;
+}
+
+/*
+ * Liveness once faults heal: with a heal time and nothing terminal, the
+ * migration must complete by heal_ns + liveness_ns.  A migration that
+ * cannot converge for reasons of its own (a device refusing its save, a
+ * cancel, a RAM block resized, an incompatible destination, a scenario
+ * expecting failure) is exempt.
+ */
+static void liveness_judge(struct run *run, const struct mig_precopy_stats *stats,
+                           bool completed)
+{
+  struct conform_run_result *result = run->result;
+  const struct conform_plan *plan = &run->plan;
+  if (run->faults == NULL || !plan->has_heal || conform_faults_summary(run->faults)->terminal ||
+      result->verdict != CONFORM_PASS || stats == NULL) {
+    return;
+  }
+  /* A device refusing its save, a cancel (the user's, or a RAM block resized): not the faults'. */
+  bool own_reason = (stats->source_failed && (stats->error.code == MIG_ERR_HOOK ||
+                                              stats->error.code == MIG_ERR_CANCELLED)) ||
+                    run->scenario->destination_count > 0 ||
+                    run->scenario->expect == CONFORM_EXPECT_FAILED ||
+                    run->scenario->expect == CONFORM_EXPECT_CANCELLED;
+  uint64_t bound_ns = plan->heal_ns + plan->liveness_ns;
+  if (own_reason || (completed && stats->end_ns <= bound_ns)) return;
+  result->verdict = CONFORM_LIVENESS;
+  failure_locate(result, "liveness", NULL, NULL);
+  snprintf(result->failure, sizeof(result->failure),
+           "migration not completed within %" PRIu64 " ms of the faults healing at %" PRIu64
+           " ms (status %s, %s at %" PRIu64 " ms, %" PRIu32 " failed attempt(s), %" PRIu64
+           " waits for SWITCHOVER_ACK)", plan->liveness_ns / SIM_NS_PER_MS,
+           plan->heal_ns / SIM_NS_PER_MS, mig_state_name(stats->status),
+           completed ? "completed" : "still", (completed ? stats->end_ns : result->end_ns) /
+           SIM_NS_PER_MS, result->failed_attempts_count, stats->ack_waits_count);
+}
+
+/* The checks every run ends with: invariants, legal transitions, a revert kept. */
+static void run_checks(struct run *run)
+{
+  char why[512];
+  if (!machine_invariants_check(run->source, why, sizeof(why))) {
+    violation(run, "invariant", why, "invariant: %s", why);
+  }
+  if (run->state_error[0] != 0) {
+    violation(run, "state-transition", NULL, "state transition: %s", run->state_error);
+  }
+  if (run->result->reverted && run->dest != NULL && machine_running(run->dest)) {
+    violation(run, "clean-failure", NULL, "reverted to the source, yet the destination runs");
+  }
+}
+
+/* The guest-visible result of the machine that ran last. */
+static void run_final(struct run *run, struct machine *last)
+{
+  /* Across releases, read through the started-on release's tables (what the reference has). */
+  run->result->guest_digest = conform_guest_digest_as(last, run->origin);
+  conform_snapshot_take_as(&run->result->final, last, run->origin, true);
+}
+
 /* After sim_run: liveness, and the figures of the machine that ran last. */
 static void run_finish(struct run *run)
 {
@@ -440,14 +682,20 @@ static void run_finish(struct run *run)
     result->stats.multifd_bytes = result->plug.multifd_bytes;
     result->stats.postcopy_blocktime_ms = result->plug.uffd.blocktime_ns / SIM_NS_PER_MS;
   }
+  if (run->faults != NULL) result->faults_fired = *conform_faults_summary(run->faults);
   bool completed = stats != NULL && stats->status == MIG_STATE_COMPLETED;
   bool refused = stats != NULL && (stats->source_failed || stats->dest_refused);
   bool cancelled = stats != NULL && stats->status == MIG_STATE_CANCELLED;
-  struct machine *last = completed ? run->dest : run->source;
-  char why[512];
-  if (!machine_invariants_check(run->source, why, sizeof(why))) {
-    violation(run, "invariant", why, "invariant: %s", why);
+  struct machine *last = completed && !result->reverted ? run->dest : run->source;
+  /* Injected faults change the story a scenario's "expect" was written for: not checked. */
+  enum conform_expect expect_outcome = result->faults_fired.fired_count > 0
+                                           ? CONFORM_EXPECT_ANY : run->scenario->expect;
+  run_checks(run);
+  if (stats != NULL && crash_judge(run, stats, completed)) {
+    run_final(run, last);
+    return;
   }
+  liveness_judge(run, stats, completed); /* first: its message names the bound */
   if (result->verdict == CONFORM_PASS) {
     if (result->run_result != SIM_RUN_IDLE) {
       result->verdict = CONFORM_LIVENESS;
@@ -475,7 +723,7 @@ static void run_finish(struct run *run)
       snprintf(result->failure, sizeof(result->failure), "migration failed cleanly: %s",
                message);
       failure_locate(result, NULL, NULL, &stats->error);
-      enum conform_expect expect = run->scenario->expect;
+      enum conform_expect expect = expect_outcome;
       if (expect == CONFORM_EXPECT_COMPLETED ||
           (expect == CONFORM_EXPECT_CANCELLED && !cancelled)) {
         result->verdict = CONFORM_ORACLE_VIOLATION;
@@ -485,19 +733,17 @@ static void run_finish(struct run *run)
                  expect == CONFORM_EXPECT_COMPLETED ? "complete" : "be cancelled",
                  mig_state_name(stats->status), message);
       }
-    } else if (stats != NULL && (run->scenario->expect == CONFORM_EXPECT_FAILED ||
-                                 run->scenario->expect == CONFORM_EXPECT_CANCELLED)) {
+    } else if (stats != NULL && (expect_outcome == CONFORM_EXPECT_FAILED ||
+                                 expect_outcome == CONFORM_EXPECT_CANCELLED)) {
       violation(run, "expectation", NULL, "expected the migration to %s; it completed",
-                run->scenario->expect == CONFORM_EXPECT_FAILED ? "fail" : "be cancelled");
+                expect_outcome == CONFORM_EXPECT_FAILED ? "fail" : "be cancelled");
     } else if (stats == NULL && run->options->migrate_enabled &&
-               run->scenario->expect != CONFORM_EXPECT_ANY) {
+               expect_outcome != CONFORM_EXPECT_ANY) {
       violation(run, "expectation", NULL, "expected a migration to %s; none started",
-                run->scenario->expect == CONFORM_EXPECT_COMPLETED ? "complete" : "fail");
+                expect_outcome == CONFORM_EXPECT_COMPLETED ? "complete" : "fail");
     }
   }
-  /* Across releases, read through the started-on release's tables (what the reference has). */
-  result->guest_digest = conform_guest_digest_as(last, run->origin);
-  conform_snapshot_take_as(&result->final, last, run->origin, true);
+  run_final(run, last);
 }
 
 /* The engine's records a run keeps figures from: rounds of the last migration. */
@@ -552,11 +798,44 @@ static void events_observe(struct run *run, const struct sim_trace_record *recor
   }
 }
 
+/*
+ * The transition checker: each side's "mig.state" records must chain (from
+ * is where it was), be legal for that side (mig_state_legal), and outside
+ * postcopy the source completes only after the destination has.  mig_state
+ * asserts legality on the spot; this also catches a side whose stats say
+ * one thing and whose machine another, or a plug-in bypassing it.
+ */
+static void states_observe(struct run *run, const struct sim_trace_record *record)
+{
+  if (run->state_error[0] != 0 || strcmp(record->kind, "mig.state") != 0) return;
+  uint64_t side = record->values[0];
+  enum mig_state from = (enum mig_state)record->values[1], to = (enum mig_state)record->values[2];
+  if (side > MIG_SIDE_DEST || from >= MIG_STATE_COUNT || to >= MIG_STATE_COUNT) {
+    snprintf(run->state_error, sizeof run->state_error, "record #%" PRIu64 " out of range",
+             record->index);
+    return;
+  }
+  const char *who = side == MIG_SIDE_SOURCE ? "source" : "destination";
+  if (from == MIG_STATE_NONE) run->states[side] = MIG_STATE_NONE; /* a new attempt */
+  if (from != run->states[side] || !mig_state_legal((enum mig_side)side, from, to)) {
+    snprintf(run->state_error, sizeof run->state_error, "%s %s -> %s at %" PRIu64 " ns (it was "
+             "in %s)", who, mig_state_name(from), mig_state_name(to), record->time_ns,
+             mig_state_name(run->states[side]));
+  } else if (side == MIG_SIDE_SOURCE && to == MIG_STATE_COMPLETED &&
+             run->states[MIG_SIDE_DEST] != MIG_STATE_COMPLETED && !mig_state_postcopy(from)) {
+    snprintf(run->state_error, sizeof run->state_error, "source completed at %" PRIu64 " ns "
+             "while the destination was %s", record->time_ns,
+             mig_state_name(run->states[MIG_SIDE_DEST]));
+  }
+  run->states[side] = to;
+}
+
 static void run_observe(void *context, const struct sim_trace_record *record)
 {
   struct run *run = context;
   rounds_observe(run->result, record);
   if (run->options->migrate_enabled) events_observe(run, record);
+  if (run->options->migrate_enabled) states_observe(run, record);
   if (run->options->chain != NULL) chain_observe(run->options->chain, run->sim, record);
   if (run->options->flight_log != NULL && run->source != NULL) {
     conform_flight_sample(run->options->flight_log, run->source, record->time_ns);
@@ -618,15 +897,24 @@ void conform_run(const struct conform_scenario *scenario,
       .trace_observer = run_observe,
       .trace_observer_context = &run,
   };
+  if (options->migrate_enabled) conform_faults_swarm(scenario, &run.plan); /* the seed's plan */
+  result->faults = run.plan;
+  sim_options.buggify = run.plan.buggify; /* only migrated runs: the reference is the baseline */
   run.sim = sim_create(&sim_options);
   SIM_ASSERT(run.sim != NULL);
   result->seed = scenario->seed;
   mig_precopy_params_default(&run.params, scenario->section_pages_max); /* QEMU's defaults */
+  run.params.quirk_serialize_iterate = scenario->quirk_serialize_iterate;
+  if (run.plan.fault_count > 0 || run.plan.has_heal) {
+    struct conform_faults_env env = {&run, fault_cancel, fault_resume_source};
+    run.faults = conform_faults_create(run.sim, &run.plan, &env);
+  }
   run.source = machine_create(run.sim, &scenario->machine, 0);
   run.origin = run.source;
   machine_boot(run.source);
   sim_event_init(&run.command_event, on_command, "scenario.command");
   sim_event_init(&run.retry_event, on_retry, "scenario.retry");
+  sim_event_init(&run.continue_event, on_continue, "scenario.continue");
   if (scenario->command_count > 0) {
     sim_event_schedule_at(run.sim, &run.command_event, scenario->commands[0].at_ns);
   }
@@ -1001,7 +1289,7 @@ static void check_reference(const struct conform_run_result *reference,
    */
   /* A cancel (a RAM block resized) changes nothing the guest sees: transparency applies. */
   bool refused = result->stats.source_failed && result->stats.error.code != MIG_ERR_CANCELLED;
-  if (result->verdict == CONFORM_PASS && result->migrated && !refused &&
+  if (result->verdict == CONFORM_PASS && result->migrated && !refused && !result->guest_lost &&
       (result->guest_digest != reference->guest_digest || !same_state)) {
     result->verdict = CONFORM_ORACLE_VIOLATION;
     snprintf(result->failure, sizeof(result->failure),

@@ -21,6 +21,7 @@
 
 #include "sim_base.h"
 #include "conform_explore.h"
+#include "conform_faults.h"
 #include "conform_oracle.h"
 #include "conform_scenario.h"
 #include "mig_plug.h"
@@ -103,8 +104,8 @@ struct conform_failure {
   const char *oracle;            /* static: "switchover-equality", "transparency",
                                     "clean-failure", "invariant", "expectation", "load",
                                     "downtime", "liveness", "determinism", "reference",
-                                    "exactly-once" (postcopy: a page applied twice or
-                                    never, mig_postcopy.h) */
+                                    "state-transition", "exactly-once" (postcopy: a page
+                                    applied twice or never, mig_postcopy.h) */
   char path[MIG_PATH_BYTES_MAX]; /* "ram/pc.ram/0x1f3000", "0000:00:05.0/vfio/...",
                                     a stream error's path, "trace/#N"; may be empty */
   uint64_t offset;               /* stream offset of the migration's error (has_offset) */
@@ -140,6 +141,11 @@ struct conform_run_result {
   enum conform_verdict verdict;
   char failure[1024];            /* the first violation, with its page or device/field */
   struct conform_failure failure_at; /* the same, as fields */
+  struct conform_plan faults;    /* the fault plan this run used (swarm: the seed's draw) */
+  struct conform_faults_summary faults_fired; /* what fired (zero without a plan) */
+  bool guest_lost;               /* a crash took the only copy of the guest: the run
+                                    cannot finish the reference's program (docs/faults.md) */
+  bool reverted;                 /* management went back to the source after completion */
   uint64_t seed;
   uint64_t trace_digest;
   uint64_t trace_count;          /* records appended */

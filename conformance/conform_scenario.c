@@ -1450,6 +1450,27 @@ static bool parse_migration_outcome(struct parse *p, json_t *migration,
   return true;
 }
 
+/* migration.quirks: engine bugs QEMU once had, on purpose (mig_precopy_params). */
+static bool parse_migration_quirks(struct parse *p, json_t *migration,
+                                   struct conform_scenario *scenario)
+{
+  json_t *quirks = json_object_get(migration, "quirks");
+  if (quirks == NULL) return true;
+  push_key(p, "quirks");
+  if (!json_is_array(quirks)) return fail(p, "\"quirks\" must be a list of names");
+  for (size_t i = 0; i < json_array_size(quirks); i++) {
+    push_index(p, i);
+    const char *name = json_string_value(json_array_get(quirks, i));
+    if (name == NULL || strcmp(name, "serialize-iterate") != 0) {
+      return fail(p, "unknown migration quirk (known: \"serialize-iterate\")");
+    }
+    scenario->quirk_serialize_iterate = true;
+    pop(p);
+  }
+  pop(p);
+  return true;
+}
+
 /* migration.explore_cut: {"points": K}, cut-point exploration (docs/campaign.md). */
 static bool parse_explore_cut(struct parse *p, json_t *migration,
                               struct conform_scenario *scenario)
@@ -1470,10 +1491,11 @@ static bool parse_explore_cut(struct parse *p, json_t *migration,
 static bool parse_root(struct parse *p, json_t *root, struct conform_scenario *scenario)
 {
   static const char *const keys[] = {"description", "seed", "limits", "machine", "destination",
-                                     "workload", "link", "migration", "commands", NULL};
+                                     "workload", "link", "migration", "commands", "faults",
+                                     "regress", NULL};
   static const char *const limit_keys[] = {"events_max", "time_ns_max", NULL};
   static const char *const migration_keys[] = {"section_pages", "retry_delay_ns", "retries",
-                                               "expect", "explore_cut", NULL};
+                                               "expect", "explore_cut", "quirks", NULL};
   if (!json_is_object(root)) return fail(p, "a scenario must be a JSON object");
   if (!check_keys(p, root, keys)) return false;
   if (json_object_get(root, "description") != NULL &&
@@ -1501,12 +1523,16 @@ static bool parse_root(struct parse *p, json_t *root, struct conform_scenario *s
         !get_u64(p, migration, "section_pages", 1, 65536, false,
                  &scenario->section_pages_max) ||
         !parse_migration_outcome(p, migration, scenario) ||
-        !parse_explore_cut(p, migration, scenario)) {
+        !parse_explore_cut(p, migration, scenario) ||
+        !parse_migration_quirks(p, migration, scenario)) {
       return false;
     }
     pop(p);
   }
-  return parse_commands(p, root, scenario);
+  if (!parse_commands(p, root, scenario)) return false;
+  /* "faults" and "regress" belong to the fault-plan language (conform_plan.h). */
+  return conform_plan_parse_scenario(p->text, p->length, p->name, root, &scenario->faults,
+                                     p->error, p->error_bytes);
 }
 
 bool conform_scenario_parse(const char *text, size_t length, const char *name,

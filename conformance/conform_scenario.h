@@ -12,6 +12,7 @@
 
 #include "sim_base.h"
 #include "compat.h"
+#include "conform_plan.h"
 #include "machine.h"
 #include "mig_caps.h"
 #include "mig_state.h"
@@ -99,6 +100,8 @@ struct conform_scenario {
   struct conform_command commands[CONFORM_COMMANDS_MAX]; /* sorted by at_ns, stable */
   struct mig_caps caps;              /* capabilities in force at the first migrate */
   uint32_t command_count;
+  bool quirk_serialize_iterate;      /* migration.quirks "serialize-iterate" (mig_precopy.h) */
+  struct conform_plan faults;        /* "faults" and "regress" (conform_plan.h, docs/faults.md) */
 };
 
 /* The default scenario's JSON text (what `migsim` runs with no arguments). */

@@ -17,6 +17,7 @@ Suite *conform_explore_suite(void);
 Suite *conform_matrix_suite(void);
 Suite *conform_control_suite(void);
 Suite *conform_postcopy_suite(void);
+Suite *conform_faults_suite(void);
 
 int main(int argc, char **argv)
 {
@@ -25,6 +26,7 @@ int main(int argc, char **argv)
                                          conform_vfio_suite, conform_vmsd_suite,
                                          conform_plan_suite, conform_roundtrip_suite,
                                          conform_explore_suite, conform_matrix_suite,
-                                         conform_control_suite, conform_postcopy_suite};
+                                         conform_control_suite, conform_postcopy_suite,
+                                         conform_faults_suite};
   return sim_check_main(argc, argv, suites, SIM_ARRAY_COUNT(suites));
 }

@@ -56,7 +56,9 @@ for variant in release debug asan clang; do
   [[ $variant == debug || $variant == clang ]] && seeds=5
   # Every test binary of the variant: one per layer, and the test-only builds
   # configure.py makes beside them (cli_nondet_test: --twice against planted
-  # nondeterminism; mig_postcopy_bug_test: a planted postcopy discard bug).
+  # nondeterminism; mig_postcopy_bug_test: a planted postcopy discard bug;
+  # conform_faults_bug_test: a planted engine bug the fault campaign must catch
+  # and the shrinker reduce).
   for layer in sim models migration conformance cli; do
     [[ -x out/$variant/${layer}_test ]] || fail "missing out/$variant/${layer}_test"
   done
@@ -90,6 +92,13 @@ python3 harness/digest_matrix.py --seeds 1,2 --scenario conformance/scenarios/po
 echo "== the compatibility matrix against its golden file (docs/compat.md) [t=${SECONDS}s]"
 out/release/migsim matrix --caps none,switchover-ack --golden conformance/golden/matrix.json \
   --format html --output out/reports/matrix.html || fail "matrix golden"
+
+echo "== fault campaign: 300 swarm seeds of faults-swarm.json, each its own faults (docs/faults.md) [t=${SECONDS}s]"
+out/release/migsim run conformance/scenarios/faults-swarm.json --seeds 1-300 --jobs 2 \
+  --no-progress || fail "fault campaign"
+
+echo "== regressions: conformance/regress/*.json give their recorded verdicts (migsim regress) [t=${SECONDS}s]"
+out/release/migsim regress conformance/regress || fail "migsim regress"
 
 echo "== campaign harness: 50 seeds in 2 shards, merged, the report rendered in Chromium [t=${SECONDS}s]"
 python3 harness/campaign_test.py || fail "campaign_test.py"

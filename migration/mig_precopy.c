@@ -64,22 +64,33 @@ static bool cap_on(const struct mig_precopy *precopy, enum mig_cap cap)
   return precopy->params.caps.on[cap];
 }
 
+static void progress(struct mig_precopy *precopy, enum mig_precopy_point point)
+{
+  if (precopy->hooks.progress != NULL) precopy->hooks.progress(precopy->hooks.context, point);
+}
+
 void mig__precopy_source_state(struct mig_precopy *precopy, enum mig_state to)
 {
+  bool changed = precopy->stats.status != to;
   mig_state_set(&precopy->source_state, precopy->sim, to);
   precopy->stats.status = to;
+  if (changed) progress(precopy, MIG_PRECOPY_POINT_SOURCE_STATE);
 }
 
 void mig__precopy_dest_state(struct mig_precopy *precopy, enum mig_state to)
 {
+  bool changed = precopy->stats.dest_status != to;
   mig_state_set(&precopy->dest_state, precopy->sim, to);
   precopy->stats.dest_status = to;
+  if (changed) progress(precopy, MIG_PRECOPY_POINT_DEST_STATE);
 }
 
 static void precopy_on_wake(struct sim *sim, struct sim_event *event)
 {
   (void)sim;
   struct mig_precopy *precopy = SIM_CONTAINER_OF(event, struct mig_precopy, source_wake);
+  /* A crashed side never runs again; a spurious wake (BUGGIFY) may find the fiber done. */
+  if (precopy->stats.source_crashed || sim_fiber_done(precopy->source_fiber)) return;
   sim_fiber_resume(precopy->source_fiber);
 }
 
@@ -87,7 +98,14 @@ static void precopy_on_dest_wake(struct sim *sim, struct sim_event *event)
 {
   (void)sim;
   struct mig_precopy *precopy = SIM_CONTAINER_OF(event, struct mig_precopy, dest_wake);
+  if (precopy->stats.dest_crashed) return;
   sim_fiber_resume(precopy->dest_fiber);
+}
+
+/* Closes the source's end once (a crash, a failure and the stream's end may all want to). */
+static void source_link_close(struct mig_precopy *precopy)
+{
+  if (!link_closed(precopy->link)) link_close(precopy->link);
 }
 
 bool mig__precopy_source_sleep_until(struct mig_precopy *precopy, uint64_t time_ns)
@@ -104,7 +122,13 @@ static bool source_sleep_until(struct mig_precopy *precopy, uint64_t time_ns)
 static void source_on_writable(void *context)
 {
   struct mig_precopy *precopy = context;
-  if (!precopy->source_waiting_space) return;
+  if (!precopy->source_waiting_space) {
+    /* BUGGIFY: a wake with nothing to wake for; every wait must look again. */
+    if (SIM_BUGGIFY(precopy->sim, "mig.spurious_wake") && precopy->stats.status != MIG_STATE_NONE) {
+      sim_event_schedule_at(precopy->sim, &precopy->source_wake, sim_now_ns(precopy->sim));
+    }
+    return;
+  }
   precopy->source_waiting_space = false;
   sim_event_schedule_at(precopy->sim, &precopy->source_wake, sim_now_ns(precopy->sim));
 }
@@ -173,7 +197,10 @@ static enum mig_err source_write(void *context, const uint8_t *bytes, size_t cou
   while (count > 0) {
     size_t allowed = source_rate_allowance(precopy);
     if (allowed == 0) return MIG_ERR_CANCELLED;
-    size_t sent = link_send(precopy->link, bytes, SIM_MIN(count, allowed));
+    size_t chunk = SIM_MIN(count, allowed);
+    /* BUGGIFY: the socket takes part of the bytes (as when its buffer just filled up). */
+    if (chunk > 1 && SIM_BUGGIFY(precopy->sim, "mig.short_write")) chunk /= 2;
+    size_t sent = link_send(precopy->link, bytes, chunk);
     bytes += sent;
     count -= sent;
     precopy->window_bytes += sent;
@@ -225,7 +252,12 @@ static void source_setup(struct mig_precopy *precopy)
   mig_writer_flush(writer);
   precopy->stats.setup_end_ns = sim_now_ns(precopy->sim);
   precopy->stats.dirty_sync_count = precopy->ram.dirty_sync_count;
-  if (precopy->cancelled) return; /* a cancel or resize while the setup waited */
+  /*
+   * A cancel or resize while the setup waited, or a destination that
+   * refused the setup meanwhile (found by BUGGIFY's short writes: it made
+   * the source FAILED, and FAILED -> ACTIVE is no transition).
+   */
+  if (precopy->cancelled || precopy->stats.status != MIG_STATE_SETUP) return;
   mig__precopy_source_state(precopy, MIG_STATE_ACTIVE);
 }
 
@@ -325,6 +357,7 @@ static void source_stats_update(struct mig_precopy *precopy)
 static bool source_iterate(struct mig_precopy *precopy)
 {
   struct mig_writer *writer = &precopy->writer;
+  bool ram_idle = precopy->stats.remaining_bytes == 0; /* RAM had nothing left to send */
   bool round_ended = false;
   bool by_ext = precopy->ext.source_iterate != NULL &&
                 precopy->ext.source_iterate(precopy->ext.context, precopy, writer);
@@ -336,10 +369,14 @@ static bool source_iterate(struct mig_precopy *precopy)
   } else {
     round_ended = precopy->ram.dirty_pages_count == 0;
   }
-  precopy->stats.sections_count +=
-      mig_live_set_save_iterate(&precopy->lives, writer, precopy->params.section_pages_max);
+  /* The quirk: devices wait until RAM has nothing left (QEMU before 8.1). */
+  if (!precopy->params.quirk_serialize_iterate || ram_idle) {
+    precopy->stats.sections_count +=
+        mig_live_set_save_iterate(&precopy->lives, writer, precopy->params.section_pages_max);
+  }
   mig_writer_flush(writer);
   source_stats_update(precopy);
+  progress(precopy, MIG_PRECOPY_POINT_SECTION);
   if (!round_ended) return false;
   source_sync(precopy);
   source_rate_window(precopy);
@@ -354,10 +391,11 @@ static bool source_iterate(struct mig_precopy *precopy)
 /* The source VM runs on after a failed or cancelled migration; the stream is cut. */
 static void source_end_cleanly(struct mig_precopy *precopy)
 {
+  if (precopy->stats.source_crashed) return; /* a dead process ends nothing */
   precopy->stats.end_ns = sim_now_ns(precopy->sim);
   source_stats_update(precopy);
   if (!machine_running(precopy->source)) machine_resume(precopy->source);
-  link_close(precopy->link);
+  source_link_close(precopy);
   if (precopy->hooks.failed != NULL) precopy->hooks.failed(precopy->hooks.context);
 }
 
@@ -419,6 +457,7 @@ static void precopy_on_ram_resized(void *context, struct ram_block *block,
 static void source_cancel_finish(struct mig_precopy *precopy)
 {
   SIM_ASSERT(precopy->cancelled && precopy->stats.status == MIG_STATE_CANCELLING);
+  if (precopy->stats.source_crashed) return;
   sim_trace(precopy->sim, "mig.cancelled", precopy->stats.transferred_bytes, 0, 0, 0);
   mig__precopy_source_state(precopy, MIG_STATE_CANCELLED);
   source_end_cleanly(precopy);
@@ -457,10 +496,11 @@ static bool source_pause(struct mig_precopy *precopy)
   if (!cap_on(precopy, MIG_CAP_PAUSE_BEFORE_SWITCHOVER)) return true;
   mig__precopy_source_state(precopy, MIG_STATE_PRE_SWITCHOVER);
   precopy->stats.pre_switchover_ns = sim_now_ns(precopy->sim);
-  while (!precopy->continued && !precopy->cancelled) {
+  /* A destination gone meanwhile (refused, crashed) ends the wait: nothing would go on. */
+  while (!precopy->continued && !precopy->cancelled && !precopy->dest_refused) {
     if (!source_sleep_until(precopy, sim_now_ns(precopy->sim) + CONTINUE_POLL_NS)) return false;
   }
-  if (precopy->cancelled) return false;
+  if (precopy->cancelled || precopy->dest_refused) return false;
   precopy->stats.continue_ns = sim_now_ns(precopy->sim);
   return true;
 }
@@ -490,7 +530,7 @@ static void source_complete(struct mig_precopy *precopy)
   }
   SIM_ASSERT(err == MIG_OK || err == MIG_ERR_CANCELLED || precopy->dest_refused);
   if (err != MIG_OK) return;
-  link_close(precopy->link);
+  source_link_close(precopy);
   precopy->stream_whole = true;
   sim_trace(precopy->sim, "mig.stream_whole", precopy->stats.transferred_bytes, 0, 0, 0);
 }
@@ -540,7 +580,7 @@ static bool source_dest_gone(struct mig_precopy *precopy)
 {
   if (!precopy->dest_refused) return false;
   sim_trace(precopy->sim, "mig.dest_refused", precopy->stats.transferred_bytes, 0, 0, 0);
-  link_close(precopy->link);
+  source_link_close(precopy);
   return true;
 }
 
@@ -760,6 +800,14 @@ static void dest_policy(const struct mig_precopy *precopy, struct mig_policy *po
 static void dest_finish(struct mig_precopy *precopy, struct mig_reader *reader, enum mig_err err,
                         const struct mig_load_stats *load_stats)
 {
+#ifdef MIG_FAULTS_PLANTED_BUG
+  /*
+   * Planted (built into conformance/conform_faults_bug_test.c only): an end
+   * of stream before QEMU_VM_EOF is taken for the end of the migration, so
+   * a source that dies mid-stream leaves a destination that runs.
+   */
+  if (err == MIG_ERR_TRUNCATED && precopy->rx_closed) err = MIG_OK;
+#endif
   precopy->stats.dest_load_end_ns = SIM_MAX(precopy->dest_busy_until_ns,
                                             sim_now_ns(precopy->sim));
   precopy->stats.dest_stream_bytes = load_stats->stream_bytes;
@@ -781,7 +829,10 @@ static void dest_finish(struct mig_precopy *precopy, struct mig_reader *reader, 
   }
   if (!precopy->stats.source_failed) precopy->stats.end_ns = sim_now_ns(precopy->sim);
   if (precopy->hooks.loaded != NULL) precopy->hooks.loaded(precopy->hooks.context, MIG_OK);
-  if (!machine_running(precopy->dest)) machine_resume(precopy->dest); /* postcopy: it runs */
+  /* postcopy: it runs already; a caught destination (autostart off) stays paused. */
+  if (!precopy->dest_autostart_off && !machine_running(precopy->dest)) {
+    machine_resume(precopy->dest);
+  }
   mig__precopy_dest_state(precopy, MIG_STATE_COMPLETED);
   /* migsim's source reports completed when the destination runs (docs/migration.md). */
   if (precopy->stats.status == MIG_STATE_DEVICE) {
@@ -869,9 +920,13 @@ static void dest_live_init_data(void *context, uint32_t load_index)
 
 static void dest_on_ack_event(struct sim *sim, struct sim_event *event)
 {
-  (void)sim;
   struct mig_precopy *precopy = SIM_CONTAINER_OF(event, struct mig_precopy, ack_event);
-  if (precopy->ack_sent) return;
+  if (precopy->ack_sent || precopy->stats.dest_crashed) return;
+  if (SIM_BUGGIFY(precopy->sim, "mig.ack_late")) {
+    /* BUGGIFY: the approval leaves late (a busy device thread); the source must wait it out. */
+    sim_event_schedule_at(sim, event, sim_now_ns(sim) + 10 * SIM_NS_PER_MS);
+    return;
+  }
   precopy->ack_sent = true;
   mig__precopy_rp_send(precopy, MIG_RP_SWITCHOVER_ACK, NULL, 0); /* be16 type, be16 len = 0 */
 }
@@ -941,6 +996,7 @@ static void source_rp_message(struct mig_precopy *precopy)
 static void source_on_rp_deliver(void *context, const uint8_t *bytes, size_t count)
 {
   struct mig_precopy *precopy = context;
+  if (precopy->stats.source_crashed) return; /* nobody reads a dead process's socket */
   for (size_t i = 0; i < count && precopy->rp_error.code == MIG_OK; i++) {
     SIM_ASSERT(precopy->rp_count < sizeof(precopy->rp_bytes));
     precopy->rp_bytes[precopy->rp_count++] = bytes[i];
@@ -1103,4 +1159,85 @@ bool mig_precopy_continue(struct mig_precopy *precopy)
   sim_trace(precopy->sim, "mig.continue", 0, 0, 0, 0);
   sim_event_schedule_at(precopy->sim, &precopy->source_wake, sim_now_ns(precopy->sim));
   return true;
+}
+
+/* ------------------------------------------------------- fault injection */
+
+static void crash_source(struct mig_precopy *precopy)
+{
+  precopy->stats.source_crashed = true;
+  sim_event_cancel(precopy->sim, &precopy->source_wake);
+  if (machine_running(precopy->source)) machine_stop(precopy->source);
+  /* The process's socket closes: the destination reads the bytes in flight, then EOF. */
+  source_link_close(precopy);
+}
+
+static void crash_dest(struct mig_precopy *precopy)
+{
+  precopy->stats.dest_crashed = true;
+  sim_event_cancel(precopy->sim, &precopy->dest_wake);
+  sim_event_cancel(precopy->sim, &precopy->ack_event);
+  if (machine_running(precopy->dest)) machine_stop(precopy->dest);
+  if (precopy->stats.dest_status == MIG_STATE_COMPLETED) return; /* the guest dies with it */
+  if (mig_state_running(precopy->stats.dest_status)) {
+    mig__precopy_dest_state(precopy, MIG_STATE_FAILED);
+  }
+  precopy->dest_refused = true; /* its end is closed: the source stops at its next step */
+  if (precopy->stats.source_failed || precopy->stats.dest_refused) return;
+  precopy->stats.dest_refused = true;
+  precopy->stats.end_ns = sim_now_ns(precopy->sim);
+  precopy->stats.error = (struct mig_error){.code = MIG_ERR_IO,
+                                            .offset = precopy->stats.transferred_bytes};
+  snprintf(precopy->stats.error.path, sizeof(precopy->stats.error.path), "destination");
+  snprintf(precopy->stats.error.detail, sizeof(precopy->stats.error.detail),
+           "the destination process died (connection reset)");
+  enum mig_state status = precopy->stats.status;
+  if (mig_state_running(status) && status != MIG_STATE_CANCELLING) {
+    mig__precopy_source_state(precopy, MIG_STATE_FAILED);
+  }
+}
+
+void mig_precopy_crash(struct mig_precopy *precopy, enum mig_side side)
+{
+  bool source = side == MIG_SIDE_SOURCE;
+  if (source ? precopy->stats.source_crashed : precopy->stats.dest_crashed) return;
+  sim_trace(precopy->sim, "mig.crash", (uint64_t)side,
+            (uint64_t)(source ? precopy->stats.status : precopy->stats.dest_status),
+            precopy->stats.transferred_bytes, 0);
+  if (source) {
+    crash_source(precopy);
+  } else {
+    crash_dest(precopy);
+  }
+}
+
+void mig_precopy_rp_break(struct mig_precopy *precopy)
+{
+  if (precopy->rp_link == NULL || precopy->rp_error.code != MIG_OK) return;
+  sim_trace(precopy->sim, "mig.rp.break", precopy->rp_offset, 0, 0, 0);
+  precopy->rp_error = (struct mig_error){.code = MIG_ERR_IO, .offset = precopy->rp_offset};
+  snprintf(precopy->rp_error.path, sizeof(precopy->rp_error.path), "return-path");
+  snprintf(precopy->rp_error.detail, sizeof(precopy->rp_error.detail),
+           "the return path's connection broke");
+}
+
+void mig_precopy_dest_autostart_set(struct mig_precopy *precopy, bool autostart)
+{
+  precopy->dest_autostart_off = !autostart;
+}
+
+void mig_precopy_dest_delay(struct mig_precopy *precopy, uint64_t delay_ns)
+{
+  uint64_t now_ns = sim_now_ns(precopy->sim);
+  SIM_ASSERT(delay_ns <= UINT64_MAX / 4 && now_ns <= UINT64_MAX / 4);
+  for (uint32_t i = 0; i < MIG_LOAD_LIVES_MAX; i++) {
+    precopy->device_busy_until_ns[i] = SIM_MAX(precopy->device_busy_until_ns[i], now_ns) + delay_ns;
+  }
+  precopy->dest_busy_until_ns = SIM_MAX(precopy->dest_busy_until_ns, now_ns) + delay_ns;
+  sim_trace(precopy->sim, "mig.dest_delay", delay_ns, precopy->dest_busy_until_ns, 0, 0);
+}
+
+struct machine *mig_precopy_dest_machine(const struct mig_precopy *precopy)
+{
+  return precopy->dest;
 }

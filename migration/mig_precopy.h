@@ -65,6 +65,15 @@ struct mig_precopy_params {
   struct mig_caps caps;                /* fixed once the migration starts */
   struct mig_params qmp;               /* QMP units; may change during a migration */
   uint64_t section_pages_max;          /* pages per PART section (the time slice) */
+  /*
+   * Quirk (QEMU before 8.1, qemu_savevm_state_iterate's "Do not proceed to
+   * the next vmstate before this one reported completion"): live devices
+   * iterate only once RAM has nothing left to send.  A guest that keeps RAM
+   * dirty then starves them; with switchover-ack the ack never comes and the
+   * migration never converges (fixed by "migration: Don't serialize devices
+   * in qemu_savevm_state_iterate()").
+   */
+  bool quirk_serialize_iterate;
 };
 
 /* Fills params with QEMU's defaults (every capability off) and section_pages_max. */
@@ -118,6 +127,15 @@ struct mig_precopy_stats {
   uint64_t postcopy_run_ns;      /* the destination VM started (POSTCOPY_RUN); 0 = never */
   uint64_t postcopy_blocktime_ms; /* QMP postcopy-blocktime (the plug-in) */
   uint64_t rp_messages_count;    /* return-path messages the source read */
+  bool source_crashed;           /* fault injection: the source process died (crash) */
+  bool dest_crashed;             /* fault injection: the destination process died */
+};
+
+/* What the progress hook reports (fault plans trigger on these, conformance/). */
+enum mig_precopy_point {
+  MIG_PRECOPY_POINT_SOURCE_STATE,  /* the source's state changed (stats.status) */
+  MIG_PRECOPY_POINT_DEST_STATE,    /* the destination's changed (stats.dest_status) */
+  MIG_PRECOPY_POINT_SECTION,       /* an iteration's sections were flushed (sections_count) */
 };
 
 /* Callbacks into the layer that owns the run (conformance/). */
@@ -129,6 +147,11 @@ struct mig_precopy_hooks {
   void (*loaded)(void *context, enum mig_err err);
   /* Optional: the source failed or cancelled the migration and its VM runs on. */
   void (*failed)(void *context);
+  /*
+   * Optional: a point passed (from either fiber or an event).  It may read
+   * the stats and schedule events, never call back into the engine.
+   */
+  void (*progress)(void *context, enum mig_precopy_point point);
 };
 
 /*
@@ -211,6 +234,33 @@ void mig_precopy_return_path_set(struct mig_precopy *precopy, struct link *rever
 typedef bool mig_precopy_rp_filter_fn(void *context, uint16_t type, uint32_t value);
 void mig_precopy_rp_filter_set(struct mig_precopy *precopy, mig_precopy_rp_filter_fn *filter,
                                void *context);
+/*
+ * Fault injection: side's process dies now.  Its machine stops and its
+ * fiber never runs again.  The source: its socket closes (the destination
+ * reads end-of-stream after the bytes in flight) and the guest is lost
+ * unless the destination has everything.  The destination: its end closes
+ * (the source stops sending and fails, as its write would; the caller, as
+ * the management layer, resumes a stopped source) unless it already runs
+ * the guest, which then dies with it.  Traced "mig.crash" (side, status).
+ */
+void mig_precopy_crash(struct mig_precopy *precopy, enum mig_side side);
+/*
+ * Fault injection: the return path's connection breaks.  The source sees
+ * the error (QEMU's return-path thread) and, still in setup or active,
+ * fails the migration at its next step as QEMU 7.2's precopy does; traced
+ * "mig.rp.break".  No effect without a return path or after an error.
+ */
+void mig_precopy_rp_break(struct mig_precopy *precopy);
+/*
+ * The destination resumes the guest once loaded (QEMU's default); false is
+ * `-S`: it stays paused after completion for the caller to resume, or to
+ * revert to the source (seed 003).  May be flipped in the loaded hook.
+ */
+void mig_precopy_dest_autostart_set(struct mig_precopy *precopy, bool autostart);
+/* Fault injection (slow load): every destination device is busy delay_ns more from now. */
+void mig_precopy_dest_delay(struct mig_precopy *precopy, uint64_t delay_ns);
+/* The machine the destination loads into (NULL never). */
+struct machine *mig_precopy_dest_machine(const struct mig_precopy *precopy);
 /* When set, every byte the source writes is also appended here (a stream capture). */
 void mig_precopy_capture_set(struct mig_precopy *precopy, struct mig_membuf *capture);
 

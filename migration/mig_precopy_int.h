@@ -85,6 +85,7 @@ struct mig_precopy {
   uint64_t ping_sent_ns;                   /* source: when setup wrote PING(1) */
   bool pong_received;                      /* source: its PONG came back */
   bool shut_sent;                          /* destination: SHUT is on the wire */
+  bool dest_autostart_off;                 /* -S: completed, the guest stays paused */
   mig_precopy_rp_filter_fn *rp_filter;     /* tests: drops destination messages */
   void *rp_filter_context;
 };

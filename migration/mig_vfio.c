@@ -454,11 +454,18 @@ static void live_cpr_hand_over(void *opaque_dest, const void *opaque_source)
 }
 
 /*
- * No cleanup: the handler states live in the migration's arena, and the
- * device keeps its dirty log after the migration (QEMU's vfio_save_cleanup
- * stops it; migsim never migrates one source twice).
+ * The migration ended: dirty logging stops (QEMU's vfio_save_cleanup), so
+ * that a later migration of the same source (a retry after a failure) can
+ * start it again.  The handler states live in the migration's arena.
  */
+static void live_save_cleanup(void *opaque)
+{
+  struct mig_vfio_source *source = opaque;
+  if (source->ops->log_stop != NULL) source->ops->log_stop(source->dev);
+}
+
 static const struct mig_live_ops mig_vfio_live_ops = {
+    .save_cleanup = live_save_cleanup,
     .save_setup = live_save_setup,
     .save_pending = live_save_pending,
     .save_iterate = live_save_iterate,

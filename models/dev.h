@@ -263,6 +263,7 @@ struct dev_live_ops {
   uint64_t (*page_count)(const void *dev);
   uint64_t (*dirty_count)(const void *dev);
   void (*log_start)(void *dev);
+  void (*log_stop)(void *dev);     /* the migration ended (QEMU's vfio_save_cleanup) */
   /* The next dirty page at or after *cursor (wrapping once), cleared; false when none. */
   bool (*dirty_take)(void *dev, uint64_t *cursor, uint64_t *page, uint32_t *generation);
   void (*page_fill)(const void *dev, uint64_t page, uint32_t generation, uint8_t *out);

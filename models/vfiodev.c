@@ -317,6 +317,11 @@ void vfiodev_adopt(struct vfiodev *dev, const struct vfiodev *from)
   memcpy(dev->map_bytes, from->map_bytes, sizeof(dev->map_bytes));
 }
 
+void vfiodev_log_stop(struct vfiodev *dev)
+{
+  dev->logging = false; /* a later migration starts it again, every page dirty */
+}
+
 void vfiodev_config_stream_set(struct vfiodev *dev)
 {
   SIM_ASSERT(!dev->logging);
@@ -392,6 +397,7 @@ static uint64_t live_dirty_count(const void *opaque)
 }
 
 static void live_log_start(void *dev) { vfiodev_log_start(dev); }
+static void live_log_stop(void *dev) { vfiodev_log_stop(dev); }
 
 static bool live_dirty_take(void *dev, uint64_t *cursor, uint64_t *page, uint32_t *generation)
 {
@@ -478,6 +484,7 @@ static const struct dev_live_ops vfiodev_live_ops = {
     .page_count = live_page_count,
     .dirty_count = live_dirty_count,
     .log_start = live_log_start,
+    .log_stop = live_log_stop,
     .dirty_take = live_dirty_take,
     .page_fill = live_page_fill,
     .page_set = live_page_set,

@@ -113,6 +113,8 @@ void vfiodev_stop(struct vfiodev *dev);
 void vfiodev_resume(struct vfiodev *dev);
 /* Migration start (source): every page becomes dirty and ticks log what they dirty. */
 void vfiodev_log_start(struct vfiodev *dev);
+/* Stops dirty logging: the migration ended (failed, cancelled or completed). */
+void vfiodev_log_stop(struct vfiodev *dev);
 /*
  * The next dirty page at or after *cursor (wrapping once); clears its bit and
  * returns true with *page and *generation, or false when none is dirty.

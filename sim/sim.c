@@ -33,6 +33,8 @@ struct sim {
   uint64_t records_capacity;
   struct sim_fiber *fibers_first;       /* every fiber, creation order (a list) */
   struct sim_fiber **fibers_link;       /* where the next fiber is linked in */
+  struct sim_prng buggify_prng;         /* "sim.buggify": firings of enabled points */
+  uint64_t buggify_fired_count;         /* SIM_BUGGIFY calls that returned true */
 };
 
 struct sim *sim_create(const struct sim_options *options)
@@ -60,6 +62,11 @@ struct sim *sim_create(const struct sim_options *options)
   sim_queue_init(&sim->queue);
   sim->next_seq = 1;
   sim->fibers_link = &sim->fibers_first;
+  if (sim->options.buggify_fire.numerator == 0) {
+    sim->options.buggify_fire = (struct sim_ratio){1, 4};
+  }
+  SIM_ASSERT(sim->options.buggify_fire.numerator <= sim->options.buggify_fire.denominator);
+  sim_prng_init_stream(&sim->buggify_prng, options->seed, "sim.buggify");
   return sim;
 }
 
@@ -244,6 +251,35 @@ uint64_t sim_trace_digest(const struct sim *sim)
 }
 
 uint64_t sim_trace_count(const struct sim *sim) { return sim->trace_count; }
+
+/* ---------------------------------------------------------------- buggify */
+
+#define BUGGIFY_NAME_BYTES_MAX 32
+
+bool sim_buggify_enabled(const struct sim *sim, const char *name)
+{
+  if (!sim->options.buggify) return false;
+  size_t name_bytes = strlen(name);
+  SIM_ASSERT(name_bytes > 0 && name_bytes <= BUGGIFY_NAME_BYTES_MAX);
+  char stream[sizeof("sim.buggify/") + BUGGIFY_NAME_BYTES_MAX];
+  snprintf(stream, sizeof stream, "sim.buggify/%s", name);
+  /* A stream of its own per name: the set is the seed's, whatever order points are hit in. */
+  struct sim_prng prng;
+  sim_prng_init_stream(&prng, sim->options.seed, stream);
+  return sim_prng_chance(&prng, (struct sim_ratio){1, 4});
+}
+
+bool sim_buggify(struct sim *sim, const char *name)
+{
+  if (!sim->options.buggify || !sim_buggify_enabled(sim, name)) return false;
+  if (!sim_prng_chance(&sim->buggify_prng, sim->options.buggify_fire)) return false;
+  sim->buggify_fired_count++;
+  sim_trace(sim, "sim.buggify", XXH3_64bits(name, strlen(name)), sim->buggify_fired_count, 0,
+            0);
+  return true;
+}
+
+uint64_t sim_buggify_fired_count(const struct sim *sim) { return sim->buggify_fired_count; }
 
 const struct sim_trace_record *sim_trace_records(const struct sim *sim, uint64_t *count)
 {

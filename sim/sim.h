@@ -41,6 +41,8 @@ struct sim_options {
   FILE *trace_text;             /* if set, every record is also written as a text line */
   sim_trace_observer_fn *trace_observer; /* optional; see sim_trace_observer_fn */
   void *trace_observer_context;
+  bool buggify;                 /* SIM_BUGGIFY points may fire (off: they never draw) */
+  struct sim_ratio buggify_fire; /* an enabled point fires with this; 0/0 = 1/4 */
 };
 
 /* One trace record, as kept for run-twice comparison. */
@@ -107,6 +109,26 @@ void sim_stop(struct sim *sim);
 void sim_trace(struct sim *sim, const char *kind, uint64_t a, uint64_t b, uint64_t c,
                uint64_t d);
 uint64_t sim_trace_digest(const struct sim *sim);
+
+/*
+ * BUGGIFY (FoundationDB's fault points inside the system's own code): a
+ * place where real implementations go wrong (a short write, a late ack, a
+ * spurious wake) asks SIM_BUGGIFY(sim, "name") and, when true, takes the
+ * unusual but legal path.  With sim_options.buggify off it is always false
+ * and draws nothing, so runs and digests are those without the points.  On,
+ * each name is enabled for the whole run with probability 1/4, decided by
+ * the stream "sim.buggify/<name>" of the root seed (so the enabled set is a
+ * function of the seed, not of the order points are reached), and an
+ * enabled point fires with sim_options.buggify_fire, drawn from the stream
+ * "sim.buggify".  Each firing traces "sim.buggify" (XXH3-64 of the name, the
+ * firings so far).  name is a static string of at most 32 bytes.
+ */
+#define SIM_BUGGIFY(sim, name) sim_buggify((sim), (name))
+bool sim_buggify(struct sim *sim, const char *name);
+/* True when name is enabled in this run (buggify on and drawn in); draws nothing. */
+bool sim_buggify_enabled(const struct sim *sim, const char *name);
+/* Firings so far, every name together. */
+uint64_t sim_buggify_fired_count(const struct sim *sim);
 uint64_t sim_trace_count(const struct sim *sim);
 /* Records kept so far (at most trace_records_max); count set to their number. */
 const struct sim_trace_record *sim_trace_records(const struct sim *sim, uint64_t *count);

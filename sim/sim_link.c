@@ -311,7 +311,13 @@ static void link_packet_accept(struct link *link, uint64_t offset, uint32_t coun
   if (link->faults_on) {
     arrival_ns = link_packet_faults(link, packet, word, arrival_ns, &copy_ns);
   } else {
-    link->last_arrival_ns = SIM_MAX(link->last_arrival_ns, arrival_ns);
+    /*
+     * Never before a jittered packet still in flight: faults turned off
+     * mid-stream must not let a clean packet overtake (with faults off from
+     * the start last_arrival_ns never exceeds arrival_ns: timing unchanged).
+     */
+    arrival_ns = SIM_MAX(arrival_ns, link->last_arrival_ns);
+    link->last_arrival_ns = arrival_ns;
   }
   heap_push(link, arrival_ns, slot, 0);
   if (copy_ns != UINT64_MAX) {

@@ -701,6 +701,28 @@ START_TEST(link_jitter_bounded_in_order)
 }
 END_TEST
 
+START_TEST(link_jitter_off_in_flight_keeps_order)
+{
+  /*
+   * Found by the fault campaign (docs/faults.md): jitter on for 500 packets,
+   * then every fault off while they are in flight; the next 500 (no jitter)
+   * must not overtake the jittered ones still on the way.
+   */
+  struct sim *sim = sim_seeded(15, 0);
+  static struct packet_log log;
+  struct link *link = log_link(sim, &log, 1000, "jitter-off");
+  struct link_faults faults = {.jitter_ns_max = 100000};
+  link_faults_set(link, &faults);
+  packets_send(link, 0, 500);
+  link_faults_set(link, &(struct link_faults){0});
+  packets_send(link, 500, 500);
+  ck_assert_int_eq(sim_run(sim), SIM_RUN_IDLE);
+  ck_assert_uint_eq(log.count, 1000);
+  for (uint32_t i = 0; i < 1000; i++) ck_assert_uint_eq(log.indexes[i], i);
+  sim_destroy(sim);
+}
+END_TEST
+
 START_TEST(link_corrupt_flips_one_bit_per_copy)
 {
   /* Corrupt 1/3 with every packet duplicated at once: each copy is off by 0 or 1 bit (so the
@@ -869,6 +891,7 @@ Suite *sim_link_suite(void)
   tcase_add_test(faults, link_duplicate_arrives_twice);
   tcase_add_test(faults, link_reorder_overtakes_and_delivers_all);
   tcase_add_test(faults, link_jitter_bounded_in_order);
+  tcase_add_test(faults, link_jitter_off_in_flight_keeps_order);
   tcase_add_test(faults, link_corrupt_flips_one_bit_per_copy);
   tcase_add_test(faults, link_partition_drops_until_healed);
   tcase_add_test(faults, link_bandwidth_drop_slows_later_packets);

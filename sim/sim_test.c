@@ -456,6 +456,46 @@ START_TEST(sim_prng_stream_uses_root_seed)
 }
 END_TEST
 
+START_TEST(sim_buggify_off_never_fires_nor_traces)
+{
+  /* With buggify off a point is false every time and the trace stays empty. */
+  struct sim_options options = {.seed = 7};
+  struct sim *sim = sim_create(&options);
+  for (int i = 0; i < 1000; i++) ck_assert(!SIM_BUGGIFY(sim, "test.point"));
+  ck_assert_uint_eq(sim_trace_count(sim), 0);
+  ck_assert_uint_eq(sim_buggify_fired_count(sim), 0);
+  sim_destroy(sim);
+}
+END_TEST
+
+START_TEST(sim_buggify_enabled_set_is_the_seeds)
+{
+  /*
+   * Over 400 seeds about a quarter enable a point; the decision does not
+   * depend on which points were reached before, and an enabled point fires
+   * about a quarter of the time, each firing traced.
+   */
+  uint32_t enabled_count = 0;
+  for (uint64_t seed = 0; seed < 400; seed++) {
+    struct sim_options options = {.seed = seed, .buggify = true};
+    struct sim *a = sim_create(&options);
+    struct sim *b = sim_create(&options);
+    for (int i = 0; i < 10; i++) (void)SIM_BUGGIFY(b, "test.other");
+    bool enabled = sim_buggify_enabled(a, "test.point");
+    ck_assert(enabled == sim_buggify_enabled(b, "test.point"));
+    enabled_count += enabled;
+    uint32_t fired = 0;
+    for (int i = 0; i < 400; i++) fired += SIM_BUGGIFY(a, "test.point");
+    if (!enabled) ck_assert_uint_eq(fired, 0);
+    if (enabled) ck_assert(fired >= 60 && fired <= 140);
+    ck_assert_uint_eq(sim_trace_count(a), fired);
+    sim_destroy(a);
+    sim_destroy(b);
+  }
+  ck_assert(enabled_count >= 70 && enabled_count <= 130);
+}
+END_TEST
+
 Suite *sim_suite(void)
 {
   Suite *suite = suite_create("sim");
@@ -482,5 +522,9 @@ Suite *sim_suite(void)
   tcase_add_test(memory, sim_alloc_try_respects_arena_bound);
   tcase_add_test(memory, sim_prng_stream_uses_root_seed);
   suite_add_tcase(suite, memory);
+  TCase *buggify = tcase_create("buggify");
+  tcase_add_test(buggify, sim_buggify_off_never_fires_nor_traces);
+  tcase_add_test(buggify, sim_buggify_enabled_set_is_the_seeds);
+  suite_add_tcase(suite, buggify);
   return suite;
 }

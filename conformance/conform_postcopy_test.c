@@ -186,13 +186,46 @@ static uint32_t property_seeds(void)
 }
 
 /*
+ * Goal: postcopy with shared memory (seed 003): a vhost-user-style client
+ * registered with the destination's userfaultfd waits for each missing page
+ * it reads, requested on its behalf, and never reads a page before it is
+ * placed; the same client unregistered is caught by the shared-memory
+ * oracle, naming the client; method: the catalog run, then the same scenario
+ * with "register": false.
+ */
+START_TEST(conform_postcopy_shared_memory_client)
+{
+  static struct conform_scenario scenario;
+  static struct conform_run_result result;
+  check_pass("postcopy-shm", &scenario, &result);
+  ck_assert_uint_eq(result.shm_client_count, 1);
+  const struct shmclient_stats *client = &result.shm_clients[0];
+  ck_assert_uint_gt(client->reads_count, 0);
+  ck_assert_uint_gt(client->faults_count, 0);
+  ck_assert_uint_eq(client->stale_reads_count, 0);
+  ck_assert_uint_eq(result.plug.uffd.client_faults_count, client->faults_count);
+  ck_assert_uint_gt(result.plug.postcopy_dest.requests_count, 0);
+  conform_run_result_deinit(&result);
+  scenario.shm_clients[0].registered = false;
+  conform_check(&scenario, false, NULL, NULL, &result);
+  ck_assert_int_eq(result.verdict, CONFORM_ORACLE_VIOLATION);
+  ck_assert_str_eq(result.failure_at.oracle, "shared-memory");
+  ck_assert_str_eq(result.failure_at.path, "shm_clients/0");
+  ck_assert_uint_gt(result.shm_clients[0].stale_reads_count, 0);
+  ck_assert_uint_eq(result.shm_clients[0].faults_count, 0);
+  conform_run_result_deinit(&result);
+}
+END_TEST
+
+/*
  * Goal: the exactly-once checker and every oracle hold on more seeds of
  * every postcopy scenario; method: MIGSIM_PROPERTY_SEEDS seeds each.
  */
 START_TEST(conform_postcopy_seeds)
 {
   static const char *const names[] = {"postcopy-after-precopy", "postcopy-ram",
-                                      "postcopy-preempt-multifd", "postcopy-recovery"};
+                                      "postcopy-preempt-multifd", "postcopy-recovery",
+                                      "postcopy-shm"};
   static struct conform_scenario scenario;
   static struct conform_run_result result;
   uint32_t seeds = property_seeds();
@@ -222,6 +255,7 @@ Suite *conform_postcopy_suite(void)
   tcase_add_test(core, conform_postcopy_recovery);
   tcase_add_test(core, conform_postcopy_cancel_refused);
   tcase_add_test(core, conform_multifd_channels);
+  tcase_add_test(core, conform_postcopy_shared_memory_client);
   tcase_add_test(core, conform_postcopy_seeds);
   suite_add_tcase(suite, core);
   return suite;

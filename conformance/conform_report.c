@@ -150,6 +150,22 @@ static void set_u64(json_t *object, const char *key, uint64_t value)
 }
 
 /* QMP's postcopy-vcpu-blocktime (ms per vCPU) and migsim's postcopy and multifd counters. */
+/* The destination's shared-memory clients (models/shmclient.h). */
+static void report_shm_clients(json_t *migrate, const struct conform_run_result *result)
+{
+  json_t *clients = json_array();
+  for (uint32_t i = 0; i < result->shm_client_count; i++) {
+    const struct shmclient_stats *stats = &result->shm_clients[i];
+    json_t *x = json_object();
+    set_u64(x, "reads", stats->reads_count);
+    set_u64(x, "faults", stats->faults_count);
+    set_u64(x, "blocked-ns", stats->blocked_ns);
+    set_u64(x, "stale-reads", stats->stale_reads_count);
+    json_array_append_new(clients, x);
+  }
+  json_object_set_new(migrate, "x-shm-clients", clients);
+}
+
 static void report_plug(json_t *migrate, const struct mig_plug_stats *plug, bool postcopy)
 {
   if (postcopy) {
@@ -224,6 +240,7 @@ static json_t *report_migrate(const struct conform_scenario *scenario,
                         json_integer((json_int_t)stats->postcopy_blocktime_ms));
   }
   if (result->plugged) report_plug(migrate, &result->plug, stats->postcopy_start_ns != 0);
+  if (result->shm_client_count > 0) report_shm_clients(migrate, result);
   if (stats->error.code != MIG_OK) {
     char message[512];
     mig_error_format(&stats->error, message, sizeof(message));

@@ -31,6 +31,9 @@ struct attempt {
   struct mig_plug *plug;                /* postcopy or multifd; NULL when both are off */
   bool postcopy_ran;                    /* POSTCOPY_RUN started the destination early */
   struct attempt *next;                 /* the run's attempts, for mig_plug_destroy */
+  struct shmclient *shm_clients[CONFORM_SHM_CLIENTS_MAX]; /* on dest (scenario "shm_clients") */
+  uint32_t shm_client_count;
+  bool shm_started;
 };
 
 struct run {
@@ -227,6 +230,45 @@ static void revert_maybe(struct run *run)
   }
 }
 
+/*
+ * The scenario's shared-memory clients on the attempt's destination; those
+ * marked `register` join its userfaultfd (postcopy: the vhost-user handshake).
+ */
+static void shm_clients_create(struct run *run, struct attempt *attempt)
+{
+  for (uint32_t i = 0; i < run->scenario->shm_client_count; i++) {
+    const struct conform_shm_client *client = &run->scenario->shm_clients[i];
+    if (!shmclient_config_valid(attempt->dest, &client->config)) continue; /* not on this hop */
+    struct shmclient *created = shmclient_create(attempt->dest, &client->config, i);
+    if (client->registered && machine_uffd(attempt->dest) != NULL) shmclient_register(created);
+    attempt->shm_clients[attempt->shm_client_count++] = created;
+  }
+}
+
+/* The destination runs (postcopy RUN, or the load's end): its clients read from now on. */
+static void shm_clients_start(struct attempt *attempt)
+{
+  if (attempt->shm_started) return;
+  attempt->shm_started = true;
+  for (uint32_t i = 0; i < attempt->shm_client_count; i++) shmclient_start(attempt->shm_clients[i]);
+}
+
+/* A client that read a page before it was there saw memory the source never had. */
+static void shm_clients_judge(struct run *run, const struct attempt *attempt)
+{
+  run->result->shm_client_count = attempt->shm_client_count;
+  for (uint32_t i = 0; i < attempt->shm_client_count; i++) {
+    struct shmclient_stats *stats = &run->result->shm_clients[i];
+    shmclient_stats_get(attempt->shm_clients[i], stats);
+    if (stats->stale_reads_count == 0) continue;
+    char where[48];
+    snprintf(where, sizeof(where), "shm_clients/%" PRIu32 ": stale reads", i);
+    violation(run, "shared-memory", where, "shared-memory client %" PRIu32 " read %" PRIu64
+              " page(s) not yet placed on the destination (it is not registered with the "
+              "userfaultfd)", i, stats->stale_reads_count);
+  }
+}
+
 /* The destination's load failed: expected (the source cut it, a damaged stream) or not. */
 static void loaded_failed(struct run *run, struct attempt *attempt, enum mig_err err)
 {
@@ -266,6 +308,7 @@ static void on_loaded(void *context, enum mig_err err)
   }
   SIM_ASSERT(attempt->precopy == run->precopy); /* only the last attempt gets this far */
   timeline_add(run, "loaded", mig_precopy_stats(run->precopy)->dest_stream_bytes);
+  if (run->switchover_taken) shm_clients_start(attempt);
   if (!run->switchover_taken) {
     /* The source never stopped, so it never sent the final state: nothing can be whole. */
     mig_precopy_dest_autostart_set(run->precopy, false); /* caught: it must not run garbage */
@@ -323,6 +366,7 @@ static void on_postcopy_run(void *context)
   struct run *run = attempt->run;
   attempt->postcopy_ran = true;
   timeline_add(run, "postcopy-run", 0);
+  shm_clients_start(attempt);
   SIM_ASSERT(run->switchover_taken);
   char failure[512];
   if (!conform_postcopy_run_check(&run->switchover, attempt->dest, run->source, failure,
@@ -405,7 +449,8 @@ static void run_migrate(struct run *run)
   struct mig_precopy_hooks hooks = {attempt, on_switchover, on_loaded, on_failed, on_progress};
   run->precopy = mig_precopy_create(run->sim, run->source, run->dest, link, &run->params,
                                     &hooks);
-  *attempt = (struct attempt){run, run->precopy, run->dest, NULL, false, run->attempt};
+  *attempt = (struct attempt){.run = run, .precopy = run->precopy, .dest = run->dest,
+                              .next = run->attempt};
   run->attempt = attempt;
   /* postcopy opens the return path whatever return-path says (QEMU: migrate_postcopy()). */
   if (run->params.caps.on[MIG_CAP_RETURN_PATH] || run->params.caps.on[MIG_CAP_POSTCOPY_RAM]) {
@@ -417,6 +462,7 @@ static void run_migrate(struct run *run)
     conform_faults_attempt(run->faults, run->precopy, run->source, link, run->precopy_rp_link);
   }
   run_plug(run, attempt);
+  shm_clients_create(run, attempt);
   if (run->options->capture != NULL) {
     struct conform_run_result *result = run->result;
     if (result->capture_attempt_count < CONFORM_ATTEMPTS_MAX) {
@@ -683,6 +729,7 @@ static void run_finish(struct run *run)
     result->stats.postcopy_blocktime_ms = result->plug.uffd.blocktime_ns / SIM_NS_PER_MS;
   }
   if (run->faults != NULL) result->faults_fired = *conform_faults_summary(run->faults);
+  if (run->attempt != NULL) shm_clients_judge(run, run->attempt);
   bool completed = stats != NULL && stats->status == MIG_STATE_COMPLETED;
   bool refused = stats != NULL && (stats->source_failed || stats->dest_refused);
   bool cancelled = stats != NULL && stats->status == MIG_STATE_CANCELLED;

@@ -105,7 +105,9 @@ struct conform_failure {
                                     "clean-failure", "invariant", "expectation", "load",
                                     "downtime", "liveness", "determinism", "reference",
                                     "state-transition", "exactly-once" (postcopy: a page
-                                    applied twice or never, mig_postcopy.h) */
+                                    applied twice or never, mig_postcopy.h),
+                                    "shared-memory" (a client read a page not yet
+                                    there, models/shmclient.h) */
   char path[MIG_PATH_BYTES_MAX]; /* "ram/pc.ram/0x1f3000", "0000:00:05.0/vfio/...",
                                     a stream error's path, "trace/#N"; may be empty */
   uint64_t offset;               /* stream offset of the migration's error (has_offset) */
@@ -157,6 +159,8 @@ struct conform_run_result {
   struct mig_precopy_stats stats; /* of the last migration (a retry's, when there was one) */
   bool plugged;                  /* the last migration had postcopy-ram or multifd on */
   struct mig_plug_stats plug;    /* ...and its plug-in's figures (mig_plug.h) */
+  uint32_t shm_client_count;     /* the last destination's shared-memory clients */
+  struct shmclient_stats shm_clients[CONFORM_SHM_CLIENTS_MAX]; /* ...their figures */
   uint32_t failed_attempts_count; /* migrations the source failed or cancelled */
   struct mig_error first_error;  /* the first of them's error */
   uint64_t capture_starts[CONFORM_ATTEMPTS_MAX]; /* capture offset where each attempt began */

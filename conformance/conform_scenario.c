@@ -1488,11 +1488,73 @@ static bool parse_explore_cut(struct parse *p, json_t *migration,
   return true;
 }
 
+/* One "shm_clients" entry: a region of a named RAM block, whole pages inside it. */
+static bool parse_shm_client(struct parse *p, json_t *entry, const struct machine_config *machine,
+                             uint32_t index, struct conform_shm_client *client)
+{
+  static const char *const keys[] = {"block", "offset", "bytes", "reads_per_s", "duration_ns",
+                                     "register", NULL};
+  if (!json_is_object(entry)) return fail(p, "a shared-memory client must be an object");
+  if (!check_keys(p, entry, keys)) return false;
+  char block[RAM_BLOCK_NAME_BYTES_MAX + 1];
+  if (!get_string(p, entry, "block", block, sizeof(block))) return false;
+  uint32_t block_index = machine->ram_count;
+  for (uint32_t i = 0; i < machine->ram_count; i++) {
+    if (strcmp(machine->ram[i].name, block) == 0) block_index = i;
+  }
+  if (block_index == machine->ram_count) {
+    push_key(p, "block");
+    return fail(p, "no RAM block \"%s\" in the machine", block);
+  }
+  uint64_t block_bytes = machine->ram[block_index].bytes;
+  struct shmclient_config *config = &client->config;
+  *config = (struct shmclient_config){.block_index = block_index,
+                                      .client_base = UINT64_C(0x7f0000000000) +
+                                                     ((uint64_t)index << 36)};
+  client->registered = true;
+  if (!get_u64(p, entry, "offset", 0, block_bytes - RAM_PAGE_BYTES, true,
+               &config->map_offset_bytes) ||
+      !get_u64(p, entry, "bytes", RAM_PAGE_BYTES, block_bytes, true, &config->map_bytes) ||
+      !get_u64(p, entry, "reads_per_s", 1, UINT64_C(10000000), true, &config->reads_per_s) ||
+      !get_u64(p, entry, "duration_ns", 1, UINT64_C(1) << 50, true, &config->duration_ns) ||
+      !get_bool(p, entry, "register", &client->registered)) {
+    return false;
+  }
+  if (config->map_offset_bytes % RAM_PAGE_BYTES != 0 || config->map_bytes % RAM_PAGE_BYTES != 0 ||
+      config->map_bytes > block_bytes - config->map_offset_bytes) {
+    return fail(p, "\"offset\" and \"bytes\" must be whole pages inside \"%s\" (%" PRIu64
+            " bytes)", block, block_bytes);
+  }
+  return true;
+}
+
+/* "shm_clients": vhost-user-style processes sharing guest memory (conform_scenario.h). */
+static bool parse_shm_clients(struct parse *p, json_t *root, struct conform_scenario *scenario)
+{
+  json_t *list = json_object_get(root, "shm_clients");
+  if (list == NULL) return true;
+  push_key(p, "shm_clients");
+  if (!json_is_array(list) || json_array_size(list) > CONFORM_SHM_CLIENTS_MAX) {
+    return fail(p, "\"shm_clients\" must be an array of at most %d", CONFORM_SHM_CLIENTS_MAX);
+  }
+  for (size_t i = 0; i < json_array_size(list); i++) {
+    push_index(p, i);
+    if (!parse_shm_client(p, json_array_get(list, i), &scenario->machine, (uint32_t)i,
+                          &scenario->shm_clients[i])) {
+      return false;
+    }
+    pop(p);
+  }
+  scenario->shm_client_count = (uint32_t)json_array_size(list);
+  pop(p);
+  return true;
+}
+
 static bool parse_root(struct parse *p, json_t *root, struct conform_scenario *scenario)
 {
   static const char *const keys[] = {"description", "seed", "limits", "machine", "destination",
                                      "workload", "link", "migration", "commands", "faults",
-                                     "regress", NULL};
+                                     "regress", "shm_clients", NULL};
   static const char *const limit_keys[] = {"events_max", "time_ns_max", NULL};
   static const char *const migration_keys[] = {"section_pages", "retry_delay_ns", "retries",
                                                "expect", "explore_cut", "quirks", NULL};
@@ -1530,6 +1592,7 @@ static bool parse_root(struct parse *p, json_t *root, struct conform_scenario *s
     pop(p);
   }
   if (!parse_commands(p, root, scenario)) return false;
+  if (!parse_shm_clients(p, root, scenario)) return false;
   /* "faults" and "regress" belong to the fault-plan language (conform_plan.h). */
   return conform_plan_parse_scenario(p->text, p->length, p->name, root, &scenario->faults,
                                      p->error, p->error_bytes);

@@ -11,6 +11,7 @@
 #define CONFORM_SCENARIO_H
 
 #include "sim_base.h"
+#include "shmclient.h"
 #include "compat.h"
 #include "conform_plan.h"
 #include "machine.h"
@@ -25,6 +26,7 @@
 #define CONFORM_ERROR_BYTES 1024
 #define CONFORM_RETRIES_MAX 8                /* migration.retries */
 #define CONFORM_HOPS_MAX 4                   /* "destination" entries: one per migrate */
+#define CONFORM_SHM_CLIENTS_MAX 4            /* "shm_clients" entries */
 
 /* migration.expect: the outcome a scenario asks for (absent: either clean outcome). */
 enum conform_expect {
@@ -74,6 +76,17 @@ struct conform_command {
   enum mig_state state;              /* migrate-continue: the state it expects */
 };
 
+/*
+ * "shm_clients": external processes sharing guest memory as a vhost-user
+ * backend does (models/shmclient.h).  Each destination gets them; they read
+ * from the moment the destination runs (postcopy RUN, or the end of the
+ * load), and `registered` ones take part in postcopy's userfaultfd.
+ */
+struct conform_shm_client {
+  struct shmclient_config config;    /* block_index resolved from "block" */
+  bool registered;                   /* "register", default true */
+};
+
 struct conform_scenario {
   char name[256];                    /* file path, or "<default>" */
   char description[256];             /* optional one line: what the scenario shows */
@@ -102,6 +115,8 @@ struct conform_scenario {
   uint32_t command_count;
   bool quirk_serialize_iterate;      /* migration.quirks "serialize-iterate" (mig_precopy.h) */
   struct conform_plan faults;        /* "faults" and "regress" (conform_plan.h, docs/faults.md) */
+  struct conform_shm_client shm_clients[CONFORM_SHM_CLIENTS_MAX];
+  uint32_t shm_client_count;
 };
 
 /* The default scenario's JSON text (what `migsim` runs with no arguments). */

@@ -245,6 +245,36 @@ START_TEST(conform_scenario_parse_refuses_capabilities_on)
 }
 END_TEST
 
+START_TEST(conform_scenario_parse_shm_client_errors)
+{
+  /* A shared-memory client names a RAM block and whole pages inside it, or is refused, located. */
+  static const char *const cases[][2] = {
+      {"{\"block\": \"nope\", \"offset\": 0, \"bytes\": 4096, \"reads_per_s\": 1, "
+       "\"duration_ns\": 1}", "no RAM block \"nope\""},
+      {"{\"block\": \"r\", \"offset\": 100, \"bytes\": 4096, \"reads_per_s\": 1, "
+       "\"duration_ns\": 1}", "whole pages inside \"r\""},
+      {"{\"block\": \"r\", \"offset\": 4096, \"bytes\": 8192, \"reads_per_s\": 1, "
+       "\"duration_ns\": 1}", "whole pages inside \"r\""},
+      {"{\"block\": \"r\", \"offset\": 0, \"bytes\": 4096, \"reads_per_s\": 0, "
+       "\"duration_ns\": 1}", "\"reads_per_s\" is 0"},
+      {"{\"block\": \"r\", \"offset\": 0, \"bytes\": 4096, \"reads_per_s\": 1, "
+       "\"duration_ns\": 1, \"x\": 1}", "unknown key \"x\""},
+  };
+  for (size_t i = 0; i < SIM_ARRAY_COUNT(cases); i++) {
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "{\"seed\": 1, \"limits\": {\"events_max\": 10, \"time_ns_max\": 10},\n"
+             " \"machine\": {\"type\": \"m\", \"ram\": [{\"name\": \"r\", \"bytes\": 8192}]},\n"
+             " \"workload\": {\"pages_per_s\": 0, \"duration_ns\": 0},\n"
+             " \"link\": {\"bandwidth_bytes_per_s\": 1, \"latency_ns\": 0},\n"
+             " \"shm_clients\": [%s]}\n", cases[i][0]);
+    const char *error = parse_error(text);
+    ck_assert_msg(strstr(error, "s.json:5:") != NULL, "%s", error);
+    ck_assert_msg(strstr(error, cases[i][1]) != NULL, "%s", error);
+  }
+}
+END_TEST
+
 Suite *conform_suite(void)
 {
   Suite *suite = suite_create("conform");
@@ -253,6 +283,7 @@ Suite *conform_suite(void)
   tcase_add_test(scenario, conform_scenario_parse_unknown_key_is_located);
   tcase_add_test(scenario, conform_scenario_parse_range_and_address_errors);
   tcase_add_test(scenario, conform_scenario_parse_refuses_capabilities_on);
+  tcase_add_test(scenario, conform_scenario_parse_shm_client_errors);
   suite_add_tcase(suite, scenario);
   TCase *run = tcase_create("run");
   tcase_set_timeout(run, 120);

@@ -162,6 +162,7 @@ static int64_t golden_check(const struct conform_matrix_result *result, const ch
     fprintf(stderr, "migsim matrix: --golden %s:%d: %s\n", path, error.line, error.text);
     return -1;
   }
+  fflush(stdout);  /* the table first: a CI log that takes both keeps whole lines */
   uint32_t changes = conform_matrix_golden_check(result, golden, stderr);
   json_decref(golden);
   return changes;

@@ -74,7 +74,10 @@ END_TEST
 
 START_TEST(cli_matrix_golden_changed_cell)
 {
-  /* Goal: a golden file whose cell says otherwise makes exit 1 and names the cell. */
+  /*
+   * Goal: a golden file whose cell says otherwise makes exit 1 and names the cell, on a line
+   * of its own when stdout and stderr share one log (a CI job's).
+   */
   char golden[] = "/tmp/cli_matrix_golden_XXXXXX";
   int fd = mkstemp(golden);
   ck_assert_int_ge(fd, 0);
@@ -93,7 +96,7 @@ START_TEST(cli_matrix_golden_changed_cell)
   char *check[] = {"--static-only", "--no-chains", "--golden", golden};
   ck_assert_int_eq(run_captured(cli_matrix_main, 4, check, output, sizeof(output)),
                    CONFORM_ORACLE_VIOLATION);
-  ck_assert_msg(strstr(output, "migsim matrix: cell 1.0>1.1:sim-1.0:none: static verdict "
+  ck_assert_msg(strstr(output, "\nmigsim matrix: cell 1.0>1.1:sim-1.0:none: static verdict "
                                "changed: golden pass BAD_CONFIG_DATA simnet") != NULL,
                 "%s", output);
   ck_assert(strstr(output, "1 change(s) from the golden matrix") != NULL);

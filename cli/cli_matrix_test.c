@@ -1,8 +1,8 @@
 /*
  * cli_matrix_test.c: `migsim matrix` and `dump-vmstate --release` as a user
  * runs them (cli_matrix.h, cli_vmsd.h): exit codes 0, 1 and 2, the summary
- * line, JSON and HTML output, a golden file with a changed cell, and a
- * release dump that vmstate-diff reads.
+ * line, JSON and HTML output, a golden file with a changed cell, golden
+ * streams into a missing folder, and a release dump that vmstate-diff reads.
  */
 #include "sim_base.h"
 
@@ -115,6 +115,17 @@ START_TEST(cli_matrix_html_self_contained)
 }
 END_TEST
 
+START_TEST(cli_matrix_write_streams_missing_dir)
+{
+  /* Goal: --write-streams into a folder that does not exist exits 2 naming the file and why. */
+  char *argv[] = {"--write-streams", "/nonexistent-cli-matrix"};
+  ck_assert_int_eq(run_captured(cli_matrix_main, 2, argv, output, sizeof(output)),
+                   CONFORM_BAD_INPUT);
+  ck_assert_str_eq(output, "migsim matrix: /nonexistent-cli-matrix/1.0-sim-1.0.bin: No such "
+                           "file or directory\n");
+}
+END_TEST
+
 START_TEST(cli_dump_vmstate_release)
 {
   /* Goal: --release R --machine M dumps that release's tables; vmstate-diff sees the rename. */
@@ -149,6 +160,7 @@ Suite *cli_matrix_suite(void)
   tcase_add_test(core, cli_matrix_static_shard_text);
   tcase_add_test(core, cli_matrix_golden_changed_cell);
   tcase_add_test(core, cli_matrix_html_self_contained);
+  tcase_add_test(core, cli_matrix_write_streams_missing_dir);
   tcase_add_test(core, cli_dump_vmstate_release);
   suite_add_tcase(suite, core);
   return suite;

@@ -106,12 +106,17 @@ END_TEST
 
 START_TEST(cli_matrix_html_self_contained)
 {
-  /* Goal: the HTML page has a grid per machine type and loads nothing from outside. */
+  /* Goal: the HTML page has a grid per machine type, also per shard, and loads nothing else. */
   char *argv[] = {"--static-only", "--format", "html"};
   ck_assert_int_eq(run_captured(cli_matrix_main, 3, argv, output, sizeof(output)), 0);
   ck_assert(strstr(output, "<h2>sim-1.1, capabilities none</h2>") != NULL);
   ck_assert(strstr(output, "<h2>Chains (started on, then each hop)</h2>") != NULL);
   ck_assert(strstr(output, "src=") == NULL && strstr(output, "href=") == NULL);
+  /* A shard without a grid's 1.0>1.0 cell still draws that grid with the cells it has. */
+  char *shard[] = {"--static-only", "--format", "html", "--shard", "1/4"};
+  ck_assert_int_eq(run_captured(cli_matrix_main, 5, shard, output, sizeof(output)), 0);
+  ck_assert_msg(strstr(output, "<h2>sim-1.0, capabilities none</h2>") != NULL, "%s", output);
+  ck_assert(strstr(output, "(other shard)") != NULL);
 }
 END_TEST
 

@@ -127,15 +127,17 @@ static bool streams_write(const char *dir)
       if (!compat_release_at(machine)->new_machine) continue;
       struct mig_membuf stream;
       char why[CONFORM_ERROR_BYTES], path[512];
-      bool ok = conform_matrix_stream_record(release, machine, &stream, why, sizeof(why));
+      bool recorded = conform_matrix_stream_record(release, machine, &stream, why, sizeof(why));
       snprintf(path, sizeof(path), "%s/%s-sim-%s.bin", dir, compat_release_at(release)->name,
                compat_release_at(machine)->name);
-      FILE *file = ok ? fopen(path, "wb") : NULL;
-      ok = file != NULL && fwrite(stream.bytes, 1, stream.count, file) == stream.count;
+      FILE *file = recorded ? fopen(path, "wb") : NULL;
+      bool ok = file != NULL && fwrite(stream.bytes, 1, stream.count, file) == stream.count;
       if (file != NULL) ok = fclose(file) == 0 && ok;
+      int saved_errno = errno;  /* of fopen, fwrite or fclose */
       mig_membuf_deinit(&stream);
       if (!ok) {
-        fprintf(stderr, "migsim matrix: %s: %s\n", path, file == NULL ? why : strerror(errno));
+        fprintf(stderr, "migsim matrix: %s: %s\n", path,
+                recorded ? strerror(saved_errno) : why);
         return false;
       }
       fprintf(stderr, "migsim matrix: wrote %s\n", path);
@@ -162,6 +164,7 @@ static int64_t golden_check(const struct conform_matrix_result *result, const ch
     fprintf(stderr, "migsim matrix: --golden %s:%d: %s\n", path, error.line, error.text);
     return -1;
   }
+  fflush(stdout);  /* the table first: a CI log that takes both keeps whole lines */
   uint32_t changes = conform_matrix_golden_check(result, golden, stderr);
   json_decref(golden);
   return changes;

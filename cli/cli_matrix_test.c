@@ -1,8 +1,8 @@
 /*
  * cli_matrix_test.c: `migsim matrix` and `dump-vmstate --release` as a user
  * runs them (cli_matrix.h, cli_vmsd.h): exit codes 0, 1 and 2, the summary
- * line, JSON and HTML output, a golden file with a changed cell, and a
- * release dump that vmstate-diff reads.
+ * line, JSON and HTML output, a golden file with a changed cell, golden
+ * streams into a missing folder, and a release dump that vmstate-diff reads.
  */
 #include "sim_base.h"
 
@@ -74,7 +74,10 @@ END_TEST
 
 START_TEST(cli_matrix_golden_changed_cell)
 {
-  /* Goal: a golden file whose cell says otherwise makes exit 1 and names the cell. */
+  /*
+   * Goal: a golden file whose cell says otherwise makes exit 1 and names the cell, on a line
+   * of its own when stdout and stderr share one log (a CI job's).
+   */
   char golden[] = "/tmp/cli_matrix_golden_XXXXXX";
   int fd = mkstemp(golden);
   ck_assert_int_ge(fd, 0);
@@ -93,7 +96,7 @@ START_TEST(cli_matrix_golden_changed_cell)
   char *check[] = {"--static-only", "--no-chains", "--golden", golden};
   ck_assert_int_eq(run_captured(cli_matrix_main, 4, check, output, sizeof(output)),
                    CONFORM_ORACLE_VIOLATION);
-  ck_assert_msg(strstr(output, "migsim matrix: cell 1.0>1.1:sim-1.0:none: static verdict "
+  ck_assert_msg(strstr(output, "\nmigsim matrix: cell 1.0>1.1:sim-1.0:none: static verdict "
                                "changed: golden pass BAD_CONFIG_DATA simnet") != NULL,
                 "%s", output);
   ck_assert(strstr(output, "1 change(s) from the golden matrix") != NULL);
@@ -103,12 +106,28 @@ END_TEST
 
 START_TEST(cli_matrix_html_self_contained)
 {
-  /* Goal: the HTML page has a grid per machine type and loads nothing from outside. */
+  /* Goal: the HTML page has a grid per machine type, also per shard, and loads nothing else. */
   char *argv[] = {"--static-only", "--format", "html"};
   ck_assert_int_eq(run_captured(cli_matrix_main, 3, argv, output, sizeof(output)), 0);
   ck_assert(strstr(output, "<h2>sim-1.1, capabilities none</h2>") != NULL);
   ck_assert(strstr(output, "<h2>Chains (started on, then each hop)</h2>") != NULL);
   ck_assert(strstr(output, "src=") == NULL && strstr(output, "href=") == NULL);
+  /* A shard without a grid's 1.0>1.0 cell still draws that grid with the cells it has. */
+  char *shard[] = {"--static-only", "--format", "html", "--shard", "1/4"};
+  ck_assert_int_eq(run_captured(cli_matrix_main, 5, shard, output, sizeof(output)), 0);
+  ck_assert_msg(strstr(output, "<h2>sim-1.0, capabilities none</h2>") != NULL, "%s", output);
+  ck_assert(strstr(output, "(other shard)") != NULL);
+}
+END_TEST
+
+START_TEST(cli_matrix_write_streams_missing_dir)
+{
+  /* Goal: --write-streams into a folder that does not exist exits 2 naming the file and why. */
+  char *argv[] = {"--write-streams", "/nonexistent-cli-matrix"};
+  ck_assert_int_eq(run_captured(cli_matrix_main, 2, argv, output, sizeof(output)),
+                   CONFORM_BAD_INPUT);
+  ck_assert_str_eq(output, "migsim matrix: /nonexistent-cli-matrix/1.0-sim-1.0.bin: No such "
+                           "file or directory\n");
 }
 END_TEST
 
@@ -146,6 +165,7 @@ Suite *cli_matrix_suite(void)
   tcase_add_test(core, cli_matrix_static_shard_text);
   tcase_add_test(core, cli_matrix_golden_changed_cell);
   tcase_add_test(core, cli_matrix_html_self_contained);
+  tcase_add_test(core, cli_matrix_write_streams_missing_dir);
   tcase_add_test(core, cli_dump_vmstate_release);
   suite_add_tcase(suite, core);
   return suite;

@@ -227,6 +227,24 @@ static void html_grid(FILE *out, const struct conform_matrix_result *result,
   fputs("</table>\n", out);
 }
 
+/*
+ * Cell i is the first pair of its (machine type, capability set) in this result: its grid
+ * goes here.  A shard holds any subset of a grid's cells, 1.0>1.0 included or not.
+ */
+static bool html_grid_first(const struct conform_matrix_result *result, uint32_t i)
+{
+  const struct conform_matrix_cell *cell = &result->cells[i];
+  if (cell->hop_count != 1) return false;
+  for (uint32_t j = 0; j < i; j++) {
+    const struct conform_matrix_cell *other = &result->cells[j];
+    if (other->hop_count == 1 && other->machine_index == cell->machine_index &&
+        other->capabilities == cell->capabilities) {
+      return false;
+    }
+  }
+  return true;
+}
+
 void conform_matrix_html(const struct conform_matrix_result *result, FILE *out)
 {
   fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>migsim matrix</title>\n"
@@ -241,9 +259,7 @@ void conform_matrix_html(const struct conform_matrix_result *result, FILE *out)
           result->total_count, result->agree_count, result->disagree_count,
           result->schema_blind_count);
   for (uint32_t i = 0; i < result->cell_count; i++) {
-    const struct conform_matrix_cell *cell = &result->cells[i];
-    bool first = cell->hop_count == 1 && cell->releases[0] == 0 && cell->releases[1] == 0;
-    if (first) html_grid(out, result, cell);
+    if (html_grid_first(result, i)) html_grid(out, result, &result->cells[i]);
   }
   fputs("<h2>Chains (started on, then each hop)</h2>\n<table><tr><th>cell</th><th>static</th>"
         "<th>dynamic</th></tr>\n", out);

@@ -87,7 +87,7 @@ bool mig_destcheck_sends_configuration(const char *machine_type)
     if (strncmp(machine_type, prefixes[i], length) != 0) continue;
     unsigned major = 0, minor = 0;
     if (sscanf(machine_type + length, "%u.%u", &major, &minor) != 2) return true;
-    return major > 2 || (major == 2 && minor >= 9);  /* hw_compat_2_8: send-configuration off */
+    return major > 2 || (major == 2 && minor >= 4);  /* hw_compat_2_3: send-configuration off */
   }
   return true;
 }

@@ -6,7 +6,7 @@
  *
  *   - the configuration's machine type equals the destination's
  *     (`--machine`), a configuration section is present exactly when that
- *     machine type sends one (pc and q35 machine types >= 2.9, others);
+ *     machine type sends one (pc and q35 machine types >= 2.4, others);
  *   - with the destination's `qemu -dump-vmstate` file (`--vmstate`,
  *     parsed by mig_vmsd_diff.h): each FULL section's VMSD is one the
  *     destination knows (or one QEMU 7.2 registers outside -dump-vmstate:
@@ -64,7 +64,7 @@ enum mig_err mig_destcheck_walk(const uint8_t *bytes, size_t count,
                                 const struct mig_inspect_visitor *inner, struct mig_inspect *out,
                                 struct mig_destcheck_report *report, struct mig_error *error);
 
-/* True when QEMU's machine type sends a configuration section (>= 2.9, or not pc/q35). */
+/* True when QEMU's machine type sends a configuration section (>= 2.4, or not pc/q35). */
 bool mig_destcheck_sends_configuration(const char *machine_type);
 
 #endif /* MIG_DESTCHECK_H */

@@ -328,7 +328,7 @@ void mig_tokenizer_rebase(struct mig_tokenizer *tokenizer, struct mig_reader *re
   } while (0)
 
 struct mig_policy {
-  bool configuration_required;  /* no 0x07: refused (7.2: only for machine types >= 2.9) */
+  bool configuration_required;  /* no 0x07: refused (7.2: only for machine types >= 2.4) */
   bool names_nul_refused;       /* a NUL inside a counted name: BAD_IDSTR (7.2: cut there) */
   bool zero_fill_nonzero_refused; /* ZERO with fill != 0 (7.2 fills the page with it) */
   bool capabilities_only_validated; /* only x-ignore-shared (7.2: any 7.2 capability name) */

@@ -323,6 +323,24 @@ void ram_page_load_zero(struct ram_block *block, uint64_t page_index)
   if (bit_test(block->digest_valid, page_index)) bit_set(block->digest_valid, page_index, false);
 }
 
+void ram_page_release(struct ram_block *block, uint64_t page_index)
+{
+  SIM_ASSERT(page_index < block->page_count);
+  block->released_pages_count++;
+  if (block->backing == RAM_BACKING_DENSE) {
+    uint8_t *page = block->bytes + page_index * RAM_PAGE_BYTES;
+    /* The arena's alignment decides which path, never what the page reads afterwards. */
+    if ((uintptr_t)page % RAM_PAGE_BYTES != 0 ||
+        madvise(page, RAM_PAGE_BYTES, MADV_DONTNEED) != 0) {
+      memset(page, 0, RAM_PAGE_BYTES);
+    }
+    return;
+  }
+  if (!chunk_touched(block, page_index)) return;
+  block->generations[page_index] = 0;
+  bit_set(block->digest_valid, page_index, false);
+}
+
 uint64_t ram_dirty_sync(struct ram_block *block, uint64_t *bitmap)
 {
   uint64_t newly_count = 0;

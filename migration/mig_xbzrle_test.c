@@ -351,6 +351,87 @@ START_TEST(mig_compress_loader_refusals)
 }
 END_TEST
 
+/* Sends whatever is dirty as one or more PART sections, loading each. */
+static enum mig_err pair_round(struct pair *pair, size_t *at)
+{
+  enum mig_err err = MIG_OK;
+  while (err == MIG_OK && !mig_ram_save_iterate(&pair->ram, &pair->writer, 64)) {
+    err = pair_load(pair, at, MIG_SECTION_PART, NULL);
+  }
+  return err == MIG_OK ? pair_load(pair, at, MIG_SECTION_PART, NULL) : err;
+}
+
+START_TEST(mig_xbzrle_overflow_sends_the_page)
+{
+  /* Goal: a cached page rewritten whole overflows (7.2: counted, a page in bytes, sent plain)
+   * and still loads equal; method: two rounds, then every word of 8 cached pages changed. */
+  static struct pair pair;
+  struct mig_ram_encode_options options = {.xbzrle = true,
+                                           .xbzrle_cache_bytes = 64 * MIG_PAGE_BYTES};
+  pair_init(&pair, &options);
+  size_t at = 0;
+  mig_ram_save_setup(&pair.ram, &pair.writer);
+  ck_assert_int_eq(pair_load(&pair, &at, MIG_SECTION_START, NULL), MIG_OK);
+  ck_assert_int_eq(pair_round(&pair, &at), MIG_OK);  /* round 1: plain; XBZRLE on after it */
+  for (uint64_t page = 0; page < 8; page++) ram_store(pair.source, page, 0, 1 + page);
+  mig_ram_sync(&pair.ram);
+  ck_assert_int_eq(pair_round(&pair, &at), MIG_OK);  /* round 2: misses, cached */
+  const struct mig_xbzrle_stats *stats = mig_ram_source_xbzrle_stats(&pair.ram);
+  ck_assert_uint_eq(stats->cache_miss_count, 8);
+  ck_assert_uint_eq(stats->overflow_count, 0);
+  struct sim_prng prng;
+  sim_prng_init(&prng, 11);
+  for (uint64_t page = 0; page < 8; page++) {
+    for (uint32_t word = 0; word < MIG_PAGE_BYTES / 8; word++) {
+      ram_store(pair.source, page, word, sim_prng_u64(&prng) | 0x0101010101010101u);
+    }
+  }
+  uint64_t normal_before = pair.ram.normal_pages_count;
+  mig_ram_sync(&pair.ram);
+  ck_assert_int_eq(pair_round(&pair, &at), MIG_OK);  /* round 3: hits that overflow */
+  ck_assert_uint_eq(stats->overflow_count, 8);
+  ck_assert_uint_eq(stats->pages, 8);
+  ck_assert_uint_eq(stats->bytes, 8 * MIG_PAGE_BYTES);
+  ck_assert_uint_eq(pair.ram.normal_pages_count - normal_before, 8);
+  mig_ram_save_complete(&pair.ram, &pair.writer);
+  ck_assert_int_eq(pair_load(&pair, &at, MIG_SECTION_END, NULL), MIG_OK);
+  pair_check_equal(&pair);
+  pair_deinit(&pair);
+}
+END_TEST
+
+START_TEST(mig_ram_release_frees_pages_sent_in_postcopy)
+{
+  /* Goal: release-ram frees a page once written in postcopy, and never in precopy; method: a
+   * round, then re-dirtied pages sent after mig_ram_source_postcopy_begin. */
+  static struct pair pair;
+  struct mig_ram_encode_options options = {0};
+  pair_init(&pair, &options);
+  mig_ram_source_release_set(&pair.ram, true);
+  size_t at = 0;
+  mig_ram_save_setup(&pair.ram, &pair.writer);
+  ck_assert_int_eq(pair_load(&pair, &at, MIG_SECTION_START, NULL), MIG_OK);
+  ck_assert_int_eq(pair_round(&pair, &at), MIG_OK);
+  ck_assert_uint_eq(pair.ram.released_pages_count, 0);  /* precopy: nothing released */
+  ck_assert(!ram_page_is_zero(pair.source, 5));
+  for (uint64_t page = 0; page < 4; page++) ram_store(pair.source, page + 4, 1, 7);
+  mig_ram_sync(&pair.ram);
+  mig_ram_source_postcopy_begin(&pair.ram);
+  ck_assert_int_eq(pair_round(&pair, &at), MIG_OK);
+  ck_assert_uint_eq(pair.ram.released_pages_count, 4);
+  ck_assert_uint_eq(pair.source->released_pages_count, 4);
+  for (uint64_t page = 0; page < PAIR_PAGES; page++) {
+    bool released = page >= 4 && page < 8;
+    /* The destination got the page before the source let it go. */
+    ck_assert_uint_eq(ram_page_is_zero(pair.dest, page), page >= PAIR_PAGES / 2);
+    if (released) ck_assert(ram_page_is_zero(pair.source, page));
+    else ck_assert_mem_eq(ram_page(pair.dest, page), ram_page(pair.source, page),
+                          MIG_PAGE_BYTES);
+  }
+  pair_deinit(&pair);
+}
+END_TEST
+
 START_TEST(mig_compress_section_loads_equal)
 {
   /* Goal: the first round goes out as zlib pages (a block's first page plain), loads equal. */
@@ -430,6 +511,8 @@ Suite *mig_xbzrle_suite(void)
   tcase_add_test(tc, mig_xbzrle_cache_keeps_fresh_entries);
   tcase_add_test(tc, mig_xbzrle_section_loads_equal);
   tcase_add_test(tc, mig_xbzrle_loader_refusals);
+  tcase_add_test(tc, mig_xbzrle_overflow_sends_the_page);
+  tcase_add_test(tc, mig_ram_release_frees_pages_sent_in_postcopy);
   tcase_add_test(tc, mig_compress_loader_refusals);
   tcase_add_test(tc, mig_compress_section_loads_equal);
   tcase_add_test(tc, mig_compress_busy_threads_send_plain);

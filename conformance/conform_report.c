@@ -9,6 +9,17 @@
 
 #include <jansson.h>
 
+/* QMP's rates (kept as integer fractions by the engine): part / whole, 0 when whole is 0. */
+static double rate_of(uint64_t part, uint64_t whole)
+{
+  return whole == 0 ? 0.0 : (double)part / (double)whole;
+}
+
+static void set_u64(json_t *object, const char *key, uint64_t value)
+{
+  json_object_set_new(object, key, json_integer((json_int_t)value));
+}
+
 static const char *status_name(enum mig_state status) { return mig_state_name(status); }
 
 /* Blackout: source stop to destination resume; 0 unless the destination runs. */
@@ -99,6 +110,24 @@ void conform_report_summary(FILE *out, const struct conform_scenario *scenario,
       fprintf(out, "  device data     %" PRIu64 " bytes, %" PRIu64 " pending at stop\n",
               stats->device_bytes, stats->device_pending_bytes_at_stop);
     }
+    if (stats->released_pages_count > 0) {
+      fprintf(out, "  release-ram     %" PRIu64 " source pages given back in postcopy\n",
+              stats->released_pages_count);
+    }
+    if (stats->xbzrle_on) {
+      const struct mig_xbzrle_stats *x = &stats->xbzrle;
+      fprintf(out, "  xbzrle          %" PRIu64 " pages encoded, %" PRIu64 " unchanged, %" PRIu64
+              " cache misses, %" PRIu64 " overflows; %" PRIu64 " bytes saved\n",
+              x->encoded_count, x->skipped_count, x->cache_miss_count, x->overflow_count,
+              x->saved_bytes);
+    }
+    if (stats->compress_on) {
+      const struct mig_compress_stats *c = &stats->compress;
+      fprintf(out, "  compression     %" PRIu64 " pages in %" PRIu64 " bytes (%.2f:1), %" PRIu64
+              " busy, %.3f ms waiting for a thread\n", c->pages, c->compressed_bytes,
+              rate_of(c->pages * RAM_PAGE_BYTES, c->compressed_bytes), c->busy_count,
+              (double)c->waited_ns / 1e6);
+    }
     if (stats->switchover_ack_ns > 0) {
       fprintf(out, "  switchover-ack  at %.3f ms, source waited %" PRIu64 " times\n",
               (double)(stats->switchover_ack_ns - stats->start_ns) / 1e6,
@@ -137,6 +166,8 @@ static json_t *report_ram(const struct mig_precopy_stats *stats, uint64_t total_
   json_object_set_new(ram, "multifd-bytes", json_integer((json_int_t)stats->multifd_bytes));
   json_object_set_new(ram, "postcopy-requests",
                       json_integer((json_int_t)stats->postcopy_requests));
+  if (stats->released_pages_count > 0) set_u64(ram, "x-released-pages",
+                                               stats->released_pages_count);
   json_object_set_new(ram, "pages-per-second",
                       json_integer(seconds > 0 ? (json_int_t)((double)pages / seconds) : 0));
   json_object_set_new(ram, "mbps",
@@ -144,12 +175,6 @@ static json_t *report_ram(const struct mig_precopy_stats *stats, uint64_t total_
   return ram;
 }
 
-static void set_u64(json_t *object, const char *key, uint64_t value)
-{
-  json_object_set_new(object, key, json_integer((json_int_t)value));
-}
-
-/* QMP's postcopy-vcpu-blocktime (ms per vCPU) and migsim's postcopy and multifd counters. */
 /* The destination's shared-memory clients (models/shmclient.h). */
 static void report_shm_clients(json_t *migrate, const struct conform_run_result *result)
 {
@@ -166,6 +191,7 @@ static void report_shm_clients(json_t *migrate, const struct conform_run_result 
   json_object_set_new(migrate, "x-shm-clients", clients);
 }
 
+/* QMP's postcopy-vcpu-blocktime (ms per vCPU) and migsim's postcopy and multifd counters. */
 static void report_plug(json_t *migrate, const struct mig_plug_stats *plug, bool postcopy)
 {
   if (postcopy) {
@@ -208,6 +234,41 @@ static void report_plug(json_t *migrate, const struct mig_plug_stats *plug, bool
   json_object_set_new(migrate, "x-multifd", m);
 }
 
+/* query-migrate's xbzrle-cache and compression (QEMU 7.2's names), each with its capability. */
+static void report_encodings(json_t *migrate, const struct mig_precopy_stats *stats)
+{
+  if (stats->xbzrle_on) {
+    const struct mig_xbzrle_stats *x = &stats->xbzrle;
+    json_t *cache = json_object();
+    set_u64(cache, "cache-size", x->cache_bytes);
+    set_u64(cache, "bytes", x->bytes);
+    set_u64(cache, "pages", x->pages);
+    set_u64(cache, "cache-miss", x->cache_miss_count);
+    json_object_set_new(cache, "cache-miss-rate",
+                        json_real(rate_of(x->miss_rate_numerator, x->miss_rate_denominator)));
+    json_object_set_new(cache, "encoding-rate", json_real(rate_of(
+                            x->encoding_rate_numerator, x->encoding_rate_denominator)));
+    set_u64(cache, "overflow", x->overflow_count);
+    set_u64(cache, "x-encoded-pages", x->encoded_count);
+    set_u64(cache, "x-skipped-pages", x->skipped_count);
+    set_u64(cache, "x-saved-bytes", x->saved_bytes);
+    json_object_set_new(migrate, "xbzrle-cache", cache);
+  }
+  if (stats->compress_on) {
+    const struct mig_compress_stats *c = &stats->compress;
+    json_t *compression = json_object();
+    set_u64(compression, "pages", c->pages);
+    set_u64(compression, "busy", c->busy_count);
+    json_object_set_new(compression, "busy-rate",
+                        json_real(rate_of(c->busy_rate_numerator, c->busy_rate_denominator)));
+    set_u64(compression, "compressed-size", c->compressed_bytes);
+    json_object_set_new(compression, "compression-rate", json_real(rate_of(
+                            c->compression_rate_numerator, c->compression_rate_denominator)));
+    set_u64(compression, "x-waited-ns", c->waited_ns);
+    json_object_set_new(migrate, "compression", compression);
+  }
+}
+
 static json_t *report_migrate(const struct conform_scenario *scenario,
                               const struct conform_run_result *result)
 {
@@ -241,6 +302,7 @@ static json_t *report_migrate(const struct conform_scenario *scenario,
   }
   if (result->plugged) report_plug(migrate, &result->plug, stats->postcopy_start_ns != 0);
   if (result->shm_client_count > 0) report_shm_clients(migrate, result);
+  report_encodings(migrate, stats);
   if (stats->error.code != MIG_OK) {
     char message[512];
     mig_error_format(&stats->error, message, sizeof(message));

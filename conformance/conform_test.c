@@ -238,10 +238,11 @@ START_TEST(conform_scenario_parse_refuses_capabilities_on)
       " \"workload\": {\"pages_per_s\": 0, \"duration_ns\": 0},\n"
       " \"link\": {\"bandwidth_bytes_per_s\": 1, \"latency_ns\": 0},\n"
       " \"commands\": [{\"at_ns\": 0, \"execute\": \"migrate-set-capabilities\",\n"
-      "   \"arguments\": {\"capabilities\": [{\"capability\": \"xbzrle\", \"state\": true}]}}]}\n";
+      "   \"arguments\": {\"capabilities\": [{\"capability\": \"rdma-pin-all\",\n"
+      "     \"state\": true}]}}]}\n";
   const char *error = parse_error(text);
   ck_assert_ptr_nonnull(strstr(error, "s.json:6:"));
-  ck_assert_ptr_nonnull(strstr(error, "capability \"xbzrle\" is not supported yet"));
+  ck_assert_ptr_nonnull(strstr(error, "capability \"rdma-pin-all\" is not supported yet"));
 }
 END_TEST
 

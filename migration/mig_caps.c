@@ -27,12 +27,15 @@ static const bool cap_implemented[MIG_CAP_COUNT] = {
     [MIG_CAP_PAUSE_BEFORE_SWITCHOVER] = true,
     [MIG_CAP_X_IGNORE_SHARED] = true,
     [MIG_CAP_SWITCHOVER_ACK] = true,
-    [MIG_CAP_RELEASE_RAM] = true,        /* postcopy only (QEMU too): nothing in precopy */
+    [MIG_CAP_RELEASE_RAM] = true,        /* postcopy only (QEMU too): mig_ram.c frees sent pages */
+    [MIG_CAP_LATE_BLOCK_ACTIVATE] = true, /* a paused destination leaves its disks (blockdev) */
     [MIG_CAP_AUTO_CONVERGE] = true,      /* the vCPUs' throttle (models/vcpu.h) */
     [MIG_CAP_POSTCOPY_RAM] = true,       /* the plug-in (mig_plug.h) */
     [MIG_CAP_POSTCOPY_PREEMPT] = true,
     [MIG_CAP_POSTCOPY_BLOCKTIME] = true, /* blocktime is always measured; this reports it */
     [MIG_CAP_MULTIFD] = true,
+    [MIG_CAP_XBZRLE] = true,             /* mig_xbzrle.h: the cache and the encoding */
+    [MIG_CAP_COMPRESS] = true,           /* mig_compress.h: zlib pages, threads' time */
 };
 
 struct param_info {
@@ -60,6 +63,10 @@ static const bool param_implemented[MIG_PARAM_COUNT] = {
     [MIG_PARAM_CPU_THROTTLE_INCREMENT] = true,
     [MIG_PARAM_CPU_THROTTLE_TAILSLOW] = true,
     [MIG_PARAM_MAX_CPU_THROTTLE] = true,
+    [MIG_PARAM_XBZRLE_CACHE_SIZE] = true,
+    [MIG_PARAM_COMPRESS_LEVEL] = true,
+    [MIG_PARAM_COMPRESS_THREADS] = true,
+    [MIG_PARAM_COMPRESS_WAIT_THREAD] = true,
 };
 
 const char *mig_cap_name(enum mig_cap cap)

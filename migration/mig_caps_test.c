@@ -87,6 +87,23 @@ START_TEST(mig_caps_check_refuses_with_qemu_text)
 }
 END_TEST
 
+START_TEST(mig_caps_implemented_by_the_engine)
+{
+  /* Goal: what the engine acts on is marked so, the rest stays refused by the parser. */
+  static const enum mig_cap on[] = {MIG_CAP_XBZRLE, MIG_CAP_COMPRESS, MIG_CAP_RELEASE_RAM,
+                                    MIG_CAP_LATE_BLOCK_ACTIVATE, MIG_CAP_AUTO_CONVERGE};
+  static const enum mig_cap off[] = {MIG_CAP_ZERO_COPY_SEND, MIG_CAP_RDMA_PIN_ALL,
+                                     MIG_CAP_BACKGROUND_SNAPSHOT, MIG_CAP_MAPPED_RAM};
+  for (size_t i = 0; i < SIM_ARRAY_COUNT(on); i++) ck_assert(mig_cap_implemented(on[i]));
+  for (size_t i = 0; i < SIM_ARRAY_COUNT(off); i++) ck_assert(!mig_cap_implemented(off[i]));
+  ck_assert(mig_param_implemented(MIG_PARAM_XBZRLE_CACHE_SIZE));
+  ck_assert(mig_param_implemented(MIG_PARAM_COMPRESS_LEVEL));
+  ck_assert(mig_param_implemented(MIG_PARAM_COMPRESS_THREADS));
+  ck_assert(mig_param_implemented(MIG_PARAM_COMPRESS_WAIT_THREAD));
+  ck_assert(!mig_param_implemented(MIG_PARAM_DECOMPRESS_THREADS));
+}
+END_TEST
+
 /* Applies one value to the defaults and returns the check's text ("" when it passes). */
 static const char *check_param(enum mig_param param, uint64_t value, char *why, size_t bytes)
 {
@@ -141,6 +158,7 @@ Suite *mig_caps_suite(void)
   TCase *core = tcase_create("core");
   tcase_add_test(core, mig_caps_names_round_trip);
   tcase_add_test(core, mig_caps_check_refuses_with_qemu_text);
+  tcase_add_test(core, mig_caps_implemented_by_the_engine);
   tcase_add_test(core, mig_params_check_ranges);
   suite_add_tcase(suite, core);
   return suite;

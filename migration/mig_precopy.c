@@ -7,6 +7,7 @@
  */
 #include "sim_base.h"
 
+#include "blockdev.h"
 #include "mig_format.h"
 #include "mig_limits.h"
 #include "mig_live.h"
@@ -180,6 +181,7 @@ static void source_page_counts(struct mig_precopy *precopy)
 {
   precopy->stats.zero_pages_count = precopy->ram.zero_pages_count;
   precopy->stats.normal_pages_count = precopy->ram.normal_pages_count;
+  precopy->stats.released_pages_count = precopy->ram.released_pages_count;
   precopy->stats.remaining_bytes = mig_ram_pending_bytes(&precopy->ram);
 }
 
@@ -319,6 +321,7 @@ static void source_period(struct mig_precopy *precopy, uint64_t new_dirty_pages)
     precopy->dirty_rate_high_count = 0;
     source_throttle_up(precopy, dirty_bytes, trigger_bytes);
   }
+  mig_ram_source_encode_period(&precopy->ram); /* QMP's XBZRLE and compression rates */
   precopy->period_start_ns = now_ns;
   precopy->period_start_bytes = precopy->stats.transferred_bytes;
   precopy->period_dirty_pages = 0;
@@ -347,10 +350,15 @@ static void source_stats_update(struct mig_precopy *precopy)
   struct mig_precopy_stats *stats = &precopy->stats;
   stats->zero_pages_count = precopy->ram.zero_pages_count;
   stats->normal_pages_count = precopy->ram.normal_pages_count;
+  stats->released_pages_count = precopy->ram.released_pages_count;
   stats->dirty_sync_count = precopy->ram.dirty_sync_count;
   stats->rounds_count = precopy->ram.rounds_count;
   stats->remaining_bytes = mig_ram_pending_bytes(&precopy->ram);
   stats->device_bytes = mig_live_set_sent_bytes(&precopy->lives);
+  const struct mig_xbzrle_stats *xbzrle = mig_ram_source_xbzrle_stats(&precopy->ram);
+  if (xbzrle != NULL) stats->xbzrle = *xbzrle;
+  const struct mig_compress_stats *compress = mig_ram_source_compress_stats(&precopy->ram);
+  if (compress != NULL) stats->compress = *compress;
 }
 
 /* One PART section; returns true when the source may stop (pending fits the threshold). */
@@ -654,6 +662,7 @@ static void source_run(struct mig_precopy *precopy)
   if (!cpr_transfer && !source_live(precopy, &switched)) return;
   if (!source_may_go_on(precopy)) return;
   if (switched) {
+    mig_ram_source_postcopy_begin(&precopy->ram); /* no XBZRLE; release-ram frees (QEMU) */
     precopy->ext.source_switch(precopy->ext.context, precopy, &precopy->writer);
     return;
   }
@@ -829,6 +838,14 @@ static void dest_finish(struct mig_precopy *precopy, struct mig_reader *reader, 
   }
   if (!precopy->stats.source_failed) precopy->stats.end_ns = sim_now_ns(precopy->sim);
   if (precopy->hooks.loaded != NULL) precopy->hooks.loaded(precopy->hooks.context, MIG_OK);
+  /*
+   * 7.2 process_incoming_migration_bh: without late-block-activate the disks
+   * are taken now; a destination that starts at once takes them as it
+   * resumes (the same instant), one that stays paused here (-S).
+   */
+  if (!cap_on(precopy, MIG_CAP_LATE_BLOCK_ACTIVATE) && precopy->dest_autostart_off) {
+    blockdev_activate_all(precopy->dest);
+  }
   /* postcopy: it runs already; a caught destination (autostart off) stays paused. */
   if (!precopy->dest_autostart_off && !machine_running(precopy->dest)) {
     machine_resume(precopy->dest);
@@ -1055,6 +1072,39 @@ static void lives_setup(struct mig_precopy *precopy)
   precopy->acks_pending_count = mig_live_set_load_acks_count(&precopy->lives);
 }
 
+/*
+ * The source waits for a compression thread (compress-wait-thread); false
+ * when cancelled.  A wake before until_ns (BUGGIFY's spurious wake) sleeps again.
+ */
+static bool source_encode_wait(void *context, uint64_t until_ns)
+{
+  struct mig_precopy *precopy = context;
+  while (sim_now_ns(precopy->sim) < until_ns) {
+    if (!source_sleep_until(precopy, until_ns) || precopy->cancelled) return false;
+  }
+  return !precopy->cancelled;
+}
+
+/* XBZRLE and compress on the source (mig_ramenc.c), from the capabilities and parameters. */
+static void precopy_encode_setup(struct mig_precopy *precopy)
+{
+  const uint64_t *qmp = precopy->params.qmp.values;
+  struct mig_ram_encode_options options = {
+      .xbzrle = cap_on(precopy, MIG_CAP_XBZRLE),
+      .xbzrle_cache_bytes = qmp[MIG_PARAM_XBZRLE_CACHE_SIZE],
+      .compress = cap_on(precopy, MIG_CAP_COMPRESS),
+      .compress_level = (int32_t)qmp[MIG_PARAM_COMPRESS_LEVEL],
+      .compress_threads = (uint32_t)qmp[MIG_PARAM_COMPRESS_THREADS],
+      .compress_wait = qmp[MIG_PARAM_COMPRESS_WAIT_THREAD] != 0,
+      .wait = source_encode_wait,
+      .wait_context = precopy};
+  mig_ram_source_encode_set(&precopy->ram, precopy->sim, &options);
+  mig_ram_source_release_set(&precopy->ram, cap_on(precopy, MIG_CAP_RELEASE_RAM));
+  precopy->stats.xbzrle_on = options.xbzrle;
+  precopy->stats.compress_on = options.compress;
+  precopy->stats.xbzrle.cache_bytes = options.xbzrle ? options.xbzrle_cache_bytes : 0;
+}
+
 struct mig_precopy *mig_precopy_create(struct sim *sim, struct machine *source,
                                        struct machine *dest, struct link *link,
                                        const struct mig_precopy_params *params,
@@ -1081,6 +1131,7 @@ struct mig_precopy *mig_precopy_create(struct sim *sim, struct machine *source,
   for (uint32_t i = 0; i < machine_ram_count(source); i++) blocks[i] = machine_ram(source, i);
   mig_ram_source_init(&precopy->ram, sim, blocks, machine_ram_count(source));
   mig_ram_source_ignore_shared_set(&precopy->ram, cap_on(precopy, MIG_CAP_X_IGNORE_SHARED));
+  precopy_encode_setup(precopy);
   mig_writer_init(&precopy->writer, precopy->writer_buffer, sizeof(precopy->writer_buffer),
                   source_write, precopy);
   link_writable_set(link, precopy, source_on_writable);

@@ -50,11 +50,13 @@
 #include "sim_base.h"
 #include "machine.h"
 #include "mig_caps.h"
+#include "mig_compress.h"
 #include "mig_err.h"
 #include "mig_record.h"
 #include "mig_rp.h"
 #include "mig_state.h"
 #include "mig_stream.h"
+#include "mig_xbzrle.h"
 #include "sim.h"
 #include "sim_link.h"
 
@@ -127,6 +129,11 @@ struct mig_precopy_stats {
   uint64_t postcopy_run_ns;      /* the destination VM started (POSTCOPY_RUN); 0 = never */
   uint64_t postcopy_blocktime_ms; /* QMP postcopy-blocktime (the plug-in) */
   uint64_t rp_messages_count;    /* return-path messages the source read */
+  bool xbzrle_on;                /* capability xbzrle: xbzrle below is QMP's xbzrle-cache */
+  struct mig_xbzrle_stats xbzrle;
+  uint64_t released_pages_count; /* release-ram: source pages given back in postcopy */
+  bool compress_on;              /* capability compress: compress below is QMP's compression */
+  struct mig_compress_stats compress;
   bool source_crashed;           /* fault injection: the source process died (crash) */
   bool dest_crashed;             /* fault injection: the destination process died */
 };

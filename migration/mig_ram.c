@@ -43,6 +43,27 @@ void mig_ram_source_ignore_shared_set(struct mig_ram_source *source, bool on)
   source->ignore_shared = on;
 }
 
+void mig_ram_source_release_set(struct mig_ram_source *source, bool on)
+{
+  SIM_ASSERT(source->dirty_sync_count == 0); /* before setup */
+  source->release_ram = on;
+}
+
+void mig_ram_source_postcopy_begin(struct mig_ram_source *source)
+{
+  source->in_postcopy = true;
+  if (source->encode != NULL) source->encode->postcopy = true;
+}
+
+/* release-ram: a page written in postcopy goes back to the host (7.2's may_free writes). */
+static void ram_release_maybe(struct mig_ram_source *source, uint32_t block_index,
+                              uint64_t page_index)
+{
+  if (!source->release_ram || !source->in_postcopy) return;
+  ram_page_release(source->blocks[block_index], page_index);
+  source->released_pages_count++;
+}
+
 void mig_ram_source_multifd_set(struct mig_ram_source *source, struct mig_multifd_send *multifd)
 {
   SIM_ASSERT(source->dirty_sync_count == 0); /* before setup */
@@ -118,6 +139,10 @@ void mig__ram_save_page(struct mig_ram_source *source, struct mig_writer *writer
     else source->normal_pages_count++;
     return;
   }
+  if (source->encode != NULL &&
+      mig__ram_encode_page(source, writer, block_index, page_index, zero, last_block)) {
+    return;
+  }
   uint64_t flags = zero ? MIG_RAM_FLAG_ZERO : MIG_RAM_FLAG_PAGE;
   bool same_block = *last_block == block;
   if (same_block) flags |= MIG_RAM_FLAG_CONTINUE;
@@ -131,6 +156,7 @@ void mig__ram_save_page(struct mig_ram_source *source, struct mig_writer *writer
     mig_writer_bytes(writer, ram_page_read(block, page_index, source->scratch), MIG_PAGE_BYTES);
     source->normal_pages_count++;
   }
+  ram_release_maybe(source, block_index, page_index);
 }
 
 /* Writes one page record for a dirty page and clears its bit. */
@@ -222,12 +248,17 @@ bool mig_ram_save_iterate(struct mig_ram_source *source, struct mig_writer *writ
     source->rounds_count++;
     round_ended = true;
   }
+  /* QEMU 7.2 find_dirty_block: after the first round, XBZRLE is on. */
+  if (round_ended && source->encode != NULL) {
+    source->encode->xbzrle_enabled = source->encode->xbzrle;
+  }
   ram_save_eos(source, writer);
   return round_ended;
 }
 
 void mig_ram_save_complete(struct mig_ram_source *source, struct mig_writer *writer)
 {
+  if (source->encode != NULL) source->encode->last_stage = true;
   for (uint32_t b = 0; b < source->block_count; b++) {
     source->scan_block_index = b;
     source->scan_page_index = 0;
@@ -454,9 +485,17 @@ static enum mig_err ram_load_page(struct mig_ram_dest *dest, struct mig_reader *
     }
     memset(bytes, ram->fill, sizeof bytes);  /* 7.2 fills the page with it */
     page = bytes;
-  } else {
-    SIM_ASSERT(ram->kind == MIG_RAM_FLAG_PAGE && page != NULL);
+  } else if (ram->kind == MIG_RAM_FLAG_PAGE) {
+    SIM_ASSERT(page != NULL);
     dest->normal_pages_count++;
+  } else {
+    /* XBZRLE (onto the page as it is) or COMPRESS_PAGE: the capability let them through. */
+    if (!mig__ram_decode_page(block, page_index, record, reader, bytes)) {
+      return mig_reader_error(reader)->code;
+    }
+    if (ram->kind == MIG_RAM_FLAG_XBZRLE) dest->xbzrle_pages_count++;
+    else dest->compressed_pages_count++;
+    page = bytes;
   }
   if (block->backing == RAM_BACKING_DENSE) {
     memcpy(ram_page_mut(block, page_index), page, MIG_PAGE_BYTES);
@@ -501,8 +540,10 @@ enum mig_err mig_ram_load_record(struct mig_ram_dest *dest, struct mig_reader *r
     dest->setup_done = dest->list_total == 0;
     return MIG_OK;
   }
-  /* XBZRLE and COMPRESS_PAGE are outside the strict dialect: the record layer refused them. */
-  SIM_ASSERT(kind == MIG_RAM_FLAG_ZERO || kind == MIG_RAM_FLAG_PAGE);
+  /* XBZRLE and COMPRESS_PAGE come only where the policy lets the record layer pass them. */
+  SIM_ASSERT(kind == MIG_RAM_FLAG_ZERO || kind == MIG_RAM_FLAG_PAGE ||
+             (kind == MIG_RAM_FLAG_XBZRLE && !dest->policy->ram_xbzrle_refused) ||
+             (kind == MIG_RAM_FLAG_COMPRESS_PAGE && !dest->policy->ram_compress_refused));
   return ram_load_page(dest, reader, record);
 }
 

@@ -25,6 +25,9 @@
 #include "ram.h"
 
 struct mig_multifd_send;
+struct mig_ram_encode;
+struct mig_xbzrle_stats;
+struct mig_compress_stats;
 
 struct mig_ram_source {                      /* caller-owned; fields private */
   struct ram_block *blocks[MIG_RAM_BLOCKS_MAX];
@@ -40,6 +43,10 @@ struct mig_ram_source {                      /* caller-owned; fields private */
   uint64_t rounds_count;                     /* full passes completed */
   bool ignore_shared;                        /* x-ignore-shared: no pages of shared blocks */
   struct mig_multifd_send *multifd;          /* multifd: pages go in its packets; NULL: off */
+  struct mig_ram_encode *encode;             /* XBZRLE / compress (mig_ramenc.c); NULL: off */
+  bool release_ram;                          /* release-ram: pages sent in postcopy are freed */
+  bool in_postcopy;                          /* the postcopy phase began (no more rounds) */
+  uint64_t released_pages_count;             /* pages given back under release-ram */
   uint8_t scratch[MIG_PAGE_BYTES];           /* a synthetic page, materialised to send */
 };
 
@@ -56,6 +63,36 @@ void mig_ram_source_ignore_shared_set(struct mig_ram_source *source, bool on);
  * (QEMU 7.2's multifd_send_sync_main).
  */
 void mig_ram_source_multifd_set(struct mig_ram_source *source, struct mig_multifd_send *multifd);
+/*
+ * XBZRLE and compress (before setup; mig_ramenc.c, mig_xbzrle.h,
+ * mig_compress.h).  wait sleeps the source until a compression thread is
+ * free (the engine's fiber); false when the migration is being torn down.
+ */
+struct mig_ram_encode_options {
+  bool xbzrle;                     /* capability xbzrle */
+  uint64_t xbzrle_cache_bytes;     /* xbzrle-cache-size: a power of two >= a page */
+  bool compress;                   /* capability compress (7.2) */
+  int32_t compress_level;          /* compress-level 0..9 */
+  uint32_t compress_threads;       /* compress-threads 1..255 */
+  bool compress_wait;              /* compress-wait-thread */
+  bool (*wait)(void *context, uint64_t until_ns);
+  void *wait_context;
+};
+void mig_ram_source_encode_set(struct mig_ram_source *source, struct sim *sim,
+                               const struct mig_ram_encode_options *options);
+/* release-ram (before setup): in postcopy each page is released once written (QEMU 7.2). */
+void mig_ram_source_release_set(struct mig_ram_source *source, bool on);
+/*
+ * The postcopy phase began: pages go out plain from now on (QEMU: no XBZRLE
+ * or compress in postcopy), and release-ram frees each one once written.
+ */
+void mig_ram_source_postcopy_begin(struct mig_ram_source *source);
+/* query-migrate's counters; NULL when the capability is off. */
+const struct mig_xbzrle_stats *mig_ram_source_xbzrle_stats(const struct mig_ram_source *source);
+const struct mig_compress_stats *mig_ram_source_compress_stats(
+    const struct mig_ram_source *source);
+/* An accounting period ended (spec §13.3): keeps its deltas for QMP's rates. */
+void mig_ram_source_encode_period(struct mig_ram_source *source);
 /* First sync (every page dirty), then the MEM_SIZE block list and EOS. */
 void mig_ram_save_setup(struct mig_ram_source *source, struct mig_writer *writer);
 /*
@@ -96,6 +133,8 @@ struct mig_ram_dest {                        /* caller-owned; fields private */
   struct ram_block *last_block;              /* for CONTINUE */
   uint64_t zero_pages_count;                 /* ZERO records loaded */
   uint64_t normal_pages_count;               /* PAGE records loaded */
+  uint64_t xbzrle_pages_count;               /* XBZRLE records loaded */
+  uint64_t compressed_pages_count;           /* COMPRESS_PAGE records loaded */
   bool ignore_shared;                        /* x-ignore-shared: GPAs listed, shared skipped */
   /* Postcopy (mig_postcopy.h): told of each ZERO/PAGE applied; NULL when off. */
   mig_ram_placed_fn *placed;

@@ -9,17 +9,12 @@
 /* MAP_ANONYMOUS and MADV_HUGEPAGE are not POSIX: ask glibc for them. */
 #define _DEFAULT_SOURCE 1
 
-/*
- * zlib.h comes before sim_base.h, against the usual order: it names a struct
- * field after the wall-clock call that sim_base.h poisons, and the poison
- * rejects the name even there.  Only uncompress() is used from it.
- */
-#include <zlib.h>
-
 #include "sim_base.h"
 
+#include "mig_compress.h"
 #include "mig_format.h"
 #include "mig_ramapply.h"
+#include "mig_xbzrle.h"
 
 #include <sys/mman.h>
 
@@ -224,48 +219,6 @@ static uint8_t *ramapply_page_writable(struct mig_ramapply *apply, uint32_t bloc
   return *page;
 }
 
-/* One uleb128 of at most two bytes at encoded[*i]; the caller made sure two bytes remain. */
-static bool xbzrle_uleb(const uint8_t *encoded, uint32_t *i, uint32_t *value)
-{
-  uint8_t first = encoded[*i];
-  if ((first & 0x80) == 0) {
-    *value = first;
-    *i += 1;
-    return true;
-  }
-  uint8_t second = encoded[*i + 1];
-  if (second & 0x80) return false;
-  *value = (uint32_t)(first & 0x7f) | (uint32_t)second << 7;
-  *i += 2;
-  return true;
-}
-
-bool mig_ramapply_xbzrle_decode(const uint8_t *encoded, uint32_t encoded_bytes, uint8_t *page,
-                                uint32_t *bad_index, const char **reason)
-{
-  uint32_t i = 0, d = 0;
-  while (i < encoded_bytes) {
-    uint32_t pair = i, run = 0;
-    *bad_index = i;
-    if (encoded_bytes - i < 2) return *reason = "truncated pair", false;
-    if (!xbzrle_uleb(encoded, &i, &run)) return *reason = "zero-run uleb128 over 14 bits", false;
-    if (pair != 0 && run == 0) return *reason = "zero-run of 0 after the first pair", false;
-    d += run;
-    if (d > MIG_PAGE_BYTES) return *reason = "zero-run past the page", false;
-    *bad_index = i;
-    if (encoded_bytes - i < 2) return *reason = "truncated pair", false;
-    if (!xbzrle_uleb(encoded, &i, &run)) return *reason = "data-run uleb128 over 14 bits", false;
-    if (run == 0) return *reason = "data-run of 0", false;
-    if (d + run > MIG_PAGE_BYTES) return *reason = "data-run past the page", false;
-    if (run > encoded_bytes - i) return *reason = "data-run past the encoding", false;
-    memcpy(page + d, encoded + i, run);
-    d += run;
-    i += run;
-  }
-  SIM_ASSERT(d <= MIG_PAGE_BYTES);
-  return true;
-}
-
 /* Writes a decoded page into the block, materialising it if need be (a kept page only). */
 static enum mig_err ramapply_store(struct mig_ramapply *apply,
                                    const struct mig_inspect_event *event, uint64_t page_index,
@@ -297,8 +250,8 @@ static enum mig_err ramapply_xbzrle(struct mig_ramapply *apply,
   }
   uint32_t bad_index = 0;
   const char *reason = NULL;
-  if (!mig_ramapply_xbzrle_decode(event->payload, (uint32_t)event->payload_bytes, page,
-                                  &bad_index, &reason)) {
+  if (!mig_xbzrle_decode(event->payload, (uint32_t)event->payload_bytes, page, &bad_index,
+                         &reason)) {
     ramapply_fail(error, event->payload_offset + bad_index, name, "xbzrle", reason);
     return MIG_ERR_BAD_VALUE;
   }
@@ -312,12 +265,9 @@ static enum mig_err ramapply_compressed(struct mig_ramapply *apply,
 {
   const char *name = event->inspect->blocks[event->block_index].name;
   uint8_t page[MIG_PAGE_BYTES];
-  uLongf page_bytes = sizeof page;
-  int ret = uncompress(page, &page_bytes, event->payload, (uLong)event->payload_bytes);
-  if (ret != Z_OK || page_bytes != MIG_PAGE_BYTES) {
-    char detail[64];
-    snprintf(detail, sizeof detail, "zlib %d, %lu bytes inflated", ret,
-             (unsigned long)page_bytes);
+  char detail[64];
+  if (!mig_compress_inflate(event->payload, (uint32_t)event->payload_bytes, page, detail,
+                            sizeof detail)) {
     ramapply_fail(error, event->payload_offset, name, "compressed", detail);
     return MIG_ERR_BAD_VALUE;
   }

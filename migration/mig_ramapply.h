@@ -7,6 +7,8 @@
  * Storage is dense (one calloc'd array per block, for benchmarks) or sparse:
  * a two-level table of 2 MiB chunks whose pages are allocated only when a
  * record writes non-zero data, so a 16 GiB all-zero stream costs a few MiB.
+ * XBZRLE and zlib go through the loader's own decoders (mig_xbzrle.h,
+ * mig_compress.h): one decoder each.
  * Both modes skip ZERO records on pages that never held data, so dense
  * memory is touched only where data lands (a bit per page records that).
  * Blocks are created from the MEM_SIZE list and bounded by
@@ -82,12 +84,5 @@ uint64_t mig_ramapply_pages_applied(const struct mig_ramapply *apply, uint32_t b
 void mig_ramapply_reference(struct mig_ramapply *apply);
 /* Sparse pages allocated over all blocks (referenced pages are not). */
 uint64_t mig_ramapply_pages_materialised(const struct mig_ramapply *apply);
-/*
- * Decodes an XBZRLE page delta (spec §6.6) onto page (4096 bytes, previous
- * contents).  On a malformed encoding returns false with *bad_index = the
- * offending byte of encoded and a reason; page may then be partly written.
- */
-bool mig_ramapply_xbzrle_decode(const uint8_t *encoded, uint32_t encoded_bytes, uint8_t *page,
-                                uint32_t *bad_index, const char **reason);
 
 #endif /* MIG_RAMAPPLY_H */

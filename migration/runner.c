@@ -27,6 +27,7 @@ Suite *mig_vmsd_diff_suite(void);
 Suite *mig_postcopy_suite(void);
 Suite *mig_multifd_suite(void);
 Suite *mig_destcheck_suite(void);
+Suite *mig_xbzrle_suite(void);
 
 static sim_suite_fn *const suites[] = {
   mig_stream_suite,
@@ -49,6 +50,7 @@ static sim_suite_fn *const suites[] = {
   mig_postcopy_suite,
   mig_multifd_suite,
   mig_destcheck_suite,
+  mig_xbzrle_suite,
 };
 
 int main(int argc, char **argv)

@@ -8,6 +8,7 @@
 #include "sim_base.h"
 
 #include "blockdev.h"
+#include "machine.h"
 
 #include <xxhash.h>
 
@@ -95,6 +96,13 @@ void blockdev_activate(struct blockdev *dev)
   dev->image->transfers_count++;
   sim_trace(dev->sim, "blockdev.activate", dev->role_index, dev->image->owners_mask, 0, 0);
   image_check(dev->image);
+}
+
+void blockdev_activate_all(const struct machine *machine)
+{
+  SIM_ASSERT(machine != NULL);
+  uint32_t count = machine_device_class_count(machine, &blockdev_class);
+  for (uint32_t i = 0; i < count; i++) blockdev_activate(machine_blockdev(machine, i));
 }
 
 void blockdev_inactivate(struct blockdev *dev)

@@ -5,8 +5,10 @@
  * The image is one object in the simulation, seen by both machines, as a
  * disk on shared storage is.  Each machine's blockdev may write it only
  * while it holds write ownership: it takes ownership when its VM starts
- * running (boot, resume, and on the destination only the resume after the
- * incoming migration: QEMU's late-block-activate) and drops it when its VM
+ * running (boot, resume; on the destination of a migration, its start:
+ * QEMU's late-block-activate, the same instant as the end of the load when
+ * it starts at once; without the capability a destination that does not
+ * start takes it at the end of the load, blockdev_activate_all) and drops it when its VM
  * stops (QEMU inactivates the source's block nodes before the final device
  * state).  The image checks, at every ownership change and every write, that
  * no two machines hold write ownership at once, and records the first
@@ -87,6 +89,13 @@ struct blockdev *blockdev_create(struct sim *sim, struct blockdev_image *image,
 /* Takes write ownership (the VM starts running) / drops it (the VM stops). */
 void blockdev_activate(struct blockdev *dev);
 void blockdev_inactivate(struct blockdev *dev);
+struct machine;
+/*
+ * QEMU's bdrv_activate_all at the end of an incoming migration without
+ * late-block-activate: every blockdev of machine takes write ownership,
+ * whether or not its VM starts (a -S destination holds the image locked).
+ */
+void blockdev_activate_all(const struct machine *machine);
 /* Guest I/O of one sector; an out-of-range sector or a write without ownership fails. */
 bool blockdev_write(struct blockdev *dev, uint64_t sector, const uint8_t *bytes);
 bool blockdev_read(struct blockdev *dev, uint64_t sector, uint8_t *bytes);

@@ -116,7 +116,9 @@ struct ram_block *ram_block_create_with(struct sim *sim, const struct ram_block_
   block->dirty_log = sim_alloc(sim, block->dirty_words_count * sizeof(uint64_t));
   block->zero_hash = XXH3_64bits(zero_page, RAM_PAGE_BYTES);
   if (block->backing == RAM_BACKING_DENSE) {
-    block->bytes = sim_alloc(sim, max_bytes);
+    /* Page-aligned, so release-ram (ram_page_release) can hand whole pages back. */
+    uint8_t *bytes = sim_alloc(sim, max_bytes + RAM_PAGE_BYTES);
+    block->bytes = bytes + (RAM_PAGE_BYTES - (uintptr_t)bytes % RAM_PAGE_BYTES) % RAM_PAGE_BYTES;
     ram_advise_huge(block->bytes, max_bytes);
   } else {
     SIM_ASSERT(block->backing == RAM_BACKING_SYNTHETIC);
@@ -321,6 +323,29 @@ void ram_page_load_zero(struct ram_block *block, uint64_t page_index)
   if (!chunk_touched(block, page_index)) return;
   if (block->generations[page_index] != 0) block->generations[page_index] = 0;
   if (bit_test(block->digest_valid, page_index)) bit_set(block->digest_valid, page_index, false);
+}
+
+void ram_page_release(struct ram_block *block, uint64_t page_index)
+{
+  SIM_ASSERT(page_index < block->page_count);
+  block->released_pages_count++;
+  if (block->backing == RAM_BACKING_DENSE) {
+    uint8_t *page = block->bytes + page_index * RAM_PAGE_BYTES;
+    /*
+     * Only on x86, whose host page is the 4 KiB target page: elsewhere
+     * madvise could round the range up to a 64 KiB host page.  Else (or on a
+     * refusal) the page is zeroed: it reads the same either way.
+     */
+    SIM_ASSERT((uintptr_t)page % RAM_PAGE_BYTES == 0);
+#if defined(__x86_64__) || defined(__i386__)
+    if (madvise(page, RAM_PAGE_BYTES, MADV_DONTNEED) == 0) return;
+#endif
+    memset(page, 0, RAM_PAGE_BYTES);
+    return;
+  }
+  if (!chunk_touched(block, page_index)) return;
+  block->generations[page_index] = 0;
+  bit_set(block->digest_valid, page_index, false);
 }
 
 uint64_t ram_dirty_sync(struct ram_block *block, uint64_t *bitmap)

@@ -79,6 +79,7 @@ struct ram_block {                         /* arena-owned; read fields, don't wr
   uint64_t dirty_words_count;              /* words in dirty_log (covers max_bytes) */
   uint64_t writes_count;                   /* guest writes */
   uint64_t resize_count;                   /* ram_block_resize calls that changed it */
+  uint64_t released_pages_count;           /* ram_page_release calls (release-ram) */
   ram_resized_fn *resized;                 /* notifier, or NULL (ram_block_resized_set) */
   void *resized_context;
 };
@@ -124,6 +125,13 @@ bool ram_page_is_zero(const struct ram_block *block, uint64_t page_index);
 /* Loading (destination): one received page / a ZERO record.  No dirty logging. */
 void ram_page_load(struct ram_block *block, uint64_t page_index, const uint8_t *bytes);
 void ram_page_load_zero(struct ram_block *block, uint64_t page_index);
+/*
+ * The source gives a sent page back to the host (QEMU's ram_discard_range
+ * under release-ram): dense memory is returned to the kernel where the page
+ * is aligned to it (else zeroed), a synthetic page drops to generation 0;
+ * either way it reads as zeros after.  No dirty logging; counted.
+ */
+void ram_page_release(struct ram_block *block, uint64_t page_index);
 /* Dense only: writable page for loading; does not touch the dirty log. */
 uint8_t *ram_page_mut(struct ram_block *block, uint64_t page_index);
 /* Synthetic only: the page's write generation (0 = never written or zeroed). */

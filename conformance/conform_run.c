@@ -8,6 +8,7 @@
 #include "sim_base.h"
 
 #include "conform_run.h"
+#include "conform_transport.h"
 #include "conform_postcopy.h"
 #include "mig_plug.h"
 #include "sim_link.h"
@@ -45,6 +46,8 @@ struct run {
   struct attempt *attempt;              /* the last migrate's; attempts chain from it */
   struct mig_precopy_params params;     /* as set by migrate-set-parameters so far */
   struct link *precopy_rp_link;         /* the attempt's return path, or NULL */
+  enum conform_transport transport;     /* the last migrate's URI (docs/transports.md) */
+  struct mig_conn_profile conn_profile; /* ...its connections */
   struct conform_snapshot switchover;   /* source state when it stopped */
   bool switchover_taken;
   uint32_t next_command_index;
@@ -351,6 +354,7 @@ static void run_plug(struct run *run, struct attempt *attempt)
                                    : MIG_PARAM_MULTIFD_ZLIB_LEVEL],
       .zero_pages = values[MIG_PARAM_ZERO_PAGE_DETECTION] == MIG_ZERO_PAGE_MULTIFD,
       .link = run->scenario->link,
+      .conn = run->conn_profile,
       .run = on_postcopy_run,
       .run_context = attempt};
   attempt->plug = mig_plug_create(run->sim, run->precopy, &options);
@@ -381,6 +385,22 @@ static void on_progress(void *context, enum mig_precopy_point point)
   }
 }
 
+/*
+ * The migration connection for the URI's transport (conform_transport.h):
+ * sim: a raw link ("migration"; the return path another), else a carried
+ * connection whose way back is the return path.
+ */
+static struct link *run_connect(struct run *run, struct link **reverse)
+{
+  if (!run->conn_profile.carried) {
+    return link_create(run->sim, &run->scenario->link, "migration");
+  }
+  struct link *forward;
+  mig_conn_open(run->sim, &run->conn_profile, "migration", &forward, reverse);
+  timeline_add(run, conform_transport_name(run->transport), run->conn_profile.open_ns);
+  return forward;
+}
+
 static void run_migrate(struct run *run)
 {
   const struct conform_scenario *scenario = run->scenario;
@@ -399,7 +419,8 @@ static void run_migrate(struct run *run)
   run->dest = sharing
                   ? machine_create_sharing(run->sim, config, role_index, run->source)
                   : machine_create_peer(run->sim, config, role_index, run->source);
-  struct link *link = link_create(run->sim, &scenario->link, "migration");
+  struct link *reverse = NULL;
+  struct link *link = run_connect(run, &reverse);
   run->precopy_rp_link = NULL;
   struct attempt *attempt = sim_alloc(run->sim, sizeof(*attempt));
   struct mig_precopy_hooks hooks = {attempt, on_switchover, on_loaded, on_failed, on_progress};
@@ -410,7 +431,8 @@ static void run_migrate(struct run *run)
   /* postcopy opens the return path whatever return-path says (QEMU: migrate_postcopy()). */
   if (run->params.caps.on[MIG_CAP_RETURN_PATH] || run->params.caps.on[MIG_CAP_POSTCOPY_RAM]) {
     /* The return path: the same channel's reverse direction, with the same profile. */
-    run->precopy_rp_link = link_create(run->sim, &scenario->link, "return-path");
+    run->precopy_rp_link = reverse != NULL ? reverse
+                                           : link_create(run->sim, &scenario->link, "return-path");
     mig_precopy_return_path_set(run->precopy, run->precopy_rp_link);
   }
   if (run->faults != NULL) {
@@ -436,6 +458,16 @@ static void on_retry(struct sim *sim, struct sim_event *event)
   run->retries_count++;
   timeline_add(run, "migrate-retry", run->retries_count);
   if (machine_running(run->source)) run_migrate(run);
+}
+
+/* The URI's transport for this migrate and its retries (the parser checked the profile). */
+static void run_transport_set(struct run *run, enum conform_transport transport)
+{
+  char why[256];
+  run->transport = transport;
+  bool ok = conform_transport_profile(transport, run->scenario, &run->conn_profile, why,
+                                      sizeof(why));
+  SIM_ASSERT(ok);
 }
 
 /* A command QEMU would refuse now: its text goes into the timeline (QMP returns an error). */
@@ -534,6 +566,7 @@ static void run_command(struct run *run, const struct conform_command *command)
     }
     break;
   case CONFORM_COMMAND_MIGRATE:
+    run_transport_set(run, command->transport);
     if (run->options->migrate_enabled && machine_running(run->source)) run_migrate(run);
     break;
   case CONFORM_COMMAND_MIGRATE_INCOMING:

@@ -600,8 +600,10 @@ bool mig_plug_recover(struct mig_plug *plug)
   if (!plug->source_paused || !plug->dest_paused || plug->recover_requested) return false;
   link_receiver_set(precopy->link, plug, link_ignore);
   link_receiver_set(precopy->rp_link, plug, link_ignore);
-  struct link *link = mig__plug_link(plug, "recovered", plug->recoveries_count);
-  struct link *rp = mig__plug_link(plug, "recovered-rp", plug->recoveries_count);
+  /* A carried connection's way back is the new return path (one socket, as QEMU's). */
+  struct link *rp = NULL;
+  struct link *link = mig__plug_link_pair(plug, "recovered", plug->recoveries_count, &rp);
+  if (rp == NULL) rp = mig__plug_link(plug, "recovered-rp", plug->recoveries_count);
   mig__precopy_channel_replace(precopy, link, rp);
   link_receiver_set(rp, plug, rp_recovered_deliver);
   link_writable_set(rp, plug, rp_on_writable);

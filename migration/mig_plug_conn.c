@@ -14,13 +14,36 @@
 
 #define RING_BYTES_MIN (UINT64_C(256) << 10)
 
-struct link *mig__plug_link(struct mig_plug *plug, const char *kind, uint32_t index)
+void mig_conn_open(struct sim *sim, const struct mig_conn_profile *profile, const char *name,
+                   struct link **forward, struct link **reverse)
+{
+  SIM_ASSERT(profile->carried);
+  struct link_conn *conn = link_conn_create(sim, &profile->conn, name);
+  struct link *links[2];
+  link_conn_streams(conn, sim, name, sim_now_ns(sim) + profile->open_ns, links);
+  *forward = links[0];
+  *reverse = links[1];
+}
+
+/* One extra connection, source -> destination; *reverse (if asked) its way back. */
+struct link *mig__plug_link_pair(struct mig_plug *plug, const char *kind, uint32_t index,
+                                 struct link **reverse)
 {
   SIM_ASSERT(plug->links_count < SIM_ARRAY_COUNT(plug->link_names));
   char *name = plug->link_names[plug->links_count++];
   snprintf(name, sizeof(plug->link_names[0]), "%s%" PRIu32 "/%" PRIu32, kind, index,
            plug->precopy->stats.start_ns == 0 ? 0u : plug->links_count);
-  return link_create(plug->sim, &plug->options.link, name);
+  if (!plug->options.conn.carried) return link_create(plug->sim, &plug->options.link, name);
+  struct link *forward;
+  struct link *back;
+  mig_conn_open(plug->sim, &plug->options.conn, name, &forward, &back);
+  if (reverse != NULL) *reverse = back;
+  return forward;
+}
+
+struct link *mig__plug_link(struct mig_plug *plug, const char *kind, uint32_t index)
+{
+  return mig__plug_link_pair(plug, kind, index, NULL);
 }
 
 /* The source's writer sink: into the link, waiting on the source fiber while it is full. */
@@ -30,7 +53,9 @@ static enum mig_err conn_write(void *context, const uint8_t *bytes, size_t count
   struct mig_precopy *precopy = conn->plug->precopy;
   while (count > 0) {
     if (precopy->cancelled) return MIG_ERR_CANCELLED;
-    if (conn->plug->source_paused || link_closed(conn->link)) return MIG_ERR_IO;
+    if (conn->plug->source_paused || link_closed(conn->link) || link_broken(conn->link)) {
+      return MIG_ERR_IO;  /* paused, or the connection reset (docs/transports.md) */
+    }
     size_t sent = link_send(conn->link, bytes, count);
     bytes += sent;
     count -= sent;

@@ -195,6 +195,7 @@ static enum mig_err source_write(void *context, const uint8_t *bytes, size_t cou
     if (err != MIG_OK) return err;
   }
   while (count > 0) {
+    if (link_broken(precopy->link)) return MIG_ERR_IO; /* the connection reset under it */
     size_t allowed = source_rate_allowance(precopy);
     if (allowed == 0) return MIG_ERR_CANCELLED;
     size_t chunk = SIM_MIN(count, allowed);
@@ -997,6 +998,8 @@ static void source_on_rp_deliver(void *context, const uint8_t *bytes, size_t cou
 {
   struct mig_precopy *precopy = context;
   if (precopy->stats.source_crashed) return; /* nobody reads a dead process's socket */
+  /* A reset connection (a carried link): QEMU's return-path thread sees the read fail. */
+  if (count == 0 && link_broken(precopy->rp_link)) mig_precopy_rp_break(precopy);
   for (size_t i = 0; i < count && precopy->rp_error.code == MIG_OK; i++) {
     SIM_ASSERT(precopy->rp_count < sizeof(precopy->rp_bytes));
     precopy->rp_bytes[precopy->rp_count++] = bytes[i];

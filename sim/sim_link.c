@@ -454,6 +454,7 @@ bool link_closed(const struct link *link) { return link->closed; }
 uint64_t link_bytes_sent(const struct link *link) { return link->stats.bytes_sent; }
 uint64_t link_bytes_delivered(const struct link *link) { return link->stats.bytes_delivered; }
 bool link_broken(const struct link *link) { return link->broken; }
+bool link_carried(const struct link *link) { return link->carrier != NULL; }
 const struct link_faults *link_faults(const struct link *link) { return &link->faults; }
 const struct link_stats *link_stats(const struct link *link)
 {

@@ -144,5 +144,6 @@ void link_carried_writable(struct link *link);
 void link_carried_break(struct link *link);
 /* A carried link whose connection reset; never true for a raw link. */
 bool link_broken(const struct link *link);
+bool link_carried(const struct link *link);
 
 #endif /* SIM_LINK_H */

@@ -109,6 +109,9 @@ struct link_conn {
   struct link_end ends[2];
   struct link_stream streams[2];     /* streams[i]: written by end i; link NULL until asked */
   uint8_t *drain;                    /* payload_bytes_max: what a stream's reader takes */
+  uint64_t open_ns;                  /* streams take no byte before (connection set-up) */
+  struct sim *sim;
+  struct sim_event open_event;
 };
 
 static void put_le(uint8_t *out, uint64_t value, int bytes)
@@ -648,12 +651,14 @@ void link_end_checksum_escape_set(struct link_end *end, struct sim_ratio escape)
 static size_t stream_send(void *context, const uint8_t *bytes, size_t count)
 {
   struct link_stream *stream = context;
+  if (sim_now_ns(stream->conn->sim) < stream->conn->open_ns) return 0;
   return link_end_write(&stream->conn->ends[stream->writer], bytes, count);
 }
 
 static size_t stream_space(const void *context)
 {
   const struct link_stream *stream = context;
+  if (sim_now_ns(stream->conn->sim) < stream->conn->open_ns) return 0;
   return link_end_write_space(&stream->conn->ends[stream->writer]);
 }
 
@@ -711,10 +716,23 @@ static void stream_on_writable(void *context)
   if (out->link != NULL && end->state != LINK_END_RESET) link_carried_writable(out->link);
 }
 
+/* The connection is up: writers blocked on set-up go. */
+static void stream_on_open(struct sim *sim, struct sim_event *event)
+{
+  (void)sim;
+  struct link_conn *conn = SIM_CONTAINER_OF(event, struct link_conn, open_event);
+  sim_trace(conn->sim, "link.conn.open", link_end_id(&conn->ends[0]), 0, 0, 0);
+  for (uint32_t i = 0; i < 2; i++) link_carried_writable(conn->streams[i].link);
+}
+
 void link_conn_streams(struct link_conn *conn, struct sim *sim, const char *name,
-                       struct link **out)
+                       uint64_t open_ns, struct link **out)
 {
   conn->drain = sim_alloc(sim, conn->payload_bytes_max);
+  conn->sim = sim;
+  conn->open_ns = open_ns;
+  sim_event_init(&conn->open_event, stream_on_open, "link.conn.open");
+  if (open_ns > sim_now_ns(sim)) sim_event_schedule_at(sim, &conn->open_event, open_ns);
   for (uint32_t i = 0; i < 2; i++) {
     struct link_stream *stream = &conn->streams[i];
     stream->conn = conn;

@@ -801,7 +801,7 @@ static void stream_run(uint64_t seed, const struct link_faults *faults, uint64_t
   struct link_conn_options options = options_default();
   struct link_conn *conn = link_conn_create(sim, &options, "conn");
   struct link *links[2];
-  link_conn_streams(conn, sim, "conn", links);
+  link_conn_streams(conn, sim, "conn", 0, links);
   struct sim_prng prng;
   sim_prng_init(&prng, seed);
   for (uint32_t i = 0; i < 2; i++) {

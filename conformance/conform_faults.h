@@ -71,6 +71,9 @@ void conform_faults_attempt(struct conform_faults *faults, struct mig_precopy *p
                             const struct machine *source, struct link *forward,
                             struct link *reverse);
 /* The engine's progress hook, forwarded by the run. */
+/* The attempt's plug-in: multifd-channel-fail acts on it; carried channels take link faults. */
+struct mig_plug;
+void conform_faults_plug(struct conform_faults *faults, struct mig_plug *plug);
 void conform_faults_progress(struct conform_faults *faults, enum mig_precopy_point point);
 /*
  * The destination loaded everything (before it runs): true when a revert

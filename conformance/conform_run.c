@@ -48,6 +48,8 @@ struct run {
   struct link *precopy_rp_link;         /* the attempt's return path, or NULL */
   enum conform_transport transport;     /* the last migrate's URI (docs/transports.md) */
   struct mig_conn_profile conn_profile; /* ...its connections */
+  struct link *conn_links[2 * CONFORM_ATTEMPTS_MAX]; /* every attempt's carried main links */
+  uint32_t conn_links_count;
   struct conform_snapshot switchover;   /* source state when it stopped */
   bool switchover_taken;
   uint32_t next_command_index;
@@ -397,6 +399,10 @@ static struct link *run_connect(struct run *run, struct link **reverse)
   }
   struct link *forward;
   mig_conn_open(run->sim, &run->conn_profile, "migration", &forward, reverse);
+  if (run->conn_links_count + 2 <= SIM_ARRAY_COUNT(run->conn_links)) {
+    run->conn_links[run->conn_links_count++] = forward;
+    run->conn_links[run->conn_links_count++] = *reverse;
+  }
   timeline_add(run, conform_transport_name(run->transport), run->conn_profile.open_ns);
   return forward;
 }
@@ -439,6 +445,7 @@ static void run_migrate(struct run *run)
     conform_faults_attempt(run->faults, run->precopy, run->source, link, run->precopy_rp_link);
   }
   run_plug(run, attempt);
+  if (run->faults != NULL && attempt->plug != NULL) conform_faults_plug(run->faults, attempt->plug);
   if (run->options->capture != NULL) {
     struct conform_run_result *result = run->result;
     if (result->capture_attempt_count < CONFORM_ATTEMPTS_MAX) {
@@ -709,6 +716,12 @@ static void run_finish(struct run *run)
   const struct mig_precopy_stats *stats =
       run->precopy != NULL ? mig_precopy_stats(run->precopy) : NULL;
   if (stats != NULL) result->stats = *stats;
+  for (uint32_t i = 0; i < run->conn_links_count; i++) {
+    const struct link_stats *link = link_stats(run->conn_links[i]);
+    result->conn_packets_lost +=
+        link->packets_lost + link->packets_burst_lost + link->packets_partitioned;
+    result->conn_broken_count += link_broken(run->conn_links[i]);
+  }
   if (run->attempt != NULL && run->attempt->plug != NULL) {
     result->plugged = true;
     mig_plug_stats(run->attempt->plug, &result->plug);

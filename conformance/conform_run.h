@@ -157,6 +157,9 @@ struct conform_run_result {
   struct mig_precopy_stats stats; /* of the last migration (a retry's, when there was one) */
   bool plugged;                  /* the last migration had postcopy-ram or multifd on */
   struct mig_plug_stats plug;    /* ...and its plug-in's figures (mig_plug.h) */
+  uint64_t conn_packets_lost;    /* carried main connections (every attempt, both ways):
+                                    packets lost, burst-lost or partitioned beneath */
+  uint32_t conn_broken_count;    /* ...their directions that a reset broke */
   uint32_t failed_attempts_count; /* migrations the source failed or cancelled */
   struct mig_error first_error;  /* the first of them's error */
   uint64_t capture_starts[CONFORM_ATTEMPTS_MAX]; /* capture offset where each attempt began */

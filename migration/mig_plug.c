@@ -634,5 +634,14 @@ void mig_plug_stats(const struct mig_plug *plug, struct mig_plug_stats *stats)
     stats->vcpu_count = SIM_MAX(machine_vcpu_count(plug->precopy->dest), 1u);
   }
   if (plug->preempt != NULL) stats->preempt_bytes = plug->preempt->bytes;
+  for (uint32_t i = 0; i <= plug->options.multifd_channels; i++) {
+    struct link *link = mig_plug_conn_link((struct mig_plug *)plug, i);
+    if (link == NULL) continue;
+    const struct link_stats *link_stats_now = link_stats(link);
+    stats->conn_packets_lost += link_stats_now->packets_lost +
+                                link_stats_now->packets_burst_lost +
+                                link_stats_now->packets_partitioned;
+    stats->conn_broken_count += link_broken(link);
+  }
   stats->recoveries_count = plug->recoveries_count;
 }

@@ -83,7 +83,11 @@ struct mig_plug_stats {
   uint32_t vcpu_count;
   uint64_t preempt_bytes;                   /* bytes on the preempt connection */
   uint64_t recoveries_count;                /* migrate-recover completed (RESUME_ACK) */
+  uint64_t conn_packets_lost;               /* multifd and preempt links: lost, burst-lost or
+                                               partitioned packets (faults on carried ones) */
+  uint32_t conn_broken_count;               /* ...connections that reset (link_broken) */
 };
+
 
 struct mig_plug;
 
@@ -101,5 +105,15 @@ bool mig_plug_recover(struct mig_plug *plug);
 /* The destination's userfaultfd (a shared-memory client registers with it); NULL: none. */
 struct uffd *mig_plug_uffd(struct mig_plug *plug);
 void mig_plug_stats(const struct mig_plug *plug, struct mig_plug_stats *stats);
+
+/*
+ * Fault injection: multifd channel index's connection breaks.  Its source
+ * writes fail from now on (the migration fails, as QEMU 7.2's multifd send
+ * thread's error does); its destination reader sees the end.  False when
+ * there is no such channel or it already ended.  Traced "mig.multifd.fail".
+ */
+bool mig_plug_channel_fail(struct mig_plug *plug, uint32_t index);
+/* A multifd channel's or the preempt channel's link (index multifd-channels), or NULL. */
+struct link *mig_plug_conn_link(struct mig_plug *plug, uint32_t index);
 
 #endif /* MIG_PLUG_H */

@@ -53,7 +53,8 @@ static enum mig_err conn_write(void *context, const uint8_t *bytes, size_t count
   struct mig_precopy *precopy = conn->plug->precopy;
   while (count > 0) {
     if (precopy->cancelled) return MIG_ERR_CANCELLED;
-    if (conn->plug->source_paused || link_closed(conn->link) || link_broken(conn->link)) {
+    if (conn->plug->source_paused || conn->failed || link_closed(conn->link) ||
+        link_broken(conn->link)) {
       return MIG_ERR_IO;  /* paused, or the connection reset (docs/transports.md) */
     }
     size_t sent = link_send(conn->link, bytes, count);
@@ -97,7 +98,7 @@ static void conn_ring_grow(struct mig_plug_conn *conn, uint64_t need)
 static void conn_on_deliver(void *context, const uint8_t *bytes, size_t count)
 {
   struct mig_plug_conn *conn = context;
-  if (conn->done) return;  /* nobody reads any more */
+  if (conn->done || conn->failed) return;  /* nobody reads any more */
   if (count == 0) {
     conn->closed = true;
   } else {
@@ -174,6 +175,39 @@ struct mig_plug_conn *mig__plug_conn_create(struct mig_plug *plug, const char *k
 void mig__plug_conn_start(struct mig_plug_conn *conn)
 {
   sim_event_schedule_at(conn->plug->sim, &conn->wake, sim_now_ns(conn->plug->sim));
+}
+
+struct link *mig_plug_conn_link(struct mig_plug *plug, uint32_t index)
+{
+  if (index < plug->options.multifd_channels) {
+    return plug->channels[index] != NULL ? plug->channels[index]->link : NULL;
+  }
+  if (index == plug->options.multifd_channels && plug->preempt != NULL) {
+    return plug->preempt->link;
+  }
+  return NULL;
+}
+
+bool mig_plug_channel_fail(struct mig_plug *plug, uint32_t index)
+{
+  if (index >= plug->options.multifd_channels || plug->channels[index] == NULL) return false;
+  struct mig_plug_conn *conn = plug->channels[index];
+  if (conn->failed || conn->done) return false;
+  conn->failed = true;
+  sim_trace(plug->sim, "mig.multifd.fail", index, conn->bytes, conn->ring_count, 0);
+  /* The destination's reader sees the end where the break came; unread bytes are gone. */
+  conn->closed = true;
+  conn->ring_count = 0;
+  if (conn->waiting) {
+    conn->waiting = false;
+    sim_event_schedule_at(plug->sim, &conn->wake, sim_now_ns(plug->sim));
+  }
+  /* The source's next write on it fails; one blocked on space wakes to see that. */
+  if (conn->waiting_space) {
+    conn->waiting_space = false;
+    sim_event_schedule_at(plug->sim, &plug->precopy->source_wake, sim_now_ns(plug->sim));
+  }
+  return true;
 }
 
 /* ---------------------------------------------------------------- multifd */

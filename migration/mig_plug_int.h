@@ -37,6 +37,7 @@ struct mig_plug_conn {
   uint64_t ring_head;
   uint64_t ring_count;
   bool closed;                             /* end of stream delivered */
+  bool failed;                             /* fault injection: the connection broke */
   bool done;                               /* the body returned */
   mig_plug_conn_body_fn *body;
   uint8_t reader_buffer[MIG_READER_BUFFER_BYTES];

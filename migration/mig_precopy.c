@@ -717,7 +717,7 @@ static size_t dest_refill(void *context, uint8_t *bytes, size_t capacity)
 static void dest_on_deliver(void *context, const uint8_t *bytes, size_t count)
 {
   struct mig_precopy *precopy = context;
-  if (precopy->dest_refused) return; /* its end is closed: the bytes go nowhere */
+  if (precopy->dest_refused || precopy->conn_reset) return; /* its end is closed */
   if (count == 0) {
     precopy->rx_closed = true;
   } else {
@@ -1212,6 +1212,27 @@ void mig_precopy_crash(struct mig_precopy *precopy, enum mig_side side)
   } else {
     crash_dest(precopy);
   }
+}
+
+void mig_precopy_conn_reset(struct mig_precopy *precopy)
+{
+  if (precopy->conn_reset || precopy->rx_closed || precopy->stats.dest_crashed) return;
+  sim_trace(precopy->sim, "mig.conn_reset", precopy->stats.transferred_bytes,
+            precopy->rx_count, 0, 0);
+  precopy->conn_reset = true;
+  precopy->rx_closed = true;                /* the reader sees the end where the reset came */
+  precopy->rx_count = 0;                    /* received, not yet read: gone with the socket */
+  precopy->rx_direct_count = 0;
+  mig_precopy_rp_break(precopy);            /* the return path shares the connection's fate */
+  /* The source's next write fails (EPIPE after the RST); a blocked one wakes to see it. */
+  precopy->channel_broken = true;
+  if (precopy->source_waiting_space) {
+    precopy->source_waiting_space = false;
+    sim_event_schedule_at(precopy->sim, &precopy->source_wake, sim_now_ns(precopy->sim));
+  }
+  if (!precopy->dest_waiting) return;
+  precopy->dest_waiting = false;
+  sim_event_schedule_at(precopy->sim, &precopy->dest_wake, sim_now_ns(precopy->sim));
 }
 
 void mig_precopy_rp_break(struct mig_precopy *precopy)

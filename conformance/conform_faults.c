@@ -358,6 +358,7 @@ struct conform_faults *conform_faults_create(struct sim *sim, const struct confo
 /* Return-path packets lost so far, every cause. */
 static uint64_t reverse_lost(const struct link *reverse)
 {
+  if (link_carried(reverse)) return 0; /* the transport retransmits what the link lost */
   const struct link_stats *stats = link_stats(reverse);
   return stats->packets_lost + stats->packets_burst_lost + stats->packets_partitioned;
 }

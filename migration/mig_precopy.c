@@ -757,6 +757,7 @@ void mig__precopy_rp_send(struct mig_precopy *precopy, uint16_t type, const uint
   }
   uint8_t message[4 + 16] = {(uint8_t)(type >> 8), (uint8_t)type, 0, (uint8_t)payload_bytes};
   if (payload_bytes > 0) memcpy(message + 4, payload, payload_bytes);
+  if (link_broken(precopy->rp_link)) return; /* the connection reset: the write fails */
   size_t sent = link_send(precopy->rp_link, message, 4u + payload_bytes);
   SIM_ASSERT(sent == 4u + payload_bytes); /* a few small messages: the window holds them */
 }

@@ -197,8 +197,9 @@ static bool kind_terminal(enum conform_plan_kind kind)
 static bool fault_damaging(const struct conform_plan_fault *fault)
 {
   if (fault->kind == CONFORM_PLAN_PARTITION || fault->kind == CONFORM_PLAN_SOURCE_CRASH ||
-      fault->kind == CONFORM_PLAN_MULTIFD_FAIL) {
-    return true; /* a partition loses packets or resets; a crash or a break cuts a stream */
+      fault->kind == CONFORM_PLAN_MULTIFD_FAIL || fault->kind == CONFORM_PLAN_DISK_FULL) {
+    /* A partition loses packets or resets; a crash, a break or a full disk cuts a stream. */
+    return true;
   }
   if (fault->kind != CONFORM_PLAN_LINK) return false;
   const struct link_faults *k = &fault->link;
@@ -259,8 +260,8 @@ static bool slot_act(struct conform_faults *faults, const struct conform_plan_fa
     return true;
   case CONFORM_PLAN_MULTIFD_FAIL:
     return faults->plug != NULL && mig_plug_channel_fail(faults->plug, fault->channel_index);
-  case CONFORM_PLAN_DISK_FULL:    /* no file: transport in the engine yet */
-    return false;
+  case CONFORM_PLAN_DISK_FULL:
+    return faults->env.disk_full != NULL && faults->env.disk_full(faults->env.context);
   default: return true;
   }
 }

@@ -8,6 +8,7 @@
 #include "sim_base.h"
 
 #include "conform_run.h"
+#include "conform_file.h"
 #include "conform_transport.h"
 #include "conform_postcopy.h"
 #include "mig_plug.h"
@@ -50,6 +51,7 @@ struct run {
   struct mig_conn_profile conn_profile; /* ...its connections */
   struct link *conn_links[2 * CONFORM_ATTEMPTS_MAX]; /* every attempt's carried main links */
   uint32_t conn_links_count;
+  struct conform_file *file;            /* file:'s simulated file (the last migrate's) */
   struct conform_snapshot switchover;   /* source state when it stopped */
   bool switchover_taken;
   uint32_t next_command_index;
@@ -394,6 +396,14 @@ static void on_progress(void *context, enum mig_precopy_point point)
  */
 static struct link *run_connect(struct run *run, struct link **reverse)
 {
+  if (run->transport == CONFORM_TRANSPORT_FILE) {
+    /* Each migrate writes the file anew (an earlier attempt's file is replaced). */
+    conform_file_destroy(run->file);
+    run->file = conform_file_create(run->sim, "file", CONFORM_TRANSPORT_FILE_WRITE_BYTES_PER_S,
+                                    CONFORM_TRANSPORT_FILE_READ_BYTES_PER_S);
+    timeline_add(run, "file", 0);
+    return conform_file_link(run->file);
+  }
   if (!run->conn_profile.carried) {
     return link_create(run->sim, &run->scenario->link, "migration");
   }
@@ -558,6 +568,12 @@ static void fault_resume_source(void *context)
   machine_resume(run->source);
 }
 
+static bool fault_disk_full(void *context)
+{
+  struct run *run = context;
+  return run->file != NULL && conform_file_disk_full(run->file);
+}
+
 static void run_command(struct run *run, const struct conform_command *command)
 {
   timeline_add(run, command->execute, 0);
@@ -577,7 +593,12 @@ static void run_command(struct run *run, const struct conform_command *command)
     if (run->options->migrate_enabled && machine_running(run->source)) run_migrate(run);
     break;
   case CONFORM_COMMAND_MIGRATE_INCOMING:
-    break; /* the destination listens; migrate creates it (the parser matched the uri) */
+    /* file: loads what an earlier migrate wrote; other URIs: migrate creates the listener. */
+    if (command->transport == CONFORM_TRANSPORT_FILE && run->file != NULL) {
+      timeline_add(run, "restore", conform_file_bytes(run->file));
+      conform_file_restore(run->file);
+    }
+    break;
   case CONFORM_COMMAND_QUERY_MIGRATE:
     run_query(run);
     break;
@@ -952,7 +973,7 @@ void conform_run(const struct conform_scenario *scenario,
   mig_precopy_params_default(&run.params, scenario->section_pages_max); /* QEMU's defaults */
   run.params.quirk_serialize_iterate = scenario->quirk_serialize_iterate;
   if (run.plan.fault_count > 0 || run.plan.has_heal) {
-    struct conform_faults_env env = {&run, fault_cancel, fault_resume_source};
+    struct conform_faults_env env = {&run, fault_cancel, fault_resume_source, fault_disk_full};
     run.faults = conform_faults_create(run.sim, &run.plan, &env);
   }
   run.source = machine_create(run.sim, &scenario->machine, 0);
@@ -976,6 +997,7 @@ void conform_run(const struct conform_scenario *scenario,
   result->trace_count = sim_trace_count(run.sim);
   if (run.switchover_taken) conform_snapshot_deinit(&run.switchover);
   for (struct attempt *a = run.attempt; a != NULL; a = a->next) mig_plug_destroy(a->plug);
+  conform_file_destroy(run.file);
   sim_destroy(run.sim);
 }
 

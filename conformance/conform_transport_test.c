@@ -4,12 +4,13 @@
  * channels, postcopy preempt) runs over sim_transport, recovers from loss and
  * resets on a partition longer than the dead time; each transport's costs
  * show in the figures; one multifd channel failing fails the migration
- * cleanly; sim: keeps its raw link.
+ * cleanly; file: saves and later restores, and a full disk fails cleanly.
  */
 #include "sim_base.h"
 
 #include "conform_run.h"
 #include "conform_scenario.h"
+#include "conform_transport.h"
 #include "sim_check.h"
 
 #define RP_CAP "{\"capability\": \"return-path\", \"state\": true}"
@@ -182,6 +183,76 @@ START_TEST(conform_transport_uri_checks)
 }
 END_TEST
 
+
+START_TEST(conform_transport_file_save_then_restore)
+{
+  /* Goal: migrate to file: writes the stream, nothing loads until migrate-incoming at 2 s
+   * reads it back; the restored guest equals the saved one (the oracles) and the source
+   * stays stopped meanwhile. */
+  static struct conform_scenario scenario;
+  static struct conform_run_result result;
+  scenario_with("file:/vm.sav", "", "{}",
+                ",\n  {\"at_ns\": 2000000000, \"execute\": \"migrate-incoming\", "
+                "\"arguments\": {\"uri\": \"file:/vm.sav\"}}", &scenario);
+  check(&scenario, &result);
+  ck_assert_msg(result.verdict == CONFORM_PASS, "%s", result.failure);
+  ck_assert_int_eq(result.stats.status, MIG_STATE_COMPLETED);
+  ck_assert_uint_lt(result.stats.stop_ns, 2000000000);
+  /* Loaded after the restore began, no sooner than its bytes take at the read rate. */
+  uint64_t read_ns = result.stats.transferred_bytes * SIM_NS_PER_S /
+                     CONFORM_TRANSPORT_FILE_READ_BYTES_PER_S;
+  ck_assert_uint_ge(result.stats.end_ns, 2000000000 + read_ns);
+  ck_assert_uint_eq(result.guest_digest, result.reference_guest_digest);
+  conform_run_result_deinit(&result);
+  /* Without migrate-incoming the destination never loads: the saved guest is not running. */
+  scenario_with("file:/vm.sav", "", "{}", "", &scenario);
+  check(&scenario, &result);
+  ck_assert_int_ne(result.stats.dest_status, MIG_STATE_COMPLETED);
+  conform_run_result_deinit(&result);
+}
+END_TEST
+
+START_TEST(conform_transport_file_disk_full_fails_cleanly)
+{
+  /* Goal: the disk fills up mid-save: the write fails, the source fails and runs on intact. */
+  static struct conform_scenario scenario;
+  static struct conform_run_result result;
+  scenario_with("file:/vm.sav", "", "{\"plan\": [{\"kind\": \"disk-full\", "
+                "\"at\": {\"pages\": 300}}]}", "", &scenario);
+  check(&scenario, &result);
+  ck_assert_msg(result.verdict == CONFORM_PASS, "%s", result.failure);
+  ck_assert_uint_eq(result.faults_fired.fired_count, 1);
+  ck_assert_int_eq(result.stats.status, MIG_STATE_FAILED);
+  ck_assert_uint_eq(result.guest_digest, result.reference_guest_digest);
+  conform_run_result_deinit(&result);
+}
+END_TEST
+
+START_TEST(conform_transport_file_checks)
+{
+  /* Goal: file: refuses multifd (one stream, no way back), and a restore needs a saved file. */
+  static struct conform_scenario scenario;
+  char error[CONFORM_ERROR_BYTES];
+  static char text[4096];
+  const char *head = "{\"seed\": 1, \"limits\": {\"events_max\": 1000, \"time_ns_max\": "
+                     "1000000}, \"machine\": {\"type\": \"migsim-1.0\", \"ram\": [{\"name\": "
+                     "\"pc.ram\", \"bytes\": 1048576}]}, \"workload\": {\"pages_per_s\": 10, "
+                     "\"duration_ns\": 1000, \"fill_pages\": 1}, \"link\": "
+                     "{\"bandwidth_bytes_per_s\": 1000000, \"latency_ns\": 1}, \"commands\": [";
+  snprintf(text, sizeof text, "%s{\"at_ns\": 0, \"execute\": \"migrate-set-capabilities\", "
+           "\"arguments\": {\"capabilities\": [" MULTIFD_CAP "]}}, {\"at_ns\": 1, \"execute\": "
+           "\"migrate\", \"arguments\": {\"uri\": \"file:/a\"}}]}", head);
+  ck_assert(!conform_scenario_parse(text, strlen(text), "f.json", &scenario, error,
+                                    sizeof error));
+  ck_assert_ptr_nonnull(strstr(error, "multifd"));
+  snprintf(text, sizeof text, "%s{\"at_ns\": 0, \"execute\": \"migrate-incoming\", "
+           "\"arguments\": {\"uri\": \"file:/a\"}}]}", head);
+  ck_assert(!conform_scenario_parse(text, strlen(text), "f.json", &scenario, error,
+                                    sizeof error));
+  ck_assert_ptr_nonnull(strstr(error, "no earlier"));
+}
+END_TEST
+
 Suite *conform_transport_suite(void)
 {
   Suite *suite = suite_create("conform_transport");
@@ -193,6 +264,9 @@ Suite *conform_transport_suite(void)
   tcase_add_test(kinds_case, conform_transport_costs_order_the_figures);
   tcase_add_loop_test(kinds_case, conform_transport_multifd_channel_fail_is_clean, 0, 2);
   tcase_add_test(kinds_case, conform_transport_uri_checks);
+  tcase_add_test(kinds_case, conform_transport_file_save_then_restore);
+  tcase_add_test(kinds_case, conform_transport_file_disk_full_fails_cleanly);
+  tcase_add_test(kinds_case, conform_transport_file_checks);
   suite_add_tcase(suite, kinds_case);
   return suite;
 }

@@ -105,7 +105,7 @@ START_TEST(conform_transport_long_partition_resets_each_connection)
   snprintf(faults, sizeof faults, "{\"plan\": [{\"kind\": \"partition\", \"direction\": "
            "\"%s\", \"at\": {\"ns\": 105000000}, \"duration_ns\": 5000000000}]}",
            kinds[_i].direction);
-  /* Postcopy is not started: a reset in postcopy-active does not pause it yet (docs). */
+  /* Postcopy is not started here: in postcopy-active a reset pauses (its own test). */
   scenario_with("tcp:dest:4444", kinds[_i].caps, faults, "", &scenario);
   check(&scenario, &result);
   ck_assert_msg(result.verdict == CONFORM_PASS, "%s: %s", kinds[_i].name, result.failure);
@@ -253,6 +253,31 @@ START_TEST(conform_transport_file_checks)
 }
 END_TEST
 
+
+START_TEST(conform_transport_postcopy_reset_pauses_then_recovers)
+{
+  /* Goal: a 5 s partition in postcopy-active (destination running) over tcp:, dead time 2 s:
+   * the connection resets, both sides pause instead of failing, migrate-recover at 8 s opens
+   * a new connection and the migration completes with the guest equal. */
+  static struct conform_scenario scenario;
+  static struct conform_run_result result;
+  scenario_with("tcp:d:1", PREEMPT_CAPS, "{\"plan\": [{\"kind\": \"partition\", \"direction\": "
+                "\"both\", \"at\": {\"state\": \"postcopy-active\", \"side\": \"destination\", "
+                "\"after_ns\": 1000000}, \"duration_ns\": 5000000000}]}",
+                ",\n  {\"at_ns\": 102000000, \"execute\": \"migrate-start-postcopy\"},"
+                "\n  {\"at_ns\": 8000000000, \"execute\": \"migrate-recover\", \"arguments\": "
+                "{\"uri\": \"tcp:d:2\"}}", &scenario);
+  check(&scenario, &result);
+  ck_assert_msg(result.verdict == CONFORM_PASS, "%s", result.failure);
+  ck_assert_int_eq(result.stats.status, MIG_STATE_COMPLETED);
+  ck_assert_uint_gt(result.conn_broken_count, 0);
+  ck_assert_uint_eq(result.plug.recoveries_count, 1);
+  ck_assert_uint_gt(result.stats.end_ns, 8000000000);
+  ck_assert_uint_eq(result.guest_digest, result.reference_guest_digest);
+  conform_run_result_deinit(&result);
+}
+END_TEST
+
 Suite *conform_transport_suite(void)
 {
   Suite *suite = suite_create("conform_transport");
@@ -267,6 +292,7 @@ Suite *conform_transport_suite(void)
   tcase_add_test(kinds_case, conform_transport_file_save_then_restore);
   tcase_add_test(kinds_case, conform_transport_file_disk_full_fails_cleanly);
   tcase_add_test(kinds_case, conform_transport_file_checks);
+  tcase_add_test(kinds_case, conform_transport_postcopy_reset_pauses_then_recovers);
   suite_add_tcase(suite, kinds_case);
   return suite;
 }

@@ -274,13 +274,26 @@ static struct mig_writer *source_urgent(struct mig_plug *plug)
   return &plug->preempt->writer;
 }
 
+/*
+ * The main connection reset under postcopy-active (a carried link broke, or
+ * the raw link's reset fault): QEMU pauses instead of failing, since the
+ * destination runs the VM; migrate-recover goes on from there.
+ */
+static bool source_lost_pauses(struct mig_plug *plug)
+{
+  struct mig_precopy *precopy = plug->precopy;
+  if (!link_broken(precopy->link) && !precopy->conn_reset) return false;
+  sim_trace(plug->sim, "mig.postcopy.conn_lost", precopy->stats.transferred_bytes, 0, 0, 0);
+  return mig_plug_pause(plug);
+}
+
 /* The postcopy phase's PART sections until no page is left; false when it ended badly. */
 static bool source_pages(struct mig_plug *plug)
 {
   struct mig_precopy *precopy = plug->precopy;
   struct mig_writer *writer = &precopy->writer;
   while (mig_postcopy_pending_pages(&plug->source) > 0 || plug->source_paused) {
-    if (plug->source_paused) {
+    if (plug->source_paused || source_lost_pauses(plug)) {
       if (!source_recover(plug)) return false;
       continue;
     }
@@ -292,7 +305,7 @@ static bool source_pages(struct mig_plug *plug)
     mig_writer_flush(writer);
     precopy->stats.sections_count++;
     source_stats_update(plug);
-    if (plug->source_paused) continue;
+    if (plug->source_paused || source_lost_pauses(plug)) continue;
     if (mig_writer_error(writer) != MIG_OK) return false;
     /* Requests arrive between sections, as the return-path thread's would. */
     if (!mig__precopy_source_sleep_until(precopy, sim_now_ns(plug->sim))) return false;

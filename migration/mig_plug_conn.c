@@ -124,6 +124,7 @@ static size_t conn_refill(void *context, uint8_t *bytes, size_t capacity)
     if (!sim_fiber_yield(conn->fiber)) return 0;
   }
   size_t count = (size_t)SIM_MIN((uint64_t)capacity, conn->ring_count);
+  if (count == 0) return 0; /* closed (or broken) before a byte came: no ring yet */
   uint64_t first = SIM_MIN((uint64_t)count, conn->ring_capacity - conn->ring_head);
   memcpy(bytes, conn->ring + conn->ring_head, first);
   memcpy(bytes + first, conn->ring, count - first);

@@ -1024,6 +1024,8 @@ void mig__precopy_channel_replace(struct mig_precopy *precopy, struct link *link
   precopy->rx_closed = false;
   precopy->source_waiting_space = false;
   precopy->channel_broken = false;
+  precopy->conn_reset = false;
+  precopy->rp_error = (struct mig_error){.code = MIG_OK}; /* the new return path is whole */
   precopy->rp_count = 0;
   mig_writer_init(&precopy->writer, precopy->writer_buffer, sizeof(precopy->writer_buffer),
                   source_write, precopy);

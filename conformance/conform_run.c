@@ -447,15 +447,17 @@ static void run_migrate(struct run *run)
   /* postcopy opens the return path whatever return-path says (QEMU: migrate_postcopy()). */
   if (run->params.caps.on[MIG_CAP_RETURN_PATH] || run->params.caps.on[MIG_CAP_POSTCOPY_RAM]) {
     /* The return path: the same channel's reverse direction, with the same profile. */
-    run->precopy_rp_link = reverse != NULL ? reverse
-                                           : link_create(run->sim, &scenario->link, "return-path");
+    run->precopy_rp_link =
+        reverse != NULL ? reverse : link_create(run->sim, &scenario->link, "return-path");
     mig_precopy_return_path_set(run->precopy, run->precopy_rp_link);
   }
   if (run->faults != NULL) {
     conform_faults_attempt(run->faults, run->precopy, run->source, link, run->precopy_rp_link);
   }
   run_plug(run, attempt);
-  if (run->faults != NULL && attempt->plug != NULL) conform_faults_plug(run->faults, attempt->plug);
+  if (run->faults != NULL && attempt->plug != NULL) {
+    conform_faults_plug(run->faults, attempt->plug);
+  }
   if (run->options->capture != NULL) {
     struct conform_run_result *result = run->result;
     if (result->capture_attempt_count < CONFORM_ATTEMPTS_MAX) {

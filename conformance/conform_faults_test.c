@@ -123,9 +123,10 @@ END_TEST
 START_TEST(conform_faults_partition_heals_then_completes)
 {
   /*
-   * Goal: a partition on the raw link loses stream bytes: the destination
-   * refuses (a clean failure), and after heal_ns the retry completes within
-   * the bound; a bound shorter than the retry needs is a LIVENESS failure.
+   * Goal: a partition on the raw link resets the migration connection: the
+   * destination reads nothing more and refuses (a clean failure), and after
+   * heal_ns the retry completes within the bound; a bound shorter than the
+   * retry needs is a LIVENESS failure.
    */
   static struct conform_scenario scenario;
   static struct conform_run_result result;

@@ -10,6 +10,7 @@
 #include "sim_base.h"
 
 #include "conform_faults.h"
+#include "mig_plug.h"
 #include "mig_state.h"
 
 #define RETRY_DELAY_NS (100 * SIM_NS_PER_MS) /* management's pause before migrating again */
@@ -33,6 +34,7 @@ struct conform_faults {
   const struct machine *source;      /* its source machine */
   struct link *forward;
   struct link *reverse;
+  struct mig_plug *plug;             /* the attempt's plug-in (multifd, postcopy), or NULL */
   uint64_t reverse_lost_count;       /* the return path's packets lost when the attempt began */
   struct slot slots[CONFORM_PLAN_FAULTS_MAX];
   struct sim_event heal_event;       /* heal_ns: every fault heals */
@@ -114,7 +116,12 @@ static void knobs_compose(const struct conform_faults *faults,
     const struct conform_plan_fault *fault = slot_fault(slot);
     if (!slot->active || !direction_has(fault->direction, direction)) continue;
     if (fault->kind == CONFORM_PLAN_LINK) knobs_merge(out, &fault->link);
-    if (fault->kind == CONFORM_PLAN_PARTITION) {
+    /*
+     * On a carried connection (tcp: and the rest) a partition loses packets
+     * and the transport resets once it outlasts the dead time; on the raw
+     * sim: link it is that reset at once (partition_act), not lost bytes.
+     */
+    if (fault->kind == CONFORM_PLAN_PARTITION && link_carried(faults->forward)) {
       out->partition_until_ns = SIM_MAX(out->partition_until_ns, partition_until(faults, slot));
     }
     if (fault->kind == CONFORM_PLAN_BANDWIDTH) {
@@ -138,6 +145,20 @@ static void links_apply(struct conform_faults *faults)
     knobs_compose(faults, CONFORM_PLAN_TO_SOURCE, &knobs);
     link_faults_set(faults->reverse, &knobs);
   }
+  /* Carried multifd and preempt connections take the stream's knobs too (raw ones do not:
+   * a lost byte there would be a hole the stream cannot see). */
+  if (faults->plug == NULL || faults->forward == NULL || !link_carried(faults->forward)) return;
+  knobs_compose(faults, CONFORM_PLAN_TO_DESTINATION, &knobs);
+  for (uint32_t i = 0; i <= MIG_MULTIFD_CHANNELS_MAX; i++) {
+    struct link *link = mig_plug_conn_link(faults->plug, i);
+    if (link != NULL) link_faults_set(link, &knobs);
+  }
+}
+
+void conform_faults_plug(struct conform_faults *faults, struct mig_plug *plug)
+{
+  faults->plug = plug;
+  links_apply(faults);
 }
 
 static bool rp_lost(const struct conform_faults *faults)
@@ -175,13 +196,32 @@ static bool kind_terminal(enum conform_plan_kind kind)
 /* Bytes of the raw stream may be lost, repeated, reordered or changed. */
 static bool fault_damaging(const struct conform_plan_fault *fault)
 {
-  if (fault->kind == CONFORM_PLAN_PARTITION || fault->kind == CONFORM_PLAN_SOURCE_CRASH) {
-    return true; /* a partition loses packets; a crash cuts the stream */
+  if (fault->kind == CONFORM_PLAN_PARTITION || fault->kind == CONFORM_PLAN_SOURCE_CRASH ||
+      fault->kind == CONFORM_PLAN_MULTIFD_FAIL || fault->kind == CONFORM_PLAN_DISK_FULL) {
+    /* A partition loses packets or resets; a crash, a break or a full disk cuts a stream. */
+    return true;
   }
   if (fault->kind != CONFORM_PLAN_LINK) return false;
   const struct link_faults *k = &fault->link;
   return k->loss.numerator > 0 || k->burst_enter.numerator > 0 || k->duplicate.numerator > 0 ||
          k->reorder.numerator > 0 || k->corrupt.numerator > 0;
+}
+
+/*
+ * A partition over TCP outlasting the dead time resets the connection; on
+ * the raw sim: link, where lost bytes would be holes the stream cannot
+ * see, it is modelled as that reset: the migration connection (forward)
+ * or the return path (to-source) breaks, now and for any attempt that
+ * starts while it lasts.
+ */
+static void partition_act(struct conform_faults *faults, const struct conform_plan_fault *fault)
+{
+  if (faults->precopy == NULL || link_carried(faults->forward)) return;
+  if (direction_has(fault->direction, CONFORM_PLAN_TO_DESTINATION)) {
+    mig_precopy_conn_reset(faults->precopy);
+  } else {
+    mig_precopy_rp_break(faults->precopy);
+  }
 }
 
 static void slot_heal(struct conform_faults *faults, struct slot *slot)
@@ -218,9 +258,10 @@ static bool slot_act(struct conform_faults *faults, const struct conform_plan_fa
   case CONFORM_PLAN_CANCEL:
     faults->env.cancel(faults->env.context);
     return true;
-  case CONFORM_PLAN_MULTIFD_FAIL: /* no multifd channel in the engine yet */
-  case CONFORM_PLAN_DISK_FULL:    /* no file: transport in the engine yet */
-    return false;
+  case CONFORM_PLAN_MULTIFD_FAIL:
+    return faults->plug != NULL && mig_plug_channel_fail(faults->plug, fault->channel_index);
+  case CONFORM_PLAN_DISK_FULL:
+    return faults->env.disk_full != NULL && faults->env.disk_full(faults->env.context);
   default: return true;
   }
 }
@@ -247,6 +288,7 @@ static void slot_fire(struct conform_faults *faults, struct slot *slot)
     if (fault->kind == CONFORM_PLAN_RP_LOSS && faults->precopy != NULL) {
       mig_precopy_rp_break(faults->precopy);
     }
+    if (fault->kind == CONFORM_PLAN_PARTITION) partition_act(faults, fault);
     if (fault->duration_ns > 0) {
       sim_event_schedule_at(faults->sim, &slot->heal_event, slot->fired_ns + fault->duration_ns);
     }
@@ -317,6 +359,7 @@ struct conform_faults *conform_faults_create(struct sim *sim, const struct confo
 /* Return-path packets lost so far, every cause. */
 static uint64_t reverse_lost(const struct link *reverse)
 {
+  if (link_carried(reverse)) return 0; /* the transport retransmits what the link lost */
   const struct link_stats *stats = link_stats(reverse);
   return stats->packets_lost + stats->packets_burst_lost + stats->packets_partitioned;
 }
@@ -329,10 +372,17 @@ void conform_faults_attempt(struct conform_faults *faults, struct mig_precopy *p
   faults->precopy = precopy;
   faults->source = source;
   faults->forward = forward;
+  faults->plug = NULL;  /* conform_faults_plug tells, after the attempt's plug-in exists */
   faults->reverse = reverse;
   faults->reverse_lost_count = reverse != NULL ? reverse_lost(reverse) : 0;
   if (reverse != NULL) mig_precopy_rp_filter_set(precopy, rp_filter, faults);
   links_apply(faults); /* faults still active carry over to the new connection */
+  for (uint32_t i = 0; i < faults->plan->fault_count; i++) {
+    const struct conform_plan_fault *fault = slot_fault(&faults->slots[i]);
+    if (faults->slots[i].active && fault->kind == CONFORM_PLAN_PARTITION) {
+      partition_act(faults, fault);
+    }
+  }
 }
 
 void conform_faults_progress(struct conform_faults *faults, enum mig_precopy_point point)
@@ -449,13 +499,24 @@ static struct sim_ratio swarm_ratio(struct swarm *swarm, uint64_t denominator_mi
 }
 
 /*
- * Link knobs on the raw sim: link: a random non-empty subset of jitter,
- * loss, bursts, duplication and reordering.  Bit flips are left out: the
- * stream has no checksum of its own, so a flipped page byte would load as
- * is (a transport's checksums catch them; docs/faults.md).
+ * Link knobs on the raw sim: link.  On the return path: a random non-empty
+ * subset of jitter, loss, bursts, duplication and reordering (a lost
+ * message breaks the return path, conform_faults_progress).  On the
+ * migration stream's own link only jitter: a lost, repeated or reordered
+ * packet there is a hole the stream cannot see, and one that happens to
+ * fall on record boundaries loads as a wrong page (faults-swarm-256m seed
+ * 3950 did); the transport (sim_transport.h) is where loss belongs once the
+ * engine writes onto it.  Bit flips are left out everywhere: the stream has
+ * no checksum of its own.
  */
-static void swarm_link(struct swarm *swarm, struct link_faults *knobs)
+static void swarm_link(struct swarm *swarm, enum conform_plan_direction direction,
+                       struct link_faults *knobs)
 {
+  if (direction != CONFORM_PLAN_TO_SOURCE) {
+    /* The stream's own link: only what keeps the bytes whole (see above). */
+    knobs->jitter_ns_max = sim_prng_range(&swarm->prng, 1, 2000000);
+    return;
+  }
   do {
     if (swarm_chance(swarm, 1, 2)) knobs->jitter_ns_max = sim_prng_range(&swarm->prng, 1, 2000000);
     if (swarm_chance(swarm, 1, 3)) knobs->loss = swarm_ratio(swarm, 20, 5000);
@@ -496,7 +557,7 @@ static void swarm_fault(struct swarm *swarm, enum conform_plan_kind kind,
   if (kind == CONFORM_PLAN_LINK || kind == CONFORM_PLAN_PARTITION) {
     fault->direction = (enum conform_plan_direction)sim_prng_below(&swarm->prng, 3);
   }
-  if (kind == CONFORM_PLAN_LINK) swarm_link(swarm, &fault->link);
+  if (kind == CONFORM_PLAN_LINK) swarm_link(swarm, fault->direction, &fault->link);
   if (kind == CONFORM_PLAN_BANDWIDTH) {
     fault->bytes_per_s = sim_prng_range(&swarm->prng, UINT64_C(1) << 20, UINT64_C(1) << 27);
   }

@@ -43,6 +43,7 @@ struct conform_faults_env {
   void *context;
   void (*cancel)(void *context);
   void (*resume_source)(void *context);
+  bool (*disk_full)(void *context);  /* file:'s disk fills up; false without a file */
 };
 
 /* What fired, for the checkers and the report. */
@@ -70,6 +71,9 @@ struct conform_faults *conform_faults_create(struct sim *sim, const struct confo
 void conform_faults_attempt(struct conform_faults *faults, struct mig_precopy *precopy,
                             const struct machine *source, struct link *forward,
                             struct link *reverse);
+/* The attempt's plug-in: multifd-channel-fail acts on it; carried channels take link faults. */
+struct mig_plug;
+void conform_faults_plug(struct conform_faults *faults, struct mig_plug *plug);
 /* The engine's progress hook, forwarded by the run. */
 void conform_faults_progress(struct conform_faults *faults, enum mig_precopy_point point);
 /*

@@ -123,9 +123,10 @@ END_TEST
 START_TEST(conform_faults_partition_heals_then_completes)
 {
   /*
-   * Goal: a partition on the raw link loses stream bytes: the destination
-   * refuses (a clean failure), and after heal_ns the retry completes within
-   * the bound; a bound shorter than the retry needs is a LIVENESS failure.
+   * Goal: a partition on the raw link resets the migration connection: the
+   * destination reads nothing more and refuses (a clean failure), and after
+   * heal_ns the retry completes within the bound; a bound shorter than the
+   * retry needs is a LIVENESS failure.
    */
   static struct conform_scenario scenario;
   static struct conform_run_result result;
@@ -142,6 +143,33 @@ START_TEST(conform_faults_partition_heals_then_completes)
   ck_assert_int_eq(result.verdict, CONFORM_LIVENESS);
   ck_assert_str_eq(result.failure_at.oracle, "liveness");
   ck_assert_ptr_nonnull(strstr(result.failure, "of the faults healing at 400 ms"));
+  conform_run_result_deinit(&result);
+}
+END_TEST
+
+START_TEST(conform_faults_raw_partition_is_a_reset)
+{
+  /*
+   * Goal: on the raw sim: link a partition is a connection reset, not lost
+   * bytes: forward, the source's next write fails (EIO) and the attempt
+   * fails at once; to-source with a return path, the return path breaks.
+   * Both are clean and the retry after heal_ns completes.
+   */
+  static const char *const directions[] = {"to-destination", "to-source"};
+  static struct conform_scenario scenario;
+  static struct conform_run_result result;
+  char faults[256];
+  snprintf(faults, sizeof faults, "{\"plan\": [{\"kind\": \"partition\", \"direction\": "
+           "\"%s\", \"at\": {\"sections\": 2}}], \"heal_ns\": 400000000}", directions[_i]);
+  scenario_with(faults, RP_CAPS, &scenario);
+  check(&scenario, &result);
+  ck_assert_msg(result.verdict == CONFORM_PASS, "%s", result.failure);
+  ck_assert_uint_eq(result.failed_attempts_count, 1);
+  ck_assert_int_eq(result.first_error.code, MIG_ERR_IO);
+  if (_i == 1) ck_assert_str_eq(result.first_error.path, "return-path");
+  ck_assert(result.first_error.offset < result.stats.transferred_bytes);
+  ck_assert(result.stats.status == MIG_STATE_COMPLETED && result.stats.start_ns >= 400000000);
+  ck_assert_uint_eq(result.guest_digest, result.reference_guest_digest);
   conform_run_result_deinit(&result);
 }
 END_TEST
@@ -370,6 +398,7 @@ Suite *conform_faults_suite(void)
   tcase_add_test(kinds, conform_faults_dest_crash_while_paused);
   tcase_add_test(kinds, conform_faults_revert_after_completion);
   tcase_add_test(kinds, conform_faults_partition_heals_then_completes);
+  tcase_add_loop_test(kinds, conform_faults_raw_partition_is_a_reset, 0, 2);
   tcase_add_loop_test(kinds, conform_faults_cancel_in_each_state, 0, 3);
   tcase_add_test(kinds, conform_faults_rp_loss_fails_then_retries);
   tcase_add_test(kinds, conform_faults_slow_load_delays_resume);

@@ -8,6 +8,8 @@
 #include "sim_base.h"
 
 #include "conform_run.h"
+#include "conform_file.h"
+#include "conform_transport.h"
 #include "conform_postcopy.h"
 #include "mig_plug.h"
 #include "sim_link.h"
@@ -48,6 +50,11 @@ struct run {
   struct attempt *attempt;              /* the last migrate's; attempts chain from it */
   struct mig_precopy_params params;     /* as set by migrate-set-parameters so far */
   struct link *precopy_rp_link;         /* the attempt's return path, or NULL */
+  enum conform_transport transport;     /* the last migrate's URI (docs/transports.md) */
+  struct mig_conn_profile conn_profile; /* ...its connections */
+  struct link *conn_links[2 * CONFORM_ATTEMPTS_MAX]; /* every attempt's carried main links */
+  uint32_t conn_links_count;
+  struct conform_file *file;            /* file:'s simulated file (the last migrate's) */
   struct conform_snapshot switchover;   /* source state when it stopped */
   bool switchover_taken;
   uint32_t next_command_index;
@@ -395,6 +402,7 @@ static void run_plug(struct run *run, struct attempt *attempt)
                                    : MIG_PARAM_MULTIFD_ZLIB_LEVEL],
       .zero_pages = values[MIG_PARAM_ZERO_PAGE_DETECTION] == MIG_ZERO_PAGE_MULTIFD,
       .link = run->scenario->link,
+      .conn = run->conn_profile,
       .run = on_postcopy_run,
       .run_context = attempt};
   attempt->plug = mig_plug_create(run->sim, run->precopy, &options);
@@ -425,6 +433,34 @@ static void on_progress(void *context, enum mig_precopy_point point)
   }
 }
 
+/*
+ * The migration connection for the URI's transport (conform_transport.h):
+ * sim: a raw link ("migration"; the return path another), else a carried
+ * connection whose way back is the return path.
+ */
+static struct link *run_connect(struct run *run, struct link **reverse)
+{
+  if (run->transport == CONFORM_TRANSPORT_FILE) {
+    /* Each migrate writes the file anew (an earlier attempt's file is replaced). */
+    conform_file_destroy(run->file);
+    run->file = conform_file_create(run->sim, "file", CONFORM_TRANSPORT_FILE_WRITE_BYTES_PER_S,
+                                    CONFORM_TRANSPORT_FILE_READ_BYTES_PER_S);
+    timeline_add(run, "file", 0);
+    return conform_file_link(run->file);
+  }
+  if (!run->conn_profile.carried) {
+    return link_create(run->sim, &run->scenario->link, "migration");
+  }
+  struct link *forward;
+  mig_conn_open(run->sim, &run->conn_profile, "migration", &forward, reverse);
+  if (run->conn_links_count + 2 <= SIM_ARRAY_COUNT(run->conn_links)) {
+    run->conn_links[run->conn_links_count++] = forward;
+    run->conn_links[run->conn_links_count++] = *reverse;
+  }
+  timeline_add(run, conform_transport_name(run->transport), run->conn_profile.open_ns);
+  return forward;
+}
+
 static void run_migrate(struct run *run)
 {
   const struct conform_scenario *scenario = run->scenario;
@@ -443,7 +479,8 @@ static void run_migrate(struct run *run)
   run->dest = sharing
                   ? machine_create_sharing(run->sim, config, role_index, run->source)
                   : machine_create_peer(run->sim, config, role_index, run->source);
-  struct link *link = link_create(run->sim, &scenario->link, "migration");
+  struct link *reverse = NULL;
+  struct link *link = run_connect(run, &reverse);
   run->precopy_rp_link = NULL;
   struct attempt *attempt = sim_alloc(run->sim, sizeof(*attempt));
   struct mig_precopy_hooks hooks = {attempt, on_switchover, on_loaded, on_failed, on_progress};
@@ -455,7 +492,8 @@ static void run_migrate(struct run *run)
   /* postcopy opens the return path whatever return-path says (QEMU: migrate_postcopy()). */
   if (run->params.caps.on[MIG_CAP_RETURN_PATH] || run->params.caps.on[MIG_CAP_POSTCOPY_RAM]) {
     /* The return path: the same channel's reverse direction, with the same profile. */
-    run->precopy_rp_link = link_create(run->sim, &scenario->link, "return-path");
+    run->precopy_rp_link =
+        reverse != NULL ? reverse : link_create(run->sim, &scenario->link, "return-path");
     mig_precopy_return_path_set(run->precopy, run->precopy_rp_link);
   }
   if (run->faults != NULL) {
@@ -463,6 +501,9 @@ static void run_migrate(struct run *run)
   }
   run_plug(run, attempt);
   shm_clients_create(run, attempt);
+  if (run->faults != NULL && attempt->plug != NULL) {
+    conform_faults_plug(run->faults, attempt->plug);
+  }
   if (run->options->capture != NULL) {
     struct conform_run_result *result = run->result;
     if (result->capture_attempt_count < CONFORM_ATTEMPTS_MAX) {
@@ -482,6 +523,16 @@ static void on_retry(struct sim *sim, struct sim_event *event)
   run->retries_count++;
   timeline_add(run, "migrate-retry", run->retries_count);
   if (machine_running(run->source)) run_migrate(run);
+}
+
+/* The URI's transport for this migrate and its retries (the parser checked the profile). */
+static void run_transport_set(struct run *run, enum conform_transport transport)
+{
+  char why[256];
+  run->transport = transport;
+  bool ok = conform_transport_profile(transport, run->scenario, &run->conn_profile, why,
+                                      sizeof(why));
+  SIM_ASSERT(ok);
 }
 
 /* A command QEMU would refuse now: its text goes into the timeline (QMP returns an error). */
@@ -565,6 +616,12 @@ static void fault_resume_source(void *context)
   machine_resume(run->source);
 }
 
+static bool fault_disk_full(void *context)
+{
+  struct run *run = context;
+  return run->file != NULL && conform_file_disk_full(run->file);
+}
+
 static void run_command(struct run *run, const struct conform_command *command)
 {
   timeline_add(run, command->execute, 0);
@@ -580,10 +637,16 @@ static void run_command(struct run *run, const struct conform_command *command)
     }
     break;
   case CONFORM_COMMAND_MIGRATE:
+    run_transport_set(run, command->transport);
     if (run->options->migrate_enabled && machine_running(run->source)) run_migrate(run);
     break;
   case CONFORM_COMMAND_MIGRATE_INCOMING:
-    break; /* the destination listens; migrate creates it (the parser matched the uri) */
+    /* file: loads what an earlier migrate wrote; other URIs: migrate creates the listener. */
+    if (command->transport == CONFORM_TRANSPORT_FILE && run->file != NULL) {
+      timeline_add(run, "restore", conform_file_bytes(run->file));
+      conform_file_restore(run->file);
+    }
+    break;
   case CONFORM_COMMAND_QUERY_MIGRATE:
     run_query(run);
     break;
@@ -722,6 +785,12 @@ static void run_finish(struct run *run)
   const struct mig_precopy_stats *stats =
       run->precopy != NULL ? mig_precopy_stats(run->precopy) : NULL;
   if (stats != NULL) result->stats = *stats;
+  for (uint32_t i = 0; i < run->conn_links_count; i++) {
+    const struct link_stats *link = link_stats(run->conn_links[i]);
+    result->conn_packets_lost +=
+        link->packets_lost + link->packets_burst_lost + link->packets_partitioned;
+    result->conn_broken_count += link_broken(run->conn_links[i]);
+  }
   if (run->attempt != NULL && run->attempt->plug != NULL) {
     result->plugged = true;
     mig_plug_stats(run->attempt->plug, &result->plug);
@@ -953,7 +1022,7 @@ void conform_run(const struct conform_scenario *scenario,
   mig_precopy_params_default(&run.params, scenario->section_pages_max); /* QEMU's defaults */
   run.params.quirk_serialize_iterate = scenario->quirk_serialize_iterate;
   if (run.plan.fault_count > 0 || run.plan.has_heal) {
-    struct conform_faults_env env = {&run, fault_cancel, fault_resume_source};
+    struct conform_faults_env env = {&run, fault_cancel, fault_resume_source, fault_disk_full};
     run.faults = conform_faults_create(run.sim, &run.plan, &env);
   }
   run.source = machine_create(run.sim, &scenario->machine, 0);
@@ -977,6 +1046,7 @@ void conform_run(const struct conform_scenario *scenario,
   result->trace_count = sim_trace_count(run.sim);
   if (run.switchover_taken) conform_snapshot_deinit(&run.switchover);
   for (struct attempt *a = run.attempt; a != NULL; a = a->next) mig_plug_destroy(a->plug);
+  conform_file_destroy(run.file);
   sim_destroy(run.sim);
 }
 

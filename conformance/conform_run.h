@@ -161,6 +161,9 @@ struct conform_run_result {
   struct mig_plug_stats plug;    /* ...and its plug-in's figures (mig_plug.h) */
   uint32_t shm_client_count;     /* the last destination's shared-memory clients */
   struct shmclient_stats shm_clients[CONFORM_SHM_CLIENTS_MAX]; /* ...their figures */
+  uint64_t conn_packets_lost;    /* carried main connections (every attempt, both ways):
+                                    packets lost, burst-lost or partitioned beneath */
+  uint32_t conn_broken_count;    /* ...their directions that a reset broke */
   uint32_t failed_attempts_count; /* migrations the source failed or cancelled */
   struct mig_error first_error;  /* the first of them's error */
   uint64_t capture_starts[CONFORM_ATTEMPTS_MAX]; /* capture offset where each attempt began */

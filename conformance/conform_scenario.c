@@ -11,6 +11,7 @@
 #include "conform_explore.h"
 #include "conform_json.h"
 #include "conform_scenario.h"
+#include "conform_transport.h"
 #include "pci.h"
 #include "sim_limits.h"
 
@@ -1058,6 +1059,23 @@ static bool parse_link(struct parse *p, json_t *root, struct link_options *link)
   return true;
 }
 
+/* "transport": the connection's timers for every URI but sim: (docs/transports.md). */
+static bool parse_transport(struct parse *p, json_t *root, struct conform_scenario *scenario)
+{
+  static const char *const keys[] = {"dead_ns", "rto_ns_min", NULL};
+  json_t *object;
+  if (json_object_get(root, "transport") == NULL) return true;
+  if (!get_object(p, root, "transport", &object) || !check_keys(p, object, keys) ||
+      !get_u64(p, object, "dead_ns", 1, SIM_LINK_CONN_TIMEOUT_NS_MAX, false,
+               &scenario->transport_dead_ns) ||
+      !get_u64(p, object, "rto_ns_min", 1, SIM_LINK_CONN_TIMEOUT_NS_MAX, false,
+               &scenario->transport_rto_ns_min)) {
+    return false;
+  }
+  pop(p);
+  return true;
+}
+
 /* One migrate-set-parameters value, by the parameter's kind (mig_caps.h), QMP units. */
 static bool parse_parameter(struct parse *p, json_t *arguments, const char *key,
                             enum mig_param param, uint64_t *out)
@@ -1289,7 +1307,36 @@ struct command_state {
   uint32_t migrate_count;            /* migrate commands so far */
   bool incoming;                     /* a migrate-incoming has run */
   char incoming_uri[128];            /* ...listening here */
+  char saved_uri[128];               /* the last migrate to file:, or "" */
+  bool restored;                     /* a migrate-incoming read it back */
 };
+
+/* A file holds one stream: nothing reads it back while it is written (QEMU 8.2's file:). */
+static bool check_file_caps(struct parse *p, const struct command_state *state)
+{
+  static const enum mig_cap refused[] = {MIG_CAP_RETURN_PATH, MIG_CAP_POSTCOPY_RAM,
+                                         MIG_CAP_MULTIFD, MIG_CAP_SWITCHOVER_ACK};
+  for (size_t i = 0; i < SIM_ARRAY_COUNT(refused); i++) {
+    if (state->caps.on[refused[i]]) {
+      return fail(p, "file: has no way back and one stream: capability \"%s\" is not "
+                  "supported with it (migsim; docs/transports.md)", mig_cap_name(refused[i]));
+    }
+  }
+  return true;
+}
+
+/* migrate-incoming "file:...": loads a file an earlier migrate wrote (loadvm's shape). */
+static bool check_restore(struct parse *p, struct command_state *state,
+                          const struct conform_command *command)
+{
+  if (state->saved_uri[0] == '\0' || strcmp(state->saved_uri, command->uri) != 0) {
+    return fail(p, "\"%s\": no earlier \"migrate\" wrote this file (migsim's files live "
+                "in the scenario)", command->uri);
+  }
+  if (state->restored) return fail(p, "The incoming migration has already been started");
+  state->restored = true;
+  return true;
+}
 
 /* x-ignore-shared leaves shared blocks in place: without one, it would change nothing. */
 static bool machine_has_shared(const struct machine_config *config)
@@ -1336,6 +1383,15 @@ static bool check_migrate(struct parse *p, struct command_state *state,
     return fail(p, "\"uri\" \"%s\" is not where the destination listens (\"%s\", "
                 "migrate-incoming)", command->uri, state->incoming_uri);
   }
+  struct mig_conn_profile profile;
+  char why[256];
+  if (!conform_transport_profile(command->transport, scenario, &profile, why, sizeof(why))) {
+    return fail(p, "%s", why);
+  }
+  if (command->transport == CONFORM_TRANSPORT_FILE && !check_file_caps(p, state)) return false;
+  if (command->transport == CONFORM_TRANSPORT_FILE) {
+    snprintf(state->saved_uri, sizeof(state->saved_uri), "%s", command->uri);
+  }
   if (state->migrate_count == 0) scenario->caps = state->caps;
   state->migrate_count++;
   return true;
@@ -1357,6 +1413,7 @@ static bool check_command(struct parse *p, struct command_state *state,
   case CONFORM_COMMAND_SET_CAPABILITIES: return check_set_capabilities(p, state, command);
   case CONFORM_COMMAND_MIGRATE: return check_migrate(p, state, scenario, command);
   case CONFORM_COMMAND_MIGRATE_INCOMING:
+    if (command->transport == CONFORM_TRANSPORT_FILE) return check_restore(p, state, command);
     if (state->incoming || state->migrate_count > 0) {
       return fail(p, "The incoming migration has already been started");
     }
@@ -1553,8 +1610,8 @@ static bool parse_shm_clients(struct parse *p, json_t *root, struct conform_scen
 static bool parse_root(struct parse *p, json_t *root, struct conform_scenario *scenario)
 {
   static const char *const keys[] = {"description", "seed", "limits", "machine", "destination",
-                                     "workload", "link", "migration", "commands", "faults",
-                                     "regress", "shm_clients", NULL};
+                                     "workload", "link", "transport", "migration", "commands",
+                                     "faults", "regress", "shm_clients", NULL};
   static const char *const limit_keys[] = {"events_max", "time_ns_max", NULL};
   static const char *const migration_keys[] = {"section_pages", "retry_delay_ns", "retries",
                                                "expect", "explore_cut", "quirks", NULL};
@@ -1577,6 +1634,7 @@ static bool parse_root(struct parse *p, json_t *root, struct conform_scenario *s
   if (!parse_workload(p, root, &scenario->machine)) return false;
   if (!parse_destinations(p, root, scenario)) return false;
   if (!parse_link(p, root, &scenario->link)) return false;
+  if (!parse_transport(p, root, scenario)) return false;
   scenario->section_pages_max = 256;
   json_t *migration = json_object_get(root, "migration");
   if (migration != NULL) {

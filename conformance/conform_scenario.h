@@ -105,6 +105,8 @@ struct conform_scenario {
   char destination_releases[CONFORM_HOPS_MAX][COMPAT_NAME_BYTES_MAX + 1]; /* or "" */
   uint32_t destination_count;
   struct link_options link;
+  uint64_t transport_dead_ns;        /* "transport".dead_ns; 0: the default (docs/transports.md) */
+  uint64_t transport_rto_ns_min;     /* "transport".rto_ns_min; 0: the default */
   uint64_t section_pages_max;        /* pages per PART section */
   uint64_t retry_delay_ns;           /* after a source-side failure, migrate again this later */
   uint32_t retries_max;              /* how many times (0: never) */

@@ -19,6 +19,7 @@ Suite *conform_control_suite(void);
 Suite *conform_postcopy_suite(void);
 Suite *conform_faults_suite(void);
 Suite *conform_caps_suite(void);
+Suite *conform_transport_suite(void);
 
 int main(int argc, char **argv)
 {
@@ -28,6 +29,7 @@ int main(int argc, char **argv)
                                          conform_plan_suite, conform_roundtrip_suite,
                                          conform_explore_suite, conform_matrix_suite,
                                          conform_control_suite, conform_postcopy_suite,
-                                         conform_faults_suite, conform_caps_suite};
+                                         conform_faults_suite, conform_caps_suite,
+                                         conform_transport_suite};
   return sim_check_main(argc, argv, suites, SIM_ARRAY_COUNT(suites));
 }

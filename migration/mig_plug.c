@@ -274,13 +274,26 @@ static struct mig_writer *source_urgent(struct mig_plug *plug)
   return &plug->preempt->writer;
 }
 
+/*
+ * The main connection reset under postcopy-active (a carried link broke, or
+ * the raw link's reset fault): QEMU pauses instead of failing, since the
+ * destination runs the VM; migrate-recover goes on from there.
+ */
+static bool source_lost_pauses(struct mig_plug *plug)
+{
+  struct mig_precopy *precopy = plug->precopy;
+  if (!link_broken(precopy->link) && !precopy->conn_reset) return false;
+  sim_trace(plug->sim, "mig.postcopy.conn_lost", precopy->stats.transferred_bytes, 0, 0, 0);
+  return mig_plug_pause(plug);
+}
+
 /* The postcopy phase's PART sections until no page is left; false when it ended badly. */
 static bool source_pages(struct mig_plug *plug)
 {
   struct mig_precopy *precopy = plug->precopy;
   struct mig_writer *writer = &precopy->writer;
   while (mig_postcopy_pending_pages(&plug->source) > 0 || plug->source_paused) {
-    if (plug->source_paused) {
+    if (plug->source_paused || source_lost_pauses(plug)) {
       if (!source_recover(plug)) return false;
       continue;
     }
@@ -292,7 +305,7 @@ static bool source_pages(struct mig_plug *plug)
     mig_writer_flush(writer);
     precopy->stats.sections_count++;
     source_stats_update(plug);
-    if (plug->source_paused) continue;
+    if (plug->source_paused || source_lost_pauses(plug)) continue;
     if (mig_writer_error(writer) != MIG_OK) return false;
     /* Requests arrive between sections, as the return-path thread's would. */
     if (!mig__precopy_source_sleep_until(precopy, sim_now_ns(plug->sim))) return false;
@@ -600,8 +613,10 @@ bool mig_plug_recover(struct mig_plug *plug)
   if (!plug->source_paused || !plug->dest_paused || plug->recover_requested) return false;
   link_receiver_set(precopy->link, plug, link_ignore);
   link_receiver_set(precopy->rp_link, plug, link_ignore);
-  struct link *link = mig__plug_link(plug, "recovered", plug->recoveries_count);
-  struct link *rp = mig__plug_link(plug, "recovered-rp", plug->recoveries_count);
+  /* A carried connection's way back is the new return path (one socket, as QEMU's). */
+  struct link *rp = NULL;
+  struct link *link = mig__plug_link_pair(plug, "recovered", plug->recoveries_count, &rp);
+  if (rp == NULL) rp = mig__plug_link(plug, "recovered-rp", plug->recoveries_count);
   mig__precopy_channel_replace(precopy, link, rp);
   link_receiver_set(rp, plug, rp_recovered_deliver);
   link_writable_set(rp, plug, rp_on_writable);
@@ -632,5 +647,14 @@ void mig_plug_stats(const struct mig_plug *plug, struct mig_plug_stats *stats)
     stats->vcpu_count = SIM_MAX(machine_vcpu_count(plug->precopy->dest), 1u);
   }
   if (plug->preempt != NULL) stats->preempt_bytes = plug->preempt->bytes;
+  for (uint32_t i = 0; i <= plug->options.multifd_channels; i++) {
+    struct link *link = mig_plug_conn_link((struct mig_plug *)plug, i);
+    if (link == NULL) continue;
+    const struct link_stats *link_stats_now = link_stats(link);
+    stats->conn_packets_lost += link_stats_now->packets_lost +
+                                link_stats_now->packets_burst_lost +
+                                link_stats_now->packets_partitioned;
+    stats->conn_broken_count += link_broken(link);
+  }
   stats->recoveries_count = plug->recoveries_count;
 }

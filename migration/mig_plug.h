@@ -34,7 +34,28 @@
 #include "mig_postcopy.h"
 #include "mig_precopy.h"
 #include "sim_link.h"
+#include "sim_transport.h"
 #include "uffd.h"
+
+/*
+ * How a migration's connections are made (docs/transports.md): a raw link
+ * per direction (the sim: URI, as before transports existed), or a
+ * connection of sim_transport.h whose two directions are carried links,
+ * opened open_ns after the call (handshake, process start-up).
+ */
+struct mig_conn_profile {
+  bool carried;                             /* over the transport (every URI but sim:) */
+  struct link_conn_options conn;            /* carried: the connection; its links beneath */
+  uint64_t open_ns;                         /* carried: set-up time before the first byte */
+};
+
+/*
+ * A carried connection named name (static, unique among the sim's links):
+ * *forward written by the caller's side, *reverse the way back (the return
+ * path of a main channel; unused on a multifd one).
+ */
+void mig_conn_open(struct sim *sim, const struct mig_conn_profile *profile, const char *name,
+                   struct link **forward, struct link **reverse);
 
 struct mig_plug_options {
   bool postcopy;                            /* postcopy-ram */
@@ -44,7 +65,8 @@ struct mig_plug_options {
   enum mig_multifd_compression compression; /* multifd-compression */
   int32_t level;                            /* multifd-zlib-level / -zstd-level */
   bool zero_pages;                          /* zero-page-detection=multifd */
-  struct link_options link;                 /* every extra connection's profile */
+  struct link_options link;                 /* every extra connection's profile (raw) */
+  struct mig_conn_profile conn;             /* carried: every extra connection so */
   /* Optional: POSTCOPY_RUN, just before the destination VM starts (the oracles' snapshot). */
   void (*run)(void *context);
   void *run_context;
@@ -61,7 +83,11 @@ struct mig_plug_stats {
   uint32_t vcpu_count;
   uint64_t preempt_bytes;                   /* bytes on the preempt connection */
   uint64_t recoveries_count;                /* migrate-recover completed (RESUME_ACK) */
+  uint64_t conn_packets_lost;               /* multifd and preempt links: lost, burst-lost or
+                                               partitioned packets (faults on carried ones) */
+  uint32_t conn_broken_count;               /* ...connections that reset (link_broken) */
 };
+
 
 struct mig_plug;
 
@@ -79,5 +105,15 @@ bool mig_plug_recover(struct mig_plug *plug);
 /* The destination's userfaultfd (a shared-memory client registers with it); NULL: none. */
 struct uffd *mig_plug_uffd(struct mig_plug *plug);
 void mig_plug_stats(const struct mig_plug *plug, struct mig_plug_stats *stats);
+
+/*
+ * Fault injection: multifd channel index's connection breaks.  Its source
+ * writes fail from now on (the migration fails, as QEMU 7.2's multifd send
+ * thread's error does); its destination reader sees the end.  False when
+ * there is no such channel or it already ended.  Traced "mig.multifd.fail".
+ */
+bool mig_plug_channel_fail(struct mig_plug *plug, uint32_t index);
+/* A multifd channel's or the preempt channel's link (index multifd-channels), or NULL. */
+struct link *mig_plug_conn_link(struct mig_plug *plug, uint32_t index);
 
 #endif /* MIG_PLUG_H */

@@ -14,13 +14,36 @@
 
 #define RING_BYTES_MIN (UINT64_C(256) << 10)
 
-struct link *mig__plug_link(struct mig_plug *plug, const char *kind, uint32_t index)
+void mig_conn_open(struct sim *sim, const struct mig_conn_profile *profile, const char *name,
+                   struct link **forward, struct link **reverse)
+{
+  SIM_ASSERT(profile->carried);
+  struct link_conn *conn = link_conn_create(sim, &profile->conn, name);
+  struct link *links[2];
+  link_conn_streams(conn, sim, name, sim_now_ns(sim) + profile->open_ns, links);
+  *forward = links[0];
+  *reverse = links[1];
+}
+
+/* One extra connection, source -> destination; *reverse (if asked) its way back. */
+struct link *mig__plug_link_pair(struct mig_plug *plug, const char *kind, uint32_t index,
+                                 struct link **reverse)
 {
   SIM_ASSERT(plug->links_count < SIM_ARRAY_COUNT(plug->link_names));
   char *name = plug->link_names[plug->links_count++];
   snprintf(name, sizeof(plug->link_names[0]), "%s%" PRIu32 "/%" PRIu32, kind, index,
            plug->precopy->stats.start_ns == 0 ? 0u : plug->links_count);
-  return link_create(plug->sim, &plug->options.link, name);
+  if (!plug->options.conn.carried) return link_create(plug->sim, &plug->options.link, name);
+  struct link *forward;
+  struct link *back;
+  mig_conn_open(plug->sim, &plug->options.conn, name, &forward, &back);
+  if (reverse != NULL) *reverse = back;
+  return forward;
+}
+
+struct link *mig__plug_link(struct mig_plug *plug, const char *kind, uint32_t index)
+{
+  return mig__plug_link_pair(plug, kind, index, NULL);
 }
 
 /* The source's writer sink: into the link, waiting on the source fiber while it is full. */
@@ -30,7 +53,10 @@ static enum mig_err conn_write(void *context, const uint8_t *bytes, size_t count
   struct mig_precopy *precopy = conn->plug->precopy;
   while (count > 0) {
     if (precopy->cancelled) return MIG_ERR_CANCELLED;
-    if (conn->plug->source_paused || link_closed(conn->link)) return MIG_ERR_IO;
+    if (conn->plug->source_paused || conn->failed || link_closed(conn->link) ||
+        link_broken(conn->link)) {
+      return MIG_ERR_IO;  /* paused, or the connection reset (docs/transports.md) */
+    }
     size_t sent = link_send(conn->link, bytes, count);
     bytes += sent;
     count -= sent;
@@ -72,7 +98,7 @@ static void conn_ring_grow(struct mig_plug_conn *conn, uint64_t need)
 static void conn_on_deliver(void *context, const uint8_t *bytes, size_t count)
 {
   struct mig_plug_conn *conn = context;
-  if (conn->done) return;  /* nobody reads any more */
+  if (conn->done || conn->failed) return;  /* nobody reads any more */
   if (count == 0) {
     conn->closed = true;
   } else {
@@ -98,6 +124,7 @@ static size_t conn_refill(void *context, uint8_t *bytes, size_t capacity)
     if (!sim_fiber_yield(conn->fiber)) return 0;
   }
   size_t count = (size_t)SIM_MIN((uint64_t)capacity, conn->ring_count);
+  if (count == 0) return 0; /* closed (or broken) before a byte came: no ring yet */
   uint64_t first = SIM_MIN((uint64_t)count, conn->ring_capacity - conn->ring_head);
   memcpy(bytes, conn->ring + conn->ring_head, first);
   memcpy(bytes + first, conn->ring, count - first);
@@ -149,6 +176,39 @@ struct mig_plug_conn *mig__plug_conn_create(struct mig_plug *plug, const char *k
 void mig__plug_conn_start(struct mig_plug_conn *conn)
 {
   sim_event_schedule_at(conn->plug->sim, &conn->wake, sim_now_ns(conn->plug->sim));
+}
+
+struct link *mig_plug_conn_link(struct mig_plug *plug, uint32_t index)
+{
+  if (index < plug->options.multifd_channels) {
+    return plug->channels[index] != NULL ? plug->channels[index]->link : NULL;
+  }
+  if (index == plug->options.multifd_channels && plug->preempt != NULL) {
+    return plug->preempt->link;
+  }
+  return NULL;
+}
+
+bool mig_plug_channel_fail(struct mig_plug *plug, uint32_t index)
+{
+  if (index >= plug->options.multifd_channels || plug->channels[index] == NULL) return false;
+  struct mig_plug_conn *conn = plug->channels[index];
+  if (conn->failed || conn->done) return false;
+  conn->failed = true;
+  sim_trace(plug->sim, "mig.multifd.fail", index, conn->bytes, conn->ring_count, 0);
+  /* The destination's reader sees the end where the break came; unread bytes are gone. */
+  conn->closed = true;
+  conn->ring_count = 0;
+  if (conn->waiting) {
+    conn->waiting = false;
+    sim_event_schedule_at(plug->sim, &conn->wake, sim_now_ns(plug->sim));
+  }
+  /* The source's next write on it fails; one blocked on space wakes to see that. */
+  if (conn->waiting_space) {
+    conn->waiting_space = false;
+    sim_event_schedule_at(plug->sim, &plug->precopy->source_wake, sim_now_ns(plug->sim));
+  }
+  return true;
 }
 
 /* ---------------------------------------------------------------- multifd */

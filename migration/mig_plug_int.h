@@ -37,6 +37,7 @@ struct mig_plug_conn {
   uint64_t ring_head;
   uint64_t ring_count;
   bool closed;                             /* end of stream delivered */
+  bool failed;                             /* fault injection: the connection broke */
   bool done;                               /* the body returned */
   mig_plug_conn_body_fn *body;
   uint8_t reader_buffer[MIG_READER_BUFFER_BYTES];
@@ -87,6 +88,9 @@ struct mig_plug {
 
 /* mig_plug_conn.c */
 struct link *mig__plug_link(struct mig_plug *plug, const char *kind, uint32_t index);
+/* The same; a carried connection also gives its way back in *reverse (else left alone). */
+struct link *mig__plug_link_pair(struct mig_plug *plug, const char *kind, uint32_t index,
+                                 struct link **reverse);
 struct mig_plug_conn *mig__plug_conn_create(struct mig_plug *plug, const char *kind,
                                             uint32_t index, mig_plug_conn_body_fn *body);
 /* The destination's fiber starts reading (at the current time). */

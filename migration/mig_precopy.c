@@ -197,6 +197,7 @@ static enum mig_err source_write(void *context, const uint8_t *bytes, size_t cou
     if (err != MIG_OK) return err;
   }
   while (count > 0) {
+    if (link_broken(precopy->link)) return MIG_ERR_IO; /* the connection reset under it */
     size_t allowed = source_rate_allowance(precopy);
     if (allowed == 0) return MIG_ERR_CANCELLED;
     size_t chunk = SIM_MIN(count, allowed);
@@ -725,7 +726,7 @@ static size_t dest_refill(void *context, uint8_t *bytes, size_t capacity)
 static void dest_on_deliver(void *context, const uint8_t *bytes, size_t count)
 {
   struct mig_precopy *precopy = context;
-  if (precopy->dest_refused) return; /* its end is closed: the bytes go nowhere */
+  if (precopy->dest_refused || precopy->conn_reset) return; /* its end is closed */
   if (count == 0) {
     precopy->rx_closed = true;
   } else {
@@ -765,6 +766,7 @@ void mig__precopy_rp_send(struct mig_precopy *precopy, uint16_t type, const uint
   }
   uint8_t message[4 + 16] = {(uint8_t)(type >> 8), (uint8_t)type, 0, (uint8_t)payload_bytes};
   if (payload_bytes > 0) memcpy(message + 4, payload, payload_bytes);
+  if (link_broken(precopy->rp_link)) return; /* the connection reset: the write fails */
   size_t sent = link_send(precopy->rp_link, message, 4u + payload_bytes);
   SIM_ASSERT(sent == 4u + payload_bytes); /* a few small messages: the window holds them */
 }
@@ -1014,6 +1016,8 @@ static void source_on_rp_deliver(void *context, const uint8_t *bytes, size_t cou
 {
   struct mig_precopy *precopy = context;
   if (precopy->stats.source_crashed) return; /* nobody reads a dead process's socket */
+  /* A reset connection (a carried link): QEMU's return-path thread sees the read fail. */
+  if (count == 0 && link_broken(precopy->rp_link)) mig_precopy_rp_break(precopy);
   for (size_t i = 0; i < count && precopy->rp_error.code == MIG_OK; i++) {
     SIM_ASSERT(precopy->rp_count < sizeof(precopy->rp_bytes));
     precopy->rp_bytes[precopy->rp_count++] = bytes[i];
@@ -1037,6 +1041,8 @@ void mig__precopy_channel_replace(struct mig_precopy *precopy, struct link *link
   precopy->rx_closed = false;
   precopy->source_waiting_space = false;
   precopy->channel_broken = false;
+  precopy->conn_reset = false;
+  precopy->rp_error = (struct mig_error){.code = MIG_OK}; /* the new return path is whole */
   precopy->rp_count = 0;
   mig_writer_init(&precopy->writer, precopy->writer_buffer, sizeof(precopy->writer_buffer),
                   source_write, precopy);
@@ -1260,6 +1266,27 @@ void mig_precopy_crash(struct mig_precopy *precopy, enum mig_side side)
   } else {
     crash_dest(precopy);
   }
+}
+
+void mig_precopy_conn_reset(struct mig_precopy *precopy)
+{
+  if (precopy->conn_reset || precopy->rx_closed || precopy->stats.dest_crashed) return;
+  sim_trace(precopy->sim, "mig.conn_reset", precopy->stats.transferred_bytes,
+            precopy->rx_count, 0, 0);
+  precopy->conn_reset = true;
+  precopy->rx_closed = true;                /* the reader sees the end where the reset came */
+  precopy->rx_count = 0;                    /* received, not yet read: gone with the socket */
+  precopy->rx_direct_count = 0;
+  mig_precopy_rp_break(precopy);            /* the return path shares the connection's fate */
+  /* The source's next write fails (EPIPE after the RST); a blocked one wakes to see it. */
+  precopy->channel_broken = true;
+  if (precopy->source_waiting_space) {
+    precopy->source_waiting_space = false;
+    sim_event_schedule_at(precopy->sim, &precopy->source_wake, sim_now_ns(precopy->sim));
+  }
+  if (!precopy->dest_waiting) return;
+  precopy->dest_waiting = false;
+  sim_event_schedule_at(precopy->sim, &precopy->dest_wake, sim_now_ns(precopy->sim));
 }
 
 void mig_precopy_rp_break(struct mig_precopy *precopy)

@@ -252,6 +252,14 @@ void mig_precopy_rp_filter_set(struct mig_precopy *precopy, mig_precopy_rp_filte
  */
 void mig_precopy_crash(struct mig_precopy *precopy, enum mig_side side);
 /*
+ * Fault injection: the migration connection is reset (a TCP connection
+ * that gave up during a partition).  The destination reads no byte more:
+ * bytes it has not read yet are gone, its reader sees the end of the
+ * stream there (its load fails unless the stream was already whole), and
+ * the return path breaks with it.  Traced "mig.conn_reset".
+ */
+void mig_precopy_conn_reset(struct mig_precopy *precopy);
+/*
  * Fault injection: the return path's connection breaks.  The source sees
  * the error (QEMU's return-path thread) and, still in setup or active,
  * fails the migration at its next step as QEMU 7.2's precopy does; traced

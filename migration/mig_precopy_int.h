@@ -61,6 +61,7 @@ struct mig_precopy {
   uint64_t rx_head;                        /* ring index of the first unread byte */
   uint64_t rx_count;                       /* unread bytes */
   bool rx_closed;                          /* the link delivered end-of-stream */
+  bool conn_reset;                         /* fault injection: the connection was reset */
   uint8_t *rx_direct;                      /* while refill waits: the reader's buffer */
   size_t rx_direct_capacity;               /* bytes it can take */
   size_t rx_direct_count;                  /* bytes deliveries put there (the ring was empty) */

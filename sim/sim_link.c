@@ -74,6 +74,10 @@ struct link {
   link_deliver_fn *deliver;
   void *writable_context;
   link_writable_fn *writable;
+  const struct link_carrier *carrier; /* a carried link: the layer that moves its bytes */
+  void *carrier_context;
+  bool broken;                     /* carried: the connection reset */
+  bool close_told;                 /* carried: the receiver got count 0 */
 };
 
 /* ceil(count * 1e9 / bandwidth) without overflow for count <= 2^20, bandwidth <= 2^40. */
@@ -367,6 +371,9 @@ void link_writable_set(struct link *link, void *context, link_writable_fn *writa
 
 size_t link_space(const struct link *link)
 {
+  if (link->carrier != NULL) {
+    return link->closed || link->broken ? 0 : link->carrier->space(link->carrier_context);
+  }
   if (link->closed || link->packet_count == link->packet_capacity) return 0;
   return (size_t)(link->options.window_bytes - link->ring_count);
 }
@@ -374,6 +381,12 @@ size_t link_space(const struct link *link)
 size_t link_send(struct link *link, const uint8_t *bytes, size_t count)
 {
   SIM_ASSERT(!link->closed);
+  if (link->carrier != NULL) {
+    if (link->broken) return 0;
+    size_t sent = link->carrier->send(link->carrier_context, bytes, count);
+    link->stats.bytes_sent += sent;
+    return sent;
+  }
   SIM_ASSERT(link->reserve_count == 0);
   size_t accepted = 0;
   while (accepted < count && link_space(link) > 0) {
@@ -395,7 +408,7 @@ size_t link_send(struct link *link, const uint8_t *bytes, size_t count)
 
 uint8_t *link_packet_reserve(struct link *link, size_t count)
 {
-  SIM_ASSERT(!link->closed);
+  SIM_ASSERT(!link->closed && link->carrier == NULL);
   SIM_ASSERT(count > 0 && count <= link->options.packet_bytes_max);
   link->reserve_count = 0;
   if (link->packet_count == link->packet_capacity) return NULL;
@@ -426,6 +439,10 @@ void link_close(struct link *link)
 {
   SIM_ASSERT(!link->closed);
   link->closed = true;
+  if (link->carrier != NULL) {
+    if (!link->broken) link->carrier->close(link->carrier_context);
+    return;
+  }
   link->reserve_count = 0;
   /* Like a FIN: sent after the last byte has been serialised, then one latency. */
   uint64_t sent_ns = SIM_MAX(sim_now_ns(link->sim), link->serialised_until_ns);
@@ -436,8 +453,13 @@ void link_close(struct link *link)
 bool link_closed(const struct link *link) { return link->closed; }
 uint64_t link_bytes_sent(const struct link *link) { return link->stats.bytes_sent; }
 uint64_t link_bytes_delivered(const struct link *link) { return link->stats.bytes_delivered; }
+bool link_broken(const struct link *link) { return link->broken; }
+bool link_carried(const struct link *link) { return link->carrier != NULL; }
 const struct link_faults *link_faults(const struct link *link) { return &link->faults; }
-const struct link_stats *link_stats(const struct link *link) { return &link->stats; }
+const struct link_stats *link_stats(const struct link *link)
+{
+  return link->carrier != NULL ? link->carrier->stats(link->carrier_context) : &link->stats;
+}
 uint64_t link_id(const struct link *link) { return link->id; }
 
 static bool ratio_valid(struct sim_ratio ratio)
@@ -464,6 +486,10 @@ void link_faults_set(struct link *link, const struct link_faults *faults)
 {
   SIM_ASSERT(link_faults_valid(faults));
   link->faults = *faults;
+  if (link->carrier != NULL) {
+    link->carrier->faults_set(link->carrier_context, faults);
+    return;
+  }
   link->faults_on = faults->jitter_ns_max != 0 || faults->loss.numerator != 0 ||
                     faults->burst_enter.numerator != 0 || faults->duplicate.numerator != 0 ||
                     faults->reorder.numerator != 0 || faults->corrupt.numerator != 0;
@@ -471,4 +497,45 @@ void link_faults_set(struct link *link, const struct link_faults *faults)
   if (faults->burst_enter.numerator == 0) link->burst = false;
   sim_trace(link->sim, "link.faults", link->id, link->faults_on, faults->partition_until_ns,
             faults->bandwidth_bytes_per_s);
+}
+
+/* ------------------------------------------------------------ carried links */
+
+struct link *link_create_carried(struct sim *sim, const char *name,
+                                 const struct link_carrier *carrier, void *context)
+{
+  struct link *link = sim_alloc(sim, sizeof(*link));
+  memset(link, 0, sizeof(*link));
+  link->sim = sim;
+  link->name = name;
+  link->id = XXH3_64bits(name, strlen(name));
+  link->carrier = carrier;
+  link->carrier_context = context;
+  return link;
+}
+
+void link_carried_deliver(struct link *link, const uint8_t *bytes, size_t count)
+{
+  SIM_ASSERT(link->carrier != NULL);
+  if (link->close_told) return;
+  if (count == 0) link->close_told = true;
+  link->stats.bytes_delivered += count;
+  if (link->deliver != NULL) link->deliver(link->receiver_context, bytes, count);
+}
+
+void link_carried_writable(struct link *link)
+{
+  SIM_ASSERT(link->carrier != NULL);
+  if (link->writable != NULL) link->writable(link->writable_context);
+}
+
+void link_carried_break(struct link *link)
+{
+  SIM_ASSERT(link->carrier != NULL);
+  if (link->broken) return;
+  link->broken = true;
+  sim_trace(link->sim, "link.broken", link->id, link->stats.bytes_sent,
+            link->stats.bytes_delivered, 0);
+  link_carried_writable(link);
+  link_carried_deliver(link, NULL, 0);
 }

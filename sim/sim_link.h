@@ -117,4 +117,33 @@ const struct link_stats *link_stats(const struct link *link);
 /* The link's id in fault traces: XXH3-64 of its name. */
 uint64_t link_id(const struct link *link);
 
+/*
+ * A carried link: one direction of a byte stream that another layer
+ * carries (a transport connection, sim_transport.h's link_conn_streams),
+ * behind the same calls, so the migration engine writes a TCP-like stream
+ * as it writes a raw link.  link_send, link_space, link_close, link_stats
+ * and link_faults_set go to the carrier (faults land on the links beneath);
+ * link_packet_reserve is not allowed.  The carrier hands arriving bytes to
+ * link_carried_deliver (count 0: the sender closed), freed room to
+ * link_carried_writable, and a reset to link_carried_break: the link is
+ * then broken, link_send takes nothing, the writer is woken and the
+ * receiver gets count 0 (the end of what it will ever read).
+ */
+struct link_carrier {
+  size_t (*send)(void *context, const uint8_t *bytes, size_t count);
+  size_t (*space)(const void *context);
+  void (*close)(void *context);
+  void (*faults_set)(void *context, const struct link_faults *faults);
+  const struct link_stats *(*stats)(const void *context);
+};
+
+struct link *link_create_carried(struct sim *sim, const char *name,
+                                 const struct link_carrier *carrier, void *context);
+void link_carried_deliver(struct link *link, const uint8_t *bytes, size_t count);
+void link_carried_writable(struct link *link);
+void link_carried_break(struct link *link);
+/* A carried link whose connection reset; never true for a raw link. */
+bool link_broken(const struct link *link);
+bool link_carried(const struct link *link);
+
 #endif /* SIM_LINK_H */

@@ -96,10 +96,22 @@ struct link_end {
   struct link_end_stats stats;
 };
 
+/* One direction as a carried link (link_conn_streams): end writer -> its peer. */
+struct link_stream {
+  struct link_conn *conn;
+  uint32_t writer;                   /* the end that writes it */
+  struct link *link;
+};
+
 struct link_conn {
   struct link_conn_options options;
   uint32_t payload_bytes_max;        /* packet_bytes_max - header */
   struct link_end ends[2];
+  struct link_stream streams[2];     /* streams[i]: written by end i; link NULL until asked */
+  uint8_t *drain;                    /* payload_bytes_max: what a stream's reader takes */
+  uint64_t open_ns;                  /* streams take no byte before (connection set-up) */
+  struct sim *sim;
+  struct sim_event open_event;
 };
 
 static void put_le(uint8_t *out, uint64_t value, int bytes)
@@ -632,4 +644,103 @@ void link_end_checksum_escape_set(struct link_end *end, struct sim_ratio escape)
 {
   SIM_ASSERT(escape.numerator == 0 || escape.numerator <= escape.denominator);
   end->checksum_escape = escape;
+}
+
+/* ------------------------------------------------------------ carried streams */
+
+static size_t stream_send(void *context, const uint8_t *bytes, size_t count)
+{
+  struct link_stream *stream = context;
+  if (sim_now_ns(stream->conn->sim) < stream->conn->open_ns) return 0;
+  return link_end_write(&stream->conn->ends[stream->writer], bytes, count);
+}
+
+static size_t stream_space(const void *context)
+{
+  const struct link_stream *stream = context;
+  if (sim_now_ns(stream->conn->sim) < stream->conn->open_ns) return 0;
+  return link_end_write_space(&stream->conn->ends[stream->writer]);
+}
+
+static void stream_close(void *context)
+{
+  struct link_stream *stream = context;
+  link_end_close(&stream->conn->ends[stream->writer]);
+}
+
+/* Faults on a direction act on the packets going that way: the writer's link. */
+static void stream_faults_set(void *context, const struct link_faults *faults)
+{
+  struct link_stream *stream = context;
+  link_faults_set(stream->conn->ends[stream->writer].out, faults);
+}
+
+static const struct link_stats *stream_stats(const void *context)
+{
+  const struct link_stream *stream = context;
+  return link_stats(stream->conn->ends[stream->writer].out);
+}
+
+static const struct link_carrier stream_carrier = {stream_send, stream_space, stream_close,
+                                                   stream_faults_set, stream_stats};
+
+/* End i's reader: every waiting byte to the stream its peer writes, then the end or a reset. */
+static void stream_on_readable(void *context)
+{
+  struct link_end *end = context;
+  struct link_conn *conn = end->conn;
+  uint32_t index = (uint32_t)(end - conn->ends);
+  struct link_stream *in = &conn->streams[1 - index];
+  if (in->link == NULL) {
+    uint8_t sink[256]; /* nobody reads this direction: keep the window open */
+    while (link_end_read(end, sink, sizeof(sink)) > 0) continue;
+    return;
+  }
+  size_t count;
+  while ((count = link_end_read(end, conn->drain, conn->payload_bytes_max)) > 0) {
+    link_carried_deliver(in->link, conn->drain, count);
+  }
+  if (link_end_eof(end)) link_carried_deliver(in->link, NULL, 0);
+  if (end->state == LINK_END_RESET) {
+    for (uint32_t i = 0; i < 2; i++) {
+      if (conn->streams[i].link != NULL) link_carried_break(conn->streams[i].link);
+    }
+  }
+}
+
+static void stream_on_writable(void *context)
+{
+  struct link_end *end = context;
+  struct link_conn *conn = end->conn;
+  struct link_stream *out = &conn->streams[end - conn->ends];
+  if (out->link != NULL && end->state != LINK_END_RESET) link_carried_writable(out->link);
+}
+
+/* The connection is up: writers blocked on set-up go. */
+static void stream_on_open(struct sim *sim, struct sim_event *event)
+{
+  (void)sim;
+  struct link_conn *conn = SIM_CONTAINER_OF(event, struct link_conn, open_event);
+  sim_trace(conn->sim, "link.conn.open", link_end_id(&conn->ends[0]), 0, 0, 0);
+  for (uint32_t i = 0; i < 2; i++) link_carried_writable(conn->streams[i].link);
+}
+
+void link_conn_streams(struct link_conn *conn, struct sim *sim, const char *name,
+                       uint64_t open_ns, struct link **out)
+{
+  conn->drain = sim_alloc(sim, conn->payload_bytes_max);
+  conn->sim = sim;
+  conn->open_ns = open_ns;
+  sim_event_init(&conn->open_event, stream_on_open, "link.conn.open");
+  if (open_ns > sim_now_ns(sim)) sim_event_schedule_at(sim, &conn->open_event, open_ns);
+  for (uint32_t i = 0; i < 2; i++) {
+    struct link_stream *stream = &conn->streams[i];
+    stream->conn = conn;
+    stream->writer = i;
+    stream->link = link_create_carried(sim, end_name(sim, name, "stream", i), &stream_carrier,
+                                       stream);
+    link_end_callbacks_set(&conn->ends[i], &conn->ends[i], stream_on_readable,
+                           stream_on_writable);
+    out[i] = stream->link;
+  }
 }

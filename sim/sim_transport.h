@@ -126,5 +126,16 @@ struct link *link_end_link(struct link_end *end);
 void link_end_checksum_escape_set(struct link_end *end, struct sim_ratio escape);
 /* The end's id in traces: XXH3-64 of "<name>/end<i>". */
 uint64_t link_end_id(const struct link_end *end);
+/*
+ * The connection's two directions as carried links (sim_link.h), so code
+ * written for a raw link runs over the transport: out[0] is written by end
+ * 0 and read at end 1 ("<name>/stream0"), out[1] the other way.  They take
+ * over both ends' callbacks.  A reset breaks both (link_carried_break);
+ * faults set on out[i] go to end i's link.  Before open_ns (the time the
+ * connection's set-up ends: a handshake, a process starting) they take no
+ * byte; then their writers are told they may write.  Called once, at creation.
+ */
+void link_conn_streams(struct link_conn *conn, struct sim *sim, const char *name,
+                       uint64_t open_ns, struct link **out);
 
 #endif /* SIM_TRANSPORT_H */

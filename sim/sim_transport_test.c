@@ -746,6 +746,124 @@ START_TEST(transport_options_valid_bounds)
 }
 END_TEST
 
+
+/* ------------------------------------------------------------ carried streams */
+
+/* A raw-link-style writer and receiver on one carried link (link_conn_streams). */
+struct stream_app {
+  struct link *link;
+  const uint8_t *source;
+  size_t source_bytes;
+  size_t written;
+  uint8_t *sink;
+  size_t received;
+  uint32_t ends_count;               /* deliveries with count 0 */
+  uint32_t writable_count;
+};
+
+static void stream_app_write(struct stream_app *app)
+{
+  while (app->written < app->source_bytes && !link_closed(app->link)) {
+    size_t sent = link_send(app->link, app->source + app->written,
+                            app->source_bytes - app->written);
+    if (sent == 0) return;
+    app->written += sent;
+  }
+  if (app->written == app->source_bytes && !link_closed(app->link)) link_close(app->link);
+}
+
+static void stream_app_writable(void *context)
+{
+  struct stream_app *app = context;
+  app->writable_count++;
+  stream_app_write(app);
+}
+
+static void stream_app_deliver(void *context, const uint8_t *bytes, size_t count)
+{
+  struct stream_app *app = context;
+  if (count == 0) {
+    app->ends_count++;
+    return;
+  }
+  ck_assert_uint_le(app->received + count, STREAM_BYTES_MAX);
+  memcpy(app->sink + app->received, bytes, count);
+  app->received += count;
+}
+
+/* 1 MiB each way; faults on stream 0 from the start, and a partition of it at 10 ms. */
+static void stream_run(uint64_t seed, const struct link_faults *faults, uint64_t partition_ns,
+                       struct stream_app *apps, struct link_conn **conn_out, struct sim **sim_out)
+{
+  struct sim_options sim_options = {.seed = seed, .time_ns_max = 3600 * SIM_NS_PER_S,
+                                    .events_max = UINT64_C(50000000)};
+  struct sim *sim = sim_create(&sim_options);
+  struct link_conn_options options = options_default();
+  struct link_conn *conn = link_conn_create(sim, &options, "conn");
+  struct link *links[2];
+  link_conn_streams(conn, sim, "conn", 0, links);
+  struct sim_prng prng;
+  sim_prng_init(&prng, seed);
+  for (uint32_t i = 0; i < 2; i++) {
+    sim_prng_fill(&prng, sources[i], 1u << 20);
+    apps[i] = (struct stream_app){.link = links[i], .source = sources[i],
+                                  .source_bytes = 1u << 20, .sink = sinks[1 - i]};
+    link_writable_set(links[i], &apps[i], stream_app_writable);
+  }
+  /* The reader of links[i] is the other end's application. */
+  for (uint32_t i = 0; i < 2; i++) link_receiver_set(links[i], &apps[i], stream_app_deliver);
+  if (faults != NULL) link_faults_set(links[0], faults);
+  static struct fault_event cut;
+  if (partition_ns != 0) fault_at(sim, &cut, links[0], 10 * SIM_NS_PER_MS, partition_ns, 0);
+  for (uint32_t i = 0; i < 2; i++) stream_app_write(&apps[i]);
+  ck_assert_int_eq(sim_run(sim), SIM_RUN_IDLE);
+  *conn_out = conn;
+  *sim_out = sim;
+}
+
+START_TEST(transport_streams_carry_exact_bytes_over_loss)
+{
+  /* 1 MiB each way over carried links, 2% loss one way: the bytes arrive whole, in order, once,
+   * then the end (count 0) exactly once; the loss shows as retransmissions underneath. */
+  struct link_faults faults = {.loss = {1, 50}};
+  struct stream_app apps[2];
+  struct link_conn *conn;
+  struct sim *sim;
+  stream_run(7, &faults, 0, apps, &conn, &sim);
+  for (uint32_t i = 0; i < 2; i++) {
+    ck_assert_uint_eq(apps[i].received, 1u << 20);
+    ck_assert_int_eq(memcmp(sinks[1 - i], sources[i], 1u << 20), 0);
+    ck_assert_uint_eq(apps[i].ends_count, 1);
+    ck_assert(!link_broken(apps[i].link));
+    ck_assert_uint_eq(link_bytes_sent(apps[i].link), 1u << 20);
+  }
+  ck_assert_uint_gt(link_end_stats(link_conn_end(conn, 0))->bytes_retransmitted, 0);
+  ck_assert_uint_gt(link_stats(apps[0].link)->packets_lost, 0);
+  sim_destroy(sim);
+}
+END_TEST
+
+START_TEST(transport_streams_break_on_long_partition)
+{
+  /* A partition one way from 10 ms on: the writer of stream 0 hears no ack for the dead time
+   * (2 s), resets, and both carried links break: link_send takes nothing, the receivers get
+   * the end, and a blocked writer was woken. */
+  struct stream_app apps[2];
+  struct link_conn *conn;
+  struct sim *sim;
+  stream_run(8, NULL, UINT64_MAX, apps, &conn, &sim);
+  ck_assert_int_eq(link_end_state(link_conn_end(conn, 0)), LINK_END_RESET);
+  for (uint32_t i = 0; i < 2; i++) ck_assert(link_broken(apps[i].link));
+  ck_assert_uint_eq(link_send(apps[0].link, sources[0], 1), 0);
+  ck_assert_uint_eq(link_space(apps[0].link), 0);
+  ck_assert_uint_gt(apps[0].writable_count, 0);
+  ck_assert_uint_ge(link_end_stats(link_conn_end(conn, 0))->state_ns, 2 * SIM_NS_PER_S);
+  ck_assert_uint_eq(apps[1].ends_count, 1);
+  ck_assert_uint_lt(apps[0].received, 1u << 20);
+  sim_destroy(sim);
+}
+END_TEST
+
 Suite *sim_transport_suite(void)
 {
   Suite *suite = suite_create("sim_transport");
@@ -764,6 +882,8 @@ Suite *sim_transport_suite(void)
   tcase_add_test(faults, transport_abort_resets_peer);
   tcase_add_test(faults, transport_hostile_segments_refused);
   tcase_add_test(faults, transport_fault_mix_deterministic);
+  tcase_add_test(faults, transport_streams_carry_exact_bytes_over_loss);
+  tcase_add_test(faults, transport_streams_break_on_long_partition);
   suite_add_tcase(suite, faults);
   TCase *sweep = tcase_create("sweep");
   tcase_set_timeout(sweep, 600);

@@ -106,6 +106,25 @@ static void collect_machine(struct conform_snapshot *snapshot, const struct mach
   }
 }
 
+/* The stand-in hash of a canonical synthetic page: a digest of what makes its bytes. */
+static uint64_t canonical_hash(uint64_t content_key, uint64_t page, uint64_t generation)
+{
+  uint64_t words[3] = {content_key, page, generation};
+  return XXH3_64bits(words, sizeof(words));
+}
+
+/* One page's entry: a canonical synthetic page by its generation, any other by its XXH3. */
+static struct conform_page_hash page_entry(const struct ram_block *block, uint64_t page)
+{
+  uint32_t generation = block->backing == RAM_BACKING_SYNTHETIC
+                            ? ram_page_canonical(block, page) : 0;
+  if (generation != 0) {
+    return (struct conform_page_hash){page, canonical_hash(block->content_key, page, generation),
+                                      generation};
+  }
+  return (struct conform_page_hash){page, ram_page_hash(block, page), 0};
+}
+
 /* The non-zero pages of block with their hashes, ascending; returns the count. */
 static uint64_t collect_pages(const struct ram_block *block, struct conform_page_hash **out)
 {
@@ -113,14 +132,17 @@ static uint64_t collect_pages(const struct ram_block *block, struct conform_page
   struct conform_page_hash *pages = NULL;
   for (uint64_t page = ram_next_touched(block, 0); page < block->page_count;
        page = ram_next_touched(block, page + 1)) {
-    uint64_t hash = ram_page_hash(block, page);
-    if (hash == block->zero_hash && ram_page_is_zero(block, page)) continue;
+    struct conform_page_hash entry = page_entry(block, page);
+    if (entry.generation == 0 && entry.hash == block->zero_hash &&
+        ram_page_is_zero(block, page)) {
+      continue;
+    }
     if (count == capacity) {
       capacity = capacity * 2 + 1024;
       pages = realloc(pages, capacity * sizeof(*pages));
       SIM_ASSERT(pages != NULL);
     }
-    pages[count++] = (struct conform_page_hash){page, hash};
+    pages[count++] = entry;
   }
   *out = pages;
   return count;
@@ -132,18 +154,25 @@ void conform_snapshot_take(struct conform_snapshot *snapshot, const struct machi
   conform_snapshot_take_as(snapshot, machine, NULL, guest_visible_only);
 }
 
-void conform_snapshot_take_as(struct conform_snapshot *snapshot, const struct machine *machine,
-                              const struct machine *layout, bool guest_visible_only)
+/* The RAM part of a snapshot: every block's name, length and non-zero pages. */
+static void snapshot_ram(struct conform_snapshot *snapshot, const struct machine *machine)
 {
-  memset(snapshot, 0, sizeof(*snapshot));
-  snapshot->guest_visible_only = guest_visible_only;
   snapshot->ram_count = machine_ram_count(machine);
   for (uint32_t b = 0; b < snapshot->ram_count; b++) {
     const struct ram_block *block = machine_ram(machine, b);
     memcpy(snapshot->ram_names[b], block->name, sizeof(block->name));
     snapshot->ram_page_counts[b] = block->page_count;
+    snapshot->ram_content_keys[b] = block->content_key;
     snapshot->ram_pages_count[b] = collect_pages(block, &snapshot->ram_pages[b]);
   }
+}
+
+void conform_snapshot_take_as(struct conform_snapshot *snapshot, const struct machine *machine,
+                              const struct machine *layout, bool guest_visible_only)
+{
+  memset(snapshot, 0, sizeof(*snapshot));
+  snapshot->guest_visible_only = guest_visible_only;
+  snapshot_ram(snapshot, machine);
   collect_machine(snapshot, machine, layout);
 }
 
@@ -173,6 +202,37 @@ static void format_bytes(char *out, size_t out_bytes, const struct conform_snaps
   if (shown < f->count && at + 4 < out_bytes) snprintf(out + at, out_bytes - at, "...");
 }
 
+/*
+ * XXH3 of an entry's bytes: a canonical page's are made from its generation
+ * (only when it meets a page kept by its digest, which a correct run never
+ * has: a comparison that is about to fail).
+ */
+static uint64_t entry_bytes_hash(uint64_t content_key, const struct conform_page_hash *entry)
+{
+  if (entry->generation == 0) return entry->hash;
+  uint64_t pool[RAM_PAGE_BYTES / 8];
+  ram_synth_pool(content_key, pool);
+  uint8_t bytes[RAM_PAGE_BYTES];
+  ram_synth_fill(pool, content_key, entry->page_index, (uint32_t)entry->generation, bytes);
+  return XXH3_64bits(bytes, RAM_PAGE_BYTES);
+}
+
+/*
+ * Whether two entries of the same page stand for the same bytes.  Two
+ * canonical pages of one content key are equal iff their generations are
+ * (the content function puts the generation in the page's first word); any
+ * other pair is compared by the XXH3 of the bytes, made for a canonical one.
+ */
+static bool entries_equal(uint64_t key_x, const struct conform_page_hash *x, uint64_t key_y,
+                          const struct conform_page_hash *y)
+{
+  if (x->generation != 0 && y->generation != 0 && key_x == key_y) {
+    return x->generation == y->generation;
+  }
+  if (x->generation == 0 && y->generation == 0) return x->hash == y->hash;
+  return entry_bytes_hash(key_x, x) == entry_bytes_hash(key_y, y);
+}
+
 static bool compare_ram(const struct conform_snapshot *a, const struct conform_snapshot *b,
                         char *failure, size_t failure_bytes)
 {
@@ -194,7 +254,8 @@ static bool compare_ram(const struct conform_snapshot *a, const struct conform_s
     while (xi < xn || yi < yn) {
       uint64_t xp = xi < xn ? x[xi].page_index : UINT64_MAX;
       uint64_t yp = yi < yn ? y[yi].page_index : UINT64_MAX;
-      if (xp == yp && x[xi].hash == y[yi].hash) {
+      if (xp == yp && entries_equal(a->ram_content_keys[i], &x[xi], b->ram_content_keys[i],
+                                    &y[yi])) {
         xi++;
         yi++;
         continue;
@@ -265,24 +326,41 @@ uint64_t conform_guest_digest(const struct machine *machine)
   return conform_guest_digest_as(machine, NULL);
 }
 
-uint64_t conform_guest_digest_as(const struct machine *machine, const struct machine *layout)
+/* Pairs (page index, hash) go to XXH3 this many at a time. */
+#define DIGEST_PAIRS_BATCH 256
+
+/*
+ * The RAM part of the guest digest: per block its name, used length and the
+ * (index, hash) pair of every non-zero page, dense and synthetic alike, so
+ * the digest and the final snapshot share one hashing pass over RAM.
+ */
+static void digest_ram(XXH3_state_t *state, const struct conform_snapshot *snapshot)
+{
+  uint64_t pairs[2 * DIGEST_PAIRS_BATCH];
+  for (uint32_t b = 0; b < snapshot->ram_count; b++) {
+    XXH3_64bits_update(state, snapshot->ram_names[b], strlen(snapshot->ram_names[b]) + 1);
+    uint64_t used_bytes = snapshot->ram_page_counts[b] * RAM_PAGE_BYTES;
+    XXH3_64bits_update(state, &used_bytes, sizeof(used_bytes));
+    const struct conform_page_hash *pages = snapshot->ram_pages[b];
+    uint64_t count = snapshot->ram_pages_count[b];
+    for (uint64_t i = 0; i < count; i += DIGEST_PAIRS_BATCH) {
+      uint64_t batch = SIM_MIN(count - i, (uint64_t)DIGEST_PAIRS_BATCH);
+      for (uint64_t k = 0; k < batch; k++) {
+        pairs[2 * k] = pages[i + k].page_index;
+        pairs[2 * k + 1] = pages[i + k].hash;
+      }
+      XXH3_64bits_update(state, pairs, batch * 2 * sizeof(uint64_t));
+    }
+  }
+}
+
+uint64_t conform_guest_digest_of(const struct conform_snapshot *snapshot,
+                                 const struct machine *machine, const struct machine *layout)
 {
   XXH3_state_t *state = XXH3_createState();
   SIM_ASSERT(state != NULL);
   XXH3_64bits_reset(state);
-  for (uint32_t b = 0; b < machine_ram_count(machine); b++) {
-    const struct ram_block *block = machine_ram(machine, b);
-    XXH3_64bits_update(state, block->name, strlen(block->name) + 1);
-    if (block->backing == RAM_BACKING_DENSE) {
-      XXH3_64bits_update(state, block->bytes, block->used_bytes);
-      continue;
-    }
-    XXH3_64bits_update(state, &block->used_bytes, sizeof(block->used_bytes));
-    struct conform_page_hash *pages;
-    uint64_t count = collect_pages(block, &pages);
-    if (count > 0) XXH3_64bits_update(state, pages, count * sizeof(*pages));
-    free(pages);
-  }
+  digest_ram(state, snapshot);
   for (uint32_t i = 0; i < machine_vmstate_count(machine); i++) {
     if (!machine_vmstate_guest_visible(machine, i)) continue;
     const struct vmstate_instance *instance = machine_vmstate(machine, i);
@@ -297,6 +375,16 @@ uint64_t conform_guest_digest_as(const struct machine *machine, const struct mac
   }
   uint64_t digest = XXH3_64bits_digest(state);
   XXH3_freeState(state);
+  return digest;
+}
+
+uint64_t conform_guest_digest_as(const struct machine *machine, const struct machine *layout)
+{
+  struct conform_snapshot snapshot;
+  memset(&snapshot, 0, sizeof(snapshot));
+  snapshot_ram(&snapshot, machine);
+  uint64_t digest = conform_guest_digest_of(&snapshot, machine, layout);
+  conform_snapshot_deinit(&snapshot);
   return digest;
 }
 

@@ -3,13 +3,15 @@
  * (DESIGN.md, "The oracles").
  *
  * Switchover equality: when the source stops, conform_snapshot_take records
- * a hash per non-zero RAM page (sparse, so a 64 GiB synthetic guest costs 16
- * bytes per written page) and the canonical encoding of every vmstate field
- * (mig_vmstate_visit); after the destination loads, conform_snapshot_compare
- * names the first differing page or `device/field`.  Transparency:
- * conform_guest_digest hashes what the guest can see (RAM, vCPU program
- * state, device registers; not the VM clock), to compare a migrated run with
- * an unmigrated one.
+ * a hash per non-zero RAM page (sparse, so a 64 GiB synthetic guest costs 24
+ * bytes per written page; a synthetic page whose bytes are its generation's
+ * content is recorded by that generation and compared by it against a page
+ * of the same content key, never made nor hashed) and the canonical encoding
+ * of every vmstate field (mig_vmstate_visit); after the destination loads,
+ * conform_snapshot_compare names the first differing page or `device/field`.
+ * Transparency: conform_guest_digest hashes what the guest can see (RAM by
+ * the snapshot's (index, hash) pairs, vCPU program state, device registers;
+ * not the VM clock), to compare a migrated run with an unmigrated one.
  */
 #ifndef CONFORM_ORACLE_H
 #define CONFORM_ORACLE_H
@@ -21,13 +23,20 @@ struct conform_snapshot_field;
 
 struct conform_page_hash {
   uint64_t page_index;
-  uint64_t hash;                             /* XXH3 of the page's bytes */
+  /*
+   * XXH3 of the page's bytes; for a canonical synthetic page (generation
+   * != 0) instead a digest of (content key, page, generation), which stands
+   * for its bytes in the guest digest: no bytes are made or hashed.
+   */
+  uint64_t hash;
+  uint64_t generation;                       /* ram_page_canonical, or 0 */
 };
 
 struct conform_snapshot {                    /* malloc'd contents; deinit frees */
   uint32_t ram_count;
   char ram_names[RAM_BLOCKS_MAX][RAM_BLOCK_NAME_BYTES_MAX + 1];
   uint64_t ram_page_counts[RAM_BLOCKS_MAX];  /* used length in pages */
+  uint64_t ram_content_keys[RAM_BLOCKS_MAX]; /* synthetic: the block's content key */
   struct conform_page_hash *ram_pages[RAM_BLOCKS_MAX]; /* non-zero pages, ascending */
   uint64_t ram_pages_count[RAM_BLOCKS_MAX];  /* entries in ram_pages */
   struct conform_snapshot_field *fields;     /* canonical fields, in visit order */
@@ -54,8 +63,10 @@ bool conform_snapshot_compare(const struct conform_snapshot *snapshot,
 bool conform_snapshot_diff(const struct conform_snapshot *a, const struct conform_snapshot *b,
                            char *failure, size_t failure_bytes);
 /*
- * XXH3 over guest-visible state: RAM (dense: its bytes; synthetic: the index
- * and hash of every non-zero page) and every section but the VM clock.
+ * XXH3 over guest-visible state: RAM (per block its name, used length and the
+ * index and hash of every non-zero page, as a snapshot records them: a
+ * canonical synthetic page's hash is the digest of its content key, index and
+ * generation) and every section but the VM clock.
  */
 uint64_t conform_guest_digest(const struct machine *machine);
 /*
@@ -73,6 +84,12 @@ bool conform_snapshot_compare_as(const struct conform_snapshot *snapshot,
                                  const struct machine *machine, const struct machine *layout,
                                  char *failure, size_t failure_bytes);
 uint64_t conform_guest_digest_as(const struct machine *machine, const struct machine *layout);
+/*
+ * conform_guest_digest_as with the RAM part read from snapshot, a snapshot of
+ * machine taken just before (the final snapshot: RAM is hashed once for both).
+ */
+uint64_t conform_guest_digest_of(const struct conform_snapshot *snapshot,
+                                 const struct machine *machine, const struct machine *layout);
 /* Copies the PATH of a "PATH: what" difference into path (empty when there is none). */
 void conform_failure_path(const char *difference, char *path, size_t path_bytes);
 

@@ -205,6 +205,43 @@ START_TEST(conform_ram_oracle_names_the_synthetic_page)
 }
 END_TEST
 
+START_TEST(conform_ram_oracle_checks_loaded_synthetic_bytes)
+{
+  /*
+   * A loaded page recorded by its generation must hold exactly that
+   * generation's bytes: one flipped bit, loaded, is named by the snapshot
+   * compare and changes the guest digest; the right bytes compare equal.
+   */
+  static struct conform_scenario scenario;
+  load("conformance/scenarios/ram-synthetic.json", &scenario);
+  struct sim_options options = {.seed = scenario.seed};
+  struct sim *sim = sim_create(&options);
+  struct machine *a = machine_create(sim, &scenario.machine, 0);
+  struct machine *b = machine_create(sim, &scenario.machine, 1);
+  machine_boot(a);
+  machine_boot(b);
+  struct ram_block *block_a = machine_ram(a, 0), *block_b = machine_ram(b, 0);
+  ram_store(block_a, 7, 0, 1);
+  uint8_t scratch[RAM_PAGE_BYTES], bad[RAM_PAGE_BYTES];
+  memcpy(bad, ram_page_read(block_a, 7, scratch), sizeof(bad));
+  ram_page_load(block_b, 7, bad);
+  struct conform_snapshot snapshot;
+  conform_snapshot_take(&snapshot, a, true);
+  char failure[512] = "";
+  ck_assert_msg(conform_snapshot_compare(&snapshot, b, failure, sizeof(failure)), "%s",
+                failure);
+  ck_assert_uint_eq(conform_guest_digest(a), conform_guest_digest(b));
+  bad[RAM_PAGE_BYTES / 2] ^= 1;
+  ram_page_load(block_b, 7, bad);
+  ck_assert(!conform_snapshot_compare(&snapshot, b, failure, sizeof(failure)));
+  ck_assert_msg(strstr(failure, "page 0x7 destination differs from source") != NULL, "%s",
+                failure);
+  ck_assert_uint_ne(conform_guest_digest(a), conform_guest_digest(b));
+  conform_snapshot_deinit(&snapshot);
+  sim_destroy(sim);
+}
+END_TEST
+
 static const char *const resize_files[] = {
     "conformance/scenarios/ram-resize-before.json",
     "conformance/scenarios/ram-resize-cancel.json",
@@ -542,6 +579,7 @@ Suite *conform_ram_suite(void)
                       (int)SIM_ARRAY_COUNT(workload_files));
   tcase_add_test(run, conform_ram_resize_is_in_the_block_list);
   tcase_add_test(run, conform_ram_oracle_names_the_synthetic_page);
+  tcase_add_test(run, conform_ram_oracle_checks_loaded_synthetic_bytes);
   tcase_add_test(run, conform_ram_ignore_shared_leaves_shared_pages_out);
   tcase_add_loop_test(run, conform_ram_resize_scenario_outcomes, 0,
                       (int)SIM_ARRAY_COUNT(resize_files));

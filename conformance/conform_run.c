@@ -774,8 +774,8 @@ static void run_checks(struct run *run)
 static void run_final(struct run *run, struct machine *last)
 {
   /* Across releases, read through the started-on release's tables (what the reference has). */
-  run->result->guest_digest = conform_guest_digest_as(last, run->origin);
   conform_snapshot_take_as(&run->result->final, last, run->origin, true);
+  run->result->guest_digest = conform_guest_digest_of(&run->result->final, last, run->origin);
 }
 
 /* After sim_run: liveness, and the figures of the machine that ran last. */

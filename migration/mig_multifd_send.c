@@ -205,6 +205,13 @@ static void send_flush(struct mig_multifd_send *send)
   send_packet(send, channel, 0);
 }
 
+uint8_t *mig_multifd_send_slot(struct mig_multifd_send *send, const struct ram_block *block)
+{
+  if (send->block != block) send_flush(send);
+  send->block = block;
+  return send->payload + (size_t)send->normal_count * MIG_PAGE_BYTES;
+}
+
 void mig_multifd_send_page(struct mig_multifd_send *send, const struct ram_block *block,
                            uint64_t page_index, const uint8_t *bytes)
 {
@@ -216,7 +223,8 @@ void mig_multifd_send_page(struct mig_multifd_send *send, const struct ram_block
   if (bytes == NULL) {
     send->zero_offsets[send->zero_count++] = offset;
   } else {
-    memcpy(send->payload + (size_t)send->normal_count * MIG_PAGE_BYTES, bytes, MIG_PAGE_BYTES);
+    uint8_t *slot = send->payload + (size_t)send->normal_count * MIG_PAGE_BYTES;
+    if (bytes != slot) memcpy(slot, bytes, MIG_PAGE_BYTES); /* else made in place */
     send->normal_offsets[send->normal_count++] = offset;
   }
   if (send->normal_count + send->zero_count == PACKET_PAGES) send_flush(send);

@@ -57,6 +57,13 @@ bool mig_multifd_send_options_valid(const struct mig_multifd_send_options *optio
 void mig_multifd_send_initial(struct mig_multifd_send *send);
 /* Whether a zero page goes in packets (true) or stays a ZERO record on the main channel. */
 bool mig_multifd_send_takes_zero(const struct mig_multifd_send *send);
+/*
+ * Where the next normal page of block will sit in the packet being filled
+ * (the packet of another block is sent first): a caller that makes a page's
+ * bytes (a synthetic page) makes them there and passes this pointer as bytes
+ * to mig_multifd_send_page, which then copies nothing.
+ */
+uint8_t *mig_multifd_send_slot(struct mig_multifd_send *send, const struct ram_block *block);
 /* Queues one page (bytes: its 4096 bytes, or NULL for a zero page). */
 void mig_multifd_send_page(struct mig_multifd_send *send, const struct ram_block *block,
                            uint64_t page_index, const uint8_t *bytes);

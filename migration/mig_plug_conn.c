@@ -102,6 +102,16 @@ static void conn_on_deliver(void *context, const uint8_t *bytes, size_t count)
   if (count == 0) {
     conn->closed = true;
   } else {
+    if (conn->direct != NULL && conn->ring_count == 0) {
+      /* The reader waits on an empty ring: into its buffer, as the ring would give it. */
+      size_t direct = SIM_MIN(count, conn->direct_capacity - conn->direct_count);
+      memcpy(conn->direct + conn->direct_count, bytes, direct);
+      conn->direct_count += direct;
+      bytes += direct;
+      count -= direct;
+    }
+  }
+  if (count > 0) {
     if (conn->ring_capacity - conn->ring_count < count) {
       conn_ring_grow(conn, conn->ring_count + count);
     }
@@ -116,21 +126,39 @@ static void conn_on_deliver(void *context, const uint8_t *bytes, size_t count)
   sim_event_schedule_at(conn->plug->sim, &conn->wake, sim_now_ns(conn->plug->sim));
 }
 
+/*
+ * While the ring is empty the reader waits with its buffer lent to the
+ * deliveries (conn_on_deliver), which saves a copy; what it gets is what
+ * the ring would have given it: every byte delivered meanwhile, up to capacity.
+ */
 static size_t conn_refill(void *context, uint8_t *bytes, size_t capacity)
 {
   struct mig_plug_conn *conn = context;
-  while (conn->ring_count == 0 && !conn->closed) {
-    conn->waiting = true;
-    if (!sim_fiber_yield(conn->fiber)) return 0;
+  SIM_ASSERT(capacity > 0 && conn->direct == NULL);
+  if (conn->ring_count == 0) {
+    conn->direct = bytes;
+    conn->direct_capacity = capacity;
+    conn->direct_count = 0;
+    bool cancelled = false;
+    while (conn->direct_count == 0 && conn->ring_count == 0 && !conn->closed) {
+      conn->waiting = true;
+      cancelled = !sim_fiber_yield(conn->fiber);
+      if (cancelled) break;
+    }
+    conn->direct = NULL;
+    if (cancelled) return 0;
   }
-  size_t count = (size_t)SIM_MIN((uint64_t)capacity, conn->ring_count);
-  if (count == 0) return 0; /* closed (or broken) before a byte came: no ring yet */
-  uint64_t first = SIM_MIN((uint64_t)count, conn->ring_capacity - conn->ring_head);
-  memcpy(bytes, conn->ring + conn->ring_head, first);
-  memcpy(bytes + first, conn->ring, count - first);
-  conn->ring_head = (conn->ring_head + count) % conn->ring_capacity;
-  conn->ring_count -= count;
-  return count;
+  size_t direct = conn->direct_count;
+  conn->direct_count = 0;
+  size_t count = (size_t)SIM_MIN((uint64_t)(capacity - direct), conn->ring_count);
+  if (count > 0) { /* the ring may never have been allocated */
+    uint64_t first = SIM_MIN((uint64_t)count, conn->ring_capacity - conn->ring_head);
+    memcpy(bytes + direct, conn->ring + conn->ring_head, first);
+    memcpy(bytes + direct + first, conn->ring, count - first);
+    conn->ring_head = (conn->ring_head + count) % conn->ring_capacity;
+    conn->ring_count -= count;
+  }
+  return direct + count;
 }
 
 static void conn_on_wake(struct sim *sim, struct sim_event *event)

@@ -32,6 +32,9 @@ struct mig_plug_conn {
   struct sim_fiber *fiber;
   struct sim_event wake;
   bool waiting;                            /* blocked in refill */
+  uint8_t *direct;                         /* while waiting: the reader's buffer, which */
+  size_t direct_capacity;                  /* deliveries fill before the ring */
+  size_t direct_count;
   uint8_t *ring;                           /* received, not yet read (grows when full) */
   uint64_t ring_capacity;
   uint64_t ring_head;

@@ -133,7 +133,10 @@ void mig__ram_save_page(struct mig_ram_source *source, struct mig_writer *writer
   source->dirty_pages_count--;
   bool zero = ram_page_is_zero(block, page_index);
   if (source->multifd != NULL && (!zero || mig_multifd_send_takes_zero(source->multifd))) {
-    const uint8_t *bytes = zero ? NULL : ram_page_read(block, page_index, source->scratch);
+    /* A synthetic page is made straight into the packet (a dense one is copied there). */
+    const uint8_t *bytes =
+        zero ? NULL
+             : ram_page_read(block, page_index, mig_multifd_send_slot(source->multifd, block));
     mig_multifd_send_page(source->multifd, block, page_index, bytes);
     if (zero) source->zero_pages_count++;
     else source->normal_pages_count++;

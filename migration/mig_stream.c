@@ -51,12 +51,31 @@ static void writer_drain(struct mig_writer *writer)
   writer->used = 0;
 }
 
+/*
+ * Stages bytes and hands the sink whole buffers.  A whole buffer's worth
+ * met with an empty buffer goes to the sink from the caller's bytes, with
+ * no copy: the sink sees the same writes either way.
+ */
 static void writer_put(struct mig_writer *writer, const uint8_t *bytes, size_t count)
 {
   SIM_ASSERT(bytes != NULL || count == 0);
   while (writer->error == MIG_OK && count > 0) {
     size_t chunk = SIM_MIN(count, writer->capacity - writer->used);
     SIM_ASSERT(chunk > 0);
+    if (writer->used == 0 && chunk == writer->capacity) {
+      enum mig_err err = writer->write(writer->context, bytes, chunk);
+      SIM_ASSERT((unsigned)err < (unsigned)MIG_ERR_COUNT);
+      if (err != MIG_OK) { /* as if staged and refused: the buffer holds the chunk */
+        memcpy(writer->buffer, bytes, chunk);
+        writer->used = chunk;
+        writer->error = err;
+        return;
+      }
+      writer->offset_flushed += chunk;
+      bytes += chunk;
+      count -= chunk;
+      continue;
+    }
     memcpy(writer->buffer + writer->used, bytes, chunk);
     writer->used += chunk;
     bytes += chunk;

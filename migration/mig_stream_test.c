@@ -135,6 +135,33 @@ START_TEST(mig_writer_flush_small_buffer)
 }
 END_TEST
 
+/*
+ * Goal: a long write reaches the sink in the same whole-buffer chunks whether
+ * it is staged or handed over from the caller's bytes; method: 1 + 14 bytes
+ * through a 4-byte buffer, chunks and bytes checked.
+ */
+START_TEST(mig_writer_long_write_whole_chunks)
+{
+  struct chunk_sink sink = {0};
+  mig_membuf_init(&sink.membuf, 1024);
+  uint8_t buffer[4], bytes[14];
+  for (size_t i = 0; i < sizeof bytes; i++) bytes[i] = (uint8_t)(0xa0 + i);
+  struct mig_writer writer;
+  mig_writer_init(&writer, buffer, sizeof buffer, chunk_sink_write, &sink);
+  mig_writer_u8(&writer, 0x55);
+  mig_writer_bytes(&writer, bytes, sizeof bytes); /* 3 staged, then 4 + 4 direct, 3 staged */
+  ck_assert_uint_eq(sink.chunk_count, 3);
+  ck_assert_uint_eq(mig_writer_offset(&writer), 15);
+  ck_assert_int_eq(mig_writer_flush(&writer), MIG_OK);
+  ck_assert_uint_eq(sink.chunk_count, 4);
+  for (size_t i = 0; i < 3; i++) ck_assert_uint_eq(sink.chunk_bytes[i], 4);
+  ck_assert_uint_eq(sink.chunk_bytes[3], 3);
+  ck_assert_uint_eq(sink.membuf.bytes[0], 0x55);
+  ck_assert_mem_eq(sink.membuf.bytes + 1, bytes, sizeof bytes);
+  mig_membuf_deinit(&sink.membuf);
+}
+END_TEST
+
 /* Goal: memory-mode reads decode big-endian with exact offsets; method: read sample_stream. */
 START_TEST(mig_reader_memory_reads_values)
 {
@@ -455,6 +482,7 @@ Suite *mig_stream_suite(void)
   TCase *core = tcase_create("core");
   tcase_add_test(core, mig_writer_primitives_big_endian);
   tcase_add_test(core, mig_writer_flush_small_buffer);
+  tcase_add_test(core, mig_writer_long_write_whole_chunks);
   tcase_add_test(core, mig_reader_memory_reads_values);
   tcase_add_test(core, mig_reader_peek_at_end_no_error);
   tcase_add_test(core, mig_read_counted_string_empty);

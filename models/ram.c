@@ -66,6 +66,35 @@ void ram_synth_fill(const uint64_t *restrict pool, uint64_t content_key,
 }
 
 /*
+ * Whether bytes are exactly ram_synth_fill(block's key, page_index,
+ * generation): the same words made and compared in one pass with no early
+ * exit, and words 2..511 in a loop of even length, which the compiler turns
+ * into packed SSE2 as it does the fill's.
+ */
+static bool synth_matches(const struct ram_block *block, uint64_t page_index,
+                          uint32_t generation, const uint8_t *bytes)
+{
+  SIM_ASSERT(generation != 0);
+  uint64_t state = block->content_key ^ (page_index * UINT64_C(0xbf58476d1ce4e5b9)) ^
+                   ((uint64_t)generation * UINT64_C(0x94d049bb133111eb));
+  uint64_t base = sim_splitmix64(&state);
+  uint64_t header = (uint64_t)generation << 32 | (page_index & UINT32_MAX);
+  uint64_t word0, word1;
+  memcpy(&word0, bytes, sizeof(word0));
+  memcpy(&word1, bytes + 8, sizeof(word1));
+  uint64_t differ = (word0 ^ header) | (word1 ^ (block->synth_pool[1] ^ (base + GOLDEN)));
+  const uint64_t *pool = block->synth_pool;
+  uint64_t step = base + 2 * GOLDEN;
+  for (uint32_t i = 2; i < WORDS_PER_PAGE; i++) {
+    uint64_t word;
+    memcpy(&word, bytes + 8 * i, sizeof(word));
+    differ |= word ^ (pool[i] ^ step);
+    step += GOLDEN;
+  }
+  return differ == 0;
+}
+
+/*
  * Asks the kernel for 2 MiB pages under a big dense block: the guest and the
  * loader touch every page of it, and one fault per 2 MiB instead of per 4 KiB
  * takes most of the kernel's time out of a dense migration.  Only the wall
@@ -306,10 +335,27 @@ void ram_page_load(struct ram_block *block, uint64_t page_index, const uint8_t *
   chunk_touch(block, page_index);
   uint64_t word0;
   memcpy(&word0, bytes, sizeof(word0));
-  /* The generation is read back from the bytes; the digest is what the oracle trusts. */
-  block->generations[page_index] = (uint32_t)(word0 >> 32);
-  block->digests[page_index] = XXH3_64bits(bytes, RAM_PAGE_BYTES);
-  bit_set(block->digest_valid, page_index, true);
+  /* The generation is read back from the bytes. */
+  uint32_t generation = (uint32_t)(word0 >> 32);
+  block->generations[page_index] = generation;
+  /*
+   * Bytes that are exactly this block's content of that generation (always,
+   * unless the stream or the loader erred) make the page what a store of
+   * that generation would have made: no digest kept, none needed.  Other
+   * bytes keep their XXH3 digest, which is then what the oracle trusts.
+   */
+  bool canonical = generation != 0 ? synth_matches(block, page_index, generation, bytes)
+                                   : bytes_are_zero(bytes);
+  if (!canonical) block->digests[page_index] = XXH3_64bits(bytes, RAM_PAGE_BYTES);
+  bit_set(block->digest_valid, page_index, !canonical);
+}
+
+uint32_t ram_page_canonical(const struct ram_block *block, uint64_t page_index)
+{
+  SIM_ASSERT(block->backing == RAM_BACKING_SYNTHETIC);
+  SIM_ASSERT(page_index < block->page_count);
+  if (!chunk_touched(block, page_index) || bit_test(block->digest_valid, page_index)) return 0;
+  return block->generations[page_index];
 }
 
 void ram_page_load_zero(struct ram_block *block, uint64_t page_index)

@@ -12,8 +12,9 @@
  * - synthetic: a 32-bit write generation per page; a page's bytes are the pure
  *   function ram_synth_fill(content key, page, generation), made only when the
  *   stream needs them; generation 0 is the zero page.  A loaded (destination)
- *   page keeps the XXH3 digest of the bytes received plus the generation read
- *   from them, so a 64 GiB guest costs about 12 bytes per written page.
+ *   page keeps the generation read from the bytes received and, only when
+ *   the bytes are not exactly that generation's content, their XXH3 digest,
+ *   so a 64 GiB guest costs about 12 bytes per written page.
  *
  * Guest writes go through ram_write (dense) or ram_store (either backing),
  * which set the page's bit in the dirty log; the migration layer collects the
@@ -69,7 +70,9 @@ struct ram_block {                         /* arena-owned; read fields, don't wr
   uint8_t *bytes;                          /* dense: max_page_count pages */
   uint32_t *generations;                   /* synthetic: per page; 0 = zero page */
   uint64_t *digests;                       /* synthetic: loaded pages' XXH3 */
-  uint64_t *digest_valid;                  /* synthetic: bit per page, digests[] holds it */
+  uint64_t *digest_valid;                  /* synthetic: bit per page, digests[] holds it
+                                              (loaded bytes that are not the content of
+                                              the generation they carry) */
   uint64_t *touched;                       /* synthetic: bit per RAM_SYNTH_CHUNK_PAGES pages
                                               ever stored or loaded; others are zero */
   uint64_t content_key;                    /* synthetic: from the seed and the name */
@@ -136,6 +139,15 @@ void ram_page_release(struct ram_block *block, uint64_t page_index);
 uint8_t *ram_page_mut(struct ram_block *block, uint64_t page_index);
 /* Synthetic only: the page's write generation (0 = never written or zeroed). */
 uint32_t ram_page_generation(const struct ram_block *block, uint64_t page_index);
+
+/*
+ * Synthetic only: g >= 1 when the page's bytes are exactly
+ * ram_synth_fill(content_key, page, g) (written by the guest, or loaded with
+ * exactly those bytes), else 0 (zero, or loaded bytes kept only as a digest).
+ * Two such pages of blocks with the same content key are equal iff their
+ * generations are: the oracles compare them without making or hashing bytes.
+ */
+uint32_t ram_page_canonical(const struct ram_block *block, uint64_t page_index);
 
 /*
  * ORs the dirty log into bitmap (dirty_words_count words), clears the log and

@@ -159,7 +159,10 @@ END_TEST
 
 START_TEST(ram_synthetic_store_load_and_hash)
 {
-  /* A store advances the generation and logs; a loaded copy hashes the same; zero stays zero. */
+  /*
+   * A store advances the generation and logs; a loaded copy hashes the same and
+   * is canonical (its generation stands for its bytes), a corrupted one is not.
+   */
   struct sim *sim = test_sim();
   struct ram_block *source = synthetic(sim, "pc.ram", 64 * RAM_PAGE_BYTES, 0);
   struct ram_block *dest = synthetic(sim, "pc.ram", 64 * RAM_PAGE_BYTES, 0);
@@ -178,6 +181,8 @@ START_TEST(ram_synthetic_store_load_and_hash)
   ck_assert_uint_eq(dest->dirty_log[0], 0);
   ck_assert_uint_eq(ram_page_generation(dest, 9), 2);
   ck_assert_uint_eq(ram_page_hash(dest, 9), ram_page_hash(source, 9));
+  ck_assert_uint_eq(ram_page_canonical(source, 9), 2);
+  ck_assert_uint_eq(ram_page_canonical(dest, 9), 2);
   ck_assert_uint_eq(ram_next_touched(dest, 0), 9);
   ck_assert_uint_eq(ram_next_touched(dest, 10), 64);
   /* A corrupted copy keeps its own digest: the oracle sees the difference. */
@@ -187,6 +192,20 @@ START_TEST(ram_synthetic_store_load_and_hash)
   ram_page_load(dest, 9, bad);
   ck_assert_uint_eq(ram_page_generation(dest, 9), 2);
   ck_assert_uint_ne(ram_page_hash(dest, 9), ram_page_hash(source, 9));
+  ck_assert_uint_eq(ram_page_canonical(dest, 9), 0);
+  ck_assert(!ram_page_is_zero(dest, 9));
+  /* The last word differing, or the page index in word 0, is caught as well. */
+  memcpy(bad, bytes, sizeof(bad));
+  bad[RAM_PAGE_BYTES - 1] ^= 0x80;
+  ram_page_load(dest, 9, bad);
+  ck_assert_uint_eq(ram_page_canonical(dest, 9), 0);
+  ram_page_load(dest, 10, bytes);
+  ck_assert_uint_eq(ram_page_canonical(dest, 10), 0);
+  ck_assert_uint_ne(ram_page_hash(dest, 10), ram_page_hash(source, 10));
+  ram_page_load_zero(dest, 10);
+  ram_page_load(dest, 9, bytes);
+  ck_assert_uint_eq(ram_page_canonical(dest, 9), 2);
+  ram_page_load(dest, 9, bad);
   /* A guest store on the destination makes the page the generator's again. */
   ram_store(dest, 9, 0, 5);
   ram_store(source, 9, 0, 5);

@@ -59,6 +59,8 @@ struct sink {
   uint64_t ping_answered_end;       /* PINGs before this offset were answered (tail trials) */
   FILE *stream_out;                 /* --stream-out, written as bytes arrive */
   struct mig_multifd multifd;
+  struct mig_pctrack track;         /* postcopy: received and requested pages */
+  int32_t request_block;            /* block of the last REQ_PAGES_ID sent; -1: none */
   size_t main_count;                /* main bytes in main_bytes ... */
   size_t main_at;                   /* ... of which the walker took main_at */
   uint8_t main_bytes[SINK_CHUNK_BYTES + 4];  /* a read, and the magic before the first */
@@ -84,38 +86,67 @@ static uint64_t sink_now_ms(void)
 
 /* ------------------------------------------------------------ return path */
 
-/* SHUT or PONG (spec §8) on the main channel's socket. */
-static bool sink_rp_send(struct sink *sink, uint16_t type, uint32_t value)
+/* A return-path message (spec §8) on the main channel's socket; what names it in errors. */
+static bool sink_rp_write(struct sink *sink, const uint8_t *message, size_t bytes,
+                          const char *what)
 {
   SIM_ASSERT(sink->main_index >= 0);
-  uint8_t message[MIG_RP_U32_MESSAGE_BYTES];
-  size_t bytes = mig_rp_message_u32(type, value, message);
   const struct channel *main = &sink->channels[sink->main_index];
   ssize_t sent = main->fd < 0 ? -1 : send(main->fd, message, bytes, MSG_NOSIGNAL);
   if (sent != (ssize_t)bytes) {
-    SINK_FAIL(sink, MIG_ERR_IO, main->offset, strerror(errno), "return-path/%s",
-              type == MIG_RP_SHUT ? "shut" : "pong");
+    SINK_FAIL(sink, MIG_ERR_IO, main->offset, strerror(errno), "return-path/%s", what);
     return false;
   }
   return true;
 }
 
-/*
- * The walker's visitor: OPEN_RETURN_PATH opens the return path, each PING
- * is answered with a PONG at once, as QEMU's destination does (spec §7,
- * §8.1).  A PING before OPEN_RETURN_PATH is refused, as QEMU 7.2 refuses it.
- */
-static enum mig_err sink_visit(void *context, const struct mig_inspect_event *event,
-                               struct mig_error *error)
+/* SHUT or PONG. */
+static bool sink_rp_send(struct sink *sink, uint16_t type, uint32_t value)
 {
-  struct sink *sink = context;
+  uint8_t message[MIG_RP_U32_MESSAGE_BYTES];
+  size_t bytes = mig_rp_message_u32(type, value, message);
+  return sink_rp_write(sink, message, bytes, type == MIG_RP_SHUT ? "shut" : "pong");
+}
+
+/*
+ * At LISTEN: the pages the tracker picks, one REQ_PAGES_ID (a new block) or
+ * REQ_PAGES each, 4 KiB (the ADVISE summary said so), as QEMU's destination
+ * asks on a fault (postcopy-ram.c postcopy_request_page).
+ */
+static enum mig_err sink_request_pages(struct sink *sink, const struct mig_inspect_event *event,
+                                       struct mig_error *error)
+{
   struct cli_sink_result *result = sink->result;
-  if (event->kind != MIG_INSPECT_COMMAND) return MIG_OK;
-  if (event->command == MIG_CMD_OPEN_RETURN_PATH) {
-    result->return_path = true;
-    return MIG_OK;
+  if (!result->return_path) {
+    error->offset = event->offset;
+    snprintf(error->path, sizeof error->path, "command/POSTCOPY_LISTEN");
+    snprintf(error->detail, sizeof error->detail, "postcopy without a return path");
+    return MIG_ERR_BAD_COMMAND;
   }
-  if (event->command != MIG_CMD_PING) return MIG_OK;
+  struct mig_pctrack_request picks[32];
+  for (uint32_t count; (count = mig_pctrack_pick(&sink->track, picks, 32)) > 0;) {
+    for (uint32_t i = 0; i < count; i++) {
+      uint8_t message[MIG_RP_REQ_MESSAGE_BYTES_MAX];
+      bool named = (int32_t)picks[i].block_index != sink->request_block;
+      size_t bytes = mig_rp_message_req_pages(
+          named ? event->inspect->blocks[picks[i].block_index].name : NULL,
+          picks[i].page_index * MIG_PAGE_BYTES, MIG_PAGE_BYTES, message);
+      if (!sink_rp_write(sink, message, bytes, named ? "REQ_PAGES_ID" : "REQ_PAGES")) {
+        *error = result->error;
+        return MIG_ERR_IO;
+      }
+      sink->request_block = (int32_t)picks[i].block_index;
+      result->requests_sent++;
+    }
+  }
+  return MIG_OK;
+}
+
+/* PING: answered with a PONG at once, once per PING (a tail may be walked again). */
+static enum mig_err sink_ping(struct sink *sink, const struct mig_inspect_event *event,
+                              struct mig_error *error)
+{
+  struct cli_sink_result *result = sink->result;
   if (!result->return_path) {
     error->offset = event->offset;
     snprintf(error->path, sizeof error->path, "command/ping");
@@ -127,12 +158,34 @@ static enum mig_err sink_visit(void *context, const struct mig_inspect_event *ev
   const uint8_t *p = event->payload;
   uint32_t value = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
   if (!sink_rp_send(sink, MIG_RP_PONG, value)) {
-    *error = sink->result->error;
+    *error = result->error;
     return MIG_ERR_IO;
   }
   result->pongs_sent++;
   sink->ping_answered_end = event->offset + 1;
   return MIG_OK;
+}
+
+/*
+ * The walker's visitor: every event goes to the postcopy tracker; then
+ * OPEN_RETURN_PATH opens the return path, each PING is answered with a PONG
+ * at once, as QEMU's destination does (spec §7, §8.1; a PING before
+ * OPEN_RETURN_PATH is refused, as QEMU 7.2 refuses it), and LISTEN sends the
+ * page requests.
+ */
+static enum mig_err sink_visit(void *context, const struct mig_inspect_event *event,
+                               struct mig_error *error)
+{
+  struct sink *sink = context;
+  enum mig_err code = mig_pctrack_visit(&sink->track, event, 0, error);
+  if (code != MIG_OK || event->kind != MIG_INSPECT_COMMAND) return code;
+  switch (event->command) {
+  case MIG_CMD_OPEN_RETURN_PATH: sink->result->return_path = true; return MIG_OK;
+  case MIG_CMD_PING: return sink_ping(sink, event, error);
+  case MIG_CMD_POSTCOPY_LISTEN:
+    return mig_pctrack_listening(&sink->track) ? sink_request_pages(sink, event, error) : MIG_OK;
+  default: return MIG_OK;
+  }
 }
 
 /* --------------------------------------------------------------- channels */
@@ -451,6 +504,8 @@ static void sink_result_counts(struct sink *sink)
   result->multifd_bytes = set->bytes_count;
   result->multifd_payload_bytes = set->payload_bytes;
   result->stream_bytes = sink->main_index >= 0 ? sink->channels[sink->main_index].offset : 0;
+  result->postcopy_state = result->walked ? result->inspect.postcopy_state : MIG_POSTCOPY_NONE;
+  result->postcopy = *mig_pctrack_stats(&sink->track);
 }
 
 static void sink_serve_loop(struct sink *sink, int listen_fd)
@@ -479,6 +534,8 @@ enum mig_err cli_sink_serve(int listen_fd, const struct cli_sink_options *option
   sink->result = result;
   result->multifd_compression = options->multifd_compression;
   sink->main_index = -1;
+  sink->request_block = -1;
+  mig_pctrack_init(&sink->track, options->postcopy_seed, options->postcopy_requests_max);
   mig_multifd_init(&sink->multifd, options->multifd_compression);
   if (options->stream_out != NULL) {
     sink->stream_out = fopen(options->stream_out, "wb");
@@ -497,6 +554,7 @@ enum mig_err cli_sink_serve(int listen_fd, const struct cli_sink_options *option
     close(sink->channels[i].fd);
     mig_multifd_channel_deinit(&sink->channels[i].multifd);
   }
+  mig_pctrack_deinit(&sink->track);
   free(sink);
   return result->error.code;
 }
@@ -589,6 +647,13 @@ void cli_sink_print(FILE *out, const struct cli_sink_result *result, bool summar
           ", xbzrle %" PRIu64 ", compressed %" PRIu64 "\n", normal, result->multifd_pages, zero,
           xbzrle, compressed);
   fprintf(out, "sink: devices %" PRIu32 "\n", result->walked ? inspect->device_count : 0);
+  const struct mig_pctrack_stats *pc = &result->postcopy;
+  fprintf(out, "sink: postcopy %s, discarded %" PRIu64 ", missing at listen %" PRIu64
+          ", postcopy pages %" PRIu64 " (preempt %" PRIu64 "), requested %" PRIu64
+          " (messages %" PRIu32 "), arrived %" PRIu64 "\n",
+          mig_postcopy_state_name(result->postcopy_state), pc->discard_pages_count,
+          pc->missing_at_listen_count, pc->postcopy_pages_count, pc->preempt_pages_count,
+          pc->requested_count, result->requests_sent, pc->requested_arrived_count);
   fprintf(out, "sink: %s\n", result->error.code == MIG_OK ? "valid" : "INVALID");
 }
 
@@ -596,6 +661,7 @@ static const char usage_sink[] =
     "usage: migsim sink --listen tcp:HOST:PORT|unix:PATH [--once] [--summary]\n"
     "                   [--idle-ms N] [--stream-bytes-max N] [--stream-out FILE]\n"
     "                   [--multifd-compression none|zlib|zstd]\n"
+    "                   [--postcopy-requests N] [--postcopy-seed N]\n"
     "\n"
     "A migration destination for a real QEMU 7.2 source (migrate uri tcp:HOST:PORT or\n"
     "unix:PATH).  Validates the stream, answers the return path (PONG, SHUT), accepts\n"
@@ -611,7 +677,10 @@ static const char usage_sink[] =
     "                      (20000; each connection has its own limit)\n"
     "  --stream-bytes-max N  bytes of the main channel's tail (its device sections and\n"
     "                      trailer) held in memory (256 MiB, at most 4 GiB; K/M/G)\n"
-    "  --stream-out FILE   save the main channel's bytes as received\n";
+    "  --stream-out FILE   save the main channel's bytes as received\n"
+    "  --postcopy-requests N  postcopy: pages requested (REQ_PAGES) at LISTEN (64;\n"
+    "                      at most 4096; 0: none); each must arrive exactly once\n"
+    "  --postcopy-seed N   postcopy: the seed that picks those pages (1)\n";
 
 int cli_sink_main(int argc, char **argv)
 {
@@ -620,6 +689,7 @@ int cli_sink_main(int argc, char **argv)
   bool once = false, summary = false;
   uint32_t compression_index = 0;
   uint64_t idle_ms = CLI_SINK_IDLE_MS_DEFAULT, bytes_max = CLI_SINK_STREAM_BYTES_DEFAULT;
+  uint64_t requests = CLI_SINK_REQUESTS_DEFAULT, seed = 1;
   /* In enum mig_multifd_compression's order. */
   static const char *const compressions[] = {"none", "zlib", "zstd", NULL};
   const struct cli_option table[] = {
@@ -632,6 +702,9 @@ int cli_sink_main(int argc, char **argv)
       {"--idle-ms", CLI_OPTION_NUMBER, &idle_ms, 1, INT_MAX, false, NULL, NULL},
       {"--stream-bytes-max", CLI_OPTION_NUMBER, &bytes_max, 64, CLI_SINK_STREAM_BYTES_MAX, true,
        NULL, NULL},
+      {"--postcopy-requests", CLI_OPTION_NUMBER, &requests, 0, MIG_PCTRACK_REQUESTS_MAX, false,
+       NULL, NULL},
+      {"--postcopy-seed", CLI_OPTION_NUMBER, &seed, 0, INT64_MAX, false, NULL, NULL},
   };
   const struct cli_command command = {"sink", usage_sink, table, SIM_ARRAY_COUNT(table), 0, 0};
   struct cli_parsed parsed;
@@ -667,7 +740,9 @@ int cli_sink_main(int argc, char **argv)
                                      .idle_ms_max = (uint32_t)idle_ms,
                                      .settle_ms = CLI_SINK_SETTLE_MS_DEFAULT,
                                      .stream_out = stream_out,
-                                     .multifd_compression = compression};
+                                     .multifd_compression = compression,
+                                     .postcopy_seed = seed,
+                                     .postcopy_requests_max = (uint32_t)requests};
   int code = 0;
   do {
     struct cli_sink_result result;

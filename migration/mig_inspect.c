@@ -581,6 +581,7 @@ static bool walk_full_sized(struct walk *walk, struct mig_inspect_device *device
 static bool walk_plausible_record(const struct walk *walk, uint64_t p)
 {
   uint64_t end = walk->out->eof_offset + 1;
+  if (walk->in_package && p == end) return true;  /* the package's end is a record boundary */
   if (p >= end) return false;
   SIM_ASSERT(p >= walk->base && end - walk->base <= walk->count);
   const uint8_t *bytes = walk_at(walk, p);
@@ -615,7 +616,7 @@ static bool walk_full_unsized(struct walk *walk, struct mig_inspect_device *devi
 {
   struct mig_reader *reader = walk->reader;
   uint64_t start = mig_reader_offset(reader);
-  uint64_t end = walk->out->eof_offset;
+  uint64_t end = walk->out->eof_offset + (walk->in_package ? 1 : 0);  /* a package has no EOF */
   if (!walk->out->has_configuration && !walk->out->footers_seen) {
     MIG_READER_FAIL(reader, MIG_ERR_VMDESC, device->offset,
                     "no trailer and no section footers: FULL sections cannot be sized",
@@ -1214,8 +1215,10 @@ static void walk_package(struct walk *walk, const struct mig_record *record)
     mig_tokenizer_init_records(&walk->tokenizer, &package, &outer->tokenizer.options);
     bool run = walk_package_records(walk, &package, offset + length);
     if (!walk_failed(walk) && !run) {
-      MIG_READER_FAIL(&package, MIG_ERR_BAD_COMMAND, walk->record.offset,
-                      "package ended without POSTCOPY_RUN", "command/PACKAGED");
+      uint64_t where = walk->record.kind == MIG_RECORD_EOF ? walk->record.offset
+                                                            : mig_reader_offset(&package);
+      MIG_READER_FAIL(&package, MIG_ERR_BAD_COMMAND, where, "package ended without POSTCOPY_RUN",
+                      "command/PACKAGED");
     } else if (!walk_failed(walk) && mig_reader_offset(&package) != offset + length) {
       MIG_READER_FAIL(&package, MIG_ERR_TRAILING, mig_reader_offset(&package),
                       "bytes after POSTCOPY_RUN in the package", "command/PACKAGED");

@@ -34,7 +34,7 @@ _Static_assert(CLI_SINK_CHANNELS_MAX == MIG_MULTIFD_CHANNELS_MAX + 1, "main + mu
 _Static_assert(MIG_INSPECT_STREAM_WINDOW_BYTES >= SINK_CHUNK_BYTES,
                "one refill hands the walker every unread main byte");
 
-enum channel_kind { CHANNEL_UNKNOWN, CHANNEL_MAIN, CHANNEL_MULTIFD };
+enum channel_kind { CHANNEL_UNKNOWN, CHANNEL_MAIN, CHANNEL_MULTIFD, CHANNEL_PREEMPT };
 
 struct channel {
   int fd;                           /* open until the migration is over */
@@ -61,6 +61,8 @@ struct sink {
   struct mig_multifd multifd;
   struct mig_pctrack track;         /* postcopy: received and requested pages */
   int32_t request_block;            /* block of the last REQ_PAGES_ID sent; -1: none */
+  int32_t preempt_index;            /* the postcopy-preempt channel; -1 until it speaks */
+  struct mig_pctrack_preempt preempt;
   size_t main_count;                /* main bytes in main_bytes ... */
   size_t main_at;                   /* ... of which the walker took main_at */
   uint8_t main_bytes[SINK_CHUNK_BYTES + 4];  /* a read, and the magic before the first */
@@ -216,6 +218,18 @@ static void sink_main_bytes(struct sink *sink, const uint8_t *prefix, size_t pre
   }
 }
 
+/* Preempt-channel bytes: pages to the tracker (mig_pctrack_preempt_feed). */
+static void sink_preempt_feed(struct sink *sink, const uint8_t *bytes, size_t count)
+{
+  struct mig_error error = {.code = MIG_OK};
+  enum mig_err code = mig_pctrack_preempt_feed(&sink->preempt, &sink->track,
+                                               &sink->result->inspect, bytes, count, &error);
+  if (code != MIG_OK && !sink_failed(sink)) {
+    error.code = code;
+    sink->result->error = error;
+  }
+}
+
 /* Sorts a new connection by its first 4 bytes (spec §9.1), then feeds it. */
 static void channel_feed(struct sink *sink, struct channel *channel, const uint8_t *bytes,
                          size_t count)
@@ -223,6 +237,8 @@ static void channel_feed(struct sink *sink, struct channel *channel, const uint8
   if (channel->kind != CHANNEL_UNKNOWN) {
     if (channel->kind == CHANNEL_MAIN) {
       sink_main_bytes(sink, NULL, 0, bytes, count);
+    } else if (channel->kind == CHANNEL_PREEMPT) {
+      sink_preempt_feed(sink, bytes, count);
     } else {
       mig_multifd_channel_feed(&sink->multifd, &channel->multifd, bytes, count);
       sink_multifd_check(sink);
@@ -245,6 +261,13 @@ static void channel_feed(struct sink *sink, struct channel *channel, const uint8
     mig_multifd_channel_init(&sink->multifd, &channel->multifd, channel->index);
     mig_multifd_channel_feed(&sink->multifd, &channel->multifd, bytes + take, count - take);
     sink_multifd_check(sink);
+  } else if (magic != MIG_FILE_MAGIC && sink->options->postcopy_preempt &&
+             sink->preempt_index < 0) {
+    /* 7.2's preempt channel has no magic: its first bytes are a RAM record (§6.9). */
+    channel->kind = CHANNEL_PREEMPT;
+    sink->preempt_index = (int32_t)channel->index;
+    sink_preempt_feed(sink, channel->magic, sizeof channel->magic);
+    if (!sink_failed(sink)) sink_preempt_feed(sink, bytes + take, count - take);
   } else {
     SINK_FAIL(sink, MIG_ERR_BAD_MAGIC, 0,
               magic == MIG_FILE_MAGIC ? "second main channel" : "neither QEVM nor multifd",
@@ -256,6 +279,9 @@ static void channel_feed(struct sink *sink, struct channel *channel, const uint8
 static void channel_eof(struct sink *sink, struct channel *channel)
 {
   channel->eof = true;
+  if (channel->kind == CHANNEL_PREEMPT && mig_pctrack_preempt_busy(&sink->preempt)) {
+    SINK_FAIL(sink, MIG_ERR_TRUNCATED, channel->offset, "closed inside a record", "preempt/ram");
+  }
   if (channel->kind == CHANNEL_MULTIFD) {
     mig_multifd_channel_eof(&sink->multifd, &channel->multifd);
     sink_multifd_check(sink);
@@ -313,7 +339,10 @@ static bool channel_owes(const struct sink *sink, const struct channel *channel)
 {
   if (channel->eof) return false;
   switch (channel->kind) {
-  case CHANNEL_UNKNOWN: return true;
+  /* With postcopy-preempt one quiet connection may be the preempt channel (7.2: until postcopy). */
+  case CHANNEL_UNKNOWN: return !(sink->options->postcopy_preempt && sink->preempt_index < 0);
+  case CHANNEL_PREEMPT:
+    return mig_pctrack_preempt_busy(&sink->preempt) || (sink->walk_over && !sink->preempt.eos);
   case CHANNEL_MAIN: return !sink->walk_over;
   case CHANNEL_MULTIFD:
     return mig_multifd_channel_busy(&channel->multifd) ||
@@ -472,6 +501,10 @@ static bool sink_done(const struct sink *sink)
   for (uint32_t i = 0; i < sink->channel_count; i++) {
     const struct channel *channel = &sink->channels[i];
     if (channel->eof || channel->kind == CHANNEL_MAIN) continue;
+    if (channel->kind == CHANNEL_PREEMPT) {
+      if (!sink->preempt.eos) return false;
+      continue;
+    }
     if (channel->kind == CHANNEL_UNKNOWN ||
         channel->multifd.syncs_count < sink->syncs_expected) {
       return false;
@@ -506,6 +539,8 @@ static void sink_result_counts(struct sink *sink)
   result->stream_bytes = sink->main_index >= 0 ? sink->channels[sink->main_index].offset : 0;
   result->postcopy_state = result->walked ? result->inspect.postcopy_state : MIG_POSTCOPY_NONE;
   result->postcopy = *mig_pctrack_stats(&sink->track);
+  result->connection_count = sink->channel_count;
+  result->preempt_channel = sink->preempt_index >= 0;
 }
 
 static void sink_serve_loop(struct sink *sink, int listen_fd)
@@ -535,6 +570,8 @@ enum mig_err cli_sink_serve(int listen_fd, const struct cli_sink_options *option
   result->multifd_compression = options->multifd_compression;
   sink->main_index = -1;
   sink->request_block = -1;
+  sink->preempt_index = -1;
+  mig_pctrack_preempt_init(&sink->preempt);
   mig_pctrack_init(&sink->track, options->postcopy_seed, options->postcopy_requests_max);
   mig_multifd_init(&sink->multifd, options->multifd_compression);
   if (options->stream_out != NULL) {
@@ -633,7 +670,9 @@ void cli_sink_print(FILE *out, const struct cli_sink_result *result, bool summar
     xbzrle += inspect->blocks[i].xbzrle_pages;
     compressed += inspect->blocks[i].compressed_pages;
   }
-  fprintf(out, "sink: main channel %" PRIu64 " bytes\n", result->stream_bytes);
+  fprintf(out, "sink: main channel %" PRIu64 " bytes, connections %" PRIu32 "%s\n",
+          result->stream_bytes, result->connection_count,
+          result->preempt_channel ? " (one the preempt channel)" : "");
   fprintf(out, "sink: return path %s, pongs %" PRIu32 ", shut %s\n",
           result->return_path ? "open" : "closed", result->pongs_sent,
           result->shut_sent ? (result->shut_value == 0 ? "0" : "1") : "none");
@@ -661,7 +700,7 @@ static const char usage_sink[] =
     "usage: migsim sink --listen tcp:HOST:PORT|unix:PATH [--once] [--summary]\n"
     "                   [--idle-ms N] [--stream-bytes-max N] [--stream-out FILE]\n"
     "                   [--multifd-compression none|zlib|zstd]\n"
-    "                   [--postcopy-requests N] [--postcopy-seed N]\n"
+    "                   [--postcopy-requests N] [--postcopy-seed N] [--postcopy-preempt]\n"
     "\n"
     "A migration destination for a real QEMU 7.2 source (migrate uri tcp:HOST:PORT or\n"
     "unix:PATH).  Validates the stream, answers the return path (PONG, SHUT), accepts\n"
@@ -680,13 +719,15 @@ static const char usage_sink[] =
     "  --stream-out FILE   save the main channel's bytes as received\n"
     "  --postcopy-requests N  postcopy: pages requested (REQ_PAGES) at LISTEN (64;\n"
     "                      at most 4096; 0: none); each must arrive exactly once\n"
-    "  --postcopy-seed N   postcopy: the seed that picks those pages (1)\n";
+    "  --postcopy-seed N   postcopy: the seed that picks those pages (1)\n"
+    "  --postcopy-preempt  the destination's postcopy-preempt capability: one more\n"
+    "                      connection, quiet until postcopy, carries requested pages\n";
 
 int cli_sink_main(int argc, char **argv)
 {
   const char *listen_spec = NULL;
   const char *stream_out = NULL;
-  bool once = false, summary = false;
+  bool once = false, summary = false, preempt = false;
   uint32_t compression_index = 0;
   uint64_t idle_ms = CLI_SINK_IDLE_MS_DEFAULT, bytes_max = CLI_SINK_STREAM_BYTES_DEFAULT;
   uint64_t requests = CLI_SINK_REQUESTS_DEFAULT, seed = 1;
@@ -699,6 +740,7 @@ int cli_sink_main(int argc, char **argv)
        compressions, NULL},
       {"--once", CLI_OPTION_FLAG, &once, 0, 0, false, NULL, NULL},
       {"--summary", CLI_OPTION_FLAG, &summary, 0, 0, false, NULL, NULL},
+      {"--postcopy-preempt", CLI_OPTION_FLAG, &preempt, 0, 0, false, NULL, NULL},
       {"--idle-ms", CLI_OPTION_NUMBER, &idle_ms, 1, INT_MAX, false, NULL, NULL},
       {"--stream-bytes-max", CLI_OPTION_NUMBER, &bytes_max, 64, CLI_SINK_STREAM_BYTES_MAX, true,
        NULL, NULL},
@@ -742,7 +784,8 @@ int cli_sink_main(int argc, char **argv)
                                      .stream_out = stream_out,
                                      .multifd_compression = compression,
                                      .postcopy_seed = seed,
-                                     .postcopy_requests_max = (uint32_t)requests};
+                                     .postcopy_requests_max = (uint32_t)requests,
+                                     .postcopy_preempt = preempt};
   int code = 0;
   do {
     struct cli_sink_result result;

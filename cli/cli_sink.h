@@ -59,6 +59,8 @@ struct cli_sink_options {
   enum mig_multifd_compression multifd_compression;  /* zero: none */
   uint64_t postcopy_seed;           /* picks the pages requested after LISTEN */
   uint32_t postcopy_requests_max;   /* pages requested (0: none; <= MIG_PCTRACK_REQUESTS_MAX) */
+  bool postcopy_preempt;            /* a connection that is neither QEVM nor multifd carries
+                                       postcopy pages (7.2: no magic; quiet until postcopy) */
 };
 
 
@@ -82,6 +84,8 @@ struct cli_sink_result {
   enum mig_postcopy_state postcopy_state;  /* the walk's, at its end */
   struct mig_pctrack_stats postcopy;       /* pages per phase, requests and their arrivals */
   uint32_t requests_sent;           /* REQ_PAGES_ID + REQ_PAGES messages */
+  uint32_t connection_count;        /* accepted */
+  bool preempt_channel;             /* one spoke as the postcopy-preempt channel */
 };
 
 /*

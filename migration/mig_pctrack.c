@@ -280,3 +280,130 @@ const struct mig_pctrack_stats *mig_pctrack_stats(const struct mig_pctrack *trac
 {
   return &track->stats;
 }
+
+/* ------------------------------------------------------------ preempt */
+
+void mig_pctrack_preempt_init(struct mig_pctrack_preempt *preempt)
+{
+  memset(preempt, 0, offsetof(struct mig_pctrack_preempt, bytes));
+  preempt->block_index = -1;
+}
+
+bool mig_pctrack_preempt_busy(const struct mig_pctrack_preempt *preempt)
+{
+  return preempt->count > 0;
+}
+
+/* Bytes the record being read needs in all, as far as its held bytes tell. */
+static size_t preempt_need(const struct mig_pctrack_preempt *preempt)
+{
+  if (preempt->count < 8) return 8;
+  uint32_t flags = (uint32_t)(be64_at(preempt->bytes) & (MIG_PAGE_BYTES - 1));
+  if ((flags & MIG_RAM_FLAG_EOS) != 0) return 8;
+  size_t at = 8;
+  if ((flags & MIG_RAM_FLAG_CONTINUE) == 0) {
+    if (preempt->count < 9) return 9;
+    at = 9u + preempt->bytes[8];
+  }
+  return at + ((flags & ~(uint32_t)MIG_RAM_FLAG_CONTINUE) == MIG_RAM_FLAG_ZERO ? 1u
+                                                                              : MIG_PAGE_BYTES);
+}
+
+/* The record's word, once its 8 bytes are in: EOS alone, or ZERO/PAGE with CONTINUE or not. */
+static enum mig_err preempt_word(struct mig_pctrack_preempt *preempt, struct mig_error *error)
+{
+  uint64_t word = be64_at(preempt->bytes);
+  uint32_t flags = (uint32_t)(word & (MIG_PAGE_BYTES - 1));
+  uint32_t kind = flags & ~(uint32_t)MIG_RAM_FLAG_CONTINUE;
+  char detail[96];
+  if (flags == MIG_RAM_FLAG_EOS && word == MIG_RAM_FLAG_EOS) return MIG_OK;
+  if (kind == MIG_RAM_FLAG_ZERO || kind == MIG_RAM_FLAG_PAGE) {
+    if ((flags & MIG_RAM_FLAG_CONTINUE) == 0 || preempt->block_index >= 0) return MIG_OK;
+    return track_fail(error, MIG_ERR_RAM_ORDER, preempt->record_offset,
+                      "CONTINUE before any block on this channel", "preempt/ram");
+  }
+  snprintf(detail, sizeof detail, "word 0x%016" PRIx64 ": ZERO, PAGE or a bare EOS only", word);
+  return track_fail(error, MIG_ERR_BAD_VALUE, preempt->record_offset, detail, "preempt/ram");
+}
+
+/* A whole page record: its block and address checked, then tracked as channel 1. */
+static enum mig_err preempt_page(struct mig_pctrack_preempt *preempt, struct mig_pctrack *track,
+                                 struct mig_inspect *inspect, struct mig_error *error)
+{
+  uint64_t word = be64_at(preempt->bytes);
+  uint32_t kind = (uint32_t)(word & (MIG_PAGE_BYTES - 1)) & ~(uint32_t)MIG_RAM_FLAG_CONTINUE;
+  if ((word & MIG_RAM_FLAG_CONTINUE) == 0) {
+    uint32_t name_bytes = preempt->bytes[8];
+    preempt->block_index = -1;
+    for (uint32_t i = 0; i < inspect->block_count && preempt->block_index < 0; i++) {
+      const char *name = inspect->blocks[i].name;
+      if (strlen(name) == name_bytes && memcmp(name, preempt->bytes + 9, name_bytes) == 0) {
+        preempt->block_index = (int32_t)i;
+      }
+    }
+    if (preempt->block_index < 0) {
+      return track_fail(error, MIG_ERR_RAM_BLOCK, preempt->record_offset + 8,
+                        "no such block in the RAM setup", "preempt/ram/block");
+    }
+  }
+  struct mig_inspect_block *block = &inspect->blocks[preempt->block_index];
+  uint64_t address = word & ~(uint64_t)(MIG_PAGE_BYTES - 1);
+  if (address >= block->used_bytes) {
+    char detail[96], path[MIG_PATH_BYTES_MAX];
+    snprintf(detail, sizeof detail, "address 0x%" PRIx64 " beyond used 0x%" PRIx64, address,
+             block->used_bytes);
+    snprintf(path, sizeof path, "preempt/ram/%s", block->name);
+    return track_fail(error, MIG_ERR_RAM_OFFSET, preempt->record_offset, detail, path);
+  }
+  struct mig_inspect_event event = {.kind = MIG_INSPECT_RAM_PAGE, .offset = preempt->record_offset,
+                                    .inspect = inspect, .word = word, .ram_kind = kind,
+                                    .block_index = (uint32_t)preempt->block_index,
+                                    .address = address};
+  enum mig_err code = mig_pctrack_visit(track, &event, 1, error);
+  if (code != MIG_OK) {
+    static const char prefix[] = "preempt/";
+    size_t keep = SIM_MIN(strlen(error->path), sizeof error->path - sizeof prefix);
+    memmove(error->path + sizeof prefix - 1, error->path, keep);
+    memcpy(error->path, prefix, sizeof prefix - 1);
+    error->path[sizeof prefix - 1 + keep] = '\0';
+    return code;
+  }
+  if (kind == MIG_RAM_FLAG_ZERO) block->zero_pages++;
+  else block->normal_pages++;
+  preempt->pages_count++;
+  return MIG_OK;
+}
+
+enum mig_err mig_pctrack_preempt_feed(struct mig_pctrack_preempt *preempt,
+                                      struct mig_pctrack *track, struct mig_inspect *inspect,
+                                      const uint8_t *bytes, size_t count,
+                                      struct mig_error *error)
+{
+  while (count > 0) {
+    if (preempt->eos) {
+      return track_fail(error, MIG_ERR_TRAILING, preempt->offset, "bytes after the final EOS",
+                        "preempt/eos");
+    }
+    if (preempt->count == 0) preempt->record_offset = preempt->offset;
+    size_t need = preempt_need(preempt);
+    size_t take = SIM_MIN(count, need - preempt->count), before = preempt->count;
+    memcpy(preempt->bytes + preempt->count, bytes, take);
+    preempt->count += take;
+    preempt->offset += take;
+    bytes += take;
+    count -= take;
+    if (before < 8 && preempt->count == 8) {  /* the word just completed */
+      enum mig_err code = preempt_word(preempt, error);
+      if (code != MIG_OK) return code;
+    }
+    if (preempt->count < preempt_need(preempt)) continue;
+    if (be64_at(preempt->bytes) == MIG_RAM_FLAG_EOS) {
+      preempt->eos = true;
+    } else {
+      enum mig_err code = preempt_page(preempt, track, inspect, error);
+      if (code != MIG_OK) return code;
+    }
+    preempt->count = 0;
+  }
+  return MIG_OK;
+}

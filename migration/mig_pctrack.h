@@ -79,6 +79,32 @@ enum mig_err mig_pctrack_visit(struct mig_pctrack *track, const struct mig_inspe
 uint32_t mig_pctrack_pick(struct mig_pctrack *track, struct mig_pctrack_request *out,
                           uint32_t out_max);
 bool mig_pctrack_listening(const struct mig_pctrack *track);
+
+/*
+ * The postcopy-preempt channel (spec §6.9; QEMU 7.2: connected at setup,
+ * quiet until postcopy, then the requested pages as bare RAM records (ZERO
+ * or PAGE, CONTINUE per this channel), ended by one EOS), parsed as bytes
+ * arrive (push mode, one record held).  Each page goes to the tracker as
+ * channel 1 and joins the block's page counts in inspect (the walk's).
+ * Errors: offset on this channel, path `preempt/...` or `preempt/ram/<block>`.
+ */
+struct mig_pctrack_preempt {        /* caller-owned; fields private except the counters */
+  uint64_t offset;                  /* channel bytes taken */
+  uint64_t record_offset;           /* of the record being read */
+  size_t count;                     /* its bytes held */
+  int32_t block_index;              /* the block CONTINUE means; -1: none yet */
+  bool eos;                         /* the final EOS came */
+  uint64_t pages_count;
+  uint8_t bytes[8 + 1 + MIG_IDSTR_BYTES_MAX + MIG_PAGE_BYTES];
+};
+
+void mig_pctrack_preempt_init(struct mig_pctrack_preempt *preempt);
+enum mig_err mig_pctrack_preempt_feed(struct mig_pctrack_preempt *preempt,
+                                      struct mig_pctrack *track, struct mig_inspect *inspect,
+                                      const uint8_t *bytes, size_t count,
+                                      struct mig_error *error);
+/* Inside a record: the channel owes bytes. */
+bool mig_pctrack_preempt_busy(const struct mig_pctrack_preempt *preempt);
 const struct mig_pctrack_stats *mig_pctrack_stats(const struct mig_pctrack *track);
 
 #endif /* MIG_PCTRACK_H */

@@ -206,6 +206,130 @@ START_TEST(mig_pctrack_req_pages_writer_read_back)
 }
 END_TEST
 
+/* A tracker after the good plan's walk up to LISTEN, and the walk's inspect, for preempt tests. */
+struct pc_preempt_run {
+  struct pc_run run;
+  struct mig_inspect inspect;
+  struct mig_pctrack_preempt preempt;
+  struct mig_membuf records;
+};
+
+static enum mig_err pc_preempt_visit(void *context, const struct mig_inspect_event *event,
+                                     struct mig_error *error)
+{
+  /* Stop the walk at the end of the package: the preempt channel's pages come next. */
+  if (event->kind == MIG_INSPECT_COMMAND && event->command == MIG_CMD_POSTCOPY_RUN) {
+    enum mig_err code = pc_visit(context, event, error);
+    return code != MIG_OK ? code : MIG_ERR_COUNT - 1;
+  }
+  return pc_visit(context, event, error);
+}
+
+static void pc_preempt_start(struct pc_preempt_run *p)
+{
+  struct mig_membuf stream;
+  struct pcs_offsets at;
+  pcs_build(&plan_good, &stream, &at);
+  memset(&p->run, 0, sizeof p->run);
+  mig_pctrack_init(&p->run.track, 7, 8);
+  struct mig_inspect_visitor visitor = {.visit = pc_preempt_visit, .context = &p->run};
+  struct mig_error error;
+  ck_assert_int_eq(mig_inspect_walk(stream.bytes, stream.count, &p->inspect, &visitor, &error),
+                   MIG_ERR_COUNT - 1);
+  ck_assert(mig_pctrack_listening(&p->run.track));
+  mig_membuf_deinit(&stream);
+  mig_pctrack_preempt_init(&p->preempt);
+  mig_membuf_init(&p->records, (size_t)1 << 20);
+}
+
+static void pc_preempt_finish(struct pc_preempt_run *p)
+{
+  mig_membuf_deinit(&p->records);
+  mig_inspect_deinit(&p->inspect);
+  mig_pctrack_deinit(&p->run.track);
+}
+
+/* Feeds the records to the preempt parser in pieces of 1, 7, 4096 ... bytes. */
+static enum mig_err pc_preempt_feed(struct pc_preempt_run *p, struct mig_error *error)
+{
+  static const size_t pieces[] = {1, 7, 4096, 3, 9000};
+  size_t at = 0;
+  for (uint32_t i = 0; at < p->records.count; i++) {
+    size_t take = SIM_MIN(pieces[i % SIM_ARRAY_COUNT(pieces)], p->records.count - at);
+    enum mig_err code = mig_pctrack_preempt_feed(&p->preempt, &p->run.track, &p->inspect,
+                                                 p->records.bytes + at, take, error);
+    if (code != MIG_OK) return code;
+    at += take;
+  }
+  return MIG_OK;
+}
+
+START_TEST(mig_pctrack_preempt_pages_once)
+{
+  /* Goal: the 4 missing pages on the preempt channel (named, then CONTINUE, then EOS) in
+   * odd-sized pieces are tracked as channel 1; method: counts and the busy flag. */
+  struct pc_preempt_run p;
+  pc_preempt_start(&p);
+  pcs_page(&p.records, 4, true);
+  pcs_page(&p.records, 5, false);
+  pcs_page(&p.records, 10, false);
+  pcs_be(&p.records, UINT64_C(11) * MIG_PAGE_BYTES | MIG_RAM_FLAG_ZERO | MIG_RAM_FLAG_CONTINUE,
+         8);
+  pcs_u8(&p.records, 0);
+  pcs_be(&p.records, MIG_RAM_FLAG_EOS, 8);
+  struct mig_error error;
+  ck_assert_int_eq(pc_preempt_feed(&p, &error), MIG_OK);
+  ck_assert(p.preempt.eos && !mig_pctrack_preempt_busy(&p.preempt));
+  ck_assert_uint_eq(p.preempt.pages_count, 4);
+  const struct mig_pctrack_stats *stats = mig_pctrack_stats(&p.run.track);
+  ck_assert_uint_eq(stats->preempt_pages_count, 4);
+  ck_assert_uint_eq(stats->requested_arrived_count, 4);
+  ck_assert_uint_eq(p.inspect.blocks[0].zero_pages, 1);
+  pc_preempt_finish(&p);
+}
+END_TEST
+
+/* Hostile preempt channels: what each sends after the package, and the refusal. */
+enum { PRE_TWICE, PRE_CONTINUE_FIRST, PRE_KIND, PRE_BLOCK, PRE_AFTER_EOS, PRE_BEYOND, PRE_CASES };
+
+START_TEST(mig_pctrack_preempt_hostile)
+{
+  /* Goal: each broken preempt channel is refused with its channel offset and a preempt path. */
+  static const struct { enum mig_err code; const char *path; uint64_t offset; } expect[] = {
+    [PRE_TWICE] = {MIG_ERR_RAM_ORDER, "preempt/ram/pc.ram", 8 + 7 + MIG_PAGE_BYTES},
+    [PRE_CONTINUE_FIRST] = {MIG_ERR_RAM_ORDER, "preempt/ram", 0},
+    [PRE_KIND] = {MIG_ERR_BAD_VALUE, "preempt/ram", 0},
+    [PRE_BLOCK] = {MIG_ERR_RAM_BLOCK, "preempt/ram/block", 8},
+    [PRE_AFTER_EOS] = {MIG_ERR_TRAILING, "preempt/eos", 8},
+    [PRE_BEYOND] = {MIG_ERR_RAM_OFFSET, "preempt/ram/pc.ram", 0},
+  };
+  struct pc_preempt_run p;
+  pc_preempt_start(&p);
+  struct mig_membuf *r = &p.records;
+  switch (_i) {
+  case PRE_TWICE: pcs_page(r, 4, true); pcs_page(r, 4, false); break;
+  case PRE_CONTINUE_FIRST: pcs_page(r, 4, false); break;
+  case PRE_KIND: pcs_be(r, UINT64_C(4) * MIG_PAGE_BYTES | MIG_RAM_FLAG_XBZRLE, 8); break;
+  case PRE_BLOCK:
+    pcs_be(r, UINT64_C(4) * MIG_PAGE_BYTES | MIG_RAM_FLAG_PAGE, 8);
+    pcs_name(r, "pc.rom");
+    for (uint32_t k = 0; k < MIG_PAGE_BYTES; k++) pcs_u8(r, 0);
+    break;
+  case PRE_AFTER_EOS: pcs_be(r, MIG_RAM_FLAG_EOS, 8); pcs_u8(r, 0); break;
+  default: pcs_page(r, 16, true); break;   /* pc.ram has 16 pages */
+  }
+  struct mig_error error;
+  enum mig_err code = pc_preempt_feed(&p, &error);
+  char text[512];
+  error.code = code;
+  mig_error_format(&error, text, sizeof text);
+  ck_assert_msg(code == expect[_i].code, "case %d: %s", _i, text);
+  ck_assert_msg(strcmp(error.path, expect[_i].path) == 0, "case %d: %s", _i, text);
+  ck_assert_msg(error.offset == expect[_i].offset, "case %d: %s", _i, text);
+  pc_preempt_finish(&p);
+}
+END_TEST
+
 Suite *mig_pctrack_suite(void)
 {
   Suite *suite = suite_create("mig_pctrack");
@@ -213,10 +337,12 @@ Suite *mig_pctrack_suite(void)
   tcase_add_test(good, mig_pctrack_good_stream_requests_arrive_once);
   tcase_add_test(good, mig_pctrack_picks_follow_the_seed);
   tcase_add_test(good, mig_pctrack_req_pages_writer_read_back);
+  tcase_add_test(good, mig_pctrack_preempt_pages_once);
   suite_add_tcase(suite, good);
   TCase *hostile = tcase_create("hostile");
   tcase_add_loop_test(hostile, mig_pctrack_hostile, 0, (int)SIM_ARRAY_COUNT(pc_cases));
   tcase_add_test(hostile, mig_pctrack_package_bounded);
+  tcase_add_loop_test(hostile, mig_pctrack_preempt_hostile, 0, PRE_CASES);
   suite_add_tcase(suite, hostile);
   return suite;
 }

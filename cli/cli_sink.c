@@ -723,6 +723,18 @@ static const char usage_sink[] =
     "  --postcopy-preempt  the destination's postcopy-preempt capability: one more\n"
     "                      connection, quiet until postcopy, carries requested pages\n";
 
+/* "listening on ..." on stderr, with the bound port when PORT was 0. */
+static void sink_print_listening(const char *listen_spec, uint16_t port)
+{
+  if (port != 0) {
+    fprintf(stderr, "migsim sink: listening on tcp:%.*s:%u\n",
+            (int)(strrchr(listen_spec, ':') - (listen_spec + 4)), listen_spec + 4, port);
+  } else {
+    fprintf(stderr, "migsim sink: listening on %s\n", listen_spec);
+  }
+  fflush(stderr);
+}
+
 int cli_sink_main(int argc, char **argv)
 {
   const char *listen_spec = NULL;
@@ -771,13 +783,7 @@ int cli_sink_main(int argc, char **argv)
     fprintf(stderr, "migsim sink: %s\n", message);
     return CONFORM_BAD_INPUT;
   }
-  if (port != 0) {
-    fprintf(stderr, "migsim sink: listening on tcp:%.*s:%u\n",
-            (int)(strrchr(listen_spec, ':') - (listen_spec + 4)), listen_spec + 4, port);
-  } else {
-    fprintf(stderr, "migsim sink: listening on %s\n", listen_spec);
-  }
-  fflush(stderr);
+  sink_print_listening(listen_spec, port);
   struct cli_sink_options options = {.stream_bytes_max = (size_t)bytes_max,
                                      .idle_ms_max = (uint32_t)idle_ms,
                                      .settle_ms = CLI_SINK_SETTLE_MS_DEFAULT,

@@ -113,14 +113,16 @@ static const struct {
   const char *detail;
 } pc_cases[] = {
   {"answered twice", {.pages = 16, .discard_mask = 0x30, .post_mask = 0x30, .post_twice = 5},
-   MIG_ERR_RAM_ORDER, "ram/pc.ram", AT_SECOND, "postcopy page 0x5 arrived twice (a requested page)"},
+   MIG_ERR_RAM_ORDER, "ram/pc.ram", AT_SECOND,
+   "postcopy page 0x5 arrived twice (a requested page)"},
   {"never sent", {.pages = 16, .discard_mask = 0x30, .post_mask = 0x10, .post_twice = -1},
    MIG_ERR_RAM_ORDER, "ram/pc.ram", AT_EOF, "requested page 0x5 never received"},
   {"discarded page not requested, never sent",
    {.pages = 64, .discard_mask = 0xff00, .post_mask = 0x7f00, .post_twice = -1},
    MIG_ERR_RAM_ORDER, "ram/pc.ram", AT_EOF, "page 0xf never received"},
   {"sent though not discarded", {.pages = 16, .discard_mask = 0x30, .post_mask = 0x70,
-   .post_twice = -1}, MIG_ERR_RAM_ORDER, "ram/pc.ram", AT_SECOND, "postcopy page 0x6 arrived twice"},
+   .post_twice = -1}, MIG_ERR_RAM_ORDER, "ram/pc.ram", AT_SECOND,
+   "postcopy page 0x6 arrived twice"},
   {"LISTEN without ADVISE", {.pages = 16, .post_twice = -1, .no_advise = true},
    MIG_ERR_BAD_COMMAND, "command/POSTCOPY_LISTEN", AT_LISTEN,
    "POSTCOPY_LISTEN in wrong postcopy state (none)"},

@@ -670,8 +670,8 @@ void cli_sink_print(FILE *out, const struct cli_sink_result *result, bool summar
     xbzrle += inspect->blocks[i].xbzrle_pages;
     compressed += inspect->blocks[i].compressed_pages;
   }
-  fprintf(out, "sink: main channel %" PRIu64 " bytes, connections %" PRIu32 "%s\n",
-          result->stream_bytes, result->connection_count,
+  fprintf(out, "sink: main channel %" PRIu64 " bytes\n", result->stream_bytes);
+  fprintf(out, "sink: connections %" PRIu32 "%s\n", result->connection_count,
           result->preempt_channel ? " (one the preempt channel)" : "");
   fprintf(out, "sink: return path %s, pongs %" PRIu32 ", shut %s\n",
           result->return_path ? "open" : "closed", result->pongs_sent,

@@ -340,7 +340,8 @@ static bool channel_owes(const struct sink *sink, const struct channel *channel)
   if (channel->eof) return false;
   switch (channel->kind) {
   /* With postcopy-preempt one quiet connection may be the preempt channel (7.2: until postcopy). */
-  case CHANNEL_UNKNOWN: return !(sink->options->postcopy_preempt && sink->preempt_index < 0);
+  case CHANNEL_UNKNOWN:
+    return !(sink->options->postcopy_preempt && sink->preempt_index < 0 && !sink->walk_over);
   case CHANNEL_PREEMPT:
     return mig_pctrack_preempt_busy(&sink->preempt) || (sink->walk_over && !sink->preempt.eos);
   case CHANNEL_MAIN: return !sink->walk_over;
@@ -501,6 +502,12 @@ static bool sink_done(const struct sink *sink)
   for (uint32_t i = 0; i < sink->channel_count; i++) {
     const struct channel *channel = &sink->channels[i];
     if (channel->eof || channel->kind == CHANNEL_MAIN) continue;
+    /* A quiet preempt channel owes its EOS only when postcopy ran (7.2 sends none otherwise). */
+    if (channel->kind == CHANNEL_UNKNOWN && channel->magic_count == 0 &&
+        sink->options->postcopy_preempt && sink->preempt_index < 0 &&
+        sink->result->inspect.postcopy_state != MIG_POSTCOPY_END) {
+      continue;
+    }
     if (channel->kind == CHANNEL_PREEMPT) {
       if (!sink->preempt.eos) return false;
       continue;

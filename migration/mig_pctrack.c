@@ -204,6 +204,7 @@ static enum mig_err track_advise(struct mig_pctrack *track, const struct mig_ins
 static enum mig_err track_listen(struct mig_pctrack *track, const struct mig_inspect_event *event,
                                  struct mig_error *error)
 {
+  if (track->listening) return MIG_OK;  /* a tail walked again: the draws stand */
   track->listening = true;
   if (track->requests_max > 0 && track->tracking) {
     track->picks = calloc(track->requests_max, sizeof *track->picks);

@@ -29,7 +29,10 @@
  *   keeps a received bit per page.  At LISTEN the sink picks up to
  *   postcopy_requests_max missing pages from postcopy_seed and asks for each
  *   with REQ_PAGES_ID / REQ_PAGES on the return path; from LISTEN on every
- *   page must arrive exactly once, and by EOF every page must have.
+ *   page must arrive exactly once, and by EOF every page must have.  With
+ *   postcopy_preempt the first connection that is neither QEVM nor multifd
+ *   is 7.2's preempt channel (no magic, quiet until postcopy: no idle limit
+ *   until it speaks or the walk is over), bare RAM records up to one EOS.
  * - Then, if the return path was opened, it sends SHUT(0) for a valid stream
  *   and SHUT(1) otherwise.
  * Sockets and the wall clock (poll's idle limits) are used only here, in

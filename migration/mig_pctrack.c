@@ -62,11 +62,11 @@ static enum mig_err track_blocks(struct mig_pctrack *track, const struct mig_ins
                                  struct mig_error *error)
 {
   const struct mig_inspect *inspect = event->inspect;
-  for (uint32_t i = track->block_count; i < inspect->block_count; i++) {
+  for (uint32_t i = track->block_count; i < inspect->block_count && !track->oversize; i++) {
     uint64_t pages = (inspect->blocks[i].used_bytes + MIG_PAGE_BYTES - 1) / MIG_PAGE_BYTES;
     if (pages > MIG_PCTRACK_PAGES_MAX - track->pages_count) {
-      return track_fail(error, MIG_ERR_TOO_LONG, event->offset,
-                        "RAM over MIG_PCTRACK_PAGES_MAX pages: postcopy not tracked", "ram/blocks");
+      track->oversize = true;  /* precopy needs no bitmaps: refused only if postcopy comes */
+      break;
     }
     size_t words = (size_t)(pages / 64 + 1);
     track->received[i] = calloc(words, sizeof(uint64_t));
@@ -192,6 +192,11 @@ static enum mig_err track_advise(struct mig_pctrack *track, const struct mig_ins
     return track_fail(error, MIG_ERR_CONFIG_MISMATCH, event->payload_offset, detail,
                       "command/POSTCOPY_ADVISE/pagesize");
   }
+  if (track->oversize) {
+    return track_fail(error, MIG_ERR_TOO_LONG, event->offset,
+                      "RAM over MIG_PCTRACK_PAGES_MAX pages: postcopy not tracked",
+                      "command/POSTCOPY_ADVISE");
+  }
   track->tracking = true;
   return MIG_OK;
 }
@@ -248,7 +253,12 @@ enum mig_err mig_pctrack_visit(struct mig_pctrack *track, const struct mig_inspe
 {
   SIM_ASSERT(channel <= 1);
   switch (event->kind) {
-  case MIG_INSPECT_RAM_BLOCKS: return track_blocks(track, event, error);
+  case MIG_INSPECT_RAM_BLOCKS: {
+    enum mig_err code = track_blocks(track, event, error);
+    if (code != MIG_OK || !track->oversize || !track->tracking) return code;
+    return track_fail(error, MIG_ERR_TOO_LONG, event->offset,
+                      "RAM over MIG_PCTRACK_PAGES_MAX pages: postcopy not tracked", "ram/blocks");
+  }
   case MIG_INSPECT_RAM_PAGE:
     return track_page(track, event, event->block_index, event->address / MIG_PAGE_BYTES,
                       event->offset, channel, error);

@@ -7,7 +7,8 @@
  *     summary must be 0x1000 (4 KiB host pages: hugepage-backed RAM is not
  *     tracked here);
  *   - the RAM setup (MEM_SIZE) sizes one received bitmap per block (at most
- *     MIG_PCTRACK_PAGES_MAX pages in all);
+ *     MIG_PCTRACK_PAGES_MAX pages in all: a larger guest migrates by
+ *     precopy untracked, and its postcopy ADVISE is refused);
  *   - before LISTEN every page record sets its bit (precopy may resend);
  *     POSTCOPY_RAM_DISCARD clears the bits of its ranges;
  *   - from LISTEN on each page must be missing when it arrives (exactly
@@ -55,6 +56,7 @@ struct mig_pctrack {                /* caller-owned; fields private */
   uint64_t *received[MIG_RAM_BLOCKS_MAX];   /* a bit per page */
   uint64_t *requested[MIG_RAM_BLOCKS_MAX];
   uint64_t pages_count;             /* over every block */
+  bool oversize;                    /* RAM over MIG_PCTRACK_PAGES_MAX: no bitmaps */
   struct mig_pctrack_request *picks; /* drawn at LISTEN: requests_max entries */
   uint32_t picks_count;
   uint32_t picks_next;

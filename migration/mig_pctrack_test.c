@@ -332,6 +332,52 @@ START_TEST(mig_pctrack_preempt_hostile)
 }
 END_TEST
 
+START_TEST(mig_pctrack_oversize_ram)
+{
+  /* Goal: a 1 TiB block is walked untracked by precopy; with ADVISE it is refused. */
+  for (int advise = 0; advise < 2; advise++) {
+    struct mig_membuf out;
+    mig_membuf_init(&out, 4096);
+    pcs_be(&out, MIG_FILE_MAGIC, 4);
+    pcs_be(&out, MIG_FILE_VERSION, 4);
+    if (advise) {
+      pcs_command(&out, MIG_CMD_POSTCOPY_ADVISE, 16);
+      pcs_be(&out, MIG_PAGE_BYTES, 8);
+      pcs_be(&out, MIG_PAGE_BYTES, 8);
+    }
+    uint64_t used = UINT64_C(1) << 40, blocks_at = out.count + 17 + 8;  /* the block entry */
+    pcs_u8(&out, MIG_SECTION_START);
+    pcs_be(&out, 2, 4);
+    pcs_name(&out, "ram");
+    pcs_be(&out, 0, 4);
+    pcs_be(&out, 4, 4);
+    pcs_be(&out, used | MIG_RAM_FLAG_MEM_SIZE, 8);
+    pcs_name(&out, "pc.ram");
+    pcs_be(&out, used, 8);
+    pcs_be(&out, MIG_RAM_FLAG_EOS, 8);
+    pcs_footer(&out, 2);
+    pcs_u8(&out, MIG_SECTION_EOF);
+    struct pc_run run;
+    memset(&run, 0, sizeof run);
+    mig_pctrack_init(&run.track, 1, 4);
+    struct mig_inspect_visitor visitor = {.visit = pc_visit, .context = &run};
+    struct mig_inspect inspect;
+    struct mig_error error;
+    enum mig_err code = mig_inspect_walk(out.bytes, out.count, &inspect, &visitor, &error);
+    char text[512];
+    mig_error_format(&error, text, sizeof text);
+    ck_assert_msg(code == (advise ? MIG_ERR_TOO_LONG : MIG_OK), "%s", text);
+    if (advise) {
+      ck_assert_str_eq(error.path, "ram/blocks");
+      ck_assert_uint_eq(error.offset, blocks_at);
+    }
+    mig_inspect_deinit(&inspect);
+    mig_pctrack_deinit(&run.track);
+    mig_membuf_deinit(&out);
+  }
+}
+END_TEST
+
 Suite *mig_pctrack_suite(void)
 {
   Suite *suite = suite_create("mig_pctrack");
@@ -344,6 +390,7 @@ Suite *mig_pctrack_suite(void)
   TCase *hostile = tcase_create("hostile");
   tcase_add_loop_test(hostile, mig_pctrack_hostile, 0, (int)SIM_ARRAY_COUNT(pc_cases));
   tcase_add_test(hostile, mig_pctrack_package_bounded);
+  tcase_add_test(hostile, mig_pctrack_oversize_ram);
   tcase_add_loop_test(hostile, mig_pctrack_preempt_hostile, 0, PRE_CASES);
   suite_add_tcase(suite, hostile);
   return suite;

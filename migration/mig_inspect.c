@@ -1215,8 +1215,10 @@ static void walk_package(struct walk *walk, const struct mig_record *record)
     mig_tokenizer_init_records(&walk->tokenizer, &package, &outer->tokenizer.options);
     bool run = walk_package_records(walk, &package, offset + length);
     if (!walk_failed(walk) && !run) {
-      uint64_t where = walk->record.kind == MIG_RECORD_EOF ? walk->record.offset
-                                                            : mig_reader_offset(&package);
+      /* An empty package: the PACKAGED record itself (as the loader says). */
+      bool inside = walk->record.offset >= offset;
+      uint64_t where = !inside || walk->record.kind == MIG_RECORD_EOF
+                           ? walk->record.offset : mig_reader_offset(&package);
       MIG_READER_FAIL(&package, MIG_ERR_BAD_COMMAND, where, "package ended without POSTCOPY_RUN",
                       "command/PACKAGED");
     } else if (!walk_failed(walk) && mig_reader_offset(&package) != offset + length) {

@@ -659,8 +659,11 @@ START_TEST(cli_inspect_discard_ranges_checked_first)
     record[1] = 0, record[2] = 6;
     record[3] = (uint8_t)(length >> 8), record[4] = (uint8_t)length;
     struct mig_membuf edited;
-    mig_membuf_init(&edited, capture.count + at);
+    /* DISCARD comes after POSTCOPY_ADVISE (the walker checks postcopy state order). */
+    static const uint8_t advise[5] = {MIG_SECTION_COMMAND, 0, 3, 0, 0};
+    mig_membuf_init(&edited, capture.count + sizeof advise + at);
     ck_assert_int_eq(mig_membuf_write(&edited, capture.bytes, (size_t)eof_at), MIG_OK);
+    ck_assert_int_eq(mig_membuf_write(&edited, advise, sizeof advise), MIG_OK);
     ck_assert_int_eq(mig_membuf_write(&edited, record, at), MIG_OK);
     ck_assert_int_eq(mig_membuf_write(&edited, capture.bytes + eof_at,
                                       capture.count - (size_t)eof_at), MIG_OK);
@@ -679,10 +682,11 @@ START_TEST(cli_inspect_discard_ranges_checked_first)
     char text[512];
     mig_error_format(&error, text, sizeof text);
     ck_assert_msg(code == expect[c].code, "case %d: %s", c, text);
+    uint64_t cmd = eof_at + sizeof advise;
     uint64_t offsets[CASES] = {
-      [VERSION] = eof_at + 5, [LENGTH] = eof_at + 3, [TERMINATOR] = eof_at + 5 + 2 + name_bytes,
-      [BLOCK] = eof_at + 6, [ALIGN] = eof_at + ranges_at + 16, [EMPTY] = eof_at + ranges_at + 16,
-      [WRAP] = eof_at + ranges_at + 16, [BEYOND] = eof_at + ranges_at + 16};
+      [VERSION] = cmd + 5, [LENGTH] = cmd + 3, [TERMINATOR] = cmd + 5 + 2 + name_bytes,
+      [BLOCK] = cmd + 6, [ALIGN] = cmd + ranges_at + 16, [EMPTY] = cmd + ranges_at + 16,
+      [WRAP] = cmd + ranges_at + 16, [BEYOND] = cmd + ranges_at + 16};
     if (c == GOOD) {
       ck_assert_uint_eq(inspect.commands[6], 1);
     } else {

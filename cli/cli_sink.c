@@ -34,7 +34,7 @@ _Static_assert(CLI_SINK_CHANNELS_MAX == MIG_MULTIFD_CHANNELS_MAX + 1, "main + mu
 _Static_assert(MIG_INSPECT_STREAM_WINDOW_BYTES >= SINK_CHUNK_BYTES,
                "one refill hands the walker every unread main byte");
 
-enum channel_kind { CHANNEL_UNKNOWN, CHANNEL_MAIN, CHANNEL_MULTIFD };
+enum channel_kind { CHANNEL_UNKNOWN, CHANNEL_MAIN, CHANNEL_MULTIFD, CHANNEL_PREEMPT };
 
 struct channel {
   int fd;                           /* open until the migration is over */
@@ -59,6 +59,10 @@ struct sink {
   uint64_t ping_answered_end;       /* PINGs before this offset were answered (tail trials) */
   FILE *stream_out;                 /* --stream-out, written as bytes arrive */
   struct mig_multifd multifd;
+  struct mig_pctrack track;         /* postcopy: received and requested pages */
+  int32_t request_block;            /* block of the last REQ_PAGES_ID sent; -1: none */
+  int32_t preempt_index;            /* the postcopy-preempt channel; -1 until it speaks */
+  struct mig_pctrack_preempt preempt;
   size_t main_count;                /* main bytes in main_bytes ... */
   size_t main_at;                   /* ... of which the walker took main_at */
   uint8_t main_bytes[SINK_CHUNK_BYTES + 4];  /* a read, and the magic before the first */
@@ -84,38 +88,67 @@ static uint64_t sink_now_ms(void)
 
 /* ------------------------------------------------------------ return path */
 
-/* SHUT or PONG (spec §8) on the main channel's socket. */
-static bool sink_rp_send(struct sink *sink, uint16_t type, uint32_t value)
+/* A return-path message (spec §8) on the main channel's socket; what names it in errors. */
+static bool sink_rp_write(struct sink *sink, const uint8_t *message, size_t bytes,
+                          const char *what)
 {
   SIM_ASSERT(sink->main_index >= 0);
-  uint8_t message[MIG_RP_U32_MESSAGE_BYTES];
-  size_t bytes = mig_rp_message_u32(type, value, message);
   const struct channel *main = &sink->channels[sink->main_index];
   ssize_t sent = main->fd < 0 ? -1 : send(main->fd, message, bytes, MSG_NOSIGNAL);
   if (sent != (ssize_t)bytes) {
-    SINK_FAIL(sink, MIG_ERR_IO, main->offset, strerror(errno), "return-path/%s",
-              type == MIG_RP_SHUT ? "shut" : "pong");
+    SINK_FAIL(sink, MIG_ERR_IO, main->offset, strerror(errno), "return-path/%s", what);
     return false;
   }
   return true;
 }
 
-/*
- * The walker's visitor: OPEN_RETURN_PATH opens the return path, each PING
- * is answered with a PONG at once, as QEMU's destination does (spec §7,
- * §8.1).  A PING before OPEN_RETURN_PATH is refused, as QEMU 7.2 refuses it.
- */
-static enum mig_err sink_visit(void *context, const struct mig_inspect_event *event,
-                               struct mig_error *error)
+/* SHUT or PONG. */
+static bool sink_rp_send(struct sink *sink, uint16_t type, uint32_t value)
 {
-  struct sink *sink = context;
+  uint8_t message[MIG_RP_U32_MESSAGE_BYTES];
+  size_t bytes = mig_rp_message_u32(type, value, message);
+  return sink_rp_write(sink, message, bytes, type == MIG_RP_SHUT ? "shut" : "pong");
+}
+
+/*
+ * At LISTEN: the pages the tracker picks, one REQ_PAGES_ID (a new block) or
+ * REQ_PAGES each, 4 KiB (the ADVISE summary said so), as QEMU's destination
+ * asks on a fault (postcopy-ram.c postcopy_request_page).
+ */
+static enum mig_err sink_request_pages(struct sink *sink, const struct mig_inspect_event *event,
+                                       struct mig_error *error)
+{
   struct cli_sink_result *result = sink->result;
-  if (event->kind != MIG_INSPECT_COMMAND) return MIG_OK;
-  if (event->command == MIG_CMD_OPEN_RETURN_PATH) {
-    result->return_path = true;
-    return MIG_OK;
+  if (!result->return_path) {
+    error->offset = event->offset;
+    snprintf(error->path, sizeof error->path, "command/POSTCOPY_LISTEN");
+    snprintf(error->detail, sizeof error->detail, "postcopy without a return path");
+    return MIG_ERR_BAD_COMMAND;
   }
-  if (event->command != MIG_CMD_PING) return MIG_OK;
+  struct mig_pctrack_request picks[32];
+  for (uint32_t count; (count = mig_pctrack_pick(&sink->track, picks, 32)) > 0;) {
+    for (uint32_t i = 0; i < count; i++) {
+      uint8_t message[MIG_RP_REQ_MESSAGE_BYTES_MAX];
+      bool named = (int32_t)picks[i].block_index != sink->request_block;
+      size_t bytes = mig_rp_message_req_pages(
+          named ? event->inspect->blocks[picks[i].block_index].name : NULL,
+          picks[i].page_index * MIG_PAGE_BYTES, MIG_PAGE_BYTES, message);
+      if (!sink_rp_write(sink, message, bytes, named ? "REQ_PAGES_ID" : "REQ_PAGES")) {
+        *error = result->error;
+        return MIG_ERR_IO;
+      }
+      sink->request_block = (int32_t)picks[i].block_index;
+      result->requests_sent++;
+    }
+  }
+  return MIG_OK;
+}
+
+/* PING: answered with a PONG at once, once per PING (a tail may be walked again). */
+static enum mig_err sink_ping(struct sink *sink, const struct mig_inspect_event *event,
+                              struct mig_error *error)
+{
+  struct cli_sink_result *result = sink->result;
   if (!result->return_path) {
     error->offset = event->offset;
     snprintf(error->path, sizeof error->path, "command/ping");
@@ -127,12 +160,34 @@ static enum mig_err sink_visit(void *context, const struct mig_inspect_event *ev
   const uint8_t *p = event->payload;
   uint32_t value = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
   if (!sink_rp_send(sink, MIG_RP_PONG, value)) {
-    *error = sink->result->error;
+    *error = result->error;
     return MIG_ERR_IO;
   }
   result->pongs_sent++;
   sink->ping_answered_end = event->offset + 1;
   return MIG_OK;
+}
+
+/*
+ * The walker's visitor: every event goes to the postcopy tracker; then
+ * OPEN_RETURN_PATH opens the return path, each PING is answered with a PONG
+ * at once, as QEMU's destination does (spec §7, §8.1; a PING before
+ * OPEN_RETURN_PATH is refused, as QEMU 7.2 refuses it), and LISTEN sends the
+ * page requests.
+ */
+static enum mig_err sink_visit(void *context, const struct mig_inspect_event *event,
+                               struct mig_error *error)
+{
+  struct sink *sink = context;
+  enum mig_err code = mig_pctrack_visit(&sink->track, event, 0, error);
+  if (code != MIG_OK || event->kind != MIG_INSPECT_COMMAND) return code;
+  switch (event->command) {
+  case MIG_CMD_OPEN_RETURN_PATH: sink->result->return_path = true; return MIG_OK;
+  case MIG_CMD_PING: return sink_ping(sink, event, error);
+  case MIG_CMD_POSTCOPY_LISTEN:
+    return mig_pctrack_listening(&sink->track) ? sink_request_pages(sink, event, error) : MIG_OK;
+  default: return MIG_OK;
+  }
 }
 
 /* --------------------------------------------------------------- channels */
@@ -163,6 +218,18 @@ static void sink_main_bytes(struct sink *sink, const uint8_t *prefix, size_t pre
   }
 }
 
+/* Preempt-channel bytes: pages to the tracker (mig_pctrack_preempt_feed). */
+static void sink_preempt_feed(struct sink *sink, const uint8_t *bytes, size_t count)
+{
+  struct mig_error error = {.code = MIG_OK};
+  enum mig_err code = mig_pctrack_preempt_feed(&sink->preempt, &sink->track,
+                                               &sink->result->inspect, bytes, count, &error);
+  if (code != MIG_OK && !sink_failed(sink)) {
+    error.code = code;
+    sink->result->error = error;
+  }
+}
+
 /* Sorts a new connection by its first 4 bytes (spec §9.1), then feeds it. */
 static void channel_feed(struct sink *sink, struct channel *channel, const uint8_t *bytes,
                          size_t count)
@@ -170,6 +237,8 @@ static void channel_feed(struct sink *sink, struct channel *channel, const uint8
   if (channel->kind != CHANNEL_UNKNOWN) {
     if (channel->kind == CHANNEL_MAIN) {
       sink_main_bytes(sink, NULL, 0, bytes, count);
+    } else if (channel->kind == CHANNEL_PREEMPT) {
+      sink_preempt_feed(sink, bytes, count);
     } else {
       mig_multifd_channel_feed(&sink->multifd, &channel->multifd, bytes, count);
       sink_multifd_check(sink);
@@ -192,6 +261,13 @@ static void channel_feed(struct sink *sink, struct channel *channel, const uint8
     mig_multifd_channel_init(&sink->multifd, &channel->multifd, channel->index);
     mig_multifd_channel_feed(&sink->multifd, &channel->multifd, bytes + take, count - take);
     sink_multifd_check(sink);
+  } else if (magic != MIG_FILE_MAGIC && sink->options->postcopy_preempt &&
+             sink->preempt_index < 0) {
+    /* 7.2's preempt channel has no magic: its first bytes are a RAM record (§6.9). */
+    channel->kind = CHANNEL_PREEMPT;
+    sink->preempt_index = (int32_t)channel->index;
+    sink_preempt_feed(sink, channel->magic, sizeof channel->magic);
+    if (!sink_failed(sink)) sink_preempt_feed(sink, bytes + take, count - take);
   } else {
     SINK_FAIL(sink, MIG_ERR_BAD_MAGIC, 0,
               magic == MIG_FILE_MAGIC ? "second main channel" : "neither QEVM nor multifd",
@@ -203,6 +279,9 @@ static void channel_feed(struct sink *sink, struct channel *channel, const uint8
 static void channel_eof(struct sink *sink, struct channel *channel)
 {
   channel->eof = true;
+  if (channel->kind == CHANNEL_PREEMPT && mig_pctrack_preempt_busy(&sink->preempt)) {
+    SINK_FAIL(sink, MIG_ERR_TRUNCATED, channel->offset, "closed inside a record", "preempt/ram");
+  }
   if (channel->kind == CHANNEL_MULTIFD) {
     mig_multifd_channel_eof(&sink->multifd, &channel->multifd);
     sink_multifd_check(sink);
@@ -260,7 +339,11 @@ static bool channel_owes(const struct sink *sink, const struct channel *channel)
 {
   if (channel->eof) return false;
   switch (channel->kind) {
-  case CHANNEL_UNKNOWN: return true;
+  /* With postcopy-preempt one quiet connection may be the preempt channel (7.2: until postcopy). */
+  case CHANNEL_UNKNOWN:
+    return !(sink->options->postcopy_preempt && sink->preempt_index < 0 && !sink->walk_over);
+  case CHANNEL_PREEMPT:
+    return mig_pctrack_preempt_busy(&sink->preempt) || (sink->walk_over && !sink->preempt.eos);
   case CHANNEL_MAIN: return !sink->walk_over;
   case CHANNEL_MULTIFD:
     return mig_multifd_channel_busy(&channel->multifd) ||
@@ -419,6 +502,16 @@ static bool sink_done(const struct sink *sink)
   for (uint32_t i = 0; i < sink->channel_count; i++) {
     const struct channel *channel = &sink->channels[i];
     if (channel->eof || channel->kind == CHANNEL_MAIN) continue;
+    /* A quiet preempt channel owes its EOS only when postcopy ran (7.2 sends none otherwise). */
+    if (channel->kind == CHANNEL_UNKNOWN && channel->magic_count == 0 &&
+        sink->options->postcopy_preempt && sink->preempt_index < 0 &&
+        sink->result->inspect.postcopy_state != MIG_POSTCOPY_END) {
+      continue;
+    }
+    if (channel->kind == CHANNEL_PREEMPT) {
+      if (!sink->preempt.eos) return false;
+      continue;
+    }
     if (channel->kind == CHANNEL_UNKNOWN ||
         channel->multifd.syncs_count < sink->syncs_expected) {
       return false;
@@ -451,6 +544,10 @@ static void sink_result_counts(struct sink *sink)
   result->multifd_bytes = set->bytes_count;
   result->multifd_payload_bytes = set->payload_bytes;
   result->stream_bytes = sink->main_index >= 0 ? sink->channels[sink->main_index].offset : 0;
+  result->postcopy_state = result->walked ? result->inspect.postcopy_state : MIG_POSTCOPY_NONE;
+  result->postcopy = *mig_pctrack_stats(&sink->track);
+  result->connection_count = sink->channel_count;
+  result->preempt_channel = sink->preempt_index >= 0;
 }
 
 static void sink_serve_loop(struct sink *sink, int listen_fd)
@@ -479,6 +576,10 @@ enum mig_err cli_sink_serve(int listen_fd, const struct cli_sink_options *option
   sink->result = result;
   result->multifd_compression = options->multifd_compression;
   sink->main_index = -1;
+  sink->request_block = -1;
+  sink->preempt_index = -1;
+  mig_pctrack_preempt_init(&sink->preempt);
+  mig_pctrack_init(&sink->track, options->postcopy_seed, options->postcopy_requests_max);
   mig_multifd_init(&sink->multifd, options->multifd_compression);
   if (options->stream_out != NULL) {
     sink->stream_out = fopen(options->stream_out, "wb");
@@ -497,6 +598,7 @@ enum mig_err cli_sink_serve(int listen_fd, const struct cli_sink_options *option
     close(sink->channels[i].fd);
     mig_multifd_channel_deinit(&sink->channels[i].multifd);
   }
+  mig_pctrack_deinit(&sink->track);
   free(sink);
   return result->error.code;
 }
@@ -576,6 +678,8 @@ void cli_sink_print(FILE *out, const struct cli_sink_result *result, bool summar
     compressed += inspect->blocks[i].compressed_pages;
   }
   fprintf(out, "sink: main channel %" PRIu64 " bytes\n", result->stream_bytes);
+  fprintf(out, "sink: connections %" PRIu32 "%s\n", result->connection_count,
+          result->preempt_channel ? " (one the preempt channel)" : "");
   fprintf(out, "sink: return path %s, pongs %" PRIu32 ", shut %s\n",
           result->return_path ? "open" : "closed", result->pongs_sent,
           result->shut_sent ? (result->shut_value == 0 ? "0" : "1") : "none");
@@ -589,6 +693,13 @@ void cli_sink_print(FILE *out, const struct cli_sink_result *result, bool summar
           ", xbzrle %" PRIu64 ", compressed %" PRIu64 "\n", normal, result->multifd_pages, zero,
           xbzrle, compressed);
   fprintf(out, "sink: devices %" PRIu32 "\n", result->walked ? inspect->device_count : 0);
+  const struct mig_pctrack_stats *pc = &result->postcopy;
+  fprintf(out, "sink: postcopy %s, discarded %" PRIu64 ", missing at listen %" PRIu64
+          ", postcopy pages %" PRIu64 " (preempt %" PRIu64 "), requested %" PRIu64
+          " (messages %" PRIu32 "), arrived %" PRIu64 "\n",
+          mig_postcopy_state_name(result->postcopy_state), pc->discard_pages_count,
+          pc->missing_at_listen_count, pc->postcopy_pages_count, pc->preempt_pages_count,
+          pc->requested_count, result->requests_sent, pc->requested_arrived_count);
   fprintf(out, "sink: %s\n", result->error.code == MIG_OK ? "valid" : "INVALID");
 }
 
@@ -596,6 +707,7 @@ static const char usage_sink[] =
     "usage: migsim sink --listen tcp:HOST:PORT|unix:PATH [--once] [--summary]\n"
     "                   [--idle-ms N] [--stream-bytes-max N] [--stream-out FILE]\n"
     "                   [--multifd-compression none|zlib|zstd]\n"
+    "                   [--postcopy-requests N] [--postcopy-seed N] [--postcopy-preempt]\n"
     "\n"
     "A migration destination for a real QEMU 7.2 source (migrate uri tcp:HOST:PORT or\n"
     "unix:PATH).  Validates the stream, answers the return path (PONG, SHUT), accepts\n"
@@ -611,15 +723,33 @@ static const char usage_sink[] =
     "                      (20000; each connection has its own limit)\n"
     "  --stream-bytes-max N  bytes of the main channel's tail (its device sections and\n"
     "                      trailer) held in memory (256 MiB, at most 4 GiB; K/M/G)\n"
-    "  --stream-out FILE   save the main channel's bytes as received\n";
+    "  --stream-out FILE   save the main channel's bytes as received\n"
+    "  --postcopy-requests N  postcopy: pages requested (REQ_PAGES) at LISTEN (64;\n"
+    "                      at most 4096; 0: none); each must arrive exactly once\n"
+    "  --postcopy-seed N   postcopy: the seed that picks those pages (1)\n"
+    "  --postcopy-preempt  the destination's postcopy-preempt capability: one more\n"
+    "                      connection, quiet until postcopy, carries requested pages\n";
+
+/* "listening on ..." on stderr, with the bound port when PORT was 0. */
+static void sink_print_listening(const char *listen_spec, uint16_t port)
+{
+  if (port != 0) {
+    fprintf(stderr, "migsim sink: listening on tcp:%.*s:%u\n",
+            (int)(strrchr(listen_spec, ':') - (listen_spec + 4)), listen_spec + 4, port);
+  } else {
+    fprintf(stderr, "migsim sink: listening on %s\n", listen_spec);
+  }
+  fflush(stderr);
+}
 
 int cli_sink_main(int argc, char **argv)
 {
   const char *listen_spec = NULL;
   const char *stream_out = NULL;
-  bool once = false, summary = false;
+  bool once = false, summary = false, preempt = false;
   uint32_t compression_index = 0;
   uint64_t idle_ms = CLI_SINK_IDLE_MS_DEFAULT, bytes_max = CLI_SINK_STREAM_BYTES_DEFAULT;
+  uint64_t requests = CLI_SINK_REQUESTS_DEFAULT, seed = 1;
   /* In enum mig_multifd_compression's order. */
   static const char *const compressions[] = {"none", "zlib", "zstd", NULL};
   const struct cli_option table[] = {
@@ -629,9 +759,13 @@ int cli_sink_main(int argc, char **argv)
        compressions, NULL},
       {"--once", CLI_OPTION_FLAG, &once, 0, 0, false, NULL, NULL},
       {"--summary", CLI_OPTION_FLAG, &summary, 0, 0, false, NULL, NULL},
+      {"--postcopy-preempt", CLI_OPTION_FLAG, &preempt, 0, 0, false, NULL, NULL},
       {"--idle-ms", CLI_OPTION_NUMBER, &idle_ms, 1, INT_MAX, false, NULL, NULL},
       {"--stream-bytes-max", CLI_OPTION_NUMBER, &bytes_max, 64, CLI_SINK_STREAM_BYTES_MAX, true,
        NULL, NULL},
+      {"--postcopy-requests", CLI_OPTION_NUMBER, &requests, 0, MIG_PCTRACK_REQUESTS_MAX, false,
+       NULL, NULL},
+      {"--postcopy-seed", CLI_OPTION_NUMBER, &seed, 0, INT64_MAX, false, NULL, NULL},
   };
   const struct cli_command command = {"sink", usage_sink, table, SIM_ARRAY_COUNT(table), 0, 0};
   struct cli_parsed parsed;
@@ -656,18 +790,15 @@ int cli_sink_main(int argc, char **argv)
     fprintf(stderr, "migsim sink: %s\n", message);
     return CONFORM_BAD_INPUT;
   }
-  if (port != 0) {
-    fprintf(stderr, "migsim sink: listening on tcp:%.*s:%u\n",
-            (int)(strrchr(listen_spec, ':') - (listen_spec + 4)), listen_spec + 4, port);
-  } else {
-    fprintf(stderr, "migsim sink: listening on %s\n", listen_spec);
-  }
-  fflush(stderr);
+  sink_print_listening(listen_spec, port);
   struct cli_sink_options options = {.stream_bytes_max = (size_t)bytes_max,
                                      .idle_ms_max = (uint32_t)idle_ms,
                                      .settle_ms = CLI_SINK_SETTLE_MS_DEFAULT,
                                      .stream_out = stream_out,
-                                     .multifd_compression = compression};
+                                     .multifd_compression = compression,
+                                     .postcopy_seed = seed,
+                                     .postcopy_requests_max = (uint32_t)requests,
+                                     .postcopy_preempt = preempt};
   int code = 0;
   do {
     struct cli_sink_result result;

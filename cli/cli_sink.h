@@ -24,6 +24,15 @@
  * - Each connection has its own idle limit (idle_ms_max) while it owes
  *   bytes: not yet classified, the main channel until its walk is over, a
  *   multifd channel inside a packet or short of its SYNCs.
+ * - Postcopy (docs/postcopy.md): the walker follows ADVISE, DISCARD and the
+ *   PACKAGED body (LISTEN, device sections, RUN); a tracker (mig_pctrack.h)
+ *   keeps a received bit per page.  At LISTEN the sink picks up to
+ *   postcopy_requests_max missing pages from postcopy_seed and asks for each
+ *   with REQ_PAGES_ID / REQ_PAGES on the return path; from LISTEN on every
+ *   page must arrive exactly once, and by EOF every page must have.  With
+ *   postcopy_preempt the first connection that is neither QEVM nor multifd
+ *   is 7.2's preempt channel (no magic, quiet until postcopy: no idle limit
+ *   until it speaks or the walk is over), bare RAM records up to one EOS.
  * - Then, if the return path was opened, it sends SHUT(0) for a valid stream
  *   and SHUT(1) otherwise.
  * Sockets and the wall clock (poll's idle limits) are used only here, in
@@ -36,12 +45,14 @@
 #include "mig_err.h"
 #include "mig_inspect.h"
 #include "mig_multifd.h"
+#include "mig_pctrack.h"
 
 #define CLI_SINK_CHANNELS_MAX 17u             /* main + 16 multifd channels */
 #define CLI_SINK_STREAM_BYTES_MAX ((size_t)4 << 30)   /* --stream-bytes-max's bound */
 #define CLI_SINK_STREAM_BYTES_DEFAULT ((size_t)256 << 20)
 #define CLI_SINK_IDLE_MS_DEFAULT 20000u       /* a connection owing bytes sends none: fail */
 #define CLI_SINK_SETTLE_MS_DEFAULT 500u
+#define CLI_SINK_REQUESTS_DEFAULT 64u         /* postcopy pages requested after LISTEN */
 
 struct cli_sink_options {
   size_t stream_bytes_max;          /* main-channel tail held in memory (device sections) */
@@ -49,6 +60,10 @@ struct cli_sink_options {
   uint32_t settle_ms;               /* quiet time that confirms a failed trailer look-alike */
   const char *stream_out;           /* optional: file that gets the main channel's bytes */
   enum mig_multifd_compression multifd_compression;  /* zero: none */
+  uint64_t postcopy_seed;           /* picks the pages requested after LISTEN */
+  uint32_t postcopy_requests_max;   /* pages requested (0: none; <= MIG_PCTRACK_REQUESTS_MAX) */
+  bool postcopy_preempt;            /* a connection that is neither QEVM nor multifd carries
+                                       postcopy pages (7.2: no magic; quiet until postcopy) */
 };
 
 
@@ -69,6 +84,11 @@ struct cli_sink_result {
   uint64_t multifd_bytes;           /* all bytes on multifd channels */
   uint64_t multifd_payload_bytes;   /* page payloads as sent: raw or compressed */
   enum mig_multifd_compression multifd_compression;  /* from the options */
+  enum mig_postcopy_state postcopy_state;  /* the walk's, at its end */
+  struct mig_pctrack_stats postcopy;       /* pages per phase, requests and their arrivals */
+  uint32_t requests_sent;           /* REQ_PAGES_ID + REQ_PAGES messages */
+  uint32_t connection_count;        /* accepted */
+  bool preempt_channel;             /* one spoke as the postcopy-preempt channel */
 };
 
 /*

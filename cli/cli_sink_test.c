@@ -13,6 +13,7 @@
 #include "conform_scenario.h"
 #include "cli_sink.h"
 #include "mig_format.h"
+#include "mig_pctrack_test_inl.h"
 #include "mig_rp.h"
 #include "sim_check.h"
 
@@ -1017,6 +1018,149 @@ START_TEST(cli_sink_listen_rejects_bad_specs)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- postcopy */
+
+/* A postcopy source: the stream up to the package's end, the page requests, the rest. */
+struct postcopy_source {
+  const struct mig_membuf *stream;
+  const struct pcs_offsets *at;
+  const struct pcs_plan *plan;
+  uint32_t requests;                /* REQ_PAGES(_ID) messages the sink must send */
+  uint32_t shut_value;
+};
+
+enum { CHILD_REQUEST = 20 };
+
+/* Reads one page request as QEMU's source would (mig_rp_read); its page index, or -1. */
+static int64_t read_request(int fd, struct mig_rp_state *state)
+{
+  uint8_t message[4 + MIG_RP_MESSAGE_BYTES_MAX];
+  size_t got = 0, need = 4;
+  while (got < need) {
+    ssize_t n = read(fd, message + got, need - got);
+    if (n <= 0) return -1;
+    got += (size_t)n;
+    if (got == 4) need = 4 + ((size_t)message[2] << 8 | message[3]);
+    if (need > sizeof message) return -1;
+  }
+  struct mig_reader reader;
+  mig_reader_init_memory(&reader, message, got);
+  struct mig_rp_message parsed;
+  if (mig_rp_read(state, &reader, &parsed) != MIG_OK || parsed.length_bytes != MIG_PAGE_BYTES ||
+      (parsed.type != MIG_RP_REQ_PAGES_ID && parsed.type != MIG_RP_REQ_PAGES)) {
+    return -1;
+  }
+  return (int64_t)(parsed.start / MIG_PAGE_BYTES);
+}
+
+static int postcopy_child(const char *spec, const void *context)
+{
+  const struct postcopy_source *source = context;
+  int fd = connect_unix(spec);
+  if (fd < 0) return CHILD_CONNECT;
+  size_t first = (size_t)source->at->package_end;
+  if (!write_all(fd, source->stream->bytes, first)) return CHILD_WRITE;
+  struct mig_rp_block block = {"pc.ram", (uint64_t)source->plan->pages * MIG_PAGE_BYTES};
+  struct mig_rp_state state;
+  mig_rp_state_init(&state, MIG_RP_TYPE_MAX_7_2, MIG_PAGE_BYTES, &block, 1);
+  uint64_t asked = 0;
+  for (uint32_t i = 0; i < source->requests; i++) {
+    int64_t page = read_request(fd, &state);
+    /* Each request names a page the sink lacks (discarded), once. */
+    if (page < 0 || ((source->plan->discard_mask >> page) & 1u) == 0 ||
+        ((asked >> page) & 1u) != 0) {
+      return CHILD_REQUEST;
+    }
+    asked |= UINT64_C(1) << page;
+  }
+  if (!write_all(fd, source->stream->bytes + first, source->stream->count - first)) {
+    return CHILD_WRITE;
+  }
+  shutdown(fd, SHUT_WR);
+  if (!read_rp(fd, 1, source->shut_value)) return CHILD_SHUT;
+  close(fd);
+  return CHILD_OK;
+}
+
+static int serve_postcopy(const struct pcs_plan *plan, uint32_t requests_max, uint32_t requests,
+                          uint32_t shut_value, struct cli_sink_result *result)
+{
+  struct mig_membuf stream;
+  struct pcs_offsets at;
+  pcs_build(plan, &stream, &at);
+  struct postcopy_source source = {.stream = &stream, .at = &at, .plan = plan,
+                                   .requests = requests, .shut_value = shut_value};
+  struct cli_sink_options options = {.stream_bytes_max = (size_t)1 << 30, .idle_ms_max = 10000,
+                                     .settle_ms = 5000, .postcopy_seed = 3,
+                                     .postcopy_requests_max = requests_max};
+  enum mig_err code;
+  int child = serve_forked(postcopy_child, &source, &options, result, &code);
+  mig_membuf_deinit(&stream);
+  return child;
+}
+
+START_TEST(cli_sink_postcopy_requests_answered)
+{
+  /* Goal: at LISTEN the sink asks for 3 of the 4 missing pages, the source reads valid
+   * REQ_PAGES_ID/REQ_PAGES for distinct discarded pages, each arrives once: SHUT(0). */
+  const struct pcs_plan plan = {.pages = 16, .discard_mask = 0x0c30, .post_mask = 0x0c30,
+                                .post_twice = -1, .return_path = true};
+  struct cli_sink_result result;
+  ck_assert_int_eq(serve_postcopy(&plan, 3, 3, 0, &result), CHILD_OK);
+  char message[512];
+  mig_error_format(&result.error, message, sizeof message);
+  ck_assert_msg(result.error.code == MIG_OK, "%s", message);
+  ck_assert_int_eq(result.postcopy_state, MIG_POSTCOPY_END);
+  ck_assert_uint_eq(result.requests_sent, 3);
+  ck_assert_uint_eq(result.postcopy.requested_count, 3);
+  ck_assert_uint_eq(result.postcopy.requested_arrived_count, 3);
+  ck_assert_uint_eq(result.postcopy.missing_at_listen_count, 4);
+  ck_assert_uint_eq(result.postcopy.postcopy_pages_count, 4);
+  ck_assert(result.shut_sent && result.shut_value == 0);
+  cli_sink_result_deinit(&result);
+}
+END_TEST
+
+START_TEST(cli_sink_postcopy_page_twice_refused)
+{
+  /* Goal: a requested page sent twice after LISTEN fails the sink at the second copy: SHUT(1). */
+  const struct pcs_plan plan = {.pages = 16, .discard_mask = 0x0c30, .post_mask = 0x0c30,
+                                .post_twice = 10, .return_path = true};
+  struct cli_sink_result result;
+  ck_assert_int_eq(serve_postcopy(&plan, 4, 4, 1, &result), CHILD_OK);
+  char message[512];
+  mig_error_format(&result.error, message, sizeof message);
+  ck_assert_msg(result.error.code == MIG_ERR_RAM_ORDER, "%s", message);
+  ck_assert_str_eq(result.error.path, "ram/pc.ram");
+  ck_assert_msg(strstr(result.error.detail, "0xa arrived twice") != NULL, "%s", message);
+  ck_assert(result.shut_sent && result.shut_value == 1);
+  cli_sink_result_deinit(&result);
+}
+END_TEST
+
+START_TEST(cli_sink_postcopy_needs_return_path)
+{
+  /* Goal: LISTEN on a stream without OPEN_RETURN_PATH is refused: requests could not go. */
+  const struct pcs_plan plan = {.pages = 16, .discard_mask = 0x0c30, .post_mask = 0x0c30,
+                                .post_twice = -1};
+  struct mig_membuf stream;
+  struct pcs_offsets at;
+  pcs_build(&plan, &stream, &at);
+  struct source_plan source = {.bytes = stream.bytes, .count = stream.count};
+  struct cli_sink_result result;
+  struct cli_sink_options options = {.stream_bytes_max = (size_t)1 << 30, .idle_ms_max = 10000,
+                                     .settle_ms = 5000, .postcopy_requests_max = 4};
+  enum mig_err code;
+  int child = serve_forked(source_child, &source, &options, &result, &code);
+  ck_assert(child == CHILD_OK || child == CHILD_WRITE);  /* the sink may close first */
+  ck_assert_int_eq(code, MIG_ERR_BAD_COMMAND);
+  ck_assert_str_eq(result.error.path, "command/POSTCOPY_LISTEN");
+  ck_assert_uint_eq(result.error.offset, at.listen);
+  cli_sink_result_deinit(&result);
+  mig_membuf_deinit(&stream);
+}
+END_TEST
+
 Suite *cli_sink_suite(void)
 {
   Suite *suite = suite_create("cli_sink");
@@ -1027,6 +1171,7 @@ Suite *cli_sink_suite(void)
   tcase_add_test(serve, cli_sink_multifd_channels_counted);
   tcase_add_test(serve, cli_sink_multifd_compressed_counted);
   tcase_add_test(serve, cli_sink_listen_rejects_bad_specs);
+  tcase_add_test(serve, cli_sink_postcopy_requests_answered);
   suite_add_tcase(suite, serve);
   TCase *corrupt = tcase_create("corrupt");
   tcase_set_timeout(corrupt, 120);
@@ -1040,6 +1185,8 @@ Suite *cli_sink_suite(void)
   tcase_add_test(corrupt, cli_sink_channel_count_bounded);
   tcase_add_test(corrupt, cli_sink_idle_per_connection);
   tcase_add_test(corrupt, cli_sink_refuses_at_the_first_bad_byte);
+  tcase_add_test(corrupt, cli_sink_postcopy_page_twice_refused);
+  tcase_add_test(corrupt, cli_sink_postcopy_needs_return_path);
   suite_add_tcase(suite, corrupt);
   return suite;
 }

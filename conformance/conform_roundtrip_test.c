@@ -86,8 +86,12 @@ static void analyze_lists_every_section(const struct mig_inspect *inspect, const
   }
 }
 
-/* The property on one complete stream: validate, analyze, reencode byte for byte. */
-static void roundtrip(const uint8_t *bytes, size_t count, const char *where)
+/*
+ * The property on one complete stream: validate, analyze, reencode byte for
+ * byte.  A postcopy stream has no trailer (QEMU writes no VM description
+ * after a postcopy either), so analyze, which decodes with it, is skipped.
+ */
+static void roundtrip(const uint8_t *bytes, size_t count, bool postcopy, const char *where)
 {
   struct mig_inspect inspect;
   struct mig_error error;
@@ -95,13 +99,16 @@ static void roundtrip(const uint8_t *bytes, size_t count, const char *where)
   enum mig_err code = mig_inspect_stream(bytes, count, &inspect, &error);
   mig_error_format(&error, text, sizeof text);
   ck_assert_msg(code == MIG_OK, "%s: inspect --validate: %s", where, text);
-  ck_assert_msg(inspect.has_trailer, "%s: no trailer", where);
-  json_t *root = NULL;
-  code = mig_analyze_stream(bytes, count, &inspect, &root, &error);
-  mig_error_format(&error, text, sizeof text);
-  ck_assert_msg(code == MIG_OK, "%s: --format analyze: %s", where, text);
-  analyze_lists_every_section(&inspect, root, where);
-  json_decref(root);
+  ck_assert_msg(inspect.has_trailer != postcopy, "%s: %s", where,
+                postcopy ? "a trailer after a postcopy" : "no trailer");
+  if (!postcopy) {
+    json_t *root = NULL;
+    code = mig_analyze_stream(bytes, count, &inspect, &root, &error);
+    mig_error_format(&error, text, sizeof text);
+    ck_assert_msg(code == MIG_OK, "%s: --format analyze: %s", where, text);
+    analyze_lists_every_section(&inspect, root, where);
+    json_decref(root);
+  }
   mig_inspect_deinit(&inspect);
   struct mig_membuf out;
   mig_membuf_init(&out, count + 1);
@@ -162,22 +169,25 @@ START_TEST(conform_roundtrip_catalog_streams)
     enum mig_err code = mig_inspect_stream(capture.bytes + from, to - from, &inspect,
                                            &walk_error);
     mig_inspect_deinit(&inspect);
-    if (result.stats.postcopy_start_ns != 0 && a + 1 == attempts) {
+    if (result.plugged && result.plug.recoveries_count > 0 && a + 1 == attempts) {
       /*
-       * A postcopy stream: the walker stops at PACKAGED (its limit, not the
-       * stream's: the loader ran it), so everything before it walked.  multifd's
-       * main channel alone walks and re-encodes below like any other.
+       * A recovered postcopy: the captured main channel is the cut connection's
+       * bytes, then the new connection's, which starts inside the stream (as
+       * QEMU's resumed channel does: no header).  The join is refused inside
+       * the bytes, with a path.  A postcopy without recovery walks whole
+       * (PACKAGED, LISTEN, RUN and the pages after) and re-encodes below.
        */
-      ck_assert_msg(code == MIG_ERR_BAD_COMMAND &&
-                    strcmp(walk_error.path, "command/PACKAGED") == 0,
-                    "%s: postcopy stream refused at %s", where, walk_error.path);
+      ck_assert_msg(code != MIG_OK && walk_error.path[0] != '\0' &&
+                    walk_error.offset <= to - from, "%s: recovered postcopy stream walked",
+                    where);
       continue;
     }
     bool last_completed = a + 1 == attempts && result.stats.status == MIG_STATE_COMPLETED;
     ck_assert_msg(code == MIG_OK || !last_completed, "%s: the completed attempt %" PRIu32
                   " does not walk", where, a + 1);
     if (code == MIG_OK) {
-      roundtrip(capture.bytes + from, to - from, where);
+      bool postcopy = result.stats.postcopy_start_ns != 0 && a + 1 == attempts;
+      roundtrip(capture.bytes + from, to - from, postcopy, where);
     } else {
       ck_assert_uint_le(walk_error.offset, to - from);
     }

@@ -15,6 +15,11 @@ socket) into `out/release/migsim sink --listen tcp:127.0.0.1:0 --once --summary`
   zlib-refused   zlib packets into a sink left at none: exit 2 naming packet flags
   multifd-4      multifd with 4 channels and the return path
   multifd-4-run  the same on a running guest (normal pages: see the note in CASES)
+  postcopy       postcopy-ram, migrate-start-postcopy at 0.5 s: the sink requests 64
+                 pages at LISTEN (REQ_PAGES), each must arrive once (the sink checks
+                 every page), query-migrate's postcopy-requests must equal its messages
+  postcopy-preempt  the same with postcopy-preempt: requested pages on the preempt
+                 channel (a second connection, no magic, EOS at the end)
   cancelled      migrate_cancel half-way: the sink must exit 2 naming offset and path
 
 Each case asserts that QEMU's query-migrate says completed, that the sink
@@ -78,6 +83,9 @@ def parse_sink(text):
         "channels": r"sink: multifd channels (\d+)",
         "compression": r"compression (\w+) \(payload (\d+) bytes\)",
         "rp": r"sink: return path (\w+), pongs (\d+), shut (\S+)",
+        "postcopy": r"sink: postcopy (\w+), discarded (\d+), missing at listen (\d+), "
+                    r"postcopy pages (\d+) \(preempt (\d+)\), requested (\d+) "
+                    r"\(messages (\d+)\), arrived (\d+)",
     }
     for key, pattern in patterns.items():
         match = re.search(pattern, text)
@@ -89,7 +97,13 @@ def parse_sink(text):
             "devices": int(figures["devices"][0]), "channels": int(figures["channels"][0]),
             "rp_open": figures["rp"][0] == "open", "pongs": int(figures["rp"][1]),
             "shut": figures["rp"][2], "compression": figures["compression"][0],
-            "payload": int(figures["compression"][1])}
+            "payload": int(figures["compression"][1]),
+            "postcopy": figures["postcopy"][0],
+            "discarded": int(figures["postcopy"][1]), "missing": int(figures["postcopy"][2]),
+            "postcopy_pages": int(figures["postcopy"][3]),
+            "preempt_pages": int(figures["postcopy"][4]),
+            "requested": int(figures["postcopy"][5]), "messages": int(figures["postcopy"][6]),
+            "arrived": int(figures["postcopy"][7])}
 
 
 def reference_devices(migsim, qemu, work):
@@ -144,6 +158,9 @@ def run_case(case, migsim, qemu, work, devices_expected):
         if case.get("running"):
             time.sleep(case.get("run_before_s", 1.0))
         source.qmp.command("migrate", uri=uri)
+        if case.get("postcopy_after_s") is not None:
+            time.sleep(case["postcopy_after_s"])
+            source.qmp.command("migrate-start-postcopy")
         if case.get("cancel_after_s"):
             time.sleep(case["cancel_after_s"])
             source.qmp.command("migrate_cancel")
@@ -178,8 +195,11 @@ def run_case(case, migsim, qemu, work, devices_expected):
           "devices: sink %d, reference stream %d" % (got["devices"], devices_expected))
     if case["name"] == "precopy":
         compare_with_reference(migsim, received, os.path.join(work, "reference.mig"))
-    rp = "return-path" in case.get("capabilities", [])
-    check(got["rp_open"] == rp and got["pongs"] == (1 if rp else 0) and
+    postcopy = "postcopy-ram" in case.get("capabilities", [])
+    rp = "return-path" in case.get("capabilities", []) or postcopy
+    if postcopy:
+        check_postcopy(case, got, info)
+    check(got["rp_open"] == rp and got["pongs"] == (4 if postcopy else 1 if rp else 0) and
           got["shut"] == ("0" if rp else "none"), "return path: %s" % (got,))
     channels = case.get("parameters", {}).get("multifd-channels", 0)
     check(got["channels"] == channels, "multifd channels: sink %d, expected %d"
@@ -200,6 +220,30 @@ def run_case(case, migsim, qemu, work, devices_expected):
         check(got["xbzrle"] > 0, "xbzrle pages: sink %d, query-migrate %d"
               % (got["xbzrle"], pages))
     return got, info
+
+
+def check_postcopy(case, got, info):
+    """Postcopy: the walk ended after the package (state end), pages were missing at
+    LISTEN, the sink requested some and each arrived once (the sink checks that per
+    page; here the counts), QEMU counted as many requests as the sink sent messages."""
+    if got["postcopy"] != "end" or got["missing"] == 0:
+        raise Retry("QEMU did not switch to postcopy with pages left (%s, missing %d)"
+                    % (got["postcopy"], got["missing"]))
+    wanted = case.get("requests", 64)
+    check(got["requested"] == min(wanted, got["missing"]),
+          "requested %d pages, %d missing at LISTEN" % (got["requested"], got["missing"]))
+    check(got["arrived"] == got["requested"], "requested %d, arrived %d"
+          % (got["requested"], got["arrived"]))
+    check(got["postcopy_pages"] >= got["missing"] > 0,
+          "postcopy pages %d, missing at LISTEN %d" % (got["postcopy_pages"], got["missing"]))
+    check(info["ram"].get("postcopy-requests") == got["messages"],
+          "query-migrate postcopy-requests %s, sink messages %d"
+          % (info["ram"].get("postcopy-requests"), got["messages"]))
+    preempt = "postcopy-preempt" in case.get("capabilities", [])
+    # 7.2 sends a requested page on the preempt channel only if it is still unsent
+    # (ram_save_host_page_urgent), hence max-postcopy-bandwidth in these cases.
+    check(0 < got["preempt_pages"] <= got["requested"] if preempt else got["preempt_pages"] == 0,
+          "preempt pages %d, requested %d" % (got["preempt_pages"], got["requested"]))
 
 
 def check_refused(case, info, code, out, err):
@@ -257,6 +301,18 @@ CASES = [
     # may count up to max(2, 1%) more normal pages; zero pages still match exactly.
     {"name": "multifd-4-run", "capabilities": ["multifd", "return-path"], "running": True,
      "parameters": {"multifd-channels": 4}, "normal_slack": True},
+    # Postcopy: migrate-start-postcopy soon after migrate, at a bandwidth that leaves
+    # pages unsent; the sink requests 64 pages at LISTEN (seed 7).  The postcopy phase
+    # is slowed too: at full speed 7.2 has sent every page before a request arrives.
+    {"name": "postcopy", "capabilities": ["postcopy-ram"], "postcopy_after_s": 0.5,
+     "parameters": {"max-bandwidth": 128 << 10, "max-postcopy-bandwidth": 32 << 10},
+     "attempts": 3,
+     "sink": ["--postcopy-requests", "64", "--postcopy-seed", "7"]},
+    # The same with postcopy-preempt: requested pages come on the preempt channel.
+    {"name": "postcopy-preempt", "capabilities": ["postcopy-ram", "postcopy-preempt"],
+     "postcopy_after_s": 0.5, "attempts": 3,
+     "parameters": {"max-bandwidth": 128 << 10, "max-postcopy-bandwidth": 32 << 10},
+     "sink": ["--postcopy-requests", "64", "--postcopy-seed", "7", "--postcopy-preempt"]},
     {"name": "cancelled", "running": True, "capabilities": ["return-path"],
      "parameters": {"max-bandwidth": 256 << 10}, "cancel_after_s": 0.5},
 ]
@@ -306,6 +362,14 @@ def main():
                      info.get("xbzrle-cache", {}).get("pages", 0)))
             if "error" in got:
                 print("     %-15s sink: %s" % (case["name"], got["error"]))
+            if got["postcopy"] != "none":
+                print("     %-15s postcopy %s: discarded %d, missing at LISTEN %d, postcopy pages"
+                      " %d (preempt %d), requested %d, arrived %d (query-migrate:"
+                      " postcopy-requests %s)" % (case["name"], got["postcopy"], got["discarded"],
+                                                  got["missing"], got["postcopy_pages"],
+                                                  got["preempt_pages"], got["requested"],
+                                                  got["arrived"],
+                                                  info["ram"].get("postcopy-requests")))
         except (Failure, qemu_lib.QmpError, OSError) as error:
             failed += 1
             print("FAIL %-15s %5.2f s  %s" % (case["name"], time.monotonic() - started, error))

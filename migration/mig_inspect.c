@@ -56,6 +56,7 @@ struct walk {
   struct mig_inspect_live *live;   /* the live section being walked; NULL for FULL */
   struct mig_inspect_device device;  /* the FULL section being walked */
   bool full_footer_next;           /* a FULL payload sized by the walk ends here: its footer */
+  bool in_package;                 /* walking a PACKAGED body (walk_package) */
   char bitmap_node[MIG_IDSTR_BYTES_MAX + 1];  /* names carried over between chunks */
   char bitmap_name[MIG_IDSTR_BYTES_MAX + 1];
 };
@@ -580,6 +581,7 @@ static bool walk_full_sized(struct walk *walk, struct mig_inspect_device *device
 static bool walk_plausible_record(const struct walk *walk, uint64_t p)
 {
   uint64_t end = walk->out->eof_offset + 1;
+  if (walk->in_package && p == end) return true;  /* the package's end is a record boundary */
   if (p >= end) return false;
   SIM_ASSERT(p >= walk->base && end - walk->base <= walk->count);
   const uint8_t *bytes = walk_at(walk, p);
@@ -614,7 +616,7 @@ static bool walk_full_unsized(struct walk *walk, struct mig_inspect_device *devi
 {
   struct mig_reader *reader = walk->reader;
   uint64_t start = mig_reader_offset(reader);
-  uint64_t end = walk->out->eof_offset;
+  uint64_t end = walk->out->eof_offset + (walk->in_package ? 1 : 0);  /* a package has no EOF */
   if (!walk->out->has_configuration && !walk->out->footers_seen) {
     MIG_READER_FAIL(reader, MIG_ERR_VMDESC, device->offset,
                     "no trailer and no section footers: FULL sections cannot be sized",
@@ -1134,32 +1136,157 @@ static void walk_footer(struct walk *walk, const struct mig_record *record)
   walk->live = NULL;
 }
 
+static bool walk_record(struct walk *walk, struct mig_record *record);
+
+/* The outer walk's view of its input, set aside while a package is walked. */
+struct walk_outer {
+  struct mig_tokenizer tokenizer;
+  struct mig_reader *reader;
+  const uint8_t *bytes;
+  size_t count;
+  uint64_t base;
+  bool tail_known;
+  uint64_t eof_offset;
+};
+
+/* The records of a package over reader package (bytes [offset, end)); true when RUN ended it. */
+static bool walk_package_records(struct walk *walk, struct mig_reader *package, uint64_t end)
+{
+  struct mig_record *record = &walk->record;
+  while (!walk_failed(walk) && mig_reader_offset(package) < end) {
+    if (mig_record_next(&walk->tokenizer, record) != MIG_OK) {
+      if (walk->full_footer_next) mig__reader_policy(walk->reader, "trailer_sizes_full_sections");
+      return false;
+    }
+    walk->full_footer_next = false;
+    if (record->kind == MIG_RECORD_EOF || record->kind == MIG_RECORD_END) break;
+    bool run = record->kind == MIG_RECORD_COMMAND && record->command == MIG_CMD_POSTCOPY_RUN;
+    if (!walk_record(walk, record) || run) return run && !walk_failed(walk);
+  }
+  return false;
+}
+
+/*
+ * PACKAGED (§4.6, §7): the body is read whole (at most packaged_bytes_max,
+ * QEMU 7.2 reads it whole too) and walked as a nested run of top-level
+ * records over memory, as loadvm_handle_cmd_packaged does.  FULL sections
+ * inside are sized by their footers (a postcopy stream has no trailer).  It
+ * must end exactly with RUN: QEMU ignores bytes after RUN; refused here, as
+ * a PACKAGED inside a package is.
+ */
+static void walk_package(struct walk *walk, const struct mig_record *record)
+{
+  struct mig_reader *main = walk->reader;
+  uint32_t length = record->package_bytes;
+  char detail[80];
+  if (walk->in_package) {
+    MIG_READER_FAIL(main, MIG_ERR_BAD_COMMAND, record->offset, "PACKAGED inside a package",
+                    "command/PACKAGED");
+    return;
+  }
+  if (length > walk->policy->packaged_bytes_max) {
+    snprintf(detail, sizeof detail, "length %" PRIu32 " > %" PRIu32, length,
+             walk->policy->packaged_bytes_max);
+    MIG_POLICY_FAIL(main, packaged_bytes_max, MIG_ERR_TOO_LONG, record->payload_offset, detail,
+                    "command/PACKAGED");
+    return;
+  }
+  uint64_t offset = mig_reader_offset(main);
+  uint8_t *bytes = malloc(SIM_MAX(length, 1u));  /* bounded by packaged_bytes_max above */
+  SIM_ASSERT(bytes != NULL);
+  mig_read_bytes(main, bytes, length);
+  mig__reader_annotate(main, "command/PACKAGED");
+  struct walk_outer *outer = malloc(sizeof *outer);
+  SIM_ASSERT(outer != NULL);
+  *outer = (struct walk_outer){walk->tokenizer, main, walk->bytes, walk->count, walk->base,
+                               walk->tail_known, walk->out->eof_offset};
+  struct mig_reader package;
+  mig_reader_init_memory_at(&package, bytes, length, offset);
+  if (!mig_reader_failed(main)) {
+    walk->out->package_offset = offset;
+    walk->out->package_bytes = length;
+    walk->reader = &package;
+    walk->bytes = bytes;
+    walk->count = length;
+    walk->base = offset;
+    walk->tail_known = true;
+    walk->in_package = true;
+    walk->out->eof_offset = offset + length - (length > 0);  /* walk_full_unsized's bound */
+    mig_tokenizer_init_records(&walk->tokenizer, &package, &outer->tokenizer.options);
+    bool run = walk_package_records(walk, &package, offset + length);
+    if (!walk_failed(walk) && !run) {
+      /* An empty package: the PACKAGED record itself (as the loader says). */
+      bool inside = walk->record.offset >= offset;
+      uint64_t where = !inside || walk->record.kind == MIG_RECORD_EOF
+                           ? walk->record.offset : mig_reader_offset(&package);
+      MIG_READER_FAIL(&package, MIG_ERR_BAD_COMMAND, where, "package ended without POSTCOPY_RUN",
+                      "command/PACKAGED");
+    } else if (!walk_failed(walk) && mig_reader_offset(&package) != offset + length) {
+      MIG_READER_FAIL(&package, MIG_ERR_TRAILING, mig_reader_offset(&package),
+                      "bytes after POSTCOPY_RUN in the package", "command/PACKAGED");
+    }
+    mig_record_payload_close(main, &package);
+  }
+  walk->tokenizer = outer->tokenizer;
+  walk->reader = main;
+  walk->bytes = outer->bytes;
+  walk->count = outer->count;
+  walk->base = outer->base;
+  walk->tail_known = outer->tail_known;
+  walk->out->eof_offset = outer->eof_offset;
+  walk->in_package = false;
+  free(outer);
+  free(bytes);
+}
+
+/* ADVISE, DISCARD, LISTEN, RUN in QEMU's state order (mig_postcopy_state_step). */
+static bool walk_postcopy_state(struct walk *walk, const struct mig_record *record)
+{
+  enum mig_postcopy_state before = walk->out->postcopy_state;
+  if (mig_postcopy_state_step(&walk->out->postcopy_state, record->command)) return true;
+  const char *name = mig_wire_command_name(record->command);
+  char detail[96];
+  snprintf(detail, sizeof detail, "%s in wrong postcopy state (%s)", name,
+           mig_postcopy_state_name(before));
+  MIG_READER_FAIL(walk->reader, MIG_ERR_BAD_COMMAND, record->offset, detail, "command/%s", name);
+  return false;
+}
+
 /* A command record (§7): the record layer checked code and length; bodies are checked here. */
 static void walk_command(struct walk *walk, const struct mig_record *record)
 {
   uint16_t code = record->command;
   uint16_t length = (uint16_t)record->payload_bytes;
-  if (code == MIG_CMD_PACKAGED) {  /* a limit of this walker, not a policy: both refuse it */
-    MIG_READER_FAIL(walk->reader, MIG_ERR_BAD_COMMAND, record->offset,
-                    "PACKAGED (postcopy) is not walked yet", "command/PACKAGED");
-    return;
-  }
   if (code == MIG_CMD_POSTCOPY_RAM_DISCARD &&
       !walk_discard(walk, record->offset, record->payload, length)) {
     return;
   }
   if (!walk_postcopy_body(walk, record->offset, code, record->payload, length)) return;
+  if (!walk_postcopy_state(walk, record)) return;
   walk->out->commands[code]++;
   struct mig_inspect_event event = {.kind = MIG_INSPECT_COMMAND, .offset = record->offset,
                                     .record = record, .command = code,
                                     .payload = record->payload, .payload_bytes = length,
                                     .payload_offset = record->payload_offset};
   walk_emit(walk, &event);
+  if (code == MIG_CMD_PACKAGED && !walk_failed(walk)) walk_package(walk, record);
 }
 
 static void walk_eof(struct walk *walk, const struct mig_record *record)
 {
-  if (!walk->tail_known) {
+  /*
+   * After a package QEMU 7.2 sends no trailer (should_send_vmdesc) and waits
+   * for SHUT: a live source's stream ends here.  Other streamed input is
+   * read to its end, as over memory (the same verdict either way).
+   */
+  if (walk->out->postcopy_state == MIG_POSTCOPY_RUNNING) {
+    walk->out->postcopy_state = MIG_POSTCOPY_END;
+    if (!walk->tail_known && walk->options->tail_trials) {
+      walk->done = true;
+      walk->out->eof_offset = record->offset;
+    }
+  }
+  if (!walk->tail_known && !walk->done) {
     walk_tail(walk, record);  /* streamed: what follows EOF is the trailer, or nothing */
     return;
   }

@@ -22,8 +22,15 @@
  * so the summary, RAM application (mig_ramapply.h) and re-encoding
  * (mig_reencode.h) are consumers of one walk.
  *
- * Not handled: other live sections, postcopy page sizes in the block list,
- * PACKAGED commands.  Each is rejected with a latched error.
+ * Postcopy (§4.6): ADVISE, DISCARD, LISTEN and RUN must come in QEMU's
+ * state order (mig_postcopy_state_step); a PACKAGED body (at most
+ * MIG_PACKAGED_BYTES_MAX) is read whole and walked as a nested run of
+ * records over memory, its FULL sections sized by their footers, ending
+ * exactly with RUN; after it comes no trailer, and a live source's stream
+ * (options.tail_trials) ends at EOF without reading on.
+ *
+ * Not handled: other live sections, postcopy page sizes in the block list
+ * (hugepage-backed RAM).  Each is rejected with a latched error.
  */
 #ifndef MIG_INSPECT_H
 #define MIG_INSPECT_H
@@ -115,6 +122,9 @@ struct mig_inspect {
   struct mig_inspect_live lives[MIG_INSPECT_LIVE_SECTIONS_MAX];
   uint32_t device_count;
   struct mig_inspect_device *devices;  /* MIG_SECTIONS_MAX entries, calloc'd */
+  enum mig_postcopy_state postcopy_state;  /* ADVISE, DISCARD, LISTEN, RUN in order (§7) */
+  uint64_t package_offset;          /* PACKAGED: its body's first byte (0: no package) */
+  uint32_t package_bytes;
   uint64_t eof_offset;
   uint64_t trailer_offset;          /* of the JSON text; 0 without trailer */
   uint64_t trailer_bytes;

@@ -36,6 +36,8 @@
 #define MIG_MULTIFD_PAYLOAD_BYTES_MAX (UINT32_C(1) << 20) /* one compressed payload (QEMU's zbuff) */
 #define MIG_POSTCOPY_REQUESTS_MAX 1024u          /* page requests queued or outstanding */
 #define MIG_POSTCOPY_DISCARD_RANGES_MAX 12u      /* ranges per DISCARD command (QEMU's) */
+#define MIG_PCTRACK_PAGES_MAX (UINT64_C(1) << 26) /* pages a postcopy tracker maps (256 GiB) */
+#define MIG_PCTRACK_REQUESTS_MAX 4096u           /* pages a tracker requests per migration */
 #define MIG_RECORD_LIVES_MAX 16u                  /* live section ids bound at once (tokenizer) */
 #define MIG_BITMAP_BITS_BYTES_MAX (UINT32_C(1) << 20) /* one dirty-bitmap chunk's bits
                                                      (QEMU sends 1 KiB; generous slack) */

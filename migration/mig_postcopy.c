@@ -390,16 +390,6 @@ const struct mig_postcopy_source_stats *mig_postcopy_source_stats(
 
 /* ----------------------------------------------------------- destination */
 
-const char *mig_postcopy_state_name(enum mig_postcopy_state state)
-{
-  switch (state) {
-#define MIG_POSTCOPY_STATE_CASE(name, text) case MIG_POSTCOPY_##name: return text;
-    MIG_POSTCOPY_STATE_MAP(MIG_POSTCOPY_STATE_CASE)
-#undef MIG_POSTCOPY_STATE_CASE
-  }
-  return "?";
-}
-
 static void dest_on_fault(void *context, uint32_t block_index, uint64_t page_index,
                           uint32_t who);
 
@@ -419,6 +409,13 @@ void mig_postcopy_dest_init(struct mig_postcopy_dest *dest, struct sim *sim, str
   uffd_fault_handler_set(uffd, dest, dest_on_fault);
 }
 
+/* Whether command may come in the current state (the shared table, mig_wire.h). */
+static bool dest_state_allows(const struct mig_postcopy_dest *dest, uint32_t command)
+{
+  enum mig_postcopy_state state = dest->state;
+  return mig_postcopy_state_step(&state, command);
+}
+
 /* Refuses a command in the wrong state, with QEMU's wording. */
 static enum mig_err dest_state_refuse(struct mig_postcopy_dest *dest, struct mig_reader *reader,
                                       const struct mig_record *record)
@@ -434,7 +431,7 @@ static enum mig_err dest_state_refuse(struct mig_postcopy_dest *dest, struct mig
 static enum mig_err dest_advise(struct mig_postcopy_dest *dest, struct mig_reader *reader,
                                 const struct mig_record *record)
 {
-  if (dest->state != MIG_POSTCOPY_NONE) return dest_state_refuse(dest, reader, record);
+  if (!dest_state_allows(dest, record->command)) return dest_state_refuse(dest, reader, record);
   char detail[112];
   if (record->payload_bytes == 0) {
     MIG_READER_FAIL(reader, MIG_ERR_BAD_COMMAND, record->offset,
@@ -496,9 +493,7 @@ static int32_t dest_block_find(const struct mig_postcopy_dest *dest, const uint8
 static enum mig_err dest_discard(struct mig_postcopy_dest *dest, struct mig_reader *reader,
                                  const struct mig_record *record)
 {
-  if (dest->state != MIG_POSTCOPY_ADVISE && dest->state != MIG_POSTCOPY_DISCARD) {
-    return dest_state_refuse(dest, reader, record);
-  }
+  if (!dest_state_allows(dest, record->command)) return dest_state_refuse(dest, reader, record);
   const uint8_t *p = record->payload;
   uint64_t length = record->payload_bytes, at = record->payload_offset;
   SIM_ASSERT(p != NULL && length >= 20);  /* the record layer's minimum */
@@ -531,23 +526,17 @@ static void dest_request_send(struct mig_postcopy_dest *dest,
                               const struct mig_postcopy_request *request)
 {
   const struct ram_block *block = uffd_block(dest->uffd, request->block_index);
-  uint8_t payload[12 + 1 + RAM_BLOCK_NAME_BYTES_MAX];
-  uint64_t start = request->first_page * MIG_PAGE_BYTES;
-  uint32_t length = (uint32_t)(request->page_count * MIG_PAGE_BYTES);
-  for (int i = 0; i < 8; i++) payload[i] = (uint8_t)(start >> (56 - 8 * i));
-  for (int i = 0; i < 4; i++) payload[8 + i] = (uint8_t)(length >> (24 - 8 * i));
-  uint16_t type = MIG_RP_REQ_PAGES, bytes = 12;
-  if ((int32_t)request->block_index != dest->request_block) {
-    size_t name_bytes = strlen(block->name);
-    payload[12] = (uint8_t)name_bytes;
-    memcpy(payload + 13, block->name, name_bytes);
-    type = MIG_RP_REQ_PAGES_ID;
-    bytes = (uint16_t)(13 + name_bytes);
-    dest->request_block = (int32_t)request->block_index;
-  }
+  uint8_t message[MIG_RP_REQ_MESSAGE_BYTES_MAX];
+  bool named = (int32_t)request->block_index != dest->request_block;
+  size_t bytes = mig_rp_message_req_pages(named ? block->name : NULL,
+                                          request->first_page * MIG_PAGE_BYTES,
+                                          (uint32_t)(request->page_count * MIG_PAGE_BYTES),
+                                          message);
+  uint16_t type = named ? MIG_RP_REQ_PAGES_ID : MIG_RP_REQ_PAGES;
+  if (named) dest->request_block = (int32_t)request->block_index;
   dest->stats.requests_count++;
   sim_trace(dest->sim, "mig.postcopy.req", request->block_index, request->first_page, type, 0);
-  dest->hooks.rp_send(dest->hooks.context, type, payload, bytes, NULL, 0);
+  dest->hooks.rp_send(dest->hooks.context, type, message + 4, (uint16_t)(bytes - 4), NULL, 0);
 }
 
 /* Asks for the host page holding page_index unless it is asked already. */
@@ -635,14 +624,14 @@ enum mig_err mig_postcopy_dest_command(struct mig_postcopy_dest *dest, struct mi
   case MIG_CMD_POSTCOPY_ADVISE: return dest_advise(dest, reader, record);
   case MIG_CMD_POSTCOPY_RAM_DISCARD: return dest_discard(dest, reader, record);
   case MIG_CMD_POSTCOPY_LISTEN:
-    if (dest->state != MIG_POSTCOPY_ADVISE && dest->state != MIG_POSTCOPY_DISCARD) break;
+    if (!dest_state_allows(dest, record->command)) break;
     dest->state = MIG_POSTCOPY_LISTENING;
     dest->stats.listen_ns = sim_now_ns(dest->sim);
     uffd_arm(dest->uffd);
     sim_trace(dest->sim, "mig.postcopy.listen", uffd_block_count(dest->uffd), 0, 0, 0);
     return MIG_OK;
   case MIG_CMD_POSTCOPY_RUN:
-    if (dest->state != MIG_POSTCOPY_LISTENING) break;
+    if (!dest_state_allows(dest, record->command)) break;
     dest->state = MIG_POSTCOPY_RUNNING;
     dest->stats.run_ns = sim_now_ns(dest->sim);
     if (dest->hooks.run != NULL) dest->hooks.run(dest->hooks.context);

@@ -149,20 +149,7 @@ const struct mig_postcopy_source_stats *mig_postcopy_source_stats(
 
 /* ----------------------------------------------------------- destination */
 
-#define MIG_POSTCOPY_STATE_MAP(X) \
-  X(NONE, "none") \
-  X(ADVISE, "advise") \
-  X(DISCARD, "discard") \
-  X(LISTENING, "listening") \
-  X(RUNNING, "running") \
-  X(END, "end")
-
-enum mig_postcopy_state {
-#define MIG_POSTCOPY_STATE_ENUM(name, text) MIG_POSTCOPY_##name,
-  MIG_POSTCOPY_STATE_MAP(MIG_POSTCOPY_STATE_ENUM)
-#undef MIG_POSTCOPY_STATE_ENUM
-};
-const char *mig_postcopy_state_name(enum mig_postcopy_state state);
+/* enum mig_postcopy_state and its step function: mig_wire.h. */
 
 /* What the destination asks of the engine that owns the channels. */
 struct mig_postcopy_dest_hooks {

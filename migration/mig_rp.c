@@ -259,3 +259,23 @@ size_t mig_rp_message_u32(uint16_t type, uint32_t value, uint8_t out[MIG_RP_U32_
   memcpy(out, bytes, sizeof bytes);
   return sizeof bytes;
 }
+
+size_t mig_rp_message_req_pages(const char *block, uint64_t start_bytes, uint32_t length_bytes,
+                                uint8_t out[MIG_RP_REQ_MESSAGE_BYTES_MAX])
+{
+  size_t name_bytes = block != NULL ? strlen(block) : 0;
+  SIM_ASSERT(block == NULL || (name_bytes > 0 && name_bytes <= MIG_IDSTR_BYTES_MAX));
+  uint16_t type = block != NULL ? MIG_RP_REQ_PAGES_ID : MIG_RP_REQ_PAGES;
+  uint16_t payload_bytes = (uint16_t)(12u + (block != NULL ? 1u + name_bytes : 0u));
+  out[0] = (uint8_t)(type >> 8);
+  out[1] = (uint8_t)type;
+  out[2] = (uint8_t)(payload_bytes >> 8);
+  out[3] = (uint8_t)payload_bytes;
+  for (int i = 0; i < 8; i++) out[4 + i] = (uint8_t)(start_bytes >> (56 - 8 * i));
+  for (int i = 0; i < 4; i++) out[12 + i] = (uint8_t)(length_bytes >> (24 - 8 * i));
+  if (block != NULL) {
+    out[16] = (uint8_t)name_bytes;
+    memcpy(out + 17, block, name_bytes);
+  }
+  return 4u + payload_bytes;
+}

@@ -72,4 +72,15 @@ enum mig_err mig_rp_bitmap_read(struct mig_rp_state *state, struct mig_reader *r
 #define MIG_RP_U32_MESSAGE_BYTES 8u
 size_t mig_rp_message_u32(uint16_t type, uint32_t value, uint8_t out[MIG_RP_U32_MESSAGE_BYTES]);
 
+/*
+ * A page request as its wire bytes (spec §8): REQ_PAGES_ID (be16 3, be16
+ * 13 + n, be64 start, be32 length, counted block name) when block is not
+ * NULL, else REQ_PAGES (be16 4, be16 12, be64 start, be32 length: the block
+ * of the last REQ_PAGES_ID).  start and length in bytes, host-page aligned
+ * (the caller's duty; mig_rp_read checks them).  Returns the message bytes.
+ */
+#define MIG_RP_REQ_MESSAGE_BYTES_MAX (4u + 12u + 1u + MIG_IDSTR_BYTES_MAX)
+size_t mig_rp_message_req_pages(const char *block, uint64_t start_bytes, uint32_t length_bytes,
+                                uint8_t out[MIG_RP_REQ_MESSAGE_BYTES_MAX]);
+
 #endif /* MIG_RP_H */

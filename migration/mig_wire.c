@@ -112,3 +112,37 @@ uint32_t mig_multifd_compression_flag(enum mig_multifd_compression compression)
   }
   return 0;
 }
+
+const char *mig_postcopy_state_name(enum mig_postcopy_state state)
+{
+  switch (state) {
+#define MIG_POSTCOPY_STATE_CASE(name, text) case MIG_POSTCOPY_##name: return text;
+    MIG_POSTCOPY_STATE_MAP(MIG_POSTCOPY_STATE_CASE)
+#undef MIG_POSTCOPY_STATE_CASE
+  }
+  return "?";
+}
+
+bool mig_postcopy_state_step(enum mig_postcopy_state *state, uint32_t command)
+{
+  enum mig_postcopy_state next = *state;
+  bool ok = true;
+  switch (command) {
+  case MIG_CMD_POSTCOPY_ADVISE:
+    ok = *state == MIG_POSTCOPY_NONE;
+    next = MIG_POSTCOPY_ADVISE;
+    break;
+  case MIG_CMD_POSTCOPY_RAM_DISCARD:
+  case MIG_CMD_POSTCOPY_LISTEN:
+    ok = *state == MIG_POSTCOPY_ADVISE || *state == MIG_POSTCOPY_DISCARD;
+    next = command == MIG_CMD_POSTCOPY_LISTEN ? MIG_POSTCOPY_LISTENING : MIG_POSTCOPY_DISCARD;
+    break;
+  case MIG_CMD_POSTCOPY_RUN:
+    ok = *state == MIG_POSTCOPY_LISTENING;
+    next = MIG_POSTCOPY_RUNNING;
+    break;
+  default: break;
+  }
+  if (ok) *state = next;
+  return ok;
+}

@@ -286,4 +286,32 @@ void mig_wire_rp_rule(uint32_t type, enum mig_length_rule *rule, uint32_t *value
 /* True when name (length bytes, not NUL-terminated) is a QEMU 7.2 capability. */
 bool mig_wire_capability_known_7_2(const uint8_t *name, size_t length);
 
+/*
+ * The destination's postcopy state machine (§7, QEMU 7.2 savevm.c's
+ * loadvm_postcopy_handle_*): NONE -(ADVISE)-> ADVISE -(DISCARD)-> DISCARD
+ * -(LISTEN)-> LISTENING -(RUN)-> RUNNING -> END; LISTEN also from ADVISE,
+ * DISCARD repeats.  Shared by the simulated destination (mig_postcopy.c) and
+ * the walker (mig_inspect.c).
+ */
+#define MIG_POSTCOPY_STATE_MAP(X) \
+  X(NONE, "none") \
+  X(ADVISE, "advise") \
+  X(DISCARD, "discard") \
+  X(LISTENING, "listening") \
+  X(RUNNING, "running") \
+  X(END, "end")
+
+enum mig_postcopy_state {
+#define MIG_POSTCOPY_STATE_ENUM(name, text) MIG_POSTCOPY_##name,
+  MIG_POSTCOPY_STATE_MAP(MIG_POSTCOPY_STATE_ENUM)
+#undef MIG_POSTCOPY_STATE_ENUM
+};
+const char *mig_postcopy_state_name(enum mig_postcopy_state state);
+/*
+ * One of ADVISE, POSTCOPY_RAM_DISCARD, LISTEN, RUN in *state: true and the
+ * next state, or false (QEMU: "... in wrong postcopy state") and *state
+ * unchanged.  Other commands leave the state alone and return true.
+ */
+bool mig_postcopy_state_step(enum mig_postcopy_state *state, uint32_t command);
+
 #endif /* MIG_WIRE_H */

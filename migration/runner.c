@@ -20,6 +20,7 @@ Suite *mig_hostile_suite(void);
 Suite *mig_vfio_suite(void);
 Suite *mig_live_suite(void);
 Suite *mig_rp_suite(void);
+Suite *mig_pctrack_suite(void);
 Suite *mig_state_suite(void);
 Suite *mig_caps_suite(void);
 Suite *mig_walk_suite(void);
@@ -43,6 +44,7 @@ static sim_suite_fn *const suites[] = {
   mig_vfio_suite,
   mig_live_suite,
   mig_rp_suite,
+  mig_pctrack_suite,
   mig_state_suite,
   mig_caps_suite,
   mig_walk_suite,

@@ -176,8 +176,11 @@ static enum mig_err recv_payload(struct mig_multifd_recv *recv, uint32_t channel
                                  uint64_t number)
 {
   size_t expected = (size_t)normal * MIG_PAGE_BYTES;
+  const char *method = mig_multifd_compression_name(recv->options.compression);
   if (recv->options.compression == MIG_MULTIFD_COMPRESSION_NONE) {
     mig_read_bytes(reader, recv->pages[channel], expected);
+    mig__reader_annotate(reader, "multifd/channel%" PRIu32 "/packet%" PRIu64 "/%s", channel,
+                         number, method);
     return mig_reader_failed(reader) ? mig_reader_error(reader)->code : MIG_OK;
   }
   size_t out_bytes = 0;
@@ -186,14 +189,19 @@ static enum mig_err recv_payload(struct mig_multifd_recv *recv, uint32_t channel
   for (uint32_t done = 0; done < size && why == NULL;) {
     uint32_t step = SIM_MIN(size - done, VIEW_BYTES_MAX);
     const uint8_t *view = mig_read_view(reader, step);
-    if (view == NULL) return mig_reader_error(reader)->code;
+    if (view == NULL) {
+      /* A payload cut short: the path names the packet and its method, as a corrupt one. */
+      mig__reader_annotate(reader, "multifd/channel%" PRIu32 "/packet%" PRIu64 "/%s", channel,
+                           number, method);
+      return mig_reader_error(reader)->code;
+    }
     recv_inflate(recv, channel, view, step, &out_bytes, expected, &why);
     done += step;
   }
   if (why == NULL && out_bytes != expected) why = "fewer bytes than pages";
   if (why == NULL) return MIG_OK;
   MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, at, why, "multifd/channel%" PRIu32 "/packet%" PRIu64
-                  "/%s", channel, number, mig_multifd_compression_name(recv->options.compression));
+                  "/%s", channel, number, method);
   return MIG_ERR_BAD_VALUE;
 }
 

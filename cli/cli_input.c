@@ -191,13 +191,43 @@ void cli_input_consumed(void *context, uint64_t offset)
   if (below > 0) (void)madvise((void *)input->bytes, below, MADV_DONTNEED);
 }
 
+/*
+ * A mapped file into out with pread(2): the kernel copies from the page
+ * cache, where a memcpy from the mapping would fault on each of its pages
+ * (0.1-0.3 s of CPU more for a 286 MB stream).  False, out empty, when a
+ * read falls short (the caller then copies from the mapping).
+ */
+static bool slurp_read(const struct cli_input *input, struct mig_membuf *out)
+{
+  uint8_t *bytes = malloc(input->count);
+  if (bytes == NULL) return false;
+  size_t done = 0;
+  while (done < input->count) {
+    ssize_t got = pread(input->fd, bytes + done, input->count - done, (off_t)done);
+    if (got <= 0) break;
+    done += (size_t)got;
+  }
+  if (done < input->count) {
+    free(bytes);
+    return false;
+  }
+  out->bytes = bytes;
+  out->count = out->capacity = input->count;
+  return true;
+}
+
 bool cli_input_slurp(struct cli_input *input, struct mig_membuf *out, size_t count_max,
                      char *error, size_t error_bytes)
 {
   mig_membuf_init(out, count_max);
+  if (input->mapped && input->count > count_max) {
+    snprintf(error, error_bytes, "input exceeds %zu bytes", count_max);
+    return false;
+  }
+  if (input->mapped && slurp_read(input, out)) return true;
   if (input->mapped) {
     if (mig_membuf_write(out, input->bytes, input->count) == MIG_OK) return true;
-    snprintf(error, error_bytes, "input exceeds %zu bytes", count_max);
+    snprintf(error, error_bytes, "input of %zu bytes: out of memory", input->count);
     return false;
   }
   uint8_t *chunk = malloc(CLI_INPUT_CHUNK_BYTES);

@@ -8,6 +8,7 @@
 
 #include "cli_matrix.h"
 #include "cli_vmsd.h"
+#include "cli_capture_test_inl.h"
 #include "conform_run.h"
 #include "sim_check.h"
 
@@ -15,35 +16,6 @@
 #include <jansson.h>
 #include <unistd.h>
 
-/* Runs main with argv, stdout and stderr captured into out (NUL-terminated); its exit code. */
-static int run_captured(int (*main_fn)(int, char **), int argc, char **argv, char *out,
-                        size_t out_bytes)
-{
-  char path[] = "/tmp/cli_matrix_XXXXXX";
-  int fd = mkstemp(path);
-  ck_assert_int_ge(fd, 0);
-  fflush(stdout);
-  fflush(stderr);
-  int saved_out = dup(STDOUT_FILENO);
-  int saved_err = dup(STDERR_FILENO);
-  ck_assert(saved_out >= 0 && saved_err >= 0);
-  dup2(fd, STDOUT_FILENO);
-  dup2(fd, STDERR_FILENO);
-  close(fd);
-  int rc = main_fn(argc, argv);
-  fflush(stdout);
-  fflush(stderr);
-  dup2(saved_out, STDOUT_FILENO);
-  dup2(saved_err, STDERR_FILENO);
-  close(saved_out);
-  close(saved_err);
-  FILE *file = fopen(path, "r");
-  size_t count = fread(out, 1, out_bytes - 1, file);
-  out[count] = '\0';
-  fclose(file);
-  unlink(path);
-  return rc;
-}
 
 static char output[1 << 20];
 
@@ -51,11 +23,11 @@ START_TEST(cli_matrix_usage_errors)
 {
   /* Goal: a bad shard or capability list is exit 2 with one line naming the option. */
   char *shard[] = {"--shard", "3/3"};
-  ck_assert_int_eq(run_captured(cli_matrix_main, 2, shard, output, sizeof(output)),
+  ck_assert_int_eq(cli_run_captured(cli_matrix_main, 2, shard, output, sizeof(output)),
                    CONFORM_BAD_INPUT);
   ck_assert_str_eq(output, "migsim matrix: --shard: want I/N with 0 <= I < N, got '3/3'\n");
   char *caps[] = {"--caps", "none,postcopy"};
-  ck_assert_int_eq(run_captured(cli_matrix_main, 2, caps, output, sizeof(output)),
+  ck_assert_int_eq(cli_run_captured(cli_matrix_main, 2, caps, output, sizeof(output)),
                    CONFORM_BAD_INPUT);
   ck_assert(strstr(output, "--caps: want a list of none, switchover-ack") != NULL);
 }
@@ -65,7 +37,7 @@ START_TEST(cli_matrix_static_shard_text)
 {
   /* Goal: a static shard prints one row per cell of the shard and a summary; exit 0. */
   char *argv[] = {"--static-only", "--shard", "1/4", "--no-chains"};
-  ck_assert_int_eq(run_captured(cli_matrix_main, 4, argv, output, sizeof(output)), 0);
+  ck_assert_int_eq(cli_run_captured(cli_matrix_main, 4, argv, output, sizeof(output)), 0);
   ck_assert_msg(strstr(output, "migsim matrix: 25 of 100 cells:") != NULL, "%s", output);
   ck_assert(strstr(output, "1.0>1.1:sim-1.0:none") != NULL);     /* index 1 */
   ck_assert(strstr(output, "1.0>1.0:sim-1.0:none") == NULL);     /* index 0: another shard */
@@ -84,7 +56,7 @@ START_TEST(cli_matrix_golden_changed_cell)
   close(fd);
   char *write[] = {"--static-only", "--no-chains", "--write-golden", golden, "--format", "json",
                    "--output", "/dev/null"};
-  ck_assert_int_eq(run_captured(cli_matrix_main, 8, write, output, sizeof(output)), 0);
+  ck_assert_int_eq(cli_run_captured(cli_matrix_main, 8, write, output, sizeof(output)), 0);
   json_error_t error;
   json_t *root = json_load_file(golden, 0, &error);
   ck_assert_ptr_nonnull(root);
@@ -94,7 +66,7 @@ START_TEST(cli_matrix_golden_changed_cell)
   ck_assert_int_eq(json_dump_file(root, golden, 0), 0);
   json_decref(root);
   char *check[] = {"--static-only", "--no-chains", "--golden", golden};
-  ck_assert_int_eq(run_captured(cli_matrix_main, 4, check, output, sizeof(output)),
+  ck_assert_int_eq(cli_run_captured(cli_matrix_main, 4, check, output, sizeof(output)),
                    CONFORM_ORACLE_VIOLATION);
   ck_assert_msg(strstr(output, "\nmigsim matrix: cell 1.0>1.1:sim-1.0:none: static verdict "
                                "changed: golden pass BAD_CONFIG_DATA simnet") != NULL,
@@ -108,13 +80,13 @@ START_TEST(cli_matrix_html_self_contained)
 {
   /* Goal: the HTML page has a grid per machine type, also per shard, and loads nothing else. */
   char *argv[] = {"--static-only", "--format", "html"};
-  ck_assert_int_eq(run_captured(cli_matrix_main, 3, argv, output, sizeof(output)), 0);
+  ck_assert_int_eq(cli_run_captured(cli_matrix_main, 3, argv, output, sizeof(output)), 0);
   ck_assert(strstr(output, "<h2>sim-1.1, capabilities none</h2>") != NULL);
   ck_assert(strstr(output, "<h2>Chains (started on, then each hop)</h2>") != NULL);
   ck_assert(strstr(output, "src=") == NULL && strstr(output, "href=") == NULL);
   /* A shard without a grid's 1.0>1.0 cell still draws that grid with the cells it has. */
   char *shard[] = {"--static-only", "--format", "html", "--shard", "1/4"};
-  ck_assert_int_eq(run_captured(cli_matrix_main, 5, shard, output, sizeof(output)), 0);
+  ck_assert_int_eq(cli_run_captured(cli_matrix_main, 5, shard, output, sizeof(output)), 0);
   ck_assert_msg(strstr(output, "<h2>sim-1.0, capabilities none</h2>") != NULL, "%s", output);
   ck_assert(strstr(output, "(other shard)") != NULL);
 }
@@ -124,7 +96,7 @@ START_TEST(cli_matrix_write_streams_missing_dir)
 {
   /* Goal: --write-streams into a folder that does not exist exits 2 naming the file and why. */
   char *argv[] = {"--write-streams", "/nonexistent-cli-matrix"};
-  ck_assert_int_eq(run_captured(cli_matrix_main, 2, argv, output, sizeof(output)),
+  ck_assert_int_eq(cli_run_captured(cli_matrix_main, 2, argv, output, sizeof(output)),
                    CONFORM_BAD_INPUT);
   ck_assert_str_eq(output, "migsim matrix: /nonexistent-cli-matrix/1.0-sim-1.0.bin: No such "
                            "file or directory\n");
@@ -135,7 +107,7 @@ START_TEST(cli_dump_vmstate_release)
 {
   /* Goal: --release R --machine M dumps that release's tables; vmstate-diff sees the rename. */
   char *bad[] = {"--release", "1.1.1", "--machine", "sim-2.0"};
-  ck_assert_int_eq(run_captured(cli_dump_vmstate_main, 4, bad, output, sizeof(output)),
+  ck_assert_int_eq(cli_run_captured(cli_dump_vmstate_main, 4, bad, output, sizeof(output)),
                    CONFORM_BAD_INPUT);
   ck_assert_str_eq(output, "migsim dump-vmstate: --release 1.1.1: release 1.1.1 has no machine "
                            "type 'sim-2.0'\n");
@@ -143,11 +115,11 @@ START_TEST(cli_dump_vmstate_release)
                       "/tmp/cli_matrix_old.json"};
   char *new_dump[] = {"--release", "2.0", "--machine", "sim-1.0", "--output",
                       "/tmp/cli_matrix_new.json"};
-  ck_assert_int_eq(run_captured(cli_dump_vmstate_main, 6, old_dump, output, sizeof(output)), 0);
-  ck_assert_int_eq(run_captured(cli_dump_vmstate_main, 6, new_dump, output, sizeof(output)), 0);
+  ck_assert_int_eq(cli_run_captured(cli_dump_vmstate_main, 6, old_dump, output, sizeof(output)), 0);
+  ck_assert_int_eq(cli_run_captured(cli_dump_vmstate_main, 6, new_dump, output, sizeof(output)), 0);
   char *diff[] = {"/tmp/cli_matrix_old.json", "/tmp/cli_matrix_new.json", "--direction",
                   "forward"};
-  ck_assert_int_eq(run_captured(cli_vmstate_diff_main, 4, diff, output, sizeof(output)), 0);
+  ck_assert_int_eq(cli_run_captured(cli_vmstate_diff_main, 4, diff, output, sizeof(output)), 0);
   ck_assert_msg(strstr(output, "[FIELD_RENAMED]") != NULL, "%s", output);
   ck_assert(strstr(output, "[PLACEHOLDER]") != NULL);
   ck_assert(strstr(output, "machine sim-1.0") != NULL);

@@ -7,6 +7,7 @@
 #include "sim_base.h"
 
 #include "cli_vmsd.h"
+#include "cli_capture_test_inl.h"
 #include "conform_run.h"
 #include "sim_check.h"
 
@@ -27,35 +28,6 @@ static void temp_write(char *path, const char *text)
   close(fd);
 }
 
-/* Runs main with argv, stdout and stderr captured into out (NUL-terminated); its exit code. */
-static int run_captured(int (*main_fn)(int, char **), int argc, char **argv, char *out,
-                        size_t out_bytes)
-{
-  char path[64];
-  temp_write(path, "");
-  fflush(stdout);
-  fflush(stderr);
-  int saved_out = dup(STDOUT_FILENO);
-  int saved_err = dup(STDERR_FILENO);
-  int fd = open(path, O_WRONLY | O_TRUNC);
-  ck_assert(saved_out >= 0 && saved_err >= 0 && fd >= 0);
-  dup2(fd, STDOUT_FILENO);
-  dup2(fd, STDERR_FILENO);
-  close(fd);
-  int rc = main_fn(argc, argv);
-  fflush(stdout);
-  fflush(stderr);
-  dup2(saved_out, STDOUT_FILENO);
-  dup2(saved_err, STDERR_FILENO);
-  close(saved_out);
-  close(saved_err);
-  FILE *file = fopen(path, "r");
-  size_t count = fread(out, 1, out_bytes - 1, file);
-  out[count] = '\0';
-  fclose(file);
-  unlink(path);
-  return rc;
-}
 
 static const char old_text[] =
     "{\"vmschkmachine\": {\"Name\": \"sim-1.0\"},\n"
@@ -76,17 +48,17 @@ START_TEST(cli_vmstate_diff_exit_codes)
   temp_write(bad_path, "{\"dev\": {\"Name\": \"dev\", \"version_id\": \"1\"}}");
   static char out[8192];
   char *same[] = {old_path, old_path};
-  ck_assert_int_eq(run_captured(cli_vmstate_diff_main, 2, same, out, sizeof(out)), 0);
+  ck_assert_int_eq(cli_run_captured(cli_vmstate_diff_main, 2, same, out, sizeof(out)), 0);
   ck_assert_ptr_nonnull(strstr(out, "migsim vmstate-diff: COMPATIBLE\n"));
   char *differ[] = {old_path, new_path};
-  ck_assert_int_eq(run_captured(cli_vmstate_diff_main, 2, differ, out, sizeof(out)), 1);
+  ck_assert_int_eq(cli_run_captured(cli_vmstate_diff_main, 2, differ, out, sizeof(out)), 1);
   ck_assert_ptr_nonnull(strstr(out, "\nerror: both: dev/a: field \"a\" size mismatch: 4, 8 "
                                     "[FIELD_SIZE]\n"));
   ck_assert_ptr_nonnull(strstr(out, "migsim vmstate-diff: 1 error, 0 warnings, 0 notes; "
                                     "directions: forward and backward\n"
                                     "migsim vmstate-diff: INCOMPATIBLE\n"));
   char *as_json[] = {old_path, new_path, "--format", "json", "--direction", "forward"};
-  ck_assert_int_eq(run_captured(cli_vmstate_diff_main, 6, as_json, out, sizeof(out)), 1);
+  ck_assert_int_eq(cli_run_captured(cli_vmstate_diff_main, 6, as_json, out, sizeof(out)), 1);
   json_error_t error;
   json_t *report = json_loads(out, 0, &error);
   ck_assert_msg(report != NULL, "%s", error.text);
@@ -96,17 +68,17 @@ START_TEST(cli_vmstate_diff_exit_codes)
   ck_assert_int_eq(json_integer_value(json_object_get(finding, "new")), 8);
   json_decref(report);
   char *bad[] = {old_path, bad_path};
-  ck_assert_int_eq(run_captured(cli_vmstate_diff_main, 2, bad, out, sizeof(out)), 2);
+  ck_assert_int_eq(cli_run_captured(cli_vmstate_diff_main, 2, bad, out, sizeof(out)), 2);
   char expected[256];
   snprintf(expected, sizeof(expected), "migsim vmstate-diff: %s: dev/version_id: value of the "
            "wrong type (got string, want integer)\n", bad_path);
   ck_assert_str_eq(out, expected);
   char *missing[] = {old_path, "/nonexistent/dump.json"};
-  ck_assert_int_eq(run_captured(cli_vmstate_diff_main, 2, missing, out, sizeof(out)), 2);
+  ck_assert_int_eq(cli_run_captured(cli_vmstate_diff_main, 2, missing, out, sizeof(out)), 2);
   char *one[] = {old_path};
-  ck_assert_int_eq(run_captured(cli_vmstate_diff_main, 1, one, out, sizeof(out)), 2);
+  ck_assert_int_eq(cli_run_captured(cli_vmstate_diff_main, 1, one, out, sizeof(out)), 2);
   char *direction[] = {old_path, new_path, "--direction", "sideways"};
-  ck_assert_int_eq(run_captured(cli_vmstate_diff_main, 4, direction, out, sizeof(out)), 2);
+  ck_assert_int_eq(cli_run_captured(cli_vmstate_diff_main, 4, direction, out, sizeof(out)), 2);
   unlink(old_path);
   unlink(new_path);
   unlink(bad_path);
@@ -124,11 +96,11 @@ START_TEST(cli_vmstate_diff_strict)
   temp_write(new_path, new_text);
   static char out[8192];
   char *plain[] = {old_path, new_path};
-  ck_assert_int_eq(run_captured(cli_vmstate_diff_main, 2, plain, out, sizeof(out)), 0);
+  ck_assert_int_eq(cli_run_captured(cli_vmstate_diff_main, 2, plain, out, sizeof(out)), 0);
   ck_assert_ptr_nonnull(strstr(out, "warning: both: dev/a: field \"a\" is \"b\" on the "
                                     "destination (4 bytes both) [FIELD_RENAMED]\n"));
   char *strict[] = {old_path, new_path, "--strict"};
-  ck_assert_int_eq(run_captured(cli_vmstate_diff_main, 3, strict, out, sizeof(out)), 1);
+  ck_assert_int_eq(cli_run_captured(cli_vmstate_diff_main, 3, strict, out, sizeof(out)), 1);
   unlink(old_path);
   unlink(new_path);
 }
@@ -144,7 +116,7 @@ START_TEST(cli_vmstate_diff_corpus)
   static char out[8192];
   char *args[] = {VMSTATE_DIR "/pc-i440fx-2.3.vmstate.json",
                   VMSTATE_DIR "/pc-q35-7.2.vmstate.json"};
-  ck_assert_int_eq(run_captured(cli_vmstate_diff_main, 2, args, out, sizeof(out)), 0);
+  ck_assert_int_eq(cli_run_captured(cli_vmstate_diff_main, 2, args, out, sizeof(out)), 0);
   ck_assert_ptr_nonnull(strstr(out, "note: both: vmschkmachine: checking different machine "
                                     "types: \"pc-i440fx-2.3\", \"pc-q35-7.2\" "
                                     "[MACHINE_DIFFERS]\n"));
@@ -159,14 +131,14 @@ START_TEST(cli_dump_vmstate_output)
   temp_write(path, "");
   static char out[8192];
   char *args[] = {"--machine", "sim-1.0", "--output", path};
-  ck_assert_int_eq(run_captured(cli_dump_vmstate_main, 4, args, out, sizeof(out)), 0);
+  ck_assert_int_eq(cli_run_captured(cli_dump_vmstate_main, 4, args, out, sizeof(out)), 0);
   char *same[] = {path, path};
-  ck_assert_int_eq(run_captured(cli_vmstate_diff_main, 2, same, out, sizeof(out)), 0);
+  ck_assert_int_eq(cli_run_captured(cli_vmstate_diff_main, 2, same, out, sizeof(out)), 0);
   ck_assert_ptr_nonnull(strstr(out, "(machine sim-1.0, 11 sections)"));
   char *bad[] = {"--machine", ""};
-  ck_assert_int_eq(run_captured(cli_dump_vmstate_main, 2, bad, out, sizeof(out)), 2);
+  ck_assert_int_eq(cli_run_captured(cli_dump_vmstate_main, 2, bad, out, sizeof(out)), 2);
   char *unknown[] = {"--frobnicate"};
-  ck_assert_int_eq(run_captured(cli_dump_vmstate_main, 1, unknown, out, sizeof(out)), 2);
+  ck_assert_int_eq(cli_run_captured(cli_dump_vmstate_main, 1, unknown, out, sizeof(out)), 2);
   unlink(path);
 }
 END_TEST

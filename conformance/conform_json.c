@@ -8,6 +8,9 @@
 
 #include "conform_json.h"
 
+#include <errno.h>
+#include <sys/stat.h>
+
 struct walker {
   const char *text;
   size_t length;
@@ -111,4 +114,29 @@ struct conform_json_position conform_json_locate(const char *text, size_t length
   }
   position.column = (uint32_t)(w.at - line_start + 1);
   return position;
+}
+
+bool conform_json_file_read(const char *path, const char *kind, size_t bytes_max, char **text,
+                            size_t *length, char *error, size_t error_bytes)
+{
+  struct stat status;
+  if (stat(path, &status) == 0 && S_ISDIR(status.st_mode)) {
+    snprintf(error, error_bytes, "%s: is a directory, not a %s file", path, kind);
+    return false;
+  }
+  FILE *file = fopen(path, "rb");
+  if (file == NULL) {
+    snprintf(error, error_bytes, "%s: %s", path, strerror(errno));
+    return false;
+  }
+  *text = malloc(bytes_max + 1);
+  SIM_ASSERT(*text != NULL);
+  *length = fread(*text, 1, bytes_max + 1, file);
+  bool read_error = ferror(file) != 0;
+  fclose(file);
+  if (!read_error) return true;
+  snprintf(error, error_bytes, "%s: read error", path);
+  free(*text);
+  *text = NULL;
+  return false;
 }

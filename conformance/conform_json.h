@@ -29,4 +29,14 @@ struct conform_json_position conform_json_locate(const char *text, size_t length
                                                  const struct conform_json_step *path,
                                                  size_t depth);
 
+/*
+ * Reads a JSON file (a scenario, a plan) whole: at most bytes_max bytes are
+ * kept, and one more is read so the parser sees an over-long file as such.
+ * *text (malloc'd, caller frees) and *length on success; else false with
+ * "<path>: is a directory, not a <kind> file", "<path>: <strerror>" or
+ * "<path>: read error" in error.
+ */
+bool conform_json_file_read(const char *path, const char *kind, size_t bytes_max, char **text,
+                            size_t *length, char *error, size_t error_bytes);
+
 #endif /* CONFORM_JSON_H */

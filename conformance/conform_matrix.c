@@ -238,17 +238,27 @@ static void finding_verdict(const struct mig_vmsd_finding *finding,
               "vmstate-diff", "%s [%s]", finding->message, mig_vmsd_code_name(finding->code));
 }
 
+/* Device i's guest view on both sides; its class, or NULL when it has no guest view. */
+static const struct dev_class *guest_views(const struct machine_config *from,
+                                           const struct machine_config *to, uint32_t i,
+                                           struct dev_guest_view *a, struct dev_guest_view *b)
+{
+  const struct dev_class *cls = dev_class_find(from->devices[i].driver);
+  if (cls == NULL || cls->guest_view == NULL) return NULL;
+  cls->guest_view(&from->devices[i], a);
+  cls->guest_view(&to->devices[i], b);
+  return cls;
+}
+
 /* The first read-only config byte that differs between the two sides' devices. */
 static bool static_config_bytes(const struct machine_config *from,
                                 const struct machine_config *to, uint32_t from_release,
                                 uint32_t to_release, struct conform_matrix_verdict *verdict)
 {
   for (uint32_t i = 0; i < from->device_count && i < to->device_count; i++) {
-    const struct dev_class *cls = dev_class_find(from->devices[i].driver);
-    if (cls == NULL || cls->guest_view == NULL) continue;
     struct dev_guest_view a, b;
-    cls->guest_view(&from->devices[i], &a);
-    cls->guest_view(&to->devices[i], &b);
+    const struct dev_class *cls = guest_views(from, to, i, &a, &b);
+    if (cls == NULL) continue;
     for (uint32_t r = 0; r < a.ro_count && r < b.ro_count; r++) {
       if (a.ro_values[r] == b.ro_values[r]) continue;
       char path[96];
@@ -274,11 +284,9 @@ static bool static_live(const struct machine_config *from, const struct machine_
                         struct conform_matrix_verdict *verdict)
 {
   for (uint32_t i = 0; i < from->device_count && i < to->device_count; i++) {
-    const struct dev_class *cls = dev_class_find(from->devices[i].driver);
-    if (cls == NULL || cls->guest_view == NULL) continue;
     struct dev_guest_view a, b;
-    cls->guest_view(&from->devices[i], &a);
-    cls->guest_view(&to->devices[i], &b);
+    const struct dev_class *cls = guest_views(from, to, i, &a, &b);
+    if (cls == NULL) continue;
     if (!a.live || b.live) continue;
     char path[96];
     dev_config_path(&from->devices[i], path, sizeof(path));
@@ -296,11 +304,9 @@ static bool static_features(const struct machine_config *started,
                             const struct machine_config *to, struct conform_matrix_verdict *verdict)
 {
   for (uint32_t i = 0; i < started->device_count && i < to->device_count; i++) {
-    const struct dev_class *cls = dev_class_find(started->devices[i].driver);
-    if (cls == NULL || cls->guest_view == NULL) continue;
     struct dev_guest_view a, b;
-    cls->guest_view(&started->devices[i], &a);
-    cls->guest_view(&to->devices[i], &b);
+    const struct dev_class *cls = guest_views(started, to, i, &a, &b);
+    if (cls == NULL) continue;
     if (!a.has_features || !b.has_features) continue;
     uint64_t missing = a.features_offered & ~b.features_offered;
     if (missing == 0) continue;

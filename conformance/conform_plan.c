@@ -14,9 +14,7 @@
 #include "conform_plan.h"
 #include "sim_limits.h"
 
-#include <errno.h>
 #include <jansson.h>
-#include <sys/stat.h>
 
 static const char *const kind_names[] = {
 #define CONFORM_PLAN_KIND_NAME(name, text) text,
@@ -625,27 +623,13 @@ bool conform_plan_parse(const char *text, size_t length, const char *name,
 bool conform_plan_load(const char *path, struct conform_plan *plan, char *error,
                        size_t error_bytes)
 {
-  struct stat status;
-  if (stat(path, &status) == 0 && S_ISDIR(status.st_mode)) {
-    snprintf(error, error_bytes, "%s: is a directory, not a plan file", path);
+  char *text = NULL;
+  size_t length = 0;
+  if (!conform_json_file_read(path, "plan", CONFORM_PLAN_BYTES_MAX, &text, &length, error,
+                              error_bytes)) {
     return false;
   }
-  FILE *file = fopen(path, "rb");
-  if (file == NULL) {
-    snprintf(error, error_bytes, "%s: %s", path, strerror(errno));
-    return false;
-  }
-  char *text = malloc(CONFORM_PLAN_BYTES_MAX + 1);
-  SIM_ASSERT(text != NULL);
-  size_t length = fread(text, 1, CONFORM_PLAN_BYTES_MAX + 1, file);
-  bool read_error = ferror(file) != 0;
-  fclose(file);
-  bool ok = false;
-  if (read_error) {
-    snprintf(error, error_bytes, "%s: read error", path);
-  } else {
-    ok = conform_plan_parse(text, length, path, plan, error, error_bytes);
-  }
+  bool ok = conform_plan_parse(text, length, path, plan, error, error_bytes);
   free(text);
   return ok;
 }

@@ -16,7 +16,6 @@
 #include "sim_limits.h"
 
 #include <jansson.h>
-#include <sys/stat.h>
 #include <xxhash.h>
 
 static const char default_text[] =
@@ -1690,27 +1689,13 @@ bool conform_scenario_parse(const char *text, size_t length, const char *name,
 bool conform_scenario_load(const char *path, struct conform_scenario *scenario, char *error,
                            size_t error_bytes)
 {
-  struct stat status;
-  if (stat(path, &status) == 0 && S_ISDIR(status.st_mode)) {
-    snprintf(error, error_bytes, "%s: is a directory, not a scenario file", path);
+  char *text = NULL;
+  size_t length = 0;
+  if (!conform_json_file_read(path, "scenario", CONFORM_SCENARIO_BYTES_MAX, &text, &length,
+                              error, error_bytes)) {
     return false;
   }
-  FILE *file = fopen(path, "rb");
-  if (file == NULL) {
-    snprintf(error, error_bytes, "%s: %s", path, strerror(errno));
-    return false;
-  }
-  char *text = malloc(CONFORM_SCENARIO_BYTES_MAX + 1);
-  SIM_ASSERT(text != NULL);
-  size_t length = fread(text, 1, CONFORM_SCENARIO_BYTES_MAX + 1, file);
-  bool read_error = ferror(file) != 0;
-  fclose(file);
-  bool ok = false;
-  if (read_error) {
-    snprintf(error, error_bytes, "%s: read error", path);
-  } else {
-    ok = conform_scenario_parse(text, length, path, scenario, error, error_bytes);
-  }
+  bool ok = conform_scenario_parse(text, length, path, scenario, error, error_bytes);
   free(text);
   return ok;
 }

@@ -26,7 +26,8 @@ struct machine_config fuzz_machine_config(void)
   return config;
 }
 
-enum mig_err fuzz_machine_load(const uint8_t *data, size_t size, struct mig_error *error)
+enum mig_err fuzz_machine_load(const uint8_t *data, size_t size, struct mig_error *error,
+                               struct mig_load_stats *stats_out)
 {
   struct sim_options options = {.seed = 1, .events_max = 1000};
   struct sim *sim = sim_create(&options);
@@ -41,6 +42,7 @@ enum mig_err fuzz_machine_load(const uint8_t *data, size_t size, struct mig_erro
   SIM_ASSERT(err == MIG_OK || mig_reader_error(&reader)->offset <= size);
   *error = *mig_reader_error(&reader);
   SIM_ASSERT(err == error->code);
+  if (stats_out != NULL) *stats_out = stats;
   sim_destroy(sim);
   return err;
 }

@@ -21,8 +21,11 @@ struct machine_config fuzz_machine_config(void);
  * Loads data with the strict loader into a fresh machine of that config and
  * returns its verdict; *error gets the latched error.  Asserts the loader's
  * own contract: every refusal is latched, with an offset inside the input.
+ * *stats (may be NULL) gets the loader's counts, on a refusal too.
  */
-enum mig_err fuzz_machine_load(const uint8_t *data, size_t size, struct mig_error *error);
+struct mig_load_stats;
+enum mig_err fuzz_machine_load(const uint8_t *data, size_t size, struct mig_error *error,
+                               struct mig_load_stats *stats);
 
 enum fuzz_prefix {
   FUZZ_PREFIX_HEADER,         /* QEVM, version 3 */

@@ -93,7 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   if (size > FUZZ_INPUT_BYTES_MAX) return 0;
   struct mig_error load_error, walk_error;
-  enum mig_err load = fuzz_machine_load(data, size, &load_error);
+  enum mig_err load = fuzz_machine_load(data, size, &load_error, NULL);
   struct mig_inspect inspect;
   enum mig_err walk = mig_inspect_walk(data, size, &inspect, NULL, &walk_error);
   mig_inspect_deinit(&inspect);

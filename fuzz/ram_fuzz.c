@@ -71,18 +71,10 @@ static void fuzz_walk(const uint8_t *stream, size_t count)
 
 static void fuzz_load(const uint8_t *stream, size_t count)
 {
-  struct sim_options options = {.seed = 1, .events_max = 1000};
-  struct sim *sim = sim_create(&options);
-  SIM_ASSERT(sim != NULL);
-  struct machine_config config = fuzz_machine_config();
-  struct machine *machine = machine_create(sim, &config, 1);
-  struct mig_reader reader;
-  mig_reader_init_memory(&reader, stream, count);
+  struct mig_error error;
   struct mig_load_stats stats;
-  enum mig_err err = mig_load_machine(&reader, machine, &stats);
-  SIM_ASSERT(err == MIG_OK || mig_reader_error(&reader)->offset <= count);
+  (void)fuzz_machine_load(stream, count, &error, &stats);
   SIM_ASSERT(stats.zero_pages_count + stats.normal_pages_count <= count / 9);
-  sim_destroy(sim);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -23,6 +23,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   if (size > FUZZ_INPUT_BYTES_MAX) return 0;
   struct mig_error error;
-  (void)fuzz_machine_load(data, size, &error);  /* asserts the loader's own contract */
+  (void)fuzz_machine_load(data, size, &error, NULL);  /* asserts the loader's own contract */
   return 0;
 }

@@ -18,11 +18,7 @@
 #include "mig_multifd.h"
 #include "mig_stream.h"
 
-_Static_assert(MIG_MULTIFD_PACKET_BYTES == 1344, "7.2 x86 packet size (spec §9.3)");
-_Static_assert(MIG_MULTIFD_COMPRESSED_BYTES_MAX == (1u << 20),
-               "QEMU 7.2's zbuff: MULTIFD_PACKET_SIZE x 2");
 _Static_assert(MIG_MULTIFD_SCRATCH_BYTES % MIG_PAGE_BYTES == 0, "scratch holds whole pages");
-_Static_assert(MIG_MULTIFD_INITIAL_BYTES <= MIG_MULTIFD_PACKET_BYTES, "head holds both");
 
 #define MULTIFD_FAIL(set, code, offset, detail, ...) \
   MIG_ERROR_LATCH(&(set)->error, (code), (offset), (detail), __VA_ARGS__)
@@ -32,14 +28,20 @@ static bool multifd_failed(const struct mig_multifd *set)
   return set->error.code != MIG_OK;
 }
 
-static uint32_t be32_at(const uint8_t *bytes)
+/* A fault of the shared decoder, latched at the channel offset of its packet. */
+static void multifd_fault(struct mig_multifd *set, const struct mig_multifd_channel *channel,
+                          const struct mig_multifd_fault *fault, uint64_t number)
 {
-  return (uint32_t)bytes[0] << 24 | (uint32_t)bytes[1] << 16 | (uint32_t)bytes[2] << 8 | bytes[3];
+  char path[MIG_PATH_BYTES_MAX];
+  mig_multifd_fault_path(fault, channel->index, number, path, sizeof path);
+  MULTIFD_FAIL(set, fault->code, channel->head_offset + fault->at, fault->detail, "%s", path);
 }
 
-static uint64_t be64_at(const uint8_t *bytes)
+/* The policy of the sink: 7.2's packets (no zero_pages), ids below the channel bound. */
+static struct mig_multifd_policy multifd_policy(const struct mig_multifd *set)
 {
-  return (uint64_t)be32_at(bytes) << 32 | be32_at(bytes + 4);
+  return (struct mig_multifd_policy){.compression = set->compression, .zero_pages = false,
+                                     .channels_count = MIG_MULTIFD_CHANNELS_MAX, .uuid = NULL};
 }
 
 void mig_multifd_init(struct mig_multifd *set, enum mig_multifd_compression compression)
@@ -56,6 +58,7 @@ void mig_multifd_channel_init(struct mig_multifd *set, struct mig_multifd_channe
   channel->index = index;
   /* The magic, read by whoever classified the connection, opens the initial packet. */
   channel->offset = 4;
+  mig_wire_put_be32(channel->head, MIG_MULTIFD_MAGIC);
   channel->head_count = 4;
   channel->head_offset = 0;
   set->bytes_count += 4;
@@ -72,109 +75,26 @@ void mig_multifd_channel_deinit(struct mig_multifd_channel *channel)
   channel->zstd = NULL;
 }
 
-static uint32_t compression_flag(enum mig_multifd_compression compression)
-{
-  switch (compression) {
-  case MIG_MULTIFD_COMPRESSION_NONE: return 0;
-  case MIG_MULTIFD_COMPRESSION_ZLIB: return MIG_MULTIFD_FLAG_ZLIB;
-  case MIG_MULTIFD_COMPRESSION_ZSTD: return MIG_MULTIFD_FLAG_ZSTD;
-  }
-  SIM_ASSERT(!"unknown compression");
-  return 0;
-}
-
 /* ---------------------------------------------------------- initial packet */
 
 /* The 64-byte initial packet (§9.2); the magic classified the channel already. */
 static void multifd_initial(struct mig_multifd *set, struct mig_multifd_channel *channel)
 {
-  const uint8_t *packet = channel->head;
-  uint32_t index = channel->index;
-  if (be32_at(packet + MIG_MULTIFD_INITIAL_VERSION) != MIG_MULTIFD_VERSION) {
-    MULTIFD_FAIL(set, MIG_ERR_BAD_VERSION, MIG_MULTIFD_INITIAL_VERSION,
-                 "multifd version is not 1", "multifd/channel%" PRIu32 "/initial/version", index);
+  struct mig_multifd_policy policy = multifd_policy(set);
+  struct mig_multifd_initial initial;
+  struct mig_multifd_fault fault;
+  if (!mig_multifd_initial_decode(channel->head, &policy, set->ids_seen, &initial, &fault)) {
+    multifd_fault(set, channel, &fault, UINT64_MAX);
     return;
   }
-  uint32_t id = packet[MIG_MULTIFD_INITIAL_ID];
-  if (id >= MIG_MULTIFD_CHANNELS_MAX || set->ids_seen[id]) {
-    char detail[48];
-    snprintf(detail, sizeof detail, "id %" PRIu32 " out of range or repeated", id);
-    MULTIFD_FAIL(set, MIG_ERR_BAD_VALUE, MIG_MULTIFD_INITIAL_ID, detail,
-                 "multifd/channel%" PRIu32 "/initial/id", index);
-    return;
-  }
-  set->ids_seen[id] = true;
-  memcpy(channel->uuid, packet + MIG_MULTIFD_INITIAL_UUID, sizeof channel->uuid);
-  channel->id = id;
+  set->ids_seen[initial.id] = true;
+  memcpy(channel->uuid, initial.uuid, sizeof channel->uuid);
+  channel->id = initial.id;
   channel->initial_done = true;
   set->channel_count++;
 }
 
 /* ------------------------------------------------------------- RAM packet */
-
-/*
- * The compression bits of a packet's flags (§9.3).  QEMU 7.2 checks them
- * only on packets with pages (its recv_pages methods), and its sender sets
- * them only there, so a packet without pages may carry 0 or the configured
- * flag; a packet with pages must carry exactly the configured flag.
- */
-static bool packet_compression_ok(const struct mig_multifd *set, uint32_t flags,
-                                  uint32_t normal, char *detail, size_t detail_bytes)
-{
-  uint32_t method = flags & MIG_MULTIFD_FLAG_COMPRESSION_7_2;
-  uint32_t expected = compression_flag(set->compression);
-  if (method == expected || (normal == 0 && method == 0)) return true;
-  snprintf(detail, detail_bytes, "compression flag 0x%" PRIx32 ", configured %s (0x%" PRIx32 ")",
-           method, mig_multifd_compression_name(set->compression), expected);
-  return false;
-}
-
-/* The field of a packet header that breaks a rule, with its code and detail; NULL when none. */
-static const char *packet_header_fault(const struct mig_multifd *set, const uint8_t *packet,
-                                       uint32_t *field_at, enum mig_err *code,
-                                       char *detail, size_t detail_bytes)
-{
-  uint32_t flags = be32_at(packet + MIG_MULTIFD_PACKET_FLAGS);
-  uint32_t pages_alloc = be32_at(packet + MIG_MULTIFD_PACKET_PAGES_ALLOC);
-  uint32_t normal = be32_at(packet + MIG_MULTIFD_PACKET_NORMAL_PAGES);
-  uint32_t next_packet_bytes = be32_at(packet + MIG_MULTIFD_PACKET_NEXT_PACKET_SIZE);
-  bool compressed = set->compression != MIG_MULTIFD_COMPRESSION_NONE;
-  *code = MIG_ERR_BAD_VALUE;
-  const char *text = NULL, *field = NULL;
-  if (be32_at(packet + MIG_MULTIFD_PACKET_MAGIC) != MIG_MULTIFD_MAGIC) {
-    field = "magic", text = "not 0x11223344", *code = MIG_ERR_BAD_MAGIC;
-  } else if (be32_at(packet + MIG_MULTIFD_PACKET_VERSION) != MIG_MULTIFD_VERSION) {
-    field = "version", text = "not 1", *code = MIG_ERR_BAD_VERSION;
-  } else if ((flags & ~(MIG_MULTIFD_FLAG_SYNC | MIG_MULTIFD_FLAG_COMPRESSION_7_2)) != 0) {
-    field = "flags", text = "unknown flag bits";
-  } else if (!packet_compression_ok(set, flags, normal, detail, detail_bytes)) {
-    field = "flags";
-  } else if (pages_alloc > MIG_MULTIFD_PAGES_MAX) {
-    field = "pages_alloc", text = "above 128";
-  } else if (normal > pages_alloc) {
-    field = "normal_pages", text = "above pages_alloc";
-  } else if (normal > 0 && !compressed && next_packet_bytes != normal * MIG_PAGE_BYTES) {
-    /*
-     * nocomp: the payload is exactly normal_pages pages.  With no pages the
-     * field is not checked: 7.2 SYNC packets carry the previous packet's
-     * stale size (spec §9.3 [V]) and no payload.
-     */
-    field = "next_packet_size", text = "not normal_pages x 4096";
-  } else if (normal > 0 && compressed && next_packet_bytes > MIG_MULTIFD_COMPRESSED_BYTES_MAX) {
-    field = "next_packet_size", text = "compressed payload above 1 MiB (QEMU's zbuff)";
-    *code = MIG_ERR_TOO_LONG;
-  }
-  if (text != NULL) snprintf(detail, detail_bytes, "%s", text);
-  static const struct { const char *name; uint32_t at; } fields[] = {
-      {"magic", MIG_MULTIFD_PACKET_MAGIC}, {"version", MIG_MULTIFD_PACKET_VERSION},
-      {"flags", MIG_MULTIFD_PACKET_FLAGS}, {"pages_alloc", MIG_MULTIFD_PACKET_PAGES_ALLOC},
-      {"normal_pages", MIG_MULTIFD_PACKET_NORMAL_PAGES},
-      {"next_packet_size", MIG_MULTIFD_PACKET_NEXT_PACKET_SIZE}};
-  for (size_t i = 0; field != NULL && i < SIM_ARRAY_COUNT(fields); i++) {
-    if (strcmp(fields[i].name, field) == 0) *field_at = fields[i].at;
-  }
-  return field;
-}
 
 static struct mig_multifd_block *multifd_block(struct mig_multifd *set, const char *name,
                                                uint64_t offset, uint32_t index)
@@ -335,67 +255,48 @@ static void payload_end(struct mig_multifd *set, struct mig_multifd_channel *cha
   payload_fail(set, channel, MIG_ERR_TRUNCATED, channel->offset, detail);
 }
 
-/* The page offsets of a packet with pages: aligned; the largest is kept per block. */
-static bool packet_offsets(struct mig_multifd *set, struct mig_multifd_channel *channel,
-                           struct mig_multifd_block *block, uint32_t normal, uint64_t number)
+/* The largest page offset of a packet (aligned: the decoder checked) is kept per block. */
+static void packet_offsets(struct mig_multifd_channel *channel, struct mig_multifd_block *block,
+                           const struct mig_multifd_packet *packet)
 {
-  const uint8_t *offsets = channel->head + MIG_MULTIFD_PACKET_OFFSETS;
   uint64_t offsets_at = channel->head_offset + MIG_MULTIFD_PACKET_OFFSETS;
-  for (uint32_t i = 0; i < normal; i++) {
-    uint64_t offset = be64_at(offsets + 8 * (size_t)i);
-    if ((offset & (MIG_PAGE_BYTES - 1)) != 0) {
-      MULTIFD_FAIL(set, MIG_ERR_RAM_OFFSET, offsets_at + 8 * (uint64_t)i,
-                   "offset not page aligned", "multifd/channel%" PRIu32 "/packet%" PRIu64
-                   "/offset[%" PRIu32 "]", channel->index, number, i);
-      return false;
-    }
+  for (uint32_t i = 0; i < packet->normal_pages; i++) {
+    uint64_t offset = mig_multifd_packet_offset(packet, i);
     if (offset >= block->offset_max) {
       block->offset_max = offset;
       block->offset_max_at = offsets_at + 8 * (uint64_t)i;
       block->offset_max_channel = channel->index;
     }
   }
-  return true;
 }
 
 /* One RAM packet: header, block name and page offsets; arms the payload. */
 static void multifd_packet(struct mig_multifd *set, struct mig_multifd_channel *channel)
 {
   uint64_t number = channel->packets_count++;
-  uint8_t *packet = channel->head;
-  char detail[96];
-  uint32_t field_at = 0;
-  enum mig_err code = MIG_OK;
-  const char *field = packet_header_fault(set, packet, &field_at, &code, detail, sizeof detail);
-  if (field != NULL) {
-    MULTIFD_FAIL(set, code, channel->head_offset + field_at, detail,
-                 "multifd/channel%" PRIu32 "/packet%" PRIu64 "/%s", channel->index, number,
-                 field);
+  struct mig_multifd_policy policy = multifd_policy(set);
+  struct mig_multifd_packet packet;
+  struct mig_multifd_fault fault;
+  if (!mig_multifd_packet_decode(channel->head, &policy, &packet, &fault)) {
+    multifd_fault(set, channel, &fault, number);
     return;
   }
-  uint32_t normal = be32_at(packet + MIG_MULTIFD_PACKET_NORMAL_PAGES);
+  uint32_t normal = packet.normal_pages;
   set->packets_count++;
-  if ((be32_at(packet + MIG_MULTIFD_PACKET_FLAGS) & MIG_MULTIFD_FLAG_SYNC) != 0) {
+  if (packet.sync) {
     channel->syncs_count++;
     set->sync_packets_count++;
   }
   if (normal == 0) return;          /* 7.2 SYNC packets carry stale names and offsets */
-  packet[MIG_MULTIFD_PACKET_RAMBLOCK + MIG_IDSTR_BYTES_MAX] = 0;  /* as QEMU's loader does */
-  const char *name = (const char *)packet + MIG_MULTIFD_PACKET_RAMBLOCK;
   uint64_t name_at = channel->head_offset + MIG_MULTIFD_PACKET_RAMBLOCK;
-  if (name[0] == 0) {
-    MULTIFD_FAIL(set, MIG_ERR_RAM_BLOCK, name_at, "empty block name",
-                 "multifd/channel%" PRIu32 "/packet%" PRIu64 "/ramblock", channel->index, number);
-    return;
-  }
-  struct mig_multifd_block *block = multifd_block(set, name, name_at, channel->index);
-  if (block == NULL || !packet_offsets(set, channel, block, normal, number)) return;
+  struct mig_multifd_block *block = multifd_block(set, packet.ramblock, name_at, channel->index);
+  if (block == NULL) return;
+  packet_offsets(channel, block, &packet);
   block->pages += normal;
   set->pages_count += normal;
   channel->compressed = set->compression != MIG_MULTIFD_COMPRESSION_NONE;
-  channel->payload_left = channel->compressed
-                              ? be32_at(packet + MIG_MULTIFD_PACKET_NEXT_PACKET_SIZE)
-                              : (uint64_t)normal * MIG_PAGE_BYTES;
+  channel->payload_left = channel->compressed ? packet.next_packet_bytes
+                                              : (uint64_t)normal * MIG_PAGE_BYTES;
   set->payload_bytes += channel->payload_left;
   if (!channel->compressed) return;
   channel->out_expected_bytes = (uint64_t)normal * MIG_PAGE_BYTES;

@@ -3,7 +3,8 @@
  * (spec/stream-format.md §9, §11.2 "multifd", §11.3 item 13), as a push
  * parser: bytes go in as they arrive on a channel, in pieces of any size,
  * and nothing is buffered beyond one packet.  The packet layouts and flags
- * are mig_wire.h's tables; this file holds the checks.
+ * are mig_wire.h's tables; the packet checks are mig_multifd_packet.h's,
+ * shared with the simulated destination (mig_multifd_recv.h).
  *
  * - Each channel starts with the 64-byte initial packet (magic, version 1,
  *   UUID, id), then RAM packets: the 320-byte header plus 128 page offsets,
@@ -29,13 +30,14 @@
 #include "mig_err.h"
 #include "mig_inspect.h"
 #include "mig_limits.h"
+#include "mig_multifd_packet.h"
 #include "mig_wire.h"
 
 /*
  * A compressed payload's next_packet_size bound: QEMU 7.2's zlib and zstd
  * receivers read it into a buffer of twice the 512 KiB packet, unchecked.
  */
-#define MIG_MULTIFD_COMPRESSED_BYTES_MAX (2u * MIG_MULTIFD_PAGES_MAX * 4096u)
+#define MIG_MULTIFD_COMPRESSED_BYTES_MAX MIG_MULTIFD_PAYLOAD_BYTES_MAX  /* mig_limits.h */
 /*
  * zstd frames name their window size; the decoder refuses windows above
  * 2^25 (32 MiB, level 20's, QEMU's highest multifd-zstd-level).

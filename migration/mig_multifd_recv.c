@@ -10,6 +10,7 @@
 
 #include "sim_base.h"
 
+#include "mig_multifd_packet.h"
 #include "mig_multifd_recv.h"
 #include "mig_wire.h"
 
@@ -31,14 +32,13 @@ struct mig_multifd_recv {
   struct mig_multifd_recv_stats stats;
 };
 
-static uint32_t be32_at(const uint8_t *at)
+/* The simulated destination's policy: 9.0+ packets (zero_pages), its channels and UUID. */
+static struct mig_multifd_policy recv_policy(const struct mig_multifd_recv *recv)
 {
-  return (uint32_t)at[0] << 24 | (uint32_t)at[1] << 16 | (uint32_t)at[2] << 8 | at[3];
-}
-
-static uint64_t be64_at(const uint8_t *at)
-{
-  return (uint64_t)be32_at(at) << 32 | be32_at(at + 4);
+  return (struct mig_multifd_policy){.compression = recv->options.compression,
+                                     .zero_pages = true,
+                                     .channels_count = recv->options.channels_count,
+                                     .uuid = recv->options.uuid};
 }
 
 struct mig_multifd_recv *mig_multifd_recv_create(const struct mig_multifd_recv_options *options)
@@ -90,71 +90,53 @@ enum mig_err mig_multifd_recv_initial(struct mig_multifd_recv *recv, struct mig_
     mig__reader_annotate(reader, "multifd/initial");
     return mig_reader_error(reader)->code;
   }
-  uint32_t id = packet[MIG_MULTIFD_INITIAL_ID];
-  const char *field = NULL;
-  enum mig_err code = MIG_ERR_BAD_VALUE;
-  if (be32_at(packet) != MIG_MULTIFD_MAGIC) field = "magic", code = MIG_ERR_BAD_MAGIC;
-  else if (be32_at(packet + 4) != MIG_MULTIFD_VERSION) {
-    field = "version", code = MIG_ERR_BAD_VERSION;
+  struct mig_multifd_policy policy = recv_policy(recv);
+  struct mig_multifd_initial initial;
+  struct mig_multifd_fault fault;
+  if (!mig_multifd_initial_decode(packet, &policy, recv->seen, &initial, &fault)) {
+    /* The channel is not known before its id: the path has no channel<i>. */
+    MIG_READER_FAIL(reader, fault.code, at + fault.at, fault.detail, "multifd/initial/%s",
+                    fault.field);
+    return fault.code;
   }
-  else if (memcmp(packet + 8, recv->options.uuid, MIG_CONFIG_UUID_BYTES) != 0) field = "uuid";
-  else if (id >= recv->options.channels_count) field = "id";  /* QEMU lets id == count by */
-  else if (recv->seen[id]) field = "id";
-  if (field != NULL) {
-    MIG_READER_FAIL(reader, code, at, "initial packet refused", "multifd/initial/%s", field);
-    return code;
-  }
-  recv->seen[id] = true;
-  *channel = id;
+  recv->seen[initial.id] = true;
+  *channel = initial.id;
   return MIG_OK;
 }
 
-static int32_t recv_block_find(const struct mig_multifd_recv *recv, const uint8_t *name)
+static int32_t recv_block_find(const struct mig_multifd_recv *recv, const char *name)
 {
-  char text[256];
-  memcpy(text, name, 255);
-  text[255] = 0;  /* QEMU forces the last byte to NUL */
   for (uint32_t i = 0; i < recv->options.block_count; i++) {
-    if (strcmp(text, recv->blocks[i]->name) == 0) return (int32_t)i;
+    if (strcmp(name, recv->blocks[i]->name) == 0) return (int32_t)i;
   }
   return -1;
 }
 
-/* The header's fields against §9.3; the field's name, or NULL when all hold. */
-static const char *recv_header_check(const struct mig_multifd_recv *recv, const uint8_t *h,
-                                     int32_t *block_index, uint32_t *field_at)
+/* The shared checks (mig_multifd_packet.h), then the block and each offset inside it. */
+static bool recv_header_check(const struct mig_multifd_recv *recv, const uint8_t *h,
+                              struct mig_multifd_packet *packet, int32_t *block_index,
+                              struct mig_multifd_fault *fault)
 {
-  uint32_t flags = be32_at(h + MIG_MULTIFD_PACKET_FLAGS);
-  uint32_t alloc = be32_at(h + MIG_MULTIFD_PACKET_PAGES_ALLOC);
-  uint32_t normal = be32_at(h + MIG_MULTIFD_PACKET_NORMAL_PAGES);
-  uint32_t zero = be32_at(h + MIG_MULTIFD_PACKET_ZERO_PAGES);
-  uint32_t size = be32_at(h + MIG_MULTIFD_PACKET_NEXT_PACKET_SIZE);
-  uint32_t method = flags & ~(uint32_t)MIG_MULTIFD_FLAG_SYNC;
-  uint32_t expected = mig_multifd_compression_flag(recv->options.compression);
-  *field_at = 0;
-  if (be32_at(h) != MIG_MULTIFD_MAGIC) return "magic";
-  if (*field_at = 4, be32_at(h + 4) != MIG_MULTIFD_VERSION) return "version";
-  *field_at = MIG_MULTIFD_PACKET_FLAGS;
-  if (method != expected && !(normal == 0 && method == 0)) return "flags";
-  *field_at = MIG_MULTIFD_PACKET_PAGES_ALLOC;
-  if (alloc > MIG_MULTIFD_PAGES_MAX) return "pages_alloc";
-  if (*field_at = MIG_MULTIFD_PACKET_NORMAL_PAGES, normal > alloc) return "normal_pages";
-  if (*field_at = MIG_MULTIFD_PACKET_ZERO_PAGES, zero > alloc - normal) return "zero_pages";
-  *field_at = MIG_MULTIFD_PACKET_NEXT_PACKET_SIZE;
-  if (normal > 0 && expected == 0 && size != normal * MIG_PAGE_BYTES) return "next_packet_size";
-  if (normal > 0 && size > MIG_MULTIFD_PAYLOAD_BYTES_MAX) return "next_packet_size";
+  struct mig_multifd_policy policy = recv_policy(recv);
   *block_index = -1;
-  if (normal + zero == 0) return NULL;  /* 7.2 SYNC packets carry stale fields: ignored */
-  *field_at = MIG_MULTIFD_PACKET_RAMBLOCK;
-  *block_index = recv_block_find(recv, h + MIG_MULTIFD_PACKET_RAMBLOCK);
-  if (*block_index < 0) return "ramblock";
-  const struct ram_block *block = recv->blocks[*block_index];
-  for (uint32_t i = 0; i < normal + zero; i++) {
-    uint64_t offset = be64_at(h + MIG_MULTIFD_PACKET_OFFSETS + 8 * i);
-    *field_at = MIG_MULTIFD_PACKET_OFFSETS + 8 * i;
-    if (offset % MIG_PAGE_BYTES != 0 || offset >= block->used_bytes) return "offsets";
+  if (!mig_multifd_packet_decode(h, &policy, packet, fault)) return false;
+  uint32_t pages = packet->normal_pages + packet->zero_pages;
+  if (pages == 0) return true;      /* 7.2 SYNC packets carry stale fields: ignored */
+  *block_index = recv_block_find(recv, packet->ramblock);
+  if (*block_index < 0) {
+    fault->code = MIG_ERR_RAM_BLOCK;
+    fault->at = MIG_MULTIFD_PACKET_RAMBLOCK;
+    snprintf(fault->field, sizeof fault->field, "ramblock");
+    snprintf(fault->detail, sizeof fault->detail, "no such block");
+    return false;
   }
-  return NULL;
+  const struct ram_block *block = recv->blocks[*block_index];
+  for (uint32_t i = 0; i < pages; i++) {
+    if (mig_multifd_packet_offset(packet, i) < block->used_bytes) continue;
+    mig_multifd_offset_fault(fault, i, "offset beyond the block's used length");
+    return false;
+  }
+  return true;
 }
 
 /* Feeds compressed input to the channel's decoder; false with *why on a failure. */
@@ -194,8 +176,11 @@ static enum mig_err recv_payload(struct mig_multifd_recv *recv, uint32_t channel
                                  uint64_t number)
 {
   size_t expected = (size_t)normal * MIG_PAGE_BYTES;
+  const char *method = mig_multifd_compression_name(recv->options.compression);
   if (recv->options.compression == MIG_MULTIFD_COMPRESSION_NONE) {
     mig_read_bytes(reader, recv->pages[channel], expected);
+    mig__reader_annotate(reader, "multifd/channel%" PRIu32 "/packet%" PRIu64 "/%s", channel,
+                         number, method);
     return mig_reader_failed(reader) ? mig_reader_error(reader)->code : MIG_OK;
   }
   size_t out_bytes = 0;
@@ -204,24 +189,30 @@ static enum mig_err recv_payload(struct mig_multifd_recv *recv, uint32_t channel
   for (uint32_t done = 0; done < size && why == NULL;) {
     uint32_t step = SIM_MIN(size - done, VIEW_BYTES_MAX);
     const uint8_t *view = mig_read_view(reader, step);
-    if (view == NULL) return mig_reader_error(reader)->code;
+    if (view == NULL) {
+      /* A payload cut short: the path names the packet and its method, as a corrupt one. */
+      mig__reader_annotate(reader, "multifd/channel%" PRIu32 "/packet%" PRIu64 "/%s", channel,
+                           number, method);
+      return mig_reader_error(reader)->code;
+    }
     recv_inflate(recv, channel, view, step, &out_bytes, expected, &why);
     done += step;
   }
   if (why == NULL && out_bytes != expected) why = "fewer bytes than pages";
   if (why == NULL) return MIG_OK;
   MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, at, why, "multifd/channel%" PRIu32 "/packet%" PRIu64
-                  "/%s", channel, number, mig_multifd_compression_name(recv->options.compression));
+                  "/%s", channel, number, method);
   return MIG_ERR_BAD_VALUE;
 }
 
 static void recv_apply(struct mig_multifd_recv *recv, uint32_t channel, int32_t block_index,
-                       const uint8_t *h, uint32_t normal, uint32_t zero)
+                       const struct mig_multifd_packet *packet)
 {
+  uint32_t normal = packet->normal_pages, zero = packet->zero_pages;
   struct ram_block *block = recv->blocks[block_index];
   const uint8_t *pages = recv->pages[channel];
   for (uint32_t i = 0; i < normal + zero; i++) {
-    uint64_t page = be64_at(h + MIG_MULTIFD_PACKET_OFFSETS + 8 * i) / MIG_PAGE_BYTES;
+    uint64_t page = mig_multifd_packet_offset(packet, i) / MIG_PAGE_BYTES;
     if (i >= normal) {
       ram_page_load_zero(block, page);
     } else if (block->backing == RAM_BACKING_DENSE) {
@@ -248,28 +239,28 @@ enum mig_err mig_multifd_recv_packet(struct mig_multifd_recv *recv, uint32_t cha
     return mig_reader_error(reader)->code;
   }
   int32_t block_index = -1;
-  uint32_t field_at = 0;
-  const char *field = recv_header_check(recv, h, &block_index, &field_at);
-  if (field != NULL) {
-    MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, at + field_at, "packet field refused",
-                    "multifd/channel%" PRIu32 "/packet%" PRIu64 "/%s", channel, number, field);
-    return MIG_ERR_BAD_VALUE;
+  struct mig_multifd_packet packet;
+  struct mig_multifd_fault fault;
+  if (!recv_header_check(recv, h, &packet, &block_index, &fault)) {
+    char path[MIG_PATH_BYTES_MAX];
+    mig_multifd_fault_path(&fault, channel, number, path, sizeof path);
+    MIG_READER_FAIL(reader, fault.code, at + fault.at, fault.detail, "%s", path);
+    return fault.code;
   }
-  uint32_t normal = be32_at(h + MIG_MULTIFD_PACKET_NORMAL_PAGES);
-  uint32_t zero = be32_at(h + MIG_MULTIFD_PACKET_ZERO_PAGES);
-  uint32_t size = be32_at(h + MIG_MULTIFD_PACKET_NEXT_PACKET_SIZE);
+  uint32_t normal = packet.normal_pages, zero = packet.zero_pages;
   if (normal > 0) {
-    enum mig_err err = recv_payload(recv, channel, reader, normal, size, number);
+    enum mig_err err = recv_payload(recv, channel, reader, normal, packet.next_packet_bytes,
+                                    number);
     if (err != MIG_OK) return err;
-    recv->stats.payload_bytes += size;
+    recv->stats.payload_bytes += packet.next_packet_bytes;
   }
   if (normal + zero > 0) {
-    recv_apply(recv, channel, block_index, h, normal, zero);
+    recv_apply(recv, channel, block_index, &packet);
     recv->stats.packets_count++;
     recv->stats.normal_pages_count += normal;
     recv->stats.zero_pages_count += zero;
   }
-  *sync = (be32_at(h + MIG_MULTIFD_PACKET_FLAGS) & MIG_MULTIFD_FLAG_SYNC) != 0;
+  *sync = packet.sync;
   if (*sync) {
     recv->syncs[channel]++;
     recv->stats.sync_packets_count++;

@@ -4,10 +4,12 @@
  * channel as 7.2, packets as 10.x) the destination ends equal, packets are
  * the fixed 1344 bytes plus payload, every EOS is preceded by one SYNC per
  * channel; hostile initial packets and packet fields are typed errors with
- * `multifd/...` paths.
+ * `multifd/...` paths; the shared decoder (mig_multifd_packet.h) under the
+ * sink's and the simulator's policies.
  */
 #include "sim_base.h"
 
+#include "mig_multifd_packet.h"
 #include "mig_multifd_recv.h"
 #include "mig_multifd_send.h"
 #include "mig_ram.h"
@@ -179,18 +181,24 @@ struct flip {
 
 START_TEST(mig_multifd_hostile_fields_refused)
 {
-  /* One changed byte per case; each must fail with its code and path. */
+  /*
+   * One changed byte per case; each must fail with its code and path.  The
+   * codes and leaves are the sink's (one decoder, mig_multifd_packet.h): a
+   * foreign UUID is CONFIG_MISMATCH, an unknown block RAM_BLOCK, a bad page
+   * offset RAM_OFFSET at "offset[i]" (the entry's index).
+   */
   const struct flip flips[] = {
       {0, 0, 0x12, "multifd/initial/magic", MIG_ERR_BAD_MAGIC},
       {1, 7, 2, "multifd/initial/version", MIG_ERR_BAD_VERSION},
-      {1, 10, 1, "multifd/initial/uuid", MIG_ERR_BAD_VALUE},
+      {1, 10, 1, "multifd/initial/uuid", MIG_ERR_CONFIG_MISMATCH},
       {2, 24, 3, "multifd/initial/id", MIG_ERR_BAD_VALUE},
       {0, 64 + 11, 0x4, "multifd/channel0/packet0/flags", MIG_ERR_BAD_VALUE},
       {0, 64 + 14, 0x2, "multifd/channel0/packet0/pages_alloc", MIG_ERR_BAD_VALUE},
       /* Packet 0 is setup's SYNC (no pages, its other fields ignored); packet 1 has pages. */
-      {0, DATA + 64, 'x', "multifd/channel0/packet1/ramblock", MIG_ERR_BAD_VALUE},
-      {0, DATA + 320 + 7, 0x8, "multifd/channel0/packet1/offsets", MIG_ERR_BAD_VALUE},
-      {0, DATA + 320 + 5, 0x70, "multifd/channel0/packet1/offsets", MIG_ERR_BAD_VALUE},
+      {0, DATA + 64, 'x', "multifd/channel0/packet1/ramblock", MIG_ERR_RAM_BLOCK},
+      /* Not page aligned; then aligned but beyond the block's used length. */
+      {0, DATA + 320 + 7, 0x8, "multifd/channel0/packet1/offset[0]", MIG_ERR_RAM_OFFSET},
+      {0, DATA + 320 + 5, 0x70, "multifd/channel0/packet1/offset[0]", MIG_ERR_RAM_OFFSET},
       {0, DATA + 22, 0x7f, "multifd/channel0/packet1/next_packet_size", MIG_ERR_BAD_VALUE},
   };
   for (size_t i = 0; i < SIM_ARRAY_COUNT(flips); i++) {
@@ -227,6 +235,108 @@ START_TEST(mig_multifd_corrupt_compressed_payload_refused)
 }
 END_TEST
 
+/* A nocomp RAM packet: one normal page at offset 0 of "pc.ram"; the caller patches fields. */
+static void packet_build(uint8_t packet[MIG_MULTIFD_PACKET_BYTES])
+{
+  memset(packet, 0, MIG_MULTIFD_PACKET_BYTES);
+  mig_wire_put_be32(packet + MIG_MULTIFD_PACKET_MAGIC, MIG_MULTIFD_MAGIC);
+  mig_wire_put_be32(packet + MIG_MULTIFD_PACKET_VERSION, MIG_MULTIFD_VERSION);
+  mig_wire_put_be32(packet + MIG_MULTIFD_PACKET_PAGES_ALLOC, MIG_MULTIFD_PAGES_MAX);
+  mig_wire_put_be32(packet + MIG_MULTIFD_PACKET_NORMAL_PAGES, 1);
+  mig_wire_put_be32(packet + MIG_MULTIFD_PACKET_NEXT_PACKET_SIZE, MIG_PAGE_BYTES);
+  memcpy(packet + MIG_MULTIFD_PACKET_RAMBLOCK, "pc.ram", 6);
+}
+
+START_TEST(mig_multifd_packet_policy_fields)
+{
+  /*
+   * Goal: the one decoder's verdicts, and that each policy field changes only
+   * its own check.  Method: one packet, patched per case, decoded under the
+   * sink's policy (7.2: no zero_pages) and the simulator's (zero_pages read).
+   */
+  struct mig_multifd_policy sink = {.compression = MIG_MULTIFD_COMPRESSION_NONE,
+                                    .channels_count = MIG_MULTIFD_CHANNELS_MAX};
+  struct mig_multifd_policy sim = sink;
+  sim.zero_pages = true;
+  static uint8_t packet[MIG_MULTIFD_PACKET_BYTES];
+  struct mig_multifd_packet out;
+  struct mig_multifd_fault fault;
+  packet_build(packet);
+  ck_assert(mig_multifd_packet_decode(packet, &sink, &out, &fault));
+  ck_assert_str_eq(out.ramblock, "pc.ram");
+  /* 7.2's unused[0] holding 200: ignored by the sink, above pages_alloc - 1 for the simulator. */
+  mig_wire_put_be32(packet + MIG_MULTIFD_PACKET_ZERO_PAGES, 200);
+  ck_assert(mig_multifd_packet_decode(packet, &sink, &out, &fault));
+  ck_assert_uint_eq(out.zero_pages, 0);
+  ck_assert(!mig_multifd_packet_decode(packet, &sim, &out, &fault));
+  ck_assert_int_eq(fault.code, MIG_ERR_BAD_VALUE);
+  ck_assert_uint_eq(fault.at, MIG_MULTIFD_PACKET_ZERO_PAGES);
+  ck_assert_str_eq(fault.field, "zero_pages");
+  /* Zero pages' offsets are checked too: entry 1 (the zero page) not aligned. */
+  mig_wire_put_be32(packet + MIG_MULTIFD_PACKET_ZERO_PAGES, 1);
+  mig_wire_put_be64(packet + MIG_MULTIFD_PACKET_OFFSETS + 8, 0x1001);
+  ck_assert(mig_multifd_packet_decode(packet, &sink, &out, &fault));
+  ck_assert(!mig_multifd_packet_decode(packet, &sim, &out, &fault));
+  ck_assert_int_eq(fault.code, MIG_ERR_RAM_OFFSET);
+  ck_assert_uint_eq(fault.at, MIG_MULTIFD_PACKET_OFFSETS + 8);
+  char path[MIG_PATH_BYTES_MAX];
+  mig_multifd_fault_path(&fault, 2, 7, path, sizeof path);
+  ck_assert_str_eq(path, "multifd/channel2/packet7/offset[1]");
+  /* An empty block name, and a compressed payload above 1 MiB under zlib. */
+  packet_build(packet);
+  packet[MIG_MULTIFD_PACKET_RAMBLOCK] = 0;
+  ck_assert(!mig_multifd_packet_decode(packet, &sink, &out, &fault));
+  ck_assert_int_eq(fault.code, MIG_ERR_RAM_BLOCK);
+  packet_build(packet);
+  struct mig_multifd_policy zlib = sink;
+  zlib.compression = MIG_MULTIFD_COMPRESSION_ZLIB;
+  mig_wire_put_be32(packet + MIG_MULTIFD_PACKET_FLAGS, MIG_MULTIFD_FLAG_ZLIB);
+  mig_wire_put_be32(packet + MIG_MULTIFD_PACKET_NEXT_PACKET_SIZE,
+                    MIG_MULTIFD_PAYLOAD_BYTES_MAX + 1);
+  ck_assert(!mig_multifd_packet_decode(packet, &zlib, &out, &fault));
+  ck_assert_int_eq(fault.code, MIG_ERR_TOO_LONG);
+  ck_assert(!mig_multifd_packet_decode(packet, &sink, &out, &fault));  /* flag vs none */
+  ck_assert_str_eq(fault.field, "flags");
+}
+END_TEST
+
+START_TEST(mig_multifd_initial_policy_fields)
+{
+  /*
+   * Goal: the initial packet's checks under both policies.  Method: one
+   * packet with id 3 and UUID 0x11.., decoded with a channel count, the ids
+   * seen and an expected UUID each making the difference.
+   */
+  uint8_t packet[MIG_MULTIFD_INITIAL_BYTES] = {0};
+  mig_wire_put_be32(packet, MIG_MULTIFD_MAGIC);
+  mig_wire_put_be32(packet + MIG_MULTIFD_INITIAL_VERSION, MIG_MULTIFD_VERSION);
+  memset(packet + MIG_MULTIFD_INITIAL_UUID, 0x11, MIG_CONFIG_UUID_BYTES);
+  packet[MIG_MULTIFD_INITIAL_ID] = 3;
+  uint8_t other[MIG_CONFIG_UUID_BYTES];
+  memset(other, 0x22, sizeof other);
+  bool seen[MIG_MULTIFD_CHANNELS_MAX] = {false};
+  struct mig_multifd_policy policy = {.channels_count = MIG_MULTIFD_CHANNELS_MAX};
+  struct mig_multifd_initial out;
+  struct mig_multifd_fault fault;
+  ck_assert(mig_multifd_initial_decode(packet, &policy, seen, &out, &fault));
+  ck_assert_uint_eq(out.id, 3);
+  seen[3] = true;
+  ck_assert(!mig_multifd_initial_decode(packet, &policy, seen, &out, &fault));
+  ck_assert_str_eq(fault.field, "id");
+  policy.channels_count = 3;  /* QEMU 7.2 would let id == multifd-channels by */
+  ck_assert(!mig_multifd_initial_decode(packet, &policy, NULL, &out, &fault));
+  ck_assert_int_eq(fault.code, MIG_ERR_BAD_VALUE);
+  policy.channels_count = 4;
+  policy.uuid = other;
+  ck_assert(!mig_multifd_initial_decode(packet, &policy, NULL, &out, &fault));
+  ck_assert_int_eq(fault.code, MIG_ERR_CONFIG_MISMATCH);
+  ck_assert_uint_eq(fault.at, MIG_MULTIFD_INITIAL_UUID);
+  char path[MIG_PATH_BYTES_MAX];
+  mig_multifd_fault_path(&fault, 1, UINT64_MAX, path, sizeof path);
+  ck_assert_str_eq(path, "multifd/channel1/initial/uuid");
+}
+END_TEST
+
 Suite *mig_multifd_suite(void)
 {
   Suite *suite = suite_create("mig_multifd");
@@ -236,6 +346,8 @@ Suite *mig_multifd_suite(void)
   TCase *hostile = tcase_create("hostile");
   tcase_add_test(hostile, mig_multifd_hostile_fields_refused);
   tcase_add_test(hostile, mig_multifd_corrupt_compressed_payload_refused);
+  tcase_add_test(hostile, mig_multifd_packet_policy_fields);
+  tcase_add_test(hostile, mig_multifd_initial_policy_fields);
   suite_add_tcase(suite, hostile);
   return suite;
 }

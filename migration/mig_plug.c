@@ -53,10 +53,10 @@ static void plug_rp_send(void *context, uint16_t type, const uint8_t *payload,
 {
   struct mig_plug *plug = context;
   if (plug->precopy->rp_link == NULL) return;
-  const uint8_t header[4] = {(uint8_t)(type >> 8), (uint8_t)type, (uint8_t)(payload_bytes >> 8),
-                             (uint8_t)payload_bytes};
+  uint8_t header[MIG_RP_HEADER_BYTES];
+  mig_rp_header(type, payload_bytes, header);
   sim_trace(plug->sim, "mig.rp.send", type, payload_bytes, tail_bytes, 0);
-  rp_out_append(plug, header, 4);
+  rp_out_append(plug, header, MIG_RP_HEADER_BYTES);
   if (payload_bytes > 0) rp_out_append(plug, payload, payload_bytes);
   if (tail_bytes > 0) rp_out_append(plug, tail, tail_bytes);
   rp_out_flush(plug);

@@ -13,6 +13,8 @@
 
 #include "mig_postcopy.h"
 #include "mig_ram_int.h"
+#include "mig_rp.h"
+#include "mig_save.h"
 #include "mig_wire.h"
 
 #define PING_DISCARDED 2u        /* QEMU's postcopy milestones (spec §4.6) */
@@ -21,28 +23,14 @@
 #define DISCARD_HEADER_BYTES 3u  /* version, name length, terminator */
 #define DISCARD_RANGE_BYTES 16u
 
-static uint64_t be64_at(const uint8_t *bytes)
-{
-  uint64_t value = 0;
-  for (int i = 0; i < 8; i++) value = value << 8 | bytes[i];
-  return value;
-}
-
 static uint64_t host_pages_of(const struct ram_block *block)
 {
   return SIM_MAX(block->host_page_bytes / MIG_PAGE_BYTES, 1u);
 }
 
-static void command_header(struct mig_writer *writer, uint16_t code, uint16_t length)
-{
-  mig_writer_u8(writer, MIG_SECTION_COMMAND);
-  mig_writer_be16(writer, code);
-  mig_writer_be16(writer, length);
-}
-
 static void save_ping(struct mig_writer *writer, uint32_t value)
 {
-  command_header(writer, MIG_CMD_PING, 4);
+  mig_save_command_header(writer, MIG_CMD_PING, 4);
   mig_writer_be32(writer, value);
 }
 
@@ -69,7 +57,7 @@ uint64_t mig_postcopy_pagesize_summary(struct ram_block *const *blocks, uint32_t
 void mig_postcopy_save_advise(struct mig_writer *writer, struct ram_block *const *blocks,
                               uint32_t count)
 {
-  command_header(writer, MIG_CMD_POSTCOPY_ADVISE, 16);
+  mig_save_command_header(writer, MIG_CMD_POSTCOPY_ADVISE, 16);
   mig_writer_be64(writer, mig_postcopy_pagesize_summary(blocks, count));
   mig_writer_be64(writer, MIG_PAGE_BYTES);
 }
@@ -103,7 +91,7 @@ static void source_discard_command(struct mig_postcopy_source *source, struct mi
   /* The planted bug (mig_postcopy_bug_test only): the last range of a command is lost. */
   if (count > 1) count--;
 #endif
-  command_header(writer, MIG_CMD_POSTCOPY_RAM_DISCARD,
+  mig_save_command_header(writer, MIG_CMD_POSTCOPY_RAM_DISCARD,
                  (uint16_t)(DISCARD_HEADER_BYTES + name_bytes + DISCARD_RANGE_BYTES * count));
   mig_writer_u8(writer, 0);                    /* version */
   mig_writer_counted_string(writer, block->name);
@@ -163,19 +151,19 @@ void mig_postcopy_save_discard(struct mig_postcopy_source *source, struct mig_wr
 
 void mig_postcopy_package_begin(struct mig_writer *package)
 {
-  command_header(package, MIG_CMD_POSTCOPY_LISTEN, 0);
+  mig_save_command_header(package, MIG_CMD_POSTCOPY_LISTEN, 0);
 }
 
 void mig_postcopy_package_end(struct mig_writer *package)
 {
   save_ping(package, PING_PACKAGE_LOADED);
-  command_header(package, MIG_CMD_POSTCOPY_RUN, 0);
+  mig_save_command_header(package, MIG_CMD_POSTCOPY_RUN, 0);
 }
 
 void mig_postcopy_save_packaged(struct mig_postcopy_source *source, struct mig_writer *writer,
                                 const uint8_t *package, uint32_t package_bytes)
 {
-  command_header(writer, MIG_CMD_PACKAGED, 4);
+  mig_save_command_header(writer, MIG_CMD_PACKAGED, 4);
   mig_writer_be32(writer, package_bytes);
   mig_writer_bytes(writer, package, package_bytes);
   save_ping(writer, PING_PACKAGE_SENT);
@@ -334,7 +322,7 @@ void mig_postcopy_save_recv_bitmaps(struct mig_postcopy_source *source,
   ram->last_block_sent = NULL;
   for (uint32_t b = 0; b < ram->block_count; b++) {
     const char *name = ram->blocks[b]->name;
-    command_header(writer, MIG_CMD_RECV_BITMAP, (uint16_t)(1 + strlen(name)));
+    mig_save_command_header(writer, MIG_CMD_RECV_BITMAP, (uint16_t)(1 + strlen(name)));
     mig_writer_counted_string(writer, name);
     if (!source->bitmap_pending[b]) source->bitmaps_pending_count++;
     source->bitmap_pending[b] = true;
@@ -379,7 +367,7 @@ bool mig_postcopy_source_bitmaps_done(const struct mig_postcopy_source *source)
 
 void mig_postcopy_save_resume(struct mig_writer *writer)
 {
-  command_header(writer, MIG_CMD_POSTCOPY_RESUME, 0);
+  mig_save_command_header(writer, MIG_CMD_POSTCOPY_RESUME, 0);
 }
 
 const struct mig_postcopy_source_stats *mig_postcopy_source_stats(
@@ -438,7 +426,7 @@ static enum mig_err dest_advise(struct mig_postcopy_dest *dest, struct mig_reade
                     "no RAM advised, but postcopy-ram is on here", "command/POSTCOPY_ADVISE");
     return MIG_ERR_BAD_COMMAND;
   }
-  uint64_t summary = be64_at(record->payload), target = be64_at(record->payload + 8);
+  uint64_t summary = mig_wire_be64(record->payload), target = mig_wire_be64(record->payload + 8);
   if (summary != dest->summary || target != MIG_PAGE_BYTES) {
     snprintf(detail, sizeof(detail), "page sizes 0x%" PRIx64 "/0x%" PRIx64
              ", here 0x%" PRIx64 "/0x%" PRIx32, summary, target, dest->summary, MIG_PAGE_BYTES);
@@ -513,8 +501,8 @@ static enum mig_err dest_discard(struct mig_postcopy_dest *dest, struct mig_read
     return MIG_ERR_BAD_COMMAND;
   }
   for (uint64_t i = DISCARD_HEADER_BYTES + name_bytes; i < length; i += DISCARD_RANGE_BYTES) {
-    enum mig_err err = dest_discard_range(dest, reader, (uint32_t)block_index, be64_at(p + i),
-                                          be64_at(p + i + 8), at + i);
+    enum mig_err err = dest_discard_range(dest, reader, (uint32_t)block_index, mig_wire_be64(p + i),
+                                          mig_wire_be64(p + i + 8), at + i);
     if (err != MIG_OK) return err;
   }
   dest->state = MIG_POSTCOPY_DISCARD;
@@ -526,17 +514,16 @@ static void dest_request_send(struct mig_postcopy_dest *dest,
                               const struct mig_postcopy_request *request)
 {
   const struct ram_block *block = uffd_block(dest->uffd, request->block_index);
-  uint8_t message[MIG_RP_REQ_MESSAGE_BYTES_MAX];
+  uint8_t payload[MIG_RP_REQ_PAGES_BYTES_MAX];
   bool named = (int32_t)request->block_index != dest->request_block;
-  size_t bytes = mig_rp_message_req_pages(named ? block->name : NULL,
-                                          request->first_page * MIG_PAGE_BYTES,
-                                          (uint32_t)(request->page_count * MIG_PAGE_BYTES),
-                                          message);
-  uint16_t type = named ? MIG_RP_REQ_PAGES_ID : MIG_RP_REQ_PAGES;
-  if (named) dest->request_block = (int32_t)request->block_index;
+  uint16_t type = 0;
+  uint16_t bytes = mig_rp_req_pages(request->first_page * MIG_PAGE_BYTES,
+                                    (uint32_t)(request->page_count * MIG_PAGE_BYTES),
+                                    named ? block->name : NULL, payload, &type);
+  dest->request_block = (int32_t)request->block_index;
   dest->stats.requests_count++;
   sim_trace(dest->sim, "mig.postcopy.req", request->block_index, request->first_page, type, 0);
-  dest->hooks.rp_send(dest->hooks.context, type, message + 4, (uint16_t)(bytes - 4), NULL, 0);
+  dest->hooks.rp_send(dest->hooks.context, type, payload, bytes, NULL, 0);
 }
 
 /* Asks for the host page holding page_index unless it is asked already. */
@@ -582,15 +569,12 @@ static enum mig_err dest_recv_bitmap(struct mig_postcopy_dest *dest, struct mig_
   uint64_t *missing = calloc(SIM_MAX(block->dirty_words_count, words), sizeof(uint64_t));
   SIM_ASSERT(body != NULL && missing != NULL);
   uffd_missing_copy(dest->uffd, (uint32_t)index, missing, block->dirty_words_count);
-  for (int i = 0; i < 8; i++) body[i] = (uint8_t)(size >> (56 - 8 * i));
+  mig_rp_bitmap_frame(size, body);
   for (uint64_t w = 0; w < words; w++) {
     uint64_t received = ~missing[w];
     uint64_t valid = block->page_count - SIM_MIN(block->page_count, w * 64);
     if (valid < 64) received &= (UINT64_C(1) << valid) - 1;
     for (int i = 0; i < 8; i++) body[8 + w * 8 + (uint64_t)i] = (uint8_t)(received >> (8 * i));
-  }
-  for (int i = 0; i < 8; i++) {
-    body[8 + size + (uint64_t)i] = (uint8_t)(MIG_RP_BITMAP_END_MARK >> (56 - 8 * i));
   }
   dest->stats.bitmaps_sent_count++;
   dest->hooks.rp_send(dest->hooks.context, MIG_RP_RECV_BITMAP, p, (uint16_t)(1 + p[0]), body,
@@ -606,8 +590,10 @@ static enum mig_err dest_resume(struct mig_postcopy_dest *dest)
   if (!dest->recovering) return MIG_OK;  /* outside postcopy-recover: ignored, as QEMU */
   dest->recovering = false;
   dest->paused = false;
-  const uint8_t ack[4] = {0, 0, 0, MIG_RP_RESUME_ACK_VALUE};
-  dest->hooks.rp_send(dest->hooks.context, MIG_RP_RESUME_ACK, ack, 4, NULL, 0);
+  uint8_t ack[MIG_RP_U32_MESSAGE_BYTES];
+  (void)mig_rp_message_u32(MIG_RP_RESUME_ACK, MIG_RP_RESUME_ACK_VALUE, ack);
+  dest->hooks.rp_send(dest->hooks.context, MIG_RP_RESUME_ACK, ack + MIG_RP_HEADER_BYTES, 4, NULL,
+                      0);
   for (uint32_t i = 0; i < dest->outstanding_count; i++) {
     dest_request_send(dest, &dest->outstanding[i]);
     dest->stats.rerequests_count++;

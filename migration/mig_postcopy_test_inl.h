@@ -133,13 +133,7 @@ static void write_stream_with(struct fixture *f, uint64_t pages_first, enum stre
   struct mig_writer *w = &f->writer;
   mig_save_header(w);
   mig_save_configuration(w, machine_type(f->source));
-  mig_writer_u8(w, MIG_SECTION_COMMAND);  /* OPEN_RETURN_PATH, PING(1) */
-  mig_writer_be16(w, MIG_CMD_OPEN_RETURN_PATH);
-  mig_writer_be16(w, 0);
-  mig_writer_u8(w, MIG_SECTION_COMMAND);
-  mig_writer_be16(w, MIG_CMD_PING);
-  mig_writer_be16(w, 4);
-  mig_writer_be32(w, 1);
+  mig_save_open_return_path(w, 1);
   struct ram_block *blocks[2] = {machine_ram(f->source, 0), machine_ram(f->source, 1)};
   mig_postcopy_save_advise(w, blocks, 2);
   mig_save_section_header(w, MIG_SECTION_START, MIG_SAVE_RAM_SECTION_ID, MIG_RAM_IDSTR, 0,

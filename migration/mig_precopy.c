@@ -223,13 +223,7 @@ static void source_setup_commands(struct mig_precopy *precopy, struct mig_writer
 {
   if (precopy->rp_link != NULL) {
     /* QEMU's migration_thread: the destination opens its end, and a PING checks it. */
-    mig_writer_u8(writer, MIG_SECTION_COMMAND);
-    mig_writer_be16(writer, MIG_CMD_OPEN_RETURN_PATH);
-    mig_writer_be16(writer, 0);
-    mig_writer_u8(writer, MIG_SECTION_COMMAND);
-    mig_writer_be16(writer, MIG_CMD_PING);
-    mig_writer_be16(writer, 4);
-    mig_writer_be32(writer, RP_PING_VALUE);
+    mig_save_open_return_path(writer, RP_PING_VALUE);
     precopy->ping_sent_ns = sim_now_ns(precopy->sim);
     sim_trace(precopy->sim, "mig.rp.ping", RP_PING_VALUE, 0, 0, 0);
   }
@@ -756,19 +750,18 @@ void mig__precopy_rp_send(struct mig_precopy *precopy, uint16_t type, const uint
 {
   SIM_ASSERT(precopy->rp_link != NULL);
   SIM_ASSERT(payload_bytes <= 16);
-  uint32_t value = payload_bytes == 4 ? (uint32_t)payload[0] << 24 | (uint32_t)payload[1] << 16 |
-                                            (uint32_t)payload[2] << 8 | payload[3]
-                                      : 0;
+  uint32_t value = payload_bytes == 4 ? mig_wire_be32(payload) : 0;
   sim_trace(precopy->sim, "mig.rp.send", type, value, 0, 0);
   if (precopy->rp_filter != NULL &&
       !precopy->rp_filter(precopy->rp_filter_context, type, value)) {
     return;
   }
-  uint8_t message[4 + 16] = {(uint8_t)(type >> 8), (uint8_t)type, 0, (uint8_t)payload_bytes};
-  if (payload_bytes > 0) memcpy(message + 4, payload, payload_bytes);
+  uint8_t message[MIG_RP_HEADER_BYTES + 16];
+  mig_rp_header(type, payload_bytes, message);
+  if (payload_bytes > 0) memcpy(message + MIG_RP_HEADER_BYTES, payload, payload_bytes);
   if (link_broken(precopy->rp_link)) return; /* the connection reset: the write fails */
-  size_t sent = link_send(precopy->rp_link, message, 4u + payload_bytes);
-  SIM_ASSERT(sent == 4u + payload_bytes); /* a few small messages: the window holds them */
+  size_t sent = link_send(precopy->rp_link, message, MIG_RP_HEADER_BYTES + payload_bytes);
+  SIM_ASSERT(sent == MIG_RP_HEADER_BYTES + payload_bytes); /* small messages: the window holds */
 }
 
 /* Destination: PING(value) arrived on the open return path; PONG echoes it (QEMU 7.2). */
@@ -784,9 +777,9 @@ static void dest_on_ping(void *context, uint32_t value)
     precopy->ack_sent = true;
     mig__precopy_rp_send(precopy, MIG_RP_SWITCHOVER_ACK, NULL, 0);
   }
-  const uint8_t payload[4] = {(uint8_t)(value >> 24), (uint8_t)(value >> 16),
-                              (uint8_t)(value >> 8), (uint8_t)value};
-  mig__precopy_rp_send(precopy, MIG_RP_PONG, payload, sizeof(payload));
+  uint8_t message[MIG_RP_U32_MESSAGE_BYTES];
+  (void)mig_rp_message_u32(MIG_RP_PONG, value, message);
+  mig__precopy_rp_send(precopy, MIG_RP_PONG, message + MIG_RP_HEADER_BYTES, 4);
 }
 
 /* Destination: the incoming side is done; SHUT tells the source, 1 when it failed. */
@@ -794,8 +787,9 @@ static void dest_rp_shut(struct mig_precopy *precopy, bool failed)
 {
   if (precopy->rp_link == NULL || precopy->shut_sent) return;
   precopy->shut_sent = true;
-  const uint8_t payload[4] = {0, 0, 0, failed ? 1 : 0};
-  mig__precopy_rp_send(precopy, MIG_RP_SHUT, payload, sizeof(payload));
+  uint8_t message[MIG_RP_U32_MESSAGE_BYTES];
+  (void)mig_rp_message_u32(MIG_RP_SHUT, failed ? 1 : 0, message);
+  mig__precopy_rp_send(precopy, MIG_RP_SHUT, message + MIG_RP_HEADER_BYTES, 4);
 }
 
 /* The loader's dialect: strict, with what the capabilities on here add to it. */
@@ -1021,9 +1015,8 @@ static void source_on_rp_deliver(void *context, const uint8_t *bytes, size_t cou
   for (size_t i = 0; i < count && precopy->rp_error.code == MIG_OK; i++) {
     SIM_ASSERT(precopy->rp_count < sizeof(precopy->rp_bytes));
     precopy->rp_bytes[precopy->rp_count++] = bytes[i];
-    if (precopy->rp_count < 4) continue;
-    uint32_t length = (uint32_t)precopy->rp_bytes[2] << 8 | precopy->rp_bytes[3];
-    if (length <= MIG_RP_MESSAGE_BYTES_MAX && precopy->rp_count < 4 + length) continue;
+    if (precopy->rp_count < MIG_RP_HEADER_BYTES) continue;
+    if (precopy->rp_count < mig_rp_framed_bytes(precopy->rp_bytes)) continue;
     source_rp_message(precopy);
     precopy->rp_offset += precopy->rp_count;
     precopy->rp_count = 0;

@@ -1101,11 +1101,6 @@ bool mig_record_zero_run(struct mig_tokenizer *tokenizer, uint64_t address_end,
 
 /* ---------------------------------------------------------------- trailer */
 
-static uint32_t be32_at(const uint8_t *bytes)
-{
-  return (uint32_t)bytes[0] << 24 | (uint32_t)bytes[1] << 16 | (uint32_t)bytes[2] << 8 | bytes[3];
-}
-
 bool mig_record_trailer_find_at(const uint8_t *bytes, size_t count, uint64_t base,
                                 uint64_t *eof_offset, uint64_t *json_offset)
 {
@@ -1115,7 +1110,7 @@ bool mig_record_trailer_find_at(const uint8_t *bytes, size_t count, uint64_t bas
   if (base < 14 && low < 14 - base) low = (size_t)(14 - base);
   for (size_t p = count; p-- > low;) {
     if (bytes[p] != '{' || bytes[p - 5] != MIG_SECTION_VMDESCRIPTION) continue;
-    if (be32_at(bytes + p - 4) != count - p || bytes[p - 6] != MIG_SECTION_EOF) continue;
+    if (mig_wire_be32(bytes + p - 4) != count - p || bytes[p - 6] != MIG_SECTION_EOF) continue;
     *eof_offset = base + p - 6;
     *json_offset = base + p;
     return true;
@@ -1142,7 +1137,7 @@ void mig_trailer_scan_feed(struct mig_trailer_scan *scan, const uint8_t *bytes, 
     p = (size_t)(hit - bytes) + 1;
     size_t at = p - 1;
     if (bytes[at - 5] != MIG_SECTION_VMDESCRIPTION || bytes[at - 6] != MIG_SECTION_EOF) continue;
-    uint32_t length = be32_at(bytes + at - 4);
+    uint32_t length = mig_wire_be32(bytes + at - 4);
     if (length == 0 || length > MIG_VMDESC_BYTES_MAX) continue;
     uint64_t end = (uint64_t)at + length;
     if (scan->candidate_count < MIG_TRAILER_CANDIDATES_MAX) {

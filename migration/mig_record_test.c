@@ -11,6 +11,7 @@
 #include "sim_base.h"
 
 #include "mig_record.h"
+#include "mig_save.h"
 #include "mig_stream.h"
 #include "sim_check.h"
 
@@ -81,13 +82,7 @@ static void w_config(struct built *b)
   mig_writer_be32(w, 1);
   for (int i = 0; i < 16; i++) mig_writer_u8(w, (uint8_t)i);
   mark(b, AT_CMD1);
-  mig_writer_u8(w, MIG_SECTION_COMMAND);   /* OPEN_RETURN_PATH, PING 1 */
-  mig_writer_be16(w, MIG_CMD_OPEN_RETURN_PATH);
-  mig_writer_be16(w, 0);
-  mig_writer_u8(w, MIG_SECTION_COMMAND);
-  mig_writer_be16(w, MIG_CMD_PING);
-  mig_writer_be16(w, 4);
-  mig_writer_be32(w, 1);
+  mig_save_open_return_path(w, 1);
 }
 
 static void w_ram(struct built *b)

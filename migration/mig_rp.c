@@ -8,16 +8,6 @@
 
 #include "mig_rp.h"
 
-static uint32_t be32_at(const uint8_t *bytes)
-{
-  return (uint32_t)bytes[0] << 24 | (uint32_t)bytes[1] << 16 | (uint32_t)bytes[2] << 8 | bytes[3];
-}
-
-static uint64_t be64_at(const uint8_t *bytes)
-{
-  return (uint64_t)be32_at(bytes) << 32 | be32_at(bytes + 4);
-}
-
 void mig_rp_state_init(struct mig_rp_state *state, uint32_t type_max, uint32_t host_page_bytes,
                        const struct mig_rp_block *blocks, uint32_t block_count)
 {
@@ -103,7 +93,7 @@ static bool rp_check(struct mig_rp_state *state, struct mig_reader *reader,
   case MIG_RP_SHUT:
   case MIG_RP_PONG:
   case MIG_RP_RESUME_ACK:
-    out->value = be32_at(payload);
+    out->value = mig_wire_be32(payload);
     if (out->type == MIG_RP_SHUT && out->value != 0) {
       snprintf(detail, sizeof detail, "error flag 0x%" PRIx32 ": the destination failed",
                out->value);
@@ -120,8 +110,8 @@ static bool rp_check(struct mig_rp_state *state, struct mig_reader *reader,
     return true;
   case MIG_RP_REQ_PAGES_ID:
   case MIG_RP_REQ_PAGES:
-    out->start = be64_at(payload);
-    out->length_bytes = be32_at(payload + 8);
+    out->start = mig_wire_be64(payload);
+    out->length_bytes = mig_wire_be32(payload + 8);
     if (out->type == MIG_RP_REQ_PAGES_ID) {
       if (!rp_name(reader, out, payload, 12)) return false;
       out->block_index = rp_block_find(state, out->block);
@@ -247,35 +237,56 @@ enum mig_err mig_rp_bitmap_read(struct mig_rp_state *state, struct mig_reader *r
   return MIG_OK;
 }
 
+void mig_rp_header(uint16_t type, uint16_t payload_bytes, uint8_t out[MIG_RP_HEADER_BYTES])
+{
+  mig_wire_put_be16(out, type);
+  mig_wire_put_be16(out + 2, payload_bytes);
+}
+
+size_t mig_rp_framed_bytes(const uint8_t header[MIG_RP_HEADER_BYTES])
+{
+  uint32_t length = (uint32_t)header[2] << 8 | header[3];
+  return length <= MIG_RP_MESSAGE_BYTES_MAX ? MIG_RP_HEADER_BYTES + length : MIG_RP_HEADER_BYTES;
+}
+
 size_t mig_rp_message_u32(uint16_t type, uint32_t value, uint8_t out[MIG_RP_U32_MESSAGE_BYTES])
 {
   enum mig_length_rule rule = MIG_LENGTH_NEVER;
   uint32_t length = 0;
   mig_wire_rp_rule(type, &rule, &length);
   SIM_ASSERT(rule == MIG_LENGTH_FIXED && length == 4);  /* SHUT, PONG, RESUME_ACK */
-  const uint8_t bytes[MIG_RP_U32_MESSAGE_BYTES] = {
-      (uint8_t)(type >> 8), (uint8_t)type, 0, 4, (uint8_t)(value >> 24), (uint8_t)(value >> 16),
-      (uint8_t)(value >> 8), (uint8_t)value};
-  memcpy(out, bytes, sizeof bytes);
-  return sizeof bytes;
+  mig_rp_header(type, 4, out);
+  mig_wire_put_be32(out + MIG_RP_HEADER_BYTES, value);
+  return MIG_RP_U32_MESSAGE_BYTES;
+}
+
+uint16_t mig_rp_req_pages(uint64_t start, uint32_t length_bytes, const char *block,
+                          uint8_t out[MIG_RP_REQ_PAGES_BYTES_MAX], uint16_t *type)
+{
+  mig_wire_put_be64(out, start);
+  mig_wire_put_be32(out + 8, length_bytes);
+  *type = MIG_RP_REQ_PAGES;
+  if (block == NULL) return 12;
+  size_t name_bytes = strlen(block);
+  SIM_ASSERT(name_bytes >= 1 && name_bytes <= MIG_IDSTR_BYTES_MAX);
+  out[12] = (uint8_t)name_bytes;
+  memcpy(out + 13, block, name_bytes);
+  *type = MIG_RP_REQ_PAGES_ID;
+  return (uint16_t)(13 + name_bytes);
+}
+
+void mig_rp_bitmap_frame(uint64_t size, uint8_t *body)
+{
+  mig_wire_put_be64(body, size);
+  mig_wire_put_be64(body + 8 + size, MIG_RP_BITMAP_END_MARK);
 }
 
 size_t mig_rp_message_req_pages(const char *block, uint64_t start_bytes, uint32_t length_bytes,
                                 uint8_t out[MIG_RP_REQ_MESSAGE_BYTES_MAX])
 {
-  size_t name_bytes = block != NULL ? strlen(block) : 0;
-  SIM_ASSERT(block == NULL || (name_bytes > 0 && name_bytes <= MIG_IDSTR_BYTES_MAX));
-  uint16_t type = block != NULL ? MIG_RP_REQ_PAGES_ID : MIG_RP_REQ_PAGES;
-  uint16_t payload_bytes = (uint16_t)(12u + (block != NULL ? 1u + name_bytes : 0u));
-  out[0] = (uint8_t)(type >> 8);
-  out[1] = (uint8_t)type;
-  out[2] = (uint8_t)(payload_bytes >> 8);
-  out[3] = (uint8_t)payload_bytes;
-  for (int i = 0; i < 8; i++) out[4 + i] = (uint8_t)(start_bytes >> (56 - 8 * i));
-  for (int i = 0; i < 4; i++) out[12 + i] = (uint8_t)(length_bytes >> (24 - 8 * i));
-  if (block != NULL) {
-    out[16] = (uint8_t)name_bytes;
-    memcpy(out + 17, block, name_bytes);
-  }
-  return 4u + payload_bytes;
+  uint16_t type = 0;
+  uint16_t payload_bytes = mig_rp_req_pages(start_bytes, length_bytes, block,
+                                            out + MIG_RP_HEADER_BYTES, &type);
+  mig_rp_header(type, payload_bytes, out);
+  return MIG_RP_HEADER_BYTES + payload_bytes;
 }

@@ -65,21 +65,46 @@ enum mig_err mig_rp_bitmap_read(struct mig_rp_state *state, struct mig_reader *r
                                 int32_t block_index, uint8_t *out, size_t out_bytes);
 
 /*
- * The writer side: a message with a 4-byte value (SHUT, PONG, RESUME_ACK,
- * whose length rule is FIXED 4) as its 8 wire bytes, be16 type, be16 4,
- * be32 value.  Returns 8.
+ * The writer side, the one encoder of return-path messages.  A message is
+ * its 4-byte header (be16 type, be16 payload length), then the payload.
+ */
+#define MIG_RP_HEADER_BYTES 4u
+void mig_rp_header(uint16_t type, uint16_t payload_bytes, uint8_t out[MIG_RP_HEADER_BYTES]);
+/*
+ * The bytes a message takes in all, from its header: 4 + length, or 4 when
+ * the length is above MIG_RP_MESSAGE_BYTES_MAX (mig_rp_read refuses it).
+ * For a source that buffers the return path until a message is whole.
+ */
+size_t mig_rp_framed_bytes(const uint8_t header[MIG_RP_HEADER_BYTES]);
+/*
+ * A message with a 4-byte value (SHUT, PONG, RESUME_ACK, whose length rule
+ * is FIXED 4) as its 8 wire bytes, be16 type, be16 4, be32 value.  Returns 8.
  */
 #define MIG_RP_U32_MESSAGE_BYTES 8u
 size_t mig_rp_message_u32(uint16_t type, uint32_t value, uint8_t out[MIG_RP_U32_MESSAGE_BYTES]);
+/*
+ * A page request's payload: REQ_PAGES (block NULL: the last named block)
+ * or REQ_PAGES_ID naming block; be64 start, be32 length[, u8 n, n bytes].
+ * Returns the payload's bytes and sets *type.
+ */
+#define MIG_RP_REQ_PAGES_BYTES_MAX (13u + MIG_IDSTR_BYTES_MAX)
+uint16_t mig_rp_req_pages(uint64_t start, uint32_t length_bytes, const char *block,
+                          uint8_t out[MIG_RP_REQ_PAGES_BYTES_MAX], uint16_t *type);
+/*
+ * The §8.4 body after RECV_BITMAP, around a bitmap of size bytes already at
+ * body + 8: be64 size at body[0], the end marker at body[8 + size].
+ */
+void mig_rp_bitmap_frame(uint64_t size, uint8_t *body);
 
 /*
  * A page request as its wire bytes (spec §8): REQ_PAGES_ID (be16 3, be16
  * 13 + n, be64 start, be32 length, counted block name) when block is not
  * NULL, else REQ_PAGES (be16 4, be16 12, be64 start, be32 length: the block
  * of the last REQ_PAGES_ID).  start and length in bytes, host-page aligned
- * (the caller's duty; mig_rp_read checks them).  Returns the message bytes.
+ * (the caller's duty; mig_rp_read checks them).  Returns the message bytes:
+ * mig_rp_header, then mig_rp_req_pages's payload.
  */
-#define MIG_RP_REQ_MESSAGE_BYTES_MAX (4u + 12u + 1u + MIG_IDSTR_BYTES_MAX)
+#define MIG_RP_REQ_MESSAGE_BYTES_MAX (MIG_RP_HEADER_BYTES + MIG_RP_REQ_PAGES_BYTES_MAX)
 size_t mig_rp_message_req_pages(const char *block, uint64_t start_bytes, uint32_t length_bytes,
                                 uint8_t out[MIG_RP_REQ_MESSAGE_BYTES_MAX]);
 

@@ -58,6 +58,20 @@ void mig_save_footer(struct mig_writer *writer, uint32_t section_id)
   mig_writer_be32(writer, section_id);
 }
 
+void mig_save_command_header(struct mig_writer *writer, uint16_t code, uint16_t length)
+{
+  mig_writer_u8(writer, MIG_SECTION_COMMAND);
+  mig_writer_be16(writer, code);
+  mig_writer_be16(writer, length);
+}
+
+void mig_save_open_return_path(struct mig_writer *writer, uint32_t ping)
+{
+  mig_save_command_header(writer, MIG_CMD_OPEN_RETURN_PATH, 0);
+  mig_save_command_header(writer, MIG_CMD_PING, 4);
+  mig_writer_be32(writer, ping);
+}
+
 /* Instance indexes in save order: priority descending, then registration order. */
 static uint32_t save_order(const struct vmstate_instance *const *instances, uint32_t count,
                            uint32_t *order)

@@ -37,6 +37,10 @@ void mig_save_section_header(struct mig_writer *writer, uint8_t type, uint32_t s
 void mig_save_section_short_header(struct mig_writer *writer, uint8_t type,
                                    uint32_t section_id);
 void mig_save_footer(struct mig_writer *writer, uint32_t section_id);
+/* A command's header (§7): type COMMAND, be16 code, be16 length; the payload follows. */
+void mig_save_command_header(struct mig_writer *writer, uint16_t code, uint16_t length);
+/* QEMU's migration_thread before RAM: OPEN_RETURN_PATH, then PING(ping). */
+void mig_save_open_return_path(struct mig_writer *writer, uint32_t ping);
 
 /*
  * Writes FULL sections for every vmstate instance of machine, in save order,

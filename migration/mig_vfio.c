@@ -41,6 +41,16 @@ void mig_vfio_save_setup(struct mig_vfio_source *source, struct mig_writer *writ
   mig_save_footer(writer, source->section_id);
 }
 
+/* One record of a DEV_DATA_STATE block: be32 page, be32 generation, the page. */
+static void save_record(struct mig_vfio_source *source, struct mig_writer *writer, uint64_t page,
+                        uint32_t generation)
+{
+  source->ops->page_fill(source->dev, page, generation, source->scratch);
+  mig_writer_be32(writer, (uint32_t)page);
+  mig_writer_be32(writer, generation);
+  mig_writer_bytes(writer, source->scratch, MIG_PAGE_BYTES);
+}
+
 /* DEV_DATA_STATE blocks of up to pages_max dirty pages in total. */
 static void save_data(struct mig_vfio_source *source, struct mig_writer *writer,
                       uint64_t pages_max)
@@ -60,10 +70,7 @@ static void save_data(struct mig_vfio_source *source, struct mig_writer *writer,
       SIM_ASSERT(taken);
       /* Wrapping to the front ends the pass that carried the initial data. */
       if (page < before) source->first_pass_done = true;
-      ops->page_fill(source->dev, page, generation, source->scratch);
-      mig_writer_be32(writer, (uint32_t)page);
-      mig_writer_be32(writer, generation);
-      mig_writer_bytes(writer, source->scratch, MIG_PAGE_BYTES);
+      save_record(source, writer, page, generation);
     }
     source->sent_pages_count += records;
     source->sent_bytes += records * MIG_VFIO_RECORD_BYTES;
@@ -105,10 +112,7 @@ static void save_stop_copy(struct mig_vfio_source *source, struct mig_writer *wr
     mig_writer_be64(writer, records * MIG_VFIO_RECORD_BYTES);
     for (uint64_t i = 0; i < records; i++, page++) {
       uint32_t generation = ops->page_generation(source->dev, page);
-      ops->page_fill(source->dev, page, generation, source->scratch);
-      mig_writer_be32(writer, (uint32_t)page);
-      mig_writer_be32(writer, generation);
-      mig_writer_bytes(writer, source->scratch, MIG_PAGE_BYTES);
+      save_record(source, writer, page, generation);
     }
     source->sent_pages_count += records;
     source->sent_bytes += records * MIG_VFIO_RECORD_BYTES;

@@ -268,6 +268,31 @@ enum mig_bitmap_flag {
 #define MIG_BITMAP_IDSTR "dirty-bitmap"
 #define MIG_BITMAP_SECTION_VERSION 1
 
+/* Big-endian fields of a wire buffer (every table above is big-endian), and their writers. */
+static inline uint32_t mig_wire_be32(const uint8_t *bytes)
+{
+  return (uint32_t)bytes[0] << 24 | (uint32_t)bytes[1] << 16 | (uint32_t)bytes[2] << 8 | bytes[3];
+}
+static inline uint64_t mig_wire_be64(const uint8_t *bytes)
+{
+  return (uint64_t)mig_wire_be32(bytes) << 32 | mig_wire_be32(bytes + 4);
+}
+static inline void mig_wire_put_be16(uint8_t *out, uint16_t value)
+{
+  out[0] = (uint8_t)(value >> 8);
+  out[1] = (uint8_t)value;
+}
+static inline void mig_wire_put_be32(uint8_t *out, uint32_t value)
+{
+  mig_wire_put_be16(out, (uint16_t)(value >> 16));
+  mig_wire_put_be16(out + 2, (uint16_t)value);
+}
+static inline void mig_wire_put_be64(uint8_t *out, uint64_t value)
+{
+  mig_wire_put_be32(out, (uint32_t)(value >> 32));
+  mig_wire_put_be32(out + 4, (uint32_t)value);
+}
+
 /* Name of a command, return-path message or top-level type; "?" when unknown. */
 const char *mig_wire_command_name(uint32_t code);
 const char *mig_wire_rp_name(uint32_t type);

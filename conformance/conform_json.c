@@ -9,6 +9,7 @@
 #include "conform_json.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <sys/stat.h>
 
 struct walker {
@@ -139,4 +140,96 @@ bool conform_json_file_read(const char *path, const char *kind, size_t bytes_max
   free(*text);
   *text = NULL;
   return false;
+}
+
+void conform_json_format_error(char *out, size_t out_bytes, const char *name, const char *text,
+                               size_t length, uint32_t line, uint32_t column,
+                               const char *message)
+{
+  size_t at = 0;
+  for (uint32_t l = 1; l < line && at < length; at++) {
+    if (text[at] == '\n') l++;
+  }
+  size_t end = at;
+  while (end < length && text[end] != '\n') end++;
+  int line_bytes = (int)SIM_MIN(end - at, (size_t)200);
+  int caret = (int)SIM_MIN((size_t)(column > 0 ? column - 1 : 0), (size_t)200);
+  snprintf(out, out_bytes, "%s:%" PRIu32 ":%" PRIu32 ": %s\n  %.*s\n  %*s^", name, line,
+           column, message, line_bytes, text + at, caret, "");
+}
+
+void conform_json_push_key(struct conform_json_parse *p, const char *key)
+{
+  SIM_ASSERT(p->depth < CONFORM_JSON_PATH_DEPTH_MAX);
+  p->path[p->depth++] = (struct conform_json_step){.key = key};
+}
+
+void conform_json_push_index(struct conform_json_parse *p, size_t index)
+{
+  SIM_ASSERT(p->depth < CONFORM_JSON_PATH_DEPTH_MAX);
+  p->path[p->depth++] = (struct conform_json_step){.index = index};
+}
+
+void conform_json_pop(struct conform_json_parse *p)
+{
+  SIM_ASSERT(p->depth > 0);
+  p->depth--;
+}
+
+bool conform_json_vfail(struct conform_json_parse *p, const char *format, va_list args)
+{
+  char message[256];
+  vsnprintf(message, sizeof message, format, args);
+  struct conform_json_position at = conform_json_locate(p->text, p->length, p->path, p->depth);
+  if (at.line == 0 && p->depth > 0) {
+    at = conform_json_locate(p->text, p->length, p->path, p->depth - 1);
+  }
+  conform_json_format_error(p->error, p->error_bytes, p->name, p->text, p->length,
+                            SIM_MAX(at.line, 1u), SIM_MAX(at.column, 1u), message);
+  return false;
+}
+
+/* conform_json_vfail with arguments. */
+static bool json_fail(struct conform_json_parse *p, const char *format, ...)
+{
+  va_list args;
+  va_start(args, format);
+  bool result = conform_json_vfail(p, format, args);
+  va_end(args);
+  return result;
+}
+
+bool conform_json_check_keys(struct conform_json_parse *p, json_t *object,
+                             const char *const *allowed)
+{
+  const char *key;
+  json_t *value;
+  json_object_foreach(object, key, value) {
+    bool known = false;
+    for (size_t i = 0; allowed[i] != NULL && !known; i++) known = strcmp(allowed[i], key) == 0;
+    if (!known) {
+      conform_json_push_key(p, key);
+      return json_fail(p, "unknown key \"%s\"", key);
+    }
+  }
+  return true;
+}
+
+bool conform_json_get_u64(struct conform_json_parse *p, json_t *object, const char *key,
+                          uint64_t low, uint64_t high, bool required, uint64_t *out)
+{
+  json_t *value = json_object_get(object, key);
+  if (value == NULL) return required ? json_fail(p, "missing \"%s\"", key) : true;
+  conform_json_push_key(p, key);
+  if (!json_is_integer(value) || json_integer_value(value) < 0) {
+    return json_fail(p, "\"%s\" must be a non-negative integer", key);
+  }
+  uint64_t number = (uint64_t)json_integer_value(value);
+  if (number < low || number > high) {
+    return json_fail(p, "\"%s\" is %" PRIu64 ", outside %" PRIu64 "..%" PRIu64, key, number,
+                     low, high);
+  }
+  *out = number;
+  conform_json_pop(p);
+  return true;
 }

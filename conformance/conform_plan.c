@@ -48,96 +48,35 @@ bool conform_plan_kind_simulated(enum conform_plan_kind kind)
 /* ------------------------------------------------------------------ parse */
 
 struct parse {
-  const char *text;
-  size_t length;
-  const char *name;
-  char *error;
-  size_t error_bytes;
-  struct conform_json_step path[CONFORM_JSON_PATH_DEPTH_MAX];
-  size_t depth;
+  struct conform_json_parse json;    /* text, name, error and where the parse is */
   bool scenario;                     /* a scenario's "faults": simulated kinds and triggers */
 };
 
-static void push_key(struct parse *p, const char *key)
-{
-  SIM_ASSERT(p->depth < CONFORM_JSON_PATH_DEPTH_MAX);
-  p->path[p->depth++] = (struct conform_json_step){.key = key};
-}
-
-static void pop(struct parse *p)
-{
-  SIM_ASSERT(p->depth > 0);
-  p->depth--;
-}
-
-/* "name:line:col: message", the line's text and a caret under the column. */
-static void format_error(const struct parse *p, uint32_t line, uint32_t column,
-                         const char *message)
-{
-  size_t at = 0;
-  for (uint32_t l = 1; l < line && at < p->length; at++) {
-    if (p->text[at] == '\n') l++;
-  }
-  size_t end = at;
-  while (end < p->length && p->text[end] != '\n') end++;
-  int line_bytes = (int)SIM_MIN(end - at, (size_t)200);
-  int caret = (int)SIM_MIN((size_t)(column > 0 ? column - 1 : 0), (size_t)200);
-  snprintf(p->error, p->error_bytes, "%s:%" PRIu32 ":%" PRIu32 ": %s\n  %.*s\n  %*s^", p->name,
-           line, column, message, line_bytes, p->text + at, caret, "");
-}
+static void push_key(struct parse *p, const char *key) { conform_json_push_key(&p->json, key); }
+static void push_index(struct parse *p, size_t index) { conform_json_push_index(&p->json, index); }
+static void pop(struct parse *p) { conform_json_pop(&p->json); }
 
 #ifdef __GNUC__
 __attribute__((format(printf, 2, 3)))
 #endif
 static bool fail(struct parse *p, const char *format, ...)
 {
-  char message[256];
   va_list args;
   va_start(args, format);
-  vsnprintf(message, sizeof message, format, args);
+  conform_json_vfail(&p->json, format, args);
   va_end(args);
-  struct conform_json_position at = conform_json_locate(p->text, p->length, p->path, p->depth);
-  if (at.line == 0 && p->depth > 0) {
-    at = conform_json_locate(p->text, p->length, p->path, p->depth - 1);
-  }
-  format_error(p, SIM_MAX(at.line, 1u), SIM_MAX(at.column, 1u), message);
   return false;
 }
 
-/* Every key of object must be in allowed (NULL-terminated). */
 static bool check_keys(struct parse *p, json_t *object, const char *const *allowed)
 {
-  const char *key;
-  json_t *value;
-  json_object_foreach(object, key, value) {
-    bool known = false;
-    for (size_t i = 0; allowed[i] != NULL && !known; i++) known = strcmp(allowed[i], key) == 0;
-    if (!known) {
-      push_key(p, key);
-      return fail(p, "unknown key \"%s\"", key);
-    }
-  }
-  return true;
+  return conform_json_check_keys(&p->json, object, allowed);
 }
 
-/* An integer member in [low, high]; an absent one keeps *out unless required. */
 static bool get_u64(struct parse *p, json_t *object, const char *key, uint64_t low,
                     uint64_t high, bool required, uint64_t *out)
 {
-  json_t *value = json_object_get(object, key);
-  if (value == NULL) return required ? fail(p, "missing \"%s\"", key) : true;
-  push_key(p, key);
-  if (!json_is_integer(value) || json_integer_value(value) < 0) {
-    return fail(p, "\"%s\" must be a non-negative integer", key);
-  }
-  uint64_t number = (uint64_t)json_integer_value(value);
-  if (number < low || number > high) {
-    return fail(p, "\"%s\" is %" PRIu64 ", outside %" PRIu64 "..%" PRIu64, key, number, low,
-                high);
-  }
-  *out = number;
-  pop(p);
-  return true;
+  return conform_json_get_u64(&p->json, object, key, low, high, required, out);
 }
 
 /* An optional string member of 1..out_bytes-1 bytes; absent keeps out. */
@@ -478,7 +417,8 @@ static bool parse_fault(struct parse *p, json_t *entry, struct conform_plan_faul
   }
   if (fault->kind == CONFORM_PLAN_CORRUPT && !get_xor(p, entry, fault)) return false;
   if (!parse_sim_arguments(p, entry, fault)) return false;
-  struct conform_json_position at = conform_json_locate(p->text, p->length, p->path, p->depth);
+  struct conform_json_position at = conform_json_locate(p->json.text, p->json.length,
+                                                        p->json.path, p->json.depth);
   fault->line = at.line;
   return true;
 }
@@ -497,8 +437,7 @@ static bool parse_list(struct parse *p, json_t *object, const char *key, bool re
     return fail(p, "%zu faults, at most %u", json_array_size(faults), CONFORM_PLAN_FAULTS_MAX);
   }
   for (size_t i = 0; i < json_array_size(faults); i++) {
-    SIM_ASSERT(p->depth < CONFORM_JSON_PATH_DEPTH_MAX);
-    p->path[p->depth++] = (struct conform_json_step){.index = i};
+    push_index(p, i);
     if (!parse_fault(p, json_array_get(faults, i), &plan->faults[plan->fault_count])) {
       return false;
     }
@@ -518,7 +457,7 @@ static bool parse_root(struct parse *p, json_t *root, struct conform_plan *plan)
     return false;
   }
   if (!parse_list(p, root, "faults", true, plan)) return false;
-  SIM_ASSERT(p->depth == 0);
+  SIM_ASSERT(p->json.depth == 0);
   return true;
 }
 
@@ -585,13 +524,14 @@ bool conform_plan_parse_scenario(const char *text, size_t length, const char *na
   memset(plan, 0, sizeof *plan);
   snprintf(plan->name, sizeof plan->name, "%s", name);
   plan->liveness_ns = CONFORM_PLAN_LIVENESS_NS_DEFAULT;
-  struct parse p = {.text = text, .length = length, .name = name, .error = error,
-                    .error_bytes = error_bytes, .scenario = true};
+  struct parse p = {.json = {.text = text, .length = length, .name = name, .error = error,
+                             .error_bytes = error_bytes},
+                    .scenario = true};
   json_t *faults = json_object_get(root, "faults");
   json_t *regress = json_object_get(root, "regress");
   if (faults != NULL && !parse_scenario_faults(&p, faults, plan)) return false;
   if (regress != NULL && !parse_regress(&p, regress, &plan->regress)) return false;
-  SIM_ASSERT(p.depth == 0);
+  SIM_ASSERT(p.json.depth == 0);
   return true;
 }
 
@@ -601,8 +541,8 @@ bool conform_plan_parse(const char *text, size_t length, const char *name,
   SIM_ASSERT(text != NULL && plan != NULL && error_bytes > 0);
   memset(plan, 0, sizeof *plan);
   snprintf(plan->name, sizeof plan->name, "%s", name);
-  struct parse p = {.text = text, .length = length, .name = name, .error = error,
-                    .error_bytes = error_bytes};
+  struct parse p = {.json = {.text = text, .length = length, .name = name, .error = error,
+                             .error_bytes = error_bytes}};
   if (length > CONFORM_PLAN_BYTES_MAX) {
     snprintf(error, error_bytes, "%s:1:1: file larger than %" PRIu32 " bytes", name,
              CONFORM_PLAN_BYTES_MAX);
@@ -611,8 +551,9 @@ bool conform_plan_parse(const char *text, size_t length, const char *name,
   json_error_t json_error;
   json_t *root = json_loadb(text, length, JSON_REJECT_DUPLICATES, &json_error);
   if (root == NULL) {
-    format_error(&p, (uint32_t)SIM_MAX(json_error.line, 1),
-                 (uint32_t)SIM_MAX(json_error.column, 1), json_error.text);
+    conform_json_format_error(error, error_bytes, name, text, length,
+                              (uint32_t)SIM_MAX(json_error.line, 1),
+                              (uint32_t)SIM_MAX(json_error.column, 1), json_error.text);
     return false;
   }
   bool ok = parse_root(&p, root, plan);

@@ -43,82 +43,37 @@ static const char default_text[] =
 const char *conform_scenario_default_text(void) { return default_text; }
 
 struct parse {
-  const char *text;
-  size_t length;
-  const char *name;
-  char *error;
-  size_t error_bytes;
-  struct conform_json_step path[CONFORM_JSON_PATH_DEPTH_MAX];
-  size_t depth;
+  struct conform_json_parse json;   /* text, name, error and where the parse is */
   bool has_release;                 /* the machine being parsed is a release's sim-<M> */
   uint32_t release_index;           /* its release (models/compat.h) */
   uint32_t machine_index;           /* the release that introduced its machine type */
 };
 
-static void push_key(struct parse *p, const char *key)
-{
-  SIM_ASSERT(p->depth < CONFORM_JSON_PATH_DEPTH_MAX);
-  p->path[p->depth++] = (struct conform_json_step){.key = key};
-}
+static void push_key(struct parse *p, const char *key) { conform_json_push_key(&p->json, key); }
+static void push_index(struct parse *p, size_t index) { conform_json_push_index(&p->json, index); }
+static void pop(struct parse *p) { conform_json_pop(&p->json); }
 
-static void push_index(struct parse *p, size_t index)
-{
-  SIM_ASSERT(p->depth < CONFORM_JSON_PATH_DEPTH_MAX);
-  p->path[p->depth++] = (struct conform_json_step){.index = index};
-}
-
-static void pop(struct parse *p)
-{
-  SIM_ASSERT(p->depth > 0);
-  p->depth--;
-}
-
-/* Writes "name:line:col: message", the line's text and a caret under the column. */
-static void format_error(char *out, size_t out_bytes, const char *name, const char *text,
-                         size_t length, uint32_t line, uint32_t column, const char *message)
-{
-  size_t at = 0;
-  for (uint32_t l = 1; l < line && at < length; at++) {
-    if (text[at] == '\n') l++;
-  }
-  size_t end = at;
-  while (end < length && text[end] != '\n') end++;
-  int line_bytes = (int)SIM_MIN(end - at, (size_t)200);
-  int caret = (int)SIM_MIN((size_t)(column > 0 ? column - 1 : 0), (size_t)200);
-  snprintf(out, out_bytes, "%s:%" PRIu32 ":%" PRIu32 ": %s\n  %.*s\n  %*s^", name, line,
-           column, message, line_bytes, text + at, caret, "");
-}
-
+#ifdef __GNUC__
+__attribute__((format(printf, 2, 3)))
+#endif
 static bool fail(struct parse *p, const char *format, ...)
 {
-  char message[256];
   va_list args;
   va_start(args, format);
-  vsnprintf(message, sizeof(message), format, args);
+  conform_json_vfail(&p->json, format, args);
   va_end(args);
-  struct conform_json_position at = conform_json_locate(p->text, p->length, p->path, p->depth);
-  if (at.line == 0 && p->depth > 0) {
-    at = conform_json_locate(p->text, p->length, p->path, p->depth - 1);
-  }
-  format_error(p->error, p->error_bytes, p->name, p->text, p->length, at.line, at.column,
-               message);
   return false;
 }
 
-/* Every key of object must be in allowed (a NULL-terminated list). */
 static bool check_keys(struct parse *p, json_t *object, const char *const *allowed)
 {
-  const char *key;
-  json_t *value;
-  json_object_foreach(object, key, value) {
-    bool known = false;
-    for (size_t i = 0; allowed[i] != NULL && !known; i++) known = strcmp(allowed[i], key) == 0;
-    if (!known) {
-      push_key(p, key);
-      return fail(p, "unknown key \"%s\"", key);
-    }
-  }
-  return true;
+  return conform_json_check_keys(&p->json, object, allowed);
+}
+
+static bool get_u64(struct parse *p, json_t *object, const char *key, uint64_t low,
+                    uint64_t high, bool required, uint64_t *out)
+{
+  return conform_json_get_u64(&p->json, object, key, low, high, required, out);
 }
 
 static bool get_object(struct parse *p, json_t *parent, const char *key, json_t **out)
@@ -127,26 +82,6 @@ static bool get_object(struct parse *p, json_t *parent, const char *key, json_t 
   if (*out == NULL) return fail(p, "missing object \"%s\"", key);
   push_key(p, key);
   if (!json_is_object(*out)) return fail(p, "\"%s\" must be an object", key);
-  return true;
-}
-
-/* An integer member in [low, high]; absent members keep *out when optional. */
-static bool get_u64(struct parse *p, json_t *object, const char *key, uint64_t low,
-                    uint64_t high, bool required, uint64_t *out)
-{
-  json_t *value = json_object_get(object, key);
-  if (value == NULL) return required ? fail(p, "missing \"%s\"", key) : true;
-  push_key(p, key);
-  if (!json_is_integer(value) || json_integer_value(value) < 0) {
-    return fail(p, "\"%s\" must be a non-negative integer", key);
-  }
-  uint64_t number = (uint64_t)json_integer_value(value);
-  if (number < low || number > high) {
-    return fail(p, "\"%s\" is %" PRIu64 ", outside %" PRIu64 "..%" PRIu64, key, number, low,
-                high);
-  }
-  *out = number;
-  pop(p);
   return true;
 }
 
@@ -1651,8 +1586,8 @@ static bool parse_root(struct parse *p, json_t *root, struct conform_scenario *s
   if (!parse_commands(p, root, scenario)) return false;
   if (!parse_shm_clients(p, root, scenario)) return false;
   /* "faults" and "regress" belong to the fault-plan language (conform_plan.h). */
-  return conform_plan_parse_scenario(p->text, p->length, p->name, root, &scenario->faults,
-                                     p->error, p->error_bytes);
+  return conform_plan_parse_scenario(p->json.text, p->json.length, p->json.name, root,
+                                     &scenario->faults, p->json.error, p->json.error_bytes);
 }
 
 bool conform_scenario_parse(const char *text, size_t length, const char *name,
@@ -1661,8 +1596,8 @@ bool conform_scenario_parse(const char *text, size_t length, const char *name,
 {
   memset(scenario, 0, sizeof(*scenario));
   snprintf(scenario->name, sizeof(scenario->name), "%s", name);
-  struct parse p = {.text = text, .length = length, .name = name, .error = error,
-                    .error_bytes = error_bytes};
+  struct parse p = {.json = {.text = text, .length = length, .name = name, .error = error,
+                             .error_bytes = error_bytes}};
   if (length > CONFORM_SCENARIO_BYTES_MAX) {
     snprintf(error, error_bytes, "%s:1:1: file larger than %" PRIu32 " bytes", name,
              CONFORM_SCENARIO_BYTES_MAX);
@@ -1677,8 +1612,9 @@ bool conform_scenario_parse(const char *text, size_t length, const char *name,
   json_error_t json_error;
   json_t *root = json_loadb(text, length, JSON_REJECT_DUPLICATES, &json_error);
   if (root == NULL) {
-    format_error(error, error_bytes, name, text, length, (uint32_t)SIM_MAX(json_error.line, 1),
-                 (uint32_t)SIM_MAX(json_error.column, 1), json_error.text);
+    conform_json_format_error(error, error_bytes, name, text, length,
+                              (uint32_t)SIM_MAX(json_error.line, 1),
+                              (uint32_t)SIM_MAX(json_error.column, 1), json_error.text);
     return false;
   }
   bool ok = parse_root(&p, root, scenario);

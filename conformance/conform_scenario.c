@@ -49,32 +49,7 @@ struct parse {
   uint32_t machine_index;           /* the release that introduced its machine type */
 };
 
-static void push_key(struct parse *p, const char *key) { conform_json_push_key(&p->json, key); }
-static void push_index(struct parse *p, size_t index) { conform_json_push_index(&p->json, index); }
-static void pop(struct parse *p) { conform_json_pop(&p->json); }
-
-#ifdef __GNUC__
-__attribute__((format(printf, 2, 3)))
-#endif
-static bool fail(struct parse *p, const char *format, ...)
-{
-  va_list args;
-  va_start(args, format);
-  conform_json_vfail(&p->json, format, args);
-  va_end(args);
-  return false;
-}
-
-static bool check_keys(struct parse *p, json_t *object, const char *const *allowed)
-{
-  return conform_json_check_keys(&p->json, object, allowed);
-}
-
-static bool get_u64(struct parse *p, json_t *object, const char *key, uint64_t low,
-                    uint64_t high, bool required, uint64_t *out)
-{
-  return conform_json_get_u64(&p->json, object, key, low, high, required, out);
-}
+#include "conform_json_parse_inl.h"  /* push_key, pop, fail, check_keys, get_u64 */
 
 static bool get_object(struct parse *p, json_t *parent, const char *key, json_t **out)
 {

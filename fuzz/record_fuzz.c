@@ -97,8 +97,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   uint8_t selector = data[0];
   const uint8_t *input = data + 1;
   size_t count = size - 1;
-  struct mig_membuf out;
-  mig_membuf_init(&out, FUZZ_INPUT_BYTES_MAX);
+  /*
+   * Static and only emptied per input: growing a fresh buffer by doubling
+   * cost each input ASan allocations and page faults (about a tenth of the
+   * target's time).  A leak check still sees it reachable.
+   */
+  static struct mig_membuf out;
+  if (out.count_max == 0) mig_membuf_init(&out, FUZZ_INPUT_BYTES_MAX);
+  out.count = 0;
   struct mig_reader reader;
   if ((selector & 4) != 0) {
     /* Static: a fresh 64 KiB per input costs ASan's quarantine a page fault per page. */
@@ -110,6 +116,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mig_reader_init_memory(&reader, input, count);
     fuzz_tokenize(input, count, selector, &reader, &out);
   }
-  mig_membuf_deinit(&out);
   return 0;
 }

@@ -25,6 +25,9 @@
   multifd_fuzz   one channel each: the initial packet, packets with pages
                  (nocomp, zlib and zstd when python3-zstandard is present),
                  zero pages, SYNC packets.
+  sink_fuzz      stream_fuzz streams up to 32 KiB after their "QEVM" on one
+                 channel, pieces of several sizes; a stream with the return
+                 path and PINGs; main + one or two multifd channels framed.
   destcheck_fuzz   a -dump-vmstate, a NUL, a stream: the hand-built stream
                  and dump of migration/mig_destcheck_test.c, and the microvm
                  corpus stream with its machine's dump cut to the VMSDs the
@@ -351,6 +354,51 @@ def record_seeds(out):
     return count + 1
 
 
+def sink_frames(channels):
+    """sink_fuzz's framing: [u8 channel][u16 LE length][bytes], 4 KiB pieces in turn."""
+    out, at = b"", [0] * len(channels)
+    while any(at[i] < len(c) for i, c in enumerate(channels)):
+        for i, data in enumerate(channels):
+            piece = data[at[i]:at[i] + 4096]
+            if piece:
+                out += bytes([i]) + len(piece).to_bytes(2, "little") + piece
+                at[i] += len(piece)
+    return out
+
+
+def sink_seeds(out):
+    """Streams after their "QEVM" (the target sends it) on one channel, in pieces of
+    several sizes; one with the return path and PINGs; framed main + multifd channels."""
+    sources = [p for p in sorted(glob.glob(os.path.join(ROOT, "fuzz", "corpus", "stream_fuzz",
+                                                        "*")))
+               if os.path.getsize(p) <= 32 << 10]
+    count = 0
+    streams = []
+    for index, path in enumerate(sources[:24]):
+        with open(path, "rb") as f:
+            data = f.read()
+        if data[:4] != b"QEVM":
+            continue
+        streams.append(data[4:])
+        save(out, bytes([(index % 16) << 4]) + data[4:])
+        count += 1
+    device = testdev_section()
+    pages = part(0) + ram_record(0, 0x8, "pc.ram", bytes(PAGE)) + be64(0x10) + footer(0)
+    rp = (be32(3) + configuration("migsim-1.0") + command(1) + command(2, be32(1)) +
+          ram_start_small() + command(2, be32(2)) + pages + part(0, 3) + be64(0x10) +
+          footer(0) + device + b"\x00")
+    save(out, b"\x30" + rp)
+    initial = be32(0x11223344) + be32(1) + bytes(16) + b"\x00" + bytes(39)
+    page_bytes = bytes((i * 3) & 0xFF for i in range(PAGE))
+    multifd = initial + multifd_packet(0, "pc.ram", [0, PAGE], 1, page_bytes, 0)
+    multifd += b"".join(multifd_packet(0x1, None, [], 0, b"", 1 + n) for n in range(3))
+    for main in [rp] + streams[:2]:
+        save(out, b"\x01" + sink_frames([main, multifd]))
+        save(out, b"\x02" + sink_frames([main, multifd, multifd]))
+        count += 2
+    return count + 1
+
+
 DESTCHECK_STREAMS = ["microvm_m32_virtio-mmio-blk"]
 
 
@@ -449,7 +497,7 @@ def main():
     parser.add_argument("--target", required=True,
                         choices=["scenario_fuzz", "vmdesc_fuzz", "record_fuzz", "ram_fuzz",
                                  "cmd_fuzz", "config_fuzz", "multifd_fuzz", "stream_all_fuzz",
-                                 "destcheck_fuzz"])
+                                 "destcheck_fuzz", "sink_fuzz"])
     parser.add_argument("--corpus", default=os.path.join(ROOT, "..", "shared", "corpus",
                                                          "qemu-7.2"))
     parser.add_argument("--out", help="default: fuzz/corpus/TARGET")
@@ -461,6 +509,7 @@ def main():
                  "record_fuzz": lambda: record_seeds(out), "ram_fuzz": lambda: ram_seeds(out),
                  "cmd_fuzz": lambda: cmd_seeds(out), "config_fuzz": lambda: config_seeds(out),
                  "multifd_fuzz": lambda: multifd_seeds(out),
+                 "sink_fuzz": lambda: sink_seeds(out),
                  "destcheck_fuzz": lambda: destcheck_seeds(options.corpus, out),
                  "stream_all_fuzz": lambda: stream_all_seeds(options.migsim, out)}
     count = builders[options.target]()

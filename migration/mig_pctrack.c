@@ -96,7 +96,7 @@ static enum mig_err track_page(struct mig_pctrack *track, const struct mig_inspe
   }
   const char *name = event->inspect->blocks[block_index].name;
   char detail[96], path[MIG_PATH_BYTES_MAX];
-  snprintf(path, sizeof path, "ram/%s", name);
+  snprintf(path, sizeof path, "ram/%.160s", name);
   uint32_t kind = event->ram_kind;
   if (kind != MIG_RAM_FLAG_ZERO && kind != MIG_RAM_FLAG_PAGE) {
     snprintf(detail, sizeof detail, "record kind 0x%" PRIx32 " after LISTEN (ZERO or PAGE only)",
@@ -171,7 +171,7 @@ static enum mig_err track_finish(struct mig_pctrack *track, const struct mig_ins
         char detail[96], path[MIG_PATH_BYTES_MAX];
         snprintf(detail, sizeof detail, "%s page 0x%" PRIx64 " never received",
                  pass == 0 ? "requested" : "postcopy", page);
-        snprintf(path, sizeof path, "ram/%s", event->inspect->blocks[b].name);
+        snprintf(path, sizeof path, "ram/%.160s", event->inspect->blocks[b].name);
         return track_fail(error, MIG_ERR_RAM_ORDER, event->offset, detail, path);
       }
     }
@@ -363,7 +363,7 @@ static enum mig_err preempt_page(struct mig_pctrack_preempt *preempt, struct mig
     char detail[96], path[MIG_PATH_BYTES_MAX];
     snprintf(detail, sizeof detail, "address 0x%" PRIx64 " beyond used 0x%" PRIx64, address,
              block->used_bytes);
-    snprintf(path, sizeof path, "preempt/ram/%s", block->name);
+    snprintf(path, sizeof path, "preempt/ram/%.160s", block->name);
     return track_fail(error, MIG_ERR_RAM_OFFSET, preempt->record_offset, detail, path);
   }
   struct mig_inspect_event event = {.kind = MIG_INSPECT_RAM_PAGE, .offset = preempt->record_offset,

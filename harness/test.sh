@@ -93,6 +93,16 @@ echo "== the compatibility matrix against its golden file (docs/compat.md) [t=${
 out/release/migsim matrix --caps none,switchover-ack --golden conformance/golden/matrix.json \
   --format html --output out/reports/matrix.html || fail "matrix golden"
 
+echo "== every catalog scenario with --twice: one trace per seed (the benchmarks aside) [t=${SECONDS}s]"
+for scenario in conformance/scenarios/*.json; do
+  [[ $scenario == */bench-* ]] && continue
+  # Exit 4 is NONDETERMINISM, 2 a scenario that no longer parses; the other
+  # verdicts are the scenario's own (vfio-ack-serialize shows a LIVENESS quirk).
+  rc=0
+  out/release/migsim run "$scenario" --twice --no-progress > /dev/null || rc=$?
+  if (( rc == 2 || rc >= 4 )); then fail "--twice $scenario (exit $rc)"; fi
+done
+
 echo "== fault campaign: 300 swarm seeds of faults-swarm.json, each its own faults (docs/faults.md) [t=${SECONDS}s]"
 out/release/migsim run conformance/scenarios/faults-swarm.json --seeds 1-300 --jobs 2 \
   --no-progress || fail "fault campaign"

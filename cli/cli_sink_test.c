@@ -251,6 +251,15 @@ static int serve_with_source(const struct source_plan *plan, struct cli_sink_res
   return serve_with_source_out(plan, NULL, result);
 }
 
+/* serve_with_source, and the sink accepted the stream (else its error is the message). */
+static void serve_expect_ok(const struct source_plan *plan, struct cli_sink_result *result)
+{
+  ck_assert_int_eq(serve_with_source(plan, result), CHILD_OK);
+  char message[512];
+  mig_error_format(&result->error, message, sizeof message);
+  ck_assert_msg(result->error.code == MIG_OK, "%s", message);
+}
+
 START_TEST(cli_sink_serve_migsim_stream)
 {
   /* Goal: a plain stream validates, gives mig_inspect_stream's walk, --stream-out copies it. */
@@ -384,10 +393,7 @@ START_TEST(cli_sink_fake_trailer_in_page_data)
   struct source_plan plan = {.bytes = stream.bytes, .count = stream.count,
                              .pause_at = data + 100 + 6 + 32, .pause_quiet = true};
   struct cli_sink_result result;
-  ck_assert_int_eq(serve_with_source(&plan, &result), CHILD_OK);
-  char message[512];
-  mig_error_format(&result.error, message, sizeof message);
-  ck_assert_msg(result.error.code == MIG_OK, "%s", message);
+  serve_expect_ok(&plan, &result);
   ck_assert_uint_eq(result.stream_bytes, stream.count);
   ck_assert_uint_eq(result.false_trailers, 0);
   cli_sink_result_deinit(&result);
@@ -417,10 +423,7 @@ START_TEST(cli_sink_fake_trailer_in_device_state)
   struct source_plan plan = {.bytes = stream.bytes, .count = stream.count,
                              .pause_at = payload + 6 + 32, .pause_quiet = true};
   struct cli_sink_result result;
-  ck_assert_int_eq(serve_with_source(&plan, &result), CHILD_OK);
-  char message[512];
-  mig_error_format(&result.error, message, sizeof message);
-  ck_assert_msg(result.error.code == MIG_OK, "%s", message);
+  serve_expect_ok(&plan, &result);
   ck_assert_uint_eq(result.stream_bytes, stream.count);
   ck_assert_uint_eq(result.false_trailers, 1);
   cli_sink_result_deinit(&result);

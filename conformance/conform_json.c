@@ -233,3 +233,15 @@ bool conform_json_get_u64(struct conform_json_parse *p, json_t *object, const ch
   conform_json_pop(p);
   return true;
 }
+
+json_t *conform_json_load(struct conform_json_parse *p)
+{
+  json_error_t json_error;
+  json_t *root = json_loadb(p->text, p->length, JSON_REJECT_DUPLICATES, &json_error);
+  if (root == NULL) {
+    conform_json_format_error(p->error, p->error_bytes, p->name, p->text, p->length,
+                              (uint32_t)SIM_MAX(json_error.line, 1),
+                              (uint32_t)SIM_MAX(json_error.column, 1), json_error.text);
+  }
+  return root;
+}

@@ -1584,14 +1584,8 @@ bool conform_scenario_parse(const char *text, size_t length, const char *name,
     return false;
   }
   scenario->text_xxh3 = XXH3_64bits(text, length);
-  json_error_t json_error;
-  json_t *root = json_loadb(text, length, JSON_REJECT_DUPLICATES, &json_error);
-  if (root == NULL) {
-    conform_json_format_error(error, error_bytes, name, text, length,
-                              (uint32_t)SIM_MAX(json_error.line, 1),
-                              (uint32_t)SIM_MAX(json_error.column, 1), json_error.text);
-    return false;
-  }
+  json_t *root = conform_json_load(&p.json);
+  if (root == NULL) return false;
   bool ok = parse_root(&p, root, scenario);
   json_decref(root);
   return ok;

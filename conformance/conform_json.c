@@ -245,3 +245,15 @@ json_t *conform_json_load(struct conform_json_parse *p)
   }
   return root;
 }
+
+bool conform_json_get_bool(struct conform_json_parse *p, json_t *object, const char *key,
+                           bool *out)
+{
+  json_t *value = json_object_get(object, key);
+  if (value == NULL) return true;
+  conform_json_push_key(p, key);
+  if (!json_is_boolean(value)) return json_fail(p, "\"%s\" must be true or false", key);
+  *out = json_is_true(value);
+  conform_json_pop(p);
+  return true;
+}

@@ -74,6 +74,9 @@ bool conform_json_vfail(struct conform_json_parse *p, const char *format, va_lis
 /* Every key of object must be in allowed (NULL-terminated); else fails at the first other. */
 bool conform_json_check_keys(struct conform_json_parse *p, json_t *object,
                              const char *const *allowed);
+/* An optional boolean member; an absent one keeps *out. */
+bool conform_json_get_bool(struct conform_json_parse *p, json_t *object, const char *key,
+                           bool *out);
 /* An integer member in [low, high]; an absent one keeps *out unless required. */
 bool conform_json_get_u64(struct conform_json_parse *p, json_t *object, const char *key,
                           uint64_t low, uint64_t high, bool required, uint64_t *out);

@@ -38,4 +38,9 @@ static bool get_u64(struct parse *p, json_t *object, const char *key, uint64_t l
   return conform_json_get_u64(&p->json, object, key, low, high, required, out);
 }
 
+static bool get_bool(struct parse *p, json_t *object, const char *key, bool *out)
+{
+  return conform_json_get_bool(&p->json, object, key, out);
+}
+
 #endif /* CONFORM_JSON_PARSE_INL_H */

@@ -52,7 +52,7 @@ struct parse {
   bool scenario;                     /* a scenario's "faults": simulated kinds and triggers */
 };
 
-#include "conform_json_parse_inl.h"  /* push_key, pop, fail, check_keys, get_u64 */
+#include "conform_json_parse_inl.h"  /* push_key, pop, fail, check_keys, get_u64, get_bool */
 
 /* An optional string member of 1..out_bytes-1 bytes; absent keeps out. */
 static bool get_string(struct parse *p, json_t *object, const char *key, char *out,
@@ -436,17 +436,6 @@ static bool parse_root(struct parse *p, json_t *root, struct conform_plan *plan)
   return true;
 }
 
-static bool get_flag(struct parse *p, json_t *object, const char *key, bool *out)
-{
-  json_t *value = json_object_get(object, key);
-  if (value == NULL) return true;
-  push_key(p, key);
-  if (!json_is_boolean(value)) return fail(p, "\"%s\" must be true or false", key);
-  *out = json_is_true(value);
-  pop(p);
-  return true;
-}
-
 /* A scenario's "faults": {"plan", "swarm", "heal_ns", "liveness_ns", "buggify"}. */
 static bool parse_scenario_faults(struct parse *p, json_t *faults, struct conform_plan *plan)
 {
@@ -456,8 +445,8 @@ static bool parse_scenario_faults(struct parse *p, json_t *faults, struct confor
     return fail(p, "\"faults\" must be an object: {\"plan\": [...], \"swarm\": true, ...}");
   }
   if (!check_keys(p, faults, keys) || !parse_list(p, faults, "plan", false, plan) ||
-      !get_flag(p, faults, "swarm", &plan->swarm) ||
-      !get_flag(p, faults, "buggify", &plan->buggify)) {
+      !get_bool(p, faults, "swarm", &plan->swarm) ||
+      !get_bool(p, faults, "buggify", &plan->buggify)) {
     return false;
   }
   plan->has_heal = json_object_get(faults, "heal_ns") != NULL;

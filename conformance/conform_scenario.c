@@ -49,7 +49,7 @@ struct parse {
   uint32_t machine_index;           /* the release that introduced its machine type */
 };
 
-#include "conform_json_parse_inl.h"  /* push_key, pop, fail, check_keys, get_u64 */
+#include "conform_json_parse_inl.h"  /* push_key, pop, fail, check_keys, get_u64, get_bool */
 
 static bool get_object(struct parse *p, json_t *parent, const char *key, json_t **out)
 {
@@ -91,18 +91,6 @@ static bool parse_pci_addr(const char *text, struct dev_config *device)
   device->bus = (uint8_t)bus;
   device->slot = (uint8_t)slot;
   device->function = (uint8_t)function;
-  return true;
-}
-
-/* An optional boolean member; absent members keep *out. */
-static bool get_bool(struct parse *p, json_t *object, const char *key, bool *out)
-{
-  json_t *value = json_object_get(object, key);
-  if (value == NULL) return true;
-  push_key(p, key);
-  if (!json_is_boolean(value)) return fail(p, "\"%s\" must be true or false", key);
-  *out = json_is_true(value);
-  pop(p);
   return true;
 }
 

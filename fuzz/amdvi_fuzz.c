@@ -29,6 +29,7 @@
  */
 #include "sim_base.h"
 
+#include "fuzz_machine.h"
 #include "amdvi.h"
 #include "amdvi_guest.h"
 #include "sim.h"
@@ -182,8 +183,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   if (size < 1) return 0;
   struct sim_options options = {.seed = 1};
   struct world w;
-  w.sim = sim_create(&options);
-  SIM_ASSERT(w.sim != NULL);
+  w.sim = fuzz_sim_create(&options);
   struct amdvi_config config;
   amdvi_config_default(&config);
   config.profile = (data[0] & 1) != 0 ? AMDVI_PROFILE_QEMU_10_1 : AMDVI_PROFILE_DEFAULT;

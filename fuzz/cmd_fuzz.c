@@ -83,8 +83,7 @@ static enum mig_err fuzz_finish(void *context, struct mig_reader *reader)
 static void fuzz_load(const uint8_t *stream, size_t count, uint8_t selector)
 {
   struct sim_options options = {.seed = 1, .events_max = 1000};
-  struct sim *sim = sim_create(&options);
-  SIM_ASSERT(sim != NULL);
+  struct sim *sim = fuzz_sim_create(&options);
   struct machine_config config = fuzz_machine_config();
   struct machine *machine = machine_create(sim, &config, 1);
   struct fuzz_cmd *cmd = calloc(1, sizeof *cmd);

@@ -53,8 +53,7 @@ static void fuzz_load(const uint8_t *stream, size_t count, uint8_t selector)
                                                       0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb,
                                                       0xcc, 0xdd, 0xee, 0xff};
   struct sim_options options = {.seed = 1, .events_max = 1};
-  struct sim *sim = sim_create(&options);
-  SIM_ASSERT(sim != NULL);
+  struct sim *sim = fuzz_sim_create(&options);
   struct ram_block *blocks[1] = {ram_block_create(sim, "pc.ram", 8 * RAM_PAGE_BYTES)};
   const char *type = (selector & 1) != 0 ? "pc-i440fx-7.2" : FUZZ_MACHINE_TYPE;
   bool strict = (selector & 8) == 0;

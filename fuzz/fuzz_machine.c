@@ -9,7 +9,26 @@
 #include "mig_stream.h"
 #include "mig_wire.h"
 #include "sim.h"
+#include "sim_arena.h"
 #include "testdev.h"
+
+/* What the pool keeps between inputs: more than any fuzz destination allocates. */
+#define FUZZ_ARENA_POOL_BYTES_MAX (UINT64_C(64) << 20)
+
+struct sim *fuzz_sim_create(const struct sim_options *options)
+{
+  static struct sim_arena_pool pool;
+  static bool pool_ready = false;
+  if (!pool_ready) {
+    sim_arena_pool_init(&pool, FUZZ_ARENA_POOL_BYTES_MAX);
+    pool_ready = true;
+  }
+  struct sim_options pooled = *options;
+  pooled.arena_pool = &pool;
+  struct sim *sim = sim_create(&pooled);
+  SIM_ASSERT(sim != NULL);
+  return sim;
+}
 
 struct machine_config fuzz_machine_config(void)
 {
@@ -30,8 +49,7 @@ enum mig_err fuzz_machine_load(const uint8_t *data, size_t size, struct mig_erro
                                struct mig_load_stats *stats_out)
 {
   struct sim_options options = {.seed = 1, .events_max = 1000};
-  struct sim *sim = sim_create(&options);
-  SIM_ASSERT(sim != NULL);
+  struct sim *sim = fuzz_sim_create(&options);
   struct machine_config config = fuzz_machine_config();
   struct machine *machine = machine_create(sim, &config, 1);
   struct mig_reader reader;

@@ -340,6 +340,17 @@ struct fuzz_edit {
   uint8_t local[64];
 };
 
+/* Formats the mutation's note; nothing when the caller wants none (libFuzzer's calls). */
+static void note_printf(char *note, const char *format, ...) __attribute__((format(printf, 2, 3)));
+static void note_printf(char *note, const char *format, ...)
+{
+  if (note == NULL) return;
+  va_list args;
+  va_start(args, format);
+  vsnprintf(note, FUZZ_MUTATOR_NOTE_BYTES, format, args);
+  va_end(args);
+}
+
 static const char *span_kind_name(uint32_t kind)
 {
   static const char *const names[] = {
@@ -404,7 +415,7 @@ static void edit_field(struct fuzz_layout *layout, struct fuzz_rng *rng,
     edit->from = at;
     edit->to = at + 1;
     edit->count = 1;
-    snprintf(note, FUZZ_MUTATOR_NOTE_BYTES, "field %s[%u]/name byte %u 0x%02x -> 0x%02x",
+    note_printf(note, "field %s[%u]/name byte %u 0x%02x -> 0x%02x",
              span_kind_name(span->kind), span->index, (unsigned)(at - field->offset),
              layout->data[at], edit->local[0]);
     return;
@@ -416,7 +427,7 @@ static void edit_field(struct fuzz_layout *layout, struct fuzz_rng *rng,
   }
   edit->to = field->offset + field->bytes;
   edit->count = field->bytes;
-  snprintf(note, FUZZ_MUTATOR_NOTE_BYTES, "field %s[%u]/%s@0x%" PRIx64 " 0x%" PRIx64
+  note_printf(note, "field %s[%u]/%s@0x%" PRIx64 " 0x%" PRIx64
            " -> 0x%" PRIx64, span_kind_name(span->kind), span->index,
            field_class_names[field->class], field->offset, value, mutant);
 }
@@ -499,30 +510,30 @@ static bool edit_span(struct fuzz_layout *layout, struct fuzz_rng *rng, uint32_t
   switch (op) {
   case 0:
     *edit = (struct fuzz_edit){.from = span->offset, .to = span->end};
-    snprintf(note, FUZZ_MUTATOR_NOTE_BYTES, "delete %s[%u]", kind, span->index);
+    note_printf(note, "delete %s[%u]", kind, span->index);
     return true;
   case 1:
     *edit = (struct fuzz_edit){.from = span->end, .to = span->end,
                                .bytes = layout->data + span->offset,
                                .count = span->end - span->offset};
-    snprintf(note, FUZZ_MUTATOR_NOTE_BYTES, "duplicate %s[%u]", kind, span->index);
+    note_printf(note, "duplicate %s[%u]", kind, span->index);
     return true;
   case 2:
     *edit = (struct fuzz_edit){.from = span->offset, .to = span->end,
                                .bytes = layout->data + other->offset,
                                .count = other->end - other->offset};
-    snprintf(note, FUZZ_MUTATOR_NOTE_BYTES, "replace %s[%u] with %s[%u]", kind, span->index,
+    note_printf(note, "replace %s[%u] with %s[%u]", kind, span->index,
              span_kind_name(other->kind), other->index);
     return true;
   case 3:
     *edit = (struct fuzz_edit){.from = span->offset, .to = layout->size};
-    snprintf(note, FUZZ_MUTATOR_NOTE_BYTES, "truncate at %s[%u]", kind, span->index);
+    note_printf(note, "truncate at %s[%u]", kind, span->index);
     return span->offset > 0;
   default: {
     uint32_t which = (uint32_t)rng_below(rng, sizeof canned / sizeof canned[0]);
     *edit = (struct fuzz_edit){.from = span->offset, .to = span->offset,
                                .bytes = canned[which].bytes, .count = canned[which].count};
-    snprintf(note, FUZZ_MUTATOR_NOTE_BYTES, "insert %s before %s[%u]", canned[which].name,
+    note_printf(note, "insert %s before %s[%u]", canned[which].name,
              kind, span->index);
     return true;
   }
@@ -539,13 +550,13 @@ static bool edit_marker(struct fuzz_layout *layout, struct fuzz_rng *rng, uint32
   switch (rng_below(rng, 3)) {
   case 0:
     *edit = (struct fuzz_edit){.from = span->offset, .to = span->end};
-    snprintf(note, FUZZ_MUTATOR_NOTE_BYTES, "delete %s[%u]", name, span->index);
+    note_printf(note, "delete %s[%u]", name, span->index);
     return true;
   case 1:
     *edit = (struct fuzz_edit){.from = span->end, .to = span->end,
                                .bytes = layout->data + span->offset,
                                .count = span->end - span->offset};
-    snprintf(note, FUZZ_MUTATOR_NOTE_BYTES, "duplicate %s[%u]", name, span->index);
+    note_printf(note, "duplicate %s[%u]", name, span->index);
     return true;
   default: {
     uint8_t marker = layout->data[span->offset];
@@ -554,7 +565,7 @@ static bool edit_marker(struct fuzz_layout *layout, struct fuzz_rng *rng, uint32
     edit->local[0] = (uint8_t)(rng_below(rng, 2) ? marker ^ (1u << rng_below(rng, 8))
                                                  : rng_below(rng, MIG_SECTION_TYPES_COUNT));
     edit->bytes = edit->local;
-    snprintf(note, FUZZ_MUTATOR_NOTE_BYTES, "marker %s[%u] 0x%02x -> 0x%02x", name,
+    note_printf(note, "marker %s[%u] 0x%02x -> 0x%02x", name,
              span->index, marker, edit->local[0]);
     return true;
   }
@@ -603,7 +614,7 @@ static bool edit_payload(struct fuzz_layout *layout, struct fuzz_rng *rng, uint8
   size_t mutated = bytes_mutate(rng, *scratch, count, capacity);
   *edit = (struct fuzz_edit){.from = span->payload_offset, .to = span->end, .bytes = *scratch,
                              .count = mutated};
-  snprintf(note, FUZZ_MUTATOR_NOTE_BYTES, "payload %s[%u] %zu -> %zu bytes",
+  note_printf(note, "payload %s[%u] %zu -> %zu bytes",
            span_kind_name(span->kind), span->index, count, mutated);
   return true;
 }
@@ -657,16 +668,14 @@ static bool edit_choose(struct fuzz_layout *layout, struct fuzz_rng *rng, uint32
 size_t fuzz_mutate(const struct fuzz_mutator_options *options, uint8_t *data, size_t size,
                    size_t max_size, unsigned int seed, char *note)
 {
-  char local_note[FUZZ_MUTATOR_NOTE_BYTES];
-  if (note == NULL) note = local_note;
-  note[0] = '\0';
+  if (note != NULL) note[0] = '\0';
   struct fuzz_rng rng = {.state = (uint64_t)seed * UINT64_C(0x2545f4914f6cdd1d) + 1};
   size = SIM_MIN(size, max_size);
   uint32_t roll = (uint32_t)rng_below(&rng, 100);
   if (options->prefix_bytes > 0 && size > 0 && roll < 5) {
     size_t at = (size_t)rng_below(&rng, SIM_MIN(size, options->prefix_bytes));
     data[at] = (uint8_t)rng_next(&rng);
-    snprintf(note, FUZZ_MUTATOR_NOTE_BYTES, "selector byte %zu := 0x%02x", at, data[at]);
+    note_printf(note, "selector byte %zu := 0x%02x", at, data[at]);
     return size;
   }
   if (options->structural_only) roll = 25 + (uint32_t)rng_below(&rng, 75);
@@ -683,6 +692,6 @@ size_t fuzz_mutate(const struct fuzz_mutator_options *options, uint8_t *data, si
     if (done) return size;
   }
   size_t mutated = bytes_mutate(&rng, data, size, max_size);
-  snprintf(note, FUZZ_MUTATOR_NOTE_BYTES, "bytes %zu -> %zu", size, mutated);
+  note_printf(note, "bytes %zu -> %zu", size, mutated);
   return mutated;
 }

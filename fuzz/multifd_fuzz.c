@@ -14,6 +14,7 @@
  */
 #include "sim_base.h"
 
+#include "fuzz_machine.h"
 #include "mig_multifd_recv.h"
 #include "mig_stream.h"
 #include "ram.h"
@@ -60,8 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       MIG_MULTIFD_COMPRESSION_NONE, MIG_MULTIFD_COMPRESSION_ZLIB, MIG_MULTIFD_COMPRESSION_ZSTD,
       MIG_MULTIFD_COMPRESSION_NONE};
   struct sim_options sim_options = {.seed = 1, .events_max = 1};
-  struct sim *sim = sim_create(&sim_options);
-  SIM_ASSERT(sim != NULL);
+  struct sim *sim = fuzz_sim_create(&sim_options);
   struct ram_block *blocks[2] = {ram_block_create(sim, "pc.ram", 32 * RAM_PAGE_BYTES),
                                  ram_block_create(sim, "pc.bios", 4 * RAM_PAGE_BYTES)};
   struct mig_multifd_recv_options options = {.channels_count = ((selector >> 2) & 3) + 1u,

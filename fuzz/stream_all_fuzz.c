@@ -17,6 +17,7 @@
  */
 #include "sim_base.h"
 
+#include "fuzz_machine.h"
 #include "conform_scenario.h"
 #include "fuzz_mutator.h"
 #include "machine.h"
@@ -100,8 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   if (size > FUZZ_INPUT_BYTES_MAX) return 0;
   const struct conform_scenario *scenario = fuzz_scenario();
   struct sim_options options = {.seed = 1, .events_max = 1000};
-  struct sim *sim = sim_create(&options);
-  SIM_ASSERT(sim != NULL);
+  struct sim *sim = fuzz_sim_create(&options);
   struct machine *machine = machine_create(sim, &scenario->machine, 1);
   struct fuzz_lives *lives = calloc(1, sizeof *lives);
   SIM_ASSERT(lives != NULL);

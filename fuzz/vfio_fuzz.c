@@ -12,6 +12,7 @@
  */
 #include "sim_base.h"
 
+#include "fuzz_machine.h"
 #include "machine.h"
 #include "mig_format.h"
 #include "mig_vfio.h"
@@ -23,7 +24,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static struct machine_config fuzz_machine_config(void)
+static struct machine_config vfio_machine_config(void)
 {
   struct machine_config config = {.type = "migsim-1.0", .ram_count = 1, .device_count = 1};
   snprintf(config.ram[0].name, sizeof(config.ram[0].name), "pc.ram");
@@ -43,9 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   uint8_t type = types[(data[0] & 0x7f) % 4];
   bool ack = (data[0] & 0x80) != 0;
   struct sim_options options = {.seed = 1, .events_max = 1000};
-  struct sim *sim = sim_create(&options);
-  SIM_ASSERT(sim != NULL);
-  struct machine_config config = fuzz_machine_config();
+  struct sim *sim = fuzz_sim_create(&options);
+  struct machine_config config = vfio_machine_config();
   struct machine *machine = machine_create(sim, &config, 1);
   struct vfiodev *dev = machine_vfiodev(machine, 0);
   struct mig_vfio_dest dest;

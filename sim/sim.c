@@ -49,7 +49,7 @@ struct sim *sim_create(const struct sim_options *options)
   }
   struct sim *sim = calloc(1, sizeof(*sim));
   if (sim == NULL) return NULL;
-  sim_arena_init(&sim->arena, arena_max);
+  sim_arena_init(&sim->arena, arena_max, options->arena_pool);
   sim->options = *options;
   sim->options.events_pending_max = pending_max;
   sim->options.arena_bytes_max = arena_max;

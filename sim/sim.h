@@ -31,6 +31,8 @@ struct sim_trace_record;
  */
 typedef void sim_trace_observer_fn(void *context, const struct sim_trace_record *record);
 
+struct sim_arena_pool;
+
 struct sim_options {
   uint64_t seed;                /* root seed of every PRNG stream */
   uint64_t events_max;          /* run stops after this many events; 0 = no bound */
@@ -43,6 +45,8 @@ struct sim_options {
   void *trace_observer_context;
   bool buggify;                 /* SIM_BUGGIFY points may fire (off: they never draw) */
   struct sim_ratio buggify_fire; /* an enabled point fires with this; 0/0 = 1/4 */
+  struct sim_arena_pool *arena_pool; /* optional: recycles the arena's chunks across
+                                        instances (sim_arena.h); outlives the sim */
 };
 
 /* One trace record, as kept for run-twice comparison. */

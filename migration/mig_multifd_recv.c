@@ -170,6 +170,22 @@ static bool recv_inflate(struct mig_multifd_recv *recv, uint32_t channel, const 
   return true;
 }
 
+/*
+ * zstd may take all of a packet's input into its window while the pages are
+ * full, and keep the rest of its output for the next call: true when output
+ * is still pending once the packet's input is spent (zlib reports that
+ * itself, as Z_BUF_ERROR with no room left).
+ */
+static bool recv_zstd_pending(struct mig_multifd_recv *recv, uint32_t channel)
+{
+  if (recv->options.compression != MIG_MULTIFD_COMPRESSION_ZSTD) return false;
+  uint8_t probe;
+  ZSTD_outBuffer out = {.dst = &probe, .size = 1, .pos = 0};
+  ZSTD_inBuffer in = {.src = NULL, .size = 0, .pos = 0};
+  size_t ret = ZSTD_decompressStream(recv->zstd[channel], &out, &in);
+  return !ZSTD_isError(ret) && out.pos > 0;
+}
+
 /* The payload of a packet with normal pages: raw, or decompressed; into recv->pages. */
 static enum mig_err recv_payload(struct mig_multifd_recv *recv, uint32_t channel,
                                  struct mig_reader *reader, uint32_t normal, uint32_t size,
@@ -199,6 +215,7 @@ static enum mig_err recv_payload(struct mig_multifd_recv *recv, uint32_t channel
     done += step;
   }
   if (why == NULL && out_bytes != expected) why = "fewer bytes than pages";
+  if (why == NULL && recv_zstd_pending(recv, channel)) why = "more output than pages";
   if (why == NULL) return MIG_OK;
   MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, at, why, "multifd/channel%" PRIu32 "/packet%" PRIu64
                   "/%s", channel, number, method);

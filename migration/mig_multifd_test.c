@@ -235,6 +235,49 @@ START_TEST(mig_multifd_corrupt_compressed_payload_refused)
 }
 END_TEST
 
+/*
+ * Goal: a compressed payload that inflates to more or fewer bytes than the
+ * packet's normal pages fails on that packet with the reason; method: packet
+ * 1's normal_pages lowered by one (more output) and raised by one with an
+ * offset for the extra page (fewer bytes), for zlib and zstd.
+ */
+START_TEST(mig_multifd_compressed_size_mismatch_refused)
+{
+  static const struct {
+    int32_t delta;
+    const char *why;
+  } cases[] = {{-1, "more output than pages"}, {+1, "fewer bytes than pages"}};
+  for (int c = 1; c < 3; c++) {
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+      struct mf f;
+      mf_init(&f, (enum mig_multifd_compression)c, false);
+      mf_send(&f);
+      uint8_t *header = f.channel_bytes[0].bytes + DATA;
+      uint32_t normal = mig_wire_be32(header + MIG_MULTIFD_PACKET_NORMAL_PAGES);
+      ck_assert_uint_gt(normal, 1);
+      uint32_t patched = normal + (uint32_t)cases[k].delta;
+      mig_wire_put_be32(header + MIG_MULTIFD_PACKET_NORMAL_PAGES, patched);
+      if (cases[k].delta > 0) {
+        /* The extra page's offset: the page after the last one listed, still in the block. */
+        uint8_t *offsets = header + MIG_MULTIFD_PACKET_OFFSETS;
+        uint64_t last = mig_wire_be64(offsets + 8 * (normal - 1));
+        mig_wire_put_be64(offsets + 8 * normal, last + MIG_PAGE_BYTES);
+      }
+      struct mig_multifd_recv_stats stats;
+      struct mig_error error;
+      ck_assert_int_eq(mf_receive(&f, (enum mig_multifd_compression)c, &stats, &error),
+                       MIG_ERR_BAD_VALUE);
+      ck_assert_str_eq(error.path, c == 1 ? "multifd/channel0/packet1/zlib"
+                                          : "multifd/channel0/packet1/zstd");
+      ck_assert_msg(strstr(error.detail, cases[k].why) != NULL, "%d %s: %s", c, cases[k].why,
+                    error.detail);
+      ck_assert_uint_eq(error.offset, DATA + 1344);
+      mf_deinit(&f);
+    }
+  }
+}
+END_TEST
+
 /* A nocomp RAM packet: one normal page at offset 0 of "pc.ram"; the caller patches fields. */
 static void packet_build(uint8_t packet[MIG_MULTIFD_PACKET_BYTES])
 {
@@ -346,6 +389,7 @@ Suite *mig_multifd_suite(void)
   TCase *hostile = tcase_create("hostile");
   tcase_add_test(hostile, mig_multifd_hostile_fields_refused);
   tcase_add_test(hostile, mig_multifd_corrupt_compressed_payload_refused);
+  tcase_add_test(hostile, mig_multifd_compressed_size_mismatch_refused);
   tcase_add_test(hostile, mig_multifd_packet_policy_fields);
   tcase_add_test(hostile, mig_multifd_initial_policy_fields);
   suite_add_tcase(suite, hostile);

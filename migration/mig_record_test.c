@@ -446,6 +446,126 @@ START_TEST(mig_record_syntax_errors)
 }
 END_TEST
 
+/*
+ * Goal: mig_policy_refuses names each policy field and answers it as the
+ * preset sets it (docs/hostile.md's rows); method: every field name against
+ * the three presets, written out by hand, plus an unknown name.
+ */
+START_TEST(mig_record_policy_refuses_by_name)
+{
+  static const struct {
+    const char *field;
+    bool strict, qemu_7_2, walk;
+  } rows[] = {
+      {"configuration_required", true, false, false},
+      {"names_nul_refused", true, false, true},
+      {"zero_fill_nonzero_refused", true, false, false},
+      {"capabilities_only_validated", true, false, false},
+      {"config_subsection_repeat_refused", true, false, false},
+      {"trailer_checked", true, false, true},
+      {"ram_setup_first", true, false, false},
+      {"ram_xbzrle_refused", true, false, false},
+      {"ram_compress_refused", true, true, false},
+      {"postcopy_refused", true, false, false},
+      {"ping_needs_return_path", true, true, false},
+      {"destination_known", true, true, false},
+      {"trailer_sizes_full_sections", false, false, true},
+      {"packaged_bytes_max", true, false, true},
+      {"no_such_field", false, false, false},
+  };
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+    ck_assert_msg(mig_policy_refuses(&mig_policy_strict, rows[i].field) == rows[i].strict,
+                  "strict %s", rows[i].field);
+    ck_assert_msg(mig_policy_refuses(&mig_policy_qemu_7_2, rows[i].field) == rows[i].qemu_7_2,
+                  "qemu_7_2 %s", rows[i].field);
+    ck_assert_msg(mig_policy_refuses(&mig_policy_walk, rows[i].field) == rows[i].walk,
+                  "walk %s", rows[i].field);
+  }
+}
+END_TEST
+
+/*
+ * Goal: the trailer scan's bounded candidate list keeps the nearest ends, and
+ * look-alikes of length 0 or over the bound are no candidates; method: 69
+ * look-alikes that end far away, two that are no candidates, then one that
+ * ends right after its '}': the scan completes there and nowhere before.
+ */
+START_TEST(mig_record_trailer_scan_keeps_nearest)
+{
+  enum { FAR = 69, BYTES = 4096, FAR_LENGTH = 3000 };
+  static uint8_t bytes[BYTES];
+  memset(bytes, 'x', sizeof bytes);
+  size_t at = 8;
+  for (uint32_t i = 0; i < FAR + 2; i++, at += 12) {
+    uint32_t length = i < FAR ? FAR_LENGTH : (i == FAR ? 0 : MIG_VMDESC_BYTES_MAX + 1);
+    bytes[at] = MIG_SECTION_EOF;
+    bytes[at + 1] = MIG_SECTION_VMDESCRIPTION;
+    mig_wire_put_be32(bytes + at + 2, length);
+    bytes[at + 6] = '{';
+    bytes[at + 7] = '}';  /* would end a trailer of length 2 here: none of these has that */
+  }
+  ck_assert_uint_lt(at + 8, BYTES);
+  size_t near = at + 6;  /* the '{' of the last one, of length 2 */
+  bytes[at] = MIG_SECTION_EOF;
+  bytes[at + 1] = MIG_SECTION_VMDESCRIPTION;
+  mig_wire_put_be32(bytes + at + 2, 2);
+  bytes[near] = '{';
+  bytes[near + 1] = '}';
+  struct mig_trailer_scan scan = {0};
+  uint32_t completes = 0;
+  for (size_t count = 1; count <= near + 2; count++) {
+    mig_trailer_scan_feed(&scan, bytes, count);
+    if (mig_trailer_scan_complete(&scan, bytes, count)) {
+      ck_assert_uint_eq(count, near + 2);
+      completes++;
+    }
+  }
+  ck_assert_uint_eq(completes, 1);
+  ck_assert_uint_eq(scan.candidate_count, MIG_TRAILER_CANDIDATES_MAX);
+}
+END_TEST
+
+/*
+ * Goal: mig_record_peek_type answers at top-level boundaries only, with the
+ * type byte of the record that comes next; method: the built stream, a peek
+ * before every record.
+ */
+START_TEST(mig_record_peek_type_top_level_only)
+{
+  struct built b;
+  build(&b);
+  struct mig_reader reader;
+  mig_reader_init_memory(&reader, b.buf.bytes, b.buf.count);
+  static struct mig_tokenizer tokenizer;
+  mig_tokenizer_init(&tokenizer, &reader, NULL);
+  struct mig_record record;
+  uint32_t peeked = 0, refused = 0;
+  for (uint32_t n = 0; n < RECORDS_MAX; n++) {
+    uint8_t type = 0xff;
+    bool top = mig_record_peek_type(&tokenizer, &type);
+    ck_assert_int_eq(mig_record_next(&tokenizer, &record), MIG_OK);
+    if (record.kind == MIG_RECORD_END) break;
+    bool top_kind = record.kind == MIG_RECORD_CONFIGURATION ||
+                    record.kind == MIG_RECORD_CONFIG_SUBSECTION ||
+                    record.kind == MIG_RECORD_SECTION || record.kind == MIG_RECORD_COMMAND ||
+                    record.kind == MIG_RECORD_EOF;
+    if (top) {
+      ck_assert_msg(top_kind, "peek answered before record kind %d", record.kind);
+      ck_assert_uint_eq(type, b.buf.bytes[record.offset]);
+      peeked++;
+    } else {
+      refused++;
+    }
+    bool full = record.kind == MIG_RECORD_SECTION && record.section.type == MIG_SECTION_FULL;
+    if (full) ck_assert_int_eq(mig_record_payload(&tokenizer, FULL_BYTES, &record), MIG_OK);
+  }
+  ck_assert_uint_ge(peeked, 5);
+  ck_assert_uint_ge(refused, 5);
+  ck_assert(!mig_record_peek_type(&tokenizer, &(uint8_t){0}));  /* at the end */
+  mig_membuf_deinit(&b.buf);
+}
+END_TEST
+
 /* Goal: the wire tables' length rules; method: each rule at its edges. */
 START_TEST(mig_wire_length_rules)
 {
@@ -479,6 +599,9 @@ Suite *mig_record_suite(void)
   tcase_add_test(core, mig_record_every_cut_is_refused);
   tcase_add_test(core, mig_wire_length_rules);
   tcase_add_test(core, mig_record_trailer_scan_and_find);
+  tcase_add_test(core, mig_record_trailer_scan_keeps_nearest);
+  tcase_add_test(core, mig_record_policy_refuses_by_name);
+  tcase_add_test(core, mig_record_peek_type_top_level_only);
   suite_add_tcase(suite, core);
   TCase *syntax = tcase_create("syntax");
   tcase_add_loop_test(syntax, mig_record_syntax_errors, 0, (int)SIM_ARRAY_COUNT(syntax_cases));

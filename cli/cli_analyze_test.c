@@ -444,25 +444,41 @@ static const json_t *corpus_device_desc(const json_t *vmdesc,
 }
 
 /*
+ * Reads the corpus stream at path into *input and inspects it into *inspect (it
+ * must be valid); returns its trailer's JSON, which the caller frees.  When the
+ * file cannot be read: skips the test named `test` (the caller's __func__),
+ * frees *input and returns NULL, and the caller returns.
+ */
+static json_t *corpus_stream_read(const char *test, const char *path, struct mig_membuf *input,
+                                  struct mig_inspect *inspect)
+{
+  char message[512];
+  if (!cli_inspect_read(path, input, message, sizeof message)) {
+    sim_check_skip(test, "%s not found", path);
+    mig_membuf_deinit(input);
+    return NULL;
+  }
+  struct mig_error error;
+  ck_assert_int_eq(mig_inspect_stream(input->bytes, input->count, inspect, &error), MIG_OK);
+  json_t *vmdesc = json_loadb((const char *)input->bytes + inspect->trailer_offset,
+                              (size_t)inspect->trailer_bytes, 0, NULL);
+  ck_assert_ptr_nonnull(vmdesc);
+  return vmdesc;
+}
+
+/*
  * Goal: hostile device bytes in a real stream.  Every single-byte flip (xor 0xff) of every
  * device payload of one corpus stream either decodes or is rejected with an offset inside that
  * payload and a path under the device's idstr; flips of subsection markers must be rejected.
  */
 START_TEST(cli_analyze_corpus_every_payload_flip)
 {
-  char path[] = CORPUS_DIR "/microvm_m32_virtio-mmio-blk.mig.xz", message[512];
+  char path[] = CORPUS_DIR "/microvm_m32_virtio-mmio-blk.mig.xz";
   struct mig_membuf input;
-  if (!cli_inspect_read(path, &input, message, sizeof message)) {
-    SIM_CHECK_SKIP("%s not found", path);
-    mig_membuf_deinit(&input);
-    return;
-  }
   struct mig_inspect inspect;
+  json_t *vmdesc = corpus_stream_read(__func__, path, &input, &inspect);
+  if (vmdesc == NULL) return;   /* skipped: no corpus */
   struct mig_error error;
-  ck_assert_int_eq(mig_inspect_stream(input.bytes, input.count, &inspect, &error), MIG_OK);
-  json_t *vmdesc = json_loadb((const char *)input.bytes + inspect.trailer_offset,
-                              (size_t)inspect.trailer_bytes, 0, NULL);
-  ck_assert_ptr_nonnull(vmdesc);
   uint64_t flips = 0, rejected = 0, subsection_rejects = 0;
   for (uint32_t d = 0; d < inspect.device_count; d++) {
     const struct mig_inspect_device *device = &inspect.devices[d];
@@ -548,16 +564,9 @@ START_TEST(cli_analyze_cli_output_and_rejection)
   char path[512], message[1024], expected_path[2 * MIG_IDSTR_BYTES_MAX + 2];
   snprintf(path, sizeof path, "%s/%s.mig.xz", CORPUS_DIR, stem);
   struct mig_membuf input;
-  if (!cli_inspect_read(path, &input, message, sizeof message)) {
-    SIM_CHECK_SKIP("%s not found", path);
-    mig_membuf_deinit(&input);
-    return;
-  }
   struct mig_inspect inspect;
-  struct mig_error error;
-  ck_assert_int_eq(mig_inspect_stream(input.bytes, input.count, &inspect, &error), MIG_OK);
-  json_t *vmdesc = json_loadb((const char *)input.bytes + inspect.trailer_offset,
-                              (size_t)inspect.trailer_bytes, 0, NULL);
+  json_t *vmdesc = corpus_stream_read(__func__, path, &input, &inspect);
+  if (vmdesc == NULL) return;   /* skipped: no corpus */
   uint64_t marker = first_subsection_marker(&input, &inspect, vmdesc, expected_path,
                                             sizeof expected_path);
   ck_assert_uint_gt(marker, 0);

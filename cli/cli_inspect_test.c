@@ -983,12 +983,30 @@ static size_t put_record(uint8_t *out, uint64_t address, uint32_t flags)
   return 15;
 }
 
-static enum mig_err apply_built(const struct built *built, struct mig_inspect *inspect,
-                                struct mig_ramapply *apply, struct mig_error *error)
+/* A hand-built stream applied to a mig_ramapply, with the walk's result. */
+struct applied {
+  struct built built;
+  struct mig_ramapply apply;
+  struct mig_inspect inspect;
+  struct mig_error error;                /* the walk's latched error */
+};
+
+/* Builds the stream of `records` (build_stream) and walks it into a fresh applied->apply. */
+static enum mig_err apply_records(struct applied *applied, uint64_t used_bytes,
+                                  const uint8_t *records, size_t records_bytes)
 {
-  mig_ramapply_init(apply, false);
-  struct mig_inspect_visitor visitor = {.visit = mig_ramapply_visit, .context = apply};
-  return mig_inspect_walk(built->stream.bytes, built->stream.count, inspect, &visitor, error);
+  build_stream(&applied->built, used_bytes, records, records_bytes);
+  mig_ramapply_init(&applied->apply, false);
+  struct mig_inspect_visitor visitor = {.visit = mig_ramapply_visit, .context = &applied->apply};
+  return mig_inspect_walk(applied->built.stream.bytes, applied->built.stream.count,
+                          &applied->inspect, &visitor, &applied->error);
+}
+
+static void applied_deinit(struct applied *applied)
+{
+  mig_ramapply_deinit(&applied->apply);
+  mig_inspect_deinit(&applied->inspect);
+  mig_membuf_deinit(&applied->built.stream);
 }
 
 /*
@@ -1049,24 +1067,18 @@ START_TEST(cli_inspect_zero_stream_16g_materialises_nothing)
     records[at++] = 0;
   }
   ck_assert_uint_eq(at, bytes);
-  static struct built built;
-  build_stream(&built, used, records, bytes);
+  static struct applied applied;
+  ck_assert_int_eq(apply_records(&applied, used, records, bytes), MIG_OK);
   free(records);
-  static struct mig_ramapply apply;
-  struct mig_inspect inspect;
-  struct mig_error error;
-  ck_assert_int_eq(apply_built(&built, &inspect, &apply, &error), MIG_OK);
-  ck_assert_uint_eq(inspect.blocks[0].zero_pages, pages);
-  ck_assert_uint_eq(mig_ramapply_pages_materialised(&apply), 0);
-  ck_assert_uint_eq(mig_ramapply_pages_applied(&apply, 0), pages);
+  ck_assert_uint_eq(applied.inspect.blocks[0].zero_pages, pages);
+  ck_assert_uint_eq(mig_ramapply_pages_materialised(&applied.apply), 0);
+  ck_assert_uint_eq(mig_ramapply_pages_applied(&applied.apply, 0), pages);
   char hex[65], message[256];
-  ck_assert(cli_inspect_ram_sha256(&inspect, &apply, "pc.ram", 0, 4096, hex, message,
-                                   sizeof message));
+  ck_assert(cli_inspect_ram_sha256(&applied.inspect, &applied.apply, "pc.ram", 0, 4096, hex,
+                                   message, sizeof message));
   /* sha256 of 4096 zero bytes */
   ck_assert_str_eq(hex, "ad7facb2586fc6e966c004d7d1d16b024f5805ff7cb47c7a85dabd8b48892ca7");
-  mig_ramapply_deinit(&apply);
-  mig_inspect_deinit(&inspect);
-  mig_membuf_deinit(&built.stream);
+  applied_deinit(&applied);
 }
 END_TEST
 
@@ -1090,13 +1102,9 @@ START_TEST(cli_inspect_xbzrle_applies_delta)
   static const uint8_t encoded[] = {0x80, 0x01, 0x02, 0xaa, 0xbb, 0x01, 0x01, 0xcc};
   static uint8_t records[2 * MIG_PAGE_BYTES];
   size_t bytes = xbzrle_records(records, encoded, sizeof encoded);
-  static struct built built;
-  build_stream(&built, 4 * MIG_PAGE_BYTES, records, bytes);
-  static struct mig_ramapply apply;
-  struct mig_inspect inspect;
-  struct mig_error error;
-  ck_assert_int_eq(apply_built(&built, &inspect, &apply, &error), MIG_OK);
-  const uint8_t *page = mig_ramapply_page(&apply, 0, 1);
+  static struct applied applied;
+  ck_assert_int_eq(apply_records(&applied, 4 * MIG_PAGE_BYTES, records, bytes), MIG_OK);
+  const uint8_t *page = mig_ramapply_page(&applied.apply, 0, 1);
   ck_assert_ptr_nonnull(page);
   ck_assert_uint_eq(page[0x7f], 0x11);
   ck_assert_uint_eq(page[0x80], 0xaa);
@@ -1104,10 +1112,8 @@ START_TEST(cli_inspect_xbzrle_applies_delta)
   ck_assert_uint_eq(page[0x82], 0x11);
   ck_assert_uint_eq(page[0x83], 0xcc);
   ck_assert_uint_eq(page[0x84], 0x11);
-  ck_assert_ptr_null(mig_ramapply_page(&apply, 0, 0));
-  mig_ramapply_deinit(&apply);
-  mig_inspect_deinit(&inspect);
-  mig_membuf_deinit(&built.stream);
+  ck_assert_ptr_null(mig_ramapply_page(&applied.apply, 0, 0));
+  applied_deinit(&applied);
 }
 END_TEST
 
@@ -1125,19 +1131,15 @@ START_TEST(cli_inspect_xbzrle_rejects_malformed)
   for (size_t i = 0; i < SIM_ARRAY_COUNT(cases); i++) {
     static uint8_t records[2 * MIG_PAGE_BYTES];
     size_t bytes = xbzrle_records(records, cases[i].bytes, cases[i].count);
-    static struct built built;
-    build_stream(&built, 4 * MIG_PAGE_BYTES, records, bytes);
-    static struct mig_ramapply apply;
-    struct mig_inspect inspect;
-    struct mig_error error;
-    ck_assert_int_eq(apply_built(&built, &inspect, &apply, &error), MIG_ERR_BAD_VALUE);
-    uint64_t payload = built.part_offset + bytes - cases[i].count;
-    ck_assert_msg(error.offset == payload + cases[i].bad_index, "case %zu: offset 0x%" PRIx64
-                  " (%s)", i, error.offset, error.detail);
-    ck_assert_str_eq(error.path, "ram/pc.ram/xbzrle");
-    mig_ramapply_deinit(&apply);
-    mig_inspect_deinit(&inspect);
-    mig_membuf_deinit(&built.stream);
+    static struct applied applied;
+    ck_assert_int_eq(apply_records(&applied, 4 * MIG_PAGE_BYTES, records, bytes),
+                     MIG_ERR_BAD_VALUE);
+    uint64_t payload = applied.built.part_offset + bytes - cases[i].count;
+    ck_assert_msg(applied.error.offset == payload + cases[i].bad_index,
+                  "case %zu: offset 0x%" PRIx64 " (%s)", i, applied.error.offset,
+                  applied.error.detail);
+    ck_assert_str_eq(applied.error.path, "ram/pc.ram/xbzrle");
+    applied_deinit(&applied);
   }
 }
 END_TEST
@@ -1165,23 +1167,18 @@ START_TEST(cli_inspect_xbzrle_rejects_bad_header)
     size_t bytes = xbzrle_records(records, long_encoding, cases[i].length);
     size_t header = bytes - cases[i].length - 3;   /* the encoding flag byte */
     records[header] = cases[i].flag;
-    static struct built built;
-    build_stream(&built, 4 * MIG_PAGE_BYTES, records, bytes);
-    static struct mig_ramapply apply;
-    struct mig_inspect inspect;
-    struct mig_error error;
-    enum mig_err code = apply_built(&built, &inspect, &apply, &error);
-    ck_assert_msg(code == cases[i].code, "case %zu: %s %s", i, mig_err_name(code), error.detail);
+    static struct applied applied;
+    enum mig_err code = apply_records(&applied, 4 * MIG_PAGE_BYTES, records, bytes);
+    ck_assert_msg(code == cases[i].code, "case %zu: %s %s", i, mig_err_name(code),
+                  applied.error.detail);
     if (code == MIG_OK) {
-      ck_assert_uint_eq(mig_ramapply_page(&apply, 0, 1)[0], 0xaa);
-      ck_assert_uint_eq(mig_ramapply_page(&apply, 0, 1)[1], 0x11);
+      ck_assert_uint_eq(mig_ramapply_page(&applied.apply, 0, 1)[0], 0xaa);
+      ck_assert_uint_eq(mig_ramapply_page(&applied.apply, 0, 1)[1], 0x11);
     } else {
-      ck_assert_uint_eq(error.offset, built.part_offset + header + cases[i].at);
-      ck_assert_str_eq(error.path, "ram/pc.ram/xbzrle");
+      ck_assert_uint_eq(applied.error.offset, applied.built.part_offset + header + cases[i].at);
+      ck_assert_str_eq(applied.error.path, "ram/pc.ram/xbzrle");
     }
-    mig_ramapply_deinit(&apply);
-    mig_inspect_deinit(&inspect);
-    mig_membuf_deinit(&built.stream);
+    applied_deinit(&applied);
   }
 }
 END_TEST
@@ -1198,23 +1195,17 @@ START_TEST(cli_inspect_compressed_page_inflates_or_is_rejected)
   size_t bytes = at + 4 + packed_bytes;
   for (int damaged = 0; damaged < 2; damaged++) {
     if (damaged) records[at + 4 + packed_bytes / 2] ^= 0x5a;
-    static struct built built;
-    build_stream(&built, 4 * MIG_PAGE_BYTES, records, bytes);
-    static struct mig_ramapply apply;
-    struct mig_inspect inspect;
-    struct mig_error error;
-    enum mig_err code = apply_built(&built, &inspect, &apply, &error);
+    static struct applied applied;
+    enum mig_err code = apply_records(&applied, 4 * MIG_PAGE_BYTES, records, bytes);
     if (!damaged) {
       ck_assert_int_eq(code, MIG_OK);
-      ck_assert_mem_eq(mig_ramapply_page(&apply, 0, 2), page, sizeof page);
+      ck_assert_mem_eq(mig_ramapply_page(&applied.apply, 0, 2), page, sizeof page);
     } else {
       ck_assert_int_eq(code, MIG_ERR_BAD_VALUE);
-      ck_assert_uint_eq(error.offset, built.part_offset + at + 4);
-      ck_assert_str_eq(error.path, "ram/pc.ram/compressed");
+      ck_assert_uint_eq(applied.error.offset, applied.built.part_offset + at + 4);
+      ck_assert_str_eq(applied.error.path, "ram/pc.ram/compressed");
     }
-    mig_ramapply_deinit(&apply);
-    mig_inspect_deinit(&inspect);
-    mig_membuf_deinit(&built.stream);
+    applied_deinit(&applied);
   }
 }
 END_TEST

@@ -474,15 +474,24 @@ static void build_multifd(struct mig_membuf *out, uint8_t id, uint64_t sync_coun
   }
 }
 
+/*
+ * Inspects stream into *direct (it must be valid) and returns its sections
+ * (START, PART and END records): the SYNC packets a test's channel carries.
+ */
+static uint64_t inspect_sections(const struct mig_membuf *stream, struct mig_inspect *direct)
+{
+  struct mig_error error;
+  ck_assert_int_eq(mig_inspect_stream(stream->bytes, stream->count, direct, &error), MIG_OK);
+  return direct->records[1] + direct->records[2] + direct->records[3];
+}
+
 START_TEST(cli_sink_multifd_channels_counted)
 {
   /* Goal: 2 multifd channels; their pages join the block's normal count; SYNCs match. */
   struct mig_membuf stream, channel[2];
   capture_default(&stream);
   struct mig_inspect direct;
-  struct mig_error error;
-  ck_assert_int_eq(mig_inspect_stream(stream.bytes, stream.count, &direct, &error), MIG_OK);
-  uint64_t sections = direct.records[1] + direct.records[2] + direct.records[3];
+  uint64_t sections = inspect_sections(&stream, &direct);
   ck_assert_uint_gt(sections, 0);
   ck_assert_uint_gt(direct.blocks[0].used_bytes, 4 * MIG_PAGE_BYTES);
   for (uint8_t id = 0; id < 2; id++) {
@@ -516,9 +525,7 @@ START_TEST(cli_sink_multifd_hostile)
   struct mig_membuf stream, channel[2];
   capture_default(&stream);
   struct mig_inspect direct;
-  struct mig_error error;
-  ck_assert_int_eq(mig_inspect_stream(stream.bytes, stream.count, &direct, &error), MIG_OK);
-  uint64_t sections = direct.records[1] + direct.records[2] + direct.records[3];
+  uint64_t sections = inspect_sections(&stream, &direct);
   uint64_t used = direct.blocks[0].used_bytes;
   char beyond_path[MIG_PATH_BYTES_MAX];
   snprintf(beyond_path, sizeof beyond_path, "multifd/channel1/ramblock/%.100s",
@@ -588,10 +595,8 @@ START_TEST(cli_sink_multifd_uuid_matches_configuration)
   ck_assert_int_eq(mig_membuf_write(&stream, base.bytes + name_end, base.count - name_end),
                    MIG_OK);
   struct mig_inspect direct;
-  struct mig_error error;
-  ck_assert_int_eq(mig_inspect_stream(stream.bytes, stream.count, &direct, &error), MIG_OK);
+  uint64_t sections = inspect_sections(&stream, &direct);
   ck_assert(direct.has_uuid);
-  uint64_t sections = direct.records[1] + direct.records[2] + direct.records[3];
   for (int matching = 1; matching >= 0; matching--) {
     for (uint8_t id = 0; id < 2; id++) {
       build_multifd(&channel[id], id, sections, direct.blocks[0].name, 2 * id * MIG_PAGE_BYTES);
@@ -747,9 +752,7 @@ START_TEST(cli_sink_multifd_compressed_counted)
   struct mig_membuf stream, channel;
   capture_default(&stream);
   struct mig_inspect direct;
-  struct mig_error error;
-  ck_assert_int_eq(mig_inspect_stream(stream.bytes, stream.count, &direct, &error), MIG_OK);
-  uint64_t sections = direct.records[1] + direct.records[2] + direct.records[3];
+  uint64_t sections = inspect_sections(&stream, &direct);
   ck_assert_uint_ge(sections, 2);
   ck_assert_uint_gt(direct.blocks[0].used_bytes, 4 * MIG_PAGE_BYTES);
   for (size_t m = 0; m < 3; m++) {
@@ -853,9 +856,7 @@ START_TEST(cli_sink_multifd_compressed_hostile)
   struct mig_membuf stream;
   capture_default(&stream);
   struct mig_inspect direct;
-  struct mig_error error;
-  ck_assert_int_eq(mig_inspect_stream(stream.bytes, stream.count, &direct, &error), MIG_OK);
-  uint64_t sections = direct.records[1] + direct.records[2] + direct.records[3];
+  uint64_t sections = inspect_sections(&stream, &direct);
   ck_assert_uint_ge(sections, 2);
   const enum mig_multifd_compression zlib = MIG_MULTIFD_COMPRESSION_ZLIB;
   const enum mig_multifd_compression zstd = MIG_MULTIFD_COMPRESSION_ZSTD;

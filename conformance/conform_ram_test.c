@@ -165,23 +165,39 @@ START_TEST(conform_ram_ignore_shared_leaves_shared_pages_out)
 }
 END_TEST
 
-START_TEST(conform_ram_oracle_names_the_synthetic_page)
+/* Two machines of ram-synthetic.json on one new sim, booted alike; returns the sim. */
+static struct sim *synthetic_pair(struct machine **a, struct machine **b)
 {
-  /* Two machines booted alike compare equal; a store or a checksum differing is named. */
   static struct conform_scenario scenario;
   load("conformance/scenarios/ram-synthetic.json", &scenario);
   struct sim_options options = {.seed = scenario.seed};
   struct sim *sim = sim_create(&options);
-  struct machine *a = machine_create(sim, &scenario.machine, 0);
-  struct machine *b = machine_create(sim, &scenario.machine, 1);
-  machine_boot(a);
-  machine_boot(b);
-  struct conform_snapshot snapshot;
-  conform_snapshot_take(&snapshot, a, true);
+  *a = machine_create(sim, &scenario.machine, 0);
+  *b = machine_create(sim, &scenario.machine, 1);
+  machine_boot(*a);
+  machine_boot(*b);
+  return sim;
+}
+
+/* Takes a's snapshot into *snapshot; b must equal it, by the compare and the guest digest. */
+static void snapshot_take_equal(struct conform_snapshot *snapshot, const struct machine *a,
+                                const struct machine *b)
+{
+  conform_snapshot_take(snapshot, a, true);
   char failure[512] = "";
-  ck_assert_msg(conform_snapshot_compare(&snapshot, b, failure, sizeof(failure)), "%s",
+  ck_assert_msg(conform_snapshot_compare(snapshot, b, failure, sizeof(failure)), "%s",
                 failure);
   ck_assert_uint_eq(conform_guest_digest(a), conform_guest_digest(b));
+}
+
+START_TEST(conform_ram_oracle_names_the_synthetic_page)
+{
+  /* Two machines booted alike compare equal; a store or a checksum differing is named. */
+  struct machine *a, *b;
+  struct sim *sim = synthetic_pair(&a, &b);
+  struct conform_snapshot snapshot;
+  snapshot_take_equal(&snapshot, a, b);
+  char failure[512] = "";
   ram_store(machine_ram(b, 3), 0x123, 5, 99);
   ck_assert(!conform_snapshot_compare(&snapshot, b, failure, sizeof(failure)));
   ck_assert_str_eq(failure, "ram/vga.vram/0x123000: page 0x123 zero at the source only");
@@ -212,25 +228,16 @@ START_TEST(conform_ram_oracle_checks_loaded_synthetic_bytes)
    * generation's bytes: one flipped bit, loaded, is named by the snapshot
    * compare and changes the guest digest; the right bytes compare equal.
    */
-  static struct conform_scenario scenario;
-  load("conformance/scenarios/ram-synthetic.json", &scenario);
-  struct sim_options options = {.seed = scenario.seed};
-  struct sim *sim = sim_create(&options);
-  struct machine *a = machine_create(sim, &scenario.machine, 0);
-  struct machine *b = machine_create(sim, &scenario.machine, 1);
-  machine_boot(a);
-  machine_boot(b);
+  struct machine *a, *b;
+  struct sim *sim = synthetic_pair(&a, &b);
   struct ram_block *block_a = machine_ram(a, 0), *block_b = machine_ram(b, 0);
   ram_store(block_a, 7, 0, 1);
   uint8_t scratch[RAM_PAGE_BYTES], bad[RAM_PAGE_BYTES];
   memcpy(bad, ram_page_read(block_a, 7, scratch), sizeof(bad));
   ram_page_load(block_b, 7, bad);
   struct conform_snapshot snapshot;
-  conform_snapshot_take(&snapshot, a, true);
+  snapshot_take_equal(&snapshot, a, b);
   char failure[512] = "";
-  ck_assert_msg(conform_snapshot_compare(&snapshot, b, failure, sizeof(failure)), "%s",
-                failure);
-  ck_assert_uint_eq(conform_guest_digest(a), conform_guest_digest(b));
   bad[RAM_PAGE_BYTES / 2] ^= 1;
   ram_page_load(block_b, 7, bad);
   ck_assert(!conform_snapshot_compare(&snapshot, b, failure, sizeof(failure)));

@@ -276,6 +276,35 @@ START_TEST(conform_scenario_parse_shm_client_errors)
 }
 END_TEST
 
+START_TEST(conform_scenario_fuzz_small_is_machine_config_small)
+{
+  /* Goal: machine_config_small is fuzz-small.json's machine; method: parse it, compare fields. */
+  static struct conform_scenario scenario;
+  char error[CONFORM_ERROR_BYTES];
+  ck_assert_msg(conform_scenario_load("conformance/scenarios/fuzz-small.json", &scenario, error,
+                                      sizeof error), "%s", error);
+  struct machine_config small = machine_config_small();
+  struct machine_config *parsed = &scenario.machine;
+  ck_assert_str_eq(parsed->type, small.type);
+  ck_assert_uint_eq(parsed->ram_count, small.ram_count);
+  for (uint32_t i = 0; i < small.ram_count; i++) {
+    ck_assert_str_eq(parsed->ram[i].name, small.ram[i].name);
+    ck_assert_uint_eq(parsed->ram[i].bytes, small.ram[i].bytes);
+  }
+  ck_assert_uint_eq(parsed->device_count, small.device_count);
+  ck_assert_str_eq(parsed->devices[0].driver, small.devices[0].driver);
+  ck_assert_uint_eq(parsed->devices[0].bus, small.devices[0].bus);
+  ck_assert_uint_eq(parsed->devices[0].slot, small.devices[0].slot);
+  ck_assert_uint_eq(parsed->devices[0].function, small.devices[0].function);
+  ck_assert_uint_eq(testdev_props(&parsed->devices[0])->device_id,
+                    testdev_props(&small.devices[0])->device_id);
+  ck_assert_uint_eq(parsed->vcpu.pages_per_s, small.vcpu.pages_per_s);
+  ck_assert_uint_eq(parsed->vcpu.duration_ns, small.vcpu.duration_ns);
+  ck_assert_uint_eq(parsed->vcpu.fill_pages, small.vcpu.fill_pages);
+  ck_assert_uint_eq(parsed->vcpu.device_every, small.vcpu.device_every);
+}
+END_TEST
+
 Suite *conform_suite(void)
 {
   Suite *suite = suite_create("conform");
@@ -285,6 +314,7 @@ Suite *conform_suite(void)
   tcase_add_test(scenario, conform_scenario_parse_range_and_address_errors);
   tcase_add_test(scenario, conform_scenario_parse_refuses_capabilities_on);
   tcase_add_test(scenario, conform_scenario_parse_shm_client_errors);
+  tcase_add_test(scenario, conform_scenario_fuzz_small_is_machine_config_small);
   suite_add_tcase(suite, scenario);
   TCase *run = tcase_create("run");
   tcase_set_timeout(run, 120);

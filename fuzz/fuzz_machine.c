@@ -10,7 +10,6 @@
 #include "mig_wire.h"
 #include "sim.h"
 #include "sim_arena.h"
-#include "testdev.h"
 
 /* What the pool keeps between inputs: more than any fuzz destination allocates. */
 #define FUZZ_ARENA_POOL_BYTES_MAX (UINT64_C(64) << 20)
@@ -32,16 +31,8 @@ struct sim *fuzz_sim_create(const struct sim_options *options)
 
 struct machine_config fuzz_machine_config(void)
 {
-  struct machine_config config = {.type = FUZZ_MACHINE_TYPE, .ram_count = 2, .device_count = 1};
-  snprintf(config.ram[0].name, sizeof(config.ram[0].name), "pc.ram");
-  config.ram[0].bytes = 32 * RAM_PAGE_BYTES;
-  snprintf(config.ram[1].name, sizeof(config.ram[1].name), "pc.bios");
-  config.ram[1].bytes = 4 * RAM_PAGE_BYTES;
-  snprintf(config.devices[0].driver, sizeof(config.devices[0].driver), "testdev");
-  config.devices[0].slot = 3;
-  testdev_props(&config.devices[0])->device_id = 4660;
-  config.vcpu = (struct vcpu_config){.pages_per_s = 200, .duration_ns = SIM_NS_PER_S / 2,
-                                     .fill_pages = 16, .device_every = 4};
+  struct machine_config config = machine_config_small();
+  SIM_ASSERT(strcmp(config.type, FUZZ_MACHINE_TYPE) == 0);  /* fuzz_prefixed names it */
   return config;
 }
 

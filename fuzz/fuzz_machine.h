@@ -26,7 +26,7 @@
  */
 struct sim *fuzz_sim_create(const struct sim_options *options);
 
-/* The fuzz-small machine's configuration. */
+/* The fuzz-small machine's configuration: machine_config_small (machine.h). */
 struct machine_config fuzz_machine_config(void);
 /*
  * Loads data with the strict loader into a fresh machine of that config and

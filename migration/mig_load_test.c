@@ -16,17 +16,11 @@
 #define RAM_START_OFFSET 23    /* 8 + 0x07 + be32 + "migsim-1.0" */
 #define MEM_SIZE_OFFSET 40     /* RAM_START_OFFSET + 1 + 4 + 1 + 3 + 4 + 4 */
 
+/* machine_config_small's machine as machine type `type`, with a shorter, busier workload. */
 static struct machine_config small_config(const char *type)
 {
-  struct machine_config config = {.ram_count = 2, .device_count = 1};
+  struct machine_config config = machine_config_small();
   snprintf(config.type, sizeof(config.type), "%s", type);
-  snprintf(config.ram[0].name, sizeof(config.ram[0].name), "pc.ram");
-  config.ram[0].bytes = 32 * RAM_PAGE_BYTES;
-  snprintf(config.ram[1].name, sizeof(config.ram[1].name), "pc.bios");
-  config.ram[1].bytes = 4 * RAM_PAGE_BYTES;
-  snprintf(config.devices[0].driver, sizeof(config.devices[0].driver), "testdev");
-  config.devices[0].slot = 3;
-  testdev_props(&config.devices[0])->device_id = 4660;
   config.vcpu = (struct vcpu_config){.pages_per_s = 1000, .duration_ns = SIM_NS_PER_S / 10,
                                      .fill_pages = 8, .device_every = 3};
   return config;

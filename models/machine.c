@@ -1061,6 +1061,21 @@ bool machine_config_check(const struct machine_config *config, char *why, size_t
          iommu_config_check(config, why, why_bytes);
 }
 
+struct machine_config machine_config_small(void)
+{
+  struct machine_config config = {.type = "migsim-1.0", .ram_count = 2, .device_count = 1};
+  snprintf(config.ram[0].name, sizeof(config.ram[0].name), "pc.ram");
+  config.ram[0].bytes = 32 * RAM_PAGE_BYTES;
+  snprintf(config.ram[1].name, sizeof(config.ram[1].name), "pc.bios");
+  config.ram[1].bytes = 4 * RAM_PAGE_BYTES;
+  snprintf(config.devices[0].driver, sizeof(config.devices[0].driver), "testdev");
+  config.devices[0].slot = 3;
+  testdev_props(&config.devices[0])->device_id = 4660;
+  config.vcpu = (struct vcpu_config){.pages_per_s = 200, .duration_ns = SIM_NS_PER_S / 2,
+                                     .fill_pages = 16, .device_every = 4};
+  return config;
+}
+
 void machine_uffd_set(struct machine *machine, struct uffd *uffd)
 {
   SIM_ASSERT(uffd == NULL || uffd_block_count(uffd) == machine->config.ram_count);

@@ -77,6 +77,13 @@ struct machine *machine_create_peer(struct sim *sim, const struct machine_config
  */
 bool machine_config_check(const struct machine_config *config, char *why, size_t why_bytes);
 /*
+ * The machine of conformance/scenarios/fuzz-small.json: "migsim-1.0", pc.ram
+ * 128 KiB, pc.bios 16 KiB, a testdev (device_id 4660) at 00:03.0, and the
+ * scenario's workload.  The fuzz targets' destination; tests that want a small
+ * machine start from it.
+ */
+struct machine_config machine_config_small(void);
+/*
  * machine_create_peer, and every `shared` RAM block is peer's own block:
  * the destination of an x-ignore-shared migration maps the source's shared
  * memory (QEMU: the same memory-backend file on both sides).

@@ -115,16 +115,10 @@ static const struct vmstate_field simnet_fields_rev1[] = {
     VMSTATE_UINT32(struct simnet, legacy_flags),
 };
 
-static const struct vmstate_field simnet_fields_rev3[] = {
-    VMSTATE_STRUCT(struct simnet, pci, struct pci_function, pci_function_vmstate),
-    VMSTATE_UINT64(struct simnet, features),
-    VMSTATE_UINT8(struct simnet, status),
-    VMSTATE_UINT32(struct simnet, rx_packets),
-    VMSTATE_UINT32(struct simnet, tx_count),
-    VMSTATE_UNUSED(4),
-    VMSTATE_UINT16_TEST(struct simnet, vlan_tag, simnet_vlan_exists),
-};
-
+/*
+ * Revisions 3 and 4 share one list: revision 4 appends mtu (field version 2),
+ * so revision 3's fields are all of them but the last.
+ */
 static const struct vmstate_field simnet_fields_rev4[] = {
     VMSTATE_STRUCT(struct simnet, pci, struct pci_function, pci_function_vmstate),
     VMSTATE_UINT64(struct simnet, features),
@@ -135,6 +129,7 @@ static const struct vmstate_field simnet_fields_rev4[] = {
     VMSTATE_UINT16_TEST(struct simnet, vlan_tag, simnet_vlan_exists),
     VMSTATE_UINT16_V(struct simnet, mtu, 2),
 };
+#define SIMNET_FIELD_COUNT_REV3 (SIM_ARRAY_COUNT(simnet_fields_rev4) - 1)
 
 static const struct vmstate_desc simnet_revisions[SIMNET_REVISION_MAX] = {
     {.name = "simnet", .version_id = 1, .minimum_version_id = 1,
@@ -145,7 +140,7 @@ static const struct vmstate_desc simnet_revisions[SIMNET_REVISION_MAX] = {
      .subsections = simnet_subsections_v1, .subsection_count = 1,
      .post_load = simnet_post_load, .load_error = simnet_load_error},
     {.name = "simnet", .version_id = 1, .minimum_version_id = 1,
-     .fields = simnet_fields_rev3, .field_count = SIM_ARRAY_COUNT(simnet_fields_rev3),
+     .fields = simnet_fields_rev4, .field_count = SIMNET_FIELD_COUNT_REV3,
      .subsections = simnet_subsections_v1, .subsection_count = 1,
      .post_load = simnet_post_load, .load_error = simnet_load_error},
     {.name = "simnet", .version_id = 2, .minimum_version_id = 1,

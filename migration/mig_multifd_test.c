@@ -215,6 +215,16 @@ START_TEST(mig_multifd_hostile_fields_refused)
 }
 END_TEST
 
+/* Receives f's channels with compression c and checks packet 1 of channel 0 was refused. */
+static void mf_expect_packet1_refused(struct mf *f, int c, struct mig_error *error)
+{
+  struct mig_multifd_recv_stats stats;
+  ck_assert_int_eq(mf_receive(f, (enum mig_multifd_compression)c, &stats, error),
+                   MIG_ERR_BAD_VALUE);
+  ck_assert_str_eq(error->path, c == 1 ? "multifd/channel0/packet1/zlib"
+                                       : "multifd/channel0/packet1/zstd");
+}
+
 START_TEST(mig_multifd_corrupt_compressed_payload_refused)
 {
   /* A damaged zlib or zstd payload fails on its own packet, named by its method. */
@@ -224,12 +234,8 @@ START_TEST(mig_multifd_corrupt_compressed_payload_refused)
     mf_send(&f);
     uint8_t *payload = f.channel_bytes[0].bytes + DATA + 1344;
     for (int i = 0; i < 64; i++) payload[i] ^= 0x5a;
-    struct mig_multifd_recv_stats stats;
     struct mig_error error;
-    ck_assert_int_eq(mf_receive(&f, (enum mig_multifd_compression)c, &stats, &error),
-                     MIG_ERR_BAD_VALUE);
-    ck_assert_str_eq(error.path, c == 1 ? "multifd/channel0/packet1/zlib"
-                                        : "multifd/channel0/packet1/zstd");
+    mf_expect_packet1_refused(&f, c, &error);
     mf_deinit(&f);
   }
 }
@@ -263,12 +269,8 @@ START_TEST(mig_multifd_compressed_size_mismatch_refused)
         uint64_t last = mig_wire_be64(offsets + 8 * (normal - 1));
         mig_wire_put_be64(offsets + 8 * normal, last + MIG_PAGE_BYTES);
       }
-      struct mig_multifd_recv_stats stats;
       struct mig_error error;
-      ck_assert_int_eq(mf_receive(&f, (enum mig_multifd_compression)c, &stats, &error),
-                       MIG_ERR_BAD_VALUE);
-      ck_assert_str_eq(error.path, c == 1 ? "multifd/channel0/packet1/zlib"
-                                          : "multifd/channel0/packet1/zstd");
+      mf_expect_packet1_refused(&f, c, &error);
       ck_assert_msg(strstr(error.detail, cases[k].why) != NULL, "%d %s: %s", c, cases[k].why,
                     error.detail);
       ck_assert_uint_eq(error.offset, DATA + 1344);

@@ -148,8 +148,10 @@ if (( canary_rc != 1 )) || ! python3 - <<'PY'; then
 import json, sys
 summary = json.load(open("out/campaigns/canary-smoke/summary.json"))
 signatures = [crash["signature"] for crash in summary["crashes"]]
-print("canary: %d artifacts, signatures %s" % (summary["artifacts"], signatures))
-sys.exit(0 if len(signatures) == 1 and "LLVMFuzzerTestOneInput" in signatures[0] else 1)
+print("canary: %d artifacts, signatures %s, %.1f CPU-s" % (summary["artifacts"], signatures,
+                                                          summary["cpu_seconds"]))
+sys.exit(0 if len(signatures) == 1 and "LLVMFuzzerTestOneInput" in signatures[0]
+         and summary["cpu_seconds"] > 0 else 1)
 PY
   echo "canary_fuzz: harness/fuzz exit $canary_rc, want 1 and one signature (see canary.log)"
   fail "canary smoke"

@@ -34,6 +34,9 @@
 #define MIG_LOAD_LIVES_MAX 8u                     /* extra live handlers a load accepts */
 #define MIG_MULTIFD_CHANNELS_MAX 16u             /* multifd-channels (QEMU: 1..255) */
 #define MIG_MULTIFD_PAYLOAD_BYTES_MAX (UINT32_C(1) << 20) /* one compressed payload (QEMU's zbuff) */
+/* zstd frames name their window; refused above 2^25 (32 MiB: level 20's, QEMU's highest). */
+#define MIG_MULTIFD_ZSTD_WINDOW_LOG_MAX 25
+#define MIG_MULTIFD_SCRATCH_BYTES (UINT32_C(64) << 10) /* decoded output with no destination */
 #define MIG_POSTCOPY_REQUESTS_MAX 1024u          /* page requests queued or outstanding */
 #define MIG_POSTCOPY_DISCARD_RANGES_MAX 12u      /* ranges per DISCARD command (QEMU's) */
 #define MIG_PCTRACK_PAGES_MAX (UINT64_C(1) << 26) /* pages a postcopy tracker maps (256 GiB) */

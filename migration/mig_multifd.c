@@ -2,23 +2,13 @@
  * mig_multifd.c: the multifd channels' packets and payloads (overview in
  * mig_multifd.h; wire facts in spec/stream-format.md §9).  Bytes are pushed
  * in as they arrive: a packet is assembled in the channel's head buffer and
- * checked whole, a payload is skipped (nocomp) or decoded piece by piece.
+ * checked whole, a payload is skipped (nocomp) or decoded piece by piece
+ * (mig_multifd_payload.h, the decoder shared with the simulated destination).
  */
-/*
- * zlib's and zstd's headers name a field after the wall-clock call that
- * sim_base.h poisons (and pull in unistd.h), so they come before it; this
- * file calls no clock.
- */
-#define ZLIB_CONST 1                 /* next_in is const */
-#include <zlib.h>
-#include <zstd.h>
-
 #include "sim_base.h"
 
 #include "mig_multifd.h"
 #include "mig_stream.h"
-
-_Static_assert(MIG_MULTIFD_SCRATCH_BYTES % MIG_PAGE_BYTES == 0, "scratch holds whole pages");
 
 #define MULTIFD_FAIL(set, code, offset, detail, ...) \
   MIG_ERROR_LATCH(&(set)->error, (code), (offset), (detail), __VA_ARGS__)
@@ -28,13 +18,16 @@ static bool multifd_failed(const struct mig_multifd *set)
   return set->error.code != MIG_OK;
 }
 
-/* A fault of the shared decoder, latched at the channel offset of its packet. */
+/*
+ * A fault of a shared decoder (packet or payload), latched at the channel
+ * offset `at` of what it decoded (the packet's head, the payload piece).
+ */
 static void multifd_fault(struct mig_multifd *set, const struct mig_multifd_channel *channel,
-                          const struct mig_multifd_fault *fault, uint64_t number)
+                          const struct mig_multifd_fault *fault, uint64_t number, uint64_t at)
 {
   char path[MIG_PATH_BYTES_MAX];
   mig_multifd_fault_path(fault, channel->index, number, path, sizeof path);
-  MULTIFD_FAIL(set, fault->code, channel->head_offset + fault->at, fault->detail, "%s", path);
+  MULTIFD_FAIL(set, fault->code, at + fault->at, fault->detail, "%s", path);
 }
 
 /* The policy of the sink: 7.2's packets (no zero_pages), ids below the channel bound. */
@@ -61,18 +54,13 @@ void mig_multifd_channel_init(struct mig_multifd *set, struct mig_multifd_channe
   mig_wire_put_be32(channel->head, MIG_MULTIFD_MAGIC);
   channel->head_count = 4;
   channel->head_offset = 0;
+  mig_multifd_payload_init(&channel->payload, set->compression);
   set->bytes_count += 4;
 }
 
 void mig_multifd_channel_deinit(struct mig_multifd_channel *channel)
 {
-  if (channel->zlib != NULL) {
-    (void)inflateEnd(channel->zlib);
-    free(channel->zlib);
-    channel->zlib = NULL;
-  }
-  ZSTD_freeDStream(channel->zstd);  /* accepts NULL */
-  channel->zstd = NULL;
+  mig_multifd_payload_deinit(&channel->payload);
 }
 
 /* ---------------------------------------------------------- initial packet */
@@ -84,7 +72,7 @@ static void multifd_initial(struct mig_multifd *set, struct mig_multifd_channel 
   struct mig_multifd_initial initial;
   struct mig_multifd_fault fault;
   if (!mig_multifd_initial_decode(channel->head, &policy, set->ids_seen, &initial, &fault)) {
-    multifd_fault(set, channel, &fault, UINT64_MAX);
+    multifd_fault(set, channel, &fault, UINT64_MAX, channel->head_offset);
     return;
   }
   set->ids_seen[initial.id] = true;
@@ -114,145 +102,14 @@ static struct mig_multifd_block *multifd_block(struct mig_multifd *set, const ch
 
 /* ------------------------------------------------------ compressed payloads */
 
-static void payload_fail(struct mig_multifd *set, const struct mig_multifd_channel *channel,
-                         enum mig_err code, uint64_t offset, const char *detail)
-{
-  MULTIFD_FAIL(set, code, offset, detail, "multifd/channel%" PRIu32 "/packet%" PRIu64 "/%s",
-               channel->index, channel->packets_count - 1,
-               mig_multifd_compression_name(set->compression));
-}
-
-/*
- * Output beyond normal_pages x 4096 is refused as soon as it appears (at
- * most one scratch more).  QEMU 7.2 is laxer: it inflates page by page and
- * drops the rest of the packet's input, so the stream is out of step for the
- * next packet; here the packet that caused it is named.
- */
-static bool payload_output(struct mig_multifd *set, struct mig_multifd_channel *channel,
-                           size_t produced, uint64_t offset)
-{
-  channel->out_bytes += produced;
-  if (channel->out_bytes <= channel->out_expected_bytes) return true;
-  char detail[96];
-  snprintf(detail, sizeof detail, "decompresses to more than normal_pages x 4096 = %" PRIu64
-           " bytes", channel->out_expected_bytes);
-  payload_fail(set, channel, MIG_ERR_TOO_LONG, offset, detail);
-  return false;
-}
-
-/*
- * A decoder call that neither took input nor gave output would loop for
- * ever; both libraries promise it cannot happen, but their promise is not
- * an invariant of ours (STYLE R11), so it is an error.
- */
-static bool payload_progress(struct mig_multifd *set, const struct mig_multifd_channel *channel,
-                             bool progress, uint64_t offset)
-{
-  if (!progress) payload_fail(set, channel, MIG_ERR_BAD_VALUE, offset, "decoder stalled");
-  return progress;
-}
-
-/*
- * One piece of a zlib payload at channel offset `at`.  QEMU keeps one
- * deflate stream per channel and ends each packet with Z_SYNC_FLUSH, so
- * once a packet's bytes are all in, all its output has come out.  Each
- * inflate call fills at most the scratch buffer; the loop ends when input is
- * used up and output room is left.  Each round takes input or gives output,
- * and payload_output bounds the output, so the rounds are bounded.
- */
-static void payload_zlib(struct mig_multifd *set, struct mig_multifd_channel *channel,
-                         const uint8_t *bytes, size_t count, uint64_t at)
-{
-  z_stream *zs = channel->zlib;
-  SIM_ASSERT(zs != NULL && count <= UINT32_MAX);
-  zs->next_in = bytes;
-  zs->avail_in = (uInt)count;
-  for (;;) {
-    uInt in_before = zs->avail_in;
-    zs->next_out = set->scratch;
-    zs->avail_out = sizeof set->scratch;
-    int ret = inflate(zs, Z_SYNC_FLUSH);
-    uint64_t offset = at + (count - zs->avail_in);
-    if (ret == Z_STREAM_END) {
-      payload_fail(set, channel, MIG_ERR_BAD_VALUE, offset,
-                   "deflate stream ended (QEMU keeps one open stream per channel)");
-      return;
-    }
-    if (ret != Z_OK && ret != Z_BUF_ERROR) {
-      char detail[96];
-      snprintf(detail, sizeof detail, "inflate %d: %s", ret, zs->msg != NULL ? zs->msg : "");
-      payload_fail(set, channel, MIG_ERR_BAD_VALUE, offset, detail);
-      return;
-    }
-    size_t produced = sizeof set->scratch - zs->avail_out;
-    if (!payload_output(set, channel, produced, offset)) return;
-    if (zs->avail_in == 0 && zs->avail_out > 0) return;  /* all input taken, all output out */
-    if (!payload_progress(set, channel, produced > 0 || zs->avail_in < in_before, offset)) return;
-  }
-}
-
-/*
- * The same for zstd: one stream per channel, ZSTD_e_flush at the end of
- * each packet.  A frame may end inside a payload (the call then returns
- * early) and a new one follow, as QEMU's decoder also accepts.
- */
-static void payload_zstd(struct mig_multifd *set, struct mig_multifd_channel *channel,
-                         const uint8_t *bytes, size_t count, uint64_t at)
-{
-  SIM_ASSERT(channel->zstd != NULL);
-  ZSTD_inBuffer in = {.src = bytes, .size = count, .pos = 0};
-  for (;;) {
-    size_t in_before = in.pos;
-    ZSTD_outBuffer out = {.dst = set->scratch, .size = sizeof set->scratch, .pos = 0};
-    size_t ret = ZSTD_decompressStream(channel->zstd, &out, &in);
-    if (ZSTD_isError(ret)) {
-      char detail[96];
-      snprintf(detail, sizeof detail, "zstd: %s", ZSTD_getErrorName(ret));
-      payload_fail(set, channel, MIG_ERR_BAD_VALUE, at + in.pos, detail);
-      return;
-    }
-    if (!payload_output(set, channel, out.pos, at + in.pos)) return;
-    if (in.pos == in.size && out.pos < out.size) return;  /* room left: everything flushed */
-    if (!payload_progress(set, channel, out.pos > 0 || in.pos > in_before, at + in.pos)) return;
-  }
-}
-
-/* Creates the channel's decoder on its first compressed payload. */
-static bool payload_decoder(struct mig_multifd *set, struct mig_multifd_channel *channel,
-                            uint64_t offset)
-{
-  bool zstd = set->compression == MIG_MULTIFD_COMPRESSION_ZSTD;
-  if (!zstd && channel->zlib == NULL) {
-    z_stream *zs = calloc(1, sizeof *zs);
-    if (zs != NULL && inflateInit(zs) != Z_OK) {
-      free(zs);
-      zs = NULL;
-    }
-    channel->zlib = zs;
-  } else if (zstd && channel->zstd == NULL) {
-    ZSTD_DStream *ds = ZSTD_createDStream();
-    if (ds != NULL && ZSTD_isError(ZSTD_DCtx_setParameter(ds, ZSTD_d_windowLogMax,
-                                                          MIG_MULTIFD_ZSTD_WINDOW_LOG_MAX))) {
-      ZSTD_freeDStream(ds);
-      ds = NULL;
-    }
-    channel->zstd = ds;
-  }
-  if (zstd ? channel->zstd != NULL : channel->zlib != NULL) return true;
-  payload_fail(set, channel, MIG_ERR_NOMEM, offset, "decoder set-up failed");
-  return false;
-}
-
-/* The whole payload is in: it must have given exactly normal_pages pages. */
+/* The whole payload is in: the shared decoder checks it gave exactly normal_pages pages. */
 static void payload_end(struct mig_multifd *set, struct mig_multifd_channel *channel)
 {
   SIM_ASSERT(channel->compressed && channel->payload_left == 0);
   channel->compressed = false;
-  if (channel->out_bytes == channel->out_expected_bytes) return;
-  char detail[96];
-  snprintf(detail, sizeof detail, "decompressed %" PRIu64 " bytes, normal_pages x 4096 = %"
-           PRIu64, channel->out_bytes, channel->out_expected_bytes);
-  payload_fail(set, channel, MIG_ERR_TRUNCATED, channel->offset, detail);
+  struct mig_multifd_fault fault;
+  if (mig_multifd_payload_end(&channel->payload, &fault)) return;
+  multifd_fault(set, channel, &fault, channel->packets_count - 1, channel->offset);
 }
 
 /* The largest page offset of a packet (aligned: the decoder checked) is kept per block. */
@@ -278,7 +135,7 @@ static void multifd_packet(struct mig_multifd *set, struct mig_multifd_channel *
   struct mig_multifd_packet packet;
   struct mig_multifd_fault fault;
   if (!mig_multifd_packet_decode(channel->head, &policy, &packet, &fault)) {
-    multifd_fault(set, channel, &fault, number);
+    multifd_fault(set, channel, &fault, number, channel->head_offset);
     return;
   }
   uint32_t normal = packet.normal_pages;
@@ -299,9 +156,10 @@ static void multifd_packet(struct mig_multifd *set, struct mig_multifd_channel *
                                               : (uint64_t)normal * MIG_PAGE_BYTES;
   set->payload_bytes += channel->payload_left;
   if (!channel->compressed) return;
-  channel->out_expected_bytes = (uint64_t)normal * MIG_PAGE_BYTES;
-  channel->out_bytes = 0;
-  if (!payload_decoder(set, channel, channel->head_offset + MIG_MULTIFD_PACKET_FLAGS)) return;
+  if (!mig_multifd_payload_begin(&channel->payload, (uint64_t)normal * MIG_PAGE_BYTES, &fault)) {
+    multifd_fault(set, channel, &fault, number, channel->head_offset + MIG_MULTIFD_PACKET_FLAGS);
+    return;
+  }
   if (channel->payload_left == 0) payload_end(set, channel);  /* next_packet_size 0 */
 }
 
@@ -310,10 +168,10 @@ static size_t multifd_payload(struct mig_multifd *set, struct mig_multifd_channe
                               const uint8_t *bytes, size_t count)
 {
   size_t take = (size_t)SIM_MIN((uint64_t)count, channel->payload_left);
-  if (channel->compressed && set->compression == MIG_MULTIFD_COMPRESSION_ZLIB) {
-    payload_zlib(set, channel, bytes, take, channel->offset);
-  } else if (channel->compressed) {
-    payload_zstd(set, channel, bytes, take, channel->offset);
+  struct mig_multifd_fault fault;
+  if (channel->compressed &&
+      !mig_multifd_payload_feed(&channel->payload, bytes, take, NULL, &fault)) {
+    multifd_fault(set, channel, &fault, channel->packets_count - 1, channel->offset);
   }
   channel->payload_left -= take;
   channel->offset += take;

@@ -10,8 +10,8 @@
  *   UUID, id), then RAM packets: the 320-byte header plus 128 page offsets,
  *   then the payload: normal_pages raw pages (nocomp) or, with the
  *   destination's multifd-compression, zlib or zstd data that must inflate to
- *   exactly normal_pages x 4096 bytes (one decoder per channel, kept across
- *   packets, output into a scratch buffer and dropped).  Pages are counted,
+ *   exactly normal_pages x 4096 bytes (mig_multifd_payload.h, shared too:
+ *   one decoder per channel, kept across packets, output counted and dropped).  Pages are counted,
  *   not kept: there is no RAM model here.
  * - Across channels (mig_multifd_finish, once the main stream is walked):
  *   ids dense 0..n-1, one UUID (the main stream's configuration/uuid when it
@@ -31,6 +31,7 @@
 #include "mig_inspect.h"
 #include "mig_limits.h"
 #include "mig_multifd_packet.h"
+#include "mig_multifd_payload.h"
 #include "mig_wire.h"
 
 /*
@@ -38,13 +39,6 @@
  * receivers read it into a buffer of twice the 512 KiB packet, unchecked.
  */
 #define MIG_MULTIFD_COMPRESSED_BYTES_MAX MIG_MULTIFD_PAYLOAD_BYTES_MAX  /* mig_limits.h */
-/*
- * zstd frames name their window size; the decoder refuses windows above
- * 2^25 (32 MiB, level 20's, QEMU's highest multifd-zstd-level).
- */
-#define MIG_MULTIFD_ZSTD_WINDOW_LOG_MAX 25
-#define MIG_MULTIFD_SCRATCH_BYTES (UINT32_C(64) << 10)  /* decoded pages land here, dropped */
-
 
 /* One block named by RAM packets, with the largest page offset seen. */
 struct mig_multifd_block {
@@ -69,10 +63,7 @@ struct mig_multifd_channel {
   uint64_t syncs_count;             /* SYNC packets */
   uint64_t packets_count;           /* RAM packets; the current one is packets_count - 1 */
   bool compressed;                  /* the current payload is zlib/zstd data */
-  uint64_t out_expected_bytes;      /* ...that must give normal_pages x 4096 bytes */
-  uint64_t out_bytes;               /* ...decoded so far */
-  void *zlib;                       /* z_stream, kept across packets; NULL until needed */
-  void *zstd;                       /* ZSTD_DStream, likewise */
+  struct mig_multifd_payload payload;  /* its decoder, kept across packets */
 };
 
 /* The channels of one migration; caller-owned (mig_multifd_init), fields read-only. */
@@ -88,7 +79,6 @@ struct mig_multifd {
   uint64_t payload_bytes;           /* page payloads as sent: raw or compressed */
   uint32_t block_count;
   struct mig_multifd_block blocks[MIG_RAM_BLOCKS_MAX];
-  uint8_t scratch[MIG_MULTIFD_SCRATCH_BYTES];
 };
 
 void mig_multifd_init(struct mig_multifd *set, enum mig_multifd_compression compression);

@@ -1,22 +1,19 @@
 /*
  * mig_multifd_recv.c: multifd channels, receiving side (overview in
  * mig_multifd_recv.h).  A compressed payload is read through the reader in
- * window-sized views and fed to the channel's decompressor, whose output
- * may never pass normal_pages x 4096 bytes.
+ * window-sized views and fed to the channel's decoder (mig_multifd_payload.h,
+ * shared with the sink), whose output may never pass normal_pages x 4096
+ * bytes.
  */
-/* zlib.h before sim_base.h: it names a field "time", which sim_base.h poisons. */
-#include <zlib.h>
-#include <zstd.h>
-
 #include "sim_base.h"
 
 #include "mig_multifd_packet.h"
+#include "mig_multifd_payload.h"
 #include "mig_multifd_recv.h"
 #include "mig_wire.h"
 
 
 #define VIEW_BYTES_MAX (UINT32_C(16) << 10)   /* compressed input per step */
-#define ZSTD_WINDOW_LOG_MAX 20                /* a 1 MiB window bounds the decoder */
 
 struct mig_multifd_recv {
   struct mig_multifd_recv_options options;
@@ -24,8 +21,7 @@ struct mig_multifd_recv {
   bool seen[MIG_MULTIFD_CHANNELS_MAX];        /* initial packet received */
   uint64_t syncs[MIG_MULTIFD_CHANNELS_MAX];
   uint64_t packets[MIG_MULTIFD_CHANNELS_MAX]; /* packets read per channel (paths) */
-  z_stream *zlib[MIG_MULTIFD_CHANNELS_MAX];
-  ZSTD_DStream *zstd[MIG_MULTIFD_CHANNELS_MAX];
+  struct mig_multifd_payload payloads[MIG_MULTIFD_CHANNELS_MAX];  /* zlib/zstd decoders */
   /* Per channel: each is read by its own fiber, which may wait inside a packet. */
   uint8_t headers[MIG_MULTIFD_CHANNELS_MAX][MIG_MULTIFD_PACKET_BYTES];
   uint8_t *pages[MIG_MULTIFD_CHANNELS_MAX];   /* one packet's decoded pages */
@@ -53,15 +49,7 @@ struct mig_multifd_recv *mig_multifd_recv_create(const struct mig_multifd_recv_o
   for (uint32_t i = 0; i < options->channels_count; i++) {
     recv->pages[i] = malloc((size_t)MIG_MULTIFD_PAGES_MAX * MIG_PAGE_BYTES);
     SIM_ASSERT(recv->pages[i] != NULL);
-    if (options->compression == MIG_MULTIFD_COMPRESSION_ZLIB) {
-      recv->zlib[i] = calloc(1, sizeof(z_stream));
-      SIM_ASSERT(recv->zlib[i] != NULL && inflateInit(recv->zlib[i]) == Z_OK);
-    } else if (options->compression == MIG_MULTIFD_COMPRESSION_ZSTD) {
-      recv->zstd[i] = ZSTD_createDStream();
-      SIM_ASSERT(recv->zstd[i] != NULL);
-      SIM_ASSERT(!ZSTD_isError(ZSTD_DCtx_setParameter(recv->zstd[i], ZSTD_d_windowLogMax,
-                                                      ZSTD_WINDOW_LOG_MAX)));
-    }
+    mig_multifd_payload_init(&recv->payloads[i], options->compression);
   }
   return recv;
 }
@@ -70,13 +58,9 @@ void mig_multifd_recv_destroy(struct mig_multifd_recv *recv)
 {
   if (recv == NULL) return;
   for (uint32_t i = 0; i < recv->options.channels_count; i++) {
-    if (recv->zlib[i] != NULL) {
-      inflateEnd(recv->zlib[i]);
-      free(recv->zlib[i]);
-    }
-    ZSTD_freeDStream(recv->zstd[i]);
+    mig_multifd_payload_deinit(&recv->payloads[i]);
+    free(recv->pages[i]);
   }
-  for (uint32_t i = 0; i < recv->options.channels_count; i++) free(recv->pages[i]);
   free(recv);
 }
 
@@ -139,54 +123,22 @@ static bool recv_header_check(const struct mig_multifd_recv *recv, const uint8_t
   return true;
 }
 
-/* Feeds compressed input to the channel's decoder; false with *why on a failure. */
-static bool recv_inflate(struct mig_multifd_recv *recv, uint32_t channel, const uint8_t *in,
-                         size_t in_bytes, size_t *out_bytes, size_t out_max, const char **why)
+/* The channel's refusal: the payload decoder's fault at `at` plus its own offset. */
+static enum mig_err recv_payload_fail(struct mig_reader *reader, uint32_t channel,
+                                      uint64_t number, const struct mig_multifd_fault *fault,
+                                      uint64_t at)
 {
-  if (recv->options.compression == MIG_MULTIFD_COMPRESSION_ZLIB) {
-    z_stream *z = recv->zlib[channel];
-    z->next_in = (Bytef *)(uintptr_t)in;
-    z->avail_in = (uInt)in_bytes;
-    while (z->avail_in > 0) {
-      z->next_out = recv->pages[channel] + *out_bytes;
-      z->avail_out = (uInt)(out_max - *out_bytes);
-      int ret = inflate(z, Z_SYNC_FLUSH);
-      *out_bytes = out_max - z->avail_out;
-      if (ret == Z_BUF_ERROR && z->avail_out == 0) return (*why = "more output than pages"), false;
-      if (ret != Z_OK && ret != Z_BUF_ERROR) return (*why = "zlib stream corrupt"), false;
-      if (ret == Z_BUF_ERROR) break;
-    }
-    return true;
-  }
-  ZSTD_inBuffer zin = {.src = in, .size = in_bytes, .pos = 0};
-  while (zin.pos < zin.size) {
-    ZSTD_outBuffer zout = {.dst = recv->pages[channel], .size = out_max, .pos = *out_bytes};
-    size_t ret = ZSTD_decompressStream(recv->zstd[channel], &zout, &zin);
-    if (ZSTD_isError(ret)) return (*why = "zstd stream corrupt"), false;
-    bool stuck = zout.pos == *out_bytes && zout.pos == out_max;
-    *out_bytes = zout.pos;
-    if (stuck) return (*why = "more output than pages"), false;
-  }
-  return true;
+  char path[MIG_PATH_BYTES_MAX];
+  mig_multifd_fault_path(fault, channel, number, path, sizeof path);
+  MIG_READER_FAIL(reader, fault->code, at + fault->at, fault->detail, "%s", path);
+  return fault->code;
 }
 
 /*
- * zstd may take all of a packet's input into its window while the pages are
- * full, and keep the rest of its output for the next call: true when output
- * is still pending once the packet's input is spent (zlib reports that
- * itself, as Z_BUF_ERROR with no room left).
+ * The payload of a packet with normal pages: raw, or decoded by the shared
+ * decoder (mig_multifd_payload.h) into recv->pages, window-sized views at a
+ * time.
  */
-static bool recv_zstd_pending(struct mig_multifd_recv *recv, uint32_t channel)
-{
-  if (recv->options.compression != MIG_MULTIFD_COMPRESSION_ZSTD) return false;
-  uint8_t probe;
-  ZSTD_outBuffer out = {.dst = &probe, .size = 1, .pos = 0};
-  ZSTD_inBuffer in = {.src = NULL, .size = 0, .pos = 0};
-  size_t ret = ZSTD_decompressStream(recv->zstd[channel], &out, &in);
-  return !ZSTD_isError(ret) && out.pos > 0;
-}
-
-/* The payload of a packet with normal pages: raw, or decompressed; into recv->pages. */
 static enum mig_err recv_payload(struct mig_multifd_recv *recv, uint32_t channel,
                                  struct mig_reader *reader, uint32_t normal, uint32_t size,
                                  uint64_t number)
@@ -199,10 +151,13 @@ static enum mig_err recv_payload(struct mig_multifd_recv *recv, uint32_t channel
                          number, method);
     return mig_reader_failed(reader) ? mig_reader_error(reader)->code : MIG_OK;
   }
-  size_t out_bytes = 0;
-  const char *why = NULL;
+  struct mig_multifd_payload *payload = &recv->payloads[channel];
+  struct mig_multifd_fault fault;
   uint64_t at = mig_reader_offset(reader);
-  for (uint32_t done = 0; done < size && why == NULL;) {
+  if (!mig_multifd_payload_begin(payload, expected, &fault)) {
+    return recv_payload_fail(reader, channel, number, &fault, at);
+  }
+  for (uint32_t done = 0; done < size;) {
     uint32_t step = SIM_MIN(size - done, VIEW_BYTES_MAX);
     const uint8_t *view = mig_read_view(reader, step);
     if (view == NULL) {
@@ -211,15 +166,13 @@ static enum mig_err recv_payload(struct mig_multifd_recv *recv, uint32_t channel
                            number, method);
       return mig_reader_error(reader)->code;
     }
-    recv_inflate(recv, channel, view, step, &out_bytes, expected, &why);
+    if (!mig_multifd_payload_feed(payload, view, step, recv->pages[channel], &fault)) {
+      return recv_payload_fail(reader, channel, number, &fault, at + done);
+    }
     done += step;
   }
-  if (why == NULL && out_bytes != expected) why = "fewer bytes than pages";
-  if (why == NULL && recv_zstd_pending(recv, channel)) why = "more output than pages";
-  if (why == NULL) return MIG_OK;
-  MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, at, why, "multifd/channel%" PRIu32 "/packet%" PRIu64
-                  "/%s", channel, number, method);
-  return MIG_ERR_BAD_VALUE;
+  if (mig_multifd_payload_end(payload, &fault)) return MIG_OK;
+  return recv_payload_fail(reader, channel, number, &fault, at + size);
 }
 
 static void recv_apply(struct mig_multifd_recv *recv, uint32_t channel, int32_t block_index,

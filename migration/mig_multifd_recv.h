@@ -3,9 +3,10 @@
  * §9.2-§9.3): a channel's initial packet, then its RAM packets, each checked
  * as QEMU checks it and more strictly where §9.3 and §11.3 say so (offsets
  * page aligned, next_packet_size bounded by the 1 MiB buffer, nocomp payload
- * exactly normal_pages pages, decompressed output exactly that), and its
- * pages applied to the destination's blocks.  Each channel is read by its own
- * caller (a fiber per connection); the main channel's loader waits at each
+ * exactly normal_pages pages, decompressed output exactly that: the sink's
+ * decoder, mig_multifd_payload.h), and its pages applied to the
+ * destination's blocks.  Each channel is read by its own caller (a fiber
+ * per connection); the main channel's loader waits at each
  * RAM EOS until every channel has delivered one more SYNC packet
  * (mig_multifd_recv_syncs).  Errors latch on the channel's reader with a
  * `multifd/channel<i>/packet<n>/<field>` path.

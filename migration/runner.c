@@ -27,6 +27,7 @@ Suite *mig_walk_suite(void);
 Suite *mig_vmsd_diff_suite(void);
 Suite *mig_postcopy_suite(void);
 Suite *mig_multifd_suite(void);
+Suite *mig_multifd_payload_suite(void);
 Suite *mig_destcheck_suite(void);
 Suite *mig_xbzrle_suite(void);
 
@@ -51,6 +52,7 @@ static sim_suite_fn *const suites[] = {
   mig_vmsd_diff_suite,
   mig_postcopy_suite,
   mig_multifd_suite,
+  mig_multifd_payload_suite,
   mig_destcheck_suite,
   mig_xbzrle_suite,
 };

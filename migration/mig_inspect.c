@@ -466,8 +466,9 @@ static void walk_vfio(struct walk *walk, struct mig_record *record)
       char detail[64];
       snprintf(detail, sizeof detail, "size 0x%" PRIx64 ", 0x%" PRIx64 " bytes left",
                record->payload_bytes, walk_left(walk));
+      /* The record layer's path for the bytes that run out: the streamed walk's too. */
       MIG_READER_FAIL(walk->reader, MIG_ERR_TRUNCATED, record->payload_offset, detail,
-                      "%s/data/size", walk->live->idstr);
+                      "%s/data", walk->live->idstr);
       return;
     }
     if (mig_record_payload_view(&walk->tokenizer, record) != MIG_OK) return;

@@ -810,8 +810,10 @@ START_TEST(mig_inspect_config_hostile)
 {
   struct built b;
   struct mig_inspect inspect;
-  /* Accepted: a known capability that is not x-ignore-shared, then x-ignore-shared. */
+  /* Accepted: page bits 12, a known capability that is not x-ignore-shared, x-ignore-shared. */
   built_init(&b);
+  config_subsection(&b, "configuration/target-page-bits");
+  mig_writer_be32(&b.writer, MIG_PAGE_BITS);
   config_subsection(&b, MIG_CONFIGURATION_CAPABILITIES);
   mig_writer_be32(&b.writer, 2);
   mig_writer_counted_string(&b.writer, "postcopy-ram");
@@ -821,6 +823,8 @@ START_TEST(mig_inspect_config_hostile)
   ck_assert_uint_eq(inspect.capability_count, 2);
   ck_assert_str_eq(inspect.capabilities[0], "postcopy-ram");
   ck_assert(inspect.x_ignore_shared);
+  ck_assert_uint_eq(inspect.target_page_bits, MIG_PAGE_BITS);
+  ck_assert_uint_eq(inspect.config_subsection_count, 2);
   mig_inspect_deinit(&inspect);
   mig_membuf_deinit(&b.buf);
   /* A capability 7.2 does not know, second in the list. */
@@ -900,7 +904,7 @@ START_TEST(mig_inspect_ram_blocks_over_bound)
 }
 END_TEST
 
-/* Goal: a globalstate payload under 5 bytes is refused at its first byte; method: trailer size 4. */
+/* Goal: a globalstate payload under 5 bytes is refused at its first byte; method: size 4. */
 START_TEST(mig_inspect_globalstate_short)
 {
   struct built b;
@@ -1090,13 +1094,26 @@ END_TEST
 #define VFIO_IDSTR "0000:00:05.0/vfio"
 
 /*
- * Goal: a vfio data block longer than the stream and a config block inside a live section
- * are refused; method: START of a vfio section with each, walked from memory.
+ * Goal: a vfio data block is taken when it fits, refused when longer than the stream (the
+ * same offset and path from memory and streamed) and a config block inside a live section
+ * is refused; method: START of a vfio section with each.
  */
 START_TEST(mig_inspect_vfio_hostile)
 {
   struct built b;
   struct mig_inspect inspect;
+  built_init(&b);
+  section_header(&b, MIG_SECTION_START, 4, VFIO_IDSTR, MIG_VFIO_SECTION_VERSION);
+  mig_writer_be64(&b.writer, MIG_VFIO_FLAG_DEV_DATA_STATE);
+  mig_writer_be64(&b.writer, 7);
+  mig_writer_bytes(&b.writer, "devdata", 7);
+  mig_writer_be64(&b.writer, MIG_VFIO_FLAG_END_OF_STATE);
+  footer(&b, 4);
+  built_end(&b, NULL);
+  expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_OK, 0, "", &inspect);
+  ck_assert_uint_eq(inspect.vfio_records, 2);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
   built_init(&b);
   section_header(&b, MIG_SECTION_START, 4, VFIO_IDSTR, MIG_VFIO_SECTION_VERSION);
   mig_writer_be64(&b.writer, MIG_VFIO_FLAG_DEV_DATA_STATE);
@@ -1106,9 +1123,11 @@ START_TEST(mig_inspect_vfio_hostile)
   mig_writer_be64(&b.writer, MIG_VFIO_FLAG_END_OF_STATE);
   footer(&b, 4);
   built_end(&b, NULL);
-  expect_walk(b.buf.bytes, b.buf.count, NULL, false, MIG_ERR_TRUNCATED, data,
-              VFIO_IDSTR "/data/size", &inspect);
+  /* From memory the size is checked against the bytes left, streamed the bytes run out. */
+  expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_ERR_TRUNCATED, data, VFIO_IDSTR "/data",
+              &inspect);
   mig_inspect_deinit(&inspect);
+
   mig_membuf_deinit(&b.buf);
   built_init(&b);
   section_header(&b, MIG_SECTION_START, 4, VFIO_IDSTR, MIG_VFIO_SECTION_VERSION);
@@ -1372,6 +1391,160 @@ START_TEST(mig_inspect_tail_bounds)
 }
 END_TEST
 
+
+/*
+ * Goal: a FULL payload the trailer sizes past the EOF byte is refused where it starts, even
+ * with no byte left before the EOF; method: a FULL header right before the EOF, size 1.
+ */
+START_TEST(mig_inspect_full_past_eof)
+{
+  struct built b;
+  built_init(&b);
+  uint64_t device = at(&b);
+  section_header(&b, MIG_SECTION_FULL, 3, "timer", 1);
+  built_end(&b, TJ_HEAD TJ_TIMER ",\"fields\":[{\"size\":1}]}]}");
+  struct mig_inspect inspect;
+  expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_ERR_TRUNCATED, device + 19,
+              "timer/payload", &inspect);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+}
+END_TEST
+
+struct consumed_log {
+  uint64_t offsets[8];
+  uint32_t count;
+};
+
+static void consumed_record(void *context, uint64_t offset)
+{
+  struct consumed_log *log = context;
+  ck_assert_uint_lt(log->count, SIM_ARRAY_COUNT(log->offsets));
+  log->offsets[log->count++] = offset;
+}
+
+/*
+ * Goal: consumed() reports every MIG_INSPECT_CONSUMED_BYTES from inside a run of PAGE
+ * records too; method: 2100 PAGE|CONTINUE records (8.6 MB) after one named page.
+ */
+START_TEST(mig_inspect_consumed_in_pages)
+{
+  enum { PAGES = 2100 };
+  struct built b;
+  memset(&b, 0, sizeof b);
+  mig_membuf_init(&b.buf, UINT32_C(16) << 20);
+  mig_writer_init(&b.writer, b.staging, sizeof b.staging, mig_membuf_write, &b.buf);
+  mig_writer_be32(&b.writer, MIG_FILE_MAGIC);
+  mig_writer_be32(&b.writer, MIG_FILE_VERSION);
+  mig_writer_u8(&b.writer, MIG_SECTION_CONFIGURATION);
+  mig_writer_be32(&b.writer, (uint32_t)strlen(WALK_MACHINE));
+  mig_writer_bytes(&b.writer, WALK_MACHINE, strlen(WALK_MACHINE));
+  section_header(&b, MIG_SECTION_START, RAM_SECTION_ID, MIG_RAM_IDSTR, MIG_RAM_SECTION_VERSION);
+  mig_writer_be64(&b.writer, (uint64_t)PAGES * MIG_PAGE_BYTES | MIG_RAM_FLAG_MEM_SIZE);
+  mig_writer_counted_string(&b.writer, "pc.ram");
+  mig_writer_be64(&b.writer, (uint64_t)PAGES * MIG_PAGE_BYTES);
+  mig_writer_be64(&b.writer, MIG_RAM_FLAG_EOS);
+  footer(&b, RAM_SECTION_ID);
+  section_header(&b, MIG_SECTION_PART, RAM_SECTION_ID, NULL, 0);
+  static uint8_t page[MIG_PAGE_BYTES];
+  for (uint64_t i = 0; i < PAGES; i++) {
+    mig_writer_be64(&b.writer, i * MIG_PAGE_BYTES | MIG_RAM_FLAG_PAGE |
+                               (i == 0 ? 0 : MIG_RAM_FLAG_CONTINUE));
+    if (i == 0) mig_writer_counted_string(&b.writer, "pc.ram");
+    page[0] = (uint8_t)i;
+    mig_writer_bytes(&b.writer, page, sizeof page);
+  }
+  mig_writer_be64(&b.writer, MIG_RAM_FLAG_EOS);
+  footer(&b, RAM_SECTION_ID);
+  built_end(&b, NULL);
+  struct consumed_log log = {.count = 0};
+  struct mig_inspect_options options = {.consumed = consumed_record, .context = &log};
+  struct mig_inspect inspect;
+  expect_walk(b.buf.bytes, b.buf.count, &options, false, MIG_OK, 0, "", &inspect);
+  ck_assert_uint_eq(inspect.blocks[0].normal_pages, PAGES);
+  ck_assert_uint_eq(log.count, 2);
+  ck_assert_uint_eq(log.offsets[0], 0);
+  ck_assert_uint_ge(log.offsets[1], MIG_INSPECT_CONSUMED_BYTES);
+  ck_assert_uint_lt(log.offsets[1], MIG_INSPECT_CONSUMED_BYTES + MIG_PAGE_BYTES + 8);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+}
+END_TEST
+
+/* Goal: a record cut by the end of its package is refused there; method: body 08 00. */
+START_TEST(mig_inspect_package_record_cut)
+{
+  struct built b;
+  built_init(&b);
+  uint64_t cmd = packaged(&b, "\x08\x00", 2);
+  built_end(&b, NULL);
+  struct mig_inspect inspect;
+  /* The command's be16 code is cut after its first byte. */
+  expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_ERR_TRUNCATED, cmd + 9 + 1, "command",
+              &inspect);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+}
+END_TEST
+
+/* A refill of one byte per call: the streamed tail then ends at every byte in turn. */
+static size_t one_byte_refill(void *context, uint8_t *out, size_t capacity)
+{
+  struct trickle *trickle = context;
+  if (capacity == 0 || trickle->at == trickle->count) return 0;
+  out[0] = trickle->bytes[trickle->at++];
+  return 1;
+}
+
+static bool tail_more_limited(void *context)
+{
+  uint32_t *budget = context;
+  if (*budget == 0) return false;
+  (*budget)--;
+  return true;
+}
+
+/*
+ * Goal: with tail_trials a trailer look-alike inside a FULL payload is tried, fails, and the
+ * walk goes on while tail_more says more came, else keeps the failed trial's verdict;
+ * method: a payload "00 06 00000002 {}", walked one byte per refill with budgets 1 and 0.
+ */
+START_TEST(mig_inspect_tail_trials)
+{
+  struct built b;
+  built_init(&b);
+  section_header(&b, MIG_SECTION_FULL, 3, "timer", 1);
+  uint64_t fake = at(&b);
+  mig_writer_bytes(&b.writer, "\x00\x06\x00\x00\x00\x02{}", 8);
+  footer(&b, 3);
+  built_end(&b, TJ_HEAD TJ_TIMER ",\"fields\":[{\"size\":8}]}]}");
+  static uint8_t window[MIG_INSPECT_STREAM_WINDOW_BYTES];
+  for (uint32_t start = 0; start < 2; start++) {
+    uint32_t budget = 1 - start;
+    struct trickle trickle = {.bytes = b.buf.bytes, .count = b.buf.count};
+    struct mig_reader reader;
+    mig_reader_init_refill(&reader, window, sizeof window, one_byte_refill, &trickle);
+    struct mig_inspect_options options = {.tail_trials = true, .tail_more = tail_more_limited,
+                                          .context = &budget};
+    struct mig_inspect inspect;
+    struct mig_error error;
+    enum mig_err code = mig_inspect_walk_reader(&reader, &inspect, &options, NULL, &error);
+    if (start == 0) {
+      ck_assert_msg(code == MIG_OK, "%s at 0x%" PRIx64 " %s", mig_err_name(code), error.offset,
+                    error.path);
+      ck_assert_uint_eq(budget, 0);  /* the look-alike was tried once */
+      ck_assert_uint_eq(inspect.devices[0].bytes, 8);
+    } else {
+      ck_assert_int_eq(code, MIG_ERR_VMDESC);  /* "{}" has no page_size */
+      ck_assert_uint_eq(error.offset, fake + 6);
+      ck_assert_str_eq(error.path, "vmdesc");
+    }
+    mig_inspect_deinit(&inspect);
+  }
+  mig_membuf_deinit(&b.buf);
+}
+END_TEST
+
 Suite *mig_walk_suite(void)
 {
   Suite *suite = suite_create("mig_walk");
@@ -1402,6 +1575,10 @@ Suite *mig_walk_suite(void)
   tcase_add_test(hostile, mig_inspect_visitor_refuses_run);
   tcase_add_test(hostile, mig_inspect_package_full_missized);
   tcase_add_test(hostile, mig_inspect_tail_bounds);
+  tcase_add_test(hostile, mig_inspect_full_past_eof);
+  tcase_add_test(hostile, mig_inspect_consumed_in_pages);
+  tcase_add_test(hostile, mig_inspect_package_record_cut);
+  tcase_add_test(hostile, mig_inspect_tail_trials);
   suite_add_tcase(suite, hostile);
   return suite;
 }

@@ -346,12 +346,34 @@ START_TEST(mig_analyze_subsection_name_not_utf8)
 }
 END_TEST
 
+/*
+ * Goal: the decoded values of a description are bounded (MIG_ANALYZE_VALUES_MAX), zero-size
+ * fields included; method: array_len MIG_ANALYZE_VALUES_MAX of a size-0 field, then one more.
+ */
+START_TEST(mig_analyze_values_over_bound)
+{
+  json_t *desc = json_pack("{s:[{s:s,s:i,s:I},{s:s,s:i}]}", "fields", "name", "a", "size", 0,
+                           "array_len", (json_int_t)MIG_ANALYZE_VALUES_MAX, "name", "b", "size",
+                           0);
+  ck_assert_ptr_nonnull(desc);
+  json_t *out = NULL;
+  struct mig_error error;
+  ck_assert_int_eq(mig_analyze_section(desc, NULL, 0, 0x100, "dev", &out, &error),
+                   MIG_ERR_TOO_LONG);
+  ck_assert_uint_eq(error.offset, 0x100);
+  ck_assert_str_eq(error.path, "dev/b");
+  ck_assert_ptr_null(out);
+  json_decref(desc);
+}
+END_TEST
+
 Suite *mig_analyze_suite(void)
 {
   Suite *suite = suite_create("mig_analyze");
   TCase *section = tcase_create("section");
   tcase_add_loop_test(section, mig_analyze_section_cases, 0, (int)SIM_ARRAY_COUNT(section_cases));
   tcase_add_test(section, mig_analyze_subsection_name_not_utf8);
+  tcase_add_test(section, mig_analyze_values_over_bound);
   suite_add_tcase(suite, section);
   TCase *stream = tcase_create("stream");
   tcase_add_test(stream, mig_analyze_stream_order);

@@ -195,7 +195,8 @@ static void walk_capabilities(struct walk *walk, const struct mig_record *record
 {
   const struct mig_record_config *config = &record->config;
   uint64_t name_offset = body_offset + 4;
-  for (uint32_t i = 0; i < config->capability_count && !walk_failed(walk); i++) {
+  /* Entered unfailed (walk_record); every refusal below returns. */
+  for (uint32_t i = 0; i < config->capability_count; i++) {
     const struct mig_name *name = &config->capabilities[i];
     char *cap = walk->out->capabilities[i];
     if (!walk_name(walk, name, cap, name_offset, "configuration/capabilities")) return;
@@ -465,8 +466,9 @@ static void walk_vfio(struct walk *walk, struct mig_record *record)
       char detail[64];
       snprintf(detail, sizeof detail, "size 0x%" PRIx64 ", 0x%" PRIx64 " bytes left",
                record->payload_bytes, walk_left(walk));
+      /* The record layer's path for the bytes that run out: the streamed walk's too. */
       MIG_READER_FAIL(walk->reader, MIG_ERR_TRUNCATED, record->payload_offset, detail,
-                      "%s/data/size", walk->live->idstr);
+                      "%s/data", walk->live->idstr);
       return;
     }
     if (mig_record_payload_view(&walk->tokenizer, record) != MIG_OK) return;
@@ -582,8 +584,8 @@ static bool walk_plausible_record(const struct walk *walk, uint64_t p)
 {
   uint64_t end = walk->out->eof_offset + 1;
   if (walk->in_package && p == end) return true;  /* the package's end is a record boundary */
-  if (p >= end) return false;
-  SIM_ASSERT(p >= walk->base && end - walk->base <= walk->count);
+  /* walk_full_unsized asks up to its own end: eof_offset (before the EOF byte), or a package's. */
+  SIM_ASSERT(p < end && p >= walk->base && end - walk->base <= walk->count);
   const uint8_t *bytes = walk_at(walk, p);
   uint8_t type = bytes[0];
   /* A known destination stops at EOF wherever it is: what follows is only a warning. */
@@ -735,8 +737,9 @@ static bool walk_discard(struct walk *walk, uint64_t offset, const uint8_t *payl
                     "command/POSTCOPY_RAM_DISCARD/terminator");
     return false;
   }
+  /* Known block names hold no NUL (walk_name), so a name that matches one has none either. */
   int32_t index = walk_block_named(walk, payload + 2, name_bytes);
-  if (index < 0 || memchr(payload + 2, 0, name_bytes) != NULL) {
+  if (index < 0) {
     MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, at + 1, "no such block in the RAM setup",
                     "command/POSTCOPY_RAM_DISCARD/block");
     return false;
@@ -792,15 +795,9 @@ static bool walk_postcopy_body(struct walk *walk, uint64_t offset, uint16_t code
     }
   } else if (code == 10) {
     uint32_t name_bytes = payload[0];
-    if (length != 1u + name_bytes) {
-      snprintf(detail, sizeof detail, "length %" PRIu16 ", expected 1 + %" PRIu32, length,
-               name_bytes);
-      MIG_READER_FAIL(reader, MIG_ERR_BAD_COMMAND, offset + 3, detail,
-                      "command/RECV_BITMAP/length");
-      return false;
-    }
-    if (walk_block_named(walk, payload + 1, name_bytes) < 0 ||
-        memchr(payload + 1, 0, name_bytes) != NULL) {
+    SIM_ASSERT(length == 1u + name_bytes);  /* the record layer's MIG_LENGTH_COUNTED rule */
+    /* As in walk_discard: a name that matches a known block has no NUL. */
+    if (walk_block_named(walk, payload + 1, name_bytes) < 0) {
       MIG_READER_FAIL(reader, MIG_ERR_RAM_BLOCK, offset + 5, "no such block in the RAM setup",
                       "command/RECV_BITMAP/block");
       return false;
@@ -1471,7 +1468,8 @@ static void walk_tail(struct walk *walk, const struct mig_record *eof)
 /* Memory input: tells the caller every MIG_INSPECT_CONSUMED_BYTES how far the walk got. */
 static void walk_consumed(struct walk *walk, uint64_t offset)
 {
-  if (walk->options->consumed == NULL || walk->source != NULL) return;
+  /* consumed_next stays UINT64_MAX unless a memory walk has consumed (walk_with). */
+  SIM_ASSERT(walk->options->consumed != NULL && walk->source == NULL);
   walk->options->consumed(walk->options->context, offset);
   walk->consumed_next = offset + MIG_INSPECT_CONSUMED_BYTES;
 }

@@ -549,6 +549,1025 @@ START_TEST(mig_inspect_block_hostile)
 }
 END_TEST
 
+/* ------------------------------------------------------------ hostile trailers and records */
+
+/*
+ * The helpers below build small streams on struct built: header and
+ * configuration (built_init), the records of a case, then the EOF byte and,
+ * when given, the trailer (0x06, be32 length, JSON).
+ */
+static uint64_t built_end(struct built *b, const char *json)
+{
+  uint64_t eof = at(b);
+  mig_writer_u8(&b->writer, MIG_SECTION_EOF);
+  if (json != NULL) {
+    mig_writer_u8(&b->writer, MIG_SECTION_VMDESCRIPTION);
+    mig_writer_be32(&b->writer, (uint32_t)strlen(json));
+    mig_writer_bytes(&b->writer, json, strlen(json));
+  }
+  ck_assert_int_eq(mig_writer_flush(&b->writer), MIG_OK);
+  return eof;
+}
+
+/* A FULL section id with bytes zero bytes of payload and its footer; returns its offset. */
+static uint64_t full_section(struct built *b, uint32_t id, const char *idstr, uint64_t bytes)
+{
+  uint64_t offset = at(b);
+  section_header(b, MIG_SECTION_FULL, id, idstr, 1);
+  for (uint64_t i = 0; i < bytes; i++) mig_writer_u8(&b->writer, 0);
+  footer(b, id);
+  return offset;
+}
+
+/*
+ * Walks count bytes (an exact-size heap copy, so ASan sees any overread) with options and
+ * asserts code, offset and path (offset and path only for a refusal); streamed too, which
+ * must give the same verdict (its counts may differ: a trailer error stops the memory walk
+ * before the first record, the streamed one when it reaches the tail).  out is left for
+ * the caller to read and deinit.
+ */
+static void expect_walk(const uint8_t *bytes, size_t count,
+                        const struct mig_inspect_options *options, bool streamed,
+                        enum mig_err code, uint64_t offset, const char *path,
+                        struct mig_inspect *out)
+{
+  uint8_t *copy = malloc(SIM_MAX(count, (size_t)1));
+  ck_assert_ptr_nonnull(copy);
+  memcpy(copy, bytes, count);
+  struct mig_error error;
+  enum mig_err got = mig_inspect_walk_with(copy, count, out, options, NULL, &error);
+  ck_assert_msg(got == code && (code == MIG_OK || (error.offset == offset &&
+                                                   strcmp(error.path, path) == 0)),
+                "got %s at 0x%" PRIx64 " %s (%s), expected %s at 0x%" PRIx64 " %s",
+                mig_err_name(got), error.offset, error.path, error.detail, mig_err_name(code),
+                offset, path);
+  if (streamed) {
+    static uint8_t window[MIG_INSPECT_STREAM_WINDOW_BYTES];
+    struct trickle trickle = {.bytes = copy, .count = count};
+    struct mig_reader reader;
+    mig_reader_init_refill(&reader, window, sizeof window, trickle_refill, &trickle);
+    struct mig_inspect other;
+    struct mig_error other_error;
+    got = mig_inspect_walk_reader(&reader, &other, options, NULL, &other_error);
+    ck_assert_msg(got == code && other_error.offset == error.offset &&
+                  strcmp(other_error.path, error.path) == 0,
+                  "streamed: %s at 0x%" PRIx64 " %s (%s)", mig_err_name(got), other_error.offset,
+                  other_error.path, other_error.detail);
+    mig_inspect_deinit(&other);
+  }
+  free(copy);
+}
+
+enum trailer_at { AT_NONE, AT_TRAILER, AT_DEVICE };
+
+struct trailer_case {
+  const char *name;
+  const char *json;         /* NULL: made by trailer_json from the name */
+  uint64_t payload_bytes;   /* of the FULL section "timer" (id 3, instance 0) */
+  enum mig_err code;
+  enum trailer_at at;       /* the error's offset: the JSON's first byte, or the section's */
+  const char *path;
+};
+
+#define TJ_HEAD "{\"page_size\":4096,\"devices\":["
+#define TJ_TIMER "{\"name\":\"timer\",\"instance_id\":0"
+
+static const struct trailer_case trailer_cases[] = {
+  {"fields", TJ_HEAD TJ_TIMER ",\"fields\":[{\"name\":\"a\",\"size\":6}]}]}", 6, MIG_OK, AT_NONE,
+   ""},
+  {"no_fields", TJ_HEAD TJ_TIMER "}]}", 0, MIG_OK, AT_NONE, ""},
+  {"array_len", TJ_HEAD TJ_TIMER ",\"fields\":[{\"size\":2,\"array_len\":3}]}]}", 6, MIG_OK,
+   AT_NONE, ""},
+  /* 1 + (0x05, 1, "timer/sub", be32, 2) + (0x05, 1, "x", be32) = 1 + 17 + 7. */
+  {"subsections", TJ_HEAD TJ_TIMER ",\"fields\":[{\"size\":1}],\"subsections\":[{\"vmsd_name\":"
+   "\"timer/sub\",\"fields\":[{\"size\":2}],\"subsections\":[{\"vmsd_name\":\"x\"}]}]}]}", 25,
+   MIG_OK, AT_NONE, ""},
+  /* Entries that do not match (no name, another name, bad or other instance) are skipped. */
+  {"skip_entries", TJ_HEAD "{\"name\":5},{\"name\":\"other\",\"instance_id\":0},"
+   "{\"name\":\"timer\",\"instance_id\":\"0\"},{\"name\":\"timer\",\"instance_id\":-1},"
+   "{\"name\":\"timer\",\"instance_id\":1}," TJ_TIMER ",\"fields\":[{\"size\":4}]}]}", 4, MIG_OK,
+   AT_NONE, ""},
+  {"depth_8", NULL, 8 * 7, MIG_OK, AT_NONE, ""},
+  {"name_255", NULL, 1 + 1 + 255 + 4, MIG_OK, AT_NONE, ""},
+  {"not_json", "{\"page_size\":", 0, MIG_ERR_VMDESC, AT_TRAILER, "vmdesc"},
+  {"no_page_size", "{\"devices\":[]}", 0, MIG_ERR_VMDESC, AT_TRAILER, "vmdesc"},
+  {"devices_4097", NULL, 0, MIG_ERR_VMDESC, AT_TRAILER, "vmdesc"},
+  {"no_entry", TJ_HEAD "{\"name\":\"timer\",\"instance_id\":1}]}", 0, MIG_ERR_UNKNOWN_SECTION,
+   AT_DEVICE, "timer/0"},
+  {"fields_object", TJ_HEAD TJ_TIMER ",\"fields\":{}}]}", 0, MIG_ERR_VMDESC, AT_TRAILER,
+   "vmdesc/timer"},
+  {"size_missing", TJ_HEAD TJ_TIMER ",\"fields\":[{\"name\":\"a\"}]}]}", 0, MIG_ERR_VMDESC,
+   AT_TRAILER, "vmdesc/timer"},
+  {"size_string", TJ_HEAD TJ_TIMER ",\"fields\":[{\"size\":\"6\"}]}]}", 6, MIG_ERR_VMDESC,
+   AT_TRAILER, "vmdesc/timer"},
+  {"size_negative", TJ_HEAD TJ_TIMER ",\"fields\":[{\"size\":-1}]}]}", 0, MIG_ERR_VMDESC,
+   AT_TRAILER, "vmdesc/timer"},
+  {"size_over_bound", TJ_HEAD TJ_TIMER ",\"fields\":[{\"size\":16777217}]}]}", 0, MIG_ERR_VMDESC,
+   AT_TRAILER, "vmdesc/timer"},
+  {"array_len_string", TJ_HEAD TJ_TIMER ",\"fields\":[{\"size\":2,\"array_len\":\"3\"}]}]}", 6,
+   MIG_ERR_VMDESC, AT_TRAILER, "vmdesc/timer"},
+  {"array_len_negative", TJ_HEAD TJ_TIMER ",\"fields\":[{\"size\":2,\"array_len\":-3}]}]}", 6,
+   MIG_ERR_VMDESC, AT_TRAILER, "vmdesc/timer"},
+  {"total_over_2_56", NULL, 0, MIG_ERR_VMDESC, AT_TRAILER, "vmdesc/timer"},
+  {"subsections_object", TJ_HEAD TJ_TIMER ",\"subsections\":{}}]}", 0, MIG_ERR_VMDESC,
+   AT_TRAILER, "vmdesc/timer"},
+  {"depth_9", NULL, 9 * 7, MIG_ERR_VMDESC, AT_TRAILER, "vmdesc/timer"},
+  {"vmsd_name_missing", TJ_HEAD TJ_TIMER ",\"subsections\":[{\"fields\":[]}]}]}", 0,
+   MIG_ERR_VMDESC, AT_TRAILER, "vmdesc/timer"},
+  {"vmsd_name_empty", TJ_HEAD TJ_TIMER ",\"subsections\":[{\"vmsd_name\":\"\"}]}]}", 0,
+   MIG_ERR_VMDESC, AT_TRAILER, "vmdesc/timer"},
+  {"name_256", NULL, 0, MIG_ERR_VMDESC, AT_TRAILER, "vmdesc/timer"},
+  {"subsection_fields_bad", TJ_HEAD TJ_TIMER ",\"subsections\":[{\"vmsd_name\":\"s\","
+   "\"fields\":[{\"size\":-1}]}]}]}", 0, MIG_ERR_VMDESC, AT_TRAILER, "vmdesc/timer"},
+  {"nested_subsection_bad", TJ_HEAD TJ_TIMER ",\"subsections\":[{\"vmsd_name\":\"s\","
+   "\"subsections\":[{\"vmsd_name\":\"\"}]}]}]}", 0, MIG_ERR_VMDESC, AT_TRAILER, "vmdesc/timer"},
+};
+
+/* The JSON of the generated trailer cases (malloc'd). */
+static char *trailer_json(const char *name)
+{
+  size_t capacity = 128 * 1024;
+  char *json = malloc(capacity);
+  ck_assert_ptr_nonnull(json);
+  size_t n = (size_t)snprintf(json, capacity, "%s", TJ_HEAD);
+  if (strcmp(name, "devices_4097") == 0) {
+    for (int i = 0; i < MIG_SECTIONS_MAX + 1; i++) {
+      n += (size_t)snprintf(json + n, capacity - n, "%s{}", i == 0 ? "" : ",");
+    }
+    snprintf(json + n, capacity - n, "]}");
+  } else if (strcmp(name, "total_over_2_56") == 0) {
+    /* 257 fields of 2^24 x 2^24 bytes: the sum passes 2^56 at the last one. */
+    n += (size_t)snprintf(json + n, capacity - n, "%s,\"fields\":[", TJ_TIMER);
+    for (int i = 0; i < 257; i++) {
+      n += (size_t)snprintf(json + n, capacity - n, "%s{\"size\":16777216,\"array_len\":16777216}",
+                            i == 0 ? "" : ",");
+    }
+    snprintf(json + n, capacity - n, "]}]}");
+  } else if (strncmp(name, "depth_", 6) == 0) {
+    int levels = atoi(name + 6);
+    n += (size_t)snprintf(json + n, capacity - n, "%s", TJ_TIMER);
+    for (int i = 0; i < levels; i++) {
+      n += (size_t)snprintf(json + n, capacity - n, ",\"subsections\":[{\"vmsd_name\":\"s\"");
+    }
+    for (int i = 0; i < levels; i++) n += (size_t)snprintf(json + n, capacity - n, "}]");
+    snprintf(json + n, capacity - n, "}]}");
+  } else {
+    int length = atoi(name + 5);  /* name_255, name_256 */
+    n += (size_t)snprintf(json + n, capacity - n, "%s,\"subsections\":[{\"vmsd_name\":\"",
+                          TJ_TIMER);
+    for (int i = 0; i < length; i++) json[n++] = 'n';
+    snprintf(json + n, capacity - n, "\"}]}]}");
+  }
+  return json;
+}
+
+/*
+ * Goal: a FULL section is sized from its trailer entry or refused at the trailer (VMDESC,
+ * "vmdesc/<idstr>") or at the section; method: one JSON per case (_i) after a stream with one
+ * FULL section "timer", walked from memory and streamed.
+ */
+START_TEST(mig_inspect_trailer_json)
+{
+  const struct trailer_case *c = &trailer_cases[_i];
+  char *made = c->json == NULL ? trailer_json(c->name) : NULL;
+  struct built b;
+  built_init(&b);
+  uint64_t device = full_section(&b, 3, "timer", c->payload_bytes);
+  uint64_t eof = built_end(&b, c->json != NULL ? c->json : made);
+  uint64_t expected = c->at == AT_DEVICE ? device : c->at == AT_TRAILER ? eof + 6 : 0;
+  struct mig_inspect inspect;
+  expect_walk(b.buf.bytes, b.buf.count, NULL, true, c->code, expected, c->path, &inspect);
+  if (c->code == MIG_OK) {
+    ck_assert(inspect.has_trailer);
+    ck_assert_uint_eq(inspect.device_count, 1);
+    ck_assert_uint_eq(inspect.devices[0].bytes, c->payload_bytes);
+    ck_assert_uint_eq(inspect.eof_offset, eof);
+  }
+  mig_inspect_deinit(&inspect);
+  free(made);
+  mig_membuf_deinit(&b.buf);
+}
+END_TEST
+
+/*
+ * Goal: with trailer_advisory a bad trailer is a warning and FULL sections are sized by
+ * their footers, but a legacy stream (no configuration, no footers) still by its trailer;
+ * method: unparsable JSON, 4097 devices, then a footer-less stream with a usable trailer.
+ */
+START_TEST(mig_inspect_trailer_advisory)
+{
+  struct mig_inspect_options options = {.trailer_advisory = true};
+  for (int variant = 0; variant < 2; variant++) {
+    char *json = variant == 0 ? NULL : trailer_json("devices_4097");
+    struct built b;
+    built_init(&b);
+    full_section(&b, 3, "timer", 5);
+    uint64_t eof = built_end(&b, json != NULL ? json : "{\"page_size\":");
+    struct mig_inspect inspect;
+    expect_walk(b.buf.bytes, b.buf.count, &options, false, MIG_OK, 0, "", &inspect);
+    ck_assert(inspect.has_trailer);
+    ck_assert_uint_eq(inspect.trailer_warning_offset, eof + 6);
+    ck_assert(inspect.trailer_warning[0] != '\0');
+    ck_assert_uint_eq(inspect.devices[0].bytes, 5);
+    mig_inspect_deinit(&inspect);
+    mig_membuf_deinit(&b.buf);
+    free(json);
+  }
+  /* Legacy: header, FULL without footer, EOF, trailer; only the trailer can size it. */
+  struct built b;
+  memset(&b, 0, sizeof b);
+  mig_membuf_init(&b.buf, UINT32_C(1) << 20);
+  mig_writer_init(&b.writer, b.staging, sizeof b.staging, mig_membuf_write, &b.buf);
+  mig_writer_be32(&b.writer, MIG_FILE_MAGIC);
+  mig_writer_be32(&b.writer, MIG_FILE_VERSION);
+  section_header(&b, MIG_SECTION_FULL, 3, "timer", 1);
+  mig_writer_bytes(&b.writer, "\x7e\x00\x00\x00\x03\x00", 6);  /* a footer look-alike inside */
+  built_end(&b, TJ_HEAD TJ_TIMER ",\"fields\":[{\"size\":6}]}]}");
+  struct mig_inspect inspect;
+  expect_walk(b.buf.bytes, b.buf.count, &options, false, MIG_OK, 0, "", &inspect);
+  ck_assert_str_eq(inspect.trailer_warning, "");
+  ck_assert_uint_eq(inspect.devices[0].bytes, 6);
+  ck_assert(!inspect.footers_seen);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+}
+END_TEST
+
+static uint64_t config_subsection(struct built *b, const char *name)
+{
+  uint64_t offset = at(b);
+  mig_writer_u8(&b->writer, MIG_SECTION_SUBSECTION);
+  mig_writer_counted_string(&b->writer, name);
+  mig_writer_be32(&b->writer, 1);
+  return offset;
+}
+
+/*
+ * Goal: configuration subsections are checked (capabilities known and NUL-free, page bits 12,
+ * at most MIG_INSPECT_CONFIG_SUBSECTIONS_MAX); method: one crafted subsection list per step.
+ */
+START_TEST(mig_inspect_config_hostile)
+{
+  struct built b;
+  struct mig_inspect inspect;
+  /* Accepted: page bits 12, a known capability that is not x-ignore-shared, x-ignore-shared. */
+  built_init(&b);
+  config_subsection(&b, "configuration/target-page-bits");
+  mig_writer_be32(&b.writer, MIG_PAGE_BITS);
+  config_subsection(&b, MIG_CONFIGURATION_CAPABILITIES);
+  mig_writer_be32(&b.writer, 2);
+  mig_writer_counted_string(&b.writer, "postcopy-ram");
+  mig_writer_counted_string(&b.writer, MIG_CAPABILITY_X_IGNORE_SHARED);
+  built_end(&b, NULL);
+  expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_OK, 0, "", &inspect);
+  ck_assert_uint_eq(inspect.capability_count, 2);
+  ck_assert_str_eq(inspect.capabilities[0], "postcopy-ram");
+  ck_assert(inspect.x_ignore_shared);
+  ck_assert_uint_eq(inspect.target_page_bits, MIG_PAGE_BITS);
+  ck_assert_uint_eq(inspect.config_subsection_count, 2);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+  /* A capability 7.2 does not know, second in the list. */
+  built_init(&b);
+  config_subsection(&b, MIG_CONFIGURATION_CAPABILITIES);
+  mig_writer_be32(&b.writer, 2);
+  mig_writer_counted_string(&b.writer, "postcopy-ram");
+  uint64_t name_at = at(&b);
+  mig_writer_counted_string(&b.writer, "no-such-capability");
+  built_end(&b, NULL);
+  expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_ERR_CONFIG_MISMATCH, name_at,
+              "configuration/capabilities[1]", &inspect);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+  /* A NUL inside a capability name. */
+  built_init(&b);
+  config_subsection(&b, MIG_CONFIGURATION_CAPABILITIES);
+  mig_writer_be32(&b.writer, 1);
+  name_at = at(&b);
+  mig_writer_u8(&b.writer, 5);
+  mig_writer_bytes(&b.writer, "x-\0ig", 5);
+  built_end(&b, NULL);
+  expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_ERR_BAD_IDSTR, name_at,
+              "configuration/capabilities", &inspect);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+  /* target-page-bits 13 (x86 never sends it; 12 is the only value the walk takes). */
+  built_init(&b);
+  uint64_t sub_at = config_subsection(&b, "configuration/target-page-bits");
+  mig_writer_be32(&b.writer, 13);
+  built_end(&b, NULL);
+  expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_ERR_BAD_VALUE, sub_at,
+              "configuration/target-page-bits", &inspect);
+  ck_assert_uint_eq(inspect.target_page_bits, 13);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+  /* One uuid subsection more than the summary holds. */
+  built_init(&b);
+  for (int i = 0; i <= MIG_INSPECT_CONFIG_SUBSECTIONS_MAX; i++) {
+    sub_at = config_subsection(&b, "configuration/uuid");
+    for (int k = 0; k < MIG_CONFIG_UUID_BYTES; k++) mig_writer_u8(&b.writer, (uint8_t)(i + k));
+  }
+  built_end(&b, NULL);
+  expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_ERR_TOO_LONG, sub_at,
+              "configuration/subsection", &inspect);
+  ck_assert_uint_eq(inspect.config_subsection_count, MIG_INSPECT_CONFIG_SUBSECTIONS_MAX);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+}
+END_TEST
+
+/* Goal: the 65th RAM block is refused (TOO_LONG, "ram/blocks"); method: a MEM_SIZE list of 65. */
+START_TEST(mig_inspect_ram_blocks_over_bound)
+{
+  struct built b;
+  built_init(&b);
+  section_header(&b, MIG_SECTION_START, RAM_SECTION_ID, MIG_RAM_IDSTR, MIG_RAM_SECTION_VERSION);
+  mig_writer_be64(&b.writer, (uint64_t)(MIG_RAM_BLOCKS_MAX + 1) * MIG_PAGE_BYTES |
+                             MIG_RAM_FLAG_MEM_SIZE);
+  uint64_t last = 0;
+  for (int i = 0; i <= MIG_RAM_BLOCKS_MAX; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "b%d", i);
+    last = at(&b);
+    mig_writer_counted_string(&b.writer, name);
+    mig_writer_be64(&b.writer, MIG_PAGE_BYTES);
+  }
+  mig_writer_be64(&b.writer, MIG_RAM_FLAG_EOS);
+  footer(&b, RAM_SECTION_ID);
+  built_end(&b, NULL);
+  struct mig_inspect inspect;
+  expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_ERR_TOO_LONG, last, "ram/blocks",
+              &inspect);
+  ck_assert_uint_eq(inspect.block_count, MIG_RAM_BLOCKS_MAX);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+}
+END_TEST
+
+/* Goal: a globalstate payload under 5 bytes is refused at its first byte; method: size 4. */
+START_TEST(mig_inspect_globalstate_short)
+{
+  struct built b;
+  built_init(&b);
+  uint64_t device = full_section(&b, 3, "globalstate", 4);
+  built_end(&b, TJ_HEAD "{\"name\":\"globalstate\",\"instance_id\":0,\"fields\":[{\"size\":4}]}]}");
+  struct mig_inspect inspect;
+  /* The payload follows type, be32 id, counted "globalstate", be32 instance, be32 version. */
+  expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_ERR_BAD_VALUE,
+              device + 1 + 4 + 1 + 11 + 4 + 4, "globalstate/runstate", &inspect);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+}
+END_TEST
+
+static uint64_t command(struct built *b, uint16_t code, const void *body, uint16_t length)
+{
+  uint64_t offset = at(b);
+  mig_writer_u8(&b->writer, MIG_SECTION_COMMAND);
+  mig_writer_be16(&b->writer, code);
+  mig_writer_be16(&b->writer, length);
+  mig_writer_bytes(&b->writer, body, length);
+  return offset;
+}
+
+/* PACKAGED with body: the command (9 bytes), then the body; returns the command's offset. */
+static uint64_t packaged(struct built *b, const void *body, uint32_t length)
+{
+  uint8_t word[4] = {(uint8_t)(length >> 24), (uint8_t)(length >> 16), (uint8_t)(length >> 8),
+                     (uint8_t)length};
+  uint64_t offset = command(b, MIG_CMD_PACKAGED, word, 4);
+  mig_writer_bytes(&b->writer, body, length);
+  return offset;
+}
+
+static enum mig_err refuse_packaged(void *context, const struct mig_inspect_event *event,
+                                    struct mig_error *error)
+{
+  (void)context;
+  if (event->kind != MIG_INSPECT_COMMAND || event->command != MIG_CMD_PACKAGED) return MIG_OK;
+  snprintf(error->path, sizeof error->path, "visitor/packaged");
+  return MIG_ERR_BAD_COMMAND;
+}
+
+/*
+ * Goal: command bodies and packages that QEMU would misread are refused with offset and
+ * path; method: a DISCARD whose name is longer than its length, a PACKAGED inside a package,
+ * packages ending at an EOF or without RUN, and a visitor that refuses the PACKAGED record.
+ */
+START_TEST(mig_inspect_commands_hostile)
+{
+  struct built b;
+  struct mig_inspect inspect;
+  uint8_t discard[20] = {0, 200};
+  built_init(&b);
+  uint64_t cmd = command(&b, MIG_CMD_POSTCOPY_RAM_DISCARD, discard, sizeof discard);
+  built_end(&b, NULL);
+  expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_ERR_BAD_COMMAND, cmd + 3,
+              "command/POSTCOPY_RAM_DISCARD/length", &inspect);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+  /* A package holding a PACKAGED command. */
+  static const uint8_t inner[9] = {MIG_SECTION_COMMAND, 0, MIG_CMD_PACKAGED, 0, 4, 0, 0, 0, 0};
+  built_init(&b);
+  cmd = packaged(&b, inner, sizeof inner);
+  built_end(&b, NULL);
+  expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_ERR_BAD_COMMAND, cmd + 9,
+              "command/PACKAGED", &inspect);
+  ck_assert_uint_eq(inspect.package_offset, cmd + 9);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+  /* A package that is an EOF byte: refused at that EOF. */
+  built_init(&b);
+  cmd = packaged(&b, "\x00", 1);
+  built_end(&b, NULL);
+  expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_ERR_BAD_COMMAND, cmd + 9,
+              "command/PACKAGED", &inspect);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+  /* A package of one ADVISE (no RUN): refused at its end. */
+  static const uint8_t advise[5] = {MIG_SECTION_COMMAND, 0, MIG_CMD_POSTCOPY_ADVISE, 0, 0};
+  built_init(&b);
+  cmd = packaged(&b, advise, sizeof advise);
+  built_end(&b, NULL);
+  expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_ERR_BAD_COMMAND, cmd + 9 + 5,
+              "command/PACKAGED", &inspect);
+  ck_assert_uint_eq(inspect.commands[MIG_CMD_POSTCOPY_ADVISE], 1);
+  mig_inspect_deinit(&inspect);
+  /* The same stream, with a visitor that refuses the PACKAGED record: nothing inside is read. */
+  struct mig_inspect_visitor visitor = {.visit = refuse_packaged};
+  struct mig_error error;
+  ck_assert_int_eq(mig_inspect_walk(b.buf.bytes, b.buf.count, &inspect, &visitor, &error),
+                   MIG_ERR_BAD_COMMAND);
+  ck_assert_uint_eq(error.offset, cmd);
+  ck_assert_str_eq(error.path, "visitor/packaged");
+  ck_assert_uint_eq(inspect.package_offset, 0);
+  ck_assert_uint_eq(inspect.commands[MIG_CMD_POSTCOPY_ADVISE], 0);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+}
+END_TEST
+
+/* Goal: a NUL in a dirty-bitmap node or bitmap name is refused there; method: both, in turn. */
+START_TEST(mig_inspect_bitmap_names_nul)
+{
+  for (int which = 0; which < 2; which++) {
+    struct built b;
+    built_init(&b);
+    section_header(&b, MIG_SECTION_START, 3, MIG_BITMAP_IDSTR, MIG_BITMAP_SECTION_VERSION);
+    mig_writer_u8(&b.writer, MIG_BITMAP_FLAG_START | MIG_BITMAP_FLAG_DEVICE_NAME |
+                             MIG_BITMAP_FLAG_BITMAP_NAME);
+    uint64_t names[2];
+    for (int k = 0; k < 2; k++) {
+      names[k] = at(&b);
+      mig_writer_u8(&b.writer, 6);
+      mig_writer_bytes(&b.writer, k == which ? "dr\0ve0" : "drive0", 6);
+    }
+    mig_writer_be32(&b.writer, 65536);
+    mig_writer_u8(&b.writer, 0);
+    mig_writer_u8(&b.writer, MIG_BITMAP_FLAG_EOS);
+    footer(&b, 3);
+    built_end(&b, NULL);
+    struct mig_inspect inspect;
+    expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_ERR_BAD_IDSTR, names[which],
+                which == 0 ? "dirty-bitmap/node" : "dirty-bitmap/name", &inspect);
+    mig_inspect_deinit(&inspect);
+    mig_membuf_deinit(&b.buf);
+  }
+}
+END_TEST
+
+/*
+ * Goal: live sections and block devices stay within the summary's bounds, FULL sections
+ * within MIG_SECTIONS_MAX; method: a START id twice, 9 live sections, 17 block devices,
+ * 4097 empty FULL sections.
+ */
+START_TEST(mig_inspect_counts_over_bound)
+{
+  struct built b;
+  struct mig_inspect inspect;
+  for (int variant = 0; variant < 2; variant++) {
+    built_init(&b);
+    uint64_t last = 0;
+    for (uint32_t i = 1; i <= MIG_INSPECT_LIVE_SECTIONS_MAX + 1; i++) {
+      uint32_t id = variant == 0 ? i : 1 + (i > 1);  /* variant 1: id 2 comes twice */
+      last = at(&b);
+      section_header(&b, MIG_SECTION_START, id, MIG_BLOCK_IDSTR, MIG_BLOCK_SECTION_VERSION);
+      block_word(&b, 0, MIG_BLOCK_FLAG_EOS);
+      footer(&b, id);
+      if (variant == 1 && i == 3) break;
+    }
+    built_end(&b, NULL);
+    expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_ERR_UNKNOWN_SECTION, last,
+                "section/id", &inspect);
+    ck_assert_uint_eq(inspect.live_count, variant == 0 ? MIG_INSPECT_LIVE_SECTIONS_MAX : 2);
+    mig_inspect_deinit(&inspect);
+    mig_membuf_deinit(&b.buf);
+  }
+  built_init(&b);
+  section_header(&b, MIG_SECTION_START, BLOCK_ID, MIG_BLOCK_IDSTR, MIG_BLOCK_SECTION_VERSION);
+  uint64_t name_at = 0;
+  for (int i = 0; i <= MIG_INSPECT_BLOCK_DEVICES_MAX; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "disk%d", i);
+    name_at = at(&b) + 8;
+    block_device_record(&b, 0, name, true);
+  }
+  block_word(&b, 0, MIG_BLOCK_FLAG_EOS);
+  footer(&b, BLOCK_ID);
+  built_end(&b, NULL);
+  expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_ERR_TOO_LONG, name_at,
+              "block/device-name", &inspect);
+  ck_assert_uint_eq(inspect.block_device_count, MIG_INSPECT_BLOCK_DEVICES_MAX);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+  built_init(&b);
+  uint64_t last = 0;
+  for (int i = 0; i <= MIG_SECTIONS_MAX; i++) last = full_section(&b, 5, "t", 0);
+  built_end(&b, NULL);
+  expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_ERR_TOO_LONG, last, "t", &inspect);
+  ck_assert_uint_eq(inspect.device_count, MIG_SECTIONS_MAX);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+}
+END_TEST
+
+#define VFIO_IDSTR "0000:00:05.0/vfio"
+
+/*
+ * Goal: a vfio data block is taken when it fits, refused when longer than the stream (the
+ * same offset and path from memory and streamed) and a config block inside a live section
+ * is refused; method: START of a vfio section with each.
+ */
+START_TEST(mig_inspect_vfio_hostile)
+{
+  struct built b;
+  struct mig_inspect inspect;
+  built_init(&b);
+  section_header(&b, MIG_SECTION_START, 4, VFIO_IDSTR, MIG_VFIO_SECTION_VERSION);
+  mig_writer_be64(&b.writer, MIG_VFIO_FLAG_DEV_DATA_STATE);
+  mig_writer_be64(&b.writer, 7);
+  mig_writer_bytes(&b.writer, "devdata", 7);
+  mig_writer_be64(&b.writer, MIG_VFIO_FLAG_END_OF_STATE);
+  footer(&b, 4);
+  built_end(&b, NULL);
+  expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_OK, 0, "", &inspect);
+  ck_assert_uint_eq(inspect.vfio_records, 2);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+  built_init(&b);
+  section_header(&b, MIG_SECTION_START, 4, VFIO_IDSTR, MIG_VFIO_SECTION_VERSION);
+  mig_writer_be64(&b.writer, MIG_VFIO_FLAG_DEV_DATA_STATE);
+  mig_writer_be64(&b.writer, 100);
+  uint64_t data = at(&b);
+  mig_writer_bytes(&b.writer, "devdata", 7);
+  mig_writer_be64(&b.writer, MIG_VFIO_FLAG_END_OF_STATE);
+  footer(&b, 4);
+  built_end(&b, NULL);
+  /* From memory the size is checked against the bytes left, streamed the bytes run out. */
+  expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_ERR_TRUNCATED, data, VFIO_IDSTR "/data",
+              &inspect);
+  mig_inspect_deinit(&inspect);
+
+  mig_membuf_deinit(&b.buf);
+  built_init(&b);
+  section_header(&b, MIG_SECTION_START, 4, VFIO_IDSTR, MIG_VFIO_SECTION_VERSION);
+  uint64_t flag = at(&b);
+  mig_writer_be64(&b.writer, MIG_VFIO_FLAG_DEV_CONFIG_STATE);
+  mig_writer_be64(&b.writer, MIG_VFIO_FLAG_END_OF_STATE);
+  footer(&b, 4);
+  built_end(&b, NULL);
+  expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_ERR_BAD_VALUE, flag, VFIO_IDSTR "/flag",
+              &inspect);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+}
+END_TEST
+
+/*
+ * Goal: without a trailer a FULL payload ends at the first footer followed by a plausible
+ * record, and a footer whose last byte is the EOF is not one; method: look-alike footers
+ * followed by bad command headers inside a payload, then a payload ending in 7e 00 00 01.
+ */
+START_TEST(mig_inspect_unsized_full)
+{
+  static const uint8_t fakes[] = {
+      0x7e, 0, 0, 0, 3, MIG_SECTION_COMMAND, 1, 0, 0, 0,           /* code's high byte != 0 */
+      0x7e, 0, 0, 0, 3, MIG_SECTION_COMMAND, 0, 0, 0, 0,           /* code 0 */
+      0x7e, 0, 0, 0, 3, MIG_SECTION_COMMAND, 0, MIG_CMD_MAX_7_2, 0, 0,  /* not a 7.2 code */
+      0x7e, 0, 0, 0, 3, MIG_SECTION_START, 0, 0, 0, 9, 0,          /* empty idstr */
+  };
+  struct built b;
+  struct mig_inspect inspect;
+  built_init(&b);
+  section_header(&b, MIG_SECTION_FULL, 3, "dev", 1);
+  mig_writer_bytes(&b.writer, fakes, sizeof fakes);
+  footer(&b, 3);
+  built_end(&b, NULL);
+  expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_OK, 0, "", &inspect);
+  ck_assert_uint_eq(inspect.device_count, 1);
+  ck_assert_uint_eq(inspect.devices[0].bytes, sizeof fakes);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+  /* Section id 0x100: "7e 00 00 01" and the EOF byte 00 read as its footer, at the end. */
+  built_init(&b);
+  uint64_t device = at(&b);
+  section_header(&b, MIG_SECTION_FULL, 0x100, "dev", 1);
+  mig_writer_bytes(&b.writer, "\x7e\x00\x00\x01", 4);
+  built_end(&b, NULL);
+  expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_ERR_FOOTER, device + 17, "dev/footer",
+              &inspect);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+}
+END_TEST
+
+static void consumed_never(void *context, uint64_t offset)
+{
+  (void)context;
+  ck_abort_msg("consumed(0x%" PRIx64 ") on streamed input", offset);
+}
+
+/*
+ * Goal: a visitor without a visit function is no visitor, and consumed() is for memory input
+ * only; method: the zero-run stream walked with {.visit = NULL}, then streamed with consumed.
+ */
+START_TEST(mig_inspect_visitor_without_visit)
+{
+  struct built b;
+  build_zero_stream(&b);
+  struct mig_inspect inspect;
+  struct mig_error error;
+  struct mig_inspect_visitor empty = {.visit = NULL, .zero_runs = true};
+  ck_assert_int_eq(mig_inspect_walk(b.buf.bytes, b.buf.count, &inspect, &empty, &error), MIG_OK);
+  ck_assert_uint_eq(inspect.blocks[0].zero_pages, BIG_PAGES);
+  ck_assert_uint_eq(inspect.blocks[1].zero_pages, SMALL_PAGES);
+  mig_inspect_deinit(&inspect);
+  struct mig_inspect_options options = {.consumed = consumed_never};
+  struct mig_inspect memory;
+  ck_assert_int_eq(mig_inspect_stream(b.buf.bytes, b.buf.count, &memory, &error), MIG_OK);
+  walk_streamed_same(b.buf.bytes, b.buf.count, &options, &memory, &error);
+  mig_inspect_deinit(&memory);
+  mig_membuf_deinit(&b.buf);
+}
+END_TEST
+
+/*
+ * Goal: the streamed walk stops reading after EOF as soon as the bytes cannot be a trailer,
+ * with the memory walk's verdict; method: bytes after EOF that are no 0x06, a zero length,
+ * a length over the bound, a trailer with a byte after it, a cut length.
+ */
+START_TEST(mig_inspect_tail_not_trailer)
+{
+  static const struct {
+    const char *bytes;
+    size_t count;
+    bool trailing;   /* the last byte is 0x00: an EOF there, so the first is TRAILING */
+  } tails[] = {
+      {"\x01", 1, false},
+      {"\x06\x00\x00\x00\x00", 5, true},
+      {"\x06\xff\xff\xff\xff{}", 7, false},
+      {"\x06\x00\x00\x00\x02{}\x00", 8, true},
+      {"\x06\x00", 2, true},
+  };
+  for (size_t i = 0; i < SIM_ARRAY_COUNT(tails); i++) {
+    struct built b;
+    built_init(&b);
+    uint64_t eof = built_end(&b, NULL);
+    mig_writer_bytes(&b.writer, tails[i].bytes, tails[i].count);
+    ck_assert_int_eq(mig_writer_flush(&b.writer), MIG_OK);
+    struct mig_inspect inspect;
+    if (tails[i].trailing) {
+      expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_ERR_TRAILING, eof, "eof", &inspect);
+    } else {
+      expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_ERR_VMDESC, b.buf.count, "vmdesc",
+                  &inspect);
+    }
+    mig_inspect_deinit(&inspect);
+    mig_membuf_deinit(&b.buf);
+  }
+}
+END_TEST
+
+
+/*
+ * Goal: streams that end where no trailer or EOF byte can be are refused at their end, or
+ * walked up to their first EOF with trailer_advisory; method: the header alone, a stream cut
+ * after a FULL header (streamed: an empty tail), and EOF + 0x01 with the option.
+ */
+START_TEST(mig_inspect_stream_end_hostile)
+{
+  struct built b;
+  struct mig_inspect inspect;
+  memset(&b, 0, sizeof b);
+  mig_membuf_init(&b.buf, 64);
+  mig_writer_init(&b.writer, b.staging, sizeof b.staging, mig_membuf_write, &b.buf);
+  mig_writer_be32(&b.writer, MIG_FILE_MAGIC);
+  mig_writer_be32(&b.writer, MIG_FILE_VERSION);
+  ck_assert_int_eq(mig_writer_flush(&b.writer), MIG_OK);
+  expect_walk(b.buf.bytes, b.buf.count, NULL, false, MIG_ERR_VMDESC, 8, "vmdesc", &inspect);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+  built_init(&b);
+  section_header(&b, MIG_SECTION_FULL, 3, "timer", 1);
+  ck_assert_int_eq(mig_writer_flush(&b.writer), MIG_OK);
+  expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_ERR_VMDESC, b.buf.count, "vmdesc",
+              &inspect);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+  built_init(&b);
+  uint64_t eof = built_end(&b, NULL);
+  mig_writer_u8(&b.writer, 0x01);
+  ck_assert_int_eq(mig_writer_flush(&b.writer), MIG_OK);
+  struct mig_inspect_options options = {.trailer_advisory = true};
+  expect_walk(b.buf.bytes, b.buf.count, &options, false, MIG_OK, 0, "", &inspect);
+  ck_assert_uint_eq(inspect.eof_offset, eof);
+  ck_assert_uint_eq(inspect.trailer_warning_offset, eof + 2);
+  ck_assert(!inspect.has_trailer);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+}
+END_TEST
+
+static enum mig_err refuse_zero_run(void *context, const struct mig_inspect_event *event,
+                                    struct mig_error *error)
+{
+  (void)context;
+  if (event->kind != MIG_INSPECT_RAM_ZERO_RUN) return MIG_OK;
+  error->offset = event->offset + 9;  /* the run's second record */
+  snprintf(error->path, sizeof error->path, "visitor/run");
+  return MIG_ERR_BAD_VALUE;
+}
+
+/*
+ * Goal: a visitor that refuses a zero run stops the walk there with its own offset and path;
+ * method: the zero-run stream with a visitor refusing the first RAM_ZERO_RUN event.
+ */
+START_TEST(mig_inspect_visitor_refuses_run)
+{
+  struct built b;
+  build_zero_stream(&b);
+  struct mig_inspect inspect;
+  struct mig_error error;
+  struct mig_inspect_visitor visitor = {.visit = refuse_zero_run, .zero_runs = true};
+  ck_assert_int_eq(mig_inspect_walk(b.buf.bytes, b.buf.count, &inspect, &visitor, &error),
+                   MIG_ERR_BAD_VALUE);
+  ck_assert_uint_eq(error.offset, b.big_records[1] + 9);
+  ck_assert_str_eq(error.path, "visitor/run");
+  ck_assert_uint_eq(inspect.blocks[1].zero_pages, 0);  /* "small" was not reached */
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+}
+END_TEST
+
+/*
+ * Goal: a FULL section inside a package sized by the trailer is checked by its footer there
+ * too; method: the trailer says 4 bytes, the packaged section has 6 (footer read at byte 4).
+ */
+START_TEST(mig_inspect_package_full_missized)
+{
+  struct built b;
+  built_init(&b);
+  struct built inner;
+  memset(&inner, 0, sizeof inner);
+  mig_membuf_init(&inner.buf, 4096);
+  mig_writer_init(&inner.writer, inner.staging, sizeof inner.staging, mig_membuf_write,
+                  &inner.buf);
+  full_section(&inner, 3, "timer", 6);
+  ck_assert_int_eq(mig_writer_flush(&inner.writer), MIG_OK);
+  uint64_t cmd = packaged(&b, inner.buf.bytes, (uint32_t)inner.buf.count);
+  built_end(&b, TJ_HEAD TJ_TIMER ",\"fields\":[{\"size\":4}]}]}");
+  struct mig_inspect inspect;
+  /* The section's 19-byte header follows the PACKAGED command (9 bytes); 4 payload bytes. */
+  expect_walk(b.buf.bytes, b.buf.count, NULL, false, MIG_ERR_FOOTER, cmd + 9 + 19 + 4,
+              "timer/footer", &inspect);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&inner.buf);
+  mig_membuf_deinit(&b.buf);
+}
+END_TEST
+
+static bool tail_more_count(void *context)
+{
+  uint32_t *calls = context;
+  return ++*calls < 3;
+}
+
+/*
+ * Goal: the streamed tail is bounded by tail_bytes_max, and tail trials reach the memory
+ * walk's verdict; method: a trailer longer than a 64-byte bound, then a valid stream walked
+ * with tail_trials and a tail_more that answers true twice.
+ */
+START_TEST(mig_inspect_tail_bounds)
+{
+  struct built b;
+  built_init(&b);
+  uint64_t device = full_section(&b, 3, "timer", 6);
+  built_end(&b, trailer_cases[0].json);
+  static uint8_t window[MIG_INSPECT_STREAM_WINDOW_BYTES];
+  struct trickle trickle = {.bytes = b.buf.bytes, .count = b.buf.count};
+  struct mig_reader reader;
+  mig_reader_init_refill(&reader, window, sizeof window, trickle_refill, &trickle);
+  struct mig_inspect_options options = {.tail_bytes_max = 64};
+  struct mig_inspect inspect;
+  struct mig_error error;
+  ck_assert_int_eq(mig_inspect_walk_reader(&reader, &inspect, &options, NULL, &error),
+                   MIG_ERR_TOO_LONG);
+  ck_assert_str_eq(error.path, "stream/tail");
+  /* The tail starts at the payload (after a 19-byte header); the bound is hit inside it. */
+  ck_assert_uint_gt(error.offset, device + 19);
+  ck_assert_uint_le(error.offset, device + 19 + 64);
+  mig_inspect_deinit(&inspect);
+  uint32_t calls = 0;
+  options = (struct mig_inspect_options){.tail_trials = true, .tail_more = tail_more_count,
+                                         .context = &calls};
+  trickle = (struct trickle){.bytes = b.buf.bytes, .count = b.buf.count};
+  mig_reader_init_refill(&reader, window, sizeof window, trickle_refill, &trickle);
+  ck_assert_int_eq(mig_inspect_walk_reader(&reader, &inspect, &options, NULL, &error), MIG_OK);
+  ck_assert_uint_eq(inspect.device_count, 1);
+  ck_assert_uint_eq(inspect.devices[0].bytes, 6);
+  ck_assert(inspect.has_trailer);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+}
+END_TEST
+
+
+/*
+ * Goal: a FULL payload the trailer sizes past the EOF byte is refused where it starts, even
+ * with no byte left before the EOF; method: a FULL header right before the EOF, size 1.
+ */
+START_TEST(mig_inspect_full_past_eof)
+{
+  struct built b;
+  built_init(&b);
+  uint64_t device = at(&b);
+  section_header(&b, MIG_SECTION_FULL, 3, "timer", 1);
+  built_end(&b, TJ_HEAD TJ_TIMER ",\"fields\":[{\"size\":1}]}]}");
+  struct mig_inspect inspect;
+  expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_ERR_TRUNCATED, device + 19,
+              "timer/payload", &inspect);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+}
+END_TEST
+
+struct consumed_log {
+  uint64_t offsets[8];
+  uint32_t count;
+};
+
+static void consumed_record(void *context, uint64_t offset)
+{
+  struct consumed_log *log = context;
+  ck_assert_uint_lt(log->count, SIM_ARRAY_COUNT(log->offsets));
+  log->offsets[log->count++] = offset;
+}
+
+/*
+ * Goal: consumed() reports every MIG_INSPECT_CONSUMED_BYTES from inside a run of PAGE
+ * records too; method: 2100 PAGE|CONTINUE records (8.6 MB) after one named page.
+ */
+START_TEST(mig_inspect_consumed_in_pages)
+{
+  enum { PAGES = 2100 };
+  struct built b;
+  memset(&b, 0, sizeof b);
+  mig_membuf_init(&b.buf, UINT32_C(16) << 20);
+  mig_writer_init(&b.writer, b.staging, sizeof b.staging, mig_membuf_write, &b.buf);
+  mig_writer_be32(&b.writer, MIG_FILE_MAGIC);
+  mig_writer_be32(&b.writer, MIG_FILE_VERSION);
+  mig_writer_u8(&b.writer, MIG_SECTION_CONFIGURATION);
+  mig_writer_be32(&b.writer, (uint32_t)strlen(WALK_MACHINE));
+  mig_writer_bytes(&b.writer, WALK_MACHINE, strlen(WALK_MACHINE));
+  section_header(&b, MIG_SECTION_START, RAM_SECTION_ID, MIG_RAM_IDSTR, MIG_RAM_SECTION_VERSION);
+  mig_writer_be64(&b.writer, (uint64_t)PAGES * MIG_PAGE_BYTES | MIG_RAM_FLAG_MEM_SIZE);
+  mig_writer_counted_string(&b.writer, "pc.ram");
+  mig_writer_be64(&b.writer, (uint64_t)PAGES * MIG_PAGE_BYTES);
+  mig_writer_be64(&b.writer, MIG_RAM_FLAG_EOS);
+  footer(&b, RAM_SECTION_ID);
+  section_header(&b, MIG_SECTION_PART, RAM_SECTION_ID, NULL, 0);
+  static uint8_t page[MIG_PAGE_BYTES];
+  for (uint64_t i = 0; i < PAGES; i++) {
+    mig_writer_be64(&b.writer, i * MIG_PAGE_BYTES | MIG_RAM_FLAG_PAGE |
+                               (i == 0 ? 0 : MIG_RAM_FLAG_CONTINUE));
+    if (i == 0) mig_writer_counted_string(&b.writer, "pc.ram");
+    page[0] = (uint8_t)i;
+    mig_writer_bytes(&b.writer, page, sizeof page);
+  }
+  mig_writer_be64(&b.writer, MIG_RAM_FLAG_EOS);
+  footer(&b, RAM_SECTION_ID);
+  built_end(&b, NULL);
+  struct consumed_log log = {.count = 0};
+  struct mig_inspect_options options = {.consumed = consumed_record, .context = &log};
+  struct mig_inspect inspect;
+  expect_walk(b.buf.bytes, b.buf.count, &options, false, MIG_OK, 0, "", &inspect);
+  ck_assert_uint_eq(inspect.blocks[0].normal_pages, PAGES);
+  ck_assert_uint_eq(log.count, 2);
+  ck_assert_uint_eq(log.offsets[0], 0);
+  ck_assert_uint_ge(log.offsets[1], MIG_INSPECT_CONSUMED_BYTES);
+  ck_assert_uint_lt(log.offsets[1], MIG_INSPECT_CONSUMED_BYTES + MIG_PAGE_BYTES + 8);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+}
+END_TEST
+
+/* Goal: a record cut by the end of its package is refused there; method: body 08 00. */
+START_TEST(mig_inspect_package_record_cut)
+{
+  struct built b;
+  built_init(&b);
+  uint64_t cmd = packaged(&b, "\x08\x00", 2);
+  built_end(&b, NULL);
+  struct mig_inspect inspect;
+  /* The command's be16 code is cut after its first byte. */
+  expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_ERR_TRUNCATED, cmd + 9 + 1, "command",
+              &inspect);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+}
+END_TEST
+
+/* A refill of one byte per call: the streamed tail then ends at every byte in turn. */
+static size_t one_byte_refill(void *context, uint8_t *out, size_t capacity)
+{
+  struct trickle *trickle = context;
+  if (capacity == 0 || trickle->at == trickle->count) return 0;
+  out[0] = trickle->bytes[trickle->at++];
+  return 1;
+}
+
+static bool tail_more_limited(void *context)
+{
+  uint32_t *budget = context;
+  if (*budget == 0) return false;
+  (*budget)--;
+  return true;
+}
+
+/*
+ * Goal: with tail_trials a trailer look-alike inside a FULL payload is tried, fails, and the
+ * walk goes on while tail_more says more came, else keeps the failed trial's verdict;
+ * method: a payload "00 06 00000002 {}", walked one byte per refill with budgets 1 and 0.
+ */
+START_TEST(mig_inspect_tail_trials)
+{
+  struct built b;
+  built_init(&b);
+  section_header(&b, MIG_SECTION_FULL, 3, "timer", 1);
+  uint64_t fake = at(&b);
+  mig_writer_bytes(&b.writer, "\x00\x06\x00\x00\x00\x02{}", 8);
+  footer(&b, 3);
+  built_end(&b, TJ_HEAD TJ_TIMER ",\"fields\":[{\"size\":8}]}]}");
+  static uint8_t window[MIG_INSPECT_STREAM_WINDOW_BYTES];
+  for (uint32_t start = 0; start < 2; start++) {
+    uint32_t budget = 1 - start;
+    struct trickle trickle = {.bytes = b.buf.bytes, .count = b.buf.count};
+    struct mig_reader reader;
+    mig_reader_init_refill(&reader, window, sizeof window, one_byte_refill, &trickle);
+    struct mig_inspect_options options = {.tail_trials = true, .tail_more = tail_more_limited,
+                                          .context = &budget};
+    struct mig_inspect inspect;
+    struct mig_error error;
+    enum mig_err code = mig_inspect_walk_reader(&reader, &inspect, &options, NULL, &error);
+    if (start == 0) {
+      ck_assert_msg(code == MIG_OK, "%s at 0x%" PRIx64 " %s", mig_err_name(code), error.offset,
+                    error.path);
+      ck_assert_uint_eq(budget, 0);  /* the look-alike was tried once */
+      ck_assert_uint_eq(inspect.devices[0].bytes, 8);
+    } else {
+      ck_assert_int_eq(code, MIG_ERR_VMDESC);  /* "{}" has no page_size */
+      ck_assert_uint_eq(error.offset, fake + 6);
+      ck_assert_str_eq(error.path, "vmdesc");
+    }
+    mig_inspect_deinit(&inspect);
+  }
+  mig_membuf_deinit(&b.buf);
+}
+END_TEST
+
+
+/*
+ * Goal: a START of a section the walk has no grammar for is refused at its header; method:
+ * START "timer" (an opaque device section, which QEMU sends as FULL).
+ */
+START_TEST(mig_inspect_live_not_walked)
+{
+  struct built b;
+  built_init(&b);
+  uint64_t start = at(&b);
+  section_header(&b, MIG_SECTION_START, 3, "timer", 1);
+  mig_writer_bytes(&b.writer, "\x01\x02", 2);
+  footer(&b, 3);
+  built_end(&b, NULL);
+  struct mig_inspect inspect;
+  expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_ERR_UNKNOWN_SECTION, start, "timer",
+              &inspect);
+  ck_assert_uint_eq(inspect.live_count, 0);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+}
+END_TEST
+
 Suite *mig_walk_suite(void)
 {
   Suite *suite = suite_create("mig_walk");
@@ -561,5 +1580,29 @@ Suite *mig_walk_suite(void)
   tcase_add_test(block, mig_inspect_block_valid);
   tcase_add_loop_test(block, mig_inspect_block_hostile, 0, (int)SIM_ARRAY_COUNT(block_cases));
   suite_add_tcase(suite, block);
+  TCase *hostile = tcase_create("hostile");
+  tcase_set_timeout(hostile, 60);
+  tcase_add_loop_test(hostile, mig_inspect_trailer_json, 0, (int)SIM_ARRAY_COUNT(trailer_cases));
+  tcase_add_test(hostile, mig_inspect_trailer_advisory);
+  tcase_add_test(hostile, mig_inspect_config_hostile);
+  tcase_add_test(hostile, mig_inspect_ram_blocks_over_bound);
+  tcase_add_test(hostile, mig_inspect_globalstate_short);
+  tcase_add_test(hostile, mig_inspect_commands_hostile);
+  tcase_add_test(hostile, mig_inspect_bitmap_names_nul);
+  tcase_add_test(hostile, mig_inspect_counts_over_bound);
+  tcase_add_test(hostile, mig_inspect_vfio_hostile);
+  tcase_add_test(hostile, mig_inspect_unsized_full);
+  tcase_add_test(hostile, mig_inspect_visitor_without_visit);
+  tcase_add_test(hostile, mig_inspect_tail_not_trailer);
+  tcase_add_test(hostile, mig_inspect_stream_end_hostile);
+  tcase_add_test(hostile, mig_inspect_visitor_refuses_run);
+  tcase_add_test(hostile, mig_inspect_package_full_missized);
+  tcase_add_test(hostile, mig_inspect_tail_bounds);
+  tcase_add_test(hostile, mig_inspect_full_past_eof);
+  tcase_add_test(hostile, mig_inspect_consumed_in_pages);
+  tcase_add_test(hostile, mig_inspect_package_record_cut);
+  tcase_add_test(hostile, mig_inspect_tail_trials);
+  tcase_add_test(hostile, mig_inspect_live_not_walked);
+  suite_add_tcase(suite, hostile);
   return suite;
 }

@@ -24,6 +24,7 @@ Suite *mig_pctrack_suite(void);
 Suite *mig_state_suite(void);
 Suite *mig_caps_suite(void);
 Suite *mig_walk_suite(void);
+Suite *mig_analyze_suite(void);
 Suite *mig_vmsd_diff_suite(void);
 Suite *mig_postcopy_suite(void);
 Suite *mig_multifd_suite(void);
@@ -49,6 +50,7 @@ static sim_suite_fn *const suites[] = {
   mig_state_suite,
   mig_caps_suite,
   mig_walk_suite,
+  mig_analyze_suite,
   mig_vmsd_diff_suite,
   mig_postcopy_suite,
   mig_multifd_suite,

@@ -23,11 +23,15 @@ import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The files of migration/ that read a stream, a section payload or the
-# return path: the record layer first.
-READERS = ["mig_record.c", "mig_record_inl.h", "mig_stream.c", "mig_load.c", "mig_vmstate.c", "mig_ram.c", "mig_ramapply.c",
-           "mig_rp.c", "mig_vfio.c", "mig_inspect.c", "mig_analyze.c", "mig_reencode.c",
-           "mig_multifd_packet.c"]
+# The files of migration/ that read a stream, a section payload, a multifd
+# channel or the return path: the record layer, the loader and its device,
+# RAM and live-section readers, the walker with its destination check, and
+# the decoders (XBZRLE, compressed pages, multifd packets and payloads).
+READERS = ["mig_record.c", "mig_record_inl.h", "mig_wire.c", "mig_stream.c", "mig_load.c",
+           "mig_vmstate.c", "mig_ram.c", "mig_ramapply.c", "mig_rp.c", "mig_vfio.c",
+           "mig_caps.c", "mig_inspect.c", "mig_destcheck.c", "mig_analyze.c", "mig_reencode.c",
+           "mig_xbzrle.c", "mig_compress.c", "mig_multifd_packet.c", "mig_multifd_payload.c",
+           "mig_multifd.c", "mig_multifd_recv.c"]
 LINES_BAR, BRANCHES_BAR = 95.0, 85.0
 
 

@@ -168,8 +168,9 @@ sys.exit(0 if 1.2 <= summary["cpu_seconds"] and summary["wall_seconds"] < 45 els
 PY
   fail "harness/fuzz --cpu-minutes"
 fi
+# Its grown corpus also goes through the loader/walker differential and inspect (--cross).
 if ! python3 harness/fuzz --target stream_fuzz --minutes 0.5 --no-build --no-coverage \
-    --out out/campaigns/stream-smoke; then
+    --cross loadwalk_fuzz,inspect_fuzz --out out/campaigns/stream-smoke; then
   echo "stream_fuzz found a crasher or the runner failed (out/campaigns/stream-smoke)"
   fail "stream_fuzz smoke"
 fi

@@ -18,7 +18,7 @@ export MIGSIM_SKIP_LOG=   # the test command counted the skips already
 find out/coverage -name '*.gcda' -delete
 for layer in sim models migration conformance cli; do
   binary=out/coverage/${layer}_test
-  [[ -x $binary ]] && MIGSIM_PROPERTY_SEEDS=5 CK_FORK=no CK_DEFAULT_TIMEOUT=900 "$binary" >/dev/null
+  [[ -x $binary ]] && MIGSIM_PROPERTY_SEEDS=2 CK_FORK=no CK_DEFAULT_TIMEOUT=900 "$binary" >/dev/null
 done
 out/coverage/migsim run --seed 5 >/dev/null
 for replay in out/coverage/*_replay; do

@@ -46,13 +46,13 @@ live() {
   if "$@"; then flaky+=("$step"); else fail "$step"; fi
 }
 for variant in release debug asan clang; do
-  # The 200-seed property sweep runs in full in release, its first 30 seeds
+  # The 200-seed property sweep runs in full in release, its first 20 seeds
   # under asan+ubsan (the slowest build), and its first 5 in the debug and
   # clang builds (they add no new code paths; harness/digest_matrix.py below
   # compares their runs with release). A count below 200 also shortens the
   # conform_ram sweeps (conform_ram_test.c).
   seeds=200
-  [[ $variant == asan ]] && seeds=30
+  [[ $variant == asan ]] && seeds=20
   [[ $variant == debug || $variant == clang ]] && seeds=5
   # Every test binary of the variant: one per layer, and the test-only builds
   # configure.py makes beside them (cli_nondet_test: --twice against planted

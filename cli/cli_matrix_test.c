@@ -14,6 +14,8 @@
 
 #include <fcntl.h>
 #include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 
@@ -111,20 +113,23 @@ START_TEST(cli_dump_vmstate_release)
                    CONFORM_BAD_INPUT);
   ck_assert_str_eq(output, "migsim dump-vmstate: --release 1.1.1: release 1.1.1 has no machine "
                            "type 'sim-2.0'\n");
-  char *old_dump[] = {"--release", "1.1.1", "--machine", "sim-1.0", "--output",
-                      "/tmp/cli_matrix_old.json"};
-  char *new_dump[] = {"--release", "2.0", "--machine", "sim-1.0", "--output",
-                      "/tmp/cli_matrix_new.json"};
+  /* A folder of its own: the suites of the four builds run side by side (harness/test.sh). */
+  char folder[] = "/tmp/cli_matrix_dump_XXXXXX", old_path[64], new_path[64];
+  ck_assert_ptr_nonnull(mkdtemp(folder));
+  snprintf(old_path, sizeof(old_path), "%s/old.json", folder);
+  snprintf(new_path, sizeof(new_path), "%s/new.json", folder);
+  char *old_dump[] = {"--release", "1.1.1", "--machine", "sim-1.0", "--output", old_path};
+  char *new_dump[] = {"--release", "2.0", "--machine", "sim-1.0", "--output", new_path};
   ck_assert_int_eq(cli_run_captured(cli_dump_vmstate_main, 6, old_dump, output, sizeof(output)), 0);
   ck_assert_int_eq(cli_run_captured(cli_dump_vmstate_main, 6, new_dump, output, sizeof(output)), 0);
-  char *diff[] = {"/tmp/cli_matrix_old.json", "/tmp/cli_matrix_new.json", "--direction",
-                  "forward"};
+  char *diff[] = {old_path, new_path, "--direction", "forward"};
   ck_assert_int_eq(cli_run_captured(cli_vmstate_diff_main, 4, diff, output, sizeof(output)), 0);
   ck_assert_msg(strstr(output, "[FIELD_RENAMED]") != NULL, "%s", output);
   ck_assert(strstr(output, "[PLACEHOLDER]") != NULL);
   ck_assert(strstr(output, "machine sim-1.0") != NULL);
-  unlink("/tmp/cli_matrix_old.json");
-  unlink("/tmp/cli_matrix_new.json");
+  unlink(old_path);
+  unlink(new_path);
+  rmdir(folder);
 }
 END_TEST
 

@@ -45,84 +45,132 @@ live() {
   echo "== $step failed; running it once more (it drives a real QEMU in wall-clock time) [t=${SECONDS}s]"
   if "$@"; then flaky+=("$step"); else fail "$step"; fi
 }
+# Steps that do not drive a real QEMU or time anything run side by side, one
+# per core: `queue STEP CMD...` adds one, `drain` runs the queue (in order, as
+# lanes come free, so the longest go first) and prints each step's output
+# whole when it ends, with when it started and how long it took.
+lanes=$(nproc)
+queue_steps=()
+queue_commands=()
+queue() { queue_steps+=("$1"); shift; queue_commands+=("$(printf '%q ' "$@")"); }
+drain() {
+  local folder=out/reports/steps next=0 running=0 finished index rc
+  local -a pids=() started=()
+  mkdir -p "$folder"
+  while (( next < ${#queue_steps[@]} || running > 0 )); do
+    while (( running < lanes && next < ${#queue_steps[@]} )); do
+      ( eval "${queue_commands[next]}" ) > "$folder/$next.log" 2>&1 &
+      pids[next]=$!
+      started[next]=$SECONDS
+      next=$((next + 1)) running=$((running + 1))
+    done
+    rc=0
+    wait -n -p finished || rc=$?
+    running=$((running - 1))
+    for index in "${!pids[@]}"; do
+      [[ ${pids[index]} == "$finished" ]] || continue
+      echo "== ${queue_steps[index]} [t=${started[index]}s, took $((SECONDS - started[index]))s]"
+      cat "$folder/$index.log"
+      (( rc == 0 )) || fail "${queue_steps[index]} (exit $rc)"
+      unset "pids[index]"
+    done
+  done
+  queue_steps=() queue_commands=()
+}
+
+echo "== suites, digests, regressions and replays, $lanes at a time [t=${SECONDS}s]"
+# Every test binary of every build: one per layer, and the test-only builds
+# configure.py makes beside them (cli_nondet_test: --twice against planted
+# nondeterminism; mig_postcopy_bug_test: a planted postcopy discard bug;
+# conform_faults_bug_test: a planted engine bug the fault campaign must catch
+# and the shrinker reduce).  The 200-seed property sweep runs in full in
+# release, its first 20 seeds under asan+ubsan (the slowest build), and its
+# first 5 in the debug and clang builds (they add no new code paths;
+# harness/digest_matrix.py below compares their runs with release).  A count
+# below 200 also shortens the conform_ram sweeps (conform_ram_test.c).  The
+# conformance suites are the longest: they go first.
 for variant in release debug asan clang; do
-  # The 200-seed property sweep runs in full in release, its first 20 seeds
-  # under asan+ubsan (the slowest build), and its first 5 in the debug and
-  # clang builds (they add no new code paths; harness/digest_matrix.py below
-  # compares their runs with release). A count below 200 also shortens the
-  # conform_ram sweeps (conform_ram_test.c).
-  seeds=200
-  [[ $variant == asan ]] && seeds=20
-  [[ $variant == debug || $variant == clang ]] && seeds=5
-  # Every test binary of the variant: one per layer, and the test-only builds
-  # configure.py makes beside them (cli_nondet_test: --twice against planted
-  # nondeterminism; mig_postcopy_bug_test: a planted postcopy discard bug;
-  # conform_faults_bug_test: a planted engine bug the fault campaign must catch
-  # and the shrinker reduce).
   for layer in sim models migration conformance cli; do
     [[ -x out/$variant/${layer}_test ]] || fail "missing out/$variant/${layer}_test"
   done
+done
+suite() {  # suite VARIANT BINARY
+  local seeds=200
+  [[ $1 == asan ]] && seeds=20
+  [[ $1 == debug || $1 == clang ]] && seeds=5
+  queue "$2" env MIGSIM_PROPERTY_SEEDS=$seeds CK_DEFAULT_TIMEOUT=600 \
+    "$2" --xml "out/reports/$1-$(basename "$2" _test).xml"
+}
+for variant in asan release clang debug; do
+  [[ -x out/$variant/conformance_test ]] && suite "$variant" "out/$variant/conformance_test"
+done
+queue "coverage" bash coverage/report.sh
+queue "oss-fuzz build: fuzz/oss-fuzz/build.sh builds every target in a clean directory" \
+  bash harness/oss_fuzz_build_test.sh
+queue "fault campaign: 300 swarm seeds of faults-swarm.json, each its own faults (docs/faults.md)" \
+  out/release/migsim run conformance/scenarios/faults-swarm.json --seeds 1-300 --jobs 2 --no-progress
+for variant in asan release clang debug; do
   for binary in $(ls out/$variant/*_test | sort); do
-    layer=$(basename "$binary" _test)
-    echo "== $binary [t=${SECONDS}s]"
-    if ! MIGSIM_PROPERTY_SEEDS=$seeds CK_DEFAULT_TIMEOUT=600 \
-        "$binary" --xml "out/reports/${variant}-${layer}.xml"; then
-      fail "$binary"
-    fi
+    [[ $binary == */conformance_test ]] || suite "$variant" "$binary"
   done
 done
 
-echo "== digests across builds, and --twice [t=${SECONDS}s]"
-python3 harness/digest_matrix.py --seeds 1,2,3,42 || fail "digest_matrix default"
-python3 harness/digest_matrix.py --seeds 1,2 --scenario conformance/scenarios/ram-zipf.json \
+queue "digests across builds, and --twice" python3 harness/digest_matrix.py --seeds 1,2,3,42
+queue "digests: ram/iommu" python3 harness/digest_matrix.py --seeds 1,2 \
+  --scenario conformance/scenarios/ram-zipf.json \
   --scenario conformance/scenarios/ram-synthetic.json \
   --scenario conformance/scenarios/ram-shared.json \
   --scenario conformance/scenarios/iommu.json \
   --scenario conformance/scenarios/iommu-irq.json \
   --scenario conformance/scenarios/iommu-ats.json \
   --scenario conformance/scenarios/ram-resize-before.json \
-  --scenario conformance/scenarios/ram-resize-retry.json || fail "digest_matrix ram/iommu"
-python3 harness/digest_matrix.py --seeds 1,2 --scenario conformance/scenarios/vfio-ack.json \
-  --scenario conformance/scenarios/vfio-cpr.json || fail "digest_matrix vfio"
-python3 harness/digest_matrix.py --seeds 1,2 --scenario conformance/scenarios/compat-aer.json \
+  --scenario conformance/scenarios/ram-resize-retry.json
+queue "digests: vfio" python3 harness/digest_matrix.py --seeds 1,2 \
+  --scenario conformance/scenarios/vfio-ack.json --scenario conformance/scenarios/vfio-cpr.json
+queue "digests: compat" python3 harness/digest_matrix.py --seeds 1,2 \
+  --scenario conformance/scenarios/compat-aer.json \
   --scenario conformance/scenarios/compat-rom.json \
-  --scenario conformance/scenarios/compat-chain.json || fail "digest_matrix compat"
-python3 harness/digest_matrix.py --seeds 1,2 --scenario conformance/scenarios/postcopy-preempt-multifd.json --scenario conformance/scenarios/postcopy-recovery.json --scenario conformance/scenarios/multifd-zstd.json || fail "digest_matrix postcopy/multifd"
-
-echo "== the compatibility matrix against its golden file (docs/compat.md) [t=${SECONDS}s]"
-out/release/migsim matrix --caps none,switchover-ack --golden conformance/golden/matrix.json \
-  --format html --output out/reports/matrix.html || fail "matrix golden"
-
-echo "== every catalog scenario with --twice: one trace per seed (the benchmarks aside) [t=${SECONDS}s]"
-for scenario in conformance/scenarios/*.json; do
-  [[ $scenario == */bench-* ]] && continue
-  # Exit 4 is NONDETERMINISM, 2 a scenario that no longer parses; the other
-  # verdicts are the scenario's own (vfio-ack-serialize shows a LIVENESS quirk).
-  rc=0
-  out/release/migsim run "$scenario" --twice --no-progress > /dev/null || rc=$?
-  if (( rc == 2 || rc >= 4 )); then fail "--twice $scenario (exit $rc)"; fi
-done
-
-echo "== fault campaign: 300 swarm seeds of faults-swarm.json, each its own faults (docs/faults.md) [t=${SECONDS}s]"
-out/release/migsim run conformance/scenarios/faults-swarm.json --seeds 1-300 --jobs 2 \
-  --no-progress || fail "fault campaign"
-
-echo "== regressions: conformance/regress/*.json give their recorded verdicts (migsim regress) [t=${SECONDS}s]"
-out/release/migsim regress conformance/regress || fail "migsim regress"
-
-echo "== campaign harness: 50 seeds in 2 shards, merged, the report rendered in Chromium [t=${SECONDS}s]"
-python3 harness/campaign_test.py || fail "campaign_test.py"
-
-echo "== fuzz replay [t=${SECONDS}s]"
+  --scenario conformance/scenarios/compat-chain.json
+queue "digests: postcopy/multifd" python3 harness/digest_matrix.py --seeds 1,2 \
+  --scenario conformance/scenarios/postcopy-preempt-multifd.json \
+  --scenario conformance/scenarios/postcopy-recovery.json \
+  --scenario conformance/scenarios/multifd-zstd.json
+queue "the compatibility matrix against its golden file (docs/compat.md)" \
+  out/release/migsim matrix --caps none,switchover-ack --golden conformance/golden/matrix.json \
+  --format html --output out/reports/matrix.html
+# Every catalog scenario with --twice: one trace per seed (the benchmarks
+# aside).  Exit 4 is NONDETERMINISM, 2 a scenario that no longer parses; the
+# other verdicts are the scenario's own (vfio-ack-serialize shows a LIVENESS quirk).
+twice() {
+  local scenario rc status=0
+  for scenario in conformance/scenarios/*.json; do
+    [[ $scenario == */bench-* ]] && continue
+    rc=0
+    out/release/migsim run "$scenario" --twice --no-progress > /dev/null || rc=$?
+    if (( rc == 2 || rc >= 4 )); then echo "--twice $scenario: exit $rc"; status=1; fi
+  done
+  return $status
+}
+queue "every catalog scenario with --twice: one trace per seed" twice
+queue "regressions: conformance/regress/*.json give their recorded verdicts (migsim regress)" \
+  out/release/migsim regress conformance/regress
+queue "campaign harness: 50 seeds in 2 shards, merged, the report rendered in Chromium" \
+  python3 harness/campaign_test.py
+# Fuzz replay: every corpus and every saved crasher under asan+ubsan.  The
+# canary target aborts on any stream (it must: see the fuzz smoke below), so
+# it replays only its own corpus; every other target also the regressions.
 for replay in out/asan/*_replay; do
   [[ -x $replay ]] || continue
   target=$(basename "$replay" _replay)
-  # The canary target aborts on any stream (it must: see the fuzz smoke below),
-  # so it replays only its own corpus; every other target also the regressions.
-  regress=conformance/regress
-  [[ $target == canary_fuzz ]] && regress=
-  "$replay" "fuzz/corpus/$target" $regress || fail "$replay"
+  if [[ $target == canary_fuzz ]]; then
+    queue "$replay" "$replay" "fuzz/corpus/$target"
+  else
+    queue "$replay" "$replay" "fuzz/corpus/$target" conformance/regress
+  fi
 done
+drain
+
+echo "== steps that drive a real QEMU or time themselves, one at a time [t=${SECONDS}s]"
 live sink_test.py python3 harness/sink_test.py    # live QEMU -> migsim sink; skips without QEMU
 live record_test.py python3 harness/record_test.py  # recorder, 2 configs into out/record-test
 live proxy_test.py python3 harness/proxy_test.py    # faults between real QEMUs via migsim proxy
@@ -174,12 +222,6 @@ if ! python3 harness/fuzz --target stream_fuzz --minutes 0.5 --no-build --no-cov
   echo "stream_fuzz found a crasher or the runner failed (out/campaigns/stream-smoke)"
   fail "stream_fuzz smoke"
 fi
-
-echo "== oss-fuzz build: fuzz/oss-fuzz/build.sh builds every target in a clean directory [t=${SECONDS}s]"
-bash harness/oss_fuzz_build_test.sh || fail "oss-fuzz build"
-
-echo "== coverage [t=${SECONDS}s]"
-bash coverage/report.sh || fail coverage
 
 # Skips: counted and printed with their reasons.  Where ../shared/corpus and
 # qemu-system-x86_64 are both present nothing may skip: a skip there hides a

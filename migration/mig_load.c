@@ -222,6 +222,9 @@ static enum mig_err load_stray_subsection(struct load_state *state,
            instance->desc->name);
   MIG_READER_FAIL(reader, MIG_ERR_SUBSECTION, mig_reader_offset(reader), detail, "%s",
                   instance->idstr);
+  /* Where the fields end is this destination's table's knowledge: a walker without it sizes
+     the section by the trailer or the footer and reads the bytes as payload. */
+  mig__reader_policy(reader, "destination_known");
   return MIG_ERR_SUBSECTION;
 }
 
@@ -635,15 +638,16 @@ static enum mig_err load_record(struct load_state *state, const struct mig_recor
  * A device's payload ends where its vmstate tables stopped reading.  No
  * footer marker there is the destination's verdict: the walker, which sizes
  * the section from the stream's trailer, may find the footer elsewhere
- * (docs/hostile.md, destination_known).  A marker with the wrong id is the
- * stream's own framing, and stays untagged.
+ * (docs/hostile.md, destination_known).  So may a stream that ends there:
+ * the tables read on into what the walker took for the footer and EOF.  A
+ * marker with the wrong id is the stream's own framing, and stays untagged.
  */
 static bool load_device_end_unmarked(struct load_state *state)
 {
   uint32_t handler = state->handler;
   if (handler == NO_HANDLER || handler == 0 || load_is_live(state, handler)) return false;
   uint8_t next = 0;
-  return mig_reader_peek_u8(state->reader, &next) && next != MIG_SECTION_FOOTER;
+  return !mig_reader_peek_u8(state->reader, &next) || next != MIG_SECTION_FOOTER;
 }
 
 enum mig_err mig_load_target_run(struct mig_reader *reader, const struct mig_load_target *target,
@@ -681,7 +685,9 @@ enum mig_err mig_load_target_run(struct mig_reader *reader, const struct mig_loa
   for (bool done = false; err == MIG_OK && !done;) {
     bool no_marker = load_device_end_unmarked(state);
     err = mig_record_next(&state->tokenizer, &state->record);
-    if (err == MIG_ERR_FOOTER && no_marker) mig__reader_policy(reader, "destination_known");
+    if ((err == MIG_ERR_FOOTER || err == MIG_ERR_TRUNCATED) && no_marker) {
+      mig__reader_policy(reader, "destination_known");
+    }
     if (err == MIG_OK) err = load_record(state, &state->record, &done);
     if (err != MIG_OK && load_recovered(state, err)) err = MIG_OK;
   }

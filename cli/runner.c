@@ -15,6 +15,7 @@ Suite *cli_vmsd_suite(void);
 Suite *cli_proxy_suite(void);
 Suite *cli_matrix_suite(void);
 Suite *cli_shrink_suite(void);
+Suite *cli_destcheck_suite(void);
 
 int main(int argc, char **argv)
 {
@@ -22,6 +23,6 @@ int main(int argc, char **argv)
                                          cli_sink_suite, cli_analyze_suite,
                                          cli_block_suite, cli_vmsd_suite,
                                          cli_proxy_suite, cli_matrix_suite,
-                                         cli_shrink_suite};
+                                         cli_shrink_suite, cli_destcheck_suite};
   return sim_check_main(argc, argv, suites, SIM_ARRAY_COUNT(suites));
 }

@@ -7,12 +7,20 @@
  */
 #include "mig_destcheck.h"
 
+#include "mig_devsem.h"
 #include "mig_record.h"
 #include "mig_vmsd_int.h"
 
 #include <jansson.h>
 
 #define DESTCHECK_DEPTH_MAX 8u
+/*
+ * The RAM block QEMU maps at address 0, kept page by page below 4 GiB for the
+ * post_load rules that read RAM (kvmvapic's ROM address is a uint32): at most
+ * 2^20 entries of 8 bytes.
+ */
+#define DESTCHECK_LOW_BLOCK "pc.ram"
+#define DESTCHECK_LOW_BYTES_MAX (UINT64_C(1) << 32)
 
 /*
  * Sections a QEMU 7.2 x86 destination loads that -dump-vmstate does not list
@@ -43,7 +51,22 @@ struct destcheck {
   json_t *vmdesc;                      /* the stream's own trailer, parsed here; NULL */
   const json_t *devices;               /* its "devices" array, or NULL */
   bool *used;                          /* per devices entry */
+  const uint8_t *bytes;                /* the stream */
+  size_t count;
+  /*
+   * DESTCHECK_LOW_BLOCK as the destination holds it after the RAM records so
+   * far, per page: state << 56 | datum, state LOW_UNSENT (zero, as a fresh
+   * destination's RAM), LOW_FILL (ZERO record; datum: the fill byte),
+   * LOW_PAGE (PAGE record; datum: its payload's stream offset) or
+   * LOW_UNKNOWN (XBZRLE, compressed).
+   */
+  uint64_t *low;                       /* calloc'd on the block's first record */
+  uint64_t low_pages;
+  uint64_t low_block_bytes;            /* the block's size; 0: none seen */
 };
+
+enum { LOW_UNSENT, LOW_FILL, LOW_PAGE, LOW_UNKNOWN };
+#define LOW_STATE_SHIFT 56
 
 static void warn(struct destcheck *check, uint64_t offset, const char *format, ...)
     __attribute__((format(printf, 3, 4)));
@@ -231,6 +254,9 @@ struct parse {
   const char *idstr;
   bool unverifiable;                   /* a part had no usable description: stop, accept */
   struct mig_error *error;
+  /* Scalar fields read, for the device semantics (mig_devsem.h). */
+  struct mig_devsem_field fields[MIG_DEVSEM_FIELDS_MAX];
+  uint32_t field_count;
 };
 
 static enum mig_err parse_vmsd(struct parse *p, const json_t *tdesc,
@@ -245,9 +271,24 @@ static enum mig_err parse_short(struct parse *p, uint64_t at, const char *what)
               "%.80s runs past the section's footer", what);
 }
 
+/* A field of at most 8 bytes, kept with its value for mig_devsem_check. */
+static void parse_keep(struct parse *p, const char *vmsd, const char *name, const json_t *field,
+                       uint64_t at, uint64_t bytes)
+{
+  if (name == NULL || p->field_count >= MIG_DEVSEM_FIELDS_MAX ||
+      (bytes != 1 && bytes != 2 && bytes != 4 && bytes != 8)) {
+    return;
+  }
+  uint64_t value = 0;
+  for (uint64_t i = 0; i < bytes; i++) value = value << 8 | p->payload[at + i];
+  p->fields[p->field_count++] = (struct mig_devsem_field){
+      .vmsd = vmsd, .name = name, .type = json_string_value(json_object_get(field, "type")),
+      .offset = p->payload_offset + at, .value = value, .bytes = (uint32_t)bytes};
+}
+
 static enum mig_err parse_fields(struct parse *p, const json_t *tdesc,
-                                 const struct mig_vmsd_desc *ddesc, uint32_t version,
-                                 uint32_t depth, uint64_t *at)
+                                 const struct mig_vmsd_desc *ddesc, const char *vmsd,
+                                 uint32_t version, uint32_t depth, uint64_t *at)
 {
   uint32_t cursor = 0;
   size_t index;
@@ -278,6 +319,7 @@ static enum mig_err parse_fields(struct parse *p, const json_t *tdesc,
       return MIG_OK;
     }
     if (bytes > p->count - *at) return parse_short(p, *at, name != NULL ? name : "a field");
+    if (length == NULL) parse_keep(p, vmsd, name, field, *at, bytes);
     *at += bytes;
   }
   return MIG_OK;
@@ -326,7 +368,7 @@ static enum mig_err parse_vmsd(struct parse *p, const json_t *tdesc,
                                const struct mig_vmsd_desc *ddesc, const char *name,
                                uint32_t version, uint32_t depth, uint64_t *at)
 {
-  enum mig_err code = parse_fields(p, tdesc, ddesc, version, depth, at);
+  enum mig_err code = parse_fields(p, tdesc, ddesc, name, version, depth, at);
   size_t prefix = strlen(name);
   while (code == MIG_OK && !p->unverifiable && *at + 2 <= p->count &&
          p->payload[*at] == MIG_SECTION_SUBSECTION) {
@@ -401,6 +443,76 @@ static enum mig_err device_identity(struct destcheck *check,
   return MIG_OK;
 }
 
+/* The byte at guest-physical address of the low RAM the destination holds; -1: unknown. */
+static int low_byte_at(void *context, uint64_t address)
+{
+  const struct destcheck *check = context;
+  uint64_t page = address / MIG_PAGE_BYTES;
+  if (page >= check->low_pages) return -1;
+  uint64_t entry = check->low[page];
+  uint64_t datum = entry & ((UINT64_C(1) << LOW_STATE_SHIFT) - 1);
+  switch (entry >> LOW_STATE_SHIFT) {
+  case LOW_UNSENT: return 0;
+  case LOW_FILL: return (int)datum;
+  case LOW_PAGE: return check->bytes[datum + address % MIG_PAGE_BYTES];
+  default: return -1;
+  }
+}
+
+/* mig_devsem_check over the fields parse read; what it could not check becomes a warning. */
+static enum mig_err device_semantics(struct destcheck *check,
+                                     const struct mig_inspect_event *event,
+                                     const struct parse *parse, struct mig_error *error)
+{
+  /* After a package (postcopy) the RAM is not all there when the devices load. */
+  bool ram_known = check->low_block_bytes > 0 && event->inspect->package_offset == 0;
+  struct mig_devsem_ram ram = {.byte_at = low_byte_at, .context = check,
+                               .bytes = check->low_block_bytes};
+  struct mig_devsem_section section = {
+      .idstr = event->idstr, .machine_type = check->options->machine_type,
+      .fields = parse->fields, .field_count = parse->field_count,
+      .ram = ram_known ? &ram : NULL};
+  char note[160];
+  enum mig_err code = mig_devsem_check(&section, error, note, sizeof note);
+  if (code == MIG_OK && note[0] != 0) {
+    warn(check, event->payload_offset, "%s: destination value not known, not checked: %s",
+         event->idstr, note);
+  }
+  return code;
+}
+
+/* RAM records into the low pages of DESTCHECK_LOW_BLOCK (what kvmvapic's post_load reads). */
+static void low_track(struct destcheck *check, const struct mig_inspect_event *event)
+{
+  if (event->block_index >= event->inspect->block_count) return;
+  const struct mig_inspect_block *block = &event->inspect->blocks[event->block_index];
+  if (strcmp(block->name, DESTCHECK_LOW_BLOCK) != 0) return;
+  if (check->low == NULL) {
+    check->low_pages = SIM_MIN(block->used_bytes, DESTCHECK_LOW_BYTES_MAX) / MIG_PAGE_BYTES;
+    check->low = calloc(check->low_pages + 1, sizeof *check->low);
+    SIM_ASSERT(check->low != NULL);
+  }
+  check->low_block_bytes = block->used_bytes;
+  if (event->kind == MIG_INSPECT_RAM_ZERO_RUN) {
+    for (uint64_t i = 0; i < event->run_count; i++) {  /* 9 bytes each: be64 word, fill */
+      uint64_t page = mig_wire_be64(event->payload + 9 * i) / MIG_PAGE_BYTES;
+      if (page >= check->low_pages) continue;
+      check->low[page] = (uint64_t)LOW_FILL << LOW_STATE_SHIFT | event->payload[9 * i + 8];
+    }
+    return;
+  }
+  uint64_t page = event->address / MIG_PAGE_BYTES;
+  if (page >= check->low_pages) return;
+  if (event->ram_kind == MIG_RAM_FLAG_ZERO) {
+    check->low[page] = (uint64_t)LOW_FILL << LOW_STATE_SHIFT | event->fill;
+  } else if (event->ram_kind == MIG_RAM_FLAG_PAGE && event->payload_bytes == MIG_PAGE_BYTES &&
+             event->payload_offset + MIG_PAGE_BYTES <= check->count) {
+    check->low[page] = (uint64_t)LOW_PAGE << LOW_STATE_SHIFT | event->payload_offset;
+  } else {
+    check->low[page] = (uint64_t)LOW_UNKNOWN << LOW_STATE_SHIFT;
+  }
+}
+
 static enum mig_err device_check(struct destcheck *check, const struct mig_inspect_event *event,
                                  struct mig_error *error)
 {
@@ -418,7 +530,10 @@ static enum mig_err device_check(struct destcheck *check, const struct mig_inspe
                         .idstr = event->idstr, .error = error};
   uint64_t at = 0;
   code = parse_vmsd(&parse, entry, desc, vmsd, event->version, 0, &at);
-  if (code != MIG_OK || parse.unverifiable || at == event->payload_bytes) return code;
+  if (code != MIG_OK || parse.unverifiable) return code;
+  /* QEMU checks _EQUAL fields as it reads them and runs post_load before the footer. */
+  code = device_semantics(check, event, &parse, error);
+  if (code != MIG_OK || at == event->payload_bytes) return code;
   char path[MIG_PATH_BYTES_MAX];
   snprintf(path, sizeof path, "%.120s/footer", event->idstr);
   return fail(error, MIG_ERR_FOOTER, event->payload_offset + at, path, "byte 0x%02x where the "
@@ -455,6 +570,8 @@ static enum mig_err destcheck_visit(void *context, const struct mig_inspect_even
   enum mig_err code = MIG_OK;
   if (event->kind == MIG_INSPECT_CONFIGURATION) {
     code = configuration_check(check, event->inspect, error);
+  } else if (event->kind == MIG_INSPECT_RAM_PAGE || event->kind == MIG_INSPECT_RAM_ZERO_RUN) {
+    low_track(check, event);
   } else if (event->kind == MIG_INSPECT_DEVICE &&
              (event->payload != NULL || event->payload_bytes == 0)) {
     code = device_check(check, event, error);
@@ -471,7 +588,8 @@ enum mig_err mig_destcheck_walk(const uint8_t *bytes, size_t count,
 {
   SIM_ASSERT(options != NULL && report != NULL);
   memset(report, 0, sizeof *report);
-  struct destcheck check = {.options = options, .inner = inner, .report = report};
+  struct destcheck check = {.options = options, .inner = inner, .report = report,
+                            .bytes = bytes, .count = count};
   trailer_parse(&check, bytes, count);
   struct mig_inspect_options walk_options = {0};
   if (inspect_options != NULL) walk_options = *inspect_options;
@@ -485,5 +603,6 @@ enum mig_err mig_destcheck_walk(const uint8_t *bytes, size_t count,
   }
   json_decref(check.vmdesc);
   free(check.used);
+  free(check.low);
   return code;
 }

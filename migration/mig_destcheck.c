@@ -8,6 +8,7 @@
 #include "mig_destcheck.h"
 
 #include "mig_record.h"
+#include "mig_virtio.h"
 #include "mig_vmsd_int.h"
 
 #include <jansson.h>
@@ -245,9 +246,42 @@ static enum mig_err parse_short(struct parse *p, uint64_t at, const char *what)
               "%.80s runs past the section's footer", what);
 }
 
+/*
+ * A "virtio" field (VMSTATE_VIRTIO_DEVICE) at payload[*at]: read as
+ * virtio_load reads it (mig_virtio.h), which moves *at to where QEMU stops;
+ * a size the VM description disagrees with is a warning.  False (and *at
+ * unmoved) when the blob cannot be sized from the stream: the description's
+ * size stands.
+ */
+static bool parse_virtio(struct parse *p, const json_t *field, const char *device, uint64_t *at,
+                         enum mig_err *code)
+{
+  struct mig_virtio_blob blob = {.payload = p->payload, .payload_bytes = p->count, .start = *at,
+                                 .payload_offset = p->payload_offset, .idstr = p->idstr,
+                                 .device = device,
+                                 .transport = mig_virtio_transport_from_idstr(p->idstr)};
+  struct mig_virtio_result result;
+  struct mig_error error;
+  *code = mig_virtio_blob_parse(&blob, &result, &error);
+  if (*code != MIG_OK) {
+    fail(p->error, *code, error.offset, error.path, "%s", error.detail);
+    return true;
+  }
+  if (result.unverifiable) return false;
+  uint64_t described = 0;
+  if (!entry_field_bytes(field, &described) || described != result.end - *at) {
+    warn(p->check, p->payload_offset + result.end, "%s/virtio: virtio blob ends at 0x%" PRIx64
+         ", the VM description says %" PRIu64 " bytes (0x%" PRIx64 " from 0x%" PRIx64 ")",
+         p->idstr, p->payload_offset + result.end, described, result.end - *at,
+         p->payload_offset + *at);
+  }
+  *at = result.end;
+  return true;
+}
+
 static enum mig_err parse_fields(struct parse *p, const json_t *tdesc,
-                                 const struct mig_vmsd_desc *ddesc, uint32_t version,
-                                 uint32_t depth, uint64_t *at)
+                                 const struct mig_vmsd_desc *ddesc, const char *name_vmsd,
+                                 uint32_t version, uint32_t depth, uint64_t *at)
 {
   uint32_t cursor = 0;
   size_t index;
@@ -270,6 +304,13 @@ static enum mig_err parse_fields(struct parse *p, const json_t *tdesc,
                                        (uint32_t)inner_version, depth + 1, at);
         if (code != MIG_OK || p->unverifiable) return code;
       }
+      continue;
+    }
+    const char *type = json_string_value(json_object_get(field, "type"));
+    enum mig_err code = MIG_OK;
+    bool virtio = type != NULL && strcmp(type, "virtio") == 0;
+    if (virtio && parse_virtio(p, field, name_vmsd, at, &code)) {
+      if (code != MIG_OK) return code;
       continue;
     }
     uint64_t bytes = 0;
@@ -326,7 +367,7 @@ static enum mig_err parse_vmsd(struct parse *p, const json_t *tdesc,
                                const struct mig_vmsd_desc *ddesc, const char *name,
                                uint32_t version, uint32_t depth, uint64_t *at)
 {
-  enum mig_err code = parse_fields(p, tdesc, ddesc, version, depth, at);
+  enum mig_err code = parse_fields(p, tdesc, ddesc, name, version, depth, at);
   size_t prefix = strlen(name);
   while (code == MIG_OK && !p->unverifiable && *at + 2 <= p->count &&
          p->payload[*at] == MIG_SECTION_SUBSECTION) {

@@ -271,9 +271,9 @@ static bool parse_virtio(struct parse *p, const json_t *field, const char *devic
   uint64_t described = 0;
   if (!entry_field_bytes(field, &described) || described != result.end - *at) {
     warn(p->check, p->payload_offset + result.end, "%s/virtio: virtio blob ends at 0x%" PRIx64
-         ", the VM description says %" PRIu64 " bytes (0x%" PRIx64 " from 0x%" PRIx64 ")",
-         p->idstr, p->payload_offset + result.end, described, result.end - *at,
-         p->payload_offset + *at);
+         " (%" PRIu64 " bytes from 0x%" PRIx64 "), the VM description says %" PRIu64 " bytes",
+         p->idstr, p->payload_offset + result.end, result.end - *at, p->payload_offset + *at,
+         described);
   }
   *at = result.end;
   return true;

@@ -39,7 +39,8 @@ static void vt_put(struct vt_blob *b, uint64_t value, unsigned bytes)
 {
   ck_assert_uint_le(b->count + bytes, sizeof b->bytes);
   for (unsigned i = 0; i < bytes; i++) {
-    b->bytes[b->count++] = (uint8_t)(value >> (8 * (bytes - 1 - i)));
+    unsigned shift = 8 * (bytes - 1 - i);  /* wider than 8 bytes: zeros, then value */
+    b->bytes[b->count++] = shift < 64 ? (uint8_t)(value >> shift) : 0;
   }
 }
 

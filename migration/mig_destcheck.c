@@ -9,6 +9,7 @@
 
 #include "mig_devsem.h"
 #include "mig_record.h"
+#include "mig_virtio.h"
 #include "mig_vmsd_int.h"
 
 #include <jansson.h>
@@ -286,6 +287,39 @@ static void parse_keep(struct parse *p, const char *vmsd, const char *name, cons
       .offset = p->payload_offset + at, .value = value, .bytes = (uint32_t)bytes};
 }
 
+/*
+ * A "virtio" field (VMSTATE_VIRTIO_DEVICE) at payload[*at]: read as
+ * virtio_load reads it (mig_virtio.h), which moves *at to where QEMU stops;
+ * a size the VM description disagrees with is a warning.  False (and *at
+ * unmoved) when the blob cannot be sized from the stream: the description's
+ * size stands.
+ */
+static bool parse_virtio(struct parse *p, const json_t *field, const char *device, uint64_t *at,
+                         enum mig_err *code)
+{
+  struct mig_virtio_blob blob = {.payload = p->payload, .payload_bytes = p->count, .start = *at,
+                                 .payload_offset = p->payload_offset, .idstr = p->idstr,
+                                 .device = device,
+                                 .transport = mig_virtio_transport_from_idstr(p->idstr)};
+  struct mig_virtio_result result;
+  struct mig_error error;
+  *code = mig_virtio_blob_parse(&blob, &result, &error);
+  if (*code != MIG_OK) {
+    fail(p->error, *code, error.offset, error.path, "%s", error.detail);
+    return true;
+  }
+  if (result.unverifiable) return false;
+  uint64_t described = 0;
+  if (!entry_field_bytes(field, &described) || described != result.end - *at) {
+    warn(p->check, p->payload_offset + result.end, "%s/virtio: virtio blob ends at 0x%" PRIx64
+         " (%" PRIu64 " bytes from 0x%" PRIx64 "), the VM description says %" PRIu64 " bytes",
+         p->idstr, p->payload_offset + result.end, result.end - *at, p->payload_offset + *at,
+         described);
+  }
+  *at = result.end;
+  return true;
+}
+
 static enum mig_err parse_fields(struct parse *p, const json_t *tdesc,
                                  const struct mig_vmsd_desc *ddesc, const char *vmsd,
                                  uint32_t version, uint32_t depth, uint64_t *at)
@@ -311,6 +345,13 @@ static enum mig_err parse_fields(struct parse *p, const json_t *tdesc,
                                        (uint32_t)inner_version, depth + 1, at);
         if (code != MIG_OK || p->unverifiable) return code;
       }
+      continue;
+    }
+    const char *type = json_string_value(json_object_get(field, "type"));
+    enum mig_err code = MIG_OK;
+    bool virtio = type != NULL && strcmp(type, "virtio") == 0;
+    if (virtio && parse_virtio(p, field, vmsd, at, &code)) {
+      if (code != MIG_OK) return code;
       continue;
     }
     uint64_t bytes = 0;

@@ -17,7 +17,12 @@
  *     names, and its subsections start where the description says the
  *     fields end (fields sent at the section's version only), each behind a
  *     0x05 marker with a name of the section's VMSD: "Missing section
- *     footer" otherwise, as QEMU reports it.
+ *     footer" otherwise, as QEMU reports it;
+ *   - a "virtio" field (VMSTATE_VIRTIO_DEVICE) is read as virtio_load reads
+ *     it (mig_virtio.h): its refusals are QEMU's, and the section goes on
+ *     where virtio_load stops (a size the VM description disagrees with is
+ *     a warning); a blob the stream alone cannot size keeps the
+ *     description's size.
  *
  * With the dump the trailer is advisory (mig_inspect_options
  * trailer_advisory): FULL sections are sized by their footers, and a

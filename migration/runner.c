@@ -31,6 +31,7 @@ Suite *mig_multifd_suite(void);
 Suite *mig_multifd_payload_suite(void);
 Suite *mig_destcheck_suite(void);
 Suite *mig_devsem_suite(void);
+Suite *mig_virtio_suite(void);
 Suite *mig_xbzrle_suite(void);
 
 static sim_suite_fn *const suites[] = {
@@ -58,6 +59,7 @@ static sim_suite_fn *const suites[] = {
   mig_multifd_payload_suite,
   mig_destcheck_suite,
   mig_devsem_suite,
+  mig_virtio_suite,
   mig_xbzrle_suite,
 };
 

@@ -129,6 +129,17 @@ static enum mig_err find_visit(void *context, const struct mig_inspect_event *ev
   return MIG_OK;
 }
 
+/* Walks input with the find visitor: find->payload and find->page_payload filled. */
+static void find_in(const struct mig_membuf *input, struct find *find)
+{
+  struct mig_inspect_visitor visitor = {.visit = find_visit, .context = find};
+  struct mig_inspect inspect;
+  struct mig_error error;
+  ck_assert_int_eq(mig_inspect_walk(input->bytes, input->count, &inspect, &visitor, &error),
+                   MIG_OK);
+  mig_inspect_deinit(&inspect);
+}
+
 static void put_be(uint8_t *at, uint32_t bytes, uint64_t value)
 {
   for (uint32_t i = 0; i < bytes; i++) at[i] = (uint8_t)(value >> (8 * (bytes - 1 - i)));
@@ -182,17 +193,13 @@ START_TEST(cli_destcheck_device_semantics_mutants)
     struct mig_membuf input;
     if (!read_stream(cases[c].stem, &input)) return;
     struct find find = {.idstr = cases[c].idstr, .page = UINT64_MAX};
-    struct mig_inspect_visitor visitor = {.visit = find_visit, .context = &find};
-    struct mig_inspect inspect;
-    struct mig_error error;
-    ck_assert_int_eq(mig_inspect_walk(input.bytes, input.count, &inspect, &visitor, &error),
-                     MIG_OK);
-    mig_inspect_deinit(&inspect);
+    find_in(&input, &find);
     ck_assert_uint_gt(find.payload, 0);
     put_be(input.bytes + find.payload + cases[c].at, cases[c].bytes, cases[c].value);
     char machine[64], message[512];
     stem_machine(cases[c].stem, machine, sizeof machine);
     struct mig_destcheck_report report;
+    struct mig_error error;
     enum mig_err code = check_as(&input, machine, &report, &error);
     mig_error_format(&error, message, sizeof message);
     ck_assert_msg(code == cases[c].want, "case %zu: %s", c, message);
@@ -217,22 +224,16 @@ START_TEST(cli_destcheck_vapic_rom_page_from_the_stream)
   struct mig_membuf input;
   if (!read_stream(stem, &input)) return;
   struct find find = {.idstr = "kvm-tpr-opt", .page = UINT64_MAX};
-  struct mig_inspect_visitor visitor = {.visit = find_visit, .context = &find};
-  struct mig_inspect inspect;
-  struct mig_error error;
-  ck_assert_int_eq(mig_inspect_walk(input.bytes, input.count, &inspect, &visitor, &error),
-                   MIG_OK);
-  mig_inspect_deinit(&inspect);
+  find_in(&input, &find);
   uint64_t rom = get_be(input.bytes + find.payload + 140, 4) & ~UINT64_C(511);
   ck_assert_uint_ne(rom, 0);            /* the sidecar's guest ran SeaBIOS: the ROM is mapped */
   find.page = rom & ~UINT64_C(4095);
-  ck_assert_int_eq(mig_inspect_walk(input.bytes, input.count, &inspect, &visitor, &error),
-                   MIG_OK);
-  mig_inspect_deinit(&inspect);
+  find_in(&input, &find);
   ck_assert_uint_gt(find.page_payload, 0);
   uint8_t *size = input.bytes + find.page_payload + (rom - find.page) + 2;
   ck_assert_uint_ne(*size, 0);
   struct mig_destcheck_report report;
+  struct mig_error error;
   ck_assert_int_eq(check_as(&input, "pc-i440fx-7.2", &report, &error), MIG_OK);
   uint8_t saved = *size;
   *size = 0;

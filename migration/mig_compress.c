@@ -23,13 +23,26 @@ uint32_t mig_compress_page(const uint8_t *page, int32_t level, uint8_t *out)
   return (uint32_t)out_bytes;
 }
 
-bool mig_compress_inflate(const uint8_t *in, uint32_t in_bytes, uint8_t *page, char *detail,
-                          size_t detail_bytes)
+bool mig_compress_inflate_ends(const uint8_t *in, uint32_t in_bytes, uint8_t *page,
+                               uint32_t *inflated, char *detail, size_t detail_bytes)
 {
   uLongf page_bytes = MIG_PAGE_BYTES;
   int ret = uncompress(page, &page_bytes, in, (uLong)in_bytes);
-  if (ret == Z_OK && page_bytes == MIG_PAGE_BYTES) return true;
+  *inflated = (uint32_t)page_bytes;
+  if (ret == Z_OK) return true;
   snprintf(detail, detail_bytes, "zlib %d, %lu bytes inflated", ret, (unsigned long)page_bytes);
+  return false;
+}
+
+bool mig_compress_inflate(const uint8_t *in, uint32_t in_bytes, uint8_t *page, char *detail,
+                          size_t detail_bytes)
+{
+  uint32_t inflated = 0;
+  if (!mig_compress_inflate_ends(in, in_bytes, page, &inflated, detail, detail_bytes)) {
+    return false;
+  }
+  if (inflated == MIG_PAGE_BYTES) return true;
+  snprintf(detail, detail_bytes, "zlib 0, %" PRIu32 " bytes inflated", inflated);
   return false;
 }
 

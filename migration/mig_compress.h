@@ -35,6 +35,14 @@ uint32_t mig_compress_page(const uint8_t *page, int32_t level, uint8_t *out);
  */
 bool mig_compress_inflate(const uint8_t *in, uint32_t in_bytes, uint8_t *page, char *detail,
                           size_t detail_bytes);
+/*
+ * QEMU 7.2's own test (qemu_uncompress_data, "decompress data failed"): the
+ * zlib stream ends within a page, however many bytes it inflates to (the
+ * rest of the page keeps what it held) and whatever follows it in the
+ * record.  *inflated: the bytes it gave.
+ */
+bool mig_compress_inflate_ends(const uint8_t *in, uint32_t in_bytes, uint8_t *page,
+                               uint32_t *inflated, char *detail, size_t detail_bytes);
 
 struct mig_compress_threads {      /* caller-owned; fields private */
   uint32_t threads_count;

@@ -7,6 +7,7 @@
  */
 #include "mig_destcheck.h"
 
+#include "mig_compress.h"
 #include "mig_devsem.h"
 #include "mig_record.h"
 #include "mig_virtio.h"
@@ -522,6 +523,28 @@ static enum mig_err device_semantics(struct destcheck *check,
   return code;
 }
 
+/*
+ * A COMPRESS_PAGE record as QEMU 7.2's decompression thread takes it: the
+ * zlib stream must end within a page ("decompress data failed").
+ */
+static enum mig_err compressed_check(const struct mig_inspect_event *event,
+                                     struct mig_error *error)
+{
+  uint8_t page[MIG_PAGE_BYTES];
+  uint32_t inflated = 0;
+  char detail[64];
+  if (event->payload == NULL ||
+      mig_compress_inflate_ends(event->payload, (uint32_t)event->payload_bytes, page, &inflated,
+                                detail, sizeof detail)) {
+    return MIG_OK;
+  }
+  char path[MIG_PATH_BYTES_MAX];
+  snprintf(path, sizeof path, "ram/%.120s/compressed",
+           event->inspect->blocks[event->block_index].name);
+  return fail(error, MIG_ERR_BAD_VALUE, event->payload_offset, path,
+              "%s (QEMU: decompress data failed)", detail);
+}
+
 /* RAM records into the low pages of DESTCHECK_LOW_BLOCK (what kvmvapic's post_load reads). */
 static void low_track(struct destcheck *check, const struct mig_inspect_event *event)
 {
@@ -613,6 +636,7 @@ static enum mig_err destcheck_visit(void *context, const struct mig_inspect_even
     code = configuration_check(check, event->inspect, error);
   } else if (event->kind == MIG_INSPECT_RAM_PAGE || event->kind == MIG_INSPECT_RAM_ZERO_RUN) {
     low_track(check, event);
+    if (event->ram_kind == MIG_RAM_FLAG_COMPRESS_PAGE) code = compressed_check(event, error);
   } else if (event->kind == MIG_INSPECT_DEVICE &&
              (event->payload != NULL || event->payload_bytes == 0)) {
     code = device_check(check, event, error);

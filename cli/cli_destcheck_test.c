@@ -292,6 +292,37 @@ START_TEST(cli_destcheck_compressed_page_must_inflate)
 }
 END_TEST
 
+START_TEST(cli_destcheck_acpi_blob_size_in_a_subsection)
+{
+  /*
+   * Goal: a field of a subsection reaches the device semantics with its
+   * description's name (fw_cfg/acpi_mr/table_mr_size, QEMU 7.2 aborts in
+   * qemu_ram_resize above 2 MiB: a QEMU crash of the wide differential run,
+   * ramfile-random.4000058), and only above the block's maximum.
+   */
+  struct mig_membuf input;
+  if (!read_stream("pc-i440fx-7.2_m16_ramfile-random", &input)) return;
+  static const char marker[] = "\x05\x0e" "fw_cfg/acpi_mr";
+  uint64_t at = 0;
+  while (at + sizeof marker <= input.count &&
+         memcmp(input.bytes + at, marker, sizeof marker - 1) != 0) {
+    at++;
+  }
+  ck_assert_uint_lt(at + sizeof marker, input.count);
+  uint64_t table = at + sizeof marker - 1 + 4;
+  ck_assert_uint_eq(get_be(input.bytes + table, 8), 0x20000);  /* 7.2's tables: 128 KiB */
+  struct mig_destcheck_report report;
+  struct mig_error error;
+  put_be(input.bytes + table, 8, 0x200000);
+  ck_assert_int_eq(check_as(&input, "pc-i440fx-7.2", &report, &error), MIG_OK);
+  put_be(input.bytes + table, 8, 0xd50000020000);
+  ck_assert_int_eq(check_as(&input, "pc-i440fx-7.2", &report, &error), MIG_ERR_BAD_VALUE);
+  ck_assert_str_eq(error.path, "fw_cfg/fw_cfg/acpi_mr/table_mr_size");
+  ck_assert_uint_eq(error.offset, table);
+  mig_membuf_deinit(&input);
+}
+END_TEST
+
 Suite *cli_destcheck_suite(void)
 {
   Suite *suite = suite_create("cli_destcheck");
@@ -301,6 +332,7 @@ Suite *cli_destcheck_suite(void)
   tcase_add_test(core, cli_destcheck_device_semantics_mutants);
   tcase_add_test(core, cli_destcheck_vapic_rom_page_from_the_stream);
   tcase_add_test(core, cli_destcheck_compressed_page_must_inflate);
+  tcase_add_test(core, cli_destcheck_acpi_blob_size_in_a_subsection);
   suite_add_tcase(suite, core);
   return suite;
 }

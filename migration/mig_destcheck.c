@@ -403,7 +403,9 @@ static enum mig_err parse_subsection(struct parse *p, const json_t *tdesc,
     return MIG_OK;
   }
   *at += 2 + length + 4;
-  return parse_vmsd(p, tsub, dsub, sub_name, version, depth + 1, at);
+  /* The description's own copy of the name: parse_keep keeps the pointer past this frame. */
+  const char *kept_name = json_string_value(json_object_get(tsub, "vmsd_name"));
+  return parse_vmsd(p, tsub, dsub, kept_name != NULL ? kept_name : "", version, depth + 1, at);
 }
 
 static enum mig_err parse_vmsd(struct parse *p, const json_t *tdesc,

@@ -8,7 +8,9 @@
  * 1024), hw/ide/ich.c (ich9-ahci: 6 ports), hw/display/vga.c
  * (is_vbe_vmstate 1), hw/char/serial.c (serial_post_load) and
  * hw/i386/kvmvapic.c (vapic_post_load, vapic_map_rom_writable: ROM blocks of
- * 512 bytes, the size byte at +2 in units of 512).
+ * 512 bytes, the size byte at +2 in units of 512), hw/nvram/fw_cfg.c
+ * (fw_cfg_acpi_mr_restore_post_load: qemu_ram_resize with &error_abort) and
+ * hw/acpi/utils.c (acpi_add_rom_blob's maximum sizes, ACPI_BUILD_*_MAX_SIZE).
  */
 #include "mig_devsem.h"
 
@@ -27,6 +29,16 @@ static const struct {
   const char *vmsd, *field;
   int32_t bound;
 } le_bounds[] = {{"PCIDevice", "version_id", 2}};
+
+/*
+ * fw_cfg/acpi_mr: post_load resizes the ACPI blobs' RAM blocks to these; a
+ * size above the block's maximum aborts QEMU (error_abort).
+ */
+static const struct {
+  const char *field;
+  uint64_t max;
+} acpi_blob_max[] = {
+    {"table_mr_size", 0x200000}, {"linker_mr_size", 0x10000}, {"rsdp_mr_size", 0x1000}};
 
 #define VAPIC_ROM_BLOCK_BYTES 512u
 #define SERIAL_LSR_TEMT 0x40u
@@ -175,6 +187,21 @@ static enum mig_err check_vapic(const struct mig_devsem_section *section,
   return MIG_OK;
 }
 
+/* fw_cfg_acpi_mr_restore_post_load: each ACPI blob's size within its block's maximum. */
+static enum mig_err check_acpi_blobs(const struct mig_devsem_section *section,
+                                     struct mig_error *error)
+{
+  for (size_t i = 0; i < SIM_ARRAY_COUNT(acpi_blob_max); i++) {
+    const struct mig_devsem_field *size = field_find(section, "fw_cfg/acpi_mr",
+                                                     acpi_blob_max[i].field);
+    if (size != NULL && size->value > acpi_blob_max[i].max) {
+      return refuse(error, section, size, "0x%" PRIx64 " above the block's maximum 0x%" PRIx64
+                    " (QEMU 7.2 aborts in qemu_ram_resize)", size->value, acpi_blob_max[i].max);
+    }
+  }
+  return MIG_OK;
+}
+
 enum mig_err mig_devsem_check(const struct mig_devsem_section *section, struct mig_error *error,
                               char *note, size_t note_bytes)
 {
@@ -182,5 +209,6 @@ enum mig_err mig_devsem_check(const struct mig_devsem_section *section, struct m
   enum mig_err code = check_values(section, error, note, note_bytes);
   if (code == MIG_OK) code = check_serial(section, error);
   if (code == MIG_OK) code = check_vapic(section, error);
+  if (code == MIG_OK) code = check_acpi_blobs(section, error);
   return code;
 }

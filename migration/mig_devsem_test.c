@@ -154,6 +154,31 @@ START_TEST(mig_devsem_vapic_rom_read_from_guest_ram)
 }
 END_TEST
 
+START_TEST(mig_devsem_acpi_blob_sizes_within_their_blocks)
+{
+  /* fw_cfg_acpi_mr_restore_post_load resizes with &error_abort: above the maximum, QEMU aborts. */
+  struct mig_devsem_field fields[] = {
+      DS_FIELD("fw_cfg/acpi_mr", "table_mr_size", "uint64", 0x20000, 8),
+      DS_FIELD("fw_cfg/acpi_mr", "linker_mr_size", "uint64", 0x1000, 8),
+      DS_FIELD("fw_cfg/acpi_mr", "rsdp_mr_size", "uint64", 0x1000, 8)};
+  struct mig_error error;
+  ck_assert_int_eq(ds_check("fw_cfg", "pc-i440fx-7.2", fields, 3, NULL, &error, NULL, 0),
+                   MIG_OK);
+  fields[0].value = 0x200000;
+  ck_assert_int_eq(ds_check("fw_cfg", "pc-i440fx-7.2", fields, 3, NULL, &error, NULL, 0),
+                   MIG_OK);
+  fields[0].value = 0xd50000020000;
+  ck_assert_int_eq(ds_check("fw_cfg", "pc-i440fx-7.2", fields, 3, NULL, &error, NULL, 0),
+                   MIG_ERR_BAD_VALUE);
+  ck_assert_str_eq(error.path, "fw_cfg/fw_cfg/acpi_mr/table_mr_size");
+  fields[0].value = 0x20000;
+  fields[2].value = 0x1001;
+  ck_assert_int_eq(ds_check("fw_cfg", "pc-i440fx-7.2", fields, 3, NULL, &error, NULL, 0),
+                   MIG_ERR_BAD_VALUE);
+  ck_assert_ptr_nonnull(strstr(error.detail, "qemu_ram_resize"));
+}
+END_TEST
+
 Suite *mig_devsem_suite(void)
 {
   Suite *suite = suite_create("mig_devsem");
@@ -162,6 +187,7 @@ Suite *mig_devsem_suite(void)
   tcase_add_test(core, mig_devsem_int32_le_bounded_by_the_destination);
   tcase_add_test(core, mig_devsem_serial_transmitter_state_consistent);
   tcase_add_test(core, mig_devsem_vapic_rom_read_from_guest_ram);
+  tcase_add_test(core, mig_devsem_acpi_blob_sizes_within_their_blocks);
   suite_add_tcase(suite, core);
   return suite;
 }

@@ -20,7 +20,7 @@
 #include "sim_base.h"
 
 #define CLI_ARGS_POSITIONALS_MAX 4u
-#define CLI_ARGS_LIST_MAX 16u          /* entries of one repeatable option */
+#define CLI_ARGS_LIST_MAX 64u          /* entries of one repeatable option */
 
 enum cli_option_kind {
   CLI_OPTION_FLAG,           /* bool *: set to true */

@@ -38,9 +38,10 @@ static bool read_stream(const char *stem, struct mig_membuf *input)
   return false;
 }
 
-/* The stream checked as machine's QEMU 7.2 checks it; report->warnings say what was not. */
-static enum mig_err check_as(const struct mig_membuf *input, const char *machine,
-                             struct mig_destcheck_report *report, struct mig_error *error)
+/* The stream checked as machine's QEMU 7.2 (with those RAM blocks, if any) checks it. */
+static enum mig_err check_as_with(const struct mig_membuf *input, const char *machine,
+                                  const char *const *ram_blocks, uint32_t ram_block_count,
+                                  struct mig_destcheck_report *report, struct mig_error *error)
 {
   char path[512], message[512];
   snprintf(path, sizeof path, "%s/vmstate/%s.vmstate.json", CORPUS_DIR, machine);
@@ -50,7 +51,9 @@ static enum mig_err check_as(const struct mig_membuf *input, const char *machine
   struct mig_vmsd_error dump_error;
   ck_assert_int_eq(mig_vmsd_file_parse(text.bytes, text.count, &dump, &dump_error),
                    MIG_VMSD_OK);
-  struct mig_destcheck_options options = {.machine_type = machine, .dump = dump};
+  struct mig_destcheck_options options = {.machine_type = machine, .dump = dump,
+                                          .ram_blocks = ram_blocks,
+                                          .ram_block_count = ram_block_count};
   struct mig_inspect inspect;
   enum mig_err code = mig_destcheck_walk(input->bytes, input->count, &options, NULL, NULL,
                                          &inspect, report, error);
@@ -58,6 +61,13 @@ static enum mig_err check_as(const struct mig_membuf *input, const char *machine
   mig_vmsd_file_free(dump);
   mig_membuf_deinit(&text);
   return code;
+}
+
+/* The stream checked as machine's QEMU 7.2 checks it; report->warnings say what was not. */
+static enum mig_err check_as(const struct mig_membuf *input, const char *machine,
+                             struct mig_destcheck_report *report, struct mig_error *error)
+{
+  return check_as_with(input, machine, NULL, 0, report, error);
 }
 
 START_TEST(cli_destcheck_corpus_accepted_every_value_known)
@@ -323,6 +333,36 @@ START_TEST(cli_destcheck_acpi_blob_size_in_a_subsection)
 }
 END_TEST
 
+START_TEST(cli_destcheck_ram_block_names)
+{
+  /*
+   * Goal: given the destination's RAM blocks (--ram-block), a MEM_SIZE list
+   * naming another is refused as QEMU 7.2 refuses it ("Unknown ramblock":
+   * numa-memdev.9000064 of the wide differential run edits `ram0`).
+   */
+  struct mig_membuf input;
+  if (!read_stream("pc-q35-7.2_m32_numa-memdev_x-ignore-shared", &input)) return;
+  static const char *const blocks[] = {"ram0", "/rom@etc/acpi/tables", "pc.bios", "pc.rom",
+                                       "/rom@etc/table-loader", "/rom@etc/acpi/rsdp"};
+  struct mig_destcheck_report report;
+  struct mig_error error;
+  ck_assert_int_eq(check_as_with(&input, "pc-q35-7.2", blocks, 6, &report, &error), MIG_OK);
+  /* Without ram0 (a destination with -m 32 and no memory backend: pc.ram). */
+  ck_assert_int_eq(check_as_with(&input, "pc-q35-7.2", blocks + 1, 5, &report, &error),
+                   MIG_ERR_RAM_BLOCK);
+  ck_assert_str_eq(error.path, "ram/blocks/ram0");
+  /* The name edited in the stream ("ra\xff0"). */
+  uint64_t at = 0;
+  while (at + 5 <= input.count && memcmp(input.bytes + at, "\x04ram0", 5) != 0) at++;
+  ck_assert_uint_lt(at + 5, input.count);
+  input.bytes[at + 3] = 0xff;
+  ck_assert_int_eq(check_as_with(&input, "pc-q35-7.2", blocks, 6, &report, &error),
+                   MIG_ERR_RAM_BLOCK);
+  ck_assert_str_eq(error.path, "ram/blocks/ra\xff" "0");
+  mig_membuf_deinit(&input);
+}
+END_TEST
+
 Suite *cli_destcheck_suite(void)
 {
   Suite *suite = suite_create("cli_destcheck");
@@ -333,6 +373,7 @@ Suite *cli_destcheck_suite(void)
   tcase_add_test(core, cli_destcheck_vapic_rom_page_from_the_stream);
   tcase_add_test(core, cli_destcheck_compressed_page_must_inflate);
   tcase_add_test(core, cli_destcheck_acpi_blob_size_in_a_subsection);
+  tcase_add_test(core, cli_destcheck_ram_block_names);
   suite_add_tcase(suite, core);
   return suite;
 }

@@ -24,6 +24,7 @@ static const char usage_inspect[] =
     "                           [--ram-sha256 BLOCK:START-END]...\n"
     "                           [--block-device NAME:BYTES]...\n"
     "                           [--machine TYPE] [--vmstate DEST.json]\n"
+    "                           [--ram-block NAME]...\n"
     "\n"
     "Walks a QEMU 7.2 migration stream (FILE, or - for stdin; xz input is\n"
     "decompressed) without knowing the devices: FULL sections are sized from\n"
@@ -49,6 +50,9 @@ static const char usage_inspect[] =
     "                     advisory (a damaged one is a warning) and device\n"
     "                     sections are sized by their footers, as QEMU 7.2 loads\n"
     "                     (docs/hostile.md, \"A known destination\")\n"
+    "  --ram-block NAME   one of the destination's RAM blocks, as HMP `info ramblock`\n"
+    "                     lists them (repeatable): the stream's RAM-block list may\n"
+    "                     name only these (QEMU: Unknown ramblock)\n"
     "\n"
     "A device section's version must equal its VM-description entry's, and its\n"
     "subsections must start where the entry's fields end, each behind 0x05.\n"
@@ -244,6 +248,8 @@ struct inspect_args {
   struct mig_inspect_block_device devices[MIG_INSPECT_BLOCK_DEVICES_MAX];
   const char *machine;               /* --machine, or NULL */
   const char *vmstate;               /* --vmstate, or NULL */
+  uint32_t ram_block_count;
+  const char *const *ram_blocks;     /* --ram-block values */
 };
 
 /* NAME:BYTES into the next device slot; false when malformed, out of range or full. */
@@ -268,7 +274,7 @@ static bool inspect_block_device_parse(const char *text, struct inspect_args *ar
 
 static int inspect_args_parse(int argc, char **argv, struct inspect_args *args)
 {
-  static struct cli_list ranges, devices;
+  static struct cli_list ranges, devices, ram_blocks;
   static const char *const formats[] = {"summary", "analyze", NULL};
   uint32_t format = 0;
   bool format_given = false;
@@ -280,11 +286,13 @@ static int inspect_args_parse(int argc, char **argv, struct inspect_args *args)
        NULL, NULL},
       {"--machine", CLI_OPTION_STRING, &args->machine, 0, 0, false, NULL, NULL},
       {"--vmstate", CLI_OPTION_STRING, &args->vmstate, 0, 0, false, NULL, NULL},
+      {"--ram-block", CLI_OPTION_LIST, &ram_blocks, 0, MIG_RAM_BLOCKS_MAX, false, NULL, NULL},
   };
   const struct cli_command command = {"inspect", usage_inspect, options,
                                       SIM_ARRAY_COUNT(options), 1, 1};
   memset(&ranges, 0, sizeof ranges);
   memset(&devices, 0, sizeof devices);
+  memset(&ram_blocks, 0, sizeof ram_blocks);
   struct cli_parsed parsed;
   int rc = cli_args_parse(&command, argc, argv, &parsed);
   if (rc != 0) return rc;
@@ -294,6 +302,8 @@ static int inspect_args_parse(int argc, char **argv, struct inspect_args *args)
   args->analyze = format_given && format == 1;
   args->ranges = ranges.items;
   args->range_count = ranges.count;
+  args->ram_blocks = ram_blocks.items;
+  args->ram_block_count = ram_blocks.count;
   for (uint32_t i = 0; i < devices.count; i++) {
     if (!inspect_block_device_parse(devices.items[i], args)) {
       fprintf(stderr, "migsim inspect: --block-device wants NAME:BYTES (1 .. 2^50, at most "
@@ -360,8 +370,10 @@ static enum mig_err inspect_walk(struct cli_input *input, const struct inspect_a
   options.context = input;
   struct mig_inspect_visitor visitor = {.visit = mig_ramapply_visit, .context = apply};
   const struct mig_inspect_visitor *visit = args->range_count > 0 ? &visitor : NULL;
-  if (args->machine != NULL || dump != NULL) {
-    struct mig_destcheck_options destination = {.machine_type = args->machine, .dump = dump};
+  if (args->machine != NULL || dump != NULL || args->ram_block_count > 0) {
+    struct mig_destcheck_options destination = {.machine_type = args->machine, .dump = dump,
+                                                 .ram_blocks = args->ram_blocks,
+                                                 .ram_block_count = args->ram_block_count};
     const uint8_t *bytes = input->bytes;
     size_t count = input->count;
     if (!input->mapped) {

@@ -93,6 +93,25 @@ class Stream:
         dump = os.path.join(args.corpus, "vmstate", machine + ".vmstate.json")
         self.dump = dump if os.path.exists(dump) else None
         self.defer = self.sidecar["roundtrip_load"].get("mode") == "defer"
+        self.ram_blocks = None  # the destination's RAM blocks: ram_blocks_of(), once
+
+
+def ram_blocks_of(args, stream):
+    """The RAM blocks of the unmutated stream: the sidecar's destination loads it, so they
+    are that destination's (`info ramblock`), passed to migsim as --ram-block."""
+    if stream.ram_blocks is None:
+        out = subprocess.run([args.migsim, "inspect", stream.path], env=ENV, capture_output=True,
+                             text=True, errors="replace", check=True)
+        lines = out.stdout.splitlines()
+        stream.ram_blocks = []
+        if "RAM blocks:" not in lines:
+            return stream.ram_blocks
+        start = lines.index("RAM blocks:") + 2  # the title, then the column heads
+        for line in lines[start:]:
+            if not line.strip():
+                break
+            stream.ram_blocks.append(line.split()[0])
+    return stream.ram_blocks
 
 
 def make_mutants(args, stream, count, seed, folder):
@@ -183,6 +202,8 @@ def migsim_verdict(args, stream, mutant, destination):
     argv = [args.migsim, "inspect", mutant, "--validate"]
     if destination:
         argv += ["--machine", stream.machine] + (["--vmstate", stream.dump] if stream.dump else [])
+        for block in ram_blocks_of(args, stream):
+            argv += ["--ram-block", block]
     out = subprocess.run(argv, env=ENV, capture_output=True, text=True, errors="replace",
                          timeout=args.timeout_seconds)
     text = (out.stderr + out.stdout).strip()

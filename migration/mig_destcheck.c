@@ -525,6 +525,29 @@ static enum mig_err device_semantics(struct destcheck *check,
   return code;
 }
 
+/* ram_load_precopy's MEM_SIZE list: each block one the destination has ("Unknown ramblock"). */
+static enum mig_err ram_blocks_check(const struct destcheck *check,
+                                     const struct mig_inspect_event *event,
+                                     struct mig_error *error)
+{
+  const struct mig_destcheck_options *options = check->options;
+  if (options->ram_block_count == 0) return MIG_OK;
+  for (uint32_t i = event->block_first;
+       i < event->block_first + event->block_count && i < event->inspect->block_count; i++) {
+    const char *name = event->inspect->blocks[i].name;
+    bool known = false;
+    for (uint32_t k = 0; k < options->ram_block_count && !known; k++) {
+      known = strcmp(options->ram_blocks[k], name) == 0;
+    }
+    if (known) continue;
+    char path[MIG_PATH_BYTES_MAX];
+    snprintf(path, sizeof path, "ram/blocks/%.120s", name);
+    return fail(error, MIG_ERR_RAM_BLOCK, event->offset, path, "the destination has no RAM "
+                "block of that name (QEMU: Unknown ramblock)");
+  }
+  return MIG_OK;
+}
+
 /*
  * A COMPRESS_PAGE record as QEMU 7.2's decompression thread takes it: the
  * zlib stream must end within a page ("decompress data failed").
@@ -636,6 +659,8 @@ static enum mig_err destcheck_visit(void *context, const struct mig_inspect_even
   enum mig_err code = MIG_OK;
   if (event->kind == MIG_INSPECT_CONFIGURATION) {
     code = configuration_check(check, event->inspect, error);
+  } else if (event->kind == MIG_INSPECT_RAM_BLOCKS) {
+    code = ram_blocks_check(check, event, error);
   } else if (event->kind == MIG_INSPECT_RAM_PAGE || event->kind == MIG_INSPECT_RAM_ZERO_RUN) {
     low_track(check, event);
     if (event->ram_kind == MIG_RAM_FLAG_COMPRESS_PAGE) code = compressed_check(event, error);

@@ -43,6 +43,9 @@
 struct mig_destcheck_options {
   const char *machine_type;            /* the destination's, or NULL: not checked */
   const struct mig_vmsd_file *dump;    /* its -dump-vmstate, or NULL */
+  /* Its RAM blocks' names (HMP `info ramblock`); none: not checked. */
+  const char *const *ram_blocks;
+  uint32_t ram_block_count;
 };
 
 struct mig_destcheck_warning {

@@ -631,7 +631,13 @@ static bool walk_full_unsized(struct walk *walk, struct mig_inspect_device *devi
   for (uint64_t p = start; p + 5 <= end; p++) {
     const uint8_t *at = walk_at(walk, p);
     if (at[0] != MIG_SECTION_FOOTER || memcmp(at + 1, id, 4) != 0) continue;
-    if (!walk_plausible_record(walk, p + 5)) continue;
+    /*
+     * The same footer twice in a row ends the payload at the first: QEMU's
+     * reader stops there and takes the second 0x7e for a section type
+     * ("Unknown savevm section type 126"), as the next record read does here.
+     */
+    bool repeated = p + 10 <= end && memcmp(at, walk_at(walk, p + 5), 5) == 0;
+    if (!repeated && !walk_plausible_record(walk, p + 5)) continue;
     *bytes = p - start;
     return true;
   }

@@ -45,7 +45,8 @@ struct mig_ramapply_block {       /* private, do not touch */
 struct mig_ramapply {             /* caller-owned; fields private */
   bool dense;                     /* storage mode */
   uint64_t bytes_total;           /* Σ used_bytes of the blocks */
-  uint32_t block_count;           /* mirrors inspect->block_count */
+  uint32_t block_count;           /* inspect->block_count; fewer after a refused MEM_SIZE
+                                     list (RAM total above MIG_RAMAPPLY_BYTES_MAX) */
   bool reference;                 /* PAGE records are kept as pointers into the stream */
   uint32_t keep_count;            /* 0: every page is kept */
   struct mig_ramapply_keep keeps[MIG_RAMAPPLY_KEEPS_MAX];

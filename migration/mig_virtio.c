@@ -156,6 +156,7 @@ struct vread {
   bool stopped;                        /* refused, or stopped at a part not sized */
   bool msix;                           /* virtio-pci: MSI-X present */
   uint32_t vectors;                    /* its table size (the proxy's nvectors) */
+  uint32_t features;                   /* the blob's 32-bit guest features (vdev->guest_features) */
   struct mig_virtio_result *result;
   struct mig_error *error;
 };
@@ -380,7 +381,7 @@ static void load_generic(struct vread *r)
     vread_fail(r, MIG_ERR_BAD_VALUE, at, "virtio/queue_sel", "0x%" PRIx64 " >= "
                "VIRTIO_QUEUE_MAX %u", queue_sel, MIG_VIRTIO_QUEUE_MAX);
   }
-  vread_skip(r, 4, "features");
+  r->features = (uint32_t)vread_be(r, 4, "features");  /* vdev->guest_features = features */
   uint64_t config_bytes = vread_be(r, 4, "config_len");
   vread_skip(r, config_bytes, "config");  /* what the destination does not keep is skipped */
 }
@@ -408,12 +409,144 @@ static void load_queues(struct vread *r)
   }
 }
 
+/* ------------------------------------------------------------- virtio-net */
+
+/*
+ * hw/net/virtio-net.c: vmstate_virtio_net_device (version 11, loaded at
+ * virtio_load's version_id, dc->vmsd's: also 11) and the descriptions its
+ * fields load.  Each description's subsection loop runs after its fields.
+ */
+#define VNET_ETH_ALEN 6u
+#define VNET_MAC_TABLE_ENTRIES 64u     /* include/hw/virtio/virtio-net.h */
+#define VNET_VLAN_BYTES 512u           /* MAX_VLAN >> 3 */
+#define VNET_RSS_KEY_BYTES 40u         /* VIRTIO_NET_RSS_MAX_KEY_SIZE */
+#define VNET_F_CTRL_GUEST_OFFLOADS 2u
+
+static const struct vdesc vnet_queue_tx_waiting = {"virtio-net-queue-tx_waiting", 0, 0, NULL, 0,
+                                                   NULL, 0};
+static const struct vdesc vnet_has_vnet = {"virtio-net-vnet", 0, 0, NULL, 0, NULL, 0};
+static const struct vdesc vnet_has_ufo = {"virtio-net-ufo", 0, 0, NULL, 0, NULL, 0};
+static const struct vdesc vnet_tx_waiting = {"virtio-net-tx_waiting", 0, 0, NULL, 0, NULL, 0};
+static const struct vdesc vnet_device = {"virtio-net-device", 11, 11, NULL, 0, NULL, 0};
+
+/* vmstate_virtio_net_queue_tx_waiting: be32 tx_waiting, then its loop. */
+static void load_vnet_queue(struct vread *r)
+{
+  vread_skip(r, 4, "virtio-net tx_waiting");
+  load_subsections(r, &vnet_queue_tx_waiting, 2);
+}
+
+/*
+ * Whether max_queue_pairs and curr_queue_pairs are in the stream
+ * (max_queue_pairs_gt_1): the destination's configuration (its peers'
+ * queues), taken to be the source's, which shows at the byte the source
+ * wrote them: a max_queue_pairs <= 511 ((VIRTIO_QUEUE_MAX - 1) / 2) starts
+ * 0x00 or 0x01.  Without them that byte is a subsection marker (0x05), the
+ * footer, or, with VIRTIO_NET_F_CTRL_GUEST_OFFLOADS in the blob's features
+ * (vdev->guest_features at this point), curr_guest_offloads' first byte.
+ * Any other byte is refused under either reading (uint16_equal against a
+ * max_queue_pairs <= 511, or the footer).  -1 when the two readings remain.
+ */
+static int vnet_multiqueue(const struct vread *r)
+{
+  if (r->at >= r->blob->payload_bytes) return 0;
+  uint8_t byte = r->blob->payload[r->at];
+  if (byte > 0x01) return 0;
+  return (r->features & 1u << VNET_F_CTRL_GUEST_OFFLOADS) != 0 ? -1 : 1;
+}
+
+/* The section's rss subsection (virtio-net-device/rss, version 1). */
+static void load_vnet_rss(struct vread *r)
+{
+  vread_skip(r, 3 + 4, "rss enabled, redirect, populate_hash, hash_types");
+  uint64_t indirections = vread_be(r, 2, "rss indirections_len");
+  vread_skip(r, 2 + VNET_RSS_KEY_BYTES, "rss default_queue and key");
+  vread_skip(r, 2 * indirections, "rss indirections_table");
+}
+
+/* vmstate_load_state(vmstate_virtio_net_device, 11). */
+static void load_vnet(struct vread *r)
+{
+  vread_skip(r, VNET_ETH_ALEN, "virtio-net mac");
+  load_vnet_queue(r);                                       /* vqs[0].tx_waiting */
+  vread_skip(r, 4 + 2 + 1 + 1, "virtio-net mergeable_rx_bufs, status, promisc, allmulti");
+  uint64_t in_use = vread_be(r, 4, "virtio-net mac_table.in_use");
+  /* mac_table.macs when in_use <= MAC_TABLE_ENTRIES, else as many unused bytes. */
+  vread_skip(r, in_use * VNET_ETH_ALEN, "virtio-net mac_table");
+  vread_skip(r, VNET_VLAN_BYTES, "virtio-net vlans");
+  /* WITH_TMP has_vnet_hdr: refused when the peer lacks a vnet header (not shown). */
+  vread_skip(r, 4, "virtio-net has_vnet_hdr");
+  load_subsections(r, &vnet_has_vnet, 2);
+  vread_skip(r, 6, "virtio-net overflows and filters");
+  /* WITH_TMP has_ufo: refused when the peer lacks UFO (not shown). */
+  vread_skip(r, 1, "virtio-net has_ufo");
+  load_subsections(r, &vnet_has_ufo, 2);
+  int multiqueue = r->stopped ? 0 : vnet_multiqueue(r);
+  if (multiqueue < 0) {
+    vread_stop(r, "virtio-net's max_queue_pairs or curr_guest_offloads (the destination's "
+               "max_queue_pairs decides)");
+    return;
+  }
+  uint64_t pairs = 1, current = 1;                          /* the destination's at realize */
+  if (multiqueue == 1) {
+    pairs = vread_be(r, 2, "virtio-net max_queue_pairs");   /* uint16_equal: the destination's */
+    uint64_t at = r->at;
+    current = vread_be(r, 2, "virtio-net curr_queue_pairs");
+    if (!r->stopped && current > pairs) {
+      vread_fail(r, MIG_ERR_BAD_VALUE, at, "virtio-net-device/curr_queue_pairs",
+                 "virtio-net: curr_queue_pairs %" PRIx64 " > max_queue_pairs %" PRIx64,
+                 current, pairs);
+    }
+  }
+  /* WITH_TMP tx_waiting: curr_queue_pairs - 1 more queues' tx_waiting. */
+  for (uint64_t i = 1; i < current && !r->stopped; i++) load_vnet_queue(r);
+  load_subsections(r, &vnet_tx_waiting, 2);
+  if (r->features & 1u << VNET_F_CTRL_GUEST_OFFLOADS) {
+    vread_skip(r, 8, "virtio-net curr_guest_offloads");
+  }
+  /* vmstate_virtio_net_device's loop: its one subsection, virtio-net-device/rss. */
+  const uint8_t *payload = r->blob->payload;
+  static const char rss[] = "virtio-net-device/rss";
+  while (!r->stopped && r->at + 2 <= r->blob->payload_bytes &&
+         payload[r->at] == MIG_SECTION_SUBSECTION) {
+    uint64_t marker = r->at;
+    uint32_t length = payload[marker + 1];
+    size_t prefix = strlen(vnet_device.name);
+    if (length < prefix + 1 || marker + 2 + length > r->blob->payload_bytes ||
+        memcmp(payload + marker + 2, vnet_device.name, prefix) != 0) {
+      return;
+    }
+    char name[MIG_IDSTR_BYTES_MAX + 1];
+    memcpy(name, payload + marker + 2, length);
+    name[length] = 0;
+    if (strcmp(name, rss) != 0) {
+      vread_fail(r, MIG_ERR_SUBSECTION, marker, name, "QEMU 7.2's virtio-net-device has no "
+                 "such subsection (vmstate_subsection_load: -ENOENT)");
+      return;
+    }
+    r->at = marker + 2 + length;
+    uint64_t version_at = r->at;
+    uint32_t version = (uint8_t)vread_be(r, 4, name);
+    if (!r->stopped && version != 1) {
+      vread_fail(r, MIG_ERR_SECTION_VERSION, version_at, name, "version %" PRIu32 " outside "
+                 "[1, 1]", version);
+    }
+    load_vnet_rss(r);
+    static const struct vdesc rss_desc = {"virtio-net-device/rss", 1, 1, NULL, 0, NULL, 0};
+    load_subsections(r, &rss_desc, 2);
+  }
+}
+
 /* vdc->load and vdc->vmsd of the devices known here. */
 static void load_device(struct vread *r)
 {
   const char *device = r->blob->device != NULL ? r->blob->device : "";
   for (size_t i = 0; i < SIM_ARRAY_COUNT(devices_without_part); i++) {
     if (strcmp(device, devices_without_part[i]) == 0) return;
+  }
+  if (strcmp(device, "virtio-net") == 0) {
+    load_vnet(r);
+    return;
   }
   if (strcmp(device, "virtio-blk") != 0) {
     vread_stop(r, "the device's own part (vdc->load or vdc->vmsd) is not modelled");

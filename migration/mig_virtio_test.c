@@ -318,7 +318,7 @@ START_TEST(mig_virtio_blob_parse_unverifiable_parts)
 {
   /*
    * What the stream cannot size: an in-flight virtio-blk request, the part of a device not
-   * modelled (virtio-net's vdc->vmsd), a transport the idstr does not name.  virtio-scsi has
+   * modelled (virtio-balloon's vdc->vmsd), a transport the idstr does not name.  virtio-scsi has
    * no device part: its subsections start where virtio-blk's request list does.
    */
   struct vt_blob b;
@@ -331,7 +331,7 @@ START_TEST(mig_virtio_blob_parse_unverifiable_parts)
   ck_assert_uint_eq(result.stop, b.device);
   ck_assert_ptr_nonnull(strstr(result.why, "virtio-blk request"));
   b.bytes[b.device] = 0x00;
-  ck_assert_int_eq(vt_parse_as(b.bytes, b.count, VT_IDSTR, "virtio-net", &result, &error),
+  ck_assert_int_eq(vt_parse_as(b.bytes, b.count, VT_IDSTR, "virtio-balloon", &result, &error),
                    MIG_OK);
   ck_assert(result.unverifiable);
   ck_assert_uint_eq(result.stop, b.device);
@@ -343,6 +343,188 @@ START_TEST(mig_virtio_blob_parse_unverifiable_parts)
                    MIG_OK);
   ck_assert(!result.unverifiable);
   ck_assert_uint_eq(result.end, b.device);
+}
+END_TEST
+
+/* ------------------------------------------------------------- virtio-net */
+
+struct vt_net_parts {
+  size_t after_ufo, curr, rss_version, rss_marker;
+};
+
+/*
+ * A virtio-mmio virtio-net blob (3 queues): mac_table.in_use `in_use`; with `multiqueue`
+ * max_queue_pairs 4, curr_queue_pairs 2 and one more tx_waiting; with `offloads`
+ * VIRTIO_NET_F_CTRL_GUEST_OFFLOADS in the 32-bit features and curr_guest_offloads
+ * (first byte `offload0`); with `rss` the virtio-net-device/rss subsection (4 entries).
+ */
+static void vt_net(struct vt_blob *b, struct vt_net_parts *parts, uint32_t in_use,
+                   bool multiqueue, bool offloads, uint8_t offload0, bool rss)
+{
+  memset(b, 0, sizeof *b);
+  memset(parts, 0, sizeof *parts);
+  vt_put(b, 0, 4);
+  vt_put(b, 1, 4);
+  vt_put(b, 12, 4);
+  vt_generic(b, true, 3);
+  if (offloads) b->bytes[b->queue_sel + 2 + 3] |= 0x04;  /* feature bit 2 */
+  b->device = b->count;
+  vt_put(b, 0x525400123456ull, 6);                        /* mac */
+  vt_put(b, 0, 4);                                        /* vqs[0].tx_waiting */
+  vt_put(b, 1, 4);                                        /* mergeable_rx_bufs */
+  vt_put(b, 1, 2);                                        /* status */
+  vt_put(b, 0, 2);                                        /* promisc, allmulti */
+  vt_put(b, in_use, 4);
+  for (uint32_t i = 0; i < in_use; i++) vt_put(b, 0x010203040506ull, 6);
+  vt_put(b, 0, 512);                                      /* vlans */
+  vt_put(b, 1, 4);                                        /* has_vnet_hdr */
+  vt_put(b, 0, 6);                                        /* overflows, filters */
+  vt_put(b, 0, 1);                                        /* has_ufo */
+  parts->after_ufo = b->count;
+  if (multiqueue) {
+    vt_put(b, 4, 2);                                      /* max_queue_pairs */
+    parts->curr = b->count;
+    vt_put(b, 2, 2);                                      /* curr_queue_pairs */
+    vt_put(b, 1, 4);                                      /* vqs[1].tx_waiting */
+  }
+  if (offloads) vt_put(b, (uint64_t)offload0 << 56 | 0x87, 8);
+  if (rss) {
+    parts->rss_marker = b->count;
+    vt_put_subsection(b, "virtio-net-device/rss", 1);
+    parts->rss_version = b->count - 4;
+    vt_put(b, 0x010100, 3);                               /* enabled, redirect, populate */
+    vt_put(b, 0x3f, 4);                                   /* hash_types */
+    vt_put(b, 4, 2);                                      /* indirections_len */
+    vt_put(b, 0, 2);                                      /* default_queue */
+    vt_put(b, 0, 40);                                     /* key */
+    vt_put(b, 0x0001000100010001ull, 8);                  /* indirections_table[4] */
+  }
+  vt_subsections(b);
+}
+
+static enum mig_err vt_parse_net(const struct vt_blob *b, struct mig_virtio_result *result,
+                                 struct mig_error *error)
+{
+  return vt_parse_as(b->bytes, b->count, VT_IDSTR, "virtio-net", result, error);
+}
+
+static void vt_net_ends_at(const struct vt_blob *b, size_t end)
+{
+  struct mig_virtio_result result;
+  struct mig_error error;
+  enum mig_err code = vt_parse_net(b, &result, &error);
+  ck_assert_msg(code == MIG_OK, "%s at 0x%" PRIx64 ": %s", error.path, error.offset,
+                error.detail);
+  ck_assert_msg(!result.unverifiable, "stopped at %" PRIu64 ": %s", result.stop, result.why);
+  ck_assert_uint_eq(result.end, end);
+}
+
+START_TEST(mig_virtio_blob_parse_net)
+{
+  /*
+   * virtio-net's vmstate_virtio_net_device: read to the blob's end single-queue and
+   * multiqueue (max_queue_pairs, curr_queue_pairs, curr_queue_pairs - 1 more tx_waiting),
+   * with curr_guest_offloads (the blob's 32-bit features bit 2), with the rss subsection,
+   * and with a mac table larger than MAC_TABLE_ENTRIES (its bytes skipped).
+   */
+  struct vt_blob b;
+  struct vt_net_parts parts;
+  vt_net(&b, &parts, 2, false, false, 0, false);
+  vt_net_ends_at(&b, b.count);
+  vt_net(&b, &parts, 2, true, false, 0, true);
+  vt_net_ends_at(&b, b.count);
+  vt_net(&b, &parts, 100, true, false, 0, true);
+  vt_net_ends_at(&b, b.count);
+  vt_net(&b, &parts, 0, false, true, 0x80, true);
+  vt_net_ends_at(&b, b.count);
+}
+END_TEST
+
+START_TEST(mig_virtio_blob_parse_net_refusals)
+{
+  /*
+   * curr_queue_pairs above max_queue_pairs (virtio_net_tx_waiting_pre_load: -EINVAL); the
+   * rss subsection at version 2 or 0; an unknown "virtio-net-device/…" subsection (-ENOENT);
+   * an unknown "virtio-net-vnet/…" one after has_vnet_hdr.
+   */
+  struct vt_blob b;
+  struct vt_net_parts parts;
+  struct mig_virtio_result result;
+  struct mig_error error;
+  vt_net(&b, &parts, 2, true, false, 0, true);
+  b.bytes[parts.curr + 1] = 5;
+  ck_assert_int_eq(vt_parse_net(&b, &result, &error), MIG_ERR_BAD_VALUE);
+  ck_assert_uint_eq(error.offset, VT_PAYLOAD_OFFSET + parts.curr);
+  ck_assert_str_eq(error.path, VT_IDSTR "/virtio-net-device/curr_queue_pairs");
+  vt_net(&b, &parts, 2, true, false, 0, true);
+  b.bytes[parts.rss_version + 3] = 2;
+  ck_assert_int_eq(vt_parse_net(&b, &result, &error), MIG_ERR_SECTION_VERSION);
+  ck_assert_uint_eq(error.offset, VT_PAYLOAD_OFFSET + parts.rss_version);
+  b.bytes[parts.rss_version + 3] = 0;
+  ck_assert_int_eq(vt_parse_net(&b, &result, &error), MIG_ERR_SECTION_VERSION);
+  b.bytes[parts.rss_version + 3] = 1;
+  b.bytes[parts.rss_marker + 2 + strlen("virtio-net-device/r")] = 'x';
+  ck_assert_int_eq(vt_parse_net(&b, &result, &error), MIG_ERR_SUBSECTION);
+  ck_assert_uint_eq(error.offset, VT_PAYLOAD_OFFSET + parts.rss_marker);
+  ck_assert_str_eq(error.path, VT_IDSTR "/virtio-net-device/rxs");
+  /* A subsection inside has_vnet_hdr's description: its own loop refuses it. */
+  vt_net(&b, &parts, 0, false, false, 0, false);
+  size_t ufo = parts.after_ufo - 1, vnet = ufo - 6;
+  uint8_t tail[VT_BLOB_BYTES_MAX];
+  size_t tail_bytes = b.count - vnet;
+  memcpy(tail, b.bytes + vnet, tail_bytes);
+  b.count = vnet;
+  vt_put_subsection(&b, "virtio-net-vnet/x", 1);
+  memcpy(b.bytes + b.count, tail, tail_bytes);
+  b.count += tail_bytes;
+  ck_assert_int_eq(vt_parse_net(&b, &result, &error), MIG_ERR_SUBSECTION);
+  ck_assert_uint_eq(error.offset, VT_PAYLOAD_OFFSET + vnet);
+  ck_assert_str_eq(error.path, VT_IDSTR "/virtio-net-vnet/x");
+}
+END_TEST
+
+START_TEST(mig_virtio_blob_parse_net_unverifiable)
+{
+  /*
+   * With VIRTIO_NET_F_CTRL_GUEST_OFFLOADS, a byte 0x00 or 0x01 after has_ufo is either a
+   * max_queue_pairs (the destination's > 1) or curr_guest_offloads: the stream does not
+   * tell, so the reader stops there.  Without the feature it is max_queue_pairs.
+   */
+  struct vt_blob b;
+  struct vt_net_parts parts;
+  struct mig_virtio_result result;
+  struct mig_error error;
+  vt_net(&b, &parts, 0, false, true, 0x01, false);
+  ck_assert_int_eq(vt_parse_net(&b, &result, &error), MIG_OK);
+  ck_assert(result.unverifiable);
+  ck_assert_uint_eq(result.stop, parts.after_ufo);
+  ck_assert_ptr_nonnull(strstr(result.why, "max_queue_pairs"));
+  vt_net(&b, &parts, 0, true, true, 0x80, false);
+  ck_assert_int_eq(vt_parse_net(&b, &result, &error), MIG_OK);
+  ck_assert(result.unverifiable);
+  ck_assert_uint_eq(result.stop, parts.after_ufo);
+}
+END_TEST
+
+START_TEST(mig_virtio_blob_parse_net_truncated_never_over_reads)
+{
+  /* The multiqueue, offloads-free, rss virtio-net blob cut at every byte (asan). */
+  struct vt_blob b;
+  struct vt_net_parts parts;
+  vt_net(&b, &parts, 3, true, false, 0, true);
+  for (size_t cut = 0; cut < b.count; cut++) {
+    struct mig_virtio_result result;
+    struct mig_error error;
+    enum mig_err code = vt_parse_as(b.bytes, cut, VT_IDSTR, "virtio-net", &result, &error);
+    if (code == MIG_OK) {
+      ck_assert_msg(!result.unverifiable && result.end <= cut, "cut %zu: ends at %" PRIu64,
+                    cut, result.end);
+      continue;
+    }
+    ck_assert_msg(code == MIG_ERR_FOOTER, "cut %zu: %s", cut, mig_err_name(code));
+    ck_assert_uint_le(error.offset, VT_PAYLOAD_OFFSET + cut);
+    ck_assert_str_eq(error.path, VT_IDSTR "/footer");
+  }
 }
 END_TEST
 
@@ -585,7 +767,7 @@ START_TEST(mig_virtio_blob_parse_corpus_ends_at_trailer_size)
 {
   /*
    * Each corpus stream's virtio blob (QEMU 7.2 wrote them): read where the VM description
-   * says it ends; only a device part not modelled (virtio-net's) may stop the reader.
+   * says it ends, virtio-net's device part included (none is unverifiable).
    */
   for (size_t i = 0; i < SIM_ARRAY_COUNT(vt_corpus); i++) {
     struct vt_stream stream;
@@ -610,11 +792,6 @@ START_TEST(mig_virtio_blob_parse_corpus_ends_at_trailer_size)
       enum mig_err code = mig_virtio_blob_parse(&blob, &result, &error);
       ck_assert_msg(code == MIG_OK, "%s: %s at 0x%" PRIx64 ": %s", section->idstr, error.path,
                     error.offset, error.detail);
-      if (strcmp(section->vmsd, "virtio-net") == 0) {
-        ck_assert_msg(result.unverifiable, "%s: virtio-net's part is not modelled",
-                      section->idstr);
-        continue;
-      }
       ck_assert_msg(!result.unverifiable, "%s: stopped at %" PRIu64 ": %s", section->idstr,
                     result.stop, result.why);
       ck_assert_uint_eq(result.end, section->described_bytes);
@@ -732,6 +909,74 @@ START_TEST(mig_destcheck_walk_microvm_virtio_mutants)
 }
 END_TEST
 
+/* The stream offset of `name` (a counted subsection marker) after `from`. */
+static size_t vt_find(const struct vt_stream *stream, size_t from, const char *name,
+                      size_t length)
+{
+  size_t at = from;
+  while (at + length <= stream->count && memcmp(stream->bytes + at, name, length) != 0) at++;
+  ck_assert_uint_lt(at + length, stream->count);
+  return at;
+}
+
+START_TEST(mig_destcheck_walk_net_virtio_mutants)
+{
+  /*
+   * The real-QEMU differential's three edits inside virtio-net's blob: in the 5.2 stream,
+   * virtio_pci/modern_state's name length 0x17 -> 0x80 (QEMU: "incoming version_id 0 is too
+   * old") is refused; in the intel-iommu stream, virtio/virtqueues' version 1 -> 0x80000000
+   * (the same QEMU refusal) is refused, and virtio/64bit_features sent twice (QEMU loads
+   * it) is accepted with the VM description's size warning only.
+   */
+  struct vt_stream stream;
+  static const char net52[] = "pc-i440fx-5.2_m128_smp4_virtio-net_virtio-blk";
+  static const char iommu[] = "pc-q35-7.2_m64_intel-iommu";
+  if (!vt_stream_read(net52, &stream)) {
+    SIM_CHECK_SKIP("%s/%s.mig.xz not found", VT_CORPUS, net52);
+    return;
+  }
+  struct mig_destcheck_report report;
+  struct mig_error error;
+  size_t net = vt_find(&stream, 0, "0000:00:02.0/virtio-net", 23);
+  static const char modern[] = "\x05\x17virtio_pci/modern_state";
+  size_t at = vt_find(&stream, net, modern, sizeof modern - 1);
+  stream.bytes[at + 1] = 0x80;
+  ck_assert_int_eq(vt_destcheck(stream.bytes, stream.count, "pc-i440fx-5.2", &report, &error),
+                   MIG_ERR_SECTION_VERSION);
+  ck_assert_ptr_nonnull(strstr(error.path, "virtio-net/virtio_pci/modern_state"));
+  free(stream.bytes);
+  if (!vt_stream_read(iommu, &stream)) {
+    SIM_CHECK_SKIP("%s/%s.mig.xz not found", VT_CORPUS, iommu);
+    return;
+  }
+  net = vt_find(&stream, 0, "0000:00:01.0/virtio-net", 23);
+  static const char queues[] = "\x05\x11virtio/virtqueues";
+  at = vt_find(&stream, net, queues, sizeof queues - 1) + sizeof queues - 1;
+  stream.bytes[at] = 0x80;
+  stream.bytes[at + 3] = 0x00;
+  ck_assert_int_eq(vt_destcheck(stream.bytes, stream.count, "pc-q35-7.2", &report, &error),
+                   MIG_ERR_SECTION_VERSION);
+  ck_assert_uint_eq(error.offset, at);
+  ck_assert_str_eq(error.path, "0000:00:01.0/virtio-net/virtio/virtqueues");
+  stream.bytes[at] = 0x00;
+  stream.bytes[at + 3] = 0x01;
+  static const char features[] = "\x05\x15virtio/64bit_features";
+  at = vt_find(&stream, net, features, sizeof features - 1);
+  const size_t length = 2 + 21 + 4 + 8;
+  uint8_t *twice = malloc(stream.count + length);
+  ck_assert_ptr_nonnull(twice);
+  memcpy(twice, stream.bytes, at + length);
+  memcpy(twice + at + length, stream.bytes + at, stream.count - at);
+  enum mig_err code = vt_destcheck(twice, stream.count + length, "pc-q35-7.2", &report, &error);
+  ck_assert_msg(code == MIG_OK, "%s at 0x%" PRIx64 ": %s", error.path, error.offset,
+                error.detail);
+  ck_assert_uint_eq(report.warning_count, 1);
+  ck_assert_ptr_nonnull(strstr(report.warnings[0].text, "virtio blob ends at"));
+  free(twice);
+  free(stream.bytes);
+}
+END_TEST
+
 Suite *mig_virtio_suite(void)
 {
   Suite *suite = suite_create("mig_virtio");
@@ -741,6 +986,7 @@ Suite *mig_virtio_suite(void)
   tcase_add_test(core, mig_virtio_blob_parse_duplicate_subsection_read_twice);
   tcase_add_test(core, mig_virtio_blob_parse_queue_arrays);
   tcase_add_test(core, mig_virtio_blob_parse_pci);
+  tcase_add_test(core, mig_virtio_blob_parse_net);
   suite_add_tcase(suite, core);
   TCase *corrupt = tcase_create("corrupt");
   tcase_add_test(corrupt, mig_virtio_blob_parse_truncated_never_over_reads);
@@ -750,11 +996,15 @@ Suite *mig_virtio_suite(void)
   tcase_add_test(corrupt, mig_virtio_blob_parse_subsection_version_out_of_range_refused);
   tcase_add_test(corrupt, mig_virtio_blob_parse_subsection_names);
   tcase_add_test(corrupt, mig_virtio_blob_parse_unverifiable_parts);
+  tcase_add_test(corrupt, mig_virtio_blob_parse_net_refusals);
+  tcase_add_test(corrupt, mig_virtio_blob_parse_net_unverifiable);
+  tcase_add_test(corrupt, mig_virtio_blob_parse_net_truncated_never_over_reads);
   suite_add_tcase(suite, corrupt);
   TCase *corpus = tcase_create("corpus");
   tcase_add_test(corpus, mig_virtio_blob_parse_corpus_ends_at_trailer_size);
   tcase_add_test(corpus, mig_destcheck_walk_corpus_virtio_accepted);
   tcase_add_test(corpus, mig_destcheck_walk_microvm_virtio_mutants);
+  tcase_add_test(corpus, mig_destcheck_walk_net_virtio_mutants);
   tcase_set_timeout(corpus, 120);
   suite_add_tcase(suite, corpus);
   return suite;

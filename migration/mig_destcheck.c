@@ -367,16 +367,13 @@ static enum mig_err parse_fields(struct parse *p, const json_t *tdesc,
   return MIG_OK;
 }
 
-/* The subsection at payload[*at] (its marker checked); *at moves past it. */
+/* The subsection whose head is at payload[*at]; *at moves past it. */
 static enum mig_err parse_subsection(struct parse *p, const json_t *tdesc,
                                      const struct mig_vmsd_desc *ddesc, const char *name,
-                                     uint32_t depth, uint64_t *at)
+                                     const struct mig_subsection_head *head, uint32_t depth,
+                                     uint64_t *at)
 {
-  const uint8_t *bytes = p->payload + *at;
-  uint32_t length = bytes[1];
-  char sub_name[MIG_IDSTR_BYTES_MAX + 1];
-  memcpy(sub_name, bytes + 2, length);
-  sub_name[length] = 0;  /* a NUL inside cuts the name, as QEMU's strcmp does */
+  const char *sub_name = head->name;
   char path[MIG_PATH_BYTES_MAX];
   snprintf(path, sizeof path, "%.120s/%.64s", p->idstr, sub_name);
   uint64_t offset = p->payload_offset + *at;
@@ -386,14 +383,14 @@ static enum mig_err parse_subsection(struct parse *p, const json_t *tdesc,
     return fail(p->error, MIG_ERR_SUBSECTION, offset, path, "the destination's %.64s has no "
                 "such subsection", name);
   }
-  if (*at + 2 + length + 4 > p->count) return parse_short(p, *at, sub_name);
-  uint32_t version = bytes[5 + length];  /* QEMU reads the be32 into a uint8_t */
+  if (!head->version_whole) return parse_short(p, *at, sub_name);
+  uint32_t version = head->version;
   const json_t *described = json_object_get(tsub, "version");
   if (dsub != NULL ? version > (uint32_t)dsub->version_id ||
                          version < (uint32_t)dsub->minimum_version_id
                    : json_is_integer(described) &&
                          json_integer_value(described) != (json_int_t)version) {
-    return fail(p->error, MIG_ERR_SECTION_VERSION, offset + 2 + length, path,
+    return fail(p->error, MIG_ERR_SECTION_VERSION, offset + 2 + head->name_bytes, path,
                 "version %" PRIu32 " is not one the destination loads", version);
   }
   if (tsub == NULL) {
@@ -402,31 +399,28 @@ static enum mig_err parse_subsection(struct parse *p, const json_t *tdesc,
     p->unverifiable = true;
     return MIG_OK;
   }
-  *at += 2 + length + 4;
+  *at += head->version_at + 4;
   /* The description's own copy of the name: parse_keep keeps the pointer past this frame. */
   const char *kept_name = json_string_value(json_object_get(tsub, "vmsd_name"));
   return parse_vmsd(p, tsub, dsub, kept_name != NULL ? kept_name : "", version, depth + 1, at);
 }
 
+/* The fields, then each subsection QEMU's loop takes (a short or foreign name ends it). */
 static enum mig_err parse_vmsd(struct parse *p, const json_t *tdesc,
                                const struct mig_vmsd_desc *ddesc, const char *name,
                                uint32_t version, uint32_t depth, uint64_t *at)
 {
   enum mig_err code = parse_fields(p, tdesc, ddesc, name, version, depth, at);
-  size_t prefix = strlen(name);
-  while (code == MIG_OK && !p->unverifiable && *at + 2 <= p->count &&
-         p->payload[*at] == MIG_SECTION_SUBSECTION) {
-    uint32_t length = p->payload[*at + 1];
-    /* QEMU: a short or foreign name ends the subsections; the footer must come next. */
-    if (length < prefix + 1 || *at + 2 + length > p->count ||
-        memcmp(p->payload + *at + 2, name, prefix) != 0) {
-      break;
-    }
+  SIM_ASSERT(code != MIG_OK || *at <= p->count);
+  struct mig_subsection_head head;
+  while (code == MIG_OK && !p->unverifiable &&
+         mig_subsection_peek(p->payload + *at, p->count - *at, name, &head) ==
+             MIG_SUBSECTION_OURS) {
     if (depth >= DESTCHECK_DEPTH_MAX) {
       p->unverifiable = true;
       break;
     }
-    code = parse_subsection(p, tdesc, ddesc, name, depth, at);
+    code = parse_subsection(p, tdesc, ddesc, name, &head, depth, at);
   }
   return code;
 }

@@ -216,6 +216,48 @@ bool mig_name_is(const struct mig_name *name, const char *text)
   return length == name->length && (length == 0 || memcmp(name->bytes, text, length) == 0);
 }
 
+enum mig_subsection_peek mig_subsection_peek(const uint8_t *bytes, uint64_t available,
+                                             const char *parent,
+                                             struct mig_subsection_head *head)
+{
+  size_t prefix = strlen(parent);
+  head->name[0] = '\0';
+  head->name_bytes = 0;
+  head->prefix_agrees = true;
+  head->version_at = 0;
+  head->version_whole = false;
+  head->version = 0;
+  if (available < 1 || bytes[0] != MIG_SECTION_SUBSECTION) return MIG_SUBSECTION_NONE;
+  if (available < 2) return MIG_SUBSECTION_CUT;
+  head->name_bytes = bytes[1];
+  if (head->name_bytes < prefix + 1) return MIG_SUBSECTION_FOREIGN;
+  uint64_t there = SIM_MIN(available - 2, (uint64_t)head->name_bytes);
+  head->prefix_agrees = memcmp(bytes + 2, parent, SIM_MIN(there, (uint64_t)prefix)) == 0;
+  if (there < head->name_bytes) return MIG_SUBSECTION_CUT;
+  if (!head->prefix_agrees) return MIG_SUBSECTION_FOREIGN;
+  memcpy(head->name, bytes + 2, head->name_bytes);
+  head->name[head->name_bytes] = '\0';
+  head->version_at = 2u + head->name_bytes;
+  head->version_whole = available >= head->version_at + 4;
+  if (head->version_whole) head->version = bytes[head->version_at + 3];
+  return MIG_SUBSECTION_OURS;
+}
+
+enum mig_subsection_peek mig_subsection_peek_reader(struct mig_reader *reader,
+                                                    const char *parent,
+                                                    struct mig_subsection_head *head)
+{
+  uint8_t bytes[2 + MIG_IDSTR_BYTES_MAX];
+  uint64_t available = 0;
+  while (available < 2 && mig_reader_peek_at(reader, available, &bytes[available])) available++;
+  if (available == 2 && bytes[0] == MIG_SECTION_SUBSECTION && bytes[1] >= strlen(parent) + 1) {
+    while (available < 2u + bytes[1] && mig_reader_peek_at(reader, available, &bytes[available])) {
+      available++;
+    }
+  }
+  return mig_subsection_peek(bytes, available, parent, head);
+}
+
 /* A counted string copied into storage (views move in refill mode); false after an error. */
 static bool read_name(struct mig_tokenizer *tokenizer, struct mig_name *out, uint8_t *storage)
 {
@@ -344,18 +386,10 @@ static enum mig_err next_configuration(struct mig_tokenizer *tokenizer,
  */
 static bool config_subsection_next(struct mig_tokenizer *tokenizer)
 {
-  struct mig_reader *reader = tokenizer->reader;
-  uint8_t marker = 0, length = 0;
-  size_t prefix_bytes = strlen(CONFIG_PREFIX);
-  if (!mig_reader_peek_u8(reader, &marker) || marker != MIG_SECTION_SUBSECTION) return false;
-  if (!mig_reader_peek_at(reader, 1, &length)) return true;
-  if (length < prefix_bytes + 1) return false;
-  for (size_t i = 0; i < prefix_bytes; i++) {
-    uint8_t byte = 0;
-    if (!mig_reader_peek_at(reader, 2 + i, &byte)) return true;
-    if (byte != (uint8_t)CONFIG_PREFIX[i]) return false;
-  }
-  return true;
+  struct mig_subsection_head head;
+  enum mig_subsection_peek peek = mig_subsection_peek_reader(tokenizer->reader, CONFIG_PREFIX,
+                                                             &head);
+  return peek == MIG_SUBSECTION_OURS || (peek == MIG_SUBSECTION_CUT && head.prefix_agrees);
 }
 
 /* The body of a known configuration subsection (spec §3). */

@@ -274,6 +274,38 @@ void mig_name_copy(const struct mig_name *name, char *out, size_t out_bytes);
 bool mig_name_is(const struct mig_name *name, const char *text);
 
 /*
+ * QEMU's vmstate_subsection_load peek (spec §5.6), written once for every
+ * reader of VMState data: what a 0x05 is to the description named parent.
+ * The loop ends (left in the stream) on a name shorter than parent + 1 or
+ * not prefixed by parent; a prefixed name is looked up by the caller
+ * (unknown: -ENOENT).  CUT: the bytes end before the name does; prefix_agrees
+ * says whether what is there could still be parent's (QEMU's peek fails and
+ * the loop ends; the strict readers report the truncation instead).
+ */
+enum mig_subsection_peek {
+  MIG_SUBSECTION_NONE,    /* no byte, or not 0x05 */
+  MIG_SUBSECTION_FOREIGN, /* short or foreign name: not parent's */
+  MIG_SUBSECTION_CUT,     /* the bytes end inside the length byte or the name */
+  MIG_SUBSECTION_OURS,    /* a whole name with parent's prefix */
+};
+struct mig_subsection_head {
+  char name[MIG_IDSTR_BYTES_MAX + 1]; /* OURS: a C string; a NUL inside cuts it, as strcmp */
+  uint8_t name_bytes;                 /* the counted length (from the length byte on) */
+  bool prefix_agrees;                 /* CUT: the bytes there match parent's prefix */
+  uint64_t version_at;                /* OURS: 2 + name_bytes, where the be32 version starts */
+  bool version_whole;                 /* OURS: all four version bytes are there */
+  uint8_t version;                    /* its low byte: QEMU stores the be32 in a uint8_t */
+};
+/* The subsection head at bytes[0] (available bytes from there on). */
+enum mig_subsection_peek mig_subsection_peek(const uint8_t *bytes, uint64_t available,
+                                             const char *parent,
+                                             struct mig_subsection_head *head);
+/* The same at a reader's cursor, consuming nothing and latching nothing (no version peeked). */
+enum mig_subsection_peek mig_subsection_peek_reader(struct mig_reader *reader,
+                                                    const char *parent,
+                                                    struct mig_subsection_head *head);
+
+/*
  * Finds the trailer of a whole stream in memory: EOF, 0x06, be32 N, then N
  * bytes of JSON that end the stream, searching back over the last
  * MIG_VMDESC_BYTES_MAX bytes.  True with *eof_offset (the EOF byte) and

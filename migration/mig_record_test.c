@@ -589,6 +589,60 @@ START_TEST(mig_wire_length_rules)
 }
 END_TEST
 
+/* Goal: QEMU's subsection-loop rule, written once; method: each class at its edge, and the
+   buffer and reader forms agreeing on every cut of each head. */
+START_TEST(mig_record_subsection_peek_classes)
+{
+  static const uint8_t ours[] = {0x05, 7, 'v', 'i', 'r', 't', 'i', 'o', '/', 0, 0, 0x01, 0x03};
+  static const uint8_t exact[] = {0x05, 6, 'v', 'i', 'r', 't', 'i', 'o'};   /* no room */
+  static const uint8_t foreign[] = {0x05, 7, 'v', 'i', 'r', 't', 'u', 'o', '/', 0, 0, 0, 1};
+  static const uint8_t nul[] = {0x05, 9, 'v', 'i', 'r', 't', 'i', 'o', '/', 0, 'x', 0, 0, 0, 2};
+  static const uint8_t other[] = {0x7e, 0, 0, 0, 1};
+  struct mig_subsection_head head;
+  ck_assert_int_eq(mig_subsection_peek(ours, sizeof ours, "virtio", &head), MIG_SUBSECTION_OURS);
+  ck_assert_str_eq(head.name, "virtio/");
+  ck_assert_uint_eq(head.name_bytes, 7);
+  ck_assert_uint_eq(head.version_at, 9);
+  ck_assert(head.version_whole);
+  ck_assert_uint_eq(head.version, 3);  /* be32 0x00000103: QEMU keeps the low byte */
+  ck_assert_int_eq(mig_subsection_peek(ours, 12, "virtio", &head), MIG_SUBSECTION_OURS);
+  ck_assert(!head.version_whole);
+  ck_assert_int_eq(mig_subsection_peek(exact, sizeof exact, "virtio", &head),
+                   MIG_SUBSECTION_FOREIGN);
+  ck_assert_int_eq(mig_subsection_peek(foreign, sizeof foreign, "virtio", &head),
+                   MIG_SUBSECTION_FOREIGN);
+  ck_assert_int_eq(mig_subsection_peek(nul, sizeof nul, "virtio", &head), MIG_SUBSECTION_OURS);
+  ck_assert_str_eq(head.name, "virtio/");  /* a NUL inside cuts the C string */
+  ck_assert_uint_eq(head.name_bytes, 9);
+  ck_assert_int_eq(mig_subsection_peek(other, sizeof other, "virtio", &head),
+                   MIG_SUBSECTION_NONE);
+  ck_assert_int_eq(mig_subsection_peek(ours, 0, "virtio", &head), MIG_SUBSECTION_NONE);
+  ck_assert_int_eq(mig_subsection_peek(ours, 1, "virtio", &head), MIG_SUBSECTION_CUT);
+  ck_assert(head.prefix_agrees);
+  ck_assert_int_eq(mig_subsection_peek(ours, 5, "virtio", &head), MIG_SUBSECTION_CUT);
+  ck_assert(head.prefix_agrees);
+  ck_assert_int_eq(mig_subsection_peek(foreign, 8, "virtio", &head), MIG_SUBSECTION_CUT);
+  ck_assert(!head.prefix_agrees);  /* 'u' already says it is not virtio's */
+  const uint8_t *heads[] = {ours, exact, foreign, nul, other};
+  size_t sizes[] = {sizeof ours, sizeof exact, sizeof foreign, sizeof nul, sizeof other};
+  for (size_t i = 0; i < SIM_ARRAY_COUNT(heads); i++) {
+    for (size_t cut = 0; cut <= sizes[i]; cut++) {
+      struct mig_subsection_head from_bytes, from_reader;
+      enum mig_subsection_peek expect = mig_subsection_peek(heads[i], cut, "virtio", &from_bytes);
+      struct mig_reader reader;
+      mig_reader_init_memory(&reader, heads[i], cut);
+      ck_assert_int_eq(mig_subsection_peek_reader(&reader, "virtio", &from_reader), expect);
+      ck_assert_uint_eq(mig_reader_offset(&reader), 0);
+      ck_assert_int_eq(reader.error.code, MIG_OK);
+      if (expect == MIG_SUBSECTION_OURS) ck_assert_str_eq(from_reader.name, from_bytes.name);
+      if (expect == MIG_SUBSECTION_CUT) {
+        ck_assert_int_eq(from_reader.prefix_agrees, from_bytes.prefix_agrees);
+      }
+    }
+  }
+}
+END_TEST
+
 Suite *mig_record_suite(void)
 {
   Suite *suite = suite_create("mig_record");
@@ -602,6 +656,7 @@ Suite *mig_record_suite(void)
   tcase_add_test(core, mig_record_trailer_scan_keeps_nearest);
   tcase_add_test(core, mig_record_policy_refuses_by_name);
   tcase_add_test(core, mig_record_peek_type_top_level_only);
+  tcase_add_test(core, mig_record_subsection_peek_classes);
   suite_add_tcase(suite, core);
   TCase *syntax = tcase_create("syntax");
   tcase_add_loop_test(syntax, mig_record_syntax_errors, 0, (int)SIM_ARRAY_COUNT(syntax_cases));

@@ -15,6 +15,7 @@
  */
 #include "mig_virtio.h"
 
+#include "mig_record.h"
 #include "mig_wire.h"
 
 #define VIRTIO_DEPTH_MAX 8u            /* the tables below nest 5 deep */
@@ -229,47 +230,47 @@ static const struct vdesc *subsection_find(const struct vdesc *desc, const char 
 }
 
 /*
- * vmstate_subsection_load: while the next byte is 0x05, a counted name that
- * is short or lacks the "desc->name" prefix ends the loop without error; a
- * name with the prefix that the description lacks is -ENOENT; the version
- * (a be32 QEMU stores in a uint8_t) must lie in the subsection's range.  The
- * byte after the payload is the footer's 0x7e, so the loop ends there.  A
- * name running into the footer ends the loop too: QEMU would compare bytes
- * of the footer, which hold no name of these tables, and the 0x05 left
- * where the footer belongs is then refused ("Missing section footer").
+ * vmstate_subsection_load (mig_subsection_peek): while the next byte opens a
+ * subsection with a "desc->name" prefix, a name the description lacks is
+ * -ENOENT and the version must lie in the subsection's range.  The byte
+ * after the payload is the footer's 0x7e, so the loop ends there.  A name
+ * running into the footer ends the loop too: QEMU would compare bytes of the
+ * footer, which hold no name of these tables, and the 0x05 left where the
+ * footer belongs is then refused ("Missing section footer").  Returns the
+ * subsection whose head it consumed, or NULL when the loop ends (r->stopped
+ * says whether by a refusal).
  */
+static const struct vdesc *subsection_next(struct vread *r, const struct vdesc *desc)
+{
+  struct mig_subsection_head head;
+  SIM_ASSERT(r->at <= r->blob->payload_bytes);
+  if (r->stopped || mig_subsection_peek(r->blob->payload + r->at, r->blob->payload_bytes - r->at,
+                                        desc->name, &head) != MIG_SUBSECTION_OURS) {
+    return NULL;
+  }
+  uint64_t marker = r->at;
+  const struct vdesc *sub = subsection_find(desc, head.name);
+  if (sub == NULL) {
+    vread_fail(r, MIG_ERR_SUBSECTION, marker, head.name, "QEMU 7.2's %s has no such subsection "
+               "(vmstate_subsection_load: -ENOENT)", desc->name);
+    return NULL;
+  }
+  r->at = marker + head.version_at;
+  uint32_t version = (uint8_t)vread_be(r, 4, head.name);
+  if (r->stopped) return NULL;
+  if (version > sub->version_id || version < sub->minimum_version_id) {
+    vread_fail(r, MIG_ERR_SECTION_VERSION, marker + head.version_at, head.name, "version %"
+               PRIu32 " outside [%" PRIu32 ", %" PRIu32 "]", version, sub->minimum_version_id,
+               sub->version_id);
+    return NULL;
+  }
+  return sub;
+}
+
 static void load_subsections(struct vread *r, const struct vdesc *desc, uint32_t depth)
 {
-  const uint8_t *payload = r->blob->payload;
-  uint64_t count = r->blob->payload_bytes;
-  size_t prefix = strlen(desc->name);
-  while (!r->stopped && r->at + 2 <= count && payload[r->at] == MIG_SECTION_SUBSECTION) {
-    uint64_t marker = r->at;
-    uint32_t length = payload[marker + 1];
-    if (length < prefix + 1 || marker + 2 + length > count ||
-        memcmp(payload + marker + 2, desc->name, prefix) != 0) {
-      return;
-    }
-    char name[MIG_IDSTR_BYTES_MAX + 1];
-    memcpy(name, payload + marker + 2, length);
-    name[length] = 0;  /* a NUL inside cuts the name, as QEMU's strcmp does */
-    const struct vdesc *sub = subsection_find(desc, name);
-    if (sub == NULL) {
-      vread_fail(r, MIG_ERR_SUBSECTION, marker, name, "QEMU 7.2's %s has no such subsection "
-                 "(vmstate_subsection_load: -ENOENT)", desc->name);
-      return;
-    }
-    r->at = marker + 2 + length;
-    uint64_t version_at = r->at;
-    uint32_t version = (uint8_t)vread_be(r, 4, name);
-    if (r->stopped) return;
-    if (version > sub->version_id || version < sub->minimum_version_id) {
-      vread_fail(r, MIG_ERR_SECTION_VERSION, version_at, name, "version %" PRIu32 " outside "
-                 "[%" PRIu32 ", %" PRIu32 "]", version, sub->minimum_version_id, sub->version_id);
-      return;
-    }
-    load_vmsd(r, sub, depth + 1);
-  }
+  const struct vdesc *sub;
+  while ((sub = subsection_next(r, desc)) != NULL) load_vmsd(r, sub, depth + 1);
 }
 
 /* vmstate_load_state at a version in desc's range: its fields, then its subsections. */
@@ -427,7 +428,11 @@ static const struct vdesc vnet_queue_tx_waiting = {"virtio-net-queue-tx_waiting"
 static const struct vdesc vnet_has_vnet = {"virtio-net-vnet", 0, 0, NULL, 0, NULL, 0};
 static const struct vdesc vnet_has_ufo = {"virtio-net-ufo", 0, 0, NULL, 0, NULL, 0};
 static const struct vdesc vnet_tx_waiting = {"virtio-net-tx_waiting", 0, 0, NULL, 0, NULL, 0};
-static const struct vdesc vnet_device = {"virtio-net-device", 11, 11, NULL, 0, NULL, 0};
+static const struct vdesc vnet_rss = {"virtio-net-device/rss", 1, 1, NULL, 0, NULL, 0};
+static const struct vdesc *const vnet_device_subsections[] = {&vnet_rss};
+/* Its fields are read by load_vnet (WITH_TMP parts and counts the tables cannot say). */
+static const struct vdesc vnet_device = {"virtio-net-device", 11, 11, NULL, 0,
+                                         vnet_device_subsections, 1};
 
 /* vmstate_virtio_net_queue_tx_waiting: be32 tx_waiting, then its loop. */
 static void load_vnet_queue(struct vread *r)
@@ -505,35 +510,9 @@ static void load_vnet(struct vread *r)
     vread_skip(r, 8, "virtio-net curr_guest_offloads");
   }
   /* vmstate_virtio_net_device's loop: its one subsection, virtio-net-device/rss. */
-  const uint8_t *payload = r->blob->payload;
-  static const char rss[] = "virtio-net-device/rss";
-  while (!r->stopped && r->at + 2 <= r->blob->payload_bytes &&
-         payload[r->at] == MIG_SECTION_SUBSECTION) {
-    uint64_t marker = r->at;
-    uint32_t length = payload[marker + 1];
-    size_t prefix = strlen(vnet_device.name);
-    if (length < prefix + 1 || marker + 2 + length > r->blob->payload_bytes ||
-        memcmp(payload + marker + 2, vnet_device.name, prefix) != 0) {
-      return;
-    }
-    char name[MIG_IDSTR_BYTES_MAX + 1];
-    memcpy(name, payload + marker + 2, length);
-    name[length] = 0;
-    if (strcmp(name, rss) != 0) {
-      vread_fail(r, MIG_ERR_SUBSECTION, marker, name, "QEMU 7.2's virtio-net-device has no "
-                 "such subsection (vmstate_subsection_load: -ENOENT)");
-      return;
-    }
-    r->at = marker + 2 + length;
-    uint64_t version_at = r->at;
-    uint32_t version = (uint8_t)vread_be(r, 4, name);
-    if (!r->stopped && version != 1) {
-      vread_fail(r, MIG_ERR_SECTION_VERSION, version_at, name, "version %" PRIu32 " outside "
-                 "[1, 1]", version);
-    }
+  while (subsection_next(r, &vnet_device) != NULL) {
     load_vnet_rss(r);
-    static const struct vdesc rss_desc = {"virtio-net-device/rss", 1, 1, NULL, 0, NULL, 0};
-    load_subsections(r, &rss_desc, 2);
+    load_subsections(r, &vnet_rss, 2);
   }
 }
 

@@ -20,9 +20,9 @@
 
 #include "mig_json_inl.h"
 #include "mig_limits.h"
+#include "mig_record.h"
 #include "mig_vmstate.h"
 
-#define MIG_SUBSECTION_MARKER 0x05
 #define MIG_NULLPTR_MARKER 0x30 /* a NULL element of an array of pointers (spec §5.4) */
 
 _Static_assert(sizeof(bool) == 1, "a bool field is one byte in memory and on the wire");
@@ -706,7 +706,7 @@ static enum mig_err save_subsections(struct mig_writer *writer, const struct vms
       sub_json = json_object();
       mig__json_append(subsections_json, sub_json);
     }
-    mig_writer_u8(writer, MIG_SUBSECTION_MARKER);
+    mig_writer_u8(writer, MIG_SECTION_SUBSECTION);
     mig_writer_counted_string(writer, sub->name);
     mig_writer_be32(writer, (uint32_t)sub->version_id);
     enum mig_err err = save_desc(writer, sub, opaque, sub_json, depth + 1);
@@ -1162,36 +1162,6 @@ static void load_field(struct mig_reader *reader, const struct vmstate_field *fi
   }
 }
 
-/*
- * Peeks a subsection's name without consuming anything.  Returns false and
- * latches TRUNCATED if the stream ends inside it; sets *ours to false when the
- * name cannot belong to desc (too short, or not "<desc name>/...").
- */
-static bool subsection_peek(struct mig_reader *reader, const struct vmstate_desc *desc,
-                            const char *path, char name[MIG_IDSTR_BYTES_MAX + 1],
-                            uint8_t *name_bytes, bool *ours)
-{
-  size_t prefix_bytes = strlen(desc->name);
-  uint64_t offset = mig_reader_offset(reader);
-  uint8_t length = 0;
-  bool ok = mig_reader_peek_at(reader, 1, &length);
-  *ours = ok && length > prefix_bytes;
-  for (size_t i = 0; ok && *ours && i < length; i++) {
-    uint8_t byte = 0;
-    ok = mig_reader_peek_at(reader, 2 + i, &byte);
-    name[i] = (char)byte;
-  }
-  if (!ok) {
-    MIG_READER_FAIL(reader, MIG_ERR_TRUNCATED, offset, "subsection header cut short", "%s",
-                    path);
-    return false;
-  }
-  name[*ours ? length : 0] = '\0';
-  *name_bytes = length;
-  *ours = *ours && memcmp(name, desc->name, prefix_bytes) == 0 && name[prefix_bytes] == '/';
-  return true;
-}
-
 /* The local subsection with exactly this name (which may hold NUL bytes), or -1. */
 static int64_t subsection_find(const struct vmstate_desc *desc, const char *name,
                                uint8_t name_bytes)
@@ -1237,14 +1207,20 @@ static void load_subsections(struct mig_reader *reader, const struct vmstate_des
 {
   SIM_ASSERT(desc->subsection_count <= MIG_VMSTATE_SUBSECTIONS_MAX);
   uint64_t loaded_mask = 0;
-  uint8_t marker = 0;
-  while (mig_reader_peek_u8(reader, &marker) && marker == MIG_SUBSECTION_MARKER) {
-    char name[MIG_IDSTR_BYTES_MAX + 1];
-    uint8_t name_bytes = 0;
-    bool ours = false;
+  size_t prefix_bytes = strlen(desc->name);
+  for (;;) {
+    struct mig_subsection_head head;
     uint64_t offset = mig_reader_offset(reader);
-    if (!subsection_peek(reader, desc, path, name, &name_bytes, &ours)) return;
-    if (!ours) return;
+    enum mig_subsection_peek peek = mig_subsection_peek_reader(reader, desc->name, &head);
+    if (peek == MIG_SUBSECTION_CUT) {
+      MIG_READER_FAIL(reader, MIG_ERR_TRUNCATED, offset, "subsection header cut short", "%s",
+                      path);
+      return;
+    }
+    /* Stricter than QEMU (spec §11.3): the prefix must end in '/'. */
+    if (peek != MIG_SUBSECTION_OURS || head.name[prefix_bytes] != '/') return;
+    const char *name = head.name;
+    uint8_t name_bytes = head.name_bytes;
     char sub_path[MIG_PATH_BYTES_MAX];
     subsection_path(sub_path, path, desc, name);
     int64_t index = subsection_find(desc, name, name_bytes);

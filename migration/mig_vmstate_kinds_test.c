@@ -23,6 +23,7 @@
 #include "mig_limits.h"
 #include "mig_stream.h"
 #include "mig_vmstate.h"
+#include "mig_vmstate_test_inl.h"
 
 #include <lzma.h>
 #include <math.h>
@@ -336,51 +337,10 @@ static const char kinds_json[] =
 
 /* ------------------------------------------------------------- helpers */
 
-static enum mig_err save_to(struct mig_membuf *membuf, const struct vmstate_desc *desc,
-                            void *opaque, json_t **json)
-{
-  uint8_t buffer[16];
-  struct mig_writer writer;
-  mig_membuf_init(membuf, 1 << 16);
-  mig_writer_init(&writer, buffer, sizeof buffer, mig_membuf_write, membuf);
-  enum mig_err err = mig_vmstate_save(&writer, desc, opaque, json);
-  enum mig_err flush_err = mig_writer_flush(&writer);
-  return err != MIG_OK ? err : flush_err;
-}
-
-/* Loads count bytes (copied to an exact-size heap block, so ASan sees overreads). */
-static struct mig_error load_desc_from(const struct vmstate_desc *desc, const uint8_t *bytes,
-                                       size_t count, void *opaque, int32_t version_id,
-                                       uint64_t *offset_out)
-{
-  uint8_t *copy = malloc(count > 0 ? count : 1);
-  ck_assert_ptr_nonnull(copy);
-  if (count > 0) memcpy(copy, bytes, count);
-  struct mig_reader reader;
-  mig_reader_init_memory(&reader, copy, count);
-  enum mig_err err = mig_vmstate_load(&reader, desc, opaque, version_id);
-  ck_assert_int_eq(err, mig_reader_error(&reader)->code);
-  if (offset_out != NULL) *offset_out = mig_reader_offset(&reader);
-  struct mig_error error = *mig_reader_error(&reader);
-  free(copy);
-  return error;
-}
-
 static struct mig_error load_kinds(const uint8_t *bytes, size_t count, struct kinds *k,
                                    uint64_t *offset_out)
 {
-  return load_desc_from(&kinds_desc, bytes, count, k, 2, offset_out);
-}
-
-struct text {
-  char bytes[8192];      /* NUL-terminated */
-  size_t count;          /* characters held */
-};
-
-static void visit_text(const struct vmstate_desc *desc, void *opaque, struct text *text)
-{
-  ck_assert(mig_vmstate_visit_text(desc, opaque, text->bytes, sizeof text->bytes));
-  text->count = strlen(text->bytes);
+  return vt_load_from(&kinds_desc, bytes, count, k, 2, offset_out);
 }
 
 /* A copy of the golden bytes with bytes [at, at + count) replaced. */
@@ -400,7 +360,7 @@ START_TEST(mig_vmstate_kinds_save_golden_bytes)
   struct kinds k;
   kinds_fill(&k);
   struct mig_membuf membuf;
-  ck_assert_int_eq(save_to(&membuf, &kinds_desc, &k, NULL), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&membuf, &kinds_desc, &k, NULL), MIG_OK);
   ck_assert_uint_eq(membuf.count, sizeof kinds_golden);
   for (size_t i = 0; i < sizeof kinds_golden; i++) {
     ck_assert_msg(membuf.bytes[i] == kinds_golden[i], "byte 0x%zx: 0x%02x, expected 0x%02x", i,
@@ -418,7 +378,7 @@ START_TEST(mig_vmstate_kinds_save_json)
   kinds_fill(&k);
   struct mig_membuf membuf;
   json_t *json = NULL;
-  ck_assert_int_eq(save_to(&membuf, &kinds_desc, &k, &json), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&membuf, &kinds_desc, &k, &json), MIG_OK);
   char *text = json_dumps(json, JSON_PRESERVE_ORDER);
   ck_assert_str_eq(text, kinds_json);
   free(text);
@@ -436,7 +396,7 @@ START_TEST(mig_vmstate_kinds_save_test_false)
   k.test_on = false;
   struct mig_membuf membuf;
   json_t *json = NULL;
-  ck_assert_int_eq(save_to(&membuf, &kinds_desc, &k, &json), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&membuf, &kinds_desc, &k, &json), MIG_OK);
   ck_assert_uint_eq(membuf.count, sizeof kinds_golden - 2);
   ck_assert_uint_eq(membuf.bytes[AT_TESTED], 0xa0); /* vnew follows test_on directly */
   char *text = json_dumps(json, JSON_PRESERVE_ORDER);
@@ -465,19 +425,19 @@ START_TEST(mig_vmstate_kinds_save_bad_state)
   struct mig_membuf membuf;
   kinds_fill(&k);
   k.n_i32 = 5; /* over the bound of 4 */
-  ck_assert_int_eq(save_to(&membuf, &kinds_desc, &k, NULL), MIG_ERR_BAD_VALUE);
+  ck_assert_int_eq(vt_save_to(&membuf, &kinds_desc, &k, NULL), MIG_ERR_BAD_VALUE);
   ck_assert_uint_eq(membuf.count, AT_V_I32);
   mig_membuf_deinit(&membuf);
   kinds_deinit(&k);
   kinds_fill(&k);
   k.elem_ptr = NULL;
-  ck_assert_int_eq(save_to(&membuf, &kinds_desc, &k, NULL), MIG_ERR_BAD_VALUE);
+  ck_assert_int_eq(vt_save_to(&membuf, &kinds_desc, &k, NULL), MIG_ERR_BAD_VALUE);
   ck_assert_uint_eq(membuf.count, AT_ELEM_PTR);
   mig_membuf_deinit(&membuf);
   kinds_deinit(&k);
   kinds_fill(&k);
   k.n_u32 = 0; /* counts_ok: n_u8 (1) <= n_u32 fails */
-  ck_assert_int_eq(save_to(&membuf, &kinds_desc, &k, NULL), MIG_ERR_BAD_VALUE);
+  ck_assert_int_eq(vt_save_to(&membuf, &kinds_desc, &k, NULL), MIG_ERR_BAD_VALUE);
   ck_assert_uint_eq(membuf.count, AT_UNUSED - 12);
   mig_membuf_deinit(&membuf);
   kinds_deinit(&k);
@@ -489,8 +449,8 @@ START_TEST(mig_vmstate_kinds_visit_paths)
 {
   struct kinds k;
   kinds_fill(&k);
-  static struct text text;
-  visit_text(&kinds_desc, &k, &text);
+  static struct vt_text text;
+  vt_visit_text(&kinds_desc, &k, &text);
   static const char *const lines[] = {
     "kinds/i8s[0]=ff\n", "kinds/elems[1]/value=b3b4\n", "kinds/elem_ptr/tag=a3\n",
     "kinds/v_i32[1]=0304\n", "kinds/v_u32[2]=00000023\n", "kinds/v_u16[0]=31\n",
@@ -520,10 +480,10 @@ START_TEST(mig_vmstate_kinds_load_round_trip)
   struct mig_error error = load_kinds(kinds_golden, sizeof kinds_golden, &dest, &offset);
   ck_assert_int_eq(error.code, MIG_OK);
   ck_assert_uint_eq(offset, sizeof kinds_golden);
-  static struct text source_text;
-  static struct text dest_text;
-  visit_text(&kinds_desc, &source, &source_text);
-  visit_text(&kinds_desc, &dest, &dest_text);
+  static struct vt_text source_text;
+  static struct vt_text dest_text;
+  vt_visit_text(&kinds_desc, &source, &source_text);
+  vt_visit_text(&kinds_desc, &dest, &dest_text);
   ck_assert_str_eq(dest_text.bytes, source_text.bytes);
   ck_assert_ptr_nonnull(dest.v_u32);
   ck_assert_uint_eq(dest.v_u32[2], 0x23);
@@ -590,7 +550,7 @@ START_TEST(mig_vmstate_kinds_load_version_1)
   kinds_blank(&dest);
   dest.vnew = 7;
   uint64_t offset = 0;
-  struct mig_error error = load_desc_from(&kinds_desc, stream, count, &dest, 1, &offset);
+  struct mig_error error = vt_load_from(&kinds_desc, stream, count, &dest, 1, &offset);
   ck_assert_int_eq(error.code, MIG_OK);
   ck_assert_uint_eq(offset, count);
   ck_assert_uint_eq(dest.vnew, 7);
@@ -838,12 +798,12 @@ START_TEST(mig_vmstate_kinds_hook_order_nested_subsections)
 {
   struct order source = {.x = 1, .y = 2, .z = 3};
   struct mig_membuf membuf;
-  ck_assert_int_eq(save_to(&membuf, &order_desc, &source, NULL), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&membuf, &order_desc, &source, NULL), MIG_OK);
   ck_assert_str_eq(source.log, "pre_save:order pre_save:order/sub pre_save:order/sub/deep "
                                "post_save:order/sub/deep post_save:order/sub post_save:order ");
   struct order dest = {0};
   uint64_t offset = 0;
-  ck_assert_int_eq(load_desc_from(&order_desc, membuf.bytes, membuf.count, &dest, 1, &offset)
+  ck_assert_int_eq(vt_load_from(&order_desc, membuf.bytes, membuf.count, &dest, 1, &offset)
                        .code, MIG_OK);
   ck_assert_uint_eq(offset, membuf.count);
   ck_assert_uint_eq(dest.z, 3);
@@ -851,7 +811,7 @@ START_TEST(mig_vmstate_kinds_hook_order_nested_subsections)
                              "post_load:order/sub/deep post_load:order/sub post_load:order ");
   mig_membuf_deinit(&membuf);
   struct order failing = {.sub_pre_save_fails = true};
-  ck_assert_int_eq(save_to(&membuf, &order_desc, &failing, NULL), MIG_ERR_HOOK);
+  ck_assert_int_eq(vt_save_to(&membuf, &order_desc, &failing, NULL), MIG_ERR_HOOK);
   ck_assert_str_eq(failing.log, "pre_save:order pre_save:order/sub post_save:order ");
   mig_membuf_deinit(&membuf);
 }
@@ -1035,7 +995,7 @@ START_TEST(mig_vmstate_kinds_qemu_hpet_json)
   }
   struct mig_membuf membuf;
   json_t *json = NULL;
-  ck_assert_int_eq(save_to(&membuf, &hpet_desc, &hpet, &json), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&membuf, &hpet_desc, &hpet, &json), MIG_OK);
   char *text = json_dumps(json, JSON_PRESERVE_ORDER);
   ck_assert_str_eq(text, hpet_qemu_json);
   ck_assert_uint_eq(membuf.count, 8 * 3 + 1 + 3 * 42);
@@ -1043,20 +1003,20 @@ START_TEST(mig_vmstate_kinds_qemu_hpet_json)
   json_decref(json);
   static struct hpet dest;
   memset(&dest, 0, sizeof dest);
-  ck_assert_int_eq(load_desc_from(&hpet_desc, membuf.bytes, membuf.count, &dest, 2, NULL).code,
+  ck_assert_int_eq(vt_load_from(&hpet_desc, membuf.bytes, membuf.count, &dest, 2, NULL).code,
                    MIG_OK);
   ck_assert_uint_eq(dest.timer[2].period, 102);
   ck_assert_int_eq(dest.timer[1].qemu_timer, -1);
   /* QEMU's validate entry refuses 2 timers before the varray is read. */
   membuf.bytes[24] = 2;
-  struct mig_error error = load_desc_from(&hpet_desc, membuf.bytes, membuf.count, &dest, 2, NULL);
+  struct mig_error error = vt_load_from(&hpet_desc, membuf.bytes, membuf.count, &dest, 2, NULL);
   ck_assert_int_eq(error.code, MIG_ERR_BAD_VALUE);
   ck_assert_uint_eq(error.offset, 25);
   ck_assert_str_eq(error.path, "hpet/num_timers in range");
   /* 33 timers pass nothing: the varray's own bound (32) refuses them too. */
   hpet.num_timers = 33;
   mig_membuf_deinit(&membuf);
-  ck_assert_int_eq(save_to(&membuf, &hpet_desc, &hpet, NULL), MIG_ERR_BAD_VALUE);
+  ck_assert_int_eq(vt_save_to(&membuf, &hpet_desc, &hpet, NULL), MIG_ERR_BAD_VALUE);
   mig_membuf_deinit(&membuf);
 }
 END_TEST
@@ -1220,7 +1180,7 @@ START_TEST(mig_vmstate_kinds_qemu_fdc_json)
   fdc.state.num_floppies = 2;
   struct mig_membuf membuf;
   json_t *json = NULL;
-  ck_assert_int_eq(save_to(&membuf, &fdc_outer_desc, &fdc, &json), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&membuf, &fdc_outer_desc, &fdc, &json), MIG_OK);
   char *text = json_dumps(json, JSON_PRESERVE_ORDER);
   ck_assert_str_eq(text, fdc_qemu_json);
   ck_assert_uint_eq(membuf.count, 593);
@@ -1229,7 +1189,7 @@ START_TEST(mig_vmstate_kinds_qemu_fdc_json)
   static struct fdc_outer dest;
   memset(&dest, 0, sizeof dest);
   dest.state.num_floppies = 1; /* a destination with one floppy refuses the stream */
-  struct mig_error error = load_desc_from(&fdc_outer_desc, membuf.bytes, membuf.count, &dest,
+  struct mig_error error = vt_load_from(&fdc_outer_desc, membuf.bytes, membuf.count, &dest,
                                           2, NULL);
   ck_assert_int_eq(error.code, MIG_ERR_EQUAL_MISMATCH);
   ck_assert_uint_eq(error.offset, 538);
@@ -1273,7 +1233,7 @@ static void corpus_compare(json_t *root, const char *idstr, const struct vmstate
 {
   struct mig_membuf membuf;
   json_t *json = NULL;
-  ck_assert_int_eq(save_to(&membuf, desc, opaque, &json), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&membuf, desc, opaque, &json), MIG_OK);
   json_t *expected = corpus_device(root, idstr);
   char *ours = json_dumps(json, JSON_PRESERVE_ORDER);
   char *theirs = json_dumps(expected, JSON_PRESERVE_ORDER);
@@ -1383,28 +1343,28 @@ START_TEST(mig_vmstate_kinds_compat_table_subsection)
   compat_dev_init(&source, "mt-1.0");
   source.a = 7;
   source.extra = 9;
-  ck_assert_int_eq(save_to(&old_stream, &compat_new_desc, &source, NULL), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&old_stream, &compat_new_desc, &source, NULL), MIG_OK);
   ck_assert_uint_eq(old_stream.count, 4);
   struct mig_membuf new_stream;
   compat_dev_init(&source, "mt-2.0");
   source.a = 7;
   source.extra = 9;
-  ck_assert_int_eq(save_to(&new_stream, &compat_new_desc, &source, NULL), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&new_stream, &compat_new_desc, &source, NULL), MIG_OK);
   ck_assert_uint_eq(new_stream.count, 4 + 1 + 1 + 12 + 4 + 4);
   struct compat_dev dest;
   compat_dev_init(&dest, "mt-1.0");
-  ck_assert_int_eq(load_desc_from(&compat_old_desc, old_stream.bytes, old_stream.count, &dest, 1,
+  ck_assert_int_eq(vt_load_from(&compat_old_desc, old_stream.bytes, old_stream.count, &dest, 1,
                                   NULL).code, MIG_OK);
   compat_dev_init(&dest, "mt-1.0");
-  ck_assert_int_eq(load_desc_from(&compat_new_desc, old_stream.bytes, old_stream.count, &dest, 1,
+  ck_assert_int_eq(vt_load_from(&compat_new_desc, old_stream.bytes, old_stream.count, &dest, 1,
                                   NULL).code, MIG_OK);
   ck_assert_uint_eq(dest.extra, 0xdefa);
   compat_dev_init(&dest, "mt-2.0");
-  ck_assert_int_eq(load_desc_from(&compat_new_desc, new_stream.bytes, new_stream.count, &dest, 1,
+  ck_assert_int_eq(vt_load_from(&compat_new_desc, new_stream.bytes, new_stream.count, &dest, 1,
                                   NULL).code, MIG_OK);
   ck_assert_uint_eq(dest.extra, 9);
   compat_dev_init(&dest, "mt-2.0");
-  struct mig_error error = load_desc_from(&compat_old_desc, new_stream.bytes, new_stream.count,
+  struct mig_error error = vt_load_from(&compat_old_desc, new_stream.bytes, new_stream.count,
                                           &dest, 1, NULL);
   ck_assert_int_eq(error.code, MIG_ERR_SUBSECTION); /* seed guide: "we just fail" */
   ck_assert_uint_eq(error.offset, 4);
@@ -1558,7 +1518,7 @@ START_TEST(mig_vmstate_kinds_list_save_golden_and_json)
   struct listdev dev = {.before = 0xaa, .head = &first, .after = 0xbb};
   struct mig_membuf membuf;
   json_t *json = NULL;
-  ck_assert_int_eq(save_to(&membuf, &listdev_desc, &dev, &json), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&membuf, &listdev_desc, &dev, &json), MIG_OK);
   ck_assert_uint_eq(membuf.count, sizeof listdev_golden);
   ck_assert_int_eq(memcmp(membuf.bytes, listdev_golden, sizeof listdev_golden), 0);
   char *text = json_dumps(json, JSON_PRESERVE_ORDER);
@@ -1570,7 +1530,7 @@ START_TEST(mig_vmstate_kinds_list_save_golden_and_json)
   struct litem fourth = {.tag = 4};
   second.next = &third;
   third.next = &fourth; /* four elements: over the bound of 3 */
-  ck_assert_int_eq(save_to(&membuf, &listdev_desc, &dev, NULL), MIG_ERR_BAD_VALUE);
+  ck_assert_int_eq(vt_save_to(&membuf, &listdev_desc, &dev, NULL), MIG_ERR_BAD_VALUE);
   mig_membuf_deinit(&membuf);
 }
 END_TEST
@@ -1580,7 +1540,7 @@ START_TEST(mig_vmstate_kinds_list_round_trip)
 {
   struct listdev dest = {0};
   uint64_t offset = 0;
-  struct mig_error error = load_desc_from(&listdev_desc, listdev_golden, sizeof listdev_golden,
+  struct mig_error error = vt_load_from(&listdev_desc, listdev_golden, sizeof listdev_golden,
                                           &dest, 2, &offset);
   ck_assert_int_eq(error.code, MIG_OK);
   ck_assert_uint_eq(offset, sizeof listdev_golden);
@@ -1591,8 +1551,8 @@ START_TEST(mig_vmstate_kinds_list_round_trip)
   ck_assert_ptr_null(dest.head->next->next);
   ck_assert_ptr_null(dest.qhead);
   ck_assert_uint_eq(dest.after, 0xbb);
-  static struct text text;
-  visit_text(&listdev_desc, &dest, &text);
+  static struct vt_text text;
+  vt_visit_text(&listdev_desc, &dest, &text);
   ck_assert_str_eq(text.bytes, "listdev/before=aa\nlistdev/head[0]/tag=01\n"
                                "listdev/head[0]/value=0102\nlistdev/head[1]/tag=02\n"
                                "listdev/head[1]/value=0304\nlistdev/after=bb\n");
@@ -1611,7 +1571,7 @@ START_TEST(mig_vmstate_kinds_list_hostile)
   memcpy(stream, listdev_golden, sizeof listdev_golden);
   stream[0x05] = 0x02;
   struct listdev dest = {0};
-  struct mig_error error = load_desc_from(&listdev_desc, stream, sizeof listdev_golden, &dest, 2,
+  struct mig_error error = vt_load_from(&listdev_desc, stream, sizeof listdev_golden, &dest, 2,
                                           NULL);
   ck_assert_int_eq(error.code, MIG_ERR_BAD_VALUE);
   ck_assert_uint_eq(error.offset, 0x05);
@@ -1620,20 +1580,20 @@ START_TEST(mig_vmstate_kinds_list_hostile)
   listdev_free(&dest);
   /* Four elements where three are accepted: refused at the fourth marker. */
   static const uint8_t four[] = {0xaa, 1, 1, 0, 1, 1, 2, 0, 2, 1, 3, 0, 3, 1, 4, 0, 4, 0};
-  error = load_desc_from(&listdev_desc, four, sizeof four, &dest, 2, NULL);
+  error = vt_load_from(&listdev_desc, four, sizeof four, &dest, 2, NULL);
   ck_assert_int_eq(error.code, MIG_ERR_TOO_LONG);
   ck_assert_uint_eq(error.offset, 13);
   ck_assert_str_eq(error.path, "listdev/head");
   ck_assert_ptr_nonnull(dest.head->next->next); /* three were loaded and are owned */
   listdev_free(&dest);
-  error = load_desc_from(&listdev_v3_desc, listdev_golden, sizeof listdev_golden, &dest, 3,
+  error = vt_load_from(&listdev_v3_desc, listdev_golden, sizeof listdev_golden, &dest, 3,
                          NULL);
   ck_assert_int_eq(error.code, MIG_ERR_SECTION_VERSION);
   ck_assert_uint_eq(error.offset, 1);
   ck_assert_str_eq(error.path, "listdev/head");
   ck_assert_ptr_null(dest.head);
   for (size_t n = 0; n < sizeof listdev_golden; n++) {
-    error = load_desc_from(&listdev_desc, listdev_golden, n, &dest, 2, NULL);
+    error = vt_load_from(&listdev_desc, listdev_golden, n, &dest, 2, NULL);
     ck_assert_msg(error.code == MIG_ERR_TRUNCATED, "length %zu: %s", n,
                   mig_err_name(error.code));
     listdev_free(&dest);
@@ -1712,7 +1672,7 @@ START_TEST(mig_vmstate_kinds_gtree_round_trip)
   gdev_fill(&dev);
   struct mig_membuf membuf;
   json_t *json = NULL;
-  ck_assert_int_eq(save_to(&membuf, &gdev_desc, &dev, &json), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&membuf, &gdev_desc, &dev, &json), MIG_OK);
   ck_assert_uint_eq(membuf.count, sizeof gdev_golden);
   ck_assert_int_eq(memcmp(membuf.bytes, gdev_golden, sizeof gdev_golden), 0);
   char *text = json_dumps(json, JSON_PRESERVE_ORDER);
@@ -1723,21 +1683,21 @@ START_TEST(mig_vmstate_kinds_gtree_round_trip)
   struct gdev dest;
   memset(&dest, 0, sizeof dest);
   uint64_t offset = 0;
-  ck_assert_int_eq(load_desc_from(&gdev_desc, gdev_golden, sizeof gdev_golden, &dest, 1, &offset)
+  ck_assert_int_eq(vt_load_from(&gdev_desc, gdev_golden, sizeof gdev_golden, &dest, 1, &offset)
                        .code, MIG_OK);
   ck_assert_uint_eq(offset, sizeof gdev_golden);
-  static struct text source_text;
-  static struct text dest_text;
-  visit_text(&gdev_desc, &dev, &source_text);
-  visit_text(&gdev_desc, &dest, &dest_text);
+  static struct vt_text source_text;
+  static struct vt_text dest_text;
+  vt_visit_text(&gdev_desc, &dev, &source_text);
+  vt_visit_text(&gdev_desc, &dest, &dest_text);
   ck_assert_str_eq(dest_text.bytes, source_text.bytes);
   ck_assert_ptr_nonnull(strstr(dest_text.bytes, "gdev/map[1]/key=0000000000000009\n"));
   dev.map[1].key = 5; /* unsorted: a device bug, refused on save */
-  ck_assert_int_eq(save_to(&membuf, &gdev_desc, &dev, NULL), MIG_ERR_BAD_VALUE);
+  ck_assert_int_eq(vt_save_to(&membuf, &gdev_desc, &dev, NULL), MIG_ERR_BAD_VALUE);
   mig_membuf_deinit(&membuf);
   dev.map[1].key = 9;
   dev.n = 5;
-  ck_assert_int_eq(save_to(&membuf, &gdev_desc, &dev, NULL), MIG_ERR_BAD_VALUE);
+  ck_assert_int_eq(vt_save_to(&membuf, &gdev_desc, &dev, NULL), MIG_ERR_BAD_VALUE);
   mig_membuf_deinit(&membuf);
 }
 END_TEST
@@ -1770,7 +1730,7 @@ START_TEST(mig_vmstate_kinds_gtree_hostile)
     stream[cases[i].at] = cases[i].byte;
     struct gdev dest;
     memset(&dest, 0, sizeof dest);
-    struct mig_error error = load_desc_from(&gdev_desc, stream, sizeof stream, &dest, 1, NULL);
+    struct mig_error error = vt_load_from(&gdev_desc, stream, sizeof stream, &dest, 1, NULL);
     ck_assert_msg(error.code == cases[i].code, "case %zu: %s", i, mig_err_name(error.code));
     ck_assert_msg(error.offset == cases[i].offset, "case %zu: 0x%" PRIx64, i, error.offset);
     ck_assert_str_eq(error.path, cases[i].path);
@@ -1779,13 +1739,13 @@ START_TEST(mig_vmstate_kinds_gtree_hostile)
   }
   struct gdev dest;
   memset(&dest, 0, sizeof dest);
-  struct mig_error error = load_desc_from(&gdev_v2_desc, gdev_golden, sizeof gdev_golden, &dest,
+  struct mig_error error = vt_load_from(&gdev_v2_desc, gdev_golden, sizeof gdev_golden, &dest,
                                           2, NULL);
   ck_assert_int_eq(error.code, MIG_ERR_SECTION_VERSION);
   ck_assert_uint_eq(error.offset, 0);
   ck_assert_str_eq(error.path, "gdev/map");
   for (size_t n = 0; n < sizeof gdev_golden; n++) {
-    error = load_desc_from(&gdev_desc, gdev_golden, n, &dest, 1, NULL);
+    error = vt_load_from(&gdev_desc, gdev_golden, n, &dest, 1, NULL);
     ck_assert_msg(error.code == MIG_ERR_TRUNCATED, "length %zu: %s", n,
                   mig_err_name(error.code));
   }
@@ -1961,7 +1921,7 @@ START_TEST(mig_vmstate_kinds_gtree_struct_key_golden_and_json)
   vio_domain6_fill(&d);
   struct mig_membuf membuf;
   json_t *json = NULL;
-  ck_assert_int_eq(save_to(&membuf, &vio_domain_desc, &d, &json), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&membuf, &vio_domain_desc, &d, &json), MIG_OK);
   ck_assert_uint_eq(membuf.count, sizeof vio_domain_golden - 1);
   ck_assert_mem_eq(membuf.bytes, vio_domain_golden, sizeof vio_domain_golden - 1);
   char *text = json_dumps(json, JSON_PRESERVE_ORDER);
@@ -1971,7 +1931,7 @@ START_TEST(mig_vmstate_kinds_gtree_struct_key_golden_and_json)
   mig_membuf_deinit(&membuf);
   struct vio_iommu iommu;
   vio_iommu_fill(&iommu);
-  ck_assert_int_eq(save_to(&membuf, &vio_iommu_desc, &iommu, &json), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&membuf, &vio_iommu_desc, &iommu, &json), MIG_OK);
   ck_assert_uint_eq(membuf.count, sizeof vio_iommu_golden - 1);
   ck_assert_mem_eq(membuf.bytes, vio_iommu_golden, sizeof vio_iommu_golden - 1);
   json_t *domains = json_array_get(json_object_get(json, "fields"), 1);
@@ -1984,8 +1944,8 @@ START_TEST(mig_vmstate_kinds_gtree_struct_key_golden_and_json)
   ck_assert_int_eq(json_integer_value(json_object_get(inner, "size")), 4 + 29 + 1);
   json_decref(json);
   mig_membuf_deinit(&membuf);
-  static struct text paths;
-  visit_text(&vio_domain_desc, &d, &paths);
+  static struct vt_text paths;
+  vt_visit_text(&vio_domain_desc, &d, &paths);
   ck_assert_str_eq(paths.bytes, "domain/id=00000006\n"
                                 "domain/mappings[0]/key/low=0000000000001000\n"
                                 "domain/mappings[0]/key/high=0000000000001fff\n"
@@ -2006,14 +1966,14 @@ START_TEST(mig_vmstate_kinds_gtree_struct_key_round_trip)
   static struct vio_iommu dest;
   memset(&dest, 0x5a, sizeof dest);
   uint64_t offset = 0;
-  struct mig_error error = load_desc_from(&vio_iommu_desc, vio_iommu_golden,
+  struct mig_error error = vt_load_from(&vio_iommu_desc, vio_iommu_golden,
                                           sizeof vio_iommu_golden, &dest, 1, &offset);
   ck_assert_int_eq(error.code, MIG_OK);
   ck_assert_uint_eq(dest.domains[1].mappings[1].hits, 0);         /* loaded: zeroed first */
   ck_assert_uint_eq(dest.domains[1].mappings[2].hits, 0); /* its domain entry was zeroed whole */
   struct vio_domain domain;
   memset(&domain, 0x5a, sizeof domain);
-  error = load_desc_from(&vio_domain_desc, vio_domain_golden, sizeof vio_domain_golden, &domain,
+  error = vt_load_from(&vio_domain_desc, vio_domain_golden, sizeof vio_domain_golden, &domain,
                          1, NULL);
   ck_assert_int_eq(error.code, MIG_OK);
   ck_assert_uint_eq(domain.mappings[0].hits, 0);
@@ -2024,25 +1984,25 @@ START_TEST(mig_vmstate_kinds_gtree_struct_key_round_trip)
   ck_assert_uint_eq(dest.domains[1].mapping_count, 2);
   ck_assert_uint_eq(dest.domains[1].mappings[1].key.high, 0x4fff);
   ck_assert_uint_eq(dest.domains[0].mappings[0].phys_addr, 0xf000000);
-  static struct text source_text;
-  static struct text dest_text;
-  visit_text(&vio_iommu_desc, &src, &source_text);
-  visit_text(&vio_iommu_desc, &dest, &dest_text);
+  static struct vt_text source_text;
+  static struct vt_text dest_text;
+  vt_visit_text(&vio_iommu_desc, &src, &source_text);
+  vt_visit_text(&vio_iommu_desc, &dest, &dest_text);
   ck_assert_str_eq(dest_text.bytes, source_text.bytes);
   ck_assert_ptr_nonnull(
     strstr(dest_text.bytes, "iommu/domains[1]/mappings[1]/key/low=0000000000004000\n"));
   struct mig_membuf membuf;
-  ck_assert_int_eq(save_to(&membuf, &vio_iommu_desc, &dest, NULL), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&membuf, &vio_iommu_desc, &dest, NULL), MIG_OK);
   ck_assert_mem_eq(membuf.bytes, vio_iommu_golden, sizeof vio_iommu_golden - 1);
   mig_membuf_deinit(&membuf);
   /* Our own state out of order or overlapping is a device bug: the save refuses it. */
   struct vio_domain d;
   vio_domain6_fill(&d);
   d.mappings[1].key = (struct vio_interval){0x0, 0xfff};
-  ck_assert_int_eq(save_to(&membuf, &vio_domain_desc, &d, NULL), MIG_ERR_BAD_VALUE);
+  ck_assert_int_eq(vt_save_to(&membuf, &vio_domain_desc, &d, NULL), MIG_ERR_BAD_VALUE);
   mig_membuf_deinit(&membuf);
   d.mappings[1].key = (struct vio_interval){0x1800, 0x4fff};
-  ck_assert_int_eq(save_to(&membuf, &vio_domain_desc, &d, NULL), MIG_ERR_BAD_VALUE);
+  ck_assert_int_eq(vt_save_to(&membuf, &vio_domain_desc, &d, NULL), MIG_ERR_BAD_VALUE);
   mig_membuf_deinit(&membuf);
 }
 END_TEST
@@ -2082,7 +2042,7 @@ START_TEST(mig_vmstate_kinds_gtree_struct_key_hostile)
     struct vio_domain dest;
     memset(&dest, 0, sizeof dest);
     struct mig_error error =
-      load_desc_from(&vio_domain_desc, stream, sizeof stream, &dest, 1, NULL);
+      vt_load_from(&vio_domain_desc, stream, sizeof stream, &dest, 1, NULL);
     ck_assert_msg(error.code == cases[i].code, "case %zu: %s", i, mig_err_name(error.code));
     ck_assert_msg(error.offset == cases[i].offset, "case %zu: 0x%" PRIx64, i, error.offset);
     ck_assert_str_eq(error.path, cases[i].path);
@@ -2096,13 +2056,13 @@ START_TEST(mig_vmstate_kinds_gtree_struct_key_hostile)
   stream[0x34] = 0x0f;
   struct vio_domain dest;
   memset(&dest, 0, sizeof dest);
-  struct mig_error error = load_desc_from(&vio_domain_desc, stream, sizeof stream, &dest, 1, NULL);
+  struct mig_error error = vt_load_from(&vio_domain_desc, stream, sizeof stream, &dest, 1, NULL);
   ck_assert_int_eq(error.code, MIG_ERR_BAD_VALUE);
   ck_assert_uint_eq(error.offset, 0x26);
   ck_assert_str_eq(error.path, "domain/mappings[1]/key");
   ck_assert_str_eq(error.detail, "key below the previous one");
   /* A version the value accepts and the key does not: the key is checked first. */
-  error = load_desc_from(&vio_domain_v2_desc, vio_domain_golden, sizeof vio_domain_golden, &dest,
+  error = vt_load_from(&vio_domain_v2_desc, vio_domain_golden, sizeof vio_domain_golden, &dest,
                          2, NULL);
   ck_assert_int_eq(error.code, MIG_ERR_SECTION_VERSION);
   ck_assert_uint_eq(error.offset, 0x04);
@@ -2110,7 +2070,7 @@ START_TEST(mig_vmstate_kinds_gtree_struct_key_hostile)
   ck_assert_str_eq(error.detail, "version 2, accepted 1..1");
   /* Every cut is TRUNCATED; a cut inside a key names the key field and its offset. */
   for (size_t n = 0; n < sizeof vio_domain_golden - 1; n++) {
-    error = load_desc_from(&vio_domain_desc, vio_domain_golden, n, &dest, 1, NULL);
+    error = vt_load_from(&vio_domain_desc, vio_domain_golden, n, &dest, 1, NULL);
     ck_assert_msg(error.code == MIG_ERR_TRUNCATED, "length %zu: %s", n,
                   mig_err_name(error.code));
     if (n >= 0x2e && n < 0x36) {
@@ -2122,7 +2082,7 @@ START_TEST(mig_vmstate_kinds_gtree_struct_key_hostile)
       ck_assert_str_eq(error.path, "domain/mappings[0]/key/low");
     }
   }
-  ck_assert_int_eq(load_desc_from(&vio_domain_desc, vio_domain_golden,
+  ck_assert_int_eq(vt_load_from(&vio_domain_desc, vio_domain_golden,
                                   sizeof vio_domain_golden - 1, &dest, 1, NULL).code, MIG_OK);
 }
 END_TEST
@@ -2147,7 +2107,7 @@ START_TEST(mig_vmstate_kinds_gtree_struct_key_byte_flips)
       memset(&dest, 0, sizeof dest);
       uint64_t offset = 0;
       struct mig_error error =
-        load_desc_from(&vio_iommu_desc, stream, sizeof stream, &dest, 1, &offset);
+        vt_load_from(&vio_iommu_desc, stream, sizeof stream, &dest, 1, &offset);
       if (error.code != MIG_OK) {
         ck_assert_uint_le(error.offset, sizeof stream);
         ck_assert_int_eq(strncmp(error.path, "iommu/", 6), 0);
@@ -2155,7 +2115,7 @@ START_TEST(mig_vmstate_kinds_gtree_struct_key_byte_flips)
         continue;
       }
       struct mig_membuf membuf;
-      ck_assert_int_eq(save_to(&membuf, &vio_iommu_desc, &dest, NULL), MIG_OK);
+      ck_assert_int_eq(vt_save_to(&membuf, &vio_iommu_desc, &dest, NULL), MIG_OK);
       ck_assert_uint_eq(membuf.count, offset);
       ck_assert_msg(memcmp(membuf.bytes, stream, membuf.count) == 0, "flip 0x%02x at %zu",
                     masks[m], at);
@@ -2320,7 +2280,7 @@ START_TEST(mig_vmstate_kinds_json_type_names)
   memset(&dev, 0, sizeof dev);
   struct mig_membuf membuf;
   json_t *json = NULL;
-  ck_assert_int_eq(save_to(&membuf, &names_desc, &dev, &json), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&membuf, &names_desc, &dev, &json), MIG_OK);
   mig_membuf_deinit(&membuf);
   json_t *fields = json_object_get(json, "fields");
   ck_assert_uint_eq(json_array_size(fields), SIM_ARRAY_COUNT(names_table));
@@ -2475,7 +2435,7 @@ START_TEST(mig_vmstate_kinds_analyze_reads_our_kinds)
   vio_iommu_fill(&iommu);
   struct mig_membuf membuf;
   json_t *json = NULL;
-  ck_assert_int_eq(save_to(&membuf, &vio_iommu_desc, &iommu, &json), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&membuf, &vio_iommu_desc, &iommu, &json), MIG_OK);
   json_t *out = NULL;
   struct mig_error error;
   ck_assert_int_eq(mig_analyze_section(json, membuf.bytes, membuf.count, 0x100, "iommu", &out,
@@ -2496,7 +2456,7 @@ START_TEST(mig_vmstate_kinds_analyze_reads_our_kinds)
   static struct names_dev dev;
   memset(&dev, 0, sizeof dev);
   dev.vst = (struct elem){.tag = 0xab, .value = 0x1234};
-  ck_assert_int_eq(save_to(&membuf, &names_desc, &dev, &json), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&membuf, &names_desc, &dev, &json), MIG_OK);
   ck_assert_int_eq(mig_analyze_section(json, membuf.bytes, membuf.count, 0, "names", &out,
                                        &error), MIG_OK);
   ck_assert_str_eq(json_string_value(json_object_get(out, "vst")), "ab 12 34");
@@ -2572,7 +2532,7 @@ START_TEST(mig_vmstate_kinds_float_golden_and_json)
   fpu_fill(&f);
   struct mig_membuf membuf;
   json_t *json = NULL;
-  ck_assert_int_eq(save_to(&membuf, &fpu_desc, &f, &json), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&membuf, &fpu_desc, &f, &json), MIG_OK);
   ck_assert_uint_eq(membuf.count, sizeof fpu_golden);
   ck_assert_mem_eq(membuf.bytes, fpu_golden, sizeof fpu_golden);
   char *text = json_dumps(json, JSON_PRESERVE_ORDER);
@@ -2580,8 +2540,8 @@ START_TEST(mig_vmstate_kinds_float_golden_and_json)
   free(text);
   json_decref(json);
   mig_membuf_deinit(&membuf);
-  static struct text paths;
-  visit_text(&fpu_desc, &f, &paths);
+  static struct vt_text paths;
+  vt_visit_text(&fpu_desc, &f, &paths);
   ck_assert_str_eq(paths.bytes, "fpu/top=07\n"
                                 "fpu/fpr=3ff0000000000000\n"
                                 "fpu/fprs[0]=8000000000000000\n"
@@ -2600,7 +2560,7 @@ START_TEST(mig_vmstate_kinds_float_round_trip)
   struct fpu dest;
   memset(&dest, 0x5a, sizeof dest);
   struct mig_error error =
-    load_desc_from(&fpu_desc, fpu_golden, sizeof fpu_golden, &dest, 1, NULL);
+    vt_load_from(&fpu_desc, fpu_golden, sizeof fpu_golden, &dest, 1, NULL);
   ck_assert_int_eq(error.code, MIG_OK);
   ck_assert_uint_eq(dest.top, 7);
   ck_assert_mem_eq(&dest.fpr, &src.fpr, sizeof src.fpr);
@@ -2610,7 +2570,7 @@ START_TEST(mig_vmstate_kinds_float_round_trip)
   ck_assert(signbit(dest.fprs[0]) != 0);
   ck_assert(isnan(dest.fprs[1]));
   struct mig_membuf membuf;
-  ck_assert_int_eq(save_to(&membuf, &fpu_desc, &dest, NULL), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&membuf, &fpu_desc, &dest, NULL), MIG_OK);
   ck_assert_mem_eq(membuf.bytes, fpu_golden, sizeof fpu_golden);
   mig_membuf_deinit(&membuf);
 }
@@ -2629,7 +2589,7 @@ START_TEST(mig_vmstate_kinds_float_hostile)
   for (size_t n = 0; n < sizeof fpu_golden; n++) {
     struct fpu dest;
     memset(&dest, 0, sizeof dest);
-    struct mig_error error = load_desc_from(&fpu_desc, fpu_golden, n, &dest, 1, NULL);
+    struct mig_error error = vt_load_from(&fpu_desc, fpu_golden, n, &dest, 1, NULL);
     size_t owner = n == 0 ? 0 : 1 + (n - 1) / 8;
     ck_assert_msg(error.code == MIG_ERR_TRUNCATED, "length %zu: %s", n,
                   mig_err_name(error.code));
@@ -2693,7 +2653,7 @@ START_TEST(mig_vmstate_kinds_bitmap_golden_and_json)
   bmdev_fill(&b);
   struct mig_membuf membuf;
   json_t *json = NULL;
-  ck_assert_int_eq(save_to(&membuf, &bmdev_desc, &b, &json), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&membuf, &bmdev_desc, &b, &json), MIG_OK);
   ck_assert_uint_eq(membuf.count, sizeof bmdev_golden);
   ck_assert_mem_eq(membuf.bytes, bmdev_golden, sizeof bmdev_golden);
   char *text = json_dumps(json, JSON_PRESERVE_ORDER);
@@ -2701,24 +2661,24 @@ START_TEST(mig_vmstate_kinds_bitmap_golden_and_json)
   free(text);
   json_decref(json);
   mig_membuf_deinit(&membuf);
-  static struct text paths;
-  visit_text(&bmdev_desc, &b, &paths);
+  static struct vt_text paths;
+  vt_visit_text(&bmdev_desc, &b, &paths);
   ck_assert_str_eq(paths.bytes, "bm/tag=42\nbm/nbits=00000082\n"
                                 "bm/map=800000000000000101234567" "89abcdef0000000000000006\n");
   /* 64 bits are exactly one word; 0 bits are none. */
   b.nbits = 64;
-  ck_assert_int_eq(save_to(&membuf, &bmdev_desc, &b, NULL), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&membuf, &bmdev_desc, &b, NULL), MIG_OK);
   ck_assert_uint_eq(membuf.count, 1 + 4 + 8);
   mig_membuf_deinit(&membuf);
   b.nbits = 0;
   b.map = NULL;
-  ck_assert_int_eq(save_to(&membuf, &bmdev_desc, &b, NULL), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&membuf, &bmdev_desc, &b, NULL), MIG_OK);
   ck_assert_uint_eq(membuf.count, 1 + 4);
   mig_membuf_deinit(&membuf);
   /* The source's own count above the bound fails the save. */
   bmdev_fill(&b);
   b.nbits = 151;
-  ck_assert_int_eq(save_to(&membuf, &bmdev_desc, &b, NULL), MIG_ERR_BAD_VALUE);
+  ck_assert_int_eq(vt_save_to(&membuf, &bmdev_desc, &b, NULL), MIG_ERR_BAD_VALUE);
   mig_membuf_deinit(&membuf);
 }
 END_TEST
@@ -2734,16 +2694,16 @@ START_TEST(mig_vmstate_kinds_bitmap_round_trip)
   dest.words[2] = UINT64_C(0x5a5a5a5a5a5a5a5a);
   src.nbits = 100; /* two words */
   struct mig_membuf membuf;
-  ck_assert_int_eq(save_to(&membuf, &bmdev_desc, &src, NULL), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&membuf, &bmdev_desc, &src, NULL), MIG_OK);
   ck_assert_uint_eq(membuf.count, 1 + 4 + 16);
-  struct mig_error error = load_desc_from(&bmdev_desc, membuf.bytes, membuf.count, &dest, 1, NULL);
+  struct mig_error error = vt_load_from(&bmdev_desc, membuf.bytes, membuf.count, &dest, 1, NULL);
   ck_assert_int_eq(error.code, MIG_OK);
   ck_assert_int_eq(dest.nbits, 100);
   ck_assert_uint_eq(dest.words[0], src.words[0]);
   ck_assert_uint_eq(dest.words[1], src.words[1]);
   ck_assert_uint_eq(dest.words[2], UINT64_C(0x5a5a5a5a5a5a5a5a));
   mig_membuf_deinit(&membuf);
-  error = load_desc_from(&bmdev_desc, bmdev_golden, sizeof bmdev_golden, &dest, 1, NULL);
+  error = vt_load_from(&bmdev_desc, bmdev_golden, sizeof bmdev_golden, &dest, 1, NULL);
   ck_assert_int_eq(error.code, MIG_OK);
   ck_assert_mem_eq(dest.words, src.words, sizeof src.words);
 }
@@ -2773,7 +2733,7 @@ START_TEST(mig_vmstate_kinds_bitmap_hostile)
     struct bmdev dest;
     memset(&dest, 0, sizeof dest);
     dest.map = dest.words;
-    struct mig_error error = load_desc_from(&bmdev_desc, stream, sizeof stream, &dest, 1, NULL);
+    struct mig_error error = vt_load_from(&bmdev_desc, stream, sizeof stream, &dest, 1, NULL);
     ck_assert_msg(error.code == cases[i].code, "case %zu: %s", i, mig_err_name(error.code));
     ck_assert_uint_eq(error.offset, 5);
     ck_assert_str_eq(error.path, "bm/map");
@@ -2784,14 +2744,14 @@ START_TEST(mig_vmstate_kinds_bitmap_hostile)
   struct bmdev dest;
   memset(&dest, 0, sizeof dest);
   struct mig_error error =
-    load_desc_from(&bmdev_desc, bmdev_golden, sizeof bmdev_golden, &dest, 1, NULL);
+    vt_load_from(&bmdev_desc, bmdev_golden, sizeof bmdev_golden, &dest, 1, NULL);
   ck_assert_int_eq(error.code, MIG_ERR_BAD_VALUE);
   ck_assert_uint_eq(error.offset, 5);
   ck_assert_str_eq(error.path, "bm/map");
   for (size_t n = 5; n < sizeof bmdev_golden; n++) {
     memset(&dest, 0, sizeof dest);
     dest.map = dest.words;
-    error = load_desc_from(&bmdev_desc, bmdev_golden, n, &dest, 1, NULL);
+    error = vt_load_from(&bmdev_desc, bmdev_golden, n, &dest, 1, NULL);
     ck_assert_msg(error.code == MIG_ERR_TRUNCATED, "length %zu: %s", n,
                   mig_err_name(error.code));
     ck_assert_msg(error.offset == 5 + 8 * ((n - 5) / 8), "length %zu: %" PRIu64, n,
@@ -2862,7 +2822,7 @@ START_TEST(mig_vmstate_kinds_multiply_golden_and_json)
   muldev_fill(&d);
   struct mig_membuf membuf;
   json_t *json = NULL;
-  ck_assert_int_eq(save_to(&membuf, &muldev_desc, &d, &json), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&membuf, &muldev_desc, &d, &json), MIG_OK);
   ck_assert_uint_eq(membuf.count, sizeof golden);
   ck_assert_mem_eq(membuf.bytes, golden, sizeof golden);
   char *text = json_dumps(json, JSON_PRESERVE_ORDER);
@@ -2870,13 +2830,13 @@ START_TEST(mig_vmstate_kinds_multiply_golden_and_json)
   free(text);
   json_decref(json);
   mig_membuf_deinit(&membuf);
-  static struct text paths;
-  visit_text(&muldev_desc, &d, &paths);
+  static struct vt_text paths;
+  vt_visit_text(&muldev_desc, &d, &paths);
   ck_assert_ptr_nonnull(strstr(paths.bytes, "mul/regs[5]=1005\n"));
   ck_assert_ptr_null(strstr(paths.bytes, "mul/regs[6]"));
   /* The source's own product above the bound fails the save. */
   d.nsect = 4;
-  ck_assert_int_eq(save_to(&membuf, &muldev_desc, &d, NULL), MIG_ERR_BAD_VALUE);
+  ck_assert_int_eq(vt_save_to(&membuf, &muldev_desc, &d, NULL), MIG_ERR_BAD_VALUE);
   mig_membuf_deinit(&membuf);
 }
 END_TEST
@@ -2891,7 +2851,7 @@ START_TEST(mig_vmstate_kinds_multiply_round_trip)
   struct muldev dest;
   memset(&dest, 0xee, sizeof dest);
   dest.sectors = dest.storage;
-  struct mig_error error = load_desc_from(&muldev_desc, golden, sizeof golden, &dest, 1, NULL);
+  struct mig_error error = vt_load_from(&muldev_desc, golden, sizeof golden, &dest, 1, NULL);
   ck_assert_int_eq(error.code, MIG_OK);
   ck_assert_uint_eq(dest.nsect, 2);
   ck_assert_uint_eq(dest.nregs, 3);
@@ -2900,7 +2860,7 @@ START_TEST(mig_vmstate_kinds_multiply_round_trip)
   ck_assert_mem_eq(dest.regs, src.regs, 6 * sizeof src.regs[0]);
   ck_assert_uint_eq(dest.regs[6], 0xeeee);
   struct mig_membuf membuf;
-  ck_assert_int_eq(save_to(&membuf, &muldev_desc, &dest, NULL), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&membuf, &muldev_desc, &dest, NULL), MIG_OK);
   ck_assert_mem_eq(membuf.bytes, golden, sizeof golden);
   mig_membuf_deinit(&membuf);
 }
@@ -2935,7 +2895,7 @@ START_TEST(mig_vmstate_kinds_multiply_hostile)
     struct muldev dest;
     memset(&dest, 0, sizeof dest);
     dest.sectors = dest.storage;
-    struct mig_error error = load_desc_from(&muldev_desc, stream, sizeof stream, &dest, 1, NULL);
+    struct mig_error error = vt_load_from(&muldev_desc, stream, sizeof stream, &dest, 1, NULL);
     ck_assert_msg(error.code == cases[i].code, "case %zu: %s", i, mig_err_name(error.code));
     ck_assert_uint_eq(error.offset, cases[i].offset);
     ck_assert_str_eq(error.path, cases[i].path);
@@ -2946,7 +2906,7 @@ START_TEST(mig_vmstate_kinds_multiply_hostile)
     struct muldev dest;
     memset(&dest, 0, sizeof dest);
     dest.sectors = dest.storage;
-    struct mig_error error = load_desc_from(&muldev_desc, golden, n, &dest, 1, NULL);
+    struct mig_error error = vt_load_from(&muldev_desc, golden, n, &dest, 1, NULL);
     ck_assert_msg(error.code == MIG_ERR_TRUNCATED, "length %zu", n);
     char path[32];
     if (n < 36) {
@@ -3047,7 +3007,7 @@ START_TEST(mig_vmstate_kinds_vstruct_golden_and_json)
   vsdev_fill(&d);
   struct mig_membuf membuf;
   json_t *json = NULL;
-  ck_assert_int_eq(save_to(&membuf, &vsdev_desc, &d, &json), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&membuf, &vsdev_desc, &d, &json), MIG_OK);
   ck_assert_uint_eq(membuf.count, sizeof vsdev_golden);
   ck_assert_mem_eq(membuf.bytes, vsdev_golden, sizeof vsdev_golden);
   char *text = json_dumps(json, JSON_PRESERVE_ORDER);
@@ -3055,8 +3015,8 @@ START_TEST(mig_vmstate_kinds_vstruct_golden_and_json)
   free(text);
   json_decref(json);
   mig_membuf_deinit(&membuf);
-  static struct text paths;
-  visit_text(&vsdev_desc, &d, &paths);
+  static struct vt_text paths;
+  vt_visit_text(&vsdev_desc, &d, &paths);
   ck_assert_str_eq(paths.bytes, "vs/tag=11\nvs/old/a=0102\nvs/cur/a=0304\nvs/cur/b=05060708\n"
                                 "vs/full/a=090a\nvs/full/b=0b0c0d0e\nvs/full/c=0f\n");
 }
@@ -3071,7 +3031,7 @@ START_TEST(mig_vmstate_kinds_vstruct_round_trip)
   dest.old.c = 0x77;
   dest.cur.c = 0x66;
   struct mig_error error =
-    load_desc_from(&vsdev_desc, vsdev_golden, sizeof vsdev_golden, &dest, 1, NULL);
+    vt_load_from(&vsdev_desc, vsdev_golden, sizeof vsdev_golden, &dest, 1, NULL);
   ck_assert_int_eq(error.code, MIG_OK);
   ck_assert_uint_eq(dest.old.a, 0x0102);
   ck_assert_uint_eq(dest.old.b, 0x77777777);
@@ -3083,7 +3043,7 @@ START_TEST(mig_vmstate_kinds_vstruct_round_trip)
   ck_assert_int_eq(dest.cur.loaded_at, 2);
   ck_assert_int_eq(dest.full.loaded_at, 3);
   struct mig_membuf membuf;
-  ck_assert_int_eq(save_to(&membuf, &vsdev_desc, &dest, NULL), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&membuf, &vsdev_desc, &dest, NULL), MIG_OK);
   ck_assert_mem_eq(membuf.bytes, vsdev_golden, sizeof vsdev_golden);
   mig_membuf_deinit(&membuf);
 }
@@ -3104,7 +3064,7 @@ START_TEST(mig_vmstate_kinds_vstruct_hostile)
   for (size_t n = 0; n < sizeof vsdev_golden; n++) {
     struct vsdev dest;
     memset(&dest, 0, sizeof dest);
-    struct mig_error error = load_desc_from(&vsdev_desc, vsdev_golden, n, &dest, 1, NULL);
+    struct mig_error error = vt_load_from(&vsdev_desc, vsdev_golden, n, &dest, 1, NULL);
     ck_assert_msg(error.code == MIG_ERR_TRUNCATED, "length %zu", n);
     for (size_t i = 0; i < SIM_ARRAY_COUNT(owners); i++) {
       if (n < owners[i].start || n >= owners[i].end) continue;

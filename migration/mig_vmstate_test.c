@@ -17,6 +17,7 @@
 #include "mig_limits.h"
 #include "mig_stream.h"
 #include "mig_vmstate.h"
+#include "mig_vmstate_test_inl.h"
 
 /* ------------------------------------------------------ the description */
 
@@ -310,34 +311,10 @@ static const char toy_visit[] =
 
 /* ------------------------------------------------------------- helpers */
 
-/* Saves desc/opaque into membuf through a small writer buffer; returns the result. */
-static enum mig_err save_to(struct mig_membuf *membuf, const struct vmstate_desc *desc,
-                            void *opaque, json_t **json)
-{
-  uint8_t buffer[16];
-  struct mig_writer writer;
-  mig_membuf_init(membuf, 1 << 16);
-  mig_writer_init(&writer, buffer, sizeof buffer, mig_membuf_write, membuf);
-  enum mig_err err = mig_vmstate_save(&writer, desc, opaque, json);
-  enum mig_err flush_err = mig_writer_flush(&writer);
-  return err != MIG_OK ? err : flush_err;
-}
-
-/* Loads count bytes (copied to an exact-size heap block, so ASan sees overreads). */
 static struct mig_error load_from(const uint8_t *bytes, size_t count, struct toy *toy,
                                   int32_t version_id, uint64_t *offset_out)
 {
-  uint8_t *copy = malloc(count > 0 ? count : 1);
-  ck_assert_ptr_nonnull(copy);
-  if (count > 0) memcpy(copy, bytes, count);
-  struct mig_reader reader;
-  mig_reader_init_memory(&reader, copy, count);
-  enum mig_err err = mig_vmstate_load(&reader, &toy_desc, toy, version_id);
-  ck_assert_int_eq(err, mig_reader_error(&reader)->code);
-  if (offset_out != NULL) *offset_out = mig_reader_offset(&reader);
-  struct mig_error error = *mig_reader_error(&reader);
-  free(copy);
-  return error;
+  return vt_load_from(&toy_desc, bytes, count, toy, version_id, offset_out);
 }
 
 struct dribble {
@@ -365,17 +342,6 @@ static struct mig_error load_dribbled(const uint8_t *bytes, size_t count, struct
   return *mig_reader_error(&reader);
 }
 
-struct text {
-  char bytes[4096];      /* NUL-terminated */
-  size_t count;          /* characters held */
-};
-
-static void visit_text(const struct vmstate_desc *desc, void *opaque, struct text *text)
-{
-  ck_assert(mig_vmstate_visit_text(desc, opaque, text->bytes, sizeof text->bytes));
-  text->count = strlen(text->bytes);
-}
-
 /* Builds a stream from golden pieces: toy_golden[0, cut) then extra bytes. */
 static size_t stream_build(uint8_t *out, size_t out_bytes, size_t cut, const uint8_t *extra,
                            size_t extra_bytes)
@@ -395,7 +361,7 @@ START_TEST(mig_vmstate_save_golden_bytes)
   struct toy toy;
   toy_fill(&toy);
   struct mig_membuf membuf;
-  ck_assert_int_eq(save_to(&membuf, &toy_desc, &toy, NULL), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&membuf, &toy_desc, &toy, NULL), MIG_OK);
   ck_assert_uint_eq(membuf.count, sizeof toy_golden);
   for (size_t i = 0; i < sizeof toy_golden; i++) {
     ck_assert_msg(membuf.bytes[i] == toy_golden[i], "byte 0x%zx: 0x%02x, golden 0x%02x", i,
@@ -414,7 +380,7 @@ START_TEST(mig_vmstate_save_json_matches_qemu_schema)
   toy_fill(&toy);
   struct mig_membuf membuf;
   json_t *json = NULL;
-  ck_assert_int_eq(save_to(&membuf, &toy_desc, &toy, &json), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&membuf, &toy_desc, &toy, &json), MIG_OK);
   ck_assert_ptr_nonnull(json);
   char *text = json_dumps(json, JSON_PRESERVE_ORDER);
   ck_assert_ptr_nonnull(text);
@@ -434,7 +400,7 @@ START_TEST(mig_vmstate_save_field_exists_false)
   toy.extra_on = false;
   toy.inner.deep_on = false;
   struct mig_membuf membuf;
-  ck_assert_int_eq(save_to(&membuf, &toy_desc, &toy, NULL), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&membuf, &toy_desc, &toy, NULL), MIG_OK);
   /* Golden minus opt (2), the inner subsection (20) and both toydev subsections. */
   ck_assert_uint_eq(membuf.count, TOY_FIELDS_END - 2 - 20);
   ck_assert_uint_eq(membuf.bytes[0x22], 0x00);          /* flag */
@@ -454,7 +420,7 @@ START_TEST(mig_vmstate_save_pre_save_fails)
   toy.pre_save_rc = -1;
   struct mig_membuf membuf;
   json_t *json = (json_t *)&membuf; /* must be reset to NULL */
-  ck_assert_int_eq(save_to(&membuf, &toy_desc, &toy, &json), MIG_ERR_HOOK);
+  ck_assert_int_eq(vt_save_to(&membuf, &toy_desc, &toy, &json), MIG_ERR_HOOK);
   ck_assert_ptr_null(json);
   ck_assert_uint_eq(membuf.count, 0);
   ck_assert_int_eq(toy.pre_save_calls, 1);
@@ -487,8 +453,8 @@ START_TEST(mig_vmstate_visit_paths_and_bytes)
 {
   struct toy toy;
   toy_fill(&toy);
-  static struct text text;
-  visit_text(&toy_desc, &toy, &text);
+  static struct vt_text text;
+  vt_visit_text(&toy_desc, &toy, &text);
   ck_assert_str_eq(text.bytes, toy_visit);
   ck_assert_int_eq(toy.pre_save_calls, 0); /* visiting runs no hooks */
 }
@@ -583,7 +549,7 @@ START_TEST(mig_vmstate_save_json_struct_arrays_and_equal)
   struct shape shape = {.pts = {{1, 2, 3}, {4, 5, 6}}, .tail = {7, 8}};
   struct mig_membuf membuf;
   json_t *json = NULL;
-  ck_assert_int_eq(save_to(&membuf, &shape_desc, &shape, &json), MIG_OK);
+  ck_assert_int_eq(vt_save_to(&membuf, &shape_desc, &shape, &json), MIG_OK);
   char *text = json_dumps(json, JSON_PRESERVE_ORDER);
   ck_assert_str_eq(text, shape_json);
   ck_assert_uint_eq(membuf.count, 6 + 36 + 2 + 1 + 2 + 4 + 8);
@@ -606,11 +572,11 @@ START_TEST(mig_vmstate_load_golden_round_trip)
   struct mig_error error = load_from(toy_golden, sizeof toy_golden, &dest, 3, &offset);
   ck_assert_int_eq(error.code, MIG_OK);
   ck_assert_uint_eq(offset, sizeof toy_golden);
-  static struct text source_text;
-  static struct text dest_text;
+  static struct vt_text source_text;
+  static struct vt_text dest_text;
   dest.extra_on = true; /* not migrated: it only decides what visit and save include */
-  visit_text(&toy_desc, &source, &source_text);
-  visit_text(&toy_desc, &dest, &dest_text);
+  vt_visit_text(&toy_desc, &source, &source_text);
+  vt_visit_text(&toy_desc, &dest, &dest_text);
   ck_assert_str_eq(dest_text.bytes, source_text.bytes);
   ck_assert_int_eq(dest.i64, -5);
   ck_assert(dest.inner.deep_on);
@@ -631,16 +597,16 @@ START_TEST(mig_vmstate_save_load_round_trip)
     source.inner.deep_on = (mask & 2) != 0;
     source.extra_on = (mask & 4) != 0;
     struct mig_membuf membuf;
-    ck_assert_int_eq(save_to(&membuf, &toy_desc, &source, NULL), MIG_OK);
+    ck_assert_int_eq(vt_save_to(&membuf, &toy_desc, &source, NULL), MIG_OK);
     struct toy dest;
     toy_blank(&dest);
     dest.extra_on = source.extra_on;
     struct mig_error error = load_from(membuf.bytes, membuf.count, &dest, 3, NULL);
     ck_assert_int_eq(error.code, MIG_OK);
-    static struct text source_text;
-    static struct text dest_text;
-    visit_text(&toy_desc, &source, &source_text);
-    visit_text(&toy_desc, &dest, &dest_text);
+    static struct vt_text source_text;
+    static struct vt_text dest_text;
+    vt_visit_text(&toy_desc, &source, &source_text);
+    vt_visit_text(&toy_desc, &dest, &dest_text);
     ck_assert_str_eq(dest_text.bytes, source_text.bytes);
     mig_membuf_deinit(&membuf);
   }
@@ -751,10 +717,10 @@ START_TEST(mig_vmstate_load_refill_one_byte)
   ck_assert_int_eq(load_from(toy_golden, sizeof toy_golden, &memory_dest, 3, NULL).code,
                    MIG_OK);
   ck_assert_int_eq(load_dribbled(toy_golden, sizeof toy_golden, &refill_dest).code, MIG_OK);
-  static struct text memory_text;
-  static struct text refill_text;
-  visit_text(&toy_desc, &memory_dest, &memory_text);
-  visit_text(&toy_desc, &refill_dest, &refill_text);
+  static struct vt_text memory_text;
+  static struct vt_text refill_text;
+  vt_visit_text(&toy_desc, &memory_dest, &memory_text);
+  vt_visit_text(&toy_desc, &refill_dest, &refill_text);
   ck_assert_str_eq(refill_text.bytes, memory_text.bytes);
   ck_assert_int_eq(refill_dest.post_load_calls, 1);
 }

@@ -40,7 +40,6 @@ destination's exit code and last stderr line); docs/proxy.md records them.
 with a message when qemu-system-x86_64 is absent.
 """
 
-import argparse
 import hashlib
 import json
 import os
@@ -53,7 +52,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import qemu_lib  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}
 RAM_BYTES = 32 << 20
 BASE = ["-machine", "pc-i440fx-7.2", "-m", "32", "-smp", "1", "-display", "none",
@@ -474,27 +472,13 @@ CASES = [
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--migsim", default=os.path.join(ROOT, "out/release/migsim"))
-    parser.add_argument("--qemu", default=None, help="default: qemu-system-x86_64 on PATH")
-    parser.add_argument("--work", default=os.path.join(ROOT, "out/proxy-test"))
-    parser.add_argument("--case", action="append", default=[],
-                        help="run only this case (repeatable); record always runs")
-    args = parser.parse_args()
-    qemu = qemu_lib.find_qemu(args.qemu)
+    args = qemu_lib.live_test_options(__doc__, "proxy",
+                                      "run only this case (repeatable); record always runs")
+    names = [name for name, _ in CASES] + ["record"]
+    qemu, code = qemu_lib.live_test_start("proxy", args, names)
     if qemu is None:
-        qemu_lib.skip("proxy_test.py", "qemu-system-x86_64 not found (install qemu-system-x86)")
-        return 0
-    if not os.access(args.migsim, os.X_OK):
-        print("proxy_test: %s not built (ninja out/release/migsim)" % args.migsim)
-        return 1
-    os.makedirs(args.work, exist_ok=True)
-    print("proxy_test: %s" % qemu_lib.qemu_version(qemu))
+        return code
     run = Run(args.migsim, qemu, args.work)
-    unknown = set(args.case) - {name for name, _ in CASES} - {"record"}
-    if unknown:
-        print("proxy_test: unknown case(s): %s" % ", ".join(sorted(unknown)))
-        return 1
     info = {}
     failed = 0
     for name, function in [("record", case_record)] + CASES:

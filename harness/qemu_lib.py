@@ -1,10 +1,11 @@
-"""Small QEMU helpers shared by record.py and sink_test.py (python3 stdlib only).
+"""Small QEMU helpers shared by the harness scripts (python3 stdlib only).
 
 QmpClient speaks QMP over a unix socket; Qemu starts a qemu-system binary with
 a QMP socket in a work folder and stops it.  make_boot_sector() hand-assembles
 the 512-byte boot sector that keeps a running guest dirtying RAM.
 """
 
+import argparse
 import json
 import os
 import shutil
@@ -130,6 +131,39 @@ def find_qemu(binary=None):
     if binary:
         return binary if os.access(binary, os.X_OK) else shutil.which(binary)
     return shutil.which("qemu-system-x86_64")
+
+
+def live_test_options(doc, script, case_help):
+    """The options of a test against a live QEMU: --migsim, --qemu, --work
+    (out/SCRIPT-test), --case; parsed."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--migsim", default=os.path.join(root, "out/release/migsim"))
+    parser.add_argument("--qemu", default=None, help="default: qemu-system-x86_64 on PATH")
+    parser.add_argument("--work", default=os.path.join(root, "out/%s-test" % script))
+    parser.add_argument("--case", action="append", default=[], help=case_help)
+    return parser.parse_args()
+
+
+def live_test_start(script, args, case_names):
+    """(qemu, None) when the test can run (its work folder made, QEMU's version
+    printed), else (None, exit code): 0 after a skip (no QEMU), 1 for a migsim
+    not built or an unknown --case."""
+    name = "%s_test" % script
+    qemu = find_qemu(args.qemu)
+    if qemu is None:
+        skip(name + ".py", "qemu-system-x86_64 not found (install qemu-system-x86)")
+        return None, 0
+    if not os.access(args.migsim, os.X_OK):
+        print("%s: %s not built (ninja out/release/migsim)" % (name, args.migsim))
+        return None, 1
+    unknown = set(args.case) - set(case_names)
+    if unknown:
+        print("%s: unknown case(s): %s" % (name, ", ".join(sorted(unknown))))
+        return None, 1
+    os.makedirs(args.work, exist_ok=True)
+    print("%s: %s" % (name, qemu_version(qemu)))
+    return qemu, None
 
 
 def qemu_version(binary):

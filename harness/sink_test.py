@@ -32,7 +32,6 @@ on the stream is the sink's (C); this script compares counts.  --case NAME
 (repeatable) runs only those cases.  Skips with a message when qemu-system-x86_64 is absent.
 """
 
-import argparse
 import os
 import re
 import subprocess
@@ -42,7 +41,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import qemu_lib  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}
 BASE = ["-machine", "pc-i440fx-7.2", "-m", "32", "-smp", "1", "-display", "none",
         "-nodefaults"]
@@ -319,28 +317,13 @@ CASES = [
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--migsim", default=os.path.join(ROOT, "out/release/migsim"))
-    parser.add_argument("--qemu", default=None, help="default: qemu-system-x86_64 on PATH")
-    parser.add_argument("--work", default=os.path.join(ROOT, "out/sink-test"))
-    parser.add_argument("--case", action="append", default=[],
-                        help="run only this case (repeatable); default: all")
-    args = parser.parse_args()
-    qemu = qemu_lib.find_qemu(args.qemu)
+    args = qemu_lib.live_test_options(__doc__, "sink",
+                                      "run only this case (repeatable); default: all")
+    qemu, code = qemu_lib.live_test_start("sink", args, [case["name"] for case in CASES])
     if qemu is None:
-        qemu_lib.skip("sink_test.py", "qemu-system-x86_64 not found (install qemu-system-x86)")
-        return 0
-    if not os.access(args.migsim, os.X_OK):
-        print("sink_test: %s not built (ninja out/release/migsim)" % args.migsim)
-        return 1
-    os.makedirs(args.work, exist_ok=True)
-    print("sink_test: %s" % qemu_lib.qemu_version(qemu))
+        return code
     devices = reference_devices(args.migsim, qemu, args.work)
     failed = 0
-    unknown = set(args.case) - {case["name"] for case in CASES}
-    if unknown:
-        print("sink_test: unknown case(s): %s" % ", ".join(sorted(unknown)))
-        return 1
     for case in CASES:
         if args.case and case["name"] not in args.case:
             continue

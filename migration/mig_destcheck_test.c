@@ -292,6 +292,127 @@ START_TEST(mig_destcheck_unknown_vmsd_refused)
 }
 END_TEST
 
+/* The offset of the first occurrence of text in the stream (it must be there). */
+static uint64_t dc_find(const struct dc_stream *s, const char *text)
+{
+  size_t length = strlen(text);
+  uint64_t at = 0;
+  while (at + length <= s->buf.count && memcmp(s->buf.bytes + at, text, length) != 0) at++;
+  ck_assert_uint_le(at + length, s->buf.count);
+  return at;
+}
+
+START_TEST(mig_destcheck_instances)
+{
+  /* Instance 1, which the stream's description does not list: refused with the dump. */
+  struct dc_stream s;
+  dc_build(&s, true);
+  s.buf.bytes[s.version - 1] = 1;
+  struct mig_destcheck_report report;
+  struct mig_error error;
+  ck_assert_int_eq(dc_check(&s, true, DC_MACHINE, &report, &error), MIG_ERR_UNKNOWN_SECTION);
+  ck_assert_ptr_nonnull(strstr(error.detail, "instance 1"));
+  ck_assert_uint_eq(error.offset, s.version - 4 - strlen(DC_IDSTR) - 1 - 4 - 1);  /* the 0x04 */
+  mig_membuf_deinit(&s.buf);
+  /* Instance 0xffffffff (an alias id) stands for any instance of that name: accepted. */
+  dc_build(&s, true);
+  memset(s.buf.bytes + s.version - 4, 0xff, 4);
+  ck_assert_int_eq(dc_check(&s, true, DC_MACHINE, &report, &error), MIG_OK);
+  mig_membuf_deinit(&s.buf);
+}
+END_TEST
+
+START_TEST(mig_destcheck_subsection_outside_the_trailer)
+{
+  /*
+   * "dev/zzz": the destination knows it, the stream's description does not (it lists
+   * "dev/sub"): QEMU loads it; the rest of the section cannot be checked: a warning.
+   */
+  struct dc_stream s;
+  dc_build(&s, true);
+  memcpy(s.buf.bytes + s.sub_name, "dev/zzz", 7);
+  struct mig_destcheck_report report;
+  struct mig_error error;
+  enum mig_err code = dc_check(&s, true, DC_MACHINE, &report, &error);
+  ck_assert_msg(code == MIG_OK, "%s: %s", error.path, error.detail);
+  ck_assert_uint_ge(report.warning_count, 1);
+  ck_assert_ptr_nonnull(strstr(report.warnings[0].text, "dev/zzz"));
+  mig_membuf_deinit(&s.buf);
+}
+END_TEST
+
+START_TEST(mig_destcheck_field_runs_into_footer)
+{
+  /* dev/sub's 2-byte "b" cut to nothing: it would read the footer. */
+  struct dc_stream s;
+  dc_build(&s, true);
+  dc_cut(&s, s.footer - 2, 2);
+  struct mig_destcheck_report report;
+  struct mig_error error;
+  ck_assert_int_eq(dc_check(&s, true, DC_MACHINE, &report, &error), MIG_ERR_FOOTER);
+  ck_assert_uint_eq(error.offset, s.footer - 2);
+  ck_assert_ptr_nonnull(strstr(error.path, "/footer"));
+  mig_membuf_deinit(&s.buf);
+}
+END_TEST
+
+START_TEST(mig_destcheck_unusable_trailer_size_not_checked)
+{
+  /* A trailer field size of -4 (same length as " 4"): nothing to size by, no refusal. */
+  struct dc_stream s;
+  dc_build(&s, true);
+  uint64_t at = dc_find(&s, "\"size\": 4}");
+  memcpy(s.buf.bytes + at, "\"size\":-4}", 10);
+  struct mig_destcheck_report report;
+  struct mig_error error;
+  enum mig_err code = dc_check(&s, true, DC_MACHINE, &report, &error);
+  ck_assert_msg(code == MIG_OK, "%s: %s", error.path, error.detail);
+  mig_membuf_deinit(&s.buf);
+}
+END_TEST
+
+START_TEST(mig_destcheck_configuration_presence)
+{
+  /* No configuration section where the machine type sends one: QEMU 7.2 refuses. */
+  struct dc_stream s;
+  dc_build(&s, true);
+  dc_cut(&s, 8, 1 + 4 + strlen(DC_MACHINE));
+  struct mig_destcheck_report report;
+  struct mig_error error;
+  ck_assert_int_eq(dc_check(&s, true, DC_MACHINE, &report, &error), MIG_ERR_NO_CONFIGURATION);
+  ck_assert_uint_eq(error.offset, 8);
+  mig_membuf_deinit(&s.buf);
+}
+END_TEST
+
+static enum mig_err dc_count_visit(void *context, const struct mig_inspect_event *event,
+                                   struct mig_error *error)
+{
+  (void)error;
+  uint32_t *devices = context;
+  if (event->kind == MIG_INSPECT_DEVICE) (*devices)++;
+  return MIG_OK;
+}
+
+START_TEST(mig_destcheck_inner_visitor_sees_the_walk)
+{
+  /* The caller's visitor runs after each check: it sees the one device section. */
+  struct dc_stream s;
+  dc_build(&s, true);
+  uint32_t devices = 0;
+  struct mig_inspect_visitor inner = {.visit = dc_count_visit, .context = &devices};
+  struct mig_destcheck_options options = {.machine_type = DC_MACHINE};
+  struct mig_destcheck_report report;
+  struct mig_error error;
+  struct mig_inspect inspect;
+  ck_assert_int_eq(mig_destcheck_walk(s.buf.bytes, s.buf.count, &options, NULL, &inner,
+                                      &inspect, &report, &error), MIG_OK);
+  mig_inspect_deinit(&inspect);
+  ck_assert_uint_eq(devices, 1);
+  mig_membuf_deinit(&s.buf);
+}
+END_TEST
+
 Suite *mig_destcheck_suite(void)
 {
   Suite *suite = suite_create("mig_destcheck");
@@ -306,6 +427,12 @@ Suite *mig_destcheck_suite(void)
   tcase_add_test(core, mig_destcheck_subsection_dropped_accepted_with_destination);
   tcase_add_test(core, mig_destcheck_damaged_trailer_is_a_warning);
   tcase_add_test(core, mig_destcheck_unknown_vmsd_refused);
+  tcase_add_test(core, mig_destcheck_instances);
+  tcase_add_test(core, mig_destcheck_subsection_outside_the_trailer);
+  tcase_add_test(core, mig_destcheck_field_runs_into_footer);
+  tcase_add_test(core, mig_destcheck_unusable_trailer_size_not_checked);
+  tcase_add_test(core, mig_destcheck_configuration_presence);
+  tcase_add_test(core, mig_destcheck_inner_visitor_sees_the_walk);
   suite_add_tcase(suite, core);
   return suite;
 }

@@ -185,7 +185,7 @@ live qemu_load_rechunk.py python3 harness/qemu_load_rechunk.py --stand-in-resour
 live qemu_diff.py python3 harness/qemu_diff.py --mutants 20 --seed 7 --work out/qemu_diff-smoke \
   --strict --report out/reports/qemu_diff.json
 
-echo "== fuzz smoke (harness/fuzz): one canary signature; stream_fuzz survives 30 s [t=${SECONDS}s]"
+echo "== fuzz smoke (harness/fuzz, fuzz_lanes): one canary signature; stream_fuzz survives 30 s; two lanes [t=${SECONDS}s]"
 # The campaign runner in short: fork mode, merge, triage by stack, summary.json.
 # The canary aborts on every input starting "QEVM": each crash must collapse
 # into one signature, and the runner must exit 1 (a finding).
@@ -221,6 +221,20 @@ if ! python3 harness/fuzz --target stream_fuzz --minutes 0.5 --no-build --no-cov
     --cross loadwalk_fuzz,inspect_fuzz --out out/campaigns/stream-smoke; then
   echo "stream_fuzz found a crasher or the runner failed (out/campaigns/stream-smoke)"
   fail "stream_fuzz smoke"
+fi
+# Two campaigns in two lanes, each to its CPU bound, and their ledger.
+if ! python3 harness/fuzz_lanes --targets rp_fuzz,record_fuzz --cpu-minutes 0.05 --lanes 2 \
+    --no-build --no-coverage --out out/campaigns/lanes-smoke >out/reports/lanes.log 2>&1 ||
+   ! python3 - <<'PY'; then
+import json, sys
+entries = json.load(open("out/campaigns/lanes-smoke/ledger.json"))
+rows = [line for line in open("out/campaigns/lanes-smoke/ledger.md") if line.startswith("| `")]
+cpu = [entry["summary"]["cpu_seconds"] for entry in entries]
+print("fuzz_lanes: %d rows, CPU-seconds %s" % (len(rows), cpu))
+sys.exit(0 if len(rows) == 2 and all(seconds >= 3.0 for seconds in cpu) else 1)
+PY
+  cat out/reports/lanes.log
+  fail "harness/fuzz_lanes"
 fi
 
 # Skips: counted and printed with their reasons.  Where ../shared/corpus and

@@ -134,6 +134,16 @@ static void dc_cut(struct dc_stream *s, uint64_t at, uint64_t count)
   s->buf.count -= count;
 }
 
+/* The offset of the first occurrence of text in the stream (it must be there). */
+static uint64_t dc_find(const struct dc_stream *s, const char *text)
+{
+  size_t length = strlen(text);
+  uint64_t at = 0;
+  while (at + length <= s->buf.count && memcmp(s->buf.bytes + at, text, length) != 0) at++;
+  ck_assert_uint_le(at + length, s->buf.count);
+  return at;
+}
+
 START_TEST(mig_destcheck_machine_types)
 {
   /*
@@ -283,24 +293,14 @@ START_TEST(mig_destcheck_unknown_vmsd_refused)
   /* An idstr whose VMSD the destination lacks ("…/dex"): unknown section. */
   struct dc_stream s;
   dc_build(&s, true);
-  size_t length = strlen(DC_IDSTR), at = 0;
-  while (at + length <= s.buf.count && memcmp(s.buf.bytes + at, DC_IDSTR, length) != 0) at++;
+  size_t length = strlen(DC_IDSTR);
+  uint64_t at = dc_find(&s, DC_IDSTR);
   ck_assert_uint_lt(at + length, s.buf.count);
   s.buf.bytes[at + length - 1] = 'x';
   ck_assert_int_eq(dc_verdict(&s, true), MIG_ERR_UNKNOWN_SECTION);
   mig_membuf_deinit(&s.buf);
 }
 END_TEST
-
-/* The offset of the first occurrence of text in the stream (it must be there). */
-static uint64_t dc_find(const struct dc_stream *s, const char *text)
-{
-  size_t length = strlen(text);
-  uint64_t at = 0;
-  while (at + length <= s->buf.count && memcmp(s->buf.bytes + at, text, length) != 0) at++;
-  ck_assert_uint_le(at + length, s->buf.count);
-  return at;
-}
 
 START_TEST(mig_destcheck_instances)
 {

@@ -247,13 +247,13 @@ enum mig_subsection_peek mig_subsection_peek_reader(struct mig_reader *reader,
                                                     const char *parent,
                                                     struct mig_subsection_head *head)
 {
+  /* Only as far as the rule looks (most calls see no 0x05: one peek, no refill). */
   uint8_t bytes[2 + MIG_IDSTR_BYTES_MAX];
-  uint64_t available = 0;
-  while (available < 2 && mig_reader_peek_at(reader, available, &bytes[available])) available++;
-  if (available == 2 && bytes[0] == MIG_SECTION_SUBSECTION && bytes[1] >= strlen(parent) + 1) {
-    while (available < 2u + bytes[1] && mig_reader_peek_at(reader, available, &bytes[available])) {
-      available++;
-    }
+  uint64_t available = 0, wanted = 1;
+  while (available < wanted && mig_reader_peek_at(reader, available, &bytes[available])) {
+    available++;
+    if (available == 1 && bytes[0] == MIG_SECTION_SUBSECTION) wanted = 2;
+    if (available == 2 && bytes[1] >= strlen(parent) + 1) wanted = 2u + bytes[1];
   }
   return mig_subsection_peek(bytes, available, parent, head);
 }

@@ -1219,11 +1219,9 @@ static void load_subsections(struct mig_reader *reader, const struct vmstate_des
     }
     /* Stricter than QEMU (spec §11.3): the prefix must end in '/'. */
     if (peek != MIG_SUBSECTION_OURS || head.name[prefix_bytes] != '/') return;
-    const char *name = head.name;
-    uint8_t name_bytes = head.name_bytes;
     char sub_path[MIG_PATH_BYTES_MAX];
-    subsection_path(sub_path, path, desc, name);
-    int64_t index = subsection_find(desc, name, name_bytes);
+    subsection_path(sub_path, path, desc, head.name);
+    int64_t index = subsection_find(desc, head.name, head.name_bytes);
     if (index < 0 || (loaded_mask & (UINT64_C(1) << index)) != 0) {
       const char *why = index < 0 ? "no such subsection here" : "subsection sent twice";
       MIG_READER_FAIL(reader, MIG_ERR_SUBSECTION, offset, why, "%s", sub_path);
@@ -1232,7 +1230,7 @@ static void load_subsections(struct mig_reader *reader, const struct vmstate_des
     loaded_mask |= UINT64_C(1) << index;
     const struct vmstate_desc *sub = desc->subsections[index];
     subsection_check(desc, sub);
-    load_subsection(reader, sub, opaque, name_bytes, sub_path, depth);
+    load_subsection(reader, sub, opaque, head.name_bytes, sub_path, depth);
     if (mig_reader_failed(reader)) return;
   }
 }

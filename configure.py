@@ -171,7 +171,13 @@ def generate():
                               for p in glob.glob("fuzz/*_fuzz.c"))
         fuzz_includes = ["fuzz"] + every
         fuzz_lib_src = [s for s in sources("fuzz")[0]]
-        fuzz_objs = [compile_one("fuzz", s, fuzz_includes, False) for s in fuzz_lib_src]
+        # The fuzz folder's shared code is an archive, as in fuzz/oss-fuzz/build.sh:
+        # a target links only what it uses (record_fuzz has no machine in it, and
+        # libFuzzer's counters are its own code's).
+        fuzz_lib = "%s/libfuzz.a" % base
+        n.build(fuzz_lib, "ar",
+                [compile_one("fuzz", s, fuzz_includes, False) for s in fuzz_lib_src])
+        fuzz_objs = [fuzz_lib]
         if variant != "fuzz" and fuzz_targets:
             replay = compile_one("fuzz", "replay.c", fuzz_includes, False)
         for target in fuzz_targets:

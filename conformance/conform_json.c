@@ -234,8 +234,22 @@ bool conform_json_get_u64(struct conform_json_parse *p, json_t *object, const ch
   return true;
 }
 
-json_t *conform_json_load(struct conform_json_parse *p)
+json_t *conform_json_load(struct conform_json_parse *p, size_t bytes_max)
 {
+  const char *refusal = NULL;
+  char message[96];
+  if (p->length > bytes_max) {
+    snprintf(message, sizeof message, "file larger than %zu bytes", bytes_max);
+    refusal = message;
+  } else if (p->length >= 3 && memcmp(p->text, "\xef\xbb\xbf", 3) == 0) {
+    refusal = "the file starts with a UTF-8 BOM (byte-order mark); save it as UTF-8 "
+              "without one";
+  }
+  if (refusal != NULL) {
+    conform_json_format_error(p->error, p->error_bytes, p->name, p->text, p->length, 1, 1,
+                              refusal);
+    return NULL;
+  }
   json_error_t json_error;
   json_t *root = json_loadb(p->text, p->length, JSON_REJECT_DUPLICATES, &json_error);
   if (root == NULL) {

@@ -66,9 +66,11 @@ void conform_json_push_index(struct conform_json_parse *p, size_t index);
 void conform_json_pop(struct conform_json_parse *p);
 /*
  * Parses p->text with jansson, duplicate keys refused; NULL with the error
- * located (line, column, caret) in p->error.  The caller json_decref()s.
+ * located (line, column, caret) in p->error.  Text longer than bytes_max or
+ * starting with a UTF-8 byte-order mark is refused at 1:1 the same way.
+ * The caller json_decref()s.
  */
-json_t *conform_json_load(struct conform_json_parse *p);
+json_t *conform_json_load(struct conform_json_parse *p, size_t bytes_max);
 /* Formats the message at the current path into p->error; returns false. */
 bool conform_json_vfail(struct conform_json_parse *p, const char *format, va_list args);
 /* Every key of object must be in allowed (NULL-terminated); else fails at the first other. */

@@ -507,12 +507,7 @@ bool conform_plan_parse(const char *text, size_t length, const char *name,
   snprintf(plan->name, sizeof plan->name, "%s", name);
   struct parse p = {.json = {.text = text, .length = length, .name = name, .error = error,
                              .error_bytes = error_bytes}};
-  if (length > CONFORM_PLAN_BYTES_MAX) {
-    snprintf(error, error_bytes, "%s:1:1: file larger than %" PRIu32 " bytes", name,
-             CONFORM_PLAN_BYTES_MAX);
-    return false;
-  }
-  json_t *root = conform_json_load(&p.json);
+  json_t *root = conform_json_load(&p.json, CONFORM_PLAN_BYTES_MAX);
   if (root == NULL) return false;
   bool ok = parse_root(&p, root, plan);
   json_decref(root);

@@ -112,6 +112,11 @@ static const struct {
      "p.json:1:13: unexpected token near '}'\n"
      "  {\"faults\": [}\n"
      "              ^"},
+    {"\xef\xbb\xbf{\"faults\": []}",
+     "p.json:1:1: the file starts with a UTF-8 BOM (byte-order mark); save it as UTF-8 "
+     "without one\n"
+     "  \xef\xbb\xbf{\"faults\": []}\n"
+     "  ^"},
 };
 
 /* Each bad plan gives its exact message, located at the offending value. */

@@ -1561,19 +1561,9 @@ bool conform_scenario_parse(const char *text, size_t length, const char *name,
   snprintf(scenario->name, sizeof(scenario->name), "%s", name);
   struct parse p = {.json = {.text = text, .length = length, .name = name, .error = error,
                              .error_bytes = error_bytes}};
-  if (length > CONFORM_SCENARIO_BYTES_MAX) {
-    snprintf(error, error_bytes, "%s:1:1: file larger than %" PRIu32 " bytes", name,
-             CONFORM_SCENARIO_BYTES_MAX);
-    return false;
-  }
-  if (length >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) {
-    snprintf(error, error_bytes, "%s:1:1: the file starts with a UTF-8 BOM (byte-order mark); "
-             "save it as UTF-8 without one", name);
-    return false;
-  }
-  scenario->text_xxh3 = XXH3_64bits(text, length);
-  json_t *root = conform_json_load(&p.json);
+  json_t *root = conform_json_load(&p.json, CONFORM_SCENARIO_BYTES_MAX);
   if (root == NULL) return false;
+  scenario->text_xxh3 = XXH3_64bits(text, length);
   bool ok = parse_root(&p, root, scenario);
   json_decref(root);
   return ok;

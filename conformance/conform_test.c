@@ -194,6 +194,24 @@ START_TEST(conform_scenario_parse_syntax_error_has_caret)
 }
 END_TEST
 
+START_TEST(conform_scenario_parse_bom_and_size_have_caret)
+{
+  /* Refusals before JSON (a byte-order mark, an oversized file) are located at 1:1 too. */
+  const char *error = parse_error("\xef\xbb\xbf{\"seed\": 1}");
+  ck_assert_str_eq(error, "s.json:1:1: the file starts with a UTF-8 BOM (byte-order mark); "
+                          "save it as UTF-8 without one\n  \xef\xbb\xbf{\"seed\": 1}\n  ^");
+  static char big[CONFORM_SCENARIO_BYTES_MAX + 2];
+  memset(big, ' ', sizeof big - 1);
+  big[0] = '{';
+  error = parse_error(big);
+  char wanted[128];
+  snprintf(wanted, sizeof wanted, "s.json:1:1: file larger than %u bytes\n  {",
+           (unsigned)CONFORM_SCENARIO_BYTES_MAX);
+  ck_assert_msg(strncmp(error, wanted, strlen(wanted)) == 0, "%s", error);
+  ck_assert_int_eq(error[strlen(error) - 1], '^');
+}
+END_TEST
+
 START_TEST(conform_scenario_parse_unknown_key_is_located)
 {
   /* A typo in a key is an error at that key's value, not a silent default. */
@@ -310,6 +328,7 @@ Suite *conform_suite(void)
   Suite *suite = suite_create("conform");
   TCase *scenario = tcase_create("scenario");
   tcase_add_test(scenario, conform_scenario_parse_syntax_error_has_caret);
+  tcase_add_test(scenario, conform_scenario_parse_bom_and_size_have_caret);
   tcase_add_test(scenario, conform_scenario_parse_unknown_key_is_located);
   tcase_add_test(scenario, conform_scenario_parse_range_and_address_errors);
   tcase_add_test(scenario, conform_scenario_parse_refuses_capabilities_on);

@@ -135,9 +135,12 @@ void cli_inspect_print_summary(FILE *out, const struct mig_inspect *inspect)
   if (inspect->has_trailer) {
     fprintf(out, "\nEOF at 0x%" PRIx64 "; VM description: %" PRIu64 " bytes at 0x%" PRIx64 "\n",
             inspect->eof_offset, inspect->trailer_bytes, inspect->trailer_offset);
-  } else {
+  } else if (inspect->footers_seen) {
     fprintf(out, "\nEOF at 0x%" PRIx64 "; no VM description: device sizes are heuristic "
             "(next footer + plausible record)\n", inspect->eof_offset);
+  } else {  /* no footers: only a known destination's loader could size the sections */
+    fprintf(out, "\nEOF at 0x%" PRIx64 "; no VM description: device sizes are the "
+            "destination's (--vmstate)\n", inspect->eof_offset);
   }
 }
 

@@ -65,6 +65,7 @@ struct destcheck {
   uint64_t *low;                       /* calloc'd on the block's first record */
   uint64_t low_pages;
   uint64_t low_block_bytes;            /* the block's size; 0: none seen */
+  bool headers_sized;                  /* a section was sized by next_section_at (warned) */
 };
 
 enum { LOW_UNSENT, LOW_FILL, LOW_PAGE, LOW_UNKNOWN };
@@ -148,12 +149,12 @@ static bool has_legacy_alias(const char *idstr)
 }
 
 /*
- * The first unused trailer entry for (idstr, instance), marked used; NULL
- * when none.  Instance 0xffffffff matches any: QEMU's find_se also accepts
- * a section's alias id, which is -1 for every handler registered without a
- * legacy one.
+ * The index of the first unused trailer entry for (idstr, instance), or -1.
+ * Instance 0xffffffff matches any: QEMU's find_se also accepts a section's
+ * alias id, which is -1 for every handler registered without a legacy one.
  */
-static const json_t *trailer_entry(struct destcheck *check, const char *idstr, uint32_t instance)
+static long trailer_entry_index(const struct destcheck *check, const char *idstr,
+                                uint32_t instance)
 {
   size_t index;
   const json_t *entry;
@@ -166,10 +167,18 @@ static const json_t *trailer_entry(struct destcheck *check, const char *idstr, u
         (id != instance && !alias)) {
       continue;
     }
-    check->used[index] = true;
-    return entry;
+    return (long)index;
   }
-  return NULL;
+  return -1;
+}
+
+/* That entry, marked used; NULL when none. */
+static const json_t *trailer_entry(struct destcheck *check, const char *idstr, uint32_t instance)
+{
+  long index = trailer_entry_index(check, idstr, instance);
+  if (index < 0) return NULL;
+  check->used[index] = true;
+  return json_array_get(check->devices, (size_t)index);
 }
 
 /* A description's "fields" bytes: Σ size × array_len; false when a size is unusable. */
@@ -188,12 +197,50 @@ static bool entry_field_bytes(const json_t *field, uint64_t *bytes)
 
 /* ------------------------------------------------------------- the dump */
 
-/* The dump's description named name (a section's or, under parent, a subsection's). */
+/*
+ * Descriptions of sections outside -dump-vmstate that QEMU 7.2 reads with
+ * versioned fields, from its sources (softmmu/cpu-timers.c, v7.2.0): the
+ * field versions and ranges the stream's VM description does not carry.
+ * `timer` v1 lacks cpu_clock_offset (QEMU reads 16 bytes of it).
+ */
+static struct mig_vmsd_field timer_icount_warp_fields[] = {
+    {.name = "vm_clock_warp_start", .num = -1}, {.name = "icount_warp_timer", .num = -1}};
+static struct mig_vmsd_field timer_icount_timers_fields[] = {
+    {.name = "icount_rt_timer", .num = -1}, {.name = "icount_vm_timer", .num = -1}};
+static struct mig_vmsd_field timer_icount_shift_fields[] = {
+    {.name = "icount_time_shift", .num = -1}, {.name = "last_delta", .num = -1}};
+static struct mig_vmsd_desc timer_icount_subsections[] = {
+    {.name = "timer/icount/warp_timer", .version_id = 1, .minimum_version_id = 1,
+     .fields = timer_icount_warp_fields, .field_count = 2, .sent = -1},
+    {.name = "timer/icount/timers", .version_id = 1, .minimum_version_id = 1,
+     .fields = timer_icount_timers_fields, .field_count = 2, .sent = -1},
+    {.name = "timer/icount/shift", .version_id = 2, .minimum_version_id = 2,
+     .fields = timer_icount_shift_fields, .field_count = 2, .sent = -1}};
+static struct mig_vmsd_field timer_icount_fields[] = {
+    {.name = "qemu_icount_bias", .num = -1}, {.name = "qemu_icount", .num = -1}};
+static struct mig_vmsd_desc timer_subsections[] = {
+    {.name = "timer/icount", .version_id = 1, .minimum_version_id = 1,
+     .fields = timer_icount_fields, .field_count = 2, .subsections = timer_icount_subsections,
+     .subsection_count = 3, .sent = -1}};
+static struct mig_vmsd_field timer_fields[] = {
+    {.name = "cpu_ticks_offset", .num = -1}, {.name = "unused", .num = -1},
+    {.name = "cpu_clock_offset", .version_id = 2, .num = -1}};
+static const struct mig_vmsd_desc builtin_descs[] = {
+    {.name = "timer", .version_id = 2, .minimum_version_id = 1, .fields = timer_fields,
+     .field_count = 3, .subsections = timer_subsections, .subsection_count = 1, .sent = -1}};
+
+/*
+ * The destination's description named name (a section's or, under parent, a
+ * subsection's): the dump's, else a built-in one.
+ */
 static const struct mig_vmsd_desc *dump_desc(const struct mig_vmsd_file *dump, const char *name)
 {
   for (uint32_t i = 0; i < dump->section_count; i++) {
     const struct mig_vmsd_desc *desc = dump->sections[i].desc;
     if (desc != NULL && strcmp(desc->name, name) == 0) return desc;
+  }
+  for (size_t i = 0; i < SIM_ARRAY_COUNT(builtin_descs); i++) {
+    if (strcmp(builtin_descs[i].name, name) == 0) return &builtin_descs[i];
   }
   return NULL;
 }
@@ -623,6 +670,90 @@ static enum mig_err device_check(struct destcheck *check, const struct mig_inspe
               "footer belongs (QEMU: Missing section footer)", event->payload[at]);
 }
 
+/*
+ * With neither footers nor a usable VM description nothing sizes a FULL
+ * section's fields: its payload (bytes[0, count), the EOF at count) ends at
+ * the first place a next record plausibly starts, a FULL section header
+ * (another section id below 2^16, a counted printable name, instance and
+ * version after it: one the destination does not load is then refused, as
+ * QEMU refuses it), or the EOF: at count,
+ * or, when the trailer's framing is broken (count is then one byte short of
+ * the input's end), a 0x00 followed by the trailer's 0x06 and a be32 length
+ * within DESTCHECK_TRAILER_SLACK bytes of what follows it.
+ */
+#define DESTCHECK_TRAILER_SLACK 64u
+static bool next_section_at(const uint8_t *bytes, uint64_t count, uint32_t section_id,
+                            uint64_t *at)
+{
+  for (uint64_t p = 0; p < count; p++) {
+    const uint8_t *b = bytes + p;
+    uint64_t left = count - p;
+    if (b[0] == MIG_SECTION_EOF && left > 6 && b[1] == MIG_SECTION_VMDESCRIPTION) {
+      uint64_t length = mig_wire_be32(b + 2), after = left + 1 - 6;
+      if (length <= after + DESTCHECK_TRAILER_SLACK && after <= length + DESTCHECK_TRAILER_SLACK) {
+        *at = p;
+        return true;
+      }
+    }
+    if (b[0] != MIG_SECTION_FULL || left < 6) continue;
+    uint32_t id = mig_wire_be32(b + 1);
+    uint64_t length = b[5];
+    if (id == section_id || id > UINT16_MAX || length == 0 || left - 6 < length + 8) continue;
+    bool printable = true;
+    for (uint64_t i = 0; i < length && printable; i++) {
+      printable = b[6 + i] >= 0x20 && b[6 + i] <= 0x7e;
+    }
+    if (!printable) continue;
+    *at = p;
+    return true;
+  }
+  *at = count;
+  return true;
+}
+
+/*
+ * mig_inspect_visitor.full_bytes: where QEMU's loader stops reading the FULL
+ * section at event->payload on a stream without footers (the next byte is
+ * its next record, 0x00 an EOF that ends the load).  The section is read as
+ * device_check reads it, from the stream's VM description and the dump,
+ * with no warning kept; false when that reading fails or cannot be
+ * verified (the trailer sizes the section, device_check then says why).
+ */
+static bool destcheck_full_bytes(void *context, const struct mig_inspect_event *event,
+                                 uint64_t *bytes)
+{
+  struct destcheck *check = context;
+  if (check->options->dump == NULL) return false;
+  if (check->devices == NULL) {
+    if (!check->headers_sized) {
+      check->headers_sized = true;
+      warn(check, event->payload_offset, "%s: no section footers and no usable VM "
+           "description: each FULL section ends at the next plausible section header, its "
+           "fields not checked", event->idstr);
+    }
+    return next_section_at(event->payload, event->payload_bytes, event->section_id, bytes);
+  }
+  long index = trailer_entry_index(check, event->idstr, event->instance_id);
+  if (index < 0) return false;
+  const json_t *entry = json_array_get(check->devices, (size_t)index);
+  if (json_object_get(entry, "vmsd_name") == NULL) return false;
+  const char *vmsd = section_vmsd(entry, event->idstr);
+  struct mig_error error;
+  struct parse parse = {.check = check, .payload = event->payload,
+                        .count = event->payload_bytes, .payload_offset = event->payload_offset,
+                        .idstr = event->idstr, .error = &error};
+  uint32_t warnings = check->report->warning_count;
+  uint32_t dropped = check->report->warnings_dropped;
+  uint64_t at = 0;
+  enum mig_err code = parse_vmsd(&parse, entry, dump_desc(check->options->dump, vmsd), vmsd,
+                                 event->version, 0, &at);
+  check->report->warning_count = warnings;
+  check->report->warnings_dropped = dropped;
+  if (code != MIG_OK || parse.unverifiable) return false;
+  *bytes = at;
+  return true;
+}
+
 static enum mig_err configuration_check(const struct destcheck *check,
                                         const struct mig_inspect *inspect,
                                         struct mig_error *error)
@@ -681,7 +812,8 @@ enum mig_err mig_destcheck_walk(const uint8_t *bytes, size_t count,
   if (inspect_options != NULL) walk_options = *inspect_options;
   walk_options.trailer_advisory = options->dump != NULL;
   struct mig_inspect_visitor visitor = {.visit = destcheck_visit, .context = &check,
-                                        .zero_runs = inner == NULL || inner->zero_runs};
+                                        .zero_runs = inner == NULL || inner->zero_runs,
+                                        .full_bytes = destcheck_full_bytes};
   enum mig_err code = mig_inspect_walk_with(bytes, count, out, &walk_options, &visitor, error);
   if (out->trailer_warning[0] != '\0') {
     warn(&check, out->trailer_warning_offset, "vmdesc: %s (QEMU 7.2 does not read the trailer "

@@ -413,6 +413,136 @@ START_TEST(mig_destcheck_inner_visitor_sees_the_walk)
 }
 END_TEST
 
+/*
+ * A stream as pc-i440fx-2.3 writes it: no configuration, no footers; FULL
+ * "0000:00:02.0/dev" (id 3, as dc_build's) then "timer" (id 4: outside the
+ * dump, QEMU 7.2 reads its version 1 without cpu_clock_offset), EOF and a
+ * trailer describing both.  *timer_version is the offset of timer's version.
+ */
+static const char dc_legacy_trailer[] =
+    "{\"page_size\": 4096, \"devices\": [{\"name\": \"" DC_IDSTR "\", \"instance_id\": 0,"
+    " \"vmsd_name\": \"dev\", \"version\": 2, \"fields\": ["
+    "  {\"name\": \"a\", \"type\": \"uint32\", \"size\": 4},"
+    "  {\"name\": \"late\", \"type\": \"uint16\", \"size\": 2},"
+    "  {\"name\": \"inner\", \"type\": \"struct\", \"size\": 1, \"struct\": {"
+    "   \"vmsd_name\": \"inner\", \"version\": 1,"
+    "   \"fields\": [{\"name\": \"c\", \"type\": \"uint8\", \"size\": 1}]}}]},"
+    " {\"name\": \"timer\", \"instance_id\": 0, \"vmsd_name\": \"timer\", \"version\": 2,"
+    "  \"fields\": [{\"name\": \"cpu_ticks_offset\", \"type\": \"int64\", \"size\": 8},"
+    "   {\"name\": \"unused\", \"type\": \"unused_buffer\", \"size\": 8},"
+    "   {\"name\": \"cpu_clock_offset\", \"type\": \"int64\", \"size\": 8}]}]}";
+
+static void dc_build_legacy(struct dc_stream *s, uint64_t *timer_version)
+{
+  static uint8_t staging[4096];
+  struct mig_writer w;
+  mig_membuf_init(&s->buf, 1 << 20);
+  mig_writer_init(&w, staging, sizeof staging, mig_membuf_write, &s->buf);
+  mig_writer_be32(&w, MIG_FILE_MAGIC);
+  mig_writer_be32(&w, MIG_FILE_VERSION);
+  mig_writer_u8(&w, 0x04);                                /* FULL dev */
+  mig_writer_be32(&w, 3);
+  mig_writer_counted_string(&w, DC_IDSTR);
+  mig_writer_be32(&w, 0);
+  s->version = mig_writer_offset(&w);
+  mig_writer_be32(&w, 2);
+  mig_writer_be32(&w, 0x11223344);                        /* a */
+  mig_writer_be16(&w, 0x5566);                            /* late */
+  mig_writer_u8(&w, 0x77);                                /* inner.c */
+  mig_writer_u8(&w, 0x04);                                /* FULL timer */
+  mig_writer_be32(&w, 4);
+  mig_writer_counted_string(&w, "timer");
+  mig_writer_be32(&w, 0);
+  *timer_version = mig_writer_offset(&w);
+  mig_writer_be32(&w, 2);
+  mig_writer_be64(&w, 0x0102030405060708);                /* cpu_ticks_offset */
+  mig_writer_be64(&w, 0);                                 /* unused */
+  mig_writer_be64(&w, 1);                                 /* cpu_clock_offset: 00 first */
+  mig_writer_u8(&w, 0x00);                                /* EOF */
+  s->trailer = mig_writer_offset(&w);
+  mig_writer_u8(&w, 0x06);
+  mig_writer_be32(&w, (uint32_t)strlen(dc_legacy_trailer));
+  mig_writer_bytes(&w, dc_legacy_trailer, strlen(dc_legacy_trailer));
+  ck_assert_int_eq(mig_writer_flush(&w), MIG_OK);
+}
+
+/* True when a warning of report holds text. */
+static bool dc_warned(const struct mig_destcheck_report *report, const char *text)
+{
+  for (uint32_t i = 0; i < report->warning_count; i++) {
+    if (strstr(report->warnings[i].text, text) != NULL) return true;
+  }
+  return false;
+}
+
+START_TEST(mig_destcheck_legacy_read_as_the_destination_reads)
+{
+  /*
+   * Without footers QEMU reads each section with its own descriptions and the
+   * byte after for the next record: timer at version 1 is 16 bytes, and the
+   * 0x00 starting cpu_clock_offset is an EOF that ends the load (accepted,
+   * the rest a warning).  Alone, the trailer's version 2 is the rule.
+   */
+  struct dc_stream s;
+  uint64_t timer_version;
+  dc_build_legacy(&s, &timer_version);
+  struct mig_destcheck_report report;
+  struct mig_error error;
+  ck_assert_int_eq(dc_check(&s, true, "pc-i440fx-2.3", &report, &error), MIG_OK);
+  ck_assert_uint_eq(report.warning_count, 0);
+  ck_assert_int_eq(dc_verdict(&s, false), MIG_OK);
+  s.buf.bytes[timer_version + 3] = 1;
+  ck_assert_int_eq(dc_check(&s, true, "pc-i440fx-2.3", &report, &error), MIG_OK);
+  ck_assert_msg(dc_warned(&report, "bytes after EOF are not a trailer"), "%u warnings",
+                report.warning_count);
+  ck_assert_int_eq(dc_verdict(&s, false), MIG_ERR_SECTION_VERSION);
+  /* A first byte other than 0x00 there is no record QEMU knows: refused. */
+  s.buf.bytes[timer_version + 4 + 16] = 0x55;
+  ck_assert_int_ne(dc_check(&s, true, "pc-i440fx-2.3", &report, &error), MIG_OK);
+  /* Version 0 is below timer's range [1, 2]. */
+  s.buf.bytes[timer_version + 4 + 16] = 0x00;
+  s.buf.bytes[timer_version + 3] = 0;
+  ck_assert_int_eq(dc_check(&s, true, "pc-i440fx-2.3", &report, &error),
+                   MIG_ERR_SECTION_VERSION);
+  mig_membuf_deinit(&s.buf);
+}
+END_TEST
+
+START_TEST(mig_destcheck_legacy_damaged_trailer_sized_by_headers)
+{
+  /*
+   * No footers and a trailer that is not JSON: nothing gives the fields'
+   * sizes, so a section ends at the next header of a section the destination
+   * loads, with a warning saying so; alone it is refused as before.
+   */
+  struct dc_stream s;
+  uint64_t timer_version;
+  dc_build_legacy(&s, &timer_version);
+  s.buf.bytes[s.trailer + 5] = '[';
+  struct mig_destcheck_report report;
+  struct mig_error error;
+  enum mig_err code = dc_check(&s, true, "pc-i440fx-2.3", &report, &error);
+  ck_assert_msg(code == MIG_OK, "0x%" PRIx64 " %s: %s", error.offset, error.path, error.detail);
+  ck_assert(dc_warned(&report, "no section footers and no usable VM description"));
+  ck_assert(dc_warned(&report, "vmdesc"));
+  ck_assert_int_eq(dc_verdict(&s, false), MIG_ERR_VMDESC);
+  /* No trailer at all (pc-i440fx-2.0 and 2.2 send none): the same. */
+  s.buf.count = s.trailer;
+  ck_assert_int_eq(dc_check(&s, true, "pc-i440fx-2.3", &report, &error), MIG_OK);
+  ck_assert(dc_warned(&report, "no section footers and no usable VM description"));
+  ck_assert_int_eq(dc_verdict(&s, false), MIG_ERR_VMDESC);
+  /* The next header names a section the destination does not load: refused, as QEMU does. */
+  mig_membuf_deinit(&s.buf);
+  dc_build_legacy(&s, &timer_version);
+  uint64_t timer_name = dc_find(&s, "timer");
+  memcpy(s.buf.bytes + timer_name, "tim3r", 5);
+  s.buf.bytes[s.trailer + 5] = '[';
+  ck_assert_int_eq(dc_check(&s, true, "pc-i440fx-2.3", &report, &error),
+                   MIG_ERR_UNKNOWN_SECTION);
+  mig_membuf_deinit(&s.buf);
+}
+END_TEST
+
 Suite *mig_destcheck_suite(void)
 {
   Suite *suite = suite_create("mig_destcheck");
@@ -433,6 +563,8 @@ Suite *mig_destcheck_suite(void)
   tcase_add_test(core, mig_destcheck_unusable_trailer_size_not_checked);
   tcase_add_test(core, mig_destcheck_configuration_presence);
   tcase_add_test(core, mig_destcheck_inner_visitor_sees_the_walk);
+  tcase_add_test(core, mig_destcheck_legacy_read_as_the_destination_reads);
+  tcase_add_test(core, mig_destcheck_legacy_damaged_trailer_sized_by_headers);
   suite_add_tcase(suite, core);
   return suite;
 }

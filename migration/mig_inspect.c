@@ -1049,7 +1049,27 @@ static struct mig_inspect_live *walk_live_header(struct walk *walk,
 
 static void walk_tail(struct walk *walk, const struct mig_record *eof);
 
-/* A FULL section's payload: sized by the trailer, or heuristically without one. */
+/* The visitor's full_bytes for the FULL section at the reader: false when it cannot tell. */
+static bool walk_full_by_destination(struct walk *walk, const struct mig_inspect_device *device,
+                                     uint64_t *bytes)
+{
+  const struct mig_inspect_visitor *visitor = walk->visitor;
+  if (visitor == NULL || visitor->full_bytes == NULL) return false;
+  uint64_t at = mig_reader_offset(walk->reader);
+  uint64_t left = walk_left(walk);
+  struct mig_inspect_event event = {
+      .kind = MIG_INSPECT_DEVICE, .offset = at, .inspect = walk->out,
+      .section_type = MIG_SECTION_FULL, .section_id = device->section_id,
+      .idstr = device->idstr, .instance_id = device->instance_id, .version = device->version,
+      .payload = left > 0 ? walk_at(walk, at) : NULL, .payload_bytes = left,
+      .payload_offset = at};
+  return visitor->full_bytes(visitor->context, &event, bytes) && *bytes <= left;
+}
+
+/*
+ * A FULL section's payload: sized by the destination's loader on a stream
+ * without footers, by the trailer, or heuristically without one.
+ */
 static void walk_full_payload(struct walk *walk)
 {
   if (!walk->tail_known) {
@@ -1059,12 +1079,17 @@ static void walk_full_payload(struct walk *walk)
   struct mig_reader *reader = walk->reader;
   struct mig_inspect_device *device = &walk->device;
   uint64_t bytes = 0;
-  /* A known destination sizes by footers; a legacy stream has none: its trailer, if usable. */
+  /*
+   * A known destination sizes by footers; a legacy stream has none: by the
+   * destination's loader, else by its trailer, if usable.
+   */
   bool legacy = !walk->out->has_configuration && !walk->out->footers_seen;
   bool by_trailer = walk->out->has_trailer && walk->devices != NULL &&
                     (!walk->options->trailer_advisory || legacy);
-  bool sized = by_trailer ? walk_full_sized(walk, device, &bytes)
-                          : walk_full_unsized(walk, device, &bytes);
+  bool sized = (legacy && walk->options->trailer_advisory &&
+                walk_full_by_destination(walk, device, &bytes)) ||
+               (by_trailer ? walk_full_sized(walk, device, &bytes)
+                           : walk_full_unsized(walk, device, &bytes));
   if (!sized) {
     mig__reader_policy(reader, "trailer_sizes_full_sections");
     return;

@@ -221,6 +221,16 @@ struct mig_inspect_visitor {
    * alone.  Without a visitor the walker takes the same fast path.
    */
   bool zero_runs;
+  /*
+   * A known destination's loader (mig_destcheck.h) on a stream without
+   * section footers: QEMU reads a FULL section with its own descriptions and
+   * takes the byte after it for the next record, wherever the trailer says
+   * the section ends.  Called with the section's MIG_INSPECT_DEVICE event
+   * whose payload runs from the payload's start to the EOF, it returns true
+   * with *bytes where that loader stops reading, false when it cannot tell
+   * (the trailer sizes the section then).  May be NULL.
+   */
+  bool (*full_bytes)(void *context, const struct mig_inspect_event *event, uint64_t *bytes);
 };
 
 /*

@@ -512,8 +512,8 @@ START_TEST(mig_destcheck_legacy_damaged_trailer_sized_by_headers)
 {
   /*
    * No footers and a trailer that is not JSON: nothing gives the fields'
-   * sizes, so a section ends at the next header of a section the destination
-   * loads, with a warning saying so; alone it is refused as before.
+   * sizes, so a section ends at the next plausible section header, with a
+   * warning saying so; alone it is refused as before.
    */
   struct dc_stream s;
   uint64_t timer_version;

@@ -679,14 +679,18 @@ START_TEST(mig_analyze_stream_commands_and_bad_walks)
   json_t *plain = NULL;
   ck_assert_int_eq(mig_analyze_stream(capture.bytes, capture.count, &inspect, &plain, &error),
                    MIG_OK);
-  /* 08 0002 0004 + 4 bytes: a PING command, inserted right after the configuration section. */
+  /*
+   * 08 0001 0000, 08 0002 0004 + 4 bytes: OPEN_RETURN_PATH and a PING (QEMU
+   * refuses a PING without a return path), right after the configuration.
+   */
   static const uint8_t ram_idstr[] = {3, 'r', 'a', 'm'};
   uint64_t at = 8;
   while (at + 9 < capture.count && (capture.bytes[at] != MIG_SECTION_START ||
                                     memcmp(capture.bytes + at + 5, ram_idstr, 4) != 0)) {
     at++;
   }
-  static const uint8_t ping[] = {MIG_SECTION_COMMAND, 0, 2, 0, 4, 0, 0, 0, 1};
+  static const uint8_t ping[] = {MIG_SECTION_COMMAND, 0, 1, 0, 0,
+                                 MIG_SECTION_COMMAND, 0, 2, 0, 4, 0, 0, 0, 1};
   struct mig_membuf edited;
   mig_membuf_init(&edited, capture.count + sizeof ping);
   ck_assert_int_eq(mig_membuf_write(&edited, capture.bytes, at), MIG_OK);

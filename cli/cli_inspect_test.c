@@ -581,7 +581,8 @@ START_TEST(cli_inspect_checks_command_codes_and_lengths)
     const char *path;
   } cases[] = {
       /* ADVISE with a body: cli_inspect_advise_and_recv_bitmap_bodies (zeros are refused). */
-      {1, 0, MIG_OK, ""}, {2, 4, MIG_OK, ""}, {3, 0, MIG_OK, ""},
+      /* PING alone has no return path before it: QEMU 7.2 refuses it too. */
+      {1, 0, MIG_OK, ""}, {2, 4, MIG_ERR_BAD_COMMAND, "command/PING"}, {3, 0, MIG_OK, ""},
       {0, 0, MIG_ERR_BAD_COMMAND, "command/code"}, {11, 0, MIG_ERR_BAD_COMMAND, "command/code"},
       {2, 3, MIG_ERR_BAD_COMMAND, "command/PING"},
       {3, 8, MIG_ERR_BAD_COMMAND, "command/POSTCOPY_ADVISE"},

@@ -346,7 +346,7 @@ END_TEST
 
 START_TEST(cli_sink_ping_without_return_path)
 {
-  /* Goal: PING before OPEN_RETURN_PATH is fatal (spec §7), named command/ping. */
+  /* Goal: PING before OPEN_RETURN_PATH is fatal (spec §7), named command/PING by the walk. */
   struct mig_membuf plain, stream;
   capture_default(&plain);
   size_t prefix = 0;
@@ -357,7 +357,7 @@ START_TEST(cli_sink_ping_without_return_path)
   struct cli_sink_result result;
   (void)serve_with_source(&plan, &result);
   ck_assert_int_eq(result.error.code, MIG_ERR_BAD_COMMAND);
-  ck_assert_str_eq(result.error.path, "command/ping");
+  ck_assert_str_eq(result.error.path, "command/PING");
   ck_assert_uint_eq(result.error.offset, open_at + 5);
   cli_sink_result_deinit(&result);
   mig_membuf_deinit(&stream);

@@ -1291,6 +1291,12 @@ static void walk_command(struct walk *walk, const struct mig_record *record)
   }
   if (!walk_postcopy_body(walk, record->offset, code, record->payload, length)) return;
   if (!walk_postcopy_state(walk, record)) return;
+  if (code == MIG_CMD_PING && walk->out->commands[MIG_CMD_OPEN_RETURN_PATH] == 0 &&
+      walk->policy->ping_needs_return_path) {
+    MIG_POLICY_FAIL(walk->reader, ping_needs_return_path, MIG_ERR_BAD_COMMAND, record->offset,
+                    "received with no return path", "command/%s", mig_wire_command_name(code));
+    return;
+  }
   walk->out->commands[code]++;
   struct mig_inspect_event event = {.kind = MIG_INSPECT_COMMAND, .offset = record->offset,
                                     .record = record, .command = code,

@@ -61,12 +61,12 @@ const struct mig_policy mig_policy_qemu_7_2 = {
 /*
  * The walker reads what QEMU 7.2 reads, except: names with a NUL (its
  * summary and re-encoding print names as text), a malformed trailer (it sizes
- * FULL sections from it), COMPRESS_PAGE (decoded), a PING on a stream whose
- * return-path state it does not track, and a PACKAGED body over 16 MiB (it
- * is read whole, as QEMU does, before it is walked).
+ * FULL sections from it), COMPRESS_PAGE (decoded) and a PACKAGED body over
+ * 16 MiB (it is read whole, as QEMU does, before it is walked).
  */
 const struct mig_policy mig_policy_walk = {
   .names_nul_refused = true, .trailer_checked = true, .postcopy_refused = false,
+  .ping_needs_return_path = true,
   .packaged_bytes_max = MIG_PACKAGED_BYTES_MAX, .trailer_sizes_full_sections = true,
 };
 

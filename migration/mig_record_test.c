@@ -467,7 +467,7 @@ START_TEST(mig_record_policy_refuses_by_name)
       {"ram_xbzrle_refused", true, false, false},
       {"ram_compress_refused", true, true, false},
       {"postcopy_refused", true, false, false},
-      {"ping_needs_return_path", true, true, false},
+      {"ping_needs_return_path", true, true, true},
       {"destination_known", true, true, false},
       {"trailer_sizes_full_sections", false, false, true},
       {"packaged_bytes_max", true, false, true},

@@ -1007,6 +1007,35 @@ START_TEST(mig_inspect_commands_hostile)
 }
 END_TEST
 
+/*
+ * Goal: a PING before OPEN_RETURN_PATH is refused as QEMU 7.2 refuses it
+ * ("received with no return path"), as the loader and the sink do (sink_fuzz
+ * found the walk accepting it); method: PING alone, then after the command.
+ */
+START_TEST(mig_inspect_ping_needs_return_path)
+{
+  static const uint8_t value[4] = {0, 0, 0x3d, 0};
+  struct built b;
+  struct mig_inspect inspect;
+  built_init(&b);
+  uint64_t cmd = command(&b, MIG_CMD_PING, value, sizeof value);
+  built_end(&b, NULL);
+  expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_ERR_BAD_COMMAND, cmd, "command/PING",
+              &inspect);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+  built_init(&b);
+  command(&b, MIG_CMD_OPEN_RETURN_PATH, NULL, 0);
+  command(&b, MIG_CMD_PING, value, sizeof value);
+  built_end(&b, NULL);
+  struct mig_error error;
+  ck_assert_int_eq(mig_inspect_stream(b.buf.bytes, b.buf.count, &inspect, &error), MIG_OK);
+  ck_assert_uint_eq(inspect.commands[MIG_CMD_PING], 1);
+  mig_inspect_deinit(&inspect);
+  mig_membuf_deinit(&b.buf);
+}
+END_TEST
+
 /* Goal: a NUL in a dirty-bitmap node or bitmap name is refused there; method: both, in turn. */
 START_TEST(mig_inspect_bitmap_names_nul)
 {
@@ -1588,6 +1617,7 @@ Suite *mig_walk_suite(void)
   tcase_add_test(hostile, mig_inspect_ram_blocks_over_bound);
   tcase_add_test(hostile, mig_inspect_globalstate_short);
   tcase_add_test(hostile, mig_inspect_commands_hostile);
+  tcase_add_test(hostile, mig_inspect_ping_needs_return_path);
   tcase_add_test(hostile, mig_inspect_bitmap_names_nul);
   tcase_add_test(hostile, mig_inspect_counts_over_bound);
   tcase_add_test(hostile, mig_inspect_vfio_hostile);

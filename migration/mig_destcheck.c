@@ -643,6 +643,23 @@ static void low_track(struct destcheck *check, const struct mig_inspect_event *e
   }
 }
 
+/*
+ * Reads the FULL section of event as the destination's loader does, with
+ * entry (its VM-description entry, with a vmsd_name) and desc (the dump's);
+ * *at is where the reading stops.
+ */
+static enum mig_err section_read(struct destcheck *check, const struct mig_inspect_event *event,
+                                 const json_t *entry, const struct mig_vmsd_desc *desc,
+                                 struct parse *parse, struct mig_error *error, uint64_t *at)
+{
+  *parse = (struct parse){.check = check, .payload = event->payload,
+                          .count = event->payload_bytes, .payload_offset = event->payload_offset,
+                          .idstr = event->idstr, .error = error};
+  *at = 0;
+  return parse_vmsd(parse, entry, desc, section_vmsd(entry, event->idstr), event->version, 0,
+                    at);
+}
+
 static enum mig_err device_check(struct destcheck *check, const struct mig_inspect_event *event,
                                  struct mig_error *error)
 {
@@ -655,11 +672,9 @@ static enum mig_err device_check(struct destcheck *check, const struct mig_inspe
   if (code != MIG_OK || entry == NULL || json_object_get(entry, "vmsd_name") == NULL) {
     return code;  /* an old-style section (slirp) has no fields to check */
   }
-  struct parse parse = {.check = check, .payload = event->payload,
-                        .count = event->payload_bytes, .payload_offset = event->payload_offset,
-                        .idstr = event->idstr, .error = error};
-  uint64_t at = 0;
-  code = parse_vmsd(&parse, entry, desc, vmsd, event->version, 0, &at);
+  struct parse parse;
+  uint64_t at;
+  code = section_read(check, event, entry, desc, &parse, error, &at);
   if (code != MIG_OK || parse.unverifiable) return code;
   /* QEMU checks _EQUAL fields as it reads them and runs post_load before the footer. */
   code = device_semantics(check, event, &parse, error);
@@ -737,16 +752,14 @@ static bool destcheck_full_bytes(void *context, const struct mig_inspect_event *
   if (index < 0) return false;
   const json_t *entry = json_array_get(check->devices, (size_t)index);
   if (json_object_get(entry, "vmsd_name") == NULL) return false;
-  const char *vmsd = section_vmsd(entry, event->idstr);
+  const struct mig_vmsd_desc *desc =
+      dump_desc(check->options->dump, section_vmsd(entry, event->idstr));
   struct mig_error error;
-  struct parse parse = {.check = check, .payload = event->payload,
-                        .count = event->payload_bytes, .payload_offset = event->payload_offset,
-                        .idstr = event->idstr, .error = &error};
+  struct parse parse;
   uint32_t warnings = check->report->warning_count;
   uint32_t dropped = check->report->warnings_dropped;
-  uint64_t at = 0;
-  enum mig_err code = parse_vmsd(&parse, entry, dump_desc(check->options->dump, vmsd), vmsd,
-                                 event->version, 0, &at);
+  uint64_t at;
+  enum mig_err code = section_read(check, event, entry, desc, &parse, &error, &at);
   check->report->warning_count = warnings;
   check->report->warnings_dropped = dropped;
   if (code != MIG_OK || parse.unverifiable) return false;

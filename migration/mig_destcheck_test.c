@@ -63,23 +63,48 @@ static void dc_subsection(struct mig_writer *w, const char *name, uint32_t versi
   mig_writer_be32(w, version);
 }
 
-static void dc_build(struct dc_stream *s, bool with_late)
+/* Starts s: its buffer, w over it, the file header. */
+static void dc_begin(struct dc_stream *s, struct mig_writer *w)
 {
   static uint8_t staging[4096];
-  struct mig_writer w;
   mig_membuf_init(&s->buf, 1 << 20);
-  mig_writer_init(&w, staging, sizeof staging, mig_membuf_write, &s->buf);
-  mig_writer_be32(&w, MIG_FILE_MAGIC);
-  mig_writer_be32(&w, MIG_FILE_VERSION);
+  mig_writer_init(w, staging, sizeof staging, mig_membuf_write, &s->buf);
+  mig_writer_be32(w, MIG_FILE_MAGIC);
+  mig_writer_be32(w, MIG_FILE_VERSION);
+}
+
+/* A FULL section's header, instance 0; returns the offset of its be32 version. */
+static uint64_t dc_full(struct mig_writer *w, uint32_t section_id, const char *idstr,
+                        uint32_t version)
+{
+  mig_writer_u8(w, 0x04);
+  mig_writer_be32(w, section_id);
+  mig_writer_counted_string(w, idstr);
+  mig_writer_be32(w, 0);
+  uint64_t at = mig_writer_offset(w);
+  mig_writer_be32(w, version);
+  return at;
+}
+
+/* EOF, then the trailer (s->trailer is its 0x06). */
+static void dc_end(struct dc_stream *s, struct mig_writer *w, const char *trailer)
+{
+  mig_writer_u8(w, 0x00);
+  s->trailer = mig_writer_offset(w);
+  mig_writer_u8(w, 0x06);
+  mig_writer_be32(w, (uint32_t)strlen(trailer));
+  mig_writer_bytes(w, trailer, strlen(trailer));
+  ck_assert_int_eq(mig_writer_flush(w), MIG_OK);
+}
+
+static void dc_build(struct dc_stream *s, bool with_late)
+{
+  struct mig_writer w;
+  dc_begin(s, &w);
   mig_writer_u8(&w, 0x07);
   mig_writer_be32(&w, (uint32_t)strlen(DC_MACHINE));
   mig_writer_bytes(&w, DC_MACHINE, strlen(DC_MACHINE));
-  mig_writer_u8(&w, 0x04);                                /* FULL */
-  mig_writer_be32(&w, 3);
-  mig_writer_counted_string(&w, DC_IDSTR);
-  mig_writer_be32(&w, 0);
-  s->version = mig_writer_offset(&w);
-  mig_writer_be32(&w, 2);
+  s->version = dc_full(&w, 3, DC_IDSTR, 2);
   mig_writer_be32(&w, 0x11223344);                        /* a */
   if (with_late) mig_writer_be16(&w, 0x5566);             /* late (from version 2) */
   mig_writer_u8(&w, 0x77);                                /* inner.c */
@@ -94,12 +119,7 @@ static void dc_build(struct dc_stream *s, bool with_late)
   s->footer = mig_writer_offset(&w);
   mig_writer_u8(&w, 0x7e);
   mig_writer_be32(&w, 3);
-  mig_writer_u8(&w, 0x00);                                /* EOF */
-  s->trailer = mig_writer_offset(&w);
-  mig_writer_u8(&w, 0x06);
-  mig_writer_be32(&w, (uint32_t)strlen(dc_trailer));
-  mig_writer_bytes(&w, dc_trailer, strlen(dc_trailer));
-  ck_assert_int_eq(mig_writer_flush(&w), MIG_OK);
+  dc_end(s, &w, dc_trailer);
 }
 
 /* The verdict on s: with the dump and the machine type when known, else alone. */
@@ -434,36 +454,17 @@ static const char dc_legacy_trailer[] =
 
 static void dc_build_legacy(struct dc_stream *s, uint64_t *timer_version)
 {
-  static uint8_t staging[4096];
   struct mig_writer w;
-  mig_membuf_init(&s->buf, 1 << 20);
-  mig_writer_init(&w, staging, sizeof staging, mig_membuf_write, &s->buf);
-  mig_writer_be32(&w, MIG_FILE_MAGIC);
-  mig_writer_be32(&w, MIG_FILE_VERSION);
-  mig_writer_u8(&w, 0x04);                                /* FULL dev */
-  mig_writer_be32(&w, 3);
-  mig_writer_counted_string(&w, DC_IDSTR);
-  mig_writer_be32(&w, 0);
-  s->version = mig_writer_offset(&w);
-  mig_writer_be32(&w, 2);
+  dc_begin(s, &w);
+  s->version = dc_full(&w, 3, DC_IDSTR, 2);
   mig_writer_be32(&w, 0x11223344);                        /* a */
   mig_writer_be16(&w, 0x5566);                            /* late */
   mig_writer_u8(&w, 0x77);                                /* inner.c */
-  mig_writer_u8(&w, 0x04);                                /* FULL timer */
-  mig_writer_be32(&w, 4);
-  mig_writer_counted_string(&w, "timer");
-  mig_writer_be32(&w, 0);
-  *timer_version = mig_writer_offset(&w);
-  mig_writer_be32(&w, 2);
+  *timer_version = dc_full(&w, 4, "timer", 2);
   mig_writer_be64(&w, 0x0102030405060708);                /* cpu_ticks_offset */
   mig_writer_be64(&w, 0);                                 /* unused */
   mig_writer_be64(&w, 1);                                 /* cpu_clock_offset: 00 first */
-  mig_writer_u8(&w, 0x00);                                /* EOF */
-  s->trailer = mig_writer_offset(&w);
-  mig_writer_u8(&w, 0x06);
-  mig_writer_be32(&w, (uint32_t)strlen(dc_legacy_trailer));
-  mig_writer_bytes(&w, dc_legacy_trailer, strlen(dc_legacy_trailer));
-  ck_assert_int_eq(mig_writer_flush(&w), MIG_OK);
+  dc_end(s, &w, dc_legacy_trailer);
 }
 
 /* True when a warning of report holds text. */

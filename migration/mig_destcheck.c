@@ -65,7 +65,6 @@ struct destcheck {
   uint64_t *low;                       /* calloc'd on the block's first record */
   uint64_t low_pages;
   uint64_t low_block_bytes;            /* the block's size; 0: none seen */
-  bool headers_sized;                  /* a section was sized by next_section_at (warned) */
 };
 
 enum { LOW_UNSENT, LOW_FILL, LOW_PAGE, LOW_UNKNOWN };
@@ -686,68 +685,19 @@ static enum mig_err device_check(struct destcheck *check, const struct mig_inspe
 }
 
 /*
- * With neither footers nor a usable VM description nothing sizes a FULL
- * section's fields: its payload (bytes[0, count), the EOF at count) ends at
- * the first place a next record plausibly starts, a FULL section header
- * (another section id below 2^16, a counted printable name, instance and
- * version after it: one the destination does not load is then refused, as
- * QEMU refuses it), or the EOF: at count,
- * or, when the trailer's framing is broken (count is then one byte short of
- * the input's end), a 0x00 followed by the trailer's 0x06 and a be32 length
- * within DESTCHECK_TRAILER_SLACK bytes of what follows it.
- */
-#define DESTCHECK_TRAILER_SLACK 64u
-static bool next_section_at(const uint8_t *bytes, uint64_t count, uint32_t section_id,
-                            uint64_t *at)
-{
-  for (uint64_t p = 0; p < count; p++) {
-    const uint8_t *b = bytes + p;
-    uint64_t left = count - p;
-    if (b[0] == MIG_SECTION_EOF && left > 6 && b[1] == MIG_SECTION_VMDESCRIPTION) {
-      uint64_t length = mig_wire_be32(b + 2), after = left + 1 - 6;
-      if (length <= after + DESTCHECK_TRAILER_SLACK && after <= length + DESTCHECK_TRAILER_SLACK) {
-        *at = p;
-        return true;
-      }
-    }
-    if (b[0] != MIG_SECTION_FULL || left < 6) continue;
-    uint32_t id = mig_wire_be32(b + 1);
-    uint64_t length = b[5];
-    if (id == section_id || id > UINT16_MAX || length == 0 || left - 6 < length + 8) continue;
-    bool printable = true;
-    for (uint64_t i = 0; i < length && printable; i++) {
-      printable = b[6 + i] >= 0x20 && b[6 + i] <= 0x7e;
-    }
-    if (!printable) continue;
-    *at = p;
-    return true;
-  }
-  *at = count;
-  return true;
-}
-
-/*
  * mig_inspect_visitor.full_bytes: where QEMU's loader stops reading the FULL
  * section at event->payload on a stream without footers (the next byte is
  * its next record, 0x00 an EOF that ends the load).  The section is read as
  * device_check reads it, from the stream's VM description and the dump,
  * with no warning kept; false when that reading fails or cannot be
- * verified (the trailer sizes the section, device_check then says why).
+ * verified (the trailer sizes the section, device_check then says why) or
+ * there is no usable VM description (the walker's walk_full_by_headers).
  */
 static bool destcheck_full_bytes(void *context, const struct mig_inspect_event *event,
                                  uint64_t *bytes)
 {
   struct destcheck *check = context;
-  if (check->options->dump == NULL) return false;
-  if (check->devices == NULL) {
-    if (!check->headers_sized) {
-      check->headers_sized = true;
-      warn(check, event->payload_offset, "%s: no section footers and no usable VM "
-           "description: each FULL section ends at the next plausible section header, its "
-           "fields not checked", event->idstr);
-    }
-    return next_section_at(event->payload, event->payload_bytes, event->section_id, bytes);
-  }
+  if (check->options->dump == NULL || check->devices == NULL) return false;
   long index = trailer_entry_index(check, event->idstr, event->instance_id);
   if (index < 0) return false;
   const json_t *entry = json_array_get(check->devices, (size_t)index);
@@ -828,6 +778,11 @@ enum mig_err mig_destcheck_walk(const uint8_t *bytes, size_t count,
                                         .zero_runs = inner == NULL || inner->zero_runs,
                                         .full_bytes = destcheck_full_bytes};
   enum mig_err code = mig_inspect_walk_with(bytes, count, out, &walk_options, &visitor, error);
+  if (out->full_by_headers) {
+    warn(&check, out->full_by_headers_offset, "no section footers and no usable VM "
+         "description: each FULL section ends at the next plausible section header, its "
+         "fields not checked");
+  }
   if (out->trailer_warning[0] != '\0') {
     warn(&check, out->trailer_warning_offset, "vmdesc: %s (QEMU 7.2 does not read the trailer "
          "when it loads)", out->trailer_warning);

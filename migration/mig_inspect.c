@@ -579,6 +579,21 @@ static bool walk_full_sized(struct walk *walk, struct mig_inspect_device *device
   return true;
 }
 
+/*
+ * A START or FULL header's shape at b (left bytes to the end): a counted,
+ * printable name with the instance and version after it.
+ */
+static bool walk_header_named(const uint8_t *b, uint64_t left)
+{
+  if (left < 6) return false;
+  uint64_t length = b[5];
+  if (length == 0 || left - 6 < length + 8) return false;
+  for (uint64_t i = 0; i < length; i++) {
+    if (b[6 + i] < 0x20 || b[6 + i] > 0x7e) return false;
+  }
+  return true;
+}
+
 /* A plausible record at p: EOF at the end, or a section/command header that fits. */
 static bool walk_plausible_record(const struct walk *walk, uint64_t p)
 {
@@ -595,12 +610,47 @@ static bool walk_plausible_record(const struct walk *walk, uint64_t p)
     return p + 5 <= end && (bytes[1] == 0 && bytes[2] > 0 && bytes[2] < MIG_CMD_MAX_7_2);
   }
   if (type != MIG_SECTION_START && type != MIG_SECTION_FULL) return false;
-  if (p + 6 >= end) return false;
-  uint64_t length = bytes[5];
-  if (length == 0 || p + 6 + length + 8 > end) return false;
-  for (uint64_t i = 0; i < length; i++) {
-    uint8_t c = bytes[6 + i];
-    if (c < 0x20 || c > 0x7e) return false;
+  return walk_header_named(bytes, end - p);
+}
+
+/*
+ * A legacy stream (no footers) whose destination is known but whose trailer
+ * is unusable: nothing sizes a FULL section's fields, and QEMU reads them
+ * with its own descriptions.  The payload (walk_left bytes from the reader)
+ * ends at the first place a next record plausibly starts: a FULL header of
+ * another section (id below 2^16, walk_header_named; one the destination
+ * does not load is then refused, as QEMU refuses it), or the EOF.  Not any
+ * 0x00 (a field's zero byte is not an EOF): the walk's own end, or, when the
+ * trailer's framing is broken (eof_offset is then the input's last byte), a
+ * 0x00 followed by the trailer's 0x06 and a be32 length within
+ * WALK_TRAILER_SLACK bytes of what follows it.  out->full_by_headers says
+ * the fields went unchecked.
+ */
+#define WALK_TRAILER_SLACK 64u
+static bool walk_full_by_headers(struct walk *walk, const struct mig_inspect_device *device,
+                                 uint64_t *bytes)
+{
+  uint64_t start = mig_reader_offset(walk->reader), count = walk_left(walk);
+  if (!walk->out->full_by_headers) {
+    walk->out->full_by_headers = true;
+    walk->out->full_by_headers_offset = start;
+  }
+  *bytes = count;
+  for (uint64_t p = 0; p < count; p++) {
+    const uint8_t *b = walk_at(walk, start + p);
+    uint64_t left = count - p;
+    if (b[0] == MIG_SECTION_EOF && left > 6 && b[1] == MIG_SECTION_VMDESCRIPTION) {
+      uint64_t length = mig_wire_be32(b + 2), after = left + 1 - 6;
+      if (length <= after + WALK_TRAILER_SLACK && after <= length + WALK_TRAILER_SLACK) {
+        *bytes = p;
+        break;
+      }
+    }
+    if (b[0] != MIG_SECTION_FULL || !walk_header_named(b, left)) continue;
+    uint32_t id = mig_wire_be32(b + 1);
+    if (id == device->section_id || id > UINT16_MAX) continue;
+    *bytes = p;
+    break;
   }
   return true;
 }
@@ -1086,10 +1136,11 @@ static void walk_full_payload(struct walk *walk)
   bool legacy = !walk->out->has_configuration && !walk->out->footers_seen;
   bool by_trailer = walk->out->has_trailer && walk->devices != NULL &&
                     (!walk->options->trailer_advisory || legacy);
-  bool sized = (legacy && walk->options->trailer_advisory &&
-                walk_full_by_destination(walk, device, &bytes)) ||
-               (by_trailer ? walk_full_sized(walk, device, &bytes)
-                           : walk_full_unsized(walk, device, &bytes));
+  bool by_destination = legacy && walk->options->trailer_advisory;
+  bool sized = (by_destination && walk_full_by_destination(walk, device, &bytes)) ||
+               (by_trailer       ? walk_full_sized(walk, device, &bytes)
+                : by_destination ? walk_full_by_headers(walk, device, &bytes)
+                                 : walk_full_unsized(walk, device, &bytes));
   if (!sized) {
     mig__reader_policy(reader, "trailer_sizes_full_sections");
     return;

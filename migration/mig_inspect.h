@@ -130,6 +130,13 @@ struct mig_inspect {
   uint64_t trailer_bytes;
   char trailer_warning[160];        /* trailer_advisory: what was wrong with it, or "" */
   uint64_t trailer_warning_offset;
+  /*
+   * trailer_advisory, no footers and no usable trailer: FULL sections the
+   * destination's loader could not size ended at the next plausible section
+   * header, their fields unchecked; the first one's payload offset.
+   */
+  bool full_by_headers;
+  uint64_t full_by_headers_offset;
 };
 
 enum mig_inspect_kind {
@@ -273,7 +280,9 @@ struct mig_inspect_options {
   /*
    * The destination is known (mig_destcheck.h): as QEMU's loader, the walk
    * does not depend on the VM-description trailer.  FULL sections are sized
-   * by their footers (walk_full_unsized); a trailer that is missing, cut,
+   * by their footers (walk_full_unsized); without footers by the visitor's
+   * full_bytes, else by the trailer, else at the next plausible section
+   * header (out->full_by_headers); a trailer that is missing, cut,
    * not JSON or without a devices list, and bytes after EOF that are not a
    * trailer, are warnings (out->trailer_warning), not refusals.
    */

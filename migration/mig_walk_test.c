@@ -1210,6 +1210,53 @@ START_TEST(mig_inspect_unsized_full)
 }
 END_TEST
 
+/*
+ * A legacy stream (no configuration, no footers) and an unusable trailer: a
+ * known destination sizes each FULL section at the next plausible header of
+ * another section.  A 0x00 inside a payload is not an EOF, nor is a header
+ * with the section's own id; a 0x00 + 0x06 + be32 near the rest's length is
+ * (a trailer whose framing is off).  Without a destination it cannot be sized.
+ */
+START_TEST(mig_inspect_legacy_full_by_headers)
+{
+  static const uint8_t inner[] = {0x00, MIG_SECTION_FULL, 0, 0, 0, 1, 3, 'd', 'e', 'v',
+                                  0, 0, 0, 0, 0, 0, 0, 1, 0x00, 0x05};
+  for (int framing = 0; framing < 2; framing++) {
+    struct built b;
+    memset(&b, 0, sizeof b);
+    mig_membuf_init(&b.buf, 1u << 16);
+    mig_writer_init(&b.writer, b.staging, sizeof b.staging, mig_membuf_write, &b.buf);
+    mig_writer_be32(&b.writer, MIG_FILE_MAGIC);
+    mig_writer_be32(&b.writer, MIG_FILE_VERSION);
+    uint64_t dev = at(&b);
+    section_header(&b, MIG_SECTION_FULL, 1, "dev", 1);
+    mig_writer_bytes(&b.writer, inner, sizeof inner);
+    section_header(&b, MIG_SECTION_FULL, 2, "other", 1);
+    mig_writer_bytes(&b.writer, "\x01\x00\x02", 3);
+    /* A trailer 10 bytes longer than its length says: not found (a warning). */
+    built_end(&b, framing ? "{\"devices\": []}          " : NULL);
+    if (framing) b.buf.bytes[b.buf.count - 26] = 15;  /* be32's low byte: 15 of 25 */
+    struct mig_inspect inspect;
+    struct mig_inspect_options options = {.trailer_advisory = true};
+    expect_walk(b.buf.bytes, b.buf.count, &options, true, MIG_OK, 0, "", &inspect);
+    ck_assert_uint_eq(inspect.device_count, 2);
+    ck_assert_uint_eq(inspect.devices[0].bytes, sizeof inner);
+    ck_assert_uint_eq(inspect.devices[1].bytes, 3);
+    ck_assert(inspect.full_by_headers);
+    ck_assert_uint_eq(inspect.full_by_headers_offset, dev + 17);
+    ck_assert(framing == (inspect.trailer_warning[0] != '\0'));
+    mig_inspect_deinit(&inspect);
+    if (!framing) {
+      expect_walk(b.buf.bytes, b.buf.count, NULL, true, MIG_ERR_VMDESC, dev, "dev/payload",
+                  &inspect);
+      ck_assert(!inspect.full_by_headers);
+      mig_inspect_deinit(&inspect);
+    }
+    mig_membuf_deinit(&b.buf);
+  }
+}
+END_TEST
+
 static void consumed_never(void *context, uint64_t offset)
 {
   (void)context;
@@ -1622,6 +1669,7 @@ Suite *mig_walk_suite(void)
   tcase_add_test(hostile, mig_inspect_counts_over_bound);
   tcase_add_test(hostile, mig_inspect_vfio_hostile);
   tcase_add_test(hostile, mig_inspect_unsized_full);
+  tcase_add_test(hostile, mig_inspect_legacy_full_by_headers);
   tcase_add_test(hostile, mig_inspect_visitor_without_visit);
   tcase_add_test(hostile, mig_inspect_tail_not_trailer);
   tcase_add_test(hostile, mig_inspect_stream_end_hostile);

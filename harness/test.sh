@@ -204,15 +204,20 @@ PY
   echo "canary_fuzz: harness/fuzz exit $canary_rc, want 1 and one signature (see canary.log)"
   fail "canary smoke"
 fi
-# --cpu-minutes stops a campaign on its CPU time: 1.2 CPU-seconds, well before the minute.
+# --cpu-minutes stops a campaign on its CPU time: 1.2 CPU-seconds, well before the minute;
+# a libFuzzer flag after -- replaces the options file's (max_len 64 there).
 python3 harness/fuzz --target canary_fuzz --minutes 1 --cpu-minutes 0.02 --no-build --no-coverage \
-  --minimize-seconds 5 --out out/campaigns/canary-cpu >out/reports/canary-cpu.log 2>&1 || true
+  --minimize-seconds 5 --out out/campaigns/canary-cpu -- -max_len=32 \
+  >out/reports/canary-cpu.log 2>&1 || true
 if ! python3 - <<'PY'; then
 import json, sys
 summary = json.load(open("out/campaigns/canary-cpu/summary.json"))
-print("canary --cpu-minutes 0.02: %.1f CPU-s in %.1f s" % (summary["cpu_seconds"],
-                                                          summary["wall_seconds"]))
-sys.exit(0 if 1.2 <= summary["cpu_seconds"] and summary["wall_seconds"] < 45 else 1)
+print("canary --cpu-minutes 0.02 -- -max_len=32: %.1f CPU-s in %.1f s, %.0f runs per CPU-s"
+      % (summary["cpu_seconds"], summary["wall_seconds"], summary["exec_per_cpu_s"]))
+flags = summary["command"].split()
+sys.exit(0 if 1.2 <= summary["cpu_seconds"] and summary["wall_seconds"] < 45 and
+         "-max_len=32" in flags and "-max_len=64" not in flags and
+         summary["exec_per_cpu_s"] > 0 else 1)
 PY
   fail "harness/fuzz --cpu-minutes"
 fi

@@ -75,8 +75,10 @@ static void fuzz_tokenize(const uint8_t *input, size_t size, uint8_t selector,
     SIM_ASSERT(record.offset >= end && record.offset <= size);
     SIM_ASSERT(record.offset + record.header_bytes <= size);
     fuzz_write_back(&writer, &record, input, size);
-    end = record.payload_bytes > 0 ? SIM_MIN(record.payload_offset + record.payload_bytes, size)
-                                   : record.offset + record.header_bytes;
+    /* A vfio DATA size is the stream's (up to 2^64 - 1): bounded by the input before adding. */
+    end = record.payload_bytes > 0
+              ? record.payload_offset + SIM_MIN(record.payload_bytes, size - record.payload_offset)
+              : record.offset + record.header_bytes;
     bool opaque = record.section.grammar == MIG_GRAMMAR_OPAQUE ||
                   record.section.grammar == MIG_GRAMMAR_NONE;
     if (record.kind != MIG_RECORD_SECTION || !opaque) continue;

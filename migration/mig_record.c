@@ -318,7 +318,8 @@ static enum mig_err record_done(struct mig_tokenizer *tokenizer, struct mig_reco
 }
 
 /* The path prefix of the current section: its idstr, or "section 0x<id>" without one. */
-static void section_label(const struct mig_tokenizer *tokenizer, char *out, size_t out_bytes)
+static const char *section_label(const struct mig_tokenizer *tokenizer, char *out,
+                                 size_t out_bytes)
 {
   const struct mig_record_section *section = &tokenizer->current;
   if (section->idstr.length > 0) {
@@ -327,6 +328,16 @@ static void section_label(const struct mig_tokenizer *tokenizer, char *out, size
   } else {
     snprintf(out, out_bytes, "section 0x%" PRIx32, section->section_id);
   }
+  return out;
+}
+
+/* Paths a latched error with "<section label>/field"; formats nothing without one. */
+static void annotate_section(const struct mig_tokenizer *tokenizer, const char *field)
+{
+  if (!tokenizer_failed(tokenizer)) return;
+  char label[MIG_IDSTR_BYTES_MAX + 24];
+  mig__reader_annotate(tokenizer->reader, "%s/%s",
+                       section_label(tokenizer, label, sizeof label), field);
 }
 
 /* ---------------------------------------------------------------- header */
@@ -540,12 +551,12 @@ static enum mig_err next_footer(struct mig_tokenizer *tokenizer, struct mig_reco
 {
   struct mig_reader *reader = tokenizer->reader;
   record_start(tokenizer, record, MIG_RECORD_FOOTER);
-  char label[MIG_IDSTR_BYTES_MAX + 24];
-  section_label(tokenizer, label, sizeof label);
+  char label[MIG_IDSTR_BYTES_MAX + 24];  /* formatted only for a refusal */
   uint8_t next = 0;
   if (!mig_reader_peek_u8(reader, &next)) {
     if (!tokenizer_failed(tokenizer)) {
-      MIG_READER_FAIL(reader, MIG_ERR_TRUNCATED, record->offset, "no footer", "%s/footer", label);
+      MIG_READER_FAIL(reader, MIG_ERR_TRUNCATED, record->offset, "no footer", "%s/footer",
+                      section_label(tokenizer, label, sizeof label));
     }
     return tokenizer_error(tokenizer);
   }
@@ -556,16 +567,18 @@ static enum mig_err next_footer(struct mig_tokenizer *tokenizer, struct mig_reco
   if (!record->footer_present) return record_done(tokenizer, record);
   uint8_t marker = mig_read_u8(reader);
   uint32_t id = mig_read_be32(reader);
-  mig__reader_annotate(reader, "%s/footer", label);
+  annotate_section(tokenizer, "footer");
   if (tokenizer_failed(tokenizer)) return tokenizer_error(tokenizer);
   char detail[96];
   if (marker != MIG_SECTION_FOOTER) {
     snprintf(detail, sizeof detail, "missing section footer (byte 0x%02x)", marker);
-    MIG_READER_FAIL(reader, MIG_ERR_FOOTER, record->offset, detail, "%s/footer", label);
+    MIG_READER_FAIL(reader, MIG_ERR_FOOTER, record->offset, detail, "%s/footer",
+                    section_label(tokenizer, label, sizeof label));
   } else if (id != tokenizer->current.section_id) {
     snprintf(detail, sizeof detail, "mismatched section id in footer: read 0x%" PRIx32
              " expected 0x%" PRIx32, id, tokenizer->current.section_id);
-    MIG_READER_FAIL(reader, MIG_ERR_FOOTER, record->offset, detail, "%s/footer", label);
+    MIG_READER_FAIL(reader, MIG_ERR_FOOTER, record->offset, detail, "%s/footer",
+                    section_label(tokenizer, label, sizeof label));
   }
   tokenizer->footer_seen = true;
   return record_done(tokenizer, record);
@@ -807,17 +820,15 @@ static enum mig_err next_vfio(struct mig_tokenizer *tokenizer, struct mig_record
 {
   struct mig_reader *reader = tokenizer->reader;
   record_start(tokenizer, record, MIG_RECORD_VFIO);
-  char label[MIG_IDSTR_BYTES_MAX + 24];
-  section_label(tokenizer, label, sizeof label);
   record->vfio_flag = mig_read_be64(reader);
-  mig__reader_annotate(reader, "%s/flag", label);
+  annotate_section(tokenizer, "flag");
   if (tokenizer_failed(tokenizer)) return tokenizer_error(tokenizer);
   uint64_t flag = record->vfio_flag;
   if (flag == MIG_VFIO_FLAG_END_OF_STATE || flag == MIG_VFIO_FLAG_DEV_INIT_DATA_SENT) {
     tokenizer->state = STATE_FOOTER;
   } else if (flag == MIG_VFIO_FLAG_DEV_DATA_STATE) {
     uint64_t size = mig_read_be64(reader);
-    mig__reader_annotate(reader, "%s/data/size", label);
+    annotate_section(tokenizer, "data/size");
     /* Deferred: the size is the stream's, and the consumer bounds it first. */
     record->payload_offset = mig_reader_offset(reader);
     record->payload_bytes = size;
@@ -829,7 +840,9 @@ static enum mig_err next_vfio(struct mig_tokenizer *tokenizer, struct mig_record
     char detail[80];
     snprintf(detail, sizeof detail, "unexpected flag 0x%016" PRIx64 " in a %s section", flag,
              mig_wire_section_name(tokenizer->current.type));
-    MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, record->offset, detail, "%s/flag", label);
+    char label[MIG_IDSTR_BYTES_MAX + 24];
+    MIG_READER_FAIL(reader, MIG_ERR_BAD_VALUE, record->offset, detail, "%s/flag",
+                    section_label(tokenizer, label, sizeof label));
   }
   return record_done(tokenizer, record);
 }
@@ -1010,9 +1023,7 @@ enum mig_err mig_record_payload(struct mig_tokenizer *tokenizer, uint64_t bytes,
   if (tokenizer_failed(tokenizer)) return tokenizer_error(tokenizer);
   record_start(tokenizer, record, MIG_RECORD_PAYLOAD);
   (void)read_payload(tokenizer, record, bytes);
-  char label[MIG_IDSTR_BYTES_MAX + 24];
-  section_label(tokenizer, label, sizeof label);
-  mig__reader_annotate(tokenizer->reader, "%s/payload", label);
+  annotate_section(tokenizer, "payload");
   return record_done(tokenizer, record);
 }
 

@@ -457,7 +457,7 @@ static enum mig_err parse_vmsd(struct parse *p, const json_t *tdesc,
                                uint32_t version, uint32_t depth, uint64_t *at)
 {
   enum mig_err code = parse_fields(p, tdesc, ddesc, name, version, depth, at);
-  SIM_ASSERT(code != MIG_OK || *at <= p->count);
+  SIM_ASSERT(p->payload != NULL && (code != MIG_OK || *at <= p->count));
   struct mig_subsection_head head;
   while (code == MIG_OK && !p->unverifiable &&
          mig_subsection_peek(p->payload + *at, p->count - *at, name, &head) ==
@@ -651,7 +651,10 @@ static enum mig_err section_read(struct destcheck *check, const struct mig_inspe
                                  const json_t *entry, const struct mig_vmsd_desc *desc,
                                  struct parse *parse, struct mig_error *error, uint64_t *at)
 {
-  *parse = (struct parse){.check = check, .payload = event->payload,
+  /* An empty payload comes as NULL: point at no bytes instead, so payload + 0 stays defined. */
+  static const uint8_t no_bytes[1];
+  *parse = (struct parse){.check = check,
+                          .payload = event->payload != NULL ? event->payload : no_bytes,
                           .count = event->payload_bytes, .payload_offset = event->payload_offset,
                           .idstr = event->idstr, .error = error};
   *at = 0;

@@ -332,10 +332,12 @@ def case_reset_late(run, info):
 
 
 def case_reset_running(run, info):
+    """Slowed as reset-retry: unthrottled, the source could finish before the reset."""
     port = free_port()
     source = run.source("running-src", running=True)
     vms = [source]
     try:
+        source.qmp.command("migrate-set-parameters", **{"max-bandwidth": SLOW_BYTES_PER_S})
         vms.append(run.destination("running-dst", port))
         proxy = run.proxy("running", port,
                           [{"kind": "reset", "at": {"byte": info["norp"]["mid_ram"]}}])

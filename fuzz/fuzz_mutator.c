@@ -1,7 +1,7 @@
 /*
  * fuzz_mutator.c: the structure-aware mutator (fuzz_mutator.h).
  *
- * Two steps.  fuzz_layout_parse runs the record tokenizer over the input and
+ * Two steps.  layout_parse runs the record tokenizer over the input and
  * keeps, per record, its span [offset, end) and its fields (the byte offset
  * and width of every type byte, id, length, version, name and flag word the
  * record has).  One mutation then edits a span or a field, and the bytes are
@@ -42,25 +42,43 @@ struct fuzz_layout {
   const uint8_t *data;
   size_t size;
   uint32_t span_count, field_count;
-  uint32_t spans_max, fields_max;   /* sized by the input: small inputs, small allocations */
+  uint32_t spans_max, fields_max;
   struct fuzz_span *spans;          /* spans_max + 2 (the tail, a payload after the cap) */
   struct fuzz_field *fields;
 };
 
-/* One allocation for a layout of an input of size bytes; free() releases it. */
-static struct fuzz_layout *layout_create(size_t size)
+/*
+ * The workspace of one call: a layout as large as FUZZ_MUTATOR_SPANS_MAX
+ * records need, and byte buffers that only grow.  Static and reused, not
+ * state (nothing survives a call that the next one reads): an allocation and
+ * a free per mutation cost the fuzz build ASan's allocator, stack capture and
+ * quarantine on every input.  libFuzzer calls the mutator from one thread.
+ */
+struct fuzz_buffer {
+  uint8_t *bytes;
+  size_t capacity;
+};
+
+static struct fuzz_span layout_spans[FUZZ_MUTATOR_SPANS_MAX + 2]; /* + the tail, a payload */
+static struct fuzz_field layout_fields[FIELDS_MAX];
+
+static void layout_init(struct fuzz_layout *layout)
 {
-  uint32_t spans_max = (uint32_t)SIM_MIN((size_t)FUZZ_MUTATOR_SPANS_MAX, size / 5 + 8);
-  uint32_t fields_max = (uint32_t)SIM_MIN((size_t)FIELDS_MAX, 4 * (size_t)spans_max);
-  size_t bytes = sizeof(struct fuzz_layout) + (spans_max + 2) * sizeof(struct fuzz_span) +
-                 fields_max * sizeof(struct fuzz_field);
-  struct fuzz_layout *layout = malloc(bytes);
-  SIM_ASSERT(layout != NULL);
-  layout->spans_max = spans_max;
-  layout->fields_max = fields_max;
-  layout->spans = (struct fuzz_span *)(layout + 1);
-  layout->fields = (struct fuzz_field *)(layout->spans + spans_max + 2);
-  return layout;
+  *layout = (struct fuzz_layout){.spans = layout_spans, .fields = layout_fields,
+                                 .spans_max = FUZZ_MUTATOR_SPANS_MAX, .fields_max = FIELDS_MAX};
+}
+
+/* At least bytes of room in buffer (its old contents are not kept). */
+static uint8_t *buffer_reserve(struct fuzz_buffer *buffer, size_t bytes)
+{
+  if (bytes > buffer->capacity) {
+    size_t capacity = SIM_MAX(bytes, 2 * buffer->capacity);
+    free(buffer->bytes);
+    buffer->bytes = malloc(capacity);
+    SIM_ASSERT(buffer->bytes != NULL);
+    buffer->capacity = capacity;
+  }
+  return buffer->bytes;
 }
 
 struct fuzz_rng {
@@ -311,11 +329,10 @@ static void layout_parse(struct fuzz_layout *layout, const struct fuzz_mutator_o
   uint64_t base = prefix;
   const uint8_t *bytes = data + prefix;
   size_t count = size - prefix;
-  uint8_t *headed = NULL;
   if (options->shape == FUZZ_SHAPE_NO_HEADER) {
     static const uint8_t header[] = {'Q', 'E', 'V', 'M', 0, 0, 0, MIG_FILE_VERSION};
-    headed = malloc(sizeof header + count + 1);
-    SIM_ASSERT(headed != NULL);
+    static struct fuzz_buffer headed_buffer;
+    uint8_t *headed = buffer_reserve(&headed_buffer, sizeof header + count + 1);
     memcpy(headed, header, sizeof header);
     if (count > 0) memcpy(headed + sizeof header, bytes, count);
     bytes = headed;
@@ -327,7 +344,6 @@ static void layout_parse(struct fuzz_layout *layout, const struct fuzz_mutator_o
   struct mig_tokenizer tokenizer;
   tokenizer_start(&tokenizer, &reader, options);
   layout_records(layout, &tokenizer, &reader, base, prefix);
-  free(headed);
 }
 
 /* ------------------------------------------------------------ the edits */
@@ -596,8 +612,8 @@ static size_t bytes_mutate(struct fuzz_rng *rng, uint8_t *data, size_t size, siz
 }
 
 /* The payload of one record (or a subsection, or the tail) mutated byte-wise. */
-static bool edit_payload(struct fuzz_layout *layout, struct fuzz_rng *rng, uint8_t **scratch,
-                         size_t room, struct fuzz_edit *edit, char *note)
+static bool edit_payload(struct fuzz_layout *layout, struct fuzz_rng *rng, size_t room,
+                         struct fuzz_edit *edit, char *note)
 {
   const struct fuzz_span *span = NULL;
   uint32_t start = (uint32_t)rng_below(rng, layout->span_count);
@@ -608,11 +624,11 @@ static bool edit_payload(struct fuzz_layout *layout, struct fuzz_rng *rng, uint8
   if (span == NULL) return false;
   size_t count = span->end - span->payload_offset;
   size_t capacity = count + SIM_MIN(room, (size_t)64);
-  *scratch = malloc(capacity);
-  SIM_ASSERT(*scratch != NULL);
-  memcpy(*scratch, layout->data + span->payload_offset, count);
-  size_t mutated = bytes_mutate(rng, *scratch, count, capacity);
-  *edit = (struct fuzz_edit){.from = span->payload_offset, .to = span->end, .bytes = *scratch,
+  static struct fuzz_buffer payload_buffer;
+  uint8_t *scratch = buffer_reserve(&payload_buffer, capacity);
+  memcpy(scratch, layout->data + span->payload_offset, count);
+  size_t mutated = bytes_mutate(rng, scratch, count, capacity);
+  *edit = (struct fuzz_edit){.from = span->payload_offset, .to = span->end, .bytes = scratch,
                              .count = mutated};
   note_printf(note, "payload %s[%u] %zu -> %zu bytes",
            span_kind_name(span->kind), span->index, count, mutated);
@@ -625,22 +641,22 @@ static bool edit_apply(uint8_t *data, size_t *size, size_t max_size, const struc
   SIM_ASSERT(edit->from <= edit->to && edit->to <= *size);
   size_t removed = (size_t)(edit->to - edit->from);
   if (*size - removed + edit->count > max_size) return false;
-  uint8_t *copy = NULL;
-  if (edit->count > 0) {
-    copy = malloc(edit->count);  /* the bytes may lie inside data */
-    SIM_ASSERT(copy != NULL);
-    memcpy(copy, edit->bytes, edit->count);
+  const uint8_t *bytes = edit->bytes;
+  if (edit->count > 0 && bytes >= data && bytes < data + *size) {
+    static struct fuzz_buffer copy_buffer;  /* the bytes lie inside data: the move shifts them */
+    uint8_t *copy = buffer_reserve(&copy_buffer, edit->count);
+    memcpy(copy, bytes, edit->count);
+    bytes = copy;
   }
   memmove(data + edit->from + edit->count, data + edit->to, *size - (size_t)edit->to);
-  if (edit->count > 0) memcpy(data + edit->from, copy, edit->count);
-  free(copy);
+  if (edit->count > 0) memcpy(data + edit->from, bytes, edit->count);
   *size = *size - removed + edit->count;
   return true;
 }
 
 /* One structural mutation chosen by roll (0..99); false when the input has nothing for it. */
 static bool edit_choose(struct fuzz_layout *layout, struct fuzz_rng *rng, uint32_t roll,
-                        uint8_t **scratch, size_t room, struct fuzz_edit *edit, char *note)
+                        size_t room, struct fuzz_edit *edit, char *note)
 {
   const struct fuzz_field *field = NULL;
   if (roll < 20) {
@@ -658,7 +674,7 @@ static bool edit_choose(struct fuzz_layout *layout, struct fuzz_rng *rng, uint32
   } else if (roll < 80) {
     return edit_marker(layout, rng, MIG_RECORD_FOOTER, edit, note);
   } else {
-    return edit_payload(layout, rng, scratch, room, edit, note);
+    return edit_payload(layout, rng, room, edit, note);
   }
   if (field == NULL) return false;
   edit_field(layout, rng, field, edit, note);
@@ -680,15 +696,13 @@ size_t fuzz_mutate(const struct fuzz_mutator_options *options, uint8_t *data, si
   }
   if (options->structural_only) roll = 25 + (uint32_t)rng_below(&rng, 75);
   if (size > options->prefix_bytes && roll >= 25) {
-    struct fuzz_layout *layout = layout_create(size);
-    layout_parse(layout, options, data, size);
+    struct fuzz_layout layout;
+    layout_init(&layout);
+    layout_parse(&layout, options, data, size);
     struct fuzz_edit edit;
-    uint8_t *scratch = NULL;
-    bool done = edit_choose(layout, &rng, (uint32_t)rng_below(&rng, 100), &scratch,
-                            max_size - size, &edit, note) &&
+    bool done = edit_choose(&layout, &rng, (uint32_t)rng_below(&rng, 100), max_size - size,
+                            &edit, note) &&
                 edit_apply(data, &size, max_size, &edit);
-    free(scratch);
-    free(layout);
     if (done) return size;
   }
   size_t mutated = bytes_mutate(&rng, data, size, max_size);

@@ -15,8 +15,8 @@
  *
  * libFuzzer's own mutator (LLVMFuzzerMutate) mutates payload bytes and is
  * used for one mutation in four; in the replay builds, where it does not
- * exist, a small byte mutator stands in.  No globals: each call is pure in
- * (data, seed).
+ * exist, a small byte mutator stands in.  No state: each call is pure in
+ * (data, seed); its workspace is static and reused (one thread, libFuzzer's).
  */
 #ifndef FUZZ_MUTATOR_H
 #define FUZZ_MUTATOR_H

@@ -57,6 +57,29 @@ void mig_error_format(const struct mig_error *error, char *out, size_t out_bytes
            error->path, separator, mig_err_message(error->code), open, error->detail, close);
 }
 
+/* src into dst (bytes of room), cut to fit and NUL-terminated. */
+static void copy_text(char *dst, size_t bytes, const char *src)
+{
+  size_t count = strnlen(src, bytes - 1);
+  memcpy(dst, src, count);
+  dst[count] = '\0';
+}
+
+/*
+ * A refusal is the common end of a hostile input, so latching one is on the
+ * fuzzers' hot path: a path without conversions is copied, not formatted,
+ * and only the fields are written, not the whole struct.
+ */
+void mig__error_vformat_path(char *path, size_t bytes, const char *path_format, va_list args)
+{
+  SIM_ASSERT(path != NULL && bytes > 0 && path_format != NULL);
+  if (strchr(path_format, '%') == NULL) {
+    copy_text(path, bytes, path_format);
+  } else {
+    vsnprintf(path, bytes, path_format, args);
+  }
+}
+
 void mig__error_vlatch(struct mig_error *error, enum mig_err code, uint64_t offset,
                        const char *file, int line, const char *detail, const char *path_format,
                        va_list args)
@@ -64,13 +87,13 @@ void mig__error_vlatch(struct mig_error *error, enum mig_err code, uint64_t offs
   SIM_ASSERT(error != NULL && path_format != NULL);
   SIM_ASSERT(code != MIG_OK && (unsigned)code < (unsigned)MIG_ERR_COUNT);
   if (error->code != MIG_OK) return;
-  memset(error, 0, sizeof *error);
   error->code = code;
   error->offset = offset;
+  error->policy = NULL;
   error->source_file = file;
   error->source_line = line;
-  snprintf(error->detail, sizeof error->detail, "%s", detail != NULL ? detail : "");
-  vsnprintf(error->path, sizeof error->path, path_format, args);
+  copy_text(error->detail, sizeof error->detail, detail != NULL ? detail : "");
+  mig__error_vformat_path(error->path, sizeof error->path, path_format, args);
 }
 
 void mig__error_latch(struct mig_error *error, enum mig_err code, uint64_t offset,

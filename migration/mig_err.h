@@ -80,5 +80,7 @@ void mig__error_vlatch(struct mig_error *error, enum mig_err code, uint64_t offs
                        va_list args);
 #define MIG_ERROR_LATCH(error, code, offset, detail, ...) \
   mig__error_latch((error), (code), (offset), __FILE__, __LINE__, (detail), __VA_ARGS__)
+/* path_format's text into path (bytes of room, NUL-terminated); the readers' annotations. */
+void mig__error_vformat_path(char *path, size_t bytes, const char *path_format, va_list args);
 
 #endif /* MIG_ERR_H */

@@ -114,7 +114,7 @@ void mig_tokenizer_init(struct mig_tokenizer *tokenizer, struct mig_reader *read
                         const struct mig_record_options *options)
 {
   SIM_ASSERT(tokenizer != NULL && reader != NULL);
-  memset(tokenizer, 0, sizeof *tokenizer);
+  memset(tokenizer, 0, offsetof(struct mig_tokenizer, names));
   tokenizer->reader = reader;
   if (options != NULL) tokenizer->options = *options;
   if (tokenizer->options.command_max == 0) tokenizer->options.command_max = MIG_CMD_MAX_7_2;
@@ -123,7 +123,7 @@ void mig_tokenizer_init(struct mig_tokenizer *tokenizer, struct mig_reader *read
   SIM_ASSERT(tokenizer->options.command_max <= MIG_COMMANDS_COUNT);
   tokenizer->state = STATE_HEADER;
   tokenizer->payload_end = NO_PAYLOAD_END;
-  tokenizer->last_block.bytes = tokenizer->last_block_bytes;
+  tokenizer->last_block.bytes = tokenizer->names.last_block;
 }
 
 struct mig_reader *mig_record_reader(struct mig_tokenizer *tokenizer)
@@ -153,13 +153,10 @@ void mig_tokenizer_resume(struct mig_tokenizer *tokenizer, struct mig_reader *re
   bool footer_seen = tokenizer->footer_seen;
   bool x_ignore_shared = tokenizer->x_ignore_shared;
   uint32_t live_count = tokenizer->live_count;
-  struct mig_record_live lives[MIG_RECORD_LIVES_MAX];
-  memcpy(lives, tokenizer->lives, sizeof lives);
-  mig_tokenizer_init_records(tokenizer, reader, &options);
+  mig_tokenizer_init_records(tokenizer, reader, &options);  /* names.lives stay */
   tokenizer->footer_seen = footer_seen;
   tokenizer->x_ignore_shared = x_ignore_shared;
   tokenizer->live_count = live_count;
-  memcpy(tokenizer->lives, lives, sizeof lives);
 }
 
 void mig_tokenizer_init_payload(struct mig_tokenizer *tokenizer, struct mig_reader *reader,
@@ -170,9 +167,9 @@ void mig_tokenizer_init_payload(struct mig_tokenizer *tokenizer, struct mig_read
   SIM_ASSERT(strlen(idstr) <= MIG_IDSTR_BYTES_MAX);
   mig_tokenizer_init(tokenizer, reader, options);
   struct mig_record_section *section = &tokenizer->current;
-  memcpy(tokenizer->current_idstr, idstr, strlen(idstr));
+  memcpy(tokenizer->names.current_idstr, idstr, strlen(idstr));
   section->type = type;
-  section->idstr = (struct mig_name){tokenizer->current_idstr, (uint8_t)strlen(idstr)};
+  section->idstr = (struct mig_name){tokenizer->names.current_idstr, (uint8_t)strlen(idstr)};
   section->grammar = type == MIG_SECTION_FULL ? MIG_GRAMMAR_OPAQUE : grammar_of(&section->idstr);
   tokenizer->configuration_seen = true;  /* footers are not optional here */
   tokenizer->state = STATE_PAYLOAD;
@@ -381,10 +378,10 @@ static enum mig_err next_configuration(struct mig_tokenizer *tokenizer,
     MIG_READER_FAIL(reader, MIG_ERR_TOO_LONG, length_offset, detail, "configuration/name");
     return MIG_ERR_TOO_LONG;
   }
-  mig_read_bytes(reader, tokenizer->name_bytes[0], length);
+  mig_read_bytes(reader, tokenizer->names.copies[0], length);
   mig__reader_annotate(reader, "configuration/name");
   record->config = (struct mig_record_config){.which = MIG_CONFIG_UNKNOWN};
-  record->config.name = (struct mig_name){tokenizer->name_bytes[0], (uint8_t)length};
+  record->config.name = (struct mig_name){tokenizer->names.copies[0], (uint8_t)length};
   tokenizer->configuration_seen = true;
   tokenizer->state = STATE_CONFIG_SUB;
   return record_done(tokenizer, record);
@@ -411,8 +408,8 @@ static void config_body(struct mig_tokenizer *tokenizer, struct mig_record_confi
   if (config->which == MIG_CONFIG_TARGET_PAGE_BITS) {
     config->page_bits = mig_read_be32(reader);
   } else if (config->which == MIG_CONFIG_UUID) {
-    mig_read_bytes(reader, tokenizer->uuid, sizeof tokenizer->uuid);
-    config->uuid = tokenizer->uuid;
+    mig_read_bytes(reader, tokenizer->names.uuid, sizeof tokenizer->names.uuid);
+    config->uuid = tokenizer->names.uuid;
   } else {
     uint64_t count_offset = mig_reader_offset(reader);
     uint32_t count = mig_read_be32(reader);
@@ -423,12 +420,12 @@ static void config_body(struct mig_tokenizer *tokenizer, struct mig_record_confi
       return;
     }
     for (uint32_t i = 0; i < count && !tokenizer_failed(tokenizer); i++) {
-      struct mig_name *name = &tokenizer->capability_names[i];
-      (void)read_name(tokenizer, name, tokenizer->capability_bytes[i]);
+      struct mig_name *name = &tokenizer->names.capabilities[i];
+      (void)read_name(tokenizer, name, tokenizer->names.capability_bytes[i]);
       if (mig_name_is(name, MIG_CAPABILITY_X_IGNORE_SHARED)) tokenizer->x_ignore_shared = true;
     }
     config->capability_count = count;
-    config->capabilities = tokenizer->capability_names;
+    config->capabilities = tokenizer->names.capabilities;
   }
   mig__reader_annotate(reader, "%s", path);
 }
@@ -441,7 +438,7 @@ static enum mig_err next_config_subsection(struct mig_tokenizer *tokenizer,
   record->config = (struct mig_record_config){.which = MIG_CONFIG_UNKNOWN};
   struct mig_record_config *config = &record->config;
   (void)mig_read_u8(reader);
-  (void)read_name(tokenizer, &config->name, tokenizer->name_bytes[0]);
+  (void)read_name(tokenizer, &config->name, tokenizer->names.copies[0]);
   uint64_t version_offset = mig_reader_offset(reader);
   config->version = mig_read_be32(reader);
   mig__reader_annotate(reader, "configuration/subsection");
@@ -486,7 +483,7 @@ static enum mig_record_grammar grammar_of(const struct mig_name *idstr)
 static struct mig_record_live *live_find(struct mig_tokenizer *tokenizer, uint32_t section_id)
 {
   for (uint32_t i = 0; i < tokenizer->live_count; i++) {
-    if (tokenizer->lives[i].section_id == section_id) return &tokenizer->lives[i];
+    if (tokenizer->names.lives[i].section_id == section_id) return &tokenizer->names.lives[i];
   }
   return NULL;
 }
@@ -502,7 +499,7 @@ static bool live_bind(struct mig_tokenizer *tokenizer, const struct mig_record *
     MIG_READER_FAIL(tokenizer->reader, MIG_ERR_TOO_LONG, record->offset, detail, "section/id");
     return false;
   }
-  if (live == NULL) live = &tokenizer->lives[tokenizer->live_count++];
+  if (live == NULL) live = &tokenizer->names.lives[tokenizer->live_count++];
   live->section_id = record->section.section_id;
   live->grammar = record->section.grammar;
   live->idstr_length = record->section.idstr.length;
@@ -517,10 +514,10 @@ static enum mig_err next_section(struct mig_tokenizer *tokenizer, struct mig_rec
   struct mig_record_section *section = &record->section;
   *section = (struct mig_record_section){.type = type, .grammar = MIG_GRAMMAR_NONE};
   section->section_id = mig_read_be32(reader);
-  section->idstr.bytes = tokenizer->current_idstr;
+  section->idstr.bytes = tokenizer->names.current_idstr;
   if (type == MIG_SECTION_START || type == MIG_SECTION_FULL) {
     uint64_t idstr_offset = mig_reader_offset(reader);
-    (void)read_name(tokenizer, &section->idstr, tokenizer->current_idstr);
+    (void)read_name(tokenizer, &section->idstr, tokenizer->names.current_idstr);
     section->instance_id = mig_read_be32(reader);
     section->version = mig_read_be32(reader);
     mig__reader_annotate(reader, "section/header");
@@ -537,7 +534,7 @@ static enum mig_err next_section(struct mig_tokenizer *tokenizer, struct mig_rec
     const struct mig_record_live *live = live_find(tokenizer, section->section_id);
     if (live != NULL) {
       section->grammar = live->grammar;
-      memcpy(tokenizer->current_idstr, live->idstr, live->idstr_length);
+      memcpy(tokenizer->names.current_idstr, live->idstr, live->idstr_length);
       section->idstr.length = live->idstr_length;
     }
   }
@@ -723,7 +720,7 @@ static void ram_body(struct mig_tokenizer *tokenizer, struct mig_record *record)
   struct mig_reader *reader = tokenizer->reader;
   struct mig_record_ram *ram = &record->ram;
   if (ram->named) {
-    (void)read_name(tokenizer, &ram->block, tokenizer->last_block_bytes);
+    (void)read_name(tokenizer, &ram->block, tokenizer->names.last_block);
     tokenizer->last_block.length = ram->block.length;
   } else {
     ram->block = tokenizer->last_block;
@@ -802,7 +799,7 @@ static enum mig_err next_ram_block(struct mig_tokenizer *tokenizer, struct mig_r
   struct mig_reader *reader = tokenizer->reader;
   record_start(tokenizer, record, MIG_RECORD_RAM_BLOCK);
   struct mig_record_ram *ram = &record->ram;
-  (void)read_name(tokenizer, &ram->block, tokenizer->name_bytes[1]);
+  (void)read_name(tokenizer, &ram->block, tokenizer->names.copies[1]);
   ram->used_bytes = mig_read_be64(reader);
   ram->has_gpa = tokenizer->x_ignore_shared;
   ram->gpa = ram->has_gpa ? mig_read_be64(reader) : 0;
@@ -856,7 +853,7 @@ static enum mig_err next_block(struct mig_tokenizer *tokenizer, struct mig_recor
   record_start(tokenizer, record, MIG_RECORD_BLOCK);
   uint64_t word = mig_read_be64(reader);
   record->block_word = word;
-  record->block_device = (struct mig_name){tokenizer->name_bytes[1], 0};
+  record->block_device = (struct mig_name){tokenizer->names.copies[1], 0};
   mig__reader_annotate(reader, "block/record");
   if (tokenizer_failed(tokenizer)) return tokenizer_error(tokenizer);
   /* A valid record's sector is below 2^41, so its first byte is 0: 0x7e + id is the footer. */
@@ -867,7 +864,7 @@ static enum mig_err next_block(struct mig_tokenizer *tokenizer, struct mig_recor
   }
   uint32_t flags = (uint32_t)(word & ((1u << MIG_BLOCK_SECTOR_BITS) - 1));
   if (flags & MIG_BLOCK_FLAG_DEVICE_BLOCK) {
-    (void)read_name(tokenizer, &record->block_device, tokenizer->name_bytes[1]);
+    (void)read_name(tokenizer, &record->block_device, tokenizer->names.copies[1]);
     mig__reader_annotate(reader, "block/device-name");
     if (!tokenizer_failed(tokenizer) && (flags & MIG_BLOCK_FLAG_ZERO_BLOCK) == 0) {
       (void)read_payload(tokenizer, record, MIG_BLOCK_CHUNK_BYTES);
@@ -912,8 +909,8 @@ static enum mig_err next_bitmap(struct mig_tokenizer *tokenizer, struct mig_reco
   *bitmap = (struct mig_record_bitmap){.flags = flags, .flags_bytes = flags_bytes};
   bitmap->has_node = (bitmap->flags & MIG_BITMAP_FLAG_DEVICE_NAME) != 0;
   bitmap->has_name = (bitmap->flags & MIG_BITMAP_FLAG_BITMAP_NAME) != 0;
-  if (bitmap->has_node) (void)read_name(tokenizer, &bitmap->node, tokenizer->name_bytes[0]);
-  if (bitmap->has_name) (void)read_name(tokenizer, &bitmap->name, tokenizer->name_bytes[1]);
+  if (bitmap->has_node) (void)read_name(tokenizer, &bitmap->node, tokenizer->names.copies[0]);
+  if (bitmap->has_name) (void)read_name(tokenizer, &bitmap->name, tokenizer->names.copies[1]);
   mig__reader_annotate(reader, "dirty-bitmap/header");
   if (bitmap->flags & MIG_BITMAP_FLAG_START) {
     bitmap->granularity = mig_read_be32(reader);

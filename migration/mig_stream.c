@@ -435,7 +435,7 @@ void mig__reader_annotate(struct mig_reader *reader, const char *path_format, ..
   if (reader->error.code == MIG_OK || reader->error.path[0] != '\0') return;
   va_list args;
   va_start(args, path_format);
-  vsnprintf(reader->error.path, sizeof reader->error.path, path_format, args);
+  mig__error_vformat_path(reader->error.path, sizeof reader->error.path, path_format, args);
   va_end(args);
 }
 

@@ -18,6 +18,8 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -25,6 +27,8 @@
 
 #define PROXY_FOREVER UINT64_MAX
 #define PROXY_POLL_FDS_MAX (1u + 2u * CLI_PROXY_CHANNELS_MAX)
+#define PROXY_DRAIN_MS 2000u          /* a fault's reset waits this long for its peers to read */
+#define PROXY_DRAIN_POLL_MS 1         /* how often the send queues are looked at meanwhile */
 
 _Static_assert(CLI_PROXY_CHANNELS_MAX == CLI_SINK_CHANNELS_MAX, "as many channels as the sink");
 
@@ -46,6 +50,11 @@ struct connection {
   bool open;
   uint32_t index;                   /* channel index in its session */
   struct pipe pipes[2];             /* [TO_DESTINATION] reads fds[0]; [TO_SOURCE] fds[1] */
+  uint64_t reset_due_ms;            /* a fault's reset is pending: no more I/O, and each
+                                       side's reset once its peer took the queued bytes or at
+                                       this time (0: none) */
+  uint64_t reset_not_taken;         /* bytes still queued when a side was reset late */
+  char reset_how[48];
 };
 
 struct proxy {
@@ -70,14 +79,20 @@ static uint64_t now_ms(void)
   return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
 }
 
+/* The side of c whose peer sends what pipe d carries. */
+static int pipe_input_side(enum conform_plan_direction d)
+{
+  return d == CONFORM_PLAN_TO_DESTINATION ? 0 : 1;
+}
+
 static int pipe_input_fd(const struct connection *c, enum conform_plan_direction d)
 {
-  return c->fds[d == CONFORM_PLAN_TO_DESTINATION ? 0 : 1];
+  return c->fds[pipe_input_side(d)];
 }
 
 static int pipe_output_fd(const struct connection *c, enum conform_plan_direction d)
 {
-  return c->fds[d == CONFORM_PLAN_TO_DESTINATION ? 1 : 0];
+  return c->fds[1 - pipe_input_side(d)];
 }
 
 /* ------------------------------------------------------------------ output */
@@ -139,18 +154,27 @@ static void log_closed(struct proxy *proxy, const struct connection *c, const ch
 
 /* ------------------------------------------------------------ connections */
 
-/* Closes both sides; with rst, SO_LINGER 0 so each peer gets a reset. */
+/* Closes fd with SO_LINGER 0: the peer gets a TCP RST; what is still queued is thrown away. */
+static void reset_fd(int fd)
+{
+  struct linger linger = {.l_onoff = 1, .l_linger = 0};
+  (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, sizeof linger);
+  close(fd);
+}
+
+/* Closes the sides still open; with rst, each of their peers gets a reset. */
 static void connection_close(struct proxy *proxy, struct connection *c, bool rst,
                              const char *how)
 {
   SIM_ASSERT(c->open);
   SIM_ASSERT(proxy->open_count > 0);
   for (int side = 0; side < 2; side++) {
+    if (c->fds[side] < 0) continue;   /* a pending reset closed it already */
     if (rst) {
-      struct linger linger = {.l_onoff = 1, .l_linger = 0};
-      (void)setsockopt(c->fds[side], SOL_SOCKET, SO_LINGER, &linger, sizeof linger);
+      reset_fd(c->fds[side]);
+    } else {
+      close(c->fds[side]);
     }
-    close(c->fds[side]);
     c->fds[side] = -1;
   }
   c->open = false;
@@ -161,6 +185,59 @@ static void connection_close(struct proxy *proxy, struct connection *c, bool rst
     result->forwarded_bytes[d] += c->pipes[d].forwarded;
   }
   log_closed(proxy, c, how);
+}
+
+/*
+ * A fault's reset: every byte the proxy has forwarded reaches its peer first.
+ * The peers' kernels may not have taken them yet (a receiver that does not
+ * read keeps its window closed), and a close with SO_LINGER 0 throws away
+ * what is still queued: a drop "at byte 100000" then reached a slow reader
+ * at byte 65536.  So the connection stops its I/O; the side whose bytes
+ * reached the trigger (sender_side; -1: none) is reset at once, so that peer
+ * learns as soon as it would on a real network, and each other side once
+ * its send queue is empty, or after PROXY_DRAIN_MS.  Bytes a peer's kernel
+ * acknowledged stay readable after the RST.
+ */
+static void connection_reset_drained(struct connection *c, const char *how, int sender_side)
+{
+  if (c->reset_due_ms != 0) return;
+  c->reset_due_ms = now_ms() + PROXY_DRAIN_MS;
+  snprintf(c->reset_how, sizeof c->reset_how, "%s", how);
+  if (sender_side >= 0) {
+    reset_fd(c->fds[sender_side]);
+    c->fds[sender_side] = -1;
+  }
+}
+
+static uint64_t socket_queued(int fd)
+{
+  int queued = 0;
+  return ioctl(fd, SIOCOUTQ, &queued) == 0 && queued > 0 ? (uint64_t)queued : 0;
+}
+
+/* Resets each side of c whose pending reset is due; true once c is closed. */
+static bool connection_reset_if_drained(struct proxy *proxy, struct connection *c)
+{
+  if (c->reset_due_ms == 0) return false;
+  bool late = now_ms() >= c->reset_due_ms;
+  for (int side = 0; side < 2; side++) {
+    if (c->fds[side] < 0) continue;
+    uint64_t queued = socket_queued(c->fds[side]);
+    if (queued > 0 && !late) continue;
+    c->reset_not_taken += queued;
+    reset_fd(c->fds[side]);
+    c->fds[side] = -1;
+  }
+  if (c->fds[0] >= 0 || c->fds[1] >= 0) return false;
+  char how[96];
+  if (c->reset_not_taken == 0) {
+    snprintf(how, sizeof how, "%s", c->reset_how);
+  } else {
+    snprintf(how, sizeof how, "%s, %" PRIu64 " bytes not taken", c->reset_how,
+             c->reset_not_taken);
+  }
+  connection_close(proxy, c, true, how);
+  return true;
 }
 
 static void session_end(struct proxy *proxy)
@@ -207,13 +284,15 @@ static uint64_t pipe_read_cap(const struct proxy *proxy, const struct connection
   return cap;
 }
 
-/* Reset every connection of the session (kind reset). */
-static void session_reset(struct proxy *proxy, uint32_t fault_index)
+/* Reset every connection of the session (kind reset); c's pipe d reached the trigger. */
+static void session_reset(struct proxy *proxy, uint32_t fault_index, const struct connection *c,
+                          enum conform_plan_direction d)
 {
   char how[48];
   snprintf(how, sizeof how, "reset by fault %" PRIu32, fault_index);
   for (uint32_t i = 0; i < proxy->connection_count; i++) {
-    if (proxy->connections[i].open) connection_close(proxy, &proxy->connections[i], true, how);
+    struct connection *each = &proxy->connections[i];
+    if (each->open) connection_reset_drained(each, how, each == c ? pipe_input_side(d) : -1);
   }
 }
 
@@ -234,11 +313,11 @@ static void fault_fire(struct proxy *proxy, uint32_t i, struct connection *c,
     pipe->hold_until_ms = fault->ms == 0 ? PROXY_FOREVER : proxy->session_start_ms + fault->ms;
     return;
   case CONFORM_PLAN_RESET:
-    session_reset(proxy, i);
+    session_reset(proxy, i, c, d);
     return;
   case CONFORM_PLAN_DROP:
     snprintf(how, sizeof how, "dropped by fault %" PRIu32, i);
-    connection_close(proxy, c, true, how);
+    connection_reset_drained(c, how, pipe_input_side(d));
     return;
   case CONFORM_PLAN_TRUNCATE:
     (void)shutdown(pipe_output_fd(c, d), SHUT_WR);
@@ -252,12 +331,12 @@ static void fault_fire(struct proxy *proxy, uint32_t i, struct connection *c,
   SIM_ASSERT(!"corrupt is not a point fault");
 }
 
-/* Fires, in plan order, the point faults due on a drained pipe; false if c closed. */
+/* Fires, in plan order, the point faults due on a drained pipe; false if c is to be reset. */
 static bool pipe_fire_due(struct proxy *proxy, struct connection *c,
                           enum conform_plan_direction d)
 {
   struct pipe *pipe = &c->pipes[d];
-  for (uint32_t i = 0; i < proxy->plan->fault_count && c->open; i++) {
+  for (uint32_t i = 0; i < proxy->plan->fault_count && c->reset_due_ms == 0; i++) {
     const struct conform_plan_fault *fault = &proxy->plan->faults[i];
     if (proxy->result->fired[i] || fault->kind == CONFORM_PLAN_CORRUPT || pipe->truncated ||
         !fault_matches(proxy, i, c, d) || fault->at_bytes != pipe->received ||
@@ -266,7 +345,7 @@ static bool pipe_fire_due(struct proxy *proxy, struct connection *c,
     }
     fault_fire(proxy, i, c, d);
   }
-  return c->open;
+  return c->reset_due_ms == 0;
 }
 
 /* XORs the corrupt faults of this pipe into bytes just read at offset. */
@@ -364,10 +443,11 @@ static bool pipe_write(struct proxy *proxy, struct connection *c, enum conform_p
   return true;
 }
 
-/* Fires due faults, passes EOF on as FIN, closes a finished connection. */
+/* Fires due faults, passes EOF on as FIN, closes a finished or reset connection. */
 static void connection_advance(struct proxy *proxy, struct connection *c)
 {
-  for (int d = 0; d < 2 && c->open; d++) {
+  if (connection_reset_if_drained(proxy, c) || c->reset_due_ms != 0) return;
+  for (int d = 0; d < 2; d++) {
     struct pipe *pipe = &c->pipes[d];
     if (!pipe_fire_due(proxy, c, (enum conform_plan_direction)d)) return;
     if (pipe->input_done && pipe->sent == pipe->filled && !pipe->output_shut) {
@@ -375,7 +455,6 @@ static void connection_advance(struct proxy *proxy, struct connection *c)
       pipe->output_shut = true;
     }
   }
-  if (!c->open) return;
   bool done = true;
   for (int d = 0; d < 2; d++) done = done && c->pipes[d].input_done && c->pipes[d].output_shut;
   if (done) connection_close(proxy, c, false, "closed");
@@ -452,13 +531,6 @@ static int proxy_connect(const char *spec)
   return fd;
 }
 
-static void reset_fd(int fd)
-{
-  struct linger linger = {.l_onoff = 1, .l_linger = 0};
-  (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, sizeof linger);
-  close(fd);
-}
-
 /* Pairs a new source connection with one to --to; false if accept itself failed. */
 static bool proxy_accept(struct proxy *proxy, int listen_fd)
 {
@@ -504,12 +576,13 @@ static bool proxy_accept(struct proxy *proxy, int listen_fd)
 
 /* ---------------------------------------------------------------- the loop */
 
-/* The poll timeout: the nearest end of a finite hold, or -1. */
+/* The poll timeout: the nearest end of a finite hold, a pending reset's next look, or -1. */
 static int proxy_wait_ms(const struct proxy *proxy, uint64_t now)
 {
   uint64_t wait = UINT64_MAX;
   for (uint32_t i = 0; i < proxy->connection_count; i++) {
     const struct connection *c = &proxy->connections[i];
+    if (c->open && c->reset_due_ms != 0) wait = SIM_MIN(wait, (uint64_t)PROXY_DRAIN_POLL_MS);
     for (int d = 0; d < 2 && c->open; d++) {
       uint64_t until = c->pipes[d].hold_until_ms;
       if (until != PROXY_FOREVER && pipe_held(&c->pipes[d], now)) {
@@ -529,6 +602,7 @@ static short side_events(const struct proxy *proxy, const struct connection *c, 
   enum conform_plan_direction out = side == 0 ? CONFORM_PLAN_TO_SOURCE
                                               : CONFORM_PLAN_TO_DESTINATION;
   short events = 0;
+  if (c->reset_due_ms != 0) return 0;  /* no I/O while a reset waits for the peers */
   if (pipe_wants_input(proxy, c, in, now)) events |= POLLIN;
   if (pipe_has_output(&c->pipes[out], now)) events |= POLLOUT;
   return events;
@@ -578,7 +652,8 @@ static bool proxy_step(struct proxy *proxy, int listen_fd, bool accepting)
   if (ready <= 0) return true;        /* a hold ended, or a signal: the caller checks stop */
   for (uint32_t i = 0; i < proxy->connection_count; i++) {
     short revents[2] = {fds[1 + 2 * i].revents, fds[2 + 2 * i].revents};
-    if (proxy->connections[i].open) connection_io(proxy, &proxy->connections[i], revents);
+    const struct connection *c = &proxy->connections[i];
+    if (c->open && c->reset_due_ms == 0) connection_io(proxy, &proxy->connections[i], revents);
   }
   if ((fds[0].revents & POLLIN) != 0) return proxy_accept(proxy, listen_fd);
   return true;

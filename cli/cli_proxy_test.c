@@ -178,9 +178,13 @@ static void endpoints_open(int proxy_port, int destination_fd, uint32_t channel_
   }
 }
 
-/* Runs plan_text over channel_count channels; chunk sizes come from seed. */
-static void run_proxy(const char *plan_text, uint32_t channel_count, uint64_t seed,
-                      struct run *run)
+/*
+ * Runs plan_text over channel_count channels; chunk sizes come from seed.
+ * pause_ms > 0: a slow destination, whose sockets have a small receive
+ * buffer and which reads nothing for its first pause_ms.
+ */
+static void run_proxy_paused(const char *plan_text, uint32_t channel_count, uint64_t seed,
+                             uint64_t pause_ms, struct run *run)
 {
   memset(run, 0, sizeof *run);
   char folder[] = "/tmp/migsim-proxy-XXXXXX", message[256], to[64], path[300];
@@ -190,6 +194,10 @@ static void run_proxy(const char *plan_text, uint32_t channel_count, uint64_t se
                                        sizeof message);
   int proxy_fd = cli_sink_listen("tcp:127.0.0.1:0", &proxy_port, message, sizeof message);
   ck_assert_msg(destination_fd >= 0 && proxy_fd >= 0, "%s", message);
+  if (pause_ms > 0) {
+    int small = 4096;  /* accepted sockets inherit it: the proxy's bytes queue on its side */
+    ck_assert_int_eq(setsockopt(destination_fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+  }
   snprintf(to, sizeof to, "tcp:127.0.0.1:%u", destination_port);
   uint64_t started = monotonic_ms();
   pid_t child = fork();
@@ -198,14 +206,18 @@ static void run_proxy(const char *plan_text, uint32_t channel_count, uint64_t se
   close(proxy_fd);
   struct endpoint ends[TEST_CHANNELS_MAX][2];
   endpoints_open(proxy_port, destination_fd, channel_count, seed, ends);
+  uint64_t reading_from = monotonic_ms() + pause_ms;
   for (bool busy = true; busy;) {
     struct pollfd fds[2 * TEST_CHANNELS_MAX];
+    bool paused = monotonic_ms() < reading_from;
     for (uint32_t i = 0; i < 2 * channel_count; i++) {
       const struct endpoint *e = &ends[i / 2][i % 2];
-      short events = (short)((e->read_done ? 0 : POLLIN) | (e->shut ? 0 : POLLOUT));
+      bool reads = !e->read_done && !(paused && i % 2 == 1);
+      short events = (short)((reads ? POLLIN : 0) | (e->shut ? 0 : POLLOUT));
       fds[i] = (struct pollfd){.fd = events != 0 ? e->fd : -1, .events = events};
     }
-    ck_assert_int_gt(poll(fds, 2 * channel_count, 20000), 0);   /* else: a hang */
+    int ready = poll(fds, 2 * channel_count, paused ? 10 : 20000);
+    ck_assert_int_ge(ready, paused ? 0 : 1);   /* else: a hang */
     busy = false;
     for (uint32_t i = 0; i < 2 * channel_count; i++) {
       struct endpoint *e = &ends[i / 2][i % 2];
@@ -214,6 +226,7 @@ static void run_proxy(const char *plan_text, uint32_t channel_count, uint64_t se
     }
   }
   run->elapsed_ms = monotonic_ms() - started;
+  ck_assert_uint_ge(run->elapsed_ms, pause_ms);
   for (uint32_t i = 0; i < 2 * channel_count; i++) close(ends[i / 2][i % 2].fd);
   ck_assert_int_eq(waitpid(child, &run->proxy_status, 0), child);
   close(destination_fd);
@@ -226,6 +239,12 @@ static void run_proxy(const char *plan_text, uint32_t channel_count, uint64_t se
   rmdir(folder);
   ck_assert_msg(WIFEXITED(run->proxy_status) && WEXITSTATUS(run->proxy_status) == 0,
                 "proxy status %d:\n%s", run->proxy_status, run->out);
+}
+
+static void run_proxy(const char *plan_text, uint32_t channel_count, uint64_t seed,
+                      struct run *run)
+{
+  run_proxy_paused(plan_text, channel_count, seed, 0, run);
 }
 
 /* The expected bytes: the stream with masks XORed in at their offsets, as the test computes. */
@@ -383,6 +402,37 @@ START_TEST(cli_proxy_drop_one_channel)
 }
 END_TEST
 
+/*
+ * A reset reaches a slow reader after every byte before its trigger: the
+ * destination reads nothing for 300 ms and its window is small, so when the
+ * fault fires most of the 50000 bytes still sit in the proxy's send queue.
+ * Reset at once (SO_LINGER 0), they were thrown away and the reader saw the
+ * reset at about byte 8 KiB; the proxy now waits for the queue to drain.
+ * Drop the same, on one channel of two.
+ */
+START_TEST(cli_proxy_reset_slow_reader_gets_every_byte)
+{
+  static struct run run;
+  static const char *const plans[] = {
+      "{\"faults\": [{\"kind\": \"reset\", \"at\": {\"byte\": 50000}}]}",
+      "{\"faults\": [{\"kind\": \"drop\", \"channel\": 1, \"at\": {\"byte\": 50000}}]}",
+  };
+  for (uint32_t p = 0; p < 2; p++) {
+    uint32_t channel = p;  /* the reset's channel 0, the drop's channel 1 */
+    run_proxy_paused(plans[p], p + 1, 5, 300, &run);
+    const struct end_result *r = &run.ends[channel];
+    ck_assert_msg(r->destination_bytes == 50000, "plan %u: %zu bytes before the reset", p,
+                  r->destination_bytes);
+    for (size_t i = 0; i < r->destination_bytes; i++) {
+      ck_assert_uint_eq(r->at_destination[i], down_byte(channel, i));
+    }
+    ck_assert_ptr_nonnull(strstr(run.log, p == 0 ? "\"how\":\"reset by fault 0\""
+                                                 : "\"how\":\"dropped by fault 0\""));
+  }
+  ck_assert_uint_eq(run.ends[0].destination_bytes, TEST_DOWN_BYTES);  /* the drop spared it */
+}
+END_TEST
+
 /* The command line refuses bad options before listening, with exit 2. */
 START_TEST(cli_proxy_main_bad_input)
 {
@@ -410,6 +460,7 @@ Suite *cli_proxy_suite(void)
   tcase_add_test(core, cli_proxy_truncate_at_byte);
   tcase_add_test(core, cli_proxy_reset_at_byte);
   tcase_add_test(core, cli_proxy_drop_one_channel);
+  tcase_add_test(core, cli_proxy_reset_slow_reader_gets_every_byte);
   tcase_add_test(core, cli_proxy_main_bad_input);
   suite_add_tcase(suite, core);
   return suite;

@@ -42,9 +42,9 @@ struct fuzz_layout {
   const uint8_t *data;
   size_t size;
   uint32_t span_count, field_count;
-  uint32_t spans_max, fields_max;
-  struct fuzz_span *spans;          /* spans_max + 2 (the tail, a payload after the cap) */
-  struct fuzz_field *fields;
+  struct fuzz_span *spans;          /* FUZZ_MUTATOR_SPANS_MAX + 2 (the tail, a payload after
+                                       the cap) */
+  struct fuzz_field *fields;        /* FIELDS_MAX */
 };
 
 /*
@@ -64,8 +64,7 @@ static struct fuzz_field layout_fields[FIELDS_MAX];
 
 static void layout_init(struct fuzz_layout *layout)
 {
-  *layout = (struct fuzz_layout){.spans = layout_spans, .fields = layout_fields,
-                                 .spans_max = FUZZ_MUTATOR_SPANS_MAX, .fields_max = FIELDS_MAX};
+  *layout = (struct fuzz_layout){.spans = layout_spans, .fields = layout_fields};
 }
 
 /* At least bytes of room in buffer (its old contents are not kept). */
@@ -103,7 +102,7 @@ static uint64_t rng_below(struct fuzz_rng *rng, uint64_t bound)
 static void add_field(struct fuzz_layout *layout, uint64_t offset, uint32_t bytes,
                       enum field_class class)
 {
-  if (layout->field_count >= layout->fields_max || bytes == 0) return;
+  if (layout->field_count >= FIELDS_MAX || bytes == 0) return;
   if (offset + bytes > layout->size) return;
   layout->fields[layout->field_count++] = (struct fuzz_field){
       .offset = offset, .bytes = bytes, .span = layout->span_count - 1, .class = class};
@@ -112,7 +111,7 @@ static void add_field(struct fuzz_layout *layout, uint64_t offset, uint32_t byte
 static void add_span(struct fuzz_layout *layout, uint64_t offset, uint64_t end,
                      uint64_t payload_offset, uint32_t kind)
 {
-  SIM_ASSERT(layout->span_count < layout->spans_max + 2);
+  SIM_ASSERT(layout->span_count < FUZZ_MUTATOR_SPANS_MAX + 2);
   SIM_ASSERT(offset <= end && end <= layout->size);
   struct fuzz_span *span = &layout->spans[layout->span_count];
   *span = (struct fuzz_span){.offset = offset, .end = end, .kind = kind,
@@ -262,7 +261,7 @@ static void subsection_spans(struct fuzz_layout *layout, uint64_t from, uint64_t
     at = (uint64_t)(marker - layout->data);
     if (subsection_at(layout, at, end)) starts[count++] = at;
   }
-  for (uint32_t i = 0; i < count && layout->span_count < layout->spans_max; i++) {
+  for (uint32_t i = 0; i < count && layout->span_count < FUZZ_MUTATOR_SPANS_MAX; i++) {
     uint64_t stop = i + 1 < count ? starts[i + 1] : end;
     add_span(layout, starts[i], stop, stop, SPAN_SUBSECTION);
     add_field(layout, starts[i], 1, FIELD_TYPE);
@@ -275,7 +274,7 @@ static void layout_records(struct fuzz_layout *layout, struct mig_tokenizer *tok
 {
   uint64_t parsed = first;
   uint32_t ram_count = 0;
-  while (layout->span_count < layout->spans_max) {
+  while (layout->span_count < FUZZ_MUTATOR_SPANS_MAX) {
     struct mig_record record;
     if (mig_record_next(tokenizer, &record) != MIG_OK || record.kind == MIG_RECORD_END) break;
     uint64_t end = base + mig_reader_offset(reader);

@@ -614,7 +614,7 @@ static void connection_io(struct proxy *proxy, struct connection *c, const short
   uint64_t now = now_ms();
   for (int d = 0; d < 2 && c->open; d++) {
     enum conform_plan_direction dir = (enum conform_plan_direction)d;
-    int in_side = d == CONFORM_PLAN_TO_DESTINATION ? 0 : 1;
+    int in_side = pipe_input_side(dir);
     if (revents[1 - in_side] != 0 && pipe_has_output(&c->pipes[d], now) &&
         !pipe_write(proxy, c, dir)) {
       return;
@@ -652,8 +652,7 @@ static bool proxy_step(struct proxy *proxy, int listen_fd, bool accepting)
   if (ready <= 0) return true;        /* a hold ended, or a signal: the caller checks stop */
   for (uint32_t i = 0; i < proxy->connection_count; i++) {
     short revents[2] = {fds[1 + 2 * i].revents, fds[2 + 2 * i].revents};
-    const struct connection *c = &proxy->connections[i];
-    if (c->open && c->reset_due_ms == 0) connection_io(proxy, &proxy->connections[i], revents);
+    if (proxy->connections[i].open) connection_io(proxy, &proxy->connections[i], revents);
   }
   if ((fds[0].revents & POLLIN) != 0) return proxy_accept(proxy, listen_fd);
   return true;
